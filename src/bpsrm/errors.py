@@ -1,0 +1,36 @@
+"""The errors a user of bpsrm can meet.
+
+Every error raised on purpose by bpsrm is a :class:`BpsrmError`. The
+subclasses also derive from the matching built-in exception, so code that
+already catches ``ValueError`` or ``TypeError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BpsrmError",
+    "ShapeError",
+    "ParameterError",
+    "SpecError",
+    "DataError",
+]
+
+
+class BpsrmError(Exception):
+    """Base class of every error that bpsrm raises on purpose."""
+
+
+class ShapeError(BpsrmError, ValueError):
+    """A tensor has a shape other than the one expected."""
+
+
+class ParameterError(BpsrmError, ValueError):
+    """A parameter (a time constant, a name, a width) is out of range or unknown."""
+
+
+class SpecError(BpsrmError, ValueError):
+    """A network spec string cannot be parsed or built."""
+
+
+class DataError(BpsrmError, ValueError):
+    """A data file is missing, unreadable or malformed."""

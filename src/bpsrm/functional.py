@@ -1,0 +1,307 @@
+r"""The SRM neuron as functions of whole sequences.
+
+* :func:`srm` is the fast path: the iterative SRM (BP-SRM.md section 2) with
+  its explicit BP-SRM backward (section 3), see :mod:`bpsrm.autograd`.
+* :func:`srm_reference` computes the same recursion step by step with plain
+  autograd: the oracle that the fast path is tested against.
+* :func:`srm_convolution` computes the kernel form of section 1 with the
+  explicit kernels eps and eta, in O(T^2): the check that the recursion is
+  the SRM.
+
+Time constants become decays :math:`a = e^{-1/\tau}` (dt = 1). The PSP kernel
+is chosen by name: ``"dexp"`` (a_s, a_m from tau_s, tau_m), ``"alpha"``
+(tau_s ignored, a_s = a_m) or ``"exp"`` (tau_s ignored, a_s = 0: the LIF
+neuron's single exponential).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .autograd import SRMFunction
+from .errors import ParameterError, ShapeError
+from .surrogate import Surrogate, get_surrogate, spike_function
+
+__all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_kernel"]
+
+KERNELS = ("dexp", "alpha", "exp")
+
+Scalar = float | int | Tensor
+
+
+def decay(tau: Tensor) -> Tensor:
+    r"""The decay per step of a time constant: :math:`a = e^{-1/\tau}` (dt = 1)."""
+    return torch.exp(-1.0 / tau)
+
+
+def _check_input(x: object) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise ShapeError(f"x must be a torch.Tensor of shape [T, ...], got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ShapeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() < 1 or x.shape[0] < 1:
+        raise ShapeError(f"x must have a time axis first, shape [T, ...] with T >= 1; got shape {tuple(x.shape)}")
+    return x
+
+
+def _as_parameter(
+    value: Scalar, name: str, x: Tensor, *, low: float, allow_equal: bool, allow_inf: bool = False
+) -> Tensor:
+    """A float or tensor parameter as a tensor of x's dtype and device, range-checked."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+        raise ParameterError(f"{name} must be a number or a tensor, got {type(value).__name__}")
+    if isinstance(value, Tensor):
+        if not value.is_floating_point() and value.dtype not in (torch.int32, torch.int64):
+            raise ParameterError(f"{name} must be a real tensor, got dtype {value.dtype}")
+        try:
+            torch.broadcast_shapes(value.shape, x.shape[1:])
+        except RuntimeError:
+            raise ShapeError(
+                f"{name} of shape {tuple(value.shape)} does not broadcast against x[0] of shape "
+                f"{tuple(x.shape[1:])} (x is [T, ...] = {tuple(x.shape)})"
+            ) from None
+        if torch.broadcast_shapes(value.shape, x.shape[1:]) != x.shape[1:]:
+            raise ShapeError(
+                f"{name} of shape {tuple(value.shape)} would enlarge x[0] of shape "
+                f"{tuple(x.shape[1:])}; it must broadcast against x[0]"
+            )
+        tensor = value.to(dtype=x.dtype, device=x.device)
+        detached = tensor.detach()
+        bad_low = (detached < low) if allow_equal else (detached <= low)
+        bad = bad_low | torch.isnan(detached)
+        if not allow_inf:
+            bad = bad | torch.isinf(detached)
+        if bool(bad.any()):
+            first = detached[bad].flatten()[0].item()
+            raise ParameterError(f"{name} must be {_range_text(low, allow_equal, allow_inf)}, got a value {first}")
+        return tensor
+    number = float(value)
+    bad = math.isnan(number) or (number < low if allow_equal else number <= low)
+    bad = bad or (math.isinf(number) and not allow_inf)
+    if bad:
+        raise ParameterError(f"{name} must be {_range_text(low, allow_equal, allow_inf)}, got {value!r}")
+    return torch.tensor(number, dtype=x.dtype, device=x.device)
+
+
+def _range_text(low: float, allow_equal: bool, allow_inf: bool) -> str:
+    sign = ">=" if allow_equal else ">"
+    return f"{sign} {low:g}" + (" (inf allowed)" if allow_inf else " and finite")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Validated parameters of one call, as tensors on x's device."""
+
+    tau_s: Tensor | None
+    tau_m: Tensor
+    tau_r: Tensor
+    theta: Tensor
+    theta_r: Tensor
+    kernel: str
+    surrogate: Surrogate
+
+
+def _prepare(
+    x: Tensor,
+    tau_s: Scalar,
+    tau_m: Scalar,
+    tau_r: Scalar,
+    theta: Scalar,
+    theta_r: Scalar | None,
+    kernel: str,
+    surrogate: str | Surrogate,
+) -> _Prepared:
+    _check_input(x)
+    if kernel not in KERNELS:
+        raise ParameterError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
+    sg = get_surrogate(surrogate)
+    t_m = _as_parameter(tau_m, "tau_m", x, low=0.0, allow_equal=False)
+    t_r = _as_parameter(tau_r, "tau_r", x, low=0.0, allow_equal=False)
+    t_s = _as_parameter(tau_s, "tau_s", x, low=0.0, allow_equal=False) if kernel == "dexp" else None
+    th = _as_parameter(theta, "theta", x, low=0.0, allow_equal=False, allow_inf=True)
+    if theta_r is None:
+        # A non-spiking neuron (theta = inf) has no refractory response.
+        non_spiking = not isinstance(theta, Tensor) and math.isinf(float(theta))
+        th_r = torch.zeros((), dtype=x.dtype, device=x.device) if non_spiking else th
+    else:
+        th_r = _as_parameter(theta_r, "theta_r", x, low=0.0, allow_equal=True)
+    return _Prepared(t_s, t_m, t_r, th, th_r, kernel, sg)
+
+
+def srm(
+    x: Tensor,
+    *,
+    tau_s: Scalar = 2.0,
+    tau_m: Scalar = 4.0,
+    tau_r: Scalar = 4.0,
+    theta: Scalar = 1.0,
+    theta_r: Scalar | None = None,
+    kernel: str = "dexp",
+    surrogate: str | Surrogate = "sigmoid",
+    detach_reset: bool = False,
+) -> tuple[Tensor, Tensor]:
+    r"""Run SRM neurons over a whole sequence; returns ``(spikes, u)``.
+
+    Implements the iterative SRM (BP-SRM.md section 2)
+
+    .. math::
+
+        I[t] = a_s I[t-1] + x[t],\quad V[t] = a_m V[t-1] + I[t],\quad
+        R[t] = a_r R[t-1] + \theta_r o[t-1],\quad
+        u[t] = V[t] - R[t],\quad o[t] = H(u[t] - \theta)
+
+    with :math:`a = e^{-1/\tau}`, and the BP-SRM backward of section 3.
+
+    Args:
+        x: input current, shape ``[T, ...]`` (time first, any trailing shape),
+            float32 or float64, any device.
+        tau_s, tau_m, tau_r: synaptic, membrane and refractory time constants
+            in steps, > 0: Python numbers or tensors that broadcast against
+            ``x[0]`` (per neuron or per channel) and may require grad.
+        theta: threshold, > 0 (``math.inf`` makes a non-spiking neuron whose
+            ``u`` is the PSP).
+        theta_r: refractory strength, >= 0; ``None`` means ``theta``.
+        kernel: ``"dexp"``, ``"alpha"`` (tau_s ignored) or ``"exp"`` (tau_s ignored).
+        surrogate: a name from :data:`bpsrm.surrogate.SURROGATES` or a
+            :class:`~bpsrm.surrogate.Surrogate`.
+        detach_reset: cut the gradient through the refractory response.
+
+    Returns:
+        ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
+        x's shape.
+    """
+    p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
+    a_m = decay(p.tau_m)
+    a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
+    return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset)
+
+
+def srm_decays(
+    x: Tensor,
+    a_s: Tensor | None,
+    a_m: Tensor,
+    a_r: Tensor,
+    theta: Tensor,
+    theta_r: Tensor,
+    surrogate: Surrogate,
+    detach_reset: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """:func:`srm` on already validated decays (``a_s=None`` for the ``exp`` kernel).
+
+    For modules that keep their decays in range by construction
+    (:class:`bpsrm.SRMNeuron`); no range check is made here.
+    """
+    spikes, u = SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
+    return spikes, u
+
+
+def srm_reference(
+    x: Tensor,
+    *,
+    tau_s: Scalar = 2.0,
+    tau_m: Scalar = 4.0,
+    tau_r: Scalar = 4.0,
+    theta: Scalar = 1.0,
+    theta_r: Scalar | None = None,
+    kernel: str = "dexp",
+    surrogate: str | Surrogate = "sigmoid",
+    detach_reset: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """The iterative SRM step by step with plain autograd (the test oracle).
+
+    Same arguments and results as :func:`srm`. The spike's gradient comes from
+    autograd of the surrogate's smooth primitive, not from its closed-form
+    derivative. Slow and memory-hungry: never the fast path.
+    """
+    p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
+    a_m = torch.exp(-1.0 / p.tau_m)
+    a_r = torch.exp(-1.0 / p.tau_r)
+    if kernel == "dexp":
+        a_s = torch.exp(-1.0 / p.tau_s)  # type: ignore[operator]
+    elif kernel == "alpha":
+        a_s = a_m
+    else:
+        a_s = torch.zeros_like(a_m)
+    spiking = not bool(torch.isinf(p.theta.detach()).all())
+    i_t = v_t = r_t = o_prev = torch.zeros_like(x[0])
+    spikes, potentials = [], []
+    for t in range(x.shape[0]):
+        i_t = a_s * i_t + x[t]
+        v_t = a_m * v_t + i_t
+        reset_input = o_prev.detach() if detach_reset else o_prev
+        r_t = a_r * r_t + p.theta_r * reset_input
+        u_t = v_t - r_t
+        o_prev = spike_function(u_t - p.theta, p.surrogate) if spiking else torch.zeros_like(u_t)
+        spikes.append(o_prev)
+        potentials.append(u_t)
+    return torch.stack(spikes), torch.stack(potentials)
+
+
+def psp_kernel(steps: int, a_s: Tensor, a_m: Tensor, kernel: str) -> Tensor:
+    r"""The PSP kernel eps[n], n = 0 .. steps-1, in closed form (BP-SRM.md section 1).
+
+    ``dexp``: :math:`(a_m^{n+1} - a_s^{n+1}) / (a_m - a_s)`; ``alpha``:
+    :math:`(n+1) a_m^n`; ``exp``: :math:`a_m^n`. Shape ``[steps, *broadcast(a_s, a_m)]``.
+    """
+    shape = torch.broadcast_shapes(a_s.shape, a_m.shape)
+    n = torch.arange(steps, dtype=a_m.dtype, device=a_m.device).reshape((steps,) + (1,) * len(shape))
+    if kernel == "dexp":
+        return (a_m ** (n + 1) - a_s ** (n + 1)) / (a_m - a_s)
+    if kernel == "alpha":
+        return (n + 1) * a_m**n
+    if kernel == "exp":
+        return (a_m**n).expand((steps,) + tuple(shape))
+    raise ParameterError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
+
+
+def srm_convolution(
+    x: Tensor,
+    *,
+    tau_s: Scalar = 2.0,
+    tau_m: Scalar = 4.0,
+    tau_r: Scalar = 4.0,
+    theta: Scalar = 1.0,
+    theta_r: Scalar | None = None,
+    kernel: str = "dexp",
+    surrogate: str | Surrogate = "sigmoid",
+    detach_reset: bool = False,
+) -> tuple[Tensor, Tensor]:
+    r"""The SRM in kernel form (BP-SRM.md section 1), O(T^2): a check, not a tool.
+
+    .. math::
+
+        u[t] = \sum_{k=0}^{t} \epsilon[t-k]\, x[k]
+               - \sum_{k=0}^{t-1} \theta_r a_r^{t-1-k} o[k],
+        \qquad o[t] = H(u[t] - \theta)
+
+    Same arguments and results as :func:`srm`; ``detach_reset`` only affects gradients.
+    """
+    p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
+    a_m = torch.exp(-1.0 / p.tau_m)
+    a_r = torch.exp(-1.0 / p.tau_r)
+    a_s = torch.exp(-1.0 / p.tau_s) if p.tau_s is not None else torch.zeros_like(a_m)
+    steps = x.shape[0]
+    eps = psp_kernel(steps, a_s, a_m, kernel)
+    eps = eps.reshape((steps,) + (1,) * (x.dim() - eps.dim()) + tuple(eps.shape[1:]))
+    spiking = not bool(torch.isinf(p.theta.detach()).all())
+    tail = (1,) * (x.dim() - 1)
+    spikes: list[Tensor] = []
+    potentials: list[Tensor] = []
+    for t in range(steps):
+        psp = (eps[: t + 1].flip(0) * x[: t + 1]).sum(0)
+        if t > 0:
+            powers = a_r ** torch.arange(t - 1, -1, -1, dtype=x.dtype, device=x.device).reshape((t,) + tail)
+            history = torch.stack(spikes)
+            if detach_reset:
+                history = history.detach()
+            u_t = psp - p.theta_r * (powers * history).sum(0)
+        else:
+            u_t = psp
+        o_t = spike_function(u_t - p.theta, p.surrogate) if spiking else torch.zeros_like(u_t)
+        spikes.append(o_t)
+        potentials.append(u_t)
+    return torch.stack(spikes), torch.stack(potentials)

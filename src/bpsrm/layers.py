@@ -1,0 +1,92 @@
+"""Building blocks on time-first tensors ``[T, B, ...]``.
+
+A synapse layer (Linear, Conv, pooling) has no memory: it runs once on the
+time-folded batch ``[T*B, ...]`` (:class:`TimeFolded`). Only the neuron loops
+over time. Readouts turn the last layer's ``[T, B, K]`` into logits ``[B, K]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+
+from .errors import ParameterError, ShapeError
+from .functional import srm
+
+__all__ = ["TimeFolded", "SpikingBlock", "SpikeCountReadout", "MembraneReadout"]
+
+
+def _check_time_first(x: object, who: str, min_dim: int = 2) -> Tensor:
+    if not isinstance(x, Tensor) or x.dim() < min_dim:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ShapeError(f"{who} expects a time-first tensor [T, B, ...] with >= {min_dim} dimensions, got {got}")
+    return x
+
+
+class TimeFolded(nn.Module):
+    """Run ``module`` on ``[T*B, ...]`` and unfold the result to ``[T, B, ...]``.
+
+    ``y[t, b] = module(x[t, b])`` for every step and sample, in one call.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_time_first(x, f"TimeFolded({type(self.module).__name__})")
+        steps, batch = x.shape[0], x.shape[1]
+        y = self.module(x.flatten(0, 1))
+        return y.reshape((steps, batch) + tuple(y.shape[1:]))
+
+
+class SpikingBlock(nn.Module):
+    """synapse -> norm -> neuron: ``o = neuron(norm(synapse(x)))`` on ``[T, B, ...]``.
+
+    The synapse runs time-folded; ``norm`` may be ``None``.
+    """
+
+    def __init__(self, synapse: nn.Module, norm: nn.Module | None, neuron: nn.Module) -> None:
+        super().__init__()
+        self.synapse = TimeFolded(synapse)
+        self.norm = norm if norm is not None else nn.Identity()
+        self.neuron = neuron
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.neuron(self.norm(self.synapse(x)))
+
+
+class SpikeCountReadout(nn.Module):
+    r"""Logits from output spikes: the spike count :math:`\sum_t o[t, b, k]`, shape ``[B, K]``."""
+
+    def forward(self, spikes: Tensor) -> Tensor:
+        _check_time_first(spikes, "SpikeCountReadout", 3)
+        return spikes.sum(0)
+
+
+class MembraneReadout(nn.Module):
+    r"""Logits from a non-spiking SRM layer: the PSP :math:`u[t] = V[t]` reduced over time.
+
+    Input: the current ``[T, B, K]`` of the last synapse. The neuron has
+    :math:`\theta = \infty` (never fires), so ``u`` is the PSP of
+    BP-SRM.md section 2; ``reduce`` is ``"mean"`` (default), ``"max"`` or ``"last"``.
+    """
+
+    def __init__(self, tau_s: float = 2.0, tau_m: float = 4.0, kernel: str = "dexp", reduce: str = "mean") -> None:
+        super().__init__()
+        if reduce not in ("mean", "max", "last"):
+            raise ParameterError(f"MembraneReadout: reduce must be 'mean', 'max' or 'last', got {reduce!r}")
+        self.tau_s, self.tau_m, self.kernel, self.reduce = tau_s, tau_m, kernel, reduce
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_time_first(x, "MembraneReadout", 3)
+        _, u = srm(x, tau_s=self.tau_s, tau_m=self.tau_m, theta=math.inf, theta_r=0.0, kernel=self.kernel)
+        if self.reduce == "mean":
+            return u.mean(0)
+        if self.reduce == "max":
+            return u.amax(0)
+        return u[-1]
+
+    def extra_repr(self) -> str:
+        return f"tau_s={self.tau_s}, tau_m={self.tau_m}, kernel={self.kernel!r}, reduce={self.reduce!r}"

@@ -1,0 +1,274 @@
+"""Networks from a compact spec string: :func:`build_model`.
+
+A spec is a list of tokens joined by ``-``, read left to right::
+
+    32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10
+
+========== ==============================================================
+token      layer
+========== ==============================================================
+``nCk``    convolution, n output channels, kernel k, 'same' padding
+           (Conv1d for inputs [C, L], Conv2d for inputs [C, H, W])
+``FCn``    fully connected layer with n outputs (flattens first)
+``MPk``    max pooling, kernel = stride = k
+``APk``    average pooling, kernel = stride = k
+``TCN``    :class:`~bpsrm.norm.TemporalChannelNorm` (``TCNT``: time_channel stats)
+``BN``     :class:`~bpsrm.norm.FoldedBatchNorm`; ``TDBN``, ``BNTT``, ``TEBN`` likewise
+``SRM``    a layer of :class:`~bpsrm.neuron.SRMNeuron`
+========== ==============================================================
+
+A norm follows a synapse (``C`` or ``FC``); ``SRM`` follows a synapse, a norm
+or a pooling layer. A spec ending in ``FCn`` reads the membrane of a
+non-spiking last layer (:class:`~bpsrm.layers.MembraneReadout`); one ending in
+``SRM`` reads the spike count (:class:`~bpsrm.layers.SpikeCountReadout`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from torch import Tensor, nn
+
+from .errors import ParameterError, ShapeError, SpecError
+from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
+from .neuron import SRMNeuron
+from .norm import BNTT, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
+
+__all__ = ["SpikingNetwork", "NetworkOutput", "build_model", "parse_spec", "SPEC_GRAMMAR"]
+
+SPEC_GRAMMAR = "nCk (conv), FCn (linear), MPk / APk (pool), TCN / TCNT / BN / TDBN / BNTT / TEBN (norm), SRM (neuron)"
+
+_TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("conv", re.compile(r"^(\d+)C(\d+)$")),
+    ("fc", re.compile(r"^FC(\d+)$")),
+    ("maxpool", re.compile(r"^MP(\d+)$")),
+    ("avgpool", re.compile(r"^AP(\d+)$")),
+    ("norm", re.compile(r"^(TCNT|TCN|BN|TDBN|BNTT|TEBN)$")),
+    ("srm", re.compile(r"^SRM$")),
+)
+
+
+class Token(NamedTuple):
+    """One parsed spec token: its kind, its integer arguments and its text."""
+
+    kind: str
+    args: tuple[Any, ...]
+    text: str
+
+
+def parse_spec(spec: str) -> list[Token]:
+    """Split a spec string into tokens and check their order (no shapes needed)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise SpecError(f"a network spec must be a non-empty string like '32C3-TCN-SRM-FC10', got {spec!r}")
+    tokens: list[Token] = []
+    for position, raw in enumerate(spec.strip().split("-"), start=1):
+        text = raw.strip().upper()
+        for kind, pattern in _TOKEN_PATTERNS:
+            match = pattern.match(text)
+            if match:
+                args: tuple[Any, ...] = tuple(int(g) if g.isdigit() else g for g in match.groups())
+                if any(isinstance(a, int) and a < 1 for a in args):
+                    raise SpecError(f"spec {spec!r}: token {position} {raw!r} needs sizes >= 1")
+                tokens.append(Token(kind, args, raw))
+                break
+        else:
+            raise SpecError(f"spec {spec!r}: token {position} {raw!r} is not understood; tokens are {SPEC_GRAMMAR}")
+    previous = None
+    for position, token in enumerate(tokens, start=1):
+        if token.kind == "norm" and previous not in ("conv", "fc"):
+            raise SpecError(
+                f"spec {spec!r}: token {position} {token.text!r} (a norm) must follow a synapse (nCk or FCn)"
+            )
+        if token.kind == "srm" and previous not in ("conv", "fc", "norm", "maxpool", "avgpool"):
+            raise SpecError(f"spec {spec!r}: token {position} 'SRM' must follow a synapse, a norm or a pooling layer")
+        previous = token.kind
+    if tokens[-1].kind not in ("fc", "srm"):
+        raise SpecError(
+            f"spec {spec!r}: the last token must be FCn (membrane readout) or SRM (spike count); "
+            f"got {tokens[-1].text!r}"
+        )
+    if not any(t.kind in ("conv", "fc") for t in tokens):
+        raise SpecError(f"spec {spec!r}: has no synapse layer (nCk or FCn)")
+    return tokens
+
+
+class NetworkOutput(NamedTuple):
+    """Logits ``[B, K]`` and the spikes ``[T, B, ...]`` of every SRM layer in order."""
+
+    logits: Tensor
+    spikes: list[Tensor]
+
+
+class SpikingNetwork(nn.Module):
+    """A feed-forward SNN of time-first layers and a readout.
+
+    Input ``[T, B, *input_shape]``, output logits ``[B, classes]``.
+    """
+
+    def __init__(
+        self, layers: Sequence[nn.Module], readout: nn.Module, input_shape: tuple[int, ...], spec: str = ""
+    ) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.readout = readout
+        self.input_shape = tuple(input_shape)
+        self.spec = spec
+
+    def _check(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor) or x.dim() != len(self.input_shape) + 2 or tuple(x.shape[2:]) != self.input_shape:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ShapeError(
+                f"the network {self.spec!r} expects input [T, B, {', '.join(map(str, self.input_shape))}], got {got}"
+            )
+
+    def run(self, x: Tensor) -> NetworkOutput:
+        """Logits and the spikes of every SRM layer."""
+        self._check(x)
+        spikes: list[Tensor] = []
+        for layer in self.layers:
+            x = layer(x)
+            if isinstance(layer, SRMNeuron):
+                spikes.append(x)
+        return NetworkOutput(self.readout(x), spikes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``[B, classes]`` for the input ``x`` ``[T, B, *input_shape]``."""
+        return self.run(x).logits
+
+
+_NEURON_KEYS = {
+    "tau_s",
+    "tau_m",
+    "tau_r",
+    "theta",
+    "theta_r",
+    "kernel",
+    "surrogate",
+    "detach_reset",
+    "learn_tau",
+    "learn_theta",
+    "per_channel",
+}
+_NORM_KEYS = {"stats", "scale_by_threshold", "alpha", "eps", "momentum"}
+
+
+def _make_norm(text: str, channels: int, time_steps: int | None, norm: Mapping[str, Any], theta: float) -> nn.Module:
+    name = text.upper()
+    eps = norm.get("eps", 1e-5)
+    momentum = norm.get("momentum", 0.1)
+    if name in ("TCN", "TCNT"):
+        return TemporalChannelNorm(
+            channels,
+            time_steps,
+            stats="time_channel" if name == "TCNT" else norm.get("stats", "channel"),
+            scale_by_threshold=norm.get("scale_by_threshold", False),
+            alpha=norm.get("alpha", 1.0),
+            theta=theta,
+            eps=eps,
+            momentum=momentum,
+        )
+    if name == "BN":
+        return FoldedBatchNorm(channels, eps=eps, momentum=momentum)
+    if name == "TDBN":
+        return TdBN(channels, alpha=norm.get("alpha", 1.0), theta=theta, eps=eps, momentum=momentum)
+    if time_steps is None:
+        raise SpecError(f"{name} keeps per-step parameters: build_model needs time_steps")
+    if name == "BNTT":
+        return BNTT(channels, time_steps, eps=eps, momentum=momentum)
+    return TEBN(channels, time_steps, eps=eps, momentum=momentum)
+
+
+def build_model(
+    spec: str,
+    input_shape: Sequence[int],
+    *,
+    time_steps: int | None = None,
+    neuron: Mapping[str, Any] | None = None,
+    norm: Mapping[str, Any] | None = None,
+    readout_reduce: str = "mean",
+) -> SpikingNetwork:
+    """Build a :class:`SpikingNetwork` from a spec string (see the module docstring).
+
+    Args:
+        spec: e.g. ``"32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"``.
+        input_shape: one sample without T and B: ``(C, H, W)``, ``(C, L)`` or ``(N,)``.
+        time_steps: T; needed by per-step norms (TCN's per-(t, c) affine,
+            BNTT, TEBN). With ``None``, TCN uses a per-channel affine and runs at any T.
+        neuron: keyword arguments of :class:`~bpsrm.neuron.SRMNeuron`, plus
+            ``per_channel`` (one tau/theta per channel).
+        norm: options of the norms: ``stats``, ``scale_by_threshold``, ``alpha``, ``eps``, ``momentum``.
+        readout_reduce: how a membrane readout reduces over time.
+    """
+    tokens = parse_spec(spec)
+    neuron = dict(neuron or {})
+    norm = dict(norm or {})
+    for given, allowed, what in ((neuron, _NEURON_KEYS, "neuron"), (norm, _NORM_KEYS, "norm")):
+        unknown = set(given) - allowed
+        if unknown:
+            raise ParameterError(
+                f"build_model: unknown {what} options {sorted(unknown)}; expected among {sorted(allowed)}"
+            )
+    per_channel = bool(neuron.pop("per_channel", False))
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) not in (1, 2, 3) or any(s < 1 for s in shape):
+        raise ShapeError(f"input_shape must be (N,), (C, L) or (C, H, W) with sizes >= 1, got {tuple(input_shape)}")
+    theta = float(neuron.get("theta", 1.0))
+    layers: list[nn.Module] = []
+    current = shape
+    readout: nn.Module
+    for index, token in enumerate(tokens):
+        where = f"spec {spec!r}, token {index + 1} {token.text!r}"
+        is_last = index == len(tokens) - 1
+        if token.kind == "conv":
+            out_channels, k = token.args
+            if len(current) == 1:
+                raise SpecError(
+                    f"{where}: a convolution needs an input [C, L] or [C, H, W], but the input here is flat {current}"
+                )
+            conv_cls = nn.Conv1d if len(current) == 2 else nn.Conv2d
+            followed_by_norm = not is_last and tokens[index + 1].kind == "norm"
+            layers.append(TimeFolded(conv_cls(current[0], out_channels, k, padding=k // 2, bias=not followed_by_norm)))
+            spatial = tuple(s + 2 * (k // 2) - k + 1 for s in current[1:])
+            current = (out_channels,) + spatial
+        elif token.kind == "fc":
+            (features,) = token.args
+            if len(current) > 1:
+                layers.append(TimeFolded(nn.Flatten()))
+                flat = 1
+                for s in current:
+                    flat *= s
+                current = (flat,)
+            followed_by_norm = not is_last and tokens[index + 1].kind == "norm"
+            layers.append(TimeFolded(nn.Linear(current[0], features, bias=not followed_by_norm)))
+            current = (features,)
+        elif token.kind in ("maxpool", "avgpool"):
+            (k,) = token.args
+            if len(current) == 1:
+                raise SpecError(
+                    f"{where}: pooling needs an input [C, L] or [C, H, W], but the input here is flat {current}"
+                )
+            if any(s < k for s in current[1:]):
+                raise SpecError(f"{where}: pooling by {k} on a feature map of shape {current} leaves nothing")
+            if len(current) == 2:
+                pool = nn.MaxPool1d(k) if token.kind == "maxpool" else nn.AvgPool1d(k)
+            else:
+                pool = nn.MaxPool2d(k) if token.kind == "maxpool" else nn.AvgPool2d(k)
+            layers.append(TimeFolded(pool))
+            current = (current[0],) + tuple(s // k for s in current[1:])
+        elif token.kind == "norm":
+            layers.append(_make_norm(token.text, current[0], time_steps, norm, theta))
+        elif token.kind == "srm":
+            channels = current[0] if per_channel else None
+            layers.append(SRMNeuron(**neuron, channels=channels))
+    if tokens[-1].kind == "fc":
+        readout = MembraneReadout(
+            tau_s=float(neuron.get("tau_s", 2.0)),
+            tau_m=float(neuron.get("tau_m", 4.0)),
+            kernel=str(neuron.get("kernel", "dexp")),
+            reduce=readout_reduce,
+        )
+    else:
+        readout = SpikeCountReadout()
+    return SpikingNetwork(layers, readout, shape, spec)

@@ -1,0 +1,191 @@
+r"""The SRM neuron as a module: :class:`SRMNeuron`.
+
+A thin wrapper over :func:`bpsrm.functional.srm` that owns the neuron's
+parameters. Time constants are kept as decays :math:`a = e^{-1/\tau}`; a
+learnable decay is stored as its logit :math:`w` with :math:`a = s(w)` (the
+logistic function), so that no optimiser step can move it out of (0, 1). A
+learnable threshold is stored as :math:`\theta = \mathrm{softplus}(w)`, which
+stays > 0. The module keeps no state between calls: the whole sequence goes
+in, the whole sequence comes out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import ParameterError, ShapeError
+from .functional import KERNELS, srm_decays
+from .surrogate import Surrogate, get_surrogate
+
+__all__ = ["SRMNeuron"]
+
+_TAU_NAMES = ("tau_s", "tau_m", "tau_r")
+
+
+def _check_tau(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(f"{name} must be a number of steps > 0, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ParameterError(f"{name} must be finite and > 0 (steps), got {value!r}")
+    return float(value)
+
+
+class SRMNeuron(nn.Module):
+    r"""A layer of SRM neurons (BP-SRM.md section 2) trained with BP-SRM.
+
+    Input: the input current ``x`` of shape ``[T, B, ...]`` (for per-channel
+    parameters ``[T, B, C, ...]``). Output: spikes of the same shape.
+
+    Args:
+        tau_s, tau_m, tau_r: initial time constants in steps (> 0).
+        theta: threshold (> 0). theta_r: refractory strength (>= 0), ``None``
+            ties it to ``theta``.
+        kernel: ``"dexp"``, ``"alpha"`` or ``"exp"`` (see :func:`bpsrm.srm`).
+        surrogate: name or :class:`~bpsrm.surrogate.Surrogate`.
+        detach_reset: cut the gradient through the refractory response.
+        learn_tau: ``True`` (all taus the kernel uses), ``False``, or names
+            among ``"tau_s", "tau_m", "tau_r"``.
+        learn_theta: learn the threshold (kept > 0).
+        channels: ``None`` for parameters shared by all neurons, or the number
+            of channels C (dimension 2 of the input) for one value per channel.
+    """
+
+    def __init__(
+        self,
+        tau_s: float = 2.0,
+        tau_m: float = 4.0,
+        tau_r: float = 4.0,
+        theta: float = 1.0,
+        theta_r: float | None = None,
+        kernel: str = "dexp",
+        surrogate: str | Surrogate = "sigmoid",
+        detach_reset: bool = False,
+        learn_tau: bool | Iterable[str] = False,
+        learn_theta: bool = False,
+        channels: int | None = None,
+    ) -> None:
+        super().__init__()
+        if kernel not in KERNELS:
+            raise ParameterError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
+        if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
+            raise ParameterError(f"channels must be None or an int >= 1, got {channels!r}")
+        self.kernel = kernel
+        self.surrogate = get_surrogate(surrogate)
+        self.detach_reset = bool(detach_reset)
+        self.channels = channels
+        used = {"dexp": _TAU_NAMES, "alpha": ("tau_m", "tau_r"), "exp": ("tau_m", "tau_r")}[kernel]
+        if learn_tau is True:
+            learned = set(used)
+        elif learn_tau is False:
+            learned = set()
+        else:
+            learned = set(learn_tau)
+            unknown = learned - set(_TAU_NAMES)
+            if unknown:
+                raise ParameterError(f"learn_tau names {sorted(unknown)} unknown; expected among {list(_TAU_NAMES)}")
+            unused = learned - set(used)
+            if unused:
+                raise ParameterError(f"kernel {kernel!r} does not use {sorted(unused)}; it uses {list(used)}")
+        self.learned_taus = tuple(sorted(learned))
+        shape = () if channels is None else (channels,)
+        for name, value in zip(_TAU_NAMES, (tau_s, tau_m, tau_r), strict=True):
+            if name not in used:
+                continue
+            a = math.exp(-1.0 / _check_tau(name, value))
+            if name in learned:
+                self.register_parameter(f"{name}_logit", nn.Parameter(torch.full(shape, math.log(a / (1.0 - a)))))
+            else:
+                self.register_buffer(f"{name}_decay", torch.full(shape, a))
+        if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not (math.isfinite(theta) and theta > 0):
+            raise ParameterError(f"theta must be finite and > 0, got {theta!r}")
+        if theta_r is not None and (
+            isinstance(theta_r, bool)
+            or not isinstance(theta_r, (int, float))
+            or not (math.isfinite(theta_r) and theta_r >= 0)
+        ):
+            raise ParameterError(f"theta_r must be None or finite and >= 0, got {theta_r!r}")
+        self.learn_theta = bool(learn_theta)
+        if self.learn_theta:
+            # softplus^-1(theta) = log(expm1(theta))
+            self.theta_raw = nn.Parameter(torch.full(shape, math.log(math.expm1(float(theta)))))
+        else:
+            self.register_buffer("theta_value", torch.full(shape, float(theta)))
+        self.tie_theta_r = theta_r is None
+        if not self.tie_theta_r:
+            self.register_buffer("theta_r_value", torch.full(shape, float(theta_r)))  # type: ignore[arg-type]
+
+    # ---- parameters as the neuron sees them -------------------------------------------------
+    def decay(self, name: str) -> Tensor:
+        """The decay a = exp(-1/tau) of ``"tau_s"``, ``"tau_m"`` or ``"tau_r"`` (shape [] or [C])."""
+        if name in self.learned_taus:
+            logit = getattr(self, f"{name}_logit")
+            # sigmoid stays in (0, 1); the clamp only guards the float rounding at its ends.
+            tiny = torch.finfo(logit.dtype).tiny
+            return torch.sigmoid(logit).clamp(tiny, 1.0 - torch.finfo(logit.dtype).eps)
+        buffer = getattr(self, f"{name}_decay", None)
+        if buffer is None:
+            raise ParameterError(f"kernel {self.kernel!r} has no {name}")
+        return buffer
+
+    def tau(self, name: str) -> Tensor:
+        """The time constant tau = -1/log(a), in steps."""
+        return -1.0 / torch.log(self.decay(name))
+
+    @property
+    def theta(self) -> Tensor:
+        """The threshold (shape [] or [C])."""
+        return F.softplus(self.theta_raw) if self.learn_theta else self.theta_value
+
+    @property
+    def theta_r(self) -> Tensor:
+        """The refractory strength (the threshold when tied)."""
+        return self.theta if self.tie_theta_r else self.theta_r_value
+
+    def _broadcast(self, p: Tensor, x: Tensor) -> Tensor:
+        """[C] -> [C, 1, ...] so that it broadcasts against x[0] = [B, C, ...]."""
+        if self.channels is None:
+            return p
+        return p.reshape((self.channels,) + (1,) * (x.dim() - 3))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Spikes ``[T, B, ...]`` for the input current ``x`` ``[T, B, ...]``."""
+        return self.run(x)[0]
+
+    def run(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(spikes, u)`` for the input current ``x`` ``[T, B, ...]``."""
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 2:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ShapeError(f"SRMNeuron expects a float tensor [T, B, ...], got {got}")
+        if self.channels is not None and (x.dim() < 3 or x.shape[2] != self.channels):
+            raise ShapeError(
+                f"SRMNeuron(channels={self.channels}) expects [T, B, {self.channels}, ...], got {tuple(x.shape)}"
+            )
+        cast = {"dtype": x.dtype, "device": x.device}
+        a_m = self._broadcast(self.decay("tau_m"), x).to(**cast)
+        a_r = self._broadcast(self.decay("tau_r"), x).to(**cast)
+        if self.kernel == "dexp":
+            a_s: Tensor | None = self._broadcast(self.decay("tau_s"), x).to(**cast)
+        elif self.kernel == "alpha":
+            a_s = a_m
+        else:
+            a_s = None
+        theta = self._broadcast(self.theta, x).to(**cast)
+        theta_r = theta if self.tie_theta_r else self._broadcast(self.theta_r, x).to(**cast)
+        return srm_decays(x, a_s, a_m, a_r, theta, theta_r, self.surrogate, self.detach_reset)
+
+    def extra_repr(self) -> str:
+        taus = ", ".join(
+            f"{n}={float(self.tau(n).mean()):.3g}"
+            for n in _TAU_NAMES
+            if hasattr(self, f"{n}_logit") or hasattr(self, f"{n}_decay")
+        )
+        return (
+            f"kernel={self.kernel!r}, {taus}, theta={float(self.theta.mean()):.3g}, "
+            f"surrogate={self.surrogate!r}, detach_reset={self.detach_reset}, "
+            f"learn_tau={list(self.learned_taus)}, learn_theta={self.learn_theta}, channels={self.channels}"
+        )

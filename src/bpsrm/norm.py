@@ -1,0 +1,264 @@
+r"""Normalisation of synaptic outputs before the neuron: TCN and the baselines.
+
+All layers take ``z`` of shape ``[T, B, C]``, ``[T, B, C, L]`` or
+``[T, B, C, H, W]`` and return the same shape. In training mode they
+normalise with the batch statistics and update running statistics
+(momentum 0.1, unbiased variance, as :class:`torch.nn.BatchNorm2d`); in eval
+mode they use the running statistics.
+
+Temporal channel normalization (BP-SRM.md section 4):
+
+.. math::
+
+    y[t, b, c, s] = \gamma[t, c]\,\frac{z[t, b, c, s] - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta[t, c]
+
+with :math:`\mu = \mu[c], \sigma^2 = \sigma^2[c]` over (t, b, s) for
+``stats="channel"``, or :math:`\mu[t, c], \sigma^2[t, c]` over (b, s) for
+``stats="time_channel"``.
+
+Baselines: :class:`FoldedBatchNorm` (statistics over (t, b, s), affine per c),
+:class:`TdBN` (the same with :math:`\gamma` initialised to
+:math:`\alpha\theta`), :class:`BNTT` (statistics and :math:`\gamma` per
+(t, c), no :math:`\beta`) and :class:`TEBN` (statistics and affine per c,
+then a learnable scale p[t] per step).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .errors import ParameterError, ShapeError
+
+__all__ = ["TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
+
+_STATS = ("channel", "time_channel")
+
+
+class _TemporalNorm(nn.Module):
+    """Shared machinery: statistics per c or per (t, c); affine per c or per (t, c)."""
+
+    def __init__(
+        self,
+        num_channels: int,
+        *,
+        time_steps: int | None,
+        stats: str,
+        affine_per_step: bool,
+        bias: bool,
+        step_scale: bool,
+        gamma_init: float,
+        eps: float,
+        momentum: float,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
+            raise ParameterError(f"{name}: num_channels must be an int >= 1, got {num_channels!r}")
+        if stats not in _STATS:
+            raise ParameterError(f"{name}: stats must be one of {list(_STATS)}, got {stats!r}")
+        needs_steps = stats == "time_channel" or affine_per_step or step_scale
+        if time_steps is None and needs_steps:
+            raise ParameterError(f"{name}: time_steps (T) is needed for per-step statistics or parameters")
+        if time_steps is not None and (
+            isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1
+        ):
+            raise ParameterError(f"{name}: time_steps must be None or an int >= 1, got {time_steps!r}")
+        if not (0.0 < momentum <= 1.0):
+            raise ParameterError(f"{name}: momentum must be in (0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ParameterError(f"{name}: eps must be > 0, got {eps!r}")
+        self.num_channels = num_channels
+        self.time_steps = time_steps
+        self.stats = stats
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        stat_shape = (time_steps, num_channels) if stats == "time_channel" else (num_channels,)
+        affine_shape = (time_steps, num_channels) if affine_per_step else (num_channels,)
+        self.weight = nn.Parameter(torch.full(affine_shape, float(gamma_init)))  # type: ignore[arg-type]
+        self.bias = nn.Parameter(torch.zeros(affine_shape)) if bias else None  # type: ignore[arg-type]
+        self.step_scale = nn.Parameter(torch.ones(time_steps)) if step_scale else None  # type: ignore[arg-type]
+        self.register_buffer("running_mean", torch.zeros(stat_shape))  # type: ignore[arg-type]
+        self.register_buffer("running_var", torch.ones(stat_shape))  # type: ignore[arg-type]
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def _check(self, z: Tensor) -> None:
+        name = type(self).__name__
+        if not isinstance(z, Tensor) or z.dim() not in (3, 4, 5):
+            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise ShapeError(f"{name} expects [T, B, C], [T, B, C, L] or [T, B, C, H, W]; got {got}")
+        if z.shape[2] != self.num_channels:
+            raise ShapeError(
+                f"{name}({self.num_channels}) expects C = {self.num_channels} at dimension 2; "
+                f"got shape {tuple(z.shape)}"
+            )
+        per_step = self.stats == "time_channel" or self.weight.dim() == 2 or self.step_scale is not None
+        if per_step and z.shape[0] != self.time_steps:
+            raise ShapeError(
+                f"{name} was built for T = {self.time_steps} (per-step statistics or parameters); "
+                f"got T = {z.shape[0]} in shape {tuple(z.shape)}. Only stats='channel' with a "
+                "per-channel affine (time_steps=None) runs at any T."
+            )
+
+    def _view(self, p: Tensor, z: Tensor) -> Tensor:
+        """[C] -> [1, 1, C, 1...] or [T, C] -> [T, 1, C, 1...]."""
+        spatial = (1,) * (z.dim() - 3)
+        if p.dim() == 1:
+            return p.reshape((1, 1, -1) + spatial)
+        return p.reshape((p.shape[0], 1, p.shape[1]) + spatial)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Normalise ``z`` [T, B, C, *S]; returns the same shape."""
+        self._check(z)
+        if self.stats == "channel":
+            dims = (0, 1) + tuple(range(3, z.dim()))
+        else:
+            dims = (1,) + tuple(range(3, z.dim()))
+        if self.training:
+            count = 1
+            for d in dims:
+                count *= z.shape[d]
+            if count < 2:
+                raise ShapeError(
+                    f"{type(self).__name__}: need more than one value per channel to normalise in training; "
+                    f"got shape {tuple(z.shape)}"
+                )
+            var, mean = torch.var_mean(z, dim=dims, correction=0)
+            with torch.no_grad():
+                m = self.momentum
+                self.running_mean.mul_(1 - m).add_(mean.detach().to(self.running_mean.dtype), alpha=m)
+                unbiased = var.detach() * (count / (count - 1))
+                self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var.dtype), alpha=m)
+                self.num_batches_tracked.add_(1)
+        else:
+            mean, var = self.running_mean.to(z.dtype), self.running_var.to(z.dtype)
+        y = (z - self._view(mean, z)) * torch.rsqrt(self._view(var, z) + self.eps)
+        y = y * self._view(self.weight.to(z.dtype), z)
+        if self.bias is not None:
+            y = y + self._view(self.bias.to(z.dtype), z)
+        if self.step_scale is not None:
+            y = y * self.step_scale.to(z.dtype).reshape((-1,) + (1,) * (z.dim() - 1))
+        return y
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_channels}, time_steps={self.time_steps}, stats={self.stats!r}, "
+            f"eps={self.eps}, momentum={self.momentum}"
+        )
+
+
+class TemporalChannelNorm(_TemporalNorm):
+    r"""TCN: channel statistics, affine per (t, c) (BP-SRM.md section 4).
+
+    Args:
+        num_channels: C.
+        time_steps: T, for the per-(t, c) affine. ``None`` broadcasts one
+            affine per channel over time, so the layer runs at any T (only with
+            ``stats="channel"``).
+        stats: ``"channel"`` (mu[c], var[c] over t, b, s) or
+            ``"time_channel"`` (mu[t, c], var[t, c] over b, s).
+        scale_by_threshold: start gamma at ``alpha * theta`` (as tdBN does) instead of 1.
+    """
+
+    def __init__(
+        self,
+        num_channels: int,
+        time_steps: int | None = None,
+        stats: str = "channel",
+        *,
+        scale_by_threshold: bool = False,
+        alpha: float = 1.0,
+        theta: float = 1.0,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+    ) -> None:
+        super().__init__(
+            num_channels,
+            time_steps=time_steps,
+            stats=stats,
+            affine_per_step=time_steps is not None,
+            bias=True,
+            step_scale=False,
+            gamma_init=alpha * theta if scale_by_threshold else 1.0,
+            eps=eps,
+            momentum=momentum,
+        )
+
+
+class FoldedBatchNorm(_TemporalNorm):
+    """BatchNorm over [T*B, C, *S]: statistics over (t, b, s), affine per c; any T."""
+
+    def __init__(self, num_channels: int, *, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(
+            num_channels,
+            time_steps=None,
+            stats="channel",
+            affine_per_step=False,
+            bias=True,
+            step_scale=False,
+            gamma_init=1.0,
+            eps=eps,
+            momentum=momentum,
+        )
+
+
+class TdBN(_TemporalNorm):
+    """tdBN (Zheng et al., AAAI 2021): folded BatchNorm with gamma initialised to alpha * theta."""
+
+    def __init__(
+        self, num_channels: int, *, alpha: float = 1.0, theta: float = 1.0, eps: float = 1e-5, momentum: float = 0.1
+    ) -> None:
+        super().__init__(
+            num_channels,
+            time_steps=None,
+            stats="channel",
+            affine_per_step=False,
+            bias=True,
+            step_scale=False,
+            gamma_init=alpha * theta,
+            eps=eps,
+            momentum=momentum,
+        )
+
+
+class BNTT(_TemporalNorm):
+    """BNTT (Kim & Panda, 2021): statistics and gamma per (t, c), no beta."""
+
+    def __init__(self, num_channels: int, time_steps: int, *, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(
+            num_channels,
+            time_steps=time_steps,
+            stats="time_channel",
+            affine_per_step=True,
+            bias=False,
+            step_scale=False,
+            gamma_init=1.0,
+            eps=eps,
+            momentum=momentum,
+        )
+
+
+class TEBN(_TemporalNorm):
+    """TEBN (Duan et al., NeurIPS 2022): statistics and affine per c, then a learnable scale p[t]."""
+
+    def __init__(self, num_channels: int, time_steps: int, *, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(
+            num_channels,
+            time_steps=time_steps,
+            stats="channel",
+            affine_per_step=False,
+            bias=True,
+            step_scale=True,
+            gamma_init=1.0,
+            eps=eps,
+            momentum=momentum,
+        )
+
+
+NORMS: dict[str, type[_TemporalNorm]] = {
+    "tcn": TemporalChannelNorm,
+    "bn": FoldedBatchNorm,
+    "tdbn": TdBN,
+    "bntt": BNTT,
+    "tebn": TEBN,
+}
