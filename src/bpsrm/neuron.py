@@ -93,6 +93,8 @@ class SRMNeuron(nn.Module):
                 raise ParameterError(f"kernel {kernel!r} does not use {sorted(unused)}; it uses {list(used)}")
         self.learned_taus = tuple(sorted(learned))
         shape = () if channels is None else (channels,)
+        # Fixed values stay Python floats (exact in any dtype); learnable ones are parameters.
+        self._fixed_decays: dict[str, float] = {}
         for name, value in zip(_TAU_NAMES, (tau_s, tau_m, tau_r), strict=True):
             if name not in used:
                 continue
@@ -100,7 +102,7 @@ class SRMNeuron(nn.Module):
             if name in learned:
                 self.register_parameter(f"{name}_logit", nn.Parameter(torch.full(shape, math.log(a / (1.0 - a)))))
             else:
-                self.register_buffer(f"{name}_decay", torch.full(shape, a))
+                self._fixed_decays[name] = a
         if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not (math.isfinite(theta) and theta > 0):
             raise ParameterError(f"theta must be finite and > 0, got {theta!r}")
         if theta_r is not None and (
@@ -113,11 +115,9 @@ class SRMNeuron(nn.Module):
         if self.learn_theta:
             # softplus^-1(theta) = log(expm1(theta))
             self.theta_raw = nn.Parameter(torch.full(shape, math.log(math.expm1(float(theta)))))
-        else:
-            self.register_buffer("theta_value", torch.full(shape, float(theta)))
+        self._fixed_theta = float(theta)
         self.tie_theta_r = theta_r is None
-        if not self.tie_theta_r:
-            self.register_buffer("theta_r_value", torch.full(shape, float(theta_r)))  # type: ignore[arg-type]
+        self._fixed_theta_r = None if theta_r is None else float(theta_r)
 
     # ---- parameters as the neuron sees them -------------------------------------------------
     def decay(self, name: str) -> Tensor:
@@ -127,10 +127,9 @@ class SRMNeuron(nn.Module):
             # sigmoid stays in (0, 1); the clamp only guards the float rounding at its ends.
             tiny = torch.finfo(logit.dtype).tiny
             return torch.sigmoid(logit).clamp(tiny, 1.0 - torch.finfo(logit.dtype).eps)
-        buffer = getattr(self, f"{name}_decay", None)
-        if buffer is None:
+        if name not in self._fixed_decays:
             raise ParameterError(f"kernel {self.kernel!r} has no {name}")
-        return buffer
+        return torch.tensor(self._fixed_decays[name], dtype=torch.float64)
 
     def tau(self, name: str) -> Tensor:
         """The time constant tau = -1/log(a), in steps."""
@@ -139,16 +138,20 @@ class SRMNeuron(nn.Module):
     @property
     def theta(self) -> Tensor:
         """The threshold (shape [] or [C])."""
-        return F.softplus(self.theta_raw) if self.learn_theta else self.theta_value
+        if self.learn_theta:
+            return F.softplus(self.theta_raw)
+        return torch.tensor(self._fixed_theta, dtype=torch.float64)
 
     @property
     def theta_r(self) -> Tensor:
         """The refractory strength (the threshold when tied)."""
-        return self.theta if self.tie_theta_r else self.theta_r_value
+        if self._fixed_theta_r is None:
+            return self.theta
+        return torch.tensor(self._fixed_theta_r, dtype=torch.float64)
 
     def _broadcast(self, p: Tensor, x: Tensor) -> Tensor:
         """[C] -> [C, 1, ...] so that it broadcasts against x[0] = [B, C, ...]."""
-        if self.channels is None:
+        if self.channels is None or p.dim() == 0:
             return p
         return p.reshape((self.channels,) + (1,) * (x.dim() - 3))
 
@@ -182,7 +185,7 @@ class SRMNeuron(nn.Module):
         taus = ", ".join(
             f"{n}={float(self.tau(n).mean()):.3g}"
             for n in _TAU_NAMES
-            if hasattr(self, f"{n}_logit") or hasattr(self, f"{n}_decay")
+            if n in self.learned_taus or n in self._fixed_decays
         )
         return (
             f"kernel={self.kernel!r}, {taus}, theta={float(self.theta.mean()):.3g}, "

@@ -1,0 +1,278 @@
+"""The neuron: srm against the kernel form, a hand computation and LIF; BP-SRM gradients against autograd."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bpsrm.errors import BpsrmError, ParameterError, ShapeError
+from bpsrm.functional import psp_kernel, srm, srm_convolution, srm_reference
+
+F64 = torch.float64
+KERNELS = ["dexp", "alpha", "exp"]
+
+
+def _input(shape=(24, 3, 4), seed=0, dtype=F64, scale=0.9, bias=0.25):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(shape, generator=g, dtype=F64) * scale + bias).to(dtype)
+
+
+def _random_taus(seed: int, shape=()):
+    g = torch.Generator().manual_seed(1000 + seed)
+    return {
+        name: (torch.rand(shape, generator=g, dtype=F64) * 6 + 1.2) for name in ("tau_s", "tau_m", "tau_r")
+    }
+
+
+# ---------------------------------------------------------------- forward ----
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_forward_equals_kernel_form(kernel: str, seed: int, per_channel: bool) -> None:
+    x = _input(seed=seed)
+    taus = _random_taus(seed, shape=(4,) if per_channel else ())
+    theta = 0.8 + 0.1 * seed
+    spikes, u = srm(x, kernel=kernel, theta=theta, **taus)
+    ref_spikes, ref_u = srm_convolution(x, kernel=kernel, theta=theta, **taus)
+    assert 0.03 < spikes.mean().item() < 0.7, "the test must exercise spikes and resets"
+    assert torch.equal(spikes, ref_spikes)
+    assert (u - ref_u).abs().max().item() <= 1e-10
+
+
+def test_psp_kernels_by_hand() -> None:
+    a_s, a_m = torch.tensor(math.exp(-1 / 2), dtype=F64), torch.tensor(math.exp(-1 / 4), dtype=F64)
+    dexp = psp_kernel(4, a_s, a_m, "dexp")
+    # eps[n] = sum_j a_s^j a_m^(n-j) (BP-SRM.md section 1)
+    for n in range(4):
+        want = sum(a_s.item() ** j * a_m.item() ** (n - j) for j in range(n + 1))
+        assert dexp[n].item() == pytest.approx(want, rel=1e-14)
+    assert psp_kernel(3, a_m, a_m, "alpha").tolist() == pytest.approx([1, 2 * a_m.item(), 3 * a_m.item() ** 2])
+    assert psp_kernel(3, a_s, a_m, "exp").tolist() == pytest.approx([1, a_m.item(), a_m.item() ** 2])
+
+
+def test_forward_by_hand() -> None:
+    """Three steps computed with pencil: a spike at step 0 lowers u from step 1 on."""
+    a_s, a_m, a_r = math.exp(-1 / 2), math.exp(-1 / 4), math.exp(-1 / 3)
+    x = torch.tensor([[1.5], [0.2], [0.0]], dtype=F64)
+    spikes, u = srm(x, tau_s=2.0, tau_m=4.0, tau_r=3.0, theta=1.0, theta_r=0.7)
+    i0, v0 = 1.5, 1.5
+    i1 = a_s * i0 + 0.2
+    v1 = a_m * v0 + i1
+    r1 = 0.7  # a_r * 0 + theta_r * o[0]
+    i2 = a_s * i1
+    v2 = a_m * v1 + i2
+    r2 = a_r * r1 + 0.7 * (1.0 if v1 - r1 >= 1.0 else 0.0)
+    assert u[:, 0].tolist() == pytest.approx([v0, v1 - r1, v2 - r2], rel=1e-14)
+    assert spikes[:, 0].tolist() == [1.0, float(v1 - r1 >= 1.0), float(v2 - r2 >= 1.0)]
+
+
+def test_threshold_is_inclusive() -> None:
+    spikes, _ = srm(torch.tensor([[1.0]], dtype=F64), theta=1.0)
+    assert spikes.item() == 1.0
+
+
+@pytest.mark.parametrize("tau", [1.5, 4.0, 10.0])
+def test_exp_kernel_is_lif_with_reset_by_subtraction(tau: float) -> None:
+    x = _input((40, 5, 6), seed=7)
+    spikes, u = srm(x, kernel="exp", tau_m=tau, tau_r=tau, theta=1.0)
+    a = math.exp(-1 / tau)
+    lif_u, lif_o = [], []
+    mem = torch.zeros(5, 6, dtype=F64)
+    out = torch.zeros(5, 6, dtype=F64)
+    for t in range(40):
+        mem = a * mem + x[t] - 1.0 * out  # u[t] = a u[t-1] + x[t] - theta o[t-1]
+        out = (mem >= 1.0).to(F64)
+        lif_u.append(mem)
+        lif_o.append(out)
+    assert torch.equal(spikes, torch.stack(lif_o))
+    assert (u - torch.stack(lif_u)).abs().max().item() <= 1e-12
+    assert spikes.mean().item() > 0.05
+
+
+def test_non_spiking_neuron_is_the_psp() -> None:
+    x = _input((10, 3), seed=3)
+    spikes, u = srm(x, theta=math.inf)
+    assert spikes.sum().item() == 0
+    eps = psp_kernel(10, torch.tensor(math.exp(-1 / 2), dtype=F64), torch.tensor(math.exp(-1 / 4), dtype=F64), "dexp")
+    want = torch.stack([(eps[: t + 1].flip(0)[:, None] * x[: t + 1]).sum(0) for t in range(10)])
+    torch.testing.assert_close(u, want, rtol=1e-12, atol=1e-12)
+
+
+def test_any_trailing_shape_and_time_only() -> None:
+    for shape in [(6,), (6, 2), (6, 2, 3, 4, 5)]:
+        x = _input(shape, seed=1)
+        spikes, u = srm(x)
+        ref_spikes, ref_u = srm_reference(x)
+        assert spikes.shape == u.shape == x.shape
+        assert torch.equal(spikes, ref_spikes)
+        torch.testing.assert_close(u, ref_u, rtol=0, atol=1e-12)
+
+
+def test_float32_agrees_with_float64() -> None:
+    x = _input((16, 8, 32), seed=5)
+    s64, u64 = srm(x)
+    s32, u32 = srm(x.float())
+    assert s32.dtype == u32.dtype == torch.float32
+    torch.testing.assert_close(u32.double(), u64, rtol=0, atol=1e-4)
+    assert (s32.double() != s64).float().mean().item() < 1e-3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_matches_cpu() -> None:
+    x = _input((12, 4, 9), seed=2).requires_grad_()
+    tau = torch.tensor(3.0, dtype=F64, requires_grad=True)
+    s, u = srm(x, tau_m=tau)
+    (g_x, g_tau) = torch.autograd.grad((s + u).sum(), (x, tau))
+    xc, tauc = x.detach().cuda().requires_grad_(), tau.detach().cuda().requires_grad_()
+    sc, uc = srm(xc, tau_m=tauc)
+    (gc_x, gc_tau) = torch.autograd.grad((sc + uc).sum(), (xc, tauc))
+    assert torch.equal(sc.cpu(), s)
+    torch.testing.assert_close(uc.cpu(), u)
+    torch.testing.assert_close(gc_x.cpu(), g_x)
+    torch.testing.assert_close(gc_tau.cpu(), g_tau)
+
+
+# --------------------------------------------------------------- backward ----
+def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item()
+
+
+def _grads(fn, x, params, kernel, detach_reset, surrogate, tie_theta_r):
+    x = x.clone().requires_grad_()
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    kwargs = dict(leaves)
+    if tie_theta_r:
+        kwargs.pop("theta_r")
+    spikes, u = fn(x, kernel=kernel, detach_reset=detach_reset, surrogate=surrogate, **kwargs)
+    g = torch.Generator().manual_seed(11)
+    w_o = torch.randn(x.shape, generator=g, dtype=F64)
+    w_u = torch.randn(x.shape, generator=g, dtype=F64)
+    loss = (spikes * w_o).sum() + 0.3 * (u * w_u).sum()
+    names = ["x"] + [k for k in kwargs if k != "tau_s" or kernel == "dexp"]
+    tensors = [x] + [kwargs[k] for k in names[1:]]
+    return dict(zip(names, torch.autograd.grad(loss, tensors), strict=True)), spikes.mean().item()
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("tie_theta_r", [False, True])
+def test_backward_equals_autograd_of_reference(kernel, detach_reset, per_channel, tie_theta_r) -> None:
+    x = _input((20, 3, 4), seed=4)
+    shape = (4,) if per_channel else ()
+    params = _random_taus(2, shape)
+    params["theta"] = torch.full(shape, 0.9, dtype=F64)
+    params["theta_r"] = torch.full(shape, 0.6, dtype=F64)
+    fast, rate = _grads(srm, x, params, kernel, detach_reset, "sigmoid", tie_theta_r)
+    ref, _ = _grads(srm_reference, x, params, kernel, detach_reset, "sigmoid", tie_theta_r)
+    assert 0.05 < rate < 0.7
+    assert fast.keys() == ref.keys()
+    for name in fast:
+        assert fast[name].shape == ref[name].shape, name
+        assert ref[name].abs().max().item() > 0, f"the gradient of {name} must not vanish in this test"
+        assert _relative_error(fast[name], ref[name]) <= 1e-8, name
+
+
+@pytest.mark.parametrize("surrogate", ["sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"])
+def test_backward_every_surrogate(surrogate: str) -> None:
+    x = _input((16, 2, 5), seed=8)
+    params = _random_taus(3, (5,))
+    params["theta"] = torch.tensor(1.0, dtype=F64)
+    params["theta_r"] = torch.tensor(1.0, dtype=F64)
+    fast, _ = _grads(srm, x, params, "dexp", False, surrogate, True)
+    ref, _ = _grads(srm_reference, x, params, "dexp", False, surrogate, True)
+    for name in fast:
+        assert _relative_error(fast[name], ref[name]) <= 1e-8, name
+
+
+def test_only_spike_gradient_or_only_membrane_gradient() -> None:
+    x = _input((12, 6), seed=9)
+    for pick in (0, 1):
+        xa = x.clone().requires_grad_()
+        xb = x.clone().requires_grad_()
+        (ga,) = torch.autograd.grad(srm(xa)[pick].pow(2).sum(), xa)
+        (gb,) = torch.autograd.grad(srm_reference(xb)[pick].pow(2).sum(), xb)
+        assert _relative_error(ga, gb) <= 1e-8
+
+
+def test_gradcheck_non_spiking() -> None:
+    """Where the function is smooth (no spikes), finite differences apply: torch.autograd.gradcheck."""
+    x = _input((8, 2, 3), seed=6).requires_grad_()
+    tau_s = torch.tensor([1.5, 2.5, 3.5], dtype=F64, requires_grad=True)
+    tau_m = torch.tensor(4.0, dtype=F64, requires_grad=True)
+    for kernel in KERNELS:
+        assert torch.autograd.gradcheck(
+            lambda x, s, m, k=kernel: srm(x, tau_s=s, tau_m=m, theta=math.inf, kernel=k)[1], (x, tau_s, tau_m)
+        )
+
+
+def test_gradcheck_without_refractory_path() -> None:
+    """With theta_r = 0, u does not depend on the spikes: gradcheck of u w.r.t. x and the taus."""
+    x = _input((8, 2, 3), seed=6).requires_grad_()
+    tau_s = torch.tensor(2.2, dtype=F64, requires_grad=True)
+    tau_m = torch.tensor([3.0, 5.0, 7.0], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, s, m: srm(x, tau_s=s, tau_m=m, theta_r=0.0)[1], (x, tau_s, tau_m))
+
+
+def test_saves_only_what_the_backward_needs() -> None:
+    """Fixed taus: u and the spikes as bool are saved, not x and no [T, ...] float state."""
+    x = _input((10, 4, 5), seed=1).requires_grad_()
+    saved: list[torch.Tensor] = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        srm(x)
+    big = [t for t in saved if t.numel() == x.numel()]
+    assert sorted(str(t.dtype) for t in big) == ["torch.bool", "torch.float64"]
+    assert all(t.data_ptr() != x.data_ptr() for t in saved)
+
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        srm(x, tau_m=torch.tensor(3.0, dtype=F64, requires_grad=True))
+    assert any(t.data_ptr() == x.data_ptr() for t in saved), "learnable taus need x to recompute I and V"
+
+
+# ----------------------------------------------------------------- errors ----
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fragment"),
+    [
+        ({"tau_m": 0.0}, ParameterError, "tau_m must be > 0 and finite, got 0.0"),
+        ({"tau_s": -1.0}, ParameterError, "tau_s must be > 0 and finite, got -1.0"),
+        ({"tau_r": float("inf")}, ParameterError, "tau_r must be > 0 and finite, got inf"),
+        ({"tau_m": torch.tensor([2.0, -3.0])}, ParameterError, "tau_m must be > 0 and finite, got a value -3.0"),
+        ({"tau_m": torch.ones(3)}, ShapeError, "tau_m of shape (3,) does not broadcast against x[0] of shape (2,)"),
+        ({"tau_m": torch.ones(4, 2)}, ShapeError, "would enlarge x[0]"),
+        ({"theta": 0.0}, ParameterError, "theta must be > 0"),
+        ({"theta_r": -0.5}, ParameterError, "theta_r must be >= 0 and finite, got -0.5"),
+        ({"kernel": "gauss"}, ParameterError, "unknown kernel 'gauss'; expected one of ['dexp', 'alpha', 'exp']"),
+        ({"surrogate": "relu"}, ParameterError, "unknown surrogate 'relu'"),
+        ({"tau_m": "4"}, ParameterError, "tau_m must be a number or a tensor, got str"),
+    ],
+)
+def test_bad_parameters(kwargs, error, fragment) -> None:
+    x = torch.zeros(5, 2)
+    for fn in (srm, srm_reference, srm_convolution):
+        with pytest.raises(error) as info:
+            fn(x, **kwargs)
+        assert fragment in str(info.value)
+        assert isinstance(info.value, BpsrmError)
+
+
+@pytest.mark.parametrize(
+    ("x", "fragment"),
+    [
+        ([1.0, 2.0], "x must be a torch.Tensor of shape [T, ...], got list"),
+        (torch.zeros(4, dtype=torch.long), "x must be a floating-point tensor, got dtype torch.int64"),
+        (torch.tensor(1.0), "got shape ()"),
+        (torch.zeros(0, 3), "T >= 1; got shape (0, 3)"),
+    ],
+)
+def test_bad_inputs(x, fragment) -> None:
+    with pytest.raises(ShapeError) as info:
+        srm(x)
+    assert fragment in str(info.value)

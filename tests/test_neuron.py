@@ -1,0 +1,140 @@
+"""SRMNeuron: the module against the plain reference, its parameterisation, and its errors."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+
+from bpsrm import SRMNeuron
+from bpsrm.errors import ParameterError, ShapeError
+from bpsrm.functional import srm_reference
+
+F64 = torch.float64
+
+
+def _x(shape=(12, 3, 4, 5), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=F64) * 0.8 + 0.3
+
+
+def test_module_equals_reference_scalar() -> None:
+    x = _x()
+    neuron = SRMNeuron(tau_s=1.5, tau_m=5.0, tau_r=3.0, theta=0.9, theta_r=0.5, kernel="dexp").double()
+    ref_spikes, ref_u = srm_reference(x, tau_s=1.5, tau_m=5.0, tau_r=3.0, theta=0.9, theta_r=0.5)
+    spikes, u = neuron.run(x)
+    assert torch.equal(spikes, ref_spikes)
+    torch.testing.assert_close(u, ref_u, rtol=0, atol=1e-12)
+    assert torch.equal(neuron(x), spikes)
+
+
+def test_per_channel_parameters_act_per_channel() -> None:
+    x = _x((10, 2, 3, 4))
+    neuron = SRMNeuron(channels=3, learn_tau=["tau_m"], learn_theta=True).double()
+    with torch.no_grad():
+        neuron.tau_m_logit.copy_(torch.logit(torch.exp(-1 / torch.tensor([2.0, 4.0, 8.0], dtype=F64))))
+        neuron.theta_raw.copy_(torch.log(torch.expm1(torch.tensor([0.5, 1.0, 1.5], dtype=F64))))
+    spikes, u = neuron.run(x)
+    for c, (tau_m, theta) in enumerate([(2.0, 0.5), (4.0, 1.0), (8.0, 1.5)]):
+        ref_spikes, ref_u = srm_reference(x[:, :, c], tau_m=tau_m, theta=theta)
+        assert torch.equal(spikes[:, :, c], ref_spikes)
+        torch.testing.assert_close(u[:, :, c], ref_u, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel", ["dexp", "alpha", "exp"])
+def test_learnable_gradients_equal_reference(kernel: str) -> None:
+    x = _x((14, 2, 3, 4), seed=2)
+    neuron = SRMNeuron(tau_s=2.5, tau_m=4.5, tau_r=3.5, kernel=kernel, learn_tau=True, learn_theta=True, channels=3)
+    neuron = neuron.double()
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=F64)
+    loss = (neuron(x) * w).sum()
+    params = dict(neuron.named_parameters())
+    grads = torch.autograd.grad(loss, list(params.values()))
+
+    # The same parameterisation, written out, through the plain reference.
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+
+    def tau(name: str) -> torch.Tensor:
+        return (-1 / torch.log(torch.sigmoid(leaves[f"{name}_logit"]))).reshape(3, 1)
+
+    theta = torch.nn.functional.softplus(leaves["theta_raw"]).reshape(3, 1)
+    kwargs = {"tau_m": tau("tau_m"), "tau_r": tau("tau_r"), "theta": theta, "kernel": kernel}
+    if kernel == "dexp":
+        kwargs["tau_s"] = tau("tau_s")
+    ref_loss = (srm_reference(x, **kwargs)[0] * w).sum()
+    ref_grads = torch.autograd.grad(ref_loss, list(leaves.values()))
+    for name, g, r in zip(params, grads, ref_grads, strict=True):
+        assert r.abs().max() > 0, name
+        torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-12, msg=name)
+
+
+def test_learnt_decays_never_leave_the_unit_interval() -> None:
+    neuron = SRMNeuron(learn_tau=True, learn_theta=True, channels=4)
+    optimiser = torch.optim.SGD(neuron.parameters(), lr=1e6)
+    x = torch.rand(8, 2, 4) * 3
+    for sign in (1.0, -1.0, 1.0):
+        optimiser.zero_grad()
+        (sign * neuron.run(x)[1].sum()).backward()
+        optimiser.step()
+        for name in ("tau_s", "tau_m", "tau_r"):
+            a = neuron.decay(name)
+            assert torch.all(a > 0) and torch.all(a < 1), (name, a)
+            assert torch.all(torch.isfinite(neuron.tau(name)))
+        assert torch.all(neuron.theta > 0)
+
+
+def test_no_state_between_calls_and_samples_independent() -> None:
+    neuron = SRMNeuron()
+    x = torch.rand(10, 4, 6) * 2
+    first = neuron(x)
+    assert torch.equal(neuron(x), first)
+    assert torch.equal(neuron(x[:, 1:2]), first[:, 1:2])
+
+
+def test_kernels_use_their_taus() -> None:
+    assert {n for n, _ in SRMNeuron(kernel="exp", learn_tau=True).named_parameters()} == {"tau_m_logit", "tau_r_logit"}
+    assert {n for n, _ in SRMNeuron(kernel="alpha", learn_tau=["tau_m"]).named_parameters()} == {"tau_m_logit"}
+    neuron = SRMNeuron(tau_m=6.0)
+    assert neuron.tau("tau_m").item() == pytest.approx(6.0, rel=1e-6)
+
+
+def test_state_dict_and_torch_save_round_trip() -> None:
+    neuron = SRMNeuron(learn_tau=True, channels=2, surrogate="atan")
+    buffer = io.BytesIO()
+    torch.save(neuron.state_dict(), buffer)
+    buffer.seek(0)
+    other = SRMNeuron(learn_tau=True, channels=2, surrogate="atan")
+    other.load_state_dict(torch.load(buffer, weights_only=True))
+    x = torch.rand(6, 3, 2) * 2
+    assert torch.equal(other(x), neuron(x))
+    buffer = io.BytesIO()
+    torch.save(neuron, buffer)  # the whole module pickles (the surrogate is a plain dataclass)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"kernel": "gauss"}, "unknown kernel 'gauss'"),
+        ({"tau_m": 0}, "tau_m must be finite and > 0 (steps), got 0"),
+        ({"tau_r": -2.0}, "tau_r must be finite and > 0 (steps), got -2.0"),
+        ({"theta": math.inf}, "theta must be finite and > 0, got inf"),
+        ({"theta_r": -1.0}, "theta_r must be None or finite and >= 0, got -1.0"),
+        ({"learn_tau": ["tau_x"]}, "learn_tau names ['tau_x'] unknown"),
+        ({"kernel": "exp", "learn_tau": ["tau_s"]}, "kernel 'exp' does not use ['tau_s']"),
+        ({"channels": 0}, "channels must be None or an int >= 1, got 0"),
+        ({"surrogate": "step"}, "unknown surrogate 'step'"),
+    ],
+)
+def test_constructor_errors(kwargs, fragment) -> None:
+    with pytest.raises(ParameterError) as info:
+        SRMNeuron(**kwargs)
+    assert fragment in str(info.value)
+
+
+def test_shape_errors() -> None:
+    with pytest.raises(ShapeError, match=r"expects \[T, B, 3, \.\.\.\], got \(4, 2, 5\)"):
+        SRMNeuron(channels=3)(torch.zeros(4, 2, 5))
+    with pytest.raises(ShapeError, match=r"got \(4,\)"):
+        SRMNeuron()(torch.zeros(4))
