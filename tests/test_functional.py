@@ -21,9 +21,7 @@ def _input(shape=(24, 3, 4), seed=0, dtype=F64, scale=0.9, bias=0.25):
 
 def _random_taus(seed: int, shape=()):
     g = torch.Generator().manual_seed(1000 + seed)
-    return {
-        name: (torch.rand(shape, generator=g, dtype=F64) * 6 + 1.2) for name in ("tau_s", "tau_m", "tau_r")
-    }
+    return {name: (torch.rand(shape, generator=g, dtype=F64) * 6 + 1.2) for name in ("tau_s", "tau_m", "tau_r")}
 
 
 # ---------------------------------------------------------------- forward ----

@@ -5,6 +5,7 @@ normalization (:class:`TemporalChannelNorm`) and the model builder
 (:func:`build_model`).
 """
 
+from . import encoding, surrogate
 from ._version import __version__
 from .errors import BpsrmError
 from .functional import srm, srm_convolution, srm_reference
@@ -14,6 +15,8 @@ from .norm import BNTT, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
 
 __all__ = [
     "__version__",
+    "encoding",
+    "surrogate",
     "BpsrmError",
     "srm",
     "srm_reference",

@@ -71,7 +71,7 @@ def parse_spec(spec: str) -> list[Token]:
                 args: tuple[Any, ...] = tuple(int(g) if g.isdigit() else g for g in match.groups())
                 if any(isinstance(a, int) and a < 1 for a in args):
                     raise SpecError(f"spec {spec!r}: token {position} {raw!r} needs sizes >= 1")
-                tokens.append(Token(kind, args, raw))
+                tokens.append(Token(kind, args, text))
                 break
         else:
             raise SpecError(f"spec {spec!r}: token {position} {raw!r} is not understood; tokens are {SPEC_GRAMMAR}")

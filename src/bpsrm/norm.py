@@ -59,7 +59,10 @@ class _TemporalNorm(nn.Module):
             raise ParameterError(f"{name}: stats must be one of {list(_STATS)}, got {stats!r}")
         needs_steps = stats == "time_channel" or affine_per_step or step_scale
         if time_steps is None and needs_steps:
-            raise ParameterError(f"{name}: time_steps (T) is needed for per-step statistics or parameters")
+            raise ParameterError(
+                f"{name}: time_steps (T) is needed for per-step statistics or parameters "
+                f"(stats={stats!r}), got time_steps=None"
+            )
         if time_steps is not None and (
             isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1
         ):

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set up everything bpsrm needs on a fresh machine, then run one job.
+#   bash scripts/bootstrap.sh demo [bpsrm demo options]   set up, then train the demo
+#   bash scripts/bootstrap.sh test [pytest options]       set up, then lint and run the whole test suite
+# The virtual environment lives in .venv (override with BPSRM_VENV); it is
+# reinstalled only when pyproject.toml or constraints.txt change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+job=${1:-}
+[[ $# -gt 0 ]] && shift
+case "$job" in
+  demo|test) ;;
+  *) echo "usage: bash scripts/bootstrap.sh demo|test [options]" >&2; exit 2 ;;
+esac
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  echo "bootstrap: bpsrm needs Python >= 3.10; '$python' is $("$python" --version 2>&1 || echo missing)" >&2
+  exit 1
+fi
+
+venv=${BPSRM_VENV:-.venv}
+stamp="$venv/.bpsrm-installed"
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "bootstrap: creating $venv"
+  "$python" -m venv "$venv"
+fi
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "bootstrap: installing bpsrm and its development tools into $venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -c constraints.txt -e ".[dev]"
+  echo "$want" > "$stamp"
+fi
+
+case "$job" in
+  demo)
+    exec "$venv/bin/bpsrm" demo "$@"
+    ;;
+  test)
+    "$venv/bin/ruff" check .
+    exec "$venv/bin/python" -m pytest "$@"
+    ;;
+esac

@@ -1,0 +1,64 @@
+"""The `bpsrm` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._version import __version__
+from .errors import BpsrmError
+
+__all__ = ["main", "build_parser"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser (also the source of the generated CLI reference)."""
+    parser = argparse.ArgumentParser(prog="bpsrm", description="Spiking networks of SRM neurons trained with BP-SRM.")
+    parser.add_argument("--version", action="version", version=f"bpsrm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="train on the Fashion-MNIST subset shipped with bpsrm (no download)")
+    demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
+    demo.add_argument("--epochs", type=_positive_int, default=4, help="training epochs (default: 4)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `bpsrm` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "demo":
+            from .demo import DemoSettings, run_demo
+
+            out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+            run_demo(DemoSettings(out=out, epochs=args.epochs, seed=args.seed))
+            return 0
+    except BpsrmError as exc:
+        print(f"bpsrm: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bpsrm: interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

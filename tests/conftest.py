@@ -1,0 +1,28 @@
+"""Shared fixtures: where the real data lies (../shared/data beside the repository)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real data; BPSRM_SHARED_DATA overrides the default ../shared/data."""
+    root = Path(os.environ.get("BPSRM_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not root.is_dir():
+        pytest.fail(
+            f"the real data folder {root} is missing: clone the project beside shared/ or set BPSRM_SHARED_DATA"
+        )
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))

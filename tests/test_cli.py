@@ -1,0 +1,51 @@
+"""The `bpsrm` command: version, help, and the demo end to end (one epoch)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bpsrm import __version__
+from bpsrm.cli import main
+
+
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"bpsrm {__version__}"
+
+
+def test_no_command_prints_help(capsys) -> None:
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().out
+
+
+def test_bad_epochs_is_refused(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--epochs", "0"])
+    assert "expected a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_one_epoch_writes_a_run_folder(tmp_path) -> None:
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "bpsrm", "demo", "--epochs", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 1
+    assert metrics["test_accuracy"] > 0.6  # one epoch on 4,500 images; chance is 0.10
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 1 and float(rows[0]["val_accuracy"]) > 0.5
+    assert (out / "model.pt").is_file()

@@ -1,0 +1,76 @@
+"""The IDX reader and Fashion-MNIST loader on the real files and on damaged ones."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+
+from bpsrm.data import find_fashion_mnist, load_fashion_mnist, read_idx
+from bpsrm.errors import DataError
+
+pytestmark = pytest.mark.data
+
+
+def test_real_fashion_mnist_counts(shared_data) -> None:
+    root = shared_data / "fashion-mnist"
+    train_x, train_y = load_fashion_mnist("train", root)
+    test_x, test_y = load_fashion_mnist("test", root)
+    assert train_x.shape == (60_000, 28, 28) and train_x.dtype == np.uint8
+    assert test_x.shape == (10_000, 28, 28)
+    assert np.bincount(train_y).tolist() == [6000] * 10  # counts stated in shared/data/README.md
+    assert np.bincount(test_y).tolist() == [1000] * 10
+
+
+def test_checksums_of_the_real_files(shared_data) -> None:
+    root = shared_data / "fashion-mnist"
+    for line in (root / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_raw_and_gz_read_the_same(tmp_path) -> None:
+    values = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    payload = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in values.shape) + values.tobytes()
+    (tmp_path / "a").write_bytes(payload)
+    (tmp_path / "a.gz").write_bytes(gzip.compress(payload))
+    assert np.array_equal(read_idx(tmp_path / "a"), values)
+    assert np.array_equal(read_idx(tmp_path / "a.gz"), values)
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        (b"", "not an IDX file"),
+        (b"\x01\x02\x08\x01", "not an IDX file (magic 01020801"),
+        (bytes([0, 0, 0x0D, 1, 0, 0, 0, 1]) + b"\0\0\0\0", "value type 0x0d"),
+        (bytes([0, 0, 8, 3, 0, 0, 0, 2]), "truncated"),
+        (bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]), "declares shape (5,) (5 values) but the file holds 2"),
+        (b"\x1f\x8b\x08\x00garbage", "gzip stream is damaged"),
+    ],
+)
+def test_damaged_files_name_the_file_and_problem(tmp_path, payload, fragment) -> None:
+    path = tmp_path / "bad-idx"
+    path.write_bytes(payload)
+    with pytest.raises(DataError) as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_missing_dataset_lists_where_it_looked(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BPSRM_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(DataError) as info:
+        find_fashion_mnist(tmp_path / "given")
+    message = str(info.value)
+    for place in (tmp_path / "given", tmp_path / "env", tmp_path / "home" / ".cache" / "bpsrm"):
+        assert str(place) in message
+    assert "BPSRM_DATA" in message
+
+
+def test_bad_split(shared_data) -> None:
+    with pytest.raises(DataError, match="split must be 'train' or 'test', got 'val'"):
+        load_fashion_mnist("val", shared_data / "fashion-mnist")

@@ -1,0 +1,27 @@
+"""Every Python block of the README runs, and the Quickstart is what .ci/run calls."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO
+
+
+def _blocks(language: str) -> list[str]:
+    text = (REPO / "README.md").read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def test_python_blocks_run() -> None:
+    blocks = _blocks("python")
+    assert blocks, "the README has Python examples"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
+def test_quickstart_has_two_commands_and_ci_runs_the_second() -> None:
+    quickstart = _blocks("bash")[0]
+    commands = [line for line in quickstart.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(commands) == 2
+    assert "demo" in commands[0]
+    assert commands[1] in (REPO / ".ci" / "run").read_text()
