@@ -7,6 +7,8 @@ import hashlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpsrm.data import find_fashion_mnist, load_fashion_mnist, read_idx
 from bpsrm.errors import DataError
@@ -74,3 +76,42 @@ def test_missing_dataset_lists_where_it_looked(tmp_path, monkeypatch) -> None:
 def test_bad_split(shared_data) -> None:
     with pytest.raises(DataError, match="split must be 'train' or 'test', got 'val'"):
         load_fashion_mnist("val", shared_data / "fashion-mnist")
+
+
+def test_fashion_mnist_dataset_and_registry(shared_data) -> None:
+    from bpsrm.data import get_dataset
+
+    test = get_dataset("fashion-mnist", "test", root=shared_data)
+    assert len(test) == 10_000 and test.classes[9] == "Ankle boot"
+    image, label = test[0]
+    raw, labels = load_fashion_mnist("test", shared_data / "fashion-mnist")
+    assert image.shape == (1, 28, 28) and image.dtype.is_floating_point
+    assert np.allclose(image[0].numpy() * 255.0, raw[0]) and label == labels[0]
+    assert test.info()["classes"]["Bag"] == 1000
+    assert test.location == (shared_data / "fashion-mnist").resolve()
+
+
+def test_registry_errors(shared_data) -> None:
+    from bpsrm.data import get_dataset
+    from bpsrm.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="unknown dataset 'mnist'"):
+        get_dataset("mnist", "train")
+    with pytest.raises(ParameterError, match=r"unknown options \['frames'\]; it takes no options"):
+        get_dataset("fashion-mnist", "train", root=shared_data, frames=3)
+
+
+HEADER = bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=64), st.binary(max_size=2000).map(lambda b: HEADER + b)))
+def test_fuzz_read_idx_only_raises_data_error(tmp_path_factory, payload: bytes) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "f.idx"
+    damaged_gzip = b"\x1f\x8b\x08\x00" + bytes(6) + payload
+    for data in (payload, gzip.compress(payload), b"\x1f\x8b" + payload, damaged_gzip):
+        path.write_bytes(data)
+        try:
+            read_idx(path)
+        except DataError as exc:
+            assert str(path) in str(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -33,7 +34,51 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
     demo.add_argument("--epochs", type=_positive_int, default=4, help="training epochs (default: 4)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    data = sub.add_parser("data", help="inspect or fetch datasets")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    info = data_sub.add_parser("info", help="counts per split and class, input shape and location, as JSON")
+    info.add_argument("name", help="fashion-mnist, weather, nmnist, asl-dvs or cwru")
+    info.add_argument("--root", type=Path, default=None, help="folder searched first")
+    info.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a dataset option, e.g. -o time_steps=10 (repeatable; values are read as JSON when they parse)",
+    )
+    fetch = data_sub.add_parser("download", help="fetch a dataset into the user cache, verified by sha256")
+    fetch.add_argument("name", help="fashion-mnist")
     return parser
+
+
+def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BpsrmError(f"option {pair!r} must look like KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _data_command(args: argparse.Namespace) -> int:
+    from .data import get_dataset
+
+    if args.data_command == "info":
+        options = _parse_options(args.option)
+        report = {split: get_dataset(args.name, split, root=args.root, **options).info() for split in ("train", "test")}
+        print(json.dumps(report, indent=2))
+        return 0
+    if args.name != "fashion-mnist":
+        raise BpsrmError(f"automatic download is offered for fashion-mnist only, not {args.name!r}")
+    from .data.fashion_mnist import download_fashion_mnist
+
+    print(f"downloaded and verified: {download_fashion_mnist()}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
             run_demo(DemoSettings(out=out, epochs=args.epochs, seed=args.seed))
             return 0
+        if args.command == "data":
+            return _data_command(args)
     except BpsrmError as exc:
         print(f"bpsrm: error: {exc}", file=sys.stderr)
         return 1

@@ -1,20 +1,100 @@
-"""Encoders: static inputs to time-first sequences ``[T, B, ...]``."""
+r"""Encoders: a batch of samples ``[B, ...]`` to a time-first sequence ``[T, B, ...]``.
+
+=================  ===========================================================
+``direct``         the analogue input at every step: :math:`y[t] = x`
+``rate``           Poisson spikes: :math:`y[t] \sim \mathrm{Bernoulli}(\mathrm{clip}(x, 0, 1))`
+``latency``        one spike per input at :math:`t = \mathrm{round}((1 - x)(T - 1))` (none if below threshold)
+``frames``         event frames ``[B, T, ...]`` already binned: moved to ``[T, B, ...]``
+``chunks``         a signal ``[B, C, L]`` cut into T consecutive pieces ``[T, B, C, L/T]``
+=================  ===========================================================
+
+For vibration windows, ``direct`` repeats the window at every step and
+``chunks`` makes the signal itself the time axis of the SNN.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
 from torch import Tensor
 
-from .errors import ParameterError
+from .errors import ParameterError, ShapeError
 
-__all__ = ["direct"]
+__all__ = ["ENCODERS", "chunks", "direct", "frames", "get_encoder", "latency", "rate"]
+
+
+def _check_steps(time_steps: int) -> int:
+    if isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1:
+        raise ParameterError(f"time_steps must be an int >= 1, got {time_steps!r}")
+    return time_steps
 
 
 def direct(x: Tensor, time_steps: int) -> Tensor:
-    """Direct encoding: the same analogue input at every step, ``[B, ...] -> [T, B, ...]``.
+    """Direct encoding ``[B, ...] -> [T, B, ...]``, ``y[t] = x`` (a view, no copy).
 
-    ``y[t] = x`` for t = 0 .. T-1 (a view: no copy). The first synapse layer
-    then acts as the encoder.
+    The first synapse layer then acts as the encoder.
     """
-    if isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1:
-        raise ParameterError(f"time_steps must be an int >= 1, got {time_steps!r}")
-    return x.unsqueeze(0).expand((time_steps,) + tuple(x.shape))
+    _check_steps(time_steps)
+    return x.unsqueeze(0).expand((time_steps, *x.shape))
+
+
+def rate(x: Tensor, time_steps: int, generator: torch.Generator | None = None) -> Tensor:
+    """Poisson rate coding: independent spikes with probability ``clip(x, 0, 1)`` at each step."""
+    _check_steps(time_steps)
+    p = x.clamp(0.0, 1.0).unsqueeze(0).expand((time_steps, *x.shape))
+    return torch.bernoulli(p, generator=generator)
+
+
+def latency(x: Tensor, time_steps: int, threshold: float = 0.0) -> Tensor:
+    """Latency coding: each input above ``threshold`` fires once, brighter earlier.
+
+    ``t = round((1 - clip(x, 0, 1)) * (T - 1))``; inputs ``<= threshold`` never fire.
+    """
+    _check_steps(time_steps)
+    value = x.clamp(0.0, 1.0)
+    when = torch.round((1.0 - value) * (time_steps - 1)).long()
+    steps = torch.arange(time_steps, device=x.device).reshape((time_steps,) + (1,) * x.dim())
+    return ((steps == when.unsqueeze(0)) & (x > threshold).unsqueeze(0)).to(x.dtype)
+
+
+def frames(x: Tensor, time_steps: int | None = None) -> Tensor:
+    """Event frames ``[B, T, C, H, W]`` -> ``[T, B, C, H, W]``; checks T when given."""
+    if x.dim() < 3:
+        raise ShapeError(f"frames expects [B, T, ...] event frames, got shape {tuple(x.shape)}")
+    if time_steps is not None and x.shape[1] != _check_steps(time_steps):
+        raise ShapeError(f"frames: the samples hold T = {x.shape[1]} frames, the model expects T = {time_steps}")
+    return x.transpose(0, 1)
+
+
+def chunks(x: Tensor, time_steps: int) -> Tensor:
+    """A signal ``[B, C, L]`` as T consecutive chunks ``[T, B, C, L/T]``: ``y[t] = x[..., t L/T : (t+1) L/T]``."""
+    _check_steps(time_steps)
+    if x.dim() != 3:
+        raise ShapeError(f"chunks expects a signal batch [B, C, L], got shape {tuple(x.shape)}")
+    length = x.shape[-1]
+    if length % time_steps:
+        raise ShapeError(
+            f"chunks: the window length {length} is not a multiple of T = {time_steps}; "
+            "choose a window length divisible by T"
+        )
+    return x.reshape(x.shape[0], x.shape[1], time_steps, length // time_steps).permute(2, 0, 1, 3)
+
+
+ENCODERS: dict[str, Callable[..., Tensor]] = {
+    "direct": direct,
+    "rate": rate,
+    "latency": latency,
+    "frames": frames,
+    "chunks": chunks,
+}
+
+
+def get_encoder(name: str, time_steps: int, **options: Any) -> Callable[[Tensor], Tensor]:
+    """The encoder ``name`` with T (and its options) bound: a function ``[B, ...] -> [T, B, ...]``."""
+    if name not in ENCODERS:
+        raise ParameterError(f"unknown encoder {name!r}; expected one of {sorted(ENCODERS)}")
+    _check_steps(time_steps)
+    return partial(ENCODERS[name], time_steps=time_steps, **options)

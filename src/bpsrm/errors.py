@@ -13,6 +13,8 @@ __all__ = [
     "ParameterError",
     "SpecError",
     "DataError",
+    "DataNotFoundError",
+    "ChecksumError",
 ]
 
 
@@ -34,3 +36,11 @@ class SpecError(BpsrmError, ValueError):
 
 class DataError(BpsrmError, ValueError):
     """A data file is missing, unreadable or malformed."""
+
+
+class DataNotFoundError(DataError):
+    """A dataset was not found in any of the places searched."""
+
+
+class ChecksumError(DataError):
+    """A file's sha256 differs from the one expected."""

@@ -1,7 +1,32 @@
-"""Dataset readers. Each reader names the file and the problem when a file is malformed."""
+"""Dataset readers, offline first.
 
+``get_dataset(name, split, root=None, download=False, **options)`` returns a
+``torch.utils.data.Dataset`` of ``(input tensor, int label)`` with
+``.classes``. Every reader names the file and the problem when a file is
+malformed (:class:`bpsrm.errors.DataError`).
+"""
+
+from . import fashion_mnist
+from .base import DATASETS, SampleDataset, get_dataset
+from .download import extract, fetch, sha256_of
 from .fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
-from .fashion_mnist import find_fashion_mnist, load_fashion_mnist
+from .fashion_mnist import FashionMNIST, find_fashion_mnist, load_fashion_mnist
 from .idx import read_idx
+from .locate import cache_dir, search_roots
 
-__all__ = ["FASHION_MNIST_CLASSES", "find_fashion_mnist", "load_fashion_mnist", "read_idx"]
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "FashionMNIST",
+    "SampleDataset",
+    "cache_dir",
+    "extract",
+    "fashion_mnist",
+    "fetch",
+    "find_fashion_mnist",
+    "get_dataset",
+    "load_fashion_mnist",
+    "read_idx",
+    "search_roots",
+    "sha256_of",
+]

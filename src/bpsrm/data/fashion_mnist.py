@@ -1,42 +1,49 @@
-"""Fashion-MNIST (Xiao et al. 2017, MIT licence, (c) Zalando SE): the four IDX files.
+"""Fashion-MNIST (Xiao, Rasul & Vollgraf 2017; MIT licence, (c) 2017 Zalando SE).
 
-Looked for, in order, in: the given root, ``$BPSRM_DATA``, the user cache
-``~/.cache/bpsrm``, and Debian's ``/usr/share/datasets`` (package
-``dataset-fashion-mnist``); in each, in the folder itself or in its
-``fashion-mnist/`` subfolder, gzipped or not.
+The four official IDX files, gzipped or not, looked for as described in
+:mod:`bpsrm.data.locate` (in the place itself or in a ``fashion-mnist/``
+subfolder; Debian's ``dataset-fashion-mnist`` installs to
+``/usr/share/datasets/fashion-mnist``). With ``download=True`` the files come
+from the official repository over HTTPS into the user cache. Their check is
+the sha256 of the *decompressed* content, because recompressed copies of the
+same bytes (Debian's) exist.
 """
 
 from __future__ import annotations
 
-import os
+import gzip
+import hashlib
+import zlib
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import DataError
+from .base import SampleDataset, check_split, register
+from .download import UrlOpener, fetch
 from .idx import read_idx
+from .locate import cache_dir, locate
 
-__all__ = ["CLASSES", "find_fashion_mnist", "load_fashion_mnist"]
+__all__ = ["CLASSES", "FashionMNIST", "find_fashion_mnist", "load_fashion_mnist"]
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60_000),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10_000),
+URL = "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"
+# sha256 of the decompressed IDX files (equal for the upstream and Debian copies).
+CONTENT_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
-
-
-def _candidates(root: str | Path | None) -> list[Path]:
-    places: list[Path] = []
-    if root is not None:
-        places.append(Path(root))
-    if os.environ.get("BPSRM_DATA"):
-        places.append(Path(os.environ["BPSRM_DATA"]))
-    places.append(Path.home() / ".cache" / "bpsrm")
-    places.append(Path("/usr/share/datasets"))
-    found: list[Path] = []
-    for place in places:
-        found.extend([place, place / "fashion-mnist"])
-    return found
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_HOW_TO_GET = (
+    "Get the four IDX files from https://github.com/zalandoresearch/fashion-mnist (data/fashion/), "
+    "install Debian's package dataset-fashion-mnist, or pass download=True (bpsrm data download fashion-mnist)."
+)
 
 
 def _file(folder: Path, stem: str) -> Path | None:
@@ -46,32 +53,80 @@ def _file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _complete(folder: Path) -> bool:
+    return all(_file(folder, stem) for pair in _FILES.values() for stem in pair)
+
+
 def find_fashion_mnist(root: str | Path | None = None) -> Path:
-    """The first folder that holds all four Fashion-MNIST files; a DataError listing where it looked."""
-    looked = _candidates(root)
-    for folder in looked:
-        if all(_file(folder, stem) for images, labels, _ in _FILES.values() for stem in (images, labels)):
-            return folder
-    places = "\n  ".join(str(p) for p in looked)
-    raise DataError(
-        "Fashion-MNIST not found. Looked for train-images-idx3-ubyte(.gz) and the three other IDX files in:\n  "
-        f"{places}\nGet them from https://github.com/zalandoresearch/fashion-mnist or Debian's package "
-        "dataset-fashion-mnist, and pass root=... or set BPSRM_DATA."
-    )
+    """The first folder that holds all four Fashion-MNIST files; a DataNotFoundError listing where it looked."""
+    return locate("Fashion-MNIST", root, _complete, ("fashion-mnist", "FashionMNIST"), _HOW_TO_GET)
 
 
-def load_fashion_mnist(split: str, root: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _content_sha256(path: Path) -> str:
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: the gzip stream is damaged ({exc})") from None
+    return hashlib.sha256(data).hexdigest()
+
+
+def download_fashion_mnist(target: str | Path | None = None, opener: UrlOpener | None = None) -> Path:
+    """Fetch the four files into ``target`` (default: the user cache), each verified; returns the folder."""
+    folder = Path(target) if target is not None else cache_dir() / "fashion-mnist"
+    for stem, digest in CONTENT_SHA256.items():
+        fetch(URL + stem + ".gz", folder / (stem + ".gz"), digest, opener=opener, digest=_content_sha256)
+    return folder
+
+
+def load_fashion_mnist(
+    split: str, root: str | Path | None = None, download: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Images ``[N, 28, 28]`` uint8 and labels ``[N]`` int64 of ``split`` ("train" or "test")."""
-    if split not in _FILES:
-        raise DataError(f"Fashion-MNIST split must be 'train' or 'test', got {split!r}")
-    folder = find_fashion_mnist(root)
-    image_stem, label_stem, _ = _FILES[split]
+    check_split("Fashion-MNIST", split)
+    return _read_split(_resolve(root, download), split)
+
+
+def _resolve(root: str | Path | None, download: bool) -> Path:
+    """The folder with the files: found, or (with download) fetched into the user cache."""
+    try:
+        return find_fashion_mnist(root)
+    except DataError:
+        if not download:
+            raise
+    return download_fashion_mnist()
+
+
+def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    image_stem, label_stem = _FILES[split]
     image_path, label_path = _file(folder, image_stem), _file(folder, label_stem)
-    images, labels = read_idx(image_path), read_idx(label_path)  # type: ignore[arg-type]
+    assert image_path is not None and label_path is not None
+    images, labels = read_idx(image_path), read_idx(label_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataError(f"{image_path}: expected images [N, 28, 28], got {images.shape}")
+        raise DataError(f"{image_path}: expected images [N, 28, 28], got shape {images.shape}")
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise DataError(f"{label_path}: expected {images.shape[0]} labels, got shape {labels.shape}")
-    if labels.max(initial=0) > 9:
+        raise DataError(f"{label_path}: expected {images.shape[0]} labels (one per image), got shape {labels.shape}")
+    if labels.size and labels.max() > 9:
         raise DataError(f"{label_path}: labels must be 0-9, found {int(labels.max())}")
     return images, labels.astype(np.int64)
+
+
+@register
+class FashionMNIST(SampleDataset):
+    """Fashion-MNIST as ``(image [1, 28, 28] float32 in [0, 1], label)``."""
+
+    name = "fashion-mnist"
+
+    def __init__(self, split: str, root: str | Path | None = None, download: bool = False) -> None:
+        check_split("Fashion-MNIST", split)
+        self.location = _resolve(root, download)
+        images, labels = _read_split(self.location, split)
+        self.split = split
+        self.images = torch.from_numpy(images.copy())
+        self.targets = labels.tolist()
+        self.classes = list(CLASSES)
+        self.input_shape = (1, 28, 28)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index].unsqueeze(0).float().div_(255.0), self.targets[index]

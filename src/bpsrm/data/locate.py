@@ -1,0 +1,66 @@
+"""Where datasets are looked for, and the user cache.
+
+Search order for a dataset (BP-SRM issue 3): the ``root`` given by the caller,
+``$BPSRM_DATA``, the user cache (``$BPSRM_CACHE`` or ``~/.cache/bpsrm``), then
+system locations (``/usr/share/datasets``, where Debian's
+``dataset-fashion-mnist`` installs). In each place the dataset may lie in the
+place itself or in a subfolder named after the dataset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..errors import DataNotFoundError
+
+__all__ = ["cache_dir", "search_roots", "locate"]
+
+SYSTEM_ROOTS = (Path("/usr/share/datasets"),)
+
+
+def cache_dir() -> Path:
+    """The user cache of bpsrm: ``$BPSRM_CACHE`` or ``~/.cache/bpsrm`` (not created here)."""
+    env = os.environ.get("BPSRM_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "bpsrm"
+
+
+def search_roots(root: str | Path | None = None) -> list[Path]:
+    """The places searched, in order: root, $BPSRM_DATA, the user cache, system locations."""
+    places: list[Path] = []
+    if root is not None:
+        places.append(Path(root).expanduser())
+    env = os.environ.get("BPSRM_DATA")
+    if env:
+        places.append(Path(env).expanduser())
+    places.append(cache_dir())
+    places.extend(SYSTEM_ROOTS)
+    return places
+
+
+def locate(
+    dataset: str,
+    root: str | Path | None,
+    is_complete: Callable[[Path], bool],
+    folder_names: Sequence[str],
+    how_to_get: str,
+) -> Path:
+    """The first candidate folder for which ``is_complete(folder)`` holds.
+
+    Candidates: each search root itself, then ``root/<name>`` for each of
+    ``folder_names``. Raises :class:`DataNotFoundError` listing every folder tried.
+    """
+    tried: list[Path] = []
+    for place in search_roots(root):
+        for folder in [place, *(place / name for name in folder_names)]:
+            if folder in tried:
+                continue
+            tried.append(folder)
+            if folder.is_dir() and is_complete(folder):
+                return folder.resolve()
+    listing = "\n  ".join(str(p) for p in tried)
+    raise DataNotFoundError(
+        f"{dataset} not found. Looked in:\n  {listing}\n{how_to_get}\n"
+        "Pass root=... (or --root DIR), or set BPSRM_DATA to the folder that holds it."
+    )

@@ -1,0 +1,52 @@
+"""Encoders against hand computations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bpsrm.encoding import chunks, direct, frames, get_encoder, latency, rate
+from bpsrm.errors import ParameterError, ShapeError
+
+
+def test_direct_repeats() -> None:
+    x = torch.rand(3, 1, 4, 4)
+    y = direct(x, 5)
+    assert y.shape == (5, 3, 1, 4, 4)
+    for t in range(5):
+        assert torch.equal(y[t], x)
+
+
+def test_rate_matches_probability() -> None:
+    x = torch.tensor([[0.0, 0.25, 0.5, 1.0, 1.7, -0.3]])
+    y = rate(x, 4000, generator=torch.Generator().manual_seed(0))
+    assert set(y.unique().tolist()) <= {0.0, 1.0}
+    assert y.mean(0)[0].tolist() == pytest.approx([0.0, 0.25, 0.5, 1.0, 1.0, 0.0], abs=0.03)
+
+
+def test_latency_by_hand() -> None:
+    x = torch.tensor([[1.0, 0.5, 0.0, 0.26]])
+    y = latency(x, 5)
+    # t = round((1 - x) * 4): 0, 2, never (x <= 0), round(2.96) = 3
+    assert y[:, 0].T.tolist() == [[1, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 1, 0]]
+
+
+def test_frames_and_chunks() -> None:
+    x = torch.rand(2, 6, 2, 3, 3)
+    assert torch.equal(frames(x, 6)[4, 1], x[1, 4])
+    signal = torch.arange(2 * 1 * 12, dtype=torch.float32).reshape(2, 1, 12)
+    y = chunks(signal, 3)
+    assert y.shape == (3, 2, 1, 4)
+    assert y[1, 1, 0].tolist() == [16.0, 17.0, 18.0, 19.0]
+
+
+def test_errors() -> None:
+    with pytest.raises(ShapeError, match="window length 10 is not a multiple of T = 3"):
+        chunks(torch.zeros(1, 1, 10), 3)
+    with pytest.raises(ShapeError, match="hold T = 6 frames, the model expects T = 4"):
+        frames(torch.zeros(1, 6, 2, 3, 3), 4)
+    with pytest.raises(ParameterError, match="unknown encoder 'poisson'"):
+        get_encoder("poisson", 4)
+    with pytest.raises(ParameterError, match="time_steps must be an int >= 1, got 0"):
+        direct(torch.zeros(1), 0)
+    assert get_encoder("direct", 3)(torch.zeros(2, 5)).shape == (3, 2, 5)
