@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
     demo.add_argument("--epochs", type=_positive_int, default=4, help="training epochs (default: 4)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train = sub.add_parser("train", help="train an experiment from a YAML config into a run folder")
+    train.add_argument("config", type=Path, help="a YAML file, e.g. configs/fashion-mnist.yaml")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=3 model.time_steps=8")
+    train.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<experiment>-<time>)")
+    train.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="shorthand for train.epochs=N")
+    train.add_argument("--seed", type=int, default=None, help="shorthand for seed=S")
     data = sub.add_parser("data", help="inspect or fetch datasets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     info = data_sub.add_parser("info", help="counts per split and class, input shape and location, as JSON")
@@ -63,6 +70,23 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
         except json.JSONDecodeError:
             options[key] = value
     return options
+
+
+def _train_command(args: argparse.Namespace) -> int:
+    from .engine.config import load_config
+    from .engine.trainer import train
+
+    overrides = list(args.overrides)
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    config = load_config(args.config, overrides)
+    if args.resume and args.out is None:
+        raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
+    out = args.out or Path("runs") / f"{config.experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
+    train(config, out, resume=args.resume)
+    return 0
 
 
 def _data_command(args: argparse.Namespace) -> int:
@@ -95,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
             run_demo(DemoSettings(out=out, epochs=args.epochs, seed=args.seed))
             return 0
+        if args.command == "train":
+            return _train_command(args)
         if args.command == "data":
             return _data_command(args)
     except BpsrmError as exc:

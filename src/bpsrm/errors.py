@@ -15,6 +15,8 @@ __all__ = [
     "DataError",
     "DataNotFoundError",
     "ChecksumError",
+    "ConfigError",
+    "CheckpointError",
 ]
 
 
@@ -44,3 +46,11 @@ class DataNotFoundError(DataError):
 
 class ChecksumError(DataError):
     """A file's sha256 differs from the one expected."""
+
+
+class ConfigError(BpsrmError, ValueError):
+    """A configuration key is unknown or its value is of the wrong type or out of range."""
+
+
+class CheckpointError(BpsrmError):
+    """A checkpoint cannot be read, is unsafe, or belongs to another architecture."""

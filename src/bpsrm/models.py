@@ -95,10 +95,12 @@ def parse_spec(spec: str) -> list[Token]:
 
 
 class NetworkOutput(NamedTuple):
-    """Logits ``[B, K]`` and the spikes ``[T, B, ...]`` of every SRM layer in order."""
+    """Logits ``[B, K]``, the spikes ``[T, B, ...]`` of every SRM layer in order, and their
+    membrane potentials (empty unless asked for with ``keep_membrane=True``)."""
 
     logits: Tensor
     spikes: list[Tensor]
+    membranes: list[Tensor]
 
 
 class SpikingNetwork(nn.Module):
@@ -108,9 +110,15 @@ class SpikingNetwork(nn.Module):
     """
 
     def __init__(
-        self, layers: Sequence[nn.Module], readout: nn.Module, input_shape: tuple[int, ...], spec: str = ""
+        self,
+        layers: Sequence[nn.Module],
+        readout: nn.Module,
+        input_shape: tuple[int, ...],
+        spec: str = "",
+        srm_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
+        self.srm_names = list(srm_names) if srm_names is not None else None
         self.layers = nn.ModuleList(layers)
         self.readout = readout
         self.input_shape = tuple(input_shape)
@@ -123,15 +131,27 @@ class SpikingNetwork(nn.Module):
                 f"the network {self.spec!r} expects input [T, B, {', '.join(map(str, self.input_shape))}], got {got}"
             )
 
-    def run(self, x: Tensor) -> NetworkOutput:
-        """Logits and the spikes of every SRM layer."""
+    def run(self, x: Tensor, keep_membrane: bool = False) -> NetworkOutput:
+        """Logits and the spikes of every SRM layer (and their membranes with ``keep_membrane``)."""
         self._check(x)
         spikes: list[Tensor] = []
+        membranes: list[Tensor] = []
         for layer in self.layers:
-            x = layer(x)
             if isinstance(layer, SRMNeuron):
+                x, u = layer.run(x)
                 spikes.append(x)
-        return NetworkOutput(self.readout(x), spikes)
+                if keep_membrane:
+                    membranes.append(u)
+            else:
+                x = layer(x)
+        return NetworkOutput(self.readout(x), spikes, membranes)
+
+    def spiking_layer_names(self) -> list[str]:
+        """Names of the SRM layers in order, e.g. ``["SRM1 (32C3)", "SRM2 (64C3)"]``."""
+        count = sum(isinstance(layer, SRMNeuron) for layer in self.layers)
+        if self.srm_names is not None and len(self.srm_names) == count:
+            return list(self.srm_names)
+        return [f"SRM{i + 1}" for i in range(count)]
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``[B, classes]`` for the input ``x`` ``[T, B, *input_shape]``."""
@@ -216,11 +236,15 @@ def build_model(
         raise ShapeError(f"input_shape must be (N,), (C, L) or (C, H, W) with sizes >= 1, got {tuple(input_shape)}")
     theta = float(neuron.get("theta", 1.0))
     layers: list[nn.Module] = []
+    srm_names: list[str] = []
+    last_synapse = ""
     current = shape
     readout: nn.Module
     for index, token in enumerate(tokens):
         where = f"spec {spec!r}, token {index + 1} {token.text!r}"
         is_last = index == len(tokens) - 1
+        if token.kind in ("conv", "fc"):
+            last_synapse = token.text
         if token.kind == "conv":
             out_channels, k = token.args
             if len(current) == 1:
@@ -260,6 +284,7 @@ def build_model(
         elif token.kind == "norm":
             layers.append(_make_norm(token.text, current[0], time_steps, norm, theta))
         elif token.kind == "srm":
+            srm_names.append(f"SRM{len(srm_names) + 1} ({last_synapse})")
             channels = current[0] if per_channel else None
             layers.append(SRMNeuron(**neuron, channels=channels))
     if tokens[-1].kind == "fc":
@@ -271,4 +296,4 @@ def build_model(
         )
     else:
         readout = SpikeCountReadout()
-    return SpikingNetwork(layers, readout, shape, spec)
+    return SpikingNetwork(layers, readout, shape, spec, srm_names)

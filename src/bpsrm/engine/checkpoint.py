@@ -1,0 +1,109 @@
+"""Checkpoints: written atomically, read without running code.
+
+A checkpoint is a dict of tensors and plain values (model, optimiser and
+scheduler states, RNG states, epoch, config, history). It is written to a
+temporary file in the same folder, flushed to disk, then moved over the old
+one with ``os.replace``: a crash leaves either the old or the new checkpoint,
+never a half-written one. It is read with ``torch.load(weights_only=True)``,
+which refuses pickled objects that could run code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_model_state", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically (temp file, fsync, os.replace); returns the path."""
+    path = Path(path)
+    data = {"format_version": FORMAT_VERSION, **payload}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot write a checkpoint there ({exc.strerror or exc})") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise CheckpointError(
+            f"{path}: writing the checkpoint failed ({exc.strerror or exc}); the previous checkpoint is intact"
+        ) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint safely; a CheckpointError names the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused: the file holds pickled objects that could run code, which bpsrm never writes "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable bpsrm checkpoint ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or "model" not in data or "format_version" not in data:
+        raise CheckpointError(f"{path}: not a bpsrm checkpoint (expected a dict with 'model' and 'format_version')")
+    if data["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {data['format_version']!r}, this bpsrm reads format {FORMAT_VERSION}"
+        )
+    return data
+
+
+def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path) -> None:
+    """Load weights into ``model``; a mismatch of names or shapes is a CheckpointError naming it."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: the checkpoint is for another architecture: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    for name, tensor in own.items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{source}: the checkpoint is for another architecture: {name} has shape "
+                f"{tuple(state[name].shape)} there, {tuple(tensor.shape)} in this model"
+            )
+    model.load_state_dict(state)

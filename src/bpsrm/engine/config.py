@@ -1,0 +1,326 @@
+"""Experiment configuration: typed, validated at the boundary.
+
+A config is a YAML file read with a safe loader into nested frozen
+dataclasses. Every key is checked: an unknown key, a value of the wrong type or
+out of range is a :class:`~bpsrm.errors.ConfigError` naming the dotted key
+(e.g. ``model.neuron.tau_m``) before any training starts. Command-line
+overrides ``key.sub=value`` are parsed as YAML scalars and validated the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import BpsrmError, ConfigError
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "NeuronConfig",
+    "NormConfig",
+    "EncoderConfig",
+    "OptimConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "LogConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset, where, with which options; the validation split is carved from train."""
+
+    name: str = "fashion-mnist"
+    root: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    val_fraction: float = 0.1
+    limit_train: int | None = None
+    limit_test: int | None = None
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """Options of every SRM layer (see :class:`bpsrm.SRMNeuron`)."""
+
+    kernel: Literal["dexp", "alpha", "exp"] = "dexp"
+    tau_s: float = 2.0
+    tau_m: float = 4.0
+    tau_r: float = 4.0
+    theta: float = 1.0
+    theta_r: float | None = None
+    surrogate: Literal["sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"] = "sigmoid"
+    surrogate_width: float | None = None
+    detach_reset: bool = False
+    learn_tau: bool = False
+    learn_theta: bool = False
+    per_channel: bool = False
+
+
+@dataclass(frozen=True)
+class NormConfig:
+    """Options of the norm layers named in the spec."""
+
+    stats: Literal["channel", "time_channel"] = "channel"
+    scale_by_threshold: bool = False
+    alpha: float = 1.0
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: spec string, T, neuron and norm options, readout reduction."""
+
+    spec: str = "32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"
+    time_steps: int = 4
+    neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    norm: NormConfig = field(default_factory=NormConfig)
+    readout: Literal["mean", "max", "last"] = "mean"
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """How samples become sequences: direct, rate, latency, frames or chunks."""
+
+    name: Literal["direct", "rate", "latency", "frames", "chunks"] = "direct"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser: AdamW or SGD (with momentum)."""
+
+    name: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning-rate schedule per step: cosine decay after a linear warm-up, or constant."""
+
+    name: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = 0.0
+    min_lr_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop: epochs, batch size, loss, clipping; ``max_batches`` caps batches per epoch (tiny runs)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    loss: Literal["cross_entropy", "mse_count"] = "cross_entropy"
+    clip_grad_norm: float | None = 1.0
+    max_batches: int | None = None
+    label_smoothing: float = 0.0
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Logging: TensorBoard (needs the tensorboard package) and the progress bar."""
+
+    tensorboard: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    """One experiment."""
+
+    experiment: str = "experiment"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    compile: bool = False
+
+
+# Ranges: dotted key -> (check, what is expected).
+_RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "data.val_fraction": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "data.limit_train": (lambda v: v is None or v >= 1, "null or >= 1"),
+    "data.limit_test": (lambda v: v is None or v >= 1, "null or >= 1"),
+    "model.time_steps": (lambda v: v >= 1, ">= 1"),
+    "model.neuron.tau_s": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
+    "model.neuron.tau_m": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
+    "model.neuron.tau_r": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
+    "model.neuron.theta": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
+    "model.neuron.theta_r": (lambda v: v is None or (math.isfinite(v) and v >= 0), "null or finite and >= 0"),
+    "model.neuron.surrogate_width": (lambda v: v is None or (math.isfinite(v) and v > 0), "null or > 0"),
+    "model.norm.eps": (lambda v: v > 0, "> 0"),
+    "model.norm.momentum": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "optim.lr": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
+    "optim.weight_decay": (lambda v: v >= 0, ">= 0"),
+    "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "schedule.warmup_epochs": (lambda v: v >= 0, ">= 0"),
+    "schedule.min_lr_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "train.epochs": (lambda v: v >= 1, ">= 1"),
+    "train.batch_size": (lambda v: v >= 1, ">= 1"),
+    "train.eval_batch_size": (lambda v: v >= 1, ">= 1"),
+    "train.clip_grad_norm": (lambda v: v is None or v > 0, "null or > 0"),
+    "train.max_batches": (lambda v: v is None or v >= 1, "null or >= 1"),
+    "train.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+}
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            try:
+                return _convert(value, option, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise ConfigError(f"{key}: expected one of {_type_name(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} keys, got {value!r}")
+        return _build(tp, value, key + ".")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if origin is dict:
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return dict(value)
+        raise ConfigError(f"{key}: expected a mapping with string keys, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover - schema error
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key {prefix}{unknown[0]}; {prefix or 'the top level'} takes {names}")
+    values = {}
+    for name in names:
+        if name in raw:
+            key = prefix + name
+            value = _convert(raw[name], hints[name], key)
+            if key in _RANGES:
+                check, expected = _RANGES[key]
+                if not check(value):
+                    raise ConfigError(f"{key}: expected {expected}, got {raw[name]!r}")
+            values[name] = value
+    return cls(**values)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """A validated :class:`Config` from plain data; checks the spec parses too."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
+    config = _build(Config, raw)
+    from ..models import parse_spec
+
+    try:
+        parse_spec(config.model.spec)
+    except BpsrmError as exc:
+        raise ConfigError(f"model.spec: {exc}") from None
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Plain data (for YAML, JSON and checkpoints) from a config dataclass."""
+    return dataclasses.asdict(config)
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key}: {part} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to plain config data."""
+    import yaml
+
+    raw = dict(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {key}: cannot parse value {text!r} ({exc})") from None
+        _set_dotted(raw, key.strip(), value)
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config with a safe loader, apply overrides, validate every key."""
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - pyyaml is in the train extra
+        raise BpsrmError("reading configs needs PyYAML: pip install 'bpsrm[train]'") from None
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys, got {type(raw).__name__}")
+    try:
+        return config_from_dict(apply_overrides(raw, overrides or []))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

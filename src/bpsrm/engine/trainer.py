@@ -1,0 +1,499 @@
+"""`bpsrm train`: one experiment from a validated config to a complete run folder.
+
+Run folder:
+
+* ``config.yaml``: the resolved config;
+* ``metrics.csv``: one row per epoch;
+* ``metrics.json``: final figures (test accuracy of the best-validation
+  checkpoint, firing rates, synaptic operations, energy estimate, confusion matrix);
+* ``last.pt`` / ``best.pt``: checkpoints written atomically every epoch;
+* ``activity.npz`` and PNG plots (see :mod:`bpsrm.plots`).
+
+``resume=True`` continues from ``last.pt`` exactly (model, optimiser,
+scheduler, RNG states, epoch, history): the run ends as the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..data import get_dataset
+from ..encoding import get_encoder
+from ..errors import BpsrmError, CheckpointError, ConfigError
+from ..models import SpikingNetwork, build_model
+from ..surrogate import SURROGATES, get_surrogate
+from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .config import Config, config_from_dict, config_to_dict
+from .energy import OperationCounter
+
+__all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
+
+Log = Callable[[str], None]
+TIMING_KEYS = ("train_seconds", "samples_per_second")
+
+
+@dataclass
+class Experiment:
+    """Everything a run needs, built from a config."""
+
+    config: Config
+    train_set: Dataset
+    val_set: Dataset
+    test_set: Dataset
+    classes: list[str]
+    sample_shape: tuple[int, ...]
+    model: SpikingNetwork
+    encode: Callable[[Tensor], Tensor]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU runs are then bit-for-bit repeatable)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | None = None) -> SpikingNetwork:
+    """The network of ``config`` for samples of ``sample_shape`` (without the batch)."""
+    encode = get_encoder(config.encoder.name, config.model.time_steps)
+    probe = encode(torch.zeros((1, *sample_shape)))
+    neuron = config_to_dict(config.model.neuron)
+    width = neuron.pop("surrogate_width")
+    name = neuron.pop("surrogate")
+    if width is not None:
+        param = next(iter(SURROGATES[name].__dataclass_fields__.keys() - {"name"}))
+        neuron["surrogate"] = get_surrogate(name, **{param: width})
+    else:
+        neuron["surrogate"] = get_surrogate(name)
+    try:
+        model = build_model(
+            config.model.spec,
+            tuple(probe.shape[2:]),
+            time_steps=config.model.time_steps,
+            neuron=neuron,
+            norm=config_to_dict(config.model.norm),
+            readout_reduce=config.model.readout,
+        )
+    except BpsrmError as exc:
+        raise ConfigError(f"model: {exc}") from None
+    if classes is not None:
+        out = model(probe).shape[-1]
+        if out != classes:
+            raise ConfigError(f"model.spec: the network ends with {out} outputs but the dataset has {classes} classes")
+    return model
+
+
+def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
+    if limit is None or limit >= len(dataset):  # type: ignore[arg-type]
+        return dataset
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))  # type: ignore[arg-type]
+    return Subset(dataset, sorted(order[:limit].tolist()))
+
+
+def prepare(config: Config) -> Experiment:
+    """Datasets (with the validation split carved from train), encoder and model of ``config``."""
+    data = config.data
+    full_train = get_dataset(data.name, "train", root=data.root, **data.options)
+    test = get_dataset(data.name, "test", root=data.root, **data.options)
+    train_pool = _limit(full_train, data.limit_train, config.seed)
+    n = len(train_pool)  # type: ignore[arg-type]
+    n_val = round(n * data.val_fraction)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 1)).tolist()
+    val_set = Subset(train_pool, sorted(order[:n_val]))
+    train_set = Subset(train_pool, sorted(order[n_val:]))
+    test = _limit(test, data.limit_test, config.seed + 2)
+    if len(train_set) == 0:
+        raise ConfigError(f"data: no training samples left after the validation split ({n} samples in all)")
+    sample_shape = tuple(full_train[0][0].shape)
+    model = make_model(config, sample_shape, len(full_train.classes))
+    encode = get_encoder(config.encoder.name, config.model.time_steps)
+    return Experiment(config, train_set, val_set, test, list(full_train.classes), sample_shape, model, encode)
+
+
+def _loader(dataset: Dataset, batch_size: int, shuffle_seed: int | None) -> DataLoader:
+    generator = torch.Generator().manual_seed(shuffle_seed) if shuffle_seed is not None else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle_seed is not None, generator=generator)
+
+
+def _limited(loader: DataLoader, max_batches: int | None) -> Iterator[tuple[Tensor, Tensor]]:
+    for index, batch in enumerate(loader):
+        if max_batches is not None and index >= max_batches:
+            return
+        yield batch
+
+
+def _loss(config: Config, logits: Tensor, labels: Tensor) -> Tensor:
+    if config.train.loss == "cross_entropy":
+        return F.cross_entropy(logits, labels, label_smoothing=config.train.label_smoothing)
+    target = F.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+    scale = config.model.time_steps if config.model.spec.upper().endswith("SRM") else 1.0
+    return F.mse_loss(logits / scale, target)
+
+
+def _schedule(
+    config: Config, optimiser: torch.optim.Optimizer, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    total = max(config.train.epochs * steps_per_epoch, 1)
+    warmup = round(config.schedule.warmup_epochs * steps_per_epoch)
+    floor = config.schedule.min_lr_ratio
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if config.schedule.name == "constant":
+            return 1.0
+        progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+
+
+def _optimiser(config: Config, model: nn.Module) -> torch.optim.Optimizer:
+    o = config.optim
+    if o.name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: SpikingNetwork,
+    dataset: Dataset,
+    encode: Callable[[Tensor], Tensor],
+    classes: int,
+    batch_size: int = 256,
+    max_batches: int | None = None,
+    count_operations: bool = False,
+) -> dict[str, Any]:
+    """Accuracy, loss, confusion matrix, per-layer firing rates (and operations) of ``model`` on ``dataset``."""
+    model.eval()
+    confusion = torch.zeros(classes, classes, dtype=torch.long)
+    total_loss, count = 0.0, 0
+    rate_sums: list[float] = []
+    counter = OperationCounter(model)
+    if count_operations:
+        counter.__enter__()
+    try:
+        for inputs, labels in _limited(_loader(dataset, batch_size, None), max_batches):
+            out = model.run(encode(inputs))
+            total_loss += float(F.cross_entropy(out.logits, labels, reduction="sum"))
+            predictions = out.logits.argmax(1)
+            confusion += torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(
+                classes, classes
+            )
+            batch = labels.shape[0]
+            count += batch
+            counter.samples += batch
+            rates = [float(s.mean()) * batch for s in out.spikes]
+            rate_sums = rates if not rate_sums else [a + b for a, b in zip(rate_sums, rates, strict=True)]
+    finally:
+        if count_operations:
+            counter.__exit__()
+    correct = int(confusion.diag().sum())
+    result: dict[str, Any] = {
+        "accuracy": correct / max(count, 1),
+        "loss": total_loss / max(count, 1),
+        "samples": count,
+        "confusion_matrix": confusion.tolist(),
+        "firing_rates": [r / max(count, 1) for r in rate_sums],
+    }
+    if count_operations:
+        result.update(counter.per_sample())
+    return result
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(np.frombuffer(json.dumps(_numpy_state()).encode(), dtype=np.uint8).copy()),
+        "python": torch.from_numpy(np.frombuffer(json.dumps(_python_state()).encode(), dtype=np.uint8).copy()),
+    }
+
+
+def _numpy_state() -> list[Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _python_state() -> list[Any]:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = json.loads(bytes(state["numpy"].numpy()).decode())
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = json.loads(bytes(state["python"].numpy()).decode())
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _progress(total: int, description: str, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True, disable=None)
+
+
+def _save_activity(out: Path, experiment: Experiment) -> None:
+    """Spikes and membrane traces of the first test sample, for the raster and membrane plots."""
+    model = experiment.model
+    model.eval()
+    inputs, label = experiment.test_set[0]
+    with torch.no_grad():
+        result = model.run(experiment.encode(inputs.unsqueeze(0)), keep_membrane=True)
+    arrays: dict[str, Any] = {
+        "names": np.array(model.spiking_layer_names()),
+        "label": np.array(int(label)),
+        "prediction": np.array(int(result.logits.argmax(1)[0])),
+    }
+    neurons = [layer for layer in model.layers if hasattr(layer, "theta") and hasattr(layer, "run")]
+    for i, (spikes, u) in enumerate(zip(result.spikes, result.membranes, strict=True)):
+        flat_spikes = spikes[:, 0].reshape(spikes.shape[0], -1)
+        flat_u = u[:, 0].reshape(u.shape[0], -1)
+        counts = flat_spikes.sum(0)
+        chosen = torch.argsort(counts, descending=True, stable=True)[:6]
+        theta = neurons[i].theta.detach().double()  # type: ignore[operator]
+        if theta.dim() == 0:
+            thetas = theta.repeat(len(chosen))
+        else:
+            per_channel = theta.numel()
+            spatial = flat_u.shape[1] // per_channel
+            thetas = theta[chosen // spatial]
+        arrays[f"spikes_{i}"] = flat_spikes.to(torch.uint8).numpy()
+        arrays[f"membrane_{i}"] = flat_u[:, chosen].numpy()
+        arrays[f"neurons_{i}"] = chosen.numpy()
+        arrays[f"theta_{i}"] = thetas.numpy()
+    np.savez_compressed(out / "activity.npz", **arrays)
+
+
+def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = print) -> dict[str, Any]:
+    """Train ``config`` into the run folder ``out``; returns the final metrics (also in metrics.json)."""
+    out = Path(out)
+    seed_everything(config.seed)
+    experiment = prepare(config)
+    model = experiment.model
+    optimiser = _optimiser(config, model)
+    train_loader_len = math.ceil(len(experiment.train_set) / config.train.batch_size)  # type: ignore[arg-type]
+    steps_per_epoch = min(train_loader_len, config.train.max_batches or train_loader_len)
+    scheduler = _schedule(config, optimiser, steps_per_epoch)
+    history: list[dict[str, Any]] = []
+    best_val, best_epoch, start_epoch, train_seconds, train_samples = -1.0, 0, 1, 0.0, 0
+
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if resume and last_path.is_file():
+        state = load_checkpoint(last_path)
+        saved = config_from_dict(state["config"])
+        if config_to_dict(saved) != config_to_dict(config):
+            raise CheckpointError(f"{last_path}: was written for another config; resume with the config in {out}")
+        load_model_state(model, state["model"], last_path)
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        history = [dict(row) for row in state["history"]]
+        best_val, best_epoch = float(state["best_val_accuracy"]), int(state["best_epoch"])
+        start_epoch = int(state["epoch"]) + 1
+        train_seconds, train_samples = float(state["train_seconds"]), int(state["train_samples"])
+        log(f"resuming {out} after epoch {state['epoch']}")
+    elif resume:
+        log(f"nothing to resume in {out} (no last.pt): starting from the beginning")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        import yaml
+
+        (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    except OSError as exc:
+        raise BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})") from None
+
+    log(
+        f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
+        f"{len(experiment.train_set)} train / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
+        f"samples of {config.data.name}; run folder {out}"
+    )
+    classes = len(experiment.classes)
+    for epoch in range(start_epoch, config.train.epochs + 1):
+        model.train()
+        loader = _loader(experiment.train_set, config.train.batch_size, config.seed * 100_003 + epoch)
+        bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.train.epochs}", config.log.progress)
+        start = time.perf_counter()
+        loss_sum, correct, count = 0.0, 0, 0
+        for inputs, labels in _limited(loader, config.train.max_batches):
+            logits = model(experiment.encode(inputs))
+            loss = _loss(config, logits, labels)
+            if not torch.isfinite(loss):
+                raise BpsrmError(
+                    f"epoch {epoch}, step {count // config.train.batch_size + 1}: the loss is {float(loss)}; "
+                    f"training stopped, the last good checkpoint is {last_path}"
+                )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.train.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad_norm)
+            optimiser.step()
+            scheduler.step()
+            batch = labels.shape[0]
+            loss_sum += loss.item() * batch
+            correct += int((logits.argmax(1) == labels).sum())
+            count += batch
+            if bar is not None:
+                elapsed = time.perf_counter() - start
+                bar.set_postfix(
+                    loss=f"{loss_sum / count:.3f}",
+                    acc=f"{correct / count:.3f}",
+                    rate=f"{count / max(elapsed, 1e-9):.0f}/s",
+                )
+                bar.update(1)
+        seconds = time.perf_counter() - start
+        if bar is not None:
+            bar.close()
+        train_seconds += seconds
+        train_samples += count
+        val = evaluate_model(
+            model,
+            experiment.val_set,
+            experiment.encode,
+            classes,
+            config.train.eval_batch_size,
+            config.train.max_batches,
+        )
+        row = {
+            "epoch": epoch,
+            "lr": optimiser.param_groups[0]["lr"],
+            "train_loss": loss_sum / max(count, 1),
+            "train_accuracy": correct / max(count, 1),
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "train_seconds": seconds,
+            "samples_per_second": count / seconds if seconds > 0 else 0.0,
+        }
+        history.append(row)
+        improved = val["accuracy"] > best_val
+        if improved:
+            best_val, best_epoch = val["accuracy"], epoch
+        _write_csv(out / "metrics.csv", history)
+        if improved:
+            save_checkpoint(
+                best_path,
+                {
+                    "model": model.state_dict(),
+                    "config": config_to_dict(config),
+                    "classes": experiment.classes,
+                    "sample_shape": list(experiment.sample_shape),
+                    "epoch": epoch,
+                },
+            )
+        save_checkpoint(
+            last_path,
+            {
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(),
+                "config": config_to_dict(config),
+                "classes": experiment.classes,
+                "sample_shape": list(experiment.sample_shape),
+                "epoch": epoch,
+                "history": history,
+                "best_val_accuracy": best_val,
+                "best_epoch": best_epoch,
+                "train_seconds": train_seconds,
+                "train_samples": train_samples,
+            },
+        )
+        log(
+            f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
+            f"val {val['accuracy']:.4f}{' (best)' if improved else ''}, {row['samples_per_second']:.0f} samples/s"
+        )
+
+    best = load_checkpoint(best_path)
+    load_model_state(model, best["model"], best_path)
+    test = evaluate_model(
+        model,
+        experiment.test_set,
+        experiment.encode,
+        classes,
+        config.train.eval_batch_size,
+        None,
+        count_operations=True,
+    )
+    confusion = torch.tensor(test["confusion_matrix"])
+    per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist()
+    names = model.spiking_layer_names()
+    metrics = {
+        "experiment": config.experiment,
+        "dataset": config.data.name,
+        "test_accuracy": test["accuracy"],
+        "test_samples": test["samples"],
+        "best_val_accuracy": best_val,
+        "best_epoch": best_epoch,
+        "epochs": config.train.epochs,
+        "train_seconds": train_seconds,
+        "samples_per_second": train_samples / train_seconds if train_seconds > 0 else 0.0,
+        "world_size": 1,
+        "time_steps": config.model.time_steps,
+        "spec": config.model.spec,
+        "seed": config.seed,
+        "firing_rates": dict(zip(names, test["firing_rates"], strict=True)),
+        "macs_per_sample": test["macs_per_sample"],
+        "synaptic_ops_per_sample": test["synaptic_ops_per_sample"],
+        "energy_per_sample_uj": test["energy_per_sample_uj"],
+        "energy_constants": test["energy_constants"],
+        "classes": experiment.classes,
+        "per_class_accuracy": dict(zip(experiment.classes, per_class, strict=True)),
+        "confusion_matrix": test["confusion_matrix"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    _write_json(out / "metrics.json", metrics)
+    _save_activity(out, experiment)
+    _plot(out, log)
+    log(
+        f"test accuracy {100 * test['accuracy']:.2f}% (best validation epoch {best_epoch}, "
+        f"val {100 * best_val:.2f}%), {train_seconds:.0f} s of training; run folder: {out}"
+    )
+    return metrics
+
+
+def _plot(out: Path, log: Log) -> None:
+    try:
+        from ..plots import plot_run
+    except ImportError:  # pragma: no cover - plots.py is part of the package
+        return
+    try:
+        report = plot_run(out)
+    except BpsrmError as exc:
+        log(f"plots not drawn: {exc}")
+        return
+    for name, reason in report.skipped.items():
+        log(f"plot {name} skipped: {reason}")

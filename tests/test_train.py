@@ -1,0 +1,124 @@
+"""`bpsrm train`: configs validated before training, complete run folders, exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bpsrm.engine.config import config_from_dict, load_config
+from bpsrm.engine.trainer import TIMING_KEYS, train
+from bpsrm.errors import ConfigError
+from conftest import REPO
+
+pytestmark = pytest.mark.data
+
+
+def _tiny(shared_data, **train_options):
+    return config_from_dict(
+        {
+            "experiment": "tiny",
+            "seed": 3,
+            "data": {"name": "fashion-mnist", "root": str(shared_data), "limit_train": 240, "limit_test": 60},
+            "model": {"spec": "8C3-TCN-SRM-MP4-FC10", "time_steps": 3, "neuron": {"learn_tau": True}},
+            "encoder": {"name": "rate"},
+            "train": {"epochs": 3, "batch_size": 32, **train_options},
+            "log": {"progress": False},
+        }
+    )
+
+
+def test_run_folder_is_complete(shared_data, tmp_path) -> None:
+    metrics = train(_tiny(shared_data), tmp_path / "run", log=lambda _: None)
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.csv", "metrics.json", "last.pt", "best.pt", "activity.npz"):
+        assert (run / name).is_file(), name
+    assert len(list(run.glob("*.png"))) >= 3
+    saved = json.loads((run / "metrics.json").read_text())
+    for key in (
+        "test_accuracy",
+        "best_val_accuracy",
+        "epochs",
+        "train_seconds",
+        "samples_per_second",
+        "world_size",
+        "firing_rates",
+        "synaptic_ops_per_sample",
+        "energy_per_sample_uj",
+        "energy_constants",
+    ):
+        assert key in saved, key
+    assert saved["test_accuracy"] == metrics["test_accuracy"]
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 1 + 3
+    assert load_config(run / "config.yaml") == _tiny(shared_data)
+
+
+def test_resume_after_interruption_gives_the_same_metrics(shared_data, tmp_path) -> None:
+    config = _tiny(shared_data)
+    whole = train(config, tmp_path / "whole", log=lambda _: None)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1/"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(config, tmp_path / "cut", log=stop_after_first_epoch)
+    assert (tmp_path / "cut" / "last.pt").is_file() and not (tmp_path / "cut" / "metrics.json").exists()
+    resumed = train(config, tmp_path / "cut", resume=True, log=lambda _: None)
+    for key in TIMING_KEYS:
+        whole.pop(key)
+        resumed.pop(key)
+    assert resumed == whole
+
+
+def test_same_seed_same_result(shared_data, tmp_path) -> None:
+    a = train(_tiny(shared_data, epochs=1), tmp_path / "a", log=lambda _: None)
+    b = train(_tiny(shared_data, epochs=1), tmp_path / "b", log=lambda _: None)
+    assert a["test_accuracy"] == b["test_accuracy"] and a["confusion_matrix"] == b["confusion_matrix"]
+    assert (tmp_path / "a" / "metrics.csv").read_text().split("\n")[1].split(",")[2] == (
+        tmp_path / "b" / "metrics.csv"
+    ).read_text().split("\n")[1].split(",")[2]
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("train.epoch=3", "unknown key train.epoch"),
+        ("model.time_steps=0", "model.time_steps: expected >= 1, got 0"),
+        ("model.neuron.tau_m=-2", "model.neuron.tau_m: expected finite and > 0, got -2"),
+        ("model.spec=32X3-FC10", "model.spec: spec '32X3-FC10': token 1 '32X3' is not understood"),
+        ("train.batch_size=big", "train.batch_size: expected a whole number, got 'big'"),
+        ("model.neuron.surrogate=relu", "model.neuron.surrogate: expected one of"),
+        ("optim.lr=0", "optim.lr: expected finite and > 0, got 0"),
+    ],
+)
+def test_bad_config_fails_before_training(override, fragment) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(REPO / "configs" / "fashion-mnist.yaml", [override])
+    assert fragment in str(info.value)
+    assert "fashion-mnist.yaml" in str(info.value)
+
+
+def test_bad_yaml_files(tmp_path) -> None:
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="a config must be a mapping"):
+        load_config(tmp_path / "list.yaml")
+    (tmp_path / "broken.yaml").write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "broken.yaml")
+    (tmp_path / "code.yaml").write_text("seed: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "code.yaml")
+    with pytest.raises(ConfigError, match="cannot read the config"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_spec_must_match_the_classes(shared_data, tmp_path) -> None:
+    config = config_from_dict(
+        {"data": {"name": "fashion-mnist", "root": str(shared_data), "limit_train": 50}, "model": {"spec": "FC7"}}
+    )
+    with pytest.raises(ConfigError, match="ends with 7 outputs but the dataset has 10 classes"):
+        train(config, tmp_path / "x", log=lambda _: None)
