@@ -1,0 +1,328 @@
+"""bpsrm.plots: every figure from a synthetic run folder, skipped plots reported, bad files refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bpsrm import plots
+from bpsrm.errors import BpsrmError, DataError
+
+pytest.importorskip("matplotlib")
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+ALL_PLOTS = ["learning_curves", "confusion_matrix", "raster", "membrane", "firing_rates"]  # drawing order
+CSV_HEADER = [
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "train_seconds",
+    "samples_per_second",
+]
+
+
+VAL_ACCURACY = [0.41, 0.58, 0.69, 0.76, 0.80, 0.83, 0.846, 0.842]  # best at epoch 7
+
+
+def write_metrics_csv(run: Path) -> None:
+    with (run / "metrics.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_HEADER)
+        for epoch, val_accuracy in enumerate(VAL_ACCURACY, start=1):
+            train_loss = 2.0 * np.exp(-0.4 * epoch) + 0.25
+            val_loss = 2.0 * np.exp(-0.4 * epoch) + 0.38 + 0.02 * max(0, epoch - 6)
+            writer.writerow(
+                [
+                    epoch,
+                    2e-3 * (1 - epoch / 9),
+                    round(train_loss, 4),
+                    round(1 - 0.8 * np.exp(-0.45 * epoch), 4),
+                    round(val_loss, 4),
+                    val_accuracy,
+                    round(11.5 + 0.1 * epoch, 2),
+                    4100,
+                ]
+            )
+
+
+def write_metrics_json(run: Path) -> None:
+    rng = np.random.default_rng(1)
+    n = len(CLASSES)
+    confusion = np.diag(rng.integers(70, 98, size=n))
+    for _ in range(60):
+        i, j = rng.integers(0, n, size=2)
+        confusion[i, j] += int(rng.integers(1, 6))
+    metrics = {
+        "test_accuracy": float(np.trace(confusion) / confusion.sum()),
+        "best_val_accuracy": max(VAL_ACCURACY),
+        "best_epoch": 7,
+        "classes": CLASSES,
+        "confusion_matrix": confusion.tolist(),
+        "firing_rates": {"conv1": 0.182, "conv2": 0.094, "fc1": 0.041, "output": 0.213},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+
+def _lif(drive: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A leaky integrate-and-fire run over drive [T, N]: (spikes, membrane potential before reset)."""
+    u = np.zeros(drive.shape[1])
+    spikes, membrane = np.zeros(drive.shape), np.zeros(drive.shape)
+    for t in range(drive.shape[0]):
+        u = 0.8 * u + drive[t]
+        membrane[t] = u
+        fired = u >= theta
+        spikes[t] = fired
+        u = np.where(fired, 0.0, u)
+    return spikes, membrane
+
+
+def write_activity(run: Path, steps: int = 24) -> None:
+    rng = np.random.default_rng(2)
+    layers = {"conv1": 1024, "conv2": 256, "output": len(CLASSES)}
+    arrays: dict[str, np.ndarray] = {"names": np.array(list(layers))}
+    for i, (name, width) in enumerate(layers.items()):
+        theta = np.full(width, 1.0) if name != "conv2" else rng.uniform(0.8, 1.3, size=width)
+        gain = rng.gamma(1.5, 0.25, size=width)
+        if name == "output":
+            gain[7] = 0.9  # the true class, Sneaker, fires most
+        spikes, membrane = _lif(gain * rng.uniform(0.3, 1.2, size=(steps, width)), theta)
+        chosen = np.sort(rng.choice(width, size=min(5, width), replace=False))
+        if name == "output":
+            chosen = np.array([5, 7, 9])
+        arrays[f"spikes_{i}"] = spikes.astype(np.uint8)
+        arrays[f"membrane_{i}"] = membrane[:, chosen]
+        arrays[f"neurons_{i}"] = chosen
+        arrays[f"theta_{i}"] = theta[chosen]
+    arrays["label"] = np.array(7)
+    arrays["prediction"] = np.array(7)
+    np.savez(run / "activity.npz", **arrays)
+
+
+def make_run(root: Path) -> Path:
+    """A complete synthetic run folder."""
+    run = root / "run"
+    run.mkdir(parents=True)
+    write_metrics_csv(run)
+    write_metrics_json(run)
+    write_activity(run)
+    return run
+
+
+def assert_png(path: Path) -> None:
+    from matplotlib.image import imread
+
+    assert path.is_file(), path
+    assert path.read_bytes()[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] >= 400 and image.shape[1] >= 400, image.shape
+    assert image[..., :3].std() > 0.01, f"{path} is blank"
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    return make_run(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, plots.PlotReport]:
+    """plot_run on a complete run folder, drawn once for the tests that only look at the result."""
+    run = make_run(tmp_path_factory.mktemp("full"))
+    return run, plots.plot_run(run)
+
+
+def test_plot_run_writes_every_figure(full_report: tuple[Path, plots.PlotReport]) -> None:
+    run, report = full_report
+    assert report.skipped == {}
+    assert [p.name for p in report.written] == [f"{name}.png" for name in ALL_PLOTS]
+    for path in report.written:
+        assert path.parent == run
+        assert_png(path)
+
+
+def test_report_is_frozen(full_report: tuple[Path, plots.PlotReport]) -> None:
+    _, report = full_report
+    with pytest.raises(AttributeError):
+        report.written = []  # type: ignore[misc]
+
+
+def test_drawing_leaves_pyplot_alone(full_report: tuple[Path, plots.PlotReport]) -> None:
+    if "matplotlib.pyplot" in sys.modules:  # imported by someone else: no figure of ours may be left open
+        import matplotlib.pyplot as plt
+
+        assert plt.get_fignums() == []
+
+
+def test_out_dir(tmp_path: Path) -> None:
+    run, out = tmp_path / "run", tmp_path / "figures"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"firing_rates": {"fc1": 0.1, "output": 0.2}}))
+    report = plots.plot_run(run, out_dir=out)
+    assert report.written == [out / "firing_rates.png"]
+    assert_png(out / "firing_rates.png")
+    assert not list(run.glob("*.png"))
+
+
+def test_missing_activity_is_reported(run: Path) -> None:
+    (run / "activity.npz").unlink()
+    report = plots.plot_run(run)
+    assert report.skipped == {"raster": "activity.npz missing", "membrane": "activity.npz missing"}
+    assert [p.name for p in report.written] == ["learning_curves.png", "confusion_matrix.png", "firing_rates.png"]
+    for path in report.written:
+        assert_png(path)
+
+
+def test_missing_metrics_json_is_reported(run: Path) -> None:
+    (run / "metrics.json").unlink()
+    report = plots.plot_run(run)
+    assert report.skipped == {
+        "confusion_matrix": "metrics.json missing",
+        "firing_rates": "metrics.json missing",
+    }
+    assert [p.name for p in report.written] == ["learning_curves.png", "raster.png", "membrane.png"]
+    for path in report.written:
+        assert_png(path)
+
+
+def test_missing_keys_and_csv_are_reported(run: Path) -> None:
+    (run / "metrics.csv").unlink()
+    (run / "activity.npz").unlink()
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["confusion_matrix"], metrics["firing_rates"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    report = plots.plot_run(run)
+    assert report.written == []
+    assert report.skipped == {
+        "learning_curves": "metrics.csv missing",
+        "confusion_matrix": "metrics.json has no confusion_matrix",
+        "raster": "activity.npz missing",
+        "membrane": "activity.npz missing",
+        "firing_rates": "metrics.json has no firing_rates",
+    }
+
+
+def test_npz_without_membrane_skips_membrane_only(run: Path) -> None:
+    with np.load(run / "activity.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if not k.startswith(("membrane_", "neurons_", "theta_"))}
+    np.savez(run / "activity.npz", **arrays)
+    (run / "metrics.csv").unlink()
+    (run / "metrics.json").unlink()
+    report = plots.plot_run(run)
+    assert [p.name for p in report.written] == ["raster.png"]
+    assert report.skipped["membrane"] == "activity.npz has no membrane traces (membrane_i arrays)"
+
+
+def test_empty_folder_skips_everything(tmp_path: Path) -> None:
+    report = plots.plot_run(tmp_path)
+    assert report.written == []
+    assert set(report.skipped) == set(ALL_PLOTS)
+
+
+def test_single_plot_with_missing_input_raises(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"activity\.npz missing"):
+        plots.plot_raster(tmp_path)
+
+
+def test_missing_run_folder_raises(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        plots.plot_run(tmp_path / "nope")
+
+
+def test_csv_missing_column_raises(run: Path) -> None:
+    (run / "metrics.csv").write_text("epoch,lr,train_loss,train_accuracy\n1,0.001,1.2,0.5\n")
+    with pytest.raises(DataError, match=r"metrics\.csv: missing column\(s\) val_loss, val_accuracy"):
+        plots.plot_run(run)
+
+
+def test_csv_bad_number_raises(run: Path) -> None:
+    (run / "metrics.csv").write_text(",".join(CSV_HEADER) + "\n1,0.001,1.2,0.5,oops,0.4,10,100\n")
+    with pytest.raises(DataError, match=r"metrics\.csv: line 2, column val_loss: 'oops' is not a number"):
+        plots.plot_learning_curves(run)
+
+
+def test_csv_without_rows_raises(run: Path) -> None:
+    (run / "metrics.csv").write_text(",".join(CSV_HEADER) + "\n")
+    with pytest.raises(DataError, match=r"metrics\.csv: no rows"):
+        plots.plot_learning_curves(run)
+
+
+def test_bad_json_raises(run: Path) -> None:
+    (run / "metrics.json").write_text('{"test_accuracy": 0.9,')
+    with pytest.raises(DataError, match=r"metrics\.json: not valid JSON"):
+        plots.plot_run(run)
+
+
+def test_json_not_an_object_raises(run: Path) -> None:
+    (run / "metrics.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"metrics\.json: expected a JSON object"):
+        plots.plot_confusion_matrix(run)
+
+
+def test_bad_confusion_matrix_raises(run: Path) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["confusion_matrix"] = [[1, 2, 3], [4, 5, 6]]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(DataError, match=r"metrics\.json: confusion_matrix must be square"):
+        plots.plot_confusion_matrix(run)
+
+
+def test_bad_firing_rate_raises(run: Path) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["firing_rates"]["fc1"] = 3.5
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(DataError, match=r"metrics\.json: firing_rates\['fc1'\] must be a number in \[0, 1\]"):
+        plots.plot_firing_rates(run)
+
+
+def test_corrupt_npz_raises(run: Path) -> None:
+    (run / "activity.npz").write_bytes(b"not a zip file")
+    with pytest.raises(DataError, match=r"activity\.npz: cannot read"):
+        plots.plot_raster(run)
+
+
+def test_npz_missing_layer_raises(run: Path) -> None:
+    with np.load(run / "activity.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "spikes_1"}
+    np.savez(run / "activity.npz", **arrays)
+    with pytest.raises(DataError, match=r"activity\.npz: no spikes_1 for layer 1 \(conv2\)"):
+        plots.plot_raster(run)
+
+
+def test_npz_bad_neuron_index_raises(run: Path) -> None:
+    with np.load(run / "activity.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["neurons_2"] = np.array([5, 7, 10])  # the output layer has 10 neurons
+    np.savez(run / "activity.npz", **arrays)
+    with pytest.raises(DataError, match=r"activity\.npz: neurons_2 has indices outside 0\.\.9"):
+        plots.plot_membrane(run)
+
+
+def test_demo_style_metrics_are_accepted(run: Path) -> None:
+    """firing_rates as a plain list, no best_epoch, classes or best_val_accuracy: still drawn."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["firing_rates"] = list(metrics["firing_rates"].values())
+    del metrics["best_epoch"], metrics["classes"], metrics["best_val_accuracy"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    for draw in (plots.plot_learning_curves, plots.plot_confusion_matrix, plots.plot_firing_rates):
+        assert_png(draw(run))
+
+
+def test_missing_matplotlib_says_how_to_install(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(BpsrmError, match=r"pip install 'bpsrm\[plots\]'"):
+        plots.plot_run(run)
+
+
+def test_import_does_not_import_matplotlib() -> None:
+    code = "import sys, bpsrm, bpsrm.plots; assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
