@@ -48,4 +48,5 @@ def test_demo_one_epoch_writes_a_run_folder(tmp_path) -> None:
     assert metrics["test_accuracy"] > 0.6  # one epoch on 4,500 images; chance is 0.10
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert len(rows) == 1 and float(rows[0]["val_accuracy"]) > 0.5
-    assert (out / "model.pt").is_file()
+    assert (out / "best.pt").is_file() and (out / "last.pt").is_file()
+    assert len(list(out.glob("*.png"))) >= 3

@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
     demo.add_argument("--epochs", type=_positive_int, default=4, help="training epochs (default: 4)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt (needs --out)")
     train = sub.add_parser("train", help="train an experiment from a YAML config into a run folder")
     train.add_argument("config", type=Path, help="a YAML file, e.g. configs/fashion-mnist.yaml")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=3 model.time_steps=8")
@@ -114,10 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "demo":
-            from .demo import DemoSettings, run_demo
+            from .demo import run_demo
 
+            if args.resume and args.out is None:
+                raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
             out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
-            run_demo(DemoSettings(out=out, epochs=args.epochs, seed=args.seed))
+            run_demo(out, epochs=args.epochs, seed=args.seed, resume=args.resume)
             return 0
         if args.command == "train":
             return _train_command(args)

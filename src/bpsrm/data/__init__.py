@@ -6,16 +6,23 @@
 malformed (:class:`bpsrm.errors.DataError`).
 """
 
-from . import fashion_mnist
+from . import cwru, fashion_mnist, weather
 from .base import DATASETS, SampleDataset, get_dataset
+from .cwru import CWRU, read_cwru_record
 from .download import extract, fetch, sha256_of
 from .fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
 from .fashion_mnist import FashionMNIST, find_fashion_mnist, load_fashion_mnist
 from .idx import read_idx
 from .locate import cache_dir, search_roots
+from .weather import Weather
 
 __all__ = [
+    "CWRU",
     "DATASETS",
+    "Weather",
+    "cwru",
+    "read_cwru_record",
+    "weather",
     "FASHION_MNIST_CLASSES",
     "FashionMNIST",
     "SampleDataset",

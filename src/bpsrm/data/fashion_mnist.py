@@ -130,3 +130,34 @@ class FashionMNIST(SampleDataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index].unsqueeze(0).float().div_(255.0), self.targets[index]
+
+
+@register
+class FashionMNISTDemo(SampleDataset):
+    """The Fashion-MNIST subset shipped inside bpsrm (5,000 train / 1,000 test, stratified; no download).
+
+    Made by ``scripts/make_demo_subset.py``: the first 500 (train) and 100 (test)
+    images of each class of the official files.
+    """
+
+    name = "fashion-mnist-demo"
+
+    def __init__(self, split: str, root: str | Path | None = None, download: bool = False) -> None:
+        from importlib import resources
+
+        check_split("Fashion-MNIST demo subset", split)
+        asset = resources.files("bpsrm") / "assets" / "fashion_mnist_demo.npz"
+        try:
+            with asset.open("rb") as handle, np.load(handle) as arrays:
+                images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{asset}: the demo subset shipped with bpsrm cannot be read ({exc})") from None
+        self.split = split
+        self.location = Path(str(asset))
+        self.images = torch.from_numpy(images.copy())
+        self.targets = labels.astype(np.int64).tolist()
+        self.classes = list(CLASSES)
+        self.input_shape = (1, 28, 28)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index].unsqueeze(0).float().div_(255.0), self.targets[index]

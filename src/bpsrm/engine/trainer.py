@@ -267,6 +267,17 @@ def _progress(total: int, description: str, enabled: bool):
     return tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True, disable=None)
 
 
+def _pick_neurons(counts: Tensor, steps: int, how_many: int = 6) -> Tensor:
+    """Neurons worth a membrane trace: some that fire now and then, then always-on, then silent ones."""
+    order = torch.argsort(counts, descending=True, stable=True)
+    sometimes = order[(counts[order] > 0) & (counts[order] < steps)]
+    if len(sometimes) > how_many:
+        sometimes = sometimes[torch.linspace(0, len(sometimes) - 1, how_many).round().long()]
+    always = order[counts[order] >= steps]
+    silent = order[counts[order] == 0]
+    return torch.cat([sometimes, always, silent])[:how_many]
+
+
 def _save_activity(out: Path, experiment: Experiment) -> None:
     """Spikes and membrane traces of the first test sample, for the raster and membrane plots."""
     model = experiment.model
@@ -283,8 +294,7 @@ def _save_activity(out: Path, experiment: Experiment) -> None:
     for i, (spikes, u) in enumerate(zip(result.spikes, result.membranes, strict=True)):
         flat_spikes = spikes[:, 0].reshape(spikes.shape[0], -1)
         flat_u = u[:, 0].reshape(u.shape[0], -1)
-        counts = flat_spikes.sum(0)
-        chosen = torch.argsort(counts, descending=True, stable=True)[:6]
+        chosen = _pick_neurons(flat_spikes.sum(0), flat_spikes.shape[0])
         theta = neurons[i].theta.detach().double()  # type: ignore[operator]
         if theta.dim() == 0:
             thetas = theta.repeat(len(chosen))

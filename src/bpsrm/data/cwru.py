@@ -1,0 +1,496 @@
+"""CWRU Bearing Data Center, 12 kHz drive-end records (Case Western Reserve University, public, cite CWRU).
+
+One MATLAB file per record, named by its official number (``105.mat``), laid
+out as ``<root>/<load>HP/<number>.mat`` (``0HP/97.mat``) or all in one folder.
+Each file holds the drive-end accelerometer as ``X<number>_DE_time``; real
+downloads sometimes name the variable after another number (``99.mat`` holds
+``X098_DE_time``), so the key is found by its suffix.
+
+The normal records (97-100) exist only at 48 kHz: they are decimated by 4 (FIR
+anti-alias filter, zero phase) so that every record is at 12 kHz before it is
+cut into windows, or a classifier could learn the sample rate instead of the
+fault. Train windows come from the first ``train_fraction`` of every record,
+test windows from the rest; no window crosses that border.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+import struct
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError, DataNotFoundError, ParameterError
+from .base import SampleDataset, check_split, register
+from .locate import locate, search_roots
+
+__all__ = [
+    "CWRU",
+    "CWRU_RECORDS",
+    "CWRU_SHA256",
+    "CWRU_URL",
+    "CLASSES_10",
+    "CLASSES_9",
+    "CLASSES_4",
+    "SAMPLE_RATE_HZ",
+    "record_sample_rate",
+    "read_cwru_record",
+]
+
+SAMPLE_RATE_HZ = 12_000
+"""The common sample rate every record is brought to before windowing."""
+
+CWRU_URL = "https://engineering.case.edu/sites/default/files/{number}.mat"
+"""Official download address of a record, ``CWRU_URL.format(number=105)``."""
+
+CLASSES_10 = ["normal", "B007", "B014", "B021", "IR007", "IR014", "IR021", "OR007@6", "OR014@6", "OR021@6"]
+CLASSES_9 = CLASSES_10[1:]
+CLASSES_4 = ["normal", "ball", "inner_race", "outer_race"]
+_CLASS_SETS = {"10": CLASSES_10, "9": CLASSES_9, "4": CLASSES_4}
+_FAULT_TYPE = {"normal": "normal", "B": "ball", "IR": "inner_race", "OR": "outer_race"}
+
+# Official record numbers for loads 0, 1, 2, 3 HP (fault diameter in mils; outer race centred at 6 o'clock).
+_NUMBERS = {
+    "normal": (97, 98, 99, 100),
+    "B007": (118, 119, 120, 121),
+    "B014": (185, 186, 187, 188),
+    "B021": (222, 223, 224, 225),
+    "IR007": (105, 106, 107, 108),
+    "IR014": (169, 170, 171, 172),
+    "IR021": (209, 210, 211, 212),
+    "OR007@6": (130, 131, 132, 133),
+    "OR014@6": (197, 198, 199, 200),
+    "OR021@6": (234, 235, 236, 237),
+}
+CWRU_RECORDS: dict[int, tuple[str, int]] = {
+    number: (name, load) for name, numbers_ in _NUMBERS.items() for load, number in enumerate(numbers_)
+}
+"""Official record number -> (class name, motor load in HP), for the 40 records of the 12 kHz drive-end set."""
+
+_NORMAL_48K = frozenset(_NUMBERS["normal"])
+
+CWRU_SHA256: dict[int, str] = {
+    97: "16bf48babcf1c7ac224bc1a81cd9eafdb27e42d5cf559761907e067e8eeadf3c",
+    105: "f80b0ea04fd06b372a0eaec7c056543ea37e4bb4727a5b173d2a5bacd2aa9cab",
+    106: "e5cec7cdd138e6cd1deb9ed8634e5aaa9bc1bd7094ddc075bff606580eb6e883",
+    107: "111ba8996a115684661a13c913bd74d8029a59294492f88aec7b03e175fdd388",
+    118: "b00628f8dd8d1d930af77fa465d1e5cdb385fe259489053f91f3680bda7f640e",
+    119: "bc72d9df7668219e004a0f711232b23ec0aed393eb9bd8f9f5483426f6b51330",
+    120: "e0b7a584c49af52335ff0904a97d4afcf02d045625c582de63a7c85ce10b489c",
+    130: "35a095307d0971477049b343a1b5981dde465a58fb7f233ad89b035068c1717d",
+    131: "7883f7b83beadc54b2f301767f9145ce07055707182fb0278fdf0a6bb53ce3cb",
+    132: "17a69ed5d2270b42532e678e35bbe2fa04a2cc413cf2bf9e88c7692de8662d18",
+    169: "f5448673725c4ea2735fe7d3fe4b16ad82b217eac6b62c4bf351c4549b0a5229",
+    170: "bcb73a5208b67265468232a2e342f53719850901671d0ee28494f3af97621f46",
+    171: "63d0fdc1a68e64610ddfaf56a9c224d6137ab7b5c0d318eea1d542b9e5ffc029",
+    185: "5bea2c60f177215ba3ec4ae287faf745d7e14aed1a12efe9e37b27c27044bafc",
+    186: "1b3b6f3ad38e891feaa8026fe957b34f62f9082785089cc74f6878acdfe88ec5",
+    187: "0f1338cce89beb5c8d8e5e154579bc576354e7c7d1617ebd1759662c6f3100b2",
+    197: "fa571b47cd942f9514a920b403fb7c053cd442bb2963a360a96d0f61432f03e9",
+    198: "dbd58e4585ca8f8332c708b15936987ec0990ca701359fd2483dae2719df5b49",
+    199: "ca4e6407fdb68845a6973da6028477911a62d018580063749fe956441be95cf2",
+    209: "9f723d6d9d2eba714c6dc50f99321dffa73d8b1e4d3605675b2c2251511eff80",
+    210: "596692397e77e129a00f7b7a61c4c3ffd6c7a59979b89039e7f70a7431cce1c7",
+    211: "8296a02ee489c2d16cbd9fc278ca2e29b22475cec70ebe840558c78b6b743dc1",
+    222: "fcc0ee740fa123b1f4683f555458891719efb2857afd9fdee63e8fde0ed14469",
+    223: "7287410fd2217e3b332c5ab4732a68963be046d7d17bd40efa41cabe6a0514e5",
+    224: "8a16894c2ff4d6bcdb9f4c345c0d5f13737b3bd6d15015d6b566c86e7a3ee7b7",
+    234: "ebcbdb96612e8085bbdbf81f0e5e8e8a8d1a693d1ec559c4894f7792771aa9b2",
+    235: "667e4bf1f213f92d10dca71d494ad002d8fd22bfd8004b31a4c71ccf0d764b66",
+    236: "c411d6d9826cba8073430555dc833e05fcbe4c38535f3eb7f03c525ea6797589",
+}
+"""sha256 of the official (complete, as downloaded) files known so far, by record number."""
+
+_DE_KEY = re.compile(r"^X(\d+)_DE_time$")
+_NORMALIZE = ("train", "window", "none")
+_HOW_TO_GET = (
+    "Get the CWRU 12 kHz drive-end records from the CWRU Bearing Data Center, one file per record: "
+    + CWRU_URL.format(number="<number>")
+    + " (e.g. 97.mat normal, 105.mat IR007 at 0 HP), and lay them out as <root>/<load>HP/<number>.mat "
+    "(e.g. 0HP/97.mat) or all in one folder. Automatic download is not implemented yet."
+)
+
+
+def record_sample_rate(number: int) -> int:
+    """Sample rate in Hz of official record ``number``: 48 kHz for the normal records 97-100, else 12 kHz."""
+    return 48_000 if number in _NORMAL_48K else SAMPLE_RATE_HZ
+
+
+def _file_number(path: Path) -> int | None:
+    return int(path.stem) if path.stem.isdigit() else None
+
+
+# A small, bounds-checked reader of MATLAB v5 (-v6 / -v7) files. scipy.io.loadmat crashes the interpreter
+# (segmentation fault in its Cython tag reader) on some damaged files, so the bytes are parsed here instead;
+# the tests check this reader against scipy.io.loadmat on every real record.
+_MI_DTYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8"}
+_MI_INT8, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED, _MI_UTF8 = 1, 5, 6, 14, 15, 16
+_MX_CLASSES = {
+    1: "cell",
+    2: "struct",
+    3: "object",
+    4: "char",
+    5: "sparse",
+    6: "double",
+    7: "single",
+    8: "int8",
+    9: "uint8",
+    10: "int16",
+    11: "uint16",
+    12: "int32",
+    13: "uint32",
+    14: "int64",
+    15: "uint64",
+    16: "function",
+    17: "opaque",
+}
+_MAX_VARIABLE_BYTES = 1 << 30
+
+
+class _MatError(Exception):
+    """A structural problem in a .mat file (turned into a DataError naming the file)."""
+
+
+def _tag(buf: bytes, pos: int, end: int, order: str) -> tuple[int, int, int, int]:
+    """(type, byte count, data start, next element) of the data element at ``pos``."""
+    if pos + 8 > end:
+        raise _MatError(f"truncated data element at byte {pos}")
+    first, second = struct.unpack_from(order + "II", buf, pos)
+    if first >> 16:  # small data element: type and byte count share the first 4 bytes, data in the next 4
+        if first >> 16 > 4:
+            raise _MatError(f"small data element at byte {pos} claims {first >> 16} bytes (at most 4)")
+        return first & 0xFFFF, first >> 16, pos + 4, pos + 8
+    if second > end - pos - 8:
+        raise _MatError(f"data element at byte {pos} claims {second} bytes, only {end - pos - 8} left")
+    return first, second, pos + 8, pos + 8 + min(-(-second // 8) * 8, end - pos - 8)
+
+
+def _matrix_header(buf: bytes, pos: int, end: int, order: str) -> tuple[int, bool, tuple[int, ...], str, int]:
+    """(class, complex, dims, name, position after the name) of the miMATRIX body in ``buf[pos:end]``."""
+    mdtype, nbytes, start, pos = _tag(buf, pos, end, order)
+    if mdtype != _MI_UINT32 or nbytes != 8:
+        raise _MatError("array flags missing")
+    flags = struct.unpack_from(order + "I", buf, start)[0]
+    mdtype, nbytes, start, pos = _tag(buf, pos, end, order)
+    if mdtype != _MI_INT32 or nbytes % 4 or nbytes < 8:
+        raise _MatError("array dimensions missing")
+    dims = struct.unpack_from(f"{order}{nbytes // 4}i", buf, start)
+    if min(dims) < 0:
+        raise _MatError(f"negative array dimensions {dims}")
+    mdtype, nbytes, start, pos = _tag(buf, pos, end, order)
+    if mdtype not in (_MI_INT8, _MI_UTF8):
+        raise _MatError("array name missing")
+    name = buf[start : start + nbytes].decode("latin-1").rstrip("\x00")
+    return flags & 0xFF, bool(flags & 0x800), dims, name, pos
+
+
+def _matrix_values(buf: bytes, pos: int, end: int, order: str, name: str) -> np.ndarray:
+    """The real part of the numeric miMATRIX body ``buf[pos:end]``, as float64 in column-major order."""
+    mx_class, is_complex, dims, _, pos = _matrix_header(buf, pos, end, order)
+    if mx_class not in range(6, 16):
+        raise _MatError(f"{name} is a {_MX_CLASSES.get(mx_class, f'class-{mx_class}')} array, not numeric")
+    if is_complex:
+        raise _MatError(f"{name} is complex")
+    count = math.prod(dims)
+    mdtype, nbytes, start, _ = _tag(buf, pos, end, order)
+    if mdtype not in _MI_DTYPES:
+        raise _MatError(f"{name}: unknown storage type {mdtype}")
+    dtype = np.dtype(order + _MI_DTYPES[mdtype])
+    if nbytes != count * dtype.itemsize:
+        raise _MatError(f"{name}: {nbytes} bytes of data for dimensions {dims}")
+    values = np.frombuffer(buf, dtype=dtype, count=count, offset=start).astype(np.float64)
+    return values.reshape(dims, order="F")
+
+
+class _Mat5:
+    """The variables of a MATLAB v5 file: names at once, values on request."""
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) < 128:
+            raise _MatError(f"{len(data)} bytes, shorter than the 128-byte MAT-file header")
+        indicator = data[126:128]
+        if indicator not in (b"IM", b"MI"):
+            if data[:19] == b"MATLAB 7.3 MAT-file" or data[512:516] == b"\x89HDF":
+                raise _MatError("a MATLAB v7.3 (HDF5) file; save it with -v7 or -v6")
+            raise _MatError("no MATLAB 5 header (not a .mat file, or a MATLAB v4 file)")
+        self.order = "<" if indicator == b"IM" else ">"
+        version = struct.unpack_from(self.order + "H", data, 124)[0]
+        if version != 0x0100:
+            raise _MatError(f"MAT-file version {version:#06x}, expected 0x0100")
+        self.data = data
+        self.variables: dict[str, tuple[bool, int, int]] = {}  # name -> (compressed, start, end)
+        self.names: list[str] = []
+        pos = 128
+        while pos < len(data):
+            mdtype, nbytes, start, _ = _tag(data, pos, len(data), self.order)
+            if nbytes == 0 or start == pos + 4:
+                raise _MatError(f"empty or small data element at top level, byte {pos}")
+            if mdtype == _MI_MATRIX:
+                name = _matrix_header(data, start, start + nbytes, self.order)[3]
+            elif mdtype == _MI_COMPRESSED:
+                head = zlib.decompressobj().decompress(data[start : start + nbytes], 1024)
+                if len(head) < 8 or struct.unpack_from(self.order + "I", head, 0)[0] != _MI_MATRIX:
+                    raise _MatError(f"compressed element at byte {pos} does not hold an array")
+                inner_bytes = struct.unpack_from(self.order + "I", head, 4)[0]
+                name = _matrix_header(head, 8, min(len(head), 8 + inner_bytes), self.order)[3]
+            else:
+                raise _MatError(f"data element of type {mdtype} at top level, byte {pos} (expected an array)")
+            self.names.append(name)
+            self.variables.setdefault(name, (mdtype == _MI_COMPRESSED, start, start + nbytes))
+            pos = start + nbytes
+
+    def values(self, name: str) -> np.ndarray:
+        compressed, start, end = self.variables[name]
+        if not compressed:
+            return _matrix_values(self.data, start, end, self.order, name)
+        inflater = zlib.decompressobj()
+        head = inflater.decompress(self.data[start:end], 8)
+        _, nbytes = struct.unpack_from(self.order + "II", head, 0)
+        if nbytes > _MAX_VARIABLE_BYTES:
+            raise _MatError(f"{name} claims {nbytes} bytes, more than this reader accepts")
+        body = inflater.decompress(inflater.unconsumed_tail, nbytes)
+        if len(body) != nbytes:
+            raise _MatError(f"{name}: compressed data ends after {len(body)} of {nbytes} bytes")
+        return _matrix_values(body, 0, nbytes, self.order, name)
+
+
+def read_cwru_record(path: str | Path) -> tuple[np.ndarray, int]:
+    """The drive-end signal (float64, 1-D) of one CWRU ``.mat`` file and its sample rate in Hz.
+
+    The variable is the one named ``X<n>_DE_time``: the file's own number if
+    present, else the only such variable. The sample rate follows from the
+    file's number (97-100 are 48 kHz, every other record 12 kHz). A
+    :class:`~bpsrm.errors.DataError` names the file and the problem. MATLAB
+    v5 files (saved with -v6 or -v7, compressed or not) are read.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    try:
+        mat = _Mat5(data)
+    except (_MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
+        raise DataError(f"{path}: not a readable MATLAB .mat file ({exc})") from exc
+    names = mat.names
+    candidates = [name for name in names if _DE_KEY.match(name)]
+    if not candidates:
+        raise DataError(f"{path}: no drive-end variable X<number>_DE_time; variables found: {names}")
+    number = _file_number(path)
+    own = [name for name in candidates if number is not None and int(_DE_KEY.match(name).group(1)) == number]
+    if own:
+        key = own[0]
+    elif len(candidates) == 1:
+        key = candidates[0]
+    else:
+        raise DataError(
+            f"{path}: several drive-end variables and none numbered after the file: {candidates} "
+            f"(variables found: {names})"
+        )
+    try:
+        signal = mat.values(key)
+    except (_MatError, zlib.error, struct.error, ValueError, OverflowError, MemoryError) as exc:
+        raise DataError(f"{path}: cannot read variable {key} ({exc})") from exc
+    if signal.ndim > 2 or (signal.ndim == 2 and min(signal.shape) > 1):
+        raise DataError(f"{path}: {key} should be a vector, got shape {signal.shape}")
+    signal = np.ascontiguousarray(signal.reshape(-1))
+    if signal.size == 0:
+        raise DataError(f"{path}: {key} is empty")
+    if not np.all(np.isfinite(signal)):
+        raise DataError(f"{path}: {key} holds {int(np.count_nonzero(~np.isfinite(signal)))} non-finite values")
+    return signal, record_sample_rate(number) if number is not None else SAMPLE_RATE_HZ
+
+
+def _to_12k(signal: np.ndarray, rate: int, path: Path) -> np.ndarray:
+    if rate == SAMPLE_RATE_HZ:
+        return signal
+    if rate != 4 * SAMPLE_RATE_HZ:  # pragma: no cover - only 12 and 48 kHz records exist
+        raise DataError(f"{path}: sample rate {rate} Hz cannot be brought to {SAMPLE_RATE_HZ} Hz")
+    import scipy.signal
+
+    if signal.size < 64:  # decimate's FIR filter needs a few dozen samples
+        raise DataError(f"{path}: {signal.size} samples at 48 kHz are too few to resample")
+    return np.ascontiguousarray(scipy.signal.decimate(signal, 4, ftype="fir", zero_phase=True))
+
+
+def _check_loads(load: Any) -> list[int]:
+    items = [load] if isinstance(load, numbers.Integral) or not isinstance(load, Sequence) else list(load)
+    if isinstance(load, str) or not items:
+        raise ParameterError(f"cwru: load must be an int 0-3 or a list of them, got {load!r}")
+    loads: list[int] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, numbers.Integral) or not 0 <= int(item) <= 3:
+            raise ParameterError(f"cwru: load must be an int 0-3 or a list of them, got {load!r}")
+        if int(item) not in loads:
+            loads.append(int(item))
+    return loads
+
+
+def _check_int(option: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ParameterError(f"cwru: {option} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _record_path(folder: Path, number: int) -> Path | None:
+    _, load = CWRU_RECORDS[number]
+    for candidate in (folder / f"{load}HP" / f"{number}.mat", folder / f"{number}.mat"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@register
+class CWRU(SampleDataset):
+    """Windows of CWRU drive-end vibration at 12 kHz: ``(float32 [1, window], label)``.
+
+    Options: ``load`` (0-3 HP, or a list), ``class_set`` ("10": normal + 9
+    faults; "9": the faults only, for cross-load work; "4": normal / ball /
+    inner race / outer race), ``window`` samples per window, ``stride`` between
+    window starts (default ``window``: no overlap), ``train_fraction`` of each
+    record that feeds train windows (test windows come from the rest), and
+    ``normalize``: "train" (one mean and std from the train part of every
+    selected record, the same for both splits), "window" (each window on its
+    own) or "none".
+
+    ``windows`` lists ``(record number, start sample)`` per sample, the start
+    counted in the record's 12 kHz signal.
+    """
+
+    name = "cwru"
+
+    def __init__(
+        self,
+        split: str,
+        root: str | Path | None = None,
+        download: bool = False,
+        load: int | Sequence[int] = 0,
+        class_set: str = "10",
+        window: int = 2048,
+        stride: int | None = None,
+        train_fraction: float = 0.7,
+        normalize: str = "train",
+    ) -> None:
+        self.split = check_split("cwru", split)
+        self.loads = _check_loads(load)
+        if not isinstance(class_set, str) or class_set not in _CLASS_SETS:
+            raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {class_set!r}")
+        self.class_set = class_set
+        self.window = _check_int("window", window, 16)
+        self.stride = self.window if stride is None else _check_int("stride", stride, 1)
+        if (
+            isinstance(train_fraction, bool)
+            or not isinstance(train_fraction, numbers.Real)
+            or not 0 < float(train_fraction) < 1
+        ):
+            raise ParameterError(
+                f"cwru: train_fraction must be a number strictly between 0 and 1, got {train_fraction!r}"
+            )
+        self.train_fraction = float(train_fraction)
+        if normalize not in _NORMALIZE:
+            raise ParameterError(f"cwru: normalize must be one of {list(_NORMALIZE)}, got {normalize!r}")
+        self.normalize = normalize
+        self.classes = list(_CLASS_SETS[class_set])
+        self.input_shape = (1, self.window)
+        self.sample_rate_hz = SAMPLE_RATE_HZ
+
+        # (record number, label), ordered by load, then class.
+        fine = CLASSES_9 if class_set == "9" else CLASSES_10
+        selected: list[tuple[int, int]] = []
+        for ld in self.loads:
+            for name in fine:
+                label = self.classes.index(_coarse(name) if class_set == "4" else name)
+                selected.append((_NUMBERS[name][ld], label))
+        self.location = self._find(root, selected)
+        self.records = [number for number, _ in selected]
+
+        # Load every record once, at 12 kHz.
+        self.signals: dict[int, np.ndarray] = {}
+        self.borders: dict[int, int] = {}
+        for number, _ in selected:
+            path = _record_path(self.location, number)
+            signal, rate = read_cwru_record(path)  # type: ignore[arg-type]
+            signal = _to_12k(signal, rate, path)  # type: ignore[arg-type]
+            self.signals[number] = signal
+            self.borders[number] = math.floor(self.train_fraction * signal.size)
+
+        windows: list[tuple[int, int]] = []
+        targets: list[int] = []
+        for number, label in selected:
+            border, size = self.borders[number], self.signals[number].size
+            lo, hi = (0, border) if self.split == "train" else (border, size)
+            starts = range(lo, hi - self.window + 1, self.stride)
+            if len(starts) == 0:
+                raise ParameterError(
+                    f"cwru: window={self.window} does not fit in the {self.split} part of record {number} "
+                    f"({hi - lo} samples at 12 kHz with train_fraction={self.train_fraction})"
+                )
+            windows.extend((number, start) for start in starts)
+            targets.extend([label] * len(starts))
+        self.windows = windows
+        self.targets = targets
+
+        self.mean: float | None = None
+        self.std: float | None = None
+        if normalize == "train":
+            parts = [self.signals[n][: self.borders[n]] for n in self.records]
+            total = sum(p.size for p in parts)
+            mean = sum(float(p.sum()) for p in parts) / total
+            var = sum(float(np.square(p - mean).sum()) for p in parts) / total
+            if not var > 0:
+                raise DataError(f"cwru: the train part of records {self.records} is constant; cannot normalise")
+            self.mean, self.std = mean, math.sqrt(var)
+
+    def _find(self, root: str | Path | None, selected: list[tuple[int, int]]) -> Path:
+        by_label: dict[tuple[int, int], list[int]] = {}
+        for number, label in selected:
+            by_label.setdefault((CWRU_RECORDS[number][1], label), []).append(number)
+
+        def is_complete(folder: Path) -> bool:
+            # At least one record of every requested class at every requested load.
+            return all(any(_record_path(folder, n) for n in group) for group in by_label.values())
+
+        def missing(folder: Path) -> list[int]:
+            return [number for number, _ in selected if _record_path(folder, number) is None]
+
+        def describe(numbers_: list[int]) -> str:
+            return ", ".join(f"{n}.mat ({CWRU_RECORDS[n][0]}, {CWRU_RECORDS[n][1]} HP)" for n in numbers_)
+
+        request = f"load={self.loads} class_set={self.class_set!r}"
+        try:
+            folder = locate("CWRU", root, is_complete, ("cwru", "CWRU"), _HOW_TO_GET)
+        except DataNotFoundError as exc:
+            # Name what is missing in the folders that hold some of the records.
+            partial = []
+            for place in search_roots(root):
+                for candidate in (place, place / "cwru", place / "CWRU"):
+                    lacking = missing(candidate) if candidate.is_dir() else []
+                    if candidate.is_dir() and len(lacking) < len(selected):
+                        partial.append(f"{candidate} lacks {describe(lacking)}")
+            note = "\nPartial copies (for " + request + "):\n  " + "\n  ".join(partial) if partial else ""
+            raise DataNotFoundError(f"{exc}{note}") from None
+        lacking = missing(folder)
+        if lacking:
+            raise DataNotFoundError(f"CWRU in {folder}: missing records for {request}: {describe(lacking)}")
+        return folder
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        number, start = self.windows[index]
+        x = self.signals[number][start : start + self.window]
+        if self.normalize == "train":
+            x = (x - self.mean) / self.std
+        elif self.normalize == "window":
+            std = float(x.std())
+            x = (x - x.mean()) / (std if std > 0 else 1.0)
+        return torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(1, self.window), self.targets[index]
+
+
+def _coarse(name: str) -> str:
+    return _FAULT_TYPE[re.match(r"normal|B|IR|OR", name).group(0)]  # type: ignore[union-attr]

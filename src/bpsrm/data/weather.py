@@ -1,0 +1,204 @@
+"""Multi-class Weather Dataset, MWD (Ajayi 2018, Mendeley Data doi:10.17632/4drtyfjtfy.1, CC BY 4.0).
+
+Layout: one folder per class (``cloudy``, ``rain``, ``shine``, ``sunrise``)
+holding the images. Files are read by content, not by extension (some
+``.jpg`` files are PNG or GIF), and every mode (RGB, L, P, RGBA) is
+converted to RGB.
+
+There is no official split. The split made here is stratified by class, the
+same on every machine and leak-free: byte-identical files (the dataset holds
+21 groups of them under different names) are grouped by the sha256 of their
+content and a group always lies whole on one side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import numbers
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError, ParameterError
+from .base import SampleDataset, check_split, register
+from .locate import locate
+
+__all__ = ["Weather", "WEATHER_CLASSES"]
+
+WEATHER_CLASSES = ["cloudy", "rain", "shine", "sunrise"]
+_HOW_TO_GET = (
+    "Get the Multi-class Weather Dataset from https://data.mendeley.com/datasets/4drtyfjtfy/1 "
+    "(doi:10.17632/4drtyfjtfy.1) and lay it out as one folder per class: cloudy/, rain/, shine/, sunrise/. "
+    "Automatic download is not implemented."
+)
+
+
+def _class_folders(folder: Path) -> dict[str, Path]:
+    """Class name -> its folder inside ``folder`` (names matched case-insensitively)."""
+    found: dict[str, Path] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and entry.name.lower() in WEATHER_CLASSES:
+            found.setdefault(entry.name.lower(), entry)
+    return found
+
+
+def _is_complete(folder: Path) -> bool:
+    try:
+        return len(_class_folders(folder)) == len(WEATHER_CLASSES)
+    except OSError:
+        return False
+
+
+def _class_files(folder: Path) -> list[Path]:
+    files = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("."):
+            continue  # hidden files (.DS_Store, ._foo.jpg) are not samples
+        if not entry.is_file():
+            raise DataError(f"weather: unexpected entry {entry} in a class folder (expected image files only)")
+        files.append(entry)
+    if not files:
+        raise DataError(f"weather: class folder {folder} holds no images")
+    return files
+
+
+def _decode(data: bytes, path: Path, size: int) -> torch.Tensor:
+    """``uint8 [3, size, size]`` from the bytes of one image file."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.mode == "P" and "transparency" in image.info:
+                image = image.convert("RGBA")  # convert via RGBA, else PIL warns on palette transparency
+            rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError, ...
+        raise DataError(f"weather: cannot decode image {path} ({type(exc).__name__}: {exc})") from exc
+    return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+
+
+@register
+class Weather(SampleDataset):
+    """The MWD images as ``(float32 [3, image_size, image_size] in [0, 1], label)``.
+
+    ``test_fraction`` of every class goes to test, in whole groups of
+    byte-identical files; ``seed`` picks which groups, deterministically.
+    Decoded images are kept in memory after their first use (see
+    :meth:`preload`).
+    """
+
+    name = "weather"
+
+    def __init__(
+        self,
+        split: str,
+        root: str | Path | None = None,
+        download: bool = False,
+        image_size: int = 64,
+        test_fraction: float = 0.2,
+        seed: int = 0,
+    ) -> None:
+        from PIL import Image
+
+        self.split = check_split("weather", split)
+        if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 1:
+            raise ParameterError(f"weather: image_size must be a positive int, got {image_size!r}")
+        if (
+            isinstance(test_fraction, bool)
+            or not isinstance(test_fraction, numbers.Real)
+            or not 0 < float(test_fraction) < 1
+        ):
+            raise ParameterError(
+                f"weather: test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise ParameterError(f"weather: seed must be an int, got {seed!r}")
+        self.image_size = int(image_size)
+        self.test_fraction = float(test_fraction)
+        self.seed = int(seed)
+        self.classes = list(WEATHER_CLASSES)
+        self.input_shape = (3, self.image_size, self.image_size)
+        self.location = locate(
+            "Multi-class Weather Dataset",
+            root,
+            _is_complete,
+            ("weather", "MWD", "Multi-class Weather Dataset"),
+            _HOW_TO_GET,
+        )
+
+        # Every file, its label and the sha256 of its bytes; each must at least be recognised as an image.
+        folders = _class_folders(self.location)
+        entries: list[tuple[Path, int, str]] = []
+        for label, name in enumerate(self.classes):
+            for path in _class_files(folders[name]):
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    raise DataError(f"weather: cannot read {path} ({exc})") from exc
+                try:
+                    with Image.open(io.BytesIO(data)):
+                        pass
+                except Exception as exc:
+                    raise DataError(
+                        f"weather: {path} is not an image PIL can read ({type(exc).__name__}: {exc})"
+                    ) from exc
+                entries.append((path, label, hashlib.sha256(data).hexdigest()))
+
+        # Group byte-identical files; a group lies whole on one side.
+        groups: dict[str, list[int]] = {}
+        for i, (_, _, digest) in enumerate(entries):
+            groups.setdefault(digest, []).append(i)
+        in_test: set[str] = set()
+        for label in range(len(self.classes)):
+            n_class = sum(1 for _, lab, _ in entries if lab == label)
+            quota = round(self.test_fraction * n_class)
+            # Only groups whose files all carry this label; a group spanning two classes (none in the
+            # official data) is the same image with two labels and is kept whole in train.
+            own = [d for d, idx in groups.items() if all(entries[i][1] == label for i in idx)]
+            own.sort(key=lambda d: hashlib.sha256(f"{self.seed}:{d}".encode()).hexdigest())
+            taken = 0
+            for digest in own:
+                if taken + len(groups[digest]) <= quota:
+                    in_test.add(digest)
+                    taken += len(groups[digest])
+                if taken == quota:
+                    break
+
+        want_test = self.split == "test"
+        chosen = [(p, lab, d) for p, lab, d in entries if (d in in_test) == want_test]
+        self.files: list[Path] = [p for p, _, _ in chosen]
+        self.targets = [lab for _, lab, _ in chosen]
+        self.sha256: list[str] = [d for _, _, d in chosen]
+        self._images: dict[int, torch.Tensor] = {}
+
+    def _image(self, index: int) -> torch.Tensor:
+        image = self._images.get(index)
+        if image is None:
+            path = self.files[index]
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise DataError(f"weather: cannot read {path} ({exc})") from exc
+            image = self._images[index] = _decode(data, path, self.image_size)
+        return image
+
+    def preload(self, progress: bool = True) -> None:
+        """Decode every image of this split now (with a progress bar if tqdm is installed and ``progress``)."""
+        indices = range(len(self))
+        if progress:
+            try:
+                from tqdm import tqdm
+
+                indices = tqdm(indices, desc=f"weather {self.split}", unit="img")
+            except ImportError:  # pragma: no cover - tqdm is optional
+                pass
+        for index in indices:
+            self._image(index)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"weather: index {index} out of range for {len(self)} samples")
+        return self._image(index).to(torch.float32) / 255.0, self.targets[index]

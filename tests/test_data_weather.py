@@ -1,0 +1,250 @@
+"""Multi-class Weather Dataset: the real copy in ../shared/data/weather and fixture folders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bpsrm.data.weather import Weather
+from bpsrm.errors import DataError, DataNotFoundError, ParameterError
+
+pytestmark = pytest.mark.data
+
+CLASSES = ["cloudy", "rain", "shine", "sunrise"]
+README_COUNTS = {"cloudy": 300, "rain": 214, "shine": 253, "sunrise": 354}
+S = 16
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def weather_root(shared_data: Path) -> Path:
+    return shared_data / "weather"
+
+
+@pytest.fixture(scope="module")
+def splits(weather_root: Path) -> dict[str, Weather]:
+    return {split: Weather(split, root=weather_root, image_size=S) for split in ("train", "test")}
+
+
+def test_counts_match_the_readme(splits):
+    train, test = splits["train"], splits["test"]
+    assert len(train) + len(test) == 1121
+    for name in CLASSES:
+        assert train.class_counts()[name] + test.class_counts()[name] == README_COUNTS[name]
+    assert train.classes == test.classes == CLASSES
+    assert train.input_shape == (3, S, S)
+
+
+def test_every_file_is_used_once(splits, weather_root):
+    on_disk = sorted(str(p) for name in CLASSES for p in (weather_root / name).iterdir())
+    used = sorted(str(p) for ds in splits.values() for p in ds.files)
+    assert used == on_disk
+    for ds in splits.values():
+        for path, label in zip(ds.files, ds.targets, strict=True):
+            assert path.parent.name == CLASSES[label]
+
+
+def test_split_is_stratified(splits):
+    for name in CLASSES:
+        assert abs(splits["test"].class_counts()[name] - 0.2 * README_COUNTS[name]) <= 2
+
+
+def test_split_is_leak_free(splits):
+    train_hashes = {sha256(p) for p in splits["train"].files}
+    test_hashes = {sha256(p) for p in splits["test"].files}
+    assert not train_hashes & test_hashes
+    # The README's duplicate groups exist in this copy, so the check above is not vacuous.
+    groups: dict[str, int] = {}
+    for ds in splits.values():
+        for p in ds.files:
+            groups[sha256(p)] = groups.get(sha256(p), 0) + 1
+    assert sum(1 for n in groups.values() if n > 1) == 21
+
+
+def test_split_is_reproducible_and_independent_of_listing_order(splits, weather_root, monkeypatch):
+    again = Weather("test", root=weather_root, image_size=S)
+    assert again.files == splits["test"].files and again.targets == splits["test"].targets
+    original_iterdir, original_listdir = pathlib.Path.iterdir, os.listdir
+    monkeypatch.setattr(pathlib.Path, "iterdir", lambda self: iter(sorted(original_iterdir(self), reverse=True)))
+    monkeypatch.setattr(os, "listdir", lambda path=".": sorted(original_listdir(path), reverse=True))
+    reversed_listing = Weather("test", root=weather_root, image_size=S)
+    assert reversed_listing.files == splits["test"].files
+
+
+def test_seed_changes_the_split_and_keeps_its_properties(splits, weather_root):
+    other = Weather("test", root=weather_root, image_size=S, seed=1)
+    assert set(other.files) != set(splits["test"].files)
+    other_train = Weather("train", root=weather_root, image_size=S, seed=1)
+    assert not {sha256(p) for p in other.files} & {sha256(p) for p in other_train.files}
+    for name in CLASSES:
+        assert abs(other.class_counts()[name] - 0.2 * README_COUNTS[name]) <= 2
+
+
+def find(splits, name: str) -> tuple[Weather, int]:
+    for ds in splits.values():
+        for i, p in enumerate(ds.files):
+            if p.name == name:
+                return ds, i
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "magic", "mode"),
+    [("shine127.jpg", b"\x89PNG", "RGBA"), ("rain141.jpg", b"GIF8", None), ("shine131.jpg", b"GIF8", None)],
+)
+def test_files_that_are_not_what_their_extension_says(splits, name, magic, mode):
+    ds, i = find(splits, name)
+    path = ds.files[i]
+    assert path.read_bytes()[:4] == magic
+    if mode:
+        assert Image.open(path).mode == mode
+    x, label = ds[i]
+    assert x.dtype == torch.float32 and x.shape == (3, S, S)
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert CLASSES[label] == path.parent.name
+    with Image.open(path) as im:
+        rgb = im.convert("RGBA").convert("RGB") if im.mode == "P" else im.convert("RGB")
+        expected = np.asarray(rgb.resize((S, S), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    np.testing.assert_allclose(x.permute(1, 2, 0).numpy(), expected, atol=1e-6)
+
+
+def test_all_images_decode(splits):
+    for ds in splits.values():
+        for i in range(len(ds)):
+            x, label = ds[i]
+            assert x.shape == (3, S, S) and x.dtype == torch.float32 and 0 <= label < 4
+            assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+        assert ds[0][0] is not ds[0][0] and torch.equal(ds[0][0], ds[0][0])  # cached, returned as a new tensor
+
+
+def test_grey_and_palette_images_become_rgb(splits):
+    found = {}
+    for ds in splits.values():
+        for i, p in enumerate(ds.files):
+            with Image.open(p) as im:
+                if im.mode in ("L", "P"):
+                    found.setdefault(im.mode, (ds, i))
+    assert set(found) == {"L", "P"}  # the README: modes RGB, L, P, RGBA
+    for ds, i in found.values():
+        with Image.open(ds.files[i]) as im:
+            rgb = im.convert("RGBA").convert("RGB") if im.mode == "P" else im.convert("RGB")
+            expected = np.asarray(rgb.resize((S, S), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+        np.testing.assert_allclose(ds[i][0].permute(1, 2, 0).numpy(), expected, atol=1e-6)
+
+
+# ---------------------------------------------------------------- fixture folders
+
+
+def isolate(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BPSRM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("BPSRM_DATA", str(tmp_path / "data-env"))
+
+
+def make_folder(root: Path, per_class: int = 5, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for name in CLASSES:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            pixels = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{name}{k}.jpg", format="PNG")
+    return root
+
+
+def test_fixture_folder_split_and_hidden_files(tmp_path, monkeypatch):
+    isolate(monkeypatch, tmp_path)
+    root = make_folder(tmp_path / "mwd", per_class=10)
+    (root / "rain" / ".DS_Store").write_bytes(os.urandom(100))
+    (root / "MANIFEST.tsv").write_text("not an image\n")
+    train = Weather("train", root=root, image_size=8)
+    test = Weather("test", root=root, image_size=8)
+    assert test.class_counts() == {name: 2 for name in CLASSES}
+    assert len(train) == 32
+    assert not any(p.name.startswith(".") for p in train.files + test.files)
+    x, _ = test[0]
+    assert x.shape == (3, 8, 8)
+
+
+def test_found_under_its_folder_names(tmp_path, monkeypatch):
+    isolate(monkeypatch, tmp_path)
+    make_folder(tmp_path / "data-env" / "MWD")
+    ds = Weather("train", image_size=8)
+    assert ds.location == tmp_path / "data-env" / "MWD"
+
+
+def test_identical_files_in_two_classes_stay_in_train(tmp_path, monkeypatch):
+    isolate(monkeypatch, tmp_path)
+    root = make_folder(tmp_path / "w", per_class=10)
+    (root / "rain" / "copy.jpg").write_bytes((root / "cloudy" / "cloudy0.jpg").read_bytes())
+    for seed in range(5):
+        train = Weather("train", root=root, image_size=8, seed=seed)
+        names = {(p.parent.name, p.name) for p in train.files}
+        assert ("cloudy", "cloudy0.jpg") in names and ("rain", "copy.jpg") in names
+
+
+def test_unreadable_image_is_named(tmp_path, monkeypatch):
+    isolate(monkeypatch, tmp_path)
+    root = make_folder(tmp_path / "w")
+    (root / "cloudy" / "x.jpg").write_bytes(np.random.default_rng(0).bytes(500))
+    with pytest.raises(DataError, match=r"x\.jpg"):
+        Weather("train", root=root, image_size=8)
+
+
+def test_truncated_image_is_named_when_decoded(tmp_path, monkeypatch):
+    isolate(monkeypatch, tmp_path)
+    root = make_folder(tmp_path / "w", per_class=10)
+    rng = np.random.default_rng(0)
+    path = root / "shine" / "cut.jpg"
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path, format="JPEG")
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) * 3 // 5])
+    datasets = [Weather(split, root=root, image_size=8) for split in ("train", "test")]
+    ds = next(ds for ds in datasets if path in ds.files)
+    with pytest.raises(DataError, match=r"cut\.jpg"):
+        ds[ds.files.index(path)]
+
+
+def test_empty_class_folder_is_named(tmp_path, monkeypatch):
+    isolate(monkeypatch, tmp_path)
+    root = make_folder(tmp_path / "w")
+    for p in (root / "sunrise").iterdir():
+        p.unlink()
+    (root / "sunrise" / ".hidden").write_bytes(b"x")
+    with pytest.raises(DataError, match=r"sunrise"):
+        Weather("test", root=root, image_size=8)
+
+
+def test_missing_dataset_lists_where_it_looked(tmp_path, monkeypatch):
+    isolate(monkeypatch, tmp_path)
+    (tmp_path / "somewhere" / "cloudy").mkdir(parents=True)  # an incomplete copy does not count
+    with pytest.raises(DataNotFoundError) as info:
+        Weather("train", root=tmp_path / "somewhere")
+    message = str(info.value)
+    for place in (tmp_path / "somewhere", tmp_path / "data-env", tmp_path / "cache", tmp_path / "cache" / "MWD"):
+        assert str(place) in message
+    assert "mendeley" in message.lower()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("image_size", 0), ("image_size", 2.5), ("test_fraction", 0.0), ("test_fraction", 1), ("seed", "a")],
+)
+def test_bad_options(tmp_path, monkeypatch, option, value):
+    isolate(monkeypatch, tmp_path)
+    with pytest.raises(ParameterError) as info:
+        Weather("train", root=tmp_path, **{option: value})
+    assert option in str(info.value) and repr(value) in str(info.value)
+
+
+def test_bad_split(tmp_path):
+    with pytest.raises(DataError, match="'validation'"):
+        Weather("validation", root=tmp_path)
