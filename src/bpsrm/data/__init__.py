@@ -6,7 +6,8 @@
 malformed (:class:`bpsrm.errors.DataError`).
 """
 
-from . import cwru, fashion_mnist, weather
+from . import asl_dvs, cwru, fashion_mnist, nmnist, weather
+from .asl_dvs import ASLDVS, read_asl_dvs
 from .base import DATASETS, SampleDataset, get_dataset
 from .cwru import CWRU, read_cwru_record
 from .download import extract, fetch, sha256_of
@@ -14,10 +15,17 @@ from .fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
 from .fashion_mnist import FashionMNIST, find_fashion_mnist, load_fashion_mnist
 from .idx import read_idx
 from .locate import cache_dir, search_roots
+from .nmnist import NMNIST, read_nmnist
 from .weather import Weather
 
 __all__ = [
+    "ASLDVS",
     "CWRU",
+    "NMNIST",
+    "asl_dvs",
+    "nmnist",
+    "read_asl_dvs",
+    "read_nmnist",
     "DATASETS",
     "Weather",
     "cwru",

@@ -58,6 +58,7 @@ class Experiment:
     sample_shape: tuple[int, ...]
     model: SpikingNetwork
     encode: Callable[[Tensor], Tensor]
+    data_stats: dict[str, float]
 
 
 def seed_everything(seed: int) -> None:
@@ -121,7 +122,8 @@ def prepare(config: Config) -> Experiment:
     sample_shape = tuple(full_train[0][0].shape)
     model = make_model(config, sample_shape, len(full_train.classes))
     encode = get_encoder(config.encoder.name, config.model.time_steps)
-    return Experiment(config, train_set, val_set, test, list(full_train.classes), sample_shape, model, encode)
+    stats = {k: float(getattr(full_train, k)) for k in ("mean", "std") if getattr(full_train, k, None) is not None}
+    return Experiment(config, train_set, val_set, test, list(full_train.classes), sample_shape, model, encode, stats)
 
 
 def _loader(dataset: Dataset, batch_size: int, shuffle_seed: int | None) -> DataLoader:
@@ -421,6 +423,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
                     "config": config_to_dict(config),
                     "classes": experiment.classes,
                     "sample_shape": list(experiment.sample_shape),
+                    "data_stats": experiment.data_stats,
                     "epoch": epoch,
                 },
             )
@@ -434,6 +437,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
                 "config": config_to_dict(config),
                 "classes": experiment.classes,
                 "sample_shape": list(experiment.sample_shape),
+                "data_stats": experiment.data_stats,
                 "epoch": epoch,
                 "history": history,
                 "best_val_accuracy": best_val,
