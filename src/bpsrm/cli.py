@@ -42,6 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt")
     train.add_argument("--epochs", type=_positive_int, default=None, help="shorthand for train.epochs=N")
     train.add_argument("--seed", type=int, default=None, help="shorthand for seed=S")
+    evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split; JSON out")
+    evaluate.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
+    evaluate.add_argument("--root", type=Path, default=None, help="folder searched first for the data")
+    evaluate.add_argument("--split", choices=("train", "test"), default="test", help="which split (default: test)")
+    evaluate.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a dataset option, e.g. -o load=2 -o class_set=9 (repeatable)",
+    )
+    evaluate.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
+    predict = sub.add_parser("predict", help="classify new files (images, N-MNIST .bin, CWRU or ASL-DVS .mat); JSON")
+    predict.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
+    predict.add_argument("files", type=Path, nargs="+", help="the files to classify")
+    plot = sub.add_parser("plot", help="redraw the plots of a run folder")
+    plot.add_argument("run", type=Path, help="a run folder")
     data = sub.add_parser("data", help="inspect or fetch datasets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     info = data_sub.add_parser("info", help="counts per split and class, input shape and location, as JSON")
@@ -124,6 +142,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "train":
             return _train_command(args)
+        if args.command == "eval":
+            from .inference import evaluate_checkpoint
+
+            report = evaluate_checkpoint(args.checkpoint, args.root, _parse_options(args.option), args.split)
+            text = json.dumps(report, indent=2)
+            if args.out is not None:
+                args.out.write_text(text + "\n")
+            print(text)
+            return 0
+        if args.command == "predict":
+            from .inference import predict_files
+
+            print(json.dumps(predict_files(args.checkpoint, args.files), indent=2))
+            return 0
+        if args.command == "plot":
+            from .plots import plot_run
+
+            report = plot_run(args.run)
+            for path in report.written:
+                print(f"wrote {path}")
+            for name, reason in report.skipped.items():
+                print(f"skipped {name}: {reason}")
+            return 0
         if args.command == "data":
             return _data_command(args)
     except BpsrmError as exc:

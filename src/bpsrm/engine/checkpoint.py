@@ -76,9 +76,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        detail = next((line.strip() for line in str(exc).splitlines() if "GLOBAL" in line), None)
+        if detail is not None:
+            raise CheckpointError(
+                f"{path}: refused: the file holds pickled objects that could run code, which bpsrm never writes "
+                f"({detail})"
+            ) from None
         raise CheckpointError(
-            f"{path}: refused: the file holds pickled objects that could run code, which bpsrm never writes "
-            f"({str(exc).splitlines()[0]})"
+            f"{path}: not a readable bpsrm checkpoint (the pickle stream is damaged or foreign)"
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable bpsrm checkpoint ({str(exc).splitlines()[0]})") from None

@@ -1,0 +1,87 @@
+"""Checkpoints: atomic writes, safe reads, clear refusals."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from bpsrm import build_model
+from bpsrm.engine.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from bpsrm.errors import CheckpointError
+
+
+class Evil:
+    """Unpickling this would run a shell command."""
+
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/bpsrm-pwned",))
+
+
+def test_round_trip(tmp_path) -> None:
+    model = build_model("4C3-TCN-SRM-FC3", (1, 8, 8), time_steps=2)
+    path = save_checkpoint(tmp_path / "last.pt", {"model": model.state_dict(), "epoch": 3})
+    data = load_checkpoint(path)
+    other = build_model("4C3-TCN-SRM-FC3", (1, 8, 8), time_steps=2)
+    load_model_state(other, data["model"], path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(other.state_dict()[key], value)
+    assert data["epoch"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "no temporary file is left behind"
+
+
+def test_pickled_code_is_refused(tmp_path) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "format_version": 1, "payload": Evil()}, path)
+    with pytest.raises(CheckpointError, match=r"refused: the file holds pickled objects that could run code.*posix"):
+        load_checkpoint(path)
+    assert not os.path.exists("/tmp/bpsrm-pwned")
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError, match="not a readable bpsrm checkpoint") as info:
+        load_checkpoint(plain)
+    assert str(plain) in str(info.value)
+
+
+def test_other_architecture_is_named(tmp_path) -> None:
+    small = build_model("4C3-TCN-SRM-FC3", (1, 8, 8), time_steps=2)
+    path = save_checkpoint(tmp_path / "best.pt", {"model": small.state_dict()})
+    wider = build_model("6C3-TCN-SRM-FC3", (1, 8, 8), time_steps=2)
+    with pytest.raises(CheckpointError, match=r"layers.0.module.weight has shape \(4, 1, 3, 3\) there, \(6, 1, 3, 3\)"):
+        load_model_state(wider, load_checkpoint(path)["model"], path)
+    deeper = build_model("4C3-TCN-SRM-FC8-SRM-FC3", (1, 8, 8), time_steps=2)
+    with pytest.raises(CheckpointError, match="another architecture: missing"):
+        load_model_state(deeper, load_checkpoint(path)["model"], path)
+
+
+def test_garbage_and_missing_files(tmp_path) -> None:
+    (tmp_path / "junk.pt").write_bytes(b"\x00not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable bpsrm checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a bpsrm checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_unwritable_folder_keeps_previous(tmp_path) -> None:
+    if os.geteuid() == 0:
+        # root ignores permission bits: make the target a file so the folder cannot be created.
+        blocker = tmp_path / "blocked"
+        blocker.write_text("a file, not a folder")
+        with pytest.raises(CheckpointError, match="cannot write a checkpoint there"):
+            save_checkpoint(blocker / "last.pt", {"model": {}})
+        return
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    save_checkpoint(folder / "last.pt", {"model": {}, "epoch": 1})
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(CheckpointError, match="cannot write a checkpoint there"):
+            save_checkpoint(folder / "last.pt", {"model": {}, "epoch": 2})
+    finally:
+        folder.chmod(0o700)
+    assert load_checkpoint(folder / "last.pt")["epoch"] == 1
