@@ -140,3 +140,22 @@ def test_extract_refuses_links_and_non_archives(tmp_path) -> None:
     (tmp_path / "plain.txt").write_text("hello")
     with pytest.raises(DataError, match="not a zip or tar archive"):
         extract(tmp_path / "plain.txt", tmp_path / "out")
+
+
+def test_cwru_download_verifies_each_record(tmp_path, shared_data, monkeypatch) -> None:
+    """Records come over a fake connection; the real files match their official sha256 ...
+    except that the shared copies dropped the fan-end channels, so serving them must fail the check."""
+    from bpsrm.data.cwru import CWRU_SHA256, download_cwru
+
+    assert len(CWRU_SHA256) == 28
+    served = (shared_data / "cwru" / "0HP" / "105.mat").read_bytes()
+    with pytest.raises(ChecksumError, match=r"105\.mat"):
+        download_cwru([105], tmp_path / "c", opener=lambda url: FakeResponse(served))
+    assert not (tmp_path / "c" / "0HP" / "105.mat").exists()
+    monkeypatch.setitem(CWRU_SHA256, 105, hashlib.sha256(served).hexdigest())
+    folder = download_cwru([105], tmp_path / "c", opener=lambda url: FakeResponse(served))
+    assert (folder / "0HP" / "105.mat").read_bytes() == served
+    from bpsrm.errors import DataNotFoundError
+
+    with pytest.raises(DataNotFoundError, match=r"no verified sha256 is known for records \[100\]"):
+        download_cwru([100], tmp_path / "c")

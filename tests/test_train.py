@@ -122,3 +122,20 @@ def test_spec_must_match_the_classes(shared_data, tmp_path) -> None:
     )
     with pytest.raises(ConfigError, match="ends with 7 outputs but the dataset has 10 classes"):
         train(config, tmp_path / "x", log=lambda _: None)
+
+
+def test_tensorboard_logging(shared_data, tmp_path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    raw = {
+        "data": {"name": "fashion-mnist", "root": str(shared_data), "limit_train": 100, "limit_test": 20},
+        "model": {"spec": "FC32-TCN-SRM-FC10", "time_steps": 2},
+        "train": {"epochs": 2},
+        "log": {"tensorboard": True, "progress": False},
+    }
+    train(config_from_dict(raw), tmp_path / "run", log=lambda _: None)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    assert {"train/loss", "val/accuracy", "firing_rate/SRM1 (FC32)"} <= set(scalars)
+    assert [e.step for e in events.Scalars("val/accuracy")] == [1, 2]

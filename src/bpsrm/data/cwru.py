@@ -29,7 +29,8 @@ import torch
 
 from ..errors import DataError, DataNotFoundError, ParameterError
 from .base import SampleDataset, check_split, register
-from .locate import locate, search_roots
+from .download import UrlOpener, fetch
+from .locate import cache_dir, locate, search_roots
 
 __all__ = [
     "CWRU",
@@ -114,7 +115,7 @@ _HOW_TO_GET = (
     "Get the CWRU 12 kHz drive-end records from the CWRU Bearing Data Center, one file per record: "
     + CWRU_URL.format(number="<number>")
     + " (e.g. 97.mat normal, 105.mat IR007 at 0 HP), and lay them out as <root>/<load>HP/<number>.mat "
-    "(e.g. 0HP/97.mat) or all in one folder. Automatic download is not implemented yet."
+    "(e.g. 0HP/97.mat) or all in one folder, or pass download=True (records with a known sha256 only)."
 )
 
 
@@ -320,6 +321,28 @@ def _to_12k(signal: np.ndarray, rate: int, path: Path) -> np.ndarray:
     return np.ascontiguousarray(scipy.signal.decimate(signal, 4, ftype="fir", zero_phase=True))
 
 
+def download_cwru(numbers: Sequence[int], target: str | Path | None = None, opener: UrlOpener | None = None) -> Path:
+    """Fetch official records over HTTPS into ``target/<load>HP/<number>.mat`` (default: the user cache).
+
+    Each file is checked against its official sha256 before it is moved into
+    place; a record whose checksum bpsrm does not know is not fetched (a
+    DataNotFoundError names it). Returns the folder.
+    """
+    folder = Path(target) if target is not None else cache_dir() / "cwru"
+    unknown = sorted(n for n in numbers if n not in CWRU_SHA256)
+    if unknown:
+        raise DataNotFoundError(
+            f"CWRU: no verified sha256 is known for records {unknown}; download them by hand from "
+            f"{CWRU_URL.format(number='<number>')} into {folder}/<load>HP/"
+        )
+    for number in numbers:
+        load = CWRU_RECORDS[number][1]
+        fetch(
+            CWRU_URL.format(number=number), folder / f"{load}HP" / f"{number}.mat", CWRU_SHA256[number], opener=opener
+        )
+    return folder
+
+
 def _check_loads(load: Any) -> list[int]:
     items = [load] if isinstance(load, numbers.Integral) or not isinstance(load, Sequence) else list(load)
     if isinstance(load, str) or not items:
@@ -408,7 +431,12 @@ class CWRU(SampleDataset):
             for name in fine:
                 label = self.classes.index(_coarse(name) if class_set == "4" else name)
                 selected.append((_NUMBERS[name][ld], label))
-        self.location = self._find(root, selected)
+        try:
+            self.location = self._find(root, selected)
+        except DataNotFoundError:
+            if not download:
+                raise
+            self.location = download_cwru([number for number, _ in selected])
         self.records = [number for number, _ in selected]
 
         # Load every record once, at 12 kHz.

@@ -349,6 +349,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
     except OSError as exc:
         raise BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})") from None
 
+    board = _tensorboard(out) if config.log.tensorboard else None
     log(
         f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
         f"{len(experiment.train_set)} train / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
@@ -415,6 +416,13 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         if improved:
             best_val, best_epoch = val["accuracy"], epoch
         _write_csv(out / "metrics.csv", history)
+        if board is not None:
+            for key, value in row.items():
+                if key != "epoch":
+                    board.add_scalar(key.replace("_", "/", 1), value, epoch)
+            for name, rate in zip(model.spiking_layer_names(), val["firing_rates"], strict=True):
+                board.add_scalar(f"firing_rate/{name}", rate, epoch)
+            board.flush()
         if improved:
             save_checkpoint(
                 best_path,
@@ -451,6 +459,8 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
             f"val {val['accuracy']:.4f}{' (best)' if improved else ''}, {row['samples_per_second']:.0f} samples/s"
         )
 
+    if board is not None:
+        board.close()
     best = load_checkpoint(best_path)
     load_model_state(model, best["model"], best_path)
     test = evaluate_model(
@@ -497,6 +507,17 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         f"val {100 * best_val:.2f}%), {train_seconds:.0f} s of training; run folder: {out}"
     )
     return metrics
+
+
+def _tensorboard(out: Path):
+    """A TensorBoard writer for ``out/tensorboard`` (log.tensorboard: true)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(
+            "log.tensorboard: true needs the tensorboard package: pip install 'bpsrm[tensorboard]'"
+        ) from None
+    return SummaryWriter(log_dir=str(out / "tensorboard"))
 
 
 def _plot(out: Path, log: Log) -> None:
