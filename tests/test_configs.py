@@ -13,6 +13,7 @@ from bpsrm.cli import main
 from bpsrm.data import FASHION_MNIST_CLASSES
 from bpsrm.engine.config import load_config
 from bpsrm.engine.trainer import train
+from bpsrm.inference import predict_files
 from conftest import REPO
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
@@ -46,6 +47,16 @@ def isolated(monkeypatch, tmp_path):
     return tmp_path
 
 
+def test_data_info_command(shared_data, capsys) -> None:
+    assert main(["data", "info", "nmnist", "--root", str(shared_data), "-o", "time_steps=5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["train"]["samples"] == 1000 and report["test"]["samples"] == 100
+    assert report["train"]["input_shape"] == [5, 2, 34, 34]
+    assert report["test"]["classes"]["8"] == 2  # per-class counts of the data README
+    assert main(["data", "info", "nmnist", "--root", str(shared_data), "-o", "frames=5"]) == 1
+    assert "unknown options ['frames']" in capsys.readouterr().err
+
+
 def test_the_five_experiments_have_configs() -> None:
     assert CONFIGS == ["asl-dvs", "cwru", "fashion-mnist", "nmnist", "weather"]
 
@@ -71,6 +82,17 @@ def test_config_runs_end_to_end(name, shared_data, isolated) -> None:
     assert len(list(out.glob("*.png"))) >= 3
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["epochs"] == 2
     assert len(metrics["firing_rates"]) >= 2
+
+    # A new input of the experiment's kind is classified by the trained model.
+    new_file = {
+        "nmnist": shared_data / "nmnist" / "Test" / "7" / sorted((shared_data / "nmnist" / "Test" / "7").iterdir())[0],
+        "asl-dvs": root / "k" / "k_0001.mat",
+        "weather": shared_data / "weather" / "rain" / "rain141.jpg",  # a GIF named .jpg
+        "fashion-mnist": REPO / "docs" / "images" / "demo_raster.png",
+    }.get(name)
+    if new_file is not None:
+        (answer,) = predict_files(out / "best.pt", [new_file])
+        assert answer["class"] in metrics["classes"] and 0.0 <= answer["confidence"] <= 1.0
 
 
 def test_eval_predict_plot_on_cwru(shared_data, isolated, capsys) -> None:
