@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from bpsrm.functional import psp_kernel, srm, srm_convolution, srm_reference
 
 F64 = torch.float64
 KERNELS = ["dexp", "alpha", "exp"]
+BACKENDS = ["fused", "portable"]  # the C kernel and the explicit autograd.Function
 
 
 def _input(shape=(24, 3, 4), seed=0, dtype=F64, scale=0.9, bias=0.25):
@@ -28,11 +30,12 @@ def _random_taus(seed: int, shape=()):
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("per_channel", [False, True])
-def test_forward_equals_kernel_form(kernel: str, seed: int, per_channel: bool) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_equals_kernel_form(kernel: str, seed: int, per_channel: bool, backend: str) -> None:
     x = _input(seed=seed)
     taus = _random_taus(seed, shape=(4,) if per_channel else ())
     theta = 0.8 + 0.1 * seed
-    spikes, u = srm(x, kernel=kernel, theta=theta, **taus)
+    spikes, u = srm(x, kernel=kernel, theta=theta, backend=backend, **taus)
     ref_spikes, ref_u = srm_convolution(x, kernel=kernel, theta=theta, **taus)
     assert 0.03 < spikes.mean().item() < 0.7, "the test must exercise spikes and resets"
     assert torch.equal(spikes, ref_spikes)
@@ -72,9 +75,10 @@ def test_threshold_is_inclusive() -> None:
 
 
 @pytest.mark.parametrize("tau", [1.5, 4.0, 10.0])
-def test_exp_kernel_is_lif_with_reset_by_subtraction(tau: float) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exp_kernel_is_lif_with_reset_by_subtraction(tau: float, backend: str) -> None:
     x = _input((40, 5, 6), seed=7)
-    spikes, u = srm(x, kernel="exp", tau_m=tau, tau_r=tau, theta=1.0)
+    spikes, u = srm(x, kernel="exp", tau_m=tau, tau_r=tau, theta=1.0, backend=backend)
     a = math.exp(-1 / tau)
     lif_u, lif_o = [], []
     mem = torch.zeros(5, 6, dtype=F64)
@@ -157,13 +161,14 @@ def _grads(fn, x, params, kernel, detach_reset, surrogate, tie_theta_r):
 @pytest.mark.parametrize("detach_reset", [False, True])
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("tie_theta_r", [False, True])
-def test_backward_equals_autograd_of_reference(kernel, detach_reset, per_channel, tie_theta_r) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backward_equals_autograd_of_reference(kernel, detach_reset, per_channel, tie_theta_r, backend) -> None:
     x = _input((20, 3, 4), seed=4)
     shape = (4,) if per_channel else ()
     params = _random_taus(2, shape)
     params["theta"] = torch.full(shape, 0.9, dtype=F64)
     params["theta_r"] = torch.full(shape, 0.6, dtype=F64)
-    fast, rate = _grads(srm, x, params, kernel, detach_reset, "sigmoid", tie_theta_r)
+    fast, rate = _grads(partial(srm, backend=backend), x, params, kernel, detach_reset, "sigmoid", tie_theta_r)
     ref, _ = _grads(srm_reference, x, params, kernel, detach_reset, "sigmoid", tie_theta_r)
     assert 0.05 < rate < 0.7
     assert fast.keys() == ref.keys()
@@ -174,48 +179,56 @@ def test_backward_equals_autograd_of_reference(kernel, detach_reset, per_channel
 
 
 @pytest.mark.parametrize("surrogate", ["sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"])
-def test_backward_every_surrogate(surrogate: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backward_every_surrogate(surrogate: str, backend: str) -> None:
     x = _input((16, 2, 5), seed=8)
     params = _random_taus(3, (5,))
     params["theta"] = torch.tensor(1.0, dtype=F64)
     params["theta_r"] = torch.tensor(1.0, dtype=F64)
-    fast, _ = _grads(srm, x, params, "dexp", False, surrogate, True)
+    fast, _ = _grads(partial(srm, backend=backend), x, params, "dexp", False, surrogate, True)
     ref, _ = _grads(srm_reference, x, params, "dexp", False, surrogate, True)
     for name in fast:
         assert _relative_error(fast[name], ref[name]) <= 1e-8, name
 
 
-def test_only_spike_gradient_or_only_membrane_gradient() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_only_spike_gradient_or_only_membrane_gradient(backend: str) -> None:
     x = _input((12, 6), seed=9)
     for pick in (0, 1):
         xa = x.clone().requires_grad_()
         xb = x.clone().requires_grad_()
-        (ga,) = torch.autograd.grad(srm(xa)[pick].pow(2).sum(), xa)
+        (ga,) = torch.autograd.grad(srm(xa, backend=backend)[pick].pow(2).sum(), xa)
         (gb,) = torch.autograd.grad(srm_reference(xb)[pick].pow(2).sum(), xb)
         assert _relative_error(ga, gb) <= 1e-8
 
 
-def test_gradcheck_non_spiking() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_non_spiking(backend: str) -> None:
     """Where the function is smooth (no spikes), finite differences apply: torch.autograd.gradcheck."""
     x = _input((8, 2, 3), seed=6).requires_grad_()
     tau_s = torch.tensor([1.5, 2.5, 3.5], dtype=F64, requires_grad=True)
     tau_m = torch.tensor(4.0, dtype=F64, requires_grad=True)
     for kernel in KERNELS:
         assert torch.autograd.gradcheck(
-            lambda x, s, m, k=kernel: srm(x, tau_s=s, tau_m=m, theta=math.inf, kernel=k)[1], (x, tau_s, tau_m)
+            lambda x, s, m, k=kernel: srm(x, tau_s=s, tau_m=m, theta=math.inf, kernel=k, backend=backend)[1],
+            (x, tau_s, tau_m),
         )
 
 
-def test_gradcheck_without_refractory_path() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_without_refractory_path(backend: str) -> None:
     """With theta_r = 0, u does not depend on the spikes: gradcheck of u w.r.t. x and the taus."""
     x = _input((8, 2, 3), seed=6).requires_grad_()
     tau_s = torch.tensor(2.2, dtype=F64, requires_grad=True)
     tau_m = torch.tensor([3.0, 5.0, 7.0], dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x, s, m: srm(x, tau_s=s, tau_m=m, theta_r=0.0)[1], (x, tau_s, tau_m))
+    assert torch.autograd.gradcheck(
+        lambda x, s, m: srm(x, tau_s=s, tau_m=m, theta_r=0.0, backend=backend)[1], (x, tau_s, tau_m)
+    )
 
 
-def test_saves_only_what_the_backward_needs() -> None:
-    """Fixed taus: u and the spikes as bool are saved, not x and no [T, ...] float state."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_saves_only_what_the_backward_needs(backend: str) -> None:
+    """Fixed taus: u and the spikes as 1 byte are saved, not x and no other [T, ...] state."""
     x = _input((10, 4, 5), seed=1).requires_grad_()
     saved: list[torch.Tensor] = []
 
@@ -224,14 +237,15 @@ def test_saves_only_what_the_backward_needs() -> None:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        srm(x)
+        srm(x, backend=backend)
     big = [t for t in saved if t.numel() == x.numel()]
-    assert sorted(str(t.dtype) for t in big) == ["torch.bool", "torch.float64"]
+    assert len(big) == 2
+    assert {t.element_size() for t in big} == {1, 8} and any(t.dtype == F64 for t in big)
     assert all(t.data_ptr() != x.data_ptr() for t in saved)
 
     saved.clear()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        srm(x, tau_m=torch.tensor(3.0, dtype=F64, requires_grad=True))
+        srm(x, tau_m=torch.tensor(3.0, dtype=F64, requires_grad=True), backend=backend)
     assert any(t.data_ptr() == x.data_ptr() for t in saved), "learnable taus need x to recompute I and V"
 
 

@@ -29,6 +29,7 @@ from .surrogate import Surrogate, get_surrogate, spike_function
 __all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_kernel"]
 
 KERNELS = ("dexp", "alpha", "exp")
+BACKENDS = ("auto", "fused", "portable")
 
 Scalar = float | int | Tensor
 
@@ -143,6 +144,7 @@ def srm(
     kernel: str = "dexp",
     surrogate: str | Surrogate = "sigmoid",
     detach_reset: bool = False,
+    backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
     r"""Run SRM neurons over a whole sequence; returns ``(spikes, u)``.
 
@@ -169,6 +171,8 @@ def srm(
         surrogate: a name from :data:`bpsrm.surrogate.SURROGATES` or a
             :class:`~bpsrm.surrogate.Surrogate`.
         detach_reset: cut the gradient through the refractory response.
+        backend: ``"auto"`` (the fused CPU kernel on CPU float32/float64,
+            else the portable autograd.Function), ``"fused"`` or ``"portable"``.
 
     Returns:
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
@@ -177,7 +181,7 @@ def srm(
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
-    return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset)
+    return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend)
 
 
 def srm_decays(
@@ -189,12 +193,27 @@ def srm_decays(
     theta_r: Tensor,
     surrogate: Surrogate,
     detach_reset: bool = False,
+    backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
     """:func:`srm` on already validated decays (``a_s=None`` for the ``exp`` kernel).
 
     For modules that keep their decays in range by construction
-    (:class:`bpsrm.SRMNeuron`); no range check is made here.
+    (:class:`bpsrm.SRMNeuron`); no range check is made here. ``backend``:
+    ``"auto"`` (the fused CPU kernel where it applies, else portable),
+    ``"fused"`` (an error where it does not apply) or ``"portable"``.
     """
+    if backend not in BACKENDS:
+        raise ParameterError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    if backend != "portable":
+        from .kernels import cpu
+
+        if cpu.supports(x, surrogate):
+            return cpu.SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
+        if backend == "fused":
+            raise ParameterError(
+                f"the fused kernel does not apply here (device {x.device.type}, dtype {x.dtype}, surrogate "
+                f"{surrogate!r}; {cpu.unavailable_reason() or 'CPU float32/float64 with a built-in surrogate only'})"
+            )
     spikes, u = SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
     return spikes, u
 

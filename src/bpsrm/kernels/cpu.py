@@ -1,0 +1,222 @@
+"""The fused CPU kernel: ctypes bindings and its autograd.Function.
+
+The C library (``srm_cpu.c``, built at install time) runs the forward of the
+iterative SRM and the BP-SRM backward of BP-SRM.md sections 2-3 in compiled
+loops: time outside, blocks of contiguous neurons inside (SIMD), blocks shared
+among threads. It saves u and the spikes (1 byte) for the backward, and x only
+when a synaptic or membrane time constant needs a gradient; the tau gradients
+are reduced inside the kernel.
+
+``available()`` tells whether the library was built; when it was not (no C
+compiler at install time), :func:`bpsrm.functional.srm` uses the portable path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..surrogate import SURROGATES, Surrogate
+
+__all__ = ["available", "SRMFusedCPU", "library_path"]
+
+_SURROGATE_IDS = {"sigmoid": 0, "atan": 1, "triangle": 2, "rectangle": 3, "exponential": 4, "fast_sigmoid": 5}
+_HERE = Path(__file__).resolve().parent
+_lib: ctypes.CDLL | None = None
+_load_error: str | None = None
+
+
+def library_path() -> Path | None:
+    """Where the built library lies, or None."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = _HERE / f"_srm_cpu{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load() -> ctypes.CDLL | None:
+    global _lib, _load_error
+    if _lib is not None or _load_error is not None:
+        return _lib
+    path = library_path()
+    if path is None:
+        _load_error = "the fused CPU kernel was not built (no C compiler at install time?)"
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        _load_error = f"{path}: cannot be loaded ({exc})"
+        return None
+    p, i64, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+    for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+        forward = getattr(lib, f"bpsrm_forward_{suffix}")
+        forward.argtypes = [p, p, p, p, i64, i64, i64, p, i64, p, i64, p, i64, p, i64, p, i64, i32, i32]
+        forward.restype = None
+        backward = getattr(lib, f"bpsrm_backward_{suffix}")
+        backward.argtypes = [p, p, p, p, p, p, i64, i64, i64, p, i64, p, i64, p, i64, p, i64, p, i64, i32, i32,
+                             real, i32, p, p, p, p, p, i32]
+        backward.restype = i32
+    _lib = lib
+    return lib
+
+
+def available() -> bool:
+    """True when the fused CPU kernel is built and loads."""
+    return _load() is not None and os.environ.get("BPSRM_KERNEL", "") != "portable"
+
+
+def unavailable_reason() -> str | None:
+    """Why the fused kernel is not used, or None."""
+    if os.environ.get("BPSRM_KERNEL", "") == "portable":
+        return "BPSRM_KERNEL=portable"
+    _load()
+    return _load_error
+
+
+def supports(x: Tensor, surrogate: Surrogate) -> bool:
+    """Whether the fused kernel handles this call (CPU, float32/float64, a built-in surrogate)."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and type(surrogate) is SURROGATES.get(surrogate.name)
+        and x.dim() >= 1
+        and available()
+    )
+
+
+def _period(param: Tensor, x: Tensor) -> tuple[Tensor, int]:
+    """(contiguous values over one period, period length) of a parameter broadcast against x[0]."""
+    if param.numel() == 1:
+        return param.reshape(1).contiguous(), 0
+    full = param.expand(x.shape[1:])
+    lead = 0
+    while lead < full.dim() and full.stride(lead) == 0:
+        lead += 1
+    values = full[(0,) * lead].contiguous().reshape(-1)
+    return values, values.numel()
+
+
+def _width(surrogate: Surrogate) -> float:
+    return float(next(getattr(surrogate, f) for f in ("a", "w", "k") if hasattr(surrogate, f)))
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class SRMFusedCPU(torch.autograd.Function):
+    """The fused kernel as an autograd.Function; same inputs and outputs as :class:`bpsrm.autograd.SRMFunction`."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        a_s: Tensor | None,
+        a_m: Tensor,
+        a_r: Tensor,
+        theta: Tensor,
+        theta_r: Tensor,
+        surrogate: Surrogate,
+        detach_reset: bool,
+    ) -> tuple[Tensor, Tensor]:
+        lib = _load()
+        assert lib is not None
+        xc = x.contiguous()
+        steps = xc.shape[0]
+        neurons = xc[0].numel() if steps else 0
+        params = [_period(p, xc) if p is not None else (None, 0) for p in (a_s, a_m, a_r, theta, theta_r)]
+        periods = {n for _, n in params if n}
+        period = max(periods) if periods else 1
+        if len(periods) > 1 or (neurons and neurons % period):
+            # Parameters that vary over different dimensions: materialise them over all of x[0].
+            params = [(p.expand(xc.shape[1:]).contiguous().reshape(-1), neurons) if p is not None else (None, 0)
+                      for p in (a_s, a_m, a_r, theta, theta_r)]
+            period = neurons
+        period = max(period, 1)
+        u = torch.empty_like(xc)
+        spikes = torch.empty(xc.shape, dtype=torch.uint8)
+        out = torch.empty_like(xc)
+        fn = lib.bpsrm_forward_f32 if xc.dtype == torch.float32 else lib.bpsrm_forward_f64
+        (vs, ss), (vm, sm), (vr, sr), (vt, st), (vtr, str_) = params
+        if neurons:
+            fn(xc.data_ptr(), u.data_ptr(), spikes.data_ptr(), out.data_ptr(), steps, neurons, period,
+               _ptr(vs), 1 if ss else 0, vm.data_ptr(), 1 if sm else 0, vr.data_ptr(), 1 if sr else 0,
+               vt.data_ptr(), 1 if st else 0, vtr.data_ptr(), 1 if str_ else 0, int(a_s is not None),
+               torch.get_num_threads())
+        needs = ctx.needs_input_grad
+        ctx.set_materialize_grads(False)
+        ctx.surrogate = surrogate
+        ctx.detach_reset = bool(detach_reset)
+        ctx.period = period
+        ctx.has_as = a_s is not None
+        ctx.strides = (ss, sm, sr, st, str_)
+        ctx.save_for_backward(u, spikes, xc if (needs[1] or needs[2]) else None, vs, vm, vr, vt, vtr,
+                              a_s, a_m, a_r, theta, theta_r)
+        return out, u
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        u, spikes, x, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
+        if grad_spikes is None and grad_u is None:
+            return (None,) * 8
+        lib = _load()
+        assert lib is not None
+        needs = ctx.needs_input_grad
+        steps, neurons = u.shape[0], u[0].numel()
+        threads = torch.get_num_threads()
+        period = ctx.period
+        g_o = grad_spikes.contiguous() if grad_spikes is not None else None
+        g_u = grad_u.contiguous() if grad_u is not None else None
+        grad_x = torch.empty_like(u)
+        buffers = [torch.zeros(threads, period, dtype=u.dtype) if needs[i] else None for i in range(1, 6)]
+        fn = lib.bpsrm_backward_f32 if u.dtype == torch.float32 else lib.bpsrm_backward_f64
+        ss, sm, sr, st, str_ = ctx.strides
+        status = 0
+        if neurons:
+            status = fn(
+                _ptr(x), u.data_ptr(), spikes.data_ptr(), _ptr(g_o), _ptr(g_u), grad_x.data_ptr(), steps, neurons,
+                period, _ptr(vs), 1 if ss else 0, vm.data_ptr(), 1 if sm else 0, vr.data_ptr(), 1 if sr else 0,
+                vt.data_ptr(), 1 if st else 0, vtr.data_ptr(), 1 if str_ else 0, int(ctx.has_as),
+                _SURROGATE_IDS[ctx.surrogate.name], _width(ctx.surrogate), int(ctx.detach_reset),
+                *[_ptr(b) for b in buffers], threads,
+            )
+        if status != 0:
+            raise MemoryError("bpsrm fused CPU kernel: out of memory for the backward's recomputed state")
+        grads: list[Tensor | None] = [grad_x if needs[0] else None]
+        for buffer, param in zip(buffers, (a_s, a_m, a_r, theta, theta_r), strict=True):
+            if buffer is None or param is None:
+                grads.append(None)
+                continue
+            total = buffer.sum(0)
+            grads.append(_reduce_to(total, param, u))
+        return (*grads, None, None)
+
+
+def _reduce_to(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:
+    """Sum a per-period gradient down to the parameter's shape."""
+    if param.numel() == 1:
+        return per_period.sum().reshape(param.shape)
+    shape = u.shape[1:]
+    if per_period.numel() == u[0].numel():
+        full = per_period.reshape(shape)
+    else:
+        full = per_period.reshape(shape[len(shape) - _trailing_dims(per_period.numel(), shape):])
+    return full.sum_to_size(param.shape) if full.dim() >= param.dim() else full.reshape(param.shape)
+
+
+def _trailing_dims(count: int, shape: torch.Size) -> int:
+    size = 1
+    for n in range(len(shape) - 1, -1, -1):
+        size *= shape[n]
+        if size == count:
+            return len(shape) - n
+    raise AssertionError(f"period {count} does not match the trailing dims of {tuple(shape)}")

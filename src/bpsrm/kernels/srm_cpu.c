@@ -1,0 +1,263 @@
+/*
+ * Fused CPU kernels of the iterative SRM (BP-SRM.md section 2) and its BP-SRM
+ * backward (section 3). Loaded with ctypes by bpsrm/kernels/cpu.py; no Python API.
+ *
+ * Layout: x, u, spikes, grads are [T, M] (M = neurons, contiguous). Neurons are
+ * processed in blocks of at most BLOCK contiguous elements: the time loop runs
+ * outside, the loop over the block inside, so it vectorises; the state of a block
+ * (I, V, R, o[t-1]) stays in L1. Blocks are shared among OpenMP threads.
+ *
+ * Parameters repeat with period P along M (M = rows * P): element m uses index
+ * m % P of each parameter array (length P) or the scalar (stride 0).
+ * Parameter gradients are summed per element of the period into per-thread
+ * buffers [threads, P]; the caller sums over threads and broadcast dimensions.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define BLOCK 256
+
+enum { SG_SIGMOID = 0, SG_ATAN = 1, SG_TRIANGLE = 2, SG_RECTANGLE = 3, SG_EXPONENTIAL = 4, SG_FAST_SIGMOID = 5 };
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(BPSRM_NO_CLONES)
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+static int thread_count(int requested) {
+#ifdef _OPENMP
+    return requested > 0 ? requested : omp_get_max_threads();
+#else
+    (void)requested;
+    return 1;
+#endif
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+int bpsrm_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#define DEFINE_KERNELS(REAL, SUF, EXP, FABS)                                                                     \
+                                                                                                                 \
+/* sg'(v) for one element; the switch is on a loop-invariant id and is unswitched by the compiler. */           \
+static inline REAL surrogate_##SUF(int kind, REAL w, REAL v) {                                                   \
+    REAL z;                                                                                                      \
+    switch (kind) {                                                                                              \
+    case SG_SIGMOID: {                                                                                           \
+        REAL s = (REAL)1 / ((REAL)1 + EXP(-w * v));                                                              \
+        return w * s * ((REAL)1 - s);                                                                            \
+    }                                                                                                            \
+    case SG_ATAN:                                                                                                \
+        z = (REAL)M_PI * w * (REAL)0.5 * v;                                                                      \
+        return w * (REAL)0.5 / ((REAL)1 + z * z);                                                                \
+    case SG_TRIANGLE:                                                                                            \
+        z = (REAL)1 - FABS(v) / w;                                                                          \
+        return (z > 0 ? z : (REAL)0) / w;                                                                        \
+    case SG_RECTANGLE:                                                                                           \
+        return FABS(v) < w * (REAL)0.5 ? (REAL)1 / w : (REAL)0;                                             \
+    case SG_EXPONENTIAL:                                                                                         \
+        return EXP(-FABS(v) / w) / ((REAL)2 * w);                                                           \
+    default: /* SG_FAST_SIGMOID */                                                                               \
+        z = (REAL)1 + w * FABS(v);                                                                          \
+        return (REAL)1 / (z * z);                                                                                \
+    }                                                                                                            \
+}                                                                                                                \
+                                                                                                                 \
+/* Fill a block-local parameter array from a scalar (stride 0) or a period array. */                            \
+static inline void load_param_##SUF(REAL *dst, const REAL *src, long stride, long offset, long n) {              \
+    if (stride == 0) {                                                                                           \
+        for (long j = 0; j < n; j++) dst[j] = src[0];                                                            \
+    } else {                                                                                                     \
+        memcpy(dst, src + offset, (size_t)n * sizeof(REAL));                                                     \
+    }                                                                                                            \
+}                                                                                                                \
+                                                                                                                 \
+MULTIVERSION                                                                                                     \
+void bpsrm_forward_##SUF(const REAL *restrict x, REAL *restrict u, uint8_t *restrict spikes,                   \
+                         REAL *restrict spikes_out, long T, long M,                                              \
+                         long P, const REAL *a_s, long s_as, const REAL *a_m, long s_am, const REAL *a_r,         \
+                         long s_ar, const REAL *theta, long s_th, const REAL *theta_r, long s_thr, int has_as,    \
+                         int threads) {                                                                          \
+    long per_row = (P + BLOCK - 1) / BLOCK;                                                                      \
+    long rows = M / P;                                                                                           \
+    long work = rows * per_row;                                                                                  \
+    _Pragma("omp parallel for schedule(static) num_threads(thread_count(threads))")                              \
+    for (long w = 0; w < work; w++) {                                                                            \
+        long row = w / per_row, k0 = (w % per_row) * BLOCK;                                                      \
+        long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                                \
+        long base = row * P + k0;                                                                                \
+        REAL as[BLOCK], am[BLOCK], ar[BLOCK], th[BLOCK], thr[BLOCK];                                             \
+        REAL I[BLOCK], V[BLOCK], R[BLOCK], O[BLOCK];                                                             \
+        if (has_as) load_param_##SUF(as, a_s, s_as, k0, n);                                                      \
+        else for (long j = 0; j < n; j++) as[j] = 0;                                                             \
+        load_param_##SUF(am, a_m, s_am, k0, n);                                                                  \
+        load_param_##SUF(ar, a_r, s_ar, k0, n);                                                                  \
+        load_param_##SUF(th, theta, s_th, k0, n);                                                                \
+        load_param_##SUF(thr, theta_r, s_thr, k0, n);                                                            \
+        for (long j = 0; j < n; j++) I[j] = V[j] = R[j] = O[j] = 0;                                              \
+        for (long t = 0; t < T; t++) {                                                                           \
+            const REAL *xt = x + t * M + base;                                                                   \
+            REAL *ut = u + t * M + base;                                                                         \
+            uint8_t *ot = spikes + t * M + base;                                                                 \
+            REAL *ft = spikes_out + t * M + base;                                                                \
+            _Pragma("omp simd")                                                                                  \
+            for (long j = 0; j < n; j++) {                                                                       \
+                REAL i = as[j] * I[j] + xt[j];                                                                   \
+                REAL v = am[j] * V[j] + i;                                                                       \
+                REAL r = ar[j] * R[j] + thr[j] * O[j];                                                           \
+                REAL uu = v - r;                                                                                 \
+                REAL fire = uu >= th[j] ? (REAL)1 : (REAL)0;                                                     \
+                I[j] = i; V[j] = v; R[j] = r; O[j] = fire;                                                       \
+                ut[j] = uu;                                                                                      \
+                ot[j] = (uint8_t)fire;                                                                           \
+                ft[j] = fire;                                                                                    \
+            }                                                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+}                                                                                                                \
+                                                                                                                 \
+/* grad_* buffers (may be NULL): [threads, P], zeroed by the caller. x only needed when need_psp. */             \
+MULTIVERSION                                                                                                     \
+int bpsrm_backward_##SUF(const REAL *restrict x, const REAL *restrict u, const uint8_t *restrict spikes,          \
+                         const REAL *restrict g_o, const REAL *restrict g_u, REAL *restrict grad_x, long T,        \
+                         long M, long P, const REAL *a_s, long s_as, const REAL *a_m, long s_am, const REAL *a_r, \
+                         long s_ar, const REAL *theta, long s_th, const REAL *theta_r, long s_thr, int has_as,    \
+                         int kind, REAL width, int detach_reset, REAL *grad_as, REAL *grad_am, REAL *grad_ar,     \
+                         REAL *grad_th, REAL *grad_thr, int threads) {                                           \
+    long per_row = (P + BLOCK - 1) / BLOCK;                                                                      \
+    long rows = M / P;                                                                                           \
+    long work = rows * per_row;                                                                                  \
+    int need_psp = grad_as != NULL || grad_am != NULL;                                                           \
+    int need_r = grad_ar != NULL;                                                                                \
+    int failed = 0;                                                                                              \
+    _Pragma("omp parallel num_threads(thread_count(threads))")                                                   \
+    {                                                                                                            \
+        int tid = thread_id();                                                                                   \
+        REAL *hist = NULL;                                                                                       \
+        if (need_psp || need_r) {                                                                                \
+            hist = (REAL *)malloc(sizeof(REAL) * (size_t)T * BLOCK * 3);                                         \
+            if (hist == NULL) {                                                                                  \
+                _Pragma("omp atomic write")                                                                      \
+                failed = 1;                                                                                      \
+            }                                                                                                    \
+        }                                                                                                        \
+        _Pragma("omp for schedule(static)")                                                                      \
+        for (long w = 0; w < work; w++) {                                                                        \
+            if (failed) continue;                                                                                \
+            long row = w / per_row, k0 = (w % per_row) * BLOCK;                                                  \
+            long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                            \
+            long base = row * P + k0;                                                                            \
+            REAL as[BLOCK], am[BLOCK], ar[BLOCK], th[BLOCK], thr[BLOCK];                                         \
+            REAL dI[BLOCK], dV[BLOCK], dR[BLOCK];                                                                \
+            REAL gas[BLOCK], gam[BLOCK], gar[BLOCK], gth[BLOCK], gthr[BLOCK];                                    \
+            if (has_as) load_param_##SUF(as, a_s, s_as, k0, n);                                                  \
+            else for (long j = 0; j < n; j++) as[j] = 0;                                                         \
+            load_param_##SUF(am, a_m, s_am, k0, n);                                                              \
+            load_param_##SUF(ar, a_r, s_ar, k0, n);                                                              \
+            load_param_##SUF(th, theta, s_th, k0, n);                                                            \
+            load_param_##SUF(thr, theta_r, s_thr, k0, n);                                                        \
+            for (long j = 0; j < n; j++) {                                                                       \
+                dI[j] = dV[j] = dR[j] = 0;                                                                       \
+                gas[j] = gam[j] = gar[j] = gth[j] = gthr[j] = 0;                                                 \
+            }                                                                                                    \
+            REAL *hI = hist, *hV = hist ? hist + (size_t)T * BLOCK : NULL;                                       \
+            REAL *hR = hist ? hist + (size_t)2 * T * BLOCK : NULL;                                               \
+            if (hist != NULL) {                                                                                  \
+                /* Recompute I, V (from x) and R (from the spikes) with the forward's operations. */             \
+                REAL I[BLOCK], V[BLOCK], R[BLOCK], O[BLOCK];                                                     \
+                for (long j = 0; j < n; j++) I[j] = V[j] = R[j] = O[j] = 0;                                      \
+                for (long t = 0; t < T; t++) {                                                                   \
+                    const uint8_t *ot = spikes + t * M + base;                                                   \
+                    if (need_psp) {                                                                              \
+                        const REAL *xt = x + t * M + base;                                                       \
+                        _Pragma("omp simd")                                                                      \
+                        for (long j = 0; j < n; j++) {                                                           \
+                            REAL i = as[j] * I[j] + xt[j];                                                       \
+                            REAL v = am[j] * V[j] + i;                                                           \
+                            I[j] = i; V[j] = v;                                                                  \
+                            hI[t * BLOCK + j] = i; hV[t * BLOCK + j] = v;                                        \
+                        }                                                                                        \
+                    }                                                                                            \
+                    if (need_r) {                                                                                \
+                        _Pragma("omp simd")                                                                      \
+                        for (long j = 0; j < n; j++) {                                                           \
+                            REAL r = ar[j] * R[j] + thr[j] * O[j];                                               \
+                            R[j] = r; O[j] = (REAL)ot[j];                                                        \
+                            hR[t * BLOCK + j] = r;                                                               \
+                        }                                                                                        \
+                    }                                                                                            \
+                }                                                                                                \
+            }                                                                                                    \
+            for (long t = T - 1; t >= 0; t--) {                                                                  \
+                const REAL *ut = u + t * M + base;                                                               \
+                const REAL *got = g_o ? g_o + t * M + base : NULL;                                               \
+                const REAL *gut = g_u ? g_u + t * M + base : NULL;                                               \
+                const uint8_t *oprev = t > 0 ? spikes + (t - 1) * M + base : NULL;                               \
+                REAL *gx = grad_x + t * M + base;                                                                \
+                REAL reset = detach_reset ? (REAL)0 : (REAL)1;                                                   \
+                _Pragma("omp simd")                                                                              \
+                for (long j = 0; j < n; j++) {                                                                   \
+                    REAL d_o = (got ? got[j] : (REAL)0) + reset * thr[j] * dR[j];                                \
+                    REAL sg = surrogate_##SUF(kind, width, ut[j] - th[j]);                                       \
+                    REAL sgdo = sg * d_o;                                                                        \
+                    REAL du = (gut ? gut[j] : (REAL)0) + sgdo;                                                   \
+                    REAL r = ar[j] * dR[j] - du;                                                                 \
+                    REAL v = am[j] * dV[j] + du;                                                                 \
+                    REAL i = as[j] * dI[j] + v;                                                                  \
+                    dR[j] = r; dV[j] = v; dI[j] = i;                                                             \
+                    gx[j] = i;                                                                                   \
+                    gth[j] -= sgdo;                                                                              \
+                    if (t > 0) {                                                                                 \
+                        gthr[j] += r * (REAL)oprev[j];                                                           \
+                    }                                                                                            \
+                }                                                                                                \
+                if (t > 0 && hist != NULL) {                                                                     \
+                    const REAL *pI = hI + (t - 1) * BLOCK, *pV = hV + (t - 1) * BLOCK;                           \
+                    const REAL *pR = hR ? hR + (t - 1) * BLOCK : NULL;                                           \
+                    if (need_psp) {                                                                              \
+                        _Pragma("omp simd")                                                                      \
+                        for (long j = 0; j < n; j++) {                                                           \
+                            gas[j] += dI[j] * pI[j];                                                             \
+                            gam[j] += dV[j] * pV[j];                                                             \
+                        }                                                                                        \
+                    }                                                                                            \
+                    if (need_r) {                                                                                \
+                        _Pragma("omp simd")                                                                      \
+                        for (long j = 0; j < n; j++) gar[j] += dR[j] * pR[j];                                    \
+                    }                                                                                            \
+                }                                                                                                \
+            }                                                                                                    \
+            long off = (long)tid * P + k0;                                                                       \
+            for (long j = 0; j < n; j++) {                                                                       \
+                if (grad_as) grad_as[off + j] += gas[j];                                                         \
+                if (grad_am) grad_am[off + j] += gam[j];                                                         \
+                if (grad_ar) grad_ar[off + j] += gar[j];                                                         \
+                if (grad_th) grad_th[off + j] += gth[j];                                                         \
+                if (grad_thr) grad_thr[off + j] += gthr[j];                                                      \
+            }                                                                                                    \
+        }                                                                                                        \
+        free(hist);                                                                                              \
+    }                                                                                                            \
+    return failed ? -1 : 0;                                                                                      \
+}
+
+DEFINE_KERNELS(float, f32, expf, fabsf)
+DEFINE_KERNELS(double, f64, exp, fabs)

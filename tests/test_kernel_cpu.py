@@ -1,0 +1,123 @@
+"""The fused CPU kernel against the plain reference: every kernel, surrogate and mode, float32 and float64."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from bpsrm.functional import srm, srm_reference
+from bpsrm.kernels import cpu
+
+pytestmark = pytest.mark.skipif(not cpu.available(), reason=f"fused CPU kernel not built: {cpu.unavailable_reason()}")
+
+SURROGATES = ["sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"]
+
+
+def test_the_kernel_is_built_here() -> None:
+    """CI machines have a C compiler: the fused path must be there, not silently replaced."""
+    assert cpu.available(), cpu.unavailable_reason()
+
+
+def _case(dtype, shape, seed, param_shape):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(shape, generator=g, dtype=torch.float64) * 0.9 + 0.25).to(dtype)
+    params = {
+        "tau_s": torch.rand(param_shape, generator=g, dtype=torch.float64) * 5 + 1.2,
+        "tau_m": torch.rand(param_shape, generator=g, dtype=torch.float64) * 5 + 1.5,
+        "tau_r": torch.rand(param_shape, generator=g, dtype=torch.float64) * 5 + 1.2,
+        "theta": torch.rand(param_shape, generator=g, dtype=torch.float64) * 0.4 + 0.8,
+        "theta_r": torch.rand(param_shape, generator=g, dtype=torch.float64) * 0.8 + 0.2,
+    }
+    w_o = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+    w_u = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+    return x, {k: v.to(dtype) for k, v in params.items()}, w_o, w_u
+
+
+def _run(fn, x, params, w_o, w_u, **options):
+    x = x.clone().requires_grad_()
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    spikes, u = fn(x, **leaves, **options)
+    names = ["x"] + [k for k in leaves if k != "tau_s" or options["kernel"] == "dexp"]
+    tensors = [x] + [leaves[k] for k in names[1:]]
+    grads = torch.autograd.grad((spikes * w_o).sum() + 0.3 * (u * w_u).sum(), tensors)
+    return spikes.detach(), u.detach(), dict(zip(names, grads, strict=True))
+
+
+CASES = list(itertools.product(["dexp", "alpha", "exp"], SURROGATES, [False, True]))
+
+
+@pytest.mark.parametrize(("kernel", "surrogate", "detach_reset"), CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_equals_reference(kernel, surrogate, detach_reset, dtype) -> None:
+    shape, param_shape = (12, 3, 70), (70,)  # 70 neurons per sample: a block tail, per-neuron parameters
+    x, params, w_o, w_u = _case(dtype, shape, CASES.index((kernel, surrogate, detach_reset)), param_shape)
+    options = {"kernel": kernel, "surrogate": surrogate, "detach_reset": detach_reset}
+    spikes, u, grads = _run(lambda *a, **k: srm(*a, backend="fused", **k), x, params, w_o, w_u, **options)
+    # The reference in float64 from the same inputs (the float32 one would differ by its own rounding).
+    ref_spikes, ref_u, ref_grads = _run(
+        srm_reference, x.double(), {k: v.double() for k, v in params.items()}, w_o.double(), w_u.double(), **options
+    )
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-10
+    near_threshold = (ref_u - params["theta"].double()).abs() < 1e-6
+    assert not near_threshold.any(), "choose inputs whose spikes are not decided by rounding"
+    assert torch.equal(spikes.double(), ref_spikes)
+    scale = ref_u.abs().max()
+    assert ((u.double() - ref_u).abs().max() / scale).item() <= tolerance
+    for name, g in grads.items():
+        ref = ref_grads[name]
+        assert ref.abs().max() > 0, name
+        assert ((g.double() - ref).abs().max() / ref.abs().max()).item() <= tolerance * 10, name
+
+
+@pytest.mark.parametrize(
+    ("shape", "tau_shape"),
+    [
+        ((5, 4, 3, 6, 6), (3, 1, 1)),  # per channel of a conv map: period C*H*W
+        ((5, 4, 7), (4, 1)),  # varies over the first dimension of x[0]: materialised
+        ((6, 300), ()),  # one sample, scalar
+        ((1, 2, 513), (513,)),  # T = 1, two blocks and a tail
+        ((4, 2, 3, 5), (2, 3, 1)),  # two dims
+    ],
+)
+def test_broadcast_shapes(shape, tau_shape) -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(shape, generator=g, dtype=torch.float64) + 0.5
+    tau = (torch.rand(tau_shape, generator=g, dtype=torch.float64) * 4 + 1.5).requires_grad_()
+    theta = (torch.rand(tau_shape, generator=g, dtype=torch.float64) * 0.3 + 0.8).requires_grad_()
+    xs = [x.clone().requires_grad_() for _ in range(2)]
+    out_f = srm(xs[0], tau_m=tau, theta=theta, backend="fused")
+    out_r = srm_reference(xs[1], tau_m=tau, theta=theta)
+    assert torch.equal(out_f[0], out_r[0].detach())
+    g_f = torch.autograd.grad(out_f[0].sum() + out_f[1].sum(), [xs[0], tau, theta])
+    g_r = torch.autograd.grad(out_r[0].sum() + out_r[1].sum(), [xs[1], tau, theta])
+    for a, b in zip(g_f, g_r, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_threads_do_not_change_the_result() -> None:
+    x = torch.randn(8, 16, 1000, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 0.3
+    tau = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    results = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            xr = x.clone().requires_grad_()
+            s, u = srm(xr, tau_m=tau, backend="fused")
+            results.append((s, u, *torch.autograd.grad((s + u).sum(), [xr, tau])))
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_backend_refuses_what_it_cannot_do() -> None:
+    from bpsrm.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="the fused kernel does not apply here"):
+        srm(torch.zeros(3, 2, dtype=torch.float16), backend="fused")
+    with pytest.raises(ParameterError, match="unknown backend 'gpu'"):
+        srm(torch.zeros(3, 2), backend="gpu")
