@@ -235,3 +235,18 @@ def test_spiking_block_without_norm() -> None:
         o = (u >= 1.0).to(torch.float64)
         expected.append(o)
     torch.testing.assert_close(block(x), torch.stack(expected))
+
+
+def test_time_folded_runs_a_repeated_input_once() -> None:
+    """Direct encoding expands one input over T: the module runs once, the result is the same."""
+    from bpsrm.encoding import direct
+
+    calls = []
+    conv = torch.nn.Conv2d(1, 3, 3, padding=1).double()
+    conv.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    x = torch.rand(5, 1, 6, 6, dtype=torch.float64)
+    folded = TimeFolded(conv)
+    fast = folded(direct(x, 4))
+    slow = folded(direct(x, 4).contiguous())
+    assert calls == [5, 20]
+    torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)

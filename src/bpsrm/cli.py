@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line parser (also the source of the generated CLI reference)."""
     parser = argparse.ArgumentParser(prog="bpsrm", description="Spiking networks of SRM neurons trained with BP-SRM.")
     parser.add_argument("--version", action="version", version=f"bpsrm {__version__}")
+    parser.add_argument(
+        "--allocator",
+        choices=("tuned", "default"),
+        default=None,
+        help="tuned (default): keep freed memory for reuse (glibc mallopt), as PyTorch's CPU guide advises; "
+        "default: leave the C allocator as it is (also BPSRM_ALLOCATOR=default)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="train on the Fashion-MNIST subset shipped with bpsrm (no download)")
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
@@ -131,6 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    allocator = args.allocator or os.environ.get("BPSRM_ALLOCATOR", "tuned")
+    if allocator != "default" and args.command in ("demo", "train", "eval", "predict"):
+        from .runtime import tune_allocator
+
+        tune_allocator()
     try:
         if args.command == "demo":
             from .demo import run_demo

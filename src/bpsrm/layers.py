@@ -37,6 +37,11 @@ class TimeFolded(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_time_first(x, f"TimeFolded({type(self.module).__name__})")
         steps, batch = x.shape[0], x.shape[1]
+        if steps > 1 and x.stride(0) == 0:
+            # The same input at every step (direct encoding is an expanded view): run the
+            # module once and expand its output over time, again without a copy.
+            y = self.module(x[0])
+            return y.unsqueeze(0).expand((steps, *y.shape))
         y = self.module(x.flatten(0, 1))
         return y.reshape((steps, batch) + tuple(y.shape[1:]))
 

@@ -61,8 +61,37 @@ def _load() -> ctypes.CDLL | None:
         forward.argtypes = [p, p, p, p, i64, i64, i64, p, i64, p, i64, p, i64, p, i64, p, i64, i32, i32]
         forward.restype = None
         backward = getattr(lib, f"bpsrm_backward_{suffix}")
-        backward.argtypes = [p, p, p, p, p, p, i64, i64, i64, p, i64, p, i64, p, i64, p, i64, p, i64, i32, i32,
-                             real, i32, p, p, p, p, p, i32]
+        backward.argtypes = [
+            p,
+            p,
+            p,
+            p,
+            p,
+            p,
+            i64,
+            i64,
+            i64,
+            p,
+            i64,
+            p,
+            i64,
+            p,
+            i64,
+            p,
+            i64,
+            p,
+            i64,
+            i32,
+            i32,
+            real,
+            i32,
+            p,
+            p,
+            p,
+            p,
+            p,
+            i32,
+        ]
         backward.restype = i32
     _lib = lib
     return lib
@@ -134,11 +163,14 @@ class SRMFusedCPU(torch.autograd.Function):
         neurons = xc[0].numel() if steps else 0
         params = [_period(p, xc) if p is not None else (None, 0) for p in (a_s, a_m, a_r, theta, theta_r)]
         periods = {n for _, n in params if n}
-        period = max(periods) if periods else 1
+        # Scalars (stride 0) fit any period: then the whole of x[0] is one row of blocks.
+        period = max(periods) if periods else max(neurons, 1)
         if len(periods) > 1 or (neurons and neurons % period):
             # Parameters that vary over different dimensions: materialise them over all of x[0].
-            params = [(p.expand(xc.shape[1:]).contiguous().reshape(-1), neurons) if p is not None else (None, 0)
-                      for p in (a_s, a_m, a_r, theta, theta_r)]
+            params = [
+                (p.expand(xc.shape[1:]).contiguous().reshape(-1), neurons) if p is not None else (None, 0)
+                for p in (a_s, a_m, a_r, theta, theta_r)
+            ]
             period = neurons
         period = max(period, 1)
         u = torch.empty_like(xc)
@@ -147,10 +179,27 @@ class SRMFusedCPU(torch.autograd.Function):
         fn = lib.bpsrm_forward_f32 if xc.dtype == torch.float32 else lib.bpsrm_forward_f64
         (vs, ss), (vm, sm), (vr, sr), (vt, st), (vtr, str_) = params
         if neurons:
-            fn(xc.data_ptr(), u.data_ptr(), spikes.data_ptr(), out.data_ptr(), steps, neurons, period,
-               _ptr(vs), 1 if ss else 0, vm.data_ptr(), 1 if sm else 0, vr.data_ptr(), 1 if sr else 0,
-               vt.data_ptr(), 1 if st else 0, vtr.data_ptr(), 1 if str_ else 0, int(a_s is not None),
-               torch.get_num_threads())
+            fn(
+                xc.data_ptr(),
+                u.data_ptr(),
+                spikes.data_ptr(),
+                out.data_ptr(),
+                steps,
+                neurons,
+                period,
+                _ptr(vs),
+                1 if ss else 0,
+                vm.data_ptr(),
+                1 if sm else 0,
+                vr.data_ptr(),
+                1 if sr else 0,
+                vt.data_ptr(),
+                1 if st else 0,
+                vtr.data_ptr(),
+                1 if str_ else 0,
+                int(a_s is not None),
+                torch.get_num_threads(),
+            )
         needs = ctx.needs_input_grad
         ctx.set_materialize_grads(False)
         ctx.surrogate = surrogate
@@ -158,8 +207,9 @@ class SRMFusedCPU(torch.autograd.Function):
         ctx.period = period
         ctx.has_as = a_s is not None
         ctx.strides = (ss, sm, sr, st, str_)
-        ctx.save_for_backward(u, spikes, xc if (needs[1] or needs[2]) else None, vs, vm, vr, vt, vtr,
-                              a_s, a_m, a_r, theta, theta_r)
+        ctx.save_for_backward(
+            u, spikes, xc if (needs[1] or needs[2]) else None, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r
+        )
         return out, u
 
     @staticmethod
@@ -183,11 +233,31 @@ class SRMFusedCPU(torch.autograd.Function):
         status = 0
         if neurons:
             status = fn(
-                _ptr(x), u.data_ptr(), spikes.data_ptr(), _ptr(g_o), _ptr(g_u), grad_x.data_ptr(), steps, neurons,
-                period, _ptr(vs), 1 if ss else 0, vm.data_ptr(), 1 if sm else 0, vr.data_ptr(), 1 if sr else 0,
-                vt.data_ptr(), 1 if st else 0, vtr.data_ptr(), 1 if str_ else 0, int(ctx.has_as),
-                _SURROGATE_IDS[ctx.surrogate.name], _width(ctx.surrogate), int(ctx.detach_reset),
-                *[_ptr(b) for b in buffers], threads,
+                _ptr(x),
+                u.data_ptr(),
+                spikes.data_ptr(),
+                _ptr(g_o),
+                _ptr(g_u),
+                grad_x.data_ptr(),
+                steps,
+                neurons,
+                period,
+                _ptr(vs),
+                1 if ss else 0,
+                vm.data_ptr(),
+                1 if sm else 0,
+                vr.data_ptr(),
+                1 if sr else 0,
+                vt.data_ptr(),
+                1 if st else 0,
+                vtr.data_ptr(),
+                1 if str_ else 0,
+                int(ctx.has_as),
+                _SURROGATE_IDS[ctx.surrogate.name],
+                _width(ctx.surrogate),
+                int(ctx.detach_reset),
+                *[_ptr(b) for b in buffers],
+                threads,
             )
         if status != 0:
             raise MemoryError("bpsrm fused CPU kernel: out of memory for the backward's recomputed state")
@@ -209,7 +279,7 @@ def _reduce_to(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:
     if per_period.numel() == u[0].numel():
         full = per_period.reshape(shape)
     else:
-        full = per_period.reshape(shape[len(shape) - _trailing_dims(per_period.numel(), shape):])
+        full = per_period.reshape(shape[len(shape) - _trailing_dims(per_period.numel(), shape) :])
     return full.sum_to_size(param.shape) if full.dim() >= param.dim() else full.reshape(param.shape)
 
 

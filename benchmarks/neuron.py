@@ -1,0 +1,178 @@
+"""Neuron forward + backward: bpsrm beside SpikingJelly, snnTorch and Norse, in one process.
+
+    python benchmarks/neuron.py [--allocator tuned|default] [--quick] [--out results/bench/neuron-tuned.json]
+
+Loss = sum(spikes * w) for x of shape [T, B, N], float32, on the CPU with
+torch's thread count. Every implementation runs interleaved with the others,
+--repeats times; the table gives medians and ratios. The memory-traffic floor
+is measured in the same run: a fused neuron must read x and write spikes and u
+(forward), read the spike gradient and u and write grad_x (backward): 6 float32
+passes over [T, B, N], at the bandwidth that a large torch.add(a, b, out=c) reaches.
+"Saved" is what each implementation keeps for its backward (saved-tensor hooks).
+
+Peers and how each neuron is mapped (same decays where the model has them):
+- SpikingJelly LIFNode(step_mode="m", v_reset=None: soft reset, decay_input=False), its 'torch' backend;
+- snnTorch Synaptic(alpha=a_s, beta=a_m, reset_mechanism="subtract"): a second-order LIF, the closest to the SRM;
+- Norse LIF (a current-based LIF: synaptic current and membrane, reset to zero);
+- the plain autograd loop of the iterative SRM (bpsrm.functional.srm_reference);
+- bpsrm portable (the explicit autograd.Function) and bpsrm fused (the C kernel), kernel dexp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from bpsrm.functional import srm, srm_reference
+from bpsrm.runtime import allocator_state, tune_allocator
+
+REPO = Path(__file__).resolve().parents[1]
+A_S, A_M = math.exp(-1 / 2), math.exp(-1 / 4)
+
+
+def peers() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """name -> function x [T, B, N] -> spikes [T, B, N]; peers that do not import are left out (and said so)."""
+    impls: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "bpsrm fused": lambda x: srm(x, backend="fused")[0],
+        "bpsrm portable": lambda x: srm(x, backend="portable")[0],
+        "plain autograd SRM loop": lambda x: srm_reference(x)[0],
+    }
+    try:
+        from spikingjelly.activation_based import neuron as sj_neuron
+        from spikingjelly.activation_based import surrogate as sj_surrogate
+
+        sj = sj_neuron.LIFNode(tau=4.0, decay_input=False, v_threshold=1.0, v_reset=None,
+                               surrogate_function=sj_surrogate.Sigmoid(alpha=4.0), step_mode="m")
+
+        def run_sj(x: torch.Tensor) -> torch.Tensor:
+            sj.reset()
+            return sj(x)
+
+        impls["SpikingJelly LIFNode (m)"] = run_sj
+    except Exception as exc:
+        print(f"SpikingJelly left out: {exc}")
+    try:
+        import snntorch
+
+        syn = snntorch.Synaptic(alpha=A_S, beta=A_M, threshold=1.0, reset_mechanism="subtract")
+
+        def run_snn(x: torch.Tensor) -> torch.Tensor:
+            s, m = syn.reset_mem()
+            out = []
+            for t in range(x.shape[0]):
+                spk, s, m = syn(x[t], s, m)
+                out.append(spk)
+            return torch.stack(out)
+
+        impls["snnTorch Synaptic"] = run_snn
+    except Exception as exc:
+        print(f"snnTorch left out: {exc}")
+    try:
+        import norse.torch as norse
+
+        lif = norse.LIF()
+        impls["Norse LIF"] = lambda x: lif(x)[0]
+    except Exception as exc:
+        print(f"Norse left out: {exc}")
+    return impls
+
+
+def floor_ms(shape: tuple[int, ...], repeats: int) -> tuple[float, float]:
+    """(bandwidth GB/s, floor ms) from torch.add on tensors of the benchmark's size."""
+    a, b, c = (torch.rand(shape) for _ in range(3))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.add(a, b, out=c)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    bandwidth = 3 * a.numel() * 4 / seconds
+    return bandwidth / 1e9, 6 * a.numel() * 4 / bandwidth * 1e3
+
+
+def saved_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return sum(storages.values())
+
+
+def measure(shape: tuple[int, int, int], repeats: int, names: list[str] | None) -> dict:
+    impls = peers()
+    if names:
+        impls = {k: v for k, v in impls.items() if k in names}
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(shape, generator=g) * 0.6 + 0.35).requires_grad_()
+    w = torch.randn(shape, generator=g)
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    floors = []
+    for fn in impls.values():  # warm-up
+        (fn(x) * w).sum().backward()
+    for _ in range(repeats):
+        floors.append(floor_ms(shape, 3)[1])
+        for name, fn in impls.items():
+            x.grad = None
+            start = time.perf_counter()
+            (fn(x) * w).sum().backward()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    floor = statistics.median(floors)
+    rows = {}
+    for name, fn in impls.items():
+        ms = statistics.median(times[name])
+        rows[name] = {"ms": ms, "x_floor": ms / floor, "saved_bytes_per_neuron_step": saved_bytes(fn, x) / x.numel()}
+    fused = rows.get("bpsrm fused", {}).get("ms")
+    if fused:
+        for row in rows.values():
+            row["x_bpsrm_fused"] = row["ms"] / fused
+    return {"shape": list(shape), "floor_ms": floor, "results": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to prove the script runs (CI)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.allocator == "tuned":
+        tune_allocator()
+    report = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "allocator": allocator_state(),
+        "main": None,
+        "t_sweep": [],
+    }
+    if args.quick:
+        report["main"] = measure((4, 2, 64), 2, None)
+    else:
+        report["main"] = measure((16, 64, 4096), args.repeats, None)
+        fast = ["bpsrm fused", "bpsrm portable", "SpikingJelly LIFNode (m)", "snnTorch Synaptic"]
+        for steps in (4, 16, 64, 256, 1024):
+            entry = measure((steps, 16, 1024), max(3, args.repeats // 3), fast)
+            for row in entry["results"].values():
+                row["us_per_step"] = row["ms"] * 1e3 / steps
+            report["t_sweep"].append(entry)
+    print(json.dumps(report, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
