@@ -49,8 +49,14 @@ def peers() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         from spikingjelly.activation_based import neuron as sj_neuron
         from spikingjelly.activation_based import surrogate as sj_surrogate
 
-        sj = sj_neuron.LIFNode(tau=4.0, decay_input=False, v_threshold=1.0, v_reset=None,
-                               surrogate_function=sj_surrogate.Sigmoid(alpha=4.0), step_mode="m")
+        sj = sj_neuron.LIFNode(
+            tau=4.0,
+            decay_input=False,
+            v_threshold=1.0,
+            v_reset=None,
+            surrogate_function=sj_surrogate.Sigmoid(alpha=4.0),
+            step_mode="m",
+        )
 
         def run_sj(x: torch.Tensor) -> torch.Tensor:
             sj.reset()

@@ -26,6 +26,7 @@ then a learnable scale p[t] per step).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import ParameterError, ShapeError
@@ -33,6 +34,36 @@ from .errors import ParameterError, ShapeError
 __all__ = ["TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
 
 _STATS = ("channel", "time_channel")
+
+
+class _StepAffine(torch.autograd.Function):
+    """``out[t, b, c, s] = gamma[t, c] * y[t, b, c, s] + beta[t, c]`` with a lean backward.
+
+    Autograd of the broadcast ``addcmul`` reduces its parameter gradients through
+    a generic path about twice as slow as the two sums written here.
+    """
+
+    @staticmethod
+    def forward(ctx, y: Tensor, gamma: Tensor, beta: Tensor | None) -> Tensor:  # type: ignore[override]
+        y = y.contiguous()
+        view = (gamma.shape[0], 1, gamma.shape[1]) + (1,) * (y.dim() - 3)
+        ctx.save_for_backward(y, gamma)
+        ctx.has_beta = beta is not None
+        if beta is None:
+            return y * gamma.reshape(view)
+        return torch.addcmul(beta.reshape(view), y, gamma.reshape(view))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # type: ignore[override]
+        y, gamma = ctx.saved_tensors
+        grad = grad.contiguous()
+        steps, batch, channels = y.shape[0], y.shape[1], y.shape[2]
+        view = (steps, 1, channels) + (1,) * (y.dim() - 3)
+        grad_y = grad * gamma.reshape(view) if ctx.needs_input_grad[0] else None
+        g3 = grad.reshape(steps, batch, channels, -1)
+        grad_gamma = (g3 * y.reshape(steps, batch, channels, -1)).sum((1, 3)) if ctx.needs_input_grad[1] else None
+        grad_beta = g3.sum((1, 3)) if ctx.has_beta and ctx.needs_input_grad[2] else None
+        return grad_y, grad_gamma, grad_beta
 
 
 class _TemporalNorm(nn.Module):
@@ -111,34 +142,52 @@ class _TemporalNorm(nn.Module):
         return p.reshape((p.shape[0], 1, p.shape[1]) + spatial)
 
     def forward(self, z: Tensor) -> Tensor:
-        """Normalise ``z`` [T, B, C, *S]; returns the same shape."""
+        """Normalise ``z`` [T, B, C, *S]; returns the same shape.
+
+        The statistics come from PyTorch's native batch norm on a folded view:
+        ``[T*B, C, *S]`` for statistics per c, ``[B, T*C, *S]`` for statistics per (t, c).
+        """
         self._check(z)
-        if self.stats == "channel":
-            dims = (0, 1) + tuple(range(3, z.dim()))
-        else:
-            dims = (1,) + tuple(range(3, z.dim()))
+        steps, batch, channels = z.shape[0], z.shape[1], z.shape[2]
+        spatial = tuple(z.shape[3:])
         if self.training:
-            count = 1
-            for d in dims:
-                count *= z.shape[d]
-            if count < 2:
+            per_value = batch * (steps if self.stats == "channel" else 1)
+            for size in spatial:
+                per_value *= size
+            if per_value < 2:
                 raise ShapeError(
                     f"{type(self).__name__}: need more than one value per channel to normalise in training; "
                     f"got shape {tuple(z.shape)}"
                 )
-            var, mean = torch.var_mean(z, dim=dims, correction=0)
-            with torch.no_grad():
-                m = self.momentum
-                self.running_mean.mul_(1 - m).add_(mean.detach().to(self.running_mean.dtype), alpha=m)
-                unbiased = var.detach() * (count / (count - 1))
-                self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var.dtype), alpha=m)
-                self.num_batches_tracked.add_(1)
+            self.num_batches_tracked.add_(1)
+        per_channel_affine = self.weight.dim() == 1
+        if self.stats == "channel":
+            folded = z.reshape((steps * batch, channels, *spatial))
+            y = F.batch_norm(
+                folded,
+                self.running_mean,
+                self.running_var,
+                self.weight if per_channel_affine else None,
+                self.bias if per_channel_affine else None,
+                self.training,
+                self.momentum,
+                self.eps,
+            ).reshape(z.shape)
         else:
-            mean, var = self.running_mean.to(z.dtype), self.running_var.to(z.dtype)
-        y = (z - self._view(mean, z)) * torch.rsqrt(self._view(var, z) + self.eps)
-        y = y * self._view(self.weight.to(z.dtype), z)
-        if self.bias is not None:
-            y = y + self._view(self.bias.to(z.dtype), z)
+            folded = z.transpose(0, 1).reshape((batch, steps * channels, *spatial))
+            y = F.batch_norm(
+                folded,
+                self.running_mean.view(-1),
+                self.running_var.view(-1),
+                None,
+                None,
+                self.training,
+                self.momentum,
+                self.eps,
+            ).reshape((batch, steps, channels, *spatial)).transpose(0, 1)
+        if not per_channel_affine:
+            bias = self.bias.to(z.dtype) if self.bias is not None else None
+            y = _StepAffine.apply(y, self.weight.to(z.dtype), bias)
         if self.step_scale is not None:
             y = y * self.step_scale.to(z.dtype).reshape((-1,) + (1,) * (z.dim() - 1))
         return y

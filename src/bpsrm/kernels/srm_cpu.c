@@ -12,6 +12,7 @@
  * Parameter gradients are summed per element of the period into per-thread
  * buffers [threads, P]; the caller sums over threads and broadcast dimensions.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,10 +58,11 @@ int bpsrm_openmp(void) {
 
 /* exp without a library call, so that the loops calling it vectorise: x = n ln2 + r with
  * |r| <= ln2/2, e^r by its Taylor polynomial (degree 7 for float: error < 6e-9 relative;
- * degree 13 for double: < 1e-17), 2^n built in the exponent bits. Arguments are clamped to
- * the normal range (e^x of a clamped argument is then 1e-38 or 1e-308 instead of 0 or inf). */
-static inline float exp_f32(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+ * degree 13 for double: < 1e-17), 2^n built in the exponent bits. Below the normal range the
+ * result is 0 and above it inf, so that no subnormal number leaves the kernel (they make every
+ * later operation on them, matrix products included, many times slower). */
+static inline float exp_f32(float arg) {
+    float x = arg < -87.0f ? -87.0f : (arg > 88.0f ? 88.0f : arg);
     float n = floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f + r * (8.33333333e-3f
@@ -68,11 +70,13 @@ static inline float exp_f32(float x) {
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    float e = p * scale;
+    e = arg < -87.0f ? 0.0f : e; /* no subnormal results: they slow every later operation */
+    return arg > 88.0f ? INFINITY : e;
 }
 
-static inline double exp_f64(double x) {
-    x = x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x);
+static inline double exp_f64(double arg) {
+    double x = arg < -708.0 ? -708.0 : (arg > 709.0 ? 709.0 : arg);
     double n = floor(x * 1.4426950408889634074 + 0.5);
     double r = x - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10;
     double p = 1.0 / 6227020800.0;
@@ -92,10 +96,12 @@ static inline double exp_f64(double x) {
     int64_t bits = ((int64_t)n + 1023) << 52;
     double scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    double e = p * scale;
+    e = arg < -708.0 ? 0.0 : e;
+    return arg > 709.0 ? INFINITY : e;
 }
 
-#define DEFINE_KERNELS(REAL, SUF, EXP, FABS)                                                                     \
+#define DEFINE_KERNELS(REAL, SUF, EXP, FABS, TINY)                                                                     \
                                                                                                                  \
 /* sg'(u - theta) over a block, one simple loop per surrogate so that each vectorises. */                      \
 static inline void surrogate_block_##SUF(int kind, REAL w, const REAL *restrict u, const REAL *restrict th,      \
@@ -105,7 +111,8 @@ static inline void surrogate_block_##SUF(int kind, REAL w, const REAL *restrict 
         _Pragma("omp simd")                                                                                      \
         for (long j = 0; j < n; j++) {                                                                           \
             REAL s = (REAL)1 / ((REAL)1 + EXP(-w * (u[j] - th[j])));                                             \
-            out[j] = w * s * ((REAL)1 - s);                                                                      \
+            REAL d = w * s * ((REAL)1 - s);                                                                      \
+            out[j] = d < TINY ? (REAL)0 : d;                                                                     \
         }                                                                                                        \
         break;                                                                                                   \
     case SG_ATAN:                                                                                                \
@@ -128,7 +135,10 @@ static inline void surrogate_block_##SUF(int kind, REAL w, const REAL *restrict 
         break;                                                                                                   \
     case SG_EXPONENTIAL:                                                                                         \
         _Pragma("omp simd")                                                                                      \
-        for (long j = 0; j < n; j++) out[j] = EXP(-FABS(u[j] - th[j]) / w) / ((REAL)2 * w);                     \
+        for (long j = 0; j < n; j++) {                                                                           \
+            REAL d = EXP(-FABS(u[j] - th[j]) / w) / ((REAL)2 * w);                                               \
+            out[j] = d < TINY ? (REAL)0 : d;                                                                     \
+        }                                                                                                        \
         break;                                                                                                   \
     default: /* SG_FAST_SIGMOID */                                                                               \
         _Pragma("omp simd")                                                                                      \
@@ -317,5 +327,5 @@ int bpsrm_backward_##SUF(const REAL *restrict x, const REAL *restrict u, const u
     return failed ? -1 : 0;                                                                                      \
 }
 
-DEFINE_KERNELS(float, f32, exp_f32, fabsf)
-DEFINE_KERNELS(double, f64, exp_f64, fabs)
+DEFINE_KERNELS(float, f32, exp_f32, fabsf, FLT_MIN)
+DEFINE_KERNELS(double, f64, exp_f64, fabs, DBL_MIN)

@@ -1,0 +1,208 @@
+"""Training step of the Fashion-MNIST network: bpsrm beside the same architecture with SpikingJelly and
+snnTorch neurons, samples/s and peak memory, in one run.
+
+    python benchmarks/train_step.py [--allocator tuned|default] [--steps 20] [--quick] [--out FILE]
+
+Network: 32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10 at T = 4, batch 64,
+direct encoding, AdamW, cross-entropy; random Fashion-MNIST-sized inputs.
+How each build maps the architecture:
+- "bpsrm": bpsrm.build_model (TCN, SRM neurons with the fused kernel, a
+  membrane readout); "bpsrm (BN)": the same with folded BatchNorm;
+- "SpikingJelly": the same time-folded Conv/BatchNorm/pool/Linear layers with
+  SpikingJelly's LIFNode (multi-step, soft reset, sigmoid surrogate) as the neuron;
+- "snnTorch": the same layers with snnTorch's Synaptic neuron (subtract reset) looped over T.
+Peer readouts average the last Linear layer's output over T.
+Time: every build runs interleaved, medians of --steps steps. Peak memory:
+each build runs alone in a child process with glibc's default allocator
+settings; the figure is its peak RSS minus the RSS before the model was built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bpsrm import build_model
+from bpsrm.encoding import direct
+from bpsrm.layers import TimeFolded
+from bpsrm.runtime import allocator_state, tune_allocator
+
+SPEC = "32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"
+T, BATCH = 4, 64
+BUILDS = ["bpsrm", "bpsrm (BN)", "SpikingJelly", "snnTorch"]
+
+
+class PeerNet(nn.Module):
+    """Time-folded layers with a peer's neuron: neuron_factory() -> module [T, B, ...] -> spikes."""
+
+    def __init__(self, neuron_factory) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            TimeFolded(nn.Conv2d(1, 32, 3, padding=1, bias=False)),
+            TimeFolded(nn.BatchNorm2d(32)),
+            neuron_factory(),
+            TimeFolded(nn.MaxPool2d(2)),
+            TimeFolded(nn.Conv2d(32, 64, 3, padding=1, bias=False)),
+            TimeFolded(nn.BatchNorm2d(64)),
+            neuron_factory(),
+            TimeFolded(nn.MaxPool2d(2)),
+            TimeFolded(nn.Flatten()),
+            TimeFolded(nn.Linear(64 * 7 * 7, 128)),
+            neuron_factory(),
+            TimeFolded(nn.Linear(128, 10)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).mean(0)
+
+
+def spikingjelly_neuron():
+    from spikingjelly.activation_based import functional, neuron, surrogate
+
+    class SJ(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.node = neuron.LIFNode(
+                tau=4.0, decay_input=False, v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m"
+            )
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            functional.reset_net(self.node)
+            return self.node(x.contiguous())
+
+    return SJ()
+
+
+def snntorch_neuron():
+    import snntorch
+
+    class Syn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.node = snntorch.Synaptic(alpha=math.exp(-1 / 2), beta=math.exp(-1 / 4), reset_mechanism="subtract")
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            syn, mem = self.node.reset_mem()
+            out = []
+            for t in range(x.shape[0]):
+                spk, syn, mem = self.node(x[t], syn, mem)
+                out.append(spk)
+            return torch.stack(out)
+
+    return Syn()
+
+
+def make(name: str) -> nn.Module:
+    if name == "bpsrm":
+        return build_model(SPEC, (1, 28, 28), time_steps=T)
+    if name == "bpsrm (BN)":
+        return build_model(SPEC.replace("TCN", "BN"), (1, 28, 28), time_steps=T)
+    if name == "SpikingJelly":
+        return PeerNet(spikingjelly_neuron)
+    if name == "snnTorch":
+        return PeerNet(snntorch_neuron)
+    raise ValueError(name)
+
+
+def step_fn(model: nn.Module):
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(BATCH, 1, 28, 28, generator=g)
+    labels = torch.randint(0, 10, (BATCH,), generator=g)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(direct(images, T)), labels)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    return step
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(name: str, steps: int, allocator: str) -> None:
+    """Peak memory of one build, alone in this process."""
+    if allocator == "tuned":
+        tune_allocator()
+    torch.rand(1)
+    base = rss_mb()
+    step = step_fn(make(name))
+    for _ in range(steps):
+        step()
+    print(json.dumps({"peak_mb": rss_mb() - base}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="two steps each, to prove the script runs (CI)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    steps = 2 if args.quick else args.steps
+    if args.child:
+        child(args.child, min(steps, 5), args.allocator)
+        return
+    if args.allocator == "tuned":
+        tune_allocator()
+    builds = {}
+    for name in BUILDS:
+        try:
+            builds[name] = step_fn(make(name))
+        except ImportError as exc:
+            print(f"{name} left out: {exc}")
+    for step in builds.values():  # warm-up
+        step()
+    times: dict[str, list[float]] = {name: [] for name in builds}
+    for _ in range(steps):
+        for name, step in builds.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    rows = {}
+    for name in builds:
+        ms = statistics.median(times[name]) * 1e3
+        result = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--allocator", args.allocator, "--steps", str(steps)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peak = json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
+        rows[name] = {"ms_per_step": ms, "samples_per_second": BATCH / ms * 1e3, "peak_rss_mb": peak}
+    best_peer = min((rows[n]["ms_per_step"] for n in ("SpikingJelly", "snnTorch") if n in rows), default=None)
+    if best_peer:
+        for row in rows.values():
+            row["speed_vs_faster_peer"] = best_peer / row["ms_per_step"]
+    report = {
+        "spec": SPEC,
+        "T": T,
+        "batch": BATCH,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "allocator": allocator_state(),
+        "results": rows,
+    }
+    print(json.dumps(report, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
