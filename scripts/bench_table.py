@@ -1,0 +1,71 @@
+"""Print the README's performance tables from results/bench/*.json (written by benchmarks/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "bench"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def neuron_table() -> str:
+    tuned, default = _load("neuron-tuned.json"), _load("neuron-default.json")
+    if tuned is None:
+        return ""
+    lines = [
+        f"Neuron forward + backward, x [T=16, B=64, N=4096] float32, {tuned['threads']} threads, medians "
+        f"(floor {tuned['main']['floor_ms']:.2f} ms with the tuned allocator"
+        + (f", {default['main']['floor_ms']:.2f} ms with the default one" if default else "")
+        + "):",
+        "",
+        "| implementation | ms (tuned allocator) | x floor | bpsrm fused is x faster | ms (default allocator) "
+        "| kept for backward, bytes per neuron-step |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in tuned["main"]["results"].items():
+        other = default["main"]["results"].get(name, {}).get("ms") if default else None
+        other_text = f"{other:.1f}" if other is not None else "-"
+        faster = row.get("x_bpsrm_fused", float("nan"))
+        lines.append(
+            f"| {name} | {row['ms']:.1f} | {row['x_floor']:.1f} | {faster:.2f} | {other_text} | "
+            f"{row['saved_bytes_per_neuron_step']:.1f} |"
+        )
+    lines += ["", "Cost per step (us) as T grows, B=16, N=1024, tuned allocator:", ""]
+    names = list(tuned["t_sweep"][0]["results"]) if tuned["t_sweep"] else []
+    lines.append("| T | " + " | ".join(names) + " |")
+    lines.append("|---" * (len(names) + 1) + "|")
+    for entry in tuned["t_sweep"]:
+        cells = " | ".join(f"{entry['results'][n]['us_per_step']:.0f}" for n in names)
+        lines.append(f"| {entry['shape'][0]} | {cells} |")
+    return "\n".join(lines)
+
+
+def train_table() -> str:
+    tuned, default = _load("train_step-tuned.json"), _load("train_step-default.json")
+    if tuned is None:
+        return ""
+    lines = [
+        f"Training step, `{tuned['spec']}`, T={tuned['T']}, batch {tuned['batch']}, {tuned['threads']} threads:",
+        "",
+        "| build | ms/step (tuned) | samples/s (tuned) | x faster peer | ms/step (default allocator) | peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in tuned["results"].items():
+        other = default["results"].get(name, {}).get("ms_per_step") if default else None
+        other_text = f"{other:.1f}" if other is not None else "-"
+        lines.append(
+            f"| {name} | {row['ms_per_step']:.1f} | {row['samples_per_second']:.0f} | "
+            f"{row.get('speed_vs_faster_peer', float('nan')):.2f} | {other_text} | {row['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(neuron_table())
+    print()
+    print(train_table())
