@@ -137,6 +137,14 @@ def _width(surrogate: Surrogate) -> float:
     return float(next(getattr(surrogate, f) for f in ("a", "w", "k") if hasattr(surrogate, f)))
 
 
+def _param_args(params: list[tuple[Tensor | None, int]]) -> list[int | None]:
+    """(pointer, stride) for a_s, a_m, a_r, theta, theta_r: stride 0 for a scalar, 1 for a period array."""
+    args: list[int | None] = []
+    for values, period in params:
+        args += [_ptr(values), 1 if period else 0]
+    return args
+
+
 def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
@@ -177,7 +185,7 @@ class SRMFusedCPU(torch.autograd.Function):
         spikes = torch.empty(xc.shape, dtype=torch.uint8)
         out = torch.empty_like(xc)
         fn = lib.bpsrm_forward_f32 if xc.dtype == torch.float32 else lib.bpsrm_forward_f64
-        (vs, ss), (vm, sm), (vr, sr), (vt, st), (vtr, str_) = params
+        vs, vm, vr, vt, vtr = (values for values, _ in params)
         if neurons:
             fn(
                 xc.data_ptr(),
@@ -187,16 +195,7 @@ class SRMFusedCPU(torch.autograd.Function):
                 steps,
                 neurons,
                 period,
-                _ptr(vs),
-                1 if ss else 0,
-                vm.data_ptr(),
-                1 if sm else 0,
-                vr.data_ptr(),
-                1 if sr else 0,
-                vt.data_ptr(),
-                1 if st else 0,
-                vtr.data_ptr(),
-                1 if str_ else 0,
+                *_param_args(params),
                 int(a_s is not None),
                 torch.get_num_threads(),
             )
@@ -206,7 +205,7 @@ class SRMFusedCPU(torch.autograd.Function):
         ctx.detach_reset = bool(detach_reset)
         ctx.period = period
         ctx.has_as = a_s is not None
-        ctx.strides = (ss, sm, sr, st, str_)
+        ctx.periods = [period_ for _, period_ in params]
         ctx.save_for_backward(
             u, spikes, xc if (needs[1] or needs[2]) else None, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r
         )
@@ -229,7 +228,6 @@ class SRMFusedCPU(torch.autograd.Function):
         grad_x = torch.empty_like(u)
         buffers = [torch.zeros(threads, period, dtype=u.dtype) if needs[i] else None for i in range(1, 6)]
         fn = lib.bpsrm_backward_f32 if u.dtype == torch.float32 else lib.bpsrm_backward_f64
-        ss, sm, sr, st, str_ = ctx.strides
         status = 0
         if neurons:
             status = fn(
@@ -242,16 +240,7 @@ class SRMFusedCPU(torch.autograd.Function):
                 steps,
                 neurons,
                 period,
-                _ptr(vs),
-                1 if ss else 0,
-                vm.data_ptr(),
-                1 if sm else 0,
-                vr.data_ptr(),
-                1 if sr else 0,
-                vt.data_ptr(),
-                1 if st else 0,
-                vtr.data_ptr(),
-                1 if str_ else 0,
+                *_param_args(list(zip((vs, vm, vr, vt, vtr), ctx.periods, strict=True))),
                 int(ctx.has_as),
                 _SURROGATE_IDS[ctx.surrogate.name],
                 _width(ctx.surrogate),
