@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="train on the Fashion-MNIST subset shipped with bpsrm (no download)")
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
-    demo.add_argument("--epochs", type=_positive_int, default=4, help="training epochs (default: 4)")
+    demo.add_argument("--epochs", type=_positive_int, default=8, help="training epochs (default: 8)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt (needs --out)")
     train = sub.add_parser("train", help="train an experiment from a YAML config into a run folder")

@@ -26,17 +26,17 @@ DEMO_CONFIG: dict[str, Any] = {
     "encoder": {"name": "direct"},
     "optim": {"name": "adamw", "lr": 0.003, "weight_decay": 0.01},
     "schedule": {"name": "cosine", "warmup_epochs": 0.3},
-    "train": {"epochs": 4, "batch_size": 64, "clip_grad_norm": 1.0},
+    "train": {"epochs": 8, "batch_size": 64, "clip_grad_norm": 1.0},
 }
 
 
-def demo_config(epochs: int = 4, seed: int = 0) -> Config:
+def demo_config(epochs: int = 8, seed: int = 0) -> Config:
     """The demo's validated config."""
     raw = {**DEMO_CONFIG, "seed": seed, "train": {**DEMO_CONFIG["train"], "epochs": epochs}}
     return config_from_dict(raw)
 
 
-def run_demo(out: str | Path, *, epochs: int = 4, seed: int = 0, resume: bool = False, log: Log = print) -> dict:
+def run_demo(out: str | Path, *, epochs: int = 8, seed: int = 0, resume: bool = False, log: Log = print) -> dict:
     """Train the demo into the run folder ``out``; returns the final metrics."""
     log("bpsrm demo: Fashion-MNIST subset shipped with bpsrm (5,000 train / 1,000 test images, no download)")
     return train(demo_config(epochs, seed), out, resume=resume, log=log)
