@@ -175,16 +175,20 @@ class _TemporalNorm(nn.Module):
             ).reshape(z.shape)
         else:
             folded = z.transpose(0, 1).reshape((batch, steps * channels, *spatial))
-            y = F.batch_norm(
-                folded,
-                self.running_mean.view(-1),
-                self.running_var.view(-1),
-                None,
-                None,
-                self.training,
-                self.momentum,
-                self.eps,
-            ).reshape((batch, steps, channels, *spatial)).transpose(0, 1)
+            y = (
+                F.batch_norm(
+                    folded,
+                    self.running_mean.view(-1),
+                    self.running_var.view(-1),
+                    None,
+                    None,
+                    self.training,
+                    self.momentum,
+                    self.eps,
+                )
+                .reshape((batch, steps, channels, *spatial))
+                .transpose(0, 1)
+            )
         if not per_channel_affine:
             bias = self.bias.to(z.dtype) if self.bias is not None else None
             y = _StepAffine.apply(y, self.weight.to(z.dtype), bias)

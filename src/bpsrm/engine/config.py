@@ -117,7 +117,8 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The loop: epochs, batch size, loss, clipping; ``max_batches`` caps batches per epoch (tiny runs)."""
+    """The loop: epochs, batch size, loss, clipping; ``max_batches`` caps batches per epoch (tiny runs);
+    ``nonfinite``: on a NaN/Inf loss or gradient, ``stop`` with an error or ``skip`` the batch (counted)."""
 
     epochs: int = 10
     batch_size: int = 64
@@ -126,6 +127,7 @@ class TrainConfig:
     clip_grad_norm: float | None = 1.0
     max_batches: int | None = None
     label_smoothing: float = 0.0
+    nonfinite: Literal["stop", "skip"] = "stop"
 
 
 @dataclass(frozen=True)
@@ -309,9 +311,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         raise BpsrmError("reading configs needs PyYAML: pip install 'bpsrm[train]'") from None
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: a config must be UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -219,7 +219,7 @@ def evaluate_model(
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".csv.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -227,10 +227,15 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+def _write_text(path: Path, text: str) -> None:
+    """Write a small text file atomically: a temporary file beside it, then os.replace."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
     tmp.replace(path)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    _write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _rng_state() -> dict[str, Any]:
@@ -323,6 +328,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
     scheduler = _schedule(config, optimiser, steps_per_epoch)
     history: list[dict[str, Any]] = []
     best_val, best_epoch, start_epoch, train_seconds, train_samples = -1.0, 0, 1, 0.0, 0
+    skipped_batches = 0
 
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and last_path.is_file():
@@ -338,14 +344,17 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         best_val, best_epoch = float(state["best_val_accuracy"]), int(state["best_epoch"])
         start_epoch = int(state["epoch"]) + 1
         train_seconds, train_samples = float(state["train_seconds"]), int(state["train_samples"])
+        skipped_batches = int(state.get("skipped_batches", 0))
         log(f"resuming {out} after epoch {state['epoch']}")
     elif resume:
         log(f"nothing to resume in {out} (no last.pt): starting from the beginning")
     try:
         out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(".*.tmp"):  # left by a process killed while writing
+            stale.unlink()
         import yaml
 
-        (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        _write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     except OSError as exc:
         raise BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})") from None
 
@@ -362,18 +371,29 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.train.epochs}", config.log.progress)
         start = time.perf_counter()
         loss_sum, correct, count = 0.0, 0, 0
-        for inputs, labels in _limited(loader, config.train.max_batches):
+        for step, (inputs, labels) in enumerate(_limited(loader, config.train.max_batches), start=1):
             logits = model(experiment.encode(inputs))
             loss = _loss(config, logits, labels)
-            if not torch.isfinite(loss):
-                raise BpsrmError(
-                    f"epoch {epoch}, step {count // config.train.batch_size + 1}: the loss is {float(loss)}; "
-                    f"training stopped, the last good checkpoint is {last_path}"
-                )
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.train.clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad_norm)
+            problem = None
+            if not torch.isfinite(loss):
+                problem = f"the loss is {float(loss)}"
+            else:
+                loss.backward()
+                if config.train.clip_grad_norm is not None:
+                    norm = nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad_norm)
+                    if not torch.isfinite(norm):
+                        problem = f"the gradient norm is {float(norm)}"
+            if problem is not None:
+                if config.train.nonfinite == "stop":
+                    raise BpsrmError(
+                        f"epoch {epoch}, step {step}: {problem}; training stopped. The last good checkpoint is "
+                        f"{last_path if last_path.is_file() else '(none yet)'}; set train.nonfinite=skip to skip "
+                        "such batches instead"
+                    )
+                skipped_batches += 1
+                log(f"epoch {epoch}, step {step}: {problem}; batch skipped ({skipped_batches} so far)")
+                continue
             optimiser.step()
             scheduler.step()
             batch = labels.shape[0]
@@ -452,6 +472,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
                 "best_epoch": best_epoch,
                 "train_seconds": train_seconds,
                 "train_samples": train_samples,
+                "skipped_batches": skipped_batches,
             },
         )
         log(
@@ -486,6 +507,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         "train_seconds": train_seconds,
         "samples_per_second": train_samples / train_seconds if train_seconds > 0 else 0.0,
         "world_size": 1,
+        "skipped_batches": skipped_batches,
         "time_steps": config.model.time_steps,
         "spec": config.model.spec,
         "seed": config.seed,
