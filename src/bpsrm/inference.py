@@ -154,7 +154,7 @@ def _defaults(trained: TrainedModel) -> dict[str, Any]:
 
 
 def _vibration_input(path: Path, trained: TrainedModel) -> tuple[Tensor, list[int]]:
-    from .data.cwru import SAMPLE_RATE_HZ, _to_12k, read_cwru_record
+    from .data.cwru import SAMPLE_RATE_HZ, _to_12k, read_cwru_record, window_features
 
     options = {**_defaults(trained), **trained.config.data.options}
     window = int(options["window"])
@@ -174,6 +174,7 @@ def _vibration_input(path: Path, trained: TrainedModel) -> tuple[Tensor, list[in
     elif mode == "window":
         std = windows.std(axis=1, keepdims=True)
         windows = (windows - windows.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
+    windows = window_features(windows, str(options.get("features", "raw")))
     return torch.from_numpy(windows.astype(np.float32)).unsqueeze(1), starts
 
 

@@ -111,6 +111,7 @@ CWRU_SHA256: dict[int, str] = {
 
 _DE_KEY = re.compile(r"^X(\d+)_DE_time$")
 _NORMALIZE = ("train", "window", "none")
+FEATURES = ("raw", "spectrum", "envelope")
 _HOW_TO_GET = (
     "Get the CWRU 12 kHz drive-end records from the CWRU Bearing Data Center, one file per record: "
     + CWRU_URL.format(number="<number>")
@@ -400,6 +401,8 @@ class CWRU(SampleDataset):
         stride: int | None = None,
         train_fraction: float = 0.7,
         normalize: str = "train",
+        features: str = "raw",
+        whole: bool = False,
     ) -> None:
         self.split = check_split("cwru", split)
         self.loads = _check_loads(load)
@@ -417,11 +420,14 @@ class CWRU(SampleDataset):
                 f"cwru: train_fraction must be a number strictly between 0 and 1, got {train_fraction!r}"
             )
         self.train_fraction = float(train_fraction)
+        if features not in FEATURES:
+            raise ParameterError(f"cwru: features must be one of {list(FEATURES)}, got {features!r}")
+        self.features = features
         if normalize not in _NORMALIZE:
             raise ParameterError(f"cwru: normalize must be one of {list(_NORMALIZE)}, got {normalize!r}")
         self.normalize = normalize
         self.classes = list(_CLASS_SETS[class_set])
-        self.input_shape = (1, self.window)
+        self.input_shape = (1, self.window if features == "raw" else self.window // 2)
         self.sample_rate_hz = SAMPLE_RATE_HZ
 
         # (record number, label), ordered by load, then class.
@@ -454,6 +460,8 @@ class CWRU(SampleDataset):
         for number, label in selected:
             border, size = self.borders[number], self.signals[number].size
             lo, hi = (0, border) if self.split == "train" else (border, size)
+            if whole:  # evaluation on another load: every window of the whole record
+                lo, hi = 0, size
             starts = range(lo, hi - self.window + 1, self.stride)
             if len(starts) == 0:
                 raise ParameterError(
@@ -517,7 +525,39 @@ class CWRU(SampleDataset):
         elif self.normalize == "window":
             std = float(x.std())
             x = (x - x.mean()) / (std if std > 0 else 1.0)
-        return torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(1, self.window), self.targets[index]
+        x = window_features(x[None, :], self.features)[0]
+        return torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(self.input_shape), self.targets[index]
+
+
+def window_features(windows: np.ndarray, features: str) -> np.ndarray:
+    r"""What the network sees of windows ``[N, L]``: ``[N, L]`` (raw) or ``[N, L/2]`` (spectra).
+
+    * ``raw``: the signal itself;
+    * ``spectrum``: :math:`\log(1 + |\mathrm{rfft}(h \cdot x)|)` without the DC bin (h a Hann
+      window), standardised per window;
+    * ``envelope``: the same of the envelope :math:`|x + i\,\mathcal{H}x|` (Hilbert transform,
+      mean removed): the classic view of bearing faults, whose impacts modulate the resonances.
+
+    Spectra are standardised per window, so a change of amplitude (of load) moves nothing.
+    """
+    if features == "raw":
+        return windows
+    length = windows.shape[1]
+    x = windows - windows.mean(axis=1, keepdims=True)
+    if features == "envelope":
+        spectrum = np.fft.fft(x, axis=1)
+        gain = np.zeros(length)
+        gain[0] = 1.0
+        gain[1 : (length + 1) // 2] = 2.0
+        if length % 2 == 0:
+            gain[length // 2] = 1.0
+        analytic = np.fft.ifft(spectrum * gain, axis=1)
+        x = np.abs(analytic)
+        x = x - x.mean(axis=1, keepdims=True)
+    magnitude = np.abs(np.fft.rfft(x * np.hanning(length), axis=1))[:, 1 : length // 2 + 1]
+    logged = np.log1p(magnitude)
+    std = logged.std(axis=1, keepdims=True)
+    return (logged - logged.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
 
 
 def _coarse(name: str) -> str:
