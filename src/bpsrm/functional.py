@@ -81,9 +81,9 @@ def _as_parameter(
             raise ParameterError(f"{name} must be {_range_text(low, allow_equal, allow_inf)}, got a value {first}")
         return tensor
     number = float(value)
-    bad = math.isnan(number) or (number < low if allow_equal else number <= low)
-    bad = bad or (math.isinf(number) and not allow_inf)
-    if bad:
+    invalid = math.isnan(number) or (number < low if allow_equal else number <= low)
+    invalid = invalid or (math.isinf(number) and not allow_inf)
+    if invalid:
         raise ParameterError(f"{name} must be {_range_text(low, allow_equal, allow_inf)}, got {value!r}")
     return torch.tensor(number, dtype=x.dtype, device=x.device)
 
@@ -237,10 +237,11 @@ def srm_reference(
     derivative. Slow and memory-hungry: never the fast path.
     """
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
-    a_m = torch.exp(-1.0 / p.tau_m)
-    a_r = torch.exp(-1.0 / p.tau_r)
+    a_m = torch.exp(torch.reciprocal(p.tau_m).neg())
+    a_r = torch.exp(torch.reciprocal(p.tau_r).neg())
     if kernel == "dexp":
-        a_s = torch.exp(-1.0 / p.tau_s)  # type: ignore[operator]
+        assert p.tau_s is not None
+        a_s = torch.exp(torch.reciprocal(p.tau_s).neg())
     elif kernel == "alpha":
         a_s = a_m
     else:

@@ -275,6 +275,7 @@ def build_model(
                 )
             if any(s < k for s in current[1:]):
                 raise SpecError(f"{where}: pooling by {k} on a feature map of shape {current} leaves nothing")
+            pool: nn.Module
             if len(current) == 2:
                 pool = nn.MaxPool1d(k) if token.kind == "maxpool" else nn.AvgPool1d(k)
             else:

@@ -168,17 +168,16 @@ class SRMNeuron(nn.Module):
             raise ShapeError(
                 f"SRMNeuron(channels={self.channels}) expects [T, B, {self.channels}, ...], got {tuple(x.shape)}"
             )
-        cast = {"dtype": x.dtype, "device": x.device}
-        a_m = self._broadcast(self.decay("tau_m"), x).to(**cast)
-        a_r = self._broadcast(self.decay("tau_r"), x).to(**cast)
+        a_m = self._broadcast(self.decay("tau_m"), x).to(dtype=x.dtype, device=x.device)
+        a_r = self._broadcast(self.decay("tau_r"), x).to(dtype=x.dtype, device=x.device)
         if self.kernel == "dexp":
-            a_s: Tensor | None = self._broadcast(self.decay("tau_s"), x).to(**cast)
+            a_s: Tensor | None = self._broadcast(self.decay("tau_s"), x).to(dtype=x.dtype, device=x.device)
         elif self.kernel == "alpha":
             a_s = a_m
         else:
             a_s = None
-        theta = self._broadcast(self.theta, x).to(**cast)
-        theta_r = theta if self.tie_theta_r else self._broadcast(self.theta_r, x).to(**cast)
+        theta = self._broadcast(self.theta, x).to(dtype=x.dtype, device=x.device)
+        theta_r = theta if self.tie_theta_r else self._broadcast(self.theta_r, x).to(dtype=x.dtype, device=x.device)
         return srm_decays(x, a_s, a_m, a_r, theta, theta_r, self.surrogate, self.detach_reset)
 
     def extra_repr(self) -> str:

@@ -69,6 +69,13 @@ class _StepAffine(torch.autograd.Function):
 class _TemporalNorm(nn.Module):
     """Shared machinery: statistics per c or per (t, c); affine per c or per (t, c)."""
 
+    running_mean: Tensor
+    running_var: Tensor
+    num_batches_tracked: Tensor
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+    step_scale: nn.Parameter | None
+
     def __init__(
         self,
         num_channels: int,
