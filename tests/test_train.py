@@ -139,3 +139,27 @@ def test_tensorboard_logging(shared_data, tmp_path) -> None:
     scalars = events.Tags()["scalars"]
     assert {"train/loss", "val/accuracy", "firing_rate/SRM1 (FC32)"} <= set(scalars)
     assert [e.step for e in events.Scalars("val/accuracy")] == [1, 2]
+
+
+def test_validation_on_other_data(shared_data) -> None:
+    """data.val_options: the model is chosen on another load's test split, with the training statistics."""
+    from bpsrm.engine.trainer import prepare
+
+    raw = {
+        "data": {
+            "name": "cwru",
+            "root": str(shared_data),
+            "val_fraction": 0.0,
+            "options": {"class_set": "9", "normalize": "train"},
+            "val_options": {"load": 1, "whole": True, "stride": 2048},
+        },
+        "model": {"spec": "4C7-TCN-SRM-MP8-FC9"},
+    }
+    experiment = prepare(config_from_dict(raw))
+    val = experiment.val_set
+    assert val.loads == [1] and {number for number, _ in val.windows} == {106, 119, 131, 170, 186, 198, 210, 223, 235}
+    assert val.mean == experiment.train_set.mean and val.std == experiment.train_set.std
+    assert len(experiment.train_set) == len(experiment.train_set.windows)  # nothing carved out of train
+    raw["data"]["val_options"] = {"class_set": "10"}
+    with pytest.raises(ConfigError, match="other classes"):
+        prepare(config_from_dict(raw))

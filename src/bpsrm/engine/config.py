@@ -39,12 +39,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset, where, with which options; the validation split is carved from train."""
+    """Which dataset, where, with which options. The validation split is carved from train
+    (``val_fraction``), or, with ``val_options``, is the test split of the dataset with these options
+    changed (model choice on other data, e.g. another bearing load)."""
 
     name: str = "fashion-mnist"
     root: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     val_fraction: float = 0.1
+    val_options: dict[str, Any] | None = None
     limit_train: int | None = None
     limit_test: int | None = None
 

@@ -112,12 +112,22 @@ def prepare(config: Config) -> Experiment:
     test = get_dataset(data.name, "test", root=data.root, **data.options)
     train_pool = _limit(full_train, data.limit_train, config.seed)
     n = len(train_pool)  # type: ignore[arg-type]
-    n_val = round(n * data.val_fraction)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 1)).tolist()
-    val_set = Subset(train_pool, sorted(order[:n_val]))
-    train_set = Subset(train_pool, sorted(order[n_val:]))
+    if data.val_options is not None:
+        # Model choice on other data (e.g. another bearing load): its test split, never the final one.
+        val_set: Dataset = get_dataset(data.name, "test", root=data.root, **{**data.options, **data.val_options})
+        if list(val_set.classes) != list(full_train.classes):  # type: ignore[attr-defined]
+            raise ConfigError("data.val_options: the validation data has other classes than the training data")
+        for key in ("mean", "std"):
+            if getattr(full_train, key, None) is not None:
+                setattr(val_set, key, getattr(full_train, key))  # statistics of the training data
+        train_set: Dataset = train_pool
+    else:
+        n_val = round(n * data.val_fraction)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 1)).tolist()
+        val_set = Subset(train_pool, sorted(order[:n_val]))
+        train_set = Subset(train_pool, sorted(order[n_val:]))
     test = _limit(test, data.limit_test, config.seed + 2)
-    if len(train_set) == 0:
+    if len(train_set) == 0:  # type: ignore[arg-type]
         raise ConfigError(f"data: no training samples left after the validation split ({n} samples in all)")
     sample_shape = tuple(full_train[0][0].shape)
     model = make_model(config, sample_shape, len(full_train.classes))
