@@ -25,3 +25,16 @@ def test_quickstart_has_two_commands_and_ci_runs_the_second() -> None:
     assert len(commands) == 2
     assert "demo" in commands[0]
     assert commands[1] in (REPO / ".ci" / "run").read_text()
+
+
+def test_results_tables_are_built_from_results() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "results_table.py")], capture_output=True, text=True, check=True
+    )
+    readme = (REPO / "README.md").read_text()
+    for table in result.stdout.split("\n\n"):
+        if table.strip():
+            assert table.strip() in readme, table[:200]
