@@ -53,7 +53,7 @@ def _status_kb(field: str) -> int:
 
 @pytest.mark.slow
 def test_sigkill_three_times_then_resume_gives_the_same_metrics(shared_data, tmp_path) -> None:
-    raw = _raw(shared_data)
+    raw = _raw(shared_data, epochs=10)
     config_path = tmp_path / "crash.yaml"
     config_path.write_text(yaml.safe_dump(raw))
     whole = train(config_from_dict(raw), tmp_path / "whole", log=lambda _: None)
@@ -63,16 +63,18 @@ def test_sigkill_three_times_then_resume_gives_the_same_metrics(shared_data, tmp
     rng = random.Random(1234)
     kills = 0
     while kills < 3:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Wait until the run has started training (after imports), then kill it at a random moment.
-        deadline = time.monotonic() + 120
-        while not (out / "config.yaml").exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.2, 2.5))
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        # Wait until training has started (after imports and data), then kill at a random moment.
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("bpsrm train"):
+                break
+        time.sleep(rng.uniform(0.1, 1.2))
         if process.poll() is not None:
             break  # finished before the kill: nothing more to interrupt
         process.send_signal(signal.SIGKILL)
         process.wait()
+        process.stdout.close()
         kills += 1
         if (out / "last.pt").exists():
             load_checkpoint(out / "last.pt")  # never corrupt or half-written
