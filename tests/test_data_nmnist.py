@@ -23,7 +23,7 @@ import bpsrm.data.nmnist as nmnist_module
 from bpsrm.data.base import get_dataset
 from bpsrm.data.events import events_to_frames
 from bpsrm.data.nmnist import NMNIST, decode_nmnist, read_nmnist
-from bpsrm.errors import BpsrmError, DataError, DataNotFoundError
+from bpsrm.errors import BpsrmError, DataError, DataNotFoundError, ParameterError
 
 pytestmark = pytest.mark.data
 
@@ -403,3 +403,20 @@ def test_decode_never_escapes_with_a_foreign_error(real_bytes, data) -> None:
     assert events["x"].max() <= 33 and events["y"].max() <= 33
     frames = events_to_frames(events, (34, 34), 10)
     assert frames.sum() == len(events)
+
+
+def test_five_fold_cross_validation_over_all_samples(shared_data) -> None:
+    """folds=5: the 1,100 samples (Train + Test) dealt to five stratified folds, each the test split once."""
+    root = shared_data / "nmnist"
+    seen: list[str] = []
+    for k in range(5):
+        test = NMNIST("test", root=root, folds=5, fold=k, cache=False)
+        train = NMNIST("train", root=root, folds=5, fold=k, cache=False)
+        assert len(test) + len(train) == 1100
+        assert not set(map(str, test.files)) & set(map(str, train.files))
+        counts = np.bincount(test.targets, minlength=10)
+        assert counts.min() >= 9 and abs(len(test) - 220) <= 10  # stratified: every digit in every fold
+        seen.extend(map(str, test.files))
+    assert len(seen) == len(set(seen)) == 1100
+    with pytest.raises(ParameterError, match="fold must be an int in"):
+        NMNIST("test", root=root, folds=5, fold=5)

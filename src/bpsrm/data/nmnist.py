@@ -13,11 +13,12 @@ the user cache and system locations, in each in the folder itself or in its
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DataNotFoundError
+from ..errors import DataError, DataNotFoundError, ParameterError
 from .base import check_split, register
 from .events import EventFrameDataset, check_frame_options, make_events
 from .locate import locate
@@ -105,6 +106,11 @@ def find_nmnist(root: str | Path | None = None, download: bool = False) -> Path:
         ) from None
 
 
+def _relative(path: Path, root: Path) -> str:
+    """``Train/3/00004.bin``-style path of a sample below the dataset folder."""
+    return path.relative_to(root).as_posix()
+
+
 @register
 class NMNIST(EventFrameDataset):
     """N-MNIST as ``(frames [T, 2, 34, 34] float32 event counts, digit)``.
@@ -125,20 +131,36 @@ class NMNIST(EventFrameDataset):
         time_steps: int = 10,
         mode: str = "time",
         cache: bool = True,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
         self.split = check_split("N-MNIST", split)
+        if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
+            raise ParameterError(f"nmnist: folds must be null or an int >= 2, got {folds!r}")
+        if folds is not None and (isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds):
+            raise ParameterError(f"nmnist: fold must be an int in [0, {folds}), got {fold!r}")
         self.sensor_size, self.time_steps, self.mode, self.downsample = check_frame_options(
             SENSOR_SIZE, time_steps, mode, 1
         )
         self.location = find_nmnist(root, download)
-        base = _split_folder(self.location, split)
-        assert base is not None  # guaranteed by _is_complete
         self.classes = list(CLASSES)
         self.files, self.targets = [], []
+        splits = [split] if folds is None else ["train", "test"]
         for label, digit in enumerate(CLASSES):
-            files = sorted(p for p in (base / digit).iterdir() if p.suffix == ".bin" and p.is_file())
-            if not files:
-                raise DataError(f"{base / digit}: no .bin files in this N-MNIST class folder")
+            files: list[Path] = []
+            for name in splits:
+                base = _split_folder(self.location, name)
+                assert base is not None  # guaranteed by _is_complete
+                found = sorted(p for p in (base / digit).iterdir() if p.suffix == ".bin" and p.is_file())
+                if not found:
+                    raise DataError(f"{base / digit}: no .bin files in this N-MNIST class folder")
+                files.extend(found)
+            if folds is not None:
+                # k-fold cross-validation over all files: per class, files in the order of the sha256 of
+                # their relative path (the same on every machine), dealt to the folds in turn.
+                ranked = sorted(files, key=lambda p: hashlib.sha256(_relative(p, self.location).encode()).hexdigest())
+                in_fold = [p for i, p in enumerate(ranked) if i % folds == fold]
+                files = sorted(in_fold if split == "test" else [p for p in ranked if p not in set(in_fold)])
             self.files.extend(files)
             self.targets.extend([label] * len(files))
         self._prepare_frames(cache)
