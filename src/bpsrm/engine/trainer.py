@@ -387,7 +387,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
             optimiser.zero_grad(set_to_none=True)
             problem = None
             if not torch.isfinite(loss):
-                problem = f"the loss is {float(loss)}"
+                problem = f"the loss is {loss.item()}"
             else:
                 loss.backward()
                 if config.train.clip_grad_norm is not None:
