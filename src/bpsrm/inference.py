@@ -8,6 +8,7 @@ of its training data, so new inputs are prepared exactly as in training.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,7 @@ def evaluate_checkpoint(
         "dataset": data_config.name,
         "split": split,
         "options": merged,
-        "location": str(dataset.location),
+        "location": _display_path(dataset.location),
         "samples": result["samples"],
         "accuracy": result["accuracy"],
         "per_class_accuracy": dict(zip(trained.classes, per_class, strict=True)),
@@ -99,6 +100,15 @@ def evaluate_checkpoint(
         "firing_rates": dict(zip(trained.model.spiking_layer_names(), result["firing_rates"], strict=True)),
         "normalisation_from_checkpoint": trained.data_stats,
     }
+
+
+def _display_path(path: Path) -> str:
+    """A path relative to the working directory where that is short, for reports that get shared."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return relative if relative.count("..") <= 2 else str(path)
 
 
 def _image_input(path: Path, shape: tuple[int, ...]) -> Tensor:
