@@ -1,5 +1,1 @@
-"""Training and evaluation loops."""
-
-from .loop import EpochResult, evaluate, train_epoch
-
-__all__ = ["EpochResult", "evaluate", "train_epoch"]
+"""Training engine: config (schema and validation), trainer, checkpoints, operation counts."""
