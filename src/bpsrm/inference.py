@@ -164,7 +164,7 @@ def _defaults(trained: TrainedModel) -> dict[str, Any]:
 
 
 def _vibration_input(path: Path, trained: TrainedModel) -> tuple[Tensor, list[int]]:
-    from .data.cwru import SAMPLE_RATE_HZ, _to_12k, read_cwru_record, window_features
+    from .data.cwru import SAMPLE_RATE_HZ, _to_12k, prepare_windows, read_cwru_record
 
     options = {**_defaults(trained), **trained.config.data.options}
     window = int(options["window"])
@@ -176,15 +176,16 @@ def _vibration_input(path: Path, trained: TrainedModel) -> tuple[Tensor, list[in
         )
     starts = list(range(0, signal.size - window + 1, window))
     windows = np.stack([signal[s : s + window] for s in starts])
-    mode = options.get("normalize", "train")
-    if mode == "train":
-        if "mean" not in trained.data_stats:
-            raise DataError(f"{trained.path}: the checkpoint lacks the training normalisation statistics")
-        windows = (windows - trained.data_stats["mean"]) / trained.data_stats["std"]
-    elif mode == "window":
-        std = windows.std(axis=1, keepdims=True)
-        windows = (windows - windows.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
-    windows = window_features(windows, str(options.get("features", "raw")))
+    mode = str(options.get("normalize", "train"))
+    if mode == "train" and "mean" not in trained.data_stats:
+        raise DataError(f"{trained.path}: the checkpoint lacks the training normalisation statistics")
+    windows = prepare_windows(
+        windows,
+        mode,
+        trained.data_stats.get("mean"),
+        trained.data_stats.get("std"),
+        str(options.get("features", "raw")),
+    )
     return torch.from_numpy(windows.astype(np.float32)).unsqueeze(1), starts
 
 

@@ -520,13 +520,24 @@ class CWRU(SampleDataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         number, start = self.windows[index]
         x = self.signals[number][start : start + self.window]
-        if self.normalize == "train":
-            x = (x - self.mean) / self.std
-        elif self.normalize == "window":
-            std = float(x.std())
-            x = (x - x.mean()) / (std if std > 0 else 1.0)
-        x = window_features(x[None, :], self.features)[0]
+        x = prepare_windows(x[None, :], self.normalize, self.mean, self.std, self.features)[0]
         return torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(self.input_shape), self.targets[index]
+
+
+def prepare_windows(
+    windows: np.ndarray, normalize: str, mean: float | None, std: float | None, features: str
+) -> np.ndarray:
+    """Windows ``[N, L]`` as the network sees them: normalised (``train``: with the training data's
+    ``mean`` and ``std``; ``window``: each on its own; ``none``), then :func:`window_features`.
+    Used by the dataset and by ``bpsrm predict``, so that both prepare a window the same way."""
+    if normalize == "train":
+        if mean is None or std is None:
+            raise DataError("cwru: normalize='train' needs the training data's mean and std")
+        windows = (windows - mean) / std
+    elif normalize == "window":
+        spread = windows.std(axis=1, keepdims=True)
+        windows = (windows - windows.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+    return window_features(windows, features)
 
 
 def window_features(windows: np.ndarray, features: str) -> np.ndarray:
