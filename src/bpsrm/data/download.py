@@ -124,6 +124,15 @@ def _safe_member(name: str, archive: Path) -> PurePosixPath:
     return path
 
 
+def _copy_out(src: BinaryIO, path: Path) -> Path:
+    """Copy an archive member's stream to ``path`` (its folders created) in 1 MiB chunks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as dst:
+        for chunk in iter(lambda: src.read(_CHUNK), b""):
+            dst.write(chunk)
+    return path
+
+
 def extract(archive: str | Path, target: str | Path) -> list[Path]:
     """Extract a zip or tar archive inside ``target``; returns the files written.
 
@@ -144,12 +153,9 @@ def extract(archive: str | Path, target: str | Path) -> list[Path]:
                 path = target / _safe_member(info.filename, archive)
                 if info.is_dir():
                     path.mkdir(parents=True, exist_ok=True)
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(path, "wb") as dst:
-                    for chunk in iter(lambda src=src: src.read(_CHUNK), b""):
-                        dst.write(chunk)
-                written.append(path)
+                else:
+                    with zf.open(info) as src:
+                        written.append(_copy_out(src, path))
         return written
     try:
         tf = tarfile.open(archive)
@@ -168,12 +174,9 @@ def extract(archive: str | Path, target: str | Path) -> list[Path]:
             if member.isdir():
                 path.mkdir(parents=True, exist_ok=True)
                 continue
-            path.parent.mkdir(parents=True, exist_ok=True)
             src = tf.extractfile(member)
             if src is None:
                 raise DataError(f"{archive}: member {member.name!r} cannot be read")
-            with src, open(path, "wb") as dst:
-                for chunk in iter(lambda src=src: src.read(_CHUNK), b""):
-                    dst.write(chunk)
-            written.append(path)
+            with src:
+                written.append(_copy_out(src, path))
     return written
