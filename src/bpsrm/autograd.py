@@ -26,9 +26,10 @@ with :math:`\partial L/\partial x[t] = dI[t]` and the parameter gradients
 :math:`\sum_t dR[t] R[t-1]` (a_r), :math:`-\sum_t sg'\,do[t]` (theta),
 :math:`\sum_t dR[t] o[t-1]` (theta_r), each summed down to its parameter's shape.
 
-Saved for the backward: u and the spikes (as bool); x only when a_s or a_m
-needs a gradient (I and V are then recomputed from it); R is recomputed from
-the spikes when a_r or theta_r needs one.
+Saved for the backward: u only (the spikes, where needed, are recomputed as
+``u >= theta``, the forward's own test on the same values); x only when a_s or
+a_m needs a gradient (I and V are then recomputed from it); R is recomputed
+from the spikes when a_r or theta_r needs one.
 """
 
 from __future__ import annotations
@@ -123,7 +124,6 @@ class SRMFunction(torch.autograd.Function):
         ctx.has_a_s = a_s is not None
         ctx.save_for_backward(
             u,
-            spikes.to(torch.bool),
             x if need_psp_state else None,
             a_s,
             a_m,
@@ -138,7 +138,7 @@ class SRMFunction(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        u, spikes, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
+        u, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
         needs = ctx.needs_input_grad
         steps = u.shape[0]
         dtype = u.dtype
@@ -152,6 +152,7 @@ class SRMFunction(torch.autograd.Function):
         if need_psp_state:
             i_all, v_all = _psp_filter(x, a_s, a_m)
         if need_refractory:
+            spikes = u >= theta
             r_all = _refractory_trace(spikes, a_r, theta_r, dtype)
 
         zero = torch.zeros_like(u[0])

@@ -3,9 +3,10 @@
 The C library (``srm_cpu.c``, built at install time) runs the forward of the
 iterative SRM and the BP-SRM backward of BP-SRM.md sections 2-3 in compiled
 loops: time outside, blocks of contiguous neurons inside (SIMD), blocks shared
-among threads. It saves u and the spikes (1 byte) for the backward, and x only
-when a synaptic or membrane time constant needs a gradient; the tau gradients
-are reduced inside the kernel.
+among threads. It saves only u for the backward (the spikes are recomputed as
+``u >= theta``, the forward's own test on the same floats), and x only when a
+synaptic or membrane time constant needs a gradient; the tau gradients are
+reduced inside the kernel.
 
 ``available()`` tells whether the library was built; when it was not (no C
 compiler at install time), :func:`bpsrm.functional.srm` uses the portable path.
@@ -58,11 +59,10 @@ def _load() -> ctypes.CDLL | None:
     p, i64, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
     for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
         forward = getattr(lib, f"bpsrm_forward_{suffix}")
-        forward.argtypes = [p, p, p, p, i64, i64, i64, p, i64, p, i64, p, i64, p, i64, p, i64, i32, i32]
+        forward.argtypes = [p, p, p, i64, i64, i64, p, i64, p, i64, p, i64, p, i64, p, i64, i32, i32]
         forward.restype = None
         backward = getattr(lib, f"bpsrm_backward_{suffix}")
         backward.argtypes = [
-            p,
             p,
             p,
             p,
@@ -182,7 +182,6 @@ class SRMFusedCPU(torch.autograd.Function):
             period = neurons
         period = max(period, 1)
         u = torch.empty_like(xc)
-        spikes = torch.empty(xc.shape, dtype=torch.uint8)
         out = torch.empty_like(xc)
         fn = lib.bpsrm_forward_f32 if xc.dtype == torch.float32 else lib.bpsrm_forward_f64
         vs, vm, vr, vt, vtr = (values for values, _ in params)
@@ -190,7 +189,6 @@ class SRMFusedCPU(torch.autograd.Function):
             fn(
                 xc.data_ptr(),
                 u.data_ptr(),
-                spikes.data_ptr(),
                 out.data_ptr(),
                 steps,
                 neurons,
@@ -207,14 +205,14 @@ class SRMFusedCPU(torch.autograd.Function):
         ctx.has_as = a_s is not None
         ctx.periods = [period_ for _, period_ in params]
         ctx.save_for_backward(
-            u, spikes, xc if (needs[1] or needs[2]) else None, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r
+            u, xc if (needs[1] or needs[2]) else None, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r
         )
         return out, u
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        u, spikes, x, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
+        u, x, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
         if grad_spikes is None and grad_u is None:
             return (None,) * 8
         lib = _load()
@@ -233,7 +231,6 @@ class SRMFusedCPU(torch.autograd.Function):
             status = fn(
                 _ptr(x),
                 u.data_ptr(),
-                spikes.data_ptr(),
                 _ptr(g_o),
                 _ptr(g_u),
                 grad_x.data_ptr(),
