@@ -25,9 +25,12 @@ then a learnable scale p[t] per step).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from .errors import ParameterError, ShapeError
 
@@ -64,6 +67,61 @@ class _StepAffine(torch.autograd.Function):
         grad_gamma = (g3 * y.reshape(steps, batch, channels, -1)).sum((1, 3)) if ctx.needs_input_grad[1] else None
         grad_beta = g3.sum((1, 3)) if ctx.has_beta and ctx.needs_input_grad[2] else None
         return grad_y, grad_gamma, grad_beta
+
+
+class _ChannelNormStepAffine(torch.autograd.Function):
+    r"""TCN in training with statistics per c and affine per (t, c); keeps only z for the backward.
+
+    Forward, with :math:`\mu[c]`, :math:`r[c] = 1/\sqrt{\sigma^2[c] + \epsilon}` over the
+    N = T*B*S values of channel c (PyTorch's batch norm, which also updates the running statistics):
+    :math:`y = \gamma[t, c]\,\hat z + \beta[t, c]` with :math:`\hat z = (z - \mu[c])\,r[c]`.
+
+    Backward, with :math:`g = \partial L/\partial y`:
+    :math:`\partial\beta[t, c] = \sum_{b,s} g`,
+    :math:`\partial\gamma[t, c] = r[c] \sum_{b,s} g\,(z - \mu[c])`, and with
+    :math:`g' = \gamma[t, c]\,g` the batch-norm backward
+    :math:`\partial z = \frac{r}{N}\,(N g' - \sum g' - \hat z \sum g' \hat z)` (sums over t, b, s).
+    The normalised values are not kept (a separate affine would keep them: one more float per value).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        z: Tensor,
+        gamma: Tensor,
+        beta: Tensor,
+        running_mean: Tensor,
+        running_var: Tensor,
+        momentum: float,
+        eps: float,
+    ) -> Tensor:
+        steps, batch, channels = z.shape[0], z.shape[1], z.shape[2]
+        folded = z.reshape((steps * batch, channels, *z.shape[3:]))
+        out, mean, rstd = torch.native_batch_norm(folded, None, None, running_mean, running_var, True, momentum, eps)
+        view = (steps, 1, channels) + (1,) * (z.dim() - 3)
+        y = out.view(z.shape).mul_(gamma.reshape(view)).add_(beta.reshape(view))
+        ctx.save_for_backward(folded, gamma, mean, rstd)
+        ctx.eps = eps
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        folded, gamma, mean, rstd = ctx.saved_tensors
+        steps, channels = gamma.shape
+        grad = grad.contiguous()
+        g4 = grad.reshape(steps, -1, channels, max(1, grad[0, 0, 0].numel()))
+        z4 = folded.reshape(g4.shape)
+        needs = ctx.needs_input_grad
+        grad_beta = g4.sum((1, 3)) if needs[2] else None
+        grad_gamma = (g4 * (z4 - mean.reshape(1, 1, -1, 1))).sum((1, 3)) * rstd if needs[1] else None
+        grad_z = None
+        if needs[0]:
+            scaled = (g4 * gamma.reshape(steps, 1, channels, 1)).reshape(folded.shape)
+            grad_z = torch.ops.aten.native_batch_norm_backward(
+                scaled, folded, None, None, None, mean, rstd, True, ctx.eps, [True, False, False]
+            )[0].reshape(grad.shape)
+        return grad_z, grad_gamma, grad_beta, None, None, None, None
 
 
 class _TemporalNorm(nn.Module):
@@ -168,6 +226,22 @@ class _TemporalNorm(nn.Module):
                 )
             self.num_batches_tracked.add_(1)
         per_channel_affine = self.weight.dim() == 1
+        if (
+            self.training
+            and self.stats == "channel"
+            and not per_channel_affine
+            and self.bias is not None
+            and torch.is_grad_enabled()
+        ):
+            return _ChannelNormStepAffine.apply(
+                z,
+                self.weight.to(z.dtype),
+                self.bias.to(z.dtype),
+                self.running_mean,
+                self.running_var,
+                self.momentum,
+                self.eps,
+            )
         if self.stats == "channel":
             folded = z.reshape((steps * batch, channels, *spatial))
             y = F.batch_norm(
