@@ -13,8 +13,12 @@ How each build maps the architecture:
 - "snnTorch": the same layers with snnTorch's Synaptic neuron (subtract reset) looped over T.
 Peer readouts average the last Linear layer's output over T.
 Time: every build runs interleaved, medians of --steps steps. Peak memory:
-each build runs alone in a child process with glibc's default allocator
-settings; the figure is its peak RSS minus the RSS before the model was built.
+each build runs alone in a child process; "peak RSS" is its peak resident
+memory minus that before the model was built, under the same allocator set-up
+as the timing (glibc keeps freed memory, so this includes what the heap holds
+on to); "peak live" is the same figure with glibc made to return every block
+above 64 KiB at once (mallopt M_MMAP_THRESHOLD), so that it follows the
+tensors alive at the worst moment of a step.
 """
 
 from __future__ import annotations
@@ -144,10 +148,20 @@ def _status_mb(field: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _return_freed_blocks() -> None:
+    """glibc: serve every block above 64 KiB with mmap, so that freeing it returns it at once."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD; a fixed value also stops glibc from raising it
+
+
 def child(name: str, steps: int, allocator: str) -> None:
     """Peak memory of one build, alone in this process."""
     if allocator == "tuned":
         tune_allocator()
+    elif allocator == "live":
+        _return_freed_blocks()
     torch.rand(1)
     base = _status_mb("VmRSS")
     step = step_fn(make(name))
@@ -162,11 +176,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="two steps each, to prove the script runs (CI)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-allocator", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     steps = 2 if args.quick else args.steps
     if args.child:
-        child(args.child, min(steps, 5), args.allocator)
+        child(args.child, min(steps, 5), args.child_allocator or args.allocator)
         return
     if args.allocator == "tuned":
         tune_allocator()
@@ -187,18 +202,30 @@ def main() -> None:
     rows = {}
     for name in builds:
         ms = statistics.median(times[name]) * 1e3
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", name, "--allocator", args.allocator, "--steps", str(steps)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        peak = json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
-        rows[name] = {"ms_per_step": ms, "samples_per_second": BATCH / ms * 1e3, "peak_rss_mb": peak}
+        peaks = {}
+        for mode in (args.allocator, "live"):
+            result = subprocess.run(
+                [sys.executable, __file__, "--child", name, "--child-allocator", mode, "--steps", str(steps)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            peaks[mode] = json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
+        rows[name] = {
+            "ms_per_step": ms,
+            "samples_per_second": BATCH / ms * 1e3,
+            "peak_rss_mb": peaks[args.allocator],
+            "peak_live_mb": peaks["live"],
+        }
     best_peer = min((rows[n]["ms_per_step"] for n in ("SpikingJelly", "snnTorch") if n in rows), default=None)
     if best_peer:
         for row in rows.values():
             row["speed_vs_faster_peer"] = best_peer / row["ms_per_step"]
+    for key in ("peak_rss_mb", "peak_live_mb"):
+        least_peer = min((rows[n][key] for n in ("SpikingJelly", "snnTorch") if n in rows), default=None)
+        if least_peer:
+            for row in rows.values():
+                row[key.replace("_mb", "_vs_leaner_peer")] = row[key] / least_peer
     report = {
         "spec": SPEC,
         "T": T,
