@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="classify new files (images, N-MNIST .bin, CWRU or ASL-DVS .mat); JSON")
     predict.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
     predict.add_argument("files", type=Path, nargs="+", help="the files to classify")
+    export = sub.add_parser("export", help="write a checkpoint's model in an interchange format (NIR)")
+    export.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
+    export.add_argument("--format", choices=("nir",), default="nir", help="nir (needs the nir extra)")
+    export.add_argument("--out", type=Path, required=True, help="the file to write, e.g. model.nir")
     plot = sub.add_parser("plot", help="redraw the plots of a run folder")
     plot.add_argument("run", type=Path, help="a run folder")
     data = sub.add_parser("data", help="inspect or fetch datasets")
@@ -168,6 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .inference import predict_files
 
             print(json.dumps(predict_files(args.checkpoint, args.files), indent=2))
+            return 0
+        if args.command == "export":
+            from .export import export_checkpoint
+
+            print(f"wrote {export_checkpoint(args.checkpoint, args.out)}")
             return 0
         if args.command == "plot":
             from .plots import plot_run

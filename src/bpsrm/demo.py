@@ -10,6 +10,7 @@ Fashion-MNIST is (c) 2017 Zalando SE, MIT licence.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,5 +39,6 @@ def demo_config(epochs: int = 8, seed: int = 0) -> Config:
 
 def run_demo(out: str | Path, *, epochs: int = 8, seed: int = 0, resume: bool = False, log: Log = print) -> dict:
     """Train the demo into the run folder ``out``; returns the final metrics."""
-    log("bpsrm demo: Fashion-MNIST subset shipped with bpsrm (5,000 train / 1,000 test images, no download)")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, only rank 0 speaks
+        log("bpsrm demo: Fashion-MNIST subset shipped with bpsrm (5,000 train / 1,000 test images, no download)")
     return train(demo_config(epochs, seed), out, resume=resume, log=log)

@@ -208,6 +208,13 @@ def srm_decays(
         from .kernels import cpu
 
         if cpu.supports(x, surrogate):
+            if torch.compiler.is_compiling():  # one opaque op in the compiled graph, same C kernel
+                from .kernels.compiled import srm_forward
+
+                spikes, u = srm_forward(
+                    x, a_s, a_m, a_r, theta, theta_r, surrogate.name, cpu.surrogate_width(surrogate), bool(detach_reset)
+                )
+                return spikes, u
             return cpu.SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
         if backend == "fused":
             raise ParameterError(

@@ -38,6 +38,7 @@ from ..models import SpikingNetwork, build_model
 from ..surrogate import SURROGATES, get_surrogate
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_from_dict, config_to_dict
+from .distributed import Distributed, GlobalBatchSampler, from_environment
 from .energy import OperationCounter
 
 __all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
@@ -327,14 +328,49 @@ def _save_activity(out: Path, experiment: Experiment) -> None:
 
 
 def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = print) -> dict[str, Any]:
-    """Train ``config`` into the run folder ``out``; returns the final metrics (also in metrics.json)."""
-    out = Path(out)
+    """Train ``config`` into the run folder ``out``; returns the final metrics (also in metrics.json).
+
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1), the processes share every global batch
+    (see :mod:`bpsrm.engine.distributed`) and only rank 0 writes.
+    """
+    ctx = from_environment()
+    try:
+        return _train(config, Path(out), resume, log if ctx.is_main else _silent, ctx)
+    finally:
+        ctx.close()
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) -> dict[str, Any]:
     seed_everything(config.seed)
     experiment = prepare(config)
     model = experiment.model
     optimiser = _optimiser(config, model)
-    train_loader_len = math.ceil(len(experiment.train_set) / config.train.batch_size)  # type: ignore[arg-type]
-    steps_per_epoch = min(train_loader_len, config.train.max_batches or train_loader_len)
+    train_size = len(experiment.train_set)  # type: ignore[arg-type]
+
+    def sampler(epoch: int) -> GlobalBatchSampler:
+        return GlobalBatchSampler(
+            train_size,
+            config.train.batch_size,
+            config.seed * 100_003 + epoch,
+            ctx.rank,
+            ctx.world_size,
+            config.train.max_batches,
+        )
+
+    steps_per_epoch = len(sampler(1))
+    if steps_per_epoch == 0:
+        raise ConfigError(f"data: {train_size} training samples make no batch for {ctx.world_size} processes")
+    net: nn.Module = model
+    if ctx.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)  # same initial weights on every rank: rank 0's, broadcast
+    if config.compile:
+        net = torch.compile(net)  # the training forward and backward; evaluation runs eagerly
     scheduler = _schedule(config, optimiser, steps_per_epoch)
     history: list[dict[str, Any]] = []
     best_val, best_epoch, start_epoch, train_seconds, train_samples = -1.0, 0, 1, 0.0, 0
@@ -358,38 +394,50 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         log(f"resuming {out} after epoch {state['epoch']}")
     elif resume:
         log(f"nothing to resume in {out} (no last.pt): starting from the beginning")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in out.glob(".*.tmp"):  # left by a process killed while writing
-            stale.unlink()
-        import yaml
+    if ctx.is_main:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for stale in out.glob(".*.tmp"):  # left by a process killed while writing
+                stale.unlink()
+            import yaml
 
-        _write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    except OSError as exc:
-        raise BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})") from None
+            _write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        except OSError as exc:
+            raise BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})") from None
 
-    board = _tensorboard(out) if config.log.tensorboard else None
+    board = _tensorboard(out) if config.log.tensorboard and ctx.is_main else None
     log(
         f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
         f"{len(experiment.train_set)} train / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
         f"samples of {config.data.name}; run folder {out}"
+        + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
     )
     classes = len(experiment.classes)
     for epoch in range(start_epoch, config.train.epochs + 1):
         model.train()
-        loader = _loader(experiment.train_set, config.train.batch_size, config.seed * 100_003 + epoch)
-        bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.train.epochs}", config.log.progress)
+        batches = sampler(epoch)
+        loader = DataLoader(experiment.train_set, batch_sampler=batches)
+        bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.train.epochs}", config.log.progress and ctx.is_main)
         start = time.perf_counter()
         loss_sum, correct, count = 0.0, 0, 0
-        for step, (inputs, labels) in enumerate(_limited(loader, config.train.max_batches), start=1):
-            logits = model(experiment.encode(inputs))
+        for step, (inputs, labels) in enumerate(loader, start=1):
+            logits = net(experiment.encode(inputs))
             loss = _loss(config, logits, labels)
             optimiser.zero_grad(set_to_none=True)
             problem = None
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss))
+            if not finite:
                 problem = f"the loss is {loss.item()}"
-            else:
-                loss.backward()
+            if ctx.active and ctx.any(not finite):  # decided together: a lone rank must not skip the all-reduce
+                problem = problem or "the loss is not finite on another process"
+            if problem is None:
+                if ctx.active:
+                    # This rank's mean loss weighted by its share of the global batch: the average of the
+                    # gradients that DDP takes over ranks is then the gradient of the global batch's mean loss.
+                    share = labels.shape[0] * ctx.world_size / batches.global_size(step - 1)
+                    (loss * share).backward()
+                else:
+                    loss.backward()
                 if config.train.clip_grad_norm is not None:
                     norm = nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad_norm)
                     if not torch.isfinite(norm):
@@ -421,8 +469,11 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         seconds = time.perf_counter() - start
         if bar is not None:
             bar.close()
+        loss_sum, correct, count = ctx.sum([loss_sum, float(correct), float(count)])
+        correct, count = int(correct), int(count)
         train_seconds += seconds
         train_samples += count
+        ctx.broadcast_buffers(model)  # every rank evaluates with rank 0's running statistics
         val = evaluate_model(
             model,
             experiment.val_set,
@@ -445,6 +496,8 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         improved = val["accuracy"] > best_val
         if improved:
             best_val, best_epoch = val["accuracy"], epoch
+        if not ctx.is_main:
+            continue
         _write_csv(out / "metrics.csv", history)
         if board is not None:
             for key, value in row.items():
@@ -492,6 +545,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
 
     if board is not None:
         board.close()
+    ctx.barrier()  # rank 0 has written best.pt
     best = load_checkpoint(best_path)
     load_model_state(model, best["model"], best_path)
     test = evaluate_model(
@@ -516,7 +570,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         "epochs": config.train.epochs,
         "train_seconds": train_seconds,
         "samples_per_second": train_samples / train_seconds if train_seconds > 0 else 0.0,
-        "world_size": 1,
+        "world_size": ctx.world_size,
         "skipped_batches": skipped_batches,
         "time_steps": config.model.time_steps,
         "spec": config.model.spec,
@@ -531,6 +585,13 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
         "confusion_matrix": test["confusion_matrix"],
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    if ctx.active:
+        same = ctx.same_weights(model)
+        metrics["weights_identical_across_ranks"] = same
+        if not same:
+            raise BpsrmError(f"the {ctx.world_size} processes ended with different weights; {out} is not trustworthy")
+    if not ctx.is_main:
+        return metrics
     _write_json(out / "metrics.json", metrics)
     _save_activity(out, experiment)
     _plot(out, log)

@@ -133,7 +133,8 @@ def _period(param: Tensor, x: Tensor) -> tuple[Tensor, int]:
     return values, values.numel()
 
 
-def _width(surrogate: Surrogate) -> float:
+def surrogate_width(surrogate: Surrogate) -> float:
+    """The one width parameter of a built-in surrogate (a, w or k)."""
     return float(next(getattr(surrogate, f) for f in ("a", "w", "k") if hasattr(surrogate, f)))
 
 
@@ -149,8 +150,111 @@ def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
+Layout = list[tuple[Tensor | None, int]]
+
+
+def _layout(like: Tensor, params: tuple[Tensor | None, ...]) -> tuple[Layout, int]:
+    """Each parameter as (values over one period, period) and the common period of the neurons."""
+    neurons = like[0].numel() if like.shape[0] else 0
+    layout: Layout = [_period(p, like) if p is not None else (None, 0) for p in params]
+    periods = {n for _, n in layout if n}
+    # Scalars (stride 0) fit any period: then the whole of x[0] is one row of blocks.
+    period = max(periods) if periods else max(neurons, 1)
+    if len(periods) > 1 or (neurons and neurons % period):
+        # Parameters that vary over different dimensions: materialise them over all of x[0].
+        layout = [
+            (p.expand(like.shape[1:]).contiguous().reshape(-1), neurons) if p is not None else (None, 0) for p in params
+        ]
+        period = neurons
+    return layout, max(period, 1)
+
+
+def fused_forward(
+    x: Tensor, a_s: Tensor | None, a_m: Tensor, a_r: Tensor, theta: Tensor, theta_r: Tensor
+) -> tuple[Tensor, Tensor]:
+    """(spikes, u) of the iterative SRM (BP-SRM.md section 2) from the C kernel; x [T, ...] contiguous."""
+    lib = _load()
+    assert lib is not None
+    steps = x.shape[0]
+    neurons = x[0].numel() if steps else 0
+    layout, period = _layout(x, (a_s, a_m, a_r, theta, theta_r))
+    u = torch.empty_like(x)
+    out = torch.empty_like(x)
+    fn = lib.bpsrm_forward_f32 if x.dtype == torch.float32 else lib.bpsrm_forward_f64
+    if neurons:
+        fn(
+            x.data_ptr(),
+            u.data_ptr(),
+            out.data_ptr(),
+            steps,
+            neurons,
+            period,
+            *_param_args(layout),
+            int(a_s is not None),
+            torch.get_num_threads(),
+        )
+    return out, u
+
+
+def fused_backward(
+    x: Tensor | None,
+    u: Tensor,
+    grad_spikes: Tensor | None,
+    grad_u: Tensor | None,
+    params: tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor],
+    surrogate: Surrogate,
+    detach_reset: bool,
+    needs: tuple[bool, bool, bool, bool, bool],
+) -> tuple[Tensor, list[Tensor | None]]:
+    """BP-SRM backward (section 3) from the C kernel: grad_x and the gradients of (a_s, a_m, a_r, theta, theta_r).
+
+    ``needs`` says which parameter gradients to compute (x is needed for a_s and a_m).
+    """
+    lib = _load()
+    assert lib is not None
+    steps, neurons = u.shape[0], u[0].numel() if u.shape[0] else 0
+    threads = torch.get_num_threads()
+    layout, period = _layout(u, params)
+    g_o = grad_spikes.contiguous() if grad_spikes is not None else None
+    g_u = grad_u.contiguous() if grad_u is not None else None
+    grad_x = torch.empty_like(u)
+    buffers = [
+        torch.zeros(threads, period, dtype=u.dtype) if need and p is not None else None
+        for need, p in zip(needs, params, strict=True)
+    ]
+    fn = lib.bpsrm_backward_f32 if u.dtype == torch.float32 else lib.bpsrm_backward_f64
+    status = 0
+    if neurons:
+        status = fn(
+            _ptr(x),
+            u.data_ptr(),
+            _ptr(g_o),
+            _ptr(g_u),
+            grad_x.data_ptr(),
+            steps,
+            neurons,
+            period,
+            *_param_args(layout),
+            int(params[0] is not None),
+            _SURROGATE_IDS[surrogate.name],
+            surrogate_width(surrogate),
+            int(detach_reset),
+            *[_ptr(b) for b in buffers],
+            threads,
+        )
+    if status != 0:
+        raise MemoryError("bpsrm fused CPU kernel: out of memory for the backward's recomputed state")
+    grads: list[Tensor | None] = []
+    for buffer, param in zip(buffers, params, strict=True):
+        grads.append(None if buffer is None or param is None else _reduce_to(buffer.sum(0), param, u))
+    return grad_x, grads
+
+
 class SRMFusedCPU(torch.autograd.Function):
-    """The fused kernel as an autograd.Function; same inputs and outputs as :class:`bpsrm.autograd.SRMFunction`."""
+    """The fused kernel as an autograd.Function; same inputs and outputs as :class:`bpsrm.autograd.SRMFunction`.
+
+    Saves u (4 bytes per neuron-step), and x only when a_s or a_m needs a gradient.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -164,97 +268,33 @@ class SRMFusedCPU(torch.autograd.Function):
         surrogate: Surrogate,
         detach_reset: bool,
     ) -> tuple[Tensor, Tensor]:
-        lib = _load()
-        assert lib is not None
         xc = x.contiguous()
-        steps = xc.shape[0]
-        neurons = xc[0].numel() if steps else 0
-        params = [_period(p, xc) if p is not None else (None, 0) for p in (a_s, a_m, a_r, theta, theta_r)]
-        periods = {n for _, n in params if n}
-        # Scalars (stride 0) fit any period: then the whole of x[0] is one row of blocks.
-        period = max(periods) if periods else max(neurons, 1)
-        if len(periods) > 1 or (neurons and neurons % period):
-            # Parameters that vary over different dimensions: materialise them over all of x[0].
-            params = [
-                (p.expand(xc.shape[1:]).contiguous().reshape(-1), neurons) if p is not None else (None, 0)
-                for p in (a_s, a_m, a_r, theta, theta_r)
-            ]
-            period = neurons
-        period = max(period, 1)
-        u = torch.empty_like(xc)
-        out = torch.empty_like(xc)
-        fn = lib.bpsrm_forward_f32 if xc.dtype == torch.float32 else lib.bpsrm_forward_f64
-        vs, vm, vr, vt, vtr = (values for values, _ in params)
-        if neurons:
-            fn(
-                xc.data_ptr(),
-                u.data_ptr(),
-                out.data_ptr(),
-                steps,
-                neurons,
-                period,
-                *_param_args(params),
-                int(a_s is not None),
-                torch.get_num_threads(),
-            )
+        out, u = fused_forward(xc, a_s, a_m, a_r, theta, theta_r)
         needs = ctx.needs_input_grad
         ctx.set_materialize_grads(False)
         ctx.surrogate = surrogate
         ctx.detach_reset = bool(detach_reset)
-        ctx.period = period
-        ctx.has_as = a_s is not None
-        ctx.periods = [period_ for _, period_ in params]
-        ctx.save_for_backward(
-            u, xc if (needs[1] or needs[2]) else None, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r
-        )
+        ctx.save_for_backward(u, xc if (needs[1] or needs[2]) else None, a_s, a_m, a_r, theta, theta_r)
         return out, u
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        u, x, vs, vm, vr, vt, vtr, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
+        u, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
         if grad_spikes is None and grad_u is None:
             return (None,) * 8
-        lib = _load()
-        assert lib is not None
         needs = ctx.needs_input_grad
-        steps, neurons = u.shape[0], u[0].numel()
-        threads = torch.get_num_threads()
-        period = ctx.period
-        g_o = grad_spikes.contiguous() if grad_spikes is not None else None
-        g_u = grad_u.contiguous() if grad_u is not None else None
-        grad_x = torch.empty_like(u)
-        buffers = [torch.zeros(threads, period, dtype=u.dtype) if needs[i] else None for i in range(1, 6)]
-        fn = lib.bpsrm_backward_f32 if u.dtype == torch.float32 else lib.bpsrm_backward_f64
-        status = 0
-        if neurons:
-            status = fn(
-                _ptr(x),
-                u.data_ptr(),
-                _ptr(g_o),
-                _ptr(g_u),
-                grad_x.data_ptr(),
-                steps,
-                neurons,
-                period,
-                *_param_args(list(zip((vs, vm, vr, vt, vtr), ctx.periods, strict=True))),
-                int(ctx.has_as),
-                _SURROGATE_IDS[ctx.surrogate.name],
-                _width(ctx.surrogate),
-                int(ctx.detach_reset),
-                *[_ptr(b) for b in buffers],
-                threads,
-            )
-        if status != 0:
-            raise MemoryError("bpsrm fused CPU kernel: out of memory for the backward's recomputed state")
-        grads: list[Tensor | None] = [grad_x if needs[0] else None]
-        for buffer, param in zip(buffers, (a_s, a_m, a_r, theta, theta_r), strict=True):
-            if buffer is None or param is None:
-                grads.append(None)
-                continue
-            total = buffer.sum(0)
-            grads.append(_reduce_to(total, param, u))
-        return (*grads, None, None)
+        grad_x, grads = fused_backward(
+            x,
+            u,
+            grad_spikes,
+            grad_u,
+            (a_s, a_m, a_r, theta, theta_r),
+            ctx.surrogate,
+            ctx.detach_reset,
+            tuple(bool(n) for n in needs[1:6]),  # type: ignore[arg-type]
+        )
+        return (grad_x if needs[0] else None, *grads, None, None)
 
 
 def _reduce_to(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:

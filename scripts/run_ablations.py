@@ -1,0 +1,114 @@
+"""Issue 6 ablations: normalisation, kernel, surrogate and detach_reset, each changed alone from a base config.
+
+    python scripts/run_ablations.py cwru [--seeds 0 1 2] [--only norm-none kernel-exp ...] [--root ../shared/data]
+    python scripts/run_ablations.py fashion-mnist ...
+
+Every variant runs with the same budget as the base (epochs, data, optimiser); runs land in
+results/ablations/<dataset>/<variant>/seed<S>/ with config.yaml, metrics.json and metrics.csv
+(checkpoints, plots and activity files are removed: the table is built from metrics.json).
+A finished run (metrics.json present) is skipped, an interrupted one resumed, so the script can
+be started again after a crash. `python scripts/results_table.py` prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "results" / "ablations"
+
+# Budget of each dataset's ablation runs: CWRU is the whole experiment; Fashion-MNIST uses a
+# 10,000-image training subset and 4 epochs so that 36 runs fit a CPU day (said in the README).
+BUDGETS: dict[str, tuple[str, list[str]]] = {
+    "cwru": ("configs/cwru.yaml", []),
+    "fashion-mnist": ("configs/fashion-mnist.yaml", ["data.limit_train=10000", "train.epochs=4"]),
+}
+
+NORM_TOKENS = ("TCNT", "TCN", "BNTT", "TDBN", "TEBN", "BN")
+
+
+def _replace_norm(spec: str, token: str | None) -> str:
+    """The spec with every norm token replaced by ``token`` (None: removed)."""
+    parts = [p for p in spec.split("-")]
+    out = []
+    for part in parts:
+        if part in NORM_TOKENS:
+            if token is not None:
+                out.append(token)
+        else:
+            out.append(part)
+    return "-".join(out)
+
+
+def variants(spec: str) -> dict[str, list[str]]:
+    """name -> config overrides; the base is TCN (channel statistics), dexp, sigmoid, detach_reset off."""
+    norm = {
+        "norm-none": _replace_norm(spec, None),
+        "norm-bn": _replace_norm(spec, "BN"),
+        "norm-tdbn": _replace_norm(spec, "TDBN"),
+        "norm-bntt": _replace_norm(spec, "BNTT"),
+        "norm-tebn": _replace_norm(spec, "TEBN"),
+        "norm-tcn-time-channel": _replace_norm(spec, "TCNT"),
+    }
+    table: dict[str, list[str]] = {"base": []}
+    table.update({name: [f"model.spec={value}"] for name, value in norm.items()})
+    table.update(
+        {
+            "kernel-alpha": ["model.neuron.kernel=alpha"],
+            "kernel-exp": ["model.neuron.kernel=exp"],
+            "surrogate-atan": ["model.neuron.surrogate=atan"],
+            "surrogate-triangle": ["model.neuron.surrogate=triangle"],
+            "detach-reset": ["model.neuron.detach_reset=true"],
+        }
+    )
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", choices=sorted(BUDGETS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--only", nargs="+", default=None, help="variant names (default: all)")
+    parser.add_argument("--root", default="../shared/data", help="data folder (default: ../shared/data)")
+    parser.add_argument("--bpsrm", default=str(REPO / ".venv" / "bin" / "bpsrm"), help="the bpsrm command")
+    args = parser.parse_args()
+
+    config, budget = BUDGETS[args.dataset]
+    spec = yaml.safe_load((REPO / config).read_text())["model"]["spec"]
+    table = variants(spec)
+    names = args.only or list(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; expected some of {list(table)}")
+    for seed in args.seeds:  # seeds outermost: a partial run still gives every variant one seed
+        for name in names:
+            out = OUT / args.dataset / name / f"seed{seed}"
+            if (out / "metrics.json").is_file():
+                continue
+            command = [args.bpsrm, "train", str(REPO / config), f"data.root={args.root}", f"seed={seed}"]
+            command += ["log.progress=false", f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]
+            command += ["--out", str(out)] + (["--resume"] if (out / "last.pt").is_file() else [])
+            start = time.perf_counter()
+            print(f"[{args.dataset}] {name} seed {seed} ...", flush=True)
+            result = subprocess.run(command, cwd=REPO)
+            if result.returncode != 0:
+                print(f"[{args.dataset}] {name} seed {seed} failed (exit {result.returncode})", file=sys.stderr)
+                return result.returncode
+            for leftover in ("last.pt", "best.pt", "activity.npz"):
+                (out / leftover).unlink(missing_ok=True)
+            for plot in out.glob("*.png"):
+                plot.unlink()
+            shutil.rmtree(out / "tensorboard", ignore_errors=True)
+            print(f"[{args.dataset}] {name} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

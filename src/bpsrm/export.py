@@ -1,0 +1,489 @@
+r"""NIR export and import of a :class:`~bpsrm.models.SpikingNetwork` (the ``nir`` package, optional extra).
+
+NIR describes neurons by ODEs; bpsrm's neuron is their exact forward-Euler form
+with dt = 1 step. A leaky integrator node ``LI(tau, r, v_leak=0)`` then reads
+:math:`v[t] = (1 - 1/\tau)\,v[t-1] + (r/\tau)\,i[t]`; with :math:`\tau = 1/(1-a)`
+and :math:`r = \tau` it is :math:`v[t] = a\,v[t-1] + i[t]`, one line of the
+iterative SRM (BP-SRM.md section 2). One SRM layer becomes:
+
+.. code-block:: text
+
+    in -> LI(a_s) -> LI(a_m) -> Threshold(theta) -> out          I, V, o = H(u - theta)
+                                 ^          |
+                  Scale(-1) <- LI(a_r) <- Scale(theta_r)         R[t] = a_r R[t-1] + theta_r o[t-1]
+
+Inputs reaching a node are summed, so the threshold sees u = V - R; the
+recurrent edge carries the previous step's spikes. The ``exp`` kernel has no
+first LI; ``alpha`` is ``dexp`` with a_s = a_m. Synapses become ``Conv1d`` /
+``Conv2d`` / ``Affine`` / ``Linear``, average pooling ``AvgPool2d``, flattening
+``Flatten``; a membrane readout is ``LI -> LI -> Output`` (its reduction over time,
+which NIR has no node for, is kept in the graph's metadata).
+
+What NIR cannot express, and is refused with an error naming the layer:
+
+- max pooling (NIR has sum and average pooling only); use ``APk`` in the spec;
+- a norm whose inference-time affine changes with the time step (TCN with a
+  per-step gamma/beta that differ over t, BNTT, TEBN with unequal p[t],
+  time-channel statistics that differ over t): NIR graphs are time-invariant.
+  A norm that is the same at every step is folded into the synapse before it:
+  :math:`W' = s W`, :math:`b' = s (b - \mu) + \beta` with :math:`s = \gamma/\sqrt{\sigma^2 + \epsilon}`;
+- NIR's Threshold fires on :math:`u > \theta`, bpsrm on :math:`u \ge \theta`: spikes differ
+  only where u equals theta exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .errors import BpsrmError
+from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
+from .models import SpikingNetwork
+from .neuron import SRMNeuron
+from .norm import _TemporalNorm
+
+__all__ = ["to_nir", "from_nir", "export_checkpoint", "ExportError"]
+
+
+class ExportError(BpsrmError):
+    """A model (or graph) that NIR (or bpsrm) cannot express; the message names the layer."""
+
+
+def _nir() -> Any:
+    try:
+        import nir
+    except ImportError:
+        raise ExportError("NIR export needs the nir package: pip install 'bpsrm[nir]'") from None
+    return nir
+
+
+def _li(nir: Any, decay: np.ndarray) -> Any:
+    """The LI node whose Euler step with dt = 1 is v[t] = a v[t-1] + i[t]."""
+    tau = 1.0 / (1.0 - decay)
+    return nir.LI(tau=tau, r=tau.copy(), v_leak=np.zeros_like(tau))
+
+
+def _decay_of(node: Any, where: str) -> np.ndarray:
+    tau = np.asarray(node.tau, dtype=np.float64)
+    r = np.asarray(node.r, dtype=np.float64)
+    if np.any(np.asarray(node.v_leak) != 0) or not np.allclose(r, tau, rtol=1e-12, atol=0):
+        raise ExportError(f"{where}: an LI with v_leak != 0 or r != tau is not an SRM trace (dt = 1 step)")
+    if np.any(tau <= 1.0):
+        raise ExportError(f"{where}: tau must be > 1 step for a decay in (0, 1), got min {tau.min()}")
+    return 1.0 - 1.0 / tau
+
+
+def _full(value: Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    """A neuron parameter ([] or [C]) as an array over the neuron's shape [C, ...]."""
+    v = value.detach().double().cpu()
+    if v.dim() == 1:
+        v = v.reshape((-1,) + (1,) * (len(shape) - 1))
+    return np.ascontiguousarray(v.expand(shape).numpy())
+
+
+def _norm_affine(norm: _TemporalNorm, where: str) -> tuple[Tensor, Tensor]:
+    """(scale [C], shift [C]) of a norm at inference, when it is the same at every step."""
+    inv = torch.rsqrt(norm.running_var.double() + norm.eps)
+    mean = norm.running_mean.double()
+    gamma = norm.weight.detach().double()
+    beta = norm.bias.detach().double() if norm.bias is not None else torch.zeros_like(gamma)
+    scale = gamma * inv
+    shift = beta - mean * scale
+    if norm.step_scale is not None:
+        p = norm.step_scale.detach().double()
+        scale = scale * p.reshape(-1, 1)
+        shift = shift * p.reshape(-1, 1)
+    if scale.dim() == 2:
+        if not (torch.equal(scale, scale[:1].expand_as(scale)) and torch.equal(shift, shift[:1].expand_as(shift))):
+            raise ExportError(
+                f"{where}: its affine at inference changes with the time step (per-step gamma/beta, statistics "
+                "or scale); NIR graphs are time-invariant, so it cannot be folded. Export a model whose norm is "
+                "the same at every step (e.g. TemporalChannelNorm(C) without time_steps, or FoldedBatchNorm)"
+            )
+        scale, shift = scale[0], shift[0]
+    return scale, shift
+
+
+def _synapse_node(nir: Any, module: nn.Module, in_shape: tuple[int, ...], where: str) -> Any:
+    weight_t: Tensor = module.weight  # type: ignore[assignment]
+    bias_t: Tensor | None = module.bias  # type: ignore[assignment]
+    weight = weight_t.detach().double().cpu().numpy()
+    bias = bias_t.detach().double().cpu().numpy() if bias_t is not None else None
+    if isinstance(module, nn.Linear):
+        return nir.Affine(weight=weight, bias=bias) if bias is not None else nir.Linear(weight=weight)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        if module.padding_mode != "zeros" or isinstance(module.padding, str):
+            raise ExportError(f"{where}: only zero padding given as numbers is exported")
+        bias = bias if bias is not None else np.zeros(module.out_channels)
+        if isinstance(module, nn.Conv1d):
+            return nir.Conv1d(
+                input_shape=in_shape[1],
+                weight=weight,
+                stride=module.stride[0],
+                padding=module.padding[0],
+                dilation=module.dilation[0],
+                groups=module.groups,
+                bias=bias,
+            )
+        return nir.Conv2d(
+            input_shape=tuple(in_shape[1:]),
+            weight=weight,
+            stride=tuple(module.stride),
+            padding=tuple(module.padding),
+            dilation=tuple(module.dilation),
+            groups=module.groups,
+            bias=bias,
+        )
+    raise ExportError(f"{where}: {type(module).__name__} has no NIR synapse")
+
+
+def _fold(node: Any, scale: Tensor, shift: Tensor) -> None:
+    """Fold y = scale[c] z + shift[c] into the synapse node that computes z."""
+    s, b = scale.numpy(), shift.numpy()
+    weight = node.weight * s.reshape((-1,) + (1,) * (node.weight.ndim - 1))
+    old_bias = getattr(node, "bias", None)
+    bias = (np.zeros_like(b) if old_bias is None else np.asarray(old_bias)) * s + b
+    node.weight = weight
+    node.bias = bias
+
+
+def to_nir(model: SpikingNetwork) -> Any:
+    """The NIR graph of ``model`` (inference: norms folded, running statistics used).
+
+    Nodes are named ``"<layer index>.<role>"``; the readout's reduction and the bpsrm
+    spec go into ``graph.metadata``. Raises :class:`ExportError` naming the first layer
+    that NIR cannot express.
+    """
+    nir = _nir()
+    if not isinstance(model, SpikingNetwork):
+        raise ExportError(f"to_nir expects a bpsrm SpikingNetwork, got {type(model).__name__}")
+    was_training = model.training
+    model.eval()
+    try:
+        shapes = _shapes(model)
+        nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(model.input_shape)})}
+        edges: list[tuple[str, str]] = []
+        last = "input"
+        pending: tuple[str, Any] | None = None  # a synapse node waiting for a norm to fold in
+
+        def emit(name: str, node: Any) -> None:
+            nonlocal last
+            nodes[name] = node
+            edges.append((last, name))
+            last = name
+
+        def flush() -> None:
+            nonlocal pending
+            if pending is not None:
+                emit(*pending)
+                pending = None
+
+        for index, layer in enumerate(model.layers):
+            where = f"layer {index} ({layer.__class__.__name__})"
+            in_shape = shapes[index]
+            if isinstance(layer, _TemporalNorm):
+                if pending is None:
+                    raise ExportError(f"{where}: a norm must follow a synapse to be folded")
+                _fold(pending[1], *_norm_affine(layer, f"{where}: {layer!r}"))
+                flush()
+                continue
+            flush()
+            if isinstance(layer, SRMNeuron):
+                last = _emit_neuron(nir, nodes, edges, last, f"{index}", layer, shapes[index + 1])
+                continue
+            inner = layer.module if isinstance(layer, TimeFolded) else layer
+            where = f"layer {index} ({type(inner).__name__})"
+            if isinstance(inner, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                pending = (f"{index}.synapse", _synapse_node(nir, inner, in_shape, where))
+            elif isinstance(inner, (nn.MaxPool1d, nn.MaxPool2d)):
+                raise ExportError(f"{where}: NIR has no max pooling (only sum and average); use APk in the spec")
+            elif isinstance(inner, nn.AvgPool2d):
+                k = np.array(_pair(inner.kernel_size))
+                emit(
+                    f"{index}.pool",
+                    nir.AvgPool2d(
+                        kernel_size=k, stride=np.array(_pair(inner.stride)), padding=np.array(_pair(inner.padding))
+                    ),
+                )
+            elif isinstance(inner, nn.Flatten):
+                emit(f"{index}.flatten", nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1))
+            else:
+                raise ExportError(f"{where}: no NIR node for {type(inner).__name__}")
+        flush()
+        readout = model.readout
+        metadata: dict[str, Any] = {"bpsrm_spec": model.spec, "bpsrm_input_shape": list(model.input_shape)}
+        if isinstance(readout, MembraneReadout):
+            shape = shapes[-1]
+            if readout.kernel != "exp":
+                a_s = math.exp(-1.0 / (readout.tau_s if readout.kernel == "dexp" else readout.tau_m))
+                emit("readout.syn", _li(nir, np.full(shape, a_s)))
+            emit("readout.mem", _li(nir, np.full(shape, math.exp(-1.0 / readout.tau_m))))
+            metadata["bpsrm_readout"] = readout.reduce
+        elif isinstance(readout, SpikeCountReadout):
+            metadata["bpsrm_readout"] = "count"
+        else:
+            raise ExportError(f"readout ({type(readout).__name__}): no NIR form")
+        nodes["output"] = nir.Output(output_type={"output": np.array(shapes[-1])})
+        edges.append((last, "output"))
+        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+    finally:
+        model.train(was_training)
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)  # type: ignore[return-value]
+
+
+def _shapes(model: SpikingNetwork) -> list[tuple[int, ...]]:
+    """Per-sample shape at the input of every layer, and after the last one."""
+    steps = next((m.time_steps for m in model.modules() if isinstance(m, _TemporalNorm) and m.time_steps), 1)
+    x = torch.zeros((steps, 1, *model.input_shape))  # per-step norms need their own T
+    shapes = [tuple(model.input_shape)]
+    with torch.no_grad():
+        for layer in model.layers:
+            x = layer(x)
+            shapes.append(tuple(x.shape[2:]))
+    return shapes
+
+
+def _emit_neuron(
+    nir: Any,
+    nodes: dict[str, Any],
+    edges: list[tuple[str, str]],
+    last: str,
+    prefix: str,
+    neuron: SRMNeuron,
+    shape: tuple[int, ...],
+) -> str:
+    a_m = _full(neuron.decay("tau_m"), shape)
+    a_r = _full(neuron.decay("tau_r"), shape)
+    theta = _full(neuron.theta, shape)
+    theta_r = _full(neuron.theta_r, shape)
+    if neuron.kernel != "exp":
+        a_s = _full(neuron.decay("tau_s"), shape) if neuron.kernel == "dexp" else a_m
+        nodes[f"{prefix}.syn"] = _li(nir, a_s)
+        edges.append((last, f"{prefix}.syn"))
+        last = f"{prefix}.syn"
+    nodes[f"{prefix}.mem"] = _li(nir, a_m)
+    nodes[f"{prefix}.fire"] = nir.Threshold(threshold=theta)
+    nodes[f"{prefix}.reset"] = nir.Scale(scale=theta_r)
+    nodes[f"{prefix}.refractory"] = _li(nir, a_r)
+    nodes[f"{prefix}.subtract"] = nir.Scale(scale=-np.ones(shape))
+    edges += [
+        (last, f"{prefix}.mem"),
+        (f"{prefix}.mem", f"{prefix}.fire"),
+        (f"{prefix}.fire", f"{prefix}.reset"),
+        (f"{prefix}.reset", f"{prefix}.refractory"),
+        (f"{prefix}.refractory", f"{prefix}.subtract"),
+        (f"{prefix}.subtract", f"{prefix}.fire"),
+    ]
+    return f"{prefix}.fire"
+
+
+# ------------------------------------------------------------------------------------- import ----
+def _constant(values: np.ndarray, where: str, name: str) -> tuple[float | None, np.ndarray | None]:
+    """(scalar, None) when all values are equal, (None, per-channel [C]) when constant inside each channel."""
+    flat = values.reshape(values.shape[0], -1) if values.ndim else values.reshape(1, 1)
+    if np.all(flat == flat.flat[0]):
+        return float(flat.flat[0]), None
+    if np.all(flat == flat[:, :1]):
+        return None, flat[:, 0].copy()
+    raise ExportError(f"{where}: {name} varies inside a channel; bpsrm has one value per layer or per channel")
+
+
+def _neuron_from(nodes: dict[str, Any], chain: list[str], refractory: tuple[str, str, str], fire: str) -> SRMNeuron:
+    where = f"node {fire!r}"
+    decays = [_decay_of(nodes[name], f"node {name!r}") for name in chain]
+    reset, refr, subtract = (nodes[name] for name in refractory)
+    if not np.all(np.asarray(subtract.scale) == -1):
+        raise ExportError(f"node {refractory[2]!r}: the refractory trace must be subtracted (scale -1)")
+    values = {
+        "tau_m": decays[-1],
+        "tau_r": _decay_of(refr, f"node {refractory[1]!r}"),
+        "theta": np.asarray(nodes[fire].threshold, dtype=np.float64),
+        "theta_r": np.asarray(reset.scale, dtype=np.float64),
+    }
+    kernel = "exp"
+    if len(decays) == 2:
+        kernel = "alpha" if np.array_equal(decays[0], decays[1]) else "dexp"
+        values["tau_s"] = decays[0]
+    parsed = {k: _constant(v, where, k) for k, v in values.items()}
+    per_channel = [k for k, (scalar, _) in parsed.items() if scalar is None]
+    if per_channel and any(k in ("theta", "theta_r") for k in per_channel):
+        raise ExportError(f"{where}: a per-channel theta or theta_r is not rebuilt by from_nir")
+
+    def tau(a: float) -> float:
+        return -1.0 / math.log(a)
+
+    scalars = {k: v for k, (v, _) in parsed.items() if v is not None}
+    kwargs: dict[str, Any] = {"kernel": kernel, "theta": scalars["theta"], "theta_r": scalars["theta_r"]}
+    for name in ("tau_s", "tau_m", "tau_r"):
+        if name in scalars:
+            kwargs[name] = tau(scalars[name])
+    if kernel == "alpha":
+        kwargs.pop("tau_s", None)
+    if not per_channel:
+        if kwargs["theta_r"] == kwargs["theta"]:
+            kwargs["theta_r"] = None
+        return SRMNeuron(**kwargs)
+    channels = len(parsed[per_channel[0]][1])  # type: ignore[arg-type]
+    neuron = SRMNeuron(**kwargs, learn_tau=per_channel, channels=channels)
+    with torch.no_grad():
+        for name in per_channel:
+            a = torch.from_numpy(parsed[name][1])  # type: ignore[arg-type]
+            getattr(neuron, f"{name}_logit").copy_(torch.log(a / (1 - a)))
+    return neuron
+
+
+def from_nir(graph: Any) -> SpikingNetwork:
+    """A :class:`~bpsrm.models.SpikingNetwork` from a NIR graph of the form :func:`to_nir` writes.
+
+    Raises :class:`ExportError` naming the node it cannot read.
+    """
+    nir = _nir()
+    nodes, edges = graph.nodes, graph.edges
+    successors: dict[str, list[str]] = {name: [] for name in nodes}
+    for src, dst in edges:
+        if src not in nodes or dst not in nodes:
+            raise ExportError(f"edge ({src!r}, {dst!r}) names a node that is not in the graph")
+        successors[src].append(dst)
+    metadata = dict(getattr(graph, "metadata", {}) or {})
+    inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise ExportError(f"the graph needs exactly one Input node, found {inputs}")
+    input_shape = tuple(int(s) for s in np.asarray(nodes[inputs[0]].input_type["input"]).reshape(-1))
+    layers: list[nn.Module] = []
+    readout: nn.Module | None = None
+    current = _only(successors, inputs[0])
+    while True:
+        node = nodes[current]
+        where = f"node {current!r} ({type(node).__name__})"
+        if isinstance(node, nir.Output):
+            readout = readout or SpikeCountReadout()
+            break
+        if isinstance(node, (nir.Affine, nir.Linear)):
+            weight = torch.from_numpy(np.asarray(node.weight, dtype=np.float64)).float()
+            linear = nn.Linear(weight.shape[1], weight.shape[0], bias=isinstance(node, nir.Affine))
+            with torch.no_grad():
+                linear.weight.copy_(weight)
+                if isinstance(node, nir.Affine):
+                    linear.bias.copy_(torch.from_numpy(np.asarray(node.bias, dtype=np.float64)))
+            layers.append(TimeFolded(linear))
+            current = _only(successors, current)
+        elif isinstance(node, (nir.Conv1d, nir.Conv2d)):
+            layers.append(TimeFolded(_conv_from(node, isinstance(node, nir.Conv2d))))
+            current = _only(successors, current)
+        elif isinstance(node, nir.AvgPool2d):
+            k, s, p = (_pair_of(x) for x in (node.kernel_size, node.stride, node.padding))
+            layers.append(TimeFolded(nn.AvgPool2d(k, s, p)))
+            current = _only(successors, current)
+        elif isinstance(node, nir.Flatten):
+            layers.append(TimeFolded(nn.Flatten()))
+            current = _only(successors, current)
+        elif isinstance(node, nir.LI):
+            chain = [current]
+            nxt = _only(successors, current)
+            if isinstance(nodes[nxt], nir.LI):
+                chain.append(nxt)
+                nxt = _only(successors, nxt)
+            if isinstance(nodes[nxt], nir.Output):
+                readout = _readout_from(nodes, chain, metadata, where)
+                current = nxt
+                continue
+            if not isinstance(nodes[nxt], nir.Threshold):
+                raise ExportError(f"{where}: after the leaky integrators expected a Threshold, got {nxt!r}")
+            fire = nxt
+            after = successors[fire]
+            resets = [n for n in after if isinstance(nodes[n], nir.Scale)]
+            onward = [n for n in after if n not in resets]
+            if len(resets) != 1 or len(onward) != 1:
+                raise ExportError(f"node {fire!r}: expected one refractory Scale and one onward edge, got {after}")
+            refr = _only(successors, resets[0])
+            subtract = _only(successors, refr)
+            if _only(successors, subtract) != fire or not isinstance(nodes[refr], nir.LI):
+                raise ExportError(f"node {fire!r}: the refractory loop Scale -> LI -> Scale(-1) -> Threshold is broken")
+            layers.append(_neuron_from(nodes, chain, (resets[0], refr, subtract), fire))
+            current = onward[0]
+        else:
+            raise ExportError(f"{where}: bpsrm has no layer for this node")
+    spec = str(metadata.get("bpsrm_spec", ""))
+    names = None
+    return SpikingNetwork(layers, readout, input_shape, spec=spec, srm_names=names)
+
+
+def _pair_of(value: Any) -> tuple[int, int]:
+    values = [int(v) for v in np.asarray(value).reshape(-1)]
+    return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
+
+
+def _only(successors: dict[str, list[str]], name: str) -> str:
+    after = successors.get(name, [])
+    if len(after) != 1:
+        raise ExportError(f"node {name!r}: expected one outgoing edge, got {after}")
+    return after[0]
+
+
+def _conv_from(node: Any, two_d: bool) -> nn.Module:
+    weight = torch.from_numpy(np.asarray(node.weight, dtype=np.float64)).float()
+    out_c, in_per_group = weight.shape[0], weight.shape[1]
+    groups = int(node.groups)
+
+    conv: nn.Conv1d | nn.Conv2d
+    if two_d:
+        conv = nn.Conv2d(
+            in_per_group * groups,
+            out_c,
+            (weight.shape[2], weight.shape[3]),
+            stride=_pair_of(node.stride),
+            padding=_pair_of(node.padding),
+            dilation=_pair_of(node.dilation),
+            groups=groups,
+        )
+    else:
+        conv = nn.Conv1d(
+            in_per_group * groups,
+            out_c,
+            weight.shape[2],
+            stride=int(np.asarray(node.stride).reshape(-1)[0]),
+            padding=int(np.asarray(node.padding).reshape(-1)[0]),
+            dilation=int(np.asarray(node.dilation).reshape(-1)[0]),
+            groups=groups,
+        )
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        conv.bias.copy_(torch.from_numpy(np.asarray(node.bias, dtype=np.float64)))  # type: ignore[union-attr]
+    return conv
+
+
+def _readout_from(nodes: dict[str, Any], chain: list[str], metadata: dict[str, Any], where: str) -> nn.Module:
+    decays = [_decay_of(nodes[name], f"node {name!r}") for name in chain]
+    scalars = [_constant(d, where, "tau")[0] for d in decays]
+    if any(s is None for s in scalars):
+        raise ExportError(f"{where}: the readout's time constants must be the same for every output")
+    taus = [-1.0 / math.log(s) for s in scalars]  # type: ignore[arg-type]
+    reduce = str(metadata.get("bpsrm_readout", "mean"))
+    if reduce not in ("mean", "max", "last"):
+        raise ExportError(f"metadata bpsrm_readout={reduce!r}: expected mean, max or last for a membrane readout")
+    if len(taus) == 1:
+        return MembraneReadout(tau_m=taus[0], kernel="exp", reduce=reduce)
+    kernel = "alpha" if scalars[0] == scalars[1] else "dexp"
+    return MembraneReadout(tau_s=taus[0], tau_m=taus[1], kernel=kernel, reduce=reduce)
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
+    """``bpsrm export CHECKPOINT --format nir --out FILE``: the checkpoint's model as a NIR file."""
+    from .inference import load_trained
+
+    model = load_trained(checkpoint).model
+    graph = to_nir(model)
+    out = Path(out)
+    try:
+        _nir().write(str(out), graph)
+    except OSError as exc:
+        raise BpsrmError(f"{out}: cannot write the NIR file ({exc.strerror or exc})") from None
+    return out

@@ -1,0 +1,208 @@
+"""Training on 2 CPU processes with torchrun (gloo) against one process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from bpsrm.engine.distributed import GlobalBatchSampler
+from bpsrm.errors import BpsrmError
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("torchrun") is None and not Path(sys.executable).with_name("torchrun").exists(),
+    reason="torchrun is not installed beside this Python",
+)
+
+# No norm layer: with one, each process would normalise its own half of a batch (as BatchNorm does
+# under DDP), which is a different computation from the single process's.
+TINY = {
+    "experiment": "ddp",
+    "seed": 3,
+    "data": {"name": "fashion-mnist-demo", "val_fraction": 0.1, "limit_train": 600, "limit_test": 200},
+    "model": {"spec": "FC48-SRM-FC10", "time_steps": 3},
+    "encoder": {"name": "direct"},
+    "optim": {"name": "adamw", "lr": 0.003, "weight_decay": 0.01},
+    "schedule": {"name": "cosine", "warmup_epochs": 0.5},
+    "train": {"epochs": 2, "batch_size": 50, "clip_grad_norm": 1.0},
+    "log": {"progress": False},
+}
+
+
+def _torchrun() -> list[str]:
+    beside = Path(sys.executable).with_name("torchrun")
+    return [str(beside)] if beside.exists() else [shutil.which("torchrun") or "torchrun"]
+
+
+def _bpsrm_script() -> str:
+    beside = Path(sys.executable).with_name("bpsrm")
+    assert beside.exists(), "the bpsrm command is installed beside this Python"
+    return str(beside)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    env["BPSRM_DIST_TIMEOUT"] = "60"
+    return env
+
+
+def _state(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "last.pt", weights_only=True)["model"]
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    one, two = tmp_path / "one", tmp_path / "two"
+    single = subprocess.run(
+        [sys.executable, "-m", "bpsrm", "train", str(config), "--out", str(one)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+        check=False,
+    )
+    assert single.returncode == 0, single.stderr
+    started = subprocess.run(
+        [*_torchrun(), "--standalone", "--nproc_per_node=2", _bpsrm_script(), "train", str(config), "--out", str(two)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr[-3000:]
+    metrics = json.loads((two / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    assert metrics["weights_identical_across_ranks"] is True  # compared across ranks by digest at the end
+    assert json.loads((one / "metrics.json").read_text())["world_size"] == 1
+    # Only rank 0 printed (the header line once) and wrote.
+    assert started.stdout.count("bpsrm train ddp:") == 1 and "2 processes (gloo)" in started.stdout
+    a, b = _state(one), _state(two)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
+    first = json.loads((one / "metrics.json").read_text())
+    assert first["test_accuracy"] > 0.5  # it learnt: the weights compared are trained ones (chance is 0.1)
+    assert abs(metrics["test_accuracy"] - first["test_accuracy"]) <= 0.02
+
+
+@pytest.mark.slow
+def test_resume_under_two_processes_after_a_kill(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 3}}))
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    command = [*_torchrun(), "--standalone", "--nproc_per_node=2", _bpsrm_script(), "train", str(config)]
+    run = subprocess.run([*command, "--out", str(full)], capture_output=True, text=True, timeout=300, env=_env())
+    assert run.returncode == 0, run.stderr[-3000:]
+    # The same run, killed (every process at once) once its first checkpoint is on disk ...
+    process = subprocess.Popen(
+        [*command, "--out", str(cut)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (cut / "last.pt").is_file():
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended or stalled before epoch 1"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not (cut / "metrics.json").is_file()
+    # ... then resumed under torchrun, ends with the weights of the uninterrupted run.
+    second = subprocess.run(
+        [*command, "--out", str(cut), "--resume"], capture_output=True, text=True, timeout=300, env=_env()
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming" in second.stdout
+    a, b = _state(full), _state(cut)
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=0, msg=name)
+    done = json.loads((cut / "metrics.json").read_text())
+    assert (
+        done["world_size"] == 2
+        and done["test_accuracy"] == json.loads((full / "metrics.json").read_text())["test_accuracy"]
+    )
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes in /proc")
+def test_a_dying_rank_stops_the_others(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 200}}))
+    process = subprocess.Popen(
+        [
+            *_torchrun(),
+            "--standalone",
+            "--nproc_per_node=2",
+            _bpsrm_script(),
+            "train",
+            str(config),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "run" / "metrics.csv").is_file():  # training is under way (epoch 1 done)
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        workers = [p for child in _children(process.pid) for p in [child, *_children(child)]]
+        workers = [p for p in workers if "train" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+        assert len(workers) >= 2
+        killed_at = time.monotonic()
+        os.kill(workers[-1], signal.SIGKILL)
+        code = process.wait(timeout=90)
+        assert code != 0
+        assert time.monotonic() - killed_at < 90
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_global_batches_split_among_ranks() -> None:
+    whole = list(GlobalBatchSampler(23, 5, seed=7))
+    assert [len(b) for b in whole] == [5, 5, 5, 5, 3]
+    assert sorted(i for b in whole for i in b) == list(range(23))
+    # the batches of DataLoader(shuffle=True) with the same generator seed
+    expected = torch.randperm(23, generator=torch.Generator().manual_seed(7)).tolist()
+    assert [i for b in whole for i in b] == expected
+    ranks = [list(GlobalBatchSampler(23, 5, seed=7, rank=r, world_size=2)) for r in range(2)]
+    for k, batch in enumerate(whole):
+        assert sorted(ranks[0][k] + ranks[1][k]) == sorted(batch)
+    # 25 = 4 * 6 + 1: the last global batch of one sample cannot feed 2 processes and is dropped
+    three = [list(GlobalBatchSampler(25, 6, seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert [len(b) for b in three[0]] == [3, 3, 3, 3] and len(three[1]) == 4
+    assert len(GlobalBatchSampler(23, 5, seed=7, max_batches=2)) == 2
+    with pytest.raises(BpsrmError, match=r"train\.batch_size=1 is the global batch and must be >= the number of pro"):
+        GlobalBatchSampler(10, 1, seed=0, rank=0, world_size=2)

@@ -1,0 +1,151 @@
+"""NIR export and import: file round trip gives the same spikes; norms folded; what NIR cannot hold is refused."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bpsrm import build_model
+from bpsrm.export import ExportError, from_nir, to_nir
+from bpsrm.norm import TemporalChannelNorm
+
+nir = pytest.importorskip("nir", reason="the nir extra is not installed")
+
+
+def _randomise_norms(model: torch.nn.Module, seed: int) -> None:
+    """Running statistics and affine far from their initial values, as after training."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, TemporalChannelNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.3)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+
+
+def _roundtrip(model, tmp_path: Path):
+    path = tmp_path / "model.nir"
+    nir.write(str(path), to_nir(model))
+    return from_nir(nir.read(str(path)))
+
+
+def _compare(model, rebuilt, x: torch.Tensor) -> None:
+    model.eval()
+    rebuilt.eval()
+    with torch.no_grad():
+        a, b = model.run(x), rebuilt.run(x)
+    assert len(a.spikes) == len(b.spikes) and len(a.spikes) > 0
+    for sa, sb in zip(a.spikes, b.spikes, strict=True):
+        assert 0 < float(sa.mean()) < 1, "the comparison needs layers that fire sometimes"
+        assert torch.equal(sa, sb)
+    torch.testing.assert_close(b.logits, a.logits, rtol=1e-4, atol=1e-4)
+
+
+def test_mlp_round_trip_gives_the_same_spikes(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("FC64-SRM-FC32-SRM-FC10", (1, 8, 8), time_steps=6, neuron={"kernel": "dexp", "tau_s": 3.0})
+    x = (torch.rand(6, 5, 1, 8, 8) < 0.4).float() * 2.0
+    _compare(model, _roundtrip(model, tmp_path), x)
+
+
+@pytest.mark.parametrize("kernel", ["dexp", "alpha", "exp"])
+def test_conv_network_with_tcn_round_trip(tmp_path: Path, kernel: str) -> None:
+    """TCN with one affine per channel (time_steps=None) folds into the convolution before it."""
+    torch.manual_seed(1)
+    model = build_model(
+        "8C3-TCN-SRM-AP2-16C3-TCN-SRM-AP2-FC10", (2, 12, 12), time_steps=None, neuron={"kernel": kernel}
+    )
+    _randomise_norms(model, 3)
+    graph = to_nir(model)
+    assert not any("norm" in name for name in graph.nodes)  # folded, not exported as nodes
+    assert isinstance(graph.nodes["0.synapse"], nir.Conv2d)
+    x = torch.rand(5, 3, 2, 12, 12) * 3.0
+    _compare(model, _roundtrip(model, tmp_path), x)
+
+
+def test_fold_matches_hand_computation() -> None:
+    torch.manual_seed(2)
+    model = build_model("FC4-TCN-SRM-FC2", (3,), time_steps=None)
+    _randomise_norms(model, 5)
+    linear, norm = model.layers[0].module, model.layers[1]
+    node = to_nir(model).nodes["0.synapse"]
+    s = norm.weight.double() / torch.sqrt(norm.running_var.double() + norm.eps)
+    w = linear.weight.double() * s[:, None]
+    assert linear.bias is None  # a synapse before a norm has no bias of its own
+    b = -norm.running_mean.double() * s + norm.bias.double()
+    np.testing.assert_allclose(node.weight, w.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(node.bias, b.detach().numpy(), rtol=1e-12)
+
+
+def test_srm_is_expressed_in_nir_primitives() -> None:
+    model = build_model("FC3-SRM-FC2", (4,), neuron={"tau_s": 2.0, "tau_m": 4.0, "tau_r": 5.0, "theta": 0.7})
+    graph = to_nir(model)
+    li_syn, li_mem, li_refr = (graph.nodes[f"1.{n}"] for n in ("syn", "mem", "refractory"))
+    for node, tau in ((li_syn, 2.0), (li_mem, 4.0), (li_refr, 5.0)):
+        a = np.exp(-1 / tau)
+        # forward Euler with dt = 1: v[t] = (1 - 1/tau_nir) v[t-1] + (r / tau_nir) i[t] = a v[t-1] + i[t]
+        np.testing.assert_allclose(1 - 1 / node.tau, a, rtol=1e-14)
+        np.testing.assert_allclose(node.r / node.tau, 1.0, rtol=1e-14)
+    np.testing.assert_array_equal(graph.nodes["1.fire"].threshold, np.full(3, 0.7))
+    assert ("1.subtract", "1.fire") in graph.edges and ("1.fire", "1.reset") in graph.edges
+
+
+@pytest.mark.parametrize(
+    ("spec", "time_steps", "fragment"),
+    [
+        ("4C3-SRM-MP2-FC2", 4, "layer 2 (MaxPool2d): NIR has no max pooling"),
+        ("FC4-TCN-SRM-FC2", 4, "layer 1 (TemporalChannelNorm)"),
+    ],
+)
+def test_what_nir_cannot_hold_is_refused_naming_the_layer(spec: str, time_steps: int, fragment: str) -> None:
+    model = build_model(spec, (1, 6, 6) if "C3" in spec else (5,), time_steps=time_steps)
+    if "TCN" in spec:
+        with torch.no_grad():
+            model.layers[1].weight[1].add_(0.5)  # the affine now differs between steps 0 and 1
+    with pytest.raises(ExportError, match=re.escape(fragment)):
+        to_nir(model)
+
+
+def test_per_step_tcn_that_is_equal_over_steps_is_folded() -> None:
+    model = build_model("FC4-TCN-SRM-FC2", (5,), time_steps=3)
+    to_nir(model)  # gamma = 1, beta = 0 at every step: one affine, foldable
+
+
+def test_cli_export_of_a_trained_checkpoint(tmp_path: Path) -> None:
+    import yaml
+
+    from bpsrm.cli import main
+    from bpsrm.inference import load_trained
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "experiment": "nir",
+                "data": {"name": "fashion-mnist-demo", "limit_train": 300, "limit_test": 50},
+                "model": {"spec": "8C3-SRM-AP2-FC10", "time_steps": 3},
+                "train": {"epochs": 1, "batch_size": 50},
+                "log": {"progress": False},
+            }
+        )
+    )
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run)]) == 0
+    out = tmp_path / "exported.nir"
+    assert main(["export", str(run / "best.pt"), "--format", "nir", "--out", str(out)]) == 0
+    trained = load_trained(run / "best.pt")
+    rebuilt = from_nir(nir.read(str(out)))
+    x = trained.encode(torch.rand(4, 1, 28, 28))
+    _compare(trained.model, rebuilt, x)
+
+
+def test_cli_export_errors_name_the_problem(tmp_path: Path, capsys) -> None:
+    from bpsrm.cli import main
+
+    assert main(["export", str(tmp_path / "missing.pt"), "--format", "nir", "--out", str(tmp_path / "x.nir")]) != 0
+    assert "missing.pt" in capsys.readouterr().err
