@@ -52,15 +52,19 @@ def train_table() -> str:
     lines = [
         f"Training step, `{tuned['spec']}`, T={tuned['T']}, batch {tuned['batch']}, {tuned['threads']} threads:",
         "",
-        "| build | ms/step (tuned) | samples/s (tuned) | x faster peer | ms/step (default allocator) | peak RSS MB |",
-        "|---|---|---|---|---|---|",
+        "| build | ms/step (tuned) | samples/s (tuned) | x faster peer | ms/step (default allocator) "
+        "| peak RSS MB (x leaner peer) | peak live MB (x leaner peer) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in tuned["results"].items():
         other = default["results"].get(name, {}).get("ms_per_step") if default else None
         other_text = f"{other:.1f}" if other is not None else "-"
+        live = row.get("peak_live_mb")
+        live_text = f"{live:.0f} ({row.get('peak_live_vs_leaner_peer', float('nan')):.2f})" if live else "-"
         lines.append(
             f"| {name} | {row['ms_per_step']:.1f} | {row['samples_per_second']:.0f} | "
-            f"{row.get('speed_vs_faster_peer', float('nan')):.2f} | {other_text} | {row['peak_rss_mb']:.0f} |"
+            f"{row.get('speed_vs_faster_peer', float('nan')):.2f} | {other_text} | "
+            f"{row['peak_rss_mb']:.0f} ({row.get('peak_rss_vs_leaner_peer', float('nan')):.2f}) | {live_text} |"
         )
     return "\n".join(lines)
 

@@ -68,6 +68,15 @@ def test_conv_network_with_tcn_round_trip(tmp_path: Path, kernel: str) -> None:
     _compare(model, _roundtrip(model, tmp_path), x)
 
 
+def test_one_dimensional_network_round_trip(tmp_path: Path) -> None:
+    """Conv1d and 1-D average pooling (exported as a diagonal Conv1d, NIR having no 1-D pooling)."""
+    torch.manual_seed(6)
+    model = build_model("8C5-TCN-SRM-AP2-16C3-TCN-SRM-AP4-FC10", (2, 64), time_steps=None)
+    _randomise_norms(model, 7)
+    x = torch.rand(4, 3, 2, 64) * 3.0
+    _compare(model, _roundtrip(model, tmp_path), x)
+
+
 def test_fold_matches_hand_computation() -> None:
     torch.manual_seed(2)
     model = build_model("FC4-TCN-SRM-FC2", (3,), time_steps=None)
@@ -128,7 +137,7 @@ def test_cli_export_of_a_trained_checkpoint(tmp_path: Path) -> None:
             {
                 "experiment": "nir",
                 "data": {"name": "fashion-mnist-demo", "limit_train": 300, "limit_test": 50},
-                "model": {"spec": "8C3-SRM-AP2-FC10", "time_steps": 3},
+                "model": {"spec": "8C3-TCN-SRM-AP2-FC10", "time_steps": 3, "norm": {"step_affine": False}},
                 "train": {"epochs": 1, "batch_size": 50},
                 "log": {"progress": False},
             }

@@ -38,3 +38,17 @@ def test_results_tables_are_built_from_results() -> None:
     for table in result.stdout.split("\n\n"):
         if table.strip():
             assert table.strip() in readme, table[:200]
+
+
+def test_performance_tables_are_built_from_the_benchmark_results() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_table.py")], capture_output=True, text=True, check=True
+    )
+    readme = (REPO / "README.md").read_text()
+    tables = [t for t in result.stdout.split("\n\n") if t.strip()]
+    assert tables
+    for table in tables:
+        assert table.strip() in readme, table[:200]

@@ -15,9 +15,11 @@ iterative SRM (BP-SRM.md section 2). One SRM layer becomes:
 Inputs reaching a node are summed, so the threshold sees u = V - R; the
 recurrent edge carries the previous step's spikes. The ``exp`` kernel has no
 first LI; ``alpha`` is ``dexp`` with a_s = a_m. Synapses become ``Conv1d`` /
-``Conv2d`` / ``Affine`` / ``Linear``, average pooling ``AvgPool2d``, flattening
-``Flatten``; a membrane readout is ``LI -> LI -> Output`` (its reduction over time,
-which NIR has no node for, is kept in the graph's metadata).
+``Conv2d`` / ``Affine`` / ``Linear``, 2-D average pooling ``AvgPool2d``, 1-D
+average pooling a ``Conv1d`` with 1/k on its channel diagonal and stride k
+(NIR has no 1-D pooling; it comes back as that convolution), flattening
+``Flatten``; a membrane readout is ``LI -> LI -> Output`` (its reduction over
+time, which NIR has no node for, is kept in the graph's metadata).
 
 What NIR cannot express, and is refused with an error naming the layer:
 
@@ -103,7 +105,8 @@ def _norm_affine(norm: _TemporalNorm, where: str) -> tuple[Tensor, Tensor]:
             raise ExportError(
                 f"{where}: its affine at inference changes with the time step (per-step gamma/beta, statistics "
                 "or scale); NIR graphs are time-invariant, so it cannot be folded. Export a model whose norm is "
-                "the same at every step (e.g. TemporalChannelNorm(C) without time_steps, or FoldedBatchNorm)"
+                "the same at every step (in a config: model.norm.step_affine: false; in Python: TemporalChannelNorm(C) "
+                "without time_steps, or FoldedBatchNorm)"
             )
         scale, shift = scale[0], shift[0]
     return scale, shift
@@ -210,6 +213,25 @@ def to_nir(model: SpikingNetwork) -> Any:
                         kernel_size=k, stride=np.array(_pair(inner.stride)), padding=np.array(_pair(inner.padding))
                     ),
                 )
+            elif isinstance(inner, nn.AvgPool1d):
+                # NIR has no 1-D pooling: the same average as a convolution of weight 1/k on the diagonal
+                # (channel c to channel c), stride k. (NIR's type check does not accept grouped Conv1d.)
+                k, stride, pad = inner.kernel_size[0], inner.stride[0], inner.padding[0]
+                channels = in_shape[0]
+                weight = np.zeros((channels, channels, k))
+                weight[np.arange(channels), np.arange(channels), :] = 1.0 / k
+                emit(
+                    f"{index}.pool",
+                    nir.Conv1d(
+                        input_shape=in_shape[1],
+                        weight=weight,
+                        stride=stride,
+                        padding=pad,
+                        dilation=1,
+                        groups=1,
+                        bias=np.zeros(channels),
+                    ),
+                )
             elif isinstance(inner, nn.Flatten):
                 emit(f"{index}.flatten", nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1))
             else:
@@ -230,7 +252,10 @@ def to_nir(model: SpikingNetwork) -> Any:
             raise ExportError(f"readout ({type(readout).__name__}): no NIR form")
         nodes["output"] = nir.Output(output_type={"output": np.array(shapes[-1])})
         edges.append((last, "output"))
-        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+        try:
+            return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+        except ValueError as exc:  # NIR's own type check
+            raise ExportError(f"NIR refused the graph of {model.spec!r}: {exc}") from None
     finally:
         model.train(was_training)
 

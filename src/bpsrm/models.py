@@ -171,7 +171,7 @@ _NEURON_KEYS = {
     "learn_theta",
     "per_channel",
 }
-_NORM_KEYS = {"stats", "scale_by_threshold", "alpha", "eps", "momentum"}
+_NORM_KEYS = {"stats", "scale_by_threshold", "alpha", "eps", "momentum", "step_affine"}
 
 
 def _make_norm(text: str, channels: int, time_steps: int | None, norm: Mapping[str, Any], theta: float) -> nn.Module:
@@ -179,9 +179,10 @@ def _make_norm(text: str, channels: int, time_steps: int | None, norm: Mapping[s
     eps = norm.get("eps", 1e-5)
     momentum = norm.get("momentum", 0.1)
     if name in ("TCN", "TCNT"):
+        per_step = norm.get("step_affine", True) or name == "TCNT"  # time-channel statistics need T anyway
         return TemporalChannelNorm(
             channels,
-            time_steps,
+            time_steps if per_step else None,
             stats="time_channel" if name == "TCNT" else norm.get("stats", "channel"),
             scale_by_threshold=norm.get("scale_by_threshold", False),
             alpha=norm.get("alpha", 1.0),
@@ -218,7 +219,8 @@ def build_model(
             BNTT, TEBN). With ``None``, TCN uses a per-channel affine and runs at any T.
         neuron: keyword arguments of :class:`~bpsrm.neuron.SRMNeuron`, plus
             ``per_channel`` (one tau/theta per channel).
-        norm: options of the norms: ``stats``, ``scale_by_threshold``, ``alpha``, ``eps``, ``momentum``.
+        norm: options of the norms: ``stats``, ``scale_by_threshold``, ``alpha``, ``eps``, ``momentum``,
+            ``step_affine`` (TCN: gamma and beta per (t, c) when True, per c when False).
         readout_reduce: how a membrane readout reduces over time.
     """
     tokens = parse_spec(spec)

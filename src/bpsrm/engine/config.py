@@ -79,6 +79,7 @@ class NormConfig:
     alpha: float = 1.0
     eps: float = 1e-5
     momentum: float = 0.1
+    step_affine: bool = True  # TCN: gamma, beta per (t, c); false: per c, the same at every step (NIR-exportable)
 
 
 @dataclass(frozen=True)
