@@ -6,25 +6,29 @@ BP-SRM.md sections 2 (forward) and 3 (backward) line by line.
 
 Forward, for t = 0 .. T-1 with I[-1] = V[-1] = R[-1] = o[-1] = 0:
 
-.. math::
-
-    I[t] &= a_s I[t-1] + x[t] \\
-    V[t] &= a_m V[t-1] + I[t] \\
-    R[t] &= a_r R[t-1] + \theta_r o[t-1] \\
-    u[t] &= V[t] - R[t], \qquad o[t] = H(u[t] - \theta)
+$$
+\begin{aligned}
+I[t] &= a_s I[t-1] + x[t] \\
+V[t] &= a_m V[t-1] + I[t] \\
+R[t] &= a_r R[t-1] + \theta_r o[t-1] \\
+u[t] &= V[t] - R[t], \qquad o[t] = H(u[t] - \theta)
+\end{aligned}
+$$
 
 Backward, for t = T-1 .. 0 with dR[T] = dV[T] = dI[T] = 0:
 
-.. math::
+$$
+\begin{aligned}
+do[t] &= g_o[t] + \theta_r dR[t+1] \quad (\text{second term dropped if detach\_reset}) \\
+du[t] &= g_u[t] + sg'(u[t] - \theta)\, do[t] \\
+dR[t] &= a_r dR[t+1] - du[t], \quad dV[t] = a_m dV[t+1] + du[t], \quad dI[t] = a_s dI[t+1] + dV[t]
+\end{aligned}
+$$
 
-    do[t] &= g_o[t] + \theta_r dR[t+1] \quad (\text{second term dropped if detach\_reset}) \\
-    du[t] &= g_u[t] + sg'(u[t] - \theta)\, do[t] \\
-    dR[t] &= a_r dR[t+1] - du[t], \quad dV[t] = a_m dV[t+1] + du[t], \quad dI[t] = a_s dI[t+1] + dV[t]
-
-with :math:`\partial L/\partial x[t] = dI[t]` and the parameter gradients
-:math:`\sum_t dI[t] I[t-1]` (a_s), :math:`\sum_t dV[t] V[t-1]` (a_m),
-:math:`\sum_t dR[t] R[t-1]` (a_r), :math:`-\sum_t sg'\,do[t]` (theta),
-:math:`\sum_t dR[t] o[t-1]` (theta_r), each summed down to its parameter's shape.
+with $\partial L/\partial x[t] = dI[t]$ and the parameter gradients
+$\sum_t dI[t] I[t-1]$ (a_s), $\sum_t dV[t] V[t-1]$ (a_m),
+$\sum_t dR[t] R[t-1]$ (a_r), $-\sum_t sg'\,do[t]$ (theta),
+$\sum_t dR[t] o[t-1]$ (theta_r), each summed down to its parameter's shape.
 
 Saved for the backward: u only (the spikes, where needed, are recomputed as
 ``u >= theta``, the forward's own test on the same values); x only when a_s or

@@ -1,9 +1,9 @@
 r"""Encoders: a batch of samples ``[B, ...]`` to a time-first sequence ``[T, B, ...]``.
 
 =================  ===========================================================
-``direct``         the analogue input at every step: :math:`y[t] = x`
-``rate``           Poisson spikes: :math:`y[t] \sim \mathrm{Bernoulli}(\mathrm{clip}(x, 0, 1))`
-``latency``        one spike per input at :math:`t = \mathrm{round}((1 - x)(T - 1))` (none if below threshold)
+``direct``         the analogue input at every step: $y[t] = x$
+``rate``           Poisson spikes: $y[t] \sim \mathrm{Bernoulli}(\mathrm{clip}(x, 0, 1))$
+``latency``        one spike per input at $t = \mathrm{round}((1 - x)(T - 1))$ (none if below threshold)
 ``frames``         event frames ``[B, T, ...]`` already binned: moved to ``[T, B, ...]``
 ``chunks``         a signal ``[B, C, L]`` cut into T consecutive pieces ``[T, B, C, L/T]``
 =================  ===========================================================
@@ -42,7 +42,10 @@ def direct(x: Tensor, time_steps: int) -> Tensor:
 
 
 def rate(x: Tensor, time_steps: int, generator: torch.Generator | None = None) -> Tensor:
-    """Poisson rate coding: independent spikes with probability ``clip(x, 0, 1)`` at each step."""
+    """Poisson rate coding: independent spikes with probability ``clip(x, 0, 1)`` at each step.
+
+    ``x`` ``[B, ...]`` -> spikes ``[T, B, ...]`` with ``P(o[t] = 1) = clip(x, 0, 1)``.
+    """
     _check_steps(time_steps)
     p = x.clamp(0.0, 1.0).unsqueeze(0).expand((time_steps, *x.shape))
     return torch.bernoulli(p, generator=generator)

@@ -2,8 +2,8 @@ r"""NIR export and import of a :class:`~bpsrm.models.SpikingNetwork` (the ``nir`
 
 NIR describes neurons by ODEs; bpsrm's neuron is their exact forward-Euler form
 with dt = 1 step. A leaky integrator node ``LI(tau, r, v_leak=0)`` then reads
-:math:`v[t] = (1 - 1/\tau)\,v[t-1] + (r/\tau)\,i[t]`; with :math:`\tau = 1/(1-a)`
-and :math:`r = \tau` it is :math:`v[t] = a\,v[t-1] + i[t]`, one line of the
+$v[t] = (1 - 1/\tau)\,v[t-1] + (r/\tau)\,i[t]$; with $\tau = 1/(1-a)$
+and $r = \tau$ it is $v[t] = a\,v[t-1] + i[t]$, one line of the
 iterative SRM (BP-SRM.md section 2). One SRM layer becomes:
 
 .. code-block:: text
@@ -28,8 +28,8 @@ What NIR cannot express, and is refused with an error naming the layer:
   per-step gamma/beta that differ over t, BNTT, TEBN with unequal p[t],
   time-channel statistics that differ over t): NIR graphs are time-invariant.
   A norm that is the same at every step is folded into the synapse before it:
-  :math:`W' = s W`, :math:`b' = s (b - \mu) + \beta` with :math:`s = \gamma/\sqrt{\sigma^2 + \epsilon}`;
-- NIR's Threshold fires on :math:`u > \theta`, bpsrm on :math:`u \ge \theta`: spikes differ
+  $W' = s W$, $b' = s (b - \mu) + \beta$ with $s = \gamma/\sqrt{\sigma^2 + \epsilon}$;
+- NIR's Threshold fires on $u > \theta$, bpsrm on $u \ge \theta$: spikes differ
   only where u equals theta exactly.
 """
 

@@ -8,7 +8,7 @@ r"""The SRM neuron as functions of whole sequences.
   explicit kernels eps and eta, in O(T^2): the check that the recursion is
   the SRM.
 
-Time constants become decays :math:`a = e^{-1/\tau}` (dt = 1). The PSP kernel
+Time constants become decays $a = e^{-1/\tau}$ (dt = 1). The PSP kernel
 is chosen by name: ``"dexp"`` (a_s, a_m from tau_s, tau_m), ``"alpha"``
 (tau_s ignored, a_s = a_m) or ``"exp"`` (tau_s ignored, a_s = 0: the LIF
 neuron's single exponential).
@@ -35,7 +35,7 @@ Scalar = float | int | Tensor
 
 
 def decay(tau: Tensor) -> Tensor:
-    r"""The decay per step of a time constant: :math:`a = e^{-1/\tau}` (dt = 1)."""
+    r"""The decay per step of a time constant: $a = e^{-1/\tau}$ (dt = 1)."""
     return torch.exp(-1.0 / tau)
 
 
@@ -150,20 +150,22 @@ def srm(
 
     Implements the iterative SRM (BP-SRM.md section 2)
 
-    .. math::
+    $$
+    I[t] = a_s I[t-1] + x[t],\quad V[t] = a_m V[t-1] + I[t],\quad
+    R[t] = a_r R[t-1] + \theta_r o[t-1],\quad
+    u[t] = V[t] - R[t],\quad o[t] = H(u[t] - \theta)
+    $$
 
-        I[t] = a_s I[t-1] + x[t],\quad V[t] = a_m V[t-1] + I[t],\quad
-        R[t] = a_r R[t-1] + \theta_r o[t-1],\quad
-        u[t] = V[t] - R[t],\quad o[t] = H(u[t] - \theta)
-
-    with :math:`a = e^{-1/\tau}`, and the BP-SRM backward of section 3.
+    with $a = e^{-1/\tau}$, and the BP-SRM backward of section 3.
 
     Args:
         x: input current, shape ``[T, ...]`` (time first, any trailing shape),
             float32 or float64, any device.
-        tau_s, tau_m, tau_r: synaptic, membrane and refractory time constants
-            in steps, > 0: Python numbers or tensors that broadcast against
-            ``x[0]`` (per neuron or per channel) and may require grad.
+        tau_s: synaptic time constant in steps, > 0: a Python number or a tensor
+            that broadcasts against ``x[0]`` (per neuron or per channel) and may
+            require grad.
+        tau_m: membrane time constant in steps (same forms as tau_s).
+        tau_r: refractory time constant in steps (same forms as tau_s).
         theta: threshold, > 0 (``math.inf`` makes a non-spiking neuron whose
             ``u`` is the PSP).
         theta_r: refractory strength, >= 0; ``None`` means ``theta``.
@@ -271,8 +273,8 @@ def srm_reference(
 def psp_kernel(steps: int, a_s: Tensor, a_m: Tensor, kernel: str) -> Tensor:
     r"""The PSP kernel eps[n], n = 0 .. steps-1, in closed form (BP-SRM.md section 1).
 
-    ``dexp``: :math:`(a_m^{n+1} - a_s^{n+1}) / (a_m - a_s)`; ``alpha``:
-    :math:`(n+1) a_m^n`; ``exp``: :math:`a_m^n`. Shape ``[steps, *broadcast(a_s, a_m)]``.
+    ``dexp``: $(a_m^{n+1} - a_s^{n+1}) / (a_m - a_s)$; ``alpha``:
+    $(n+1) a_m^n$; ``exp``: $a_m^n$. Shape ``[steps, *broadcast(a_s, a_m)]``.
     """
     shape = torch.broadcast_shapes(a_s.shape, a_m.shape)
     n = torch.arange(steps, dtype=a_m.dtype, device=a_m.device).reshape((steps,) + (1,) * len(shape))
@@ -299,11 +301,11 @@ def srm_convolution(
 ) -> tuple[Tensor, Tensor]:
     r"""The SRM in kernel form (BP-SRM.md section 1), O(T^2): a check, not a tool.
 
-    .. math::
-
-        u[t] = \sum_{k=0}^{t} \epsilon[t-k]\, x[k]
-               - \sum_{k=0}^{t-1} \theta_r a_r^{t-1-k} o[k],
-        \qquad o[t] = H(u[t] - \theta)
+    $$
+    u[t] = \sum_{k=0}^{t} \epsilon[t-k]\, x[k]
+           - \sum_{k=0}^{t-1} \theta_r a_r^{t-1-k} o[k],
+    \qquad o[t] = H(u[t] - \theta)
+    $$
 
     Same arguments and results as :func:`srm`; ``detach_reset`` only affects gradients.
     """

@@ -43,6 +43,7 @@ class TrainedModel:
     data_stats: dict[str, float]
 
     def encode(self, x: Tensor) -> Tensor:
+        """Samples ``[B, ...]`` as the sequence ``[T, B, ...]`` the model was trained on (its config's encoder)."""
         return get_encoder(self.config.encoder.name, self.config.model.time_steps)(x)
 
 

@@ -63,7 +63,7 @@ class SpikingBlock(nn.Module):
 
 
 class SpikeCountReadout(nn.Module):
-    r"""Logits from output spikes: the spike count :math:`\sum_t o[t, b, k]`, shape ``[B, K]``."""
+    r"""Logits from output spikes: the spike count $\sum_t o[t, b, k]$, shape ``[B, K]``."""
 
     def forward(self, spikes: Tensor) -> Tensor:
         _check_time_first(spikes, "SpikeCountReadout", 3)
@@ -71,10 +71,10 @@ class SpikeCountReadout(nn.Module):
 
 
 class MembraneReadout(nn.Module):
-    r"""Logits from a non-spiking SRM layer: the PSP :math:`u[t] = V[t]` reduced over time.
+    r"""Logits from a non-spiking SRM layer: the PSP $u[t] = V[t]$ reduced over time.
 
     Input: the current ``[T, B, K]`` of the last synapse. The neuron has
-    :math:`\theta = \infty` (never fires), so ``u`` is the PSP of
+    $\theta = \infty$ (never fires), so ``u`` is the PSP of
     BP-SRM.md section 2; ``reduce`` is ``"mean"`` (default), ``"max"`` or ``"last"``.
     """
 

@@ -1,10 +1,10 @@
 r"""The SRM neuron as a module: :class:`SRMNeuron`.
 
 A thin wrapper over :func:`bpsrm.functional.srm` that owns the neuron's
-parameters. Time constants are kept as decays :math:`a = e^{-1/\tau}`; a
-learnable decay is stored as its logit :math:`w` with :math:`a = s(w)` (the
+parameters. Time constants are kept as decays $a = e^{-1/\tau}$; a
+learnable decay is stored as its logit $w$ with $a = s(w)$ (the
 logistic function), so that no optimiser step can move it out of (0, 1). A
-learnable threshold is stored as :math:`\theta = \mathrm{softplus}(w)`, which
+learnable threshold is stored as $\theta = \mathrm{softplus}(w)$, which
 stays > 0. The module keeps no state between calls: the whole sequence goes
 in, the whole sequence comes out.
 """
@@ -42,9 +42,11 @@ class SRMNeuron(nn.Module):
     parameters ``[T, B, C, ...]``). Output: spikes of the same shape.
 
     Args:
-        tau_s, tau_m, tau_r: initial time constants in steps (> 0).
-        theta: threshold (> 0). theta_r: refractory strength (>= 0), ``None``
-            ties it to ``theta``.
+        tau_s: initial synaptic time constant in steps (> 0).
+        tau_m: initial membrane time constant in steps (> 0).
+        tau_r: initial refractory time constant in steps (> 0).
+        theta: threshold (> 0).
+        theta_r: refractory strength (>= 0); ``None`` ties it to ``theta``.
         kernel: ``"dexp"``, ``"alpha"`` or ``"exp"`` (see :func:`bpsrm.srm`).
         surrogate: name or :class:`~bpsrm.surrogate.Surrogate`.
         detach_reset: cut the gradient through the refractory response.

@@ -8,18 +8,18 @@ mode they use the running statistics.
 
 Temporal channel normalization (BP-SRM.md section 4):
 
-.. math::
+$$
+y[t, b, c, s] = \gamma[t, c]\,\frac{z[t, b, c, s] - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta[t, c]
+$$
 
-    y[t, b, c, s] = \gamma[t, c]\,\frac{z[t, b, c, s] - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta[t, c]
-
-with :math:`\mu = \mu[c], \sigma^2 = \sigma^2[c]` over (t, b, s) for
-``stats="channel"``, or :math:`\mu[t, c], \sigma^2[t, c]` over (b, s) for
+with $\mu = \mu[c], \sigma^2 = \sigma^2[c]$ over (t, b, s) for
+``stats="channel"``, or $\mu[t, c], \sigma^2[t, c]$ over (b, s) for
 ``stats="time_channel"``.
 
 Baselines: :class:`FoldedBatchNorm` (statistics over (t, b, s), affine per c),
-:class:`TdBN` (the same with :math:`\gamma` initialised to
-:math:`\alpha\theta`), :class:`BNTT` (statistics and :math:`\gamma` per
-(t, c), no :math:`\beta`) and :class:`TEBN` (statistics and affine per c,
+:class:`TdBN` (the same with $\gamma$ initialised to
+$\alpha\theta$), :class:`BNTT` (statistics and $\gamma$ per
+(t, c), no $\beta$) and :class:`TEBN` (statistics and affine per c,
 then a learnable scale p[t] per step).
 """
 
@@ -72,15 +72,15 @@ class _StepAffine(torch.autograd.Function):
 class _ChannelNormStepAffine(torch.autograd.Function):
     r"""TCN in training with statistics per c and affine per (t, c); keeps only z for the backward.
 
-    Forward, with :math:`\mu[c]`, :math:`r[c] = 1/\sqrt{\sigma^2[c] + \epsilon}` over the
+    Forward, with $\mu[c]$, $r[c] = 1/\sqrt{\sigma^2[c] + \epsilon}$ over the
     N = T*B*S values of channel c (PyTorch's batch norm, which also updates the running statistics):
-    :math:`y = \gamma[t, c]\,\hat z + \beta[t, c]` with :math:`\hat z = (z - \mu[c])\,r[c]`.
+    $y = \gamma[t, c]\,\hat z + \beta[t, c]$ with $\hat z = (z - \mu[c])\,r[c]$.
 
-    Backward, with :math:`g = \partial L/\partial y`:
-    :math:`\partial\beta[t, c] = \sum_{b,s} g`,
-    :math:`\partial\gamma[t, c] = r[c] \sum_{b,s} g\,(z - \mu[c])`, and with
-    :math:`g' = \gamma[t, c]\,g` the batch-norm backward
-    :math:`\partial z = \frac{r}{N}\,(N g' - \sum g' - \hat z \sum g' \hat z)` (sums over t, b, s).
+    Backward, with $g = \partial L/\partial y$:
+    $\partial\beta[t, c] = \sum_{b,s} g$,
+    $\partial\gamma[t, c] = r[c] \sum_{b,s} g\,(z - \mu[c])$, and with
+    $g' = \gamma[t, c]\,g$ the batch-norm backward
+    $\partial z = \frac{r}{N}\,(N g' - \sum g' - \hat z \sum g' \hat z)$ (sums over t, b, s).
     The normalised values are not kept (a separate affine would keep them: one more float per value).
     """
 

@@ -1,19 +1,19 @@
 r"""Surrogate derivatives of the Heaviside step.
 
 The forward pass of a spiking neuron is always the exact step
-:math:`o = H(v)` with :math:`H(0) = 1` (``v >= 0`` fires), where
-:math:`v = u - \theta`. The backward pass replaces the Dirac delta
-:math:`H'(v)` by a smooth surrogate :math:`sg'(v)` (BP-SRM.md section 3.1):
+$o = H(v)$ with $H(0) = 1$ (``v >= 0`` fires), where
+$v = u - \theta$. The backward pass replaces the Dirac delta
+$H'(v)$ by a smooth surrogate $sg'(v)$ (BP-SRM.md section 3.1):
 
 =================  ==================================================  =========
-name               :math:`sg'(v)`                                      default
+name               $sg'(v)$                                      default
 =================  ==================================================  =========
-``sigmoid``        :math:`a\,s(av)(1-s(av))`, :math:`s` the logistic   a = 4
-``atan``           :math:`(a/2) / (1 + (\pi a v / 2)^2)`                a = 2
-``triangle``       :math:`\max(0, 1-|v|/w) / w`                         w = 1
-``rectangle``      :math:`1/w` if :math:`|v| < w/2` else 0              w = 1
-``exponential``    :math:`e^{-|v|/w} / (2w)` (SLAYER)                   w = 0.5
-``fast_sigmoid``   :math:`1 / (1 + k|v|)^2` (SuperSpike)                k = 10
+``sigmoid``        $a\,s(av)(1-s(av))$, $s$ the logistic   a = 4
+``atan``           $(a/2) / (1 + (\pi a v / 2)^2)$                a = 2
+``triangle``       $\max(0, 1-|v|/w) / w$                         w = 1
+``rectangle``      $1/w$ if $|v| < w/2$ else 0              w = 1
+``exponential``    $e^{-|v|/w} / (2w)$ (SLAYER)                   w = 0.5
+``fast_sigmoid``   $1 / (1 + k|v|)^2$ (SuperSpike)                k = 10
 =================  ==================================================  =========
 
 Each surrogate is a small frozen dataclass, so it pickles and compares by
@@ -51,7 +51,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Surrogate:
-    """Base class: a named surrogate derivative with one width parameter."""
+    r"""Base class: a named surrogate derivative $sg'(v)$ with one width parameter.
+
+    The forward of a neuron always fires with the exact step $o = H(v)$, $v = u - \theta$;
+    the backward uses ``derivative(v)`` (same shape as ``v``) in place of $H'(v)$.
+    ``primitive(v)`` is a smooth function whose derivative it is (for the autograd reference).
+    """
 
     name: ClassVar[str] = ""
 
@@ -80,7 +85,7 @@ class Surrogate:
 
 @dataclass(frozen=True)
 class Sigmoid(Surrogate):
-    r""":math:`sg'(v) = a\,s(av)(1 - s(av))`, the derivative of :math:`s(av)`."""
+    r"""$sg'(v) = a\,s(av)(1 - s(av))$, the derivative of $s(av)$."""
 
     a: float = 4.0
     name: ClassVar[str] = "sigmoid"
@@ -95,8 +100,8 @@ class Sigmoid(Surrogate):
 
 @dataclass(frozen=True)
 class Atan(Surrogate):
-    r""":math:`sg'(v) = (a/2) / (1 + (\pi a v/2)^2)`, the derivative of
-    :math:`1/2 + \arctan(\pi a v / 2)/\pi`."""
+    r"""$sg'(v) = (a/2) / (1 + (\pi a v/2)^2)$, the derivative of
+    $1/2 + \arctan(\pi a v / 2)/\pi$."""
 
     a: float = 2.0
     name: ClassVar[str] = "atan"
@@ -110,7 +115,7 @@ class Atan(Surrogate):
 
 @dataclass(frozen=True)
 class Triangle(Surrogate):
-    r""":math:`sg'(v) = \max(0, 1 - |v|/w)/w`."""
+    r"""$sg'(v) = \max(0, 1 - |v|/w)/w$."""
 
     w: float = 1.0
     name: ClassVar[str] = "triangle"
@@ -126,7 +131,7 @@ class Triangle(Surrogate):
 
 @dataclass(frozen=True)
 class Rectangle(Surrogate):
-    r""":math:`sg'(v) = 1/w` for :math:`|v| < w/2`, else 0."""
+    r"""$sg'(v) = 1/w$ for $|v| < w/2$, else 0."""
 
     w: float = 1.0
     name: ClassVar[str] = "rectangle"
@@ -140,7 +145,7 @@ class Rectangle(Surrogate):
 
 @dataclass(frozen=True)
 class Exponential(Surrogate):
-    r""":math:`sg'(v) = e^{-|v|/w}/(2w)`: SLAYER's spike escape density (a Laplace pdf)."""
+    r"""$sg'(v) = e^{-|v|/w}/(2w)$: SLAYER's spike escape density (a Laplace pdf)."""
 
     w: float = 0.5
     name: ClassVar[str] = "exponential"
@@ -155,7 +160,7 @@ class Exponential(Surrogate):
 
 @dataclass(frozen=True)
 class FastSigmoid(Surrogate):
-    r""":math:`sg'(v) = 1/(1 + k|v|)^2` (SuperSpike), the derivative of :math:`v/(1 + k|v|)`."""
+    r"""$sg'(v) = 1/(1 + k|v|)^2$ (SuperSpike), the derivative of $v/(1 + k|v|)$."""
 
     k: float = 10.0
     name: ClassVar[str] = "fast_sigmoid"

@@ -8,7 +8,7 @@ malformed (:class:`bpsrm.errors.DataError`).
 
 from . import asl_dvs, cwru, fashion_mnist, nmnist, weather
 from .asl_dvs import ASLDVS, read_asl_dvs
-from .base import DATASETS, SampleDataset, get_dataset
+from .base import DATASETS, SampleDataset, get_dataset, register
 from .cwru import CWRU, read_cwru_record
 from .download import extract, fetch, sha256_of
 from .fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
@@ -34,6 +34,7 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "FashionMNIST",
     "SampleDataset",
+    "register",
     "cache_dir",
     "extract",
     "fashion_mnist",

@@ -544,9 +544,9 @@ def window_features(windows: np.ndarray, features: str) -> np.ndarray:
     r"""What the network sees of windows ``[N, L]``: ``[N, L]`` (raw) or ``[N, L/2]`` (spectra).
 
     * ``raw``: the signal itself;
-    * ``spectrum``: :math:`\log(1 + |\mathrm{rfft}(h \cdot x)|)` without the DC bin (h a Hann
+    * ``spectrum``: $\log(1 + |\mathrm{rfft}(h \cdot x)|)$ without the DC bin (h a Hann
       window), standardised per window;
-    * ``envelope``: the same of the envelope :math:`|x + i\,\mathcal{H}x|` (Hilbert transform,
+    * ``envelope``: the same of the envelope $|x + i\,\mathcal{H}x|$ (Hilbert transform,
       mean removed): the classic view of bearing faults, whose impacts modulate the resonances.
 
     Spectra are standardised per window, so a change of amplitude (of load) moves nothing.

@@ -44,12 +44,19 @@ class DataConfig:
     changed (model choice on other data, e.g. another bearing load)."""
 
     name: str = "fashion-mnist"
+    """Dataset: fashion-mnist, fashion-mnist-demo, weather, nmnist, asl-dvs or cwru."""
     root: str | None = None
+    """Folder searched first for the data; then $BPSRM_DATA, ~/.cache/bpsrm, /usr/share/datasets."""
     options: dict[str, Any] = field(default_factory=dict)
+    """Options of the dataset reader (e.g. CWRU load, window; N-MNIST time_steps, folds, fold)."""
     val_fraction: float = 0.1
+    """Share of the training split held out for validation (model choice); the test split is read once."""
     val_options: dict[str, Any] | None = None
+    """Validate on the test split of the same dataset with these options changed instead (e.g. another load)."""
     limit_train: int | None = None
+    """Use a random subset of this many training samples (drawn with the seed); null: all."""
     limit_test: int | None = None
+    """Use a random subset of this many test samples; null: all."""
 
 
 @dataclass(frozen=True)
@@ -57,17 +64,29 @@ class NeuronConfig:
     """Options of every SRM layer (see :class:`bpsrm.SRMNeuron`)."""
 
     kernel: Literal["dexp", "alpha", "exp"] = "dexp"
+    """PSP kernel: dexp (two time constants), alpha (tau_s = tau_m) or exp (LIF-equivalent, no tau_s)."""
     tau_s: float = 2.0
+    """Synaptic time constant in steps (dexp kernel)."""
     tau_m: float = 4.0
+    """Membrane time constant in steps."""
     tau_r: float = 4.0
+    """Refractory time constant in steps."""
     theta: float = 1.0
+    """Firing threshold."""
     theta_r: float | None = None
+    """Refractory strength; null ties it to theta."""
     surrogate: Literal["sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"] = "sigmoid"
+    """Surrogate gradient of the spike."""
     surrogate_width: float | None = None
+    """The surrogate's width parameter (a, w or k); null: its default."""
     detach_reset: bool = False
+    """Cut the gradient through the refractory response."""
     learn_tau: bool = False
+    """Learn the time constants the kernel uses."""
     learn_theta: bool = False
+    """Learn the threshold (kept > 0)."""
     per_channel: bool = False
+    """One value of each learnt parameter per channel instead of one per layer."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +94,17 @@ class NormConfig:
     """Options of the norm layers named in the spec."""
 
     stats: Literal["channel", "time_channel"] = "channel"
+    """TCN statistics: per channel over (t, b, s), or per (t, c) over (b, s)."""
     scale_by_threshold: bool = False
+    """Start TCN's gamma at alpha * theta (as tdBN does) instead of 1."""
     alpha: float = 1.0
+    """The alpha of scale_by_threshold and of tdBN."""
     eps: float = 1e-5
+    """Added to the variance before the square root."""
     momentum: float = 0.1
-    step_affine: bool = True  # TCN: gamma, beta per (t, c); false: per c, the same at every step (NIR-exportable)
+    """Weight of the newest batch in the running statistics."""
+    step_affine: bool = True
+    """TCN: gamma, beta per (t, c); false: per c, the same at every step (foldable, NIR-exportable)."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +112,15 @@ class ModelConfig:
     """The network: spec string, T, neuron and norm options, readout reduction."""
 
     spec: str = "32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"
+    """The layers, e.g. 32C3-TCN-SRM-MP2-FC10 (nCk conv, FCn linear, MPk/APk pooling, norms, SRM)."""
     time_steps: int = 4
+    """T, the number of time steps every sample is run for."""
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    """Options of every SRM layer."""
     norm: NormConfig = field(default_factory=NormConfig)
+    """Options of the norm layers named in the spec."""
     readout: Literal["mean", "max", "last"] = "mean"
+    """How the last layer's membrane potential over time becomes logits."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +128,7 @@ class EncoderConfig:
     """How samples become sequences: direct, rate, latency, frames or chunks."""
 
     name: Literal["direct", "rate", "latency", "frames", "chunks"] = "direct"
+    """direct (the first layer sees the sample at every step), rate, latency, frames (events) or chunks."""
 
 
 @dataclass(frozen=True)
@@ -105,9 +136,13 @@ class OptimConfig:
     """Optimiser: AdamW or SGD (with momentum)."""
 
     name: Literal["adamw", "sgd"] = "adamw"
+    """Optimiser."""
     lr: float = 1e-3
+    """Peak learning rate."""
     weight_decay: float = 0.0
+    """Weight decay (decoupled for AdamW)."""
     momentum: float = 0.9
+    """SGD momentum."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +150,11 @@ class ScheduleConfig:
     """Learning-rate schedule per step: cosine decay after a linear warm-up, or constant."""
 
     name: Literal["cosine", "constant"] = "cosine"
+    """cosine (decay to min_lr_ratio * lr) or constant."""
     warmup_epochs: float = 0.0
+    """Linear warm-up length in epochs (may be fractional)."""
     min_lr_ratio: float = 0.0
+    """Final learning rate as a share of lr (cosine)."""
 
 
 @dataclass(frozen=True)
@@ -125,13 +163,21 @@ class TrainConfig:
     ``nonfinite``: on a NaN/Inf loss or gradient, ``stop`` with an error or ``skip`` the batch (counted)."""
 
     epochs: int = 10
+    """Training epochs."""
     batch_size: int = 64
+    """Samples per step (under torchrun: the global batch, shared among processes)."""
     eval_batch_size: int = 256
+    """Samples per batch in validation and test."""
     loss: Literal["cross_entropy", "mse_count"] = "cross_entropy"
+    """cross_entropy on the logits, or mse_count (MSE of spike counts against one-hot targets)."""
     clip_grad_norm: float | None = 1.0
+    """Clip the global gradient norm to this value; null: no clipping."""
     max_batches: int | None = None
+    """Stop every epoch after this many batches (tiny runs); null: all."""
     label_smoothing: float = 0.0
+    """Label smoothing of the cross-entropy."""
     nonfinite: Literal["stop", "skip"] = "stop"
+    """On a NaN/Inf loss or gradient: stop with an error, or skip the batch (counted)."""
 
 
 @dataclass(frozen=True)
@@ -139,23 +185,35 @@ class LogConfig:
     """Logging: TensorBoard (needs the tensorboard package) and the progress bar."""
 
     tensorboard: bool = False
+    """Also write TensorBoard logs (needs the tensorboard extra)."""
     progress: bool = True
+    """Show a progress bar per epoch."""
 
 
 @dataclass(frozen=True)
 class Config:
-    """One experiment."""
+    """One experiment: data, model, encoder, optimiser, schedule, training loop and logging (YAML top level)."""
 
     experiment: str = "experiment"
+    """Name of the experiment (run folders, logs)."""
     seed: int = 0
+    """Random seed: CPU runs are bit-for-bit repeatable."""
     data: DataConfig = field(default_factory=DataConfig)
+    """Which data."""
     model: ModelConfig = field(default_factory=ModelConfig)
+    """The network."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    """How samples become sequences."""
     optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimiser."""
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    """Learning-rate schedule."""
     train: TrainConfig = field(default_factory=TrainConfig)
+    """The training loop."""
     log: LogConfig = field(default_factory=LogConfig)
+    """Logging."""
     compile: bool = False
+    """Run the training network under torch.compile."""
 
 
 # Ranges: dotted key -> (check, what is expected).

@@ -51,6 +51,7 @@ class Distributed:
 
     @property
     def active(self) -> bool:
+        """More than one process takes part."""
         return self.world_size > 1
 
     def sum(self, values: list[float]) -> list[float]:
@@ -72,6 +73,7 @@ class Distributed:
                 dist.broadcast(buffer, 0)
 
     def barrier(self) -> None:
+        """Wait until every rank has come here (nothing when alone)."""
         if self.active:
             dist.barrier()
 

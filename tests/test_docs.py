@@ -1,0 +1,162 @@
+"""The docs: every code block runs, the references are generated from the code, the site builds
+strictly and needs nothing from the network."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpsrm.docgen import cli_reference, config_fields, config_reference
+from bpsrm.engine.config import Config
+from conftest import REPO
+
+DOCS = REPO / "docs"
+PAGES = sorted(p for p in DOCS.rglob("*.md") if "generated" not in p.parts)
+
+
+def _blocks(page: Path, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", page.read_text(), flags=re.S | re.M)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "2")
+    return env
+
+
+def _shared_data_available() -> bool:
+    return (REPO.parent / "shared" / "data").is_dir()
+
+
+PAGE_IDS = [str(p.relative_to(DOCS)) for p in PAGES]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_every_code_block_of_a_page_runs(page: Path, tmp_path: Path) -> None:
+    """bash blocks run line by line (a trailing backslash continues a line) from the repository root;
+    python blocks run in one namespace per page, in order, after the page's bash blocks."""
+    if "../shared/data" in page.read_text() and not _shared_data_available():
+        pytest.skip("this page's commands read ../shared/data")
+    for block in _blocks(page, "bash"):
+        for command in block.replace("\\\n", " ").splitlines():
+            command = command.strip()
+            if not command or command.startswith("#"):
+                continue
+            result = subprocess.run(
+                ["bash", "-c", command], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600
+            )
+            assert result.returncode == 0, f"{page.name}: {command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        for block in _blocks(page, "python"):
+            if block.lstrip().startswith("--8<--"):
+                continue  # an included file, run by its own test
+            exec(compile(block, str(page), "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+
+
+def test_pages_have_runnable_examples() -> None:
+    runnable = [p for p in PAGES if _blocks(p, "bash") or _blocks(p, "python")]
+    assert len(runnable) >= 8
+
+
+def test_config_reference_lists_every_key_with_its_range() -> None:
+    text = config_reference()
+    for row in config_fields():
+        assert f"`{row['key']}`" in text
+    assert "| `model.neuron.tau_m` | float | `4.0` | finite and > 0 | Membrane time constant in steps. |" in text
+    assert "`train.batch_size`" in text and "global batch" in text
+
+
+def test_a_field_added_to_the_schema_appears_in_the_reference() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Extended(Config):
+        brand_new_option: int = 7
+        """A field that exists only in this test."""
+
+    text = config_reference(Extended)
+    assert "| `brand_new_option` | int | `7` |  | A field that exists only in this test. |" in text
+
+
+def test_a_field_without_a_docstring_is_an_error() -> None:
+    from bpsrm.errors import BpsrmError
+
+    @dataclasses.dataclass(frozen=True)
+    class Undocumented(Config):
+        silent: bool = False
+
+    with pytest.raises(BpsrmError, match="config key silent"):
+        config_reference(Undocumented)
+
+
+def test_cli_reference_comes_from_the_parser() -> None:
+    import argparse
+
+    from bpsrm.cli import build_parser
+
+    text = cli_reference()
+    for command in ("demo", "train", "eval", "predict", "export", "plot", "data info", "data download"):
+        assert f"## `bpsrm {command}`" in text
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub.choices["train"].add_argument("--brand-new-flag", help="only in this test")
+    assert "`--brand-new-flag`" in cli_reference(parser) and "only in this test" in cli_reference(parser)
+
+
+@pytest.mark.slow
+def test_site_builds_strictly_and_offline(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs", reason="the docs extra is not installed")
+    site = tmp_path / "site"
+    env = _env()
+    env["BPSRM_TUTORIAL_EPOCHS"] = "2"
+    env["BPSRM_TUTORIAL_SAMPLES"] = "600"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pages = list(site.rglob("*.html"))
+    assert len(pages) >= 10
+    external = re.compile(r"<(?:script|link|img)[^>]+(?:src|href)=\"(?:https?:)?//", re.I)
+    for page in pages:
+        text = page.read_text(errors="replace")
+        match = external.search(text)
+        assert match is None, f"{page.relative_to(site)} loads {match.group(0) if match else ''} from the network"
+        assert "fonts.googleapis" not in text
+    # the tutorial's figures are there, made by this build
+    assert (site / "generated" / "tutorial" / "raster.png").is_file()
+    tutorial = (site / "tutorial" / "index.html").read_text()
+    assert "raster.png" in tutorial and "learning_curve.png" in tutorial
+    # the generated references are in the built site
+    config_page = (site / "reference" / "config" / "index.html").read_text()
+    assert "model.neuron.tau_m" in config_page
+    cli_page = (site / "reference" / "cli" / "index.html").read_text()
+    assert "bpsrm export" in cli_page
+    # equations are there to render (MathJax typesets the arithmatex spans offline)
+    concepts = (site / "concepts" / "index.html").read_text()
+    assert 'class="arithmatex"' in concepts
+
+
+def test_shlex_sanity_of_bash_blocks() -> None:
+    """Every bash line parses as shell words (catches unbalanced quotes in the docs)."""
+    for page in PAGES:
+        for block in _blocks(page, "bash"):
+            for line in block.replace("\\\n", " ").splitlines():
+                if line.strip() and not line.strip().startswith("#"):
+                    shlex.split(line)
