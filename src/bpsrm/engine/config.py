@@ -21,6 +21,7 @@ from ..errors import BpsrmError, ConfigError
 
 __all__ = [
     "Config",
+    "AugmentConfig",
     "DataConfig",
     "ModelConfig",
     "NeuronConfig",
@@ -35,6 +36,16 @@ __all__ = [
     "config_to_dict",
     "apply_overrides",
 ]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation of image samples ([C, H, W]); validation and test data are never augmented."""
+
+    hflip: bool = False
+    """Mirror each training image left-right with probability 1/2."""
+    shift: int = 0
+    """Translate each training image by up to this many pixels in each direction (zeros fill in)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,8 @@ class DataConfig:
     """Use a random subset of this many training samples (drawn with the seed); null: all."""
     limit_test: int | None = None
     """Use a random subset of this many test samples; null: all."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Training-time augmentation."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "data.val_fraction": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "data.limit_train": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.limit_test": (lambda v: v is None or v >= 1, "null or >= 1"),
+    "data.augment.shift": (lambda v: v >= 0, ">= 0"),
     "model.time_steps": (lambda v: v >= 1, ">= 1"),
     "model.neuron.tau_s": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
     "model.neuron.tau_m": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..augment import augment_images
 from ..data import get_dataset
 from ..encoding import get_encoder
 from ..errors import BpsrmError, CheckpointError, ConfigError
@@ -361,6 +362,12 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
             config.train.max_batches,
         )
 
+    augment = config.data.augment.hflip or config.data.augment.shift > 0
+    if augment and len(experiment.sample_shape) != 3:
+        raise ConfigError(
+            f"data.augment: flips and shifts are for images [C, H, W]; {config.data.name} samples have shape "
+            f"{list(experiment.sample_shape)}"
+        )
     steps_per_epoch = len(sampler(1))
     if steps_per_epoch == 0:
         raise ConfigError(f"data: {train_size} training samples make no batch for {ctx.world_size} processes")
@@ -421,6 +428,8 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
         start = time.perf_counter()
         loss_sum, correct, count = 0.0, 0, 0
         for step, (inputs, labels) in enumerate(loader, start=1):
+            if augment:
+                inputs = augment_images(inputs, config.data.augment.hflip, config.data.augment.shift)
             logits = net(experiment.encode(inputs))
             loss = _loss(config, logits, labels)
             optimiser.zero_grad(set_to_none=True)

@@ -1,0 +1,62 @@
+"""Training-time augmentation: flips and shifts against hand-made expectations; the config switch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bpsrm.augment import augment_images
+from bpsrm.errors import ConfigError, ShapeError
+
+
+def test_no_option_is_the_identity() -> None:
+    x = torch.rand(3, 2, 5, 6)
+    assert torch.equal(augment_images(x), x)
+
+
+def test_flips_mirror_about_half_of_the_images() -> None:
+    torch.manual_seed(0)
+    x = torch.arange(2 * 1 * 2 * 3, dtype=torch.float32).reshape(2, 1, 2, 3).repeat(200, 1, 1, 1)
+    y = augment_images(x, hflip=True)
+    flipped = [bool(torch.equal(y[i], x[i].flip(-1))) for i in range(len(x))]
+    kept = [bool(torch.equal(y[i], x[i])) for i in range(len(x))]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
+    assert 150 < sum(flipped) < 250  # 400 images, p = 1/2
+
+
+def test_shifts_translate_with_zero_fill() -> None:
+    torch.manual_seed(1)
+    x = torch.zeros(500, 1, 7, 7)
+    x[:, 0, 3, 3] = 1.0  # one bright pixel in the middle
+    y = augment_images(x, shift=2)
+    positions = [tuple(torch.nonzero(y[i, 0])[0].tolist()) for i in range(len(y))]
+    assert all(torch.count_nonzero(y[i]) == 1 for i in range(len(y)))  # moved, never lost (|shift| <= 2 < 3)
+    moves = {(r - 3, c - 3) for r, c in positions}
+    assert moves == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}  # every offset occurs
+    edge = torch.zeros(1, 1, 3, 3)
+    edge[0, 0, 0, 0] = 5.0
+    torch.manual_seed(2)
+    shifted = torch.stack([augment_images(edge, shift=1)[0] for _ in range(50)])
+    assert set(shifted.sum((1, 2, 3)).tolist()) <= {0.0, 5.0}  # pushed out, or kept: zeros come in
+
+
+def test_errors() -> None:
+    with pytest.raises(ShapeError, match=r"expects images \[B, C, H, W\], got shape \(2, 3\)"):
+        augment_images(torch.zeros(2, 3), hflip=True)
+
+
+def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import train
+
+    config = config_from_dict(
+        {
+            "data": {"name": "fashion-mnist-demo", "limit_train": 100, "augment": {"hflip": True}},
+            "model": {"spec": "FC8-SRM-FC10", "time_steps": 2},
+            "train": {"epochs": 1},
+            "log": {"progress": False},
+        }
+    )
+    train(config, tmp_path / "ok", log=lambda _: None)  # [1, 28, 28] images: fine
+    with pytest.raises(ConfigError, match="data.augment.shift: expected >= 0"):
+        config_from_dict({"data": {"augment": {"shift": -1}}})
