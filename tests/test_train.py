@@ -163,3 +163,44 @@ def test_validation_on_other_data(shared_data) -> None:
     raw["data"]["val_options"] = {"class_set": "10"}
     with pytest.raises(ConfigError, match="other classes"):
         prepare(config_from_dict(raw))
+
+
+def test_cuda_device_without_cuda_is_a_clear_error(tmp_path) -> None:
+    import torch
+
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import train
+    from bpsrm.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    config = config_from_dict(
+        {
+            "data": {"name": "fashion-mnist-demo", "limit_train": 50},
+            "model": {"spec": "FC8-SRM-FC10"},
+            "train": {"epochs": 1, "device": "cuda"},
+        }
+    )
+    with pytest.raises(ConfigError, match=r"train\.device: cuda, but this PyTorch sees no CUDA device"):
+        train(config, tmp_path / "run", log=lambda _: None)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device on this machine")
+def test_training_on_cuda_matches_cpu(tmp_path) -> None:
+    import torch
+
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import train
+
+    raw = {
+        "data": {"name": "fashion-mnist-demo", "limit_train": 300, "limit_test": 100},
+        "model": {"spec": "8C3-TCN-SRM-MP2-FC10", "time_steps": 3},
+        "train": {"epochs": 1, "batch_size": 50},
+        "log": {"progress": False},
+    }
+    cpu = train(config_from_dict(raw), tmp_path / "cpu", log=lambda _: None)
+    raw["train"]["device"] = "cuda"
+    gpu = train(config_from_dict(raw), tmp_path / "gpu", log=lambda _: None)
+    assert abs(cpu["test_accuracy"] - gpu["test_accuracy"]) <= 0.05
+    state = torch.load(tmp_path / "gpu" / "last.pt", map_location="cpu", weights_only=True)
+    assert all(t.device.type == "cpu" for t in state["model"].values())

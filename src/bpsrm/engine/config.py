@@ -191,6 +191,8 @@ class TrainConfig:
     """Label smoothing of the cross-entropy."""
     nonfinite: Literal["stop", "skip"] = "stop"
     """On a NaN/Inf loss or gradient: stop with an error, or skip the batch (counted)."""
+    device: Literal["cpu", "cuda"] = "cpu"
+    """Where the network trains; cuda uses the portable kernel path (under torchrun: one GPU per process, nccl)."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -202,10 +203,12 @@ def evaluate_model(
     if count_operations:
         counter.__enter__()
     try:
+        device = next(model.parameters()).device
         for inputs, labels in _limited(_loader(dataset, batch_size, None), max_batches):
-            out = model.run(encode(inputs))
-            total_loss += float(F.cross_entropy(out.logits, labels, reduction="sum"))
-            predictions = out.logits.argmax(1)
+            out = model.run(encode(inputs.to(device)))
+            logits = out.logits.cpu()
+            total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+            predictions = logits.argmax(1)
             confusion += torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(
                 classes, classes
             )
@@ -303,7 +306,11 @@ def _save_activity(out: Path, experiment: Experiment) -> None:
     model.eval()
     inputs, label = experiment.test_set[0]
     with torch.no_grad():
-        result = model.run(experiment.encode(inputs.unsqueeze(0)), keep_membrane=True)
+        device = next(model.parameters()).device
+        result = model.run(experiment.encode(inputs.unsqueeze(0).to(device)), keep_membrane=True)
+        result = type(result)(
+            result.logits.cpu(), [s.cpu() for s in result.spikes], [u.cpu() for u in result.membranes]
+        )
     arrays: dict[str, Any] = {
         "names": np.array(model.spiking_layer_names()),
         "label": np.array(int(label)),
@@ -314,7 +321,7 @@ def _save_activity(out: Path, experiment: Experiment) -> None:
         flat_spikes = spikes[:, 0].reshape(spikes.shape[0], -1)
         flat_u = u[:, 0].reshape(u.shape[0], -1)
         chosen = _pick_neurons(flat_spikes.sum(0), flat_spikes.shape[0])
-        theta = neurons[i].theta.detach().double()  # type: ignore[operator]
+        theta = neurons[i].theta.detach().double().cpu()  # type: ignore[operator]
         if theta.dim() == 0:
             thetas = theta.repeat(len(chosen))
         else:
@@ -334,11 +341,32 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), the processes share every global batch
     (see :mod:`bpsrm.engine.distributed`) and only rank 0 writes.
     """
-    ctx = from_environment()
+    device = _device(config)
+    ctx = from_environment(device)
     try:
         return _train(config, Path(out), resume, log if ctx.is_main else _silent, ctx)
     finally:
         ctx.close()
+
+
+def _device(config: Config) -> torch.device:
+    """train.device, with one GPU per process under torchrun (LOCAL_RANK)."""
+    if config.train.device == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "train.device: cuda, but this PyTorch sees no CUDA device (torch.cuda.is_available() is False)"
+        )
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(device)
+    return device
+
+
+def _device_of(ctx: Distributed, config: Config) -> torch.device:
+    """The device of this process: the CPU, or its own GPU."""
+    if config.train.device == "cpu":
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def _silent(message: str) -> None:
@@ -348,7 +376,7 @@ def _silent(message: str) -> None:
 def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) -> dict[str, Any]:
     seed_everything(config.seed)
     experiment = prepare(config)
-    model = experiment.model
+    model = experiment.model.to(_device_of(ctx, config))
     optimiser = _optimiser(config, model)
     train_size = len(experiment.train_set)  # type: ignore[arg-type]
 
@@ -368,6 +396,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
             f"data.augment: flips and shifts are for images [C, H, W]; {config.data.name} samples have shape "
             f"{list(experiment.sample_shape)}"
         )
+    model_device = _device_of(ctx, config)
     steps_per_epoch = len(sampler(1))
     if steps_per_epoch == 0:
         raise ConfigError(f"data: {train_size} training samples make no batch for {ctx.world_size} processes")
@@ -375,7 +404,9 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
     if ctx.active:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model)  # same initial weights on every rank: rank 0's, broadcast
+        device = _device_of(ctx, config)
+        ids = [device.index] if device.type == "cuda" else None
+        net = DistributedDataParallel(model, device_ids=ids)  # same initial weights on every rank: rank 0's
     if config.compile:
         net = torch.compile(net)  # the training forward and backward; evaluation runs eagerly
     scheduler = _schedule(config, optimiser, steps_per_epoch)
@@ -428,6 +459,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
         start = time.perf_counter()
         loss_sum, correct, count = 0.0, 0, 0
         for step, (inputs, labels) in enumerate(loader, start=1):
+            inputs, labels = inputs.to(model_device), labels.to(model_device)
             if augment:
                 inputs = augment_images(inputs, config.data.augment.hflip, config.data.augment.shift)
             logits = net(experiment.encode(inputs))
