@@ -58,5 +58,5 @@ def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
         }
     )
     train(config, tmp_path / "ok", log=lambda _: None)  # [1, 28, 28] images: fine
-    with pytest.raises(ConfigError, match="data.augment.shift: expected >= 0"):
+    with pytest.raises(ConfigError, match=r"data\.augment\.shift: expected >= 0"):
         config_from_dict({"data": {"augment": {"shift": -1}}})

@@ -107,7 +107,7 @@ def test_srm_is_expressed_in_nir_primitives() -> None:
 @pytest.mark.parametrize(
     ("spec", "time_steps", "fragment"),
     [
-        ("4C3-SRM-MP2-FC2", 4, "layer 2 (MaxPool2d): NIR has no max pooling"),
+        ("4C3-SRM-MP2-FC2", 4, "layer 2 (MaxPool): NIR has no max pooling"),
         ("FC4-TCN-SRM-FC2", 4, "layer 1 (TemporalChannelNorm)"),
     ],
 )

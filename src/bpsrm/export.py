@@ -48,6 +48,7 @@ from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from .models import SpikingNetwork
 from .neuron import SRMNeuron
 from .norm import _TemporalNorm
+from .pooling import MaxPool
 
 __all__ = ["to_nir", "from_nir", "export_checkpoint", "ExportError"]
 
@@ -203,7 +204,7 @@ def to_nir(model: SpikingNetwork) -> Any:
             where = f"layer {index} ({type(inner).__name__})"
             if isinstance(inner, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                 pending = (f"{index}.synapse", _synapse_node(nir, inner, in_shape, where))
-            elif isinstance(inner, (nn.MaxPool1d, nn.MaxPool2d)):
+            elif isinstance(inner, (nn.MaxPool1d, nn.MaxPool2d, MaxPool)):
                 raise ExportError(f"{where}: NIR has no max pooling (only sum and average); use APk in the spec")
             elif isinstance(inner, nn.AvgPool2d):
                 k = np.array(_pair(inner.kernel_size))

@@ -35,6 +35,7 @@ from .errors import ParameterError, ShapeError, SpecError
 from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from .neuron import SRMNeuron
 from .norm import BNTT, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
+from .pooling import MaxPool
 
 __all__ = ["SpikingNetwork", "NetworkOutput", "build_model", "parse_spec", "SPEC_GRAMMAR"]
 
@@ -278,10 +279,11 @@ def build_model(
             if any(s < k for s in current[1:]):
                 raise SpecError(f"{where}: pooling by {k} on a feature map of shape {current} leaves nothing")
             pool: nn.Module
-            if len(current) == 2:
-                pool = nn.MaxPool1d(k) if token.kind == "maxpool" else nn.AvgPool1d(k)
+            dims = len(current) - 1
+            if token.kind == "maxpool":
+                pool = MaxPool(k, dims)  # keeps the argmax indices for its backward, not the spikes
             else:
-                pool = nn.MaxPool2d(k) if token.kind == "maxpool" else nn.AvgPool2d(k)
+                pool = nn.AvgPool1d(k) if dims == 1 else nn.AvgPool2d(k)
             layers.append(TimeFolded(pool))
             current = (current[0],) + tuple(s // k for s in current[1:])
         elif token.kind == "norm":
