@@ -114,7 +114,8 @@ class _ChannelNormStepAffine(torch.autograd.Function):
         z4 = folded.reshape(g4.shape)
         needs = ctx.needs_input_grad
         grad_beta = g4.sum((1, 3)) if needs[2] else None
-        grad_gamma = (g4 * (z4 - mean.reshape(1, 1, -1, 1))).sum((1, 3)) * rstd if needs[1] else None
+        # (z - mu) g in one temporary, multiplied in place
+        grad_gamma = (z4 - mean.reshape(1, 1, -1, 1)).mul_(g4).sum((1, 3)) * rstd if needs[1] else None
         grad_z = None
         if needs[0]:
             scaled = (g4 * gamma.reshape(steps, 1, channels, 1)).reshape(folded.shape)
