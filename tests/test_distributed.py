@@ -190,19 +190,34 @@ def test_a_dying_rank_stops_the_others(tmp_path: Path) -> None:
             process.kill()
 
 
+def _g(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
 def test_global_batches_split_among_ranks() -> None:
-    whole = list(GlobalBatchSampler(23, 5, seed=7))
+    whole = list(GlobalBatchSampler(23, 5, _g(7)))
     assert [len(b) for b in whole] == [5, 5, 5, 5, 3]
     assert sorted(i for b in whole for i in b) == list(range(23))
-    # the batches of DataLoader(shuffle=True) with the same generator seed
-    expected = torch.randperm(23, generator=torch.Generator().manual_seed(7)).tolist()
-    assert [i for b in whole for i in b] == expected
-    ranks = [list(GlobalBatchSampler(23, 5, seed=7, rank=r, world_size=2)) for r in range(2)]
+    ranks = [list(GlobalBatchSampler(23, 5, _g(7), rank=r, world_size=2)) for r in range(2)]
     for k, batch in enumerate(whole):
         assert sorted(ranks[0][k] + ranks[1][k]) == sorted(batch)
     # 25 = 4 * 6 + 1: the last global batch of one sample cannot feed 2 processes and is dropped
-    three = [list(GlobalBatchSampler(25, 6, seed=1, rank=r, world_size=2)) for r in range(2)]
+    three = [list(GlobalBatchSampler(25, 6, _g(1), rank=r, world_size=2)) for r in range(2)]
     assert [len(b) for b in three[0]] == [3, 3, 3, 3] and len(three[1]) == 4
-    assert len(GlobalBatchSampler(23, 5, seed=7, max_batches=2)) == 2
+    assert len(GlobalBatchSampler(23, 5, _g(7), max_batches=2)) == 2
     with pytest.raises(BpsrmError, match=r"train\.batch_size=1 is the global batch and must be >= the number of pro"):
-        GlobalBatchSampler(10, 1, seed=0, rank=0, world_size=2)
+        GlobalBatchSampler(10, 1, _g(0), rank=0, world_size=2)
+
+
+def test_one_process_gets_the_batches_of_a_shuffling_dataloader() -> None:
+    """With the generator shared, the loader draws its base seed first, as DataLoader(shuffle=True) does,
+    so single-process runs keep the batch order they had before the sampler existed."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    data = TensorDataset(torch.arange(23))
+    expected = [b[0].tolist() for b in DataLoader(data, batch_size=5, shuffle=True, generator=_g(7))]
+    before = torch.get_rng_state()
+    sampler = GlobalBatchSampler(23, 5, _g(7))
+    got = [b[0].tolist() for b in DataLoader(data, batch_sampler=sampler, generator=sampler.generator)]
+    assert got == expected
+    assert torch.equal(torch.get_rng_state(), before)  # the global generator is not touched

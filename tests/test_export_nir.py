@@ -158,3 +158,26 @@ def test_cli_export_errors_name_the_problem(tmp_path: Path, capsys) -> None:
 
     assert main(["export", str(tmp_path / "missing.pt"), "--format", "nir", "--out", str(tmp_path / "x.nir")]) != 0
     assert "missing.pt" in capsys.readouterr().err
+
+
+def test_fc_then_tcn_keeps_the_folded_shift_through_a_file(tmp_path: Path) -> None:
+    """A linear layer before a norm has no bias; the fold gives it one, so it is written as an Affine."""
+    torch.manual_seed(8)
+    model = build_model("FC8-TCN-SRM-FC3", (6,), time_steps=None)
+    _randomise_norms(model, 9)
+    graph = to_nir(model)
+    assert isinstance(graph.nodes["0.synapse"], nir.Affine)
+    x = torch.rand(5, 4, 6) * 4.0
+    _compare(model, _roundtrip(model, tmp_path), x)
+
+
+@pytest.mark.parametrize("kernel", ["alpha", "dexp", "exp"])
+def test_per_channel_time_constants_round_trip(tmp_path: Path, kernel: str) -> None:
+    torch.manual_seed(10)
+    model = build_model("4C3-SRM-AP2-FC3", (1, 8, 8), neuron={"kernel": kernel, "learn_tau": True, "per_channel": True})
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("_logit"):
+                p.add_(torch.randn(p.shape) * 0.5)  # channels with different time constants
+    x = torch.rand(5, 3, 1, 8, 8) * 3.0
+    _compare(model, _roundtrip(model, tmp_path), x)

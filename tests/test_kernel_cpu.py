@@ -120,3 +120,26 @@ def test_fused_backend_refuses_what_it_cannot_do() -> None:
         srm(torch.zeros(3, 2, dtype=torch.float16), backend="fused")
     with pytest.raises(ParameterError, match="unknown backend 'gpu'"):
         srm(torch.zeros(3, 2), backend="gpu")
+
+
+def test_custom_op_on_a_strided_input_matches_the_autograd_function() -> None:
+    """The torch.compile path (custom ops) reads x in time-major order even when x is a strided view."""
+    from bpsrm.kernels import compiled
+    from bpsrm.kernels.cpu import SRMFusedCPU
+    from bpsrm.surrogate import get_surrogate
+
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(3, 4, 6, generator=g, dtype=torch.float64) + 0.5
+    weights = torch.randn(4, 3, 6, generator=g, dtype=torch.float64)
+    results = []
+    for use_op in (False, True):
+        x = base.clone().transpose(0, 1).requires_grad_()  # [4, 3, 6], not contiguous
+        params = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.6, 0.8, 0.7, 1.0, 0.9)]
+        if use_op:
+            spikes, u = compiled.srm_forward(x, *params, "sigmoid", 4.0, False)
+        else:
+            spikes, u = SRMFusedCPU.apply(x, *params, get_surrogate("sigmoid"), False)
+        loss = (spikes * weights).sum() + 0.1 * u.square().sum()
+        results.append(torch.autograd.grad(loss, [x, *params]))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,9 @@ def _results_page() -> str:
 
 
 def on_pre_build(config, **kwargs):
-    out = Path(tempfile.mkdtemp(prefix="bpsrm-tutorial-"))
+    out = Path(tempfile.gettempdir()) / f"bpsrm-docs-tutorial-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    shutil.rmtree(out, ignore_errors=True)  # one folder, remade by every build
+    out.mkdir(parents=True)
     env = dict(os.environ)
     env.setdefault("BPSRM_TUTORIAL_EPOCHS", "2")
     env.setdefault("BPSRM_TUTORIAL_SAMPLES", "2000")

@@ -35,6 +35,7 @@ What NIR cannot express, and is refused with an error naming the layer:
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -146,14 +147,19 @@ def _synapse_node(nir: Any, module: nn.Module, in_shape: tuple[int, ...], where:
     raise ExportError(f"{where}: {type(module).__name__} has no NIR synapse")
 
 
-def _fold(node: Any, scale: Tensor, shift: Tensor) -> None:
-    """Fold y = scale[c] z + shift[c] into the synapse node that computes z."""
+def _fold(nir: Any, node: Any, scale: Tensor, shift: Tensor) -> Any:
+    """The synapse node that computes y = scale[c] z + shift[c] from the node that computes z.
+
+    A bias-free ``Linear`` becomes an ``Affine`` (the fold gives it a bias)."""
     s, b = scale.numpy(), shift.numpy()
-    weight = node.weight * s.reshape((-1,) + (1,) * (node.weight.ndim - 1))
+    weight = np.asarray(node.weight) * s.reshape((-1,) + (1,) * (np.asarray(node.weight).ndim - 1))
     old_bias = getattr(node, "bias", None)
     bias = (np.zeros_like(b) if old_bias is None else np.asarray(old_bias)) * s + b
+    if isinstance(node, nir.Linear):
+        return nir.Affine(weight=weight, bias=bias)
     node.weight = weight
     node.bias = bias
+    return node
 
 
 def to_nir(model: SpikingNetwork) -> Any:
@@ -166,6 +172,8 @@ def to_nir(model: SpikingNetwork) -> Any:
     nir = _nir()
     if not isinstance(model, SpikingNetwork):
         raise ExportError(f"to_nir expects a bpsrm SpikingNetwork, got {type(model).__name__}")
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        model = copy.deepcopy(model).cpu()  # NIR holds numpy arrays
     was_training = model.training
     model.eval()
     try:
@@ -193,7 +201,7 @@ def to_nir(model: SpikingNetwork) -> Any:
             if isinstance(layer, _TemporalNorm):
                 if pending is None:
                     raise ExportError(f"{where}: a norm must follow a synapse to be folded")
-                _fold(pending[1], *_norm_affine(layer, f"{where}: {layer!r}"))
+                pending = (pending[0], _fold(nir, pending[1], *_norm_affine(layer, f"{where}: {layer!r}")))
                 flush()
                 continue
             flush()
@@ -339,6 +347,8 @@ def _neuron_from(nodes: dict[str, Any], chain: list[str], refractory: tuple[str,
         kernel = "alpha" if np.array_equal(decays[0], decays[1]) else "dexp"
         values["tau_s"] = decays[0]
     parsed = {k: _constant(v, where, k) for k, v in values.items()}
+    if kernel == "alpha":
+        parsed.pop("tau_s")  # the alpha kernel has one decay, a_s = a_m
     per_channel = [k for k, (scalar, _) in parsed.items() if scalar is None]
     if per_channel and any(k in ("theta", "theta_r") for k in per_channel):
         raise ExportError(f"{where}: a per-channel theta or theta_r is not rebuilt by from_nir")
@@ -437,7 +447,7 @@ def from_nir(graph: Any) -> SpikingNetwork:
             current = onward[0]
         else:
             raise ExportError(f"{where}: bpsrm has no layer for this node")
-    spec = str(metadata.get("bpsrm_spec", ""))
+    spec = f"from NIR ({metadata['bpsrm_spec']})" if metadata.get("bpsrm_spec") else "from NIR"
     names = None
     return SpikingNetwork(layers, readout, input_shape, spec=spec, srm_names=names)
 

@@ -180,7 +180,12 @@ def _make_norm(text: str, channels: int, time_steps: int | None, norm: Mapping[s
     eps = norm.get("eps", 1e-5)
     momentum = norm.get("momentum", 0.1)
     if name in ("TCN", "TCNT"):
-        per_step = norm.get("step_affine", True) or name == "TCNT"  # time-channel statistics need T anyway
+        if not norm.get("step_affine", True) and (name == "TCNT" or norm.get("stats") == "time_channel"):
+            raise SpecError(
+                "norm step_affine=False (one affine per channel) needs channel statistics; time-channel "
+                f"statistics ({text} with stats={norm.get('stats', 'channel')!r}) are per step"
+            )
+        per_step = norm.get("step_affine", True)
         return TemporalChannelNorm(
             channels,
             time_steps if per_step else None,

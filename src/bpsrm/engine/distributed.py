@@ -15,6 +15,11 @@ before every evaluation.
 
 A rank that dies: torchrun stops the others; without torchrun, every collective
 gives up after ``BPSRM_DIST_TIMEOUT`` seconds (default 300) with an error.
+
+Random draws on the data side (augmentation, rate encoding) differ between ranks (rank r > 0
+reseeds after the model is built), so with those the N processes are not bit-equal to one
+process; each rank's random state is kept in the checkpoints, so resume stays exact. The run
+folder must lie on a file system that every rank sees (each rank reads ``last.pt``).
 """
 
 from __future__ import annotations
@@ -58,7 +63,8 @@ class Distributed:
         """Element-wise sum over ranks (float64); the values unchanged when alone."""
         if not self.active:
             return values
-        tensor = torch.tensor(values, dtype=torch.float64)
+        device = torch.device("cuda", torch.cuda.current_device()) if self.backend == "nccl" else None
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)  # nccl reduces GPU tensors only
         dist.all_reduce(tensor)
         return tensor.tolist()
 
@@ -84,10 +90,18 @@ class Distributed:
         digest = hashlib.sha256()
         for name, value in model.state_dict().items():
             digest.update(name.encode())
-            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+            digest.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
         digests: list[str | None] = [None] * self.world_size
         dist.all_gather_object(digests, digest.hexdigest())
         return len(set(digests)) == 1
+
+    def gather(self, value: object) -> list[object]:
+        """``value`` of every rank, in rank order (``[value]`` when alone)."""
+        if not self.active:
+            return [value]
+        values: list[object] = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        return values
 
     def close(self) -> None:
         """Leave the process group, if this object created it."""
@@ -125,21 +139,29 @@ def from_environment(device: torch.device | None = None) -> Distributed:
 class GlobalBatchSampler(Sampler[list[int]]):
     """This rank's share of every global batch, in the order of a single-process run.
 
-    The permutation is ``torch.randperm(n)`` from a generator seeded with ``seed``, as
-    ``DataLoader(shuffle=True)`` draws it; global batch k is ``perm[k B : (k+1) B]`` and
-    rank r takes its elements r, r + N, r + 2N, ... A last global batch with fewer
-    samples than ranks is dropped (every rank must take part in each step).
+    The permutation is ``torch.randperm(n, generator=generator)`` drawn when iteration starts;
+    a DataLoader given the same generator first draws its base seed from it, exactly as
+    ``DataLoader(shuffle=True, generator=generator)`` does, so a single process gets that
+    loader's batches. Global batch k is ``perm[k B : (k+1) B]`` and rank r takes its elements
+    r, r + N, r + 2N, ... A last global batch with fewer samples than ranks is dropped (every
+    rank must take part in each step).
     """
 
     def __init__(
-        self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, max_batches: int | None = None
+        self,
+        size: int,
+        batch_size: int,
+        generator: torch.Generator,
+        rank: int = 0,
+        world_size: int = 1,
+        max_batches: int | None = None,
     ) -> None:
         if batch_size < world_size:
             raise BpsrmError(
                 f"train.batch_size={batch_size} is the global batch and must be >= the number of processes "
                 f"({world_size})"
             )
-        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.size, self.batch_size, self.generator = size, batch_size, generator
         self.rank, self.world_size = rank, world_size
         full, rest = divmod(size, batch_size)
         batches = full + (1 if rest >= world_size else 0)
@@ -150,7 +172,7 @@ class GlobalBatchSampler(Sampler[list[int]]):
         return min(self.batch_size, self.size - index * self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        order = torch.randperm(self.size, generator=self.generator).tolist()
         for k in range(self.batches):
             chunk = order[k * self.batch_size : (k + 1) * self.batch_size]
             yield chunk[self.rank :: self.world_size]

@@ -381,13 +381,9 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
     train_size = len(experiment.train_set)  # type: ignore[arg-type]
 
     def sampler(epoch: int) -> GlobalBatchSampler:
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         return GlobalBatchSampler(
-            train_size,
-            config.train.batch_size,
-            config.seed * 100_003 + epoch,
-            ctx.rank,
-            ctx.world_size,
-            config.train.max_batches,
+            train_size, config.train.batch_size, generator, ctx.rank, ctx.world_size, config.train.max_batches
         )
 
     augment = config.data.augment.hflip or config.data.augment.shift > 0
@@ -423,15 +419,22 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
         load_model_state(model, state["model"], last_path)
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks")
+        _set_rng_state(ranks[ctx.rank] if ctx.active and ranks and len(ranks) == ctx.world_size else state["rng"])
         history = [dict(row) for row in state["history"]]
         best_val, best_epoch = float(state["best_val_accuracy"]), int(state["best_epoch"])
         start_epoch = int(state["epoch"]) + 1
         train_seconds, train_samples = float(state["train_seconds"]), int(state["train_samples"])
         skipped_batches = int(state.get("skipped_batches", 0))
         log(f"resuming {out} after epoch {state['epoch']}")
-    elif resume:
-        log(f"nothing to resume in {out} (no last.pt): starting from the beginning")
+    else:
+        if resume:
+            log(f"nothing to resume in {out} (no last.pt): starting from the beginning")
+        if ctx.active and ctx.rank > 0:
+            # Data-side random draws (augmentation, rate coding) of their own on every rank.
+            torch.manual_seed(config.seed * 1_000_003 + ctx.rank)
+    problem: BpsrmError | None = None
+    board = None
     if ctx.is_main:
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -440,10 +443,15 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
             import yaml
 
             _write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+            board = _tensorboard(out) if config.log.tensorboard else None
         except OSError as exc:
-            raise BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})") from None
-
-    board = _tensorboard(out) if config.log.tensorboard and ctx.is_main else None
+            problem = BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})")
+        except BpsrmError as exc:
+            problem = exc
+    if ctx.active and ctx.any(problem is not None):  # every rank stops, not rank 0 alone
+        raise problem or BpsrmError(f"rank 0 could not set up the run folder {out}; see its error")
+    if problem is not None:
+        raise problem
     log(
         f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
         f"{len(experiment.train_set)} train / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
@@ -454,7 +462,8 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
     for epoch in range(start_epoch, config.train.epochs + 1):
         model.train()
         batches = sampler(epoch)
-        loader = DataLoader(experiment.train_set, batch_sampler=batches)
+        # The loader draws its base seed from the sampler's generator, as DataLoader(shuffle=True) does.
+        loader = DataLoader(experiment.train_set, batch_sampler=batches, generator=batches.generator)
         bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.train.epochs}", config.log.progress and ctx.is_main)
         start = time.perf_counter()
         loss_sum, correct, count = 0.0, 0, 0
@@ -537,6 +546,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
         improved = val["accuracy"] > best_val
         if improved:
             best_val, best_epoch = val["accuracy"], epoch
+        rng_ranks = ctx.gather(_rng_state()) if ctx.active else None  # each rank's random state, for resume
         if not ctx.is_main:
             continue
         _write_csv(out / "metrics.csv", history)
@@ -566,6 +576,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
                 "optimiser": optimiser.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "rng": _rng_state(),
+                **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),
                 "config": config_to_dict(config),
                 "classes": experiment.classes,
                 "sample_shape": list(experiment.sample_shape),
@@ -586,6 +597,8 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
 
     if board is not None:
         board.close()
+    if ctx.active and not ctx.same_weights(model):  # before every rank loads the same best.pt
+        raise BpsrmError(f"the {ctx.world_size} processes ended with different weights; {out} is not trustworthy")
     ctx.barrier()  # rank 0 has written best.pt
     best = load_checkpoint(best_path)
     load_model_state(model, best["model"], best_path)
@@ -627,10 +640,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     if ctx.active:
-        same = ctx.same_weights(model)
-        metrics["weights_identical_across_ranks"] = same
-        if not same:
-            raise BpsrmError(f"the {ctx.world_size} processes ended with different weights; {out} is not trustworthy")
+        metrics["weights_identical_across_ranks"] = True  # checked after the last epoch (else an error)
     if not ctx.is_main:
         return metrics
     _write_json(out / "metrics.json", metrics)

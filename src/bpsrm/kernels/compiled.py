@@ -53,8 +53,8 @@ def _srm_forward_fake(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach
 def srm_backward(
     x: Tensor | None,
     u: Tensor,
-    grad_spikes: Tensor,
-    grad_u: Tensor,
+    grad_spikes: Tensor | None,
+    grad_u: Tensor | None,
     a_s: Tensor | None,
     a_m: Tensor,
     a_r: Tensor,
@@ -95,12 +95,15 @@ def _srm_backward_fake(x, u, grad_spikes, grad_u, a_s, a_m, a_r, theta, theta_r,
 def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
     x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset = inputs
     needs = ctx.needs_input_grad
+    ctx.set_materialize_grads(False)  # an unused output's gradient stays None: the kernel skips it
     ctx.save_for_backward(x if (needs[1] or needs[2]) else None, output[1], a_s, a_m, a_r, theta, theta_r)
     ctx.surrogate, ctx.width, ctx.detach_reset = surrogate, width, detach_reset
 
 
-def _backward(ctx: Any, grad_spikes: Tensor, grad_u: Tensor) -> tuple[Tensor | None, ...]:
+def _backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:
     x, u, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
+    if grad_spikes is None and grad_u is None:
+        return (None,) * 9
     needs = [bool(n) for n in ctx.needs_input_grad[1:6]]
     grads = srm_backward(
         x, u, grad_spikes, grad_u, a_s, a_m, a_r, theta, theta_r, ctx.surrogate, ctx.width, ctx.detach_reset, needs

@@ -212,6 +212,7 @@ def fused_backward(
     """
     lib = _load()
     assert lib is not None
+    x = x.contiguous() if x is not None else None  # the kernel reads x in [T, M] order
     steps, neurons = u.shape[0], u[0].numel() if u.shape[0] else 0
     threads = torch.get_num_threads()
     layout, period = _layout(u, params)
