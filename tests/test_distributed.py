@@ -101,7 +101,9 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_resume_under_two_processes_after_a_kill(tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 3}}))
+    # with a norm: its buffers (running statistics, a 0-d step counter) go through the broadcasts and the digest
+    with_norm = {**TINY, "model": {"spec": "FC48-TCN-SRM-FC10", "time_steps": 3}}
+    config.write_text(yaml.safe_dump({**with_norm, "train": {**TINY["train"], "epochs": 3}}))
     full, cut = tmp_path / "full", tmp_path / "cut"
     command = [*_torchrun(), "--standalone", "--nproc_per_node=2", _bpsrm_script(), "train", str(config)]
     run = subprocess.run([*command, "--out", str(full)], capture_output=True, text=True, timeout=300, env=_env())

@@ -225,15 +225,15 @@ def to_nir(model: SpikingNetwork) -> Any:
             elif isinstance(inner, nn.AvgPool1d):
                 # NIR has no 1-D pooling: the same average as a convolution of weight 1/k on the diagonal
                 # (channel c to channel c), stride k. (NIR's type check does not accept grouped Conv1d.)
-                k, stride, pad = inner.kernel_size[0], inner.stride[0], inner.padding[0]
+                size, stride, pad = (_first(v) for v in (inner.kernel_size, inner.stride, inner.padding))
                 channels = in_shape[0]
-                weight = np.zeros((channels, channels, k))
-                weight[np.arange(channels), np.arange(channels), :] = 1.0 / k
+                diagonal = np.zeros((channels, channels, size))
+                diagonal[np.arange(channels), np.arange(channels), :] = 1.0 / size
                 emit(
                     f"{index}.pool",
                     nir.Conv1d(
                         input_shape=in_shape[1],
-                        weight=weight,
+                        weight=diagonal,
                         stride=stride,
                         padding=pad,
                         dilation=1,
@@ -267,6 +267,11 @@ def to_nir(model: SpikingNetwork) -> Any:
             raise ExportError(f"NIR refused the graph of {model.spec!r}: {exc}") from None
     finally:
         model.train(was_training)
+
+
+def _first(value: Any) -> int:
+    """The number of a 1-D layer argument given as an int or a 1-tuple."""
+    return int(value if isinstance(value, int) else value[0])
 
 
 def _pair(value: Any) -> tuple[int, int]:

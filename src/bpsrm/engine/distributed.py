@@ -90,7 +90,7 @@ class Distributed:
         digest = hashlib.sha256()
         for name, value in model.state_dict().items():
             digest.update(name.encode())
-            digest.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            digest.update(value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
         digests: list[str | None] = [None] * self.world_size
         dist.all_gather_object(digests, digest.hexdigest())
         return len(set(digests)) == 1
