@@ -139,11 +139,6 @@ def prepare(config: Config) -> Experiment:
     return Experiment(config, train_set, val_set, test, list(full_train.classes), sample_shape, model, encode, stats)
 
 
-def _loader(dataset: Dataset, batch_size: int, shuffle_seed: int | None) -> DataLoader:
-    generator = torch.Generator().manual_seed(shuffle_seed) if shuffle_seed is not None else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle_seed is not None, generator=generator)
-
-
 def _limited(loader: DataLoader, max_batches: int | None) -> Iterator[tuple[Tensor, Tensor]]:
     for index, batch in enumerate(loader):
         if max_batches is not None and index >= max_batches:
@@ -204,7 +199,7 @@ def evaluate_model(
         counter.__enter__()
     try:
         device = next(model.parameters()).device
-        for inputs, labels in _limited(_loader(dataset, batch_size, None), max_batches):
+        for inputs, labels in _limited(DataLoader(dataset, batch_size=batch_size), max_batches):
             out = model.run(encode(inputs.to(device)))
             logits = out.logits.cpu()
             total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
@@ -344,7 +339,7 @@ def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = p
     device = _device(config)
     ctx = from_environment(device)
     try:
-        return _train(config, Path(out), resume, log if ctx.is_main else _silent, ctx)
+        return _train(config, Path(out), resume, log if ctx.is_main else _silent, ctx, device)
     finally:
         ctx.close()
 
@@ -362,21 +357,14 @@ def _device(config: Config) -> torch.device:
     return device
 
 
-def _device_of(ctx: Distributed, config: Config) -> torch.device:
-    """The device of this process: the CPU, or its own GPU."""
-    if config.train.device == "cpu":
-        return torch.device("cpu")
-    return torch.device("cuda", torch.cuda.current_device())
-
-
 def _silent(message: str) -> None:
     """The log of ranks other than 0."""
 
 
-def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) -> dict[str, Any]:
+def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, device: torch.device) -> dict[str, Any]:
     seed_everything(config.seed)
     experiment = prepare(config)
-    model = experiment.model.to(_device_of(ctx, config))
+    model = experiment.model.to(device)
     optimiser = _optimiser(config, model)
     train_size = len(experiment.train_set)  # type: ignore[arg-type]
 
@@ -392,7 +380,6 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
             f"data.augment: flips and shifts are for images [C, H, W]; {config.data.name} samples have shape "
             f"{list(experiment.sample_shape)}"
         )
-    model_device = _device_of(ctx, config)
     steps_per_epoch = len(sampler(1))
     if steps_per_epoch == 0:
         raise ConfigError(f"data: {train_size} training samples make no batch for {ctx.world_size} processes")
@@ -400,7 +387,6 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
     if ctx.active:
         from torch.nn.parallel import DistributedDataParallel
 
-        device = _device_of(ctx, config)
         ids = [device.index] if device.type == "cuda" else None
         net = DistributedDataParallel(model, device_ids=ids)  # same initial weights on every rank: rank 0's
     if config.compile:
@@ -468,7 +454,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed) 
         start = time.perf_counter()
         loss_sum, correct, count = 0.0, 0, 0
         for step, (inputs, labels) in enumerate(loader, start=1):
-            inputs, labels = inputs.to(model_device), labels.to(model_device)
+            inputs, labels = inputs.to(device), labels.to(device)
             if augment:
                 inputs = augment_images(inputs, config.data.augment.hflip, config.data.augment.shift)
             logits = net(experiment.encode(inputs))
