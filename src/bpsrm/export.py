@@ -453,8 +453,7 @@ def from_nir(graph: Any) -> SpikingNetwork:
         else:
             raise ExportError(f"{where}: bpsrm has no layer for this node")
     spec = f"from NIR ({metadata['bpsrm_spec']})" if metadata.get("bpsrm_spec") else "from NIR"
-    names = None
-    return SpikingNetwork(layers, readout, input_shape, spec=spec, srm_names=names)
+    return SpikingNetwork(layers, readout, input_shape, spec=spec)
 
 
 def _pair_of(value: Any) -> tuple[int, int]:

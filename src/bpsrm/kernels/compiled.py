@@ -24,8 +24,6 @@ from . import cpu
 
 __all__ = ["srm_forward", "srm_backward"]
 
-_PARAMS = ("a_s", "a_m", "a_r", "theta", "theta_r")
-
 
 @torch.library.custom_op("bpsrm::srm_forward", mutates_args=())
 def srm_forward(
