@@ -91,9 +91,15 @@ def peers() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     return impls
 
 
-def floor_ms(shape: tuple[int, ...], repeats: int) -> tuple[float, float]:
-    """(bandwidth GB/s, floor ms) from torch.add on tensors of the benchmark's size."""
-    a, b, c = (torch.rand(shape) for _ in range(3))
+def floor_ms(
+    shape: tuple[int, ...], repeats: int, tensors: tuple[torch.Tensor, ...] | None = None
+) -> tuple[float, float]:
+    """(bandwidth GB/s, floor ms) from torch.add on tensors of the benchmark's size.
+
+    ``tensors``: (a, b, c) made once by the caller and reused, so that measuring the floor in every
+    round does not hand the measured implementations freshly mapped memory to fault in.
+    """
+    a, b, c = tensors if tensors is not None else tuple(torch.rand(shape) for _ in range(3))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -127,8 +133,9 @@ def measure(shape: tuple[int, int, int], repeats: int, names: list[str] | None) 
     floors = []
     for fn in impls.values():  # warm-up
         (fn(x) * w).sum().backward()
+    floor_tensors = tuple(torch.rand(shape, generator=g) for _ in range(3))
     for _ in range(repeats):
-        floors.append(floor_ms(shape, 3)[1])
+        floors.append(floor_ms(shape, 3, floor_tensors)[1])
         for name, fn in impls.items():
             x.grad = None
             start = time.perf_counter()

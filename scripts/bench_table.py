@@ -35,13 +35,21 @@ def neuron_table() -> str:
             f"| {name} | {row['ms']:.1f} | {row['x_floor']:.1f} | {faster:.2f} | {other_text} | "
             f"{row['saved_bytes_per_neuron_step']:.1f} |"
         )
-    lines += ["", "Cost per step (us) as T grows, B=16, N=1024, tuned allocator:", ""]
+    lines += [
+        "",
+        "Cost per step (us) as T grows, B=16, N=1024, tuned allocator; the floor per step is measured at each "
+        "size in the same run:",
+        "",
+    ]
     names = list(tuned["t_sweep"][0]["results"]) if tuned["t_sweep"] else []
-    lines.append("| T | " + " | ".join(names) + " |")
-    lines.append("|---" * (len(names) + 1) + "|")
+    lines.append("| T | floor | " + " | ".join(names) + " | bpsrm fused x floor |")
+    lines.append("|---" * (len(names) + 3) + "|")
     for entry in tuned["t_sweep"]:
+        steps = entry["shape"][0]
         cells = " | ".join(f"{entry['results'][n]['us_per_step']:.0f}" for n in names)
-        lines.append(f"| {entry['shape'][0]} | {cells} |")
+        fused = entry["results"].get("bpsrm fused", {}).get("x_floor")
+        ratio = f"{fused:.1f}" if fused is not None else "-"
+        lines.append(f"| {steps} | {entry['floor_ms'] * 1e3 / steps:.0f} | {cells} | {ratio} |")
     return "\n".join(lines)
 
 

@@ -143,3 +143,67 @@ def test_custom_op_on_a_strided_input_matches_the_autograd_function() -> None:
         results.append(torch.autograd.grad(loss, [x, *params]))
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_call_large_enough_for_several_threads_equals_the_reference(dtype) -> None:
+    # 8 x 8 x 1100 = 70,400 neuron-steps: above the size below which the kernel runs on one thread,
+    # several blocks per thread, per-neuron parameters (so every thread reduces its own tau gradients).
+    x, params, w_o, w_u = _case(dtype, (8, 8, 1100), 99, (1100,))
+    options = {"kernel": "dexp", "surrogate": "sigmoid", "detach_reset": False}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        spikes, u, grads = _run(lambda *a, **k: srm(*a, backend="fused", **k), x, params, w_o, w_u, **options)
+    finally:
+        torch.set_num_threads(before)
+    ref_spikes, ref_u, ref_grads = _run(
+        srm_reference, x.double(), {k: v.double() for k, v in params.items()}, w_o.double(), w_u.double(), **options
+    )
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-10
+    near = (ref_u - params["theta"].double()).abs() < 1e-6
+    assert torch.equal(spikes.double()[~near], ref_spikes[~near])
+    assert ((u.double() - ref_u).abs().max() / ref_u.abs().max()).item() <= tolerance
+    for name, g in grads.items():
+        ref = ref_grads[name]
+        assert ((g.double() - ref).abs().max() / ref.abs().max()).item() <= tolerance * 10, name
+
+
+def test_number_parameters_first_used_under_inference_mode_still_train() -> None:
+    # The decays made from Python numbers are kept between calls; made first under inference mode,
+    # they must still be ordinary tensors that a later training call can save for its backward.
+    x = torch.randn(5, 3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 0.4
+    options = {"tau_s": 1.7, "tau_m": 3.3, "tau_r": 2.9, "theta": 0.9}
+    with torch.inference_mode():
+        srm(x.clone(), **options)
+    xr = x.clone().requires_grad_()
+    spikes, u = srm(xr, **options)
+    (grad,) = torch.autograd.grad((spikes + u).sum(), [xr])
+    xq = x.clone().requires_grad_()
+    ref_spikes, ref_u = srm_reference(xq, **options)
+    (ref,) = torch.autograd.grad((ref_spikes + ref_u).sum(), [xq])
+    torch.testing.assert_close(grad, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("kernel", "surrogate", "detach_reset"), CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_lean_case_equals_reference(kernel, surrogate, detach_reset, dtype) -> None:
+    # Training's case: one value per parameter, nothing learnt but x, a loss on the spikes only. The
+    # kernel keeps the parameters in registers and skips the parameter reductions here.
+    g = torch.Generator().manual_seed(7 + CASES.index((kernel, surrogate, detach_reset)))
+    x = (torch.randn(9, 4, 1100, generator=g, dtype=torch.float64) * 0.9 + 0.25).to(dtype)
+    w = torch.randn(9, 4, 1100, generator=g, dtype=torch.float64).to(dtype)
+    options = {"tau_s": 1.7, "tau_m": 3.6, "tau_r": 2.4, "theta": 0.95, "theta_r": 0.7, "kernel": kernel}
+    options |= {"surrogate": surrogate, "detach_reset": detach_reset}
+    xf = x.clone().requires_grad_()
+    spikes, u = srm(xf, backend="fused", **options)
+    (grad,) = torch.autograd.grad((spikes * w).sum(), [xf])
+    xr = x.double().requires_grad_()
+    ref_spikes, ref_u = srm_reference(xr, **options)
+    (ref,) = torch.autograd.grad((ref_spikes * w.double()).sum(), [xr])
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-10
+    near = (ref_u - 0.95).abs() < 1e-6
+    assert not near.any(), "choose inputs whose spikes are not decided by rounding"
+    assert torch.equal(spikes.double(), ref_spikes)
+    assert ((u.double() - ref_u).abs().max() / ref_u.abs().max()).item() <= tolerance
+    assert ((grad.double() - ref).abs().max() / ref.abs().max()).item() <= tolerance * 10

@@ -138,3 +138,21 @@ def test_shape_errors() -> None:
         SRMNeuron(channels=3)(torch.zeros(4, 2, 5))
     with pytest.raises(ShapeError, match=r"got \(4,\)"):
         SRMNeuron()(torch.zeros(4))
+
+
+def test_kept_fixed_parameters_follow_dtype_and_mode() -> None:
+    # Fixed decays and thresholds are made once per dtype and device and kept; a first call in float32
+    # under inference mode must not leak into a later float64 training call.
+    neuron = SRMNeuron(tau_s=1.5, tau_m=5.0, tau_r=3.0, theta=0.9, theta_r=0.5)
+    x = _x()
+    with torch.inference_mode():
+        neuron(x.float())
+    xr = x.clone().requires_grad_()
+    spikes, u = neuron.run(xr)
+    assert spikes.dtype == F64
+    (grad,) = torch.autograd.grad((spikes + u).sum(), [xr])
+    xq = x.clone().requires_grad_()
+    ref_spikes, ref_u = srm_reference(xq, tau_s=1.5, tau_m=5.0, tau_r=3.0, theta=0.9, theta_r=0.5)
+    (ref,) = torch.autograd.grad((ref_spikes + ref_u).sum(), [xq])
+    assert torch.equal(spikes, ref_spikes)
+    torch.testing.assert_close(grad, ref, rtol=1e-10, atol=1e-12)

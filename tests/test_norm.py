@@ -578,3 +578,32 @@ def test_single_value_per_channel_in_training(make) -> None:
         layer(z)
     layer.eval()
     assert layer(z).shape == z.shape  # eval needs no batch statistics
+
+
+def test_tcn_float32_gradients_at_conv_scale() -> None:
+    # The float32 backward (sums per step and channel, then one fused pass) against the float64 hand
+    # formula on a conv-sized input whose channels have a mean of several standard deviations.
+    g = torch.Generator().manual_seed(3)
+    shape = (4, 16, 8, 10, 10)
+    z = torch.randn(shape, generator=g, dtype=torch.float64) * 2.0 + 3.0
+    w = torch.randn(shape, generator=g, dtype=torch.float64)
+    layer = TemporalChannelNorm(8, 4, "channel")
+    with torch.no_grad():
+        layer.weight.copy_(0.5 + torch.rand(layer.weight.shape, generator=g, dtype=torch.float64))
+        layer.bias.copy_(torch.randn(layer.bias.shape, generator=g, dtype=torch.float64))
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        net = layer.to(dtype).train()
+        zz = z.to(dtype).requires_grad_()
+        out = net(zz)
+        grads[dtype] = torch.autograd.grad((out * w.to(dtype)).sum(), [zz, net.weight, net.bias])
+    zr = z.clone().requires_grad_()
+    gamma = layer.weight.detach().double().clone().requires_grad_()
+    beta = layer.bias.detach().double().clone().requires_grad_()
+    m = zr.mean(dim=(0, 1, 3, 4), keepdim=True)
+    v = ((zr - m) ** 2).mean(dim=(0, 1, 3, 4), keepdim=True)
+    hand = gamma.reshape(4, 1, 8, 1, 1) * (zr - m) / torch.sqrt(v + EPS) + beta.reshape(4, 1, 8, 1, 1)
+    reference = torch.autograd.grad((hand * w).sum(), [zr, gamma, beta])
+    for ours64, ours32, ref in zip(grads[torch.float64], grads[torch.float32], reference, strict=True):
+        torch.testing.assert_close(ours64, ref, rtol=1e-9, atol=1e-10)
+        assert ((ours32.double() - ref).abs().max() / ref.abs().max()).item() < 1e-5

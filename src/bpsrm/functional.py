@@ -16,6 +16,7 @@ neuron's single exponential).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -80,12 +81,21 @@ def _as_parameter(
             first = detached[bad].flatten()[0].item()
             raise ParameterError(f"{name} must be {_range_text(low, allow_equal, allow_inf)}, got a value {first}")
         return tensor
+    return torch.tensor(
+        _checked_number(value, name, low=low, allow_equal=allow_equal, allow_inf=allow_inf),
+        dtype=x.dtype,
+        device=x.device,
+    )
+
+
+def _checked_number(value: float | int, name: str, *, low: float, allow_equal: bool, allow_inf: bool = False) -> float:
+    """A Python number as a float, range-checked like :func:`_as_parameter`."""
     number = float(value)
     invalid = math.isnan(number) or (number < low if allow_equal else number <= low)
     invalid = invalid or (math.isinf(number) and not allow_inf)
     if invalid:
         raise ParameterError(f"{name} must be {_range_text(low, allow_equal, allow_inf)}, got {value!r}")
-    return torch.tensor(number, dtype=x.dtype, device=x.device)
+    return number
 
 
 def _range_text(low: float, allow_equal: bool, allow_inf: bool) -> str:
@@ -180,10 +190,57 @@ def srm(
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
         x's shape.
     """
+    if all(_is_number(v) for v in (tau_s, tau_m, tau_r, theta)) and (theta_r is None or _is_number(theta_r)):
+        # Python numbers: checked and turned into decays once per distinct call, not once per call.
+        _check_input(x)
+        if kernel not in KERNELS:
+            raise ParameterError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
+        numbers = (tau_s, tau_m, tau_r, theta, theta_r)
+        constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)  # type: ignore[arg-type]
+        return srm_decays(x, *constants, get_surrogate(surrogate), detach_reset, backend)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
     return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@functools.lru_cache(maxsize=64)
+def _constant_parameters(
+    dtype: torch.dtype,
+    device: torch.device,
+    kernel: str,
+    tau_s: float,
+    tau_m: float,
+    tau_r: float,
+    theta: float,
+    theta_r: float | None,
+) -> tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]:
+    r"""(a_s, a_m, a_r, theta, theta_r) as 0-d tensors for Python-number parameters, $a = e^{-1/\tau}$.
+
+    The decays are computed in float64 and rounded once to ``dtype``, as
+    :class:`bpsrm.SRMNeuron` does. Cached: the tensors are shared between calls
+    and never written to.
+    """
+    t_m = _checked_number(tau_m, "tau_m", low=0.0, allow_equal=False)
+    t_r = _checked_number(tau_r, "tau_r", low=0.0, allow_equal=False)
+    t_s = _checked_number(tau_s, "tau_s", low=0.0, allow_equal=False) if kernel == "dexp" else None
+    th = _checked_number(theta, "theta", low=0.0, allow_equal=False, allow_inf=True)
+    if theta_r is None:
+        th_r = 0.0 if math.isinf(th) else th  # a non-spiking neuron has no refractory response
+    else:
+        th_r = _checked_number(theta_r, "theta_r", low=0.0, allow_equal=True)
+    with torch.inference_mode(False):  # ordinary tensors even when first made under inference mode
+
+        def tensor(value: float) -> Tensor:
+            return torch.tensor(value, dtype=dtype, device=device)
+
+        a_m = tensor(math.exp(-1.0 / t_m))
+        a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else tensor(math.exp(-1.0 / t_s)))  # type: ignore[operator]
+        return a_s, a_m, tensor(math.exp(-1.0 / t_r)), tensor(th), tensor(th_r)
 
 
 def srm_decays(

@@ -94,6 +94,8 @@ class SRMNeuron(nn.Module):
             if unused:
                 raise ParameterError(f"kernel {kernel!r} does not use {sorted(unused)}; it uses {list(used)}")
         self.learned_taus = tuple(sorted(learned))
+        # Fixed parameters as 0-d tensors per (name, dtype, device), made on first use.
+        self._constants: dict[tuple[str, torch.dtype, torch.device], Tensor] = {}
         shape = () if channels is None else (channels,)
         # Fixed values stay Python floats (exact in any dtype); learnable ones are parameters.
         self._fixed_decays: dict[str, float] = {}
@@ -170,17 +172,37 @@ class SRMNeuron(nn.Module):
             raise ShapeError(
                 f"SRMNeuron(channels={self.channels}) expects [T, B, {self.channels}, ...], got {tuple(x.shape)}"
             )
-        a_m = self._broadcast(self.decay("tau_m"), x).to(dtype=x.dtype, device=x.device)
-        a_r = self._broadcast(self.decay("tau_r"), x).to(dtype=x.dtype, device=x.device)
+        a_m = self._value("tau_m", x)
+        a_r = self._value("tau_r", x)
         if self.kernel == "dexp":
-            a_s: Tensor | None = self._broadcast(self.decay("tau_s"), x).to(dtype=x.dtype, device=x.device)
+            a_s: Tensor | None = self._value("tau_s", x)
         elif self.kernel == "alpha":
             a_s = a_m
         else:
             a_s = None
-        theta = self._broadcast(self.theta, x).to(dtype=x.dtype, device=x.device)
-        theta_r = theta if self.tie_theta_r else self._broadcast(self.theta_r, x).to(dtype=x.dtype, device=x.device)
+        theta = self._value("theta", x)
+        theta_r = theta if self.tie_theta_r else self._value("theta_r", x)
         return srm_decays(x, a_s, a_m, a_r, theta, theta_r, self.surrogate, self.detach_reset)
+
+    def _value(self, name: str, x: Tensor) -> Tensor:
+        """A decay (``"tau_*"``), ``"theta"`` or ``"theta_r"`` in x's dtype and device, broadcastable against x[0].
+
+        Fixed values are made once per dtype and device and kept (they never change); learnt ones
+        are computed from their parameters on every call, so that autograd sees them.
+        """
+        learnt = name in self.learned_taus or (name == "theta" and self.learn_theta)
+        if not learnt:
+            key = (name, x.dtype, x.device)
+            constants = self.__dict__.setdefault("_constants", {})  # absent in modules unpickled from older releases
+            cached = constants.get(key)
+            if cached is None:
+                with torch.inference_mode(False), torch.no_grad():  # an ordinary tensor in any mode
+                    raw = self.theta if name == "theta" else self.theta_r if name == "theta_r" else self.decay(name)
+                    cached = raw.to(dtype=x.dtype, device=x.device)
+                constants[key] = cached
+            return cached
+        raw = self.theta if name == "theta" else self.decay(name)
+        return self._broadcast(raw, x).to(dtype=x.dtype, device=x.device)
 
     def extra_repr(self) -> str:
         taus = ", ".join(

@@ -112,16 +112,26 @@ class _ChannelNormStepAffine(torch.autograd.Function):
         grad = grad.contiguous()
         g4 = grad.reshape(steps, -1, channels, max(1, grad[0, 0, 0].numel()))
         z4 = folded.reshape(g4.shape)
+        count = g4.shape[1] * g4.shape[3] * steps
         needs = ctx.needs_input_grad
-        grad_beta = g4.sum((1, 3)) if needs[2] else None
-        # (z - mu) g in one temporary, multiplied in place
-        grad_gamma = (z4 - mean.reshape(1, 1, -1, 1)).mul_(g4).sum((1, 3)) * rstd if needs[1] else None
+        # Per (t, c): sum g and sum g (z - mu), a step at a time (temporaries of one step, not of the whole).
+        mu = mean.reshape(1, -1, 1)
+        sum_g = g4.sum((1, 3))
+        sum_gz = torch.stack([(z4[t] - mu).mul_(g4[t]).sum((0, 2)) for t in range(steps)])
+        grad_beta = sum_g if needs[2] else None
+        grad_gamma = sum_gz * rstd if needs[1] else None
         grad_z = None
         if needs[0]:
-            scaled = (g4 * gamma.reshape(steps, 1, channels, 1)).reshape(folded.shape)
-            grad_z = torch.ops.aten.native_batch_norm_backward(
-                scaled, folded, None, None, None, mean, rstd, True, ctx.eps, [True, False, False]
-            )[0].reshape(grad.shape)
+            # With g' = gamma g: sum g' = sum_t gamma sum_g and sum g' (z - mu) = sum_t gamma sum_gz, so that
+            # dz = r gamma[t] g - (r / N) sum g' - (z - mu) (r^3 / N) sum g' (z - mu), written a step at a time.
+            k_g = rstd * gamma  # [T, C]
+            k_c = -(rstd / count) * (gamma * sum_g).sum(0)  # [C]
+            k_z = -(rstd**3 / count) * (gamma * sum_gz).sum(0)  # [C]
+            out = torch.empty_like(g4)
+            for t in range(steps):
+                o = torch.mul(g4[t], k_g[t].reshape(1, -1, 1), out=out[t])
+                o.addcmul_(z4[t] - mu, k_z.reshape(1, -1, 1)).add_(k_c.reshape(1, -1, 1))
+            grad_z = out.reshape(grad.shape)
         return grad_z, grad_gamma, grad_beta, None, None, None, None
 
 

@@ -124,7 +124,7 @@ def supports(x: Tensor, surrogate: Surrogate) -> bool:
 def _period(param: Tensor, x: Tensor) -> tuple[Tensor, int]:
     """(contiguous values over one period, period length) of a parameter broadcast against x[0]."""
     if param.numel() == 1:
-        return param.reshape(1).contiguous(), 0
+        return param, 0  # data_ptr() addresses the one value whatever the shape
     full = param.expand(x.shape[1:])
     lead = 0
     while lead < full.dim() and full.stride(lead) == 0:
@@ -156,6 +156,8 @@ Layout = list[tuple[Tensor | None, int]]
 def _layout(like: Tensor, params: tuple[Tensor | None, ...]) -> tuple[Layout, int]:
     """Each parameter as (values over one period, period) and the common period of the neurons."""
     neurons = like[0].numel() if like.shape[0] else 0
+    if all(p is None or p.numel() == 1 for p in params):  # the common case: one value each, stride 0
+        return [(p, 0) for p in params], max(neurons, 1)
     layout: Layout = [_period(p, like) if p is not None else (None, 0) for p in params]
     periods = {n for _, n in layout if n}
     # Scalars (stride 0) fit any period: then the whole of x[0] is one row of blocks.

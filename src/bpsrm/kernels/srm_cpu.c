@@ -34,11 +34,21 @@ enum { SG_SIGMOID = 0, SG_ATAN = 1, SG_TRIANGLE = 2, SG_RECTANGLE = 3, SG_EXPONE
 #define MULTIVERSION
 #endif
 
-static int thread_count(int requested) {
+/* Below this many neuron-steps a call runs on the calling thread alone: waking the team costs more than
+ * the work (a call on [4, 16, 1024] does about 50 us of work). */
+#define PARALLEL_MIN_ELEMENTS 32768L
+
+/* Threads for a call: as requested, but no more than there are blocks, and one for small calls. */
+static int team_size(int requested, long blocks, long elements) {
 #ifdef _OPENMP
-    return requested > 0 ? requested : omp_get_max_threads();
+    long n = requested > 0 ? requested : omp_get_max_threads();
+    if (elements < PARALLEL_MIN_ELEMENTS) n = 1;
+    if (n > blocks) n = blocks;
+    return n < 1 ? 1 : (int)n;
 #else
     (void)requested;
+    (void)blocks;
+    (void)elements;
     return 1;
 #endif
 }
@@ -115,47 +125,59 @@ static inline double exp_f64(double arg) {
     return p * scale;
 }
 
+#define SURROGATE_LOOP(SGF)                                                                                    \
+    _Pragma("omp simd") for (long j = 0; j < n; j++) out[j] = SGF(u[j] - th[j], w)
+
+/* The backward over one block in the lean case (see bpsrm_backward): scalar parameters, no parameter
+ * gradient, no gradient on u. The same operations as the general loop, in the same order. */
+#define LEAN_BACKWARD_BLOCK(REAL, SGF)                                                                          \
+    for (long t = T - 1; t >= 0; t--) {                                                                          \
+        const REAL *ut = u + t * M + base;                                                                       \
+        const REAL *got = g_o + t * M + base;                                                                    \
+        REAL *gx = grad_x + t * M + base;                                                                        \
+        _Pragma("omp simd")                                                                                      \
+        for (long j = 0; j < n; j++) {                                                                           \
+            REAL du = SGF(ut[j] - th0, width) * (got[j] + kr * dR[j]);                                           \
+            REAL r = ar0 * dR[j] - du;                                                                           \
+            REAL v = am0 * dV[j] + du;                                                                           \
+            REAL i = as0 * dI[j] + v;                                                                            \
+            dR[j] = r; dV[j] = v; dI[j] = i;                                                                     \
+            gx[j] = i;                                                                                           \
+        }                                                                                                        \
+    }
+
 #define DEFINE_KERNELS(REAL, SUF, EXP, FABS, BLOCK)                                                                     \
+                                                                                                                 \
+/* sg'(z), z = u - theta, of each built-in surrogate (bpsrm/surrogate.py), inlined into the loops. */     \
+static inline REAL sgd_sigmoid_##SUF(REAL z, REAL w) {                                                           \
+    REAL s = (REAL)1 / ((REAL)1 + EXP(-w * z));                                                                  \
+    return w * s * ((REAL)1 - s);                                                                                \
+}                                                                                                                \
+static inline REAL sgd_atan_##SUF(REAL z, REAL w) {                                                              \
+    REAL a = (REAL)M_PI * w * (REAL)0.5 * z;                                                                     \
+    return w * (REAL)0.5 / ((REAL)1 + a * a);                                                                    \
+}                                                                                                                \
+static inline REAL sgd_triangle_##SUF(REAL z, REAL w) {                                                          \
+    REAL a = (REAL)1 - FABS(z) / w;                                                                              \
+    return (a > 0 ? a : (REAL)0) / w;                                                                            \
+}                                                                                                                \
+static inline REAL sgd_rectangle_##SUF(REAL z, REAL w) { return FABS(z) < w * (REAL)0.5 ? (REAL)1 / w : (REAL)0; } \
+static inline REAL sgd_exponential_##SUF(REAL z, REAL w) { return EXP(-FABS(z) / w) / ((REAL)2 * w); }        \
+static inline REAL sgd_fast_sigmoid_##SUF(REAL z, REAL w) {                                                      \
+    REAL a = (REAL)1 + w * FABS(z);                                                                              \
+    return (REAL)1 / (a * a);                                                                                    \
+}                                                                                                                \
                                                                                                                  \
 /* sg'(u - theta) over a block, one simple loop per surrogate so that each vectorises. */                      \
 static inline void surrogate_block_##SUF(int kind, REAL w, const REAL *restrict u, const REAL *restrict th,      \
                                          REAL *restrict out, long n) {                                           \
     switch (kind) {                                                                                              \
-    case SG_SIGMOID:                                                                                             \
-        _Pragma("omp simd")                                                                                      \
-        for (long j = 0; j < n; j++) {                                                                           \
-            REAL s = (REAL)1 / ((REAL)1 + EXP(-w * (u[j] - th[j])));                                             \
-            out[j] = w * s * ((REAL)1 - s);                                                                      \
-        }                                                                                                        \
-        break;                                                                                                   \
-    case SG_ATAN:                                                                                                \
-        _Pragma("omp simd")                                                                                      \
-        for (long j = 0; j < n; j++) {                                                                           \
-            REAL z = (REAL)M_PI * w * (REAL)0.5 * (u[j] - th[j]);                                                \
-            out[j] = w * (REAL)0.5 / ((REAL)1 + z * z);                                                          \
-        }                                                                                                        \
-        break;                                                                                                   \
-    case SG_TRIANGLE:                                                                                            \
-        _Pragma("omp simd")                                                                                      \
-        for (long j = 0; j < n; j++) {                                                                           \
-            REAL z = (REAL)1 - FABS(u[j] - th[j]) / w;                                                           \
-            out[j] = (z > 0 ? z : (REAL)0) / w;                                                                  \
-        }                                                                                                        \
-        break;                                                                                                   \
-    case SG_RECTANGLE:                                                                                           \
-        _Pragma("omp simd")                                                                                      \
-        for (long j = 0; j < n; j++) out[j] = FABS(u[j] - th[j]) < w * (REAL)0.5 ? (REAL)1 / w : (REAL)0;       \
-        break;                                                                                                   \
-    case SG_EXPONENTIAL:                                                                                         \
-        _Pragma("omp simd")                                                                                      \
-        for (long j = 0; j < n; j++) out[j] = EXP(-FABS(u[j] - th[j]) / w) / ((REAL)2 * w);                     \
-        break;                                                                                                   \
-    default: /* SG_FAST_SIGMOID */                                                                               \
-        _Pragma("omp simd")                                                                                      \
-        for (long j = 0; j < n; j++) {                                                                           \
-            REAL z = (REAL)1 + w * FABS(u[j] - th[j]);                                                           \
-            out[j] = (REAL)1 / (z * z);                                                                          \
-        }                                                                                                        \
+    case SG_SIGMOID: SURROGATE_LOOP(sgd_sigmoid_##SUF); break;                                                   \
+    case SG_ATAN: SURROGATE_LOOP(sgd_atan_##SUF); break;                                                         \
+    case SG_TRIANGLE: SURROGATE_LOOP(sgd_triangle_##SUF); break;                                                 \
+    case SG_RECTANGLE: SURROGATE_LOOP(sgd_rectangle_##SUF); break;                                               \
+    case SG_EXPONENTIAL: SURROGATE_LOOP(sgd_exponential_##SUF); break;                                           \
+    default: SURROGATE_LOOP(sgd_fast_sigmoid_##SUF);                                                             \
     }                                                                                                            \
 }                                                                                                                \
                                                                                                                  \
@@ -176,7 +198,36 @@ void bpsrm_forward_##SUF(const REAL *restrict x, REAL *restrict u, REAL *restric
     long per_row = (P + BLOCK - 1) / BLOCK;                                                                      \
     long rows = M / P;                                                                                           \
     long work = rows * per_row;                                                                                  \
-    _Pragma("omp parallel for schedule(static) num_threads(thread_count(threads))")                              \
+    if (s_as == 0 && s_am == 0 && s_ar == 0 && s_th == 0 && s_thr == 0) {                                        \
+        /* Lean case: one value of each parameter, kept in registers (no per-block parameter arrays). */         \
+        REAL as0 = has_as ? a_s[0] : (REAL)0, am0 = a_m[0], ar0 = a_r[0], th0 = theta[0], thr0 = theta_r[0];     \
+        _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M))")               \
+        for (long w = 0; w < work; w++) {                                                                        \
+            long row = w / per_row, k0 = (w % per_row) * BLOCK;                                                  \
+            long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                            \
+            long base = row * P + k0;                                                                            \
+            REAL I[BLOCK], V[BLOCK], R[BLOCK], O[BLOCK];                                                         \
+            for (long j = 0; j < n; j++) I[j] = V[j] = R[j] = O[j] = 0;                                          \
+            for (long t = 0; t < T; t++) {                                                                       \
+                const REAL *xt = x + t * M + base;                                                               \
+                REAL *ut = u + t * M + base;                                                                     \
+                REAL *ft = spikes_out + t * M + base;                                                            \
+                _Pragma("omp simd")                                                                              \
+                for (long j = 0; j < n; j++) {                                                                   \
+                    REAL i = as0 * I[j] + xt[j];                                                                 \
+                    REAL v = am0 * V[j] + i;                                                                     \
+                    REAL r = ar0 * R[j] + thr0 * O[j];                                                           \
+                    REAL uu = v - r;                                                                             \
+                    REAL fire = uu >= th0 ? (REAL)1 : (REAL)0;                                                   \
+                    I[j] = i; V[j] = v; R[j] = r; O[j] = fire;                                                   \
+                    ut[j] = uu;                                                                                  \
+                    ft[j] = fire;                                                                                \
+                }                                                                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+        return;                                                                                                  \
+    }                                                                                                            \
+    _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M))")                   \
     for (long w = 0; w < work; w++) {                                                                            \
         long row = w / per_row, k0 = (w % per_row) * BLOCK;                                                      \
         long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                                \
@@ -223,7 +274,35 @@ int bpsrm_backward_##SUF(const REAL *restrict x, const REAL *restrict u,        
     int need_psp = grad_as != NULL || grad_am != NULL;                                                           \
     int need_r = grad_ar != NULL;                                                                                \
     int failed = 0;                                                                                              \
-    _Pragma("omp parallel num_threads(thread_count(threads))")                                                   \
+    if (s_as == 0 && s_am == 0 && s_ar == 0 && s_th == 0 && s_thr == 0 && !need_psp && !need_r &&                \
+        grad_th == NULL && grad_thr == NULL && g_u == NULL && g_o != NULL) {                                     \
+        /* Lean case (training with fixed parameters): no history to recompute, no reductions. */               \
+        REAL as0 = has_as ? a_s[0] : (REAL)0, am0 = a_m[0], ar0 = a_r[0], th0 = theta[0];                        \
+        REAL kr = detach_reset ? (REAL)0 : theta_r[0];                                                           \
+        _Pragma("omp parallel num_threads(team_size(threads, work, T * M))")                                     \
+        {                                                                                                        \
+            unsigned int csr = flush_subnormals();                                                               \
+            _Pragma("omp for schedule(static)")                                                                  \
+            for (long w = 0; w < work; w++) {                                                                    \
+                long row = w / per_row, k0 = (w % per_row) * BLOCK;                                              \
+                long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                        \
+                long base = row * P + k0;                                                                        \
+                REAL dI[BLOCK], dV[BLOCK], dR[BLOCK];                                                            \
+                for (long j = 0; j < n; j++) dI[j] = dV[j] = dR[j] = 0;                                          \
+                switch (kind) {                                                                                  \
+                case SG_SIGMOID: LEAN_BACKWARD_BLOCK(REAL, sgd_sigmoid_##SUF); break;                            \
+                case SG_ATAN: LEAN_BACKWARD_BLOCK(REAL, sgd_atan_##SUF); break;                                  \
+                case SG_TRIANGLE: LEAN_BACKWARD_BLOCK(REAL, sgd_triangle_##SUF); break;                          \
+                case SG_RECTANGLE: LEAN_BACKWARD_BLOCK(REAL, sgd_rectangle_##SUF); break;                        \
+                case SG_EXPONENTIAL: LEAN_BACKWARD_BLOCK(REAL, sgd_exponential_##SUF); break;                    \
+                default: LEAN_BACKWARD_BLOCK(REAL, sgd_fast_sigmoid_##SUF);                                      \
+                }                                                                                                \
+            }                                                                                                    \
+            restore_subnormals(csr);                                                                             \
+        }                                                                                                        \
+        return 0;                                                                                                \
+    }                                                                                                            \
+    _Pragma("omp parallel num_threads(team_size(threads, work, T * M))")                                         \
     {                                                                                                            \
         unsigned int csr = flush_subnormals();                                                                   \
         int tid = thread_id();                                                                                   \
