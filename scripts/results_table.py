@@ -199,8 +199,28 @@ def results_page() -> str:
     return "\n".join(sections) + "\n"
 
 
+README_START = "| experiment | test accuracy |"
+README_END = "\nWhat the data is, and how each target stands:"
+
+
+def update_readme(path: Path) -> None:
+    """Rewrite the generated tables of the README's results section in place (the prose is left alone)."""
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{path}: cannot find the generated tables (from {README_START!r} to {README_END!r})")
+    tables = [t for t in (experiments_table(), data_and_anchors(), crossload_table(), ablation_tables()) if t]
+    path.write_text(text[:start] + "\n\n".join(tables) + "\n" + text[end:])
+    print(f"updated {path}")
+
+
 if __name__ == "__main__":
-    for table in (experiments_table(), data_and_anchors(), crossload_table(), ablation_tables()):
-        if table:
-            print(table)
-            print()
+    import sys
+
+    if sys.argv[1:] == ["--readme"]:
+        update_readme(Path(__file__).resolve().parents[1] / "README.md")
+    else:
+        for table in (experiments_table(), data_and_anchors(), crossload_table(), ablation_tables()):
+            if table:
+                print(table)
+                print()
