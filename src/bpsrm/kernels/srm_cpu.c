@@ -146,6 +146,35 @@ static inline double exp_f64(double arg) {
         }                                                                                                        \
     }
 
+/* Bounds of block w: its row of the period, its first element k0 in the row, its length n and its
+ * offset base in [M]. */
+#define BLOCK_BOUNDS(w, BLOCK)                                                                                   \
+    long row = (w) / per_row, k0 = ((w) % per_row) * (BLOCK);                                                    \
+    long n = P - k0 < (BLOCK) ? P - k0 : (BLOCK);                                                                \
+    long base = row * P + k0
+
+/* The forward over one block (BP-SRM.md section 2); AS .. THR are each neuron's parameters, a register
+ * (one value for all) or an array element indexed by j. */
+#define FORWARD_BLOCK(REAL, BLOCK, AS, AM, AR, TH, THR)                                                          \
+    REAL I[BLOCK], V[BLOCK], R[BLOCK], O[BLOCK];                                                                 \
+    for (long j = 0; j < n; j++) I[j] = V[j] = R[j] = O[j] = 0;                                                  \
+    for (long t = 0; t < T; t++) {                                                                               \
+        const REAL *xt = x + t * M + base;                                                                       \
+        REAL *ut = u + t * M + base;                                                                             \
+        REAL *ft = spikes_out + t * M + base;                                                                    \
+        _Pragma("omp simd")                                                                                      \
+        for (long j = 0; j < n; j++) {                                                                           \
+            REAL i = (AS) * I[j] + xt[j];                                                                        \
+            REAL v = (AM) * V[j] + i;                                                                            \
+            REAL r = (AR) * R[j] + (THR) * O[j];                                                                 \
+            REAL uu = v - r;                                                                                     \
+            REAL fire = uu >= (TH) ? (REAL)1 : (REAL)0;                                                          \
+            I[j] = i; V[j] = v; R[j] = r; O[j] = fire;                                                           \
+            ut[j] = uu;                                                                                          \
+            ft[j] = fire;                                                                                        \
+        }                                                                                                        \
+    }
+
 #define DEFINE_KERNELS(REAL, SUF, EXP, FABS, BLOCK)                                                                     \
                                                                                                                  \
 /* sg'(z), z = u - theta, of each built-in surrogate (bpsrm/surrogate.py), inlined into the loops. */     \
@@ -203,60 +232,22 @@ void bpsrm_forward_##SUF(const REAL *restrict x, REAL *restrict u, REAL *restric
         REAL as0 = has_as ? a_s[0] : (REAL)0, am0 = a_m[0], ar0 = a_r[0], th0 = theta[0], thr0 = theta_r[0];     \
         _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M))")               \
         for (long w = 0; w < work; w++) {                                                                        \
-            long row = w / per_row, k0 = (w % per_row) * BLOCK;                                                  \
-            long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                            \
-            long base = row * P + k0;                                                                            \
-            REAL I[BLOCK], V[BLOCK], R[BLOCK], O[BLOCK];                                                         \
-            for (long j = 0; j < n; j++) I[j] = V[j] = R[j] = O[j] = 0;                                          \
-            for (long t = 0; t < T; t++) {                                                                       \
-                const REAL *xt = x + t * M + base;                                                               \
-                REAL *ut = u + t * M + base;                                                                     \
-                REAL *ft = spikes_out + t * M + base;                                                            \
-                _Pragma("omp simd")                                                                              \
-                for (long j = 0; j < n; j++) {                                                                   \
-                    REAL i = as0 * I[j] + xt[j];                                                                 \
-                    REAL v = am0 * V[j] + i;                                                                     \
-                    REAL r = ar0 * R[j] + thr0 * O[j];                                                           \
-                    REAL uu = v - r;                                                                             \
-                    REAL fire = uu >= th0 ? (REAL)1 : (REAL)0;                                                   \
-                    I[j] = i; V[j] = v; R[j] = r; O[j] = fire;                                                   \
-                    ut[j] = uu;                                                                                  \
-                    ft[j] = fire;                                                                                \
-                }                                                                                                \
-            }                                                                                                    \
+            BLOCK_BOUNDS(w, BLOCK);                                                                              \
+            FORWARD_BLOCK(REAL, BLOCK, as0, am0, ar0, th0, thr0);                                                \
         }                                                                                                        \
         return;                                                                                                  \
     }                                                                                                            \
     _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M))")                   \
     for (long w = 0; w < work; w++) {                                                                            \
-        long row = w / per_row, k0 = (w % per_row) * BLOCK;                                                      \
-        long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                                \
-        long base = row * P + k0;                                                                                \
+        BLOCK_BOUNDS(w, BLOCK);                                                                                  \
         REAL as[BLOCK], am[BLOCK], ar[BLOCK], th[BLOCK], thr[BLOCK];                                             \
-        REAL I[BLOCK], V[BLOCK], R[BLOCK], O[BLOCK];                                                             \
         if (has_as) load_param_##SUF(as, a_s, s_as, k0, n);                                                      \
         else for (long j = 0; j < n; j++) as[j] = 0;                                                             \
         load_param_##SUF(am, a_m, s_am, k0, n);                                                                  \
         load_param_##SUF(ar, a_r, s_ar, k0, n);                                                                  \
         load_param_##SUF(th, theta, s_th, k0, n);                                                                \
         load_param_##SUF(thr, theta_r, s_thr, k0, n);                                                            \
-        for (long j = 0; j < n; j++) I[j] = V[j] = R[j] = O[j] = 0;                                              \
-        for (long t = 0; t < T; t++) {                                                                           \
-            const REAL *xt = x + t * M + base;                                                                   \
-            REAL *ut = u + t * M + base;                                                                         \
-            REAL *ft = spikes_out + t * M + base;                                                                \
-            _Pragma("omp simd")                                                                                  \
-            for (long j = 0; j < n; j++) {                                                                       \
-                REAL i = as[j] * I[j] + xt[j];                                                                   \
-                REAL v = am[j] * V[j] + i;                                                                       \
-                REAL r = ar[j] * R[j] + thr[j] * O[j];                                                           \
-                REAL uu = v - r;                                                                                 \
-                REAL fire = uu >= th[j] ? (REAL)1 : (REAL)0;                                                     \
-                I[j] = i; V[j] = v; R[j] = r; O[j] = fire;                                                       \
-                ut[j] = uu;                                                                                      \
-                ft[j] = fire;                                                                                    \
-            }                                                                                                    \
-        }                                                                                                        \
+        FORWARD_BLOCK(REAL, BLOCK, as[j], am[j], ar[j], th[j], thr[j]);                                          \
     }                                                                                                            \
 }                                                                                                                \
                                                                                                                  \
@@ -284,9 +275,7 @@ int bpsrm_backward_##SUF(const REAL *restrict x, const REAL *restrict u,        
             unsigned int csr = flush_subnormals();                                                               \
             _Pragma("omp for schedule(static)")                                                                  \
             for (long w = 0; w < work; w++) {                                                                    \
-                long row = w / per_row, k0 = (w % per_row) * BLOCK;                                              \
-                long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                        \
-                long base = row * P + k0;                                                                        \
+                BLOCK_BOUNDS(w, BLOCK);                                                                          \
                 REAL dI[BLOCK], dV[BLOCK], dR[BLOCK];                                                            \
                 for (long j = 0; j < n; j++) dI[j] = dV[j] = dR[j] = 0;                                          \
                 switch (kind) {                                                                                  \
@@ -317,9 +306,7 @@ int bpsrm_backward_##SUF(const REAL *restrict x, const REAL *restrict u,        
         _Pragma("omp for schedule(static)")                                                                      \
         for (long w = 0; w < work; w++) {                                                                        \
             if (failed) continue;                                                                                \
-            long row = w / per_row, k0 = (w % per_row) * BLOCK;                                                  \
-            long n = P - k0 < BLOCK ? P - k0 : BLOCK;                                                            \
-            long base = row * P + k0;                                                                            \
+            BLOCK_BOUNDS(w, BLOCK);                                                                              \
             REAL as[BLOCK], am[BLOCK], ar[BLOCK], th[BLOCK], thr[BLOCK];                                         \
             REAL dI[BLOCK], dV[BLOCK], dR[BLOCK], sgv[BLOCK], zero[BLOCK];                                       \
             REAL gas[BLOCK], gam[BLOCK], gar[BLOCK], gth[BLOCK], gthr[BLOCK];                                    \
