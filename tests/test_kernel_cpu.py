@@ -207,3 +207,16 @@ def test_lean_case_equals_reference(kernel, surrogate, detach_reset, dtype) -> N
     assert torch.equal(spikes.double(), ref_spikes)
     assert ((u.double() - ref_u).abs().max() / ref_u.abs().max()).item() <= tolerance
     assert ((grad.double() - ref).abs().max() / ref.abs().max()).item() <= tolerance * 10
+
+
+def test_number_parameters_first_seen_by_torch_export_still_run() -> None:
+    # torch.export (non-strict) calls srm on fake tensors; the decays it makes must not be kept.
+    class Spikes(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return srm(x, tau_m=3.7, theta=0.8)[0]
+
+    x = torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(5)) + 0.5
+    torch.export.export(Spikes(), (x,), strict=False)
+    spikes, _ = srm(x, tau_m=3.7, theta=0.8)
+    ref, _ = srm_reference(x.double(), tau_m=3.7, theta=0.8)
+    assert torch.equal(spikes.double(), ref)

@@ -140,13 +140,15 @@ def test_shape_errors() -> None:
         SRMNeuron()(torch.zeros(4))
 
 
-def test_kept_fixed_parameters_follow_dtype_and_mode() -> None:
-    # Fixed decays and thresholds are made once per dtype and device and kept; a first call in float32
-    # under inference mode must not leak into a later float64 training call.
+@pytest.mark.parametrize("first_dtype", [F64, torch.float32])
+def test_kept_fixed_parameters_follow_dtype_and_mode(first_dtype) -> None:
+    # Fixed decays and thresholds are made once per dtype and device and kept: a first call under
+    # inference mode (same dtype: the kept tensors must be ordinary ones that training can save; float32:
+    # they must not leak into a float64 call) must not spoil a later float64 training call.
     neuron = SRMNeuron(tau_s=1.5, tau_m=5.0, tau_r=3.0, theta=0.9, theta_r=0.5)
     x = _x()
     with torch.inference_mode():
-        neuron(x.float())
+        neuron(x.to(first_dtype))
     xr = x.clone().requires_grad_()
     spikes, u = neuron.run(xr)
     assert spikes.dtype == F64
@@ -156,3 +158,21 @@ def test_kept_fixed_parameters_follow_dtype_and_mode() -> None:
     (ref,) = torch.autograd.grad((ref_spikes + ref_u).sum(), [xq])
     assert torch.equal(spikes, ref_spikes)
     torch.testing.assert_close(grad, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_tracing_with_fake_tensors_leaves_nothing_behind() -> None:
+    # Tracing tools run modules on fake tensors (shapes without data); parameter tensors made for them
+    # must not be kept for the ordinary calls that follow (the kernel would read a pointer to nothing).
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    neuron = SRMNeuron(tau_s=1.5, tau_m=5.0, tau_r=3.0, theta=0.9)
+    x = _x().float()
+    with FakeTensorMode() as mode:
+        fake = mode.from_tensor(x)
+        for name in ("tau_s", "tau_m", "tau_r", "theta"):
+            neuron._value(name, fake)
+    assert all(type(v) is torch.Tensor for v in neuron.__dict__.get("_constants", {}).values())
+    spikes, u = neuron.run(x)
+    ref_spikes, ref_u = srm_reference(x.double(), tau_s=1.5, tau_m=5.0, tau_r=3.0, theta=0.9)
+    assert torch.equal(spikes.double(), ref_spikes)
+    torch.testing.assert_close(u.double(), ref_u, rtol=1e-5, atol=1e-6)

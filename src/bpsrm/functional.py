@@ -190,7 +190,8 @@ def srm(
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
         x's shape.
     """
-    if all(_is_number(v) for v in (tau_s, tau_m, tau_r, theta)) and (theta_r is None or _is_number(theta_r)):
+    numeric = all(_is_number(v) for v in (tau_s, tau_m, tau_r, theta)) and (theta_r is None or _is_number(theta_r))
+    if numeric and constants_may_be_kept(x):
         # Python numbers: checked and turned into decays once per distinct call, not once per call.
         _check_input(x)
         if kernel not in KERNELS:
@@ -202,6 +203,19 @@ def srm(
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
     return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend)
+
+
+def constants_may_be_kept(x: object) -> bool:
+    """Whether parameter tensors made for a call on ``x`` may be kept and reused by later calls.
+
+    Only for a plain tensor outside tracing: under ``torch.compile``, ``torch.export`` or a fake
+    tensor mode the tensors made would be stand-ins without data, which a later ordinary call must
+    never receive.
+    """
+    if type(x) is not Tensor or torch.compiler.is_compiling():
+        return False
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return not (is_exporting is not None and is_exporting())
 
 
 def _is_number(value: object) -> bool:

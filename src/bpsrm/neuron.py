@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import ParameterError, ShapeError
-from .functional import KERNELS, srm_decays
+from .functional import KERNELS, constants_may_be_kept, srm_decays
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["SRMNeuron"]
@@ -191,7 +191,7 @@ class SRMNeuron(nn.Module):
         are computed from their parameters on every call, so that autograd sees them.
         """
         learnt = name in self.learned_taus or (name == "theta" and self.learn_theta)
-        if not learnt:
+        if not learnt and constants_may_be_kept(x):
             key = (name, x.dtype, x.device)
             constants = self.__dict__.setdefault("_constants", {})  # absent in modules unpickled from older releases
             cached = constants.get(key)
@@ -201,7 +201,10 @@ class SRMNeuron(nn.Module):
                     cached = raw.to(dtype=x.dtype, device=x.device)
                 constants[key] = cached
             return cached
-        raw = self.theta if name == "theta" else self.decay(name)
+        if name == "theta_r":
+            raw = self.theta_r
+        else:
+            raw = self.theta if name == "theta" else self.decay(name)
         return self._broadcast(raw, x).to(dtype=x.dtype, device=x.device)
 
     def extra_repr(self) -> str:

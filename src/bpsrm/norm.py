@@ -115,22 +115,31 @@ class _ChannelNormStepAffine(torch.autograd.Function):
         count = g4.shape[1] * g4.shape[3] * steps
         needs = ctx.needs_input_grad
         # Per (t, c): sum g and sum g (z - mu), a step at a time (temporaries of one step, not of the whole).
-        mu = mean.reshape(1, -1, 1)
-        sum_g = g4.sum((1, 3))
-        sum_gz = torch.stack([(z4[t] - mu).mul_(g4[t]).sum((0, 2)) for t in range(steps)])
-        grad_beta = sum_g if needs[2] else None
-        grad_gamma = sum_gz * rstd if needs[1] else None
+        # Half-precision inputs are worked on in float32 and rounded once, at the end.
+        work = torch.float32 if g4.dtype in (torch.float16, torch.bfloat16) else g4.dtype
+        mu = mean.to(work).reshape(1, -1, 1)
+        sum_g = g4.sum((1, 3), dtype=work)
+        sum_gz = torch.stack([(z4[t].to(work) - mu).mul_(g4[t]).sum((0, 2)) for t in range(steps)])
+        grad_beta = sum_g.to(gamma.dtype) if needs[2] else None
+        grad_gamma = (sum_gz * rstd.to(work)).to(gamma.dtype) if needs[1] else None
         grad_z = None
         if needs[0]:
             # With g' = gamma g: sum g' = sum_t gamma sum_g and sum g' (z - mu) = sum_t gamma sum_gz, so that
             # dz = r gamma[t] g - (r / N) sum g' - (z - mu) (r^3 / N) sum g' (z - mu), written a step at a time.
-            k_g = rstd * gamma  # [T, C]
-            k_c = -(rstd / count) * (gamma * sum_g).sum(0)  # [C]
-            k_z = -(rstd**3 / count) * (gamma * sum_gz).sum(0)  # [C]
+            r, gam = rstd.to(work), gamma.to(work)
+            k_g = r * gam  # [T, C]
+            k_c = -(r / count) * (gam * sum_g).sum(0)  # [C]
+            k_z = -(r**3 / count) * (gam * sum_gz).sum(0)  # [C]
             out = torch.empty_like(g4)
+            in_place = work == g4.dtype
             for t in range(steps):
-                o = torch.mul(g4[t], k_g[t].reshape(1, -1, 1), out=out[t])
-                o.addcmul_(z4[t] - mu, k_z.reshape(1, -1, 1)).add_(k_c.reshape(1, -1, 1))
+                if in_place:
+                    o = torch.mul(g4[t], k_g[t].reshape(1, -1, 1), out=out[t])
+                else:
+                    o = g4[t].to(work) * k_g[t].reshape(1, -1, 1)
+                o.addcmul_(z4[t].to(work) - mu, k_z.reshape(1, -1, 1)).add_(k_c.reshape(1, -1, 1))
+                if not in_place:
+                    out[t].copy_(o)
             grad_z = out.reshape(grad.shape)
         return grad_z, grad_gamma, grad_beta, None, None, None, None
 

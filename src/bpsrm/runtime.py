@@ -9,7 +9,11 @@ PyTorch's CPU performance guide recommends keeping it instead. With glibc,
 ``M_TRIM_THRESHOLD`` and ``M_TOP_PAD`` high: freed memory is kept and reused.
 Without ``M_MMAP_MAX`` = 0, blocks above 32 MiB (a [1024, 16, 1024] float32
 tensor is 64 MiB) would still be mapped afresh for every tensor: measured on
-the neuron benchmark at T = 1024, 120 us per step instead of 57. The command line calls it unless
+the neuron benchmark at T = 1024, 120 us per step instead of 57. The price:
+the process keeps what it held at its peak (a freed 512 MiB tensor stays
+resident), and tensors made on other threads than the main one are still
+mapped afresh (glibc's per-thread arenas); training's steps run on the main
+thread. The command line calls it unless
 ``--allocator default`` or ``BPSRM_ALLOCATOR=default`` is given; a preloaded
 jemalloc or tcmalloc (``LD_PRELOAD``) is left alone.
 """
