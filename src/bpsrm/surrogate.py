@@ -25,6 +25,7 @@ the reference independent of the closed-form derivatives used by the fast path.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -195,11 +196,19 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
     cls = SURROGATES.get(surrogate)
     if cls is None:
         raise ParameterError(f"unknown surrogate {surrogate!r}; expected one of {sorted(SURROGATES)}")
+    if not params:
+        return _default_surrogate(cls)
     allowed = {f.name for f in fields(cls)}
     unknown = set(params) - allowed
     if unknown:
         raise ParameterError(f"surrogate {surrogate!r} takes {sorted(allowed)}, got unknown {sorted(unknown)}")
     return cls(**params)
+
+
+@functools.cache
+def _default_surrogate(cls: type[Surrogate]) -> Surrogate:
+    """One shared instance per surrogate class with its default width (instances are frozen)."""
+    return cls()
 
 
 class _Heaviside(torch.autograd.Function):
