@@ -5,7 +5,9 @@
 - results/<experiment>/seed<S>/: one row per experiment, mean +- std over seeds;
 - results/nmnist-cv5/fold<K>/: 5-fold cross-validation over the N-MNIST samples;
 - results/cwru-crossload/seed<S>/ with eval-1hp.json and eval-2hp.json: the cross-load table;
-- results/ablations/<dataset>/<variant>/seed<S>/: one table per dataset.
+- results/ablations/<dataset>/<variant>/seed<S>/: one table per dataset;
+- results/tuning/<experiment>-<change>/seed<S>/: tuning runs beside the configured run they were
+  compared with on validation (the change is in the folder's name and in its config.yaml).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import statistics
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-SPECIAL = ("bench", "cwru-crossload", "ablations", "nmnist-cv5")
+SPECIAL = ("bench", "cwru-crossload", "ablations", "nmnist-cv5", "tuning")
 
 ANCHORS = {
     "fashion-mnist": "PLIF 93.85% (checkpoint chosen on validation; 94.38% best test epoch), T = 8, GPU",
@@ -191,12 +193,43 @@ def results_page() -> str:
     for title, table in (
         ("Experiments", experiments_table()),
         ("Data and anchors", data_and_anchors()),
+        ("Tuning", tuning_table()),
         ("CWRU across loads", crossload_table()),
         ("Ablations", ablation_tables()),
     ):
         if table:
             sections += ["", f"## {title}", "", table]
     return "\n".join(sections) + "\n"
+
+
+def tuning_table() -> str:
+    """Tuning runs against the configured run of the same seed: the choice is made on validation."""
+    folder = RESULTS / "tuning"
+    if not folder.is_dir():
+        return ""
+    rows = []
+    for run in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for seed_dir in sorted(run.glob("seed*")):
+            tried = json.loads((seed_dir / "metrics.json").read_text())
+            base_path = RESULTS / tried["experiment"] / seed_dir.name / "metrics.json"
+            if not base_path.is_file():
+                continue
+            base = json.loads(base_path.read_text())
+            chosen = "tuning run" if tried["best_val_accuracy"] > base["best_val_accuracy"] else "configured run"
+            change = run.name.removeprefix(tried["experiment"] + "-")
+            rows.append(
+                f"| {tried['experiment']} | {change} | {seed_dir.name} | "
+                f"{100 * base['best_val_accuracy']:.2f}% / {100 * base['test_accuracy']:.2f}% | "
+                f"{100 * tried['best_val_accuracy']:.2f}% / {100 * tried['test_accuracy']:.2f}% | {chosen} |"
+            )
+    if not rows:
+        return ""
+    head = (
+        "Tuning runs (best validation / test accuracy; the choice is made on validation alone):\n\n"
+        "| experiment | change | seed | configured run | tuning run | chosen on validation |\n"
+        "|---|---|---|---|---|---|"
+    )
+    return head + "\n" + "\n".join(rows)
 
 
 README_START = "| experiment | test accuracy |"
@@ -209,7 +242,9 @@ def update_readme(path: Path) -> None:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise SystemExit(f"{path}: cannot find the generated tables (from {README_START!r} to {README_END!r})")
-    tables = [t for t in (experiments_table(), data_and_anchors(), crossload_table(), ablation_tables()) if t]
+    tables = [
+        t for t in (experiments_table(), data_and_anchors(), tuning_table(), crossload_table(), ablation_tables()) if t
+    ]
     path.write_text(text[:start] + "\n\n".join(tables) + "\n" + text[end:])
     print(f"updated {path}")
 
@@ -220,7 +255,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--readme"]:
         update_readme(Path(__file__).resolve().parents[1] / "README.md")
     else:
-        for table in (experiments_table(), data_and_anchors(), crossload_table(), ablation_tables()):
+        for table in (experiments_table(), data_and_anchors(), tuning_table(), crossload_table(), ablation_tables()):
             if table:
                 print(table)
                 print()
