@@ -232,6 +232,12 @@ def tuning_table() -> str:
     return head + "\n" + "\n".join(rows)
 
 
+def readme_tables() -> list[str]:
+    """The README's result tables, in order (empty ones left out)."""
+    tables = (experiments_table(), data_and_anchors(), tuning_table(), crossload_table(), ablation_tables())
+    return [t for t in tables if t]
+
+
 README_START = "| experiment | test accuracy |"
 README_END = "\nWhat the data is, and how each target stands:"
 
@@ -242,10 +248,7 @@ def update_readme(path: Path) -> None:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise SystemExit(f"{path}: cannot find the generated tables (from {README_START!r} to {README_END!r})")
-    tables = [
-        t for t in (experiments_table(), data_and_anchors(), tuning_table(), crossload_table(), ablation_tables()) if t
-    ]
-    path.write_text(text[:start] + "\n\n".join(tables) + "\n" + text[end:])
+    path.write_text(text[:start] + "\n\n".join(readme_tables()) + "\n" + text[end:])
     print(f"updated {path}")
 
 
@@ -255,7 +258,6 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--readme"]:
         update_readme(Path(__file__).resolve().parents[1] / "README.md")
     else:
-        for table in (experiments_table(), data_and_anchors(), tuning_table(), crossload_table(), ablation_tables()):
-            if table:
-                print(table)
-                print()
+        for table in readme_tables():
+            print(table)
+            print()
