@@ -197,7 +197,7 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
     if cls is None:
         raise ParameterError(f"unknown surrogate {surrogate!r}; expected one of {sorted(SURROGATES)}")
     if not params:
-        return _default_surrogate(cls)
+        return _default_surrogate(surrogate)
     allowed = {f.name for f in fields(cls)}
     unknown = set(params) - allowed
     if unknown:
@@ -206,9 +206,9 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
 
 
 @functools.cache
-def _default_surrogate(cls: type[Surrogate]) -> Surrogate:
-    """One shared instance per surrogate class with its default width (instances are frozen)."""
-    return cls()
+def _default_surrogate(name: str) -> Surrogate:
+    """One shared instance per surrogate name with its default width (instances are frozen)."""
+    return SURROGATES[name]()
 
 
 class _Heaviside(torch.autograd.Function):
