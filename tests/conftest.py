@@ -19,7 +19,7 @@ def shared_data() -> Path:
         pytest.fail(
             f"the real data folder {root} is missing: clone the project beside shared/ or set BPSRM_SHARED_DATA"
         )
-    return root
+    return root.resolve()  # the datasets report resolved paths; ../shared may be a symbolic link
 
 
 @pytest.fixture(autouse=True)
