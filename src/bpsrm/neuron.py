@@ -197,15 +197,16 @@ class SRMNeuron(nn.Module):
             cached = constants.get(key)
             if cached is None:
                 with torch.inference_mode(False), torch.no_grad():  # an ordinary tensor in any mode
-                    raw = self.theta if name == "theta" else self.theta_r if name == "theta_r" else self.decay(name)
-                    cached = raw.to(dtype=x.dtype, device=x.device)
+                    cached = self._raw(name).to(dtype=x.dtype, device=x.device)
                 constants[key] = cached
             return cached
-        if name == "theta_r":
-            raw = self.theta_r
-        else:
-            raw = self.theta if name == "theta" else self.decay(name)
-        return self._broadcast(raw, x).to(dtype=x.dtype, device=x.device)
+        return self._broadcast(self._raw(name), x).to(dtype=x.dtype, device=x.device)
+
+    def _raw(self, name: str) -> Tensor:
+        """``"theta"``, ``"theta_r"`` or the decay of a ``"tau_*"`` as this module defines it."""
+        if name == "theta":
+            return self.theta
+        return self.theta_r if name == "theta_r" else self.decay(name)
 
     def extra_repr(self) -> str:
         taus = ", ".join(
