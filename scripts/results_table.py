@@ -5,7 +5,8 @@
 - results/<experiment>/seed<S>/: one row per experiment, mean +- std over seeds;
 - results/nmnist-cv5/fold<K>/: 5-fold cross-validation over the N-MNIST samples;
 - results/cwru-crossload/seed<S>/ with eval-1hp.json and eval-2hp.json: the cross-load table;
-- results/ablations/<dataset>/<variant>/seed<S>/: one table per dataset;
+- results/ablations/<dataset>/<variant>/seed<S>/: one table per dataset (nmnist-cv5: fold<K>/,
+  with results/nmnist-cv5/ as the base row);
 - results/tuning/<experiment>-<change>/seed<S>/: tuning runs beside the configured run they were
   compared with on validation (the change is in the folder's name and in its config.yaml).
 """
@@ -116,6 +117,8 @@ def crossload_table() -> str:
     )
 
 
+# Ablation datasets replicated over the folds of a cross-validation, based on results/<dataset>/.
+FOLDED_ABLATIONS = ("nmnist-cv5",)
 ABLATION_ORDER = [
     "base",
     "norm-none",
@@ -153,10 +156,13 @@ def ablation_tables() -> str:
     parts = []
     for dataset in sorted(p for p in root.iterdir() if p.is_dir()):
         rows = []
-        base = _load(dataset / "base", "seed*")
+        # N-MNIST replicates over cross-validation folds; its base is the configured experiment.
+        folded = dataset.name in FOLDED_ABLATIONS
+        pattern, unit = ("fold*", "folds") if folded else ("seed*", "seeds")
+        base = _load(RESULTS / dataset.name if folded else dataset / "base", pattern)
         base_mean = statistics.mean(m["test_accuracy"] for m in base) if base else None
         for variant in ABLATION_ORDER:
-            metrics = _load(dataset / variant, "seed*")
+            metrics = base if variant == "base" and folded else _load(dataset / variant, pattern)
             if not metrics:
                 continue
             accuracy = [m["test_accuracy"] for m in metrics]
@@ -167,11 +173,11 @@ def ablation_tables() -> str:
             )
             rate = statistics.mean(statistics.mean(m["firing_rates"].values()) for m in metrics)
             rows.append(
-                f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy)} | {delta} | {rate:.3f} | "
+                f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {rate:.3f} | "
                 f"{statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
             )
         if rows:
-            first = _load(dataset / "base", "seed*") or _load(next(dataset.iterdir()), "seed*")
+            first = base or _load(next(dataset.iterdir()), pattern)
             budget = f"{first[0]['epochs']} epochs" if first else ""
             parts.append(
                 f"Ablations on {dataset.name} ({budget}; each row changes one thing from the first):\n\n"

@@ -2,10 +2,14 @@
 
     python scripts/run_ablations.py cwru [--seeds 0 1 2] [--only norm-none kernel-exp ...] [--root ../shared/data]
     python scripts/run_ablations.py fashion-mnist ...
+    python scripts/run_ablations.py nmnist-cv5 --only kernel-exp [--seeds 0 1 2 3 4]
 
 Every variant runs with the same budget as the base (epochs, data, optimiser); runs land in
 results/ablations/<dataset>/<variant>/seed<S>/ with config.yaml, metrics.json and metrics.csv
 (checkpoints, plots and activity files are removed: the table is built from metrics.json).
+N-MNIST replicates over the folds of its 5-fold cross-validation instead of seeds (``--seeds K``
+means fold K, seed 0: results/ablations/nmnist-cv5/<variant>/fold<K>/); its base is the configured
+experiment, results/nmnist-cv5/fold<K>/, made by scripts/run_experiments.sh with the same settings.
 A finished run (metrics.json present) is skipped, an interrupted one resumed, so the script can
 be started again after a crash. `python scripts/results_table.py` prints the tables.
 """
@@ -30,7 +34,18 @@ OUT = REPO / "results" / "ablations"
 BUDGETS: dict[str, tuple[str, list[str]]] = {
     "cwru": ("configs/cwru.yaml", []),
     "fashion-mnist": ("configs/fashion-mnist.yaml", ["data.limit_train=5000", "train.epochs=3"]),
+    "nmnist-cv5": ("configs/nmnist.yaml", ["data.options.folds=5"]),
 }
+# Datasets whose replicates are cross-validation folds rather than seeds.
+FOLDED = ("nmnist-cv5",)
+
+
+def replicate(dataset: str, index: int) -> tuple[str, list[str]]:
+    """The run folder's name and the overrides of replicate ``index``: a seed, or a fold (seed 0)."""
+    if dataset in FOLDED:
+        return f"fold{index}", ["seed=0", f"data.options.fold={index}"]
+    return f"seed{index}", [f"seed={index}"]
+
 
 NORM_TOKENS = ("TCNT", "TCN", "BNTT", "TDBN", "TEBN", "BN")
 
@@ -75,7 +90,9 @@ def variants(spec: str) -> dict[str, list[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", choices=sorted(BUDGETS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="seeds (folds for nmnist-cv5); default 0 1 2 (0-4)"
+    )
     parser.add_argument("--only", nargs="+", default=None, help="variant names (default: all)")
     parser.add_argument("--root", default="../shared/data", help="data folder (default: ../shared/data)")
     parser.add_argument("--bpsrm", default=str(REPO / ".venv" / "bin" / "bpsrm"), help="the bpsrm command")
@@ -84,16 +101,20 @@ def main() -> int:
     config, budget = BUDGETS[args.dataset]
     spec = yaml.safe_load((REPO / config).read_text())["model"]["spec"]
     table = variants(spec)
-    names = args.only or list(table)
+    names = args.only or [n for n in table if not (args.dataset in FOLDED and n == "base")]
     unknown = [n for n in names if n not in table]
     if unknown:
         parser.error(f"unknown variants {unknown}; expected some of {list(table)}")
-    for seed in args.seeds:  # seeds outermost: a partial run still gives every variant one seed
+    if args.dataset in FOLDED and "base" in names:
+        parser.error(f"{args.dataset}'s base is results/{args.dataset}/ (scripts/run_experiments.sh); leave out 'base'")
+    seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if args.dataset in FOLDED else [0, 1, 2])
+    for seed in seeds:  # seeds outermost: a partial run still gives every variant one seed
         for name in names:
-            out = OUT / args.dataset / name / f"seed{seed}"
+            folder, overrides = replicate(args.dataset, seed)
+            out = OUT / args.dataset / name / folder
             if (out / "metrics.json").is_file():
                 continue
-            command = [args.bpsrm, "train", str(REPO / config), f"data.root={args.root}", f"seed={seed}"]
+            command = [args.bpsrm, "train", str(REPO / config), f"data.root={args.root}", *overrides]
             command += ["log.progress=false", f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]
             command += ["--out", str(out)] + (["--resume"] if (out / "last.pt").is_file() else [])
             start = time.perf_counter()

@@ -50,3 +50,35 @@ def test_demo_one_epoch_writes_a_run_folder(tmp_path) -> None:
     assert len(rows) == 1 and float(rows[0]["val_accuracy"]) > 0.5
     assert (out / "best.pt").is_file() and (out / "last.pt").is_file()
     assert len(list(out.glob("*.png"))) >= 3
+
+
+def test_threads_option_sets_the_run_threads_and_is_recorded(tmp_path) -> None:
+    import torch
+    import yaml
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "experiment": "threads",
+                "data": {"name": "fashion-mnist-demo", "limit_train": 200, "limit_test": 50},
+                "model": {"spec": "4C3-TCN-SRM-AP2-FC10", "time_steps": 2},
+                "train": {"epochs": 1, "batch_size": 50},
+                "log": {"progress": False},
+            }
+        )
+    )
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # so that the option has something to change, whatever the machine
+        assert main(["--threads", "1", "train", str(config), "--out", str(tmp_path / "run")]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["threads"] == 1
+
+
+def test_zero_threads_is_refused(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--threads", "0", "demo"])
+    assert "--threads" in capsys.readouterr().err

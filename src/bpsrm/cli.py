@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="tuned (default): keep freed memory for reuse (glibc mallopt), as PyTorch's CPU guide advises; "
         "default: leave the C allocator as it is (also BPSRM_ALLOCATOR=default)",
     )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="CPU threads of demo, train, eval and predict (default: PyTorch's, one per core); give each of "
+        "several runs on one machine its share (e.g. 1 each for two runs on 2 cores): more threads than cores "
+        "make every parallel step wait for a thread that is not running",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="train on the Fashion-MNIST subset shipped with bpsrm (no download)")
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
@@ -148,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .runtime import tune_allocator
 
         tune_allocator()
+    if args.threads is not None and args.command in ("demo", "train", "eval", "predict"):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         if args.command == "demo":
             from .demo import run_demo
