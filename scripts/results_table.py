@@ -1,6 +1,8 @@
 """Print the README's results tables from results/ (metrics.json, eval-*.json); the docs' Results page too.
 
-    python scripts/results_table.py
+    python scripts/results_table.py             # print the tables
+    python scripts/results_table.py --readme    # rewrite them in README.md
+    python scripts/results_table.py --plots     # results/ablations/<dataset>.png
 
 - results/<experiment>/seed<S>/: one row per experiment, mean +- std over seeds;
 - results/nmnist-cv5/fold<K>/: 5-fold cross-validation over the N-MNIST samples;
@@ -149,23 +151,39 @@ ABLATION_TEXT = {
 }
 
 
-def ablation_tables() -> str:
+def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
+    """dataset -> (replicate unit, variant -> metrics of its runs), variants in ABLATION_ORDER."""
     root = RESULTS / "ablations"
+    found: dict[str, tuple[str, dict[str, list[dict]]]] = {}
     if not root.is_dir():
-        return ""
-    parts = []
+        return found
     for dataset in sorted(p for p in root.iterdir() if p.is_dir()):
-        rows = []
         # N-MNIST replicates over cross-validation folds; its base is the configured experiment.
         folded = dataset.name in FOLDED_ABLATIONS
         pattern, unit = ("fold*", "folds") if folded else ("seed*", "seeds")
-        base = _load(RESULTS / dataset.name if folded else dataset / "base", pattern)
-        base_mean = statistics.mean(m["test_accuracy"] for m in base) if base else None
+        runs: dict[str, list[dict]] = {}
         for variant in ABLATION_ORDER:
-            metrics = base if variant == "base" and folded else _load(dataset / variant, pattern)
-            if not metrics:
-                continue
-            accuracy = [m["test_accuracy"] for m in metrics]
+            folder = RESULTS / dataset.name if folded and variant == "base" else dataset / variant
+            metrics = _load(folder, pattern)
+            if metrics:
+                runs[variant] = metrics
+        if runs:
+            found[dataset.name] = (unit, runs)
+    return found
+
+
+def _accuracies(metrics: list[dict]) -> list[float]:
+    return [m["test_accuracy"] for m in metrics]
+
+
+def ablation_tables() -> str:
+    parts = []
+    for dataset, (unit, runs) in ablation_runs().items():
+        base = runs.get("base")
+        base_mean = statistics.mean(_accuracies(base)) if base else None
+        rows = []
+        for variant, metrics in runs.items():
+            accuracy = _accuracies(metrics)
             delta = (
                 ""
                 if base_mean is None or variant == "base"
@@ -176,15 +194,46 @@ def ablation_tables() -> str:
                 f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {rate:.3f} | "
                 f"{statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
             )
-        if rows:
-            first = base or _load(next(dataset.iterdir()), pattern)
-            budget = f"{first[0]['epochs']} epochs" if first else ""
-            parts.append(
-                f"Ablations on {dataset.name} ({budget}; each row changes one thing from the first):\n\n"
-                "| variant | test accuracy | vs first row (points) | mean firing rate | training time |\n"
-                "|---|---|---|---|---|\n" + "\n".join(rows)
-            )
+        first = base or next(iter(runs.values()))
+        parts.append(
+            f"Ablations on {dataset} ({first[0]['epochs']} epochs; each row changes one thing from the first):\n\n"
+            "| variant | test accuracy | vs first row (points) | mean firing rate | training time |\n"
+            "|---|---|---|---|---|\n" + "\n".join(rows)
+        )
     return "\n\n".join(parts)
+
+
+def ablation_plots() -> list[Path]:
+    """One PNG per ablation dataset, results/ablations/<dataset>.png: every run's test accuracy as a
+    dot, the mean +- std as a bar, the base's mean as a dashed line. Needs matplotlib."""
+    from matplotlib.figure import Figure
+
+    written = []
+    for dataset, (unit, runs) in ablation_runs().items():
+        names = list(runs)
+        figure = Figure(figsize=(9, 0.42 * len(names) + 1.3), layout="constrained")
+        axes = figure.add_subplot()
+        for row, variant in enumerate(names):
+            accuracy = [100 * a for a in _accuracies(runs[variant])]
+            mean = statistics.mean(accuracy)
+            spread = statistics.stdev(accuracy) if len(accuracy) > 1 else 0.0
+            axes.errorbar(mean, row, xerr=spread, fmt="s", color="tab:blue", capsize=3)
+            axes.plot(accuracy, [row] * len(accuracy), "o", color="tab:gray", alpha=0.6, markersize=4)
+        if "base" in runs:
+            axes.axvline(100 * statistics.mean(_accuracies(runs["base"])), color="tab:red", linestyle="--", lw=1)
+        axes.set_yticks(range(len(names)), [ABLATION_TEXT[n] for n in names], fontsize=8)
+        axes.invert_yaxis()
+        axes.set_xlabel("test accuracy (%)")
+        epochs = next(iter(runs.values()))[0]["epochs"]
+        figure.suptitle(
+            f"Ablations on {dataset} ({epochs} epochs)\ndots: {unit}; squares: mean ± std; dashed line: the first row",
+            fontsize=9,
+        )
+        axes.grid(axis="x", alpha=0.3)
+        path = RESULTS / "ablations" / f"{dataset}.png"
+        figure.savefig(path, dpi=110)
+        written.append(path)
+    return written
 
 
 def results_page() -> str:
@@ -263,6 +312,9 @@ if __name__ == "__main__":
 
     if sys.argv[1:] == ["--readme"]:
         update_readme(Path(__file__).resolve().parents[1] / "README.md")
+    elif sys.argv[1:] == ["--plots"]:
+        for written in ablation_plots():
+            print(f"wrote {written}")
     else:
         for table in readme_tables():
             print(table)

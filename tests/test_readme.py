@@ -52,3 +52,11 @@ def test_performance_tables_are_built_from_the_benchmark_results() -> None:
     assert tables
     for table in tables:
         assert table.strip() in readme, table[:200]
+
+
+def test_relative_links_point_to_files_of_the_repository() -> None:
+    text = (REPO / "README.md").read_text()
+    targets = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:|#", t)]
+    assert targets, "the README links files of the repository (plots, docs)"
+    missing = [t for t in targets if not (REPO / t.split("#")[0]).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
