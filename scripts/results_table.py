@@ -23,7 +23,8 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 SPECIAL = ("bench", "cwru-crossload", "ablations", "nmnist-cv5", "tuning")
 
 ANCHORS = {
-    "fashion-mnist": "PLIF 93.85% (checkpoint chosen on validation; 94.38% best test epoch), T = 8, GPU",
+    "fashion-mnist": "PLIF 93.85% (checkpoint chosen on validation; 94.38% best test epoch), T = 8, 2 conv "
+    "layers of 128 channels, GPU; TSSL-BP 92.83%, T = 5",
     "weather": "no SNN result known; ANN transfer learning (ResNet-34) about 98.6%",
     "cwru": "SNNs report 97.8-99.9% under various protocols",
     "nmnist-cv5": "PLIF 99.61%, TSSL-BP 99.40% on the full 60k/10k set",
