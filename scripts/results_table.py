@@ -34,7 +34,7 @@ DATA = {
     "each record, test from the last 30% (644 test windows)",
     "fashion-mnist": "Fashion-MNIST, full 60,000 / 10,000 (6,000 training images held out for validation)",
     "weather": "Multi-class Weather Dataset, 1,121 images of the shared copy, stratified leak-free 80/20 split, "
-    "64 x 64",
+    "96 x 96",
     "nmnist-cv5": "N-MNIST, the real 1,000 / 100 subset of the shared copy pooled (1,100 samples), stratified "
     "5-fold cross-validation (one fold tests, 10% of the rest validates), T = 10 time bins",
 }
