@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,11 @@ def test_compiled_network_equals_eager_across_batch_sizes() -> None:
         for m in (eager, twin):
             m.zero_grad(set_to_none=True)
         expected = eager(x)
-        got = compiled(x)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = compiled(x)
+        ours = [str(w.message) for w in caught if "bpsrm" in w.filename or "bpsrm" in str(w.message)]
+        assert not ours, f"compiling the network warned about bpsrm code: {ours}"
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
         expected.square().sum().backward()
         got.square().sum().backward()

@@ -25,7 +25,6 @@ the reference independent of the closed-form derivatives used by the fast path.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -205,10 +204,19 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
     return cls(**params)
 
 
-@functools.cache
 def _default_surrogate(name: str) -> Surrogate:
-    """One shared instance per surrogate name with its default width (instances are frozen)."""
-    return SURROGATES[name]()
+    """One shared instance per surrogate name with its default width (instances are frozen).
+
+    A plain dict rather than ``functools.cache``: torch.compile traces through a cache wrapper
+    and warns about it at every compilation.
+    """
+    default = _DEFAULTS.get(name)
+    if default is None:  # a surrogate added to SURROGATES after import
+        default = _DEFAULTS[name] = SURROGATES[name]()
+    return default
+
+
+_DEFAULTS: dict[str, Surrogate] = {name: cls() for name, cls in SURROGATES.items()}
 
 
 class _Heaviside(torch.autograd.Function):
