@@ -25,6 +25,7 @@ for fold in 0 1 2 3 4; do
   run "results/nmnist-cv5/fold$fold" configs/nmnist.yaml experiment=nmnist-cv5 \
     data.options.folds=5 data.options.fold="$fold"
 done
+"$python" scripts/run_ablations.py nmnist-cv5 --root "$root" --only kernel-exp kernel-alpha
 "$python" scripts/run_ablations.py cwru --root "$root" --seeds 0
 "$python" scripts/run_ablations.py fashion-mnist --root "$root" --seeds 0
 "$python" scripts/run_ablations.py cwru --root "$root" --seeds 1 2
