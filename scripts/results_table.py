@@ -195,7 +195,7 @@ def ablation_tables() -> str:
                 f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {rate:.3f} | "
                 f"{statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
             )
-        first = base or next(iter(runs.values()))
+        first = next(iter(runs.values()))  # the base when it ran (ABLATION_ORDER starts with it)
         parts.append(
             f"Ablations on {dataset} ({first[0]['epochs']} epochs; each row changes one thing from the first):\n\n"
             "| variant | test accuracy | vs first row (points) | mean firing rate | training time |\n"

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import yaml
+from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "ablations"
@@ -36,13 +37,11 @@ BUDGETS: dict[str, tuple[str, list[str]]] = {
     "fashion-mnist": ("configs/fashion-mnist.yaml", ["data.limit_train=5000", "train.epochs=3"]),
     "nmnist-cv5": ("configs/nmnist.yaml", ["data.options.folds=5"]),
 }
-# Datasets whose replicates are cross-validation folds rather than seeds.
-FOLDED = ("nmnist-cv5",)
 
 
 def replicate(dataset: str, index: int) -> tuple[str, list[str]]:
     """The run folder's name and the overrides of replicate ``index``: a seed, or a fold (seed 0)."""
-    if dataset in FOLDED:
+    if dataset in FOLDED_ABLATIONS:
         return f"fold{index}", ["seed=0", f"data.options.fold={index}"]
     return f"seed{index}", [f"seed={index}"]
 
@@ -101,13 +100,14 @@ def main() -> int:
     config, budget = BUDGETS[args.dataset]
     spec = yaml.safe_load((REPO / config).read_text())["model"]["spec"]
     table = variants(spec)
-    names = args.only or [n for n in table if not (args.dataset in FOLDED and n == "base")]
+    folded = args.dataset in FOLDED_ABLATIONS
+    names = args.only or [n for n in table if not (folded and n == "base")]
     unknown = [n for n in names if n not in table]
     if unknown:
         parser.error(f"unknown variants {unknown}; expected some of {list(table)}")
-    if args.dataset in FOLDED and "base" in names:
+    if folded and "base" in names:
         parser.error(f"{args.dataset}'s base is results/{args.dataset}/ (scripts/run_experiments.sh); leave out 'base'")
-    seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if args.dataset in FOLDED else [0, 1, 2])
+    seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if folded else [0, 1, 2])
     for seed in seeds:  # seeds outermost: a partial run still gives every variant one seed
         for name in names:
             folder, overrides = replicate(args.dataset, seed)

@@ -175,6 +175,9 @@ class FastSigmoid(Surrogate):
 SURROGATES: dict[str, type[Surrogate]] = {
     cls.name: cls for cls in (Sigmoid, Atan, Triangle, Rectangle, Exponential, FastSigmoid)
 }
+# One shared instance per surrogate with its default width (instances are frozen). A plain dict,
+# not functools.cache: torch.compile traces through a cache wrapper and warns at every compilation.
+_DEFAULTS: dict[str, Surrogate] = {name: cls() for name, cls in SURROGATES.items()}
 
 
 def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surrogate:
@@ -196,27 +199,12 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
     if cls is None:
         raise ParameterError(f"unknown surrogate {surrogate!r}; expected one of {sorted(SURROGATES)}")
     if not params:
-        return _default_surrogate(surrogate)
+        return _DEFAULTS.get(surrogate) or cls()
     allowed = {f.name for f in fields(cls)}
     unknown = set(params) - allowed
     if unknown:
         raise ParameterError(f"surrogate {surrogate!r} takes {sorted(allowed)}, got unknown {sorted(unknown)}")
     return cls(**params)
-
-
-def _default_surrogate(name: str) -> Surrogate:
-    """One shared instance per surrogate name with its default width (instances are frozen).
-
-    A plain dict rather than ``functools.cache``: torch.compile traces through a cache wrapper
-    and warns about it at every compilation.
-    """
-    default = _DEFAULTS.get(name)
-    if default is None:  # a surrogate added to SURROGATES after import
-        default = _DEFAULTS[name] = SURROGATES[name]()
-    return default
-
-
-_DEFAULTS: dict[str, Surrogate] = {name: cls() for name, cls in SURROGATES.items()}
 
 
 class _Heaviside(torch.autograd.Function):
