@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt")
     train.add_argument("--epochs", type=_positive_int, default=None, help="shorthand for train.epochs=N")
     train.add_argument("--seed", type=int, default=None, help="shorthand for seed=S")
+    cross = sub.add_parser(
+        "crossload",
+        help="the cross-load matrix of a bearing config: train at each load (and all but one), test at the others",
+    )
+    cross.add_argument("config", type=Path, help="a cwru YAML config, e.g. configs/cwru-crossload.yaml")
+    cross.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. data.options.speed_normalize=true")
+    cross.add_argument("--loads", type=int, nargs="+", default=[0, 1, 2], help="motor loads in HP (default: 0 1 2)")
+    cross.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per cell (default: 0 1 2)")
+    cross.add_argument("--out", type=Path, required=True, help="folder of the runs and the matrix (resumable)")
+    cross.add_argument("--root", type=Path, default=None, help="folder searched first for the data")
+    cross.add_argument("--no-adapt", action="store_true", help="skip the adapted (AdaBN) column")
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split; JSON out")
     evaluate.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
     evaluate.add_argument("--root", type=Path, default=None, help="folder searched first for the data")
@@ -152,11 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     allocator = args.allocator or os.environ.get("BPSRM_ALLOCATOR", "tuned")
-    if allocator != "default" and args.command in ("demo", "train", "eval", "predict"):
+    heavy = ("demo", "train", "crossload", "eval", "predict")
+    if allocator != "default" and args.command in heavy:
         from .runtime import tune_allocator
 
         tune_allocator()
-    if args.threads is not None and args.command in ("demo", "train", "eval", "predict"):
+    if args.threads is not None and args.command in heavy:
         import torch
 
         torch.set_num_threads(args.threads)
@@ -171,6 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "train":
             return _train_command(args)
+        if args.command == "crossload":
+            from .crossload import run_crossload
+            from .engine.config import load_config
+
+            config = load_config(args.config, list(args.overrides))
+            run_crossload(config, args.out, args.loads, args.seeds, args.root, adapt=not args.no_adapt)
+            return 0
         if args.command == "eval":
             from .inference import evaluate_checkpoint
 

@@ -8,6 +8,7 @@ of its training data, so new inputs are prepared exactly as in training.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .data import get_dataset
+from .data.vibration import VibrationPreprocess
 from .encoding import get_encoder
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.config import Config, config_from_dict
@@ -26,7 +28,7 @@ from .engine.trainer import evaluate_model, make_model
 from .errors import DataError, ParameterError
 from .models import SpikingNetwork
 
-__all__ = ["TrainedModel", "load_trained", "evaluate_checkpoint", "predict_files", "IMAGE_SUFFIXES"]
+__all__ = ["TrainedModel", "load_trained", "evaluate_checkpoint", "evaluate_trained", "predict_files", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -41,6 +43,8 @@ class TrainedModel:
     classes: list[str]
     sample_shape: tuple[int, ...]
     data_stats: dict[str, float]
+    preprocess: dict[str, Any] | None = None
+    """How the training data was made from raw files (vibration data), when the checkpoint keeps it."""
 
     def encode(self, x: Tensor) -> Tensor:
         """Samples ``[B, ...]`` as the sequence ``[T, B, ...]`` the model was trained on (its config's encoder)."""
@@ -58,40 +62,65 @@ def load_trained(checkpoint: str | Path) -> TrainedModel:
     load_model_state(model, state["model"], path)
     model.eval()
     stats = {str(k): float(v) for k, v in dict(state.get("data_stats", {})).items()}
-    return TrainedModel(path, config, model, classes, sample_shape, stats)
+    preprocess = state.get("preprocess")
+    return TrainedModel(path, config, model, classes, sample_shape, stats, dict(preprocess) if preprocess else None)
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path, root: str | Path | None = None, options: dict[str, Any] | None = None, split: str = "test"
+    checkpoint: str | Path,
+    root: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    split: str = "test",
+    adapt: bool = False,
 ) -> dict[str, Any]:
     """Accuracy, per-class accuracy and confusion matrix of a checkpoint on ``split``.
 
     ``options`` override the dataset options of the training config (e.g.
     ``{"load": 2, "class_set": "9"}`` to diagnose another load). Normalisation
     statistics come from the checkpoint (its training data), never from the
-    evaluated data.
+    evaluated data; with ``adapt`` the normalisation layers' statistics are first
+    re-estimated from the evaluated inputs, without their labels (AdaBN,
+    :mod:`bpsrm.adapt`).
     """
-    trained = load_trained(checkpoint)
+    return evaluate_trained(load_trained(checkpoint), root, options, split, adapt)
+
+
+def evaluate_trained(
+    trained: TrainedModel,
+    root: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    split: str = "test",
+    adapt: bool = False,
+) -> dict[str, Any]:
+    """:func:`evaluate_checkpoint` of a model already loaded (its weights are changed by ``adapt``)."""
     data_config = trained.config.data
     merged = {**data_config.options, **(options or {})}
     dataset = get_dataset(data_config.name, split, root=root if root is not None else data_config.root, **merged)
     if list(dataset.classes) != trained.classes:
         raise ParameterError(
-            f"{checkpoint}: the model was trained on classes {trained.classes}, the dataset has {list(dataset.classes)}"
+            f"{trained.path}: the model was trained on classes {trained.classes}, "
+            f"the dataset has {list(dataset.classes)}"
         )
-    for key, value in trained.data_stats.items():
-        if hasattr(dataset, key):
-            setattr(dataset, key, value)
-    result = evaluate_model(
-        trained.model, dataset, trained.encode, len(trained.classes), trained.config.train.eval_batch_size
-    )
+    if "mean" in trained.data_stats:
+        dataset.set_statistics(trained.data_stats["mean"], trained.data_stats["std"])  # type: ignore[attr-defined]
+    batch_size = trained.config.train.eval_batch_size
+    if adapt:
+        from torch.utils.data import DataLoader
+
+        from .adapt import adapt_norm_statistics
+
+        order = torch.Generator().manual_seed(0)  # mixed batches; the labels are dropped
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=order)
+        adapt_norm_statistics(trained.model, (inputs for inputs, _ in loader), trained.encode)
+    result = evaluate_model(trained.model, dataset, trained.encode, len(trained.classes), batch_size)
     confusion = torch.tensor(result["confusion_matrix"])
     per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist()
     return {
-        "checkpoint": str(checkpoint),
+        "checkpoint": str(trained.path),
         "dataset": data_config.name,
         "split": split,
         "options": merged,
+        "adapted": adapt,
         "location": _display_path(dataset.location),
         "samples": result["samples"],
         "accuracy": result["accuracy"],
@@ -164,30 +193,36 @@ def _defaults(trained: TrainedModel) -> dict[str, Any]:
     }
 
 
-def _vibration_input(path: Path, trained: TrainedModel) -> tuple[Tensor, list[int]]:
-    from .data.cwru import SAMPLE_RATE_HZ, _to_12k, prepare_windows, read_cwru_record
+def vibration_preprocess(trained: TrainedModel) -> VibrationPreprocess:
+    """The checkpoint's way from a recording to the network input (rebuilt from the config for older checkpoints)."""
+    if trained.preprocess is not None:
+        return VibrationPreprocess.from_dict(trained.preprocess)
+    options = trained.config.data.options
+    known = {f.name for f in dataclasses.fields(VibrationPreprocess)} - {"mean", "std", "sample_rate_hz"}
+    return VibrationPreprocess(
+        **{k: v for k, v in options.items() if k in known},
+        mean=trained.data_stats.get("mean"),
+        std=trained.data_stats.get("std"),
+    )
 
-    options = {**_defaults(trained), **trained.config.data.options}
-    window = int(options["window"])
-    signal, rate = read_cwru_record(path)
-    signal = _to_12k(signal, rate, path)
+
+def _vibration_input(path: Path, trained: TrainedModel) -> tuple[Tensor, list[int]]:
+    from .data.cwru import read_cwru_record_rpm
+
+    preprocess = vibration_preprocess(trained)
+    window = preprocess.window
+    raw, rate, rpm = read_cwru_record_rpm(path)
+    signal = preprocess.signal(raw, rate, rpm, str(path))
     if signal.size < window:
         raise DataError(
-            f"{path}: the record holds {signal.size} samples at {SAMPLE_RATE_HZ} Hz, fewer than one window ({window})"
+            f"{path}: the record holds {signal.size} samples at {preprocess.sample_rate_hz:g} Hz, "
+            f"fewer than one window ({window})"
         )
     starts = list(range(0, signal.size - window + 1, window))
-    windows = np.stack([signal[s : s + window] for s in starts])
-    mode = str(options.get("normalize", "train"))
-    if mode == "train" and "mean" not in trained.data_stats:
+    if preprocess.normalize == "train" and preprocess.mean is None:
         raise DataError(f"{trained.path}: the checkpoint lacks the training normalisation statistics")
-    windows = prepare_windows(
-        windows,
-        mode,
-        trained.data_stats.get("mean"),
-        trained.data_stats.get("std"),
-        str(options.get("features", "raw")),
-    )
-    return torch.from_numpy(windows.astype(np.float32)).unsqueeze(1), starts
+    windows = preprocess.windows(np.stack([signal[s : s + window] for s in starts]))
+    return torch.from_numpy(windows), starts
 
 
 @torch.no_grad()

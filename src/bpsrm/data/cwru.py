@@ -15,6 +15,7 @@ test windows from the rest; no window crosses that border.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import re
@@ -31,6 +32,7 @@ from ..errors import DataError, DataNotFoundError, ParameterError
 from .base import SampleDataset, check_split, register
 from .download import UrlOpener, fetch
 from .locate import cache_dir, locate, search_roots
+from .vibration import FEATURES, NORMALIZE, VibrationPreprocess, jitter_window, prepare_windows, window_features
 
 __all__ = [
     "CWRU",
@@ -43,6 +45,9 @@ __all__ = [
     "SAMPLE_RATE_HZ",
     "record_sample_rate",
     "read_cwru_record",
+    "read_cwru_record_rpm",
+    "prepare_windows",
+    "window_features",
 ]
 
 SAMPLE_RATE_HZ = 12_000
@@ -110,8 +115,6 @@ CWRU_SHA256: dict[int, str] = {
 """sha256 of the official (complete, as downloaded) files known so far, by record number."""
 
 _DE_KEY = re.compile(r"^X(\d+)_DE_time$")
-_NORMALIZE = ("train", "window", "none")
-FEATURES = ("raw", "spectrum", "envelope")
 _HOW_TO_GET = (
     "Get the CWRU 12 kHz drive-end records from the CWRU Bearing Data Center, one file per record: "
     + CWRU_URL.format(number="<number>")
@@ -266,12 +269,20 @@ class _Mat5:
 def read_cwru_record(path: str | Path) -> tuple[np.ndarray, int]:
     """The drive-end signal (float64, 1-D) of one CWRU ``.mat`` file and its sample rate in Hz.
 
+    (:func:`read_cwru_record_rpm` also gives the shaft speed.)
+
     The variable is the one named ``X<n>_DE_time``: the file's own number if
     present, else the only such variable. The sample rate follows from the
     file's number (97-100 are 48 kHz, every other record 12 kHz). A
     :class:`~bpsrm.errors.DataError` names the file and the problem. MATLAB
     v5 files (saved with -v6 or -v7, compressed or not) are read.
     """
+    signal, rate, _ = read_cwru_record_rpm(path)
+    return signal, rate
+
+
+def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | None]:
+    """:func:`read_cwru_record` and the shaft speed in rpm from the file's ``X<n>RPM`` (None if absent)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -307,19 +318,18 @@ def read_cwru_record(path: str | Path) -> tuple[np.ndarray, int]:
         raise DataError(f"{path}: {key} is empty")
     if not np.all(np.isfinite(signal)):
         raise DataError(f"{path}: {key} holds {int(np.count_nonzero(~np.isfinite(signal)))} non-finite values")
-    return signal, record_sample_rate(number) if number is not None else SAMPLE_RATE_HZ
-
-
-def _to_12k(signal: np.ndarray, rate: int, path: Path) -> np.ndarray:
-    if rate == SAMPLE_RATE_HZ:
-        return signal
-    if rate != 4 * SAMPLE_RATE_HZ:  # pragma: no cover - only 12 and 48 kHz records exist
-        raise DataError(f"{path}: sample rate {rate} Hz cannot be brought to {SAMPLE_RATE_HZ} Hz")
-    import scipy.signal
-
-    if signal.size < 64:  # decimate's FIR filter needs a few dozen samples
-        raise DataError(f"{path}: {signal.size} samples at 48 kHz are too few to resample")
-    return np.ascontiguousarray(scipy.signal.decimate(signal, 4, ftype="fir", zero_phase=True))
+    rate = record_sample_rate(number) if number is not None else SAMPLE_RATE_HZ
+    rpm_keys = [name for name in names if re.fullmatch(r"X\d+RPM", name)]
+    rpm_key = next((k for k in rpm_keys if k[1:-3] == key[1:-8]), rpm_keys[0] if rpm_keys else None)
+    rpm: float | None = None
+    if rpm_key is not None:
+        try:
+            values = mat.values(rpm_key).reshape(-1)
+        except (_MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
+            raise DataError(f"{path}: cannot read variable {rpm_key} ({exc})") from exc
+        if values.size == 1 and np.isfinite(values[0]) and values[0] > 0:
+            rpm = float(values[0])
+    return signal, rate, rpm
 
 
 def download_cwru(numbers: Sequence[int], target: str | Path | None = None, opener: UrlOpener | None = None) -> Path:
@@ -382,7 +392,14 @@ class CWRU(SampleDataset):
     record that feeds train windows (test windows come from the rest), and
     ``normalize``: "train" (one mean and std from the train part of every
     selected record, the same for both splits), "window" (each window on its
-    own) or "none".
+    own) or "none"; ``features``: "raw", "spectrum" or "envelope".
+    ``speed_normalize`` resamples every record to ``reference_rpm`` from its own
+    shaft speed (``X<n>RPM``; order-domain resampling, see
+    :mod:`bpsrm.data.vibration`). ``augment_speed`` / ``augment_gain`` (training
+    split only): each training window is taken at a random speed in
+    [1 - s, 1 + s] and scaled by a random gain in [1 - g, 1 + g].
+    ``preprocess`` is the :class:`~bpsrm.data.vibration.VibrationPreprocess`
+    that makes every sample (kept in checkpoints for ``predict``).
 
     ``windows`` lists ``(record number, start sample)`` per sample, the start
     counted in the record's 12 kHz signal.
@@ -403,6 +420,10 @@ class CWRU(SampleDataset):
         normalize: str = "train",
         features: str = "raw",
         whole: bool = False,
+        speed_normalize: bool = False,
+        reference_rpm: float = 1800.0,
+        augment_speed: float = 0.0,
+        augment_gain: float = 0.0,
     ) -> None:
         self.split = check_split("cwru", split)
         self.loads = _check_loads(load)
@@ -423,12 +444,30 @@ class CWRU(SampleDataset):
         if features not in FEATURES:
             raise ParameterError(f"cwru: features must be one of {list(FEATURES)}, got {features!r}")
         self.features = features
-        if normalize not in _NORMALIZE:
-            raise ParameterError(f"cwru: normalize must be one of {list(_NORMALIZE)}, got {normalize!r}")
+        if normalize not in NORMALIZE:
+            raise ParameterError(f"cwru: normalize must be one of {list(NORMALIZE)}, got {normalize!r}")
         self.normalize = normalize
+        if not isinstance(speed_normalize, bool):
+            raise ParameterError(f"cwru: speed_normalize must be true or false, got {speed_normalize!r}")
+        if isinstance(reference_rpm, bool) or not isinstance(reference_rpm, numbers.Real) or not reference_rpm > 0:
+            raise ParameterError(f"cwru: reference_rpm must be a number > 0, got {reference_rpm!r}")
+        for option, value in (("augment_speed", augment_speed), ("augment_gain", augment_gain)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 0.5:
+                raise ParameterError(f"cwru: {option} must be a fraction in [0, 0.5), got {value!r}")
+        # Augmentation draws a speed factor in [1 - s, 1 + s] and a gain in [1 - g, 1 + g] per training window.
+        self.augment_speed, self.augment_gain = float(augment_speed), float(augment_gain)
+        self.augmented = self.split == "train" and not whole and (self.augment_speed > 0 or self.augment_gain > 0)
         self.classes = list(_CLASS_SETS[class_set])
-        self.input_shape = (1, self.window if features == "raw" else self.window // 2)
         self.sample_rate_hz = SAMPLE_RATE_HZ
+        self.preprocess = VibrationPreprocess(
+            window=self.window,
+            sample_rate_hz=float(SAMPLE_RATE_HZ),
+            normalize=normalize,
+            features=features,
+            speed_normalize=speed_normalize,
+            reference_rpm=float(reference_rpm),
+        )
+        self.input_shape = (1, self.preprocess.input_length)
 
         # (record number, label), ordered by load, then class.
         fine = CLASSES_9 if class_set == "9" else CLASSES_10
@@ -445,23 +484,26 @@ class CWRU(SampleDataset):
             self.location = download_cwru([number for number, _ in selected])
         self.records = [number for number, _ in selected]
 
-        # Load every record once, at 12 kHz.
+        # Load every record once, at 12 kHz (and at the reference speed with speed_normalize).
         self.signals: dict[int, np.ndarray] = {}
         self.borders: dict[int, int] = {}
+        self.rpms: dict[int, float | None] = {}
         for number, _ in selected:
             path = _record_path(self.location, number)
-            signal, rate = read_cwru_record(path)  # type: ignore[arg-type]
-            signal = _to_12k(signal, rate, path)  # type: ignore[arg-type]
-            self.signals[number] = signal
-            self.borders[number] = math.floor(self.train_fraction * signal.size)
+            signal, rate, rpm = read_cwru_record_rpm(path)  # type: ignore[arg-type]
+            self.signals[number] = self.preprocess.signal(signal, rate, rpm, str(path))
+            self.rpms[number] = rpm
+            self.borders[number] = math.floor(self.train_fraction * self.signals[number].size)
 
         windows: list[tuple[int, int]] = []
         targets: list[int] = []
+        self.bounds: dict[int, tuple[int, int]] = {}
         for number, label in selected:
             border, size = self.borders[number], self.signals[number].size
             lo, hi = (0, border) if self.split == "train" else (border, size)
             if whole:  # evaluation on another load: every window of the whole record
                 lo, hi = 0, size
+            self.bounds[number] = (lo, hi)
             starts = range(lo, hi - self.window + 1, self.stride)
             if len(starts) == 0:
                 raise ParameterError(
@@ -483,6 +525,12 @@ class CWRU(SampleDataset):
             if not var > 0:
                 raise DataError(f"cwru: the train part of records {self.records} is constant; cannot normalise")
             self.mean, self.std = mean, math.sqrt(var)
+            self.preprocess = dataclasses.replace(self.preprocess, mean=self.mean, std=self.std)
+
+    def set_statistics(self, mean: float | None, std: float | None) -> None:
+        """Normalise with these statistics (a checkpoint's training data) instead of this data's own."""
+        self.mean, self.std = mean, std
+        self.preprocess = dataclasses.replace(self.preprocess, mean=mean, std=std)
 
     def _find(self, root: str | Path | None, selected: list[tuple[int, int]]) -> Path:
         by_label: dict[tuple[int, int], list[int]] = {}
@@ -519,56 +567,14 @@ class CWRU(SampleDataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         number, start = self.windows[index]
-        x = self.signals[number][start : start + self.window]
-        x = prepare_windows(x[None, :], self.normalize, self.mean, self.std, self.features)[0]
-        return torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(self.input_shape), self.targets[index]
-
-
-def prepare_windows(
-    windows: np.ndarray, normalize: str, mean: float | None, std: float | None, features: str
-) -> np.ndarray:
-    """Windows ``[N, L]`` as the network sees them: normalised (``train``: with the training data's
-    ``mean`` and ``std``; ``window``: each on its own; ``none``), then :func:`window_features`.
-    Used by the dataset and by ``bpsrm predict``, so that both prepare a window the same way."""
-    if normalize == "train":
-        if mean is None or std is None:
-            raise DataError("cwru: normalize='train' needs the training data's mean and std")
-        windows = (windows - mean) / std
-    elif normalize == "window":
-        spread = windows.std(axis=1, keepdims=True)
-        windows = (windows - windows.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
-    return window_features(windows, features)
-
-
-def window_features(windows: np.ndarray, features: str) -> np.ndarray:
-    r"""What the network sees of windows ``[N, L]``: ``[N, L]`` (raw) or ``[N, L/2]`` (spectra).
-
-    * ``raw``: the signal itself;
-    * ``spectrum``: $\log(1 + |\mathrm{rfft}(h \cdot x)|)$ without the DC bin (h a Hann
-      window), standardised per window;
-    * ``envelope``: the same of the envelope $|x + i\,\mathcal{H}x|$ (Hilbert transform,
-      mean removed): the classic view of bearing faults, whose impacts modulate the resonances.
-
-    Spectra are standardised per window, so a change of amplitude (of load) moves nothing.
-    """
-    if features == "raw":
-        return windows
-    length = windows.shape[1]
-    x = windows - windows.mean(axis=1, keepdims=True)
-    if features == "envelope":
-        spectrum = np.fft.fft(x, axis=1)
-        gain = np.zeros(length)
-        gain[0] = 1.0
-        gain[1 : (length + 1) // 2] = 2.0
-        if length % 2 == 0:
-            gain[length // 2] = 1.0
-        analytic = np.fft.ifft(spectrum * gain, axis=1)
-        x = np.abs(analytic)
-        x = x - x.mean(axis=1, keepdims=True)
-    magnitude = np.abs(np.fft.rfft(x * np.hanning(length), axis=1))[:, 1 : length // 2 + 1]
-    logged = np.log1p(magnitude)
-    std = logged.std(axis=1, keepdims=True)
-    return (logged - logged.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
+        signal = self.signals[number]
+        if self.augmented:
+            draws = (1.0 + f * (2.0 * float(torch.rand(())) - 1.0) for f in (self.augment_speed, self.augment_gain))
+            speed, gain = draws
+            x = jitter_window(signal, start, self.window, *self.bounds[number], speed, gain)
+        else:
+            x = signal[start : start + self.window]
+        return torch.from_numpy(self.preprocess.windows(x[None, :])[0]), self.targets[index]
 
 
 def _coarse(name: str) -> str:

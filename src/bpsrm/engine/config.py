@@ -193,6 +193,8 @@ class TrainConfig:
     """On a NaN/Inf loss or gradient: stop with an error, or skip the batch (counted)."""
     device: Literal["cpu", "cuda"] = "cpu"
     """Where the network trains; cuda uses the portable kernel path (under torchrun: one GPU per process, nccl)."""
+    select: Literal["best_val", "last"] = "best_val"
+    """Which epoch becomes best.pt: the best on validation, or the last one (a fixed schedule, no data looked at)."""
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ class Experiment:
     model: SpikingNetwork
     encode: Callable[[Tensor], Tensor]
     data_stats: dict[str, float]
+    preprocess: dict[str, Any] | None = None
+    """The dataset's way from a raw file to a sample (vibration data), kept in checkpoints for predict."""
 
 
 def seed_everything(seed: int) -> None:
@@ -120,9 +122,8 @@ def prepare(config: Config) -> Experiment:
         val_set: Dataset = get_dataset(data.name, "test", root=data.root, **{**data.options, **data.val_options})
         if list(val_set.classes) != list(full_train.classes):  # type: ignore[attr-defined]
             raise ConfigError("data.val_options: the validation data has other classes than the training data")
-        for key in ("mean", "std"):
-            if getattr(full_train, key, None) is not None:
-                setattr(val_set, key, getattr(full_train, key))  # statistics of the training data
+        if getattr(full_train, "mean", None) is not None:  # statistics of the training data
+            val_set.set_statistics(full_train.mean, full_train.std)  # type: ignore[attr-defined]
         train_set: Dataset = train_pool
     else:
         n_val = round(n * data.val_fraction)
@@ -136,7 +137,19 @@ def prepare(config: Config) -> Experiment:
     model = make_model(config, sample_shape, len(full_train.classes))
     encode = get_encoder(config.encoder.name, config.model.time_steps)
     stats = {k: float(getattr(full_train, k)) for k in ("mean", "std") if getattr(full_train, k, None) is not None}
-    return Experiment(config, train_set, val_set, test, list(full_train.classes), sample_shape, model, encode, stats)
+    preprocess = getattr(full_train, "preprocess", None)
+    return Experiment(
+        config,
+        train_set,
+        val_set,
+        test,
+        list(full_train.classes),
+        sample_shape,
+        model,
+        encode,
+        stats,
+        preprocess.to_dict() if preprocess is not None else None,
+    )
 
 
 def _limited(loader: DataLoader, max_batches: int | None) -> Iterator[tuple[Tensor, Tensor]]:
@@ -529,7 +542,8 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
             "samples_per_second": count / seconds if seconds > 0 else 0.0,
         }
         history.append(row)
-        improved = val["accuracy"] > best_val
+        # select: last = a fixed schedule (the last epoch is the model; no data is looked at to choose it).
+        improved = val["accuracy"] > best_val or config.train.select == "last"
         if improved:
             best_val, best_epoch = val["accuracy"], epoch
         rng_ranks = ctx.gather(_rng_state()) if ctx.active else None  # each rank's random state, for resume
@@ -552,6 +566,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
                     "classes": experiment.classes,
                     "sample_shape": list(experiment.sample_shape),
                     "data_stats": experiment.data_stats,
+                    "preprocess": experiment.preprocess,
                     "epoch": epoch,
                 },
             )
@@ -567,6 +582,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
                 "classes": experiment.classes,
                 "sample_shape": list(experiment.sample_shape),
                 "data_stats": experiment.data_stats,
+                "preprocess": experiment.preprocess,
                 "epoch": epoch,
                 "history": history,
                 "best_val_accuracy": best_val,

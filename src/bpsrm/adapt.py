@@ -1,0 +1,69 @@
+"""Unsupervised adaptation to a new condition: the normalisation layers' statistics re-estimated (AdaBN).
+
+A model trained at one operating condition (bearing load, machine) normalises
+every layer's input with the running mean and variance of its training data.
+At a new condition those statistics shift. AdaBN (Li et al., "Revisiting batch
+normalization for practical domain adaptation", 2016) replaces them with the
+statistics of unlabeled data of the new condition, leaving every learnt weight
+as it is. Labels are never read.
+
+For each normalisation layer the new running statistics are the averages over
+the adaptation batches $b = 1..K$ of the batch statistics,
+$\\mu = \\frac{1}{K} \\sum_b \\mu_b$ and $\\sigma^2 = \\frac{1}{K} \\sum_b \\sigma^2_b$
+(a cumulative moving average: momentum $1 / b$ at batch $b$), each batch normalised
+by its own statistics on the way through, as in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from .errors import DataError
+from .norm import _TemporalNorm
+
+__all__ = ["adapt_norm_statistics", "norm_layers"]
+
+
+def norm_layers(model: nn.Module) -> list[nn.Module]:
+    """The modules of ``model`` that keep running statistics (bpsrm's temporal norms, PyTorch's BatchNorm)."""
+    return [m for m in model.modules() if isinstance(m, (_TemporalNorm, nn.modules.batchnorm._BatchNorm))]
+
+
+@torch.no_grad()
+def adapt_norm_statistics(model: nn.Module, batches: Iterable[Tensor], encode: Callable[[Tensor], Tensor]) -> int:
+    """Re-estimate every normalisation layer's running statistics from unlabeled ``batches`` (AdaBN).
+
+    ``batches`` yields network inputs ``[B, ...]`` (no labels); ``encode``
+    turns them into the sequence the model takes. The model is left in eval
+    mode with its weights untouched. Returns the number of samples used; a
+    DataError if ``model`` has no normalisation layer or no batch was given.
+    """
+    layers = norm_layers(model)
+    if not layers:
+        raise DataError("adapt: the model has no normalisation layer (TCN, BatchNorm, ...) whose statistics to adapt")
+    saved = [m.momentum for m in layers]
+    model.eval()
+    for m in layers:
+        m.running_mean.zero_()
+        m.running_var.fill_(1.0)
+        m.train()
+    samples, count = 0, 0
+    try:
+        for inputs in batches:
+            if inputs.shape[0] < 2:
+                continue  # one sample gives no variance over the batch
+            count += 1
+            for m in layers:
+                m.momentum = 1.0 / count
+            model(encode(inputs))
+            samples += int(inputs.shape[0])
+    finally:
+        for m, momentum in zip(layers, saved, strict=True):
+            m.momentum = momentum
+        model.eval()
+    if samples == 0:
+        raise DataError("adapt: no batch of two or more samples to estimate statistics from")
+    return samples

@@ -1,0 +1,234 @@
+"""The cross-load protocol for bearing models: train at some loads, test at each load never seen.
+
+``bpsrm crossload CONFIG --loads 0 1 2 --seeds 0 1 2 --out DIR`` trains one
+model per training set and seed (each single load, then each set of all loads
+but one) and tests it on every load outside its training set, as trained and
+after unsupervised adaptation of its normalisation statistics to the test load
+(:mod:`bpsrm.adapt`; labels never read). Nothing is chosen on data: the model
+is the last epoch of a fixed schedule (``train.select: last``, no validation
+split), so no test load is ever looked at before it is reported.
+
+Writes ``DIR/train-<loads>/seed<k>/`` (a run folder each, with
+``eval-<load>hp.json`` and ``eval-<load>hp-adapted.json``), ``DIR/matrix.json``,
+``DIR/matrix.md`` (mean, std and the worst class of every cell) and
+``DIR/matrix.png`` (heat maps). Interrupted runs resume where they stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine.config import Config, config_from_dict, config_to_dict
+from .errors import ConfigError
+
+__all__ = ["training_sets", "protocol_config", "run_crossload", "summarise", "matrix_markdown", "plot_matrix"]
+
+Log = Callable[[str], None]
+
+
+def training_sets(loads: Sequence[int]) -> list[tuple[int, ...]]:
+    """Each single load, then (for three loads or more) each set of all loads but one."""
+    loads = sorted(set(loads))
+    sets: list[tuple[int, ...]] = [(load,) for load in loads]
+    if len(loads) >= 3:
+        sets += [tuple(c) for c in itertools.combinations(loads, len(loads) - 1)]
+    return sets
+
+
+def _name(train_loads: Sequence[int]) -> str:
+    return "train-" + "-".join(str(x) for x in train_loads)
+
+
+def protocol_config(config: Config, train_loads: Sequence[int], seed: int) -> Config:
+    """``config`` trained at ``train_loads`` with ``seed``: the 9 fault classes, a fixed schedule, no validation."""
+    if config.data.name != "cwru":
+        raise ConfigError(f"crossload: the config trains on {config.data.name!r}; the protocol is for cwru")
+    raw = config_to_dict(config)
+    raw["seed"] = int(seed)
+    raw["data"]["options"] = {**raw["data"]["options"], "load": list(train_loads), "class_set": "9"}
+    raw["data"]["val_fraction"] = 0.0
+    raw["data"]["val_options"] = None
+    raw["train"]["select"] = "last"
+    return config_from_dict(raw)
+
+
+@dataclass
+class _Cell:
+    train: tuple[int, ...]
+    test: int
+    adapted: bool
+    accuracies: list[float]
+    per_class: list[dict[str, float]]
+
+    def summary(self) -> dict[str, Any]:
+        classes = list(self.per_class[0])
+        class_means = {c: statistics.fmean(p[c] for p in self.per_class) for c in classes}
+        worst = min(class_means, key=lambda c: class_means[c])
+        return {
+            "train": list(self.train),
+            "test": self.test,
+            "adapted": self.adapted,
+            "seeds": len(self.accuracies),
+            "accuracies": self.accuracies,
+            "mean": statistics.fmean(self.accuracies),
+            "std": statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0,
+            "worst_class": worst,
+            "worst_class_accuracy": class_means[worst],
+            "lowest_class_accuracy_any_seed": min(min(p.values()) for p in self.per_class),
+            "per_class_mean": class_means,
+        }
+
+
+def run_crossload(
+    config: Config,
+    out: str | Path,
+    loads: Sequence[int] = (0, 1, 2),
+    seeds: Sequence[int] = (0, 1, 2),
+    root: str | Path | None = None,
+    adapt: bool = True,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Train and test every cell of the cross-load matrix (module docstring); returns the summary."""
+    from .engine.trainer import train
+    from .inference import evaluate_trained, load_trained
+
+    out = Path(out)
+    loads = sorted(set(int(x) for x in loads))
+    if len(loads) < 2:
+        raise ConfigError(f"crossload: needs two loads or more to test across, got {loads}")
+    if not seeds:
+        raise ConfigError("crossload: needs at least one seed")
+    sets = training_sets(loads)
+    total = len(sets) * len(seeds)
+    done = 0
+    for train_loads in sets:
+        for seed in seeds:
+            done += 1
+            run = out / _name(train_loads) / f"seed{seed}"
+            cfg = protocol_config(config, train_loads, seed)
+            if not (run / "metrics.json").is_file():
+                log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
+                train(cfg, run, resume=(run / "last.pt").is_file(), log=log)
+            for test_load in (x for x in loads if x not in train_loads):
+                for adapted in (False, True) if adapt else (False,):
+                    target = run / f"eval-{test_load}hp{'-adapted' if adapted else ''}.json"
+                    if target.is_file():
+                        continue
+                    window = int(cfg.data.options.get("window", 2048))
+                    options = {"load": test_load, "whole": True, "stride": window}
+                    for key in ("augment_speed", "augment_gain"):
+                        options[key] = 0.0
+                    trained = load_trained(run / "best.pt")
+                    report = evaluate_trained(trained, root, options, "test", adapt=adapted)
+                    target.write_text(json.dumps(report, indent=2) + "\n")
+                    log(
+                        f"crossload: {list(train_loads)} HP -> {test_load} HP, seed {seed}"
+                        f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"
+                    )
+    summary = summarise(out, loads, seeds, adapt)
+    (out / "matrix.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "matrix.md").write_text(matrix_markdown(summary))
+    try:
+        plot_matrix(summary, out / "matrix.png")
+    except ImportError:  # pragma: no cover - matplotlib is in the plots extra
+        log("crossload: matplotlib is missing; no heat map drawn (pip install 'bpsrm[plots]')")
+    log(f"crossload: wrote {out / 'matrix.md'}")
+    return summary
+
+
+def summarise(out: str | Path, loads: Sequence[int], seeds: Sequence[int], adapt: bool = True) -> dict[str, Any]:
+    """The matrix from the evaluation files under ``out``: one cell per (training set, test load, adapted)."""
+    out = Path(out)
+    cells = []
+    for train_loads in training_sets(loads):
+        for test_load in (x for x in sorted(set(loads)) if x not in train_loads):
+            for adapted in (False, True) if adapt else (False,):
+                accuracies, per_class = [], []
+                for seed in seeds:
+                    path = (
+                        out
+                        / _name(train_loads)
+                        / f"seed{seed}"
+                        / f"eval-{test_load}hp{'-adapted' if adapted else ''}.json"
+                    )
+                    report = json.loads(path.read_text())
+                    accuracies.append(float(report["accuracy"]))
+                    per_class.append({str(k): float(v) for k, v in report["per_class_accuracy"].items()})
+                cells.append(_Cell(tuple(train_loads), test_load, adapted, accuracies, per_class).summary())
+    return {"loads": sorted(set(loads)), "seeds": list(seeds), "cells": cells}
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def matrix_markdown(summary: dict[str, Any]) -> str:
+    """The matrix as a Markdown table: one row per training set and test load."""
+    lines = [
+        "| trained at (HP) | tested at (HP) | as trained: mean +- std (%) | worst class | adapted: mean +- std (%) "
+        "| worst class |",
+        "|---|---|---|---|---|---|",
+    ]
+    cells = summary["cells"]
+    keys = sorted({(tuple(c["train"]), c["test"]) for c in cells}, key=lambda k: (len(k[0]), k[0], k[1]))
+    for train_loads, test_load in keys:
+        row = [", ".join(str(x) for x in train_loads), str(test_load)]
+        for adapted in (False, True):
+            match = [c for c in cells if tuple(c["train"]) == train_loads and c["test"] == test_load]
+            match = [c for c in match if c["adapted"] == adapted]
+            if not match:
+                row += ["-", "-"]
+                continue
+            cell = match[0]
+            row.append(f"{_percent(cell['mean'])} +- {_percent(cell['std'])}")
+            row.append(f"{cell['worst_class']} {_percent(cell['worst_class_accuracy'])}")
+        lines.append("| " + " | ".join(row) + " |")
+    seeds = ", ".join(str(s) for s in summary["seeds"])
+    lines.append("")
+    lines.append(
+        f"Seeds {seeds}; whole test-load records, windows without overlap; worst class: lowest mean over seeds."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def plot_matrix(summary: dict[str, Any], path: str | Path) -> Path:
+    """Heat maps of mean accuracy (rows: training sets, columns: test loads), as trained and adapted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    loads = summary["loads"]
+    cells = summary["cells"]
+    rows = sorted({tuple(c["train"]) for c in cells}, key=lambda k: (len(k), k))
+    panels = [a for a in (False, True) if any(c["adapted"] == a for c in cells)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.55 * len(rows) + 1.6), squeeze=False)
+    for ax, adapted in zip(axes[0], panels, strict=True):
+        grid = np.full((len(rows), len(loads)), math.nan)
+        for c in cells:
+            if c["adapted"] == adapted:
+                grid[rows.index(tuple(c["train"])), loads.index(c["test"])] = 100 * c["mean"]
+        image = ax.imshow(grid, vmin=50, vmax=100, cmap="viridis", aspect="auto")
+        for i, j in itertools.product(range(len(rows)), range(len(loads))):
+            if not math.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", color="w" if grid[i, j] < 85 else "k")
+        ax.set_xticks(range(len(loads)), [f"{x} HP" for x in loads])
+        ax.set_yticks(range(len(rows)), [", ".join(str(x) for x in r) + " HP" for r in rows])
+        ax.set_xlabel("tested at")
+        ax.set_ylabel("trained at")
+        ax.set_title("adapted (AdaBN)" if adapted else "as trained")
+        fig.colorbar(image, ax=ax, label="accuracy (%)")
+    fig.suptitle(f"CWRU across loads, mean of {len(summary['seeds'])} seeds")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,654 @@
+"""Vibration recordings as maintenance engineers have them, for ``bpsrm predict``.
+
+:func:`read_recording` reads one file and picks one channel:
+
+* ``.mat``: MATLAB v5 (``-v6`` / ``-v7``, read by the bounds-checked reader of
+  :mod:`bpsrm.data.cwru`) and v7.3 (HDF5, needs ``h5py``). Every numeric vector
+  variable is a channel; a 2-D array gives one channel per column or per row
+  (the short dimension), named ``name[0]``, ``name[1]``, ... Scalars are not
+  channels: ``X<n>RPM`` / ``rpm`` / ``speed_rpm`` give the shaft speed, ``fs`` /
+  ``sample_rate`` / ``sampling_rate`` / ``sr`` (optionally ending in ``_hz``)
+  the sample rate. A CWRU variable ``X<n>_DE_time`` (or ``_FE_time``,
+  ``_BA_time``) of an official 12 kHz drive-end record number ``n`` gives the
+  rate too: 48 kHz for the normal records 97-100, else 12 kHz. The number is
+  the variable's, never the file name's.
+* ``.csv`` / ``.txt``: numeric columns separated by commas, semicolons, tabs
+  or spaces, with or without a header line (which names the channels; without
+  one, the channels are ``"0"``, ``"1"``, ...). Lines starting with ``#`` or
+  ``%`` are comments. With a semicolon, tab or space separator a decimal comma
+  is accepted. A column named ``time``, ``t``, ``time_s`` or ``time (s)`` holds
+  times in seconds: it is never a channel, and when it is evenly spaced it
+  gives the sample rate.
+* ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
+  named by their index). The file holds no rate.
+* ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
+  comes from the header. Integer samples are scaled to full scale, ``[-1, 1)``.
+  Channels are ``"0"``, ``"1"``, ...
+
+Channel choice: ``channel`` (a name, or an index into
+:attr:`Recording.channels`); else the only ``X<n>_DE_time`` variable (CWRU
+layout: the drive end); else the only channel; else a
+:class:`~bpsrm.errors.DataError` lists the channels.
+
+:func:`check_signal` rejects signals no model should be asked about (NaN,
+too short, flat, clipped) and :func:`resample` brings a signal to the rate a
+model was trained at.
+
+Every problem with a file is a :class:`~bpsrm.errors.DataError` whose message
+starts with the file's path and says what was found and what was expected; a
+bad argument is a :class:`~bpsrm.errors.ParameterError`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+import re
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, ParameterError
+from .cwru import CWRU_RECORDS, _Mat5, _MatError, _matrix_header, record_sample_rate
+
+__all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
+
+RECORDING_SUFFIXES = (".mat", ".csv", ".txt", ".npy", ".wav")
+"""The file suffixes :func:`read_recording` reads (case does not matter)."""
+
+_RATE_TOLERANCE = 1e-3  # a caller's sample rate may differ from the file's by 0.1 %
+_CWRU_KEY = re.compile(r"^X(\d+)_(?:DE|FE|BA)_time$")
+_DE_KEY = re.compile(r"^X\d+_DE_time$")
+_RPM_NAME = re.compile(r"^(?:X(\d+)RPM|rpm|speed_rpm)$", re.IGNORECASE)
+_RATE_NAME = re.compile(r"^(?:fs|sample_rate|sampling_rate|sr)(?:_hz)?$", re.IGNORECASE)
+_TIME_NAME = re.compile(r"^(?:time|t)(?:_s|\s*\[\s*s\s*\]|\s*\(\s*s\s*\))?$", re.IGNORECASE)
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_MAT_NUMERIC_CLASSES = range(6, 16)  # double, single, int8 ... uint64
+_H5_NUMERIC_CLASSES = frozenset(
+    {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "logical"}
+)
+_MAT5_ERRORS = (_MatError, zlib.error, struct.error, ValueError, OverflowError, MemoryError, IndexError)
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """One channel of a vibration recording, as read by :func:`read_recording`."""
+
+    path: Path
+    """The file read."""
+    signal: np.ndarray
+    """The chosen channel: float64, 1-D."""
+    sample_rate_hz: float | None
+    """Samples per second: the caller's if given, else the file's; ``None`` when neither says."""
+    rpm: float | None
+    """Shaft speed: the caller's if given, else the file's (CWRU ``X<n>RPM``, ``rpm``, ``speed_rpm``); or ``None``."""
+    channel: str
+    """The chosen channel's name: variable name, CSV column header, or its index as text."""
+    channels: tuple[str, ...]
+    """Every channel the file offers, in file order (a time column is not a channel)."""
+
+
+@dataclass
+class _Content:
+    """What a file offers, before a channel is chosen."""
+
+    channels: dict[str, np.ndarray]
+    rates: list[tuple[float, str]]  # sample rates the file states, with where it states them
+    rpms: dict[str, float]  # rpm scalars by variable name
+    channel_rates: dict[str, tuple[float, str]]  # rate implied by a channel's own name (CWRU layout)
+    skipped: list[str]  # variables that are not channels, with the reason
+    time_column: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Public functions
+
+
+def read_recording(
+    path: str | os.PathLike[str],
+    *,
+    sample_rate_hz: float | None = None,
+    channel: str | int | None = None,
+    rpm: float | None = None,
+) -> Recording:
+    """Read one channel of the vibration recording at ``path`` (``.mat``, ``.csv``, ``.txt``, ``.npy``, ``.wav``).
+
+    ``sample_rate_hz`` is the rate in Hz when the file does not state it; when
+    it does, the two must agree within 0.1 % (the caller's value is kept), or
+    a :class:`~bpsrm.errors.DataError` names both. ``channel`` picks a channel
+    by name or by index into :attr:`Recording.channels` (a text that is not a
+    channel name but an integer counts as an index). ``rpm``, when given,
+    replaces the file's shaft speed. The rate is never guessed: it is
+    ``None`` when neither the file nor the caller states it.
+
+    The signal is returned as stored; call :func:`check_signal` before using it.
+    """
+    path = Path(path)
+    given_rate = _positive_or_none("sample_rate_hz", sample_rate_hz)
+    given_rpm = _positive_or_none("rpm", rpm)
+    if channel is not None and (isinstance(channel, bool) or not isinstance(channel, (str, numbers.Integral))):
+        raise ParameterError(f"channel must be a channel name or an int index, got {channel!r}")
+    suffix = path.suffix.lower()
+    if suffix not in RECORDING_SUFFIXES:
+        raise DataError(
+            f"{path}: unknown recording format {path.suffix or '(no suffix)'!r}; "
+            f"expected one of {', '.join(RECORDING_SUFFIXES)}"
+        )
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, expected a {suffix} file")
+    reader = {".mat": _read_mat, ".csv": _read_text, ".txt": _read_text, ".npy": _read_npy, ".wav": _read_wav}
+    content = reader[suffix](path)
+    if not content.channels:
+        found = f"; found {', '.join(content.skipped)}" if content.skipped else ""
+        raise DataError(f"{path}: no numeric signal (expected a numeric vector or column){found}")
+
+    name = _choose_channel(path, content, channel)
+    signal = np.ascontiguousarray(content.channels[name], dtype=np.float64)
+    if signal.size == 0:
+        raise DataError(f"{path}: channel {name!r} holds no samples")
+
+    file_rate = _file_rate(path, content, name)
+    rate: float | None
+    if given_rate is not None:
+        if file_rate is not None and abs(given_rate - file_rate[0]) > _RATE_TOLERANCE * max(given_rate, file_rate[0]):
+            raise DataError(
+                f"{path}: the file says {file_rate[0]:g} Hz ({file_rate[1]}) but a sample rate of {given_rate:g} Hz "
+                f"was given; they should agree within {_RATE_TOLERANCE:.1%}. Check the file, or leave the rate out"
+            )
+        rate = given_rate
+    else:
+        rate = file_rate[0] if file_rate is not None else None
+    return Recording(
+        path=path,
+        signal=signal,
+        sample_rate_hz=rate,
+        rpm=given_rpm if given_rpm is not None else _file_rpm(content, name),
+        channel=name,
+        channels=tuple(content.channels),
+    )
+
+
+def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
+    """Raise a :class:`~bpsrm.errors.DataError` starting with ``where`` when ``signal`` is unusable.
+
+    Unusable: non-finite values (NaN, Inf); fewer than ``min_samples``
+    samples; flat (peak-to-peak 0, or a standard deviation below 1e-12 of the
+    largest magnitude): a dead sensor or a disconnected channel; clipped: more
+    than 1 % of the samples sit at the exact minimum or maximum value, and
+    that value occurs at least twice as often as the next value inward (a
+    pile-up, which coarse quantisation does not make): a saturated sensor.
+    Consecutive runs are not required: a sharp impact clipped at 12 kHz
+    stays at the limit for only one or two samples.
+    """
+    x = np.asarray(signal)
+    if x.ndim != 1 or x.dtype.kind not in "iuf":
+        raise ParameterError(f"{where}: check_signal needs a 1-D real array, got {x.dtype} of shape {x.shape}")
+    if isinstance(min_samples, bool) or not isinstance(min_samples, numbers.Integral) or min_samples < 1:
+        raise ParameterError(f"{where}: min_samples must be an int >= 1, got {min_samples!r}")
+    x = x.astype(np.float64, copy=False)
+    n = x.size
+    bad = int(np.count_nonzero(~np.isfinite(x)))
+    if bad:
+        nan = int(np.count_nonzero(np.isnan(x)))
+        raise DataError(
+            f"{where}: {bad} of {n} samples are not finite ({nan} NaN, {bad - nan} infinite); expected finite numbers"
+        )
+    if n < min_samples:
+        raise DataError(f"{where}: {n} samples, fewer than the {min_samples} needed")
+    lo, hi = float(x.min()), float(x.max())
+    std = float(x.std())
+    if hi - lo == 0 or std < 1e-12 * max(1.0, abs(lo), abs(hi)):
+        raise DataError(
+            f"{where}: flat (peak-to-peak {hi - lo:g}, standard deviation {std:g}): "
+            "a dead sensor or a disconnected channel"
+        )
+    clipped = [v for v in (lo, hi) if _piles_up(x, v, lo, hi)]
+    at_ends = sum(int(np.count_nonzero(x == v)) for v in clipped)
+    if clipped and at_ends > 0.01 * n:
+        if len(clipped) == 2 and math.isclose(-lo, hi, rel_tol=1e-9):
+            levels = f"+-{hi:g}"
+        else:
+            levels = " and ".join(f"{v:+g}" for v in clipped)
+        raise DataError(
+            f"{where}: clipped at {levels}: a saturated sensor ({at_ends} of {n} samples, "
+            f"{at_ends / n:.1%}, sit at that level; expected at most 1 %)"
+        )
+
+
+def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
+    """``signal`` (1-D) sampled at ``from_hz``, resampled to ``to_hz`` with an anti-alias filter.
+
+    Polyphase resampling (:func:`scipy.signal.resample_poly`, the signal's mean
+    assumed beyond both ends) by the ratio ``to_hz / from_hz`` approximated
+    by a fraction with a denominator of at most 1000. The result has
+    ``round(len(signal) * to_hz / from_hz)`` samples (float64); equal rates
+    return a copy.
+    """
+    from_hz = _positive("from_hz", from_hz)
+    to_hz = _positive("to_hz", to_hz)
+    x = np.asarray(signal)
+    if x.ndim != 1 or x.dtype.kind not in "iuf":
+        raise ParameterError(f"resample needs a 1-D real array, got {x.dtype} of shape {x.shape}")
+    x = x.astype(np.float64)
+    if from_hz == to_hz:
+        return x
+    ratio = Fraction(to_hz) / Fraction(from_hz)
+    length = round(ratio * x.size)
+    approx = ratio.limit_denominator(1000)
+    if approx == 0:
+        raise ParameterError(f"resample: {from_hz:g} Hz to {to_hz:g} Hz is a ratio below 1/1000, too small")
+    if x.size == 0:
+        return x
+    from scipy.signal import resample_poly
+
+    y = resample_poly(x, approx.numerator, approx.denominator, padtype="mean")
+    if y.size >= length:
+        return np.ascontiguousarray(y[:length])
+    return np.pad(y, (0, length - y.size), mode="edge")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Arguments, channels, rates
+
+
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ParameterError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _positive_or_none(name: str, value: Any) -> float | None:
+    return None if value is None else _positive(name, value)
+
+
+def _listing(names: Any, limit: int = 20) -> str:
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _choose_channel(path: Path, content: _Content, channel: str | int | None) -> str:
+    names = list(content.channels)
+    if channel is None:
+        drive_end = [n for n in names if _DE_KEY.match(n)]
+        if len(drive_end) == 1:
+            return drive_end[0]
+        if len(names) == 1:
+            return names[0]
+        raise DataError(
+            f"{path}: {len(names)} channels ({_listing(names)}) and no single drive-end X<n>_DE_time among them; "
+            "expected one: pass --channel NAME or --channel INDEX (0-based)"
+        )
+    if isinstance(channel, str):
+        if channel in content.channels:
+            return channel
+        if channel == content.time_column:
+            raise DataError(f"{path}: {channel!r} is the time column, not a signal; channels: {_listing(names)}")
+        try:
+            channel = int(channel)
+        except ValueError:
+            raise DataError(f"{path}: no channel {channel!r}; channels: {_listing(names)}") from None
+    if not 0 <= channel < len(names):
+        raise DataError(
+            f"{path}: no channel index {channel}; expected 0 to {len(names) - 1} for channels {_listing(names)}"
+        )
+    return names[channel]
+
+
+def _file_rate(path: Path, content: _Content, name: str) -> tuple[float, str] | None:
+    stated = list(content.rates)
+    if name in content.channel_rates:
+        stated.append(content.channel_rates[name])
+    if not stated:
+        return None
+    first = stated[0]
+    for other in stated[1:]:
+        if abs(other[0] - first[0]) > _RATE_TOLERANCE * max(other[0], first[0]):
+            raise DataError(
+                f"{path}: the file states two sample rates, {first[0]:g} Hz ({first[1]}) and "
+                f"{other[0]:g} Hz ({other[1]}); pass the right one with --sample-rate"
+            )
+    return first
+
+
+def _file_rpm(content: _Content, name: str) -> float | None:
+    if not content.rpms:
+        return None
+    cwru = _CWRU_KEY.match(name)
+    if cwru:
+        for key, value in content.rpms.items():
+            number = _RPM_NAME.match(key).group(1)  # type: ignore[union-attr]
+            if number is not None and int(number) == int(cwru.group(1)):
+                return value
+    values = set(content.rpms.values())
+    return values.pop() if len(values) == 1 else None  # several speeds, none the channel's: do not guess
+
+
+def _add_array(content: _Content, name: str, values: np.ndarray) -> None:
+    """Add a variable's array: a scalar (rate, rpm or nothing), a vector, or a 2-D array of channels."""
+    squeezed = values.reshape(-1) if values.ndim <= 2 and min(values.shape, default=1) == 1 else values
+    if values.size == 0:
+        content.skipped.append(f"{name} (empty)")
+    elif values.size == 1:
+        value = float(squeezed[0])
+        if _RATE_NAME.match(name):
+            if not (math.isfinite(value) and value > 0):
+                raise DataError(f"{name} = {value:g} is not a sample rate (expected a positive number of Hz)")
+            content.rates.append((value, f"variable {name}"))
+        elif _RPM_NAME.match(name):
+            if math.isfinite(value) and value > 0:
+                content.rpms[name] = value
+        else:
+            content.skipped.append(f"{name} (a scalar)")
+    elif squeezed.ndim == 1:
+        content.channels[name] = squeezed
+        cwru = _CWRU_KEY.match(name)
+        if cwru and int(cwru.group(1)) in CWRU_RECORDS:
+            number = int(cwru.group(1))
+            content.channel_rates[name] = (
+                float(record_sample_rate(number)),
+                f"{name}: CWRU record {number} is sampled at {record_sample_rate(number) // 1000} kHz",
+            )
+    elif values.ndim == 2:
+        along_rows = values.shape[0] >= values.shape[1]  # the long dimension is time
+        count = values.shape[1] if along_rows else values.shape[0]
+        for i in range(count):
+            column = values[:, i] if along_rows else values[i, :]
+            content.channels[f"{name}[{i}]"] = column
+    else:
+        content.skipped.append(f"{name} (a {values.ndim}-D array)")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# .mat
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+
+
+def _new_content() -> _Content:
+    return _Content(channels={}, rates=[], rpms={}, channel_rates={}, skipped=[])
+
+
+def _read_mat(path: Path) -> _Content:
+    data = _read_bytes(path)
+    if data[:19] == b"MATLAB 7.3 MAT-file" or any(data[at : at + 8] == _HDF5_SIGNATURE for at in (0, 512, 1024, 2048)):
+        return _read_mat73(path)
+    try:
+        mat = _Mat5(data)
+    except _MAT5_ERRORS as exc:
+        raise DataError(
+            f"{path}: not a readable MATLAB .mat file ({exc}); expected MATLAB v5 (-v6, -v7) or v7.3 (HDF5)"
+        ) from exc
+    content = _new_content()
+    for name in dict.fromkeys(mat.names):
+        try:
+            mx_class, is_complex = _mat5_class(mat, name)
+            if mx_class not in _MAT_NUMERIC_CLASSES or is_complex:
+                content.skipped.append(f"{name} (not a real numeric array)")
+                continue
+            values = mat.values(name)
+        except _MAT5_ERRORS as exc:
+            raise DataError(f"{path}: cannot read variable {name} ({exc})") from exc
+        try:
+            _add_array(content, name, values)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
+    return content
+
+
+def _mat5_class(mat: _Mat5, name: str) -> tuple[int, bool]:
+    """(MATLAB class number, complex) of variable ``name``, read from its header only."""
+    compressed, start, end = mat.variables[name]
+    if not compressed:
+        return _matrix_header(mat.data, start, end, mat.order)[:2]
+    head = zlib.decompressobj().decompress(mat.data[start:end], 4096)
+    if len(head) < 8:
+        raise _MatError(f"{name}: compressed header too short")
+    inner_bytes = struct.unpack_from(mat.order + "I", head, 4)[0]
+    return _matrix_header(head, 8, min(len(head), 8 + inner_bytes), mat.order)[:2]
+
+
+def _read_mat73(path: Path) -> _Content:
+    try:
+        import h5py
+    except ImportError:
+        raise DataError(
+            f"{path}: a MATLAB v7.3 (HDF5) file; reading it needs h5py: pip install h5py (or save the file with -v7)"
+        ) from None
+    content = _new_content()
+    try:
+        with h5py.File(path, "r") as file:
+            for name in file:
+                if name.startswith("#"):  # #refs#, #subsystem#: MATLAB's own storage
+                    continue
+                item = file[name]
+                if not isinstance(item, h5py.Dataset):
+                    content.skipped.append(f"{name} (a struct or group)")
+                    continue
+                mat_class = item.attrs.get("MATLAB_class")
+                if isinstance(mat_class, (bytes, np.bytes_)):
+                    mat_class = mat_class.decode("ascii", "replace")
+                if (
+                    (mat_class is not None and mat_class not in _H5_NUMERIC_CLASSES)
+                    or item.attrs.get("MATLAB_empty", 0)
+                    or item.dtype.kind not in "iufb"
+                ):
+                    content.skipped.append(f"{name} (not a real numeric array)")
+                    continue
+                values = np.asarray(item[()], dtype=np.float64)
+                if mat_class is not None:
+                    values = values.T  # MATLAB stores arrays transposed (column-major)
+                _add_array(content, name, np.atleast_1d(values))
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    except Exception as exc:  # h5py raises OSError, KeyError, ValueError, RuntimeError... on damaged files
+        raise DataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({type(exc).__name__}: {exc})") from exc
+    return content
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# .csv / .txt
+
+
+def _read_text(path: Path) -> _Content:
+    data = _read_bytes(path)
+    if b"\x00" in data[:65536]:
+        raise DataError(f"{path}: binary data, expected text with numeric columns")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    lines = [
+        (number, line.strip())
+        for number, line in enumerate((raw.rstrip("\r") for raw in text.split("\n")), start=1)
+        if line.strip() and not line.lstrip().startswith(("#", "%"))
+    ]
+    if not lines:
+        raise DataError(f"{path}: no data lines, expected numeric columns")
+    probe = lines[1][1] if len(lines) > 1 else lines[0][1]
+    sep = next((s for s in (";", "\t", ",") if s in probe), None)
+    decimal_comma = sep != "," and any(_DECIMAL_COMMA.match(field) for field in _split(probe, sep))
+
+    first = _split(lines[0][1], sep)
+    header: list[str] | None = None
+    if any(_number(field, decimal_comma) is None for field in first):
+        header = first
+        lines = lines[1:]
+        if not lines:
+            raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
+    width = len(header) if header is not None else len(first)
+
+    body = "\n".join(line for _, line in lines)
+    if decimal_comma:
+        body = body.replace(",", ".")
+    values: np.ndarray | None = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            values = np.loadtxt(
+                io.StringIO(body), delimiter=sep, dtype=np.float64, ndmin=2, comments=None, quotechar='"'
+            )
+    except Exception:  # numpy's message lacks the line number in the file: parse slowly to find it
+        values = None
+    if values is None or values.shape[1] != width:
+        values = _parse_rows(path, lines, sep, decimal_comma, width, header)
+
+    names = [str(i) for i in range(width)]
+    if header is not None:
+        seen: set[str] = set()
+        for i, field in enumerate(header):
+            names[i] = field if field and field not in seen else str(i)
+            seen.add(names[i])
+    content = _new_content()
+    for i, name in enumerate(names):
+        if header is not None and content.time_column is None and _TIME_NAME.match(name):
+            content.time_column = name
+            rate = _rate_from_times(values[:, i])
+            if rate is not None:
+                content.rates.append((rate, f"time column {name!r}"))
+            continue
+        content.channels[name] = values[:, i]
+    return content
+
+
+def _split(line: str, sep: str | None) -> list[str]:
+    fields = [field.strip() for field in (line.split(sep) if sep is not None else line.split())]
+    if sep is not None and len(fields) > 1 and fields[-1] == "":
+        fields.pop()  # a separator at the end of the line
+    return [f[1:-1].strip() if len(f) >= 2 and f[0] == f[-1] == '"' else f for f in fields]
+
+
+def _number(field: str, decimal_comma: bool) -> float | None:
+    if decimal_comma:
+        field = field.replace(",", ".")
+    try:
+        return float(field)
+    except ValueError:
+        return None
+
+
+def _parse_rows(
+    path: Path, lines: list[tuple[int, str]], sep: str | None, decimal_comma: bool, width: int, header: list[str] | None
+) -> np.ndarray:
+    """The values of ``lines``, or a DataError naming the first bad line and what is wrong with it."""
+    columns = header if header is not None else [str(i) for i in range(width)]
+    out = np.empty((len(lines), width), dtype=np.float64)
+    for row, (number, line) in enumerate(lines):
+        fields = _split(line, sep)
+        if len(fields) != width:
+            raise DataError(
+                f"{path}: line {number}: {len(fields)} values, expected {width} "
+                f"({'as many as the header names' if header is not None else 'as many as on the first line'}): "
+                f"{line[:80]!r}"
+            )
+        for col, field in enumerate(fields):
+            value = _number(field, decimal_comma)
+            if value is None:
+                raise DataError(
+                    f"{path}: line {number}: {field[:40]!r} in column {columns[col]!r} is not a number "
+                    "(expected numeric values only, below an optional header line)"
+                )
+            out[row, col] = value
+    return out
+
+
+def _rate_from_times(times: np.ndarray) -> float | None:
+    """The sample rate of evenly spaced times in seconds (each within a tenth of a step of a regular grid)."""
+    if times.size < 2 or not np.all(np.isfinite(times)):
+        return None
+    span = float(times[-1] - times[0])
+    if not span > 0:
+        return None
+    step = span / (times.size - 1)
+    grid = times[0] + step * np.arange(times.size)
+    if float(np.max(np.abs(times - grid))) > 0.1 * step:
+        return None
+    rate = 1.0 / step
+    whole = round(rate)
+    return float(whole) if abs(rate - whole) <= 1e-6 * rate else rate
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# .npy, .wav
+
+
+def _read_npy(path: Path) -> _Content:
+    try:
+        values = np.load(path, allow_pickle=False)
+    except Exception as exc:  # ValueError (pickled objects, bad header), EOFError, OSError, ...
+        raise DataError(f"{path}: not a readable .npy array ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(values, np.ndarray):
+        raise DataError(f"{path}: holds {type(values).__name__}, expected a .npy array")
+    if values.dtype.kind not in "iuf":
+        raise DataError(f"{path}: an array of {values.dtype}, expected real numbers (int or float)")
+    if values.ndim not in (1, 2):
+        raise DataError(f"{path}: an array of shape {values.shape}, expected 1-D or 2-D (samples x channels)")
+    values = values.astype(np.float64)
+    if values.ndim == 2 and values.shape[0] < values.shape[1]:
+        values = values.T  # channels along the short dimension
+    content = _new_content()
+    if values.ndim == 1:
+        content.channels["0"] = values
+    else:
+        for i in range(values.shape[1]):
+            content.channels[str(i)] = values[:, i]
+    return content
+
+
+def _read_wav(path: Path) -> _Content:
+    from scipy.io import wavfile
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate, values = wavfile.read(path)
+    except Exception as exc:  # ValueError, EOFError, struct.error, OSError, ...
+        raise DataError(f"{path}: not a readable .wav file ({type(exc).__name__}: {exc})") from exc
+    values = np.asarray(values)
+    kind, size = values.dtype.kind, values.dtype.itemsize
+    if kind == "f":
+        scaled = values.astype(np.float64)
+    elif kind == "u" and size == 1:
+        scaled = (values.astype(np.float64) - 128.0) / 128.0
+    elif kind == "i":
+        scaled = values.astype(np.float64) / float(2 ** (8 * size - 1))
+    else:
+        raise DataError(f"{path}: .wav samples of type {values.dtype}, expected PCM or float")
+    if not (isinstance(rate, numbers.Real) and rate > 0):
+        raise DataError(f"{path}: the .wav header gives a sample rate of {rate}, expected a positive number")
+    content = _new_content()
+    content.rates.append((float(rate), "the .wav header"))
+    if scaled.ndim == 1:
+        content.channels["0"] = scaled
+    else:
+        for i in range(scaled.shape[1]):
+            content.channels[str(i)] = scaled[:, i]
+    return content
+
+
+def _piles_up(x: np.ndarray, level: float, lo: float, hi: float) -> bool:
+    """Whether ``level`` (the min or max of ``x``) occurs at least 3 times and twice as often as the next level
+    inward: the pile-up of a sensor held at its limit, which neither a continuous signal (extremes occur once)
+    nor coarse quantisation (extreme levels are rarer than their neighbours) makes."""
+    count = int(np.count_nonzero(x == level))
+    if count < 3:
+        return False
+    inner = x[x > level] if level == lo else x[x < level]
+    neighbour = float(inner.min() if level == lo else inner.max())
+    return count >= 2 * int(np.count_nonzero(x == neighbour))

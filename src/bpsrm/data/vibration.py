@@ -1,0 +1,182 @@
+"""From a vibration recording to the network's input: one path for the data loaders and ``bpsrm predict``.
+
+A :class:`VibrationPreprocess` holds every setting between a raw recording and
+the tensor a bearing model sees (model sample rate, speed reference, window,
+normalisation and its statistics, features). The CWRU dataset builds its
+samples with it and every checkpoint keeps it, so ``eval``, ``predict`` and
+``adapt`` prepare a new recording exactly as training did.
+
+Order-domain (speed) normalisation: bearing fault frequencies are multiples of
+the shaft speed, $f = k \\cdot \\mathrm{rpm} / 60$. A recording sampled at $f_s$
+at shaft speed ``rpm`` is treated as if sampled at the effective rate
+$f_s \\cdot \\mathrm{rpm_{ref}} / \\mathrm{rpm}$ and resampled from there to the
+model's rate, so one revolution always spans $60 f_{model} / \\mathrm{rpm_{ref}}$
+samples and the fault lines of every speed fall on the same bins.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, ParameterError
+
+__all__ = ["VibrationPreprocess", "to_rate", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
+
+FEATURES = ("raw", "spectrum", "envelope")
+NORMALIZE = ("train", "window", "none")
+
+
+def to_rate(signal: np.ndarray, from_hz: float, to_hz: float, where: str = "signal") -> np.ndarray:
+    """``signal`` sampled at ``from_hz`` resampled to ``to_hz`` with an anti-aliasing filter.
+
+    An integer down-sampling factor uses ``scipy.signal.decimate`` (FIR, zero
+    phase); any other ratio the polyphase filter ``scipy.signal.resample_poly``
+    with up / down the ratio as a fraction (denominator at most 1000).
+    """
+    if not (from_hz > 0 and to_hz > 0 and math.isfinite(from_hz) and math.isfinite(to_hz)):
+        raise ParameterError(f"{where}: sample rates must be positive, got {from_hz} Hz -> {to_hz} Hz")
+    if from_hz == to_hz:
+        return signal
+    import scipy.signal
+
+    ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
+    if signal.size < 64:
+        raise DataError(f"{where}: {signal.size} samples are too few to resample from {from_hz:g} to {to_hz:g} Hz")
+    if ratio.numerator == 1 and from_hz == to_hz * ratio.denominator:
+        out = scipy.signal.decimate(signal, ratio.denominator, ftype="fir", zero_phase=True)
+    else:
+        out = scipy.signal.resample_poly(signal, ratio.numerator, ratio.denominator)
+    return np.ascontiguousarray(out)
+
+
+@dataclass(frozen=True)
+class VibrationPreprocess:
+    """Every step from a raw vibration signal to the network input ``[N, 1, L]``.
+
+    * ``sample_rate_hz``: the model's rate; every recording is brought to it;
+    * ``speed_normalize`` / ``reference_rpm``: order-domain resampling to the
+      reference shaft speed (module docstring);
+    * ``window``: samples per window (at the model rate);
+    * ``normalize``: ``train`` (``mean`` / ``std`` of the training data),
+      ``window`` (each window standardised on its own) or ``none``;
+    * ``features``: ``raw``, ``spectrum`` or ``envelope`` (:func:`window_features`).
+    """
+
+    window: int = 2048
+    sample_rate_hz: float = 12_000.0
+    normalize: str = "train"
+    features: str = "raw"
+    speed_normalize: bool = False
+    reference_rpm: float = 1800.0
+    mean: float | None = None
+    std: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZE:
+            raise ParameterError(f"normalize must be one of {list(NORMALIZE)}, got {self.normalize!r}")
+        if self.features not in FEATURES:
+            raise ParameterError(f"features must be one of {list(FEATURES)}, got {self.features!r}")
+        if not self.reference_rpm > 0:
+            raise ParameterError(f"reference_rpm must be > 0, got {self.reference_rpm!r}")
+
+    @property
+    def input_length(self) -> int:
+        """Length of one network input: the window (raw) or half of it (spectra)."""
+        return self.window if self.features == "raw" else self.window // 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for checkpoints (:meth:`from_dict` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> VibrationPreprocess:
+        """The preprocessing kept in a checkpoint."""
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            raise DataError(f"unreadable vibration preprocessing {raw!r} ({exc})") from None
+
+    def signal(self, signal: np.ndarray, rate_hz: float, rpm: float | None, where: str = "signal") -> np.ndarray:
+        """A whole recording at the model rate (and at the reference speed when ``speed_normalize``)."""
+        source = rate_hz
+        if self.speed_normalize:
+            if rpm is None or not rpm > 0:
+                raise DataError(
+                    f"{where}: the model normalises shaft speed (reference {self.reference_rpm:g} rpm) and the "
+                    "recording's speed is unknown: give it (--rpm RPM)"
+                )
+            source = rate_hz * self.reference_rpm / float(rpm)
+        return to_rate(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz, where)
+
+    def windows(self, windows: np.ndarray) -> np.ndarray:
+        """Windows ``[N, window]`` of a signal at the model rate as network inputs ``[N, 1, input_length]``."""
+        out = prepare_windows(windows, self.normalize, self.mean, self.std, self.features)
+        return np.ascontiguousarray(out, dtype=np.float32)[:, None, :]
+
+
+def prepare_windows(
+    windows: np.ndarray, normalize: str, mean: float | None, std: float | None, features: str
+) -> np.ndarray:
+    """Windows ``[N, L]`` normalised (``train``: $(x - \\mu) / \\sigma$ with the training data's ``mean`` and
+    ``std``; ``window``: each window on its own; ``none``), then :func:`window_features`."""
+    if normalize == "train":
+        if mean is None or std is None:
+            raise DataError("normalize='train' needs the training data's mean and std")
+        windows = (windows - mean) / std
+    elif normalize == "window":
+        spread = windows.std(axis=1, keepdims=True)
+        windows = (windows - windows.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+    return window_features(windows, features)
+
+
+def window_features(windows: np.ndarray, features: str) -> np.ndarray:
+    r"""What the network sees of windows ``[N, L]``: ``[N, L]`` (raw) or ``[N, L/2]`` (spectra).
+
+    * ``raw``: the signal itself;
+    * ``spectrum``: $\log(1 + |\mathrm{rfft}(h \cdot x)|)$ without the DC bin (h a Hann
+      window), standardised per window (after speed normalisation: the order spectrum);
+    * ``envelope``: the same of the envelope $|x + i\,\mathcal{H}x|$ (Hilbert transform,
+      mean removed): the classic view of bearing faults, whose impacts modulate the resonances.
+
+    Spectra are standardised per window, so a change of amplitude (of load) moves nothing.
+    """
+    if features == "raw":
+        return windows
+    length = windows.shape[1]
+    x = windows - windows.mean(axis=1, keepdims=True)
+    if features == "envelope":
+        spectrum = np.fft.fft(x, axis=1)
+        gain = np.zeros(length)
+        gain[0] = 1.0
+        gain[1 : (length + 1) // 2] = 2.0
+        if length % 2 == 0:
+            gain[length // 2] = 1.0
+        analytic = np.fft.ifft(spectrum * gain, axis=1)
+        x = np.abs(analytic)
+        x = x - x.mean(axis=1, keepdims=True)
+    magnitude = np.abs(np.fft.rfft(x * np.hanning(length), axis=1))[:, 1 : length // 2 + 1]
+    logged = np.log1p(magnitude)
+    std = logged.std(axis=1, keepdims=True)
+    return (logged - logged.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
+
+
+def jitter_window(
+    signal: np.ndarray, start: int, window: int, low: int, high: int, speed: float, gain: float
+) -> np.ndarray:
+    """A training window taken at a random speed and gain (augmentation).
+
+    ``speed`` in [1 - s, 1 + s] stretches: ``round(window * speed)`` samples from
+    ``start`` (moved back so as not to pass ``high``, nor before ``low``) are
+    linearly interpolated onto ``window`` points, as if the shaft turned
+    ``speed`` times faster; the result is multiplied by ``gain``.
+    """
+    length = max(2, min(round(window * speed), high - low))
+    begin = max(low, min(start, high - length))
+    segment = signal[begin : begin + length]
+    x = np.interp(np.linspace(0.0, length - 1, window), np.arange(length), segment)
+    return x * gain

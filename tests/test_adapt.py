@@ -1,0 +1,45 @@
+"""AdaBN adaptation: running statistics re-estimated from unlabeled batches, against a hand computation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from bpsrm.adapt import adapt_norm_statistics, norm_layers
+from bpsrm.errors import DataError
+from bpsrm.norm import TemporalChannelNorm
+
+
+def test_adapt_sets_the_average_of_the_batch_statistics() -> None:
+    torch.manual_seed(0)
+    norm = TemporalChannelNorm(3)
+    scale = nn.Linear(3, 3, bias=False)  # a layer before the norm, so the norm sees transformed inputs
+    model = nn.Sequential()
+    model.add_module("scale", scale)
+    model.add_module("norm", norm)
+    norm.running_mean.fill_(5.0)
+    norm.running_var.fill_(7.0)
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "tracked" not in k}
+    batches = [torch.randn(4, 8, 3) * 2 + 1 for _ in range(3)]  # [T, B, C], already encoded
+    samples = adapt_norm_statistics(model, batches, lambda x: x)
+    assert samples == 3 * 4  # B counts the second dimension of what the batches give ([T, B, C] here: 4 each)
+    # Hand computation: per batch, channel mean and unbiased variance over T * B values of the scaled input.
+    with torch.no_grad():
+        seen = [scale(b).reshape(-1, 3).double() for b in batches]
+    mean = torch.stack([s.mean(0) for s in seen]).mean(0)
+    var = torch.stack([s.var(0, unbiased=True) for s in seen]).mean(0)
+    torch.testing.assert_close(norm.running_mean.double(), mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(norm.running_var.double(), var, rtol=1e-5, atol=1e-6)
+    assert not model.training and not norm.training and norm.momentum == 0.1
+    for key, value in weights.items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_adapt_refuses_models_without_norms_and_empty_data() -> None:
+    with pytest.raises(DataError, match="no normalisation layer"):
+        adapt_norm_statistics(nn.Linear(2, 2), [torch.randn(3, 2)], lambda x: x)
+    model = nn.Sequential(TemporalChannelNorm(2))
+    with pytest.raises(DataError, match="no batch"):
+        adapt_norm_statistics(model, [], lambda x: x)
+    assert norm_layers(nn.Sequential(nn.BatchNorm1d(2), TemporalChannelNorm(2), nn.Linear(2, 2))).__len__() == 2

@@ -1,0 +1,100 @@
+"""The cross-load protocol: which cells, which config, the summary against hand-computed figures, a tiny run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bpsrm.cli import main
+from bpsrm.crossload import matrix_markdown, protocol_config, summarise, training_sets
+from bpsrm.engine.config import load_config
+from bpsrm.errors import ConfigError
+from conftest import REPO
+
+
+def test_training_sets_are_singles_then_all_but_one() -> None:
+    assert training_sets([2, 0, 1]) == [(0,), (1,), (2,), (0, 1), (0, 2), (1, 2)]
+    assert training_sets([0, 1]) == [(0,), (1,)]
+
+
+def test_protocol_config_chooses_nothing_on_data() -> None:
+    config = load_config(REPO / "configs" / "cwru-crossload.yaml")
+    cfg = protocol_config(config, (0, 2), 5)
+    assert cfg.seed == 5 and cfg.data.options["load"] == [0, 2] and cfg.data.options["class_set"] == "9"
+    assert cfg.data.val_fraction == 0.0 and cfg.data.val_options is None and cfg.train.select == "last"
+    with pytest.raises(ConfigError, match="cwru"):
+        protocol_config(load_config(REPO / "configs" / "weather.yaml"), (0,), 0)
+
+
+def _write_eval(path, accuracy, per_class) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"accuracy": accuracy, "per_class_accuracy": per_class}))
+
+
+def test_summary_against_hand_figures(tmp_path) -> None:
+    # Two loads, two seeds: cells (0 -> 1) and (1 -> 0), as trained only.
+    _write_eval(tmp_path / "train-0" / "seed0" / "eval-1hp.json", 0.9, {"a": 1.0, "b": 0.8})
+    _write_eval(tmp_path / "train-0" / "seed1" / "eval-1hp.json", 0.7, {"a": 0.9, "b": 0.5})
+    _write_eval(tmp_path / "train-1" / "seed0" / "eval-0hp.json", 1.0, {"a": 1.0, "b": 1.0})
+    _write_eval(tmp_path / "train-1" / "seed1" / "eval-0hp.json", 0.8, {"a": 0.6, "b": 1.0})
+    summary = summarise(tmp_path, [0, 1], [0, 1], adapt=False)
+    first, second = summary["cells"]
+    assert first["train"] == [0] and first["test"] == 1
+    assert first["mean"] == pytest.approx(0.8) and first["std"] == pytest.approx(math.sqrt(0.02))
+    assert first["worst_class"] == "b" and first["worst_class_accuracy"] == pytest.approx(0.65)
+    assert first["lowest_class_accuracy_any_seed"] == pytest.approx(0.5)
+    assert second["worst_class"] == "a" and second["worst_class_accuracy"] == pytest.approx(0.8)
+    table = matrix_markdown(summary)
+    assert "| 0 | 1 | 80.00 +- 14.14 | b 65.00 | - | - |" in table
+    assert "| 1 | 0 | 90.00 +- 14.14 | a 80.00 | - | - |" in table
+
+
+@pytest.mark.slow
+def test_crossload_command_runs_every_cell(tmp_path, shared_data, capsys) -> None:
+    out = tmp_path / "xl"
+    args = [
+        "--threads",
+        "1",
+        "crossload",
+        str(REPO / "configs" / "cwru-crossload.yaml"),
+        f"data.root={shared_data}",
+        "train.epochs=1",
+        "train.max_batches=2",
+        "log.progress=false",
+        "--loads",
+        "0",
+        "1",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    summary = json.loads((out / "matrix.json").read_text())
+    assert [(c["train"], c["test"], c["adapted"]) for c in summary["cells"]] == [
+        ([0], 1, False),
+        ([0], 1, True),
+        ([1], 0, False),
+        ([1], 0, True),
+    ]
+    report = json.loads((out / "train-0" / "seed0" / "eval-1hp.json").read_text())
+    assert report["options"]["load"] == 1 and report["options"]["whole"] is True
+    assert report["samples"] == sum(size // 2048 for size in _sizes(shared_data, 1))
+    assert (out / "matrix.png").stat().st_size > 0 and (out / "matrix.md").is_file()
+    # Resuming finds everything done: no training, same matrix.
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "training at" not in capsys.readouterr().out
+
+
+def _sizes(shared_data, load):
+    import scipy.io
+
+    sizes = []
+    for path in sorted((shared_data / "cwru" / f"{load}HP").glob("*.mat")):
+        if path.stem == "97":
+            continue
+        sizes.append(next(v.size for k, v in scipy.io.loadmat(path).items() if k.endswith("_DE_time")))
+    return sizes

@@ -1,0 +1,666 @@
+"""Reading vibration recordings for ``bpsrm predict`` (bpsrm.data.recordings).
+
+Every file is written here, in each format, from a real CWRU record (0HP/105.mat,
+IR007 at 0 HP, 12 kHz) read with scipy.io.loadmat and resampled with
+scipy.signal.resample_poly directly; the expected values come from those
+arrays, from scipy / h5py / numpy readers, or from hand computations.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import scipy.io.wavfile
+import scipy.signal
+
+from bpsrm.data.recordings import RECORDING_SUFFIXES, Recording, check_signal, read_recording, resample
+from bpsrm.errors import DataError, ParameterError
+
+pytestmark = pytest.mark.data
+
+# Official CWRU numbers of the 12 kHz drive-end set, from the data README; 97-100 (normal) are 48 kHz.
+NORMAL_48K = {97, 98, 99, 100}
+
+
+@pytest.fixture(scope="module")
+def cwru_root(shared_data: Path) -> Path:
+    return shared_data / "cwru"
+
+
+@pytest.fixture(scope="module")
+def rec105(cwru_root: Path) -> dict[str, np.ndarray]:
+    """Record 105 at 12 kHz (as loadmat reads it) and resampled to 20, 25.6 and 48 kHz here."""
+    mat = scipy.io.loadmat(cwru_root / "0HP" / "105.mat")
+    x = mat["X105_DE_time"].ravel()
+    return {
+        "12k": x,
+        "20k": scipy.signal.resample_poly(x, 5, 3),
+        "25.6k": scipy.signal.resample_poly(x, 32, 15),
+        "48k": scipy.signal.resample_poly(x, 4, 1),
+        "rpm": mat["X105RPM"],
+    }
+
+
+def write_mat73(path: Path, variables: dict[str, np.ndarray]) -> None:
+    """A MATLAB v7.3 file: HDF5 with a 512-byte userblock holding the MAT header, arrays stored transposed."""
+    classes = {"float64": "double", "float32": "single", "uint16": "uint16", "int16": "int16", "uint8": "uint8"}
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for name, value in variables.items():
+            value = np.asarray(value)
+            if value.dtype.kind == "U":  # a MATLAB char array: uint16 codes
+                codes = np.array([[ord(c) for c in str(value)]], dtype=np.uint16)
+                ds = f.create_dataset(name, data=codes.T)
+                ds.attrs["MATLAB_class"] = np.bytes_(b"char")
+                continue
+            matlab = np.atleast_2d(value) if value.ndim < 2 else value
+            ds = f.create_dataset(name, data=matlab.T)  # MATLAB is column-major: HDF5 holds the transpose
+            ds.attrs["MATLAB_class"] = np.bytes_(classes[str(value.dtype)].encode())
+    text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
+    header = text.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02" + b"IM"
+    assert len(header) == 128
+    with open(path, "r+b") as f:
+        f.write(header)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# MAT v5
+
+
+def test_real_records_read_like_loadmat_and_pass_check(cwru_root: Path) -> None:
+    files = sorted(cwru_root.glob("*HP/*.mat"))
+    assert len(files) == 28
+    for path in files:
+        number = int(path.stem)
+        mat = scipy.io.loadmat(path)
+        rec = read_recording(path)
+        assert rec.channel == f"X{number:03d}_DE_time"
+        assert rec.channels == (rec.channel,)
+        np.testing.assert_array_equal(rec.signal, mat[rec.channel].ravel())
+        assert rec.signal.dtype == np.float64 and rec.signal.ndim == 1
+        assert rec.sample_rate_hz == (48_000 if number in NORMAL_48K else 12_000)
+        assert rec.rpm == float(mat[f"X{number:03d}RPM"][0, 0])
+        check_signal(rec.signal, str(path), min_samples=2048)
+
+
+def test_real_record_105(cwru_root: Path, rec105) -> None:
+    rec = read_recording(cwru_root / "0HP" / "105.mat")
+    assert isinstance(rec, Recording)
+    assert rec.path == cwru_root / "0HP" / "105.mat"
+    assert rec.rpm == 1797.0 == float(rec105["rpm"][0, 0])
+    assert rec.sample_rate_hz == 12_000
+    assert rec.signal.size == 121_265
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mat_any_variable_name_with_fs(tmp_path: Path, rec105, compress: bool) -> None:
+    path = tmp_path / "motor_a.mat"
+    scipy.io.savemat(path, {"accel": rec105["20k"], "fs": 20_000.0, "note": "pump 3, DE"}, do_compression=compress)
+    rec = read_recording(path)
+    assert rec.channel == "accel" and rec.channels == ("accel",)
+    np.testing.assert_array_equal(rec.signal, scipy.io.loadmat(path)["accel"].ravel())
+    np.testing.assert_array_equal(rec.signal, rec105["20k"])
+    assert rec.sample_rate_hz == 20_000
+    assert rec.rpm is None
+
+
+def test_mat_without_rate_gives_none_or_the_callers(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "sig.mat"
+    scipy.io.savemat(path, {"vib": rec105["20k"][:, None], "rpm": 1797.0})  # a column vector
+    rec = read_recording(path)
+    assert rec.sample_rate_hz is None
+    assert rec.rpm == 1797.0
+    assert read_recording(path, sample_rate_hz=20_000).sample_rate_hz == 20_000
+
+
+def test_mat_cwru_layout_rate_and_rpm_from_variables(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "anything.mat"
+    scipy.io.savemat(path, {"X105_DE_time": rec105["12k"][:, None], "X105RPM": np.uint16(1797)})
+    rec = read_recording(path)
+    assert (rec.channel, rec.sample_rate_hz, rec.rpm) == ("X105_DE_time", 12_000, 1797.0)
+    np.testing.assert_array_equal(rec.signal, rec105["12k"])
+
+
+def test_mat_cwru_48k_from_the_variable_number_not_the_file_name(tmp_path: Path, rec105) -> None:
+    pump = tmp_path / "pump3.mat"
+    scipy.io.savemat(pump, {"X097_DE_time": rec105["48k"][:, None], "X097RPM": np.uint16(1796)})
+    rec = read_recording(pump)
+    assert rec.sample_rate_hz == 48_000 and rec.rpm == 1796.0
+    np.testing.assert_array_equal(rec.signal, rec105["48k"])
+
+    named_97 = tmp_path / "97.mat"  # the file name says "normal, 48 kHz"; the content says record 105, 12 kHz
+    scipy.io.savemat(named_97, {"X105_DE_time": rec105["12k"][:, None]})
+    assert read_recording(named_97).sample_rate_hz == 12_000
+
+
+def test_mat_unofficial_cwru_number_has_no_rate(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "x.mat"
+    scipy.io.savemat(path, {"X999_DE_time": rec105["12k"][:, None]})
+    rec = read_recording(path)
+    assert rec.channel == "X999_DE_time" and rec.sample_rate_hz is None
+
+
+def test_mat_prefers_the_drive_end_over_fan_end(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "x.mat"
+    fe = rec105["12k"][::-1].copy()
+    scipy.io.savemat(path, {"X105_FE_time": fe[:, None], "X105_DE_time": rec105["12k"][:, None]})
+    rec = read_recording(path)
+    assert rec.channel == "X105_DE_time" and rec.channels == ("X105_FE_time", "X105_DE_time")
+    rec_fe = read_recording(path, channel="X105_FE_time")
+    np.testing.assert_array_equal(rec_fe.signal, fe)
+    assert rec_fe.sample_rate_hz == 12_000
+
+
+def test_mat_two_vectors_need_a_channel(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "two.mat"
+    a, b = rec105["20k"], 2.0 * rec105["20k"][::-1]
+    scipy.io.savemat(path, {"acc_x": a, "acc_y": b})
+    with pytest.raises(DataError) as info:
+        read_recording(path)
+    msg = str(info.value)
+    assert msg.startswith(str(path)) and "'acc_x'" in msg and "'acc_y'" in msg and "--channel" in msg
+    np.testing.assert_array_equal(read_recording(path, channel="acc_y").signal, b)
+    np.testing.assert_array_equal(read_recording(path, channel=1).signal, b)
+    np.testing.assert_array_equal(read_recording(path, channel="0").signal, a)
+    assert read_recording(path, channel=0).channels == ("acc_x", "acc_y")
+    with pytest.raises(DataError, match=r"no channel 'acc_z'.*'acc_x', 'acc_y'"):
+        read_recording(path, channel="acc_z")
+    with pytest.raises(DataError, match="no channel index 2"):
+        read_recording(path, channel=2)
+    with pytest.raises(ParameterError):
+        read_recording(path, channel=1.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_mat_2d_array_channels_along_the_short_dimension(tmp_path: Path, rec105, transpose: bool) -> None:
+    a, b, c = rec105["20k"][:50_000], rec105["20k"][50_000:100_000], rec105["20k"][100_000:150_000]
+    table = np.column_stack([a, b, c])
+    path = tmp_path / "array.mat"
+    scipy.io.savemat(path, {"data": table.T if transpose else table, "Fs": 20_000.0})
+    rec = read_recording(path, channel=2)
+    assert rec.channels == ("data[0]", "data[1]", "data[2]") and rec.channel == "data[2]"
+    np.testing.assert_array_equal(rec.signal, c)
+    assert rec.sample_rate_hz == 20_000
+    np.testing.assert_array_equal(read_recording(path, channel="data[1]").signal, b)
+
+
+def test_mat_contradictory_rates_in_the_file(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "x.mat"
+    scipy.io.savemat(path, {"X105_DE_time": rec105["12k"][:, None], "fs": 48_000.0})
+    with pytest.raises(DataError, match=r"48000 Hz.*12000 Hz"):
+        read_recording(path)
+
+
+def test_mat_bad_rate_variable(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "x.mat"
+    scipy.io.savemat(path, {"sig": rec105["12k"], "sample_rate": 0.0})
+    with pytest.raises(DataError, match=r"sample_rate = 0 is not a sample rate"):
+        read_recording(path)
+
+
+def test_mat_without_numeric_vector(tmp_path: Path) -> None:
+    path = tmp_path / "text.mat"
+    scipy.io.savemat(path, {"note": "nothing here", "gain": 2.0})
+    with pytest.raises(DataError, match=r"no numeric signal.*note.*gain"):
+        read_recording(path)
+
+
+def test_mat_corrupt_files(tmp_path: Path, cwru_root: Path, rec105) -> None:
+    real = (cwru_root / "0HP" / "105.mat").read_bytes()
+    truncated = tmp_path / "truncated.mat"
+    truncated.write_bytes(real[: len(real) // 2])
+    garbage = tmp_path / "garbage.mat"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
+    short = tmp_path / "short.mat"
+    short.write_bytes(b"MATLAB 5.0")
+    compressed = tmp_path / "compressed.mat"
+    scipy.io.savemat(compressed, {"sig": rec105["12k"]}, do_compression=True)
+    data = bytearray(compressed.read_bytes())
+    data[200:400] = bytes(200)  # damage the zlib stream
+    damaged = tmp_path / "damaged.mat"
+    damaged.write_bytes(bytes(data))
+    for path in (truncated, garbage, short, damaged):
+        with pytest.raises(DataError) as info:
+            read_recording(path)
+        assert str(info.value).startswith(str(path)), str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# MAT v7.3
+
+
+def test_mat73_cwru_layout(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "v73.mat"
+    write_mat73(
+        path,
+        {"X105_DE_time": rec105["12k"][:, None], "X105RPM": np.array([[1797]], dtype=np.uint16), "who": "pump 3"},
+    )
+    assert path.read_bytes()[:19] == b"MATLAB 7.3 MAT-file"
+    with h5py.File(path, "r") as f:
+        assert f["X105_DE_time"].shape == (1, rec105["12k"].size)  # stored transposed
+    rec = read_recording(path)
+    assert (rec.channel, rec.channels, rec.sample_rate_hz, rec.rpm) == ("X105_DE_time", ("X105_DE_time",), 12_000, 1797)
+    np.testing.assert_array_equal(rec.signal, rec105["12k"])
+
+
+def test_mat73_matrix_of_channels(tmp_path: Path, rec105) -> None:
+    a = rec105["25.6k"][:60_000].astype(np.float32)
+    b = rec105["25.6k"][60_000:120_000].astype(np.float32)
+    path = tmp_path / "logger.mat"
+    write_mat73(path, {"data": np.column_stack([a, b]), "sampling_rate": np.array([[25_600.0]])})
+    rec = read_recording(path, channel="data[1]")
+    assert rec.channels == ("data[0]", "data[1]") and rec.sample_rate_hz == 25_600
+    np.testing.assert_array_equal(rec.signal, b.astype(np.float64))
+
+
+def test_mat73_needs_h5py(tmp_path: Path, rec105, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "v73.mat"
+    write_mat73(path, {"X105_DE_time": rec105["12k"][:, None]})
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now raises ImportError
+    with pytest.raises(DataError, match=r"v7\.3.*pip install h5py") as info:
+        read_recording(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_mat73_corrupt(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "v73.mat"
+    write_mat73(path, {"X105_DE_time": rec105["12k"][:, None]})
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated73.mat"
+    truncated.write_bytes(data[:2000])
+    header_only = tmp_path / "header73.mat"
+    header_only.write_bytes(data[:128])
+    for bad in (truncated, header_only):
+        with pytest.raises(DataError, match=r"not a readable MATLAB v7\.3") as info:
+            read_recording(bad)
+        assert str(info.value).startswith(str(bad))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# CSV / TXT
+
+
+@pytest.mark.parametrize("time_format", ["%.10f", "%.6f"])
+def test_csv_with_header_and_time_column(tmp_path: Path, rec105, time_format: str) -> None:
+    x = rec105["25.6k"][:51_200]
+    t = np.arange(x.size) / 25_600
+    path = tmp_path / "export.csv"
+    np.savetxt(
+        path, np.column_stack([t, x]), delimiter=",", header="time,accel", comments="", fmt=[time_format, "%.17g"]
+    )
+    rec = read_recording(path)
+    assert rec.channel == "accel" and rec.channels == ("accel",)  # the time column is no channel
+    np.testing.assert_array_equal(rec.signal, x)
+    assert rec.sample_rate_hz == pytest.approx(25_600, rel=1e-6)
+    with pytest.raises(DataError, match="time column"):
+        read_recording(path, channel="time")
+
+
+def test_csv_uneven_time_column_gives_no_rate(tmp_path: Path, rec105) -> None:
+    x = rec105["20k"][:1000]
+    t = np.cumsum(np.random.default_rng(1).uniform(0.5, 1.5, x.size)) / 20_000
+    path = tmp_path / "uneven.csv"
+    np.savetxt(path, np.column_stack([t, x]), delimiter=",", header="t,vib", comments="", fmt="%.17g")
+    rec = read_recording(path)
+    assert rec.channel == "vib" and rec.sample_rate_hz is None
+
+
+def test_csv_without_header(tmp_path: Path, rec105) -> None:
+    x = rec105["20k"][:40_000]
+    path = tmp_path / "plain.csv"
+    np.savetxt(path, x, fmt="%.17g")
+    rec = read_recording(path)
+    assert rec.channels == ("0",) and rec.channel == "0"
+    np.testing.assert_array_equal(rec.signal, x)
+    assert rec.sample_rate_hz is None  # not guessed
+    assert read_recording(path, sample_rate_hz=20_000).sample_rate_hz == 20_000
+
+
+def test_csv_semicolon_with_header_two_channels(tmp_path: Path, rec105) -> None:
+    x, y = rec105["20k"][:20_000], rec105["20k"][20_000:40_000]
+    path = tmp_path / "two.csv"
+    lines = ["DE;FE"]
+    lines += [f"{a:.17g};{b:.17g}" for a, b in zip(x, y, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"'DE', 'FE'.*--channel"):
+        read_recording(path)
+    rec = read_recording(path, channel="FE")
+    assert rec.channels == ("DE", "FE")
+    np.testing.assert_array_equal(rec.signal, y)
+    np.testing.assert_array_equal(read_recording(path, channel=0).signal, x)
+
+
+def test_csv_semicolon_decimal_comma(tmp_path: Path, rec105) -> None:
+    x = rec105["12k"][:5_000]
+    path = tmp_path / "excel.csv"
+    rows = [f"{i / 12_000:.8f};{v:.10f}".replace(".", ",") for i, v in enumerate(x)]
+    path.write_text("time_s;accel\r\n" + "\r\n".join(rows) + "\r\n", encoding="utf-8-sig")
+    rec = read_recording(path)
+    np.testing.assert_allclose(rec.signal, x, rtol=0, atol=5e-11)
+    assert rec.sample_rate_hz == pytest.approx(12_000, rel=1e-6)
+
+
+def test_txt_whitespace_and_tabs(tmp_path: Path, rec105) -> None:
+    x, y = rec105["20k"][:10_000], rec105["20k"][10_000:20_000]
+    spaces = tmp_path / "spaces.txt"
+    spaces.write_text(
+        "# logger 7, 20 kHz\n" + "\n".join(f"  {a:.17g}   {b:.17g}" for a, b in zip(x, y, strict=True)) + "\n"
+    )
+    rec = read_recording(spaces, channel=1)
+    assert rec.channels == ("0", "1") and rec.channel == "1" and rec.sample_rate_hz is None
+    np.testing.assert_array_equal(rec.signal, y)
+    tabs = tmp_path / "tabs.txt"
+    tabs.write_text("a\tb\n" + "\n".join(f"{a:.17g}\t{b:.17g}" for a, b in zip(x, y, strict=True)))
+    np.testing.assert_array_equal(read_recording(tabs, channel="a").signal, x)
+
+
+def test_csv_text_in_a_numeric_column_names_the_line(tmp_path: Path, rec105) -> None:
+    x = rec105["20k"][:1000]
+    lines = ["time,accel"] + [f"{i / 20_000!r},{v:.17g}" for i, v in enumerate(x)]
+    lines[501] = f"{500 / 20_000!r},overload"  # line 502 of the file
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as info:
+        read_recording(path)
+    msg = str(info.value)
+    assert msg.startswith(str(path)) and "line 502" in msg and "'overload'" in msg and "'accel'" in msg
+
+
+def test_csv_ragged_line_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "ragged.csv"
+    path.write_text("1.0,2.0\n3.0,4.0\n5.0\n7.0,8.0\n")
+    with pytest.raises(DataError, match=r"line 3: 1 values, expected 2"):
+        read_recording(path)
+
+
+def test_text_corrupt_files(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(np.arange(1000, dtype=np.float64).tobytes())
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n")
+    words = tmp_path / "words.txt"
+    words.write_text("this is not a recording\n")
+    for path, what in ((binary, "binary data"), (empty, "no data lines"), (words, "no data lines")):
+        with pytest.raises(DataError, match=what) as info:
+            read_recording(path)
+        assert str(info.value).startswith(str(path))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# NPY
+
+
+def test_npy_1d(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "x.npy"
+    np.save(path, rec105["25.6k"])
+    rec = read_recording(path)
+    assert rec.channels == ("0",) and rec.sample_rate_hz is None and rec.rpm is None
+    np.testing.assert_array_equal(rec.signal, rec105["25.6k"])
+    rec = read_recording(path, sample_rate_hz=25_600, rpm=1797)
+    assert rec.sample_rate_hz == 25_600 and rec.rpm == 1797
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_npy_2d(tmp_path: Path, rec105, transpose: bool) -> None:
+    x = rec105["48k"][:300_000].reshape(2, -1).T.astype(np.float32)  # 150,000 samples x 2 channels
+    path = tmp_path / "x.npy"
+    np.save(path, x.T if transpose else x)
+    with pytest.raises(DataError, match="--channel"):
+        read_recording(path)
+    rec = read_recording(path, channel=1)
+    assert rec.channels == ("0", "1")
+    np.testing.assert_array_equal(rec.signal, x[:, 1].astype(np.float64))
+
+
+def test_npy_bad_files(tmp_path: Path, rec105) -> None:
+    cases = {}
+    cases["3d.npy"] = ("1-D or 2-D", np.zeros((2, 3, 4)))
+    cases["complex.npy"] = ("real numbers", rec105["12k"][:100] * 1j)
+    cases["text.npy"] = ("real numbers", np.array(["a", "b"]))
+    for name, (_, value) in cases.items():
+        np.save(tmp_path / name, value)
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    cases["objects.npy"] = ("not a readable .npy", None)
+    np.save(tmp_path / "full.npy", rec105["12k"])
+    truncated = tmp_path / "truncated.npy"
+    truncated.write_bytes((tmp_path / "full.npy").read_bytes()[:5000])
+    cases["truncated.npy"] = ("not a readable .npy", None)
+    (tmp_path / "garbage.npy").write_bytes(b"\x93NUMPY garbage")
+    cases["garbage.npy"] = ("not a readable .npy", None)
+    for name, (what, _) in cases.items():
+        with pytest.raises(DataError, match=what) as info:
+            read_recording(tmp_path / name)
+        assert str(info.value).startswith(str(tmp_path / name))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# WAV
+
+
+def test_wav_int16(tmp_path: Path, rec105) -> None:
+    x = rec105["48k"]
+    pcm = np.round(x / np.max(np.abs(x)) * 30_000).astype(np.int16)
+    path = tmp_path / "phone.wav"
+    scipy.io.wavfile.write(path, 48_000, pcm)
+    rec = read_recording(path)
+    assert rec.sample_rate_hz == 48_000 and rec.channels == ("0",)
+    np.testing.assert_array_equal(rec.signal, pcm / 32_768)  # full scale, by hand
+    check_signal(rec.signal, str(path), min_samples=2048)
+
+
+def test_wav_float32_stereo_and_uint8(tmp_path: Path, rec105) -> None:
+    x = rec105["25.6k"]
+    stereo = np.column_stack([x, -x]).astype(np.float32)
+    path = tmp_path / "stereo.wav"
+    scipy.io.wavfile.write(path, 25_600, stereo)
+    with pytest.raises(DataError, match="--channel"):
+        read_recording(path)
+    rec = read_recording(path, channel="1")
+    assert rec.channels == ("0", "1") and rec.sample_rate_hz == 25_600
+    np.testing.assert_array_equal(rec.signal, stereo[:, 1].astype(np.float64))
+
+    u8 = np.clip(np.round(x / np.max(np.abs(x)) * 100 + 128), 0, 255).astype(np.uint8)
+    path8 = tmp_path / "u8.wav"
+    scipy.io.wavfile.write(path8, 12_000, u8)
+    np.testing.assert_array_equal(read_recording(path8).signal, (u8.astype(np.float64) - 128) / 128)
+
+    i32 = np.round(x / np.max(np.abs(x)) * 2**30).astype(np.int32)
+    path32 = tmp_path / "i32.wav"
+    scipy.io.wavfile.write(path32, 25_600, i32)
+    np.testing.assert_array_equal(read_recording(path32).signal, i32 / 2.0**31)
+
+
+def test_wav_rate_conflict_and_tolerance(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "x.wav"
+    scipy.io.wavfile.write(path, 48_000, rec105["48k"].astype(np.float32))
+    with pytest.raises(DataError) as info:
+        read_recording(path, sample_rate_hz=12_000)
+    msg = str(info.value)
+    assert msg.startswith(str(path)) and "48000 Hz" in msg and "12000 Hz" in msg
+    assert read_recording(path, sample_rate_hz=48_030).sample_rate_hz == 48_030  # 0.0625 %: the caller's value
+    with pytest.raises(DataError):
+        read_recording(path, sample_rate_hz=48_100)  # 0.21 %
+
+
+def test_wav_corrupt(tmp_path: Path, rec105) -> None:
+    good = tmp_path / "good.wav"
+    scipy.io.wavfile.write(good, 12_000, (rec105["12k"] * 1000).astype(np.int16))
+    data = good.read_bytes()
+    (tmp_path / "header.wav").write_bytes(data[:30])
+    (tmp_path / "garbage.wav").write_bytes(np.random.default_rng(2).bytes(2000))
+    (tmp_path / "notwav.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    for name in ("header.wav", "garbage.wav", "notwav.wav"):
+        with pytest.raises(DataError, match=r"not a readable \.wav") as info:
+            read_recording(tmp_path / name)
+        assert str(info.value).startswith(str(tmp_path / name))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Arguments, suffixes, rpm
+
+
+def test_unknown_suffix_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "data.xlsx"
+    path.write_bytes(b"PK")
+    with pytest.raises(DataError) as info:
+        read_recording(path)
+    msg = str(info.value)
+    assert msg.startswith(str(path)) and all(s in msg for s in RECORDING_SUFFIXES)
+    with pytest.raises(DataError, match="no such file"):
+        read_recording(tmp_path / "absent.wav")
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(DataError, match="a folder"):
+        read_recording(tmp_path / "folder.csv")
+
+
+def test_suffix_case_does_not_matter(tmp_path: Path, rec105) -> None:
+    path = tmp_path / "X.NPY"
+    np.save(tmp_path / "x.npy", rec105["12k"])
+    (tmp_path / "x.npy").rename(path)
+    np.testing.assert_array_equal(read_recording(path).signal, rec105["12k"])
+
+
+@pytest.mark.parametrize("bad", [0, -12_000, math.nan, math.inf, True, "12000"])
+def test_bad_rate_or_rpm_arguments(tmp_path: Path, rec105, bad) -> None:
+    path = tmp_path / "x.npy"
+    np.save(path, rec105["12k"])
+    with pytest.raises(ParameterError):
+        read_recording(path, sample_rate_hz=bad)
+    with pytest.raises(ParameterError):
+        read_recording(path, rpm=bad)
+
+
+def test_callers_rpm_wins(cwru_root: Path) -> None:
+    rec = read_recording(cwru_root / "0HP" / "105.mat", rpm=1750)
+    assert rec.rpm == 1750
+
+
+def test_cwru_rate_conflict(cwru_root: Path) -> None:
+    path = cwru_root / "0HP" / "105.mat"
+    with pytest.raises(DataError, match=r"12000 Hz.*48000 Hz"):
+        read_recording(path, sample_rate_hz=48_000)
+    assert read_recording(path, sample_rate_hz=12_000).sample_rate_hz == 12_000
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# check_signal
+
+
+def test_check_signal_nan_and_inf(rec105) -> None:
+    x = rec105["12k"].copy()
+    x[[10, 20, 30]] = np.nan
+    x[40] = np.inf
+    with pytest.raises(DataError, match=r"^pump\.csv: 4 of 121265 samples are not finite \(3 NaN, 1 infinite\)"):
+        check_signal(x, "pump.csv", min_samples=2048)
+
+
+def test_check_signal_too_short(rec105) -> None:
+    with pytest.raises(DataError, match=r"^where: 100 samples, fewer than the 2048 needed"):
+        check_signal(rec105["12k"][:100], "where", min_samples=2048)
+    check_signal(rec105["12k"][:2048], "where", min_samples=2048)
+
+
+@pytest.mark.parametrize("value", [0.0, 3.7])
+def test_check_signal_flat(value: float) -> None:
+    with pytest.raises(DataError, match=r"^x: flat .*a dead sensor or a disconnected channel"):
+        check_signal(np.full(10_000, value), "x", min_samples=2048)
+
+
+def test_check_signal_tiny_but_not_flat_passes(rec105) -> None:
+    check_signal(rec105["12k"] * 1e-6, "x", min_samples=2048)  # micro-g signals are still signals
+
+
+def test_check_signal_clipped(rec105) -> None:
+    x = rec105["12k"]
+    level = 0.3 * np.max(np.abs(x))
+    clipped = np.clip(x, -level, level)
+    with pytest.raises(DataError, match=rf"^rec: clipped at \+-{level:g}: a saturated sensor"):
+        check_signal(clipped, "rec", min_samples=2048)
+    one_sided = np.minimum(x, level)
+    with pytest.raises(DataError, match=rf"clipped at \+{level:g}: a saturated sensor"):
+        check_signal(one_sided, "rec", min_samples=2048)
+
+
+def test_check_signal_clipped_int16_wav(tmp_path: Path, rec105) -> None:
+    x = rec105["12k"]
+    pcm = np.clip(np.round(x / np.max(np.abs(x)) * 4 * 32_767), -32_768, 32_767).astype(np.int16)  # 4x overdriven
+    path = tmp_path / "hot.wav"
+    scipy.io.wavfile.write(path, 12_000, pcm)
+    with pytest.raises(DataError, match="clipped"):
+        check_signal(read_recording(path).signal, str(path), min_samples=2048)
+
+
+def test_check_signal_coarse_quantisation_is_not_clipping(rec105) -> None:
+    x = rec105["12k"]
+    coarse = np.round(x / np.std(x) * 2)  # a few ADC levels: many samples at the extremes' neighbours
+    check_signal(coarse, "x", min_samples=2048)
+
+
+def test_check_signal_arguments(rec105) -> None:
+    with pytest.raises(ParameterError):
+        check_signal(np.zeros((10, 2)), "x", min_samples=1)
+    with pytest.raises(ParameterError):
+        check_signal(rec105["12k"], "x", min_samples=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# resample
+
+
+def test_resample_sine_matches_analytic_samples() -> None:
+    n = np.arange(48_000)
+    x = np.sin(2 * np.pi * 1000 * n / 48_000)
+    y = resample(x, 48_000, 12_000)
+    assert y.shape == (12_000,) and y.dtype == np.float64
+    expected = np.sin(2 * np.pi * 1000 * np.arange(12_000) / 12_000)
+    np.testing.assert_allclose(y[200:-200], expected[200:-200], rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize(("from_hz", "to_hz"), [(20_000, 12_000), (25_600, 12_000), (12_000, 25_600), (44_100, 12_000)])
+def test_resample_sine_other_ratios(from_hz: int, to_hz: int) -> None:
+    n = np.arange(2 * from_hz)
+    x = np.sin(2 * np.pi * 700 * n / from_hz + 0.3)
+    y = resample(x, from_hz, to_hz)
+    assert y.size == round(x.size * to_hz / from_hz)
+    expected = np.sin(2 * np.pi * 700 * np.arange(y.size) / to_hz + 0.3)
+    # scipy's default Kaiser (beta 5) filter has a pass-band ripple of about 0.2 %
+    np.testing.assert_allclose(y[300:-300], expected[300:-300], rtol=0, atol=3e-3)
+
+
+def test_resample_removes_what_would_alias() -> None:
+    n = np.arange(48_000)
+    tone = np.sin(2 * np.pi * 10_000 * n / 48_000)  # above 6 kHz, the Nyquist frequency of 12 kHz
+    naive = tone[::4]  # decimation without a filter: the tone aliases to 2 kHz at full amplitude
+    assert np.sqrt(np.mean(naive**2)) > 0.5
+    y = resample(tone, 48_000, 12_000)
+    assert np.sqrt(np.mean(y[200:-200] ** 2)) < 1e-2 * np.sqrt(np.mean(tone**2))
+
+
+def test_resample_lengths_and_identity(rec105) -> None:
+    x = rec105["12k"][:1001]
+    for from_hz, to_hz in [(48_000, 12_000), (20_000, 25_600), (12_000, 44_100), (32_768, 12_000), (1_000, 999)]:
+        assert resample(x, from_hz, to_hz).size == round(1001 * to_hz / from_hz)
+    same = resample(x, 12_000, 12_000)
+    np.testing.assert_array_equal(same, x)
+    assert same is not x
+
+
+def test_resample_round_trip_of_a_real_record(rec105) -> None:
+    """25.6 kHz (made from 12 kHz by scipy here) back to 12 kHz: the original record, away from the edges."""
+    back = resample(rec105["25.6k"], 25_600, 12_000)
+    x = rec105["12k"]
+    assert back.size == x.size
+    err = back[500:-500] - x[500:-500]
+    assert np.sqrt(np.mean(err**2)) < 0.05 * np.sqrt(np.mean(x**2))
+
+
+@pytest.mark.parametrize(("from_hz", "to_hz"), [(0, 12_000), (12_000, -1), (math.nan, 12_000), (12_000, 1)])
+def test_resample_bad_rates(from_hz: float, to_hz: float) -> None:
+    with pytest.raises(ParameterError):
+        resample(np.zeros(100), from_hz, to_hz)

@@ -1,0 +1,107 @@
+"""Vibration preprocessing: rates, order-domain (speed) normalisation, augmentation windows, on hand-made signals
+and the real CWRU records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bpsrm.data import get_dataset
+from bpsrm.data.cwru import read_cwru_record_rpm
+from bpsrm.data.vibration import VibrationPreprocess, jitter_window, to_rate
+from bpsrm.errors import DataError, ParameterError
+
+
+def _peak_hz(signal: np.ndarray, rate: float) -> float:
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(signal.size)))
+    return float(np.fft.rfftfreq(signal.size, 1 / rate)[np.argmax(spectrum)])
+
+
+@pytest.mark.parametrize("rpm", [1797.0, 1772.0, 1750.0, 1730.0])
+def test_speed_normalisation_puts_shaft_orders_on_the_reference(rpm) -> None:
+    # A line at 5.43 orders of the shaft (an outer-race-like fault order) moves with the speed in Hz;
+    # after speed normalisation it must sit at 5.43 orders of the reference speed for every speed.
+    rate, order, seconds = 12_000.0, 5.43, 10.0
+    t = np.arange(int(rate * seconds)) / rate
+    signal = np.sin(2 * np.pi * order * rpm / 60 * t)
+    pre = VibrationPreprocess(speed_normalize=True, reference_rpm=1800.0)
+    out = pre.signal(signal, rate, rpm)
+    assert out.size == pytest.approx(signal.size * rpm / 1800.0, abs=2)
+    resolution = rate / out.size
+    assert _peak_hz(out, rate) == pytest.approx(order * 1800.0 / 60, abs=resolution)
+    assert _peak_hz(signal, rate) == pytest.approx(order * rpm / 60, abs=rate / signal.size)
+
+
+def test_speed_normalisation_needs_the_speed() -> None:
+    with pytest.raises(DataError, match="--rpm"):
+        VibrationPreprocess(speed_normalize=True).signal(np.ones(4096), 12_000.0, None, "x.csv")
+
+
+def test_to_rate_is_anti_aliased_and_keeps_the_band() -> None:
+    rate = 48_000.0
+    t = np.arange(48_000) / rate
+    low = np.sin(2 * np.pi * 1_000 * t)
+    high = np.sin(2 * np.pi * 10_000 * t)  # above 6 kHz, the Nyquist frequency of 12 kHz
+    down_low = to_rate(low, rate, 12_000.0)
+    down_high = to_rate(high, rate, 12_000.0)
+    expected = np.sin(2 * np.pi * 1_000 * np.arange(12_000) / 12_000.0)
+    assert np.max(np.abs(down_low[200:-200] - expected[200:-200])) < 1e-3
+    assert np.max(np.abs(down_high[200:-200])) < 1e-2
+    ratio = to_rate(low, rate, 25_600.0)  # not an integer ratio: polyphase
+    assert ratio.size == 25_600
+    with pytest.raises(ParameterError):
+        to_rate(low, 0.0, 12_000.0)
+
+
+def test_jitter_window_stays_inside_its_part_of_the_record() -> None:
+    signal = np.arange(1000, dtype=np.float64)
+    # A faster draw (speed 1.1) takes 110 samples; started at 950 it must move back to end at the border 1000.
+    x = jitter_window(signal, 950, 100, 0, 1000, 1.1, 1.0)
+    assert x[0] == pytest.approx(890.0) and x[-1] == pytest.approx(999.0)
+    # A slower draw (0.9) takes 90 samples from the start, stretched onto 100 points; gain scales.
+    y = jitter_window(signal, 10, 100, 0, 1000, 0.9, 2.0)
+    assert y[0] == pytest.approx(20.0) and y[-1] == pytest.approx(2 * 99.0)
+    assert np.all(np.diff(y) > 0)
+
+
+def test_cwru_records_carry_their_shaft_speed(shared_data) -> None:
+    # X<n>RPM as read with scipy (an independent reader): 1797 (105, 0 HP), 1772 (106), 1748 (107).
+    scipy_io = pytest.importorskip("scipy.io")
+    for load, number in ((0, 105), (1, 106), (2, 107)):
+        path = shared_data / "cwru" / f"{load}HP" / f"{number}.mat"
+        expected = float(scipy_io.loadmat(path)[f"X{number}RPM"].ravel()[0])
+        signal, rate, rpm = read_cwru_record_rpm(path)
+        assert rpm == expected and rate == 12_000
+
+
+def test_cwru_speed_normalised_dataset(shared_data) -> None:
+    plain = get_dataset("cwru", "test", root=shared_data, load=2, class_set="9", whole=True, stride=2048)
+    normed = get_dataset(
+        "cwru", "test", root=shared_data, load=2, class_set="9", whole=True, stride=2048, speed_normalize=True
+    )
+    # 2 HP runs near 1750 rpm: at the 1800 rpm reference every record gets shorter by rpm / 1800.
+    for number in plain.records:
+        ratio = normed.signals[number].size / plain.signals[number].size
+        assert ratio == pytest.approx(normed.rpms[number] / 1800.0, abs=1e-4)
+    assert normed.preprocess.speed_normalize and not plain.preprocess.speed_normalize
+
+
+def test_cwru_augmentation_only_in_training(shared_data) -> None:
+    import torch
+
+    options = dict(root=shared_data, load=0, class_set="9", normalize="none", augment_speed=0.05, augment_gain=0.2)
+    train = get_dataset("cwru", "train", **options)
+    test = get_dataset("cwru", "test", **options)
+    assert train.augmented and not test.augmented
+    number, start = train.windows[3]
+    plain = train.signals[number][start : start + train.window]
+    torch.manual_seed(1)
+    first = train[3][0].numpy().ravel()
+    torch.manual_seed(2)
+    second = train[3][0].numpy().ravel()
+    assert not np.allclose(first, second)
+    assert not np.allclose(first, plain)
+    number, start = test.windows[3]
+    np.testing.assert_array_equal(test[3][0].numpy().ravel(), test.signals[number][start : start + 2048].astype("f4"))
+    with pytest.raises(ParameterError, match="augment_speed"):
+        get_dataset("cwru", "train", root=shared_data, augment_speed=0.7)
