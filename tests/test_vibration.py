@@ -8,7 +8,8 @@ import pytest
 
 from bpsrm.data import get_dataset
 from bpsrm.data.cwru import read_cwru_record_rpm
-from bpsrm.data.vibration import VibrationPreprocess, jitter_window, to_rate
+from bpsrm.data.recordings import resample as to_rate
+from bpsrm.data.vibration import VibrationPreprocess, jitter_window
 from bpsrm.errors import DataError, ParameterError
 
 

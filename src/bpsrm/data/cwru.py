@@ -32,6 +32,7 @@ from ..errors import DataError, DataNotFoundError, ParameterError
 from .base import SampleDataset, check_split, register
 from .download import UrlOpener, fetch
 from .locate import cache_dir, locate, search_roots
+from .matfile import Mat5, MatError
 from .vibration import FEATURES, NORMALIZE, VibrationPreprocess, jitter_window, prepare_windows, window_features
 
 __all__ = [
@@ -132,140 +133,6 @@ def _file_number(path: Path) -> int | None:
     return int(path.stem) if path.stem.isdigit() else None
 
 
-# A small, bounds-checked reader of MATLAB v5 (-v6 / -v7) files. scipy.io.loadmat crashes the interpreter
-# (segmentation fault in its Cython tag reader) on some damaged files, so the bytes are parsed here instead;
-# the tests check this reader against scipy.io.loadmat on every real record.
-_MI_DTYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8"}
-_MI_INT8, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED, _MI_UTF8 = 1, 5, 6, 14, 15, 16
-_MX_CLASSES = {
-    1: "cell",
-    2: "struct",
-    3: "object",
-    4: "char",
-    5: "sparse",
-    6: "double",
-    7: "single",
-    8: "int8",
-    9: "uint8",
-    10: "int16",
-    11: "uint16",
-    12: "int32",
-    13: "uint32",
-    14: "int64",
-    15: "uint64",
-    16: "function",
-    17: "opaque",
-}
-_MAX_VARIABLE_BYTES = 1 << 30
-
-
-class _MatError(Exception):
-    """A structural problem in a .mat file (turned into a DataError naming the file)."""
-
-
-def _tag(buf: bytes, pos: int, end: int, order: str) -> tuple[int, int, int, int]:
-    """(type, byte count, data start, next element) of the data element at ``pos``."""
-    if pos + 8 > end:
-        raise _MatError(f"truncated data element at byte {pos}")
-    first, second = struct.unpack_from(order + "II", buf, pos)
-    if first >> 16:  # small data element: type and byte count share the first 4 bytes, data in the next 4
-        if first >> 16 > 4:
-            raise _MatError(f"small data element at byte {pos} claims {first >> 16} bytes (at most 4)")
-        return first & 0xFFFF, first >> 16, pos + 4, pos + 8
-    if second > end - pos - 8:
-        raise _MatError(f"data element at byte {pos} claims {second} bytes, only {end - pos - 8} left")
-    return first, second, pos + 8, pos + 8 + min(-(-second // 8) * 8, end - pos - 8)
-
-
-def _matrix_header(buf: bytes, pos: int, end: int, order: str) -> tuple[int, bool, tuple[int, ...], str, int]:
-    """(class, complex, dims, name, position after the name) of the miMATRIX body in ``buf[pos:end]``."""
-    mdtype, nbytes, start, pos = _tag(buf, pos, end, order)
-    if mdtype != _MI_UINT32 or nbytes != 8:
-        raise _MatError("array flags missing")
-    flags = struct.unpack_from(order + "I", buf, start)[0]
-    mdtype, nbytes, start, pos = _tag(buf, pos, end, order)
-    if mdtype != _MI_INT32 or nbytes % 4 or nbytes < 8:
-        raise _MatError("array dimensions missing")
-    dims = struct.unpack_from(f"{order}{nbytes // 4}i", buf, start)
-    if min(dims) < 0:
-        raise _MatError(f"negative array dimensions {dims}")
-    mdtype, nbytes, start, pos = _tag(buf, pos, end, order)
-    if mdtype not in (_MI_INT8, _MI_UTF8):
-        raise _MatError("array name missing")
-    name = buf[start : start + nbytes].decode("latin-1").rstrip("\x00")
-    return flags & 0xFF, bool(flags & 0x800), dims, name, pos
-
-
-def _matrix_values(buf: bytes, pos: int, end: int, order: str, name: str) -> np.ndarray:
-    """The real part of the numeric miMATRIX body ``buf[pos:end]``, as float64 in column-major order."""
-    mx_class, is_complex, dims, _, pos = _matrix_header(buf, pos, end, order)
-    if mx_class not in range(6, 16):
-        raise _MatError(f"{name} is a {_MX_CLASSES.get(mx_class, f'class-{mx_class}')} array, not numeric")
-    if is_complex:
-        raise _MatError(f"{name} is complex")
-    count = math.prod(dims)
-    mdtype, nbytes, start, _ = _tag(buf, pos, end, order)
-    if mdtype not in _MI_DTYPES:
-        raise _MatError(f"{name}: unknown storage type {mdtype}")
-    dtype = np.dtype(order + _MI_DTYPES[mdtype])
-    if nbytes != count * dtype.itemsize:
-        raise _MatError(f"{name}: {nbytes} bytes of data for dimensions {dims}")
-    values = np.frombuffer(buf, dtype=dtype, count=count, offset=start).astype(np.float64)
-    return values.reshape(dims, order="F")
-
-
-class _Mat5:
-    """The variables of a MATLAB v5 file: names at once, values on request."""
-
-    def __init__(self, data: bytes) -> None:
-        if len(data) < 128:
-            raise _MatError(f"{len(data)} bytes, shorter than the 128-byte MAT-file header")
-        indicator = data[126:128]
-        if indicator not in (b"IM", b"MI"):
-            if data[:19] == b"MATLAB 7.3 MAT-file" or data[512:516] == b"\x89HDF":
-                raise _MatError("a MATLAB v7.3 (HDF5) file; save it with -v7 or -v6")
-            raise _MatError("no MATLAB 5 header (not a .mat file, or a MATLAB v4 file)")
-        self.order = "<" if indicator == b"IM" else ">"
-        version = struct.unpack_from(self.order + "H", data, 124)[0]
-        if version != 0x0100:
-            raise _MatError(f"MAT-file version {version:#06x}, expected 0x0100")
-        self.data = data
-        self.variables: dict[str, tuple[bool, int, int]] = {}  # name -> (compressed, start, end)
-        self.names: list[str] = []
-        pos = 128
-        while pos < len(data):
-            mdtype, nbytes, start, _ = _tag(data, pos, len(data), self.order)
-            if nbytes == 0 or start == pos + 4:
-                raise _MatError(f"empty or small data element at top level, byte {pos}")
-            if mdtype == _MI_MATRIX:
-                name = _matrix_header(data, start, start + nbytes, self.order)[3]
-            elif mdtype == _MI_COMPRESSED:
-                head = zlib.decompressobj().decompress(data[start : start + nbytes], 1024)
-                if len(head) < 8 or struct.unpack_from(self.order + "I", head, 0)[0] != _MI_MATRIX:
-                    raise _MatError(f"compressed element at byte {pos} does not hold an array")
-                inner_bytes = struct.unpack_from(self.order + "I", head, 4)[0]
-                name = _matrix_header(head, 8, min(len(head), 8 + inner_bytes), self.order)[3]
-            else:
-                raise _MatError(f"data element of type {mdtype} at top level, byte {pos} (expected an array)")
-            self.names.append(name)
-            self.variables.setdefault(name, (mdtype == _MI_COMPRESSED, start, start + nbytes))
-            pos = start + nbytes
-
-    def values(self, name: str) -> np.ndarray:
-        compressed, start, end = self.variables[name]
-        if not compressed:
-            return _matrix_values(self.data, start, end, self.order, name)
-        inflater = zlib.decompressobj()
-        head = inflater.decompress(self.data[start:end], 8)
-        _, nbytes = struct.unpack_from(self.order + "II", head, 0)
-        if nbytes > _MAX_VARIABLE_BYTES:
-            raise _MatError(f"{name} claims {nbytes} bytes, more than this reader accepts")
-        body = inflater.decompress(inflater.unconsumed_tail, nbytes)
-        if len(body) != nbytes:
-            raise _MatError(f"{name}: compressed data ends after {len(body)} of {nbytes} bytes")
-        return _matrix_values(body, 0, nbytes, self.order, name)
-
-
 def read_cwru_record(path: str | Path) -> tuple[np.ndarray, int]:
     """The drive-end signal (float64, 1-D) of one CWRU ``.mat`` file and its sample rate in Hz.
 
@@ -289,8 +156,8 @@ def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | Non
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc})") from exc
     try:
-        mat = _Mat5(data)
-    except (_MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
+        mat = Mat5(data)
+    except (MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
         raise DataError(f"{path}: not a readable MATLAB .mat file ({exc})") from exc
     names = mat.names
     candidates = [name for name in names if _DE_KEY.match(name)]
@@ -309,7 +176,7 @@ def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | Non
         )
     try:
         signal = mat.values(key)
-    except (_MatError, zlib.error, struct.error, ValueError, OverflowError, MemoryError) as exc:
+    except (MatError, zlib.error, struct.error, ValueError, OverflowError, MemoryError) as exc:
         raise DataError(f"{path}: cannot read variable {key} ({exc})") from exc
     if signal.ndim > 2 or (signal.ndim == 2 and min(signal.shape) > 1):
         raise DataError(f"{path}: {key} should be a vector, got shape {signal.shape}")
@@ -325,7 +192,7 @@ def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | Non
     if rpm_key is not None:
         try:
             values = mat.values(rpm_key).reshape(-1)
-        except (_MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
+        except (MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
             raise DataError(f"{path}: cannot read variable {rpm_key} ({exc})") from exc
         if values.size == 1 and np.isfinite(values[0]) and values[0] > 0:
             rpm = float(values[0])

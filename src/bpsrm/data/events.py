@@ -428,6 +428,13 @@ class EventFrameDataset(SampleDataset):
             "downsample": self.downsample,
         }
 
+    @property
+    def preprocess(self) -> Any:
+        """The :class:`~bpsrm.data.preprocess.EventPreprocess` that makes this dataset's frames from a file."""
+        from .preprocess import EventPreprocess
+
+        return EventPreprocess(self.name, self.sensor_size, self.time_steps, self.mode, self.downsample)
+
     def _cells(self, path: Path) -> np.ndarray:
         events = self.read_events(path)
         try:

@@ -24,6 +24,7 @@ from .base import SampleDataset, check_split, register
 from .download import UrlOpener, fetch
 from .idx import read_idx
 from .locate import cache_dir, locate
+from .preprocess import ImagePreprocess
 
 __all__ = ["CLASSES", "FashionMNIST", "find_fashion_mnist", "load_fashion_mnist"]
 
@@ -127,9 +128,10 @@ class FashionMNIST(SampleDataset):
         self.targets = labels.tolist()
         self.classes = list(CLASSES)
         self.input_shape = (1, 28, 28)
+        self.preprocess = ImagePreprocess(1, 28, 28)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.images[index].unsqueeze(0).float().div_(255.0), self.targets[index]
+        return self.preprocess.to_input(self.images[index].unsqueeze(0)), self.targets[index]
 
 
 @register
@@ -158,6 +160,7 @@ class FashionMNISTDemo(SampleDataset):
         self.targets = labels.astype(np.int64).tolist()
         self.classes = list(CLASSES)
         self.input_shape = (1, 28, 28)
+        self.preprocess = ImagePreprocess(1, 28, 28)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.images[index].unsqueeze(0).float().div_(255.0), self.targets[index]
+        return self.preprocess.to_input(self.images[index].unsqueeze(0)), self.targets[index]

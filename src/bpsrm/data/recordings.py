@@ -57,7 +57,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, ParameterError
-from .cwru import CWRU_RECORDS, _Mat5, _MatError, _matrix_header, record_sample_rate
+from .cwru import CWRU_RECORDS, record_sample_rate
+from .matfile import MAT_NUMERIC_CLASSES, Mat5, MatError, matrix_header
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
 
@@ -72,11 +73,10 @@ _RATE_NAME = re.compile(r"^(?:fs|sample_rate|sampling_rate|sr)(?:_hz)?$", re.IGN
 _TIME_NAME = re.compile(r"^(?:time|t)(?:_s|\s*\[\s*s\s*\]|\s*\(\s*s\s*\))?$", re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_MAT_NUMERIC_CLASSES = range(6, 16)  # double, single, int8 ... uint64
 _H5_NUMERIC_CLASSES = frozenset(
     {"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "logical"}
 )
-_MAT5_ERRORS = (_MatError, zlib.error, struct.error, ValueError, OverflowError, MemoryError, IndexError)
+_MAT5_ERRORS = (MatError, zlib.error, struct.error, ValueError, OverflowError, MemoryError, IndexError)
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,7 +124,8 @@ def read_recording(
 
     ``sample_rate_hz`` is the rate in Hz when the file does not state it; when
     it does, the two must agree within 0.1 % (the caller's value is kept), or
-    a :class:`~bpsrm.errors.DataError` names both. ``channel`` picks a channel
+    a :class:`~bpsrm.errors.DataError` names both; a file that states two
+    different rates needs the caller's, which must match one of them. ``channel`` picks a channel
     by name or by index into :attr:`Recording.channels` (a text that is not a
     channel name but an integer counts as an index). ``rpm``, when given,
     replaces the file's shaft speed. The rate is never guessed: it is
@@ -158,17 +159,25 @@ def read_recording(
     if signal.size == 0:
         raise DataError(f"{path}: channel {name!r} holds no samples")
 
-    file_rate = _file_rate(path, content, name)
-    rate: float | None
+    stated = _stated_rates(content, name)
+    rate: float | None = None
     if given_rate is not None:
-        if file_rate is not None and abs(given_rate - file_rate[0]) > _RATE_TOLERANCE * max(given_rate, file_rate[0]):
+        if stated and not any(_same_rate(given_rate, value) for value, _ in stated):
+            said = " and ".join(f"{value:.10g} Hz ({where})" for value, where in stated)
             raise DataError(
-                f"{path}: the file says {file_rate[0]:g} Hz ({file_rate[1]}) but a sample rate of {given_rate:g} Hz "
-                f"was given; they should agree within {_RATE_TOLERANCE:.1%}. Check the file, or leave the rate out"
+                f"{path}: the file says {said} but a sample rate of {given_rate:.10g} Hz was given; they should "
+                f"agree within {_RATE_TOLERANCE:.1%}. Check the file, or leave the rate out"
             )
         rate = given_rate
-    else:
-        rate = file_rate[0] if file_rate is not None else None
+    elif stated:
+        first = stated[0]
+        for other in stated[1:]:
+            if not _same_rate(first[0], other[0]):
+                raise DataError(
+                    f"{path}: the file states two sample rates, {first[0]:.10g} Hz ({first[1]}) and "
+                    f"{other[0]:.10g} Hz ({other[1]}); pass the right one with --sample-rate"
+                )
+        rate = first[0]
     return Recording(
         path=path,
         signal=signal,
@@ -229,11 +238,14 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
 def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     """``signal`` (1-D) sampled at ``from_hz``, resampled to ``to_hz`` with an anti-alias filter.
 
-    Polyphase resampling (:func:`scipy.signal.resample_poly`, the signal's mean
-    assumed beyond both ends) by the ratio ``to_hz / from_hz`` approximated
-    by a fraction with a denominator of at most 1000. The result has
-    ``round(len(signal) * to_hz / from_hz)`` samples (float64); equal rates
-    return a copy.
+    A whole down-sampling factor (48 kHz to 12 kHz) uses
+    :func:`scipy.signal.decimate` (FIR filter, zero phase); any other ratio the
+    polyphase filter :func:`scipy.signal.resample_poly` (the signal's mean
+    assumed beyond both ends) with ``to_hz / from_hz`` approximated by a
+    fraction with a denominator of at most 1000. The result has
+    ``round(len(signal) * to_hz / from_hz)`` samples (float64; ``ceil`` for a
+    whole factor, as decimate keeps every k-th sample from the first); equal rates
+    return a copy. The one resampler of bpsrm: training data and ``predict`` share it.
     """
     from_hz = _positive("from_hz", from_hz)
     to_hz = _positive("to_hz", to_hz)
@@ -247,12 +259,14 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     length = round(ratio * x.size)
     approx = ratio.limit_denominator(1000)
     if approx == 0:
-        raise ParameterError(f"resample: {from_hz:g} Hz to {to_hz:g} Hz is a ratio below 1/1000, too small")
+        raise ParameterError(f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is a ratio below 1/1000, too small")
     if x.size == 0:
         return x
-    from scipy.signal import resample_poly
+    import scipy.signal
 
-    y = resample_poly(x, approx.numerator, approx.denominator, padtype="mean")
+    if ratio.numerator == 1 and x.size > 27 * ratio.denominator:  # decimate's FIR filter needs that many samples
+        return np.ascontiguousarray(scipy.signal.decimate(x, ratio.denominator, ftype="fir", zero_phase=True))
+    y = scipy.signal.resample_poly(x, approx.numerator, approx.denominator, padtype="mean")
     if y.size >= length:
         return np.ascontiguousarray(y[:length])
     return np.pad(y, (0, length - y.size), mode="edge")
@@ -287,8 +301,8 @@ def _choose_channel(path: Path, content: _Content, channel: str | int | None) ->
         if len(names) == 1:
             return names[0]
         raise DataError(
-            f"{path}: {len(names)} channels ({_listing(names)}) and no single drive-end X<n>_DE_time among them; "
-            "expected one: pass --channel NAME or --channel INDEX (0-based)"
+            f"{path}: {len(names)} channels ({_listing(names)}) and none of them is the only drive-end "
+            "X<n>_DE_time; say which one to read: pass --channel NAME or --channel INDEX (0-based)"
         )
     if isinstance(channel, str):
         if channel in content.channels:
@@ -306,20 +320,16 @@ def _choose_channel(path: Path, content: _Content, channel: str | int | None) ->
     return names[channel]
 
 
-def _file_rate(path: Path, content: _Content, name: str) -> tuple[float, str] | None:
+def _stated_rates(content: _Content, name: str) -> list[tuple[float, str]]:
+    """The sample rates the file states for channel ``name``, each with where it states it."""
     stated = list(content.rates)
     if name in content.channel_rates:
         stated.append(content.channel_rates[name])
-    if not stated:
-        return None
-    first = stated[0]
-    for other in stated[1:]:
-        if abs(other[0] - first[0]) > _RATE_TOLERANCE * max(other[0], first[0]):
-            raise DataError(
-                f"{path}: the file states two sample rates, {first[0]:g} Hz ({first[1]}) and "
-                f"{other[0]:g} Hz ({other[1]}); pass the right one with --sample-rate"
-            )
-    return first
+    return stated
+
+
+def _same_rate(a: float, b: float) -> bool:
+    return abs(a - b) <= _RATE_TOLERANCE * max(a, b)
 
 
 def _file_rpm(content: _Content, name: str) -> float | None:
@@ -390,7 +400,7 @@ def _read_mat(path: Path) -> _Content:
     if data[:19] == b"MATLAB 7.3 MAT-file" or any(data[at : at + 8] == _HDF5_SIGNATURE for at in (0, 512, 1024, 2048)):
         return _read_mat73(path)
     try:
-        mat = _Mat5(data)
+        mat = Mat5(data)
     except _MAT5_ERRORS as exc:
         raise DataError(
             f"{path}: not a readable MATLAB .mat file ({exc}); expected MATLAB v5 (-v6, -v7) or v7.3 (HDF5)"
@@ -399,7 +409,7 @@ def _read_mat(path: Path) -> _Content:
     for name in dict.fromkeys(mat.names):
         try:
             mx_class, is_complex = _mat5_class(mat, name)
-            if mx_class not in _MAT_NUMERIC_CLASSES or is_complex:
+            if mx_class not in MAT_NUMERIC_CLASSES or is_complex:
                 content.skipped.append(f"{name} (not a real numeric array)")
                 continue
             values = mat.values(name)
@@ -412,16 +422,16 @@ def _read_mat(path: Path) -> _Content:
     return content
 
 
-def _mat5_class(mat: _Mat5, name: str) -> tuple[int, bool]:
+def _mat5_class(mat: Mat5, name: str) -> tuple[int, bool]:
     """(MATLAB class number, complex) of variable ``name``, read from its header only."""
     compressed, start, end = mat.variables[name]
     if not compressed:
-        return _matrix_header(mat.data, start, end, mat.order)[:2]
+        return matrix_header(mat.data, start, end, mat.order)[:2]
     head = zlib.decompressobj().decompress(mat.data[start:end], 4096)
     if len(head) < 8:
-        raise _MatError(f"{name}: compressed header too short")
+        raise MatError(f"{name}: compressed header too short")
     inner_bytes = struct.unpack_from(mat.order + "I", head, 4)[0]
-    return _matrix_header(head, 8, min(len(head), 8 + inner_bytes), mat.order)[:2]
+    return matrix_header(head, 8, min(len(head), 8 + inner_bytes), mat.order)[:2]
 
 
 def _read_mat73(path: Path) -> _Content:

@@ -17,41 +17,17 @@ samples and the fault lines of every speed fall on the same bins.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from fractions import Fraction
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, ParameterError
 
-__all__ = ["VibrationPreprocess", "to_rate", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
+__all__ = ["VibrationPreprocess", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
 
 FEATURES = ("raw", "spectrum", "envelope")
 NORMALIZE = ("train", "window", "none")
-
-
-def to_rate(signal: np.ndarray, from_hz: float, to_hz: float, where: str = "signal") -> np.ndarray:
-    """``signal`` sampled at ``from_hz`` resampled to ``to_hz`` with an anti-aliasing filter.
-
-    An integer down-sampling factor uses ``scipy.signal.decimate`` (FIR, zero
-    phase); any other ratio the polyphase filter ``scipy.signal.resample_poly``
-    with up / down the ratio as a fraction (denominator at most 1000).
-    """
-    if not (from_hz > 0 and to_hz > 0 and math.isfinite(from_hz) and math.isfinite(to_hz)):
-        raise ParameterError(f"{where}: sample rates must be positive, got {from_hz} Hz -> {to_hz} Hz")
-    if from_hz == to_hz:
-        return signal
-    import scipy.signal
-
-    ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
-    if signal.size < 64:
-        raise DataError(f"{where}: {signal.size} samples are too few to resample from {from_hz:g} to {to_hz:g} Hz")
-    if ratio.numerator == 1 and from_hz == to_hz * ratio.denominator:
-        out = scipy.signal.decimate(signal, ratio.denominator, ftype="fir", zero_phase=True)
-    else:
-        out = scipy.signal.resample_poly(signal, ratio.numerator, ratio.denominator)
-    return np.ascontiguousarray(out)
 
 
 @dataclass(frozen=True)
@@ -75,6 +51,7 @@ class VibrationPreprocess:
     reference_rpm: float = 1800.0
     mean: float | None = None
     std: float | None = None
+    kind: str = field(default="vibration", init=False)
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZE:
@@ -97,7 +74,7 @@ class VibrationPreprocess:
     def from_dict(cls, raw: dict[str, Any]) -> VibrationPreprocess:
         """The preprocessing kept in a checkpoint."""
         try:
-            return cls(**raw)
+            return cls(**{k: v for k, v in raw.items() if k != "kind"})
         except TypeError as exc:
             raise DataError(f"unreadable vibration preprocessing {raw!r} ({exc})") from None
 
@@ -111,7 +88,11 @@ class VibrationPreprocess:
                     "recording's speed is unknown: give it (--rpm RPM)"
                 )
             source = rate_hz * self.reference_rpm / float(rpm)
-        return to_rate(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz, where)
+        if not (source > 0 and math.isfinite(source)):
+            raise DataError(f"{where}: sample rate {rate_hz!r} Hz is not a positive number")
+        from .recordings import resample  # recordings reads CWRU's catalogue, which imports this module
+
+        return resample(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz)
 
     def windows(self, windows: np.ndarray) -> np.ndarray:
         """Windows ``[N, window]`` of a signal at the model rate as network inputs ``[N, 1, input_length]``."""

@@ -18,12 +18,12 @@ import io
 import numbers
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import DataError, ParameterError
 from .base import SampleDataset, check_split, register
 from .locate import locate
+from .preprocess import ImagePreprocess
 
 __all__ = ["Weather", "WEATHER_CLASSES"]
 
@@ -62,20 +62,6 @@ def _class_files(folder: Path) -> list[Path]:
     if not files:
         raise DataError(f"weather: class folder {folder} holds no images")
     return files
-
-
-def _decode(data: bytes, path: Path, size: int) -> torch.Tensor:
-    """``uint8 [3, size, size]`` from the bytes of one image file."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.mode == "P" and "transparency" in image.info:
-                image = image.convert("RGBA")  # convert via RGBA, else PIL warns on palette transparency
-            rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-    except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError, ...
-        raise DataError(f"weather: cannot decode image {path} ({type(exc).__name__}: {exc})") from exc
-    return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
 
 @register
@@ -119,6 +105,7 @@ class Weather(SampleDataset):
         self.seed = int(seed)
         self.classes = list(WEATHER_CLASSES)
         self.input_shape = (3, self.image_size, self.image_size)
+        self.preprocess = ImagePreprocess(3, self.image_size, self.image_size)
         self.location = locate(
             "Multi-class Weather Dataset",
             root,
@@ -180,7 +167,7 @@ class Weather(SampleDataset):
                 data = path.read_bytes()
             except OSError as exc:
                 raise DataError(f"weather: cannot read {path} ({exc})") from exc
-            image = self._images[index] = _decode(data, path, self.image_size)
+            image = self._images[index] = self.preprocess.decode(data, f"weather: {path}")
         return image
 
     def preload(self, progress: bool = True) -> None:
@@ -201,4 +188,4 @@ class Weather(SampleDataset):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"weather: index {index} out of range for {len(self)} samples")
-        return self._image(index).to(torch.float32) / 255.0, self.targets[index]
+        return self.preprocess.to_input(self._image(index)), self.targets[index]

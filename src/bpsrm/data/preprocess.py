@@ -1,0 +1,153 @@
+"""The one way from a raw sample file to the network's input, kept in every checkpoint.
+
+Every dataset has a ``preprocess``: an :class:`ImagePreprocess`, an
+:class:`EventPreprocess` or a :class:`~bpsrm.data.vibration.VibrationPreprocess`.
+The dataset makes its samples with it, the trainer stores ``preprocess.to_dict()``
+in ``best.pt`` / ``last.pt``, and ``bpsrm eval`` / ``predict`` / ``adapt`` rebuild
+it with :func:`preprocess_from_dict`, so a file given to ``predict`` becomes
+exactly the tensor the data loader makes of it.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError, ParameterError
+from .vibration import VibrationPreprocess
+
+__all__ = ["ImagePreprocess", "EventPreprocess", "VibrationPreprocess", "Preprocess", "preprocess_from_dict"]
+
+
+@dataclass(frozen=True)
+class ImagePreprocess:
+    """Image bytes to ``float32 [C, H, W]`` in [0, 1].
+
+    Decoding (Pillow): palette images with transparency go through RGBA, then
+    every mode is converted to ``L`` (C = 1) or ``RGB`` (C = 3) and resized
+    bilinearly to ``height x width`` when it differs; the input is the uint8
+    image divided by 255.
+    """
+
+    channels: int
+    height: int
+    width: int
+    kind: str = field(default="image", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for checkpoints."""
+        return asdict(self)
+
+    def decode(self, data: bytes, where: str) -> torch.Tensor:
+        """``uint8 [C, H, W]`` from the bytes of one image file."""
+        try:
+            from PIL import Image
+        except ImportError:  # pragma: no cover - pillow is in the data extra
+            raise DataError("reading images needs Pillow: pip install 'bpsrm[data]'") from None
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if image.mode == "P" and "transparency" in image.info:
+                    image = image.convert("RGBA")  # convert via RGBA, else PIL warns on palette transparency
+                image = image.convert("L" if self.channels == 1 else "RGB")
+                if image.size != (self.width, self.height):
+                    image = image.resize((self.width, self.height), Image.Resampling.BILINEAR)
+                array = np.asarray(image, dtype=np.uint8).copy()
+        except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError, ...
+            raise DataError(f"{where}: not a readable image ({type(exc).__name__}: {exc})") from None
+        array = array[None] if self.channels == 1 else array.transpose(2, 0, 1)
+        return torch.from_numpy(np.ascontiguousarray(array))
+
+    @staticmethod
+    def to_input(image: torch.Tensor) -> torch.Tensor:
+        """``uint8 [C, H, W]`` as the network input: float32 in [0, 1]."""
+        return image.to(torch.float32) / 255.0
+
+    def from_file(self, path: Path) -> torch.Tensor:
+        """One image file as a batch of one input ``[1, C, H, W]``."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        return self.to_input(self.decode(data, str(path))).unsqueeze(0)
+
+
+_EVENT_SENSORS = {"nmnist": (34, 34), "asl-dvs": (240, 180)}
+
+
+@dataclass(frozen=True)
+class EventPreprocess:
+    """An event file to frames ``float32 [T, 2, H, W]`` (:func:`bpsrm.data.events.event_cells` + counts).
+
+    ``reader`` names the file format (``nmnist`` .bin, ``asl-dvs`` .mat);
+    ``sensor_size`` is (W, H); ``time_steps``, ``mode`` and ``downsample`` as in
+    :func:`bpsrm.data.events.events_to_frames`.
+    """
+
+    reader: str
+    sensor_size: tuple[int, int]
+    time_steps: int = 10
+    mode: str = "time"
+    downsample: int = 1
+    kind: str = field(default="events", init=False)
+
+    def __post_init__(self) -> None:
+        if self.reader not in _EVENT_SENSORS:
+            raise ParameterError(f"event reader must be one of {sorted(_EVENT_SENSORS)}, got {self.reader!r}")
+        object.__setattr__(self, "sensor_size", (int(self.sensor_size[0]), int(self.sensor_size[1])))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for checkpoints."""
+        raw = asdict(self)
+        raw["sensor_size"] = list(self.sensor_size)
+        return raw
+
+    def read(self, path: Path) -> np.ndarray:
+        """The event stream of one file of this reader's format."""
+        if self.reader == "nmnist":
+            from .nmnist import read_nmnist
+
+            return read_nmnist(path)
+        from .asl_dvs import read_asl_dvs
+
+        return read_asl_dvs(path)
+
+    def frames(self, events: np.ndarray, where: str) -> np.ndarray:
+        """Event counts ``float32 [T, 2, H, W]`` of one stream."""
+        from .events import event_cells, frame_shape
+
+        shape = frame_shape(self.sensor_size, self.time_steps, self.downsample)
+        try:
+            cells = event_cells(events, self.sensor_size, self.time_steps, self.mode, self.downsample)
+        except DataError as exc:
+            raise DataError(f"{where}: {exc}") from None
+        return np.bincount(cells, minlength=int(np.prod(shape))).astype(np.float32).reshape(shape)
+
+    def from_file(self, path: Path) -> torch.Tensor:
+        """One event file as a batch of one input ``[1, T, 2, H, W]``."""
+        return torch.from_numpy(self.frames(self.read(path), str(path))).unsqueeze(0)
+
+
+Preprocess = ImagePreprocess | EventPreprocess | VibrationPreprocess
+
+
+def preprocess_from_dict(raw: dict[str, Any], where: str = "checkpoint") -> Preprocess:
+    """The preprocessing a checkpoint keeps (``to_dict()`` of one of the three kinds)."""
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: the preprocessing record is a {type(raw).__name__}, expected a dict")
+    values = dict(raw)
+    kind = values.pop("kind", "vibration")
+    try:
+        if kind == "image":
+            return ImagePreprocess(**values)
+        if kind == "events":
+            return EventPreprocess(**values)
+        if kind == "vibration":
+            return VibrationPreprocess(**values)
+    except (TypeError, ParameterError) as exc:
+        raise DataError(f"{where}: unreadable {kind} preprocessing {raw!r} ({exc})") from None
+    raise DataError(f"{where}: unknown preprocessing kind {kind!r} (expected image, events or vibration)")

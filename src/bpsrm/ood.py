@@ -1,0 +1,117 @@
+"""An "unknown" answer: out-of-distribution scores calibrated on the training data, kept in the checkpoint.
+
+A classifier always names one of its classes, even for a dead sensor or a
+machine it never saw. Here each sample is described by the firing rates of the
+last spiking layer, averaged over time and positions (one value per channel,
+$f \\in \\mathbb{R}^C$). On training samples, a Gaussian per class with a shared,
+shrunk covariance is fitted (Lee et al., "A simple unified framework for
+detecting out-of-distribution samples", NeurIPS 2018):
+
+$$ s(f) = \\min_k (f - \\mu_k)^\\top \\Sigma^{-1} (f - \\mu_k), \\qquad
+\\Sigma = (1 - \\lambda) S + \\lambda \\tfrac{\\operatorname{tr} S}{C} I $$
+
+($S$ the pooled within-class covariance, $\\lambda = 0.1$). The threshold is the
+``quantile`` (default 99.5 %) of the scores of other training samples than
+those fitted (the odd-numbered ones); a sample whose score exceeds it is
+answered "unknown".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .errors import DataError
+
+__all__ = ["OODCalibration", "spike_features", "calibrate_ood"]
+
+SHRINKAGE = 0.1
+
+
+@torch.no_grad()
+def spike_features(model: Any, sequence: Tensor) -> tuple[Tensor, Tensor]:
+    """Logits ``[B, K]`` and the last spiking layer's firing rates per channel ``[B, C]`` (float64)."""
+    out = model.run(sequence)
+    spikes = out.spikes[-1]  # [T, B, C, *positions]
+    rates = spikes.double().mean(0).flatten(2).mean(2) if spikes.dim() > 3 else spikes.double().mean(0)
+    return out.logits, rates
+
+
+@dataclass(frozen=True)
+class OODCalibration:
+    """Class means ``[K, C]``, the shared precision matrix ``[C, C]`` and the score threshold."""
+
+    means: Tensor
+    precision: Tensor
+    threshold: float
+    quantile: float
+
+    def score(self, features: Tensor) -> Tensor:
+        """$s(f)$ of features ``[B, C]`` (module docstring): the distance to the nearest class, squared."""
+        diff = features.double()[:, None, :] - self.means[None]  # [B, K, C]
+        return torch.einsum("bkc,cd,bkd->bk", diff, self.precision, diff).min(1).values
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain tensors and numbers for a checkpoint."""
+        return {
+            "means": self.means,
+            "precision": self.precision,
+            "threshold": self.threshold,
+            "quantile": self.quantile,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str = "checkpoint") -> OODCalibration:
+        """The calibration a checkpoint keeps."""
+        try:
+            means, precision = raw["means"].double(), raw["precision"].double()
+            calibration = cls(means, precision, float(raw["threshold"]), float(raw["quantile"]))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise DataError(f"{where}: unreadable out-of-distribution calibration ({exc})") from None
+        if means.dim() != 2 or precision.shape != (means.shape[1], means.shape[1]):
+            raise DataError(f"{where}: out-of-distribution calibration of inconsistent shapes")
+        return calibration
+
+
+def calibrate_ood(
+    model: Any,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    encode: Callable[[Tensor], Tensor],
+    classes: int,
+    quantile: float = 0.995,
+) -> OODCalibration:
+    """Fit the class Gaussians on the even-numbered samples of ``batches`` and set the threshold on the others."""
+    model.eval()
+    features, labels = [], []
+    for inputs, targets in batches:
+        features.append(spike_features(model, encode(inputs))[1])
+        labels.append(targets)
+    if not features:
+        raise DataError("ood calibration: no training samples")
+    f, y = torch.cat(features), torch.cat(labels)
+    fit, held = torch.arange(f.shape[0]) % 2 == 0, torch.arange(f.shape[0]) % 2 == 1
+    if int(held.sum()) < 2:
+        raise DataError(f"ood calibration: {f.shape[0]} training samples are too few")
+    means = torch.zeros(classes, f.shape[1], dtype=torch.float64)
+    centred = []
+    for k in range(classes):
+        members = f[fit & (y == k)]
+        if members.shape[0] == 0:
+            members = f[y == k]
+        if members.shape[0] == 0:
+            raise DataError(f"ood calibration: no training sample of class {k}")
+        means[k] = members.mean(0)
+        centred.append(members - means[k])
+    within = torch.cat(centred)
+    covariance = within.T @ within / max(within.shape[0] - 1, 1)
+    scale = float(torch.trace(covariance)) / covariance.shape[0]
+    identity = torch.eye(covariance.shape[0], dtype=torch.float64)
+    shrunk = (1 - SHRINKAGE) * covariance + SHRINKAGE * max(scale, 1e-12) * identity
+    precision = torch.linalg.inv(shrunk)
+    provisional = OODCalibration(means, precision, 0.0, quantile)
+    threshold = float(torch.quantile(provisional.score(f[held]), quantile))
+    return OODCalibration(means, precision, threshold, quantile)
