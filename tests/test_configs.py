@@ -13,7 +13,7 @@ from bpsrm.cli import main
 from bpsrm.data import FASHION_MNIST_CLASSES
 from bpsrm.engine.config import load_config
 from bpsrm.engine.trainer import train
-from bpsrm.inference import predict_files
+from bpsrm.prediction import predict_files
 from conftest import REPO
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]

@@ -71,7 +71,7 @@ def test_cwru_records_carry_their_shaft_speed(shared_data) -> None:
     for load, number in ((0, 105), (1, 106), (2, 107)):
         path = shared_data / "cwru" / f"{load}HP" / f"{number}.mat"
         expected = float(scipy_io.loadmat(path)[f"X{number}RPM"].ravel()[0])
-        signal, rate, rpm = read_cwru_record_rpm(path)
+        _, rate, rpm = read_cwru_record_rpm(path)
         assert rpm == expected and rate == 12_000
 
 

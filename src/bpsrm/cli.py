@@ -82,9 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a dataset option, e.g. -o load=2 -o class_set=9 (repeatable)",
     )
     evaluate.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
-    predict = sub.add_parser("predict", help="classify new files (images, N-MNIST .bin, CWRU or ASL-DVS .mat); JSON")
-    predict.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
+    evaluate.add_argument(
+        "--adapt",
+        action="store_true",
+        help="first re-estimate the normalisation statistics from the evaluated inputs, labels unread (AdaBN)",
+    )
+    predict = sub.add_parser(
+        "predict",
+        help="classify new files (images, N-MNIST .bin, ASL-DVS .mat, vibration .mat/.csv/.txt/.npy/.wav); JSON",
+    )
+    predict.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder (or an adapted one)")
     predict.add_argument("files", type=Path, nargs="+", help="the files to classify")
+    _recording_options(predict)
+    predict.add_argument(
+        "--out", type=Path, default=None, help="also write one row per window to this CSV (and a plot beside it)"
+    )
+    adapt = sub.add_parser(
+        "adapt",
+        help="re-estimate a model's normalisation statistics from unlabeled files of a new condition (AdaBN)",
+    )
+    adapt.add_argument("checkpoint", type=Path, help="best.pt of a run folder")
+    adapt.add_argument("files", type=Path, nargs="+", help="unlabeled recordings (or samples) of the new condition")
+    _recording_options(adapt)
+    adapt.add_argument("--out", type=Path, required=True, help="the adapted checkpoint to write, e.g. adapted.pt")
     export = sub.add_parser("export", help="write a checkpoint's model in an interchange format (NIR)")
     export.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
     export.add_argument("--format", choices=("nir",), default="nir", help="nir (needs the nir extra)")
@@ -107,6 +127,31 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = data_sub.add_parser("download", help="fetch a dataset into the user cache, verified by sha256")
     fetch.add_argument("name", help="fashion-mnist")
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _recording_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sample-rate",
+        type=_positive_float,
+        default=None,
+        metavar="HZ",
+        help="sample rate of recordings that do not state it (.csv without a time column, .npy); must agree with a "
+        "rate the file states",
+    )
+    parser.add_argument(
+        "--rpm", type=_positive_float, default=None, help="shaft speed, for models that normalise speed"
+    )
+    parser.add_argument("--channel", default=None, help="which channel of a multi-channel recording: its name or index")
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
@@ -139,6 +184,25 @@ def _train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_command(args: argparse.Namespace) -> int:
+    from .inference import load_trained
+    from .prediction import plot_predictions, predict_files, write_predictions_csv
+
+    results = predict_files(args.checkpoint, args.files, args.sample_rate, args.rpm, args.channel)
+    if args.out is not None:
+        classes = load_trained(args.checkpoint).classes
+        written = [write_predictions_csv(results, classes, args.out)]
+        try:
+            figure = plot_predictions(results, classes, args.out.with_suffix(".png"))
+        except ImportError:  # pragma: no cover - matplotlib is in the plots extra
+            figure = None
+        written += [figure] if figure is not None else []
+        for path in written:
+            print(f"wrote {path}", file=sys.stderr)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
 def _data_command(args: argparse.Namespace) -> int:
     from .data import get_dataset
 
@@ -163,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     allocator = args.allocator or os.environ.get("BPSRM_ALLOCATOR", "tuned")
-    heavy = ("demo", "train", "crossload", "eval", "predict")
+    heavy = ("demo", "train", "crossload", "eval", "predict", "adapt")
     if allocator != "default" and args.command in heavy:
         from .runtime import tune_allocator
 
@@ -193,16 +257,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "eval":
             from .inference import evaluate_checkpoint
 
-            report = evaluate_checkpoint(args.checkpoint, args.root, _parse_options(args.option), args.split)
+            options = _parse_options(args.option)
+            report = evaluate_checkpoint(args.checkpoint, args.root, options, args.split, adapt=args.adapt)
             text = json.dumps(report, indent=2)
             if args.out is not None:
                 args.out.write_text(text + "\n")
             print(text)
             return 0
         if args.command == "predict":
-            from .inference import predict_files
+            return _predict_command(args)
+        if args.command == "adapt":
+            from .prediction import adapt_checkpoint
 
-            print(json.dumps(predict_files(args.checkpoint, args.files), indent=2))
+            report = adapt_checkpoint(args.checkpoint, args.files, args.out, args.sample_rate, args.rpm, args.channel)
+            print(json.dumps(report, indent=2))
             return 0
         if args.command == "export":
             from .export import export_checkpoint

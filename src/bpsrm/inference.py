@@ -1,36 +1,36 @@
 """Using a trained model: evaluate a checkpoint on a dataset, classify new files.
 
-``bpsrm eval CHECKPOINT`` and ``bpsrm predict CHECKPOINT FILE...`` call
-:func:`evaluate_checkpoint` and :func:`predict_files`. A checkpoint carries its
-config, class names, sample shape and (for CWRU) the normalisation statistics
-of its training data, so new inputs are prepared exactly as in training.
+``bpsrm eval CHECKPOINT``, ``bpsrm predict CHECKPOINT FILE...`` and ``bpsrm adapt
+CHECKPOINT FILE... --out ADAPTED.pt`` call :func:`evaluate_checkpoint`,
+:func:`bpsrm.prediction.predict_files` and :func:`bpsrm.prediction.adapt_checkpoint`. A checkpoint carries its
+config, class names, sample shape, the preprocessing of its training data
+(:mod:`bpsrm.data.preprocess`: the one way from a file to the network input) and
+an out-of-distribution calibration (:mod:`bpsrm.ood`), so new inputs are prepared
+exactly as in training and inputs unlike the training data are answered "unknown".
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .data import get_dataset
-from .data.vibration import VibrationPreprocess
+from .data.preprocess import EventPreprocess, ImagePreprocess, Preprocess, VibrationPreprocess, preprocess_from_dict
 from .encoding import get_encoder
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.config import Config, config_from_dict
 from .engine.trainer import evaluate_model, make_model
-from .errors import DataError, ParameterError
+from .errors import ParameterError
 from .models import SpikingNetwork
+from .ood import OODCalibration
 
-__all__ = ["TrainedModel", "load_trained", "evaluate_checkpoint", "evaluate_trained", "predict_files", "IMAGE_SUFFIXES"]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+__all__ = ["TrainedModel", "load_trained", "evaluate_checkpoint", "evaluate_trained"]
 
 
 @dataclass
@@ -43,8 +43,12 @@ class TrainedModel:
     classes: list[str]
     sample_shape: tuple[int, ...]
     data_stats: dict[str, float]
-    preprocess: dict[str, Any] | None = None
-    """How the training data was made from raw files (vibration data), when the checkpoint keeps it."""
+    preprocess: Preprocess | None = None
+    """How the training data was made from raw files (None for a dataset bpsrm cannot read files of)."""
+    ood: OODCalibration | None = None
+    """The out-of-distribution calibration of the training data, when the checkpoint keeps one."""
+    state: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    """The checkpoint as read (for writing an adapted copy)."""
 
     def encode(self, x: Tensor) -> Tensor:
         """Samples ``[B, ...]`` as the sequence ``[T, B, ...]`` the model was trained on (its config's encoder)."""
@@ -62,8 +66,26 @@ def load_trained(checkpoint: str | Path) -> TrainedModel:
     load_model_state(model, state["model"], path)
     model.eval()
     stats = {str(k): float(v) for k, v in dict(state.get("data_stats", {})).items()}
-    preprocess = state.get("preprocess")
-    return TrainedModel(path, config, model, classes, sample_shape, stats, dict(preprocess) if preprocess else None)
+    raw = state.get("preprocess")
+    preprocess = preprocess_from_dict(raw, str(path)) if raw else _legacy_preprocess(config, sample_shape, stats)
+    ood = OODCalibration.from_dict(state["ood"], str(path)) if state.get("ood") else None
+    return TrainedModel(path, config, model, classes, sample_shape, stats, preprocess, ood, state)
+
+
+def _legacy_preprocess(config: Config, shape: tuple[int, ...], stats: dict[str, float]) -> Preprocess | None:
+    """The preprocessing of a checkpoint written before checkpoints kept it (rebuilt from its config)."""
+    name, options = config.data.name, config.data.options
+    if name == "cwru":
+        known = {f.name for f in dataclasses.fields(VibrationPreprocess) if f.init} - {"mean", "std", "sample_rate_hz"}
+        chosen = {k: v for k, v in options.items() if k in known}
+        return VibrationPreprocess(**chosen, mean=stats.get("mean"), std=stats.get("std"))
+    if name in ("nmnist", "asl-dvs"):
+        sensor = (34, 34) if name == "nmnist" else (240, 180)
+        frames = {k: options[k] for k in ("time_steps", "mode", "downsample") if k in options}
+        return EventPreprocess(name, sensor, **frames)
+    if len(shape) == 3 and shape[0] in (1, 3):
+        return ImagePreprocess(shape[0], shape[1], shape[2])
+    return None
 
 
 def evaluate_checkpoint(
@@ -139,140 +161,3 @@ def _display_path(path: Path) -> str:
     except ValueError:  # another drive (Windows)
         return str(path)
     return relative if relative.count("..") <= 2 else str(path)
-
-
-def _image_input(path: Path, shape: tuple[int, ...]) -> Tensor:
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:  # pragma: no cover - pillow is in the data extra
-        raise DataError("reading images needs Pillow: pip install 'bpsrm[data]'") from None
-    if len(shape) != 3 or shape[0] not in (1, 3):
-        raise DataError(f"{path}: an image was given, but the model takes inputs of shape {list(shape)}")
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if shape[0] == 1 else "RGB").resize((shape[2], shape[1]), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
-    array = array[None] if shape[0] == 1 else array.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
-
-
-def _event_input(path: Path, trained: TrainedModel) -> Tensor:
-    from .data.events import events_to_frames
-
-    options = {**_defaults(trained), **trained.config.data.options}
-    if path.suffix.lower() == ".bin":
-        from .data.nmnist import read_nmnist
-
-        events, sensor = read_nmnist(path), (34, 34)
-    else:
-        from .data.asl_dvs import read_asl_dvs
-
-        events, sensor = read_asl_dvs(path), (240, 180)
-    frames = events_to_frames(
-        events,
-        sensor_size=sensor,
-        time_steps=int(options.get("time_steps", 10)),
-        mode=str(options.get("mode", "time")),
-        downsample=int(options.get("downsample", 1)),
-    )
-    return torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).unsqueeze(0)
-
-
-def _defaults(trained: TrainedModel) -> dict[str, Any]:
-    import inspect
-
-    from .data import DATASETS
-
-    cls = DATASETS[trained.config.data.name]
-    return {
-        name: p.default
-        for name, p in inspect.signature(cls.__init__).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-
-
-def vibration_preprocess(trained: TrainedModel) -> VibrationPreprocess:
-    """The checkpoint's way from a recording to the network input (rebuilt from the config for older checkpoints)."""
-    if trained.preprocess is not None:
-        return VibrationPreprocess.from_dict(trained.preprocess)
-    options = trained.config.data.options
-    known = {f.name for f in dataclasses.fields(VibrationPreprocess)} - {"mean", "std", "sample_rate_hz"}
-    return VibrationPreprocess(
-        **{k: v for k, v in options.items() if k in known},
-        mean=trained.data_stats.get("mean"),
-        std=trained.data_stats.get("std"),
-    )
-
-
-def _vibration_input(path: Path, trained: TrainedModel) -> tuple[Tensor, list[int]]:
-    from .data.cwru import read_cwru_record_rpm
-
-    preprocess = vibration_preprocess(trained)
-    window = preprocess.window
-    raw, rate, rpm = read_cwru_record_rpm(path)
-    signal = preprocess.signal(raw, rate, rpm, str(path))
-    if signal.size < window:
-        raise DataError(
-            f"{path}: the record holds {signal.size} samples at {preprocess.sample_rate_hz:g} Hz, "
-            f"fewer than one window ({window})"
-        )
-    starts = list(range(0, signal.size - window + 1, window))
-    if preprocess.normalize == "train" and preprocess.mean is None:
-        raise DataError(f"{trained.path}: the checkpoint lacks the training normalisation statistics")
-    windows = preprocess.windows(np.stack([signal[s : s + window] for s in starts]))
-    return torch.from_numpy(windows), starts
-
-
-@torch.no_grad()
-def predict_files(checkpoint: str | Path, files: list[str | Path]) -> list[dict[str, Any]]:
-    """Classify each file: an image, an N-MNIST ``.bin``, an ASL-DVS or CWRU ``.mat``.
-
-    A CWRU record is cut into non-overlapping windows of the training window
-    length; the answer lists every window's class and the record's majority
-    class with its share of the windows.
-    """
-    trained = load_trained(checkpoint)
-    dataset = trained.config.data.name
-    results = []
-    for item in files:
-        path = Path(item)
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
-        suffix = path.suffix.lower()
-        starts: list[int] | None = None
-        if suffix in IMAGE_SUFFIXES:
-            inputs = _image_input(path, trained.sample_shape)
-        elif suffix == ".bin" or (suffix == ".mat" and dataset == "asl-dvs"):
-            inputs = _event_input(path, trained)
-        elif suffix == ".mat" and dataset == "cwru":
-            inputs, starts = _vibration_input(path, trained)
-        else:
-            raise DataError(
-                f"{path}: cannot classify a {suffix or 'suffix-less'} file with a model trained on {dataset} "
-                f"(images {', '.join(IMAGE_SUFFIXES)}; .bin for N-MNIST; .mat for CWRU or ASL-DVS)"
-            )
-        if tuple(inputs.shape[1:]) != trained.sample_shape:
-            raise DataError(
-                f"{path}: prepared input of shape {list(inputs.shape[1:])}, "
-                f"the model takes {list(trained.sample_shape)}"
-            )
-        probabilities = torch.softmax(trained.model(trained.encode(inputs)), dim=1)
-        confidence, predicted = probabilities.max(1)
-        entries = [
-            {"class": trained.classes[int(p)], "index": int(p), "confidence": round(float(c), 4)}
-            for p, c in zip(predicted, confidence, strict=True)
-        ]
-        result: dict[str, Any] = {"file": str(path)}
-        if starts is None:
-            result.update(entries[0])
-        else:
-            for entry, start in zip(entries, starts, strict=True):
-                entry["start_sample"] = start
-            votes = Counter(e["class"] for e in entries)
-            winner, count = votes.most_common(1)[0]
-            result["windows"] = entries
-            result["majority"] = {"class": winner, "share": round(count / len(entries), 4), "windows": len(entries)}
-        results.append(result)
-    return results

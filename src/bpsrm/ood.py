@@ -34,11 +34,14 @@ SHRINKAGE = 0.1
 
 @torch.no_grad()
 def spike_features(model: Any, sequence: Tensor) -> tuple[Tensor, Tensor]:
-    """Logits ``[B, K]`` and the last spiking layer's firing rates per channel ``[B, C]`` (float64)."""
+    """Logits ``[B, K]`` and the last spiking layer's firing rates per channel ``[B, C]`` (float64; the logits
+    themselves for a network without a spiking layer)."""
     out = model.run(sequence)
+    if not out.spikes:
+        return out.logits, out.logits.detach().double().cpu()
     spikes = out.spikes[-1]  # [T, B, C, *positions]
     rates = spikes.double().mean(0).flatten(2).mean(2) if spikes.dim() > 3 else spikes.double().mean(0)
-    return out.logits, rates
+    return out.logits, rates.cpu()
 
 
 @dataclass(frozen=True)

@@ -646,6 +646,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         metrics["weights_identical_across_ranks"] = True  # checked after the last epoch (else an error)
     if not ctx.is_main:
         return metrics
+    _calibrate_ood(best_path, best, experiment, model, config, log)
     _write_json(out / "metrics.json", metrics)
     _save_activity(out, experiment)
     _plot(out, log)
@@ -654,6 +655,33 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         f"val {100 * best_val:.2f}%), {train_seconds:.0f} s of training; run folder: {out}"
     )
     return metrics
+
+
+OOD_CALIBRATION_SAMPLES = 4096
+
+
+def _calibrate_ood(
+    best_path: Path, best: dict[str, Any], experiment: Experiment, model: SpikingNetwork, config: Config, log: Log
+) -> None:
+    """Add an out-of-distribution calibration (:mod:`bpsrm.ood`) of up to 4,096 training samples to best.pt."""
+    from ..ood import calibrate_ood
+
+    subset = _limit(experiment.train_set, OOD_CALIBRATION_SAMPLES, config.seed + 3)
+    loader = DataLoader(subset, batch_size=config.train.eval_batch_size)
+    device = next(model.parameters()).device
+    try:
+        calibration = calibrate_ood(
+            model,
+            ((inputs.to(device), labels) for inputs, labels in loader),
+            experiment.encode,
+            len(experiment.classes),
+        )
+    except BpsrmError as exc:
+        log(f"no out-of-distribution calibration in {best_path}: {exc}")
+        return
+    save_checkpoint(
+        best_path, {**{k: v for k, v in best.items() if k != "format_version"}, "ood": calibration.to_dict()}
+    )
 
 
 def _tensorboard(out: Path):

@@ -1,0 +1,298 @@
+"""Classifying new files with a trained model, and adapting a model to a new condition.
+
+``bpsrm predict CHECKPOINT FILE... [--sample-rate HZ] [--rpm RPM] [--channel C]
+[--out FILE.csv]`` calls :func:`predict_files`; ``bpsrm adapt CHECKPOINT FILE...
+--out ADAPTED.pt`` calls :func:`adapt_checkpoint`. Every file becomes network
+input through the checkpoint's preprocessing (:mod:`bpsrm.data.preprocess`),
+the same path the data loader took in training:
+
+* images: one input per file;
+* event files (N-MNIST ``.bin``, ASL-DVS ``.mat``): one input per file;
+* vibration recordings (``.mat``, ``.csv``, ``.txt``, ``.npy``, ``.wav``): read
+  with :func:`bpsrm.data.recordings.read_recording`, checked (NaN, flat,
+  clipped, too short), brought to the model's rate (and reference speed), and cut
+  into windows without overlap, classified in batches, so memory stays bounded
+  by the recording itself, not by the number of windows.
+
+Each window or image is also scored against the training data
+(:mod:`bpsrm.ood`); above the checkpoint's threshold the answer is "unknown".
+A recording's answer is the majority class of its known windows, or "unknown"
+when more than half of its windows are unknown.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
+from .data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
+from .errors import DataError
+from .inference import TrainedModel, load_trained
+from .ood import spike_features
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "UNKNOWN",
+    "FileInput",
+    "file_input",
+    "predict_files",
+    "write_predictions_csv",
+    "plot_predictions",
+    "adapt_checkpoint",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+UNKNOWN = "unknown"
+BATCH_WINDOWS = 256
+"""Windows of a recording classified at once."""
+
+
+@dataclass
+class FileInput:
+    """A file as network inputs: ``batches()`` yields ``[N, *sample_shape]`` tensors (one per image or event
+    file; windows of ``window_seconds`` from ``starts_s`` for a recording)."""
+
+    path: Path
+    kind: str
+    tensors: Tensor | None = None
+    signal: np.ndarray | None = None
+    preprocess: VibrationPreprocess | None = None
+    starts: list[int] | None = None
+    details: dict[str, Any] | None = None
+
+    def batches(self, size: int = BATCH_WINDOWS) -> Iterator[Tensor]:
+        """Network inputs in batches of at most ``size``."""
+        if self.tensors is not None:
+            yield self.tensors
+            return
+        assert self.signal is not None and self.preprocess is not None and self.starts is not None
+        window = self.preprocess.window
+        for first in range(0, len(self.starts), size):
+            chunk = self.starts[first : first + size]
+            windows = np.stack([self.signal[s : s + window] for s in chunk])
+            yield torch.from_numpy(self.preprocess.windows(windows))
+
+
+def file_input(
+    trained: TrainedModel,
+    path: str | Path,
+    sample_rate_hz: float | None = None,
+    rpm: float | None = None,
+    channel: str | int | None = None,
+) -> FileInput:
+    """``path`` prepared as the checkpoint's training data was (module docstring); a DataError says why not."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    pre = trained.preprocess
+    suffix = path.suffix.lower()
+    dataset = trained.config.data.name
+    if isinstance(pre, VibrationPreprocess) and suffix in RECORDING_SUFFIXES:
+        return _recording_input(path, pre, sample_rate_hz, rpm, channel)
+    if isinstance(pre, ImagePreprocess) and suffix in IMAGE_SUFFIXES:
+        return FileInput(path, "image", tensors=pre.from_file(path))
+    if isinstance(pre, EventPreprocess) and suffix == {"nmnist": ".bin", "asl-dvs": ".mat"}[pre.reader]:
+        return FileInput(path, "events", tensors=pre.from_file(path))
+    expected = {
+        ImagePreprocess: f"images ({', '.join(IMAGE_SUFFIXES)})",
+        EventPreprocess: "event files (.bin for N-MNIST, .mat for ASL-DVS)",
+        VibrationPreprocess: f"vibration recordings ({', '.join(RECORDING_SUFFIXES)})",
+    }.get(type(pre), "no file type: bpsrm does not know how this model's data was read")
+    raise DataError(
+        f"{path}: cannot classify a {suffix or 'suffix-less'} file with a model trained on {dataset}; "
+        f"it takes {expected}"
+    )
+
+
+def _recording_input(
+    path: Path, pre: VibrationPreprocess, sample_rate_hz: float | None, rpm: float | None, channel: str | int | None
+) -> FileInput:
+    recording = read_recording(path, sample_rate_hz=sample_rate_hz, channel=channel, rpm=rpm)
+    rate = recording.sample_rate_hz
+    if rate is None:
+        raise DataError(
+            f"{path}: the file does not state its sample rate; give it with --sample-rate HZ "
+            "(bpsrm never guesses it from a file name)"
+        )
+    needed = math.ceil(pre.window * rate / pre.sample_rate_hz)
+    check_signal(recording.signal, str(path), min_samples=needed)
+    signal = pre.signal(recording.signal, rate, recording.rpm, str(path))
+    if signal.size < pre.window:
+        raise DataError(f"{path}: {signal.size} samples at the model's rate, fewer than one window ({pre.window})")
+    starts = list(range(0, signal.size - pre.window + 1, pre.window))
+    details = {
+        "sample_rate_hz": rate,
+        "rpm": recording.rpm,
+        "channel": recording.channel,
+        "seconds": recording.signal.size / rate,
+    }
+    return FileInput(path, "recording", signal=signal, preprocess=pre, starts=starts, details=details)
+
+
+@torch.no_grad()
+def predict_files(
+    checkpoint: str | Path,
+    files: Sequence[str | Path],
+    sample_rate_hz: float | None = None,
+    rpm: float | None = None,
+    channel: str | int | None = None,
+) -> list[dict[str, Any]]:
+    """Classify each file (module docstring): its class, confidence, out-of-distribution score and whether it
+    is known; for a recording every window (start in seconds at the model's rate) and the majority answer."""
+    trained = load_trained(checkpoint)
+    results = []
+    for item in files:
+        prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
+        entries: list[dict[str, Any]] = []
+        for inputs in prepared.batches():
+            if tuple(inputs.shape[1:]) != trained.sample_shape:
+                raise DataError(
+                    f"{prepared.path}: prepared input of shape {list(inputs.shape[1:])}, "
+                    f"the model takes {list(trained.sample_shape)}"
+                )
+            entries.extend(_classify(trained, inputs))
+        result: dict[str, Any] = {"file": str(prepared.path)}
+        if prepared.starts is None:
+            result.update(entries[0])
+        else:
+            assert prepared.preprocess is not None
+            rate = prepared.preprocess.sample_rate_hz
+            for entry, start in zip(entries, prepared.starts, strict=True):
+                entry["start_s"] = round(start / rate, 6)
+            result.update(prepared.details or {})
+            result["windows"] = entries
+            result["majority"] = _majority(entries)
+        results.append(result)
+    return results
+
+
+def _classify(trained: TrainedModel, inputs: Tensor) -> list[dict[str, Any]]:
+    logits, features = spike_features(trained.model, trained.encode(inputs))
+    probabilities = torch.softmax(logits.double(), dim=1)
+    confidence, predicted = probabilities.max(1)
+    scores = trained.ood.score(features) if trained.ood is not None else None
+    entries = []
+    for i in range(inputs.shape[0]):
+        entry: dict[str, Any] = {
+            "class": trained.classes[int(predicted[i])],
+            "index": int(predicted[i]),
+            "confidence": round(float(confidence[i]), 4),
+            "probabilities": [round(float(p), 4) for p in probabilities[i]],
+        }
+        if scores is not None and trained.ood is not None:
+            known = bool(scores[i] <= trained.ood.threshold)
+            entry["ood_score"] = round(float(scores[i]), 3)
+            entry["known"] = known
+            if not known:
+                entry["class"] = UNKNOWN
+        entries.append(entry)
+    return entries
+
+
+def _majority(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    unknown = sum(1 for e in entries if e["class"] == UNKNOWN)
+    known = [e["class"] for e in entries if e["class"] != UNKNOWN]
+    answer: dict[str, Any] = {"windows": len(entries), "unknown_share": round(unknown / len(entries), 4)}
+    if unknown * 2 > len(entries) or not known:
+        answer.update({"class": UNKNOWN, "share": round(unknown / len(entries), 4)})
+    else:
+        winner, count = Counter(known).most_common(1)[0]
+        answer.update({"class": winner, "share": round(count / len(entries), 4)})
+    return answer
+
+
+def write_predictions_csv(results: list[dict[str, Any]], classes: list[str], path: str | Path) -> Path:
+    """One row per window (recordings) or file (images, events): class, confidence, OOD score, probabilities."""
+    path = Path(path)
+    columns = ["file", "window", "start_s", "class", "confidence", "ood_score", "known"] + [f"p_{c}" for c in classes]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for result in results:
+            rows = result.get("windows", [result])
+            for index, entry in enumerate(rows):
+                writer.writerow(
+                    [
+                        result["file"],
+                        index if "windows" in result else "",
+                        entry.get("start_s", ""),
+                        entry["class"],
+                        entry["confidence"],
+                        entry.get("ood_score", ""),
+                        entry.get("known", ""),
+                        *entry["probabilities"],
+                    ]
+                )
+    return path
+
+
+def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: str | Path) -> Path | None:
+    """Class probability over time for each recording (unknown windows shaded); None when no recording."""
+    recordings = [r for r in results if "windows" in r]
+    if not recordings:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(recordings), 1, figsize=(9, 2.4 * len(recordings) + 0.6), squeeze=False)
+    for ax, result in zip(axes[:, 0], recordings, strict=True):
+        times = np.array([w["start_s"] for w in result["windows"]])
+        probabilities = np.array([w["probabilities"] for w in result["windows"]])
+        for k, name in enumerate(classes):
+            if probabilities[:, k].max() >= 0.05:
+                ax.plot(times, probabilities[:, k], label=name, lw=1.2)
+        step = float(times[1] - times[0]) if times.size > 1 else 1.0
+        for t, window in zip(times, result["windows"], strict=True):
+            if window["class"] == UNKNOWN:
+                ax.axvspan(t, t + step, color="0.85", lw=0)
+        majority = result["majority"]
+        ax.set_title(f"{Path(result['file']).name}: {majority['class']} ({100 * majority['share']:.0f}% of windows)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("probability")
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    axes[-1, 0].set_xlabel("time (s); grey: unknown windows")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def adapt_checkpoint(
+    checkpoint: str | Path,
+    files: Sequence[str | Path],
+    out: str | Path,
+    sample_rate_hz: float | None = None,
+    rpm: float | None = None,
+    channel: str | int | None = None,
+) -> dict[str, Any]:
+    """Re-estimate the normalisation statistics of ``checkpoint`` from unlabeled ``files`` (AdaBN,
+    :mod:`bpsrm.adapt`) and write the result to ``out``, a checkpoint like any other."""
+    from .adapt import adapt_norm_statistics
+    from .engine.checkpoint import save_checkpoint
+
+    trained = load_trained(checkpoint)
+    inputs = [batch for item in files for batch in file_input(trained, item, sample_rate_hz, rpm, channel).batches()]
+    pool = torch.cat(inputs) if inputs else torch.empty(0)
+    order = torch.randperm(pool.shape[0], generator=torch.Generator().manual_seed(0))  # mixed batches
+    size = trained.config.train.eval_batch_size
+    samples = adapt_norm_statistics(
+        trained.model, (pool[order[i : i + size]] for i in range(0, pool.shape[0], size)), trained.encode
+    )
+    state = {k: v for k, v in trained.state.items() if k != "format_version"}
+    state["model"] = trained.model.state_dict()
+    state["adapted"] = {"from": str(checkpoint), "files": [str(f) for f in files], "samples": samples}
+    path = save_checkpoint(out, state)
+    return {"checkpoint": str(path), "adapted_from": str(checkpoint), "files": len(files), "samples": samples}
