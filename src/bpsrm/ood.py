@@ -10,10 +10,13 @@ detecting out-of-distribution samples", NeurIPS 2018):
 $$ s(f) = \\min_k (f - \\mu_k)^\\top \\Sigma^{-1} (f - \\mu_k), \\qquad
 \\Sigma = (1 - \\lambda) S + \\lambda \\tfrac{\\operatorname{tr} S}{C} I $$
 
-($S$ the pooled within-class covariance, $\\lambda = 0.1$). The threshold is the
-``quantile`` (default 99.5 %) of the scores of other training samples than
-those fitted (the odd-numbered ones); a sample whose score exceeds it is
-answered "unknown".
+($S$ the pooled within-class covariance, $\\lambda = 0.1$). The threshold is
+``MARGIN`` (2) times the ``quantile`` (default 99.5 %) of the scores of other
+training samples than those fitted (the odd-numbered ones); a sample whose score
+exceeds it is answered "unknown". The margin leaves room for the drift of a new
+operating condition of the same machine (another load moves fault windows of a
+model trained at one load to about 1.2 times the quantile) while a healthy
+recording given to a fault-only model, or sensor noise, lands at ten times it or more.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .errors import DataError
 __all__ = ["OODCalibration", "spike_features", "calibrate_ood"]
 
 SHRINKAGE = 0.1
+MARGIN = 2.0
 
 
 @torch.no_grad()
@@ -116,5 +120,5 @@ def calibrate_ood(
     shrunk = (1 - SHRINKAGE) * covariance + SHRINKAGE * max(scale, 1e-12) * identity
     precision = torch.linalg.inv(shrunk)
     provisional = OODCalibration(means, precision, 0.0, quantile)
-    threshold = float(torch.quantile(provisional.score(f[held]), quantile))
+    threshold = MARGIN * float(torch.quantile(provisional.score(f[held]), quantile))
     return OODCalibration(means, precision, threshold, quantile)
