@@ -1,0 +1,213 @@
+"""`bpsrm predict` and `bpsrm adapt` on recordings as engineers have them: every format, three rates,
+clear errors for bad signals, "unknown" for what the model never saw; and the one preprocessing path:
+predict prepares a file exactly as the data loader does, for every dataset."""
+
+from __future__ import annotations
+
+import csv
+import json
+import types
+import wave
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.signal
+import torch
+
+from bpsrm.cli import main
+from bpsrm.data import get_dataset
+from bpsrm.engine.config import load_config
+from bpsrm.engine.trainer import train
+from bpsrm.inference import load_trained
+from bpsrm.prediction import UNKNOWN, file_input, predict_files
+from conftest import REPO
+
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
+RATES = {"20k": (20_000, 5, 3), "25.6k": (25_600, 32, 15), "48k": (48_000, 4, 1)}
+
+
+@pytest.fixture(scope="module")
+def fault_model(tmp_path_factory, shared_data):
+    """A 9-class fault model trained briefly at 0 HP (the cross-load config)."""
+    out = tmp_path_factory.mktemp("fault") / "run"
+    config = load_config(
+        REPO / "configs" / "cwru-crossload.yaml",
+        [f"data.root={shared_data}", "train.epochs=4", "data.options.stride=1024", "log.progress=false"],
+    )
+    train(config, out, log=lambda _: None)
+    return out / "best.pt"
+
+
+def _record(shared_data, load, number):
+    return scipy.io.loadmat(shared_data / "cwru" / f"{load}HP" / f"{number}.mat")[f"X{number}_DE_time"].ravel()
+
+
+def _wav(path, rate, signal):
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        scale = 0.9 * 32767 / np.max(np.abs(signal))
+        handle.writeframes(np.round(signal * scale).astype("<i2").tobytes())
+
+
+def test_every_format_and_rate_gets_the_class_of_the_mat(fault_model, shared_data, tmp_path, capsys) -> None:
+    record = shared_data / "cwru" / "2HP" / "107.mat"  # IR007 at 2 HP, a load the model never saw
+    (reference,) = predict_files(fault_model, [record])
+    expected = reference["majority"]["class"]
+    assert expected == "IR007" and reference["sample_rate_hz"] == 12_000 and reference["rpm"] == 1748
+    x = _record(shared_data, 2, 107)
+    files = []
+    for name, (rate, up, down) in RATES.items():
+        y = scipy.signal.resample_poly(x, up, down)
+        t = np.arange(y.size) / rate
+        csv_path = tmp_path / f"pump_{name}.csv"
+        np.savetxt(csv_path, np.column_stack([t, y]), delimiter=",", header="time_s,accel_g", comments="")
+        npy_path = tmp_path / f"pump_{name}.npy"
+        np.save(npy_path, y)
+        mat_path = tmp_path / f"pump_{name}.mat"
+        scipy.io.savemat(mat_path, {"vibration": y.reshape(-1, 1), "fs": float(rate)})
+        wav_path = tmp_path / f"pump_{name}.wav"
+        _wav(wav_path, rate, y)
+        txt_path = tmp_path / f"pump_{name}.txt"
+        np.savetxt(txt_path, y[:, None])
+        files += [(csv_path, None), (npy_path, rate), (mat_path, None), (wav_path, None), (txt_path, rate)]
+    for path, rate in files:
+        (answer,) = predict_files(fault_model, [path], sample_rate_hz=rate)
+        assert answer["majority"]["class"] == expected, (path.name, answer["majority"])
+        assert answer["majority"]["share"] >= 0.8, (path.name, answer["majority"])
+    # The command line, with a CSV of the windows and a plot beside it.
+    out = tmp_path / "answers.csv"
+    args = ["predict", str(fault_model), str(files[1][0]), "--sample-rate", "20000", "--out", str(out)]
+    assert main(args) == 0
+    (answer,) = json.loads(capsys.readouterr().out)
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(answer["windows"]) == answer["majority"]["windows"]
+    assert rows[1]["start_s"] == str(answer["windows"][1]["start_s"]) and float(rows[1]["start_s"]) == pytest.approx(
+        2048 / 12_000, abs=1e-6
+    )
+    probabilities = [float(rows[0][f"p_{c}"]) for c in answer_classes(fault_model)]
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-3)
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+def answer_classes(checkpoint):
+    return load_trained(checkpoint).classes
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda x: np.zeros(50_000), "flat"),
+        (lambda x: np.where(np.arange(x.size) == 500, np.nan, x), "NaN"),
+        (lambda x: x[:1000], "fewer"),
+        (lambda x: np.clip(x, -0.3 * np.abs(x).max(), 0.3 * np.abs(x).max()), "clipped"),
+    ],
+    ids=["dead-sensor", "nan", "short", "saturated"],
+)
+def test_bad_signals_are_refused_without_a_traceback(fault_model, shared_data, tmp_path, capsys, make, message):
+    path = tmp_path / "bad.npy"
+    np.save(path, make(_record(shared_data, 0, 105)))
+    assert main(["predict", str(fault_model), str(path), "--sample-rate", "12000"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and str(path) in err
+
+
+def test_missing_rate_and_text_are_refused(fault_model, tmp_path, capsys) -> None:
+    path = tmp_path / "signal.npy"
+    np.save(path, np.random.default_rng(0).normal(size=30_000))
+    assert main(["predict", str(fault_model), str(path)]) == 1
+    assert "--sample-rate" in capsys.readouterr().err
+    text = tmp_path / "log.csv"
+    text.write_text("accel\n0.1\n0.2\nsensor fault\n0.3\n")
+    assert main(["predict", str(fault_model), str(text), "--sample-rate", "12000"]) == 1
+    err = capsys.readouterr().err
+    assert "line 4" in err and "sensor fault" in err and "Traceback" not in err
+
+
+def test_what_the_model_never_saw_is_unknown(fault_model, shared_data, tmp_path) -> None:
+    healthy = shared_data / "cwru" / "0HP" / "97.mat"  # normal bearing, 48 kHz: not one of the 9 fault classes
+    noise = tmp_path / "noise.npy"
+    np.save(noise, np.random.default_rng(1).normal(size=120_000))
+    (normal,) = predict_files(fault_model, [healthy])
+    (hiss,) = predict_files(fault_model, [noise], sample_rate_hz=12_000)
+    assert normal["majority"]["class"] == UNKNOWN and normal["majority"]["unknown_share"] > 0.9
+    assert hiss["majority"]["class"] == UNKNOWN
+    (fault,) = predict_files(fault_model, [shared_data / "cwru" / "1HP" / "198.mat"])  # OR014@6 at 1 HP
+    assert fault["majority"]["class"] == "OR014@6" and fault["majority"]["unknown_share"] < 0.2
+
+
+def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, shared_data, tmp_path, capsys) -> None:
+    records = sorted(str(p) for p in (shared_data / "cwru" / "2HP").glob("*.mat"))
+    adapted = tmp_path / "adapted.pt"
+    assert main(["adapt", str(fault_model), *records, "--out", str(adapted)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == sum(
+        _record(shared_data, 2, int(p.rsplit("/", 1)[1][:-4])).size // 2048 for p in records
+    )
+    before, after = load_trained(fault_model), load_trained(adapted)
+    for (name, old), new in zip(before.model.state_dict().items(), after.model.state_dict().values(), strict=True):
+        if "running" in name:
+            assert not torch.equal(old, new), name  # statistics of the 2 HP windows
+        elif "num_batches_tracked" in name:
+            continue
+        else:
+            assert torch.equal(old, new), name  # every learnt weight as it was
+    assert after.state["adapted"]["files"] == records
+    assert main(["eval", str(adapted), "-o", "load=2", "-o", "whole=true"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] > 0.5
+    assert main(["predict", str(adapted), records[0]]) == 0
+
+
+def test_windows_go_through_in_batches(fault_model, tmp_path) -> None:
+    long = tmp_path / "hour.npy"  # 10 minutes at 12 kHz: 3,515 windows
+    np.save(long, np.random.default_rng(2).normal(size=12_000 * 600).astype(np.float32))
+    prepared = file_input(load_trained(fault_model), long, sample_rate_hz=12_000)
+    sizes = [batch.shape[0] for batch in prepared.batches()]
+    assert max(sizes) <= 256 and sum(sizes) == 12_000 * 600 // 2048
+
+
+def _stand_in(preprocess, name):
+    return types.SimpleNamespace(
+        preprocess=preprocess, config=types.SimpleNamespace(data=types.SimpleNamespace(name=name))
+    )
+
+
+def test_predict_prepares_files_as_the_loader_does(shared_data, tmp_path) -> None:
+    from PIL import Image
+
+    from test_configs import _asl_fixture
+
+    # Fashion-MNIST: the loader's image written as a PNG and read back.
+    fashion = get_dataset("fashion-mnist", "test", root=shared_data)
+    png = tmp_path / "shirt.png"
+    Image.fromarray(fashion.images[6].numpy()).save(png)
+    got = file_input(_stand_in(fashion.preprocess, "fashion-mnist"), png).tensors
+    torch.testing.assert_close(got[0], fashion[6][0], rtol=0, atol=0)
+    # Weather: every mode (a GIF named .jpg, an RGBA PNG named .jpg, JPEG).
+    weather = get_dataset("weather", "test", root=shared_data, image_size=32)
+    for i in range(0, len(weather), 37):
+        got = file_input(_stand_in(weather.preprocess, "weather"), weather.files[i]).tensors
+        torch.testing.assert_close(got[0], weather[i][0], rtol=0, atol=0)
+    # N-MNIST and ASL-DVS: the event files themselves.
+    nmnist = get_dataset("nmnist", "test", root=shared_data, time_steps=6, cache=False)
+    for i in (0, 57, 99):
+        got = file_input(_stand_in(nmnist.preprocess, "nmnist"), nmnist.files[i]).tensors
+        torch.testing.assert_close(got[0], nmnist[i][0], rtol=0, atol=0)
+    _asl_fixture(tmp_path / "asl")
+    asl = get_dataset("asl-dvs", "test", root=tmp_path / "asl", downsample=4, cache=False)
+    got = file_input(_stand_in(asl.preprocess, "asl-dvs"), asl.files[3]).tensors
+    torch.testing.assert_close(got[0], asl[3][0], rtol=0, atol=0)
+    # CWRU: the windows of a whole record, 48 kHz normal record and speed normalisation included.
+    for number, load, options in ((97, 0, {}), (171, 2, {"speed_normalize": True, "normalize": "window"})):
+        cwru = get_dataset(
+            "cwru", "test", root=shared_data, load=load, class_set="10" if load == 0 else "9", whole=True, **options
+        )
+        indices = [i for i, (n, _) in enumerate(cwru.windows) if n == number]
+        path = shared_data / "cwru" / f"{load}HP" / f"{number}.mat"
+        got = torch.cat(list(file_input(_stand_in(cwru.preprocess, "cwru"), path).batches()))
+        assert got.shape[0] == len(indices)
+        torch.testing.assert_close(got, torch.stack([cwru[i][0] for i in indices]), rtol=0, atol=0)
