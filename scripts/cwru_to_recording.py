@@ -1,0 +1,57 @@
+"""Write a CWRU record as the kind of file an acquisition system makes: another rate, another format.
+
+    python scripts/cwru_to_recording.py ../shared/data/cwru/2HP/107.mat runs/pump.csv --rate 25600 [--seconds 3]
+
+The drive-end signal is resampled (scipy.signal.resample_poly) to ``--rate`` and written as ``.csv``
+(header ``time_s,accel_g``), ``.npy`` (no rate inside: give --sample-rate to bpsrm predict), ``.wav``
+(16-bit, rate in its header) or ``.mat`` (variables ``accel`` and ``fs``), chosen by the suffix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import wave
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import scipy.signal
+
+from bpsrm.data.cwru import read_cwru_record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("record", type=Path, help="a CWRU .mat record")
+    parser.add_argument("out", type=Path, help="the file to write: .csv, .npy, .wav or .mat")
+    parser.add_argument("--rate", type=float, default=25_600.0, help="sample rate in Hz (default 25600)")
+    parser.add_argument("--seconds", type=float, default=None, help="keep only the first N seconds")
+    args = parser.parse_args()
+    signal, rate = read_cwru_record(args.record)
+    ratio = Fraction(args.rate / rate).limit_denominator(1000)
+    y = scipy.signal.resample_poly(signal, ratio.numerator, ratio.denominator)
+    if args.seconds is not None:
+        y = y[: int(args.seconds * args.rate)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = args.out.suffix.lower()
+    if suffix == ".csv":
+        t = np.arange(y.size) / args.rate
+        np.savetxt(args.out, np.column_stack([t, y]), delimiter=",", header="time_s,accel_g", comments="", fmt="%.8g")
+    elif suffix == ".npy":
+        np.save(args.out, y)
+    elif suffix == ".wav":
+        with wave.open(str(args.out), "wb") as handle:
+            handle.setnchannels(1)
+            handle.setsampwidth(2)
+            handle.setframerate(round(args.rate))
+            handle.writeframes(np.round(y * (0.9 * 32767 / np.max(np.abs(y)))).astype("<i2").tobytes())
+    elif suffix == ".mat":
+        scipy.io.savemat(args.out, {"accel": y.reshape(-1, 1), "fs": float(args.rate)})
+    else:
+        parser.error(f"unknown suffix {suffix!r}: .csv, .npy, .wav or .mat")
+    print(f"wrote {args.out}: {y.size} samples at {args.rate:g} Hz ({y.size / args.rate:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
