@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# Issue 9 protocol: train at 0 HP (9 fault classes), evaluate on whole records at 1 HP (model choice)
-# and 2 HP (final figure), for the given seeds. Results in results/cwru-crossload/seed<S>/.
+# The bearing results (issue 18 protocol; nothing is chosen on a load it is reported on):
+# 1. the cross-load matrix of each preprocessing variant (bpsrm crossload: train at each load and each pair,
+#    test at the loads not trained on, as trained and AdaBN-adapted; fixed schedule) into
+#    results/crossload-matrix/<variant>/ (no checkpoints kept);
+# 2. the field model (configs/cwru-crossload.yaml: every load at hand) for the given seeds into
+#    results/cwru-crossload/seed<S>/ (best.pt kept, last.pt removed).
 #   bash scripts/run_crossload.sh [ROOT] [SEEDS...]      (default: ../shared/data, seeds 0 1 2)
+# Resumable: finished cells and runs are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${1:-../shared/data}
 shift || true
 seeds=${*:-0 1 2}
 bpsrm=${BPSRM:-.venv/bin/bpsrm}
+config=configs/cwru-crossload.yaml
+matrix() {  # name, seeds, overrides...
+  local name=$1 matrix_seeds=$2
+  shift 2
+  "$bpsrm" crossload "$config" data.root="$root" log.progress=false "$@" --seeds $matrix_seeds \
+    --out "runs/crossload-matrix/$name"
+  python scripts/keep_matrix.py "runs/crossload-matrix/$name" "results/crossload-matrix/$name"
+}
+matrix base "$seeds"
+matrix speed "$seeds" data.options.speed_normalize=true
+matrix augment 0 data.options.augment_speed=0.03 data.options.augment_gain=0.1
+matrix order-spectrum 0 data.options.speed_normalize=true data.options.features=spectrum
 for seed in $seeds; do
   out=results/cwru-crossload/seed$seed
-  "$bpsrm" train configs/cwru-crossload.yaml data.root="$root" seed="$seed" log.progress=false --out "$out"
-  "$bpsrm" eval "$out/best.pt" --root "$root" -o load=1 -o whole=true --out "$out/eval-1hp.json" > /dev/null
-  "$bpsrm" eval "$out/best.pt" --root "$root" -o load=2 -o whole=true --out "$out/eval-2hp.json" > /dev/null
+  "$bpsrm" train "$config" data.root="$root" seed="$seed" log.progress=false --out "$out" --resume
   rm -f "$out/last.pt"
 done
