@@ -106,3 +106,29 @@ def test_cwru_augmentation_only_in_training(shared_data) -> None:
     np.testing.assert_array_equal(test[3][0].numpy().ravel(), test.signals[number][start : start + 2048].astype("f4"))
     with pytest.raises(ParameterError, match="augment_speed"):
         get_dataset("cwru", "train", root=shared_data, augment_speed=0.7)
+
+
+def _envelope_peak(signal: np.ndarray, rate: float, low: float, high: float) -> float:
+    import scipy.signal
+
+    envelope = np.abs(scipy.signal.hilbert(signal - signal.mean()))
+    spectrum = np.abs(np.fft.rfft((envelope - envelope.mean()) * np.hanning(envelope.size)))
+    freqs = np.fft.rfftfreq(envelope.size, 1 / rate)
+    band = (freqs >= low) & (freqs <= high)
+    return float(freqs[band][np.argmax(spectrum[band])])
+
+
+def test_speed_normalisation_aligns_the_inner_race_fault_line_of_every_load(shared_data) -> None:
+    # IR007 at 0, 1 and 2 HP (1797, 1772, 1748 rpm). The inner-race fault frequency of the drive-end bearing
+    # (SKF 6205: 5.4152 x shaft speed) is the strongest envelope line near 160 Hz. In the raw records it moves
+    # with the speed (162.2 -> 157.8 Hz); after speed normalisation to 1800 rpm it sits at 5.4152 x 30 Hz.
+    raw, normalised = [], []
+    pre = VibrationPreprocess(speed_normalize=True, reference_rpm=1800.0)
+    for load, number in ((0, 105), (1, 106), (2, 107)):
+        signal, rate, rpm = read_cwru_record_rpm(shared_data / "cwru" / f"{load}HP" / f"{number}.mat")
+        raw.append(_envelope_peak(signal, rate, 150, 170))
+        normalised.append(_envelope_peak(pre.signal(signal, rate, rpm), 12_000.0, 150, 170))
+        assert raw[-1] == pytest.approx(5.4152 * rpm / 60, abs=0.6)  # the lines sit about 0.4 Hz below nominal
+    assert max(raw) - min(raw) > 3.5  # measured: 161.70, 159.55, 157.40 Hz; normalised: 161.97, 162.07, 162.08 Hz
+    assert max(normalised) - min(normalised) < 0.3
+    assert np.mean(normalised) == pytest.approx(5.4152 * 30, abs=0.6)
