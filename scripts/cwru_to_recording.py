@@ -2,7 +2,7 @@
 
     python scripts/cwru_to_recording.py ../shared/data/cwru/2HP/107.mat runs/pump.csv --rate 25600 [--seconds 3]
 
-The drive-end signal is resampled (scipy.signal.resample_poly) to ``--rate`` and written as ``.csv``
+The drive-end signal is resampled (bpsrm.data.recordings.resample, anti-aliased) to ``--rate`` and written as ``.csv``
 (header ``time_s,accel_g``), ``.npy`` (no rate inside: give --sample-rate to bpsrm predict), ``.wav``
 (16-bit, rate in its header) or ``.mat`` (variables ``accel`` and ``fs``), chosen by the suffix.
 """
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import wave
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import scipy.io
-import scipy.signal
 
 from bpsrm.data.cwru import read_cwru_record
+from bpsrm.data.recordings import resample
 
 
 def main() -> None:
@@ -29,8 +28,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="keep only the first N seconds")
     args = parser.parse_args()
     signal, rate = read_cwru_record(args.record)
-    ratio = Fraction(args.rate / rate).limit_denominator(1000)
-    y = scipy.signal.resample_poly(signal, ratio.numerator, ratio.denominator)
+    y = resample(signal, rate, args.rate)
     if args.seconds is not None:
         y = y[: int(args.seconds * args.rate)]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ matrix augment 0 data.options.augment_speed=0.03 data.options.augment_gain=0.1
 matrix order-spectrum 0 data.options.speed_normalize=true data.options.features=spectrum
 for seed in $seeds; do
   out=results/cwru-crossload/seed$seed
+  [[ -f "$out/metrics.json" ]] && continue  # finished (its last.pt is removed)
   "$bpsrm" train "$config" data.root="$root" seed="$seed" log.progress=false --out "$out" --resume
   rm -f "$out/last.pt"
 done

@@ -23,7 +23,7 @@ def test_adapt_sets_the_average_of_the_batch_statistics() -> None:
     weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "tracked" not in k}
     batches = [torch.randn(4, 8, 3) * 2 + 1 for _ in range(3)]  # [T, B, C], already encoded
     samples = adapt_norm_statistics(model, batches, lambda x: x)
-    assert samples == 3 * 4  # B counts the second dimension of what the batches give ([T, B, C] here: 4 each)
+    assert samples == 3 * 4  # the first dimension of each batch (T = 4 here: the batches are already encoded)
     # Hand computation: per batch, channel mean and unbiased variance over T * B values of the scaled input.
     with torch.no_grad():
         seen = [scale(b).reshape(-1, 3).double() for b in batches]
@@ -40,6 +40,19 @@ def test_adapt_refuses_models_without_norms_and_empty_data() -> None:
     with pytest.raises(DataError, match="no normalisation layer"):
         adapt_norm_statistics(nn.Linear(2, 2), [torch.randn(3, 2)], lambda x: x)
     model = nn.Sequential(TemporalChannelNorm(2))
+    model[0].running_mean.fill_(3.0)
     with pytest.raises(DataError, match="no batch"):
         adapt_norm_statistics(model, [], lambda x: x)
-    assert norm_layers(nn.Sequential(nn.BatchNorm1d(2), TemporalChannelNorm(2), nn.Linear(2, 2))).__len__() == 2
+    assert torch.equal(model[0].running_mean, torch.full((2,), 3.0))  # a failure leaves the statistics as they were
+
+    def broken():
+        yield torch.randn(4, 8, 2)
+        raise RuntimeError("disk gone")
+
+    with pytest.raises(RuntimeError):
+        adapt_norm_statistics(model, broken(), lambda x: x)
+    assert torch.equal(model[0].running_mean, torch.full((2,), 3.0)) and not model.training
+    layers = nn.Sequential(
+        nn.BatchNorm1d(2), TemporalChannelNorm(2), nn.Linear(2, 2), nn.BatchNorm1d(2, track_running_stats=False)
+    )
+    assert len(norm_layers(layers)) == 2

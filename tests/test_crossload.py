@@ -6,8 +6,10 @@ import json
 import math
 
 import pytest
+import torch
 
 from bpsrm.cli import main
+from bpsrm.data.cwru import CWRU_RECORDS
 from bpsrm.crossload import matrix_markdown, protocol_config, summarise, training_sets
 from bpsrm.engine.config import load_config
 from bpsrm.errors import ConfigError
@@ -94,7 +96,50 @@ def _sizes(shared_data, load):
 
     sizes = []
     for path in sorted((shared_data / "cwru" / f"{load}HP").glob("*.mat")):
-        if path.stem == "97":
-            continue
+        if path.stem.isdigit() and CWRU_RECORDS.get(int(path.stem), ("normal",))[0] == "normal":
+            continue  # the 9 fault classes only
         sizes.append(next(v.size for k, v in scipy.io.loadmat(path).items() if k.endswith("_DE_time")))
     return sizes
+
+
+def test_a_run_folder_of_another_config_is_refused(tmp_path, shared_data) -> None:
+    from bpsrm.crossload import run_crossload
+
+    config = load_config(REPO / "configs" / "cwru-crossload.yaml", [f"data.root={shared_data}"])
+    run = tmp_path / "train-0" / "seed0"
+    run.mkdir(parents=True)
+    other = protocol_config(load_config(REPO / "configs" / "cwru-crossload.yaml", ["train.epochs=3"]), (0,), 0)
+    import yaml
+
+    from bpsrm.engine.config import config_to_dict
+
+    (run / "config.yaml").write_text(yaml.safe_dump(config_to_dict(other)))
+    with pytest.raises(ConfigError, match=r"keys that differ: data\.root, train\.epochs"):
+        run_crossload(config, tmp_path, loads=[0, 1], seeds=[0], log=lambda _: None)
+
+
+@pytest.mark.slow
+def test_fixed_schedule_and_unaugmented_validation(tmp_path, shared_data) -> None:
+    from bpsrm.engine.trainer import prepare, train
+
+    base = [f"data.root={shared_data}", "data.options.load=[0]", "log.progress=false", "train.max_batches=2"]
+    # A fixed schedule: the last epoch is best.pt, whatever validation says.
+    metrics = train(
+        load_config(REPO / "configs" / "cwru-crossload.yaml", [*base, "train.epochs=3"]), tmp_path / "a", log=print
+    )
+    assert metrics["best_epoch"] == 3
+    # No validation data and select: best_val is refused, not silently epoch 1.
+    with pytest.raises(ConfigError, match=r"train\.select: last"):
+        prepare(load_config(REPO / "configs" / "cwru-crossload.yaml", [*base, "train.select=best_val"]))
+    # Augmented training windows; the validation windows and the OOD calibration read them plain.
+    experiment = prepare(
+        load_config(
+            REPO / "configs" / "cwru-crossload.yaml",
+            [*base, "data.val_fraction=0.1", "data.options.augment_speed=0.05", "data.options.augment_gain=0.2"],
+        )
+    )
+    first_val = experiment.val_set[0][0]
+    assert torch.equal(first_val, experiment.val_set[0][0])  # the same tensor at every read: not augmented
+    index = experiment.train_set.indices[0]
+    assert not torch.equal(experiment.train_set[0][0], experiment.train_set.dataset[index][0])  # augmented
+    assert torch.equal(experiment.plain_train_set[0][0], experiment.plain_train_set[0][0])

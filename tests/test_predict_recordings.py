@@ -211,3 +211,18 @@ def test_predict_prepares_files_as_the_loader_does(shared_data, tmp_path) -> Non
         got = torch.cat(list(file_input(_stand_in(cwru.preprocess, "cwru"), path).batches()))
         assert got.shape[0] == len(indices)
         torch.testing.assert_close(got, torch.stack([cwru[i][0] for i in indices]), rtol=0, atol=0)
+
+
+def test_checkpoints_written_before_preprocessing_was_kept_still_predict(shared_data, tmp_path, capsys) -> None:
+    """results/cwru/seed0/best.pt predates the preprocessing record: it is rebuilt from the config."""
+    from bpsrm.data.vibration import VibrationPreprocess
+
+    legacy = REPO / "results" / "cwru" / "seed0" / "best.pt"
+    trained = load_trained(legacy)
+    assert "preprocess" not in trained.state and trained.ood is None
+    assert trained.preprocess == VibrationPreprocess(window=2048, normalize="window", features="raw")
+    out = tmp_path / "new" / "folder" / "answers.csv"  # a folder that does not exist yet
+    assert main(["predict", str(legacy), str(shared_data / "cwru" / "0HP" / "105.mat"), "--out", str(out)]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)
+    assert answer["majority"]["class"] == "IR007" and "ood_score" not in answer["windows"][0]
+    assert out.is_file()

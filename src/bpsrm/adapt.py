@@ -29,7 +29,12 @@ __all__ = ["adapt_norm_statistics", "norm_layers"]
 
 def norm_layers(model: nn.Module) -> list[nn.Module]:
     """The modules of ``model`` that keep running statistics (bpsrm's temporal norms, PyTorch's BatchNorm)."""
-    return [m for m in model.modules() if isinstance(m, (_TemporalNorm, nn.modules.batchnorm._BatchNorm))]
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, (_TemporalNorm, nn.modules.batchnorm._BatchNorm))
+        and getattr(m, "running_mean", None) is not None
+    ]
 
 
 @torch.no_grad()
@@ -44,13 +49,13 @@ def adapt_norm_statistics(model: nn.Module, batches: Iterable[Tensor], encode: C
     layers = norm_layers(model)
     if not layers:
         raise DataError("adapt: the model has no normalisation layer (TCN, BatchNorm, ...) whose statistics to adapt")
-    saved = [m.momentum for m in layers]
+    saved = [(m.momentum, m.running_mean.clone(), m.running_var.clone()) for m in layers]
     model.eval()
     for m in layers:
         m.running_mean.zero_()
         m.running_var.fill_(1.0)
         m.train()
-    samples, count = 0, 0
+    samples, count, done = 0, 0, False
     try:
         for inputs in batches:
             if inputs.shape[0] < 2:
@@ -60,10 +65,14 @@ def adapt_norm_statistics(model: nn.Module, batches: Iterable[Tensor], encode: C
                 m.momentum = 1.0 / count
             model(encode(inputs))
             samples += int(inputs.shape[0])
+        if samples == 0:
+            raise DataError("adapt: no batch of two or more samples to estimate statistics from")
+        done = True
     finally:
-        for m, momentum in zip(layers, saved, strict=True):
+        for m, (momentum, mean, var) in zip(layers, saved, strict=True):
             m.momentum = momentum
+            if not done:  # a failure leaves the model as it was
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
         model.eval()
-    if samples == 0:
-        raise DataError("adapt: no batch of two or more samples to estimate statistics from")
     return samples

@@ -261,7 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = evaluate_checkpoint(args.checkpoint, args.root, options, args.split, adapt=args.adapt)
             text = json.dumps(report, indent=2)
             if args.out is not None:
-                args.out.write_text(text + "\n")
+                try:
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    args.out.write_text(text + "\n")
+                except OSError as exc:
+                    raise BpsrmError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
             print(text)
             return 0
         if args.command == "predict":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine.config import Config, config_from_dict, config_to_dict
-from .errors import ConfigError
+from .errors import BpsrmError, ConfigError, DataError
 
 __all__ = ["training_sets", "protocol_config", "run_crossload", "summarise", "matrix_markdown", "plot_matrix"]
 
@@ -46,8 +47,9 @@ def _name(train_loads: Sequence[int]) -> str:
     return "train-" + "-".join(str(x) for x in train_loads)
 
 
-def protocol_config(config: Config, train_loads: Sequence[int], seed: int) -> Config:
-    """``config`` trained at ``train_loads`` with ``seed``: the 9 fault classes, a fixed schedule, no validation."""
+def protocol_config(config: Config, train_loads: Sequence[int], seed: int, root: str | Path | None = None) -> Config:
+    """``config`` trained at ``train_loads`` with ``seed``: the 9 fault classes, a fixed schedule, no validation
+    (and the data looked for in ``root`` first, when given)."""
     if config.data.name != "cwru":
         raise ConfigError(f"crossload: the config trains on {config.data.name!r}; the protocol is for cwru")
     raw = config_to_dict(config)
@@ -56,7 +58,46 @@ def protocol_config(config: Config, train_loads: Sequence[int], seed: int) -> Co
     raw["data"]["val_fraction"] = 0.0
     raw["data"]["val_options"] = None
     raw["train"]["select"] = "last"
+    if root is not None:
+        raw["data"]["root"] = str(root)
     return config_from_dict(raw)
+
+
+def _eval_name(test_load: int, adapted: bool) -> str:
+    return f"eval-{test_load}hp{'-adapted' if adapted else ''}.json"
+
+
+def _check_same_config(run: Path, cfg: Config) -> None:
+    """A run folder left by an earlier call must hold the same config, or its results are not this cell's."""
+    import yaml
+
+    path = run / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        saved = config_to_dict(config_from_dict(yaml.safe_load(path.read_text())))
+    except (yaml.YAMLError, OSError, BpsrmError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); remove {run} to train this cell again") from None
+    wanted = config_to_dict(cfg)
+    if saved != wanted:
+        differ = sorted(_differences(saved, wanted))
+        raise ConfigError(
+            f"{run} holds a run of another config (keys that differ: {', '.join(differ)}); "
+            "use another --out, or remove that folder"
+        )
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 @dataclass
@@ -112,22 +153,21 @@ def run_crossload(
         for seed in seeds:
             done += 1
             run = out / _name(train_loads) / f"seed{seed}"
-            cfg = protocol_config(config, train_loads, seed)
+            cfg = protocol_config(config, train_loads, seed, root)
+            _check_same_config(run, cfg)
             if not (run / "metrics.json").is_file():
                 log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
                 train(cfg, run, resume=(run / "last.pt").is_file(), log=log)
             for test_load in (x for x in loads if x not in train_loads):
                 for adapted in (False, True) if adapt else (False,):
-                    target = run / f"eval-{test_load}hp{'-adapted' if adapted else ''}.json"
+                    target = run / _eval_name(test_load, adapted)
                     if target.is_file():
                         continue
                     window = int(cfg.data.options.get("window", 2048))
                     options = {"load": test_load, "whole": True, "stride": window}
-                    for key in ("augment_speed", "augment_gain"):
-                        options[key] = 0.0
                     trained = load_trained(run / "best.pt")
                     report = evaluate_trained(trained, root, options, "test", adapt=adapted)
-                    target.write_text(json.dumps(report, indent=2) + "\n")
+                    _write_atomic(target, json.dumps(report, indent=2) + "\n")
                     log(
                         f"crossload: {list(train_loads)} HP -> {test_load} HP, seed {seed}"
                         f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"
@@ -152,13 +192,11 @@ def summarise(out: str | Path, loads: Sequence[int], seeds: Sequence[int], adapt
             for adapted in (False, True) if adapt else (False,):
                 accuracies, per_class = [], []
                 for seed in seeds:
-                    path = (
-                        out
-                        / _name(train_loads)
-                        / f"seed{seed}"
-                        / f"eval-{test_load}hp{'-adapted' if adapted else ''}.json"
-                    )
-                    report = json.loads(path.read_text())
+                    path = out / _name(train_loads) / f"seed{seed}" / _eval_name(test_load, adapted)
+                    try:
+                        report = json.loads(path.read_text())
+                    except (OSError, json.JSONDecodeError) as exc:
+                        raise DataError(f"{path}: unreadable ({exc}); run bpsrm crossload again to redo it") from None
                     accuracies.append(float(report["accuracy"]))
                     per_class.append({str(k): float(v) for k, v in report["per_class_accuracy"].items()})
                 cells.append(_Cell(tuple(train_loads), test_load, adapted, accuracies, per_class).summary())

@@ -25,7 +25,7 @@ from .data.preprocess import EventPreprocess, ImagePreprocess, Preprocess, Vibra
 from .encoding import get_encoder
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.config import Config, config_from_dict
-from .engine.trainer import evaluate_model, make_model
+from .engine.trainer import evaluate_model, make_model, set_statistics, without_augmentation
 from .errors import ParameterError
 from .models import SpikingNetwork
 from .ood import OODCalibration
@@ -66,8 +66,11 @@ def load_trained(checkpoint: str | Path) -> TrainedModel:
     load_model_state(model, state["model"], path)
     model.eval()
     stats = {str(k): float(v) for k, v in dict(state.get("data_stats", {})).items()}
-    raw = state.get("preprocess")
-    preprocess = preprocess_from_dict(raw, str(path)) if raw else _legacy_preprocess(config, sample_shape, stats)
+    if "preprocess" in state:  # None: a dataset bpsrm cannot read files of
+        raw = state["preprocess"]
+        preprocess = preprocess_from_dict(raw, str(path)) if raw is not None else None
+    else:  # written before checkpoints kept it
+        preprocess = _legacy_preprocess(config, sample_shape, stats)
     ood = OODCalibration.from_dict(state["ood"], str(path)) if state.get("ood") else None
     return TrainedModel(path, config, model, classes, sample_shape, stats, preprocess, ood, state)
 
@@ -116,7 +119,7 @@ def evaluate_trained(
 ) -> dict[str, Any]:
     """:func:`evaluate_checkpoint` of a model already loaded (its weights are changed by ``adapt``)."""
     data_config = trained.config.data
-    merged = {**data_config.options, **(options or {})}
+    merged = without_augmentation({**data_config.options, **(options or {})})
     dataset = get_dataset(data_config.name, split, root=root if root is not None else data_config.root, **merged)
     if list(dataset.classes) != trained.classes:
         raise ParameterError(
@@ -124,7 +127,7 @@ def evaluate_trained(
             f"the dataset has {list(dataset.classes)}"
         )
     if "mean" in trained.data_stats:
-        dataset.set_statistics(trained.data_stats["mean"], trained.data_stats["std"])  # type: ignore[attr-defined]
+        set_statistics(dataset, trained.data_stats["mean"], trained.data_stats["std"])
     batch_size = trained.config.train.eval_batch_size
     if adapt:
         from torch.utils.data import DataLoader

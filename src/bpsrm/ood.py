@@ -12,7 +12,8 @@ $$ s(f) = \\min_k (f - \\mu_k)^\\top \\Sigma^{-1} (f - \\mu_k), \\qquad
 
 ($S$ the pooled within-class covariance, $\\lambda = 0.1$). The threshold is
 ``MARGIN`` (2) times the ``quantile`` (default 99.5 %) of the scores of other
-training samples than those fitted (the odd-numbered ones); a sample whose score
+training samples than those fitted (alternate blocks of 16 samples, so that
+overlapping neighbours of a window mostly fall on its own side); a sample whose score
 exceeds it is answered "unknown". The margin leaves room for the drift of a new
 operating condition of the same machine (another load moves fault windows of a
 model trained at one load to about 1.2 times the quantile) while a healthy
@@ -34,6 +35,7 @@ __all__ = ["OODCalibration", "spike_features", "calibrate_ood"]
 
 SHRINKAGE = 0.1
 MARGIN = 2.0
+HELD_OUT_BLOCK = 16
 
 
 @torch.no_grad()
@@ -100,7 +102,8 @@ def calibrate_ood(
     if not features:
         raise DataError("ood calibration: no training samples")
     f, y = torch.cat(features), torch.cat(labels)
-    fit, held = torch.arange(f.shape[0]) % 2 == 0, torch.arange(f.shape[0]) % 2 == 1
+    block = (torch.arange(f.shape[0]) // HELD_OUT_BLOCK) % 2
+    fit, held = block == 0, block == 1
     if int(held.sum()) < 2:
         raise DataError(f"ood calibration: {f.shape[0]} training samples are too few")
     means = torch.zeros(classes, f.shape[1], dtype=torch.float64)
@@ -116,8 +119,10 @@ def calibrate_ood(
     within = torch.cat(centred)
     covariance = within.T @ within / max(within.shape[0] - 1, 1)
     scale = float(torch.trace(covariance)) / covariance.shape[0]
+    if not scale > 0:
+        raise DataError("ood calibration: the last spiking layer's rates do not vary over the training samples")
     identity = torch.eye(covariance.shape[0], dtype=torch.float64)
-    shrunk = (1 - SHRINKAGE) * covariance + SHRINKAGE * max(scale, 1e-12) * identity
+    shrunk = (1 - SHRINKAGE) * covariance + SHRINKAGE * scale * identity
     precision = torch.linalg.inv(shrunk)
     provisional = OODCalibration(means, precision, 0.0, quantile)
     threshold = MARGIN * float(torch.quantile(provisional.score(f[held]), quantile))

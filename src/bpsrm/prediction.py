@@ -213,9 +213,13 @@ def _majority(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_predictions_csv(results: list[dict[str, Any]], classes: list[str], path: str | Path) -> Path:
     """One row per window (recordings) or file (images, events): class, confidence, OOD score, probabilities."""
-    path = Path(path)
+    path = _writable(path)
     columns = ["file", "window", "start_s", "class", "confidence", "ood_score", "known"] + [f"p_{c}" for c in classes]
-    with open(path, "w", newline="") as handle:
+    try:
+        handle = open(path, "w", newline="")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    with handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for result in results:
@@ -264,9 +268,23 @@ def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: st
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     axes[-1, 0].set_xlabel("time (s); grey: unknown windows")
     fig.tight_layout()
+    path = _writable(path)
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _writable(path: str | Path) -> Path:
+    """``path`` with its folder made; a DataError when that cannot be done."""
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot make its folder ({exc.strerror or exc})") from None
     return path
 
 
@@ -284,7 +302,15 @@ def adapt_checkpoint(
     from .engine.checkpoint import save_checkpoint
 
     trained = load_trained(checkpoint)
-    inputs = [batch for item in files for batch in file_input(trained, item, sample_rate_hz, rpm, channel).batches()]
+    inputs = []
+    for item in files:
+        for batch in file_input(trained, item, sample_rate_hz, rpm, channel).batches():
+            if tuple(batch.shape[1:]) != trained.sample_shape:
+                raise DataError(
+                    f"{item}: prepared input of shape {list(batch.shape[1:])}, "
+                    f"the model takes {list(trained.sample_shape)}"
+                )
+            inputs.append(batch)
     pool = torch.cat(inputs) if inputs else torch.empty(0)
     order = torch.randperm(pool.shape[0], generator=torch.Generator().manual_seed(0))  # mixed batches
     size = trained.config.train.eval_batch_size
@@ -293,6 +319,7 @@ def adapt_checkpoint(
     )
     state = {k: v for k, v in trained.state.items() if k != "format_version"}
     state["model"] = trained.model.state_dict()
+    # The OOD calibration stays the training data's: scores of the new condition are measured against it.
     state["adapted"] = {"from": str(checkpoint), "files": [str(f) for f in files], "samples": samples}
-    path = save_checkpoint(out, state)
+    path = save_checkpoint(_writable(out), state)
     return {"checkpoint": str(path), "adapted_from": str(checkpoint), "files": len(files), "samples": samples}

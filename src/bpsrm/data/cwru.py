@@ -140,7 +140,8 @@ def read_cwru_record(path: str | Path) -> tuple[np.ndarray, int]:
 
     The variable is the one named ``X<n>_DE_time``: the file's own number if
     present, else the only such variable. The sample rate follows from the
-    file's number (97-100 are 48 kHz, every other record 12 kHz). A
+    variable's record number, else the file's (97-100 are 48 kHz, every other
+    record 12 kHz), as :func:`bpsrm.data.recordings.read_recording` does. A
     :class:`~bpsrm.errors.DataError` names the file and the problem. MATLAB
     v5 files (saved with -v6 or -v7, compressed or not) are read.
     """
@@ -185,9 +186,12 @@ def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | Non
         raise DataError(f"{path}: {key} is empty")
     if not np.all(np.isfinite(signal)):
         raise DataError(f"{path}: {key} holds {int(np.count_nonzero(~np.isfinite(signal)))} non-finite values")
-    rate = record_sample_rate(number) if number is not None else SAMPLE_RATE_HZ
+    # The rate follows the record number of the variable (the file's content), else of the file's name.
+    own_number = int(_DE_KEY.match(key).group(1))  # type: ignore[union-attr]
+    rate = record_sample_rate(own_number if own_number in CWRU_RECORDS else number or 0)
     rpm_keys = [name for name in names if re.fullmatch(r"X\d+RPM", name)]
-    rpm_key = next((k for k in rpm_keys if k[1:-3] == key[1:-8]), rpm_keys[0] if rpm_keys else None)
+    matching = [k for k in rpm_keys if int(k[1:-3]) == own_number]
+    rpm_key = matching[0] if matching else (rpm_keys[0] if len(rpm_keys) == 1 else None)
     rpm: float | None = None
     if rpm_key is not None:
         try:

@@ -3,7 +3,7 @@
 :func:`read_recording` reads one file and picks one channel:
 
 * ``.mat``: MATLAB v5 (``-v6`` / ``-v7``, read by the bounds-checked reader of
-  :mod:`bpsrm.data.cwru`) and v7.3 (HDF5, needs ``h5py``). Every numeric vector
+  :mod:`bpsrm.data.matfile`) and v7.3 (HDF5, needs ``h5py``). Every numeric vector
   variable is a channel; a 2-D array gives one channel per column or per row
   (the short dimension), named ``name[0]``, ``name[1]``, ... Scalars are not
   channels: ``X<n>RPM`` / ``rpm`` / ``speed_rpm`` give the shaft speed, ``fs`` /

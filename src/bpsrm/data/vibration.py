@@ -67,16 +67,8 @@ class VibrationPreprocess:
         return self.window if self.features == "raw" else self.window // 2
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain dict for checkpoints (:meth:`from_dict` reads it back)."""
+        """A plain dict for checkpoints (:func:`bpsrm.data.preprocess.preprocess_from_dict` reads it back)."""
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> VibrationPreprocess:
-        """The preprocessing kept in a checkpoint."""
-        try:
-            return cls(**{k: v for k, v in raw.items() if k != "kind"})
-        except TypeError as exc:
-            raise DataError(f"unreadable vibration preprocessing {raw!r} ({exc})") from None
 
     def signal(self, signal: np.ndarray, rate_hz: float, rpm: float | None, where: str = "signal") -> np.ndarray:
         """A whole recording at the model rate (and at the reference speed when ``speed_normalize``)."""

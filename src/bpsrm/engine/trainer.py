@@ -63,7 +63,9 @@ class Experiment:
     encode: Callable[[Tensor], Tensor]
     data_stats: dict[str, float]
     preprocess: dict[str, Any] | None = None
-    """The dataset's way from a raw file to a sample (vibration data), kept in checkpoints for predict."""
+    """The dataset's way from a raw file to a sample, kept in checkpoints for predict."""
+    plain_train_set: Dataset | None = None
+    """The training samples without augmentation (the OOD calibration reads them)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -103,6 +105,19 @@ def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | Non
     return model
 
 
+def without_augmentation(options: dict[str, Any]) -> dict[str, Any]:
+    """Dataset options with the dataset's own augmentation (options named ``augment_*``) switched off."""
+    return {k: (0.0 if k.startswith("augment_") else v) for k, v in options.items()}
+
+
+def set_statistics(dataset: Any, mean: float | None, std: float | None) -> None:
+    """Normalise ``dataset`` with the training data's ``mean`` / ``std`` (its ``set_statistics`` if it has one)."""
+    if hasattr(dataset, "set_statistics"):
+        dataset.set_statistics(mean, std)
+    else:
+        dataset.mean, dataset.std = mean, std
+
+
 def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
     if limit is None or limit >= len(dataset):  # type: ignore[arg-type]
         return dataset
@@ -114,8 +129,14 @@ def prepare(config: Config) -> Experiment:
     """Datasets (with the validation split carved from train), encoder and model of ``config``."""
     data = config.data
     full_train = get_dataset(data.name, "train", root=data.root, **data.options)
-    test = get_dataset(data.name, "test", root=data.root, **data.options)
+    test = get_dataset(data.name, "test", root=data.root, **without_augmentation(data.options))
+    # Validation and the OOD calibration read the training samples as they are, never augmented.
+    plain_options = without_augmentation(data.options)
+    plain_train = full_train
+    if plain_options != data.options:
+        plain_train = get_dataset(data.name, "train", root=data.root, **plain_options)
     train_pool = _limit(full_train, data.limit_train, config.seed)
+    plain_pool = _limit(plain_train, data.limit_train, config.seed)
     n = len(train_pool)  # type: ignore[arg-type]
     if data.val_options is not None:
         # Model choice on other data (e.g. another bearing load): its test split, never the final one.
@@ -123,13 +144,20 @@ def prepare(config: Config) -> Experiment:
         if list(val_set.classes) != list(full_train.classes):  # type: ignore[attr-defined]
             raise ConfigError("data.val_options: the validation data has other classes than the training data")
         if getattr(full_train, "mean", None) is not None:  # statistics of the training data
-            val_set.set_statistics(full_train.mean, full_train.std)  # type: ignore[attr-defined]
+            set_statistics(val_set, full_train.mean, full_train.std)  # type: ignore[attr-defined]
         train_set: Dataset = train_pool
+        plain_set: Dataset = plain_pool
     else:
         n_val = round(n * data.val_fraction)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 1)).tolist()
-        val_set = Subset(train_pool, sorted(order[:n_val]))
+        val_set = Subset(plain_pool, sorted(order[:n_val]))
         train_set = Subset(train_pool, sorted(order[n_val:]))
+        plain_set = Subset(plain_pool, sorted(order[n_val:]))
+    if len(val_set) == 0 and config.train.select == "best_val":  # type: ignore[arg-type]
+        raise ConfigError(
+            "data: no validation data (data.val_fraction is 0 and no data.val_options) to choose the best epoch "
+            "on; set data.val_fraction > 0, or train.select: last for a fixed schedule"
+        )
     test = _limit(test, data.limit_test, config.seed + 2)
     if len(train_set) == 0:  # type: ignore[arg-type]
         raise ConfigError(f"data: no training samples left after the validation split ({n} samples in all)")
@@ -149,6 +177,7 @@ def prepare(config: Config) -> Experiment:
         encode,
         stats,
         preprocess.to_dict() if preprocess is not None else None,
+        plain_set,
     )
 
 
@@ -592,9 +621,10 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
                 "skipped_batches": skipped_batches,
             },
         )
+        judged = f"val {val['accuracy']:.4f}{' (best)' if improved else ''}" if val["samples"] else "no validation"
         log(
             f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
-            f"val {val['accuracy']:.4f}{' (best)' if improved else ''}, {row['samples_per_second']:.0f} samples/s"
+            f"{judged}, {row['samples_per_second']:.0f} samples/s"
         )
 
     if board is not None:
@@ -651,8 +681,13 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
     _save_activity(out, experiment)
     _plot(out, log)
     log(
-        f"test accuracy {100 * test['accuracy']:.2f}% (best validation epoch {best_epoch}, "
-        f"val {100 * best_val:.2f}%), {train_seconds:.0f} s of training; run folder: {out}"
+        f"test accuracy {100 * test['accuracy']:.2f}% ("
+        + (
+            f"last epoch {best_epoch} of a fixed schedule"
+            if config.train.select == "last"
+            else f"best validation epoch {best_epoch}, val {100 * best_val:.2f}%"
+        )
+        + f"), {train_seconds:.0f} s of training; run folder: {out}"
     )
     return metrics
 
@@ -666,7 +701,7 @@ def _calibrate_ood(
     """Add an out-of-distribution calibration (:mod:`bpsrm.ood`) of up to 4,096 training samples to best.pt."""
     from ..ood import calibrate_ood
 
-    subset = _limit(experiment.train_set, OOD_CALIBRATION_SAMPLES, config.seed + 3)
+    subset = _limit(experiment.plain_train_set or experiment.train_set, OOD_CALIBRATION_SAMPLES, config.seed + 3)
     loader = DataLoader(subset, batch_size=config.train.eval_batch_size)
     device = next(model.parameters()).device
     try:
