@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from bpsrm.cli import main
-from bpsrm.data.cwru import CWRU_RECORDS
 from bpsrm.crossload import matrix_markdown, protocol_config, summarise, training_sets
+from bpsrm.data.cwru import CWRU_RECORDS
 from bpsrm.engine.config import load_config
 from bpsrm.errors import ConfigError
 from conftest import REPO
