@@ -1,16 +1,18 @@
-"""Copy a cross-load matrix folder into results/: the matrix files and every run's metrics and
-evaluations, without checkpoints.
+"""Copy a cross-load matrix folder into results/: every run's metrics and evaluations, without
+checkpoints, and the matrix (table, JSON, heat map) made again from those evaluations.
 
     python scripts/keep_matrix.py runs/crossload-matrix/base results/crossload-matrix/base
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
-KEEP = ("matrix.json", "matrix.md", "matrix.png")
+from bpsrm.crossload import matrix_markdown, plot_matrix, summarise
+
 KEEP_PER_RUN = ("metrics.json", "config.yaml")
 
 
@@ -18,14 +20,18 @@ def main(source: Path, target: Path) -> None:
     if not (source / "matrix.json").is_file():
         raise SystemExit(f"{source}: no matrix.json (run bpsrm crossload to the end first)")
     target.mkdir(parents=True, exist_ok=True)
-    for name in KEEP:
-        shutil.copy2(source / name, target / name)
+    old = json.loads((source / "matrix.json").read_text())
+    adapt = any(cell["adapted"] for cell in old["cells"])
     for run in sorted(source.glob("train-*/seed*")):
         destination = target / run.relative_to(source)
         destination.mkdir(parents=True, exist_ok=True)
         for item in [*(run / n for n in KEEP_PER_RUN), *run.glob("eval-*.json")]:
             if item.is_file():
                 shutil.copy2(item, destination / item.name)
+    summary = summarise(target, old["loads"], old["seeds"], adapt)
+    (target / "matrix.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (target / "matrix.md").write_text(matrix_markdown(summary))
+    plot_matrix(summary, target / "matrix.png")
     print(f"kept {target}")
 
 

@@ -225,7 +225,8 @@ def matrix_markdown(summary: dict[str, Any]) -> str:
                 row += ["-", "-"]
                 continue
             cell = match[0]
-            row.append(f"{_percent(cell['mean'])} +- {_percent(cell['std'])}")
+            spread = f" +- {_percent(cell['std'])}" if cell["seeds"] > 1 else ""
+            row.append(f"{_percent(cell['mean'])}{spread}")
             row.append(f"{cell['worst_class']} {_percent(cell['worst_class_accuracy'])}")
         lines.append("| " + " | ".join(row) + " |")
     seeds = ", ".join(str(s) for s in summary["seeds"])
@@ -264,7 +265,8 @@ def plot_matrix(summary: dict[str, Any], path: str | Path) -> Path:
         ax.set_ylabel("trained at")
         ax.set_title("adapted (AdaBN)" if adapted else "as trained")
         fig.colorbar(image, ax=ax, label="accuracy (%)")
-    fig.suptitle(f"CWRU across loads, mean of {len(summary['seeds'])} seeds")
+    seeds = len(summary["seeds"])
+    fig.suptitle(f"CWRU across loads, mean of {seeds} seeds" if seeds > 1 else "CWRU across loads, one seed")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
