@@ -115,6 +115,7 @@ CROSSLOAD_VARIANTS = {
     "speed": "+ order-domain speed normalisation to 1,800 rpm",
     "augment": "+ random speed (±3%) and gain (±10%) per training window",
     "order-spectrum": "speed normalisation + log spectrum (an order spectrum)",
+    "envelope": "log envelope spectrum (Hilbert envelope)",
 }
 
 

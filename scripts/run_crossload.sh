@@ -25,6 +25,7 @@ matrix base "$seeds"
 matrix speed "$seeds" data.options.speed_normalize=true
 matrix augment 0 data.options.augment_speed=0.03 data.options.augment_gain=0.1
 matrix order-spectrum 0 data.options.speed_normalize=true data.options.features=spectrum
+matrix envelope 0 data.options.features=envelope
 for seed in $seeds; do
   out=results/cwru-crossload/seed$seed
   [[ -f "$out/metrics.json" ]] && continue  # finished (its last.pt is removed)
