@@ -156,7 +156,8 @@ def crossload_table() -> str:
         parts.append(
             "Cross-load matrix of the field model's preprocessing (`bpsrm crossload configs/cwru-crossload.yaml "
             "data.root=../shared/data --out results/crossload-matrix/base`; whole records of the test load, "
-            "fixed schedule of 15 epochs; adapted: AdaBN on the test load's windows, labels unread):\n\n"
+            "fixed schedule of 15 epochs; adapted: AdaBN on the test load's windows, labels unread; heat map: "
+            "[results/crossload-matrix/base/matrix.png](results/crossload-matrix/base/matrix.png)):\n\n"
             + (folder / "base" / "matrix.md").read_text().strip()
         )
     if matrices:
@@ -165,7 +166,9 @@ def crossload_table() -> str:
             "| train on two: worst class (cell) | train on two, adapted: mean | adapted: worst class (cell) |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for name, matrix in matrices.items():
+        order = list(CROSSLOAD_VARIANTS)
+        for name in sorted(matrices, key=lambda n: order.index(n) if n in order else len(order)):
+            matrix = matrices[name]
             one, two, two_adapted = _cells(matrix, 1, False), _cells(matrix, 2, False), _cells(matrix, 2, True)
             rows.append(
                 f"| {CROSSLOAD_VARIANTS.get(name, name)} | {len(matrix['seeds'])} | {_mean_cells(one)} | "
