@@ -133,7 +133,7 @@ def _worst_cell(cells: list[dict]) -> str:
     return f"{worst['worst_class']} {100 * worst['worst_class_accuracy']:.1f}% ({train} -> {worst['test']})"
 
 
-def crossload_table() -> str:
+def crossload_table(link: bool = True) -> str:
     """The field model (trained on every load), the cross-load matrix of its preprocessing, the variants
     that matrix chose between, and the earlier protocol (epoch chosen on 1 HP) as one labelled row."""
     parts = []
@@ -152,12 +152,15 @@ def crossload_table() -> str:
         for p in sorted(folder.glob("*"))
         if (p / "matrix.json").is_file()
     }
+    heat_map_path = "results/crossload-matrix/base/matrix.png"
+    heat_map = f"[{heat_map_path}]({heat_map_path})"  # relative to the README; the docs site has no results/
     if "base" in matrices:
         parts.append(
             "Cross-load matrix of the field model's preprocessing (`bpsrm crossload configs/cwru-crossload.yaml "
             "data.root=../shared/data --out results/crossload-matrix/base`; whole records of the test load, "
             "fixed schedule of 15 epochs; adapted: AdaBN on the test load's windows, labels unread; heat map: "
-            "[results/crossload-matrix/base/matrix.png](results/crossload-matrix/base/matrix.png)):\n\n"
+            + (heat_map if link else f"`{heat_map_path}`")
+            + "):\n\n"
             + (folder / "base" / "matrix.md").read_text().strip()
         )
     if matrices:
@@ -323,7 +326,7 @@ def results_page() -> str:
         ("Experiments", experiments_table()),
         ("Data and anchors", data_and_anchors()),
         ("Tuning", tuning_table()),
-        ("CWRU across loads", crossload_table()),
+        ("CWRU across loads", crossload_table(link=False)),
         ("Ablations", ablation_tables()),
     ):
         if table:
