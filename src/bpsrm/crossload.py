@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 from .engine.config import Config, config_from_dict, config_to_dict
 from .errors import BpsrmError, ConfigError, DataError
+from .files import write_text_atomic
 
 __all__ = ["training_sets", "protocol_config", "run_crossload", "summarise", "matrix_markdown", "plot_matrix"]
 
@@ -92,12 +92,6 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
         keys = sorted(set(a) | set(b))
         return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
     return [] if a == b else [prefix.rstrip(".")]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 @dataclass
@@ -167,7 +161,7 @@ def run_crossload(
                     options = {"load": test_load, "whole": True, "stride": window}
                     trained = load_trained(run / "best.pt")
                     report = evaluate_trained(trained, root, options, "test", adapt=adapted)
-                    _write_atomic(target, json.dumps(report, indent=2) + "\n")
+                    write_text_atomic(target, json.dumps(report, indent=2) + "\n")
                     log(
                         f"crossload: {list(train_loads)} HP -> {test_load} HP, seed {seed}"
                         f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"

@@ -10,9 +10,7 @@ whose path is absolute, climbs out with ``..``, or is a link, is refused.
 from __future__ import annotations
 
 import hashlib
-import os
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable
@@ -20,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import ChecksumError, DataError
+from ..files import atomic_path, progress
 
 __all__ = ["fetch", "sha256_of", "extract", "UrlOpener"]
 
@@ -67,18 +66,14 @@ def fetch(
         raise DataError(f"refusing to download {url!r}: only https:// URLs are fetched")
     if dest.is_file() and digest(dest) in accepted:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     open_url = opener or _default_opener
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(dest) as temporary:  # moved into place only if the checksum below holds
+        with open(temporary, "wb") as out:
             try:
                 response = open_url(url)
             except OSError as exc:
                 raise DataError(f"download of {url} failed: {exc}") from None
-            total = _content_length(response)
-            bar = _progress_bar(total, dest.name) if progress else None
+            bar = bar_of(_content_length(response), dest.name, progress)
             with response:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     out.write(chunk)
@@ -86,18 +81,12 @@ def fetch(
                         bar.update(len(chunk))
             if bar is not None:
                 bar.close()
-            out.flush()
-            os.fsync(out.fileno())
-        got = digest(tmp)
+        got = digest(temporary)
         if got not in accepted:
             raise ChecksumError(
                 f"download of {url} to {dest}: sha256 {got} does not match the expected "
                 f"{' or '.join(sorted(accepted))}; the file was not kept"
             )
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return dest
 
 
@@ -107,12 +96,9 @@ def _content_length(response: object) -> int | None:
     return int(value) if value and str(value).isdigit() else None
 
 
-def _progress_bar(total: int | None, name: str):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is an optional extra
-        return None
-    return tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {name}", leave=False)
+def bar_of(total: int | None, name: str, enabled: bool):
+    """A byte-counting progress bar for one download (None without tqdm)."""
+    return progress(total=total, desc=f"downloading {name}", unit="B", enabled=enabled, unit_scale=True)
 
 
 def _safe_member(name: str, archive: Path) -> PurePosixPath:

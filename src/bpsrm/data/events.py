@@ -22,7 +22,6 @@ import hashlib
 import json
 import operator
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError, ParameterError
+from ..files import atomic_file, progress
 from .base import SampleDataset
 from .locate import cache_dir
 
@@ -294,21 +294,11 @@ def _write_cache(path: Path, key: str, frames: SparseFrames) -> None:
         }
     ).encode()
     start = -(-(len(_MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(_MAGIC + len(header).to_bytes(8, "little") + header)
-            out.write(b"\0" * (start - len(_MAGIC) - 8 - len(header)))
-            for name, _, _ in _layout(len(frames), frames.index.shape[0]):
-                out.write(arrays[name].data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as out:
+        out.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+        out.write(b"\0" * (start - len(_MAGIC) - 8 - len(header)))
+        for name, _, _ in _layout(len(frames), frames.index.shape[0]):
+            out.write(arrays[name].data)
 
 
 def _read_cache(path: Path, key: str, shape: tuple[int, ...], samples: int) -> SparseFrames:
@@ -353,14 +343,6 @@ def _read_cache(path: Path, key: str, shape: tuple[int, ...], samples: int) -> S
     return frames
 
 
-def _progress(items: Sequence[Path], desc: str) -> Iterable[Path]:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is an optional extra
-        return items
-    return tqdm(items, desc=desc, leave=False, disable=None, unit="file")  # disable=None: off when not a tty
-
-
 def cached_frames(
     dataset: str,
     split: str,
@@ -386,7 +368,9 @@ def cached_frames(
             return _read_cache(path, key, shape, len(files))
         except (DataError, OSError, ValueError) as exc:
             warnings.warn(f"frame cache {path} is damaged ({exc}); rebuilding it", stacklevel=4)
-    frames = SparseFrames.from_cells(shape, (cells_of(p) for p in _progress(files, f"{dataset} {split}: binning")))
+    frames = SparseFrames.from_cells(
+        shape, (cells_of(p) for p in progress(files, desc=f"{dataset} {split}: binning", unit="file"))
+    )
     if cache:
         try:
             _write_cache(path, key, frames)

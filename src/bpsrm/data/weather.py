@@ -172,15 +172,9 @@ class Weather(SampleDataset):
 
     def preload(self, progress: bool = True) -> None:
         """Decode every image of this split now (with a progress bar if tqdm is installed and ``progress``)."""
-        indices = range(len(self))
-        if progress:
-            try:
-                from tqdm import tqdm
+        from ..files import progress as bar
 
-                indices = tqdm(indices, desc=f"weather {self.split}", unit="img")
-            except ImportError:  # pragma: no cover - tqdm is optional
-                pass
-        for index in indices:
+        for index in bar(range(len(self)), desc=f"weather {self.split}", unit="img", enabled=progress):
             self._image(index)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

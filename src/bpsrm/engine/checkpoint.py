@@ -10,9 +10,7 @@ which refuses pickled objects that could run code.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -23,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from ..files import atomic_file
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_state", "FORMAT_VERSION"]
 
@@ -35,38 +34,16 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
     data = {"format_version": FORMAT_VERSION, **payload}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot write a checkpoint there ({exc.strerror or exc})") from None
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_file(path) as handle:
             torch.save(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
     except OSError as exc:
         raise CheckpointError(
             f"{path}: writing the checkpoint failed ({exc.strerror or exc}); the previous checkpoint is intact"
         ) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

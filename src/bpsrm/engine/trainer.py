@@ -36,6 +36,7 @@ from ..augment import augment_images
 from ..data import get_dataset
 from ..encoding import get_encoder
 from ..errors import BpsrmError, CheckpointError, ConfigError
+from ..files import atomic_file, progress, write_text_atomic
 from ..models import SpikingNetwork, build_model
 from ..surrogate import SURROGATES, get_surrogate
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
@@ -271,23 +272,14 @@ def evaluate_model(
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as handle:
+    with atomic_file(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a small text file atomically: a temporary file beside it, then os.replace."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    _write_text(path, json.dumps(data, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def _rng_state() -> dict[str, Any]:
@@ -314,16 +306,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
     version, internal, gauss = json.loads(bytes(state["python"].numpy()).decode())
     random.setstate((version, tuple(internal), gauss))
-
-
-def _progress(total: int, description: str, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=description, unit="batch", leave=False, dynamic_ncols=True, disable=None)
 
 
 def _pick_neurons(counts: Tensor, steps: int, how_many: int = 6) -> Tensor:
@@ -470,7 +452,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
                 stale.unlink()
             import yaml
 
-            _write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+            write_text_atomic(out / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
             board = _tensorboard(out) if config.log.tensorboard else None
         except OSError as exc:
             problem = BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})")
@@ -492,7 +474,13 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         batches = sampler(epoch)
         # The loader draws its base seed from the sampler's generator, as DataLoader(shuffle=True) does.
         loader = DataLoader(experiment.train_set, batch_sampler=batches, generator=batches.generator)
-        bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.train.epochs}", config.log.progress and ctx.is_main)
+        bar = progress(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch}/{config.train.epochs}",
+            unit="batch",
+            enabled=config.log.progress and ctx.is_main,
+            dynamic_ncols=True,
+        )
         start = time.perf_counter()
         loss_sum, correct, count = 0.0, 0, 0
         for step, (inputs, labels) in enumerate(loader, start=1):
