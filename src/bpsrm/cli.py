@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ._version import __version__
 from .errors import BpsrmError
+from .files import write_text_atomic
 
 __all__ = ["main", "build_parser"]
 
@@ -47,11 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="train on the Fashion-MNIST subset shipped with bpsrm (no download)")
+    demo.set_defaults(func=_demo_command)
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
     demo.add_argument("--epochs", type=_positive_int, default=8, help="training epochs (default: 8)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt (needs --out)")
     train = sub.add_parser("train", help="train an experiment from a YAML config into a run folder")
+    train.set_defaults(func=_train_command)
     train.add_argument("config", type=Path, help="a YAML file, e.g. configs/fashion-mnist.yaml")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=3 model.time_steps=8")
     train.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<experiment>-<time>)")
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "crossload",
         help="the cross-load matrix of a bearing config: train at each load (and all but one), test at the others",
     )
+    cross.set_defaults(func=_crossload_command)
     cross.add_argument("config", type=Path, help="a cwru YAML config, e.g. configs/cwru-crossload.yaml")
     cross.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. data.options.speed_normalize=true")
     cross.add_argument("--loads", type=int, nargs="+", default=[0, 1, 2], help="motor loads in HP (default: 0 1 2)")
@@ -70,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("--root", type=Path, default=None, help="folder searched first for the data")
     cross.add_argument("--no-adapt", action="store_true", help="skip the adapted (AdaBN) column")
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split; JSON out")
+    evaluate.set_defaults(func=_eval_command)
     evaluate.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
     evaluate.add_argument("--root", type=Path, default=None, help="folder searched first for the data")
     evaluate.add_argument("--split", choices=("train", "test"), default="test", help="which split (default: test)")
@@ -91,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="classify new files (images, N-MNIST .bin, ASL-DVS .mat, vibration .mat/.csv/.txt/.npy/.wav); JSON",
     )
+    predict.set_defaults(func=_predict_command)
     predict.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder (or an adapted one)")
     predict.add_argument("files", type=Path, nargs="+", help="the files to classify")
     _recording_options(predict)
@@ -101,17 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
         "adapt",
         help="re-estimate a model's normalisation statistics from unlabeled files of a new condition (AdaBN)",
     )
+    adapt.set_defaults(func=_adapt_command)
     adapt.add_argument("checkpoint", type=Path, help="best.pt of a run folder")
     adapt.add_argument("files", type=Path, nargs="+", help="unlabeled recordings (or samples) of the new condition")
     _recording_options(adapt)
     adapt.add_argument("--out", type=Path, required=True, help="the adapted checkpoint to write, e.g. adapted.pt")
     export = sub.add_parser("export", help="write a checkpoint's model in an interchange format (NIR)")
+    export.set_defaults(func=_export_command)
     export.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
     export.add_argument("--format", choices=("nir",), default="nir", help="nir (needs the nir extra)")
     export.add_argument("--out", type=Path, required=True, help="the file to write, e.g. model.nir")
     plot = sub.add_parser("plot", help="redraw the plots of a run folder")
+    plot.set_defaults(func=_plot_command)
     plot.add_argument("run", type=Path, help="a run folder")
     data = sub.add_parser("data", help="inspect or fetch datasets")
+    data.set_defaults(func=_data_command)
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     info = data_sub.add_parser("info", help="counts per split and class, input shape and location, as JSON")
     info.add_argument("name", help="fashion-mnist, weather, nmnist, asl-dvs or cwru")
@@ -122,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a dataset option, e.g. -o time_steps=10 (repeatable; values are read as JSON when they parse)",
+        help="a dataset option, e.g. -o time_steps=10 (repeatable; values are read as in config overrides: YAML)",
     )
     fetch = data_sub.add_parser("download", help="fetch a dataset into the user cache, verified by sha256")
     fetch.add_argument("name", help="fashion-mnist")
@@ -155,16 +165,9 @@ def _recording_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise BpsrmError(f"option {pair!r} must look like KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
+    from .engine.config import parse_assignment
+
+    return dict(parse_assignment(pair) for pair in pairs)
 
 
 def _train_command(args: argparse.Namespace) -> int:
@@ -219,6 +222,66 @@ def _data_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_command(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    if args.resume and args.out is None:
+        raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
+    out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+    run_demo(out, epochs=args.epochs, seed=args.seed, resume=args.resume)
+    return 0
+
+
+def _crossload_command(args: argparse.Namespace) -> int:
+    from .crossload import run_crossload
+    from .engine.config import load_config
+
+    config = load_config(args.config, list(args.overrides))
+    run_crossload(config, args.out, args.loads, args.seeds, args.root, adapt=not args.no_adapt)
+    return 0
+
+
+def _eval_command(args: argparse.Namespace) -> int:
+    from .inference import evaluate_checkpoint
+
+    options = _parse_options(args.option)
+    report = evaluate_checkpoint(args.checkpoint, args.root, options, args.split, adapt=args.adapt)
+    text = json.dumps(report, indent=2)
+    if args.out is not None:
+        try:
+            write_text_atomic(args.out, text + "\n")
+        except OSError as exc:
+            raise BpsrmError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
+    print(text)
+    return 0
+
+
+def _adapt_command(args: argparse.Namespace) -> int:
+    from .prediction import adapt_checkpoint
+
+    report = adapt_checkpoint(args.checkpoint, args.files, args.out, args.sample_rate, args.rpm, args.channel)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    from .export import export_checkpoint
+
+    print(f"wrote {export_checkpoint(args.checkpoint, args.out)}")
+    return 0
+
+
+def _plot_command(args: argparse.Namespace) -> int:
+    from .plots import plot_run
+
+    report = plot_run(args.run)
+    for path in report.written:
+        print(f"wrote {path}")
+    for name, reason in report.skipped.items():
+        print(f"skipped {name}: {reason}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bpsrm` console script; returns the exit status."""
     parser = build_parser()
@@ -237,69 +300,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        if args.command == "demo":
-            from .demo import run_demo
-
-            if args.resume and args.out is None:
-                raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
-            out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
-            run_demo(out, epochs=args.epochs, seed=args.seed, resume=args.resume)
-            return 0
-        if args.command == "train":
-            return _train_command(args)
-        if args.command == "crossload":
-            from .crossload import run_crossload
-            from .engine.config import load_config
-
-            config = load_config(args.config, list(args.overrides))
-            run_crossload(config, args.out, args.loads, args.seeds, args.root, adapt=not args.no_adapt)
-            return 0
-        if args.command == "eval":
-            from .inference import evaluate_checkpoint
-
-            options = _parse_options(args.option)
-            report = evaluate_checkpoint(args.checkpoint, args.root, options, args.split, adapt=args.adapt)
-            text = json.dumps(report, indent=2)
-            if args.out is not None:
-                try:
-                    args.out.parent.mkdir(parents=True, exist_ok=True)
-                    args.out.write_text(text + "\n")
-                except OSError as exc:
-                    raise BpsrmError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
-            print(text)
-            return 0
-        if args.command == "predict":
-            return _predict_command(args)
-        if args.command == "adapt":
-            from .prediction import adapt_checkpoint
-
-            report = adapt_checkpoint(args.checkpoint, args.files, args.out, args.sample_rate, args.rpm, args.channel)
-            print(json.dumps(report, indent=2))
-            return 0
-        if args.command == "export":
-            from .export import export_checkpoint
-
-            print(f"wrote {export_checkpoint(args.checkpoint, args.out)}")
-            return 0
-        if args.command == "plot":
-            from .plots import plot_run
-
-            report = plot_run(args.run)
-            for path in report.written:
-                print(f"wrote {path}")
-            for name, reason in report.skipped.items():
-                print(f"skipped {name}: {reason}")
-            return 0
-        if args.command == "data":
-            return _data_command(args)
+        return int(args.func(args))
     except BpsrmError as exc:
         print(f"bpsrm: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bpsrm: interrupted", file=sys.stderr)
         return 130
-    parser.error(f"unknown command {args.command!r}")
-    return 2
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "apply_overrides",
+    "parse_assignment",
 ]
 
 
@@ -368,19 +369,27 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``key.sub=value`` overrides (values parsed as YAML) to plain config data."""
-    import yaml
-
     raw = dict(raw)
     for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} must look like key.sub=value")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override {key}: cannot parse value {text!r} ({exc})") from None
-        _set_dotted(raw, key.strip(), value)
+        key, value = parse_assignment(item, "override", "key.sub=value")
+        _set_dotted(raw, key, value)
     return raw
+
+
+def parse_assignment(item: str, what: str = "option", form: str = "KEY=VALUE") -> tuple[str, Any]:
+    """``KEY=VALUE`` as (key, value), the value read as a YAML scalar or list (``3`` an int, ``true`` a bool,
+    ``[0, 1]`` a list, ``'9'`` a string, nothing None): the one parser of config overrides and command-line
+    options (``bpsrm eval -o``, ``bpsrm data info -o``)."""
+    import yaml
+
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{what} {item!r} must look like {form}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {key.strip()}: cannot parse value {text!r} ({exc})") from None
+    return key.strip(), value
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
