@@ -110,7 +110,10 @@ def test_state_dict_and_torch_save_round_trip() -> None:
     x = torch.rand(6, 3, 2) * 2
     assert torch.equal(other(x), neuron(x))
     buffer = io.BytesIO()
-    torch.save(neuron, buffer)  # the whole module pickles (the surrogate is a plain dataclass)
+    torch.save(neuron, buffer)  # the whole module pickles (the surrogate is a plain dataclass) and loads back
+    buffer.seek(0)
+    whole = torch.load(buffer, weights_only=False)
+    assert torch.equal(whole(x), neuron(x)) and whole.surrogate == neuron.surrogate
 
 
 @pytest.mark.parametrize(

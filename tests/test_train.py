@@ -33,7 +33,13 @@ def test_run_folder_is_complete(shared_data, tmp_path) -> None:
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.csv", "metrics.json", "last.pt", "best.pt", "activity.npz"):
         assert (run / name).is_file(), name
-    assert len(list(run.glob("*.png"))) >= 3
+    assert {p.name for p in run.glob("*.png")} == {
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "raster.png",
+        "membrane.png",
+        "firing_rates.png",
+    }
     saved = json.loads((run / "metrics.json").read_text())
     for key in (
         "test_accuracy",
