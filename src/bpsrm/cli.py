@@ -191,9 +191,10 @@ def _predict_command(args: argparse.Namespace) -> int:
     from .inference import load_trained
     from .prediction import plot_predictions, predict_files, write_predictions_csv
 
-    results = predict_files(args.checkpoint, args.files, args.sample_rate, args.rpm, args.channel)
+    trained = load_trained(args.checkpoint)
+    results = predict_files(trained, args.files, args.sample_rate, args.rpm, args.channel)
     if args.out is not None:
-        classes = load_trained(args.checkpoint).classes
+        classes = trained.classes
         written = [write_predictions_csv(results, classes, args.out)]
         try:
             figure = plot_predictions(results, classes, args.out.with_suffix(".png"))

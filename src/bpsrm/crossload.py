@@ -16,6 +16,7 @@ Writes ``DIR/train-<loads>/seed<k>/`` (a run folder each, with
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -152,20 +153,28 @@ def run_crossload(
             if not (run / "metrics.json").is_file():
                 log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
                 train(cfg, run, resume=(run / "last.pt").is_file(), log=log)
-            for test_load in (x for x in loads if x not in train_loads):
-                for adapted in (False, True) if adapt else (False,):
-                    target = run / _eval_name(test_load, adapted)
-                    if target.is_file():
-                        continue
-                    window = int(cfg.data.options.get("window", 2048))
-                    options = {"load": test_load, "whole": True, "stride": window}
-                    trained = load_trained(run / "best.pt")
-                    report = evaluate_trained(trained, root, options, "test", adapt=adapted)
-                    write_text_atomic(target, json.dumps(report, indent=2) + "\n")
-                    log(
-                        f"crossload: {list(train_loads)} HP -> {test_load} HP, seed {seed}"
-                        f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"
-                    )
+            cells = [
+                (test_load, adapted)
+                for test_load in loads
+                if test_load not in train_loads
+                for adapted in ((False, True) if adapt else (False,))
+                if not (run / _eval_name(test_load, adapted)).is_file()
+            ]
+            if not cells:
+                continue
+            trained = load_trained(run / "best.pt")  # once per run; each cell starts from its statistics
+            as_trained = copy.deepcopy(trained.model.state_dict())
+            window = int(cfg.data.options.get("window", 2048))
+            for test_load, adapted in cells:
+                trained.model.load_state_dict(as_trained)  # adaptation changed the statistics of the last cell
+                target = run / _eval_name(test_load, adapted)
+                options = {"load": test_load, "whole": True, "stride": window}
+                report = evaluate_trained(trained, root, options, "test", adapt=adapted)
+                write_text_atomic(target, json.dumps(report, indent=2) + "\n")
+                log(
+                    f"crossload: {list(train_loads)} HP -> {test_load} HP, seed {seed}"
+                    f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"
+                )
     summary = summarise(out, loads, seeds, adapt)
     (out / "matrix.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "matrix.md").write_text(matrix_markdown(summary))

@@ -21,7 +21,14 @@ import torch
 from torch import Tensor
 
 from .data import get_dataset
-from .data.preprocess import EventPreprocess, ImagePreprocess, Preprocess, VibrationPreprocess, preprocess_from_dict
+from .data.preprocess import (
+    EVENT_SENSORS,
+    EventPreprocess,
+    ImagePreprocess,
+    Preprocess,
+    VibrationPreprocess,
+    preprocess_from_dict,
+)
 from .encoding import get_encoder
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.config import Config, config_from_dict
@@ -83,9 +90,8 @@ def _legacy_preprocess(config: Config, shape: tuple[int, ...], stats: dict[str, 
         chosen = {k: v for k, v in options.items() if k in known}
         return VibrationPreprocess(**chosen, mean=stats.get("mean"), std=stats.get("std"))
     if name in ("nmnist", "asl-dvs"):
-        sensor = (34, 34) if name == "nmnist" else (240, 180)
         frames = {k: options[k] for k in ("time_steps", "mode", "downsample") if k in options}
-        return EventPreprocess(name, sensor, **frames)
+        return EventPreprocess(name, EVENT_SENSORS[name], **frames)
     if len(shape) == 3 and shape[0] in (1, 3):
         return ImagePreprocess(shape[0], shape[1], shape[2])
     return None

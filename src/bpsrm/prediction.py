@@ -37,6 +37,7 @@ from torch import Tensor
 from .data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
 from .data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
 from .errors import DataError
+from .files import atomic_file
 from .inference import TrainedModel, load_trained
 from .ood import spike_features
 
@@ -141,15 +142,16 @@ def _recording_input(
 
 @torch.no_grad()
 def predict_files(
-    checkpoint: str | Path,
+    checkpoint: str | Path | TrainedModel,
     files: Sequence[str | Path],
     sample_rate_hz: float | None = None,
     rpm: float | None = None,
     channel: str | int | None = None,
 ) -> list[dict[str, Any]]:
     """Classify each file (module docstring): its class, confidence, out-of-distribution score and whether it
-    is known; for a recording every window (start in seconds at the model's rate) and the majority answer."""
-    trained = load_trained(checkpoint)
+    is known; for a recording every window (start in seconds at the model's rate) and the majority answer.
+    ``checkpoint`` is a path, or a model already loaded with :func:`~bpsrm.inference.load_trained`."""
+    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
     results = []
     for item in files:
         prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
@@ -213,31 +215,32 @@ def _majority(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_predictions_csv(results: list[dict[str, Any]], classes: list[str], path: str | Path) -> Path:
     """One row per window (recordings) or file (images, events): class, confidence, OOD score, probabilities."""
-    path = _writable(path)
+    path = Path(path)
     columns = ["file", "window", "start_s", "class", "confidence", "ood_score", "known"] + [f"p_{c}" for c in classes]
     try:
-        handle = open(path, "w", newline="")
+        with atomic_file(path, "w", newline="") as handle:
+            _write_rows(csv.writer(handle), columns, results)
     except OSError as exc:
         raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    with handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for result in results:
-            rows = result.get("windows", [result])
-            for index, entry in enumerate(rows):
-                writer.writerow(
-                    [
-                        result["file"],
-                        index if "windows" in result else "",
-                        entry.get("start_s", ""),
-                        entry["class"],
-                        entry["confidence"],
-                        entry.get("ood_score", ""),
-                        entry.get("known", ""),
-                        *entry["probabilities"],
-                    ]
-                )
     return path
+
+
+def _write_rows(writer: Any, columns: list[str], results: list[dict[str, Any]]) -> None:
+    writer.writerow(columns)
+    for result in results:
+        for index, entry in enumerate(result.get("windows", [result])):
+            writer.writerow(
+                [
+                    result["file"],
+                    index if "windows" in result else "",
+                    entry.get("start_s", ""),
+                    entry["class"],
+                    entry["confidence"],
+                    entry.get("ood_score", ""),
+                    entry.get("known", ""),
+                    *entry["probabilities"],
+                ]
+            )
 
 
 def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: str | Path) -> Path | None:
@@ -321,5 +324,5 @@ def adapt_checkpoint(
     state["model"] = trained.model.state_dict()
     # The OOD calibration stays the training data's: scores of the new condition are measured against it.
     state["adapted"] = {"from": str(checkpoint), "files": [str(f) for f in files], "samples": samples}
-    path = save_checkpoint(_writable(out), state)
+    path = save_checkpoint(out, state)  # makes the folder, errors name the file
     return {"checkpoint": str(path), "adapted_from": str(checkpoint), "files": len(files), "samples": samples}

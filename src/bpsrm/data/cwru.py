@@ -386,8 +386,6 @@ class CWRU(SampleDataset):
         self.windows = windows
         self.targets = targets
 
-        self.mean: float | None = None
-        self.std: float | None = None
         if normalize == "train":
             parts = [self.signals[n][: self.borders[n]] for n in self.records]
             total = sum(p.size for p in parts)
@@ -395,12 +393,20 @@ class CWRU(SampleDataset):
             var = sum(float(np.square(p - mean).sum()) for p in parts) / total
             if not var > 0:
                 raise DataError(f"cwru: the train part of records {self.records} is constant; cannot normalise")
-            self.mean, self.std = mean, math.sqrt(var)
-            self.preprocess = dataclasses.replace(self.preprocess, mean=self.mean, std=self.std)
+            self.set_statistics(mean, math.sqrt(var))
+
+    @property
+    def mean(self) -> float | None:
+        """Mean of the training data (``normalize: train``), else None."""
+        return self.preprocess.mean
+
+    @property
+    def std(self) -> float | None:
+        """Standard deviation of the training data (``normalize: train``), else None."""
+        return self.preprocess.std
 
     def set_statistics(self, mean: float | None, std: float | None) -> None:
         """Normalise with these statistics (a checkpoint's training data) instead of this data's own."""
-        self.mean, self.std = mean, std
         self.preprocess = dataclasses.replace(self.preprocess, mean=mean, std=std)
 
     def _find(self, root: str | Path | None, selected: list[tuple[int, int]]) -> Path:

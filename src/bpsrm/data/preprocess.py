@@ -76,7 +76,8 @@ class ImagePreprocess:
         return self.to_input(self.decode(data, str(path))).unsqueeze(0)
 
 
-_EVENT_SENSORS = {"nmnist": (34, 34), "asl-dvs": (240, 180)}
+EVENT_SENSORS = {"nmnist": (34, 34), "asl-dvs": (240, 180)}
+"""Sensor size (W, H) of each event reader."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,8 @@ class EventPreprocess:
     kind: str = field(default="events", init=False)
 
     def __post_init__(self) -> None:
-        if self.reader not in _EVENT_SENSORS:
-            raise ParameterError(f"event reader must be one of {sorted(_EVENT_SENSORS)}, got {self.reader!r}")
+        if self.reader not in EVENT_SENSORS:
+            raise ParameterError(f"event reader must be one of {sorted(EVENT_SENSORS)}, got {self.reader!r}")
         object.__setattr__(self, "sensor_size", (int(self.sensor_size[0]), int(self.sensor_size[1])))
 
     def to_dict(self) -> dict[str, Any]:

@@ -613,12 +613,15 @@ def _read_npy(path: Path) -> _Content:
     if values.ndim == 2 and values.shape[0] < values.shape[1]:
         values = values.T  # channels along the short dimension
     content = _new_content()
-    if values.ndim == 1:
-        content.channels["0"] = values
-    else:
-        for i in range(values.shape[1]):
-            content.channels[str(i)] = values[:, i]
+    _add_columns(content, values)
     return content
+
+
+def _add_columns(content: _Content, values: np.ndarray) -> None:
+    """A 1-D array as channel "0", a 2-D one column by column as channels "0", "1", ..."""
+    columns = values[:, None] if values.ndim == 1 else values
+    for i in range(columns.shape[1]):
+        content.channels[str(i)] = columns[:, i]
 
 
 def _read_wav(path: Path) -> _Content:
@@ -644,11 +647,7 @@ def _read_wav(path: Path) -> _Content:
         raise DataError(f"{path}: the .wav header gives a sample rate of {rate}, expected a positive number")
     content = _new_content()
     content.rates.append((float(rate), "the .wav header"))
-    if scaled.ndim == 1:
-        content.channels["0"] = scaled
-    else:
-        for i in range(scaled.shape[1]):
-            content.channels[str(i)] = scaled[:, i]
+    _add_columns(content, scaled)
     return content
 
 
