@@ -59,6 +59,14 @@ class Surrogate:
     """
 
     name: ClassVar[str] = ""
+    #: The id of this surrogate in the fused kernels (srm_cpu.c ``surrogate_block``), or None
+    #: when no kernel implements it: the fused backend then refuses it with an error.
+    kernel_id: ClassVar[int | None] = None
+
+    @property
+    def width(self) -> float:
+        """The surrogate's one shape parameter (a, w or k), as the kernels take it."""
+        return float(getattr(self, fields(self)[0].name))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -89,6 +97,7 @@ class Sigmoid(Surrogate):
 
     a: float = 4.0
     name: ClassVar[str] = "sigmoid"
+    kernel_id: ClassVar[int | None] = 0
 
     def derivative(self, v: Tensor) -> Tensor:
         s = torch.sigmoid(self.a * v)
@@ -105,6 +114,7 @@ class Atan(Surrogate):
 
     a: float = 2.0
     name: ClassVar[str] = "atan"
+    kernel_id: ClassVar[int | None] = 1
 
     def derivative(self, v: Tensor) -> Tensor:
         return (self.a / 2.0) / (1.0 + (math.pi * self.a / 2.0 * v) ** 2)
@@ -119,6 +129,7 @@ class Triangle(Surrogate):
 
     w: float = 1.0
     name: ClassVar[str] = "triangle"
+    kernel_id: ClassVar[int | None] = 2
 
     def derivative(self, v: Tensor) -> Tensor:
         return torch.clamp(1.0 - v.abs() / self.w, min=0.0) / self.w
@@ -135,6 +146,7 @@ class Rectangle(Surrogate):
 
     w: float = 1.0
     name: ClassVar[str] = "rectangle"
+    kernel_id: ClassVar[int | None] = 3
 
     def derivative(self, v: Tensor) -> Tensor:
         return (v.abs() < self.w / 2.0).to(v.dtype) / self.w
@@ -149,6 +161,7 @@ class Exponential(Surrogate):
 
     w: float = 0.5
     name: ClassVar[str] = "exponential"
+    kernel_id: ClassVar[int | None] = 4
 
     def derivative(self, v: Tensor) -> Tensor:
         return torch.exp(-v.abs() / self.w) / (2.0 * self.w)
@@ -164,6 +177,7 @@ class FastSigmoid(Surrogate):
 
     k: float = 10.0
     name: ClassVar[str] = "fast_sigmoid"
+    kernel_id: ClassVar[int | None] = 5
 
     def derivative(self, v: Tensor) -> Tensor:
         return 1.0 / (1.0 + self.k * v.abs()) ** 2
