@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from bpsrm.params import KERNELS
 from bpsrm import build_model
 from bpsrm.export import ExportError, from_nir, to_nir
 from bpsrm.norm import TemporalChannelNorm
@@ -53,7 +54,7 @@ def test_mlp_round_trip_gives_the_same_spikes(tmp_path: Path) -> None:
     _compare(model, _roundtrip(model, tmp_path), x)
 
 
-@pytest.mark.parametrize("kernel", ["dexp", "alpha", "exp"])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_conv_network_with_tcn_round_trip(tmp_path: Path, kernel: str) -> None:
     """TCN with one affine per channel (time_steps=None) folds into the convolution before it."""
     torch.manual_seed(1)

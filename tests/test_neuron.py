@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from bpsrm.params import KERNELS
 from bpsrm import SRMNeuron
 from bpsrm.errors import ParameterError, ShapeError
 from bpsrm.functional import srm_reference
@@ -43,7 +44,7 @@ def test_per_channel_parameters_act_per_channel() -> None:
         torch.testing.assert_close(u[:, :, c], ref_u, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("kernel", ["dexp", "alpha", "exp"])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_learnable_gradients_equal_reference(kernel: str) -> None:
     x = _x((14, 2, 3, 4), seed=2)
     neuron = SRMNeuron(tau_s=2.5, tau_m=4.5, tau_r=3.5, kernel=kernel, learn_tau=True, learn_theta=True, channels=3)
@@ -120,10 +121,10 @@ def test_state_dict_and_torch_save_round_trip() -> None:
     ("kwargs", "fragment"),
     [
         ({"kernel": "gauss"}, "unknown kernel 'gauss'"),
-        ({"tau_m": 0}, "tau_m must be finite and > 0 (steps), got 0"),
-        ({"tau_r": -2.0}, "tau_r must be finite and > 0 (steps), got -2.0"),
+        ({"tau_m": 0}, "tau_m must be finite and > 0, got 0"),
+        ({"tau_r": -2.0}, "tau_r must be finite and > 0, got -2.0"),
         ({"theta": math.inf}, "theta must be finite and > 0, got inf"),
-        ({"theta_r": -1.0}, "theta_r must be None or finite and >= 0, got -1.0"),
+        ({"theta_r": -1.0}, "theta_r must be null or finite and >= 0, got -1.0"),
         ({"learn_tau": ["tau_x"]}, "learn_tau names ['tau_x'] unknown"),
         ({"kernel": "exp", "learn_tau": ["tau_s"]}, "kernel 'exp' does not use ['tau_s']"),
         ({"channels": 0}, "channels must be None or an int >= 1, got 0"),

@@ -70,7 +70,7 @@ def config_fields(config_cls: type | None = None, prefix: str = "") -> list[dict
 
     Raises BpsrmError when a field has no attribute docstring: the reference must be complete.
     """
-    from .engine.config import _RANGES, Config, _type_name
+    from .engine.config import Config, _type_name, range_of
 
     cls = config_cls or Config
     hints = typing.get_type_hints(cls)
@@ -87,7 +87,7 @@ def config_fields(config_cls: type | None = None, prefix: str = "") -> list[dict
             continue
         if f.name not in docs:
             raise BpsrmError(f"config key {key} ({cls.__name__}.{f.name}) has no docstring under its field")
-        check = _RANGES.get(key)
+        check = range_of(key)
         rows.append(
             {
                 "key": key,

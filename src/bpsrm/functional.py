@@ -16,6 +16,7 @@ neuron's single exponential).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -25,11 +26,11 @@ from torch import Tensor
 
 from .autograd import SRMFunction
 from .errors import ParameterError, ShapeError
+from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting
 from .surrogate import Surrogate, get_surrogate, spike_function
 
 __all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_kernel"]
 
-KERNELS = ("dexp", "alpha", "exp")
 BACKENDS = ("auto", "fused", "portable")
 
 Scalar = float | int | Tensor
@@ -50,10 +51,15 @@ def _check_input(x: object) -> Tensor:
     return x
 
 
-def _as_parameter(
-    value: Scalar, name: str, x: Tensor, *, low: float, allow_equal: bool, allow_inf: bool = False
-) -> Tensor:
-    """A float or tensor parameter as a tensor of x's dtype and device, range-checked."""
+def _range(name: str) -> Range:
+    """The allowed range of a parameter (:data:`bpsrm.params.SETTINGS`); here theta may also be inf."""
+    allowed = SETTINGS[name].range
+    assert allowed is not None
+    return dataclasses.replace(allowed, inf=True) if name == "theta" else allowed
+
+
+def _as_parameter(value: Scalar, name: str, x: Tensor) -> Tensor:
+    """A float or tensor parameter as a tensor of x's dtype and device, checked against its range."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
         raise ParameterError(f"{name} must be a number or a tensor, got {type(value).__name__}")
     if isinstance(value, Tensor):
@@ -73,34 +79,23 @@ def _as_parameter(
             )
         tensor = value.to(dtype=x.dtype, device=x.device)
         detached = tensor.detach()
-        bad_low = (detached < low) if allow_equal else (detached <= low)
-        bad = bad_low | torch.isnan(detached)
-        if not allow_inf:
+        allowed = _range(name)
+        bad = ((detached < allowed.low) if allowed.inclusive else (detached <= allowed.low)) | torch.isnan(detached)
+        if not allowed.inf:
             bad = bad | torch.isinf(detached)
         if bool(bad.any()):
             first = detached[bad].flatten()[0].item()
-            raise ParameterError(f"{name} must be {_range_text(low, allow_equal, allow_inf)}, got a value {first}")
+            raise ParameterError(f"{name} must be {allowed.text()}, got a value {first}")
         return tensor
-    return torch.tensor(
-        _checked_number(value, name, low=low, allow_equal=allow_equal, allow_inf=allow_inf),
-        dtype=x.dtype,
-        device=x.device,
-    )
+    return torch.tensor(_checked_number(value, name), dtype=x.dtype, device=x.device)
 
 
-def _checked_number(value: float | int, name: str, *, low: float, allow_equal: bool, allow_inf: bool = False) -> float:
-    """A Python number as a float, range-checked like :func:`_as_parameter`."""
-    number = float(value)
-    invalid = math.isnan(number) or (number < low if allow_equal else number <= low)
-    invalid = invalid or (math.isinf(number) and not allow_inf)
-    if invalid:
-        raise ParameterError(f"{name} must be {_range_text(low, allow_equal, allow_inf)}, got {value!r}")
-    return number
-
-
-def _range_text(low: float, allow_equal: bool, allow_inf: bool) -> str:
-    sign = ">=" if allow_equal else ">"
-    return f"{sign} {low:g}" + (" (inf allowed)" if allow_inf else " and finite")
+def _checked_number(value: float | int, name: str) -> float:
+    """A Python number as a float, checked against its range like :func:`_as_parameter`."""
+    allowed = _range(name)
+    if not allowed.holds(float(value)):
+        raise ParameterError(f"{name} must be {allowed.text()}, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -127,33 +122,32 @@ def _prepare(
     surrogate: str | Surrogate,
 ) -> _Prepared:
     _check_input(x)
-    if kernel not in KERNELS:
-        raise ParameterError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
+    check_setting("kernel", kernel)
     sg = get_surrogate(surrogate)
-    t_m = _as_parameter(tau_m, "tau_m", x, low=0.0, allow_equal=False)
-    t_r = _as_parameter(tau_r, "tau_r", x, low=0.0, allow_equal=False)
-    t_s = _as_parameter(tau_s, "tau_s", x, low=0.0, allow_equal=False) if kernel == "dexp" else None
-    th = _as_parameter(theta, "theta", x, low=0.0, allow_equal=False, allow_inf=True)
+    t_m = _as_parameter(tau_m, "tau_m", x)
+    t_r = _as_parameter(tau_r, "tau_r", x)
+    t_s = _as_parameter(tau_s, "tau_s", x) if kernel == "dexp" else None
+    th = _as_parameter(theta, "theta", x)
     if theta_r is None:
         # A non-spiking neuron (theta = inf) has no refractory response.
         non_spiking = not isinstance(theta, Tensor) and math.isinf(float(theta))
         th_r = torch.zeros((), dtype=x.dtype, device=x.device) if non_spiking else th
     else:
-        th_r = _as_parameter(theta_r, "theta_r", x, low=0.0, allow_equal=True)
+        th_r = _as_parameter(theta_r, "theta_r", x)
     return _Prepared(t_s, t_m, t_r, th, th_r, kernel, sg)
 
 
 def srm(
     x: Tensor,
     *,
-    tau_s: Scalar = 2.0,
-    tau_m: Scalar = 4.0,
-    tau_r: Scalar = 4.0,
-    theta: Scalar = 1.0,
-    theta_r: Scalar | None = None,
-    kernel: str = "dexp",
-    surrogate: str | Surrogate = "sigmoid",
-    detach_reset: bool = False,
+    tau_s: Scalar = DEFAULTS.tau_s,
+    tau_m: Scalar = DEFAULTS.tau_m,
+    tau_r: Scalar = DEFAULTS.tau_r,
+    theta: Scalar = DEFAULTS.theta,
+    theta_r: Scalar | None = DEFAULTS.theta_r,
+    kernel: str = DEFAULTS.kernel,
+    surrogate: str | Surrogate = DEFAULTS.surrogate,
+    detach_reset: bool = DEFAULTS.detach_reset,
     backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
     r"""Run SRM neurons over a whole sequence; returns ``(spikes, u)``.
@@ -194,8 +188,7 @@ def srm(
     if numeric and constants_may_be_kept(x):
         # Python numbers: checked and turned into decays once per distinct call, not once per call.
         _check_input(x)
-        if kernel not in KERNELS:
-            raise ParameterError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
+        check_setting("kernel", kernel)
         numbers = (tau_s, tau_m, tau_r, theta, theta_r)
         constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)  # type: ignore[arg-type]
         return srm_decays(x, *constants, get_surrogate(surrogate), detach_reset, backend)
@@ -239,14 +232,14 @@ def _constant_parameters(
     :class:`bpsrm.SRMNeuron` does. Cached: the tensors are shared between calls
     and never written to.
     """
-    t_m = _checked_number(tau_m, "tau_m", low=0.0, allow_equal=False)
-    t_r = _checked_number(tau_r, "tau_r", low=0.0, allow_equal=False)
-    t_s = _checked_number(tau_s, "tau_s", low=0.0, allow_equal=False) if kernel == "dexp" else None
-    th = _checked_number(theta, "theta", low=0.0, allow_equal=False, allow_inf=True)
+    t_m = _checked_number(tau_m, "tau_m")
+    t_r = _checked_number(tau_r, "tau_r")
+    t_s = _checked_number(tau_s, "tau_s") if kernel == "dexp" else None
+    th = _checked_number(theta, "theta")
     if theta_r is None:
         th_r = 0.0 if math.isinf(th) else th  # a non-spiking neuron has no refractory response
     else:
-        th_r = _checked_number(theta_r, "theta_r", low=0.0, allow_equal=True)
+        th_r = _checked_number(theta_r, "theta_r")
     with torch.inference_mode(False):  # ordinary tensors even when first made under inference mode
 
         def tensor(value: float) -> Tensor:
@@ -285,14 +278,14 @@ def srm_decays(
                 from .kernels.compiled import srm_forward
 
                 spikes, u = srm_forward(
-                    x, a_s, a_m, a_r, theta, theta_r, surrogate.name, cpu.surrogate_width(surrogate), bool(detach_reset)
+                    x, a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, surrogate.width, bool(detach_reset)
                 )
                 return spikes, u
-            return cpu.SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
+            return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
         if backend == "fused":
             raise ParameterError(
                 f"the fused kernel does not apply here (device {x.device.type}, dtype {x.dtype}, surrogate "
-                f"{surrogate!r}; {cpu.unavailable_reason() or 'CPU float32/float64 with a built-in surrogate only'})"
+                f"{surrogate!r}; {cpu.unavailable_reason() or 'CPU float32/float64 with a surrogate the kernel implements only'})"
             )
     spikes, u = SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
     return spikes, u
@@ -301,14 +294,14 @@ def srm_decays(
 def srm_reference(
     x: Tensor,
     *,
-    tau_s: Scalar = 2.0,
-    tau_m: Scalar = 4.0,
-    tau_r: Scalar = 4.0,
-    theta: Scalar = 1.0,
-    theta_r: Scalar | None = None,
-    kernel: str = "dexp",
-    surrogate: str | Surrogate = "sigmoid",
-    detach_reset: bool = False,
+    tau_s: Scalar = DEFAULTS.tau_s,
+    tau_m: Scalar = DEFAULTS.tau_m,
+    tau_r: Scalar = DEFAULTS.tau_r,
+    theta: Scalar = DEFAULTS.theta,
+    theta_r: Scalar | None = DEFAULTS.theta_r,
+    kernel: str = DEFAULTS.kernel,
+    surrogate: str | Surrogate = DEFAULTS.surrogate,
+    detach_reset: bool = DEFAULTS.detach_reset,
 ) -> tuple[Tensor, Tensor]:
     """The iterative SRM step by step with plain autograd (the test oracle).
 
@@ -361,14 +354,14 @@ def psp_kernel(steps: int, a_s: Tensor, a_m: Tensor, kernel: str) -> Tensor:
 def srm_convolution(
     x: Tensor,
     *,
-    tau_s: Scalar = 2.0,
-    tau_m: Scalar = 4.0,
-    tau_r: Scalar = 4.0,
-    theta: Scalar = 1.0,
-    theta_r: Scalar | None = None,
-    kernel: str = "dexp",
-    surrogate: str | Surrogate = "sigmoid",
-    detach_reset: bool = False,
+    tau_s: Scalar = DEFAULTS.tau_s,
+    tau_m: Scalar = DEFAULTS.tau_m,
+    tau_r: Scalar = DEFAULTS.tau_r,
+    theta: Scalar = DEFAULTS.theta,
+    theta_r: Scalar | None = DEFAULTS.theta_r,
+    kernel: str = DEFAULTS.kernel,
+    surrogate: str | Surrogate = DEFAULTS.surrogate,
+    detach_reset: bool = DEFAULTS.detach_reset,
 ) -> tuple[Tensor, Tensor]:
     r"""The SRM in kernel form (BP-SRM.md section 1), O(T^2): a check, not a tool.
 

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from .errors import ParameterError, ShapeError
 from .functional import srm
+from .params import DEFAULTS
 
 __all__ = ["TimeFolded", "SpikingBlock", "SpikeCountReadout", "MembraneReadout"]
 
@@ -78,7 +79,13 @@ class MembraneReadout(nn.Module):
     BP-SRM.md section 2; ``reduce`` is ``"mean"`` (default), ``"max"`` or ``"last"``.
     """
 
-    def __init__(self, tau_s: float = 2.0, tau_m: float = 4.0, kernel: str = "dexp", reduce: str = "mean") -> None:
+    def __init__(
+        self,
+        tau_s: float = DEFAULTS.tau_s,
+        tau_m: float = DEFAULTS.tau_m,
+        kernel: str = DEFAULTS.kernel,
+        reduce: str = "mean",
+    ) -> None:
         super().__init__()
         if reduce not in ("mean", "max", "last"):
             raise ParameterError(f"MembraneReadout: reduce must be 'mean', 'max' or 'last', got {reduce!r}")

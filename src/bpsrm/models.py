@@ -34,19 +34,22 @@ from torch import Tensor, nn
 from .errors import ParameterError, ShapeError, SpecError
 from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from .neuron import SRMNeuron
-from .norm import BNTT, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
+from .norm import NORMS, TemporalChannelNorm
+from .params import DEFAULTS, SETTINGS, SRMParams
 from .pooling import MaxPool
+from .surrogate import Surrogate
 
 __all__ = ["SpikingNetwork", "NetworkOutput", "build_model", "parse_spec", "SPEC_GRAMMAR"]
 
-SPEC_GRAMMAR = "nCk (conv), FCn (linear), MPk / APk (pool), TCN / TCNT / BN / TDBN / BNTT / TEBN (norm), SRM (neuron)"
+_NORM_TOKENS = sorted([*(name.upper() for name in NORMS), "TCNT"], key=lambda t: (-len(t), t))
+SPEC_GRAMMAR = f"nCk (conv), FCn (linear), MPk / APk (pool), {' / '.join(sorted(_NORM_TOKENS))} (norm), SRM (neuron)"
 
 _TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("conv", re.compile(r"^(\d+)C(\d+)$")),
     ("fc", re.compile(r"^FC(\d+)$")),
     ("maxpool", re.compile(r"^MP(\d+)$")),
     ("avgpool", re.compile(r"^AP(\d+)$")),
-    ("norm", re.compile(r"^(TCNT|TCN|BN|TDBN|BNTT|TEBN)$")),
+    ("norm", re.compile(rf"^({'|'.join(_NORM_TOKENS)})$")),
     ("srm", re.compile(r"^SRM$")),
 )
 
@@ -159,52 +162,30 @@ class SpikingNetwork(nn.Module):
         return self.run(x).logits
 
 
-_NEURON_KEYS = {
-    "tau_s",
-    "tau_m",
-    "tau_r",
-    "theta",
-    "theta_r",
-    "kernel",
-    "surrogate",
-    "detach_reset",
-    "learn_tau",
-    "learn_theta",
-    "per_channel",
-}
 _NORM_KEYS = {"stats", "scale_by_threshold", "alpha", "eps", "momentum", "step_affine"}
 
 
+def _neuron_params(neuron: SRMParams | Mapping[str, Any] | None) -> tuple[SRMParams, Surrogate | None]:
+    """The validated settings, and a surrogate object given in place of a name (else None)."""
+    if neuron is None or isinstance(neuron, SRMParams):
+        return neuron or DEFAULTS, None
+    given = dict(neuron)
+    unknown = set(given) - set(SETTINGS)
+    if unknown:
+        raise ParameterError(f"build_model: unknown neuron options {sorted(unknown)}; expected among {list(SETTINGS)}")
+    surrogate = given.pop("surrogate") if isinstance(given.get("surrogate"), Surrogate) else None
+    return SRMParams(**given), surrogate
+
+
 def _make_norm(text: str, channels: int, time_steps: int | None, norm: Mapping[str, Any], theta: float) -> nn.Module:
-    name = text.upper()
-    eps = norm.get("eps", 1e-5)
-    momentum = norm.get("momentum", 0.1)
-    if name in ("TCN", "TCNT"):
-        if not norm.get("step_affine", True) and (name == "TCNT" or norm.get("stats") == "time_channel"):
-            raise SpecError(
-                "norm step_affine=False (one affine per channel) needs channel statistics; time-channel "
-                f"statistics ({text} with stats={norm.get('stats', 'channel')!r}) are per step"
-            )
-        per_step = norm.get("step_affine", True)
-        return TemporalChannelNorm(
-            channels,
-            time_steps if per_step else None,
-            stats="time_channel" if name == "TCNT" else norm.get("stats", "channel"),
-            scale_by_threshold=norm.get("scale_by_threshold", False),
-            alpha=norm.get("alpha", 1.0),
-            theta=theta,
-            eps=eps,
-            momentum=momentum,
-        )
-    if name == "BN":
-        return FoldedBatchNorm(channels, eps=eps, momentum=momentum)
-    if name == "TDBN":
-        return TdBN(channels, alpha=norm.get("alpha", 1.0), theta=theta, eps=eps, momentum=momentum)
-    if time_steps is None:
-        raise SpecError(f"{name} keeps per-step parameters: build_model needs time_steps")
-    if name == "BNTT":
-        return BNTT(channels, time_steps, eps=eps, momentum=momentum)
-    return TEBN(channels, time_steps, eps=eps, momentum=momentum)
+    """The norm layer of a spec token, from the registry :data:`bpsrm.norm.NORMS`."""
+    name = text.lower()
+    if name == "tcnt":  # TCN with time-channel statistics
+        return TemporalChannelNorm.from_options(channels, time_steps, {**norm, "stats": "time_channel"}, theta)
+    try:
+        return NORMS[name].from_options(channels, time_steps, norm, theta)
+    except ParameterError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def build_model(
@@ -212,7 +193,7 @@ def build_model(
     input_shape: Sequence[int],
     *,
     time_steps: int | None = None,
-    neuron: Mapping[str, Any] | None = None,
+    neuron: SRMParams | Mapping[str, Any] | None = None,
     norm: Mapping[str, Any] | None = None,
     readout_reduce: str = "mean",
 ) -> SpikingNetwork:
@@ -223,26 +204,28 @@ def build_model(
         input_shape: one sample without T and B: ``(C, H, W)``, ``(C, L)`` or ``(N,)``.
         time_steps: T; needed by per-step norms (TCN's per-(t, c) affine,
             BNTT, TEBN). With ``None``, TCN uses a per-channel affine and runs at any T.
-        neuron: keyword arguments of :class:`~bpsrm.neuron.SRMNeuron`, plus
-            ``per_channel`` (one tau/theta per channel).
+        neuron: the neuron settings, an :class:`~bpsrm.params.SRMParams` or a mapping of its
+            fields (``surrogate`` may also be a :class:`~bpsrm.surrogate.Surrogate` object).
         norm: options of the norms: ``stats``, ``scale_by_threshold``, ``alpha``, ``eps``, ``momentum``,
             ``step_affine`` (TCN: gamma and beta per (t, c) when True, per c when False).
         readout_reduce: how a membrane readout reduces over time.
     """
     tokens = parse_spec(spec)
-    neuron = dict(neuron or {})
+    params, surrogate = _neuron_params(neuron)
     norm = dict(norm or {})
-    for given, allowed, what in ((neuron, _NEURON_KEYS, "neuron"), (norm, _NORM_KEYS, "norm")):
-        unknown = set(given) - allowed
-        if unknown:
-            raise ParameterError(
-                f"build_model: unknown {what} options {sorted(unknown)}; expected among {sorted(allowed)}"
-            )
-    per_channel = bool(neuron.pop("per_channel", False))
+    unknown = set(norm) - _NORM_KEYS
+    if unknown:
+        raise ParameterError(
+            f"build_model: unknown norm options {sorted(unknown)}; expected among {sorted(_NORM_KEYS)}"
+        )
+    neuron_kwargs = params.neuron_kwargs()
+    if surrogate is not None:
+        neuron_kwargs["surrogate"] = surrogate
+    per_channel = params.per_channel
     shape = tuple(int(s) for s in input_shape)
     if len(shape) not in (1, 2, 3) or any(s < 1 for s in shape):
         raise ShapeError(f"input_shape must be (N,), (C, L) or (C, H, W) with sizes >= 1, got {tuple(input_shape)}")
-    theta = float(neuron.get("theta", 1.0))
+    theta = params.theta
     layers: list[nn.Module] = []
     srm_names: list[str] = []
     last_synapse = ""
@@ -292,18 +275,13 @@ def build_model(
             layers.append(TimeFolded(pool))
             current = (current[0],) + tuple(s // k for s in current[1:])
         elif token.kind == "norm":
-            layers.append(_make_norm(token.text, current[0], time_steps, norm, theta))
+            layers.append(_make_norm(token.args[0], current[0], time_steps, norm, theta))
         elif token.kind == "srm":
             srm_names.append(f"SRM{len(srm_names) + 1} ({last_synapse})")
             channels = current[0] if per_channel else None
-            layers.append(SRMNeuron(**neuron, channels=channels))
+            layers.append(SRMNeuron(**neuron_kwargs, channels=channels))
     if tokens[-1].kind == "fc":
-        readout = MembraneReadout(
-            tau_s=float(neuron.get("tau_s", 2.0)),
-            tau_m=float(neuron.get("tau_m", 4.0)),
-            kernel=str(neuron.get("kernel", "dexp")),
-            reduce=readout_reduce,
-        )
+        readout = MembraneReadout(tau_s=params.tau_s, tau_m=params.tau_m, kernel=params.kernel, reduce=readout_reduce)
     else:
         readout = SpikeCountReadout()
     return SpikingNetwork(layers, readout, shape, spec, srm_names)

@@ -19,20 +19,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import ParameterError, ShapeError
-from .functional import KERNELS, constants_may_be_kept, srm_decays
+from .functional import constants_may_be_kept, srm_decays
+from .params import DEFAULTS, TAU_NAMES, check_setting
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["SRMNeuron"]
 
-_TAU_NAMES = ("tau_s", "tau_m", "tau_r")
-
-
-def _check_tau(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParameterError(f"{name} must be a number of steps > 0, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ParameterError(f"{name} must be finite and > 0 (steps), got {value!r}")
-    return float(value)
+_TAU_NAMES = TAU_NAMES
 
 
 class SRMNeuron(nn.Module):
@@ -59,21 +52,20 @@ class SRMNeuron(nn.Module):
 
     def __init__(
         self,
-        tau_s: float = 2.0,
-        tau_m: float = 4.0,
-        tau_r: float = 4.0,
-        theta: float = 1.0,
-        theta_r: float | None = None,
-        kernel: str = "dexp",
-        surrogate: str | Surrogate = "sigmoid",
-        detach_reset: bool = False,
+        tau_s: float = DEFAULTS.tau_s,
+        tau_m: float = DEFAULTS.tau_m,
+        tau_r: float = DEFAULTS.tau_r,
+        theta: float = DEFAULTS.theta,
+        theta_r: float | None = DEFAULTS.theta_r,
+        kernel: str = DEFAULTS.kernel,
+        surrogate: str | Surrogate = DEFAULTS.surrogate,
+        detach_reset: bool = DEFAULTS.detach_reset,
         learn_tau: bool | Iterable[str] = False,
         learn_theta: bool = False,
         channels: int | None = None,
     ) -> None:
         super().__init__()
-        if kernel not in KERNELS:
-            raise ParameterError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
+        check_setting("kernel", kernel)
         if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
             raise ParameterError(f"channels must be None or an int >= 1, got {channels!r}")
         self.kernel = kernel
@@ -102,19 +94,13 @@ class SRMNeuron(nn.Module):
         for name, value in zip(_TAU_NAMES, (tau_s, tau_m, tau_r), strict=True):
             if name not in used:
                 continue
-            a = math.exp(-1.0 / _check_tau(name, value))
+            a = math.exp(-1.0 / check_setting(name, value))
             if name in learned:
                 self.register_parameter(f"{name}_logit", nn.Parameter(torch.full(shape, math.log(a / (1.0 - a)))))
             else:
                 self._fixed_decays[name] = a
-        if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not (math.isfinite(theta) and theta > 0):
-            raise ParameterError(f"theta must be finite and > 0, got {theta!r}")
-        if theta_r is not None and (
-            isinstance(theta_r, bool)
-            or not isinstance(theta_r, (int, float))
-            or not (math.isfinite(theta_r) and theta_r >= 0)
-        ):
-            raise ParameterError(f"theta_r must be None or finite and >= 0, got {theta_r!r}")
+        theta = check_setting("theta", theta)
+        theta_r = check_setting("theta_r", theta_r)
         self.learn_theta = bool(learn_theta)
         if self.learn_theta:
             # softplus^-1(theta) = log(expm1(theta))

@@ -25,6 +25,7 @@ then a learnable scale p[t] per step).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from .errors import ParameterError, ShapeError
+from .errors import ParameterError, ShapeError, SpecError
 
 __all__ = ["TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
 
@@ -297,6 +298,24 @@ class _TemporalNorm(nn.Module):
             y = y * self.step_scale.to(z.dtype).reshape((-1,) + (1,) * (z.dim() - 1))
         return y
 
+    @classmethod
+    def from_options(
+        cls, channels: int, time_steps: int | None, options: Mapping[str, Any], theta: float
+    ) -> _TemporalNorm:
+        """The norm of a spec token for ``channels`` channels, from the ``model.norm`` options.
+
+        The default takes ``eps`` and ``momentum``, and ``time_steps`` when the class needs it.
+        """
+        kwargs = {"eps": options.get("eps", 1e-5), "momentum": options.get("momentum", 0.1)}
+        if cls.needs_time_steps:
+            if time_steps is None:
+                raise ParameterError(f"{cls.__name__} keeps per-step parameters: build_model needs time_steps")
+            return cls(channels, time_steps, **kwargs)  # type: ignore[call-arg]
+        return cls(channels, **kwargs)  # type: ignore[call-arg]
+
+    needs_time_steps = False
+    """Whether the layer keeps per-step parameters (then it runs at one T only)."""
+
     def extra_repr(self) -> str:
         return (
             f"{self.num_channels}, time_steps={self.time_steps}, stats={self.stats!r}, "
@@ -341,6 +360,29 @@ class TemporalChannelNorm(_TemporalNorm):
             momentum=momentum,
         )
 
+    @classmethod
+    def from_options(
+        cls, channels: int, time_steps: int | None, options: Mapping[str, Any], theta: float
+    ) -> _TemporalNorm:
+        """TCN from ``model.norm``: stats, step_affine, scale_by_threshold, alpha, eps, momentum."""
+        stats = options.get("stats", "channel")
+        per_step = options.get("step_affine", True)
+        if not per_step and stats == "time_channel":
+            raise SpecError(
+                "norm step_affine=False (one affine per channel) needs channel statistics; time-channel "
+                "statistics (TCNT, or TCN with stats='time_channel') are per step"
+            )
+        return cls(
+            channels,
+            time_steps if per_step else None,
+            stats=stats,
+            scale_by_threshold=options.get("scale_by_threshold", False),
+            alpha=options.get("alpha", 1.0),
+            theta=theta,
+            eps=options.get("eps", 1e-5),
+            momentum=options.get("momentum", 0.1),
+        )
+
 
 class FoldedBatchNorm(_TemporalNorm):
     """BatchNorm over [T*B, C, *S]: statistics over (t, b, s), affine per c; any T."""
@@ -377,9 +419,24 @@ class TdBN(_TemporalNorm):
             momentum=momentum,
         )
 
+    @classmethod
+    def from_options(
+        cls, channels: int, time_steps: int | None, options: Mapping[str, Any], theta: float
+    ) -> _TemporalNorm:
+        """tdBN from ``model.norm``: alpha, eps, momentum (gamma starts at alpha * theta)."""
+        return cls(
+            channels,
+            alpha=options.get("alpha", 1.0),
+            theta=theta,
+            eps=options.get("eps", 1e-5),
+            momentum=options.get("momentum", 0.1),
+        )
+
 
 class BNTT(_TemporalNorm):
     """BNTT (Kim & Panda, 2021): statistics and gamma per (t, c), no beta."""
+
+    needs_time_steps = True
 
     def __init__(self, num_channels: int, time_steps: int, *, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__(
@@ -397,6 +454,8 @@ class BNTT(_TemporalNorm):
 
 class TEBN(_TemporalNorm):
     """TEBN (Duan et al., NeurIPS 2022): statistics and affine per c, then a learnable scale p[t]."""
+
+    needs_time_steps = True
 
     def __init__(self, num_channels: int, time_steps: int, *, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__(
@@ -419,3 +478,5 @@ NORMS: dict[str, type[_TemporalNorm]] = {
     "bntt": BNTT,
     "tebn": TEBN,
 }
+"""The norms by spec token (lower case): a new norm is a class with ``from_options`` and one entry here.
+The spec also takes ``TCNT``, TCN with time-channel statistics."""

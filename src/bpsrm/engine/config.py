@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import BpsrmError, ConfigError
+from ..errors import BpsrmError, ConfigError, ParameterError
+from ..params import SETTINGS, SRMParams
 
 __all__ = [
     "Config",
@@ -73,34 +74,8 @@ class DataConfig:
     """Training-time augmentation."""
 
 
-@dataclass(frozen=True)
-class NeuronConfig:
-    """Options of every SRM layer (see :class:`bpsrm.SRMNeuron`)."""
-
-    kernel: Literal["dexp", "alpha", "exp"] = "dexp"
-    """PSP kernel: dexp (two time constants), alpha (tau_s = tau_m) or exp (LIF-equivalent, no tau_s)."""
-    tau_s: float = 2.0
-    """Synaptic time constant in steps (dexp kernel)."""
-    tau_m: float = 4.0
-    """Membrane time constant in steps."""
-    tau_r: float = 4.0
-    """Refractory time constant in steps."""
-    theta: float = 1.0
-    """Firing threshold."""
-    theta_r: float | None = None
-    """Refractory strength; null ties it to theta."""
-    surrogate: Literal["sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"] = "sigmoid"
-    """Surrogate gradient of the spike."""
-    surrogate_width: float | None = None
-    """The surrogate's width parameter (a, w or k); null: its default."""
-    detach_reset: bool = False
-    """Cut the gradient through the refractory response."""
-    learn_tau: bool = False
-    """Learn the time constants the kernel uses."""
-    learn_theta: bool = False
-    """Learn the threshold (kept > 0)."""
-    per_channel: bool = False
-    """One value of each learnt parameter per channel instead of one per layer."""
+NeuronConfig = SRMParams
+"""Options of every SRM layer: :class:`bpsrm.params.SRMParams` (one definition of the neuron's settings)."""
 
 
 @dataclass(frozen=True)
@@ -241,12 +216,6 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "data.limit_test": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.augment.shift": (lambda v: v >= 0, ">= 0"),
     "model.time_steps": (lambda v: v >= 1, ">= 1"),
-    "model.neuron.tau_s": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
-    "model.neuron.tau_m": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
-    "model.neuron.tau_r": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
-    "model.neuron.theta": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
-    "model.neuron.theta_r": (lambda v: v is None or (math.isfinite(v) and v >= 0), "null or finite and >= 0"),
-    "model.neuron.surrogate_width": (lambda v: v is None or (math.isfinite(v) and v > 0), "null or > 0"),
     "model.norm.eps": (lambda v: v > 0, "> 0"),
     "model.norm.momentum": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "optim.lr": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
@@ -261,6 +230,20 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "train.max_batches": (lambda v: v is None or v >= 1, "null or >= 1"),
     "train.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
 }
+
+
+def range_of(key: str) -> tuple[typing.Callable[[Any], bool], str] | None:
+    """(check, what is expected) of a dotted config key; the neuron's come from :data:`bpsrm.params.SETTINGS`."""
+    section, _, name = key.rpartition(".")
+    if section == "model.neuron" and name in SETTINGS:
+        setting = SETTINGS[name]
+        if setting.range is not None:
+            return setting.range.holds, setting.range.text()
+        if setting.choices is not None:
+            choices = setting.choices
+            return (lambda v: v in choices), setting.expected()
+        return None
+    return _RANGES.get(key)
 
 
 def _type_name(tp: Any) -> str:
@@ -329,12 +312,16 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
         if name in raw:
             key = prefix + name
             value = _convert(raw[name], hints[name], key)
-            if key in _RANGES:
-                check, expected = _RANGES[key]
+            checked = range_of(key)
+            if checked is not None:
+                check, expected = checked
                 if not check(value):
                     raise ConfigError(f"{key}: expected {expected}, got {raw[name]!r}")
             values[name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ParameterError as exc:  # a check of the dataclass itself (SRMParams)
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:

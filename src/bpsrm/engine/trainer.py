@@ -38,7 +38,6 @@ from ..encoding import get_encoder
 from ..errors import BpsrmError, CheckpointError, ConfigError
 from ..files import atomic_file, progress, write_text_atomic
 from ..models import SpikingNetwork, build_model
-from ..surrogate import SURROGATES, get_surrogate
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_from_dict, config_to_dict
 from .distributed import Distributed, GlobalBatchSampler, from_environment
@@ -80,20 +79,12 @@ def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | Non
     """The network of ``config`` for samples of ``sample_shape`` (without the batch)."""
     encode = get_encoder(config.encoder.name, config.model.time_steps)
     probe = encode(torch.zeros((1, *sample_shape)))
-    neuron = config_to_dict(config.model.neuron)
-    width = neuron.pop("surrogate_width")
-    name = neuron.pop("surrogate")
-    if width is not None:
-        param = next(iter(SURROGATES[name].__dataclass_fields__.keys() - {"name"}))
-        neuron["surrogate"] = get_surrogate(name, **{param: width})
-    else:
-        neuron["surrogate"] = get_surrogate(name)
     try:
         model = build_model(
             config.model.spec,
             tuple(probe.shape[2:]),
             time_steps=config.model.time_steps,
-            neuron=neuron,
+            neuron=config.model.neuron,
             norm=config_to_dict(config.model.norm),
             readout_reduce=config.model.readout,
         )

@@ -1,0 +1,184 @@
+r"""Every setting of the SRM neuron, defined once: :class:`SRMParams` and :data:`SETTINGS`.
+
+The neuron of BP-SRM.md section 2,
+
+$$
+I[t] = a_s I[t-1] + x[t],\quad V[t] = a_m V[t-1] + I[t],\quad
+R[t] = a_r R[t-1] + \theta_r o[t-1],\quad
+u[t] = V[t] - R[t],\quad o[t] = H(u[t] - \theta),\quad a = e^{-1/\tau},
+$$
+
+has a handful of settings. Each one's name, default, allowed range and meaning
+live in :data:`SETTINGS`; the config schema (``model.neuron``), :class:`bpsrm.SRMNeuron`,
+:func:`bpsrm.srm`, the model builder and the kernels take their defaults and
+checks from here, so a default or a range is changed in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ParameterError
+from .surrogate import SURROGATES, Surrogate, get_surrogate
+
+__all__ = ["KERNELS", "Range", "Setting", "SETTINGS", "SRMParams", "DEFAULTS", "check_setting"]
+
+KERNELS = ("dexp", "alpha", "exp")
+"""The PSP kernels: ``dexp`` (a_s, a_m from tau_s, tau_m), ``alpha`` (a_s = a_m), ``exp`` (a_s = 0, the LIF)."""
+
+TAU_NAMES = ("tau_s", "tau_m", "tau_r")
+
+Kernel = Literal["dexp", "alpha", "exp"]
+
+
+@dataclass(frozen=True)
+class Range:
+    """An allowed range of a real setting: ``> low`` (or ``>= low``), finite unless ``inf``, None if ``none``."""
+
+    low: float
+    inclusive: bool = False
+    inf: bool = False
+    none: bool = False
+
+    def holds(self, value: float | None) -> bool:
+        """Whether ``value`` lies in the range."""
+        if value is None:
+            return self.none
+        if math.isnan(value) or (math.isinf(value) and not self.inf):
+            return False
+        return value >= self.low if self.inclusive else value > self.low
+
+    def text(self) -> str:
+        """The range in words, e.g. ``"finite and > 0"``, ``"null or finite and >= 0"``."""
+        sign = ">=" if self.inclusive else ">"
+        core = f"{sign} {self.low:g} (inf allowed)" if self.inf else f"finite and {sign} {self.low:g}"
+        return f"null or {core}" if self.none else core
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One neuron setting: its name, default, range (reals) or choices (names), and meaning."""
+
+    name: str
+    default: Any
+    meaning: str
+    range: Range | None = None
+    choices: Collection[str] | None = None
+    """A live collection (e.g. the surrogate registry), read at every check."""
+
+    def expected(self) -> str:
+        """What the setting accepts, in words."""
+        if self.range is not None:
+            return self.range.text()
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        return "true or false" if isinstance(self.default, bool) else type(self.default).__name__
+
+
+_POSITIVE = Range(0.0)
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("kernel", "dexp", "PSP kernel: dexp, alpha (a_s = a_m) or exp (LIF)", None, KERNELS),
+        Setting("tau_s", 2.0, "synaptic time constant in steps (dexp kernel)", _POSITIVE),
+        Setting("tau_m", 4.0, "membrane time constant in steps", _POSITIVE),
+        Setting("tau_r", 4.0, "refractory time constant in steps", _POSITIVE),
+        Setting("theta", 1.0, "firing threshold (bpsrm.srm also takes inf: a non-spiking neuron)", _POSITIVE),
+        Setting("theta_r", None, "refractory strength; None ties it to theta", Range(0.0, inclusive=True, none=True)),
+        Setting("surrogate", "sigmoid", "surrogate gradient of the spike", None, SURROGATES),
+        Setting("surrogate_width", None, "the surrogate's width (a, w or k); None: its default", Range(0.0, none=True)),
+        Setting("detach_reset", False, "cut the gradient through the refractory response"),
+        Setting("learn_tau", False, "learn the time constants the kernel uses"),
+        Setting("learn_theta", False, "learn the threshold (kept > 0)"),
+        Setting("per_channel", False, "one value of each learnt parameter per channel instead of one per layer"),
+    )
+}
+"""name -> :class:`Setting`, in the order of :class:`SRMParams`'s fields."""
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` checked against the setting ``name`` (a float for reals); ParameterError naming both otherwise."""
+    setting = SETTINGS[name]
+    if setting.range is not None:
+        if value is None and setting.range.none:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParameterError(f"{name} must be a number {setting.expected()}, got {value!r}")
+        if not setting.range.holds(float(value)):
+            raise ParameterError(f"{name} must be {setting.expected()}, got {value!r}")
+        return float(value)
+    if setting.choices is not None:
+        if value not in setting.choices:
+            raise ParameterError(f"unknown {name} {value!r}; expected {setting.expected()}")
+        return value
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SRMParams:
+    """The settings of an SRM layer, validated on construction (see :data:`SETTINGS` for ranges).
+
+    >>> SRMParams(tau_m=8.0).decay("tau_m") == math.exp(-1 / 8)
+    True
+    """
+
+    kernel: Kernel = SETTINGS["kernel"].default
+    """PSP kernel: dexp (two time constants), alpha (tau_s = tau_m) or exp (LIF-equivalent, no tau_s)."""
+    tau_s: float = SETTINGS["tau_s"].default
+    """Synaptic time constant in steps (dexp kernel)."""
+    tau_m: float = SETTINGS["tau_m"].default
+    """Membrane time constant in steps."""
+    tau_r: float = SETTINGS["tau_r"].default
+    """Refractory time constant in steps."""
+    theta: float = SETTINGS["theta"].default
+    """Firing threshold."""
+    theta_r: float | None = SETTINGS["theta_r"].default
+    """Refractory strength; null ties it to theta."""
+    surrogate: str = SETTINGS["surrogate"].default
+    """Surrogate gradient of the spike: a name of bpsrm.surrogate.SURROGATES."""
+    surrogate_width: float | None = SETTINGS["surrogate_width"].default
+    """The surrogate's width parameter (a, w or k); null: its default."""
+    detach_reset: bool = SETTINGS["detach_reset"].default
+    """Cut the gradient through the refractory response."""
+    learn_tau: bool = SETTINGS["learn_tau"].default
+    """Learn the time constants the kernel uses."""
+    learn_theta: bool = SETTINGS["learn_theta"].default
+    """Learn the threshold (kept > 0)."""
+    per_channel: bool = SETTINGS["per_channel"].default
+    """One value of each learnt parameter per channel instead of one per layer."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, check_setting(f.name, getattr(self, f.name)))
+
+    def surrogate_function(self) -> Surrogate:
+        """The surrogate object: the named one, with ``surrogate_width`` when given."""
+        if self.surrogate_width is None:
+            return get_surrogate(self.surrogate)
+        width_field = dataclasses.fields(SURROGATES[self.surrogate])[0].name
+        return get_surrogate(self.surrogate, **{width_field: self.surrogate_width})
+
+    def decay(self, name: str) -> float:
+        r"""The decay per step $a = e^{-1/\tau}$ of ``"tau_s"``, ``"tau_m"`` or ``"tau_r"``."""
+        return math.exp(-1.0 / float(getattr(self, name)))
+
+    def neuron_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`bpsrm.SRMNeuron` (without ``channels``)."""
+        kwargs = {name: getattr(self, name) for name in ("tau_s", "tau_m", "tau_r", "theta", "theta_r", "kernel")}
+        kwargs.update(
+            surrogate=self.surrogate_function(),
+            detach_reset=self.detach_reset,
+            learn_tau=self.learn_tau,
+            learn_theta=self.learn_theta,
+        )
+        return kwargs
+
+
+DEFAULTS = SRMParams()
+"""The default settings (``DEFAULTS.tau_s`` is the one default of tau_s)."""

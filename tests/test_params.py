@@ -1,0 +1,96 @@
+"""The neuron's settings are defined once (bpsrm.params): every entry point takes its defaults and checks from there."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+
+import pytest
+
+from bpsrm import SRMNeuron, srm
+from bpsrm.engine.config import Config, ConfigError, config_from_dict
+from bpsrm.errors import ParameterError
+from bpsrm.functional import srm_convolution, srm_reference
+from bpsrm.layers import MembraneReadout
+from bpsrm.params import DEFAULTS, KERNELS, SETTINGS, SRMParams, check_setting
+from bpsrm.surrogate import SURROGATES, Atan
+
+
+def test_settings_and_fields_are_the_same_list() -> None:
+    assert [f.name for f in dataclasses.fields(SRMParams)] == list(SETTINGS)
+    for f in dataclasses.fields(SRMParams):
+        assert f.default == SETTINGS[f.name].default, f.name
+
+
+@pytest.mark.parametrize(
+    "function", [srm, srm_reference, srm_convolution, SRMNeuron.__init__, MembraneReadout.__init__]
+)
+def test_every_entry_point_has_the_one_default(function) -> None:
+    """A signature's default of a neuron setting is the value in SETTINGS (checked by value, for each one it has)."""
+    parameters = inspect.signature(function).parameters
+    shared = [name for name in SETTINGS if name in parameters]
+    assert {"tau_s", "tau_m", "kernel"} <= set(shared)
+    for name in shared:
+        assert parameters[name].default == SETTINGS[name].default, f"{function.__qualname__}: {name}"
+
+
+def test_the_config_schema_is_srm_params() -> None:
+    hints = {f.name: f.type for f in dataclasses.fields(Config().model)}
+    assert Config().model.neuron == DEFAULTS
+    assert "neuron" in hints
+    assert type(Config().model.neuron) is SRMParams
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("tau_s", 0.0, "tau_s must be finite and > 0, got 0.0"),
+        ("tau_m", math.inf, "tau_m must be finite and > 0, got inf"),
+        ("tau_r", math.nan, "tau_r must be finite and > 0, got nan"),
+        ("theta", -1.0, "theta must be finite and > 0, got -1.0"),
+        ("theta_r", -0.1, "theta_r must be null or finite and >= 0, got -0.1"),
+        ("surrogate_width", 0, "surrogate_width must be null or finite and > 0, got 0"),
+        ("tau_m", "4", "tau_m must be a number finite and > 0, got '4'"),
+        ("tau_m", True, "tau_m must be a number finite and > 0, got True"),
+        ("kernel", "gauss", "unknown kernel 'gauss'; expected one of 'dexp', 'alpha', 'exp'"),
+        ("surrogate", "relu", "unknown surrogate 'relu'; expected one of 'sigmoid'"),
+        ("detach_reset", 1, "detach_reset must be true or false, got 1"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(name: str, value: object, message: str) -> None:
+    with pytest.raises(ParameterError) as info:
+        SRMParams(**{name: value})
+    assert message in str(info.value)
+    with pytest.raises(ParameterError, match="^" + message[:12]):
+        check_setting(name, value)
+
+
+@pytest.mark.parametrize(("name", "value"), [("tau_m", -2), ("theta", 0), ("surrogate", "relu"), ("kernel", "lif")])
+def test_config_refuses_what_srm_params_refuses(name: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"model.neuron.{name}: expected"):
+        config_from_dict({"model": {"neuron": {name: value}}})
+    with pytest.raises(ParameterError):
+        SRMParams(**{name: value})
+
+
+def test_every_registered_surrogate_and_kernel_is_accepted() -> None:
+    """The choices are the live registries: nothing to add elsewhere for a new surrogate or kernel."""
+    assert SETTINGS["surrogate"].choices is SURROGATES
+    assert tuple(SETTINGS["kernel"].choices) == KERNELS
+    for name in SURROGATES:
+        params = SRMParams(surrogate=name, surrogate_width=0.75)
+        surrogate = params.surrogate_function()
+        assert type(surrogate) is SURROGATES[name]
+        assert surrogate.width == 0.75
+    for kernel in KERNELS:
+        assert SRMParams(kernel=kernel).kernel == kernel
+
+
+def test_surrogate_width_reaches_the_neuron() -> None:
+    neuron = SRMNeuron(**SRMParams(surrogate="atan", surrogate_width=3.0).neuron_kwargs())
+    assert neuron.surrogate == Atan(a=3.0)
+
+
+def test_decay_is_exp_of_minus_one_over_tau() -> None:
+    assert SRMParams(tau_s=3.0).decay("tau_s") == math.exp(-1 / 3)
