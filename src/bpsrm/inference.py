@@ -33,7 +33,7 @@ from .encoding import get_encoder
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.config import Config, config_from_dict
 from .engine.trainer import evaluate_model, make_model, set_statistics, without_augmentation
-from .errors import ParameterError
+from .errors import BpsrmError, CheckpointError, ParameterError
 from .models import SpikingNetwork
 from .ood import OODCalibration
 
@@ -66,13 +66,13 @@ def load_trained(checkpoint: str | Path) -> TrainedModel:
     """Restore the model of a ``best.pt`` / ``last.pt`` checkpoint (read safely)."""
     path = Path(checkpoint)
     state = load_checkpoint(path)
-    config = config_from_dict(state["config"])
-    sample_shape = tuple(int(s) for s in state["sample_shape"])
-    classes = [str(c) for c in state["classes"]]
-    model = make_model(config, sample_shape, len(classes))
+    config, sample_shape, classes, stats = _checked_fields(state, path)
+    try:
+        model = make_model(config, sample_shape, len(classes))
+    except BpsrmError as exc:
+        raise CheckpointError(f"{path}: its config does not build a model for its classes and shape ({exc})") from None
     load_model_state(model, state["model"], path)
     model.eval()
-    stats = {str(k): float(v) for k, v in dict(state.get("data_stats", {})).items()}
     if "preprocess" in state:  # None: a dataset bpsrm cannot read files of
         raw = state["preprocess"]
         preprocess = preprocess_from_dict(raw, str(path)) if raw is not None else None
@@ -80,6 +80,35 @@ def load_trained(checkpoint: str | Path) -> TrainedModel:
         preprocess = _legacy_preprocess(config, sample_shape, stats)
     ood = OODCalibration.from_dict(state["ood"], str(path)) if state.get("ood") else None
     return TrainedModel(path, config, model, classes, sample_shape, stats, preprocess, ood, state)
+
+
+def _checked_fields(state: dict[str, Any], path: Path) -> tuple[Config, tuple[int, ...], list[str], dict[str, float]]:
+    """The config, sample shape, class names and data statistics of a checkpoint, each checked."""
+
+    def bad(key: str, expected: str) -> CheckpointError:
+        return CheckpointError(f"{path}: the checkpoint's {key} must be {expected}, got {state.get(key)!r:.80}")
+
+    for key in ("config", "sample_shape", "classes", "model"):
+        if key not in state:
+            raise CheckpointError(f"{path}: not a trained bpsrm model (the checkpoint has no {key!r})")
+    if not isinstance(state["config"], dict):
+        raise bad("config", "a mapping")
+    try:
+        config = config_from_dict(state["config"])
+    except BpsrmError as exc:
+        raise CheckpointError(f"{path}: the checkpoint's config is not valid ({exc})") from None
+    shape = state["sample_shape"]
+    if not isinstance(shape, (list, tuple)) or not all(isinstance(s, int) and s >= 1 for s in shape) or not shape:
+        raise bad("sample_shape", "a list of sizes >= 1")
+    classes = state["classes"]
+    if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
+        raise bad("classes", "a list of class names")
+    stats = state.get("data_stats", {})
+    if not isinstance(stats, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in stats.values()
+    ):
+        raise bad("data_stats", "a mapping of names to numbers")
+    return config, tuple(shape), list(classes), {str(k): float(v) for k, v in stats.items()}
 
 
 def _legacy_preprocess(config: Config, shape: tuple[int, ...], stats: dict[str, float]) -> Preprocess | None:

@@ -4,7 +4,7 @@ Every synapse layer (Linear, Conv1d/2d) is counted on its actual input:
 
 * a binary input (spikes) costs accumulate operations (ACs, "SOPs"): one per
   spike and per target, ``SOP = sum(spikes) * fan_out`` with ``fan_out`` =
-  ``out_features`` (Linear) or ``out_channels * prod(kernel) / prod(stride)``
+  ``out_features`` (Linear) or ``out_channels / groups * prod(kernel) / prod(stride)``
   (Conv, borders ignored);
 * an analogue input (the first layer under direct encoding, or average-pooled
   spikes) costs multiply-accumulates, ``MAC = numel(output) * fan_in`` with
@@ -61,14 +61,14 @@ class OperationCounter:
             for s in module.stride:  # type: ignore[union-attr]
                 stride *= s
             fan_in = module.in_channels // module.groups * kernel  # type: ignore[operator]
-            fan_out = module.out_channels * kernel / stride  # type: ignore[operator]
+            fan_out = module.out_channels // module.groups * kernel / stride  # type: ignore[operator]
         if binary:
             self.sops += float(x.sum()) * fan_out
         else:
             self.macs += float(output.numel()) * fan_in
 
     def per_sample(self) -> dict[str, float]:
-        """MACs, SOPs and energy (pJ and uJ) per sample, with the constants used."""
+        """MACs, SOPs and energy (uJ) per sample, with the constants used (pJ)."""
         n = max(self.samples, 1)
         macs, sops = self.macs / n, self.sops / n
         energy_pj = macs * E_MAC_PJ + sops * E_AC_PJ

@@ -1,0 +1,291 @@
+"""bpsrm.inference: checkpoints written here by hand are restored and evaluated, and every figure of the
+report is checked against a pencil computation on a six-sample dataset; malformed checkpoints must give
+a bpsrm error that names the file.
+
+The network FC3-SRM-FC3 runs one time step on direct-encoded samples x of 3 values, normalised with the
+checkpoint's statistics z = (x - 1) / 2. Its first layer is the identity, so the SRM layer (theta = 1,
+u[0] = z) fires o = [z >= 1] = [x >= 3]; the readout is the identity plus the bias [0.3, 0.2, 0.5], and
+with T = 1 its membrane is o + b: argmax picks 0 whenever o0 = 1 and o2 = 0, 1 for o = [0, 1, 0],
+2 otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from bpsrm.data.base import DATASETS, SampleDataset
+from bpsrm.data.preprocess import EventPreprocess, ImagePreprocess, preprocess_from_dict
+from bpsrm.engine.checkpoint import save_checkpoint
+from bpsrm.engine.config import config_from_dict, config_to_dict
+from bpsrm.engine.trainer import make_model
+from bpsrm.errors import CheckpointError, DataError, ParameterError
+from bpsrm.inference import evaluate_checkpoint, evaluate_trained, load_trained
+
+CLASSES = ["a", "b", "c"]
+TEST_X = [[5.0, 0, 0], [0, 4, 0], [0, 0, 3], [2.9, 2.9, 0], [3, 3, 0], [0, 5, 7]]
+TEST_Y = [0, 1, 2, 0, 1, 2]
+TRAIN_X = [[6.0, 0, 0], [0, 0, 0]]
+TRAIN_Y = [0, 2]
+
+
+class Probe(SampleDataset):
+    """Six test and two train samples of 3 values; ``scale`` multiplies them, ``augment_shift`` (an
+    augmentation, so evaluation must switch it off) subtracts 100 x its value."""
+
+    name = "inference-probe"
+
+    def __init__(
+        self,
+        split: str,
+        root: str | Path | None = None,
+        download: bool = False,
+        scale: float = 1.0,
+        augment_shift: float = 0.0,
+    ) -> None:
+        x, y = (TEST_X, TEST_Y) if split == "test" else (TRAIN_X, TRAIN_Y)
+        self.split, self.location = split, Path(root) if root is not None else Path("probe")
+        self.x = torch.tensor(x) * scale - 100.0 * augment_shift
+        self.targets, self.classes, self.input_shape = list(y), list(CLASSES), (3,)
+        self.mean: float | None = None
+        self.std: float | None = None
+
+    def set_statistics(self, mean: float | None, std: float | None) -> None:
+        self.mean, self.std = mean, std
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        x = self.x[index]
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x, self.targets[index]
+
+
+@pytest.fixture(autouse=True)
+def _probe_dataset(monkeypatch) -> None:
+    monkeypatch.setitem(DATASETS, Probe.name, Probe)
+
+
+RAW_CONFIG = {
+    "data": {"name": "inference-probe", "options": {"augment_shift": 1.0}},
+    "model": {"spec": "FC3-SRM-FC3", "time_steps": 1},
+    "encoder": {"name": "direct"},
+    "train": {"eval_batch_size": 4},
+}
+
+
+def _model_state(raw_config: dict, sample_shape, classes: int, biases=(0.3, 0.2, 0.5)) -> dict:
+    """The state of the configured model with its linear layers set by hand: identities and biases."""
+    model = make_model(config_from_dict(raw_config), tuple(sample_shape), classes)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for i, layer in enumerate(linears):
+            layer.weight.zero_()
+            if i < 2:
+                layer.weight.copy_(torch.eye(3))
+            if layer.bias is not None:
+                layer.bias.copy_(torch.tensor(biases) if i == len(linears) - 1 else torch.zeros(layer.out_features))
+    return model.state_dict()
+
+
+def _payload(**changes) -> dict:
+    payload = {
+        "model": _model_state(RAW_CONFIG, (3,), 3),
+        "config": config_to_dict(config_from_dict(RAW_CONFIG)),
+        "classes": list(CLASSES),
+        "sample_shape": [3],
+        "data_stats": {"mean": 1, "std": 2},
+        "preprocess": None,
+        "epoch": 3,
+    }
+    payload.update(changes)
+    return {k: v for k, v in payload.items() if v is not _DROP}
+
+
+_DROP = object()
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    return save_checkpoint(tmp_path / "run" / "best.pt", _payload())
+
+
+# ------------------------------------------------------------------------------------------ load ----
+def test_load_trained_restores_what_was_written(checkpoint) -> None:
+    trained = load_trained(checkpoint)
+    assert trained.path == checkpoint and trained.classes == CLASSES
+    assert trained.sample_shape == (3,) and trained.data_stats == {"mean": 1.0, "std": 2.0}
+    assert all(isinstance(v, float) for v in trained.data_stats.values())
+    assert trained.preprocess is None and trained.ood is None and trained.state["epoch"] == 3
+    assert trained.config.model.spec == "FC3-SRM-FC3" and not trained.model.training
+    weights = [m.weight for m in trained.model.modules() if isinstance(m, nn.Linear)]
+    biases = [m.bias for m in trained.model.modules() if isinstance(m, nn.Linear)]
+    assert all(torch.equal(w, torch.eye(3)) for w in weights)
+    assert biases[0].tolist() == [0, 0, 0] and biases[1].tolist() == pytest.approx([0.3, 0.2, 0.5])
+
+
+def test_encode_is_the_configured_encoder(tmp_path) -> None:
+    raw = {**RAW_CONFIG, "model": {"spec": "FC3-SRM-FC3", "time_steps": 3}}
+    path = save_checkpoint(tmp_path / "t3.pt", _payload(model=_model_state(raw, (3,), 3), config=raw))
+    x = torch.tensor([[0.5, -1.0, 2.0], [1.0, 0.0, 0.25]])
+    encoded = load_trained(path).encode(x)
+    assert encoded.shape == (3, 2, 3) and all(torch.equal(encoded[t], x) for t in range(3))
+
+
+def test_predictions_by_hand(checkpoint) -> None:
+    """The restored model on the normalised test samples: spikes [x >= 3], then argmax(o + b)."""
+    trained = load_trained(checkpoint)
+    z = (torch.tensor(TEST_X) - 1.0) / 2.0
+    out = trained.model.run(trained.encode(z))
+    assert out.spikes[0][0].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0], [1, 1, 0], [0, 1, 1]]
+    assert out.logits.argmax(1).tolist() == [0, 1, 2, 2, 0, 2]
+    assert out.logits[3].tolist() == pytest.approx([0.3, 0.2, 0.5])  # no spike: the bias alone
+
+
+def test_a_kept_preprocessing_record_is_restored(tmp_path) -> None:
+    record = {"kind": "image", "channels": 1, "height": 28, "width": 28}
+    path = save_checkpoint(tmp_path / "p.pt", _payload(preprocess=record))
+    assert load_trained(path).preprocess == ImagePreprocess(1, 28, 28)
+
+
+@pytest.mark.parametrize(
+    ("data", "shape", "stats", "want"),
+    [
+        ("nmnist", (6, 2, 34, 34), {}, EventPreprocess("nmnist", (34, 34), time_steps=6, mode="count")),
+        ("asl-dvs", (10, 2, 45, 60), {}, EventPreprocess("asl-dvs", (240, 180), downsample=4)),
+        ("weather", (3, 8, 8), {}, ImagePreprocess(3, 8, 8)),
+        ("my-tables", (3,), {}, None),
+        (
+            "cwru",
+            (1, 256),
+            {"mean": 0.5, "std": 2.0},
+            {"kind": "vibration", "window": 256, "normalize": "train", "features": "raw", "mean": 0.5, "std": 2.0},
+        ),
+    ],
+)
+def test_checkpoints_older_than_the_preprocessing_record(tmp_path, data, shape, stats, want) -> None:
+    """Without a "preprocess" entry it is rebuilt from the config: the sensor of each event camera
+    (N-MNIST 34 x 34, ASL-DVS 240 x 180), the image size from the sample shape, CWRU's window options
+    and statistics; nothing for data bpsrm cannot read files of."""
+    options = {
+        "nmnist": {"time_steps": 6, "mode": "count"},
+        "asl-dvs": {"downsample": 4},
+        "cwru": {"window": 256, "normalize": "train", "stride": 128},
+    }.get(data, {})
+    events = data in ("nmnist", "asl-dvs")
+    raw = {
+        **RAW_CONFIG,
+        "data": {"name": data, "options": options},
+        "model": {"spec": "FC2", "time_steps": shape[0] if events else 1},
+        "encoder": {"name": "frames" if events else "direct"},
+    }
+    model = make_model(config_from_dict(raw), shape, 2)
+    payload = _payload(model=model.state_dict(), config=raw, classes=["x", "y"])
+    payload.pop("preprocess")
+    payload.update(sample_shape=list(shape), data_stats=stats)
+    trained = load_trained(save_checkpoint(tmp_path / "legacy.pt", payload))
+    if isinstance(want, dict):
+        want = preprocess_from_dict(want)
+    assert trained.preprocess == want
+
+
+# ------------------------------------------------------------------------------------- evaluate ----
+def test_evaluate_checkpoint_report_by_hand(checkpoint, tmp_path, monkeypatch) -> None:
+    """Predictions [0, 1, 2, 2, 0, 2] for labels [0, 1, 2, 0, 1, 2] (see the module docstring)."""
+    monkeypatch.chdir(tmp_path)
+    report = evaluate_checkpoint(checkpoint, root=tmp_path / "probe-data")
+    assert report["checkpoint"] == str(checkpoint) and report["dataset"] == "inference-probe"
+    assert report["split"] == "test" and report["adapted"] is False
+    assert report["options"] == {"augment_shift": 0.0}  # the augmentation is switched off
+    assert report["location"] == "probe-data"  # relative to the working folder
+    assert report["samples"] == 6 and report["classes"] == CLASSES
+    assert report["confusion_matrix"] == [[1, 0, 1], [1, 1, 0], [0, 0, 2]]
+    assert report["accuracy"] == pytest.approx(4 / 6)
+    assert report["per_class_accuracy"] == pytest.approx({"a": 0.5, "b": 0.5, "c": 1.0})
+    # spikes per sample 1, 1, 1, 0, 2, 2 of 3 neurons x 1 step
+    assert report["firing_rates"] == pytest.approx({"SRM1 (FC3)": 7 / 18})
+    assert report["normalisation_from_checkpoint"] == {"mean": 1.0, "std": 2.0}
+
+
+def test_options_override_and_other_split(checkpoint) -> None:
+    """scale = 2: spikes [2x >= 3] give [0, 1, 2, 0, 0, 2], accuracy 5/6; the train split has two samples."""
+    report = evaluate_checkpoint(checkpoint, options={"scale": 2.0})
+    assert report["options"] == {"augment_shift": 0.0, "scale": 2.0}
+    assert report["confusion_matrix"] == [[2, 0, 0], [1, 1, 0], [0, 0, 2]] and report["accuracy"] == pytest.approx(
+        5 / 6
+    )
+    train = evaluate_checkpoint(checkpoint, split="train")
+    # [6, 0, 0] -> z = [2.5, -0.5, -0.5] -> class 0; [0, 0, 0] -> no spike -> class 2
+    assert train["split"] == "train" and train["samples"] == 2 and train["accuracy"] == 1.0
+
+
+def test_without_statistics_the_samples_are_not_normalised(tmp_path) -> None:
+    """No data_stats: spikes [x >= 1], predictions [0, 1, 2, 0, 0, 2]."""
+    path = save_checkpoint(tmp_path / "raw.pt", _payload(data_stats={}))
+    report = evaluate_checkpoint(path)
+    assert report["confusion_matrix"] == [[2, 0, 0], [1, 1, 0], [0, 0, 2]]
+    assert report["normalisation_from_checkpoint"] == {}
+
+
+def test_a_far_location_is_reported_in_full(checkpoint, tmp_path, monkeypatch) -> None:
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    far = tmp_path.parent / "elsewhere"
+    report = evaluate_trained(load_trained(checkpoint), root=far)
+    assert os.path.relpath(far).count("..") > 2 and report["location"] == str(far)
+
+
+def test_evaluating_on_other_classes_is_refused(tmp_path) -> None:
+    path = save_checkpoint(tmp_path / "other.pt", _payload(classes=["a", "b", "x"]))
+    message = re.escape(f"{path}: the model was trained on classes ['a', 'b', 'x'], the dataset has ['a', 'b', 'c']")
+    with pytest.raises(ParameterError, match=message):
+        evaluate_checkpoint(path)
+
+
+def test_adapt_needs_a_normalisation_layer(checkpoint) -> None:
+    with pytest.raises(DataError, match="adapt: the model has no normalisation layer"):
+        evaluate_checkpoint(checkpoint, adapt=True)
+
+
+# ---------------------------------------------------------------------------------- malformed ----
+MALFORMED = [
+    pytest.param({"sample_shape": [4]}, CheckpointError, "another architecture", id="shape-of-other-weights"),
+    pytest.param({"model": {"layers.0.module.weight": torch.eye(3)}}, CheckpointError, "missing", id="weights-missing"),
+    pytest.param({"preprocess": {"kind": "sound"}}, DataError, "unknown preprocessing kind", id="preprocess-kind"),
+    pytest.param({"preprocess": "image"}, DataError, "preprocessing record is a str", id="preprocess-type"),
+    pytest.param({"ood": {"means": 1}}, DataError, "out-of-distribution calibration", id="ood"),
+    pytest.param({"config": _DROP}, CheckpointError, "has no 'config'", id="no-config"),
+    pytest.param({"classes": _DROP}, CheckpointError, "has no 'classes'", id="no-classes"),
+    pytest.param({"sample_shape": _DROP}, CheckpointError, "has no 'sample_shape'", id="no-shape"),
+    pytest.param({"sample_shape": "abc"}, CheckpointError, "sample_shape must be a list", id="shape-text"),
+    pytest.param({"sample_shape": 3}, CheckpointError, "sample_shape must be a list", id="shape-int"),
+    pytest.param({"data_stats": {"mean": "x"}}, CheckpointError, "data_stats must be a mapping", id="stats-text"),
+    pytest.param({"data_stats": [1, 2]}, CheckpointError, "data_stats must be a mapping", id="stats-list"),
+    pytest.param({"config": [1, 2]}, CheckpointError, "config must be a mapping", id="config-list"),
+    pytest.param({"config": {**RAW_CONFIG, "bogus": 1}}, CheckpointError, "bogus", id="config-key"),
+    pytest.param({"classes": ["a", "b", "c", "d"]}, CheckpointError, "classes", id="classes-vs-outputs"),
+    pytest.param({"classes": "abc"}, CheckpointError, "classes must be a list", id="classes-text"),
+]
+
+
+@pytest.mark.parametrize(("changes", "error", "fragment"), MALFORMED)
+def test_a_malformed_checkpoint_gives_a_bpsrm_error_naming_the_file(tmp_path, changes, error, fragment) -> None:
+    path = save_checkpoint(tmp_path / "bad.pt", _payload(**changes))
+    with pytest.raises(error) as info:
+        load_trained(path)
+    assert str(path) in str(info.value) and fragment in str(info.value)
+
+
+def test_not_a_checkpoint_names_the_file(tmp_path) -> None:
+    missing = tmp_path / "none.pt"
+    with pytest.raises(CheckpointError, match=re.escape(f"{missing}: no such checkpoint file")):
+        load_trained(missing)
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match=re.escape(f"{text}: not a readable bpsrm checkpoint")):
+        load_trained(text)
