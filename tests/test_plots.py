@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -12,47 +11,37 @@ import numpy as np
 import pytest
 
 from bpsrm import plots
+from bpsrm.engine import run_folder
 from bpsrm.errors import BpsrmError, DataError
 
 pytest.importorskip("matplotlib")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-ALL_PLOTS = ["learning_curves", "confusion_matrix", "raster", "membrane", "firing_rates"]  # drawing order
-CSV_HEADER = [
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "train_seconds",
-    "samples_per_second",
-]
+ALL_PLOTS = [name.removesuffix(".png") for name in run_folder.PLOTS]  # drawing order
+CSV_HEADER = list(run_folder.HISTORY_COLUMNS)
 
 
 VAL_ACCURACY = [0.41, 0.58, 0.69, 0.76, 0.80, 0.83, 0.846, 0.842]  # best at epoch 7
 
 
 def write_metrics_csv(run: Path) -> None:
-    with (run / "metrics.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_HEADER)
-        for epoch, val_accuracy in enumerate(VAL_ACCURACY, start=1):
-            train_loss = 2.0 * np.exp(-0.4 * epoch) + 0.25
-            val_loss = 2.0 * np.exp(-0.4 * epoch) + 0.38 + 0.02 * max(0, epoch - 6)
-            writer.writerow(
-                [
-                    epoch,
-                    2e-3 * (1 - epoch / 9),
-                    round(train_loss, 4),
-                    round(1 - 0.8 * np.exp(-0.45 * epoch), 4),
-                    round(val_loss, 4),
-                    val_accuracy,
-                    round(11.5 + 0.1 * epoch, 2),
-                    4100,
-                ]
-            )
+    rows = []
+    for epoch, val_accuracy in enumerate(VAL_ACCURACY, start=1):
+        train_loss = 2.0 * np.exp(-0.4 * epoch) + 0.25
+        val_loss = 2.0 * np.exp(-0.4 * epoch) + 0.38 + 0.02 * max(0, epoch - 6)
+        values = [
+            epoch,
+            2e-3 * (1 - epoch / 9),
+            round(train_loss, 4),
+            round(1 - 0.8 * np.exp(-0.45 * epoch), 4),
+            round(val_loss, 4),
+            val_accuracy,
+            round(11.5 + 0.1 * epoch, 2),
+            4100,
+        ]
+        rows.append(dict(zip(CSV_HEADER, values, strict=True)))
+    run_folder.write_history(run, rows)
 
 
 def write_metrics_json(run: Path) -> None:
@@ -70,7 +59,7 @@ def write_metrics_json(run: Path) -> None:
         "confusion_matrix": confusion.tolist(),
         "firing_rates": {"conv1": 0.182, "conv2": 0.094, "fc1": 0.041, "output": 0.213},
     }
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    run_folder.write_metrics(run, metrics)
 
 
 def _lif(drive: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +78,8 @@ def _lif(drive: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def write_activity(run: Path, steps: int = 24) -> None:
     rng = np.random.default_rng(2)
     layers = {"conv1": 1024, "conv2": 256, "output": len(CLASSES)}
-    arrays: dict[str, np.ndarray] = {"names": np.array(list(layers))}
-    for i, (name, width) in enumerate(layers.items()):
+    records = []
+    for name, width in layers.items():
         theta = np.full(width, 1.0) if name != "conv2" else rng.uniform(0.8, 1.3, size=width)
         gain = rng.gamma(1.5, 0.25, size=width)
         if name == "output":
@@ -99,13 +88,10 @@ def write_activity(run: Path, steps: int = 24) -> None:
         chosen = np.sort(rng.choice(width, size=min(5, width), replace=False))
         if name == "output":
             chosen = np.array([5, 7, 9])
-        arrays[f"spikes_{i}"] = spikes.astype(np.uint8)
-        arrays[f"membrane_{i}"] = membrane[:, chosen]
-        arrays[f"neurons_{i}"] = chosen
-        arrays[f"theta_{i}"] = theta[chosen]
-    arrays["label"] = np.array(7)
-    arrays["prediction"] = np.array(7)
-    np.savez(run / "activity.npz", **arrays)
+        records.append(
+            run_folder.LayerActivity(name, spikes.astype(np.uint8), membrane[:, chosen], chosen, theta[chosen])
+        )
+    run_folder.write_activity(run, run_folder.Activity(records, label=7, prediction=7))
 
 
 def make_run(root: Path) -> Path:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engine import run_folder
 from .engine.config import Config, config_from_dict, config_to_dict
 from .errors import BpsrmError, ConfigError, DataError
 from .files import write_text_atomic
@@ -72,7 +73,7 @@ def _check_same_config(run: Path, cfg: Config) -> None:
     """A run folder left by an earlier call must hold the same config, or its results are not this cell's."""
     import yaml
 
-    path = run / "config.yaml"
+    path = run / run_folder.CONFIG_YAML
     if not path.is_file():
         return
     try:
@@ -150,9 +151,9 @@ def run_crossload(
             run = out / _name(train_loads) / f"seed{seed}"
             cfg = protocol_config(config, train_loads, seed, root)
             _check_same_config(run, cfg)
-            if not (run / "metrics.json").is_file():
+            if not (run / run_folder.METRICS_JSON).is_file():
                 log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
-                train(cfg, run, resume=(run / "last.pt").is_file(), log=log)
+                train(cfg, run, resume=(run / run_folder.LAST_PT).is_file(), log=log)
             cells = [
                 (test_load, adapted)
                 for test_load in loads
@@ -162,7 +163,7 @@ def run_crossload(
             ]
             if not cells:
                 continue
-            trained = load_trained(run / "best.pt")  # once per run; each cell starts from its statistics
+            trained = load_trained(run / run_folder.BEST_PT)  # once per run; each cell starts from its statistics
             as_trained = copy.deepcopy(trained.model.state_dict())
             window = int(cfg.data.options.get("window", 2048))
             for test_load, adapted in cells:

@@ -6,47 +6,35 @@ drawing never touches pyplot's global state: each figure is a
 :class:`matplotlib.figure.Figure` rendered by the Agg canvas, saved as PNG
 (dpi 120) into the run folder (or ``out_dir``) and then released.
 
-The run folder contract
------------------------
-A training run writes a folder holding some or all of these files:
-
-``metrics.csv``
-    Header ``epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,train_seconds,samples_per_second``,
-    one row per epoch; accuracies are fractions in [0, 1]. The learning curves need
-    ``epoch``, ``train_loss``, ``val_loss``, ``train_accuracy`` and ``val_accuracy``;
-    other columns are ignored and an empty cell is read as "not measured".
-
-``metrics.json``
-    An object with (among others) ``test_accuracy`` (float), ``best_val_accuracy``,
-    ``best_epoch`` (int), ``classes`` (list of class names), ``confusion_matrix``
-    (list of lists of ints, rows = true class, columns = predicted class) and
-    ``firing_rates`` (object: layer name -> mean firing rate in [0, 1], in layer order;
-    a plain list is accepted too and its layers are named ``layer 1``, ``layer 2``, ...).
-
-``activity.npz``
-    The activity of one test sample: ``names`` (layer names, str); for each layer ``i``
-    ``spikes_{i}`` ([T, N_i], 0/1), ``membrane_{i}`` ([T, K_i], the membrane potential u of
-    K_i <= 8 chosen neurons), ``neurons_{i}`` ([K_i] int, which neurons those are) and
-    ``theta_{i}`` ([K_i], their thresholds); plus the scalars ``label`` and ``prediction``.
-
-A plot whose input is missing (no file, or no such key in it) is not drawn:
-:func:`plot_run` lists it in :attr:`PlotReport.skipped` with the reason, and the single
-``plot_*`` functions raise :class:`~bpsrm.errors.DataError`. A file that is present but
-malformed (a CSV without a needed column, JSON that does not parse, arrays of the wrong
-shape) raises :class:`~bpsrm.errors.DataError` naming the file and the problem.
+The files read, and what each must hold, are defined in :mod:`bpsrm.engine.run_folder`.
+A plot whose input is missing is not drawn: :func:`plot_run` lists it in
+:attr:`PlotReport.skipped` with the reason, and the single ``plot_*`` functions raise
+:class:`~bpsrm.errors.DataError`; malformed input raises DataError naming the file.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .engine.run_folder import (
+    ACTIVITY_NPZ,
+    METRICS_JSON,
+    Missing,
+    class_names,
+    confusion_matrix,
+    firing_rates,
+    metric_number,
+    read_activity,
+    read_history,
+    read_metrics,
+)
+from .engine.run_folder import (
+    best_epoch as find_best_epoch,
+)
 from .errors import BpsrmError, DataError
 
 if TYPE_CHECKING:
@@ -62,19 +50,11 @@ __all__ = [
     "plot_firing_rates",
 ]
 
-METRICS_CSV = "metrics.csv"
-METRICS_JSON = "metrics.json"
-ACTIVITY_NPZ = "activity.npz"
 
 DPI = 120
 #: at most this many neurons of one layer are drawn in the raster (the most active ones)
 RASTER_MAX_NEURONS = 200
-_CURVE_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 _TRAIN_COLOUR, _VAL_COLOUR, _BEST_COLOUR = "tab:blue", "tab:orange", "tab:green"
-
-
-class _Missing(DataError):
-    """The input of a plot is absent (a file, or a key in it): plot_run skips the plot."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +96,7 @@ def plot_run(run_dir: str | Path, *, out_dir: str | Path | None = None) -> PlotR
     for name, draw in _PLOTS.items():
         try:
             written.append(draw(run, out_dir=out_dir))
-        except _Missing as missing:
+        except Missing as missing:
             skipped[name] = str(missing)
     return PlotReport(written=written, skipped=skipped)
 
@@ -139,10 +119,10 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
         DataError: metrics.csv is missing or malformed, or metrics.json is malformed.
     """
     run = Path(run_dir)
-    columns = _read_metrics_csv(run)
-    metrics = _read_metrics_json(run, required=False)
+    columns = read_history(run)
+    metrics = read_metrics(run, required=False)
     epoch = columns["epoch"]
-    best = _best_epoch(metrics, columns, run)
+    best = find_best_epoch(metrics, columns, run)
 
     fig = _figure((10, 4.5), ncols=2)
     loss_ax, acc_ax = fig.axes
@@ -170,7 +150,7 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     acc_ax.yaxis.set_major_formatter(_percent_formatter())
 
     title = "Learning curves"
-    test_acc = _number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run) if metrics else None
+    test_acc = metric_number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run) if metrics else None
     if test_acc is not None:
         title += f"  —  test accuracy {100 * test_acc:.2f}%"
     fig.suptitle(title, fontsize=13)
@@ -194,10 +174,10 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
         DataError: metrics.json is missing, malformed, or has no valid confusion matrix.
     """
     run = Path(run_dir)
-    metrics = _read_metrics_json(run, required=True)
-    counts = _confusion(metrics, run)
+    metrics = read_metrics(run, required=True)
+    counts = confusion_matrix(metrics, run)
     n = counts.shape[0]
-    classes = [_shorten(c, 24) for c in _classes(metrics, run, n)]
+    classes = [_shorten(c, 24) for c in class_names(metrics, run, n)]
 
     row_sums = counts.sum(axis=1, keepdims=True)
     fractions = np.divide(counts, row_sums, out=np.zeros(counts.shape), where=row_sums > 0)
@@ -231,7 +211,7 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
     ax.set_ylabel("true class")
 
     title = "Confusion matrix (test set)"
-    test_acc = _number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run)
+    test_acc = metric_number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run)
     if test_acc is None and counts.sum() > 0:
         test_acc = float(np.trace(counts) / counts.sum())
     if test_acc is not None:
@@ -259,26 +239,26 @@ def plot_raster(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Pa
         DataError: activity.npz is missing or malformed, or metrics.json is malformed.
     """
     run = Path(run_dir)
-    activity = _read_activity(run)
-    metrics = _read_metrics_json(run, required=False)
-    layers = activity["layers"]
-    steps = {layer["spikes"].shape[0] for layer in layers}
+    activity = read_activity(run)
+    metrics = read_metrics(run, required=False)
+    layers = activity.layers
+    steps = {layer.spikes.shape[0] for layer in layers}
 
     fig = _figure(_stack_size(len(layers)), nrows=len(layers), sharex=len(steps) == 1)
     height_pts = fig.get_figheight() * 72 / max(len(layers), 1) * 0.7
     tall = fig.get_figheight() / len(layers) >= 1.9
     n_classes = None
     for ax, layer in zip(fig.axes, layers, strict=True):
-        spikes = layer["spikes"] > 0
+        spikes = layer.spikes > 0
         t_steps, n_neurons = spikes.shape
         counts = spikes.sum(axis=0)
         if n_neurons > RASTER_MAX_NEURONS:
             # the most active neurons; a stable sort keeps ties in index order
             shown = np.sort(np.argsort(-counts, kind="stable")[:RASTER_MAX_NEURONS])
-            title = f"{layer['name']}: the {RASTER_MAX_NEURONS} most active of {n_neurons} neurons"
+            title = f"{layer.name}: the {RASTER_MAX_NEURONS} most active of {n_neurons} neurons"
         else:
             shown = np.arange(n_neurons)
-            title = f"{layer['name']}: {n_neurons} neuron{'' if n_neurons == 1 else 's'}"
+            title = f"{layer.name}: {n_neurons} neuron{'' if n_neurons == 1 else 's'}"
         total = int(counts.sum())
         rate = total / spikes.size if spikes.size else 0.0
         title += f"  ({total} spikes, rate {rate:.3f})"
@@ -300,14 +280,14 @@ def plot_raster(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Pa
     fig.axes[-1].set_xlabel("time step")
 
     out_ax = fig.axes[-1]
-    classes = _classes(metrics, run, None, strict=False) if metrics.get("classes") is not None else None
+    classes = class_names(metrics, run, None, strict=False) if metrics.get("classes") is not None else None
     if classes is not None and len(classes) == n_classes:
         # the last layer is the output layer: name its neurons and mark the true and predicted class
         if n_classes <= 20:
             out_ax.set_yticks(np.arange(n_classes))
             out_ax.set_yticklabels(classes, fontsize=8)
         out_ax.set_ylabel("output neuron")
-        label, prediction = activity["label"], activity["prediction"]
+        label, prediction = activity.label, activity.prediction
         bands = [(label, _BEST_COLOUR, "true class")]
         if prediction != label:
             bands.append((prediction, "tab:red", "predicted class"))
@@ -342,11 +322,11 @@ def plot_membrane(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
         DataError: activity.npz is missing, malformed, or records no membrane traces.
     """
     run = Path(run_dir)
-    activity = _read_activity(run)
-    metrics = _read_metrics_json(run, required=False)
-    layers = [layer for layer in activity["layers"] if layer["membrane"] is not None and layer["membrane"].shape[1]]
+    activity = read_activity(run)
+    metrics = read_metrics(run, required=False)
+    layers = [layer for layer in activity.layers if layer.membrane is not None and layer.membrane.shape[1]]
     if not layers:
-        raise _Missing(f"{ACTIVITY_NPZ} has no membrane traces (membrane_i arrays)")
+        raise Missing(f"{ACTIVITY_NPZ} has no membrane traces (membrane_i arrays)")
     mpl = _matplotlib()
     from matplotlib.lines import Line2D
 
@@ -354,10 +334,10 @@ def plot_membrane(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
 
     fig = _figure(_stack_size(len(layers)), nrows=len(layers))
     tall = fig.get_figheight() / len(layers) >= 1.9
-    thin = layers[0]["membrane"].shape[0] > 100  # long runs: thinner lines, smaller dots
+    thin = layers[0].membrane.shape[0] > 100  # long runs: thinner lines, smaller dots
     for ax, layer in zip(fig.axes, layers, strict=True):
-        u, neurons, theta = layer["membrane"], layer["neurons"], layer["theta"]
-        spikes = layer["spikes"] > 0
+        u, neurons, theta = layer.membrane, layer.neurons, layer.theta
+        spikes = layer.spikes > 0
         steps = np.arange(u.shape[0])
         shared = bool(np.allclose(theta, theta[0]))
         handles = []
@@ -394,7 +374,7 @@ def plot_membrane(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
             borderaxespad=0.0,
         )
         plural = "neuron" if len(neurons) == 1 else "neurons"
-        ax.set_title(f"{layer['name']}: membrane potential of {len(neurons)} {plural}", fontsize=10, loc="left")
+        ax.set_title(f"{layer.name}: membrane potential of {len(neurons)} {plural}", fontsize=10, loc="left")
         ax.set_ylabel("membrane potential u" if tall else "potential u")
         ax.set_xlabel("time step")
         ax.set_xlim(-0.5, u.shape[0] - 0.5)
@@ -418,8 +398,8 @@ def plot_firing_rates(run_dir: str | Path, *, out_dir: str | Path | None = None)
         DataError: metrics.json is missing, malformed, or has no valid firing rates.
     """
     run = Path(run_dir)
-    metrics = _read_metrics_json(run, required=True)
-    names, rates = _firing_rates(metrics, run)
+    metrics = read_metrics(run, required=True)
+    names, rates = firing_rates(metrics, run)
 
     width = float(np.clip(3.0 + 0.9 * len(names), 8.0, 12.0))
     fig = _figure((width, 4.8))
@@ -517,220 +497,12 @@ def _percent_formatter() -> Any:
     return PercentFormatter(xmax=1.0, decimals=None)
 
 
-# ----------------------------------------------------------------------------- reading the run folder
-
-
-def _read_metrics_csv(run: Path) -> dict[str, np.ndarray]:
-    """The learning-curve columns of metrics.csv as float arrays (empty cells are NaN)."""
-    path = run / METRICS_CSV
-    if not path.is_file():
-        raise _Missing(f"{METRICS_CSV} missing")
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            header = [name.strip() for name in (reader.fieldnames or [])]
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read the CSV ({exc})") from exc
-    if not header:
-        raise DataError(f"{path}: the file is empty (no header)")
-    missing = [c for c in _CURVE_COLUMNS if c not in header]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
-    if not rows:
-        raise DataError(f"{path}: no rows (expected one row per epoch)")
-    columns: dict[str, np.ndarray] = {}
-    for column in _CURVE_COLUMNS:
-        values = []
-        for line, row in enumerate(rows, start=2):
-            raw = {k.strip(): v for k, v in row.items() if k is not None}.get(column)
-            raw = "" if raw is None else raw.strip()
-            if raw == "" or raw.lower() == "nan":
-                if column == "epoch":
-                    raise DataError(f"{path}: line {line} has no epoch")
-                values.append(math.nan)
-                continue
-            try:
-                values.append(float(raw))
-            except ValueError:
-                raise DataError(f"{path}: line {line}, column {column}: {raw!r} is not a number") from None
-        columns[column] = np.asarray(values, dtype=float)
-    return columns
-
-
-def _read_metrics_json(run: Path, *, required: bool) -> dict[str, Any]:
-    """metrics.json as a dict; {} when it is absent and not required."""
-    path = run / METRICS_JSON
-    if not path.is_file():
-        if required:
-            raise _Missing(f"{METRICS_JSON} missing")
-        return {}
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from exc
-    if not isinstance(metrics, dict):
-        raise DataError(f"{path}: expected a JSON object, got {type(metrics).__name__}")
-    return metrics
-
-
-def _number(value: Any, filename: str, key: str, run: Path) -> float | None:
-    """A finite float from metrics.json, None when absent (or null)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataError(f"{run / filename}: {key} must be a number, got {value!r}")
-    return float(value) if math.isfinite(value) else None
-
-
-def _best_epoch(
-    metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Path
-) -> tuple[float, float | None] | None:
-    """(best epoch, its validation accuracy): from metrics.json, else the arg-max of val_accuracy."""
-    epoch, val_acc = columns["epoch"], columns["val_accuracy"]
-    best = _number(metrics.get("best_epoch"), METRICS_JSON, "best_epoch", run)
-    if best is None:
-        if not np.isfinite(val_acc).any():
-            return None
-        best = float(epoch[int(np.nanargmax(val_acc))])
-    best_acc = _number(metrics.get("best_val_accuracy"), METRICS_JSON, "best_val_accuracy", run)
-    if best_acc is None:
-        at = np.nonzero(epoch == best)[0]
-        if at.size and np.isfinite(val_acc[at[0]]):
-            best_acc = float(val_acc[at[0]])
-    return best, best_acc
-
-
-def _confusion(metrics: dict[str, Any], run: Path) -> np.ndarray:
-    path = run / METRICS_JSON
-    if metrics.get("confusion_matrix") is None:
-        raise _Missing(f"{METRICS_JSON} has no confusion_matrix")
-    raw = metrics["confusion_matrix"]
-    try:
-        counts = np.asarray(raw, dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"{path}: confusion_matrix must be a square list of lists of counts") from None
-    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] == 0:
-        raise DataError(f"{path}: confusion_matrix must be square and non-empty, got shape {counts.shape}")
-    if not np.all(np.isfinite(counts)) or np.any(counts < 0) or np.any(counts != np.round(counts)):
-        raise DataError(f"{path}: confusion_matrix must hold non-negative whole numbers")
-    return counts.astype(np.int64)
-
-
-def _classes(metrics: dict[str, Any], run: Path, n: int | None, *, strict: bool = True) -> list[str] | None:
-    """The class names of metrics.json, or '0'..'n-1' when absent.
-
-    With strict=False a length that differs from n gives the names as they are (the caller
-    decides) instead of raising.
-    """
-    raw = metrics.get("classes")
-    if raw is None:
-        return [str(i) for i in range(n)] if n is not None else None
-    if not isinstance(raw, list):
-        raise DataError(f"{run / METRICS_JSON}: classes must be a list of names, got {type(raw).__name__}")
-    names = [str(c) for c in raw]
-    if strict and n is not None and len(names) != n:
-        raise DataError(f"{run / METRICS_JSON}: classes has {len(names)} names but confusion_matrix is {n} x {n}")
-    return names
-
-
-def _firing_rates(metrics: dict[str, Any], run: Path) -> tuple[list[str], np.ndarray]:
-    path = run / METRICS_JSON
-    raw = metrics.get("firing_rates")
-    if raw is None:
-        raise _Missing(f"{METRICS_JSON} has no firing_rates")
-    if isinstance(raw, dict):
-        names, values = [str(k) for k in raw], list(raw.values())
-    elif isinstance(raw, list):
-        names, values = [f"layer {i + 1}" for i in range(len(raw))], raw
-    else:
-        raise DataError(f"{path}: firing_rates must be an object (layer name -> rate), got {type(raw).__name__}")
-    if not names:
-        raise DataError(f"{path}: firing_rates is empty")
-    for name, value in zip(names, values, strict=True):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise DataError(f"{path}: firing_rates[{name!r}] must be a number in [0, 1], got {value!r}")
-    return names, np.asarray(values, dtype=float)
-
-
-def _read_activity(run: Path) -> dict[str, Any]:
-    """activity.npz, checked: {'layers': [{name, spikes, membrane, neurons, theta}], 'label', 'prediction'}."""
-    path = run / ACTIVITY_NPZ
-    if not path.is_file():
-        raise _Missing(f"{ACTIVITY_NPZ} missing")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as exc:  # zipfile, pickle refusal, truncation: all mean "unreadable"
-        raise DataError(f"{path}: cannot read the arrays ({type(exc).__name__}: {exc})") from exc
-    if "names" not in arrays:
-        raise DataError(f"{path}: no 'names' array (the layer names)")
-    names = np.atleast_1d(arrays["names"])
-    if names.ndim != 1 or names.size == 0:
-        raise DataError(f"{path}: 'names' must be a non-empty 1-D array of layer names")
-    layers = []
-    for i, name in enumerate(names.tolist()):
-        if f"spikes_{i}" not in arrays:
-            raise DataError(f"{path}: no spikes_{i} for layer {i} ({name})")
-        spikes = arrays[f"spikes_{i}"]
-        if spikes.ndim != 2:
-            raise DataError(f"{path}: spikes_{i} must be [T, N], got shape {spikes.shape}")
-        if spikes.shape[0] == 0:
-            raise DataError(f"{path}: spikes_{i} has no time steps")
-        layer: dict[str, Any] = {"name": str(name), "spikes": spikes, "membrane": None, "neurons": None, "theta": None}
-        if f"membrane_{i}" in arrays:
-            layer.update(_membrane(arrays, i, spikes, path))
-        layers.append(layer)
-    return {
-        "layers": layers,
-        "label": _scalar_int(arrays, "label", path),
-        "prediction": _scalar_int(arrays, "prediction", path),
-    }
-
-
-def _membrane(arrays: dict[str, np.ndarray], i: int, spikes: np.ndarray, path: Path) -> dict[str, np.ndarray]:
-    membrane = arrays[f"membrane_{i}"].astype(float)
-    if membrane.ndim != 2:
-        raise DataError(f"{path}: membrane_{i} must be [T, K], got shape {membrane.shape}")
-    k = membrane.shape[1]
-    for key in (f"neurons_{i}", f"theta_{i}"):
-        if key not in arrays:
-            raise DataError(f"{path}: membrane_{i} is there but {key} is not")
-    neurons = np.atleast_1d(arrays[f"neurons_{i}"])
-    theta = np.atleast_1d(arrays[f"theta_{i}"]).astype(float)
-    if theta.size == 1 and k > 1:
-        theta = np.full(k, float(theta[0]))
-    if neurons.shape != (k,) or theta.shape != (k,):
-        raise DataError(
-            f"{path}: layer {i} has {k} membrane traces but neurons_{i} has shape {neurons.shape} "
-            f"and theta_{i} shape {theta.shape}"
-        )
-    if not np.issubdtype(neurons.dtype, np.integer):
-        raise DataError(f"{path}: neurons_{i} must hold integers, got dtype {neurons.dtype}")
-    if k and (neurons.min() < 0 or neurons.max() >= spikes.shape[1]):
-        raise DataError(f"{path}: neurons_{i} has indices outside 0..{spikes.shape[1] - 1}")
-    if membrane.shape[0] > spikes.shape[0]:
-        raise DataError(f"{path}: membrane_{i} has {membrane.shape[0]} steps but spikes_{i} only {spikes.shape[0]}")
-    return {"membrane": membrane, "neurons": neurons.astype(np.int64), "theta": theta}
-
-
-def _scalar_int(arrays: dict[str, np.ndarray], key: str, path: Path) -> int | None:
-    if key not in arrays:
-        return None
-    value = arrays[key]
-    if value.size != 1 or not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
-        raise DataError(f"{path}: {key} must be one integer, got {value!r}")
-    return int(value.reshape(()))
-
-
 def _label_text(activity: dict[str, Any], metrics: dict[str, Any], run: Path) -> str:
     """A second title line, 'true: Sneaker (7), predicted: Sandal (5)  (wrong)', or '' when the npz has neither."""
-    label, prediction = activity["label"], activity["prediction"]
+    label, prediction = activity.label, activity.prediction
     if label is None and prediction is None:
         return ""
-    classes = _classes(metrics, run, None, strict=False) if metrics else None
+    classes = class_names(metrics, run, None, strict=False) if metrics else None
 
     def name(index: int | None) -> str:
         if index is None:

@@ -1,13 +1,7 @@
 """`bpsrm train`: one experiment from a validated config to a complete run folder.
 
-Run folder:
-
-* ``config.yaml``: the resolved config;
-* ``metrics.csv``: one row per epoch;
-* ``metrics.json``: final figures (test accuracy of the best-validation
-  checkpoint, firing rates, synaptic operations, energy estimate, confusion matrix);
-* ``last.pt`` / ``best.pt``: checkpoints written atomically every epoch;
-* ``activity.npz`` and PNG plots (see :mod:`bpsrm.plots`).
+The run folder (config.yaml, metrics.csv, metrics.json, best.pt / last.pt, activity.npz,
+plots) is defined in :mod:`bpsrm.engine.run_folder`; this module fills it.
 
 ``resume=True`` continues from ``last.pt`` exactly (model, optimiser,
 scheduler, RNG states, epoch, history): the run ends as the uninterrupted one.
@@ -15,14 +9,13 @@ scheduler, RNG states, epoch, history): the run ends as the uninterrupted one.
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +29,9 @@ from ..augment import augment_images
 from ..data import get_dataset
 from ..encoding import get_encoder
 from ..errors import BpsrmError, CheckpointError, ConfigError
-from ..files import atomic_file, progress, write_text_atomic
+from ..files import progress
 from ..models import SpikingNetwork, build_model
+from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_from_dict, config_to_dict
 from .distributed import Distributed, GlobalBatchSampler, from_environment
@@ -190,20 +184,40 @@ def _loss(config: Config, logits: Tensor, labels: Tensor) -> Tensor:
 
 def _schedule(
     config: Config, optimiser: torch.optim.Optimizer, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LambdaLR:
+) -> torch.optim.lr_scheduler.LRScheduler:
+    r"""The learning rate per step: a linear warm-up over ``warmup_epochs``, then cosine or constant.
+
+    Warm-up (``LinearLR``): $\eta_s = \eta (s + 1) / W$ for steps $s < W$; cosine
+    (``CosineAnnealingLR``): $\eta_s = \eta_{min} + (\eta - \eta_{min}) (1 + \cos(\pi (s - W) / (S - W))) / 2$
+    with $\eta_{min}$ = ``min_lr_ratio`` $\cdot \eta$ over the $S$ steps of the run; chained by ``SequentialLR``.
+    """
     total = max(config.train.epochs * steps_per_epoch, 1)
     warmup = round(config.schedule.warmup_epochs * steps_per_epoch)
-    floor = config.schedule.min_lr_ratio
+    lr = optimiser.param_groups[0]["lr"]
+    sched = torch.optim.lr_scheduler
+    main: sched.LRScheduler
+    if config.schedule.name == "constant":
+        main = sched.ConstantLR(optimiser, factor=1.0, total_iters=0)
+    else:
+        main = sched.CosineAnnealingLR(
+            optimiser, T_max=max(total - warmup, 1), eta_min=config.schedule.min_lr_ratio * lr
+        )
+    if warmup <= 0:
+        return main
+    # (s + 1) / W for s < W; one warm-up step is a step at the full rate (LinearLR needs total_iters >= 1).
+    ramp = sched.LinearLR(optimiser, start_factor=1.0 / warmup, end_factor=1.0, total_iters=max(warmup - 1, 1))
+    return sched.SequentialLR(optimiser, [ramp, main], milestones=[warmup])
 
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if config.schedule.name == "constant":
-            return 1.0
-        progress = min((step - warmup) / max(total - warmup, 1), 1.0)
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+def _load_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict[str, Any]) -> None:
+    """Restore the schedule of last.pt; one written before the torch schedulers (a LambdaLR) is replayed."""
+    if "lr_lambdas" not in state:
+        scheduler.load_state_dict(state)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepping a schedule without an optimiser step
+        for _ in range(int(state["last_epoch"])):
+            scheduler.step()
 
 
 def _optimiser(config: Config, model: nn.Module) -> torch.optim.Optimizer:
@@ -262,17 +276,6 @@ def evaluate_model(
     return result
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_file(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
 def _rng_state() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
@@ -310,7 +313,7 @@ def _pick_neurons(counts: Tensor, steps: int, how_many: int = 6) -> Tensor:
     return torch.cat([sometimes, always, silent])[:how_many]
 
 
-def _save_activity(out: Path, experiment: Experiment) -> None:
+def _activity(experiment: Experiment) -> run_folder.Activity:
     """Spikes and membrane traces of the first test sample, for the raster and membrane plots."""
     model = experiment.model
     model.eval()
@@ -318,31 +321,26 @@ def _save_activity(out: Path, experiment: Experiment) -> None:
     with torch.no_grad():
         device = next(model.parameters()).device
         result = model.run(experiment.encode(inputs.unsqueeze(0).to(device)), keep_membrane=True)
-        result = type(result)(
-            result.logits.cpu(), [s.cpu() for s in result.spikes], [u.cpu() for u in result.membranes]
-        )
-    arrays: dict[str, Any] = {
-        "names": np.array(model.spiking_layer_names()),
-        "label": np.array(int(label)),
-        "prediction": np.array(int(result.logits.argmax(1)[0])),
-    }
     neurons = [layer for layer in model.layers if hasattr(layer, "theta") and hasattr(layer, "run")]
-    for i, (spikes, u) in enumerate(zip(result.spikes, result.membranes, strict=True)):
-        flat_spikes = spikes[:, 0].reshape(spikes.shape[0], -1)
-        flat_u = u[:, 0].reshape(u.shape[0], -1)
+    layers = []
+    pairs = zip(model.spiking_layer_names(), result.spikes, result.membranes, neurons, strict=True)
+    for name, spikes, u, neuron in pairs:
+        flat_spikes = spikes[:, 0].reshape(spikes.shape[0], -1).cpu()
+        flat_u = u[:, 0].reshape(u.shape[0], -1).cpu()
         chosen = _pick_neurons(flat_spikes.sum(0), flat_spikes.shape[0])
-        theta = neurons[i].theta.detach().double().cpu()  # type: ignore[operator]
-        if theta.dim() == 0:
-            thetas = theta.repeat(len(chosen))
-        else:
-            per_channel = theta.numel()
-            spatial = flat_u.shape[1] // per_channel
-            thetas = theta[chosen // spatial]
-        arrays[f"spikes_{i}"] = flat_spikes.to(torch.uint8).numpy()
-        arrays[f"membrane_{i}"] = flat_u[:, chosen].numpy()
-        arrays[f"neurons_{i}"] = chosen.numpy()
-        arrays[f"theta_{i}"] = thetas.numpy()
-    np.savez_compressed(out / "activity.npz", **arrays)
+        theta = neuron.theta.detach().double().cpu()
+        # A per-channel threshold: the channel of a flat index is index // (neurons per channel).
+        thetas = theta.repeat(len(chosen)) if theta.dim() == 0 else theta[chosen // (flat_u.shape[1] // theta.numel())]
+        layers.append(
+            run_folder.LayerActivity(
+                name,
+                flat_spikes.to(torch.uint8).numpy(),
+                flat_u[:, chosen].numpy(),
+                chosen.numpy(),
+                thetas.numpy(),
+            )
+        )
+    return run_folder.Activity(layers, int(label), int(result.logits.argmax(1)[0]))
 
 
 def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = print) -> dict[str, Any]:
@@ -376,28 +374,108 @@ def _silent(message: str) -> None:
     """The log of ranks other than 0."""
 
 
+@dataclass
+class _Progress:
+    """What a run has done so far: the part of last.pt that resumes the loop."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val: float = -1.0
+    best_epoch: int = 0
+    start_epoch: int = 1
+    train_seconds: float = 0.0
+    train_samples: int = 0
+    skipped_batches: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of last.pt that hold the progress."""
+        return {
+            "epoch": self.start_epoch - 1,
+            "history": self.history,
+            "best_val_accuracy": self.best_val,
+            "best_epoch": self.best_epoch,
+            "train_seconds": self.train_seconds,
+            "train_samples": self.train_samples,
+            "skipped_batches": self.skipped_batches,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> _Progress:
+        return cls(
+            [dict(row) for row in state["history"]],
+            float(state["best_val_accuracy"]),
+            int(state["best_epoch"]),
+            int(state["epoch"]) + 1,
+            float(state["train_seconds"]),
+            int(state["train_samples"]),
+            int(state.get("skipped_batches", 0)),
+        )
+
+
+@dataclass
+class _Run:
+    """One training run: its experiment, network, optimiser, schedule, folder and progress."""
+
+    config: Config
+    out: Path
+    log: Log
+    ctx: Distributed
+    device: torch.device
+    experiment: Experiment
+    model: SpikingNetwork
+    net: nn.Module
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    steps_per_epoch: int
+    augment: bool
+    progress: _Progress = field(default_factory=_Progress)
+    board: Any = None
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / run_folder.LAST_PT
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / run_folder.BEST_PT
+
+    def sampler(self, epoch: int) -> GlobalBatchSampler:
+        """The batches of ``epoch``: a permutation drawn from (seed, epoch), shared by every process."""
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        size = len(self.experiment.train_set)  # type: ignore[arg-type]
+        batch, cap = self.config.train.batch_size, self.config.train.max_batches
+        return GlobalBatchSampler(size, batch, generator, self.ctx.rank, self.ctx.world_size, cap)
+
+
 def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, device: torch.device) -> dict[str, Any]:
+    run = _set_up(config, out, log, ctx, device)
+    _resume(run, resume)
+    _open_folder(run)
+    experiment = run.experiment
+    log(
+        f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
+        f"{len(experiment.train_set)} train / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
+        f"samples of {config.data.name}; run folder {out}"
+        + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
+    )
+    for epoch in range(run.progress.start_epoch, config.train.epochs + 1):
+        figures = _train_epoch(run, epoch)
+        _end_epoch(run, epoch, *figures)
+    if run.board is not None:
+        run.board.close()
+    return _finish(run)
+
+
+def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch.device) -> _Run:
+    """The experiment, the network (DDP- and compile-wrapped as configured), optimiser and schedule."""
     seed_everything(config.seed)
     experiment = prepare(config)
     model = experiment.model.to(device)
-    optimiser = _optimiser(config, model)
-    train_size = len(experiment.train_set)  # type: ignore[arg-type]
-
-    def sampler(epoch: int) -> GlobalBatchSampler:
-        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        return GlobalBatchSampler(
-            train_size, config.train.batch_size, generator, ctx.rank, ctx.world_size, config.train.max_batches
-        )
-
     augment = config.data.augment.hflip or config.data.augment.shift > 0
     if augment and len(experiment.sample_shape) != 3:
         raise ConfigError(
             f"data.augment: flips and shifts are for images [C, H, W]; {config.data.name} samples have shape "
             f"{list(experiment.sample_shape)}"
         )
-    steps_per_epoch = len(sampler(1))
-    if steps_per_epoch == 0:
-        raise ConfigError(f"data: {train_size} training samples make no batch for {ctx.world_size} processes")
     net: nn.Module = model
     if ctx.active:
         from torch.nn.parallel import DistributedDataParallel
@@ -406,269 +484,272 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         net = DistributedDataParallel(model, device_ids=ids)  # same initial weights on every rank: rank 0's
     if config.compile:
         net = torch.compile(net)  # the training forward and backward; evaluation runs eagerly
-    scheduler = _schedule(config, optimiser, steps_per_epoch)
-    history: list[dict[str, Any]] = []
-    best_val, best_epoch, start_epoch, train_seconds, train_samples = -1.0, 0, 1, 0.0, 0
-    skipped_batches = 0
+    optimiser = _optimiser(config, model)
+    run = _Run(config, out, log, ctx, device, experiment, model, net, optimiser, None, 0, augment)  # type: ignore[arg-type]
+    run.steps_per_epoch = len(run.sampler(1))
+    if run.steps_per_epoch == 0:
+        size = len(experiment.train_set)  # type: ignore[arg-type]
+        raise ConfigError(f"data: {size} training samples make no batch for {ctx.world_size} processes")
+    run.scheduler = _schedule(config, optimiser, run.steps_per_epoch)
+    return run
 
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    if resume and last_path.is_file():
-        state = load_checkpoint(last_path)
+
+def _resume(run: _Run, resume: bool) -> None:
+    """With ``resume``, continue from last.pt exactly; else seed each rank's data-side draws."""
+    if resume and run.last_path.is_file():
+        state = load_checkpoint(run.last_path)
         saved = config_from_dict(state["config"])
-        if config_to_dict(saved) != config_to_dict(config):
-            raise CheckpointError(f"{last_path}: was written for another config; resume with the config in {out}")
-        load_model_state(model, state["model"], last_path)
-        optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
+        if config_to_dict(saved) != config_to_dict(run.config):
+            raise CheckpointError(
+                f"{run.last_path}: was written for another config; resume with the config in {run.out}"
+            )
+        load_model_state(run.model, state["model"], run.last_path)
+        run.optimiser.load_state_dict(state["optimiser"])
+        _load_schedule(run.scheduler, state["scheduler"])
         ranks = state.get("rng_ranks")
+        ctx = run.ctx
         _set_rng_state(ranks[ctx.rank] if ctx.active and ranks and len(ranks) == ctx.world_size else state["rng"])
-        history = [dict(row) for row in state["history"]]
-        best_val, best_epoch = float(state["best_val_accuracy"]), int(state["best_epoch"])
-        start_epoch = int(state["epoch"]) + 1
-        train_seconds, train_samples = float(state["train_seconds"]), int(state["train_samples"])
-        skipped_batches = int(state.get("skipped_batches", 0))
-        log(f"resuming {out} after epoch {state['epoch']}")
-    else:
-        if resume:
-            log(f"nothing to resume in {out} (no last.pt): starting from the beginning")
-        if ctx.active and ctx.rank > 0:
-            # Data-side random draws (augmentation, rate coding) of their own on every rank.
-            torch.manual_seed(config.seed * 1_000_003 + ctx.rank)
-    problem: BpsrmError | None = None
-    board = None
-    if ctx.is_main:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            for stale in out.glob(".*.tmp"):  # left by a process killed while writing
-                stale.unlink()
-            import yaml
+        run.progress = _Progress.from_dict(state)
+        run.log(f"resuming {run.out} after epoch {state['epoch']}")
+        return
+    if resume:
+        run.log(f"nothing to resume in {run.out} (no {run_folder.LAST_PT}): starting from the beginning")
+    if run.ctx.active and run.ctx.rank > 0:
+        # Data-side random draws (augmentation, rate coding) of their own on every rank.
+        torch.manual_seed(run.config.seed * 1_000_003 + run.ctx.rank)
 
-            write_text_atomic(out / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
-            board = _tensorboard(out) if config.log.tensorboard else None
+
+def _open_folder(run: _Run) -> None:
+    """Rank 0 makes the run folder and writes config.yaml; every rank stops if it cannot."""
+    problem: BpsrmError | None = None
+    if run.ctx.is_main:
+        try:
+            run_folder.clear_stale(run.out)
+            run_folder.write_config(run.out, config_to_dict(run.config))
+            run.board = _tensorboard(run.out) if run.config.log.tensorboard else None
         except OSError as exc:
-            problem = BpsrmError(f"{out}: cannot write the run folder ({exc.strerror or exc})")
+            problem = BpsrmError(f"{run.out}: cannot write the run folder ({exc.strerror or exc})")
         except BpsrmError as exc:
             problem = exc
-    if ctx.active and ctx.any(problem is not None):  # every rank stops, not rank 0 alone
-        raise problem or BpsrmError(f"rank 0 could not set up the run folder {out}; see its error")
+    if run.ctx.active and run.ctx.any(problem is not None):  # every rank stops, not rank 0 alone
+        raise problem or BpsrmError(f"rank 0 could not set up the run folder {run.out}; see its error")
     if problem is not None:
         raise problem
-    log(
-        f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
-        f"{len(experiment.train_set)} train / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
-        f"samples of {config.data.name}; run folder {out}"
-        + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
-    )
-    classes = len(experiment.classes)
-    for epoch in range(start_epoch, config.train.epochs + 1):
-        model.train()
-        batches = sampler(epoch)
-        # The loader draws its base seed from the sampler's generator, as DataLoader(shuffle=True) does.
-        loader = DataLoader(experiment.train_set, batch_sampler=batches, generator=batches.generator)
-        bar = progress(
-            total=steps_per_epoch,
-            desc=f"epoch {epoch}/{config.train.epochs}",
-            unit="batch",
-            enabled=config.log.progress and ctx.is_main,
-            dynamic_ncols=True,
-        )
-        start = time.perf_counter()
-        loss_sum, correct, count = 0.0, 0, 0
-        for step, (inputs, labels) in enumerate(loader, start=1):
-            inputs, labels = inputs.to(device), labels.to(device)
-            if augment:
-                inputs = augment_images(inputs, config.data.augment.hflip, config.data.augment.shift)
-            logits = net(experiment.encode(inputs))
-            loss = _loss(config, logits, labels)
-            optimiser.zero_grad(set_to_none=True)
-            problem = None
-            finite = bool(torch.isfinite(loss))
-            if not finite:
-                problem = f"the loss is {loss.item()}"
-            if ctx.active and ctx.any(not finite):  # decided together: a lone rank must not skip the all-reduce
-                problem = problem or "the loss is not finite on another process"
-            if problem is None:
-                if ctx.active:
-                    # This rank's mean loss weighted by its share of the global batch: the average of the
-                    # gradients that DDP takes over ranks is then the gradient of the global batch's mean loss.
-                    share = labels.shape[0] * ctx.world_size / batches.global_size(step - 1)
-                    (loss * share).backward()
-                else:
-                    loss.backward()
-                if config.train.clip_grad_norm is not None:
-                    norm = nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_grad_norm)
-                    if not torch.isfinite(norm):
-                        problem = f"the gradient norm is {float(norm)}"
-            if problem is not None:
-                if config.train.nonfinite == "stop":
-                    raise BpsrmError(
-                        f"epoch {epoch}, step {step}: {problem}; training stopped. The last good checkpoint is "
-                        f"{last_path if last_path.is_file() else '(none yet)'}; set train.nonfinite=skip to skip "
-                        "such batches instead"
-                    )
-                skipped_batches += 1
-                log(f"epoch {epoch}, step {step}: {problem}; batch skipped ({skipped_batches} so far)")
-                continue
-            optimiser.step()
-            scheduler.step()
-            batch = labels.shape[0]
-            loss_sum += loss.item() * batch
-            correct += int((logits.argmax(1) == labels).sum())
-            count += batch
-            if bar is not None:
-                elapsed = time.perf_counter() - start
-                bar.set_postfix(
-                    loss=f"{loss_sum / count:.3f}",
-                    acc=f"{correct / count:.3f}",
-                    rate=f"{count / max(elapsed, 1e-9):.0f}/s",
-                )
-                bar.update(1)
-        seconds = time.perf_counter() - start
-        if bar is not None:
-            bar.close()
-        loss_sum, correct, count = ctx.sum([loss_sum, float(correct), float(count)])
-        correct, count = int(correct), int(count)
-        train_seconds += seconds
-        train_samples += count
-        ctx.broadcast_buffers(model)  # every rank evaluates with rank 0's running statistics
-        val = evaluate_model(
-            model,
-            experiment.val_set,
-            experiment.encode,
-            classes,
-            config.train.eval_batch_size,
-            config.train.max_batches,
-        )
-        row = {
-            "epoch": epoch,
-            "lr": optimiser.param_groups[0]["lr"],
-            "train_loss": loss_sum / max(count, 1),
-            "train_accuracy": correct / max(count, 1),
-            "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"],
-            "train_seconds": seconds,
-            "samples_per_second": count / seconds if seconds > 0 else 0.0,
-        }
-        history.append(row)
-        # select: last = a fixed schedule (the last epoch is the model; no data is looked at to choose it).
-        improved = val["accuracy"] > best_val or config.train.select == "last"
-        if improved:
-            best_val, best_epoch = val["accuracy"], epoch
-        rng_ranks = ctx.gather(_rng_state()) if ctx.active else None  # each rank's random state, for resume
-        if not ctx.is_main:
-            continue
-        _write_csv(out / "metrics.csv", history)
-        if board is not None:
-            for key, value in row.items():
-                if key != "epoch":
-                    board.add_scalar(key.replace("_", "/", 1), value, epoch)
-            for name, rate in zip(model.spiking_layer_names(), val["firing_rates"], strict=True):
-                board.add_scalar(f"firing_rate/{name}", rate, epoch)
-            board.flush()
-        if improved:
-            save_checkpoint(
-                best_path,
-                {
-                    "model": model.state_dict(),
-                    "config": config_to_dict(config),
-                    "classes": experiment.classes,
-                    "sample_shape": list(experiment.sample_shape),
-                    "data_stats": experiment.data_stats,
-                    "preprocess": experiment.preprocess,
-                    "epoch": epoch,
-                },
-            )
-        save_checkpoint(
-            last_path,
-            {
-                "model": model.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(),
-                **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),
-                "config": config_to_dict(config),
-                "classes": experiment.classes,
-                "sample_shape": list(experiment.sample_shape),
-                "data_stats": experiment.data_stats,
-                "preprocess": experiment.preprocess,
-                "epoch": epoch,
-                "history": history,
-                "best_val_accuracy": best_val,
-                "best_epoch": best_epoch,
-                "train_seconds": train_seconds,
-                "train_samples": train_samples,
-                "skipped_batches": skipped_batches,
-            },
-        )
-        judged = f"val {val['accuracy']:.4f}{' (best)' if improved else ''}" if val["samples"] else "no validation"
-        log(
-            f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
-            f"{judged}, {row['samples_per_second']:.0f} samples/s"
-        )
 
-    if board is not None:
-        board.close()
-    if ctx.active and not ctx.same_weights(model):  # before every rank loads the same best.pt
-        raise BpsrmError(f"the {ctx.world_size} processes ended with different weights; {out} is not trustworthy")
-    ctx.barrier()  # rank 0 has written best.pt
-    best = load_checkpoint(best_path)
-    load_model_state(model, best["model"], best_path)
-    test = evaluate_model(
-        model,
-        experiment.test_set,
-        experiment.encode,
-        classes,
-        config.train.eval_batch_size,
-        None,
-        count_operations=True,
+
+def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
+    """One pass over the training batches: (loss sum, correct, samples, seconds), summed over processes."""
+    config = run.config
+    run.model.train()
+    batches = run.sampler(epoch)
+    # The loader draws its base seed from the sampler's generator, as DataLoader(shuffle=True) does.
+    loader = DataLoader(run.experiment.train_set, batch_sampler=batches, generator=batches.generator)
+    bar = progress(
+        total=run.steps_per_epoch,
+        desc=f"epoch {epoch}/{config.train.epochs}",
+        unit="batch",
+        enabled=config.log.progress and run.ctx.is_main,
+        dynamic_ncols=True,
     )
+    start = time.perf_counter()
+    loss_sum, correct, count = 0.0, 0, 0
+    for step, (inputs, labels) in enumerate(loader, start=1):
+        inputs, labels = inputs.to(run.device), labels.to(run.device)
+        share = labels.shape[0] * run.ctx.world_size / batches.global_size(step - 1)
+        result = _train_step(run, inputs, labels, share, f"epoch {epoch}, step {step}")
+        if result is None:
+            continue
+        loss, hits = result
+        loss_sum, correct, count = loss_sum + loss * labels.shape[0], correct + hits, count + labels.shape[0]
+        if bar is not None:
+            rate = count / max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(loss=f"{loss_sum / count:.3f}", acc=f"{correct / count:.3f}", rate=f"{rate:.0f}/s")
+            bar.update(1)
+    seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+    loss_sum, correct_f, count_f = run.ctx.sum([loss_sum, float(correct), float(count)])
+    return loss_sum, int(correct_f), int(count_f), seconds
+
+
+def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: str) -> tuple[float, int] | None:
+    """One optimiser step: (mean loss, correct predictions), or None when the batch was skipped.
+
+    ``share`` weighs this rank's mean loss by its part of the global batch: the average of the
+    gradients that DDP takes over ranks is then the gradient of the global batch's mean loss.
+    """
+    config, ctx = run.config, run.ctx
+    if run.augment:
+        inputs = augment_images(inputs, config.data.augment.hflip, config.data.augment.shift)
+    logits = run.net(run.experiment.encode(inputs))
+    loss = _loss(config, logits, labels)
+    run.optimiser.zero_grad(set_to_none=True)
+    finite = bool(torch.isfinite(loss))
+    problem = None if finite else f"the loss is {loss.item()}"
+    if ctx.active and ctx.any(not finite):  # decided together: a lone rank must not skip the all-reduce
+        problem = problem or "the loss is not finite on another process"
+    if problem is None:
+        (loss * share if ctx.active else loss).backward()
+        if config.train.clip_grad_norm is not None:
+            norm = nn.utils.clip_grad_norm_(run.model.parameters(), config.train.clip_grad_norm)
+            if not torch.isfinite(norm):
+                problem = f"the gradient norm is {float(norm)}"
+    if problem is not None:
+        if config.train.nonfinite == "stop":
+            last = run.last_path if run.last_path.is_file() else "(none yet)"
+            raise BpsrmError(
+                f"{where}: {problem}; training stopped. The last good checkpoint is {last}; set "
+                "train.nonfinite=skip to skip such batches instead"
+            )
+        run.progress.skipped_batches += 1
+        run.log(f"{where}: {problem}; batch skipped ({run.progress.skipped_batches} so far)")
+        return None
+    run.optimiser.step()
+    run.scheduler.step()
+    return loss.item(), int((logits.argmax(1) == labels).sum())
+
+
+def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int, seconds: float) -> None:
+    """Validate, record the epoch, keep the model chosen so far and the state to resume from."""
+    config, experiment, done = run.config, run.experiment, run.progress
+    done.train_seconds += seconds
+    done.train_samples += count
+    run.ctx.broadcast_buffers(run.model)  # every rank evaluates with rank 0's running statistics
+    batch, cap = config.train.eval_batch_size, config.train.max_batches
+    val = evaluate_model(run.model, experiment.val_set, experiment.encode, len(experiment.classes), batch, cap)
+    row = {
+        "epoch": epoch,
+        "lr": run.optimiser.param_groups[0]["lr"],
+        "train_loss": loss_sum / max(count, 1),
+        "train_accuracy": correct / max(count, 1),
+        "val_loss": val["loss"],
+        "val_accuracy": val["accuracy"],
+        "train_seconds": seconds,
+        "samples_per_second": count / seconds if seconds > 0 else 0.0,
+    }
+    done.history.append(row)
+    done.start_epoch = epoch + 1
+    # select: last = a fixed schedule (the last epoch is the model; no data is looked at to choose it).
+    improved = val["accuracy"] > done.best_val or config.train.select == "last"
+    if improved:
+        done.best_val, done.best_epoch = val["accuracy"], epoch
+    rng_ranks = run.ctx.gather(_rng_state()) if run.ctx.active else None  # each rank's random state, for resume
+    if not run.ctx.is_main:
+        return
+    run_folder.write_history(run.out, done.history)
+    if run.board is not None:
+        _board_epoch(run.board, run.model, row, val["firing_rates"])
+    record = _model_record(run, epoch)
+    if improved:
+        save_checkpoint(run.best_path, record)
+    save_checkpoint(run.last_path, {**record, **_training_state(run, rng_ranks)})
+    judged = f"val {val['accuracy']:.4f}{' (best)' if improved else ''}" if val["samples"] else "no validation"
+    run.log(
+        f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
+        f"{judged}, {row['samples_per_second']:.0f} samples/s"
+    )
+
+
+def _model_record(run: _Run, epoch: int) -> dict[str, Any]:
+    """The payload of best.pt: the model and all that predict needs to use it (last.pt adds the training state)."""
+    experiment = run.experiment
+    return {
+        "model": run.model.state_dict(),
+        "config": config_to_dict(run.config),
+        "classes": experiment.classes,
+        "sample_shape": list(experiment.sample_shape),
+        "data_stats": experiment.data_stats,
+        "preprocess": experiment.preprocess,
+        "epoch": epoch,
+    }
+
+
+def _training_state(run: _Run, rng_ranks: list[Any] | None) -> dict[str, Any]:
+    """What last.pt adds to the model record to resume exactly: optimiser, schedule, RNG states, progress."""
+    return {
+        "optimiser": run.optimiser.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "rng": _rng_state(),
+        **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),
+        **run.progress.to_dict(),
+    }
+
+
+def _board_epoch(board: Any, model: SpikingNetwork, row: dict[str, Any], firing_rates: list[float]) -> None:
+    """The epoch's figures and each layer's firing rate in TensorBoard."""
+    for key, value in row.items():
+        if key != "epoch":
+            board.add_scalar(key.replace("_", "/", 1), value, row["epoch"])
+    for name, rate in zip(model.spiking_layer_names(), firing_rates, strict=True):
+        board.add_scalar(f"firing_rate/{name}", rate, row["epoch"])
+    board.flush()
+
+
+def _finish(run: _Run) -> dict[str, Any]:
+    """Test the chosen model once, then write metrics.json, the OOD calibration, activity.npz and the plots."""
+    config, ctx, experiment, model = run.config, run.ctx, run.experiment, run.model
+    if ctx.active and not ctx.same_weights(model):  # before every rank loads the same best.pt
+        raise BpsrmError(f"the {ctx.world_size} processes ended with different weights; {run.out} is not trustworthy")
+    ctx.barrier()  # rank 0 has written best.pt
+    best = load_checkpoint(run.best_path)
+    load_model_state(model, best["model"], run.best_path)
+    classes, batch = len(experiment.classes), config.train.eval_batch_size
+    test = evaluate_model(model, experiment.test_set, experiment.encode, classes, batch, None, count_operations=True)
+    metrics = _final_metrics(run, test)
+    if not ctx.is_main:
+        return metrics
+    _calibrate_ood(run.best_path, best, experiment, model, config, run.log)
+    run_folder.write_metrics(run.out, metrics)
+    run_folder.write_activity(run.out, _activity(experiment))
+    _plot(run.out, run.log)
+    done = run.progress
+    chosen = (
+        f"last epoch {done.best_epoch} of a fixed schedule"
+        if config.train.select == "last"
+        else f"best validation epoch {done.best_epoch}, val {100 * done.best_val:.2f}%"
+    )
+    run.log(
+        f"test accuracy {100 * test['accuracy']:.2f}% ({chosen}), {done.train_seconds:.0f} s of training; "
+        f"run folder: {run.out}"
+    )
+    return metrics
+
+
+def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json: the test figures of the chosen model and how the run went."""
+    config, experiment, done = run.config, run.experiment, run.progress
     confusion = torch.tensor(test["confusion_matrix"])
     per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist()
-    names = model.spiking_layer_names()
+    names = run.model.spiking_layer_names()
     metrics = {
         "experiment": config.experiment,
         "dataset": config.data.name,
         "test_accuracy": test["accuracy"],
         "test_samples": test["samples"],
-        "best_val_accuracy": best_val,
-        "best_epoch": best_epoch,
+        "best_val_accuracy": done.best_val,
+        "best_epoch": done.best_epoch,
         "epochs": config.train.epochs,
-        "train_seconds": train_seconds,
-        "samples_per_second": train_samples / train_seconds if train_seconds > 0 else 0.0,
-        "world_size": ctx.world_size,
+        "train_seconds": done.train_seconds,
+        "samples_per_second": done.train_samples / done.train_seconds if done.train_seconds > 0 else 0.0,
+        "world_size": run.ctx.world_size,
         "threads": torch.get_num_threads(),
-        "skipped_batches": skipped_batches,
+        "skipped_batches": done.skipped_batches,
         "time_steps": config.model.time_steps,
         "spec": config.model.spec,
         "seed": config.seed,
         "firing_rates": dict(zip(names, test["firing_rates"], strict=True)),
-        "macs_per_sample": test["macs_per_sample"],
-        "synaptic_ops_per_sample": test["synaptic_ops_per_sample"],
-        "energy_per_sample_uj": test["energy_per_sample_uj"],
-        "energy_constants": test["energy_constants"],
+        **{key: test[key] for key in ENERGY_KEYS},
         "classes": experiment.classes,
         "per_class_accuracy": dict(zip(experiment.classes, per_class, strict=True)),
         "confusion_matrix": test["confusion_matrix"],
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in run.model.parameters()),
     }
-    if ctx.active:
+    if run.ctx.active:
         metrics["weights_identical_across_ranks"] = True  # checked after the last epoch (else an error)
-    if not ctx.is_main:
-        return metrics
-    _calibrate_ood(best_path, best, experiment, model, config, log)
-    _write_json(out / "metrics.json", metrics)
-    _save_activity(out, experiment)
-    _plot(out, log)
-    log(
-        f"test accuracy {100 * test['accuracy']:.2f}% ("
-        + (
-            f"last epoch {best_epoch} of a fixed schedule"
-            if config.train.select == "last"
-            else f"best validation epoch {best_epoch}, val {100 * best_val:.2f}%"
-        )
-        + f"), {train_seconds:.0f} s of training; run folder: {out}"
-    )
     return metrics
+
+
+ENERGY_KEYS = ("macs_per_sample", "synaptic_ops_per_sample", "energy_per_sample_uj", "energy_constants")
 
 
 OOD_CALIBRATION_SAMPLES = 4096

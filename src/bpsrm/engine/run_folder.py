@@ -1,0 +1,374 @@
+"""The run folder: its file names, writers and readers (the one definition of the format).
+
+A training run (:mod:`bpsrm.engine.trainer`) writes, and plots, eval and the tests read:
+
+``config.yaml``
+    The resolved config.
+
+``metrics.csv``
+    Header ``epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,train_seconds,samples_per_second``,
+    one row per epoch; accuracies are fractions in [0, 1]. The learning curves need
+    ``epoch``, ``train_loss``, ``val_loss``, ``train_accuracy`` and ``val_accuracy``;
+    other columns are ignored and an empty cell is read as "not measured".
+
+``metrics.json``
+    An object with (among others) ``test_accuracy`` (float), ``best_val_accuracy``,
+    ``best_epoch`` (int), ``classes`` (list of class names), ``confusion_matrix``
+    (list of lists of ints, rows = true class, columns = predicted class) and
+    ``firing_rates`` (object: layer name -> mean firing rate in [0, 1], in layer order;
+    a plain list is accepted too and its layers are named ``layer 1``, ``layer 2``, ...).
+
+``activity.npz``
+    The activity of one test sample: ``names`` (layer names, str); for each layer ``i``
+    ``spikes_{i}`` ([T, N_i], 0/1), ``membrane_{i}`` ([T, K_i], the membrane potential u of
+    K_i <= 8 chosen neurons), ``neurons_{i}`` ([K_i] int, which neurons those are) and
+    ``theta_{i}`` ([K_i], their thresholds); plus the scalars ``label`` and ``prediction``.
+
+A plot whose input is missing (no file, or no such key in it) is not drawn:
+:func:`plot_run` lists it in :attr:`PlotReport.skipped` with the reason, and the single
+``plot_*`` functions raise :class:`~bpsrm.errors.DataError`. A file that is present but
+malformed (a CSV without a needed column, JSON that does not parse, arrays of the wrong
+shape) raises :class:`~bpsrm.errors.DataError` naming the file and the problem.
+
+``best.pt`` / ``last.pt``
+    Checkpoints (:mod:`bpsrm.engine.checkpoint`): ``best.pt`` the model chosen
+    (:func:`model_record`), ``last.pt`` that and the training state to resume from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from ..files import atomic_file, write_text_atomic
+
+__all__ = [
+    "CONFIG_YAML",
+    "METRICS_CSV",
+    "METRICS_JSON",
+    "ACTIVITY_NPZ",
+    "BEST_PT",
+    "LAST_PT",
+    "PLOTS",
+    "HISTORY_COLUMNS",
+    "Activity",
+    "LayerActivity",
+    "Missing",
+    "clear_stale",
+    "write_config",
+    "write_history",
+    "write_metrics",
+    "write_activity",
+    "read_history",
+    "read_metrics",
+    "read_activity",
+    "metric_number",
+    "best_epoch",
+    "confusion_matrix",
+    "class_names",
+    "firing_rates",
+]
+
+CONFIG_YAML = "config.yaml"
+METRICS_CSV = "metrics.csv"
+METRICS_JSON = "metrics.json"
+ACTIVITY_NPZ = "activity.npz"
+BEST_PT = "best.pt"
+LAST_PT = "last.pt"
+TENSORBOARD_DIR = "tensorboard"
+PLOTS = ("learning_curves.png", "confusion_matrix.png", "raster.png", "membrane.png", "firing_rates.png")
+"""The figures :func:`bpsrm.plots.plot_run` draws into a complete run folder."""
+HISTORY_COLUMNS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "train_seconds",
+    "samples_per_second",
+)
+"""The columns of metrics.csv, one row per epoch."""
+_CURVE_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+
+class Missing(DataError):
+    """An input is absent (a file, or a key in it): :func:`bpsrm.plots.plot_run` skips the plot."""
+
+
+@dataclass(frozen=True)
+class LayerActivity:
+    """One spiking layer's activity on one sample: spikes [T, N] (0/1) and the traces of K chosen neurons."""
+
+    name: str
+    spikes: np.ndarray
+    membrane: np.ndarray | None = None
+    """[T, K] membrane potential u of the chosen neurons, or None."""
+    neurons: np.ndarray | None = None
+    """[K] which neurons (indices into N)."""
+    theta: np.ndarray | None = None
+    """[K] their thresholds."""
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The activity of one test sample through every spiking layer (activity.npz)."""
+
+    layers: list[LayerActivity]
+    label: int | None = None
+    prediction: int | None = None
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def clear_stale(run: Path) -> None:
+    """Make the folder and remove temporary files left by a process killed while writing."""
+    run.mkdir(parents=True, exist_ok=True)
+    for stale in run.glob(".*.tmp"):
+        stale.unlink()
+
+
+def write_config(run: Path, config: dict[str, Any]) -> None:
+    """config.yaml: the resolved config as plain data."""
+    import yaml
+
+    write_text_atomic(run / CONFIG_YAML, yaml.safe_dump(config, sort_keys=False))
+
+
+def write_history(run: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """metrics.csv: one row per epoch, columns :data:`HISTORY_COLUMNS`."""
+    with atomic_file(run / METRICS_CSV, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(HISTORY_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_metrics(run: Path, metrics: dict[str, Any]) -> None:
+    """metrics.json: the final figures."""
+    write_text_atomic(run / METRICS_JSON, json.dumps(metrics, indent=2) + "\n")
+
+
+def write_activity(run: Path, activity: Activity) -> None:
+    """activity.npz from an :class:`Activity` (the format :func:`read_activity` reads)."""
+    arrays: dict[str, Any] = {"names": np.array([layer.name for layer in activity.layers])}
+    if activity.label is not None:
+        arrays["label"] = np.array(int(activity.label))
+    if activity.prediction is not None:
+        arrays["prediction"] = np.array(int(activity.prediction))
+    for i, layer in enumerate(activity.layers):
+        arrays[f"spikes_{i}"] = np.asarray(layer.spikes)
+        if layer.membrane is not None:
+            arrays[f"membrane_{i}"] = np.asarray(layer.membrane)
+            arrays[f"neurons_{i}"] = np.asarray(layer.neurons)
+            arrays[f"theta_{i}"] = np.asarray(layer.theta)
+    with atomic_file(run / ACTIVITY_NPZ, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_history(run: Path) -> dict[str, np.ndarray]:
+    """The learning-curve columns of metrics.csv as float arrays (empty cells are NaN)."""
+    path = run / METRICS_CSV
+    if not path.is_file():
+        raise Missing(f"{METRICS_CSV} missing")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = [name.strip() for name in (reader.fieldnames or [])]
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read the CSV ({exc})") from exc
+    if not header:
+        raise DataError(f"{path}: the file is empty (no header)")
+    missing = [c for c in _CURVE_COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
+    if not rows:
+        raise DataError(f"{path}: no rows (expected one row per epoch)")
+    columns: dict[str, np.ndarray] = {}
+    for column in _CURVE_COLUMNS:
+        values = []
+        for line, row in enumerate(rows, start=2):
+            raw = {k.strip(): v for k, v in row.items() if k is not None}.get(column)
+            raw = "" if raw is None else raw.strip()
+            if raw == "" or raw.lower() == "nan":
+                if column == "epoch":
+                    raise DataError(f"{path}: line {line} has no epoch")
+                values.append(math.nan)
+                continue
+            try:
+                values.append(float(raw))
+            except ValueError:
+                raise DataError(f"{path}: line {line}, column {column}: {raw!r} is not a number") from None
+        columns[column] = np.asarray(values, dtype=float)
+    return columns
+
+
+def read_metrics(run: Path, *, required: bool) -> dict[str, Any]:
+    """metrics.json as a dict; {} when it is absent and not required."""
+    path = run / METRICS_JSON
+    if not path.is_file():
+        if required:
+            raise Missing(f"{METRICS_JSON} missing")
+        return {}
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    if not isinstance(metrics, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(metrics).__name__}")
+    return metrics
+
+
+def metric_number(value: Any, filename: str, key: str, run: Path) -> float | None:
+    """A finite float from metrics.json, None when absent (or null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"{run / filename}: {key} must be a number, got {value!r}")
+    return float(value) if math.isfinite(value) else None
+
+
+def best_epoch(metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Path) -> tuple[float, float | None] | None:
+    """(best epoch, its validation accuracy): from metrics.json, else the arg-max of val_accuracy."""
+    epoch, val_acc = columns["epoch"], columns["val_accuracy"]
+    best = metric_number(metrics.get("best_epoch"), METRICS_JSON, "best_epoch", run)
+    if best is None:
+        if not np.isfinite(val_acc).any():
+            return None
+        best = float(epoch[int(np.nanargmax(val_acc))])
+    best_acc = metric_number(metrics.get("best_val_accuracy"), METRICS_JSON, "best_val_accuracy", run)
+    if best_acc is None:
+        at = np.nonzero(epoch == best)[0]
+        if at.size and np.isfinite(val_acc[at[0]]):
+            best_acc = float(val_acc[at[0]])
+    return best, best_acc
+
+
+def confusion_matrix(metrics: dict[str, Any], run: Path) -> np.ndarray:
+    path = run / METRICS_JSON
+    if metrics.get("confusion_matrix") is None:
+        raise Missing(f"{METRICS_JSON} has no confusion_matrix")
+    raw = metrics["confusion_matrix"]
+    try:
+        counts = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: confusion_matrix must be a square list of lists of counts") from None
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] == 0:
+        raise DataError(f"{path}: confusion_matrix must be square and non-empty, got shape {counts.shape}")
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0) or np.any(counts != np.round(counts)):
+        raise DataError(f"{path}: confusion_matrix must hold non-negative whole numbers")
+    return counts.astype(np.int64)
+
+
+def class_names(metrics: dict[str, Any], run: Path, n: int | None, *, strict: bool = True) -> list[str] | None:
+    """The class names of metrics.json, or '0'..'n-1' when absent.
+
+    With strict=False a length that differs from n gives the names as they are (the caller
+    decides) instead of raising.
+    """
+    raw = metrics.get("classes")
+    if raw is None:
+        return [str(i) for i in range(n)] if n is not None else None
+    if not isinstance(raw, list):
+        raise DataError(f"{run / METRICS_JSON}: classes must be a list of names, got {type(raw).__name__}")
+    names = [str(c) for c in raw]
+    if strict and n is not None and len(names) != n:
+        raise DataError(f"{run / METRICS_JSON}: classes has {len(names)} names but confusion_matrix is {n} x {n}")
+    return names
+
+
+def firing_rates(metrics: dict[str, Any], run: Path) -> tuple[list[str], np.ndarray]:
+    path = run / METRICS_JSON
+    raw = metrics.get("firing_rates")
+    if raw is None:
+        raise Missing(f"{METRICS_JSON} has no firing_rates")
+    if isinstance(raw, dict):
+        names, values = [str(k) for k in raw], list(raw.values())
+    elif isinstance(raw, list):
+        names, values = [f"layer {i + 1}" for i in range(len(raw))], raw
+    else:
+        raise DataError(f"{path}: firing_rates must be an object (layer name -> rate), got {type(raw).__name__}")
+    if not names:
+        raise DataError(f"{path}: firing_rates is empty")
+    for name, value in zip(names, values, strict=True):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise DataError(f"{path}: firing_rates[{name!r}] must be a number in [0, 1], got {value!r}")
+    return names, np.asarray(values, dtype=float)
+
+
+def read_activity(run: Path) -> Activity:
+    """activity.npz, checked, as an :class:`Activity`."""
+    path = run / ACTIVITY_NPZ
+    if not path.is_file():
+        raise Missing(f"{ACTIVITY_NPZ} missing")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as exc:  # zipfile, pickle refusal, truncation: all mean "unreadable"
+        raise DataError(f"{path}: cannot read the arrays ({type(exc).__name__}: {exc})") from exc
+    if "names" not in arrays:
+        raise DataError(f"{path}: no 'names' array (the layer names)")
+    names = np.atleast_1d(arrays["names"])
+    if names.ndim != 1 or names.size == 0:
+        raise DataError(f"{path}: 'names' must be a non-empty 1-D array of layer names")
+    layers = []
+    for i, name in enumerate(names.tolist()):
+        if f"spikes_{i}" not in arrays:
+            raise DataError(f"{path}: no spikes_{i} for layer {i} ({name})")
+        spikes = arrays[f"spikes_{i}"]
+        if spikes.ndim != 2:
+            raise DataError(f"{path}: spikes_{i} must be [T, N], got shape {spikes.shape}")
+        if spikes.shape[0] == 0:
+            raise DataError(f"{path}: spikes_{i} has no time steps")
+        traces = _membrane(arrays, i, spikes, path) if f"membrane_{i}" in arrays else {}
+        layers.append(LayerActivity(str(name), spikes, **traces))
+    return Activity(layers, _scalar_int(arrays, "label", path), _scalar_int(arrays, "prediction", path))
+
+
+def _membrane(arrays: dict[str, np.ndarray], i: int, spikes: np.ndarray, path: Path) -> dict[str, np.ndarray]:
+    membrane = arrays[f"membrane_{i}"].astype(float)
+    if membrane.ndim != 2:
+        raise DataError(f"{path}: membrane_{i} must be [T, K], got shape {membrane.shape}")
+    k = membrane.shape[1]
+    for key in (f"neurons_{i}", f"theta_{i}"):
+        if key not in arrays:
+            raise DataError(f"{path}: membrane_{i} is there but {key} is not")
+    neurons = np.atleast_1d(arrays[f"neurons_{i}"])
+    theta = np.atleast_1d(arrays[f"theta_{i}"]).astype(float)
+    if theta.size == 1 and k > 1:
+        theta = np.full(k, float(theta[0]))
+    if neurons.shape != (k,) or theta.shape != (k,):
+        raise DataError(
+            f"{path}: layer {i} has {k} membrane traces but neurons_{i} has shape {neurons.shape} "
+            f"and theta_{i} shape {theta.shape}"
+        )
+    if not np.issubdtype(neurons.dtype, np.integer):
+        raise DataError(f"{path}: neurons_{i} must hold integers, got dtype {neurons.dtype}")
+    if k and (neurons.min() < 0 or neurons.max() >= spikes.shape[1]):
+        raise DataError(f"{path}: neurons_{i} has indices outside 0..{spikes.shape[1] - 1}")
+    if membrane.shape[0] > spikes.shape[0]:
+        raise DataError(f"{path}: membrane_{i} has {membrane.shape[0]} steps but spikes_{i} only {spikes.shape[0]}")
+    return {"membrane": membrane, "neurons": neurons.astype(np.int64), "theta": theta}
+
+
+def _scalar_int(arrays: dict[str, np.ndarray], key: str, path: Path) -> int | None:
+    if key not in arrays:
+        return None
+    value = arrays[key]
+    if value.size != 1 or not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
+        raise DataError(f"{path}: {key} must be one integer, got {value!r}")
+    return int(value.reshape(()))
