@@ -92,7 +92,7 @@ def test_same_seed_same_result(shared_data, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [
-        ("train.epoch=3", "unknown key train.epoch"),
+        ("train.epoch=3", "unknown key train.epoch (did you mean train.epochs?)"),
         ("model.time_steps=0", "model.time_steps: expected >= 1, got 0"),
         ("model.neuron.tau_m=-2", "model.neuron.tau_m: expected finite and > 0, got -2"),
         ("model.spec=32X3-FC10", "model.spec: spec '32X3-FC10': token 1 '32X3' is not understood"),

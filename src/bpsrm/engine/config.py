@@ -10,6 +10,7 @@ overrides ``key.sub=value`` are parsed as YAML scalars and validated the same wa
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -306,7 +307,9 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(raw) - set(names))
     if unknown:
-        raise ConfigError(f"unknown key {prefix}{unknown[0]}; {prefix or 'the top level'} takes {names}")
+        close = difflib.get_close_matches(str(unknown[0]), names, n=1)
+        hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+        raise ConfigError(f"unknown key {prefix}{unknown[0]}{hint}; {prefix or 'the top level'} takes {names}")
     values = {}
     for name in names:
         if name in raw:
