@@ -1,4 +1,4 @@
-"""ASL-DVS on fixture .mat files written here in the official layout, and the event binning on synthetic streams.
+"""ASL-DVS on fixture .mat files written here in the official layout (the binning itself: test_events.py).
 
 No copy of ASL-DVS is reachable, so the fixtures follow the format of the data
 README: one folder per letter, one .mat per sample with ts, x, y, pol (240x180).
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from bpsrm.data.asl_dvs import ASLDVS, read_asl_dvs
 from bpsrm.data.base import get_dataset
-from bpsrm.data.events import EVENT_DTYPE, events_to_frames, make_events
+from bpsrm.data.events import EVENT_DTYPE
 from bpsrm.errors import BpsrmError, DataError, DataNotFoundError, ParameterError
 
 LETTERS = ["b", "k", "y"]
@@ -313,8 +313,8 @@ def bad_type_code(code: int) -> bytes:
 
 @pytest.mark.parametrize("code", [8, 10, 15, 19, 26892])
 @pytest.mark.parametrize("compress", [False, True])
-def test_unknown_data_type_code_is_refused_before_scipy(tmp_path, code, compress) -> None:
-    # scipy <= 1.17 crashes the interpreter on such a file (unchecked table lookup); the reader must refuse it first
+def test_unknown_data_type_code_is_refused(tmp_path, code, compress) -> None:
+    # scipy <= 1.17 crashes the interpreter on such a file (unchecked table lookup); bpsrm's reader refuses it
     path = tmp_path / "a_0001.mat"
     payload = bad_type_code(code)
     path.write_bytes(compress_elements(payload) if compress else payload)
@@ -337,6 +337,70 @@ def test_compressed_and_valid_type_codes_read(tmp_path) -> None:
         events = read_asl_dvs(path)
         if i < 3:
             assert events["y"].tolist() == fields["y"].ravel().tolist()
+
+
+STORAGE = [np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.float32, np.float64]
+
+
+@pytest.mark.parametrize("dtype", [*STORAGE, bool])
+@pytest.mark.parametrize("compress", [False, True])
+def test_every_storage_type_reads_as_loadmat_reads_it(tmp_path, dtype, compress) -> None:
+    # the events equal those of scipy.io.loadmat's arrays (the reader ASL-DVS used before bpsrm.data.matfile)
+    fields = sample(np.random.default_rng(9), 50)
+    for key in ("x", "y", "pol") if dtype is not bool else ("pol",):
+        values = fields[key] % 128 if dtype is np.int8 else fields[key]
+        fields[key] = values.astype(dtype).reshape(1, -1)  # a row vector as well
+    if dtype not in (np.int8, np.uint8, np.int16, bool):  # ts needs more than 16 bits
+        fields["ts"] = fields["ts"].astype(dtype)
+    path = tmp_path / "s.mat"
+    path.write_bytes(mat_bytes(fields, compress=compress))
+    loaded = scipy.io.loadmat(path)
+    events = read_asl_dvs(path)
+    for key, column in (("x", "x"), ("y", "y"), ("ts", "t"), ("pol", "p")):
+        assert events[column].tolist() == loaded[key].ravel().astype(np.int64).tolist()
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_hand_built_file_of_either_byte_order(tmp_path, order) -> None:
+    from test_matfile import MI_DOUBLE, MI_INT64, MI_UINT8, compressed, mat_file, matrix
+
+    ts, x, y, pol = [5, 7, 7, 90], [0, 239, 3, 4], [179, 0, 1, 2], [1, 0, 0, 1]
+    path = tmp_path / "s.mat"
+    path.write_bytes(
+        mat_file(
+            order,
+            compressed(order, matrix(order, "ts", (4, 1), MI_INT64, ts)),
+            matrix(order, "x", (4, 1), MI_UINT8, x, mx_class=6),  # a double array stored as uint8, as MATLAB does
+            matrix(order, "y", (1, 4), MI_DOUBLE, [float(v) for v in y]),
+            matrix(order, "pol", (4, 1), MI_UINT8, pol, small_data=True),
+        )
+    )
+    events = read_asl_dvs(path)
+    assert events["t"].tolist() == ts and events["x"].tolist() == x and events["y"].tolist() == y
+    assert events["p"].tolist() == pol
+
+
+def test_other_mat_formats_and_complex_fields_are_named(tmp_path) -> None:
+    path = tmp_path / "s.mat"
+    fields = sample(np.random.default_rng(3), 30)
+    cases = [
+        ("v4", "MATLAB v4"),
+        ("v7.3", "a MATLAB v7.3 (HDF5) file"),
+        ("complex", "variable 'x' is complex"),
+        ("cut", "not a readable MATLAB .mat file"),
+    ]
+    for kind, fragment in cases:
+        if kind == "v4":
+            scipy.io.savemat(path, fields, format="4")
+        elif kind == "v7.3":
+            path.write_bytes(b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(128, b" ") + bytes(512))
+        elif kind == "complex":
+            scipy.io.savemat(path, {**fields, "x": fields["x"] + 0j})
+        else:
+            path.write_bytes(mat_bytes(fields)[:-9])
+        with pytest.raises(DataError) as info:
+            read_asl_dvs(path)
+        assert str(path) in str(info.value) and fragment in str(info.value), kind
 
 
 VALID = mat_bytes(sample(np.random.default_rng(8), 20))
@@ -367,70 +431,6 @@ def test_random_bytes_only_raise_bpsrm_errors(tmp_path, payload) -> None:
         assert str(path) in str(exc)
     else:
         assert events.dtype == EVENT_DTYPE
-
-
-# --- binning on synthetic streams -----------------------------------------------------------------------------
-
-
-def test_time_bins_on_a_hand_made_stream() -> None:
-    # span 0..100 µs, T = 4: bins [0, 25), [25, 50), [50, 75), [75, 100]
-    t = [0, 24, 25, 49, 50, 74, 75, 99, 100]
-    events = make_events([0] * 9, [0] * 9, t, [1] * 9)
-    frames = events_to_frames(events, (2, 2), 4)
-    assert frames[:, 1, 0, 0].tolist() == [2, 2, 2, 3] and frames[:, 0].sum() == 0
-    same = make_events([1, 1], [0, 1], [7, 7], [0, 1])
-    assert events_to_frames(same, (2, 2), 3)[-1].sum() == 2  # zero duration: the last bin
-    assert events_to_frames(make_events([], [], [], []), (2, 2), 3).sum() == 0
-
-
-def test_count_bins_follow_time_order() -> None:
-    t = [50, 10, 40, 20, 30, 10]  # unordered; ties keep file order
-    x = [0, 1, 2, 3, 4, 5]
-    frames = events_to_frames(make_events(x, [0] * 6, t, [0] * 6), (6, 1), 4, mode="count")
-    # time order (stable): x = 1 (10), 5 (10), 3 (20), 4 (30), 2 (40), 0 (50); runs of 2, 2, 1, 1
-    assert [np.flatnonzero(frames[k, 0, 0]).tolist() for k in range(4)] == [[1, 5], [3, 4], [2], [0]]
-
-
-def test_bad_events_are_refused() -> None:
-    with pytest.raises(DataError, match="outside the 4x4 sensor"):
-        events_to_frames(make_events([4], [0], [0], [0]), (4, 4), 2)
-    with pytest.raises(DataError, match="polarity"):
-        events_to_frames(make_events([0], [0], [0], [3]), (4, 4), 2)
-    with pytest.raises(ParameterError, match="structured array"):
-        events_to_frames(np.zeros(3), (4, 4), 2)
-    with pytest.raises(ParameterError, match="downsample"):
-        events_to_frames(make_events([0], [0], [0], [0]), (4, 4), 2, downsample=5)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    n=st.integers(0, 300),
-    steps=st.integers(1, 12),
-    mode=st.sampled_from(["time", "count"]),
-    downsample=st.integers(1, 5),
-    seed=st.integers(0, 2**31),
-)
-def test_binning_properties(n, steps, mode, downsample, seed) -> None:
-    rng = np.random.default_rng(seed)
-    width, height = 13, 9
-    x, y, p = rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n)
-    t = rng.integers(-50, 50, n) * int(rng.integers(1, 10**6))
-    frames = events_to_frames(make_events(x, y, t, p), (width, height), steps, mode=mode, downsample=downsample)
-    assert frames.shape == (steps, 2, height // downsample, width // downsample) and frames.dtype == np.float32
-    for q in (0, 1):
-        assert frames[:, q].sum() == np.count_nonzero(p == q)
-    sizes = frames.sum(axis=(1, 2, 3))
-    if mode == "count":
-        assert sizes.tolist() == [len(c) for c in np.array_split(np.arange(n), steps)]
-    elif n and t.min() == t.max():
-        assert sizes[-1] == n  # zero duration: all in the last bin
-    elif n:
-        t0, t1 = int(t.min()), int(t.max())
-        for k in range(steps):  # bin k: t0 + k*D/T <= t < t0 + (k+1)*D/T, the last bin closed; exact integers
-            scaled = (t - t0) * steps
-            inside = (scaled >= k * (t1 - t0)) & ((scaled < (k + 1) * (t1 - t0)) | (k == steps - 1))
-            assert sizes[k] == np.count_nonzero(inside)
-        assert sizes[-1] >= 1 and sizes[0] >= 1
 
 
 def test_no_warning_and_cache_file_permissions(asl_root, isolate) -> None:
