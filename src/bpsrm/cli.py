@@ -121,9 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(func=_plot_command)
     plot.add_argument("run", type=Path, help="a run folder")
     data = sub.add_parser("data", help="inspect or fetch datasets")
-    data.set_defaults(func=_data_command)
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     info = data_sub.add_parser("info", help="counts per split and class, input shape and location, as JSON")
+    info.set_defaults(func=_data_info_command)
     info.add_argument("name", help="fashion-mnist, weather, nmnist, asl-dvs or cwru")
     info.add_argument("--root", type=Path, default=None, help="folder searched first")
     info.add_argument(
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a dataset option, e.g. -o time_steps=10 (repeatable; values are read as in config overrides: YAML)",
     )
     fetch = data_sub.add_parser("download", help="fetch a dataset into the user cache, verified by sha256")
+    fetch.set_defaults(func=_data_download_command)
     fetch.add_argument("name", help="fashion-mnist")
     return parser
 
@@ -207,14 +208,16 @@ def _predict_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_command(args: argparse.Namespace) -> int:
+def _data_info_command(args: argparse.Namespace) -> int:
     from .data import get_dataset
 
-    if args.data_command == "info":
-        options = _parse_options(args.option)
-        report = {split: get_dataset(args.name, split, root=args.root, **options).info() for split in ("train", "test")}
-        print(json.dumps(report, indent=2))
-        return 0
+    options = _parse_options(args.option)
+    report = {split: get_dataset(args.name, split, root=args.root, **options).info() for split in ("train", "test")}
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _data_download_command(args: argparse.Namespace) -> int:
     if args.name != "fashion-mnist":
         raise BpsrmError(f"automatic download is offered for fashion-mnist only, not {args.name!r}")
     from .data.fashion_mnist import download_fashion_mnist

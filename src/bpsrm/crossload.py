@@ -29,7 +29,7 @@ from typing import Any
 from .engine import run_folder
 from .engine.config import Config, config_from_dict, config_to_dict
 from .errors import BpsrmError, ConfigError, DataError
-from .files import write_text_atomic
+from .files import atomic_path, write_text_atomic
 
 __all__ = ["training_sets", "protocol_config", "run_crossload", "summarise", "matrix_markdown", "plot_matrix"]
 
@@ -177,8 +177,8 @@ def run_crossload(
                     f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"
                 )
     summary = summarise(out, loads, seeds, adapt)
-    (out / "matrix.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "matrix.md").write_text(matrix_markdown(summary))
+    write_text_atomic(out / "matrix.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "matrix.md", matrix_markdown(summary))
     try:
         plot_matrix(summary, out / "matrix.png")
     except ImportError:  # pragma: no cover - matplotlib is in the plots extra
@@ -273,6 +273,7 @@ def plot_matrix(summary: dict[str, Any], path: str | Path) -> Path:
     fig.suptitle(f"CWRU across loads, mean of {seeds} seeds" if seeds > 1 else "CWRU across loads, one seed")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=110, format="png")
     plt.close(fig)
     return path

@@ -36,6 +36,7 @@ from .engine.run_folder import (
     best_epoch as find_best_epoch,
 )
 from .errors import BpsrmError, DataError
+from .files import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -464,7 +465,8 @@ def _save(fig: Figure, run: Path, out_dir: str | Path | None, filename: str) -> 
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / filename
     try:
-        fig.savefig(path, dpi=DPI, format="png", facecolor="white")
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, dpi=DPI, format="png", facecolor="white")
     finally:
         fig.clear()  # the figure was never registered with pyplot: clearing it frees it
     return path

@@ -37,7 +37,7 @@ from torch import Tensor
 from .data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
 from .data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
 from .errors import DataError
-from .files import atomic_file
+from .files import atomic_file, atomic_path
 from .inference import TrainedModel, load_trained
 from .ood import spike_features
 
@@ -273,7 +273,8 @@ def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: st
     fig.tight_layout()
     path = _writable(path)
     try:
-        fig.savefig(path, dpi=110)
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, dpi=110, format="png")
     except OSError as exc:
         raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
