@@ -10,6 +10,12 @@ is measured in the same run: a fused neuron must read x and write spikes and u
 passes over [T, B, N], at the bandwidth that a large torch.add(a, b, out=c) reaches.
 "Saved" is what each implementation keeps for its backward (saved-tensor hooks).
 
+The fixed cost of a call ("fixed_cost" in the report) is the forward + backward of each neuron on
+a tiny x [4, 1, 8] in the same harness, minus the harness alone (the loss on x itself): per round,
+--fixed-calls calls of each, interleaved, the median over rounds of the paired difference. The T
+sweep's least-squares line ms = intercept + slope * T ("t_sweep_fit") gives a second figure; its
+intercept holds the harness's own fixed cost too, and large T's noise moves it by tens of us.
+
 Peers and how each neuron is mapped (same decays where the model has them):
 - SpikingJelly LIFNode(step_mode="m", v_reset=None: soft reset, decay_input=False), its 'torch' backend;
 - snnTorch Synaptic(alpha=a_s, beta=a_m, reset_mechanism="subtract"): a second-order LIF, the closest to the SRM;
@@ -153,11 +159,76 @@ def measure(shape: tuple[int, int, int], repeats: int, names: list[str] | None) 
     return {"shape": list(shape), "floor_ms": floor, "results": rows}
 
 
+FIXED_SHAPE = (4, 1, 8)
+
+
+def fixed_cost(repeats: int, calls: int, names: list[str] | None = None) -> dict:
+    """Per-call fixed cost (us) of each implementation: tiny-shape forward + backward minus the harness alone.
+
+    Each round times ``calls`` calls of the harness alone and of every implementation, interleaved; the
+    figure is the median over rounds of (implementation - harness) in the same round.
+    """
+    impls = peers()
+    if names:
+        impls = {k: v for k, v in impls.items() if k in names}
+    # The harness with one native element-wise op in place of the neuron: what any op there costs.
+    runs: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"harness alone": lambda x: x * 1.0, **impls}
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(FIXED_SHAPE, generator=g) * 0.6 + 0.35).requires_grad_()
+    w = torch.randn(FIXED_SHAPE, generator=g)
+
+    def per_call_us(fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            x.grad = None
+            (fn(x) * w).sum().backward()
+        return (time.perf_counter() - start) / calls * 1e6
+
+    for fn in runs.values():  # warm-up
+        per_call_us(fn)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            times[name].append(per_call_us(fn))
+    harness = times.pop("harness alone")
+    rows = {
+        name: {
+            "us": statistics.median(t),
+            "fixed_us": statistics.median(a - b for a, b in zip(t, harness, strict=True)),
+            "rounds_us": t,
+        }
+        for name, t in times.items()
+    }
+    return {
+        "shape": list(FIXED_SHAPE),
+        "calls_per_round": calls,
+        "harness_us": statistics.median(harness),
+        "harness_rounds_us": harness,
+        "results": rows,
+    }
+
+
+def sweep_fit(sweep: list[dict]) -> dict:
+    """Least-squares line ms = intercept + slope * T through the T sweep, per implementation (in us)."""
+    fits = {}
+    names = set.intersection(*(set(entry["results"]) for entry in sweep)) if sweep else set()
+    for name in sorted(names):
+        steps = [entry["shape"][0] for entry in sweep]
+        us = [entry["results"][name]["ms"] * 1e3 for entry in sweep]
+        mean_t, mean_us = statistics.fmean(steps), statistics.fmean(us)
+        slope = sum((t - mean_t) * (y - mean_us) for t, y in zip(steps, us, strict=True)) / sum(
+            (t - mean_t) ** 2 for t in steps
+        )
+        fits[name] = {"intercept_us": mean_us - slope * mean_t, "slope_us_per_step": slope}
+    return fits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to prove the script runs (CI)")
+    parser.add_argument("--fixed-calls", type=int, default=300, help="calls per round of the fixed-cost measurement")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.allocator == "tuned":
@@ -169,17 +240,25 @@ def main() -> None:
         "allocator": allocator_state(),
         "main": None,
         "t_sweep": [],
+        "t_sweep_fit": {},
+        "fixed_cost": None,
     }
-    if args.quick:
+    fast = ["bpsrm fused", "bpsrm portable", "SpikingJelly LIFNode (m)", "snnTorch Synaptic"]
+    if args.quick:  # every part of the report, at sizes that only prove the script runs
         report["main"] = measure((4, 2, 64), 2, None)
+        sweep, sweep_shape, sweep_repeats = (2, 4, 8), (2, 64), 2
+        report["fixed_cost"] = fixed_cost(3, 20, None)
     else:
         report["main"] = measure((16, 64, 4096), args.repeats, None)
-        fast = ["bpsrm fused", "bpsrm portable", "SpikingJelly LIFNode (m)", "snnTorch Synaptic"]
-        for steps in (4, 16, 64, 256, 1024):
-            entry = measure((steps, 16, 1024), max(3, args.repeats // 3), fast)
-            for row in entry["results"].values():
-                row["us_per_step"] = row["ms"] * 1e3 / steps
-            report["t_sweep"].append(entry)
+        sweep, sweep_shape, sweep_repeats = (4, 16, 64, 256, 1024), (16, 1024), max(3, args.repeats // 3)
+    for steps in sweep:
+        entry = measure((steps, *sweep_shape), sweep_repeats, fast)
+        for row in entry["results"].values():
+            row["us_per_step"] = row["ms"] * 1e3 / steps
+        report["t_sweep"].append(entry)
+    report["t_sweep_fit"] = sweep_fit(report["t_sweep"])
+    if not args.quick:
+        report["fixed_cost"] = fixed_cost(args.repeats * 2 + 1, args.fixed_calls, None)
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,49 @@ def test_compiled_neuron_is_one_graph_and_matches_eager() -> None:
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_srm_equals_the_float64_reference(dtype) -> None:
+    """Under torch.compile the kernel runs as the custom ops, with the save and backward of eager mode: values
+    and every gradient (x and per-neuron taus and thresholds) against the step-by-step float64 reference."""
+    from bpsrm.functional import decay, srm_decays, srm_reference
+    from bpsrm.surrogate import Triangle
+
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(7, 3, 9, generator=g, dtype=torch.float64) * 0.9 + 0.3
+    params = {
+        "tau_s": torch.rand(9, generator=g, dtype=torch.float64) * 4 + 1.5,
+        "tau_m": torch.rand(9, generator=g, dtype=torch.float64) * 4 + 2.0,
+        "tau_r": torch.rand(9, generator=g, dtype=torch.float64) * 4 + 1.5,
+        "theta": torch.rand(9, generator=g, dtype=torch.float64) * 0.3 + 0.8,
+        "theta_r": torch.rand(9, generator=g, dtype=torch.float64) * 0.5 + 0.4,
+    }
+    w_o, w_u = torch.randn(2, 7, 3, 9, generator=g, dtype=torch.float64)
+    surrogate = Triangle(w=1.5)
+
+    def loss_and_grads(fn, dtype):
+        xr = x.to(dtype).requires_grad_()
+        leaves = {k: v.to(dtype).requires_grad_() for k, v in params.items()}
+        spikes, u = fn(xr, leaves)
+        loss = (spikes * w_o.to(dtype)).sum() + 0.3 * (u * w_u.to(dtype)).sum()
+        return spikes.detach(), u.detach(), torch.autograd.grad(loss, [xr, *leaves.values()])
+
+    def fused(xr, p):  # as SRMNeuron calls it: decays, no range checks (those of srm() read data: graph breaks)
+        decays = (decay(p["tau_s"]), decay(p["tau_m"]), decay(p["tau_r"]))
+        return srm_decays(xr, *decays, p["theta"], p["theta_r"], surrogate, False, "fused")
+
+    compiled = torch.compile(fused, fullgraph=True)
+    spikes, u, grads = loss_and_grads(compiled, dtype)
+    ref_spikes, ref_u, ref_grads = loss_and_grads(
+        lambda xr, p: srm_reference(xr, **p, surrogate=surrogate), torch.float64
+    )
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-10
+    assert torch.equal(spikes.double(), ref_spikes)
+    assert ((u.double() - ref_u).abs().max() / ref_u.abs().max()).item() <= tolerance
+    for got, ref in zip(grads, ref_grads, strict=True):
+        assert ref.abs().max() > 0
+        assert ((got.double() - ref).abs().max() / ref.abs().max()).item() <= tolerance * 10
+
+
 def test_compile_true_in_a_config_trains_like_eager(tmp_path: Path) -> None:
     from bpsrm.cli import main
 

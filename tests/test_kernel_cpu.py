@@ -1,16 +1,21 @@
-"""The fused CPU kernel against the plain reference: every kernel, surrogate and mode, float32 and float64."""
+"""The fused CPU kernel against the plain reference: every kernel, registered surrogate and mode, both dtypes."""
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 import torch
 
+from bpsrm import surrogate as surrogates
+from bpsrm.errors import ParameterError
 from bpsrm.functional import srm, srm_reference
 from bpsrm.kernels import cpu
 
-SURROGATES = ["sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"]
+# Every registered surrogate: one added to the registry is covered by the tests below without a change here.
+SURROGATES = list(surrogates.SURROGATES)
 
 
 def test_the_kernel_is_built_here() -> None:
@@ -45,6 +50,7 @@ def _run(fn, x, params, w_o, w_u, **options):
 
 
 CASES = list(itertools.product(["dexp", "alpha", "exp"], SURROGATES, [False, True]))
+KERNEL_CASES = [case for case in CASES if surrogates.SURROGATES[case[1]].kernel_id is not None]
 
 
 @pytest.mark.parametrize(("kernel", "surrogate", "detach_reset"), CASES)
@@ -53,7 +59,12 @@ def test_fused_equals_reference(kernel, surrogate, detach_reset, dtype) -> None:
     shape, param_shape = (12, 3, 70), (70,)  # 70 neurons per sample: a block tail, per-neuron parameters
     x, params, w_o, w_u = _case(dtype, shape, CASES.index((kernel, surrogate, detach_reset)), param_shape)
     options = {"kernel": kernel, "surrogate": surrogate, "detach_reset": detach_reset}
-    spikes, u, grads = _run(lambda *a, **k: srm(*a, backend="fused", **k), x, params, w_o, w_u, **options)
+    backend = "fused"
+    if surrogates.SURROGATES[surrogate].kernel_id is None:  # registered without a kernel: refused, auto falls back
+        with pytest.raises(ParameterError, match="the fused kernel does not apply here"):
+            srm(x, backend="fused", **options)
+        backend = "auto"
+    spikes, u, grads = _run(lambda *a, **k: srm(*a, backend=backend, **k), x, params, w_o, w_u, **options)
     # The reference in float64 from the same inputs (the float32 one would differ by its own rounding).
     ref_spikes, ref_u, ref_grads = _run(
         srm_reference, x.double(), {k: v.double() for k, v in params.items()}, w_o.double(), w_u.double(), **options
@@ -122,27 +133,130 @@ def test_fused_backend_refuses_what_it_cannot_do() -> None:
         srm(torch.zeros(3, 2), backend="gpu")
 
 
-def test_custom_op_on_a_strided_input_matches_the_autograd_function() -> None:
-    """The torch.compile path (custom ops) reads x in time-major order even when x is a strided view."""
+def test_custom_op_and_autograd_function_on_a_strided_input_equal_the_reference() -> None:
+    """Both bindings of the kernel, the custom op (torch.compile's path) and the autograd.Function (eager
+    mode), read x in time-major order when x is a strided view, and learn every parameter."""
     from bpsrm.kernels import compiled
-    from bpsrm.kernels.cpu import SRMFusedCPU
-    from bpsrm.surrogate import get_surrogate
+    from bpsrm.surrogate import Atan
 
     g = torch.Generator().manual_seed(3)
     base = torch.randn(3, 4, 6, generator=g, dtype=torch.float64) + 0.5
     weights = torch.randn(4, 3, 6, generator=g, dtype=torch.float64)
-    results = []
-    for use_op in (False, True):
+    decays = {"tau_s": 0.6, "tau_m": 0.8, "tau_r": 0.7}
+    values = {"theta": 1.0, "theta_r": 0.9}
+    surrogate = Atan(a=3.0)
+
+    def gradients(run):
         x = base.clone().transpose(0, 1).requires_grad_()  # [4, 3, 6], not contiguous
-        params = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.6, 0.8, 0.7, 1.0, 0.9)]
-        if use_op:
-            spikes, u = compiled.srm_forward(x, *params, "sigmoid", 4.0, False)
-        else:
-            spikes, u = SRMFusedCPU.apply(x, *params, get_surrogate("sigmoid"), False)
+        params = [
+            torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (*decays.values(), *values.values())
+        ]
+        spikes, u = run(x, params)
         loss = (spikes * weights).sum() + 0.1 * u.square().sum()
-        results.append(torch.autograd.grad(loss, [x, *params]))
-    for a, b in zip(*results, strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+        return spikes.detach(), u.detach(), torch.autograd.grad(loss, [x, *params])
+
+    def reference(x, params):
+        # Decays a = exp(-1/tau) as taus, so that the reference computes the same decays.
+        taus = {name: -1.0 / torch.log(p) for name, p in zip(decays, params, strict=False)}
+        return srm_reference(x, **taus, theta=params[3], theta_r=params[4], surrogate=surrogate)
+
+    expected = gradients(reference)
+    args = (surrogate.kernel_id, 3.0, False)
+    for run in (lambda x, p: compiled.srm_forward(x, *p, *args), lambda x, p: cpu.SRMFusedCPU.apply(x, *p, *args)):
+        spikes, u, grads = gradients(run)
+        assert torch.equal(spikes, expected[0])
+        torch.testing.assert_close(u, expected[1], rtol=1e-12, atol=1e-12)
+        for a, b in zip(grads, expected[2], strict=True):
+            assert b.abs().max() > 0
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@dataclass(frozen=True)
+class _Softsign(surrogates.Surrogate):
+    r"""A seventh surrogate, registered nowhere and implemented by no kernel: $sg'(v) = (a/2)/(1 + a|v|)^2$."""
+
+    a: float = 3.0
+    name: ClassVar[str] = "softsign (test)"
+
+    def derivative(self, v: torch.Tensor) -> torch.Tensor:
+        return (self.a / 2.0) / (1.0 + self.a * v.abs()) ** 2
+
+    def primitive(self, v: torch.Tensor) -> torch.Tensor:
+        return 0.5 + 0.5 * self.a * v / (1.0 + self.a * v.abs())
+
+
+@dataclass(frozen=True)
+class _SteepSigmoid(surrogates.Sigmoid):
+    """A subclass of a kernel's surrogate (it inherits kernel_id 0) with another derivative: not the registered type."""
+
+    def derivative(self, v: torch.Tensor) -> torch.Tensor:
+        return 2.0 * super().derivative(2.0 * v)
+
+    def primitive(self, v: torch.Tensor) -> torch.Tensor:
+        return super().primitive(2.0 * v)
+
+
+@pytest.mark.parametrize("surrogate", [_Softsign(), _SteepSigmoid()], ids=["no kernel_id", "unregistered subclass"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_surrogate_without_a_kernel_falls_back_or_is_refused(surrogate, dtype) -> None:
+    x, params, w_o, w_u = _case(dtype, (10, 2, 33), 11, (33,))
+    assert not cpu.supports(x, surrogate)
+    with pytest.raises(ParameterError, match="the fused kernel does not apply here"):
+        srm(x, surrogate=surrogate, backend="fused")
+    spikes, u, grads = _run(srm, x, params, w_o, w_u, kernel="dexp", surrogate=surrogate, detach_reset=False)
+    ref_spikes, ref_u, ref_grads = _run(
+        srm_reference,
+        x.double(),
+        {k: v.double() for k, v in params.items()},
+        w_o.double(),
+        w_u.double(),
+        kernel="dexp",
+        surrogate=surrogate,
+        detach_reset=False,
+    )
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-10
+    assert torch.equal(spikes.double(), ref_spikes)
+    assert ((u.double() - ref_u).abs().max() / ref_u.abs().max()).item() <= tolerance
+    for name, g in grads.items():
+        ref = ref_grads[name]
+        assert ref.abs().max() > 0, name
+        assert ((g.double() - ref).abs().max() / ref.abs().max()).item() <= tolerance * 10, name
+
+
+def test_the_library_knows_every_kernel_id_by_its_surrogate_name() -> None:
+    """srm_cpu.c's surrogate table and the classes' kernel_id agree, so an id never selects another surrogate."""
+    in_python = {cls.kernel_id: name for name, cls in surrogates.SURROGATES.items() if cls.kernel_id is not None}
+    assert in_python
+    assert cpu._LIBRARY_SURROGATES == in_python
+    assert all(
+        cpu.supports(torch.zeros(2, 3), cls()) for cls in surrogates.SURROGATES.values() if cls.kernel_id is not None
+    )
+
+
+def test_the_kernel_refuses_inconsistent_arguments() -> None:
+    """The C side checks the struct it is given: a period that does not divide the neurons, a stride
+    other than 0 or 1, an unknown surrogate id, a missing x where a tau gradient needs it."""
+    x = torch.randn(3, 6, dtype=torch.float64)
+    u, out, grad = torch.empty_like(x), torch.empty_like(x), torch.ones_like(x)
+    one = torch.tensor(0.5, dtype=torch.float64)
+    buffer = torch.zeros(1, 6, dtype=torch.float64)
+    forward, backward = cpu._KERNELS[torch.float64]
+
+    def args(**changes):
+        a = cpu.KernelArgs(x=x.data_ptr(), u=u.data_ptr(), spikes=out.data_ptr(), grad_spikes=grad.data_ptr())
+        a.grad_x, a.T, a.M, a.P, a.threads, a.width = grad.data_ptr(), 3, 6, 6, 1, 4.0
+        for name in ("a_s", "a_m", "a_r", "theta", "theta_r"):
+            setattr(a, name, one.data_ptr())
+        for name, value in changes.items():
+            setattr(a, name, value)
+        return a
+
+    assert forward(args()) == 0 and backward(args()) == 0
+    assert forward(args(P=4)) == -2
+    assert forward(args(s_a_m=2)) == -2
+    assert backward(args(surrogate=len(cpu._LIBRARY_SURROGATES))) == -2
+    assert backward(args(surrogate=-1)) == -2
+    assert backward(args(x=None, grad_a_m=buffer.data_ptr())) == -2
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -185,12 +299,12 @@ def test_number_parameters_first_used_under_inference_mode_still_train() -> None
     torch.testing.assert_close(grad, ref, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize(("kernel", "surrogate", "detach_reset"), CASES)
+@pytest.mark.parametrize(("kernel", "surrogate", "detach_reset"), KERNEL_CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_lean_case_equals_reference(kernel, surrogate, detach_reset, dtype) -> None:
     # Training's case: one value per parameter, nothing learnt but x, a loss on the spikes only. The
     # kernel keeps the parameters in registers and skips the parameter reductions here.
-    g = torch.Generator().manual_seed(7 + CASES.index((kernel, surrogate, detach_reset)))
+    g = torch.Generator().manual_seed(7 + KERNEL_CASES.index((kernel, surrogate, detach_reset)))
     x = (torch.randn(9, 4, 1100, generator=g, dtype=torch.float64) * 0.9 + 0.25).to(dtype)
     w = torch.randn(9, 4, 1100, generator=g, dtype=torch.float64).to(dtype)
     options = {"tau_s": 1.7, "tau_m": 3.6, "tau_r": 2.4, "theta": 0.95, "theta_r": 0.7, "kernel": kernel}

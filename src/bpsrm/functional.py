@@ -271,21 +271,18 @@ def srm_decays(
     if backend not in BACKENDS:
         raise ParameterError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
     if backend != "portable":
-        from .kernels import cpu
+        # Imported from the module, not the package: `from .kernels import cpu` runs importlib's Python
+        # code at every call (about 3 us).
+        from .kernels.cpu import srm_fused, unavailable_reason
 
-        if cpu.supports(x, surrogate):
-            if torch.compiler.is_compiling():  # one opaque op in the compiled graph, same C kernel
-                from .kernels.compiled import srm_forward
-
-                spikes, u = srm_forward(
-                    x, a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, surrogate.width, bool(detach_reset)
-                )
-                return spikes, u
-            return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
+        result = srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
+        if result is not None:  # the fused kernel applies (CPU, float32/float64, a surrogate it implements)
+            return result
         if backend == "fused":
+            reason = unavailable_reason() or "CPU float32/float64 with a surrogate the kernel implements only"
             raise ParameterError(
                 f"the fused kernel does not apply here (device {x.device.type}, dtype {x.dtype}, surrogate "
-                f"{surrogate!r}; {cpu.unavailable_reason() or 'CPU float32/float64 with a surrogate the kernel implements only'})"
+                f"{surrogate!r}; {reason})"
             )
     spikes, u = SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
     return spikes, u

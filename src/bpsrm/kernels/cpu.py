@@ -1,4 +1,4 @@
-"""The fused CPU kernel: ctypes bindings and its autograd.Function.
+"""The fused CPU kernel: its ctypes binding, and the one save / backward of both modes.
 
 The C library (``srm_cpu.c``, built at install time) runs the forward of the
 iterative SRM and the BP-SRM backward of BP-SRM.md sections 2-3 in compiled
@@ -7,6 +7,13 @@ among threads. It saves only u for the backward (the spikes are recomputed as
 ``u >= theta``, the forward's own test on the same floats), and x only when a
 synaptic or membrane time constant needs a gradient; the tau gradients are
 reduced inside the kernel.
+
+Each C function takes a pointer to one ``bpsrm_args`` struct, mirrored here by
+:class:`KernelArgs` (checked against the library's own size when it loads).
+:func:`setup_context` (what a call keeps for its backward) and :func:`backward`
+are shared by eager mode (:class:`SRMFusedCPU`, an autograd.Function) and by
+the ``torch.library`` custom op used under ``torch.compile``
+(:mod:`bpsrm.kernels.compiled`), which passes its own op as the backward's kernel.
 
 ``available()`` tells whether the library was built; when it was not (no C
 compiler at install time), :func:`bpsrm.functional.srm` uses the portable path.
@@ -17,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import importlib.machinery
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +34,59 @@ from torch.autograd.function import once_differentiable
 
 from ..surrogate import SURROGATES, Surrogate
 
-__all__ = ["available", "SRMFusedCPU", "library_path"]
+__all__ = [
+    "available",
+    "unavailable_reason",
+    "supports",
+    "library_path",
+    "KernelArgs",
+    "fused_forward",
+    "fused_backward",
+    "setup_context",
+    "backward",
+    "srm_fused",
+    "SRMFusedCPU",
+]
 
-_SURROGATE_IDS = {"sigmoid": 0, "atan": 1, "triangle": 2, "rectangle": 3, "exponential": 4, "fast_sigmoid": 5}
 _HERE = Path(__file__).resolve().parent
 _lib: ctypes.CDLL | None = None
 _load_error: str | None = None
+# dtype -> (forward, backward) C functions, and kernel id -> surrogate name as the library knows them.
+_KERNELS: dict[torch.dtype, tuple[Any, Any]] = {}
+_LIBRARY_SURROGATES: dict[int, str] = {}
+
+Params = tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]
+_PARAM_NAMES = ("a_s", "a_m", "a_r", "theta", "theta_r")
+_STRIDE_NAMES = tuple(f"s_{name}" for name in _PARAM_NAMES)
+_GRAD_NAMES = tuple(f"grad_{name}" for name in _PARAM_NAMES)
+
+
+class KernelArgs(ctypes.Structure):
+    """The arguments of one kernel call: srm_cpu.c's ``bpsrm_args``, field by field.
+
+    Pointers are ``data_ptr()`` of contiguous tensors in the kernel's dtype (0 for an absent one);
+    ``T, M, P``: steps, neurons, the period of the parameters along the neurons; each parameter
+    stride is 0 (one value) or 1 (P values); ``surrogate`` is the surrogate's ``kernel_id``.
+    """
+
+    _fields_ = [
+        ("x", ctypes.c_void_p),
+        ("u", ctypes.c_void_p),
+        ("spikes", ctypes.c_void_p),
+        ("grad_spikes", ctypes.c_void_p),
+        ("grad_u", ctypes.c_void_p),
+        ("grad_x", ctypes.c_void_p),
+        *((name, ctypes.c_void_p) for name in _PARAM_NAMES),
+        *((name, ctypes.c_void_p) for name in _GRAD_NAMES),
+        ("T", ctypes.c_long),
+        ("M", ctypes.c_long),
+        ("P", ctypes.c_long),
+        *((name, ctypes.c_long) for name in _STRIDE_NAMES),
+        ("width", ctypes.c_double),
+        ("surrogate", ctypes.c_int),
+        ("detach_reset", ctypes.c_int),
+        ("threads", ctypes.c_int),
+    ]
 
 
 def library_path() -> Path | None:
@@ -53,72 +108,68 @@ def _load() -> ctypes.CDLL | None:
         return None
     try:
         lib = ctypes.CDLL(str(path))
-    except OSError as exc:
-        _load_error = f"{path}: cannot be loaded ({exc})"
+        lib.bpsrm_args_size.argtypes, lib.bpsrm_args_size.restype = [], ctypes.c_size_t
+        lib.bpsrm_surrogate_name.argtypes, lib.bpsrm_surrogate_name.restype = [ctypes.c_int], ctypes.c_char_p
+        for suffix in ("f32", "f64"):
+            for kind in ("forward", "backward"):
+                fn = getattr(lib, f"bpsrm_{kind}_{suffix}")
+                fn.argtypes, fn.restype = [ctypes.POINTER(KernelArgs)], ctypes.c_int
+    except (OSError, AttributeError) as exc:
+        _load_error = f"{path}: cannot be loaded ({exc}); rebuild with pip install -e ."
         return None
-    p, i64, i32 = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
-    for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
-        forward = getattr(lib, f"bpsrm_forward_{suffix}")
-        forward.argtypes = [p, p, p, i64, i64, i64, p, i64, p, i64, p, i64, p, i64, p, i64, i32, i32]
-        forward.restype = None
-        backward = getattr(lib, f"bpsrm_backward_{suffix}")
-        backward.argtypes = [
-            p,
-            p,
-            p,
-            p,
-            p,
-            i64,
-            i64,
-            i64,
-            p,
-            i64,
-            p,
-            i64,
-            p,
-            i64,
-            p,
-            i64,
-            p,
-            i64,
-            i32,
-            i32,
-            real,
-            i32,
-            p,
-            p,
-            p,
-            p,
-            p,
-            i32,
-        ]
-        backward.restype = i32
+    if lib.bpsrm_args_size() != ctypes.sizeof(KernelArgs):
+        _load_error = f"{path}: its argument struct does not match bpsrm.kernels.cpu.KernelArgs (a stale build?)"
+        return None
+    _KERNELS[torch.float32] = (lib.bpsrm_forward_f32, lib.bpsrm_backward_f32)
+    _KERNELS[torch.float64] = (lib.bpsrm_forward_f64, lib.bpsrm_backward_f64)
+    kernel_id = 0
+    while (name := lib.bpsrm_surrogate_name(kernel_id)) is not None:
+        _LIBRARY_SURROGATES[kernel_id] = name.decode()
+        kernel_id += 1
     _lib = lib
     return lib
 
 
+# Loaded on import (about a millisecond), not at the first call: that call may be traced by torch.compile,
+# which cannot trace the loading (file system calls) in a full graph. BPSRM_KERNEL is read here too, once:
+# a look-up in os.environ at every call cost about 5 us of the call's fixed cost.
+_load()
+_FORCED_PORTABLE = os.environ.get("BPSRM_KERNEL", "") == "portable"
+
+
 def available() -> bool:
-    """True when the fused CPU kernel is built and loads."""
-    return _load() is not None and os.environ.get("BPSRM_KERNEL", "") != "portable"
+    """True when the fused CPU kernel is built, loads, and is not turned off (``BPSRM_KERNEL=portable``
+    in the environment when bpsrm.kernels.cpu was imported)."""
+    return _lib is not None and not _FORCED_PORTABLE
 
 
 def unavailable_reason() -> str | None:
     """Why the fused kernel is not used, or None."""
-    if os.environ.get("BPSRM_KERNEL", "") == "portable":
+    if _FORCED_PORTABLE:
         return "BPSRM_KERNEL=portable"
-    _load()
     return _load_error
 
 
 def supports(x: Tensor, surrogate: Surrogate) -> bool:
-    """Whether the fused kernel handles this call (CPU, float32/float64, a built-in surrogate)."""
+    """Whether the fused kernel handles this call: CPU, float32/float64, a surrogate with a kernel.
+
+    The surrogate's class must be the one registered in :data:`bpsrm.surrogate.SURROGATES` under its
+    name, with a ``kernel_id`` that the library knows by that name: False for a surrogate whose
+    ``kernel_id`` is None or for a subclass, which the portable path then runs.
+    """
+    cls = type(surrogate)
     return (
-        x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64)
-        and type(surrogate) is SURROGATES.get(surrogate.name)
+        x.is_cpu
+        and x.dtype in _DTYPES
         and x.dim() >= 1
-        and available()
+        and _lib is not None
+        and not _FORCED_PORTABLE
+        and _LIBRARY_SURROGATES.get(cls.kernel_id) == cls.name  # type: ignore[arg-type]
+        and SURROGATES.get(cls.name) is cls
     )
+
+
+_DTYPES = (torch.float32, torch.float64)
 
 
 def _period(param: Tensor, x: Tensor) -> tuple[Tensor, int]:
@@ -133,31 +184,12 @@ def _period(param: Tensor, x: Tensor) -> tuple[Tensor, int]:
     return values, values.numel()
 
 
-def surrogate_width(surrogate: Surrogate) -> float:
-    """The one width parameter of a built-in surrogate (a, w or k)."""
-    return float(next(getattr(surrogate, f) for f in ("a", "w", "k") if hasattr(surrogate, f)))
-
-
-def _param_args(params: list[tuple[Tensor | None, int]]) -> list[int | None]:
-    """(pointer, stride) for a_s, a_m, a_r, theta, theta_r: stride 0 for a scalar, 1 for a period array."""
-    args: list[int | None] = []
-    for values, period in params:
-        args += [_ptr(values), 1 if period else 0]
-    return args
-
-
-def _ptr(t: Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
-
-
 Layout = list[tuple[Tensor | None, int]]
 
 
-def _layout(like: Tensor, params: tuple[Tensor | None, ...]) -> tuple[Layout, int]:
+def _layout(like: Tensor, params: Sequence[Tensor | None]) -> tuple[Layout, int]:
     """Each parameter as (values over one period, period) and the common period of the neurons."""
     neurons = like[0].numel() if like.shape[0] else 0
-    if all(p is None or p.numel() == 1 for p in params):  # the common case: one value each, stride 0
-        return [(p, 0) for p in params], max(neurons, 1)
     layout: Layout = [_period(p, like) if p is not None else (None, 0) for p in params]
     periods = {n for _, n in layout if n}
     # Scalars (stride 0) fit any period: then the whole of x[0] is one row of blocks.
@@ -171,31 +203,70 @@ def _layout(like: Tensor, params: tuple[Tensor | None, ...]) -> tuple[Layout, in
     return layout, max(period, 1)
 
 
+def _set_parameters(args: KernelArgs, like: Tensor, params: Params) -> list[Tensor | None] | None:
+    """Fill the parameters' pointers, strides and period P of ``args`` for neurons shaped like ``like[0]``.
+
+    The common case, one value per parameter, sets the pointers only (strides 0, P = M) and returns None.
+    Otherwise returns the period arrays made for the call, which must outlive it.
+    """
+    a_s, a_m, a_r, theta, theta_r = params
+    if (
+        a_m.numel() == 1
+        and a_r.numel() == 1
+        and theta.numel() == 1
+        and theta_r.numel() == 1
+        and (a_s is None or a_s.numel() == 1)
+    ):  # the pointers only (strides 0); as in fused_backward's reuse of a plan
+        args.a_s = None if a_s is None else a_s.data_ptr()
+        args.a_m, args.a_r = a_m.data_ptr(), a_r.data_ptr()
+        args.theta, args.theta_r = theta.data_ptr(), theta_r.data_ptr()
+        args.P = args.M
+        return None
+    layout, args.P = _layout(like, params)
+    for name, stride, (values, period) in zip(_PARAM_NAMES, _STRIDE_NAMES, layout, strict=True):
+        setattr(args, name, None if values is None else values.data_ptr())
+        setattr(args, stride, 1 if period else 0)
+    return [values for values, _ in layout]
+
+
+def _raise(status: int) -> None:
+    if status == -1:
+        raise MemoryError("bpsrm fused CPU kernel: out of memory for the backward's recomputed state")
+    raise RuntimeError(f"bpsrm fused CPU kernel: inconsistent arguments (status {status}); this is a bug")
+
+
+def _forward(x: Tensor, params: Params) -> tuple[Tensor, Tensor, KernelArgs | None]:
+    """(spikes, u, plan): the forward of :func:`fused_forward`, and its arguments when the backward may reuse
+    them (one value per parameter; else None): T, M, P and u, with x and spikes cleared."""
+    x = x.contiguous()  # the kernel reads x in [T, M] order
+    spikes = torch.empty_like(x)
+    u = torch.empty_like(x)
+    steps = x.shape[0]
+    neurons = x.numel() // steps if steps else 0
+    if not neurons:
+        return spikes, u, None
+    args = KernelArgs()
+    args.x, args.u, args.spikes = x.data_ptr(), u.data_ptr(), spikes.data_ptr()
+    args.T, args.M, args.threads = steps, neurons, torch.get_num_threads()
+    keep = _set_parameters(args, x, params)
+    status = _KERNELS[x.dtype][0](args)
+    if status:
+        _raise(status)
+    if keep is not None:
+        return spikes, u, None
+    args.x = args.spikes = None  # x may be a temporary copy; the backward sets x where it needs it
+    return spikes, u, args
+
+
 def fused_forward(
     x: Tensor, a_s: Tensor | None, a_m: Tensor, a_r: Tensor, theta: Tensor, theta_r: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """(spikes, u) of the iterative SRM (BP-SRM.md section 2) from the C kernel; x [T, ...] contiguous."""
-    lib = _load()
-    assert lib is not None
-    steps = x.shape[0]
-    neurons = x[0].numel() if steps else 0
-    layout, period = _layout(x, (a_s, a_m, a_r, theta, theta_r))
-    u = torch.empty_like(x)
-    out = torch.empty_like(x)
-    fn = lib.bpsrm_forward_f32 if x.dtype == torch.float32 else lib.bpsrm_forward_f64
-    if neurons:
-        fn(
-            x.data_ptr(),
-            u.data_ptr(),
-            out.data_ptr(),
-            steps,
-            neurons,
-            period,
-            *_param_args(layout),
-            int(a_s is not None),
-            torch.get_num_threads(),
-        )
-    return out, u
+    """(spikes, u) of the iterative SRM (BP-SRM.md section 2) from the C kernel; x [T, ...].
+
+    The parameters broadcast against x[0] and have x's dtype (a_s None: the ``exp`` kernel).
+    """
+    spikes, u, _ = _forward(x, (a_s, a_m, a_r, theta, theta_r))
+    return spikes, u
 
 
 def fused_backward(
@@ -203,60 +274,108 @@ def fused_backward(
     u: Tensor,
     grad_spikes: Tensor | None,
     grad_u: Tensor | None,
-    params: tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor],
-    surrogate: Surrogate,
+    params: Params,
+    surrogate: int,
+    width: float,
     detach_reset: bool,
-    needs: tuple[bool, bool, bool, bool, bool],
+    needs: Sequence[bool],
+    plan: KernelArgs | None = None,
 ) -> tuple[Tensor, list[Tensor | None]]:
     """BP-SRM backward (section 3) from the C kernel: grad_x and the gradients of (a_s, a_m, a_r, theta, theta_r).
 
-    ``needs`` says which parameter gradients to compute (x is needed for a_s and a_m).
+    ``surrogate`` is the surrogate's ``kernel_id`` and ``width`` its :attr:`~bpsrm.surrogate.Surrogate.width`;
+    ``needs`` says which parameter gradients to compute (x is needed for a_s and a_m); the others are None.
+    ``plan``: the forward's arguments for this u (see :func:`_forward`), or None.
     """
-    lib = _load()
-    assert lib is not None
-    x = x.contiguous() if x is not None else None  # the kernel reads x in [T, M] order
-    steps, neurons = u.shape[0], u[0].numel() if u.shape[0] else 0
-    threads = torch.get_num_threads()
-    layout, period = _layout(u, params)
-    g_o = grad_spikes.contiguous() if grad_spikes is not None else None
-    g_u = grad_u.contiguous() if grad_u is not None else None
     grad_x = torch.empty_like(u)
-    buffers = [
-        torch.zeros(threads, period, dtype=u.dtype) if need and p is not None else None
-        for need, p in zip(needs, params, strict=True)
-    ]
-    fn = lib.bpsrm_backward_f32 if u.dtype == torch.float32 else lib.bpsrm_backward_f64
-    status = 0
-    if neurons:
-        status = fn(
-            _ptr(x),
-            u.data_ptr(),
-            _ptr(g_o),
-            _ptr(g_u),
-            grad_x.data_ptr(),
-            steps,
-            neurons,
-            period,
-            *_param_args(layout),
-            int(params[0] is not None),
-            _SURROGATE_IDS[surrogate.name],
-            surrogate_width(surrogate),
-            int(detach_reset),
-            *[_ptr(b) for b in buffers],
-            threads,
-        )
-    if status != 0:
-        raise MemoryError("bpsrm fused CPU kernel: out of memory for the backward's recomputed state")
-    grads: list[Tensor | None] = []
-    for buffer, param in zip(buffers, params, strict=True):
-        grads.append(None if buffer is None or param is None else _reduce_to(buffer.sum(0), param, u))
+    if plan is not None:  # shapes from the forward; the pointers again, from the tensors saved
+        args = KernelArgs.from_buffer_copy(plan)
+        a_s, a_m, a_r, theta, theta_r = params
+        args.u, args.a_s = u.data_ptr(), None if a_s is None else a_s.data_ptr()
+        args.a_m, args.a_r = a_m.data_ptr(), a_r.data_ptr()
+        args.theta, args.theta_r = theta.data_ptr(), theta_r.data_ptr()
+        keep = None
+    else:
+        steps = u.shape[0]
+        neurons = u.numel() // steps if steps else 0
+        if not neurons:
+            return grad_x, [
+                torch.zeros_like(p) if n and p is not None else None for n, p in zip(needs, params, strict=True)
+            ]
+        args = KernelArgs()
+        args.u, args.T, args.M = u.data_ptr(), steps, neurons
+        keep = _set_parameters(args, u, params)  # noqa: F841  (alive during the call)
+    args.grad_x = grad_x.data_ptr()
+    args.surrogate, args.width, args.detach_reset = surrogate, width, detach_reset
+    args.threads = threads = torch.get_num_threads()
+    if grad_spikes is not None:
+        grad_spikes = grad_spikes.contiguous()
+        args.grad_spikes = grad_spikes.data_ptr()
+    if grad_u is not None:
+        grad_u = grad_u.contiguous()
+        args.grad_u = grad_u.data_ptr()
+    if True not in needs:  # training's common case: only grad_x
+        status = _KERNELS[u.dtype][1](args)
+        if status:
+            _raise(status)
+        return grad_x, [None] * 5
+    buffers: list[Tensor | None] = [None] * 5
+    for k, (need, param) in enumerate(zip(needs, params, strict=True)):
+        if need and param is not None:
+            buffers[k] = buffer = torch.zeros(threads, args.P, dtype=u.dtype)
+            setattr(args, _GRAD_NAMES[k], buffer.data_ptr())
+    if needs[0] or needs[1]:
+        x = x.contiguous()  # type: ignore[union-attr]  # saved whenever a_s or a_m needs a gradient
+        args.x = x.data_ptr()
+    status = _KERNELS[u.dtype][1](args)
+    if status:
+        _raise(status)
+    grads = [None if b is None else _reduce_to(b.sum(0), p, u) for b, p in zip(buffers, params, strict=True)]  # type: ignore[arg-type]
     return grad_x, grads
 
 
-class SRMFusedCPU(torch.autograd.Function):
-    """The fused kernel as an autograd.Function; same inputs and outputs as :class:`bpsrm.autograd.SRMFunction`.
+def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+    """What a call keeps for its backward (eager and compiled alike): u, the parameters, and x only when
+    a_s or a_m needs a gradient (4 bytes per neuron-step otherwise).
 
-    Saves u (4 bytes per neuron-step), and x only when a_s or a_m needs a gradient.
+    ``inputs``: (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset);
+    ``output``: (spikes, u).
+    """
+    x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset = inputs
+    needs = ctx.needs_input_grad
+    ctx.set_materialize_grads(False)  # an unused output's gradient stays None: the kernel skips it
+    ctx.save_for_backward(output[1], x if (needs[1] or needs[2]) else None, a_s, a_m, a_r, theta, theta_r)
+    ctx.surrogate, ctx.width, ctx.detach_reset = surrogate, width, detach_reset
+    ctx.plan = None  # eager mode puts the forward's kernel arguments here
+
+
+Kernel = Callable[..., tuple[Tensor, list[Tensor | None]]]
+
+
+def backward(
+    ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None, kernel: Kernel = fused_backward
+) -> tuple[Tensor | None, ...]:
+    """The BP-SRM backward (BP-SRM.md section 3) of a call set up by :func:`setup_context`.
+
+    Returns the gradients of its nine inputs (None for the last three). ``kernel`` has the
+    signature of :func:`fused_backward`: that function in eager mode, the custom op under compile.
+    """
+    if grad_spikes is None and grad_u is None:
+        return (None,) * 9
+    u, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
+    needs = ctx.needs_input_grad
+    params = (a_s, a_m, a_r, theta, theta_r)
+    grad_x, grads = kernel(
+        x, u, grad_spikes, grad_u, params, ctx.surrogate, ctx.width, ctx.detach_reset, needs[1:6], ctx.plan
+    )
+    return (grad_x if needs[0] else None, *grads, None, None, None)
+
+
+class SRMFusedCPU(torch.autograd.Function):
+    """The fused kernel as an autograd.Function (eager mode).
+
+    Inputs (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset), outputs
+    (spikes, u); its context and backward are :func:`setup_context` and :func:`backward`.
     """
 
     @staticmethod
@@ -268,36 +387,70 @@ class SRMFusedCPU(torch.autograd.Function):
         a_r: Tensor,
         theta: Tensor,
         theta_r: Tensor,
-        surrogate: Surrogate,
+        surrogate: int,
+        width: float,
         detach_reset: bool,
     ) -> tuple[Tensor, Tensor]:
-        xc = x.contiguous()
-        out, u = fused_forward(xc, a_s, a_m, a_r, theta, theta_r)
-        needs = ctx.needs_input_grad
-        ctx.set_materialize_grads(False)
-        ctx.surrogate = surrogate
-        ctx.detach_reset = bool(detach_reset)
-        ctx.save_for_backward(u, xc if (needs[1] or needs[2]) else None, a_s, a_m, a_r, theta, theta_r)
-        return out, u
+        # The context is set up here rather than in a setup_context staticmethod: with one, every
+        # Function.apply binds its arguments with inspect.signature (measured: about 15 us a call).
+        spikes, u, plan = _forward(x, (a_s, a_m, a_r, theta, theta_r))
+        setup_context(ctx, (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset), (spikes, u))
+        ctx.plan = plan  # saves the backward rebuilding the shapes and layout (about 4 us a call)
+        return spikes, u
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        u, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
-        if grad_spikes is None and grad_u is None:
-            return (None,) * 8
-        needs = ctx.needs_input_grad
-        grad_x, grads = fused_backward(
-            x,
-            u,
-            grad_spikes,
-            grad_u,
-            (a_s, a_m, a_r, theta, theta_r),
-            ctx.surrogate,
-            ctx.detach_reset,
-            tuple(bool(n) for n in needs[1:6]),  # type: ignore[arg-type]
-        )
-        return (grad_x if needs[0] else None, *grads, None, None)
+        if torch.is_grad_enabled():  # create_graph=True: the kernel's backward is not differentiable
+            return _backward_once(ctx, grad_spikes, grad_u)
+        return backward(ctx, grad_spikes, grad_u)
+
+
+@once_differentiable
+def _backward_once(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:
+    return backward(ctx, grad_spikes, grad_u)
+
+
+# Function.apply's Python wrapper (functorch checks, argument unwrapping) cost about 7 us of a call's fixed
+# cost; outside functorch transforms it only calls this, the C apply (super(Function, cls).apply).
+_APPLY = super(torch.autograd.Function, SRMFusedCPU).apply
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", None)
+
+
+def srm_fused(
+    x: Tensor,
+    a_s: Tensor | None,
+    a_m: Tensor,
+    a_r: Tensor,
+    theta: Tensor,
+    theta_r: Tensor,
+    surrogate: Surrogate,
+    detach_reset: bool,
+) -> tuple[Tensor, Tensor] | None:
+    """(spikes, u) of the iterative SRM with the BP-SRM backward (BP-SRM.md sections 2-3) from the fused
+    kernel, or None where it does not apply (:func:`supports`).
+
+    Under ``torch.compile`` the custom op :func:`bpsrm.kernels.compiled.srm_forward`; in eager mode
+    :class:`SRMFusedCPU` when a gradient may be wanted, the kernel alone otherwise (no graph to record).
+    """
+    if not supports(x, surrogate):
+        return None
+    if torch.compiler.is_compiling():  # one opaque op in the compiled graph, same C kernel
+        from .compiled import srm_forward
+
+        return srm_forward(x, a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, surrogate.width, detach_reset)  # type: ignore[no-any-return]
+    if torch.is_grad_enabled() and (
+        x.requires_grad
+        or a_m.requires_grad
+        or a_r.requires_grad
+        or theta.requires_grad
+        or theta_r.requires_grad
+        or (a_s is not None and a_s.requires_grad)
+    ):
+        args = (x, a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, surrogate.width, detach_reset)
+        if _functorch_active is None or _functorch_active():
+            return SRMFusedCPU.apply(*args)  # type: ignore[no-any-return]
+        return _APPLY(*args)  # type: ignore[no-any-return]
+    return fused_forward(x, a_s, a_m, a_r, theta, theta_r)
 
 
 def _reduce_to(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:

@@ -1,6 +1,8 @@
 /*
  * Fused CPU kernels of the iterative SRM (BP-SRM.md section 2) and its BP-SRM
  * backward (section 3). Loaded with ctypes by bpsrm/kernels/cpu.py; no Python API.
+ * Each kernel takes one struct of arguments, bpsrm_args, mirrored field by field by
+ * cpu.py's KernelArgs (bpsrm_args_size lets it check that the two agree).
  *
  * Layout: x, u, spikes, grads are [T, M] (M = neurons, contiguous). Neurons are
  * processed in blocks of at most BLOCK contiguous elements: the time loop runs
@@ -27,6 +29,46 @@
 #define BLOCK_BYTES 4096
 
 enum { SG_SIGMOID = 0, SG_ATAN = 1, SG_TRIANGLE = 2, SG_RECTANGLE = 3, SG_EXPONENTIAL = 4, SG_FAST_SIGMOID = 5 };
+
+/* Surrogate ids: bpsrm.surrogate's kernel_id of each class; bpsrm_surrogate_name lets cpu.py check them. */
+static const char *const SURROGATE_NAMES[] = {"sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"};
+#define SURROGATE_COUNT ((int)(sizeof SURROGATE_NAMES / sizeof SURROGATE_NAMES[0]))
+
+/* The arguments of one call. Arrays are [T, M] (M neurons, contiguous) in the kernel's real type
+ * (float for the _f32 kernels, double for _f64). Parameters: a scalar (stride 0) or P values repeating
+ * along M (stride 1). Gradient buffers: [threads, P], zeroed by the caller, or NULL when not wanted. */
+typedef struct bpsrm_args {
+    const void *x;           /* input current; read by the backward only when a_s or a_m needs a gradient */
+    void *u;                 /* membrane potential: written by the forward, read by the backward */
+    void *spikes;            /* forward output */
+    const void *grad_spikes; /* backward: gradient of the loss wrt the spikes, or NULL (zero) */
+    const void *grad_u;      /* backward: gradient of the loss wrt u, or NULL (zero) */
+    void *grad_x;            /* backward output */
+    const void *a_s;         /* synaptic decay; NULL for the exp kernel (a_s = 0) */
+    const void *a_m, *a_r, *theta, *theta_r;
+    void *grad_a_s, *grad_a_m, *grad_a_r, *grad_theta, *grad_theta_r;
+    long T, M, P;
+    long s_a_s, s_a_m, s_a_r, s_theta, s_theta_r; /* strides: 0 (scalar) or 1 (P values) */
+    double width;     /* the surrogate's width (a, w or k), rounded to the kernel's type */
+    int surrogate;    /* one of SG_* */
+    int detach_reset; /* nonzero: no gradient through the refractory response */
+    int threads;      /* requested team size; <= 0: OpenMP's default */
+} bpsrm_args;
+
+enum { BPSRM_OK = 0, BPSRM_NO_MEMORY = -1, BPSRM_BAD_ARGUMENTS = -2 };
+
+size_t bpsrm_args_size(void) { return sizeof(bpsrm_args); }
+
+const char *bpsrm_surrogate_name(int id) { return id >= 0 && id < SURROGATE_COUNT ? SURROGATE_NAMES[id] : NULL; }
+
+static int is_stride(long s) { return s == 0 || s == 1; }
+
+/* A call's shapes are consistent (M whole rows of period P, strides 0 or 1) and its required arrays are given. */
+static int valid_layout(const bpsrm_args *a) {
+    return a->T >= 0 && a->M >= 0 && a->P > 0 && a->M % a->P == 0 && is_stride(a->s_a_s) && is_stride(a->s_a_m) &&
+           is_stride(a->s_a_r) && is_stride(a->s_theta) && is_stride(a->s_theta_r) && a->u != NULL &&
+           a->a_m != NULL && a->a_r != NULL && a->theta != NULL && a->theta_r != NULL;
+}
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(BPSRM_NO_CLONES)
 #define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -175,6 +217,15 @@ static inline double exp_f64(double arg) {
         }                                                                                                        \
     }
 
+/* The parameters of a call as the kernels' locals: pointers (a_s NULL: the exp kernel) and strides. */
+#define UNPACK_PARAMS(REAL)                                                                                      \
+    const REAL *a_s = (const REAL *)args->a_s, *a_m = (const REAL *)args->a_m;                                   \
+    const REAL *a_r = (const REAL *)args->a_r, *theta = (const REAL *)args->theta;                               \
+    const REAL *theta_r = (const REAL *)args->theta_r;                                                           \
+    long s_as = args->s_a_s, s_am = args->s_a_m, s_ar = args->s_a_r, s_th = args->s_theta;                       \
+    long s_thr = args->s_theta_r;                                                                                \
+    int has_as = a_s != NULL
+
 #define DEFINE_KERNELS(REAL, SUF, EXP, FABS, BLOCK)                                                                     \
                                                                                                                  \
 /* sg'(z), z = u - theta, of each built-in surrogate (bpsrm/surrogate.py), inlined into the loops. */     \
@@ -219,11 +270,16 @@ static inline void load_param_##SUF(REAL *dst, const REAL *src, long stride, lon
     }                                                                                                            \
 }                                                                                                                \
                                                                                                                  \
+/* The forward (BP-SRM.md section 2): x -> u, spikes. Returns BPSRM_OK or BPSRM_BAD_ARGUMENTS. */           \
 MULTIVERSION                                                                                                     \
-void bpsrm_forward_##SUF(const REAL *restrict x, REAL *restrict u, REAL *restrict spikes_out, long T, long M,     \
-                         long P, const REAL *a_s, long s_as, const REAL *a_m, long s_am, const REAL *a_r,         \
-                         long s_ar, const REAL *theta, long s_th, const REAL *theta_r, long s_thr, int has_as,    \
-                         int threads) {                                                                          \
+int bpsrm_forward_##SUF(const bpsrm_args *args) {                                                               \
+    if (!valid_layout(args) || args->x == NULL || args->spikes == NULL) return BPSRM_BAD_ARGUMENTS;              \
+    const REAL *restrict x = (const REAL *)args->x;                                                              \
+    REAL *restrict u = (REAL *)args->u;                                                                          \
+    REAL *restrict spikes_out = (REAL *)args->spikes;                                                            \
+    long T = args->T, M = args->M, P = args->P;                                                                  \
+    UNPACK_PARAMS(REAL);                                                                                         \
+    int threads = args->threads;                                                                                 \
     long per_row = (P + BLOCK - 1) / BLOCK;                                                                      \
     long rows = M / P;                                                                                           \
     long work = rows * per_row;                                                                                  \
@@ -235,7 +291,7 @@ void bpsrm_forward_##SUF(const REAL *restrict x, REAL *restrict u, REAL *restric
             BLOCK_BOUNDS(w, BLOCK);                                                                              \
             FORWARD_BLOCK(REAL, BLOCK, as0, am0, ar0, th0, thr0);                                                \
         }                                                                                                        \
-        return;                                                                                                  \
+        return BPSRM_OK;                                                                                              \
     }                                                                                                            \
     _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M))")                   \
     for (long w = 0; w < work; w++) {                                                                            \
@@ -249,16 +305,28 @@ void bpsrm_forward_##SUF(const REAL *restrict x, REAL *restrict u, REAL *restric
         load_param_##SUF(thr, theta_r, s_thr, k0, n);                                                            \
         FORWARD_BLOCK(REAL, BLOCK, as[j], am[j], ar[j], th[j], thr[j]);                                          \
     }                                                                                                            \
+    return BPSRM_OK;                                                                                             \
 }                                                                                                                \
                                                                                                                  \
-/* grad_* buffers (may be NULL): [threads, P], zeroed by the caller. x only needed when need_psp. */             \
+/* The BP-SRM backward (section 3): grad_x and the parameter gradients wanted (grad_* not NULL; x is needed  \
+ * for those of a_s and a_m). Returns BPSRM_OK, BPSRM_NO_MEMORY or BPSRM_BAD_ARGUMENTS. */                      \
 MULTIVERSION                                                                                                     \
-int bpsrm_backward_##SUF(const REAL *restrict x, const REAL *restrict u,                                         \
-                         const REAL *restrict g_o, const REAL *restrict g_u, REAL *restrict grad_x, long T,        \
-                         long M, long P, const REAL *a_s, long s_as, const REAL *a_m, long s_am, const REAL *a_r, \
-                         long s_ar, const REAL *theta, long s_th, const REAL *theta_r, long s_thr, int has_as,    \
-                         int kind, REAL width, int detach_reset, REAL *grad_as, REAL *grad_am, REAL *grad_ar,     \
-                         REAL *grad_th, REAL *grad_thr, int threads) {                                           \
+int bpsrm_backward_##SUF(const bpsrm_args *args) {                                                              \
+    if (!valid_layout(args) || args->grad_x == NULL || args->surrogate < 0 || args->surrogate >= SURROGATE_COUNT \
+        || ((args->grad_a_s != NULL || args->grad_a_m != NULL) && args->x == NULL))                              \
+        return BPSRM_BAD_ARGUMENTS;                                                                              \
+    const REAL *restrict x = (const REAL *)args->x;                                                              \
+    const REAL *restrict u = (const REAL *)args->u;                                                              \
+    const REAL *restrict g_o = (const REAL *)args->grad_spikes;                                                  \
+    const REAL *restrict g_u = (const REAL *)args->grad_u;                                                       \
+    REAL *restrict grad_x = (REAL *)args->grad_x;                                                                \
+    long T = args->T, M = args->M, P = args->P;                                                                  \
+    UNPACK_PARAMS(REAL);                                                                                         \
+    int kind = args->surrogate, detach_reset = args->detach_reset, threads = args->threads;                      \
+    REAL width = (REAL)args->width;                                                                              \
+    REAL *grad_as = (REAL *)args->grad_a_s, *grad_am = (REAL *)args->grad_a_m;                                   \
+    REAL *grad_ar = (REAL *)args->grad_a_r, *grad_th = (REAL *)args->grad_theta;                                 \
+    REAL *grad_thr = (REAL *)args->grad_theta_r;                                                                 \
     long per_row = (P + BLOCK - 1) / BLOCK;                                                                      \
     long rows = M / P;                                                                                           \
     long work = rows * per_row;                                                                                  \
@@ -289,7 +357,7 @@ int bpsrm_backward_##SUF(const REAL *restrict x, const REAL *restrict u,        
             }                                                                                                    \
             restore_subnormals(csr);                                                                             \
         }                                                                                                        \
-        return 0;                                                                                                \
+        return BPSRM_OK;                                                                                         \
     }                                                                                                            \
     _Pragma("omp parallel num_threads(team_size(threads, work, T * M))")                                         \
     {                                                                                                            \
@@ -400,7 +468,7 @@ int bpsrm_backward_##SUF(const REAL *restrict x, const REAL *restrict u,        
         free(hist);                                                                                              \
         restore_subnormals(csr);                                                                                 \
     }                                                                                                            \
-    return failed ? -1 : 0;                                                                                      \
+    return failed ? BPSRM_NO_MEMORY : BPSRM_OK;                                                                  \
 }
 
 DEFINE_KERNELS(float, f32, exp_f32, fabsf, (long)(BLOCK_BYTES / sizeof(float)))
