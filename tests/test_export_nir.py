@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from bpsrm.params import KERNELS
 from bpsrm import build_model
 from bpsrm.export import ExportError, from_nir, to_nir
 from bpsrm.norm import TemporalChannelNorm
+from bpsrm.params import KERNELS
 
 nir = pytest.importorskip("nir", reason="the nir extra is not installed")
 

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from bpsrm.params import KERNELS
 from bpsrm import SRMNeuron
 from bpsrm.errors import ParameterError, ShapeError
 from bpsrm.functional import srm_reference
+from bpsrm.params import KERNELS
 
 F64 = torch.float64
 
