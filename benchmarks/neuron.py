@@ -1,6 +1,7 @@
 """Neuron forward + backward: bpsrm beside SpikingJelly, snnTorch and Norse, in one process.
 
-    python benchmarks/neuron.py [--allocator tuned|default] [--quick] [--out results/bench/neuron-tuned.json]
+    python benchmarks/neuron.py [--allocator tuned|default] [--quick] [--fixed-calls N]
+                                [--out results/bench/neuron-tuned.json]
 
 Loss = sum(spikes * w) for x of shape [T, B, N], float32, on the CPU with
 torch's thread count. Every implementation runs interleaved with the others,
@@ -11,10 +12,11 @@ passes over [T, B, N], at the bandwidth that a large torch.add(a, b, out=c) reac
 "Saved" is what each implementation keeps for its backward (saved-tensor hooks).
 
 The fixed cost of a call ("fixed_cost" in the report) is the forward + backward of each neuron on
-a tiny x [4, 1, 8] in the same harness, minus the harness alone (the loss on x itself): per round,
---fixed-calls calls of each, interleaved, the median over rounds of the paired difference. The T
-sweep's least-squares line ms = intercept + slope * T ("t_sweep_fit") gives a second figure; its
-intercept holds the harness's own fixed cost too, and large T's noise moves it by tens of us.
+a tiny x [4, 1, 8] in the same harness, minus the harness with x * 1.0 in the neuron's place (one
+native element-wise op): per round, --fixed-calls calls of each, interleaved, the median over rounds
+of the paired difference. The T sweep's least-squares line ms = intercept + slope * T ("t_sweep_fit")
+gives a second figure; its intercept holds the harness's own per-call cost too, and the spread of the
+large-T points moves it by hundreds of us.
 
 Peers and how each neuron is mapped (same decays where the model has them):
 - SpikingJelly LIFNode(step_mode="m", v_reset=None: soft reset, decay_input=False), its 'torch' backend;
@@ -163,16 +165,17 @@ FIXED_SHAPE = (4, 1, 8)
 
 
 def fixed_cost(repeats: int, calls: int, names: list[str] | None = None) -> dict:
-    """Per-call fixed cost (us) of each implementation: tiny-shape forward + backward minus the harness alone.
+    """Per-call fixed cost (us) of each implementation: its tiny-shape forward + backward minus the harness's.
 
-    Each round times ``calls`` calls of the harness alone and of every implementation, interleaved; the
-    figure is the median over rounds of (implementation - harness) in the same round.
+    Each round times ``calls`` calls of the harness (x * 1.0 in the neuron's place) and of every
+    implementation, interleaved; the figure is the median over rounds of (implementation - harness)
+    in the same round.
     """
     impls = peers()
     if names:
         impls = {k: v for k, v in impls.items() if k in names}
     # The harness with one native element-wise op in place of the neuron: what any op there costs.
-    runs: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"harness alone": lambda x: x * 1.0, **impls}
+    runs: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"harness": lambda x: x * 1.0, **impls}
     g = torch.Generator().manual_seed(1)
     x = (torch.randn(FIXED_SHAPE, generator=g) * 0.6 + 0.35).requires_grad_()
     w = torch.randn(FIXED_SHAPE, generator=g)
@@ -190,7 +193,7 @@ def fixed_cost(repeats: int, calls: int, names: list[str] | None = None) -> dict
     for _ in range(repeats):
         for name, fn in runs.items():
             times[name].append(per_call_us(fn))
-    harness = times.pop("harness alone")
+    harness = times.pop("harness")
     rows = {
         name: {
             "us": statistics.median(t),
@@ -247,18 +250,18 @@ def main() -> None:
     if args.quick:  # every part of the report, at sizes that only prove the script runs
         report["main"] = measure((4, 2, 64), 2, None)
         sweep, sweep_shape, sweep_repeats = (2, 4, 8), (2, 64), 2
-        report["fixed_cost"] = fixed_cost(3, 20, None)
+        fixed_rounds, fixed_calls = 3, 20
     else:
         report["main"] = measure((16, 64, 4096), args.repeats, None)
         sweep, sweep_shape, sweep_repeats = (4, 16, 64, 256, 1024), (16, 1024), max(3, args.repeats // 3)
+        fixed_rounds, fixed_calls = args.repeats * 2 + 1, args.fixed_calls
     for steps in sweep:
         entry = measure((steps, *sweep_shape), sweep_repeats, fast)
         for row in entry["results"].values():
             row["us_per_step"] = row["ms"] * 1e3 / steps
         report["t_sweep"].append(entry)
     report["t_sweep_fit"] = sweep_fit(report["t_sweep"])
-    if not args.quick:
-        report["fixed_cost"] = fixed_cost(args.repeats * 2 + 1, args.fixed_calls, None)
+    report["fixed_cost"] = fixed_cost(fixed_rounds, fixed_calls)
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -29,8 +30,42 @@ def test_benchmark_runs_quick(script, tmp_path) -> None:
     if script == "neuron.py":
         assert rows["bpsrm fused"]["ms"] > 0 and rows["bpsrm fused"]["x_bpsrm_fused"] == 1.0
         assert rows["bpsrm portable"]["ms"] > 0
+        _check_fixed_cost(report)
     else:
         assert rows["bpsrm"]["ms_per_step"] > 0 and rows["bpsrm"]["samples_per_second"] > 0
+
+
+def _check_fixed_cost(report: dict) -> None:
+    """The fixed-cost figures are what their own raw timings give (recomputed here independently)."""
+    fixed = report["fixed_cost"]
+    harness = fixed["harness_rounds_us"]
+    assert fixed["shape"] == [4, 1, 8] and len(harness) >= 3 and min(harness) > 0
+    assert fixed["harness_us"] == pytest.approx(float(np.median(harness)))
+    for name in ("bpsrm fused", "bpsrm portable"):
+        row = fixed["results"][name]
+        rounds = np.array(row["rounds_us"])
+        assert rounds.shape == (len(harness),) and rounds.min() > 0
+        assert row["us"] == pytest.approx(float(np.median(rounds)))
+        assert row["fixed_us"] == pytest.approx(float(np.median(rounds - np.array(harness))))
+    sweep = report["t_sweep"]
+    assert len(sweep) >= 3
+    for name in ("bpsrm fused", "bpsrm portable"):
+        steps = np.array([entry["shape"][0] for entry in sweep], dtype=float)
+        us = np.array([entry["results"][name]["ms"] * 1e3 for entry in sweep])
+        slope, intercept = np.polyfit(steps, us, 1)
+        fit = report["t_sweep_fit"][name]
+        assert fit["slope_us_per_step"] == pytest.approx(slope, rel=1e-6, abs=1e-6)
+        assert fit["intercept_us"] == pytest.approx(intercept, rel=1e-6, abs=1e-6)
+
+
+def test_readme_states_the_measured_fixed_cost() -> None:
+    """The README's fixed cost per call is the figure of the committed benchmark results, not a guess."""
+    report = json.loads((REPO / "results" / "bench" / "neuron-tuned.json").read_text())
+    fixed = report["fixed_cost"]["results"]["bpsrm fused"]["fixed_us"]
+    intercept = report["t_sweep_fit"]["bpsrm fused"]["intercept_us"]
+    readme = (REPO / "README.md").read_text()
+    assert f"{fixed:.0f} us" in readme
+    assert f"{intercept:.0f} us" in readme
 
 
 def test_readme_table_is_built_from_the_results() -> None:

@@ -334,3 +334,59 @@ def test_number_parameters_first_seen_by_torch_export_still_run() -> None:
     spikes, _ = srm(x, tau_m=3.7, theta=0.8)
     ref, _ = srm_reference(x.double(), tau_m=3.7, theta=0.8)
     assert torch.equal(spikes.double(), ref)
+
+
+def test_a_retained_graph_gives_the_same_gradients_twice() -> None:
+    """A second backward through a retained graph, with learnt parameters, equals the first and the reference
+    (the backward keeps no state between calls)."""
+    x, params, w_o, w_u = _case(torch.float64, (6, 2, 9), 21, ())
+    xr = x.clone().requires_grad_()
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    spikes, u = srm(xr, **leaves, surrogate="exponential", backend="fused")
+    loss = (spikes * w_o).sum() + 0.3 * (u * w_u).sum()
+    first = torch.autograd.grad(loss, [xr, *leaves.values()], retain_graph=True)
+    second = torch.autograd.grad(loss, [xr, *leaves.values()])
+    _, _, ref = _run(srm_reference, x, params, w_o, w_u, kernel="dexp", surrogate="exponential", detach_reset=False)
+    for a, b, name in zip(first, second, ref, strict=True):
+        assert torch.equal(a, b), name
+        torch.testing.assert_close(a, ref[name], rtol=1e-10, atol=1e-12)
+
+
+def test_the_fused_backward_is_differentiable_once_only() -> None:
+    """create_graph=True runs, and differentiating its result again is an error, not a silent zero."""
+    x = (torch.randn(5, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(6)) + 0.4).requires_grad_()
+    spikes, u = srm(x, backend="fused")
+    (grad,) = torch.autograd.grad((spikes + u.square()).sum(), [x], create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad.sum().backward()
+
+
+def test_without_gradients_the_kernel_runs_alone_and_equals_the_reference() -> None:
+    x = torch.randn(7, 2, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(9)) + 0.4
+    ref_spikes, ref_u = srm_reference(x, tau_m=3.0, theta=0.9)
+    for context in (torch.no_grad(), torch.inference_mode()):
+        with context:
+            spikes, u = srm(x.clone().requires_grad_(), tau_m=3.0, theta=0.9, backend="fused")
+        assert spikes.grad_fn is None and not spikes.requires_grad
+        assert torch.equal(spikes, ref_spikes)
+        torch.testing.assert_close(u, ref_u, rtol=1e-12, atol=1e-12)
+
+
+def test_a_tensor_leaked_from_a_functorch_transform_still_runs() -> None:
+    """Function.apply unwraps such tensors; the fused path, which skips that wrapper, falls back to it."""
+    from torch.func import grad
+
+    x = torch.randn(5, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(12)) + 0.5
+    leaked = []
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        leaked.append(t)
+        return t.sum()
+
+    grad(keep)(x.clone().requires_grad_())
+    ref_spikes, ref_u = srm_reference(x, tau_m=2.5)
+    for gradients in (True, False):  # through the autograd.Function, and the kernel alone (no graph)
+        with torch.set_grad_enabled(gradients):
+            spikes, u = srm(leaked[0], tau_m=2.5, backend="fused")
+        assert torch.equal(spikes, ref_spikes)
+        torch.testing.assert_close(u, ref_u, rtol=1e-12, atol=1e-12)

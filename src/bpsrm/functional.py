@@ -261,7 +261,8 @@ def srm_decays(
     detach_reset: bool = False,
     backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
-    """:func:`srm` on already validated decays (``a_s=None`` for the ``exp`` kernel).
+    """:func:`srm` on already validated decays (``a_s=None`` for the ``exp`` kernel): the iterative SRM
+    of BP-SRM.md section 2 with the BP-SRM backward of section 3.
 
     For modules that keep their decays in range by construction
     (:class:`bpsrm.SRMNeuron`); no range check is made here. ``backend``:
@@ -273,12 +274,14 @@ def srm_decays(
     if backend != "portable":
         # Imported from the module, not the package: `from .kernels import cpu` runs importlib's Python
         # code at every call (about 3 us).
-        from .kernels.cpu import srm_fused, unavailable_reason
+        from .kernels.cpu import srm_fused
 
         result = srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
         if result is not None:  # the fused kernel applies (CPU, float32/float64, a surrogate it implements)
             return result
         if backend == "fused":
+            from .kernels.cpu import unavailable_reason
+
             reason = unavailable_reason() or "CPU float32/float64 with a surrogate the kernel implements only"
             raise ParameterError(
                 f"the fused kernel does not apply here (device {x.device.type}, dtype {x.dtype}, surrogate "

@@ -7,7 +7,8 @@ compiled graph. The context and the backward are those of eager mode
 (:func:`bpsrm.kernels.cpu.setup_context` and :func:`bpsrm.kernels.cpu.backward`, here
 with ``bpsrm::srm_backward`` as the kernel): the same C code, the same numbers. Eager
 mode calls :class:`bpsrm.kernels.cpu.SRMFusedCPU` instead of these ops because a custom
-op costs about 100 us more per call there (measured with benchmarks/neuron.py's harness).
+op costs over 100 us more per call there (144 against 27 us over the harness of
+benchmarks/neuron.py's fixed-cost measurement, x [4, 1, 8]: its dispatch and autograd run in Python).
 
 ``bpsrm::srm_forward(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset)
 -> (spikes, u)`` is the iterative SRM (BP-SRM.md section 2), ``surrogate`` the surrogate's
@@ -95,9 +96,8 @@ def _backward_kernel(
     width: float,
     detach_reset: bool,
     needs: Sequence[bool],
-    plan: None = None,
 ) -> tuple[Tensor, list[Tensor | None]]:
-    """:func:`bpsrm.kernels.cpu.fused_backward` through the custom op (None where not needed; no plan here)."""
+    """:func:`bpsrm.kernels.cpu.fused_backward` through the custom op (None where not needed)."""
     needed = [bool(n) for n in needs]
     grads = srm_backward(x, u, grad_spikes, grad_u, *params, surrogate, width, detach_reset, needed)
     return grads[0], [

@@ -132,7 +132,7 @@ def _load() -> ctypes.CDLL | None:
 
 # Loaded on import (about a millisecond), not at the first call: that call may be traced by torch.compile,
 # which cannot trace the loading (file system calls) in a full graph. BPSRM_KERNEL is read here too, once:
-# a look-up in os.environ at every call cost about 5 us of the call's fixed cost.
+# a look-up in os.environ at every call cost about 3.5 us of the call's fixed cost.
 _load()
 _FORCED_PORTABLE = os.environ.get("BPSRM_KERNEL", "") == "portable"
 
@@ -169,6 +169,22 @@ def supports(x: Tensor, surrogate: Surrogate) -> bool:
     )
 
 
+# Surrogate.width per surrogate object (by identity; the objects are frozen and kept here, so an id is
+# not reused while cached): reading it from the dataclass fields cost 1-3 us of every call.
+_WIDTHS: dict[int, tuple[Surrogate, float]] = {}
+
+
+def _width(surrogate: Surrogate) -> float:
+    cached = _WIDTHS.get(id(surrogate))
+    if cached is not None and cached[0] is surrogate:
+        return cached[1]
+    if len(_WIDTHS) >= 256:
+        _WIDTHS.clear()
+    width = surrogate.width
+    _WIDTHS[id(surrogate)] = (surrogate, width)
+    return width
+
+
 _DTYPES = (torch.float32, torch.float64)
 
 
@@ -203,25 +219,11 @@ def _layout(like: Tensor, params: Sequence[Tensor | None]) -> tuple[Layout, int]
     return layout, max(period, 1)
 
 
-def _set_parameters(args: KernelArgs, like: Tensor, params: Params) -> list[Tensor | None] | None:
-    """Fill the parameters' pointers, strides and period P of ``args`` for neurons shaped like ``like[0]``.
-
-    The common case, one value per parameter, sets the pointers only (strides 0, P = M) and returns None.
-    Otherwise returns the period arrays made for the call, which must outlive it.
+def _set_parameters(args: KernelArgs, like: Tensor, params: Params) -> list[Tensor | None]:
+    """Fill the parameters' pointers, strides and period P of ``args`` for neurons shaped like ``like[0]``,
+    where some parameter has more than one value; returns the period arrays made for the call, which
+    must outlive it. (The common case, one value each, is inline in the callers: pointers, strides 0, P = M.)
     """
-    a_s, a_m, a_r, theta, theta_r = params
-    if (
-        a_m.numel() == 1
-        and a_r.numel() == 1
-        and theta.numel() == 1
-        and theta_r.numel() == 1
-        and (a_s is None or a_s.numel() == 1)
-    ):  # the pointers only (strides 0); as in fused_backward's reuse of a plan
-        args.a_s = None if a_s is None else a_s.data_ptr()
-        args.a_m, args.a_r = a_m.data_ptr(), a_r.data_ptr()
-        args.theta, args.theta_r = theta.data_ptr(), theta_r.data_ptr()
-        args.P = args.M
-        return None
     layout, args.P = _layout(like, params)
     for name, stride, (values, period) in zip(_PARAM_NAMES, _STRIDE_NAMES, layout, strict=True):
         setattr(args, name, None if values is None else values.data_ptr())
@@ -235,29 +237,6 @@ def _raise(status: int) -> None:
     raise RuntimeError(f"bpsrm fused CPU kernel: inconsistent arguments (status {status}); this is a bug")
 
 
-def _forward(x: Tensor, params: Params) -> tuple[Tensor, Tensor, KernelArgs | None]:
-    """(spikes, u, plan): the forward of :func:`fused_forward`, and its arguments when the backward may reuse
-    them (one value per parameter; else None): T, M, P and u, with x and spikes cleared."""
-    x = x.contiguous()  # the kernel reads x in [T, M] order
-    spikes = torch.empty_like(x)
-    u = torch.empty_like(x)
-    steps = x.shape[0]
-    neurons = x.numel() // steps if steps else 0
-    if not neurons:
-        return spikes, u, None
-    args = KernelArgs()
-    args.x, args.u, args.spikes = x.data_ptr(), u.data_ptr(), spikes.data_ptr()
-    args.T, args.M, args.threads = steps, neurons, torch.get_num_threads()
-    keep = _set_parameters(args, x, params)
-    status = _KERNELS[x.dtype][0](args)
-    if status:
-        _raise(status)
-    if keep is not None:
-        return spikes, u, None
-    args.x = args.spikes = None  # x may be a temporary copy; the backward sets x where it needs it
-    return spikes, u, args
-
-
 def fused_forward(
     x: Tensor, a_s: Tensor | None, a_m: Tensor, a_r: Tensor, theta: Tensor, theta_r: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -265,7 +244,25 @@ def fused_forward(
 
     The parameters broadcast against x[0] and have x's dtype (a_s None: the ``exp`` kernel).
     """
-    spikes, u, _ = _forward(x, (a_s, a_m, a_r, theta, theta_r))
+    x = x.contiguous()  # the kernel reads x in [T, M] order
+    spikes = torch.empty_like(x)
+    u = torch.empty_like(x)
+    steps = x.shape[0]
+    neurons = x.numel() // steps if steps else 0
+    if neurons:
+        args = KernelArgs()
+        args.x, args.u, args.spikes = x.data_ptr(), u.data_ptr(), spikes.data_ptr()
+        args.T, args.M, args.threads = steps, neurons, torch.get_num_threads()
+        keep = None  # one value per parameter, the common case, inline (a call cost ~1 us): strides 0, P = M
+        if a_m.numel() == a_r.numel() == theta.numel() == theta_r.numel() == 1 and (a_s is None or a_s.numel() == 1):
+            args.P, args.a_s = neurons, None if a_s is None else a_s.data_ptr()
+            args.a_m, args.a_r = a_m.data_ptr(), a_r.data_ptr()
+            args.theta, args.theta_r = theta.data_ptr(), theta_r.data_ptr()
+        else:
+            keep = _set_parameters(args, x, (a_s, a_m, a_r, theta, theta_r))  # noqa: F841  (alive during the call)
+        status = _KERNELS[x.dtype][0](args)
+        if status:
+            _raise(status)
     return spikes, u
 
 
@@ -279,35 +276,32 @@ def fused_backward(
     width: float,
     detach_reset: bool,
     needs: Sequence[bool],
-    plan: KernelArgs | None = None,
 ) -> tuple[Tensor, list[Tensor | None]]:
     """BP-SRM backward (section 3) from the C kernel: grad_x and the gradients of (a_s, a_m, a_r, theta, theta_r).
 
     ``surrogate`` is the surrogate's ``kernel_id`` and ``width`` its :attr:`~bpsrm.surrogate.Surrogate.width`;
     ``needs`` says which parameter gradients to compute (x is needed for a_s and a_m); the others are None.
-    ``plan``: the forward's arguments for this u (see :func:`_forward`), or None.
     """
     grad_x = torch.empty_like(u)
-    if plan is not None:  # shapes from the forward; the pointers again, from the tensors saved
-        args = KernelArgs.from_buffer_copy(plan)
-        a_s, a_m, a_r, theta, theta_r = params
-        args.u, args.a_s = u.data_ptr(), None if a_s is None else a_s.data_ptr()
+    steps = u.shape[0]
+    neurons = u.numel() // steps if steps else 0
+    if not neurons:
+        return grad_x, [
+            torch.zeros_like(p) if n and p is not None else None for n, p in zip(needs, params, strict=True)
+        ]
+    args = KernelArgs()
+    args.u, args.T, args.M = u.data_ptr(), steps, neurons
+    args.surrogate, args.width, args.detach_reset = surrogate, width, detach_reset
+    args.threads = torch.get_num_threads()
+    a_s, a_m, a_r, theta, theta_r = params
+    keep = None  # as in fused_forward
+    if a_m.numel() == a_r.numel() == theta.numel() == theta_r.numel() == 1 and (a_s is None or a_s.numel() == 1):
+        args.P, args.a_s = neurons, None if a_s is None else a_s.data_ptr()
         args.a_m, args.a_r = a_m.data_ptr(), a_r.data_ptr()
         args.theta, args.theta_r = theta.data_ptr(), theta_r.data_ptr()
-        keep = None
     else:
-        steps = u.shape[0]
-        neurons = u.numel() // steps if steps else 0
-        if not neurons:
-            return grad_x, [
-                torch.zeros_like(p) if n and p is not None else None for n, p in zip(needs, params, strict=True)
-            ]
-        args = KernelArgs()
-        args.u, args.T, args.M = u.data_ptr(), steps, neurons
         keep = _set_parameters(args, u, params)  # noqa: F841  (alive during the call)
     args.grad_x = grad_x.data_ptr()
-    args.surrogate, args.width, args.detach_reset = surrogate, width, detach_reset
-    args.threads = threads = torch.get_num_threads()
     if grad_spikes is not None:
         grad_spikes = grad_spikes.contiguous()
         args.grad_spikes = grad_spikes.data_ptr()
@@ -320,6 +314,7 @@ def fused_backward(
             _raise(status)
         return grad_x, [None] * 5
     buffers: list[Tensor | None] = [None] * 5
+    threads = args.threads
     for k, (need, param) in enumerate(zip(needs, params, strict=True)):
         if need and param is not None:
             buffers[k] = buffer = torch.zeros(threads, args.P, dtype=u.dtype)
@@ -346,7 +341,6 @@ def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tenso
     ctx.set_materialize_grads(False)  # an unused output's gradient stays None: the kernel skips it
     ctx.save_for_backward(output[1], x if (needs[1] or needs[2]) else None, a_s, a_m, a_r, theta, theta_r)
     ctx.surrogate, ctx.width, ctx.detach_reset = surrogate, width, detach_reset
-    ctx.plan = None  # eager mode puts the forward's kernel arguments here
 
 
 Kernel = Callable[..., tuple[Tensor, list[Tensor | None]]]
@@ -365,9 +359,7 @@ def backward(
     u, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
     needs = ctx.needs_input_grad
     params = (a_s, a_m, a_r, theta, theta_r)
-    grad_x, grads = kernel(
-        x, u, grad_spikes, grad_u, params, ctx.surrogate, ctx.width, ctx.detach_reset, needs[1:6], ctx.plan
-    )
+    grad_x, grads = kernel(x, u, grad_spikes, grad_u, params, ctx.surrogate, ctx.width, ctx.detach_reset, needs[1:6])
     return (grad_x if needs[0] else None, *grads, None, None, None)
 
 
@@ -392,11 +384,10 @@ class SRMFusedCPU(torch.autograd.Function):
         detach_reset: bool,
     ) -> tuple[Tensor, Tensor]:
         # The context is set up here rather than in a setup_context staticmethod: with one, every
-        # Function.apply binds its arguments with inspect.signature (measured: about 15 us a call).
-        spikes, u, plan = _forward(x, (a_s, a_m, a_r, theta, theta_r))
-        setup_context(ctx, (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset), (spikes, u))
-        ctx.plan = plan  # saves the backward rebuilding the shapes and layout (about 4 us a call)
-        return spikes, u
+        # Function.apply binds its arguments with inspect.signature (measured: about 50 us a call).
+        output = fused_forward(x, a_s, a_m, a_r, theta, theta_r)
+        setup_context(ctx, (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset), output)
+        return output
 
     @staticmethod
     def backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
@@ -410,8 +401,11 @@ def _backward_once(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) 
     return backward(ctx, grad_spikes, grad_u)
 
 
-# Function.apply's Python wrapper (functorch checks, argument unwrapping) cost about 7 us of a call's fixed
-# cost; outside functorch transforms it only calls this, the C apply (super(Function, cls).apply).
+# Function.apply is a Python wrapper around the C apply, super(Function, cls).apply: outside functorch
+# transforms it only unwraps dead functorch wrappers (tensors leaked from a finished transform) before
+# calling it. Calling the C apply directly saves about 4 us a call; the wrapper still runs under a
+# transform (which refuses this Function: it has no setup_context) and for a leaked tensor, whose
+# missing storage makes the direct call fail.
 _APPLY = super(torch.autograd.Function, SRMFusedCPU).apply
 _functorch_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
@@ -438,19 +432,22 @@ def srm_fused(
         from .compiled import srm_forward
 
         return srm_forward(x, a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, surrogate.width, detach_reset)  # type: ignore[no-any-return]
-    if torch.is_grad_enabled() and (
-        x.requires_grad
-        or a_m.requires_grad
-        or a_r.requires_grad
-        or theta.requires_grad
-        or theta_r.requires_grad
-        or (a_s is not None and a_s.requires_grad)
-    ):
-        args = (x, a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, surrogate.width, detach_reset)
-        if _functorch_active is None or _functorch_active():
-            return SRMFusedCPU.apply(*args)  # type: ignore[no-any-return]
-        return _APPLY(*args)  # type: ignore[no-any-return]
-    return fused_forward(x, a_s, a_m, a_r, theta, theta_r)
+    kernel_id, width = surrogate.kernel_id, _width(surrogate)
+    if _functorch_active is not None and not _functorch_active():
+        try:
+            if torch.is_grad_enabled() and (
+                x.requires_grad
+                or a_m.requires_grad
+                or a_r.requires_grad
+                or theta.requires_grad
+                or theta_r.requires_grad
+                or (a_s is not None and a_s.requires_grad)
+            ):
+                return _APPLY(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset)  # type: ignore[no-any-return]
+            return fused_forward(x, a_s, a_m, a_r, theta, theta_r)  # no gradient wanted: no graph to record
+        except RuntimeError:  # a dead functorch wrapper (no storage), say: Function.apply unwraps it
+            pass  # (any other error comes again from there)
+    return SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset)  # type: ignore[no-any-return]
 
 
 def _reduce_to(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:

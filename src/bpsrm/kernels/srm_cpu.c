@@ -291,7 +291,7 @@ int bpsrm_forward_##SUF(const bpsrm_args *args) {                               
             BLOCK_BOUNDS(w, BLOCK);                                                                              \
             FORWARD_BLOCK(REAL, BLOCK, as0, am0, ar0, th0, thr0);                                                \
         }                                                                                                        \
-        return BPSRM_OK;                                                                                              \
+        return BPSRM_OK;                                                                                         \
     }                                                                                                            \
     _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M))")                   \
     for (long w = 0; w < work; w++) {                                                                            \
