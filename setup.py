@@ -2,7 +2,7 @@
 
 Everything else about the package is in pyproject.toml. The extension is
 optional: where no C compiler is found, bpsrm installs without it and runs
-the portable PyTorch path (bpsrm.kernels.cpu.available() tells which).
+the portable PyTorch path (bpsrm.neuron.kernels.cpu.available() tells which).
 Set BPSRM_NO_OPENMP=1 to build it without OpenMP.
 """
 
@@ -20,8 +20,8 @@ if sys.platform != "win32" and os.environ.get("BPSRM_NO_OPENMP") != "1":
 setup(
     ext_modules=[
         Extension(
-            "bpsrm.kernels._srm_cpu",
-            sources=["src/bpsrm/kernels/srm_cpu.c"],
+            "bpsrm.neuron.kernels._srm_cpu",
+            sources=["src/bpsrm/neuron/kernels/srm_cpu.c"],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             optional=True,

@@ -22,7 +22,7 @@ Peers and how each neuron is mapped (same decays where the model has them):
 - SpikingJelly LIFNode(step_mode="m", v_reset=None: soft reset, decay_input=False), its 'torch' backend;
 - snnTorch Synaptic(alpha=a_s, beta=a_m, reset_mechanism="subtract"): a second-order LIF, the closest to the SRM;
 - Norse LIF (a current-based LIF: synaptic current and membrane, reset to zero);
-- the plain autograd loop of the iterative SRM (bpsrm.functional.srm_reference);
+- the plain autograd loop of the iterative SRM (bpsrm.neuron.functional.srm_reference);
 - bpsrm portable (the explicit autograd.Function) and bpsrm fused (the C kernel), kernel dexp.
 """
 
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from bpsrm.functional import srm, srm_reference
+from bpsrm.neuron.functional import srm, srm_reference
 from bpsrm.runtime import allocator_state, tune_allocator
 
 REPO = Path(__file__).resolve().parents[1]

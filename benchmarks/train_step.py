@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bpsrm import build_model
-from bpsrm.encoding import direct
-from bpsrm.layers import TimeFolded
+from bpsrm.network.encoding import direct
+from bpsrm.network.layers import TimeFolded
 from bpsrm.runtime import allocator_state, tune_allocator
 
 SPEC = "32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"

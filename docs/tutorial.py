@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Subset
 
 from bpsrm import build_model
 from bpsrm.data import get_dataset
-from bpsrm.encoding import direct
+from bpsrm.network.encoding import direct
 
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "tutorial-output")
 EPOCHS = int(os.environ.get("BPSRM_TUTORIAL_EPOCHS", "4"))
@@ -118,7 +118,7 @@ summary = {"epochs": EPOCHS, "train_samples": len(train_set), "seconds": round(s
 try:
     import nir
 
-    from bpsrm.export import from_nir, to_nir
+    from bpsrm.deploy.export import from_nir, to_nir
 
     nir.write(str(OUT / "tutorial.nir"), to_nir(model))
     rebuilt = from_nir(nir.read(str(OUT / "tutorial.nir"))).eval()

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bpsrm.crossload import matrix_markdown, plot_matrix, summarise
+from bpsrm.engine.crossload import matrix_markdown, plot_matrix, summarise
 
 KEEP_PER_RUN = ("metrics.json", "config.yaml")
 

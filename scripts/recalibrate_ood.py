@@ -1,4 +1,4 @@
-"""Compute a run's out-of-distribution calibration (bpsrm.ood) again and write it into its best.pt.
+"""Compute a run's out-of-distribution calibration (bpsrm.deploy.ood) again and write it into its best.pt.
 
     python scripts/recalibrate_ood.py results/cwru-crossload/seed0 [RUN...]
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from bpsrm.adapt import adapt_norm_statistics, norm_layers
+from bpsrm.deploy.adapt import adapt_norm_statistics, norm_layers
 from bpsrm.errors import DataError
-from bpsrm.norm import TemporalChannelNorm
+from bpsrm.network.norm import TemporalChannelNorm
 
 
 def test_adapt_sets_the_average_of_the_batch_statistics() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bpsrm.augment import augment_images
 from bpsrm.errors import ConfigError, ShapeError
+from bpsrm.network.augment import augment_images
 
 
 def test_no_option_is_the_identity() -> None:

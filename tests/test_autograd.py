@@ -1,4 +1,4 @@
-"""bpsrm.autograd.SRMFunction, called directly on decays: forward and the explicit BP-SRM backward
+"""bpsrm.neuron.autograd.SRMFunction, called directly on decays: forward and the explicit BP-SRM backward
 (BP-SRM.md sections 2 and 3) against pencil computations and autograd of a plain float64 loop.
 
 test_functional.py reaches this function through ``srm(..., backend="portable")`` with taus; here the
@@ -15,8 +15,8 @@ from typing import ClassVar
 import pytest
 import torch
 
-from bpsrm.autograd import SRMFunction
-from bpsrm.surrogate import Surrogate, get_surrogate
+from bpsrm.neuron.autograd import SRMFunction
+from bpsrm.neuron.surrogate import Surrogate, get_surrogate
 
 F64 = torch.float64
 SIGMOID = get_surrogate("sigmoid")  # sg'(v) = 4 s(4v) (1 - s(4v))

@@ -60,8 +60,8 @@ def test_compiled_neuron_is_one_graph_and_matches_eager() -> None:
 def test_compiled_srm_equals_the_float64_reference(dtype) -> None:
     """Under torch.compile the kernel runs as the custom ops, with the save and backward of eager mode: values
     and every gradient (x and per-neuron taus and thresholds) against the step-by-step float64 reference."""
-    from bpsrm.functional import decay, srm_decays, srm_reference
-    from bpsrm.surrogate import Triangle
+    from bpsrm.neuron.functional import decay, srm_decays, srm_reference
+    from bpsrm.neuron.surrogate import Triangle
 
     g = torch.Generator().manual_seed(8)
     x = torch.randn(7, 3, 9, generator=g, dtype=torch.float64) * 0.9 + 0.3

@@ -11,9 +11,9 @@ import scipy.io
 
 from bpsrm.cli import main
 from bpsrm.data import FASHION_MNIST_CLASSES
+from bpsrm.deploy.prediction import predict_files
 from bpsrm.engine.config import load_config
 from bpsrm.engine.trainer import train
-from bpsrm.prediction import predict_files
 from conftest import REPO
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]

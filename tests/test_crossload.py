@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from bpsrm.cli import main
-from bpsrm.crossload import matrix_markdown, protocol_config, summarise, training_sets
 from bpsrm.data.cwru import CWRU_RECORDS
 from bpsrm.engine.config import load_config
+from bpsrm.engine.crossload import matrix_markdown, protocol_config, summarise, training_sets
 from bpsrm.errors import ConfigError
 from conftest import REPO
 
@@ -103,7 +103,7 @@ def _sizes(shared_data, load):
 
 
 def test_a_run_folder_of_another_config_is_refused(tmp_path, shared_data) -> None:
-    from bpsrm.crossload import run_crossload
+    from bpsrm.engine.crossload import run_crossload
 
     config = load_config(REPO / "configs" / "cwru-crossload.yaml", [f"data.root={shared_data}"])
     run = tmp_path / "train-0" / "seed0"

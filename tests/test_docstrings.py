@@ -10,17 +10,17 @@ import pytest
 
 PUBLIC_MODULES = [
     "bpsrm",
-    "bpsrm.functional",
-    "bpsrm.autograd",
-    "bpsrm.surrogate",
+    "bpsrm.neuron.functional",
+    "bpsrm.neuron.autograd",
+    "bpsrm.neuron.surrogate",
     "bpsrm.neuron",
-    "bpsrm.norm",
-    "bpsrm.layers",
-    "bpsrm.models",
-    "bpsrm.encoding",
-    "bpsrm.export",
+    "bpsrm.network.norm",
+    "bpsrm.network.layers",
+    "bpsrm.network.models",
+    "bpsrm.network.encoding",
+    "bpsrm.deploy.export",
     "bpsrm.errors",
-    "bpsrm.inference",
+    "bpsrm.deploy.inference",
     "bpsrm.docgen",
     "bpsrm.engine.config",
     "bpsrm.engine.trainer",
@@ -28,7 +28,14 @@ PUBLIC_MODULES = [
     "bpsrm.data",
 ]
 # Modules whose objects compute on tensors: their docstrings give shapes ("[T, B, ...]") or an equation.
-TENSOR_MODULES = {"bpsrm.functional", "bpsrm.neuron", "bpsrm.norm", "bpsrm.layers", "bpsrm.encoding", "bpsrm.surrogate"}
+TENSOR_MODULES = {
+    "bpsrm.neuron.functional",
+    "bpsrm.neuron",
+    "bpsrm.network.norm",
+    "bpsrm.network.layers",
+    "bpsrm.network.encoding",
+    "bpsrm.neuron.surrogate",
+}
 
 
 def _public_objects():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bpsrm.encoding import chunks, direct, frames, get_encoder, latency, rate
 from bpsrm.errors import ParameterError, ShapeError
+from bpsrm.network.encoding import chunks, direct, frames, get_encoder, latency, rate
 
 
 def test_direct_repeats() -> None:

@@ -11,10 +11,10 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from bpsrm.encoding import get_encoder
 from bpsrm.engine.energy import E_AC_PJ, E_MAC_PJ, OperationCounter
 from bpsrm.engine.trainer import evaluate_model
-from bpsrm.models import build_model
+from bpsrm.network.encoding import get_encoder
+from bpsrm.network.models import build_model
 
 
 def _count(model: nn.Module, *inputs: torch.Tensor) -> OperationCounter:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from bpsrm import build_model
-from bpsrm.export import ExportError, from_nir, to_nir
-from bpsrm.norm import TemporalChannelNorm
-from bpsrm.params import KERNELS
+from bpsrm.deploy.export import ExportError, from_nir, to_nir
+from bpsrm.network.norm import TemporalChannelNorm
+from bpsrm.neuron.params import KERNELS
 
 nir = pytest.importorskip("nir", reason="the nir extra is not installed")
 
@@ -130,7 +130,7 @@ def test_cli_export_of_a_trained_checkpoint(tmp_path: Path) -> None:
     import yaml
 
     from bpsrm.cli import main
-    from bpsrm.inference import load_trained
+    from bpsrm.deploy.inference import load_trained
 
     config = tmp_path / "tiny.yaml"
     config.write_text(

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from bpsrm.errors import BpsrmError, ParameterError, ShapeError
-from bpsrm.functional import BACKENDS as ALL_BACKENDS
-from bpsrm.functional import psp_kernel, srm, srm_convolution, srm_reference
-from bpsrm.params import KERNELS
-from bpsrm.surrogate import SURROGATES
+from bpsrm.neuron.functional import BACKENDS as ALL_BACKENDS
+from bpsrm.neuron.functional import psp_kernel, srm, srm_convolution, srm_reference
+from bpsrm.neuron.params import KERNELS
+from bpsrm.neuron.surrogate import SURROGATES
 
 F64 = torch.float64
 # Every backend but "auto" (which picks one of the others): the C kernel and the explicit autograd.Function.

@@ -1,4 +1,4 @@
-"""bpsrm.inference: checkpoints written here by hand are restored and evaluated, and every figure of the
+"""bpsrm.deploy.inference: checkpoints written here by hand are restored and evaluated, and every figure of the
 report is checked against a pencil computation on a six-sample dataset; malformed checkpoints must give
 a bpsrm error that names the file.
 
@@ -21,11 +21,11 @@ from torch import nn
 
 from bpsrm.data.base import DATASETS, SampleDataset
 from bpsrm.data.preprocess import EventPreprocess, ImagePreprocess, preprocess_from_dict
+from bpsrm.deploy.inference import evaluate_checkpoint, evaluate_trained, load_trained
 from bpsrm.engine.checkpoint import save_checkpoint
 from bpsrm.engine.config import config_from_dict, config_to_dict
 from bpsrm.engine.trainer import make_model
 from bpsrm.errors import CheckpointError, DataError, ParameterError
-from bpsrm.inference import evaluate_checkpoint, evaluate_trained, load_trained
 
 CLASSES = ["a", "b", "c"]
 TEST_X = [[5.0, 0, 0], [0, 4, 0], [0, 0, 3], [2.9, 2.9, 0], [3, 3, 0], [0, 5, 7]]

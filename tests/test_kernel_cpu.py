@@ -9,10 +9,10 @@ from typing import ClassVar
 import pytest
 import torch
 
-from bpsrm import surrogate as surrogates
 from bpsrm.errors import ParameterError
-from bpsrm.functional import srm, srm_reference
-from bpsrm.kernels import cpu
+from bpsrm.neuron import surrogate as surrogates
+from bpsrm.neuron.functional import srm, srm_reference
+from bpsrm.neuron.kernels import cpu
 
 # Every registered surrogate: one added to the registry is covered by the tests below without a change here.
 SURROGATES = list(surrogates.SURROGATES)
@@ -136,8 +136,8 @@ def test_fused_backend_refuses_what_it_cannot_do() -> None:
 def test_custom_op_and_autograd_function_on_a_strided_input_equal_the_reference() -> None:
     """Both bindings of the kernel, the custom op (torch.compile's path) and the autograd.Function (eager
     mode), read x in time-major order when x is a strided view, and learn every parameter."""
-    from bpsrm.kernels import compiled
-    from bpsrm.surrogate import Atan
+    from bpsrm.neuron.kernels import compiled
+    from bpsrm.neuron.surrogate import Atan
 
     g = torch.Generator().manual_seed(3)
     base = torch.randn(3, 4, 6, generator=g, dtype=torch.float64) + 0.5

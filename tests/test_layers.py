@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from bpsrm.errors import BpsrmError, ParameterError, ShapeError
-from bpsrm.layers import MembraneReadout, SpikeCountReadout, SpikingBlock, TimeFolded
+from bpsrm.network.layers import MembraneReadout, SpikeCountReadout, SpikingBlock, TimeFolded
+from bpsrm.network.norm import FoldedBatchNorm
 from bpsrm.neuron import SRMNeuron
-from bpsrm.norm import FoldedBatchNorm
 
 
 def per_step(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -239,7 +239,7 @@ def test_spiking_block_without_norm() -> None:
 
 def test_time_folded_runs_a_repeated_input_once() -> None:
     """Direct encoding expands one input over T: the module runs once, the result is the same."""
-    from bpsrm.encoding import direct
+    from bpsrm.network.encoding import direct
 
     calls = []
     conv = torch.nn.Conv2d(1, 3, 3, padding=1).double()

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from bpsrm import build_model
 from bpsrm.data import load_fashion_mnist
-from bpsrm.encoding import direct
+from bpsrm.network.encoding import direct
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""Tests of the spec parser and the model builder (bpsrm.models)."""
+"""Tests of the spec parser and the model builder (bpsrm.network.models)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from torch import nn
 
 import bpsrm
 from bpsrm.errors import BpsrmError, ParameterError, ShapeError, SpecError
-from bpsrm.layers import MembraneReadout, SpikeCountReadout, TimeFolded
-from bpsrm.models import SpikingNetwork, build_model, parse_spec
+from bpsrm.network.layers import MembraneReadout, SpikeCountReadout, TimeFolded
+from bpsrm.network.models import SpikingNetwork, build_model, parse_spec
+from bpsrm.network.norm import BNTT, NORMS, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
+from bpsrm.network.pooling import MaxPool
 from bpsrm.neuron import SRMNeuron
-from bpsrm.norm import BNTT, NORMS, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
-from bpsrm.pooling import MaxPool
 
 EXAMPLE = "32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"
 

@@ -10,8 +10,8 @@ import torch
 
 from bpsrm import SRMNeuron
 from bpsrm.errors import ParameterError, ShapeError
-from bpsrm.functional import srm_reference
-from bpsrm.params import KERNELS
+from bpsrm.neuron.functional import srm_reference
+from bpsrm.neuron.params import KERNELS
 
 F64 = torch.float64
 

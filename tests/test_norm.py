@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from bpsrm.errors import BpsrmError, ParameterError, ShapeError
-from bpsrm.norm import BNTT, NORMS, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
+from bpsrm.network.norm import BNTT, NORMS, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
 
 T, B, C = 4, 3, 3
 EPS = 1e-5

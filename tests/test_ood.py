@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from bpsrm.deploy.ood import HELD_OUT_BLOCK, MARGIN, SHRINKAGE, OODCalibration, calibrate_ood
 from bpsrm.errors import DataError
-from bpsrm.ood import HELD_OUT_BLOCK, MARGIN, SHRINKAGE, OODCalibration, calibrate_ood
 
 
 class _Features:

@@ -33,7 +33,12 @@ def test_wheel_builds_with_version_kernel_and_assets(tmp_path: Path) -> None:
         metadata = email.message_from_bytes(archive.read(f"bpsrm-{__version__}.dist-info/METADATA"))
     assert metadata["Version"] == __version__  # one place: bpsrm/_version.py
     assert any(r.startswith("torch>=2.2") for r in metadata.get_all("Requires-Dist"))
-    for needed in ("bpsrm/__init__.py", "bpsrm/py.typed", "bpsrm/assets/fashion_mnist_demo.npz", "bpsrm/export.py"):
+    for needed in (
+        "bpsrm/__init__.py",
+        "bpsrm/py.typed",
+        "bpsrm/assets/fashion_mnist_demo.npz",
+        "bpsrm/deploy/export.py",
+    ):
         assert needed in names, needed
-    assert any(n.startswith("bpsrm/kernels/_srm_cpu") and n.endswith(".so") for n in names), "the fused kernel"
+    assert any(n.startswith("bpsrm/neuron/kernels/_srm_cpu") and n.endswith(".so") for n in names), "the fused kernel"
     assert not any(n.startswith(("tests/", "results/", "benchmarks/")) for n in names)

@@ -1,4 +1,5 @@
-"""The neuron's settings are defined once (bpsrm.params): every entry point takes its defaults and checks from there."""
+"""The neuron's settings are defined once (bpsrm.neuron.params): every entry point takes its defaults
+and checks from there."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import pytest
 from bpsrm import SRMNeuron, srm
 from bpsrm.engine.config import Config, ConfigError, config_from_dict
 from bpsrm.errors import ParameterError
-from bpsrm.functional import srm_convolution, srm_reference
-from bpsrm.layers import MembraneReadout
-from bpsrm.params import DEFAULTS, KERNELS, SETTINGS, SRMParams, check_setting
-from bpsrm.surrogate import SURROGATES, Atan
+from bpsrm.network.layers import MembraneReadout
+from bpsrm.neuron.functional import srm_convolution, srm_reference
+from bpsrm.neuron.params import DEFAULTS, KERNELS, SETTINGS, SRMParams, check_setting
+from bpsrm.neuron.surrogate import SURROGATES, Atan
 
 
 def test_settings_and_fields_are_the_same_list() -> None:

@@ -1,4 +1,4 @@
-"""bpsrm.plots: every figure from a synthetic run folder, skipped plots reported, bad files refused."""
+"""bpsrm.engine.plots: every figure from a synthetic run folder, skipped plots reported, bad files refused."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bpsrm import plots
-from bpsrm.engine import run_folder
+from bpsrm.engine import plots, run_folder
 from bpsrm.errors import BpsrmError, DataError
 
 pytest.importorskip("matplotlib")
@@ -303,6 +302,6 @@ def test_missing_matplotlib_says_how_to_install(run: Path, monkeypatch: pytest.M
 
 
 def test_import_does_not_import_matplotlib() -> None:
-    code = "import sys, bpsrm, bpsrm.plots; assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
+    code = "import sys, bpsrm, bpsrm.engine.plots; assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from bpsrm.errors import ParameterError, ShapeError
-from bpsrm.pooling import MaxPool
+from bpsrm.network.pooling import MaxPool
 
 SHAPES = {1: [(2, 3, 8), (1, 2, 11)], 2: [(2, 3, 8, 6), (1, 2, 7, 9)]}
 CASES = [(dims, shape, k) for dims in (1, 2) for shape in SHAPES[dims] for k in (2, 3)]

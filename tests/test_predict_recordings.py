@@ -17,10 +17,10 @@ import torch
 
 from bpsrm.cli import main
 from bpsrm.data import get_dataset
+from bpsrm.deploy.inference import load_trained
+from bpsrm.deploy.prediction import UNKNOWN, file_input, predict_files
 from bpsrm.engine.config import load_config
 from bpsrm.engine.trainer import train
-from bpsrm.inference import load_trained
-from bpsrm.prediction import UNKNOWN, file_input, predict_files
 from conftest import REPO
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bpsrm.errors import BpsrmError, ParameterError
-from bpsrm.surrogate import SURROGATES, get_surrogate, heaviside, spike_function
+from bpsrm.neuron.surrogate import SURROGATES, get_surrogate, heaviside, spike_function
 
 ALL = sorted(SURROGATES)
 

@@ -189,8 +189,8 @@ def _train_command(args: argparse.Namespace) -> int:
 
 
 def _predict_command(args: argparse.Namespace) -> int:
-    from .inference import load_trained
-    from .prediction import plot_predictions, predict_files, write_predictions_csv
+    from .deploy.inference import load_trained
+    from .deploy.prediction import plot_predictions, predict_files, write_predictions_csv
 
     trained = load_trained(args.checkpoint)
     results = predict_files(trained, args.files, args.sample_rate, args.rpm, args.channel)
@@ -237,8 +237,8 @@ def _demo_command(args: argparse.Namespace) -> int:
 
 
 def _crossload_command(args: argparse.Namespace) -> int:
-    from .crossload import run_crossload
     from .engine.config import load_config
+    from .engine.crossload import run_crossload
 
     config = load_config(args.config, list(args.overrides))
     run_crossload(config, args.out, args.loads, args.seeds, args.root, adapt=not args.no_adapt)
@@ -246,7 +246,7 @@ def _crossload_command(args: argparse.Namespace) -> int:
 
 
 def _eval_command(args: argparse.Namespace) -> int:
-    from .inference import evaluate_checkpoint
+    from .deploy.inference import evaluate_checkpoint
 
     options = _parse_options(args.option)
     report = evaluate_checkpoint(args.checkpoint, args.root, options, args.split, adapt=args.adapt)
@@ -261,7 +261,7 @@ def _eval_command(args: argparse.Namespace) -> int:
 
 
 def _adapt_command(args: argparse.Namespace) -> int:
-    from .prediction import adapt_checkpoint
+    from .deploy.prediction import adapt_checkpoint
 
     report = adapt_checkpoint(args.checkpoint, args.files, args.out, args.sample_rate, args.rpm, args.channel)
     print(json.dumps(report, indent=2))
@@ -269,14 +269,14 @@ def _adapt_command(args: argparse.Namespace) -> int:
 
 
 def _export_command(args: argparse.Namespace) -> int:
-    from .export import export_checkpoint
+    from .deploy.export import export_checkpoint
 
     print(f"wrote {export_checkpoint(args.checkpoint, args.out)}")
     return 0
 
 
 def _plot_command(args: argparse.Namespace) -> int:
-    from .plots import plot_run
+    from .engine.plots import plot_run
 
     report = plot_run(args.run)
     for path in report.written:

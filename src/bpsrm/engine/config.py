@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import BpsrmError, ConfigError, ParameterError
-from ..params import SETTINGS, SRMParams
+from ..neuron.params import SETTINGS, SRMParams
 
 __all__ = [
     "Config",
@@ -76,7 +76,7 @@ class DataConfig:
 
 
 NeuronConfig = SRMParams
-"""Options of every SRM layer: :class:`bpsrm.params.SRMParams` (one definition of the neuron's settings)."""
+"""Options of every SRM layer: :class:`bpsrm.neuron.params.SRMParams` (one definition of the neuron's settings)."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
 
 
 def range_of(key: str) -> tuple[typing.Callable[[Any], bool], str] | None:
-    """(check, what is expected) of a dotted config key; the neuron's come from :data:`bpsrm.params.SETTINGS`."""
+    """(check, what is expected) of a dotted config key; the neuron's come from :data:`bpsrm.neuron.params.SETTINGS`."""
     section, _, name = key.rpartition(".")
     if section == "model.neuron" and name in SETTINGS:
         setting = SETTINGS[name]
@@ -332,7 +332,7 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
     config = _build(Config, raw)
-    from ..models import parse_spec
+    from ..network.models import parse_spec
 
     try:
         parse_spec(config.model.spec)

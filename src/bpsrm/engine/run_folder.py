@@ -85,7 +85,7 @@ BEST_PT = "best.pt"
 LAST_PT = "last.pt"
 TENSORBOARD_DIR = "tensorboard"
 PLOTS = ("learning_curves.png", "confusion_matrix.png", "raster.png", "membrane.png", "firing_rates.png")
-"""The figures :func:`bpsrm.plots.plot_run` draws into a complete run folder."""
+"""The figures :func:`bpsrm.engine.plots.plot_run` draws into a complete run folder."""
 HISTORY_COLUMNS = (
     "epoch",
     "lr",
@@ -101,7 +101,7 @@ _CURVE_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accu
 
 
 class Missing(DataError):
-    """An input is absent (a file, or a key in it): :func:`bpsrm.plots.plot_run` skips the plot."""
+    """An input is absent (a file, or a key in it): :func:`bpsrm.engine.plots.plot_run` skips the plot."""
 
 
 @dataclass(frozen=True)

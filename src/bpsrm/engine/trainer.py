@@ -25,12 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..augment import augment_images
 from ..data import get_dataset
-from ..encoding import get_encoder
 from ..errors import BpsrmError, CheckpointError, ConfigError
 from ..files import progress
-from ..models import SpikingNetwork, build_model
+from ..network.augment import augment_images
+from ..network.encoding import get_encoder
+from ..network.models import SpikingNetwork, build_model
 from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_from_dict, config_to_dict
@@ -758,8 +758,8 @@ OOD_CALIBRATION_SAMPLES = 4096
 def _calibrate_ood(
     best_path: Path, best: dict[str, Any], experiment: Experiment, model: SpikingNetwork, config: Config, log: Log
 ) -> None:
-    """Add an out-of-distribution calibration (:mod:`bpsrm.ood`) of up to 4,096 training samples to best.pt."""
-    from ..ood import calibrate_ood
+    """Add an out-of-distribution calibration (:mod:`bpsrm.deploy.ood`) of up to 4,096 training samples to best.pt."""
+    from ..deploy.ood import calibrate_ood
 
     subset = _limit(experiment.plain_train_set or experiment.train_set, OOD_CALIBRATION_SAMPLES, config.seed + 3)
     loader = DataLoader(subset, batch_size=config.train.eval_batch_size)
@@ -792,7 +792,7 @@ def _tensorboard(out: Path):
 
 def _plot(out: Path, log: Log) -> None:
     try:
-        from ..plots import plot_run
+        from .plots import plot_run
     except ImportError:  # pragma: no cover - plots.py is part of the package
         return
     try:

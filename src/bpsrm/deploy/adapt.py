@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from .errors import DataError
-from .norm import _TemporalNorm
+from ..errors import DataError
+from ..network.norm import _TemporalNorm
 
 __all__ = ["adapt_norm_statistics", "norm_layers"]
 

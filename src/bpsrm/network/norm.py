@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from .errors import ParameterError, ShapeError, SpecError
+from ..errors import ParameterError, ShapeError, SpecError
 
 __all__ = ["TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
 

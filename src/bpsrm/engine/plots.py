@@ -1,7 +1,7 @@
 """Figures of a training run: learning curves, confusion matrix, spike raster, membrane traces, firing rates.
 
 Needs matplotlib (``pip install bpsrm[plots]``). matplotlib is imported only when a
-figure is drawn, so ``import bpsrm`` and ``import bpsrm.plots`` work without it, and
+figure is drawn, so ``import bpsrm`` and ``import bpsrm.engine.plots`` work without it, and
 drawing never touches pyplot's global state: each figure is a
 :class:`matplotlib.figure.Figure` rendered by the Agg canvas, saved as PNG
 (dpi 120) into the run folder (or ``out_dir``) and then released.
@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .engine.run_folder import (
+from ..errors import BpsrmError, DataError
+from ..files import atomic_path
+from .run_folder import (
     ACTIVITY_NPZ,
     METRICS_JSON,
     Missing,
@@ -32,11 +34,9 @@ from .engine.run_folder import (
     read_history,
     read_metrics,
 )
-from .engine.run_folder import (
+from .run_folder import (
     best_epoch as find_best_epoch,
 )
-from .errors import BpsrmError, DataError
-from .files import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

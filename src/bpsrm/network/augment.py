@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import ShapeError
+from ..errors import ShapeError
 
 __all__ = ["augment_images"]
 

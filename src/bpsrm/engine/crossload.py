@@ -4,7 +4,7 @@
 model per training set and seed (each single load, then each set of all loads
 but one) and tests it on every load outside its training set, as trained and
 after unsupervised adaptation of its normalisation statistics to the test load
-(:mod:`bpsrm.adapt`; labels never read). Nothing is chosen on data: the model
+(:mod:`bpsrm.deploy.adapt`; labels never read). Nothing is chosen on data: the model
 is the last epoch of a fixed schedule (``train.select: last``, no validation
 split), so no test load is ever looked at before it is reported.
 
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine import run_folder
-from .engine.config import Config, config_from_dict, config_to_dict
-from .errors import BpsrmError, ConfigError, DataError
-from .files import atomic_path, write_text_atomic
+from ..errors import BpsrmError, ConfigError, DataError
+from ..files import atomic_path, write_text_atomic
+from . import run_folder
+from .config import Config, config_from_dict, config_to_dict
 
 __all__ = ["training_sets", "protocol_config", "run_crossload", "summarise", "matrix_markdown", "plot_matrix"]
 
@@ -133,8 +133,8 @@ def run_crossload(
     log: Log = print,
 ) -> dict[str, Any]:
     """Train and test every cell of the cross-load matrix (module docstring); returns the summary."""
-    from .engine.trainer import train
-    from .inference import evaluate_trained, load_trained
+    from ..deploy.inference import evaluate_trained, load_trained
+    from .trainer import train
 
     out = Path(out)
     loads = sorted(set(int(x) for x in loads))

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .errors import DataError
+from ..errors import DataError
 
 __all__ = ["OODCalibration", "spike_features", "calibrate_ood"]
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .errors import ParameterError, ShapeError
+from ..errors import ParameterError, ShapeError
 
 __all__ = ["ENCODERS", "chunks", "direct", "frames", "get_encoder", "latency", "rate"]
 

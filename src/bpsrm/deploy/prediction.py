@@ -15,7 +15,7 @@ the same path the data loader took in training:
   by the recording itself, not by the number of windows.
 
 Each window or image is also scored against the training data
-(:mod:`bpsrm.ood`); above the checkpoint's threshold the answer is "unknown".
+(:mod:`bpsrm.deploy.ood`); above the checkpoint's threshold the answer is "unknown".
 A recording's answer is the majority class of its known windows, or "unknown"
 when more than half of its windows are unknown.
 """
@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
-from .data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
-from .errors import DataError
-from .files import atomic_file, atomic_path
+from ..data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
+from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
+from ..errors import DataError
+from ..files import atomic_file, atomic_path
 from .inference import TrainedModel, load_trained
 from .ood import spike_features
 
@@ -150,7 +150,7 @@ def predict_files(
 ) -> list[dict[str, Any]]:
     """Classify each file (module docstring): its class, confidence, out-of-distribution score and whether it
     is known; for a recording every window (start in seconds at the model's rate) and the majority answer.
-    ``checkpoint`` is a path, or a model already loaded with :func:`~bpsrm.inference.load_trained`."""
+    ``checkpoint`` is a path, or a model already loaded with :func:`~bpsrm.deploy.inference.load_trained`."""
     trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
     results = []
     for item in files:
@@ -301,9 +301,9 @@ def adapt_checkpoint(
     channel: str | int | None = None,
 ) -> dict[str, Any]:
     """Re-estimate the normalisation statistics of ``checkpoint`` from unlabeled ``files`` (AdaBN,
-    :mod:`bpsrm.adapt`) and write the result to ``out``, a checkpoint like any other."""
+    :mod:`bpsrm.deploy.adapt`) and write the result to ``out``, a checkpoint like any other."""
+    from ..engine.checkpoint import save_checkpoint
     from .adapt import adapt_norm_statistics
-    from .engine.checkpoint import save_checkpoint
 
     trained = load_trained(checkpoint)
     inputs = []

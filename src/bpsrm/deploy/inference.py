@@ -2,11 +2,13 @@
 
 ``bpsrm eval CHECKPOINT``, ``bpsrm predict CHECKPOINT FILE...`` and ``bpsrm adapt
 CHECKPOINT FILE... --out ADAPTED.pt`` call :func:`evaluate_checkpoint`,
-:func:`bpsrm.prediction.predict_files` and :func:`bpsrm.prediction.adapt_checkpoint`. A checkpoint carries its
+:func:`bpsrm.deploy.prediction.predict_files` and
+:func:`bpsrm.deploy.prediction.adapt_checkpoint`. A checkpoint carries its
 config, class names, sample shape, the preprocessing of its training data
-(:mod:`bpsrm.data.preprocess`: the one way from a file to the network input) and
-an out-of-distribution calibration (:mod:`bpsrm.ood`), so new inputs are prepared
-exactly as in training and inputs unlike the training data are answered "unknown".
+(:mod:`bpsrm.data.preprocess`: the one way from a file to the network input)
+and an out-of-distribution calibration (:mod:`bpsrm.deploy.ood`), so new inputs
+are prepared exactly as in training and inputs unlike the training data are
+answered "unknown".
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .data import get_dataset
-from .data.preprocess import (
+from ..data import get_dataset
+from ..data.preprocess import (
     EVENT_SENSORS,
     EventPreprocess,
     ImagePreprocess,
@@ -29,12 +31,12 @@ from .data.preprocess import (
     VibrationPreprocess,
     preprocess_from_dict,
 )
-from .encoding import get_encoder
-from .engine.checkpoint import load_checkpoint, load_model_state
-from .engine.config import Config, config_from_dict
-from .engine.trainer import evaluate_model, make_model, set_statistics, without_augmentation
-from .errors import BpsrmError, CheckpointError, ParameterError
-from .models import SpikingNetwork
+from ..engine.checkpoint import load_checkpoint, load_model_state
+from ..engine.config import Config, config_from_dict
+from ..engine.trainer import evaluate_model, make_model, set_statistics, without_augmentation
+from ..errors import BpsrmError, CheckpointError, ParameterError
+from ..network.encoding import get_encoder
+from ..network.models import SpikingNetwork
 from .ood import OODCalibration
 
 __all__ = ["TrainedModel", "load_trained", "evaluate_checkpoint", "evaluate_trained"]
@@ -140,7 +142,7 @@ def evaluate_checkpoint(
     statistics come from the checkpoint (its training data), never from the
     evaluated data; with ``adapt`` the normalisation layers' statistics are first
     re-estimated from the evaluated inputs, without their labels (AdaBN,
-    :mod:`bpsrm.adapt`).
+    :mod:`bpsrm.deploy.adapt`).
     """
     return evaluate_trained(load_trained(checkpoint), root, options, split, adapt)
 

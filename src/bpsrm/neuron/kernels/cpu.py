@@ -13,10 +13,10 @@ Each C function takes a pointer to one ``bpsrm_args`` struct, mirrored here by
 :func:`setup_context` (what a call keeps for its backward) and :func:`backward`
 are shared by eager mode (:class:`SRMFusedCPU`, an autograd.Function) and by
 the ``torch.library`` custom op used under ``torch.compile``
-(:mod:`bpsrm.kernels.compiled`), which passes its own op as the backward's kernel.
+(:mod:`bpsrm.neuron.kernels.compiled`), which passes its own op as the backward's kernel.
 
 ``available()`` tells whether the library was built; when it was not (no C
-compiler at install time), :func:`bpsrm.functional.srm` uses the portable path.
+compiler at install time), :func:`bpsrm.neuron.functional.srm` uses the portable path.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _load() -> ctypes.CDLL | None:
         _load_error = f"{path}: cannot be loaded ({exc}); rebuild with pip install -e ."
         return None
     if lib.bpsrm_args_size() != ctypes.sizeof(KernelArgs):
-        _load_error = f"{path}: its argument struct does not match bpsrm.kernels.cpu.KernelArgs (a stale build?)"
+        _load_error = f"{path}: its argument struct does not match bpsrm.neuron.kernels.cpu.KernelArgs (a stale build?)"
         return None
     _KERNELS[torch.float32] = (lib.bpsrm_forward_f32, lib.bpsrm_backward_f32)
     _KERNELS[torch.float64] = (lib.bpsrm_forward_f64, lib.bpsrm_backward_f64)
@@ -139,7 +139,7 @@ _FORCED_PORTABLE = os.environ.get("BPSRM_KERNEL", "") == "portable"
 
 def available() -> bool:
     """True when the fused CPU kernel is built, loads, and is not turned off (``BPSRM_KERNEL=portable``
-    in the environment when bpsrm.kernels.cpu was imported)."""
+    in the environment when bpsrm.neuron.kernels.cpu was imported)."""
     return _lib is not None and not _FORCED_PORTABLE
 
 
@@ -153,7 +153,7 @@ def unavailable_reason() -> str | None:
 def supports(x: Tensor, surrogate: Surrogate) -> bool:
     """Whether the fused kernel handles this call: CPU, float32/float64, a surrogate with a kernel.
 
-    The surrogate's class must be the one registered in :data:`bpsrm.surrogate.SURROGATES` under its
+    The surrogate's class must be the one registered in :data:`bpsrm.neuron.surrogate.SURROGATES` under its
     name, with a ``kernel_id`` that the library knows by that name: False for a surrogate whose
     ``kernel_id`` is None or for a subclass, which the portable path then runs.
     """
@@ -279,7 +279,7 @@ def fused_backward(
 ) -> tuple[Tensor, list[Tensor | None]]:
     """BP-SRM backward (section 3) from the C kernel: grad_x and the gradients of (a_s, a_m, a_r, theta, theta_r).
 
-    ``surrogate`` is the surrogate's ``kernel_id`` and ``width`` its :attr:`~bpsrm.surrogate.Surrogate.width`;
+    ``surrogate`` is the surrogate's ``kernel_id`` and ``width`` its :attr:`~bpsrm.neuron.surrogate.Surrogate.width`;
     ``needs`` says which parameter gradients to compute (x is needed for a_s and a_m); the others are None.
     """
     grad_x = torch.empty_like(u)
@@ -423,7 +423,7 @@ def srm_fused(
     """(spikes, u) of the iterative SRM with the BP-SRM backward (BP-SRM.md sections 2-3) from the fused
     kernel, or None where it does not apply (:func:`supports`).
 
-    Under ``torch.compile`` the custom op :func:`bpsrm.kernels.compiled.srm_forward`; in eager mode
+    Under ``torch.compile`` the custom op :func:`bpsrm.neuron.kernels.compiled.srm_forward`; in eager mode
     :class:`SRMFusedCPU` when a gradient may be wanted, the kernel alone otherwise (no graph to record).
     """
     if not supports(x, surrogate):

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import ParameterError, ShapeError
+from ..errors import ParameterError, ShapeError
 
 __all__ = ["MaxPool"]
 

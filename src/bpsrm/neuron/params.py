@@ -22,7 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ParameterError
+from ..errors import ParameterError
 from .surrogate import SURROGATES, Surrogate, get_surrogate
 
 __all__ = ["KERNELS", "Range", "Setting", "SETTINGS", "SRMParams", "DEFAULTS", "check_setting"]
@@ -141,7 +141,7 @@ class SRMParams:
     theta_r: float | None = SETTINGS["theta_r"].default
     """Refractory strength; null ties it to theta."""
     surrogate: str = SETTINGS["surrogate"].default
-    """Surrogate gradient of the spike: a name of bpsrm.surrogate.SURROGATES."""
+    """Surrogate gradient of the spike: a name of bpsrm.neuron.surrogate.SURROGATES."""
     surrogate_width: float | None = SETTINGS["surrogate_width"].default
     """The surrogate's width parameter (a, w or k); null: its default."""
     detach_reset: bool = SETTINGS["detach_reset"].default

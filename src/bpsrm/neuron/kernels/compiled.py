@@ -4,9 +4,9 @@ Dynamo cannot look inside the C kernel (a ctypes call) and, with dynamic shapes,
 over the Python bookkeeping around it. As custom ops with fake (shape-only)
 implementations and a registered backward, the kernel is one opaque node in the
 compiled graph. The context and the backward are those of eager mode
-(:func:`bpsrm.kernels.cpu.setup_context` and :func:`bpsrm.kernels.cpu.backward`, here
+(:func:`bpsrm.neuron.kernels.cpu.setup_context` and :func:`bpsrm.neuron.kernels.cpu.backward`, here
 with ``bpsrm::srm_backward`` as the kernel): the same C code, the same numbers. Eager
-mode calls :class:`bpsrm.kernels.cpu.SRMFusedCPU` instead of these ops because a custom
+mode calls :class:`bpsrm.neuron.kernels.cpu.SRMFusedCPU` instead of these ops because a custom
 op costs over 100 us more per call there (144 against 27 us over the harness of
 benchmarks/neuron.py's fixed-cost measurement, x [4, 1, 8]: its dispatch and autograd run in Python).
 
@@ -68,7 +68,7 @@ def srm_backward(
     needs: list[bool],
 ) -> list[Tensor]:
     """[grad_x, grad_a_s, grad_a_m, grad_a_r, grad_theta, grad_theta_r] (BP-SRM.md section 3), from
-    :func:`bpsrm.kernels.cpu.fused_backward`; zeros where not needed (a_s None: empty)."""
+    :func:`bpsrm.neuron.kernels.cpu.fused_backward`; zeros where not needed (a_s None: empty)."""
     params = (a_s, a_m, a_r, theta, theta_r)
     grad_x, grads = cpu.fused_backward(x, u, grad_spikes, grad_u, params, surrogate, width, detach_reset, needs)
     out = [grad_x]
@@ -97,7 +97,7 @@ def _backward_kernel(
     detach_reset: bool,
     needs: Sequence[bool],
 ) -> tuple[Tensor, list[Tensor | None]]:
-    """:func:`bpsrm.kernels.cpu.fused_backward` through the custom op (None where not needed)."""
+    """:func:`bpsrm.neuron.kernels.cpu.fused_backward` through the custom op (None where not needed)."""
     needed = [bool(n) for n in needs]
     grads = srm_backward(x, u, grad_spikes, grad_u, *params, surrogate, width, detach_reset, needed)
     return grads[0], [

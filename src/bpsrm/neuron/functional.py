@@ -1,7 +1,7 @@
 r"""The SRM neuron as functions of whole sequences.
 
 * :func:`srm` is the fast path: the iterative SRM (BP-SRM.md section 2) with
-  its explicit BP-SRM backward (section 3), see :mod:`bpsrm.autograd`.
+  its explicit BP-SRM backward (section 3), see :mod:`bpsrm.neuron.autograd`.
 * :func:`srm_reference` computes the same recursion step by step with plain
   autograd: the oracle that the fast path is tested against.
 * :func:`srm_convolution` computes the kernel form of section 1 with the
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..errors import ParameterError, ShapeError
 from .autograd import SRMFunction
-from .errors import ParameterError, ShapeError
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting
 from .surrogate import Surrogate, get_surrogate, spike_function
 
@@ -52,7 +52,7 @@ def _check_input(x: object) -> Tensor:
 
 
 def _range(name: str) -> Range:
-    """The allowed range of a parameter (:data:`bpsrm.params.SETTINGS`); here theta may also be inf."""
+    """The allowed range of a parameter (:data:`bpsrm.neuron.params.SETTINGS`); here theta may also be inf."""
     allowed = SETTINGS[name].range
     assert allowed is not None
     return dataclasses.replace(allowed, inf=True) if name == "theta" else allowed
@@ -174,8 +174,8 @@ def srm(
             ``u`` is the PSP).
         theta_r: refractory strength, >= 0; ``None`` means ``theta``.
         kernel: ``"dexp"``, ``"alpha"`` (tau_s ignored) or ``"exp"`` (tau_s ignored).
-        surrogate: a name from :data:`bpsrm.surrogate.SURROGATES` or a
-            :class:`~bpsrm.surrogate.Surrogate`.
+        surrogate: a name from :data:`bpsrm.neuron.surrogate.SURROGATES` or a
+            :class:`~bpsrm.neuron.surrogate.Surrogate`.
         detach_reset: cut the gradient through the refractory response.
         backend: ``"auto"`` (the fused CPU kernel on CPU float32/float64,
             else the portable autograd.Function), ``"fused"`` or ``"portable"``.

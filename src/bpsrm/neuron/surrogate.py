@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 __all__ = [
     "Surrogate",
@@ -208,7 +208,9 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
             )
         return surrogate
     if not isinstance(surrogate, str):
-        raise ParameterError(f"surrogate must be a name or a bpsrm.surrogate.Surrogate, got {type(surrogate).__name__}")
+        raise ParameterError(
+            f"surrogate must be a name or a bpsrm.neuron.surrogate.Surrogate, got {type(surrogate).__name__}"
+        )
     cls = SURROGATES.get(surrogate)
     if cls is None:
         raise ParameterError(f"unknown surrogate {surrogate!r}; expected one of {sorted(SURROGATES)}")

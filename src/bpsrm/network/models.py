@@ -12,15 +12,15 @@ token      layer
 ``FCn``    fully connected layer with n outputs (flattens first)
 ``MPk``    max pooling, kernel = stride = k
 ``APk``    average pooling, kernel = stride = k
-``TCN``    :class:`~bpsrm.norm.TemporalChannelNorm` (``TCNT``: time_channel stats)
-``BN``     :class:`~bpsrm.norm.FoldedBatchNorm`; ``TDBN``, ``BNTT``, ``TEBN`` likewise
+``TCN``    :class:`~bpsrm.network.norm.TemporalChannelNorm` (``TCNT``: time_channel stats)
+``BN``     :class:`~bpsrm.network.norm.FoldedBatchNorm`; ``TDBN``, ``BNTT``, ``TEBN`` likewise
 ``SRM``    a layer of :class:`~bpsrm.neuron.SRMNeuron`
 ========== ==============================================================
 
 A norm follows a synapse (``C`` or ``FC``); ``SRM`` follows a synapse, a norm
 or a pooling layer. A spec ending in ``FCn`` reads the membrane of a
-non-spiking last layer (:class:`~bpsrm.layers.MembraneReadout`); one ending in
-``SRM`` reads the spike count (:class:`~bpsrm.layers.SpikeCountReadout`).
+non-spiking last layer (:class:`~bpsrm.network.layers.MembraneReadout`); one ending in
+``SRM`` reads the spike count (:class:`~bpsrm.network.layers.SpikeCountReadout`).
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
-from .errors import ParameterError, ShapeError, SpecError
+from ..errors import ParameterError, ShapeError, SpecError
+from ..neuron.module import SRMNeuron
+from ..neuron.params import DEFAULTS, SETTINGS, SRMParams
+from ..neuron.surrogate import Surrogate
 from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
-from .neuron import SRMNeuron
 from .norm import NORMS, TemporalChannelNorm
-from .params import DEFAULTS, SETTINGS, SRMParams
 from .pooling import MaxPool
-from .surrogate import Surrogate
 
 __all__ = ["SpikingNetwork", "NetworkOutput", "build_model", "parse_spec", "SPEC_GRAMMAR"]
 
@@ -178,7 +178,7 @@ def _neuron_params(neuron: SRMParams | Mapping[str, Any] | None) -> tuple[SRMPar
 
 
 def _make_norm(text: str, channels: int, time_steps: int | None, norm: Mapping[str, Any], theta: float) -> nn.Module:
-    """The norm layer of a spec token, from the registry :data:`bpsrm.norm.NORMS`."""
+    """The norm layer of a spec token, from the registry :data:`bpsrm.network.norm.NORMS`."""
     name = text.lower()
     if name == "tcnt":  # TCN with time-channel statistics
         return TemporalChannelNorm.from_options(channels, time_steps, {**norm, "stats": "time_channel"}, theta)
@@ -204,8 +204,8 @@ def build_model(
         input_shape: one sample without T and B: ``(C, H, W)``, ``(C, L)`` or ``(N,)``.
         time_steps: T; needed by per-step norms (TCN's per-(t, c) affine,
             BNTT, TEBN). With ``None``, TCN uses a per-channel affine and runs at any T.
-        neuron: the neuron settings, an :class:`~bpsrm.params.SRMParams` or a mapping of its
-            fields (``surrogate`` may also be a :class:`~bpsrm.surrogate.Surrogate` object).
+        neuron: the neuron settings, an :class:`~bpsrm.neuron.params.SRMParams` or a mapping of its
+            fields (``surrogate`` may also be a :class:`~bpsrm.neuron.surrogate.Surrogate` object).
         norm: options of the norms: ``stats``, ``scale_by_threshold``, ``alpha``, ``eps``, ``momentum``,
             ``step_affine`` (TCN: gamma and beta per (t, c) when True, per c when False).
         readout_reduce: how a membrane readout reduces over time.

@@ -11,9 +11,9 @@ import math
 
 from torch import Tensor, nn
 
-from .errors import ParameterError, ShapeError
-from .functional import srm
-from .params import DEFAULTS
+from ..errors import ParameterError, ShapeError
+from ..neuron.functional import srm
+from ..neuron.params import DEFAULTS
 
 __all__ = ["TimeFolded", "SpikingBlock", "SpikeCountReadout", "MembraneReadout"]
 

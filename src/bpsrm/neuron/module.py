@@ -1,6 +1,6 @@
 r"""The SRM neuron as a module: :class:`SRMNeuron`.
 
-A thin wrapper over :func:`bpsrm.functional.srm` that owns the neuron's
+A thin wrapper over :func:`bpsrm.neuron.functional.srm` that owns the neuron's
 parameters. Time constants are kept as decays $a = e^{-1/\tau}$; a
 learnable decay is stored as its logit $w$ with $a = s(w)$ (the
 logistic function), so that no optimiser step can move it out of (0, 1). A
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import ParameterError, ShapeError
+from ..errors import ParameterError, ShapeError
 from .functional import constants_may_be_kept, srm_decays
 from .params import DEFAULTS, TAU_NAMES, check_setting
 from .surrogate import Surrogate, get_surrogate
@@ -41,7 +41,7 @@ class SRMNeuron(nn.Module):
         theta: threshold (> 0).
         theta_r: refractory strength (>= 0); ``None`` ties it to ``theta``.
         kernel: ``"dexp"``, ``"alpha"`` or ``"exp"`` (see :func:`bpsrm.srm`).
-        surrogate: name or :class:`~bpsrm.surrogate.Surrogate`.
+        surrogate: name or :class:`~bpsrm.neuron.surrogate.Surrogate`.
         detach_reset: cut the gradient through the refractory response.
         learn_tau: ``True`` (all taus the kernel uses), ``False``, or names
             among ``"tau_s", "tau_m", "tau_r"``.

@@ -1,4 +1,4 @@
-r"""NIR export and import of a :class:`~bpsrm.models.SpikingNetwork` (the ``nir`` package, optional extra).
+r"""NIR export and import of a :class:`~bpsrm.network.models.SpikingNetwork` (the ``nir`` package, optional extra).
 
 NIR describes neurons by ODEs; bpsrm's neuron is their exact forward-Euler form
 with dt = 1 step. A leaky integrator node ``LI(tau, r, v_leak=0)`` then reads
@@ -44,12 +44,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import BpsrmError
-from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
-from .models import SpikingNetwork
-from .neuron import SRMNeuron
-from .norm import _TemporalNorm
-from .pooling import MaxPool
+from ..errors import BpsrmError
+from ..network.layers import MembraneReadout, SpikeCountReadout, TimeFolded
+from ..network.models import SpikingNetwork
+from ..network.norm import _TemporalNorm
+from ..network.pooling import MaxPool
+from ..neuron.module import SRMNeuron
 
 __all__ = ["to_nir", "from_nir", "export_checkpoint", "ExportError"]
 
@@ -382,7 +382,7 @@ def _neuron_from(nodes: dict[str, Any], chain: list[str], refractory: tuple[str,
 
 
 def from_nir(graph: Any) -> SpikingNetwork:
-    """A :class:`~bpsrm.models.SpikingNetwork` from a NIR graph of the form :func:`to_nir` writes.
+    """A :class:`~bpsrm.network.models.SpikingNetwork` from a NIR graph of the form :func:`to_nir` writes.
 
     Raises :class:`ExportError` naming the node it cannot read.
     """

@@ -1,6 +1,6 @@
 /*
  * Fused CPU kernels of the iterative SRM (BP-SRM.md section 2) and its BP-SRM
- * backward (section 3). Loaded with ctypes by bpsrm/kernels/cpu.py; no Python API.
+ * backward (section 3). Loaded with ctypes by bpsrm/neuron/kernels/cpu.py; no Python API.
  * Each kernel takes one struct of arguments, bpsrm_args, mirrored field by field by
  * cpu.py's KernelArgs (bpsrm_args_size lets it check that the two agree).
  *
@@ -30,7 +30,7 @@
 
 enum { SG_SIGMOID = 0, SG_ATAN = 1, SG_TRIANGLE = 2, SG_RECTANGLE = 3, SG_EXPONENTIAL = 4, SG_FAST_SIGMOID = 5 };
 
-/* Surrogate ids: bpsrm.surrogate's kernel_id of each class; bpsrm_surrogate_name lets cpu.py check them. */
+/* Surrogate ids: bpsrm.neuron.surrogate's kernel_id of each class; bpsrm_surrogate_name lets cpu.py check them. */
 static const char *const SURROGATE_NAMES[] = {"sigmoid", "atan", "triangle", "rectangle", "exponential", "fast_sigmoid"};
 #define SURROGATE_COUNT ((int)(sizeof SURROGATE_NAMES / sizeof SURROGATE_NAMES[0]))
 
@@ -228,7 +228,7 @@ static inline double exp_f64(double arg) {
 
 #define DEFINE_KERNELS(REAL, SUF, EXP, FABS, BLOCK)                                                                     \
                                                                                                                  \
-/* sg'(z), z = u - theta, of each built-in surrogate (bpsrm/surrogate.py), inlined into the loops. */     \
+/* sg'(z), z = u - theta, of each built-in surrogate (bpsrm/neuron/surrogate.py), inlined into the loops. */     \
 static inline REAL sgd_sigmoid_##SUF(REAL z, REAL w) {                                                           \
     REAL s = (REAL)1 / ((REAL)1 + EXP(-w * z));                                                                  \
     return w * s * ((REAL)1 - s);                                                                                \
