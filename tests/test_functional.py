@@ -291,3 +291,53 @@ def test_bad_inputs(x, fragment) -> None:
     with pytest.raises(ShapeError) as info:
         srm(x)
     assert fragment in str(info.value)
+
+
+# --- the per-call plan of srm() with Python-number parameters (made once, looked up after) ---
+
+
+def test_a_cached_plan_never_lets_a_refused_value_through() -> None:
+    """True == 1 and hash(True) == hash(1): the plan of tau_m=1 must not answer a call with tau_m=True."""
+    x = torch.rand(3, 2, 4) + 0.5
+    srm(x, tau_m=1, tau_s=1.5)  # makes the plan for tau_m=1
+    srm(x, tau_m=1, tau_s=1.5)  # and uses it
+    with pytest.raises(ParameterError, match="tau_m"):
+        srm(x, tau_m=True, tau_s=1.5)
+    with pytest.raises(ParameterError, match="surrogate"):
+        srm(x, surrogate="no-such-surrogate")
+    with pytest.raises(ParameterError, match="backend"):
+        srm(x, backend="no-such-backend")
+    with pytest.raises(ShapeError):
+        srm(x[:0])  # T = 0, with a plan for x's dtype and device in the cache
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_a_plan_is_per_dtype_kernel_and_backend(backend: str) -> None:
+    """Alternating calls that differ in one setting each get their own result: the hand-computed first steps."""
+    x = torch.full((2, 1, 1), 0.6, dtype=torch.float64)
+    for _ in range(2):
+        for kernel in ("dexp", "alpha", "exp"):
+            for dtype in (torch.float64, torch.float32):
+                _, u = srm(x.to(dtype), tau_s=2.0, tau_m=4.0, theta=5.0, kernel=kernel, backend=backend)
+                a_m = math.exp(-1 / 4)
+                a_s = {"dexp": math.exp(-1 / 2), "alpha": a_m, "exp": 0.0}[kernel]
+                # I[1] = a_s I[0] + x[1], V[1] = a_m V[0] + I[1], with I[0] = V[0] = 0.6 (no spike: theta = 5)
+                expected = a_m * 0.6 + (a_s * 0.6 + 0.6)
+                assert u.dtype == dtype
+                assert abs(float(u[1, 0, 0]) - expected) < (1e-12 if dtype == torch.float64 else 1e-6)
+
+
+def test_number_and_tensor_parameters_give_the_same_bits_and_gradients() -> None:
+    """The planned path (numbers) and the general path (0-d tensors) run the same kernel on the same decays."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(9, 3, 5, generator=g) * 0.7 + 0.4
+    w = torch.randn(9, 3, 5, generator=g)
+    numbers = {"tau_s": 1.7, "tau_m": 3.3, "tau_r": 2.2, "theta": 0.8, "theta_r": 0.6}
+    results = []
+    for params in (numbers, {k: torch.tensor(v, dtype=torch.float64) for k, v in numbers.items()}):
+        xr = x.clone().requires_grad_()
+        spikes, u = srm(xr, **params, surrogate="atan")
+        (spikes * w + u).sum().backward()
+        results.append((spikes, u, xr.grad))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)

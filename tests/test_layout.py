@@ -97,7 +97,7 @@ def test_patching_through_an_old_name_reaches_the_code_that_runs(monkeypatch: py
         return real(*args, **kwargs)
 
     monkeypatch.setattr("bpsrm.functional.srm_decays", spy)
-    bpsrm.srm(torch.ones(2, 1, 3))
+    bpsrm.srm(torch.ones(2, 1, 3), tau_m=torch.tensor(2.0))  # tensor parameters go through srm_decays
     assert calls
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -184,18 +185,77 @@ def srm(
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
         x's shape.
     """
-    numeric = all(_is_number(v) for v in (tau_s, tau_m, tau_r, theta)) and (theta_r is None or _is_number(theta_r))
-    if numeric and constants_may_be_kept(x):
-        # Python numbers: checked and turned into decays once per distinct call, not once per call.
-        _check_input(x)
-        check_setting("kernel", kernel)
-        numbers = (tau_s, tau_m, tau_r, theta, theta_r)
-        constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)  # type: ignore[arg-type]
-        return srm_decays(x, *constants, get_surrogate(surrogate), detach_reset, backend)
+    if (
+        type(x) is Tensor
+        and type(surrogate) is str
+        and type(tau_s) in _NUMBER_TYPES
+        and type(tau_m) in _NUMBER_TYPES
+        and type(tau_r) in _NUMBER_TYPES
+        and type(theta) in _NUMBER_TYPES
+        and (theta_r is None or type(theta_r) in _NUMBER_TYPES)
+    ):
+        # Python numbers and a surrogate name: the call's plan (checked decays, surrogate, backend) is made
+        # once per distinct call and looked up after; only x's own checks remain per call.
+        key = (tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate, detach_reset, backend, x.dtype, x.device)
+        plan = _PLANS.get(key)
+        if plan is not None and x.dim() and x.shape[0] and constants_may_be_kept(x):
+            return plan(x)
+        if constants_may_be_kept(x):
+            _check_input(x)
+            check_setting("kernel", kernel)
+            numbers = (tau_s, tau_m, tau_r, theta, theta_r)
+            constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)
+            plan = _plan(constants, get_surrogate(surrogate), bool(detach_reset), backend, x)
+            if len(_PLANS) >= 256:
+                _PLANS.clear()
+            _PLANS[key] = plan
+            return plan(x)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
     return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend)
+
+
+_NUMBER_TYPES = (float, int)  # type(v) in these: bool excluded, so True never finds the plan of 1
+Plan = Callable[[Tensor], tuple[Tensor, Tensor]]
+# Plans of srm() calls with Python-number parameters, keyed by every argument but x and by x's dtype and
+# device. A plan holds cached 0-d tensors that are never written to (see _constant_parameters).
+_PLANS: dict[tuple[object, ...], Plan] = {}
+
+
+def _plan(
+    constants: tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor],
+    surrogate: Surrogate,
+    detach_reset: bool,
+    backend: str,
+    x: Tensor,
+) -> Plan:
+    """How :func:`srm` runs calls like this one on x's dtype and device: the fused kernel or the portable
+    Function, with the checked constants bound (the same choice :func:`srm_decays` makes)."""
+    if backend not in BACKENDS:
+        raise ParameterError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    if backend != "portable":
+        from .kernels.cpu import fused_call_constants, supports
+
+        if supports(x, surrogate):
+            plan = (constants, surrogate.kernel_id, surrogate.width, detach_reset)
+            return functools.partial(fused_call_constants, plan)
+        if backend == "fused":
+            srm_decays(x, *constants, surrogate, detach_reset, backend)  # raises: the fused kernel does not apply
+    return functools.partial(_portable_call, *constants, surrogate, detach_reset)
+
+
+def _portable_call(
+    a_s: Tensor | None,
+    a_m: Tensor,
+    a_r: Tensor,
+    theta: Tensor,
+    theta_r: Tensor,
+    surrogate: Surrogate,
+    detach_reset: bool,
+    x: Tensor,
+) -> tuple[Tensor, Tensor]:
+    return SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, detach_reset)  # type: ignore[no-any-return]
 
 
 def constants_may_be_kept(x: object) -> bool:
@@ -207,12 +267,10 @@ def constants_may_be_kept(x: object) -> bool:
     """
     if type(x) is not Tensor or torch.compiler.is_compiling():
         return False
-    is_exporting = getattr(torch.compiler, "is_exporting", None)
-    return not (is_exporting is not None and is_exporting())
+    return not (_is_exporting is not None and _is_exporting())
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+_is_exporting = getattr(torch.compiler, "is_exporting", None)  # torch >= 2.6
 
 
 @functools.lru_cache(maxsize=64)

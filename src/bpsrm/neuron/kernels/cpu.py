@@ -432,7 +432,22 @@ def srm_fused(
         from .compiled import srm_forward
 
         return srm_forward(x, a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, surrogate.width, detach_reset)  # type: ignore[no-any-return]
-    kernel_id, width = surrogate.kernel_id, _width(surrogate)
+    return fused_call(a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, _width(surrogate), detach_reset, x)
+
+
+def fused_call(
+    a_s: Tensor | None,
+    a_m: Tensor,
+    a_r: Tensor,
+    theta: Tensor,
+    theta_r: Tensor,
+    kernel_id: int,
+    width: float,
+    detach_reset: bool,
+    x: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """:func:`srm_fused` in eager mode on arguments it supports (x last, so that a call's constants can be
+    bound first): :class:`SRMFusedCPU` when a gradient may be wanted, the kernel alone otherwise."""
     if _functorch_active is not None and not _functorch_active():
         try:
             if torch.is_grad_enabled() and (
@@ -469,3 +484,61 @@ def _trailing_dims(count: int, shape: torch.Size) -> int:
         if size == count:
             return len(shape) - n
     raise AssertionError(f"period {count} does not match the trailing dims of {tuple(shape)}")
+
+
+ConstantPlan = tuple[Params, int, float, bool]
+"""A call's parameters that are constants (0-d tensors never written to, none requiring grad), surrogate
+kernel id, surrogate width and detach_reset: what :func:`bpsrm.srm` binds once per distinct call."""
+
+_NO_PARAMETER_GRADIENTS = (False,) * 5
+
+
+class SRMFusedConstants(torch.autograd.Function):
+    """The fused kernel for calls whose parameters are constants (eager mode): x is the only tensor input and
+    u the only saved tensor, which halves the autograd bookkeeping of :class:`SRMFusedCPU` at small sizes.
+
+    Inputs (x, plan: a :data:`ConstantPlan`), outputs (spikes, u); the kernels are the same
+    :func:`fused_forward` and :func:`fused_backward`.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, plan: ConstantPlan) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        spikes, u = fused_forward(x, *plan[0])
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(u)
+        ctx.plan = plan
+        return spikes, u
+
+    @staticmethod
+    def backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, None]:  # type: ignore[override]
+        if torch.is_grad_enabled():  # create_graph=True: the kernel's backward is not differentiable
+            return _constants_backward_once(ctx, grad_spikes, grad_u)
+        return _constants_backward(ctx, grad_spikes, grad_u)
+
+
+def _constants_backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, None]:
+    if grad_spikes is None and grad_u is None:
+        return None, None
+    (u,) = ctx.saved_tensors
+    params, kernel_id, width, detach_reset = ctx.plan
+    grad_x, _ = fused_backward(
+        None, u, grad_spikes, grad_u, params, kernel_id, width, detach_reset, _NO_PARAMETER_GRADIENTS
+    )
+    return grad_x, None
+
+
+_constants_backward_once = once_differentiable(_constants_backward)
+_APPLY_CONSTANTS = super(torch.autograd.Function, SRMFusedConstants).apply  # see _APPLY
+
+
+def fused_call_constants(plan: ConstantPlan, x: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`fused_call` for a call whose parameters are constants (plan first, so that it can be bound)."""
+    if _functorch_active is not None and not _functorch_active():
+        try:
+            if torch.is_grad_enabled() and x.requires_grad:
+                return _APPLY_CONSTANTS(x, plan)  # type: ignore[no-any-return]
+            return fused_forward(x, *plan[0])
+        except RuntimeError:  # a dead functorch wrapper: SRMFusedCPU.apply unwraps it
+            pass
+    params, kernel_id, width, detach_reset = plan
+    return SRMFusedCPU.apply(x, *params, kernel_id, width, detach_reset)  # type: ignore[no-any-return]
