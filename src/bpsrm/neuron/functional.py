@@ -235,10 +235,10 @@ def _plan(
     if backend not in BACKENDS:
         raise ParameterError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
     if backend != "portable":
-        from .kernels.cpu import fused_call_constants, supports
+        from .kernels.cpu import ConstantPlan, fused_call_constants, supports
 
         if supports(x, surrogate):
-            plan = (constants, surrogate.kernel_id, surrogate.width, detach_reset)
+            plan = ConstantPlan(constants, surrogate.kernel_id, surrogate.width, detach_reset)
             return functools.partial(fused_call_constants, plan)
         if backend == "fused":
             srm_decays(x, *constants, surrogate, detach_reset, backend)  # raises: the fused kernel does not apply

@@ -237,6 +237,23 @@ def _raise(status: int) -> None:
     raise RuntimeError(f"bpsrm fused CPU kernel: inconsistent arguments (status {status}); this is a bug")
 
 
+def _parameter_args(like: Tensor, params: Params) -> tuple[KernelArgs, list[Tensor | None] | None]:
+    """A fresh :class:`KernelArgs` with the parameters' pointers, strides and period for neurons shaped like
+    ``like[0]``, and the period arrays made for it (None in the common case), which must outlive the call.
+
+    The common case, one value per parameter, is inline (strides 0; P = 0, which the callers set to M).
+    """
+    a_s, a_m, a_r, theta, theta_r = params
+    if a_m.numel() == a_r.numel() == theta.numel() == theta_r.numel() == 1 and (a_s is None or a_s.numel() == 1):
+        args = KernelArgs()
+        args.a_s = None if a_s is None else a_s.data_ptr()
+        args.a_m, args.a_r = a_m.data_ptr(), a_r.data_ptr()
+        args.theta, args.theta_r = theta.data_ptr(), theta_r.data_ptr()
+        return args, None
+    args = KernelArgs()
+    return args, _set_parameters(args, like, params)
+
+
 def fused_forward(
     x: Tensor, a_s: Tensor | None, a_m: Tensor, a_r: Tensor, theta: Tensor, theta_r: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -244,22 +261,24 @@ def fused_forward(
 
     The parameters broadcast against x[0] and have x's dtype (a_s None: the ``exp`` kernel).
     """
+    args, keep = _parameter_args(x, (a_s, a_m, a_r, theta, theta_r))
+    result = _forward(x, args)
+    del keep  # the period arrays lived through the call
+    return result
+
+
+def _forward(x: Tensor, args: KernelArgs) -> tuple[Tensor, Tensor]:
+    """The forward kernel with ``args``'s parameters (P = 0: one value each) on x [T, ...]."""
     x = x.contiguous()  # the kernel reads x in [T, M] order
     spikes = torch.empty_like(x)
     u = torch.empty_like(x)
     steps = x.shape[0]
     neurons = x.numel() // steps if steps else 0
     if neurons:
-        args = KernelArgs()
         args.x, args.u, args.spikes = x.data_ptr(), u.data_ptr(), spikes.data_ptr()
         args.T, args.M, args.threads = steps, neurons, torch.get_num_threads()
-        keep = None  # one value per parameter, the common case, inline (a call cost ~1 us): strides 0, P = M
-        if a_m.numel() == a_r.numel() == theta.numel() == theta_r.numel() == 1 and (a_s is None or a_s.numel() == 1):
-            args.P, args.a_s = neurons, None if a_s is None else a_s.data_ptr()
-            args.a_m, args.a_r = a_m.data_ptr(), a_r.data_ptr()
-            args.theta, args.theta_r = theta.data_ptr(), theta_r.data_ptr()
-        else:
-            keep = _set_parameters(args, x, (a_s, a_m, a_r, theta, theta_r))  # noqa: F841  (alive during the call)
+        if not args.P:
+            args.P = neurons
         status = _KERNELS[x.dtype][0](args)
         if status:
             _raise(status)
@@ -282,6 +301,12 @@ def fused_backward(
     ``surrogate`` is the surrogate's ``kernel_id`` and ``width`` its :attr:`~bpsrm.neuron.surrogate.Surrogate.width`;
     ``needs`` says which parameter gradients to compute (x is needed for a_s and a_m); the others are None.
     """
+    if True not in needs:  # training's common case: only grad_x
+        args, keep = _parameter_args(u, params)
+        args.surrogate, args.width, args.detach_reset = surrogate, width, detach_reset
+        grad_x = _backward_input(u, grad_spikes, grad_u, args)
+        del keep
+        return grad_x, [None] * 5
     grad_x = torch.empty_like(u)
     steps = u.shape[0]
     neurons = u.numel() // steps if steps else 0
@@ -289,18 +314,11 @@ def fused_backward(
         return grad_x, [
             torch.zeros_like(p) if n and p is not None else None for n, p in zip(needs, params, strict=True)
         ]
-    args = KernelArgs()
+    args, keep = _parameter_args(u, params)
     args.u, args.T, args.M = u.data_ptr(), steps, neurons
+    args.P = args.P or neurons
     args.surrogate, args.width, args.detach_reset = surrogate, width, detach_reset
     args.threads = torch.get_num_threads()
-    a_s, a_m, a_r, theta, theta_r = params
-    keep = None  # as in fused_forward
-    if a_m.numel() == a_r.numel() == theta.numel() == theta_r.numel() == 1 and (a_s is None or a_s.numel() == 1):
-        args.P, args.a_s = neurons, None if a_s is None else a_s.data_ptr()
-        args.a_m, args.a_r = a_m.data_ptr(), a_r.data_ptr()
-        args.theta, args.theta_r = theta.data_ptr(), theta_r.data_ptr()
-    else:
-        keep = _set_parameters(args, u, params)  # noqa: F841  (alive during the call)
     args.grad_x = grad_x.data_ptr()
     if grad_spikes is not None:
         grad_spikes = grad_spikes.contiguous()
@@ -308,11 +326,6 @@ def fused_backward(
     if grad_u is not None:
         grad_u = grad_u.contiguous()
         args.grad_u = grad_u.data_ptr()
-    if True not in needs:  # training's common case: only grad_x
-        status = _KERNELS[u.dtype][1](args)
-        if status:
-            _raise(status)
-        return grad_x, [None] * 5
     buffers: list[Tensor | None] = [None] * 5
     threads = args.threads
     for k, (need, param) in enumerate(zip(needs, params, strict=True)):
@@ -325,8 +338,32 @@ def fused_backward(
     status = _KERNELS[u.dtype][1](args)
     if status:
         _raise(status)
+    del keep
     grads = [None if b is None else _reduce_to(b.sum(0), p, u) for b, p in zip(buffers, params, strict=True)]  # type: ignore[arg-type]
     return grad_x, grads
+
+
+def _backward_input(u: Tensor, grad_spikes: Tensor | None, grad_u: Tensor | None, args: KernelArgs) -> Tensor:
+    """grad_x alone (no parameter gradients) from the backward kernel with ``args``'s parameters and surrogate."""
+    grad_x = torch.empty_like(u)
+    steps = u.shape[0]
+    neurons = u.numel() // steps if steps else 0
+    if not neurons:
+        return grad_x
+    args.u, args.grad_x, args.T, args.M = u.data_ptr(), grad_x.data_ptr(), steps, neurons
+    args.threads = torch.get_num_threads()
+    if not args.P:
+        args.P = neurons
+    if grad_spikes is not None:
+        grad_spikes = grad_spikes.contiguous()
+        args.grad_spikes = grad_spikes.data_ptr()
+    if grad_u is not None:
+        grad_u = grad_u.contiguous()
+        args.grad_u = grad_u.data_ptr()
+    status = _KERNELS[u.dtype][1](args)
+    if status:
+        _raise(status)
+    return grad_x
 
 
 def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
@@ -486,24 +523,36 @@ def _trailing_dims(count: int, shape: torch.Size) -> int:
     raise AssertionError(f"period {count} does not match the trailing dims of {tuple(shape)}")
 
 
-ConstantPlan = tuple[Params, int, float, bool]
-"""A call's parameters that are constants (0-d tensors never written to, none requiring grad), surrogate
-kernel id, surrogate width and detach_reset: what :func:`bpsrm.srm` binds once per distinct call."""
+class ConstantPlan:
+    """A call's parameters that are constants (0-d tensors never written to, none requiring grad) and its
+    surrogate, as :func:`bpsrm.srm` binds them once per distinct call: the kernel arguments they fill are
+    made here once and copied at each call."""
 
-_NO_PARAMETER_GRADIENTS = (False,) * 5
+    __slots__ = ("detach_reset", "kernel_id", "params", "template", "width")
+
+    def __init__(self, params: Params, kernel_id: int, width: float, detach_reset: bool) -> None:
+        self.params, self.kernel_id, self.width, self.detach_reset = params, kernel_id, width, detach_reset
+        template, keep = _parameter_args(params[1], params)
+        assert keep is None, "constant parameters are single values"
+        template.surrogate, template.width, template.detach_reset = kernel_id, width, detach_reset
+        self.template = template
+
+    def args(self) -> KernelArgs:
+        """A fresh copy of the arguments the parameters and surrogate fill (the rest is set per call)."""
+        return KernelArgs.from_buffer_copy(self.template)
 
 
 class SRMFusedConstants(torch.autograd.Function):
     """The fused kernel for calls whose parameters are constants (eager mode): x is the only tensor input and
     u the only saved tensor, which halves the autograd bookkeeping of :class:`SRMFusedCPU` at small sizes.
 
-    Inputs (x, plan: a :data:`ConstantPlan`), outputs (spikes, u); the kernels are the same
-    :func:`fused_forward` and :func:`fused_backward`.
+    Inputs (x, a :class:`ConstantPlan`), outputs (spikes, u); the kernels are the same as
+    :func:`fused_forward` and :func:`fused_backward` run.
     """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, plan: ConstantPlan) -> tuple[Tensor, Tensor]:  # type: ignore[override]
-        spikes, u = fused_forward(x, *plan[0])
+        spikes, u = _forward(x, plan.args())
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(u)
         ctx.plan = plan
@@ -520,11 +569,7 @@ def _constants_backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | N
     if grad_spikes is None and grad_u is None:
         return None, None
     (u,) = ctx.saved_tensors
-    params, kernel_id, width, detach_reset = ctx.plan
-    grad_x, _ = fused_backward(
-        None, u, grad_spikes, grad_u, params, kernel_id, width, detach_reset, _NO_PARAMETER_GRADIENTS
-    )
-    return grad_x, None
+    return _backward_input(u, grad_spikes, grad_u, ctx.plan.args()), None
 
 
 _constants_backward_once = once_differentiable(_constants_backward)
@@ -537,8 +582,7 @@ def fused_call_constants(plan: ConstantPlan, x: Tensor) -> tuple[Tensor, Tensor]
         try:
             if torch.is_grad_enabled() and x.requires_grad:
                 return _APPLY_CONSTANTS(x, plan)  # type: ignore[no-any-return]
-            return fused_forward(x, *plan[0])
+            return _forward(x, plan.args())
         except RuntimeError:  # a dead functorch wrapper: SRMFusedCPU.apply unwraps it
             pass
-    params, kernel_id, width, detach_reset = plan
-    return SRMFusedCPU.apply(x, *params, kernel_id, width, detach_reset)  # type: ignore[no-any-return]
+    return SRMFusedCPU.apply(x, *plan.params, plan.kernel_id, plan.width, plan.detach_reset)  # type: ignore[no-any-return]
