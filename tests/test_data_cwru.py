@@ -183,6 +183,14 @@ def test_nine_classes_across_loads(cwru_root, manifest):
     assert seen == {c: {"0HP", "1HP", "2HP"} for c in TEN[1:]}
 
 
+def test_a_class_set_given_as_a_number_is_the_named_one(cwru_root):
+    """class_set=9 from a command line (-o class_set=9) or YAML reads as an int: the same set as "9"."""
+    as_number = CWRU("test", root=cwru_root, load=1, class_set=9)
+    as_name = CWRU("test", root=cwru_root, load=1, class_set="9")
+    assert as_number.class_set == "9" and as_number.classes == as_name.classes == TEN[1:]
+    assert as_number.windows == as_name.windows and as_number.targets == as_name.targets
+
+
 def test_four_fault_types(cwru_root, manifest):
     ds = CWRU("train", root=cwru_root, class_set="4", window=4096)
     assert ds.classes == ["normal", "ball", "inner_race", "outer_race"]
@@ -413,7 +421,8 @@ def test_missing_records_are_named(tmp_path, monkeypatch):
         ("load", True),
         ("load", []),
         ("class_set", "3"),
-        ("class_set", 10),
+        ("class_set", 3),
+        ("class_set", True),
         ("class_set", ["10"]),
         ("window", 8),
         ("window", 100.0),

@@ -52,13 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
     demo.add_argument("--epochs", type=_positive_int, default=8, help="training epochs (default: 8)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt (needs --out)")
+    _resume_options(demo)
     train = sub.add_parser("train", help="train an experiment from a YAML config into a run folder")
     train.set_defaults(func=_train_command)
     train.add_argument("config", type=Path, help="a YAML file, e.g. configs/fashion-mnist.yaml")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=3 model.time_steps=8")
     train.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<experiment>-<time>)")
-    train.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt")
+    _resume_options(train)
     train.add_argument("--epochs", type=_positive_int, default=None, help="shorthand for train.epochs=N")
     train.add_argument("--seed", type=int, default=None, help="shorthand for seed=S")
     cross = sub.add_parser(
@@ -140,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resume_options(parser: argparse.ArgumentParser) -> None:
+    """--resume and --overwrite: what to do with a run folder that holds a run (one of them at most)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last.pt (a larger train.epochs extends a finished run)",
+    )
+    group.add_argument(
+        "--overwrite", action="store_true", help="delete the run that --out holds and train a new one there"
+    )
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -184,7 +197,7 @@ def _train_command(args: argparse.Namespace) -> int:
     if args.resume and args.out is None:
         raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
     out = args.out or Path("runs") / f"{config.experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
-    train(config, out, resume=args.resume)
+    train(config, out, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 
@@ -232,7 +245,7 @@ def _demo_command(args: argparse.Namespace) -> int:
     if args.resume and args.out is None:
         raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
     out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
-    run_demo(out, epochs=args.epochs, seed=args.seed, resume=args.resume)
+    run_demo(out, epochs=args.epochs, seed=args.seed, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 

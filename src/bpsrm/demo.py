@@ -37,8 +37,11 @@ def demo_config(epochs: int = 8, seed: int = 0) -> Config:
     return config_from_dict(raw)
 
 
-def run_demo(out: str | Path, *, epochs: int = 8, seed: int = 0, resume: bool = False, log: Log = print) -> dict:
-    """Train the demo into the run folder ``out``; returns the final metrics."""
+def run_demo(
+    out: str | Path, *, epochs: int = 8, seed: int = 0, resume: bool = False, overwrite: bool = False, log: Log = print
+) -> dict:
+    """Train the demo into the run folder ``out``; returns the final metrics (``resume`` and ``overwrite``
+    as in :func:`bpsrm.engine.trainer.train`)."""
     if os.environ.get("RANK", "0") == "0":  # under torchrun, only rank 0 speaks
         log("bpsrm demo: Fashion-MNIST subset shipped with bpsrm (5,000 train / 1,000 test images, no download)")
-    return train(demo_config(epochs, seed), out, resume=resume, log=log)
+    return train(demo_config(epochs, seed), out, resume=resume, overwrite=overwrite, log=log)

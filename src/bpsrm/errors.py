@@ -54,3 +54,7 @@ class ConfigError(BpsrmError, ValueError):
 
 class CheckpointError(BpsrmError):
     """A checkpoint cannot be read, is unsafe, or belongs to another architecture."""
+
+
+class RunFolderError(BpsrmError):
+    """A run folder cannot be used as asked: it holds a finished run, or another process trains into it."""

@@ -256,7 +256,7 @@ def _record_path(folder: Path, number: int) -> Path | None:
 class CWRU(SampleDataset):
     """Windows of CWRU drive-end vibration at 12 kHz: ``(float32 [1, window], label)``.
 
-    Options: ``load`` (0-3 HP, or a list), ``class_set`` ("10": normal + 9
+    Options: ``load`` (0-3 HP, or a list), ``class_set`` ("10" or 10: normal + 9
     faults; "9": the faults only, for cross-load work; "4": normal / ball /
     inner race / outer race), ``window`` samples per window, ``stride`` between
     window starts (default ``window``: no overlap), ``train_fraction`` of each
@@ -284,7 +284,7 @@ class CWRU(SampleDataset):
         root: str | Path | None = None,
         download: bool = False,
         load: int | Sequence[int] = 0,
-        class_set: str = "10",
+        class_set: str | int = "10",
         window: int = 2048,
         stride: int | None = None,
         train_fraction: float = 0.7,
@@ -298,6 +298,8 @@ class CWRU(SampleDataset):
     ) -> None:
         self.split = check_split("cwru", split)
         self.loads = _check_loads(load)
+        if type(class_set) is int:  # class_set=9 on a command line or in YAML reads as a number
+            class_set = str(class_set)
         if not isinstance(class_set, str) or class_set not in _CLASS_SETS:
             raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {class_set!r}")
         self.class_set = class_set

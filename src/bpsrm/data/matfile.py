@@ -170,6 +170,12 @@ def _matrix_array(buf: bytes | memoryview, pos: int, end: int, order: str, name:
     return values.astype(dtype.newbyteorder("=")).reshape(dims, order="F")
 
 
+_V73 = (
+    "a MATLAB v7.3 (HDF5) file, which this reader does not take: save it again from MATLAB with "
+    "save(filename, '-v7'), or read it with h5py and write it with scipy.io.savemat"
+)
+
+
 class Mat5:
     """The variables of a MATLAB level 5 file: names and headers at once, values on request.
 
@@ -183,14 +189,16 @@ class Mat5:
         if len(data) < 128:
             raise MatError(f"{len(data)} bytes, shorter than the 128-byte MAT-file header")
         indicator = data[126:128]
+        if data[:19] == b"MATLAB 7.3 MAT-file" or data[512:516] == b"\x89HDF":
+            raise MatError(_V73)
         if indicator not in (b"IM", b"MI"):
-            if data[:19] == b"MATLAB 7.3 MAT-file" or data[512:516] == b"\x89HDF":
-                raise MatError("a MATLAB v7.3 (HDF5) file; save it with -v7 or -v6")
             raise MatError("no MATLAB 5 header (not a .mat file, or a MATLAB v4 file)")
         self.order = "<" if indicator == b"IM" else ">"
         version = struct.unpack_from(self.order + "H", data, 124)[0]
+        if version == 0x0200:
+            raise MatError(_V73)
         if version != 0x0100:
-            raise MatError(f"MAT-file version {version:#06x}, expected 0x0100")
+            raise MatError(f"MAT-file version {version:#06x}, expected 0x0100 (MATLAB v5 to v7)")
         self.data = data
         self.variables: dict[str, tuple[bool, int, int]] = {}  # name -> (compressed, start, end)
         self.headers: dict[str, MatrixHeader] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pickle
 import warnings
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: an empty file (0 bytes), not a checkpoint")
     try:
         with warnings.catch_warnings():
             # torch notes foreign pickle protocols before refusing them; the refusal below says enough.
@@ -66,8 +67,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path}: not a readable bpsrm checkpoint (the pickle stream is damaged or foreign)"
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable bpsrm checkpoint ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:  # torch.load on foreign bytes raises what its parsers meet (IndexError, KeyError, ...)
+        raise CheckpointError(f"{path}: not a readable bpsrm checkpoint ({_first_line(exc)})") from None
     if not isinstance(data, dict) or "model" not in data or "format_version" not in data:
         raise CheckpointError(f"{path}: not a bpsrm checkpoint (expected a dict with 'model' and 'format_version')")
     if data["format_version"] != FORMAT_VERSION:
@@ -75,6 +76,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path}: checkpoint format {data['format_version']!r}, this bpsrm reads format {FORMAT_VERSION}"
         )
     return data
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type's name when it says nothing."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path) -> None:

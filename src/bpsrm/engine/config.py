@@ -9,6 +9,7 @@ overrides ``key.sub=value`` are parsed as YAML scalars and validated the same wa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -358,8 +359,8 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key.sub=value`` overrides (values parsed as YAML) to plain config data."""
-    raw = dict(raw)
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a copy of plain config data."""
+    raw = copy.deepcopy(raw)  # nested mappings too: the caller's data stays as it was
     for item in overrides:
         key, value = parse_assignment(item, "override", "key.sub=value")
         _set_dotted(raw, key, value)
@@ -400,10 +401,31 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if raw is None:
-        raw = {}
+        raise ConfigError(
+            f"{path}: the file is empty (or only comments); a config names at least its data and model, "
+            "e.g. configs/fashion-mnist.yaml"
+        )
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys, got {type(raw).__name__}")
     try:
         return config_from_dict(apply_overrides(raw, overrides or []))
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise _blame(path, raw, overrides or [], exc) from None
+
+
+def _blame(path: Path, raw: dict[str, Any], overrides: list[str], error: ConfigError) -> ConfigError:
+    """The error of a config and its overrides, naming the first override that breaks a valid file."""
+    if overrides:
+        try:
+            config_from_dict(raw)
+        except ConfigError:
+            pass  # the file alone is wrong already: its error below
+        else:
+            for count in range(1, len(overrides) + 1):
+                try:
+                    config_from_dict(apply_overrides(raw, overrides[:count]))
+                except ConfigError as exc:
+                    if str(exc).startswith("override"):  # the override's own form or value did not parse
+                        return ConfigError(f"{exc} (on {path})")
+                    return ConfigError(f"override {overrides[count - 1]!r} (on {path}): {exc}")
+    return ConfigError(f"{path}: {error}")

@@ -153,7 +153,8 @@ def run_crossload(
             _check_same_config(run, cfg)
             if not (run / run_folder.METRICS_JSON).is_file():
                 log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
-                train(cfg, run, resume=(run / run_folder.LAST_PT).is_file(), log=log)
+                resumable = (run / run_folder.LAST_PT).is_file()  # else a run stopped before its first epoch
+                train(cfg, run, resume=resumable, overwrite=not resumable, log=log)
             cells = [
                 (test_load, adapted)
                 for test_load in loads

@@ -33,6 +33,10 @@ shape) raises :class:`~bpsrm.errors.DataError` naming the file and the problem.
 ``best.pt`` / ``last.pt``
     Checkpoints (:mod:`bpsrm.engine.checkpoint`): ``best.pt`` the model chosen
     (:func:`model_record`), ``last.pt`` that and the training state to resume from.
+
+``.bpsrm.lock``
+    Held (``fcntl.flock``) by the process that trains into the folder (:class:`FolderLock`);
+    the operating system releases it when that process ends in any way, SIGKILL included.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, RunFolderError
 from ..files import atomic_file, write_text_atomic
 
 __all__ = [
@@ -62,6 +69,10 @@ __all__ = [
     "Activity",
     "LayerActivity",
     "Missing",
+    "RUN_FILES",
+    "FolderLock",
+    "run_files",
+    "remove_run",
     "clear_stale",
     "write_config",
     "write_history",
@@ -84,8 +95,11 @@ ACTIVITY_NPZ = "activity.npz"
 BEST_PT = "best.pt"
 LAST_PT = "last.pt"
 TENSORBOARD_DIR = "tensorboard"
+LOCK_FILE = ".bpsrm.lock"
 PLOTS = ("learning_curves.png", "confusion_matrix.png", "raster.png", "membrane.png", "firing_rates.png")
 """The figures :func:`bpsrm.engine.plots.plot_run` draws into a complete run folder."""
+RUN_FILES = (CONFIG_YAML, METRICS_CSV, METRICS_JSON, ACTIVITY_NPZ, BEST_PT, LAST_PT)
+"""The files whose presence means that a folder holds a run (started or finished)."""
 HISTORY_COLUMNS = (
     "epoch",
     "lr",
@@ -128,6 +142,59 @@ class Activity:
 
 
 # ----------------------------------------------------------------------------- writing
+
+
+# ----------------------------------------------------------------------------- ownership
+
+
+def run_files(run: Path) -> list[str]:
+    """The files of :data:`RUN_FILES` that ``run`` holds (none when it does not exist)."""
+    return [name for name in RUN_FILES if (run / name).is_file()]
+
+
+def remove_run(run: Path) -> None:
+    """Delete the run that ``run`` holds (its files, figures and TensorBoard log); other files stay."""
+    for name in (*RUN_FILES, *PLOTS):
+        (run / name).unlink(missing_ok=True)
+    shutil.rmtree(run / TENSORBOARD_DIR, ignore_errors=True)
+
+
+class FolderLock:
+    """An advisory lock on a run folder (``fcntl.flock`` on its ``.bpsrm.lock``), taken on construction.
+
+    A second process that asks for it fails at once with a :class:`~bpsrm.errors.RunFolderError` naming
+    the holder. The operating system drops the lock when the holder's file descriptor closes, which
+    happens on any exit, SIGKILL included; the file itself stays (removing it would race). Where
+    ``fcntl`` does not exist (Windows), no lock is taken.
+    """
+
+    def __init__(self, run: Path) -> None:
+        self.path = run / LOCK_FILE
+        self._fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        run.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "a process"
+            os.close(fd)
+            raise RunFolderError(
+                f"{run}: another bpsrm process is training into this folder ({holder}); wait for it to end or "
+                "choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Give the lock up (also done by the operating system when the process ends)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
 
 
 def clear_stale(run: Path) -> None:

@@ -26,11 +26,11 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import get_dataset
-from ..errors import BpsrmError, CheckpointError, ConfigError
+from ..errors import BpsrmError, CheckpointError, ConfigError, RunFolderError
 from ..files import progress
 from ..network.augment import augment_images
 from ..network.encoding import get_encoder
-from ..network.models import SpikingNetwork, build_model
+from ..network.models import SpikingNetwork, build_model, physical_memory
 from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_from_dict, config_to_dict
@@ -84,11 +84,25 @@ def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | Non
         )
     except BpsrmError as exc:
         raise ConfigError(f"model: {exc}") from None
+    _check_batch_memory(config, model)
     if classes is not None:
         out = model(probe).shape[-1]
         if out != classes:
             raise ConfigError(f"model.spec: the network ends with {out} outputs but the dataset has {classes} classes")
     return model
+
+
+def _check_batch_memory(config: Config, model: SpikingNetwork) -> None:
+    """Refuse a batch whose activations (synapse outputs, norm outputs and spikes, float32) exceed the memory."""
+    memory = physical_memory()
+    batch = config.train.batch_size
+    needed = 4 * 3 * model.activations_per_step * config.model.time_steps * batch
+    if memory is not None and needed > memory:
+        raise ConfigError(
+            f"model.spec {config.model.spec!r} with train.batch_size={batch} and model.time_steps="
+            f"{config.model.time_steps}: a batch would need {needed / 2**30:,.1f} GiB of activations; this machine "
+            f"has {memory / 2**30:,.1f} GiB of memory (a smaller batch or network fits)"
+        )
 
 
 def without_augmentation(options: dict[str, Any]) -> dict[str, Any]:
@@ -343,18 +357,62 @@ def _activity(experiment: Experiment) -> run_folder.Activity:
     return run_folder.Activity(layers, int(label), int(result.logits.argmax(1)[0]))
 
 
-def train(config: Config, out: str | Path, *, resume: bool = False, log: Log = print) -> dict[str, Any]:
+def train(
+    config: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False, log: Log = print
+) -> dict[str, Any]:
     """Train ``config`` into the run folder ``out``; returns the final metrics (also in metrics.json).
 
+    A folder that holds a run is refused unless ``resume`` (continue from its last.pt; a larger
+    ``train.epochs`` than the run's extends it) or ``overwrite`` (delete that run first) is given, and a
+    folder another process trains into is refused at once (:class:`~bpsrm.engine.run_folder.FolderLock`).
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), the processes share every global batch
     (see :mod:`bpsrm.engine.distributed`) and only rank 0 writes.
     """
+    if resume and overwrite:
+        raise RunFolderError("resume and overwrite exclude each other: continue the run, or replace it")
     device = _device(config)
     ctx = from_environment(device)
     try:
-        return _train(config, Path(out), resume, log if ctx.is_main else _silent, ctx, device)
+        lock = _claim_folder(Path(out), resume, overwrite, ctx)
+        try:
+            return _train(config, Path(out), resume, log if ctx.is_main else _silent, ctx, device)
+        finally:
+            if lock is not None:
+                lock.release()
     finally:
         ctx.close()
+
+
+def _claim_folder(out: Path, resume: bool, overwrite: bool, ctx: Distributed) -> run_folder.FolderLock | None:
+    """Rank 0 locks the run folder and checks that training there loses nothing; every rank stops if not."""
+    lock, problem = None, None
+    if ctx.is_main:
+        try:
+            lock = run_folder.FolderLock(out)
+            held = run_folder.run_files(out)
+            if overwrite:
+                run_folder.remove_run(out)
+            elif held and not resume:
+                raise RunFolderError(
+                    f"{out} holds a run ({', '.join(held)}); give --resume to continue it (with train.epochs=N "
+                    "to extend a finished one), --overwrite to replace it, or another --out"
+                )
+            elif held and resume and run_folder.LAST_PT not in held:
+                raise RunFolderError(
+                    f"{out}: nothing to resume (no {run_folder.LAST_PT}), but the folder holds a run "
+                    f"({', '.join(held)}); give --overwrite to train it again from the start, or another --out"
+                )
+        except BpsrmError as exc:
+            problem = exc
+        except OSError as exc:
+            problem = RunFolderError(f"{out}: cannot write the run folder ({exc.strerror or exc})")
+    if ctx.active and ctx.any(problem is not None):  # every rank stops, not rank 0 alone
+        problem = problem or RunFolderError(f"rank 0 cannot use the run folder {out}; see its error")
+    if problem is not None:
+        if lock is not None:
+            lock.release()
+        raise problem
+    return lock
 
 
 def _device(config: Config) -> torch.device:
@@ -499,13 +557,13 @@ def _resume(run: _Run, resume: bool) -> None:
     if resume and run.last_path.is_file():
         state = load_checkpoint(run.last_path)
         saved = config_from_dict(state["config"])
-        if config_to_dict(saved) != config_to_dict(run.config):
-            raise CheckpointError(
-                f"{run.last_path}: was written for another config; resume with the config in {run.out}"
-            )
+        extended = _check_resumable(run, saved, int(state["epoch"]))
         load_model_state(run.model, state["model"], run.last_path)
         run.optimiser.load_state_dict(state["optimiser"])
-        _load_schedule(run.scheduler, state["scheduler"])
+        if extended:  # the schedule of the new length, advanced to the step reached
+            _restart_schedule(run, int(state["scheduler"]["last_epoch"]))
+        else:
+            _load_schedule(run.scheduler, state["scheduler"])
         ranks = state.get("rng_ranks")
         ctx = run.ctx
         _set_rng_state(ranks[ctx.rank] if ctx.active and ranks and len(ranks) == ctx.world_size else state["rng"])
@@ -517,6 +575,52 @@ def _resume(run: _Run, resume: bool) -> None:
     if run.ctx.active and run.ctx.rank > 0:
         # Data-side random draws (augmentation, rate coding) of their own on every rank.
         torch.manual_seed(run.config.seed * 1_000_003 + run.ctx.rank)
+
+
+def _check_resumable(run: _Run, saved: Config, epochs_done: int) -> bool:
+    """Whether last.pt's config is this one; True when only train.epochs differs and extends the run.
+
+    A CheckpointError lists every key that differs, with both values.
+    """
+    before, now = _flat(config_to_dict(saved)), _flat(config_to_dict(run.config))
+    differ = {key for key in before.keys() | now.keys() if before.get(key) != now.get(key)}
+    if not differ:
+        return False
+    if differ == {"train.epochs"} and now["train.epochs"] >= epochs_done:
+        run.log(f"extending {run.out} from {before['train.epochs']} to {now['train.epochs']} epochs")
+        return True
+    if differ == {"train.epochs"}:
+        raise CheckpointError(
+            f"{run.last_path}: the run has done {epochs_done} epochs; train.epochs={now['train.epochs']} cannot "
+            "shorten it (give a larger number to extend it)"
+        )
+    listed = "; ".join(f"{key}: {before.get(key)!r} there, {now.get(key)!r} now" for key in sorted(differ))
+    raise CheckpointError(
+        f"{run.last_path}: was written for another config ({listed}); resume with the config in {run.out} "
+        "(only train.epochs may change, to extend the run)"
+    )
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as {"a.b.c": value}."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _restart_schedule(run: _Run, steps_done: int) -> None:
+    """A fresh schedule for the run's (new) length, stepped to ``steps_done`` from the base learning rate."""
+    for group in run.optimiser.param_groups:
+        group["lr"] = group.get("initial_lr", run.config.optim.lr)
+    run.scheduler = _schedule(run.config, run.optimiser, run.steps_per_epoch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepping a schedule without an optimiser step
+        for _ in range(steps_done):
+            run.scheduler.step()
 
 
 def _open_folder(run: _Run) -> None:

@@ -25,6 +25,8 @@ non-spiking last layer (:class:`~bpsrm.network.layers.MembraneReadout`); one end
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -127,6 +129,8 @@ class SpikingNetwork(nn.Module):
         self.readout = readout
         self.input_shape = tuple(input_shape)
         self.spec = spec
+        self.activations_per_step = 0
+        """Elements of the synapse outputs of one sample at one step (set by :func:`build_model`)."""
 
     def _check(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.dim() != len(self.input_shape) + 2 or tuple(x.shape[2:]) != self.input_shape:
@@ -211,6 +215,8 @@ def build_model(
         readout_reduce: how a membrane readout reduces over time.
     """
     tokens = parse_spec(spec)
+    if time_steps is not None and (isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1):
+        raise ParameterError(f"build_model: time_steps must be None or a whole number >= 1, got {time_steps!r}")
     params, surrogate = _neuron_params(neuron)
     norm = dict(norm or {})
     unknown = set(norm) - _NORM_KEYS
@@ -230,6 +236,7 @@ def build_model(
     srm_names: list[str] = []
     last_synapse = ""
     current = shape
+    size = _Size(spec, time_steps or 1)
     readout: nn.Module
     for index, token in enumerate(tokens):
         where = f"spec {spec!r}, token {index + 1} {token.text!r}"
@@ -244,18 +251,17 @@ def build_model(
                 )
             conv_cls = nn.Conv1d if len(current) == 2 else nn.Conv2d
             followed_by_norm = not is_last and tokens[index + 1].kind == "norm"
-            layers.append(TimeFolded(conv_cls(current[0], out_channels, k, padding=k // 2, bias=not followed_by_norm)))
             spatial = tuple(s + 2 * (k // 2) - k + 1 for s in current[1:])
+            size.add(where, current[0] * out_channels * k ** len(spatial), (out_channels, *spatial))
+            layers.append(TimeFolded(conv_cls(current[0], out_channels, k, padding=k // 2, bias=not followed_by_norm)))
             current = (out_channels,) + spatial
         elif token.kind == "fc":
             (features,) = token.args
             if len(current) > 1:
                 layers.append(TimeFolded(nn.Flatten()))
-                flat = 1
-                for s in current:
-                    flat *= s
-                current = (flat,)
+                current = (math.prod(current),)
             followed_by_norm = not is_last and tokens[index + 1].kind == "norm"
+            size.add(where, current[0] * features, (features,))
             layers.append(TimeFolded(nn.Linear(current[0], features, bias=not followed_by_norm)))
             current = (features,)
         elif token.kind in ("maxpool", "avgpool"):
@@ -284,4 +290,49 @@ def build_model(
         readout = MembraneReadout(tau_s=params.tau_s, tau_m=params.tau_m, kernel=params.kernel, reduce=readout_reduce)
     else:
         readout = SpikeCountReadout()
-    return SpikingNetwork(layers, readout, shape, spec, srm_names)
+    network = SpikingNetwork(layers, readout, shape, spec, srm_names)
+    network.activations_per_step = size.activations
+    return network
+
+
+def physical_memory() -> int | None:
+    """Bytes of memory of this machine (None where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _gigabytes(count: float) -> str:
+    return f"{count / 2**30:,.1f} GiB"
+
+
+class _Size:
+    """The parameters and activations of a network as it is built, refused before they are allocated when
+    they cannot fit in memory: each parameter is held four times in training (weights, gradients and
+    Adam's two moments), each activation element at least once per step of one sample."""
+
+    def __init__(self, spec: str, time_steps: int) -> None:
+        self.spec, self.time_steps = spec, time_steps
+        self.parameters = 0
+        self.activations = 0
+        """Elements of the synapse outputs of one sample at one time step (each is normalised and spikes)."""
+        self.memory = physical_memory()
+
+    def add(self, where: str, parameters: int, output: tuple[int, ...]) -> None:
+        self.parameters += parameters
+        self.activations += math.prod(output)
+        if self.memory is None:
+            return
+        weights = 4 * 4 * self.parameters
+        if weights > self.memory:
+            raise SpecError(
+                f"{where}: the network would hold {self.parameters:,} parameters ({_gigabytes(weights)} as float32 "
+                f"weights, gradients and Adam's two moments); this machine has {_gigabytes(self.memory)} of memory"
+            )
+        one_sample = 4 * 3 * self.activations * self.time_steps  # synapse output, norm output and spikes
+        if one_sample > self.memory:
+            raise SpecError(
+                f"{where}: one sample would need {_gigabytes(one_sample)} of activations over {self.time_steps} "
+                f"steps; this machine has {_gigabytes(self.memory)} of memory"
+            )

@@ -1,0 +1,112 @@
+"""Every failure a user can cause ends in one line, ``bpsrm: error: ...``, and exit status 1: the cases
+found by trying the command line as a careless or hostile user would (issue 20), each driven through
+:func:`bpsrm.cli.main` in this process, so that any other exception fails the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from bpsrm.cli import main
+from bpsrm.errors import ParameterError
+from bpsrm.network.models import build_model
+
+TINY = {
+    "experiment": "tiny",
+    "data": {"name": "fashion-mnist-demo", "limit_train": 64, "limit_test": 32},
+    "model": {"spec": "FC16-SRM-FC10", "time_steps": 2},
+    "train": {"epochs": 1, "batch_size": 32},
+    "log": {"progress": False},
+}
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], *fragments: str) -> str:
+    status = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 1, err
+    assert "Traceback" not in err
+    errors = [line for line in lines if line.startswith("bpsrm: error: ")]
+    assert len(errors) == 1, err
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def test_an_empty_file_as_a_checkpoint(tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "best.pt"
+    empty.touch()
+    _fails(["eval", empty], capsys, str(empty), "an empty file (0 bytes)")
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG")
+    _fails(["predict", empty, image], capsys, str(empty), "an empty file (0 bytes)")
+
+
+def test_a_yaml_file_as_a_checkpoint(config: Path, capsys) -> None:
+    _fails(["eval", config], capsys, str(config), "not a readable bpsrm checkpoint")
+
+
+def test_a_spec_too_large_for_memory_is_refused_before_allocating(config: Path, tmp_path: Path, capsys) -> None:
+    message = _fails(
+        ["train", config, "model.spec=FC1000000000-SRM-FC10", "--out", tmp_path / "run"],
+        capsys,
+        "'FC1000000000'",
+        "784,000,000,000 parameters",
+        "GiB of memory",
+    )
+    assert "this machine has" in message
+
+
+def test_a_batch_too_large_for_memory_is_refused(config: Path, tmp_path: Path, capsys) -> None:
+    _fails(
+        ["train", config, "model.spec=512C3-SRM-FC10", "train.batch_size=100000", "--out", tmp_path / "run"],
+        capsys,
+        "train.batch_size=100000",
+        "GiB of activations",
+    )
+
+
+def test_an_empty_config_file(tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    _fails(["train", empty, "--out", tmp_path / "run"], capsys, str(empty), "the file is empty")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_override_error_names_the_override_not_the_file(config: Path, tmp_path: Path, capsys) -> None:
+    message = _fails(
+        ["train", config, "train.epochs=0", "--out", tmp_path / "run"], capsys, "override 'train.epochs=0'"
+    )
+    assert message.index("override") < message.index(str(config))  # the override is the subject
+    _fails(
+        ["train", config, "train.epoch=3", "--out", tmp_path / "run"],
+        capsys,
+        "override 'train.epoch=3'",
+        "did you mean train.epochs",
+    )
+    _fails(["train", config, "=3", "--out", tmp_path / "run"], capsys, "override '=3' must look like key.sub=value")
+
+
+def test_an_error_of_the_file_itself_names_the_file(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": -1}}))
+    message = _fails(["train", path, "seed=4", "--out", tmp_path / "run"], capsys, str(path), "train.epochs")
+    assert "override" not in message
+
+
+def test_time_steps_zero_is_refused_by_the_builder_without_a_norm() -> None:
+    with pytest.raises(ParameterError, match="time_steps must be None or a whole number >= 1, got 0"):
+        build_model("FC10", (784,), time_steps=0)
+    with pytest.raises(ParameterError, match="got True"):
+        build_model("FC10", (784,), time_steps=True)
+    assert build_model("FC10", (784,), time_steps=None)(torch.zeros(2, 1, 784)).shape == (1, 10)

@@ -1,0 +1,176 @@
+"""Run folders are protected: a finished run is never overwritten without --overwrite, two processes never
+train into one folder, a resume names what differs, and a finished run can be extended."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bpsrm.cli import main
+from bpsrm.engine import run_folder
+from bpsrm.engine.config import config_from_dict
+from bpsrm.engine.trainer import train
+from bpsrm.errors import CheckpointError, RunFolderError
+
+TINY = {
+    "experiment": "tiny",
+    "seed": 1,
+    "data": {"name": "fashion-mnist-demo", "limit_train": 128, "limit_test": 32},
+    "model": {"spec": "FC16-SRM-FC10", "time_steps": 2},
+    "train": {"epochs": 2, "batch_size": 32},
+    "log": {"progress": False},
+}
+
+
+def _config(**changes):
+    raw = yaml.safe_load(yaml.safe_dump(TINY))
+    for dotted, value in changes.items():
+        node = raw
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return config_from_dict(raw)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("finished") / "run"
+    train(_config(), out, log=_quiet)
+    return out
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.name != run_folder.LOCK_FILE}
+
+
+def _copy(folder: Path, target: Path) -> Path:
+    target.mkdir()
+    for name, data in _snapshot(folder).items():
+        (target / name).write_bytes(data)
+    return target
+
+
+def test_a_finished_run_is_not_overwritten_without_a_flag(finished: Path, tmp_path: Path) -> None:
+    run = _copy(finished, tmp_path / "run")
+    before = _snapshot(run)
+    with pytest.raises(RunFolderError, match=r"holds a run \(config\.yaml.*--resume.*--overwrite"):
+        train(_config(**{"train.epochs": 1}), run, log=_quiet)
+    assert _snapshot(run) == before
+
+
+def test_overwrite_replaces_the_run_and_keeps_other_files(finished: Path, tmp_path: Path) -> None:
+    run = _copy(finished, tmp_path / "run")
+    (run / "my-notes.txt").write_text("mine")
+    train(_config(**{"train.epochs": 1}), run, overwrite=True, log=_quiet)
+    with (run / "metrics.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 1  # the new one-epoch run, not the old two epochs
+    assert (run / "my-notes.txt").read_text() == "mine"
+
+
+def test_resume_without_last_pt_in_a_folder_that_holds_a_run_is_refused(finished: Path, tmp_path: Path) -> None:
+    run = _copy(finished, tmp_path / "run")
+    (run / "last.pt").unlink()
+    before = _snapshot(run)
+    with pytest.raises(RunFolderError, match=r"nothing to resume.*--overwrite"):
+        train(_config(), run, resume=True, log=_quiet)
+    assert _snapshot(run) == before
+
+
+def test_resume_and_overwrite_exclude_each_other(tmp_path: Path) -> None:
+    with pytest.raises(RunFolderError, match="exclude each other"):
+        train(_config(), tmp_path / "run", resume=True, overwrite=True, log=_quiet)
+
+
+def test_the_command_line_refuses_resume_with_overwrite(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "x.yaml", "--out", "o", "--resume", "--overwrite"])
+    assert stop.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_resume_with_another_config_lists_the_keys_that_differ(finished: Path, tmp_path: Path) -> None:
+    run = _copy(finished, tmp_path / "run")
+    changed = _config(**{"optim.lr": 0.005, "model.neuron.tau_m": 3.0})
+    with pytest.raises(CheckpointError) as error:
+        train(changed, run, resume=True, log=_quiet)
+    message = str(error.value)
+    assert "model.neuron.tau_m: 4.0 there, 3.0 now" in message
+    assert "optim.lr: 0.001 there, 0.005 now" in message
+
+
+def test_a_finished_run_is_extended_with_more_epochs(finished: Path, tmp_path: Path) -> None:
+    run = _copy(finished, tmp_path / "run")
+    with (finished / "metrics.csv").open() as handle:
+        first_rows = list(csv.DictReader(handle))
+    logged: list[str] = []
+    train(_config(**{"train.epochs": 4}), run, resume=True, log=logged.append)
+    assert any("extending" in line and "from 2 to 4 epochs" in line for line in logged)
+    with (run / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4
+    assert [r["train_loss"] for r in rows[:2]] == [r["train_loss"] for r in first_rows]
+    # The cosine schedule of a 4-epoch run (S steps per epoch, no warm-up, eta_min = 0) after epoch 3:
+    # eta (1 + cos(pi * 3S / 4S)) / 2, whatever S; the 2-epoch schedule continued would rise again instead.
+    assert float(rows[2]["lr"]) == pytest.approx(1e-3 * (1 + math.cos(math.pi * 3 / 4)) / 2, rel=1e-9)
+    assert float(rows[3]["lr"]) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(CheckpointError, match="cannot shorten"):
+        train(_config(**{"train.epochs": 1}), run, resume=True, log=_quiet)
+
+
+LOCK_HOLDER = """
+import sys, time
+from pathlib import Path
+from bpsrm.engine.run_folder import FolderLock
+lock = FolderLock(Path(sys.argv[1]))
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_second_process_fails_at_once_and_sigkill_releases_the_lock(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        with pytest.raises(
+            RunFolderError, match=rf"another bpsrm process is training into this folder \(pid {holder.pid}"
+        ):
+            train(_config(), run, log=_quiet)
+        assert time.monotonic() - start < 5.0  # at once, not after a timeout
+        assert not run_folder.run_files(run)  # the refused start wrote nothing
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    lock = run_folder.FolderLock(run)  # the operating system dropped the killed holder's lock
+    lock.release()
+
+
+def test_two_commands_on_one_folder_one_trains_and_the_other_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 3}}))
+    command = [sys.executable, "-m", "bpsrm", "--threads", "1", "train", str(config), "--out", str(tmp_path / "run")]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "run" / run_folder.CONFIG_YAML).is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(command, capture_output=True, text=True)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 1
+    assert "another bpsrm process is training into this folder" in second.stderr
+    assert "Traceback" not in second.stderr
