@@ -75,3 +75,19 @@ def test_readme_table_is_built_from_the_results() -> None:
     table = result.stdout
     assert "| bpsrm fused |" in table
     assert table.strip() in (REPO / "README.md").read_text()
+
+
+def test_the_finite_check_benchmark_runs_quick(tmp_path) -> None:
+    out = tmp_path / "finite.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "finite_check.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(out.read_text())["results"]
+    assert {row["backend"] for row in rows} == {"fused", "portable"}
+    for row in rows:
+        assert row["ms_checked"] > 0 and row["ms_unchecked"] > 0

@@ -161,7 +161,7 @@ def test_custom_op_and_autograd_function_on_a_strided_input_equal_the_reference(
         return srm_reference(x, **taus, theta=params[3], theta_r=params[4], surrogate=surrogate)
 
     expected = gradients(reference)
-    args = (surrogate.kernel_id, 3.0, False)
+    args = (surrogate.kernel_id, 3.0, False, True)  # kernel id, width, detach_reset, check_finite
     for run in (lambda x, p: compiled.srm_forward(x, *p, *args), lambda x, p: cpu.SRMFusedCPU.apply(x, *p, *args)):
         spikes, u, grads = gradients(run)
         assert torch.equal(spikes, expected[0])

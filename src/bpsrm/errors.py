@@ -58,3 +58,7 @@ class CheckpointError(BpsrmError):
 
 class RunFolderError(BpsrmError):
     """A run folder cannot be used as asked: it holds a finished run, or another process trains into it."""
+
+
+class NonFiniteError(BpsrmError, ValueError):
+    """NaN or Inf where a finite number is needed: the input of a neuron, a loss, a gradient."""

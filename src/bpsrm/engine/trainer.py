@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import get_dataset
-from ..errors import BpsrmError, CheckpointError, ConfigError, RunFolderError
+from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
 from ..network.augment import augment_images
 from ..network.encoding import get_encoder
@@ -685,12 +685,16 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
     config, ctx = run.config, run.ctx
     if run.augment:
         inputs = augment_images(inputs, config.data.augment.hflip, config.data.augment.shift)
-    logits = run.net(run.experiment.encode(inputs))
-    loss = _loss(config, logits, labels)
+    problem = None
+    try:
+        logits = run.net(run.experiment.encode(inputs))
+        loss = _loss(config, logits, labels)
+    except NonFiniteError as exc:  # a neuron's input: NaN in the data, or weights gone NaN
+        problem = str(exc)
     run.optimiser.zero_grad(set_to_none=True)
-    finite = bool(torch.isfinite(loss))
-    problem = None if finite else f"the loss is {loss.item()}"
-    if ctx.active and ctx.any(not finite):  # decided together: a lone rank must not skip the all-reduce
+    if problem is None and not bool(torch.isfinite(loss)):
+        problem = f"the loss is {loss.item()}"
+    if ctx.active and ctx.any(problem is not None):  # decided together: a lone rank must not skip the all-reduce
         problem = problem or "the loss is not finite on another process"
     if problem is None:
         (loss * share if ctx.active else loss).backward()

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .finite import check_last_step
 from .surrogate import Surrogate
 
 __all__ = ["SRMFunction"]
@@ -89,7 +90,8 @@ class SRMFunction(torch.autograd.Function):
 
     Inputs: ``x`` [T, ...]; decays ``a_s`` (or ``None`` for the ``exp`` kernel),
     ``a_m``, ``a_r``; ``theta``, ``theta_r``; all parameter tensors broadcast
-    against ``x[0]``. Outputs: ``(spikes, u)``, each shaped like ``x``.
+    against ``x[0]``; the surrogate, ``detach_reset`` and ``check_finite`` (a membrane that ends NaN or
+    Inf raises :class:`~bpsrm.errors.NonFiniteError`). Outputs: ``(spikes, u)``, each shaped like ``x``.
     """
 
     @staticmethod
@@ -103,6 +105,7 @@ class SRMFunction(torch.autograd.Function):
         theta_r: Tensor,
         surrogate: Surrogate,
         detach_reset: bool,
+        check_finite: bool = True,
     ) -> tuple[Tensor, Tensor]:
         steps = x.shape[0]
         u = torch.empty_like(x)
@@ -119,6 +122,8 @@ class SRMFunction(torch.autograd.Function):
             u[t] = u_t
             o_prev = (u_t >= theta).to(x.dtype)
             spikes[t] = o_prev
+        if check_finite:
+            check_last_step(x, u)
 
         needs = ctx.needs_input_grad
         need_psp_state = bool(needs[1] or needs[2])
@@ -146,7 +151,7 @@ class SRMFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad
         steps = u.shape[0]
         dtype = u.dtype
-        none: tuple[None, ...] = (None,) * 8
+        none: tuple[None, ...] = (None,) * 9
         if grad_spikes is None and grad_u is None:
             return none
 
@@ -200,6 +205,7 @@ class SRMFunction(torch.autograd.Function):
             _sum_to(g_ar, a_r) if g_ar is not None else None,
             _sum_to(g_th, theta) if g_th is not None else None,
             _sum_to(g_thr, theta_r) if g_thr is not None else None,
+            None,
             None,
             None,
         )

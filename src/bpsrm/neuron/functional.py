@@ -150,6 +150,7 @@ def srm(
     surrogate: str | Surrogate = DEFAULTS.surrogate,
     detach_reset: bool = DEFAULTS.detach_reset,
     backend: str = "auto",
+    check_finite: bool = True,
 ) -> tuple[Tensor, Tensor]:
     r"""Run SRM neurons over a whole sequence; returns ``(spikes, u)``.
 
@@ -180,6 +181,10 @@ def srm(
         detach_reset: cut the gradient through the refractory response.
         backend: ``"auto"`` (the fused CPU kernel on CPU float32/float64,
             else the portable autograd.Function), ``"fused"`` or ``"portable"``.
+        check_finite: raise :class:`~bpsrm.errors.NonFiniteError`, naming the first bad
+            element, when x holds NaN or Inf (or a membrane overflows); checked on the
+            final state (see :mod:`bpsrm.neuron.finite`), at no measurable cost. False lets
+            NaN and Inf through to the outputs.
 
     Returns:
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
@@ -196,7 +201,20 @@ def srm(
     ):
         # Python numbers and a surrogate name: the call's plan (checked decays, surrogate, backend) is made
         # once per distinct call and looked up after; only x's own checks remain per call.
-        key = (tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate, detach_reset, backend, x.dtype, x.device)
+        key = (
+            tau_s,
+            tau_m,
+            tau_r,
+            theta,
+            theta_r,
+            kernel,
+            surrogate,
+            detach_reset,
+            backend,
+            check_finite,
+            x.dtype,
+            x.device,
+        )
         plan = _PLANS.get(key)
         if plan is not None and x.dim() and x.shape[0] and constants_may_be_kept(x):
             return plan(x)
@@ -205,7 +223,7 @@ def srm(
             check_setting("kernel", kernel)
             numbers = (tau_s, tau_m, tau_r, theta, theta_r)
             constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)
-            plan = _plan(constants, get_surrogate(surrogate), bool(detach_reset), backend, x)
+            plan = _plan(constants, get_surrogate(surrogate), bool(detach_reset), backend, bool(check_finite), x)
             if len(_PLANS) >= 256:
                 _PLANS.clear()
             _PLANS[key] = plan
@@ -213,7 +231,7 @@ def srm(
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
-    return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend)
+    return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend, check_finite)
 
 
 _NUMBER_TYPES = (float, int)  # type(v) in these: bool excluded, so True never finds the plan of 1
@@ -228,6 +246,7 @@ def _plan(
     surrogate: Surrogate,
     detach_reset: bool,
     backend: str,
+    check_finite: bool,
     x: Tensor,
 ) -> Plan:
     """How :func:`srm` runs calls like this one on x's dtype and device: the fused kernel or the portable
@@ -238,11 +257,11 @@ def _plan(
         from .kernels.cpu import ConstantPlan, fused_call_constants, supports
 
         if supports(x, surrogate):
-            plan = ConstantPlan(constants, surrogate.kernel_id, surrogate.width, detach_reset)
+            plan = ConstantPlan(constants, surrogate.kernel_id, surrogate.width, detach_reset, check_finite)
             return functools.partial(fused_call_constants, plan)
         if backend == "fused":
             srm_decays(x, *constants, surrogate, detach_reset, backend)  # raises: the fused kernel does not apply
-    return functools.partial(_portable_call, *constants, surrogate, detach_reset)
+    return functools.partial(_portable_call, *constants, surrogate, detach_reset, check_finite)
 
 
 def _portable_call(
@@ -253,9 +272,10 @@ def _portable_call(
     theta_r: Tensor,
     surrogate: Surrogate,
     detach_reset: bool,
+    check_finite: bool,
     x: Tensor,
 ) -> tuple[Tensor, Tensor]:
-    return SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, detach_reset)  # type: ignore[no-any-return]
+    return SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, detach_reset, check_finite)  # type: ignore[no-any-return]
 
 
 def constants_may_be_kept(x: object) -> bool:
@@ -318,6 +338,7 @@ def srm_decays(
     surrogate: Surrogate,
     detach_reset: bool = False,
     backend: str = "auto",
+    check_finite: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """:func:`srm` on already validated decays (``a_s=None`` for the ``exp`` kernel): the iterative SRM
     of BP-SRM.md section 2 with the BP-SRM backward of section 3.
@@ -334,7 +355,7 @@ def srm_decays(
         # code at every call (about 3 us).
         from .kernels.cpu import srm_fused
 
-        result = srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
+        result = srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
         if result is not None:  # the fused kernel applies (CPU, float32/float64, a surrogate it implements)
             return result
         if backend == "fused":
@@ -345,7 +366,7 @@ def srm_decays(
                 f"the fused kernel does not apply here (device {x.device.type}, dtype {x.dtype}, surrogate "
                 f"{surrogate!r}; {reason})"
             )
-    spikes, u = SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset))
+    spikes, u = SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
     return spikes, u
 
 

@@ -48,6 +48,8 @@ class SRMNeuron(nn.Module):
         learn_theta: learn the threshold (kept > 0).
         channels: ``None`` for parameters shared by all neurons, or the number
             of channels C (dimension 2 of the input) for one value per channel.
+        check_finite: raise :class:`~bpsrm.errors.NonFiniteError` on NaN or Inf in the
+            input (see :func:`bpsrm.srm`); False lets them through.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class SRMNeuron(nn.Module):
         learn_tau: bool | Iterable[str] = False,
         learn_theta: bool = False,
         channels: int | None = None,
+        check_finite: bool = True,
     ) -> None:
         super().__init__()
         check_setting("kernel", kernel)
@@ -71,6 +74,7 @@ class SRMNeuron(nn.Module):
         self.kernel = kernel
         self.surrogate = get_surrogate(surrogate)
         self.detach_reset = bool(detach_reset)
+        self.check_finite = bool(check_finite)
         self.channels = channels
         used = {"dexp": _TAU_NAMES, "alpha": ("tau_m", "tau_r"), "exp": ("tau_m", "tau_r")}[kernel]
         if learn_tau is True:
@@ -168,7 +172,9 @@ class SRMNeuron(nn.Module):
             a_s = None
         theta = self._value("theta", x)
         theta_r = theta if self.tie_theta_r else self._value("theta_r", x)
-        return srm_decays(x, a_s, a_m, a_r, theta, theta_r, self.surrogate, self.detach_reset)
+        return srm_decays(
+            x, a_s, a_m, a_r, theta, theta_r, self.surrogate, self.detach_reset, check_finite=self.check_finite
+        )
 
     def _value(self, name: str, x: Tensor) -> Tensor:
         """A decay (``"tau_*"``), ``"theta"`` or ``"theta_r"`` in x's dtype and device, broadcastable against x[0].

@@ -10,8 +10,8 @@ mode calls :class:`bpsrm.neuron.kernels.cpu.SRMFusedCPU` instead of these ops be
 op costs over 100 us more per call there (144 against 27 us over the harness of
 benchmarks/neuron.py's fixed-cost measurement, x [4, 1, 8]: its dispatch and autograd run in Python).
 
-``bpsrm::srm_forward(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset)
--> (spikes, u)`` is the iterative SRM (BP-SRM.md section 2), ``surrogate`` the surrogate's
+``bpsrm::srm_forward(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset,
+check_finite) -> (spikes, u)`` is the iterative SRM (BP-SRM.md section 2), ``surrogate`` the surrogate's
 ``kernel_id``; its backward, ``bpsrm::srm_backward``, is the BP-SRM backward of section 3.
 """
 
@@ -39,14 +39,15 @@ def srm_forward(
     surrogate: int,
     width: float,
     detach_reset: bool,
+    check_finite: bool,
 ) -> tuple[Tensor, Tensor]:
     """(spikes, u) for x [T, ...] (BP-SRM.md section 2); surrogate (its kernel id), width and detach_reset
-    are for the backward."""
-    return cpu.fused_forward(x, a_s, a_m, a_r, theta, theta_r)
+    are for the backward; check_finite refuses a membrane that ends NaN or Inf."""
+    return cpu.fused_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
 
 
 @srm_forward.register_fake
-def _srm_forward_fake(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset):  # type: ignore[no-untyped-def]
+def _srm_forward_fake(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite):  # type: ignore[no-untyped-def]
     like = torch.empty_like(x, memory_format=torch.contiguous_format)
     return like, torch.empty_like(like)
 

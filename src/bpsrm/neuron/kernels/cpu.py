@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..finite import nonfinite_error
 from ..surrogate import SURROGATES, Surrogate
 
 __all__ = [
@@ -86,6 +87,7 @@ class KernelArgs(ctypes.Structure):
         ("surrogate", ctypes.c_int),
         ("detach_reset", ctypes.c_int),
         ("threads", ctypes.c_int),
+        ("check_finite", ctypes.c_int),
     ]
 
 
@@ -186,6 +188,7 @@ def _width(surrogate: Surrogate) -> float:
 
 
 _DTYPES = (torch.float32, torch.float64)
+_NONFINITE = -3  # srm_cpu.c's BPSRM_NONFINITE
 
 
 def _period(param: Tensor, x: Tensor) -> tuple[Tensor, int]:
@@ -255,13 +258,21 @@ def _parameter_args(like: Tensor, params: Params) -> tuple[KernelArgs, list[Tens
 
 
 def fused_forward(
-    x: Tensor, a_s: Tensor | None, a_m: Tensor, a_r: Tensor, theta: Tensor, theta_r: Tensor
+    x: Tensor,
+    a_s: Tensor | None,
+    a_m: Tensor,
+    a_r: Tensor,
+    theta: Tensor,
+    theta_r: Tensor,
+    check_finite: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """(spikes, u) of the iterative SRM (BP-SRM.md section 2) from the C kernel; x [T, ...].
 
-    The parameters broadcast against x[0] and have x's dtype (a_s None: the ``exp`` kernel).
+    The parameters broadcast against x[0] and have x's dtype (a_s None: the ``exp`` kernel). With
+    ``check_finite``, a membrane that ends NaN or Inf raises :class:`~bpsrm.errors.NonFiniteError`.
     """
     args, keep = _parameter_args(x, (a_s, a_m, a_r, theta, theta_r))
+    args.check_finite = check_finite
     result = _forward(x, args)
     del keep  # the period arrays lived through the call
     return result
@@ -280,6 +291,8 @@ def _forward(x: Tensor, args: KernelArgs) -> tuple[Tensor, Tensor]:
         if not args.P:
             args.P = neurons
         status = _KERNELS[x.dtype][0](args)
+        if status == _NONFINITE:
+            raise nonfinite_error(x)
         if status:
             _raise(status)
     return spikes, u
@@ -370,10 +383,10 @@ def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tenso
     """What a call keeps for its backward (eager and compiled alike): u, the parameters, and x only when
     a_s or a_m needs a gradient (4 bytes per neuron-step otherwise).
 
-    ``inputs``: (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset);
+    ``inputs``: (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset, check_finite);
     ``output``: (spikes, u).
     """
-    x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset = inputs
+    x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, _ = inputs
     needs = ctx.needs_input_grad
     ctx.set_materialize_grads(False)  # an unused output's gradient stays None: the kernel skips it
     ctx.save_for_backward(output[1], x if (needs[1] or needs[2]) else None, a_s, a_m, a_r, theta, theta_r)
@@ -388,23 +401,23 @@ def backward(
 ) -> tuple[Tensor | None, ...]:
     """The BP-SRM backward (BP-SRM.md section 3) of a call set up by :func:`setup_context`.
 
-    Returns the gradients of its nine inputs (None for the last three). ``kernel`` has the
+    Returns the gradients of its ten inputs (None for the last four). ``kernel`` has the
     signature of :func:`fused_backward`: that function in eager mode, the custom op under compile.
     """
     if grad_spikes is None and grad_u is None:
-        return (None,) * 9
+        return (None,) * 10
     u, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
     needs = ctx.needs_input_grad
     params = (a_s, a_m, a_r, theta, theta_r)
     grad_x, grads = kernel(x, u, grad_spikes, grad_u, params, ctx.surrogate, ctx.width, ctx.detach_reset, needs[1:6])
-    return (grad_x if needs[0] else None, *grads, None, None, None)
+    return (grad_x if needs[0] else None, *grads, None, None, None, None)
 
 
 class SRMFusedCPU(torch.autograd.Function):
     """The fused kernel as an autograd.Function (eager mode).
 
-    Inputs (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset), outputs
-    (spikes, u); its context and backward are :func:`setup_context` and :func:`backward`.
+    Inputs (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset, check_finite),
+    outputs (spikes, u); its context and backward are :func:`setup_context` and :func:`backward`.
     """
 
     @staticmethod
@@ -419,11 +432,13 @@ class SRMFusedCPU(torch.autograd.Function):
         surrogate: int,
         width: float,
         detach_reset: bool,
+        check_finite: bool,
     ) -> tuple[Tensor, Tensor]:
         # The context is set up here rather than in a setup_context staticmethod: with one, every
         # Function.apply binds its arguments with inspect.signature (measured: about 50 us a call).
-        output = fused_forward(x, a_s, a_m, a_r, theta, theta_r)
-        setup_context(ctx, (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset), output)
+        output = fused_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
+        inputs = (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite)
+        setup_context(ctx, inputs, output)
         return output
 
     @staticmethod
@@ -456,6 +471,7 @@ def srm_fused(
     theta_r: Tensor,
     surrogate: Surrogate,
     detach_reset: bool,
+    check_finite: bool = True,
 ) -> tuple[Tensor, Tensor] | None:
     """(spikes, u) of the iterative SRM with the BP-SRM backward (BP-SRM.md sections 2-3) from the fused
     kernel, or None where it does not apply (:func:`supports`).
@@ -468,8 +484,10 @@ def srm_fused(
     if torch.compiler.is_compiling():  # one opaque op in the compiled graph, same C kernel
         from .compiled import srm_forward
 
-        return srm_forward(x, a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, surrogate.width, detach_reset)  # type: ignore[no-any-return]
-    return fused_call(a_s, a_m, a_r, theta, theta_r, surrogate.kernel_id, _width(surrogate), detach_reset, x)
+        kernel_id, width = surrogate.kernel_id, surrogate.width
+        return srm_forward(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite)  # type: ignore[no-any-return]
+    kernel_id, width = surrogate.kernel_id, _width(surrogate)
+    return fused_call(a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, x)
 
 
 def fused_call(
@@ -481,6 +499,7 @@ def fused_call(
     kernel_id: int,
     width: float,
     detach_reset: bool,
+    check_finite: bool,
     x: Tensor,
 ) -> tuple[Tensor, Tensor]:
     """:func:`srm_fused` in eager mode on arguments it supports (x last, so that a call's constants can be
@@ -495,11 +514,11 @@ def fused_call(
                 or theta_r.requires_grad
                 or (a_s is not None and a_s.requires_grad)
             ):
-                return _APPLY(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset)  # type: ignore[no-any-return]
-            return fused_forward(x, a_s, a_m, a_r, theta, theta_r)  # no gradient wanted: no graph to record
+                return _APPLY(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite)  # type: ignore[no-any-return]
+            return fused_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)  # no gradient: no graph to record
         except RuntimeError:  # a dead functorch wrapper (no storage), say: Function.apply unwraps it
             pass  # (any other error comes again from there)
-    return SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset)  # type: ignore[no-any-return]
+    return SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite)  # type: ignore[no-any-return]
 
 
 def _reduce_to(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:
@@ -528,13 +547,15 @@ class ConstantPlan:
     surrogate, as :func:`bpsrm.srm` binds them once per distinct call: the kernel arguments they fill are
     made here once and copied at each call."""
 
-    __slots__ = ("detach_reset", "kernel_id", "params", "template", "width")
+    __slots__ = ("check_finite", "detach_reset", "kernel_id", "params", "template", "width")
 
-    def __init__(self, params: Params, kernel_id: int, width: float, detach_reset: bool) -> None:
+    def __init__(self, params: Params, kernel_id: int, width: float, detach_reset: bool, check_finite: bool) -> None:
         self.params, self.kernel_id, self.width, self.detach_reset = params, kernel_id, width, detach_reset
+        self.check_finite = check_finite
         template, keep = _parameter_args(params[1], params)
         assert keep is None, "constant parameters are single values"
         template.surrogate, template.width, template.detach_reset = kernel_id, width, detach_reset
+        template.check_finite = check_finite
         self.template = template
 
     def args(self) -> KernelArgs:
@@ -585,4 +606,5 @@ def fused_call_constants(plan: ConstantPlan, x: Tensor) -> tuple[Tensor, Tensor]
             return _forward(x, plan.args())
         except RuntimeError:  # a dead functorch wrapper: SRMFusedCPU.apply unwraps it
             pass
-    return SRMFusedCPU.apply(x, *plan.params, plan.kernel_id, plan.width, plan.detach_reset)  # type: ignore[no-any-return]
+    args = (plan.kernel_id, plan.width, plan.detach_reset, plan.check_finite)
+    return SRMFusedCPU.apply(x, *plan.params, *args)  # type: ignore[no-any-return]

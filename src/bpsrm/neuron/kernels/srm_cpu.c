@@ -53,9 +53,13 @@ typedef struct bpsrm_args {
     int surrogate;    /* one of SG_* */
     int detach_reset; /* nonzero: no gradient through the refractory response */
     int threads;      /* requested team size; <= 0: OpenMP's default */
+    int check_finite; /* forward: nonzero returns BPSRM_NONFINITE when a membrane potential ends NaN or Inf */
 } bpsrm_args;
 
-enum { BPSRM_OK = 0, BPSRM_NO_MEMORY = -1, BPSRM_BAD_ARGUMENTS = -2 };
+/* BPSRM_NONFINITE: some neuron's u at the last step is NaN or Inf. With the subtractive reset a NaN or Inf
+ * in x (or an overflow) stays in that neuron's V to the end (a * NaN = NaN, a * Inf = Inf or NaN for the
+ * decays a in [0, 1)), so this one check of the final state sees every non-finite input. */
+enum { BPSRM_OK = 0, BPSRM_NO_MEMORY = -1, BPSRM_BAD_ARGUMENTS = -2, BPSRM_NONFINITE = -3 };
 
 size_t bpsrm_args_size(void) { return sizeof(bpsrm_args); }
 
@@ -215,6 +219,11 @@ static inline double exp_f64(double arg) {
             ut[j] = uu;                                                                                          \
             ft[j] = fire;                                                                                        \
         }                                                                                                        \
+    }                                                                                                            \
+    if (check && T > 0) {                                                                                        \
+        /* v - v is 0 for every finite v and NaN for NaN and Inf. */                                             \
+        const REAL *last = u + (T - 1) * M + base;                                                               \
+        for (long j = 0; j < n; j++) nonfinite |= !(last[j] - last[j] == (REAL)0);                               \
     }
 
 /* The parameters of a call as the kernels' locals: pointers (a_s NULL: the exp kernel) and strides. */
@@ -270,7 +279,7 @@ static inline void load_param_##SUF(REAL *dst, const REAL *src, long stride, lon
     }                                                                                                            \
 }                                                                                                                \
                                                                                                                  \
-/* The forward (BP-SRM.md section 2): x -> u, spikes. Returns BPSRM_OK or BPSRM_BAD_ARGUMENTS. */           \
+/* The forward (BP-SRM.md section 2): x -> u, spikes. Returns BPSRM_OK, BPSRM_NONFINITE or BAD_ARGUMENTS. */ \
 MULTIVERSION                                                                                                     \
 int bpsrm_forward_##SUF(const bpsrm_args *args) {                                                               \
     if (!valid_layout(args) || args->x == NULL || args->spikes == NULL) return BPSRM_BAD_ARGUMENTS;              \
@@ -279,21 +288,21 @@ int bpsrm_forward_##SUF(const bpsrm_args *args) {                               
     REAL *restrict spikes_out = (REAL *)args->spikes;                                                            \
     long T = args->T, M = args->M, P = args->P;                                                                  \
     UNPACK_PARAMS(REAL);                                                                                         \
-    int threads = args->threads;                                                                                 \
+    int threads = args->threads, check = args->check_finite, nonfinite = 0;                                      \
     long per_row = (P + BLOCK - 1) / BLOCK;                                                                      \
     long rows = M / P;                                                                                           \
     long work = rows * per_row;                                                                                  \
     if (s_as == 0 && s_am == 0 && s_ar == 0 && s_th == 0 && s_thr == 0) {                                        \
         /* Lean case: one value of each parameter, kept in registers (no per-block parameter arrays). */         \
         REAL as0 = has_as ? a_s[0] : (REAL)0, am0 = a_m[0], ar0 = a_r[0], th0 = theta[0], thr0 = theta_r[0];     \
-        _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M))")               \
+        _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M)) reduction(|:nonfinite)") \
         for (long w = 0; w < work; w++) {                                                                        \
             BLOCK_BOUNDS(w, BLOCK);                                                                              \
             FORWARD_BLOCK(REAL, BLOCK, as0, am0, ar0, th0, thr0);                                                \
         }                                                                                                        \
-        return BPSRM_OK;                                                                                         \
+        return nonfinite ? BPSRM_NONFINITE : BPSRM_OK;                                                           \
     }                                                                                                            \
-    _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M))")                   \
+    _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M)) reduction(|:nonfinite)") \
     for (long w = 0; w < work; w++) {                                                                            \
         BLOCK_BOUNDS(w, BLOCK);                                                                                  \
         REAL as[BLOCK], am[BLOCK], ar[BLOCK], th[BLOCK], thr[BLOCK];                                             \
@@ -305,7 +314,7 @@ int bpsrm_forward_##SUF(const bpsrm_args *args) {                               
         load_param_##SUF(thr, theta_r, s_thr, k0, n);                                                            \
         FORWARD_BLOCK(REAL, BLOCK, as[j], am[j], ar[j], th[j], thr[j]);                                          \
     }                                                                                                            \
-    return BPSRM_OK;                                                                                             \
+    return nonfinite ? BPSRM_NONFINITE : BPSRM_OK;                                                               \
 }                                                                                                                \
                                                                                                                  \
 /* The BP-SRM backward (section 3): grad_x and the parameter gradients wanted (grad_* not NULL; x is needed  \

@@ -1,0 +1,41 @@
+"""The check that a neuron's input is finite (NaN and Inf would give NaN membranes, spikes and gradients).
+
+Every backend checks the same thing, ``u`` at the last step: with the subtractive reset, a NaN or Inf
+that enters ``x`` at any step stays in that neuron's ``V`` to the end ($a \\cdot \\mathrm{NaN} =
+\\mathrm{NaN}$, $a \\cdot \\infty \\in \\{\\infty, \\mathrm{NaN}\\}$ for the decays $a \\in [0, 1)$), and so
+does an overflow. The fused kernels make the check inside their forward at no measurable cost; the
+portable path reads ``u[-1]`` once. Only when it fails is ``x`` searched for the first bad value.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..errors import NonFiniteError
+
+__all__ = ["nonfinite_error", "check_last_step"]
+
+
+def nonfinite_error(x: Tensor) -> NonFiniteError:
+    """The error for a call whose membrane ended NaN or Inf, naming the first non-finite element of x."""
+    bad = ~torch.isfinite(x.detach())
+    hint = "clean the input, or pass check_finite=False to let NaN and Inf through"
+    if bool(bad.any()):
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        value = float(x.detach()[first])
+        count = int(bad.sum())
+        return NonFiniteError(
+            f"srm: the input x holds {count} NaN or Inf value(s), the first x{list(first)} = {value} (step "
+            f"{first[0]} of x's shape {tuple(x.shape)}); {hint}"
+        )
+    return NonFiniteError(
+        f"srm: x is finite, but a membrane potential ended NaN or Inf (an overflow of {x.dtype}, or a NaN or "
+        f"Inf parameter); {hint}"
+    )
+
+
+def check_last_step(x: Tensor, u: Tensor) -> None:
+    """Raise :func:`nonfinite_error` unless every ``u[-1]`` is finite (the portable path's check)."""
+    if u.shape[0] and not bool(torch.isfinite(u[-1]).all()):
+        raise nonfinite_error(x)
