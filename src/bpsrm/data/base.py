@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import DataError, ParameterError
+from ..errors import BpsrmError, DataError, ParameterError
 
-__all__ = ["SampleDataset", "DATASETS", "register", "get_dataset", "check_split"]
+__all__ = ["SampleDataset", "DATASETS", "register", "get_dataset", "dataset_class", "check_split"]
 
 SPLITS = ("train", "test")
 
@@ -71,19 +71,115 @@ def register(cls: type[SampleDataset]) -> type[SampleDataset]:
     return cls
 
 
+ENTRY_POINT_GROUP = "bpsrm.datasets"
+"""The entry-point group through which an installed package offers datasets by name."""
+
+
+def dataset_class(name: str) -> type[SampleDataset]:
+    """The dataset class called ``name``.
+
+    ``name`` is a registered name ("fashion-mnist", ...; :data:`DATASETS`), a name offered by an installed
+    package in the entry-point group ``bpsrm.datasets``, or a class of your own: ``package.module:ClassName``
+    (importable, or a module in the current folder) or ``path/to/file.py:ClassName``. The class must
+    derive from :class:`SampleDataset`.
+    """
+    cls = DATASETS.get(name)
+    if cls is not None:
+        return cls
+    if not isinstance(name, str):
+        raise ParameterError(f"a dataset name must be a string, got {type(name).__name__}")
+    if ":" in name:
+        return _checked_class(name, _import_attribute(name))
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name == name:
+            try:
+                loaded = point.load()
+            except Exception as exc:  # the package's own code: any error it raises
+                raise DataError(f"dataset {name!r} (entry point {point.value}): cannot be loaded ({exc})") from None
+            return _checked_class(name, loaded)
+    raise ParameterError(
+        f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}, a name in the {ENTRY_POINT_GROUP!r} "
+        "entry points, or a class of your own as 'package.module:ClassName' or 'path/to/file.py:ClassName'"
+    )
+
+
+def _import_attribute(spec: str) -> object:
+    """The object ``module:attribute`` names (the module may be a .py file's path)."""
+    module_name, _, attribute = spec.rpartition(":")
+    if not module_name or not attribute.isidentifier():
+        raise ParameterError(f"dataset {spec!r}: expected 'package.module:ClassName' or 'path/to/file.py:ClassName'")
+    try:
+        module = _load_file(spec, module_name) if module_name.endswith(".py") else _import_module(module_name)
+    except BpsrmError:
+        raise
+    except Exception as exc:  # the user's module's own code: any error it raises
+        raise DataError(f"dataset {spec!r}: importing {module_name} failed ({type(exc).__name__}: {exc})") from None
+    if not hasattr(module, attribute):
+        raise DataError(f"dataset {spec!r}: {module_name} has no {attribute!r}")
+    return getattr(module, attribute)
+
+
+def _load_file(spec: str, file_name: str) -> Any:
+    """The module of a .py file, loaded once per process (kept in sys.modules, so that pickling finds it)."""
+    import hashlib
+    import importlib.util
+    import sys
+
+    path = Path(file_name).expanduser().resolve()
+    if not path.is_file():
+        raise DataError(f"dataset {spec!r}: no such file {path}")
+    unique = f"bpsrm_user_dataset_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+    if unique in sys.modules:
+        return sys.modules[unique]
+    loader_spec = importlib.util.spec_from_file_location(unique, path)
+    assert loader_spec is not None and loader_spec.loader is not None
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[unique] = module
+    try:
+        loader_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[unique]
+        raise
+    return module
+
+
+def _import_module(name: str) -> Any:
+    """``importlib.import_module``, also from the current folder as ``python -m`` would (the ``bpsrm``
+    command's own search path does not hold it)."""
+    import importlib
+    import os
+    import sys
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != name.split(".")[0] or here in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(name)
+
+
+def _checked_class(name: str, obj: object) -> type[SampleDataset]:
+    if not (isinstance(obj, type) and issubclass(obj, SampleDataset)):
+        raise ParameterError(f"dataset {name!r} is {obj!r}, not a subclass of bpsrm.data.SampleDataset")
+    return obj
+
+
 def get_dataset(
     name: str, split: str, root: str | Path | None = None, download: bool = False, **options: Any
 ) -> SampleDataset:
-    """The dataset ``name`` ("fashion-mnist", "weather", "nmnist", "asl-dvs", "cwru") for ``split``.
+    """The dataset ``name`` for ``split``: a built-in one ("fashion-mnist", "weather", "nmnist", "asl-dvs",
+    "cwru") or one of your own (see :func:`dataset_class`).
 
     ``root`` is searched first (see :mod:`bpsrm.data.locate`); ``download``
     fetches the official files into the user cache where the dataset allows it;
     ``options`` are the dataset's own (frame count, window length, ...): an
     unknown option is an error naming it.
     """
-    cls = DATASETS.get(name)
-    if cls is None:
-        raise ParameterError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
+    cls = dataset_class(name)
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "split", "root", "download")]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
