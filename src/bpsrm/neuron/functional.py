@@ -257,6 +257,7 @@ def _plan(
         from .kernels.cpu import ConstantPlan, fused_call_constants, supports
 
         if supports(x, surrogate):
+            assert surrogate.kernel_id is not None  # supports() holds only for a surrogate the kernel implements
             plan = ConstantPlan(constants, surrogate.kernel_id, surrogate.width, detach_reset, check_finite)
             return functools.partial(fused_call_constants, plan)
         if backend == "fused":
