@@ -110,3 +110,27 @@ def test_time_steps_zero_is_refused_by_the_builder_without_a_norm() -> None:
     with pytest.raises(ParameterError, match="got True"):
         build_model("FC10", (784,), time_steps=True)
     assert build_model("FC10", (784,), time_steps=None)(torch.zeros(2, 1, 784)).shape == (1, 10)
+
+
+@pytest.mark.data
+def test_a_numeric_class_set_on_the_command_line_is_the_named_set(shared_data, capsys) -> None:
+    """-o class_set=9 (the example of eval --help) reads as the number 9: the dataset takes it as "9"."""
+    import json
+
+    status = main(["data", "info", "cwru", "--root", str(shared_data), "-o", "class_set=9", "-o", "load=1"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert len(json.loads(captured.out)["test"]["classes"]) == 9
+
+
+def test_a_resume_with_another_config_names_the_keys_on_the_command_line(config: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    capsys.readouterr()
+    _fails(
+        ["train", config, "optim.lr=0.02", "--out", out, "--resume"],
+        capsys,
+        "optim.lr: 0.001 there, 0.02 now",
+        "only train.epochs may change",
+    )
+    _fails(["train", config, "--out", out], capsys, "holds a run", "--resume", "--overwrite")
