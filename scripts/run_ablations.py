@@ -116,7 +116,8 @@ def main() -> int:
                 continue
             command = [args.bpsrm, "train", str(REPO / config), f"data.root={args.root}", *overrides]
             command += ["log.progress=false", f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]
-            command += ["--out", str(out)] + (["--resume"] if (out / "last.pt").is_file() else [])
+            # last.pt: continue it; otherwise whatever a start that never finished an epoch left is replaced
+            command += ["--out", str(out), "--resume" if (out / "last.pt").is_file() else "--overwrite"]
             start = time.perf_counter()
             print(f"[{args.dataset}] {name} seed {seed} ...", flush=True)
             result = subprocess.run(command, cwd=REPO)

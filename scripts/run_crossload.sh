@@ -29,6 +29,8 @@ matrix envelope 0 data.options.features=envelope
 for seed in $seeds; do
   out=results/cwru-crossload/seed$seed
   [[ -f "$out/metrics.json" ]] && continue  # finished (its last.pt is removed)
-  "$bpsrm" train "$config" data.root="$root" seed="$seed" log.progress=false --out "$out" --resume
+  mode=--overwrite  # no last.pt: replace what a start that never finished an epoch left
+  [[ -f "$out/last.pt" ]] && mode=--resume
+  "$bpsrm" train "$config" data.root="$root" seed="$seed" log.progress=false --out "$out" "$mode"
   rm -f "$out/last.pt"
 done

@@ -14,7 +14,7 @@ run() {  # run OUT CONFIG [OVERRIDES...]
   local out=$1 config=$2
   shift 2
   if [ -f "$out/metrics.json" ]; then return 0; fi
-  local resume=()
+  local resume=(--overwrite)  # no last.pt: replace what a start that never finished an epoch left
   if [ -f "$out/last.pt" ]; then resume=(--resume); fi
   "$bpsrm" train "$config" data.root="$root" log.progress=false "$@" --out "$out" "${resume[@]}"
   rm -f "$out/last.pt"
