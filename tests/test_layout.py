@@ -127,3 +127,15 @@ def test_every_module_has_a_row_in_the_architecture_page() -> None:
         if not path.name.startswith("_") and f"`{path.name}`" not in page and f"{path.stem}.py" not in page
     ]
     assert not missing, f"modules without a row in docs/architecture.md: {missing}"
+
+
+def test_no_function_of_the_engine_is_longer_than_60_lines() -> None:
+    """The engine reads as steps (issue 19): set-up, epoch, step, checkpoint, finish; plots one panel at a time."""
+    long = []
+    for path in sorted((SRC / "engine").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > 60:
+                    long.append(f"{path.name}:{node.name} ({length} lines)")
+    assert not long, long

@@ -170,7 +170,9 @@ class TrainConfig:
     nonfinite: Literal["stop", "skip"] = "stop"
     """On a NaN/Inf loss or gradient: stop with an error, or skip the batch (counted)."""
     device: Literal["cpu", "cuda"] = "cpu"
-    """Where the network trains; cuda uses the portable kernel path (under torchrun: one GPU per process, nccl)."""
+    """Where the network trains (under torchrun: one GPU per process, nccl)."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Arithmetic of the training forward: float32, or autocast to bfloat16 / float16 (fp16 with loss scaling)."""
     select: Literal["best_val", "last"] = "best_val"
     """Which epoch becomes best.pt: the best on validation, or the last one (a fixed schedule, no data looked at)."""
 

@@ -133,7 +133,6 @@ def run_crossload(
     log: Log = print,
 ) -> dict[str, Any]:
     """Train and test every cell of the cross-load matrix (module docstring); returns the summary."""
-    from ..deploy.inference import evaluate_trained, load_trained
     from .trainer import train
 
     out = Path(out)
@@ -155,28 +154,7 @@ def run_crossload(
                 log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
                 resumable = (run / run_folder.LAST_PT).is_file()  # else a run stopped before its first epoch
                 train(cfg, run, resume=resumable, overwrite=not resumable, log=log)
-            cells = [
-                (test_load, adapted)
-                for test_load in loads
-                if test_load not in train_loads
-                for adapted in ((False, True) if adapt else (False,))
-                if not (run / _eval_name(test_load, adapted)).is_file()
-            ]
-            if not cells:
-                continue
-            trained = load_trained(run / run_folder.BEST_PT)  # once per run; each cell starts from its statistics
-            as_trained = copy.deepcopy(trained.model.state_dict())
-            window = int(cfg.data.options.get("window", 2048))
-            for test_load, adapted in cells:
-                trained.model.load_state_dict(as_trained)  # adaptation changed the statistics of the last cell
-                target = run / _eval_name(test_load, adapted)
-                options = {"load": test_load, "whole": True, "stride": window}
-                report = evaluate_trained(trained, root, options, "test", adapt=adapted)
-                write_text_atomic(target, json.dumps(report, indent=2) + "\n")
-                log(
-                    f"crossload: {list(train_loads)} HP -> {test_load} HP, seed {seed}"
-                    f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"
-                )
+            _evaluate_cells(run, cfg, loads, train_loads, seed, root, adapt, log)
     summary = summarise(out, loads, seeds, adapt)
     write_text_atomic(out / "matrix.json", json.dumps(summary, indent=2) + "\n")
     write_text_atomic(out / "matrix.md", matrix_markdown(summary))
@@ -186,6 +164,42 @@ def run_crossload(
         log("crossload: matplotlib is missing; no heat map drawn (pip install 'bpsrm[plots]')")
     log(f"crossload: wrote {out / 'matrix.md'}")
     return summary
+
+
+def _evaluate_cells(
+    run: Path,
+    cfg: Config,
+    loads: Sequence[int],
+    train_loads: tuple[int, ...],
+    seed: int,
+    root: str | Path | None,
+    adapt: bool,
+    log: Log,
+) -> None:
+    """Test one trained run at every load it was not trained at (as trained, and adapted): one JSON each."""
+    from ..deploy.inference import evaluate_trained, load_trained
+
+    cells = [
+        (test_load, adapted)
+        for test_load in loads
+        if test_load not in train_loads
+        for adapted in ((False, True) if adapt else (False,))
+        if not (run / _eval_name(test_load, adapted)).is_file()
+    ]
+    if not cells:
+        return
+    trained = load_trained(run / run_folder.BEST_PT)  # once per run; each cell starts from its statistics
+    as_trained = copy.deepcopy(trained.model.state_dict())
+    window = int(cfg.data.options.get("window", 2048))
+    for test_load, adapted in cells:
+        trained.model.load_state_dict(as_trained)  # adaptation changed the statistics of the last cell
+        options = {"load": test_load, "whole": True, "stride": window}
+        report = evaluate_trained(trained, root, options, "test", adapt=adapted)
+        write_text_atomic(run / _eval_name(test_load, adapted), json.dumps(report, indent=2) + "\n")
+        log(
+            f"crossload: {list(train_loads)} HP -> {test_load} HP, seed {seed}"
+            f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"
+        )
 
 
 def summarise(out: str | Path, loads: Sequence[int], seeds: Sequence[int], adapt: bool = True) -> dict[str, Any]:

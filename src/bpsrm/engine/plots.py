@@ -25,6 +25,8 @@ from ..files import atomic_path
 from .run_folder import (
     ACTIVITY_NPZ,
     METRICS_JSON,
+    Activity,
+    LayerActivity,
     Missing,
     class_names,
     confusion_matrix,
@@ -158,6 +160,22 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     return _save(fig, run, out_dir, "learning_curves.png")
 
 
+def _class_ticks(ax: Any, classes: list[str]) -> None:
+    """Class names on both axes of a confusion matrix (slanted when long or many)."""
+    n = len(classes)
+    ticks = np.arange(n)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    tick_size = 10 if n <= 15 else 8
+    if max(len(c) for c in classes) > 3 or n > 12:
+        ax.set_xticklabels(classes, rotation=45, ha="right", rotation_mode="anchor", fontsize=tick_size)
+    else:
+        ax.set_xticklabels(classes, fontsize=tick_size)
+    ax.set_yticklabels(classes, fontsize=tick_size)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+
+
 def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Path:
     """The confusion matrix of the test set: ``confusion_matrix.png``.
 
@@ -198,19 +216,7 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
                 colour = "white" if fractions[i, j] > 0.55 else "black"
                 ax.text(j, i, f"{counts[i, j]:d}", ha="center", va="center", fontsize=fontsize, color=colour)
 
-    ticks = np.arange(n)
-    ax.set_xticks(ticks)
-    ax.set_yticks(ticks)
-    longest = max(len(c) for c in classes)
-    tick_size = 10 if n <= 15 else 8
-    if longest > 3 or n > 12:
-        ax.set_xticklabels(classes, rotation=45, ha="right", rotation_mode="anchor", fontsize=tick_size)
-    else:
-        ax.set_xticklabels(classes, fontsize=tick_size)
-    ax.set_yticklabels(classes, fontsize=tick_size)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-
+    _class_ticks(ax, classes)
     title = "Confusion matrix (test set)"
     test_acc = metric_number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run)
     if test_acc is None and counts.sum() > 0:
@@ -219,6 +225,57 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
         title += f"  —  accuracy {100 * test_acc:.2f}%"
     ax.set_title(title, fontsize=12)
     return _save(fig, run, out_dir, "confusion_matrix.png")
+
+
+def _raster_panel(ax: Any, layer: LayerActivity, height_pts: float, tall: bool) -> None:
+    """One layer's spikes: a dot per spike at (step, neuron); of more than RASTER_MAX_NEURONS the most active."""
+    spikes = layer.spikes > 0
+    t_steps, n_neurons = spikes.shape
+    counts = spikes.sum(axis=0)
+    if n_neurons > RASTER_MAX_NEURONS:
+        # the most active neurons; a stable sort keeps ties in index order
+        shown = np.sort(np.argsort(-counts, kind="stable")[:RASTER_MAX_NEURONS])
+        title = f"{layer.name}: the {RASTER_MAX_NEURONS} most active of {n_neurons} neurons"
+    else:
+        shown = np.arange(n_neurons)
+        title = f"{layer.name}: {n_neurons} neuron{'' if n_neurons == 1 else 's'}"
+    total = int(counts.sum())
+    rate = total / spikes.size if spikes.size else 0.0
+    title += f"  ({total} spikes, rate {rate:.3f})"
+    t_idx, n_idx = np.nonzero(spikes[:, shown])
+    size = float(np.clip((height_pts / max(len(shown), 1)) ** 2, 2.0, 25.0))
+    ax.scatter(t_idx, shown[n_idx], s=size, marker="o", color="black", linewidths=0)
+    if total == 0:
+        ax.text(0.5, 0.5, "no spikes", transform=ax.transAxes, ha="center", va="center", color="gray")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_ylabel("neuron index" if tall else "neuron")
+    ax.set_xlim(-0.5, t_steps - 0.5)
+    ax.set_ylim(-0.5, max(n_neurons - 0.5, 0.5))
+    _integer_ticks(ax.xaxis)
+    _integer_ticks(ax.yaxis)
+    ax.grid(True, axis="x", alpha=0.25)
+
+
+def _mark_classes(out_ax: Any, classes: list[str], activity: Activity) -> None:
+    """Name the output neurons and shade the true (and a wrong predicted) class."""
+    n_classes = len(classes)
+    if n_classes <= 20:
+        out_ax.set_yticks(np.arange(n_classes))
+        out_ax.set_yticklabels(classes, fontsize=8)
+    out_ax.set_ylabel("output neuron")
+    label, prediction = activity.label, activity.prediction
+    bands = [(label, _BEST_COLOUR, "true class")]
+    if prediction != label:
+        bands.append((prediction, "tab:red", "predicted class"))
+    else:
+        bands[0] = (label, _BEST_COLOUR, "true = predicted class")
+    marked = False
+    for value, colour, text in bands:
+        if value is not None and 0 <= value < n_classes:
+            out_ax.axhspan(value - 0.5, value + 0.5, color=colour, alpha=0.2, linewidth=0, label=text)
+            marked = True
+    if marked:
+        out_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
 
 
 def plot_raster(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Path:
@@ -248,61 +305,54 @@ def plot_raster(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Pa
     fig = _figure(_stack_size(len(layers)), nrows=len(layers), sharex=len(steps) == 1)
     height_pts = fig.get_figheight() * 72 / max(len(layers), 1) * 0.7
     tall = fig.get_figheight() / len(layers) >= 1.9
-    n_classes = None
     for ax, layer in zip(fig.axes, layers, strict=True):
-        spikes = layer.spikes > 0
-        t_steps, n_neurons = spikes.shape
-        counts = spikes.sum(axis=0)
-        if n_neurons > RASTER_MAX_NEURONS:
-            # the most active neurons; a stable sort keeps ties in index order
-            shown = np.sort(np.argsort(-counts, kind="stable")[:RASTER_MAX_NEURONS])
-            title = f"{layer.name}: the {RASTER_MAX_NEURONS} most active of {n_neurons} neurons"
-        else:
-            shown = np.arange(n_neurons)
-            title = f"{layer.name}: {n_neurons} neuron{'' if n_neurons == 1 else 's'}"
-        total = int(counts.sum())
-        rate = total / spikes.size if spikes.size else 0.0
-        title += f"  ({total} spikes, rate {rate:.3f})"
-        t_idx, n_idx = np.nonzero(spikes[:, shown])
-        size = float(np.clip((height_pts / max(len(shown), 1)) ** 2, 2.0, 25.0))
-        ax.scatter(t_idx, shown[n_idx], s=size, marker="o", color="black", linewidths=0)
-        if total == 0:
-            ax.text(0.5, 0.5, "no spikes", transform=ax.transAxes, ha="center", va="center", color="gray")
-        ax.set_title(title, fontsize=10, loc="left")
-        ax.set_ylabel("neuron index" if tall else "neuron")
-        ax.set_xlim(-0.5, t_steps - 0.5)
-        ax.set_ylim(-0.5, max(n_neurons - 0.5, 0.5))
-        _integer_ticks(ax.xaxis)
-        _integer_ticks(ax.yaxis)
-        ax.grid(True, axis="x", alpha=0.25)
-        n_classes = n_neurons
+        _raster_panel(ax, layer, height_pts, tall)
     for ax in fig.axes:
         ax.tick_params(labelbottom=True)
     fig.axes[-1].set_xlabel("time step")
-
-    out_ax = fig.axes[-1]
+    n_classes = layers[-1].spikes.shape[1]
     classes = class_names(metrics, run, None, strict=False) if metrics.get("classes") is not None else None
-    if classes is not None and len(classes) == n_classes:
-        # the last layer is the output layer: name its neurons and mark the true and predicted class
-        if n_classes <= 20:
-            out_ax.set_yticks(np.arange(n_classes))
-            out_ax.set_yticklabels(classes, fontsize=8)
-        out_ax.set_ylabel("output neuron")
-        label, prediction = activity.label, activity.prediction
-        bands = [(label, _BEST_COLOUR, "true class")]
-        if prediction != label:
-            bands.append((prediction, "tab:red", "predicted class"))
-        else:
-            bands[0] = (label, _BEST_COLOUR, "true = predicted class")
-        marked = False
-        for value, colour, text in bands:
-            if value is not None and 0 <= value < n_classes:
-                out_ax.axhspan(value - 0.5, value + 0.5, color=colour, alpha=0.2, linewidth=0, label=text)
-                marked = True
-        if marked:
-            out_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
+    if classes is not None and len(classes) == n_classes:  # the last layer is the output layer
+        _mark_classes(fig.axes[-1], classes, activity)
     fig.suptitle("Spike raster of one test sample" + _label_text(activity, metrics, run), fontsize=12)
     return _save(fig, run, out_dir, "raster.png")
+
+
+def _membrane_panel(ax: Any, layer: LayerActivity, colours: Any, tall: bool, thin: bool) -> None:
+    """One layer's traces u[t] of its chosen neurons, their spikes as dots, the threshold(s) dashed."""
+    from matplotlib.lines import Line2D
+
+    u, neurons, theta = layer.membrane, layer.neurons, layer.theta
+    assert u is not None and neurons is not None and theta is not None
+    spikes = layer.spikes > 0
+    steps = np.arange(u.shape[0])
+    shared = bool(np.allclose(theta, theta[0]))
+    handles = []
+    for k, neuron in enumerate(neurons):
+        colour = colours[k % len(colours)]
+        (line,) = ax.plot(steps, u[:, k], color=colour, linewidth=0.8 if thin else 1.4, label=f"neuron {neuron}")
+        handles.append(line)
+        fired = np.nonzero(spikes[: u.shape[0], neuron])[0]
+        size = 3.5 if thin else 5
+        ax.plot(fired, u[fired, k], linestyle="none", marker="o", markersize=size, color=colour, mec="black", mew=0.5)
+        if not shared:
+            ax.axhline(theta[k], color=colour, linestyle="--", linewidth=1.1)
+    if shared:
+        ax.axhline(theta[0], color="0.25", linestyle="--", linewidth=1.1)
+        threshold_label = f"threshold θ = {theta[0]:g}"
+    else:
+        threshold_label = "threshold θ (neuron's colour)"
+    handles.append(Line2D([], [], color="0.25", linestyle="--", label=threshold_label))
+    handles.append(Line2D([], [], color="0.5", linestyle="none", marker="o", mec="black", mew=0.6, label="spike"))
+    columns = 1 if len(handles) <= 7 else 2
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, ncols=columns, borderaxespad=0)
+    plural = "neuron" if len(neurons) == 1 else "neurons"
+    ax.set_title(f"{layer.name}: membrane potential of {len(neurons)} {plural}", fontsize=10, loc="left")
+    ax.set_ylabel("membrane potential u" if tall else "potential u")
+    ax.set_xlabel("time step")
+    ax.set_xlim(-0.5, u.shape[0] - 0.5)
+    ax.grid(True, alpha=0.25)
+    _integer_ticks(ax.xaxis)
 
 
 def plot_membrane(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Path:
@@ -328,59 +378,12 @@ def plot_membrane(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     layers = [layer for layer in activity.layers if layer.membrane is not None and layer.membrane.shape[1]]
     if not layers:
         raise Missing(f"{ACTIVITY_NPZ} has no membrane traces (membrane_i arrays)")
-    mpl = _matplotlib()
-    from matplotlib.lines import Line2D
-
-    colours = mpl.colormaps["tab10"].colors
-
+    colours = _matplotlib().colormaps["tab10"].colors
     fig = _figure(_stack_size(len(layers)), nrows=len(layers))
     tall = fig.get_figheight() / len(layers) >= 1.9
     thin = layers[0].membrane.shape[0] > 100  # long runs: thinner lines, smaller dots
     for ax, layer in zip(fig.axes, layers, strict=True):
-        u, neurons, theta = layer.membrane, layer.neurons, layer.theta
-        spikes = layer.spikes > 0
-        steps = np.arange(u.shape[0])
-        shared = bool(np.allclose(theta, theta[0]))
-        handles = []
-        for k, neuron in enumerate(neurons):
-            colour = colours[k % len(colours)]
-            (line,) = ax.plot(steps, u[:, k], color=colour, linewidth=0.8 if thin else 1.4, label=f"neuron {neuron}")
-            handles.append(line)
-            fired = np.nonzero(spikes[: u.shape[0], neuron])[0]
-            ax.plot(
-                fired,
-                u[fired, k],
-                linestyle="none",
-                marker="o",
-                markersize=3.5 if thin else 5,
-                color=colour,
-                mec="black",
-                mew=0.5,
-            )
-            if not shared:
-                ax.axhline(theta[k], color=colour, linestyle="--", linewidth=1.1)
-        if shared:
-            ax.axhline(theta[0], color="0.25", linestyle="--", linewidth=1.1)
-            threshold_label = f"threshold θ = {theta[0]:g}"
-        else:
-            threshold_label = "threshold θ (neuron's colour)"
-        handles.append(Line2D([], [], color="0.25", linestyle="--", label=threshold_label))
-        handles.append(Line2D([], [], color="0.5", linestyle="none", marker="o", mec="black", mew=0.6, label="spike"))
-        ax.legend(
-            handles=handles,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=8,
-            ncols=1 if len(handles) <= 7 else 2,
-            borderaxespad=0.0,
-        )
-        plural = "neuron" if len(neurons) == 1 else "neurons"
-        ax.set_title(f"{layer.name}: membrane potential of {len(neurons)} {plural}", fontsize=10, loc="left")
-        ax.set_ylabel("membrane potential u" if tall else "potential u")
-        ax.set_xlabel("time step")
-        ax.set_xlim(-0.5, u.shape[0] - 0.5)
-        ax.grid(True, alpha=0.25)
-        _integer_ticks(ax.xaxis)
+        _membrane_panel(ax, layer, colours, tall, thin)
     fig.suptitle("Membrane potentials of one test sample" + _label_text(activity, metrics, run), fontsize=12)
     return _save(fig, run, out_dir, "membrane.png")
 

@@ -36,6 +36,7 @@ from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_from_dict, config_to_dict
 from .distributed import Distributed, GlobalBatchSampler, from_environment
 from .energy import OperationCounter
+from .precision import Precision
 
 __all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
 
@@ -487,6 +488,7 @@ class _Run:
     augment: bool
     progress: _Progress = field(default_factory=_Progress)
     board: Any = None
+    precision: Precision | None = None
 
     @property
     def last_path(self) -> Path:
@@ -544,6 +546,7 @@ def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch
         net = torch.compile(net)  # the training forward and backward; evaluation runs eagerly
     optimiser = _optimiser(config, model)
     run = _Run(config, out, log, ctx, device, experiment, model, net, optimiser, None, 0, augment)  # type: ignore[arg-type]
+    run.precision = Precision(config.train.precision, device)
     run.steps_per_epoch = len(run.sampler(1))
     if run.steps_per_epoch == 0:
         size = len(experiment.train_set)  # type: ignore[arg-type]
@@ -560,6 +563,8 @@ def _resume(run: _Run, resume: bool) -> None:
         extended = _check_resumable(run, saved, int(state["epoch"]))
         load_model_state(run.model, state["model"], run.last_path)
         run.optimiser.load_state_dict(state["optimiser"])
+        if run.precision is not None:
+            run.precision.load_state_dict(state.get("scaler"))
         if extended:  # the schedule of the new length, advanced to the step reached
             _restart_schedule(run, int(state["scheduler"]["last_epoch"]))
         else:
@@ -647,7 +652,8 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
     run.model.train()
     batches = run.sampler(epoch)
     # The loader draws its base seed from the sampler's generator, as DataLoader(shuffle=True) does.
-    loader = DataLoader(run.experiment.train_set, batch_sampler=batches, generator=batches.generator)
+    pinned = run.device.type == "cuda"  # page-locked batches copy to the GPU asynchronously
+    loader = DataLoader(run.experiment.train_set, batch_sampler=batches, generator=batches.generator, pin_memory=pinned)
     bar = progress(
         total=run.steps_per_epoch,
         desc=f"epoch {epoch}/{config.train.epochs}",
@@ -658,7 +664,7 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
     start = time.perf_counter()
     loss_sum, correct, count = 0.0, 0, 0
     for step, (inputs, labels) in enumerate(loader, start=1):
-        inputs, labels = inputs.to(run.device), labels.to(run.device)
+        inputs, labels = inputs.to(run.device, non_blocking=pinned), labels.to(run.device, non_blocking=pinned)
         share = labels.shape[0] * run.ctx.world_size / batches.global_size(step - 1)
         result = _train_step(run, inputs, labels, share, f"epoch {epoch}, step {step}")
         if result is None:
@@ -686,9 +692,12 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
     if run.augment:
         inputs = augment_images(inputs, config.data.augment.hflip, config.data.augment.shift)
     problem = None
+    precision = run.precision
+    assert precision is not None
     try:
-        logits = run.net(run.experiment.encode(inputs))
-        loss = _loss(config, logits, labels)
+        with precision.autocast():
+            logits = run.net(run.experiment.encode(inputs))
+            loss = _loss(config, logits, labels)
     except NonFiniteError as exc:  # a neuron's input: NaN in the data, or weights gone NaN
         problem = str(exc)
     run.optimiser.zero_grad(set_to_none=True)
@@ -697,10 +706,11 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
     if ctx.active and ctx.any(problem is not None):  # decided together: a lone rank must not skip the all-reduce
         problem = problem or "the loss is not finite on another process"
     if problem is None:
-        (loss * share if ctx.active else loss).backward()
+        precision.backward(loss * share if ctx.active else loss)
         if config.train.clip_grad_norm is not None:
+            precision.unscale(run.optimiser)
             norm = nn.utils.clip_grad_norm_(run.model.parameters(), config.train.clip_grad_norm)
-            if not torch.isfinite(norm):
+            if not torch.isfinite(norm) and not precision.handles_overflow:  # fp16: the scaler skips the step
                 problem = f"the gradient norm is {float(norm)}"
     if problem is not None:
         if config.train.nonfinite == "stop":
@@ -712,7 +722,7 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
         run.progress.skipped_batches += 1
         run.log(f"{where}: {problem}; batch skipped ({run.progress.skipped_batches} so far)")
         return None
-    run.optimiser.step()
+    precision.step(run.optimiser)
     run.scheduler.step()
     return loss.item(), int((logits.argmax(1) == labels).sum())
 
@@ -777,6 +787,7 @@ def _training_state(run: _Run, rng_ranks: list[Any] | None) -> dict[str, Any]:
     return {
         "optimiser": run.optimiser.state_dict(),
         "scheduler": run.scheduler.state_dict(),
+        **({"scaler": run.precision.state_dict()} if run.precision is not None and run.precision.scaler else {}),
         "rng": _rng_state(),
         **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),
         **run.progress.to_dict(),
