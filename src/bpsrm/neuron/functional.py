@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from torch import Tensor
 
 from ..errors import ParameterError, ShapeError
 from .autograd import SRMFunction
+from .kernels import cpu, gpu
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting
 from .surrogate import Surrogate, get_surrogate, spike_function
 
@@ -40,6 +42,12 @@ Scalar = float | int | Tensor
 def decay(tau: Tensor) -> Tensor:
     r"""The decay per step of a time constant: $a = e^{-1/\tau}$ (dt = 1)."""
     return torch.exp(-1.0 / tau)
+
+
+def parameter_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of the neuron's parameters for inputs of ``dtype``: float32 for float16 and bfloat16 inputs
+    (a decay rounded to float16 is off by about 5e-4), the input's own otherwise."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def _check_input(x: object) -> Tensor:
@@ -78,7 +86,7 @@ def _as_parameter(value: Scalar, name: str, x: Tensor) -> Tensor:
                 f"{name} of shape {tuple(value.shape)} would enlarge x[0] of shape "
                 f"{tuple(x.shape[1:])}; it must broadcast against x[0]"
             )
-        tensor = value.to(dtype=x.dtype, device=x.device)
+        tensor = value.to(dtype=parameter_dtype(x.dtype), device=x.device)
         detached = tensor.detach()
         allowed = _range(name)
         bad = ((detached < allowed.low) if allowed.inclusive else (detached <= allowed.low)) | torch.isnan(detached)
@@ -88,7 +96,7 @@ def _as_parameter(value: Scalar, name: str, x: Tensor) -> Tensor:
             first = detached[bad].flatten()[0].item()
             raise ParameterError(f"{name} must be {allowed.text()}, got a value {first}")
         return tensor
-    return torch.tensor(_checked_number(value, name), dtype=x.dtype, device=x.device)
+    return torch.tensor(_checked_number(value, name), dtype=parameter_dtype(x.dtype), device=x.device)
 
 
 def _checked_number(value: float | int, name: str) -> float:
@@ -132,7 +140,7 @@ def _prepare(
     if theta_r is None:
         # A non-spiking neuron (theta = inf) has no refractory response.
         non_spiking = not isinstance(theta, Tensor) and math.isinf(float(theta))
-        th_r = torch.zeros((), dtype=x.dtype, device=x.device) if non_spiking else th
+        th_r = torch.zeros((), dtype=parameter_dtype(x.dtype), device=x.device) if non_spiking else th
     else:
         th_r = _as_parameter(theta_r, "theta_r", x)
     return _Prepared(t_s, t_m, t_r, th, th_r, kernel, sg)
@@ -251,18 +259,46 @@ def _plan(
 ) -> Plan:
     """How :func:`srm` runs calls like this one on x's dtype and device: the fused kernel or the portable
     Function, with the checked constants bound (the same choice :func:`srm_decays` makes)."""
+    kernel = _fused_kernel(x, surrogate, backend)
+    if kernel == "c":
+        assert surrogate.kernel_id is not None  # supports() holds only for a surrogate the kernel implements
+        plan = cpu.ConstantPlan(constants, surrogate.kernel_id, surrogate.width, detach_reset, check_finite)
+        return functools.partial(cpu.fused_call_constants, plan)
+    if kernel == "triton":
+        return functools.partial(gpu.srm_triton, *constants, surrogate, detach_reset, check_finite)
+    return functools.partial(_portable_call, *constants, surrogate, detach_reset, check_finite)
+
+
+# BPSRM_KERNEL (read once, at import): "portable" forces the portable path; "triton" sends every tensor the
+# Triton kernel supports to it (CPU tensors too under TRITON_INTERPRET=1: how the tests train through it).
+_FORCED_KERNEL = os.environ.get("BPSRM_KERNEL", "").strip().lower()
+
+
+def _fused_kernel(x: Tensor, surrogate: Surrogate, backend: str) -> str | None:
+    """The one place that chooses the kernel: "c" (the C kernel: CPU float32/float64), "triton" (CUDA tensors)
+    or None (the portable autograd.Function: every other device, dtype or surrogate).
+
+    ``backend`` "portable" (or BPSRM_KERNEL=portable) forces the portable path; "fused" makes a call that no
+    fused kernel serves an error saying why.
+    """
     if backend not in BACKENDS:
         raise ParameterError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    if backend != "portable":
-        from .kernels.cpu import ConstantPlan, fused_call_constants, supports
-
-        if supports(x, surrogate):
-            assert surrogate.kernel_id is not None  # supports() holds only for a surrogate the kernel implements
-            plan = ConstantPlan(constants, surrogate.kernel_id, surrogate.width, detach_reset, check_finite)
-            return functools.partial(fused_call_constants, plan)
-        if backend == "fused":
-            srm_decays(x, *constants, surrogate, detach_reset, backend)  # raises: the fused kernel does not apply
-    return functools.partial(_portable_call, *constants, surrogate, detach_reset, check_finite)
+    if backend == "portable" or _FORCED_KERNEL == "portable":
+        return None
+    if x.is_cuda or _FORCED_KERNEL == "triton":
+        if gpu.supports(x, surrogate):
+            return "triton"
+        reason = gpu.unavailable_reason() or "float32, float16, bfloat16 or float64 with a surrogate it implements"
+    else:
+        if cpu.supports(x, surrogate):
+            return "c"
+        reason = cpu.unavailable_reason() or "CPU float32/float64 with a surrogate the kernel implements only"
+    if backend == "fused":
+        raise ParameterError(
+            f"the fused kernel does not apply here (device {x.device.type}, dtype {x.dtype}, surrogate "
+            f"{surrogate!r}; {reason})"
+        )
+    return None
 
 
 def _portable_call(
@@ -322,7 +358,7 @@ def _constant_parameters(
     with torch.inference_mode(False):  # ordinary tensors even when first made under inference mode
 
         def tensor(value: float) -> Tensor:
-            return torch.tensor(value, dtype=dtype, device=device)
+            return torch.tensor(value, dtype=parameter_dtype(dtype), device=device)
 
         a_m = tensor(math.exp(-1.0 / t_m))
         a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else tensor(math.exp(-1.0 / t_s)))  # type: ignore[operator]
@@ -349,24 +385,11 @@ def srm_decays(
     ``"auto"`` (the fused CPU kernel where it applies, else portable),
     ``"fused"`` (an error where it does not apply) or ``"portable"``.
     """
-    if backend not in BACKENDS:
-        raise ParameterError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    if backend != "portable":
-        # Imported from the module, not the package: `from .kernels import cpu` runs importlib's Python
-        # code at every call (about 3 us).
-        from .kernels.cpu import srm_fused
-
-        result = srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
-        if result is not None:  # the fused kernel applies (CPU, float32/float64, a surrogate it implements)
-            return result
-        if backend == "fused":
-            from .kernels.cpu import unavailable_reason
-
-            reason = unavailable_reason() or "CPU float32/float64 with a surrogate the kernel implements only"
-            raise ParameterError(
-                f"the fused kernel does not apply here (device {x.device.type}, dtype {x.dtype}, surrogate "
-                f"{surrogate!r}; {reason})"
-            )
+    kernel = _fused_kernel(x, surrogate, backend)
+    if kernel == "c":
+        return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))  # type: ignore[return-value]
+    if kernel == "triton":
+        return gpu.srm_triton(a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), x)
     spikes, u = SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
     return spikes, u
 

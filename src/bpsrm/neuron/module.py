@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ParameterError, ShapeError
-from .functional import constants_may_be_kept, srm_decays
+from .functional import constants_may_be_kept, parameter_dtype, srm_decays
 from .params import DEFAULTS, TAU_NAMES, check_setting
 from .surrogate import Surrogate, get_surrogate
 
@@ -189,10 +189,10 @@ class SRMNeuron(nn.Module):
             cached = constants.get(key)
             if cached is None:
                 with torch.inference_mode(False), torch.no_grad():  # an ordinary tensor in any mode
-                    cached = self._raw(name).to(dtype=x.dtype, device=x.device)
+                    cached = self._raw(name).to(dtype=parameter_dtype(x.dtype), device=x.device)
                 constants[key] = cached
             return cached
-        return self._broadcast(self._raw(name), x).to(dtype=x.dtype, device=x.device)
+        return self._broadcast(self._raw(name), x).to(dtype=parameter_dtype(x.dtype), device=x.device)
 
     def _raw(self, name: str) -> Tensor:
         """``"theta"``, ``"theta_r"`` or the decay of a ``"tau_*"`` as this module defines it."""

@@ -1,4 +1,7 @@
-"""The fused CPU kernel as ``torch.library`` custom ops, the path taken under ``torch.compile``.
+"""The fused kernels as ``torch.library`` custom ops, the path taken under ``torch.compile``.
+
+The ops run the fused kernel of their tensors' device: the C kernel for CPU tensors, the Triton kernel
+(:mod:`bpsrm.neuron.kernels.gpu`) for CUDA tensors.
 
 Dynamo cannot look inside the C kernel (a ctypes call) and, with dynamic shapes, trips
 over the Python bookkeeping around it. As custom ops with fake (shape-only)
@@ -23,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import cpu
+from . import cpu, gpu
 
 __all__ = ["srm_forward", "srm_backward"]
 
@@ -43,7 +46,8 @@ def srm_forward(
 ) -> tuple[Tensor, Tensor]:
     """(spikes, u) for x [T, ...] (BP-SRM.md section 2); surrogate (its kernel id), width and detach_reset
     are for the backward; check_finite refuses a membrane that ends NaN or Inf."""
-    return cpu.fused_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
+    forward = gpu.triton_forward if x.is_cuda else cpu.fused_forward  # the fused kernel of x's device
+    return forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
 
 
 @srm_forward.register_fake
@@ -71,11 +75,12 @@ def srm_backward(
     """[grad_x, grad_a_s, grad_a_m, grad_a_r, grad_theta, grad_theta_r] (BP-SRM.md section 3), from
     :func:`bpsrm.neuron.kernels.cpu.fused_backward`; zeros where not needed (a_s None: empty)."""
     params = (a_s, a_m, a_r, theta, theta_r)
-    grad_x, grads = cpu.fused_backward(x, u, grad_spikes, grad_u, params, surrogate, width, detach_reset, needs)
+    backward = gpu.triton_backward if u.is_cuda else cpu.fused_backward
+    grad_x, grads = backward(x, u, grad_spikes, grad_u, params, surrogate, width, detach_reset, needs)
     out = [grad_x]
     for grad, param in zip(grads, params, strict=True):
         if param is None:
-            out.append(torch.empty(0, dtype=u.dtype))
+            out.append(torch.empty(0, dtype=u.dtype, device=u.device))
         else:
             out.append(grad if grad is not None else torch.zeros_like(param))
     return out
@@ -84,7 +89,9 @@ def srm_backward(
 @srm_backward.register_fake
 def _srm_backward_fake(x, u, grad_spikes, grad_u, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, needs):  # type: ignore[no-untyped-def]
     params = (a_s, a_m, a_r, theta, theta_r)
-    return [torch.empty_like(u)] + [torch.empty(0, dtype=u.dtype) if p is None else torch.empty_like(p) for p in params]
+    return [torch.empty_like(u)] + [
+        torch.empty(0, dtype=u.dtype, device=u.device) if p is None else torch.empty_like(p) for p in params
+    ]
 
 
 def _backward_kernel(
