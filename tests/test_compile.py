@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from bpsrm import build_model
+from bpsrm import build_model, srm
 from bpsrm.neuron import SRMNeuron
 
 pytestmark = pytest.mark.slow  # inductor compiles C++ on the first call (tens of seconds)
@@ -124,3 +124,27 @@ def test_compile_true_in_a_config_trains_like_eager(tmp_path: Path) -> None:
         torch.testing.assert_close(compiled[name], eager[name], rtol=1e-3, atol=1e-4, msg=name)
     accuracy = [json.loads((runs[f] / "metrics.json").read_text())["test_accuracy"] for f in (True, False)]
     assert abs(accuracy[0] - accuracy[1]) <= 0.02
+
+
+@pytest.mark.parametrize("kernel", ["alpha", "dexp"])
+def test_the_portable_path_compiles_in_one_graph_with_tied_parameters(kernel: str) -> None:
+    """The alpha kernel (a_s is a_m) and a tied theta_r (theta_r is theta) pass one tensor twice to the
+    portable autograd.Function, which dynamo refuses: the call passes a copy instead, same numbers."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(5, 2, 4, generator=g) * 0.8 + 0.4
+    w = torch.randn(5, 2, 4, generator=g)
+    tau_m = torch.tensor(3.0)
+
+    def run(t: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        spikes, u = srm(t, tau_m=tau, kernel=kernel, backend="portable")
+        return (spikes * w).sum() + (u * w).sum()
+
+    compiled = torch.compile(run, fullgraph=True)
+    results = []
+    for fn in (compiled, run):
+        xi, ti = x.clone().requires_grad_(), tau_m.clone().requires_grad_()
+        loss = fn(xi, ti)
+        loss.backward()
+        results.append((loss.detach(), xi.grad, ti.grad))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)

@@ -127,3 +127,13 @@ def test_training_stops_or_skips_a_batch_whose_neuron_input_is_not_finite(policy
     metrics = train(config, tmp_path / "run", log=lines.append)
     assert metrics["skipped_batches"] == 1
     assert any("epoch 1, step 2: srm: the input x holds 1 NaN" in line and "batch skipped" in line for line in lines)
+
+
+def test_under_torch_compile_the_portable_check_is_an_assertion_in_the_graph() -> None:
+    """A data-dependent branch would break fullgraph compilation: the check becomes torch._assert_async."""
+    compiled = torch.compile(lambda t: srm(t, backend="portable")[1], fullgraph=True)
+    x = _input(torch.float32)
+    assert torch.isfinite(compiled(x)).all()
+    x[2, 1, 1] = math.inf
+    with pytest.raises(RuntimeError, match=r"holds NaN or Inf .*check_finite=False"):
+        compiled(x)

@@ -51,6 +51,13 @@ STEP = textwrap.dedent(
     optimiser.step()
     out["loss"] = float(loss)
     out["weights"] = {k: v.flatten().tolist() for k, v in model.state_dict().items()}
+    # torch.compile over srm: the custom ops run the forced kernel (Triton here) and give the eager numbers
+    xc = (torch.randn(4, 3, 5) * 0.8 + 0.4).requires_grad_()
+    compiled = torch.compile(lambda t: srm(t, tau_m=2.5, surrogate="atan")[1], fullgraph=True)
+    (compiled(xc) * torch.arange(60.0).reshape(4, 3, 5)).sum().backward()
+    xe = xc.detach().clone().requires_grad_()
+    (srm(xe, tau_m=2.5, surrogate="atan")[1] * torch.arange(60.0).reshape(4, 3, 5)).sum().backward()
+    out["compiled_grad_error"] = float((xc.grad - xe.grad).abs().max())
     print(json.dumps(out))
     """
 )
@@ -70,6 +77,7 @@ def test_a_training_step_through_the_triton_kernel_equals_the_portable_one() -> 
         assert run["spikes_equal"]
         assert run["u_error"] < 1e-5 and run["grad_x_error"] < 1e-5 and run["grad_tau_error"] < 1e-4
     assert triton_run["loss"] == pytest.approx(portable_run["loss"], rel=1e-6)
+    assert triton_run["compiled_grad_error"] == 0.0 and portable_run["compiled_grad_error"] < 1e-5
     for name, weights in portable_run["weights"].items():
         assert triton_run["weights"][name] == pytest.approx(weights, rel=1e-5, abs=1e-6), name
 

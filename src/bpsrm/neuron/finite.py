@@ -20,7 +20,7 @@ __all__ = ["nonfinite_error", "check_last_step"]
 def nonfinite_error(x: Tensor) -> NonFiniteError:
     """The error for a call whose membrane ended NaN or Inf, naming the first non-finite element of x."""
     bad = ~torch.isfinite(x.detach())
-    hint = "clean the input, or pass check_finite=False to let NaN and Inf through"
+    hint = _HINT
     if bool(bad.any()):
         first = tuple(int(i) for i in bad.nonzero()[0])
         value = float(x.detach()[first])
@@ -36,6 +36,18 @@ def nonfinite_error(x: Tensor) -> NonFiniteError:
 
 
 def check_last_step(x: Tensor, u: Tensor) -> None:
-    """Raise :func:`nonfinite_error` unless every ``u[-1]`` is finite (the portable path's check)."""
-    if u.shape[0] and not bool(torch.isfinite(u[-1]).all()):
+    """Raise :func:`nonfinite_error` unless every ``u[-1]`` is finite (the portable path's check).
+
+    Under ``torch.compile`` the check is an asynchronous assertion in the graph (a data-dependent branch
+    would break it); it fails with a RuntimeError carrying the same advice, without the element's place.
+    """
+    if not u.shape[0]:
+        return
+    finite = torch.isfinite(u[-1]).all()
+    if torch.compiler.is_compiling():
+        torch._assert_async(finite, "srm: the input x holds NaN or Inf (or a membrane overflowed); " + _HINT)
+    elif not bool(finite):
         raise nonfinite_error(x)
+
+
+_HINT = "clean the input, or pass check_finite=False to let NaN and Inf through"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from torch import Tensor
 
 from ..errors import ParameterError, ShapeError
 from .autograd import SRMFunction
-from .kernels import cpu, gpu
+from .kernels import FORCED_KERNEL, cpu, gpu
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting
 from .surrogate import Surrogate, get_surrogate, spike_function
 
@@ -92,7 +91,9 @@ def _as_parameter(value: Scalar, name: str, x: Tensor) -> Tensor:
         bad = ((detached < allowed.low) if allowed.inclusive else (detached <= allowed.low)) | torch.isnan(detached)
         if not allowed.inf:
             bad = bad | torch.isinf(detached)
-        if bool(bad.any()):
+        if torch.compiler.is_compiling():  # a data-dependent branch would break the graph: assert in it
+            torch._assert_async(~bad.any(), f"{name} must be {allowed.text()}")
+        elif bool(bad.any()):
             first = detached[bad].flatten()[0].item()
             raise ParameterError(f"{name} must be {allowed.text()}, got a value {first}")
         return tensor
@@ -269,11 +270,6 @@ def _plan(
     return functools.partial(_portable_call, *constants, surrogate, detach_reset, check_finite)
 
 
-# BPSRM_KERNEL (read once, at import): "portable" forces the portable path; "triton" sends every tensor the
-# Triton kernel supports to it (CPU tensors too under TRITON_INTERPRET=1: how the tests train through it).
-_FORCED_KERNEL = os.environ.get("BPSRM_KERNEL", "").strip().lower()
-
-
 def _fused_kernel(x: Tensor, surrogate: Surrogate, backend: str) -> str | None:
     """The one place that chooses the kernel: "c" (the C kernel: CPU float32/float64), "triton" (CUDA tensors)
     or None (the portable autograd.Function: every other device, dtype or surrogate).
@@ -283,9 +279,9 @@ def _fused_kernel(x: Tensor, surrogate: Surrogate, backend: str) -> str | None:
     """
     if backend not in BACKENDS:
         raise ParameterError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-    if backend == "portable" or _FORCED_KERNEL == "portable":
+    if backend == "portable" or FORCED_KERNEL == "portable":
         return None
-    if x.is_cuda or _FORCED_KERNEL == "triton":
+    if x.is_cuda or FORCED_KERNEL == "triton":
         if gpu.supports(x, surrogate):
             return "triton"
         reason = gpu.unavailable_reason() or "float32, float16, bfloat16 or float64 with a surrogate it implements"
@@ -312,6 +308,10 @@ def _portable_call(
     check_finite: bool,
     x: Tensor,
 ) -> tuple[Tensor, Tensor]:
+    """The portable autograd.Function on checked parameters (x last, so that a call's constants can be bound)."""
+    if torch.compiler.is_compiling():  # dynamo refuses one tensor passed twice to an autograd.Function
+        a_s = a_m.clone() if a_s is a_m else a_s  # the alpha kernel
+        theta_r = theta.clone() if theta_r is theta else theta_r  # theta_r tied to theta
     return SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, detach_reset, check_finite)  # type: ignore[no-any-return]
 
 
@@ -390,8 +390,7 @@ def srm_decays(
         return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))  # type: ignore[return-value]
     if kernel == "triton":
         return gpu.srm_triton(a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), x)
-    spikes, u = SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
-    return spikes, u
+    return _portable_call(a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), x)
 
 
 def srm_reference(

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import cpu, gpu
+from . import FORCED_KERNEL, cpu, gpu
 
 __all__ = ["srm_forward", "srm_backward"]
 
@@ -46,7 +46,7 @@ def srm_forward(
 ) -> tuple[Tensor, Tensor]:
     """(spikes, u) for x [T, ...] (BP-SRM.md section 2); surrogate (its kernel id), width and detach_reset
     are for the backward; check_finite refuses a membrane that ends NaN or Inf."""
-    forward = gpu.triton_forward if x.is_cuda else cpu.fused_forward  # the fused kernel of x's device
+    forward = gpu.triton_forward if x.is_cuda or FORCED_KERNEL == "triton" else cpu.fused_forward
     return forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
 
 
@@ -75,7 +75,7 @@ def srm_backward(
     """[grad_x, grad_a_s, grad_a_m, grad_a_r, grad_theta, grad_theta_r] (BP-SRM.md section 3), from
     :func:`bpsrm.neuron.kernels.cpu.fused_backward`; zeros where not needed (a_s None: empty)."""
     params = (a_s, a_m, a_r, theta, theta_r)
-    backward = gpu.triton_backward if u.is_cuda else cpu.fused_backward
+    backward = gpu.triton_backward if u.is_cuda or FORCED_KERNEL == "triton" else cpu.fused_backward
     grad_x, grads = backward(x, u, grad_spikes, grad_u, params, surrogate, width, detach_reset, needs)
     out = [grad_x]
     for grad, param in zip(grads, params, strict=True):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.machinery
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from torch.autograd.function import once_differentiable
 
 from ..finite import nonfinite_error
 from ..surrogate import SURROGATES, Surrogate
+from . import FORCED_KERNEL
 
 __all__ = [
     "available",
@@ -136,7 +136,7 @@ def _load() -> ctypes.CDLL | None:
 # which cannot trace the loading (file system calls) in a full graph. BPSRM_KERNEL is read here too, once:
 # a look-up in os.environ at every call cost about 3.5 us of the call's fixed cost.
 _load()
-_FORCED_PORTABLE = os.environ.get("BPSRM_KERNEL", "") == "portable"
+_FORCED_PORTABLE = FORCED_KERNEL == "portable"
 
 
 def available() -> bool:
