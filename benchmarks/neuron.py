@@ -43,6 +43,14 @@ from bpsrm.neuron.functional import srm, srm_reference
 from bpsrm.runtime import allocator_state, tune_allocator
 
 REPO = Path(__file__).resolve().parents[1]
+DEVICE = torch.device("cpu")  # --device; on CUDA every timing is bracketed by torch.cuda.synchronize()
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 A_S, A_M = math.exp(-1 / 2), math.exp(-1 / 4)
 
 
@@ -65,6 +73,8 @@ def peers() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
             surrogate_function=sj_surrogate.Sigmoid(alpha=4.0),
             step_mode="m",
         )
+        if DEVICE.type == "cuda":  # SpikingJelly's fastest backend there: its CuPy kernel, else its torch one
+            sj.backend = "cupy" if "cupy" in sj.supported_backends else "torch"
 
         def run_sj(x: torch.Tensor) -> torch.Tensor:
             sj.reset()
@@ -76,7 +86,7 @@ def peers() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     try:
         import snntorch
 
-        syn = snntorch.Synaptic(alpha=A_S, beta=A_M, threshold=1.0, reset_mechanism="subtract")
+        syn = snntorch.Synaptic(alpha=A_S, beta=A_M, threshold=1.0, reset_mechanism="subtract").to(DEVICE)
 
         def run_snn(x: torch.Tensor) -> torch.Tensor:
             s, m = syn.reset_mem()
@@ -92,7 +102,7 @@ def peers() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     try:
         import norse.torch as norse
 
-        lif = norse.LIF()
+        lif = norse.LIF().to(DEVICE)
         impls["Norse LIF"] = lambda x: lif(x)[0]
     except Exception as exc:
         print(f"Norse left out: {exc}")
@@ -107,11 +117,13 @@ def floor_ms(
     ``tensors``: (a, b, c) made once by the caller and reused, so that measuring the floor in every
     round does not hand the measured implementations freshly mapped memory to fault in.
     """
-    a, b, c = tensors if tensors is not None else tuple(torch.rand(shape) for _ in range(3))
+    a, b, c = tensors if tensors is not None else tuple(torch.rand(shape, device=DEVICE) for _ in range(3))
     times = []
     for _ in range(repeats):
+        _sync()
         start = time.perf_counter()
         torch.add(a, b, out=c)
+        _sync()
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     bandwidth = 3 * a.numel() * 4 / seconds
@@ -135,19 +147,21 @@ def measure(shape: tuple[int, int, int], repeats: int, names: list[str] | None) 
     if names:
         impls = {k: v for k, v in impls.items() if k in names}
     g = torch.Generator().manual_seed(0)
-    x = (torch.randn(shape, generator=g) * 0.6 + 0.35).requires_grad_()
-    w = torch.randn(shape, generator=g)
+    x = (torch.randn(shape, generator=g) * 0.6 + 0.35).to(DEVICE).requires_grad_()
+    w = torch.randn(shape, generator=g).to(DEVICE)
     times: dict[str, list[float]] = {name: [] for name in impls}
     floors = []
     for fn in impls.values():  # warm-up
         (fn(x) * w).sum().backward()
-    floor_tensors = tuple(torch.rand(shape, generator=g) for _ in range(3))
+    floor_tensors = tuple(torch.rand(shape, generator=g).to(DEVICE) for _ in range(3))
     for _ in range(repeats):
         floors.append(floor_ms(shape, 3, floor_tensors)[1])
         for name, fn in impls.items():
             x.grad = None
+            _sync()
             start = time.perf_counter()
             (fn(x) * w).sum().backward()
+            _sync()
             times[name].append((time.perf_counter() - start) * 1e3)
     floor = statistics.median(floors)
     rows = {}
@@ -177,14 +191,16 @@ def fixed_cost(repeats: int, calls: int, names: list[str] | None = None) -> dict
     # The harness with one native element-wise op in place of the neuron: what any op there costs.
     runs: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"harness": lambda x: x * 1.0, **impls}
     g = torch.Generator().manual_seed(1)
-    x = (torch.randn(FIXED_SHAPE, generator=g) * 0.6 + 0.35).requires_grad_()
-    w = torch.randn(FIXED_SHAPE, generator=g)
+    x = (torch.randn(FIXED_SHAPE, generator=g) * 0.6 + 0.35).to(DEVICE).requires_grad_()
+    w = torch.randn(FIXED_SHAPE, generator=g).to(DEVICE)
 
     def per_call_us(fn: Callable[[torch.Tensor], torch.Tensor]) -> float:
+        _sync()
         start = time.perf_counter()
         for _ in range(calls):
             x.grad = None
             (fn(x) * w).sum().backward()
+        _sync()
         return (time.perf_counter() - start) / calls * 1e6
 
     for fn in runs.values():  # warm-up
@@ -233,13 +249,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to prove the script runs (CI)")
     parser.add_argument("--fixed-calls", type=int, default=300, help="calls per round of the fixed-cost measurement")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU's name goes into the report)")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.allocator == "tuned":
         tune_allocator()
     report = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
+        "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
         "allocator": allocator_state(),
         "main": None,
         "t_sweep": [],
