@@ -413,15 +413,20 @@ def backward(
     return (grad_x if needs[0] else None, *grads, None, None, None, None)
 
 
-class SRMFusedCPU(torch.autograd.Function):
-    """The fused kernel as an autograd.Function (eager mode).
+def fused_function(
+    name: str, forward_kernel: Callable[..., tuple[Tensor, Tensor]], backward_kernel: Kernel, module: str, doc: str
+) -> type[torch.autograd.Function]:
+    """An autograd.Function (eager mode) over one fused kernel pair, the same for every backend.
 
     Inputs (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset, check_finite),
-    outputs (spikes, u); its context and backward are :func:`setup_context` and :func:`backward`.
+    outputs (spikes, u). ``forward_kernel`` has the signature of :func:`fused_forward` and
+    ``backward_kernel`` that of :func:`fused_backward`; the context is :func:`setup_context` and the
+    backward :func:`backward` with ``backward_kernel``, so what a call saves and how its gradients are
+    routed is written once. ``name`` (and its autograd node, ``name`` + "Backward") and ``module`` name the
+    class as if it were written in ``module``.
     """
 
-    @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x: Tensor,
         a_s: Tensor | None,
@@ -436,21 +441,36 @@ class SRMFusedCPU(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         # The context is set up here rather than in a setup_context staticmethod: with one, every
         # Function.apply binds its arguments with inspect.signature (measured: about 50 us a call).
-        output = fused_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
-        inputs = (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite)
-        setup_context(ctx, inputs, output)
+        output = forward_kernel(x, a_s, a_m, a_r, theta, theta_r, check_finite)
+        setup_context(ctx, (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite), output)
         return output
 
-    @staticmethod
-    def backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def plain(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:
+        return backward(ctx, grad_spikes, grad_u, kernel=backward_kernel)
+
+    once = once_differentiable(plain)
+
+    def backward_method(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:
         if torch.is_grad_enabled():  # create_graph=True: the kernel's backward is not differentiable
-            return _backward_once(ctx, grad_spikes, grad_u)
-        return backward(ctx, grad_spikes, grad_u)
+            return once(ctx, grad_spikes, grad_u)  # type: ignore[no-any-return]
+        return plain(ctx, grad_spikes, grad_u)
+
+    namespace = {
+        "__doc__": doc,
+        "__module__": module,
+        "forward": staticmethod(forward),
+        "backward": staticmethod(backward_method),
+    }
+    return type(name, (torch.autograd.Function,), namespace)
 
 
-@once_differentiable
-def _backward_once(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:
-    return backward(ctx, grad_spikes, grad_u)
+SRMFusedCPU = fused_function(
+    "SRMFusedCPU",
+    fused_forward,
+    fused_backward,
+    __name__,
+    """The C kernel as an autograd.Function (eager mode); see :func:`fused_function`.""",
+)
 
 
 # Function.apply is a Python wrapper around the C apply, super(Function, cls).apply: outside functorch

@@ -40,7 +40,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ..finite import nonfinite_error
 from ..surrogate import SURROGATES, Surrogate
@@ -644,44 +643,15 @@ def triton_backward(
     return grad_x, grads
 
 
-class SRMFusedGPU(torch.autograd.Function):
-    """The Triton kernel as an autograd.Function (eager mode), like :class:`~bpsrm.neuron.kernels.cpu.SRMFusedCPU`.
-
-    Inputs (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset, check_finite),
-    outputs (spikes, u). The context and the backward are the C kernel's
-    (:func:`bpsrm.neuron.kernels.cpu.setup_context`, :func:`bpsrm.neuron.kernels.cpu.backward`) with
-    :func:`triton_backward` as the kernel: what is saved and how the gradients are routed is written once.
-    """
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        x: Tensor,
-        a_s: Tensor | None,
-        a_m: Tensor,
-        a_r: Tensor,
-        theta: Tensor,
-        theta_r: Tensor,
-        surrogate: int,
-        width: float,
-        detach_reset: bool,
-        check_finite: bool,
-    ) -> tuple[Tensor, Tensor]:
-        output = triton_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
-        inputs = (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite)
-        cpu.setup_context(ctx, inputs, output)
-        return output
-
-    @staticmethod
-    def backward(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        if torch.is_grad_enabled():  # create_graph=True: the kernel's backward is not differentiable
-            return _backward_once(ctx, grad_spikes, grad_u)
-        return cpu.backward(ctx, grad_spikes, grad_u, kernel=triton_backward)
-
-
-@once_differentiable
-def _backward_once(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:
-    return cpu.backward(ctx, grad_spikes, grad_u, kernel=triton_backward)
+SRMFusedGPU = cpu.fused_function(
+    "SRMFusedGPU",
+    triton_forward,
+    triton_backward,
+    __name__,
+    """The Triton kernel as an autograd.Function (eager mode), like :data:`bpsrm.neuron.kernels.cpu.SRMFusedCPU`
+    (see :func:`bpsrm.neuron.kernels.cpu.fused_function`): the C kernel's context and backward with
+    :func:`triton_backward`.""",
+)
 
 
 def srm_triton(
