@@ -1,7 +1,8 @@
 """Training step of the Fashion-MNIST network: bpsrm beside the same architecture with SpikingJelly and
 snnTorch neurons, samples/s and peak memory, in one run.
 
-    python benchmarks/train_step.py [--allocator tuned|default] [--steps 20] [--quick] [--out FILE]
+    python benchmarks/train_step.py [--allocator tuned|default] [--steps 20] [--quick] [--device cpu|cuda]
+                                    [--out FILE]
 
 Network: 32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10 at T = 4, batch 64,
 direct encoding, AdamW, cross-entropy; random Fashion-MNIST-sized inputs.
@@ -18,7 +19,9 @@ memory minus that before the model was built, under the same allocator set-up
 as the timing (glibc keeps freed memory, so this includes what the heap holds
 on to); "peak live" is the same figure with glibc made to return every block
 above 64 KiB at once (mallopt M_MMAP_THRESHOLD), so that it follows the
-tensors alive at the worst moment of a step.
+tensors alive at the worst moment of a step. On CUDA (--device cuda) every step is bracketed by
+torch.cuda.synchronize(), SpikingJelly uses its CuPy backend where it has one, and the peak memory is
+torch.cuda.max_memory_allocated over each build's steps (the GPU's name goes into the report).
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ from bpsrm.runtime import allocator_state, tune_allocator
 SPEC = "32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"
 T, BATCH = 4, 64
 BUILDS = ["bpsrm", "bpsrm (BN)", "SpikingJelly", "snnTorch"]
+DEVICE = torch.device("cpu")  # --device
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 class PeerNet(nn.Module):
@@ -80,6 +89,8 @@ def spikingjelly_neuron():
             self.node = neuron.LIFNode(
                 tau=4.0, decay_input=False, v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m"
             )
+            if DEVICE.type == "cuda" and "cupy" in self.node.supported_backends:
+                self.node.backend = "cupy"  # SpikingJelly's fastest backend on a GPU
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             functional.reset_net(self.node)
@@ -120,10 +131,11 @@ def make(name: str) -> nn.Module:
 
 
 def step_fn(model: nn.Module):
+    model = model.to(DEVICE)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
-    images = torch.rand(BATCH, 1, 28, 28, generator=g)
-    labels = torch.randint(0, 10, (BATCH,), generator=g)
+    images = torch.rand(BATCH, 1, 28, 28, generator=g).to(DEVICE)
+    labels = torch.randint(0, 10, (BATCH,), generator=g).to(DEVICE)
 
     def step() -> None:
         loss = F.cross_entropy(model(direct(images, T)), labels)
@@ -170,6 +182,19 @@ def child(name: str, steps: int, allocator: str) -> None:
     print(json.dumps({"peak_mb": _status_mb("VmHWM") - base}))
 
 
+def _gpu_peaks(step, steps: int) -> dict[str, float]:
+    """The peak of allocated GPU memory (MiB) over up to 5 more steps of one build, above what it held before
+    them (its weights and optimiser state): one figure for every column."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats(DEVICE)
+    base = torch.cuda.memory_allocated(DEVICE)
+    for _ in range(min(steps, 5)):
+        step()
+    torch.cuda.synchronize()
+    peak = (torch.cuda.max_memory_allocated(DEVICE) - base) / 2**20
+    return {"tuned": peak, "default": peak, "live": peak}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned")
@@ -178,7 +203,10 @@ def main() -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-allocator", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     steps = 2 if args.quick else args.steps
     if args.child:
         child(args.child, min(steps, 5), args.child_allocator or args.allocator)
@@ -196,14 +224,16 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in builds}
     for _ in range(steps):
         for name, step in builds.items():
+            _sync()
             start = time.perf_counter()
             step()
+            _sync()
             times[name].append(time.perf_counter() - start)
     rows = {}
     for name in builds:
         ms = statistics.median(times[name]) * 1e3
-        peaks = {}
-        for mode in (args.allocator, "live"):
+        peaks = _gpu_peaks(builds[name], steps) if DEVICE.type == "cuda" else {}
+        for mode in () if DEVICE.type == "cuda" else (args.allocator, "live"):
             result = subprocess.run(
                 [sys.executable, __file__, "--child", name, "--child-allocator", mode, "--steps", str(steps)],
                 capture_output=True,
@@ -231,6 +261,7 @@ def main() -> None:
         "T": T,
         "batch": BATCH,
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "allocator": allocator_state(),
         "results": rows,
