@@ -387,7 +387,7 @@ def srm_decays(
     """
     kernel = _fused_kernel(x, surrogate, backend)
     if kernel == "c":
-        return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))  # type: ignore[return-value]
+        return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
     if kernel == "triton":
         return gpu.srm_triton(a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), x)
     return _portable_call(a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), x)

@@ -492,15 +492,14 @@ def srm_fused(
     surrogate: Surrogate,
     detach_reset: bool,
     check_finite: bool = True,
-) -> tuple[Tensor, Tensor] | None:
+) -> tuple[Tensor, Tensor]:
     """(spikes, u) of the iterative SRM with the BP-SRM backward (BP-SRM.md sections 2-3) from the fused
-    kernel, or None where it does not apply (:func:`supports`).
+    kernel, for a call :func:`supports` (the dispatcher, :func:`bpsrm.neuron.functional._fused_kernel`,
+    has checked it).
 
     Under ``torch.compile`` the custom op :func:`bpsrm.neuron.kernels.compiled.srm_forward`; in eager mode
     :class:`SRMFusedCPU` when a gradient may be wanted, the kernel alone otherwise (no graph to record).
     """
-    if not supports(x, surrogate):
-        return None
     if torch.compiler.is_compiling():  # one opaque op in the compiled graph, same C kernel
         from .compiled import srm_forward
 

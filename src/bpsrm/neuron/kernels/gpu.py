@@ -44,7 +44,7 @@ from torch import Tensor
 from ..finite import nonfinite_error
 from ..surrogate import SURROGATES, Surrogate
 from . import cpu
-from .cpu import _layout, _reduce_to
+from .cpu import Params, _layout, _reduce_to
 
 __all__ = [
     "KERNEL_SURROGATES",
@@ -56,8 +56,6 @@ __all__ = [
     "SRMFusedGPU",
     "srm_triton",
 ]
-
-Params = tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]
 
 #: The surrogates the backward kernel implements: kernel_id -> name (``_surrogate_derivative``'s switch).
 KERNEL_SURROGATES: dict[int, str] = {
