@@ -6,6 +6,9 @@ always :func:`bpsrm.neuron.functional.srm_reference` in float64 (plain autograd 
 primitives), fed the very values the kernel got (decays as leaves, taus a = exp(-1/tau) recovered from them).
 Shapes are small (T <= 8, <= ~100 neurons) and ``block`` is small, so that every call still spans several
 programs with a masked tail, and parameter periods that do not line up with the blocks.
+
+On a machine with a GPU, ``TRITON_INTERPRET=0 pytest tests/test_kernel_triton.py`` runs the same cases on CUDA
+tensors through Triton's compiler (scripts/gpu_check.sh does); the reference stays on the CPU in float64.
 """
 
 from __future__ import annotations
@@ -35,6 +38,17 @@ from bpsrm.neuron.params import KERNELS
 SURROGATES = list(surrogates.SURROGATES)
 PARAMS = ("a_s", "a_m", "a_r", "theta", "theta_r")
 ROOT = Path(__file__).resolve().parents[1]
+# Where the kernels run: CPU tensors through the interpreter (conftest.py's default), or CUDA tensors when the
+# suite is started with TRITON_INTERPRET=0.
+ON_GPU = os.environ.get("TRITON_INTERPRET") == "0"
+if ON_GPU and not torch.cuda.is_available():
+    pytest.skip("TRITON_INTERPRET=0 asks for the kernels on a GPU, but torch sees no CUDA device", allow_module_level=True)
+DEVICE = torch.device("cuda" if ON_GPU else "cpu")
+
+
+def _on(*tensors):
+    """The tensors on DEVICE (None stays None)."""
+    return tuple(None if t is None else t.to(DEVICE) for t in tensors)
 
 
 class _TritonSRM(torch.autograd.Function):
@@ -112,17 +126,18 @@ def _reference(x, params, kernel, surrogate, detach_reset, loss):
 
 def _triton(x, params, kernel, surrogate, detach_reset, loss, block, check_finite=True):
     """The kernel through _TritonSRM: (spikes, u, {name: gradient}) like :func:`_reference`."""
-    xk = x.clone().requires_grad_()
-    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    xk = x.to(DEVICE, copy=True).requires_grad_()
+    leaves = {k: v.to(DEVICE, copy=True).requires_grad_() for k, v in params.items()}
     a_s = None if kernel == "exp" else (leaves["a_m"] if kernel == "alpha" else leaves["a_s"])
     sg = surrogates.get_surrogate(surrogate)
     spikes, u = _TritonSRM.apply(
         xk, a_s, leaves["a_m"], leaves["a_r"], leaves["theta"], leaves["theta_r"], sg, detach_reset, check_finite, block
     )
+    spikes, u = spikes.cpu(), u.cpu()  # the loss weights live on the CPU; autograd carries the gradient back
     names = ["x"] + [k for k in PARAMS if k != "a_s" or kernel == "dexp"]
     tensors = [xk] + [leaves[k] for k in names[1:]]
     grads = torch.autograd.grad(loss(spikes, u), tensors, allow_unused=True)
-    grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors, strict=True)]
+    grads = [torch.zeros_like(t).cpu() if g is None else g.cpu() for g, t in zip(grads, tensors, strict=True)]
     return spikes.detach(), u.detach(), dict(zip(names, grads, strict=True))
 
 
@@ -205,7 +220,7 @@ def test_every_kernel_surrogate_and_mode_equals_the_reference(kernel, surrogate,
     """float32, per-channel learnt parameters (period 24 over 48 neurons, blocks of 16: a block spans two rows),
     gradients of x and all five parameters, loss on spikes and u, to 1e-5 relative to the largest value."""
     if surrogates.SURROGATES[surrogate].kernel_id is None:
-        assert not gpu.supports(torch.zeros(2, 3), surrogates.get_surrogate(surrogate))
+        assert not gpu.supports(torch.zeros(2, 3, device=DEVICE), surrogates.get_surrogate(surrogate))
         pytest.skip(f"{surrogate} has no kernel: the dispatcher uses the portable path")
     seed = CASES.index((kernel, surrogate, detach_reset))
     x, params, w_o, w_u = _case(seed, (6, 2, 24), (24,), torch.float32, surrogate, kernel, 1e-4)
@@ -265,13 +280,15 @@ def test_float64_equals_the_reference_to_1e_10(kernel) -> None:
 def test_only_x_learnt_runs_the_lean_backward() -> None:
     """No parameter gradient (needs all False): the gradients not asked for are None, grad_x equals the reference."""
     x, params, w_o, _ = _case(41, (8, 3, 11), (), torch.float32, "sigmoid", "dexp", 1e-4)
-    xk = x.clone().requires_grad_()
-    spikes, u = _TritonSRM.apply(xk, *params.values(), surrogates.get_surrogate("sigmoid"), False, True, 16)
-    (grad,) = torch.autograd.grad((spikes * w_o).sum(), [xk])
+    xk = x.to(DEVICE, copy=True).requires_grad_()
+    on_device = _on(*params.values())
+    spikes, u = _TritonSRM.apply(xk, *on_device, surrogates.get_surrogate("sigmoid"), False, True, 16)
+    (grad,) = torch.autograd.grad((spikes.cpu() * w_o).sum(), [xk])
     ref = _reference(x, params, "dexp", "sigmoid", False, lambda s, u: (s * w_o.double()).sum())
-    assert torch.equal(spikes.double(), ref[0])
-    assert _relative_error(grad, ref[2]["x"]) <= 1e-5
-    _, grads = gpu.triton_backward(None, u.detach(), w_o, None, tuple(params.values()), 0, 4.0, False, [False] * 5)
+    assert torch.equal(spikes.cpu().double(), ref[0])
+    assert _relative_error(grad.cpu(), ref[2]["x"]) <= 1e-5
+    (w_dev,) = _on(w_o)
+    _, grads = gpu.triton_backward(None, u.detach(), w_dev, None, on_device, 0, 4.0, False, [False] * 5)
     assert grads == [None] * 5
 
 
@@ -292,9 +309,9 @@ def test_a_strided_input_and_the_default_block() -> None:
 
 def test_empty_inputs() -> None:
     """No neuron or no step: nothing to run; empty outputs, zero parameter gradients of the parameters' shapes."""
-    params = (torch.full((3,), 0.6), torch.tensor(0.8), torch.tensor(0.7), torch.tensor(1.0), torch.tensor(1.0))
+    params = _on(torch.full((3,), 0.6), torch.tensor(0.8), torch.tensor(0.7), torch.tensor(1.0), torch.tensor(1.0))
     for shape in ((4, 0, 3), (0, 2, 3)):
-        x = torch.zeros(shape)
+        x = torch.zeros(shape, device=DEVICE)
         spikes, u = gpu.triton_forward(x, *params)
         assert spikes.shape == u.shape == x.shape
         grad_x, grads = gpu.triton_backward(x, u, torch.ones_like(u), None, params, 0, 4.0, False, [True] * 5)
@@ -346,7 +363,8 @@ def test_half_precision_spikes_fire_on_the_stored_u(dtype) -> None:
     """spikes == (u >= theta) holds on the outputs (u as stored), so the backward's recomputed spikes are the
     forward's own, whatever the rounding."""
     x, params, _, _ = _draw(70, (8, 4, 16), (16,), dtype)
-    spikes, u = gpu.triton_forward(x, params["a_s"], params["a_m"], params["a_r"], params["theta"], params["theta_r"])
+    spikes, u = gpu.triton_forward(*_on(x, *(params[k] for k in PARAMS)))
+    spikes, u = spikes.cpu(), u.cpu()
     assert torch.equal(spikes, (u >= params["theta"]).to(dtype))
     assert spikes.any() and not spikes.all()
 
@@ -361,7 +379,7 @@ def test_float16_spikes_fire_when_the_stored_u_rounds_up_to_the_threshold() -> N
     x1 = (1.0 - a_m.double() * x0.double())[:, None] + steps  # u[1] = a_m x[0] + x[1] sweeps across 1
     x = torch.stack([x0[:, None].double().expand(4, 16), x1]).to(torch.float16)  # [2, 4, 16]
     params = (None, a_m, *(torch.tensor(v, dtype=torch.float16) for v in (0.5, 1.0, 1.0)))
-    spikes, u = gpu.triton_forward(x, *params, block=16)
+    spikes, u = (t.cpu() for t in gpu.triton_forward(*_on(x, *params), block=16))
     ref_spikes, ref_u = srm_reference(x.double(), tau_m=-1.0 / torch.log(a_m.double()), kernel="exp", theta=1.0)
     assert torch.equal(spikes, (u >= 1.0).to(torch.float16))
     rounded_up = (ref_u < 1.0) & (u == 1.0)
@@ -374,25 +392,25 @@ def test_float16_spikes_fire_when_the_stored_u_rounds_up_to_the_threshold() -> N
 
 
 def _scalars(dtype=torch.float32):
-    return tuple(torch.tensor(v, dtype=dtype) for v in (0.6, 0.8, 0.7, 1.0, 1.0))
+    return tuple(torch.tensor(v, dtype=dtype, device=DEVICE) for v in (0.6, 0.8, 0.7, 1.0, 1.0))
 
 
 def test_check_finite_raises_for_a_nan_or_inf_input() -> None:
-    x = torch.rand(5, 3, 7) * 0.5
+    x = torch.rand(5, 3, 7, device=DEVICE) * 0.5
     x[2, 1, 3] = float("nan")
     x[4, 0, 0] = float("inf")
     with pytest.raises(NonFiniteError, match=r"holds 2 NaN or Inf value\(s\), the first x\[2, 1, 3\]"):
         gpu.triton_forward(x, *_scalars(), block=16)
     _, u = gpu.triton_forward(x, *_scalars(), check_finite=False, block=16)  # let through
     assert torch.isnan(u[-1, 1, 3]) and not torch.isfinite(u[-1, 0, 0])
-    clean = torch.rand(5, 3, 7) * 0.5  # 21 neurons in blocks of 16: the masked tail lanes raise nothing
+    clean = torch.rand(5, 3, 7, device=DEVICE) * 0.5  # 21 neurons in blocks of 16: the masked tail lanes raise nothing
     gpu.triton_forward(clean, *_scalars(), block=16)
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # numpy, in the interpreter
 def test_check_finite_raises_when_a_float16_membrane_overflows() -> None:
     """x finite, but u beyond float16's range (65504) is stored as Inf: the check sees the stored u."""
-    x = torch.full((6, 5), 3.0e4, dtype=torch.float16)
+    x = torch.full((6, 5), 3.0e4, dtype=torch.float16, device=DEVICE)
     with pytest.raises(NonFiniteError, match="x is finite, but a membrane potential ended NaN or Inf"):
         gpu.triton_forward(x, *_scalars(torch.float16))
 
@@ -402,15 +420,16 @@ def test_check_finite_raises_when_a_float16_membrane_overflows() -> None:
 
 def test_supports() -> None:
     sg = surrogates.get_surrogate("sigmoid")
-    assert os.environ.get("TRITON_INTERPRET") == "1"  # conftest.py
+    assert os.environ.get("TRITON_INTERPRET") == ("0" if ON_GPU else "1")  # conftest.py, or the GPU check
     assert gpu.available(), gpu.unavailable_reason()
     assert gpu.unavailable_reason() is None
     for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
-        assert gpu.supports(torch.zeros(2, 3, dtype=dtype), sg)
-    assert not gpu.supports(torch.zeros(2, 3, dtype=torch.int32), sg)
-    assert not gpu.supports(torch.zeros((), dtype=torch.float32), sg)
+        assert gpu.supports(torch.zeros(2, 3, dtype=dtype, device=DEVICE), sg)
+    assert not gpu.supports(torch.zeros(2, 3, dtype=torch.int32, device=DEVICE), sg)
+    assert not gpu.supports(torch.zeros((), dtype=torch.float32, device=DEVICE), sg)
+    assert gpu.supports(torch.zeros(2, 3), sg) == (not ON_GPU)  # CPU tensors only through the interpreter
     for name, cls in surrogates.SURROGATES.items():
-        assert gpu.supports(torch.zeros(2, 3), cls()) == (cls.kernel_id is not None), name
+        assert gpu.supports(torch.zeros(2, 3, device=DEVICE), cls()) == (cls.kernel_id is not None), name
         assert gpu.KERNEL_SURROGATES.get(cls.kernel_id) == name  # type: ignore[arg-type]
 
     @dataclass(frozen=True)
@@ -420,7 +439,7 @@ def test_supports() -> None:
         def derivative(self, v: torch.Tensor) -> torch.Tensor:
             return 2.0 * super().derivative(2.0 * v)
 
-    assert not gpu.supports(torch.zeros(2, 3), SteeperSigmoid())
+    assert not gpu.supports(torch.zeros(2, 3, device=DEVICE), SteeperSigmoid())
 
 
 def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
