@@ -6,9 +6,14 @@ holding the images. Files are read by content, not by extension (some
 converted to RGB.
 
 There is no official split. The split made here is stratified by class, the
-same on every machine and leak-free: byte-identical files (the dataset holds
-21 groups of them under different names) are grouped by the sha256 of their
-content and a group always lies whole on one side.
+same on every machine and leak-free on what a network sees, the decoded pixels:
+files are grouped by the sha256 of their decoded RGB pixels (and size), and a
+group always lies whole on one side. The copy here holds 24 such groups (49
+files): 21 are byte-identical files under different names, and in three the
+bytes differ (other EXIF data) but the pixels do not (``cloudy3.jpg`` and
+``cloudy115.jpg``, ``cloudy99.jpg`` and ``cloudy133.jpg``, ``cloudy24.jpg`` and
+``cloudy110.jpg``). ``groups`` gives each sample's group, so that validation
+splits and cross-validation folds keep them whole too.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ..errors import DataError, ParameterError
 from .base import SampleDataset, check_split, register
 from .locate import locate
 from .preprocess import ImagePreprocess
+from .splits import group_holdout
 
 __all__ = ["Weather", "WEATHER_CLASSES"]
 
@@ -51,6 +57,21 @@ def _is_complete(folder: Path) -> bool:
         return False
 
 
+def pixel_digest(data: bytes, where: str) -> str:
+    """sha256 of an image file's decoded RGB pixels and its size: equal for files that differ only in metadata.
+
+    Palette images go through RGBA, as :class:`~bpsrm.data.preprocess.ImagePreprocess` decodes them.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            rgb = image.convert("RGBA").convert("RGB") if image.mode == "P" else image.convert("RGB")
+            return hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()
+    except Exception as exc:
+        raise DataError(f"{where} is not an image PIL can decode ({type(exc).__name__}: {exc})") from exc
+
+
 def _class_files(folder: Path) -> list[Path]:
     files = []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
@@ -68,8 +89,9 @@ def _class_files(folder: Path) -> list[Path]:
 class Weather(SampleDataset):
     """The MWD images as ``(float32 [3, image_size, image_size] in [0, 1], label)``.
 
-    ``test_fraction`` of every class goes to test, in whole groups of
-    byte-identical files; ``seed`` picks which groups, deterministically.
+    ``test_fraction`` of every class goes to test, in whole groups of files
+    with identical pixels (``groups``); ``seed`` picks which groups,
+    deterministically.
     Decoded images are kept in memory after their first use (see
     :meth:`preload`).
     """
@@ -85,8 +107,6 @@ class Weather(SampleDataset):
         test_fraction: float = 0.2,
         seed: int = 0,
     ) -> None:
-        from PIL import Image
-
         self.split = check_split("weather", split)
         if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 1:
             raise ParameterError(f"weather: image_size must be a positive int, got {image_size!r}")
@@ -114,7 +134,7 @@ class Weather(SampleDataset):
             _HOW_TO_GET,
         )
 
-        # Every file, its label and the sha256 of its bytes; each must at least be recognised as an image.
+        # Every file, its label and the digest of its decoded pixels; each must decode.
         folders = _class_folders(self.location)
         entries: list[tuple[Path, int, str]] = []
         for label, name in enumerate(self.classes):
@@ -123,40 +143,15 @@ class Weather(SampleDataset):
                     data = path.read_bytes()
                 except OSError as exc:
                     raise DataError(f"weather: cannot read {path} ({exc})") from exc
-                try:
-                    with Image.open(io.BytesIO(data)):
-                        pass
-                except Exception as exc:
-                    raise DataError(
-                        f"weather: {path} is not an image PIL can read ({type(exc).__name__}: {exc})"
-                    ) from exc
-                entries.append((path, label, hashlib.sha256(data).hexdigest()))
+                entries.append((path, label, pixel_digest(data, f"weather: {path}")))
 
-        # Group byte-identical files; a group lies whole on one side.
-        groups: dict[str, list[int]] = {}
-        for i, (_, _, digest) in enumerate(entries):
-            groups.setdefault(digest, []).append(i)
-        in_test: set[str] = set()
-        for label in range(len(self.classes)):
-            n_class = sum(1 for _, lab, _ in entries if lab == label)
-            quota = round(self.test_fraction * n_class)
-            # Only groups whose files all carry this label; a group spanning two classes (none in the
-            # official data) is the same image with two labels and is kept whole in train.
-            own = [d for d, idx in groups.items() if all(entries[i][1] == label for i in idx)]
-            own.sort(key=lambda d: hashlib.sha256(f"{self.seed}:{d}".encode()).hexdigest())
-            taken = 0
-            for digest in own:
-                if taken + len(groups[digest]) <= quota:
-                    in_test.add(digest)
-                    taken += len(groups[digest])
-                if taken == quota:
-                    break
-
+        # Files with identical pixels form a group, which lies whole on one side.
+        held_out = group_holdout([lab for _, lab, _ in entries], [d for _, _, d in entries], self.test_fraction, self.seed)
         want_test = self.split == "test"
-        chosen = [(p, lab, d) for p, lab, d in entries if (d in in_test) == want_test]
+        chosen = [entry for entry, held in zip(entries, held_out, strict=True) if held == want_test]
         self.files: list[Path] = [p for p, _, _ in chosen]
         self.targets = [lab for _, lab, _ in chosen]
-        self.sha256: list[str] = [d for _, _, d in chosen]
+        self.groups: list[str] = [d for _, _, d in chosen]  # pixel digests: samples that must stay together
         self._images: dict[int, torch.Tensor] = {}
 
     def _image(self, index: int) -> torch.Tensor:

@@ -66,6 +66,11 @@ class DataConfig:
     """Options of the dataset reader (e.g. CWRU load, window; N-MNIST time_steps, folds, fold)."""
     val_fraction: float = 0.1
     """Share of the training split held out for validation (model choice); the test split is read once."""
+    val_folds: int | None = None
+    """Cross-validation on the training part: split it into this many folds (stratified, groups whole; the same
+    folds for every seed) and validate on fold ``val_fold`` instead of a ``val_fraction`` share; null: no folds."""
+    val_fold: int = 0
+    """Which of the ``val_folds`` folds validates (0 .. val_folds-1)."""
     val_options: dict[str, Any] | None = None
     """Validate on the test split of the same dataset with these options changed instead (e.g. another load)."""
     limit_train: int | None = None
@@ -173,6 +178,10 @@ class TrainConfig:
     """Where the network trains (under torchrun: one GPU per process, nccl)."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     """Arithmetic of the training forward: float32, or autocast to bfloat16 / float16 (fp16 with loss scaling)."""
+    test: bool = True
+    """Test the chosen model at the end; false for model-choice runs (cross-validation on the training part):
+    the final evaluation, firing rates and confusion matrix are then of the validation data, and no test
+    figure is computed."""
     select: Literal["best_val", "last"] = "best_val"
     """Which epoch becomes best.pt: the best on validation, or the last one (a fixed schedule, no data looked at)."""
 
@@ -216,6 +225,8 @@ class Config:
 # Ranges: dotted key -> (check, what is expected).
 _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "data.val_fraction": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "data.val_folds": (lambda v: v is None or v >= 2, "null or >= 2"),
+    "data.val_fold": (lambda v: v >= 0, ">= 0"),
     "data.limit_train": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.limit_test": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.augment.shift": (lambda v: v >= 0, ">= 0"),

@@ -217,7 +217,7 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
                 ax.text(j, i, f"{counts[i, j]:d}", ha="center", va="center", fontsize=fontsize, color=colour)
 
     _class_ticks(ax, classes)
-    title = "Confusion matrix (test set)"
+    title = f"Confusion matrix ({metrics.get('evaluated_on', 'test')} set)"
     test_acc = metric_number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run)
     if test_acc is None and counts.sum() > 0:
         test_acc = float(np.trace(counts) / counts.sum())

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import get_dataset
+from ..data.splits import group_folds, group_holdout
 from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
 from ..network.augment import augment_images
@@ -33,7 +34,7 @@ from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork, build_model, physical_memory
 from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from .config import Config, config_from_dict, config_to_dict
+from .config import Config, DataConfig, config_from_dict, config_to_dict
 from .distributed import Distributed, GlobalBatchSampler, from_environment
 from .energy import OperationCounter
 from .precision import Precision
@@ -126,6 +127,43 @@ def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
     return Subset(dataset, sorted(order[:limit].tolist()))
 
 
+def _per_sample(dataset: Dataset, name: str) -> list[Any] | None:
+    """A dataset's per-sample list ``name`` (targets, groups), through Subsets; None when it has none."""
+    if isinstance(dataset, Subset):
+        inner = _per_sample(dataset.dataset, name)
+        return None if inner is None else [inner[i] for i in dataset.indices]
+    values = getattr(dataset, name, None)
+    if values is None:
+        return None
+    return values.tolist() if isinstance(values, Tensor) else list(values)
+
+
+def _validation_split(pool: Dataset, data: DataConfig, seed: int) -> tuple[list[int], list[int]]:
+    """(training, validation) indices of the training pool: fold ``val_fold`` of ``val_folds`` (dealt with seed 0,
+    so every seed and variant sees the same folds), or a ``val_fraction`` share. Both keep the dataset's
+    ``groups`` whole and its classes balanced (:mod:`bpsrm.data.splits`); a dataset without groups gets the
+    seeded random share, as before folds existed."""
+    n = len(pool)  # type: ignore[arg-type]
+    groups = _per_sample(pool, "groups")
+    if data.val_folds is None and groups is None:
+        n_val = round(n * data.val_fraction)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1)).tolist()
+        return sorted(order[n_val:]), sorted(order[:n_val])
+    labels = _per_sample(pool, "targets")
+    if labels is None:
+        raise ConfigError(
+            f"data: {data.name} has no per-sample labels (a targets list), which stratified validation folds need"
+        )
+    if data.val_folds is not None:
+        if data.val_fold >= data.val_folds:
+            raise ConfigError(f"data.val_fold: {data.val_fold} is not one of the {data.val_folds} folds (0..{data.val_folds - 1})")
+        fold_of = group_folds(labels, groups, data.val_folds, 0)
+        held = [fold == data.val_fold for fold in fold_of]
+    else:
+        held = group_holdout(labels, groups, data.val_fraction, seed + 1)
+    return [i for i in range(n) if not held[i]], [i for i in range(n) if held[i]]
+
+
 def prepare(config: Config) -> Experiment:
     """Datasets (with the validation split carved from train), encoder and model of ``config``."""
     data = config.data
@@ -149,11 +187,10 @@ def prepare(config: Config) -> Experiment:
         train_set: Dataset = train_pool
         plain_set: Dataset = plain_pool
     else:
-        n_val = round(n * data.val_fraction)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 1)).tolist()
-        val_set = Subset(plain_pool, sorted(order[:n_val]))
-        train_set = Subset(train_pool, sorted(order[n_val:]))
-        plain_set = Subset(plain_pool, sorted(order[n_val:]))
+        train_indices, val_indices = _validation_split(plain_pool, data, config.seed)
+        val_set = Subset(plain_pool, val_indices)
+        train_set = Subset(train_pool, train_indices)
+        plain_set = Subset(plain_pool, train_indices)
     if len(val_set) == 0 and config.train.select == "best_val":  # type: ignore[arg-type]
         raise ConfigError(
             "data: no validation data (data.val_fraction is 0 and no data.val_options) to choose the best epoch "
@@ -813,7 +850,8 @@ def _finish(run: _Run) -> dict[str, Any]:
     best = load_checkpoint(run.best_path)
     load_model_state(model, best["model"], run.best_path)
     classes, batch = len(experiment.classes), config.train.eval_batch_size
-    test = evaluate_model(model, experiment.test_set, experiment.encode, classes, batch, None, count_operations=True)
+    held_out = experiment.test_set if config.train.test else experiment.val_set  # train.test: false never reads test
+    test = evaluate_model(model, held_out, experiment.encode, classes, batch, None, count_operations=True)
     metrics = _final_metrics(run, test)
     if not ctx.is_main:
         return metrics
@@ -827,24 +865,28 @@ def _finish(run: _Run) -> dict[str, Any]:
         if config.train.select == "last"
         else f"best validation epoch {done.best_epoch}, val {100 * done.best_val:.2f}%"
     )
+    measured = "test accuracy" if config.train.test else "validation accuracy (train.test: false, test not read)"
     run.log(
-        f"test accuracy {100 * test['accuracy']:.2f}% ({chosen}), {done.train_seconds:.0f} s of training; "
+        f"{measured} {100 * test['accuracy']:.2f}% ({chosen}), {done.train_seconds:.0f} s of training; "
         f"run folder: {run.out}"
     )
     return metrics
 
 
 def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:
-    """metrics.json: the test figures of the chosen model and how the run went."""
+    """metrics.json: the test figures of the chosen model and how the run went (with ``train.test: false`` the
+    per-class figures, firing rates and energy are of the validation data, ``evaluated_on`` says so)."""
     config, experiment, done = run.config, run.experiment, run.progress
     confusion = torch.tensor(test["confusion_matrix"])
     per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist()
     names = run.model.spiking_layer_names()
+    tested = config.train.test
     metrics = {
         "experiment": config.experiment,
         "dataset": config.data.name,
-        "test_accuracy": test["accuracy"],
-        "test_samples": test["samples"],
+        "evaluated_on": "test" if tested else "validation",
+        "test_accuracy": test["accuracy"] if tested else None,
+        "test_samples": test["samples"] if tested else 0,
         "best_val_accuracy": done.best_val,
         "best_epoch": done.best_epoch,
         "epochs": config.train.epochs,

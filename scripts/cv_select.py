@@ -1,0 +1,100 @@
+"""Choose a configuration by k-fold cross-validation on the training part only (issue 22).
+
+Every variant (a name and KEY=VALUE overrides of one config) is trained once per fold with
+``data.val_folds=K data.val_fold=k train.test=false``: it validates on fold k of the training part, with groups
+(e.g. weather pictures with equal pixels) whole and classes balanced, and never reads the test split. The
+variant with the highest mean best-validation accuracy over the folds wins; its test figure is measured later,
+once, by the final runs. Resumable: a fold whose metrics.json exists is read, one with last.pt continues.
+
+    python scripts/cv_select.py configs/weather.yaml --out runs/cv/weather --threads 1 \\
+        --variant base --variant wide model.spec=32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-128C3-TCN-SRM-MP2-FC128-SRM-FC4
+
+writes <out>/<variant>/fold<k>/ (run folders) and <out>/cv.json, and prints the table; --results FILE copies
+cv.json (the figures, no checkpoints) where it is kept, e.g. results/tuning/weather-cv.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+BPSRM = Path(sys.executable).with_name("bpsrm")
+
+
+def _variant(text: list[str]) -> tuple[str, list[str]]:
+    name, *overrides = text
+    if "=" in name or "/" in name:
+        raise SystemExit(f"cv_select: a variant starts with its name (no '=' or '/'), got {name!r}")
+    return name, overrides
+
+
+def run_fold(config: str, out: Path, overrides: list[str], folds: int, fold: int, threads: int | None) -> dict:
+    """Train (or resume, or read) one fold; return its metrics.json."""
+    metrics = out / "metrics.json"
+    if not metrics.exists():
+        mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
+        cv = [f"data.val_folds={folds}", f"data.val_fold={fold}", "train.test=false", "log.progress=false"]
+        threading = ["--threads", str(threads)] if threads else []
+        command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, config, *overrides, *cv]
+        print("+", " ".join(command), flush=True)
+        subprocess.run(command, check=True)
+        (out / "last.pt").unlink(missing_ok=True)
+    return json.loads(metrics.read_text())
+
+
+def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per variant: every fold's best validation accuracy and epoch, their mean and standard deviation."""
+    table = {}
+    for name, folds in rows.items():
+        accuracies = [m["best_val_accuracy"] for m in folds]
+        table[name] = {
+            "val_accuracy": accuracies,
+            "best_epoch": [m["best_epoch"] for m in folds],
+            "mean": statistics.fmean(accuracies),
+            "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        }
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config")
+    parser.add_argument("--variant", nargs="+", action="append", required=True, metavar=("NAME", "KEY=VALUE"))
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--results", type=Path, default=None, help="copy cv.json here")
+    args = parser.parse_args()
+    variants = dict(_variant(v) for v in args.variant)
+    rows: dict[str, list[dict]] = {name: [] for name in variants}
+    for fold in range(args.folds):  # fold-major: an interrupted search has every variant on the same folds
+        for name, overrides in variants.items():
+            out = args.out / name / f"fold{fold}"
+            rows[name].append(run_fold(args.config, out, overrides, args.folds, fold, args.threads))
+    table = summarise(rows)
+    chosen = max(table, key=lambda name: table[name]["mean"])
+    report = {
+        "config": args.config,
+        "folds": args.folds,
+        "protocol": "k-fold CV on the training part (data.val_folds), train.test=false: test never read",
+        "variants": {name: {"overrides": variants[name], **table[name]} for name in variants},
+        "chosen": chosen,
+    }
+    (args.out / "cv.json").write_text(json.dumps(report, indent=2) + "\n")
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.out / "cv.json", args.results)
+    print(f"{'variant':<16} {'mean val %':>10} {'sd':>6}  folds")
+    for name, row in sorted(table.items(), key=lambda item: -item[1]["mean"]):
+        folds = " ".join(f"{100 * a:.1f}" for a in row["val_accuracy"])
+        print(f"{name:<16} {100 * row['mean']:>10.2f} {100 * row['sd']:>6.2f}  {folds}")
+    print(f"chosen: {chosen}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Validation splits and cross-validation folds that keep groups of samples whole and classes balanced.
+
+A *group* is a set of samples that must never lie on both sides of a split: copies of one picture under
+different names (the weather images' pixel digests, :attr:`bpsrm.data.weather.Weather.groups`), windows of one
+recording. Each group goes whole to one side, and each class is shared out on its own (stratified), so a fold
+holds about 1/k of every class. The order in which groups are dealt comes from sha256("seed:group"): the same
+on every machine, independent of the order the files were listed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Sequence
+
+from ..errors import ParameterError
+
+__all__ = ["group_folds", "group_holdout"]
+
+
+def _class_groups(labels: Sequence[int], groups: Sequence[Hashable] | None) -> dict[int, dict[Hashable, list[int]]]:
+    """label -> {group -> its sample indices}; a group is counted in the class of its first sample.
+    Without groups every sample is its own group."""
+    if groups is not None and len(groups) != len(labels):
+        raise ParameterError(f"splits: {len(groups)} group keys for {len(labels)} samples")
+    keys: Sequence[Hashable] = groups if groups is not None else range(len(labels))
+    first_label: dict[Hashable, int] = {}
+    by_class: dict[int, dict[Hashable, list[int]]] = {}
+    for index, (label, key) in enumerate(zip(labels, keys, strict=True)):
+        label = first_label.setdefault(key, int(label))
+        by_class.setdefault(label, {}).setdefault(key, []).append(index)
+    return by_class
+
+
+def _dealing_order(members: dict[Hashable, list[int]], seed: int) -> list[Hashable]:
+    return sorted(members, key=lambda key: hashlib.sha256(f"{seed}:{key}".encode()).hexdigest())
+
+
+def group_folds(labels: Sequence[int], groups: Sequence[Hashable] | None, folds: int, seed: int) -> list[int]:
+    """The fold (0 .. folds-1) of every sample: per class, whole groups dealt in the seeded order, each to the fold
+    that holds the fewest samples of that class so far (the lowest index on a tie), so fold sizes within a class
+    differ by at most the largest group."""
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ParameterError(f"splits: folds must be an int >= 2, got {folds!r}")
+    fold_of = [-1] * len(labels)
+    for _, members in sorted(_class_groups(labels, groups).items()):
+        sizes = [0] * folds
+        for key in _dealing_order(members, seed):
+            target = min(range(folds), key=lambda k: (sizes[k], k))
+            for index in members[key]:
+                fold_of[index] = target
+            sizes[target] += len(members[key])
+    return fold_of
+
+
+def group_holdout(labels: Sequence[int], groups: Sequence[Hashable] | None, fraction: float, seed: int) -> list[bool]:
+    """Whether each sample is held out: per class, whole groups in the seeded order until round(fraction * n_class)
+    samples are held out (a group that would overshoot is passed over). A group whose samples carry different
+    labels (one picture, two labels) is never held out: it stays on the training side."""
+    if not 0.0 <= fraction < 1.0:
+        raise ParameterError(f"splits: fraction must be in [0, 1), got {fraction!r}")
+    held = [False] * len(labels)
+    for _, members in sorted(_class_groups(labels, groups).items()):
+        quota = round(fraction * sum(len(m) for m in members.values()))
+        taken = 0
+        for key in _dealing_order(members, seed):
+            if taken == quota:
+                break
+            mixed = len({int(labels[i]) for i in members[key]}) > 1
+            if not mixed and taken + len(members[key]) <= quota:
+                for index in members[key]:
+                    held[index] = True
+                taken += len(members[key])
+    return held

@@ -1,0 +1,137 @@
+"""bpsrm.data.splits (folds and hold-outs with whole groups, stratified) and how training uses them:
+data.val_folds / data.val_fold, and train.test: false for model-choice runs that must not read the test split."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import torch
+
+from bpsrm.data.splits import group_folds, group_holdout
+from bpsrm.engine.config import config_from_dict
+from bpsrm.engine.trainer import prepare, train
+from bpsrm.errors import ConfigError, ParameterError
+
+# 3 classes of 10, 20 and 6 samples; groups of 1 to 4 samples (keys shared across classes are distinct groups
+# only by position: the key includes the class here, as a pixel digest would).
+LABELS = [0] * 10 + [1] * 20 + [2] * 6
+GROUPS = (
+    ["a0", "a0", "a1", "a2", "a2", "a2", "a3", "a4", "a5", "a6"]
+    + [f"b{i // 2}" for i in range(20)]  # ten pairs
+    + ["c0", "c1", "c2", "c3", "c4", "c4"]
+)
+
+
+def _members(groups):
+    out: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        out.setdefault(g, []).append(i)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_folds_keep_groups_whole_and_share_out_each_class(seed: int) -> None:
+    fold_of = group_folds(LABELS, GROUPS, 3, seed)
+    assert sorted(set(fold_of)) == [0, 1, 2]
+    for members in _members(GROUPS).values():
+        assert len({fold_of[i] for i in members}) == 1
+    for label, largest_group in ((0, 3), (1, 2), (2, 2)):
+        sizes = Counter(fold_of[i] for i, lab in enumerate(LABELS) if lab == label)
+        assert max(sizes.values()) - min(sizes.get(k, 0) for k in range(3)) <= largest_group, (label, sizes)
+    # class 1: ten pairs over three folds -> 4, 3, 3 pairs: 8, 6, 6 samples
+    assert sorted(Counter(fold_of[i] for i in range(10, 30)).values()) == [6, 6, 8]
+
+
+def test_folds_depend_on_the_seed_and_not_on_the_listing_order() -> None:
+    assert group_folds(LABELS, GROUPS, 3, 0) == group_folds(LABELS, GROUPS, 3, 0)
+    assert group_folds(LABELS, GROUPS, 3, 0) != group_folds(LABELS, GROUPS, 3, 1)
+    order = list(range(len(LABELS)))[::-1]
+    reversed_folds = group_folds([LABELS[i] for i in order], [GROUPS[i] for i in order], 3, 0)
+    by_group = {GROUPS[i]: f for i, f in zip(order, reversed_folds, strict=True)}
+    straight = group_folds(LABELS, GROUPS, 3, 0)
+    # a class's groups go to folds in the seeded order of their keys, whatever order they were listed in
+    assert all(by_group[g] == straight[i] for i, g in enumerate(GROUPS))
+
+
+def test_without_groups_every_sample_is_its_own_group() -> None:
+    fold_of = group_folds([0] * 7 + [1] * 5, None, 5, 3)
+    assert sorted(Counter(fold_of[:7]).values()) == [1, 1, 1, 2, 2]
+    assert sorted(Counter(fold_of[7:]).values()) == [1, 1, 1, 1, 1]
+
+
+def test_holdout_quota_per_class_with_whole_groups() -> None:
+    held = group_holdout(LABELS, GROUPS, 0.2, 0)
+    per_class = Counter(lab for lab, h in zip(LABELS, held, strict=True) if h)
+    assert per_class == {0: 2, 1: 4, 2: 1}  # round(0.2 * 10), round(0.2 * 20), round(0.2 * 6)
+    for members in _members(GROUPS).values():
+        assert len({held[i] for i in members}) == 1
+
+
+def test_a_group_with_two_labels_is_never_held_out() -> None:
+    labels, groups = [0, 1, 0, 0, 1, 1], ["same", "same", "x", "y", "z", "w"]
+    for seed in range(20):
+        held = group_holdout(labels, groups, 0.5, seed)
+        assert not held[0] and not held[1]
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ParameterError, match="folds must be an int >= 2"):
+        group_folds(LABELS, GROUPS, 1, 0)
+    with pytest.raises(ParameterError, match="3 group keys for 36 samples"):
+        group_folds(LABELS, ["a", "b", "c"], 3, 0)
+    with pytest.raises(ParameterError, match=r"fraction must be in \[0, 1\)"):
+        group_holdout(LABELS, GROUPS, 1.0, 0)
+
+
+TINY = {
+    "experiment": "folds",
+    "seed": 4,
+    "data": {"name": "fashion-mnist-demo", "limit_train": 200, "limit_test": 50},
+    "model": {"spec": "4C3-TCN-SRM-MP4-FC10", "time_steps": 2},
+    "train": {"epochs": 1, "batch_size": 50},
+    "log": {"progress": False},
+}
+
+
+def _config(**data):
+    return config_from_dict({**TINY, "data": {**TINY["data"], **data}})
+
+
+def test_the_validation_folds_partition_the_training_pool() -> None:
+    seen: list[int] = []
+    for fold in range(4):
+        experiment = prepare(_config(val_folds=4, val_fold=fold))
+        train_idx, val_idx = experiment.train_set.indices, experiment.val_set.indices
+        assert not set(train_idx) & set(val_idx) and len(train_idx) + len(val_idx) == 200
+        labels = [experiment.val_set[i][1] for i in range(len(val_idx))]
+        assert max(Counter(labels).values()) - min(Counter(labels).values()) <= 6  # stratified (about 20 per class / 4)
+        seen += val_idx
+    assert sorted(seen) == list(range(200))  # each sample validates exactly once
+    with pytest.raises(ConfigError, match=r"data.val_fold: 4 is not one of the 4 folds \(0..3\)"):
+        prepare(_config(val_folds=4, val_fold=4))
+
+
+def test_train_test_false_never_reads_the_test_split(tmp_path, monkeypatch) -> None:
+    """The final evaluation runs on the validation data; the test set is not iterated at all."""
+    import bpsrm.engine.trainer as trainer
+
+    read: list[int] = []
+    original = trainer.evaluate_model
+
+    def spy(model, dataset, *args, **kwargs):
+        read.append(len(dataset))
+        return original(model, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "evaluate_model", spy)
+    config = config_from_dict({**TINY, "data": {**TINY["data"], "val_folds": 5}, "train": {**TINY["train"], "test": False}})
+    n_val = len(prepare(config).val_set)
+    assert n_val != 50  # the test subset's size: a read of it would show
+    train(config, tmp_path / "run", log=lambda _: None)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["evaluated_on"] == "validation" and metrics["test_accuracy"] is None and metrics["test_samples"] == 0
+    assert read == [n_val, n_val]  # the epoch's validation, then the final evaluation: both of the validation fold
+    assert sum(sum(row) for row in metrics["confusion_matrix"]) == n_val
+    accuracy = torch.tensor(metrics["confusion_matrix"]).trace().item() / n_val
+    assert accuracy == pytest.approx(metrics["best_val_accuracy"])
