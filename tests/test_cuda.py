@@ -134,7 +134,16 @@ def test_two_ranks_with_nccl_equal_one_process(tmp_path: Path) -> None:
     assert one.returncode == 0, one.stderr[-4000:]
     launcher = [str(torchrun)] if torchrun.exists() else [shutil.which("torchrun") or "torchrun"]
     two = subprocess.run(
-        [*launcher, "--standalone", "--nproc_per_node=2", str(BPSRM), "train", "--out", str(tmp_path / "two"), str(config)],
+        [
+            *launcher,
+            "--standalone",
+            "--nproc_per_node=2",
+            str(BPSRM),
+            "train",
+            "--out",
+            str(tmp_path / "two"),
+            str(config),
+        ],
         capture_output=True,
         text=True,
         env=_env(),

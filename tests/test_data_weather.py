@@ -81,14 +81,20 @@ def test_split_is_leak_free(splits):
 
 def test_split_is_leak_free_on_decoded_pixels(splits, weather_root):
     """Files with equal pixels but other bytes (EXIF) lie on one side, for several seeds; ``groups`` names them."""
-    same_pixels = [("cloudy3.jpg", "cloudy115.jpg"), ("cloudy99.jpg", "cloudy133.jpg"), ("cloudy24.jpg", "cloudy110.jpg")]
+    same_pixels = [
+        ("cloudy3.jpg", "cloudy115.jpg"),
+        ("cloudy99.jpg", "cloudy133.jpg"),
+        ("cloudy24.jpg", "cloudy110.jpg"),
+    ]
     for a, b in same_pixels:
         pa, pb = weather_root / "cloudy" / a, weather_root / "cloudy" / b
         assert sha256(pa) != sha256(pb) and pixels(pa) == pixels(pb)
     digest = {p: hashlib.sha256(pixels(p)).digest() for ds in splits.values() for p in ds.files}
     for seed in (0, 1, 2, 3):
-        train, test = (splits[k] for k in ("train", "test")) if seed == 0 else (
-            Weather(k, root=weather_root, image_size=S, seed=seed) for k in ("train", "test")
+        train, test = (
+            (splits[k] for k in ("train", "test"))
+            if seed == 0
+            else (Weather(k, root=weather_root, image_size=S, seed=seed) for k in ("train", "test"))
         )
         assert not {digest[p] for p in train.files} & {digest[p] for p in test.files}, seed
         for a, b in same_pixels:

@@ -42,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # suite is started with TRITON_INTERPRET=0.
 ON_GPU = os.environ.get("TRITON_INTERPRET") == "0"
 if ON_GPU and not torch.cuda.is_available():
-    pytest.skip("TRITON_INTERPRET=0 asks for the kernels on a GPU, but torch sees no CUDA device", allow_module_level=True)
+    pytest.skip(
+        "TRITON_INTERPRET=0 asks for the kernels on a GPU, but torch sees no CUDA device", allow_module_level=True
+    )
 DEVICE = torch.device("cuda" if ON_GPU else "cpu")
 
 

@@ -125,7 +125,9 @@ def test_train_test_false_never_reads_the_test_split(tmp_path, monkeypatch) -> N
         return original(model, dataset, *args, **kwargs)
 
     monkeypatch.setattr(trainer, "evaluate_model", spy)
-    config = config_from_dict({**TINY, "data": {**TINY["data"], "val_folds": 5}, "train": {**TINY["train"], "test": False}})
+    config = config_from_dict(
+        {**TINY, "data": {**TINY["data"], "val_folds": 5}, "train": {**TINY["train"], "test": False}}
+    )
     n_val = len(prepare(config).val_set)
     assert n_val != 50  # the test subset's size: a read of it would show
     train(config, tmp_path / "run", log=lambda _: None)

@@ -146,7 +146,9 @@ class Weather(SampleDataset):
                 entries.append((path, label, pixel_digest(data, f"weather: {path}")))
 
         # Files with identical pixels form a group, which lies whole on one side.
-        held_out = group_holdout([lab for _, lab, _ in entries], [d for _, _, d in entries], self.test_fraction, self.seed)
+        held_out = group_holdout(
+            [lab for _, lab, _ in entries], [d for _, _, d in entries], self.test_fraction, self.seed
+        )
         want_test = self.split == "test"
         chosen = [entry for entry, held in zip(entries, held_out, strict=True) if held == want_test]
         self.files: list[Path] = [p for p, _, _ in chosen]

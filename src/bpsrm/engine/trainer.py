@@ -156,7 +156,9 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int) -> tuple[list[
         )
     if data.val_folds is not None:
         if data.val_fold >= data.val_folds:
-            raise ConfigError(f"data.val_fold: {data.val_fold} is not one of the {data.val_folds} folds (0..{data.val_folds - 1})")
+            raise ConfigError(
+                f"data.val_fold: {data.val_fold} is not one of the {data.val_folds} folds (0..{data.val_folds - 1})"
+            )
         fold_of = group_folds(labels, groups, data.val_folds, 0)
         held = [fold == data.val_fold for fold in fold_of]
     else:
