@@ -11,6 +11,10 @@ once, by the final runs. Resumable: a fold whose metrics.json exists is read, on
 
 writes <out>/<variant>/fold<k>/ (run folders) and <out>/cv.json, and prints the table; --results FILE copies
 cv.json (the figures, no checkpoints) where it is kept, e.g. results/tuning/weather-cv.json.
+
+--dataset-folds uses the dataset's own folds instead (N-MNIST's ``data.options.folds`` / ``fold``, whose test
+split is the fold that the final figure reports): each run then validates on a ``data.val_fraction`` share of
+its training folds, and the variant is chosen on the mean of those validation figures, test still unread.
 """
 
 from __future__ import annotations
@@ -33,12 +37,15 @@ def _variant(text: list[str]) -> tuple[str, list[str]]:
     return name, overrides
 
 
-def run_fold(config: str, out: Path, overrides: list[str], folds: int, fold: int, threads: int | None) -> dict:
+def run_fold(
+    config: str, out: Path, overrides: list[str], folds: int, fold: int, threads: int | None, dataset_folds: bool
+) -> dict:
     """Train (or resume, or read) one fold; return its metrics.json."""
     metrics = out / "metrics.json"
     if not metrics.exists():
         mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
-        cv = [f"data.val_folds={folds}", f"data.val_fold={fold}", "train.test=false", "log.progress=false"]
+        where = "data.options." if dataset_folds else "data.val_"
+        cv = [f"{where}folds={folds}", f"{where}fold={fold}", "train.test=false", "log.progress=false"]
         threading = ["--threads", str(threads)] if threads else []
         command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, config, *overrides, *cv]
         print("+", " ".join(command), flush=True)
@@ -69,19 +76,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--results", type=Path, default=None, help="copy cv.json here")
+    parser.add_argument("--dataset-folds", action="store_true", help="the dataset's own folds (N-MNIST)")
     args = parser.parse_args()
     variants = dict(_variant(v) for v in args.variant)
     rows: dict[str, list[dict]] = {name: [] for name in variants}
     for fold in range(args.folds):  # fold-major: an interrupted search has every variant on the same folds
         for name, overrides in variants.items():
             out = args.out / name / f"fold{fold}"
-            rows[name].append(run_fold(args.config, out, overrides, args.folds, fold, args.threads))
+            rows[name].append(run_fold(args.config, out, overrides, args.folds, fold, args.threads, args.dataset_folds))
     table = summarise(rows)
     chosen = max(table, key=lambda name: table[name]["mean"])
     report = {
         "config": args.config,
         "folds": args.folds,
-        "protocol": "k-fold CV on the training part (data.val_folds), train.test=false: test never read",
+        "protocol": (
+            f"validation on a data.val_fraction share of the training folds of the dataset's {args.folds} folds"
+            if args.dataset_folds
+            else f"{args.folds}-fold CV on the training part (data.val_folds)"
+        )
+        + ", train.test=false: test never read",
         "variants": {name: {"overrides": variants[name], **table[name]} for name in variants},
         "chosen": chosen,
     }

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bpsrm.errors import ConfigError, ShapeError
-from bpsrm.network.augment import augment_images
+from bpsrm.network.augment import augment_images, drop_events
 
 
 def test_no_option_is_the_identity() -> None:
@@ -41,7 +41,9 @@ def test_shifts_translate_with_zero_fill() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ShapeError, match=r"expects images \[B, C, H, W\], got shape \(2, 3\)"):
+    with pytest.raises(
+        ShapeError, match=r"expects images \[B, C, H, W\] or event frames \[B, T, C, H, W\], got shape \(2, 3\)"
+    ):
         augment_images(torch.zeros(2, 3), hflip=True)
 
 
@@ -60,3 +62,48 @@ def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
     train(config, tmp_path / "ok", log=lambda _: None)  # [1, 28, 28] images: fine
     with pytest.raises(ConfigError, match=r"data\.augment\.shift: expected >= 0"):
         config_from_dict({"data": {"augment": {"shift": -1}}})
+    with pytest.raises(ConfigError, match=r"data\.augment\.drop: expected in \[0, 1\)"):
+        config_from_dict({"data": {"augment": {"drop": 1.0}}})
+    drop = config_from_dict(
+        {
+            "data": {"name": "fashion-mnist-demo", "limit_train": 100, "augment": {"drop": 0.1}},
+            "model": {"spec": "FC8-SRM-FC10", "time_steps": 2},
+            "log": {"progress": False},
+        }
+    )
+    with pytest.raises(ConfigError, match=r"event drops are for event frames \[T, C, H, W\]; fashion-mnist-demo"):
+        train(drop, tmp_path / "drop", log=lambda _: None)
+
+
+def test_event_frames_move_as_one_recording() -> None:
+    """[B, T, C, H, W]: one offset per sample, the same at every step and in both polarities."""
+    torch.manual_seed(3)
+    x = torch.zeros(300, 4, 2, 9, 9)
+    x[:, :, :, 4, 4] = torch.arange(1.0, 9.0).reshape(4, 2)  # a distinct count per step and polarity
+    y = augment_images(x, shift=3)
+    for i in range(len(y)):
+        where = torch.nonzero(y[i, 0, 0])
+        assert len(where) == 1
+        r, c = where[0].tolist()
+        assert torch.equal(y[i, :, :, r, c], x[i, :, :, 4, 4])  # every step and polarity moved by the same (dy, dx)
+        assert torch.count_nonzero(y[i]) == 8
+    offsets = {tuple((torch.nonzero(y[i, 0, 0])[0] - 4).tolist()) for i in range(len(y))}
+    assert offsets == {(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)}
+    flipped = augment_images(x[:1, :, :, :, :].roll(2, -1), hflip=True)  # a flip mirrors all steps or none
+    assert torch.equal(flipped, x[:1].roll(2, -1)) or torch.equal(flipped, x[:1].roll(2, -1).flip(-1))
+
+
+def test_event_drops_thin_the_counts_binomially() -> None:
+    """Each count n becomes Binomial(n, 1 - p): never more, whole numbers, mean n (1 - p), variance n p (1 - p)."""
+    torch.manual_seed(4)
+    counts = torch.tensor([0.0, 1.0, 5.0, 40.0]).repeat(20000, 1)
+    kept = drop_events(counts, 0.25)
+    assert torch.equal(kept, kept.round()) and (kept <= counts).all() and (kept >= 0).all()
+    assert (kept[:, 0] == 0).all()
+    mean, var = kept.mean(0), kept.var(0)
+    for j, n in enumerate([0.0, 1.0, 5.0, 40.0]):
+        assert abs(mean[j].item() - 0.75 * n) < 0.02 * max(n, 1)
+        assert abs(var[j].item() - n * 0.25 * 0.75) < 0.05 * max(n * 0.1875, 0.1)
+    assert drop_events(counts, 0.0) is counts
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\), got 1.0"):
+        drop_events(counts, 1.0)

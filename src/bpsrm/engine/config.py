@@ -44,12 +44,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-time augmentation of image samples ([C, H, W]); validation and test data are never augmented."""
+    """Training-time augmentation of image samples ([C, H, W]) and event frames ([T, C, H, W]); validation and test
+    data are never augmented."""
 
     hflip: bool = False
-    """Mirror each training image left-right with probability 1/2."""
+    """Mirror each training image (or recording's frames) left-right with probability 1/2."""
     shift: int = 0
-    """Translate each training image by up to this many pixels in each direction (zeros fill in)."""
+    """Translate each training image (or all frames of a recording) by up to this many pixels in each direction."""
+    drop: float = 0.0
+    """Event frames only: drop each event with this probability (binomial thinning of the counts)."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "data.limit_train": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.limit_test": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.augment.shift": (lambda v: v >= 0, ">= 0"),
+    "data.augment.drop": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "model.time_steps": (lambda v: v >= 1, ">= 1"),
     "model.norm.eps": (lambda v: v > 0, "> 0"),
     "model.norm.momentum": (lambda v: 0 < v <= 1, "in (0, 1]"),

@@ -29,7 +29,7 @@ from ..data import get_dataset
 from ..data.splits import group_folds, group_holdout
 from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
-from ..network.augment import augment_images
+from ..network.augment import augment_images, drop_events
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork, build_model, physical_memory
 from . import run_folder
@@ -564,17 +564,29 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
     return _finish(run)
 
 
+def _check_augment(config: Config, sample_shape: tuple[int, ...]) -> bool:
+    """Whether data.augment asks for anything; a ConfigError when the samples are not what it applies to."""
+    options = config.data.augment
+    moves = options.hflip or options.shift > 0
+    if moves and len(sample_shape) not in (3, 4):
+        raise ConfigError(
+            f"data.augment: flips and shifts are for images [C, H, W] or event frames [T, C, H, W]; "
+            f"{config.data.name} samples have shape {list(sample_shape)}"
+        )
+    if options.drop > 0 and len(sample_shape) != 4:
+        raise ConfigError(
+            f"data.augment.drop: event drops are for event frames [T, C, H, W]; {config.data.name} samples have "
+            f"shape {list(sample_shape)}"
+        )
+    return moves or options.drop > 0
+
+
 def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch.device) -> _Run:
     """The experiment, the network (DDP- and compile-wrapped as configured), optimiser and schedule."""
     seed_everything(config.seed)
     experiment = prepare(config)
     model = experiment.model.to(device)
-    augment = config.data.augment.hflip or config.data.augment.shift > 0
-    if augment and len(experiment.sample_shape) != 3:
-        raise ConfigError(
-            f"data.augment: flips and shifts are for images [C, H, W]; {config.data.name} samples have shape "
-            f"{list(experiment.sample_shape)}"
-        )
+    augment = _check_augment(config, experiment.sample_shape)
     net: nn.Module = model
     if ctx.active:
         from torch.nn.parallel import DistributedDataParallel
@@ -729,7 +741,8 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
     """
     config, ctx = run.config, run.ctx
     if run.augment:
-        inputs = augment_images(inputs, config.data.augment.hflip, config.data.augment.shift)
+        options = config.data.augment
+        inputs = drop_events(augment_images(inputs, options.hflip, options.shift), options.drop)
     problem = None
     precision = run.precision
     assert precision is not None

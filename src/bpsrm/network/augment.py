@@ -1,6 +1,7 @@
-"""Training-time augmentation of image batches: random horizontal flips and random translations.
+"""Training-time augmentation: random horizontal flips and translations of image or event-frame batches, and
+random event drops of event frames.
 
-Both draw from torch's global random generator, whose state the checkpoints keep, so that a
+All draw from torch's global random generator, whose state the checkpoints keep, so that a
 resumed run sees the same augmented batches as an uninterrupted one.
 """
 
@@ -12,19 +13,27 @@ from torch import Tensor
 
 from ..errors import ShapeError
 
-__all__ = ["augment_images"]
+__all__ = ["augment_images", "drop_events"]
 
 
 def augment_images(x: Tensor, hflip: bool = False, shift: int = 0) -> Tensor:
-    """Augmented copy of the images ``x`` ``[B, C, H, W]``, same shape.
+    """Augmented copy of the images ``x`` ``[B, C, H, W]`` (or event frames ``[B, T, C, H, W]``), same shape.
 
     ``hflip``: each image is mirrored left-right with probability 1/2.
     ``shift``: each image is translated by (dy, dx) drawn uniformly from
     ``{-shift, ..., shift}``^2, with zeros filling what comes in at the border:
     ``y[b, c, i, j] = x[b, c, i - dy, j - dx]`` (0 outside the image).
+    Event frames get one flip and one shift per sample, the same at every step (moving every event of a
+    recording by (dy, dx) pixels).
     """
+    if x.dim() == 5:
+        batch, steps, channels, height, width = x.shape
+        moved = augment_images(x.reshape(batch, steps * channels, height, width), hflip, shift)
+        return moved.reshape(x.shape)
     if x.dim() != 4:
-        raise ShapeError(f"augment_images expects images [B, C, H, W], got shape {tuple(x.shape)}")
+        raise ShapeError(
+            f"augment_images expects images [B, C, H, W] or event frames [B, T, C, H, W], got shape {tuple(x.shape)}"
+        )
     if hflip:
         flip = torch.rand(x.shape[0]) < 0.5
         x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
@@ -39,3 +48,14 @@ def augment_images(x: Tensor, hflip: bool = False, shift: int = 0) -> Tensor:
             ]
         )
     return x
+
+
+def drop_events(x: Tensor, p: float) -> Tensor:
+    """Event frames ``x`` (non-negative whole counts, any shape) with every event dropped independently with
+    probability ``p``: each count n becomes a draw of Binomial(n, 1 - p), as if each event of the recording had been
+    removed on its own before binning."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"drop_events: p must be in [0, 1), got {p!r}")
+    if p == 0.0:
+        return x
+    return torch.binomial(x, torch.full_like(x, 1.0 - p))
