@@ -90,6 +90,27 @@ def test_resume_without_last_pt_in_a_folder_that_holds_a_run_is_refused(finished
     assert _snapshot(run) == before
 
 
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_again(finished: Path, tmp_path: Path) -> None:
+    """Only config.yaml and a metrics.csv row (killed between them and last.pt): --resume trains from the start
+    (a SIGKILL at that moment made the crash test fail in session 8's CI); with best.pt or metrics.json it refuses."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "metrics.csv"):
+        (run / name).write_bytes((finished / name).read_bytes())
+    (run / "my-notes.txt").write_text("mine")
+    train(_config(**{"train.epochs": 1}), run, resume=True, log=_quiet)
+    with (run / "metrics.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1"]
+    assert (run / "metrics.json").is_file() and (run / "my-notes.txt").read_text() == "mine"
+    for kept in ("best.pt", "metrics.json"):
+        partial = tmp_path / f"with-{kept}"
+        partial.mkdir()
+        for name in ("config.yaml", kept):
+            (partial / name).write_bytes((finished / name).read_bytes())
+        with pytest.raises(RunFolderError, match=rf"nothing to resume.*{kept}"):
+            train(_config(), partial, resume=True, log=_quiet)
+
+
 def test_resume_and_overwrite_exclude_each_other(tmp_path: Path) -> None:
     with pytest.raises(RunFolderError, match="exclude each other"):
         train(_config(), tmp_path / "run", resume=True, overwrite=True, log=_quiet)

@@ -438,10 +438,15 @@ def _claim_folder(out: Path, resume: bool, overwrite: bool, ctx: Distributed) ->
                     "to extend a finished one), --overwrite to replace it, or another --out"
                 )
             elif held and resume and run_folder.LAST_PT not in held:
-                raise RunFolderError(
-                    f"{out}: nothing to resume (no {run_folder.LAST_PT}), but the folder holds a run "
-                    f"({', '.join(held)}); give --overwrite to train it again from the start, or another --out"
-                )
+                kept = [name for name in held if name in (run_folder.METRICS_JSON, run_folder.BEST_PT)]
+                if kept:
+                    raise RunFolderError(
+                        f"{out}: nothing to resume (no {run_folder.LAST_PT}), but the folder holds a run "
+                        f"({', '.join(held)}); give --overwrite to train it again from the start, or another --out"
+                    )
+                # A run stopped before its first checkpoint (config.yaml, maybe a metrics.csv row): nothing of
+                # value to lose, so --resume starts it again from the beginning.
+                run_folder.remove_run(out)
         except BpsrmError as exc:
             problem = exc
         except OSError as exc:
