@@ -47,7 +47,7 @@ from torch.autograd.function import once_differentiable
 from .finite import check_last_step
 from .surrogate import Surrogate
 
-__all__ = ["SRMFunction"]
+__all__ = ["SRMFunction", "SRMHardResetFunction"]
 
 
 def _sum_to(grad: Tensor, like: Tensor) -> Tensor:
@@ -205,6 +205,106 @@ class SRMFunction(torch.autograd.Function):
             _sum_to(g_ar, a_r) if g_ar is not None else None,
             _sum_to(g_th, theta) if g_th is not None else None,
             _sum_to(g_thr, theta_r) if g_thr is not None else None,
+            None,
+            None,
+            None,
+        )
+
+
+class SRMHardResetFunction(torch.autograd.Function):
+    r"""The hard-reset variant (BP-SRM.md section 2.1) and its exact backward (section 3.2).
+
+    Forward, with I[-1] = V[-1] = o[-1] = 0:
+
+    $$
+    I[t] = a_s I[t-1] + x[t],\quad V[t] = a_m (1 - o[t-1]) V[t-1] + I[t],\quad u[t] = V[t],\quad
+    o[t] = H(u[t] - \theta)
+    $$
+
+    Backward, for t = T-1 .. 0 with dV[T] = dI[T] = 0:
+
+    $$
+    do[t] = g_o[t] - a_m V[t] dV[t+1] \ (\text{second term dropped if detach\_reset}),\quad
+    du[t] = g_u[t] + sg'(u[t] - \theta) do[t],
+    $$
+    $$
+    dV[t] = du[t] + a_m (1 - o[t]) dV[t+1],\quad dI[t] = a_s dI[t+1] + dV[t],\quad \partial L/\partial x[t] = dI[t],
+    $$
+
+    and $\sum_t dI[t] I[t-1]$ (a_s), $\sum_t dV[t] (1 - o[t-1]) V[t-1]$ (a_m), $-\sum_t sg'\,do[t]$ (theta).
+    Inputs: ``x`` [T, ...], ``a_s`` (None for the exp kernel), ``a_m``, ``theta``, the surrogate,
+    ``detach_reset``, ``check_finite``. Saved: u (= V) and, when a_s needs a gradient, x (I is recomputed).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        a_s: Tensor | None,
+        a_m: Tensor,
+        theta: Tensor,
+        surrogate: Surrogate,
+        detach_reset: bool,
+        check_finite: bool = True,
+    ) -> tuple[Tensor, Tensor]:
+        u = torch.empty_like(x)
+        spikes = torch.empty_like(x)
+        i_t = torch.zeros_like(x[0])
+        v_t = torch.zeros_like(x[0])
+        o_prev = torch.zeros_like(x[0])
+        for t in range(x.shape[0]):
+            i_t = x[t] if a_s is None else a_s * i_t + x[t]
+            v_t = a_m * (1 - o_prev) * v_t + i_t
+            u[t] = v_t
+            o_prev = (v_t >= theta).to(x.dtype)
+            spikes[t] = o_prev
+        if check_finite:
+            check_last_step(x, u)
+        ctx.set_materialize_grads(False)
+        ctx.surrogate, ctx.detach_reset = surrogate, detach_reset
+        ctx.save_for_backward(u, x if ctx.needs_input_grad[1] else None, a_s, a_m, theta)
+        return spikes, u
+
+    @staticmethod
+    @once_differentiable
+    def backward(  # type: ignore[override]
+        ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        u, x, a_s, a_m, theta = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        if grad_spikes is None and grad_u is None:
+            return (None,) * 7
+        sg = ctx.surrogate.derivative(u - theta)
+        keep = 1 - (u >= theta).to(u.dtype)  # 1 - o[t]
+        i_all = _psp_filter(x, a_s, torch.zeros_like(a_m))[0] if needs[1] else None
+        zero = torch.zeros_like(u[0])
+        d_v = d_i = zero
+        grad_x = torch.empty_like(u) if needs[0] else None
+        g_as = zero if needs[1] else None
+        g_am = zero if needs[2] else None
+        g_th = zero if needs[3] else None
+        for t in range(u.shape[0] - 1, -1, -1):
+            d_o = grad_spikes[t] if grad_spikes is not None else zero
+            if not ctx.detach_reset:
+                d_o = d_o - a_m * u[t] * d_v
+            sg_do = sg[t] * d_o
+            d_u = sg_do if grad_u is None else grad_u[t] + sg_do
+            d_v = d_u + a_m * keep[t] * d_v
+            d_i = d_v if a_s is None else a_s * d_i + d_v
+            if grad_x is not None:
+                grad_x[t] = d_i
+            if g_th is not None:
+                g_th = g_th - sg_do
+            if t > 0:
+                if g_as is not None:
+                    g_as = g_as + d_i * i_all[t - 1]  # type: ignore[index]
+                if g_am is not None:
+                    g_am = g_am + d_v * keep[t - 1] * u[t - 1]
+        return (
+            grad_x,
+            _sum_to(g_as, a_s) if g_as is not None else None,
+            _sum_to(g_am, a_m) if g_am is not None else None,
+            _sum_to(g_th, theta) if g_th is not None else None,
             None,
             None,
             None,

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ParameterError, ShapeError
-from .autograd import SRMFunction
+from .autograd import SRMFunction, SRMHardResetFunction
 from .kernels import FORCED_KERNEL, cpu, gpu
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting
 from .surrogate import Surrogate, get_surrogate, spike_function
@@ -160,6 +160,7 @@ def srm(
     detach_reset: bool = DEFAULTS.detach_reset,
     backend: str = "auto",
     check_finite: bool = True,
+    reset: str = DEFAULTS.reset,
 ) -> tuple[Tensor, Tensor]:
     r"""Run SRM neurons over a whole sequence; returns ``(spikes, u)``.
 
@@ -171,7 +172,8 @@ def srm(
     u[t] = V[t] - R[t],\quad o[t] = H(u[t] - \theta)
     $$
 
-    with $a = e^{-1/\tau}$, and the BP-SRM backward of section 3.
+    with $a = e^{-1/\tau}$, and the BP-SRM backward of section 3. With ``reset="zero"`` (section 2.1) there is
+    no R: $V[t] = a_m (1 - o[t-1]) V[t-1] + I[t]$, $u[t] = V[t]$, with the backward of section 3.2.
 
     Args:
         x: input current, shape ``[T, ...]`` (time first, any trailing shape),
@@ -194,13 +196,17 @@ def srm(
             element, when x holds NaN or Inf (or a membrane overflows); checked on the
             final state (see :mod:`bpsrm.neuron.finite`), at no measurable cost. False lets
             NaN and Inf through to the outputs.
+        reset: ``"subtract"`` (the refractory response) or ``"zero"`` (the hard reset: tau_r and theta_r
+            unused, ``detach_reset`` cuts the gradient through the factor 1 - o). The hard reset runs the
+            portable path (the fused kernels implement the subtractive reset).
 
     Returns:
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
         x's shape.
     """
     if (
-        type(x) is Tensor
+        reset == "subtract"
+        and type(x) is Tensor
         and type(surrogate) is str
         and type(tau_s) in _NUMBER_TYPES
         and type(tau_m) in _NUMBER_TYPES
@@ -237,10 +243,13 @@ def srm(
                 _PLANS.clear()
             _PLANS[key] = plan
             return plan(x)
+    check_setting("reset", reset)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
-    return srm_decays(x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend, check_finite)
+    return srm_decays(
+        x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend, check_finite, reset
+    )
 
 
 _NUMBER_TYPES = (float, int)  # type(v) in these: bool excluded, so True never finds the plan of 1
@@ -376,15 +385,25 @@ def srm_decays(
     detach_reset: bool = False,
     backend: str = "auto",
     check_finite: bool = True,
+    reset: str = "subtract",
 ) -> tuple[Tensor, Tensor]:
     """:func:`srm` on already validated decays (``a_s=None`` for the ``exp`` kernel): the iterative SRM
-    of BP-SRM.md section 2 with the BP-SRM backward of section 3.
+    of BP-SRM.md section 2 with the BP-SRM backward of section 3 (``reset="zero"``: sections 2.1 and 3.2,
+    where a_r and theta_r are unused).
 
     For modules that keep their decays in range by construction
     (:class:`bpsrm.SRMNeuron`); no range check is made here. ``backend``:
     ``"auto"`` (the fused CPU kernel where it applies, else portable),
     ``"fused"`` (an error where it does not apply) or ``"portable"``.
     """
+    if reset == "zero":
+        if backend == "fused":
+            raise ParameterError(
+                "the fused kernel does not apply here (reset='zero': the fused kernels implement the subtractive "
+                "reset; use backend='auto' or 'portable')"
+            )
+        _fused_kernel(x, surrogate, backend)  # checks the backend's name
+        return SRMHardResetFunction.apply(x, a_s, a_m, theta, surrogate, bool(detach_reset), bool(check_finite))  # type: ignore[no-any-return]
     kernel = _fused_kernel(x, surrogate, backend)
     if kernel == "c":
         return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
@@ -404,6 +423,7 @@ def srm_reference(
     kernel: str = DEFAULTS.kernel,
     surrogate: str | Surrogate = DEFAULTS.surrogate,
     detach_reset: bool = DEFAULTS.detach_reset,
+    reset: str = DEFAULTS.reset,
 ) -> tuple[Tensor, Tensor]:
     """The iterative SRM step by step with plain autograd (the test oracle).
 
@@ -424,12 +444,17 @@ def srm_reference(
     spiking = not bool(torch.isinf(p.theta.detach()).all())
     i_t = v_t = r_t = o_prev = torch.zeros_like(x[0])
     spikes, potentials = [], []
+    hard = check_setting("reset", reset) == "zero"
     for t in range(x.shape[0]):
         i_t = a_s * i_t + x[t]
-        v_t = a_m * v_t + i_t
         reset_input = o_prev.detach() if detach_reset else o_prev
-        r_t = a_r * r_t + p.theta_r * reset_input
-        u_t = v_t - r_t
+        if hard:  # section 2.1: V restarts from 0 after a spike, no refractory trace
+            v_t = a_m * (1 - reset_input) * v_t + i_t
+            u_t = v_t
+        else:
+            v_t = a_m * v_t + i_t
+            r_t = a_r * r_t + p.theta_r * reset_input
+            u_t = v_t - r_t
         o_prev = spike_function(u_t - p.theta, p.surrogate) if spiking else torch.zeros_like(u_t)
         spikes.append(o_prev)
         potentials.append(u_t)

@@ -50,6 +50,8 @@ class SRMNeuron(nn.Module):
             of channels C (dimension 2 of the input) for one value per channel.
         check_finite: raise :class:`~bpsrm.errors.NonFiniteError` on NaN or Inf in the
             input (see :func:`bpsrm.srm`); False lets them through.
+        reset: ``"subtract"`` (the refractory response) or ``"zero"`` (hard reset, BP-SRM.md section 2.1;
+            tau_r and theta_r are then unused and never learnt).
     """
 
     def __init__(
@@ -66,9 +68,11 @@ class SRMNeuron(nn.Module):
         learn_theta: bool = False,
         channels: int | None = None,
         check_finite: bool = True,
+        reset: str = DEFAULTS.reset,
     ) -> None:
         super().__init__()
         check_setting("kernel", kernel)
+        self.reset = check_setting("reset", reset)
         if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
             raise ParameterError(f"channels must be None or an int >= 1, got {channels!r}")
         self.kernel = kernel
@@ -77,6 +81,8 @@ class SRMNeuron(nn.Module):
         self.check_finite = bool(check_finite)
         self.channels = channels
         used = {"dexp": _TAU_NAMES, "alpha": ("tau_m", "tau_r"), "exp": ("tau_m", "tau_r")}[kernel]
+        if self.reset == "zero":  # no refractory trace
+            used = tuple(name for name in used if name != "tau_r")
         if learn_tau is True:
             learned = set(used)
         elif learn_tau is False:
@@ -163,7 +169,7 @@ class SRMNeuron(nn.Module):
                 f"SRMNeuron(channels={self.channels}) expects [T, B, {self.channels}, ...], got {tuple(x.shape)}"
             )
         a_m = self._value("tau_m", x)
-        a_r = self._value("tau_r", x)
+        a_r = a_m if self.reset == "zero" else self._value("tau_r", x)  # the hard reset has no refractory trace
         if self.kernel == "dexp":
             a_s: Tensor | None = self._value("tau_s", x)
         elif self.kernel == "alpha":
@@ -173,7 +179,16 @@ class SRMNeuron(nn.Module):
         theta = self._value("theta", x)
         theta_r = theta if self.tie_theta_r else self._value("theta_r", x)
         return srm_decays(
-            x, a_s, a_m, a_r, theta, theta_r, self.surrogate, self.detach_reset, check_finite=self.check_finite
+            x,
+            a_s,
+            a_m,
+            a_r,
+            theta,
+            theta_r,
+            self.surrogate,
+            self.detach_reset,
+            check_finite=self.check_finite,
+            reset=self.reset,
         )
 
     def _value(self, name: str, x: Tensor) -> Tensor:
@@ -202,12 +217,12 @@ class SRMNeuron(nn.Module):
 
     def extra_repr(self) -> str:
         taus = ", ".join(
-            f"{n}={float(self.tau(n).mean()):.3g}"
+            f"{n}={float(self.tau(n).detach().mean()):.3g}"
             for n in _TAU_NAMES
             if n in self.learned_taus or n in self._fixed_decays
         )
         return (
             f"kernel={self.kernel!r}, {taus}, theta={float(self.theta.mean()):.3g}, "
-            f"surrogate={self.surrogate!r}, detach_reset={self.detach_reset}, "
+            f"surrogate={self.surrogate!r}, reset={self.reset!r}, detach_reset={self.detach_reset}, "
             f"learn_tau={list(self.learned_taus)}, learn_theta={self.learn_theta}, channels={self.channels}"
         )

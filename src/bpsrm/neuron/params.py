@@ -25,12 +25,18 @@ from typing import Any, Literal
 from ..errors import ParameterError
 from .surrogate import SURROGATES, Surrogate, get_surrogate
 
-__all__ = ["KERNELS", "Range", "Setting", "SETTINGS", "SRMParams", "DEFAULTS", "check_setting"]
+__all__ = ["KERNELS", "RESETS", "Range", "Setting", "SETTINGS", "SRMParams", "DEFAULTS", "check_setting"]
 
 KERNELS = ("dexp", "alpha", "exp")
 """The PSP kernels: ``dexp`` (a_s, a_m from tau_s, tau_m), ``alpha`` (a_s = a_m), ``exp`` (a_s = 0, the LIF)."""
 
 TAU_NAMES = ("tau_s", "tau_m", "tau_r")
+
+RESETS = ("subtract", "zero")
+"""What a spike does: ``subtract`` (the refractory response R, BP-SRM.md section 2) or ``zero`` (V restarts from
+0, section 2.1: the hard reset of SpikingJelly's LIFNode and of NIR's LIF / CubaLIF; tau_r and theta_r unused)."""
+
+Reset = Literal["subtract", "zero"]
 
 Kernel = Literal["dexp", "alpha", "exp"]
 
@@ -92,6 +98,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("surrogate", "sigmoid", "surrogate gradient of the spike", None, SURROGATES),
         Setting("surrogate_width", None, "the surrogate's width (a, w or k); None: its default", Range(0.0, none=True)),
         Setting("detach_reset", False, "cut the gradient through the refractory response"),
+        Setting(
+            "reset", "subtract", "what a spike does: subtract (refractory response) or zero (hard reset)", None, RESETS
+        ),
         Setting("learn_tau", False, "learn the time constants the kernel uses"),
         Setting("learn_theta", False, "learn the threshold (kept > 0)"),
         Setting("per_channel", False, "one value of each learnt parameter per channel instead of one per layer"),
@@ -145,7 +154,9 @@ class SRMParams:
     surrogate_width: float | None = SETTINGS["surrogate_width"].default
     """The surrogate's width parameter (a, w or k); null: its default."""
     detach_reset: bool = SETTINGS["detach_reset"].default
-    """Cut the gradient through the refractory response."""
+    """Cut the gradient through the reset (the refractory response, or the hard reset's factor 1 - o)."""
+    reset: Reset = SETTINGS["reset"].default
+    """What a spike does: subtract (the refractory response R) or zero (V restarts from 0; tau_r, theta_r unused)."""
     learn_tau: bool = SETTINGS["learn_tau"].default
     """Learn the time constants the kernel uses."""
     learn_theta: bool = SETTINGS["learn_theta"].default
@@ -174,6 +185,7 @@ class SRMParams:
         kwargs.update(
             surrogate=self.surrogate_function(),
             detach_reset=self.detach_reset,
+            reset=self.reset,
             learn_tau=self.learn_tau,
             learn_theta=self.learn_theta,
         )
