@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
     export.add_argument("--format", choices=("nir",), default="nir", help="nir (needs the nir extra)")
     export.add_argument("--out", type=Path, required=True, help="the file to write, e.g. model.nir")
+    export.add_argument(
+        "--dt",
+        type=float,
+        default=1.0,
+        help="the step the NIR time constants are written for, tau = dt / (1 - a) (default 1; snnTorch 1.0.0: 1e-4)",
+    )
     plot = sub.add_parser("plot", help="redraw the plots of a run folder")
     plot.set_defaults(func=_plot_command)
     plot.add_argument("run", type=Path, help="a run folder")
@@ -284,7 +290,7 @@ def _adapt_command(args: argparse.Namespace) -> int:
 def _export_command(args: argparse.Namespace) -> int:
     from .deploy.export import export_checkpoint
 
-    print(f"wrote {export_checkpoint(args.checkpoint, args.out)}")
+    print(f"wrote {export_checkpoint(args.checkpoint, args.out, args.dt)}")
     return 0
 
 

@@ -13,7 +13,19 @@ iterative SRM (BP-SRM.md section 2). One SRM layer becomes:
                   Scale(-1) <- LI(a_r) <- Scale(theta_r)         R[t] = a_r R[t-1] + theta_r o[t-1]
 
 Inputs reaching a node are summed, so the threshold sees u = V - R; the
-recurrent edge carries the previous step's spikes. The ``exp`` kernel has no
+recurrent edge carries the previous step's spikes.
+
+A hard-reset layer (``reset="zero"``, BP-SRM.md section 2.1) is one of NIR's own neuron nodes, which
+consumers and chips map directly: ``LIF`` for the ``exp`` kernel, ``CubaLIF`` for ``dexp`` and ``alpha``.
+Their forward-Euler steps with step ``dt``,
+$I[t] = (1 - dt/\tau_{syn}) I[t-1] + (dt\,w_{in}/\tau_{syn}) S[t]$ and
+$v[t] = (1 - dt/\tau_{mem}) v[t-1] + (dt\,r/\tau_{mem}) I[t]$, then $v \leftarrow v_{reset} = 0$ after a
+spike, are bpsrm's steps exactly with $\tau = dt/(1-a)$, $r = 1/(1-a_m)$, $w_{in} = 1/(1-a_s)$,
+$v_{leak} = 0$ and $v_{threshold} = \theta$.
+
+Every time constant is written for the step ``dt`` given to :func:`to_nir` (1 by default; snnTorch 1.0.0
+reads graphs with dt = 1e-4 and nothing else, so ``bpsrm export --dt 1e-4`` for it); the graph keeps it in
+``metadata["dt"]`` and :func:`from_nir` reads it back (1 when absent). The ``exp`` kernel has no
 first LI; ``alpha`` is ``dexp`` with a_s = a_m. Synapses become ``Conv1d`` /
 ``Conv2d`` / ``Affine`` / ``Linear``, 2-D average pooling ``AvgPool2d``, 1-D
 average pooling a ``Conv1d`` with 1/k on its channel diagonal and stride k
@@ -66,20 +78,34 @@ def _nir() -> Any:
     return nir
 
 
-def _li(nir: Any, decay: np.ndarray) -> Any:
-    """The LI node whose Euler step with dt = 1 is v[t] = a v[t-1] + i[t]."""
-    tau = 1.0 / (1.0 - decay)
-    return nir.LI(tau=tau, r=tau.copy(), v_leak=np.zeros_like(tau))
+def _li(nir: Any, decay: np.ndarray, dt: float) -> Any:
+    """The LI node whose Euler step dt is v[t] = a v[t-1] + i[t]: tau = dt / (1 - a), r = 1 / (1 - a)."""
+    return nir.LI(tau=_tau(decay, dt), r=1.0 / (1.0 - decay), v_leak=np.zeros_like(decay))
 
 
-def _decay_of(node: Any, where: str) -> np.ndarray:
-    tau = np.asarray(node.tau, dtype=np.float64)
-    r = np.asarray(node.r, dtype=np.float64)
-    if np.any(np.asarray(node.v_leak) != 0) or not np.allclose(r, tau, rtol=1e-12, atol=0):
-        raise ExportError(f"{where}: an LI with v_leak != 0 or r != tau is not an SRM trace (dt = 1 step)")
-    if np.any(tau <= 1.0):
-        raise ExportError(f"{where}: tau must be > 1 step for a decay in (0, 1), got min {tau.min()}")
-    return 1.0 - 1.0 / tau
+def _tau(decay: np.ndarray, dt: float) -> np.ndarray:
+    """The time constant whose Euler step dt decays by a: tau = dt / (1 - a)."""
+    return dt / (1.0 - decay)
+
+
+def _decay_from(tau: Any, dt: float, where: str, name: str = "tau") -> np.ndarray:
+    """a = 1 - dt / tau, refused unless in (0, 1)."""
+    tau = np.asarray(tau, dtype=np.float64)
+    if np.any(tau <= dt):
+        raise ExportError(f"{where}: {name} must be > dt = {dt:g} for a decay in (0, 1), got min {tau.min()}")
+    return 1.0 - dt / tau
+
+
+def _gain_ok(gain: Any, decay: np.ndarray) -> bool:
+    """Whether an input gain (r or w_in) is 1 / (1 - a): the input enters the trace unscaled."""
+    return bool(np.allclose(np.asarray(gain, dtype=np.float64) * (1.0 - decay), 1.0, rtol=1e-9, atol=0))
+
+
+def _decay_of(node: Any, where: str, dt: float) -> np.ndarray:
+    decay = _decay_from(node.tau, dt, where)
+    if np.any(np.asarray(node.v_leak) != 0) or not _gain_ok(node.r, decay):
+        raise ExportError(f"{where}: an LI with v_leak != 0 or r != tau / dt is not an SRM trace (dt = {dt:g})")
+    return decay
 
 
 def _full(value: Tensor, shape: tuple[int, ...]) -> np.ndarray:
@@ -162,14 +188,17 @@ def _fold(nir: Any, node: Any, scale: Tensor, shift: Tensor) -> Any:
     return node
 
 
-def to_nir(model: SpikingNetwork) -> Any:
+def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
     """The NIR graph of ``model`` (inference: norms folded, running statistics used).
 
-    Nodes are named ``"<layer index>.<role>"``; the readout's reduction and the bpsrm
-    spec go into ``graph.metadata``. Raises :class:`ExportError` naming the first layer
-    that NIR cannot express.
+    Nodes are named ``"<layer index>.<role>"``; the readout's reduction, the bpsrm
+    spec and ``dt`` (the step the time constants are written for: tau = dt / (1 - a)) go into
+    ``graph.metadata``. Raises :class:`ExportError` naming the first layer that NIR cannot express.
     """
     nir = _nir()
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (math.isfinite(dt) and dt > 0):
+        raise ExportError(f"dt must be a finite number > 0 (the step of the NIR time constants), got {dt!r}")
+    dt = float(dt)
     if not isinstance(model, SpikingNetwork):
         raise ExportError(f"to_nir expects a bpsrm SpikingNetwork, got {type(model).__name__}")
     if any(p.device.type != "cpu" for p in model.parameters()):
@@ -206,7 +235,7 @@ def to_nir(model: SpikingNetwork) -> Any:
                 continue
             flush()
             if isinstance(layer, SRMNeuron):
-                last = _emit_neuron(nir, nodes, edges, last, f"{index}", layer, shapes[index + 1])
+                last = _emit_neuron(nir, nodes, edges, last, f"{index}", layer, shapes[index + 1], dt)
                 continue
             inner = layer.module if isinstance(layer, TimeFolded) else layer
             where = f"layer {index} ({type(inner).__name__})"
@@ -247,13 +276,17 @@ def to_nir(model: SpikingNetwork) -> Any:
                 raise ExportError(f"{where}: no NIR node for {type(inner).__name__}")
         flush()
         readout = model.readout
-        metadata: dict[str, Any] = {"bpsrm_spec": model.spec, "bpsrm_input_shape": list(model.input_shape)}
+        metadata: dict[str, Any] = {
+            "bpsrm_spec": model.spec,
+            "bpsrm_input_shape": list(model.input_shape),
+            "dt": dt,
+        }
         if isinstance(readout, MembraneReadout):
             shape = shapes[-1]
             if readout.kernel != "exp":
                 a_s = math.exp(-1.0 / (readout.tau_s if readout.kernel == "dexp" else readout.tau_m))
-                emit("readout.syn", _li(nir, np.full(shape, a_s)))
-            emit("readout.mem", _li(nir, np.full(shape, math.exp(-1.0 / readout.tau_m))))
+                emit("readout.syn", _li(nir, np.full(shape, a_s), dt))
+            emit("readout.mem", _li(nir, np.full(shape, math.exp(-1.0 / readout.tau_m)), dt))
             metadata["bpsrm_readout"] = readout.reduce
         elif isinstance(readout, SpikeCountReadout):
             metadata["bpsrm_readout"] = "count"
@@ -298,20 +331,25 @@ def _emit_neuron(
     prefix: str,
     neuron: SRMNeuron,
     shape: tuple[int, ...],
+    dt: float,
 ) -> str:
     a_m = _full(neuron.decay("tau_m"), shape)
-    a_r = _full(neuron.decay("tau_r"), shape)
     theta = _full(neuron.theta, shape)
-    theta_r = _full(neuron.theta_r, shape)
+    a_s = None
     if neuron.kernel != "exp":
         a_s = _full(neuron.decay("tau_s"), shape) if neuron.kernel == "dexp" else a_m
-        nodes[f"{prefix}.syn"] = _li(nir, a_s)
+    if neuron.reset == "zero":
+        return _emit_hard_reset(nir, nodes, edges, last, prefix, a_s, a_m, theta, dt)
+    a_r = _full(neuron.decay("tau_r"), shape)
+    theta_r = _full(neuron.theta_r, shape)
+    if a_s is not None:
+        nodes[f"{prefix}.syn"] = _li(nir, a_s, dt)
         edges.append((last, f"{prefix}.syn"))
         last = f"{prefix}.syn"
-    nodes[f"{prefix}.mem"] = _li(nir, a_m)
+    nodes[f"{prefix}.mem"] = _li(nir, a_m, dt)
     nodes[f"{prefix}.fire"] = nir.Threshold(threshold=theta)
     nodes[f"{prefix}.reset"] = nir.Scale(scale=theta_r)
-    nodes[f"{prefix}.refractory"] = _li(nir, a_r)
+    nodes[f"{prefix}.refractory"] = _li(nir, a_r, dt)
     nodes[f"{prefix}.subtract"] = nir.Scale(scale=-np.ones(shape))
     edges += [
         (last, f"{prefix}.mem"),
@@ -322,6 +360,30 @@ def _emit_neuron(
         (f"{prefix}.subtract", f"{prefix}.fire"),
     ]
     return f"{prefix}.fire"
+
+
+def _emit_hard_reset(
+    nir: Any,
+    nodes: dict[str, Any],
+    edges: list[tuple[str, str]],
+    last: str,
+    prefix: str,
+    a_s: np.ndarray | None,
+    a_m: np.ndarray,
+    theta: np.ndarray,
+    dt: float,
+) -> str:
+    """A hard-reset layer as NIR's LIF (no synaptic trace) or CubaLIF: tau = dt / (1 - a), r = 1 / (1 - a_m),
+    w_in = 1 / (1 - a_s), v_leak = v_reset = 0, v_threshold = theta (see the module's docstring)."""
+    zeros = np.zeros_like(a_m)
+    common = {"r": 1.0 / (1.0 - a_m), "v_leak": zeros, "v_threshold": theta, "v_reset": zeros.copy()}
+    name = f"{prefix}.lif"
+    if a_s is None:
+        nodes[name] = nir.LIF(tau=_tau(a_m, dt), **common)
+    else:
+        nodes[name] = nir.CubaLIF(tau_syn=_tau(a_s, dt), tau_mem=_tau(a_m, dt), w_in=1.0 / (1.0 - a_s), **common)
+    edges.append((last, name))
+    return name
 
 
 # ------------------------------------------------------------------------------------- import ----
@@ -335,15 +397,17 @@ def _constant(values: np.ndarray, where: str, name: str) -> tuple[float | None, 
     raise ExportError(f"{where}: {name} varies inside a channel; bpsrm has one value per layer or per channel")
 
 
-def _neuron_from(nodes: dict[str, Any], chain: list[str], refractory: tuple[str, str, str], fire: str) -> SRMNeuron:
-    where = f"node {fire!r}"
-    decays = [_decay_of(nodes[name], f"node {name!r}") for name in chain]
+def _neuron_from(
+    nodes: dict[str, Any], chain: list[str], refractory: tuple[str, str, str], fire: str, dt: float
+) -> SRMNeuron:
+    """The subtractive-reset layer of LI (-> LI) -> Threshold with its refractory loop."""
+    decays = [_decay_of(nodes[name], f"node {name!r}", dt) for name in chain]
     reset, refr, subtract = (nodes[name] for name in refractory)
     if not np.all(np.asarray(subtract.scale) == -1):
         raise ExportError(f"node {refractory[2]!r}: the refractory trace must be subtracted (scale -1)")
     values = {
         "tau_m": decays[-1],
-        "tau_r": _decay_of(refr, f"node {refractory[1]!r}"),
+        "tau_r": _decay_of(refr, f"node {refractory[1]!r}", dt),
         "theta": np.asarray(nodes[fire].threshold, dtype=np.float64),
         "theta_r": np.asarray(reset.scale, dtype=np.float64),
     }
@@ -351,6 +415,34 @@ def _neuron_from(nodes: dict[str, Any], chain: list[str], refractory: tuple[str,
     if len(decays) == 2:
         kernel = "alpha" if np.array_equal(decays[0], decays[1]) else "dexp"
         values["tau_s"] = decays[0]
+    return _srm_neuron(values, kernel, f"node {fire!r}", "subtract")
+
+
+def _hard_reset_from(node: Any, name: str, dt: float) -> SRMNeuron:
+    """The hard-reset layer of a LIF or CubaLIF node; refused unless its Euler step dt is bpsrm's step exactly."""
+    where = f"node {name!r} ({type(node).__name__})"
+    zeros_needed = {"v_leak": node.v_leak, "v_reset": 0.0 if node.v_reset is None else node.v_reset}
+    for field, value in zeros_needed.items():
+        if np.any(np.asarray(value) != 0):
+            raise ExportError(f"{where}: {field} must be 0 (bpsrm's hard reset restarts the membrane from 0)")
+    cuba = hasattr(node, "tau_mem")
+    a_m = _decay_from(node.tau_mem if cuba else node.tau, dt, where, "tau_mem" if cuba else "tau")
+    if not _gain_ok(node.r, a_m):
+        raise ExportError(f"{where}: r must be tau_mem / dt = 1 / (1 - a_m) (the current enters unscaled)")
+    values = {"tau_m": a_m, "theta": np.asarray(node.v_threshold, dtype=np.float64)}
+    kernel = "exp"
+    if cuba:
+        a_s = _decay_from(node.tau_syn, dt, where, "tau_syn")
+        if not _gain_ok(np.broadcast_to(np.asarray(node.w_in, dtype=np.float64), a_s.shape), a_s):
+            raise ExportError(f"{where}: w_in must be tau_syn / dt = 1 / (1 - a_s) (the input enters unscaled)")
+        kernel = "alpha" if np.array_equal(a_s, a_m) else "dexp"
+        values["tau_s"] = a_s
+    return _srm_neuron(values, kernel, where, "zero")
+
+
+def _srm_neuron(values: dict[str, np.ndarray], kernel: str, where: str, reset: str) -> SRMNeuron:
+    """An SRMNeuron of decays ("tau_*") and thresholds over the layer's neurons: one value per layer, or per
+    channel (learnt-parameter form)."""
     parsed = {k: _constant(v, where, k) for k, v in values.items()}
     if kernel == "alpha":
         parsed.pop("tau_s")  # the alpha kernel has one decay, a_s = a_m
@@ -362,7 +454,8 @@ def _neuron_from(nodes: dict[str, Any], chain: list[str], refractory: tuple[str,
         return -1.0 / math.log(a)
 
     scalars = {k: v for k, (v, _) in parsed.items() if v is not None}
-    kwargs: dict[str, Any] = {"kernel": kernel, "theta": scalars["theta"], "theta_r": scalars["theta_r"]}
+    kwargs: dict[str, Any] = {"kernel": kernel, "theta": scalars["theta"], "reset": reset}
+    kwargs["theta_r"] = scalars.get("theta_r", scalars["theta"])  # the hard reset has no theta_r
     for name in ("tau_s", "tau_m", "tau_r"):
         if name in scalars:
             kwargs[name] = tau(scalars[name])
@@ -394,6 +487,7 @@ def from_nir(graph: Any) -> SpikingNetwork:
             raise ExportError(f"edge ({src!r}, {dst!r}) names a node that is not in the graph")
         successors[src].append(dst)
     metadata = dict(getattr(graph, "metadata", {}) or {})
+    dt = _metadata_dt(metadata)
     inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
     if len(inputs) != 1:
         raise ExportError(f"the graph needs exactly one Input node, found {inputs}")
@@ -426,6 +520,9 @@ def from_nir(graph: Any) -> SpikingNetwork:
         elif isinstance(node, nir.Flatten):
             layers.append(TimeFolded(nn.Flatten()))
             current = _only(successors, current)
+        elif isinstance(node, (nir.LIF, nir.CubaLIF)):
+            layers.append(_hard_reset_from(node, current, dt))
+            current = _only(successors, current)
         elif isinstance(node, nir.LI):
             chain = [current]
             nxt = _only(successors, current)
@@ -433,7 +530,7 @@ def from_nir(graph: Any) -> SpikingNetwork:
                 chain.append(nxt)
                 nxt = _only(successors, nxt)
             if isinstance(nodes[nxt], nir.Output):
-                readout = _readout_from(nodes, chain, metadata, where)
+                readout = _readout_from(nodes, chain, metadata, where, dt)
                 current = nxt
                 continue
             if not isinstance(nodes[nxt], nir.Threshold):
@@ -448,7 +545,7 @@ def from_nir(graph: Any) -> SpikingNetwork:
             subtract = _only(successors, refr)
             if _only(successors, subtract) != fire or not isinstance(nodes[refr], nir.LI):
                 raise ExportError(f"node {fire!r}: the refractory loop Scale -> LI -> Scale(-1) -> Threshold is broken")
-            layers.append(_neuron_from(nodes, chain, (resets[0], refr, subtract), fire))
+            layers.append(_neuron_from(nodes, chain, (resets[0], refr, subtract), fire, dt))
             current = onward[0]
         else:
             raise ExportError(f"{where}: bpsrm has no layer for this node")
@@ -500,8 +597,22 @@ def _conv_from(node: Any, two_d: bool) -> nn.Module:
     return conv
 
 
-def _readout_from(nodes: dict[str, Any], chain: list[str], metadata: dict[str, Any], where: str) -> nn.Module:
-    decays = [_decay_of(nodes[name], f"node {name!r}") for name in chain]
+def _metadata_dt(metadata: dict[str, Any]) -> float:
+    """The step the graph's time constants are written for: metadata["dt"], 1 when absent."""
+    raw = metadata.get("dt", 1.0)
+    try:
+        dt = float(np.asarray(raw, dtype=np.float64).reshape(-1)[0]) if np.size(raw) == 1 else float("nan")
+    except (TypeError, ValueError):
+        dt = float("nan")
+    if not (math.isfinite(dt) and dt > 0):
+        raise ExportError(f"metadata dt={raw!r}: expected one finite number > 0 (the step of the time constants)")
+    return dt
+
+
+def _readout_from(
+    nodes: dict[str, Any], chain: list[str], metadata: dict[str, Any], where: str, dt: float
+) -> nn.Module:
+    decays = [_decay_of(nodes[name], f"node {name!r}", dt) for name in chain]
     scalars = [_constant(d, where, "tau")[0] for d in decays]
     if any(s is None for s in scalars):
         raise ExportError(f"{where}: the readout's time constants must be the same for every output")
@@ -515,12 +626,13 @@ def _readout_from(nodes: dict[str, Any], chain: list[str], metadata: dict[str, A
     return MembraneReadout(tau_s=taus[0], tau_m=taus[1], kernel=kernel, reduce=reduce)
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
-    """``bpsrm export CHECKPOINT --format nir --out FILE``: the checkpoint's model as a NIR file."""
+def export_checkpoint(checkpoint: str | Path, out: str | Path, dt: float = 1.0) -> Path:
+    """``bpsrm export CHECKPOINT --format nir --out FILE [--dt DT]``: the checkpoint's model as a NIR file whose
+    time constants are written for the step ``dt``."""
     from .inference import load_trained
 
     model = load_trained(checkpoint).model
-    graph = to_nir(model)
+    graph = to_nir(model, dt)
     out = Path(out)
     try:
         _nir().write(str(out), graph)

@@ -1,0 +1,162 @@
+"""Hard-reset layers as NIR's own neuron nodes (LIF, CubaLIF): the constants by hand, the round trip, what the
+import refuses, and a real consumer: snnTorch's import_from_nir runs the exported file step by step and gives
+bpsrm's output spikes on real Fashion-MNIST images."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bpsrm import build_model
+from bpsrm.deploy.export import ExportError, from_nir, to_nir
+from bpsrm.network.norm import TemporalChannelNorm
+from bpsrm.neuron.module import SRMNeuron
+from bpsrm.neuron.params import KERNELS
+
+nir = pytest.importorskip("nir", reason="the nir extra is not installed")
+
+
+def _hard(spec: str, kernel: str, **neuron) -> torch.nn.Module:
+    params = {"kernel": kernel, "reset": "zero", "tau_s": 2.0, "tau_m": 4.0, "theta": 0.5, **neuron}
+    return build_model(spec, (1, 28, 28), time_steps=6, neuron=params, norm={"step_affine": False})
+
+
+def _firing_weights(model: torch.nn.Module, seed: int) -> None:
+    """Norm statistics as after training, and linear weights large enough that every layer fires."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, TemporalChannelNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 0.5 + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5 + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            if isinstance(m, torch.nn.Linear):
+                m.weight.mul_(8.0)
+    model.eval()
+
+
+@pytest.mark.parametrize("dt", [1.0, 1e-4])
+def test_the_constants_by_hand(dt: float) -> None:
+    """exp -> LIF(tau = dt / (1 - a_m), r = 1 / (1 - a_m)); dexp -> CubaLIF(tau_syn = dt / (1 - a_s), w_in =
+    1 / (1 - a_s), ...); v_leak = v_reset = 0, v_threshold = theta; dt in the metadata."""
+    for kernel, node_type in (("exp", nir.LIF), ("dexp", nir.CubaLIF), ("alpha", nir.CubaLIF)):
+        model = build_model("FC5-SRM", (3,), time_steps=2, neuron={"kernel": kernel, "reset": "zero", "theta": 0.7})
+        graph = to_nir(model, dt=dt)
+        assert graph.metadata["dt"] == dt
+        node = graph.nodes["1.lif"]
+        assert type(node) is node_type
+        a_m = math.exp(-1 / 4.0)  # the default tau_m
+        a_s = {"dexp": math.exp(-1 / 2.0), "alpha": a_m}.get(kernel)
+        tau_mem = node.tau_mem if kernel != "exp" else node.tau
+        np.testing.assert_allclose(tau_mem, dt / (1 - a_m), rtol=1e-12)
+        np.testing.assert_allclose(node.r, 1 / (1 - a_m), rtol=1e-12)
+        np.testing.assert_allclose(node.v_threshold, 0.7, rtol=1e-7)  # theta as float32 in the module
+        assert not np.any(node.v_leak) and not np.any(node.v_reset)
+        if a_s is not None:
+            np.testing.assert_allclose(node.tau_syn, dt / (1 - a_s), rtol=1e-12)
+            np.testing.assert_allclose(node.w_in, 1 / (1 - a_s), rtol=1e-12)
+        assert ("2.fire" not in graph.nodes) and not any(isinstance(n, nir.Threshold) for n in graph.nodes.values())
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_round_trip_through_a_file_gives_the_same_spikes(kernel: str, tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    model = _hard("8C3-TCN-SRM-AP2-FC24-SRM-FC10-SRM", kernel)
+    _firing_weights(model, 3)
+    path = tmp_path / "hard.nir"
+    nir.write(str(path), to_nir(model, dt=1e-4))
+    rebuilt = from_nir(nir.read(str(path)))
+    assert {m.reset for m in rebuilt.modules() if isinstance(m, SRMNeuron)} == {"zero"}
+    assert {m.kernel for m in rebuilt.modules() if isinstance(m, SRMNeuron)} == {kernel}
+    x = torch.rand(6, 4, 1, 28, 28)
+    with torch.no_grad():
+        a, b = model.run(x), rebuilt.eval().run(x)
+    for sa, sb in zip(a.spikes, b.spikes, strict=True):
+        assert 0 < float(sa.mean()) < 1
+        assert torch.equal(sa, sb)
+
+
+def test_per_channel_time_constants_round_trip() -> None:
+    model = build_model(
+        "4C3-SRM-AP2-FC3-SRM",
+        (1, 8, 8),
+        neuron={"kernel": "dexp", "reset": "zero", "learn_tau": True, "per_channel": True},
+    )
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, SRMNeuron) and m.channels:
+                for name, low in (("tau_s", -1.0), ("tau_m", 0.5)):  # different: equal decays read as alpha
+                    getattr(m, f"{name}_logit").copy_(torch.linspace(low, low + 2.0, m.channels))
+    rebuilt = from_nir(to_nir(model, dt=0.5))
+    first = next(m for m in rebuilt.modules() if isinstance(m, SRMNeuron))
+    original = next(m for m in model.modules() if isinstance(m, SRMNeuron))
+    assert first.kernel == "dexp" and first.reset == "zero" and first.channels == 4
+    for name in ("tau_s", "tau_m"):
+        torch.testing.assert_close(first.decay(name), original.decay(name).detach(), rtol=1e-6, atol=0)
+
+
+def test_the_import_refuses_what_is_not_bpsrm_hard_reset() -> None:
+    model = build_model("FC5-SRM", (3,), time_steps=2, neuron={"kernel": "dexp", "reset": "zero"})
+    for field, value, message in (
+        ("v_reset", 0.2, "v_reset must be 0"),
+        ("v_leak", 0.1, "v_leak must be 0"),
+        ("r", 1.0, r"r must be tau_mem / dt"),
+        ("w_in", 1.0, r"w_in must be tau_syn / dt"),
+        ("tau_mem", 1e-5, r"tau_mem must be > dt = 0.001"),
+    ):
+        graph = to_nir(model, dt=1e-3)
+        node = graph.nodes["1.lif"]
+        setattr(node, field, np.full_like(np.asarray(node.r), value))
+        with pytest.raises(ExportError, match=rf"node '1.lif' \(CubaLIF\): {message}"):
+            from_nir(graph)
+    graph = to_nir(model)
+    graph.metadata["dt"] = "soon"
+    with pytest.raises(ExportError, match="metadata dt='soon': expected one finite number > 0"):
+        from_nir(graph)
+    with pytest.raises(ExportError, match="dt must be a finite number > 0"):
+        to_nir(model, dt=0.0)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_snntorch_runs_the_exported_file_with_bpsrm_spikes(kernel: str, shared_data: Path, tmp_path: Path) -> None:
+    """Convolutions, TCN (folded), average pooling, a linear layer; written with dt = 1e-4 (the only step
+    snnTorch 1.0.0 reads), imported by snnTorch and run one step per call on real Fashion-MNIST test images, one
+    image at a time (snnTorch imports NIR's Flatten(start_dim=0) as torch's Flatten(0, -1), which would also
+    flatten a batch). Output spikes equal bpsrm's at every step."""
+    snntorch = pytest.importorskip("snntorch", reason="snnTorch is part of the dev extra")
+    from snntorch.import_nir import import_from_nir
+
+    from bpsrm.data import get_dataset
+
+    torch.manual_seed(0)
+    model = _hard("8C3-TCN-SRM-AP2-16C3-TCN-SRM-AP2-FC10-SRM", kernel)
+    _firing_weights(model, 1)
+    images = get_dataset("fashion-mnist", "test", root=shared_data)
+    batch = torch.stack([images[i][0] for i in range(8)])
+    x = batch.unsqueeze(0).expand(6, *batch.shape)  # direct encoding, T = 6
+    with torch.no_grad():
+        expected = model.run(x).spikes
+    assert all(0 < float(s.mean()) < 1 for s in expected), [float(s.mean()) for s in expected]
+
+    path = tmp_path / "model.nir"
+    nir.write(str(path), to_nir(model, dt=1e-4))
+    net = import_from_nir(nir.read(str(path)))
+    kinds = {type(m).__name__ for m in net.modules()}
+    assert {"Leaky" if kernel == "exp" else "Synaptic", "Conv2d", "AvgPool2d", "Linear"} <= kinds, (
+        snntorch.__version__,
+        kinds,
+    )
+    for b in range(len(batch)):
+        for m in net.modules():
+            if hasattr(m, "reset_mem"):
+                m.reset_mem()
+        with torch.no_grad():
+            got = torch.stack([net(x[t, b])[0] for t in range(x.shape[0])])
+        assert torch.equal(got, expected[-1][:, b]), b
+    assert float(expected[-1].sum()) > 20  # the comparison covers many output spikes
