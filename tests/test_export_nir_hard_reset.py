@@ -160,3 +160,54 @@ def test_snntorch_runs_the_exported_file_with_bpsrm_spikes(kernel: str, shared_d
             got = torch.stack([net(x[t, b])[0] for t in range(x.shape[0])])
         assert torch.equal(got, expected[-1][:, b]), b
     assert float(expected[-1].sum()) > 20  # the comparison covers many output spikes
+
+
+def test_what_snntorch_cannot_run_is_listed() -> None:
+    from bpsrm.deploy.export import consumer_problems
+
+    soft = build_model("4C3-SRM-AP2-FC10", (1, 8, 8), time_steps=2)  # subtractive reset, membrane readout
+    problems = consumer_problems(to_nir(soft), "snntorch")
+    assert problems[0].startswith("dt = 1: snnTorch 1.0.0 reads time constants for dt = 1e-4")
+    assert any(p.startswith("layer 1 (LI, Scale, Threshold nodes): a subtractive-reset SRM layer") for p in problems)
+    assert any(p.startswith("the membrane readout (LI nodes)") and "-SRM" in p for p in problems)
+    hard = build_model("4C3-SRM-AP2-FC10-SRM", (1, 8, 8), time_steps=2, neuron={"reset": "zero"})
+    assert consumer_problems(to_nir(hard, dt=1e-4), "snntorch") == []
+    varying = build_model(
+        "4C3-SRM-FC10-SRM",
+        (1, 8, 8),
+        neuron={"reset": "zero", "learn_theta": True, "per_channel": True},
+    )
+    with torch.no_grad():
+        first = next(m for m in varying.modules() if isinstance(m, SRMNeuron))
+        first.theta_raw.copy_(torch.linspace(0.0, 1.0, 4))
+    assert consumer_problems(to_nir(varying, dt=1e-4), "snntorch") == [
+        "node '1.lif': snnTorch takes one threshold per layer, this one varies"
+    ]
+    with pytest.raises(ExportError, match="unknown consumer 'loihi'"):
+        consumer_problems(to_nir(hard), "loihi")
+
+
+def test_bpsrm_export_for_snntorch(tmp_path: Path, capsys) -> None:
+    """--for snntorch writes dt = 1e-4 and refuses, writing nothing, a model snnTorch cannot import."""
+    from bpsrm.cli import main
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import train
+
+    def checkpoint(name: str, spec: str, reset: str) -> Path:
+        raw = {
+            "data": {"name": "fashion-mnist-demo", "limit_train": 100, "limit_test": 20},
+            "model": {"spec": spec, "time_steps": 2, "neuron": {"reset": reset}, "norm": {"step_affine": False}},
+            "train": {"epochs": 1, "batch_size": 50},
+            "log": {"progress": False},
+        }
+        train(config_from_dict(raw), tmp_path / name, log=lambda _: None)
+        return tmp_path / name / "best.pt"
+
+    good = checkpoint("hard", "4C3-TCN-SRM-AP2-FC10-SRM", "zero")
+    assert main(["export", str(good), "--format", "nir", "--for", "snntorch", "--out", str(tmp_path / "h.nir")]) == 0
+    assert float(nir.read(str(tmp_path / "h.nir")).metadata["dt"]) == 1e-4
+    bad = checkpoint("soft", "4C3-TCN-SRM-AP2-FC10", "subtract")
+    assert main(["export", str(bad), "--for", "snntorch", "--out", str(tmp_path / "s.nir")]) == 1
+    error = capsys.readouterr().err
+    assert "snntorch cannot run this model" in error and "model.neuron.reset: zero" in error and "-SRM" in error
+    assert not (tmp_path / "s.nir").exists()

@@ -120,8 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--dt",
         type=float,
-        default=1.0,
-        help="the step the NIR time constants are written for, tau = dt / (1 - a) (default 1; snnTorch 1.0.0: 1e-4)",
+        default=None,
+        help="the step of the NIR time constants, tau = dt / (1 - a) (default 1; with --for snntorch 1e-4)",
+    )
+    export.add_argument(
+        "--for",
+        dest="consumer",
+        choices=("snntorch",),
+        default=None,
+        help="check that this consumer can run the file (snnTorch 1.0.0's import_from_nir); list what it cannot",
     )
     plot = sub.add_parser("plot", help="redraw the plots of a run folder")
     plot.set_defaults(func=_plot_command)
@@ -290,7 +297,7 @@ def _adapt_command(args: argparse.Namespace) -> int:
 def _export_command(args: argparse.Namespace) -> int:
     from .deploy.export import export_checkpoint
 
-    print(f"wrote {export_checkpoint(args.checkpoint, args.out, args.dt)}")
+    print(f"wrote {export_checkpoint(args.checkpoint, args.out, args.dt, args.consumer)}")
     return 0
 
 

@@ -63,7 +63,7 @@ from ..network.norm import _TemporalNorm
 from ..network.pooling import MaxPool
 from ..neuron.module import SRMNeuron
 
-__all__ = ["to_nir", "from_nir", "export_checkpoint", "ExportError"]
+__all__ = ["to_nir", "from_nir", "export_checkpoint", "consumer_problems", "ExportError"]
 
 
 class ExportError(BpsrmError):
@@ -626,13 +626,64 @@ def _readout_from(
     return MembraneReadout(tau_s=taus[0], tau_m=taus[1], kernel=kernel, reduce=reduce)
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, dt: float = 1.0) -> Path:
-    """``bpsrm export CHECKPOINT --format nir --out FILE [--dt DT]``: the checkpoint's model as a NIR file whose
-    time constants are written for the step ``dt``."""
+SNNTORCH_DT = 1e-4
+"""The only step snnTorch 1.0.0's ``import_from_nir`` reads time constants for."""
+_SNNTORCH_NODES = ("Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "AvgPool2d", "SumPool2d", "Flatten")
+
+
+def consumer_problems(graph: Any, consumer: str) -> list[str]:
+    """What ``consumer`` cannot run in ``graph``, one sentence each (empty: nothing known).
+
+    ``"snntorch"`` (1.0.0's ``import_from_nir``): it maps only synapses, pooling, ``Flatten``, ``LIF`` and
+    ``CubaLIF``, with one threshold per layer, and reads time constants for dt = 1e-4.
+    """
+    if consumer != "snntorch":
+        raise ExportError(f"unknown consumer {consumer!r}; bpsrm knows what 'snntorch' can run")
+    nir = _nir()
+    problems = []
+    dt = _metadata_dt(dict(getattr(graph, "metadata", {}) or {}))
+    if not math.isclose(dt, SNNTORCH_DT, rel_tol=1e-12):
+        problems.append(f"dt = {dt:g}: snnTorch 1.0.0 reads time constants for dt = 1e-4 (export with --dt 1e-4)")
+    layers: dict[str, set[str]] = {}
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if isinstance(node, (nir.LIF, nir.CubaLIF)):
+            if np.unique(np.asarray(node.v_threshold)).size > 1:
+                problems.append(f"node {name!r}: snnTorch takes one threshold per layer, this one varies")
+        elif kind not in _SNNTORCH_NODES:
+            layers.setdefault(name.split(".")[0], set()).add(kind)
+    for layer, kinds in layers.items():
+        what = ", ".join(sorted(kinds))
+        if layer == "readout":
+            problems.append(
+                f"the membrane readout ({what} nodes): snnTorch has no node for it; end the spec with -SRM so that "
+                "the network's output is spikes"
+            )
+        else:
+            problems.append(
+                f"layer {layer} ({what} nodes): a subtractive-reset SRM layer, which snnTorch cannot import; "
+                "train with model.neuron.reset: zero to get NIR's LIF / CubaLIF nodes"
+            )
+    return problems
+
+
+def export_checkpoint(
+    checkpoint: str | Path, out: str | Path, dt: float | None = None, consumer: str | None = None
+) -> Path:
+    """``bpsrm export CHECKPOINT --format nir --out FILE [--dt DT] [--for snntorch]``: the checkpoint's model as a
+    NIR file whose time constants are written for the step ``dt`` (1, or snnTorch's 1e-4 with ``consumer``
+    "snntorch"); with a consumer, an :class:`ExportError` lists everything it could not run, and nothing is
+    written."""
     from .inference import load_trained
 
     model = load_trained(checkpoint).model
+    if dt is None:
+        dt = SNNTORCH_DT if consumer == "snntorch" else 1.0
     graph = to_nir(model, dt)
+    if consumer is not None:
+        problems = consumer_problems(graph, consumer)
+        if problems:
+            raise ExportError(f"{checkpoint}: {consumer} cannot run this model:\n  - " + "\n  - ".join(problems))
     out = Path(out)
     try:
         _nir().write(str(out), graph)
