@@ -211,6 +211,7 @@ ABLATION_ORDER = [
     "surrogate-atan",
     "surrogate-triangle",
     "detach-reset",
+    "reset-zero",
 ]
 ABLATION_TEXT = {
     "base": "TCN (channel statistics), dexp kernel, sigmoid surrogate, reset gradient kept",
@@ -225,6 +226,7 @@ ABLATION_TEXT = {
     "surrogate-atan": "atan surrogate",
     "surrogate-triangle": "triangle surrogate",
     "detach-reset": "detach_reset on",
+    "reset-zero": "hard reset to 0 (reset: zero) instead of the refractory response",
 }
 
 

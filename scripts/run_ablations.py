@@ -81,6 +81,7 @@ def variants(spec: str) -> dict[str, list[str]]:
             "surrogate-atan": ["model.neuron.surrogate=atan"],
             "surrogate-triangle": ["model.neuron.surrogate=triangle"],
             "detach-reset": ["model.neuron.detach_reset=true"],
+            "reset-zero": ["model.neuron.reset=zero"],  # issue 23: the hard reset of SpikingJelly's LIFNode and NIR
         }
     )
     return table
