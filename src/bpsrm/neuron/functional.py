@@ -197,15 +197,14 @@ def srm(
             final state (see :mod:`bpsrm.neuron.finite`), at no measurable cost. False lets
             NaN and Inf through to the outputs.
         reset: ``"subtract"`` (the refractory response) or ``"zero"`` (the hard reset: tau_r and theta_r
-            unused, ``detach_reset`` cuts the gradient through the factor 1 - o). The hard reset runs the
-            portable path (the fused kernels implement the subtractive reset).
+            unused, ``detach_reset`` cuts the gradient through the factor 1 - o). Both run the same backends.
 
     Returns:
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
         x's shape.
     """
     if (
-        reset == "subtract"
+        (reset == "subtract" or reset == "zero")
         and type(x) is Tensor
         and type(surrogate) is str
         and type(tau_s) in _NUMBER_TYPES
@@ -227,6 +226,7 @@ def srm(
             detach_reset,
             backend,
             check_finite,
+            reset,
             x.dtype,
             x.device,
         )
@@ -238,7 +238,8 @@ def srm(
             check_setting("kernel", kernel)
             numbers = (tau_s, tau_m, tau_r, theta, theta_r)
             constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)
-            plan = _plan(constants, get_surrogate(surrogate), bool(detach_reset), backend, bool(check_finite), x)
+            sg = get_surrogate(surrogate)
+            plan = _plan(constants, sg, bool(detach_reset), backend, bool(check_finite), x, reset)
             if len(_PLANS) >= 256:
                 _PLANS.clear()
             _PLANS[key] = plan
@@ -266,16 +267,23 @@ def _plan(
     backend: str,
     check_finite: bool,
     x: Tensor,
+    reset: str = "subtract",
 ) -> Plan:
     """How :func:`srm` runs calls like this one on x's dtype and device: the fused kernel or the portable
-    Function, with the checked constants bound (the same choice :func:`srm_decays` makes)."""
+    Function, with the checked constants bound (the same choice :func:`srm_decays` makes), for either reset
+    (BP-SRM.md sections 2 and 2.1)."""
     kernel = _fused_kernel(x, surrogate, backend)
+    reset_id = 1 if reset == "zero" else 0
     if kernel == "c":
         assert surrogate.kernel_id is not None  # supports() holds only for a surrogate the kernel implements
-        plan = cpu.ConstantPlan(constants, surrogate.kernel_id, surrogate.width, detach_reset, check_finite)
+        sg_id, width = surrogate.kernel_id, surrogate.width
+        plan = cpu.ConstantPlan(constants, sg_id, width, detach_reset, check_finite, reset_id)
         return functools.partial(cpu.fused_call_constants, plan)
     if kernel == "triton":
-        return functools.partial(gpu.srm_triton, *constants, surrogate, detach_reset, check_finite)
+        return functools.partial(gpu.srm_triton, *constants, surrogate, detach_reset, check_finite, reset=reset_id)
+    if reset_id:
+        a_s, a_m, _, theta, _ = constants
+        return functools.partial(_portable_hard_call, a_s, a_m, theta, surrogate, detach_reset, check_finite)
     return functools.partial(_portable_call, *constants, surrogate, detach_reset, check_finite)
 
 
@@ -322,6 +330,22 @@ def _portable_call(
         a_s = a_m.clone() if a_s is a_m else a_s  # the alpha kernel
         theta_r = theta.clone() if theta_r is theta else theta_r  # theta_r tied to theta
     return SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, detach_reset, check_finite)  # type: ignore[no-any-return]
+
+
+def _portable_hard_call(
+    a_s: Tensor | None,
+    a_m: Tensor,
+    theta: Tensor,
+    surrogate: Surrogate,
+    detach_reset: bool,
+    check_finite: bool,
+    x: Tensor,
+) -> tuple[Tensor, Tensor]:
+    r"""The portable hard-reset Function (BP-SRM.md sections 2.1 and 3.2: $V[t] = a_m (1 - o[t-1]) V[t-1] + I[t]$,
+    $u[t] = V[t]$) on checked parameters, x last like :func:`_portable_call`."""
+    if torch.compiler.is_compiling() and a_s is a_m:  # the alpha kernel: dynamo refuses one tensor passed twice
+        a_s = a_m.clone()
+    return SRMHardResetFunction.apply(x, a_s, a_m, theta, surrogate, detach_reset, check_finite)  # type: ignore[no-any-return]
 
 
 def constants_may_be_kept(x: object) -> bool:
@@ -387,24 +411,23 @@ def srm_decays(
     check_finite: bool = True,
     reset: str = "subtract",
 ) -> tuple[Tensor, Tensor]:
-    """:func:`srm` on already validated decays (``a_s=None`` for the ``exp`` kernel): the iterative SRM
+    r""":func:`srm` on already validated decays (``a_s=None`` for the ``exp`` kernel): the iterative SRM
     of BP-SRM.md section 2 with the BP-SRM backward of section 3 (``reset="zero"``: sections 2.1 and 3.2,
-    where a_r and theta_r are unused).
+    $V[t] = a_m (1 - o[t-1]) V[t-1] + I[t]$, $u[t] = V[t]$, where a_r and theta_r are unused).
 
     For modules that keep their decays in range by construction
     (:class:`bpsrm.SRMNeuron`); no range check is made here. ``backend``:
-    ``"auto"`` (the fused CPU kernel where it applies, else portable),
-    ``"fused"`` (an error where it does not apply) or ``"portable"``.
+    ``"auto"`` (the fused kernel where it applies, else portable),
+    ``"fused"`` (an error where it does not apply) or ``"portable"``; the same choice for either reset.
     """
-    if reset == "zero":
-        if backend == "fused":
-            raise ParameterError(
-                "the fused kernel does not apply here (reset='zero': the fused kernels implement the subtractive "
-                "reset; use backend='auto' or 'portable')"
-            )
-        _fused_kernel(x, surrogate, backend)  # checks the backend's name
-        return SRMHardResetFunction.apply(x, a_s, a_m, theta, surrogate, bool(detach_reset), bool(check_finite))  # type: ignore[no-any-return]
     kernel = _fused_kernel(x, surrogate, backend)
+    if reset == "zero":
+        if kernel == "c":
+            return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), 1)
+        if kernel == "triton":
+            dr, cf = bool(detach_reset), bool(check_finite)
+            return gpu.srm_triton(a_s, a_m, a_r, theta, theta_r, surrogate, dr, cf, x, 1)
+        return _portable_hard_call(a_s, a_m, theta, surrogate, bool(detach_reset), bool(check_finite), x)
     if kernel == "c":
         return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
     if kernel == "triton":

@@ -14,8 +14,10 @@ op costs over 100 us more per call there (144 against 27 us over the harness of
 benchmarks/neuron.py's fixed-cost measurement, x [4, 1, 8]: its dispatch and autograd run in Python).
 
 ``bpsrm::srm_forward(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset,
-check_finite) -> (spikes, u)`` is the iterative SRM (BP-SRM.md section 2), ``surrogate`` the surrogate's
-``kernel_id``; its backward, ``bpsrm::srm_backward``, is the BP-SRM backward of section 3.
+check_finite, reset=0) -> (spikes, u)`` is the iterative SRM (BP-SRM.md section 2), ``surrogate`` the
+surrogate's ``kernel_id``; its backward, ``bpsrm::srm_backward``, is the BP-SRM backward of section 3.
+``reset`` is the reset mode (:data:`bpsrm.neuron.kernels.cpu.RESET_IDS`): 0 the subtractive reset, 1 the
+hard reset of sections 2.1 and 3.2 (V[t] = a_m (1 - o[t-1]) V[t-1] + I[t], u = V; a_r and theta_r unused).
 """
 
 from __future__ import annotations
@@ -43,15 +45,16 @@ def srm_forward(
     width: float,
     detach_reset: bool,
     check_finite: bool,
+    reset: int = 0,
 ) -> tuple[Tensor, Tensor]:
-    """(spikes, u) for x [T, ...] (BP-SRM.md section 2); surrogate (its kernel id), width and detach_reset
-    are for the backward; check_finite refuses a membrane that ends NaN or Inf."""
+    """(spikes, u) for x [T, ...] (BP-SRM.md section 2; section 2.1 with ``reset`` 1); surrogate (its kernel
+    id), width and detach_reset are for the backward; check_finite refuses a membrane that ends NaN or Inf."""
     forward = gpu.triton_forward if x.is_cuda or FORCED_KERNEL == "triton" else cpu.fused_forward
-    return forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
+    return forward(x, a_s, a_m, a_r, theta, theta_r, check_finite, reset)
 
 
 @srm_forward.register_fake
-def _srm_forward_fake(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite):  # type: ignore[no-untyped-def]
+def _srm_forward_fake(x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite, reset=0):  # type: ignore[no-untyped-def]
     like = torch.empty_like(x, memory_format=torch.contiguous_format)
     return like, torch.empty_like(like)
 
@@ -71,12 +74,14 @@ def srm_backward(
     width: float,
     detach_reset: bool,
     needs: list[bool],
+    reset: int = 0,
 ) -> list[Tensor]:
-    """[grad_x, grad_a_s, grad_a_m, grad_a_r, grad_theta, grad_theta_r] (BP-SRM.md section 3), from
-    :func:`bpsrm.neuron.kernels.cpu.fused_backward`; zeros where not needed (a_s None: empty)."""
+    """[grad_x, grad_a_s, grad_a_m, grad_a_r, grad_theta, grad_theta_r] (BP-SRM.md section 3; section 3.2 with
+    ``reset`` 1), from :func:`bpsrm.neuron.kernels.cpu.fused_backward`; zeros where not needed or unused (a_r
+    and theta_r of the hard reset; a_s None: empty)."""
     params = (a_s, a_m, a_r, theta, theta_r)
     backward = gpu.triton_backward if u.is_cuda or FORCED_KERNEL == "triton" else cpu.fused_backward
-    grad_x, grads = backward(x, u, grad_spikes, grad_u, params, surrogate, width, detach_reset, needs)
+    grad_x, grads = backward(x, u, grad_spikes, grad_u, params, surrogate, width, detach_reset, needs, reset)
     out = [grad_x]
     for grad, param in zip(grads, params, strict=True):
         if param is None:
@@ -87,7 +92,9 @@ def srm_backward(
 
 
 @srm_backward.register_fake
-def _srm_backward_fake(x, u, grad_spikes, grad_u, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, needs):  # type: ignore[no-untyped-def]
+def _srm_backward_fake(  # type: ignore[no-untyped-def]
+    x, u, grad_spikes, grad_u, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, needs, reset=0
+):
     params = (a_s, a_m, a_r, theta, theta_r)
     return [torch.empty_like(u)] + [
         torch.empty(0, dtype=u.dtype, device=u.device) if p is None else torch.empty_like(p) for p in params
@@ -104,10 +111,13 @@ def _backward_kernel(
     width: float,
     detach_reset: bool,
     needs: Sequence[bool],
+    reset: int = 0,
 ) -> tuple[Tensor, list[Tensor | None]]:
     """:func:`bpsrm.neuron.kernels.cpu.fused_backward` through the custom op (None where not needed)."""
     needed = [bool(n) for n in needs]
-    grads = srm_backward(x, u, grad_spikes, grad_u, *params, surrogate, width, detach_reset, needed)
+    if reset:  # the hard reset has no a_r nor theta_r
+        needed[2] = needed[4] = False
+    grads = srm_backward(x, u, grad_spikes, grad_u, *params, surrogate, width, detach_reset, needed, reset)
     return grads[0], [
         g if need and p is not None else None for g, need, p in zip(grads[1:], needed, params, strict=True)
     ]

@@ -1,4 +1,4 @@
-"""The fused CPU kernel: its ctypes binding, and the one save / backward of both modes.
+r"""The fused CPU kernel: its ctypes binding, and the one save / backward of both modes.
 
 The C library (``srm_cpu.c``, built at install time) runs the forward of the
 iterative SRM and the BP-SRM backward of BP-SRM.md sections 2-3 in compiled
@@ -7,6 +7,17 @@ among threads. It saves only u for the backward (the spikes are recomputed as
 ``u >= theta``, the forward's own test on the same floats), and x only when a
 synaptic or membrane time constant needs a gradient; the tau gradients are
 reduced inside the kernel.
+
+Every kernel takes a reset mode, ``reset`` (:data:`RESET_IDS`): 0, the subtractive reset of sections 2-3,
+or 1, the hard reset of sections 2.1 and 3.2,
+
+$$
+I[t] = a_s I[t-1] + x[t],\quad V[t] = a_m (1 - o[t-1]) V[t-1] + I[t],\quad u[t] = V[t],\quad
+o[t] = H(u[t] - \theta),
+$$
+
+where a_r and theta_r are unused (their gradients are None) and, since V = u, x is saved only when a_s
+needs a gradient.
 
 Each C function takes a pointer to one ``bpsrm_args`` struct, mirrored here by
 :class:`KernelArgs` (checked against the library's own size when it loads).
@@ -36,6 +47,7 @@ from ..surrogate import SURROGATES, Surrogate
 from . import FORCED_KERNEL
 
 __all__ = [
+    "RESET_IDS",
     "available",
     "unavailable_reason",
     "supports",
@@ -61,13 +73,17 @@ _PARAM_NAMES = ("a_s", "a_m", "a_r", "theta", "theta_r")
 _STRIDE_NAMES = tuple(f"s_{name}" for name in _PARAM_NAMES)
 _GRAD_NAMES = tuple(f"grad_{name}" for name in _PARAM_NAMES)
 
+#: The reset modes as the kernels know them (srm_cpu.c's BPSRM_RESET_*): ``reset`` of every kernel call.
+RESET_IDS: dict[str, int] = {"subtract": 0, "zero": 1}
+
 
 class KernelArgs(ctypes.Structure):
     """The arguments of one kernel call: srm_cpu.c's ``bpsrm_args``, field by field.
 
     Pointers are ``data_ptr()`` of contiguous tensors in the kernel's dtype (0 for an absent one);
     ``T, M, P``: steps, neurons, the period of the parameters along the neurons; each parameter
-    stride is 0 (one value) or 1 (P values); ``surrogate`` is the surrogate's ``kernel_id``.
+    stride is 0 (one value) or 1 (P values); ``surrogate`` is the surrogate's ``kernel_id``; ``reset`` one of
+    :data:`RESET_IDS` (the hard reset reads neither a_r nor theta_r and writes no gradient of them).
     """
 
     _fields_ = [
@@ -88,6 +104,7 @@ class KernelArgs(ctypes.Structure):
         ("detach_reset", ctypes.c_int),
         ("threads", ctypes.c_int),
         ("check_finite", ctypes.c_int),
+        ("reset", ctypes.c_int),
     ]
 
 
@@ -265,14 +282,20 @@ def fused_forward(
     theta: Tensor,
     theta_r: Tensor,
     check_finite: bool = True,
+    reset: int = 0,
 ) -> tuple[Tensor, Tensor]:
-    """(spikes, u) of the iterative SRM (BP-SRM.md section 2) from the C kernel; x [T, ...].
+    r"""(spikes, u) of the iterative SRM (BP-SRM.md section 2) from the C kernel; x [T, ...].
 
+    $I[t] = a_s I[t-1] + x[t]$, $V[t] = a_m V[t-1] + I[t]$, $R[t] = a_r R[t-1] + \theta_r o[t-1]$,
+    $u[t] = V[t] - R[t]$, $o[t] = H(u[t] - \theta)$; with ``reset`` 1 (:data:`RESET_IDS`, the hard reset of
+    section 2.1) $V[t] = a_m (1 - o[t-1]) V[t-1] + I[t]$, $u[t] = V[t]$ (a_r, theta_r unread).
     The parameters broadcast against x[0] and have x's dtype (a_s None: the ``exp`` kernel). With
     ``check_finite``, a membrane that ends NaN or Inf raises :class:`~bpsrm.errors.NonFiniteError`.
     """
     args, keep = _parameter_args(x, (a_s, a_m, a_r, theta, theta_r))
     args.check_finite = check_finite
+    if reset:  # the struct starts zeroed: 0 is the subtractive reset
+        args.reset = reset
     result = _forward(x, args)
     del keep  # the period arrays lived through the call
     return result
@@ -308,15 +331,29 @@ def fused_backward(
     width: float,
     detach_reset: bool,
     needs: Sequence[bool],
+    reset: int = 0,
 ) -> tuple[Tensor, list[Tensor | None]]:
-    """BP-SRM backward (section 3) from the C kernel: grad_x and the gradients of (a_s, a_m, a_r, theta, theta_r).
+    r"""BP-SRM backward (section 3) from the C kernel: grad_x and the gradients of (a_s, a_m, a_r, theta, theta_r).
+
+    For t = T-1 .. 0 with dR[T] = dV[T] = dI[T] = 0: $do[t] = g_o[t] + \theta_r dR[t+1]$ (second term dropped
+    if ``detach_reset``), $du[t] = g_u[t] + sg'(u[t] - \theta) do[t]$, $dR[t] = a_r dR[t+1] - du[t]$,
+    $dV[t] = a_m dV[t+1] + du[t]$, $dI[t] = a_s dI[t+1] + dV[t]$, $\partial L/\partial x[t] = dI[t]$, and the
+    sums of section 3. With ``reset`` 1 (the hard reset, section 3.2): $do[t] = g_o[t] - a_m V[t] dV[t+1]$
+    (second term dropped if ``detach_reset``), $dV[t] = du[t] + a_m (1 - o[t]) dV[t+1]$, no dR,
+    $\sum_t dI[t] I[t-1]$ (a_s), $\sum_t dV[t] (1 - o[t-1]) V[t-1]$ (a_m), $-\sum_t sg'\,do[t]$ (theta),
+    and None for a_r and theta_r.
 
     ``surrogate`` is the surrogate's ``kernel_id`` and ``width`` its :attr:`~bpsrm.neuron.surrogate.Surrogate.width`;
-    ``needs`` says which parameter gradients to compute (x is needed for a_s and a_m); the others are None.
+    ``needs`` says which parameter gradients to compute (x is needed for a_s and a_m, for a_s alone with the
+    hard reset); the others are None.
     """
+    if reset:  # the hard reset has no a_r nor theta_r
+        needs = (needs[0], needs[1], False, needs[3], False)
     if True not in needs:  # training's common case: only grad_x
         args, keep = _parameter_args(u, params)
         args.surrogate, args.width, args.detach_reset = surrogate, width, detach_reset
+        if reset:
+            args.reset = reset
         grad_x = _backward_input(u, grad_spikes, grad_u, args)
         del keep
         return grad_x, [None] * 5
@@ -331,6 +368,8 @@ def fused_backward(
     args.u, args.T, args.M = u.data_ptr(), steps, neurons
     args.P = args.P or neurons
     args.surrogate, args.width, args.detach_reset = surrogate, width, detach_reset
+    if reset:
+        args.reset = reset
     args.threads = torch.get_num_threads()
     args.grad_x = grad_x.data_ptr()
     if grad_spikes is not None:
@@ -345,8 +384,8 @@ def fused_backward(
         if need and param is not None:
             buffers[k] = buffer = torch.zeros(threads, args.P, dtype=u.dtype)
             setattr(args, _GRAD_NAMES[k], buffer.data_ptr())
-    if needs[0] or needs[1]:
-        x = x.contiguous()  # type: ignore[union-attr]  # saved whenever a_s or a_m needs a gradient
+    if needs[0] or (needs[1] and not reset):
+        x = x.contiguous()  # type: ignore[union-attr]  # saved whenever a_s (or a_m, subtractive) needs a gradient
         args.x = x.data_ptr()
     status = _KERNELS[u.dtype][1](args)
     if status:
@@ -381,16 +420,19 @@ def _backward_input(u: Tensor, grad_spikes: Tensor | None, grad_u: Tensor | None
 
 def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
     """What a call keeps for its backward (eager and compiled alike): u, the parameters, and x only when
-    a_s or a_m needs a gradient (4 bytes per neuron-step otherwise).
+    a_s or a_m needs a gradient (with the hard reset, where V = u, only when a_s does; 4 bytes per
+    neuron-step otherwise).
 
-    ``inputs``: (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset, check_finite);
-    ``output``: (spikes, u).
+    ``inputs``: (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset, check_finite,
+    reset), ``reset`` (:data:`RESET_IDS`) optional, 0 when absent; ``output``: (spikes, u).
     """
-    x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, _ = inputs
+    x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset = inputs[:9]
+    reset = inputs[10] if len(inputs) > 10 else 0
     needs = ctx.needs_input_grad
     ctx.set_materialize_grads(False)  # an unused output's gradient stays None: the kernel skips it
-    ctx.save_for_backward(output[1], x if (needs[1] or needs[2]) else None, a_s, a_m, a_r, theta, theta_r)
-    ctx.surrogate, ctx.width, ctx.detach_reset = surrogate, width, detach_reset
+    keep_x = needs[1] or (needs[2] and not reset)
+    ctx.save_for_backward(output[1], x if keep_x else None, a_s, a_m, a_r, theta, theta_r)
+    ctx.surrogate, ctx.width, ctx.detach_reset, ctx.reset = surrogate, width, detach_reset, reset
 
 
 Kernel = Callable[..., tuple[Tensor, list[Tensor | None]]]
@@ -399,18 +441,22 @@ Kernel = Callable[..., tuple[Tensor, list[Tensor | None]]]
 def backward(
     ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None, kernel: Kernel = fused_backward
 ) -> tuple[Tensor | None, ...]:
-    """The BP-SRM backward (BP-SRM.md section 3) of a call set up by :func:`setup_context`.
+    """The BP-SRM backward (BP-SRM.md section 3, or 3.2 for the hard reset) of a call set up by
+    :func:`setup_context`.
 
-    Returns the gradients of its ten inputs (None for the last four). ``kernel`` has the
-    signature of :func:`fused_backward`: that function in eager mode, the custom op under compile.
+    Returns the gradients of its inputs (ten, or eleven with ``reset``; None for the last four or five).
+    ``kernel`` has the signature of :func:`fused_backward`: that function in eager mode, the custom op
+    under compile.
     """
-    if grad_spikes is None and grad_u is None:
-        return (None,) * 10
-    u, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
     needs = ctx.needs_input_grad
+    if grad_spikes is None and grad_u is None:
+        return (None,) * len(needs)
+    u, x, a_s, a_m, a_r, theta, theta_r = ctx.saved_tensors
     params = (a_s, a_m, a_r, theta, theta_r)
-    grad_x, grads = kernel(x, u, grad_spikes, grad_u, params, ctx.surrogate, ctx.width, ctx.detach_reset, needs[1:6])
-    return (grad_x if needs[0] else None, *grads, None, None, None, None)
+    grad_x, grads = kernel(
+        x, u, grad_spikes, grad_u, params, ctx.surrogate, ctx.width, ctx.detach_reset, needs[1:6], ctx.reset
+    )
+    return (grad_x if needs[0] else None, *grads, None, None, None, None, None)[: len(needs)]
 
 
 def fused_function(
@@ -418,8 +464,9 @@ def fused_function(
 ) -> type[torch.autograd.Function]:
     """An autograd.Function (eager mode) over one fused kernel pair, the same for every backend.
 
-    Inputs (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset, check_finite),
-    outputs (spikes, u). ``forward_kernel`` has the signature of :func:`fused_forward` and
+    Inputs (x, a_s, a_m, a_r, theta, theta_r, surrogate kernel id, width, detach_reset, check_finite, reset),
+    ``reset`` (:data:`RESET_IDS`) optional, 0 (subtractive) when not passed; outputs (spikes, u).
+    ``forward_kernel`` has the signature of :func:`fused_forward` and
     ``backward_kernel`` that of :func:`fused_backward`; the context is :func:`setup_context` and the
     backward :func:`backward` with ``backward_kernel``, so what a call saves and how its gradients are
     routed is written once. ``name`` (and its autograd node, ``name`` + "Backward") and ``module`` name the
@@ -438,11 +485,13 @@ def fused_function(
         width: float,
         detach_reset: bool,
         check_finite: bool,
+        reset: int = 0,
     ) -> tuple[Tensor, Tensor]:
         # The context is set up here rather than in a setup_context staticmethod: with one, every
         # Function.apply binds its arguments with inspect.signature (measured: about 50 us a call).
-        output = forward_kernel(x, a_s, a_m, a_r, theta, theta_r, check_finite)
-        setup_context(ctx, (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite), output)
+        output = forward_kernel(x, a_s, a_m, a_r, theta, theta_r, check_finite, reset)
+        inputs = (x, a_s, a_m, a_r, theta, theta_r, surrogate, width, detach_reset, check_finite, reset)
+        setup_context(ctx, inputs, output)
         return output
 
     def plain(ctx: Any, grad_spikes: Tensor | None, grad_u: Tensor | None) -> tuple[Tensor | None, ...]:
@@ -492,10 +541,11 @@ def srm_fused(
     surrogate: Surrogate,
     detach_reset: bool,
     check_finite: bool = True,
+    reset: int = 0,
 ) -> tuple[Tensor, Tensor]:
-    """(spikes, u) of the iterative SRM with the BP-SRM backward (BP-SRM.md sections 2-3) from the fused
-    kernel, for a call :func:`supports` (the dispatcher, :func:`bpsrm.neuron.functional._fused_kernel`,
-    has checked it).
+    """(spikes, u) of the iterative SRM with the BP-SRM backward (BP-SRM.md sections 2-3; with ``reset`` 1,
+    :data:`RESET_IDS`, the hard reset of sections 2.1 and 3.2) from the fused kernel, for a call
+    :func:`supports` (the dispatcher, :func:`bpsrm.neuron.functional._fused_kernel`, has checked it).
 
     Under ``torch.compile`` the custom op :func:`bpsrm.neuron.kernels.compiled.srm_forward`; in eager mode
     :class:`SRMFusedCPU` when a gradient may be wanted, the kernel alone otherwise (no graph to record).
@@ -504,9 +554,9 @@ def srm_fused(
         from .compiled import srm_forward
 
         kernel_id, width = surrogate.kernel_id, surrogate.width
-        return srm_forward(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite)  # type: ignore[no-any-return]
+        return srm_forward(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, reset)  # type: ignore[no-any-return]
     kernel_id, width = surrogate.kernel_id, _width(surrogate)
-    return fused_call(a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, x)
+    return fused_call(a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, x, reset)
 
 
 def fused_call(
@@ -520,9 +570,11 @@ def fused_call(
     detach_reset: bool,
     check_finite: bool,
     x: Tensor,
+    reset: int = 0,
 ) -> tuple[Tensor, Tensor]:
-    """:func:`srm_fused` in eager mode on arguments it supports (x last, so that a call's constants can be
-    bound first): :class:`SRMFusedCPU` when a gradient may be wanted, the kernel alone otherwise."""
+    """:func:`srm_fused` in eager mode on arguments it supports (x after the constants, so that they can be
+    bound first; ``reset`` as for :func:`srm_fused`): :class:`SRMFusedCPU` when a gradient may be wanted, the
+    kernel alone otherwise."""
     if _functorch_active is not None and not _functorch_active():
         try:
             if torch.is_grad_enabled() and (
@@ -533,11 +585,12 @@ def fused_call(
                 or theta_r.requires_grad
                 or (a_s is not None and a_s.requires_grad)
             ):
-                return _APPLY(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite)  # type: ignore[no-any-return]
-            return fused_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)  # no gradient: no graph to record
+                return _APPLY(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, reset)  # type: ignore[no-any-return]
+            return fused_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite, reset)  # no gradient: no graph
         except RuntimeError:  # a dead functorch wrapper (no storage), say: Function.apply unwraps it
             pass  # (any other error comes again from there)
-    return SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite)  # type: ignore[no-any-return]
+    args = (kernel_id, width, detach_reset, check_finite, reset)
+    return SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, *args)  # type: ignore[no-any-return]
 
 
 def _reduce_to(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:
@@ -563,18 +616,20 @@ def _trailing_dims(count: int, shape: torch.Size) -> int:
 
 class ConstantPlan:
     """A call's parameters that are constants (0-d tensors never written to, none requiring grad) and its
-    surrogate, as :func:`bpsrm.srm` binds them once per distinct call: the kernel arguments they fill are
-    made here once and copied at each call."""
+    surrogate and reset mode (:data:`RESET_IDS`), as :func:`bpsrm.srm` binds them once per distinct call: the
+    kernel arguments they fill are made here once and copied at each call."""
 
-    __slots__ = ("check_finite", "detach_reset", "kernel_id", "params", "template", "width")
+    __slots__ = ("check_finite", "detach_reset", "kernel_id", "params", "reset", "template", "width")
 
-    def __init__(self, params: Params, kernel_id: int, width: float, detach_reset: bool, check_finite: bool) -> None:
+    def __init__(
+        self, params: Params, kernel_id: int, width: float, detach_reset: bool, check_finite: bool, reset: int = 0
+    ) -> None:
         self.params, self.kernel_id, self.width, self.detach_reset = params, kernel_id, width, detach_reset
-        self.check_finite = check_finite
+        self.check_finite, self.reset = check_finite, reset
         template, keep = _parameter_args(params[1], params)
         assert keep is None, "constant parameters are single values"
         template.surrogate, template.width, template.detach_reset = kernel_id, width, detach_reset
-        template.check_finite = check_finite
+        template.check_finite, template.reset = check_finite, reset
         self.template = template
 
     def args(self) -> KernelArgs:
@@ -587,7 +642,7 @@ class SRMFusedConstants(torch.autograd.Function):
     u the only saved tensor, which halves the autograd bookkeeping of :class:`SRMFusedCPU` at small sizes.
 
     Inputs (x, a :class:`ConstantPlan`), outputs (spikes, u); the kernels are the same as
-    :func:`fused_forward` and :func:`fused_backward` run.
+    :func:`fused_forward` and :func:`fused_backward` run, in the plan's reset mode.
     """
 
     @staticmethod
@@ -625,5 +680,5 @@ def fused_call_constants(plan: ConstantPlan, x: Tensor) -> tuple[Tensor, Tensor]
             return _forward(x, plan.args())
         except RuntimeError:  # a dead functorch wrapper: SRMFusedCPU.apply unwraps it
             pass
-    args = (plan.kernel_id, plan.width, plan.detach_reset, plan.check_finite)
+    args = (plan.kernel_id, plan.width, plan.detach_reset, plan.check_finite, plan.reset)
     return SRMFusedCPU.apply(x, *plan.params, *args)  # type: ignore[no-any-return]

@@ -8,7 +8,14 @@ I[t] = a_s I[t-1] + x[t],\quad V[t] = a_m V[t-1] + I[t],\quad
 R[t] = a_r R[t-1] + \theta_r o[t-1],\quad u[t] = V[t] - R[t],\quad o[t] = H(u[t] - \theta),
 $$
 
-and the exact backward of section 3 with the surrogate derivatives of section 3.1. Each kernel keeps the
+and the exact backward of section 3 with the surrogate derivatives of section 3.1; with the reset mode
+``reset`` 1 (:data:`bpsrm.neuron.kernels.cpu.RESET_IDS`), the hard reset of sections 2.1 and 3.2,
+
+$$
+V[t] = a_m (1 - o[t-1]) V[t-1] + I[t],\quad u[t] = V[t]
+$$
+
+(no R: a_r and theta_r are unused and get no gradient). Each kernel keeps the
 time loop inside: one program instance owns BLOCK contiguous neurons and carries their state (I, V, R,
 o[t-1] forwards; dI, dV, dR backwards) in float32 registers (float64 for float64 inputs) whatever x's
 dtype, so that x, u and the gradients cross memory once. The forward and the backward's recursion use the
@@ -24,7 +31,8 @@ I, V, R (what the C kernel keeps in its cache) would cost three more passes over
 kernel moves the sums onto x and the spikes instead. Since I, V and R are causal linear filters of x and
 $\theta_r o$, each sum equals one over x[t] or $\theta_r o[t-1]$ of an anti-causal filter of the adjoint
 (see :func:`triton_backward`): recomputed in the same reverse loop, from x and u only, with the same
-values up to rounding.
+values up to rounding. With the hard reset the a_s gradient is the same filter of x, and the a_m gradient,
+$\sum_t dV[t] (1 - o[t-1]) V[t-1]$, reads V = u directly.
 
 Triton is imported on first use (:func:`available`), never when this module is imported. Under
 ``TRITON_INTERPRET=1`` (set before triton is first imported) the kernels also run on CPU tensors through
@@ -221,8 +229,10 @@ def _define_kernels() -> None:
         CHECK: tl.constexpr,
         ACC: tl.constexpr,
         BLOCK: tl.constexpr,
+        HARD: tl.constexpr = False,
     ):
-        """The forward (BP-SRM.md section 2) of BLOCK neurons over T steps; x, u, spikes: [T, M]."""
+        """The forward (BP-SRM.md section 2; HARD: the hard reset of section 2.1, V[t] = a_m (1 - o[t-1]) V[t-1]
+        + I[t], u[t] = V[t], no R) of BLOCK neurons over T steps; x, u, spikes: [T, M]."""
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
         mask = offs < M
@@ -253,9 +263,14 @@ def _define_kernels() -> None:
             # The next step's x, loaded early (a vector bound: the interpreter mishandles scalar & vector masks).
             x_next = tl.load(xp + M, mask=offs < tl.where(t + 1 < T, M, 0), other=0.0).to(ACC)
             i = a_s * state_i + x_t
-            v = a_m * state_v + i
-            r = a_r * state_r + thr * state_o
-            u = v - r
+            if HARD:  # section 2.1: V restarts from 0 after a spike, no R
+                v = a_m * (1.0 - state_o) * state_v + i
+                r = state_r
+                u = v
+            else:
+                v = a_m * state_v + i
+                r = a_r * state_r + thr * state_o
+                u = v - r
             # Spikes fire on u as stored (x's dtype): the backward recomputes them from that u.
             u_out = u.to(u_ptr.dtype.element_ty)
             fire = (u_out.to(ACC) >= th).to(ACC)
@@ -269,7 +284,8 @@ def _define_kernels() -> None:
             up += M
             sp += M
         if CHECK:
-            # NaN or Inf in x stays in V to the end (bpsrm.neuron.finite): the last u tells.
+            # NaN or Inf in x stays in V to the end (bpsrm.neuron.finite; with the hard reset too: NaN never
+            # fires, +Inf fires and (a_m 0) Inf is NaN): the last u tells.
             last = u_out.to(ACC)
             bad = tl.where(tl.abs(last) < float("inf"), 0, 1)  # NaN < inf is false
             tl.store(flag_ptr + pid, tl.max(tl.where(mask, bad, 0), axis=0))
@@ -314,9 +330,12 @@ def _define_kernels() -> None:
         NEED_THR: tl.constexpr,
         ACC: tl.constexpr,
         BLOCK: tl.constexpr,
+        HARD: tl.constexpr = False,
     ):
         """The BP-SRM backward (BP-SRM.md section 3) of BLOCK neurons, t = T-1 .. 0; arrays [T, M],
-        LAST = (T-1) M the offset of the last step."""
+        LAST = (T-1) M the offset of the last step. HARD: the hard reset's backward (section 3.2),
+        do[t] = g_o[t] - a_m V[t] dV[t+1], dV[t] = du[t] + a_m (1 - o[t]) dV[t+1], V = u, no dR (NEED_AR and
+        NEED_THR must be False); x is read only for a_s's gradient."""
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
         mask = offs < M
@@ -357,7 +376,7 @@ def _define_kernels() -> None:
         x_t = zero
         go_t = zero
         gu_t = zero
-        if NEED_AS or NEED_AM:
+        if NEED_AS or (NEED_AM and not HARD):
             x_t = tl.load(xp, mask=mask, other=0.0).to(ACC)
         if HAS_GO:
             go_t = tl.load(gop, mask=mask, other=0.0).to(ACC)
@@ -372,7 +391,7 @@ def _define_kernels() -> None:
             x_p = zero
             go_p = zero
             gu_p = zero
-            if NEED_AS or NEED_AM:
+            if NEED_AS or (NEED_AM and not HARD):
                 x_p = tl.load(xp - M, mask=prev, other=0.0).to(ACC)
             if HAS_GO:
                 go_p = tl.load(gop - M, mask=prev, other=0.0).to(ACC)
@@ -380,33 +399,56 @@ def _define_kernels() -> None:
                 gu_p = tl.load(gup - M, mask=prev, other=0.0).to(ACC)
             o_prev = (u_p >= th).to(ACC) * has_prev
             sg = _surrogate_derivative(u_t - th, W, KIND)
-            if DETACH:
-                d_o = go_t
+            if HARD:  # section 3.2: V = u, o = (u >= theta), no dR
+                if DETACH:
+                    d_o = go_t
+                else:
+                    d_o = go_t - a_m * u_t * d_v
+                sgdo = sg * d_o
+                if HAS_GU:
+                    d_u = gu_t + sgdo
+                else:
+                    d_u = sgdo
+                if NEED_AS:  # sum_t dI[t] I[t-1] = sum_t x[t] J[t]: I is the same filter of x
+                    f_j = d_i + a_s * f_j
+                    g_as += x_t * f_j
+                keep = 1.0 - (u_t >= th).to(ACC)
+                r = d_r
+                v = d_u + a_m * keep * d_v
+                i = a_s * d_i + v
+                tl.store(gxp, i.to(gx_ptr.dtype.element_ty), mask=mask)
+                if NEED_TH:
+                    g_th -= sgdo
+                if NEED_AM:  # sum_t dV[t] (1 - o[t-1]) V[t-1], V[t-1] = u[t-1] (0 before t = 0)
+                    g_am += v * (1.0 - o_prev) * u_p
             else:
-                d_o = go_t + thr * d_r
-            sgdo = sg * d_o
-            if HAS_GU:
-                d_u = gu_t + sgdo
-            else:
-                d_u = sgdo
-            if NEED_AS:  # sum_t dI[t] I[t-1] = sum_t x[t] J[t]
-                f_j = d_i + a_s * f_j
-                g_as += x_t * f_j
-            if NEED_AM:  # sum_t dV[t] V[t-1] = sum_t x[t] L[t]
-                f_k = d_v + a_m * f_k
-                f_l = f_k + a_s * f_l
-                g_am += x_t * f_l
-            if NEED_AR:  # sum_t dR[t] R[t-1] = sum_t theta_r o[t-1] S[t]
-                f_s = d_r + a_r * f_s
-                g_ar += thr * o_prev * f_s
-            r = a_r * d_r - d_u
-            v = a_m * d_v + d_u
-            i = a_s * d_i + v
-            tl.store(gxp, i.to(gx_ptr.dtype.element_ty), mask=mask)
-            if NEED_TH:
-                g_th -= sgdo
-            if NEED_THR:
-                g_thr += r * o_prev
+                if DETACH:
+                    d_o = go_t
+                else:
+                    d_o = go_t + thr * d_r
+                sgdo = sg * d_o
+                if HAS_GU:
+                    d_u = gu_t + sgdo
+                else:
+                    d_u = sgdo
+                if NEED_AS:  # sum_t dI[t] I[t-1] = sum_t x[t] J[t]
+                    f_j = d_i + a_s * f_j
+                    g_as += x_t * f_j
+                if NEED_AM:  # sum_t dV[t] V[t-1] = sum_t x[t] L[t]
+                    f_k = d_v + a_m * f_k
+                    f_l = f_k + a_s * f_l
+                    g_am += x_t * f_l
+                if NEED_AR:  # sum_t dR[t] R[t-1] = sum_t theta_r o[t-1] S[t]
+                    f_s = d_r + a_r * f_s
+                    g_ar += thr * o_prev * f_s
+                r = a_r * d_r - d_u
+                v = a_m * d_v + d_u
+                i = a_s * d_i + v
+                tl.store(gxp, i.to(gx_ptr.dtype.element_ty), mask=mask)
+                if NEED_TH:
+                    g_th -= sgdo
+                if NEED_THR:
+                    g_thr += r * o_prev
             d_r = r
             d_v = v
             d_i = i
@@ -476,13 +518,16 @@ def triton_forward(
     theta: Tensor,
     theta_r: Tensor,
     check_finite: bool = True,
+    reset: int = 0,
     *,
     block: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     r"""(spikes, u) of the iterative SRM (BP-SRM.md section 2) from the Triton kernel; x [T, ...].
 
     $I[t] = a_s I[t-1] + x[t]$, $V[t] = a_m V[t-1] + I[t]$, $R[t] = a_r R[t-1] + \theta_r o[t-1]$,
-    $u[t] = V[t] - R[t]$, $o[t] = H(u[t] - \theta)$ with zero initial state. The parameters broadcast
+    $u[t] = V[t] - R[t]$, $o[t] = H(u[t] - \theta)$ with zero initial state; with ``reset`` 1
+    (:data:`bpsrm.neuron.kernels.cpu.RESET_IDS`, the hard reset of section 2.1)
+    $V[t] = a_m (1 - o[t-1]) V[t-1] + I[t]$, $u[t] = V[t]$ (a_r, theta_r unused). The parameters broadcast
     against x[0] (0-d, or values repeating along the flattened neurons, as for
     :func:`bpsrm.neuron.kernels.cpu.fused_forward`); ``a_s`` None is the ``exp`` kernel (a_s = 0). The
     state is float32 (float64 for float64 x); spikes and u are x's shape and dtype, and a spike fires on u
@@ -527,6 +572,7 @@ def triton_forward(
             CHECK=check_finite,
             ACC=acc,
             BLOCK=size,
+            HARD=bool(reset),
             num_warps=warps,
             enable_fp_fusion=False,
         )
@@ -545,6 +591,7 @@ def triton_backward(
     width: float,
     detach_reset: bool,
     needs: Sequence[bool],
+    reset: int = 0,
     *,
     block: int | None = None,
 ) -> tuple[Tensor, list[Tensor | None]]:
@@ -562,6 +609,11 @@ def triton_backward(
     $L[t] = K[t] + a_s L[t+1]$, $S[t] = dR[t+1] + a_r S[t+1]$ (zero at T-1): exchanging the order of the
     double sums of $I[t-1] = \sum_{k<t} a_s^{t-1-k} x[k]$ (and of V, R) gives these.
 
+    With ``reset`` 1 (the hard reset, section 3.2): $do[t] = g_o[t] - a_m V[t] dV[t+1]$ (second term dropped
+    if ``detach_reset``), $dV[t] = du[t] + a_m (1 - o[t]) dV[t+1]$, no dR; a_s's gradient as above,
+    $\partial L/\partial a_m = \sum_t dV[t] (1 - o[t-1]) V[t-1]$ with V = u, and None for a_r and theta_r
+    (x is then needed for a_s alone).
+
     x, u, grad_spikes, grad_u: [T, ...] (grad_spikes and grad_u None for zero; x only needed when a_s or a_m
     needs a gradient); params: as for :func:`triton_forward`; ``kernel_id`` and ``width``: the surrogate's;
     ``needs``: 5 bools, which parameter gradients to compute (the others are None). Parameter gradients are
@@ -576,12 +628,15 @@ def triton_backward(
     steps = u.shape[0]
     neurons = u.numel() // steps if steps else 0
     wanted = [bool(n) and p is not None for n, p in zip(needs, params, strict=True)]
+    if reset:  # the hard reset has no a_r nor theta_r
+        wanted[2] = wanted[4] = False
+    need_x = wanted[0] or (wanted[1] and not reset)
     if not neurons:
         return grad_x, [
             torch.zeros_like(p) if w and p is not None else None for w, p in zip(wanted, params, strict=True)
         ]
-    if (wanted[0] or wanted[1]) and x is None:
-        raise ValueError("bpsrm Triton kernel: the gradients of a_s and a_m need x")
+    if need_x and x is None:
+        raise ValueError("bpsrm Triton kernel: the gradients of a_s and a_m (subtractive reset) need x")
     _check_neurons(neurons)
     values, strides, period = _parameters(u, params)
     acc, acc_dtype = _accumulator(u.dtype)
@@ -591,7 +646,7 @@ def triton_backward(
         torch.empty(neurons if strides[k] else programs, dtype=acc_dtype, device=u.device) if wanted[k] else None
         for k in range(5)
     ]
-    x_arg = x.contiguous() if (wanted[0] or wanted[1]) else u  # type: ignore[union-attr]
+    x_arg = x.contiguous() if need_x else u  # type: ignore[union-attr]
     go_arg = grad_spikes.contiguous() if grad_spikes is not None else u
     gu_arg = grad_u.contiguous() if grad_u is not None else u
     as_values = values[0] if values[0] is not None else values[1]
@@ -628,6 +683,7 @@ def triton_backward(
             NEED_THR=wanted[4],
             ACC=acc,
             BLOCK=size,
+            HARD=bool(reset),
             num_warps=warps,
             enable_fp_fusion=False,
         )
@@ -662,9 +718,11 @@ def srm_triton(
     detach_reset: bool,
     check_finite: bool,
     x: Tensor,
+    reset: int = 0,
 ) -> tuple[Tensor, Tensor]:
-    """(spikes, u) of the iterative SRM with the BP-SRM backward (BP-SRM.md sections 2-3) from the Triton
-    kernel, for a call :func:`supports` (x last, so that a call's constants can be bound first).
+    """(spikes, u) of the iterative SRM with the BP-SRM backward (BP-SRM.md sections 2-3; with ``reset`` 1,
+    :data:`bpsrm.neuron.kernels.cpu.RESET_IDS`, the hard reset of sections 2.1 and 3.2) from the Triton
+    kernel, for a call :func:`supports` (x after the constants, so that they can be bound first).
 
     Under ``torch.compile`` the custom op :func:`bpsrm.neuron.kernels.compiled.srm_forward` (which runs this
     kernel for CUDA tensors); in eager mode :class:`SRMFusedGPU` when a gradient may be wanted, the forward
@@ -675,10 +733,11 @@ def srm_triton(
     if torch.compiler.is_compiling():
         from .compiled import srm_forward
 
-        return srm_forward(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite)  # type: ignore[no-any-return]
+        return srm_forward(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, reset)  # type: ignore[no-any-return]
     wanted = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, a_s, a_m, a_r, theta, theta_r)
     )
     if wanted:
-        return SRMFusedGPU.apply(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite)  # type: ignore[no-any-return]
-    return triton_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite)
+        args = (kernel_id, width, detach_reset, check_finite, reset)
+        return SRMFusedGPU.apply(x, a_s, a_m, a_r, theta, theta_r, *args)  # type: ignore[no-any-return]
+    return triton_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite, reset)

@@ -1,6 +1,7 @@
 /*
  * Fused CPU kernels of the iterative SRM (BP-SRM.md section 2) and its BP-SRM
- * backward (section 3). Loaded with ctypes by bpsrm/neuron/kernels/cpu.py; no Python API.
+ * backward (section 3), and of its hard-reset variant (reset="zero": section 2.1,
+ * backward section 3.2). Loaded with ctypes by bpsrm/neuron/kernels/cpu.py; no Python API.
  * Each kernel takes one struct of arguments, bpsrm_args, mirrored field by field by
  * cpu.py's KernelArgs (bpsrm_args_size lets it check that the two agree).
  *
@@ -54,11 +55,18 @@ typedef struct bpsrm_args {
     int detach_reset; /* nonzero: no gradient through the refractory response */
     int threads;      /* requested team size; <= 0: OpenMP's default */
     int check_finite; /* forward: nonzero returns BPSRM_NONFINITE when a membrane potential ends NaN or Inf */
+    int reset;        /* BPSRM_RESET_SUBTRACT (section 2) or BPSRM_RESET_ZERO (section 2.1: a_r, theta_r unused) */
 } bpsrm_args;
+
+/* The reset modes: subtract the refractory response R, or restart V from 0 after a spike (no R; then
+ * a_r and theta_r are not read, and their gradient buffers, if given, are left as the caller zeroed them). */
+enum { BPSRM_RESET_SUBTRACT = 0, BPSRM_RESET_ZERO = 1 };
 
 /* BPSRM_NONFINITE: some neuron's u at the last step is NaN or Inf. With the subtractive reset a NaN or Inf
  * in x (or an overflow) stays in that neuron's V to the end (a * NaN = NaN, a * Inf = Inf or NaN for the
- * decays a in [0, 1)), so this one check of the final state sees every non-finite input. */
+ * decays a in [0, 1)), so this one check of the final state sees every non-finite input. With the hard
+ * reset too: NaN never fires (NaN >= theta is false), so a_m (1 - 0) NaN = NaN stays; +Inf fires and the
+ * next step's (a_m 0) Inf is NaN; -Inf never fires and stays -Inf (or NaN). */
 enum { BPSRM_OK = 0, BPSRM_NO_MEMORY = -1, BPSRM_BAD_ARGUMENTS = -2, BPSRM_NONFINITE = -3 };
 
 size_t bpsrm_args_size(void) { return sizeof(bpsrm_args); }
@@ -71,7 +79,8 @@ static int is_stride(long s) { return s == 0 || s == 1; }
 static int valid_layout(const bpsrm_args *a) {
     return a->T >= 0 && a->M >= 0 && a->P > 0 && a->M % a->P == 0 && is_stride(a->s_a_s) && is_stride(a->s_a_m) &&
            is_stride(a->s_a_r) && is_stride(a->s_theta) && is_stride(a->s_theta_r) && a->u != NULL &&
-           a->a_m != NULL && a->a_r != NULL && a->theta != NULL && a->theta_r != NULL;
+           a->a_m != NULL && a->a_r != NULL && a->theta != NULL && a->theta_r != NULL &&
+           (a->reset == BPSRM_RESET_SUBTRACT || a->reset == BPSRM_RESET_ZERO);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(BPSRM_NO_CLONES)
@@ -220,10 +229,56 @@ static inline double exp_f64(double arg) {
             ft[j] = fire;                                                                                        \
         }                                                                                                        \
     }                                                                                                            \
+    CHECK_LAST_STEP(REAL)
+
+/* BPSRM_NONFINITE's check of a block's last step (see the enum): sets nonfinite when some u[T-1] is NaN or Inf. */
+#define CHECK_LAST_STEP(REAL)                                                                                    \
     if (check && T > 0) {                                                                                        \
         /* v - v is 0 for every finite v and NaN for NaN and Inf. */                                             \
         const REAL *last = u + (T - 1) * M + base;                                                               \
         for (long j = 0; j < n; j++) nonfinite |= !(last[j] - last[j] == (REAL)0);                               \
+    }
+
+/* The hard-reset forward over one block (BP-SRM.md section 2.1): I[t] = a_s I[t-1] + x[t],
+ * V[t] = a_m (1 - o[t-1]) V[t-1] + I[t], u[t] = V[t], o[t] = H(u[t] - theta); no R. AS, AM, TH as in
+ * FORWARD_BLOCK. */
+#define FORWARD_ZERO_BLOCK(REAL, BLOCK, AS, AM, TH)                                                              \
+    REAL I[BLOCK], V[BLOCK], O[BLOCK];                                                                           \
+    for (long j = 0; j < n; j++) I[j] = V[j] = O[j] = 0;                                                         \
+    for (long t = 0; t < T; t++) {                                                                               \
+        const REAL *xt = x + t * M + base;                                                                       \
+        REAL *ut = u + t * M + base;                                                                             \
+        REAL *ft = spikes_out + t * M + base;                                                                    \
+        _Pragma("omp simd")                                                                                      \
+        for (long j = 0; j < n; j++) {                                                                           \
+            REAL i = (AS) * I[j] + xt[j];                                                                        \
+            REAL v = (AM) * ((REAL)1 - O[j]) * V[j] + i;                                                         \
+            REAL fire = v >= (TH) ? (REAL)1 : (REAL)0;                                                           \
+            I[j] = i; V[j] = v; O[j] = fire;                                                                     \
+            ut[j] = v;                                                                                           \
+            ft[j] = fire;                                                                                        \
+        }                                                                                                        \
+    }                                                                                                            \
+    CHECK_LAST_STEP(REAL)
+
+/* The hard-reset backward over one block in the lean case (see backward_zero): scalar parameters, grad_x
+ * only, no gradient on u; km = a_m, or 0 with detach_reset. The general loop's operations in its order:
+ * do = g_o - a_m u dV', du = sg' do, dV = du + a_m (1 - o) dV', dI = a_s dI' + dV (primes: step t+1). */
+#define LEAN_ZERO_BACKWARD_BLOCK(REAL, SGF)                                                                      \
+    for (long t = T - 1; t >= 0; t--) {                                                                          \
+        const REAL *ut = u + t * M + base;                                                                       \
+        const REAL *got = g_o + t * M + base;                                                                    \
+        REAL *gx = grad_x + t * M + base;                                                                        \
+        _Pragma("omp simd")                                                                                      \
+        for (long j = 0; j < n; j++) {                                                                           \
+            REAL uu = ut[j];                                                                                     \
+            REAL du = SGF(uu - th0, width) * (got[j] - km * uu * dV[j]);                                         \
+            REAL keep = uu >= th0 ? (REAL)0 : (REAL)1;                                                           \
+            REAL v = du + am0 * keep * dV[j];                                                                    \
+            REAL i = as0 * dI[j] + v;                                                                            \
+            dV[j] = v; dI[j] = i;                                                                                \
+            gx[j] = i;                                                                                           \
+        }                                                                                                        \
     }
 
 /* The parameters of a call as the kernels' locals: pointers (a_s NULL: the exp kernel) and strides. */
@@ -279,10 +334,180 @@ static inline void load_param_##SUF(REAL *dst, const REAL *src, long stride, lon
     }                                                                                                            \
 }                                                                                                                \
                                                                                                                  \
-/* The forward (BP-SRM.md section 2): x -> u, spikes. Returns BPSRM_OK, BPSRM_NONFINITE or BAD_ARGUMENTS. */ \
+/* The hard-reset forward (BP-SRM.md section 2.1) of bpsrm_forward: x -> u (= V), spikes; no R, so a_r and       \
+ * theta_r are not read. Same blocks, threads and finite check as the subtractive forward. */                    \
+MULTIVERSION                                                                                                     \
+static int forward_zero_##SUF(const bpsrm_args *args) {                                                          \
+    const REAL *restrict x = (const REAL *)args->x;                                                              \
+    REAL *restrict u = (REAL *)args->u;                                                                          \
+    REAL *restrict spikes_out = (REAL *)args->spikes;                                                            \
+    long T = args->T, M = args->M, P = args->P;                                                                  \
+    UNPACK_PARAMS(REAL);                                                                                         \
+    (void)a_r; (void)theta_r; (void)s_ar; (void)s_thr;                                                           \
+    int threads = args->threads, check = args->check_finite, nonfinite = 0;                                      \
+    long per_row = (P + BLOCK - 1) / BLOCK;                                                                      \
+    long rows = M / P;                                                                                           \
+    long work = rows * per_row;                                                                                  \
+    if (s_as == 0 && s_am == 0 && s_th == 0) {                                                                   \
+        /* Lean case: one value of each parameter, kept in registers. */                                         \
+        REAL as0 = has_as ? a_s[0] : (REAL)0, am0 = a_m[0], th0 = theta[0];                                      \
+        _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M)) reduction(|:nonfinite)") \
+        for (long w = 0; w < work; w++) {                                                                        \
+            BLOCK_BOUNDS(w, BLOCK);                                                                              \
+            FORWARD_ZERO_BLOCK(REAL, BLOCK, as0, am0, th0);                                                      \
+        }                                                                                                        \
+        return nonfinite ? BPSRM_NONFINITE : BPSRM_OK;                                                           \
+    }                                                                                                            \
+    _Pragma("omp parallel for schedule(static) num_threads(team_size(threads, work, T * M)) reduction(|:nonfinite)") \
+    for (long w = 0; w < work; w++) {                                                                            \
+        BLOCK_BOUNDS(w, BLOCK);                                                                                  \
+        REAL as[BLOCK], am[BLOCK], th[BLOCK];                                                                    \
+        if (has_as) load_param_##SUF(as, a_s, s_as, k0, n);                                                      \
+        else for (long j = 0; j < n; j++) as[j] = 0;                                                             \
+        load_param_##SUF(am, a_m, s_am, k0, n);                                                                  \
+        load_param_##SUF(th, theta, s_th, k0, n);                                                                \
+        FORWARD_ZERO_BLOCK(REAL, BLOCK, as[j], am[j], th[j]);                                                    \
+    }                                                                                                            \
+    return nonfinite ? BPSRM_NONFINITE : BPSRM_OK;                                                               \
+}                                                                                                                \
+                                                                                                                 \
+/* The hard-reset backward (BP-SRM.md section 3.2) of bpsrm_backward, t = T-1 .. 0, dV[T] = dI[T] = 0:           \
+ * do[t] = g_o[t] - a_m V[t] dV[t+1] (second term dropped if detach_reset), du[t] = g_u[t] + sg' do[t],          \
+ * dV[t] = du[t] + a_m (1 - o[t]) dV[t+1], dI[t] = a_s dI[t+1] + dV[t], grad_x[t] = dI[t]; the sums              \
+ * dL/da_s = sum_t dI[t] I[t-1] (I recomputed from x), dL/da_m = sum_t dV[t] (1 - o[t-1]) V[t-1] and             \
+ * dL/dtheta = -sum_t sg' do[t], with V = u and o = (u >= theta) read from the saved u (no recomputation).       \
+ * a_r and theta_r have no gradient: their buffers, if given, are not written. */                                \
+MULTIVERSION                                                                                                     \
+static int backward_zero_##SUF(const bpsrm_args *args) {                                                         \
+    const REAL *restrict x = (const REAL *)args->x;                                                              \
+    const REAL *restrict u = (const REAL *)args->u;                                                              \
+    const REAL *restrict g_o = (const REAL *)args->grad_spikes;                                                  \
+    const REAL *restrict g_u = (const REAL *)args->grad_u;                                                       \
+    REAL *restrict grad_x = (REAL *)args->grad_x;                                                                \
+    long T = args->T, M = args->M, P = args->P;                                                                  \
+    UNPACK_PARAMS(REAL);                                                                                         \
+    (void)a_r; (void)theta_r; (void)s_ar; (void)s_thr;                                                           \
+    int kind = args->surrogate, detach_reset = args->detach_reset, threads = args->threads;                      \
+    REAL width = (REAL)args->width;                                                                              \
+    REAL *grad_as = (REAL *)args->grad_a_s, *grad_am = (REAL *)args->grad_a_m;                                   \
+    REAL *grad_th = (REAL *)args->grad_theta;                                                                    \
+    long per_row = (P + BLOCK - 1) / BLOCK;                                                                      \
+    long rows = M / P;                                                                                           \
+    long work = rows * per_row;                                                                                  \
+    int failed = 0;                                                                                              \
+    if (s_as == 0 && s_am == 0 && s_th == 0 && grad_as == NULL && grad_am == NULL && grad_th == NULL &&          \
+        g_u == NULL && g_o != NULL) {                                                                            \
+        /* Lean case (training with fixed parameters): no history to recompute, no reductions. */                \
+        REAL as0 = has_as ? a_s[0] : (REAL)0, am0 = a_m[0], th0 = theta[0];                                      \
+        REAL km = detach_reset ? (REAL)0 : am0;                                                                  \
+        _Pragma("omp parallel num_threads(team_size(threads, work, T * M))")                                     \
+        {                                                                                                        \
+            unsigned int csr = flush_subnormals();                                                               \
+            _Pragma("omp for schedule(static)")                                                                  \
+            for (long w = 0; w < work; w++) {                                                                    \
+                BLOCK_BOUNDS(w, BLOCK);                                                                          \
+                REAL dI[BLOCK], dV[BLOCK];                                                                       \
+                for (long j = 0; j < n; j++) dI[j] = dV[j] = 0;                                                  \
+                switch (kind) {                                                                                  \
+                case SG_SIGMOID: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_sigmoid_##SUF); break;                       \
+                case SG_ATAN: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_atan_##SUF); break;                             \
+                case SG_TRIANGLE: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_triangle_##SUF); break;                     \
+                case SG_RECTANGLE: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_rectangle_##SUF); break;                   \
+                case SG_EXPONENTIAL: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_exponential_##SUF); break;               \
+                default: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_fast_sigmoid_##SUF);                                 \
+                }                                                                                                \
+            }                                                                                                    \
+            restore_subnormals(csr);                                                                             \
+        }                                                                                                        \
+        return BPSRM_OK;                                                                                         \
+    }                                                                                                            \
+    _Pragma("omp parallel num_threads(team_size(threads, work, T * M))")                                         \
+    {                                                                                                            \
+        unsigned int csr = flush_subnormals();                                                                   \
+        int tid = thread_id();                                                                                   \
+        REAL *hI = NULL;                                                                                         \
+        if (grad_as != NULL) {                                                                                   \
+            hI = (REAL *)malloc(sizeof(REAL) * (size_t)T * BLOCK);                                               \
+            if (hI == NULL) {                                                                                    \
+                _Pragma("omp atomic write")                                                                      \
+                failed = 1;                                                                                      \
+            }                                                                                                    \
+        }                                                                                                        \
+        _Pragma("omp for schedule(static)")                                                                      \
+        for (long w = 0; w < work; w++) {                                                                        \
+            if (failed) continue;                                                                                \
+            BLOCK_BOUNDS(w, BLOCK);                                                                              \
+            REAL as[BLOCK], am[BLOCK], th[BLOCK];                                                                \
+            REAL dI[BLOCK], dV[BLOCK], sgv[BLOCK], zero[BLOCK];                                                  \
+            REAL gas[BLOCK], gam[BLOCK], gth[BLOCK];                                                             \
+            if (has_as) load_param_##SUF(as, a_s, s_as, k0, n);                                                  \
+            else for (long j = 0; j < n; j++) as[j] = 0;                                                         \
+            load_param_##SUF(am, a_m, s_am, k0, n);                                                              \
+            load_param_##SUF(th, theta, s_th, k0, n);                                                            \
+            for (long j = 0; j < n; j++) dI[j] = dV[j] = zero[j] = gas[j] = gam[j] = gth[j] = 0;                 \
+            if (hI != NULL) {                                                                                    \
+                /* Recompute I from x with the forward's operations. */                                          \
+                REAL I[BLOCK];                                                                                   \
+                for (long j = 0; j < n; j++) I[j] = 0;                                                           \
+                for (long t = 0; t < T; t++) {                                                                   \
+                    const REAL *xt = x + t * M + base;                                                           \
+                    _Pragma("omp simd")                                                                          \
+                    for (long j = 0; j < n; j++) {                                                               \
+                        REAL i = as[j] * I[j] + xt[j];                                                           \
+                        I[j] = i;                                                                                \
+                        hI[t * BLOCK + j] = i;                                                                   \
+                    }                                                                                            \
+                }                                                                                                \
+            }                                                                                                    \
+            REAL reset = detach_reset ? (REAL)0 : (REAL)1;                                                       \
+            for (long t = T - 1; t >= 0; t--) {                                                                  \
+                const REAL *ut = u + t * M + base;                                                               \
+                const REAL *got = g_o ? g_o + t * M + base : zero;                                               \
+                const REAL *gut = g_u ? g_u + t * M + base : zero;                                               \
+                /* V[t-1] = u[t-1] and o[t-1] = (u[t-1] >= theta); none before t = 0 (zeros, masked). */         \
+                const REAL *uprev = t > 0 ? u + (t - 1) * M + base : zero;                                       \
+                REAL has_prev = t > 0 ? (REAL)1 : (REAL)0;                                                       \
+                REAL *gx = grad_x + t * M + base;                                                                \
+                surrogate_block_##SUF(kind, width, ut, th, sgv, n);                                              \
+                _Pragma("omp simd")                                                                              \
+                for (long j = 0; j < n; j++) {                                                                   \
+                    REAL d_o = got[j] - reset * am[j] * ut[j] * dV[j];                                           \
+                    REAL sgdo = sgv[j] * d_o;                                                                    \
+                    REAL du = gut[j] + sgdo;                                                                     \
+                    REAL keep = ut[j] >= th[j] ? (REAL)0 : (REAL)1;                                              \
+                    REAL v = du + am[j] * keep * dV[j];                                                          \
+                    REAL i = as[j] * dI[j] + v;                                                                  \
+                    dV[j] = v; dI[j] = i;                                                                        \
+                    gx[j] = i;                                                                                   \
+                    gth[j] -= sgdo;                                                                              \
+                    REAL keep_prev = (uprev[j] >= th[j] ? (REAL)0 : (REAL)1) * has_prev;                         \
+                    gam[j] += v * keep_prev * uprev[j];                                                          \
+                }                                                                                                \
+                if (t > 0 && hI != NULL) {                                                                       \
+                    const REAL *pI = hI + (t - 1) * BLOCK;                                                       \
+                    _Pragma("omp simd")                                                                          \
+                    for (long j = 0; j < n; j++) gas[j] += dI[j] * pI[j];                                        \
+                }                                                                                                \
+            }                                                                                                    \
+            long off = (long)tid * P + k0;                                                                       \
+            for (long j = 0; j < n; j++) {                                                                       \
+                if (grad_as) grad_as[off + j] += gas[j];                                                         \
+                if (grad_am) grad_am[off + j] += gam[j];                                                         \
+                if (grad_th) grad_th[off + j] += gth[j];                                                         \
+            }                                                                                                    \
+        }                                                                                                        \
+        free(hI);                                                                                                \
+        restore_subnormals(csr);                                                                                 \
+    }                                                                                                            \
+    return failed ? BPSRM_NO_MEMORY : BPSRM_OK;                                                                  \
+}                                                                                                                \
+                                                                                                                 \
+/* The forward (BP-SRM.md section 2; section 2.1 with reset = BPSRM_RESET_ZERO, see forward_zero): x -> u,       \
+ * spikes. Returns BPSRM_OK, BPSRM_NONFINITE or BAD_ARGUMENTS. */                                                \
 MULTIVERSION                                                                                                     \
 int bpsrm_forward_##SUF(const bpsrm_args *args) {                                                               \
     if (!valid_layout(args) || args->x == NULL || args->spikes == NULL) return BPSRM_BAD_ARGUMENTS;              \
+    if (args->reset == BPSRM_RESET_ZERO) return forward_zero_##SUF(args);                                        \
     const REAL *restrict x = (const REAL *)args->x;                                                              \
     REAL *restrict u = (REAL *)args->u;                                                                          \
     REAL *restrict spikes_out = (REAL *)args->spikes;                                                            \
@@ -317,13 +542,16 @@ int bpsrm_forward_##SUF(const bpsrm_args *args) {                               
     return nonfinite ? BPSRM_NONFINITE : BPSRM_OK;                                                               \
 }                                                                                                                \
                                                                                                                  \
-/* The BP-SRM backward (section 3): grad_x and the parameter gradients wanted (grad_* not NULL; x is needed  \
- * for those of a_s and a_m). Returns BPSRM_OK, BPSRM_NO_MEMORY or BPSRM_BAD_ARGUMENTS. */                      \
+/* The BP-SRM backward (section 3; section 3.2 with reset = BPSRM_RESET_ZERO, see backward_zero): grad_x and     \
+ * the parameter gradients wanted (grad_* not NULL; x is needed for those of a_s and a_m, or of a_s alone with   \
+ * the hard reset). Returns BPSRM_OK, BPSRM_NO_MEMORY or BPSRM_BAD_ARGUMENTS. */                                 \
 MULTIVERSION                                                                                                     \
 int bpsrm_backward_##SUF(const bpsrm_args *args) {                                                              \
     if (!valid_layout(args) || args->grad_x == NULL || args->surrogate < 0 || args->surrogate >= SURROGATE_COUNT \
-        || ((args->grad_a_s != NULL || args->grad_a_m != NULL) && args->x == NULL))                              \
+        || ((args->grad_a_s != NULL || (args->grad_a_m != NULL && args->reset == BPSRM_RESET_SUBTRACT))          \
+            && args->x == NULL))                                                                                 \
         return BPSRM_BAD_ARGUMENTS;                                                                              \
+    if (args->reset == BPSRM_RESET_ZERO) return backward_zero_##SUF(args);                                       \
     const REAL *restrict x = (const REAL *)args->x;                                                              \
     const REAL *restrict u = (const REAL *)args->u;                                                              \
     const REAL *restrict g_o = (const REAL *)args->grad_spikes;                                                  \
