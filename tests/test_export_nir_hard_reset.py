@@ -211,3 +211,36 @@ def test_bpsrm_export_for_snntorch(tmp_path: Path, capsys) -> None:
     error = capsys.readouterr().err
     assert "snntorch cannot run this model" in error and "model.neuron.reset: zero" in error and "-SRM" in error
     assert not (tmp_path / "s.nir").exists()
+
+
+def test_snntorch_runs_a_one_dimensional_bearing_network() -> None:
+    """Conv1d synapses and 1-D average pooling (a Conv1d with 1/k on its channel diagonal): snnTorch 1.0.0 maps
+    Conv1d through nirtorch's default map, so the bearing networks run there too, with bpsrm's spikes."""
+    pytest.importorskip("snntorch", reason="snnTorch is part of the dev extra")
+    from snntorch.import_nir import import_from_nir
+
+    from bpsrm.deploy.export import consumer_problems
+
+    torch.manual_seed(0)
+    model = build_model(
+        "4C7-TCN-SRM-AP4-8C5-TCN-SRM-AP4-FC10-SRM",
+        (1, 256),
+        time_steps=5,
+        neuron={"kernel": "dexp", "reset": "zero", "theta": 0.3},
+        norm={"step_affine": False},
+    )
+    _firing_weights(model, 2)
+    graph = to_nir(model, dt=1e-4)
+    assert consumer_problems(graph, "snntorch") == []
+    net = import_from_nir(graph)
+    x = torch.randn(5, 3, 1, 256)
+    with torch.no_grad():
+        expected = model.run(x).spikes
+    assert all(0 < float(s.mean()) < 1 for s in expected)
+    for b in range(3):
+        for m in net.modules():
+            if hasattr(m, "reset_mem"):
+                m.reset_mem()
+        with torch.no_grad():
+            got = torch.stack([net(x[t, b])[0] for t in range(5)])
+        assert torch.equal(got, expected[-1][:, b]), b
