@@ -3,8 +3,10 @@
 Every backend checks the same thing, ``u`` at the last step: with the subtractive reset, a NaN or Inf
 that enters ``x`` at any step stays in that neuron's ``V`` to the end ($a \\cdot \\mathrm{NaN} =
 \\mathrm{NaN}$, $a \\cdot \\infty \\in \\{\\infty, \\mathrm{NaN}\\}$ for the decays $a \\in [0, 1)$), and so
-does an overflow. The fused kernels make the check inside their forward at no measurable cost; the
-portable path reads ``u[-1]`` once. Only when it fails is ``x`` searched for the first bad value.
+does an overflow. With the hard reset too: NaN never fires and stays, $-\\infty$ stays, and $+\\infty$
+fires, after which $(1 - o) V = 0 \\cdot \\infty$ is NaN. The fused kernels make the check inside their
+forward at no measurable cost; the portable path reads ``u[-1]`` once. Only when it fails is ``x``
+searched for the first bad value.
 """
 
 from __future__ import annotations
