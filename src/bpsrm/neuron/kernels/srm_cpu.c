@@ -290,6 +290,20 @@ static inline double exp_f64(double arg) {
     long s_thr = args->s_theta_r;                                                                                \
     int has_as = a_s != NULL
 
+/* BODY(REAL, sg) with sg the derivative of surrogate `kind`: one instance of BODY per surrogate, so that each
+   inner loop is specialised and vectorises. */
+#define SURROGATE_DISPATCH(kind, BODY, REAL, SUF)                                                                \
+    switch (kind) {                                                                                              \
+    case SG_SIGMOID: BODY(REAL, sgd_sigmoid_##SUF); break;                                                       \
+    case SG_ATAN: BODY(REAL, sgd_atan_##SUF); break;                                                             \
+    case SG_TRIANGLE: BODY(REAL, sgd_triangle_##SUF); break;                                                     \
+    case SG_RECTANGLE: BODY(REAL, sgd_rectangle_##SUF); break;                                                   \
+    case SG_EXPONENTIAL: BODY(REAL, sgd_exponential_##SUF); break;                                               \
+    default: BODY(REAL, sgd_fast_sigmoid_##SUF);                                                                 \
+    }
+
+#define SURROGATE_LOOP_OF(REAL, SGF) SURROGATE_LOOP(SGF)
+
 #define DEFINE_KERNELS(REAL, SUF, EXP, FABS, BLOCK)                                                                     \
                                                                                                                  \
 /* sg'(z), z = u - theta, of each built-in surrogate (bpsrm/neuron/surrogate.py), inlined into the loops. */     \
@@ -315,14 +329,7 @@ static inline REAL sgd_fast_sigmoid_##SUF(REAL z, REAL w) {                     
 /* sg'(u - theta) over a block, one simple loop per surrogate so that each vectorises. */                      \
 static inline void surrogate_block_##SUF(int kind, REAL w, const REAL *restrict u, const REAL *restrict th,      \
                                          REAL *restrict out, long n) {                                           \
-    switch (kind) {                                                                                              \
-    case SG_SIGMOID: SURROGATE_LOOP(sgd_sigmoid_##SUF); break;                                                   \
-    case SG_ATAN: SURROGATE_LOOP(sgd_atan_##SUF); break;                                                         \
-    case SG_TRIANGLE: SURROGATE_LOOP(sgd_triangle_##SUF); break;                                                 \
-    case SG_RECTANGLE: SURROGATE_LOOP(sgd_rectangle_##SUF); break;                                               \
-    case SG_EXPONENTIAL: SURROGATE_LOOP(sgd_exponential_##SUF); break;                                           \
-    default: SURROGATE_LOOP(sgd_fast_sigmoid_##SUF);                                                             \
-    }                                                                                                            \
+    SURROGATE_DISPATCH(kind, SURROGATE_LOOP_OF, REAL, SUF);                                                      \
 }                                                                                                                \
                                                                                                                  \
 /* Fill a block-local parameter array from a scalar (stride 0) or a period array. */                            \
@@ -408,14 +415,7 @@ static int backward_zero_##SUF(const bpsrm_args *args) {                        
                 BLOCK_BOUNDS(w, BLOCK);                                                                          \
                 REAL dI[BLOCK], dV[BLOCK];                                                                       \
                 for (long j = 0; j < n; j++) dI[j] = dV[j] = 0;                                                  \
-                switch (kind) {                                                                                  \
-                case SG_SIGMOID: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_sigmoid_##SUF); break;                       \
-                case SG_ATAN: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_atan_##SUF); break;                             \
-                case SG_TRIANGLE: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_triangle_##SUF); break;                     \
-                case SG_RECTANGLE: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_rectangle_##SUF); break;                   \
-                case SG_EXPONENTIAL: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_exponential_##SUF); break;               \
-                default: LEAN_ZERO_BACKWARD_BLOCK(REAL, sgd_fast_sigmoid_##SUF);                                 \
-                }                                                                                                \
+                SURROGATE_DISPATCH(kind, LEAN_ZERO_BACKWARD_BLOCK, REAL, SUF);                                   \
             }                                                                                                    \
             restore_subnormals(csr);                                                                             \
         }                                                                                                        \
@@ -583,14 +583,7 @@ int bpsrm_backward_##SUF(const bpsrm_args *args) {                              
                 BLOCK_BOUNDS(w, BLOCK);                                                                          \
                 REAL dI[BLOCK], dV[BLOCK], dR[BLOCK];                                                            \
                 for (long j = 0; j < n; j++) dI[j] = dV[j] = dR[j] = 0;                                          \
-                switch (kind) {                                                                                  \
-                case SG_SIGMOID: LEAN_BACKWARD_BLOCK(REAL, sgd_sigmoid_##SUF); break;                            \
-                case SG_ATAN: LEAN_BACKWARD_BLOCK(REAL, sgd_atan_##SUF); break;                                  \
-                case SG_TRIANGLE: LEAN_BACKWARD_BLOCK(REAL, sgd_triangle_##SUF); break;                          \
-                case SG_RECTANGLE: LEAN_BACKWARD_BLOCK(REAL, sgd_rectangle_##SUF); break;                        \
-                case SG_EXPONENTIAL: LEAN_BACKWARD_BLOCK(REAL, sgd_exponential_##SUF); break;                    \
-                default: LEAN_BACKWARD_BLOCK(REAL, sgd_fast_sigmoid_##SUF);                                      \
-                }                                                                                                \
+                SURROGATE_DISPATCH(kind, LEAN_BACKWARD_BLOCK, REAL, SUF);                                        \
             }                                                                                                    \
             restore_subnormals(csr);                                                                             \
         }                                                                                                        \
