@@ -32,6 +32,9 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "bootstrap: installing bpsrm and its development tools into $venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet -c constraints.txt -e ".[dev]"
+  # SpikingJelly, a peer the hard-reset tests compare with: without its declared dependencies (torchvision and
+  # torchaudio do not import beside this torch build, and its neurons need neither; loguru is in the dev extra).
+  "$venv/bin/python" -m pip install --quiet --no-deps -c constraints.txt spikingjelly
   echo "$want" > "$stamp"
 fi
 

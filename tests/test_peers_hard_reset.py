@@ -2,9 +2,8 @@
 
 * snnTorch ``Leaky`` (kernel exp) and ``Synaptic`` (dexp, alpha) with ``reset_mechanism="zero"`` and
   ``reset_delay=False`` (the form its NIR import builds), beta = a_m, alpha = a_s, the input unscaled;
-* SpikingJelly ``LIFNode(tau = 1 / (1 - a_m), decay_input=False, v_reset=0.0)`` (kernel exp); SpikingJelly is
-  not in the dev extra (its wheel declares torchvision), so that case runs where ``scripts/install-bench.sh``
-  installed it and says so where not.
+* SpikingJelly ``LIFNode(tau = 1 / (1 - a_m), decay_input=False, v_reset=0.0)`` (kernel exp); its wheel
+  declares torchvision, so scripts/bootstrap.sh installs it without dependencies.
 
 The peers return the membrane after the reset; bpsrm's u is before it, so they are compared as u (1 - o).
 """
@@ -61,7 +60,7 @@ def test_snntorch_leaky_and_synaptic_with_zero_reset(kernel: str) -> None:
 
 def test_spikingjelly_lifnode_with_hard_reset() -> None:
     neuron = pytest.importorskip(
-        "spikingjelly.activation_based.neuron", reason="SpikingJelly is installed by scripts/install-bench.sh"
+        "spikingjelly.activation_based.neuron", reason="SpikingJelly is installed by scripts/bootstrap.sh"
     )
     x = _drive(0.9)
     peer = neuron.LIFNode(
