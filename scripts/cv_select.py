@@ -14,7 +14,10 @@ cv.json (the figures, no checkpoints) where it is kept, e.g. results/tuning/weat
 
 --dataset-folds uses the dataset's own folds instead (N-MNIST's ``data.options.folds`` / ``fold``, whose test
 split is the fold that the final figure reports): each run then validates on a ``data.val_fraction`` share of
-its training folds, and the variant is chosen on the mean of those validation figures, test still unread.
+its training folds, test still unread. The choice is then made per fold (nested): fold k's variant is the one
+with the best validation accuracy in fold k's own runs, which never saw fold k. (A choice on the mean over all
+folds would have validated on samples of fold k in the other folds' runs, and fold k's final test figure would
+not be independent of it.) The final runs train fold k's chosen variant and test it on fold k.
 """
 
 from __future__ import annotations
@@ -86,6 +89,9 @@ def main() -> None:
             rows[name].append(run_fold(args.config, out, overrides, args.folds, fold, args.threads, args.dataset_folds))
     table = summarise(rows)
     chosen = max(table, key=lambda name: table[name]["mean"])
+    per_fold = None
+    if args.dataset_folds:  # nested: each fold's choice sees only its own runs, which never saw that fold
+        per_fold = [max(rows, key=lambda name: rows[name][k]["best_val_accuracy"]) for k in range(args.folds)]
     report = {
         "config": args.config,
         "folds": args.folds,
@@ -96,7 +102,8 @@ def main() -> None:
         )
         + ", train.test=false: test never read",
         "variants": {name: {"overrides": variants[name], **table[name]} for name in variants},
-        "chosen": chosen,
+        "chosen": None if args.dataset_folds else chosen,
+        "chosen_per_fold": per_fold,
     }
     (args.out / "cv.json").write_text(json.dumps(report, indent=2) + "\n")
     if args.results:
@@ -106,7 +113,13 @@ def main() -> None:
     for name, row in sorted(table.items(), key=lambda item: -item[1]["mean"]):
         folds = " ".join(f"{100 * a:.1f}" for a in row["val_accuracy"])
         print(f"{name:<16} {100 * row['mean']:>10.2f} {100 * row['sd']:>6.2f}  {folds}")
-    print(f"chosen: {chosen}")
+    if per_fold is not None:
+        print(
+            "chosen per fold (each on its own training folds): "
+            + ", ".join(f"fold{k} {name}" for k, name in enumerate(per_fold))
+        )
+    else:
+        print(f"chosen: {chosen}")
 
 
 if __name__ == "__main__":

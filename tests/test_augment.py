@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bpsrm.errors import ConfigError, ShapeError
+from bpsrm.errors import ConfigError, ParameterError, ShapeError
 from bpsrm.network.augment import augment_images, drop_events
 
 
@@ -105,5 +105,5 @@ def test_event_drops_thin_the_counts_binomially() -> None:
         assert abs(mean[j].item() - 0.75 * n) < 0.02 * max(n, 1)
         assert abs(var[j].item() - n * 0.25 * 0.75) < 0.05 * max(n * 0.1875, 0.1)
     assert drop_events(counts, 0.0) is counts
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ParameterError, match=r"p must be in \[0, 1\), got 1.0"):
         drop_events(counts, 1.0)

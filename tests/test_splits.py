@@ -125,6 +125,23 @@ def test_train_test_false_never_reads_the_test_split(tmp_path, monkeypatch) -> N
         return original(model, dataset, *args, **kwargs)
 
     monkeypatch.setattr(trainer, "evaluate_model", spy)
+    test_reads: list[int] = []
+    real_get_dataset = trainer.get_dataset
+
+    def counting_get_dataset(name, split, **options):
+        dataset = real_get_dataset(name, split, **options)
+        if split == "test":
+            original_getitem = type(dataset).__getitem__
+
+            class Counted(type(dataset)):  # the same dataset, every read of a sample recorded
+                def __getitem__(self, index):
+                    test_reads.append(index)
+                    return original_getitem(self, index)
+
+            dataset.__class__ = Counted
+        return dataset
+
+    monkeypatch.setattr(trainer, "get_dataset", counting_get_dataset)
     config = config_from_dict(
         {**TINY, "data": {**TINY["data"], "val_folds": 5}, "train": {**TINY["train"], "test": False}}
     )
@@ -134,6 +151,20 @@ def test_train_test_false_never_reads_the_test_split(tmp_path, monkeypatch) -> N
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["evaluated_on"] == "validation" and metrics["test_accuracy"] is None and metrics["test_samples"] == 0
     assert read == [n_val, n_val]  # the epoch's validation, then the final evaluation: both of the validation fold
+    assert test_reads == []  # not one test sample read (the raster and membrane plots take a validation sample)
     assert sum(sum(row) for row in metrics["confusion_matrix"]) == n_val
     accuracy = torch.tensor(metrics["confusion_matrix"]).trace().item() / n_val
     assert accuracy == pytest.approx(metrics["best_val_accuracy"])
+
+
+def test_the_remainders_of_the_classes_spread_over_the_folds() -> None:
+    """10 classes of 21 samples in 4 folds: 210 samples, folds of 52 or 53 (not 60 in fold 0 and 50 elsewhere)."""
+    fold_of = group_folds([c for c in range(10) for _ in range(21)], None, 4, 0)
+    assert sorted(Counter(fold_of).values()) == [52, 52, 53, 53]
+
+
+def test_fold_keys_that_contradict_each_other_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"data\.val_folds and data\.val_options both choose the validation data"):
+        prepare(_config(val_folds=3, val_options={"limit": 1}))
+    with pytest.raises(ConfigError, match=r"data.val_fold: 2 without data.val_folds"):
+        prepare(_config(val_fold=2))

@@ -37,18 +37,21 @@ def _dealing_order(members: dict[Hashable, list[int]], seed: int) -> list[Hashab
 
 def group_folds(labels: Sequence[int], groups: Sequence[Hashable] | None, folds: int, seed: int) -> list[int]:
     """The fold (0 .. folds-1) of every sample: per class, whole groups dealt in the seeded order, each to the fold
-    that holds the fewest samples of that class so far (the lowest index on a tie), so fold sizes within a class
-    differ by at most the largest group."""
+    that holds the fewest samples of that class so far (on a tie, the fewest samples in all, then the lowest
+    index), so fold sizes within a class differ by at most the largest group and the classes' remainders spread
+    over the folds."""
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ParameterError(f"splits: folds must be an int >= 2, got {folds!r}")
     fold_of = [-1] * len(labels)
+    totals = [0] * folds
     for _, members in sorted(_class_groups(labels, groups).items()):
         sizes = [0] * folds
         for key in _dealing_order(members, seed):
-            target = min(range(folds), key=lambda k: (sizes[k], k))
+            target = min(range(folds), key=lambda k: (sizes[k], totals[k], k))
             for index in members[key]:
                 fold_of[index] = target
             sizes[target] += len(members[key])
+            totals[target] += len(members[key])
     return fold_of
 
 

@@ -20,7 +20,9 @@ consumers and chips map directly: ``LIF`` for the ``exp`` kernel, ``CubaLIF`` fo
 Their forward-Euler steps with step ``dt``,
 $I[t] = (1 - dt/\tau_{syn}) I[t-1] + (dt\,w_{in}/\tau_{syn}) S[t]$ and
 $v[t] = (1 - dt/\tau_{mem}) v[t-1] + (dt\,r/\tau_{mem}) I[t]$, then $v \leftarrow v_{reset} = 0$ after a
-spike, are bpsrm's steps exactly with $\tau = dt/(1-a)$, $r = 1/(1-a_m)$, $w_{in} = 1/(1-a_s)$,
+spike, with the current updated before the membrane reads it (I[t], as snnTorch's ``Synaptic`` does; a
+consumer that feeds the membrane the previous step's I[t-1] delays the synaptic path by one step), are bpsrm's
+steps exactly with $\tau = dt/(1-a)$, $r = 1/(1-a_m)$, $w_{in} = 1/(1-a_s)$,
 $v_{leak} = 0$ and $v_{threshold} = \theta$.
 
 Every time constant is written for the step ``dt`` given to :func:`to_nir` (1 by default; snnTorch 1.0.0
@@ -104,7 +106,11 @@ def _gain_ok(gain: Any, decay: np.ndarray) -> bool:
 def _decay_of(node: Any, where: str, dt: float) -> np.ndarray:
     decay = _decay_from(node.tau, dt, where)
     if np.any(np.asarray(node.v_leak) != 0) or not _gain_ok(node.r, decay):
-        raise ExportError(f"{where}: an LI with v_leak != 0 or r != tau / dt is not an SRM trace (dt = {dt:g})")
+        raise ExportError(
+            f"{where}: an LI with v_leak != 0 or r != tau / dt is not an SRM trace (dt = {dt:g}); got v_leak in "
+            f"[{np.min(node.v_leak):g}, {np.max(node.v_leak):g}], r / (tau / dt) in "
+            f"[{np.min(np.asarray(node.r) * (1 - decay)):g}, {np.max(np.asarray(node.r) * (1 - decay)):g}]"
+        )
     return decay
 
 
@@ -424,17 +430,30 @@ def _hard_reset_from(node: Any, name: str, dt: float) -> SRMNeuron:
     zeros_needed = {"v_leak": node.v_leak, "v_reset": 0.0 if node.v_reset is None else node.v_reset}
     for field, value in zeros_needed.items():
         if np.any(np.asarray(value) != 0):
-            raise ExportError(f"{where}: {field} must be 0 (bpsrm's hard reset restarts the membrane from 0)")
+            raise ExportError(
+                f"{where}: {field} must be 0 (bpsrm's hard reset restarts the membrane from 0), got values in "
+                f"[{np.min(value):g}, {np.max(value):g}]"
+            )
     cuba = hasattr(node, "tau_mem")
-    a_m = _decay_from(node.tau_mem if cuba else node.tau, dt, where, "tau_mem" if cuba else "tau")
+    tau_name = "tau_mem" if cuba else "tau"
+    a_m = _decay_from(node.tau_mem if cuba else node.tau, dt, where, tau_name)
     if not _gain_ok(node.r, a_m):
-        raise ExportError(f"{where}: r must be tau_mem / dt = 1 / (1 - a_m) (the current enters unscaled)")
+        raise ExportError(
+            f"{where}: r must be {tau_name} / dt = 1 / (1 - a_m) (the current enters unscaled), got r in "
+            f"[{np.min(node.r):g}, {np.max(node.r):g}] for {tau_name} / dt in "
+            f"[{np.min(1 / (1 - a_m)):g}, {np.max(1 / (1 - a_m)):g}]"
+        )
     values = {"tau_m": a_m, "theta": np.asarray(node.v_threshold, dtype=np.float64)}
     kernel = "exp"
     if cuba:
         a_s = _decay_from(node.tau_syn, dt, where, "tau_syn")
-        if not _gain_ok(np.broadcast_to(np.asarray(node.w_in, dtype=np.float64), a_s.shape), a_s):
-            raise ExportError(f"{where}: w_in must be tau_syn / dt = 1 / (1 - a_s) (the input enters unscaled)")
+        w_in = np.broadcast_to(np.asarray(node.w_in, dtype=np.float64), a_s.shape)
+        if not _gain_ok(w_in, a_s):
+            raise ExportError(
+                f"{where}: w_in must be tau_syn / dt = 1 / (1 - a_s) (the input enters unscaled), got w_in in "
+                f"[{w_in.min():g}, {w_in.max():g}] for tau_syn / dt in [{np.min(1 / (1 - a_s)):g}, "
+                f"{np.max(1 / (1 - a_s)):g}]"
+            )
         kernel = "alpha" if np.array_equal(a_s, a_m) else "dexp"
         values["tau_s"] = a_s
     return _srm_neuron(values, kernel, where, "zero")

@@ -179,6 +179,10 @@ def prepare(config: Config) -> Experiment:
     train_pool = _limit(full_train, data.limit_train, config.seed)
     plain_pool = _limit(plain_train, data.limit_train, config.seed)
     n = len(train_pool)  # type: ignore[arg-type]
+    if data.val_folds is not None and data.val_options is not None:
+        raise ConfigError("data.val_folds and data.val_options both choose the validation data; give one of them")
+    if data.val_folds is None and data.val_fold != 0:
+        raise ConfigError(f"data.val_fold: {data.val_fold} without data.val_folds (the number of folds); give both")
     if data.val_options is not None:
         # Model choice on other data (e.g. another bearing load): its test split, never the final one.
         val_set: Dataset = get_dataset(data.name, "test", root=data.root, **{**data.options, **data.val_options})
@@ -368,10 +372,12 @@ def _pick_neurons(counts: Tensor, steps: int, how_many: int = 6) -> Tensor:
 
 
 def _activity(experiment: Experiment) -> run_folder.Activity:
-    """Spikes and membrane traces of the first test sample, for the raster and membrane plots."""
+    """Spikes and membrane traces of the first test sample (of the first validation sample with ``train.test:
+    false``, which never reads the test split), for the raster and membrane plots."""
     model = experiment.model
     model.eval()
-    inputs, label = experiment.test_set[0]
+    held_out = experiment.test_set if experiment.config.train.test else experiment.val_set
+    inputs, label = held_out[0]
     with torch.no_grad():
         device = next(model.parameters()).device
         result = model.run(experiment.encode(inputs.unsqueeze(0).to(device)), keep_membrane=True)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import ShapeError
+from ..errors import ParameterError, ShapeError
 
 __all__ = ["augment_images", "drop_events"]
 
@@ -53,9 +53,12 @@ def augment_images(x: Tensor, hflip: bool = False, shift: int = 0) -> Tensor:
 def drop_events(x: Tensor, p: float) -> Tensor:
     """Event frames ``x`` (non-negative whole counts, any shape) with every event dropped independently with
     probability ``p``: each count n becomes a draw of Binomial(n, 1 - p), as if each event of the recording had been
-    removed on its own before binning."""
+    removed on its own before binning. The draws on x's device come from a generator seeded by torch's global
+    (CPU) generator, so that a resumed run draws the same drops on a GPU too."""
     if not 0.0 <= p < 1.0:
-        raise ValueError(f"drop_events: p must be in [0, 1), got {p!r}")
+        raise ParameterError(f"drop_events: p must be in [0, 1), got {p!r}")
     if p == 0.0:
         return x
-    return torch.binomial(x, torch.full_like(x, 1.0 - p))
+    generator = torch.Generator(device=x.device)
+    generator.manual_seed(int(torch.randint(0, 2**62, ())))
+    return torch.binomial(x, torch.full_like(x, 1.0 - p), generator=generator)

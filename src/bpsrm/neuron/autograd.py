@@ -120,7 +120,7 @@ class SRMFunction(torch.autograd.Function):
             r_t = a_r * r_t + theta_r * o_prev
             u_t = v_t - r_t
             u[t] = u_t
-            o_prev = (u_t >= theta).to(x.dtype)
+            o_prev = (u[t] >= theta).to(x.dtype)  # on u as stored (rounded for half inputs): the backward's test
             spikes[t] = o_prev
         if check_finite:
             check_last_step(x, u)
@@ -256,7 +256,7 @@ class SRMHardResetFunction(torch.autograd.Function):
             i_t = x[t] if a_s is None else a_s * i_t + x[t]
             v_t = a_m * (1 - o_prev) * v_t + i_t
             u[t] = v_t
-            o_prev = (v_t >= theta).to(x.dtype)
+            o_prev = (u[t] >= theta).to(x.dtype)  # on u as stored (rounded for half inputs): the backward's test
             spikes[t] = o_prev
         if check_finite:
             check_last_step(x, u)

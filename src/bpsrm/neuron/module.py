@@ -54,6 +54,8 @@ class SRMNeuron(nn.Module):
             tau_r and theta_r are then unused and never learnt).
     """
 
+    reset: str = "subtract"  # a module pickled before the hard reset existed has no attribute of its own
+
     def __init__(
         self,
         tau_s: float = DEFAULTS.tau_s,
@@ -94,7 +96,10 @@ class SRMNeuron(nn.Module):
                 raise ParameterError(f"learn_tau names {sorted(unknown)} unknown; expected among {list(_TAU_NAMES)}")
             unused = learned - set(used)
             if unused:
-                raise ParameterError(f"kernel {kernel!r} does not use {sorted(unused)}; it uses {list(used)}")
+                why = f"kernel {kernel!r}" + (
+                    " with reset 'zero' (no refractory trace)" if self.reset == "zero" else ""
+                )
+                raise ParameterError(f"{why} does not use {sorted(unused)}; it uses {list(used)}")
         self.learned_taus = tuple(sorted(learned))
         # Fixed parameters as 0-d tensors per (name, dtype, device), made on first use.
         self._constants: dict[tuple[str, torch.dtype, torch.device], Tensor] = {}
