@@ -243,7 +243,11 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
         runs: dict[str, list[dict]] = {}
         for variant in ABLATION_ORDER:
             folder = RESULTS / dataset.name if folded and variant == "base" else dataset / variant
-            metrics = _load(folder, pattern)
+            metrics = [
+                {**json.loads((p / "metrics.json").read_text()), "_replicate": p.name}  # seed<S> or fold<K>
+                for p in sorted(folder.glob(pattern))
+                if (p / "metrics.json").is_file()
+            ]
             if metrics:
                 runs[variant] = metrics
         if runs:
@@ -253,6 +257,26 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
 
 def _accuracies(metrics: list[dict]) -> list[float]:
     return [m["test_accuracy"] for m in metrics]
+
+
+def paired(base: list[dict], variant: list[dict]) -> str:
+    """The variant minus the base, replicate by replicate (the same seed or fold): mean difference in points and
+    the two-sided p of a paired t-test (n - 1 degrees of freedom); "" with fewer than 2 pairs."""
+    by_replicate = {m["_replicate"]: m["test_accuracy"] for m in base}
+    diffs = [
+        100 * (m["test_accuracy"] - by_replicate[m["_replicate"]]) for m in variant if m["_replicate"] in by_replicate
+    ]
+    if len(diffs) < 2:
+        return ""
+    mean, sd = statistics.mean(diffs), statistics.stdev(diffs)
+    shown = round(mean, 2) + 0.0  # + 0.0: no "-0.00"
+    if sd == 0:
+        return f"{shown:+.2f} (n = {len(diffs)}, no spread)"
+    t = mean / (sd / len(diffs) ** 0.5)
+    from scipy.stats import t as student_t
+
+    p = 2 * student_t.sf(abs(t), len(diffs) - 1)
+    return f"{shown:+.2f} (p = {p:.2f})"
 
 
 def ablation_tables() -> str:
@@ -269,15 +293,17 @@ def ablation_tables() -> str:
                 else f"{100 * (statistics.mean(accuracy) - base_mean):+.2f}"
             )
             rate = statistics.mean(statistics.mean(m["firing_rates"].values()) for m in metrics)
+            pairs = "" if base is None or variant == "base" else paired(base, metrics)
             rows.append(
-                f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {rate:.3f} | "
+                f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {pairs} | {rate:.3f} | "
                 f"{statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
             )
         first = next(iter(runs.values()))  # the base when it ran (ABLATION_ORDER starts with it)
         parts.append(
             f"Ablations on {dataset} ({first[0]['epochs']} epochs; each row changes one thing from the first):\n\n"
-            "| variant | test accuracy | vs first row (points) | mean firing rate | training time |\n"
-            "|---|---|---|---|---|\n" + "\n".join(rows)
+            f"| variant | test accuracy | vs first row (points) | paired by {unit[:-1]} (points, p) | mean firing rate "
+            "| training time |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
     return "\n\n".join(parts)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import REPO
 
 
@@ -60,3 +62,23 @@ def test_relative_links_point_to_files_of_the_repository() -> None:
     assert targets, "the README links files of the repository (plots, docs)"
     missing = [t for t in targets if not (REPO / t.split("#")[0]).exists()]
     assert not missing, f"README links to files that do not exist: {missing}"
+
+
+def test_the_paired_column_against_a_hand_computation() -> None:
+    """Differences 1, 2 and 3 points: mean 2, sd 1, t = 2 sqrt(3); with 2 degrees of freedom the t distribution's
+    two-sided tail is 1 - t / sqrt(t^2 + 2) in closed form = 1 - 3.4641 / 3.7417 = 0.0742."""
+    import importlib.util
+    import math
+
+    spec = importlib.util.spec_from_file_location("results_table", REPO / "scripts" / "results_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    base = [{"_replicate": f"seed{i}", "test_accuracy": 0.80} for i in range(3)]
+    variant = [{"_replicate": f"seed{i}", "test_accuracy": 0.80 + (i + 1) / 100} for i in (2, 0, 1)]  # any order
+    t = 2 * math.sqrt(3)
+    assert 1 - t / math.sqrt(t * t + 2) == pytest.approx(0.0742, abs=1e-4)
+    assert table.paired(base, variant) == "+2.00 (p = 0.07)"
+    assert table.paired(base, variant[:1]) == ""  # one pair: no test
+    unmatched = [{"_replicate": "seed9", "test_accuracy": 0.9}, {"_replicate": "seed8", "test_accuracy": 0.9}]
+    assert table.paired(base, unmatched) == ""  # only replicates present in both are paired
