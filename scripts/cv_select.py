@@ -71,6 +71,13 @@ def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:
     return table
 
 
+def choose_per_fold(rows: dict[str, list[dict]]) -> list[str]:
+    """Nested choice over the dataset's own folds: fold k's variant is the one whose run on fold k validated best
+    (its validation share lies in fold k's training folds, so fold k's test samples played no part)."""
+    folds = len(next(iter(rows.values())))
+    return [max(rows, key=lambda name: rows[name][k]["best_val_accuracy"]) for k in range(folds)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config")
@@ -89,9 +96,7 @@ def main() -> None:
             rows[name].append(run_fold(args.config, out, overrides, args.folds, fold, args.threads, args.dataset_folds))
     table = summarise(rows)
     chosen = max(table, key=lambda name: table[name]["mean"])
-    per_fold = None
-    if args.dataset_folds:  # nested: each fold's choice sees only its own runs, which never saw that fold
-        per_fold = [max(rows, key=lambda name: rows[name][k]["best_val_accuracy"]) for k in range(args.folds)]
+    per_fold = choose_per_fold(rows) if args.dataset_folds else None
     report = {
         "config": args.config,
         "folds": args.folds,

@@ -1,0 +1,81 @@
+"""The final runs of a configuration chosen by scripts/cv_select.py (issue 22): the test split is read here, once
+per run, and never took part in the choice.
+
+    python scripts/final_runs.py runs/cv/weather/cv.json --out results/weather --seeds 0 1 2
+    python scripts/final_runs.py runs/cv/nmnist/cv.json --out results/nmnist-cv5 --folds 5
+
+With a k-fold CV on the training part (cv.json's ``chosen``), the chosen variant is trained once per seed on the
+whole training part (checkpoint chosen on its ``data.val_fraction`` share) and tested. With ``--dataset-folds``
+selections (cv.json's ``chosen_per_fold``), fold k trains fold k's own choice and tests on fold k. Every run
+folder gets ``selection.json`` (the variant, its overrides and where the choice came from). Resumable: a run
+whose metrics.json exists is skipped, one with last.pt continues; last.pt is deleted at the end, and best.pt
+too when it is larger than 1 MB (results/ keeps figures, not weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BPSRM = Path(sys.executable).with_name("bpsrm")
+KEEP_CHECKPOINT_BYTES = 1 << 20
+
+
+def plan(report: dict, seeds: list[int] | None, folds: int | None) -> list[tuple[str, str, list[str]]]:
+    """(run folder name, variant, overrides) of every final run the report asks for."""
+    variants = report["variants"]
+    per_fold = report.get("chosen_per_fold")
+    if per_fold:
+        if folds is None or folds != len(per_fold):
+            raise SystemExit(
+                f"final_runs: the report chose per fold for {len(per_fold)} folds; give --folds {len(per_fold)}"
+            )
+        return [
+            (f"fold{k}", name, [*variants[name]["overrides"], f"data.options.folds={folds}", f"data.options.fold={k}"])
+            for k, name in enumerate(per_fold)
+        ]
+    chosen = report.get("chosen")
+    if not chosen or seeds is None:
+        raise SystemExit("final_runs: the report has one chosen variant; give --seeds (e.g. --seeds 0 1 2)")
+    return [(f"seed{s}", chosen, [*variants[chosen]["overrides"], f"seed={s}"]) for s in seeds]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("report", type=Path, help="cv.json written by scripts/cv_select.py")
+    parser.add_argument("--out", type=Path, required=True, help="folder of the run folders, e.g. results/weather")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--folds", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    report = json.loads(args.report.read_text())
+    for folder, name, overrides in plan(report, args.seeds, args.folds):
+        out = args.out / folder
+        if (out / "metrics.json").exists():
+            continue
+        mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
+        threading = ["--threads", str(args.threads)] if args.threads else []
+        command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, report["config"], *overrides]
+        command.append("log.progress=false")
+        print("+", " ".join(command), flush=True)
+        subprocess.run(command, check=True)
+        selection = {
+            "variant": name,
+            "overrides": overrides,
+            "chosen_by": str(args.report),
+            "protocol": report["protocol"],
+        }
+        (out / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
+        (out / "last.pt").unlink(missing_ok=True)
+        best = out / "best.pt"
+        if best.exists() and best.stat().st_size > KEEP_CHECKPOINT_BYTES:
+            best.unlink()
+        metrics = json.loads((out / "metrics.json").read_text())
+        print(f"{folder}: {name}, test accuracy {100 * metrics['test_accuracy']:.2f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()

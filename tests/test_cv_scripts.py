@@ -1,0 +1,95 @@
+"""scripts/cv_select.py and scripts/final_runs.py end to end on a tiny config: the choice is made on validation
+folds of the training part without a test figure anywhere, and the final runs read the test split once each."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+TINY = """experiment: tiny-cv
+seed: 0
+data: {name: fashion-mnist-demo, limit_train: 200, limit_test: 50}
+model: {spec: 4C3-TCN-SRM-MP4-FC10, time_steps: 2}
+train: {epochs: 1, batch_size: 50}
+"""
+
+
+def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True, timeout=600, cwd=REPO
+    )
+
+
+@pytest.mark.slow
+def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    cv = tmp_path / "cv"
+    chosen = _script(
+        "cv_select.py", str(config), "--folds", "2", "--out", str(cv), "--threads", "1",
+        "--variant", "slow", "optim.lr=0.0001", "--variant", "fast", "optim.lr=0.01",
+    )  # fmt: skip
+    assert chosen.returncode == 0, chosen.stderr[-3000:]
+    report = json.loads((cv / "cv.json").read_text())
+    for name in ("slow", "fast"):
+        for fold in range(2):
+            metrics = json.loads((cv / name / f"fold{fold}" / "metrics.json").read_text())
+            assert metrics["test_accuracy"] is None and metrics["evaluated_on"] == "validation"
+            assert not (cv / name / f"fold{fold}" / "last.pt").exists()
+    means = {name: row["mean"] for name, row in report["variants"].items()}
+    assert report["chosen"] == max(means, key=means.__getitem__) and report["chosen_per_fold"] is None
+    assert f"chosen: {report['chosen']}" in chosen.stdout
+
+    final = _script("final_runs.py", str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1")
+    assert final.returncode == 0, final.stderr[-3000:]
+    for seed in (0, 1):
+        run = tmp_path / "final" / f"seed{seed}"
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["evaluated_on"] == "test" and metrics["test_samples"] == 50 and metrics["seed"] == seed
+        selection = json.loads((run / "selection.json").read_text())
+        assert selection["variant"] == report["chosen"] and f"seed={seed}" in selection["overrides"]
+        assert not (run / "last.pt").exists()
+
+
+def test_final_runs_plan_per_fold_and_refusals() -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from final_runs import plan
+    finally:
+        sys.path.pop(0)
+    report = {
+        "variants": {"a": {"overrides": ["x=1"]}, "b": {"overrides": ["x=2"]}},
+        "chosen": None,
+        "chosen_per_fold": ["b", "a", "b"],
+    }
+    assert plan(report, None, 3) == [
+        ("fold0", "b", ["x=2", "data.options.folds=3", "data.options.fold=0"]),
+        ("fold1", "a", ["x=1", "data.options.folds=3", "data.options.fold=1"]),
+        ("fold2", "b", ["x=2", "data.options.folds=3", "data.options.fold=2"]),
+    ]
+    with pytest.raises(SystemExit, match="give --folds 3"):
+        plan(report, None, None)
+    with pytest.raises(SystemExit, match="give --seeds"):
+        plan({**report, "chosen": "a", "chosen_per_fold": None}, None, None)
+
+
+def test_nested_choice_per_fold_reads_only_each_folds_own_runs() -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from cv_select import choose_per_fold, summarise
+    finally:
+        sys.path.pop(0)
+    rows = {
+        "a": [{"best_val_accuracy": v, "best_epoch": 1} for v in (0.90, 0.70, 0.80)],
+        "b": [{"best_val_accuracy": v, "best_epoch": 1} for v in (0.85, 0.95, 0.79)],
+    }
+    assert choose_per_fold(rows) == ["a", "b", "a"]  # fold by fold, although b has the higher mean
+    table = summarise(rows)
+    assert table["b"]["mean"] == pytest.approx(0.863333, abs=1e-6) and table["a"]["mean"] == pytest.approx(0.8)
+    assert table["a"]["sd"] == pytest.approx(0.1)
