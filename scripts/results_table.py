@@ -354,6 +354,7 @@ def results_page() -> str:
         ("Experiments", experiments_table()),
         ("Data and anchors", data_and_anchors()),
         ("Tuning", tuning_table()),
+        ("Choices by cross-validation", cv_table()),
         ("CWRU across loads", crossload_table(link=False)),
         ("Ablations", ablation_tables()),
     ):
@@ -392,9 +393,45 @@ def tuning_table() -> str:
     return head + "\n" + "\n".join(rows)
 
 
+def cv_table() -> str:
+    """Model choices made by scripts/cv_select.py (results/tuning/<name>-cv.json): each variant's validation
+    accuracy per fold, its mean and spread, and the choice; no test figure takes part."""
+    rows = []
+    for path in sorted((RESULTS / "tuning").glob("*-cv.json")):
+        report = json.loads(path.read_text())
+        per_fold = report.get("chosen_per_fold")
+        for name, row in report["variants"].items():
+            folds = " ".join(f"{100 * a:.1f}" for a in row["val_accuracy"])
+            if per_fold:
+                chosen = ", ".join(f"fold {k}" for k, pick in enumerate(per_fold) if pick == name) or "-"
+            else:
+                chosen = "chosen" if name == report.get("chosen") else ""
+            overrides = " ".join(o for o in row["overrides"] if not o.startswith("data.root=")) or "(the config)"
+            rows.append(
+                f"| {path.name.removesuffix('-cv.json')} | {name}: `{overrides}` | {folds} | "
+                f"{100 * row['mean']:.2f} ± {100 * row['sd']:.2f}% | {chosen} |"
+            )
+    if not rows:
+        return ""
+    head = (
+        "Choices by cross-validation on the training side (`scripts/cv_select.py`; validation accuracy per fold, "
+        "the test split never read):\n\n"
+        "| data | variant | validation accuracy per fold (%) | mean ± sd | chosen |\n"
+        "|---|---|---|---|---|"
+    )
+    return head + "\n" + "\n".join(rows)
+
+
 def readme_tables() -> list[str]:
     """The README's result tables, in order (empty ones left out)."""
-    tables = (experiments_table(), data_and_anchors(), tuning_table(), crossload_table(), ablation_tables())
+    tables = (
+        experiments_table(),
+        data_and_anchors(),
+        tuning_table(),
+        cv_table(),
+        crossload_table(),
+        ablation_tables(),
+    )
     return [t for t in tables if t]
 
 

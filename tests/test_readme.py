@@ -82,3 +82,24 @@ def test_the_paired_column_against_a_hand_computation() -> None:
     assert table.paired(base, variant[:1]) == ""  # one pair: no test
     unmatched = [{"_replicate": "seed9", "test_accuracy": 0.9}, {"_replicate": "seed8", "test_accuracy": 0.9}]
     assert table.paired(base, unmatched) == ""  # only replicates present in both are paired
+
+
+def test_the_cross_validation_table(tmp_path) -> None:
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("results_table_cv", REPO / "scripts" / "results_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    (tmp_path / "tuning").mkdir()
+    variants = {
+        "base": {"overrides": ["data.root=../shared/data"], "val_accuracy": [0.9, 0.8], "mean": 0.85, "sd": 0.0707},
+        "aug": {"overrides": ["data.augment.drop=0.1"], "val_accuracy": [0.95, 0.75], "mean": 0.85, "sd": 0.1414},
+    }
+    report = {"variants": variants, "chosen": None, "chosen_per_fold": ["aug", "base"]}
+    (tmp_path / "tuning" / "nmnist-cv.json").write_text(json.dumps(report))
+    table.RESULTS = tmp_path
+    text = table.cv_table()
+    assert "| nmnist | base: `(the config)` | 90.0 80.0 | 85.00 ± 7.07% | fold 1 |" in text
+    assert "| nmnist | aug: `data.augment.drop=0.1` | 95.0 75.0 | 85.00 ± 14.14% | fold 0 |" in text
