@@ -23,6 +23,6 @@ timeout 130 "$py" benchmarks/neuron.py --device cuda --repeats 7 --out "$out/neu
 echo "neuron benchmark: exit $?"
 timeout 130 "$py" benchmarks/train_step.py --device cuda --out "$out/train_step-cuda.json" > "$out/train_step.txt" 2>&1
 echo "train_step benchmark: exit $?"
-timeout 280 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_kernel_triton.py \
+timeout 280 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_kernel_triton.py tests/test_kernel_hard_reset.py \
   > "$out/tests.txt" 2>&1
 echo "tests: exit $? ($(tail -1 "$out/tests.txt"))"

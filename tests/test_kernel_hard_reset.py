@@ -41,10 +41,39 @@ KERNEL_SURROGATES = [name for name, cls in surrogates.SURROGATES.items() if cls.
 CASES = list(itertools.product(KERNELS, KERNEL_SURROGATES, [False, True]))
 HARD = cpu.RESET_IDS["zero"]
 
+# The Triton kernels run on CPU tensors through the interpreter (conftest.py), or on a GPU when the suite is started
+# with TRITON_INTERPRET=0 there (scripts/gpu_check.sh): _on_device then moves their tensors to CUDA and back, so
+# every Triton case below runs unchanged on either.
+ON_GPU = os.environ.get("TRITON_INTERPRET") == "0" and torch.cuda.is_available()
+DEVICE = torch.device("cuda" if ON_GPU else "cpu")
+
+
+def _move(value, device):
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_move(v, device) for v in value)
+    return value
+
+
+def _on_device(fn):
+    """``fn`` with its tensor arguments on DEVICE and its tensor results back on the CPU (``fn`` itself without a
+    GPU)."""
+    if not ON_GPU:
+        return fn
+
+    def on_gpu(*args, **kwargs):
+        result = fn(*_move(args, DEVICE), **{k: _move(v, DEVICE) for k, v in kwargs.items()})
+        return _move(result, torch.device("cpu"))
+
+    return on_gpu
+
+
 try:
     from bpsrm.neuron.kernels import gpu
 
-    HAVE_TRITON = gpu.available() and gpu.supports(torch.zeros(2, 3), surrogates.get_surrogate("sigmoid"))
+    probe = torch.zeros(2, 3, device=DEVICE)
+    HAVE_TRITON = gpu.available() and gpu.supports(probe, surrogates.get_surrogate("sigmoid"))
 except Exception:  # pragma: no cover - triton missing or broken
     HAVE_TRITON = False
 needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="the Triton kernel's tests need triton (interpreter)")
@@ -184,8 +213,8 @@ if HAVE_TRITON:
     # neurons, so that every call spans several programs with a masked tail.
     _TritonSmallBlocks = cpu.fused_function(
         "TritonSmallBlocks",
-        functools.partial(gpu.triton_forward, block=16),
-        functools.partial(gpu.triton_backward, block=16),
+        _on_device(functools.partial(gpu.triton_forward, block=16)),
+        _on_device(functools.partial(gpu.triton_backward, block=16)),
         __name__,
         "gpu.SRMFusedGPU with block=16.",
     )
@@ -283,7 +312,7 @@ def test_grad_x_only_and_a_m_without_x(backend) -> None:
     if backend == "c":
         kernel = cpu.fused_backward
     else:
-        kernel = functools.partial(gpu.triton_backward, block=16)
+        kernel = _on_device(functools.partial(gpu.triton_backward, block=16))
     params_t = tuple(params.values())
     grad_x, grads = kernel(None, u.detach(), w_o, None, params_t, 0, 4.0, False, [False, True, True, True, True], HARD)
     assert grads[0] is None and grads[2] is None and grads[4] is None
@@ -449,7 +478,7 @@ def test_a_non_finite_input_raises(backend, bad) -> None:
     if backend == "c":
         run = functools.partial(cpu.fused_forward, reset=HARD)
     else:
-        run = functools.partial(gpu.triton_forward, reset=HARD, block=16)
+        run = _on_device(functools.partial(gpu.triton_forward, reset=HARD, block=16))
     with pytest.raises(NonFiniteError, match=r"holds 1 NaN or Inf value\(s\), the first x\[2, 1, 3\]"):
         run(x, *params)
     _, u = run(x, *params, check_finite=False)
