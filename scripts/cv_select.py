@@ -73,7 +73,8 @@ def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:
 
 def choose_per_fold(rows: dict[str, list[dict]]) -> list[str]:
     """Nested choice over the dataset's own folds: fold k's variant is the one whose run on fold k validated best
-    (its validation share lies in fold k's training folds, so fold k's test samples played no part)."""
+    (its validation share lies in fold k's training folds, so fold k's test samples played no part); a tie goes
+    to the variant listed first."""
     folds = len(next(iter(rows.values())))
     return [max(rows, key=lambda name: rows[name][k]["best_val_accuracy"]) for k in range(folds)]
 
