@@ -60,16 +60,27 @@ def _is_complete(folder: Path) -> bool:
 def pixel_digest(data: bytes, where: str) -> str:
     """sha256 of an image file's decoded RGB pixels and its size: equal for files that differ only in metadata.
 
-    Palette images go through RGBA, as :class:`~bpsrm.data.preprocess.ImagePreprocess` decodes them.
+    Palette images go through RGBA, as :class:`~bpsrm.data.preprocess.ImagePreprocess` decodes them. Kept per
+    file content (sha256 of the bytes) for the process: a training builds the dataset three times (train,
+    test, unaugmented train), and only the first decodes.
     """
     from PIL import Image
 
+    key = hashlib.sha256(data).hexdigest()
+    known = _PIXEL_DIGESTS.get(key)
+    if known is not None:
+        return known
     try:
         with Image.open(io.BytesIO(data)) as image:
             rgb = image.convert("RGBA").convert("RGB") if image.mode == "P" else image.convert("RGB")
-            return hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()
+            digest = hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()
     except Exception as exc:
         raise DataError(f"{where} is not an image PIL can decode ({type(exc).__name__}: {exc})") from exc
+    _PIXEL_DIGESTS[key] = digest
+    return digest
+
+
+_PIXEL_DIGESTS: dict[str, str] = {}  # sha256 of a file's bytes -> pixel_digest (a few kB for the whole dataset)
 
 
 def _class_files(folder: Path) -> list[Path]:

@@ -273,7 +273,7 @@ def _plan(
     Function, with the checked constants bound (the same choice :func:`srm_decays` makes), for either reset
     (BP-SRM.md sections 2 and 2.1)."""
     kernel = _fused_kernel(x, surrogate, backend)
-    reset_id = 1 if reset == "zero" else 0
+    reset_id = cpu.RESET_IDS[reset]
     if kernel == "c":
         assert surrogate.kernel_id is not None  # supports() holds only for a surrogate the kernel implements
         sg_id, width = surrogate.kernel_id, surrogate.width
@@ -281,10 +281,7 @@ def _plan(
         return functools.partial(cpu.fused_call_constants, plan)
     if kernel == "triton":
         return functools.partial(gpu.srm_triton, *constants, surrogate, detach_reset, check_finite, reset=reset_id)
-    if reset_id:
-        a_s, a_m, _, theta, _ = constants
-        return functools.partial(_portable_hard_call, a_s, a_m, theta, surrogate, detach_reset, check_finite)
-    return functools.partial(_portable_call, *constants, surrogate, detach_reset, check_finite)
+    return functools.partial(_portable_call, *constants, surrogate, detach_reset, check_finite, reset_id=reset_id)
 
 
 def _fused_kernel(x: Tensor, surrogate: Surrogate, backend: str) -> str | None:
@@ -324,28 +321,17 @@ def _portable_call(
     detach_reset: bool,
     check_finite: bool,
     x: Tensor,
+    reset_id: int = 0,
 ) -> tuple[Tensor, Tensor]:
-    """The portable autograd.Function on checked parameters (x last, so that a call's constants can be bound)."""
+    r"""The portable autograd.Function on checked parameters (x last, so that a call's constants can be bound):
+    :class:`SRMFunction`, or for ``reset_id`` 1 (:data:`bpsrm.neuron.kernels.cpu.RESET_IDS`)
+    :class:`SRMHardResetFunction` (BP-SRM.md sections 2.1 and 3.2), which takes neither a_r nor theta_r."""
     if torch.compiler.is_compiling():  # dynamo refuses one tensor passed twice to an autograd.Function
         a_s = a_m.clone() if a_s is a_m else a_s  # the alpha kernel
         theta_r = theta.clone() if theta_r is theta else theta_r  # theta_r tied to theta
+    if reset_id:
+        return SRMHardResetFunction.apply(x, a_s, a_m, theta, surrogate, detach_reset, check_finite)  # type: ignore[no-any-return]
     return SRMFunction.apply(x, a_s, a_m, a_r, theta, theta_r, surrogate, detach_reset, check_finite)  # type: ignore[no-any-return]
-
-
-def _portable_hard_call(
-    a_s: Tensor | None,
-    a_m: Tensor,
-    theta: Tensor,
-    surrogate: Surrogate,
-    detach_reset: bool,
-    check_finite: bool,
-    x: Tensor,
-) -> tuple[Tensor, Tensor]:
-    r"""The portable hard-reset Function (BP-SRM.md sections 2.1 and 3.2: $V[t] = a_m (1 - o[t-1]) V[t-1] + I[t]$,
-    $u[t] = V[t]$) on checked parameters, x last like :func:`_portable_call`."""
-    if torch.compiler.is_compiling() and a_s is a_m:  # the alpha kernel: dynamo refuses one tensor passed twice
-        a_s = a_m.clone()
-    return SRMHardResetFunction.apply(x, a_s, a_m, theta, surrogate, detach_reset, check_finite)  # type: ignore[no-any-return]
 
 
 def constants_may_be_kept(x: object) -> bool:
@@ -421,18 +407,13 @@ def srm_decays(
     ``"fused"`` (an error where it does not apply) or ``"portable"``; the same choice for either reset.
     """
     kernel = _fused_kernel(x, surrogate, backend)
-    if reset == "zero":
-        if kernel == "c":
-            return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), 1)
-        if kernel == "triton":
-            dr, cf = bool(detach_reset), bool(check_finite)
-            return gpu.srm_triton(a_s, a_m, a_r, theta, theta_r, surrogate, dr, cf, x, 1)
-        return _portable_hard_call(a_s, a_m, theta, surrogate, bool(detach_reset), bool(check_finite), x)
+    params, modes = (a_s, a_m, a_r, theta, theta_r), (bool(detach_reset), bool(check_finite))
+    reset_id = cpu.RESET_IDS[reset]
     if kernel == "c":
-        return cpu.srm_fused(x, a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite))
+        return cpu.srm_fused(x, *params, surrogate, *modes, reset_id)
     if kernel == "triton":
-        return gpu.srm_triton(a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), x)
-    return _portable_call(a_s, a_m, a_r, theta, theta_r, surrogate, bool(detach_reset), bool(check_finite), x)
+        return gpu.srm_triton(*params, surrogate, *modes, x, reset_id)
+    return _portable_call(*params, surrogate, *modes, x, reset_id)
 
 
 def srm_reference(
