@@ -182,8 +182,10 @@ def test_a_second_process_fails_at_once_and_sigkill_releases_the_lock(tmp_path: 
 
 
 def test_two_commands_on_one_folder_one_trains_and_the_other_is_refused(tmp_path: Path) -> None:
+    # 300 tiny epochs (some seconds): the first must still hold the folder when the second has started Python
+    # and imported bpsrm (3 epochs could end first, and the second then met a finished run; seen in CI).
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 3}}))
+    config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 300}}))
     command = [sys.executable, "-m", "bpsrm", "--threads", "1", "train", str(config), "--out", str(tmp_path / "run")]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
