@@ -9,7 +9,9 @@ results/ablations/<dataset>/<variant>/seed<S>/ with config.yaml, metrics.json an
 (checkpoints, plots and activity files are removed: the table is built from metrics.json).
 N-MNIST replicates over the folds of its 5-fold cross-validation instead of seeds (``--seeds K``
 means fold K, seed 0: results/ablations/nmnist-cv5/<variant>/fold<K>/); its base is the configured
-experiment, results/nmnist-cv5/fold<K>/, made by scripts/run_experiments.sh with the same settings.
+experiment, results/nmnist-cv5/fold<K>/. When that base is a final run of scripts/final_runs.py (its
+selection.json names the variant chosen for fold K on validation), every variant of fold K starts from those
+same overrides, so the ablation changes one thing of the final configuration (issue 22, item 3).
 A finished run (metrics.json present) is skipped, an interrupted one resumed, so the script can
 be started again after a crash. `python scripts/results_table.py` prints the tables.
 """
@@ -17,6 +19,7 @@ be started again after a crash. `python scripts/results_table.py` prints the tab
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -39,11 +42,31 @@ BUDGETS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def replicate(dataset: str, index: int) -> tuple[str, list[str]]:
-    """The run folder's name and the overrides of replicate ``index``: a seed, or a fold (seed 0)."""
+def replicate(dataset: str, index: int, results: Path = REPO / "results") -> tuple[str, list[str]]:
+    """The run folder's name and the overrides of replicate ``index``: a seed, or a fold (seed 0) together with
+    the overrides chosen for that fold, read from its base run's selection.json when it has one."""
     if dataset in FOLDED_ABLATIONS:
-        return f"fold{index}", ["seed=0", f"data.options.fold={index}"]
+        return f"fold{index}", [
+            "seed=0",
+            *chosen_overrides(results / dataset / f"fold{index}"),
+            f"data.options.fold={index}",
+        ]
     return f"seed{index}", [f"seed={index}"]
+
+
+def chosen_overrides(base: Path) -> list[str]:
+    """The overrides of the variant chosen for a base run (its selection.json, from scripts/final_runs.py), less
+    ``data.root`` (given separately); none when the base ran the configured experiment."""
+    selection = base / "selection.json"
+    if not selection.is_file():
+        return []
+    try:
+        overrides = json.loads(selection.read_text())["overrides"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise SystemExit(f"run_ablations: {selection} is not a selection.json of final_runs.py ({error})") from None
+    if not isinstance(overrides, list) or not all(isinstance(item, str) and "=" in item for item in overrides):
+        raise SystemExit(f"run_ablations: {selection}: 'overrides' must be a list of KEY=VALUE strings")
+    return [item for item in overrides if not item.startswith("data.root=")]
 
 
 NORM_TOKENS = ("TCNT", "TCN", "BNTT", "TDBN", "TEBN", "BN")

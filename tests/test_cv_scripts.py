@@ -93,3 +93,28 @@ def test_nested_choice_per_fold_reads_only_each_folds_own_runs() -> None:
     table = summarise(rows)
     assert table["b"]["mean"] == pytest.approx(0.863333, abs=1e-6) and table["a"]["mean"] == pytest.approx(0.8)
     assert table["a"]["sd"] == pytest.approx(0.1)
+
+
+def test_folded_ablation_starts_from_each_folds_chosen_overrides(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from run_ablations import replicate
+    finally:
+        sys.path.pop(0)
+    fold1 = tmp_path / "nmnist-cv5" / "fold1"
+    fold1.mkdir(parents=True)
+    chosen = ["data.root=../shared/data", "data.augment.shift=3", "data.options.folds=5", "data.options.fold=1"]
+    (fold1 / "selection.json").write_text(json.dumps({"variant": "aug", "overrides": chosen}))
+    # fold 1 has a final run's selection: its overrides (less data.root, given apart); fold 0 ran the configured one
+    assert replicate("nmnist-cv5", 1, tmp_path) == (
+        "fold1",
+        ["seed=0", "data.augment.shift=3", "data.options.folds=5", "data.options.fold=1", "data.options.fold=1"],
+    )
+    assert replicate("nmnist-cv5", 0, tmp_path) == ("fold0", ["seed=0", "data.options.fold=0"])
+    assert replicate("fashion-mnist", 2, tmp_path) == ("seed2", ["seed=2"])
+    (fold1 / "selection.json").write_text(json.dumps({"variant": "aug", "overrides": "data.augment.shift=3"}))
+    with pytest.raises(SystemExit, match=r"selection\.json: 'overrides' must be a list"):
+        replicate("nmnist-cv5", 1, tmp_path)
+    (fold1 / "selection.json").write_text("{not json")
+    with pytest.raises(SystemExit, match=r"is not a selection\.json"):
+        replicate("nmnist-cv5", 1, tmp_path)
