@@ -84,6 +84,7 @@ tl: Any = None
 _surrogate_derivative: Any = None
 _load_parameter: Any = None
 _store_gradient: Any = None
+_program_parameters: Any = None
 _srm_forward_kernel: Any = None
 _srm_backward_kernel: Any = None
 _loaded = False
@@ -164,7 +165,13 @@ def _require(x: Tensor) -> None:
 
 def _define_kernels() -> None:
     """Define the jit functions (module globals) with the triton just imported."""
-    global _surrogate_derivative, _load_parameter, _store_gradient, _srm_forward_kernel, _srm_backward_kernel
+    global \
+        _surrogate_derivative, \
+        _load_parameter, \
+        _program_parameters, \
+        _store_gradient, \
+        _srm_forward_kernel, \
+        _srm_backward_kernel
 
     @triton.jit
     def _surrogate_derivative(z, W: tl.constexpr, KIND: tl.constexpr):
@@ -196,6 +203,45 @@ def _define_kernels() -> None:
         else:
             value = tl.load(ptr)
         return value.to(ACC)
+
+    @triton.jit
+    def _program_parameters(
+        pid,
+        M,
+        P,
+        as_ptr,
+        am_ptr,
+        ar_ptr,
+        th_ptr,
+        thr_ptr,
+        HAS_AS: tl.constexpr,
+        S_AS: tl.constexpr,
+        S_AM: tl.constexpr,
+        S_AR: tl.constexpr,
+        S_TH: tl.constexpr,
+        S_THR: tl.constexpr,
+        MOD: tl.constexpr,
+        ACC: tl.constexpr,
+        BLOCK: tl.constexpr,
+    ):
+        """Program pid's neurons (offsets into [M], their mask) and the five parameters a_s, a_m, a_r, theta,
+        theta_r for them, read once at period index k = offset mod P (MOD) or k = offset; the exp kernel
+        (no a_s) has a_s = 0, I[t] = 0 * I[t-1] + x[t], as in srm_cpu.c. Shared by the forward and backward."""
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < M
+        if MOD:
+            k = offs % P
+        else:
+            k = offs
+        if HAS_AS:
+            a_s = _load_parameter(as_ptr, k, mask, S_AS, ACC)
+        else:
+            a_s = tl.zeros([BLOCK], dtype=ACC)
+        a_m = _load_parameter(am_ptr, k, mask, S_AM, ACC)
+        a_r = _load_parameter(ar_ptr, k, mask, S_AR, ACC)
+        th = _load_parameter(th_ptr, k, mask, S_TH, ACC)
+        thr = _load_parameter(thr_ptr, k, mask, S_THR, ACC)
+        return offs, mask, a_s, a_m, a_r, th, thr
 
     @triton.jit
     def _store_gradient(ptr, acc, pid, offs, mask, PER_NEURON: tl.constexpr):
@@ -234,20 +280,9 @@ def _define_kernels() -> None:
         """The forward (BP-SRM.md section 2; HARD: the hard reset of section 2.1, V[t] = a_m (1 - o[t-1]) V[t-1]
         + I[t], u[t] = V[t], no R) of BLOCK neurons over T steps; x, u, spikes: [T, M]."""
         pid = tl.program_id(0)
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
-        mask = offs < M
-        if MOD:
-            k = offs % P
-        else:
-            k = offs
-        if HAS_AS:
-            a_s = _load_parameter(as_ptr, k, mask, S_AS, ACC)
-        else:
-            a_s = 0.0  # the exp kernel: I[t] = 0 * I[t-1] + x[t], as in srm_cpu.c
-        a_m = _load_parameter(am_ptr, k, mask, S_AM, ACC)
-        a_r = _load_parameter(ar_ptr, k, mask, S_AR, ACC)
-        th = _load_parameter(th_ptr, k, mask, S_TH, ACC)
-        thr = _load_parameter(thr_ptr, k, mask, S_THR, ACC)
+        offs, mask, a_s, a_m, a_r, th, thr = _program_parameters(
+            pid, M, P, as_ptr, am_ptr, ar_ptr, th_ptr, thr_ptr, HAS_AS, S_AS, S_AM, S_AR, S_TH, S_THR, MOD, ACC, BLOCK
+        )
         zero = tl.zeros([BLOCK], dtype=ACC)
         state_i = zero
         state_v = zero
@@ -337,20 +372,9 @@ def _define_kernels() -> None:
         do[t] = g_o[t] - a_m V[t] dV[t+1], dV[t] = du[t] + a_m (1 - o[t]) dV[t+1], V = u, no dR (NEED_AR and
         NEED_THR must be False); x is read only for a_s's gradient."""
         pid = tl.program_id(0)
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
-        mask = offs < M
-        if MOD:
-            k = offs % P
-        else:
-            k = offs
-        if HAS_AS:
-            a_s = _load_parameter(as_ptr, k, mask, S_AS, ACC)
-        else:
-            a_s = 0.0
-        a_m = _load_parameter(am_ptr, k, mask, S_AM, ACC)
-        a_r = _load_parameter(ar_ptr, k, mask, S_AR, ACC)
-        th = _load_parameter(th_ptr, k, mask, S_TH, ACC)
-        thr = _load_parameter(thr_ptr, k, mask, S_THR, ACC)
+        offs, mask, a_s, a_m, a_r, th, thr = _program_parameters(
+            pid, M, P, as_ptr, am_ptr, ar_ptr, th_ptr, thr_ptr, HAS_AS, S_AS, S_AM, S_AR, S_TH, S_THR, MOD, ACC, BLOCK
+        )
         zero = tl.zeros([BLOCK], dtype=ACC)
         d_i = zero  # dI[t+1], dV[t+1], dR[t+1]
         d_v = zero
