@@ -31,6 +31,9 @@ SPECIAL = (
     "tuning",
 )
 
+# Experiments (and ablation datasets) replicated over the folds of a cross-validation, based on results/<dataset>/.
+FOLDED_ABLATIONS = ("nmnist-cv5",)
+
 ANCHORS = {
     "fashion-mnist": "PLIF 93.85% (checkpoint chosen on validation; 94.38% best test epoch), T = 8, 2 conv "
     "layers of 128 channels, GPU; TSSL-BP 92.83%, T = 5",
@@ -99,14 +102,55 @@ def experiments_table() -> str:
     return head + "\n" + "\n".join(rows)
 
 
+# Issue 22's targets (mean test accuracy, %): the anchors' level under this project's protocols.
+TARGETS = {"cwru": 99.5, "fashion-mnist": 93.9, "weather": 93.5, "nmnist-cv5": 97.0}
+
+
+def _runs(name: str) -> list[dict]:
+    """The metrics of an experiment's replicates: seed folders, or fold folders for the cross-validated one."""
+    return _load(RESULTS / name, "fold*" if name in FOLDED_ABLATIONS else "seed*")
+
+
+# The cross-validation reports (scripts/cv_select.py --results) that chose the final runs' configurations.
+CV_REPORTS = {"nmnist-cv5": "tuning/nmnist-cv.json", "weather": "tuning/weather-cv.json"}
+
+
+def _chosen_by(name: str) -> str:
+    """How the runs' configuration was chosen: the variants named by their selection.json (scripts/final_runs.py)
+    and the report they came from, or the configured experiment."""
+    chosen: dict[str, int] = {}
+    for selection in sorted((RESULTS / name).glob("*/selection.json")):
+        variant = json.loads(selection.read_text())["variant"]
+        chosen[variant] = chosen.get(variant, 0) + 1
+    if not chosen:
+        return "the configured experiment"
+    runs = ", ".join(f"{variant} ({count} {'run' if count == 1 else 'runs'})" for variant, count in chosen.items())
+    report = CV_REPORTS.get(name)
+    where = f"; [{report}](results/{report})" if report and (RESULTS / report).is_file() else ""
+    return f"chosen by cross-validation on the training side: {runs}{where}"
+
+
+def standing(name: str, metrics: list[dict]) -> str:
+    """The target and where the mean test accuracy stands against it: 'met' or 'short by X points'."""
+    target = TARGETS.get(name)
+    if target is None or not metrics:
+        return ""
+    mean = 100 * statistics.mean(m["test_accuracy"] for m in metrics)
+    gap = round(target - mean, 2)
+    return f"{target:.1f}%: " + ("met" if gap <= 0 else f"{mean:.2f}%, short by {gap:.2f} points")
+
+
 def data_and_anchors() -> str:
     names = [
         p.name for p in sorted(RESULTS.iterdir()) if p.is_dir() and p.name in DATA and any(p.glob("*/metrics.json"))
     ]
     if not names:
         return ""
-    lines = ["| experiment | data | anchor (BP-SRM.md section 5) |", "|---|---|---|"]
-    lines += [f"| {n} | {DATA[n]} | {ANCHORS.get(n, '')} |" for n in names]
+    lines = [
+        "| experiment | data and protocol | configuration | anchor (BP-SRM.md section 5) | target (issue 22) |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {n} | {DATA[n]} | {_chosen_by(n)} | {ANCHORS.get(n, '')} | {standing(n, _runs(n))} |" for n in names]
     return "\n".join(lines)
 
 
@@ -196,8 +240,6 @@ def crossload_table(link: bool = True) -> str:
     return "\n\n".join(parts)
 
 
-# Ablation datasets replicated over the folds of a cross-validation, based on results/<dataset>/.
-FOLDED_ABLATIONS = ("nmnist-cv5",)
 ABLATION_ORDER = [
     "base",
     "norm-none",
