@@ -2,7 +2,7 @@
 
     python scripts/run_ablations.py cwru [--seeds 0 1 2] [--only norm-none kernel-exp ...] [--root ../shared/data]
     python scripts/run_ablations.py fashion-mnist ...
-    python scripts/run_ablations.py nmnist-cv5 --only kernel-exp [--seeds 0 1 2 3 4]
+    python scripts/run_ablations.py nmnist-cv5 --only kernel-exp [--seeds 0 1 2 3 4] [--threads 1]
 
 Every variant runs with the same budget as the base (epochs, data, optimiser); runs land in
 results/ablations/<dataset>/<variant>/seed<S>/ with config.yaml, metrics.json and metrics.csv
@@ -119,6 +119,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", default=None, help="variant names (default: all)")
     parser.add_argument("--root", default="../shared/data", help="data folder (default: ../shared/data)")
     parser.add_argument("--bpsrm", default=str(REPO / ".venv" / "bin" / "bpsrm"), help="the bpsrm command")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (1 each when two run at once)")
     args = parser.parse_args()
 
     config, budget = BUDGETS[args.dataset]
@@ -138,7 +139,8 @@ def main() -> int:
             out = OUT / args.dataset / name / folder
             if (out / "metrics.json").is_file():
                 continue
-            command = [args.bpsrm, "train", str(REPO / config), f"data.root={args.root}", *overrides]
+            threading = ["--threads", str(args.threads)] if args.threads else []
+            command = [args.bpsrm, *threading, "train", str(REPO / config), f"data.root={args.root}", *overrides]
             command += ["log.progress=false", f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]
             # last.pt: continue it; otherwise whatever a start that never finished an epoch left is replaced
             command += ["--out", str(out), "--resume" if (out / "last.pt").is_file() else "--overwrite"]
