@@ -33,10 +33,34 @@ from pathlib import Path
 BPSRM = Path(sys.executable).with_name("bpsrm")
 
 
+# Keys that decide which samples test, validate and train: a variant that changed one would be validated on other
+# samples than the rest, or on another variant's test samples (the folds are set by this script).
+SPLIT_KEYS = (
+    "seed",
+    "train.test",
+    "data.val_fraction",
+    "data.val_folds",
+    "data.val_fold",
+    "data.limit_train",
+    "data.limit_test",
+    "data.options.folds",
+    "data.options.fold",
+    "data.options.test_fraction",
+    "data.options.seed",
+)
+
+
 def _variant(text: list[str]) -> tuple[str, list[str]]:
     name, *overrides = text
     if "=" in name or "/" in name:
         raise SystemExit(f"cv_select: a variant starts with its name (no '=' or '/'), got {name!r}")
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key in SPLIT_KEYS or key in ("data", "data.options"):
+            raise SystemExit(
+                f"cv_select: variant {name!r} sets {key}, which decides the split; every variant must see the same "
+                f"samples (set it in the config instead; split keys: {', '.join(SPLIT_KEYS)})"
+            )
     return name, overrides
 
 

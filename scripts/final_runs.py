@@ -43,6 +43,30 @@ def plan(report: dict, seeds: list[int] | None, folds: int | None) -> list[tuple
     return [(f"seed{s}", chosen, [*variants[chosen]["overrides"], f"seed={s}"]) for s in seeds]
 
 
+def check_folder(out: Path, selection: dict) -> bool:
+    """Whether ``out`` still needs training for ``selection``: False when it holds the finished run of the same
+    variant and overrides; an error when it holds a run of anything else (a finished configured run, another
+    choice), which this script must not report or resume as the chosen one."""
+    written = out / "selection.json"
+    if written.is_file():
+        try:
+            old = json.loads(written.read_text())
+            same = (old["variant"], old["overrides"]) == (selection["variant"], selection["overrides"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            same = False
+        if not same:
+            raise SystemExit(
+                f"final_runs: {out} holds a run of another choice ({written}); planned {selection['variant']} with "
+                f"{selection['overrides']}: remove the folder or give another --out"
+            )
+    elif (out / "metrics.json").exists() or (out / "last.pt").exists():
+        raise SystemExit(
+            f"final_runs: {out} holds a run without selection.json (not one of this script's): remove the folder or "
+            "give another --out"
+        )
+    return not (out / "metrics.json").exists()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("report", type=Path, help="cv.json written by scripts/cv_select.py")
@@ -54,21 +78,23 @@ def main() -> None:
     report = json.loads(args.report.read_text())
     for folder, name, overrides in plan(report, args.seeds, args.folds):
         out = args.out / folder
-        if (out / "metrics.json").exists():
-            continue
-        mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
-        threading = ["--threads", str(args.threads)] if args.threads else []
-        command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, report["config"], *overrides]
-        command.append("log.progress=false")
-        print("+", " ".join(command), flush=True)
-        subprocess.run(command, check=True)
         selection = {
             "variant": name,
             "overrides": overrides,
             "chosen_by": str(args.report),
             "protocol": report["protocol"],
         }
-        (out / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
+        if not check_folder(out, selection):
+            continue
+        mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
+        threading = ["--threads", str(args.threads)] if args.threads else []
+        command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, report["config"], *overrides]
+        command.append("log.progress=false")
+        print("+", " ".join(command), flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")  # before: a crash keeps it
+        if subprocess.run(command).returncode != 0:
+            raise SystemExit(f"final_runs: the run in {out} failed (its output is above); run this again to resume it")
         (out / "last.pt").unlink(missing_ok=True)
         best = out / "best.pt"
         if best.exists() and best.stat().st_size > KEEP_CHECKPOINT_BYTES:

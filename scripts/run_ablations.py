@@ -54,6 +54,21 @@ def replicate(dataset: str, index: int, results: Path = REPO / "results") -> tup
     return f"seed{index}", [f"seed={index}"]
 
 
+BASE_JSON = "base.json"  # in an ablation run folder: the chosen overrides of the base it changes one thing of
+
+
+def check_base(run: Path, chosen: list[str]) -> None:
+    """Refuse a finished ablation run made from another base than today's: its difference to the base would mix
+    the variant's change with the change of base (runs from before base.json existed had the configured base)."""
+    recorded = run / BASE_JSON
+    made_from = json.loads(recorded.read_text())["overrides"] if recorded.is_file() else []
+    if made_from != chosen:
+        raise SystemExit(
+            f"run_ablations: {run} was made from the base {made_from or 'of the configured experiment'}, and the base "
+            f"is now {chosen or 'the configured experiment'}: remove that run folder to train it again"
+        )
+
+
 def chosen_overrides(base: Path) -> list[str]:
     """The overrides of the variant chosen for a base run (its selection.json, from scripts/final_runs.py), less
     ``data.root`` (given separately); none when the base ran the configured experiment."""
@@ -123,22 +138,31 @@ def main() -> int:
     args = parser.parse_args()
 
     config, budget = BUDGETS[args.dataset]
-    spec = yaml.safe_load((REPO / config).read_text())["model"]["spec"]
-    table = variants(spec)
+    configured_spec = yaml.safe_load((REPO / config).read_text())["model"]["spec"]
     folded = args.dataset in FOLDED_ABLATIONS
-    names = args.only or [n for n in table if not (folded and n == "base")]
-    unknown = [n for n in names if n not in table]
+    names = args.only or [n for n in variants(configured_spec) if not (folded and n == "base")]
+    unknown = [n for n in names if n not in variants(configured_spec)]
     if unknown:
-        parser.error(f"unknown variants {unknown}; expected some of {list(table)}")
+        parser.error(f"unknown variants {unknown}; expected some of {list(variants(configured_spec))}")
     if folded and "base" in names:
         parser.error(f"{args.dataset}'s base is results/{args.dataset}/ (scripts/run_experiments.sh); leave out 'base'")
     seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if folded else [0, 1, 2])
     for seed in seeds:  # seeds outermost: a partial run still gives every variant one seed
+        folder, overrides = replicate(args.dataset, seed)
+        chosen = chosen_overrides(REPO / "results" / args.dataset / folder) if folded else []
+        if folded:
+            print(f"[{args.dataset}] {folder}: base {' '.join(chosen) or 'the configured experiment'}", flush=True)
+        # the norm variants swap the tokens of the base's own spec (a chosen model.spec, else the config's)
+        specs = [item.split("=", 1)[1] for item in chosen if item.startswith("model.spec=")]
+        table = variants(specs[-1] if specs else configured_spec)
         for name in names:
-            folder, overrides = replicate(args.dataset, seed)
             out = OUT / args.dataset / name / folder
+            if (out / "metrics.json").is_file() or (out / "last.pt").is_file():
+                check_base(out, chosen)  # neither report nor resume a run made from another base
             if (out / "metrics.json").is_file():
                 continue
+            out.mkdir(parents=True, exist_ok=True)
+            (out / BASE_JSON).write_text(json.dumps({"overrides": chosen}, indent=2) + "\n")
             threading = ["--threads", str(args.threads)] if args.threads else []
             command = [args.bpsrm, *threading, "train", str(REPO / config), f"data.root={args.root}", *overrides]
             command += ["log.progress=false", f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]

@@ -118,3 +118,62 @@ def test_folded_ablation_starts_from_each_folds_chosen_overrides(tmp_path: Path)
     (fold1 / "selection.json").write_text("{not json")
     with pytest.raises(SystemExit, match=r"is not a selection\.json"):
         replicate("nmnist-cv5", 1, tmp_path)
+
+
+def test_final_runs_never_reports_a_folder_of_another_choice(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from final_runs import check_folder
+    finally:
+        sys.path.pop(0)
+    plan = {"variant": "aug", "overrides": ["x=1"], "chosen_by": "cv.json", "protocol": "p"}
+    assert check_folder(tmp_path / "new", plan)  # nothing there: train
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "metrics.json").write_text("{}")
+    (finished / "selection.json").write_text(json.dumps({**plan, "chosen_by": "elsewhere/cv.json"}))
+    assert not check_folder(finished, plan)  # the same variant and overrides, finished: skip
+    with pytest.raises(SystemExit, match="holds a run of another choice"):
+        check_folder(finished, {**plan, "overrides": ["x=2"]})
+    configured = tmp_path / "configured"  # a finished run of scripts/run_experiments.sh: no selection.json
+    configured.mkdir()
+    (configured / "metrics.json").write_text("{}")
+    with pytest.raises(SystemExit, match="without selection"):
+        check_folder(configured, plan)
+    interrupted = tmp_path / "interrupted"  # this script's run, stopped: resume it
+    interrupted.mkdir()
+    (interrupted / "last.pt").write_bytes(b"")
+    (interrupted / "selection.json").write_text(json.dumps(plan))
+    assert check_folder(interrupted, plan)
+
+
+def test_an_ablation_run_of_another_base_is_refused(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from run_ablations import check_base
+    finally:
+        sys.path.pop(0)
+    old = tmp_path / "kernel-exp" / "fold0"  # made before base.json: from the configured experiment
+    old.mkdir(parents=True)
+    check_base(old, [])
+    with pytest.raises(SystemExit, match="remove that run folder"):
+        check_base(old, ["data.augment.shift=3"])
+    (old / "base.json").write_text(json.dumps({"overrides": ["data.augment.shift=3"]}))
+    check_base(old, ["data.augment.shift=3"])
+    with pytest.raises(SystemExit, match="the base is now the configured experiment"):
+        check_base(old, [])
+
+
+def test_a_variant_may_not_change_the_split() -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from cv_select import _variant
+    finally:
+        sys.path.pop(0)
+    assert _variant(["wide", "model.spec=8C3-SRM-FC10", "train.epochs=3"]) == (
+        "wide",
+        ["model.spec=8C3-SRM-FC10", "train.epochs=3"],
+    )
+    for key in ("data.options.test_fraction", "data.val_fraction", "seed", "data.options.fold", "train.test"):
+        with pytest.raises(SystemExit, match=f"sets {key}, which decides the split"):
+            _variant(["bad", f"{key}=0.3"])

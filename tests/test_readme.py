@@ -120,14 +120,29 @@ def test_target_standing_and_how_the_configuration_was_chosen(tmp_path, monkeypa
     assert table.standing("fashion-mnist", [{"test_accuracy": 0.94}]) == "93.9%: met"
     assert table.standing("unknown", runs) == ""
 
+    assert table.standing("weather", [{"test_accuracy": 0.93496}]) == "93.5%: 93.50%, short by 0.01 points"
+    # a variant with 2 of 3 seeds is compared with the base's same 2 seeds: (0.90 + 0.92) / 2 - (0.80 + 0.84) / 2
+    base = [{"_replicate": f"seed{i}", "test_accuracy": a} for i, a in enumerate((0.80, 0.84, 0.99))]
+    variant = [{"_replicate": f"seed{i}", "test_accuracy": a} for i, a in enumerate((0.90, 0.92))]
+    assert table.difference_of_means(base, variant) == "+9.00"
+    assert table.difference_of_means(base, [{"_replicate": "seed7", "test_accuracy": 0.5}]) == ""
+
     monkeypatch.setattr(table, "RESULTS", tmp_path)
     assert table._chosen_by("weather") == "the configured experiment"
-    for fold, variant in enumerate(["aug", "base", "aug"]):
-        (tmp_path / "nmnist-cv5" / f"fold{fold}").mkdir(parents=True)
-        (tmp_path / "nmnist-cv5" / f"fold{fold}" / "selection.json").write_text(json.dumps({"variant": variant}))
-    assert (
-        table._chosen_by("nmnist-cv5") == "chosen by cross-validation on the training side: aug (2 runs), base (1 run)"
+    for fold, variant in enumerate(["aug", "base", "aug", None]):
+        run = tmp_path / "nmnist-cv5" / f"fold{fold}"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text("{}")
+        if variant:
+            (run / "selection.json").write_text(json.dumps({"variant": variant}))
+    assert table._chosen_by("nmnist-cv5") == (
+        "chosen by cross-validation on the training side: aug (2 runs), base (1 run), "
+        "the configured experiment, not chosen (1 run)"
     )
+    (tmp_path / "nmnist-cv5" / "fold3" / "selection.json").write_text(json.dumps({"variant": "aug"}))
     (tmp_path / "tuning").mkdir()
     (tmp_path / "tuning" / "nmnist-cv.json").write_text("{}")
-    assert table._chosen_by("nmnist-cv5").endswith("; [tuning/nmnist-cv.json](results/tuning/nmnist-cv.json)")
+    assert table._chosen_by("nmnist-cv5") == (
+        "chosen by cross-validation on the training side: aug (3 runs), base (1 run); "
+        "[tuning/nmnist-cv.json](results/tuning/nmnist-cv.json)"
+    )
