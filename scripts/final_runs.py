@@ -1,8 +1,10 @@
 """The final runs of a configuration chosen by scripts/cv_select.py (issue 22): the test split is read here, once
 per run, and never took part in the choice.
 
-    python scripts/final_runs.py runs/cv/weather/cv.json --out results/weather --seeds 0 1 2
-    python scripts/final_runs.py runs/cv/nmnist/cv.json --out results/nmnist-cv5 --folds 5
+    python scripts/final_runs.py runs/cv/weather/cv.json --out runs/weather-final --seeds 0 1 2
+    python scripts/final_runs.py runs/cv/nmnist/cv.json --out runs/nmnist-final --folds 5
+
+(then copy the run folders into results/; a folder that holds a run of anything else is refused)
 
 With a k-fold CV on the training part (cv.json's ``chosen``), the chosen variant is trained once per seed on the
 whole training part (checkpoint chosen on its ``data.val_fraction`` share) and tested. With ``--dataset-folds``

@@ -1,4 +1,4 @@
-"""Issue 6 ablations: normalisation, kernel, surrogate and detach_reset, each changed alone from a base config.
+"""Ablations (issues 6, 22, 23): normalisation, kernel, surrogate, detach_reset and reset, each changed alone.
 
     python scripts/run_ablations.py cwru [--seeds 0 1 2] [--only norm-none kernel-exp ...] [--root ../shared/data]
     python scripts/run_ablations.py fashion-mnist ...

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 6: every configured experiment on the real data, then the ablations. Resumable: a run
+# Issue 6: the weather and N-MNIST experiments on the real data, then the ablations (CWRU and Fashion-MNIST
+# runs come from their own commands, README Results). Resumable: a run
 # whose metrics.json exists is skipped, an interrupted one continues from its last.pt.
 #   bash scripts/run_experiments.sh [ROOT]        (default ROOT: ../shared/data)
 # Results: results/<experiment>/seed<S>/ (N-MNIST: results/nmnist-cv5/fold<K>/), then

@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     info = data_sub.add_parser("info", help="counts per split and class, input shape and location, as JSON")
     info.set_defaults(func=_data_info_command)
-    info.add_argument("name", help="fashion-mnist, weather, nmnist, asl-dvs or cwru")
+    info.add_argument("name", help="fashion-mnist, fashion-mnist-demo, weather, nmnist, asl-dvs or cwru")
     info.add_argument("--root", type=Path, default=None, help="folder searched first")
     info.add_argument(
         "--option",
