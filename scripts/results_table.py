@@ -45,8 +45,8 @@ DATA = {
     "cwru": "CWRU 12 kHz drive end, 0 HP, 10 classes, windows of 2,048; train windows from the first 70% of "
     "each record, test from the last 30% (644 test windows)",
     "fashion-mnist": "Fashion-MNIST, full 60,000 / 10,000 (6,000 training images held out for validation)",
-    "weather": "Multi-class Weather Dataset, 1,121 images of the shared copy, stratified leak-free 80/20 split, "
-    "96 x 96",
+    "weather": "Multi-class Weather Dataset, 1,121 images of the shared copy, stratified 80/20 split that keeps "
+    "images with equal decoded pixels on one side (896 / 225), 96 x 96; 10% of the training part validates",
     "nmnist-cv5": "N-MNIST, the real 1,000 / 100 subset of the shared copy pooled (1,100 samples), stratified "
     "5-fold cross-validation (one fold tests, 10% of the rest validates), T = 10 time bins",
 }
@@ -67,16 +67,26 @@ def _load(folder: Path, pattern: str) -> list[dict]:
 
 
 def _row(name: str, metrics: list[dict], unit: str) -> str:
-    first = metrics[0]
+    epochs = "/".join(str(e) for e in sorted({m["epochs"] for m in metrics}))
     rates = statistics.mean(statistics.mean(m["firing_rates"].values()) for m in metrics)
     return (
-        f"| {name} | {_mean_std([m['test_accuracy'] for m in metrics], unit)} | {first['epochs']} | "
+        f"| {name} | {_mean_std([m['test_accuracy'] for m in metrics], unit)} | {epochs} | "
         f"{statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min | "
         f"{statistics.mean(m['samples_per_second'] for m in metrics):.0f} | {rates:.3f} | "
         f"{statistics.mean(m['synaptic_ops_per_sample'] for m in metrics) / 1e6:.2f} M | "
-        f"{statistics.mean(m['energy_per_sample_uj'] for m in metrics):.2f} uJ | T={first['time_steps']}, "
-        f"`{first['spec']}` |"
+        f"{statistics.mean(m['energy_per_sample_uj'] for m in metrics):.2f} uJ | {_networks(metrics, unit)} |"
     )
+
+
+def _networks(metrics: list[dict], unit: str) -> str:
+    """The network of the runs; where replicates differ (a choice per fold), each with how many ran it."""
+    counts: dict[str, int] = {}
+    for m in metrics:
+        network = f"T={m['time_steps']}, `{m['spec']}`"
+        counts[network] = counts.get(network, 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return "; ".join(f"{network} ({count} {unit if count > 1 else unit[:-1]})" for network, count in counts.items())
 
 
 def experiments_table() -> str:

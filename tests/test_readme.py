@@ -126,6 +126,10 @@ def test_target_standing_and_how_the_configuration_was_chosen(tmp_path, monkeypa
     variant = [{"_replicate": f"seed{i}", "test_accuracy": a} for i, a in enumerate((0.90, 0.92))]
     assert table.difference_of_means(base, variant) == "+9.00"
     assert table.difference_of_means(base, [{"_replicate": "seed7", "test_accuracy": 0.5}]) == ""
+    same = [{"time_steps": 4, "spec": "A"}, {"time_steps": 4, "spec": "A"}]
+    assert table._networks(same, "folds") == "T=4, `A`"
+    mixed = [*same, {"time_steps": 10, "spec": "B"}]
+    assert table._networks(mixed, "folds") == "T=4, `A` (2 folds); T=10, `B` (1 fold)"
 
     monkeypatch.setattr(table, "RESULTS", tmp_path)
     assert table._chosen_by("weather") == "the configured experiment"
