@@ -125,7 +125,7 @@ def _runs(name: str) -> list[dict]:
 CV_REPORTS = {"nmnist-cv5": "tuning/nmnist-cv.json", "weather": "tuning/weather-cv.json"}
 
 
-def _chosen_by(name: str) -> str:
+def _chosen_by(name: str, link: bool = True) -> str:
     """How the runs' configuration was chosen: the variants named by their selection.json (scripts/final_runs.py)
     and the report they came from, or the configured experiment."""
     chosen: dict[str, int] = {}
@@ -143,7 +143,10 @@ def _chosen_by(name: str) -> str:
         chosen["the configured experiment, not chosen"] = configured
     runs = ", ".join(f"{variant} ({count} {'run' if count == 1 else 'runs'})" for variant, count in chosen.items())
     report = CV_REPORTS.get(name)
-    where = f"; [{report}](results/{report})" if report and (RESULTS / report).is_file() else ""
+    if not (report and (RESULTS / report).is_file()):
+        where = ""
+    else:  # the docs site holds no results/ files: the path there, a link in the README
+        where = f"; [{report}](results/{report})" if link else f"; `results/{report}`"
     return f"chosen by cross-validation on the training side: {runs}{where}"
 
 
@@ -158,7 +161,7 @@ def standing(name: str, metrics: list[dict]) -> str:
     return f"{target:.1f}%: {mean:.2f}%, short by {max(target - mean, 0.01):.2f} points"
 
 
-def data_and_anchors() -> str:
+def data_and_anchors(link: bool = True) -> str:
     names = [
         p.name for p in sorted(RESULTS.iterdir()) if p.is_dir() and p.name in DATA and any(p.glob("*/metrics.json"))
     ]
@@ -168,7 +171,9 @@ def data_and_anchors() -> str:
         "| experiment | data and protocol | configuration | anchor (BP-SRM.md section 5) | target (issue 22) |",
         "|---|---|---|---|---|",
     ]
-    lines += [f"| {n} | {DATA[n]} | {_chosen_by(n)} | {ANCHORS.get(n, '')} | {standing(n, _runs(n))} |" for n in names]
+    lines += [
+        f"| {n} | {DATA[n]} | {_chosen_by(n, link)} | {ANCHORS.get(n, '')} | {standing(n, _runs(n))} |" for n in names
+    ]
     return "\n".join(lines)
 
 
@@ -420,7 +425,7 @@ def results_page() -> str:
     ]
     for title, table in (
         ("Experiments", experiments_table()),
-        ("Data and anchors", data_and_anchors()),
+        ("Data and anchors", data_and_anchors(link=False)),
         ("Tuning", tuning_table()),
         ("Choices by cross-validation", cv_table()),
         ("CWRU across loads", crossload_table(link=False)),

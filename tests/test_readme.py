@@ -150,3 +150,4 @@ def test_target_standing_and_how_the_configuration_was_chosen(tmp_path, monkeypa
         "chosen by cross-validation on the training side: aug (3 runs), base (1 run); "
         "[tuning/nmnist-cv.json](results/tuning/nmnist-cv.json)"
     )
+    assert table._chosen_by("nmnist-cv5", link=False).endswith("; `results/tuning/nmnist-cv.json`")  # the docs site
