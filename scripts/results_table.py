@@ -95,7 +95,7 @@ def experiments_table() -> str:
         metrics = _load(folder, "seed*")
         if metrics:
             rows.append(_row(folder.name, metrics, "seeds"))
-    cv = _load(RESULTS / "nmnist-cv5", "fold*") if (RESULTS / "nmnist-cv5").is_dir() else []
+    cv = _runs("nmnist-cv5")
     if cv:
         rows.append(_row("nmnist-cv5", cv, "folds"))
     if rows and (RESULTS.parent / "configs" / "asl-dvs.yaml").is_file():

@@ -140,10 +140,11 @@ def main() -> int:
     config, budget = BUDGETS[args.dataset]
     configured_spec = yaml.safe_load((REPO / config).read_text())["model"]["spec"]
     folded = args.dataset in FOLDED_ABLATIONS
-    names = args.only or [n for n in variants(configured_spec) if not (folded and n == "base")]
-    unknown = [n for n in names if n not in variants(configured_spec)]
+    known = list(variants(configured_spec))  # the names; each replicate builds its overrides from its own spec
+    names = args.only or [n for n in known if not (folded and n == "base")]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        parser.error(f"unknown variants {unknown}; expected some of {list(variants(configured_spec))}")
+        parser.error(f"unknown variants {unknown}; expected some of {known}")
     if folded and "base" in names:
         parser.error(f"{args.dataset}'s base is results/{args.dataset}/ (scripts/run_experiments.sh); leave out 'base'")
     seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if folded else [0, 1, 2])
