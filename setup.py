@@ -1,9 +1,10 @@
-"""Build of the optional fused CPU kernel (a plain C library loaded with ctypes).
+"""Build of the optional C kernels: the fused neuron and max pooling (plain C libraries loaded with ctypes).
 
-Everything else about the package is in pyproject.toml. The extension is
-optional: where no C compiler is found, bpsrm installs without it and runs
-the portable PyTorch path (bpsrm.neuron.kernels.cpu.available() tells which).
-Set BPSRM_NO_OPENMP=1 to build it without OpenMP.
+Everything else about the package is in pyproject.toml. The extensions are
+optional: where no C compiler is found, bpsrm installs without them and runs
+the portable PyTorch paths (bpsrm.neuron.kernels.cpu.available() and
+bpsrm.network.pool_cpu.available() tell which).
+Set BPSRM_NO_OPENMP=1 to build them without OpenMP.
 """
 
 import os
@@ -25,6 +26,13 @@ setup(
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             optional=True,
-        )
+        ),
+        Extension(
+            "bpsrm.network._pool_cpu",
+            sources=["src/bpsrm/network/pool_cpu.c"],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+            optional=True,
+        ),
     ]
 )

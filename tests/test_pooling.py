@@ -1,4 +1,8 @@
-"""MaxPool (argmax indices kept, not the input) against PyTorch's own max pooling: values and gradients."""
+"""MaxPool (argmax indices kept, not the input) against PyTorch's own max pooling: values and gradients.
+
+Every comparison runs on both paths: the C kernel (bpsrm.network.pool_cpu) and PyTorch's pooling with int64
+indices (the kernel switched off), so each is checked against nn.MaxPool1d/2d, not against the other.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,19 @@ import torch
 from torch import nn
 
 from bpsrm.errors import ParameterError, ShapeError
+from bpsrm.network import pool_cpu
 from bpsrm.network.pooling import MaxPool
+
+
+@pytest.fixture(params=["kernel", "torch"], autouse=True)
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run each test on the C kernel (where built) and on PyTorch's pooling."""
+    if request.param == "kernel" and not pool_cpu.available():
+        pytest.skip("the C pooling kernel is not built, or BPSRM_KERNEL=portable turned it off")
+    if request.param == "torch":
+        monkeypatch.setattr(pool_cpu, "_FUNCTIONS", {})
+    return request.param
+
 
 SHAPES = {1: [(2, 3, 8), (1, 2, 11)], 2: [(2, 3, 8, 6), (1, 2, 7, 9)]}
 CASES = [(dims, shape, k) for dims in (1, 2) for shape in SHAPES[dims] for k in (2, 3)]
@@ -35,7 +51,17 @@ def test_same_values_and_gradients_as_torch(dims: int, shape: tuple[int, ...], k
     assert torch.equal(g_x, g_ref)
 
 
-def test_keeps_the_indices_not_the_input() -> None:
+def test_the_kernel_is_built_here() -> None:
+    """The project's machines have a C compiler: the kernel's library must be there (not silently missing,
+    which would leave every "kernel" case above skipped)."""
+    from pathlib import Path
+
+    from bpsrm.neuron.kernels.cpu import extension_path
+
+    assert extension_path(Path(pool_cpu.__file__).parent, "_pool_cpu") is not None
+
+
+def test_keeps_the_indices_not_the_input(path: str) -> None:
     x = (torch.rand(4, 8, 16, 16) < 0.2).float().requires_grad_()
     saved: list[torch.Tensor] = []
 
@@ -45,13 +71,102 @@ def test_keeps_the_indices_not_the_input() -> None:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         y = MaxPool(2)(x)
-    assert [(t.dtype, t.numel()) for t in saved] == [(torch.int64, y.numel())]
+    # the kernel keeps the place in the window in one byte, PyTorch an int64 per output
+    assert [(t.dtype, t.numel()) for t in saved] == [(torch.uint8 if path == "kernel" else torch.int64, y.numel())]
+
+
+def _same(got: torch.Tensor, expected: torch.Tensor) -> None:
+    """Equal bit for bit, NaN where the expected value is NaN."""
+    torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
+
+
+def _values_and_gradients(pool: nn.Module, x: torch.Tensor, grad_out: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    xi = x.clone().requires_grad_()
+    y = pool(xi)
+    y.backward(grad_out)
+    return y.detach(), xi.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ties_nan_and_infinities_route_the_gradient_as_torch_does(dtype) -> None:
+    """Windows by hand: all -inf (first place), +0.0 after -0.0 (a tie: first place), two NaN (the last NaN),
+    NaN then a larger number (NaN stays), +inf among ties."""
+    inf, nan = float("inf"), float("nan")
+    windows = [
+        [[-inf, -inf], [-inf, -inf]],
+        [[-0.0, 0.0], [0.0, -0.0]],
+        [[nan, 5.0], [nan, 1.0]],
+        [[nan, 7.0], [2.0, 3.0]],
+        [[1.0, inf], [inf, 1.0]],
+        [[0.0, 1.0], [1.0, 0.0]],
+    ]
+    expected_place = [0, 0, 2, 0, 1, 1]
+    x = torch.tensor(windows, dtype=dtype).reshape(1, 6, 2, 2)
+    grad_out = torch.arange(1.0, 7.0, dtype=dtype).reshape(1, 6, 1, 1)
+    y_ref, g_ref = _values_and_gradients(nn.MaxPool2d(2), x, grad_out)
+    y, g_x = _values_and_gradients(MaxPool(2), x, grad_out)
+    _same(y, y_ref)
+    assert torch.equal(g_x, g_ref)
+    places = [int(g_x[0, c].flatten().nonzero()) for c in range(6)]
+    assert places == expected_place
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_batches_of_spikes_with_nan_and_odd_sizes(threads: int) -> None:
+    """Many planes (shared among threads), sizes that leave a remainder, spikes with NaN and -inf sprinkled in."""
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(6, 20, 15, 13, generator=g) < 0.15).float()
+    x[torch.rand(x.shape, generator=g) < 0.01] = float("nan")
+    x[torch.rand(x.shape, generator=g) < 0.01] = -float("inf")
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for k in (2, 3, 4):
+            grad_out = torch.randn(6, 20, 15 // k, 13 // k, generator=g)
+            y_ref, g_ref = _values_and_gradients(nn.MaxPool2d(k), x, grad_out)
+            y, g_x = _values_and_gradients(MaxPool(k), x, grad_out)
+            _same(y, y_ref)
+            assert torch.equal(g_x, g_ref), k
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_non_contiguous_input_is_pooled_like_torch() -> None:
+    """A channels-last or transposed tensor (not the kernel's layout) still gives PyTorch's values and gradients."""
+    x = torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)
+    grad_out = torch.randn(2, 3, 4, 4)
+    for given in (x, x.transpose(2, 3)):
+        y_ref, g_ref = _values_and_gradients(nn.MaxPool2d(2), given, grad_out)
+        y, g_x = _values_and_gradients(MaxPool(2), given, grad_out)
+        assert torch.equal(y, y_ref) and torch.equal(g_x, g_ref)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_double_backward_matches_torch(dims: int) -> None:
+    """The input gradient is itself differentiable (wrt the output gradient), as PyTorch's is, in float64."""
+    g = torch.Generator().manual_seed(9)
+    shape = (2, 3, 9) if dims == 1 else (2, 3, 6, 7)
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
+    weights = torch.randn(shape, generator=g, dtype=torch.float64)
+    results = []
+    for pool in (nn.MaxPool1d(2) if dims == 1 else nn.MaxPool2d(2), MaxPool(2, dims)):
+        xi = x.clone().requires_grad_()
+        y = pool(xi)
+        grad_out = torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        grad_out.requires_grad_()
+        (grad_x,) = torch.autograd.grad(y, xi, grad_out, create_graph=True)
+        (second,) = torch.autograd.grad((grad_x * weights).sum(), grad_out)
+        results.append((grad_x.detach(), second))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
 
 
 def test_without_grad_is_the_plain_pool() -> None:
-    x = torch.randn(2, 3, 6, 6)
+    x = torch.randn(2, 3, 7, 6)
+    x[0, 0, 0, 0] = float("nan")
     with torch.no_grad():
-        assert torch.equal(MaxPool(2)(x), nn.functional.max_pool2d(x, 2))
+        _same(MaxPool(2)(x), nn.functional.max_pool2d(x, 2))
+        _same(MaxPool(3, 1)(x[0]), nn.functional.max_pool1d(x[0], 3))
 
 
 def test_errors_name_what_was_given() -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "unavailable_reason",
     "supports",
     "library_path",
+    "extension_path",
     "KernelArgs",
     "fused_forward",
     "fused_backward",
@@ -108,13 +109,18 @@ class KernelArgs(ctypes.Structure):
     ]
 
 
-def library_path() -> Path | None:
-    """Where the built library lies, or None."""
+def extension_path(directory: Path, stem: str) -> Path | None:
+    """Where the C library ``stem`` (e.g. ``_srm_cpu``), built beside the module in ``directory``, lies, or None."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        candidate = _HERE / f"_srm_cpu{suffix}"
+        candidate = directory / f"{stem}{suffix}"
         if candidate.is_file():
             return candidate
     return None
+
+
+def library_path() -> Path | None:
+    """Where the built library lies, or None."""
+    return extension_path(_HERE, "_srm_cpu")
 
 
 def _load() -> ctypes.CDLL | None:
