@@ -1,9 +1,9 @@
-"""Build of the optional C kernels: the fused neuron and max pooling (plain C libraries loaded with ctypes).
+"""Build of the optional C kernels: the fused neuron; max pooling and TCN (plain C libraries, loaded with ctypes).
 
 Everything else about the package is in pyproject.toml. The extensions are
 optional: where no C compiler is found, bpsrm installs without them and runs
 the portable PyTorch paths (bpsrm.neuron.kernels.cpu.available() and
-bpsrm.network.pool_cpu.available() tell which).
+bpsrm.network.pool_cpu.available() and tcn_cpu.available() tell which).
 Set BPSRM_NO_OPENMP=1 to build them without OpenMP.
 """
 
@@ -28,8 +28,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "bpsrm.network._pool_cpu",
-            sources=["src/bpsrm/network/pool_cpu.c"],
+            "bpsrm.network._network_cpu",
+            sources=["src/bpsrm/network/pool_cpu.c", "src/bpsrm/network/tcn_cpu.c"],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             optional=True,

@@ -4,7 +4,7 @@
 #   bash scripts/bootstrap.sh test [pytest options]       set up, then lint and run the whole test suite
 # The virtual environment lives in .venv (override with BPSRM_VENV); it is
 # reinstalled (and the C kernel rebuilt) only when pyproject.toml, constraints.txt, setup.py or
-# src/bpsrm/neuron/kernels/srm_cpu.c or src/bpsrm/network/pool_cpu.c change.
+# the C kernels (src/bpsrm/neuron/kernels/srm_cpu.c, src/bpsrm/network/*.c) change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +23,7 @@ fi
 
 venv=${BPSRM_VENV:-.venv}
 stamp="$venv/.bpsrm-installed"
-want=$(cat pyproject.toml constraints.txt setup.py src/bpsrm/neuron/kernels/srm_cpu.c src/bpsrm/network/pool_cpu.c | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt setup.py src/bpsrm/neuron/kernels/srm_cpu.c src/bpsrm/network/*.c | sha256sum | cut -d' ' -f1)
 if [[ ! -x "$venv/bin/python" ]]; then
   echo "bootstrap: creating $venv"
   "$python" -m venv "$venv"

@@ -3,6 +3,7 @@
 Every expected value here is computed in the test itself: explicit means and
 variances over the slices of ``z`` that the spec names, or
 ``torch.nn.BatchNorm1d/2d`` on the time-folded tensor ``[T*B, C, *S]``.
+Every test runs twice: with TCN's C kernels (bpsrm.network.tcn_cpu) and with PyTorch's operations.
 """
 
 from __future__ import annotations
@@ -15,7 +16,19 @@ import torch
 from torch import nn
 
 from bpsrm.errors import BpsrmError, ParameterError, ShapeError
+from bpsrm.network import tcn_cpu
 from bpsrm.network.norm import BNTT, NORMS, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
+
+
+@pytest.fixture(params=["kernel", "torch"], autouse=True)
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run each test with TCN's C kernels (where built) and with PyTorch's operations."""
+    if request.param == "kernel":
+        assert tcn_cpu.available(), "the TCN kernels are not built, or BPSRM_KERNEL=portable turned them off"
+    else:
+        monkeypatch.setattr(tcn_cpu, "_MOMENTS", {})
+    return request.param
+
 
 T, B, C = 4, 3, 3
 EPS = 1e-5
@@ -607,3 +620,54 @@ def test_tcn_float32_gradients_at_conv_scale() -> None:
     for ours64, ours32, ref in zip(grads[torch.float64], grads[torch.float32], reference, strict=True):
         torch.testing.assert_close(ours64, ref, rtol=1e-9, atol=1e-10)
         assert ((ours32.double() - ref).abs().max() / ref.abs().max()).item() < 1e-5
+
+
+def test_the_kernels_run_in_training(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "kernel" runs above do go through the C kernels (and the "torch" runs do not)."""
+    calls: list[str] = []
+    original = tcn_cpu.moments
+
+    def counted(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append("moments")
+        return original(z)
+
+    monkeypatch.setattr(tcn_cpu, "moments", counted)
+    layer = TemporalChannelNorm(3, 2, "channel").train()
+    layer(torch.randn(2, 4, 3, 5, requires_grad=True)).sum().backward()
+    assert calls == (["moments"] if path == "kernel" else [])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tcn_on_a_block_repeated_over_time(dtype) -> None:
+    """Direct encoding hands the first TCN one [B, C, H, W] block expanded over T (stride 0): output, running
+    statistics and the gradients of the block, gamma and beta as for the same values written out, against
+    the float64 hand formula."""
+    g = torch.Generator().manual_seed(11)
+    block = torch.randn(3, 4, 5, 6, generator=g, dtype=torch.float64) * 1.5 + 0.7
+    w = torch.randn(4, 3, 4, 5, 6, generator=g, dtype=torch.float64)
+    layer = TemporalChannelNorm(4, 4, "channel")
+    with torch.no_grad():
+        layer.weight.copy_(0.5 + torch.rand(layer.weight.shape, generator=g, dtype=torch.float64))
+        layer.bias.copy_(torch.randn(layer.bias.shape, generator=g, dtype=torch.float64))
+    net = layer.to(dtype).train()
+    ours_block = block.to(dtype).requires_grad_()
+    assert tcn_cpu.supports(ours_block.expand(4, *block.shape)) or not tcn_cpu.available()
+    out = net(ours_block.expand(4, *block.shape))
+    ours = torch.autograd.grad((out * w.to(dtype)).sum(), [ours_block, net.weight, net.bias])
+
+    zr = block.clone().requires_grad_()
+    z = zr.expand(4, *block.shape)
+    gamma = layer.weight.detach().double().clone().requires_grad_()
+    beta = layer.bias.detach().double().clone().requires_grad_()
+    m = z.mean(dim=(0, 1, 3, 4), keepdim=True)
+    v = ((z - m) ** 2).mean(dim=(0, 1, 3, 4), keepdim=True)
+    hand = gamma.reshape(4, 1, 4, 1, 1) * (z - m) / torch.sqrt(v + EPS) + beta.reshape(4, 1, 4, 1, 1)
+    reference = torch.autograd.grad((hand * w).sum(), [zr, gamma, beta])
+    tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-5}
+    torch.testing.assert_close(out.double(), hand.detach(), **tol)
+    for got, expected in zip(ours, reference, strict=True):
+        torch.testing.assert_close(got.double(), expected, **tol)
+    count = 4 * 3 * 5 * 6  # values per channel: T B H W
+    unbiased = v.flatten() * count / (count - 1)
+    torch.testing.assert_close(net.running_mean.double(), MOMENTUM * m.flatten(), **tol)
+    torch.testing.assert_close(net.running_var.double(), (1 - MOMENTUM) + MOMENTUM * unbiased, **tol)

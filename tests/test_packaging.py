@@ -41,5 +41,5 @@ def test_wheel_builds_with_version_kernel_and_assets(tmp_path: Path) -> None:
     ):
         assert needed in names, needed
     assert any(n.startswith("bpsrm/neuron/kernels/_srm_cpu") and n.endswith(".so") for n in names), "the fused kernel"
-    assert any(n.startswith("bpsrm/network/_pool_cpu") and n.endswith(".so") for n in names), "the pooling kernel"
+    assert any(n.startswith("bpsrm/network/_network_cpu") and n.endswith(".so") for n in names), "pool and TCN"
     assert not any(n.startswith(("tests/", "results/", "benchmarks/")) for n in names)

@@ -54,11 +54,9 @@ def test_same_values_and_gradients_as_torch(dims: int, shape: tuple[int, ...], k
 def test_the_kernel_is_built_here() -> None:
     """The project's machines have a C compiler: the kernel's library must be there (not silently missing,
     which would leave every "kernel" case above skipped)."""
-    from pathlib import Path
+    from bpsrm.network import native
 
-    from bpsrm.neuron.kernels.cpu import extension_path
-
-    assert extension_path(Path(pool_cpu.__file__).parent, "_pool_cpu") is not None
+    assert native.library_path() is not None
 
 
 def test_keeps_the_indices_not_the_input(path: str) -> None:

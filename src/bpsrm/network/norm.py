@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from ..errors import ParameterError, ShapeError, SpecError
+from . import tcn_cpu
 
 __all__ = ["TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
 
@@ -97,12 +98,25 @@ class _ChannelNormStepAffine(torch.autograd.Function):
         eps: float,
     ) -> Tensor:
         steps, batch, channels = z.shape[0], z.shape[1], z.shape[2]
+        view = (steps, 1, channels) + (1,) * (z.dim() - 3)
+        ctx.native = tcn_cpu.supports(z)
+        if ctx.native:
+            # the C kernel's moments in double; y = k1 z + k0 with k1 = gamma r, k0 = beta - gamma r mu: one pass
+            mean, var = tcn_cpu.moments(z)
+            count = z.numel() // channels
+            rstd = (var + eps).rsqrt()
+            running_mean.mul_(1.0 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
+            unbiased = var * (count / (count - 1))
+            running_var.mul_(1.0 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
+            k1 = gamma.to(torch.float64) * rstd
+            k0 = beta.to(torch.float64) - k1 * mean
+            y = torch.addcmul(k0.to(z.dtype).reshape(view), z, k1.to(z.dtype).reshape(view))
+            ctx.save_for_backward(z, gamma, mean, rstd)
+            return y
         folded = z.reshape((steps * batch, channels, *z.shape[3:]))
         out, mean, rstd = torch.native_batch_norm(folded, None, None, running_mean, running_var, True, momentum, eps)
-        view = (steps, 1, channels) + (1,) * (z.dim() - 3)
         y = out.view(z.shape).mul_(gamma.reshape(view)).add_(beta.reshape(view))
         ctx.save_for_backward(folded, gamma, mean, rstd)
-        ctx.eps = eps
         return y
 
     @staticmethod
@@ -111,6 +125,8 @@ class _ChannelNormStepAffine(torch.autograd.Function):
         folded, gamma, mean, rstd = ctx.saved_tensors
         steps, channels = gamma.shape
         grad = grad.contiguous()
+        if ctx.native:
+            return _ChannelNormStepAffine._native_backward(ctx.needs_input_grad, grad, folded, gamma, mean, rstd)
         g4 = grad.reshape(steps, -1, channels, max(1, grad[0, 0, 0].numel()))
         z4 = folded.reshape(g4.shape)
         count = g4.shape[1] * g4.shape[3] * steps
@@ -142,6 +158,24 @@ class _ChannelNormStepAffine(torch.autograd.Function):
                 if not in_place:
                     out[t].copy_(o)
             grad_z = out.reshape(grad.shape)
+        return grad_z, grad_gamma, grad_beta, None, None, None, None
+
+    @staticmethod
+    def _native_backward(
+        needs: tuple[bool, ...], grad: Tensor, z: Tensor, gamma: Tensor, mean: Tensor, rstd: Tensor
+    ) -> tuple[Tensor | None, ...]:
+        """The backward above through the C kernels: the per-(t, c) sums in double, then dz in one pass."""
+        sum_g, sum_gz = tcn_cpu.step_sums(grad, z, mean)
+        grad_beta = sum_g.to(gamma.dtype) if needs[2] else None
+        grad_gamma = (sum_gz * rstd).to(gamma.dtype) if needs[1] else None
+        grad_z = None
+        if needs[0]:
+            count = z.numel() // gamma.shape[1]
+            gam = gamma.to(torch.float64)
+            k_g = rstd * gam
+            k_c = -(rstd / count) * (gam * sum_g).sum(0)
+            k_z = -(rstd**3 / count) * (gam * sum_gz).sum(0)
+            grad_z = tcn_cpu.input_gradient(grad, z, mean, k_g, k_z, k_c)
         return grad_z, grad_gamma, grad_beta, None, None, None, None
 
 

@@ -1,4 +1,4 @@
-r"""The C max-pooling kernel (``pool_cpu.c``, built at install time): its ctypes binding.
+r"""The C max-pooling kernel (``pool_cpu.c``, in the library of :mod:`bpsrm.network.native`): its binding.
 
 Non-overlapping windows (stride = kernel), floor mode, contiguous float32/float64 CPU tensors:
 
@@ -19,37 +19,20 @@ chooses. ``BPSRM_KERNEL=portable`` turns it off, as it turns off the fused neuro
 from __future__ import annotations
 
 import ctypes
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from ..neuron.kernels import FORCED_KERNEL
-from ..neuron.kernels.cpu import extension_path
+from . import native
 
 __all__ = ["available", "supports", "max_pool_forward", "max_pool_backward"]
 
 _MAX_WINDOW = 256  # places in a window that one byte can name
-_FUNCTIONS: dict[torch.dtype, tuple[ctypes._CFuncPtr, ctypes._CFuncPtr]] = {}
-
-
-def _load() -> None:
-    path = extension_path(Path(__file__).resolve().parent, "_pool_cpu")
-    if path is None or FORCED_KERNEL == "portable":
-        return
-    try:
-        lib = ctypes.CDLL(str(path))
-        args = [ctypes.c_void_p] * 3 + [ctypes.c_long] * 5 + [ctypes.c_int]
-        for dtype, suffix in ((torch.float32, "f32"), (torch.float64, "f64")):
-            forward, backward = (getattr(lib, f"bpsrm_maxpool_{kind}_{suffix}") for kind in ("forward", "backward"))
-            forward.argtypes = backward.argtypes = args
-            forward.restype = backward.restype = None
-            _FUNCTIONS[dtype] = (forward, backward)
-    except (OSError, AttributeError):
-        _FUNCTIONS.clear()  # a stale or foreign build: PyTorch's pooling runs instead
-
-
-_load()
+_ARGS = [ctypes.c_void_p] * 3 + [ctypes.c_long] * 5 + [ctypes.c_int]
+_FORWARD = native.functions("bpsrm_maxpool_forward", _ARGS)
+_BACKWARD = native.functions("bpsrm_maxpool_backward", _ARGS)
+# dtype -> (forward, backward); empty when the library is not there (PyTorch's pooling runs instead)
+_FUNCTIONS = {dtype: (_FORWARD[dtype], _BACKWARD[dtype]) for dtype in _FORWARD if dtype in _BACKWARD}
 
 
 def available() -> bool:

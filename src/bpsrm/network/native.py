@@ -1,0 +1,55 @@
+"""The network's C kernels, ``pool_cpu.c`` and ``tcn_cpu.c``, built at install time into one library
+(``_network_cpu``) and loaded here with ctypes, once.
+
+Each kernel comes in a float32 and a float64 version, ``<name>_f32`` and ``<name>_f64``:
+:func:`functions` returns them by dtype, or nothing when the library was not built (no C compiler at
+install time), does not hold the name (a stale build), or ``BPSRM_KERNEL=portable`` turns the fused
+kernels off; the callers then run PyTorch's operations instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..neuron.kernels import FORCED_KERNEL
+from ..neuron.kernels.cpu import extension_path
+
+__all__ = ["functions", "library_path"]
+
+
+def library_path() -> Path | None:
+    """Where the built library lies, or None."""
+    return extension_path(Path(__file__).resolve().parent, "_network_cpu")
+
+
+def _load() -> ctypes.CDLL | None:
+    path = library_path()
+    if path is None or FORCED_KERNEL == "portable":
+        return None
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError:
+        return None
+
+
+_LIBRARY = _load()
+
+
+def functions(name: str, argtypes: Sequence[Any]) -> dict[torch.dtype, Any]:
+    """``{torch.float32: <name>_f32, torch.float64: <name>_f64}`` with their argument types set (no result),
+    or ``{}`` when the library or either function is missing."""
+    if _LIBRARY is None:
+        return {}
+    found = {}
+    for dtype, suffix in ((torch.float32, "f32"), (torch.float64, "f64")):
+        function = getattr(_LIBRARY, f"{name}_{suffix}", None)
+        if function is None:
+            return {}
+        function.argtypes, function.restype = list(argtypes), None
+        found[dtype] = function
+    return found
