@@ -593,6 +593,23 @@ def test_single_value_per_channel_in_training(make) -> None:
     assert layer(z).shape == z.shape  # eval needs no batch statistics
 
 
+def _hand_tcn(
+    leaf: torch.Tensor, shape: tuple[int, ...], layer: TemporalChannelNorm, w: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """TCN on z [T, B, C, H, W] (``leaf`` expanded to ``shape``) by the formula, in float64: the output, the
+    variance per channel and the gradients of sum(out * w) wrt the leaf, gamma and beta (the layer's values)."""
+    zr = leaf.detach().double().clone().requires_grad_()
+    z = zr.expand(shape)
+    steps, channels = layer.weight.shape
+    gamma = layer.weight.detach().double().clone().requires_grad_()
+    beta = layer.bias.detach().double().clone().requires_grad_()
+    m = z.mean(dim=(0, 1, 3, 4), keepdim=True)
+    v = ((z - m) ** 2).mean(dim=(0, 1, 3, 4), keepdim=True)
+    view = (steps, 1, channels, 1, 1)
+    hand = gamma.reshape(view) * (z - m) / torch.sqrt(v + EPS) + beta.reshape(view)
+    return hand.detach(), v.flatten(), torch.autograd.grad((hand * w).sum(), [zr, gamma, beta])
+
+
 def test_tcn_float32_gradients_at_conv_scale() -> None:
     # The float32 backward (sums per step and channel, then one fused pass) against the float64 hand
     # formula on a conv-sized input whose channels have a mean of several standard deviations.
@@ -610,13 +627,7 @@ def test_tcn_float32_gradients_at_conv_scale() -> None:
         zz = z.to(dtype).requires_grad_()
         out = net(zz)
         grads[dtype] = torch.autograd.grad((out * w.to(dtype)).sum(), [zz, net.weight, net.bias])
-    zr = z.clone().requires_grad_()
-    gamma = layer.weight.detach().double().clone().requires_grad_()
-    beta = layer.bias.detach().double().clone().requires_grad_()
-    m = zr.mean(dim=(0, 1, 3, 4), keepdim=True)
-    v = ((zr - m) ** 2).mean(dim=(0, 1, 3, 4), keepdim=True)
-    hand = gamma.reshape(4, 1, 8, 1, 1) * (zr - m) / torch.sqrt(v + EPS) + beta.reshape(4, 1, 8, 1, 1)
-    reference = torch.autograd.grad((hand * w).sum(), [zr, gamma, beta])
+    _, _, reference = _hand_tcn(z, z.shape, layer, w)
     for ours64, ours32, ref in zip(grads[torch.float64], grads[torch.float32], reference, strict=True):
         torch.testing.assert_close(ours64, ref, rtol=1e-9, atol=1e-10)
         assert ((ours32.double() - ref).abs().max() / ref.abs().max()).item() < 1e-5
@@ -655,19 +666,13 @@ def test_tcn_on_a_block_repeated_over_time(dtype) -> None:
     out = net(ours_block.expand(4, *block.shape))
     ours = torch.autograd.grad((out * w.to(dtype)).sum(), [ours_block, net.weight, net.bias])
 
-    zr = block.clone().requires_grad_()
-    z = zr.expand(4, *block.shape)
-    gamma = layer.weight.detach().double().clone().requires_grad_()
-    beta = layer.bias.detach().double().clone().requires_grad_()
-    m = z.mean(dim=(0, 1, 3, 4), keepdim=True)
-    v = ((z - m) ** 2).mean(dim=(0, 1, 3, 4), keepdim=True)
-    hand = gamma.reshape(4, 1, 4, 1, 1) * (z - m) / torch.sqrt(v + EPS) + beta.reshape(4, 1, 4, 1, 1)
-    reference = torch.autograd.grad((hand * w).sum(), [zr, gamma, beta])
+    hand, v, reference = _hand_tcn(block, (4, *block.shape), layer, w)
+    m = block.mean(dim=(0, 2, 3))
     tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-5}
-    torch.testing.assert_close(out.double(), hand.detach(), **tol)
+    torch.testing.assert_close(out.double(), hand, **tol)
     for got, expected in zip(ours, reference, strict=True):
         torch.testing.assert_close(got.double(), expected, **tol)
     count = 4 * 3 * 5 * 6  # values per channel: T B H W
-    unbiased = v.flatten() * count / (count - 1)
-    torch.testing.assert_close(net.running_mean.double(), MOMENTUM * m.flatten(), **tol)
+    unbiased = v * count / (count - 1)
+    torch.testing.assert_close(net.running_mean.double(), MOMENTUM * m, **tol)
     torch.testing.assert_close(net.running_var.double(), (1 - MOMENTUM) + MOMENTUM * unbiased, **tol)
