@@ -176,3 +176,12 @@ def test_errors_name_what_was_given() -> None:
         MaxPool(2)(torch.zeros(2, 3, 4))
     with pytest.raises(ShapeError, match=r"must be >= 3, got shape \(1, 1, 2, 5\)"):
         MaxPool(3)(torch.zeros(1, 1, 2, 5))
+
+
+def test_under_torch_func_transforms() -> None:
+    """vmap and grad of torch.func hand over batched tensors (no data pointer): the pool takes PyTorch's path."""
+    x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+    batched = torch.func.vmap(lambda sample: MaxPool(2)(sample.unsqueeze(0)).squeeze(0))(x)
+    _same(batched, nn.functional.max_pool2d(x, 2))
+    grad = torch.func.grad(lambda t: MaxPool(2)(t).sum())(x)
+    _same(grad, torch.func.grad(lambda t: nn.functional.max_pool2d(t, 2).sum())(x))

@@ -19,7 +19,7 @@ import torch
 from ..neuron.kernels import FORCED_KERNEL
 from ..neuron.kernels.cpu import extension_path
 
-__all__ = ["functions", "library_path"]
+__all__ = ["functions", "library_path", "functorch_active", "plain_eager"]
 
 
 def library_path() -> Path | None:
@@ -53,3 +53,17 @@ def functions(name: str, argtypes: Sequence[Any]) -> dict[torch.dtype, Any]:
         function.argtypes, function.restype = list(argtypes), None
         found[dtype] = function
     return found
+
+
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", None)
+
+
+def functorch_active() -> bool:
+    """True inside a ``torch.func`` transform (vmap, grad, jacrev, ...)."""
+    return _functorch_active is not None and bool(_functorch_active())
+
+
+def plain_eager() -> bool:
+    """True outside ``torch.compile`` tracing and ``torch.func`` transforms: the kernels read tensors through
+    their data pointers, which a traced or batched tensor does not have."""
+    return not torch.compiler.is_compiling() and not functorch_active()

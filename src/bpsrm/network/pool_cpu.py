@@ -42,14 +42,15 @@ def available() -> bool:
 
 def supports(x: Tensor, window: tuple[int, int]) -> bool:
     """Whether ``x`` ``[N, C, H, W]`` pooled by ``window`` = (kh, kw) can take the kernel: a contiguous
-    float32/float64 CPU tensor, a window of at most 256 places, outside ``torch.compile`` tracing."""
+    float32/float64 CPU tensor, a window of at most 256 places, outside ``torch.compile`` tracing and
+    ``torch.func`` transforms."""
     return (
         x.dtype in _FUNCTIONS
         and x.is_cpu
         and x.dim() == 4
         and x.is_contiguous()
         and window[0] * window[1] <= _MAX_WINDOW
-        and not torch.compiler.is_compiling()
+        and native.plain_eager()
     )
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ParameterError, ShapeError
-from . import pool_cpu
+from . import native, pool_cpu
 
 __all__ = ["MaxPool"]
 
@@ -109,7 +109,8 @@ class MaxPool(nn.Module):
                 f"MaxPool({self.kernel_size}): every spatial size must be >= {self.kernel_size}, got shape "
                 f"{tuple(x.shape)}"
             )
-        if not (torch.is_grad_enabled() and x.requires_grad):
+        if not (torch.is_grad_enabled() and x.requires_grad) or native.functorch_active():
+            # no graph to record, or torch.func's own (PyTorch's pooling has the rules it needs)
             k = self.kernel_size
             planes, window = _window(x, k)
             if pool_cpu.supports(planes, window):

@@ -37,7 +37,7 @@ def available() -> bool:
 def supports(z: Tensor) -> bool:
     """Whether ``z`` ``[T, B, C, *S]`` can take the kernels: a float32/float64 CPU tensor, contiguous or one
     contiguous ``[B, C, *S]`` block repeated over T (stride 0: direct encoding's first layer), outside
-    ``torch.compile`` tracing. The gradient given to the backward kernels must be contiguous."""
+    ``torch.compile`` tracing and ``torch.func`` transforms. The backward kernels take a contiguous gradient."""
     return (
         z.dtype in _MOMENTS
         and z.dtype in _SUMS
@@ -45,7 +45,7 @@ def supports(z: Tensor) -> bool:
         and z.is_cpu
         and z.dim() >= 3
         and (z.is_contiguous() or (z.stride(0) == 0 and z[0].is_contiguous()))
-        and not torch.compiler.is_compiling()
+        and native.plain_eager()
     )
 
 
