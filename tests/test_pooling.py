@@ -55,8 +55,11 @@ def test_the_kernel_is_built_here() -> None:
     """The project's machines have a C compiler: the kernel's library must be there (not silently missing,
     which would leave every "kernel" case above skipped)."""
     from bpsrm.network import native
+    from bpsrm.neuron.kernels import FORCED_KERNEL
 
     assert native.library_path() is not None
+    if FORCED_KERNEL != "portable":  # and it loads, with the signatures the bindings expect (native.ABI)
+        assert native.available()
 
 
 def test_keeps_the_indices_not_the_input(path: str) -> None:
@@ -185,3 +188,31 @@ def test_under_torch_func_transforms() -> None:
     _same(batched, nn.functional.max_pool2d(x, 2))
     grad = torch.func.grad(lambda t: MaxPool(2)(t).sum())(x)
     _same(grad, torch.func.grad(lambda t: nn.functional.max_pool2d(t, 2).sum())(x))
+
+
+def test_forward_mode_tangents_pass_through() -> None:
+    """A dual tensor of torch.autograd.forward_ad (no backward graph): the tangent is pooled as PyTorch pools it."""
+    import torch.autograd.forward_ad as fwAD
+
+    g = torch.Generator().manual_seed(4)
+    x, tangent = torch.randn(2, 3, 6, 6, generator=g), torch.randn(2, 3, 6, 6, generator=g)
+    results = []
+    for pool in (nn.MaxPool2d(2), MaxPool(2)):
+        with fwAD.dual_level():
+            out = fwAD.unpack_dual(pool(fwAD.make_dual(x, tangent)))
+            results.append((out.primal.clone(), out.tangent.clone()))
+    _same(results[1][0], results[0][0])
+    _same(results[1][1], results[0][1])
+
+
+def test_a_saved_tensor_hook_that_changes_the_layout() -> None:
+    """The backward reads what a saved_tensors_hooks unpack returns, in whatever layout it comes back."""
+    x = (torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(6)) < 0.3).float()
+    grad_out = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(7))
+    y_ref, g_ref = _values_and_gradients(nn.MaxPool2d(2), x, grad_out)
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t, lambda t: t
+    ):
+        y, g_x = _values_and_gradients(MaxPool(2), x, grad_out)
+    _same(y, y_ref)
+    _same(g_x, g_ref)

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from ..neuron.kernels import FORCED_KERNEL
 from ..neuron.kernels.cpu import extension_path
 
-__all__ = ["functions", "library_path", "functorch_active", "plain_eager"]
+__all__ = ["ABI", "available", "functions", "library_path", "functorch_active", "plain_eager", "has_tangent"]
 
 
 def library_path() -> Path | None:
@@ -27,17 +28,30 @@ def library_path() -> Path | None:
     return extension_path(Path(__file__).resolve().parent, "_network_cpu")
 
 
+ABI = 1
+"""The version of the kernels' signatures this module was written for: ``bpsrm_network_abi()`` of the
+library (pool_cpu.c) must return it, so that a stale build is not called with other arguments."""
+
+
 def _load() -> ctypes.CDLL | None:
     path = library_path()
     if path is None or FORCED_KERNEL == "portable":
         return None
     try:
-        return ctypes.CDLL(str(path))
-    except OSError:
+        library = ctypes.CDLL(str(path))
+        version = library.bpsrm_network_abi
+        version.argtypes, version.restype = [], ctypes.c_int
+    except (OSError, AttributeError):
         return None
+    return library if version() == ABI else None
 
 
 _LIBRARY = _load()
+
+
+def available() -> bool:
+    """True when the library is built, loads, has the signatures of :data:`ABI`, and is not turned off."""
+    return _LIBRARY is not None
 
 
 def functions(name: str, argtypes: Sequence[Any]) -> dict[torch.dtype, Any]:
@@ -67,3 +81,9 @@ def plain_eager() -> bool:
     """True outside ``torch.compile`` tracing and ``torch.func`` transforms: the kernels read tensors through
     their data pointers, which a traced or batched tensor does not have."""
     return not torch.compiler.is_compiling() and not functorch_active()
+
+
+def has_tangent(x: torch.Tensor) -> bool:
+    """True when ``x`` carries a forward-mode tangent (``torch.autograd.forward_ad``), which only PyTorch's
+    operations propagate."""
+    return fwAD.unpack_dual(x).tangent is not None

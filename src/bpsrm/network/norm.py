@@ -99,7 +99,8 @@ class _ChannelNormStepAffine(torch.autograd.Function):
     ) -> Tensor:
         steps, batch, channels = z.shape[0], z.shape[1], z.shape[2]
         view = (steps, 1, channels) + (1,) * (z.dim() - 3)
-        ctx.native = tcn_cpu.supports(z)
+        # mixed dtypes (float64 z, float32 running statistics) take PyTorch's path, which refuses them
+        ctx.native = tcn_cpu.supports(z) and running_mean.dtype == running_var.dtype == gamma.dtype == z.dtype
         if ctx.native:
             # the C kernel's moments in double; y = k1 z + k0 with k1 = gamma r, k0 = beta - gamma r mu: one pass
             mean, var = tcn_cpu.moments(z)
@@ -126,7 +127,9 @@ class _ChannelNormStepAffine(torch.autograd.Function):
         steps, channels = gamma.shape
         grad = grad.contiguous()
         if ctx.native:
-            return _ChannelNormStepAffine._native_backward(ctx.needs_input_grad, grad, folded, gamma, mean, rstd)
+            # a saved-tensor hook may hand back another layout than the kernels read
+            z = folded if tcn_cpu.supports(folded) else folded.contiguous()
+            return _ChannelNormStepAffine._native_backward(ctx.needs_input_grad, grad, z, gamma, mean, rstd)
         g4 = grad.reshape(steps, -1, channels, max(1, grad[0, 0, 0].numel()))
         z4 = folded.reshape(g4.shape)
         count = g4.shape[1] * g4.shape[3] * steps

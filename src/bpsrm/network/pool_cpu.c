@@ -18,6 +18,10 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The version of the signatures of this library's kernels (pool_cpu.c and tcn_cpu.c), checked by
+ * bpsrm/network/native.py's ABI when it loads: raise both together when a signature changes. */
+int bpsrm_network_abi(void) { return 1; }
+
 /* The 2 x 2 window, the common case, unrolled and without branches so that it vectorises: the same rule
  * (places 0, 1, 2, 3 in row order; an element replaces the maximum when larger or NaN). The first place
  * always wins against the initial -inf (it is larger, NaN, or -inf itself, which leaves place 0). */

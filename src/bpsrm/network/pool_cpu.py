@@ -43,7 +43,7 @@ def available() -> bool:
 def supports(x: Tensor, window: tuple[int, int]) -> bool:
     """Whether ``x`` ``[N, C, H, W]`` pooled by ``window`` = (kh, kw) can take the kernel: a contiguous
     float32/float64 CPU tensor, a window of at most 256 places, outside ``torch.compile`` tracing and
-    ``torch.func`` transforms."""
+    ``torch.func`` transforms, with no forward-mode tangent (the kernel would drop it)."""
     return (
         x.dtype in _FUNCTIONS
         and x.is_cpu
@@ -51,6 +51,7 @@ def supports(x: Tensor, window: tuple[int, int]) -> bool:
         and x.is_contiguous()
         and window[0] * window[1] <= _MAX_WINDOW
         and native.plain_eager()
+        and not native.has_tangent(x)
     )
 
 
@@ -84,7 +85,7 @@ def max_pool_backward(grad: Tensor, index: Tensor, input_shape: tuple[int, ...],
     """The gradient wrt the input of :func:`max_pool_forward`: ``grad`` at each window's argmax, 0 elsewhere."""
     kh, kw = window
     planes, height, width = _plane_sizes(input_shape)
-    grad = grad.contiguous()
+    grad, index = grad.contiguous(), index.contiguous()  # a saved-tensor hook may hand back another layout
     grad_x = torch.empty(input_shape, dtype=grad.dtype)
     backward = _FUNCTIONS[grad.dtype][1]
     backward(
