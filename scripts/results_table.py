@@ -11,7 +11,9 @@
 - results/ablations/<dataset>/<variant>/seed<S>/: one table per dataset (nmnist-cv5: fold<K>/,
   with results/nmnist-cv5/ as the base row);
 - results/tuning/<experiment>-<change>/seed<S>/: tuning runs beside the configured run they were
-  compared with on validation (the change is in the folder's name and in its config.yaml).
+  compared with on validation (the change is in the folder's name and in its config.yaml); a tuning folder's
+  baseline.json names another folder under results/ when the runs it was compared with have since been replaced,
+  as results/superseded/<experiment>-<when>/ holds them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ SPECIAL = (
     "ablations",
     "nmnist-cv5",
     "tuning",
+    "superseded",
 )
 
 # Experiments (and ablation datasets) replicated over the folds of a cross-validation, based on results/<dataset>/.
@@ -436,8 +439,28 @@ def results_page() -> str:
     return "\n".join(sections) + "\n"
 
 
+BASELINE_JSON = "baseline.json"  # in a tuning folder: {"runs": <folder under results/ it was compared with>}
+
+
+def compared_with(run: Path, experiment: str) -> str:
+    """The folder under results/ whose seeds a tuning run was compared with: results/<experiment>/, or the folder its
+    baseline.json names (the configured runs of the time, moved aside once a tuning run replaced them)."""
+    recorded = run / BASELINE_JSON
+    if not recorded.is_file():
+        return experiment
+    try:
+        folder = json.loads(recorded.read_text())["runs"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        expected = '{"runs": "<folder under results/>"}'
+        raise SystemExit(f"results_table: {recorded}: expected {expected} ({error})") from None
+    if not isinstance(folder, str) or not (RESULTS / folder).is_dir():
+        raise SystemExit(f"results_table: {recorded} names {folder!r}, which is not a folder under {RESULTS}")
+    return folder
+
+
 def tuning_table() -> str:
-    """Tuning runs against the configured run of the same seed: the choice is made on validation."""
+    """Tuning runs against the configured run of the same seed (or the run their baseline.json names): the choice
+    is made on validation."""
     folder = RESULTS / "tuning"
     if not folder.is_dir():
         return ""
@@ -445,7 +468,7 @@ def tuning_table() -> str:
     for run in sorted(p for p in folder.iterdir() if p.is_dir()):
         for seed_dir in sorted(run.glob("seed*")):
             tried = json.loads((seed_dir / "metrics.json").read_text())
-            base_path = RESULTS / tried["experiment"] / seed_dir.name / "metrics.json"
+            base_path = RESULTS / compared_with(run, tried["experiment"]) / seed_dir.name / "metrics.json"
             if not base_path.is_file():
                 continue
             base = json.loads(base_path.read_text())

@@ -151,3 +151,40 @@ def test_target_standing_and_how_the_configuration_was_chosen(tmp_path, monkeypa
         "[tuning/nmnist-cv.json](results/tuning/nmnist-cv.json)"
     )
     assert table._chosen_by("nmnist-cv5", link=False).endswith("; `results/tuning/nmnist-cv.json`")  # the docs site
+
+
+def test_a_tuning_run_is_compared_with_the_runs_its_baseline_names(tmp_path) -> None:
+    """Once a tuning run has replaced the configured runs, its row still shows the runs it was chosen against
+    (moved to results/superseded/ and named by baseline.json), not the runs that replaced them."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("results_table_tuning", REPO / "scripts" / "results_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+
+    def run(folder: str, val: float, test: float) -> None:
+        (tmp_path / folder).mkdir(parents=True)
+        metrics = {"experiment": "fashion-mnist", "best_val_accuracy": val, "test_accuracy": test}
+        (tmp_path / folder / "metrics.json").write_text(json.dumps(metrics))
+
+    run("fashion-mnist/seed0", 0.9340, 0.9282)  # the new configured run (the tuning run, trained again)
+    run("superseded/fashion-mnist-issue6/seed0", 0.9323, 0.9210)
+    run("tuning/fashion-mnist-wide/seed0", 0.9340, 0.9282)
+    table.RESULTS = tmp_path
+    row = "| fashion-mnist | wide | seed0 | 93.23% / 92.10% | 93.40% / 92.82% | tuning run |"
+    without = table.tuning_table()
+    assert "| 93.40% / 92.82% | 93.40% / 92.82% | configured run |" in without  # compared with itself
+    (tmp_path / "tuning" / "fashion-mnist-wide" / "baseline.json").write_text(
+        json.dumps({"runs": "superseded/fashion-mnist-issue6"})
+    )
+    assert row in table.tuning_table()
+    assert "superseded" in table.SPECIAL  # not an experiment row of its own
+
+    (tmp_path / "tuning" / "fashion-mnist-wide" / "baseline.json").write_text(json.dumps({"runs": "nowhere"}))
+    with pytest.raises(SystemExit, match=r"baseline\.json names 'nowhere'"):
+        table.tuning_table()
+    (tmp_path / "tuning" / "fashion-mnist-wide" / "baseline.json").write_text("[1]")
+    with pytest.raises(SystemExit, match=r"baseline\.json: expected"):
+        table.tuning_table()
