@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Issue 22, item 1 on a lent GPU: the PLIF-sized Fashion-MNIST candidate (two 128-channel convolutions, T = 8),
+# everything else as configs/fashion-mnist.yaml (flips, 2-pixel shifts, 20 epochs, AdamW, cosine).
+#
+# Here, first:   mkdir -p gpu-data && cp -r ../shared/data/fashion-mnist gpu-data/
+# Then the `device` tool's run (one call; its run folders come back under $OUT):
+#   run(command="bash scripts/gpu_fashion_mnist.sh", carry=["gpu-data"], timeout_s=590)
+# A run folder brought back and carried again (RUNS=<folder>) continues from its last.pt.
+#
+# The rule, written before any of these runs: the candidate replaces the configured network iff its seed-0 best
+# validation accuracy is above the configured seed 0's 93.40% (results/fashion-mnist/seed0); only then do seeds 1
+# and 2 follow (SEEDS="1 2"). The test figure each run prints at its end plays no part in that choice.
+#
+# Knobs: SEEDS (default 0), DEVICE (cuda), DATA_ROOT (gpu-data), RUNS (default $OUT), PYTHON, and EXTRA for more
+# overrides; `DEVICE=cpu EXTRA="data.limit_train=300 data.limit_test=100 train.epochs=1"` tries it on a CPU.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-${OUT:-runs/gpu-fashion-mnist}}
+py=${PYTHON:-python3}
+root=${DATA_ROOT:-gpu-data}
+device=${DEVICE:-cuda}
+spec=128C3-TCN-SRM-MP2-128C3-TCN-SRM-MP2-FC256-SRM-FC10
+mkdir -p "$runs"
+if [ ! -f "$root/fashion-mnist/train-images-idx3-ubyte.gz" ]; then
+  echo "gpu_fashion_mnist: no Fashion-MNIST files in $root/fashion-mnist (copy ../shared/data/fashion-mnist there and carry it)" >&2
+  exit 2
+fi
+if ! "$py" -c 'import bpsrm' 2> /dev/null; then  # the device image has torch, numpy, pyyaml, tqdm, pillow, matplotlib
+  "$py" -m pip install --quiet --no-deps --no-build-isolation -e . > "$runs/setup.txt" 2>&1 || {
+    tail -20 "$runs/setup.txt" >&2
+    exit 2
+  }
+fi
+[ "$device" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv > "$runs/gpu.txt" 2>&1
+export PYTHONUNBUFFERED=1
+status=0
+for seed in ${SEEDS:-0}; do
+  out="$runs/plif-size-s$seed"
+  resume=()
+  [ -f "$out/last.pt" ] && resume=(--resume)
+  # shellcheck disable=SC2086  # EXTRA holds several overrides
+  "$py" -m bpsrm train configs/fashion-mnist.yaml "data.root=$root" "model.spec=$spec" model.time_steps=8 \
+    "train.device=$device" log.progress=false ${EXTRA:-} --seed "$seed" --out "$out" "${resume[@]}" \
+    2>&1 | tee -a "$runs/plif-size-s$seed.log"
+  code=${PIPESTATUS[0]}
+  echo "seed $seed: exit $code"
+  [ "$code" -ne 0 ] && status=$code
+done
+exit "$status"
