@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import io
 import itertools
+import os
 import typing
 from pathlib import Path
 
@@ -165,17 +166,24 @@ def argument_lists(draw, pool: dict[str, Path]) -> list[str]:
 
 
 def _run(argv: list[str], workdir: Path) -> tuple[int, str]:
-    """main(argv) with a fresh --out folder for commands that train (argparse's exits are statuses)."""
+    """main(argv) with a fresh --out folder for commands that train (argparse's exits are statuses), run in
+    ``workdir``: a relative path a random argument list writes to (a NIR file named `sum` once) stays out of the
+    repository."""
     argv = [
         str(workdir / f"out{next(COUNT)}") if i and argv[i - 1] == "--out" and "train" in argv[:1] else a
         for i, a in enumerate(argv)
     ]
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main(argv)
-        except SystemExit as stop:  # argparse: --help, --version (0) and usage errors (2)
-            status = stop.code if isinstance(stop.code, int) else 2
+    here = os.getcwd()
+    os.chdir(workdir)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(argv)
+            except SystemExit as stop:  # argparse: --help, --version (0) and usage errors (2)
+                status = stop.code if isinstance(stop.code, int) else 2
+    finally:
+        os.chdir(here)
     return status, err.getvalue()
 
 
