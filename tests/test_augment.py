@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pytest
 import torch
 
@@ -48,7 +51,7 @@ def test_errors() -> None:
 
 
 def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
-    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.config import AugmentConfig, config_from_dict
     from bpsrm.engine.trainer import train
 
     config = config_from_dict(
@@ -60,6 +63,14 @@ def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
         }
     )
     train(config, tmp_path / "ok", log=lambda _: None)  # [1, 28, 28] images: fine
+    warped = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, augment=AugmentConfig(rotate=10.0, scale=0.1))
+    )
+    train(warped, tmp_path / "warped", log=lambda _: None)
+    with pytest.raises(ConfigError, match=r"data\.augment\.rotate: expected in \[0, 180\] degrees"):
+        config_from_dict({"data": {"augment": {"rotate": 181}}})
+    with pytest.raises(ConfigError, match=r"data\.augment\.scale: expected in \[0, 1\)"):
+        config_from_dict({"data": {"augment": {"scale": -0.1}}})
     with pytest.raises(ConfigError, match=r"data\.augment\.shift: expected >= 0"):
         config_from_dict({"data": {"augment": {"shift": -1}}})
     with pytest.raises(ConfigError, match=r"data\.augment\.drop: expected in \[0, 1\)"):
@@ -107,3 +118,74 @@ def test_event_drops_thin_the_counts_binomially() -> None:
     assert drop_events(counts, 0.0) is counts
     with pytest.raises(ParameterError, match=r"p must be in \[0, 1\), got 1.0"):
         drop_events(counts, 1.0)
+
+
+def test_a_quarter_turn_is_rot90_for_images_and_events() -> None:
+    """90 degrees counter-clockwise as displayed: torch.rot90 (k = 1 over H, W), for pictures and event counts."""
+    from bpsrm.network.augment import warp_events, warp_images
+
+    torch.manual_seed(5)
+    images = torch.rand(3, 2, 7, 7)
+    quarter, one = torch.full((3,), 90.0), torch.ones(3)
+    torch.testing.assert_close(warp_images(images, quarter, one), torch.rot90(images, 1, (-2, -1)))
+    events = torch.randint(0, 5, (3, 4, 2, 6, 6)).float()
+    assert torch.equal(warp_events(events, quarter, one), torch.rot90(events, 1, (-2, -1)))
+    half = torch.full((3,), 180.0)
+    assert torch.equal(warp_events(events, half, one), events.flip(-1).flip(-2))
+    wide = torch.rand(1, 1, 4, 6)  # not square: a half turn is still both flips
+    torch.testing.assert_close(warp_images(wide, half[:1], one[:1]), wide.flip(-1).flip(-2))
+    torch.testing.assert_close(warp_images(wide, torch.zeros(1), one[:1]), wide)
+
+
+def test_scaling_and_an_eighth_turn_by_hand() -> None:
+    from bpsrm.network.augment import warp_events, warp_images
+
+    image = torch.zeros(1, 1, 5, 5)
+    image[0, 0, 2, 3] = 8.0  # one column right of the centre (2, 2)
+    doubled = warp_images(image, torch.zeros(1), torch.full((1,), 2.0))
+    assert doubled[0, 0, 2, 4].item() == pytest.approx(8.0)  # (2, 4) reads (2, 2 + 2/2) = (2, 3)
+    assert doubled[0, 0, 2, 3].item() == pytest.approx(4.0)  # (2, 3) reads (2, 2.5): half of it, bilinear
+    # rows 1 and 3 read rows 1.5 and 2.5: half; (1, 3) reads (1.5, 2.5): a quarter; nothing else reaches it
+    expected = torch.zeros(5, 5)
+    expected[1:4, 3:5] = torch.tensor([[2.0, 4.0], [4.0, 8.0], [2.0, 4.0]])
+    torch.testing.assert_close(doubled[0, 0], expected)
+    events = torch.zeros(1, 1, 1, 5, 5)
+    events[0, 0, 0, 2, 4] = 3.0  # two columns right of the centre
+    turned = warp_events(events, torch.full((1,), 45.0), torch.ones(1))
+    # (di, dj) = (0, 2) -> (-2 sin 45, 2 cos 45) = (-1.41, 1.41) -> row 2 - 1.41 = 0.59 -> 1, column 3.41 -> 3
+    assert torch.nonzero(turned[0, 0, 0]).tolist() == [[1, 3]] and turned.sum().item() == 3.0
+    gathered = torch.zeros(1, 1, 1, 5, 5)
+    gathered[0, 0, 0, 2, 1:4] = torch.tensor([1.0, 2.0, 4.0])
+    # halved, halves rounded up: column 1 -> 1.5 -> 2 (beside the centre's own), column 3 -> 2.5 -> 3
+    half = warp_events(gathered, torch.zeros(1), torch.full((1,), 0.5))
+    assert half[0, 0, 0, 2].tolist() == [0.0, 0.0, 1.0 + 2.0, 4.0, 0.0]
+    out = torch.zeros(1, 1, 1, 5, 5)
+    out[0, 0, 0, 0, 0] = 1.0  # a corner doubled leaves the frame: that event is lost
+    assert warp_events(out, torch.zeros(1), torch.full((1,), 2.0)).sum().item() == 0.0
+
+
+def test_random_warp_draws_within_its_ranges() -> None:
+    """Each sample gets its own angle in [-rotate, rotate] and scale in [1 - scale, 1 + scale]: a pixel at distance
+    3 from the centre lands at a distance within 3 (1 +- scale) and an angle within +-rotate (up to rounding)."""
+    from bpsrm.network.augment import random_warp
+
+    torch.manual_seed(6)
+    events = torch.zeros(400, 2, 1, 21, 21)
+    events[:, :, 0, 10, 13] = 1.0  # three columns right of the centre (10, 10), at angle 0
+    moved = random_warp(events, rotate=30.0, scale=0.2)
+    angles, radii = [], []
+    for sample in moved:
+        (row, col), *rest = torch.nonzero(sample[0, 0]).tolist()
+        assert not rest and torch.equal(sample[1], sample[0])  # one place; every step moved alike
+        angles.append(math.degrees(math.atan2(10 - row, col - 10)))
+        radii.append(math.hypot(10 - row, col - 10))
+    assert max(abs(a) for a in angles) <= 30.0 + 20.0 and max(angles) > 15 and min(angles) < -15
+    assert 3 * 0.8 - 0.75 <= min(radii) and max(radii) <= 3 * 1.2 + 0.75 and max(radii) > min(radii)
+    x = torch.rand(2, 1, 4, 4)
+    assert random_warp(x) is x
+    with pytest.raises(ParameterError, match=r"scale must be in \[0, 1\), got 1.0"):
+        random_warp(x, scale=1.0)
+    with pytest.raises(ParameterError, match=r"rotate must be in \[0, 180\] degrees, got -1.0"):
+        random_warp(x, rotate=-1.0)
+    with pytest.raises(ShapeError, match=r"got shape \(2, 16\)"):
+        random_warp(x.reshape(2, 16), rotate=5.0)

@@ -53,6 +53,12 @@ class AugmentConfig:
     """Translate each training image (or all frames of a recording) by up to this many pixels in each direction."""
     drop: float = 0.0
     """Event frames only: drop each event with this probability (binomial thinning of the counts)."""
+    rotate: float = 0.0
+    """Rotate each training image (or all frames of a recording, moving each event) by an angle drawn from
+    [-rotate, rotate] degrees about the centre."""
+    scale: float = 0.0
+    """Scale each training image (or recording's events) about the centre by a factor drawn from
+    [1 - scale, 1 + scale]."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,8 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "data.limit_test": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.augment.shift": (lambda v: v >= 0, ">= 0"),
     "data.augment.drop": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "data.augment.rotate": (lambda v: 0 <= v <= 180, "in [0, 180] degrees"),
+    "data.augment.scale": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "model.time_steps": (lambda v: v >= 1, ">= 1"),
     "model.norm.eps": (lambda v: v > 0, "> 0"),
     "model.norm.momentum": (lambda v: 0 < v <= 1, "in (0, 1]"),

@@ -29,7 +29,7 @@ from ..data import get_dataset
 from ..data.splits import group_folds, group_holdout
 from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
-from ..network.augment import augment_images, drop_events
+from ..network.augment import augment_images, drop_events, random_warp
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork, build_model, physical_memory
 from . import run_folder
@@ -578,11 +578,11 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
 def _check_augment(config: Config, sample_shape: tuple[int, ...]) -> bool:
     """Whether data.augment asks for anything; a ConfigError when the samples are not what it applies to."""
     options = config.data.augment
-    moves = options.hflip or options.shift > 0
+    moves = options.hflip or options.shift > 0 or options.rotate > 0 or options.scale > 0
     if moves and len(sample_shape) not in (3, 4):
         raise ConfigError(
-            f"data.augment: flips and shifts are for images [C, H, W] or event frames [T, C, H, W]; "
-            f"{config.data.name} samples have shape {list(sample_shape)}"
+            f"data.augment: flips, shifts, rotations and scalings are for images [C, H, W] or event frames "
+            f"[T, C, H, W]; {config.data.name} samples have shape {list(sample_shape)}"
         )
     if options.drop > 0 and len(sample_shape) != 4:
         raise ConfigError(
@@ -753,7 +753,8 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
     config, ctx = run.config, run.ctx
     if run.augment:
         options = config.data.augment
-        inputs = drop_events(augment_images(inputs, options.hflip, options.shift), options.drop)
+        warped = random_warp(inputs, options.rotate, options.scale)
+        inputs = drop_events(augment_images(warped, options.hflip, options.shift), options.drop)
     problem = None
     precision = run.precision
     assert precision is not None

@@ -1,5 +1,5 @@
-"""Training-time augmentation: random horizontal flips and translations of image or event-frame batches, and
-random event drops of event frames.
+"""Training-time augmentation: random horizontal flips, translations, rotations and scalings of image or
+event-frame batches, and random event drops of event frames.
 
 All draw from torch's global random generator, whose state the checkpoints keep, so that a
 resumed run sees the same augmented batches as an uninterrupted one.
@@ -7,13 +7,15 @@ resumed run sees the same augmented batches as an uninterrupted one.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ParameterError, ShapeError
 
-__all__ = ["augment_images", "drop_events"]
+__all__ = ["augment_images", "drop_events", "random_warp", "warp_events", "warp_images"]
 
 
 def augment_images(x: Tensor, hflip: bool = False, shift: int = 0) -> Tensor:
@@ -62,3 +64,80 @@ def drop_events(x: Tensor, p: float) -> Tensor:
     generator = torch.Generator(device=x.device)
     generator.manual_seed(int(torch.randint(0, 2**62, ())))
     return torch.binomial(x, torch.full_like(x, 1.0 - p), generator=generator)
+
+
+def _check_warp(x: Tensor, angles: Tensor, scales: Tensor, dims: int, what: str) -> None:
+    if x.dim() != dims:
+        raise ShapeError(f"{what}: expected {'[B, T, C, H, W]' if dims == 5 else '[B, C, H, W]'}, got {tuple(x.shape)}")
+    if angles.shape != (x.shape[0],) or scales.shape != (x.shape[0],):
+        raise ShapeError(
+            f"{what}: one angle and one scale per sample ({x.shape[0]}), got {tuple(angles.shape)} and "
+            f"{tuple(scales.shape)}"
+        )
+    if not bool((scales > 0).all()):
+        raise ParameterError(f"{what}: scales must be > 0, got {scales.tolist()}")
+
+
+def warp_images(x: Tensor, angles: Tensor, scales: Tensor) -> Tensor:
+    """Images ``x`` ``[B, C, H, W]`` rotated by ``angles[b]`` degrees (counter-clockwise as displayed) and
+    scaled by ``scales[b]`` about the image centre, bilinear, zeros outside.
+
+    With pixel centres p = (i, j), the centre c = ((H - 1) / 2, (W - 1) / 2) and a sample's transform
+    A = s [[cos a, sin a], [-sin a, cos a]] acting on (j - c_j, i - c_i), the output is
+    ``y[b, :, q] = x[b, :, c + A^-1 (q - c)]``, read bilinearly (an angle of 90 degrees is ``torch.rot90``).
+    """
+    _check_warp(x, angles, scales, 4, "warp_images")
+    height, width = x.shape[-2:]
+    radians = angles.to(torch.float64) * (math.pi / 180.0)
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    inverse = 1.0 / scales.to(torch.float64)
+    # affine_grid's coordinates run over [-1, 1] along each axis (align_corners=False): x_n = 2 (j - c_j) / W
+    theta = torch.zeros(x.shape[0], 2, 3, dtype=torch.float64)
+    theta[:, 0, 0] = inverse * cos
+    theta[:, 0, 1] = -inverse * sin * height / width
+    theta[:, 1, 0] = inverse * sin * width / height
+    theta[:, 1, 1] = inverse * cos
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid.to(device=x.device, dtype=x.dtype), padding_mode="zeros", align_corners=False)
+
+
+def warp_events(x: Tensor, angles: Tensor, scales: Tensor) -> Tensor:
+    """Event frames ``x`` ``[B, T, C, H, W]`` (counts) with every event moved as its pixel would be by
+    :func:`warp_images`' transform: the count at pixel p goes to q = round(c + A (p - c)) (halves up) when q is
+    in the frame, and is lost when it is not. Counts stay whole numbers and are added where pixels meet: the
+    frames of a recording whose event coordinates were transformed and rounded before binning. The same
+    transform for every step and polarity of a sample."""
+    _check_warp(x, angles, scales, 5, "warp_events")
+    batch, steps, channels, height, width = x.shape
+    radians = angles.to(torch.float64) * (math.pi / 180.0)
+    cos = (torch.cos(radians) * scales.to(torch.float64))[:, None, None]
+    sin = (torch.sin(radians) * scales.to(torch.float64))[:, None, None]
+    rows = torch.arange(height, dtype=torch.float64)[None, :, None] - (height - 1) / 2
+    cols = torch.arange(width, dtype=torch.float64)[None, None, :] - (width - 1) / 2
+    to_col = torch.floor(cos * cols + sin * rows + (width - 1) / 2 + 0.5).long()
+    to_row = torch.floor(-sin * cols + cos * rows + (height - 1) / 2 + 0.5).long()
+    inside = (to_row >= 0) & (to_row < height) & (to_col >= 0) & (to_col < width)
+    target = torch.where(inside, to_row * width + to_col, 0).reshape(batch, 1, height * width).to(x.device)
+    source = x.reshape(batch, steps * channels, height * width) * inside.reshape(batch, 1, -1).to(x.device, x.dtype)
+    moved = torch.zeros_like(source).scatter_add_(2, target.expand_as(source), source)
+    return moved.reshape(x.shape)
+
+
+def random_warp(x: Tensor, rotate: float = 0.0, scale: float = 0.0) -> Tensor:
+    """``x`` rotated by an angle drawn uniformly from [-rotate, rotate] degrees and scaled by a factor drawn
+    uniformly from [1 - scale, 1 + scale], one draw per sample: images ``[B, C, H, W]`` through
+    :func:`warp_images`, event frames ``[B, T, C, H, W]`` through :func:`warp_events`. No draw (and ``x`` itself)
+    when both are 0."""
+    if not 0.0 <= rotate <= 180.0:
+        raise ParameterError(f"random_warp: rotate must be in [0, 180] degrees, got {rotate!r}")
+    if not 0.0 <= scale < 1.0:
+        raise ParameterError(f"random_warp: scale must be in [0, 1), got {scale!r}")
+    if rotate == 0.0 and scale == 0.0:
+        return x
+    if x.dim() not in (4, 5):
+        raise ShapeError(
+            f"random_warp expects images [B, C, H, W] or event frames [B, T, C, H, W], got shape {tuple(x.shape)}"
+        )
+    angles = (torch.rand(x.shape[0], dtype=torch.float64) * 2 - 1) * rotate
+    scales = 1.0 + (torch.rand(x.shape[0], dtype=torch.float64) * 2 - 1) * scale
+    return warp_events(x, angles, scales) if x.dim() == 5 else warp_images(x, angles, scales)
