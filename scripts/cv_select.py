@@ -18,6 +18,11 @@ its training folds, test still unread. The choice is then made per fold (nested)
 with the best validation accuracy in fold k's own runs, which never saw fold k. (A choice on the mean over all
 folds would have validated on samples of fold k in the other folds' runs, and fold k's final test figure would
 not be independent of it.) The final runs train fold k's chosen variant and test it on fold k.
+
+--earlier REPORT adds the variants of an earlier cv.json of the same config, folds and protocol (e.g.
+results/tuning/nmnist-cv.json) to the choice with their kept figures, without training them again: a later round
+of a search is then chosen among every variant tried, and the report keeps them all. Earlier variants come first,
+so a tie still goes to the variant that was there first.
 """
 
 from __future__ import annotations
@@ -103,6 +108,38 @@ def choose_per_fold(rows: dict[str, list[dict]]) -> list[str]:
     return [max(rows, key=lambda name: rows[name][k]["best_val_accuracy"]) for k in range(folds)]
 
 
+def protocol(folds: int, dataset_folds: bool) -> str:
+    """The protocol line of a report."""
+    return (
+        f"validation on a data.val_fraction share of the training folds of the dataset's {folds} folds"
+        if dataset_folds
+        else f"{folds}-fold CV on the training part (data.val_folds)"
+    ) + ", train.test=false: test never read"
+
+
+def earlier_variants(path: Path, config: str, folds: int, dataset_folds: bool) -> dict[str, dict]:
+    """The variants of an earlier report, refused unless it was made by the same config, folds and protocol."""
+    try:
+        report = json.loads(path.read_text())
+        found = (report["config"], report["folds"], report["protocol"])
+        variants = dict(report["variants"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise SystemExit(f"cv_select: --earlier {path}: not a cv.json report ({exc!r})") from exc
+    wanted = (config, folds, protocol(folds, dataset_folds))
+    if found != wanted:
+        raise SystemExit(
+            f"cv_select: --earlier {path} was made by config {found[0]}, {found[1]} folds, protocol {found[2]!r}; "
+            f"this search is config {wanted[0]}, {wanted[1]} folds, protocol {wanted[2]!r}"
+        )
+    for name, row in variants.items():
+        figures = [row.get(key) if isinstance(row, dict) else None for key in ("val_accuracy", "best_epoch")]
+        if not all(isinstance(f, list) and len(f) == folds for f in figures) or "overrides" not in row:
+            raise SystemExit(
+                f"cv_select: --earlier {path}: variant {name!r} lacks overrides or {folds} folds of figures"
+            )
+    return variants
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config")
@@ -112,29 +149,39 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--results", type=Path, default=None, help="copy cv.json here")
     parser.add_argument("--dataset-folds", action="store_true", help="the dataset's own folds (N-MNIST)")
+    parser.add_argument("--earlier", type=Path, default=None, help="an earlier cv.json whose variants join the choice")
     args = parser.parse_args()
     variants = dict(_variant(v) for v in args.variant)
-    rows: dict[str, list[dict]] = {name: [] for name in variants}
+    rows: dict[str, list[dict]] = {}
+    if args.earlier:
+        earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds)
+        for name, row in earlier.items():
+            if name in variants:
+                raise SystemExit(f"cv_select: variant {name!r} is in --earlier {args.earlier} already; name it anew")
+            kept = zip(row["val_accuracy"], row["best_epoch"], strict=True)
+            rows[name] = [{"best_val_accuracy": a, "best_epoch": e} for a, e in kept]
+        variants = {**{name: row["overrides"] for name, row in earlier.items()}, **variants}
+    rows.update({name: [] for name in variants if name not in rows})
+    new = [name for name in variants if not rows[name]]
     for fold in range(args.folds):  # fold-major: an interrupted search has every variant on the same folds
-        for name, overrides in variants.items():
+        for name in new:
             out = args.out / name / f"fold{fold}"
-            rows[name].append(run_fold(args.config, out, overrides, args.folds, fold, args.threads, args.dataset_folds))
+            rows[name].append(
+                run_fold(args.config, out, variants[name], args.folds, fold, args.threads, args.dataset_folds)
+            )
     table = summarise(rows)
     chosen = max(table, key=lambda name: table[name]["mean"])
     per_fold = choose_per_fold(rows) if args.dataset_folds else None
     report = {
         "config": args.config,
         "folds": args.folds,
-        "protocol": (
-            f"validation on a data.val_fraction share of the training folds of the dataset's {args.folds} folds"
-            if args.dataset_folds
-            else f"{args.folds}-fold CV on the training part (data.val_folds)"
-        )
-        + ", train.test=false: test never read",
+        "protocol": protocol(args.folds, args.dataset_folds),
         "variants": {name: {"overrides": variants[name], **table[name]} for name in variants},
         "chosen": None if args.dataset_folds else chosen,
         "chosen_per_fold": per_fold,
     }
+    if args.earlier:
+        report["earlier"] = {"report": str(args.earlier), "variants": [n for n in variants if n not in new]}
     (args.out / "cv.json").write_text(json.dumps(report, indent=2) + "\n")
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -177,3 +177,46 @@ def test_a_variant_may_not_change_the_split() -> None:
     for key in ("data.options.test_fraction", "data.val_fraction", "seed", "data.options.fold", "train.test"):
         with pytest.raises(SystemExit, match=f"sets {key}, which decides the split"):
             _variant(["bad", f"{key}=0.3"])
+
+
+def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> None:
+    """--earlier: the kept figures of an earlier report join the nested choice without training again; the new
+    variant's folds are read from their metrics.json here (finished runs), so nothing trains in this test."""
+    protocol = "validation on a data.val_fraction share of the training folds of the dataset's 3 folds"
+    protocol += ", train.test=false: test never read"
+    earlier = {
+        "config": "configs/nmnist.yaml",
+        "folds": 3,
+        "protocol": protocol,
+        "variants": {
+            "base": {"overrides": ["a=1"], "val_accuracy": [0.90, 0.80, 0.85], "best_epoch": [3, 4, 5]},
+            "aug": {"overrides": ["a=2"], "val_accuracy": [0.95, 0.80, 0.70], "best_epoch": [6, 7, 8]},
+        },
+        "chosen": None,
+        "chosen_per_fold": ["aug", "base", "base"],
+    }
+    report = tmp_path / "earlier.json"
+    report.write_text(json.dumps(earlier))
+    out = tmp_path / "cv"
+    for fold, accuracy in enumerate((0.93, 0.80, 0.99)):
+        (out / "warp" / f"fold{fold}").mkdir(parents=True)
+        metrics = {"best_val_accuracy": accuracy, "best_epoch": 9}
+        (out / "warp" / f"fold{fold}" / "metrics.json").write_text(json.dumps(metrics))
+    args = ["configs/nmnist.yaml", "--dataset-folds", "--folds", "3", "--out", str(out), "--earlier", str(report)]
+    chosen = _script("cv_select.py", *args, "--variant", "warp", "a=3")
+    assert chosen.returncode == 0, chosen.stderr[-3000:]
+    merged = json.loads((out / "cv.json").read_text())
+    assert list(merged["variants"]) == ["base", "aug", "warp"]
+    assert merged["variants"]["base"]["val_accuracy"] == [0.90, 0.80, 0.85]
+    assert merged["variants"]["warp"]["overrides"] == ["a=3"] and merged["variants"]["warp"]["best_epoch"] == [9] * 3
+    # fold 0: aug's 0.95 beats warp's 0.93; fold 1: a three-way tie goes to the variant that was there first
+    assert merged["chosen_per_fold"] == ["aug", "base", "warp"]
+    assert merged["earlier"] == {"report": str(report), "variants": ["base", "aug"]}
+    assert merged["protocol"] == protocol
+    twice = _script("cv_select.py", *args, "--variant", "aug", "a=4")
+    assert twice.returncode != 0 and "variant 'aug' is in --earlier" in twice.stderr
+    other = _script("cv_select.py", *args[:3], "5", *args[4:], "--variant", "warp", "a=3")
+    assert other.returncode != 0 and "3 folds" in other.stderr and "5 folds" in other.stderr
+    report.write_text("{}")
+    broken = _script("cv_select.py", *args, "--variant", "warp", "a=3")
+    assert broken.returncode != 0 and "not a cv.json report" in broken.stderr
