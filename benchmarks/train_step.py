@@ -29,11 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -195,6 +197,24 @@ def _gpu_peaks(step, steps: int) -> dict[str, float]:
     return {"tuned": peak, "default": peak, "live": peak}
 
 
+def _cpu_peaks(names: list[str], modes: tuple[str, ...], steps: int) -> dict[str, dict[str, float]]:
+    """Peak memory of every build under every allocator mode, each alone in a child process; the children run
+    side by side (each measures its own process only), after the timing."""
+
+    def measure(name: str, mode: str) -> float:
+        command = [sys.executable, __file__, "--child", name, "--child-allocator", mode, "--steps", str(steps)]
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        return json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
+
+    jobs = [(name, mode) for name in names for mode in modes]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        figures = list(pool.map(lambda job: measure(*job), jobs))
+    peaks: dict[str, dict[str, float]] = {name: {} for name in names}
+    for (name, mode), peak in zip(jobs, figures, strict=True):
+        peaks[name][mode] = peak
+    return peaks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned")
@@ -230,17 +250,10 @@ def main() -> None:
             _sync()
             times[name].append(time.perf_counter() - start)
     rows = {}
+    cpu_peaks = _cpu_peaks(list(builds), (args.allocator, "live"), steps) if DEVICE.type == "cpu" else {}
     for name in builds:
         ms = statistics.median(times[name]) * 1e3
-        peaks = _gpu_peaks(builds[name], steps) if DEVICE.type == "cuda" else {}
-        for mode in () if DEVICE.type == "cuda" else (args.allocator, "live"):
-            result = subprocess.run(
-                [sys.executable, __file__, "--child", name, "--child-allocator", mode, "--steps", str(steps)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            peaks[mode] = json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
+        peaks = _gpu_peaks(builds[name], steps) if DEVICE.type == "cuda" else cpu_peaks[name]
         rows[name] = {
             "ms_per_step": ms,
             "samples_per_second": BATCH / ms * 1e3,
