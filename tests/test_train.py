@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
 
+from bpsrm.engine import trainer as trainer_module
+from bpsrm.engine.checkpoint import load_checkpoint, save_checkpoint
 from bpsrm.engine.config import config_from_dict, load_config
 from bpsrm.engine.trainer import TIMING_KEYS, train
-from bpsrm.errors import ConfigError
+from bpsrm.errors import CheckpointError, ConfigError
 from conftest import REPO
 
 pytestmark = pytest.mark.data
@@ -78,6 +81,81 @@ def test_resume_after_interruption_gives_the_same_metrics(shared_data, tmp_path)
         whole.pop(key)
         resumed.pop(key)
     assert resumed == whole
+
+
+def _history_without_timing(run) -> list[dict]:
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
+
+
+def test_an_epoch_stopped_in_its_middle_resumes_after_its_last_saved_step(shared_data, tmp_path, monkeypatch) -> None:
+    """train.checkpoint_steps=2: last.pt within each epoch (7 steps: after steps 2, 4 and 6). Stopped in step 5 of
+    epoch 2, the run resumes after step 4 and ends with the figures of a run never stopped, which equal those of a
+    run that never saved within an epoch (rate coding and augmentation draw from the random state kept)."""
+    raw = {
+        "experiment": "tiny",
+        "seed": 3,
+        "data": {
+            "name": "fashion-mnist",
+            "root": str(shared_data),
+            "limit_train": 240,
+            "limit_test": 60,
+            "augment": {"hflip": True, "shift": 1, "rotate": 10.0},
+        },
+        "model": {"spec": "8C3-TCN-SRM-MP4-FC10", "time_steps": 3, "neuron": {"learn_tau": True}},
+        "encoder": {"name": "rate"},
+        "train": {"epochs": 3, "batch_size": 32},
+        "log": {"progress": False},
+    }
+    plain = train(config_from_dict(raw), tmp_path / "plain", log=lambda _: None)
+    raw["train"]["checkpoint_steps"] = 2
+    config = config_from_dict(raw)
+    whole = train(config, tmp_path / "whole", log=lambda _: None)
+
+    class Stop(Exception):
+        pass
+
+    real_step, calls = trainer_module._train_step, {"n": 0}
+
+    def stops_in_epoch_2_step_5(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7 + 5:
+            raise Stop
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "_train_step", stops_in_epoch_2_step_5)
+    with pytest.raises(Stop):
+        train(config, tmp_path / "cut", log=lambda _: None)
+    monkeypatch.setattr(trainer_module, "_train_step", real_step)
+    saved = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert saved["epoch"] == 1 and saved["partial"]["step"] == 4 and saved["partial"]["count"] == 4 * 32
+    lines: list[str] = []
+    raw["train"]["checkpoint_steps"] = 3  # may change on resume: it changes no figure
+    resumed = train(config_from_dict(raw), tmp_path / "cut", resume=True, log=lines.append)
+    assert f"resuming {tmp_path / 'cut'} in epoch 2, after step 4" in lines
+    for metrics in (plain, whole, resumed):
+        for key in TIMING_KEYS:
+            metrics.pop(key)
+    assert whole == plain and resumed == whole
+    history = _history_without_timing(tmp_path / "plain")
+    assert _history_without_timing(tmp_path / "whole") == history == _history_without_timing(tmp_path / "cut")
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["partial"] is None  # the last epoch ended
+
+
+def test_a_damaged_record_of_a_stopped_epoch_is_refused(shared_data, tmp_path) -> None:
+    config = _tiny(shared_data, epochs=1)
+    train(config, tmp_path / "run", log=lambda _: None)
+    last = tmp_path / "run" / "last.pt"
+    state = load_checkpoint(last)
+    (tmp_path / "run" / "metrics.json").unlink()
+    partial = {"step": 99, "loss_sum": 1.0, "correct": 1, "count": 32, "seconds": 1.0}
+    save_checkpoint(last, {**state, "partial": partial})
+    longer = _tiny(shared_data, epochs=2)
+    with pytest.raises(CheckpointError, match=r"last\.pt: stopped after step 99 of an epoch of 7 steps"):
+        train(longer, tmp_path / "run", resume=True, log=lambda _: None)
+    save_checkpoint(last, {**state, "partial": "step 3"})
+    with pytest.raises(CheckpointError, match=r"last\.pt: its progress record is damaged"):
+        train(longer, tmp_path / "run", resume=True, log=lambda _: None)
 
 
 def test_same_seed_same_result(shared_data, tmp_path) -> None:

@@ -193,6 +193,9 @@ class TrainConfig:
     figure is computed."""
     select: Literal["best_val", "last"] = "best_val"
     """Which epoch becomes best.pt: the best on validation, or the last one (a fixed schedule, no data looked at)."""
+    checkpoint_steps: int = 0
+    """Also write last.pt every this many steps within an epoch (0: at epoch ends only); a resumed run continues
+    from that step exactly. May change when a run is resumed."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "train.eval_batch_size": (lambda v: v >= 1, ">= 1"),
     "train.clip_grad_norm": (lambda v: v is None or v > 0, "null or > 0"),
     "train.max_batches": (lambda v: v is None or v >= 1, "null or >= 1"),
+    "train.checkpoint_steps": (lambda v: v >= 0, ">= 0"),
     "train.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
 }
 

@@ -144,7 +144,8 @@ class GlobalBatchSampler(Sampler[list[int]]):
     ``DataLoader(shuffle=True, generator=generator)`` does, so a single process gets that
     loader's batches. Global batch k is ``perm[k B : (k+1) B]`` and rank r takes its elements
     r, r + N, r + 2N, ... A last global batch with fewer samples than ranks is dropped (every
-    rank must take part in each step).
+    rank must take part in each step). ``start`` skips the first global batches of the same permutation (an
+    epoch resumed in its middle).
     """
 
     def __init__(
@@ -155,6 +156,7 @@ class GlobalBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         max_batches: int | None = None,
+        start: int = 0,
     ) -> None:
         if batch_size < world_size:
             raise BpsrmError(
@@ -166,6 +168,7 @@ class GlobalBatchSampler(Sampler[list[int]]):
         full, rest = divmod(size, batch_size)
         batches = full + (1 if rest >= world_size else 0)
         self.batches = min(batches, max_batches) if max_batches is not None else batches
+        self.start = min(start, self.batches)
 
     def global_size(self, index: int) -> int:
         """Samples in global batch ``index``."""
@@ -173,9 +176,9 @@ class GlobalBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         order = torch.randperm(self.size, generator=self.generator).tolist()
-        for k in range(self.batches):
+        for k in range(self.start, self.batches):
             chunk = order[k * self.batch_size : (k + 1) * self.batch_size]
             yield chunk[self.rank :: self.world_size]
 
     def __len__(self) -> int:
-        return self.batches
+        return self.batches - self.start

@@ -43,6 +43,8 @@ __all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
 
 Log = Callable[[str], None]
 TIMING_KEYS = ("train_seconds", "samples_per_second")
+# Keys a resumed run may change: they change how often it saves and what it shows, no figure of the run.
+FREE_ON_RESUME = frozenset({"train.checkpoint_steps", "log.progress"})
 
 
 @dataclass
@@ -494,10 +496,14 @@ class _Progress:
     train_seconds: float = 0.0
     train_samples: int = 0
     skipped_batches: int = 0
+    # within epoch start_epoch, written by train.checkpoint_steps: the steps done and the epoch's sums so far
+    # (loss_sum, correct, count: over every process; seconds: of rank 0)
+    partial: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The keys of last.pt that hold the progress."""
         return {
+            "partial": self.partial,
             "epoch": self.start_epoch - 1,
             "history": self.history,
             "best_val_accuracy": self.best_val,
@@ -517,7 +523,23 @@ class _Progress:
             float(state["train_seconds"]),
             int(state["train_samples"]),
             int(state.get("skipped_batches", 0)),
+            _partial(state.get("partial")),
         )
+
+
+def _partial(value: Any) -> dict[str, Any] | None:
+    """last.pt's record of an epoch stopped in its middle (None: it ended at an epoch boundary)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"'partial' is a {type(value).__name__}, not a dict")
+    return {
+        "step": int(value["step"]),
+        "loss_sum": float(value["loss_sum"]),
+        "correct": int(value["correct"]),
+        "count": int(value["count"]),
+        "seconds": float(value["seconds"]),
+    }
 
 
 @dataclass
@@ -548,12 +570,13 @@ class _Run:
     def best_path(self) -> Path:
         return self.out / run_folder.BEST_PT
 
-    def sampler(self, epoch: int) -> GlobalBatchSampler:
-        """The batches of ``epoch``: a permutation drawn from (seed, epoch), shared by every process."""
+    def sampler(self, epoch: int, start: int = 0) -> GlobalBatchSampler:
+        """The batches of ``epoch`` from batch ``start`` on: a permutation drawn from (seed, epoch), shared by every
+        process."""
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
         size = len(self.experiment.train_set)  # type: ignore[arg-type]
         batch, cap = self.config.train.batch_size, self.config.train.max_batches
-        return GlobalBatchSampler(size, batch, generator, self.ctx.rank, self.ctx.world_size, cap)
+        return GlobalBatchSampler(size, batch, generator, self.ctx.rank, self.ctx.world_size, cap, start)
 
 
 def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, device: torch.device) -> dict[str, Any]:
@@ -634,8 +657,19 @@ def _resume(run: _Run, resume: bool) -> None:
         ranks = state.get("rng_ranks")
         ctx = run.ctx
         _set_rng_state(ranks[ctx.rank] if ctx.active and ranks and len(ranks) == ctx.world_size else state["rng"])
-        run.progress = _Progress.from_dict(state)
-        run.log(f"resuming {run.out} after epoch {state['epoch']}")
+        try:
+            run.progress = _Progress.from_dict(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{run.last_path}: its progress record is damaged ({exc!r})") from None
+        partial = run.progress.partial
+        if partial is None:
+            run.log(f"resuming {run.out} after epoch {state['epoch']}")
+            return
+        if not 0 < partial["step"] < run.steps_per_epoch:
+            raise CheckpointError(
+                f"{run.last_path}: stopped after step {partial['step']} of an epoch of {run.steps_per_epoch} steps"
+            )
+        run.log(f"resuming {run.out} in epoch {state['epoch'] + 1}, after step {partial['step']}")
         return
     if resume:
         run.log(f"nothing to resume in {run.out} (no {run_folder.LAST_PT}): starting from the beginning")
@@ -650,7 +684,7 @@ def _check_resumable(run: _Run, saved: Config, epochs_done: int) -> bool:
     A CheckpointError lists every key that differs, with both values.
     """
     before, now = _flat(config_to_dict(saved)), _flat(config_to_dict(run.config))
-    differ = {key for key in before.keys() | now.keys() if before.get(key) != now.get(key)}
+    differ = {key for key in before.keys() | now.keys() if before.get(key) != now.get(key)} - FREE_ON_RESUME
     if not differ:
         return False
     if differ == {"train.epochs"} and now["train.epochs"] >= epochs_done:
@@ -664,7 +698,8 @@ def _check_resumable(run: _Run, saved: Config, epochs_done: int) -> bool:
     listed = "; ".join(f"{key}: {before.get(key)!r} there, {now.get(key)!r} now" for key in sorted(differ))
     raise CheckpointError(
         f"{run.last_path}: was written for another config ({listed}); resume with the config in {run.out} "
-        "(only train.epochs may change, to extend the run)"
+        f"(only train.epochs may change, to extend the run, and {', '.join(sorted(FREE_ON_RESUME))}, which change "
+        "no figure)"
     )
 
 
@@ -709,39 +744,62 @@ def _open_folder(run: _Run) -> None:
 
 
 def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
-    """One pass over the training batches: (loss sum, correct, samples, seconds), summed over processes."""
+    """One pass over the training batches: (loss sum, correct, samples, seconds), summed over processes; an
+    epoch stopped in its middle (last.pt's ``partial``) continues after its last step done."""
     config = run.config
     run.model.train()
-    batches = run.sampler(epoch)
+    partial = run.progress.partial or {"step": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "seconds": 0.0}
+    batches = run.sampler(epoch, partial["step"])
     # The loader draws its base seed from the sampler's generator, as DataLoader(shuffle=True) does.
     pinned = run.device.type == "cuda"  # page-locked batches copy to the GPU asynchronously
     loader = DataLoader(run.experiment.train_set, batch_sampler=batches, generator=batches.generator, pin_memory=pinned)
     bar = progress(
         total=run.steps_per_epoch,
+        initial=partial["step"],
         desc=f"epoch {epoch}/{config.train.epochs}",
         unit="batch",
         enabled=config.log.progress and run.ctx.is_main,
         dynamic_ncols=True,
     )
-    start = time.perf_counter()
-    loss_sum, correct, count = 0.0, 0, 0
-    for step, (inputs, labels) in enumerate(loader, start=1):
+    start = time.perf_counter() - partial["seconds"]
+    carried = run.ctx.is_main  # the saved sums are over every process: rank 0 carries them on
+    loss_sum: float = partial["loss_sum"] if carried else 0.0
+    correct: int = partial["correct"] if carried else 0
+    count: int = partial["count"] if carried else 0
+    every = config.train.checkpoint_steps
+    for step, (inputs, labels) in enumerate(loader, start=partial["step"] + 1):
         inputs, labels = inputs.to(run.device, non_blocking=pinned), labels.to(run.device, non_blocking=pinned)
         share = labels.shape[0] * run.ctx.world_size / batches.global_size(step - 1)
         result = _train_step(run, inputs, labels, share, f"epoch {epoch}, step {step}")
-        if result is None:
-            continue
-        loss, hits = result
-        loss_sum, correct, count = loss_sum + loss * labels.shape[0], correct + hits, count + labels.shape[0]
-        if bar is not None:
-            rate = count / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(loss=f"{loss_sum / count:.3f}", acc=f"{correct / count:.3f}", rate=f"{rate:.0f}/s")
-            bar.update(1)
+        if result is not None:
+            loss, hits = result
+            loss_sum, correct, count = loss_sum + loss * labels.shape[0], correct + hits, count + labels.shape[0]
+            if bar is not None:
+                rate = count / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{loss_sum / count:.3f}", acc=f"{correct / count:.3f}", rate=f"{rate:.0f}/s")
+                bar.update(1)
+        if every and step % every == 0 and step < run.steps_per_epoch:
+            _save_within_epoch(run, epoch, step, (loss_sum, correct, count), time.perf_counter() - start)
     seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()
     loss_sum, correct_f, count_f = run.ctx.sum([loss_sum, float(correct), float(count)])
     return loss_sum, int(correct_f), int(count_f), seconds
+
+
+def _save_within_epoch(run: _Run, epoch: int, step: int, sums: tuple[float, int, int], seconds: float) -> None:
+    """last.pt in the middle of ``epoch``, after ``step``: the state to continue from that step exactly."""
+    loss_sum, correct, count = run.ctx.sum([sums[0], float(sums[1]), float(sums[2])])
+    run.progress.partial = {
+        "step": step,
+        "loss_sum": loss_sum,
+        "correct": int(correct),
+        "count": int(count),
+        "seconds": seconds,
+    }
+    rng_ranks = run.ctx.gather(_rng_state()) if run.ctx.active else None
+    if run.ctx.is_main:
+        save_checkpoint(run.last_path, {**_model_record(run, epoch - 1), **_training_state(run, rng_ranks)})
 
 
 def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: str) -> tuple[float, int] | None:
@@ -794,6 +852,7 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
 def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int, seconds: float) -> None:
     """Validate, record the epoch, keep the model chosen so far and the state to resume from."""
     config, experiment, done = run.config, run.experiment, run.progress
+    done.partial = None
     done.train_seconds += seconds
     done.train_samples += count
     run.ctx.broadcast_buffers(run.model)  # every rank evaluates with rank 0's running statistics
