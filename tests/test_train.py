@@ -104,7 +104,7 @@ def test_an_epoch_stopped_in_its_middle_resumes_after_its_last_saved_step(shared
         },
         "model": {"spec": "8C3-TCN-SRM-MP4-FC10", "time_steps": 3, "neuron": {"learn_tau": True}},
         "encoder": {"name": "rate"},
-        "train": {"epochs": 3, "batch_size": 32},
+        "train": {"epochs": 2, "batch_size": 32},
         "log": {"progress": False},
     }
     plain = train(config_from_dict(raw), tmp_path / "plain", log=lambda _: None)
