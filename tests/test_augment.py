@@ -59,7 +59,7 @@ def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
             "data": {"name": "fashion-mnist-demo", "limit_train": 100, "augment": {"hflip": True}},
             "model": {"spec": "FC8-SRM-FC10", "time_steps": 2},
             "train": {"epochs": 1},
-            "log": {"progress": False},
+            "log": {"progress": False, "plots": False},
         }
     )
     train(config, tmp_path / "ok", log=lambda _: None)  # [1, 28, 28] images: fine
@@ -79,7 +79,7 @@ def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
         {
             "data": {"name": "fashion-mnist-demo", "limit_train": 100, "augment": {"drop": 0.1}},
             "model": {"spec": "FC8-SRM-FC10", "time_steps": 2},
-            "log": {"progress": False},
+            "log": {"progress": False, "plots": False},
         }
     )
     with pytest.raises(ConfigError, match=r"event drops are for event frames \[T, C, H, W\]; fashion-mnist-demo"):

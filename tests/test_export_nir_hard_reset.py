@@ -198,7 +198,7 @@ def test_bpsrm_export_for_snntorch(tmp_path: Path, capsys) -> None:
             "data": {"name": "fashion-mnist-demo", "limit_train": 100, "limit_test": 20},
             "model": {"spec": spec, "time_steps": 2, "neuron": {"reset": reset}, "norm": {"step_affine": False}},
             "train": {"epochs": 1, "batch_size": 50},
-            "log": {"progress": False},
+            "log": {"progress": False, "plots": False},
         }
         train(config_from_dict(raw), tmp_path / name, log=lambda _: None)
         return tmp_path / name / "best.pt"

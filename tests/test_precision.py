@@ -18,7 +18,7 @@ TINY = {
     "model": {"spec": "8C3-TCN-SRM-MP4-FC10", "time_steps": 2},
     "optim": {"lr": 0.005},
     "train": {"epochs": 2, "batch_size": 32},
-    "log": {"progress": False},
+    "log": {"progress": False, "plots": False},
 }
 
 

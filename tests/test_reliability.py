@@ -36,7 +36,7 @@ def _raw(shared_data, epochs=6, **train_options):
         "model": {"spec": "4C3-TCN-SRM-MP4-FC10", "time_steps": 3, "neuron": {"learn_tau": True}},
         "encoder": {"name": "rate"},
         "train": {"epochs": epochs, "batch_size": 32, **train_options},
-        "log": {"progress": False},
+        "log": {"progress": False, "plots": False},
     }
 
 

@@ -27,7 +27,7 @@ TINY = {
     "data": {"name": "fashion-mnist-demo", "limit_train": 128, "limit_test": 32},
     "model": {"spec": "FC16-SRM-FC10", "time_steps": 2},
     "train": {"epochs": 2, "batch_size": 32},
-    "log": {"progress": False},
+    "log": {"progress": False, "plots": False},
 }
 
 

@@ -17,7 +17,7 @@ from conftest import REPO
 pytestmark = pytest.mark.data
 
 
-def _tiny(shared_data, **train_options):
+def _tiny(shared_data, plots=False, **train_options):
     return config_from_dict(
         {
             "experiment": "tiny",
@@ -26,13 +26,13 @@ def _tiny(shared_data, **train_options):
             "model": {"spec": "8C3-TCN-SRM-MP4-FC10", "time_steps": 3, "neuron": {"learn_tau": True}},
             "encoder": {"name": "rate"},
             "train": {"epochs": 3, "batch_size": 32, **train_options},
-            "log": {"progress": False},
+            "log": {"progress": False, "plots": plots},
         }
     )
 
 
 def test_run_folder_is_complete(shared_data, tmp_path) -> None:
-    metrics = train(_tiny(shared_data), tmp_path / "run", log=lambda _: None)
+    metrics = train(_tiny(shared_data, plots=True), tmp_path / "run", log=lambda _: None)
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.csv", "metrics.json", "last.pt", "best.pt", "activity.npz"):
         assert (run / name).is_file(), name
@@ -59,7 +59,7 @@ def test_run_folder_is_complete(shared_data, tmp_path) -> None:
         assert key in saved, key
     assert saved["test_accuracy"] == metrics["test_accuracy"]
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 1 + 3
-    assert load_config(run / "config.yaml") == _tiny(shared_data)
+    assert load_config(run / "config.yaml") == _tiny(shared_data, plots=True)
 
 
 def test_resume_after_interruption_gives_the_same_metrics(shared_data, tmp_path) -> None:
@@ -105,7 +105,7 @@ def test_an_epoch_stopped_in_its_middle_resumes_after_its_last_saved_step(shared
         "model": {"spec": "8C3-TCN-SRM-MP4-FC10", "time_steps": 3, "neuron": {"learn_tau": True}},
         "encoder": {"name": "rate"},
         "train": {"epochs": 2, "batch_size": 32},
-        "log": {"progress": False},
+        "log": {"progress": False, "plots": False},
     }
     plain = train(config_from_dict(raw), tmp_path / "plain", log=lambda _: None)
     raw["train"]["checkpoint_steps"] = 2
@@ -140,6 +140,7 @@ def test_an_epoch_stopped_in_its_middle_resumes_after_its_last_saved_step(shared
     history = _history_without_timing(tmp_path / "plain")
     assert _history_without_timing(tmp_path / "whole") == history == _history_without_timing(tmp_path / "cut")
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["partial"] is None  # the last epoch ended
+    assert not list((tmp_path / "cut").glob("*.png"))  # log.plots: false draws no figure
 
 
 def test_a_damaged_record_of_a_stopped_epoch_is_refused(shared_data, tmp_path) -> None:

@@ -206,6 +206,9 @@ class LogConfig:
     """Also write TensorBoard logs (needs the tensorboard extra)."""
     progress: bool = True
     """Show a progress bar per epoch."""
+    plots: bool = True
+    """Draw the run's figures (learning curves, confusion matrix, raster, membrane, firing rates) at its end;
+    false for many short runs whose figures nobody looks at."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ __all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
 Log = Callable[[str], None]
 TIMING_KEYS = ("train_seconds", "samples_per_second")
 # Keys a resumed run may change: they change how often it saves and what it shows, no figure of the run.
-FREE_ON_RESUME = frozenset({"train.checkpoint_steps", "log.progress"})
+FREE_ON_RESUME = frozenset({"train.checkpoint_steps", "log.progress", "log.plots"})
 
 
 @dataclass
@@ -944,7 +944,8 @@ def _finish(run: _Run) -> dict[str, Any]:
     _calibrate_ood(run.best_path, best, experiment, model, config, run.log)
     run_folder.write_metrics(run.out, metrics)
     run_folder.write_activity(run.out, _activity(experiment))
-    _plot(run.out, run.log)
+    if config.log.plots:
+        _plot(run.out, run.log)
     done = run.progress
     chosen = (
         f"last epoch {done.best_epoch} of a fixed schedule"
