@@ -5,7 +5,8 @@
 # Here, first:   mkdir -p gpu-data && cp -r ../shared/data/fashion-mnist gpu-data/
 # Then the `device` tool's run (one call; its run folders come back under $OUT):
 #   run(command="bash scripts/gpu_fashion_mnist.sh", carry=["gpu-data"], timeout_s=590)
-# A run folder brought back and carried again (RUNS=<folder>) continues from its last.pt.
+# A run folder brought back and carried again (RUNS=<folder>) continues from its last.pt (written every 200 steps
+# within an epoch too, so a call cut off by its time limit loses little).
 #
 # The rule, written before any of these runs: the candidate replaces the configured network iff its seed-0 best
 # validation accuracy is above the configured seed 0's 93.40% (results/fashion-mnist/seed0); only then do seeds 1
@@ -40,7 +41,7 @@ for seed in ${SEEDS:-0}; do
   [ -f "$out/last.pt" ] && resume=(--resume)
   # shellcheck disable=SC2086  # EXTRA holds several overrides
   "$py" -m bpsrm train configs/fashion-mnist.yaml "data.root=$root" "model.spec=$spec" model.time_steps=8 \
-    "train.device=$device" log.progress=false ${EXTRA:-} --seed "$seed" --out "$out" "${resume[@]}" \
+    "train.device=$device" log.progress=false train.checkpoint_steps=200 ${EXTRA:-} --seed "$seed" --out "$out" "${resume[@]}" \
     2>&1 | tee -a "$runs/plif-size-s$seed.log"
   code=${PIPESTATUS[0]}
   echo "seed $seed: exit $code"
