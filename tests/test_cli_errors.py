@@ -19,7 +19,7 @@ TINY = {
     "data": {"name": "fashion-mnist-demo", "limit_train": 64, "limit_test": 32},
     "model": {"spec": "FC16-SRM-FC10", "time_steps": 2},
     "train": {"epochs": 1, "batch_size": 32},
-    "log": {"progress": False},
+    "log": {"progress": False, "plots": False},
 }
 
 

@@ -32,7 +32,7 @@ TINY = {
     "data": {"name": "fashion-mnist-demo", "limit_train": 48, "limit_test": 16},
     "model": {"spec": "FC8-SRM-FC10", "time_steps": 2},
     "train": {"epochs": 1, "batch_size": 16, "max_batches": 1},
-    "log": {"progress": False},
+    "log": {"progress": False, "plots": False},
 }
 # demo and crossload run long trainings (their own tests cover them); data download needs the network.
 LEFT_OUT = {"demo", "crossload", "download"}

@@ -65,6 +65,7 @@ def test_crossload_command_runs_every_cell(tmp_path, shared_data, capsys) -> Non
         "train.epochs=1",
         "train.max_batches=2",
         "log.progress=false",
+        "log.plots=false",
         "--loads",
         "0",
         "1",
@@ -122,7 +123,13 @@ def test_a_run_folder_of_another_config_is_refused(tmp_path, shared_data) -> Non
 def test_fixed_schedule_and_unaugmented_validation(tmp_path, shared_data) -> None:
     from bpsrm.engine.trainer import prepare, train
 
-    base = [f"data.root={shared_data}", "data.options.load=[0]", "log.progress=false", "train.max_batches=2"]
+    base = [
+        f"data.root={shared_data}",
+        "data.options.load=[0]",
+        "log.progress=false",
+        "log.plots=false",
+        "train.max_batches=2",
+    ]
     # A fixed schedule: the last epoch is best.pt, whatever validation says.
     metrics = train(
         load_config(REPO / "configs" / "cwru-crossload.yaml", [*base, "train.epochs=3"]), tmp_path / "a", log=print

@@ -17,6 +17,7 @@ seed: 0
 data: {name: fashion-mnist-demo, limit_train: 200, limit_test: 50}
 model: {spec: 4C3-TCN-SRM-MP4-FC10, time_steps: 2}
 train: {epochs: 1, batch_size: 50}
+log: {plots: false}
 """
 
 

@@ -75,7 +75,7 @@ def test_a_dataset_in_a_module_of_the_users_trains_evaluates_and_predicts(tmp_pa
         "model": {"spec": "FC32-SRM-FC2", "time_steps": 4},
         "optim": {"lr": 0.01},
         "train": {"epochs": 6, "batch_size": 16},
-        "log": {"progress": False},
+        "log": {"progress": False, "plots": False},
     }
     (tmp_path / "stripes.yaml").write_text(yaml.safe_dump(config))
     trained = _bpsrm("train", "stripes.yaml", "--out", "run", cwd=tmp_path)  # the module is found in the cwd
