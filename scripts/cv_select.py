@@ -151,24 +151,23 @@ def main() -> None:
     parser.add_argument("--dataset-folds", action="store_true", help="the dataset's own folds (N-MNIST)")
     parser.add_argument("--earlier", type=Path, default=None, help="an earlier cv.json whose variants join the choice")
     args = parser.parse_args()
-    variants = dict(_variant(v) for v in args.variant)
-    rows: dict[str, list[dict]] = {}
-    if args.earlier:
-        earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds)
-        for name, row in earlier.items():
-            if name in variants:
-                raise SystemExit(f"cv_select: variant {name!r} is in --earlier {args.earlier} already; name it anew")
-            kept = zip(row["val_accuracy"], row["best_epoch"], strict=True)
-            rows[name] = [{"best_val_accuracy": a, "best_epoch": e} for a, e in kept]
-        variants = {**{name: row["overrides"] for name, row in earlier.items()}, **variants}
-    rows.update({name: [] for name in variants if name not in rows})
-    new = [name for name in variants if not rows[name]]
+    new = dict(_variant(v) for v in args.variant)
+    earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds) if args.earlier else {}
+    for name in new.keys() & earlier.keys():
+        raise SystemExit(f"cv_select: variant {name!r} is in --earlier {args.earlier} already; name it anew")
+    variants = {**{name: row["overrides"] for name, row in earlier.items()}, **new}  # earlier first: they win ties
+    rows: dict[str, list[dict]] = {
+        name: [
+            {"best_val_accuracy": a, "best_epoch": e}
+            for a, e in zip(row["val_accuracy"], row["best_epoch"], strict=True)
+        ]
+        for name, row in earlier.items()
+    }
+    rows.update({name: [] for name in new})
     for fold in range(args.folds):  # fold-major: an interrupted search has every variant on the same folds
-        for name in new:
+        for name, overrides in new.items():
             out = args.out / name / f"fold{fold}"
-            rows[name].append(
-                run_fold(args.config, out, variants[name], args.folds, fold, args.threads, args.dataset_folds)
-            )
+            rows[name].append(run_fold(args.config, out, overrides, args.folds, fold, args.threads, args.dataset_folds))
     table = summarise(rows)
     chosen = max(table, key=lambda name: table[name]["mean"])
     per_fold = choose_per_fold(rows) if args.dataset_folds else None
@@ -181,7 +180,7 @@ def main() -> None:
         "chosen_per_fold": per_fold,
     }
     if args.earlier:
-        report["earlier"] = {"report": str(args.earlier), "variants": [n for n in variants if n not in new]}
+        report["earlier"] = {"report": str(args.earlier), "variants": list(earlier)}
     (args.out / "cv.json").write_text(json.dumps(report, indent=2) + "\n")
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)

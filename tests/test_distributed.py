@@ -202,7 +202,7 @@ def test_a_dying_rank_stops_the_others(tmp_path: Path) -> None:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             assert time.monotonic() < deadline, "training did not start"
             time.sleep(0.2)
-        workers = [p for child in _children(process.pid) for p in [child, *_children(child)]]
+        workers = _descendants(process.pid)
         workers = [p for p in workers if "train" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
         assert len(workers) >= 2
         killed_at = time.monotonic()

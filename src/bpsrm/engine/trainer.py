@@ -15,7 +15,7 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -496,14 +496,12 @@ class _Progress:
     train_seconds: float = 0.0
     train_samples: int = 0
     skipped_batches: int = 0
-    # within epoch start_epoch, written by train.checkpoint_steps: the steps done and the epoch's sums so far
-    # (loss_sum, correct, count: over every process; seconds: of rank 0)
-    partial: dict[str, Any] | None = None
+    partial: _EpochSoFar | None = None  # epoch start_epoch stopped in its middle (train.checkpoint_steps)
 
     def to_dict(self) -> dict[str, Any]:
         """The keys of last.pt that hold the progress."""
         return {
-            "partial": self.partial,
+            "partial": None if self.partial is None else asdict(self.partial),
             "epoch": self.start_epoch - 1,
             "history": self.history,
             "best_val_accuracy": self.best_val,
@@ -523,23 +521,35 @@ class _Progress:
             float(state["train_seconds"]),
             int(state["train_samples"]),
             int(state.get("skipped_batches", 0)),
-            _partial(state.get("partial")),
+            _EpochSoFar.from_dict(state.get("partial")),
         )
 
 
-def _partial(value: Any) -> dict[str, Any] | None:
-    """last.pt's record of an epoch stopped in its middle (None: it ended at an epoch boundary)."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise TypeError(f"'partial' is a {type(value).__name__}, not a dict")
-    return {
-        "step": int(value["step"]),
-        "loss_sum": float(value["loss_sum"]),
-        "correct": int(value["correct"]),
-        "count": int(value["count"]),
-        "seconds": float(value["seconds"]),
-    }
+@dataclass
+class _EpochSoFar:
+    """An epoch stopped in its middle (last.pt's ``partial``, written every train.checkpoint_steps): the steps done
+    and the epoch's sums so far (loss_sum, correct, count: over every process; seconds: rank 0's)."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    count: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, value: Any) -> _EpochSoFar | None:
+        """last.pt's record (None: the run stopped at an epoch's end)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise TypeError(f"'partial' is a {type(value).__name__}, not a dict")
+        return cls(
+            int(value["step"]),
+            float(value["loss_sum"]),
+            int(value["correct"]),
+            int(value["count"]),
+            float(value["seconds"]),
+        )
 
 
 @dataclass
@@ -665,11 +675,11 @@ def _resume(run: _Run, resume: bool) -> None:
         if partial is None:
             run.log(f"resuming {run.out} after epoch {state['epoch']}")
             return
-        if not 0 < partial["step"] < run.steps_per_epoch:
+        if not 0 < partial.step < run.steps_per_epoch:
             raise CheckpointError(
-                f"{run.last_path}: stopped after step {partial['step']} of an epoch of {run.steps_per_epoch} steps"
+                f"{run.last_path}: stopped after step {partial.step} of an epoch of {run.steps_per_epoch} steps"
             )
-        run.log(f"resuming {run.out} in epoch {state['epoch'] + 1}, after step {partial['step']}")
+        run.log(f"resuming {run.out} in epoch {state['epoch'] + 1}, after step {partial.step}")
         return
     if resume:
         run.log(f"nothing to resume in {run.out} (no {run_folder.LAST_PT}): starting from the beginning")
@@ -748,26 +758,24 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
     epoch stopped in its middle (last.pt's ``partial``) continues after its last step done."""
     config = run.config
     run.model.train()
-    partial = run.progress.partial or {"step": 0, "loss_sum": 0.0, "correct": 0, "count": 0, "seconds": 0.0}
-    batches = run.sampler(epoch, partial["step"])
+    so_far = run.progress.partial or _EpochSoFar()
+    batches = run.sampler(epoch, so_far.step)
     # The loader draws its base seed from the sampler's generator, as DataLoader(shuffle=True) does.
     pinned = run.device.type == "cuda"  # page-locked batches copy to the GPU asynchronously
     loader = DataLoader(run.experiment.train_set, batch_sampler=batches, generator=batches.generator, pin_memory=pinned)
     bar = progress(
         total=run.steps_per_epoch,
-        initial=partial["step"],
+        initial=so_far.step,
         desc=f"epoch {epoch}/{config.train.epochs}",
         unit="batch",
         enabled=config.log.progress and run.ctx.is_main,
         dynamic_ncols=True,
     )
-    start = time.perf_counter() - partial["seconds"]
-    carried = run.ctx.is_main  # the saved sums are over every process: rank 0 carries them on
-    loss_sum: float = partial["loss_sum"] if carried else 0.0
-    correct: int = partial["correct"] if carried else 0
-    count: int = partial["count"] if carried else 0
+    start = time.perf_counter() - so_far.seconds
+    # the saved sums are over every process: rank 0 carries them on
+    loss_sum, correct, count = (so_far.loss_sum, so_far.correct, so_far.count) if run.ctx.is_main else (0.0, 0, 0)
     every = config.train.checkpoint_steps
-    for step, (inputs, labels) in enumerate(loader, start=partial["step"] + 1):
+    for step, (inputs, labels) in enumerate(loader, start=so_far.step + 1):
         inputs, labels = inputs.to(run.device, non_blocking=pinned), labels.to(run.device, non_blocking=pinned)
         share = labels.shape[0] * run.ctx.world_size / batches.global_size(step - 1)
         result = _train_step(run, inputs, labels, share, f"epoch {epoch}, step {step}")
@@ -790,13 +798,7 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
 def _save_within_epoch(run: _Run, epoch: int, step: int, sums: tuple[float, int, int], seconds: float) -> None:
     """last.pt in the middle of ``epoch``, after ``step``: the state to continue from that step exactly."""
     loss_sum, correct, count = run.ctx.sum([sums[0], float(sums[1]), float(sums[2])])
-    run.progress.partial = {
-        "step": step,
-        "loss_sum": loss_sum,
-        "correct": int(correct),
-        "count": int(count),
-        "seconds": seconds,
-    }
+    run.progress.partial = _EpochSoFar(step, loss_sum, int(correct), int(count), seconds)
     rng_ranks = run.ctx.gather(_rng_state()) if run.ctx.active else None
     if run.ctx.is_main:
         save_checkpoint(run.last_path, {**_model_record(run, epoch - 1), **_training_state(run, rng_ranks)})

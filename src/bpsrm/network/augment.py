@@ -78,6 +78,12 @@ def _check_warp(x: Tensor, angles: Tensor, scales: Tensor, dims: int, what: str)
         raise ParameterError(f"{what}: scales must be > 0, got {scales.tolist()}")
 
 
+def _cos_sin(angles: Tensor) -> tuple[Tensor, Tensor]:
+    """cos and sin of angles in degrees, in float64."""
+    radians = angles.to(torch.float64) * (math.pi / 180.0)
+    return torch.cos(radians), torch.sin(radians)
+
+
 def warp_images(x: Tensor, angles: Tensor, scales: Tensor) -> Tensor:
     """Images ``x`` ``[B, C, H, W]`` rotated by ``angles[b]`` degrees (counter-clockwise as displayed) and
     scaled by ``scales[b]`` about the image centre, bilinear, zeros outside.
@@ -88,8 +94,7 @@ def warp_images(x: Tensor, angles: Tensor, scales: Tensor) -> Tensor:
     """
     _check_warp(x, angles, scales, 4, "warp_images")
     height, width = x.shape[-2:]
-    radians = angles.to(torch.float64) * (math.pi / 180.0)
-    cos, sin = torch.cos(radians), torch.sin(radians)
+    cos, sin = _cos_sin(angles)
     inverse = 1.0 / scales.to(torch.float64)
     # affine_grid's coordinates run over [-1, 1] along each axis (align_corners=False): x_n = 2 (j - c_j) / W
     theta = torch.zeros(x.shape[0], 2, 3, dtype=torch.float64)
@@ -97,8 +102,8 @@ def warp_images(x: Tensor, angles: Tensor, scales: Tensor) -> Tensor:
     theta[:, 0, 1] = -inverse * sin * height / width
     theta[:, 1, 0] = inverse * sin * width / height
     theta[:, 1, 1] = inverse * cos
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid.to(device=x.device, dtype=x.dtype), padding_mode="zeros", align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)  # made where x is
+    return F.grid_sample(x, grid.to(x.dtype), padding_mode="zeros", align_corners=False)
 
 
 def warp_events(x: Tensor, angles: Tensor, scales: Tensor) -> Tensor:
@@ -109,9 +114,7 @@ def warp_events(x: Tensor, angles: Tensor, scales: Tensor) -> Tensor:
     transform for every step and polarity of a sample."""
     _check_warp(x, angles, scales, 5, "warp_events")
     batch, steps, channels, height, width = x.shape
-    radians = angles.to(torch.float64) * (math.pi / 180.0)
-    cos = (torch.cos(radians) * scales.to(torch.float64))[:, None, None]
-    sin = (torch.sin(radians) * scales.to(torch.float64))[:, None, None]
+    cos, sin = ((part * scales.to(torch.float64))[:, None, None] for part in _cos_sin(angles))
     rows = torch.arange(height, dtype=torch.float64)[None, :, None] - (height - 1) / 2
     cols = torch.arange(width, dtype=torch.float64)[None, None, :] - (width - 1) / 2
     to_col = torch.floor(cos * cols + sin * rows + (width - 1) / 2 + 0.5).long()
