@@ -1,7 +1,8 @@
 """Choose a configuration by k-fold cross-validation on the training part only (issue 22).
 
 Every variant (a name and KEY=VALUE overrides of one config) is trained once per fold with
-``data.val_folds=K data.val_fold=k train.test=false``: it validates on fold k of the training part, with groups
+``data.val_folds=K data.val_fold=k train.test=false`` (and ``log.plots=false train.ood_samples=0``: a fold run is
+read for its validation figures only): it validates on fold k of the training part, with groups
 (e.g. weather pictures with equal pixels) whole and classes balanced, and never reads the test split. The
 variant with the highest mean best-validation accuracy over the folds wins; its test figure is measured later,
 once, by the final runs. Resumable: a fold whose metrics.json exists is read, one with last.pt continues.
@@ -78,6 +79,7 @@ def run_fold(
         mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
         where = "data.options." if dataset_folds else "data.val_"
         cv = [f"{where}folds={folds}", f"{where}fold={fold}", "train.test=false", "log.progress=false"]
+        cv += ["log.plots=false", "train.ood_samples=0"]  # a fold run is read for its validation figures only
         threading = ["--threads", str(threads)] if threads else []
         command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, config, *overrides, *cv]
         print("+", " ".join(command), flush=True)

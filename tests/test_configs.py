@@ -71,6 +71,7 @@ def test_config_runs_end_to_end(name, shared_data, isolated) -> None:
         "train.epochs=2",
         "train.max_batches=2",
         "data.limit_test=48",
+        "train.ood_samples=512",  # the calibration runs as configured, over fewer samples than 4096
         f"data.root={root}",
         "log.progress=false",
     ]

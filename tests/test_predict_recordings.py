@@ -34,7 +34,13 @@ def fault_model(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("fault") / "run"
     config = load_config(
         REPO / "configs" / "cwru-crossload.yaml",
-        [f"data.root={shared_data}", "train.epochs=4", "data.options.stride=1024", "log.progress=false"],
+        [
+            f"data.root={shared_data}",
+            "train.epochs=4",
+            "data.options.stride=1024",
+            "log.progress=false",
+            "log.plots=false",
+        ],
     )
     train(config, out, log=lambda _: None)
     return out / "best.pt"

@@ -289,3 +289,32 @@ def test_training_on_cuda_matches_cpu(tmp_path) -> None:
     assert abs(cpu["test_accuracy"] - gpu["test_accuracy"]) <= 0.05
     state = torch.load(tmp_path / "gpu" / "last.pt", map_location="cpu", weights_only=True)
     assert all(t.device.type == "cpu" for t in state["model"].values())
+
+
+def test_ood_samples_caps_the_calibration_and_zero_leaves_it_out(shared_data, tmp_path, monkeypatch) -> None:
+    """train.ood_samples: the calibration reads that many training samples (all of them when there are fewer);
+    0 writes best.pt without one, and predict then names a class for every input, with no score."""
+    import bpsrm.deploy.ood as ood
+    from bpsrm.deploy.prediction import predict_files
+
+    seen: list[int] = []
+    real = ood.calibrate_ood
+
+    def counting(model, batches, *args, **kwargs):
+        batches = list(batches)
+        seen.append(sum(len(labels) for _, labels in batches))
+        return real(model, iter(batches), *args, **kwargs)
+
+    monkeypatch.setattr(ood, "calibrate_ood", counting)
+    quiet = lambda _: None  # noqa: E731
+    train(_tiny(shared_data, epochs=1), tmp_path / "default", log=quiet)
+    train(_tiny(shared_data, epochs=1, ood_samples=50), tmp_path / "fifty", log=quiet)
+    assert seen == [216, 50]  # data.limit_train=240 less its 10% validation share; then the cap
+    assert "ood" in load_checkpoint(tmp_path / "fifty" / "best.pt")
+
+    train(_tiny(shared_data, epochs=1, ood_samples=0), tmp_path / "none", log=quiet)
+    assert len(seen) == 2 and "ood" not in load_checkpoint(tmp_path / "none" / "best.pt")
+    (answer,) = predict_files(tmp_path / "none" / "best.pt", [REPO / "docs" / "images" / "demo_raster.png"])
+    assert answer["class"] != "unknown" and "ood_score" not in answer
+    with pytest.raises(ConfigError, match=r"train.ood_samples"):
+        _tiny(shared_data, ood_samples=-1)

@@ -196,6 +196,9 @@ class TrainConfig:
     checkpoint_steps: int = 0
     """Also write last.pt every this many steps within an epoch (0: at epoch ends only); a resumed run continues
     from that step exactly. May change when a run is resumed."""
+    ood_samples: int = 4096
+    """Training samples (at most) that calibrate best.pt's out-of-distribution score, behind predict's "unknown";
+    0: no calibration (model-choice runs and cross-load cells, whose checkpoints nobody deploys)."""
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "train.clip_grad_norm": (lambda v: v is None or v > 0, "null or > 0"),
     "train.max_batches": (lambda v: v is None or v >= 1, "null or >= 1"),
     "train.checkpoint_steps": (lambda v: v >= 0, ">= 0"),
+    "train.ood_samples": (lambda v: v >= 0, ">= 0"),
     "train.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
 }
 

@@ -70,8 +70,11 @@ def _eval_name(test_load: int, adapted: bool) -> str:
 
 
 def _check_same_config(run: Path, cfg: Config) -> None:
-    """A run folder left by an earlier call must hold the same config, or its results are not this cell's."""
+    """A run folder left by an earlier call must hold the same config, or its results are not this cell's (keys
+    that change no figure, :data:`bpsrm.engine.trainer.FREE_ON_RESUME`, may differ, as on a resume)."""
     import yaml
+
+    from .trainer import FREE_ON_RESUME
 
     path = run / run_folder.CONFIG_YAML
     if not path.is_file():
@@ -80,9 +83,8 @@ def _check_same_config(run: Path, cfg: Config) -> None:
         saved = config_to_dict(config_from_dict(yaml.safe_load(path.read_text())))
     except (yaml.YAMLError, OSError, BpsrmError) as exc:
         raise ConfigError(f"{path}: unreadable ({exc}); remove {run} to train this cell again") from None
-    wanted = config_to_dict(cfg)
-    if saved != wanted:
-        differ = sorted(_differences(saved, wanted))
+    differ = sorted(set(_differences(saved, config_to_dict(cfg))) - FREE_ON_RESUME)
+    if differ:
         raise ConfigError(
             f"{run} holds a run of another config (keys that differ: {', '.join(differ)}); "
             "use another --out, or remove that folder"

@@ -1002,16 +1002,16 @@ def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:
 ENERGY_KEYS = ("macs_per_sample", "synaptic_ops_per_sample", "energy_per_sample_uj", "energy_constants")
 
 
-OOD_CALIBRATION_SAMPLES = 4096
-
-
 def _calibrate_ood(
     best_path: Path, best: dict[str, Any], experiment: Experiment, model: SpikingNetwork, config: Config, log: Log
 ) -> None:
-    """Add an out-of-distribution calibration (:mod:`bpsrm.deploy.ood`) of up to 4,096 training samples to best.pt."""
+    """Add an out-of-distribution calibration (:mod:`bpsrm.deploy.ood`) of up to ``train.ood_samples`` training
+    samples (a seeded random subset) to best.pt; none with ``train.ood_samples: 0``."""
     from ..deploy.ood import calibrate_ood
 
-    subset = _limit(experiment.plain_train_set or experiment.train_set, OOD_CALIBRATION_SAMPLES, config.seed + 3)
+    if config.train.ood_samples == 0:
+        return
+    subset = _limit(experiment.plain_train_set or experiment.train_set, config.train.ood_samples, config.seed + 3)
     loader = DataLoader(subset, batch_size=config.train.eval_batch_size)
     device = next(model.parameters()).device
     try:
