@@ -2,32 +2,39 @@
 
     python scripts/recalibrate_ood.py results/cwru-crossload/seed0 [RUN...]
 
-For runs trained before the calibration existed, or with an earlier version of it. The run folder's
-config.yaml says which training data to read (unaugmented, as the trainer does).
+For runs trained before the calibration existed, with an earlier version of it, or with ``train.ood_samples: 0``
+(then with the default number of samples). The run folder's config.yaml says which training data to read
+(unaugmented, as the trainer does).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import yaml
 
 from bpsrm.engine.checkpoint import load_checkpoint, load_model_state
-from bpsrm.engine.config import config_from_dict
+from bpsrm.engine.config import TrainConfig, config_from_dict
 from bpsrm.engine.trainer import _calibrate_ood, prepare
 
 
 def main(runs: list[Path]) -> None:
     for run in runs:
         config = config_from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+        if config.train.ood_samples == 0:  # trained without one: calibrate with the default number of samples
+            train = dataclasses.replace(config.train, ood_samples=TrainConfig().ood_samples)
+            config = dataclasses.replace(config, train=train)
         experiment = prepare(config)
         best = load_checkpoint(run / "best.pt")
         load_model_state(experiment.model, best["model"], run / "best.pt")
         experiment.model.eval()
         _calibrate_ood(run / "best.pt", best, experiment, experiment.model, config, print)
-        threshold = float(load_checkpoint(run / "best.pt")["ood"]["threshold"])
-        print(f"{run / 'best.pt'}: OOD threshold {threshold:.1f}")
+        calibration = load_checkpoint(run / "best.pt").get("ood")
+        if calibration is None:
+            raise SystemExit(f"{run / 'best.pt'}: no calibration was written (see the message above)")
+        print(f"{run / 'best.pt'}: OOD threshold {float(calibration['threshold']):.1f}")
 
 
 if __name__ == "__main__":

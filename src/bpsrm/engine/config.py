@@ -198,7 +198,8 @@ class TrainConfig:
     from that step exactly. May change when a run is resumed."""
     ood_samples: int = 4096
     """Training samples (at most) that calibrate best.pt's out-of-distribution score, behind predict's "unknown";
-    0: no calibration (model-choice runs and cross-load cells, whose checkpoints nobody deploys)."""
+    0: no calibration (e.g. for model-choice runs, whose checkpoints nobody deploys). May change when a run is
+    resumed."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ __all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
 Log = Callable[[str], None]
 TIMING_KEYS = ("train_seconds", "samples_per_second")
 # Keys a resumed run may change: they change how often it saves and what it shows, no figure of the run.
-FREE_ON_RESUME = frozenset({"train.checkpoint_steps", "log.progress", "log.plots"})
+FREE_ON_RESUME = frozenset({"train.checkpoint_steps", "train.ood_samples", "log.progress", "log.plots"})
 
 
 @dataclass
@@ -1006,10 +1006,13 @@ def _calibrate_ood(
     best_path: Path, best: dict[str, Any], experiment: Experiment, model: SpikingNetwork, config: Config, log: Log
 ) -> None:
     """Add an out-of-distribution calibration (:mod:`bpsrm.deploy.ood`) of up to ``train.ood_samples`` training
-    samples (a seeded random subset) to best.pt; none with ``train.ood_samples: 0``."""
+    samples (a seeded random subset) to best.pt; none with ``train.ood_samples: 0`` (one left by an earlier finish
+    of the run is removed)."""
     from ..deploy.ood import calibrate_ood
 
     if config.train.ood_samples == 0:
+        if "ood" in best:
+            save_checkpoint(best_path, {k: v for k, v in best.items() if k not in ("format_version", "ood")})
         return
     subset = _limit(experiment.plain_train_set or experiment.train_set, config.train.ood_samples, config.seed + 3)
     loader = DataLoader(subset, batch_size=config.train.eval_batch_size)
