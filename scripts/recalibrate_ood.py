@@ -30,11 +30,10 @@ def main(runs: list[Path]) -> None:
         best = load_checkpoint(run / "best.pt")
         load_model_state(experiment.model, best["model"], run / "best.pt")
         experiment.model.eval()
-        _calibrate_ood(run / "best.pt", best, experiment, experiment.model, config, print)
-        calibration = load_checkpoint(run / "best.pt").get("ood")
+        calibration = _calibrate_ood(run / "best.pt", best, experiment, experiment.model, config, print)
         if calibration is None:
             raise SystemExit(f"{run / 'best.pt'}: no calibration was written (see the message above)")
-        print(f"{run / 'best.pt'}: OOD threshold {float(calibration['threshold']):.1f}")
+        print(f"{run / 'best.pt'}: OOD threshold {calibration.threshold:.1f}")
 
 
 if __name__ == "__main__":

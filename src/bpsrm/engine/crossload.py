@@ -74,28 +74,21 @@ def _check_same_config(run: Path, cfg: Config) -> None:
     that change no figure, :data:`bpsrm.engine.trainer.FREE_ON_RESUME`, may differ, as on a resume)."""
     import yaml
 
-    from .trainer import FREE_ON_RESUME
+    from .trainer import config_changes
 
     path = run / run_folder.CONFIG_YAML
     if not path.is_file():
         return
     try:
-        saved = config_to_dict(config_from_dict(yaml.safe_load(path.read_text())))
+        saved = config_from_dict(yaml.safe_load(path.read_text()))
     except (yaml.YAMLError, OSError, BpsrmError) as exc:
         raise ConfigError(f"{path}: unreadable ({exc}); remove {run} to train this cell again") from None
-    differ = sorted(set(_differences(saved, config_to_dict(cfg))) - FREE_ON_RESUME)
+    differ = sorted(config_changes(saved, cfg))
     if differ:
         raise ConfigError(
             f"{run} holds a run of another config (keys that differ: {', '.join(differ)}); "
             "use another --out, or remove that folder"
         )
-
-
-def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        keys = sorted(set(a) | set(b))
-        return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
-    return [] if a == b else [prefix.rstrip(".")]
 
 
 @dataclass

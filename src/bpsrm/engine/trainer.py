@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from .config import Config, DataConfig, config_from_dict, config_to_dict
 from .distributed import Distributed, GlobalBatchSampler, from_environment
 from .energy import OperationCounter
 from .precision import Precision
+
+if TYPE_CHECKING:  # the OOD module is imported where it is used (it is not needed to train)
+    from ..deploy.ood import OODCalibration
 
 __all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
 
@@ -693,24 +696,32 @@ def _check_resumable(run: _Run, saved: Config, epochs_done: int) -> bool:
 
     A CheckpointError lists every key that differs, with both values.
     """
-    before, now = _flat(config_to_dict(saved)), _flat(config_to_dict(run.config))
-    differ = {key for key in before.keys() | now.keys() if before.get(key) != now.get(key)} - FREE_ON_RESUME
+    differ = config_changes(saved, run.config)
     if not differ:
         return False
-    if differ == {"train.epochs"} and now["train.epochs"] >= epochs_done:
-        run.log(f"extending {run.out} from {before['train.epochs']} to {now['train.epochs']} epochs")
-        return True
-    if differ == {"train.epochs"}:
+    if differ.keys() == {"train.epochs"}:
+        was, wanted = differ["train.epochs"]
+        if wanted >= epochs_done:
+            run.log(f"extending {run.out} from {was} to {wanted} epochs")
+            return True
         raise CheckpointError(
-            f"{run.last_path}: the run has done {epochs_done} epochs; train.epochs={now['train.epochs']} cannot "
+            f"{run.last_path}: the run has done {epochs_done} epochs; train.epochs={wanted} cannot "
             "shorten it (give a larger number to extend it)"
         )
-    listed = "; ".join(f"{key}: {before.get(key)!r} there, {now.get(key)!r} now" for key in sorted(differ))
+    listed = "; ".join(f"{key}: {was!r} there, {now!r} now" for key, (was, now) in sorted(differ.items()))
     raise CheckpointError(
         f"{run.last_path}: was written for another config ({listed}); resume with the config in {run.out} "
         f"(only train.epochs may change, to extend the run, and {', '.join(sorted(FREE_ON_RESUME))}, which change "
         "no figure)"
     )
+
+
+def config_changes(saved: Config, now: Config) -> dict[str, tuple[Any, Any]]:
+    """The keys whose values differ between a run's saved config and ``now``, {"a.b": (saved value, now value)},
+    leaving out :data:`FREE_ON_RESUME` (keys that change no figure of a run)."""
+    before, after = _flat(config_to_dict(saved)), _flat(config_to_dict(now))
+    keys = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)} - FREE_ON_RESUME
+    return {key: (before.get(key), after.get(key)) for key in keys}
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -1004,16 +1015,17 @@ ENERGY_KEYS = ("macs_per_sample", "synaptic_ops_per_sample", "energy_per_sample_
 
 def _calibrate_ood(
     best_path: Path, best: dict[str, Any], experiment: Experiment, model: SpikingNetwork, config: Config, log: Log
-) -> None:
+) -> OODCalibration | None:
     """Add an out-of-distribution calibration (:mod:`bpsrm.deploy.ood`) of up to ``train.ood_samples`` training
-    samples (a seeded random subset) to best.pt; none with ``train.ood_samples: 0`` (one left by an earlier finish
-    of the run is removed)."""
+    samples (a seeded random subset) to best.pt and return it; none with ``train.ood_samples: 0`` (one left by an
+    earlier finish of the run is removed) or when the samples cannot make one (logged)."""
     from ..deploy.ood import calibrate_ood
 
+    record = {key: value for key, value in best.items() if key != "ood"}
     if config.train.ood_samples == 0:
         if "ood" in best:
-            save_checkpoint(best_path, {k: v for k, v in best.items() if k not in ("format_version", "ood")})
-        return
+            save_checkpoint(best_path, record)
+        return None
     subset = _limit(experiment.plain_train_set or experiment.train_set, config.train.ood_samples, config.seed + 3)
     loader = DataLoader(subset, batch_size=config.train.eval_batch_size)
     device = next(model.parameters()).device
@@ -1026,10 +1038,9 @@ def _calibrate_ood(
         )
     except BpsrmError as exc:
         log(f"no out-of-distribution calibration in {best_path}: {exc}")
-        return
-    save_checkpoint(
-        best_path, {**{k: v for k, v in best.items() if k != "format_version"}, "ood": calibration.to_dict()}
-    )
+        return None
+    save_checkpoint(best_path, {**record, "ood": calibration.to_dict()})  # save_checkpoint sets format_version
+    return calibration
 
 
 def _tensorboard(out: Path):
