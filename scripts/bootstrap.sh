@@ -2,6 +2,7 @@
 # Set up everything bpsrm needs on a fresh machine, then run one job.
 #   bash scripts/bootstrap.sh demo [bpsrm demo options]   set up, then train the demo
 #   bash scripts/bootstrap.sh test [pytest options]       set up, then lint and run the whole test suite
+#                                                         (on two pytest-xdist workers; BPSRM_TEST_WORKERS=N)
 # The virtual environment lives in .venv (override with BPSRM_VENV); it is
 # reinstalled (and the C kernel rebuilt) only when pyproject.toml, constraints.txt, setup.py or
 # the C kernels (src/bpsrm/neuron/kernels/srm_cpu.c, src/bpsrm/network/*.c) change.
@@ -44,6 +45,12 @@ case "$job" in
     ;;
   test)
     "$venv/bin/ruff" check .
-    exec "$venv/bin/python" -m pytest "$@"
+    # Two workers (pytest-xdist), one file each at a time: module fixtures are built once and the docs pages,
+    # which share runs/docs-* folders, stay in one process. BPSRM_TEST_WORKERS=0 runs the suite in one process.
+    workers=${BPSRM_TEST_WORKERS:-$(( $(nproc 2>/dev/null || echo 1) >= 2 ? 2 : 0 ))}
+    if [[ "$workers" == 0 ]]; then
+      exec "$venv/bin/python" -m pytest "$@"
+    fi
+    exec "$venv/bin/python" -m pytest -n "$workers" --dist loadfile "$@"
     ;;
 esac

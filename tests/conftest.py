@@ -28,5 +28,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads() -> None:
+    """Seed 0; two threads, or the cores' share of this pytest-xdist worker when several run at once."""
     torch.manual_seed(0)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // workers)))

@@ -59,7 +59,10 @@ def test_sigkill_three_times_then_resume_gives_the_same_metrics(shared_data, tmp
     whole = train(config_from_dict(raw), tmp_path / "whole", log=lambda _: None)
 
     out = tmp_path / "cut"
-    command = [sys.executable, "-m", "bpsrm", "train", str(config_path), "--out", str(out), "--resume"]
+    # The same thread count as the uninterrupted run here (the metrics record it; pytest-xdist workers run fewer).
+    threads = str(torch.get_num_threads())
+    command = [sys.executable, "-m", "bpsrm", "--threads", threads, "train", str(config_path)]
+    command += ["--out", str(out), "--resume"]
     rng = random.Random(1234)
     kills = 0
     while kills < 3:
