@@ -8,12 +8,14 @@ import json
 import numpy as np
 import pytest
 import scipy.io
+import torch
 
 from bpsrm.cli import main
 from bpsrm.data import FASHION_MNIST_CLASSES
+from bpsrm.deploy.inference import load_trained
 from bpsrm.deploy.prediction import predict_files
 from bpsrm.engine.config import load_config
-from bpsrm.engine.trainer import train
+from bpsrm.engine.trainer import prepare, train
 from conftest import REPO
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
@@ -87,10 +89,21 @@ def test_config_runs_end_to_end(name, shared_data, isolated) -> None:
         "membrane.png",
         "firing_rates.png",
     }
-    # The test accuracy is the confusion matrix's diagonal over its total (an independent count of the same run).
+    # An independent count: best.pt's model, restored, on the test samples stacked here into one batch; each
+    # (label, argmax) pair counted by hand must give the run's confusion matrix, and its diagonal the accuracy.
     confusion = np.array(metrics["confusion_matrix"])
     assert confusion.sum() == metrics["test_samples"] <= 48
-    assert metrics["test_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
+    experiment = prepare(config)
+    samples = [experiment.test_set[i] for i in range(len(experiment.test_set))]
+    inputs = torch.stack([x for x, _ in samples])
+    with torch.no_grad():
+        predictions = load_trained(out / "best.pt").model.run(experiment.encode(inputs)).logits.argmax(1).tolist()
+    counted = np.zeros_like(confusion)
+    for (_, label), prediction in zip(samples, predictions, strict=True):
+        counted[int(label), prediction] += 1
+    assert (confusion == counted).all()
+    correct = sum(int(label) == prediction for (_, label), prediction in zip(samples, predictions, strict=True))
+    assert metrics["test_accuracy"] == pytest.approx(correct / len(samples))
     assert metrics["epochs"] == 2
     assert len(metrics["firing_rates"]) >= 2
 
