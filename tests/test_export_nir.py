@@ -121,9 +121,25 @@ def test_what_nir_cannot_hold_is_refused_naming_the_layer(spec: str, time_steps:
         to_nir(model)
 
 
-def test_per_step_tcn_that_is_equal_over_steps_is_folded() -> None:
+def test_per_step_tcn_that_is_equal_over_steps_is_folded(tmp_path: Path) -> None:
+    """A per-step TCN whose affine is the same at every step is one affine: folded into the synapse before it."""
+    torch.manual_seed(3)
     model = build_model("FC4-TCN-SRM-FC2", (5,), time_steps=3)
-    to_nir(model)  # gamma = 1, beta = 0 at every step: one affine, foldable
+    _randomise_norms(model, 7)
+    linear, norm = model.layers[0].module, model.layers[1]
+    with torch.no_grad():  # step 0's gamma and beta (not 1 and 0) repeated over the steps
+        norm.weight.copy_(norm.weight[:1].expand_as(norm.weight).clone())
+        norm.bias.copy_(norm.bias[:1].expand_as(norm.bias).clone())
+    graph = to_nir(model)
+    assert not any(name.startswith("1.") for name in graph.nodes)  # no node of its own for the norm
+    s = norm.weight[0].double() / torch.sqrt(norm.running_var.double() + norm.eps)
+    np.testing.assert_allclose(
+        graph.nodes["0.synapse"].weight, (linear.weight.double() * s[:, None]).detach().numpy(), rtol=1e-12
+    )
+    b = -norm.running_mean.double() * s + norm.bias[0].double()
+    np.testing.assert_allclose(graph.nodes["0.synapse"].bias, b.detach().numpy(), rtol=1e-12)
+    x = (torch.rand(3, 6, 5) < 0.5).float() * 3.0
+    _compare(model, _roundtrip(model, tmp_path), x)
 
 
 def test_cli_export_of_a_trained_checkpoint(tmp_path: Path) -> None:

@@ -37,9 +37,10 @@ def test_results_tables_are_built_from_results() -> None:
         [sys.executable, str(REPO / "scripts" / "results_table.py")], capture_output=True, text=True, check=True
     )
     readme = (REPO / "README.md").read_text()
-    for table in result.stdout.split("\n\n"):
-        if table.strip():
-            assert table.strip() in readme, table[:200]
+    tables = [t for t in result.stdout.split("\n\n") if t.strip()]
+    assert len(tables) >= 2, result.stdout[:500]  # the results table and the experiments table at least
+    for table in tables:
+        assert table.strip() in readme, table[:200]
 
 
 def test_performance_tables_are_built_from_the_benchmark_results() -> None:
