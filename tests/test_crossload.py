@@ -140,15 +140,26 @@ def test_fixed_schedule_and_unaugmented_validation(tmp_path, shared_data) -> Non
     # No validation data and select: best_val is refused, not silently epoch 1.
     with pytest.raises(ConfigError, match=r"train\.select: last"):
         prepare(load_config(REPO / "configs" / "cwru-crossload.yaml", [*base, "train.select=best_val"]))
-    # Augmented training windows; the validation windows and the OOD calibration read them plain.
+    # Augmented training windows; the validation windows and the plain training set (which the OOD calibration
+    # reads) are the recordings' windows as they are, without a speed or gain draw.
     experiment = prepare(
         load_config(
             REPO / "configs" / "cwru-crossload.yaml",
             [*base, "data.val_fraction=0.1", "data.options.augment_speed=0.05", "data.options.augment_gain=0.2"],
         )
     )
-    first_val = experiment.val_set[0][0]
-    assert torch.equal(first_val, experiment.val_set[0][0])  # the same tensor at every read: not augmented
+    for subset in (experiment.val_set, experiment.plain_train_set):
+        for position in range(5):
+            assert torch.equal(subset[position][0], _raw_window(subset, position))
     index = experiment.train_set.indices[0]
     assert not torch.equal(experiment.train_set[0][0], experiment.train_set.dataset[index][0])  # augmented
-    assert torch.equal(experiment.plain_train_set[0][0], experiment.plain_train_set[0][0])
+    assert not torch.equal(experiment.train_set[0][0], _raw_window(experiment.train_set, 0))
+
+
+def _raw_window(subset, position: int) -> torch.Tensor:
+    """The window of a CWRU subset's sample cut straight from its recording and preprocessed, with no jitter."""
+    dataset, index = subset.dataset, subset.indices[position]
+    number, start = dataset.windows[index]
+    return torch.from_numpy(
+        dataset.preprocess.windows(dataset.signals[number][start : start + dataset.window][None])[0]
+    )
