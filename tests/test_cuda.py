@@ -42,8 +42,8 @@ def _python(code: str) -> dict:
 
 def test_srm_on_a_cuda_tensor_runs_the_triton_kernel_and_equals_the_reference() -> None:
     """Every kernel, reset and surrogate with a kernel id, learnt per-channel taus and thresholds: u and every
-    gradient against srm_reference in float64 on the CPU, to 1e-5 of the largest value (draws keep every u 1e-4
-    away from its threshold, so no spike is decided by rounding)."""
+    gradient against srm_reference in float64 on the CPU, to 1e-5 of the largest value, and the spikes equal (draws
+    keep every u 1e-4 away from its threshold, so no spike is decided by rounding; none such is an error)."""
     out = _python(
         """
         import json, torch
@@ -67,6 +67,8 @@ def test_srm_on_a_cuda_tensor_runs_the_triton_kernel_and_equals_the_reference() 
                                                reset=reset)
                         if (u64 - theta.double()).abs().min() > 1e-4:
                             break
+                    else:
+                        raise AssertionError(f"no draw in 50 keeps u 1e-4 from theta: {kernel}, {reset}, {name}")
                     w = torch.randn(x.shape, generator=g)
                     results = []
                     for device, dtype in (("cuda", torch.float32), ("cpu", torch.float64)):
@@ -78,7 +80,7 @@ def test_srm_on_a_cuda_tensor_runs_the_triton_kernel_and_equals_the_reference() 
                             kinds.add(type(u.grad_fn).__name__)
                         loss = (spikes * w.to(device, dtype)).sum() + 0.1 * (u * w.to(device, dtype)).square().sum()
                         grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-                        results.append([u.detach().cpu().double()] + [
+                        results.append([spikes.detach().cpu().double(), u.detach().cpu().double()] + [
                             torch.zeros_like(t).cpu().double() if gr is None else gr.cpu().double()
                             for gr, t in zip(grads, leaves)])
                     for got, ref in zip(*results):
