@@ -50,3 +50,13 @@ def test_errors() -> None:
     with pytest.raises(ParameterError, match="time_steps must be an int >= 1, got 0"):
         direct(torch.zeros(1), 0)
     assert get_encoder("direct", 3)(torch.zeros(2, 5)).shape == (3, 2, 5)
+
+
+def test_every_registered_encoder_is_a_name_a_config_may_give() -> None:
+    """ENCODERS (what get_encoder runs) and EncoderConfig.name (what a config accepts) list the same names."""
+    import typing
+
+    from bpsrm.engine.config import EncoderConfig
+    from bpsrm.network.encoding import ENCODERS
+
+    assert set(typing.get_args(typing.get_type_hints(EncoderConfig)["name"])) == set(ENCODERS)

@@ -95,3 +95,12 @@ def test_surrogate_width_reaches_the_neuron() -> None:
 
 def test_decay_is_exp_of_minus_one_over_tau() -> None:
     assert SRMParams(tau_s=3.0).decay("tau_s") == math.exp(-1 / 3)
+
+
+def test_the_kernel_type_names_every_registered_kernel() -> None:
+    """KERNELS (what srm() computes) and the Kernel type (what a config and SRMParams accept) list the same names."""
+    import typing
+
+    from bpsrm.neuron.params import KERNELS, Kernel
+
+    assert set(typing.get_args(Kernel)) == set(KERNELS)
