@@ -9,8 +9,14 @@ from pathlib import Path
 # read when triton is first imported, so it is set before anything can import it.
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import pytest
-import torch
+# Under several pytest-xdist workers, each worker and every process it starts (bpsrm commands, docs pages) gets its
+# share of the cores, so that two trainings on two workers do not run four threads on two cores.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
+
+import pytest  # noqa: E402 (after the environment above)
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,5 +56,4 @@ def shared_data() -> Path:
 def _seed_and_threads() -> None:
     """Seed 0; two threads, or the cores' share of this pytest-xdist worker when several run at once."""
     torch.manual_seed(0)
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // workers)))
+    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
