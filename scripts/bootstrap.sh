@@ -46,12 +46,11 @@ case "$job" in
   test)
     "$venv/bin/ruff" check .
     # Two workers (pytest-xdist), one file each at a time: module fixtures are built once and the docs pages,
-    # which share runs/docs-* folders, stay in one process; files go out in collection order, longest first
-    # (tests/conftest.py). BPSRM_TEST_WORKERS=0 runs the suite in one process.
+    # which share runs/docs-* folders, stay in one process. BPSRM_TEST_WORKERS=0 runs the suite in one process.
     workers=${BPSRM_TEST_WORKERS:-$(( $(nproc 2>/dev/null || echo 1) >= 2 ? 2 : 0 ))}
     if [[ "$workers" == 0 ]]; then
       exec "$venv/bin/python" -m pytest "$@"
     fi
-    exec "$venv/bin/python" -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
+    exec "$venv/bin/python" -m pytest -n "$workers" --dist loadfile "$@"
     ;;
 esac

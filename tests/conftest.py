@@ -21,26 +21,6 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-# The test files that take longest, in that order, run first: scripts/bootstrap.sh test hands files to two
-# pytest-xdist workers in collection order (--no-loadscope-reorder), so the long ones start at once and the
-# many short ones even out the end, instead of one long file running alone while the other worker idles.
-# Measured at 2 workers on 2 cores (seconds in the file's tests): 289, 74, 59, 57, 51, 32; 853 s in all.
-LONGEST_FILES = (
-    "test_docs.py",
-    "test_predict_recordings.py",
-    "test_distributed.py",
-    "test_benchmarks.py",
-    "test_configs.py",
-    "test_kernel_hard_reset.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the LONGEST_FILES' tests to the front (a stable sort: the order within a file is kept)."""
-    rank = {name: place for place, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only real data; BPSRM_SHARED_DATA overrides the default ../shared/data."""
