@@ -12,8 +12,9 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 # Under several pytest-xdist workers, each worker and every process it starts (bpsrm commands, docs pages) gets its
 # share of the cores, so that two trainings on two workers do not run four threads on two cores.
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+CORES_PER_WORKER = max(1, (os.cpu_count() or 1) // WORKERS)
 if WORKERS > 1:
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(CORES_PER_WORKER))
 
 import pytest  # noqa: E402 (after the environment above)
 import torch  # noqa: E402
@@ -36,4 +37,4 @@ def shared_data() -> Path:
 def _seed_and_threads() -> None:
     """Seed 0; two threads, or the cores' share of this pytest-xdist worker when several run at once."""
     torch.manual_seed(0)
-    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
+    torch.set_num_threads(min(2, CORES_PER_WORKER))

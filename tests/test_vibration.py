@@ -65,12 +65,17 @@ def test_jitter_window_stays_inside_its_part_of_the_record() -> None:
     assert np.all(np.diff(y) > 0)
 
 
-def test_cwru_records_carry_their_shaft_speed(shared_data) -> None:
-    # X<n>RPM as read with scipy (an independent reader): 1797 (105, 0 HP), 1772 (106), 1748 (107).
+def _rpm_as_scipy_reads_it(path, number: int) -> float:
+    """A CWRU record's X<n>RPM read with scipy.io.loadmat (an independent reader)."""
     scipy_io = pytest.importorskip("scipy.io")
+    return float(scipy_io.loadmat(path)[f"X{number}RPM"].ravel()[0])
+
+
+def test_cwru_records_carry_their_shaft_speed(shared_data) -> None:
+    # 1797 (105, 0 HP), 1772 (106), 1748 (107).
     for load, number in ((0, 105), (1, 106), (2, 107)):
         path = shared_data / "cwru" / f"{load}HP" / f"{number}.mat"
-        expected = float(scipy_io.loadmat(path)[f"X{number}RPM"].ravel()[0])
+        expected = _rpm_as_scipy_reads_it(path, number)
         _, rate, rpm = read_cwru_record_rpm(path)
         assert rpm == expected and rate == 12_000
 
@@ -82,12 +87,9 @@ def test_cwru_speed_normalised_dataset(shared_data) -> None:
     )
     # 2 HP runs near 1750 rpm: at the 1800 rpm reference every record gets shorter by rpm / 1800, with each
     # record's rpm as scipy.io.loadmat reads it (not the dataset's own reading).
-    import scipy.io
-
     assert len(plain.records) == 9
     for number in plain.records:
-        mat = scipy.io.loadmat(shared_data / "cwru" / "2HP" / f"{number}.mat")
-        rpm = float(next(v for k, v in mat.items() if k.endswith("RPM")).ravel()[0])
+        rpm = _rpm_as_scipy_reads_it(shared_data / "cwru" / "2HP" / f"{number}.mat", number)
         ratio = normed.signals[number].size / plain.signals[number].size
         assert ratio == pytest.approx(rpm / 1800.0, abs=1e-4)
     assert normed.preprocess.speed_normalize and not plain.preprocess.speed_normalize
