@@ -132,6 +132,28 @@ def test_large_batches_of_spikes_with_nan_and_odd_sizes(threads: int) -> None:
         torch.set_num_threads(old)
 
 
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("k", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_every_window_with_nan_infinities_and_remainders_with_and_without_grad(dims: int, k: int, dtype) -> None:
+    """The fixed windows of the kernel (2 x 2, 1 x 2, 1 x 4) and the general one (3), in inference (no argmax
+    kept) and in training: spikes with NaN, -inf and +inf sprinkled in, sizes that leave a remainder."""
+    g = torch.Generator().manual_seed(31 * k + dims)
+    shape = (3, 5, 40 * k + k - 1) if dims == 1 else (3, 5, 6 * k + k - 1, 8 * k + 1)
+    x = (torch.rand(shape, generator=g) < 0.2).to(dtype)
+    for value, share in ((float("nan"), 0.03), (-float("inf"), 0.03), (float("inf"), 0.01)):
+        x[torch.rand(shape, generator=g) < share] = value
+    reference = nn.MaxPool1d(k) if dims == 1 else nn.MaxPool2d(k)
+    with torch.no_grad():
+        _same(MaxPool(k, dims)(x), reference(x))
+    y_ref = reference(x)
+    grad_out = torch.randn(y_ref.shape, generator=g, dtype=dtype)
+    y_ref, g_ref = _values_and_gradients(reference, x, grad_out)
+    y, g_x = _values_and_gradients(MaxPool(k, dims), x, grad_out)
+    _same(y, y_ref)
+    assert torch.equal(g_x, g_ref)
+
+
 def test_non_contiguous_input_is_pooled_like_torch() -> None:
     """A channels-last or transposed tensor (not the kernel's layout) still gives PyTorch's values and gradients."""
     x = torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)

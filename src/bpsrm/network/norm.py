@@ -267,30 +267,26 @@ class _TemporalNorm(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         """Normalise ``z`` [T, B, C, *S]; returns the same shape.
 
-        The statistics come from PyTorch's native batch norm on a folded view:
-        ``[T*B, C, *S]`` for statistics per c, ``[B, T*C, *S]`` for statistics per (t, c).
+        In training, the statistics come from PyTorch's native batch norm on a folded view:
+        ``[T*B, C, *S]`` for statistics per c, ``[B, T*C, *S]`` for statistics per (t, c)
+        (or this module's C kernels for TCN); in evaluation, :meth:`_inference`.
         """
         self._check(z)
+        if not self.training:
+            return self._inference(z)
         steps, batch, channels = z.shape[0], z.shape[1], z.shape[2]
         spatial = tuple(z.shape[3:])
-        if self.training:
-            per_value = batch * (steps if self.stats == "channel" else 1)
-            for size in spatial:
-                per_value *= size
-            if per_value < 2:
-                raise ShapeError(
-                    f"{type(self).__name__}: need more than one value per channel to normalise in training; "
-                    f"got shape {tuple(z.shape)}"
-                )
-            self.num_batches_tracked.add_(1)
+        per_value = batch * (steps if self.stats == "channel" else 1)
+        for size in spatial:
+            per_value *= size
+        if per_value < 2:
+            raise ShapeError(
+                f"{type(self).__name__}: need more than one value per channel to normalise in training; "
+                f"got shape {tuple(z.shape)}"
+            )
+        self.num_batches_tracked.add_(1)
         per_channel_affine = self.weight.dim() == 1
-        if (
-            self.training
-            and self.stats == "channel"
-            and not per_channel_affine
-            and self.bias is not None
-            and torch.is_grad_enabled()
-        ):
+        if self.stats == "channel" and not per_channel_affine and self.bias is not None:
             return _ChannelNormStepAffine.apply(
                 z,
                 self.weight.to(z.dtype),
@@ -308,7 +304,7 @@ class _TemporalNorm(nn.Module):
                 self.running_var,
                 self.weight if per_channel_affine else None,
                 self.bias if per_channel_affine else None,
-                self.training,
+                True,
                 self.momentum,
                 self.eps,
             ).reshape(z.shape)
@@ -321,7 +317,7 @@ class _TemporalNorm(nn.Module):
                     self.running_var.view(-1),
                     None,
                     None,
-                    self.training,
+                    True,
                     self.momentum,
                     self.eps,
                 )
@@ -334,6 +330,24 @@ class _TemporalNorm(nn.Module):
         if self.step_scale is not None:
             y = y * self.step_scale.to(z.dtype).reshape((-1,) + (1,) * (z.dim() - 1))
         return y
+
+    def _inference(self, z: Tensor) -> Tensor:
+        r"""Inference on the running statistics in one pass, ``y = k_1 z + k_0``, with
+        $r = 1/\sqrt{\hat\sigma^2 + \epsilon}$, $k_1 = p[t]\,\gamma\,r$ and
+        $k_0 = p[t]\,(\beta - \gamma\,r\,\hat\mu)$ per c or per (t, c) as the layer keeps them
+        ($\beta = 0$ without a bias, $p = 1$ without a step scale): the same values as normalising,
+        then the affine, then the scale, without their intermediate tensors. The coefficients are worked
+        out in float64 for float64 inputs and in float32 otherwise, then rounded to ``z``'s dtype."""
+        work = torch.float64 if z.dtype == torch.float64 else torch.float32
+        rstd = (self.running_var.to(work) + self.eps).rsqrt()
+        k1 = self._view(self.weight.to(work), z) * self._view(rstd, z)
+        k0 = -k1 * self._view(self.running_mean.to(work), z)
+        if self.bias is not None:
+            k0 = k0 + self._view(self.bias.to(work), z)
+        if self.step_scale is not None:
+            scale = self.step_scale.to(work).reshape((-1,) + (1,) * (z.dim() - 1))
+            k1, k0 = k1 * scale, k0 * scale
+        return torch.addcmul(k0.to(z.dtype), z, k1.to(z.dtype))
 
     @classmethod
     def from_options(

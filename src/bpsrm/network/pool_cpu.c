@@ -22,58 +22,69 @@
  * bpsrm/network/native.py's ABI when it loads: raise both together when a signature changes. */
 int bpsrm_network_abi(void) { return 1; }
 
-/* The 2 x 2 window, the common case, unrolled and without branches so that it vectorises: the same rule
- * (places 0, 1, 2, 3 in row order; an element replaces the maximum when larger or NaN). The first place
- * always wins against the initial -inf (it is larger, NaN, or -inf itself, which leaves place 0). */
-#define DEFINE_2X2(T, SUFFIX)                                                                                   \
-    static void pool_2x2_##SUFFIX(const T *restrict xp, T *restrict yp, uint8_t *restrict ip, long Ho, long Wo, \
-                                  long W) {                                                                     \
-        for (long i = 0; i < Ho; ++i) {                                                                         \
-            const T *restrict r0 = xp + 2 * i * W, *restrict r1 = r0 + W;                                       \
-            T *restrict yr = yp + i * Wo;                                                                       \
-            uint8_t *restrict ir = ip + i * Wo;                                                                 \
-            for (long j = 0; j < Wo; ++j) {                                                                     \
-                const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];                     \
-                T best = a;                                                                                     \
-                uint8_t at = 0;                                                                                 \
-                const int tb = (b > best) | (b != b);                                                           \
-                best = tb ? b : best;                                                                           \
-                at = tb ? 1 : at;                                                                               \
-                const int tc = (c > best) | (c != c);                                                           \
-                best = tc ? c : best;                                                                           \
-                at = tc ? 2 : at;                                                                               \
-                const int td = (d > best) | (d != d);                                                           \
-                best = td ? d : best;                                                                           \
-                at = td ? 3 : at;                                                                               \
-                yr[j] = best;                                                                                   \
-                ir[j] = at;                                                                                     \
-            }                                                                                                   \
-        }                                                                                                       \
+/* The windows of the configured networks, 2 x 2 (images) and 1 x 2, 1 x 4 (signals), with the window's size
+ * known to the compiler, so that its loops unroll and run without branches: the same rule (places a kw + b in
+ * row order; an element replaces the maximum when larger or NaN). The first place always wins against the
+ * initial -inf (it is larger, NaN, or -inf itself, which leaves place 0), so it starts the running maximum.
+ * Without an index (inference) only the maximum is kept. */
+#define DEFINE_FIXED(T, SUFFIX, KH, KW)                                                                          \
+    static void pool_##KH##x##KW##_##SUFFIX(const T *restrict xp, T *restrict yp, uint8_t *restrict ip, long Ho, \
+                                            long Wo, long W) {                                                   \
+        for (long i = 0; i < Ho; ++i) {                                                                          \
+            const T *restrict r = xp + KH * i * W;                                                               \
+            T *restrict yr = yp + i * Wo;                                                                        \
+            if (ip) {                                                                                            \
+                uint8_t *restrict ir = ip + i * Wo;                                                              \
+                for (long j = 0; j < Wo; ++j) {                                                                  \
+                    T best = r[KW * j];                                                                          \
+                    uint8_t at = 0;                                                                              \
+                    for (int q = 1; q < KH * KW; ++q) {                                                          \
+                        const T v = r[(q / KW) * W + KW * j + q % KW];                                           \
+                        const int take = (v > best) | (v != v);                                                  \
+                        best = take ? v : best;                                                                  \
+                        at = take ? (uint8_t)q : at;                                                             \
+                    }                                                                                            \
+                    yr[j] = best;                                                                                \
+                    ir[j] = at;                                                                                  \
+                }                                                                                                \
+            } else {                                                                                             \
+                for (long j = 0; j < Wo; ++j) {                                                                  \
+                    T best = r[KW * j];                                                                          \
+                    for (int q = 1; q < KH * KW; ++q) {                                                          \
+                        const T v = r[(q / KW) * W + KW * j + q % KW];                                           \
+                        best = ((v > best) | (v != v)) ? v : best;                                               \
+                    }                                                                                            \
+                    yr[j] = best;                                                                                \
+                }                                                                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+                                                                                                                 \
+    /* Its backward: every input element written once, g at the argmax, 0 elsewhere and past the last window. */ \
+    static void pool_##KH##x##KW##_backward_##SUFFIX(const T *restrict gp, const uint8_t *restrict ip,           \
+                                                     T *restrict dp, long H, long W) {                           \
+        const long Ho = H / KH, Wo = W / KW;                                                                     \
+        for (long i = 0; i < Ho; ++i) {                                                                          \
+            T *restrict r = dp + KH * i * W;                                                                     \
+            const T *restrict gr = gp + i * Wo;                                                                  \
+            const uint8_t *restrict ir = ip + i * Wo;                                                            \
+            for (long j = 0; j < Wo; ++j) {                                                                      \
+                const T g = gr[j];                                                                               \
+                const uint8_t at = ir[j];                                                                        \
+                for (int q = 0; q < KH * KW; ++q) r[(q / KW) * W + KW * j + q % KW] = at == q ? g : (T)0;        \
+            }                                                                                                    \
+            if (W > KW * Wo)                                                                                     \
+                for (int a = 0; a < KH; ++a) memset(r + a * W + KW * Wo, 0, (size_t)(W - KW * Wo) * sizeof(T)); \
+        }                                                                                                        \
+        if (H > KH * Ho) memset(dp + KH * Ho * W, 0, (size_t)((H - KH * Ho) * W) * sizeof(T));                   \
     }
 
-/* Its backward: each input element of a whole window written once, g at the argmax and 0 elsewhere. */
-#define DEFINE_2X2_BACKWARD(T, SUFFIX)                                                                          \
-    static void pool_2x2_backward_##SUFFIX(const T *restrict gp, const uint8_t *restrict ip, T *restrict dp,    \
-                                           long Ho, long Wo, long W) {                                          \
-        for (long i = 0; i < Ho; ++i) {                                                                         \
-            T *restrict r0 = dp + 2 * i * W, *restrict r1 = r0 + W;                                             \
-            const T *restrict gr = gp + i * Wo;                                                                 \
-            const uint8_t *restrict ir = ip + i * Wo;                                                           \
-            for (long j = 0; j < Wo; ++j) {                                                                     \
-                const T g = gr[j];                                                                              \
-                const uint8_t at = ir[j];                                                                       \
-                r0[2 * j] = at == 0 ? g : (T)0;                                                                 \
-                r0[2 * j + 1] = at == 1 ? g : (T)0;                                                             \
-                r1[2 * j] = at == 2 ? g : (T)0;                                                                 \
-                r1[2 * j + 1] = at == 3 ? g : (T)0;                                                             \
-            }                                                                                                   \
-        }                                                                                                       \
-    }
-
-DEFINE_2X2_BACKWARD(float, f32)
-DEFINE_2X2_BACKWARD(double, f64)
-DEFINE_2X2(float, f32)
-DEFINE_2X2(double, f64)
+DEFINE_FIXED(float, f32, 2, 2)
+DEFINE_FIXED(double, f64, 2, 2)
+DEFINE_FIXED(float, f32, 1, 2)
+DEFINE_FIXED(double, f64, 1, 2)
+DEFINE_FIXED(float, f32, 1, 4)
+DEFINE_FIXED(double, f64, 1, 4)
 
 #define DEFINE_POOL(T, SUFFIX)                                                                                  \
     void bpsrm_maxpool_forward_##SUFFIX(const T *x, T *y, uint8_t *index, long planes, long H, long W, long kh, \
@@ -84,8 +95,12 @@ DEFINE_2X2(double, f64)
             const T *xp = x + p * H * W;                                                                        \
             T *yp = y + p * Ho * Wo;                                                                            \
             uint8_t *ip = index ? index + p * Ho * Wo : NULL;                                                   \
-            if (kh == 2 && kw == 2 && ip) {                                                                     \
+            if (kh == 2 && kw == 2) {                                                                           \
                 pool_2x2_##SUFFIX(xp, yp, ip, Ho, Wo, W);                                                       \
+                continue;                                                                                       \
+            }                                                                                                   \
+            if (kh == 1 && (kw == 2 || kw == 4)) {                                                              \
+                (kw == 2 ? pool_1x2_##SUFFIX : pool_1x4_##SUFFIX)(xp, yp, ip, Ho, Wo, W);                       \
                 continue;                                                                                       \
             }                                                                                                   \
             for (long i = 0; i < Ho; ++i) {                                                                     \
@@ -116,8 +131,12 @@ DEFINE_2X2(double, f64)
             const T *gp = grad + p * Ho * Wo;                                                                   \
             const uint8_t *ip = index + p * Ho * Wo;                                                            \
             T *dp = grad_x + p * H * W;                                                                         \
-            if (kh == 2 && kw == 2 && H % 2 == 0 && W % 2 == 0) {                                               \
-                pool_2x2_backward_##SUFFIX(gp, ip, dp, Ho, Wo, W);                                              \
+            if (kh == 2 && kw == 2) {                                                                           \
+                pool_2x2_backward_##SUFFIX(gp, ip, dp, H, W);                                                   \
+                continue;                                                                                       \
+            }                                                                                                   \
+            if (kh == 1 && (kw == 2 || kw == 4)) {                                                              \
+                (kw == 2 ? pool_1x2_backward_##SUFFIX : pool_1x4_backward_##SUFFIX)(gp, ip, dp, H, W);          \
                 continue;                                                                                       \
             }                                                                                                   \
             memset(dp, 0, (size_t)(H * W) * sizeof(T));                                                         \
