@@ -1,8 +1,8 @@
 """Training step of the Fashion-MNIST network: bpsrm beside the same architecture with SpikingJelly and
-snnTorch neurons, samples/s and peak memory, in one run.
+snnTorch neurons, samples/s and peak memory, in one run; with ``--inference``, the evaluation forward instead.
 
     python benchmarks/train_step.py [--allocator tuned|default] [--steps 20] [--quick] [--device cpu|cuda]
-                                    [--out FILE]
+                                    [--inference] [--out FILE]
 
 Network: 32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10 at T = 4, batch 64,
 direct encoding, AdamW, cross-entropy; random Fashion-MNIST-sized inputs.
@@ -13,6 +13,8 @@ How each build maps the architecture:
   SpikingJelly's LIFNode (multi-step, soft reset, sigmoid surrogate) as the neuron;
 - "snnTorch": the same layers with snnTorch's Synaptic neuron (subtract reset) looped over T.
 Peer readouts average the last Linear layer's output over T.
+With --inference every build is in eval mode and runs its forward alone under torch.no_grad() (running
+statistics, no argmax kept) on a batch of 256, what `bpsrm eval` and `bpsrm predict` do; no memory figures.
 Time: every build runs interleaved, medians of --steps steps. Peak memory:
 each build runs alone in a child process; "peak RSS" is its peak resident
 memory minus that before the model was built, under the same allocator set-up
@@ -48,9 +50,10 @@ from bpsrm.network.layers import TimeFolded
 from bpsrm.runtime import allocator_state, tune_allocator
 
 SPEC = "32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"
-T, BATCH = 4, 64
+T, BATCH, INFERENCE_BATCH = 4, 64, 256
 BUILDS = ["bpsrm", "bpsrm (BN)", "SpikingJelly", "snnTorch"]
 DEVICE = torch.device("cpu")  # --device
+INFERENCE = False  # --inference
 
 
 def _sync() -> None:
@@ -133,11 +136,21 @@ def make(name: str) -> nn.Module:
 
 
 def step_fn(model: nn.Module):
+    """One training step of ``model`` on fixed random inputs (with --inference: one evaluation forward)."""
     model = model.to(DEVICE)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
-    images = torch.rand(BATCH, 1, 28, 28, generator=g).to(DEVICE)
-    labels = torch.randint(0, 10, (BATCH,), generator=g).to(DEVICE)
+    batch = INFERENCE_BATCH if INFERENCE else BATCH
+    images = torch.rand(batch, 1, 28, 28, generator=g).to(DEVICE)
+    labels = torch.randint(0, 10, (batch,), generator=g).to(DEVICE)
+    if INFERENCE:
+        model.eval()
+
+        def forward() -> None:
+            with torch.no_grad():
+                model(direct(images, T))
+
+        return forward
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
     def step() -> None:
         loss = F.cross_entropy(model(direct(images, T)), labels)
@@ -224,9 +237,11 @@ def main() -> None:
     parser.add_argument("--child-allocator", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--inference", action="store_true", help="time the evaluation forward, not a training step")
     args = parser.parse_args()
-    global DEVICE
+    global DEVICE, INFERENCE
     DEVICE = torch.device(args.device)
+    INFERENCE = args.inference
     steps = 2 if args.quick else args.steps
     if args.child:
         child(args.child, min(steps, 5), args.child_allocator or args.allocator)
@@ -250,29 +265,31 @@ def main() -> None:
             _sync()
             times[name].append(time.perf_counter() - start)
     rows = {}
-    cpu_peaks = _cpu_peaks(list(builds), (args.allocator, "live"), steps) if DEVICE.type == "cpu" else {}
+    batch = INFERENCE_BATCH if INFERENCE else BATCH
+    measure_memory = not INFERENCE
+    cpu_peaks = (
+        _cpu_peaks(list(builds), (args.allocator, "live"), steps) if measure_memory and DEVICE.type == "cpu" else {}
+    )
     for name in builds:
         ms = statistics.median(times[name]) * 1e3
-        peaks = _gpu_peaks(builds[name], steps) if DEVICE.type == "cuda" else cpu_peaks[name]
-        rows[name] = {
-            "ms_per_step": ms,
-            "samples_per_second": BATCH / ms * 1e3,
-            "peak_rss_mb": peaks[args.allocator],
-            "peak_live_mb": peaks["live"],
-        }
+        rows[name] = {"ms_per_step": ms, "samples_per_second": batch / ms * 1e3}
+        if measure_memory:
+            peaks = _gpu_peaks(builds[name], steps) if DEVICE.type == "cuda" else cpu_peaks[name]
+            rows[name].update(peak_rss_mb=peaks[args.allocator], peak_live_mb=peaks["live"])
     best_peer = min((rows[n]["ms_per_step"] for n in ("SpikingJelly", "snnTorch") if n in rows), default=None)
     if best_peer:
         for row in rows.values():
             row["speed_vs_faster_peer"] = best_peer / row["ms_per_step"]
-    for key in ("peak_rss_mb", "peak_live_mb"):
+    for key in ("peak_rss_mb", "peak_live_mb") if measure_memory else ():
         least_peer = min((rows[n][key] for n in ("SpikingJelly", "snnTorch") if n in rows), default=None)
         if least_peer:
             for row in rows.values():
                 row[key.replace("_mb", "_vs_leaner_peer")] = row[key] / least_peer
     report = {
+        "mode": "inference" if INFERENCE else "training",
         "spec": SPEC,
         "T": T,
-        "batch": BATCH,
+        "batch": batch,
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
         "torch": torch.__version__,

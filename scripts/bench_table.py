@@ -77,7 +77,31 @@ def train_table() -> str:
     return "\n".join(lines)
 
 
+def inference_table() -> str:
+    """The evaluation forward (benchmarks/train_step.py --inference): time only."""
+    report = _load("inference-tuned.json")
+    if report is None:
+        return ""
+    lines = [
+        f"Inference (evaluation forward under no_grad), `{report['spec']}`, T={report['T']}, batch "
+        f"{report['batch']}, {report['threads']} threads:",
+        "",
+        "| build | ms/batch | samples/s | x faster peer |",
+        "|---|---|---|---|",
+    ]
+    for name, row in report["results"].items():
+        lines.append(
+            f"| {name} | {row['ms_per_step']:.1f} | {row['samples_per_second']:.0f} | "
+            f"{row.get('speed_vs_faster_peer', float('nan')):.2f} |"
+        )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     print(neuron_table())
     print()
     print(train_table())
+    inference = inference_table()
+    if inference:
+        print()
+        print(inference)

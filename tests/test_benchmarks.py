@@ -14,11 +14,13 @@ from conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("script", ["neuron.py", "train_step.py"])
-def test_benchmark_runs_quick(script, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("script", "options"), [("neuron.py", []), ("train_step.py", []), ("train_step.py", ["--inference"])]
+)
+def test_benchmark_runs_quick(script, options, tmp_path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--out", str(out)],
+        [sys.executable, str(REPO / "benchmarks" / script), "--quick", *options, "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -32,7 +34,12 @@ def test_benchmark_runs_quick(script, tmp_path) -> None:
         assert rows["bpsrm portable"]["ms"] > 0
         _check_fixed_cost(report)
     else:
-        assert rows["bpsrm"]["ms_per_step"] > 0 and rows["bpsrm"]["samples_per_second"] > 0
+        assert report["mode"] == ("inference" if options else "training")
+        assert report["batch"] == (256 if options else 64)
+        row = rows["bpsrm"]
+        assert row["ms_per_step"] > 0
+        assert row["samples_per_second"] == pytest.approx(report["batch"] / row["ms_per_step"] * 1e3)
+        assert ("peak_rss_mb" in row) == (not options)  # memory is measured for training only
 
 
 def _check_fixed_cost(report: dict) -> None:
