@@ -648,6 +648,59 @@ def test_the_kernels_run_in_training(path: str, monkeypatch: pytest.MonkeyPatch)
     assert calls == (["moments"] if path == "kernel" else [])
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("make", [lambda: FoldedBatchNorm(C), lambda: TemporalChannelNorm(C, T)], ids=["bn", "tcn"])
+def test_eval_on_half_inputs_is_rounded_once(make, dtype) -> None:
+    """A float32 layer in evaluation on float16 / bfloat16 inputs: the hand formula in float64, rounded to the
+    input's dtype, within that dtype's own tolerance (coefficients rounded to half first would miss it)."""
+    g = torch.Generator().manual_seed(17)
+    layer = make().eval()
+    with torch.no_grad():
+        layer.weight.copy_(0.5 + torch.rand(layer.weight.shape, generator=g))
+        layer.bias.copy_(torch.randn(layer.bias.shape, generator=g) * 4.0)
+        layer.running_mean.copy_(torch.randn(C, generator=g) * 20.0)
+        layer.running_var.copy_(0.01 + torch.rand(C, generator=g))
+    z = (torch.randn(T, B, C, 16, generator=g) * 30.0).to(dtype)
+    y = layer(z)
+    assert y.dtype == dtype
+    view = (-1, 1, C, 1) if layer.weight.dim() == 2 else (1, 1, C, 1)
+    rstd = 1.0 / torch.sqrt(layer.running_var.double().reshape(1, 1, C, 1) + EPS)
+    expected = layer.weight.double().reshape(view) * (z.double() - layer.running_mean.double().reshape(1, 1, C, 1))
+    expected = expected * rstd + layer.bias.double().reshape(view)
+    torch.testing.assert_close(y, expected.to(dtype))
+
+
+def test_tcn_in_training_under_no_grad_against_the_hand_formula(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training mode under torch.no_grad() (AdaBN's re-estimation, `bpsrm adapt`): the same C kernels as with
+    gradients on the kernel path, the output and the running statistics of the hand formula."""
+    calls: list[str] = []
+    original = tcn_cpu.moments
+
+    def counted(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append("moments")
+        return original(z)
+
+    monkeypatch.setattr(tcn_cpu, "moments", counted)
+    g = torch.Generator().manual_seed(21)
+    z = torch.randn(2, 4, 3, 5, generator=g, dtype=torch.float64) * 3.0 + 1.5
+    layer = TemporalChannelNorm(3, 2, "channel").double().train()
+    gamma = 0.5 + torch.rand(2, 3, generator=g, dtype=torch.float64)
+    beta = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(gamma)
+        layer.bias.copy_(beta)
+        y = layer(z)
+    assert calls == (["moments"] if path == "kernel" else [])
+    values = z.permute(2, 0, 1, 3).reshape(3, -1)  # [C, T * B * S]
+    mean, var = values.mean(1), values.var(1, unbiased=False)
+    normalised = (z - mean.reshape(1, 1, 3, 1)) / torch.sqrt(var.reshape(1, 1, 3, 1) + EPS)
+    expected = gamma.reshape(2, 1, 3, 1) * normalised + beta.reshape(2, 1, 3, 1)
+    torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(layer.running_mean, MOMENTUM * mean, rtol=1e-12, atol=1e-12)
+    unbiased = values.var(1, unbiased=True)
+    torch.testing.assert_close(layer.running_var, (1 - MOMENTUM) + MOMENTUM * unbiased, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_tcn_on_a_block_repeated_over_time(dtype) -> None:
     """Direct encoding hands the first TCN one [B, C, H, W] block expanded over T (stride 0): output, running
@@ -699,9 +752,14 @@ def test_tcn_with_a_layout_changing_saved_tensor_hook_and_frozen_parameters() ->
     torch.testing.assert_close(dz, reference[0], rtol=1e-10, atol=1e-10)
 
 
-def test_tcn_refuses_mixed_dtypes_on_both_paths() -> None:
-    """float64 input to a float32 layer: the same PyTorch error on either path (never a silent mix)."""
-    layer = TemporalChannelNorm(3, 2, "channel").train()
-    z = torch.randn(2, 4, 3, 5, dtype=torch.float64, requires_grad=True)
-    with pytest.raises(RuntimeError, match="mixed dtype"):
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize(
+    ("layer_dtype", "input_dtype"), [(torch.float32, torch.float64), (torch.float64, torch.float32)]
+)
+def test_tcn_refuses_mixed_dtypes_on_both_paths(training: bool, layer_dtype, input_dtype) -> None:
+    """float64 input to a float32 layer and the reverse: one clear error, in training and in evaluation, on
+    either path (never a silent mix)."""
+    layer = TemporalChannelNorm(3, 2, "channel").to(layer_dtype).train(training)
+    z = torch.randn(2, 4, 3, 5, dtype=input_dtype, requires_grad=True)
+    with pytest.raises(ParameterError, match=f"mixed dtype: the input is {input_dtype} and the layer's"):
         layer(z)

@@ -76,6 +76,9 @@ def test_keeps_the_indices_not_the_input(path: str) -> None:
     assert [(t.dtype, t.numel()) for t in saved] == [(torch.uint8 if path == "kernel" else torch.int64, y.numel())]
 
 
+INF, NAN = float("inf"), float("nan")
+
+
 def _same(got: torch.Tensor, expected: torch.Tensor) -> None:
     """Equal bit for bit, NaN where the expected value is NaN."""
     torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
@@ -107,9 +110,54 @@ def test_ties_nan_and_infinities_route_the_gradient_as_torch_does(dtype) -> None
     y_ref, g_ref = _values_and_gradients(nn.MaxPool2d(2), x, grad_out)
     y, g_x = _values_and_gradients(MaxPool(2), x, grad_out)
     _same(y, y_ref)
+    assert torch.equal(torch.signbit(y), torch.signbit(y_ref))
     assert torch.equal(g_x, g_ref)
     places = [int(g_x[0, c].flatten().nonzero()) for c in range(6)]
     assert places == expected_place
+    with torch.no_grad():  # inference keeps no argmax: the value alone, its sign bit included
+        y_plain = MaxPool(2)(x)
+    _same(y_plain, y_ref)
+    assert torch.equal(torch.signbit(y_plain), torch.signbit(y_ref))
+
+
+WINDOWS_1D = {
+    # k = 4: the 2 x 2 windows above read row by row
+    4: (
+        [
+            [-INF, -INF, -INF, -INF],
+            [-0.0, 0.0, 0.0, -0.0],
+            [NAN, 5.0, NAN, 1.0],
+            [NAN, 7.0, 2.0, 3.0],
+            [1.0, INF, INF, 1.0],
+            [0.0, 1.0, 1.0, 0.0],
+        ],
+        [0, 0, 2, 0, 1, 1],
+    ),
+    2: (
+        [[-INF, -INF], [-0.0, 0.0], [5.0, NAN], [NAN, 7.0], [1.0, INF], [INF, INF], [NAN, NAN]],
+        [0, 0, 1, 0, 1, 0, 1],
+    ),
+}
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_one_dimensional_windows_by_hand_with_and_without_grad(k: int, dtype) -> None:
+    """1 x k windows by hand (ties, -0.0 before +0.0, NaN, infinities): the place that gets the gradient, and
+    the value with its sign bit, in training and in inference, as PyTorch's."""
+    windows, expected_place = WINDOWS_1D[k]
+    x = torch.tensor(windows, dtype=dtype).reshape(1, len(windows), k)
+    grad_out = torch.arange(1.0, len(windows) + 1.0, dtype=dtype).reshape(1, -1, 1)
+    y_ref, g_ref = _values_and_gradients(nn.MaxPool1d(k), x, grad_out)
+    y, g_x = _values_and_gradients(MaxPool(k, 1), x, grad_out)
+    _same(y, y_ref)
+    assert torch.equal(torch.signbit(y), torch.signbit(y_ref))
+    assert torch.equal(g_x, g_ref)
+    assert [int(g_x[0, c].nonzero()) for c in range(len(windows))] == expected_place
+    with torch.no_grad():
+        y_plain = MaxPool(k, 1)(x)
+    _same(y_plain, y_ref)
+    assert torch.equal(torch.signbit(y_plain), torch.signbit(y_ref))
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -256,6 +256,12 @@ class _TemporalNorm(nn.Module):
                 f"got T = {z.shape[0]} in shape {tuple(z.shape)}. Only stats='channel' with a "
                 "per-channel affine (time_steps=None) runs at any T."
             )
+        full = (torch.float32, torch.float64)
+        if z.dtype in full and self.running_mean.dtype in full and z.dtype != self.running_mean.dtype:
+            raise ParameterError(
+                f"{name}: mixed dtype: the input is {z.dtype} and the layer's parameters and statistics "
+                f"{self.running_mean.dtype}; convert one of them (layer.to(z.dtype) or z.to(...))"
+            )
 
     def _view(self, p: Tensor, z: Tensor) -> Tensor:
         """[C] -> [1, 1, C, 1...] or [T, C] -> [T, 1, C, 1...]."""
@@ -335,9 +341,10 @@ class _TemporalNorm(nn.Module):
         r"""Inference on the running statistics in one pass, ``y = k_1 z + k_0``, with
         $r = 1/\sqrt{\hat\sigma^2 + \epsilon}$, $k_1 = p[t]\,\gamma\,r$ and
         $k_0 = p[t]\,(\beta - \gamma\,r\,\hat\mu)$ per c or per (t, c) as the layer keeps them
-        ($\beta = 0$ without a bias, $p = 1$ without a step scale): the same values as normalising,
-        then the affine, then the scale, without their intermediate tensors. The coefficients are worked
-        out in float64 for float64 inputs and in float32 otherwise, then rounded to ``z``'s dtype."""
+        ($\beta = 0$ without a bias, $p = 1$ without a step scale): the values of normalising, then the
+        affine, then the scale (up to rounding), without their intermediate tensors. The coefficients are
+        worked out in float64 for float64 inputs and in float32 otherwise; float16 and bfloat16 inputs are
+        computed in float32 and rounded once, at the end."""
         work = torch.float64 if z.dtype == torch.float64 else torch.float32
         rstd = (self.running_var.to(work) + self.eps).rsqrt()
         k1 = self._view(self.weight.to(work), z) * self._view(rstd, z)
@@ -347,7 +354,9 @@ class _TemporalNorm(nn.Module):
         if self.step_scale is not None:
             scale = self.step_scale.to(work).reshape((-1,) + (1,) * (z.dim() - 1))
             k1, k0 = k1 * scale, k0 * scale
-        return torch.addcmul(k0.to(z.dtype), z, k1.to(z.dtype))
+        if z.dtype == work:
+            return torch.addcmul(k0, z, k1)
+        return torch.addcmul(k0, z.to(work), k1).to(z.dtype)
 
     @classmethod
     def from_options(

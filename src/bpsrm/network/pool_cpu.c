@@ -8,7 +8,7 @@
  * or NaN, starting from -inf with the first element as the argmax: PyTorch's own CPU rule
  * (aten/src/ATen/native/cpu/MaxPoolKernel.cpp), so ties (all-zero windows of spikes) and NaN send
  * the gradient where PyTorch sends it. The argmax is kept as its place in the window,
- * a kh + b < kh kw <= 256, in one byte (PyTorch keeps an int64 per output).
+ * a kw + b < kh kw <= 256, in one byte (PyTorch keeps an int64 per output).
  *
  * The backward writes every element of dx once: the gradient of y at the argmax, 0 elsewhere
  * (windows do not overlap; rows and columns past the last whole window get 0).
