@@ -633,8 +633,9 @@ def test_tcn_float32_gradients_at_conv_scale() -> None:
         assert ((ours32.double() - ref).abs().max() / ref.abs().max()).item() < 1e-5
 
 
-def test_the_kernels_run_in_training(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The "kernel" runs above do go through the C kernels (and the "torch" runs do not)."""
+@pytest.fixture
+def moments_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that gets "moments" each time TCN calls the C kernel's channel moments."""
     calls: list[str] = []
     original = tcn_cpu.moments
 
@@ -643,9 +644,14 @@ def test_the_kernels_run_in_training(path: str, monkeypatch: pytest.MonkeyPatch)
         return original(z)
 
     monkeypatch.setattr(tcn_cpu, "moments", counted)
+    return calls
+
+
+def test_the_kernels_run_in_training(path: str, moments_calls: list[str]) -> None:
+    """The "kernel" runs above do go through the C kernels (and the "torch" runs do not)."""
     layer = TemporalChannelNorm(3, 2, "channel").train()
     layer(torch.randn(2, 4, 3, 5, requires_grad=True)).sum().backward()
-    assert calls == (["moments"] if path == "kernel" else [])
+    assert moments_calls == (["moments"] if path == "kernel" else [])
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -670,17 +676,9 @@ def test_eval_on_half_inputs_is_rounded_once(make, dtype) -> None:
     torch.testing.assert_close(y, expected.to(dtype))
 
 
-def test_tcn_in_training_under_no_grad_against_the_hand_formula(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tcn_in_training_under_no_grad_against_the_hand_formula(path: str, moments_calls: list[str]) -> None:
     """Training mode under torch.no_grad() (AdaBN's re-estimation, `bpsrm adapt`): the same C kernels as with
     gradients on the kernel path, the output and the running statistics of the hand formula."""
-    calls: list[str] = []
-    original = tcn_cpu.moments
-
-    def counted(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        calls.append("moments")
-        return original(z)
-
-    monkeypatch.setattr(tcn_cpu, "moments", counted)
     g = torch.Generator().manual_seed(21)
     z = torch.randn(2, 4, 3, 5, generator=g, dtype=torch.float64) * 3.0 + 1.5
     layer = TemporalChannelNorm(3, 2, "channel").double().train()
@@ -690,7 +688,7 @@ def test_tcn_in_training_under_no_grad_against_the_hand_formula(path: str, monke
         layer.weight.copy_(gamma)
         layer.bias.copy_(beta)
         y = layer(z)
-    assert calls == (["moments"] if path == "kernel" else [])
+    assert moments_calls == (["moments"] if path == "kernel" else [])
     values = z.permute(2, 0, 1, 3).reshape(3, -1)  # [C, T * B * S]
     mean, var = values.mean(1), values.var(1, unbiased=False)
     normalised = (z - mean.reshape(1, 1, 3, 1)) / torch.sqrt(var.reshape(1, 1, 3, 1) + EPS)
