@@ -478,3 +478,49 @@ def test_random_bytes_raise_only_bpsrm_errors(tmp_path, data):
     except BpsrmError:
         return
     assert signal.ndim == 1 and signal.size > 0 and np.all(np.isfinite(signal))
+
+
+@pytest.mark.parametrize("augment_speed", [0.0, 0.2])
+def test_validation_windows_overlap_no_training_window(cwru_root, manifest, augment_speed):
+    """The configured CWRU split (windows of 2,048 every 512 samples, 10% for validation): validation takes whole
+    stretches of neighbouring windows, and every training window that shares a sample with a validation window,
+    counted here pair by pair, is left out; with speed augmentation a training window reads up to
+    round(2048 * 1.2) samples, from its start or moved back by the excess."""
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import prepare
+
+    options = {"load": 0, "window": 2048, "stride": 512, "normalize": "window", "augment_speed": augment_speed}
+    config = config_from_dict(
+        {
+            "experiment": "cwru-split",
+            "data": {"name": "cwru", "root": str(cwru_root.parent), "options": options, "val_fraction": 0.1},
+            "model": {"spec": "4C7-SRM-MP4-FC10", "time_steps": 2},
+        }
+    )
+    experiment = prepare(config)
+    pool = experiment.val_set.dataset
+    windows = pool.windows
+    val = experiment.val_set.indices
+    train = experiment.train_set.indices
+    reach = round(2048 * (1 + augment_speed))
+    val_spans = [(windows[i][0], windows[i][1], windows[i][1] + 2048) for i in val]
+
+    def overlaps(i: int) -> bool:
+        record, start = windows[i]
+        a, b = start - (reach - 2048), start + reach
+        return any(r == record and a < d and c < b for r, c, d in val_spans)
+
+    others = [i for i in range(len(windows)) if i not in set(val)]
+    assert [i for i in others if not overlaps(i)] == train
+    assert experiment.overlapping == len(others) - len(train) > 0
+    assert experiment.overlapping < 0.1 * len(windows)  # whole stretches: few neighbours lost
+    # Validation holds whole stretches: a twentieth of a record's training part (its first 70%) ...
+    length = {record: math.floor(0.7 * expected_length(manifest[record])) for record, _ in windows}
+    stretch_of = {i: (r, start // math.ceil(length[r] / 20)) for i, (r, start) in enumerate(windows)}
+    held = {stretch_of[i] for i in val}
+    assert sorted(val) == sorted(i for i in range(len(windows)) if stretch_of[i] in held)
+    # ... and about 10% of every class, never more.
+    targets = pool.targets
+    for label in range(10):
+        n_class = sum(t == label for t in targets)
+        assert 0 < sum(targets[i] == label for i in val) <= round(0.1 * n_class)

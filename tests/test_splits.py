@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import torch
 
-from bpsrm.data.splits import group_folds, group_holdout
+from bpsrm.data.splits import drop_overlapping, group_folds, group_holdout
 from bpsrm.engine.config import config_from_dict
 from bpsrm.engine.trainer import prepare, train
 from bpsrm.errors import ConfigError, ParameterError
@@ -168,3 +168,40 @@ def test_fold_keys_that_contradict_each_other_are_refused() -> None:
         prepare(_config(val_folds=3, val_options={"limit": 1}))
     with pytest.raises(ConfigError, match=r"data.val_fold: 2 without data.val_folds"):
         prepare(_config(val_fold=2))
+
+
+def test_drop_overlapping_by_hand() -> None:
+    # Windows of 4 samples, stride 2, on source "r"; one window of source "q" at the same positions.
+    spans = [("r", 0, 4), ("r", 2, 6), ("r", 4, 8), ("r", 6, 10), ("r", 8, 12), ("r", 10, 14), ("q", 4, 8)]
+    # Held: window 3 ([6, 10)). [4, 8) and [8, 12) share samples 6-7 and 8-9 with it; [2, 6) and [10, 14) only
+    # touch it (samples 2-5 and 10-13); "q" is another signal.
+    assert drop_overlapping([0, 1, 2, 4, 5, 6], [3], spans, spans) == [0, 1, 5, 6]
+    # Two held windows that touch each other ([0, 4) and [4, 8)) cover [0, 8): [6, 10) overlaps, [8, 12) not.
+    assert drop_overlapping([1, 3, 4, 5, 6], [0, 2], spans, spans) == [4, 5, 6]
+    # Wider training spans (a window stretched by augmentation reads one more sample each side).
+    wide = [(source, start - 1, stop + 1) for source, start, stop in spans]
+    assert drop_overlapping([0, 1, 2, 4, 5, 6], [3], spans, wide) == [0, 6]
+    assert drop_overlapping([0, 1], [], spans, spans) == [0, 1]
+    with pytest.raises(ParameterError, match="6 training spans"):
+        drop_overlapping([0], [1], spans, spans[:6])
+
+
+def test_drop_overlapping_against_every_pair() -> None:
+    """Random intervals on three sources, against the plain all-pairs check (a < d and c < b)."""
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(50):
+        n = 40
+        sources = torch.randint(0, 3, (n,), generator=generator).tolist()
+        starts = torch.randint(0, 100, (n,), generator=generator).tolist()
+        lengths = torch.randint(1, 12, (n,), generator=generator).tolist()
+        spans = [(f"s{src}", a, a + length) for src, a, length in zip(sources, starts, lengths, strict=True)]
+        held = [i for i in range(n) if torch.rand((), generator=generator) < 0.2]
+        training = [i for i in range(n) if i not in held]
+        expected = [
+            i
+            for i in training
+            if not any(
+                spans[i][0] == spans[j][0] and spans[i][1] < spans[j][2] and spans[j][1] < spans[i][2] for j in held
+            )
+        ]
+        assert drop_overlapping(training, held, spans, spans) == expected

@@ -57,6 +57,9 @@ SAMPLE_RATE_HZ = 12_000
 CWRU_URL = "https://engineering.case.edu/sites/default/files/{number}.mat"
 """Official download address of a record, ``CWRU_URL.format(number=105)``."""
 
+STRETCHES = 20
+"""Stretches per record part that validation takes whole (:attr:`CWRU.groups`)."""
+
 CLASSES_10 = ["normal", "B007", "B014", "B021", "IR007", "IR014", "IR021", "OR007@6", "OR014@6", "OR021@6"]
 CLASSES_9 = CLASSES_10[1:]
 CLASSES_4 = ["normal", "ball", "inner_race", "outer_race"]
@@ -273,7 +276,8 @@ class CWRU(SampleDataset):
     that makes every sample (kept in checkpoints for ``predict``).
 
     ``windows`` lists ``(record number, start sample)`` per sample, the start
-    counted in the record's 12 kHz signal.
+    counted in the record's 12 kHz signal; ``groups`` and ``spans`` keep
+    validation windows apart from training windows that overlap them.
     """
 
     name = "cwru"
@@ -396,6 +400,31 @@ class CWRU(SampleDataset):
             if not var > 0:
                 raise DataError(f"cwru: the train part of records {self.records} is constant; cannot normalise")
             self.set_statistics(mean, math.sqrt(var))
+
+    @property
+    def groups(self) -> list[str]:
+        """Each window's stretch, ``"record:k"``: the part of its record it comes from (``bounds``) cut into
+        ``STRETCHES`` = 20 equal stretches (at least one window long), ``k`` the stretch its start falls in. A
+        validation share then holds whole stretches of neighbouring windows (a 10% share: two stretches of each
+        record of a class) rather than single windows scattered among training windows that overlap them
+        (:func:`bpsrm.data.splits.group_holdout`)."""
+        keys = []
+        for number, start in self.windows:
+            low, high = self.bounds[number]
+            stretch = max(self.window, math.ceil((high - low) / STRETCHES))
+            keys.append(f"{number}:{(start - low) // stretch}")
+        return keys
+
+    @property
+    def spans(self) -> list[tuple[int, int, int]]:
+        """``(record, first, stop)``: the samples ``first .. stop - 1`` of its record each window may read. With
+        ``augment_speed`` s a training window reads up to ``L = round(window * (1 + s))`` samples, from ``start``
+        or moved back by up to ``L - window`` at the end of its part (:func:`~bpsrm.data.vibration.jitter_window`);
+        the trainer leaves out training windows whose span meets a validation window's
+        (:func:`bpsrm.data.splits.drop_overlapping`)."""
+        reach = round(self.window * (1.0 + self.augment_speed)) if self.augmented else self.window
+        back = reach - self.window
+        return [(number, start - back, start + reach) for number, start in self.windows]
 
     @property
     def mean(self) -> float | None:

@@ -5,16 +5,22 @@ different names (the weather images' pixel digests, :attr:`bpsrm.data.weather.We
 recording. Each group goes whole to one side, and each class is shared out on its own (stratified), so a fold
 holds about 1/k of every class. The order in which groups are dealt comes from sha256("seed:group"): the same
 on every machine, independent of the order the files were listed in.
+
+Windows cut from one signal with a stride shorter than the window overlap their neighbours, so a split by groups
+still leaves the training windows next to a held-out block sharing samples with it. :func:`drop_overlapping` takes
+those out of training: a sample's *span* ``(source, start, stop)`` names the samples ``[start, stop)`` of one
+source it can read (:attr:`bpsrm.data.cwru.CWRU.spans`).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Hashable, Sequence
 
 from ..errors import ParameterError
 
-__all__ = ["group_folds", "group_holdout"]
+__all__ = ["drop_overlapping", "group_folds", "group_holdout"]
 
 
 def _class_groups(labels: Sequence[int], groups: Sequence[Hashable] | None) -> dict[int, dict[Hashable, list[int]]]:
@@ -74,3 +80,47 @@ def group_holdout(labels: Sequence[int], groups: Sequence[Hashable] | None, frac
                     held[index] = True
                 taken += len(members[key])
     return held
+
+
+Span = tuple[Hashable, int, int]
+"""``(source, start, stop)``: a sample reads samples ``start .. stop - 1`` of ``source``."""
+
+
+def _merged(intervals: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Sorted, disjoint ``[start, stop)`` intervals covering the same samples, as (starts, stops)."""
+    starts: list[int] = []
+    stops: list[int] = []
+    for start, stop in sorted(intervals):
+        if starts and start <= stops[-1]:
+            stops[-1] = max(stops[-1], stop)
+        else:
+            starts.append(start)
+            stops.append(stop)
+    return starts, stops
+
+
+def drop_overlapping(
+    training: Sequence[int], held: Sequence[int], held_spans: Sequence[Span], training_spans: Sequence[Span]
+) -> list[int]:
+    """The indices of ``training`` whose span shares no sample with the span of any ``held`` index.
+
+    ``[a, b)`` and ``[c, d)`` of one source overlap iff ``a < d`` and ``c < b``; spans of different sources never
+    do. ``held_spans`` and ``training_spans`` are per-sample lists of the whole pool (two lists, because the
+    training side may read wider spans, e.g. windows stretched by augmentation)."""
+    if len(held_spans) != len(training_spans):
+        raise ParameterError(f"splits: {len(held_spans)} held-out spans but {len(training_spans)} training spans")
+    by_source: dict[Hashable, list[tuple[int, int]]] = {}
+    for index in held:
+        source, start, stop = held_spans[index]
+        by_source.setdefault(source, []).append((int(start), int(stop)))
+    merged = {source: _merged(intervals) for source, intervals in by_source.items()}
+    kept: list[int] = []
+    for index in training:
+        source, start, stop = training_spans[index]
+        if source in merged:
+            starts, stops = merged[source]
+            last = bisect.bisect_left(starts, stop) - 1  # the last held interval that starts before `stop`
+            if last >= 0 and stops[last] > start:
+                continue
+        kept.append(index)
+    return kept

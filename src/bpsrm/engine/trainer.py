@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import get_dataset
-from ..data.splits import group_folds, group_holdout
+from ..data.splits import drop_overlapping, group_folds, group_holdout
 from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
 from ..network.augment import augment_images, drop_events, random_warp
@@ -67,6 +67,8 @@ class Experiment:
     """The dataset's way from a raw file to a sample, kept in checkpoints for predict."""
     plain_train_set: Dataset | None = None
     """The training samples without augmentation (the OOD calibration reads them)."""
+    overlapping: int = 0
+    """Training samples left out because they share raw samples with validation ones (overlapping windows)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -143,32 +145,41 @@ def _per_sample(dataset: Dataset, name: str) -> list[Any] | None:
     return values.tolist() if isinstance(values, Tensor) else list(values)
 
 
-def _validation_split(pool: Dataset, data: DataConfig, seed: int) -> tuple[list[int], list[int]]:
-    """(training, validation) indices of the training pool: fold ``val_fold`` of ``val_folds`` (dealt with seed 0,
-    so every seed and variant sees the same folds), or a ``val_fraction`` share. Both keep the dataset's
-    ``groups`` whole and its classes balanced (:mod:`bpsrm.data.splits`); a dataset without groups gets the
-    seeded random share, as before folds existed."""
+def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Dataset) -> tuple[list[int], list[int], int]:
+    """(training, validation) indices of the training pool and the number of training samples left out for
+    overlapping the validation ones: fold ``val_fold`` of ``val_folds`` (dealt with seed 0, so every seed and
+    variant sees the same folds), or a ``val_fraction`` share. Both keep the dataset's ``groups`` whole and its
+    classes balanced (:mod:`bpsrm.data.splits`); a dataset without groups gets the seeded random share, as before
+    folds existed. A dataset with ``spans`` (windows of a signal) loses the training samples that read any sample
+    of a validation one (:func:`~bpsrm.data.splits.drop_overlapping`); ``reading`` is the pool as training reads
+    it (with augmentation), whose spans may be wider."""
     n = len(pool)  # type: ignore[arg-type]
     groups = _per_sample(pool, "groups")
     if data.val_folds is None and groups is None:
         n_val = round(n * data.val_fraction)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1)).tolist()
-        return sorted(order[n_val:]), sorted(order[:n_val])
-    labels = _per_sample(pool, "targets")
-    if labels is None:
-        raise ConfigError(
-            f"data: {data.name} has no per-sample labels (a targets list), which stratified validation folds need"
-        )
-    if data.val_folds is not None:
-        if data.val_fold >= data.val_folds:
-            raise ConfigError(
-                f"data.val_fold: {data.val_fold} is not one of the {data.val_folds} folds (0..{data.val_folds - 1})"
-            )
-        fold_of = group_folds(labels, groups, data.val_folds, 0)
-        held = [fold == data.val_fold for fold in fold_of]
+        training, validation = sorted(order[n_val:]), sorted(order[:n_val])
     else:
-        held = group_holdout(labels, groups, data.val_fraction, seed + 1)
-    return [i for i in range(n) if not held[i]], [i for i in range(n) if held[i]]
+        labels = _per_sample(pool, "targets")
+        if labels is None:
+            raise ConfigError(
+                f"data: {data.name} has no per-sample labels (a targets list), which stratified validation folds need"
+            )
+        if data.val_folds is not None:
+            if data.val_fold >= data.val_folds:
+                raise ConfigError(
+                    f"data.val_fold: {data.val_fold} is not one of the {data.val_folds} folds (0..{data.val_folds - 1})"
+                )
+            fold_of = group_folds(labels, groups, data.val_folds, 0)
+            held = [fold == data.val_fold for fold in fold_of]
+        else:
+            held = group_holdout(labels, groups, data.val_fraction, seed + 1)
+        training, validation = [i for i in range(n) if not held[i]], [i for i in range(n) if held[i]]
+    held_spans, training_spans = _per_sample(pool, "spans"), _per_sample(reading, "spans")
+    if held_spans is None or training_spans is None or not validation:
+        return training, validation, 0
+    kept = drop_overlapping(training, validation, held_spans, training_spans)
+    return kept, validation, len(training) - len(kept)
 
 
 def prepare(config: Config) -> Experiment:
@@ -188,6 +199,7 @@ def prepare(config: Config) -> Experiment:
         raise ConfigError("data.val_folds and data.val_options both choose the validation data; give one of them")
     if data.val_folds is None and data.val_fold != 0:
         raise ConfigError(f"data.val_fold: {data.val_fold} without data.val_folds (the number of folds); give both")
+    overlapping = 0
     if data.val_options is not None:
         # Model choice on other data (e.g. another bearing load): its test split, never the final one.
         val_set: Dataset = get_dataset(data.name, "test", root=data.root, **{**data.options, **data.val_options})
@@ -198,7 +210,7 @@ def prepare(config: Config) -> Experiment:
         train_set: Dataset = train_pool
         plain_set: Dataset = plain_pool
     else:
-        train_indices, val_indices = _validation_split(plain_pool, data, config.seed)
+        train_indices, val_indices, overlapping = _validation_split(plain_pool, data, config.seed, train_pool)
         val_set = Subset(plain_pool, val_indices)
         train_set = Subset(train_pool, train_indices)
         plain_set = Subset(plain_pool, train_indices)
@@ -227,6 +239,7 @@ def prepare(config: Config) -> Experiment:
         stats,
         preprocess.to_dict() if preprocess is not None else None,
         plain_set,
+        overlapping,
     )
 
 
@@ -599,7 +612,9 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
     experiment = run.experiment
     log(
         f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
-        f"{len(experiment.train_set)} train / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
+        f"{len(experiment.train_set)} train"
+        + (f" ({experiment.overlapping} left out for overlapping validation)" if experiment.overlapping else "")
+        + f" / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
         f"samples of {config.data.name}; run folder {out}"
         + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
     )
