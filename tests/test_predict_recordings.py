@@ -220,10 +220,11 @@ def test_predict_prepares_files_as_the_loader_does(shared_data, tmp_path) -> Non
 
 
 def test_checkpoints_written_before_preprocessing_was_kept_still_predict(shared_data, tmp_path, capsys) -> None:
-    """results/cwru/seed0/best.pt predates the preprocessing record: it is rebuilt from the config."""
+    """results/superseded/cwru-overlapping-validation/seed0/best.pt predates the preprocessing record: it is rebuilt
+    from the config."""
     from bpsrm.data.vibration import VibrationPreprocess
 
-    legacy = REPO / "results" / "cwru" / "seed0" / "best.pt"
+    legacy = REPO / "results" / "superseded" / "cwru-overlapping-validation" / "seed0" / "best.pt"
     trained = load_trained(legacy)
     assert "preprocess" not in trained.state and trained.ood is None
     assert trained.preprocess == VibrationPreprocess(window=2048, normalize="window", features="raw")

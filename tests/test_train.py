@@ -322,3 +322,38 @@ def test_ood_samples_caps_the_calibration_and_zero_leaves_it_out(shared_data, tm
     assert len(seen) == 2 and "ood" not in load_checkpoint(tmp_path / "fifty" / "best.pt")
     with pytest.raises(ConfigError, match=r"train.ood_samples"):
         _tiny(shared_data, ood_samples=-1)
+
+
+def test_best_epoch_is_the_best_accuracy_then_the_lowest_loss(shared_data, tmp_path, monkeypatch) -> None:
+    """Validation figures scripted per epoch: the chosen epoch is the highest accuracy and, among equal
+    accuracies, the lowest loss (epoch 3 here, not the first to reach 0.9); a run cut after epoch 3 and
+    resumed judges epochs 4 and 5 against epoch 3's loss, kept in last.pt's history."""
+    scripted = iter([(0.5, 1.0), (0.9, 0.8), (0.9, 0.6), (0.9, 0.65), (0.8, 0.1)] * 2)
+    real = trainer_module.evaluate_model
+
+    def scripted_validation(model, dataset, *args, **kwargs):
+        figures = real(model, dataset, *args, **kwargs)
+        if kwargs.get("count_operations"):  # the final test evaluation: as it is
+            return figures
+        figures["accuracy"], figures["loss"] = next(scripted)
+        return figures
+
+    monkeypatch.setattr(trainer_module, "evaluate_model", scripted_validation)
+    config = _tiny(shared_data, epochs=5)
+    lines: list[str] = []
+    whole = train(config, tmp_path / "whole", log=lines.append)
+    assert whole["best_epoch"] == 3 and whole["best_val_accuracy"] == 0.9
+    assert [line.split(":")[0] for line in lines if "(best)" in line] == ["epoch 1/5", "epoch 2/5", "epoch 3/5"]
+    assert load_checkpoint(tmp_path / "whole" / "best.pt")["epoch"] == 3
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_third_epoch(line: str) -> None:
+        if line.startswith("epoch 3/"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(config, tmp_path / "cut", log=stop_after_third_epoch)
+    resumed = train(config, tmp_path / "cut", resume=True, log=lambda _: None)
+    assert resumed["best_epoch"] == 3

@@ -192,7 +192,8 @@ class TrainConfig:
     the final evaluation, firing rates and confusion matrix are then of the validation data, and no test
     figure is computed."""
     select: Literal["best_val", "last"] = "best_val"
-    """Which epoch becomes best.pt: the best on validation, or the last one (a fixed schedule, no data looked at)."""
+    """Which epoch becomes best.pt: the best on validation (the highest accuracy; among epochs of equal accuracy, the
+    lowest validation loss), or the last one (a fixed schedule, no data looked at)."""
     checkpoint_steps: int = 0
     """Also write last.pt every this many steps within an epoch (0: at epoch ends only); a resumed run continues
     from that step exactly. May change when a run is resumed."""
