@@ -261,7 +261,8 @@ def crossload_table(link: bool = True) -> str:
             "Earlier protocol, kept as one row: trained at 0 HP, the epoch chosen on 1 HP (so 1 HP is not a test), "
             "tested at 2 HP: "
             f"{_mean_std([e['accuracy'] for e in two])}, lowest class {100 * worst:.1f}% "
-            "(`results/cwru-crossload-1hp-chosen/`)."
+            "(`results/cwru-crossload-1hp-chosen/`; its epochs were chosen by the earlier rule, the first epoch of the "
+            "best accuracy on 1 HP, where today's rule takes the lowest loss among equal accuracies)."
         )
     return "\n\n".join(parts)
 
@@ -482,7 +483,9 @@ def tuning_table() -> str:
     if not rows:
         return ""
     head = (
-        "Tuning runs (best validation / test accuracy; the choice is made on validation alone):\n\n"
+        "Tuning runs (best validation / test accuracy; the choice is made on validation alone; the runs kept the first "
+        "epoch of their best validation accuracy, the rule before ties went to the lower loss, which changes no "
+        "choice here):\n\n"
         "| experiment | change | seed | configured run | tuning run | chosen on validation |\n"
         "|---|---|---|---|---|---|"
     )

@@ -484,8 +484,8 @@ def test_random_bytes_raise_only_bpsrm_errors(tmp_path, data):
 def test_validation_windows_overlap_no_training_window(cwru_root, manifest, augment_speed):
     """The configured CWRU split (windows of 2,048 every 512 samples, 10% for validation): validation takes whole
     stretches of neighbouring windows, and every training window that shares a sample with a validation window,
-    counted here pair by pair, is left out; with speed augmentation a training window reads up to
-    round(2048 * 1.2) samples, from its start or moved back by the excess."""
+    counted here pair by pair, is left out."""
+    from bpsrm.data.vibration import jitter_span
     from bpsrm.engine.config import config_from_dict
     from bpsrm.engine.trainer import prepare
 
@@ -502,12 +502,15 @@ def test_validation_windows_overlap_no_training_window(cwru_root, manifest, augm
     windows = pool.windows
     val = experiment.val_set.indices
     train = experiment.train_set.indices
-    reach = round(2048 * (1 + augment_speed))
     val_spans = [(windows[i][0], windows[i][1], windows[i][1] + 2048) for i in val]
+    # What a training window may read: the window itself, or (augmented) up to round(2048 * 1.2) samples from its
+    # start, moved back at the end of its record's part (test_vibration checks jitter_span against the reads).
+    training_pool = experiment.train_set.dataset
+    assert training_pool.augmented == (augment_speed > 0)
 
     def overlaps(i: int) -> bool:
         record, start = windows[i]
-        a, b = start - (reach - 2048), start + reach
+        a, b = jitter_span(start, 2048, *training_pool.bounds[record], 1 + augment_speed)
         return any(r == record and a < d and c < b for r, c, d in val_spans)
 
     others = [i for i in range(len(windows)) if i not in set(val)]

@@ -205,3 +205,38 @@ def test_drop_overlapping_against_every_pair() -> None:
             )
         ]
         assert drop_overlapping(training, held, spans, spans) == expected
+
+
+def _with_spans(monkeypatch, groups: bool) -> None:
+    """The demo images as if each read samples [i, i + 3) of one signal (neighbours overlap by two), with or
+    without groups of four neighbours."""
+    from bpsrm.data import get_dataset
+
+    cls = type(get_dataset("fashion-mnist-demo", "train"))
+    monkeypatch.setattr(
+        cls, "spans", property(lambda self: [("signal", i, i + 3) for i in range(len(self))]), raising=False
+    )
+    if groups:
+        monkeypatch.setattr(
+            cls, "groups", property(lambda self: [f"g{i // 4}" for i in range(len(self))]), raising=False
+        )
+
+
+def test_spans_without_groups_are_refused(monkeypatch) -> None:
+    _with_spans(monkeypatch, groups=False)
+    with pytest.raises(ConfigError, match=r"fashion-mnist-demo gives spans .* but no groups"):
+        prepare(_config(val_fraction=0.1))
+
+
+def test_training_samples_overlapping_validation_are_left_out(monkeypatch) -> None:
+    """Through limit_train's Subset: the pool's own indices name the samples, and a training sample i (reading
+    i .. i + 2) is kept iff no validation sample j has |i - j| < 3."""
+    _with_spans(monkeypatch, groups=True)
+    experiment = prepare(_config(val_fraction=0.2))
+    pool = experiment.val_set.dataset  # the limit_train Subset of 200 samples
+    original = [pool.indices[i] for i in range(len(pool))]  # sample i of the pool reads original[i] .. + 2
+    val = {original[i] for i in experiment.val_set.indices}
+    kept = [original[i] for i in experiment.train_set.indices]
+    others = [original[i] for i in range(len(pool)) if original[i] not in val]
+    assert kept == [i for i in others if all(abs(i - j) >= 3 for j in val)]
+    assert experiment.overlapping == len(others) - len(kept) > 0

@@ -9,7 +9,7 @@ import pytest
 from bpsrm.data import get_dataset
 from bpsrm.data.cwru import read_cwru_record_rpm
 from bpsrm.data.recordings import resample as to_rate
-from bpsrm.data.vibration import VibrationPreprocess, envelope, jitter_window, window_features
+from bpsrm.data.vibration import VibrationPreprocess, envelope, jitter_span, jitter_window, window_features
 from bpsrm.errors import DataError, ParameterError
 
 
@@ -63,6 +63,27 @@ def test_jitter_window_stays_inside_its_part_of_the_record() -> None:
     y = jitter_window(signal, 10, 100, 0, 1000, 0.9, 2.0)
     assert y[0] == pytest.approx(20.0) and y[-1] == pytest.approx(2 * 99.0)
     assert np.all(np.diff(y) > 0)
+
+
+def test_jitter_span_holds_every_sample_jitter_window_reads() -> None:
+    """A signal whose value is its index: a window's values are the positions it read (linear interpolation of
+    a straight line), so the lowest and highest value bound what was read. Over draws of speed in [1 - s, 1 + s],
+    starts near both ends of the part and parts of several sizes, every read lies in jitter_span's [first, stop),
+    and the longest draws reach both of its ends."""
+    signal = np.arange(5000, dtype=np.float64)
+    generator = np.random.default_rng(0)
+    window = 100
+    for low, high in ((0, 1000), (300, 900), (1200, 1330)):
+        for start in (low, low + 7, (low + high) // 2, high - window - 3, high - window):
+            for s in (0.0, 0.05, 0.2, 0.45):
+                first, stop = jitter_span(start, window, low, high, 1.0 + s)
+                seen_low, seen_high = np.inf, -np.inf
+                for speed in [1.0 - s, 1.0 + s, *generator.uniform(1.0 - s, 1.0 + s, 20)]:
+                    x = jitter_window(signal, start, window, low, high, speed, 1.0)
+                    seen_low, seen_high = min(seen_low, x.min()), max(seen_high, x.max())
+                assert first <= seen_low + 1e-9 and seen_high - 1e-9 <= stop - 1, (low, high, start, s)
+                assert seen_low == pytest.approx(first) and seen_high == pytest.approx(stop - 1), (low, high, start, s)
+    assert jitter_span(950 - 100, 100, 0, 1000, 1.0) == (850, 950)  # no augmentation: the window itself
 
 
 def _rpm_as_scipy_reads_it(path, number: int) -> float:

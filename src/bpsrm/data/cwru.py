@@ -33,7 +33,15 @@ from .base import SampleDataset, check_split, register
 from .download import UrlOpener, fetch
 from .locate import cache_dir, locate, search_roots
 from .matfile import Mat5, MatError
-from .vibration import FEATURES, NORMALIZE, VibrationPreprocess, jitter_window, prepare_windows, window_features
+from .vibration import (
+    FEATURES,
+    NORMALIZE,
+    VibrationPreprocess,
+    jitter_span,
+    jitter_window,
+    prepare_windows,
+    window_features,
+)
 
 __all__ = [
     "CWRU",
@@ -405,8 +413,9 @@ class CWRU(SampleDataset):
     def groups(self) -> list[str]:
         """Each window's stretch, ``"record:k"``: the part of its record it comes from (``bounds``) cut into
         ``STRETCHES`` = 20 equal stretches (at least one window long), ``k`` the stretch its start falls in. A
-        validation share then holds whole stretches of neighbouring windows (a 10% share: two stretches of each
-        record of a class) rather than single windows scattered among training windows that overlap them
+        validation share then holds whole stretches of neighbouring windows (a 10% share of a class: about two
+        stretches per record; the quota is per class, and a stretch that would overshoot it is passed over, so the
+        share may fall short of 10%) rather than single windows scattered among training windows that overlap them
         (:func:`bpsrm.data.splits.group_holdout`)."""
         keys = []
         for number, start in self.windows:
@@ -417,14 +426,15 @@ class CWRU(SampleDataset):
 
     @property
     def spans(self) -> list[tuple[int, int, int]]:
-        """``(record, first, stop)``: the samples ``first .. stop - 1`` of its record each window may read. With
-        ``augment_speed`` s a training window reads up to ``L = round(window * (1 + s))`` samples, from ``start``
-        or moved back by up to ``L - window`` at the end of its part (:func:`~bpsrm.data.vibration.jitter_window`);
-        the trainer leaves out training windows whose span meets a validation window's
+        """``(record, first, stop)``: the samples ``first .. stop - 1`` of its record each window may read (with
+        ``augment_speed`` s, at any speed up to 1 + s: :func:`~bpsrm.data.vibration.jitter_span`). The trainer
+        leaves out training windows whose span meets a validation window's
         (:func:`bpsrm.data.splits.drop_overlapping`)."""
-        reach = round(self.window * (1.0 + self.augment_speed)) if self.augmented else self.window
-        back = reach - self.window
-        return [(number, start - back, start + reach) for number, start in self.windows]
+        max_speed = 1.0 + self.augment_speed if self.augmented else 1.0
+        return [
+            (number, *jitter_span(start, self.window, *self.bounds[number], max_speed))
+            for number, start in self.windows
+        ]
 
     @property
     def mean(self) -> float | None:

@@ -147,6 +147,16 @@ def envelope(windows: np.ndarray) -> np.ndarray:
     return np.abs(scipy.signal.hilbert(np.asarray(windows, dtype=np.float64), axis=-1))
 
 
+def jitter_span(start: int, window: int, low: int, high: int, max_speed: float) -> tuple[int, int]:
+    """The samples ``[first, stop)`` that :func:`jitter_window` may read for the window at ``start`` of the part
+    ``[low, high)``, at any speed up to ``max_speed`` (1 without augmentation). With
+    ``L = min(round(window * max_speed), high - low)``: ``first = max(low, min(start, high - L))`` and
+    ``stop = min(start + L, high)``; a read of ``l <= L`` samples starts at or after ``first`` and ends at or before
+    ``stop``."""
+    longest = min(round(window * max_speed), high - low)
+    return max(low, min(start, high - longest)), min(start + longest, high)
+
+
 def jitter_window(
     signal: np.ndarray, start: int, window: int, low: int, high: int, speed: float, gain: float
 ) -> np.ndarray:

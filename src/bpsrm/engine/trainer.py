@@ -10,6 +10,7 @@ scheduler, RNG states, epoch, history): the run ends as the uninterrupted one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -135,7 +136,7 @@ def _limit(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
 
 
 def _per_sample(dataset: Dataset, name: str) -> list[Any] | None:
-    """A dataset's per-sample list ``name`` (targets, groups), through Subsets; None when it has none."""
+    """A dataset's per-sample list ``name`` (targets, groups, spans), through Subsets; None when it has none."""
     if isinstance(dataset, Subset):
         inner = _per_sample(dataset.dataset, name)
         return None if inner is None else [inner[i] for i in dataset.indices]
@@ -155,6 +156,13 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
     it (with augmentation), whose spans may be wider."""
     n = len(pool)  # type: ignore[arg-type]
     groups = _per_sample(pool, "groups")
+    held_spans, training_spans = _per_sample(pool, "spans"), _per_sample(reading, "spans")
+    if held_spans is not None and groups is None:
+        raise ConfigError(
+            f"data: {data.name} gives spans (samples that read overlapping parts of a signal) but no groups: "
+            "validation drawn sample by sample would leave most training samples overlapping it; give the dataset "
+            "groups of neighbouring samples (bpsrm.data.splits)"
+        )
     if data.val_folds is None and groups is None:
         n_val = round(n * data.val_fraction)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1)).tolist()
@@ -175,7 +183,6 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
         else:
             held = group_holdout(labels, groups, data.val_fraction, seed + 1)
         training, validation = [i for i in range(n) if not held[i]], [i for i in range(n) if held[i]]
-    held_spans, training_spans = _per_sample(pool, "spans"), _per_sample(reading, "spans")
     if held_spans is None or training_spans is None or not validation:
         return training, validation, 0
     kept = drop_overlapping(training, validation, held_spans, training_spans)
@@ -927,7 +934,8 @@ def _better_on_validation(val: dict[str, Any], done: _Progress) -> bool:
     if val["accuracy"] != done.best_val:
         return bool(val["accuracy"] > done.best_val)
     best = [row["val_loss"] for row in done.history if row["epoch"] == done.best_epoch]
-    return bool(best) and val["loss"] < best[0]
+    best_loss = best[0] if best and not math.isnan(best[0]) else math.inf  # a NaN loss is beaten by any number
+    return bool(val["loss"] < best_loss)
 
 
 def _model_record(run: _Run, epoch: int) -> dict[str, Any]:
