@@ -62,19 +62,26 @@ def test_run_folder_is_complete(shared_data, tmp_path) -> None:
     assert load_config(run / "config.yaml") == _tiny(shared_data, plots=True)
 
 
+class _Stop(Exception):
+    pass
+
+
+def _train_stopped_after(config, out, epoch: int) -> None:
+    """Train until the log line of ``epoch`` (its checkpoints are written by then), then stop as a crash would."""
+
+    def stop(line: str) -> None:
+        if line.startswith(f"epoch {epoch}/"):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train(config, out, log=stop)
+
+
 def test_resume_after_interruption_gives_the_same_metrics(shared_data, tmp_path) -> None:
     config = _tiny(shared_data)
     whole = train(config, tmp_path / "whole", log=lambda _: None)
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_first_epoch(line: str) -> None:
-        if line.startswith("epoch 1/"):
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(config, tmp_path / "cut", log=stop_after_first_epoch)
+    _train_stopped_after(config, tmp_path / "cut", 1)
     assert (tmp_path / "cut" / "last.pt").is_file() and not (tmp_path / "cut" / "metrics.json").exists()
     resumed = train(config, tmp_path / "cut", resume=True, log=lambda _: None)
     for key in TIMING_KEYS:
@@ -346,14 +353,6 @@ def test_best_epoch_is_the_best_accuracy_then_the_lowest_loss(shared_data, tmp_p
     assert [line.split(":")[0] for line in lines if "(best)" in line] == ["epoch 1/5", "epoch 2/5", "epoch 3/5"]
     assert load_checkpoint(tmp_path / "whole" / "best.pt")["epoch"] == 3
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_third_epoch(line: str) -> None:
-        if line.startswith("epoch 3/"):
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(config, tmp_path / "cut", log=stop_after_third_epoch)
+    _train_stopped_after(config, tmp_path / "cut", 3)
     resumed = train(config, tmp_path / "cut", resume=True, log=lambda _: None)
     assert resumed["best_epoch"] == 3
