@@ -147,14 +147,20 @@ def envelope(windows: np.ndarray) -> np.ndarray:
     return np.abs(scipy.signal.hilbert(np.asarray(windows, dtype=np.float64), axis=-1))
 
 
+def _jitter_read(start: int, window: int, low: int, high: int, speed: float) -> tuple[int, int]:
+    """``(begin, length)`` of the samples :func:`jitter_window` reads at ``speed``: ``round(window * speed)``
+    samples (at least 2, at most the part ``[low, high)``) from ``start``, moved back so as not to pass ``high``."""
+    length = max(2, min(round(window * speed), high - low))
+    return max(low, min(start, high - length)), length
+
+
 def jitter_span(start: int, window: int, low: int, high: int, max_speed: float) -> tuple[int, int]:
     """The samples ``[first, stop)`` that :func:`jitter_window` may read for the window at ``start`` of the part
-    ``[low, high)``, at any speed up to ``max_speed`` (1 without augmentation). With
-    ``L = min(round(window * max_speed), high - low)``: ``first = max(low, min(start, high - L))`` and
-    ``stop = min(start + L, high)``; a read of ``l <= L`` samples starts at or after ``first`` and ends at or before
-    ``stop``."""
-    longest = min(round(window * max_speed), high - low)
-    return max(low, min(start, high - longest)), min(start + longest, high)
+    ``[low, high)``, at any speed up to ``max_speed`` (1 without augmentation): those of the fastest draw. A
+    read of fewer samples starts at or after its ``first`` (moved back less) and ends at or before its
+    ``stop`` (``min(start + L, high)`` for the fastest draw's ``L``)."""
+    begin, length = _jitter_read(start, window, low, high, max_speed)
+    return begin, begin + length
 
 
 def jitter_window(
@@ -167,8 +173,7 @@ def jitter_window(
     linearly interpolated onto ``window`` points, as if the shaft turned
     ``speed`` times faster; the result is multiplied by ``gain``.
     """
-    length = max(2, min(round(window * speed), high - low))
-    begin = max(low, min(start, high - length))
+    begin, length = _jitter_read(start, window, low, high, speed)
     segment = signal[begin : begin + length]
     x = np.interp(np.linspace(0.0, length - 1, window), np.arange(length), segment)
     return x * gain

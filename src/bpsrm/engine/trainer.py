@@ -156,7 +156,7 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
     it (with augmentation), whose spans may be wider."""
     n = len(pool)  # type: ignore[arg-type]
     groups = _per_sample(pool, "groups")
-    held_spans, training_spans = _per_sample(pool, "spans"), _per_sample(reading, "spans")
+    held_spans = _per_sample(pool, "spans")
     if held_spans is not None and groups is None:
         raise ConfigError(
             f"data: {data.name} gives spans (samples that read overlapping parts of a signal) but no groups: "
@@ -183,7 +183,8 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
         else:
             held = group_holdout(labels, groups, data.val_fraction, seed + 1)
         training, validation = [i for i in range(n) if not held[i]], [i for i in range(n) if held[i]]
-    if held_spans is None or training_spans is None or not validation:
+    training_spans = _per_sample(reading, "spans") if held_spans is not None and validation else None
+    if held_spans is None or training_spans is None:
         return training, validation, 0
     kept = drop_overlapping(training, validation, held_spans, training_spans)
     return kept, validation, len(training) - len(kept)
