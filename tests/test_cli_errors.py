@@ -134,3 +134,23 @@ def test_a_resume_with_another_config_names_the_keys_on_the_command_line(config:
         "only train.epochs may change",
     )
     _fails(["train", config, "--out", out], capsys, "holds a run", "--resume", "--overwrite")
+
+
+def test_a_resume_on_another_split_is_one_error_line(config: Path, tmp_path: Path, capsys) -> None:
+    """A last.pt whose recorded split is not the one this config draws (as after a change of the data) ends in one
+    line naming the file and both splits; TINY's 64 samples split 58 / 6 (data.val_fraction 0.1)."""
+    from bpsrm.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    capsys.readouterr()
+    last = out / "last.pt"
+    state = load_checkpoint(last)
+    save_checkpoint(last, {**state, "split": {**state["split"], "train": 50, "val": 14, "sha256": "0" * 64}})
+    _fails(
+        ["train", config, "train.epochs=2", "--out", out, "--resume"],
+        capsys,
+        str(last),
+        "another split (50 train / 14 validation samples)",
+        "(58 train / 6 validation samples)",
+    )

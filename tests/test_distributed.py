@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from bpsrm.engine.checkpoint import load_checkpoint
-from bpsrm.engine.distributed import GlobalBatchSampler
+from bpsrm.engine.distributed import Distributed, GlobalBatchSampler
 from bpsrm.errors import BpsrmError
 
 pytestmark = pytest.mark.skipif(
@@ -246,3 +246,27 @@ def test_one_process_gets_the_batches_of_a_shuffling_dataloader() -> None:
     got = [b[0].tolist() for b in DataLoader(data, batch_sampler=sampler, generator=sampler.generator)]
     assert got == expected
     assert torch.equal(torch.get_rng_state(), before)  # the global generator is not touched
+
+
+def _decide(rank: int, port: int, cases: list[list[bool]], results) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        ctx = Distributed(rank, 2, "gloo")
+        results[rank] = [(ctx.main_says(flags[rank]), ctx.any(flags[rank])) for flags in cases]
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_rank_0_decides_for_every_rank() -> None:
+    """Which epoch is best is rank 0's decision on every rank (their validation figures may differ in the last
+    bit on a GPU): main_says gives rank 0's flag everywhere, where any() gives the or of all."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cases = [[True, False], [False, True], [False, False]]
+    results = torch.multiprocessing.get_context("spawn").Manager().dict()
+    torch.multiprocessing.spawn(_decide, args=(port, cases, results), nprocs=2, join=True)
+    expected = [(True, True), (False, True), (False, False)]
+    assert dict(results) == {0: expected, 1: expected}

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import torch
 
-from bpsrm.data.splits import drop_overlapping, group_folds, group_holdout
+from bpsrm.data.splits import drop_overlapping, group_folds, group_holdout, split_digest
 from bpsrm.engine.config import config_from_dict
 from bpsrm.engine.trainer import prepare, train
 from bpsrm.errors import ConfigError, ParameterError
@@ -240,3 +240,17 @@ def test_training_samples_overlapping_validation_are_left_out(monkeypatch) -> No
     others = [original[i] for i in range(len(pool)) if original[i] not in val]
     assert kept == [i for i in others if all(abs(i - j) >= 3 for j in val)]
     assert experiment.overlapping == len(others) - len(kept) > 0
+
+
+def test_split_digest_names_the_samples_on_each_side_in_order() -> None:
+    import hashlib
+
+    assert split_digest([2, 0], [1]) == hashlib.sha256(b"train:2,0;val:1").hexdigest()
+    digests = {
+        split_digest([2, 0], [1]),
+        split_digest([0, 2], [1]),  # another order of training samples
+        split_digest([2, 1], [0]),  # a sample moved across
+        split_digest([2, 0, 1], []),
+        split_digest([20], [1]),  # "2,0" and "20" are told apart
+    }
+    assert len(digests) == 5

@@ -166,6 +166,46 @@ def test_a_damaged_record_of_a_stopped_epoch_is_refused(shared_data, tmp_path) -
         train(longer, tmp_path / "run", resume=True, log=lambda _: None)
 
 
+def test_resume_refuses_another_split_and_says_when_last_pt_records_none(shared_data, tmp_path, monkeypatch) -> None:
+    """last.pt keeps the split it was trained on: a run whose validation split is drawn differently now (here one
+    training and one validation sample swapped, as a changed rule or changed data would) is refused; a last.pt
+    from before the record resumes on today's split and the log says so."""
+    config = _tiny(shared_data)
+    whole = train(config, tmp_path / "whole", log=lambda _: None)
+    _train_stopped_after(config, tmp_path / "cut", 1)
+    last = tmp_path / "cut" / "last.pt"
+    state = load_checkpoint(last)
+    assert {key: state["split"][key] for key in ("train", "val", "left_out")} == {
+        "train": 216,
+        "val": 24,
+        "left_out": 0,
+    }
+
+    real_split = trainer_module._validation_split
+
+    def swapped(*args, **kwargs):
+        train_indices, val_indices, overlapping = real_split(*args, **kwargs)
+        return [val_indices[0], *train_indices[1:]], [train_indices[0], *val_indices[1:]], overlapping
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "_validation_split", swapped)
+        with pytest.raises(
+            CheckpointError,
+            match=r"last\.pt: was trained on another split \(216 train / 24 "
+            r"validation samples, other samples\) than this config draws now",
+        ):
+            train(config, tmp_path / "cut", resume=True, log=lambda _: None)
+
+    save_checkpoint(last, {key: value for key, value in state.items() if key != "split"})
+    lines: list[str] = []
+    resumed = train(config, tmp_path / "cut", resume=True, log=lines.append)
+    assert any("does not record its split" in line and "216 train / 24 validation" in line for line in lines)
+    for key in TIMING_KEYS:
+        whole.pop(key)
+        resumed.pop(key)
+    assert resumed == whole
+
+
 def test_same_seed_same_result(shared_data, tmp_path) -> None:
     a = train(_tiny(shared_data, epochs=1), tmp_path / "a", log=lambda _: None)
     b = train(_tiny(shared_data, epochs=1), tmp_path / "b", log=lambda _: None)

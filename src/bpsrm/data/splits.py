@@ -20,7 +20,7 @@ from collections.abc import Hashable, Sequence
 
 from ..errors import ParameterError
 
-__all__ = ["drop_overlapping", "group_folds", "group_holdout"]
+__all__ = ["drop_overlapping", "group_folds", "group_holdout", "split_digest"]
 
 
 def _class_groups(labels: Sequence[int], groups: Sequence[Hashable] | None) -> dict[int, dict[Hashable, list[int]]]:
@@ -124,3 +124,12 @@ def drop_overlapping(
                 continue
         kept.append(index)
     return kept
+
+
+def split_digest(training: Sequence[int], validation: Sequence[int]) -> str:
+    """Which samples train and which validate, in their order, as a SHA-256 hex digest of the text
+    ``"train:i1,i2,...;val:j1,j2,..."``: equal digests mean the same split (up to a hash collision).
+
+    A run keeps it in its checkpoint so that a resumed run can tell that it continues on the split it began on."""
+    text = "train:" + ",".join(map(str, map(int, training))) + ";val:" + ",".join(map(str, map(int, validation)))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()

@@ -72,6 +72,10 @@ class Distributed:
         """True on every rank when it is true on some rank."""
         return bool(self.sum([float(flag)])[0] > 0)
 
+    def main_says(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (a decision rank 0 makes for all, such as which epoch is best)."""
+        return bool(self.sum([float(flag) if self.is_main else 0.0])[0] > 0)
+
     def broadcast_buffers(self, model: nn.Module) -> None:
         """Give every rank rank 0's buffers (running statistics of the norms)."""
         if self.active:

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import get_dataset
-from ..data.splits import drop_overlapping, group_folds, group_holdout
+from ..data.splits import drop_overlapping, group_folds, group_holdout, split_digest
 from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
 from ..network.augment import augment_images, drop_events, random_warp
@@ -43,7 +43,7 @@ from .precision import Precision
 if TYPE_CHECKING:  # the OOD module is imported where it is used (it is not needed to train)
     from ..deploy.ood import OODCalibration
 
-__all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
+__all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model", "split_record"]
 
 Log = Callable[[str], None]
 TIMING_KEYS = ("train_seconds", "samples_per_second")
@@ -70,6 +70,8 @@ class Experiment:
     """The training samples without augmentation (the OOD calibration reads them)."""
     overlapping: int = 0
     """Training samples left out because they share raw samples with validation ones (overlapping windows)."""
+    split: dict[str, Any] = field(default_factory=dict)
+    """Which samples train and which validate (:func:`split_record`); last.pt keeps it for resume to check."""
 
 
 def seed_everything(seed: int) -> None:
@@ -248,7 +250,29 @@ def prepare(config: Config) -> Experiment:
         preprocess.to_dict() if preprocess is not None else None,
         plain_set,
         overlapping,
+        split_record(train_set, val_set, overlapping),
     )
+
+
+def split_record(train_set: Dataset, val_set: Dataset, overlapping: int = 0) -> dict[str, Any]:
+    """The record of a run's split that last.pt keeps: its sizes and the
+    :func:`~bpsrm.data.splits.split_digest` of the samples' indices in the dataset under the Subsets (the
+    training split of ``data.name``; validation on other data, ``data.val_options``, is counted from 0)."""
+    training, validation = _dataset_indices(train_set), _dataset_indices(val_set)
+    return {
+        "train": len(training),
+        "val": len(validation),
+        "left_out": overlapping,
+        "sha256": split_digest(training, validation),
+    }
+
+
+def _dataset_indices(dataset: Dataset) -> list[int]:
+    """The indices of ``dataset``'s samples in the dataset under its Subsets, in order."""
+    if isinstance(dataset, Subset):
+        inner = _dataset_indices(dataset.dataset)
+        return [inner[i] for i in dataset.indices]
+    return list(range(len(dataset)))  # type: ignore[arg-type]
 
 
 def _limited(loader: DataLoader, max_batches: int | None) -> Iterator[tuple[Tensor, Tensor]]:
@@ -682,6 +706,7 @@ def _resume(run: _Run, resume: bool) -> None:
         state = load_checkpoint(run.last_path)
         saved = config_from_dict(state["config"])
         extended = _check_resumable(run, saved, int(state["epoch"]))
+        _check_split(run, state.get("split"))
         load_model_state(run.model, state["model"], run.last_path)
         run.optimiser.load_state_dict(state["optimiser"])
         if run.precision is not None:
@@ -736,6 +761,29 @@ def _check_resumable(run: _Run, saved: Config, epochs_done: int) -> bool:
         f"{run.last_path}: was written for another config ({listed}); resume with the config in {run.out} "
         f"(only train.epochs may change, to extend the run, and {', '.join(sorted(FREE_ON_RESUME))}, which change "
         "no figure)"
+    )
+
+
+def _check_split(run: _Run, saved: Any) -> None:
+    """Refuse to resume on another split than last.pt's (the data under data.root changed, or the rule that draws
+    the split); a last.pt written before splits were recorded is resumed on today's split, and the log says so."""
+    now = run.experiment.split
+    drawn = f"{now['train']} train / {now['val']} validation samples"
+    if saved is None:
+        run.log(f"{run.last_path} does not record its split (an earlier bpsrm wrote it): continuing on {drawn}")
+        return
+    if isinstance(saved, dict) and saved.get("sha256") == now["sha256"]:
+        return
+    was = (
+        f"{saved.get('train')} train / {saved.get('val')} validation samples"
+        if isinstance(saved, dict)
+        else f"a record of type {type(saved).__name__}"
+    )
+    same_sizes = isinstance(saved, dict) and (saved.get("train"), saved.get("val")) == (now["train"], now["val"])
+    raise CheckpointError(
+        f"{run.last_path}: was trained on another split ({was}{', other samples' if same_sizes else ''}) than this "
+        f"config draws now ({drawn}): the data under data.root or bpsrm's rule for the split has changed since. "
+        "Resume with the data and bpsrm that wrote it, or train into a new run folder"
     )
 
 
@@ -908,6 +956,8 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
     done.start_epoch = epoch + 1
     # select: last = a fixed schedule (the last epoch is the model; no data is looked at to choose it).
     improved = config.train.select == "last" or _better_on_validation(val, done)
+    if run.ctx.active:  # rank 0 decides for all: validation figures of separate ranks may differ in the last bit
+        improved = run.ctx.main_says(improved)
     if improved:
         done.best_val, done.best_epoch = val["accuracy"], epoch
     rng_ranks = run.ctx.gather(_rng_state()) if run.ctx.active else None  # each rank's random state, for resume
@@ -961,6 +1011,7 @@ def _training_state(run: _Run, rng_ranks: list[Any] | None) -> dict[str, Any]:
         **({"scaler": run.precision.state_dict()} if run.precision is not None and run.precision.scaler else {}),
         "rng": _rng_state(),
         **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),
+        "split": run.experiment.split,
         **run.progress.to_dict(),
     }
 
