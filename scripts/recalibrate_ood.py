@@ -17,7 +17,8 @@ import yaml
 
 from bpsrm.engine.checkpoint import load_checkpoint, load_model_state
 from bpsrm.engine.config import TrainConfig, config_from_dict
-from bpsrm.engine.trainer import _calibrate_ood, prepare
+from bpsrm.engine.experiment import prepare
+from bpsrm.engine.trainer import _calibrate_ood
 
 
 def main(runs: list[Path]) -> None:

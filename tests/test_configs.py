@@ -15,7 +15,8 @@ from bpsrm.data import FASHION_MNIST_CLASSES
 from bpsrm.deploy.inference import load_trained
 from bpsrm.deploy.prediction import predict_files
 from bpsrm.engine.config import load_config
-from bpsrm.engine.trainer import prepare, train
+from bpsrm.engine.experiment import prepare
+from bpsrm.engine.trainer import train
 from conftest import REPO
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]

@@ -123,7 +123,8 @@ def test_a_run_folder_of_another_config_is_refused(tmp_path, shared_data) -> Non
 
 @pytest.mark.slow
 def test_fixed_schedule_and_unaugmented_validation(tmp_path, shared_data) -> None:
-    from bpsrm.engine.trainer import prepare, train
+    from bpsrm.engine.experiment import prepare
+    from bpsrm.engine.trainer import train
 
     base = [
         f"data.root={shared_data}",

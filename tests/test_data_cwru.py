@@ -487,7 +487,7 @@ def test_validation_windows_overlap_no_training_window(cwru_root, manifest, augm
     counted here pair by pair, is left out."""
     from bpsrm.data.vibration import jitter_span
     from bpsrm.engine.config import config_from_dict
-    from bpsrm.engine.trainer import prepare
+    from bpsrm.engine.experiment import prepare
 
     options = {"load": 0, "window": 2048, "stride": 512, "normalize": "window", "augment_speed": augment_speed}
     config = config_from_dict(

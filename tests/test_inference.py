@@ -24,7 +24,7 @@ from bpsrm.data.preprocess import EventPreprocess, ImagePreprocess, preprocess_f
 from bpsrm.deploy.inference import evaluate_checkpoint, evaluate_trained, load_trained
 from bpsrm.engine.checkpoint import save_checkpoint
 from bpsrm.engine.config import config_from_dict, config_to_dict
-from bpsrm.engine.trainer import make_model
+from bpsrm.engine.experiment import make_model
 from bpsrm.errors import CheckpointError, DataError, ParameterError
 
 CLASSES = ["a", "b", "c"]

@@ -11,7 +11,8 @@ import torch
 
 from bpsrm.data.splits import drop_overlapping, group_folds, group_holdout, split_digest
 from bpsrm.engine.config import config_from_dict
-from bpsrm.engine.trainer import prepare, train
+from bpsrm.engine.experiment import prepare
+from bpsrm.engine.trainer import train
 from bpsrm.errors import ConfigError, ParameterError
 
 # 3 classes of 10, 20 and 6 samples; groups of 1 to 4 samples (keys shared across classes are distinct groups
@@ -115,6 +116,7 @@ def test_the_validation_folds_partition_the_training_pool() -> None:
 
 def test_train_test_false_never_reads_the_test_split(tmp_path, monkeypatch) -> None:
     """The final evaluation runs on the validation data; the test set is not iterated at all."""
+    import bpsrm.engine.experiment as experiment
     import bpsrm.engine.trainer as trainer
 
     read: list[int] = []
@@ -126,7 +128,7 @@ def test_train_test_false_never_reads_the_test_split(tmp_path, monkeypatch) -> N
 
     monkeypatch.setattr(trainer, "evaluate_model", spy)
     test_reads: list[int] = []
-    real_get_dataset = trainer.get_dataset
+    real_get_dataset = experiment.get_dataset
 
     def counting_get_dataset(name, split, **options):
         dataset = real_get_dataset(name, split, **options)
@@ -141,7 +143,7 @@ def test_train_test_false_never_reads_the_test_split(tmp_path, monkeypatch) -> N
             dataset.__class__ = Counted
         return dataset
 
-    monkeypatch.setattr(trainer, "get_dataset", counting_get_dataset)
+    monkeypatch.setattr(experiment, "get_dataset", counting_get_dataset)
     config = config_from_dict(
         {**TINY, "data": {**TINY["data"], "val_folds": 5}, "train": {**TINY["train"], "test": False}}
     )

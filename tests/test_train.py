@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from bpsrm.engine import experiment as experiment_module
 from bpsrm.engine import trainer as trainer_module
 from bpsrm.engine.checkpoint import load_checkpoint, save_checkpoint
 from bpsrm.engine.config import config_from_dict, load_config
@@ -181,14 +182,14 @@ def test_resume_refuses_another_split_and_says_when_last_pt_records_none(shared_
         "left_out": 0,
     }
 
-    real_split = trainer_module._validation_split
+    real_split = experiment_module._validation_split
 
     def swapped(*args, **kwargs):
         train_indices, val_indices, overlapping = real_split(*args, **kwargs)
         return [val_indices[0], *train_indices[1:]], [train_indices[0], *val_indices[1:]], overlapping
 
     with monkeypatch.context() as patch:
-        patch.setattr(trainer_module, "_validation_split", swapped)
+        patch.setattr(experiment_module, "_validation_split", swapped)
         with pytest.raises(
             CheckpointError,
             match=r"last\.pt: was trained on another split \(216 train / 24 "
@@ -275,7 +276,7 @@ def test_tensorboard_logging(shared_data, tmp_path) -> None:
 
 def test_validation_on_other_data(shared_data) -> None:
     """data.val_options: the model is chosen on another load's test split, with the training statistics."""
-    from bpsrm.engine.trainer import prepare
+    from bpsrm.engine.experiment import prepare
 
     raw = {
         "data": {
