@@ -71,10 +71,10 @@ def _eval_name(test_load: int, adapted: bool) -> str:
 
 def _check_same_config(run: Path, cfg: Config) -> None:
     """A run folder left by an earlier call must hold the same config, or its results are not this cell's (keys
-    that change no figure, :data:`bpsrm.engine.trainer.FREE_ON_RESUME`, may differ, as on a resume)."""
+    that change no figure, :data:`bpsrm.engine.resume.FREE_ON_RESUME`, may differ, as on a resume)."""
     import yaml
 
-    from .trainer import config_changes
+    from .resume import config_changes
 
     path = run / run_folder.CONFIG_YAML
     if not path.is_file():

@@ -4,19 +4,20 @@ The run folder (config.yaml, metrics.csv, metrics.json, best.pt / last.pt, activ
 plots) is defined in :mod:`bpsrm.engine.run_folder`; this module fills it.
 
 ``resume=True`` continues from ``last.pt`` exactly (model, optimiser,
-scheduler, RNG states, epoch, history): the run ends as the uninterrupted one.
+scheduler, RNG states, epoch, history): the run ends as the uninterrupted one. What last.pt keeps for that, and
+the checks before resuming, are in :mod:`bpsrm.engine.resume`; the datasets, split and network come from
+:func:`bpsrm.engine.experiment.prepare`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,14 @@ from .distributed import Distributed, GlobalBatchSampler, from_environment
 from .energy import OperationCounter
 from .experiment import Experiment, make_model, prepare, split_record, subsample
 from .precision import Precision
+from .resume import (
+    EpochSoFar,
+    Progress,
+    check_config,
+    check_split,
+    rng_state,
+    set_rng_state,
+)
 
 if TYPE_CHECKING:  # the OOD module is imported where it is used (it is not needed to train)
     from ..deploy.ood import OODCalibration
@@ -45,8 +54,6 @@ __all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model", "sp
 
 Log = Callable[[str], None]
 TIMING_KEYS = ("train_seconds", "samples_per_second")
-# Keys a resumed run may change: they change how often it saves and what it shows, no figure of the run.
-FREE_ON_RESUME = frozenset({"train.checkpoint_steps", "train.ood_samples", "log.progress", "log.plots"})
 
 
 def seed_everything(seed: int) -> None:
@@ -163,32 +170,6 @@ def evaluate_model(
     if count_operations:
         result.update(counter.per_sample())
     return result
-
-
-def _rng_state() -> dict[str, Any]:
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": torch.from_numpy(np.frombuffer(json.dumps(_numpy_state()).encode(), dtype=np.uint8).copy()),
-        "python": torch.from_numpy(np.frombuffer(json.dumps(_python_state()).encode(), dtype=np.uint8).copy()),
-    }
-
-
-def _numpy_state() -> list[Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]
-
-
-def _python_state() -> list[Any]:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, cached = json.loads(bytes(state["numpy"].numpy()).decode())
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    version, internal, gauss = json.loads(bytes(state["python"].numpy()).decode())
-    random.setstate((version, tuple(internal), gauss))
 
 
 def _pick_neurons(counts: Tensor, steps: int, how_many: int = 6) -> Tensor:
@@ -315,73 +296,6 @@ def _silent(message: str) -> None:
 
 
 @dataclass
-class _Progress:
-    """What a run has done so far: the part of last.pt that resumes the loop."""
-
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_val: float = -1.0
-    best_epoch: int = 0
-    start_epoch: int = 1
-    train_seconds: float = 0.0
-    train_samples: int = 0
-    skipped_batches: int = 0
-    partial: _EpochSoFar | None = None  # epoch start_epoch stopped in its middle (train.checkpoint_steps)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The keys of last.pt that hold the progress."""
-        return {
-            "partial": None if self.partial is None else asdict(self.partial),
-            "epoch": self.start_epoch - 1,
-            "history": self.history,
-            "best_val_accuracy": self.best_val,
-            "best_epoch": self.best_epoch,
-            "train_seconds": self.train_seconds,
-            "train_samples": self.train_samples,
-            "skipped_batches": self.skipped_batches,
-        }
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> _Progress:
-        return cls(
-            [dict(row) for row in state["history"]],
-            float(state["best_val_accuracy"]),
-            int(state["best_epoch"]),
-            int(state["epoch"]) + 1,
-            float(state["train_seconds"]),
-            int(state["train_samples"]),
-            int(state.get("skipped_batches", 0)),
-            _EpochSoFar.from_dict(state.get("partial")),
-        )
-
-
-@dataclass
-class _EpochSoFar:
-    """An epoch stopped in its middle (last.pt's ``partial``, written every train.checkpoint_steps): the steps done
-    and the epoch's sums so far (loss_sum, correct, count: over every process; seconds: rank 0's)."""
-
-    step: int = 0
-    loss_sum: float = 0.0
-    correct: int = 0
-    count: int = 0
-    seconds: float = 0.0
-
-    @classmethod
-    def from_dict(cls, value: Any) -> _EpochSoFar | None:
-        """last.pt's record (None: the run stopped at an epoch's end)."""
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise TypeError(f"'partial' is a {type(value).__name__}, not a dict")
-        return cls(
-            int(value["step"]),
-            float(value["loss_sum"]),
-            int(value["correct"]),
-            int(value["count"]),
-            float(value["seconds"]),
-        )
-
-
-@dataclass
 class _Run:
     """One training run: its experiment, network, optimiser, schedule, folder and progress."""
 
@@ -397,7 +311,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     steps_per_epoch: int
     augment: bool
-    progress: _Progress = field(default_factory=_Progress)
+    progress: Progress = field(default_factory=Progress)
     board: Any = None
     precision: Precision | None = None
 
@@ -486,8 +400,8 @@ def _resume(run: _Run, resume: bool) -> None:
     if resume and run.last_path.is_file():
         state = load_checkpoint(run.last_path)
         saved = config_from_dict(state["config"])
-        extended = _check_resumable(run, saved, int(state["epoch"]))
-        _check_split(run, state.get("split"))
+        extended = check_config(run.last_path, saved, run.config, int(state["epoch"]), run.log)
+        check_split(run.last_path, state.get("split"), run.experiment.split, run.log)
         load_model_state(run.model, state["model"], run.last_path)
         run.optimiser.load_state_dict(state["optimiser"])
         if run.precision is not None:
@@ -498,9 +412,9 @@ def _resume(run: _Run, resume: bool) -> None:
             _load_schedule(run.scheduler, state["scheduler"])
         ranks = state.get("rng_ranks")
         ctx = run.ctx
-        _set_rng_state(ranks[ctx.rank] if ctx.active and ranks and len(ranks) == ctx.world_size else state["rng"])
+        set_rng_state(ranks[ctx.rank] if ctx.active and ranks and len(ranks) == ctx.world_size else state["rng"])
         try:
-            run.progress = _Progress.from_dict(state)
+            run.progress = Progress.from_dict(state)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{run.last_path}: its progress record is damaged ({exc!r})") from None
         partial = run.progress.partial
@@ -518,73 +432,6 @@ def _resume(run: _Run, resume: bool) -> None:
     if run.ctx.active and run.ctx.rank > 0:
         # Data-side random draws (augmentation, rate coding) of their own on every rank.
         torch.manual_seed(run.config.seed * 1_000_003 + run.ctx.rank)
-
-
-def _check_resumable(run: _Run, saved: Config, epochs_done: int) -> bool:
-    """Whether last.pt's config is this one; True when only train.epochs differs and extends the run.
-
-    A CheckpointError lists every key that differs, with both values.
-    """
-    differ = config_changes(saved, run.config)
-    if not differ:
-        return False
-    if differ.keys() == {"train.epochs"}:
-        was, wanted = differ["train.epochs"]
-        if wanted >= epochs_done:
-            run.log(f"extending {run.out} from {was} to {wanted} epochs")
-            return True
-        raise CheckpointError(
-            f"{run.last_path}: the run has done {epochs_done} epochs; train.epochs={wanted} cannot "
-            "shorten it (give a larger number to extend it)"
-        )
-    listed = "; ".join(f"{key}: {was!r} there, {now!r} now" for key, (was, now) in sorted(differ.items()))
-    raise CheckpointError(
-        f"{run.last_path}: was written for another config ({listed}); resume with the config in {run.out} "
-        f"(only train.epochs may change, to extend the run, and {', '.join(sorted(FREE_ON_RESUME))}, which change "
-        "no figure)"
-    )
-
-
-def _check_split(run: _Run, saved: Any) -> None:
-    """Refuse to resume on another split than last.pt's (the data under data.root changed, or the rule that draws
-    the split); a last.pt written before splits were recorded is resumed on today's split, and the log says so."""
-    now = run.experiment.split
-    drawn = f"{now['train']} train / {now['val']} validation samples"
-    if saved is None:
-        run.log(f"{run.last_path} does not record its split (an earlier bpsrm wrote it): continuing on {drawn}")
-        return
-    if isinstance(saved, dict) and saved.get("sha256") == now["sha256"]:
-        return
-    was = (
-        f"{saved.get('train')} train / {saved.get('val')} validation samples"
-        if isinstance(saved, dict)
-        else f"a record of type {type(saved).__name__}"
-    )
-    same_sizes = isinstance(saved, dict) and (saved.get("train"), saved.get("val")) == (now["train"], now["val"])
-    raise CheckpointError(
-        f"{run.last_path}: was trained on another split ({was}{', other samples' if same_sizes else ''}) than this "
-        f"config draws now ({drawn}): the data under data.root or bpsrm's rule for the split has changed since. "
-        "Resume with the data and bpsrm that wrote it, or train into a new run folder"
-    )
-
-
-def config_changes(saved: Config, now: Config) -> dict[str, tuple[Any, Any]]:
-    """The keys whose values differ between a run's saved config and ``now``, {"a.b": (saved value, now value)},
-    leaving out :data:`FREE_ON_RESUME` (keys that change no figure of a run)."""
-    before, after = _flat(config_to_dict(saved)), _flat(config_to_dict(now))
-    keys = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)} - FREE_ON_RESUME
-    return {key: (before.get(key), after.get(key)) for key in keys}
-
-
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config dict as {"a.b.c": value}."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _restart_schedule(run: _Run, steps_done: int) -> None:
@@ -621,7 +468,7 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
     epoch stopped in its middle (last.pt's ``partial``) continues after its last step done."""
     config = run.config
     run.model.train()
-    so_far = run.progress.partial or _EpochSoFar()
+    so_far = run.progress.partial or EpochSoFar()
     batches = run.sampler(epoch, so_far.step)
     # The loader draws its base seed from the sampler's generator, as DataLoader(shuffle=True) does.
     pinned = run.device.type == "cuda"  # page-locked batches copy to the GPU asynchronously
@@ -661,8 +508,8 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
 def _save_within_epoch(run: _Run, epoch: int, step: int, sums: tuple[float, int, int], seconds: float) -> None:
     """last.pt in the middle of ``epoch``, after ``step``: the state to continue from that step exactly."""
     loss_sum, correct, count = run.ctx.sum([sums[0], float(sums[1]), float(sums[2])])
-    run.progress.partial = _EpochSoFar(step, loss_sum, int(correct), int(count), seconds)
-    rng_ranks = run.ctx.gather(_rng_state()) if run.ctx.active else None
+    run.progress.partial = EpochSoFar(step, loss_sum, int(correct), int(count), seconds)
+    rng_ranks = run.ctx.gather(rng_state()) if run.ctx.active else None
     if run.ctx.is_main:
         save_checkpoint(run.last_path, {**_model_record(run, epoch - 1), **_training_state(run, rng_ranks)})
 
@@ -741,7 +588,7 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
         improved = run.ctx.main_says(improved)
     if improved:
         done.best_val, done.best_epoch = val["accuracy"], epoch
-    rng_ranks = run.ctx.gather(_rng_state()) if run.ctx.active else None  # each rank's random state, for resume
+    rng_ranks = run.ctx.gather(rng_state()) if run.ctx.active else None  # each rank's random state, for resume
     if not run.ctx.is_main:
         return
     run_folder.write_history(run.out, done.history)
@@ -758,7 +605,7 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
     )
 
 
-def _better_on_validation(val: dict[str, Any], done: _Progress) -> bool:
+def _better_on_validation(val: dict[str, Any], done: Progress) -> bool:
     """Whether this epoch beats the best so far: a higher validation accuracy, or the same accuracy with a lower
     validation loss. Without the second rule a small validation set that reads 100% from an early epoch on
     (CWRU's, within 3 to 8 of 20 epochs) would keep that early epoch. The best epoch's loss is read from the
@@ -790,7 +637,7 @@ def _training_state(run: _Run, rng_ranks: list[Any] | None) -> dict[str, Any]:
         "optimiser": run.optimiser.state_dict(),
         "scheduler": run.scheduler.state_dict(),
         **({"scaler": run.precision.state_dict()} if run.precision is not None and run.precision.scaler else {}),
-        "rng": _rng_state(),
+        "rng": rng_state(),
         **({"rng_ranks": rng_ranks} if rng_ranks is not None else {}),
         "split": run.experiment.split,
         **run.progress.to_dict(),

@@ -1,0 +1,199 @@
+"""What last.pt keeps to resume a run exactly, and the checks before a run resumes.
+
+The progress (:class:`Progress`: history, best epoch, an epoch stopped in its middle), the states of the random
+generators (:func:`rng_state`), and the refusals: a config that differs in a key that changes a figure
+(:func:`check_config`; only ``train.epochs`` may grow) and a split other than the one the run began on
+(:func:`check_split`, by :func:`bpsrm.engine.experiment.split_record`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError
+from .config import Config, config_to_dict
+
+__all__ = [
+    "FREE_ON_RESUME",
+    "EpochSoFar",
+    "Progress",
+    "check_config",
+    "check_split",
+    "config_changes",
+    "rng_state",
+    "set_rng_state",
+]
+
+# Keys a resumed run may change: they change how often it saves and what it shows, no figure of the run.
+FREE_ON_RESUME = frozenset({"train.checkpoint_steps", "train.ood_samples", "log.progress", "log.plots"})
+
+
+@dataclass
+class Progress:
+    """What a run has done so far: the part of last.pt that resumes the loop."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val: float = -1.0
+    best_epoch: int = 0
+    start_epoch: int = 1
+    train_seconds: float = 0.0
+    train_samples: int = 0
+    skipped_batches: int = 0
+    partial: EpochSoFar | None = None  # epoch start_epoch stopped in its middle (train.checkpoint_steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of last.pt that hold the progress."""
+        return {
+            "partial": None if self.partial is None else asdict(self.partial),
+            "epoch": self.start_epoch - 1,
+            "history": self.history,
+            "best_val_accuracy": self.best_val,
+            "best_epoch": self.best_epoch,
+            "train_seconds": self.train_seconds,
+            "train_samples": self.train_samples,
+            "skipped_batches": self.skipped_batches,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Progress:
+        """The progress recorded in last.pt (``state``); KeyError, TypeError or ValueError when it is damaged."""
+        return cls(
+            [dict(row) for row in state["history"]],
+            float(state["best_val_accuracy"]),
+            int(state["best_epoch"]),
+            int(state["epoch"]) + 1,
+            float(state["train_seconds"]),
+            int(state["train_samples"]),
+            int(state.get("skipped_batches", 0)),
+            EpochSoFar.from_dict(state.get("partial")),
+        )
+
+
+@dataclass
+class EpochSoFar:
+    """An epoch stopped in its middle (last.pt's ``partial``, written every train.checkpoint_steps): the steps done
+    and the epoch's sums so far (loss_sum, correct, count: over every process; seconds: rank 0's)."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    count: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, value: Any) -> EpochSoFar | None:
+        """last.pt's record (None: the run stopped at an epoch's end)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise TypeError(f"'partial' is a {type(value).__name__}, not a dict")
+        return cls(
+            int(value["step"]),
+            float(value["loss_sum"]),
+            int(value["correct"]),
+            int(value["count"]),
+            float(value["seconds"]),
+        )
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of torch's, NumPy's and Python's global generators, as tensors (a weights-only checkpoint holds
+    them)."""
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(np.frombuffer(json.dumps(_numpy_state()).encode(), dtype=np.uint8).copy()),
+        "python": torch.from_numpy(np.frombuffer(json.dumps(_python_state()).encode(), dtype=np.uint8).copy()),
+    }
+
+
+def _numpy_state() -> list[Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _python_state() -> list[Any]:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the generators from :func:`rng_state`'s record."""
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = json.loads(bytes(state["numpy"].numpy()).decode())
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = json.loads(bytes(state["python"].numpy()).decode())
+    random.setstate((version, tuple(internal), gauss))
+
+
+def check_config(last_path: Path, saved: Config, now: Config, epochs_done: int, log: Callable[[str], None]) -> bool:
+    """Whether last.pt's config (``saved``) is ``now``; True when only train.epochs differs and extends the run.
+
+    A CheckpointError lists every key that differs, with both values.
+    """
+    differ = config_changes(saved, now)
+    if not differ:
+        return False
+    if differ.keys() == {"train.epochs"}:
+        was, wanted = differ["train.epochs"]
+        if wanted >= epochs_done:
+            log(f"extending {last_path.parent} from {was} to {wanted} epochs")
+            return True
+        raise CheckpointError(
+            f"{last_path}: the run has done {epochs_done} epochs; train.epochs={wanted} cannot "
+            "shorten it (give a larger number to extend it)"
+        )
+    listed = "; ".join(f"{key}: {there!r} there, {here!r} now" for key, (there, here) in sorted(differ.items()))
+    raise CheckpointError(
+        f"{last_path}: was written for another config ({listed}); resume with the config in {last_path.parent} "
+        f"(only train.epochs may change, to extend the run, and {', '.join(sorted(FREE_ON_RESUME))}, which change "
+        "no figure)"
+    )
+
+
+def check_split(last_path: Path, saved: Any, now: dict[str, Any], log: Callable[[str], None]) -> None:
+    """Refuse to resume on another split than last.pt's (the data under data.root changed, or the rule that draws
+    the split); a last.pt written before splits were recorded is resumed on today's split, and the log says so."""
+    drawn = f"{now['train']} train / {now['val']} validation samples"
+    if saved is None:
+        log(f"{last_path} does not record its split (an earlier bpsrm wrote it): continuing on {drawn}")
+        return
+    if isinstance(saved, dict) and saved.get("sha256") == now["sha256"]:
+        return
+    was = (
+        f"{saved.get('train')} train / {saved.get('val')} validation samples"
+        if isinstance(saved, dict)
+        else f"a record of type {type(saved).__name__}"
+    )
+    same_sizes = isinstance(saved, dict) and (saved.get("train"), saved.get("val")) == (now["train"], now["val"])
+    raise CheckpointError(
+        f"{last_path}: was trained on another split ({was}{', other samples' if same_sizes else ''}) than this "
+        f"config draws now ({drawn}): the data under data.root or bpsrm's rule for the split has changed since. "
+        "Resume with the data and bpsrm that wrote it, or train into a new run folder"
+    )
+
+
+def config_changes(saved: Config, now: Config) -> dict[str, tuple[Any, Any]]:
+    """The keys whose values differ between a run's saved config and ``now``, {"a.b": (saved value, now value)},
+    leaving out :data:`FREE_ON_RESUME` (keys that change no figure of a run)."""
+    before, after = _flat(config_to_dict(saved)), _flat(config_to_dict(now))
+    keys = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)} - FREE_ON_RESUME
+    return {key: (before.get(key), after.get(key)) for key in keys}
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as {"a.b.c": value}."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
