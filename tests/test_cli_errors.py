@@ -151,6 +151,5 @@ def test_a_resume_on_another_split_is_one_error_line(config: Path, tmp_path: Pat
         ["train", config, "train.epochs=2", "--out", out, "--resume"],
         capsys,
         str(last),
-        "another split (50 train / 14 validation samples)",
-        "(58 train / 6 validation samples)",
+        "another split (50 train / 14 validation samples, where this config draws 58 train / 6 validation samples",
     )

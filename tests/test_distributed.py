@@ -252,14 +252,16 @@ def _decide(rank: int, port: int, cases: list[list[bool]], results) -> None:
     torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
         ctx = Distributed(rank, 2, "gloo")
-        results[rank] = [(ctx.main_says(flags[rank]), ctx.any(flags[rank])) for flags in cases]
+        decided = [(ctx.main_says(flags[rank]), ctx.any(flags[rank])) for flags in cases]
+        results[rank] = (decided, ctx.agree("same split"), ctx.agree(f"split of rank {rank}"))
     finally:
         torch.distributed.destroy_process_group()
 
 
-def test_rank_0_decides_for_every_rank() -> None:
+def test_rank_0_decides_for_every_rank_and_ranks_compare_their_splits() -> None:
     """Which epoch is best is rank 0's decision on every rank (their validation figures may differ in the last
-    bit on a GPU): main_says gives rank 0's flag everywhere, where any() gives the or of all."""
+    bit on a GPU): main_says gives rank 0's flag everywhere, where any() gives the or of all. agree() tells every
+    rank whether all drew the same split (training refuses to start when not)."""
     import socket
 
     with socket.socket() as probe:
@@ -269,4 +271,4 @@ def test_rank_0_decides_for_every_rank() -> None:
     results = torch.multiprocessing.get_context("spawn").Manager().dict()
     torch.multiprocessing.spawn(_decide, args=(port, cases, results), nprocs=2, join=True)
     expected = [(True, True), (False, True), (False, False)]
-    assert dict(results) == {0: expected, 1: expected}
+    assert dict(results) == {0: (expected, True, False), 1: (expected, True, False)}

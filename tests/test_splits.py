@@ -247,12 +247,37 @@ def test_training_samples_overlapping_validation_are_left_out(monkeypatch) -> No
 def test_split_digest_names_the_samples_on_each_side_in_order() -> None:
     import hashlib
 
-    assert split_digest([2, 0], [1]) == hashlib.sha256(b"train:2,0;val:1").hexdigest()
+    assert split_digest(["2|a", "0|b"], ["1|a"]) == hashlib.sha256(b'{"train":["2|a","0|b"],"val":["1|a"]}').hexdigest()
     digests = {
-        split_digest([2, 0], [1]),
-        split_digest([0, 2], [1]),  # another order of training samples
-        split_digest([2, 1], [0]),  # a sample moved across
-        split_digest([2, 0, 1], []),
-        split_digest([20], [1]),  # "2,0" and "20" are told apart
+        split_digest(["2", "0"], ["1"]),
+        split_digest(["0", "2"], ["1"]),  # another order of training samples
+        split_digest(["2", "1"], ["0"]),  # a sample moved across
+        split_digest(["2", "0", "1"], []),
+        split_digest(["2,0"], ["1"]),  # keys with commas are told apart
+        split_digest(["2", "0"], ["1|other label"]),
     }
-    assert len(digests) == 5
+    assert len(digests) == 6
+
+
+class _Listed(torch.utils.data.Dataset):
+    """Four samples that tell their labels, groups and files without being read."""
+
+    def __init__(self) -> None:
+        self.targets = [1, 0, 1, 2]
+        self.groups = ["g0", "g0", "g1", "g2"]
+        self.files = ["/data/a/x/1.bin", "/data/a/y/2.bin", "/data/b/x/3.bin", "/data/b/z/4.bin"]
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int):
+        raise AssertionError("sample_keys reads no sample")
+
+
+def test_sample_keys_name_index_label_group_and_file_through_subsets() -> None:
+    from bpsrm.engine.experiment import sample_keys
+
+    inner = torch.utils.data.Subset(_Listed(), [3, 1, 2])
+    assert sample_keys(torch.utils.data.Subset(inner, [2, 0])) == ["2|1|g1|x/3.bin", "3|2|g2|z/4.bin"]
+    plain = torch.utils.data.TensorDataset(torch.zeros(2, 1))
+    assert sample_keys(plain) == ["0|||", "1|||"]  # a dataset that tells nothing: its indices alone

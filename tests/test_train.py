@@ -192,8 +192,8 @@ def test_resume_refuses_another_split_and_says_when_last_pt_records_none(shared_
         patch.setattr(experiment_module, "_validation_split", swapped)
         with pytest.raises(
             CheckpointError,
-            match=r"last\.pt: was trained on another split \(216 train / 24 "
-            r"validation samples, other samples\) than this config draws now",
+            match=r"last\.pt: was trained on another split \(the same sizes, 216 train / 24 validation samples, but "
+            r"other samples\)",
         ):
             train(config, tmp_path / "cut", resume=True, log=lambda _: None)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 from collections.abc import Hashable, Sequence
 
 from ..errors import ParameterError
@@ -126,10 +127,11 @@ def drop_overlapping(
     return kept
 
 
-def split_digest(training: Sequence[int], validation: Sequence[int]) -> str:
-    """Which samples train and which validate, in their order, as a SHA-256 hex digest of the text
-    ``"train:i1,i2,...;val:j1,j2,..."``: equal digests mean the same split (up to a hash collision).
+def split_digest(training: Sequence[str], validation: Sequence[str]) -> str:
+    """Which samples train and which validate, in their order, as the SHA-256 hex digest of the JSON text
+    ``{"train":[k1,k2,...],"val":[...]}`` of their keys (strings that name a sample: its index, label, group,
+    file): equal digests mean the same split (up to a hash collision).
 
     A run keeps it in its checkpoint so that a resumed run can tell that it continues on the split it began on."""
-    text = "train:" + ",".join(map(str, map(int, training))) + ";val:" + ",".join(map(str, map(int, validation)))
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    text = json.dumps({"train": [str(k) for k in training], "val": [str(k) for k in validation]}, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

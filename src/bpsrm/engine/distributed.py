@@ -72,6 +72,11 @@ class Distributed:
         """True on every rank when it is true on some rank."""
         return bool(self.sum([float(flag)])[0] > 0)
 
+    def agree(self, value: object) -> bool:
+        """Whether every rank holds an equal ``value`` (True when alone); the same answer on every rank."""
+        values = self.gather(value)
+        return all(other == values[0] for other in values[1:])
+
     def main_says(self, flag: bool) -> bool:
         """Rank 0's ``flag`` on every rank (a decision rank 0 makes for all, such as which epoch is best)."""
         return bool(self.sum([float(flag) if self.is_main else 0.0])[0] > 0)

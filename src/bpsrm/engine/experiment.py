@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ __all__ = [
     "make_model",
     "prepare",
     "set_statistics",
+    "sample_keys",
     "split_record",
     "subsample",
     "without_augmentation",
@@ -54,7 +56,12 @@ class Experiment:
     overlapping: int = 0
     """Training samples left out because they share raw samples with validation ones (overlapping windows)."""
     split: dict[str, Any] = field(default_factory=dict)
-    """Which samples train and which validate (:func:`split_record`); last.pt keeps it for resume to check."""
+    """Which samples train and which validate (:func:`split_record`, drawn up when not given); last.pt keeps it
+    for resume to check."""
+
+    def __post_init__(self) -> None:
+        if not self.split:
+            self.split = split_record(self.train_set, self.val_set, self.overlapping)
 
 
 def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | None = None) -> SpikingNetwork:
@@ -227,21 +234,35 @@ def prepare(config: Config) -> Experiment:
         preprocess.to_dict() if preprocess is not None else None,
         plain_set,
         overlapping,
-        split_record(train_set, val_set, overlapping),
     )
 
 
 def split_record(train_set: Dataset, val_set: Dataset, overlapping: int = 0) -> dict[str, Any]:
     """The record of a run's split that last.pt keeps: its sizes and the
-    :func:`~bpsrm.data.splits.split_digest` of the samples' indices in the dataset under the Subsets (the
-    training split of ``data.name``; validation on other data, ``data.val_options``, is counted from 0)."""
-    training, validation = _dataset_indices(train_set), _dataset_indices(val_set)
+    :func:`~bpsrm.data.splits.split_digest` of the samples' keys (:func:`sample_keys`)."""
+    training, validation = sample_keys(train_set), sample_keys(val_set)
     return {
         "train": len(training),
         "val": len(validation),
         "left_out": overlapping,
         "sha256": split_digest(training, validation),
     }
+
+
+def sample_keys(dataset: Dataset) -> list[str]:
+    """Each sample of ``dataset`` as ``"index|label|group|file"``: its index in the dataset under the Subsets
+    (the training split of ``data.name``; validation on other data, ``data.val_options``, counts from 0) and what
+    that dataset tells of it without reading it: its label (``targets``), ``groups`` (the weather images' pixel
+    digests, CWRU's stretches) and file (the last two parts of its path, so that moving the data folder keeps
+    the keys). A field the dataset lacks is empty. Other data at the same indices gives other keys as far as
+    these fields tell it apart."""
+    fields = [_per_sample(dataset, name) for name in ("targets", "groups", "files")]
+    indices = _dataset_indices(dataset)
+    labels, groups, files = ([""] * len(indices) if values is None else values for values in fields)
+    return [
+        f"{index}|{label}|{group}|{'/'.join(PurePath(str(path)).parts[-2:]) if path != '' else ''}"
+        for index, label, group, path in zip(indices, labels, groups, files, strict=True)
+    ]
 
 
 def _dataset_indices(dataset: Dataset) -> list[int]:

@@ -167,16 +167,19 @@ def check_split(last_path: Path, saved: Any, now: dict[str, Any], log: Callable[
         return
     if isinstance(saved, dict) and saved.get("sha256") == now["sha256"]:
         return
-    was = (
-        f"{saved.get('train')} train / {saved.get('val')} validation samples"
-        if isinstance(saved, dict)
-        else f"a record of type {type(saved).__name__}"
-    )
-    same_sizes = isinstance(saved, dict) and (saved.get("train"), saved.get("val")) == (now["train"], now["val"])
+    readable = isinstance(saved, dict) and all(isinstance(saved.get(key), int) for key in ("train", "val"))
+    if not readable:
+        raise CheckpointError(
+            f"{last_path}: its split record is unreadable ({saved!r:.80}); train into another run folder"
+        )
+    if (saved["train"], saved["val"]) == (now["train"], now["val"]):
+        was = f"the same sizes, {drawn}, but other samples"
+    else:
+        was = f"{saved['train']} train / {saved['val']} validation samples, where this config draws {drawn} now"
     raise CheckpointError(
-        f"{last_path}: was trained on another split ({was}{', other samples' if same_sizes else ''}) than this "
-        f"config draws now ({drawn}): the data under data.root or bpsrm's rule for the split has changed since. "
-        "Resume with the data and bpsrm that wrote it, or train into a new run folder"
+        f"{last_path}: was trained on another split ({was}): the data under data.root, bpsrm's rule for the split "
+        "or torch's random generator has changed since it was written. Resume with the data and versions that "
+        "wrote it, or train into another run folder (for crossload: remove that cell's folder or give another --out)"
     )
 
 

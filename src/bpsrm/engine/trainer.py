@@ -374,6 +374,11 @@ def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch
     """The experiment, the network (DDP- and compile-wrapped as configured), optimiser and schedule."""
     seed_everything(config.seed)
     experiment = prepare(config)
+    if not ctx.agree(experiment.split["sha256"]):  # each rank reads data.root on its own machine
+        raise BpsrmError(
+            f"the {ctx.world_size} processes drew different training / validation splits from data.root "
+            f"({config.data.root}): their copies of the data differ; give every process the same data"
+        )
     model = experiment.model.to(device)
     augment = _check_augment(config, experiment.sample_shape)
     net: nn.Module = model
