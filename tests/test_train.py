@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 
 from bpsrm.engine import experiment as experiment_module
 from bpsrm.engine import trainer as trainer_module
 from bpsrm.engine.checkpoint import load_checkpoint, save_checkpoint
-from bpsrm.engine.config import config_from_dict, load_config
+from bpsrm.engine.config import config_from_dict, config_to_dict, load_config
 from bpsrm.engine.trainer import TIMING_KEYS, train
 from bpsrm.errors import CheckpointError, ConfigError
 from conftest import REPO
@@ -167,10 +168,11 @@ def test_a_damaged_record_of_a_stopped_epoch_is_refused(shared_data, tmp_path) -
         train(longer, tmp_path / "run", resume=True, log=lambda _: None)
 
 
-def test_resume_refuses_another_split_and_says_when_last_pt_records_none(shared_data, tmp_path, monkeypatch) -> None:
+def test_resume_checks_the_split_and_lets_the_data_move(shared_data, tmp_path, monkeypatch) -> None:
     """last.pt keeps the split it was trained on: a run whose validation split is drawn differently now (here one
-    training and one validation sample swapped, as a changed rule or changed data would) is refused; a last.pt
-    from before the record resumes on today's split and the log says so."""
+    training and one validation sample swapped, as a changed rule or changed data would) is refused; data.root may
+    change when the split is recorded; a last.pt from before the record resumes on today's split and the log says
+    so, and keeps data.root fixed."""
     config = _tiny(shared_data)
     whole = train(config, tmp_path / "whole", log=lambda _: None)
     _train_stopped_after(config, tmp_path / "cut", 1)
@@ -197,14 +199,25 @@ def test_resume_refuses_another_split_and_says_when_last_pt_records_none(shared_
         ):
             train(config, tmp_path / "cut", resume=True, log=lambda _: None)
 
-    save_checkpoint(last, {key: value for key, value in state.items() if key != "split"})
+    # The data moved (here: the same files behind another path): with the split recorded, data.root may change.
+    shutil.copytree(tmp_path / "cut", tmp_path / "moved")
+    (tmp_path / "data-elsewhere").symlink_to(shared_data, target_is_directory=True)
+    raw = config_to_dict(config)
+    moved = config_from_dict({**raw, "data": {**raw["data"], "root": str(tmp_path / "data-elsewhere")}})
     lines: list[str] = []
+    resumed_moved = train(moved, tmp_path / "moved", resume=True, log=lines.append)
+    assert any("data.root was" in line for line in lines)
+
+    save_checkpoint(last, {key: value for key, value in state.items() if key != "split"})
+    with pytest.raises(CheckpointError, match=r"another config \(data\.root: "):  # nothing to check the new root by
+        train(moved, tmp_path / "cut", resume=True, log=lambda _: None)
+    lines = []
     resumed = train(config, tmp_path / "cut", resume=True, log=lines.append)
     assert any("does not record its split" in line and "216 train / 24 validation" in line for line in lines)
-    for key in TIMING_KEYS:
-        whole.pop(key)
-        resumed.pop(key)
-    assert resumed == whole
+    for figures in (whole, resumed, resumed_moved):
+        for key in TIMING_KEYS:
+            figures.pop(key)
+    assert resumed == whole and resumed_moved == whole
 
 
 def test_same_seed_same_result(shared_data, tmp_path) -> None:

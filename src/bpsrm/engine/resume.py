@@ -133,12 +133,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
-def check_config(last_path: Path, saved: Config, now: Config, epochs_done: int, log: Callable[[str], None]) -> bool:
+def check_config(
+    last_path: Path, saved: Config, now: Config, epochs_done: int, log: Callable[[str], None], *, split_recorded: bool
+) -> bool:
     """Whether last.pt's config (``saved``) is ``now``; True when only train.epochs differs and extends the run.
 
+    ``data.root`` may change too when last.pt records its split (``split_recorded``): the data then moved, or
+    the run moved to another machine, and :func:`check_split` tells whether the samples are the same ones.
     A CheckpointError lists every key that differs, with both values.
     """
     differ = config_changes(saved, now)
+    if split_recorded and "data.root" in differ:
+        there, here = differ.pop("data.root")
+        log(f"{last_path}: data.root was {there!r}, now {here!r}; the split recorded there is checked next")
     if not differ:
         return False
     if differ.keys() == {"train.epochs"}:
@@ -153,8 +160,8 @@ def check_config(last_path: Path, saved: Config, now: Config, epochs_done: int, 
     listed = "; ".join(f"{key}: {there!r} there, {here!r} now" for key, (there, here) in sorted(differ.items()))
     raise CheckpointError(
         f"{last_path}: was written for another config ({listed}); resume with the config in {last_path.parent} "
-        f"(only train.epochs may change, to extend the run, and {', '.join(sorted(FREE_ON_RESUME))}, which change "
-        "no figure)"
+        f"(only train.epochs may change, to extend the run; {', '.join(sorted(FREE_ON_RESUME))}, which change "
+        "no figure; and data.root, when last.pt records its split)"
     )
 
 

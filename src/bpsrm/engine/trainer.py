@@ -405,7 +405,10 @@ def _resume(run: _Run, resume: bool) -> None:
     if resume and run.last_path.is_file():
         state = load_checkpoint(run.last_path)
         saved = config_from_dict(state["config"])
-        extended = check_config(run.last_path, saved, run.config, int(state["epoch"]), run.log)
+        split_recorded = state.get("split") is not None
+        extended = check_config(
+            run.last_path, saved, run.config, int(state["epoch"]), run.log, split_recorded=split_recorded
+        )
         check_split(run.last_path, state.get("split"), run.experiment.split, run.log)
         load_model_state(run.model, state["model"], run.last_path)
         run.optimiser.load_state_dict(state["optimiser"])
