@@ -9,7 +9,8 @@ can tell it continues on the samples it began on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import PurePath
 from typing import Any
 
@@ -55,13 +56,11 @@ class Experiment:
     """The training samples without augmentation (the OOD calibration reads them)."""
     overlapping: int = 0
     """Training samples left out because they share raw samples with validation ones (overlapping windows)."""
-    split: dict[str, Any] = field(default_factory=dict)
-    """Which samples train and which validate (:func:`split_record`, drawn up when not given); last.pt keeps it
-    for resume to check."""
 
-    def __post_init__(self) -> None:
-        if not self.split:
-            self.split = split_record(self.train_set, self.val_set, self.overlapping)
+    @cached_property
+    def split(self) -> dict[str, Any]:
+        """Which samples train and which validate (:func:`split_record`); last.pt keeps it for resume to check."""
+        return split_record(self.train_set, self.val_set, self.overlapping)
 
 
 def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | None = None) -> SpikingNetwork:
@@ -121,15 +120,23 @@ def subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
     return Subset(dataset, sorted(order[:limit].tolist()))
 
 
-def _per_sample(dataset: Dataset, name: str) -> list[Any] | None:
-    """A dataset's per-sample list ``name`` (targets, groups, spans), through Subsets; None when it has none."""
+def _base_and_indices(dataset: Dataset) -> tuple[Dataset, list[int]]:
+    """The dataset under ``dataset``'s Subsets and the indices there of ``dataset``'s samples, in order."""
     if isinstance(dataset, Subset):
-        inner = _per_sample(dataset.dataset, name)
-        return None if inner is None else [inner[i] for i in dataset.indices]
-    values = getattr(dataset, name, None)
+        base, inner = _base_and_indices(dataset.dataset)
+        return base, [inner[i] for i in dataset.indices]
+    return dataset, list(range(len(dataset)))  # type: ignore[arg-type]
+
+
+def _per_sample(dataset: Dataset, name: str, walked: tuple[Dataset, list[int]] | None = None) -> list[Any] | None:
+    """A dataset's per-sample list ``name`` (targets, groups, spans, files), through Subsets; None when it has
+    none. ``walked``: :func:`_base_and_indices` of ``dataset`` when the caller has it already."""
+    base, indices = walked or _base_and_indices(dataset)
+    values = getattr(base, name, None)
     if values is None:
         return None
-    return values.tolist() if isinstance(values, Tensor) else list(values)
+    values = values.tolist() if isinstance(values, Tensor) else values
+    return [values[i] for i in indices]
 
 
 def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Dataset) -> tuple[list[int], list[int], int]:
@@ -256,18 +263,11 @@ def sample_keys(dataset: Dataset) -> list[str]:
     digests, CWRU's stretches) and file (the last two parts of its path, so that moving the data folder keeps
     the keys). A field the dataset lacks is empty. Other data at the same indices gives other keys as far as
     these fields tell it apart."""
-    fields = [_per_sample(dataset, name) for name in ("targets", "groups", "files")]
-    indices = _dataset_indices(dataset)
+    walked = _base_and_indices(dataset)
+    indices = walked[1]
+    fields = [_per_sample(dataset, name, walked) for name in ("targets", "groups", "files")]
     labels, groups, files = ([""] * len(indices) if values is None else values for values in fields)
     return [
         f"{index}|{label}|{group}|{'/'.join(PurePath(str(path)).parts[-2:]) if path != '' else ''}"
         for index, label, group, path in zip(indices, labels, groups, files, strict=True)
     ]
-
-
-def _dataset_indices(dataset: Dataset) -> list[int]:
-    """The indices of ``dataset``'s samples in the dataset under its Subsets, in order."""
-    if isinstance(dataset, Subset):
-        inner = _dataset_indices(dataset.dataset)
-        return [inner[i] for i in dataset.indices]
-    return list(range(len(dataset)))  # type: ignore[arg-type]

@@ -1,9 +1,9 @@
 """What last.pt keeps to resume a run exactly, and the checks before a run resumes.
 
 The progress (:class:`Progress`: history, best epoch, an epoch stopped in its middle), the states of the random
-generators (:func:`rng_state`), and the refusals: a config that differs in a key that changes a figure
-(:func:`check_config`; only ``train.epochs`` may grow) and a split other than the one the run began on
-(:func:`check_split`, by :func:`bpsrm.engine.experiment.split_record`).
+generators (:func:`rng_state`), and the refusals of :func:`check_resumable`: a config that differs in a key that
+changes a figure (only ``train.epochs`` may grow) and a split other than the one the run began on (by
+:func:`bpsrm.engine.experiment.split_record`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
-from .config import Config, config_to_dict
+from .config import Config, config_from_dict, config_to_dict
 
 __all__ = [
     "FREE_ON_RESUME",
     "EpochSoFar",
     "Progress",
-    "check_config",
-    "check_split",
+    "check_resumable",
     "config_changes",
     "rng_state",
     "set_rng_state",
@@ -133,17 +132,30 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
-def check_config(
-    last_path: Path, saved: Config, now: Config, epochs_done: int, log: Callable[[str], None], *, split_recorded: bool
+def check_resumable(
+    last_path: Path, state: dict[str, Any], now: Config, split: dict[str, Any], log: Callable[[str], None]
 ) -> bool:
-    """Whether last.pt's config (``saved``) is ``now``; True when only train.epochs differs and extends the run.
+    """Whether last.pt (``state``) may go on as the run of config ``now`` and ``split`` (its
+    :func:`~bpsrm.engine.experiment.split_record`); True when the run is extended (a larger train.epochs).
 
-    ``data.root`` may change too when last.pt records its split (``split_recorded``): the data then moved, or
-    the run moved to another machine, and :func:`check_split` tells whether the samples are the same ones.
-    A CheckpointError lists every key that differs, with both values.
-    """
+    ``data.root`` may change when last.pt records its split: the data then moved, or the run moved to another
+    machine, and the split check tells whether the samples are the same ones. A CheckpointError names what
+    differs."""
+    saved_split = state.get("split")
+    extended = _check_config(
+        last_path, config_from_dict(state["config"]), now, int(state["epoch"]), log, root_free=saved_split is not None
+    )
+    _check_split(last_path, saved_split, split, log)
+    return extended
+
+
+def _check_config(
+    last_path: Path, saved: Config, now: Config, epochs_done: int, log: Callable[[str], None], *, root_free: bool
+) -> bool:
+    """Whether last.pt's config (``saved``) is ``now``; True when only train.epochs differs and extends the run
+    (and data.root, when ``root_free``). A CheckpointError lists every key that differs, with both values."""
     differ = config_changes(saved, now)
-    if split_recorded and "data.root" in differ:
+    if root_free and "data.root" in differ:
         there, here = differ.pop("data.root")
         log(f"{last_path}: data.root was {there!r}, now {here!r}; the split recorded there is checked next")
     if not differ:
@@ -165,7 +177,7 @@ def check_config(
     )
 
 
-def check_split(last_path: Path, saved: Any, now: dict[str, Any], log: Callable[[str], None]) -> None:
+def _check_split(last_path: Path, saved: Any, now: dict[str, Any], log: Callable[[str], None]) -> None:
     """Refuse to resume on another split than last.pt's (the data under data.root changed, or the rule that draws
     the split); a last.pt written before splits were recorded is resumed on today's split, and the log says so."""
     drawn = f"{now['train']} train / {now['val']} validation samples"

@@ -33,16 +33,15 @@ from ..network.augment import augment_images, drop_events, random_warp
 from ..network.models import SpikingNetwork
 from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from .config import Config, config_from_dict, config_to_dict
+from .config import Config, config_to_dict
 from .distributed import Distributed, GlobalBatchSampler, from_environment
 from .energy import OperationCounter
-from .experiment import Experiment, make_model, prepare, split_record, subsample
+from .experiment import Experiment, make_model, prepare, subsample
 from .precision import Precision
 from .resume import (
     EpochSoFar,
     Progress,
-    check_config,
-    check_split,
+    check_resumable,
     rng_state,
     set_rng_state,
 )
@@ -50,7 +49,7 @@ from .resume import (
 if TYPE_CHECKING:  # the OOD module is imported where it is used (it is not needed to train)
     from ..deploy.ood import OODCalibration
 
-__all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model", "split_record"]
+__all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
 
 Log = Callable[[str], None]
 TIMING_KEYS = ("train_seconds", "samples_per_second")
@@ -404,12 +403,7 @@ def _resume(run: _Run, resume: bool) -> None:
     """With ``resume``, continue from last.pt exactly; else seed each rank's data-side draws."""
     if resume and run.last_path.is_file():
         state = load_checkpoint(run.last_path)
-        saved = config_from_dict(state["config"])
-        split_recorded = state.get("split") is not None
-        extended = check_config(
-            run.last_path, saved, run.config, int(state["epoch"]), run.log, split_recorded=split_recorded
-        )
-        check_split(run.last_path, state.get("split"), run.experiment.split, run.log)
+        extended = check_resumable(run.last_path, state, run.config, run.experiment.split, run.log)
         load_model_state(run.model, state["model"], run.last_path)
         run.optimiser.load_state_dict(state["optimiser"])
         if run.precision is not None:
