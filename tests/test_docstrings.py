@@ -24,6 +24,8 @@ PUBLIC_MODULES = [
     "bpsrm.docgen",
     "bpsrm.engine.config",
     "bpsrm.engine.trainer",
+    "bpsrm.engine.experiment",
+    "bpsrm.engine.resume",
     "bpsrm.engine.distributed",
     "bpsrm.data",
 ]
