@@ -427,9 +427,9 @@ class CWRU(SampleDataset):
     @property
     def spans(self) -> list[tuple[int, int, int]]:
         """``(record, first, stop)``: the samples ``first .. stop - 1`` of its record each window may read (with
-        ``augment_speed`` s, at any speed up to 1 + s: :func:`~bpsrm.data.vibration.jitter_span`). The trainer
-        leaves out training windows whose span meets a validation window's
-        (:func:`bpsrm.data.splits.drop_overlapping`)."""
+        ``augment_speed`` s, at any speed up to 1 + s: :func:`~bpsrm.data.vibration.jitter_span`). ``bpsrm train``
+        leaves out training windows whose span meets a validation window's (:func:`bpsrm.engine.experiment.prepare`
+        through :func:`bpsrm.data.splits.drop_overlapping`)."""
         max_speed = 1.0 + self.augment_speed if self.augmented else 1.0
         return [
             (number, *jitter_span(start, self.window, *self.bounds[number], max_speed))

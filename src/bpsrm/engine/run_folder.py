@@ -25,14 +25,15 @@ A training run (:mod:`bpsrm.engine.trainer`) writes, and plots, eval and the tes
     ``theta_{i}`` ([K_i], their thresholds); plus the scalars ``label`` and ``prediction``.
 
 A plot whose input is missing (no file, or no such key in it) is not drawn:
-:func:`plot_run` lists it in :attr:`PlotReport.skipped` with the reason, and the single
-``plot_*`` functions raise :class:`~bpsrm.errors.DataError`. A file that is present but
+:func:`bpsrm.engine.plots.plot_run` lists it in :attr:`bpsrm.engine.plots.PlotReport.skipped`
+with the reason, and the single ``plot_*`` functions raise :class:`~bpsrm.errors.DataError`. A file that is present but
 malformed (a CSV without a needed column, JSON that does not parse, arrays of the wrong
 shape) raises :class:`~bpsrm.errors.DataError` naming the file and the problem.
 
 ``best.pt`` / ``last.pt``
     Checkpoints (:mod:`bpsrm.engine.checkpoint`): ``best.pt`` the model chosen
-    (:func:`model_record`), ``last.pt`` that and the training state to resume from.
+    (weights, config, classes, sample shape, data statistics, preprocessing, epoch: all that
+    ``bpsrm predict`` needs), ``last.pt`` that and the training state to resume from.
 
 ``.bpsrm.lock``
     Held (``fcntl.flock``) by the process that trains into the folder (:class:`FolderLock`);
