@@ -86,6 +86,26 @@ def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
         train(drop, tmp_path / "drop", log=lambda _: None)
 
 
+@pytest.mark.parametrize("augment", [{"hflip": True}, {"shift": 2}, {"rotate": 10.0}, {"scale": 0.1}])
+def test_moving_a_vibration_window_is_a_config_error(tmp_path, shared_data, augment) -> None:
+    """CWRU's samples are 1-D windows [1, L]: flips, shifts, rotations and scalings of images are refused
+    before training, naming the dataset and the sample shape."""
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import train
+
+    config = config_from_dict(
+        {
+            "data": {"name": "cwru", "root": str(shared_data), "limit_train": 50, "augment": augment},
+            "model": {"spec": "FC8-SRM-FC10", "time_steps": 2},
+            "log": {"progress": False, "plots": False},
+        }
+    )
+    message = r"data\.augment: flips, shifts, rotations and scalings are for images .*; cwru samples have shape \[1, "
+    with pytest.raises(ConfigError, match=message):
+        train(config, tmp_path / "run", log=lambda _: None)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
 def test_event_frames_move_as_one_recording() -> None:
     """[B, T, C, H, W]: one offset per sample, the same at every step and in both polarities."""
     torch.manual_seed(3)
@@ -167,21 +187,22 @@ def test_scaling_and_an_eighth_turn_by_hand() -> None:
 
 def test_random_warp_draws_within_its_ranges() -> None:
     """Each sample gets its own angle in [-rotate, rotate] and scale in [1 - scale, 1 + scale]: a pixel at distance
-    3 from the centre lands at a distance within 3 (1 +- scale) and an angle within +-rotate (up to rounding)."""
+    10 from the centre lands at a distance within 10 (1 +- scale) and an angle within +-rotate, up to rounding to
+    the nearest pixel (at most 0.71 pixels, so at most asin(0.71 / 8) = 5.1 degrees at the nearest it lands)."""
     from bpsrm.network.augment import random_warp
 
     torch.manual_seed(6)
-    events = torch.zeros(400, 2, 1, 21, 21)
-    events[:, :, 0, 10, 13] = 1.0  # three columns right of the centre (10, 10), at angle 0
+    events = torch.zeros(400, 2, 1, 41, 41)
+    events[:, :, 0, 20, 30] = 1.0  # ten columns right of the centre (20, 20), at angle 0
     moved = random_warp(events, rotate=30.0, scale=0.2)
     angles, radii = [], []
     for sample in moved:
         (row, col), *rest = torch.nonzero(sample[0, 0]).tolist()
         assert not rest and torch.equal(sample[1], sample[0])  # one place; every step moved alike
-        angles.append(math.degrees(math.atan2(10 - row, col - 10)))
-        radii.append(math.hypot(10 - row, col - 10))
-    assert max(abs(a) for a in angles) <= 30.0 + 20.0 and max(angles) > 15 and min(angles) < -15
-    assert 3 * 0.8 - 0.75 <= min(radii) and max(radii) <= 3 * 1.2 + 0.75 and max(radii) > min(radii)
+        angles.append(math.degrees(math.atan2(20 - row, col - 20)))
+        radii.append(math.hypot(20 - row, col - 20))
+    assert max(abs(a) for a in angles) <= 30.0 + 5.1 and max(angles) > 25 and min(angles) < -25
+    assert 10 * 0.8 - 0.71 <= min(radii) < 8.5 and 11.5 < max(radii) <= 10 * 1.2 + 0.71
     x = torch.rand(2, 1, 4, 4)
     assert random_warp(x) is x
     with pytest.raises(ParameterError, match=r"scale must be in \[0, 1\), got 1.0"):

@@ -75,7 +75,9 @@ def test_crossload_command_runs_every_cell(tmp_path, shared_data, capsys) -> Non
         str(out),
     ]
     assert main(args) == 0
-    summary = json.loads((out / "matrix.json").read_text())
+    assert "training at" in capsys.readouterr().out  # the word the resumed run below must not print
+    matrix = (out / "matrix.json").read_bytes()
+    summary = json.loads(matrix)
     assert [(c["train"], c["test"], c["adapted"]) for c in summary["cells"]] == [
         ([0], 1, False),
         ([0], 1, True),
@@ -87,9 +89,9 @@ def test_crossload_command_runs_every_cell(tmp_path, shared_data, capsys) -> Non
     assert report["samples"] == sum(size // 2048 for size in _sizes(shared_data, 1))
     assert (out / "matrix.png").stat().st_size > 0 and (out / "matrix.md").is_file()
     # Resuming finds everything done: no training, same matrix.
-    capsys.readouterr()
     assert main(args) == 0
     assert "training at" not in capsys.readouterr().out
+    assert (out / "matrix.json").read_bytes() == matrix
 
 
 def _sizes(shared_data, load):

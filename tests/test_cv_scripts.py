@@ -38,12 +38,16 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert chosen.returncode == 0, chosen.stderr[-3000:]
     report = json.loads((cv / "cv.json").read_text())
+    means: dict[str, float] = {}  # from each fold's own metrics.json, as the trainer wrote it
     for name in ("slow", "fast"):
+        accuracies = []
         for fold in range(2):
             metrics = json.loads((cv / name / f"fold{fold}" / "metrics.json").read_text())
             assert metrics["test_accuracy"] is None and metrics["evaluated_on"] == "validation"
             assert not (cv / name / f"fold{fold}" / "last.pt").exists()
-    means = {name: row["mean"] for name, row in report["variants"].items()}
+            accuracies.append(metrics["best_val_accuracy"])
+        means[name] = sum(accuracies) / 2
+        assert report["variants"][name]["mean"] == pytest.approx(means[name], abs=1e-12)
     assert report["chosen"] == max(means, key=means.__getitem__) and report["chosen_per_fold"] is None
     assert f"chosen: {report['chosen']}" in chosen.stdout
 

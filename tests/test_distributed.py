@@ -178,6 +178,9 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes in /proc")
 def test_a_dying_rank_stops_the_others(tmp_path: Path) -> None:
+    """Under torchrun, a killed rank ends the job: torchrun's agent sends the others SIGTERM, and bpsrm's
+    workers must exit on it rather than hang in a collective or keep training. (Without torchrun, the
+    timeout does it: test_without_torchrun_a_collective_gives_up_after_the_timeout.)"""
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 200}}))
     process = subprocess.Popen(
@@ -272,3 +275,39 @@ def test_rank_0_decides_for_every_rank_and_ranks_compare_their_splits() -> None:
     torch.multiprocessing.spawn(_decide, args=(port, cases, results), nprocs=2, join=True)
     expected = [(True, True), (False, True), (False, False)]
     assert dict(results) == {0: (expected, True, False), 1: (expected, True, False)}
+
+
+def _stall(rank: int, port: int, results) -> None:
+    """Rank 1 never comes to the collective (as a rank stuck or gone without torchrun to stop the others);
+    rank 0's sum must give up after BPSRM_DIST_TIMEOUT seconds instead of waiting for ever."""
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2", "RANK": str(rank)})
+    os.environ["BPSRM_DIST_TIMEOUT"] = "3"
+    from bpsrm.engine.distributed import from_environment
+
+    ctx = from_environment()
+    if rank == 1:
+        time.sleep(15)  # longer than the bound below: a sum that waited for the exit would fail the test
+        os._exit(0)
+    start = time.monotonic()
+    try:
+        ctx.sum([1.0])
+        results[0] = ("returned", time.monotonic() - start)
+    except Exception as error:  # gloo's own timeout error
+        results[0] = (type(error).__name__, time.monotonic() - start)
+    os._exit(0)
+
+
+@pytest.mark.slow
+def test_without_torchrun_a_collective_gives_up_after_the_timeout() -> None:
+    """The module's promise for runs without torchrun's agent: a rank that does not answer makes the others'
+    collectives fail after BPSRM_DIST_TIMEOUT seconds (here 3; the default 300 would outlast this test)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    results = torch.multiprocessing.get_context("spawn").Manager().dict()
+    torch.multiprocessing.spawn(_stall, args=(port, results), nprocs=2, join=True)
+    outcome, seconds = results[0]
+    assert outcome != "returned", "the sum returned although rank 1 never took part"
+    assert 2.5 <= seconds <= 10, (outcome, seconds)

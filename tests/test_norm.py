@@ -578,14 +578,18 @@ def test_bad_parameters(make, fragment: str) -> None:
     assert isinstance(info.value, BpsrmError)
 
 
-@pytest.mark.parametrize("make", [m for _, m in ALL_LAYERS], ids=[n for n, _ in ALL_LAYERS])
-def test_single_value_per_channel_in_training(make) -> None:
+@pytest.mark.parametrize(("name", "make"), ALL_LAYERS, ids=[n for n, _ in ALL_LAYERS])
+def test_single_value_per_channel_in_training(name: str, make) -> None:
     layer = make()
-    # one time step, one sample, no spatial dims: one value per statistic; T must match per-step layers
+    # one sample, no spatial dims: one value per statistic at one time step; T must match per-step layers
     steps = layer.time_steps if layer.time_steps is not None else 1
     z = torch.randn(steps, 1, C)
-    if layer.stats == "channel" and steps > 1:
-        layer(z)  # (t, b) gives steps > 1 values per channel: fine
+    if layer.stats == "channel" and steps > 1:  # (t, b) gives T values per channel: normalised as the formula says
+        cfg = next(c for c in CONFIGS if c.name == name)
+        layer = layer.double()
+        gamma, beta, p = set_params(layer, cfg)
+        mean, var_b, _ = hand_stats(z.double(), cfg.stats)
+        torch.testing.assert_close(layer(z.double()), hand_output(z.double(), mean, var_b, gamma, beta, p))
         return
     with pytest.raises(ShapeError, match=r"\(" + str(steps) + r", 1, 3\)"):
         layer(z)

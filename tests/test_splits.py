@@ -102,14 +102,18 @@ def _config(**data):
 
 def test_the_validation_folds_partition_the_training_pool() -> None:
     seen: list[int] = []
+    per_fold: list[Counter[int]] = []
     for fold in range(4):
         experiment = prepare(_config(val_folds=4, val_fold=fold))
         train_idx, val_idx = experiment.train_set.indices, experiment.val_set.indices
         assert not set(train_idx) & set(val_idx) and len(train_idx) + len(val_idx) == 200
-        labels = [experiment.val_set[i][1] for i in range(len(val_idx))]
-        assert max(Counter(labels).values()) - min(Counter(labels).values()) <= 6  # stratified (about 20 per class / 4)
+        per_fold.append(Counter(experiment.val_set[i][1] for i in range(len(val_idx))))
         seen += val_idx
     assert sorted(seen) == list(range(200))  # each sample validates exactly once
+    pool = sum(per_fold, Counter())  # the folds partition the pool, so their labels are the pool's
+    assert len(pool) == 10
+    for label, count in pool.items():  # stratified: each class dealt evenly, its folds differ by at most one
+        assert {fold[label] for fold in per_fold} <= {count // 4, -(-count // 4)}, (label, count, per_fold)
     with pytest.raises(ConfigError, match=r"data.val_fold: 4 is not one of the 4 folds \(0..3\)"):
         prepare(_config(val_folds=4, val_fold=4))
 
@@ -157,6 +161,9 @@ def test_train_test_false_never_reads_the_test_split(tmp_path, monkeypatch) -> N
     assert sum(sum(row) for row in metrics["confusion_matrix"]) == n_val
     accuracy = torch.tensor(metrics["confusion_matrix"]).trace().item() / n_val
     assert accuracy == pytest.approx(metrics["best_val_accuracy"])
+    # the spy sees test reads when there are some: the same run with train.test (the default) reads all 50
+    train(config_from_dict({**TINY, "data": {**TINY["data"], "val_folds": 5}}), tmp_path / "tested", log=lambda _: None)
+    assert len(set(test_reads)) == 50
 
 
 def test_the_remainders_of_the_classes_spread_over_the_folds() -> None:
