@@ -14,6 +14,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -113,3 +114,33 @@ def test_the_resolver_tells_real_from_missing(target: str, expected: bool) -> No
 @pytest.mark.parametrize(("module", "target"), REFERENCES, ids=[f"{m}:{t}" for m, t in REFERENCES])
 def test_reference_resolves(module: str, target: str) -> None:
     assert resolves(target, importlib.import_module(module)), f"{module} refers to {target!r}, which does not exist"
+
+
+DOC_NAME = re.compile(r"`(bpsrm(?:\.[A-Za-z_]\w*)+)")
+# Names the docs mention that are not importable Python objects: the entry-point group of dataset plug-ins.
+NOT_PYTHON = {"bpsrm.datasets"}
+
+
+def _doc_names() -> list[tuple[str, str]]:
+    root = Path(bpsrm.__file__).resolve().parents[2]
+    pages = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    found = {(str(page.relative_to(root)), m.group(1)) for page in pages for m in DOC_NAME.finditer(page.read_text())}
+    return sorted(found)
+
+
+DOC_NAMES = _doc_names()
+
+
+def test_the_docs_have_names_to_check() -> None:
+    """The list of names that are not Python stays true: each is still in the docs and still does not import."""
+    names = {name for _, name in DOC_NAMES}
+    assert len(names) > 20, names
+    assert NOT_PYTHON <= names and not any(_dotted(name) for name in NOT_PYTHON)
+
+
+CHECKED = [(page, name) for page, name in DOC_NAMES if name not in NOT_PYTHON]
+
+
+@pytest.mark.parametrize(("page", "name"), CHECKED, ids=[f"{p}:{n}" for p, n in CHECKED])
+def test_a_dotted_name_in_the_docs_exists(page: str, name: str) -> None:
+    assert _dotted(name), f"{page} names `{name}`, which does not import"
