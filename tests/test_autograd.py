@@ -82,7 +82,8 @@ def _grads(fn, x, params, *, surrogate=SIGMOID, detach_reset=False, use=(True, T
         leaves.pop(shared)
     spikes, u = fn(x, args["a_s"], args["a_m"], args["a_r"], args["theta"], args["theta_r"], surrogate, detach_reset)
     w_o, w_u = _weights(x.shape)
-    loss = use[0] * (spikes * w_o.to(x.dtype)).sum() + use[1] * 0.3 * (u * w_u.to(x.dtype)).sum()
+    terms = [(spikes * w_o.to(x.dtype)).sum()] * use[0] + [0.3 * (u * w_u.to(x.dtype)).sum()] * use[1]
+    loss = sum(terms[1:], terms[0])  # an unused output stays out of the graph (its gradient arrives as None)
     names = ["x"] + [k for k, v in leaves.items() if v is not None]
     tensors = [x] + [leaves[k] for k in names[1:]]
     grads = torch.autograd.grad(loss, tensors, allow_unused=True)
@@ -194,11 +195,20 @@ def test_shared_tensors_get_the_sum_of_their_gradients(detach_reset: bool) -> No
 
 
 @pytest.mark.parametrize("use", [(True, False), (False, True)], ids=["spikes-only", "membrane-only"])
-def test_one_output_unused(use) -> None:
+def test_one_output_unused(use, monkeypatch) -> None:
     """Only one output in the loss: the other's gradient arrives as None (no materialised zeros)."""
     x = _input((12, 2, 3), seed=5)
     params = _params((3,), seed=6)
+    arrived: list[tuple[bool, bool]] = []
+    backward = SRMFunction.backward
+
+    def spy(ctx, grad_spikes, grad_u):
+        arrived.append((grad_spikes is not None, grad_u is not None))
+        return backward(ctx, grad_spikes, grad_u)
+
+    monkeypatch.setattr(SRMFunction, "backward", staticmethod(spy))
     _, _, got = _grads(SRMFunction.apply, x, params, use=use)
+    assert arrived == [use]
     _, _, want = _grads(reference, x, params, use=use)
     for name in want:
         assert want[name].abs().max().item() > 0, name

@@ -93,8 +93,8 @@ def test_fold_matches_hand_computation() -> None:
 
 
 def test_srm_is_expressed_in_nir_primitives() -> None:
-    model = build_model("FC3-SRM-FC2", (4,), neuron={"tau_s": 2.0, "tau_m": 4.0, "tau_r": 5.0, "theta": 0.7})
-    graph = to_nir(model)
+    neuron = {"tau_s": 2.0, "tau_m": 4.0, "tau_r": 5.0, "theta": 0.7, "theta_r": 0.9}
+    graph = to_nir(build_model("FC3-SRM-FC2", (4,), neuron=neuron))
     li_syn, li_mem, li_refr = (graph.nodes[f"1.{n}"] for n in ("syn", "mem", "refractory"))
     for node, tau in ((li_syn, 2.0), (li_mem, 4.0), (li_refr, 5.0)):
         a = np.exp(-1 / tau)
@@ -102,7 +102,20 @@ def test_srm_is_expressed_in_nir_primitives() -> None:
         np.testing.assert_allclose(1 - 1 / node.tau, a, rtol=1e-14)
         np.testing.assert_allclose(node.r / node.tau, 1.0, rtol=1e-14)
     np.testing.assert_array_equal(graph.nodes["1.fire"].threshold, np.full(3, 0.7))
-    assert ("1.subtract", "1.fire") in graph.edges and ("1.fire", "1.reset") in graph.edges
+    # BP-SRM.md section 2: R[t] = a_r R[t-1] + theta_r o[t-1], u[t] = V[t] - R[t]; spikes enter R scaled by theta_r
+    np.testing.assert_array_equal(graph.nodes["1.reset"].scale, np.full(3, 0.9))
+    np.testing.assert_array_equal(graph.nodes["1.subtract"].scale, np.full(3, -1.0))
+    layer_edges = {(a, b) for a, b in graph.edges if a.startswith("1.") or b.startswith("1.")}
+    assert layer_edges == {
+        ("0.synapse", "1.syn"),
+        ("1.syn", "1.mem"),
+        ("1.mem", "1.fire"),
+        ("1.fire", "1.reset"),
+        ("1.reset", "1.refractory"),
+        ("1.refractory", "1.subtract"),
+        ("1.subtract", "1.fire"),
+        ("1.fire", "2.synapse"),
+    }
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from bpsrm import srm
 from bpsrm.errors import NonFiniteError
 from bpsrm.neuron import surrogate as surrogates
 from bpsrm.neuron.functional import srm_decays, srm_reference
-from bpsrm.neuron.kernels import cpu
+from bpsrm.neuron.kernels import cpu, gpu  # gpu imports without triton (gpu.available() is then False)
 from bpsrm.neuron.params import KERNELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,18 +69,18 @@ def _on_device(fn):
     return on_gpu
 
 
-try:
-    from bpsrm.neuron.kernels import gpu
-
-    probe = torch.zeros(2, 3, device=DEVICE)
-    HAVE_TRITON = gpu.available() and gpu.supports(probe, surrogates.get_surrogate("sigmoid"))
-except Exception:  # pragma: no cover - triton missing or broken
-    HAVE_TRITON = False
+HAVE_TRITON = gpu.available() and gpu.supports(torch.zeros(2, 3, device=DEVICE), surrogates.get_surrogate("sigmoid"))
 needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="the Triton kernel's tests need triton (interpreter)")
 
 
 def test_the_c_kernel_is_built_here() -> None:
     assert cpu.available(), cpu.unavailable_reason()
+
+
+def test_the_triton_kernel_runs_here() -> None:
+    """The dev extra installs triton and conftest sets TRITON_INTERPRET=1, so the Triton tests of this file and of
+    test_kernel_triton.py run on CPU tensors: a broken install shows as this failure, not as skips."""
+    assert HAVE_TRITON, "triton is missing or gpu.supports() refuses CPU tensors under TRITON_INTERPRET=1"
 
 
 # --- draws and the reference ---------------------------------------------------------------------------------
@@ -342,6 +342,10 @@ def test_c_kernel_on_several_threads_and_blocks_equals_the_reference(dtype) -> N
     tolerance = 1e-5 if dtype == torch.float32 else 1e-10
     assert _relative_error(out[1], ref[1]) <= tolerance
     assert _relative_error(out[2]["x"][..., ~near], ref[2]["x"][..., ~near]) <= tolerance
+    for name, grad in ref[2].items():  # the per-neuron tau and theta gradients, each thread's reduction
+        if name != "x" and grad.abs().max() > 0:
+            assert _relative_error(out[2][name][~near], grad[~near]) <= tolerance, name
+    assert ref[2]["a_s"].abs().max() > 0 and ref[2]["theta"].abs().max() > 0  # the reductions were checked
 
 
 # --- the dispatcher -------------------------------------------------------------------------------------------

@@ -103,13 +103,17 @@ def test_kernels_use_their_taus() -> None:
 
 def test_state_dict_and_torch_save_round_trip() -> None:
     neuron = SRMNeuron(learn_tau=True, channels=2, surrogate="atan")
+    with torch.no_grad():  # taus of their own, so that a load that did nothing would show
+        for parameter in neuron.parameters():
+            parameter.add_(torch.linspace(-1.0, 1.0, parameter.numel()).reshape(parameter.shape))
     buffer = io.BytesIO()
     torch.save(neuron.state_dict(), buffer)
     buffer.seek(0)
     other = SRMNeuron(learn_tau=True, channels=2, surrogate="atan")
-    other.load_state_dict(torch.load(buffer, weights_only=True))
     x = torch.rand(6, 3, 2) * 2
-    assert torch.equal(other(x), neuron(x))
+    assert not torch.equal(other.tau("tau_m"), neuron.tau("tau_m")) and not torch.equal(other(x), neuron(x))
+    other.load_state_dict(torch.load(buffer, weights_only=True))
+    assert torch.equal(other.tau("tau_m"), neuron.tau("tau_m")) and torch.equal(other(x), neuron(x))
     buffer = io.BytesIO()
     torch.save(neuron, buffer)  # the whole module pickles (the surrogate is a plain dataclass) and loads back
     buffer.seek(0)

@@ -134,11 +134,20 @@ def test_plot_run_writes_every_figure(full_report: tuple[Path, plots.PlotReport]
         assert_png(path)
 
 
-def test_drawing_leaves_pyplot_alone(full_report: tuple[Path, plots.PlotReport]) -> None:
-    if "matplotlib.pyplot" in sys.modules:  # imported by someone else: no figure of ours may be left open
-        import matplotlib.pyplot as plt
+def test_drawing_leaves_pyplot_alone(run: Path) -> None:
+    """A user's script with pyplot open: drawing every plot of a run registers no figure with pyplot (which
+    would keep each in memory until closed) and leaves the user's own figure and backend as they were."""
+    import matplotlib
+    import matplotlib.pyplot as plt
 
-        assert plt.get_fignums() == []
+    backend = matplotlib.get_backend()
+    mine = plt.figure()
+    try:
+        report = plots.plot_run(run)
+        assert len(report.written) == len(ALL_PLOTS)
+        assert plt.get_fignums() == [mine.number] and matplotlib.get_backend() == backend
+    finally:
+        plt.close(mine)
 
 
 def test_out_dir(tmp_path: Path) -> None:
