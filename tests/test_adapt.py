@@ -21,12 +21,17 @@ def test_adapt_sets_the_average_of_the_batch_statistics() -> None:
     norm.running_mean.fill_(5.0)
     norm.running_var.fill_(7.0)
     weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "tracked" not in k}
-    batches = [torch.randn(4, 8, 3) * 2 + 1 for _ in range(3)]  # [T, B, C], already encoded
-    samples = adapt_norm_statistics(model, batches, lambda x: x)
-    assert samples == 3 * 4  # the first dimension of each batch (T = 4 here: the batches are already encoded)
+    inputs = [torch.randn(8, 3) * 2 + 1 for _ in range(3)]  # [B, C] network inputs, B = 8
+
+    def encode(x: torch.Tensor) -> torch.Tensor:  # [B, C] -> [T = 4, B, C], another value at each step
+        return torch.stack([x, 0.5 * x, 2.0 - x, x * x])
+
+    encoded = [encode(b) for b in inputs]
+    samples = adapt_norm_statistics(model, inputs, encode)
+    assert samples == 3 * 8  # samples, not time steps (T = 4)
     # Hand computation: per batch, channel mean and unbiased variance over T * B values of the scaled input.
     with torch.no_grad():
-        seen = [scale(b).reshape(-1, 3).double() for b in batches]
+        seen = [scale(e).reshape(-1, 3).double() for e in encoded]
     mean = torch.stack([s.mean(0) for s in seen]).mean(0)
     var = torch.stack([s.var(0, unbiased=True) for s in seen]).mean(0)
     torch.testing.assert_close(norm.running_mean.double(), mean, rtol=1e-5, atol=1e-6)

@@ -59,7 +59,7 @@ def test_strided_conv2d_on_spikes() -> None:
     spikes[0, 0, 0, :] = 1.0  # 4 spikes
     spikes[0, 1, 3, 1:4] = 1.0  # 3 spikes
     counter = _count(nn.Conv2d(2, 4, 2, stride=2), spikes)
-    assert counter.sops == 7 * 4
+    assert (counter.sops, counter.macs) == (7 * 4, 0.0)
 
 
 def test_conv2d_on_analogue_input() -> None:
@@ -72,7 +72,7 @@ def test_grouped_conv1d_on_analogue_input() -> None:
     """groups = 2: each output sees in_channels / 2 = 2 channels x 3 taps."""
     x = torch.full((1, 4, 10), 0.3)
     counter = _count(nn.Conv1d(4, 6, 3, groups=2), x)
-    assert counter.macs == (6 * 8) * (2 * 3)
+    assert (counter.macs, counter.sops) == ((6 * 8) * (2 * 3), 0.0)
 
 
 def test_grouped_conv_on_spikes_counts_the_targets_a_spike_reaches() -> None:

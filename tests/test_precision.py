@@ -49,6 +49,12 @@ def test_the_fp16_scaler_skips_an_overflowing_step_and_halves_its_scale() -> Non
     assert torch.allclose(weight.grad, torch.full((3,), 2.0))  # unscaled: the true gradient
     precision.step(optimiser)
     assert torch.allclose(weight.detach(), torch.full((3,), 0.8))
+    # its state resumes: a fresh scaler starts at the initial scale, and takes the halved one and the count of
+    # good steps since (one) from the saved state
+    resumed = Precision("fp16", torch.device("cpu"))
+    assert resumed.scaler.get_scale() == scale
+    resumed.load_state_dict(precision.state_dict())
+    assert resumed.scaler.get_scale() == scale / 2 and resumed.state_dict()["_growth_tracker"] == 1
 
 
 def test_fp32_is_plain() -> None:
