@@ -22,6 +22,12 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+def even_shares(total: int, parts: int) -> set[int]:
+    """The sizes a class of ``total`` samples dealt evenly to ``parts`` folds may have in one fold: floor and
+    ceiling of total / parts (a stratified split's folds differ by at most one sample of each class)."""
+    return {total // parts, -(-total // parts)}
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only real data; BPSRM_SHARED_DATA overrides the default ../shared/data."""

@@ -24,6 +24,7 @@ from bpsrm.data.base import get_dataset
 from bpsrm.data.events import events_to_frames
 from bpsrm.data.nmnist import NMNIST, decode_nmnist, read_nmnist
 from bpsrm.errors import BpsrmError, DataError, DataNotFoundError, ParameterError
+from conftest import even_shares
 
 pytestmark = pytest.mark.data
 
@@ -416,7 +417,7 @@ def test_five_fold_cross_validation_over_all_samples(shared_data) -> None:
         assert not set(map(str, test.files)) & set(map(str, train.files))
         counts = np.bincount(test.targets, minlength=10)
         for digit, total in enumerate(np.add(TRAIN_COUNTS, TEST_COUNTS)):  # stratified: each digit dealt evenly
-            assert counts[digit] in (total // 5, -(-total // 5)), (k, digit, counts[digit], total)
+            assert counts[digit] in even_shares(int(total), 5), (k, digit, counts[digit], total)
         seen.extend(map(str, test.files))
     assert len(seen) == len(set(seen)) == 1100
     with pytest.raises(ParameterError, match="fold must be an int in"):

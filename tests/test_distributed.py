@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -251,6 +252,13 @@ def test_one_process_gets_the_batches_of_a_shuffling_dataloader() -> None:
     assert torch.equal(torch.get_rng_state(), before)  # the global generator is not touched
 
 
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a process group's rendezvous."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _decide(rank: int, port: int, cases: list[list[bool]], results) -> None:
     torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
@@ -265,11 +273,7 @@ def test_rank_0_decides_for_every_rank_and_ranks_compare_their_splits() -> None:
     """Which epoch is best is rank 0's decision on every rank (their validation figures may differ in the last
     bit on a GPU): main_says gives rank 0's flag everywhere, where any() gives the or of all. agree() tells every
     rank whether all drew the same split (training refuses to start when not)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     cases = [[True, False], [False, True], [False, False]]
     results = torch.multiprocessing.get_context("spawn").Manager().dict()
     torch.multiprocessing.spawn(_decide, args=(port, cases, results), nprocs=2, join=True)
@@ -301,11 +305,7 @@ def _stall(rank: int, port: int, results) -> None:
 def test_without_torchrun_a_collective_gives_up_after_the_timeout() -> None:
     """The module's promise for runs without torchrun's agent: a rank that does not answer makes the others'
     collectives fail after BPSRM_DIST_TIMEOUT seconds (here 3; the default 300 would outlast this test)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     results = torch.multiprocessing.get_context("spawn").Manager().dict()
     torch.multiprocessing.spawn(_stall, args=(port, results), nprocs=2, join=True)
     outcome, seconds = results[0]

@@ -10,6 +10,7 @@ counts when the class declares it (dataclass field, annotation) or its methods a
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -30,19 +31,23 @@ def _modules() -> list[str]:
     return [info.name for info in pkgutil.walk_packages(bpsrm.__path__, "bpsrm.") if info.name not in NOT_IMPORTED]
 
 
+@functools.cache
+def _class_source(cls: type) -> str:
+    """A class's source text ('' for builtins and classes without one), read once for every reference."""
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        return ""
+
+
 def _member(obj: object, name: str) -> tuple[bool, object]:
     """(found, value) of ``obj.name``; a class's declared but unset attribute is found with value None."""
     if hasattr(obj, name):
         return True, getattr(obj, name)
     if inspect.isclass(obj):
+        assigned = re.compile(rf"\bself\.{re.escape(name)}\s*(?::[^=]+)?=")
         for cls in obj.__mro__:
-            if name in getattr(cls, "__annotations__", {}):
-                return True, None
-            try:
-                source = inspect.getsource(cls)
-            except (OSError, TypeError):
-                continue
-            if re.search(rf"\bself\.{re.escape(name)}\s*(?::[^=]+)?=", source):
+            if name in getattr(cls, "__annotations__", {}) or assigned.search(_class_source(cls)):
                 return True, None
     return False, None
 

@@ -14,6 +14,7 @@ from bpsrm.engine.config import config_from_dict
 from bpsrm.engine.experiment import prepare
 from bpsrm.engine.trainer import train
 from bpsrm.errors import ConfigError, ParameterError
+from conftest import even_shares
 
 # 3 classes of 10, 20 and 6 samples; groups of 1 to 4 samples (keys shared across classes are distinct groups
 # only by position: the key includes the class here, as a pixel digest would).
@@ -113,7 +114,7 @@ def test_the_validation_folds_partition_the_training_pool() -> None:
     pool = sum(per_fold, Counter())  # the folds partition the pool, so their labels are the pool's
     assert len(pool) == 10
     for label, count in pool.items():  # stratified: each class dealt evenly, its folds differ by at most one
-        assert {fold[label] for fold in per_fold} <= {count // 4, -(-count // 4)}, (label, count, per_fold)
+        assert {fold[label] for fold in per_fold} <= even_shares(count, 4), (label, count, per_fold)
     with pytest.raises(ConfigError, match=r"data.val_fold: 4 is not one of the 4 folds \(0..3\)"):
         prepare(_config(val_folds=4, val_fold=4))
 

@@ -26,9 +26,9 @@ A training run (:mod:`bpsrm.engine.trainer`) writes, and plots, eval and the tes
 
 A plot whose input is missing (no file, or no such key in it) is not drawn:
 :func:`bpsrm.engine.plots.plot_run` lists it in :attr:`bpsrm.engine.plots.PlotReport.skipped`
-with the reason, and the single ``plot_*`` functions raise :class:`~bpsrm.errors.DataError`. A file that is present but
-malformed (a CSV without a needed column, JSON that does not parse, arrays of the wrong
-shape) raises :class:`~bpsrm.errors.DataError` naming the file and the problem.
+with the reason, and the single ``plot_*`` functions raise :class:`~bpsrm.errors.DataError`.
+A file that is present but malformed (a CSV without a needed column, JSON that does not parse,
+arrays of the wrong shape) raises :class:`~bpsrm.errors.DataError` naming the file and the problem.
 
 ``best.pt`` / ``last.pt``
     Checkpoints (:mod:`bpsrm.engine.checkpoint`): ``best.pt`` the model chosen
