@@ -26,6 +26,8 @@ PUBLIC_MODULES = [
     "bpsrm.engine.trainer",
     "bpsrm.engine.experiment",
     "bpsrm.engine.resume",
+    "bpsrm.engine.optimisation",
+    "bpsrm.engine.evaluation",
     "bpsrm.engine.distributed",
     "bpsrm.data",
 ]

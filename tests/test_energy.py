@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from bpsrm.engine.energy import E_AC_PJ, E_MAC_PJ, OperationCounter
-from bpsrm.engine.trainer import evaluate_model
+from bpsrm.engine.evaluation import evaluate_model
 from bpsrm.network.encoding import get_encoder
 from bpsrm.network.models import build_model
 

@@ -130,7 +130,7 @@ def test_unwritable_run_folder(shared_data, tmp_path) -> None:
 
 
 def _nan_at(call_number: int, monkeypatch) -> None:
-    real_loss = trainer_module._loss
+    real_loss = trainer_module.training_loss
     calls = {"n": 0}
 
     def loss(config, logits, labels):
@@ -138,7 +138,7 @@ def _nan_at(call_number: int, monkeypatch) -> None:
         value = real_loss(config, logits, labels)
         return value * float("nan") if calls["n"] == call_number else value
 
-    monkeypatch.setattr(trainer_module, "_loss", loss)
+    monkeypatch.setattr(trainer_module, "training_loss", loss)
 
 
 def test_nan_loss_stops_naming_epoch_and_step(shared_data, tmp_path, monkeypatch) -> None:

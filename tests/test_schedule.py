@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bpsrm.engine.config import config_from_dict
-from bpsrm.engine.trainer import _load_schedule, _schedule
+from bpsrm.engine.optimisation import load_schedule, make_schedule
 
 
 def closed_form(step: int, total: int, warmup: int, floor: float, name: str) -> float:
@@ -24,7 +24,7 @@ def closed_form(step: int, total: int, warmup: int, floor: float, name: str) -> 
 def rates(config, steps_per_epoch: int, lr: float) -> list[float]:
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimiser = torch.optim.SGD([parameter], lr=lr)
-    scheduler = _schedule(config, optimiser, steps_per_epoch)
+    scheduler = make_schedule(config, optimiser, steps_per_epoch)
     seen = []
     for _ in range(config.train.epochs * steps_per_epoch):
         seen.append(optimiser.param_groups[0]["lr"])
@@ -58,7 +58,7 @@ def test_a_lambda_schedule_of_an_older_checkpoint_is_replayed() -> None:
     config = config_from_dict({"schedule": {"warmup_epochs": 1.0}, "train": {"epochs": 3}, "optim": {"lr": 0.01}})
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimiser = torch.optim.SGD([parameter], lr=0.01)
-    scheduler = _schedule(config, optimiser, 4)
+    scheduler = make_schedule(config, optimiser, 4)
     old_state = {"base_lrs": [0.01], "last_epoch": 6, "_step_count": 7, "lr_lambdas": [None]}
-    _load_schedule(scheduler, old_state)
+    load_schedule(scheduler, old_state)
     assert optimiser.param_groups[0]["lr"] == pytest.approx(0.01 * closed_form(6, 12, 4, 0.0, "cosine"), rel=1e-12)

@@ -33,8 +33,8 @@ from ..data.preprocess import (
 )
 from ..engine.checkpoint import load_checkpoint, load_model_state
 from ..engine.config import Config, config_from_dict
+from ..engine.evaluation import evaluate_model
 from ..engine.experiment import make_model, set_statistics, without_augmentation
-from ..engine.trainer import evaluate_model
 from ..errors import BpsrmError, CheckpointError, ParameterError
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork

@@ -16,16 +16,15 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
@@ -35,8 +34,9 @@ from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_to_dict
 from .distributed import Distributed, GlobalBatchSampler, from_environment
-from .energy import OperationCounter
+from .evaluation import evaluate_model
 from .experiment import Experiment, make_model, prepare, subsample
+from .optimisation import load_schedule, make_optimiser, make_schedule, training_loss
 from .precision import Precision
 from .resume import (
     EpochSoFar,
@@ -60,115 +60,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-
-
-def _limited(loader: DataLoader, max_batches: int | None) -> Iterator[tuple[Tensor, Tensor]]:
-    for index, batch in enumerate(loader):
-        if max_batches is not None and index >= max_batches:
-            return
-        yield batch
-
-
-def _loss(config: Config, logits: Tensor, labels: Tensor) -> Tensor:
-    if config.train.loss == "cross_entropy":
-        return F.cross_entropy(logits, labels, label_smoothing=config.train.label_smoothing)
-    target = F.one_hot(labels, logits.shape[-1]).to(logits.dtype)
-    scale = config.model.time_steps if config.model.spec.upper().endswith("SRM") else 1.0
-    return F.mse_loss(logits / scale, target)
-
-
-def _schedule(
-    config: Config, optimiser: torch.optim.Optimizer, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LRScheduler:
-    r"""The learning rate per step: a linear warm-up over ``warmup_epochs``, then cosine or constant.
-
-    Warm-up (``LinearLR``): $\eta_s = \eta (s + 1) / W$ for steps $s < W$; cosine
-    (``CosineAnnealingLR``): $\eta_s = \eta_{min} + (\eta - \eta_{min}) (1 + \cos(\pi (s - W) / (S - W))) / 2$
-    with $\eta_{min}$ = ``min_lr_ratio`` $\cdot \eta$ over the $S$ steps of the run; chained by ``SequentialLR``.
-    """
-    total = max(config.train.epochs * steps_per_epoch, 1)
-    warmup = round(config.schedule.warmup_epochs * steps_per_epoch)
-    lr = optimiser.param_groups[0]["lr"]
-    sched = torch.optim.lr_scheduler
-    main: sched.LRScheduler
-    if config.schedule.name == "constant":
-        main = sched.ConstantLR(optimiser, factor=1.0, total_iters=0)
-    else:
-        main = sched.CosineAnnealingLR(
-            optimiser, T_max=max(total - warmup, 1), eta_min=config.schedule.min_lr_ratio * lr
-        )
-    if warmup <= 0:
-        return main
-    # (s + 1) / W for s < W; one warm-up step is a step at the full rate (LinearLR needs total_iters >= 1).
-    ramp = sched.LinearLR(optimiser, start_factor=1.0 / warmup, end_factor=1.0, total_iters=max(warmup - 1, 1))
-    return sched.SequentialLR(optimiser, [ramp, main], milestones=[warmup])
-
-
-def _load_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict[str, Any]) -> None:
-    """Restore the schedule of last.pt; one written before the torch schedulers (a LambdaLR) is replayed."""
-    if "lr_lambdas" not in state:
-        scheduler.load_state_dict(state)
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # stepping a schedule without an optimiser step
-        for _ in range(int(state["last_epoch"])):
-            scheduler.step()
-
-
-def _optimiser(config: Config, model: nn.Module) -> torch.optim.Optimizer:
-    o = config.optim
-    if o.name == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
-
-
-@torch.no_grad()
-def evaluate_model(
-    model: SpikingNetwork,
-    dataset: Dataset,
-    encode: Callable[[Tensor], Tensor],
-    classes: int,
-    batch_size: int = 256,
-    max_batches: int | None = None,
-    count_operations: bool = False,
-) -> dict[str, Any]:
-    """Accuracy, loss, confusion matrix, per-layer firing rates (and operations) of ``model`` on ``dataset``."""
-    model.eval()
-    confusion = torch.zeros(classes, classes, dtype=torch.long)
-    total_loss, count = 0.0, 0
-    rate_sums: list[float] = []
-    counter = OperationCounter(model)
-    if count_operations:
-        counter.__enter__()
-    try:
-        device = next(model.parameters()).device
-        for inputs, labels in _limited(DataLoader(dataset, batch_size=batch_size), max_batches):
-            out = model.run(encode(inputs.to(device)))
-            logits = out.logits.cpu()
-            total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
-            predictions = logits.argmax(1)
-            confusion += torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(
-                classes, classes
-            )
-            batch = labels.shape[0]
-            count += batch
-            counter.samples += batch
-            rates = [float(s.mean()) * batch for s in out.spikes]
-            rate_sums = rates if not rate_sums else [a + b for a, b in zip(rate_sums, rates, strict=True)]
-    finally:
-        if count_operations:
-            counter.__exit__()
-    correct = int(confusion.diag().sum())
-    result: dict[str, Any] = {
-        "accuracy": correct / max(count, 1),
-        "loss": total_loss / max(count, 1),
-        "samples": count,
-        "confusion_matrix": confusion.tolist(),
-        "firing_rates": [r / max(count, 1) for r in rate_sums],
-    }
-    if count_operations:
-        result.update(counter.per_sample())
-    return result
 
 
 def _pick_neurons(counts: Tensor, steps: int, how_many: int = 6) -> Tensor:
@@ -388,14 +279,14 @@ def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch
         net = DistributedDataParallel(model, device_ids=ids)  # same initial weights on every rank: rank 0's
     if config.compile:
         net = torch.compile(net)  # the training forward and backward; evaluation runs eagerly
-    optimiser = _optimiser(config, model)
+    optimiser = make_optimiser(config, model)
     run = _Run(config, out, log, ctx, device, experiment, model, net, optimiser, None, 0, augment)  # type: ignore[arg-type]
     run.precision = Precision(config.train.precision, device)
     run.steps_per_epoch = len(run.sampler(1))
     if run.steps_per_epoch == 0:
         size = len(experiment.train_set)  # type: ignore[arg-type]
         raise ConfigError(f"data: {size} training samples make no batch for {ctx.world_size} processes")
-    run.scheduler = _schedule(config, optimiser, run.steps_per_epoch)
+    run.scheduler = make_schedule(config, optimiser, run.steps_per_epoch)
     return run
 
 
@@ -411,7 +302,7 @@ def _resume(run: _Run, resume: bool) -> None:
         if extended:  # the schedule of the new length, advanced to the step reached
             _restart_schedule(run, int(state["scheduler"]["last_epoch"]))
         else:
-            _load_schedule(run.scheduler, state["scheduler"])
+            load_schedule(run.scheduler, state["scheduler"])
         ranks = state.get("rng_ranks")
         ctx = run.ctx
         set_rng_state(ranks[ctx.rank] if ctx.active and ranks and len(ranks) == ctx.world_size else state["rng"])
@@ -440,7 +331,7 @@ def _restart_schedule(run: _Run, steps_done: int) -> None:
     """A fresh schedule for the run's (new) length, stepped to ``steps_done`` from the base learning rate."""
     for group in run.optimiser.param_groups:
         group["lr"] = group.get("initial_lr", run.config.optim.lr)
-    run.scheduler = _schedule(run.config, run.optimiser, run.steps_per_epoch)
+    run.scheduler = make_schedule(run.config, run.optimiser, run.steps_per_epoch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stepping a schedule without an optimiser step
         for _ in range(steps_done):
@@ -533,7 +424,7 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
     try:
         with precision.autocast():
             logits = run.net(run.experiment.encode(inputs))
-            loss = _loss(config, logits, labels)
+            loss = training_loss(config, logits, labels)
     except NonFiniteError as exc:  # a neuron's input: NaN in the data, or weights gone NaN
         problem = str(exc)
     run.optimiser.zero_grad(set_to_none=True)

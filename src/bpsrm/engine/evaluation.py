@@ -1,0 +1,84 @@
+"""A model's accuracy, loss, confusion matrix, firing rates (and operations) on a dataset, without gradients.
+
+The trainer validates and tests with it; ``bpsrm eval`` (:mod:`bpsrm.deploy.inference`) evaluates a
+checkpoint with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from ..network.models import SpikingNetwork
+from .energy import OperationCounter
+
+__all__ = ["evaluate_model"]
+
+
+def _limited(loader: DataLoader, max_batches: int | None) -> Iterator[tuple[Tensor, Tensor]]:
+    for index, batch in enumerate(loader):
+        if max_batches is not None and index >= max_batches:
+            return
+        yield batch
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: SpikingNetwork,
+    dataset: Dataset,
+    encode: Callable[[Tensor], Tensor],
+    classes: int,
+    batch_size: int = 256,
+    max_batches: int | None = None,
+    count_operations: bool = False,
+) -> dict[str, Any]:
+    """Accuracy, loss, confusion matrix, per-layer firing rates (and operations) of ``model`` on ``dataset``.
+
+    ``dataset`` yields (input, label) pairs, batched by ``batch_size`` (at most ``max_batches`` batches);
+    ``encode`` turns a batch ``[B, ...]`` into the network's input ``[T, B, ...]``. The loss is the mean
+    cross-entropy of the logits; ``confusion_matrix[i][j]`` counts samples of class i predicted as j;
+    ``firing_rates`` holds each spiking layer's mean spike rate per neuron and step. With
+    ``count_operations`` the result also has the per-sample synaptic operations of
+    :class:`~bpsrm.engine.energy.OperationCounter`.
+    """
+    model.eval()
+    confusion = torch.zeros(classes, classes, dtype=torch.long)
+    total_loss, count = 0.0, 0
+    rate_sums: list[float] = []
+    counter = OperationCounter(model)
+    if count_operations:
+        counter.__enter__()
+    try:
+        device = next(model.parameters()).device
+        for inputs, labels in _limited(DataLoader(dataset, batch_size=batch_size), max_batches):
+            out = model.run(encode(inputs.to(device)))
+            logits = out.logits.cpu()
+            total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+            predictions = logits.argmax(1)
+            confusion += torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(
+                classes, classes
+            )
+            batch = labels.shape[0]
+            count += batch
+            counter.samples += batch
+            rates = [float(s.mean()) * batch for s in out.spikes]
+            rate_sums = rates if not rate_sums else [a + b for a, b in zip(rate_sums, rates, strict=True)]
+    finally:
+        if count_operations:
+            counter.__exit__()
+    correct = int(confusion.diag().sum())
+    result: dict[str, Any] = {
+        "accuracy": correct / max(count, 1),
+        "loss": total_loss / max(count, 1),
+        "samples": count,
+        "confusion_matrix": confusion.tolist(),
+        "firing_rates": [r / max(count, 1) for r in rate_sums],
+    }
+    if count_operations:
+        result.update(counter.per_sample())
+    return result
