@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from bpsrm.deploy.ood import calibrate_checkpoint
 from bpsrm.engine.checkpoint import load_checkpoint, load_model_state
 from bpsrm.engine.config import TrainConfig, config_from_dict
 from bpsrm.engine.experiment import prepare
-from bpsrm.engine.trainer import _calibrate_ood
 
 
 def main(runs: list[Path]) -> None:
@@ -31,7 +31,7 @@ def main(runs: list[Path]) -> None:
         best = load_checkpoint(run / "best.pt")
         load_model_state(experiment.model, best["model"], run / "best.pt")
         experiment.model.eval()
-        calibration = _calibrate_ood(run / "best.pt", best, experiment, experiment.model, config, print)
+        calibration = calibrate_checkpoint(run / "best.pt", best, experiment, experiment.model, config, print)
         if calibration is None:
             raise SystemExit(f"{run / 'best.pt'}: no calibration was written (see the message above)")
         print(f"{run / 'best.pt'}: OOD threshold {calibration.threshold:.1f}")

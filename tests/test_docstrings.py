@@ -21,6 +21,7 @@ PUBLIC_MODULES = [
     "bpsrm.deploy.export",
     "bpsrm.errors",
     "bpsrm.deploy.inference",
+    "bpsrm.deploy.ood",
     "bpsrm.docgen",
     "bpsrm.engine.config",
     "bpsrm.engine.trainer",

@@ -24,14 +24,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
-from ..errors import DataError
+from ..engine.checkpoint import save_checkpoint
+from ..engine.experiment import subsample
+from ..errors import BpsrmError, DataError
 
-__all__ = ["OODCalibration", "spike_features", "calibrate_ood"]
+if TYPE_CHECKING:
+    from ..engine.config import Config
+    from ..engine.experiment import Experiment
+
+__all__ = ["OODCalibration", "spike_features", "calibrate_ood", "calibrate_checkpoint"]
 
 SHRINKAGE = 0.1
 MARGIN = 2.0
@@ -127,3 +135,38 @@ def calibrate_ood(
     provisional = OODCalibration(means, precision, 0.0, quantile)
     threshold = MARGIN * float(torch.quantile(provisional.score(f[held]), quantile))
     return OODCalibration(means, precision, threshold, quantile)
+
+
+def calibrate_checkpoint(
+    best_path: Path,
+    best: dict[str, Any],
+    experiment: Experiment,
+    model: Any,
+    config: Config,
+    log: Callable[[str], None],
+) -> OODCalibration | None:
+    """Write into ``best_path`` (whose loaded record is ``best``) the calibration of :func:`calibrate_ood` on up to
+    ``train.ood_samples`` unaugmented training samples of ``experiment`` (a subset drawn with seed
+    ``config.seed + 3``), and return it. With ``train.ood_samples: 0`` none is made, and one that an earlier
+    finish of the run left in best.pt is removed; when the samples cannot make one, ``log`` says why and best.pt
+    keeps no calibration."""
+    record = {key: value for key, value in best.items() if key != "ood"}
+    if config.train.ood_samples == 0:
+        if "ood" in best:
+            save_checkpoint(best_path, record)
+        return None
+    subset = subsample(experiment.plain_train_set or experiment.train_set, config.train.ood_samples, config.seed + 3)
+    loader = DataLoader(subset, batch_size=config.train.eval_batch_size)
+    device = next(model.parameters()).device
+    try:
+        calibration = calibrate_ood(
+            model,
+            ((inputs.to(device), labels) for inputs, labels in loader),
+            experiment.encode,
+            len(experiment.classes),
+        )
+    except BpsrmError as exc:
+        log(f"no out-of-distribution calibration in {best_path}: {exc}")
+        return None
+    save_checkpoint(best_path, {**record, "ood": calibration.to_dict()})  # save_checkpoint sets format_version
+    return calibration

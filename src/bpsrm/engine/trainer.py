@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_to_dict
 from .distributed import Distributed, GlobalBatchSampler, from_environment
 from .evaluation import evaluate_model
-from .experiment import Experiment, make_model, prepare, subsample
+from .experiment import Experiment, make_model, prepare
 from .optimisation import load_schedule, make_optimiser, make_schedule, training_loss
 from .precision import Precision
 from .resume import (
@@ -45,9 +45,6 @@ from .resume import (
     rng_state,
     set_rng_state,
 )
-
-if TYPE_CHECKING:  # the OOD module is imported where it is used (it is not needed to train)
-    from ..deploy.ood import OODCalibration
 
 __all__ = ["Experiment", "prepare", "train", "evaluate_model", "make_model"]
 
@@ -561,7 +558,9 @@ def _finish(run: _Run) -> dict[str, Any]:
     metrics = _final_metrics(run, test)
     if not ctx.is_main:
         return metrics
-    _calibrate_ood(run.best_path, best, experiment, model, config, run.log)
+    from ..deploy.ood import calibrate_checkpoint  # not needed to train: imported where it is used
+
+    calibrate_checkpoint(run.best_path, best, experiment, model, config, run.log)
     run_folder.write_metrics(run.out, metrics)
     run_folder.write_activity(run.out, _activity(experiment))
     if config.log.plots:
@@ -618,36 +617,6 @@ def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:
 
 
 ENERGY_KEYS = ("macs_per_sample", "synaptic_ops_per_sample", "energy_per_sample_uj", "energy_constants")
-
-
-def _calibrate_ood(
-    best_path: Path, best: dict[str, Any], experiment: Experiment, model: SpikingNetwork, config: Config, log: Log
-) -> OODCalibration | None:
-    """Add an out-of-distribution calibration (:mod:`bpsrm.deploy.ood`) of up to ``train.ood_samples`` training
-    samples (a seeded random subset) to best.pt and return it; none with ``train.ood_samples: 0`` (one left by an
-    earlier finish of the run is removed) or when the samples cannot make one (logged)."""
-    from ..deploy.ood import calibrate_ood
-
-    record = {key: value for key, value in best.items() if key != "ood"}
-    if config.train.ood_samples == 0:
-        if "ood" in best:
-            save_checkpoint(best_path, record)
-        return None
-    subset = subsample(experiment.plain_train_set or experiment.train_set, config.train.ood_samples, config.seed + 3)
-    loader = DataLoader(subset, batch_size=config.train.eval_batch_size)
-    device = next(model.parameters()).device
-    try:
-        calibration = calibrate_ood(
-            model,
-            ((inputs.to(device), labels) for inputs, labels in loader),
-            experiment.encode,
-            len(experiment.classes),
-        )
-    except BpsrmError as exc:
-        log(f"no out-of-distribution calibration in {best_path}: {exc}")
-        return None
-    save_checkpoint(best_path, {**record, "ood": calibration.to_dict()})  # save_checkpoint sets format_version
-    return calibration
 
 
 def _tensorboard(out: Path):
