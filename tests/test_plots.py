@@ -314,3 +314,34 @@ def test_import_does_not_import_matplotlib() -> None:
     code = "import sys, bpsrm, bpsrm.engine.plots; assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_run_in_progress_marks_the_epoch_training_keeps(tmp_path: Path) -> None:
+    """Without metrics.json the marked epoch follows the trainer's rule, written out here by hand: the highest
+    validation accuracy, ties to the lowest validation loss (epoch 3 of 0.9/0.8, 0.9/0.6, 0.9/0.65 at 2-4, not
+    the first 0.9), NaN accuracies passed over; under train.select: last the last epoch."""
+    rows = []
+    figures = [(0.5, 1.0), (0.9, 0.8), (0.9, 0.6), (0.9, 0.65), (0.8, 0.1), (np.nan, 0.0)]
+    for epoch, (acc, loss) in enumerate(figures, 1):
+        row = dict.fromkeys(CSV_HEADER, 0.1)
+        row.update(epoch=epoch, val_accuracy=acc, val_loss=loss)
+        rows.append(row)
+    run_folder.write_history(tmp_path, rows)
+    columns = run_folder.read_history(tmp_path)
+    assert run_folder.best_epoch({}, columns, tmp_path) == (3.0, 0.9)
+    run_folder.write_config(tmp_path, {"train": {"select": "last"}})
+    assert run_folder.best_epoch({}, columns, tmp_path)[0] == 6.0
+    # metrics.json's own best_epoch wins over the rule (a finished run says which epoch it kept)
+    assert run_folder.best_epoch({"best_epoch": 2}, columns, tmp_path) == (2.0, 0.9)
+
+
+def test_the_selection_rule_in_its_edge_cases() -> None:
+    """beats_best: higher accuracy wins whatever the loss; an equal accuracy needs a strictly lower loss; a NaN best
+    loss is beaten by any number, a NaN loss beats nothing at equal accuracy."""
+    assert run_folder.beats_best(0.91, 9.0, 0.90, 0.1)
+    assert not run_folder.beats_best(0.89, 0.0, 0.90, 0.1)
+    assert run_folder.beats_best(0.90, 0.09, 0.90, 0.1) and not run_folder.beats_best(0.90, 0.1, 0.90, 0.1)
+    assert run_folder.beats_best(0.90, 5.0, 0.90, float("nan"))
+    assert not run_folder.beats_best(0.90, float("nan"), 0.90, 0.1)
+    empty = {name: np.array([]) for name in ("epoch", "val_accuracy", "val_loss")}
+    assert run_folder.chosen_epoch(empty) is None and run_folder.chosen_epoch(empty, "last") is None

@@ -107,9 +107,9 @@ def plot_run(run_dir: str | Path, *, out_dir: str | Path | None = None) -> PlotR
 def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Path:
     """Loss and accuracy (train and validation) per epoch, two panels: ``learning_curves.png``.
 
-    The best epoch (``best_epoch`` of metrics.json, else the epoch of highest validation
-    accuracy) is marked by a labelled vertical line; the test accuracy, when metrics.json
-    has it, is written in the title.
+    The best epoch (``best_epoch`` of metrics.json, else the epoch training keeps by its rule,
+    :func:`bpsrm.engine.run_folder.chosen_epoch`) is marked by a labelled vertical line; the
+    test accuracy, when metrics.json has it, is written in the title.
 
     Args:
         run_dir: the run folder; needs metrics.csv, reads metrics.json if present.

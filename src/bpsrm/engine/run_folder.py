@@ -83,6 +83,8 @@ __all__ = [
     "read_metrics",
     "read_activity",
     "metric_number",
+    "beats_best",
+    "chosen_epoch",
     "best_epoch",
     "confusion_matrix",
     "class_names",
@@ -310,14 +312,50 @@ def metric_number(value: Any, filename: str, key: str, run: Path) -> float | Non
     return float(value) if math.isfinite(value) else None
 
 
+def beats_best(accuracy: float, loss: float, best_accuracy: float, best_loss: float) -> bool:
+    """The rule that chooses the checkpoint on validation (``train.select: best``): an epoch beats the best so far
+    when its accuracy is higher, or equal with a lower loss (a NaN best loss is beaten by any number). Without the
+    second part a small validation set that reads 100% from an early epoch on would keep that early epoch."""
+    if accuracy != best_accuracy:
+        return bool(accuracy > best_accuracy)
+    return bool(loss < (math.inf if math.isnan(best_loss) else best_loss))
+
+
+def chosen_epoch(columns: dict[str, np.ndarray], select: str = "best") -> float | None:
+    """The epoch that training keeps, from metrics.csv's columns: the last one under ``train.select: last``, else
+    the first epoch that no later one beats by :func:`beats_best` (epochs without a validation accuracy are
+    passed over); None when there is none."""
+    epoch, val_acc, val_loss = columns["epoch"], columns["val_accuracy"], columns["val_loss"]
+    if select == "last":
+        return float(epoch[-1]) if epoch.size else None
+    best, best_acc, best_loss = None, -math.inf, math.nan
+    for e, acc, loss in zip(epoch.tolist(), val_acc.tolist(), val_loss.tolist(), strict=True):
+        if math.isfinite(acc) and beats_best(acc, loss, best_acc, best_loss):
+            best, best_acc, best_loss = float(e), acc, loss
+    return best
+
+
+def _select_rule(run: Path) -> str:
+    """``train.select`` of the run folder's config.yaml; "best" (the default) when it cannot be read."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load((run / CONFIG_YAML).read_text())
+        select = raw["train"]["select"]
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return "best"
+    return select if select in ("best", "last") else "best"
+
+
 def best_epoch(metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Path) -> tuple[float, float | None] | None:
-    """(best epoch, its validation accuracy): from metrics.json, else the arg-max of val_accuracy."""
+    """(best epoch, its validation accuracy): from metrics.json, else the epoch training keeps by
+    :func:`chosen_epoch` under the run's ``train.select`` (config.yaml), for a run still in progress."""
     epoch, val_acc = columns["epoch"], columns["val_accuracy"]
     best = metric_number(metrics.get("best_epoch"), METRICS_JSON, "best_epoch", run)
     if best is None:
-        if not np.isfinite(val_acc).any():
+        best = chosen_epoch(columns, _select_rule(run))
+        if best is None:
             return None
-        best = float(epoch[int(np.nanargmax(val_acc))])
     best_acc = metric_number(metrics.get("best_val_accuracy"), METRICS_JSON, "best_val_accuracy", run)
     if best_acc is None:
         at = np.nonzero(epoch == best)[0]

@@ -496,15 +496,11 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
 
 
 def _better_on_validation(val: dict[str, Any], done: Progress) -> bool:
-    """Whether this epoch beats the best so far: a higher validation accuracy, or the same accuracy with a lower
-    validation loss. Without the second rule a small validation set that reads 100% from an early epoch on
-    (CWRU's, within 3 to 8 of 20 epochs) would keep that early epoch. The best epoch's loss is read from the
-    history, which last.pt keeps, so a resumed run judges the same way."""
-    if val["accuracy"] != done.best_val:
-        return bool(val["accuracy"] > done.best_val)
+    """Whether this epoch beats the best so far, by :func:`bpsrm.engine.run_folder.beats_best` (CWRU's small
+    validation set reads 100% within 3 to 8 of 20 epochs: the loss breaks the tie). The best epoch's loss is read
+    from the history, which last.pt keeps, so a resumed run judges the same way."""
     best = [row["val_loss"] for row in done.history if row["epoch"] == done.best_epoch]
-    best_loss = best[0] if best and not math.isnan(best[0]) else math.inf  # a NaN loss is beaten by any number
-    return bool(val["loss"] < best_loss)
+    return run_folder.beats_best(val["accuracy"], val["loss"], done.best_val, best[0] if best else math.nan)
 
 
 def _model_record(run: _Run, epoch: int) -> dict[str, Any]:
