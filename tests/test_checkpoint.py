@@ -33,6 +33,15 @@ def test_round_trip(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "no temporary file is left behind"
 
 
+def test_the_writer_sets_the_format_whatever_the_payload_says(tmp_path) -> None:
+    """A record passed through (loaded, changed, saved again) may carry any format_version: the file written
+    holds this writer's, 1, so it loads again, and the payload's other keys are kept."""
+    path = save_checkpoint(tmp_path / "best.pt", {"model": {}, "format_version": 0, "ood": {"threshold": 2.0}})
+    raw = torch.load(path, weights_only=True)
+    assert raw["format_version"] == 1 and raw["ood"] == {"threshold": 2.0}
+    assert load_checkpoint(path)["format_version"] == 1
+
+
 def test_pickled_code_is_refused(tmp_path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"model": {}, "format_version": 1, "payload": Evil()}, path)

@@ -176,8 +176,6 @@ def evaluate_trained(
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=order)
         adapt_norm_statistics(trained.model, (inputs for inputs, _ in loader), trained.encode)
     result = evaluate_model(trained.model, dataset, trained.encode, len(trained.classes), batch_size)
-    confusion = torch.tensor(result["confusion_matrix"])
-    per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist()
     return {
         "checkpoint": str(trained.path),
         "dataset": data_config.name,
@@ -187,7 +185,7 @@ def evaluate_trained(
         "location": _display_path(dataset.location),
         "samples": result["samples"],
         "accuracy": result["accuracy"],
-        "per_class_accuracy": dict(zip(trained.classes, per_class, strict=True)),
+        "per_class_accuracy": dict(zip(trained.classes, result["per_class_accuracy"], strict=True)),
         "classes": trained.classes,
         "confusion_matrix": result["confusion_matrix"],
         "firing_rates": dict(zip(trained.model.spiking_layer_names(), result["firing_rates"], strict=True)),

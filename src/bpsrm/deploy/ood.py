@@ -168,5 +168,5 @@ def calibrate_checkpoint(
     except BpsrmError as exc:
         log(f"no out-of-distribution calibration in {best_path}: {exc}")
         return None
-    save_checkpoint(best_path, {**record, "ood": calibration.to_dict()})  # save_checkpoint sets format_version
+    save_checkpoint(best_path, {**record, "ood": calibration.to_dict()})
     return calibration

@@ -321,7 +321,7 @@ def adapt_checkpoint(
     samples = adapt_norm_statistics(
         trained.model, (pool[order[i : i + size]] for i in range(0, pool.shape[0], size)), trained.encode
     )
-    state = {k: v for k, v in trained.state.items() if k != "format_version"}
+    state = dict(trained.state)  # save_checkpoint sets format_version
     state["model"] = trained.model.state_dict()
     # The OOD calibration stays the training data's: scores of the new condition are measured against it.
     state["adapted"] = {"from": str(checkpoint), "files": [str(f) for f in files], "samples": samples}

@@ -28,9 +28,10 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` atomically (temp file, fsync, os.replace); returns the path."""
+    """Write ``payload`` with ``format_version`` set to :data:`FORMAT_VERSION` to ``path`` atomically (temp file,
+    fsync, os.replace); returns the path."""
     path = Path(path)
-    data = {"format_version": FORMAT_VERSION, **payload}
+    data = {**payload, "format_version": FORMAT_VERSION}  # this writer's format, whatever a loaded record said
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -41,7 +41,8 @@ def evaluate_model(
 
     ``dataset`` yields (input, label) pairs, batched by ``batch_size`` (at most ``max_batches`` batches);
     ``encode`` turns a batch ``[B, ...]`` into the network's input ``[T, B, ...]``. The loss is the mean
-    cross-entropy of the logits; ``confusion_matrix[i][j]`` counts samples of class i predicted as j;
+    cross-entropy of the logits; ``confusion_matrix[i][j]`` counts samples of class i predicted as j and
+    ``per_class_accuracy[i]`` is $C_{ii} / \\max(1, \\sum_j C_{ij})$ (0 for a class without samples);
     ``firing_rates`` holds each spiking layer's mean spike rate per neuron and step. With
     ``count_operations`` the result also has the per-sample synaptic operations of
     :class:`~bpsrm.engine.energy.OperationCounter`.
@@ -77,6 +78,7 @@ def evaluate_model(
         "loss": total_loss / max(count, 1),
         "samples": count,
         "confusion_matrix": confusion.tolist(),
+        "per_class_accuracy": (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist(),
         "firing_rates": [r / max(count, 1) for r in rate_sums],
     }
     if count_operations:

@@ -579,8 +579,6 @@ def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:
     """metrics.json: the test figures of the chosen model and how the run went (with ``train.test: false`` the
     per-class figures, firing rates and energy are of the validation data, ``evaluated_on`` says so)."""
     config, experiment, done = run.config, run.experiment, run.progress
-    confusion = torch.tensor(test["confusion_matrix"])
-    per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist()
     names = run.model.spiking_layer_names()
     tested = config.train.test
     metrics = {
@@ -603,7 +601,7 @@ def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:
         "firing_rates": dict(zip(names, test["firing_rates"], strict=True)),
         **{key: test[key] for key in ENERGY_KEYS},
         "classes": experiment.classes,
-        "per_class_accuracy": dict(zip(experiment.classes, per_class, strict=True)),
+        "per_class_accuracy": dict(zip(experiment.classes, test["per_class_accuracy"], strict=True)),
         "confusion_matrix": test["confusion_matrix"],
         "parameters": sum(p.numel() for p in run.model.parameters()),
     }
