@@ -225,7 +225,8 @@ def _predict_command(args: argparse.Namespace) -> int:
         written = [write_predictions_csv(results, classes, args.out)]
         try:
             figure = plot_predictions(results, classes, args.out.with_suffix(".png"))
-        except ImportError:  # pragma: no cover - matplotlib is in the plots extra
+        except BpsrmError as exc:  # matplotlib missing (the plots extra) or the PNG not writable: the CSV stands
+            print(f"no plot: {exc}", file=sys.stderr)
             figure = None
         written += [figure] if figure is not None else []
         for path in written:

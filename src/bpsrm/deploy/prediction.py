@@ -37,7 +37,7 @@ from torch import Tensor
 from ..data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
 from ..errors import DataError
-from ..files import atomic_file, atomic_path
+from ..files import atomic_file
 from .inference import TrainedModel, load_trained
 from .ood import spike_features
 
@@ -248,13 +248,10 @@ def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: st
     recordings = [r for r in results if "windows" in r]
     if not recordings:
         return None
-    import matplotlib
+    from ..engine.plots import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(recordings), 1, figsize=(9, 2.4 * len(recordings) + 0.6), squeeze=False)
-    for ax, result in zip(axes[:, 0], recordings, strict=True):
+    fig = new_figure((9, 2.4 * len(recordings) + 0.6), nrows=len(recordings), layout="tight")
+    for ax, result in zip(fig.axes, recordings, strict=True):
         times = np.array([w["start_s"] for w in result["windows"]])
         probabilities = np.array([w["probabilities"] for w in result["windows"]])
         for k, name in enumerate(classes):
@@ -269,17 +266,8 @@ def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: st
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("probability")
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    axes[-1, 0].set_xlabel("time (s); grey: unknown windows")
-    fig.tight_layout()
-    path = _writable(path)
-    try:
-        with atomic_path(path) as temporary:
-            fig.savefig(temporary, dpi=110, format="png")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        plt.close(fig)
-    return path
+    fig.axes[-1].set_xlabel("time (s); grey: unknown windows")
+    return save_figure(fig, _writable(path), dpi=110)
 
 
 def _writable(path: str | Path) -> Path:

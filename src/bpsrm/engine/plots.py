@@ -51,6 +51,8 @@ __all__ = [
     "plot_raster",
     "plot_membrane",
     "plot_firing_rates",
+    "new_figure",
+    "save_figure",
 ]
 
 
@@ -127,7 +129,7 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     epoch = columns["epoch"]
     best = find_best_epoch(metrics, columns, run)
 
-    fig = _figure((10, 4.5), ncols=2)
+    fig = new_figure((10, 4.5), ncols=2)
     loss_ax, acc_ax = fig.axes
     style = {"marker": "o", "markersize": 4} if len(epoch) <= 30 else {}
     for ax, kind in ((loss_ax, "loss"), (acc_ax, "accuracy")):
@@ -202,7 +204,7 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
     fractions = np.divide(counts, row_sums, out=np.zeros(counts.shape), where=row_sums > 0)
 
     side = float(np.clip(4.5 + 0.3 * n, 7.0, 10.0))
-    fig = _figure((side + 0.8, side))
+    fig = new_figure((side + 0.8, side))
     ax = fig.axes[0]
     image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     colourbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -302,7 +304,7 @@ def plot_raster(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Pa
     layers = activity.layers
     steps = {layer.spikes.shape[0] for layer in layers}
 
-    fig = _figure(_stack_size(len(layers)), nrows=len(layers), sharex=len(steps) == 1)
+    fig = new_figure(_stack_size(len(layers)), nrows=len(layers), sharex=len(steps) == 1)
     height_pts = fig.get_figheight() * 72 / max(len(layers), 1) * 0.7
     tall = fig.get_figheight() / len(layers) >= 1.9
     for ax, layer in zip(fig.axes, layers, strict=True):
@@ -379,7 +381,7 @@ def plot_membrane(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     if not layers:
         raise Missing(f"{ACTIVITY_NPZ} has no membrane traces (membrane_i arrays)")
     colours = _matplotlib().colormaps["tab10"].colors
-    fig = _figure(_stack_size(len(layers)), nrows=len(layers))
+    fig = new_figure(_stack_size(len(layers)), nrows=len(layers))
     tall = fig.get_figheight() / len(layers) >= 1.9
     thin = layers[0].membrane.shape[0] > 100  # long runs: thinner lines, smaller dots
     for ax, layer in zip(fig.axes, layers, strict=True):
@@ -406,7 +408,7 @@ def plot_firing_rates(run_dir: str | Path, *, out_dir: str | Path | None = None)
     names, rates = firing_rates(metrics, run)
 
     width = float(np.clip(3.0 + 0.9 * len(names), 8.0, 12.0))
-    fig = _figure((width, 4.8))
+    fig = new_figure((width, 4.8))
     ax = fig.axes[0]
     bars = ax.bar(np.arange(len(names)), rates, color="tab:blue", width=0.6)
     ax.bar_label(bars, labels=[f"{r:.3f}" for r in rates], padding=3, fontsize=9)
@@ -450,29 +452,40 @@ def _matplotlib() -> Any:
     return matplotlib
 
 
-def _figure(size: tuple[float, float], nrows: int = 1, ncols: int = 1, sharex: bool = False) -> Figure:
-    """A Figure on the Agg canvas (no pyplot, no global backend switch) with its axes."""
+def new_figure(
+    size: tuple[float, float], nrows: int = 1, ncols: int = 1, sharex: bool = False, layout: str = "constrained"
+) -> Figure:
+    """A Figure of ``size`` inches on the Agg canvas (no pyplot, no global backend switch) with its ``nrows`` x
+    ``ncols`` axes in ``fig.axes`` (row by row); a BpsrmError with the install hint when matplotlib is missing.
+    Every figure bpsrm draws starts here."""
     _matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    fig = Figure(figsize=size, dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     fig.subplots(nrows, ncols, sharex=sharex, squeeze=False)
     return fig
 
 
-def _save(fig: Figure, run: Path, out_dir: str | Path | None, filename: str) -> Path:
-    """Write the figure as PNG into out_dir (default: the run folder), then release it."""
-    target_dir = Path(out_dir) if out_dir is not None else run
-    target_dir.mkdir(parents=True, exist_ok=True)
-    path = target_dir / filename
+def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
+    """Write ``fig`` as a PNG on white to ``path`` atomically (a temporary file, then renamed), then release it;
+    a DataError naming the path when it cannot be written."""
+    path = Path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as temporary:
-            fig.savefig(temporary, dpi=DPI, format="png", facecolor="white")
+            fig.savefig(temporary, dpi=dpi, format="png", facecolor="white")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the figure ({exc.strerror or exc})") from None
     finally:
         fig.clear()  # the figure was never registered with pyplot: clearing it frees it
     return path
+
+
+def _save(fig: Figure, run: Path, out_dir: str | Path | None, filename: str) -> Path:
+    """Write the figure as PNG into out_dir (default: the run folder), then release it."""
+    return save_figure(fig, (Path(out_dir) if out_dir is not None else run) / filename)
 
 
 def _stack_size(panels: int) -> tuple[float, float]:
