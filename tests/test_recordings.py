@@ -19,6 +19,7 @@ import scipy.io
 import scipy.io.wavfile
 import scipy.signal
 
+from bpsrm.data.cwru import read_cwru_record
 from bpsrm.data.recordings import RECORDING_SUFFIXES, Recording, check_signal, read_recording, resample
 from bpsrm.errors import DataError, ParameterError
 
@@ -154,6 +155,22 @@ def test_mat_prefers_the_drive_end_over_fan_end(tmp_path: Path, rec105) -> None:
     rec_fe = read_recording(path, channel="X105_FE_time")
     np.testing.assert_array_equal(rec_fe.signal, fe)
     assert rec_fe.sample_rate_hz == 12_000
+
+
+def test_mat_two_drive_end_variables_take_the_files_own_like_training(tmp_path: Path, rec105) -> None:
+    """An official CWRU file may hold a neighbour record's drive-end variable as well: bpsrm predict then reads
+    the one numbered after the file, the variable training reads (bpsrm.data.cwru.read_cwru_record); a file of
+    another name still has to be told which."""
+    own, neighbour = rec105["12k"], 2.0 * rec105["12k"][::-1]
+    variables = {"X105_DE_time": own[:, None], "X106_DE_time": neighbour[:, None]}
+    scipy.io.savemat(tmp_path / "105.mat", variables)
+    rec = read_recording(tmp_path / "105.mat")
+    assert rec.channel == "X105_DE_time" and rec.sample_rate_hz == 12_000
+    np.testing.assert_array_equal(rec.signal, own)
+    np.testing.assert_array_equal(read_cwru_record(tmp_path / "105.mat")[0], own)
+    scipy.io.savemat(tmp_path / "pump.mat", variables)
+    with pytest.raises(DataError, match=r"pump\.mat: 2 channels .*--channel"):
+        read_recording(tmp_path / "pump.mat")
 
 
 def test_mat_two_vectors_need_a_channel(tmp_path: Path, rec105) -> None:

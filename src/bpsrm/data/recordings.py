@@ -298,11 +298,17 @@ def _choose_channel(path: Path, content: _Content, channel: str | int | None) ->
         drive_end = [n for n in names if _DE_KEY.match(n)]
         if len(drive_end) == 1:
             return drive_end[0]
+        # Several drive-end variables (an official CWRU file may hold its neighbour's too): the one numbered after
+        # the file, as the training reader (bpsrm.data.cwru.read_cwru_record) takes it.
+        own = [n for n in drive_end if path.stem.isdigit() and int(_CWRU_KEY.match(n).group(1)) == int(path.stem)]
+        if len(own) == 1:
+            return own[0]
         if len(names) == 1:
             return names[0]
         raise DataError(
             f"{path}: {len(names)} channels ({_listing(names)}) and none of them is the only drive-end "
-            "X<n>_DE_time; say which one to read: pass --channel NAME or --channel INDEX (0-based)"
+            "X<n>_DE_time or the one numbered after the file; say which one to read: pass --channel NAME or "
+            "--channel INDEX (0-based)"
         )
     if isinstance(channel, str):
         if channel in content.channels:
