@@ -36,6 +36,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bpsrm.engine.config import load_config
+from bpsrm.engine.resume import check_same_config
+from bpsrm.errors import BpsrmError
+
 BPSRM = Path(sys.executable).with_name("bpsrm")
 
 
@@ -73,13 +77,19 @@ def _variant(text: list[str]) -> tuple[str, list[str]]:
 def run_fold(
     config: str, out: Path, overrides: list[str], folds: int, fold: int, threads: int | None, dataset_folds: bool
 ) -> dict:
-    """Train (or resume, or read) one fold; return its metrics.json."""
+    """Train (or resume, or read) one fold; return its metrics.json. A folder an earlier call left with another
+    config (the variant's overrides changed since) is refused, not read."""
     metrics = out / "metrics.json"
+    where = "data.options." if dataset_folds else "data.val_"
+    cv = [f"{where}folds={folds}", f"{where}fold={fold}", "train.test=false", "log.progress=false"]
+    cv += ["log.plots=false", "train.ood_samples=0"]  # a fold run is read for its validation figures only
+    if (out / "config.yaml").is_file():  # a folder an earlier call left
+        try:
+            check_same_config(out, load_config(config, [*overrides, *cv]))
+        except BpsrmError as exc:
+            raise SystemExit(f"cv_select: {exc}") from None
     if not metrics.exists():
         mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
-        where = "data.options." if dataset_folds else "data.val_"
-        cv = [f"{where}folds={folds}", f"{where}fold={fold}", "train.test=false", "log.progress=false"]
-        cv += ["log.plots=false", "train.ood_samples=0"]  # a fold run is read for its validation figures only
         threading = ["--threads", str(threads)] if threads else []
         command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, config, *overrides, *cv]
         print("+", " ".join(command), flush=True)

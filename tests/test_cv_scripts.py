@@ -50,6 +50,17 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
         assert report["variants"][name]["mean"] == pytest.approx(means[name], abs=1e-12)
     assert report["chosen"] == max(means, key=means.__getitem__) and report["chosen_per_fold"] is None
     assert f"chosen: {report['chosen']}" in chosen.stdout
+    # Called again on the same --out: the same variants are read back, one whose overrides changed is refused
+    again = _script(
+        "cv_select.py", str(config), "--folds", "2", "--out", str(cv), "--threads", "1",
+        "--variant", "slow", "optim.lr=0.0001", "--variant", "fast", "optim.lr=0.01",
+    )  # fmt: skip
+    assert again.returncode == 0 and "+ " not in again.stdout, again.stdout[-2000:]  # no training command ran
+    changed = _script(
+        "cv_select.py", str(config), "--folds", "2", "--out", str(cv), "--threads", "1",
+        "--variant", "slow", "optim.lr=0.0001", "--variant", "fast", "optim.lr=0.02",
+    )  # fmt: skip
+    assert changed.returncode != 0 and "fast" in changed.stderr and "optim.lr" in changed.stderr, changed.stderr
 
     final = _script("final_runs.py", str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1")
     assert final.returncode == 0, final.stderr[-3000:]

@@ -30,6 +30,7 @@ from ..errors import BpsrmError, ConfigError, DataError
 from ..files import write_text_atomic
 from . import run_folder
 from .config import Config, config_from_dict, config_to_dict
+from .resume import check_same_config
 
 __all__ = ["training_sets", "protocol_config", "run_crossload", "summarise", "matrix_markdown", "plot_matrix"]
 
@@ -67,28 +68,6 @@ def protocol_config(config: Config, train_loads: Sequence[int], seed: int, root:
 
 def _eval_name(test_load: int, adapted: bool) -> str:
     return f"eval-{test_load}hp{'-adapted' if adapted else ''}.json"
-
-
-def _check_same_config(run: Path, cfg: Config) -> None:
-    """A run folder left by an earlier call must hold the same config, or its results are not this cell's (keys
-    that change no figure, :data:`bpsrm.engine.resume.FREE_ON_RESUME`, may differ, as on a resume)."""
-    import yaml
-
-    from .resume import config_changes
-
-    path = run / run_folder.CONFIG_YAML
-    if not path.is_file():
-        return
-    try:
-        saved = config_from_dict(yaml.safe_load(path.read_text()))
-    except (yaml.YAMLError, OSError, BpsrmError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}); remove {run} to train this cell again") from None
-    differ = sorted(config_changes(saved, cfg))
-    if differ:
-        raise ConfigError(
-            f"{run} holds a run of another config (keys that differ: {', '.join(differ)}); "
-            "use another --out, or remove that folder"
-        )
 
 
 @dataclass
@@ -144,7 +123,7 @@ def run_crossload(
             done += 1
             run = out / _name(train_loads) / f"seed{seed}"
             cfg = protocol_config(config, train_loads, seed, root)
-            _check_same_config(run, cfg)
+            check_same_config(run, cfg)
             if not (run / run_folder.METRICS_JSON).is_file():
                 log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
                 resumable = (run / run_folder.LAST_PT).is_file()  # else a run stopped before its first epoch

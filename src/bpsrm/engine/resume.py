@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import BpsrmError, CheckpointError, ConfigError
 from .config import Config, config_from_dict, config_to_dict
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "EpochSoFar",
     "Progress",
     "check_resumable",
+    "check_same_config",
     "config_changes",
     "rng_state",
     "set_rng_state",
@@ -219,3 +220,25 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def check_same_config(run: Path, config: Config) -> None:
+    """Refuse to reuse a run folder that an earlier call of a script left with another config: its metrics are
+    not this config's. Nothing to check when ``run`` holds no config.yaml; keys that change no figure
+    (:data:`FREE_ON_RESUME`) may differ, as on a resume. A ConfigError names the folder and the keys that
+    differ, or the config.yaml that cannot be read."""
+    import yaml
+
+    path = run / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        saved = config_from_dict(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, OSError, BpsrmError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); remove {run} to train it again") from None
+    differ = sorted(config_changes(saved, config))
+    if differ:
+        raise ConfigError(
+            f"{run} holds a run of another config (keys that differ: {', '.join(differ)}); "
+            "use another --out, or remove that folder"
+        )
