@@ -311,3 +311,21 @@ def test_without_torchrun_a_collective_gives_up_after_the_timeout() -> None:
     outcome, seconds = results[0]
     assert outcome != "returned", "the sum returned although rank 1 never took part"
     assert 2.5 <= seconds <= 10, (outcome, seconds)
+
+
+def test_torchrun_variables_are_read_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """environment_rank: unset RANK / LOCAL_RANK are 0 and WORLD_SIZE 1 (a plain process); a value that is not an
+    integer is a bpsrm error naming the variable, also where from_environment and the CUDA device read them."""
+    from bpsrm.engine.distributed import environment_rank, from_environment
+
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert (environment_rank("RANK"), environment_rank("LOCAL_RANK"), environment_rank("WORLD_SIZE")) == (0, 0, 1)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert environment_rank("LOCAL_RANK") == 3
+    monkeypatch.setenv("LOCAL_RANK", "gpu1")
+    with pytest.raises(BpsrmError, match=r"LOCAL_RANK='gpu1': expected an integer"):
+        environment_rank("LOCAL_RANK")
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(BpsrmError, match=r"WORLD_SIZE='two': expected an integer"):
+        from_environment()

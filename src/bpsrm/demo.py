@@ -10,11 +10,11 @@ Fashion-MNIST is (c) 2017 Zalando SE, MIT licence.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from .engine.config import Config, config_from_dict
+from .engine.distributed import environment_rank
 from .engine.trainer import Log, train
 
 __all__ = ["DEMO_CONFIG", "demo_config", "run_demo"]
@@ -42,6 +42,6 @@ def run_demo(
 ) -> dict:
     """Train the demo into the run folder ``out``; returns the final metrics (``resume`` and ``overwrite``
     as in :func:`bpsrm.engine.trainer.train`)."""
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, only rank 0 speaks
+    if environment_rank("RANK") == 0:  # under torchrun, only rank 0 speaks
         log("bpsrm demo: Fashion-MNIST subset shipped with bpsrm (5,000 train / 1,000 test images, no download)")
     return train(demo_config(epochs, seed), out, resume=resume, overwrite=overwrite, log=log)

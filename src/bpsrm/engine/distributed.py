@@ -37,7 +37,7 @@ from torch.utils.data import Sampler
 
 from ..errors import BpsrmError
 
-__all__ = ["Distributed", "from_environment", "GlobalBatchSampler"]
+__all__ = ["Distributed", "from_environment", "environment_rank", "GlobalBatchSampler"]
 
 
 @dataclass(frozen=True)
@@ -118,16 +118,21 @@ class Distributed:
             dist.destroy_process_group()
 
 
+def environment_rank(name: str = "RANK") -> int:
+    """The integer torchrun sets in the environment variable ``name`` (RANK, LOCAL_RANK or WORLD_SIZE; 0 when
+    unset, 1 for WORLD_SIZE); a BpsrmError naming the variable when it holds something else."""
+    value = os.environ.get(name)
+    if value is None:
+        return 1 if name == "WORLD_SIZE" else 0
+    try:
+        return int(value)
+    except ValueError:
+        raise BpsrmError(f"{name}={value!r}: expected an integer (torchrun sets it)") from None
+
+
 def from_environment(device: torch.device | None = None) -> Distributed:
     """Join the process group that torchrun describes in the environment; alone when WORLD_SIZE is 1 or unset."""
-    try:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-    except ValueError:
-        raise BpsrmError(
-            f"WORLD_SIZE={os.environ.get('WORLD_SIZE')!r} / RANK={os.environ.get('RANK')!r}: expected integers "
-            "(set by torchrun)"
-        ) from None
+    world, rank = environment_rank("WORLD_SIZE"), environment_rank("RANK")
     if world <= 1:
         return Distributed()
     if not 0 <= rank < world:

@@ -12,7 +12,6 @@ the checks before resuming, are in :mod:`bpsrm.engine.resume`; the datasets, spl
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 import warnings
@@ -33,7 +32,7 @@ from ..network.models import SpikingNetwork
 from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_to_dict
-from .distributed import Distributed, GlobalBatchSampler, from_environment
+from .distributed import Distributed, GlobalBatchSampler, environment_rank, from_environment
 from .evaluation import evaluate_model
 from .experiment import Experiment, make_model, prepare
 from .optimisation import load_schedule, make_optimiser, make_schedule, training_loss
@@ -173,7 +172,7 @@ def _device(config: Config) -> torch.device:
         raise ConfigError(
             "train.device: cuda, but this PyTorch sees no CUDA device (torch.cuda.is_available() is False)"
         )
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    device = torch.device("cuda", environment_rank("LOCAL_RANK"))
     torch.cuda.set_device(device)
     return device
 
