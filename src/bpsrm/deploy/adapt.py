@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DataError
-from ..network.norm import _TemporalNorm
+from ..network.norm import TemporalNorm
 
 __all__ = ["adapt_norm_statistics", "norm_layers"]
 
@@ -32,7 +32,7 @@ def norm_layers(model: nn.Module) -> list[nn.Module]:
     return [
         m
         for m in model.modules()
-        if isinstance(m, (_TemporalNorm, nn.modules.batchnorm._BatchNorm))
+        if isinstance(m, (TemporalNorm, nn.modules.batchnorm._BatchNorm))
         and getattr(m, "running_mean", None) is not None
     ]
 

@@ -61,7 +61,7 @@ from torch import Tensor, nn
 from ..errors import BpsrmError
 from ..network.layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from ..network.models import SpikingNetwork
-from ..network.norm import _TemporalNorm
+from ..network.norm import TemporalNorm
 from ..network.pooling import MaxPool
 from ..neuron.module import SRMNeuron
 
@@ -122,7 +122,7 @@ def _full(value: Tensor, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(v.expand(shape).numpy())
 
 
-def _norm_affine(norm: _TemporalNorm, where: str) -> tuple[Tensor, Tensor]:
+def _norm_affine(norm: TemporalNorm, where: str) -> tuple[Tensor, Tensor]:
     """(scale [C], shift [C]) of a norm at inference, when it is the same at every step."""
     inv = torch.rsqrt(norm.running_var.double() + norm.eps)
     mean = norm.running_mean.double()
@@ -233,7 +233,7 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
         for index, layer in enumerate(model.layers):
             where = f"layer {index} ({layer.__class__.__name__})"
             in_shape = shapes[index]
-            if isinstance(layer, _TemporalNorm):
+            if isinstance(layer, TemporalNorm):
                 if pending is None:
                     raise ExportError(f"{where}: a norm must follow a synapse to be folded")
                 pending = (pending[0], _fold(nir, pending[1], *_norm_affine(layer, f"{where}: {layer!r}")))
@@ -319,7 +319,7 @@ def _pair(value: Any) -> tuple[int, int]:
 
 def _shapes(model: SpikingNetwork) -> list[tuple[int, ...]]:
     """Per-sample shape at the input of every layer, and after the last one."""
-    steps = next((m.time_steps for m in model.modules() if isinstance(m, _TemporalNorm) and m.time_steps), 1)
+    steps = next((m.time_steps for m in model.modules() if isinstance(m, TemporalNorm) and m.time_steps), 1)
     x = torch.zeros((steps, 1, *model.input_shape))  # per-step norms need their own T
     shapes = [tuple(model.input_shape)]
     with torch.no_grad():

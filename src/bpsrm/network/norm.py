@@ -36,7 +36,7 @@ from torch.autograd.function import once_differentiable
 from ..errors import ParameterError, ShapeError, SpecError
 from . import tcn_cpu
 
-__all__ = ["TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
+__all__ = ["TemporalNorm", "TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
 
 _STATS = ("channel", "time_channel")
 
@@ -182,8 +182,11 @@ class _ChannelNormStepAffine(torch.autograd.Function):
         return grad_z, grad_gamma, grad_beta, None, None, None, None
 
 
-class _TemporalNorm(nn.Module):
-    """Shared machinery: statistics per c or per (t, c); affine per c or per (t, c)."""
+class TemporalNorm(nn.Module):
+    r"""The base of every norm here, for ``isinstance`` checks (AdaBN, NIR export): on ``z`` ``[T, B, C, ...]``,
+    $y = s[t]\,(\gamma \frac{z - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta)$ with statistics $\mu, \sigma^2$ per c or
+    per (t, c) (``stats``), $\gamma, \beta$ per c or per (t, c) (``affine_per_step``; no $\beta$ without
+    ``bias``) and the step scale $s[t]$ only with ``step_scale`` (else 1). Build one of the subclasses."""
 
     running_mean: Tensor
     running_var: Tensor
@@ -361,7 +364,7 @@ class _TemporalNorm(nn.Module):
     @classmethod
     def from_options(
         cls, channels: int, time_steps: int | None, options: Mapping[str, Any], theta: float
-    ) -> _TemporalNorm:
+    ) -> TemporalNorm:
         """The norm of a spec token for ``channels`` channels, from the ``model.norm`` options.
 
         The default takes ``eps`` and ``momentum``, and ``time_steps`` when the class needs it.
@@ -383,7 +386,7 @@ class _TemporalNorm(nn.Module):
         )
 
 
-class TemporalChannelNorm(_TemporalNorm):
+class TemporalChannelNorm(TemporalNorm):
     r"""TCN: channel statistics, affine per (t, c) (BP-SRM.md section 4).
 
     Args:
@@ -423,7 +426,7 @@ class TemporalChannelNorm(_TemporalNorm):
     @classmethod
     def from_options(
         cls, channels: int, time_steps: int | None, options: Mapping[str, Any], theta: float
-    ) -> _TemporalNorm:
+    ) -> TemporalNorm:
         """TCN from ``model.norm``: stats, step_affine, scale_by_threshold, alpha, eps, momentum."""
         stats = options.get("stats", "channel")
         per_step = options.get("step_affine", True)
@@ -444,7 +447,7 @@ class TemporalChannelNorm(_TemporalNorm):
         )
 
 
-class FoldedBatchNorm(_TemporalNorm):
+class FoldedBatchNorm(TemporalNorm):
     """BatchNorm over [T*B, C, *S]: statistics over (t, b, s), affine per c; any T."""
 
     def __init__(self, num_channels: int, *, eps: float = 1e-5, momentum: float = 0.1) -> None:
@@ -461,7 +464,7 @@ class FoldedBatchNorm(_TemporalNorm):
         )
 
 
-class TdBN(_TemporalNorm):
+class TdBN(TemporalNorm):
     """tdBN (Zheng et al., AAAI 2021): folded BatchNorm with gamma initialised to alpha * theta."""
 
     def __init__(
@@ -482,7 +485,7 @@ class TdBN(_TemporalNorm):
     @classmethod
     def from_options(
         cls, channels: int, time_steps: int | None, options: Mapping[str, Any], theta: float
-    ) -> _TemporalNorm:
+    ) -> TemporalNorm:
         """tdBN from ``model.norm``: alpha, eps, momentum (gamma starts at alpha * theta)."""
         return cls(
             channels,
@@ -493,7 +496,7 @@ class TdBN(_TemporalNorm):
         )
 
 
-class BNTT(_TemporalNorm):
+class BNTT(TemporalNorm):
     """BNTT (Kim & Panda, 2021): statistics and gamma per (t, c), no beta."""
 
     needs_time_steps = True
@@ -512,7 +515,7 @@ class BNTT(_TemporalNorm):
         )
 
 
-class TEBN(_TemporalNorm):
+class TEBN(TemporalNorm):
     """TEBN (Duan et al., NeurIPS 2022): statistics and affine per c, then a learnable scale p[t]."""
 
     needs_time_steps = True
@@ -531,7 +534,7 @@ class TEBN(_TemporalNorm):
         )
 
 
-NORMS: dict[str, type[_TemporalNorm]] = {
+NORMS: dict[str, type[TemporalNorm]] = {
     "tcn": TemporalChannelNorm,
     "bn": FoldedBatchNorm,
     "tdbn": TdBN,
