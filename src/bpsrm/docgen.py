@@ -70,7 +70,7 @@ def config_fields(config_cls: type | None = None, prefix: str = "") -> list[dict
 
     Raises BpsrmError when a field has no attribute docstring: the reference must be complete.
     """
-    from .engine.config import Config, _type_name, range_of
+    from .engine.config import Config, range_of, type_name
 
     cls = config_cls or Config
     hints = typing.get_type_hints(cls)
@@ -91,7 +91,7 @@ def config_fields(config_cls: type | None = None, prefix: str = "") -> list[dict
         rows.append(
             {
                 "key": key,
-                "type": _type_name(tp),
+                "type": type_name(tp),
                 "default": _yaml_value(_default(f)),
                 "range": check[1] if check else "",
                 "meaning": docs[f.name],

@@ -39,6 +39,7 @@ __all__ = [
     "config_to_dict",
     "apply_overrides",
     "parse_assignment",
+    "type_name",
 ]
 
 
@@ -286,11 +287,13 @@ def range_of(key: str) -> tuple[typing.Callable[[Any], bool], str] | None:
     return _RANGES.get(key)
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
+    """How errors and the config reference (:mod:`bpsrm.docgen`) name a field's type: a Literal's values joined
+    by " | ", a union's members by " or ", None as "null", else the class name."""
     if typing.get_origin(tp) is Literal:
         return " | ".join(repr(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+        return " or ".join(type_name(a) for a in typing.get_args(tp))
     if tp is type(None):
         return "null"
     return getattr(tp, "__name__", str(tp))
@@ -305,11 +308,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 return _convert(value, option, key)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
     if origin is Literal:
         if value in typing.get_args(tp):
             return value
-        raise ConfigError(f"{key}: expected one of {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected one of {type_name(tp)}, got {value!r}")
     if tp is type(None):
         if value is None:
             return None

@@ -48,6 +48,8 @@ from . import FORCED_KERNEL
 
 __all__ = [
     "RESET_IDS",
+    "param_layout",
+    "reduce_to_param",
     "available",
     "unavailable_reason",
     "supports",
@@ -229,8 +231,9 @@ def _period(param: Tensor, x: Tensor) -> tuple[Tensor, int]:
 Layout = list[tuple[Tensor | None, int]]
 
 
-def _layout(like: Tensor, params: Sequence[Tensor | None]) -> tuple[Layout, int]:
-    """Each parameter as (values over one period, period) and the common period of the neurons."""
+def param_layout(like: Tensor, params: Sequence[Tensor | None]) -> tuple[Layout, int]:
+    """Each parameter as (values over one period, period) and the common period of the neurons: the layout both the
+    C kernel and the Triton kernel (:mod:`bpsrm.neuron.kernels.gpu`) read the parameters in."""
     neurons = like[0].numel() if like.shape[0] else 0
     layout: Layout = [_period(p, like) if p is not None else (None, 0) for p in params]
     periods = {n for _, n in layout if n}
@@ -250,7 +253,7 @@ def _set_parameters(args: KernelArgs, like: Tensor, params: Params) -> list[Tens
     where some parameter has more than one value; returns the period arrays made for the call, which
     must outlive it. (The common case, one value each, is inline in the callers: pointers, strides 0, P = M.)
     """
-    layout, args.P = _layout(like, params)
+    layout, args.P = param_layout(like, params)
     for name, stride, (values, period) in zip(_PARAM_NAMES, _STRIDE_NAMES, layout, strict=True):
         setattr(args, name, None if values is None else values.data_ptr())
         setattr(args, stride, 1 if period else 0)
@@ -397,7 +400,7 @@ def fused_backward(
     if status:
         _raise(status)
     del keep
-    grads = [None if b is None else _reduce_to(b.sum(0), p, u) for b, p in zip(buffers, params, strict=True)]  # type: ignore[arg-type]
+    grads = [None if b is None else reduce_to_param(b.sum(0), p, u) for b, p in zip(buffers, params, strict=True)]  # type: ignore[arg-type]
     return grad_x, grads
 
 
@@ -599,8 +602,8 @@ def fused_call(
     return SRMFusedCPU.apply(x, a_s, a_m, a_r, theta, theta_r, *args)  # type: ignore[no-any-return]
 
 
-def _reduce_to(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:
-    """Sum a per-period gradient down to the parameter's shape."""
+def reduce_to_param(per_period: Tensor, param: Tensor, u: Tensor) -> Tensor:
+    """Sum a per-period gradient down to the parameter's shape (both kernels' backward)."""
     if param.numel() == 1:
         return per_period.sum().reshape(param.shape)
     shape = u.shape[1:]

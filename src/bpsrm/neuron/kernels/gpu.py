@@ -22,7 +22,7 @@ dtype, so that x, u and the gradients cross memory once. The forward and the bac
 operations of ``srm_cpu.c`` in its order (contraction into FMA is turned off, as in the PyTorch reference).
 
 Parameters are 0-d values or repeat with a period P along the flattened neurons, exactly as
-:func:`bpsrm.neuron.kernels.cpu._layout` lays them out for the C kernel.
+:func:`bpsrm.neuron.kernels.cpu.param_layout` lays them out for the C kernel.
 
 The backward saves nothing but u (and x when a_s or a_m needs a gradient). The spikes are recomputed as
 ``u >= theta``. The tau gradients need the forward's state of the previous step,
@@ -52,7 +52,7 @@ from torch import Tensor
 from ..finite import nonfinite_error
 from ..surrogate import SURROGATES, Surrogate
 from . import cpu
-from .cpu import Params, _layout, _reduce_to
+from .cpu import Params, param_layout, reduce_to_param
 
 __all__ = [
     "KERNEL_SURROGATES",
@@ -526,9 +526,9 @@ def _accumulator(dtype: torch.dtype) -> tuple[Any, torch.dtype]:
 
 def _parameters(like: Tensor, params: Params) -> tuple[list[Tensor | None], list[int], int]:
     """The parameters as the kernels read them: each one's values over one period (or its one value), its
-    stride (0: one value, 1: P values), and the common period P of the neurons (cpu._layout's layout)."""
+    stride (0: one value, 1: P values), and the common period P of the neurons (cpu.param_layout's layout)."""
     detached = tuple(p.detach() if p is not None else None for p in params)
-    layout, period = _layout(like, detached)
+    layout, period = param_layout(like, detached)
     values = [v for v, _ in layout]
     strides = [1 if n else 0 for _, n in layout]
     return values, strides, period
@@ -717,7 +717,7 @@ def triton_backward(
             grads.append(None)
             continue
         per_period = buffer.view(-1, period).sum(0) if stride else buffer.sum()
-        grads.append(_reduce_to(per_period, param, u).to(param.dtype))
+        grads.append(reduce_to_param(per_period, param, u).to(param.dtype))
     return grad_x, grads
 
 
