@@ -358,7 +358,15 @@ def paired(base: list[dict], variant: list[dict]) -> str:
     from scipy.stats import t as student_t
 
     p = 2 * student_t.sf(abs(t), len(diffs) - 1)
-    return f"{shown:+.2f} (p = {p:.2f})"
+    return f"{shown:+.2f} ({format_p(p)})"
+
+
+def format_p(p: float) -> str:
+    """A p-value as the tables print it: two decimals from 0.01 on, two significant digits below (the Bonferroni
+    bar of 12 variants, 0.004, must be readable), "p < 0.001" below that."""
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.2f}" if p >= 0.01 else f"p = {p:.2g}"
 
 
 def ablation_tables() -> str:

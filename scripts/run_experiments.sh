@@ -30,4 +30,5 @@ run() {  # run OUT CONFIG [OVERRIDES...]
 "$python" scripts/run_ablations.py fashion-mnist --root "$root" --seeds 0
 "$python" scripts/run_ablations.py cwru --root "$root" --seeds 1 2
 "$python" scripts/run_ablations.py fashion-mnist --root "$root" --seeds 1 2
+"$python" scripts/run_ablations.py fashion-mnist --root "$root" --seeds 3 4
 for seed in 1 2; do run "results/fashion-mnist/seed$seed" configs/fashion-mnist.yaml seed="$seed"; done

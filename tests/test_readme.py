@@ -83,6 +83,10 @@ def test_the_paired_column_against_a_hand_computation() -> None:
     assert table.paired(base, variant[:1]) == ""  # one pair: no test
     unmatched = [{"_replicate": "seed9", "test_accuracy": 0.9}, {"_replicate": "seed8", "test_accuracy": 0.9}]
     assert table.paired(base, unmatched) == ""  # only replicates present in both are paired
+    # small p: two significant digits below 0.01 (0.0042 must not read as the Bonferroni bar 0.004), a floor
+    assert [table.format_p(p) for p in (0.0742, 0.0049, 0.0042, 0.0009)] == [
+        "p = 0.07", "p = 0.0049", "p = 0.0042", "p < 0.001"
+    ]  # fmt: skip
 
 
 def test_the_cross_validation_table(tmp_path) -> None:
