@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bpsrm.engine.crossload import matrix_markdown, plot_matrix, summarise
+from bpsrm.engine.crossload import write_matrix
 
 KEEP_PER_RUN = ("metrics.json", "config.yaml")
 
@@ -28,10 +28,7 @@ def main(source: Path, target: Path) -> None:
         for item in [*(run / n for n in KEEP_PER_RUN), *run.glob("eval-*.json")]:
             if item.is_file():
                 shutil.copy2(item, destination / item.name)
-    summary = summarise(target, old["loads"], old["seeds"], adapt)
-    (target / "matrix.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (target / "matrix.md").write_text(matrix_markdown(summary))
-    plot_matrix(summary, target / "matrix.png")
+    write_matrix(target, old["loads"], old["seeds"], adapt)
     print(f"kept {target}")
 
 

@@ -32,7 +32,15 @@ from . import run_folder
 from .config import Config, config_from_dict, config_to_dict
 from .resume import check_same_config
 
-__all__ = ["training_sets", "protocol_config", "run_crossload", "summarise", "matrix_markdown", "plot_matrix"]
+__all__ = [
+    "training_sets",
+    "protocol_config",
+    "run_crossload",
+    "summarise",
+    "write_matrix",
+    "matrix_markdown",
+    "plot_matrix",
+]
 
 Log = Callable[[str], None]
 
@@ -129,14 +137,24 @@ def run_crossload(
                 resumable = (run / run_folder.LAST_PT).is_file()  # else a run stopped before its first epoch
                 train(cfg, run, resume=resumable, overwrite=not resumable, log=log)
             _evaluate_cells(run, cfg, loads, train_loads, seed, root, adapt, log)
+    summary = write_matrix(out, loads, seeds, adapt, log)
+    log(f"crossload: wrote {out / 'matrix.md'}")
+    return summary
+
+
+def write_matrix(
+    out: Path, loads: Sequence[int], seeds: Sequence[int], adapt: bool, log: Log = print
+) -> dict[str, Any]:
+    """Summarise the cells' evaluations under ``out`` (:func:`summarise`) and write matrix.json, matrix.md and the
+    heat map matrix.png beside them, each atomically; returns the summary. Without matplotlib, or when the PNG
+    cannot be written, ``log`` says so and the tables stand."""
     summary = summarise(out, loads, seeds, adapt)
     write_text_atomic(out / "matrix.json", json.dumps(summary, indent=2) + "\n")
     write_text_atomic(out / "matrix.md", matrix_markdown(summary))
     try:
         plot_matrix(summary, out / "matrix.png")
-    except BpsrmError as exc:  # matplotlib missing (the plots extra) or the PNG not writable: the tables stand
+    except BpsrmError as exc:
         log(f"crossload: no heat map drawn: {exc}")
-    log(f"crossload: wrote {out / 'matrix.md'}")
     return summary
 
 
