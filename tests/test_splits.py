@@ -289,3 +289,37 @@ def test_sample_keys_name_index_label_group_and_file_through_subsets() -> None:
     assert sample_keys(torch.utils.data.Subset(inner, [2, 0])) == ["2|1|g1|x/3.bin", "3|2|g2|z/4.bin"]
     plain = torch.utils.data.TensorDataset(torch.zeros(2, 1))
     assert sample_keys(plain) == ["0|||", "1|||"]  # a dataset that tells nothing: its indices alone
+
+
+def test_hashed_folds_deal_in_digest_order_and_cover_every_key_once() -> None:
+    """hashed_fold: rank r of sha256(key) goes to fold r % k (checked against digests computed here), the folds
+    are disjoint, cover every key and differ in size by at most one; a fold outside 0..k-1 is refused."""
+    import hashlib
+
+    from bpsrm.data.splits import hashed_fold
+
+    keys = [f"{digit}/{i:05d}.bin" for digit in "01" for i in range(11)]
+    digests = sorted(hashlib.sha256(k.encode()).hexdigest() for k in keys)
+    held_by_fold = [hashed_fold(keys, 4, fold)[1] for fold in range(4)]
+    for fold, held in enumerate(held_by_fold):
+        assert {hashlib.sha256(keys[i].encode()).hexdigest() for i in held} == set(digests[fold::4])
+        assert sorted(hashed_fold(keys, 4, fold)[0] + held) == list(range(len(keys)))
+    assert sorted(i for held in held_by_fold for i in held) == list(range(len(keys)))
+    assert {len(h) for h in held_by_fold} == {5, 6}  # 22 keys in 4 folds
+    with pytest.raises(ParameterError, match=r"fold must be in 0\.\.3"):
+        hashed_fold(keys, 4, 4)
+
+
+def test_hashed_holdout_rounds_half_up_and_keeps_both_sides() -> None:
+    """hashed_holdout: floor(n * fraction + 0.5) keys held out, the first by digest; at least one and at most
+    n - 1 once there are two keys; a single key stays on the training side at a small fraction."""
+    import hashlib
+
+    from bpsrm.data.splits import hashed_holdout
+
+    keys = [f"a/{i}.mat" for i in range(10)]
+    first = sorted(range(10), key=lambda i: hashlib.sha256(keys[i].encode()).hexdigest())
+    assert hashed_holdout(keys, 0.25) == (sorted(first[3:]), sorted(first[:3]))  # 2.5 rounds up to 3
+    assert len(hashed_holdout(keys, 0.24)[1]) == 2
+    assert len(hashed_holdout(keys[:2], 0.1)[1]) == 1 and len(hashed_holdout(keys[:2], 0.9)[1]) == 1
+    assert hashed_holdout(keys[:1], 0.2) == ([0], [])

@@ -20,8 +20,6 @@ crashing the interpreter. There is no automatic download.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import numbers
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from .base import check_split, register
 from .events import EventFrameDataset, check_frame_options, make_events
 from .locate import locate
 from .matfile import Mat5, MatError
+from .splits import hashed_holdout
 
 __all__ = ["SENSOR_SIZE", "LETTERS", "read_asl_dvs", "find_asl_dvs", "split_files", "ASLDVS"]
 
@@ -144,12 +143,8 @@ def split_files(names: list[str], letter: str, test_fraction: float) -> tuple[li
     The test part holds ``round(n * test_fraction)`` files, at least one and at
     most ``n - 1`` when the letter has two files or more.
     """
-    ordered = sorted(names, key=lambda name: (hashlib.sha256(f"{letter}/{name}".encode()).hexdigest(), name))
-    n = len(ordered)
-    n_test = math.floor(n * test_fraction + 0.5)
-    if n >= 2:
-        n_test = min(max(n_test, 1), n - 1)
-    return sorted(ordered[n_test:]), sorted(ordered[:n_test])
+    rest, held = hashed_holdout([f"{letter}/{name}" for name in names], test_fraction)
+    return sorted(names[i] for i in rest), sorted(names[i] for i in held)
 
 
 @register

@@ -13,7 +13,6 @@ the user cache and system locations, in each in the folder itself or in its
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from ..errors import DataError, DataNotFoundError, ParameterError
 from .base import check_split, register
 from .events import EventFrameDataset, check_frame_options, make_events
 from .locate import locate
+from .splits import hashed_fold
 
 __all__ = ["SENSOR_SIZE", "CLASSES", "decode_nmnist", "read_nmnist", "find_nmnist", "NMNIST"]
 
@@ -158,9 +158,8 @@ class NMNIST(EventFrameDataset):
             if folds is not None:
                 # k-fold cross-validation over all files: per class, files in the order of the sha256 of
                 # their relative path (the same on every machine), dealt to the folds in turn.
-                ranked = sorted(files, key=lambda p: hashlib.sha256(_relative(p, self.location).encode()).hexdigest())
-                in_fold = [p for i, p in enumerate(ranked) if i % folds == fold]
-                files = sorted(in_fold if split == "test" else [p for p in ranked if p not in set(in_fold)])
+                rest, held = hashed_fold([_relative(p, self.location) for p in files], folds, fold)
+                files = sorted(files[i] for i in (held if split == "test" else rest))
             self.files.extend(files)
             self.targets.extend([label] * len(files))
         self._prepare_frames(cache)

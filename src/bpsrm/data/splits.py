@@ -21,7 +21,7 @@ from collections.abc import Hashable, Sequence
 
 from ..errors import ParameterError
 
-__all__ = ["drop_overlapping", "group_folds", "group_holdout", "split_digest"]
+__all__ = ["drop_overlapping", "group_folds", "group_holdout", "hashed_fold", "hashed_holdout", "split_digest"]
 
 
 def _class_groups(labels: Sequence[int], groups: Sequence[Hashable] | None) -> dict[int, dict[Hashable, list[int]]]:
@@ -81,6 +81,36 @@ def group_holdout(labels: Sequence[int], groups: Sequence[Hashable] | None, frac
                     held[index] = True
                 taken += len(members[key])
     return held
+
+
+def _hash_order(keys: Sequence[str]) -> list[int]:
+    """Indices of ``keys`` in the order of sha256(key), ties (equal keys) by the key: the same on every machine."""
+    return sorted(range(len(keys)), key=lambda i: (hashlib.sha256(keys[i].encode()).hexdigest(), keys[i]))
+
+
+def hashed_fold(keys: Sequence[str], folds: int, fold: int) -> tuple[list[int], list[int]]:
+    """``(rest, held)``: indices of the keys outside and inside fold ``fold`` of ``folds``, the keys dealt to the
+    folds in turn in the order of sha256(key) (N-MNIST's k-fold over one class's files, keyed by relative path).
+    No seed: the folds are the data's own, the same for every run."""
+    if not 0 <= fold < folds:
+        raise ParameterError(f"splits: fold must be in 0..{folds - 1}, got {fold!r}")
+    order = _hash_order(keys)
+    held = sorted(i for rank, i in enumerate(order) if rank % folds == fold)
+    taken = set(held)
+    return [i for i in range(len(keys)) if i not in taken], held
+
+
+def hashed_holdout(keys: Sequence[str], fraction: float) -> tuple[list[int], list[int]]:
+    """``(rest, held)``: the first ``floor(n * fraction + 0.5)`` keys in the order of sha256(key) are held out, at
+    least one and at most n - 1 when there are two keys or more (ASL-DVS's test split of one letter's files)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ParameterError(f"splits: fraction must be in [0, 1), got {fraction!r}")
+    order = _hash_order(keys)
+    n = len(order)
+    n_held = int(n * fraction + 0.5)
+    if n >= 2:
+        n_held = min(max(n_held, 1), n - 1)
+    return sorted(order[n_held:]), sorted(order[:n_held])
 
 
 Span = tuple[Hashable, int, int]
