@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bpsrm.deploy.adapt import adapt_norm_statistics, norm_layers
+from bpsrm.deploy.adapt import adapt_norm_statistics, adapt_on_samples, norm_layers
 from bpsrm.errors import DataError
 from bpsrm.network.norm import TemporalChannelNorm
 
@@ -61,3 +61,26 @@ def test_adapt_refuses_models_without_norms_and_empty_data() -> None:
         nn.BatchNorm1d(2), TemporalChannelNorm(2), nn.Linear(2, 2), nn.BatchNorm1d(2, track_running_stats=False)
     )
     assert len(norm_layers(layers)) == 2
+
+
+def test_adapt_on_samples_mixes_the_batches_and_drops_labels() -> None:
+    """adapt_on_samples: 12 inputs sorted by class (the first six near -3, the rest near +3) in batches of 6.
+    Equal batches make the running mean the mean of all inputs whatever the order; the running variance is the
+    mean of the batch variances, which only mixed batches bring near the whole set's (in the given order each
+    batch would hold one class, about 0.3). A (input, label) dataset gives the same statistics as the bare inputs, labels unread."""
+    torch.manual_seed(1)
+    x = torch.cat([torch.randn(6, 2) * 0.5 - 3, torch.randn(6, 2) * 0.5 + 3])  # [N, C], sorted by class
+    labels = torch.tensor([0] * 6 + [1] * 6)
+
+    def adapted(samples) -> TemporalChannelNorm:
+        model = nn.Sequential(TemporalChannelNorm(2))
+        assert adapt_on_samples(model, samples, lambda b: b.unsqueeze(0), batch_size=6) == 12
+        return model[0]
+
+    norm = adapted(x)
+    torch.testing.assert_close(norm.running_mean, x.mean(0), rtol=1e-5, atol=1e-5)
+    assert bool((norm.running_var > 3.0).all())  # the whole set's variance is about 9.3; one class's about 0.3
+    by_pairs = adapted(torch.utils.data.TensorDataset(x, labels))
+    torch.testing.assert_close(by_pairs.running_var, norm.running_var, rtol=0, atol=0)
+    with pytest.raises(DataError, match="no batch"):
+        adapt_on_samples(nn.Sequential(TemporalChannelNorm(2)), torch.empty(0, 2), lambda b: b.unsqueeze(0), 4)

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ..errors import DataError
 from ..network.norm import TemporalNorm
 
-__all__ = ["adapt_norm_statistics", "norm_layers"]
+__all__ = ["adapt_norm_statistics", "adapt_on_samples", "norm_layers"]
 
 
 def norm_layers(model: nn.Module) -> list[nn.Module]:
@@ -76,3 +77,21 @@ def adapt_norm_statistics(model: nn.Module, batches: Iterable[Tensor], encode: C
                 m.running_var.copy_(var)
         model.eval()
     return samples
+
+
+def adapt_on_samples(
+    model: nn.Module,
+    samples: Dataset | Tensor,
+    encode: Callable[[Tensor], Tensor],
+    batch_size: int,
+    seed: int = 0,
+) -> int:
+    """:func:`adapt_norm_statistics` over ``samples`` in mixed batches of ``batch_size``: a dataset of (input,
+    label) pairs, whose labels are dropped, or a tensor of inputs ``[N, ...]``, shuffled by a DataLoader whose
+    generator is seeded with ``seed`` (the same batches on every call; batches of one class only would give
+    each class's statistics instead of the condition's). Returns the number of samples used."""
+    dataset = TensorDataset(samples) if isinstance(samples, Tensor) else samples
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        return adapt_norm_statistics(model, iter(()), encode)  # its DataError: no batch
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return adapt_norm_statistics(model, (batch[0] for batch in loader), encode)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from ..data import get_dataset
@@ -168,13 +167,9 @@ def evaluate_trained(
         set_statistics(dataset, trained.data_stats["mean"], trained.data_stats["std"])
     batch_size = trained.config.train.eval_batch_size
     if adapt:
-        from torch.utils.data import DataLoader
+        from .adapt import adapt_on_samples
 
-        from .adapt import adapt_norm_statistics
-
-        order = torch.Generator().manual_seed(0)  # mixed batches; the labels are dropped
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=order)
-        adapt_norm_statistics(trained.model, (inputs for inputs, _ in loader), trained.encode)
+        adapt_on_samples(trained.model, dataset, trained.encode, batch_size)  # the labels are dropped
     result = evaluate_model(trained.model, dataset, trained.encode, len(trained.classes), batch_size)
     return {
         "checkpoint": str(trained.path),

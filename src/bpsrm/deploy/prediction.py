@@ -156,12 +156,7 @@ def predict_files(
     for item in files:
         prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
         entries: list[dict[str, Any]] = []
-        for inputs in prepared.batches():
-            if tuple(inputs.shape[1:]) != trained.sample_shape:
-                raise DataError(
-                    f"{prepared.path}: prepared input of shape {list(inputs.shape[1:])}, "
-                    f"the model takes {list(trained.sample_shape)}"
-                )
+        for inputs in _model_batches(trained, prepared):
             entries.extend(_classify(trained, inputs))
         result: dict[str, Any] = {"file": str(prepared.path)}
         if prepared.starts is None:
@@ -243,6 +238,17 @@ def _write_rows(writer: Any, columns: list[str], results: list[dict[str, Any]]) 
             )
 
 
+def _model_batches(trained: TrainedModel, prepared: FileInput) -> Iterator[Tensor]:
+    """``prepared.batches()``, each checked against the model's sample shape (a DataError naming the file)."""
+    for inputs in prepared.batches():
+        if tuple(inputs.shape[1:]) != trained.sample_shape:
+            raise DataError(
+                f"{prepared.path}: prepared input of shape {list(inputs.shape[1:])}, "
+                f"the model takes {list(trained.sample_shape)}"
+            )
+        yield inputs
+
+
 def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: str | Path) -> Path | None:
     """Class probability over time for each recording (unknown windows shaded); None when no recording."""
     recordings = [r for r in results if "windows" in r]
@@ -291,24 +297,13 @@ def adapt_checkpoint(
     """Re-estimate the normalisation statistics of ``checkpoint`` from unlabeled ``files`` (AdaBN,
     :mod:`bpsrm.deploy.adapt`) and write the result to ``out``, a checkpoint like any other."""
     from ..engine.checkpoint import save_checkpoint
-    from .adapt import adapt_norm_statistics
+    from .adapt import adapt_on_samples
 
     trained = load_trained(checkpoint)
-    inputs = []
-    for item in files:
-        for batch in file_input(trained, item, sample_rate_hz, rpm, channel).batches():
-            if tuple(batch.shape[1:]) != trained.sample_shape:
-                raise DataError(
-                    f"{item}: prepared input of shape {list(batch.shape[1:])}, "
-                    f"the model takes {list(trained.sample_shape)}"
-                )
-            inputs.append(batch)
+    prepared = [file_input(trained, item, sample_rate_hz, rpm, channel) for item in files]
+    inputs = [batch for each in prepared for batch in _model_batches(trained, each)]
     pool = torch.cat(inputs) if inputs else torch.empty(0)
-    order = torch.randperm(pool.shape[0], generator=torch.Generator().manual_seed(0))  # mixed batches
-    size = trained.config.train.eval_batch_size
-    samples = adapt_norm_statistics(
-        trained.model, (pool[order[i : i + size]] for i in range(0, pool.shape[0], size)), trained.encode
-    )
+    samples = adapt_on_samples(trained.model, pool, trained.encode, trained.config.train.eval_batch_size)
     state = dict(trained.state)  # save_checkpoint sets format_version
     state["model"] = trained.model.state_dict()
     # The OOD calibration stays the training data's: scores of the new condition are measured against it.
