@@ -67,7 +67,8 @@ def test_adapt_on_samples_mixes_the_batches_and_drops_labels() -> None:
     """adapt_on_samples: 12 inputs sorted by class (the first six near -3, the rest near +3) in batches of 6.
     Equal batches make the running mean the mean of all inputs whatever the order; the running variance is the
     mean of the batch variances, which only mixed batches bring near the whole set's (in the given order each
-    batch would hold one class, about 0.3). A (input, label) dataset gives the same statistics as the bare inputs, labels unread."""
+    batch would hold one class, about 0.3). A (input, label) dataset gives the same statistics as the bare
+    inputs, labels unread."""
     torch.manual_seed(1)
     x = torch.cat([torch.randn(6, 2) * 0.5 - 3, torch.randn(6, 2) * 0.5 + 3])  # [N, C], sorted by class
     labels = torch.tensor([0] * 6 + [1] * 6)

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DataNotFoundError, ParameterError
+from ..errors import DataError, ParameterError
 from .base import check_split, register
 from .events import EventFrameDataset, check_frame_options, make_events
-from .locate import locate
+from .locate import locate_without_download
 from .matfile import Mat5, MatError
 from .splits import hashed_holdout
 
@@ -126,15 +126,8 @@ def _is_complete(folder: Path) -> bool:
 
 def find_asl_dvs(root: str | Path | None = None, download: bool = False) -> Path:
     """The folder that holds the letter folders; DataNotFoundError listing where it looked."""
-    try:
-        return locate("ASL-DVS", root, _is_complete, ("asl-dvs", "ASL-DVS", "ICCV2019_DVS_dataset"), HOW_TO_GET)
-    except DataNotFoundError as exc:
-        if not download:
-            raise
-        raise DataNotFoundError(
-            f"{exc}\nAutomatic download is not offered for ASL-DVS (no verified checksum of the official files is "
-            "available): download it by hand as described above."
-        ) from None
+    folders = ("asl-dvs", "ASL-DVS", "ICCV2019_DVS_dataset")
+    return locate_without_download("ASL-DVS", root, _is_complete, folders, HOW_TO_GET, download)
 
 
 def split_files(names: list[str], letter: str, test_fraction: float) -> tuple[list[str], list[str]]:

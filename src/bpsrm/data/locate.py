@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import DataNotFoundError
 
-__all__ = ["cache_dir", "search_roots", "locate"]
+__all__ = ["cache_dir", "search_roots", "locate", "locate_without_download"]
 
 SYSTEM_ROOTS = (Path("/usr/share/datasets"),)
 
@@ -64,3 +64,24 @@ def locate(
         f"{dataset} not found. Looked in:\n  {listing}\n{how_to_get}\n"
         "Pass root=... (or --root DIR), or set BPSRM_DATA to the folder that holds it."
     )
+
+
+def locate_without_download(
+    dataset: str,
+    root: str | Path | None,
+    is_complete: Callable[[Path], bool],
+    folder_names: Sequence[str],
+    how_to_get: str,
+    download: bool,
+) -> Path:
+    """:func:`locate` for a dataset bpsrm cannot download (no verified checksum of its official files): with
+    ``download=True`` the DataNotFoundError says so as well, so that the flag is not silently ignored."""
+    try:
+        return locate(dataset, root, is_complete, folder_names, how_to_get)
+    except DataNotFoundError as exc:
+        if not download:
+            raise
+        raise DataNotFoundError(
+            f"{exc}\nAutomatic download is not offered for {dataset} (no verified checksum of the official files is "
+            "available): download it by hand as described above."
+        ) from None

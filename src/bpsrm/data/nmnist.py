@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, DataNotFoundError, ParameterError
+from ..errors import DataError, ParameterError
 from .base import check_split, register
 from .events import EventFrameDataset, check_frame_options, make_events
-from .locate import locate
+from .locate import locate_without_download
 from .splits import hashed_fold
 
 __all__ = ["SENSOR_SIZE", "CLASSES", "decode_nmnist", "read_nmnist", "find_nmnist", "NMNIST"]
@@ -95,15 +95,7 @@ def find_nmnist(root: str | Path | None = None, download: bool = False) -> Path:
 
     ``download=True`` changes only the message: no download is offered (no verified checksum is available).
     """
-    try:
-        return locate("N-MNIST", root, _is_complete, ("nmnist", "N-MNIST"), HOW_TO_GET)
-    except DataNotFoundError as exc:
-        if not download:
-            raise
-        raise DataNotFoundError(
-            f"{exc}\nAutomatic download is not offered for N-MNIST (no verified checksum of the official files is "
-            "available): download it by hand as described above."
-        ) from None
+    return locate_without_download("N-MNIST", root, _is_complete, ("nmnist", "N-MNIST"), HOW_TO_GET, download)
 
 
 def _relative(path: Path, root: Path) -> str:
