@@ -300,8 +300,9 @@ def adapt_checkpoint(
     from .adapt import adapt_on_samples
 
     trained = load_trained(checkpoint)
-    prepared = [file_input(trained, item, sample_rate_hz, rpm, channel) for item in files]
-    inputs = [batch for each in prepared for batch in _model_batches(trained, each)]
+    inputs = []
+    for item in files:  # one file's prepared signal at a time; only its batches are kept
+        inputs.extend(_model_batches(trained, file_input(trained, item, sample_rate_hz, rpm, channel)))
     pool = torch.cat(inputs) if inputs else torch.empty(0)
     samples = adapt_on_samples(trained.model, pool, trained.encode, trained.config.train.eval_batch_size)
     state = dict(trained.state)  # save_checkpoint sets format_version

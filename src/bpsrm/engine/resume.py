@@ -20,6 +20,7 @@ import torch
 
 from ..errors import BpsrmError, CheckpointError, ConfigError
 from .config import Config, config_from_dict, config_to_dict
+from .run_folder import CONFIG_YAML
 
 __all__ = [
     "FREE_ON_RESUME",
@@ -229,7 +230,7 @@ def check_same_config(run: Path, config: Config) -> None:
     differ, or the config.yaml that cannot be read."""
     import yaml
 
-    path = run / "config.yaml"
+    path = run / CONFIG_YAML
     if not path.is_file():
         return
     try:
