@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 
 from bpsrm.engine.config import load_config
-from bpsrm.engine.resume import check_same_config
+from bpsrm.engine.resume import finished_metrics
 from bpsrm.errors import BpsrmError
 
 BPSRM = Path(sys.executable).with_name("bpsrm")
@@ -78,24 +78,24 @@ def run_fold(
     config: str, out: Path, overrides: list[str], folds: int, fold: int, threads: int | None, dataset_folds: bool
 ) -> dict:
     """Train (or resume, or read) one fold; return its metrics.json. A folder an earlier call left with another
-    config (the variant's overrides changed since) is refused, not read."""
-    metrics = out / "metrics.json"
+    config (the variant's overrides changed since) is refused, not read (``bpsrm train --reuse``'s rule,
+    :func:`bpsrm.engine.resume.finished_metrics`)."""
     where = "data.options." if dataset_folds else "data.val_"
     cv = [f"{where}folds={folds}", f"{where}fold={fold}", "train.test=false", "log.progress=false"]
     cv += ["log.plots=false", "train.ood_samples=0"]  # a fold run is read for its validation figures only
-    if (out / "config.yaml").is_file():  # a folder an earlier call left
-        try:
-            check_same_config(out, load_config(config, [*overrides, *cv]))
-        except BpsrmError as exc:
-            raise SystemExit(f"cv_select: {exc}") from None
-    if not metrics.exists():
-        mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
+    try:
+        metrics = finished_metrics(out, load_config(config, [*overrides, *cv]))
+    except BpsrmError as exc:
+        raise SystemExit(f"cv_select: {exc}") from None
+    if metrics is None:
         threading = ["--threads", str(threads)] if threads else []
-        command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, config, *overrides, *cv]
+        command = [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", config, *overrides, *cv]
         print("+", " ".join(command), flush=True)
-        subprocess.run(command, check=True)
+        if subprocess.run(command).returncode != 0:
+            raise SystemExit(f"cv_select: the run in {out} failed (its output is above); run this again to resume it")
         (out / "last.pt").unlink(missing_ok=True)
-    return json.loads(metrics.read_text())
+        metrics = json.loads((out / "metrics.json").read_text())
+    return metrics
 
 
 def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:

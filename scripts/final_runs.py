@@ -22,6 +22,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bpsrm.engine.config import load_config
+from bpsrm.engine.resume import finished_metrics
+from bpsrm.errors import BpsrmError
+
 BPSRM = Path(sys.executable).with_name("bpsrm")
 KEEP_CHECKPOINT_BYTES = 1 << 20
 
@@ -86,12 +90,15 @@ def main() -> None:
             "chosen_by": str(args.report),
             "protocol": report["protocol"],
         }
+        run_overrides = [*overrides, "log.progress=false"]
         if not check_folder(out, selection):
+            try:  # the same choice: also the same config (bpsrm train --reuse's rule), or the script stops
+                finished_metrics(out, load_config(report["config"], run_overrides))
+            except BpsrmError as exc:
+                raise SystemExit(f"final_runs: {exc}") from None
             continue
-        mode = ["--resume"] if (out / "last.pt").exists() else ["--overwrite"]
         threading = ["--threads", str(args.threads)] if args.threads else []
-        command = [str(BPSRM), *threading, "train", "--out", str(out), *mode, report["config"], *overrides]
-        command.append("log.progress=false")
+        command = [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", report["config"], *run_overrides]
         print("+", " ".join(command), flush=True)
         out.mkdir(parents=True, exist_ok=True)
         (out / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")  # before: a crash keeps it

@@ -69,6 +69,19 @@ def check_base(run: Path, chosen: list[str]) -> None:
         )
 
 
+def finished(run: Path, config: Path, overrides: list[str]) -> bool:
+    """Whether ``run`` holds the finished run of ``config`` with ``overrides`` (``bpsrm train --reuse``'s rule,
+    :func:`bpsrm.engine.resume.finished_metrics`); a run of another config there stops the script."""
+    from bpsrm.engine.config import load_config
+    from bpsrm.engine.resume import finished_metrics
+    from bpsrm.errors import BpsrmError
+
+    try:
+        return finished_metrics(run, load_config(config, overrides)) is not None
+    except BpsrmError as exc:
+        raise SystemExit(f"run_ablations: {exc}") from None
+
+
 def chosen_overrides(base: Path) -> list[str]:
     """The overrides of the variant chosen for a base run (its selection.json, from scripts/final_runs.py), less
     ``data.root`` (given separately); none when the base ran the configured experiment."""
@@ -158,17 +171,17 @@ def main() -> int:
         table = variants(specs[-1] if specs else configured_spec)
         for name in names:
             out = OUT / args.dataset / name / folder
+            run_overrides = [f"data.root={args.root}", *overrides, "log.progress=false"]
+            run_overrides += [f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]
             if (out / "metrics.json").is_file() or (out / "last.pt").is_file():
                 check_base(out, chosen)  # neither report nor resume a run made from another base
-            if (out / "metrics.json").is_file():
+            if finished(out, REPO / config, run_overrides):
                 continue
             out.mkdir(parents=True, exist_ok=True)
             (out / BASE_JSON).write_text(json.dumps({"overrides": chosen}, indent=2) + "\n")
             threading = ["--threads", str(args.threads)] if args.threads else []
-            command = [args.bpsrm, *threading, "train", str(REPO / config), f"data.root={args.root}", *overrides]
-            command += ["log.progress=false", f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]
-            # last.pt: continue it; otherwise whatever a start that never finished an epoch left is replaced
-            command += ["--out", str(out), "--resume" if (out / "last.pt").is_file() else "--overwrite"]
+            command = [args.bpsrm, *threading, "train", str(REPO / config), *run_overrides, "--out", str(out)]
+            command.append("--reuse")  # last.pt: continue it; what a start that never reached a checkpoint left goes
             start = time.perf_counter()
             print(f"[{args.dataset}] {name} seed {seed} ...", flush=True)
             result = subprocess.run(command, cwd=REPO)

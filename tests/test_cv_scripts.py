@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -197,7 +198,10 @@ def test_a_variant_may_not_change_the_split() -> None:
 
 def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> None:
     """--earlier: the kept figures of an earlier report join the nested choice without training again; the new
-    variant's folds are read from their metrics.json here (finished runs), so nothing trains in this test."""
+    variant's folds are read from their metrics.json here (finished runs, each with the config.yaml of its fold
+    run), so nothing trains in this test."""
+    from bpsrm.engine.config import config_to_dict, load_config
+
     protocol = "validation on a data.val_fraction share of the training folds of the dataset's 3 folds"
     protocol += ", train.test=false: test never read"
     earlier = {
@@ -215,24 +219,37 @@ def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> No
     report.write_text(json.dumps(earlier))
     out = tmp_path / "cv"
     for fold, accuracy in enumerate((0.93, 0.80, 0.99)):
-        (out / "warp" / f"fold{fold}").mkdir(parents=True)
+        run = out / "warp" / f"fold{fold}"
+        run.mkdir(parents=True)
         metrics = {"best_val_accuracy": accuracy, "best_epoch": 9}
-        (out / "warp" / f"fold{fold}" / "metrics.json").write_text(json.dumps(metrics))
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        fold_run = ["optim.lr=0.003", "data.options.folds=3", f"data.options.fold={fold}", "train.test=false"]
+        fold_run += ["log.progress=false", "log.plots=false", "train.ood_samples=0"]
+        (run / "config.yaml").write_text(
+            yaml.safe_dump(config_to_dict(load_config(REPO / "configs/nmnist.yaml", fold_run)))
+        )
     args = ["configs/nmnist.yaml", "--dataset-folds", "--folds", "3", "--out", str(out), "--earlier", str(report)]
-    chosen = _script("cv_select.py", *args, "--variant", "warp", "a=3")
+    chosen = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
     assert chosen.returncode == 0, chosen.stderr[-3000:]
     merged = json.loads((out / "cv.json").read_text())
     assert list(merged["variants"]) == ["base", "aug", "warp"]
     assert merged["variants"]["base"]["val_accuracy"] == [0.90, 0.80, 0.85]
-    assert merged["variants"]["warp"]["overrides"] == ["a=3"] and merged["variants"]["warp"]["best_epoch"] == [9] * 3
+    assert (
+        merged["variants"]["warp"]["overrides"] == ["optim.lr=0.003"]
+        and merged["variants"]["warp"]["best_epoch"] == [9] * 3
+    )
     # fold 0: aug's 0.95 beats warp's 0.93; fold 1: a three-way tie goes to the variant that was there first
     assert merged["chosen_per_fold"] == ["aug", "base", "warp"]
     assert merged["earlier"] == {"report": str(report), "variants": ["base", "aug"]}
     assert merged["protocol"] == protocol
     twice = _script("cv_select.py", *args, "--variant", "aug", "a=4")
     assert twice.returncode != 0 and "variant 'aug' is in --earlier" in twice.stderr
-    other = _script("cv_select.py", *args[:3], "5", *args[4:], "--variant", "warp", "a=3")
+    other = _script("cv_select.py", *args[:3], "5", *args[4:], "--variant", "warp", "optim.lr=0.003")
     assert other.returncode != 0 and "3 folds" in other.stderr and "5 folds" in other.stderr
     report.write_text("{}")
-    broken = _script("cv_select.py", *args, "--variant", "warp", "a=3")
+    broken = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
     assert broken.returncode != 0 and "not a cv.json report" in broken.stderr
+    report.write_text(json.dumps(earlier))
+    (out / "warp" / "fold1" / "config.yaml").unlink()
+    unknown = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
+    assert unknown.returncode != 0 and "fold1 holds a metrics.json but no config.yaml" in unknown.stderr

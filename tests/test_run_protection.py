@@ -4,6 +4,7 @@ train into one folder, a resume names what differs, and a finished run can be ex
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import signal
@@ -19,7 +20,7 @@ from bpsrm.cli import main
 from bpsrm.engine import run_folder
 from bpsrm.engine.config import config_from_dict
 from bpsrm.engine.trainer import train
-from bpsrm.errors import CheckpointError, RunFolderError
+from bpsrm.errors import CheckpointError, ConfigError, RunFolderError
 
 TINY = {
     "experiment": "tiny",
@@ -119,6 +120,71 @@ def test_resume_and_overwrite_exclude_each_other(tmp_path: Path) -> None:
 def test_the_command_line_refuses_resume_with_overwrite(capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["train", "x.yaml", "--out", "o", "--resume", "--overwrite"])
+    assert stop.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_reuse_reads_a_finished_run_of_the_same_config_and_trains_nothing(finished: Path, tmp_path: Path) -> None:
+    run = _copy(finished, tmp_path / "run")
+    before = _snapshot(run)
+    logged: list[str] = []
+    metrics = train(_config(), run, reuse=True, log=logged.append)
+    assert metrics == json.loads(before["metrics.json"])
+    assert _snapshot(run) == before
+    assert logged == [f"{run} holds the finished run of this config: read, not trained again"]
+
+
+def test_reuse_refuses_a_run_of_another_config_and_keeps_it(finished: Path, tmp_path: Path) -> None:
+    run = _copy(finished, tmp_path / "run")
+    before = _snapshot(run)
+    with pytest.raises(ConfigError, match=r"another config \(keys that differ: optim\.lr\)"):
+        train(_config(**{"optim.lr": 0.005}), run, reuse=True, log=_quiet)
+    (run / "config.yaml").unlink()
+    with pytest.raises(RunFolderError, match=r"metrics\.json but no config\.yaml"):
+        train(_config(), run, reuse=True, log=_quiet)
+    before.pop("config.yaml")
+    assert _snapshot(run) == before
+
+
+def test_reuse_continues_an_interrupted_run_and_restarts_one_without_a_checkpoint(
+    finished: Path, tmp_path: Path
+) -> None:
+    """Stopped after epoch 1 (last.pt written): --reuse ends with the uninterrupted run's epochs. Only config.yaml
+    and a metrics.csv row (killed before last.pt): --reuse trains from the start."""
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_1(line: str) -> None:
+        if line.startswith("epoch 1/"):
+            raise Stop
+
+    cut = tmp_path / "cut"
+    with pytest.raises(Stop):
+        train(_config(), cut, log=stop_after_epoch_1)
+    assert (cut / "last.pt").is_file() and not (cut / "metrics.json").exists()
+    logged: list[str] = []
+    train(_config(), cut, reuse=True, log=logged.append)
+    assert any(line.startswith(f"resuming {cut} after epoch 1") for line in logged), logged
+    assert [line.split(",")[:4] for line in (cut / "metrics.csv").read_text().splitlines()] == [
+        line.split(",")[:4] for line in (finished / "metrics.csv").read_text().splitlines()
+    ]  # epoch, lr, train loss and accuracy of both epochs: the uninterrupted run's
+
+    early = tmp_path / "early"
+    early.mkdir()
+    for name in ("config.yaml", "metrics.csv"):
+        (early / name).write_bytes((finished / name).read_bytes())
+    (early / "metrics.csv").write_text("epoch\n99\n")  # not this run's row: it must go
+    train(_config(), early, reuse=True, log=_quiet)
+    with (early / "metrics.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
+
+
+def test_reuse_excludes_resume_and_overwrite(tmp_path: Path, capsys) -> None:
+    with pytest.raises(RunFolderError, match="resume and reuse exclude each other"):
+        train(_config(), tmp_path / "run", resume=True, reuse=True, log=_quiet)
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "x.yaml", "--out", "o", "--reuse", "--overwrite"])
     assert stop.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
 

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", type=Path, help="a YAML file, e.g. configs/fashion-mnist.yaml")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=3 model.time_steps=8")
     train.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<experiment>-<time>)")
-    _resume_options(train)
+    _resume_options(train, reuse=True)
     train.add_argument("--epochs", type=_positive_int, default=None, help="shorthand for train.epochs=N")
     train.add_argument("--seed", type=int, default=None, help="shorthand for seed=S")
     cross = sub.add_parser(
@@ -153,9 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resume_options(parser: argparse.ArgumentParser) -> None:
-    """--resume and --overwrite: what to do with a run folder that holds a run (one of them at most)."""
+def _resume_options(parser: argparse.ArgumentParser, *, reuse: bool = False) -> None:
+    """--resume and --overwrite (and --reuse): what to do with a run folder that holds a run (one at most)."""
     group = parser.add_mutually_exclusive_group()
+    if reuse:
+        group.add_argument(
+            "--reuse",
+            action="store_true",
+            help="for scripts that call train again after a stop: a finished run of the same config in --out is "
+            "read, not trained again; an unfinished one continues from its last.pt; a run of another config is "
+            "refused",
+        )
     group.add_argument(
         "--resume",
         action="store_true",
@@ -209,8 +217,10 @@ def _train_command(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     if args.resume and args.out is None:
         raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
+    if args.reuse and args.out is None:
+        raise BpsrmError("--reuse needs --out RUN_FOLDER (the folder whose run to read or continue)")
     out = args.out or Path("runs") / f"{config.experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
-    train(config, out, resume=args.resume, overwrite=args.overwrite)
+    train(config, out, resume=args.resume, overwrite=args.overwrite, reuse=args.reuse)
     return 0
 
 

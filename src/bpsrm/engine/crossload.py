@@ -30,7 +30,7 @@ from ..errors import BpsrmError, ConfigError, DataError
 from ..files import write_text_atomic
 from . import run_folder
 from .config import Config, config_from_dict, config_to_dict
-from .resume import check_same_config
+from .resume import finished_metrics
 
 __all__ = [
     "training_sets",
@@ -131,11 +131,9 @@ def run_crossload(
             done += 1
             run = out / _name(train_loads) / f"seed{seed}"
             cfg = protocol_config(config, train_loads, seed, root)
-            check_same_config(run, cfg)
-            if not (run / run_folder.METRICS_JSON).is_file():
+            if finished_metrics(run, cfg) is None:
                 log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
-                resumable = (run / run_folder.LAST_PT).is_file()  # else a run stopped before its first epoch
-                train(cfg, run, resume=resumable, overwrite=not resumable, log=log)
+                train(cfg, run, reuse=True, log=log)
             _evaluate_cells(run, cfg, loads, train_loads, seed, root, adapt, log)
     summary = write_matrix(out, loads, seeds, adapt, log)
     log(f"crossload: wrote {out / 'matrix.md'}")

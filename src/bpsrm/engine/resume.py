@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import BpsrmError, CheckpointError, ConfigError
+from ..errors import BpsrmError, CheckpointError, ConfigError, RunFolderError
 from .config import Config, config_from_dict, config_to_dict
-from .run_folder import CONFIG_YAML
+from .run_folder import CONFIG_YAML, METRICS_JSON, read_metrics
 
 __all__ = [
     "FREE_ON_RESUME",
@@ -29,6 +29,7 @@ __all__ = [
     "check_resumable",
     "check_same_config",
     "config_changes",
+    "finished_metrics",
     "rng_state",
     "set_rng_state",
 ]
@@ -243,3 +244,19 @@ def check_same_config(run: Path, config: Config) -> None:
             f"{run} holds a run of another config (keys that differ: {', '.join(differ)}); "
             "use another --out, or remove that folder"
         )
+
+
+def finished_metrics(run: Path, config: Config) -> dict[str, Any] | None:
+    """The metrics.json of the finished run of ``config`` that ``run`` holds; None when it holds none (no folder,
+    or a run without metrics.json). The one rule by which ``train(reuse=True)`` and the scripts that read their
+    earlier runs back decide: a run of another config is a ConfigError (:func:`check_same_config`), and a
+    metrics.json without the config.yaml that says whose result it is a RunFolderError."""
+    check_same_config(run, config)
+    if not (run / METRICS_JSON).is_file():
+        return None
+    if not (run / CONFIG_YAML).is_file():
+        raise RunFolderError(
+            f"{run} holds a {METRICS_JSON} but no {CONFIG_YAML}: which config it is the result of cannot be told; "
+            "remove the folder or give another --out"
+        )
+    return read_metrics(run, required=True)

@@ -41,6 +41,7 @@ from .resume import (
     EpochSoFar,
     Progress,
     check_resumable,
+    finished_metrics,
     rng_state,
     set_rng_state,
 )
@@ -102,24 +103,42 @@ def _activity(experiment: Experiment) -> run_folder.Activity:
 
 
 def train(
-    config: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False, log: Log = print
+    config: Config,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    reuse: bool = False,
+    log: Log = print,
 ) -> dict[str, Any]:
     """Train ``config`` into the run folder ``out``; returns the final metrics (also in metrics.json).
 
     A folder that holds a run is refused unless ``resume`` (continue from its last.pt; a larger
-    ``train.epochs`` than the run's extends it) or ``overwrite`` (delete that run first) is given, and a
-    folder another process trains into is refused at once (:class:`~bpsrm.engine.run_folder.FolderLock`).
+    ``train.epochs`` than the run's extends it), ``overwrite`` (delete that run first) or ``reuse`` is given,
+    and a folder another process trains into is refused at once (:class:`~bpsrm.engine.run_folder.FolderLock`).
+    ``reuse`` is for scripts that call ``train`` again after a stop: a finished run of the same config is read,
+    not trained again, and a run of another config is refused (both by
+    :func:`~bpsrm.engine.resume.finished_metrics`); an unfinished one continues from its last.pt; whatever a
+    start that never reached a checkpoint left is replaced.
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), the processes share every global batch
-    (see :mod:`bpsrm.engine.distributed`) and only rank 0 writes.
+    (see :mod:`bpsrm.engine.distributed`) and only rank 0 writes (and, for a reused finished run, returns
+    its metrics; the other ranks return ``{}``).
     """
-    if resume and overwrite:
-        raise RunFolderError("resume and overwrite exclude each other: continue the run, or replace it")
+    chosen = [name for name, on in (("resume", resume), ("overwrite", overwrite), ("reuse", reuse)) if on]
+    if len(chosen) > 1:
+        raise RunFolderError(
+            f"{' and '.join(chosen)} exclude each other: continue the run, replace it, or reuse it; give one"
+        )
+    out = Path(out)
     device = _device(config)
     ctx = from_environment(device)
     try:
-        lock = _claim_folder(Path(out), resume, overwrite, ctx)
+        lock, finished, resume = _claim_folder(out, config, chosen[0] if chosen else None, ctx)
         try:
-            return _train(config, Path(out), resume, log if ctx.is_main else _silent, ctx, device)
+            if finished is not None:
+                log(f"{out} holds the finished run of this config: read, not trained again")
+                return finished
+            return _train(config, out, resume, log if ctx.is_main else _silent, ctx, device)
         finally:
             if lock is not None:
                 lock.release()
@@ -127,21 +146,34 @@ def train(
         ctx.close()
 
 
-def _claim_folder(out: Path, resume: bool, overwrite: bool, ctx: Distributed) -> run_folder.FolderLock | None:
-    """Rank 0 locks the run folder and checks that training there loses nothing; every rank stops if not."""
+def _claim_folder(
+    out: Path, config: Config, mode: str | None, ctx: Distributed
+) -> tuple[run_folder.FolderLock | None, dict[str, Any] | None, bool]:
+    """Rank 0 locks the run folder and checks that training there loses nothing; every rank stops if not.
+
+    ``mode`` is "resume", "overwrite", "reuse" or None. Returns the lock (rank 0's), the metrics of the finished
+    run to reuse (rank 0's; ``{}`` on the other ranks; None when there is none) and whether to resume from
+    last.pt: rank 0's decisions, on every rank."""
     lock, problem = None, None
+    finished: dict[str, Any] | None = None
+    resume = mode == "resume"
     if ctx.is_main:
         try:
             lock = run_folder.FolderLock(out)
             held = run_folder.run_files(out)
-            if overwrite:
+            if mode == "reuse":
+                finished = finished_metrics(out, config)
+                resume = finished is None and run_folder.LAST_PT in held
+                if held and finished is None and not resume:
+                    run_folder.remove_run(out)  # a start stopped before its first checkpoint: nothing to lose
+            elif mode == "overwrite":
                 run_folder.remove_run(out)
-            elif held and not resume:
+            elif held and mode != "resume":
                 raise RunFolderError(
                     f"{out} holds a run ({', '.join(held)}); give --resume to continue it (with train.epochs=N "
                     "to extend a finished one), --overwrite to replace it, or another --out"
                 )
-            elif held and resume and run_folder.LAST_PT not in held:
+            elif held and run_folder.LAST_PT not in held:
                 kept = [name for name in held if name in (run_folder.METRICS_JSON, run_folder.BEST_PT)]
                 if kept:
                     raise RunFolderError(
@@ -161,7 +193,11 @@ def _claim_folder(out: Path, resume: bool, overwrite: bool, ctx: Distributed) ->
         if lock is not None:
             lock.release()
         raise problem
-    return lock
+    if ctx.active:
+        reused = ctx.main_says(finished is not None)
+        finished = (finished or {}) if reused else None
+        resume = ctx.main_says(resume)
+    return lock, finished, resume
 
 
 def _device(config: Config) -> torch.device:
