@@ -72,6 +72,15 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
         selection = json.loads((run / "selection.json").read_text())
         assert selection["variant"] == report["chosen"] and f"seed={seed}" in selection["overrides"]
         assert not (run / "last.pt").exists()
+    # Called again: the finished runs are read, not trained; one whose config.yaml says another config is refused
+    args = (str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1")
+    again = _script("final_runs.py", *args)
+    assert again.returncode == 0 and "+ " not in again.stdout, again.stdout[-2000:]
+    saved = tmp_path / "final" / "seed1" / "config.yaml"
+    saved.write_text(saved.read_text().replace("time_steps: 2", "time_steps: 3"))
+    changed = _script("final_runs.py", *args)
+    assert changed.returncode != 0 and "seed1 holds a run of another config" in changed.stderr, changed.stderr
+    assert "model.time_steps" in changed.stderr
 
 
 def test_final_runs_plan_per_fold_and_refusals() -> None:
