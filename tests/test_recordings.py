@@ -19,7 +19,7 @@ import scipy.io
 import scipy.io.wavfile
 import scipy.signal
 
-from bpsrm.data.cwru import read_cwru_record
+from bpsrm.data.cwru import read_cwru_record, read_cwru_record_rpm
 from bpsrm.data.recordings import RECORDING_SUFFIXES, Recording, check_signal, read_recording, resample
 from bpsrm.errors import DataError, ParameterError
 
@@ -171,6 +171,43 @@ def test_mat_two_drive_end_variables_take_the_files_own_like_training(tmp_path: 
     scipy.io.savemat(tmp_path / "pump.mat", variables)
     with pytest.raises(DataError, match=r"pump\.mat: 2 channels .*--channel"):
         read_recording(tmp_path / "pump.mat")
+
+
+@pytest.mark.parametrize(
+    ("speeds", "expected"),
+    [
+        ({"X105RPM": 1797}, 1797.0),  # the official layout
+        ({"rpm": 1790}, 1790.0),
+        ({"speed_rpm": 1780, "RPM": 1780}, 1780.0),  # two names, one speed
+        ({"X106RPM": 1772, "X105RPM": 1797}, 1797.0),  # the channel's own record's speed
+        ({"X106RPM": 1772, "rpm": 1797}, None),  # two speeds, neither the channel's: not guessed
+        ({"X106RPM": 1772}, 1772.0),  # the only speed, though numbered after another record
+        ({"note": 3.0}, None),  # a scalar that is no speed
+    ],
+)
+def test_the_training_reader_and_predict_read_one_shaft_speed(
+    tmp_path: Path, rec105, speeds: dict[str, float], expected: float | None
+) -> None:
+    """One rule for a file's shaft speed (bpsrm.data.cwru.record_rpm) in both readers, by hand-chosen cases."""
+    path = tmp_path / "105.mat"
+    scipy.io.savemat(path, {"X105_DE_time": rec105["12k"][:, None], **{k: np.array([[v]]) for k, v in speeds.items()}})
+    assert read_recording(path).rpm == expected
+    assert read_cwru_record_rpm(path)[2] == expected
+
+
+def test_neither_reader_guesses_the_rate_of_an_unknown_record(tmp_path: Path, rec105) -> None:
+    """Record 300 is not in the 12 kHz drive-end set: its rate is unknown to both readers, and said so."""
+    path = tmp_path / "300.mat"
+    scipy.io.savemat(path, {"X300_DE_time": rec105["12k"][:, None]})
+    assert read_recording(path).sample_rate_hz is None
+    assert read_recording(path, sample_rate_hz=12_000).sample_rate_hz == 12_000
+    with pytest.raises(
+        DataError, match=r"300\.mat: neither X300_DE_time nor the file's name .* sample rate is unknown"
+    ):
+        read_cwru_record(path)
+    official = tmp_path / "97.mat"  # a neighbour's variable in an official file: the variable's record decides
+    scipy.io.savemat(official, {"X098_DE_time": rec105["12k"][:, None]})
+    assert read_cwru_record(official)[1] == 48_000 and read_recording(official).sample_rate_hz == 48_000
 
 
 def test_mat_two_vectors_need_a_channel(tmp_path: Path, rec105) -> None:

@@ -21,7 +21,7 @@ import numbers
 import re
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ __all__ = [
     "CLASSES_9",
     "CLASSES_4",
     "SAMPLE_RATE_HZ",
+    "RPM_NAME",
+    "record_rpm",
     "record_sample_rate",
     "read_cwru_record",
     "read_cwru_record_rpm",
@@ -140,6 +142,25 @@ def record_sample_rate(number: int) -> int:
     return 48_000 if number in _NORMAL_48K else SAMPLE_RATE_HZ
 
 
+RPM_NAME = re.compile(r"^(?:X(\d+)RPM|rpm|speed_rpm)$", re.IGNORECASE)
+"""Names of a scalar variable that holds a shaft speed in rpm: CWRU's ``X<n>RPM``, or ``rpm`` / ``speed_rpm``."""
+
+
+def record_rpm(speeds: Mapping[str, float], number: int | None) -> float | None:
+    """The shaft speed of record ``number`` among ``speeds`` (rpm by variable name, names of :data:`RPM_NAME`).
+
+    The value of ``X<number>RPM`` when there is one; else the value every variable holds when they agree;
+    ``None`` when there is none or they disagree: a speed is never guessed. The one rule of the training reader
+    (:func:`read_cwru_record_rpm`) and of :func:`bpsrm.data.recordings.read_recording`."""
+    if number is not None:
+        for name, value in speeds.items():
+            match = RPM_NAME.match(name)
+            if match and match.group(1) is not None and int(match.group(1)) == number:
+                return value
+    values = set(speeds.values())
+    return values.pop() if len(values) == 1 else None
+
+
 def _file_number(path: Path) -> int | None:
     return int(path.stem) if path.stem.isdigit() else None
 
@@ -152,7 +173,10 @@ def read_cwru_record(path: str | Path) -> tuple[np.ndarray, int]:
     The variable is the one named ``X<n>_DE_time``: the file's own number if
     present, else the only such variable. The sample rate follows from the
     variable's record number, else the file's (97-100 are 48 kHz, every other
-    record 12 kHz), as :func:`bpsrm.data.recordings.read_recording` does. A
+    record 12 kHz); when neither is an official record the rate is unknown and a
+    :class:`~bpsrm.errors.DataError` says so (it is never guessed). The variable's
+    number gives the rate in :func:`bpsrm.data.recordings.read_recording` too,
+    which does not trust a file name of a user's file. A
     :class:`~bpsrm.errors.DataError` names the file and the problem. MATLAB
     v5 files (saved with -v6 or -v7, compressed or not) are read.
     """
@@ -161,7 +185,8 @@ def read_cwru_record(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | None]:
-    """:func:`read_cwru_record` and the shaft speed in rpm from the file's ``X<n>RPM`` (None if absent)."""
+    """:func:`read_cwru_record` and the shaft speed in rpm: the file's speed variables (:data:`RPM_NAME`) by
+    :func:`record_rpm`'s rule, None when there is none or they disagree."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -197,20 +222,28 @@ def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | Non
         raise DataError(f"{path}: {key} is empty")
     if not np.all(np.isfinite(signal)):
         raise DataError(f"{path}: {key} holds {int(np.count_nonzero(~np.isfinite(signal)))} non-finite values")
-    # The rate follows the record number of the variable (the file's content), else of the file's name.
+    # The rate follows the record number of the variable (the file's content), else of the file's name (the layout
+    # names every file after its record); a number that is no official record gives no rate: it is never guessed.
     own_number = int(_DE_KEY.match(key).group(1))  # type: ignore[union-attr]
-    rate = record_sample_rate(own_number if own_number in CWRU_RECORDS else number or 0)
-    rpm_keys = [name for name in names if re.fullmatch(r"X\d+RPM", name)]
-    matching = [k for k in rpm_keys if int(k[1:-3]) == own_number]
-    rpm_key = matching[0] if matching else (rpm_keys[0] if len(rpm_keys) == 1 else None)
-    rpm: float | None = None
-    if rpm_key is not None:
+    known = [n for n in (own_number, number) if n in CWRU_RECORDS]
+    if not known:
+        raise DataError(
+            f"{path}: neither {key} nor the file's name is an official record of the 12 kHz drive-end set "
+            f"({min(CWRU_RECORDS)}-{max(CWRU_RECORDS)}, see CWRU_RECORDS), so its sample rate is unknown; read it "
+            "with bpsrm.data.recordings.read_recording and give the rate (bpsrm predict --sample-rate)"
+        )
+    rate = record_sample_rate(known[0])
+    speeds: dict[str, float] = {}
+    for name in names:
+        if not RPM_NAME.match(name):
+            continue
         try:
-            values = mat.values(rpm_key).reshape(-1)
+            values = mat.values(name).reshape(-1)
         except (MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
-            raise DataError(f"{path}: cannot read variable {rpm_key} ({exc})") from exc
+            raise DataError(f"{path}: cannot read variable {name} ({exc})") from exc
         if values.size == 1 and np.isfinite(values[0]) and values[0] > 0:
-            rpm = float(values[0])
+            speeds[name] = float(values[0])
+    rpm = record_rpm(speeds, own_number)
     return signal, rate, rpm
 
 

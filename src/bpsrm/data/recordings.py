@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, ParameterError
-from .cwru import CWRU_RECORDS, record_sample_rate
+from .cwru import CWRU_RECORDS, RPM_NAME, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, Mat5, MatError, matrix_header
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
@@ -68,7 +68,6 @@ RECORDING_SUFFIXES = (".mat", ".csv", ".txt", ".npy", ".wav")
 _RATE_TOLERANCE = 1e-3  # a caller's sample rate may differ from the file's by 0.1 %
 _CWRU_KEY = re.compile(r"^X(\d+)_(?:DE|FE|BA)_time$")
 _DE_KEY = re.compile(r"^X\d+_DE_time$")
-_RPM_NAME = re.compile(r"^(?:X(\d+)RPM|rpm|speed_rpm)$", re.IGNORECASE)
 _RATE_NAME = re.compile(r"^(?:fs|sample_rate|sampling_rate|sr)(?:_hz)?$", re.IGNORECASE)
 _TIME_NAME = re.compile(r"^(?:time|t)(?:_s|\s*\[\s*s\s*\]|\s*\(\s*s\s*\))?$", re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
@@ -339,16 +338,8 @@ def _same_rate(a: float, b: float) -> bool:
 
 
 def _file_rpm(content: _Content, name: str) -> float | None:
-    if not content.rpms:
-        return None
     cwru = _CWRU_KEY.match(name)
-    if cwru:
-        for key, value in content.rpms.items():
-            number = _RPM_NAME.match(key).group(1)  # type: ignore[union-attr]
-            if number is not None and int(number) == int(cwru.group(1)):
-                return value
-    values = set(content.rpms.values())
-    return values.pop() if len(values) == 1 else None  # several speeds, none the channel's: do not guess
+    return record_rpm(content.rpms, int(cwru.group(1)) if cwru else None)
 
 
 def _add_array(content: _Content, name: str, values: np.ndarray) -> None:
@@ -362,7 +353,7 @@ def _add_array(content: _Content, name: str, values: np.ndarray) -> None:
             if not (math.isfinite(value) and value > 0):
                 raise DataError(f"{name} = {value:g} is not a sample rate (expected a positive number of Hz)")
             content.rates.append((value, f"variable {name}"))
-        elif _RPM_NAME.match(name):
+        elif RPM_NAME.match(name):
             if math.isfinite(value) and value > 0:
                 content.rpms[name] = value
         else:
