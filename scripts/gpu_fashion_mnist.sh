@@ -37,11 +37,9 @@ export PYTHONUNBUFFERED=1
 status=0
 for seed in ${SEEDS:-0}; do
   out="$runs/plif-size-s$seed"
-  resume=()
-  [ -f "$out/last.pt" ] && resume=(--resume)
   # shellcheck disable=SC2086  # EXTRA holds several overrides
   "$py" -m bpsrm train configs/fashion-mnist.yaml "data.root=$root" "model.spec=$spec" model.time_steps=8 \
-    "train.device=$device" log.progress=false train.checkpoint_steps=200 ${EXTRA:-} --seed "$seed" --out "$out" "${resume[@]}" \
+    "train.device=$device" log.progress=false train.checkpoint_steps=200 ${EXTRA:-} --seed "$seed" --out "$out" --reuse \
     2>&1 | tee -a "$runs/plif-size-s$seed.log"
   code=${PIPESTATUS[0]}
   echo "seed $seed: exit $code"

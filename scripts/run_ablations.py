@@ -69,6 +69,19 @@ def check_base(run: Path, chosen: list[str]) -> None:
         )
 
 
+def check_reuse(bpsrm: str) -> None:
+    """Stop unless the ``bpsrm`` command that trains (``--bpsrm``, perhaps a frozen copy of older code) knows
+    ``train --reuse``: this script decides by that rule and lets the command continue or restart a run."""
+    try:
+        helped = subprocess.run([bpsrm, "train", "--help"], capture_output=True, text=True, timeout=120)
+    except OSError as exc:
+        raise SystemExit(f"run_ablations: cannot run --bpsrm {bpsrm} ({exc})") from None
+    if helped.returncode != 0 or "--reuse" not in helped.stdout:
+        raise SystemExit(
+            f"run_ablations: {bpsrm} train has no --reuse (an older bpsrm?); give --bpsrm a bpsrm of this checkout"
+        )
+
+
 def finished(run: Path, config: Path, overrides: list[str]) -> bool:
     """Whether ``run`` holds the finished run of ``config`` with ``overrides`` (``bpsrm train --reuse``'s rule,
     :func:`bpsrm.engine.resume.finished_metrics`); a run of another config there stops the script."""
@@ -149,6 +162,7 @@ def main() -> int:
     parser.add_argument("--bpsrm", default=str(REPO / ".venv" / "bin" / "bpsrm"), help="the bpsrm command")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (1 each when two run at once)")
     args = parser.parse_args()
+    check_reuse(args.bpsrm)
 
     config, budget = BUDGETS[args.dataset]
     configured_spec = yaml.safe_load((REPO / config).read_text())["model"]["spec"]

@@ -28,9 +28,7 @@ matrix order-spectrum 0 data.options.speed_normalize=true data.options.features=
 matrix envelope 0 data.options.features=envelope
 for seed in $seeds; do
   out=results/cwru-crossload/seed$seed
-  [[ -f "$out/metrics.json" ]] && continue  # finished (its last.pt is removed)
-  mode=--overwrite  # no last.pt: replace what a start that never finished an epoch left
-  [[ -f "$out/last.pt" ]] && mode=--resume
-  "$bpsrm" train "$config" data.root="$root" seed="$seed" log.progress=false --out "$out" "$mode"
+  # a finished run of the same config is read, an unfinished one continued
+  "$bpsrm" train "$config" data.root="$root" seed="$seed" log.progress=false --out "$out" --reuse
   rm -f "$out/last.pt"
 done

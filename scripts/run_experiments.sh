@@ -13,13 +13,10 @@ root=${1:-../shared/data}
 bpsrm=${BPSRM:-.venv/bin/bpsrm}
 python=${PYTHON:-.venv/bin/python}
 
-run() {  # run OUT CONFIG [OVERRIDES...]
+run() {  # run OUT CONFIG [OVERRIDES...]: a finished run of the same config is read, an unfinished one continued
   local out=$1 config=$2
   shift 2
-  if [ -f "$out/metrics.json" ]; then return 0; fi
-  local resume=(--overwrite)  # no last.pt: replace what a start that never finished an epoch left
-  if [ -f "$out/last.pt" ]; then resume=(--resume); fi
-  "$bpsrm" train "$config" data.root="$root" log.progress=false "$@" --out "$out" "${resume[@]}"
+  "$bpsrm" train "$config" data.root="$root" log.progress=false "$@" --out "$out" --reuse
   rm -f "$out/last.pt"
 }
 

@@ -190,6 +190,22 @@ def test_an_ablation_run_of_another_base_is_refused(tmp_path: Path) -> None:
         check_base(old, [])
 
 
+def test_ablations_stop_when_the_training_command_cannot_reuse(tmp_path: Path) -> None:
+    """run_ablations decides by train --reuse's rule, so a --bpsrm without --reuse (a frozen copy of older code)
+    is refused before any run starts."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from run_ablations import check_reuse
+    finally:
+        sys.path.pop(0)
+    old = tmp_path / "old-bpsrm"
+    old.write_text("#!/bin/sh\necho 'usage: bpsrm train [--resume | --overwrite] config'\n")
+    old.chmod(0o755)
+    with pytest.raises(SystemExit, match="has no --reuse"):
+        check_reuse(str(old))
+    check_reuse(str(Path(sys.executable).with_name("bpsrm")))
+
+
 def test_a_variant_may_not_change_the_split() -> None:
     sys.path.insert(0, str(REPO / "scripts"))
     try:

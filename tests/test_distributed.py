@@ -98,6 +98,20 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> N
     first = json.loads((one / "metrics.json").read_text())
     assert first["test_accuracy"] > 0.5  # it learnt: the weights compared are trained ones (chance is 0.1)
     assert abs(metrics["test_accuracy"] - first["test_accuracy"]) <= 0.02
+    # --reuse of the finished folder under torchrun: rank 0 reads it, every rank follows, nothing is trained
+    before = (two / "metrics.json").read_bytes()
+    again = subprocess.run(
+        [*_torchrun(), "--standalone", "--nproc_per_node=2", _bpsrm_script(), "train", str(config), "--out", str(two)]
+        + ["--reuse"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("read, not trained again") == 1 and "epoch 1/" not in again.stdout, again.stdout
+    assert (two / "metrics.json").read_bytes() == before
 
 
 @pytest.mark.slow
@@ -138,9 +152,10 @@ def test_resume_under_two_processes_after_a_kill(tmp_path: Path) -> None:
     assert not (cut / "metrics.json").is_file()
     stopped = load_checkpoint(cut / "last.pt")["partial"]
     assert stopped is not None  # killed within epoch 1 (its first last.pt comes after step 3)
-    # ... then resumed under torchrun, ends with the weights of the uninterrupted run.
+    # ... then continued under torchrun (by --reuse: rank 0 finds last.pt, every rank resumes), ends with the
+    # weights of the uninterrupted run.
     second = subprocess.run(
-        [*command, "--out", str(cut), "--resume"], capture_output=True, text=True, timeout=300, env=_env()
+        [*command, "--out", str(cut), "--reuse"], capture_output=True, text=True, timeout=300, env=_env()
     )
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"in epoch 1, after step {stopped['step']}" in second.stdout

@@ -183,6 +183,8 @@ def test_mat_two_drive_end_variables_take_the_files_own_like_training(tmp_path: 
         ({"X106RPM": 1772, "rpm": 1797}, None),  # two speeds, neither the channel's: not guessed
         ({"X106RPM": 1772}, 1772.0),  # the only speed, though numbered after another record
         ({"note": 3.0}, None),  # a scalar that is no speed
+        ({"rpm": "fast", "X105RPM": 1797}, 1797.0),  # text named rpm: no speed, skipped
+        ({"speed_rpm": {"value": 1.0}, "rpm": 1750}, 1750.0),  # a struct named speed_rpm: skipped
     ],
 )
 def test_the_training_reader_and_predict_read_one_shaft_speed(
@@ -190,7 +192,8 @@ def test_the_training_reader_and_predict_read_one_shaft_speed(
 ) -> None:
     """One rule for a file's shaft speed (bpsrm.data.cwru.record_rpm) in both readers, by hand-chosen cases."""
     path = tmp_path / "105.mat"
-    scipy.io.savemat(path, {"X105_DE_time": rec105["12k"][:, None], **{k: np.array([[v]]) for k, v in speeds.items()}})
+    variables = {k: v if isinstance(v, (str, dict)) else np.array([[v]]) for k, v in speeds.items()}
+    scipy.io.savemat(path, {"X105_DE_time": rec105["12k"][:, None], **variables})
     assert read_recording(path).rpm == expected
     assert read_cwru_record_rpm(path)[2] == expected
 

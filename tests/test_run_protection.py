@@ -132,12 +132,14 @@ def test_reuse_reads_a_finished_run_of_the_same_config_and_trains_nothing(finish
     assert metrics == json.loads(before["metrics.json"])
     assert _snapshot(run) == before
     assert logged == [f"{run} holds the finished run of this config: read, not trained again"]
+    moved = _config(**{"data.root": str(tmp_path / "the-data-moved-here")})
+    assert train(moved, run, reuse=True, log=_quiet) == metrics and _snapshot(run) == before
 
 
 def test_reuse_refuses_a_run_of_another_config_and_keeps_it(finished: Path, tmp_path: Path) -> None:
     run = _copy(finished, tmp_path / "run")
     before = _snapshot(run)
-    with pytest.raises(ConfigError, match=r"another config \(keys that differ: optim\.lr\)"):
+    with pytest.raises(ConfigError, match=r"another config \(optim\.lr: 0\.001 there, 0\.005 now\)"):
         train(_config(**{"optim.lr": 0.005}), run, reuse=True, log=_quiet)
     (run / "config.yaml").unlink()
     with pytest.raises(RunFolderError, match=r"metrics\.json but no config\.yaml"):
@@ -178,6 +180,12 @@ def test_reuse_continues_an_interrupted_run_and_restarts_one_without_a_checkpoin
     train(_config(), early, reuse=True, log=_quiet)
     with (early / "metrics.csv").open() as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
+    (early / "last.pt").unlink()
+    (early / "metrics.json").unlink()  # best.pt left without last.pt: a run that --reuse must not wipe
+    before = _snapshot(early)
+    with pytest.raises(RunFolderError, match=r"nothing to continue .*best\.pt.*--overwrite"):
+        train(_config(), early, reuse=True, log=_quiet)
+    assert _snapshot(early) == before
 
 
 def test_reuse_excludes_resume_and_overwrite(tmp_path: Path, capsys) -> None:

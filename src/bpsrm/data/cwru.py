@@ -32,7 +32,7 @@ from ..errors import DataError, DataNotFoundError, ParameterError
 from .base import SampleDataset, check_split, register
 from .download import UrlOpener, fetch
 from .locate import cache_dir, locate, search_roots
-from .matfile import Mat5, MatError
+from .matfile import Mat5, MatError, NotRealNumeric
 from .vibration import (
     FEATURES,
     NORMALIZE,
@@ -228,9 +228,9 @@ def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | Non
     known = [n for n in (own_number, number) if n in CWRU_RECORDS]
     if not known:
         raise DataError(
-            f"{path}: neither {key} nor the file's name is an official record of the 12 kHz drive-end set "
-            f"({min(CWRU_RECORDS)}-{max(CWRU_RECORDS)}, see CWRU_RECORDS), so its sample rate is unknown; read it "
-            "with bpsrm.data.recordings.read_recording and give the rate (bpsrm predict --sample-rate)"
+            f"{path}: neither {key} nor the file's name is one of the {len(CWRU_RECORDS)} official records of the "
+            "12 kHz drive-end set (bpsrm.data.cwru.CWRU_RECORDS), so its sample rate is unknown; read it with "
+            "bpsrm.data.recordings.read_recording and give the rate (bpsrm predict --sample-rate)"
         )
     rate = record_sample_rate(known[0])
     speeds: dict[str, float] = {}
@@ -239,6 +239,8 @@ def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | Non
             continue
         try:
             values = mat.values(name).reshape(-1)
+        except NotRealNumeric:
+            continue  # a struct or text named rpm: no speed, as read_recording skips it
         except (MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
             raise DataError(f"{path}: cannot read variable {name} ({exc})") from exc
         if values.size == 1 and np.isfinite(values[0]) and values[0] > 0:

@@ -49,7 +49,15 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["Mat5", "MatError", "MatrixHeader", "matrix_header", "MAT_NUMERIC_CLASSES", "MAX_VARIABLE_BYTES"]
+__all__ = [
+    "Mat5",
+    "MatError",
+    "NotRealNumeric",
+    "MatrixHeader",
+    "matrix_header",
+    "MAT_NUMERIC_CLASSES",
+    "MAX_VARIABLE_BYTES",
+]
 
 MAT_NUMERIC_CLASSES = range(6, 16)
 """MATLAB class codes of numeric arrays: double, single, int8 ... uint64."""
@@ -86,6 +94,10 @@ _MX_CLASSES = {
 
 class MatError(DataError):
     """A structural problem in a .mat file; the readers re-raise it as a DataError naming the file."""
+
+
+class NotRealNumeric(MatError):
+    """A sound variable that is not a real numeric array (a struct, cell, text, or complex numbers)."""
 
 
 class MatrixHeader(NamedTuple):
@@ -152,11 +164,11 @@ def _matrix_array(buf: bytes | memoryview, pos: int, end: int, order: str, name:
     """The real part of the numeric miMATRIX body ``buf[pos:end]``: storage dtype, native byte order, shape dims."""
     mx_class, is_complex, dims, _, pos = matrix_header(buf, pos, end, order)
     if mx_class not in MAT_NUMERIC_CLASSES:
-        raise MatError(
+        raise NotRealNumeric(
             f"variable {name!r} ({_class_name(mx_class)}) is not a numeric array (MATLAB class code {mx_class})"
         )
     if is_complex:
-        raise MatError(f"variable {name!r} is complex; a real array is expected")
+        raise NotRealNumeric(f"variable {name!r} is complex; a real array is expected")
     mdtype, nbytes, start, _ = _tag(buf, pos, end, order)
     if mdtype not in _MI_DTYPES:
         raise MatError(f"variable {name!r} holds data of unknown MATLAB type code {mdtype} (damaged)")

@@ -224,11 +224,12 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def check_same_config(run: Path, config: Config) -> None:
+def check_same_config(run: Path, config: Config, *, root_free: bool = False) -> None:
     """Refuse to reuse a run folder that an earlier call of a script left with another config: its metrics are
     not this config's. Nothing to check when ``run`` holds no config.yaml; keys that change no figure
-    (:data:`FREE_ON_RESUME`) may differ, as on a resume. A ConfigError names the folder and the keys that
-    differ, or the config.yaml that cannot be read."""
+    (:data:`FREE_ON_RESUME`) may differ, as on a resume, and ``data.root`` too with ``root_free`` (the data
+    moved). A ConfigError names the folder and each key that differs with both values, or the config.yaml
+    that cannot be read."""
     import yaml
 
     path = run / CONFIG_YAML
@@ -238,20 +239,22 @@ def check_same_config(run: Path, config: Config) -> None:
         saved = config_from_dict(yaml.safe_load(path.read_text()))
     except (yaml.YAMLError, OSError, BpsrmError) as exc:
         raise ConfigError(f"{path}: unreadable ({exc}); remove {run} to train it again") from None
-    differ = sorted(config_changes(saved, config))
+    differ = config_changes(saved, config)
+    if root_free:
+        differ.pop("data.root", None)
     if differ:
-        raise ConfigError(
-            f"{run} holds a run of another config (keys that differ: {', '.join(differ)}); "
-            "use another --out, or remove that folder"
-        )
+        listed = "; ".join(f"{key}: {there!r} there, {now!r} now" for key, (there, now) in sorted(differ.items()))
+        raise ConfigError(f"{run} holds a run of another config ({listed}); use another --out, or remove that folder")
 
 
 def finished_metrics(run: Path, config: Config) -> dict[str, Any] | None:
     """The metrics.json of the finished run of ``config`` that ``run`` holds; None when it holds none (no folder,
     or a run without metrics.json). The one rule by which ``train(reuse=True)`` and the scripts that read their
     earlier runs back decide: a run of another config is a ConfigError (:func:`check_same_config`), and a
-    metrics.json without the config.yaml that says whose result it is a RunFolderError."""
-    check_same_config(run, config)
+    metrics.json without the config.yaml that says whose result it is a RunFolderError. ``data.root`` may
+    differ (the data moved since; an unfinished run's last.pt then checks its split on resume, as
+    :func:`check_resumable` does)."""
+    check_same_config(run, config, root_free=True)
     if not (run / METRICS_JSON).is_file():
         return None
     if not (run / CONFIG_YAML).is_file():

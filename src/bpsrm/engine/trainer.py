@@ -136,7 +136,8 @@ def train(
         lock, finished, resume = _claim_folder(out, config, chosen[0] if chosen else None, ctx)
         try:
             if finished is not None:
-                log(f"{out} holds the finished run of this config: read, not trained again")
+                if ctx.is_main:
+                    log(f"{out} holds the finished run of this config: read, not trained again")
                 return finished
             return _train(config, out, resume, log if ctx.is_main else _silent, ctx, device)
         finally:
@@ -165,6 +166,12 @@ def _claim_folder(
                 finished = finished_metrics(out, config)
                 resume = finished is None and run_folder.LAST_PT in held
                 if held and finished is None and not resume:
+                    if run_folder.BEST_PT in held:
+                        raise RunFolderError(
+                            f"{out}: nothing to continue (no {run_folder.LAST_PT}, no {run_folder.METRICS_JSON}), "
+                            f"but the folder holds a run ({', '.join(held)}); give --overwrite to train it again "
+                            "from the start, or another --out"
+                        )
                     run_folder.remove_run(out)  # a start stopped before its first checkpoint: nothing to lose
             elif mode == "overwrite":
                 run_folder.remove_run(out)
