@@ -58,6 +58,11 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """``command`` run to its end (5 minutes at most) with its output captured."""
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=_env(), check=False)
+
+
 def _state(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "last.pt", weights_only=True)["model"]
 
@@ -67,23 +72,10 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> N
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
     one, two = tmp_path / "one", tmp_path / "two"
-    single = subprocess.run(
-        [sys.executable, "-m", "bpsrm", "train", str(config), "--out", str(one)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(),
-        check=False,
-    )
+    single = _run([sys.executable, "-m", "bpsrm", "train", str(config), "--out", str(one)])
     assert single.returncode == 0, single.stderr
-    started = subprocess.run(
-        [*_torchrun(), "--standalone", "--nproc_per_node=2", _bpsrm_script(), "train", str(config), "--out", str(two)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(),
-        check=False,
-    )
+    on_two = [*_torchrun(), "--standalone", "--nproc_per_node=2", _bpsrm_script(), "train", str(config)]
+    started = _run([*on_two, "--out", str(two)])
     assert started.returncode == 0, started.stderr[-3000:]
     metrics = json.loads((two / "metrics.json").read_text())
     assert metrics["world_size"] == 2
@@ -100,15 +92,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> N
     assert abs(metrics["test_accuracy"] - first["test_accuracy"]) <= 0.02
     # --reuse of the finished folder under torchrun: rank 0 reads it, every rank follows, nothing is trained
     before = (two / "metrics.json").read_bytes()
-    again = subprocess.run(
-        [*_torchrun(), "--standalone", "--nproc_per_node=2", _bpsrm_script(), "train", str(config), "--out", str(two)]
-        + ["--reuse"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(),
-        check=False,
-    )
+    again = _run([*on_two, "--out", str(two), "--reuse"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("read, not trained again") == 1 and "epoch 1/" not in again.stdout, again.stdout
     assert (two / "metrics.json").read_bytes() == before
