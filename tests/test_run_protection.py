@@ -131,7 +131,10 @@ def test_reuse_reads_a_finished_run_of_the_same_config_and_trains_nothing(finish
     metrics = train(_config(), run, reuse=True, log=logged.append)
     assert metrics == json.loads(before["metrics.json"])
     assert _snapshot(run) == before
-    assert logged == [f"{run} holds the finished run of this config: read, not trained again"]
+    saved = json.loads(before["metrics.json"])
+    figures = f"test accuracy {100 * saved['test_accuracy']:.2f}%, val {100 * saved['best_val_accuracy']:.2f}%"
+    figures += f", chosen epoch {saved['best_epoch']}"
+    assert logged == [f"{run} holds the finished run of this config: read, not trained again: {figures}"]
     moved = _config(**{"data.root": str(tmp_path / "the-data-moved-here")})
     assert train(moved, run, reuse=True, log=_quiet) == metrics and _snapshot(run) == before
 

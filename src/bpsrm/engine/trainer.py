@@ -137,7 +137,7 @@ def train(
         try:
             if finished is not None:
                 if ctx.is_main:
-                    log(f"{out} holds the finished run of this config: read, not trained again")
+                    log(f"{out} holds the finished run of this config: read, not trained again{_figures(finished)}")
                 return finished
             return _train(config, out, resume, log if ctx.is_main else _silent, ctx, device)
         finally:
@@ -145,6 +145,18 @@ def train(
                 lock.release()
     finally:
         ctx.close()
+
+
+def _figures(metrics: dict[str, Any]) -> str:
+    """ ": test accuracy 92.82%, val 93.40%, chosen epoch 17" from a run's metrics.json (what of it is there)."""
+    parts = []
+    for key, name in (("test_accuracy", "test accuracy"), ("best_val_accuracy", "val")):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            parts.append(f"{name} {100 * value:.2f}%")
+    if isinstance(metrics.get("best_epoch"), int):
+        parts.append(f"chosen epoch {metrics['best_epoch']}")
+    return ": " + ", ".join(parts) if parts else ""
 
 
 def _claim_folder(
