@@ -29,6 +29,8 @@ from pathlib import Path
 import yaml
 from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
+from bpsrm.network.models import replace_norm
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "ablations"
 
@@ -110,31 +112,15 @@ def chosen_overrides(base: Path) -> list[str]:
     return [item for item in overrides if not item.startswith("data.root=")]
 
 
-NORM_TOKENS = ("TCNT", "TCN", "BNTT", "TDBN", "TEBN", "BN")
-
-
-def _replace_norm(spec: str, token: str | None) -> str:
-    """The spec with every norm token replaced by ``token`` (None: removed)."""
-    parts = [p for p in spec.split("-")]
-    out = []
-    for part in parts:
-        if part in NORM_TOKENS:
-            if token is not None:
-                out.append(token)
-        else:
-            out.append(part)
-    return "-".join(out)
-
-
 def variants(spec: str) -> dict[str, list[str]]:
     """name -> config overrides; the base is TCN (channel statistics), dexp, sigmoid, detach_reset off."""
     norm = {
-        "norm-none": _replace_norm(spec, None),
-        "norm-bn": _replace_norm(spec, "BN"),
-        "norm-tdbn": _replace_norm(spec, "TDBN"),
-        "norm-bntt": _replace_norm(spec, "BNTT"),
-        "norm-tebn": _replace_norm(spec, "TEBN"),
-        "norm-tcn-time-channel": _replace_norm(spec, "TCNT"),
+        "norm-none": replace_norm(spec, None),
+        "norm-bn": replace_norm(spec, "BN"),
+        "norm-tdbn": replace_norm(spec, "TDBN"),
+        "norm-bntt": replace_norm(spec, "BNTT"),
+        "norm-tebn": replace_norm(spec, "TEBN"),
+        "norm-tcn-time-channel": replace_norm(spec, "TCNT"),
     }
     table: dict[str, list[str]] = {"base": []}
     table.update({name: [f"model.spec={value}"] for name, value in norm.items()})

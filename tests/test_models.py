@@ -11,7 +11,7 @@ from torch import nn
 import bpsrm
 from bpsrm.errors import BpsrmError, ParameterError, ShapeError, SpecError
 from bpsrm.network.layers import MembraneReadout, SpikeCountReadout, TimeFolded
-from bpsrm.network.models import SpikingNetwork, build_model, parse_spec
+from bpsrm.network.models import SpikingNetwork, build_model, parse_spec, replace_norm
 from bpsrm.network.norm import BNTT, NORMS, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
 from bpsrm.network.pooling import MaxPool
 from bpsrm.neuron import SRMNeuron
@@ -44,6 +44,19 @@ def test_parse_is_case_insensitive_and_strips() -> None:
     tokens = parse_spec(" 8c5-tcn-srm-ap2-fc3 ")
     assert [t.kind for t in tokens] == ["conv", "norm", "srm", "avgpool", "fc"]
     assert tokens[0].args == (8, 5)
+
+
+def test_replace_norm_changes_every_norm_token_in_any_case() -> None:
+    """By hand: the lower-case spec a user may write gets the same ablations as the upper-case one (the
+    ablation script once compared tokens case-sensitively and would have trained the base as "norm-none")."""
+    spec = "32c3-tcn-srm-MP2-64C3-TCNT-SRM-fc10"
+    assert replace_norm(spec, None) == "32C3-SRM-MP2-64C3-SRM-FC10"
+    assert replace_norm(spec, "bntt") == "32C3-BNTT-SRM-MP2-64C3-BNTT-SRM-FC10"
+    assert replace_norm("FC16-SRM-FC10", "BN") == "FC16-SRM-FC10"  # nothing to replace
+    with pytest.raises(SpecError, match="'SRM' is not a norm token"):
+        replace_norm(spec, "SRM")
+    with pytest.raises(SpecError, match="must follow a synapse"):
+        replace_norm("TCN-FC10", None)
 
 
 # ---------------------------------------------------------------------------------------------

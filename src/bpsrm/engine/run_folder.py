@@ -313,7 +313,7 @@ def metric_number(value: Any, filename: str, key: str, run: Path) -> float | Non
 
 
 def beats_best(accuracy: float, loss: float, best_accuracy: float, best_loss: float) -> bool:
-    """The rule that chooses the checkpoint on validation (``train.select: best``): an epoch beats the best so far
+    """The rule that chooses the checkpoint on validation (``train.select: best_val``): an epoch beats the best so far
     when its accuracy is higher, or equal with a lower loss (a NaN best loss is beaten by any number). Without the
     second part a small validation set that reads 100% from an early epoch on would keep that early epoch."""
     if accuracy != best_accuracy:
@@ -321,7 +321,7 @@ def beats_best(accuracy: float, loss: float, best_accuracy: float, best_loss: fl
     return bool(loss < (math.inf if math.isnan(best_loss) else best_loss))
 
 
-def chosen_epoch(columns: dict[str, np.ndarray], select: str = "best") -> float | None:
+def chosen_epoch(columns: dict[str, np.ndarray], select: str = "best_val") -> float | None:
     """The epoch that training keeps, from metrics.csv's columns: the last one under ``train.select: last``, else
     the first epoch that no later one beats by :func:`beats_best` (epochs without a validation accuracy are
     passed over); None when there is none."""
@@ -336,15 +336,15 @@ def chosen_epoch(columns: dict[str, np.ndarray], select: str = "best") -> float 
 
 
 def _select_rule(run: Path) -> str:
-    """``train.select`` of the run folder's config.yaml; "best" (the default) when it cannot be read."""
+    """``train.select`` of the run folder's config.yaml; "best_val" (the default) when it cannot be read."""
     import yaml
 
     try:
         raw = yaml.safe_load((run / CONFIG_YAML).read_text())
         select = raw["train"]["select"]
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
-        return "best"
-    return select if select in ("best", "last") else "best"
+        return "best_val"
+    return "last" if select == "last" else "best_val"
 
 
 def best_epoch(metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Path) -> tuple[float, float | None] | None:

@@ -41,7 +41,7 @@ from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from .norm import NORMS, TemporalChannelNorm
 from .pooling import MaxPool
 
-__all__ = ["SpikingNetwork", "NetworkOutput", "build_model", "parse_spec", "SPEC_GRAMMAR"]
+__all__ = ["SpikingNetwork", "NetworkOutput", "build_model", "parse_spec", "replace_norm", "SPEC_GRAMMAR"]
 
 _NORM_TOKENS = sorted([*(name.upper() for name in NORMS), "TCNT"], key=lambda t: (-len(t), t))
 SPEC_GRAMMAR = f"nCk (conv), FCn (linear), MPk / APk (pool), {' / '.join(sorted(_NORM_TOKENS))} (norm), SRM (neuron)"
@@ -98,6 +98,18 @@ def parse_spec(spec: str) -> list[Token]:
     if not any(t.kind in ("conv", "fc") for t in tokens):
         raise SpecError(f"spec {spec!r}: has no synapse layer (nCk or FCn)")
     return tokens
+
+
+def replace_norm(spec: str, token: str | None) -> str:
+    """``spec`` with every norm token (TCN, BN, TDBN, BNTT, TEBN, TCNT, in any case) replaced by the norm
+    ``token``, or removed when ``token`` is None; the other tokens as :func:`parse_spec` reads them (upper case).
+    For ablations that change the normalisation of a network alone. A SpecError when ``spec`` does not parse or
+    ``token`` is not a norm."""
+    if token is not None and (not isinstance(token, str) or token.strip().upper() not in _NORM_TOKENS):
+        raise SpecError(f"replace_norm: {token!r} is not a norm token; expected one of {', '.join(_NORM_TOKENS)}")
+    norm = token.strip().upper() if token is not None else None
+    kept = [(norm if t.kind == "norm" else t.text) for t in parse_spec(spec) if t.kind != "norm" or norm is not None]
+    return "-".join(str(part) for part in kept)
 
 
 class NetworkOutput(NamedTuple):
