@@ -36,6 +36,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bpsrm.data.base import dataset_class
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.errors import BpsrmError
@@ -44,32 +45,41 @@ BPSRM = Path(sys.executable).with_name("bpsrm")
 
 
 # Keys that decide which samples test, validate and train: a variant that changed one would be validated on other
-# samples than the rest, or on another variant's test samples (the folds are set by this script).
+# samples than the rest, or on another variant's test samples (the folds are set by this script). The dataset's own
+# options of that kind come from its class (SampleDataset.split_options): split_keys adds them.
 SPLIT_KEYS = (
     "seed",
     "train.test",
+    "data.name",
     "data.val_fraction",
     "data.val_folds",
     "data.val_fold",
+    "data.val_options",
     "data.limit_train",
     "data.limit_test",
-    "data.options.folds",
-    "data.options.fold",
-    "data.options.test_fraction",
-    "data.options.seed",
 )
 
 
-def _variant(text: list[str]) -> tuple[str, list[str]]:
+def split_keys(config: str) -> tuple[str, ...]:
+    """:data:`SPLIT_KEYS` and ``data.options.<name>`` for each split option of the config's dataset."""
+    try:
+        dataset = load_config(config).data.name
+        options = dataset_class(dataset).split_options
+    except BpsrmError as exc:
+        raise SystemExit(f"cv_select: {exc}") from None
+    return (*SPLIT_KEYS, *(f"data.options.{name}" for name in options))
+
+
+def _variant(text: list[str], keys: tuple[str, ...]) -> tuple[str, list[str]]:
     name, *overrides = text
     if "=" in name or "/" in name:
         raise SystemExit(f"cv_select: a variant starts with its name (no '=' or '/'), got {name!r}")
     for item in overrides:
         key = item.split("=", 1)[0].strip()
-        if key in SPLIT_KEYS or key in ("data", "data.options"):
+        if key in keys or key in ("data", "data.options"):
             raise SystemExit(
                 f"cv_select: variant {name!r} sets {key}, which decides the split; every variant must see the same "
-                f"samples (set it in the config instead; split keys: {', '.join(SPLIT_KEYS)})"
+                f"samples (set it in the config instead; split keys: {', '.join(keys)})"
             )
     return name, overrides
 
@@ -163,11 +173,15 @@ def main() -> None:
     parser.add_argument("--dataset-folds", action="store_true", help="the dataset's own folds (N-MNIST)")
     parser.add_argument("--earlier", type=Path, default=None, help="an earlier cv.json whose variants join the choice")
     args = parser.parse_args()
-    new = dict(_variant(v) for v in args.variant)
+    keys = split_keys(args.config)
+    new = dict(_variant(v, keys) for v in args.variant)
     earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds) if args.earlier else {}
     for name in new.keys() & earlier.keys():
         raise SystemExit(f"cv_select: variant {name!r} is in --earlier {args.earlier} already; name it anew")
     variants = {**{name: row["overrides"] for name, row in earlier.items()}, **new}  # earlier first: they win ties
+    roots = {name: [o for o in overrides if o.startswith("data.root=")] for name, overrides in variants.items()}
+    if len({tuple(found) for found in roots.values()}) > 1:  # data.root is given with each variant: the same one
+        raise SystemExit(f"cv_select: the variants read different data (data.root differs): {roots}")
     rows: dict[str, list[dict]] = {
         name: [
             {"best_val_accuracy": a, "best_epoch": e}

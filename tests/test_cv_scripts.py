@@ -209,16 +209,28 @@ def test_ablations_stop_when_the_training_command_cannot_reuse(tmp_path: Path) -
 def test_a_variant_may_not_change_the_split() -> None:
     sys.path.insert(0, str(REPO / "scripts"))
     try:
-        from cv_select import _variant
+        from cv_select import _variant, split_keys
     finally:
         sys.path.pop(0)
-    assert _variant(["wide", "model.spec=8C3-SRM-FC10", "train.epochs=3"]) == (
+    cwru = split_keys(str(REPO / "configs" / "cwru.yaml"))
+    assert _variant(["wide", "model.spec=8C3-SRM-FC10", "data.options.window=1024"], cwru) == (
         "wide",
-        ["model.spec=8C3-SRM-FC10", "train.epochs=3"],
+        ["model.spec=8C3-SRM-FC10", "data.options.window=1024"],  # how a sample is prepared: a variant may change it
     )
-    for key in ("data.options.test_fraction", "data.val_fraction", "seed", "data.options.fold", "train.test"):
+    # which records and classes test (CWRU: the load, the class set, the share of each record that trains)
+    for key in ("data.options.train_fraction", "data.options.load", "data.options.class_set", "data.val_fraction"):
         with pytest.raises(SystemExit, match=f"sets {key}, which decides the split"):
-            _variant(["bad", f"{key}=0.3"])
+            _variant(["bad", f"{key}=0.3"], cwru)
+    for config, key in (
+        ("weather", "data.options.test_fraction"),
+        ("nmnist", "data.options.fold"),
+        ("weather", "seed"),
+    ):
+        with pytest.raises(SystemExit, match=f"sets {key}, which decides the split"):
+            _variant(["bad", f"{key}=1"], split_keys(str(REPO / "configs" / f"{config}.yaml")))
+    for key in ("data.name", "train.test", "data.val_options"):
+        with pytest.raises(SystemExit, match=f"sets {key}"):
+            _variant(["bad", f"{key}=x"], split_keys(str(REPO / "configs" / "fashion-mnist.yaml")))
 
 
 def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> None:
@@ -275,6 +287,8 @@ def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> No
     broken = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
     assert broken.returncode != 0 and "not a cv.json report" in broken.stderr
     report.write_text(json.dumps(earlier))
+    elsewhere = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003", "data.root=/elsewhere")
+    assert elsewhere.returncode != 0 and "data.root differs" in elsewhere.stderr, elsewhere.stderr
     (out / "warp" / "fold1" / "config.yaml").unlink()
     unknown = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
     assert unknown.returncode != 0 and "fold1 holds a metrics.json but no config.yaml" in unknown.stderr

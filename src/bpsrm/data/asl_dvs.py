@@ -150,6 +150,7 @@ class ASLDVS(EventFrameDataset):
     """
 
     name = "asl-dvs"
+    split_options = ("test_fraction",)
 
     def __init__(
         self,

@@ -33,6 +33,10 @@ class SampleDataset(Dataset):
     """
 
     name: ClassVar[str] = ""
+    split_options: ClassVar[tuple[str, ...]] = ()
+    """The options that decide which samples a split holds (which records, files, classes, folds), as against
+    how a sample is prepared: a search over configurations may not vary them (scripts/cv_select.py), or its
+    variants would be validated, and later tested, on different samples."""
     classes: list[str]
     targets: list[int]
     location: Path

@@ -324,6 +324,7 @@ class CWRU(SampleDataset):
     """
 
     name = "cwru"
+    split_options = ("load", "class_set", "train_fraction", "whole")
 
     def __init__(
         self,

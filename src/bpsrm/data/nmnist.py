@@ -114,6 +114,7 @@ class NMNIST(EventFrameDataset):
     """
 
     name = "nmnist"
+    split_options = ("folds", "fold")
 
     def __init__(
         self,

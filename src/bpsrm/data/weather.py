@@ -108,6 +108,7 @@ class Weather(SampleDataset):
     """
 
     name = "weather"
+    split_options = ("test_fraction", "seed")
 
     def __init__(
         self,
