@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from bpsrm.data.base import dataset_class
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.errors import BpsrmError
+from bpsrm.files import write_text_atomic
 
 BPSRM = Path(sys.executable).with_name("bpsrm")
 
@@ -207,10 +207,10 @@ def main() -> None:
     }
     if args.earlier:
         report["earlier"] = {"report": str(args.earlier), "variants": list(earlier)}
-    (args.out / "cv.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomic(args.out / "cv.json", json.dumps(report, indent=2) + "\n")
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.out / "cv.json", args.results)
+        write_text_atomic(args.results, json.dumps(report, indent=2) + "\n")
     print(f"{'variant':<16} {'mean val %':>10} {'sd':>6}  folds")
     for name, row in sorted(table.items(), key=lambda item: -item[1]["mean"]):
         folds = " ".join(f"{100 * a:.1f}" for a in row["val_accuracy"])

@@ -25,6 +25,7 @@ from pathlib import Path
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.errors import BpsrmError
+from bpsrm.files import write_text_atomic
 
 BPSRM = Path(sys.executable).with_name("bpsrm")
 KEEP_CHECKPOINT_BYTES = 1 << 20
@@ -101,7 +102,7 @@ def main() -> None:
         command = [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", report["config"], *run_overrides]
         print("+", " ".join(command), flush=True)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")  # before: a crash keeps it
+        write_text_atomic(out / "selection.json", json.dumps(selection, indent=2) + "\n")  # before: a crash keeps it
         if subprocess.run(command).returncode != 0:
             raise SystemExit(f"final_runs: the run in {out} failed (its output is above); run this again to resume it")
         (out / "last.pt").unlink(missing_ok=True)

@@ -552,7 +552,9 @@ def update_readme(path: Path) -> None:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise SystemExit(f"{path}: cannot find the generated tables (from {README_START!r} to {README_END!r})")
-    path.write_text(text[:start] + "\n\n".join(readme_tables()) + "\n" + text[end:])
+    from bpsrm.files import write_text_atomic  # a crash never leaves half a README
+
+    write_text_atomic(path, text[:start] + "\n\n".join(readme_tables()) + "\n" + text[end:])
     print(f"updated {path}")
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
+from bpsrm.files import write_text_atomic
 from bpsrm.network.models import replace_norm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,7 +179,7 @@ def main() -> int:
             if finished(out, REPO / config, run_overrides):
                 continue
             out.mkdir(parents=True, exist_ok=True)
-            (out / BASE_JSON).write_text(json.dumps({"overrides": chosen}, indent=2) + "\n")
+            write_text_atomic(out / BASE_JSON, json.dumps({"overrides": chosen}, indent=2) + "\n")
             threading = ["--threads", str(args.threads)] if args.threads else []
             command = [args.bpsrm, *threading, "train", str(REPO / config), *run_overrides, "--out", str(out)]
             command.append("--reuse")  # last.pt: continue it; what a start that never reached a checkpoint left goes
