@@ -3,6 +3,8 @@ and the real CWRU records."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -36,6 +38,16 @@ def test_speed_normalisation_puts_shaft_orders_on_the_reference(rpm) -> None:
 def test_speed_normalisation_needs_the_speed() -> None:
     with pytest.raises(DataError, match="--rpm"):
         VibrationPreprocess(speed_normalize=True).signal(np.ones(4096), 12_000.0, None, "x.csv")
+
+
+@pytest.mark.parametrize("rpm", [math.inf, math.nan, 0.0, -1800.0, True, "1800"])
+def test_a_reference_speed_must_be_a_finite_positive_number(rpm) -> None:
+    """inf passed ``> 0`` and True counted as 1 rpm; both readers' option (cwru's) and the preprocessing refuse
+    them now, as bpsrm predict refuses --rpm inf."""
+    with pytest.raises(ParameterError, match="reference_rpm must be a finite number > 0"):
+        VibrationPreprocess(speed_normalize=True, reference_rpm=rpm)
+    with pytest.raises(ParameterError, match="cwru: reference_rpm must be a finite number > 0"):
+        get_dataset("cwru", "test", root="/nonexistent", reference_rpm=rpm)
 
 
 def test_to_rate_is_anti_aliased_and_keeps_the_band() -> None:

@@ -370,8 +370,12 @@ class CWRU(SampleDataset):
         self.normalize = normalize
         if not isinstance(speed_normalize, bool):
             raise ParameterError(f"cwru: speed_normalize must be true or false, got {speed_normalize!r}")
-        if isinstance(reference_rpm, bool) or not isinstance(reference_rpm, numbers.Real) or not reference_rpm > 0:
-            raise ParameterError(f"cwru: reference_rpm must be a number > 0, got {reference_rpm!r}")
+        if (
+            isinstance(reference_rpm, bool)
+            or not isinstance(reference_rpm, numbers.Real)
+            or not 0 < reference_rpm < math.inf
+        ):
+            raise ParameterError(f"cwru: reference_rpm must be a finite number > 0, got {reference_rpm!r}")
         for option, value in (("augment_speed", augment_speed), ("augment_gain", augment_gain)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 0.5:
                 raise ParameterError(f"cwru: {option} must be a fraction in [0, 0.5), got {value!r}")

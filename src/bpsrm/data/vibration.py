@@ -17,6 +17,7 @@ samples and the fault lines of every speed fall on the same bins.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,8 +59,9 @@ class VibrationPreprocess:
             raise ParameterError(f"normalize must be one of {list(NORMALIZE)}, got {self.normalize!r}")
         if self.features not in FEATURES:
             raise ParameterError(f"features must be one of {list(FEATURES)}, got {self.features!r}")
-        if not self.reference_rpm > 0:
-            raise ParameterError(f"reference_rpm must be > 0, got {self.reference_rpm!r}")
+        rpm = self.reference_rpm
+        if isinstance(rpm, bool) or not isinstance(rpm, numbers.Real) or not 0 < rpm < math.inf:
+            raise ParameterError(f"reference_rpm must be a finite number > 0, got {rpm!r}")
 
     @property
     def input_length(self) -> int:
