@@ -13,17 +13,20 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import yaml
-
 from bpsrm.deploy.ood import calibrate_checkpoint
 from bpsrm.engine.checkpoint import load_checkpoint, load_model_state
-from bpsrm.engine.config import TrainConfig, config_from_dict
+from bpsrm.engine.config import TrainConfig, load_config
 from bpsrm.engine.experiment import prepare
+from bpsrm.engine.run_folder import CONFIG_YAML
+from bpsrm.errors import BpsrmError
 
 
 def main(runs: list[Path]) -> None:
     for run in runs:
-        config = config_from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+        try:
+            config = load_config(run / CONFIG_YAML)
+        except BpsrmError as exc:
+            raise SystemExit(f"recalibrate_ood: {exc}") from None
         if config.train.ood_samples == 0:  # trained without one: calibrate with the default number of samples
             train = dataclasses.replace(config.train, ood_samples=TrainConfig().ood_samples)
             config = dataclasses.replace(config, train=train)

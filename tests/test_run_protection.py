@@ -144,6 +144,9 @@ def test_reuse_refuses_a_run_of_another_config_and_keeps_it(finished: Path, tmp_
     before = _snapshot(run)
     with pytest.raises(ConfigError, match=r"another config \(optim\.lr: 0\.001 there, 0\.005 now\)"):
         train(_config(**{"optim.lr": 0.005}), run, reuse=True, log=_quiet)
+    (run / "config.yaml").write_text("train: [1, 2\n")  # damaged: not YAML
+    with pytest.raises(ConfigError, match=r"(?s)config\.yaml: not valid YAML.*; remove .* to train it again"):
+        train(_config(), run, reuse=True, log=_quiet)
     (run / "config.yaml").unlink()
     with pytest.raises(RunFolderError, match=r"metrics\.json but no config\.yaml"):
         train(_config(), run, reuse=True, log=_quiet)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import BpsrmError, CheckpointError, ConfigError, RunFolderError
-from .config import Config, config_from_dict, config_to_dict
+from .config import Config, config_from_dict, config_to_dict, load_config
 from .run_folder import CONFIG_YAML, METRICS_JSON, read_metrics
 
 __all__ = [
@@ -230,15 +230,13 @@ def check_same_config(run: Path, config: Config, *, root_free: bool = False) -> 
     (:data:`FREE_ON_RESUME`) may differ, as on a resume, and ``data.root`` too with ``root_free`` (the data
     moved). A ConfigError names the folder and each key that differs with both values, or the config.yaml
     that cannot be read."""
-    import yaml
-
     path = run / CONFIG_YAML
     if not path.is_file():
         return
     try:
-        saved = config_from_dict(yaml.safe_load(path.read_text()))
-    except (yaml.YAMLError, OSError, BpsrmError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}); remove {run} to train it again") from None
+        saved = load_config(path)
+    except BpsrmError as exc:
+        raise ConfigError(f"{exc}; remove {run} to train it again") from None
     differ = config_changes(saved, config)
     if root_free:
         differ.pop("data.root", None)

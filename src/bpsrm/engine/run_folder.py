@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, RunFolderError
+from ..errors import BpsrmError, DataError, RunFolderError
 from ..files import atomic_file, write_text_atomic
 
 __all__ = [
@@ -336,15 +336,14 @@ def chosen_epoch(columns: dict[str, np.ndarray], select: str = "best_val") -> fl
 
 
 def _select_rule(run: Path) -> str:
-    """``train.select`` of the run folder's config.yaml; "best_val" (the default) when it cannot be read."""
-    import yaml
+    """``train.select`` of the run folder's config.yaml (read by :func:`bpsrm.engine.config.load_config`, as every
+    config); "best_val" (the default) when it cannot be read: the plots of a run then still show its curves."""
+    from .config import load_config
 
     try:
-        raw = yaml.safe_load((run / CONFIG_YAML).read_text())
-        select = raw["train"]["select"]
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return load_config(run / CONFIG_YAML).train.select
+    except BpsrmError:
         return "best_val"
-    return "last" if select == "last" else "best_val"
 
 
 def best_epoch(metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Path) -> tuple[float, float | None] | None:
