@@ -675,7 +675,7 @@ def _tensorboard(out: Path):
         raise ConfigError(
             "log.tensorboard: true needs the tensorboard package: pip install 'bpsrm[tensorboard]'"
         ) from None
-    return SummaryWriter(log_dir=str(out / "tensorboard"))
+    return SummaryWriter(log_dir=str(out / run_folder.TENSORBOARD_DIR))
 
 
 def _plot(out: Path, log: Log) -> None:
