@@ -67,7 +67,17 @@ def split_keys(config: str) -> tuple[str, ...]:
         options = dataset_class(dataset).split_options
     except BpsrmError as exc:
         raise SystemExit(f"cv_select: {exc}") from None
+    if not isinstance(options, tuple) or not all(isinstance(name, str) for name in options):
+        raise SystemExit(f"cv_select: {dataset}: split_options must be a tuple of option names, got {options!r}")
     return (*SPLIT_KEYS, *(f"data.options.{name}" for name in options))
+
+
+def data_root(config: str, overrides: list[str]) -> str | None:
+    """The folder a variant reads: its last ``data.root=`` override, else the config's, resolved (None: the
+    dataset's own search)."""
+    given = [item.split("=", 1)[1].strip() for item in overrides if item.split("=", 1)[0].strip() == "data.root"]
+    root = given[-1] if given else load_config(config).data.root
+    return None if root in (None, "") else str(Path(root).expanduser().resolve())
 
 
 def _variant(text: list[str], keys: tuple[str, ...]) -> tuple[str, list[str]]:
@@ -76,7 +86,7 @@ def _variant(text: list[str], keys: tuple[str, ...]) -> tuple[str, list[str]]:
         raise SystemExit(f"cv_select: a variant starts with its name (no '=' or '/'), got {name!r}")
     for item in overrides:
         key = item.split("=", 1)[0].strip()
-        if key in keys or key in ("data", "data.options"):
+        if key in ("data", "data.options") or any(key == k or key.startswith(k + ".") for k in keys):
             raise SystemExit(
                 f"cv_select: variant {name!r} sets {key}, which decides the split; every variant must see the same "
                 f"samples (set it in the config instead; split keys: {', '.join(keys)})"
@@ -179,8 +189,8 @@ def main() -> None:
     for name in new.keys() & earlier.keys():
         raise SystemExit(f"cv_select: variant {name!r} is in --earlier {args.earlier} already; name it anew")
     variants = {**{name: row["overrides"] for name, row in earlier.items()}, **new}  # earlier first: they win ties
-    roots = {name: [o for o in overrides if o.startswith("data.root=")] for name, overrides in variants.items()}
-    if len({tuple(found) for found in roots.values()}) > 1:  # data.root is given with each variant: the same one
+    roots = {name: data_root(args.config, overrides) for name, overrides in variants.items()}
+    if len(set(roots.values())) > 1:  # data.root may come with each variant: then the same folder for all
         raise SystemExit(f"cv_select: the variants read different data (data.root differs): {roots}")
     rows: dict[str, list[dict]] = {
         name: [

@@ -231,6 +231,21 @@ def test_a_variant_may_not_change_the_split() -> None:
     for key in ("data.name", "train.test", "data.val_options"):
         with pytest.raises(SystemExit, match=f"sets {key}"):
             _variant(["bad", f"{key}=x"], split_keys(str(REPO / "configs" / "fashion-mnist.yaml")))
+    for key in ("data.val_options.fold", "data.options.load.0"):  # a key below a split key: refused too
+        with pytest.raises(SystemExit, match=f"sets {key}"):
+            _variant(["bad", f"{key}=0"], cwru)
+
+
+def test_variants_that_read_one_folder_spelt_two_ways_are_one_root(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from cv_select import data_root
+    finally:
+        sys.path.pop(0)
+    config = str(REPO / "configs" / "weather.yaml")
+    here = data_root(config, ["data.root=../shared/data"])
+    assert here == data_root(config, ["data.root=../shared/data/"]) == data_root(config, [f"data.root={here}"])
+    assert data_root(config, ["data.root=/elsewhere", "optim.lr=0.1"]) == "/elsewhere"
 
 
 def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> None:

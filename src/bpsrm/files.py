@@ -11,6 +11,7 @@ a bar where tqdm is installed and output is a terminal, nothing otherwise.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -30,8 +31,9 @@ def atomic_path(path: str | Path, sync: bool = True) -> Iterator[Path]:
     """A temporary path beside ``path`` to write; it replaces ``path`` in one step when the block ends without
     an error (after an ``fsync`` of its content with ``sync``), and is removed otherwise.
 
-    The folder is made if needed; ``OSError`` propagates for the caller to turn
-    into an error naming the file.
+    The new file gets the permissions of the file it replaces, or those of a file made by ``open`` (0666
+    less the umask) when there was none: not the 0600 of a temporary file. The folder is made if needed;
+    ``OSError`` propagates for the caller to turn into an error naming the file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +45,11 @@ def atomic_path(path: str | Path, sync: bool = True) -> Iterator[Path]:
         if sync:
             with open(temporary, "rb") as handle:
                 os.fsync(handle.fileno())
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
         _fsync_folder(path.parent)
     finally:
@@ -69,6 +76,13 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_file(path, "w") as handle:
         handle.write(text)
     return Path(path)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back: Python has no getter before 3.13)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:
