@@ -83,6 +83,11 @@ def test_an_empty_config_file(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_a_config_name_with_a_null_byte(tmp_path: Path, capsys) -> None:
+    """Found by test_cli_fuzz: Path.read_text raises ValueError ("embedded null byte"), not OSError."""
+    _fails(["train", "\x00", "--reuse", "--out", tmp_path / "run"], capsys, "'\\x00'", "not a usable file name")
+
+
 def test_an_override_error_names_the_override_not_the_file(config: Path, tmp_path: Path, capsys) -> None:
     message = _fails(
         ["train", config, "train.epochs=0", "--out", tmp_path / "run"], capsys, "override 'train.epochs=0'"
