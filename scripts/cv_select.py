@@ -186,6 +186,8 @@ def main() -> None:
     keys = split_keys(args.config)
     new = dict(_variant(v, keys) for v in args.variant)
     earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds) if args.earlier else {}
+    for name, row in earlier.items():  # an earlier round is held to the same rule as this one
+        _variant([name, *row["overrides"]], keys)
     for name in new.keys() & earlier.keys():
         raise SystemExit(f"cv_select: variant {name!r} is in --earlier {args.earlier} already; name it anew")
     variants = {**{name: row["overrides"] for name, row in earlier.items()}, **new}  # earlier first: they win ties

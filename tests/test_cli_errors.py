@@ -83,6 +83,12 @@ def test_an_empty_config_file(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_a_config_that_is_not_utf8(tmp_path: Path, capsys) -> None:
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes("experiment: caf\u00e9\n".encode("latin-1"))  # byte 0xe9 at position 15
+    _fails(["train", latin, "--out", tmp_path / "run"], capsys, str(latin), "a config must be UTF-8 text", "byte 15")
+
+
 def test_a_config_name_with_a_null_byte(tmp_path: Path, capsys) -> None:
     """Found by test_cli_fuzz: Path.read_text raises ValueError ("embedded null byte"), not OSError."""
     _fails(["train", "\x00", "--reuse", "--out", tmp_path / "run"], capsys, "'\\x00'", "not a usable file name")

@@ -302,6 +302,11 @@ def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> No
     broken = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
     assert broken.returncode != 0 and "not a cv.json report" in broken.stderr
     report.write_text(json.dumps(earlier))
+    leaky = {**earlier, "variants": {**earlier["variants"], "fold1": {**earlier["variants"]["aug"]}}}
+    leaky["variants"]["fold1"]["overrides"] = ["data.options.fold=1"]  # an earlier round that changed the split
+    (tmp_path / "leaky.json").write_text(json.dumps(leaky))
+    held = _script("cv_select.py", *args[:-1], str(tmp_path / "leaky.json"), "--variant", "warp", "optim.lr=0.003")
+    assert held.returncode != 0 and "'fold1' sets data.options.fold" in held.stderr, held.stderr
     elsewhere = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003", "data.root=/elsewhere")
     assert elsewhere.returncode != 0 and "data.root differs" in elsewhere.stderr, elsewhere.stderr
     (out / "warp" / "fold1" / "config.yaml").unlink()

@@ -435,10 +435,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
-    except ValueError as exc:  # a name no file system takes ("embedded null byte")
-        raise ConfigError(f"{str(path)!r}: not a usable file name ({exc})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: a config must be UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:  # a name no file system takes ("embedded null byte"); after its subclass above
+        raise ConfigError(f"{str(path)!r}: not a usable file name ({exc})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
