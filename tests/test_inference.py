@@ -194,6 +194,28 @@ def test_checkpoints_older_than_the_preprocessing_record(tmp_path, data, shape, 
 
 
 # ------------------------------------------------------------------------------------- evaluate ----
+def test_the_readers_defaults_are_those_the_legacy_preprocessing_assumes() -> None:
+    """A checkpoint older than the preprocessing record is rebuilt from its config's options, and the defaults of
+    the Preprocess dataclasses stand for the options its config left out: they must be the readers' own."""
+    import dataclasses
+    import inspect
+
+    from bpsrm.data.vibration import VibrationPreprocess
+
+    def defaults(cls: type) -> dict[str, object]:
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.init and f.default is not dataclasses.MISSING}
+
+    pairs = [("nmnist", EventPreprocess), ("asl-dvs", EventPreprocess), ("cwru", VibrationPreprocess)]
+    checked = 0
+    for name, preprocess in pairs:
+        reader = inspect.signature(DATASETS[name].__init__).parameters
+        for option, value in defaults(preprocess).items():
+            if option in reader:
+                assert reader[option].default == value, (name, option, reader[option].default, value)
+                checked += 1
+    assert checked == 2 + 3 + 5  # time_steps, mode; + downsample; window, normalize, features, speed, rpm
+
+
 def test_evaluate_checkpoint_report_by_hand(checkpoint, tmp_path, monkeypatch) -> None:
     """Predictions [0, 1, 2, 2, 0, 2] for labels [0, 1, 2, 0, 1, 2] (see the module docstring)."""
     monkeypatch.chdir(tmp_path)

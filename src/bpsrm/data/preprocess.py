@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from ..errors import DataError, ParameterError
+from .asl_dvs import SENSOR_SIZE as ASL_DVS_SENSOR
+from .nmnist import SENSOR_SIZE as NMNIST_SENSOR
 from .vibration import VibrationPreprocess
 
 __all__ = ["ImagePreprocess", "EventPreprocess", "VibrationPreprocess", "Preprocess", "preprocess_from_dict"]
@@ -76,8 +78,8 @@ class ImagePreprocess:
         return self.to_input(self.decode(data, str(path))).unsqueeze(0)
 
 
-EVENT_SENSORS = {"nmnist": (34, 34), "asl-dvs": (240, 180)}
-"""Sensor size (W, H) of each event reader."""
+EVENT_SENSORS = {"nmnist": NMNIST_SENSOR, "asl-dvs": ASL_DVS_SENSOR}
+"""Sensor size (W, H) of each event reader, as the reader itself states it (its ``SENSOR_SIZE``)."""
 
 
 @dataclass(frozen=True)
