@@ -38,6 +38,7 @@ from pathlib import Path
 from bpsrm.data.base import dataset_class
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
+from bpsrm.engine.run_folder import LAST_PT, METRICS_JSON
 from bpsrm.errors import BpsrmError
 from bpsrm.files import write_text_atomic
 
@@ -113,8 +114,8 @@ def run_fold(
         print("+", " ".join(command), flush=True)
         if subprocess.run(command).returncode != 0:
             raise SystemExit(f"cv_select: the run in {out} failed (its output is above); run this again to resume it")
-        (out / "last.pt").unlink(missing_ok=True)
-        metrics = json.loads((out / "metrics.json").read_text())
+        (out / LAST_PT).unlink(missing_ok=True)
+        metrics = json.loads((out / METRICS_JSON).read_text())
     return metrics
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
+from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON
 from bpsrm.errors import BpsrmError
 from bpsrm.files import write_text_atomic
 
@@ -66,12 +67,12 @@ def check_folder(out: Path, selection: dict) -> bool:
                 f"final_runs: {out} holds a run of another choice ({written}); planned {selection['variant']} with "
                 f"{selection['overrides']}: remove the folder or give another --out"
             )
-    elif (out / "metrics.json").exists() or (out / "last.pt").exists():
+    elif (out / METRICS_JSON).exists() or (out / LAST_PT).exists():
         raise SystemExit(
             f"final_runs: {out} holds a run without selection.json (not one of this script's): remove the folder or "
             "give another --out"
         )
-    return not (out / "metrics.json").exists()
+    return not (out / METRICS_JSON).exists()
 
 
 def main() -> None:
@@ -105,11 +106,11 @@ def main() -> None:
         write_text_atomic(out / "selection.json", json.dumps(selection, indent=2) + "\n")  # before: a crash keeps it
         if subprocess.run(command).returncode != 0:
             raise SystemExit(f"final_runs: the run in {out} failed (its output is above); run this again to resume it")
-        (out / "last.pt").unlink(missing_ok=True)
-        best = out / "best.pt"
+        (out / LAST_PT).unlink(missing_ok=True)
+        best = out / BEST_PT
         if best.exists() and best.stat().st_size > KEEP_CHECKPOINT_BYTES:
             best.unlink()
-        metrics = json.loads((out / "metrics.json").read_text())
+        metrics = json.loads((out / METRICS_JSON).read_text())
         print(f"{folder}: {name}, test accuracy {100 * metrics['test_accuracy']:.2f}%", flush=True)
 
 

@@ -17,7 +17,7 @@ from bpsrm.deploy.ood import calibrate_checkpoint
 from bpsrm.engine.checkpoint import load_checkpoint, load_model_state
 from bpsrm.engine.config import TrainConfig, load_config
 from bpsrm.engine.experiment import prepare
-from bpsrm.engine.run_folder import CONFIG_YAML
+from bpsrm.engine.run_folder import BEST_PT, CONFIG_YAML
 from bpsrm.errors import BpsrmError
 
 
@@ -31,10 +31,10 @@ def main(runs: list[Path]) -> None:
             train = dataclasses.replace(config.train, ood_samples=TrainConfig().ood_samples)
             config = dataclasses.replace(config, train=train)
         experiment = prepare(config)
-        best = load_checkpoint(run / "best.pt")
-        load_model_state(experiment.model, best["model"], run / "best.pt")
+        best = load_checkpoint(run / BEST_PT)
+        load_model_state(experiment.model, best["model"], run / BEST_PT)
         experiment.model.eval()
-        calibration = calibrate_checkpoint(run / "best.pt", best, experiment, experiment.model, config, print)
+        calibration = calibrate_checkpoint(run / BEST_PT, best, experiment, experiment.model, config, print)
         if calibration is None:
             raise SystemExit(f"{run / 'best.pt'}: no calibration was written (see the message above)")
         print(f"{run / 'best.pt'}: OOD threshold {calibration.threshold:.1f}")

@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
+from bpsrm.engine.run_folder import ACTIVITY_NPZ, BEST_PT, LAST_PT, METRICS_JSON, TENSORBOARD_DIR
 from bpsrm.files import write_text_atomic
 from bpsrm.network.models import replace_norm
 
@@ -174,7 +175,7 @@ def main() -> int:
             out = OUT / args.dataset / name / folder
             run_overrides = [f"data.root={args.root}", *overrides, "log.progress=false"]
             run_overrides += [f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]
-            if (out / "metrics.json").is_file() or (out / "last.pt").is_file():
+            if (out / METRICS_JSON).is_file() or (out / LAST_PT).is_file():
                 check_base(out, chosen)  # neither report nor resume a run made from another base
             if finished(out, REPO / config, run_overrides):
                 continue
@@ -189,11 +190,11 @@ def main() -> int:
             if result.returncode != 0:
                 print(f"[{args.dataset}] {name} seed {seed} failed (exit {result.returncode})", file=sys.stderr)
                 return result.returncode
-            for leftover in ("last.pt", "best.pt", "activity.npz"):
+            for leftover in (LAST_PT, BEST_PT, ACTIVITY_NPZ):
                 (out / leftover).unlink(missing_ok=True)
             for plot in out.glob("*.png"):
                 plot.unlink()
-            shutil.rmtree(out / "tensorboard", ignore_errors=True)
+            shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
             print(f"[{args.dataset}] {name} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 
