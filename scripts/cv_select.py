@@ -29,6 +29,7 @@ so a tie still goes to the variant that was there first.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -36,7 +37,7 @@ import sys
 from pathlib import Path
 
 from bpsrm.data.base import dataset_class
-from bpsrm.engine.config import load_config
+from bpsrm.engine.config import Config, load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import LAST_PT, METRICS_JSON
 from bpsrm.errors import BpsrmError
@@ -61,10 +62,16 @@ SPLIT_KEYS = (
 )
 
 
+@functools.cache
+def _configured(config: str) -> Config:
+    """The config file as it stands, without a variant's overrides (read once per call of the script)."""
+    return load_config(config)
+
+
 def split_keys(config: str) -> tuple[str, ...]:
     """:data:`SPLIT_KEYS` and ``data.options.<name>`` for each split option of the config's dataset."""
     try:
-        dataset = load_config(config).data.name
+        dataset = _configured(config).data.name
         options = dataset_class(dataset).split_options
     except BpsrmError as exc:
         raise SystemExit(f"cv_select: {exc}") from None
@@ -77,7 +84,7 @@ def data_root(config: str, overrides: list[str]) -> str | None:
     """The folder a variant reads: its last ``data.root=`` override, else the config's, resolved (None: the
     dataset's own search)."""
     given = [item.split("=", 1)[1].strip() for item in overrides if item.split("=", 1)[0].strip() == "data.root"]
-    root = given[-1] if given else load_config(config).data.root
+    root = given[-1] if given else _configured(config).data.root
     return None if root in (None, "") else str(Path(root).expanduser().resolve())
 
 

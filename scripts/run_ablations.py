@@ -29,7 +29,10 @@ from pathlib import Path
 import yaml
 from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
+from bpsrm.engine.config import load_config
+from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import ACTIVITY_NPZ, BEST_PT, LAST_PT, METRICS_JSON, TENSORBOARD_DIR
+from bpsrm.errors import BpsrmError
 from bpsrm.files import write_text_atomic
 from bpsrm.network.models import replace_norm
 
@@ -89,10 +92,6 @@ def check_reuse(bpsrm: str) -> None:
 def finished(run: Path, config: Path, overrides: list[str]) -> bool:
     """Whether ``run`` holds the finished run of ``config`` with ``overrides`` (``bpsrm train --reuse``'s rule,
     :func:`bpsrm.engine.resume.finished_metrics`); a run of another config there stops the script."""
-    from bpsrm.engine.config import load_config
-    from bpsrm.engine.resume import finished_metrics
-    from bpsrm.errors import BpsrmError
-
     try:
         return finished_metrics(run, load_config(config, overrides)) is not None
     except BpsrmError as exc:

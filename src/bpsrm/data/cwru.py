@@ -370,12 +370,17 @@ class CWRU(SampleDataset):
         self.normalize = normalize
         if not isinstance(speed_normalize, bool):
             raise ParameterError(f"cwru: speed_normalize must be true or false, got {speed_normalize!r}")
-        if (
-            isinstance(reference_rpm, bool)
-            or not isinstance(reference_rpm, numbers.Real)
-            or not 0 < reference_rpm < math.inf
-        ):
-            raise ParameterError(f"cwru: reference_rpm must be a finite number > 0, got {reference_rpm!r}")
+        try:  # the preprocessing checks reference_rpm (and keeps it as a float)
+            self.preprocess = VibrationPreprocess(
+                window=self.window,
+                sample_rate_hz=float(SAMPLE_RATE_HZ),
+                normalize=normalize,
+                features=features,
+                speed_normalize=speed_normalize,
+                reference_rpm=reference_rpm,
+            )
+        except ParameterError as exc:
+            raise ParameterError(f"cwru: {exc}") from None
         for option, value in (("augment_speed", augment_speed), ("augment_gain", augment_gain)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 0.5:
                 raise ParameterError(f"cwru: {option} must be a fraction in [0, 0.5), got {value!r}")
@@ -384,14 +389,6 @@ class CWRU(SampleDataset):
         self.augmented = self.split == "train" and not whole and (self.augment_speed > 0 or self.augment_gain > 0)
         self.classes = list(_CLASS_SETS[class_set])
         self.sample_rate_hz = SAMPLE_RATE_HZ
-        self.preprocess = VibrationPreprocess(
-            window=self.window,
-            sample_rate_hz=float(SAMPLE_RATE_HZ),
-            normalize=normalize,
-            features=features,
-            speed_normalize=speed_normalize,
-            reference_rpm=float(reference_rpm),
-        )
         self.input_shape = (1, self.preprocess.input_length)
 
         # (record number, label), ordered by load, then class.

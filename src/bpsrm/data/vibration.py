@@ -62,6 +62,7 @@ class VibrationPreprocess:
         rpm = self.reference_rpm
         if isinstance(rpm, bool) or not isinstance(rpm, numbers.Real) or not 0 < rpm < math.inf:
             raise ParameterError(f"reference_rpm must be a finite number > 0, got {rpm!r}")
+        object.__setattr__(self, "reference_rpm", float(rpm))
 
     @property
     def input_length(self) -> int:

@@ -180,8 +180,7 @@ def _evaluate_cells(
         return
     trained = load_trained(run / run_folder.BEST_PT)  # once per run; each cell starts from its statistics
     as_trained = copy.deepcopy(trained.model.state_dict())
-    # test windows side by side, each as long as the model's window (the preprocessing its checkpoint keeps)
-    window = int(getattr(trained.preprocess, "window", 0)) or int(cfg.data.options.get("window", 2048))
+    window = trained.preprocess.window  # test windows side by side, as long as the checkpoint's own (a cwru model)
     for test_load, adapted in cells:
         trained.model.load_state_dict(as_trained)  # adaptation changed the statistics of the last cell
         options = {"load": test_load, "whole": True, "stride": window}

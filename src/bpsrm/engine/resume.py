@@ -224,12 +224,11 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def check_same_config(run: Path, config: Config, *, root_free: bool = False) -> None:
+def check_same_config(run: Path, config: Config) -> None:
     """Refuse to reuse a run folder that an earlier call of a script left with another config: its metrics are
     not this config's. Nothing to check when ``run`` holds no config.yaml; keys that change no figure
-    (:data:`FREE_ON_RESUME`) may differ, as on a resume, and ``data.root`` too with ``root_free`` (the data
-    moved). A ConfigError names the folder and each key that differs with both values, or the config.yaml
-    that cannot be read."""
+    (:data:`FREE_ON_RESUME`) may differ, as on a resume, and ``data.root`` too (the data moved). A ConfigError
+    names the folder and each key that differs with both values, or the config.yaml that cannot be read."""
     path = run / CONFIG_YAML
     if not path.is_file():
         return
@@ -238,8 +237,7 @@ def check_same_config(run: Path, config: Config, *, root_free: bool = False) -> 
     except BpsrmError as exc:
         raise ConfigError(f"{exc}; remove {run} to train it again") from None
     differ = config_changes(saved, config)
-    if root_free:
-        differ.pop("data.root", None)
+    differ.pop("data.root", None)
     if differ:
         listed = "; ".join(f"{key}: {there!r} there, {now!r} now" for key, (there, now) in sorted(differ.items()))
         raise ConfigError(f"{run} holds a run of another config ({listed}); use another --out, or remove that folder")
@@ -252,7 +250,7 @@ def finished_metrics(run: Path, config: Config) -> dict[str, Any] | None:
     metrics.json without the config.yaml that says whose result it is a RunFolderError. ``data.root`` may
     differ (the data moved since; an unfinished run's last.pt then checks its split on resume, as
     :func:`check_resumable` does)."""
-    check_same_config(run, config, root_free=True)
+    check_same_config(run, config)
     if not (run / METRICS_JSON).is_file():
         return None
     if not (run / CONFIG_YAML).is_file():
