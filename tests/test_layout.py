@@ -139,3 +139,39 @@ def test_no_function_of_the_engine_is_longer_than_60_lines() -> None:
                 if length > 60:
                     long.append(f"{path.name}:{node.name} ({length} lines)")
     assert not long, long
+
+
+def test_import_bpsrm_and_the_help_of_the_command_do_not_load_torch() -> None:
+    # `bpsrm --help` took 1.5 s when the package imported PyTorch eagerly.
+    code = (
+        "import sys, contextlib, io\n"
+        "import bpsrm\n"
+        "from bpsrm.cli import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['--version']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        main(argv)\n"
+        "print(sorted(name for name in ('torch', 'numpy') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["[]"]
+
+
+def test_every_public_name_is_reachable_from_the_package_and_is_the_object_of_its_home() -> None:
+    code = (
+        "import importlib, bpsrm\n"
+        "for name in bpsrm.__all__:\n"
+        "    value = getattr(bpsrm, name)\n"
+        "    source = bpsrm.LAZY_NAMES.get(name)\n"
+        "    if source is not None:\n"
+        "        home = importlib.import_module(source)\n"
+        "        assert value is (home if source.endswith('.' + name) else getattr(home, name)), name\n"
+        "namespace = {}\n"
+        "exec('from bpsrm import *', namespace)\n"
+        "assert set(bpsrm.__all__) <= set(namespace), set(bpsrm.__all__) - set(namespace)\n"
+        "assert set(bpsrm.LAZY_NAMES) <= set(bpsrm.__all__) and set(bpsrm.LAZY_NAMES) <= set(dir(bpsrm))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["ok"]
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        bpsrm.no_such_name  # noqa: B018

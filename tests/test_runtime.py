@@ -25,9 +25,10 @@ def faults_of_a_fresh_64_mib_tensor():
     return after - before
 
 # A training loop allocates the same shapes again and again: what counts is the steady state, after a few
-# rounds (PyTorch asks for 64-byte aligned blocks, which glibc reuses only once its free lists hold them).
-faults = [faults_of_a_fresh_64_mib_tensor() for _ in range(8)]
-print(json.dumps({"state": allocator_state(), "faults": min(faults[4:])}))
+# rounds (PyTorch asks for 64-byte aligned blocks, which glibc reuses only once its free lists hold them;
+# measured: the first reuse comes in round 2 to 9, depending on what the process imported before).
+faults = [faults_of_a_fresh_64_mib_tensor() for _ in range(16)]
+print(json.dumps({"state": allocator_state(), "faults": faults[-4:]}))
 """
 
 
@@ -40,10 +41,10 @@ def test_importing_bpsrm_changes_no_process_setting() -> None:
     result = _run("import-only")
     assert result["state"] == "default"
     # glibc maps a 64 MiB block afresh each time: 16,384 pages of 4 KiB to fault in again.
-    assert result["faults"] > 8000
+    assert min(result["faults"]) > 8000
 
 
 def test_tuned_allocator_reuses_large_blocks() -> None:
     result = _run("tuned")
     assert result["state"] == "glibc-tuned"
-    assert result["faults"] < 500
+    assert max(result["faults"]) < 500

@@ -19,15 +19,52 @@ import importlib.abc
 import importlib.machinery
 import sys
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import BpsrmError
-from .network import encoding
-from .network.models import SpikingNetwork, build_model
-from .network.norm import BNTT, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
-from .neuron import surrogate
-from .neuron.functional import srm, srm_convolution, srm_reference
-from .neuron.module import SRMNeuron
+
+if TYPE_CHECKING:
+    from .network import encoding
+    from .network.models import SpikingNetwork, build_model
+    from .network.norm import BNTT, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
+    from .neuron import surrogate
+    from .neuron.functional import srm, srm_convolution, srm_reference
+    from .neuron.module import SRMNeuron
+
+#: The public names that need PyTorch, and the module each comes from. They are imported on first
+#: use (PEP 562), so that ``import bpsrm`` and ``bpsrm --help`` do not load PyTorch (about 1.5 s).
+LAZY_NAMES: dict[str, str] = {
+    "encoding": "bpsrm.network.encoding",
+    "surrogate": "bpsrm.neuron.surrogate",
+    "srm": "bpsrm.neuron.functional",
+    "srm_reference": "bpsrm.neuron.functional",
+    "srm_convolution": "bpsrm.neuron.functional",
+    "SRMNeuron": "bpsrm.neuron.module",
+    "TemporalChannelNorm": "bpsrm.network.norm",
+    "FoldedBatchNorm": "bpsrm.network.norm",
+    "TdBN": "bpsrm.network.norm",
+    "BNTT": "bpsrm.network.norm",
+    "TEBN": "bpsrm.network.norm",
+    "build_model": "bpsrm.network.models",
+    "SpikingNetwork": "bpsrm.network.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Imports a name of :data:`LAZY_NAMES` on first use and keeps it in the package's namespace."""
+    source = LAZY_NAMES.get(name)
+    if source is None:
+        raise AttributeError(f"module 'bpsrm' has no attribute {name!r}")
+    module = importlib.import_module(source)
+    value = module if source.rpartition(".")[2] == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY_NAMES))
+
 
 #: Module names of bpsrm 0.x's flat layout and where each module lives now.
 MOVED_MODULES: dict[str, str] = {
