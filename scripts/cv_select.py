@@ -31,13 +31,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from bpsrm.data.base import dataset_class
 from bpsrm.engine.config import Config, load_config
+from bpsrm.engine.replicates import mean_sd
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import LAST_PT, METRICS_JSON
 from bpsrm.errors import BpsrmError
@@ -131,12 +131,9 @@ def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:
     table = {}
     for name, folds in rows.items():
         accuracies = [m["best_val_accuracy"] for m in folds]
-        table[name] = {
-            "val_accuracy": accuracies,
-            "best_epoch": [m["best_epoch"] for m in folds],
-            "mean": statistics.fmean(accuracies),
-            "sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-        }
+        mean, sd = mean_sd(accuracies)
+        epochs = [m["best_epoch"] for m in folds]
+        table[name] = {"val_accuracy": accuracies, "best_epoch": epochs, "mean": mean, "sd": sd}
     return table
 
 

@@ -22,6 +22,8 @@ import json
 import statistics
 from pathlib import Path
 
+from bpsrm.engine.replicates import format_percent, mean_sd
+
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SPECIAL = (
     "bench",
@@ -56,9 +58,8 @@ DATA = {
 
 
 def _mean_std(values: list[float], unit: str = "seeds") -> str:
-    if len(values) == 1:
-        return f"{100 * values[0]:.2f}% (1 {unit[:-1]})"
-    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}% ({len(values)} {unit})"
+    count = f"1 {unit[:-1]}" if len(values) == 1 else f"{len(values)} {unit}"
+    return f"{format_percent(*mean_sd(values), len(values))} ({count})"
 
 
 def _load(folder: Path, pattern: str) -> list[dict]:
@@ -405,8 +406,7 @@ def ablation_plots() -> list[Path]:
         axes = figure.add_subplot()
         for row, variant in enumerate(names):
             accuracy = [100 * a for a in _accuracies(runs[variant])]
-            mean = statistics.mean(accuracy)
-            spread = statistics.stdev(accuracy) if len(accuracy) > 1 else 0.0
+            mean, spread = mean_sd(accuracy)
             axes.errorbar(mean, row, xerr=spread, fmt="s", color="tab:blue", capsize=3)
             axes.plot(accuracy, [row] * len(accuracy), "o", color="tab:gray", alpha=0.6, markersize=4)
         if "base" in runs:
@@ -516,7 +516,7 @@ def cv_table() -> str:
             overrides = " ".join(o for o in row["overrides"] if not o.startswith("data.root=")) or "(the config)"
             rows.append(
                 f"| {path.name.removesuffix('-cv.json')} | {name}: `{overrides}` | {folds} | "
-                f"{100 * row['mean']:.2f} ± {100 * row['sd']:.2f}% | {chosen} |"
+                f"{format_percent(row['mean'], row['sd'], len(row['val_accuracy']))} | {chosen} |"
             )
     if not rows:
         return ""

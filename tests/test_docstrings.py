@@ -30,6 +30,7 @@ PUBLIC_MODULES = [
     "bpsrm.engine.optimisation",
     "bpsrm.engine.evaluation",
     "bpsrm.engine.distributed",
+    "bpsrm.engine.replicates",
     "bpsrm.data",
 ]
 # Modules whose objects compute on tensors: their docstrings give shapes ("[T, B, ...]") or an equation.

@@ -30,6 +30,7 @@ from ..errors import BpsrmError, ConfigError, DataError
 from ..files import write_text_atomic
 from . import run_folder
 from .config import Config, config_from_dict, config_to_dict
+from .replicates import mean_sd
 from .resume import finished_metrics
 
 __all__ = [
@@ -90,14 +91,15 @@ class _Cell:
         classes = list(self.per_class[0])
         class_means = {c: statistics.fmean(p[c] for p in self.per_class) for c in classes}
         worst = min(class_means, key=lambda c: class_means[c])
+        mean, sd = mean_sd(self.accuracies)
         return {
             "train": list(self.train),
             "test": self.test,
             "adapted": self.adapted,
             "seeds": len(self.accuracies),
             "accuracies": self.accuracies,
-            "mean": statistics.fmean(self.accuracies),
-            "std": statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0,
+            "mean": mean,
+            "std": sd,
             "worst_class": worst,
             "worst_class_accuracy": class_means[worst],
             "lowest_class_accuracy_any_seed": min(min(p.values()) for p in self.per_class),

@@ -1,0 +1,32 @@
+"""Summaries of one experiment over its replicates (seeds or cross-validation folds).
+
+For replicate figures x_1 .. x_n:
+
+    mean = (x_1 + ... + x_n) / n
+    sd   = sqrt(((x_1 - mean)^2 + ... + (x_n - mean)^2) / (n - 1))
+
+the sample standard deviation (Bessel's correction), as ``statistics.stdev``.
+One replicate gives no estimate of spread: its sd is 0 and it is shown as a
+single figure, not as "x ± 0.00".
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+__all__ = ["mean_sd", "format_percent"]
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, sample standard deviation) of ``values``; the sd of a single value is 0."""
+    if len(values) == 0:
+        raise ValueError("mean_sd: no values (expected the figures of one or more replicates)")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def format_percent(mean: float, sd: float, n: int) -> str:
+    """A fraction's mean and sd in percent with two decimals: "92.92 ± 0.11%"; "92.92%" when ``n`` is 1."""
+    if n == 1:
+        return f"{100 * mean:.2f}%"
+    return f"{100 * mean:.2f} ± {100 * sd:.2f}%"

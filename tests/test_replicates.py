@@ -1,0 +1,30 @@
+"""mean and sample sd over replicates, and their format, against hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bpsrm.engine.replicates import format_percent, mean_sd
+
+
+def test_mean_and_sample_sd_of_three_seeds_by_hand() -> None:
+    # mean 2.77 / 3; sd = sqrt(sum of squared deviations / (3 - 1))
+    mean, sd = mean_sd([0.90, 0.92, 0.95])
+    assert mean == pytest.approx(2.77 / 3, abs=1e-15)
+    deviations = [0.90 - 2.77 / 3, 0.92 - 2.77 / 3, 0.95 - 2.77 / 3]
+    assert sd == pytest.approx(math.sqrt(sum(d * d for d in deviations) / 2), rel=1e-12)
+    assert mean_sd([0.5, 0.7]) == pytest.approx((0.6, math.sqrt(0.02)))  # two values: |a - b| / sqrt(2)
+
+
+def test_one_replicate_has_no_spread_and_no_values_are_refused() -> None:
+    assert mean_sd([0.9292]) == (0.9292, 0.0)
+    with pytest.raises(ValueError, match="no values"):
+        mean_sd([])
+
+
+def test_format_percent() -> None:
+    assert format_percent(0.92917, 0.00114, 3) == "92.92 ± 0.11%"
+    assert format_percent(0.92917, 0.0, 1) == "92.92%"
+    assert format_percent(1.0, 0.0, 5) == "100.00 ± 0.00%"  # five equal folds: spread measured as 0
