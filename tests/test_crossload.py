@@ -49,8 +49,8 @@ def test_summary_against_hand_figures(tmp_path) -> None:
     assert first["lowest_class_accuracy_any_seed"] == pytest.approx(0.5)
     assert second["worst_class"] == "a" and second["worst_class_accuracy"] == pytest.approx(0.8)
     table = matrix_markdown(summary)
-    assert "| 0 | 1 | 80.00 +- 14.14 | b 65.00 | - | - |" in table
-    assert "| 1 | 0 | 90.00 +- 14.14 | a 80.00 | - | - |" in table
+    assert "| 0 | 1 | 80.00 ± 14.14% | b 65.00 | - | - |" in table
+    assert "| 1 | 0 | 90.00 ± 14.14% | a 80.00 | - | - |" in table
 
 
 @pytest.mark.slow

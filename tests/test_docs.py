@@ -67,6 +67,15 @@ def test_every_code_block_of_a_page_runs(page: Path, tmp_path: Path) -> None:
         os.chdir(cwd)
 
 
+def test_the_python_blocks_of_the_readme_run() -> None:
+    """The README's "Use from Python" example, in one namespace (its bash blocks are the set-up and long jobs)."""
+    blocks = _blocks(REPO / "README.md", "python")
+    assert blocks, "the README has no python block"
+    namespace: dict[str, object] = {"__name__": "__readme__"}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+
+
 def test_pages_have_runnable_examples() -> None:
     runnable = [p for p in PAGES if _blocks(p, "bash") or _blocks(p, "python")]
     assert len(runnable) >= 8

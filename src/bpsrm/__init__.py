@@ -25,6 +25,11 @@ from ._version import __version__
 from .errors import BpsrmError
 
 if TYPE_CHECKING:
+    from . import data as data
+    from . import deploy as deploy
+    from . import engine as engine
+    from . import network as network
+    from . import neuron as neuron
     from .network import encoding
     from .network.models import SpikingNetwork, build_model
     from .network.norm import BNTT, TEBN, FoldedBatchNorm, TdBN, TemporalChannelNorm
@@ -34,7 +39,13 @@ if TYPE_CHECKING:
 
 #: The public names that need PyTorch, and the module each comes from. They are imported on first
 #: use (PEP 562), so that ``import bpsrm`` and ``bpsrm --help`` do not load PyTorch (about 1.5 s).
+#: The subpackages are imported on first use too (``bpsrm.network.encoding.direct`` after ``import bpsrm``).
 LAZY_NAMES: dict[str, str] = {
+    "neuron": "bpsrm.neuron",
+    "network": "bpsrm.network",
+    "data": "bpsrm.data",
+    "engine": "bpsrm.engine",
+    "deploy": "bpsrm.deploy",
     "encoding": "bpsrm.network.encoding",
     "surrogate": "bpsrm.neuron.surrogate",
     "srm": "bpsrm.neuron.functional",
@@ -51,19 +62,20 @@ LAZY_NAMES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Imports a name of :data:`LAZY_NAMES` on first use and keeps it in the package's namespace."""
-    source = LAZY_NAMES.get(name)
-    if source is None:
-        raise AttributeError(f"module 'bpsrm' has no attribute {name!r}")
-    module = importlib.import_module(source)
-    value = module if source.rpartition(".")[2] == name else getattr(module, name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # a type checker sees the imports above, not "any name is Any"
 
+    def __getattr__(name: str) -> Any:
+        """Imports a name of :data:`LAZY_NAMES` on first use and keeps it in the package's namespace."""
+        source = LAZY_NAMES.get(name)
+        if source is None:
+            raise AttributeError(f"module 'bpsrm' has no attribute {name!r}")
+        module = importlib.import_module(source)
+        value = module if source.rpartition(".")[2] == name else getattr(module, name)
+        globals()[name] = value
+        return value
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(LAZY_NAMES))
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(LAZY_NAMES))
 
 
 #: Module names of bpsrm 0.x's flat layout and where each module lives now.

@@ -30,7 +30,7 @@ from ..errors import BpsrmError, ConfigError, DataError
 from ..files import write_text_atomic
 from . import run_folder
 from .config import Config, config_from_dict, config_to_dict
-from .replicates import mean_sd
+from .replicates import format_percent, mean_sd
 from .resume import finished_metrics
 
 __all__ = [
@@ -221,8 +221,8 @@ def _percent(value: float) -> str:
 def matrix_markdown(summary: dict[str, Any]) -> str:
     """The matrix as a Markdown table: one row per training set and test load."""
     lines = [
-        "| trained at (HP) | tested at (HP) | as trained: mean +- std (%) | worst class | adapted: mean +- std (%) "
-        "| worst class |",
+        "| trained at (HP) | tested at (HP) | as trained: mean ± sd | worst class (%) | adapted: mean ± sd "
+        "| worst class (%) |",
         "|---|---|---|---|---|---|",
     ]
     cells = summary["cells"]
@@ -236,8 +236,7 @@ def matrix_markdown(summary: dict[str, Any]) -> str:
                 row += ["-", "-"]
                 continue
             cell = match[0]
-            spread = f" +- {_percent(cell['std'])}" if cell["seeds"] > 1 else ""
-            row.append(f"{_percent(cell['mean'])}{spread}")
+            row.append(format_percent(cell["mean"], cell["std"], cell["seeds"]))
             row.append(f"{cell['worst_class']} {_percent(cell['worst_class_accuracy'])}")
         lines.append("| " + " | ".join(row) + " |")
     seeds = ", ".join(str(s) for s in summary["seeds"])
