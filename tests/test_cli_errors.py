@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from bpsrm.cli import main
-from bpsrm.errors import ParameterError
+from bpsrm.errors import ParameterError, shown
 from bpsrm.network.models import build_model
 
 TINY = {
@@ -164,3 +164,67 @@ def test_a_resume_on_another_split_is_one_error_line(config: Path, tmp_path: Pat
         str(last),
         "another split (50 train / 14 validation samples, where this config draws 58 train / 6 validation samples",
     )
+
+
+def test_a_key_given_twice_is_refused_not_the_last_one_kept(config: Path, tmp_path: Path, capsys) -> None:
+    """PyYAML keeps the last of two equal keys: a second ``train:`` block dropped ``epochs: 50`` without a word."""
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(config.read_text() + "train: {batch_size: 16}\n")
+    lines = twice.read_text().splitlines()
+    first, second = [n + 1 for n, line in enumerate(lines) if line.startswith("train:")]
+    fragment = f"line {second}: the key 'train' is given a second time (first on line {first})"
+    _fails(["train", twice, "--out", tmp_path / "run"], capsys, str(twice), fragment)
+    _fails(
+        ["train", config, "train={epochs: 1, epochs: 2}", "--out", tmp_path / "run"],
+        capsys,
+        "override train",
+        "line 1: the key 'epochs' is given a second time (first on line 1)",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_alias_bomb_is_quoted_in_one_short_line(tmp_path: Path, capsys) -> None:
+    """40 levels of lists of two aliases: tiny as YAML and in memory, 2**40 items as a full repr."""
+    lines = ["experiment: bomb", "data:", "  name: fashion-mnist-demo", "  options:", "    k0: &l0 [lol, lol]"]
+    lines += [f"    k{i}: &l{i} [*l{i - 1}, *l{i - 1}]" for i in range(1, 40)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join([*lines, "model:", "  spec: *l39"]) + "\n")
+    message = _fails(["train", bomb, "--out", tmp_path / "run"], capsys, str(bomb), "model.spec: expected a string")
+    assert len(message) < 400
+
+
+def test_a_config_nested_deeper_than_the_stack(tmp_path: Path, capsys) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("experiment: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    _fails(["train", deep, "--out", tmp_path / "run"], capsys, str(deep), "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("schedule.warmup_epochs=.inf", "schedule.warmup_epochs: expected a finite number, got inf"),
+        ("optim.weight_decay=.nan", "optim.weight_decay: expected a finite number, got nan"),
+        ("model.norm.eps=" + "9" * 400, "model.norm.eps: expected a finite number"),  # beyond float's range
+        ("seed=" + "1" * 30, "seed: expected a whole number of at most 64 bits"),
+        ("train.batch_size=" + "1" * 25, "train.batch_size: expected a whole number of at most 64 bits"),
+        ("seed=-1", "seed: expected in [0, 4294967295]"),
+        ("seed=" + "1" * 5000, "a value cannot be read"),  # int() refuses more than 4,300 digits: a ValueError
+        ("seed=4294967296", "seed: expected in [0, 4294967295]"),
+    ],
+)
+def test_numbers_no_setting_can_use_are_refused(
+    config: Path, tmp_path: Path, capsys, override: str, fragment: str
+) -> None:
+    """Before: inf warm-up epochs ended in an OverflowError, a 30-digit seed in torch.manual_seed's ValueError."""
+    message = _fails(["train", config, override, "--out", tmp_path / "run"], capsys, fragment)
+    assert message.startswith("bpsrm: error: override ") and len(message) < 600  # the override is the subject
+
+
+def test_shown_quotes_any_value_in_a_short_line() -> None:
+    nested: list = ["lol", "lol"]
+    for _ in range(40):  # 2**41 strings as a full repr; one list of two references per level in memory
+        nested = [nested, nested]
+    assert shown(nested) == "[[[[...], [...]], [[...], [...]]], [[[...], [...]], [[...], [...]]]]"
+    assert shown(10**5000) == "<a whole number of 16610 bits>"  # repr(10**5000) itself raises ValueError
+    assert len(shown("x" * 10_000)) <= 80 and shown("x" * 10_000).startswith("'xxx") and "..." in shown("x" * 10_000)
+    assert shown(3) == "3" and shown("train") == "'train'"

@@ -7,7 +7,11 @@ already catches ``ValueError`` or ``TypeError`` keeps working.
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 __all__ = [
+    "shown",
     "BpsrmError",
     "ShapeError",
     "ParameterError",
@@ -62,3 +66,22 @@ class RunFolderError(BpsrmError):
 
 class NonFiniteError(BpsrmError, ValueError):
     """NaN or Inf where a finite number is needed: the input of a neuron, a loss, a gradient."""
+
+
+class _Short(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 1000:  # repr itself refuses more than 4,300 digits (ValueError)
+            return f"<a whole number of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_SHOWN = _Short()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict, _SHOWN.maxset = 3, 8, 8, 8, 8
+_SHOWN.maxstring, _SHOWN.maxlong, _SHOWN.maxother = 80, 40, 80
+
+
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut short (``reprlib``). An untrusted value may be small
+    in memory and huge as text: a YAML or pickle "billion laughs" list (2 references to a list of 2 references,
+    40 levels deep) has a repr of 2**40 items, which ``f"{value!r:.80}"`` would build in full before cutting it."""
+    return _SHOWN.repr(value)

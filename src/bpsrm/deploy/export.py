@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import BpsrmError
+from ..errors import BpsrmError, shown
 from ..network.layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from ..network.models import SpikingNetwork
 from ..network.norm import TemporalNorm
@@ -203,7 +203,7 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
     """
     nir = _nir()
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (math.isfinite(dt) and dt > 0):
-        raise ExportError(f"dt must be a finite number > 0 (the step of the NIR time constants), got {dt!r}")
+        raise ExportError(f"dt must be a finite number > 0 (the step of the NIR time constants), got {shown(dt)}")
     dt = float(dt)
     if not isinstance(model, SpikingNetwork):
         raise ExportError(f"to_nir expects a bpsrm SpikingNetwork, got {type(model).__name__}")
@@ -553,7 +553,7 @@ def from_nir(graph: Any) -> SpikingNetwork:
                 current = nxt
                 continue
             if not isinstance(nodes[nxt], nir.Threshold):
-                raise ExportError(f"{where}: after the leaky integrators expected a Threshold, got {nxt!r}")
+                raise ExportError(f"{where}: after the leaky integrators expected a Threshold, got {shown(nxt)}")
             fire = nxt
             after = successors[fire]
             resets = [n for n in after if isinstance(nodes[n], nir.Scale)]
@@ -624,7 +624,7 @@ def _metadata_dt(metadata: dict[str, Any]) -> float:
     except (TypeError, ValueError):
         dt = float("nan")
     if not (math.isfinite(dt) and dt > 0):
-        raise ExportError(f"metadata dt={raw!r}: expected one finite number > 0 (the step of the time constants)")
+        raise ExportError(f"metadata dt={shown(raw)}: expected one finite number > 0 (the step of the time constants)")
     return dt
 
 
@@ -638,7 +638,7 @@ def _readout_from(
     taus = [-1.0 / math.log(s) for s in scalars]  # type: ignore[arg-type]
     reduce = str(metadata.get("bpsrm_readout", "mean"))
     if reduce not in ("mean", "max", "last"):
-        raise ExportError(f"metadata bpsrm_readout={reduce!r}: expected mean, max or last for a membrane readout")
+        raise ExportError(f"metadata bpsrm_readout={shown(reduce)}: expected mean, max or last for a membrane readout")
     if len(taus) == 1:
         return MembraneReadout(tau_m=taus[0], kernel="exp", reduce=reduce)
     kernel = "alpha" if scalars[0] == scalars[1] else "dexp"

@@ -34,7 +34,7 @@ from ..engine.checkpoint import load_checkpoint, load_model_state
 from ..engine.config import Config, config_from_dict
 from ..engine.evaluation import evaluate_model
 from ..engine.experiment import make_model, set_statistics, without_augmentation
-from ..errors import BpsrmError, CheckpointError, ParameterError
+from ..errors import BpsrmError, CheckpointError, ParameterError, shown
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork
 from .ood import OODCalibration
@@ -88,7 +88,7 @@ def _checked_fields(state: dict[str, Any], path: Path) -> tuple[Config, tuple[in
     """The config, sample shape, class names and data statistics of a checkpoint, each checked."""
 
     def bad(key: str, expected: str) -> CheckpointError:
-        return CheckpointError(f"{path}: the checkpoint's {key} must be {expected}, got {state.get(key)!r:.80}")
+        return CheckpointError(f"{path}: the checkpoint's {key} must be {expected}, got {shown(state.get(key))}")
 
     for key in ("config", "sample_shape", "classes", "model"):
         if key not in state:

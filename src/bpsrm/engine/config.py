@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
 import math
 import types
 import typing
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import BpsrmError, ConfigError, ParameterError
+from ..errors import BpsrmError, ConfigError, ParameterError, shown
 from ..neuron.params import SETTINGS, SRMParams
 
 __all__ = [
@@ -245,6 +246,7 @@ class Config:
 
 # Ranges: dotted key -> (check, what is expected).
 _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "seed": (lambda v: 0 <= v < 2**32, "in [0, 4294967295] (numpy's seeds)"),
     "data.val_fraction": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "data.val_folds": (lambda v: v is None or v >= 2, "null or >= 2"),
     "data.val_fold": (lambda v: v >= 0, ">= 0"),
@@ -299,6 +301,44 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+@functools.cache
+def _yaml_loader() -> type:
+    """PyYAML's safe loader, less one silence: a key given twice in one mapping is an error (YAML requires
+    unique keys; PyYAML keeps the last, so a second ``train:`` block would drop the first without a word)."""
+    import yaml
+
+    class RepeatedKeyError(yaml.YAMLError):
+        pass
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            first_line: dict[tuple[str, str], int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = (key_node.tag, key_node.value), key_node.start_mark.line + 1
+                if key in first_line:
+                    raise RepeatedKeyError(
+                        f"line {line}: the key {shown(key_node.value)} is given a second time (first on line "
+                        f"{first_line[key]}); keys are unique: which one is meant?"
+                    )
+                first_line[key] = line
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
+
+
+def read_yaml(text: str) -> Any:
+    """YAML text as plain data: the safe loader that refuses repeated keys (:func:`_yaml_loader`). Raises
+    ``yaml.YAMLError`` for text that is not valid YAML, RecursionError for nesting deeper than Python's stack."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass: no Python objects
+    except ValueError as exc:  # a constructor's own: an int of more than 4,300 digits, a date like 2024-13-45
+        raise yaml.YAMLError(f"a value cannot be read: {exc}") from None
+
+
 def _convert(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -308,39 +348,47 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 return _convert(value, option, key)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {type_name(tp)}, got {shown(value)}")
     if origin is Literal:
         if value in typing.get_args(tp):
             return value
-        raise ConfigError(f"{key}: expected one of {type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected one of {type_name(tp)}, got {shown(value)}")
     if tp is type(None):
         if value is None:
             return None
-        raise ConfigError(f"{key}: expected null, got {value!r}")
+        raise ConfigError(f"{key}: expected null, got {shown(value)}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} keys, got {value!r}")
+            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} keys, got {shown(value)}")
         return _build(tp, value, key + ".")
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        raise ConfigError(f"{key}: expected true or false, got {shown(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -(2**63) <= value < 2**63:  # what PyTorch and numpy take as an integer
+                raise ConfigError(f"{key}: expected a whole number of at most 64 bits, got {shown(value)}")
             return value
-        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+        raise ConfigError(f"{key}: expected a whole number, got {shown(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float's range
+                number = math.inf
+            if not math.isfinite(number):  # no setting takes inf or nan ("no limit" is spelt null)
+                raise ConfigError(f"{key}: expected a finite number, got {shown(value)}")
+            return number
+        raise ConfigError(f"{key}: expected a number, got {shown(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
+        raise ConfigError(f"{key}: expected a string, got {shown(value)}")
     if origin is dict:
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return dict(value)
-        raise ConfigError(f"{key}: expected a mapping with string keys, got {value!r}")
+        raise ConfigError(f"{key}: expected a mapping with string keys, got {shown(value)}")
     raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover - schema error
 
 
@@ -361,7 +409,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
             if checked is not None:
                 check, expected = checked
                 if not check(value):
-                    raise ConfigError(f"{key}: expected {expected}, got {raw[name]!r}")
+                    raise ConfigError(f"{key}: expected {expected}, got {shown(raw[name])}")
             values[name] = value
     try:
         return cls(**values)
@@ -416,11 +464,13 @@ def parse_assignment(item: str, what: str = "option", form: str = "KEY=VALUE") -
 
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"{what} {item!r} must look like {form}")
+        raise ConfigError(f"{what} {shown(item)} must look like {form}")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = read_yaml(text) if text.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} {key.strip()}: cannot parse value {text!r} ({exc})") from None
+        raise ConfigError(f"{what} {key.strip()}: cannot parse value {shown(text)} ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {key.strip()}: the value is nested too deeply to read") from None
     return key.strip(), value
 
 
@@ -440,9 +490,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     except ValueError as exc:  # a name no file system takes ("embedded null byte"); after its subclass above
         raise ConfigError(f"{str(path)!r}: not a usable file name ({exc})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = read_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read (a config is a few levels deep)") from None
     if raw is None:
         raise ConfigError(
             f"{path}: the file is empty (or only comments); a config names at least its data and model, "
@@ -454,6 +506,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         return config_from_dict(apply_overrides(raw, overrides or []))
     except ConfigError as exc:
         raise _blame(path, raw, overrides or [], exc) from None
+    except RecursionError:  # a value nested deeper than the stack, copied or checked
+        raise ConfigError(f"{path}: a value is nested too deeply (thousands of levels) to check") from None
 
 
 def _blame(path: Path, raw: dict[str, Any], overrides: list[str], error: ConfigError) -> ConfigError:
@@ -470,5 +524,5 @@ def _blame(path: Path, raw: dict[str, Any], overrides: list[str], error: ConfigE
                 except ConfigError as exc:
                     if str(exc).startswith("override"):  # the override's own form or value did not parse
                         return ConfigError(f"{exc} (on {path})")
-                    return ConfigError(f"override {overrides[count - 1]!r} (on {path}): {exc}")
+                    return ConfigError(f"override {shown(overrides[count - 1])} (on {path}): {exc}")
     return ConfigError(f"{path}: {error}")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import BpsrmError, CheckpointError, ConfigError, RunFolderError
+from ..errors import BpsrmError, CheckpointError, ConfigError, RunFolderError, shown
 from .config import Config, config_from_dict, config_to_dict, load_config
 from .run_folder import CONFIG_YAML, METRICS_JSON, read_metrics
 
@@ -172,7 +172,7 @@ def _check_config(
             f"{last_path}: the run has done {epochs_done} epochs; train.epochs={wanted} cannot "
             "shorten it (give a larger number to extend it)"
         )
-    listed = "; ".join(f"{key}: {there!r} there, {here!r} now" for key, (there, here) in sorted(differ.items()))
+    listed = "; ".join(f"{key}: {shown(old)} there, {shown(new)} now" for key, (old, new) in sorted(differ.items()))
     raise CheckpointError(
         f"{last_path}: was written for another config ({listed}); resume with the config in {last_path.parent} "
         f"(only train.epochs may change, to extend the run; {', '.join(sorted(FREE_ON_RESUME))}, which change "
@@ -192,7 +192,7 @@ def _check_split(last_path: Path, saved: Any, now: dict[str, Any], log: Callable
     readable = isinstance(saved, dict) and all(isinstance(saved.get(key), int) for key in ("train", "val"))
     if not readable:
         raise CheckpointError(
-            f"{last_path}: its split record is unreadable ({saved!r:.80}); train into another run folder"
+            f"{last_path}: its split record is unreadable ({shown(saved)}); train into another run folder"
         )
     if (saved["train"], saved["val"]) == (now["train"], now["val"]):
         was = f"the same sizes, {drawn}, but other samples"
@@ -239,7 +239,7 @@ def check_same_config(run: Path, config: Config) -> None:
     differ = config_changes(saved, config)
     differ.pop("data.root", None)
     if differ:
-        listed = "; ".join(f"{key}: {there!r} there, {now!r} now" for key, (there, now) in sorted(differ.items()))
+        listed = "; ".join(f"{key}: {shown(old)} there, {shown(new)} now" for key, (old, new) in sorted(differ.items()))
         raise ConfigError(f"{run} holds a run of another config ({listed}); use another --out, or remove that folder")
 
 

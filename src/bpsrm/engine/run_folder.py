@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BpsrmError, DataError, RunFolderError
+from ..errors import BpsrmError, DataError, RunFolderError, shown
 from ..files import atomic_file, write_text_atomic
 
 __all__ = [
@@ -308,7 +308,7 @@ def metric_number(value: Any, filename: str, key: str, run: Path) -> float | Non
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataError(f"{run / filename}: {key} must be a number, got {value!r}")
+        raise DataError(f"{run / filename}: {key} must be a number, got {shown(value)}")
     return float(value) if math.isfinite(value) else None
 
 
