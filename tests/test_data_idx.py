@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -51,6 +53,10 @@ def test_raw_and_gz_read_the_same(tmp_path) -> None:
         (bytes([0, 0, 8, 3, 0, 0, 0, 2]), "truncated"),
         (bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]), "declares shape (5,) (5 values) but the file holds 2"),
         (b"\x1f\x8b\x08\x00garbage", "gzip stream is damaged"),
+        # sizes whose product passes 2**64: int64 wrapped it to 0, which matched the 0 values present
+        (bytes([0, 0, 8, 4]) + (65536).to_bytes(4, "big") * 4, f"({2**64} values) but the file holds 0"),
+        (gzip.compress(bytes([0, 0, 8, 4]) + (65536).to_bytes(4, "big") * 4), f"({2**64} values) but the file holds 0"),
+        (gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 2]) + b"abc"), "(2 values) but the file holds more than 2"),
     ],
 )
 def test_damaged_files_name_the_file_and_problem(tmp_path, payload, fragment) -> None:
@@ -60,6 +66,25 @@ def test_damaged_files_name_the_file_and_problem(tmp_path, payload, fragment) ->
         read_idx(path)
     assert str(path) in str(info.value)
     assert fragment in str(info.value)
+
+
+def test_a_gzip_bomb_is_read_no_further_than_its_header_declares(tmp_path) -> None:
+    """A 1-value header, then 256 MiB of zeros: about 250 KB gzipped. The whole stream used to be decompressed
+    before the sizes were compared."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    parts = [packer.compress(bytes([0, 0, 8, 1, 0, 0, 0, 1]))]
+    parts += [packer.compress(bytes(1 << 20)) for _ in range(256)]
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(b"".join(parts) + packer.flush())
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"declares shape \(1,\) \(1 values\) but the file holds more than 1"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"{peak / 2**20:.0f} MiB"
 
 
 def test_missing_dataset_lists_where_it_looked(tmp_path, monkeypatch) -> None:
