@@ -31,6 +31,7 @@ PUBLIC_MODULES = [
     "bpsrm.engine.evaluation",
     "bpsrm.engine.distributed",
     "bpsrm.engine.replicates",
+    "bpsrm.data.checks",
     "bpsrm.data",
 ]
 # Modules whose objects compute on tensors: their docstrings give shapes ("[T, B, ...]") or an equation.

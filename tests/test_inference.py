@@ -153,6 +153,54 @@ def test_a_kept_preprocessing_record_is_restored(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"kind": "events", "reader": "nmnist", "sensor_size": []}, "sensor_size must be (width, height), got []"),
+        ({"kind": "events", "reader": "nmnist", "sensor_size": ["a", "b"]}, "sensor width must be a whole number"),
+        ({"kind": "events", "reader": "nmnist", "sensor_size": [64, 64]}, "(64, 64) is not the nmnist sensor"),
+        (
+            {"kind": "events", "reader": "nmnist", "sensor_size": [34, 34], "time_steps": 10**9},
+            "time_steps must be a whole number in [1, 268435456], got 1000000000",  # bincount asked for 16.8 TiB
+        ),
+        (
+            {"kind": "events", "reader": "asl-dvs", "sensor_size": [240, 180], "time_steps": 10**5},
+            "frames of 8640000000 values per sample",  # 100,000 x 2 x 180 x 240
+        ),
+        ({"kind": "events", "reader": "nmnist", "sensor_size": [34, 34], "mode": "loud"}, "mode must be one of"),
+        ({"kind": "events", "reader": "nmnist", "sensor_size": [34, 34], "downsample": 0}, "downsample must be"),
+        ({"kind": "vibration", "window": 0}, "window must be a whole number in [2, 4194304], got 0"),
+        ({"kind": "vibration", "window": "2048"}, "window must be a whole number in [2, 4194304], got '2048'"),
+        ({"kind": "vibration", "sample_rate_hz": 0}, "sample_rate_hz must be a finite number > 0, got 0"),
+        ({"kind": "vibration", "mean": 0.1}, "mean and std come together"),
+        ({"kind": "vibration", "mean": 0.0, "std": -1.0}, "std must be a finite number > 0, got -1.0"),
+        ({"kind": "vibration", "speed_normalize": "yes"}, "speed_normalize must be true or false, got 'yes'"),
+        ({"kind": "image", "channels": 1, "height": -28, "width": 28}, "height must be a whole number in [1, 16384]"),
+        ({"kind": "image", "channels": 2, "height": 28, "width": 28}, "channels must be 1 (grey) or 3 (RGB), got 2"),
+    ],
+)
+def test_a_preprocessing_record_out_of_range_is_refused_naming_the_checkpoint(raw, fragment) -> None:
+    """Found by a fuzzing audit: these values used to pass and fail later, in predict, as IndexError,
+    ValueError, TypeError, ZeroDivisionError or a 16.8 TiB allocation, or blame the input file."""
+    with pytest.raises(DataError) as info:
+        preprocess_from_dict(raw, "x.pt")
+    assert str(info.value).startswith("x.pt: unreadable") and fragment in str(info.value)
+
+
+def test_a_vibration_model_normalised_on_training_data_needs_its_statistics(tmp_path) -> None:
+    record = {"kind": "vibration", "window": 256, "normalize": "train"}
+    path = save_checkpoint(tmp_path / "nostats.pt", _payload(preprocess=record))
+    with pytest.raises(CheckpointError, match=r"nostats.pt: its preprocessing normalises by the training data"):
+        load_trained(path)
+
+
+def test_a_sample_shape_too_large_for_memory_is_refused_before_its_probe_is_allocated(tmp_path) -> None:
+    """The probe of one sample, [T, 1, 1, 200000, 200000] float32 (596 GiB at T = 4), was asked of the allocator."""
+    path = save_checkpoint(tmp_path / "huge.pt", _payload(sample_shape=[1, 200_000, 200_000]))
+    with pytest.raises(CheckpointError, match=r"huge.pt: .*samples of shape \(1, 200000, 200000\) .* GiB as one input"):
+        load_trained(path)
+
+
+@pytest.mark.parametrize(
     ("data", "shape", "stats", "want"),
     [
         ("nmnist", (6, 2, 34, 34), {}, EventPreprocess("nmnist", (34, 34), time_steps=6, mode="count")),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -68,3 +71,12 @@ def test_calibration_refuses_silent_layers_and_bad_records() -> None:
         OODCalibration.from_dict(
             {"means": torch.zeros(2, 3), "precision": torch.eye(2), "threshold": 1, "quantile": 0.9}
         )
+    good = {"means": torch.zeros(2, 3), "precision": torch.eye(3), "threshold": 1.0, "quantile": 0.9}
+    for change, fragment in [
+        ({"threshold": math.nan}, "threshold nan, expected a number >= 0"),  # every input was "unknown", exit 0
+        ({"threshold": -1.0}, "threshold -1.0"),
+        ({"quantile": 0.0}, "quantile 0.0, expected one in (0, 1]"),
+        ({"means": torch.full((2, 3), math.inf)}, "not finite"),
+    ]:
+        with pytest.raises(DataError, match=re.escape(fragment)):
+            OODCalibration.from_dict({**good, **change}, "x.pt")

@@ -146,6 +146,26 @@ def test_what_the_model_never_saw_is_unknown(fault_model, shared_data, tmp_path)
     assert fault["majority"]["class"] == "OR014@6" and fault["majority"]["unknown_share"] < 0.2
 
 
+def test_an_ood_calibration_of_another_width_names_the_checkpoint(fault_model, tmp_path, capsys) -> None:
+    """Class means of 5 features for a model whose last spiking layer gives more: a RuntimeError in score()."""
+    state = torch.load(fault_model, weights_only=True)
+    classes = len(state["classes"])
+    state["ood"] = {
+        "means": torch.zeros(classes, 5, dtype=torch.float64),
+        "precision": torch.eye(5, dtype=torch.float64),
+        "threshold": 1.0,
+        "quantile": 0.99,
+    }
+    bad = tmp_path / "other-width.pt"
+    torch.save(state, bad)
+    signal = tmp_path / "signal.npy"
+    np.save(signal, np.random.default_rng(0).normal(size=30_000))
+    assert main(["predict", str(bad), str(signal), "--sample-rate", "12000"]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: its out-of-distribution calibration is for 5 features per sample, the model gives" in err
+    assert "Traceback" not in err
+
+
 def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, shared_data, tmp_path, capsys) -> None:
     records = sorted(str(p) for p in (shared_data / "cwru" / "2HP").glob("*.mat"))
     adapted = tmp_path / "adapted.pt"

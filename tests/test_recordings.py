@@ -21,6 +21,7 @@ import scipy.signal
 
 from bpsrm.data.cwru import read_cwru_record, read_cwru_record_rpm
 from bpsrm.data.recordings import RECORDING_SUFFIXES, Recording, check_signal, read_recording, resample
+from bpsrm.data.vibration import VibrationPreprocess
 from bpsrm.errors import DataError, ParameterError
 
 pytestmark = pytest.mark.data
@@ -725,3 +726,13 @@ def test_resample_round_trip_of_a_real_record(rec105) -> None:
 def test_resample_bad_rates(from_hz: float, to_hz: float) -> None:
     with pytest.raises(ParameterError):
         resample(np.zeros(100), from_hz, to_hz)
+
+
+def test_resample_refuses_more_than_16x_up_sampling() -> None:
+    """A rate misread from a file (1e-6 Hz in a .mat's fs, 1 Hz from a time column of sample numbers) turned 20
+    samples into 2.4e11 at 12 kHz: numpy asked for 1.75 TiB."""
+    assert resample(np.zeros(100), 750, 12_000).size == 1600  # 16x: still taken
+    with pytest.raises(ParameterError, match=r"1 Hz to 12000 Hz is 1.2e\+04x up-sampling, more than the 16x"):
+        resample(np.zeros(2000), 1, 12_000)
+    with pytest.raises(DataError, match=r"^x.csv: resample: 1e-06 Hz"):
+        VibrationPreprocess().signal(np.zeros(20), 1e-6, None, "x.csv")

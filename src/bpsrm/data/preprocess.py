@@ -11,6 +11,7 @@ exactly the tensor the data loader makes of it.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DataError, ParameterError
+from ..errors import DataError, ParameterError, shown
 from .asl_dvs import SENSOR_SIZE as ASL_DVS_SENSOR
+from .checks import whole_number
+from .events import MODES, frame_shape
 from .nmnist import SENSOR_SIZE as NMNIST_SENSOR
 from .vibration import VibrationPreprocess
 
@@ -40,6 +43,13 @@ class ImagePreprocess:
     height: int
     width: int
     kind: str = field(default="image", init=False)
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise ParameterError(f"channels must be 1 (grey) or 3 (RGB), got {shown(self.channels)}")
+        object.__setattr__(self, "channels", int(self.channels))
+        object.__setattr__(self, "height", whole_number("height", self.height, 1, MAX_SIDE))
+        object.__setattr__(self, "width", whole_number("width", self.width, 1, MAX_SIDE))
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for checkpoints."""
@@ -78,6 +88,11 @@ class ImagePreprocess:
         return self.to_input(self.decode(data, str(path))).unsqueeze(0)
 
 
+MAX_SIDE = 1 << 14
+"""The largest image side or sensor side a preprocessing record may name."""
+MAX_FRAME_VALUES = 1 << 28
+"""The most values one sample's event frames may hold (1 GiB of float32)."""
+
 EVENT_SENSORS = {"nmnist": NMNIST_SENSOR, "asl-dvs": ASL_DVS_SENSOR}
 """Sensor size (W, H) of each event reader, as the reader itself states it (its ``SENSOR_SIZE``)."""
 
@@ -99,9 +114,29 @@ class EventPreprocess:
     kind: str = field(default="events", init=False)
 
     def __post_init__(self) -> None:
-        if self.reader not in EVENT_SENSORS:
-            raise ParameterError(f"event reader must be one of {sorted(EVENT_SENSORS)}, got {self.reader!r}")
-        object.__setattr__(self, "sensor_size", (int(self.sensor_size[0]), int(self.sensor_size[1])))
+        if not isinstance(self.reader, str) or self.reader not in EVENT_SENSORS:
+            raise ParameterError(f"event reader must be one of {sorted(EVENT_SENSORS)}, got {shown(self.reader)}")
+        size = self.sensor_size
+        if not isinstance(size, (list, tuple)) or len(size) != 2:
+            raise ParameterError(f"sensor_size must be (width, height), got {shown(size)}")
+        size = (whole_number("sensor width", size[0], 1, MAX_SIDE), whole_number("sensor height", size[1], 1, MAX_SIDE))
+        if size != tuple(EVENT_SENSORS[self.reader]):
+            raise ParameterError(
+                f"sensor_size {size} is not the {self.reader} sensor's {tuple(EVENT_SENSORS[self.reader])}"
+            )
+        object.__setattr__(self, "sensor_size", size)
+        if self.mode not in MODES:
+            raise ParameterError(f"mode must be one of {MODES}, got {shown(self.mode)}")
+        downsample = whole_number("downsample", self.downsample, 1, min(size))
+        steps = whole_number("time_steps", self.time_steps, 1, MAX_FRAME_VALUES)
+        values = math.prod(frame_shape(size, steps, downsample))
+        if values > MAX_FRAME_VALUES:
+            raise ParameterError(
+                f"time_steps={steps} with downsample={downsample} makes frames of {values} values per sample, "
+                f"more than the {MAX_FRAME_VALUES} a sample may hold"
+            )
+        object.__setattr__(self, "time_steps", steps)
+        object.__setattr__(self, "downsample", downsample)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for checkpoints."""
@@ -152,5 +187,5 @@ def preprocess_from_dict(raw: dict[str, Any], where: str = "checkpoint") -> Prep
         if kind == "vibration":
             return VibrationPreprocess(**values)
     except (TypeError, ParameterError) as exc:
-        raise DataError(f"{where}: unreadable {kind} preprocessing {raw!r} ({exc})") from None
-    raise DataError(f"{where}: unknown preprocessing kind {kind!r} (expected image, events or vibration)")
+        raise DataError(f"{where}: unreadable {shown(kind)} preprocessing {shown(raw)} ({exc})") from None
+    raise DataError(f"{where}: unknown preprocessing kind {shown(kind)} (expected image, events or vibration)")

@@ -234,6 +234,12 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
         )
 
 
+MAX_UPSAMPLING = 16
+"""The largest up-sampling factor :func:`resample` takes (12 kHz from 750 Hz): a recording sampled far below
+the model's rate holds none of the frequencies it learnt, and a rate misread from a file (a time column of
+sample numbers is 1 Hz) would otherwise make a model-rate signal thousands of times longer than the file."""
+
+
 def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     """``signal`` (1-D) sampled at ``from_hz``, resampled to ``to_hz`` with an anti-alias filter.
 
@@ -244,7 +250,8 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     fraction with a denominator of at most 1000. The result has
     ``round(len(signal) * to_hz / from_hz)`` samples (float64; ``ceil`` for a
     whole factor, as decimate keeps every k-th sample from the first); equal rates
-    return a copy. The one resampler of bpsrm: training data and ``predict`` share it.
+    return a copy. Up-sampling by more than :data:`MAX_UPSAMPLING` is refused. The one
+    resampler of bpsrm: training data and ``predict`` share it.
     """
     from_hz = _positive("from_hz", from_hz)
     to_hz = _positive("to_hz", to_hz)
@@ -259,6 +266,12 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     approx = ratio.limit_denominator(1000)
     if approx == 0:
         raise ParameterError(f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is a ratio below 1/1000, too small")
+    if ratio > MAX_UPSAMPLING:
+        raise ParameterError(
+            f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is {float(ratio):.3g}x up-sampling, more than the "
+            f"{MAX_UPSAMPLING}x that can still carry what the model was trained on (is the sample rate right? a "
+            "time column of sample numbers reads as 1 Hz)"
+        )
     if x.size == 0:
         return x
     import scipy.signal

@@ -17,17 +17,19 @@ samples and the fault lines of every speed fall on the same bins.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, ParameterError
+from ..errors import DataError, ParameterError, shown
+from .checks import real_number, whole_number
 
 __all__ = ["VibrationPreprocess", "envelope", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
 
 FEATURES = ("raw", "spectrum", "envelope")
+MAX_WINDOW = 1 << 22
+"""The longest window a preprocessing record may ask for (4 Mi samples, about 350 s at 12 kHz)."""
 NORMALIZE = ("train", "window", "none")
 
 
@@ -56,13 +58,22 @@ class VibrationPreprocess:
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZE:
-            raise ParameterError(f"normalize must be one of {list(NORMALIZE)}, got {self.normalize!r}")
+            raise ParameterError(f"normalize must be one of {list(NORMALIZE)}, got {shown(self.normalize)}")
         if self.features not in FEATURES:
-            raise ParameterError(f"features must be one of {list(FEATURES)}, got {self.features!r}")
-        rpm = self.reference_rpm
-        if isinstance(rpm, bool) or not isinstance(rpm, numbers.Real) or not 0 < rpm < math.inf:
-            raise ParameterError(f"reference_rpm must be a finite number > 0, got {rpm!r}")
-        object.__setattr__(self, "reference_rpm", float(rpm))
+            raise ParameterError(f"features must be one of {list(FEATURES)}, got {shown(self.features)}")
+        if not isinstance(self.speed_normalize, bool):
+            raise ParameterError(f"speed_normalize must be true or false, got {shown(self.speed_normalize)}")
+        checked = {
+            "window": whole_number("window", self.window, 2, MAX_WINDOW),
+            "sample_rate_hz": real_number("sample_rate_hz", self.sample_rate_hz, above=0),
+            "reference_rpm": real_number("reference_rpm", self.reference_rpm, above=0),
+            "mean": None if self.mean is None else real_number("mean", self.mean),
+            "std": None if self.std is None else real_number("std", self.std, above=0),
+        }
+        if (checked["mean"] is None) != (checked["std"] is None):
+            raise ParameterError(f"mean and std come together, got mean={shown(self.mean)}, std={shown(self.std)}")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     @property
     def input_length(self) -> int:
@@ -87,7 +98,10 @@ class VibrationPreprocess:
             raise DataError(f"{where}: sample rate {rate_hz!r} Hz is not a positive number")
         from .recordings import resample  # recordings reads CWRU's catalogue, which imports this module
 
-        return resample(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz)
+        try:
+            return resample(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz)
+        except ParameterError as exc:  # a rate far below the model's (a misread rate)
+            raise DataError(f"{where}: {exc}") from None
 
     def windows(self, windows: np.ndarray) -> np.ndarray:
         """Windows ``[N, window]`` of a signal at the model rate as network inputs ``[N, 1, input_length]``."""

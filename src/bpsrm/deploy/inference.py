@@ -80,7 +80,14 @@ def load_trained(checkpoint: str | Path) -> TrainedModel:
         preprocess = preprocess_from_dict(raw, str(path)) if raw is not None else None
     else:  # written before checkpoints kept it
         preprocess = _legacy_preprocess(config, sample_shape, stats)
+    if isinstance(preprocess, VibrationPreprocess) and preprocess.normalize == "train" and preprocess.mean is None:
+        raise CheckpointError(f"{path}: its preprocessing normalises by the training data's mean and std, not kept")
     ood = OODCalibration.from_dict(state["ood"], str(path)) if state.get("ood") else None
+    if ood is not None and ood.means.shape[0] != len(classes):
+        raise CheckpointError(
+            f"{path}: its out-of-distribution calibration has {ood.means.shape[0]} class means "
+            f"for {len(classes)} classes"
+        )
     return TrainedModel(path, config, model, classes, sample_shape, stats, preprocess, ood, state)
 
 

@@ -22,6 +22,7 @@ recording given to a fault-only model, or sensor noise, lands at ten times it or
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,12 @@ class OODCalibration:
             raise DataError(f"{where}: unreadable out-of-distribution calibration ({exc})") from None
         if means.dim() != 2 or precision.shape != (means.shape[1], means.shape[1]):
             raise DataError(f"{where}: out-of-distribution calibration of inconsistent shapes")
+        if not (torch.isfinite(means).all() and torch.isfinite(precision).all()):
+            raise DataError(f"{where}: the out-of-distribution calibration holds values that are not finite")
+        if not (math.isfinite(calibration.threshold) and calibration.threshold >= 0):  # a NaN: every input unknown
+            raise DataError(f"{where}: out-of-distribution threshold {calibration.threshold}, expected a number >= 0")
+        if not 0 < calibration.quantile <= 1:
+            raise DataError(f"{where}: out-of-distribution quantile {calibration.quantile}, expected one in (0, 1]")
         return calibration
 
 

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from ..data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
-from ..errors import DataError
+from ..errors import CheckpointError, DataError
 from ..files import atomic_file
 from .inference import TrainedModel, load_trained
 from .ood import spike_features
@@ -177,6 +177,11 @@ def _classify(trained: TrainedModel, inputs: Tensor) -> list[dict[str, Any]]:
     logits, features = spike_features(trained.model, trained.encode(inputs))
     probabilities = torch.softmax(logits.double(), dim=1)
     confidence, predicted = probabilities.max(1)
+    if trained.ood is not None and features.shape[1] != trained.ood.means.shape[1]:
+        raise CheckpointError(
+            f"{trained.path}: its out-of-distribution calibration is for {trained.ood.means.shape[1]} features per "
+            f"sample, the model gives {features.shape[1]}"
+        )
     scores = trained.ood.score(features) if trained.ood is not None else None
     entries = []
     for i in range(inputs.shape[0]):

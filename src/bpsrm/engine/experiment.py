@@ -8,6 +8,7 @@ can tell it continues on the samples it began on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -66,6 +67,13 @@ class Experiment:
 def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | None = None) -> SpikingNetwork:
     """The network of ``config`` for samples of ``sample_shape`` (without the batch)."""
     encode = get_encoder(config.encoder.name, config.model.time_steps)
+    memory = physical_memory()
+    needed = 4 * math.prod(sample_shape) * config.model.time_steps  # the probe below: one sample, float32
+    if memory is not None and needed > memory:
+        raise ConfigError(
+            f"samples of shape {tuple(sample_shape)} at model.time_steps={config.model.time_steps} need "
+            f"{needed / 2**30:,.1f} GiB as one input; this machine has {memory / 2**30:,.1f} GiB of memory"
+        )
     probe = encode(torch.zeros((1, *sample_shape)))
     try:
         model = build_model(
