@@ -270,7 +270,14 @@ class Mat5:
         return _matrix_array(body, 0, nbytes, self.order, name)
 
     def values(self, name: str) -> np.ndarray:
-        """The real numeric variable ``name`` as float64, in MATLAB's shape (see :meth:`array`)."""
+        """The real numeric variable ``name`` as float64, in MATLAB's shape (see :meth:`array`); at most
+        :data:`MAX_VARIABLE_BYTES` as float64 (a variable of bytes grows 8-fold)."""
+        count = math.prod(self.headers[name].dims)
+        if count * 8 > MAX_VARIABLE_BYTES:
+            raise MatError(
+                f"variable {name!r} holds {count} values, {count * 8} bytes as float64, more than this reader "
+                f"accepts ({MAX_VARIABLE_BYTES})"
+            )
         with np.errstate(invalid="ignore"):  # a signalling NaN in single precision stays NaN, without a warning
             return np.asarray(self.array(name), dtype=np.float64)
 

@@ -41,6 +41,7 @@ bad argument is a :class:`~bpsrm.errors.ParameterError`.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import numbers
@@ -49,6 +50,7 @@ import re
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -58,7 +60,7 @@ import numpy as np
 
 from ..errors import DataError, ParameterError
 from .cwru import CWRU_RECORDS, RPM_NAME, record_rpm, record_sample_rate
-from .matfile import MAT_NUMERIC_CLASSES, Mat5, MatError, matrix_header
+from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
 
@@ -100,7 +102,7 @@ class Recording:
 class _Content:
     """What a file offers, before a channel is chosen."""
 
-    channels: dict[str, np.ndarray]
+    channels: dict[str, np.ndarray | Callable[[], np.ndarray]]  # a callable reads the channel when it is chosen
     rates: list[tuple[float, str]]  # sample rates the file states, with where it states them
     rpms: dict[str, float]  # rpm scalars by variable name
     channel_rates: dict[str, tuple[float, str]]  # rate implied by a channel's own name (CWRU layout)
@@ -154,7 +156,8 @@ def read_recording(
         raise DataError(f"{path}: no numeric signal (expected a numeric vector or column){found}")
 
     name = _choose_channel(path, content, channel)
-    signal = np.ascontiguousarray(content.channels[name], dtype=np.float64)
+    chosen = content.channels[name]
+    signal = np.ascontiguousarray(chosen() if callable(chosen) else chosen, dtype=np.float64)
     if signal.size == 0:
         raise DataError(f"{path}: channel {name!r} holds no samples")
 
@@ -355,13 +358,21 @@ def _file_rpm(content: _Content, name: str) -> float | None:
     return record_rpm(content.rpms, int(cwru.group(1)) if cwru else None)
 
 
-def _add_array(content: _Content, name: str, values: np.ndarray) -> None:
-    """Add a variable's array: a scalar (rate, rpm or nothing), a vector, or a 2-D array of channels."""
-    squeezed = values.reshape(-1) if values.ndim <= 2 and min(values.shape, default=1) == 1 else values
-    if values.size == 0:
+def _add_array(
+    content: _Content, name: str, shape: tuple[int, ...], load: Callable[[], np.ndarray] | np.ndarray
+) -> None:
+    """Add a variable of ``shape``: a scalar (rate, rpm or nothing), a vector, or a 2-D array of channels.
+
+    ``load`` reads its values as float64 (or is them): it is called for a scalar at once, for a channel only
+    when that channel is chosen, so a file's other variables are never read (each may hold up to
+    :data:`~bpsrm.data.matfile.MAX_VARIABLE_BYTES`)."""
+    read = functools.cache(load) if callable(load) else (lambda: load)
+    size = math.prod(shape)
+    vector = len(shape) <= 2 and min(shape, default=1) == 1
+    if size == 0:
         content.skipped.append(f"{name} (empty)")
-    elif values.size == 1:
-        value = float(squeezed[0])
+    elif size == 1:
+        value = float(read().reshape(-1)[0])
         if _RATE_NAME.match(name):
             if not (math.isfinite(value) and value > 0):
                 raise DataError(f"{name} = {value:g} is not a sample rate (expected a positive number of Hz)")
@@ -371,8 +382,8 @@ def _add_array(content: _Content, name: str, values: np.ndarray) -> None:
                 content.rpms[name] = value
         else:
             content.skipped.append(f"{name} (a scalar)")
-    elif squeezed.ndim == 1:
-        content.channels[name] = squeezed
+    elif vector:
+        content.channels[name] = lambda: read().reshape(-1)
         cwru = _CWRU_KEY.match(name)
         if cwru and int(cwru.group(1)) in CWRU_RECORDS:
             number = int(cwru.group(1))
@@ -380,14 +391,12 @@ def _add_array(content: _Content, name: str, values: np.ndarray) -> None:
                 float(record_sample_rate(number)),
                 f"{name}: CWRU record {number} is sampled at {record_sample_rate(number) // 1000} kHz",
             )
-    elif values.ndim == 2:
-        along_rows = values.shape[0] >= values.shape[1]  # the long dimension is time
-        count = values.shape[1] if along_rows else values.shape[0]
-        for i in range(count):
-            column = values[:, i] if along_rows else values[i, :]
-            content.channels[f"{name}[{i}]"] = column
+    elif len(shape) == 2:
+        along_rows = shape[0] >= shape[1]  # the long dimension is time
+        for i in range(shape[1] if along_rows else shape[0]):
+            content.channels[f"{name}[{i}]"] = (lambda i=i: read()[:, i]) if along_rows else (lambda i=i: read()[i, :])
     else:
-        content.skipped.append(f"{name} (a {values.ndim}-D array)")
+        content.skipped.append(f"{name} (a {len(shape)}-D array)")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -417,31 +426,22 @@ def _read_mat(path: Path) -> _Content:
         ) from exc
     content = _new_content()
     for name in dict.fromkeys(mat.names):
+        header = mat.header(name)
+        if header.mx_class not in MAT_NUMERIC_CLASSES or header.is_complex:
+            content.skipped.append(f"{name} (not a real numeric array)")
+            continue
+
+        def load(name: str = name) -> np.ndarray:
+            try:
+                return mat.values(name)
+            except _MAT5_ERRORS as exc:
+                raise DataError(f"{path}: cannot read variable {name} ({exc})") from exc
+
         try:
-            mx_class, is_complex = _mat5_class(mat, name)
-            if mx_class not in MAT_NUMERIC_CLASSES or is_complex:
-                content.skipped.append(f"{name} (not a real numeric array)")
-                continue
-            values = mat.values(name)
-        except _MAT5_ERRORS as exc:
-            raise DataError(f"{path}: cannot read variable {name} ({exc})") from exc
-        try:
-            _add_array(content, name, values)
+            _add_array(content, name, tuple(header.dims), load)
         except DataError as exc:
-            raise DataError(f"{path}: {exc}") from None
+            raise _in_file(path, exc) from None
     return content
-
-
-def _mat5_class(mat: Mat5, name: str) -> tuple[int, bool]:
-    """(MATLAB class number, complex) of variable ``name``, read from its header only."""
-    compressed, start, end = mat.variables[name]
-    if not compressed:
-        return matrix_header(mat.data, start, end, mat.order)[:2]
-    head = zlib.decompressobj().decompress(mat.data[start:end], 4096)
-    if len(head) < 8:
-        raise MatError(f"{name}: compressed header too short")
-    inner_bytes = struct.unpack_from(mat.order + "I", head, 4)[0]
-    return matrix_header(head, 8, min(len(head), 8 + inner_bytes), mat.order)[:2]
 
 
 def _read_mat73(path: Path) -> _Content:
@@ -471,15 +471,42 @@ def _read_mat73(path: Path) -> _Content:
                 ):
                     content.skipped.append(f"{name} (not a real numeric array)")
                     continue
-                values = np.asarray(item[()], dtype=np.float64)
-                if mat_class is not None:
-                    values = values.T  # MATLAB stores arrays transposed (column-major)
-                _add_array(content, name, np.atleast_1d(values))
+                shape = tuple(item.shape)[::-1] if mat_class is not None else tuple(item.shape)
+                _add_array(
+                    content, name, shape or (1,), functools.partial(_h5_values, path, name, mat_class is not None)
+                )
     except DataError as exc:
-        raise DataError(f"{path}: {exc}") from None
+        raise _in_file(path, exc) from None
     except Exception as exc:  # h5py raises OSError, KeyError, ValueError, RuntimeError... on damaged files
         raise DataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({type(exc).__name__}: {exc})") from exc
     return content
+
+
+def _in_file(path: Path, error: DataError) -> DataError:
+    """``error`` naming ``path`` first (once: a variable's loader names it already)."""
+    message = str(error)
+    return DataError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
+
+
+def _h5_values(path: Path, name: str, transposed: bool) -> np.ndarray:
+    """Dataset ``name`` of an HDF5 .mat file as float64 (MATLAB's shape when ``transposed``), at most
+    :data:`~bpsrm.data.matfile.MAX_VARIABLE_BYTES` of them: the file is opened again, for the one chosen."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            item = file[name]
+            if item.size * 8 > MAX_VARIABLE_BYTES:  # a dataset of fill values is tiny on disk, not in memory
+                raise DataError(
+                    f"{path}: variable {name} holds {item.size} values, {item.size * 8} bytes as float64, "
+                    f"more than this reader accepts ({MAX_VARIABLE_BYTES})"
+                )
+            values = np.atleast_1d(np.asarray(item[()], dtype=np.float64))
+    except DataError:
+        raise
+    except Exception as exc:  # h5py raises OSError, KeyError, ValueError, RuntimeError... on damaged files
+        raise DataError(f"{path}: cannot read variable {name} ({type(exc).__name__}: {exc})") from exc
+    return values.T if transposed else values
 
 
 # ---------------------------------------------------------------------------------------------------------------------
