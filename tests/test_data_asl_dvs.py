@@ -439,3 +439,17 @@ def test_no_warning_and_cache_file_permissions(asl_root, isolate) -> None:
         ASLDVS("train", root=asl_root[0])
     files = list((isolate / "frames").iterdir())
     assert len(files) == 1 and files[0].suffix == ".frames" and os.access(files[0], os.R_OK)
+
+
+def test_a_sample_of_more_events_than_a_sample_may_hold_is_refused_before_reading(tmp_path, monkeypatch) -> None:
+    """The event count comes from the fields' headers: a 130 KB compressed file of 4 x 32 Mi values took 1.7 GB."""
+    from bpsrm.data import asl_dvs
+
+    monkeypatch.setattr(asl_dvs, "MAX_EVENTS", 100)
+    path = tmp_path / "many.mat"
+    n = 101
+    scipy.io.savemat(path, {"ts": np.arange(n), "x": np.zeros(n), "y": np.zeros(n), "pol": np.zeros(n)})
+    with pytest.raises(DataError, match=r"many.mat: the fields hold .*101.* more than the 100 events a sample may"):
+        read_asl_dvs(path)
+    monkeypatch.setattr(asl_dvs, "MAX_EVENTS", 101)
+    assert read_asl_dvs(path).shape == (101,)

@@ -773,3 +773,14 @@ def test_a_variable_beyond_the_limit_as_float64_is_refused(tmp_path, monkeypatch
     write_mat73(path, {"x": np.ones(200), "fs": np.array(12_000.0)})
     with pytest.raises(DataError, match=r"fill.mat: variable x holds 200 values, 1600 bytes as float64"):
         read_recording(path)
+
+
+def test_every_csv_column_stays_a_channel_when_names_repeat_or_are_empty(tmp_path) -> None:
+    """Header "a,2,,": column 1 is named "2" and the unnamed column 2 took the name "2" too, overwriting it."""
+    path = tmp_path / "names.csv"
+    path.write_text("a,2,,\n1,2,3\n4,5,7\n2,3,1\n")
+    assert read_recording(path, sample_rate_hz=12_000, channel=0).channels == ("a", "2", "#2")
+    np.testing.assert_array_equal(read_recording(path, sample_rate_hz=12_000, channel="2").signal, [2, 5, 3])
+    np.testing.assert_array_equal(read_recording(path, sample_rate_hz=12_000, channel="#2").signal, [3, 7, 1])
+    path.write_text("x,x,y\n1,2,3\n4,5,7\n")  # a repeated name: the second is its index, as before
+    assert read_recording(path, sample_rate_hz=12_000, channel=0).channels == ("x", "1", "y")

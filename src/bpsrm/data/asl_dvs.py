@@ -20,6 +20,7 @@ crashing the interpreter. There is no automatic download.
 
 from __future__ import annotations
 
+import math
 import numbers
 from pathlib import Path
 
@@ -61,6 +62,11 @@ def _vector(value: np.ndarray, key: str, path: Path) -> np.ndarray:
     return value.astype(np.int64)
 
 
+MAX_EVENTS = 1 << 24
+"""The most events one sample file may hold (16 Mi; 512 MiB as events): a compressed .mat of 32 Mi equal
+values is 130 KB."""
+
+
 def read_asl_dvs(path: str | Path) -> np.ndarray:
     """The events (dtype :data:`~bpsrm.data.events.EVENT_DTYPE`) of one ASL-DVS ``.mat`` file.
 
@@ -85,6 +91,12 @@ def read_asl_dvs(path: str | Path) -> np.ndarray:
     if missing:
         found = sorted(mat.variables)
         raise DataError(f"{path}: missing field(s) {missing} of an ASL-DVS sample (has {found}, needs {list(_FIELDS)})")
+    counts = {key: math.prod(mat.header(key).dims) for key in _FIELDS}  # from the headers: nothing read yet
+    if max(counts.values()) > MAX_EVENTS:
+        raise DataError(
+            f"{path}: the fields hold {counts} values, more than the {MAX_EVENTS} events a sample may have "
+            "(ASL-DVS samples hold thousands)"
+        )
     fields = []
     for key in _FIELDS:
         try:

@@ -559,9 +559,12 @@ def _read_text(path: Path) -> _Content:
     names = [str(i) for i in range(width)]
     if header is not None:
         seen: set[str] = set()
-        for i, field in enumerate(header):
-            names[i] = field if field and field not in seen else str(i)
-            seen.add(names[i])
+        for i, field in enumerate(header):  # an empty or repeated name: the column's index, made unique
+            name = field if field and field not in seen else str(i)
+            while name in seen:  # header "a,2,," names column 1 "2": column 2 is then "#2"
+                name = "#" + name
+            names[i] = name
+            seen.add(name)
     content = _new_content()
     for i, name in enumerate(names):
         if header is not None and content.time_column is None and _TIME_NAME.match(name):
