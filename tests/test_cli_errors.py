@@ -208,6 +208,10 @@ def test_a_config_nested_deeper_than_the_stack(tmp_path: Path, capsys) -> None:
         ("seed=" + "1" * 30, "seed: expected a whole number of at most 64 bits"),
         ("train.batch_size=" + "1" * 25, "train.batch_size: expected a whole number of at most 64 bits"),
         ("seed=-1", "seed: expected in [0, 4294967295]"),
+        (
+            "data.options.augment_gain=0x" + "f" * 400,
+            "data.options.augment_gain: expected a whole number of at most 64",
+        ),
         ("seed=" + "1" * 5000, "a value cannot be read"),  # int() refuses more than 4,300 digits: a ValueError
         ("seed=4294967296", "seed: expected in [0, 4294967295]"),
     ],
@@ -228,3 +232,20 @@ def test_shown_quotes_any_value_in_a_short_line() -> None:
     assert shown(10**5000) == "<a whole number of 16610 bits>"  # repr(10**5000) itself raises ValueError
     assert len(shown("x" * 10_000)) <= 80 and shown("x" * 10_000).startswith("'xxx") and "..." in shown("x" * 10_000)
     assert shown(3) == "3" and shown("train") == "'train'"
+
+
+def test_the_unique_key_loader_reads_what_the_safe_loader_reads_else() -> None:
+    """Merges may override merged keys, also in a mapping anchored inside a merge and used again later (a first
+    version saw that mapping after flattening and refused it); 1 and "1" are two keys; true and yes are one."""
+    from bpsrm.engine.config import read_yaml
+
+    texts = [
+        "base: &b {lr: 1, wd: 2}\nx:\n  <<: *b\n  lr: 3\n",
+        "a: &a {p: 1}\nb: &b {p: 2}\nc:\n  <<: [*a, *b]\n  p: 3\n",
+        "common: &c {lr: 0.1}\nx:\n  <<: &y\n    <<: *c\n    lr: 0.2\n  wd: 1\nz: *y\n",
+        "1: a\n'1': b\n",
+    ]
+    for text in texts:
+        assert read_yaml(text) == yaml.safe_load(text), text
+    with pytest.raises(yaml.YAMLError, match="line 2: the key 'yes' is given a second time"):
+        read_yaml("true: 1\nyes: 2\n")

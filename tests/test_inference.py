@@ -193,8 +193,20 @@ def test_a_vibration_model_normalised_on_training_data_needs_its_statistics(tmp_
         load_trained(path)
 
 
-def test_a_sample_shape_too_large_for_memory_is_refused_before_its_probe_is_allocated(tmp_path) -> None:
+def test_a_tensor_in_a_preprocessing_record_is_refused_not_compared() -> None:
+    """``tensor not in (1, 3)`` raised RuntimeError (a tensor's truth is ambiguous), past preprocess_from_dict."""
+    for raw in (
+        {"kind": "image", "channels": torch.tensor([1, 3]), "height": 28, "width": 28},
+        {"kind": "events", "reader": "nmnist", "sensor_size": [34, 34], "mode": torch.tensor([1, 2])},
+        {"kind": "vibration", "normalize": torch.tensor([1, 2])},
+    ):
+        with pytest.raises(DataError, match=r"x\.pt: unreadable"):
+            preprocess_from_dict(raw, "x.pt")
+
+
+def test_a_sample_shape_too_large_for_memory_is_refused_before_its_probe_is_allocated(tmp_path, monkeypatch) -> None:
     """The probe of one sample, [T, 1, 1, 200000, 200000] float32 (596 GiB at T = 4), was asked of the allocator."""
+    monkeypatch.setattr("bpsrm.engine.experiment.physical_memory", lambda: 16 << 30)  # known, whatever the machine
     path = save_checkpoint(tmp_path / "huge.pt", _payload(sample_shape=[1, 200_000, 200_000]))
     with pytest.raises(CheckpointError, match=r"huge.pt: .*samples of shape \(1, 200000, 200000\) .* GiB as one input"):
         load_trained(path)

@@ -784,3 +784,17 @@ def test_every_csv_column_stays_a_channel_when_names_repeat_or_are_empty(tmp_pat
     np.testing.assert_array_equal(read_recording(path, sample_rate_hz=12_000, channel="#2").signal, [3, 7, 1])
     path.write_text("x,x,y\n1,2,3\n4,5,7\n")  # a repeated name: the second is its index, as before
     assert read_recording(path, sample_rate_hz=12_000, channel=0).channels == ("x", "1", "y")
+
+
+def test_a_1d_dataset_of_an_hdf5_file_without_matlab_attributes_is_a_channel(tmp_path) -> None:
+    """h5py writes a vector as a 1-D dataset; the lazy reader first took only MATLAB's 2-D shapes for vectors."""
+    path = tmp_path / "h5py.mat"
+    signal = np.random.default_rng(0).normal(size=1000)
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f["sig"] = signal
+        f["fs"] = 12_000.0
+    with open(path, "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file".ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM")
+    recording = read_recording(path)
+    np.testing.assert_array_equal(recording.signal, signal)
+    assert recording.channel == "sig" and recording.sample_rate_hz == 12_000.0

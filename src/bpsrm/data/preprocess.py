@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,11 @@ class ImagePreprocess:
     kind: str = field(default="image", init=False)
 
     def __post_init__(self) -> None:
-        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+        if (
+            isinstance(self.channels, bool)
+            or not isinstance(self.channels, numbers.Integral)
+            or self.channels not in (1, 3)
+        ):
             raise ParameterError(f"channels must be 1 (grey) or 3 (RGB), got {shown(self.channels)}")
         object.__setattr__(self, "channels", int(self.channels))
         object.__setattr__(self, "height", whole_number("height", self.height, 1, MAX_SIDE))
@@ -125,7 +130,7 @@ class EventPreprocess:
                 f"sensor_size {size} is not the {self.reader} sensor's {tuple(EVENT_SENSORS[self.reader])}"
             )
         object.__setattr__(self, "sensor_size", size)
-        if self.mode not in MODES:
+        if not isinstance(self.mode, str) or self.mode not in MODES:
             raise ParameterError(f"mode must be one of {MODES}, got {shown(self.mode)}")
         downsample = whole_number("downsample", self.downsample, 1, min(size))
         steps = whole_number("time_steps", self.time_steps, 1, MAX_FRAME_VALUES)

@@ -368,7 +368,7 @@ def _add_array(
     :data:`~bpsrm.data.matfile.MAX_VARIABLE_BYTES`)."""
     read = functools.cache(load) if callable(load) else (lambda: load)
     size = math.prod(shape)
-    vector = len(shape) <= 2 and min(shape, default=1) == 1
+    vector = len(shape) == 1 or (len(shape) == 2 and min(shape) == 1)
     if size == 0:
         content.skipped.append(f"{name} (empty)")
     elif size == 1:

@@ -57,9 +57,9 @@ class VibrationPreprocess:
     kind: str = field(default="vibration", init=False)
 
     def __post_init__(self) -> None:
-        if self.normalize not in NORMALIZE:
+        if not isinstance(self.normalize, str) or self.normalize not in NORMALIZE:
             raise ParameterError(f"normalize must be one of {list(NORMALIZE)}, got {shown(self.normalize)}")
-        if self.features not in FEATURES:
+        if not isinstance(self.features, str) or self.features not in FEATURES:
             raise ParameterError(f"features must be one of {list(FEATURES)}, got {shown(self.features)}")
         if not isinstance(self.speed_normalize, bool):
             raise ParameterError(f"speed_normalize must be true or false, got {shown(self.speed_normalize)}")

@@ -311,19 +311,32 @@ def _yaml_loader() -> type:
         pass
 
     class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            first_line: dict[tuple[str, str], int] = {}
+        def flatten_mapping(self, node: Any) -> None:
+            # A mapping is checked the first time it is flattened, before any merge (<<) has added its keys: a
+            # mapping that overrides a merged key is fine; flattening changes a node, so it is checked only once.
+            checked = self.__dict__.setdefault("_checked_mappings", set())
+            if id(node) not in checked:
+                checked.add(id(node))
+                self._check_unique_keys(node)
+            super().flatten_mapping(node)
+
+        def _check_unique_keys(self, node: Any) -> None:
+            first_line: dict[Any, int] = {}
             for key_node, _ in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                     continue
-                key, line = (key_node.tag, key_node.value), key_node.start_mark.line + 1
+                try:  # the key as read: "yes" and "true" are one key, 1 and "1" are two
+                    key = (type(value := self.construct_object(key_node)), value)
+                    hash(key)
+                except TypeError:
+                    continue
+                line = key_node.start_mark.line + 1
                 if key in first_line:
                     raise RepeatedKeyError(
                         f"line {line}: the key {shown(key_node.value)} is given a second time (first on line "
                         f"{first_line[key]}); keys are unique: which one is meant?"
                     )
                 first_line[key] = line
-            return super().construct_mapping(node, deep)
 
     return UniqueKeyLoader
 
@@ -337,6 +350,22 @@ def read_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass: no Python objects
     except ValueError as exc:  # a constructor's own: an int of more than 4,300 digits, a date like 2024-13-45
         raise yaml.YAMLError(f"a value cannot be read: {exc}") from None
+
+
+def _check_free_values(value: Any, key: str, seen: set[int] | None = None) -> None:
+    """The numbers of a mapping the schema does not type (``data.options``): integers within 64 bits, as every
+    typed integer (a 4,000-digit hex integer ended in an OverflowError in a reader, and in yaml.safe_dump).
+    Each list or mapping is walked once: YAML aliases share them (an alias bomb is 2**40 paths to one list)."""
+    seen = set() if seen is None else seen
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        items = value.items() if isinstance(value, dict) else ((None, item) for item in value)
+        for name, item in items:
+            _check_free_values(item, key if name is None else f"{key}.{name}", seen)
+    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ConfigError(f"{key}: expected a whole number of at most 64 bits, got {shown(value)}")
 
 
 def _convert(value: Any, tp: Any, key: str) -> Any:
@@ -387,6 +416,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected a string, got {shown(value)}")
     if origin is dict:
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            _check_free_values(value, key)
             return dict(value)
         raise ConfigError(f"{key}: expected a mapping with string keys, got {shown(value)}")
     raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover - schema error
