@@ -798,3 +798,13 @@ def test_a_1d_dataset_of_an_hdf5_file_without_matlab_attributes_is_a_channel(tmp
     recording = read_recording(path)
     np.testing.assert_array_equal(recording.signal, signal)
     assert recording.channel == "sig" and recording.sample_rate_hz == 12_000.0
+
+
+def test_a_text_file_with_carriage_returns_alone_reads_its_lines(tmp_path) -> None:
+    """Old Mac line ends (\\r alone) made one line of the whole file: "a header line and no data lines"."""
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"accel\r0.1\r-0.2\r0.3\r")
+    np.testing.assert_array_equal(read_recording(path, sample_rate_hz=12_000).signal, [0.1, -0.2, 0.3])
+    path.write_bytes(b"accel\r0.1\rsensor fault\r0.3\r")
+    with pytest.raises(DataError, match="line 3"):
+        read_recording(path, sample_rate_hz=12_000)

@@ -523,7 +523,7 @@ def _read_text(path: Path) -> _Content:
         text = data.decode("latin-1")
     lines = [
         (number, line.strip())
-        for number, line in enumerate((raw.rstrip("\r") for raw in text.split("\n")), start=1)
+        for number, line in enumerate(text.splitlines(), start=1)  # \n, \r\n and old Macs' \r alone
         if line.strip() and not line.lstrip().startswith(("#", "%"))
     ]
     if not lines:
