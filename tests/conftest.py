@@ -21,6 +21,16 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Python code that imports every module of bpsrm, the kernels' wrappers included (a bare ``import bpsrm`` loads
+#: almost none of them); leading underscores are left out: ``__main__`` runs the command, ``_*.so`` are ctypes
+#: libraries. For the tests that check what importing the package does, in a fresh interpreter.
+IMPORT_EVERY_MODULE = (
+    "import importlib, pkgutil, bpsrm\n"
+    "for info in pkgutil.walk_packages(bpsrm.__path__, 'bpsrm.'):\n"
+    "    if not info.name.rpartition('.')[2].startswith('_'):\n"
+    "        importlib.import_module(info.name)\n"
+)
+
 
 def even_shares(total: int, parts: int) -> set[int]:
     """The sizes a class of ``total`` samples dealt evenly to ``parts`` folds may have in one fold: floor and

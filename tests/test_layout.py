@@ -101,6 +101,11 @@ def test_patching_through_an_old_name_reaches_the_code_that_runs(monkeypatch: py
     assert calls
 
 
+def _fresh_python(code: str) -> list[str]:
+    """The words ``code`` prints when run in a fresh interpreter (nothing imported before it)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
 def test_old_names_work_in_a_fresh_interpreter_without_importing_bpsrm_first() -> None:
     code = (
         "from bpsrm.kernels.cpu import available\n"
@@ -110,8 +115,7 @@ def test_old_names_work_in_a_fresh_interpreter_without_importing_bpsrm_first() -
         "assert bpsrm.models is bpsrm.network.models\n"
         "print(SRMNeuron.__module__, srm.__module__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["bpsrm.neuron.module", "bpsrm.neuron.functional"]
+    assert _fresh_python(code) == ["bpsrm.neuron.module", "bpsrm.neuron.functional"]
 
 
 def test_an_unknown_old_style_name_still_fails_to_import() -> None:
@@ -152,8 +156,7 @@ def test_import_bpsrm_and_the_help_of_the_command_do_not_load_torch() -> None:
         "        main(argv)\n"
         "print(sorted(name for name in ('torch', 'numpy') if name in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["[]"]
+    assert _fresh_python(code) == ["[]"]
 
 
 def test_every_public_name_is_reachable_from_the_package_and_is_the_object_of_its_home() -> None:
@@ -172,7 +175,6 @@ def test_every_public_name_is_reachable_from_the_package_and_is_the_object_of_it
         "assert bpsrm.network.encoding is bpsrm.encoding  # a bare `import bpsrm` reaches the subpackages\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["ok"]
+    assert _fresh_python(code) == ["ok"]
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         bpsrm.no_such_name  # noqa: B018

@@ -12,6 +12,7 @@ import pytest
 
 from bpsrm.engine import plots, run_folder
 from bpsrm.errors import BpsrmError, DataError
+from conftest import IMPORT_EVERY_MODULE
 
 pytest.importorskip("matplotlib")
 
@@ -311,11 +312,8 @@ def test_missing_matplotlib_says_how_to_install(run: Path, monkeypatch: pytest.M
 
 
 def test_import_does_not_import_matplotlib() -> None:
-    code = (  # every module of the package (a bare `import bpsrm` loads almost none of them)
-        "import importlib, pkgutil, sys, bpsrm\n"
-        "for info in pkgutil.walk_packages(bpsrm.__path__, 'bpsrm.'):\n"
-        "    if not info.name.rpartition('.')[2].startswith('_'):\n"
-        "        importlib.import_module(info.name)\n"
+    code = IMPORT_EVERY_MODULE + (
+        "import sys\n"
         "assert 'bpsrm.engine.plots' in sys.modules\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
     )

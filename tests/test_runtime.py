@@ -8,15 +8,14 @@ import sys
 
 import pytest
 
+from conftest import IMPORT_EVERY_MODULE
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux only")
 
-CHILD = """
-import importlib, json, pkgutil, resource, sys, torch
-import bpsrm
-# every module of the package, the kernels' libraries included (a bare `import bpsrm` loads almost none of them)
-for info in pkgutil.walk_packages(bpsrm.__path__, "bpsrm."):
-    if not info.name.rpartition(".")[2].startswith("_"):  # __main__ runs the command; _*.so are ctypes libraries
-        importlib.import_module(info.name)
+CHILD = (
+    "import json, resource, sys, torch\n"
+    + IMPORT_EVERY_MODULE
+    + """
 from bpsrm.runtime import allocator_state, tune_allocator
 if sys.argv[1] == "tuned":
     tune_allocator()
@@ -35,6 +34,7 @@ def faults_of_a_fresh_64_mib_tensor():
 faults = [faults_of_a_fresh_64_mib_tensor() for _ in range(24)]
 print(json.dumps({"state": allocator_state(), "faults": faults[-4:]}))
 """
+)
 
 
 def _run(mode: str) -> dict:

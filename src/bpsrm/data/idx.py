@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -30,9 +31,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     sizes claim more than the file can hold, is an error before its memory is taken."""
     path = Path(path)
     try:
-        with open(path, "rb") as probe:
-            gzipped = probe.read(2) == b"\x1f\x8b"
-        with gzip.open(path, "rb") if gzipped else open(path, "rb") as stream:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            stream: BinaryIO = gzip.GzipFile(fileobj=raw) if gzipped else raw
             head = stream.read(4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0:
                 raise DataError(f"{path}: not an IDX file (magic {head.hex() or 'empty'}, expected 0000 08 0n)")
@@ -44,8 +46,7 @@ def read_idx(path: str | Path) -> np.ndarray:
                 raise DataError(f"{path}: IDX header with {ndim} dimensions is truncated")
             shape = tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
             expected = math.prod(shape)
-            held = path.stat().st_size - 4 - 4 * ndim
-            if not gzipped and held != expected:
+            if not gzipped and (held := os.fstat(raw.fileno()).st_size - 4 - 4 * ndim) != expected:
                 raise _mismatch(path, shape, expected, str(held))
             values = _read_at_most(stream, expected + 1)  # one more: a longer stream is an error too
     except OSError as exc:  # gzip.BadGzipFile is one

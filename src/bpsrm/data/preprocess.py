@@ -23,7 +23,7 @@ import torch
 from ..errors import DataError, ParameterError, shown
 from .asl_dvs import SENSOR_SIZE as ASL_DVS_SENSOR
 from .checks import whole_number
-from .events import MODES, frame_shape
+from .events import MODES, event_cells, frame_shape
 from .nmnist import SENSOR_SIZE as NMNIST_SENSOR
 from .vibration import VibrationPreprocess
 
@@ -161,8 +161,6 @@ class EventPreprocess:
 
     def frames(self, events: np.ndarray, where: str) -> np.ndarray:
         """Event counts ``float32 [T, 2, H, W]`` of one stream."""
-        from .events import event_cells, frame_shape
-
         shape = frame_shape(self.sensor_size, self.time_steps, self.downsample)
         try:
             cells = event_cells(events, self.sensor_size, self.time_steps, self.mode, self.downsample)

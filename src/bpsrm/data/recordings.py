@@ -157,7 +157,10 @@ def read_recording(
 
     name = _choose_channel(path, content, channel)
     chosen = content.channels[name]
-    signal = np.ascontiguousarray(chosen() if callable(chosen) else chosen, dtype=np.float64)
+    try:
+        signal = np.ascontiguousarray(chosen() if callable(chosen) else chosen, dtype=np.float64)
+    except DataError as exc:  # a lazily read channel (a .mat variable)
+        raise DataError(f"{path}: {exc}") from None
     if signal.size == 0:
         raise DataError(f"{path}: channel {name!r} holds no samples")
 
@@ -435,12 +438,12 @@ def _read_mat(path: Path) -> _Content:
             try:
                 return mat.values(name)
             except _MAT5_ERRORS as exc:
-                raise DataError(f"{path}: cannot read variable {name} ({exc})") from exc
+                raise DataError(f"cannot read variable {name} ({exc})") from exc
 
         try:
             _add_array(content, name, tuple(header.dims), load)
         except DataError as exc:
-            raise _in_file(path, exc) from None
+            raise DataError(f"{path}: {exc}") from None
     return content
 
 
@@ -476,21 +479,16 @@ def _read_mat73(path: Path) -> _Content:
                     content, name, shape or (1,), functools.partial(_h5_values, path, name, mat_class is not None)
                 )
     except DataError as exc:
-        raise _in_file(path, exc) from None
+        raise DataError(f"{path}: {exc}") from None
     except Exception as exc:  # h5py raises OSError, KeyError, ValueError, RuntimeError... on damaged files
         raise DataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({type(exc).__name__}: {exc})") from exc
     return content
 
 
-def _in_file(path: Path, error: DataError) -> DataError:
-    """``error`` naming ``path`` first (once: a variable's loader names it already)."""
-    message = str(error)
-    return DataError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
-
-
 def _h5_values(path: Path, name: str, transposed: bool) -> np.ndarray:
     """Dataset ``name`` of an HDF5 .mat file as float64 (MATLAB's shape when ``transposed``), at most
-    :data:`~bpsrm.data.matfile.MAX_VARIABLE_BYTES` of them: the file is opened again, for the one chosen."""
+    :data:`~bpsrm.data.matfile.MAX_VARIABLE_BYTES` of them: the file is opened again, for the one chosen.
+    Its DataError does not name the file: the caller, which knows it, does."""
     import h5py
 
     try:
@@ -498,14 +496,14 @@ def _h5_values(path: Path, name: str, transposed: bool) -> np.ndarray:
             item = file[name]
             if item.size * 8 > MAX_VARIABLE_BYTES:  # a dataset of fill values is tiny on disk, not in memory
                 raise DataError(
-                    f"{path}: variable {name} holds {item.size} values, {item.size * 8} bytes as float64, "
+                    f"variable {name} holds {item.size} values, {item.size * 8} bytes as float64, "
                     f"more than this reader accepts ({MAX_VARIABLE_BYTES})"
                 )
             values = np.atleast_1d(np.asarray(item[()], dtype=np.float64))
     except DataError:
         raise
     except Exception as exc:  # h5py raises OSError, KeyError, ValueError, RuntimeError... on damaged files
-        raise DataError(f"{path}: cannot read variable {name} ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"cannot read variable {name} ({type(exc).__name__}: {exc})") from exc
     return values.T if transposed else values
 
 

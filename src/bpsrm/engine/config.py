@@ -311,12 +311,15 @@ def _yaml_loader() -> type:
         pass
 
     class UniqueKeyLoader(yaml.SafeLoader):
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.checked_mappings: set[int] = set()
+
         def flatten_mapping(self, node: Any) -> None:
             # A mapping is checked the first time it is flattened, before any merge (<<) has added its keys: a
             # mapping that overrides a merged key is fine; flattening changes a node, so it is checked only once.
-            checked = self.__dict__.setdefault("_checked_mappings", set())
-            if id(node) not in checked:
-                checked.add(id(node))
+            if id(node) not in self.checked_mappings:
+                self.checked_mappings.add(id(node))
                 self._check_unique_keys(node)
             super().flatten_mapping(node)
 
@@ -364,7 +367,13 @@ def _check_free_values(value: Any, key: str, seen: set[int] | None = None) -> No
         items = value.items() if isinstance(value, dict) else ((None, item) for item in value)
         for name, item in items:
             _check_free_values(item, key if name is None else f"{key}.{name}", seen)
-    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+    elif isinstance(value, int) and not isinstance(value, bool):
+        _check_64_bits(value, key)
+
+
+def _check_64_bits(value: int, key: str) -> None:
+    """An integer PyTorch and numpy can take: within 64 bits."""
+    if not -(2**63) <= value < 2**63:
         raise ConfigError(f"{key}: expected a whole number of at most 64 bits, got {shown(value)}")
 
 
@@ -396,8 +405,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected true or false, got {shown(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            if not -(2**63) <= value < 2**63:  # what PyTorch and numpy take as an integer
-                raise ConfigError(f"{key}: expected a whole number of at most 64 bits, got {shown(value)}")
+            _check_64_bits(value, key)
             return value
         raise ConfigError(f"{key}: expected a whole number, got {shown(value)}")
     if tp is float:
