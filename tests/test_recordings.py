@@ -9,6 +9,7 @@ arrays, from scipy / h5py / numpy readers, or from hand computations.
 from __future__ import annotations
 
 import math
+import struct
 import sys
 from pathlib import Path
 
@@ -562,6 +563,32 @@ def test_wav_corrupt(tmp_path: Path, rec105) -> None:
         with pytest.raises(DataError, match=r"not a readable \.wav") as info:
             read_recording(tmp_path / name)
         assert str(info.value).startswith(str(tmp_path / name))
+
+
+def test_wav_cut_short_is_refused(tmp_path: Path) -> None:
+    """A data chunk declaring more bytes than the file holds is a truncated recording, whether or not the RIFF
+    header's size was fixed up to the shorter file; chunks after the data chunk (odd-sized: padded) still read."""
+    pcm = (np.arange(1000) % 100).astype(np.int16)
+    good = tmp_path / "good.wav"
+    scipy.io.wavfile.write(good, 12_000, pcm)
+    data = good.read_bytes()
+    assert data[36:40] == b"data" and struct.unpack("<I", data[40:44])[0] == 2000  # the layout scipy writes
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:1044])  # 500 of 1000 samples; the RIFF size still says 2036
+    fixed = bytearray(data[:1044])
+    fixed[4:8] = struct.pack("<I", 1044 - 8)  # the RIFF size agrees with the short file: scipy says nothing
+    fixed_path = tmp_path / "fixed.wav"
+    fixed_path.write_bytes(bytes(fixed))
+    for path in (cut, fixed_path):
+        with pytest.raises(DataError, match="declares 2000 bytes but the file holds 1000") as info:
+            read_recording(path)
+        assert str(info.value).startswith(str(path))
+    tail = b"LIST" + struct.pack("<I", 5) + b"INFOx" + b"\0"  # odd body, one pad byte
+    whole = bytearray(data + tail)
+    whole[4:8] = struct.pack("<I", len(whole) - 8)
+    listed = tmp_path / "listed.wav"
+    listed.write_bytes(bytes(whole))
+    assert np.array_equal(read_recording(listed).signal, pcm / 32768.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

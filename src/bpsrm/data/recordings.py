@@ -23,7 +23,8 @@
   named by their index). The file holds no rate.
 * ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
   comes from the header. Integer samples are scaled to full scale, ``[-1, 1)``.
-  Channels are ``"0"``, ``"1"``, ...
+  Channels are ``"0"``, ``"1"``, ... A file whose data chunk declares more
+  bytes than it holds (a recording cut short) is refused.
 
 Channel choice: ``channel`` (a name, or an index into
 :attr:`Recording.channels`); else the only ``X<n>_DE_time`` variable (CWRU
@@ -671,6 +672,7 @@ def _read_wav(path: Path) -> _Content:
             rate, values = wavfile.read(path)
     except Exception as exc:  # ValueError, EOFError, struct.error, OSError, ...
         raise DataError(f"{path}: not a readable .wav file ({type(exc).__name__}: {exc})") from exc
+    _check_wav_data_complete(path)
     values = np.asarray(values)
     kind, size = values.dtype.kind, values.dtype.itemsize
     if kind == "f":
@@ -687,6 +689,36 @@ def _read_wav(path: Path) -> _Content:
     content.rates.append((float(rate), "the .wav header"))
     _add_columns(content, scaled)
     return content
+
+
+def _check_wav_data_complete(path: Path) -> None:
+    """Refuse a .wav whose ``data`` chunk declares more bytes than the file holds after the chunk's header.
+
+    scipy reads whatever samples are there, and warns only when the RIFF header's size disagrees too, so a
+    recording cut short (a copy interrupted, a logger that lost power) would be read as a shorter one. The
+    chunk headers are walked (``id``, 4-byte size, body padded to an even length); RF64 files, whose sizes live
+    in a ``ds64`` chunk, are left to scipy.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return
+        order = "<" if head[:4] == b"RIFF" else ">"
+        position = 12
+        while position + 8 <= size:
+            handle.seek(position)
+            header = handle.read(8)
+            (declared,) = struct.unpack(order + "I", header[4:])
+            if header[:4] == b"data":
+                held = size - position - 8
+                if declared > held:
+                    raise DataError(
+                        f"{path}: the .wav data chunk declares {declared} bytes but the file holds {held} after its "
+                        "header: the recording was cut short (an interrupted copy?)"
+                    )
+                return
+            position += 8 + declared + (declared & 1)
 
 
 def _piles_up(x: np.ndarray, level: float, lo: float, hi: float) -> bool:
