@@ -252,6 +252,39 @@ def test_truncated_image_is_named_when_the_split_is_made(tmp_path, monkeypatch):
         Weather("train", root=root, image_size=8)
 
 
+def _png_claiming(width: int, height: int) -> bytes:
+    """A 1 x 1 greyscale PNG whose IHDR chunk is rewritten to claim ``width x height`` (CRC fixed): Pillow reads
+    the size from the header without decoding, and would only fail (or allocate) when decoding."""
+    import io
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def test_an_image_above_the_pixel_limit_is_refused_before_decoding():
+    """Pillow decodes up to 179 Mpx (it only warns from 89 Mpx): a 1 kB file could take over 1 GB. bpsrm refuses
+    more than 2**26 pixels, reading only the header, in both places that decode (the input and the duplicate
+    digest); 8192 x 8192 (= 2**26 exactly) passes the size check and fails later only because it holds no data."""
+    from bpsrm.data.preprocess import MAX_IMAGE_PIXELS, ImagePreprocess
+    from bpsrm.data.weather import pixel_digest
+
+    assert MAX_IMAGE_PIXELS == 8192 * 8192
+    big = _png_claiming(8193, 8192)
+    for decode in (ImagePreprocess(3, 8, 8).decode, pixel_digest):
+        with pytest.raises(DataError, match=r"^huge\.png: an image of 8193 x 8192 pixels \(67 Mpx\), above the 67 Mpx"):
+            decode(big, "huge.png")
+        with pytest.raises(DataError, match=r"^huge\.png") as info:
+            decode(_png_claiming(8192, 8192), "huge.png")
+        assert "Mpx" not in str(info.value)
+
+
 def test_empty_class_folder_is_named(tmp_path, monkeypatch):
     isolate(monkeypatch, tmp_path)
     root = make_folder(tmp_path / "w")

@@ -30,6 +30,29 @@ from .vibration import VibrationPreprocess
 __all__ = ["ImagePreprocess", "EventPreprocess", "VibrationPreprocess", "Preprocess", "preprocess_from_dict"]
 
 
+MAX_IMAGE_PIXELS = 2**26
+"""The most pixels (width x height) an image file may have: 67 Mpx, above a 48 Mpx phone photo and far above
+any dataset here (at most 512 x 512). Pillow warns from 89 Mpx and refuses from 179 Mpx; in between a 1 kB PNG
+decodes to more than 1 GB."""
+
+
+def open_image(data: bytes, where: str) -> Any:
+    """The Pillow image in ``data`` (the bytes of the file named ``where``), opened lazily: its header is read
+    and its size checked against :data:`MAX_IMAGE_PIXELS` before any pixel is decoded. Use it as a context
+    manager; Pillow's own errors (OSError, ...) pass through to the caller."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    pixels = image.width * image.height
+    if pixels > MAX_IMAGE_PIXELS:
+        image.close()
+        raise DataError(
+            f"{where}: an image of {image.width} x {image.height} pixels ({pixels / 1e6:.0f} Mpx), above the "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx bpsrm decodes (bpsrm.data.preprocess.MAX_IMAGE_PIXELS)"
+        )
+    return image
+
+
 @dataclass(frozen=True)
 class ImagePreprocess:
     """Image bytes to ``float32 [C, H, W]`` in [0, 1].
@@ -37,7 +60,8 @@ class ImagePreprocess:
     Decoding (Pillow): palette images with transparency go through RGBA, then
     every mode is converted to ``L`` (C = 1) or ``RGB`` (C = 3) and resized
     bilinearly to ``height x width`` when it differs; the input is the uint8
-    image divided by 255.
+    image divided by 255. A file of more than :data:`MAX_IMAGE_PIXELS` pixels
+    is refused from its header, before decoding.
     """
 
     channels: int
@@ -67,13 +91,15 @@ class ImagePreprocess:
         except ImportError:  # pragma: no cover - pillow is in the data extra
             raise DataError("reading images needs Pillow: pip install 'bpsrm[data]'") from None
         try:
-            with Image.open(io.BytesIO(data)) as image:
+            with open_image(data, where) as image:
                 if image.mode == "P" and "transparency" in image.info:
                     image = image.convert("RGBA")  # convert via RGBA, else PIL warns on palette transparency
                 image = image.convert("L" if self.channels == 1 else "RGB")
                 if image.size != (self.width, self.height):
                     image = image.resize((self.width, self.height), Image.Resampling.BILINEAR)
                 array = np.asarray(image, dtype=np.uint8).copy()
+        except DataError:
+            raise
         except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError, ...
             raise DataError(f"{where}: not a readable image ({type(exc).__name__}: {exc})") from None
         array = array[None] if self.channels == 1 else array.transpose(2, 0, 1)

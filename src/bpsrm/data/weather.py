@@ -19,7 +19,6 @@ splits and cross-validation folds keep them whole too.
 from __future__ import annotations
 
 import hashlib
-import io
 import numbers
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch
 from ..errors import DataError, ParameterError
 from .base import SampleDataset, check_split, register
 from .locate import locate
-from .preprocess import ImagePreprocess
+from .preprocess import ImagePreprocess, open_image
 from .splits import group_holdout
 
 __all__ = ["Weather", "WEATHER_CLASSES"]
@@ -64,16 +63,16 @@ def pixel_digest(data: bytes, where: str) -> str:
     file content (sha256 of the bytes) for the process: a training builds the dataset three times (train,
     test, unaugmented train), and only the first decodes.
     """
-    from PIL import Image
-
     key = hashlib.sha256(data).hexdigest()
     known = _PIXEL_DIGESTS.get(key)
     if known is not None:
         return known
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data, where) as image:
             rgb = image.convert("RGBA").convert("RGB") if image.mode == "P" else image.convert("RGB")
             digest = hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"{where} is not an image PIL can decode ({type(exc).__name__}: {exc})") from exc
     _PIXEL_DIGESTS[key] = digest
