@@ -67,13 +67,11 @@ class Experiment:
 def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | None = None) -> SpikingNetwork:
     """The network of ``config`` for samples of ``sample_shape`` (without the batch)."""
     encode = get_encoder(config.encoder.name, config.model.time_steps)
-    memory = physical_memory()
-    needed = 4 * math.prod(sample_shape) * config.model.time_steps  # the probe below: one sample, float32
-    if memory is not None and needed > memory:
-        raise ConfigError(
-            f"samples of shape {tuple(sample_shape)} at model.time_steps={config.model.time_steps} need "
-            f"{needed / 2**30:,.1f} GiB as one input; this machine has {memory / 2**30:,.1f} GiB of memory"
-        )
+    _refuse_beyond_memory(
+        4 * math.prod(sample_shape) * config.model.time_steps,  # the probe below: one sample, float32
+        f"samples of shape {tuple(sample_shape)} at model.time_steps={config.model.time_steps} need",
+        " as one input",
+    )
     probe = encode(torch.zeros((1, *sample_shape)))
     try:
         model = build_model(
@@ -96,14 +94,23 @@ def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | Non
 
 def _check_batch_memory(config: Config, model: SpikingNetwork) -> None:
     """Refuse a batch whose activations (synapse outputs, norm outputs and spikes, float32) exceed the memory."""
-    memory = physical_memory()
     batch = config.train.batch_size
-    needed = 4 * 3 * model.activations_per_step * config.model.time_steps * batch
+    _refuse_beyond_memory(
+        4 * 3 * model.activations_per_step * config.model.time_steps * batch,
+        f"model.spec {config.model.spec!r} with train.batch_size={batch} and model.time_steps="
+        f"{config.model.time_steps}: a batch would need",
+        " of activations",
+        " (a smaller batch or network fits)",
+    )
+
+
+def _refuse_beyond_memory(needed: int, subject: str, what: str, advice: str = "") -> None:
+    """A ConfigError ``"<subject> <needed> GiB<what>; this machine has <memory> GiB of memory<advice>"`` when
+    ``needed`` bytes exceed the machine's physical memory (nothing when that is unknown)."""
+    memory = physical_memory()
     if memory is not None and needed > memory:
         raise ConfigError(
-            f"model.spec {config.model.spec!r} with train.batch_size={batch} and model.time_steps="
-            f"{config.model.time_steps}: a batch would need {needed / 2**30:,.1f} GiB of activations; this machine "
-            f"has {memory / 2**30:,.1f} GiB of memory (a smaller batch or network fits)"
+            f"{subject} {needed / 2**30:,.1f} GiB{what}; this machine has {memory / 2**30:,.1f} GiB of memory{advice}"
         )
 
 
