@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 # Triton kernels run on CPU tensors through Triton's interpreter in the tests (no GPU in CI); the switch is
 # read when triton is first imported, so it is set before anything can import it.
@@ -30,6 +31,19 @@ IMPORT_EVERY_MODULE = (
     "    if not info.name.rpartition('.')[2].startswith('_'):\n"
     "        importlib.import_module(info.name)\n"
 )
+
+
+def narrowed_surrogate(name: str) -> Any:
+    """The registered surrogate ``name`` with its one width parameter (a, w or k) at 0.7 of its default: the
+    kernels' tests use it so that a kernel which assumed the default width, instead of reading the one given,
+    would differ from the reference (a fixed width would pass every test that picks a surrogate by name)."""
+    from dataclasses import fields
+
+    from bpsrm.neuron.surrogate import SURROGATES
+
+    cls = SURROGATES[name]
+    (width,) = fields(cls)
+    return cls(**{width.name: 0.7 * getattr(cls(), width.name)})
 
 
 def even_shares(total: int, parts: int) -> set[int]:

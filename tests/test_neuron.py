@@ -71,6 +71,26 @@ def test_learnable_gradients_equal_reference(kernel: str) -> None:
         torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-12, msg=name)
 
 
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("channels", [None, 3])
+def test_learnable_parameters_start_at_the_values_given(channels, reset) -> None:
+    """Each learnt parameter starts at the number given, read back through the parameterisation written out here
+    (a = sigmoid(logit), tau = -1/log a; theta = softplus(raw)), not through the module's own tau()/theta; the
+    gradient tests above take their start from the module, so a tau_s started from tau_m's value, or a threshold
+    stored without the inverse softplus, would pass them."""
+    given = {"tau_s": 2.5, "tau_m": 4.5, "tau_r": 3.5}
+    neuron = SRMNeuron(**given, theta=0.8, learn_tau=True, learn_theta=True, channels=channels, reset=reset)
+    params = dict(neuron.named_parameters())
+    shape = () if channels is None else (channels,)
+    learnt = ("tau_s", "tau_m") if reset == "zero" else ("tau_s", "tau_m", "tau_r")
+    assert set(params) == {f"{name}_logit" for name in learnt} | {"theta_raw"}
+    for name in learnt:
+        tau = -1.0 / torch.log(torch.sigmoid(params[f"{name}_logit"].detach().double()))
+        torch.testing.assert_close(tau, torch.full(shape, given[name], dtype=F64), rtol=1e-6, atol=0, msg=name)
+    theta = torch.nn.functional.softplus(params["theta_raw"].detach().double())
+    torch.testing.assert_close(theta, torch.full(shape, 0.8, dtype=F64), rtol=1e-6, atol=0)
+
+
 def test_learnt_decays_never_leave_the_unit_interval() -> None:
     neuron = SRMNeuron(learn_tau=True, learn_theta=True, channels=4)
     optimiser = torch.optim.SGD(neuron.parameters(), lr=1e6)

@@ -29,7 +29,7 @@ from ..errors import ParameterError, ShapeError
 from .autograd import SRMFunction, SRMHardResetFunction
 from .kernels import FORCED_KERNEL, cpu, gpu
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting
-from .surrogate import Surrogate, get_surrogate, spike_function
+from .surrogate import BUILT_IN, Surrogate, get_surrogate, spike_function
 
 __all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_kernel"]
 
@@ -206,15 +206,15 @@ def srm(
     if (
         (reset == "subtract" or reset == "zero")
         and type(x) is Tensor
-        and type(surrogate) is str
+        and (type(surrogate) is str or type(surrogate) in _PLANNED_SURROGATES)
         and type(tau_s) in _NUMBER_TYPES
         and type(tau_m) in _NUMBER_TYPES
         and type(tau_r) in _NUMBER_TYPES
         and type(theta) in _NUMBER_TYPES
         and (theta_r is None or type(theta_r) in _NUMBER_TYPES)
     ):
-        # Python numbers and a surrogate name: the call's plan (checked decays, surrogate, backend) is made
-        # once per distinct call and looked up after; only x's own checks remain per call.
+        # Python numbers and a surrogate name or built-in instance: the call's plan (checked decays, surrogate,
+        # backend) is made once per distinct call and looked up after; only x's own checks remain per call.
         key = (
             tau_s,
             tau_m,
@@ -254,6 +254,7 @@ def srm(
 
 
 _NUMBER_TYPES = (float, int)  # type(v) in these: bool excluded, so True never finds the plan of 1
+_PLANNED_SURROGATES = frozenset(BUILT_IN)  # hashable by value; a user's subclass (maybe unhashable) is not planned
 Plan = Callable[[Tensor], tuple[Tensor, Tensor]]
 # Plans of srm() calls with Python-number parameters, keyed by every argument but x and by x's dtype and
 # device. A plan holds cached 0-d tensors that are never written to (see _constant_parameters).

@@ -43,6 +43,7 @@ __all__ = [
     "Exponential",
     "FastSigmoid",
     "SURROGATES",
+    "BUILT_IN",
     "get_surrogate",
     "heaviside",
     "spike_function",
@@ -186,9 +187,10 @@ class FastSigmoid(Surrogate):
         return v / (1.0 + self.k * v.abs())
 
 
-SURROGATES: dict[str, type[Surrogate]] = {
-    cls.name: cls for cls in (Sigmoid, Atan, Triangle, Rectangle, Exponential, FastSigmoid)
-}
+BUILT_IN: tuple[type[Surrogate], ...] = (Sigmoid, Atan, Triangle, Rectangle, Exponential, FastSigmoid)
+"""The surrogates defined here: frozen dataclasses whose one width is checked finite and > 0, so an instance is
+hashable by value (:func:`bpsrm.neuron.functional.srm` keys its plans on it)."""
+SURROGATES: dict[str, type[Surrogate]] = {cls.name: cls for cls in BUILT_IN}
 # One shared instance per surrogate with its default width (instances are frozen). A plain dict,
 # not functools.cache: torch.compile traces through a cache wrapper and warns at every compilation.
 _DEFAULTS: dict[str, Surrogate] = {name: cls() for name, cls in SURROGATES.items()}
