@@ -105,6 +105,28 @@ def test_non_spiking_neuron_is_the_psp() -> None:
     torch.testing.assert_close(u, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("run", [*(partial(srm, backend=b) for b in BACKENDS), srm_reference])
+def test_theta_inf_as_a_tensor_is_the_psp_in_its_channels(run) -> None:
+    """theta = inf given as a tensor (per channel here: 1.0, inf, 0.5) with theta_r tied: that channel never
+    fires and has no refractory response, exactly as for the number inf (R = inf * 0 gave NaN). Its u is the PSP
+    (the kernel sum written out as above); the other channels are the reference with their own thresholds."""
+    x = _input((10, 2, 3), seed=4, bias=0.6)
+    theta = torch.tensor([1.0, math.inf, 0.5], dtype=F64, requires_grad=True)
+    xg = x.clone().requires_grad_()
+    spikes, u = run(xg, theta=theta)
+    eps = psp_kernel(10, torch.tensor(math.exp(-1 / 2), dtype=F64), torch.tensor(math.exp(-1 / 4), dtype=F64), "dexp")
+    psp = torch.stack([(eps[: t + 1].flip(0)[:, None] * x[: t + 1, :, 1]).sum(0) for t in range(10)])
+    assert spikes[..., 1].sum().item() == 0
+    torch.testing.assert_close(u[..., 1], psp, rtol=1e-12, atol=1e-12)
+    for c, threshold in ((0, 1.0), (2, 0.5)):
+        ref_spikes, ref_u = srm_reference(x[..., c], theta=threshold)
+        assert torch.equal(spikes[..., c], ref_spikes) and ref_spikes.sum() > 0
+        torch.testing.assert_close(u[..., c], ref_u, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad((u * torch.linspace(-1, 1, u.numel(), dtype=F64).reshape(u.shape)).sum(), [xg, theta])
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+    assert grads[1][1].item() == 0.0  # nothing reaches an infinite threshold
+
+
 def test_any_trailing_shape_and_time_only() -> None:
     for shape in [(6,), (6, 2), (6, 2, 3, 4, 5)]:
         x = _input(shape, seed=1)

@@ -139,9 +139,14 @@ def _prepare(
     t_s = _as_parameter(tau_s, "tau_s", x) if kernel == "dexp" else None
     th = _as_parameter(theta, "theta", x)
     if theta_r is None:
-        # A non-spiking neuron (theta = inf) has no refractory response.
-        non_spiking = not isinstance(theta, Tensor) and math.isinf(float(theta))
-        th_r = torch.zeros((), dtype=parameter_dtype(x.dtype), device=x.device) if non_spiking else th
+        # A non-spiking neuron (theta = inf) has no refractory response: theta_r = 0 there, not inf (R would be
+        # inf * 0 = NaN). A tensor theta may be inf in some channels only; where is no host sync.
+        if isinstance(theta, Tensor):
+            th_r = torch.where(torch.isinf(th), torch.zeros((), dtype=th.dtype, device=th.device), th)
+        elif math.isinf(float(theta)):
+            th_r = torch.zeros((), dtype=parameter_dtype(x.dtype), device=x.device)
+        else:
+            th_r = th
     else:
         th_r = _as_parameter(theta_r, "theta_r", x)
     return _Prepared(t_s, t_m, t_r, th, th_r, kernel, sg)
@@ -183,9 +188,10 @@ def srm(
             require grad.
         tau_m: membrane time constant in steps (same forms as tau_s).
         tau_r: refractory time constant in steps (same forms as tau_s).
-        theta: threshold, > 0 (``math.inf`` makes a non-spiking neuron whose
-            ``u`` is the PSP).
-        theta_r: refractory strength, >= 0; ``None`` means ``theta``.
+        theta: threshold, > 0 (``math.inf``, or inf in a tensor's entries,
+            makes a non-spiking neuron whose ``u`` is the PSP).
+        theta_r: refractory strength, >= 0; ``None`` means ``theta`` (0 where
+            theta is inf).
         kernel: ``"dexp"``, ``"alpha"`` (tau_s ignored) or ``"exp"`` (tau_s ignored).
         surrogate: a name from :data:`bpsrm.neuron.surrogate.SURROGATES` or a
             :class:`~bpsrm.neuron.surrogate.Surrogate`.
