@@ -345,9 +345,11 @@ def test_half_precision_inputs_against_the_reference_of_the_same_rounded_values(
     * the gradients: the backward reads that rounded u, so each sg'(u - theta) moves by up to
       Lip(sg') c r |u| (atan, a = 2: Lip ~ 2.1, |u| <= ~6 here), carried through <= 6 steps of the linear
       recursion, and each gradient, summed in float32, is rounded once more at the end (c r). Over the sums
-      these errors partly cancel; measured worst: 1.5 r (float16), 5.7 r (bfloat16, truncating). Checked to
-      16 r relative to the largest gradient: above every measured case, and far below an error of the
-      method (a wrong sign or a missing term moves a gradient by O(1)).
+      these errors partly cancel; measured worst over these cases (Triton's interpreter): 2.4 r (float16,
+      alpha), 4.3 r (bfloat16, truncating). Checked to 3 r and 6 r relative to the largest gradient: above
+      every measured case, and far below an error of the method (a wrong sign or a missing term moves a
+      gradient by O(1)). A backward whose state were float16 instead of float32 reaches 3.7 r (alpha) here,
+      so the float16 bound also tells that apart, if narrowly.
 
     Spikes are equal: the draws keep every u at least 3 r |theta| away from the threshold (beyond the cast).
     """
@@ -360,7 +362,7 @@ def test_half_precision_inputs_against_the_reference_of_the_same_rounded_values(
     spikes, u, grads = out
     assert spikes.dtype == u.dtype == dtype
     assert all(g.dtype == dtype for g in grads.values())
-    _assert_matches(out, ref, 1.01 * CAST_ERROR[dtype] * r, 16 * r)
+    _assert_matches(out, ref, 1.01 * CAST_ERROR[dtype] * r, (3 if dtype == torch.float16 else 6) * r)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
