@@ -92,6 +92,46 @@ def test_fold_matches_hand_computation() -> None:
     np.testing.assert_allclose(node.bias, b.detach().numpy(), rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("spec", "sample", "conv_type"),
+    [("4C3-TCN-SRM-AP2-FC3", (2, 6, 6), "Conv2d"), ("4C5-TCN-SRM-AP2-FC3", (2, 16), "Conv1d")],
+)
+def test_synapses_and_pooling_written_as_the_torch_modules_hold_them(spec, sample, conv_type) -> None:
+    """Each node's arrays against the torch module, by hand: the round trips above go through this package's own
+    importer, so a layout written one way by the exporter and undone by the importer would pass them. The
+    convolution carries its norm folded (weight * s per output channel, s = gamma / sqrt(var + eps); bias
+    beta - mean * s) in torch's [out, in, k...] layout, with its stride, padding and dilation; a 2-D average pool
+    is AvgPool2d(k, k, 0); a 1-D one a Conv1d with 1/k on the channel diagonal and stride k; the Affine is the
+    Linear's [out, in] weight and bias, on torch's C-major flattening."""
+    torch.manual_seed(4)
+    model = build_model(spec, sample, time_steps=None)
+    _randomise_norms(model, 8)
+    conv, norm, linear = model.layers[0].module, model.layers[1], model.layers[5].module
+    nodes = to_nir(model).nodes
+    node = nodes["0.synapse"]
+    assert type(node).__name__ == conv_type
+    s = (norm.weight / torch.sqrt(norm.running_var + norm.eps)).detach().double()
+    scale = s.reshape(-1, *([1] * (conv.weight.dim() - 1)))
+    np.testing.assert_allclose(node.weight, (conv.weight.detach().double() * scale).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        node.bias, (norm.bias.double() - norm.running_mean.double() * s).detach().numpy(), rtol=1e-6
+    )
+    for name in ("stride", "padding", "dilation"):
+        np.testing.assert_array_equal(np.atleast_1d(getattr(node, name)), np.atleast_1d(getattr(conv, name)), name)
+    pool = nodes["3.pool"]
+    if conv_type == "Conv2d":
+        assert type(pool).__name__ == "AvgPool2d"
+        for name, want in (("kernel_size", [2, 2]), ("stride", [2, 2]), ("padding", [0, 0])):
+            np.testing.assert_array_equal(getattr(pool, name), want, name)
+    else:
+        assert type(pool).__name__ == "Conv1d"
+        np.testing.assert_array_equal(pool.weight, np.eye(4)[:, :, None] * np.full((1, 1, 2), 0.5))
+        np.testing.assert_array_equal(np.atleast_1d(pool.stride), [2])
+    affine = nodes["5.synapse"]
+    np.testing.assert_array_equal(affine.weight, linear.weight.detach().numpy())
+    np.testing.assert_array_equal(affine.bias, linear.bias.detach().numpy())
+
+
 def test_srm_is_expressed_in_nir_primitives() -> None:
     neuron = {"tau_s": 2.0, "tau_m": 4.0, "tau_r": 5.0, "theta": 0.7, "theta_r": 0.9}
     graph = to_nir(build_model("FC3-SRM-FC2", (4,), neuron=neuron))
