@@ -188,6 +188,23 @@ def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, share
     assert main(["predict", str(adapted), records[0]]) == 0
 
 
+def test_adapt_replaces_a_file_only_when_asked(fault_model, shared_data, tmp_path, capsys) -> None:
+    """An existing --out, the trained checkpoint itself above all, is refused before anything is read (it used to
+    be replaced silently: a run's best.pt lost its statistics); --overwrite replaces it."""
+    record = str(sorted((shared_data / "cwru" / "2HP").glob("*.mat"))[0])
+    trained = tmp_path / "best.pt"
+    trained.write_bytes(fault_model.read_bytes())
+    other = tmp_path / "adapted.pt"
+    other.write_bytes(b"an earlier adaptation")
+    for out, what in ((trained, "is the checkpoint being adapted"), (other, "exists")):
+        assert main(["adapt", str(trained), record, "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert f"{out}: {what}; adapt writes a new checkpoint" in err and "--overwrite" in err
+    assert trained.read_bytes() == fault_model.read_bytes() and other.read_bytes() == b"an earlier adaptation"
+    assert main(["adapt", str(trained), record, "--out", str(other), "--overwrite"]) == 0
+    assert load_trained(other).state["adapted"]["files"] == [record]
+
+
 def test_windows_go_through_in_batches(fault_model, tmp_path) -> None:
     long = tmp_path / "hour.npy"  # 10 minutes at 12 kHz: 3,515 windows
     np.save(long, np.random.default_rng(2).normal(size=12_000 * 600).astype(np.float32))

@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("files", type=Path, nargs="+", help="unlabeled recordings (or samples) of the new condition")
     _recording_options(adapt)
     adapt.add_argument("--out", type=Path, required=True, help="the adapted checkpoint to write, e.g. adapted.pt")
+    adapt.add_argument("--overwrite", action="store_true", help="replace --out if it exists (refused otherwise)")
     export = sub.add_parser("export", help="write a checkpoint's model in an interchange format (NIR)")
     export.set_defaults(func=_export_command)
     export.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
@@ -300,7 +301,9 @@ def _eval_command(args: argparse.Namespace) -> int:
 def _adapt_command(args: argparse.Namespace) -> int:
     from .deploy.prediction import adapt_checkpoint
 
-    report = adapt_checkpoint(args.checkpoint, args.files, args.out, args.sample_rate, args.rpm, args.channel)
+    report = adapt_checkpoint(
+        args.checkpoint, args.files, args.out, args.sample_rate, args.rpm, args.channel, overwrite=args.overwrite
+    )
     print(json.dumps(report, indent=2))
     return 0
 

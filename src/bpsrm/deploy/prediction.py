@@ -36,7 +36,7 @@ from torch import Tensor
 
 from ..data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
-from ..errors import CheckpointError, DataError
+from ..errors import CheckpointError, DataError, RunFolderError
 from ..files import atomic_file
 from .inference import TrainedModel, load_trained
 from .ood import spike_features
@@ -298,12 +298,23 @@ def adapt_checkpoint(
     sample_rate_hz: float | None = None,
     rpm: float | None = None,
     channel: str | int | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Re-estimate the normalisation statistics of ``checkpoint`` from unlabeled ``files`` (AdaBN,
-    :mod:`bpsrm.deploy.adapt`) and write the result to ``out``, a checkpoint like any other."""
+    :mod:`bpsrm.deploy.adapt`) and write the result to ``out``, a checkpoint like any other. An existing ``out``
+    (the trained checkpoint itself, say) is replaced only with ``overwrite``; without it a
+    :class:`~bpsrm.errors.RunFolderError` says so before anything is read."""
     from ..engine.checkpoint import save_checkpoint
     from .adapt import adapt_on_samples
 
+    target = Path(out)
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        same = target.exists() and Path(checkpoint).exists() and target.samefile(checkpoint)
+        what = "is the checkpoint being adapted" if same else "exists"
+        raise RunFolderError(
+            f"{target}: {what}; adapt writes a new checkpoint and replaces a file only when asked "
+            "(give another --out, or --overwrite to replace it)"
+        )
     trained = load_trained(checkpoint)
     inputs = []
     for item in files:  # one file's prepared signal at a time; only its batches are kept
