@@ -13,6 +13,7 @@ import yaml
 from bpsrm.cli import main
 from bpsrm.errors import ParameterError, shown
 from bpsrm.network.models import build_model
+from conftest import REPO
 
 TINY = {
     "experiment": "tiny",
@@ -249,3 +250,18 @@ def test_the_unique_key_loader_reads_what_the_safe_loader_reads_else() -> None:
         assert read_yaml(text) == yaml.safe_load(text), text
     with pytest.raises(yaml.YAMLError, match="line 2: the key 'yes' is given a second time"):
         read_yaml("true: 1\nyes: 2\n")
+
+
+def test_data_not_found_names_the_options_each_command_has(tmp_path, monkeypatch, capsys) -> None:
+    """The message named root=... and --root DIR, which `bpsrm train` does not take, and download=True, which no
+    command offers for CWRU: it now names each command's own way (train: data.root=DIR)."""
+    monkeypatch.delenv("BPSRM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = REPO / "configs" / "cwru.yaml"
+    assert main(["train", str(config), f"data.root={tmp_path / 'dta'}", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bpsrm: error: CWRU not found. Looked in:") and "Traceback" not in err
+    assert f"{tmp_path / 'dta'}" in err
+    assert "data.root=DIR (bpsrm train)" in err and "--root DIR (bpsrm crossload, eval, data info)" in err
+    assert "Pass root=" not in err and "or pass download=True" not in err

@@ -133,7 +133,7 @@ _HOW_TO_GET = (
     "Get the CWRU 12 kHz drive-end records from the CWRU Bearing Data Center, one file per record: "
     + CWRU_URL.format(number="<number>")
     + " (e.g. 97.mat normal, 105.mat IR007 at 0 HP), and lay them out as <root>/<load>HP/<number>.mat "
-    "(e.g. 0HP/97.mat) or all in one folder, or pass download=True (records with a known sha256 only)."
+    "(e.g. 0HP/97.mat) or all in one folder; in Python, download=True fetches the records with a known sha256."
 )
 
 

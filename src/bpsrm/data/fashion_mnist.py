@@ -43,7 +43,8 @@ _FILES = {
 }
 _HOW_TO_GET = (
     "Get the four IDX files from https://github.com/zalandoresearch/fashion-mnist (data/fashion/), "
-    "install Debian's package dataset-fashion-mnist, or pass download=True (bpsrm data download fashion-mnist)."
+    "install Debian's package dataset-fashion-mnist, or run `bpsrm data download fashion-mnist` "
+    "(download=True in Python)."
 )
 
 

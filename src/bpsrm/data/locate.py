@@ -62,7 +62,8 @@ def locate(
     listing = "\n  ".join(str(p) for p in tried)
     raise DataNotFoundError(
         f"{dataset} not found. Looked in:\n  {listing}\n{how_to_get}\n"
-        "Pass root=... (or --root DIR), or set BPSRM_DATA to the folder that holds it."
+        "Name the folder that holds it: data.root=DIR (bpsrm train), --root DIR (bpsrm crossload, eval, data info), "
+        "root=DIR (Python), or the environment variable BPSRM_DATA."
     )
 
 
