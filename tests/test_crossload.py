@@ -167,3 +167,24 @@ def _raw_window(subset, position: int) -> torch.Tensor:
     return torch.from_numpy(
         dataset.preprocess.windows(dataset.signals[number][start : start + dataset.window][None])[0]
     )
+
+
+def test_every_load_is_checked_before_the_first_training(tmp_path, shared_data) -> None:
+    """A load outside 0-3, or one whose records are missing, stopped the protocol only when a trained model was
+    tested there (a whole training later); now before anything trains."""
+    from bpsrm.engine.crossload import run_crossload
+    from bpsrm.errors import DataNotFoundError, ParameterError
+
+    config = load_config(REPO / "configs" / "cwru-crossload.yaml", [f"data.root={shared_data}"])
+    trained = []
+    with pytest.raises(ParameterError, match=r"^crossload --loads 1 5: cwru: load must be an int 0-3"):
+        run_crossload(config, tmp_path / "a", loads=[5, 1], seeds=[0], log=trained.append)
+    partial = tmp_path / "copy"  # loads 0 and 1 of the real records; no 3HP folder
+    for load in (0, 1):
+        (partial / f"{load}HP").mkdir(parents=True)
+        for path in (shared_data / "cwru" / f"{load}HP").glob("*.mat"):
+            (partial / f"{load}HP" / path.name).symlink_to(path)
+    with pytest.raises(DataNotFoundError, match=r"^crossload --loads 0 3: CWRU not found") as info:
+        run_crossload(config, tmp_path / "b", loads=[0, 3], seeds=[0], root=partial, log=trained.append)
+    assert f"{partial} lacks" in str(info.value) and "3 HP" in str(info.value)
+    assert trained == [] and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -56,6 +56,7 @@ __all__ = [
     "record_rpm",
     "record_sample_rate",
     "read_cwru_record",
+    "locate_records",
     "read_cwru_record_rpm",
     "prepare_windows",
     "window_features",
@@ -284,6 +285,62 @@ def _check_loads(load: Any) -> list[int]:
     return loads
 
 
+def _find(root: str | Path | None, selected: list[tuple[int, int]], request: str) -> Path:
+    """The folder that holds the ``selected`` (record number, label) pairs; a DataNotFoundError names what is
+    missing, and where a partial copy lies, for ``request`` (the options asked for)."""
+    by_label: dict[tuple[int, int], list[int]] = {}
+    for number, label in selected:
+        by_label.setdefault((CWRU_RECORDS[number][1], label), []).append(number)
+
+    def is_complete(folder: Path) -> bool:
+        # At least one record of every requested class at every requested load.
+        return all(any(_record_path(folder, n) for n in group) for group in by_label.values())
+
+    def missing(folder: Path) -> list[int]:
+        return [number for number, _ in selected if _record_path(folder, number) is None]
+
+    def describe(numbers_: list[int]) -> str:
+        return ", ".join(f"{n}.mat ({CWRU_RECORDS[n][0]}, {CWRU_RECORDS[n][1]} HP)" for n in numbers_)
+
+    try:
+        folder = locate("CWRU", root, is_complete, ("cwru", "CWRU"), _HOW_TO_GET)
+    except DataNotFoundError as exc:
+        # Name what is missing in the folders that hold some of the records.
+        partial = []
+        for place in search_roots(root):
+            for candidate in (place, place / "cwru", place / "CWRU"):
+                lacking = missing(candidate) if candidate.is_dir() else []
+                if candidate.is_dir() and len(lacking) < len(selected):
+                    partial.append(f"{candidate} lacks {describe(lacking)}")
+        note = "\nPartial copies (for " + request + "):\n  " + "\n  ".join(partial) if partial else ""
+        raise DataNotFoundError(f"{exc}{note}") from None
+    lacking = missing(folder)
+    if lacking:
+        raise DataNotFoundError(f"CWRU in {folder}: missing records for {request}: {describe(lacking)}")
+    return folder
+
+
+def _selection(loads: Sequence[int], class_set: str) -> list[tuple[int, int]]:
+    """(record number, label) of each class of ``class_set`` at each load, ordered by load, then class."""
+    classes = list(_CLASS_SETS[class_set])
+    fine = CLASSES_9 if class_set == "9" else CLASSES_10
+    return [
+        (_NUMBERS[name][load], classes.index(_coarse(name) if class_set == "4" else name))
+        for load in loads
+        for name in fine
+    ]
+
+
+def locate_records(loads: int | Sequence[int], class_set: str = "10", root: str | Path | None = None) -> Path:
+    """The folder holding every record of ``class_set`` at ``loads``, found as :class:`CWRU` finds it, without
+    reading a record: for checks before work that would need them (``bpsrm crossload``). Raises
+    ParameterError for a load outside 0-3 or an unknown class set, DataNotFoundError naming what is missing."""
+    checked = _check_loads(loads)
+    if class_set not in _CLASS_SETS:
+        raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {class_set!r}")
+    return _find(root, _selection(checked, class_set), f"load={checked} class_set={class_set!r}")
+
+
 def _check_int(option: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
         raise ParameterError(f"cwru: {option} must be an int >= {minimum}, got {value!r}")
@@ -391,15 +448,9 @@ class CWRU(SampleDataset):
         self.sample_rate_hz = SAMPLE_RATE_HZ
         self.input_shape = (1, self.preprocess.input_length)
 
-        # (record number, label), ordered by load, then class.
-        fine = CLASSES_9 if class_set == "9" else CLASSES_10
-        selected: list[tuple[int, int]] = []
-        for ld in self.loads:
-            for name in fine:
-                label = self.classes.index(_coarse(name) if class_set == "4" else name)
-                selected.append((_NUMBERS[name][ld], label))
+        selected = _selection(self.loads, class_set)
         try:
-            self.location = self._find(root, selected)
+            self.location = _find(root, selected, f"load={self.loads} class_set={self.class_set!r}")
         except DataNotFoundError:
             if not download:
                 raise
@@ -486,39 +537,6 @@ class CWRU(SampleDataset):
     def set_statistics(self, mean: float | None, std: float | None) -> None:
         """Normalise with these statistics (a checkpoint's training data) instead of this data's own."""
         self.preprocess = dataclasses.replace(self.preprocess, mean=mean, std=std)
-
-    def _find(self, root: str | Path | None, selected: list[tuple[int, int]]) -> Path:
-        by_label: dict[tuple[int, int], list[int]] = {}
-        for number, label in selected:
-            by_label.setdefault((CWRU_RECORDS[number][1], label), []).append(number)
-
-        def is_complete(folder: Path) -> bool:
-            # At least one record of every requested class at every requested load.
-            return all(any(_record_path(folder, n) for n in group) for group in by_label.values())
-
-        def missing(folder: Path) -> list[int]:
-            return [number for number, _ in selected if _record_path(folder, number) is None]
-
-        def describe(numbers_: list[int]) -> str:
-            return ", ".join(f"{n}.mat ({CWRU_RECORDS[n][0]}, {CWRU_RECORDS[n][1]} HP)" for n in numbers_)
-
-        request = f"load={self.loads} class_set={self.class_set!r}"
-        try:
-            folder = locate("CWRU", root, is_complete, ("cwru", "CWRU"), _HOW_TO_GET)
-        except DataNotFoundError as exc:
-            # Name what is missing in the folders that hold some of the records.
-            partial = []
-            for place in search_roots(root):
-                for candidate in (place, place / "cwru", place / "CWRU"):
-                    lacking = missing(candidate) if candidate.is_dir() else []
-                    if candidate.is_dir() and len(lacking) < len(selected):
-                        partial.append(f"{candidate} lacks {describe(lacking)}")
-            note = "\nPartial copies (for " + request + "):\n  " + "\n  ".join(partial) if partial else ""
-            raise DataNotFoundError(f"{exc}{note}") from None
-        lacking = missing(folder)
-        if lacking:
-            raise DataNotFoundError(f"CWRU in {folder}: missing records for {request}: {describe(lacking)}")
-        return folder
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         number, start = self.windows[index]

@@ -125,6 +125,7 @@ def run_crossload(
         raise ConfigError(f"crossload: needs two loads or more to test across, got {loads}")
     if not seeds:
         raise ConfigError("crossload: needs at least one seed")
+    _check_records(config, loads, root)
     sets = training_sets(loads)
     total = len(sets) * len(seeds)
     done = 0
@@ -140,6 +141,18 @@ def run_crossload(
     summary = write_matrix(out, loads, seeds, adapt, log)
     log(f"crossload: wrote {out / 'matrix.md'}")
     return summary
+
+
+def _check_records(config: Config, loads: Sequence[int], root: str | Path | None) -> None:
+    """Every load's records of the 9 fault classes, located before the first training: a load outside 0-3, or
+    one whose records are missing, stopped the protocol only when a trained model was tested there."""
+    from ..data.cwru import locate_records
+
+    where = root if root is not None else config.data.root
+    try:
+        locate_records(loads, "9", where)
+    except BpsrmError as exc:
+        raise type(exc)(f"crossload --loads {' '.join(str(x) for x in loads)}: {exc}") from None
 
 
 def write_matrix(
