@@ -184,7 +184,10 @@ def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, share
             assert torch.equal(old, new), name  # every learnt weight as it was
     assert after.state["adapted"]["files"] == records
     assert main(["eval", str(adapted), "-o", "load=2", "-o", "whole=true"]) == 0
-    assert json.loads(capsys.readouterr().out)["accuracy"] > 0.5
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] > 0.5
+    # not adapted by this evaluation, but the checkpoint's statistics were, from the trained one
+    assert report["adapted"] is False and report["checkpoint_adapted_from"] == str(fault_model)
     assert main(["predict", str(adapted), records[0]]) == 0
 
 

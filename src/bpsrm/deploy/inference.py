@@ -149,7 +149,9 @@ def evaluate_checkpoint(
     statistics come from the checkpoint (its training data), never from the
     evaluated data; with ``adapt`` the normalisation layers' statistics are first
     re-estimated from the evaluated inputs, without their labels (AdaBN,
-    :mod:`bpsrm.deploy.adapt`).
+    :mod:`bpsrm.deploy.adapt`); the report's ``adapted`` says so, and
+    ``checkpoint_adapted_from`` names the checkpoint ``bpsrm adapt`` made this
+    one from (None for a trained one).
     """
     return evaluate_trained(load_trained(checkpoint), root, options, split, adapt)
 
@@ -184,6 +186,7 @@ def evaluate_trained(
         "split": split,
         "options": merged,
         "adapted": adapt,
+        "checkpoint_adapted_from": _adapted_from(trained.state),
         "location": _display_path(dataset.location),
         "samples": result["samples"],
         "accuracy": result["accuracy"],
@@ -193,6 +196,17 @@ def evaluate_trained(
         "firing_rates": dict(zip(trained.model.spiking_layer_names(), result["firing_rates"], strict=True)),
         "normalisation_from_checkpoint": trained.data_stats,
     }
+
+
+def _adapted_from(state: dict[str, Any]) -> str | None:
+    """The checkpoint that ``bpsrm adapt`` made this one from (its ``adapted`` record), or None for a trained one.
+    ``adapted`` in a report says whether this evaluation re-estimated the statistics (``--adapt``); this says
+    whether the checkpoint's own were re-estimated before."""
+    record = state.get("adapted")
+    if record is None:
+        return None
+    source = record.get("from") if isinstance(record, dict) else None
+    return source if isinstance(source, str) else "(a record without its source)"
 
 
 def _display_path(path: Path) -> str:
