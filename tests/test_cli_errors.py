@@ -265,3 +265,14 @@ def test_data_not_found_names_the_options_each_command_has(tmp_path, monkeypatch
     assert f"{tmp_path / 'dta'}" in err
     assert "data.root=DIR (bpsrm train)" in err and "--root DIR (bpsrm crossload, eval, data info)" in err
     assert "Pass root=" not in err and "or pass download=True" not in err
+
+
+def test_a_time_step_mismatch_names_the_keys_to_change(config, capsys) -> None:
+    """Event frames of another T than the model's (or the frames encoder on images) named no config key."""
+    _fails(
+        ["train", config, "encoder.name=frames", "model.time_steps=4"],
+        capsys,
+        "encoder.name='frames' with model.time_steps=4 does not fit the dataset's samples of shape",
+        "data.options",
+        "the samples hold T = 1 frames, the model expects T = 4",
+    )

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Subset
 
 from ..data import get_dataset
 from ..data.splits import drop_overlapping, group_folds, group_holdout, split_digest
-from ..errors import BpsrmError, ConfigError
+from ..errors import BpsrmError, ConfigError, ShapeError
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork, build_model, physical_memory
 from .config import Config, DataConfig, config_to_dict
@@ -72,7 +72,14 @@ def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | Non
         f"samples of shape {tuple(sample_shape)} at model.time_steps={config.model.time_steps} need",
         " as one input",
     )
-    probe = encode(torch.zeros((1, *sample_shape)))
+    try:
+        probe = encode(torch.zeros((1, *sample_shape)))
+    except ShapeError as exc:
+        raise ConfigError(
+            f"encoder.name={config.encoder.name!r} with model.time_steps={config.model.time_steps} does not fit "
+            f"the dataset's samples of shape {tuple(sample_shape)} (the dataset and its data.options make them): "
+            f"{exc}"
+        ) from None
     try:
         model = build_model(
             config.model.spec,
