@@ -371,3 +371,14 @@ def test_not_a_checkpoint_names_the_file(tmp_path) -> None:
     text.write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match=re.escape(f"{text}: not a readable bpsrm checkpoint")):
         load_trained(text)
+
+
+def test_a_folder_given_to_predict_is_named_as_a_folder(checkpoint, tmp_path) -> None:
+    """It was reported as 'no such file'."""
+    from bpsrm.deploy.prediction import file_input
+
+    trained = load_trained(checkpoint)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(tmp_path))}: a folder, expected a file"):
+        file_input(trained, tmp_path)
+    with pytest.raises(DataError, match=r"absent\.png: no such file$"):
+        file_input(trained, tmp_path / "absent.png")

@@ -42,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=_positive_int,
         default=None,
-        help="CPU threads of demo, train, eval and predict (default: PyTorch's, one per core); give each of "
-        "several runs on one machine its share (e.g. 1 each for two runs on 2 cores): more threads than cores "
-        "make every parallel step wait for a thread that is not running",
+        help="CPU threads of demo, train, crossload, eval, predict and adapt (default: PyTorch's, one per core); "
+        "give each of several runs on one machine its share (e.g. 1 each for two runs on 2 cores): more threads "
+        "than cores make every parallel step wait for a thread that is not running",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="train on the Fashion-MNIST subset shipped with bpsrm (no download)")

@@ -93,6 +93,8 @@ def file_input(
 ) -> FileInput:
     """``path`` prepared as the checkpoint's training data was (module docstring); a DataError says why not."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, expected a file (give the files in it, e.g. {path}/*)")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     pre = trained.preprocess

@@ -189,8 +189,9 @@ def _claim_folder(
                 run_folder.remove_run(out)
             elif held and mode != "resume":
                 raise RunFolderError(
-                    f"{out} holds a run ({', '.join(held)}); give --resume to continue it (with train.epochs=N "
-                    "to extend a finished one), --overwrite to replace it, or another --out"
+                    f"{out} holds a run ({', '.join(held)}); give --resume to continue it (with a larger "
+                    "train.epochs, or demo --epochs, to extend a finished one), --overwrite to replace it, or another "
+                    "--out"
                 )
             elif held and run_folder.LAST_PT not in held:
                 kept = [name for name in held if name in (run_folder.METRICS_JSON, run_folder.BEST_PT)]
