@@ -188,3 +188,7 @@ def test_every_load_is_checked_before_the_first_training(tmp_path, shared_data) 
         run_crossload(config, tmp_path / "b", loads=[0, 3], seeds=[0], root=partial, log=trained.append)
     assert f"{partial} lacks" in str(info.value) and "3 HP" in str(info.value)
     assert trained == [] and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    ten = load_config(REPO / "configs" / "cwru.yaml", [f"data.root={shared_data}"])  # ends with FC10
+    with pytest.raises(ConfigError, match=r"^crossload: model\.spec ends with FC10, but the protocol trains the 9"):
+        run_crossload(ten, tmp_path / "c", loads=[0, 1], seeds=[0], log=trained.append)
+    assert trained == [] and not (tmp_path / "c").exists()
