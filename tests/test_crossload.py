@@ -177,18 +177,20 @@ def test_every_load_is_checked_before_the_first_training(tmp_path, shared_data) 
 
     config = load_config(REPO / "configs" / "cwru-crossload.yaml", [f"data.root={shared_data}"])
     trained = []
-    with pytest.raises(ParameterError, match=r"^crossload --loads 1 5: cwru: load must be an int 0-3"):
+    with pytest.raises(ParameterError, match=r"^crossload --loads 5 1 \(load 5\): cwru: load must be an int 0-3"):
         run_crossload(config, tmp_path / "a", loads=[5, 1], seeds=[0], log=trained.append)
     partial = tmp_path / "copy"  # loads 0 and 1 of the real records; no 3HP folder
     for load in (0, 1):
         (partial / f"{load}HP").mkdir(parents=True)
         for path in (shared_data / "cwru" / f"{load}HP").glob("*.mat"):
             (partial / f"{load}HP" / path.name).symlink_to(path)
-    with pytest.raises(DataNotFoundError, match=r"^crossload --loads 0 3: CWRU not found") as info:
+    with pytest.raises(DataNotFoundError, match=r"^crossload --loads 0 3 \(load 3\): CWRU not found"):
         run_crossload(config, tmp_path / "b", loads=[0, 3], seeds=[0], root=partial, log=trained.append)
-    assert f"{partial} lacks" in str(info.value) and "3 HP" in str(info.value)
     assert trained == [] and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     ten = load_config(REPO / "configs" / "cwru.yaml", [f"data.root={shared_data}"])  # ends with FC10
     with pytest.raises(ConfigError, match=r"^crossload: model\.spec ends with FC10, but the protocol trains the 9"):
         run_crossload(ten, tmp_path / "c", loads=[0, 1], seeds=[0], log=trained.append)
     assert trained == [] and not (tmp_path / "c").exists()
+    events = load_config(REPO / "configs" / "asl-dvs.yaml")  # the dataset is named first, before any record
+    with pytest.raises(ConfigError, match=r"the config trains on 'asl-dvs'; the protocol is for cwru"):
+        run_crossload(events, tmp_path / "d", loads=[0, 1], seeds=[0], log=trained.append)

@@ -583,6 +583,20 @@ def test_wav_cut_short_is_refused(tmp_path: Path) -> None:
         with pytest.raises(DataError, match="declares 2000 bytes but the file holds 1000") as info:
             read_recording(path)
         assert str(info.value).startswith(str(path))
+    # An odd-sized chunk before the data chunk (one pad byte after it) is stepped over, also in a short file.
+    odd = b"LIST" + struct.pack("<I", 5) + b"INFOx" + b"\0"
+    before = bytearray(data[:36] + odd + data[36:1044])
+    before[4:8] = struct.pack("<I", len(before) - 8)
+    (tmp_path / "odd-cut.wav").write_bytes(bytes(before))
+    with pytest.raises(DataError, match="declares 2000 bytes but the file holds 1000"):
+        read_recording(tmp_path / "odd-cut.wav")
+    # Streamed files carry a placeholder size when the writer did not know the length: read as they are.
+    for placeholder in (0xFFFFFFFF, 0x7FFFFFFF):
+        streamed = bytearray(data)
+        streamed[4:8] = struct.pack("<I", placeholder)
+        streamed[40:44] = struct.pack("<I", placeholder)
+        (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
+        assert np.array_equal(read_recording(tmp_path / "streamed.wav").signal, pcm / 32768.0)
     tail = b"LIST" + struct.pack("<I", 5) + b"INFOx" + b"\0"  # odd body, one pad byte
     whole = bytearray(data + tail)
     whole[4:8] = struct.pack("<I", len(whole) - 8)

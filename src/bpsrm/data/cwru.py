@@ -331,11 +331,13 @@ def _selection(loads: Sequence[int], class_set: str) -> list[tuple[int, int]]:
     ]
 
 
-def locate_records(loads: int | Sequence[int], class_set: str = "10", root: str | Path | None = None) -> Path:
+def locate_records(loads: int | Sequence[int], class_set: str | int = "10", root: str | Path | None = None) -> Path:
     """The folder holding every record of ``class_set`` at ``loads``, found as :class:`CWRU` finds it, without
     reading a record: for checks before work that would need them (``bpsrm crossload``). Raises
     ParameterError for a load outside 0-3 or an unknown class set, DataNotFoundError naming what is missing."""
     checked = _check_loads(loads)
+    if type(class_set) is int:  # as CWRU takes it
+        class_set = str(class_set)
     if class_set not in _CLASS_SETS:
         raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {class_set!r}")
     return _find(root, _selection(checked, class_set), f"load={checked} class_set={class_set!r}")

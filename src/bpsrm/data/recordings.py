@@ -691,13 +691,18 @@ def _read_wav(path: Path) -> _Content:
     return content
 
 
+_WAV_UNKNOWN_SIZES = (0xFFFFFFFF, 0x7FFFFFFF)
+"""Data-chunk sizes that writers streaming to a pipe put in the header when they do not know the length yet."""
+
+
 def _check_wav_data_complete(path: Path) -> None:
     """Refuse a .wav whose ``data`` chunk declares more bytes than the file holds after the chunk's header.
 
     scipy reads whatever samples are there, and warns only when the RIFF header's size disagrees too, so a
     recording cut short (a copy interrupted, a logger that lost power) would be read as a shorter one. The
     chunk headers are walked (``id``, 4-byte size, body padded to an even length); RF64 files, whose sizes live
-    in a ``ds64`` chunk, are left to scipy.
+    in a ``ds64`` chunk, and the placeholder sizes of streamed files (:data:`_WAV_UNKNOWN_SIZES`) are left to
+    scipy.
     """
     size = path.stat().st_size
     with path.open("rb") as handle:
@@ -712,7 +717,7 @@ def _check_wav_data_complete(path: Path) -> None:
             (declared,) = struct.unpack(order + "I", header[4:])
             if header[:4] == b"data":
                 held = size - position - 8
-                if declared > held:
+                if declared > held and declared not in _WAV_UNKNOWN_SIZES:
                     raise DataError(
                         f"{path}: the .wav data chunk declares {declared} bytes but the file holds {held} after its "
                         "header: the recording was cut short (an interrupted copy?)"

@@ -121,21 +121,26 @@ def run_crossload(
     from .trainer import train
 
     out = Path(out)
+    given = " ".join(str(x) for x in loads)
     loads = sorted(set(int(x) for x in loads))
     if len(loads) < 2:
         raise ConfigError(f"crossload: needs two loads or more to test across, got {loads}")
     if not seeds:
         raise ConfigError("crossload: needs at least one seed")
-    _check_records(config, loads, root)
     sets = training_sets(loads)
     total = len(sets) * len(seeds)
     done = 0
+    checked = False  # the records and the spec, before the first cell that needs them (none: a summary only)
     for train_loads in sets:
         for seed in seeds:
             done += 1
             run = out / _name(train_loads) / f"seed{seed}"
             cfg = protocol_config(config, train_loads, seed, root)
-            if finished_metrics(run, cfg) is None:
+            finished = finished_metrics(run, cfg) is not None
+            if not checked and (not finished or _pending_cells(run, loads, train_loads, adapt)):
+                _check_records(config, loads, root, given)
+                checked = True
+            if not finished:
                 log(f"crossload [{done}/{total}]: training at {list(train_loads)} HP, seed {seed} -> {run}")
                 train(cfg, run, reuse=True, log=log)
             _evaluate_cells(run, cfg, loads, train_loads, seed, root, adapt, log)
@@ -144,7 +149,7 @@ def run_crossload(
     return summary
 
 
-def _check_records(config: Config, loads: Sequence[int], root: str | Path | None) -> None:
+def _check_records(config: Config, loads: Sequence[int], root: str | Path | None, given: str) -> None:
     """What would stop the protocol later, checked before the first training: a network that does not end with
     9 outputs (the protocol trains the 9 fault classes), and every load's records (a load outside 0-3, or one
     whose records are missing, stopped it only when a trained model was tested there)."""
@@ -158,10 +163,12 @@ def _check_records(config: Config, loads: Sequence[int], root: str | Path | None
         )
 
     where = root if root is not None else config.data.root
-    try:
-        locate_records(loads, "9", where)
-    except BpsrmError as exc:
-        raise type(exc)(f"crossload --loads {' '.join(str(x) for x in loads)}: {exc}") from None
+    for chosen in training_sets(loads):  # as the cells read them: a training set's loads in one folder
+        try:
+            locate_records(chosen, "9", where)
+        except BpsrmError as exc:
+            which = f"load {chosen[0]}" if len(chosen) == 1 else f"loads {', '.join(map(str, chosen))} in one folder"
+            raise type(exc)(f"crossload --loads {given} ({which}): {exc}") from None
 
 
 def write_matrix(
@@ -193,13 +200,7 @@ def _evaluate_cells(
     """Test one trained run at every load it was not trained at (as trained, and adapted): one JSON each."""
     from ..deploy.inference import evaluate_trained, load_trained
 
-    cells = [
-        (test_load, adapted)
-        for test_load in loads
-        if test_load not in train_loads
-        for adapted in ((False, True) if adapt else (False,))
-        if not (run / _eval_name(test_load, adapted)).is_file()
-    ]
+    cells = _pending_cells(run, loads, train_loads, adapt)
     if not cells:
         return
     trained = load_trained(run / run_folder.BEST_PT)  # once per run; each cell starts from its statistics
@@ -214,6 +215,19 @@ def _evaluate_cells(
             f"crossload: {list(train_loads)} HP -> {test_load} HP, seed {seed}"
             f"{' (adapted)' if adapted else ''}: {100 * report['accuracy']:.2f}%"
         )
+
+
+def _pending_cells(
+    run: Path, loads: Sequence[int], train_loads: tuple[int, ...], adapt: bool
+) -> list[tuple[int, bool]]:
+    """(test load, adapted) of the cells of one run whose evaluation file is not written yet."""
+    return [
+        (test_load, adapted)
+        for test_load in loads
+        if test_load not in train_loads
+        for adapted in ((False, True) if adapt else (False,))
+        if not (run / _eval_name(test_load, adapted)).is_file()
+    ]
 
 
 def summarise(out: str | Path, loads: Sequence[int], seeds: Sequence[int], adapt: bool = True) -> dict[str, Any]:
