@@ -278,11 +278,32 @@ def test_an_image_above_the_pixel_limit_is_refused_before_decoding():
     assert MAX_IMAGE_PIXELS == 8192 * 8192
     big = _png_claiming(8193, 8192)
     for decode in (ImagePreprocess(3, 8, 8).decode, pixel_digest):
-        with pytest.raises(DataError, match=r"^huge\.png: an image of 8193 x 8192 pixels \(67 Mpx\), above the 67 Mpx"):
+        with pytest.raises(
+            DataError, match=r"^huge\.png: an image of 8193 x 8192 = 67,117,056 pixels, above the 67,108,864 bpsrm"
+        ):
             decode(big, "huge.png")
         with pytest.raises(DataError, match=r"^huge\.png") as info:
             decode(_png_claiming(8192, 8192), "huge.png")
-        assert "Mpx" not in str(info.value)
+        assert "67,108,864" not in str(info.value)
+
+
+def test_a_jpeg_above_the_pixel_limit_is_set_to_decode_reduced():
+    """A 12000 x 9000 JPEG (108 Mpx, a phone photo) is not refused: its size after Image.draft is a power-of-two
+    reduction below the limit (1/2 here: 6000 x 4500), chosen from the header alone (this one holds 16 x 16
+    pixels of data, so nothing is decoded)."""
+    import io
+    import struct
+
+    from bpsrm.data.preprocess import open_image
+
+    buffer = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(buffer, format="JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")
+    assert struct.unpack(">HH", data[sof + 5 : sof + 9]) == (16, 16)  # height, width
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 9000, 12000)
+    with open_image(bytes(data), "photo.jpg") as image:
+        assert image.size == (6000, 4500)
 
 
 def test_empty_class_folder_is_named(tmp_path, monkeypatch):

@@ -31,24 +31,33 @@ __all__ = ["ImagePreprocess", "EventPreprocess", "VibrationPreprocess", "Preproc
 
 
 MAX_IMAGE_PIXELS = 2**26
-"""The most pixels (width x height) an image file may have: 67 Mpx, above a 48 Mpx phone photo and far above
-any dataset here (at most 512 x 512). Pillow warns from 89 Mpx and refuses from 179 Mpx; in between a 1 kB PNG
-decodes to more than 1 GB."""
+"""The most pixels (width x height) bpsrm decodes from an image file: 67,108,864, far above any dataset here
+(at most 512 x 512). A larger JPEG (a 108 Mpx phone photo) is decoded at 1/2, 1/4 or 1/8 of its size, which its
+format allows without reading the full image; any other format is refused. Pillow itself warns from 89 Mpx
+and refuses from 179 Mpx; in between a 1 kB PNG decodes to more than 1 GB."""
 
 
 def open_image(data: bytes, where: str) -> Any:
     """The Pillow image in ``data`` (the bytes of the file named ``where``), opened lazily: its header is read
-    and its size checked against :data:`MAX_IMAGE_PIXELS` before any pixel is decoded. Use it as a context
-    manager; Pillow's own errors (OSError, ...) pass through to the caller."""
+    and its size checked against :data:`MAX_IMAGE_PIXELS` before any pixel is decoded (a JPEG above it is set
+    to decode reduced, with ``Image.draft``). Use it as a context manager; Pillow's own errors (OSError, ...)
+    pass through to the caller."""
+    import warnings
+
     from PIL import Image
 
-    image = Image.open(io.BytesIO(data))
-    pixels = image.width * image.height
-    if pixels > MAX_IMAGE_PIXELS:
+    with warnings.catch_warnings():  # Pillow's DecompressionBombWarning: the limit below is this one's
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS and image.format == "JPEG":
+        factor = math.sqrt(width * height / MAX_IMAGE_PIXELS)  # the reduced size lands below the limit
+        image.draft(image.mode, (math.ceil(width / (2 * factor)), math.ceil(height / (2 * factor))))
+    if image.width * image.height > MAX_IMAGE_PIXELS:
         image.close()
         raise DataError(
-            f"{where}: an image of {image.width} x {image.height} pixels ({pixels / 1e6:.0f} Mpx), above the "
-            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx bpsrm decodes (bpsrm.data.preprocess.MAX_IMAGE_PIXELS)"
+            f"{where}: an image of {width} x {height} = {width * height:,} pixels, above the "
+            f"{MAX_IMAGE_PIXELS:,} bpsrm decodes (bpsrm.data.preprocess.MAX_IMAGE_PIXELS)"
         )
     return image
 

@@ -315,7 +315,7 @@ def adapt_checkpoint(
         what = "is the checkpoint being adapted" if same else "exists"
         raise RunFolderError(
             f"{target}: {what}; adapt writes a new checkpoint and replaces a file only when asked "
-            "(give another --out, or --overwrite to replace it)"
+            "(give another --out, or --overwrite to replace it; in Python, out= or overwrite=True)"
         )
     trained = load_trained(checkpoint)
     inputs = []
