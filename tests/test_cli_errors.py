@@ -276,3 +276,12 @@ def test_a_time_step_mismatch_names_the_keys_to_change(config, capsys) -> None:
         "data.options",
         "the samples hold T = 1 frames, the model expects T = 4",
     )
+
+
+@pytest.mark.parametrize(("command", "missing"), [("train", "config"), ("crossload", "config, --out")])
+def test_the_optional_overrides_are_not_called_required(command, missing, capsys) -> None:
+    """argparse listed a nargs='*' positional without a default as required: 'required: config, KEY=VALUE'."""
+    with pytest.raises(SystemExit) as info:
+        main([command])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.rstrip().endswith(f"error: the following arguments are required: {missing}")

@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train an experiment from a YAML config into a run folder")
     train.set_defaults(func=_train_command)
     train.add_argument("config", type=Path, help="a YAML file, e.g. configs/fashion-mnist.yaml")
-    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=3 model.time_steps=8")
+    train.add_argument(
+        "overrides", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. train.epochs=3 model.time_steps=8"
+    )
     train.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<experiment>-<time>)")
     _resume_options(train, reuse=True)
     train.add_argument("--epochs", type=_positive_int, default=None, help="shorthand for train.epochs=N")
@@ -67,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cross.set_defaults(func=_crossload_command)
     cross.add_argument("config", type=Path, help="a cwru YAML config, e.g. configs/cwru-crossload.yaml")
-    cross.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. data.options.speed_normalize=true")
+    cross.add_argument(
+        "overrides", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. data.options.speed_normalize=true"
+    )
     cross.add_argument("--loads", type=int, nargs="+", default=[0, 1, 2], help="motor loads in HP (default: 0 1 2)")
     cross.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per cell (default: 0 1 2)")
     cross.add_argument("--out", type=Path, required=True, help="folder of the runs and the matrix (resumable)")
