@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from bpsrm import build_model
-from bpsrm.deploy.export import ExportError, from_nir, to_nir
+from bpsrm.deploy.export import ExportError, export_checkpoint, from_nir, to_nir
+from bpsrm.errors import RunFolderError
 from bpsrm.network.norm import TemporalChannelNorm
 from bpsrm.neuron.params import KERNELS
 
@@ -195,7 +196,7 @@ def test_per_step_tcn_that_is_equal_over_steps_is_folded(tmp_path: Path) -> None
     _compare(model, _roundtrip(model, tmp_path), x)
 
 
-def test_cli_export_of_a_trained_checkpoint(tmp_path: Path) -> None:
+def test_cli_export_of_a_trained_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
 
     from bpsrm.cli import main
@@ -221,6 +222,21 @@ def test_cli_export_of_a_trained_checkpoint(tmp_path: Path) -> None:
     rebuilt = from_nir(nir.read(str(out)))
     x = trained.encode(torch.rand(4, 1, 28, 28))
     _compare(trained.model, rebuilt, x)
+
+    # an existing file is replaced only when asked; the checkpoint itself is named as such
+    written = out.read_bytes()
+    checkpoint = (run / "best.pt").read_bytes()
+    out.write_bytes(b"an earlier export")
+    for target, what in ((out, "exists"), (run / "best.pt", "is the checkpoint read")):
+        assert main(["export", str(run / "best.pt"), "--format", "nir", "--out", str(target)]) == 1
+        err = capsys.readouterr().err
+        assert f"{target}: {what}; export replaces a file only when asked" in err and "--overwrite" in err
+    assert out.read_bytes() == b"an earlier export" and (run / "best.pt").read_bytes() == checkpoint
+    with pytest.raises(RunFolderError, match="overwrite=True"):
+        export_checkpoint(run / "best.pt", out)
+    assert main(["export", str(run / "best.pt"), "--format", "nir", "--out", str(out), "--overwrite"]) == 0
+    assert out.read_bytes() == written
+    assert export_checkpoint(run / "best.pt", out, overwrite=True) == out and out.read_bytes() == written
 
 
 def test_cli_export_errors_name_the_problem(tmp_path: Path, capsys) -> None:

@@ -199,10 +199,10 @@ def test_adapt_replaces_a_file_only_when_asked(fault_model, shared_data, tmp_pat
     trained.write_bytes(fault_model.read_bytes())
     other = tmp_path / "adapted.pt"
     other.write_bytes(b"an earlier adaptation")
-    for out, what in ((trained, "is the checkpoint being adapted"), (other, "exists")):
+    for out, what in ((trained, "is the checkpoint read"), (other, "exists")):
         assert main(["adapt", str(trained), record, "--out", str(out)]) == 1
         err = capsys.readouterr().err
-        assert f"{out}: {what}; adapt writes a new checkpoint" in err and "--overwrite" in err
+        assert f"{out}: {what}; adapt replaces a file only when asked" in err and "--overwrite" in err
     assert trained.read_bytes() == fault_model.read_bytes() and other.read_bytes() == b"an earlier adaptation"
     assert main(["adapt", str(trained), record, "--out", str(other), "--overwrite"]) == 0
     assert load_trained(other).state["adapted"]["files"] == [record]

@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder")
     export.add_argument("--format", choices=("nir",), default="nir", help="nir (needs the nir extra)")
     export.add_argument("--out", type=Path, required=True, help="the file to write, e.g. model.nir")
+    export.add_argument("--overwrite", action="store_true", help="replace --out if it exists (refused otherwise)")
     export.add_argument(
         "--dt",
         type=float,
@@ -315,7 +316,7 @@ def _adapt_command(args: argparse.Namespace) -> int:
 def _export_command(args: argparse.Namespace) -> int:
     from .deploy.export import export_checkpoint
 
-    print(f"wrote {export_checkpoint(args.checkpoint, args.out, args.dt, args.consumer)}")
+    print(f"wrote {export_checkpoint(args.checkpoint, args.out, args.dt, args.consumer, overwrite=args.overwrite)}")
     return 0
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-__all__ = ["atomic_file", "atomic_path", "write_text_atomic", "progress", "TEMPORARY_SUFFIX"]
+__all__ = ["atomic_file", "atomic_path", "write_text_atomic", "refuse_existing", "progress", "TEMPORARY_SUFFIX"]
 
 TEMPORARY_SUFFIX = ".tmp"
 """Temporary files are named ``.<target name>.<random>.tmp`` beside their target."""
@@ -76,6 +76,22 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_file(path, "w") as handle:
         handle.write(text)
     return Path(path)
+
+
+def refuse_existing(out: str | Path, overwrite: bool, command: str, source: str | Path | None = None) -> None:
+    """A :class:`~bpsrm.errors.RunFolderError` when ``out`` exists (or is a link) and ``overwrite`` is false: what
+    ``command`` (``"adapt"``, ``"export"``) writes replaces a file only when asked. The message says when ``out``
+    is the ``source`` file itself (a checkpoint about to be replaced by what is made from it)."""
+    from .errors import RunFolderError
+
+    target = Path(out)
+    if overwrite or not (target.exists() or target.is_symlink()):
+        return
+    same = source is not None and target.exists() and Path(source).exists() and target.samefile(source)
+    raise RunFolderError(
+        f"{target}: {'is the checkpoint read' if same else 'exists'}; {command} replaces a file only when asked "
+        "(give another --out, or --overwrite to replace it; in Python, out= or overwrite=True)"
+    )
 
 
 def _umask() -> int:

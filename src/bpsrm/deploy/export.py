@@ -687,14 +687,20 @@ def consumer_problems(graph: Any, consumer: str) -> list[str]:
 
 
 def export_checkpoint(
-    checkpoint: str | Path, out: str | Path, dt: float | None = None, consumer: str | None = None
+    checkpoint: str | Path,
+    out: str | Path,
+    dt: float | None = None,
+    consumer: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """``bpsrm export CHECKPOINT --format nir --out FILE [--dt DT] [--for snntorch]``: the checkpoint's model as a
     NIR file whose time constants are written for the step ``dt`` (1, or snnTorch's 1e-4 with ``consumer``
     "snntorch"); with a consumer, an :class:`ExportError` lists everything it could not run, and nothing is
-    written."""
+    written. An existing ``out`` (the checkpoint itself, say) is replaced only with ``overwrite``."""
+    from ..files import refuse_existing
     from .inference import load_trained
 
+    refuse_existing(out, overwrite, "export", checkpoint)
     model = load_trained(checkpoint).model
     if dt is None:
         dt = SNNTORCH_DT if consumer == "snntorch" else 1.0

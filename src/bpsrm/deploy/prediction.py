@@ -36,8 +36,8 @@ from torch import Tensor
 
 from ..data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
-from ..errors import CheckpointError, DataError, RunFolderError
-from ..files import atomic_file
+from ..errors import CheckpointError, DataError
+from ..files import atomic_file, refuse_existing
 from .inference import TrainedModel, load_trained
 from .ood import spike_features
 
@@ -309,14 +309,7 @@ def adapt_checkpoint(
     from ..engine.checkpoint import save_checkpoint
     from .adapt import adapt_on_samples
 
-    target = Path(out)
-    if (target.exists() or target.is_symlink()) and not overwrite:
-        same = target.exists() and Path(checkpoint).exists() and target.samefile(checkpoint)
-        what = "is the checkpoint being adapted" if same else "exists"
-        raise RunFolderError(
-            f"{target}: {what}; adapt writes a new checkpoint and replaces a file only when asked "
-            "(give another --out, or --overwrite to replace it; in Python, out= or overwrite=True)"
-        )
+    refuse_existing(out, overwrite, "adapt", checkpoint)
     trained = load_trained(checkpoint)
     inputs = []
     for item in files:  # one file's prepared signal at a time; only its batches are kept
