@@ -232,6 +232,88 @@ def test_a_finished_run_is_extended_with_more_epochs(finished: Path, tmp_path: P
         train(_config(**{"train.epochs": 1}), run, resume=True, log=_quiet)
 
 
+class _StopAfter(Exception):
+    pass
+
+
+def _stop_after(epoch: int):
+    """A log that stops training once epoch ``epoch`` is logged (its last.pt is written before the log line)."""
+
+    def log(line: str) -> None:
+        if line.startswith(f"epoch {epoch}/"):
+            raise _StopAfter(line)
+
+    return log
+
+
+def test_an_extension_stopped_on_the_way_is_not_read_as_the_finished_run(finished: Path, tmp_path: Path) -> None:
+    """Extending a finished run and stopping it after one more epoch leaves no metrics.json of the earlier end:
+    --reuse then continues the run to its new length instead of reading the 2-epoch figures as its result."""
+    run = _copy(finished, tmp_path / "run")
+    assert (run / "metrics.json").is_file()
+    with pytest.raises(_StopAfter):
+        train(_config(**{"train.epochs": 4}), run, resume=True, log=_stop_after(3))
+    assert not (run / "metrics.json").exists() and not (run / "activity.npz").exists()
+    metrics = train(_config(**{"train.epochs": 4}), run, reuse=True, log=_quiet)
+    assert metrics["epochs"] == 4 and metrics["best_epoch"] in (1, 2, 3, 4)
+    with (run / "metrics.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2", "3", "4"]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 4
+
+
+def test_an_unfinished_run_cannot_be_shortened_on_resume(tmp_path: Path) -> None:
+    """A 4-epoch run stopped after epoch 1 is not resumed with train.epochs 2 (its cosine schedule is that of 4
+    epochs; a resume that went on would be logged as an extension "from 4 to 2")."""
+    run = tmp_path / "run"
+    with pytest.raises(_StopAfter):
+        train(_config(**{"train.epochs": 4}), run, log=_stop_after(1))
+    before = _snapshot(run)
+    with pytest.raises(CheckpointError, match=r"started for 4 epochs and has done 1; train\.epochs=2 cannot shorten"):
+        train(_config(**{"train.epochs": 2}), run, resume=True, log=_quiet)
+    assert _snapshot(run) == before
+
+
+def test_a_model_record_given_as_last_pt_is_refused_by_name(finished: Path, tmp_path: Path) -> None:
+    run = _copy(finished, tmp_path / "run")
+    (run / "metrics.json").unlink()
+    (run / "last.pt").write_bytes((run / "best.pt").read_bytes())
+    with pytest.raises(CheckpointError) as error:
+        train(_config(), run, resume=True, log=_quiet)
+    message = str(error.value)
+    assert message.startswith(f"{run / 'last.pt'}: holds no training state (optimiser, scheduler, rng")
+    assert "--overwrite" in message
+
+
+def test_a_run_without_validation_data_records_no_validation_figures(tmp_path: Path) -> None:
+    """data.val_fraction 0 with a fixed schedule: metrics.csv leaves the validation cells empty and metrics.json
+    has best_val_accuracy null (they read 0.0 before, as if measured); evaluating on validation data that does
+    not exist (train.test: false) is a ConfigError before training."""
+    fixed = {"data.val_fraction": 0.0, "train.select": "last"}
+    metrics = train(_config(**fixed), tmp_path / "run", log=_quiet)
+    assert metrics["best_val_accuracy"] is None and metrics["best_epoch"] == 2
+    assert isinstance(metrics["test_accuracy"], float)
+    with (tmp_path / "run" / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["val_loss"], row["val_accuracy"]) for row in rows] == [("", ""), ("", "")]
+    assert all(float(row["train_loss"]) > 0 for row in rows)
+    with pytest.raises(ConfigError, match=r"train\.test: false evaluates .* validation data, but there is none"):
+        train(_config(**fixed, **{"train.test": False}), tmp_path / "other", log=_quiet)
+    assert not (tmp_path / "other" / "best.pt").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "demo"])
+def test_torchrun_without_out_is_refused(command: str, monkeypatch, capsys, tmp_path: Path) -> None:
+    """Under torchrun every process would name its run folder from its own clock."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert main(["train", str(config)] if command == "train" else ["demo"]) == 1
+    assert "under torchrun (WORLD_SIZE=2) give --out RUN_FOLDER" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 LOCK_HOLDER = """
 import sys, time
 from pathlib import Path

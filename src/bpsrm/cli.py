@@ -225,9 +225,24 @@ def _train_command(args: argparse.Namespace) -> int:
         raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
     if args.reuse and args.out is None:
         raise BpsrmError("--reuse needs --out RUN_FOLDER (the folder whose run to read or continue)")
-    out = args.out or Path("runs") / f"{config.experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or _timestamped_folder(f"{config.experiment}-%Y%m%d-%H%M%S")
     train(config, out, resume=args.resume, overwrite=args.overwrite, reuse=args.reuse)
     return 0
+
+
+def _timestamped_folder(pattern: str) -> Path:
+    """``runs/<pattern filled with the time now>``, the run folder of a train or demo given no ``--out``. Under
+    torchrun each process would read its own clock (and name another folder when they start a second apart),
+    so there ``--out`` is required."""
+    from .engine.distributed import environment_rank
+
+    world = environment_rank("WORLD_SIZE")
+    if world > 1:
+        raise BpsrmError(
+            f"under torchrun (WORLD_SIZE={world}) give --out RUN_FOLDER: without it each process names its "
+            "run folder from its own clock, and processes that start a second apart write to different folders"
+        )
+    return Path("runs") / time.strftime(pattern)
 
 
 def _predict_command(args: argparse.Namespace) -> int:
@@ -274,7 +289,7 @@ def _demo_command(args: argparse.Namespace) -> int:
 
     if args.resume and args.out is None:
         raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
-    out = args.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+    out = args.out or _timestamped_folder("demo-%Y%m%d-%H%M%S")
     run_demo(out, epochs=args.epochs, seed=args.seed, resume=args.resume, overwrite=args.overwrite)
     return 0
 

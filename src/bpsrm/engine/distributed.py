@@ -1,6 +1,6 @@
 """Training on several processes (``torchrun``): the process group, each rank's share of a batch, who writes.
 
-``torchrun --nproc_per_node=N $(which bpsrm) train CONFIG`` starts N copies of the
+``torchrun --nproc_per_node=N $(which bpsrm) train CONFIG --out RUN_FOLDER`` starts N copies of the
 command; each finds ``RANK`` / ``WORLD_SIZE`` in its environment and joins a process
 group (gloo on CPU, nccl on CUDA). ``train.batch_size`` stays the *global* batch:
 global batch k of a single-process run (the same shuffled order) is split among the

@@ -242,6 +242,11 @@ def prepare(config: Config) -> Experiment:
             "data: no validation data (data.val_fraction is 0 and no data.val_options) to choose the best epoch "
             "on; set data.val_fraction > 0, or train.select: last for a fixed schedule"
         )
+    if len(val_set) == 0 and not config.train.test:  # type: ignore[arg-type]
+        raise ConfigError(
+            "train.test: false evaluates the trained model on the validation data, but there is none "
+            "(data.val_fraction is 0 and no data.val_options); set data.val_fraction > 0, or train.test: true"
+        )
     test = subsample(test, data.limit_test, config.seed + 2)
     if len(train_set) == 0:  # type: ignore[arg-type]
         raise ConfigError(f"data: no training samples left after the validation split ({n} samples in all)")

@@ -135,6 +135,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+TRAINING_STATE = ("config", "optimiser", "scheduler", "rng", "epoch", "history", "best_val_accuracy", "best_epoch")
+"""The keys that last.pt holds beside the model record of best.pt: what a resume reads."""
+
+
 def check_resumable(
     last_path: Path, state: dict[str, Any], now: Config, split: dict[str, Any], log: Callable[[str], None]
 ) -> bool:
@@ -143,7 +147,13 @@ def check_resumable(
 
     ``data.root`` may change when last.pt records its split: the data then moved, or the run moved to another
     machine, and the split check tells whether the samples are the same ones. A CheckpointError names what
-    differs."""
+    differs, and so does a file without the training state (a model record such as best.pt copied to last.pt)."""
+    missing = [key for key in TRAINING_STATE if key not in state]
+    if missing:
+        raise CheckpointError(
+            f"{last_path}: holds no training state ({', '.join(missing)} missing): it is a model record such as "
+            "best.pt, not a last.pt to resume from; give --overwrite to train the run again from the start"
+        )
     saved_split = state.get("split")
     extended = _check_config(
         last_path, config_from_dict(state["config"]), now, int(state["epoch"]), log, root_free=saved_split is not None
@@ -165,12 +175,13 @@ def _check_config(
         return False
     if differ.keys() == {"train.epochs"}:
         was, wanted = differ["train.epochs"]
-        if wanted >= epochs_done:
+        if wanted > was:
             log(f"extending {last_path.parent} from {was} to {wanted} epochs")
             return True
         raise CheckpointError(
-            f"{last_path}: the run has done {epochs_done} epochs; train.epochs={wanted} cannot "
-            "shorten it (give a larger number to extend it)"
+            f"{last_path}: the run was started for {was} epochs and has done {epochs_done}; train.epochs={wanted} "
+            f"cannot shorten it (its schedule is that of {was} epochs; give {was} to continue it, or a larger "
+            "number to extend it)"
         )
     listed = "; ".join(f"{key}: {shown(old)} there, {shown(new)} now" for key, (old, new) in sorted(differ.items()))
     raise CheckpointError(

@@ -74,6 +74,7 @@ __all__ = [
     "FolderLock",
     "run_files",
     "remove_run",
+    "remove_results",
     "clear_stale",
     "write_config",
     "write_history",
@@ -160,6 +161,14 @@ def remove_run(run: Path) -> None:
     for name in (*RUN_FILES, *PLOTS):
         (run / name).unlink(missing_ok=True)
     shutil.rmtree(run / TENSORBOARD_DIR, ignore_errors=True)
+
+
+def remove_results(run: Path) -> None:
+    """Delete what a run writes when it finishes (metrics.json, activity.npz, the figures): done before a run
+    trains again (resumed, or extended with a larger train.epochs), so that a run stopped on the way does not
+    look finished with the figures of its earlier end (``--reuse`` reads metrics.json as the run's result)."""
+    for name in (METRICS_JSON, ACTIVITY_NPZ, *PLOTS):
+        (run / name).unlink(missing_ok=True)
 
 
 class FolderLock:

@@ -396,6 +396,7 @@ def _open_folder(run: _Run) -> None:
     if run.ctx.is_main:
         try:
             run_folder.clear_stale(run.out)
+            run_folder.remove_results(run.out)  # a resumed run is unfinished until _finish writes them again
             run_folder.write_config(run.out, config_to_dict(run.config))
             run.board = _tensorboard(run.out) if run.config.log.tensorboard else None
         except OSError as exc:
@@ -515,13 +516,14 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
     run.ctx.broadcast_buffers(run.model)  # every rank evaluates with rank 0's running statistics
     batch, cap = config.train.eval_batch_size, config.train.max_batches
     val = evaluate_model(run.model, experiment.val_set, experiment.encode, len(experiment.classes), batch, cap)
+    validated = val["samples"] > 0  # without validation data (train.select: last) nothing is measured there
     row = {
         "epoch": epoch,
         "lr": run.optimiser.param_groups[0]["lr"],
         "train_loss": loss_sum / max(count, 1),
         "train_accuracy": correct / max(count, 1),
-        "val_loss": val["loss"],
-        "val_accuracy": val["accuracy"],
+        "val_loss": val["loss"] if validated else None,  # an empty cell in metrics.csv: not measured
+        "val_accuracy": val["accuracy"] if validated else None,
         "train_seconds": seconds,
         "samples_per_second": count / seconds if seconds > 0 else 0.0,
     }
@@ -543,7 +545,7 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
     if improved:
         save_checkpoint(run.best_path, record)
     save_checkpoint(run.last_path, {**record, **_training_state(run, rng_ranks)})
-    judged = f"val {val['accuracy']:.4f}{' (best)' if improved else ''}" if val["samples"] else "no validation"
+    judged = f"val {val['accuracy']:.4f}{' (best)' if improved else ''}" if validated else "no validation"
     run.log(
         f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
         f"{judged}, {row['samples_per_second']:.0f} samples/s"
@@ -588,9 +590,9 @@ def _training_state(run: _Run, rng_ranks: list[Any] | None) -> dict[str, Any]:
 def _board_epoch(board: Any, model: SpikingNetwork, row: dict[str, Any], firing_rates: list[float]) -> None:
     """The epoch's figures and each layer's firing rate in TensorBoard."""
     for key, value in row.items():
-        if key != "epoch":
+        if key != "epoch" and value is not None:
             board.add_scalar(key.replace("_", "/", 1), value, row["epoch"])
-    for name, rate in zip(model.spiking_layer_names(), firing_rates, strict=True):
+    for name, rate in zip(model.spiking_layer_names(), firing_rates, strict=bool(firing_rates)):  # none: no val
         board.add_scalar(f"firing_rate/{name}", rate, row["epoch"])
     board.flush()
 
@@ -642,7 +644,7 @@ def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:
         "evaluated_on": "test" if tested else "validation",
         "test_accuracy": test["accuracy"] if tested else None,
         "test_samples": test["samples"] if tested else 0,
-        "best_val_accuracy": done.best_val,
+        "best_val_accuracy": done.best_val if len(experiment.val_set) else None,  # type: ignore[arg-type]
         "best_epoch": done.best_epoch,
         "epochs": config.train.epochs,
         "train_seconds": done.train_seconds,
