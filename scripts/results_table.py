@@ -42,7 +42,8 @@ FOLDED_ABLATIONS = ("nmnist-cv5",)
 ANCHORS = {
     "fashion-mnist": "PLIF 93.85% (checkpoint chosen on validation; 94.38% best test epoch), T = 8, 2 conv "
     "layers of 128 channels, GPU; TSSL-BP 92.83%, T = 5",
-    "weather": "no SNN result known; ANN transfer learning (ResNet-34) about 98.6%",
+    "weather": "a shallow SNN (Tian et al., 2021) 93.45% on the same four classes (its split not published); "
+    "ANN transfer learning (ResNet-34, ImageNet weights) about 98.6%",
     "cwru": "SNNs report 97.8-99.9% under various protocols",
     "nmnist-cv5": "PLIF 99.61%, TSSL-BP 99.40% on the full 60k/10k set",
 }
@@ -228,7 +229,8 @@ def crossload_table(link: bool = True) -> str:
     if "base" in matrices:
         parts.append(
             "Cross-load matrix of the field model's preprocessing (`bpsrm crossload configs/cwru-crossload.yaml "
-            "data.root=../shared/data --out results/crossload-matrix/base`; whole records of the test load, "
+            "data.root=../shared/data --seeds 0 1 2 --out runs/crossload-matrix/base`, its figures copied here by "
+            "`scripts/keep_matrix.py`, as `bash scripts/run_crossload.sh` does; whole records of the test load, "
             "fixed schedule of 15 epochs; adapted: AdaBN on the test load's windows, labels unread; heat map: "
             + (heat_map if link else f"`{heat_map_path}`")
             + "):\n\n"

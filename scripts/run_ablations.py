@@ -41,7 +41,8 @@ OUT = REPO / "results" / "ablations"
 
 # Budget of each dataset's ablation runs: CWRU is the whole experiment; Fashion-MNIST uses a
 # 5,000-image training subset (4,500 train / 500 validation) and 3 epochs, tested on the full
-# 10,000 test images, so that its 36 runs fit about an hour of this 2-core machine (said in the README).
+# 10,000 test images, so that each run takes minutes on this 2-core machine (the README gives the count and the
+# command).
 BUDGETS: dict[str, tuple[str, list[str]]] = {
     "cwru": ("configs/cwru.yaml", []),
     "fashion-mnist": ("configs/fashion-mnist.yaml", ["data.limit_train=5000", "train.epochs=3"]),

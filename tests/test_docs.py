@@ -176,3 +176,12 @@ def test_shlex_sanity_of_bash_blocks() -> None:
             for line in block.replace("\\\n", " ").splitlines():
                 if line.strip() and not line.strip().startswith("#"):
                     shlex.split(line)
+
+
+def test_the_own_data_page_shows_the_config_file_it_names() -> None:
+    """own-data.md shows docs/examples/my-images.yaml as "the config": the block is that file (less its comment)."""
+    page = DOCS / "howto" / "own-data.md"
+    shown = next(block for block in _blocks(page, "text") if block.startswith("experiment:"))
+    named = (DOCS / "examples" / "my-images.yaml").read_text()
+    assert "[`docs/examples/my-images.yaml`](../examples/my-images.yaml)" in page.read_text()
+    assert shown == "".join(line for line in named.splitlines(keepends=True) if not line.startswith("#"))
