@@ -93,6 +93,24 @@ def test_srm_on_a_cuda_tensor_runs_the_triton_kernel_and_equals_the_reference() 
     assert out["worst"] <= 1e-5, out
 
 
+def test_rate_coding_on_the_gpu_follows_the_cpu_generator_that_checkpoints_keep() -> None:
+    """A resumed run restores the CPU generator only: rate-coded spikes on the GPU must depend on it alone (they
+    came from the GPU's own generator before, so a resumed GPU run drew other spikes)."""
+    out = _python(
+        """
+        import json, torch
+        from bpsrm.network.encoding import rate
+        x = torch.rand(4, 300, device="cuda")
+        torch.manual_seed(3); first = rate(x, 5)
+        torch.cuda.manual_seed_all(99)  # the GPU's generator moved: no effect
+        torch.manual_seed(3); again = rate(x, 5)
+        torch.manual_seed(4); other = rate(x, 5)
+        print(json.dumps({"same": bool(torch.equal(first, again)), "differs": not torch.equal(first, other)}))
+        """
+    )
+    assert out == {"same": True, "differs": True}
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_bpsrm_train_on_cuda_in_each_precision(precision: str, tmp_path: Path) -> None:
     """`bpsrm train` with train.device: cuda on the bundled demo data learns (chance is 10%), writes its run

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bpsrm.errors import ParameterError, ShapeError
-from bpsrm.network.encoding import chunks, direct, frames, get_encoder, latency, rate
+from bpsrm.network.encoding import chunks, direct, frames, get_encoder, latency, rate, seeded_generator
 
 
 def test_direct_repeats() -> None:
@@ -22,6 +22,21 @@ def test_rate_matches_probability() -> None:
     y = rate(x, 4000, generator=torch.Generator().manual_seed(0))
     assert set(y.unique().tolist()) <= {0.0, 1.0}
     assert y.mean(0)[0].tolist() == pytest.approx([0.0, 0.25, 0.5, 1.0, 1.0, 0.0], abs=0.03)
+
+
+def test_rate_without_a_generator_draws_from_the_global_cpu_generator() -> None:
+    """On the CPU, rate coding is torch.bernoulli on the global generator (what a checkpoint's RNG state restores);
+    seeded_generator, which a GPU's draws use, is seeded by one draw of that same generator."""
+    x = torch.rand(3, 40)
+    torch.manual_seed(11)
+    drawn = rate(x, 6)
+    torch.manual_seed(11)
+    assert torch.equal(drawn, torch.bernoulli(x.clamp(0, 1).unsqueeze(0).expand(6, 3, 40)))
+    torch.manual_seed(12)
+    first = torch.rand(5, generator=seeded_generator(torch.device("cpu")))
+    torch.manual_seed(12)
+    seed = int(torch.randint(0, 2**62, ()))
+    assert torch.equal(first, torch.rand(5, generator=torch.Generator().manual_seed(seed)))
 
 
 def test_latency_by_hand() -> None:

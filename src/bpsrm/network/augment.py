@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ParameterError, ShapeError
+from .encoding import seeded_generator
 
 __all__ = ["augment_images", "drop_events", "random_warp", "warp_events", "warp_images"]
 
@@ -61,9 +62,7 @@ def drop_events(x: Tensor, p: float) -> Tensor:
         raise ParameterError(f"drop_events: p must be in [0, 1), got {p!r}")
     if p == 0.0:
         return x
-    generator = torch.Generator(device=x.device)
-    generator.manual_seed(int(torch.randint(0, 2**62, ())))
-    return torch.binomial(x, torch.full_like(x, 1.0 - p), generator=generator)
+    return torch.binomial(x, torch.full_like(x, 1.0 - p), generator=seeded_generator(x.device))
 
 
 def _check_warp(x: Tensor, angles: Tensor, scales: Tensor, dims: int, what: str) -> None:

@@ -23,7 +23,16 @@ from torch import Tensor
 
 from ..errors import ParameterError, ShapeError
 
-__all__ = ["ENCODERS", "chunks", "direct", "frames", "get_encoder", "latency", "rate"]
+__all__ = ["ENCODERS", "chunks", "direct", "frames", "get_encoder", "latency", "rate", "seeded_generator"]
+
+
+def seeded_generator(device: torch.device) -> torch.Generator:
+    """A generator on ``device`` seeded with a draw of torch's global CPU generator. Checkpoints keep the CPU
+    generator's state only (not a GPU's), so draws made with it on a GPU are the same in a resumed run as in an
+    uninterrupted one."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(torch.randint(0, 2**62, ())))
+    return generator
 
 
 def _check_steps(time_steps: int) -> int:
@@ -44,10 +53,13 @@ def direct(x: Tensor, time_steps: int) -> Tensor:
 def rate(x: Tensor, time_steps: int, generator: torch.Generator | None = None) -> Tensor:
     """Poisson rate coding: independent spikes with probability ``clip(x, 0, 1)`` at each step.
 
-    ``x`` ``[B, ...]`` -> spikes ``[T, B, ...]`` with ``P(o[t] = 1) = clip(x, 0, 1)``.
+    ``x`` ``[B, ...]`` -> spikes ``[T, B, ...]`` with ``P(o[t] = 1) = clip(x, 0, 1)``. Without ``generator`` the
+    draws follow torch's global CPU generator, on a GPU too (through :func:`seeded_generator`).
     """
     _check_steps(time_steps)
     p = x.clamp(0.0, 1.0).unsqueeze(0).expand((time_steps, *x.shape))
+    if generator is None and x.device.type != "cpu":
+        generator = seeded_generator(x.device)
     return torch.bernoulli(p, generator=generator)
 
 
