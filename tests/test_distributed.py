@@ -96,6 +96,17 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> N
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("read, not trained again") == 1 and "epoch 1/" not in again.stdout, again.stdout
     assert (two / "metrics.json").read_bytes() == before
+    # A run goes on with the number of processes that wrote its last.pt: each rank's random state is in it
+    one_last, two_last = (one / "last.pt").read_bytes(), (two / "last.pt").read_bytes()
+    on_two_instead = _run([*on_two, "train.epochs=3", "--out", str(one), "--resume"])
+    alone_instead = _run(
+        [sys.executable, "-m", "bpsrm", "train", str(config), "train.epochs=3", "--out", str(two), "--resume"]
+    )
+    assert on_two_instead.returncode != 0 and alone_instead.returncode != 0
+    assert "last.pt: written by 1 process, resumed on 2" in on_two_instead.stderr, on_two_instead.stderr[-3000:]
+    assert "last.pt: written by 2 processes, resumed on 1" in alone_instead.stderr, alone_instead.stderr[-3000:]
+    assert "torchrun --nproc_per_node=2" in alone_instead.stderr
+    assert (one / "last.pt").read_bytes() == one_last and (two / "last.pt").read_bytes() == two_last
 
 
 @pytest.mark.slow

@@ -347,6 +347,7 @@ def _resume(run: _Run, resume: bool) -> None:
     if resume and run.last_path.is_file():
         state = load_checkpoint(run.last_path)
         extended = check_resumable(run.last_path, state, run.config, run.experiment.split, run.log)
+        _check_processes(run, state)
         load_model_state(run.model, state["model"], run.last_path)
         run.optimiser.load_state_dict(state["optimiser"])
         if run.precision is not None:
@@ -356,8 +357,7 @@ def _resume(run: _Run, resume: bool) -> None:
         else:
             load_schedule(run.scheduler, state["scheduler"])
         ranks = state.get("rng_ranks")
-        ctx = run.ctx
-        set_rng_state(ranks[ctx.rank] if ctx.active and ranks and len(ranks) == ctx.world_size else state["rng"])
+        set_rng_state(ranks[run.ctx.rank] if ranks else state["rng"])
         try:
             run.progress = Progress.from_dict(state)
         except (KeyError, TypeError, ValueError) as exc:
@@ -377,6 +377,23 @@ def _resume(run: _Run, resume: bool) -> None:
     if run.ctx.active and run.ctx.rank > 0:
         # Data-side random draws (augmentation, rate coding) of their own on every rank.
         torch.manual_seed(run.config.seed * 1_000_003 + run.ctx.rank)
+
+
+def _check_processes(run: _Run, state: dict[str, Any]) -> None:
+    """Refuse to resume on another number of processes than wrote last.pt (its ``rng_ranks`` holds one random
+    state per rank; none: one process): the ranks' data-side draws (augmentation, rate coding) would not go on
+    as in the uninterrupted run, and ranks without a state of their own would all draw the same. Every rank
+    reads the same last.pt, so all stop together."""
+    ranks = state.get("rng_ranks")
+    written, now = (len(ranks) if ranks else 1), run.ctx.world_size
+    if written == now:
+        return
+    how = f"torchrun --nproc_per_node={written}" if written > 1 else "without torchrun"
+    raise CheckpointError(
+        f"{run.last_path}: written by {written} process{'es' if written > 1 else ''}, resumed on {now}: each "
+        f"process's random draws would not continue the run; resume it with {written} ({how}), or --overwrite "
+        "to train it again"
+    )
 
 
 def _restart_schedule(run: _Run, steps_done: int) -> None:
