@@ -126,6 +126,13 @@ def _runs(name: str) -> list[dict]:
     return _load(RESULTS / name, "fold*" if name in FOLDED_ABLATIONS else "seed*")
 
 
+# Rows whose figure cannot count against the target, and why (said in the table instead of "met").
+NOT_ESTABLISHED = {
+    "weather": "30 of the 225 test images have a resized copy among the training images (35 with crops and "
+    "edits; README, Weather): the split is to be regrouped by near-duplicates and the choice and runs redone",
+}
+
+
 # The cross-validation reports (scripts/cv_select.py --results) that chose the final runs' configurations.
 CV_REPORTS = {"nmnist-cv5": "tuning/nmnist-cv.json", "weather": "tuning/weather-cv.json"}
 
@@ -161,6 +168,8 @@ def standing(name: str, metrics: list[dict]) -> str:
     if target is None or not metrics:
         return ""
     mean = 100 * mean_sd([m["test_accuracy"] for m in metrics])[0]  # the mean of the row's figure, to the last bit
+    if name in NOT_ESTABLISHED:
+        return f"{target:.1f}%: not established ({mean:.2f}%, but {NOT_ESTABLISHED[name]})"
     if mean >= target:  # unrounded: 93.496 does not meet 93.5
         return f"{target:.1f}%: met"
     return f"{target:.1f}%: {mean:.2f}%, short by {max(target - mean, 0.01):.2f} points"

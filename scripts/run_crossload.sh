@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The bearing results (issue 18 protocol; nothing is chosen on a load it is reported on):
+# The bearing results (issue 18 protocol; no epoch is chosen on a load it is reported on, but the preprocessing
+# was chosen on cells of the matrix itself, as the README says):
 # 1. the cross-load matrix of each preprocessing variant (bpsrm crossload: train at each load and each pair,
 #    test at the loads not trained on, as trained and AdaBN-adapted; fixed schedule) into
 #    results/crossload-matrix/<variant>/ (no checkpoints kept);

@@ -6,9 +6,11 @@ holding the images. Files are read by content, not by extension (some
 converted to RGB.
 
 There is no official split. The split made here is stratified by class, the
-same on every machine and leak-free on what a network sees, the decoded pixels:
-files are grouped by the sha256 of their decoded RGB pixels (and size), and a
-group always lies whole on one side. The copy here holds 24 such groups (49
+same on every machine, and keeps exact pixel copies together: files are grouped
+by the sha256 of their decoded RGB pixels (and size), and a group always lies
+whole on one side. It is not free of near-duplicates: the copy holds the same
+photos again resized, cropped or colour-edited (30 of the 225 test images have a
+resized copy among the training images), which this grouping does not see. The copy here holds 24 such groups (49
 files): 21 are byte-identical files under different names, and in three the
 bytes differ (other EXIF data) but the pixels do not (``cloudy3.jpg`` and
 ``cloudy115.jpg``, ``cloudy99.jpg`` and ``cloudy133.jpg``, ``cloudy24.jpg`` and
