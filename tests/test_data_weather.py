@@ -106,9 +106,77 @@ def test_split_is_leak_free_on_decoded_pixels(splits, weather_root):
             key = hashlib.sha256(pixels(path)).digest()
             groups_of.setdefault(key, set()).add(group)
             files_of[key] = files_of.get(key, 0) + 1
-    assert all(len(g) == 1 for g in groups_of.values())  # one group per distinct picture ...
-    assert len({g for ds in splits.values() for g in ds.groups}) == len(groups_of)  # ... and one picture per group
+    assert all(len(g) == 1 for g in groups_of.values())  # one group per distinct picture (near-duplicates join)
     assert sum(1 for n in files_of.values() if n > 1) == 24 and sum(n for n in files_of.values() if n > 1) == 49
+
+
+def _thumbnail(path: Path) -> np.ndarray:
+    """The 32 x 32 colour thumbnail in [0, 1], computed here with PIL and numpy (not the reader's code)."""
+    with Image.open(path) as im:
+        rgb = im.convert("RGBA").convert("RGB") if im.mode == "P" else im.convert("RGB")
+        return np.asarray(rgb.resize((32, 32), Image.Resampling.BOX), dtype=np.float64).reshape(-1) / 255.0
+
+
+# Copies of one photo that the pixel digest does not see: resized (a, b), cropped or colour-edited (c, d, e)
+NEAR_COPIES = [
+    ("sunrise/sunrise14.jpg", "sunrise/sunrise60.jpg"),
+    ("cloudy/cloudy135.jpg", "cloudy/cloudy101.jpg"),
+    ("rain/rain147.jpg", "rain/rain28.jpg"),
+    ("shine/shine114.jpg", "shine/shine20.jpg"),
+    ("rain/rain146.jpg", "rain/rain36.jpg"),
+]
+
+
+def test_no_test_image_has_a_near_copy_in_training(splits, weather_root):
+    """Resized, cropped and colour-edited copies of a photo lie on one side, for several seeds: no test image is
+    within a mean absolute difference of 0.06 of a training image on 32 x 32 thumbnails (30 of 225 were within
+    0.025 when only equal pixels were grouped), and the named copies share a group."""
+    thumbs = {p: _thumbnail(p) for ds in splits.values() for p in ds.files}
+    for a, b in NEAR_COPIES:
+        assert pixels(weather_root / a) != pixels(weather_root / b), (a, b)  # not caught by the pixel digest
+    for seed in (0, 1, 2):
+        train, test = (
+            (splits[k] for k in ("train", "test"))
+            if seed == 0
+            else (Weather(k, root=weather_root, image_size=S, seed=seed) for k in ("train", "test"))
+        )
+        seen = np.stack([thumbs[p] for p in train.files])
+        nearest = min(float(np.abs(seen - thumbs[p]).mean(axis=1).min()) for p in test.files)
+        assert nearest >= 0.06, (seed, nearest)
+        tested = {f"{p.parent.name}/{p.name}" for p in test.files}
+        for a, b in NEAR_COPIES:
+            assert (a in tested) == (b in tested), (seed, a, b)
+    group = {f"{p.parent.name}/{p.name}": g for ds in splits.values() for p, g in zip(ds.files, ds.groups, strict=True)}
+    assert all(group[a] == group[b] for a, b in NEAR_COPIES)
+    assert len(set(group.values())) < len({pixels(weather_root / name) for name in group})  # groups join pictures
+
+
+def test_near_duplicate_groups_by_hand():
+    """A smooth picture, its copy at another size, a colour-edited copy (only the colours moved: the grey
+    correlation stays 1) and an unrelated picture: the first three form one group named by its smallest digest."""
+    import io
+
+    from bpsrm.data.weather import look_at, near_duplicate_groups
+
+    rows, cols = np.mgrid[0:96, 0:128]
+    picture = np.stack([rows * 2, cols * 2, (rows + cols)], axis=-1).clip(0, 255).astype(np.uint8)
+    edited = (picture.astype(np.float64) * [0.6, 0.6, 0.6] + 60).astype(np.uint8)  # darker, less contrast
+    other = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+
+    def png(array: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
+        image = Image.fromarray(array)
+        buffer = io.BytesIO()
+        (image.resize(size, Image.Resampling.LANCZOS) if size else image).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    looks = [
+        look_at(data, str(i)) for i, data in enumerate([png(picture), png(picture, (64, 48)), png(edited), png(other)])
+    ]
+    colour = [look.colour.astype(np.float64) / 255 for look in looks]
+    assert np.abs(colour[0] - colour[2]).mean() > 0.06  # the edit is not near by the mean difference ...
+    groups = near_duplicate_groups(looks)
+    assert groups[0] == groups[1] == groups[2] == min(look.digest for look in looks[:3])  # ... but by correlation
+    assert groups[3] == looks[3].digest
 
 
 def test_split_is_reproducible_and_independent_of_listing_order(splits, weather_root, monkeypatch):

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from ..errors import DataError, ParameterError
 from .base import SampleDataset, check_split, register
@@ -32,7 +35,7 @@ from .locate import locate
 from .preprocess import ImagePreprocess, open_image
 from .splits import group_holdout
 
-__all__ = ["Weather", "WEATHER_CLASSES"]
+__all__ = ["Weather", "WEATHER_CLASSES", "ImageLook", "look_at", "pixel_digest", "near_duplicate_groups"]
 
 WEATHER_CLASSES = ["cloudy", "rain", "shine", "sunrise"]
 _HOW_TO_GET = (
@@ -58,30 +61,105 @@ def _is_complete(folder: Path) -> bool:
         return False
 
 
-def pixel_digest(data: bytes, where: str) -> str:
-    """sha256 of an image file's decoded RGB pixels and its size: equal for files that differ only in metadata.
+NEAR_MEAN_ABS = 0.06
+"""Two files are near-duplicates when their 32 x 32 colour thumbnails (box averages of the decoded RGB pixels,
+in [0, 1]) differ by less than this on average, mean(|a_i - b_i|) over the 3,072 values. On the copy here the
+resized copies lie below 0.019, the pairs looked at between 0.035 and 0.06 were mostly crops and edits of one
+photo (a sprinkler scene with a black corner at 0.0585), and from 0.07 groups join photos of different classes.
+Grouping more than needed only coarsens the split; grouping less leaks."""
 
-    Palette images go through RGBA, as :class:`~bpsrm.data.preprocess.ImagePreprocess` decodes them. Kept per
-    file content (sha256 of the bytes) for the process: a training builds the dataset three times (train,
-    test, unaugmented train), and only the first decodes.
-    """
+NEAR_CORRELATION = 0.98
+"""... or when their 16 x 16 grey thumbnails, less their mean and scaled to unit length, have a dot product
+(Pearson correlation) above this: colour-edited copies whose colours moved but whose picture did not."""
+
+_THUMB, _GREY = 32, 16
+
+
+@dataclass(frozen=True)
+class ImageLook:
+    """What the split reads of one image file: the digest of its exact pixels and two small thumbnails."""
+
+    digest: str
+    """sha256 of the decoded RGB pixels and the size: equal for files that differ only in metadata."""
+    colour: np.ndarray
+    """[32 * 32 * 3] uint8: the RGB image box-averaged to 32 x 32 (aspect ratio not kept)."""
+    grey: np.ndarray
+    """[16 * 16] uint8: the grey image box-averaged to 16 x 16."""
+
+
+def look_at(data: bytes, where: str) -> ImageLook:
+    """The :class:`ImageLook` of an image file's bytes. Palette images go through RGBA, as
+    :class:`~bpsrm.data.preprocess.ImagePreprocess` decodes them. Kept per file content (sha256 of the bytes) for
+    the process: a training builds the dataset three times (train, test, unaugmented train), and only the first
+    decodes (about 3.5 kB a file)."""
     key = hashlib.sha256(data).hexdigest()
-    known = _PIXEL_DIGESTS.get(key)
+    known = _LOOKS.get(key)
     if known is not None:
         return known
     try:
         with open_image(data, where) as image:
             rgb = image.convert("RGBA").convert("RGB") if image.mode == "P" else image.convert("RGB")
             digest = hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()
+            colour = np.asarray(rgb.resize((_THUMB, _THUMB), Image.Resampling.BOX), dtype=np.uint8).reshape(-1)
+            grey = np.asarray(rgb.convert("L").resize((_GREY, _GREY), Image.Resampling.BOX), dtype=np.uint8)
     except DataError:
         raise
     except Exception as exc:
         raise DataError(f"{where} is not an image PIL can decode ({type(exc).__name__}: {exc})") from exc
-    _PIXEL_DIGESTS[key] = digest
-    return digest
+    look = _LOOKS[key] = ImageLook(digest, colour, grey.reshape(-1))
+    return look
 
 
-_PIXEL_DIGESTS: dict[str, str] = {}  # sha256 of a file's bytes -> pixel_digest (a few kB for the whole dataset)
+_LOOKS: dict[str, ImageLook] = {}  # sha256 of a file's bytes -> its look
+
+
+def pixel_digest(data: bytes, where: str) -> str:
+    """sha256 of an image file's decoded RGB pixels and its size: equal for files that differ only in metadata."""
+    return look_at(data, where).digest
+
+
+def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
+    """One group name per image: images with equal pixels, or near-duplicates by :data:`NEAR_MEAN_ABS` or
+    :data:`NEAR_CORRELATION`, share a group, and so do chains of them (connected components). A group is named
+    by the smallest pixel digest in it, so the names do not depend on the order of the files."""
+    count = len(looks)
+    if count == 0:
+        return []
+    known = _GROUPS.get(tuple(look.digest for look in looks))
+    if known is not None:
+        return list(known)
+    colour = torch.from_numpy(np.stack([look.colour for look in looks]).astype(np.float32) / 255.0)
+    grey = torch.from_numpy(np.stack([look.grey for look in looks]).astype(np.float64))
+    grey = grey - grey.mean(1, keepdim=True)
+    grey = grey / grey.norm(dim=1, keepdim=True).clamp_min(1e-12)  # a flat image correlates with nothing
+    parent = list(range(count))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, look in enumerate(looks):
+        j = first.setdefault(look.digest, i)
+        parent[root(i)] = root(j)
+    for start in range(0, count, 256):  # [256, count] blocks: the distances of all pairs fit in a few MB at once
+        block = slice(start, min(start + 256, count))
+        mean_abs = torch.cdist(colour[block], colour, p=1) / colour.shape[1]
+        near = (mean_abs < NEAR_MEAN_ABS) | (grey[block] @ grey.T > NEAR_CORRELATION)
+        for i, j in torch.nonzero(near).tolist():
+            parent[root(start + i)] = root(j)
+    names: dict[int, str] = {}
+    for i, look in enumerate(looks):
+        r = root(i)
+        names[r] = min(names.get(r, look.digest), look.digest)
+    groups = [names[root(i)] for i in range(count)]
+    _GROUPS[tuple(look.digest for look in looks)] = tuple(groups)
+    return groups
+
+
+_GROUPS: dict[tuple[str, ...], tuple[str, ...]] = {}  # the files' digests -> their groups (one entry per dataset)
 
 
 def _class_files(folder: Path) -> list[Path]:
@@ -147,18 +225,23 @@ class Weather(SampleDataset):
             _HOW_TO_GET,
         )
 
-        # Every file, its label and the digest of its decoded pixels; each must decode.
+        # Every file, its label and what the split reads of its decoded pixels; each must decode.
         folders = _class_folders(self.location)
-        entries: list[tuple[Path, int, str]] = []
+        files: list[tuple[Path, int]] = []
+        looks: list[ImageLook] = []
         for label, name in enumerate(self.classes):
             for path in _class_files(folders[name]):
                 try:
                     data = path.read_bytes()
                 except OSError as exc:
                     raise DataError(f"weather: cannot read {path} ({exc})") from exc
-                entries.append((path, label, pixel_digest(data, f"weather: {path}")))
+                files.append((path, label))
+                looks.append(look_at(data, f"weather: {path}"))
 
-        # Files with identical pixels form a group, which lies whole on one side.
+        # Files with identical pixels, and near-duplicates, form a group, which lies whole on one side.
+        entries = [
+            (path, label, group) for (path, label), group in zip(files, near_duplicate_groups(looks), strict=True)
+        ]
         held_out = group_holdout(
             [lab for _, lab, _ in entries], [d for _, _, d in entries], self.test_fraction, self.seed
         )
@@ -166,7 +249,7 @@ class Weather(SampleDataset):
         chosen = [entry for entry, held in zip(entries, held_out, strict=True) if held == want_test]
         self.files: list[Path] = [p for p, _, _ in chosen]
         self.targets = [lab for _, lab, _ in chosen]
-        self.groups: list[str] = [d for _, _, d in chosen]  # pixel digests: samples that must stay together
+        self.groups: list[str] = [d for _, _, d in chosen]  # near-duplicate groups: samples that stay together
         self._images: dict[int, torch.Tensor] = {}
 
     def _image(self, index: int) -> torch.Tensor:
