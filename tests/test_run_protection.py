@@ -301,6 +301,37 @@ def test_a_run_without_validation_data_records_no_validation_figures(tmp_path: P
     assert not (tmp_path / "other" / "best.pt").exists()
 
 
+def test_a_stop_between_last_pt_and_best_pt_is_repaired_on_resume(tmp_path: Path, monkeypatch) -> None:
+    """The process dies after last.pt of epoch 2 (the chosen epoch under train.select: last) and before best.pt:
+    --resume writes best.pt from last.pt's model, so the final test reads epoch 2's weights, not epoch 1's."""
+    import torch
+
+    from bpsrm.engine import trainer
+
+    real_save = trainer.save_checkpoint
+
+    def dies_before_best(path, payload):
+        if Path(path).name == "best.pt" and payload["epoch"] == 2:
+            raise _StopAfter("killed between last.pt and best.pt")
+        return real_save(path, payload)
+
+    run, config = tmp_path / "run", _config(**{"train.select": "last"})
+    monkeypatch.setattr(trainer, "save_checkpoint", dies_before_best)
+    with pytest.raises(_StopAfter):
+        train(config, run, log=_quiet)
+    monkeypatch.setattr(trainer, "save_checkpoint", real_save)
+    last = torch.load(run / "last.pt", weights_only=False)
+    assert last["epoch"] == 2 and torch.load(run / "best.pt", weights_only=False)["epoch"] == 1
+    logged: list[str] = []
+    metrics = train(config, run, resume=True, log=logged.append)
+    assert any("not written for epoch 2, the chosen one" in line for line in logged)
+    best = torch.load(run / "best.pt", weights_only=False)
+    assert best["epoch"] == 2 and metrics["best_epoch"] == 2
+    assert set(trainer.MODEL_RECORD) <= set(best) and set(best) - set(trainer.MODEL_RECORD) <= {"ood", "format_version"}
+    for name, tensor in last["model"].items():
+        assert torch.equal(best["model"][name], tensor), name
+
+
 @pytest.mark.parametrize("command", ["train", "demo"])
 def test_torchrun_without_out_is_refused(command: str, monkeypatch, capsys, tmp_path: Path) -> None:
     """Under torchrun every process would name its run folder from its own clock."""

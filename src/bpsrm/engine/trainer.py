@@ -364,6 +364,7 @@ def _resume(run: _Run, resume: bool) -> None:
             raise CheckpointError(f"{run.last_path}: its progress record is damaged ({exc!r})") from None
         partial = run.progress.partial
         if partial is None:
+            _repair_best(run, state)
             run.log(f"resuming {run.out} after epoch {state['epoch']}")
             return
         if not 0 < partial.step < run.steps_per_epoch:
@@ -377,6 +378,27 @@ def _resume(run: _Run, resume: bool) -> None:
     if run.ctx.active and run.ctx.rank > 0:
         # Data-side random draws (augmentation, rate coding) of their own on every rank.
         torch.manual_seed(run.config.seed * 1_000_003 + run.ctx.rank)
+
+
+MODEL_RECORD = ("model", "config", "classes", "sample_shape", "data_stats", "preprocess", "epoch")
+"""The keys of best.pt's model record (:func:`_model_record`); last.pt holds them too."""
+
+
+def _repair_best(run: _Run, state: dict[str, Any]) -> None:
+    """When last.pt (written at the end of an epoch, ``state``) says that its own epoch is the chosen one but
+    best.pt is missing or holds another epoch, the run stopped between writing the two: rank 0 writes best.pt
+    from last.pt's model record, which is that epoch's model."""
+    epoch = int(state["epoch"])
+    if not run.ctx.is_main or epoch == 0 or run.progress.best_epoch != epoch:
+        return
+    if run.best_path.is_file():
+        try:
+            if int(load_checkpoint(run.best_path).get("epoch", -1)) == epoch:
+                return
+        except CheckpointError:
+            pass  # a damaged best.pt is replaced as a missing one is
+    save_checkpoint(run.best_path, {key: state[key] for key in MODEL_RECORD if key in state})
+    run.log(f"{run.best_path}: not written for epoch {epoch}, the chosen one (stopped before it): written from last.pt")
 
 
 def _check_processes(run: _Run, state: dict[str, Any]) -> None:
@@ -559,9 +581,11 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
     if run.board is not None:
         _board_epoch(run.board, run.model, row, val["firing_rates"])
     record = _model_record(run, epoch)
+    # last.pt first: a stop between the two leaves a last.pt whose model is the chosen one, from which a resume
+    # writes best.pt again (_repair_best); the other order left a best.pt one epoch ahead of its record.
+    save_checkpoint(run.last_path, {**record, **_training_state(run, rng_ranks)})
     if improved:
         save_checkpoint(run.best_path, record)
-    save_checkpoint(run.last_path, {**record, **_training_state(run, rng_ranks)})
     judged = f"val {val['accuracy']:.4f}{' (best)' if improved else ''}" if validated else "no validation"
     run.log(
         f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
