@@ -101,10 +101,12 @@ def test_rate_coding_on_the_gpu_follows_the_cpu_generator_that_checkpoints_keep(
         import json, torch
         from bpsrm.network.encoding import rate
         x = torch.rand(4, 300, device="cuda")
-        torch.manual_seed(3); first = rate(x, 5)
-        torch.cuda.manual_seed_all(99)  # the GPU's generator moved: no effect
-        torch.manual_seed(3); again = rate(x, 5)
-        torch.manual_seed(4); other = rate(x, 5)
+        saved = torch.get_rng_state()  # what a checkpoint keeps (torch.manual_seed would reseed the GPU too)
+        first = rate(x, 5)
+        torch.cuda.manual_seed_all(99)  # the GPU's own generator moved, as in a new process: no effect
+        torch.set_rng_state(saved)
+        again = rate(x, 5)
+        other = rate(x, 5)
         print(json.dumps({"same": bool(torch.equal(first, again)), "differs": not torch.equal(first, other)}))
         """
     )

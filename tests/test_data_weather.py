@@ -151,6 +151,44 @@ def test_no_test_image_has_a_near_copy_in_training(splits, weather_root):
     assert len(set(group.values())) < len({pixels(weather_root / name) for name in group})  # groups join pictures
 
 
+def test_the_earlier_pixel_grouping_is_kept_and_its_leak_is_the_one_the_readme_gives(splits, weather_root):
+    """grouping: pixels reproduces the split of the runs made before 2026-12-05: its groups are the pixel digests,
+    and 30 of its 225 test images have a training image within 0.025 on 32 x 32 thumbnails (the README's count)."""
+    train, test = (Weather(k, root=weather_root, image_size=S, grouping="pixels") for k in ("train", "test"))
+    assert len(test) == 225 and set(train.groups) | set(test.groups) == {
+        hashlib.sha256(f"{w}x{h}:".encode() + data).hexdigest()
+        for w, h, data in (_rgb(p) for ds in (train, test) for p in ds.files)
+    }
+    seen = np.stack([_thumbnail(p) for p in train.files])
+    nearest = [float(np.abs(seen - _thumbnail(p)).mean(axis=1).min()) for p in test.files]
+    assert sum(d < 0.025 for d in nearest) == 30 and sum(d < 0.05 for d in nearest) == 35
+    with pytest.raises(ParameterError, match=r"grouping must be one of near, pixels, got 'bytes'"):
+        Weather("train", root=weather_root, grouping="bytes")
+
+
+def test_runs_of_the_earlier_grouping_are_not_read_as_runs_of_the_current_config(tmp_path):
+    """--reuse and scripts/final_runs.py decide by finished_metrics: a weather run made before the regrouping
+    (its config.yaml has no data.options.grouping) is another config's run, not a result of today's split."""
+    from bpsrm.engine.config import load_config
+    from bpsrm.engine.resume import finished_metrics
+    from bpsrm.errors import ConfigError
+    from conftest import REPO
+
+    earlier = tmp_path / "seed0"
+    earlier.mkdir()
+    for name in ("config.yaml", "metrics.json"):
+        (earlier / name).write_bytes((REPO / "results" / "weather" / "seed0" / name).read_bytes())
+    config = load_config(REPO / "configs" / "weather.yaml", ["data.root=../shared/data"])
+    with pytest.raises(ConfigError, match=r"data\.options\.grouping: None there, 'near' now"):
+        finished_metrics(earlier, config)
+
+
+def _rgb(path: Path) -> tuple[int, int, bytes]:
+    with Image.open(path) as im:
+        rgb = im.convert("RGBA").convert("RGB") if im.mode == "P" else im.convert("RGB")
+        return rgb.width, rgb.height, rgb.tobytes()
+
+
 def test_near_duplicate_groups_by_hand():
     """A smooth picture, its copy at another size, a colour-edited copy (only the colours moved: the grey
     correlation stays 1) and an unrelated picture: the first three form one group named by its smallest digest."""

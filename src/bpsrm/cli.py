@@ -225,13 +225,13 @@ def _train_command(args: argparse.Namespace) -> int:
         raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
     if args.reuse and args.out is None:
         raise BpsrmError("--reuse needs --out RUN_FOLDER (the folder whose run to read or continue)")
-    out = args.out or _timestamped_folder(f"{config.experiment}-%Y%m%d-%H%M%S")
+    out = args.out or _timestamped_folder(config.experiment)
     train(config, out, resume=args.resume, overwrite=args.overwrite, reuse=args.reuse)
     return 0
 
 
-def _timestamped_folder(pattern: str) -> Path:
-    """``runs/<pattern filled with the time now>``, the run folder of a train or demo given no ``--out``. Under
+def _timestamped_folder(prefix: str) -> Path:
+    """``runs/<prefix>-<YYYYmmdd-HHMMSS now>``, the run folder of a train or demo given no ``--out``. Under
     torchrun each process would read its own clock (and name another folder when they start a second apart),
     so there ``--out`` is required."""
     from .engine.distributed import environment_rank
@@ -242,7 +242,7 @@ def _timestamped_folder(pattern: str) -> Path:
             f"under torchrun (WORLD_SIZE={world}) give --out RUN_FOLDER: without it each process names its "
             "run folder from its own clock, and processes that start a second apart write to different folders"
         )
-    return Path("runs") / time.strftime(pattern)
+    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _predict_command(args: argparse.Namespace) -> int:
@@ -289,7 +289,7 @@ def _demo_command(args: argparse.Namespace) -> int:
 
     if args.resume and args.out is None:
         raise BpsrmError("--resume needs --out RUN_FOLDER (the folder whose last.pt to continue)")
-    out = args.out or _timestamped_folder("demo-%Y%m%d-%H%M%S")
+    out = args.out or _timestamped_folder("demo")
     run_demo(out, epochs=args.epochs, seed=args.seed, resume=args.resume, overwrite=args.overwrite)
     return 0
 

@@ -1,8 +1,8 @@
 """Validation splits and cross-validation folds that keep groups of samples whole and classes balanced.
 
 A *group* is a set of samples that must never lie on both sides of a split: copies of one picture under
-different names (the weather images' pixel digests, :attr:`bpsrm.data.weather.Weather.groups`), windows of one
-recording. Each group goes whole to one side, and each class is shared out on its own (stratified), so a fold
+other names, sizes or edits (the weather images' groups, :attr:`bpsrm.data.weather.Weather.groups`), windows of
+one recording. Each group goes whole to one side, and each class is shared out on its own (stratified), so a fold
 holds about 1/k of every class. The order in which groups are dealt comes from sha256("seed:group"): the same
 on every machine, independent of the order the files were listed in.
 

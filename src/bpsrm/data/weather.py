@@ -6,11 +6,12 @@ holding the images. Files are read by content, not by extension (some
 converted to RGB.
 
 There is no official split. The split made here is stratified by class, the
-same on every machine, and keeps exact pixel copies together: files are grouped
-by the sha256 of their decoded RGB pixels (and size), and a group always lies
-whole on one side. It is not free of near-duplicates: the copy holds the same
-photos again resized, cropped or colour-edited (30 of the 225 test images have a
-resized copy among the training images), which this grouping does not see. The copy here holds 24 such groups (49
+same on every machine, and keeps every copy of a photo on one side: files with
+equal decoded RGB pixels (sha256 of pixels and size), and near-duplicates
+(resized, cropped or colour-edited copies, :func:`near_duplicate_groups`), form
+a group, which always lies whole on one side. Grouping by equal pixels alone
+(``grouping="pixels"``, the split of the runs before 2026-12-05) left 30 of the
+225 test images with a resized copy among the training images. The copy here holds 24 such groups (49
 files): 21 are byte-identical files under different names, and in three the
 bytes differ (other EXIF data) but the pixels do not (``cloudy3.jpg`` and
 ``cloudy115.jpg``, ``cloudy99.jpg`` and ``cloudy133.jpg``, ``cloudy24.jpg`` and
@@ -73,6 +74,10 @@ NEAR_CORRELATION = 0.98
 (Pearson correlation) above this: colour-edited copies whose colours moved but whose picture did not."""
 
 _THUMB, _GREY = 32, 16
+
+GROUPINGS = ("near", "pixels")
+"""``grouping``: "near" (equal pixels and near-duplicates, the default) or "pixels" (equal pixels only: the
+split of the weather runs made before 2026-12-05, kept to reproduce them)."""
 
 
 @dataclass(frozen=True)
@@ -179,15 +184,16 @@ def _class_files(folder: Path) -> list[Path]:
 class Weather(SampleDataset):
     """The MWD images as ``(float32 [3, image_size, image_size] in [0, 1], label)``.
 
-    ``test_fraction`` of every class goes to test, in whole groups of files
-    with identical pixels (``groups``); ``seed`` picks which groups,
+    ``test_fraction`` of every class goes to test, in whole groups of copies of
+    one photo (``groups``: equal pixels and near-duplicates, or with ``grouping``
+    "pixels" equal pixels only, the earlier rule); ``seed`` picks which groups,
     deterministically.
     Decoded images are kept in memory after their first use (see
     :meth:`preload`).
     """
 
     name = "weather"
-    split_options = ("test_fraction", "seed")
+    split_options = ("test_fraction", "seed", "grouping")
 
     def __init__(
         self,
@@ -197,6 +203,7 @@ class Weather(SampleDataset):
         image_size: int = 64,
         test_fraction: float = 0.2,
         seed: int = 0,
+        grouping: str = "near",
     ) -> None:
         self.split = check_split("weather", split)
         if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 1:
@@ -211,6 +218,9 @@ class Weather(SampleDataset):
             )
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise ParameterError(f"weather: seed must be an int, got {seed!r}")
+        if grouping not in GROUPINGS:
+            raise ParameterError(f"weather: grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
+        self.grouping = grouping
         self.image_size = int(image_size)
         self.test_fraction = float(test_fraction)
         self.seed = int(seed)
@@ -239,9 +249,7 @@ class Weather(SampleDataset):
                 looks.append(look_at(data, f"weather: {path}"))
 
         # Files with identical pixels, and near-duplicates, form a group, which lies whole on one side.
-        entries = [
-            (path, label, group) for (path, label), group in zip(files, near_duplicate_groups(looks), strict=True)
-        ]
+        entries = [(path, label, group) for (path, label), group in zip(files, self._groups(looks), strict=True)]
         held_out = group_holdout(
             [lab for _, lab, _ in entries], [d for _, _, d in entries], self.test_fraction, self.seed
         )
@@ -251,6 +259,10 @@ class Weather(SampleDataset):
         self.targets = [lab for _, lab, _ in chosen]
         self.groups: list[str] = [d for _, _, d in chosen]  # near-duplicate groups: samples that stay together
         self._images: dict[int, torch.Tensor] = {}
+
+    def _groups(self, looks: list[ImageLook]) -> list[str]:
+        """Each file's group under ``grouping``: near-duplicate groups, or the pixel digests alone."""
+        return near_duplicate_groups(looks) if self.grouping == "near" else [look.digest for look in looks]
 
     def _image(self, index: int) -> torch.Tensor:
         image = self._images.get(index)

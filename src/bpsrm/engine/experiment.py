@@ -286,8 +286,8 @@ def split_record(train_set: Dataset, val_set: Dataset, overlapping: int = 0) -> 
 def sample_keys(dataset: Dataset) -> list[str]:
     """Each sample of ``dataset`` as ``"index|label|group|file"``: its index in the dataset under the Subsets
     (the training split of ``data.name``; validation on other data, ``data.val_options``, counts from 0) and what
-    that dataset tells of it without reading it: its label (``targets``), ``groups`` (the weather images' pixel
-    digests, CWRU's stretches) and file (the last two parts of its path, so that moving the data folder keeps
+    that dataset tells of it without reading it: its label (``targets``), ``groups`` (the weather images'
+    groups of copies, CWRU's stretches) and file (the last two parts of its path, so that moving the data folder keeps
     the keys). A field the dataset lacks is empty. Other data at the same indices gives other keys as far as
     these fields tell it apart."""
     walked = _base_and_indices(dataset)

@@ -164,10 +164,11 @@ def remove_run(run: Path) -> None:
 
 
 def remove_results(run: Path) -> None:
-    """Delete what a run writes when it finishes (metrics.json, activity.npz, the figures): done before a run
-    trains again (resumed, or extended with a larger train.epochs), so that a run stopped on the way does not
-    look finished with the figures of its earlier end (``--reuse`` reads metrics.json as the run's result)."""
-    for name in (METRICS_JSON, ACTIVITY_NPZ, *PLOTS):
+    """Delete the results a run writes when it finishes (metrics.json, activity.npz): done before a run trains
+    again (resumed, or extended with a larger train.epochs), so that a run stopped on the way does not look
+    finished with the figures of its earlier end (``--reuse`` reads metrics.json as the run's result). The plots
+    stay until they are drawn again (a resume may turn ``log.plots`` off)."""
+    for name in (METRICS_JSON, ACTIVITY_NPZ):
         (run / name).unlink(missing_ok=True)
 
 

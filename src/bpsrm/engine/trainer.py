@@ -411,6 +411,8 @@ def _check_processes(run: _Run, state: dict[str, Any]) -> None:
     if written == now:
         return
     how = f"torchrun --nproc_per_node={written}" if written > 1 else "without torchrun"
+    if not ranks:  # a last.pt of a bpsrm before rng_ranks (2026-11-29) under torchrun reads as one process too
+        how += "; or, if torchrun wrote it with a bpsrm older than per-process random states, --overwrite"
     raise CheckpointError(
         f"{run.last_path}: written by {written} process{'es' if written > 1 else ''}, resumed on {now}: each "
         f"process's random draws would not continue the run; resume it with {written} ({how}), or --overwrite "
