@@ -390,3 +390,13 @@ def test_two_commands_on_one_folder_one_trains_and_the_other_is_refused(tmp_path
     assert second.returncode == 1
     assert "another bpsrm process is training into this folder" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def test_a_run_folder_named_by_the_time_keeps_the_experiment_name_as_written(monkeypatch) -> None:
+    """runs/<experiment>-<time>: a % in the experiment's name is not a strftime directive."""
+    from bpsrm.cli import _timestamped_folder
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    folder = _timestamped_folder("acc%d-run%%")
+    assert folder.parent == Path("runs") and folder.name.startswith("acc%d-run%%-")
+    assert len(folder.name) == len("acc%d-run%%-") + len("20261205-224751")
