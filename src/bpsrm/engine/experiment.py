@@ -205,6 +205,21 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
     return kept, validation, len(training) - len(kept)
 
 
+def _check_validation_use(config: Config, samples: int) -> None:
+    """A ConfigError when the config needs validation data (to choose the epoch, or to evaluate on with
+    ``train.test: false``) and the split leaves none."""
+    if samples == 0 and config.train.select == "best_val":
+        raise ConfigError(
+            "data: no validation data (data.val_fraction is 0 and no data.val_options) to choose the best epoch "
+            "on; set data.val_fraction > 0, or train.select: last for a fixed schedule"
+        )
+    if samples == 0 and not config.train.test:
+        raise ConfigError(
+            "train.test: false evaluates the trained model on the validation data, but there is none "
+            "(data.val_fraction is 0 and no data.val_options); set data.val_fraction > 0, or train.test: true"
+        )
+
+
 def prepare(config: Config) -> Experiment:
     """Datasets (with the validation split carved from train), encoder and model of ``config``."""
     data = config.data
@@ -237,16 +252,7 @@ def prepare(config: Config) -> Experiment:
         val_set = Subset(plain_pool, val_indices)
         train_set = Subset(train_pool, train_indices)
         plain_set = Subset(plain_pool, train_indices)
-    if len(val_set) == 0 and config.train.select == "best_val":  # type: ignore[arg-type]
-        raise ConfigError(
-            "data: no validation data (data.val_fraction is 0 and no data.val_options) to choose the best epoch "
-            "on; set data.val_fraction > 0, or train.select: last for a fixed schedule"
-        )
-    if len(val_set) == 0 and not config.train.test:  # type: ignore[arg-type]
-        raise ConfigError(
-            "train.test: false evaluates the trained model on the validation data, but there is none "
-            "(data.val_fraction is 0 and no data.val_options); set data.val_fraction > 0, or train.test: true"
-        )
+    _check_validation_use(config, len(val_set))  # type: ignore[arg-type]
     test = subsample(test, data.limit_test, config.seed + 2)
     if len(train_set) == 0:  # type: ignore[arg-type]
         raise ConfigError(f"data: no training samples left after the validation split ({n} samples in all)")
