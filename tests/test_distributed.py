@@ -106,6 +106,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path: Path) -> N
     assert "last.pt: written by 1 process, resumed on 2" in on_two_instead.stderr, on_two_instead.stderr[-3000:]
     assert "last.pt: written by 2 processes, resumed on 1" in alone_instead.stderr, alone_instead.stderr[-3000:]
     assert "torchrun --nproc_per_node=2" in alone_instead.stderr
+    assert "extending" not in on_two_instead.stdout + alone_instead.stdout  # refused before an extension is logged
     assert (one / "last.pt").read_bytes() == one_last and (two / "last.pt").read_bytes() == two_last
 
 

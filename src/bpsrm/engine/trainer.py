@@ -346,8 +346,8 @@ def _resume(run: _Run, resume: bool) -> None:
     """With ``resume``, continue from last.pt exactly; else seed each rank's data-side draws."""
     if resume and run.last_path.is_file():
         state = load_checkpoint(run.last_path)
+        _check_processes(run, state)  # before check_resumable, which logs an extension as it accepts it
         extended = check_resumable(run.last_path, state, run.config, run.experiment.split, run.log)
-        _check_processes(run, state)
         load_model_state(run.model, state["model"], run.last_path)
         run.optimiser.load_state_dict(state["optimiser"])
         if run.precision is not None:
