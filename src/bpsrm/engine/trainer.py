@@ -256,6 +256,7 @@ class _Run:
     progress: Progress = field(default_factory=Progress)
     board: Any = None
     precision: Precision | None = None
+    best_from_last: dict[str, Any] | None = None  # best.pt to write again from last.pt (see _stale_best)
 
     @property
     def last_path(self) -> Path:
@@ -364,7 +365,7 @@ def _resume(run: _Run, resume: bool) -> None:
             raise CheckpointError(f"{run.last_path}: its progress record is damaged ({exc!r})") from None
         partial = run.progress.partial
         if partial is None:
-            _repair_best(run, state)
+            run.best_from_last = _stale_best(run, state)  # written in _open_folder, where all ranks stop together
             run.log(f"resuming {run.out} after epoch {state['epoch']}")
             return
         if not 0 < partial.step < run.steps_per_epoch:
@@ -384,21 +385,31 @@ MODEL_RECORD = ("model", "config", "classes", "sample_shape", "data_stats", "pre
 """The keys of best.pt's model record (:func:`_model_record`); last.pt holds them too."""
 
 
-def _repair_best(run: _Run, state: dict[str, Any]) -> None:
+def _stale_best(run: _Run, state: dict[str, Any]) -> dict[str, Any] | None:
     """When last.pt (written at the end of an epoch, ``state``) says that its own epoch is the chosen one but
-    best.pt is missing or holds another epoch, the run stopped between writing the two: rank 0 writes best.pt
-    from last.pt's model record, which is that epoch's model."""
+    best.pt is missing or holds another epoch, the run stopped between writing the two: the model record from
+    last.pt, which is that epoch's model, for rank 0 to write as best.pt; else None."""
     epoch = int(state["epoch"])
     if not run.ctx.is_main or epoch == 0 or run.progress.best_epoch != epoch:
-        return
+        return None
     if run.best_path.is_file():
         try:
             if int(load_checkpoint(run.best_path).get("epoch", -1)) == epoch:
-                return
+                return None
         except CheckpointError:
             pass  # a damaged best.pt is replaced as a missing one is
-    save_checkpoint(run.best_path, {key: state[key] for key in MODEL_RECORD if key in state})
-    run.log(f"{run.best_path}: not written for epoch {epoch}, the chosen one (stopped before it): written from last.pt")
+    return {key: state[key] for key in MODEL_RECORD if key in state}
+
+
+def _write_best_from_last(run: _Run) -> None:
+    """Write best.pt from last.pt's model record when :func:`_stale_best` found it stale (rank 0)."""
+    record, run.best_from_last = run.best_from_last, None
+    if record is not None:
+        save_checkpoint(run.best_path, record)
+        run.log(
+            f"{run.best_path}: not written for epoch {record['epoch']}, the chosen one (stopped before it): "
+            "written from last.pt"
+        )
 
 
 def _check_processes(run: _Run, state: dict[str, Any]) -> None:
@@ -439,6 +450,7 @@ def _open_folder(run: _Run) -> None:
             run_folder.clear_stale(run.out)
             run_folder.remove_results(run.out)  # a resumed run is unfinished until _finish writes them again
             run_folder.write_config(run.out, config_to_dict(run.config))
+            _write_best_from_last(run)
             run.board = _tensorboard(run.out) if run.config.log.tensorboard else None
         except OSError as exc:
             problem = BpsrmError(f"{run.out}: cannot write the run folder ({exc.strerror or exc})")
@@ -584,7 +596,7 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
         _board_epoch(run.board, run.model, row, val["firing_rates"])
     record = _model_record(run, epoch)
     # last.pt first: a stop between the two leaves a last.pt whose model is the chosen one, from which a resume
-    # writes best.pt again (_repair_best); the other order left a best.pt one epoch ahead of its record.
+    # writes best.pt again (_stale_best); the other order left a best.pt one epoch ahead of its record.
     save_checkpoint(run.last_path, {**record, **_training_state(run, rng_ranks)})
     if improved:
         save_checkpoint(run.best_path, record)
