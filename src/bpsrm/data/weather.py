@@ -124,13 +124,15 @@ def pixel_digest(data: bytes, where: str) -> str:
 
 
 def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
-    """One group name per image: images with equal pixels, or near-duplicates by :data:`NEAR_MEAN_ABS` or
-    :data:`NEAR_CORRELATION`, share a group, and so do chains of them (connected components). A group is named
-    by the smallest pixel digest in it, so the names do not depend on the order of the files."""
+    """One group name per image: near-duplicates by :data:`NEAR_MEAN_ABS` or :data:`NEAR_CORRELATION` (images
+    with equal pixels among them: their thumbnails are equal) share a group, and so do chains of them (connected
+    components). A group is named by the smallest pixel digest in it, so the names do not depend on the order of
+    the files."""
     count = len(looks)
     if count == 0:
         return []
-    known = _GROUPS.get(tuple(look.digest for look in looks))
+    key = tuple(look.digest for look in looks)
+    known = _GROUPS.get(key)
     if known is not None:
         return list(known)
     colour = torch.from_numpy(np.stack([look.colour for look in looks]).astype(np.float32) / 255.0)
@@ -145,10 +147,6 @@ def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
             i = parent[i]
         return i
 
-    first: dict[str, int] = {}
-    for i, look in enumerate(looks):
-        j = first.setdefault(look.digest, i)
-        parent[root(i)] = root(j)
     for start in range(0, count, 256):  # [256, count] blocks: the distances of all pairs fit in a few MB at once
         block = slice(start, min(start + 256, count))
         mean_abs = torch.cdist(colour[block], colour, p=1) / colour.shape[1]
@@ -160,7 +158,7 @@ def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
         r = root(i)
         names[r] = min(names.get(r, look.digest), look.digest)
     groups = [names[root(i)] for i in range(count)]
-    _GROUPS[tuple(look.digest for look in looks)] = tuple(groups)
+    _GROUPS[key] = tuple(groups)
     return groups
 
 
@@ -237,7 +235,8 @@ class Weather(SampleDataset):
 
         # Every file, its label and what the split reads of its decoded pixels; each must decode.
         folders = _class_folders(self.location)
-        files: list[tuple[Path, int]] = []
+        paths: list[Path] = []
+        labels: list[int] = []
         looks: list[ImageLook] = []
         for label, name in enumerate(self.classes):
             for path in _class_files(folders[name]):
@@ -245,24 +244,18 @@ class Weather(SampleDataset):
                     data = path.read_bytes()
                 except OSError as exc:
                     raise DataError(f"weather: cannot read {path} ({exc})") from exc
-                files.append((path, label))
+                paths.append(path)
+                labels.append(label)
                 looks.append(look_at(data, f"weather: {path}"))
 
-        # Files with identical pixels, and near-duplicates, form a group, which lies whole on one side.
-        entries = [(path, label, group) for (path, label), group in zip(files, self._groups(looks), strict=True)]
-        held_out = group_holdout(
-            [lab for _, lab, _ in entries], [d for _, _, d in entries], self.test_fraction, self.seed
-        )
-        want_test = self.split == "test"
-        chosen = [entry for entry, held in zip(entries, held_out, strict=True) if held == want_test]
-        self.files: list[Path] = [p for p, _, _ in chosen]
-        self.targets = [lab for _, lab, _ in chosen]
-        self.groups: list[str] = [d for _, _, d in chosen]  # near-duplicate groups: samples that stay together
+        # Copies of one photo form a group, which lies whole on one side.
+        groups = near_duplicate_groups(looks) if grouping == "near" else [look.digest for look in looks]
+        held_out = group_holdout(labels, groups, self.test_fraction, self.seed)
+        chosen = [i for i, held in enumerate(held_out) if held == (self.split == "test")]
+        self.files: list[Path] = [paths[i] for i in chosen]
+        self.targets = [labels[i] for i in chosen]
+        self.groups: list[str] = [groups[i] for i in chosen]  # copies of one photo: samples that stay together
         self._images: dict[int, torch.Tensor] = {}
-
-    def _groups(self, looks: list[ImageLook]) -> list[str]:
-        """Each file's group under ``grouping``: near-duplicate groups, or the pixel digests alone."""
-        return near_duplicate_groups(looks) if self.grouping == "near" else [look.digest for look in looks]
 
     def _image(self, index: int) -> torch.Tensor:
         image = self._images.get(index)
