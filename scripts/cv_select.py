@@ -11,7 +11,8 @@ once, by the final runs. Resumable: a fold whose metrics.json exists is read, on
         --variant base --variant wide model.spec=32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-128C3-TCN-SRM-MP2-FC128-SRM-FC4
 
 writes <out>/<variant>/fold<k>/ (run folders) and <out>/cv.json, and prints the table; --results FILE copies
-cv.json (the figures, no checkpoints) where it is kept, e.g. results/tuning/weather-cv.json.
+cv.json (the figures, no checkpoints) where it is kept, e.g. results/tuning/weather-cv.json. --jobs N trains N
+folds at once (give each ``--threads`` cores / N); each run's output then goes to <out>/<variant>/fold<k>.log.
 
 --dataset-folds uses the dataset's own folds instead (N-MNIST's ``data.options.folds`` / ``fold``, whose test
 split is the fold that the final figure reports): each run then validates on a ``data.val_fraction`` share of
@@ -31,11 +32,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 from bpsrm.data.base import dataset_class
+from bpsrm.engine.commands import Command, failure_report, run_commands
 from bpsrm.engine.config import Config, load_config
 from bpsrm.engine.replicates import mean_sd
 from bpsrm.engine.resume import finished_metrics
@@ -102,12 +103,12 @@ def _variant(text: list[str], keys: tuple[str, ...]) -> tuple[str, list[str]]:
     return name, overrides
 
 
-def run_fold(
+def fold_command(
     config: str, out: Path, overrides: list[str], folds: int, fold: int, threads: int | None, dataset_folds: bool
-) -> dict:
-    """Train (or resume, or read) one fold; return its metrics.json. A folder an earlier call left with another
-    config (the variant's overrides changed since) is refused, not read (``bpsrm train --reuse``'s rule,
-    :func:`bpsrm.engine.resume.finished_metrics`)."""
+) -> tuple[dict | None, list[str]]:
+    """One fold's metrics.json if its run has finished, else None; and the command that trains (or resumes) it.
+    A folder an earlier call left with another config (the variant's overrides changed since) is refused, not
+    read (``bpsrm train --reuse``'s rule, :func:`bpsrm.engine.resume.finished_metrics`)."""
     where = "data.options." if dataset_folds else "data.val_"
     cv = [f"{where}folds={folds}", f"{where}fold={fold}", "train.test=false", "log.progress=false"]
     cv += ["log.plots=false", "train.ood_samples=0"]  # a fold run is read for its validation figures only
@@ -115,15 +116,37 @@ def run_fold(
         metrics = finished_metrics(out, load_config(config, [*overrides, *cv]))
     except BpsrmError as exc:
         raise SystemExit(f"cv_select: {exc}") from None
-    if metrics is None:
-        threading = ["--threads", str(threads)] if threads else []
-        command = [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", config, *overrides, *cv]
-        print("+", " ".join(command), flush=True)
-        if subprocess.run(command).returncode != 0:
-            raise SystemExit(f"cv_select: the run in {out} failed (its output is above); run this again to resume it")
-        (out / LAST_PT).unlink(missing_ok=True)
-        metrics = json.loads((out / METRICS_JSON).read_text())
-    return metrics
+    threading = ["--threads", str(threads)] if threads else []
+    return metrics, [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", config, *overrides, *cv]
+
+
+def read_finished(out: Path) -> dict:
+    """The metrics.json of a fold run that has just finished; its last.pt is deleted (the run is over)."""
+    (out / LAST_PT).unlink(missing_ok=True)
+    return json.loads((out / METRICS_JSON).read_text())
+
+
+def run_folds(args: argparse.Namespace, new: dict[str, list[str]], rows: dict[str, list[dict | None]]) -> None:
+    """Fill ``rows[name][fold]`` for every new variant and fold: read finished folds, train the rest (fold-major:
+    an interrupted search has every variant on the same folds), ``args.jobs`` at a time."""
+    pending = []
+    for fold in range(args.folds):
+        for name, overrides in new.items():
+            out = args.out / name / f"fold{fold}"
+            metrics, argv = fold_command(
+                args.config, out, overrides, args.folds, fold, args.threads, args.dataset_folds
+            )
+            rows[name].append(metrics)
+            if metrics is None:
+                done = functools.partial(_store, rows[name], fold, out)
+                pending.append(Command(argv, args.out / name / f"fold{fold}.log", done))
+    failed = run_commands(pending, args.jobs)
+    if failed:
+        raise SystemExit(f"cv_select: {failure_report(failed, args.jobs)}; run this again to resume")
+
+
+def _store(row: list[dict | None], fold: int, out: Path) -> None:
+    row[fold] = read_finished(out)
 
 
 def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:
@@ -183,11 +206,16 @@ def main() -> None:
     parser.add_argument("--variant", nargs="+", action="append", required=True, metavar=("NAME", "KEY=VALUE"))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="threads of each training")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="trainings at once (each output to <out>/<variant>/fold<k>.log)"
+    )
     parser.add_argument("--results", type=Path, default=None, help="copy cv.json here")
     parser.add_argument("--dataset-folds", action="store_true", help="the dataset's own folds (N-MNIST)")
     parser.add_argument("--earlier", type=Path, default=None, help="an earlier cv.json whose variants join the choice")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     keys = split_keys(args.config)
     new = dict(_variant(v, keys) for v in args.variant)
     earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds) if args.earlier else {}
@@ -207,10 +235,7 @@ def main() -> None:
         for name, row in earlier.items()
     }
     rows.update({name: [] for name in new})
-    for fold in range(args.folds):  # fold-major: an interrupted search has every variant on the same folds
-        for name, overrides in new.items():
-            out = args.out / name / f"fold{fold}"
-            rows[name].append(run_fold(args.config, out, overrides, args.folds, fold, args.threads, args.dataset_folds))
+    run_folds(args, new, rows)
     table = summarise(rows)
     chosen = max(table, key=lambda name: table[name]["mean"])
     per_fold = choose_per_fold(rows) if args.dataset_folds else None

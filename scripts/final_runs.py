@@ -11,17 +11,19 @@ whole training part (checkpoint chosen on its ``data.val_fraction`` share) and t
 selections (cv.json's ``chosen_per_fold``), fold k trains fold k's own choice and tests on fold k. Every run
 folder gets ``selection.json`` (the variant, its overrides and where the choice came from). Resumable: a run
 whose metrics.json exists is skipped, one with last.pt continues; last.pt is deleted at the end, and best.pt
-too when it is larger than 1 MB (results/ keeps figures, not weights).
+too when it is larger than 1 MB (results/ keeps figures, not weights). --jobs N trains N runs at once, each
+one's output to <out>/<folder>.log.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+from bpsrm.engine.commands import Command, failure_report, run_commands
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON
@@ -81,9 +83,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder of the run folders, e.g. results/weather")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--folds", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="threads of each training")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings at once (each output to <out>/<folder>.log)")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     report = json.loads(args.report.read_text())
+    pending = []
     for folder, name, overrides in plan(report, args.seeds, args.folds):
         out = args.out / folder
         selection = {
@@ -101,17 +107,23 @@ def main() -> None:
             continue
         threading = ["--threads", str(args.threads)] if args.threads else []
         command = [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", report["config"], *run_overrides]
-        print("+", " ".join(command), flush=True)
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "selection.json", json.dumps(selection, indent=2) + "\n")  # before: a crash keeps it
-        if subprocess.run(command).returncode != 0:
-            raise SystemExit(f"final_runs: the run in {out} failed (its output is above); run this again to resume it")
-        (out / LAST_PT).unlink(missing_ok=True)
-        best = out / BEST_PT
-        if best.exists() and best.stat().st_size > KEEP_CHECKPOINT_BYTES:
-            best.unlink()
-        metrics = json.loads((out / METRICS_JSON).read_text())
-        print(f"{folder}: {name}, test accuracy {100 * metrics['test_accuracy']:.2f}%", flush=True)
+        done = functools.partial(finish, out, f"{folder}: {name}")
+        pending.append(Command(command, args.out / f"{folder}.log", done))
+    failed = run_commands(pending, args.jobs)
+    if failed:
+        raise SystemExit(f"final_runs: {failure_report(failed, args.jobs)}; run this again to resume")
+
+
+def finish(out: Path, what: str) -> None:
+    """After a run: delete last.pt, and best.pt when larger than KEEP_CHECKPOINT_BYTES; print its test figure."""
+    (out / LAST_PT).unlink(missing_ok=True)
+    best = out / BEST_PT
+    if best.exists() and best.stat().st_size > KEEP_CHECKPOINT_BYTES:
+        best.unlink()
+    metrics = json.loads((out / METRICS_JSON).read_text())
+    print(f"{what}, test accuracy {100 * metrics['test_accuracy']:.2f}%", flush=True)
 
 
 if __name__ == "__main__":

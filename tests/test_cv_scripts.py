@@ -34,10 +34,12 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
     config.write_text(TINY)
     cv = tmp_path / "cv"
     chosen = _script(
-        "cv_select.py", str(config), "--folds", "2", "--out", str(cv), "--threads", "1",
+        "cv_select.py", str(config), "--folds", "2", "--out", str(cv), "--threads", "1", "--jobs", "2",
         "--variant", "slow", "optim.lr=0.0001", "--variant", "fast", "optim.lr=0.01",
     )  # fmt: skip
     assert chosen.returncode == 0, chosen.stderr[-3000:]
+    for name in ("slow", "fast"):  # two at once: each run's output in its own log
+        assert all("test not read" in (cv / name / f"fold{k}.log").read_text() for k in range(2))
     report = json.loads((cv / "cv.json").read_text())
     means: dict[str, float] = {}  # from each fold's own metrics.json, as the trainer wrote it
     for name in ("slow", "fast"):
@@ -63,8 +65,11 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert changed.returncode != 0 and "fast" in changed.stderr and "optim.lr" in changed.stderr, changed.stderr
 
-    final = _script("final_runs.py", str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1")
+    final = _script(
+        "final_runs.py", str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1", "--jobs", "2"
+    )  # fmt: skip
     assert final.returncode == 0, final.stderr[-3000:]
+    assert "seed0: " in final.stdout and "seed1: " in final.stdout and (tmp_path / "final" / "seed1.log").exists()
     for seed in (0, 1):
         run = tmp_path / "final" / f"seed{seed}"
         metrics = json.loads((run / "metrics.json").read_text())
