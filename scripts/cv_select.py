@@ -12,7 +12,8 @@ once, by the final runs. Resumable: a fold whose metrics.json exists is read, on
 
 writes <out>/<variant>/fold<k>/ (run folders) and <out>/cv.json, and prints the table; --results FILE copies
 cv.json (the figures, no checkpoints) where it is kept, e.g. results/tuning/weather-cv.json. --jobs N trains N
-folds at once (give each ``--threads`` cores / N); each run's output then goes to <out>/<variant>/fold<k>.log.
+folds at once (each with ``--threads``, by default this machine's cores / N); each run's output is then appended
+to <out>/<variant>/fold<k>.log. Stopping the script (Ctrl-C, SIGTERM) stops its trainings too.
 
 --dataset-folds uses the dataset's own folds instead (N-MNIST's ``data.options.folds`` / ``fold``, whose test
 split is the fold that the final figure reports): each run then validates on a ``data.val_fraction`` share of
@@ -36,7 +37,7 @@ import sys
 from pathlib import Path
 
 from bpsrm.data.base import dataset_class
-from bpsrm.engine.commands import Command, failure_report, run_commands
+from bpsrm.engine.commands import Command, failure_report, run_commands, threads_per_job
 from bpsrm.engine.config import Config, load_config
 from bpsrm.engine.replicates import mean_sd
 from bpsrm.engine.resume import finished_metrics
@@ -130,16 +131,17 @@ def run_folds(args: argparse.Namespace, new: dict[str, list[str]], rows: dict[st
     """Fill ``rows[name][fold]`` for every new variant and fold: read finished folds, train the rest (fold-major:
     an interrupted search has every variant on the same folds), ``args.jobs`` at a time."""
     pending = []
+    threads = threads_per_job(args.threads, args.jobs)
     for fold in range(args.folds):
         for name, overrides in new.items():
             out = args.out / name / f"fold{fold}"
-            metrics, argv = fold_command(
-                args.config, out, overrides, args.folds, fold, args.threads, args.dataset_folds
-            )
+            metrics, argv = fold_command(args.config, out, overrides, args.folds, fold, threads, args.dataset_folds)
             rows[name].append(metrics)
             if metrics is None:
                 done = functools.partial(_store, rows[name], fold, out)
-                pending.append(Command(argv, args.out / name / f"fold{fold}.log", done))
+                pending.append(Command(str(out), argv, args.out / name / f"fold{fold}.log", done=done))
+            else:
+                (out / LAST_PT).unlink(missing_ok=True)  # a run that ended while this script was not there
     failed = run_commands(pending, args.jobs)
     if failed:
         raise SystemExit(f"cv_select: {failure_report(failed, args.jobs)}; run this again to resume")

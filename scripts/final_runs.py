@@ -11,8 +11,8 @@ whole training part (checkpoint chosen on its ``data.val_fraction`` share) and t
 selections (cv.json's ``chosen_per_fold``), fold k trains fold k's own choice and tests on fold k. Every run
 folder gets ``selection.json`` (the variant, its overrides and where the choice came from). Resumable: a run
 whose metrics.json exists is skipped, one with last.pt continues; last.pt is deleted at the end, and best.pt
-too when it is larger than 1 MB (results/ keeps figures, not weights). --jobs N trains N runs at once, each
-one's output to <out>/<folder>.log.
+too when it is larger than 1 MB (results/ keeps figures, not weights). --jobs N trains N runs at once (each with
+``--threads``, by default this machine's cores / N), each one's output appended to <out>/<folder>.log.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from bpsrm.engine.commands import Command, failure_report, run_commands
+from bpsrm.engine.commands import Command, failure_report, run_commands, threads_per_job
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON
@@ -50,6 +50,8 @@ def plan(report: dict, seeds: list[int] | None, folds: int | None) -> list[tuple
     chosen = report.get("chosen")
     if not chosen or seeds is None:
         raise SystemExit("final_runs: the report has one chosen variant; give --seeds (e.g. --seeds 0 1 2)")
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"final_runs: --seeds names a seed twice ({' '.join(map(str, seeds))})")
     return [(f"seed{s}", chosen, [*variants[chosen]["overrides"], f"seed={s}"]) for s in seeds]
 
 
@@ -99,21 +101,29 @@ def main() -> None:
             "protocol": report["protocol"],
         }
         run_overrides = [*overrides, "log.progress=false"]
+        done = functools.partial(finish, out, f"{folder}: {name}")
         if not check_folder(out, selection):
             try:  # the same choice: also the same config (bpsrm train --reuse's rule), or the script stops
                 finished_metrics(out, load_config(report["config"], run_overrides))
             except BpsrmError as exc:
                 raise SystemExit(f"final_runs: {exc}") from None
+            done()  # again: a run that ended while this script was not there to clean up after it
             continue
-        threading = ["--threads", str(args.threads)] if args.threads else []
+        threads = threads_per_job(args.threads, args.jobs)
+        threading = ["--threads", str(threads)] if threads else []
         command = [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", report["config"], *run_overrides]
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "selection.json", json.dumps(selection, indent=2) + "\n")  # before: a crash keeps it
-        done = functools.partial(finish, out, f"{folder}: {name}")
-        pending.append(Command(command, args.out / f"{folder}.log", done))
+        before = functools.partial(write_selection, out, selection)
+        pending.append(Command(str(out), command, args.out / f"{folder}.log", before, done))
     failed = run_commands(pending, args.jobs)
     if failed:
         raise SystemExit(f"final_runs: {failure_report(failed, args.jobs)}; run this again to resume")
+
+
+def write_selection(out: Path, selection: dict) -> None:
+    """selection.json, written just before the run starts (so that a crash keeps it, and a folder of a run that
+    never started holds nothing)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "selection.json", json.dumps(selection, indent=2) + "\n")
 
 
 def finish(out: Path, what: str) -> None:

@@ -53,23 +53,26 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
         assert report["variants"][name]["mean"] == pytest.approx(means[name], abs=1e-12)
     assert report["chosen"] == max(means, key=means.__getitem__) and report["chosen_per_fold"] is None
     assert f"chosen: {report['chosen']}" in chosen.stdout
-    # Called again on the same --out: the same variants are read back, one whose overrides changed is refused
+    # Called again on the same --out: the same variants are read back (and a last.pt left by a run that ended
+    # while the script was not there is deleted), one whose overrides changed is refused
+    (cv / "fast" / "fold1" / "last.pt").write_bytes(b"left behind")
     again = _script(
         "cv_select.py", str(config), "--folds", "2", "--out", str(cv), "--threads", "1",
         "--variant", "slow", "optim.lr=0.0001", "--variant", "fast", "optim.lr=0.01",
     )  # fmt: skip
     assert again.returncode == 0 and "+ " not in again.stdout, again.stdout[-2000:]  # no training command ran
+    assert not (cv / "fast" / "fold1" / "last.pt").exists()
     changed = _script(
         "cv_select.py", str(config), "--folds", "2", "--out", str(cv), "--threads", "1",
         "--variant", "slow", "optim.lr=0.0001", "--variant", "fast", "optim.lr=0.02",
     )  # fmt: skip
     assert changed.returncode != 0 and "fast" in changed.stderr and "optim.lr" in changed.stderr, changed.stderr
 
-    final = _script(
-        "final_runs.py", str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1", "--jobs", "2"
-    )  # fmt: skip
+    final = _script("final_runs.py", str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1")
     assert final.returncode == 0, final.stderr[-3000:]
-    assert "seed0: " in final.stdout and "seed1: " in final.stdout and (tmp_path / "final" / "seed1.log").exists()
+    assert (
+        "seed0: " in final.stdout and "seed1: " in final.stdout and "run folder: " in final.stdout
+    )  # the trainings wrote to the terminal
     for seed in (0, 1):
         run = tmp_path / "final" / f"seed{seed}"
         metrics = json.loads((run / "metrics.json").read_text())
@@ -108,6 +111,8 @@ def test_final_runs_plan_per_fold_and_refusals() -> None:
         plan(report, None, None)
     with pytest.raises(SystemExit, match="give --seeds"):
         plan({**report, "chosen": "a", "chosen_per_fold": None}, None, None)
+    with pytest.raises(SystemExit, match=r"names a seed twice \(0 1 0\)"):
+        plan({**report, "chosen": "a", "chosen_per_fold": None}, [0, 1, 0], None)
 
 
 def test_nested_choice_per_fold_reads_only_each_folds_own_runs() -> None:

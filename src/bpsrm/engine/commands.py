@@ -1,80 +1,163 @@
 """Run training commands of a search one after another, or up to ``jobs`` at once (scripts/cv_select.py,
 scripts/final_runs.py).
 
-With one job a command's output goes to the terminal as it comes. With more, each command writes its output to
-its own log file (the terminal would interleave them) and the line printed names that file. After a command
-fails no further command starts; those already running are waited for (a training stopped half-way is
-resumable anyway, but one left to finish is not lost), and every failure is returned.
+With one job a command's output goes to the terminal as it comes. With more, each command appends its output to
+its own log file (the terminal would interleave them), after a header line with the time and the command, and
+the line printed names that file. After a command fails (or its ``done`` raises) no further command starts;
+those already running are waited for (one left to finish is not lost), and every failure is returned. If the
+caller itself is stopped (Ctrl-C, SIGTERM, an exception) the running commands get SIGTERM and are waited for
+(a bpsrm training stopped so resumes from its last.pt), so that none goes on training unattended.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-__all__ = ["Command", "failure_report", "run_commands"]
+__all__ = ["Command", "Failure", "failure_report", "run_commands", "threads_per_job"]
 
 POLL_SECONDS = 0.2
+STOP_SECONDS = 30.0  # how long a command stopped with SIGTERM may take to end before it is killed
 
 
 @dataclass(frozen=True)
 class Command:
-    """One command of a search: its argument list, the file its output goes to when several run at once, and
-    what to do once it has succeeded (e.g. delete last.pt and read metrics.json)."""
+    """One command of a search: the name its messages use (its run folder), its argument list, the file its
+    output goes to when several run at once, what to do just before it starts (e.g. write selection.json) and
+    once it has succeeded (e.g. delete last.pt and read metrics.json)."""
 
+    name: str
     argv: list[str]
     log: Path
+    before: Callable[[], None] | None = None
     done: Callable[[], None] | None = None
 
 
-def run_commands(commands: Sequence[Command], jobs: int = 1) -> list[Command]:
-    """Run ``commands`` in their order, at most ``jobs`` at a time; return those that failed (an empty list:
-    all succeeded and each one's ``done`` was called). Raises ``ValueError`` for ``jobs`` < 1."""
+@dataclass(frozen=True)
+class Failure:
+    """A command that failed, and why (its exit code, or what its ``done`` raised)."""
+
+    command: Command
+    reason: str
+
+
+@dataclass
+class _Running:
+    command: Command
+    process: subprocess.Popen
+    log: IO[str] | None
+
+
+def run_commands(commands: Sequence[Command], jobs: int = 1) -> list[Failure]:
+    """Run ``commands`` in their order, at most ``jobs`` at a time; return the failures (an empty list: all
+    succeeded and each one's ``done`` was called). Raises ``ValueError`` for ``jobs`` < 1."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     waiting = list(commands)
-    running: list[tuple[Command, subprocess.Popen, object]] = []
-    failed: list[Command] = []
-    while waiting or running:
-        while waiting and not failed and len(running) < jobs:
-            command = waiting.pop(0)
-            running.append(_start(command, jobs))
-        still = []
-        for command, process, log in running:
-            code = process.poll()
-            if code is None:
-                still.append((command, process, log))
-                continue
-            if log is not None:
-                log.close()
-            if code == 0:
-                if command.done is not None:
-                    command.done()
-            else:
-                failed.append(command)
-        running = still
-        if failed and not running:
-            break
-        if running:
-            time.sleep(POLL_SECONDS)
+    running: list[_Running] = []
+    failed: list[Failure] = []
+    with _sigterm_as_exit():
+        try:
+            while running or (waiting and not failed):
+                while waiting and not failed and len(running) < jobs:
+                    running.append(_start(waiting.pop(0), jobs))
+                ended = [job for job in running if job.process.poll() is not None]
+                running = [job for job in running if job not in ended]
+                for failure in filter(None, map(_finish, ended)):
+                    failed.append(failure)
+                    print(f"{failure.command.name}: {failure.reason}; waiting for the {len(running)} still running",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                if running:
+                    time.sleep(POLL_SECONDS)
+        except BaseException:
+            _stop(running)
+            raise
     return failed
 
 
-def failure_report(failed: Sequence[Command], jobs: int) -> str:
-    """Where the output of the failed commands is: their log files with several jobs, else the terminal."""
-    if jobs == 1:
-        return f"{len(failed)} command(s) failed (the output is above)"
-    return f"{len(failed)} command(s) failed (the output is in {', '.join(str(c.log) for c in failed)})"
+def failure_report(failed: Sequence[Failure], jobs: int) -> str:
+    """The failed commands by name and reason, and where their output is (the logs, or the terminal above)."""
+    which = "; ".join(f"{f.command.name} ({f.reason})" for f in failed)
+    where = "the output is above" if jobs == 1 else "output in " + ", ".join(str(f.command.log) for f in failed)
+    return f"{len(failed)} run(s) failed: {which}; {where}"
 
 
-def _start(command: Command, jobs: int) -> tuple[Command, subprocess.Popen, object]:
+def threads_per_job(threads: int | None, jobs: int) -> int | None:
+    """The ``--threads`` of each command: as given; else, with several jobs, this process's cores shared among
+    them (at least 1), so that N trainings do not each take every core; else None (bpsrm's own default)."""
+    if threads is not None or jobs == 1:
+        return threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // jobs)
+
+
+def _start(command: Command, jobs: int) -> _Running:
+    if command.before is not None:
+        command.before()
     if jobs == 1:
         print("+", " ".join(command.argv), flush=True)
-        return command, subprocess.Popen(command.argv), None
+        return _Running(command, subprocess.Popen(command.argv), None)
     command.log.parent.mkdir(parents=True, exist_ok=True)
-    print("+", " ".join(command.argv), ">", command.log, flush=True)
+    print("+", " ".join(command.argv), ">>", command.log, flush=True)
     log = command.log.open("a")
-    return command, subprocess.Popen(command.argv, stdout=log, stderr=subprocess.STDOUT), log
+    log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command.argv)}\n")
+    log.flush()
+    process = subprocess.Popen(command.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return _Running(command, process, log)
+
+
+def _finish(job: _Running) -> Failure | None:
+    """Close an ended command's log and call its ``done``; the failure, if it failed or ``done`` raised."""
+    if job.log is not None:
+        job.log.close()
+    code = job.process.returncode
+    if code != 0:
+        return Failure(job.command, f"exit code {code}")
+    if job.command.done is not None:
+        try:
+            job.command.done()
+        except Exception as exc:  # reported with the other failures; the rest are still waited for
+            return Failure(job.command, f"ended, but reading it back failed: {exc!r}")
+    return None
+
+
+def _stop(running: list[_Running]) -> None:
+    """SIGTERM to every running command, wait for each (killed after STOP_SECONDS), close their logs."""
+    for job in running:
+        if job.process.poll() is None:
+            job.process.terminate()
+    for job in running:
+        try:
+            job.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            job.process.kill()
+            job.process.wait()
+        if job.log is not None:
+            job.log.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """While inside: SIGTERM raises SystemExit(143) in the main thread, so that ``run_commands`` stops its
+    commands instead of dying and leaving them to train unattended; the earlier handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_143)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_143(signum: int, frame: object) -> None:
+    raise SystemExit(143)
