@@ -93,24 +93,29 @@ def test_srm_on_a_cuda_tensor_runs_the_triton_kernel_and_equals_the_reference() 
     assert out["worst"] <= 1e-5, out
 
 
-def test_rate_coding_on_the_gpu_follows_the_cpu_generator_that_checkpoints_keep() -> None:
-    """A resumed run restores the CPU generator only: rate-coded spikes on the GPU must depend on it alone (they
-    came from the GPU's own generator before, so a resumed GPU run drew other spikes)."""
+def test_rate_coding_and_event_drops_on_the_gpu_follow_the_cpu_generator_that_checkpoints_keep() -> None:
+    """A resumed run restores the CPU generator only: rate-coded spikes and dropped events on the GPU must depend on
+    it alone (they came from the GPU's own generator before, so a resumed GPU run drew other ones)."""
     out = _python(
         """
         import json, torch
+        from bpsrm.network.augment import drop_events
         from bpsrm.network.encoding import rate
         x = torch.rand(4, 300, device="cuda")
-        saved = torch.get_rng_state()  # what a checkpoint keeps (torch.manual_seed would reseed the GPU too)
-        first = rate(x, 5)
-        torch.cuda.manual_seed_all(99)  # the GPU's own generator moved, as in a new process: no effect
-        torch.set_rng_state(saved)
-        again = rate(x, 5)
-        other = rate(x, 5)
-        print(json.dumps({"same": bool(torch.equal(first, again)), "differs": not torch.equal(first, other)}))
+        counts = torch.randint(0, 6, (4, 300), device="cuda").float()
+        result = {}
+        for name, draw in (("rate", lambda: rate(x, 5)), ("drop", lambda: drop_events(counts, 0.3))):
+            saved = torch.get_rng_state()  # what a checkpoint keeps (torch.manual_seed would reseed the GPU too)
+            first = draw()
+            torch.cuda.manual_seed_all(99)  # the GPU's own generator moved, as in a new process: no effect
+            torch.set_rng_state(saved)
+            again = draw()
+            other = draw()
+            result[name] = [bool(torch.equal(first, again)), not torch.equal(first, other)]
+        print(json.dumps(result))
         """
     )
-    assert out == {"same": True, "differs": True}
+    assert out == {"rate": [True, True], "drop": [True, True]}
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])

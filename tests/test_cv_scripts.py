@@ -70,9 +70,8 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
 
     final = _script("final_runs.py", str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1")
     assert final.returncode == 0, final.stderr[-3000:]
-    assert (
-        "seed0: " in final.stdout and "seed1: " in final.stdout and "run folder: " in final.stdout
-    )  # the trainings wrote to the terminal
+    assert "seed0: " in final.stdout and "seed1: " in final.stdout
+    assert final.stdout.count("run folder: ") == 2  # each training's last line, written to the terminal (one job)
     for seed in (0, 1):
         run = tmp_path / "final" / f"seed{seed}"
         metrics = json.loads((run / "metrics.json").read_text())
@@ -80,10 +79,13 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
         selection = json.loads((run / "selection.json").read_text())
         assert selection["variant"] == report["chosen"] and f"seed={seed}" in selection["overrides"]
         assert not (run / "last.pt").exists()
-    # Called again: the finished runs are read, not trained; one whose config.yaml says another config is refused
+    # Called again: the finished runs are read, not trained (a last.pt left by a run that ended while the script
+    # was not there is deleted); one whose config.yaml says another config is refused
     args = (str(cv / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0", "1")
+    (tmp_path / "final" / "seed0" / "last.pt").write_bytes(b"left behind")
     again = _script("final_runs.py", *args)
     assert again.returncode == 0 and "+ " not in again.stdout, again.stdout[-2000:]
+    assert not (tmp_path / "final" / "seed0" / "last.pt").exists()
     saved = tmp_path / "final" / "seed1" / "config.yaml"
     saved.write_text(saved.read_text().replace("time_steps: 2", "time_steps: 3"))
     changed = _script("final_runs.py", *args)

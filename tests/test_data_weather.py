@@ -155,6 +155,16 @@ def test_the_earlier_pixel_grouping_is_kept_and_its_leak_is_the_one_the_readme_g
     """grouping: pixels reproduces the split of the runs made before 2026-12-05: its groups are the pixel digests,
     and 30 of its 225 test images have a training image within 0.025 on 32 x 32 thumbnails (the README's count)."""
     train, test = (Weather(k, root=weather_root, image_size=S, grouping="pixels") for k in ("train", "test"))
+    # The sha256 of the sorted test-file names ("class/file", one per line) that bpsrm at 6fad6ae (before the
+    # regrouping) gave for seeds 0 and 1, computed with that checkout's reader
+    earlier = {
+        0: "61cc70e9272e517c33bd9e7e245dda08ceb08f7e79ce7b0fc94122d1d3dd6298",
+        1: "361fccbf69210d27eda726ba3bdf144b7d056344277a0d0e800717980d27ca5f",
+    }
+    for seed, digest in earlier.items():
+        split = test if seed == 0 else Weather("test", root=weather_root, image_size=S, grouping="pixels", seed=seed)
+        names = sorted(f"{p.parent.name}/{p.name}" for p in split.files)
+        assert hashlib.sha256("\n".join(names).encode()).hexdigest() == digest, seed
     assert len(test) == 225 and set(train.groups) | set(test.groups) == {
         hashlib.sha256(f"{w}x{h}:".encode() + data).hexdigest()
         for w, h, data in (_rgb(p) for ds in (train, test) for p in ds.files)
@@ -176,8 +186,8 @@ def test_runs_of_the_earlier_grouping_are_not_read_as_runs_of_the_current_config
 
     earlier = tmp_path / "seed0"
     earlier.mkdir()
-    for name in ("config.yaml", "metrics.json"):
-        (earlier / name).write_bytes((REPO / "results" / "weather" / "seed0" / name).read_bytes())
+    for name in ("config.yaml", "metrics.json"):  # of results/weather/seed0 as it was before the regrouping
+        (earlier / name).write_bytes((REPO / "tests" / "fixtures" / "weather-pixel-groups-run" / name).read_bytes())
     config = load_config(REPO / "configs" / "weather.yaml", ["data.root=../shared/data"])
     with pytest.raises(ConfigError, match=r"data\.options\.grouping: None there, 'near' now"):
         finished_metrics(earlier, config)

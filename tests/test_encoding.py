@@ -32,11 +32,15 @@ def test_rate_without_a_generator_draws_from_the_global_cpu_generator() -> None:
     drawn = rate(x, 6)
     torch.manual_seed(11)
     assert torch.equal(drawn, torch.bernoulli(x.clamp(0, 1).unsqueeze(0).expand(6, 3, 40)))
+    # seeded_generator's draws follow the global CPU generator's state (what a resume restores), and move it on:
+    # the same state gives the same draws, the next call other ones
     torch.manual_seed(12)
+    state = torch.get_rng_state()
     first = torch.rand(5, generator=seeded_generator(torch.device("cpu")))
-    torch.manual_seed(12)
-    seed = int(torch.randint(0, 2**62, ()))
-    assert torch.equal(first, torch.rand(5, generator=torch.Generator().manual_seed(seed)))
+    after = torch.rand(5, generator=seeded_generator(torch.device("cpu")))
+    torch.set_rng_state(state)
+    assert torch.equal(torch.rand(5, generator=seeded_generator(torch.device("cpu"))), first)
+    assert not torch.equal(after, first)
 
 
 def test_latency_by_hand() -> None:
