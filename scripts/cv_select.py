@@ -11,7 +11,7 @@ once, by the final runs. Resumable: a fold whose metrics.json exists is read, on
         --variant base --variant wide model.spec=32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-128C3-TCN-SRM-MP2-FC128-SRM-FC4
 
 writes <out>/<variant>/fold<k>/ (run folders) and <out>/cv.json, and prints the table; --results FILE copies
-cv.json (the figures, no checkpoints) where it is kept, e.g. results/tuning/weather-cv.json. --jobs N trains N
+cv.json (the figures, no checkpoints) where it is kept, e.g. results/tuning/weather-near-cv.json. --jobs N trains N
 folds at once (each with ``--threads``, by default this machine's cores / N); each run's output is then appended
 to <out>/<variant>/fold<k>.log. Stopping the script (Ctrl-C, SIGTERM) stops its trainings too.
 
