@@ -13,12 +13,15 @@ experiment, results/nmnist-cv5/fold<K>/. When that base is a final run of script
 selection.json names the variant chosen for fold K on validation), every variant of fold K starts from those
 same overrides, so the ablation changes one thing of the final configuration (issue 22, item 3).
 A finished run (metrics.json present) is skipped, an interrupted one resumed, so the script can
-be started again after a crash. `python scripts/results_table.py` prints the tables.
+be started again after a crash. --jobs N runs N at once (each on cores / N threads unless --threads says;
+each output appended to runs/ablations/<dataset>/<variant>/<seed>.log). `python scripts/results_table.py`
+prints the tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -29,6 +32,7 @@ from pathlib import Path
 import yaml
 from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
+from bpsrm.engine.commands import Command, failure_report, run_commands, threads_per_job
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import ACTIVITY_NPZ, BEST_PT, LAST_PT, METRICS_JSON, TENSORBOARD_DIR
@@ -38,6 +42,7 @@ from bpsrm.network.models import replace_norm
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "ablations"
+LOGS = REPO / "runs" / "ablations"  # each run's output with --jobs > 1 (not kept in results/)
 
 # Budget of each dataset's ablation runs: CWRU is the whole experiment; Fashion-MNIST uses a
 # 5,000-image training subset (4,500 train / 500 validation) and 3 epochs, tested on the full
@@ -149,7 +154,10 @@ def main() -> int:
     parser.add_argument("--root", default="../shared/data", help="data folder (default: ../shared/data)")
     parser.add_argument("--bpsrm", default=str(REPO / ".venv" / "bin" / "bpsrm"), help="the bpsrm command")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (1 each when two run at once)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (each output to runs/ablations/...log)")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     check_reuse(args.bpsrm)
 
     config, budget = BUDGETS[args.dataset]
@@ -163,6 +171,7 @@ def main() -> int:
     if folded and "base" in names:
         parser.error(f"{args.dataset}'s base is results/{args.dataset}/ (scripts/run_experiments.sh); leave out 'base'")
     seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if folded else [0, 1, 2])
+    pending = []
     for seed in seeds:  # seeds outermost: a partial run still gives every variant one seed
         folder, overrides = replicate(args.dataset, seed)
         chosen = chosen_overrides(REPO / "results" / args.dataset / folder) if folded else []
@@ -179,24 +188,39 @@ def main() -> int:
                 check_base(out, chosen)  # neither report nor resume a run made from another base
             if finished(out, REPO / config, run_overrides):
                 continue
-            out.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(out / BASE_JSON, json.dumps({"overrides": chosen}, indent=2) + "\n")
-            threading = ["--threads", str(args.threads)] if args.threads else []
+            threads = threads_per_job(args.threads, args.jobs)
+            threading = ["--threads", str(threads)] if threads else []
             command = [args.bpsrm, *threading, "train", str(REPO / config), *run_overrides, "--out", str(out)]
             command.append("--reuse")  # last.pt: continue it; what a start that never reached a checkpoint left goes
-            start = time.perf_counter()
-            print(f"[{args.dataset}] {name} seed {seed} ...", flush=True)
-            result = subprocess.run(command, cwd=REPO)
-            if result.returncode != 0:
-                print(f"[{args.dataset}] {name} seed {seed} failed (exit {result.returncode})", file=sys.stderr)
-                return result.returncode
-            for leftover in (LAST_PT, BEST_PT, ACTIVITY_NPZ):
-                (out / leftover).unlink(missing_ok=True)
-            for plot in out.glob("*.png"):
-                plot.unlink()
-            shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
-            print(f"[{args.dataset}] {name} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
+            what = f"[{args.dataset}] {name} seed {seed}"
+            started: dict[str, float] = {}
+            before = functools.partial(_start, out, chosen, what, started)
+            done = functools.partial(_finish, out, what, started)
+            log = LOGS / args.dataset / name / f"{folder}.log"
+            pending.append(Command(what, command, log, before, done, cwd=REPO))
+    failed = run_commands(pending, args.jobs)
+    if failed:
+        print(f"run_ablations: {failure_report(failed, args.jobs)}; run this again to resume", file=sys.stderr)
+        return 1
     return 0
+
+
+def _start(out: Path, chosen: list[str], what: str, started: dict[str, float]) -> None:
+    """Just before a run starts: its base.json (the base's overrides it starts from) and a line saying so."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / BASE_JSON, json.dumps({"overrides": chosen}, indent=2) + "\n")
+    started["at"] = time.perf_counter()
+    print(f"{what} ...", flush=True)
+
+
+def _finish(out: Path, what: str, started: dict[str, float]) -> None:
+    """After a run: only the files the table reads stay (checkpoints, plots, activity and TensorBoard go)."""
+    for leftover in (LAST_PT, BEST_PT, ACTIVITY_NPZ):
+        (out / leftover).unlink(missing_ok=True)
+    for plot in out.glob("*.png"):
+        plot.unlink()
+    shutil.rmtree(out / TENSORBOARD_DIR, ignore_errors=True)
+    print(f"{what} done in {time.perf_counter() - started['at']:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

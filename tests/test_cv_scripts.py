@@ -324,3 +324,36 @@ def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> No
     (out / "warp" / "fold1" / "config.yaml").unlink()
     unknown = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
     assert unknown.returncode != 0 and "fold1 holds a metrics.json but no config.yaml" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_ablations_train_two_at_once_and_keep_only_what_the_table_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """run_ablations --jobs 2 on a tiny CWRU budget: both variants train (each with its own log under the logs
+    folder, not under results/), keep config.yaml, metrics.json and base.json only, and the kernel variant's config
+    says the exponential kernel; a second call trains nothing."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import run_ablations
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(run_ablations, "OUT", tmp_path / "ablations")
+    monkeypatch.setattr(run_ablations, "LOGS", tmp_path / "logs")
+    tiny = ["train.epochs=1", "train.max_batches=2", "log.plots=false", "train.ood_samples=0"]
+    monkeypatch.setitem(run_ablations.BUDGETS, "cwru", ("configs/cwru.yaml", tiny))
+    argv = ["run_ablations.py", "cwru", "--seeds", "0", "--only", "base", "kernel-exp", "--root", str(shared_data)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--jobs", "2", "--threads", "1"])
+    assert run_ablations.main() == 0
+    for name in ("base", "kernel-exp"):
+        run = tmp_path / "ablations" / "cwru" / name / "seed0"
+        assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
+            "base.json", "config.yaml", "metrics.csv", "metrics.json"
+        ]  # fmt: skip
+        assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
+        assert "run folder: " in (tmp_path / "logs" / "cwru" / name / "seed0.log").read_text()
+        kernel = yaml.safe_load((run / "config.yaml").read_text())["model"]["neuron"]["kernel"]
+        assert kernel == ("exp" if name == "kernel-exp" else "dexp")
+    assert capsys.readouterr().out.count(" done in ") == 2
+    monkeypatch.setattr(sys, "argv", argv)
+    assert run_ablations.main() == 0 and " ..." not in capsys.readouterr().out  # finished: nothing started

@@ -33,13 +33,15 @@ STOP_SECONDS = 30.0  # how long a command stopped with SIGTERM may take to end b
 class Command:
     """One command of a search: the name its messages use (its run folder), its argument list, the file its
     output goes to when several run at once, what to do just before it starts (e.g. write selection.json) and
-    once it has succeeded (e.g. delete last.pt and read metrics.json)."""
+    once it has succeeded (e.g. delete last.pt and read metrics.json), and the folder it runs in (None: this
+    process's)."""
 
     name: str
     argv: list[str]
     log: Path
     before: Callable[[], None] | None = None
     done: Callable[[], None] | None = None
+    cwd: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -105,13 +107,15 @@ def _start(command: Command, jobs: int) -> _Running:
         command.before()
     if jobs == 1:
         print("+", " ".join(command.argv), flush=True)
-        return _Running(command, subprocess.Popen(command.argv), None)
+        return _Running(command, subprocess.Popen(command.argv, cwd=command.cwd), None)
     command.log.parent.mkdir(parents=True, exist_ok=True)
     print("+", " ".join(command.argv), ">>", command.log, flush=True)
     log = command.log.open("a")
     log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(command.argv)}\n")
     log.flush()
-    process = subprocess.Popen(command.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=command.cwd
+    )
     return _Running(command, process, log)
 
 
