@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 
 from bpsrm.data.base import dataset_class
-from bpsrm.engine.commands import Command, failure_report, run_commands, threads_per_job
+from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
 from bpsrm.engine.config import Config, load_config
 from bpsrm.engine.replicates import mean_sd
 from bpsrm.engine.resume import finished_metrics
@@ -105,7 +105,7 @@ def _variant(text: list[str], keys: tuple[str, ...]) -> tuple[str, list[str]]:
 
 
 def fold_command(
-    config: str, out: Path, overrides: list[str], folds: int, fold: int, threads: int | None, dataset_folds: bool
+    config: str, out: Path, overrides: list[str], folds: int, fold: int, threading: list[str], dataset_folds: bool
 ) -> tuple[dict | None, list[str]]:
     """One fold's metrics.json if its run has finished, else None; and the command that trains (or resumes) it.
     A folder an earlier call left with another config (the variant's overrides changed since) is refused, not
@@ -117,25 +117,18 @@ def fold_command(
         metrics = finished_metrics(out, load_config(config, [*overrides, *cv]))
     except BpsrmError as exc:
         raise SystemExit(f"cv_select: {exc}") from None
-    threading = ["--threads", str(threads)] if threads else []
     return metrics, [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", config, *overrides, *cv]
-
-
-def read_finished(out: Path) -> dict:
-    """The metrics.json of a fold run that has just finished; its last.pt is deleted (the run is over)."""
-    (out / LAST_PT).unlink(missing_ok=True)
-    return json.loads((out / METRICS_JSON).read_text())
 
 
 def run_folds(args: argparse.Namespace, new: dict[str, list[str]], rows: dict[str, list[dict | None]]) -> None:
     """Fill ``rows[name][fold]`` for every new variant and fold: read finished folds, train the rest (fold-major:
     an interrupted search has every variant on the same folds), ``args.jobs`` at a time."""
     pending = []
-    threads = threads_per_job(args.threads, args.jobs)
+    threading = thread_options(args.threads, args.jobs)
     for fold in range(args.folds):
         for name, overrides in new.items():
             out = args.out / name / f"fold{fold}"
-            metrics, argv = fold_command(args.config, out, overrides, args.folds, fold, threads, args.dataset_folds)
+            metrics, argv = fold_command(args.config, out, overrides, args.folds, fold, threading, args.dataset_folds)
             rows[name].append(metrics)
             if metrics is None:
                 done = functools.partial(_store, rows[name], fold, out)
@@ -148,7 +141,10 @@ def run_folds(args: argparse.Namespace, new: dict[str, list[str]], rows: dict[st
 
 
 def _store(row: list[dict | None], fold: int, out: Path) -> None:
-    row[fold] = read_finished(out)
+    """``row[fold]``: the metrics.json of a fold run that has just finished; its last.pt is deleted (the run is
+    over)."""
+    (out / LAST_PT).unlink(missing_ok=True)
+    row[fold] = json.loads((out / METRICS_JSON).read_text())
 
 
 def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:
@@ -208,16 +204,11 @@ def main() -> None:
     parser.add_argument("--variant", nargs="+", action="append", required=True, metavar=("NAME", "KEY=VALUE"))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--threads", type=int, default=None, help="threads of each training")
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="trainings at once (each output to <out>/<variant>/fold<k>.log)"
-    )
+    add_job_options(parser, "<out>/<variant>/fold<k>.log")
     parser.add_argument("--results", type=Path, default=None, help="copy cv.json here")
     parser.add_argument("--dataset-folds", action="store_true", help="the dataset's own folds (N-MNIST)")
     parser.add_argument("--earlier", type=Path, default=None, help="an earlier cv.json whose variants join the choice")
     args = parser.parse_args()
-    if args.jobs < 1:
-        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     keys = split_keys(args.config)
     new = dict(_variant(v, keys) for v in args.variant)
     earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds) if args.earlier else {}

@@ -23,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from bpsrm.engine.commands import Command, failure_report, run_commands, threads_per_job
+from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON
@@ -85,11 +85,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder of the run folders, e.g. results/weather")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--folds", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None, help="threads of each training")
-    parser.add_argument("--jobs", type=int, default=1, help="trainings at once (each output to <out>/<folder>.log)")
+    add_job_options(parser, "<out>/<folder>.log")
     args = parser.parse_args()
-    if args.jobs < 1:
-        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     report = json.loads(args.report.read_text())
     pending = []
     for folder, name, overrides in plan(report, args.seeds, args.folds):
@@ -109,8 +106,7 @@ def main() -> None:
                 raise SystemExit(f"final_runs: {exc}") from None
             done()  # again: a run that ended while this script was not there to clean up after it
             continue
-        threads = threads_per_job(args.threads, args.jobs)
-        threading = ["--threads", str(threads)] if threads else []
+        threading = thread_options(args.threads, args.jobs)
         command = [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", report["config"], *run_overrides]
         before = functools.partial(write_selection, out, selection)
         pending.append(Command(str(out), command, args.out / f"{folder}.log", before, done))

@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
-from bpsrm.engine.commands import Command, failure_report, run_commands, threads_per_job
+from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import ACTIVITY_NPZ, BEST_PT, LAST_PT, METRICS_JSON, TENSORBOARD_DIR
@@ -153,11 +153,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", default=None, help="variant names (default: all)")
     parser.add_argument("--root", default="../shared/data", help="data folder (default: ../shared/data)")
     parser.add_argument("--bpsrm", default=str(REPO / ".venv" / "bin" / "bpsrm"), help="the bpsrm command")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (1 each when two run at once)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at once (each output to runs/ablations/...log)")
+    add_job_options(parser, "runs/ablations/<dataset>/<variant>/<seed>.log")
     args = parser.parse_args()
-    if args.jobs < 1:
-        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     check_reuse(args.bpsrm)
 
     config, budget = BUDGETS[args.dataset]
@@ -188,8 +185,7 @@ def main() -> int:
                 check_base(out, chosen)  # neither report nor resume a run made from another base
             if finished(out, REPO / config, run_overrides):
                 continue
-            threads = threads_per_job(args.threads, args.jobs)
-            threading = ["--threads", str(threads)] if threads else []
+            threading = thread_options(args.threads, args.jobs)
             command = [args.bpsrm, *threading, "train", str(REPO / config), *run_overrides, "--out", str(out)]
             command.append("--reuse")  # last.pt: continue it; what a start that never reached a checkpoint left goes
             what = f"[{args.dataset}] {name} seed {seed}"

@@ -1,5 +1,5 @@
 """Run training commands of a search one after another, or up to ``jobs`` at once (scripts/cv_select.py,
-scripts/final_runs.py).
+final_runs.py, run_ablations.py; their ``--threads`` and ``--jobs`` options: :func:`add_job_options`).
 
 With one job a command's output goes to the terminal as it comes. With more, each command appends its output to
 its own log file (the terminal would interleave them), after a header line with the time and the command, and
@@ -11,6 +11,7 @@ caller itself is stopped (Ctrl-C, SIGTERM, an exception) the running commands ge
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -23,7 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["Command", "Failure", "failure_report", "run_commands", "threads_per_job"]
+from ..cli import _positive_int  # bpsrm's own check of --threads
+
+__all__ = [
+    "Command",
+    "Failure",
+    "add_job_options",
+    "failure_report",
+    "run_commands",
+    "thread_options",
+    "threads_per_job",
+]
 
 POLL_SECONDS = 0.2
 STOP_SECONDS = 30.0  # how long a command stopped with SIGTERM may take to end before it is killed
@@ -73,7 +84,7 @@ def run_commands(commands: Sequence[Command], jobs: int = 1) -> list[Failure]:
                 while waiting and not failed and len(running) < jobs:
                     running.append(_start(waiting.pop(0), jobs))
                 ended = [job for job in running if job.process.poll() is not None]
-                running = [job for job in running if job not in ended]
+                running = [job for job in running if job.process.returncode is None]
                 for failure in filter(None, map(_finish, ended)):
                     failed.append(failure)
                     print(f"{failure.command.name}: {failure.reason}; waiting for the {len(running)} still running",
@@ -100,6 +111,21 @@ def threads_per_job(threads: int | None, jobs: int) -> int | None:
         return threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // jobs)
+
+
+def thread_options(threads: int | None, jobs: int) -> list[str]:
+    """bpsrm's ``--threads`` option for each command (:func:`threads_per_job`), or none (bpsrm's own default)."""
+    per_job = threads_per_job(threads, jobs)
+    return ["--threads", str(per_job)] if per_job else []
+
+
+def add_job_options(parser: argparse.ArgumentParser, logs: str) -> None:
+    """A search script's ``--threads`` (of each training) and ``--jobs`` (trainings at once), both whole numbers
+    >= 1; ``logs`` says where each training's output goes with several jobs."""
+    parser.add_argument(
+        "--threads", type=_positive_int, default=None, help="CPU threads of each training (default: the cores / jobs)"
+    )
+    parser.add_argument("--jobs", type=_positive_int, default=1, help=f"trainings at once (each output to {logs})")
 
 
 def _start(command: Command, jobs: int) -> _Running:
