@@ -267,10 +267,10 @@ def test_data_not_found_names_the_options_each_command_has(tmp_path, monkeypatch
     assert "Pass root=" not in err and "or pass download=True" not in err
 
 
-def test_a_time_step_mismatch_names_the_keys_to_change(config, capsys) -> None:
+def test_a_time_step_mismatch_names_the_keys_to_change(config, tmp_path, capsys) -> None:
     """Event frames of another T than the model's (or the frames encoder on images) named no config key."""
     _fails(
-        ["train", config, "encoder.name=frames", "model.time_steps=4"],
+        ["train", config, "encoder.name=frames", "model.time_steps=4", "--out", tmp_path / "run"],
         capsys,
         "encoder.name='frames' with model.time_steps=4 does not fit the dataset's samples of shape",
         "data.options",

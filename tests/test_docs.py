@@ -39,25 +39,44 @@ def _shared_data_available() -> bool:
 PAGE_IDS = [str(p.relative_to(DOCS)) for p in PAGES]
 
 
+def _worktree(tmp_path: Path) -> Path:
+    """A view of the checkout for one page's commands: every top-level entry of the repository linked, except
+    runs/, which is the view's own empty folder, with ../shared linked beside it. The commands run as from the
+    repository root, but their run folders start empty and go with ``tmp_path`` (run in the checkout itself,
+    they left runs/docs-* there, and a stale one of an older config failed the next run of the page)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for entry in REPO.iterdir():
+        if entry.name != "runs":
+            (root / entry.name).symlink_to(entry)
+    (root / "runs").mkdir()
+    shared = REPO.parent / "shared"
+    if shared.exists():
+        (tmp_path / "shared").symlink_to(shared)
+    return root
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_every_code_block_of_a_page_runs(page: Path, tmp_path: Path) -> None:
-    """bash blocks run line by line (a trailing backslash continues a line) from the repository root;
-    python blocks run in one namespace per page, in order, after the page's bash blocks."""
+    """bash blocks run line by line (a trailing backslash continues a line) from the repository root (a view of
+    it with its own runs/, :func:`_worktree`); python blocks run in one namespace per page, in order, after the
+    page's bash blocks."""
     if "../shared/data" in page.read_text() and not _shared_data_available():
         pytest.skip("this page's commands read ../shared/data")
+    root = _worktree(tmp_path)
     for block in _blocks(page, "bash"):
         for command in block.replace("\\\n", " ").splitlines():
             command = command.strip()
             if not command or command.startswith("#"):
                 continue
             result = subprocess.run(
-                ["bash", "-c", command], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600
+                ["bash", "-c", command], cwd=root, env=_env(), capture_output=True, text=True, timeout=600
             )
             assert result.returncode == 0, f"{page.name}: {command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     namespace: dict[str, object] = {"__name__": "__docs__"}
     cwd = os.getcwd()
-    os.chdir(REPO)
+    os.chdir(root)
     try:
         for block in _blocks(page, "python"):
             if block.lstrip().startswith("--8<--"):

@@ -403,3 +403,48 @@ def test_a_run_folder_named_by_the_time_keeps_the_experiment_name_as_written(mon
     folder = _timestamped_folder("acc%d-run%%")
     assert folder.parent == Path("runs") and folder.name.startswith("acc%d-run%%-")
     assert len(folder.name) == len("acc%d-run%%-") + len("20261205-224751")
+
+
+def test_a_start_that_fails_removes_the_folder_it_made_and_keeps_one_it_found(tmp_path: Path) -> None:
+    """A refused start (here event frames of T = 1 fed to a model of T = 4) left an empty run folder behind: the
+    folder it made itself goes, a folder that existed before stays with what was in it."""
+    bad = _config(**{"encoder.name": "frames", "model.time_steps": 4})
+    made = tmp_path / "new" / "run"
+    with pytest.raises(ConfigError, match="does not fit"):
+        train(bad, made, log=_quiet)
+    assert not made.exists() and (tmp_path / "new").is_dir()
+    found = tmp_path / "found"
+    found.mkdir()
+    (found / "my-notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="does not fit"):
+        train(bad, found, log=_quiet)
+    assert (found / "my-notes.txt").read_text() == "mine"
+
+
+def test_a_command_line_start_that_fails_leaves_no_timestamped_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Without --out the run folder is runs/<experiment>-<time> under the working directory: a failed start left
+    one there (in the checkout, when the tests ran)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    assert main(["train", str(config), "encoder.name=frames", "model.time_steps=4"]) == 1
+    assert "does not fit" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_start_that_fails_after_training_began_keeps_its_folder(tmp_path: Path, monkeypatch) -> None:
+    """Once an epoch has written metrics.csv (or a checkpoint) the folder holds a run and is not removed."""
+    from bpsrm.engine import trainer
+
+    real = run_folder.write_history
+
+    def write_then_fail(run: Path, rows) -> None:
+        real(run, rows)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer.run_folder, "write_history", write_then_fail)
+    made = tmp_path / "run"
+    with pytest.raises(OSError):
+        train(_config(), made, log=_quiet)
+    assert (made / "metrics.csv").is_file() and (made / "config.yaml").is_file()

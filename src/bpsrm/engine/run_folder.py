@@ -75,6 +75,7 @@ __all__ = [
     "run_files",
     "remove_run",
     "remove_results",
+    "remove_if_unused",
     "clear_stale",
     "write_config",
     "write_history",
@@ -170,6 +171,16 @@ def remove_results(run: Path) -> None:
     stay until they are drawn again (a resume may turn ``log.plots`` off)."""
     for name in (METRICS_JSON, ACTIVITY_NPZ):
         (run / name).unlink(missing_ok=True)
+
+
+def remove_if_unused(run: Path) -> bool:
+    """Delete the folder ``run`` if it holds nothing but what a start writes before training (the lock file,
+    config.yaml, a TensorBoard folder): called for a folder that a start which then failed had made itself, so
+    that a refused start leaves no empty run folder behind. Returns whether it was deleted."""
+    if not run.is_dir() or any(p.name not in (LOCK_FILE, CONFIG_YAML, TENSORBOARD_DIR) for p in run.iterdir()):
+        return False
+    shutil.rmtree(run, ignore_errors=True)
+    return True
 
 
 class FolderLock:

@@ -130,6 +130,7 @@ def train(
             f"{' and '.join(chosen)} exclude each other: continue the run, replace it, or reuse it; give one"
         )
     out = Path(out)
+    made_here = not out.exists()  # a start that fails removes the folder it made (if it wrote nothing of value)
     device = _device(config)
     ctx = from_environment(device)
     try:
@@ -140,6 +141,11 @@ def train(
                     log(f"{out} holds the finished run of this config: read, not trained again{_figures(finished)}")
                 return finished
             return _train(config, out, resume, log if ctx.is_main else _silent, ctx, device)
+        except Exception:
+            if lock is not None and made_here:
+                lock.release()
+                run_folder.remove_if_unused(out)
+            raise
         finally:
             if lock is not None:
                 lock.release()
