@@ -22,6 +22,8 @@ import json
 import statistics
 from pathlib import Path
 
+import numpy as np
+
 from bpsrm.engine.replicates import format_percent, mean_sd
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -323,7 +325,7 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
         for variant in ABLATION_ORDER:
             folder = RESULTS / dataset.name if folded and variant == "base" else dataset / variant
             metrics = [
-                {**json.loads((p / "metrics.json").read_text()), "_replicate": p.name}  # seed<S> or fold<K>
+                {**json.loads((p / "metrics.json").read_text()), "_replicate": p.name, "_folder": p}  # seed<S>/fold<K>
                 for p in sorted(folder.glob(pattern))
                 if (p / "metrics.json").is_file()
             ]
@@ -371,6 +373,38 @@ def paired(base: list[dict], variant: list[dict]) -> str:
     return f"{shown:+.2f} ({format_p(p)})"
 
 
+def mcnemar_by_replicate(base: list[dict], variant: list[dict]) -> str:
+    """McNemar's exact p of the variant against the base, replicate by replicate (the same seed or fold, so the same
+    test samples; their predictions.npz): "0.03, 0.41, p < 0.001" in replicate order, "" where no replicate has
+    predictions on both sides (runs from before predictions.npz existed). Two runs of one replicate whose test
+    labels differ were tested on different samples: an error, not a comparison."""
+    from bpsrm.engine.paired import mcnemar
+    from bpsrm.engine.run_folder import Missing, read_predictions
+
+    folders = {m["_replicate"]: m["_folder"] for m in base}
+    shown = []
+    for run in sorted(variant, key=lambda m: _replicate_index(m["_replicate"])):
+        if run["_replicate"] not in folders:
+            continue
+        try:
+            labels, first = read_predictions(folders[run["_replicate"]])
+            other_labels, second = read_predictions(run["_folder"])
+        except Missing:
+            continue
+        if not np.array_equal(labels, other_labels):
+            raise SystemExit(
+                f"results_table: {run['_folder']} and {folders[run['_replicate']]} were tested on different samples "
+                "(their predictions.npz labels differ); a paired comparison needs the same test split"
+            )
+        shown.append(format_p(mcnemar(labels, first, second).p).removeprefix("p = "))
+    return ", ".join(shown)
+
+
+def _replicate_index(name: str) -> int:
+    """seed12 -> 12, fold3 -> 3: replicates in numeric order."""
+    return int("".join(ch for ch in name if ch.isdigit()) or 0)
+
+
 def format_p(p: float) -> str:
     """A p-value as the tables print it: two decimals from 0.01 on, two significant digits below (the Bonferroni
     bar of 12 variants, 0.004, must be readable), "p < 0.001" below that."""
@@ -389,16 +423,17 @@ def ablation_tables() -> str:
             delta = "" if base is None or variant == "base" else difference_of_means(base, metrics)
             rate = statistics.mean(statistics.mean(m["firing_rates"].values()) for m in metrics)
             pairs = "" if base is None or variant == "base" else paired(base, metrics)
+            by_sample = "" if base is None or variant == "base" else mcnemar_by_replicate(base, metrics)
             rows.append(
-                f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {pairs} | {rate:.3f} | "
-                f"{statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
+                f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {pairs} | {by_sample} | "
+                f"{rate:.3f} | {statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
             )
         first = next(iter(runs.values()))  # the base when it ran (ABLATION_ORDER starts with it)
         parts.append(
             f"Ablations on {dataset} ({first[0]['epochs']} epochs; each row changes one thing from the first):\n\n"
-            f"| variant | test accuracy | vs first row (points) | paired by {unit[:-1]} (points, p) | mean firing rate "
-            "| training time |\n"
-            "|---|---|---|---|---|---|\n" + "\n".join(rows)
+            f"| variant | test accuracy | vs first row (points) | paired by {unit[:-1]} (points, p) | McNemar p per "
+            f"{unit[:-1]} (same test samples) | mean firing rate | training time |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
     return "\n\n".join(parts)
 

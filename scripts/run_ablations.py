@@ -5,8 +5,9 @@
     python scripts/run_ablations.py nmnist-cv5 --only kernel-exp [--seeds 0 1 2 3 4] [--threads 1]
 
 Every variant runs with the same budget as the base (epochs, data, optimiser); runs land in
-results/ablations/<dataset>/<variant>/seed<S>/ with config.yaml, metrics.json and metrics.csv
-(checkpoints, plots and activity files are removed: the table is built from metrics.json).
+results/ablations/<dataset>/<variant>/seed<S>/ with config.yaml, metrics.json, metrics.csv and predictions.npz
+(checkpoints, plots and activity files are removed: the table is built from metrics.json, and its McNemar column
+from predictions.npz, the test predictions of the run against those of the base run of its seed).
 N-MNIST replicates over the folds of its 5-fold cross-validation instead of seeds (``--seeds K``
 means fold K, seed 0: results/ablations/nmnist-cv5/<variant>/fold<K>/); its base is the configured
 experiment, results/nmnist-cv5/fold<K>/. When that base is a final run of scripts/final_runs.py (its

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -331,8 +332,8 @@ def test_ablations_train_two_at_once_and_keep_only_what_the_table_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """run_ablations --jobs 2 on a tiny CWRU budget: both variants train (each with its own log under the logs
-    folder, not under results/), keep config.yaml, metrics.json and base.json only, and the kernel variant's config
-    says the exponential kernel; a second call trains nothing."""
+    folder, not under results/), keep config.yaml, metrics.json, predictions.npz and base.json only, and the kernel
+    variant's config says the exponential kernel; a second call trains nothing."""
     sys.path.insert(0, str(REPO / "scripts"))
     try:
         import run_ablations
@@ -345,15 +346,19 @@ def test_ablations_train_two_at_once_and_keep_only_what_the_table_reads(
     argv = ["run_ablations.py", "cwru", "--seeds", "0", "--only", "base", "kernel-exp", "--root", str(shared_data)]
     monkeypatch.setattr(sys, "argv", [*argv, "--jobs", "2", "--threads", "1"])
     assert run_ablations.main() == 0
-    for name in ("base", "kernel-exp"):
+    runs = ("base", "kernel-exp")
+    for name in runs:
         run = tmp_path / "ablations" / "cwru" / name / "seed0"
         assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
-            "base.json", "config.yaml", "metrics.csv", "metrics.json"
+            "base.json", "config.yaml", "metrics.csv", "metrics.json", "predictions.npz"
         ]  # fmt: skip
         assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
         assert "run folder: " in (tmp_path / "logs" / "cwru" / name / "seed0.log").read_text()
         kernel = yaml.safe_load((run / "config.yaml").read_text())["model"]["neuron"]["kernel"]
         assert kernel == ("exp" if name == "kernel-exp" else "dexp")
     assert capsys.readouterr().out.count(" done in ") == 2
+    # the McNemar column pairs the two runs sample by sample: both were tested on the same samples in one order
+    base, variant = (np.load(tmp_path / "ablations" / "cwru" / name / "seed0" / "predictions.npz") for name in runs)
+    assert np.array_equal(base["labels"], variant["labels"]) and base["labels"].size > 0
     monkeypatch.setattr(sys, "argv", argv)
     assert run_ablations.main() == 0 and " ..." not in capsys.readouterr().out  # finished: nothing started

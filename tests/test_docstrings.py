@@ -31,6 +31,7 @@ PUBLIC_MODULES = [
     "bpsrm.engine.evaluation",
     "bpsrm.engine.distributed",
     "bpsrm.engine.replicates",
+    "bpsrm.engine.paired",
     "bpsrm.engine.commands",
     "bpsrm.data.checks",
     "bpsrm.data",

@@ -42,3 +42,12 @@ def test_figures_match_a_hand_count() -> None:
     # class 0: 2 of 3, class 1: 1 of 2, class 2: 1 of 1, class 3: no samples -> 0
     assert result["per_class_accuracy"] == [2 / 3, 1 / 2, 1.0, 0.0]
     assert math.isclose(result["firing_rates"][0], sum(range(6)) / 60)  # the mean of index / 10
+
+
+def test_labels_and_predictions_come_back_sample_by_sample_in_the_dataset_order() -> None:
+    """Batches of 4 over 6 samples: the last batch is short, and the order is the dataset's."""
+    dataset = [(torch.tensor([float(i)]), label) for i, label in enumerate(LABELS)]
+    result = evaluate_model(_Chosen(), dataset, lambda b: b.unsqueeze(0), classes=4, batch_size=4)
+    assert result["labels"].tolist() == LABELS
+    assert result["predictions"].tolist() == PREDICTED
+    assert result["labels"].dtype == result["predictions"].dtype == torch.long

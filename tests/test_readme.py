@@ -205,3 +205,46 @@ def test_a_tuning_run_is_compared_with_the_runs_its_baseline_names(tmp_path) -> 
     (tmp_path / "tuning" / "fashion-mnist-wide" / "baseline.json").write_text("[1]")
     with pytest.raises(SystemExit, match=r"baseline\.json: expected"):
         table.tuning_table()
+
+
+def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> None:
+    """Two seeds of a base and a variant tested on the same 6 samples. Seed 0: the variant alone is right on 5
+    samples and wrong on none the base had right, p = 2 * C(5, 0) / 2^5 = 0.0625; seed 1: identical predictions,
+    no discordant sample, p = 1. A variant tested on other samples is an error; runs without predictions.npz (from
+    before it existed) give an empty cell."""
+    import importlib.util
+    import json
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("results_table_mcnemar", REPO / "scripts" / "results_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    runs = {
+        ("base", 0): [0, 0, 0, 1, 0, 1],  # right on sample 0 alone
+        ("kernel-exp", 0): [0, 1, 2, 0, 1, 2],  # right on all six: five more, none fewer
+        ("base", 1): [0, 1, 2, 0, 0, 0],
+        ("kernel-exp", 1): [0, 1, 2, 0, 0, 0],
+    }
+    for (variant, seed), predicted in runs.items():
+        run = tmp_path / "ablations" / "cwru" / variant / f"seed{seed}"
+        run.mkdir(parents=True)
+        accuracy = float(np.mean(labels == np.array(predicted)))
+        (run / "metrics.json").write_text(
+            json.dumps({"test_accuracy": accuracy, "firing_rates": {"l": 0.1}, "train_seconds": 60, "epochs": 1})
+        )
+        np.savez(run / "predictions.npz", labels=labels, predictions=np.array(predicted))
+    table.RESULTS = tmp_path
+    text = table.ablation_tables()
+    assert "McNemar p per seed (same test samples)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| exp kernel"))
+    assert row.split(" | ")[4] == "0.06, 1.00", row
+    without = tmp_path / "ablations" / "cwru" / "kernel-exp" / "seed1" / "predictions.npz"
+    without.unlink()
+    row = next(line for line in table.ablation_tables().splitlines() if line.startswith("| exp kernel"))
+    assert row.split(" | ")[4] == "0.06", row
+    np.savez(without, labels=labels[::-1], predictions=labels[::-1])
+    with pytest.raises(SystemExit, match="tested on different samples"):
+        table.ablation_tables()

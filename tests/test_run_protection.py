@@ -253,7 +253,7 @@ def test_an_extension_stopped_on_the_way_is_not_read_as_the_finished_run(finishe
     assert (run / "metrics.json").is_file()
     with pytest.raises(_StopAfter):
         train(_config(**{"train.epochs": 4}), run, resume=True, log=_stop_after(3))
-    assert not (run / "metrics.json").exists() and not (run / "activity.npz").exists()
+    assert not any((run / name).exists() for name in ("metrics.json", "activity.npz", "predictions.npz"))
     lines: list[str] = []
     metrics = train(_config(**{"train.epochs": 4}), run, reuse=True, log=lines.append)
     assert metrics["epochs"] == 4 and [line.split(":")[0] for line in lines if line.startswith("epoch ")] == [

@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from bpsrm.engine import experiment as experiment_module
@@ -36,7 +37,7 @@ def _tiny(shared_data, plots=False, **train_options):
 def test_run_folder_is_complete(shared_data, tmp_path) -> None:
     metrics = train(_tiny(shared_data, plots=True), tmp_path / "run", log=lambda _: None)
     run = tmp_path / "run"
-    for name in ("config.yaml", "metrics.csv", "metrics.json", "last.pt", "best.pt", "activity.npz"):
+    for name in ("config.yaml", "metrics.csv", "metrics.json", "last.pt", "best.pt", "activity.npz", "predictions.npz"):
         assert (run / name).is_file(), name
     assert {p.name for p in run.glob("*.png")} == {
         "learning_curves.png",
@@ -61,6 +62,14 @@ def test_run_folder_is_complete(shared_data, tmp_path) -> None:
         assert key in saved, key
     assert saved["test_accuracy"] == metrics["test_accuracy"]
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 1 + 3
+    # predictions.npz: one label and prediction per test sample, agreeing with metrics.json's confusion matrix
+    with np.load(run / "predictions.npz") as npz:
+        labels, predictions = npz["labels"], npz["predictions"]
+    assert labels.shape == predictions.shape == (saved["test_samples"],) == (60,)
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (labels, predictions), 1)
+    assert confusion.tolist() == saved["confusion_matrix"]
+    assert np.mean(labels == predictions) == saved["test_accuracy"]
     assert load_config(run / "config.yaml") == _tiny(shared_data, plots=True)
 
 

@@ -43,14 +43,16 @@ def evaluate_model(
     ``encode`` turns a batch ``[B, ...]`` into the network's input ``[T, B, ...]``. The loss is the mean
     cross-entropy of the logits; ``confusion_matrix[i][j]`` counts samples of class i predicted as j and
     ``per_class_accuracy[i]`` is $C_{ii} / \\max(1, \\sum_j C_{ij})$ (0 for a class without samples);
-    ``firing_rates`` holds each spiking layer's mean spike rate per neuron and step. With
+    ``firing_rates`` holds each spiking layer's mean spike rate per neuron and step; ``labels``, ``predictions``:
+    each sample's label and predicted class in the dataset's order (for :mod:`bpsrm.engine.paired`). With
     ``count_operations`` the result also has the per-sample synaptic operations of
     :class:`~bpsrm.engine.energy.OperationCounter`.
     """
     model.eval()
-    confusion = torch.zeros(classes, classes, dtype=torch.long)
-    total_loss, count = 0.0, 0
+    total_loss = 0.0
     rate_sums: list[float] = []
+    seen: list[Tensor] = [torch.zeros(0, dtype=torch.long)]  # labels, then predicted classes, batch by batch
+    predicted: list[Tensor] = [torch.zeros(0, dtype=torch.long)]
     counter = OperationCounter(model)
     if count_operations:
         counter.__enter__()
@@ -60,18 +62,18 @@ def evaluate_model(
             out = model.run(encode(inputs.to(device)))
             logits = out.logits.cpu()
             total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
-            predictions = logits.argmax(1)
-            confusion += torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(
-                classes, classes
-            )
+            seen.append(labels)
+            predicted.append(logits.argmax(1))
             batch = labels.shape[0]
-            count += batch
             counter.samples += batch
             rates = [float(s.mean()) * batch for s in out.spikes]
             rate_sums = rates if not rate_sums else [a + b for a, b in zip(rate_sums, rates, strict=True)]
     finally:
         if count_operations:
             counter.__exit__()
+    labels, predictions = torch.cat(seen), torch.cat(predicted)
+    count = labels.shape[0]
+    confusion = torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(classes, classes)
     correct = int(confusion.diag().sum())
     result: dict[str, Any] = {
         "accuracy": correct / max(count, 1),
@@ -80,6 +82,8 @@ def evaluate_model(
         "confusion_matrix": confusion.tolist(),
         "per_class_accuracy": (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist(),
         "firing_rates": [r / max(count, 1) for r in rate_sums],
+        "labels": labels,
+        "predictions": predictions,
     }
     if count_operations:
         result.update(counter.per_sample())

@@ -24,6 +24,12 @@ A training run (:mod:`bpsrm.engine.trainer`) writes, and plots, eval and the tes
     K_i <= 8 chosen neurons), ``neurons_{i}`` ([K_i] int, which neurons those are) and
     ``theta_{i}`` ([K_i], their thresholds); plus the scalars ``label`` and ``prediction``.
 
+``predictions.npz``
+    The held-out samples' ``labels`` and predicted classes ``predictions`` of the chosen model (two 1-D
+    integer arrays of one length, sample i at index i, in the order of the test split, or of the validation
+    split where ``metrics.json``'s ``evaluated_on`` says so): two runs on one split are compared sample by
+    sample with it (:mod:`bpsrm.engine.paired`).
+
 A plot whose input is missing (no file, or no such key in it) is not drawn:
 :func:`bpsrm.engine.plots.plot_run` lists it in :attr:`bpsrm.engine.plots.PlotReport.skipped`
 with the reason, and the single ``plot_*`` functions raise :class:`~bpsrm.errors.DataError`.
@@ -81,6 +87,8 @@ __all__ = [
     "write_history",
     "write_metrics",
     "write_activity",
+    "write_predictions",
+    "read_predictions",
     "read_history",
     "read_metrics",
     "read_activity",
@@ -97,13 +105,14 @@ CONFIG_YAML = "config.yaml"
 METRICS_CSV = "metrics.csv"
 METRICS_JSON = "metrics.json"
 ACTIVITY_NPZ = "activity.npz"
+PREDICTIONS_NPZ = "predictions.npz"
 BEST_PT = "best.pt"
 LAST_PT = "last.pt"
 TENSORBOARD_DIR = "tensorboard"
 LOCK_FILE = ".bpsrm.lock"
 PLOTS = ("learning_curves.png", "confusion_matrix.png", "raster.png", "membrane.png", "firing_rates.png")
 """The figures :func:`bpsrm.engine.plots.plot_run` draws into a complete run folder."""
-RUN_FILES = (CONFIG_YAML, METRICS_CSV, METRICS_JSON, ACTIVITY_NPZ, BEST_PT, LAST_PT)
+RUN_FILES = (CONFIG_YAML, METRICS_CSV, METRICS_JSON, ACTIVITY_NPZ, PREDICTIONS_NPZ, BEST_PT, LAST_PT)
 """The files whose presence means that a folder holds a run (started or finished)."""
 HISTORY_COLUMNS = (
     "epoch",
@@ -169,7 +178,7 @@ def remove_results(run: Path) -> None:
     again (resumed, or extended with a larger train.epochs), so that a run stopped on the way does not look
     finished with the figures of its earlier end (``--reuse`` reads metrics.json as the run's result). The plots
     stay until they are drawn again (a resume may turn ``log.plots`` off)."""
-    for name in (METRICS_JSON, ACTIVITY_NPZ):
+    for name in (METRICS_JSON, ACTIVITY_NPZ, PREDICTIONS_NPZ):
         (run / name).unlink(missing_ok=True)
 
 
@@ -263,6 +272,12 @@ def write_activity(run: Path, activity: Activity) -> None:
             arrays[f"theta_{i}"] = np.asarray(layer.theta)
     with atomic_file(run / ACTIVITY_NPZ, "wb") as handle:
         np.savez_compressed(handle, **arrays)
+
+
+def write_predictions(run: Path, labels: np.ndarray, predictions: np.ndarray) -> None:
+    """predictions.npz: the held-out samples' labels and predicted classes, in the split's order."""
+    with atomic_file(run / PREDICTIONS_NPZ, "wb") as handle:
+        np.savez_compressed(handle, labels=np.asarray(labels, np.int64), predictions=np.asarray(predictions, np.int64))
 
 
 # ----------------------------------------------------------------------------- reading
@@ -463,6 +478,29 @@ def read_activity(run: Path) -> Activity:
         traces = _membrane(arrays, i, spikes, path) if f"membrane_{i}" in arrays else {}
         layers.append(LayerActivity(str(name), spikes, **traces))
     return Activity(layers, _scalar_int(arrays, "label", path), _scalar_int(arrays, "prediction", path))
+
+
+def read_predictions(run: Path) -> tuple[np.ndarray, np.ndarray]:
+    """predictions.npz, checked: (labels, predictions), two 1-D integer arrays of one length."""
+    path = run / PREDICTIONS_NPZ
+    if not path.is_file():
+        raise Missing(f"{path}: {PREDICTIONS_NPZ} missing (runs before it existed, or stopped before their test)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as exc:  # zipfile, pickle refusal, truncation: all mean "unreadable"
+        raise DataError(f"{path}: cannot read the arrays ({type(exc).__name__}: {exc})") from exc
+    for key in ("labels", "predictions"):
+        if key not in arrays:
+            raise DataError(f"{path}: no '{key}' array (expected 'labels' and 'predictions')")
+        if arrays[key].ndim != 1 or arrays[key].dtype.kind not in "iu":
+            raise DataError(f"{path}: '{key}' must be a 1-D integer array, got {arrays[key].dtype} {arrays[key].shape}")
+    if arrays["labels"].shape != arrays["predictions"].shape:
+        raise DataError(
+            f"{path}: {arrays['labels'].shape[0]} labels but {arrays['predictions'].shape[0]} predictions "
+            "(expected one of each per sample)"
+        )
+    return arrays["labels"], arrays["predictions"]
 
 
 def _membrane(arrays: dict[str, np.ndarray], i: int, spikes: np.ndarray, path: Path) -> dict[str, np.ndarray]:

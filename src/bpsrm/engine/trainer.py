@@ -675,7 +675,8 @@ def _finish(run: _Run) -> dict[str, Any]:
     from ..deploy.ood import calibrate_checkpoint  # not needed to train: imported where it is used
 
     calibrate_checkpoint(run.best_path, best, experiment, model, config, run.log)
-    run_folder.write_metrics(run.out, metrics)
+    run_folder.write_predictions(run.out, test["labels"].numpy(), test["predictions"].numpy())
+    run_folder.write_metrics(run.out, metrics)  # after predictions.npz: metrics.json marks a finished run
     run_folder.write_activity(run.out, _activity(experiment))
     if config.log.plots:
         _plot(run.out, run.log)

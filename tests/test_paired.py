@@ -1,0 +1,89 @@
+"""McNemar's exact test (bpsrm.engine.paired) against hand computations and scipy's binomial test, and the
+run folder's predictions.npz reader on damaged files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from bpsrm.engine import run_folder
+from bpsrm.engine.paired import exact_mcnemar_p, mcnemar
+from bpsrm.errors import DataError
+
+
+@pytest.mark.parametrize(
+    ("b", "c", "p"),
+    [
+        (0, 5, 2 / 32),  # all five discordant samples one way: 2 * C(5, 0) / 2^5
+        (2, 8, 2 * (1 + 10 + 45) / 1024),  # 2 * (C(10,0) + C(10,1) + C(10,2)) / 2^10
+        (1, 0, 1.0),  # 2 * 1/2, capped at 1
+        (3, 3, 1.0),  # 2 * (1 + 6 + 15 + 20) / 64 = 84 / 64, capped at 1
+        (0, 0, 1.0),  # no discordant sample: nothing tells the models apart
+    ],
+)
+def test_the_exact_p_value_by_hand(b: int, c: int, p: float) -> None:
+    assert exact_mcnemar_p(b, c) == pytest.approx(p, rel=1e-12)
+    assert exact_mcnemar_p(c, b) == pytest.approx(p, rel=1e-12)  # two-sided: symmetric
+
+
+@pytest.mark.parametrize(("b", "c"), [(7, 19), (40, 61), (130, 170), (4000, 4300), (12000, 12390)])
+def test_the_exact_p_value_matches_scipys_binomial_test(b: int, c: int) -> None:
+    """Up to tens of thousands of discordant samples (no underflow: exact integers, not floats of C(n, k))."""
+    assert exact_mcnemar_p(b, c) == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_negative_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="b = -1"):
+        exact_mcnemar_p(-1, 3)
+
+
+def test_discordant_counts_of_two_models_by_hand() -> None:
+    labels = [0, 1, 2, 0, 1, 2, 0, 1]
+    first = [0, 1, 2, 1, 1, 0, 0, 2]  # right on 0, 1, 2, 4, 6
+    second = [0, 2, 2, 0, 0, 2, 0, 1]  # right on 0, 2, 3, 5, 6, 7
+    result = mcnemar(labels, first, second)
+    # first only: samples 1 and 4; second only: samples 3, 5 and 7
+    assert (result.samples, result.only_first, result.only_second) == (8, 2, 3)
+    assert result.p == pytest.approx(2 * (1 + 5 + 10) / 32)  # min(1, 2 * (C(5,0) + C(5,1) + C(5,2)) / 2^5) = 1
+    assert result.difference == pytest.approx(1 / 8)
+
+
+def test_arrays_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"shapes \[\(3,\), \(3,\), \(2,\)\]"):
+        mcnemar([0, 1, 2], [0, 1, 2], [0, 1])
+
+
+def test_predictions_npz_round_trip(tmp_path: Path) -> None:
+    run_folder.write_predictions(tmp_path, np.array([3, 1, 4]), np.array([3, 1, 5]))
+    labels, predictions = run_folder.read_predictions(tmp_path)
+    assert labels.tolist() == [3, 1, 4] and predictions.tolist() == [3, 1, 5]
+
+
+def test_a_missing_predictions_file_is_missing_not_malformed(tmp_path: Path) -> None:
+    with pytest.raises(run_folder.Missing, match=r"predictions\.npz missing"):
+        run_folder.read_predictions(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"labels": np.array([1, 2])}, "no 'predictions' array"),
+        ({"labels": np.array([1, 2]), "predictions": np.array([1.0, 2.0])}, "'predictions' must be a 1-D integer"),
+        ({"labels": np.array([[1, 2]]), "predictions": np.array([1, 2])}, "'labels' must be a 1-D integer"),
+        ({"labels": np.array([1, 2, 3]), "predictions": np.array([1, 2])}, "3 labels but 2 predictions"),
+    ],
+)
+def test_a_malformed_predictions_file_names_the_file_and_the_problem(tmp_path: Path, arrays, message) -> None:
+    np.savez(tmp_path / "predictions.npz", **arrays)
+    with pytest.raises(DataError, match=message) as info:
+        run_folder.read_predictions(tmp_path)
+    assert str(tmp_path / "predictions.npz") in str(info.value)
+
+
+def test_a_file_that_is_not_an_npz_archive(tmp_path: Path) -> None:
+    (tmp_path / "predictions.npz").write_bytes(b"not a zip file")
+    with pytest.raises(DataError, match="cannot read the arrays"):
+        run_folder.read_predictions(tmp_path)
