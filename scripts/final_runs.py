@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config
+from bpsrm.engine.replicates import check_distinct
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON
 from bpsrm.errors import BpsrmError
@@ -50,8 +51,10 @@ def plan(report: dict, seeds: list[int] | None, folds: int | None) -> list[tuple
     chosen = report.get("chosen")
     if not chosen or seeds is None:
         raise SystemExit("final_runs: the report has one chosen variant; give --seeds (e.g. --seeds 0 1 2)")
-    if len(set(seeds)) != len(seeds):
-        raise SystemExit(f"final_runs: --seeds names a seed twice ({' '.join(map(str, seeds))})")
+    try:
+        check_distinct(seeds, "--seeds")
+    except BpsrmError as exc:
+        raise SystemExit(f"final_runs: {exc}") from None
     return [(f"seed{s}", chosen, [*variants[chosen]["overrides"], f"seed={s}"]) for s in seeds]
 
 

@@ -35,6 +35,7 @@ from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-val
 
 from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config
+from bpsrm.engine.replicates import check_distinct
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import ACTIVITY_NPZ, BEST_PT, LAST_PT, METRICS_JSON, TENSORBOARD_DIR
 from bpsrm.errors import BpsrmError
@@ -169,6 +170,10 @@ def main() -> int:
     if folded and "base" in names:
         parser.error(f"{args.dataset}'s base is results/{args.dataset}/ (scripts/run_experiments.sh); leave out 'base'")
     seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if folded else [0, 1, 2])
+    try:
+        check_distinct(seeds, "--seeds")
+    except BpsrmError as exc:
+        parser.error(str(exc))
     pending = []
     for seed in seeds:  # seeds outermost: a partial run still gives every variant one seed
         folder, overrides = replicate(args.dataset, seed)

@@ -20,7 +20,7 @@ run() {  # run OUT CONFIG [OVERRIDES...]: a finished run of the same config is r
   rm -f "$out/last.pt"
 }
 
-"$python" scripts/final_runs.py results/tuning/weather-cv.json --out results/weather --seeds 0 1 2
+"$python" scripts/final_runs.py results/tuning/weather-near-cv.json --out results/weather --seeds 0 1 2
 "$python" scripts/final_runs.py results/tuning/nmnist-cv.json --out results/nmnist-cv5 --folds 5
 "$python" scripts/run_ablations.py nmnist-cv5 --root "$root" --only kernel-exp kernel-alpha
 "$python" scripts/run_ablations.py cwru --root "$root" --seeds 0

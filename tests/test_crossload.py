@@ -194,3 +194,15 @@ def test_every_load_is_checked_before_the_first_training(tmp_path, shared_data) 
     events = load_config(REPO / "configs" / "asl-dvs.yaml")  # the dataset is named first, before any record
     with pytest.raises(ConfigError, match=r"the config trains on 'asl-dvs'; the protocol is for cwru"):
         run_crossload(events, tmp_path / "d", loads=[0, 1], seeds=[0], log=trained.append)
+
+
+def test_a_seed_named_twice_is_refused_before_any_training(tmp_path, capsys) -> None:
+    """--seeds 0 0 1 read seed 0's evaluations twice into every cell's mean (and printed "Seeds 0, 0, 1")."""
+    config = REPO / "configs" / "cwru-crossload.yaml"
+    assert (
+        main(["crossload", str(config), "--seeds", "0", "0", "1", "--loads", "0", "1", "--out", str(tmp_path / "m")])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "crossload --seeds names 0 more than once (0 0 1)" in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())

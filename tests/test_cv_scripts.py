@@ -114,7 +114,7 @@ def test_final_runs_plan_per_fold_and_refusals() -> None:
         plan(report, None, None)
     with pytest.raises(SystemExit, match="give --seeds"):
         plan({**report, "chosen": "a", "chosen_per_fold": None}, None, None)
-    with pytest.raises(SystemExit, match=r"names a seed twice \(0 1 0\)"):
+    with pytest.raises(SystemExit, match=r"--seeds names 0 more than once \(0 1 0\)"):
         plan({**report, "chosen": "a", "chosen_per_fold": None}, [0, 1, 0], None)
 
 
@@ -362,3 +362,40 @@ def test_ablations_train_two_at_once_and_keep_only_what_the_table_reads(
     assert np.array_equal(base["labels"], variant["labels"]) and base["labels"].size > 0
     monkeypatch.setattr(sys, "argv", argv)
     assert run_ablations.main() == 0 and " ..." not in capsys.readouterr().out  # finished: nothing started
+
+
+def test_the_run_scripts_name_files_that_exist() -> None:
+    """scripts/run_experiments.sh named results/tuning/weather-cv.json after that report had moved to
+    results/superseded/ (the weather runs are now chosen by weather-near-cv.json): every committed file a shell
+    script of scripts/ names exists, and the weather report it trains from is the one the committed runs record."""
+    import re
+
+    named = {
+        (script.name, path)
+        for script in (REPO / "scripts").glob("*.sh")
+        for path in re.findall(r"\b((?:results|configs)/[\w./-]+\.(?:json|yaml))\b", script.read_text())
+    }
+    assert any(path.startswith("results/tuning/") for _, path in named)  # the pattern still finds the reports
+    missing = sorted(f"{script}: {path}" for script, path in named if not (REPO / path).is_file())
+    assert not missing, missing
+    text = (REPO / "scripts" / "run_experiments.sh").read_text()
+    (report,) = re.findall(r"final_runs\.py (\S+) --out results/weather\b", text)
+    chosen_by = {
+        json.loads(p.read_text())["chosen_by"] for p in (REPO / "results" / "weather").glob("*/selection.json")
+    }
+    assert chosen_by == {report}
+
+
+def test_ablations_refuse_a_seed_named_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Two trainings of one seed were queued for one run folder (with --jobs 2 the second failed on its lock)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import run_ablations
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(run_ablations, "OUT", tmp_path / "ablations")
+    monkeypatch.setattr(sys, "argv", ["run_ablations.py", "cwru", "--seeds", "1", "1", "--only", "kernel-exp"])
+    with pytest.raises(SystemExit) as info:
+        run_ablations.main()
+    assert info.value.code == 2 and "--seeds names 1 more than once (1 1)" in capsys.readouterr().err
+    assert not (tmp_path / "ablations").exists()

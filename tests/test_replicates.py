@@ -28,3 +28,12 @@ def test_format_percent() -> None:
     assert format_percent(0.92917, 0.00114, 3) == "92.92 ± 0.11%"
     assert format_percent(0.92917, 0.0, 1) == "92.92%"
     assert format_percent(1.0, 0.0, 5) == "100.00 ± 0.00%"  # five equal folds: spread measured as 0
+
+
+def test_a_replicate_named_twice_is_refused_by_name() -> None:
+    from bpsrm.engine.replicates import check_distinct
+    from bpsrm.errors import ConfigError
+
+    assert check_distinct((2, 0, 1), "--seeds") == [2, 0, 1]
+    with pytest.raises(ConfigError, match=r"^--seeds names 0, 3 more than once \(0 3 1 0 3 3\); give each once$"):
+        check_distinct([0, 3, 1, 0, 3, 3], "--seeds")

@@ -31,7 +31,7 @@ from ..errors import BpsrmError, ConfigError, DataError
 from ..files import write_text_atomic
 from . import run_folder
 from .config import Config, config_from_dict, config_to_dict
-from .replicates import format_percent, mean_sd
+from .replicates import check_distinct, format_percent, mean_sd
 from .resume import finished_metrics
 
 __all__ = [
@@ -127,6 +127,7 @@ def run_crossload(
         raise ConfigError(f"crossload: needs two loads or more to test across, got {loads}")
     if not seeds:
         raise ConfigError("crossload: needs at least one seed")
+    seeds = check_distinct(seeds, "crossload --seeds")
     sets = training_sets(loads)
     total = len(sets) * len(seeds)
     done = 0

@@ -13,9 +13,12 @@ single figure, not as "x ± 0.00".
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 
-__all__ = ["mean_sd", "format_percent"]
+from ..errors import ConfigError
+
+__all__ = ["mean_sd", "format_percent", "check_distinct"]
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -30,3 +33,14 @@ def format_percent(mean: float, sd: float, n: int) -> str:
     if n == 1:
         return f"{100 * mean:.2f}%"
     return f"{100 * mean:.2f} ± {100 * sd:.2f}%"
+
+
+def check_distinct(replicates: Sequence[int], option: str) -> list[int]:
+    """``replicates`` (seeds or folds) as a list, refused with a :class:`~bpsrm.errors.ConfigError` naming
+    ``option`` when one is named twice: a replicate counted twice would weigh double in the mean and shrink the sd,
+    and two trainings of one seed would write to one run folder."""
+    twice = sorted(value for value, times in Counter(replicates).items() if times > 1)
+    if twice:
+        given = " ".join(str(value) for value in replicates)
+        raise ConfigError(f"{option} names {', '.join(map(str, twice))} more than once ({given}); give each once")
+    return list(replicates)
