@@ -38,7 +38,7 @@ from pathlib import Path
 
 from bpsrm.data.base import dataset_class
 from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
-from bpsrm.engine.config import Config, load_config
+from bpsrm.engine.config import Config, load_config, override_value, parse_assignment
 from bpsrm.engine.replicates import mean_sd
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import LAST_PT, METRICS_JSON
@@ -85,9 +85,11 @@ def split_keys(config: str) -> tuple[str, ...]:
 def data_root(config: str, overrides: list[str]) -> str | None:
     """The folder a variant reads: its last ``data.root=`` override, else the config's, resolved (None: the
     dataset's own search)."""
-    given = [item.split("=", 1)[1].strip() for item in overrides if item.split("=", 1)[0].strip() == "data.root"]
-    root = given[-1] if given else _configured(config).data.root
-    return None if root in (None, "") else str(Path(root).expanduser().resolve())
+    try:
+        root = override_value(overrides, "data.root", _configured(config).data.root)
+    except BpsrmError as exc:
+        raise SystemExit(f"cv_select: {exc}") from None
+    return None if root in (None, "") else str(Path(str(root)).expanduser().resolve())
 
 
 def _variant(text: list[str], keys: tuple[str, ...]) -> tuple[str, list[str]]:
@@ -95,7 +97,10 @@ def _variant(text: list[str], keys: tuple[str, ...]) -> tuple[str, list[str]]:
     if "=" in name or "/" in name:
         raise SystemExit(f"cv_select: a variant starts with its name (no '=' or '/'), got {name!r}")
     for item in overrides:
-        key = item.split("=", 1)[0].strip()
+        try:
+            key, _ = parse_assignment(item, f"variant {name!r}: override")
+        except BpsrmError as exc:
+            raise SystemExit(f"cv_select: {exc}") from None
         if key in ("data", "data.options") or any(key == k or key.startswith(k + ".") for k in keys):
             raise SystemExit(
                 f"cv_select: variant {name!r} sets {key}, which decides the split; every variant must see the same "

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bpsrm.engine.config import without_key
 from bpsrm.engine.replicates import format_percent, mean_sd
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -557,7 +558,7 @@ def cv_table() -> str:
                 chosen = ", ".join(f"fold {k}" for k, pick in enumerate(per_fold) if pick == name) or "-"
             else:
                 chosen = "chosen" if name == report.get("chosen") else ""
-            overrides = " ".join(o for o in row["overrides"] if not o.startswith("data.root=")) or "(the config)"
+            overrides = " ".join(without_key(row["overrides"], "data.root")) or "(the config)"
             rows.append(
                 f"| {path.name.removesuffix('-cv.json')} | {name}: `{overrides}` | {folds} | "
                 f"{format_percent(row['mean'], row['sd'], len(row['val_accuracy']))} | {chosen} |"

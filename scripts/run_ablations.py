@@ -30,11 +30,10 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
 from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
 from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
-from bpsrm.engine.config import load_config
+from bpsrm.engine.config import load_config, override_value, without_key
 from bpsrm.engine.replicates import check_distinct
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import ACTIVITY_NPZ, BEST_PT, LAST_PT, METRICS_JSON, TENSORBOARD_DIR
@@ -118,7 +117,10 @@ def chosen_overrides(base: Path) -> list[str]:
         raise SystemExit(f"run_ablations: {selection} is not a selection.json of final_runs.py ({error})") from None
     if not isinstance(overrides, list) or not all(isinstance(item, str) and "=" in item for item in overrides):
         raise SystemExit(f"run_ablations: {selection}: 'overrides' must be a list of KEY=VALUE strings")
-    return [item for item in overrides if not item.startswith("data.root=")]
+    try:
+        return without_key(overrides, "data.root")
+    except BpsrmError as exc:
+        raise SystemExit(f"run_ablations: {selection}: {exc}") from None
 
 
 def variants(spec: str) -> dict[str, list[str]]:
@@ -160,7 +162,7 @@ def main() -> int:
     check_reuse(args.bpsrm)
 
     config, budget = BUDGETS[args.dataset]
-    configured_spec = yaml.safe_load((REPO / config).read_text())["model"]["spec"]
+    configured_spec = load_config(REPO / config).model.spec  # with the defaults and checks of any run
     folded = args.dataset in FOLDED_ABLATIONS
     known = list(variants(configured_spec))  # the names; each replicate builds its overrides from its own spec
     names = args.only or [n for n in known if not (folded and n == "base")]
@@ -181,8 +183,7 @@ def main() -> int:
         if folded:
             print(f"[{args.dataset}] {folder}: base {' '.join(chosen) or 'the configured experiment'}", flush=True)
         # the norm variants swap the tokens of the base's own spec (a chosen model.spec, else the config's)
-        specs = [item.split("=", 1)[1] for item in chosen if item.startswith("model.spec=")]
-        table = variants(specs[-1] if specs else configured_spec)
+        table = variants(str(override_value(chosen, "model.spec", configured_spec)))
         for name in names:
             out = OUT / args.dataset / name / folder
             run_overrides = [f"data.root={args.root}", *overrides, "log.progress=false"]

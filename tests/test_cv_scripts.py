@@ -259,6 +259,23 @@ def test_variants_that_read_one_folder_spelt_two_ways_are_one_root(tmp_path: Pat
     here = data_root(config, ["data.root=../shared/data"])
     assert here == data_root(config, ["data.root=../shared/data/"]) == data_root(config, [f"data.root={here}"])
     assert data_root(config, ["data.root=/elsewhere", "optim.lr=0.1"]) == "/elsewhere"
+    # read as bpsrm reads an override (helper-44): quotes are YAML's, a space before '=' is allowed, and an empty
+    # value is None, the dataset's own search (the split on '=' had made '"../shared/data"' a folder of that name)
+    assert data_root(config, ['data.root="../shared/data"']) == data_root(config, ["data.root =../shared/data"]) == here
+    assert data_root(config, ["data.root=/elsewhere", "data.root=null"]) is None
+
+
+def test_a_variant_that_sets_a_split_key_in_another_spelling_is_still_refused() -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from cv_select import _variant, split_keys
+    finally:
+        sys.path.pop(0)
+    cwru = split_keys(str(REPO / "configs" / "cwru.yaml"))
+    with pytest.raises(SystemExit, match=r"sets data\.options\.load, which decides the split"):
+        _variant(["bad", "data.options.load =2"], cwru)
+    with pytest.raises(SystemExit, match="must look like KEY=VALUE"):
+        _variant(["bad", "optim.lr"], cwru)
 
 
 def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> None:

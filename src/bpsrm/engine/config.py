@@ -16,6 +16,7 @@ import functools
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,8 @@ __all__ = [
     "config_to_dict",
     "apply_overrides",
     "parse_assignment",
+    "override_value",
+    "without_key",
     "type_name",
 ]
 
@@ -510,6 +513,26 @@ def parse_assignment(item: str, what: str = "option", form: str = "KEY=VALUE") -
     except RecursionError:
         raise ConfigError(f"{what} {key.strip()}: the value is nested too deeply to read") from None
     return key.strip(), value
+
+
+_ABSENT: Any = object()
+
+
+def override_value(overrides: Sequence[str], key: str, default: Any = _ABSENT) -> Any:
+    """The value the last override of ``key`` in ``overrides`` (``KEY=VALUE`` items) gives it, read as
+    :func:`parse_assignment` reads it (``data.root="a b"`` is ``a b``, ``data.root=`` is None), as load_config would
+    apply it; ``default`` when no override sets ``key`` (without a default, a :class:`ConfigError`)."""
+    values = [value for name, value in map(parse_assignment, overrides) if name == key]
+    if values:
+        return values[-1]
+    if default is _ABSENT:
+        raise ConfigError(f"no override sets {key} (got {' '.join(overrides) or 'none'})")
+    return default
+
+
+def without_key(overrides: Sequence[str], key: str) -> list[str]:
+    """``overrides`` less those that set ``key`` (read by :func:`parse_assignment`, so ``data.root =x`` is one)."""
+    return [item for item in overrides if parse_assignment(item)[0] != key]
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
