@@ -55,6 +55,20 @@ def test_make_events_unequal_lengths() -> None:
 
 
 # ------------------------------------------------------------------------------------ options ----
+def test_frames_too_large_for_memory_are_refused_by_the_datasets_check_as_by_a_checkpoints() -> None:
+    """The datasets' check had no bound (``bpsrm data info nmnist -o time_steps=300000`` binned every file into
+    693,600,000 values a sample) where a checkpoint's record was capped: one check now, one bound."""
+    from bpsrm.data.preprocess import EventPreprocess
+
+    message = r"time_steps=300000 with downsample=1 makes frames of 693600000 values per sample, more than the 2684"
+    with pytest.raises(ParameterError, match=message):
+        check_frame_options((34, 34), 300000, "time")
+    with pytest.raises(ParameterError, match=message):
+        EventPreprocess("nmnist", (34, 34), 300000)
+    assert check_frame_options((34, 34), 116000, "time") == ((34, 34), 116000, "time", 1)  # 268,192,000: allowed
+    assert check_frame_options((240, 180), 40000, "time", 8)[1] == 40000  # 40,000 x 2 x 22 x 30 = 52,800,000
+
+
 def test_check_frame_options_accepts_numpy_integers() -> None:
     assert check_frame_options(np.array([34, 20]), np.int64(5), "count", np.int32(2)) == ((34, 20), 5, "count", 2)
 

@@ -40,6 +40,7 @@ __all__ = [
     "MODES",
     "make_events",
     "check_frame_options",
+    "MAX_FRAME_VALUES",
     "frame_shape",
     "event_cells",
     "events_to_frames",
@@ -72,6 +73,11 @@ def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
     return events
 
 
+MAX_FRAME_VALUES = 1 << 28
+"""The most values T x 2 x H x W one sample's frames may hold (1 GiB of float32): more is a typo, refused before
+any file is binned (a checkpoint's record or ``-o time_steps=...`` asked bincount for terabytes)."""
+
+
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool):
         raise ParameterError(f"{name} must be a positive integer, got {value!r}")
@@ -87,7 +93,9 @@ def _positive_int(name: str, value: Any) -> int:
 def check_frame_options(
     sensor_size: Sequence[int], time_steps: int, mode: str, downsample: int = 1
 ) -> tuple[tuple[int, int], int, str, int]:
-    """The binning options, validated: ``((W, H), time_steps, mode, downsample)``; a ParameterError otherwise."""
+    """The binning options, validated: ``((W, H), time_steps, mode, downsample)``; a ParameterError otherwise
+    (also for frames of more than :data:`MAX_FRAME_VALUES` values). The one check of these options: the datasets
+    and :class:`~bpsrm.data.preprocess.EventPreprocess` (a checkpoint's record) both call it."""
     try:
         width, height = (_positive_int("sensor_size", v) for v in sensor_size)
     except (TypeError, ValueError):
@@ -98,6 +106,12 @@ def check_frame_options(
         raise ParameterError(f"mode must be one of {MODES}, got {mode!r}")
     if downsample > min(width, height):
         raise ParameterError(f"downsample {downsample} is larger than the sensor {width}x{height}")
+    values = time_steps * 2 * (height // downsample) * (width // downsample)  # frame_shape's product
+    if values > MAX_FRAME_VALUES:
+        raise ParameterError(
+            f"time_steps={time_steps} with downsample={downsample} makes frames of {values} values per sample, "
+            f"more than the {MAX_FRAME_VALUES} a sample may hold"
+        )
     return (width, height), time_steps, mode, downsample
 
 

@@ -23,7 +23,7 @@ import torch
 from ..errors import DataError, ParameterError, shown
 from .asl_dvs import SENSOR_SIZE as ASL_DVS_SENSOR
 from .checks import whole_number
-from .events import MODES, event_cells, frame_shape
+from .events import MODES, check_frame_options, event_cells, frame_shape
 from .nmnist import SENSOR_SIZE as NMNIST_SENSOR
 from .vibration import VibrationPreprocess
 
@@ -130,8 +130,6 @@ class ImagePreprocess:
 
 MAX_SIDE = 1 << 14
 """The largest image side or sensor side a preprocessing record may name."""
-MAX_FRAME_VALUES = 1 << 28
-"""The most values one sample's event frames may hold (1 GiB of float32)."""
 
 EVENT_SENSORS = {"nmnist": NMNIST_SENSOR, "asl-dvs": ASL_DVS_SENSOR}
 """Sensor size (W, H) of each event reader, as the reader itself states it (its ``SENSOR_SIZE``)."""
@@ -165,16 +163,9 @@ class EventPreprocess:
                 f"sensor_size {size} is not the {self.reader} sensor's {tuple(EVENT_SENSORS[self.reader])}"
             )
         object.__setattr__(self, "sensor_size", size)
-        if not isinstance(self.mode, str) or self.mode not in MODES:
+        if not isinstance(self.mode, str):
             raise ParameterError(f"mode must be one of {MODES}, got {shown(self.mode)}")
-        downsample = whole_number("downsample", self.downsample, 1, min(size))
-        steps = whole_number("time_steps", self.time_steps, 1, MAX_FRAME_VALUES)
-        values = math.prod(frame_shape(size, steps, downsample))
-        if values > MAX_FRAME_VALUES:
-            raise ParameterError(
-                f"time_steps={steps} with downsample={downsample} makes frames of {values} values per sample, "
-                f"more than the {MAX_FRAME_VALUES} a sample may hold"
-            )
+        _, steps, _, downsample = check_frame_options(size, self.time_steps, self.mode, self.downsample)
         object.__setattr__(self, "time_steps", steps)
         object.__setattr__(self, "downsample", downsample)
 
