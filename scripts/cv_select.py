@@ -33,11 +33,10 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
 from pathlib import Path
 
 from bpsrm.data.base import dataset_class
-from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
+from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import Config, load_config, override_value, parse_assignment
 from bpsrm.engine.replicates import mean_sd
 from bpsrm.engine.resume import finished_metrics
@@ -45,7 +44,7 @@ from bpsrm.engine.run_folder import LAST_PT, METRICS_JSON
 from bpsrm.errors import BpsrmError
 from bpsrm.files import write_text_atomic
 
-BPSRM = Path(sys.executable).with_name("bpsrm")
+BPSRM = bpsrm_command()
 
 
 # Keys that decide which samples test, validate and train: a variant that changed one would be validated on other

@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
 from pathlib import Path
 
-from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
+from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config
 from bpsrm.engine.replicates import check_distinct
 from bpsrm.engine.resume import finished_metrics
@@ -31,7 +30,7 @@ from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON
 from bpsrm.errors import BpsrmError
 from bpsrm.files import write_text_atomic
 
-BPSRM = Path(sys.executable).with_name("bpsrm")
+BPSRM = bpsrm_command()
 KEEP_CHECKPOINT_BYTES = 1 << 20
 
 

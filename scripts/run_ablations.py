@@ -32,7 +32,7 @@ from pathlib import Path
 
 from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-validation folds, not seeds
 
-from bpsrm.engine.commands import Command, add_job_options, failure_report, run_commands, thread_options
+from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config, override_value, without_key
 from bpsrm.engine.replicates import check_distinct
 from bpsrm.engine.resume import finished_metrics
@@ -156,7 +156,9 @@ def main() -> int:
     )
     parser.add_argument("--only", nargs="+", default=None, help="variant names (default: all)")
     parser.add_argument("--root", default="../shared/data", help="data folder (default: ../shared/data)")
-    parser.add_argument("--bpsrm", default=str(REPO / ".venv" / "bin" / "bpsrm"), help="the bpsrm command")
+    parser.add_argument(
+        "--bpsrm", default=str(bpsrm_command()), help="the bpsrm command (default: the one beside this Python)"
+    )
     add_job_options(parser, "runs/ablations/<dataset>/<variant>/<seed>.log")
     args = parser.parse_args()
     check_reuse(args.bpsrm)

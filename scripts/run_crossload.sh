@@ -13,14 +13,15 @@ cd "$(dirname "$0")/.."
 root=${1:-../shared/data}
 shift || true
 seeds=${*:-0 1 2}
-bpsrm=${BPSRM:-.venv/bin/bpsrm}
+python=${PYTHON:-${BPSRM_VENV:-.venv}/bin/python}  # the environment scripts/bootstrap.sh made
+bpsrm=$(dirname "$python")/bpsrm  # the bpsrm of that Python's environment, as the Python scripts choose it
 config=configs/cwru-crossload.yaml
 matrix() {  # name, seeds, overrides...
   local name=$1 matrix_seeds=$2
   shift 2
   "$bpsrm" crossload "$config" data.root="$root" log.progress=false "$@" --seeds $matrix_seeds \
     --out "runs/crossload-matrix/$name"
-  python scripts/keep_matrix.py "runs/crossload-matrix/$name" "results/crossload-matrix/$name"
+  "$python" scripts/keep_matrix.py "runs/crossload-matrix/$name" "results/crossload-matrix/$name"
 }
 matrix base "$seeds"
 matrix speed "$seeds" data.options.speed_normalize=true

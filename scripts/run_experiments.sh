@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${1:-../shared/data}
-bpsrm=${BPSRM:-.venv/bin/bpsrm}
-python=${PYTHON:-.venv/bin/python}
+python=${PYTHON:-${BPSRM_VENV:-.venv}/bin/python}  # the environment scripts/bootstrap.sh made
+bpsrm=$(dirname "$python")/bpsrm  # the bpsrm of that Python's environment, as the Python scripts choose it
 
 run() {  # run OUT CONFIG [OVERRIDES...]: a finished run of the same config is read, an unfinished one continued
   local out=$1 config=$2

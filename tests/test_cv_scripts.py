@@ -416,3 +416,23 @@ def test_ablations_refuse_a_seed_named_twice(tmp_path: Path, monkeypatch: pytest
         run_ablations.main()
     assert info.value.code == 2 and "--seeds names 1 more than once (1 1)" in capsys.readouterr().err
     assert not (tmp_path / "ablations").exists()
+
+
+def test_the_scripts_train_with_the_bpsrm_beside_their_python() -> None:
+    """Four rules had chosen the bpsrm that trains (beside sys.executable, --bpsrm defaulting to the checkout's
+    .venv, $BPSRM, $BPSRM_VENV): one now, commands.bpsrm_command, which the shell scripts follow from $PYTHON."""
+    from bpsrm.engine.commands import bpsrm_command
+
+    assert bpsrm_command() == Path(sys.executable).parent / "bpsrm"
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import cv_select
+        import final_runs
+    finally:
+        sys.path.pop(0)
+    assert cv_select.BPSRM == final_runs.BPSRM == bpsrm_command()
+    for script in (REPO / "scripts").glob("*"):
+        text = script.read_text() if script.suffix in (".py", ".sh") else ""
+        assert ".venv/bin/bpsrm" not in text and "BPSRM:-" not in text, script.name
+        if "$bpsrm" in text:
+            assert 'bpsrm=$(dirname "$python")/bpsrm' in text, script.name

@@ -27,6 +27,7 @@ from typing import IO
 from ..cli import _positive_int  # bpsrm's own check of --threads
 
 __all__ = [
+    "bpsrm_command",
     "Command",
     "Failure",
     "add_job_options",
@@ -35,6 +36,14 @@ __all__ = [
     "thread_options",
     "threads_per_job",
 ]
+
+
+def bpsrm_command() -> Path:
+    """The ``bpsrm`` command the search scripts train with: the one installed beside the Python that runs them
+    (``sys.executable``), so that one choice of environment decides both (the shell scripts of scripts/ choose it
+    with ``$PYTHON`` and take its ``bpsrm`` the same way)."""
+    return Path(sys.executable).with_name("bpsrm")
+
 
 POLL_SECONDS = 0.2
 STOP_SECONDS = 30.0  # how long a command stopped with SIGTERM may take to end before it is killed
