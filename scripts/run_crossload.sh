@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 root=${1:-../shared/data}
 shift || true
 seeds=${*:-0 1 2}
-python=${PYTHON:-${BPSRM_VENV:-.venv}/bin/python}  # the environment scripts/bootstrap.sh made
+python=${BPSRM_VENV:-.venv}/bin/python  # the environment scripts/bootstrap.sh made (BPSRM_VENV, as there)
 bpsrm=$(dirname "$python")/bpsrm  # the bpsrm of that Python's environment, as the Python scripts choose it
 config=configs/cwru-crossload.yaml
 matrix() {  # name, seeds, overrides...

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${1:-../shared/data}
-python=${PYTHON:-${BPSRM_VENV:-.venv}/bin/python}  # the environment scripts/bootstrap.sh made
+python=${BPSRM_VENV:-.venv}/bin/python  # the environment scripts/bootstrap.sh made (BPSRM_VENV, as there)
 bpsrm=$(dirname "$python")/bpsrm  # the bpsrm of that Python's environment, as the Python scripts choose it
 
 run() {  # run OUT CONFIG [OVERRIDES...]: a finished run of the same config is read, an unfinished one continued
