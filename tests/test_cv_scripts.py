@@ -420,7 +420,8 @@ def test_ablations_refuse_a_seed_named_twice(tmp_path: Path, monkeypatch: pytest
 
 def test_the_scripts_train_with_the_bpsrm_beside_their_python() -> None:
     """Four rules had chosen the bpsrm that trains (beside sys.executable, --bpsrm defaulting to the checkout's
-    .venv, $BPSRM, $BPSRM_VENV): one now, commands.bpsrm_command, which the shell scripts follow from the Python of $BPSRM_VENV."""
+    .venv, $BPSRM, $BPSRM_VENV): one now, commands.bpsrm_command, which the shell scripts follow from the Python
+    of $BPSRM_VENV."""
     from bpsrm.engine.commands import bpsrm_command
 
     assert bpsrm_command() == Path(sys.executable).parent / "bpsrm"
