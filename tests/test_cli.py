@@ -82,3 +82,26 @@ def test_zero_threads_is_refused(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--threads", "0", "demo"])
     assert "--threads" in capsys.readouterr().err
+
+
+def test_the_demo_settings_live_in_demo_config_alone(monkeypatch) -> None:
+    """DEMO_CONFIG's epochs and seed were overwritten by defaults of 8 and 0 written in three more places (the
+    CLI, demo_config, run_demo): editing DEMO_CONFIG changed nothing. Now it decides; the CLI's help text states
+    its values."""
+    import argparse
+
+    from bpsrm import demo
+    from bpsrm.cli import build_parser
+
+    assert demo.demo_config().train.epochs == demo.DEMO_CONFIG["train"]["epochs"]
+    assert demo.demo_config().seed == demo.DEMO_CONFIG["seed"]
+    monkeypatch.setitem(demo.DEMO_CONFIG, "seed", 5)
+    monkeypatch.setitem(demo.DEMO_CONFIG, "train", {**demo.DEMO_CONFIG["train"], "epochs": 3})
+    assert (demo.demo_config().train.epochs, demo.demo_config().seed) == (3, 5)
+    assert (demo.demo_config(epochs=2, seed=1).train.epochs, demo.demo_config(epochs=2, seed=1).seed) == (2, 1)
+    monkeypatch.undo()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help for a in sub.choices["demo"]._actions}
+    assert f"(default: {demo.DEMO_CONFIG['train']['epochs']})" in helps["epochs"]
+    assert f"(default: {demo.DEMO_CONFIG['seed']})" in helps["seed"]

@@ -31,17 +31,25 @@ DEMO_CONFIG: dict[str, Any] = {
 }
 
 
-def demo_config(epochs: int = 8, seed: int = 0) -> Config:
-    """The demo's validated config."""
-    raw = {**DEMO_CONFIG, "seed": seed, "train": {**DEMO_CONFIG["train"], "epochs": epochs}}
+def demo_config(epochs: int | None = None, seed: int | None = None) -> Config:
+    """The demo's validated config: :data:`DEMO_CONFIG`, the one place of its settings and defaults, with
+    ``epochs`` and ``seed`` in place of its own where given."""
+    train_options = {**DEMO_CONFIG["train"], **({} if epochs is None else {"epochs": epochs})}
+    raw = {**DEMO_CONFIG, **({} if seed is None else {"seed": seed}), "train": train_options}
     return config_from_dict(raw)
 
 
 def run_demo(
-    out: str | Path, *, epochs: int = 8, seed: int = 0, resume: bool = False, overwrite: bool = False, log: Log = print
+    out: str | Path,
+    *,
+    epochs: int | None = None,
+    seed: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    log: Log = print,
 ) -> dict:
-    """Train the demo into the run folder ``out``; returns the final metrics (``resume`` and ``overwrite``
-    as in :func:`bpsrm.engine.trainer.train`)."""
+    """Train the demo into the run folder ``out``; returns the final metrics (``epochs`` and ``seed`` as in
+    :func:`demo_config`, ``resume`` and ``overwrite`` as in :func:`bpsrm.engine.trainer.train`)."""
     if environment_rank("RANK") == 0:  # under torchrun, only rank 0 speaks
         log("bpsrm demo: Fashion-MNIST subset shipped with bpsrm (5,000 train / 1,000 test images, no download)")
     return train(demo_config(epochs, seed), out, resume=resume, overwrite=overwrite, log=log)
