@@ -26,9 +26,8 @@ from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failu
 from bpsrm.engine.config import load_config
 from bpsrm.engine.replicates import check_distinct
 from bpsrm.engine.resume import finished_metrics
-from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON
+from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON, SELECTION_JSON, read_selection, write_selection
 from bpsrm.errors import BpsrmError
-from bpsrm.files import write_text_atomic
 
 BPSRM = bpsrm_command()
 KEEP_CHECKPOINT_BYTES = 1 << 20
@@ -61,22 +60,21 @@ def check_folder(out: Path, selection: dict) -> bool:
     """Whether ``out`` still needs training for ``selection``: False when it holds the finished run of the same
     variant and overrides; an error when it holds a run of anything else (a finished configured run, another
     choice), which this script must not report or resume as the chosen one."""
-    written = out / "selection.json"
-    if written.is_file():
-        try:
-            old = json.loads(written.read_text())
-            same = (old["variant"], old["overrides"]) == (selection["variant"], selection["overrides"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            same = False
-        if not same:
+    written = out / SELECTION_JSON
+    try:
+        old = read_selection(out)
+    except BpsrmError:
+        old = {"variant": None, "overrides": None}  # damaged: not the same choice
+    if old is not None:
+        if (old["variant"], old["overrides"]) != (selection["variant"], selection["overrides"]):
             raise SystemExit(
                 f"final_runs: {out} holds a run of another choice ({written}); planned {selection['variant']} with "
                 f"{selection['overrides']}: remove the folder or give another --out"
             )
     elif (out / METRICS_JSON).exists() or (out / LAST_PT).exists():
         raise SystemExit(
-            f"final_runs: {out} holds a run without selection.json (not one of this script's): remove the folder or "
-            "give another --out"
+            f"final_runs: {out} holds a run without {SELECTION_JSON} (not one of this script's): remove the folder "
+            "or give another --out"
         )
     return not (out / METRICS_JSON).exists()
 
@@ -110,18 +108,11 @@ def main() -> None:
             continue
         threading = thread_options(args.threads, args.jobs)
         command = [str(BPSRM), *threading, "train", "--out", str(out), "--reuse", report["config"], *run_overrides]
-        before = functools.partial(write_selection, out, selection)
+        before = functools.partial(write_selection, out, selection)  # just before the run starts: a crash keeps it
         pending.append(Command(str(out), command, args.out / f"{folder}.log", before, done))
     failed = run_commands(pending, args.jobs)
     if failed:
         raise SystemExit(f"final_runs: {failure_report(failed, args.jobs)}; run this again to resume")
-
-
-def write_selection(out: Path, selection: dict) -> None:
-    """selection.json, written just before the run starts (so that a crash keeps it, and a folder of a run that
-    never started holds nothing)."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "selection.json", json.dumps(selection, indent=2) + "\n")
 
 
 def finish(out: Path, what: str) -> None:

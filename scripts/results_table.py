@@ -26,6 +26,7 @@ import numpy as np
 
 from bpsrm.engine.config import without_key
 from bpsrm.engine.replicates import format_percent, mean_sd
+from bpsrm.engine.run_folder import read_selection
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SPECIAL = (
@@ -144,12 +145,11 @@ def _chosen_by(name: str, link: bool = True) -> str:
     chosen: dict[str, int] = {}
     configured = 0
     for run in sorted(p.parent for p in (RESULTS / name).glob("*/metrics.json")):
-        selection = run / "selection.json"
-        if not selection.is_file():
+        selection = read_selection(run)
+        if selection is None:
             configured += 1
             continue
-        variant = json.loads(selection.read_text())["variant"]
-        chosen[variant] = chosen.get(variant, 0) + 1
+        chosen[selection["variant"]] = chosen.get(selection["variant"], 0) + 1
     if not chosen:
         return "the configured experiment"
     if configured:

@@ -36,7 +36,14 @@ from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failu
 from bpsrm.engine.config import load_config, override_value, without_key
 from bpsrm.engine.replicates import check_distinct
 from bpsrm.engine.resume import finished_metrics
-from bpsrm.engine.run_folder import ACTIVITY_NPZ, BEST_PT, LAST_PT, METRICS_JSON, TENSORBOARD_DIR
+from bpsrm.engine.run_folder import (
+    ACTIVITY_NPZ,
+    BEST_PT,
+    LAST_PT,
+    METRICS_JSON,
+    TENSORBOARD_DIR,
+    read_selection,
+)
 from bpsrm.errors import BpsrmError
 from bpsrm.files import write_text_atomic
 from bpsrm.network.models import replace_norm
@@ -108,19 +115,11 @@ def finished(run: Path, config: Path, overrides: list[str]) -> bool:
 def chosen_overrides(base: Path) -> list[str]:
     """The overrides of the variant chosen for a base run (its selection.json, from scripts/final_runs.py), less
     ``data.root`` (given separately); none when the base ran the configured experiment."""
-    selection = base / "selection.json"
-    if not selection.is_file():
-        return []
     try:
-        overrides = json.loads(selection.read_text())["overrides"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise SystemExit(f"run_ablations: {selection} is not a selection.json of final_runs.py ({error})") from None
-    if not isinstance(overrides, list) or not all(isinstance(item, str) and "=" in item for item in overrides):
-        raise SystemExit(f"run_ablations: {selection}: 'overrides' must be a list of KEY=VALUE strings")
-    try:
-        return without_key(overrides, "data.root")
+        selection = read_selection(base)
+        return [] if selection is None else without_key(selection["overrides"], "data.root")
     except BpsrmError as exc:
-        raise SystemExit(f"run_ablations: {selection}: {exc}") from None
+        raise SystemExit(f"run_ablations: {exc}") from None
 
 
 def variants(spec: str) -> dict[str, list[str]]:

@@ -155,7 +155,7 @@ def test_folded_ablation_starts_from_each_folds_chosen_overrides(tmp_path: Path)
     with pytest.raises(SystemExit, match=r"selection\.json: 'overrides' must be a list"):
         replicate("nmnist-cv5", 1, tmp_path)
     (fold1 / "selection.json").write_text("{not json")
-    with pytest.raises(SystemExit, match=r"is not a selection\.json"):
+    with pytest.raises(SystemExit, match=r"fold1/selection\.json: not a readable selection\.json"):
         replicate("nmnist-cv5", 1, tmp_path)
 
 

@@ -155,12 +155,14 @@ def test_target_standing_and_how_the_configuration_was_chosen(tmp_path, monkeypa
         run.mkdir(parents=True)
         (run / "metrics.json").write_text("{}")
         if variant:
-            (run / "selection.json").write_text(json.dumps({"variant": variant}))
+            (run / "selection.json").write_text(json.dumps({"variant": variant, "overrides": ["seed=0"]}))
     assert table._chosen_by("nmnist-cv5") == (
         "chosen by cross-validation on the training side: aug (2 runs), base (1 run), "
         "the configured experiment, not chosen (1 run)"
     )
-    (tmp_path / "nmnist-cv5" / "fold3" / "selection.json").write_text(json.dumps({"variant": "aug"}))
+    (tmp_path / "nmnist-cv5" / "fold3" / "selection.json").write_text(
+        json.dumps({"variant": "aug", "overrides": ["seed=0"]})
+    )
     (tmp_path / "tuning").mkdir()
     (tmp_path / "tuning" / "nmnist-cv.json").write_text("{}")
     assert table._chosen_by("nmnist-cv5") == (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,28 @@ def test_clear_stale_removes_only_temporary_files(tmp_path) -> None:
     (tmp_path / "best.pt").write_text("whole")
     run_folder.clear_stale(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]
+
+
+def test_selection_json_round_trip_and_damaged_files(tmp_path) -> None:
+    """selection.json (scripts/final_runs.py's record of the variant a final run trains) is read and written in one
+    place; a damaged one is a DataError naming the file, an absent one None (a configured run)."""
+    from bpsrm.engine.run_folder import read_selection, write_selection
+    from bpsrm.errors import DataError
+
+    assert read_selection(tmp_path) is None
+    chosen = {"variant": "aug", "overrides": ["data.augment.shift=3", "seed=0"], "chosen_by": "cv.json"}
+    write_selection(tmp_path / "seed0", chosen)
+    assert read_selection(tmp_path / "seed0") == chosen
+    for text, fragment in (
+        ("{not json", "not a readable selection.json"),
+        ('["aug"]', "expected an object with a 'variant' name"),
+        ('{"variant": "aug", "overrides": "seed=0"}', "'overrides' must be a list of KEY=VALUE strings"),
+        ('{"variant": "aug", "overrides": ["seed"]}', "'overrides' must be a list of KEY=VALUE strings"),
+    ):
+        (tmp_path / "selection.json").write_text(text)
+        with pytest.raises(DataError, match=re.escape(fragment)) as info:
+            read_selection(tmp_path)
+        assert str(tmp_path / "selection.json") in str(info.value)
+    with pytest.raises(DataError, match="'variant' name"):
+        write_selection(tmp_path / "bad", {"overrides": []})
+    assert not (tmp_path / "bad").exists()

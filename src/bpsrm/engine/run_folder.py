@@ -30,6 +30,10 @@ A training run (:mod:`bpsrm.engine.trainer`) writes, and plots, eval and the tes
     split where ``metrics.json``'s ``evaluated_on`` says so): two runs on one split are compared sample by
     sample with it (:mod:`bpsrm.engine.paired`).
 
+``selection.json``
+    Only in a final run of scripts/final_runs.py: which variant of a cross-validation report the run trains,
+    ``{"variant": str, "overrides": [KEY=VALUE str, ...], "chosen_by": str, "protocol": str}``.
+
 A plot whose input is missing (no file, or no such key in it) is not drawn:
 :func:`bpsrm.engine.plots.plot_run` lists it in :attr:`bpsrm.engine.plots.PlotReport.skipped`
 with the reason, and the single ``plot_*`` functions raise :class:`~bpsrm.errors.DataError`.
@@ -89,6 +93,8 @@ __all__ = [
     "write_activity",
     "write_predictions",
     "read_predictions",
+    "write_selection",
+    "read_selection",
     "read_history",
     "read_metrics",
     "read_activity",
@@ -106,6 +112,7 @@ METRICS_CSV = "metrics.csv"
 METRICS_JSON = "metrics.json"
 ACTIVITY_NPZ = "activity.npz"
 PREDICTIONS_NPZ = "predictions.npz"
+SELECTION_JSON = "selection.json"
 BEST_PT = "best.pt"
 LAST_PT = "last.pt"
 TENSORBOARD_DIR = "tensorboard"
@@ -278,6 +285,13 @@ def write_predictions(run: Path, labels: np.ndarray, predictions: np.ndarray) ->
     """predictions.npz: the held-out samples' labels and predicted classes, in the split's order."""
     with atomic_file(run / PREDICTIONS_NPZ, "wb") as handle:
         np.savez_compressed(handle, labels=np.asarray(labels, np.int64), predictions=np.asarray(predictions, np.int64))
+
+
+def write_selection(run: Path, selection: dict[str, Any]) -> None:
+    """selection.json (made with the folder): the variant a final run trains and where its choice came from."""
+    _checked_selection(selection, run / SELECTION_JSON)
+    run.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run / SELECTION_JSON, json.dumps(selection, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------- reading
@@ -478,6 +492,28 @@ def read_activity(run: Path) -> Activity:
         traces = _membrane(arrays, i, spikes, path) if f"membrane_{i}" in arrays else {}
         layers.append(LayerActivity(str(name), spikes, **traces))
     return Activity(layers, _scalar_int(arrays, "label", path), _scalar_int(arrays, "prediction", path))
+
+
+def read_selection(run: Path) -> dict[str, Any] | None:
+    """selection.json, checked (its ``variant`` a string, its ``overrides`` KEY=VALUE strings); None when the folder
+    has none (a run of the configured experiment)."""
+    path = run / SELECTION_JSON
+    if not path.is_file():
+        return None
+    try:
+        selection = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a readable selection.json ({exc})") from None
+    return _checked_selection(selection, path)
+
+
+def _checked_selection(selection: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(selection, dict) or not isinstance(selection.get("variant"), str):
+        raise DataError(f"{path}: expected an object with a 'variant' name, got {shown(selection)}")
+    overrides = selection.get("overrides")
+    if not isinstance(overrides, list) or not all(isinstance(item, str) and "=" in item for item in overrides):
+        raise DataError(f"{path}: 'overrides' must be a list of KEY=VALUE strings, got {shown(overrides)}")
+    return selection
 
 
 def read_predictions(run: Path) -> tuple[np.ndarray, np.ndarray]:
