@@ -160,7 +160,6 @@ def main() -> int:
     )
     add_job_options(parser, "runs/ablations/<dataset>/<variant>/<seed>.log")
     args = parser.parse_args()
-    check_reuse(args.bpsrm)
 
     config, budget = BUDGETS[args.dataset]
     configured_spec = load_config(REPO / config).model.spec  # with the defaults and checks of any run
@@ -177,6 +176,7 @@ def main() -> int:
         check_distinct(seeds, "--seeds")
     except BpsrmError as exc:
         parser.error(str(exc))
+    check_reuse(args.bpsrm)  # after the checks of the arguments: it starts a bpsrm process
     pending = []
     for seed in seeds:  # seeds outermost: a partial run still gives every variant one seed
         folder, overrides = replicate(args.dataset, seed)

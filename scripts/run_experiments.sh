@@ -10,6 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${1:-../shared/data}
+if [ -n "${BPSRM:-}" ]; then  # read by earlier versions: say so rather than train with another bpsrm unasked
+  echo "$0: BPSRM is not read any more; set BPSRM_VENV to the environment whose bpsrm should train" >&2
+  exit 2
+fi
 python=${BPSRM_VENV:-.venv}/bin/python  # the environment scripts/bootstrap.sh made (BPSRM_VENV, as there)
 bpsrm=$(dirname "$python")/bpsrm  # the bpsrm of that Python's environment, as the Python scripts choose it
 

@@ -235,7 +235,15 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
         run.mkdir(parents=True)
         accuracy = float(np.mean(labels == np.array(predicted)))
         (run / "metrics.json").write_text(
-            json.dumps({"test_accuracy": accuracy, "firing_rates": {"l": 0.1}, "train_seconds": 60, "epochs": 1})
+            json.dumps(
+                {
+                    "test_accuracy": accuracy,
+                    "test_samples": 6,
+                    "firing_rates": {"l": 0.1},
+                    "train_seconds": 60,
+                    "epochs": 1,
+                }
+            )
         )
         np.savez(run / "predictions.npz", labels=labels, predictions=np.array(predicted))
     table.RESULTS = tmp_path
@@ -246,7 +254,19 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
     without = tmp_path / "ablations" / "cwru" / "kernel-exp" / "seed1" / "predictions.npz"
     without.unlink()
     row = next(line for line in table.ablation_tables().splitlines() if line.startswith("| exp kernel"))
-    assert row.split(" | ")[4] == "0.06", row
-    np.savez(without, labels=labels[::-1], predictions=labels[::-1])
-    with pytest.raises(SystemExit, match="tested on different samples"):
+    assert row.split(" | ")[4] == "0.06, -", row  # seed 1 has no predictions: said, not skipped
+    np.savez(without, labels=labels[::-1], predictions=np.array([2, 1, 0, 2, 0, 1]))  # 4 of 6, as its metrics.json
+    with pytest.raises(
+        SystemExit, match=r"tested on different samples \(their predictions.npz labels differ: first at"
+    ):
+        table.ablation_tables()
+    # a predictions.npz that is not of this run's test (another accuracy than its metrics.json): not paired
+    np.savez(without, labels=labels, predictions=np.array([0, 1, 2, 0, 1, 0]))
+    with pytest.raises(SystemExit, match=r"predictions.npz gives accuracy 0.833333, metrics.json 0.666667"):
+        table.ablation_tables()
+    np.savez(without, labels=labels[:5], predictions=np.array([0, 1, 2, 0, 0]))
+    with pytest.raises(SystemExit, match=r"predictions\.npz holds 5 samples, metrics\.json says 6 test samples"):
+        table.ablation_tables()
+    without.write_bytes(b"not a zip file")
+    with pytest.raises(SystemExit, match="cannot read the arrays"):
         table.ablation_tables()

@@ -419,6 +419,51 @@ def test_a_start_that_fails_removes_the_folder_it_made_and_keeps_one_it_found(tm
     with pytest.raises(ConfigError, match="does not fit"):
         train(bad, found, log=_quiet)
     assert (found / "my-notes.txt").read_text() == "mine"
+    empty = tmp_path / "empty"  # made by the user before the start, empty: not the start's to remove
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="does not fit"):
+        train(bad, empty, log=_quiet)
+    assert empty.is_dir()
+
+
+def test_a_start_stopped_by_ctrl_c_before_training_removes_the_folder_it_made(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C during a long data preparation (KeyboardInterrupt, not an Exception) left the folder behind too."""
+    from bpsrm.engine import trainer
+
+    def interrupted(config, out, *args, **kwargs):
+        run_folder.write_config(out, {"stand-in": True})  # what _open_folder writes first
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "_train", interrupted)
+    made = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(), made, log=_quiet)
+    assert not made.exists()
+
+
+def test_the_folder_of_a_failed_start_stays_when_another_start_has_written_into_it(tmp_path: Path, monkeypatch) -> None:
+    """remove_if_unused removes only the files a start writes and then the folder with rmdir, which keeps a folder
+    that another start has put its own lock file into between the check and the removal (removing the whole tree
+    deleted that start's folder under it)."""
+    made = tmp_path / "run"
+    lock = run_folder.FolderLock(made)
+    run_folder.write_config(made, {"a": 1})
+    (made / "metrics.csv").write_text("epoch\n")  # the folder holds a run: not removed
+    assert not run_folder.remove_if_unused(made) and (made / "config.yaml").is_file()
+    (made / "metrics.csv").unlink()
+    real_rmtree = run_folder.shutil.rmtree
+
+    def another_start_arrives(path, *args, **kwargs):  # called first, for the TensorBoard folder
+        real_rmtree(path, *args, **kwargs)
+        (made / "other-start.lock").write_text("pid 2")
+
+    monkeypatch.setattr(run_folder.shutil, "rmtree", another_start_arrives)
+    assert not run_folder.remove_if_unused(made)
+    assert sorted(p.name for p in made.iterdir()) == ["other-start.lock"]
+    monkeypatch.undo()
+    (made / "other-start.lock").unlink()
+    assert run_folder.remove_if_unused(made) and not made.exists()
+    lock.release()
 
 
 def test_a_command_line_start_that_fails_leaves_no_timestamped_folder(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -70,6 +70,11 @@ def test_run_folder_is_complete(shared_data, tmp_path) -> None:
     np.add.at(confusion, (labels, predictions), 1)
     assert confusion.tolist() == saved["confusion_matrix"]
     assert np.mean(labels == predictions) == saved["test_accuracy"]
+    # sample i of the file is sample i of the test split (what pairs two runs sample by sample)
+    from bpsrm.engine.experiment import prepare
+
+    test_set = prepare(_tiny(shared_data, plots=True)).test_set
+    assert labels.tolist() == [int(test_set[i][1]) for i in range(len(test_set))]
     assert load_config(run / "config.yaml") == _tiny(shared_data, plots=True)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import operator
 import os
 import warnings
@@ -106,7 +107,7 @@ def check_frame_options(
         raise ParameterError(f"mode must be one of {MODES}, got {mode!r}")
     if downsample > min(width, height):
         raise ParameterError(f"downsample {downsample} is larger than the sensor {width}x{height}")
-    values = time_steps * 2 * (height // downsample) * (width // downsample)  # frame_shape's product
+    values = math.prod(frame_shape((width, height), time_steps, downsample))
     if values > MAX_FRAME_VALUES:
         raise ParameterError(
             f"time_steps={time_steps} with downsample={downsample} makes frames of {values} values per sample, "

@@ -23,7 +23,7 @@ import torch
 from ..errors import DataError, ParameterError, shown
 from .asl_dvs import SENSOR_SIZE as ASL_DVS_SENSOR
 from .checks import whole_number
-from .events import MODES, check_frame_options, event_cells, frame_shape
+from .events import check_frame_options, event_cells, frame_shape
 from .nmnist import SENSOR_SIZE as NMNIST_SENSOR
 from .vibration import VibrationPreprocess
 
@@ -163,8 +163,6 @@ class EventPreprocess:
                 f"sensor_size {size} is not the {self.reader} sensor's {tuple(EVENT_SENSORS[self.reader])}"
             )
         object.__setattr__(self, "sensor_size", size)
-        if not isinstance(self.mode, str):
-            raise ParameterError(f"mode must be one of {MODES}, got {shown(self.mode)}")
         _, steps, _, downsample = check_frame_options(size, self.time_steps, self.mode, self.downsample)
         object.__setattr__(self, "time_steps", steps)
         object.__setattr__(self, "downsample", downsample)

@@ -40,8 +40,9 @@ __all__ = [
 
 def bpsrm_command() -> Path:
     """The ``bpsrm`` command the search scripts train with: the one installed beside the Python that runs them
-    (``sys.executable``), so that one choice of environment decides both (the shell scripts of scripts/ choose it
-    with ``$PYTHON`` and take its ``bpsrm`` the same way)."""
+    (``sys.executable``), so that one choice of environment decides both. scripts/run_experiments.sh and
+    run_crossload.sh take the environment scripts/bootstrap.sh made (``$BPSRM_VENV``, default .venv) and its
+    ``bpsrm`` the same way; the GPU scripts run ``python -m bpsrm`` with the lent machine's ``$PYTHON``."""
     return Path(sys.executable).with_name("bpsrm")
 
 

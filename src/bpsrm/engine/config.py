@@ -519,9 +519,10 @@ _ABSENT: Any = object()
 
 
 def override_value(overrides: Sequence[str], key: str, default: Any = _ABSENT) -> Any:
-    """The value the last override of ``key`` in ``overrides`` (``KEY=VALUE`` items) gives it, read as
-    :func:`parse_assignment` reads it (``data.root="a b"`` is ``a b``, ``data.root=`` is None), as load_config would
-    apply it; ``default`` when no override sets ``key`` (without a default, a :class:`ConfigError`)."""
+    """The value the last override of exactly ``key`` in ``overrides`` (``KEY=VALUE`` items) gives it, read as
+    :func:`parse_assignment` reads it (``data.root="a b"`` is ``a b``, ``data.root=`` is None); ``default`` when no
+    override names ``key`` (without a default, a :class:`ConfigError`). An override of a parent key
+    (``data={root: x}``) is not looked into: the search scripts write leaf keys."""
     values = [value for name, value in map(parse_assignment, overrides) if name == key]
     if values:
         return values[-1]

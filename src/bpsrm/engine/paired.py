@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from math import comb
 
 import numpy as np
 
@@ -53,7 +52,10 @@ def exact_mcnemar_p(only_first: int, only_second: int) -> float:
     n = only_first + only_second
     if n == 0:
         return 1.0
-    tail = sum(comb(n, k) for k in range(min(only_first, only_second) + 1))
+    tail, term = 0, 1  # term = C(n, k), built from C(n, k - 1): C(n, k) = C(n, k - 1) * (n - k + 1) / k, exact
+    for k in range(min(only_first, only_second) + 1):
+        tail += term
+        term = term * (n - k) // (k + 1)
     return min(1.0, 2 * tail / 2**n)
 
 

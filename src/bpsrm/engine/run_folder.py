@@ -191,11 +191,18 @@ def remove_results(run: Path) -> None:
 
 def remove_if_unused(run: Path) -> bool:
     """Delete the folder ``run`` if it holds nothing but what a start writes before training (the lock file,
-    config.yaml, a TensorBoard folder): called for a folder that a start which then failed had made itself, so
-    that a refused start leaves no empty run folder behind. Returns whether it was deleted."""
+    config.yaml, a TensorBoard folder): called, with the folder's lock still held, for a folder that a start which
+    then failed had made itself, so that a refused start leaves no empty run folder behind. The folder itself goes
+    with ``os.rmdir``, which fails (and keeps it) if anything else appeared meanwhile. Returns whether it went."""
     if not run.is_dir() or any(p.name not in (LOCK_FILE, CONFIG_YAML, TENSORBOARD_DIR) for p in run.iterdir()):
         return False
-    shutil.rmtree(run, ignore_errors=True)
+    shutil.rmtree(run / TENSORBOARD_DIR, ignore_errors=True)
+    for name in (CONFIG_YAML, LOCK_FILE):
+        (run / name).unlink(missing_ok=True)
+    try:
+        run.rmdir()
+    except OSError:
+        return False
     return True
 
 
@@ -204,7 +211,8 @@ class FolderLock:
 
     A second process that asks for it fails at once with a :class:`~bpsrm.errors.RunFolderError` naming
     the holder. The operating system drops the lock when the holder's file descriptor closes, which
-    happens on any exit, SIGKILL included; the file itself stays (removing it would race). Where
+    happens on any exit, SIGKILL included; the file itself stays (removing it would race; only
+    :func:`remove_if_unused` removes it, with the lock held and the folder's ``rmdir`` as the guard). Where
     ``fcntl`` does not exist (Windows), no lock is taken.
     """
 

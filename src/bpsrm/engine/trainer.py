@@ -141,10 +141,9 @@ def train(
                     log(f"{out} holds the finished run of this config: read, not trained again{_figures(finished)}")
                 return finished
             return _train(config, out, resume, log if ctx.is_main else _silent, ctx, device)
-        except Exception:
+        except BaseException:  # Ctrl-C in a long data preparation too
             if lock is not None and made_here:
-                lock.release()
-                run_folder.remove_if_unused(out)
+                run_folder.remove_if_unused(out)  # while the lock is held: no other start can be in it
             raise
         finally:
             if lock is not None:
