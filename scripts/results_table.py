@@ -375,8 +375,9 @@ def paired(base: list[dict], variant: list[dict]) -> str:
 
 
 def mcnemar_by_replicate(base: list[dict], variant: list[dict]) -> str:
-    """McNemar's exact p of the variant against the base, replicate by replicate (the same seed or fold, so the same
-    test samples; their predictions.npz): "0.03, -, p < 0.001" in replicate order, "-" for a replicate without
+    """The variant minus the base in points with McNemar's exact p, replicate by replicate (the same seed or fold, so
+    the same test samples; their predictions.npz): "+0.31 (0.03), -, -0.52 (p < 0.001)" in replicate order, "-" for
+    a replicate without
     predictions on both sides (runs from before predictions.npz existed), "" when none has them. A predictions.npz
     that does not match its run's metrics.json (another count or accuracy: a stale file), or two runs of one
     replicate whose test labels differ, stops the table: they would not be a paired comparison."""
@@ -402,7 +403,8 @@ def mcnemar_by_replicate(base: list[dict], variant: list[dict]) -> str:
                 f"results_table: {run['_folder']} and {runs[run['_replicate']]['_folder']} were tested on different "
                 f"samples (their predictions.npz labels differ: {where}); a paired comparison needs the same test split"
             )
-        shown.append(format_p(mcnemar(labels, first, second).p).removeprefix("p = "))
+        test = mcnemar(labels, first, second)
+        shown.append(f"{round(100 * test.difference, 2) + 0.0:+.2f} ({format_p(test.p).removeprefix('p = ')})")
     return "" if all(cell == "-" for cell in shown) else ", ".join(shown)
 
 
@@ -464,8 +466,8 @@ def ablation_tables() -> str:
         first = next(iter(runs.values()))  # the base when it ran (ABLATION_ORDER starts with it)
         parts.append(
             f"Ablations on {dataset} ({first[0]['epochs']} epochs; each row changes one thing from the first):\n\n"
-            f"| variant | test accuracy | vs first row (points) | paired by {unit[:-1]} (points, p) | McNemar p per "
-            f"{unit[:-1]} (same test samples) | mean firing rate | training time |\n"
+            f"| variant | test accuracy | vs first row (points) | paired by {unit[:-1]} (points, p) "
+            f"| each {unit[:-1]}: points, McNemar p (same test samples) | mean firing rate | training time |\n"
             "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
     return "\n\n".join(parts)

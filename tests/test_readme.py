@@ -248,13 +248,13 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
         np.savez(run / "predictions.npz", labels=labels, predictions=np.array(predicted))
     table.RESULTS = tmp_path
     text = table.ablation_tables()
-    assert "McNemar p per seed (same test samples)" in text
+    assert "each seed: points, McNemar p (same test samples)" in text
     row = next(line for line in text.splitlines() if line.startswith("| exp kernel"))
-    assert row.split(" | ")[4] == "0.06, 1.00", row
+    assert row.split(" | ")[4] == "+83.33 (0.06), +0.00 (1.00)", row  # 5 / 6 samples more, then none
     without = tmp_path / "ablations" / "cwru" / "kernel-exp" / "seed1" / "predictions.npz"
     without.unlink()
     row = next(line for line in table.ablation_tables().splitlines() if line.startswith("| exp kernel"))
-    assert row.split(" | ")[4] == "0.06, -", row  # seed 1 has no predictions: said, not skipped
+    assert row.split(" | ")[4] == "+83.33 (0.06), -", row  # seed 1 has no predictions: said, not skipped
     np.savez(without, labels=labels[::-1], predictions=np.array([2, 1, 0, 2, 0, 1]))  # 4 of 6, as its metrics.json
     with pytest.raises(
         SystemExit, match=r"tested on different samples \(their predictions.npz labels differ: first at"
