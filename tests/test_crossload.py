@@ -188,9 +188,15 @@ def test_every_load_is_checked_before_the_first_training(tmp_path, shared_data) 
         run_crossload(config, tmp_path / "b", loads=[0, 3], seeds=[0], root=partial, log=trained.append)
     assert trained == [] and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     ten = load_config(REPO / "configs" / "cwru.yaml", [f"data.root={shared_data}"])  # ends with FC10
-    with pytest.raises(ConfigError, match=r"^crossload: model\.spec ends with FC10, but the protocol trains the 9"):
+    with pytest.raises(ConfigError, match=r"^crossload: model\.spec .*-FC10 ends with 10 outputs, but the protocol"):
         run_crossload(ten, tmp_path / "c", loads=[0, 1], seeds=[0], log=trained.append)
     assert trained == [] and not (tmp_path / "c").exists()
+    spiking = load_config(  # a spiking readout after the last FC: its outputs are that FC's (the regex missed it)
+        REPO / "configs" / "cwru-crossload.yaml", [f"data.root={shared_data}", "model.spec=8C3-SRM-MP4-FC10-SRM"]
+    )
+    with pytest.raises(ConfigError, match=r"model\.spec 8C3-SRM-MP4-FC10-SRM ends with 10 outputs"):
+        run_crossload(spiking, tmp_path / "e", loads=[0, 1], seeds=[0], log=trained.append)
+    assert trained == [] and not (tmp_path / "e").exists()
     events = load_config(REPO / "configs" / "asl-dvs.yaml")  # the dataset is named first, before any record
     with pytest.raises(ConfigError, match=r"the config trains on 'asl-dvs'; the protocol is for cwru"):
         run_crossload(events, tmp_path / "d", loads=[0, 1], seeds=[0], log=trained.append)

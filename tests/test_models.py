@@ -436,3 +436,16 @@ def test_norm_token_builds_the_parsed_norm(token: str, cls: type) -> None:
     norms = [m for m in model.modules() if isinstance(m, tuple(NORMS.values()))]
     assert len(norms) == 1
     assert type(norms[0]) is cls
+
+
+@pytest.mark.parametrize(
+    ("spec", "outputs"),
+    [("32C3-SRM-FC10", 10), ("FC16-SRM-FC10-SRM", 10), ("8c3-tcn-srm-mp2-fc128-srm-fc9", 9), ("FC4", 4)],
+)
+def test_the_outputs_of_a_spec_are_its_last_fc_layers(spec: str, outputs: int) -> None:
+    from bpsrm.network.models import spec_outputs
+
+    assert spec_outputs(spec) == outputs
+    model = build_model(spec, (16,) if spec.startswith("FC") else (1, 8, 8))  # what the network gives
+    x = torch.zeros(2, 3, 16) if spec.startswith("FC") else torch.zeros(2, 3, 1, 8, 8)
+    assert model(x).shape == (3, outputs)

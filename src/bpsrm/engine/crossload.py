@@ -20,7 +20,6 @@ import copy
 import itertools
 import json
 import math
-import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -155,12 +154,14 @@ def _check_records(config: Config, loads: Sequence[int], root: str | Path | None
     9 outputs (the protocol trains the 9 fault classes), and every load's records (a load outside 0-3, or one
     whose records are missing, stopped it only when a trained model was tested there)."""
     from ..data.cwru import locate_records
+    from ..network.models import spec_outputs
 
-    last = config.model.spec.rsplit("-", 1)[-1]
-    if re.fullmatch(r"FC\d+", last, re.IGNORECASE) and int(last[2:]) != 9:
+    outputs = spec_outputs(config.model.spec)
+    if outputs != 9:
         raise ConfigError(
-            f"crossload: model.spec ends with {last}, but the protocol trains the 9 fault classes (it sets "
-            "data.options.class_set to 9); end the spec with FC9, as configs/cwru-crossload.yaml does"
+            f"crossload: model.spec {config.model.spec} ends with {outputs} outputs, but the protocol trains the 9 "
+            "fault classes (it sets data.options.class_set to 9); end the spec with FC9, as "
+            "configs/cwru-crossload.yaml does"
         )
 
     where = root if root is not None else config.data.root

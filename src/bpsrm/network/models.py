@@ -41,7 +41,15 @@ from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from .norm import NORMS, TemporalChannelNorm
 from .pooling import MaxPool
 
-__all__ = ["SpikingNetwork", "NetworkOutput", "build_model", "parse_spec", "replace_norm", "SPEC_GRAMMAR"]
+__all__ = [
+    "SpikingNetwork",
+    "NetworkOutput",
+    "build_model",
+    "parse_spec",
+    "spec_outputs",
+    "replace_norm",
+    "SPEC_GRAMMAR",
+]
 
 _NORM_TOKENS = sorted([*(name.upper() for name in NORMS), "TCNT"], key=lambda t: (-len(t), t))
 SPEC_GRAMMAR = f"nCk (conv), FCn (linear), MPk / APk (pool), {' / '.join(sorted(_NORM_TOKENS))} (norm), SRM (neuron)"
@@ -98,6 +106,12 @@ def parse_spec(spec: str) -> list[Token]:
     if not any(t.kind in ("conv", "fc") for t in tokens):
         raise SpecError(f"spec {spec!r}: has no synapse layer (nCk or FCn)")
     return tokens
+
+
+def spec_outputs(spec: str) -> int:
+    """The outputs of a network spec, one per class: the size of its last FC layer (a spec ends with FC or with
+    an SRM after it, :func:`parse_spec` checks)."""
+    return next(token.args[0] for token in reversed(parse_spec(spec)) if token.kind == "fc")
 
 
 def replace_norm(spec: str, token: str | None) -> str:
