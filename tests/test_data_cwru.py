@@ -527,3 +527,18 @@ def test_validation_windows_overlap_no_training_window(cwru_root, manifest, augm
     for label in range(10):
         n_class = sum(t == label for t in targets)
         assert 0 < sum(targets[i] == label for i in val) <= round(0.1 * n_class)
+
+
+def test_the_drive_end_variable_rule_of_training_and_predict() -> None:
+    """One rule (bpsrm.data.cwru.drive_end_variable) for the training reader and bpsrm predict: the X<n>_DE_time
+    numbered after the file, else the only one, else none."""
+    from pathlib import Path
+
+    from bpsrm.data.cwru import drive_end_variable
+
+    neighbours = ["X106_DE_time", "X105_FE_time", "X105_DE_time", "X106RPM"]
+    assert drive_end_variable(neighbours, Path("cwru/1HP/105.mat")) == "X105_DE_time"
+    assert drive_end_variable(neighbours, Path("pump.mat")) is None  # two, none numbered after the file
+    assert drive_end_variable(["X118_DE_time", "X118_FE_time"], Path("pump.mat")) == "X118_DE_time"
+    assert drive_end_variable(["X118_FE_time", "X118_BA_time"], Path("118.mat")) is None
+    assert drive_end_variable(["X97_DE_time"], Path("097.mat")) == "X97_DE_time"

@@ -58,6 +58,7 @@ __all__ = [
     "read_cwru_record",
     "locate_records",
     "read_cwru_record_rpm",
+    "drive_end_variable",
     "prepare_windows",
     "window_features",
 ]
@@ -166,6 +167,19 @@ def _file_number(path: Path) -> int | None:
     return int(path.stem) if path.stem.isdigit() else None
 
 
+def drive_end_variable(names: list[str], path: Path) -> str | None:
+    """Which variable of a CWRU-style file is its drive-end signal: among the ``X<n>_DE_time`` variables, the one
+    numbered after the file (``105.mat``: ``X105_DE_time``; an official file may hold its neighbour's too), else
+    the only one; None when there is none or several and none numbered after the file. The one rule of training
+    (:func:`read_cwru_record_rpm`) and of ``bpsrm predict`` (:mod:`bpsrm.data.recordings`)."""
+    candidates = [name for name in names if _DE_KEY.match(name)]
+    number = _file_number(path)
+    own = [name for name in candidates if number is not None and int(_DE_KEY.match(name).group(1)) == number]
+    if own:
+        return own[0]
+    return candidates[0] if len(candidates) == 1 else None
+
+
 def read_cwru_record(path: str | Path) -> tuple[np.ndarray, int]:
     """The drive-end signal (float64, 1-D) of one CWRU ``.mat`` file and its sample rate in Hz.
 
@@ -198,20 +212,16 @@ def read_cwru_record_rpm(path: str | Path) -> tuple[np.ndarray, int, float | Non
     except (MatError, zlib.error, struct.error, ValueError, OverflowError) as exc:
         raise DataError(f"{path}: not a readable MATLAB .mat file ({exc})") from exc
     names = mat.names
-    candidates = [name for name in names if _DE_KEY.match(name)]
-    if not candidates:
-        raise DataError(f"{path}: no drive-end variable X<number>_DE_time; variables found: {names}")
-    number = _file_number(path)
-    own = [name for name in candidates if number is not None and int(_DE_KEY.match(name).group(1)) == number]
-    if own:
-        key = own[0]
-    elif len(candidates) == 1:
-        key = candidates[0]
-    else:
+    key = drive_end_variable(names, path)
+    if key is None:
+        candidates = [name for name in names if _DE_KEY.match(name)]
+        if not candidates:
+            raise DataError(f"{path}: no drive-end variable X<number>_DE_time; variables found: {names}")
         raise DataError(
             f"{path}: several drive-end variables and none numbered after the file: {candidates} "
             f"(variables found: {names})"
         )
+    number = _file_number(path)
     try:
         signal = mat.values(key)
     except (MatError, zlib.error, struct.error, ValueError, OverflowError, MemoryError) as exc:

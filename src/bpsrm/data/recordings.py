@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, ParameterError
-from .cwru import CWRU_RECORDS, RPM_NAME, record_rpm, record_sample_rate
+from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
@@ -70,7 +70,6 @@ RECORDING_SUFFIXES = (".mat", ".csv", ".txt", ".npy", ".wav")
 
 _RATE_TOLERANCE = 1e-3  # a caller's sample rate may differ from the file's by 0.1 %
 _CWRU_KEY = re.compile(r"^X(\d+)_(?:DE|FE|BA)_time$")
-_DE_KEY = re.compile(r"^X\d+_DE_time$")
 _RATE_NAME = re.compile(r"^(?:fs|sample_rate|sampling_rate|sr)(?:_hz)?$", re.IGNORECASE)
 _TIME_NAME = re.compile(r"^(?:time|t)(?:_s|\s*\[\s*s\s*\]|\s*\(\s*s\s*\))?$", re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
@@ -314,14 +313,9 @@ def _listing(names: Any, limit: int = 20) -> str:
 def _choose_channel(path: Path, content: _Content, channel: str | int | None) -> str:
     names = list(content.channels)
     if channel is None:
-        drive_end = [n for n in names if _DE_KEY.match(n)]
-        if len(drive_end) == 1:
-            return drive_end[0]
-        # Several drive-end variables (an official CWRU file may hold its neighbour's too): the one numbered after
-        # the file, as the training reader (bpsrm.data.cwru.read_cwru_record) takes it.
-        own = [n for n in drive_end if path.stem.isdigit() and int(_CWRU_KEY.match(n).group(1)) == int(path.stem)]
-        if len(own) == 1:
-            return own[0]
+        drive_end = drive_end_variable(names, path)  # the training reader's rule (bpsrm.data.cwru)
+        if drive_end is not None:
+            return drive_end
         if len(names) == 1:
             return names[0]
         raise DataError(
