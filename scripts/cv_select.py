@@ -40,7 +40,7 @@ from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failu
 from bpsrm.engine.config import Config, load_config, override_value, parse_assignment
 from bpsrm.engine.replicates import mean_sd
 from bpsrm.engine.resume import finished_metrics
-from bpsrm.engine.run_folder import LAST_PT, METRICS_JSON
+from bpsrm.engine.run_folder import LAST_PT, read_metrics
 from bpsrm.errors import BpsrmError
 from bpsrm.files import write_text_atomic
 
@@ -148,7 +148,7 @@ def _store(row: list[dict | None], fold: int, out: Path) -> None:
     """``row[fold]``: the metrics.json of a fold run that has just finished; its last.pt is deleted (the run is
     over)."""
     (out / LAST_PT).unlink(missing_ok=True)
-    row[fold] = json.loads((out / METRICS_JSON).read_text())
+    row[fold] = read_metrics(out, required=True)
 
 
 def summarise(rows: dict[str, list[dict]]) -> dict[str, dict]:

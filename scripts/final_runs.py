@@ -26,7 +26,15 @@ from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failu
 from bpsrm.engine.config import load_config
 from bpsrm.engine.replicates import check_distinct
 from bpsrm.engine.resume import finished_metrics
-from bpsrm.engine.run_folder import BEST_PT, LAST_PT, METRICS_JSON, SELECTION_JSON, read_selection, write_selection
+from bpsrm.engine.run_folder import (
+    BEST_PT,
+    LAST_PT,
+    METRICS_JSON,
+    SELECTION_JSON,
+    read_metrics,
+    read_selection,
+    write_selection,
+)
 from bpsrm.errors import BpsrmError
 
 BPSRM = bpsrm_command()
@@ -121,7 +129,7 @@ def finish(out: Path, what: str) -> None:
     best = out / BEST_PT
     if best.exists() and best.stat().st_size > KEEP_CHECKPOINT_BYTES:
         best.unlink()
-    metrics = json.loads((out / METRICS_JSON).read_text())
+    metrics = read_metrics(out, required=True)
     print(f"{what}, test accuracy {100 * metrics['test_accuracy']:.2f}%", flush=True)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from bpsrm.engine.config import without_key
 from bpsrm.engine.replicates import format_percent, mean_sd
-from bpsrm.engine.run_folder import read_selection
+from bpsrm.engine.run_folder import read_metrics, read_selection
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SPECIAL = (
@@ -69,11 +69,7 @@ def _mean_std(values: list[float], unit: str = "seeds") -> str:
 
 
 def _load(folder: Path, pattern: str) -> list[dict]:
-    return [
-        json.loads((p / "metrics.json").read_text())
-        for p in sorted(folder.glob(pattern))
-        if (p / "metrics.json").is_file()
-    ]
+    return [read_metrics(p, required=True) for p in sorted(folder.glob(pattern)) if (p / "metrics.json").is_file()]
 
 
 def _row(name: str, metrics: list[dict], unit: str) -> str:
@@ -326,7 +322,7 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
         for variant in ABLATION_ORDER:
             folder = RESULTS / dataset.name if folded and variant == "base" else dataset / variant
             metrics = [
-                {**json.loads((p / "metrics.json").read_text()), "_replicate": p.name, "_folder": p}  # seed<S>/fold<K>
+                {**read_metrics(p, required=True), "_replicate": p.name, "_folder": p}  # seed<S> or fold<K>
                 for p in sorted(folder.glob(pattern))
                 if (p / "metrics.json").is_file()
             ]
@@ -555,11 +551,11 @@ def tuning_table() -> str:
     rows = []
     for run in sorted(p for p in folder.iterdir() if p.is_dir()):
         for seed_dir in sorted(run.glob("seed*")):
-            tried = json.loads((seed_dir / "metrics.json").read_text())
+            tried = read_metrics(seed_dir, required=True)
             base_path = RESULTS / compared_with(run, tried["experiment"]) / seed_dir.name / "metrics.json"
             if not base_path.is_file():
                 continue
-            base = json.loads(base_path.read_text())
+            base = read_metrics(base_path.parent, required=True)
             chosen = "tuning run" if tried["best_val_accuracy"] > base["best_val_accuracy"] else "configured run"
             change = run.name.removeprefix(tried["experiment"] + "-")
             rows.append(
