@@ -22,8 +22,6 @@ import json
 import statistics
 from pathlib import Path
 
-import numpy as np
-
 from bpsrm.engine.config import without_key
 from bpsrm.engine.replicates import format_percent, mean_sd
 from bpsrm.engine.run_folder import read_metrics, read_selection
@@ -372,63 +370,28 @@ def paired(base: list[dict], variant: list[dict]) -> str:
 
 def mcnemar_by_replicate(base: list[dict], variant: list[dict]) -> str:
     """The variant minus the base in points with McNemar's exact p, replicate by replicate (the same seed or fold, so
-    the same test samples; their predictions.npz): "+0.31 (0.03), -, -0.52 (p < 0.001)" in replicate order, "-" for
-    a replicate without
-    predictions on both sides (runs from before predictions.npz existed), "" when none has them. A predictions.npz
-    that does not match its run's metrics.json (another count or accuracy: a stale file), or two runs of one
-    replicate whose test labels differ, stops the table: they would not be a paired comparison."""
-    from bpsrm.engine.paired import mcnemar
-
-    runs = {m["_replicate"]: m for m in base}
-    shown = []
-    for run in sorted(variant, key=lambda m: _replicate_index(m["_replicate"])):
-        if run["_replicate"] not in runs:
-            continue
-        pair = [_predictions(runs[run["_replicate"]]), _predictions(run)]
-        if pair[0] is None or pair[1] is None:
-            shown.append("-")
-            continue
-        (labels, first), (other, second) = pair
-        if not np.array_equal(labels, other):
-            where = (
-                f"{labels.size} and {other.size} samples"
-                if labels.size != other.size
-                else f"first at sample {int(np.argmax(labels != other))}"
-            )
-            raise SystemExit(
-                f"results_table: {run['_folder']} and {runs[run['_replicate']]['_folder']} were tested on different "
-                f"samples (their predictions.npz labels differ: {where}); a paired comparison needs the same test split"
-            )
-        test = mcnemar(labels, first, second)
-        shown.append(f"{round(100 * test.difference, 2) + 0.0:+.2f} ({format_p(test.p).removeprefix('p = ')})")
-    return "" if all(cell == "-" for cell in shown) else ", ".join(shown)
-
-
-def _predictions(run: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """A run's predictions.npz (None when it has none), checked against its metrics.json: the test split's count
-    and accuracy, so that a file left from an earlier training of the folder is not paired."""
-    from bpsrm.engine.run_folder import Missing, read_predictions
+    the same test samples; :func:`bpsrm.engine.paired.compare_runs` on their predictions.npz): "+0.31 (0.03), -,
+    -0.52 (p < 0.001)" in replicate order, "-" for a replicate without predictions on both sides (runs from before
+    predictions.npz existed), "" when none has them. Predictions that are not their run's, or two runs of one
+    replicate tested on different samples, stop the table: they would not be a paired comparison."""
+    from bpsrm.engine.paired import compare_runs
+    from bpsrm.engine.run_folder import Missing
     from bpsrm.errors import BpsrmError
 
-    try:
-        labels, predictions = read_predictions(run["_folder"])
-    except Missing:
-        return None
-    except BpsrmError as exc:
-        raise SystemExit(f"results_table: {exc}") from None
-    accuracy = float(np.mean(labels == predictions)) if labels.size else 0.0
-    if run.get("evaluated_on", "test") != "test" or labels.size != run.get("test_samples", labels.size):
-        raise SystemExit(
-            f"results_table: {run['_folder']}: predictions.npz holds {labels.size} samples, metrics.json says "
-            f"{run.get('test_samples')} test samples (evaluated_on {run.get('evaluated_on', 'test')!r}); expected "
-            "the test split's predictions of this run"
-        )
-    if abs(accuracy - run["test_accuracy"]) > 1e-9:
-        raise SystemExit(
-            f"results_table: {run['_folder']}: predictions.npz gives accuracy {accuracy:.6f}, metrics.json "
-            f"{run['test_accuracy']:.6f}; expected the predictions of this run (a file left from an earlier training?)"
-        )
-    return labels, predictions
+    folders = {m["_replicate"]: m["_folder"] for m in base}
+    shown = []
+    for run in sorted(variant, key=lambda m: _replicate_index(m["_replicate"])):
+        if run["_replicate"] not in folders:
+            continue
+        try:
+            test = compare_runs(folders[run["_replicate"]], run["_folder"]).test
+        except Missing:
+            shown.append("-")
+            continue
+        except BpsrmError as exc:
+            raise SystemExit(f"results_table: {exc}") from None
+        shown.append(f"{round(100 * test.difference, 2) + 0.0:+.2f} ({format_p(test.p).removeprefix('p = ')})")
+    return "" if all(cell == "-" for cell in shown) else ", ".join(shown)
 
 
 def _replicate_index(name: str) -> int:

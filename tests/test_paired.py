@@ -3,6 +3,7 @@ run folder's predictions.npz reader on damaged files."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from scipy.stats import binomtest
 
 from bpsrm.engine import run_folder
-from bpsrm.engine.paired import exact_mcnemar_p, mcnemar
+from bpsrm.engine.paired import compare_runs, exact_mcnemar_p, mcnemar
 from bpsrm.errors import DataError
 
 
@@ -87,3 +88,69 @@ def test_a_file_that_is_not_an_npz_archive(tmp_path: Path) -> None:
     (tmp_path / "predictions.npz").write_bytes(b"not a zip file")
     with pytest.raises(DataError, match="cannot read the arrays"):
         run_folder.read_predictions(tmp_path)
+
+
+def _run(folder: Path, labels: list[int], predicted: list[int], **metrics) -> Path:
+    folder.mkdir(parents=True)
+    accuracy = sum(a == b for a, b in zip(labels, predicted, strict=True)) / len(labels)
+    record = {"evaluated_on": "test", "test_accuracy": accuracy, "test_samples": len(labels), **metrics}
+    (folder / "metrics.json").write_text(json.dumps(record))
+    run_folder.write_predictions(folder, np.array(labels), np.array(predicted))
+    return folder
+
+
+LABELS = [0, 1, 2, 0, 1, 2, 0, 1]
+
+
+def test_two_runs_compared_by_hand(tmp_path: Path) -> None:
+    """First right on samples 0-4 and 6, second on 0-2 and 5-7: first alone on 3 and 4, second alone on 5 and 7;
+    b = c = 2, p = min(1, 2 * (1 + 4 + 6) / 16) = 1."""
+    first = _run(tmp_path / "a", LABELS, [0, 1, 2, 0, 1, 0, 0, 2])
+    second = _run(tmp_path / "b", LABELS, [0, 1, 2, 1, 2, 2, 0, 1])
+    pair = compare_runs(first, second).to_dict()
+    assert pair == {
+        "first": str(first),
+        "second": str(second),
+        "split": "test",
+        "samples": 8,
+        "first_accuracy": 6 / 8,
+        "second_accuracy": 6 / 8,
+        "difference_points": 0.0,
+        "only_first_right": 2,
+        "only_second_right": 2,
+        "mcnemar_p": 1.0,
+    }
+
+
+def test_runs_on_different_samples_or_with_stale_predictions_are_refused(tmp_path: Path) -> None:
+    first = _run(tmp_path / "a", LABELS, LABELS)
+    shuffled = _run(tmp_path / "b", LABELS[::-1], LABELS[::-1])
+    with pytest.raises(DataError, match=r"evaluated on different samples \(labels differ first at sample 0\)"):
+        compare_runs(first, shuffled)
+    shorter = _run(tmp_path / "c", LABELS[:6], LABELS[:6])
+    with pytest.raises(DataError, match=r"\(8 and 6 samples\)"):
+        compare_runs(first, shorter)
+    validation = _run(tmp_path / "d", LABELS, LABELS, evaluated_on="validation", test_accuracy=None)
+    with pytest.raises(DataError, match="the test split against the validation split"):
+        compare_runs(first, validation)
+    stale = _run(tmp_path / "e", LABELS, LABELS)
+    (stale / "metrics.json").write_text(json.dumps({"evaluated_on": "test", "test_accuracy": 0.5, "test_samples": 8}))
+    with pytest.raises(DataError, match=r"accuracy 1\.000000, but metrics\.json says 8 test samples at 0\.5"):
+        compare_runs(first, stale)
+
+
+def test_the_compare_command(tmp_path: Path, capsys) -> None:
+    from bpsrm.cli import main
+
+    first = _run(tmp_path / "a", LABELS, [0, 1, 2, 1, 2, 0, 1, 2])  # right on 0-2
+    second = _run(tmp_path / "b", LABELS, LABELS)  # right on all 8: five more, b = 0, c = 5, p = 2 / 32
+    assert main(["compare", str(first), str(second), "--out", str(tmp_path / "c.json")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == json.loads((tmp_path / "c.json").read_text())
+    assert (report["only_first_right"], report["only_second_right"]) == (0, 5)
+    assert report["mcnemar_p"] == pytest.approx(0.0625) and report["difference_points"] == pytest.approx(62.5)
+    assert report["summary"].startswith("second minus first: +62.50 points on 8 test samples")
+    (first / "predictions.npz").unlink()
+    assert main(["compare", str(first), str(second)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bpsrm: error: ") and "predictions.npz missing" in err and "Traceback" not in err

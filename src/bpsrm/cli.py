@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="first re-estimate the normalisation statistics from the evaluated inputs, labels unread (AdaBN)",
     )
+    compare = sub.add_parser(
+        "compare",
+        help="compare two run folders sample by sample on their common test split (McNemar's exact test); JSON out",
+    )
+    compare.set_defaults(func=_compare_command)
+    compare.add_argument("first", type=Path, help="a run folder (its predictions.npz and metrics.json)")
+    compare.add_argument("second", type=Path, help="another run folder evaluated on the same samples")
+    compare.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
     predict = sub.add_parser(
         "predict",
         help="classify new files (images, N-MNIST .bin, ASL-DVS .mat, vibration .mat/.csv/.txt/.npy/.wav); JSON",
@@ -304,18 +312,37 @@ def _crossload_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_command(args: argparse.Namespace) -> int:
+    from .engine.paired import compare_runs
+
+    pair = compare_runs(args.first, args.second)
+    report = pair.to_dict()
+    report["summary"] = (
+        f"second minus first: {report['difference_points']:+.2f} points on {report['samples']} {pair.split} samples "
+        f"(first alone right on {report['only_first_right']}, second alone on {report['only_second_right']}), "
+        f"McNemar's exact p = {report['mcnemar_p']:.3g}"
+    )
+    _print_json(report, args.out)
+    return 0
+
+
+def _print_json(report: dict, out: Path | None) -> None:
+    """Print ``report`` as JSON, and write it to ``out`` too when given."""
+    text = json.dumps(report, indent=2)
+    if out is not None:
+        try:
+            write_text_atomic(out, text + "\n")
+        except OSError as exc:
+            raise BpsrmError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    print(text)
+
+
 def _eval_command(args: argparse.Namespace) -> int:
     from .deploy.inference import evaluate_checkpoint
 
     options = _parse_options(args.option)
     report = evaluate_checkpoint(args.checkpoint, args.root, options, args.split, adapt=args.adapt)
-    text = json.dumps(report, indent=2)
-    if args.out is not None:
-        try:
-            write_text_atomic(args.out, text + "\n")
-        except OSError as exc:
-            raise BpsrmError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
-    print(text)
+    _print_json(report, args.out)
     return 0
 
 

@@ -19,10 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["McNemar", "exact_mcnemar_p", "mcnemar"]
+from ..errors import DataError
+from . import run_folder
+
+__all__ = ["McNemar", "RunPair", "compare_runs", "exact_mcnemar_p", "mcnemar", "run_predictions"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +78,80 @@ def mcnemar(
     only_first = int(np.count_nonzero(right_a & ~right_b))
     only_second = int(np.count_nonzero(right_b & ~right_a))
     return McNemar(truth.shape[0], only_first, only_second, exact_mcnemar_p(only_first, only_second))
+
+
+def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """A run folder's predictions.npz as (labels, predictions, the split they are of), checked against its
+    metrics.json: the same number of samples and the same accuracy, so that a file left by an earlier training of
+    the folder is not taken for this run's. :class:`~bpsrm.engine.run_folder.Missing` when the folder has none."""
+    labels, predictions = run_folder.read_predictions(run)
+    metrics = run_folder.read_metrics(run, required=True)
+    split = metrics.get("evaluated_on", "test")
+    if split == "test":
+        expected = (metrics.get("test_samples", labels.size), metrics.get("test_accuracy"))
+        accuracy = float(np.mean(labels == predictions)) if labels.size else 0.0
+        if (
+            labels.size != expected[0]
+            or not isinstance(expected[1], (int, float))
+            or abs(accuracy - expected[1]) > 1e-9
+        ):
+            raise DataError(
+                f"{run / run_folder.PREDICTIONS_NPZ}: {labels.size} samples at accuracy {accuracy:.6f}, but "
+                f"{run_folder.METRICS_JSON} says {expected[0]} test samples at {expected[1]}; expected this run's "
+                "test predictions (a file left by an earlier training of the folder?)"
+            )
+    return labels, predictions, str(split)
+
+
+@dataclass(frozen=True)
+class RunPair:
+    """Two runs compared sample by sample on the split both were evaluated on."""
+
+    first: Path
+    second: Path
+    split: str
+    first_accuracy: float
+    second_accuracy: float
+    test: McNemar
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as plain data (``bpsrm compare`` prints it as JSON)."""
+        return {
+            "first": str(self.first),
+            "second": str(self.second),
+            "split": self.split,
+            "samples": self.test.samples,
+            "first_accuracy": self.first_accuracy,
+            "second_accuracy": self.second_accuracy,
+            "difference_points": 100 * self.test.difference,
+            "only_first_right": self.test.only_first,
+            "only_second_right": self.test.only_second,
+            "mcnemar_p": self.test.p,
+        }
+
+
+def compare_runs(first: Path, second: Path) -> RunPair:
+    """McNemar's exact test of two run folders' models on the samples both were evaluated on (their
+    predictions.npz, :func:`run_predictions`): a :class:`~bpsrm.errors.DataError` naming both when they were
+    evaluated on different samples (another split, count or order of labels)."""
+    (labels, a, split), (other, b, other_split) = run_predictions(Path(first)), run_predictions(Path(second))
+    if split != other_split or not np.array_equal(labels, other):
+        differ = (
+            f"the {split} split against the {other_split} split"
+            if split != other_split
+            else f"{labels.size} and {other.size} samples"
+            if labels.size != other.size
+            else f"labels differ first at sample {int(np.argmax(labels != other))}"
+        )
+        raise DataError(
+            f"{first} and {second} were evaluated on different samples ({differ}); a paired comparison needs two "
+            "runs tested on the same split (the same data, split options and seed of the split)"
+        )
+    return RunPair(
+        Path(first),
+        Path(second),
+        split,
+        float(np.mean(labels == a)),
+        float(np.mean(labels == b)),
+        mcnemar(labels, a, b),
+    )
