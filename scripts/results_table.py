@@ -370,28 +370,33 @@ def paired(base: list[dict], variant: list[dict]) -> str:
 
 def mcnemar_by_replicate(base: list[dict], variant: list[dict]) -> str:
     """The variant minus the base in points with McNemar's exact p, replicate by replicate (the same seed or fold, so
-    the same test samples; :func:`bpsrm.engine.paired.compare_runs` on their predictions.npz): "+0.31 (0.03), -,
-    -0.52 (p < 0.001)" in replicate order, "-" for a replicate without predictions on both sides (runs from before
-    predictions.npz existed), "" when none has them. Predictions that are not their run's, or two runs of one
-    replicate tested on different samples, stop the table: they would not be a paired comparison."""
+    the same test samples; :func:`bpsrm.engine.paired.compare_runs` on their predictions.npz), each labelled with its
+    seed or fold: "0: +0.31 (0.03), 1: -, 2: not run". "-" marks a replicate without predictions on both sides (runs
+    from before predictions.npz existed), "not run" one that the base or the variant lacks; "" when no replicate has
+    predictions. Predictions that are not their run's, or two runs of one replicate tested on different samples,
+    stop the table: they would not be a paired comparison."""
     from bpsrm.engine.paired import compare_runs
     from bpsrm.engine.run_folder import Missing
     from bpsrm.errors import BpsrmError
 
-    folders = {m["_replicate"]: m["_folder"] for m in base}
-    shown = []
-    for run in sorted(variant, key=lambda m: _replicate_index(m["_replicate"])):
-        if run["_replicate"] not in folders:
+    bases = {m["_replicate"]: m["_folder"] for m in base}
+    variants = {m["_replicate"]: m["_folder"] for m in variant}
+    cells, compared = [], False
+    for replicate in sorted(bases.keys() | variants.keys(), key=_replicate_index):
+        label = f"{_replicate_index(replicate)}: "
+        if replicate not in bases or replicate not in variants:
+            cells.append(label + "not run")
             continue
         try:
-            test = compare_runs(folders[run["_replicate"]], run["_folder"]).test
+            test = compare_runs(bases[replicate], variants[replicate]).test
         except Missing:
-            shown.append("-")
+            cells.append(label + "-")
             continue
         except BpsrmError as exc:
             raise SystemExit(f"results_table: {exc}") from None
-        shown.append(f"{round(100 * test.difference, 2) + 0.0:+.2f} ({format_p(test.p).removeprefix('p = ')})")
-    return "" if all(cell == "-" for cell in shown) else ", ".join(shown)
+        compared = True
+        cells.append(f"{label}{round(100 * test.difference, 2) + 0.0:+.2f} ({format_p(test.p).removeprefix('p = ')})")
+    return ", ".join(cells) if compared else ""
 
 
 def _replicate_index(name: str) -> int:

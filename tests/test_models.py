@@ -449,3 +449,11 @@ def test_the_outputs_of_a_spec_are_its_last_fc_layers(spec: str, outputs: int) -
     model = build_model(spec, (16,) if spec.startswith("FC") else (1, 8, 8))  # what the network gives
     x = torch.zeros(2, 3, 16) if spec.startswith("FC") else torch.zeros(2, 3, 1, 8, 8)
     assert model(x).shape == (3, outputs)
+
+
+def test_a_spec_without_an_fc_layer_has_no_class_outputs() -> None:
+    """8C3-SRM parses and builds, but has no FC layer: spec_outputs raised a bare StopIteration (a traceback)."""
+    from bpsrm.network.models import spec_outputs
+
+    with pytest.raises(SpecError, match=r"'8C3-SRM' has no FC layer, so no class outputs; end it with FCn"):
+        spec_outputs("8C3-SRM")

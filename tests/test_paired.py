@@ -90,10 +90,26 @@ def test_a_file_that_is_not_an_npz_archive(tmp_path: Path) -> None:
         run_folder.read_predictions(tmp_path)
 
 
+def _confusion(labels: list[int], predicted: list[int], classes: int = 3) -> list[list[int]]:
+    """By hand, as the trainer's metrics.json holds it: rows the true class, columns the predicted one."""
+    table = [[0] * classes for _ in range(classes)]
+    for truth, guess in zip(labels, predicted, strict=True):
+        table[truth][guess] += 1
+    return table
+
+
 def _run(folder: Path, labels: list[int], predicted: list[int], **metrics) -> Path:
     folder.mkdir(parents=True)
     accuracy = sum(a == b for a, b in zip(labels, predicted, strict=True)) / len(labels)
-    record = {"evaluated_on": "test", "test_accuracy": accuracy, "test_samples": len(labels), **metrics}
+    record = {
+        "evaluated_on": "test",
+        "dataset": "cwru",
+        "classes": ["a", "b", "c"],
+        "test_accuracy": accuracy,
+        "test_samples": len(labels),
+        "confusion_matrix": _confusion(labels, predicted),
+        **metrics,
+    }
     (folder / "metrics.json").write_text(json.dumps(record))
     run_folder.write_predictions(folder, np.array(labels), np.array(predicted))
     return folder
@@ -133,10 +149,32 @@ def test_runs_on_different_samples_or_with_stale_predictions_are_refused(tmp_pat
     validation = _run(tmp_path / "d", LABELS, LABELS, evaluated_on="validation", test_accuracy=None)
     with pytest.raises(DataError, match="the test split against the validation split"):
         compare_runs(first, validation)
-    stale = _run(tmp_path / "e", LABELS, LABELS)
-    (stale / "metrics.json").write_text(json.dumps({"evaluated_on": "test", "test_accuracy": 0.5, "test_samples": 8}))
-    with pytest.raises(DataError, match=r"accuracy 1\.000000, but metrics\.json says 8 test samples at 0\.5"):
+    # a file left by an earlier training: same count, same accuracy, other samples wrong (CWRU's 99.8% case)
+    stale = _run(tmp_path / "e", LABELS, [0, 1, 2, 0, 1, 2, 0, 0])
+    run_folder.write_predictions(stale, np.array(LABELS), np.array([1, 1, 2, 0, 1, 2, 0, 1]))
+    with pytest.raises(DataError, match=r"predictions\.npz: its 8 labels and predictions do not give the confusion"):
         compare_runs(first, stale)
+    # validation runs (train.test: false) are checked the same way
+    checked = _run(tmp_path / "f", LABELS, LABELS, evaluated_on="validation", test_accuracy=None, test_samples=0)
+    run_folder.write_predictions(checked, np.array(LABELS), np.array([2, 1, 2, 0, 1, 2, 0, 1]))
+    with pytest.raises(DataError, match="do not give the confusion matrix"):
+        compare_runs(validation, checked)
+    other_data = _run(tmp_path / "g", LABELS, LABELS, dataset="nmnist")
+    with pytest.raises(DataError, match="dataset 'cwru' against 'nmnist'"):
+        compare_runs(first, other_data)
+
+
+def test_what_is_not_a_comparable_run_is_named(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"not a run folder \(expected a folder holding predictions\.npz"):
+        compare_runs(tmp_path / "typo", tmp_path / "typo")
+    empty = _run(tmp_path / "empty", LABELS, LABELS)
+    run_folder.write_predictions(empty, np.zeros(0, int), np.zeros(0, int))
+    with pytest.raises(DataError, match="holds no samples"):
+        compare_runs(empty, empty)
+    unfinished = _run(tmp_path / "unfinished", LABELS, LABELS)
+    (unfinished / "metrics.json").unlink()
+    with pytest.raises(DataError, match=r"unfinished/metrics\.json: missing beside predictions\.npz"):
+        compare_runs(unfinished, unfinished)
 
 
 def test_the_compare_command(tmp_path: Path, capsys) -> None:

@@ -216,6 +216,7 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
     before it existed) give an empty cell."""
     import importlib.util
     import json
+    import shutil
 
     import numpy as np
 
@@ -239,6 +240,9 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
                 {
                     "test_accuracy": accuracy,
                     "test_samples": 6,
+                    "confusion_matrix": np.bincount(labels * 3 + np.array(predicted), minlength=9)
+                    .reshape(3, 3)
+                    .tolist(),
                     "firing_rates": {"l": 0.1},
                     "train_seconds": 60,
                     "epochs": 1,
@@ -250,20 +254,31 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
     text = table.ablation_tables()
     assert "each seed: points, McNemar p (same test samples)" in text
     row = next(line for line in text.splitlines() if line.startswith("| exp kernel"))
-    assert row.split(" | ")[4] == "+83.33 (0.06), +0.00 (1.00)", row  # 5 / 6 samples more, then none
+    assert row.split(" | ")[4] == "0: +83.33 (0.06), 1: +0.00 (1.00)", row  # 5 / 6 samples more, then none
     without = tmp_path / "ablations" / "cwru" / "kernel-exp" / "seed1" / "predictions.npz"
     without.unlink()
     row = next(line for line in table.ablation_tables().splitlines() if line.startswith("| exp kernel"))
-    assert row.split(" | ")[4] == "+83.33 (0.06), -", row  # seed 1 has no predictions: said, not skipped
-    np.savez(without, labels=labels[::-1], predictions=np.array([2, 1, 0, 2, 0, 1]))  # 4 of 6, as its metrics.json
+    assert row.split(" | ")[4] == "0: +83.33 (0.06), 1: -", row  # seed 1 has no predictions: said, not skipped
+    (tmp_path / "ablations" / "cwru" / "base" / "seed2").mkdir()  # a base seed the variant has not reached
+    (tmp_path / "ablations" / "cwru" / "base" / "seed2" / "metrics.json").write_text(
+        (tmp_path / "ablations" / "cwru" / "base" / "seed1" / "metrics.json").read_text()
+    )
+    row = next(line for line in table.ablation_tables().splitlines() if line.startswith("| exp kernel"))
+    assert row.split(" | ")[4] == "0: +83.33 (0.06), 1: -, 2: not run", row
+    shutil.rmtree(tmp_path / "ablations" / "cwru" / "base" / "seed2")
+    shuffled = np.array([2, 1, 0, 2, 0, 1])  # 4 of 6 right, and its metrics.json's confusion matrix made to match
+    np.savez(without, labels=labels[::-1], predictions=shuffled)
+    recorded = json.loads((without.parent / "metrics.json").read_text())
+    recorded["confusion_matrix"] = np.bincount(labels[::-1] * 3 + shuffled, minlength=9).reshape(3, 3).tolist()
+    (without.parent / "metrics.json").write_text(json.dumps(recorded))
     with pytest.raises(SystemExit, match=r"evaluated on different samples \(labels differ first at sample 0\)"):
         table.ablation_tables()
     # a predictions.npz that is not of this run's test (another accuracy than its metrics.json): not paired
     np.savez(without, labels=labels, predictions=np.array([0, 1, 2, 0, 1, 0]))
-    with pytest.raises(SystemExit, match=r"accuracy 0\.833333, but metrics\.json says 6 test samples at 0\.666"):
+    with pytest.raises(SystemExit, match=r"labels and predictions do not give the confusion matrix of metrics\.json"):
         table.ablation_tables()
     np.savez(without, labels=labels[:5], predictions=np.array([0, 1, 2, 0, 0]))
-    with pytest.raises(SystemExit, match=r"5 samples at accuracy 0\.800000, but metrics\.json says 6 test samples"):
+    with pytest.raises(SystemExit, match=r"its 5 labels and predictions do not give the confusion matrix"):
         table.ablation_tables()
     without.write_bytes(b"not a zip file")
     with pytest.raises(SystemExit, match="cannot read the arrays"):

@@ -849,3 +849,15 @@ def test_a_text_file_with_carriage_returns_alone_reads_its_lines(tmp_path) -> No
     path.write_bytes(b"accel\r0.1\rsensor fault\r0.3\r")
     with pytest.raises(DataError, match="line 3"):
         read_recording(path, sample_rate_hz=12_000)
+
+
+def test_an_empty_own_drive_end_variable_is_refused_not_passed_over_for_the_neighbours(tmp_path: Path, rec105) -> None:
+    """105.mat with an empty X105_DE_time beside its neighbour's X106_DE_time: predict read X106 (the only usable
+    drive-end channel) where training refuses the file; both refuse now (one rule, helper-46)."""
+    path = tmp_path / "105.mat"
+    scipy.io.savemat(path, {"X105_DE_time": np.zeros((0, 1)), "X106_DE_time": rec105["12k"][:, None]})
+    with pytest.raises(DataError, match=r"X105_DE_time is empty"):
+        read_cwru_record(path)
+    with pytest.raises(DataError, match=r"105\.mat: its drive-end variable is not a signal: X105_DE_time \(empty\)"):
+        read_recording(path)
+    assert read_recording(path, channel="X106_DE_time").signal.size == rec105["12k"].size  # asked for by name: read

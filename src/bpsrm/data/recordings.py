@@ -27,9 +27,11 @@
   bytes than it holds (a recording cut short) is refused.
 
 Channel choice: ``channel`` (a name, or an index into
-:attr:`Recording.channels`); else the only ``X<n>_DE_time`` variable (CWRU
-layout: the drive end); else the only channel; else a
-:class:`~bpsrm.errors.DataError` lists the channels.
+:attr:`Recording.channels`); else the drive-end ``X<n>_DE_time`` variable
+by the training reader's rule (:func:`bpsrm.data.cwru.drive_end_variable`: the
+one numbered after the file, else the only one; refused when it is empty or a
+scalar); else the only channel; else a :class:`~bpsrm.errors.DataError` lists
+the channels.
 
 :func:`check_signal` rejects signals no model should be asked about (NaN,
 too short, flat, clipped) and :func:`resample` brings a signal to the rate a
@@ -313,7 +315,15 @@ def _listing(names: Any, limit: int = 20) -> str:
 def _choose_channel(path: Path, content: _Content, channel: str | int | None) -> str:
     names = list(content.channels)
     if channel is None:
-        drive_end = drive_end_variable(names, path)  # the training reader's rule (bpsrm.data.cwru)
+        # The training reader's rule (bpsrm.data.cwru) over every variable of the file, as the training reader
+        # sees them: one that is no usable signal here (empty, a scalar) is refused, not passed over for another.
+        unusable = {entry.split(" (", 1)[0]: entry for entry in content.skipped}
+        drive_end = drive_end_variable([*names, *unusable], path)
+        if drive_end is not None and drive_end in unusable:
+            raise DataError(
+                f"{path}: its drive-end variable is not a signal: {unusable[drive_end]}; pass --channel NAME or "
+                "--channel INDEX (0-based) to read another channel"
+            )
         if drive_end is not None:
             return drive_end
         if len(names) == 1:

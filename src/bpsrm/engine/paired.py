@@ -80,27 +80,35 @@ def mcnemar(
     return McNemar(truth.shape[0], only_first, only_second, exact_mcnemar_p(only_first, only_second))
 
 
-def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """A run folder's predictions.npz as (labels, predictions, the split they are of), checked against its
-    metrics.json: the same number of samples and the same accuracy, so that a file left by an earlier training of
-    the folder is not taken for this run's. :class:`~bpsrm.engine.run_folder.Missing` when the folder has none."""
+def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A run folder's predictions.npz as (labels, predictions, its metrics.json), checked against that
+    metrics.json: the same confusion matrix (so the same count and accuracy on either split), so that a file left
+    by an earlier training of the folder is not taken for this run's. :class:`~bpsrm.engine.run_folder.Missing`
+    when the folder has no predictions.npz (a run from before it existed)."""
+    run = Path(run)
+    if not run.is_dir():
+        raise DataError(f"{run}: not a run folder (expected a folder holding predictions.npz and metrics.json)")
     labels, predictions = run_folder.read_predictions(run)
-    metrics = run_folder.read_metrics(run, required=True)
-    split = metrics.get("evaluated_on", "test")
-    if split == "test":
-        expected = (metrics.get("test_samples", labels.size), metrics.get("test_accuracy"))
-        accuracy = float(np.mean(labels == predictions)) if labels.size else 0.0
-        if (
-            labels.size != expected[0]
-            or not isinstance(expected[1], (int, float))
-            or abs(accuracy - expected[1]) > 1e-9
-        ):
+    if labels.size == 0:
+        raise DataError(f"{run / run_folder.PREDICTIONS_NPZ}: holds no samples (expected one per held-out sample)")
+    try:
+        metrics = run_folder.read_metrics(run, required=True)
+    except run_folder.Missing:
+        raise DataError(
+            f"{run / run_folder.METRICS_JSON}: missing beside predictions.npz (the run stopped while finishing?)"
+        ) from None
+    recorded = metrics.get("confusion_matrix")
+    if isinstance(recorded, list) and recorded:
+        classes = len(recorded)
+        inside = bool(np.all((labels >= 0) & (labels < classes) & (predictions >= 0) & (predictions < classes)))
+        counted = np.bincount(labels * classes + predictions, minlength=classes * classes) if inside else None
+        if counted is None or counted.reshape(classes, classes).tolist() != recorded:
             raise DataError(
-                f"{run / run_folder.PREDICTIONS_NPZ}: {labels.size} samples at accuracy {accuracy:.6f}, but "
-                f"{run_folder.METRICS_JSON} says {expected[0]} test samples at {expected[1]}; expected this run's "
-                "test predictions (a file left by an earlier training of the folder?)"
+                f"{run / run_folder.PREDICTIONS_NPZ}: its {labels.size} labels and predictions do not give the "
+                f"confusion matrix of {run_folder.METRICS_JSON}; expected this run's predictions (a file left by an "
+                "earlier training of the folder?)"
             )
-    return labels, predictions, str(split)
+    return labels, predictions, metrics
 
 
 @dataclass(frozen=True)
@@ -134,11 +142,15 @@ def compare_runs(first: Path, second: Path) -> RunPair:
     """McNemar's exact test of two run folders' models on the samples both were evaluated on (their
     predictions.npz, :func:`run_predictions`): a :class:`~bpsrm.errors.DataError` naming both when they were
     evaluated on different samples (another split, count or order of labels)."""
-    (labels, a, split), (other, b, other_split) = run_predictions(Path(first)), run_predictions(Path(second))
-    if split != other_split or not np.array_equal(labels, other):
+    (labels, a, one), (other, b, two) = run_predictions(Path(first)), run_predictions(Path(second))
+    split, other_split = str(one.get("evaluated_on", "test")), str(two.get("evaluated_on", "test"))
+    same_data = (one.get("dataset"), one.get("classes")) == (two.get("dataset"), two.get("classes"))
+    if split != other_split or not same_data or not np.array_equal(labels, other):
         differ = (
             f"the {split} split against the {other_split} split"
             if split != other_split
+            else f"dataset {one.get('dataset')!r} against {two.get('dataset')!r}, or other classes"
+            if not same_data
             else f"{labels.size} and {other.size} samples"
             if labels.size != other.size
             else f"labels differ first at sample {int(np.argmax(labels != other))}"

@@ -110,8 +110,11 @@ def parse_spec(spec: str) -> list[Token]:
 
 def spec_outputs(spec: str) -> int:
     """The outputs of a network spec, one per class: the size of its last FC layer (a spec ends with FC or with
-    an SRM after it, :func:`parse_spec` checks)."""
-    return next(token.args[0] for token in reversed(parse_spec(spec)) if token.kind == "fc")
+    an SRM after it, :func:`parse_spec` checks); a :class:`~bpsrm.errors.SpecError` for a spec without one."""
+    sizes = [token.args[0] for token in parse_spec(spec) if token.kind == "fc"]
+    if not sizes:
+        raise SpecError(f"the spec {spec!r} has no FC layer, so no class outputs; end it with FCn for n classes")
+    return sizes[-1]
 
 
 def replace_norm(spec: str, token: str | None) -> str:
