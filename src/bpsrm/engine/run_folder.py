@@ -473,16 +473,21 @@ def firing_rates(metrics: dict[str, Any], run: Path) -> tuple[list[str], np.ndar
     return names, np.asarray(values, dtype=float)
 
 
+def _arrays(path: Path, missing: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file of the run folder (no pickles); :class:`Missing` with ``missing`` when absent."""
+    if not path.is_file():
+        raise Missing(missing)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except Exception as exc:  # zipfile, pickle refusal, truncation: all mean "unreadable"
+        raise DataError(f"{path}: cannot read the arrays ({type(exc).__name__}: {exc})") from exc
+
+
 def read_activity(run: Path) -> Activity:
     """activity.npz, checked, as an :class:`Activity`."""
     path = run / ACTIVITY_NPZ
-    if not path.is_file():
-        raise Missing(f"{ACTIVITY_NPZ} missing")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as exc:  # zipfile, pickle refusal, truncation: all mean "unreadable"
-        raise DataError(f"{path}: cannot read the arrays ({type(exc).__name__}: {exc})") from exc
+    arrays = _arrays(path, f"{ACTIVITY_NPZ} missing")
     if "names" not in arrays:
         raise DataError(f"{path}: no 'names' array (the layer names)")
     names = np.atleast_1d(arrays["names"])
@@ -527,13 +532,7 @@ def _checked_selection(selection: Any, path: Path) -> dict[str, Any]:
 def read_predictions(run: Path) -> tuple[np.ndarray, np.ndarray]:
     """predictions.npz, checked: (labels, predictions), two 1-D integer arrays of one length."""
     path = run / PREDICTIONS_NPZ
-    if not path.is_file():
-        raise Missing(f"{path}: {PREDICTIONS_NPZ} missing (runs before it existed, or stopped before their test)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as exc:  # zipfile, pickle refusal, truncation: all mean "unreadable"
-        raise DataError(f"{path}: cannot read the arrays ({type(exc).__name__}: {exc})") from exc
+    arrays = _arrays(path, f"{path}: {PREDICTIONS_NPZ} missing (runs before it existed, or stopped before their test)")
     for key in ("labels", "predictions"):
         if key not in arrays:
             raise DataError(f"{path}: no '{key}' array (expected 'labels' and 'predictions')")
