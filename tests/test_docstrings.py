@@ -20,6 +20,7 @@ PUBLIC_MODULES = [
     "bpsrm.network.encoding",
     "bpsrm.deploy.export",
     "bpsrm.errors",
+    "bpsrm.options",
     "bpsrm.deploy.inference",
     "bpsrm.deploy.ood",
     "bpsrm.docgen",

@@ -178,3 +178,12 @@ def test_every_public_name_is_reachable_from_the_package_and_is_the_object_of_it
     assert _fresh_python(code) == ["ok"]
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         bpsrm.no_such_name  # noqa: B018
+
+
+def test_only_the_entry_point_and_the_reference_page_import_the_command_line() -> None:
+    """docs/architecture.md's rule: only __main__.py and docgen.py import cli.py (the engine once took the CLI's
+    whole-number check from it; that type lives in bpsrm.options now)."""
+    importers = sorted(
+        str(f.relative_to(SRC)) for f in SRC.rglob("*.py") if f.name != "cli.py" and "cli" in _bpsrm_imports(f)
+    )
+    assert importers == ["__main__.py", "docgen.py"], importers

@@ -13,18 +13,9 @@ from pathlib import Path
 from ._version import __version__
 from .errors import BpsrmError
 from .files import write_text_atomic
+from .options import positive_int
 
 __all__ = ["main", "build_parser"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="CPU threads of demo, train, crossload, eval, predict and adapt (default: PyTorch's, one per core); "
         "give each of several runs on one machine its share (e.g. 1 each for two runs on 2 cores): more threads "
@@ -51,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo_command)
     demo.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
     # The defaults are bpsrm.demo.DEMO_CONFIG's (None here; not imported, to keep --help fast); tests check the text.
-    demo.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: 8)")
+    demo.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: 8)")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     _resume_options(demo)
     train = sub.add_parser("train", help="train an experiment from a YAML config into a run folder")
@@ -62,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<experiment>-<time>)")
     _resume_options(train, reuse=True)
-    train.add_argument("--epochs", type=_positive_int, default=None, help="shorthand for train.epochs=N")
+    train.add_argument("--epochs", type=positive_int, default=None, help="shorthand for train.epochs=N")
     train.add_argument("--seed", type=int, default=None, help="shorthand for seed=S")
     cross = sub.add_parser(
         "crossload",
