@@ -108,7 +108,7 @@ class _Content:
     rates: list[tuple[float, str]]  # sample rates the file states, with where it states them
     rpms: dict[str, float]  # rpm scalars by variable name
     channel_rates: dict[str, tuple[float, str]]  # rate implied by a channel's own name (CWRU layout)
-    skipped: list[str]  # variables that are not channels, with the reason
+    skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
     time_column: str | None = None
 
 
@@ -154,7 +154,8 @@ def read_recording(
     reader = {".mat": _read_mat, ".csv": _read_text, ".txt": _read_text, ".npy": _read_npy, ".wav": _read_wav}
     content = reader[suffix](path)
     if not content.channels:
-        found = f"; found {', '.join(content.skipped)}" if content.skipped else ""
+        skipped = ", ".join(f"{name} ({why})" for name, why in content.skipped.items())
+        found = f"; found {skipped}" if skipped else ""
         raise DataError(f"{path}: no numeric signal (expected a numeric vector or column){found}")
 
     name = _choose_channel(path, content, channel)
@@ -317,12 +318,11 @@ def _choose_channel(path: Path, content: _Content, channel: str | int | None) ->
     if channel is None:
         # The training reader's rule (bpsrm.data.cwru) over every variable of the file, as the training reader
         # sees them: one that is no usable signal here (empty, a scalar) is refused, not passed over for another.
-        unusable = {entry.split(" (", 1)[0]: entry for entry in content.skipped}
-        drive_end = drive_end_variable([*names, *unusable], path)
-        if drive_end is not None and drive_end in unusable:
+        drive_end = drive_end_variable([*names, *content.skipped], path)
+        if drive_end is not None and drive_end in content.skipped:
             raise DataError(
-                f"{path}: its drive-end variable is not a signal: {unusable[drive_end]}; pass --channel NAME or "
-                "--channel INDEX (0-based) to read another channel"
+                f"{path}: its drive-end variable is not a signal: {drive_end} ({content.skipped[drive_end]}); pass "
+                "--channel NAME or --channel INDEX (0-based) to read another channel"
             )
         if drive_end is not None:
             return drive_end
@@ -378,7 +378,7 @@ def _add_array(
     size = math.prod(shape)
     vector = len(shape) == 1 or (len(shape) == 2 and min(shape) == 1)
     if size == 0:
-        content.skipped.append(f"{name} (empty)")
+        content.skipped[name] = "empty"
     elif size == 1:
         value = float(read().reshape(-1)[0])
         if _RATE_NAME.match(name):
@@ -389,7 +389,7 @@ def _add_array(
             if math.isfinite(value) and value > 0:
                 content.rpms[name] = value
         else:
-            content.skipped.append(f"{name} (a scalar)")
+            content.skipped[name] = "a scalar"
     elif vector:
         content.channels[name] = lambda: read().reshape(-1)
         cwru = _CWRU_KEY.match(name)
@@ -404,7 +404,7 @@ def _add_array(
         for i in range(shape[1] if along_rows else shape[0]):
             content.channels[f"{name}[{i}]"] = (lambda i=i: read()[:, i]) if along_rows else (lambda i=i: read()[i, :])
     else:
-        content.skipped.append(f"{name} (a {len(shape)}-D array)")
+        content.skipped[name] = f"a {len(shape)}-D array"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -419,7 +419,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _new_content() -> _Content:
-    return _Content(channels={}, rates=[], rpms={}, channel_rates={}, skipped=[])
+    return _Content(channels={}, rates=[], rpms={}, channel_rates={}, skipped={})
 
 
 def _read_mat(path: Path) -> _Content:
@@ -436,7 +436,7 @@ def _read_mat(path: Path) -> _Content:
     for name in dict.fromkeys(mat.names):
         header = mat.header(name)
         if header.mx_class not in MAT_NUMERIC_CLASSES or header.is_complex:
-            content.skipped.append(f"{name} (not a real numeric array)")
+            content.skipped[name] = "not a real numeric array"
             continue
 
         def load(name: str = name) -> np.ndarray:
@@ -467,7 +467,7 @@ def _read_mat73(path: Path) -> _Content:
                     continue
                 item = file[name]
                 if not isinstance(item, h5py.Dataset):
-                    content.skipped.append(f"{name} (a struct or group)")
+                    content.skipped[name] = "a struct or group"
                     continue
                 mat_class = item.attrs.get("MATLAB_class")
                 if isinstance(mat_class, (bytes, np.bytes_)):
@@ -477,7 +477,7 @@ def _read_mat73(path: Path) -> _Content:
                     or item.attrs.get("MATLAB_empty", 0)
                     or item.dtype.kind not in "iufb"
                 ):
-                    content.skipped.append(f"{name} (not a real numeric array)")
+                    content.skipped[name] = "not a real numeric array"
                     continue
                 shape = tuple(item.shape)[::-1] if mat_class is not None else tuple(item.shape)
                 _add_array(

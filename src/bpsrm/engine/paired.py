@@ -97,12 +97,15 @@ def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         raise DataError(
             f"{run / run_folder.METRICS_JSON}: missing beside predictions.npz (the run stopped while finishing?)"
         ) from None
-    recorded = metrics.get("confusion_matrix")
-    if isinstance(recorded, list) and recorded:
+    try:
+        recorded = run_folder.confusion_matrix(metrics, run)  # checked: square, whole counts
+    except run_folder.Missing:
+        recorded = None  # nothing to check against
+    if recorded is not None:
         classes = len(recorded)
         inside = bool(np.all((labels >= 0) & (labels < classes) & (predictions >= 0) & (predictions < classes)))
         counted = np.bincount(labels * classes + predictions, minlength=classes * classes) if inside else None
-        if counted is None or counted.reshape(classes, classes).tolist() != recorded:
+        if counted is None or not np.array_equal(counted.reshape(classes, classes), recorded):
             raise DataError(
                 f"{run / run_folder.PREDICTIONS_NPZ}: its {labels.size} labels and predictions do not give the "
                 f"confusion matrix of {run_folder.METRICS_JSON}; expected this run's predictions (a file left by an "
@@ -142,7 +145,8 @@ def compare_runs(first: Path, second: Path) -> RunPair:
     """McNemar's exact test of two run folders' models on the samples both were evaluated on (their
     predictions.npz, :func:`run_predictions`): a :class:`~bpsrm.errors.DataError` naming both when they were
     evaluated on different samples (another split, count or order of labels)."""
-    (labels, a, one), (other, b, two) = run_predictions(Path(first)), run_predictions(Path(second))
+    first, second = Path(first), Path(second)
+    (labels, a, one), (other, b, two) = run_predictions(first), run_predictions(second)
     split, other_split = str(one.get("evaluated_on", "test")), str(two.get("evaluated_on", "test"))
     same_data = (one.get("dataset"), one.get("classes")) == (two.get("dataset"), two.get("classes"))
     if split != other_split or not same_data or not np.array_equal(labels, other):
@@ -160,8 +164,8 @@ def compare_runs(first: Path, second: Path) -> RunPair:
             "runs tested on the same split (the same data, split options and seed of the split)"
         )
     return RunPair(
-        Path(first),
-        Path(second),
+        first,
+        second,
         split,
         float(np.mean(labels == a)),
         float(np.mean(labels == b)),
