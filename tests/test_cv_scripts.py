@@ -3,10 +3,12 @@ folds of the training part without a test figure anywhere, and the final runs re
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -21,6 +23,16 @@ model: {spec: 4C3-TCN-SRM-MP4-FC10, time_steps: 2}
 train: {epochs: 1, batch_size: 50}
 log: {plots: false}
 """
+
+
+def _script_module(name: str) -> ModuleType:
+    """A script of scripts/ as a module, imported with that folder on sys.path (as the script runs: its sibling
+    imports, e.g. run_ablations' ``from results_table import ...``, resolve)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
 
 
 def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,11 +107,7 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
 
 
 def test_final_runs_plan_per_fold_and_refusals() -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from final_runs import plan
-    finally:
-        sys.path.pop(0)
+    plan = _script_module("final_runs").plan
     report = {
         "variants": {"a": {"overrides": ["x=1"]}, "b": {"overrides": ["x=2"]}},
         "chosen": None,
@@ -119,11 +127,8 @@ def test_final_runs_plan_per_fold_and_refusals() -> None:
 
 
 def test_nested_choice_per_fold_reads_only_each_folds_own_runs() -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from cv_select import choose_per_fold, summarise
-    finally:
-        sys.path.pop(0)
+    script = _script_module("cv_select")
+    choose_per_fold, summarise = script.choose_per_fold, script.summarise
     rows = {
         "a": [{"best_val_accuracy": v, "best_epoch": 1} for v in (0.90, 0.70, 0.80)],
         "b": [{"best_val_accuracy": v, "best_epoch": 1} for v in (0.85, 0.95, 0.79)],
@@ -135,11 +140,7 @@ def test_nested_choice_per_fold_reads_only_each_folds_own_runs() -> None:
 
 
 def test_folded_ablation_starts_from_each_folds_chosen_overrides(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from run_ablations import replicate
-    finally:
-        sys.path.pop(0)
+    replicate = _script_module("run_ablations").replicate
     fold1 = tmp_path / "nmnist-cv5" / "fold1"
     fold1.mkdir(parents=True)
     chosen = ["data.root=../shared/data", "data.augment.shift=3", "data.options.folds=5", "data.options.fold=1"]
@@ -160,11 +161,7 @@ def test_folded_ablation_starts_from_each_folds_chosen_overrides(tmp_path: Path)
 
 
 def test_final_runs_never_reports_a_folder_of_another_choice(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from final_runs import check_folder
-    finally:
-        sys.path.pop(0)
+    check_folder = _script_module("final_runs").check_folder
     plan = {"variant": "aug", "overrides": ["x=1"], "chosen_by": "cv.json", "protocol": "p"}
     assert check_folder(tmp_path / "new", plan)  # nothing there: train
     finished = tmp_path / "finished"
@@ -187,11 +184,7 @@ def test_final_runs_never_reports_a_folder_of_another_choice(tmp_path: Path) -> 
 
 
 def test_an_ablation_run_of_another_base_is_refused(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from run_ablations import check_base
-    finally:
-        sys.path.pop(0)
+    check_base = _script_module("run_ablations").check_base
     old = tmp_path / "kernel-exp" / "fold0"  # made before base.json: from the configured experiment
     old.mkdir(parents=True)
     check_base(old, [])
@@ -206,11 +199,7 @@ def test_an_ablation_run_of_another_base_is_refused(tmp_path: Path) -> None:
 def test_ablations_stop_when_the_training_command_cannot_reuse(tmp_path: Path) -> None:
     """run_ablations decides by train --reuse's rule, so a --bpsrm without --reuse (a frozen copy of older code)
     is refused before any run starts."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from run_ablations import check_reuse
-    finally:
-        sys.path.pop(0)
+    check_reuse = _script_module("run_ablations").check_reuse
     old = tmp_path / "old-bpsrm"
     old.write_text("#!/bin/sh\necho 'usage: bpsrm train [--resume | --overwrite] config'\n")
     old.chmod(0o755)
@@ -220,11 +209,8 @@ def test_ablations_stop_when_the_training_command_cannot_reuse(tmp_path: Path) -
 
 
 def test_a_variant_may_not_change_the_split() -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from cv_select import _variant, split_keys
-    finally:
-        sys.path.pop(0)
+    script = _script_module("cv_select")
+    _variant, split_keys = script._variant, script.split_keys
     cwru = split_keys(str(REPO / "configs" / "cwru.yaml"))
     assert _variant(["wide", "model.spec=8C3-SRM-FC10", "data.options.window=1024"], cwru) == (
         "wide",
@@ -250,11 +236,7 @@ def test_a_variant_may_not_change_the_split() -> None:
 
 
 def test_variants_that_read_one_folder_spelt_two_ways_are_one_root(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from cv_select import data_root
-    finally:
-        sys.path.pop(0)
+    data_root = _script_module("cv_select").data_root
     config = str(REPO / "configs" / "weather.yaml")
     here = data_root(config, ["data.root=../shared/data"])
     assert here == data_root(config, ["data.root=../shared/data/"]) == data_root(config, [f"data.root={here}"])
@@ -266,11 +248,8 @@ def test_variants_that_read_one_folder_spelt_two_ways_are_one_root(tmp_path: Pat
 
 
 def test_a_variant_that_sets_a_split_key_in_another_spelling_is_still_refused() -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from cv_select import _variant, split_keys
-    finally:
-        sys.path.pop(0)
+    script = _script_module("cv_select")
+    _variant, split_keys = script._variant, script.split_keys
     cwru = split_keys(str(REPO / "configs" / "cwru.yaml"))
     with pytest.raises(SystemExit, match=r"sets data\.options\.load, which decides the split"):
         _variant(["bad", "data.options.load =2"], cwru)
@@ -351,11 +330,7 @@ def test_ablations_train_two_at_once_and_keep_only_what_the_table_reads(
     """run_ablations --jobs 2 on a tiny CWRU budget: both variants train (each with its own log under the logs
     folder, not under results/), keep config.yaml, metrics.json, predictions.npz and base.json only, and the kernel
     variant's config says the exponential kernel; a second call trains nothing."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import run_ablations
-    finally:
-        sys.path.pop(0)
+    run_ablations = _script_module("run_ablations")
     monkeypatch.setattr(run_ablations, "OUT", tmp_path / "ablations")
     monkeypatch.setattr(run_ablations, "LOGS", tmp_path / "logs")
     tiny = ["train.epochs=1", "train.max_batches=2", "log.plots=false", "train.ood_samples=0"]
@@ -405,11 +380,7 @@ def test_the_run_scripts_name_files_that_exist() -> None:
 
 def test_ablations_refuse_a_seed_named_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """Two trainings of one seed were queued for one run folder (with --jobs 2 the second failed on its lock)."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import run_ablations
-    finally:
-        sys.path.pop(0)
+    run_ablations = _script_module("run_ablations")
     monkeypatch.setattr(run_ablations, "OUT", tmp_path / "ablations")
     monkeypatch.setattr(sys, "argv", ["run_ablations.py", "cwru", "--seeds", "1", "1", "--only", "kernel-exp"])
     with pytest.raises(SystemExit) as info:
@@ -426,12 +397,8 @@ def test_the_scripts_train_with_the_bpsrm_beside_their_python() -> None:
 
     answered = subprocess.run([str(bpsrm_command()), "--version"], capture_output=True, text=True, timeout=120)
     assert answered.returncode == 0 and answered.stdout.startswith("bpsrm "), answered  # this environment's bpsrm
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import cv_select
-        import final_runs
-    finally:
-        sys.path.pop(0)
+    cv_select = _script_module("cv_select")
+    final_runs = _script_module("final_runs")
     assert cv_select.BPSRM == final_runs.BPSRM == bpsrm_command()
     for script in (REPO / "scripts").glob("*"):
         text = script.read_text() if script.suffix in (".py", ".sh") else ""
