@@ -104,3 +104,49 @@ def test_the_kernel_type_names_every_registered_kernel() -> None:
     from bpsrm.neuron.params import KERNELS, Kernel
 
     assert set(typing.get_args(Kernel)) == set(KERNELS)
+
+
+def test_decay_is_exp_of_minus_one_over_tau_for_numbers_and_tensors() -> None:
+    import torch
+
+    from bpsrm.neuron.params import decay, time_constant
+
+    assert decay(4.0) == math.exp(-0.25) and isinstance(decay(4), float)
+    assert time_constant(math.exp(-0.25)) == pytest.approx(4.0, rel=1e-15)
+    tau = torch.tensor([1.5, 2.0, 8.0], dtype=torch.float64, requires_grad=True)
+    a = decay(tau)
+    assert a.dtype == torch.float64
+    assert a.tolist() == pytest.approx([math.exp(-1 / 1.5), math.exp(-0.5), math.exp(-1 / 8)], rel=1e-15)
+    a.sum().backward()  # d/dtau exp(-1/tau) = exp(-1/tau) / tau^2, by hand
+    expected = [math.exp(-1 / t) / t**2 for t in (1.5, 2.0, 8.0)]
+    assert tau.grad is not None and tau.grad.tolist() == pytest.approx(expected, rel=1e-14)
+    torch.testing.assert_close(time_constant(a.detach()), tau.detach(), rtol=1e-14, atol=0)
+    with pytest.raises(ParameterError, match="got str"):
+        decay("4")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="got bool"):
+        time_constant(True)
+
+
+def test_the_decay_formula_is_written_once_in_the_package() -> None:
+    """a = exp(-1/tau) and its inverse live in bpsrm.neuron.params alone (the reference oracle in tests/ keeps
+    its own copy on purpose); a second copy elsewhere could drift from it."""
+    import re
+    from pathlib import Path
+
+    import bpsrm
+
+    minus_one_over = r"-\s*1(\.0)?\s*/"
+    formula = re.compile(
+        rf"(math|torch|np)\.exp\(\s*{minus_one_over}"  # math.exp(-1.0 / tau)
+        rf"|\(\s*{minus_one_over}[^)]*\)\.exp\("  # (-1.0 / tau).exp()
+        r"|/\s*(math|torch|np)\.log\("  # -1.0 / math.log(a)
+    )
+    root = Path(bpsrm.__file__).parent
+    copies = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "params.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if formula.search(line)
+    ]
+    assert copies == []

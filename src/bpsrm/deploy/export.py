@@ -64,6 +64,7 @@ from ..network.models import SpikingNetwork
 from ..network.norm import TemporalNorm
 from ..network.pooling import MaxPool
 from ..neuron.module import SRMNeuron
+from ..neuron.params import decay, time_constant
 
 __all__ = ["to_nir", "from_nir", "export_checkpoint", "consumer_problems", "ExportError"]
 
@@ -290,9 +291,9 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
         if isinstance(readout, MembraneReadout):
             shape = shapes[-1]
             if readout.kernel != "exp":
-                a_s = math.exp(-1.0 / (readout.tau_s if readout.kernel == "dexp" else readout.tau_m))
+                a_s = decay(readout.tau_s if readout.kernel == "dexp" else readout.tau_m)
                 emit("readout.syn", _li(nir, np.full(shape, a_s), dt))
-            emit("readout.mem", _li(nir, np.full(shape, math.exp(-1.0 / readout.tau_m)), dt))
+            emit("readout.mem", _li(nir, np.full(shape, decay(readout.tau_m)), dt))
             metadata["bpsrm_readout"] = readout.reduce
         elif isinstance(readout, SpikeCountReadout):
             metadata["bpsrm_readout"] = "count"
@@ -469,15 +470,12 @@ def _srm_neuron(values: dict[str, np.ndarray], kernel: str, where: str, reset: s
     if per_channel and any(k in ("theta", "theta_r") for k in per_channel):
         raise ExportError(f"{where}: a per-channel theta or theta_r is not rebuilt by from_nir")
 
-    def tau(a: float) -> float:
-        return -1.0 / math.log(a)
-
     scalars = {k: v for k, (v, _) in parsed.items() if v is not None}
     kwargs: dict[str, Any] = {"kernel": kernel, "theta": scalars["theta"], "reset": reset}
     kwargs["theta_r"] = scalars.get("theta_r", scalars["theta"])  # the hard reset has no theta_r
     for name in ("tau_s", "tau_m", "tau_r"):
         if name in scalars:
-            kwargs[name] = tau(scalars[name])
+            kwargs[name] = time_constant(scalars[name])
     if kernel == "alpha":
         kwargs.pop("tau_s", None)
     if not per_channel:
@@ -635,7 +633,7 @@ def _readout_from(
     scalars = [_constant(d, where, "tau")[0] for d in decays]
     if any(s is None for s in scalars):
         raise ExportError(f"{where}: the readout's time constants must be the same for every output")
-    taus = [-1.0 / math.log(s) for s in scalars]  # type: ignore[arg-type]
+    taus = [time_constant(s) for s in scalars]
     reduce = str(metadata.get("bpsrm_readout", "mean"))
     if reduce not in ("mean", "max", "last"):
         raise ExportError(f"metadata bpsrm_readout={shown(reduce)}: expected mean, max or last for a membrane readout")

@@ -28,7 +28,7 @@ from torch import Tensor
 from ..errors import ParameterError, ShapeError
 from .autograd import SRMFunction, SRMHardResetFunction
 from .kernels import FORCED_KERNEL, cpu, gpu
-from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting
+from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting, decay
 from .surrogate import BUILT_IN, Surrogate, get_surrogate, spike_function
 
 __all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_kernel"]
@@ -36,11 +36,6 @@ __all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_k
 BACKENDS = ("auto", "fused", "portable")
 
 Scalar = float | int | Tensor
-
-
-def decay(tau: Tensor) -> Tensor:
-    r"""The decay per step of a time constant: $a = e^{-1/\tau}$ (dt = 1)."""
-    return torch.exp(-1.0 / tau)
 
 
 def parameter_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -386,9 +381,9 @@ def _constant_parameters(
         def tensor(value: float) -> Tensor:
             return torch.tensor(value, dtype=parameter_dtype(dtype), device=device)
 
-        a_m = tensor(math.exp(-1.0 / t_m))
-        a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else tensor(math.exp(-1.0 / t_s)))  # type: ignore[operator]
-        return a_s, a_m, tensor(math.exp(-1.0 / t_r)), tensor(th), tensor(th_r)
+        a_m = tensor(decay(t_m))
+        a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else tensor(decay(t_s)))  # type: ignore[arg-type]
+        return a_s, a_m, tensor(decay(t_r)), tensor(th), tensor(th_r)
 
 
 def srm_decays(
@@ -512,9 +507,9 @@ def srm_convolution(
     Same arguments and results as :func:`srm`; ``detach_reset`` only affects gradients.
     """
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
-    a_m = torch.exp(-1.0 / p.tau_m)
-    a_r = torch.exp(-1.0 / p.tau_r)
-    a_s = torch.exp(-1.0 / p.tau_s) if p.tau_s is not None else torch.zeros_like(a_m)
+    a_m = decay(p.tau_m)
+    a_r = decay(p.tau_r)
+    a_s = decay(p.tau_s) if p.tau_s is not None else torch.zeros_like(a_m)
     steps = x.shape[0]
     eps = psp_kernel(steps, a_s, a_m, kernel)
     eps = eps.reshape((steps,) + (1,) * (x.dim() - eps.dim()) + tuple(eps.shape[1:]))

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..errors import ParameterError, ShapeError
 from .functional import constants_may_be_kept, parameter_dtype, srm_decays
-from .params import DEFAULTS, TAU_NAMES, check_setting
+from .params import DEFAULTS, TAU_NAMES, check_setting, decay, time_constant
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["SRMNeuron"]
@@ -109,7 +109,7 @@ class SRMNeuron(nn.Module):
         for name, value in zip(_TAU_NAMES, (tau_s, tau_m, tau_r), strict=True):
             if name not in used:
                 continue
-            a = math.exp(-1.0 / check_setting(name, value))
+            a = decay(check_setting(name, value))
             if name in learned:
                 self.register_parameter(f"{name}_logit", nn.Parameter(torch.full(shape, math.log(a / (1.0 - a)))))
             else:
@@ -138,7 +138,7 @@ class SRMNeuron(nn.Module):
 
     def tau(self, name: str) -> Tensor:
         """The time constant tau = -1/log(a), in steps."""
-        return -1.0 / torch.log(self.decay(name))
+        return time_constant(self.decay(name))
 
     @property
     def theta(self) -> Tensor:

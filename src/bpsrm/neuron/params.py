@@ -20,12 +20,23 @@ import dataclasses
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..errors import ParameterError
 from .surrogate import SURROGATES, Surrogate, get_surrogate
 
-__all__ = ["KERNELS", "RESETS", "Range", "Setting", "SETTINGS", "SRMParams", "DEFAULTS", "check_setting"]
+__all__ = [
+    "KERNELS",
+    "RESETS",
+    "Range",
+    "Setting",
+    "SETTINGS",
+    "SRMParams",
+    "DEFAULTS",
+    "check_setting",
+    "decay",
+    "time_constant",
+]
 
 KERNELS = ("dexp", "alpha", "exp")
 """The PSP kernels: ``dexp`` (a_s, a_m from tau_s, tau_m), ``alpha`` (a_s = a_m), ``exp`` (a_s = 0, the LIF)."""
@@ -109,6 +120,38 @@ SETTINGS: dict[str, Setting] = {
 """name -> :class:`Setting`, in the order of :class:`SRMParams`'s fields."""
 
 
+Tau = TypeVar("Tau")
+
+
+def decay(tau: Tau) -> Tau:
+    r"""The decay per step of a time constant, $a = e^{-1/\tau}$ (dt = 1): the one place it is computed.
+
+    A Python number gives a float (``math.exp``, exact in any dtype it is later cast to); a tensor gives a
+    tensor of its dtype and shape (``exp`` elementwise, differentiable).
+
+    >>> decay(4.0) == math.exp(-0.25)
+    True
+    """
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
+        if not hasattr(tau, "exp"):
+            raise ParameterError(f"decay: tau must be a number or a tensor, got {type(tau).__name__}")
+        return (-1.0 / tau).exp()  # type: ignore[operator, no-any-return]
+    return math.exp(-1.0 / float(tau))  # type: ignore[return-value]
+
+
+def time_constant(a: Tau) -> Tau:
+    r"""The inverse of :func:`decay`: $\tau = -1/\ln a$, in steps (a float for a number, a tensor for a tensor).
+
+    >>> time_constant(math.exp(-0.25))
+    4.0
+    """
+    if isinstance(a, bool) or not isinstance(a, (int, float)):
+        if not hasattr(a, "log"):
+            raise ParameterError(f"time_constant: a must be a number or a tensor, got {type(a).__name__}")
+        return -1.0 / a.log()  # type: ignore[attr-defined, no-any-return]
+    return -1.0 / math.log(float(a))  # type: ignore[return-value]
+
+
 def check_setting(name: str, value: Any) -> Any:
     """``value`` checked against the setting ``name`` (a float for reals); ParameterError naming both otherwise."""
     setting = SETTINGS[name]
@@ -177,7 +220,7 @@ class SRMParams:
 
     def decay(self, name: str) -> float:
         r"""The decay per step $a = e^{-1/\tau}$ of ``"tau_s"``, ``"tau_m"`` or ``"tau_r"``."""
-        return math.exp(-1.0 / float(getattr(self, name)))
+        return decay(float(getattr(self, name)))
 
     def neuron_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`bpsrm.SRMNeuron` (without ``channels``)."""
