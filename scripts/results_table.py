@@ -22,7 +22,7 @@ import json
 import statistics
 from pathlib import Path
 
-from bpsrm.engine.config import without_key
+from bpsrm.engine.config import ConfigError, without_key
 from bpsrm.engine.replicates import format_percent, mean_sd
 from bpsrm.engine.run_folder import read_metrics, read_selection
 
@@ -548,19 +548,12 @@ def cv_table() -> str:
     accuracy per fold, its mean and spread, and the choice; no test figure takes part."""
     rows = []
     for path in sorted((RESULTS / "tuning").glob("*-cv.json")):
-        report = json.loads(path.read_text())
-        per_fold = report.get("chosen_per_fold")
-        for name, row in report["variants"].items():
-            folds = " ".join(f"{100 * a:.1f}" for a in row["val_accuracy"])
-            if per_fold:
-                chosen = ", ".join(f"fold {k}" for k, pick in enumerate(per_fold) if pick == name) or "-"
-            else:
-                chosen = "chosen" if name == report.get("chosen") else ""
-            overrides = " ".join(without_key(row["overrides"], "data.root")) or "(the config)"
-            rows.append(
-                f"| {path.name.removesuffix('-cv.json')} | {name}: `{overrides}` | {folds} | "
-                f"{format_percent(row['mean'], row['sd'], len(row['val_accuracy']))} | {chosen} |"
-            )
+        try:
+            rows += _cv_rows(path.name.removesuffix("-cv.json"), json.loads(path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, ConfigError) as error:
+            expected = 'a report of scripts/cv_select.py ({"variants": {name: {"overrides", "val_accuracy", ...}}})'
+            problem = f"no {error}" if isinstance(error, KeyError) else str(error)
+            raise SystemExit(f"results_table: {path}: expected {expected}: {problem}") from None
     if not rows:
         return ""
     head = (
@@ -570,6 +563,24 @@ def cv_table() -> str:
         "|---|---|---|---|---|"
     )
     return head + "\n" + "\n".join(rows)
+
+
+def _cv_rows(data: str, report: dict) -> list[str]:
+    """The cross-validation table's rows of one cv_select report."""
+    rows = []
+    per_fold = report.get("chosen_per_fold")
+    for name, row in report["variants"].items():
+        folds = " ".join(f"{100 * a:.1f}" for a in row["val_accuracy"])
+        if per_fold:
+            chosen = ", ".join(f"fold {k}" for k, pick in enumerate(per_fold) if pick == name) or "-"
+        else:
+            chosen = "chosen" if name == report.get("chosen") else ""
+        overrides = " ".join(without_key(row["overrides"], "data.root")) or "(the config)"
+        rows.append(
+            f"| {data} | {name}: `{overrides}` | {folds} | "
+            f"{format_percent(row['mean'], row['sd'], len(row['val_accuracy']))} | {chosen} |"
+        )
+    return rows
 
 
 def readme_tables() -> list[str]:

@@ -108,6 +108,18 @@ def test_the_cross_validation_table(tmp_path) -> None:
     text = table.cv_table()
     assert "| nmnist | base: `(the config)` | 90.0 80.0 | 85.00 ± 7.07% | fold 1 |" in text
     assert "| nmnist | aug: `data.augment.drop=0.1` | 95.0 75.0 | 85.00 ± 14.14% | fold 0 |" in text
+    # a report that is not cv_select's names its file and what is wrong, instead of a traceback
+    broken = tmp_path / "tuning" / "weather-cv.json"
+    for text, problem in [
+        ("{", "Expecting property name"),
+        ("[]", "list"),
+        ('{"chosen": "base"}', "no 'variants'"),
+        ('{"variants": {"base": {"overrides": ["data.root"], "val_accuracy": [0.9], "mean": 0.9}}}', "data.root"),
+        ('{"variants": {"base": {"overrides": [], "mean": 0.9, "sd": 0}}}', "no 'val_accuracy'"),
+    ]:
+        broken.write_text(text)
+        with pytest.raises(SystemExit, match=rf"results_table: .*weather-cv\.json: expected a report of .*{problem}"):
+            table.cv_table()
 
 
 def test_target_standing_and_how_the_configuration_was_chosen(tmp_path, monkeypatch) -> None:
