@@ -38,7 +38,7 @@ from pathlib import Path
 from bpsrm.data.base import dataset_class
 from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import Config, load_config, override_value, parse_assignment
-from bpsrm.engine.replicates import mean_sd
+from bpsrm.engine.replicates import mean_sd, replicate_name
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import LAST_PT, read_metrics
 from bpsrm.errors import BpsrmError
@@ -131,12 +131,12 @@ def run_folds(args: argparse.Namespace, new: dict[str, list[str]], rows: dict[st
     threading = thread_options(args.threads, args.jobs)
     for fold in range(args.folds):
         for name, overrides in new.items():
-            out = args.out / name / f"fold{fold}"
+            out = args.out / name / replicate_name("fold", fold)
             metrics, argv = fold_command(args.config, out, overrides, args.folds, fold, threading, args.dataset_folds)
             rows[name].append(metrics)
             if metrics is None:
                 done = functools.partial(_store, rows[name], fold, out)
-                pending.append(Command(str(out), argv, args.out / name / f"fold{fold}.log", done=done))
+                pending.append(Command(str(out), argv, out.with_name(f"{out.name}.log"), done=done))
             else:
                 (out / LAST_PT).unlink(missing_ok=True)  # a run that ended while this script was not there
     failed = run_commands(pending, args.jobs)
@@ -257,7 +257,7 @@ def main() -> None:
     if per_fold is not None:
         print(
             "chosen per fold (each on its own training folds): "
-            + ", ".join(f"fold{k} {name}" for k, name in enumerate(per_fold))
+            + ", ".join(f"{replicate_name('fold', k)} {name}" for k, name in enumerate(per_fold))
         )
     else:
         print(f"chosen: {chosen}")

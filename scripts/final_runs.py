@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config
-from bpsrm.engine.replicates import check_distinct
+from bpsrm.engine.replicates import check_distinct, replicate_name
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import (
     BEST_PT,
@@ -51,7 +51,11 @@ def plan(report: dict, seeds: list[int] | None, folds: int | None) -> list[tuple
                 f"final_runs: the report chose per fold for {len(per_fold)} folds; give --folds {len(per_fold)}"
             )
         return [
-            (f"fold{k}", name, [*variants[name]["overrides"], f"data.options.folds={folds}", f"data.options.fold={k}"])
+            (
+                replicate_name("fold", k),
+                name,
+                [*variants[name]["overrides"], f"data.options.folds={folds}", f"data.options.fold={k}"],
+            )
             for k, name in enumerate(per_fold)
         ]
     chosen = report.get("chosen")
@@ -61,7 +65,7 @@ def plan(report: dict, seeds: list[int] | None, folds: int | None) -> list[tuple
         check_distinct(seeds, "--seeds")
     except BpsrmError as exc:
         raise SystemExit(f"final_runs: {exc}") from None
-    return [(f"seed{s}", chosen, [*variants[chosen]["overrides"], f"seed={s}"]) for s in seeds]
+    return [(replicate_name("seed", s), chosen, [*variants[chosen]["overrides"], f"seed={s}"]) for s in seeds]
 
 
 def check_folder(out: Path, selection: dict) -> bool:

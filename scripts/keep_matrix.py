@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from bpsrm.engine.crossload import write_matrix
+from bpsrm.engine.replicates import replicate_folders
 
 KEEP_PER_RUN = ("metrics.json", "config.yaml")
 
@@ -22,7 +23,7 @@ def main(source: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     old = json.loads((source / "matrix.json").read_text())
     adapt = any(cell["adapted"] for cell in old["cells"])
-    for run in sorted(source.glob("train-*/seed*")):
+    for run in (r for cell in sorted(source.glob("train-*")) for r in replicate_folders(cell, "seed")):
         destination = target / run.relative_to(source)
         destination.mkdir(parents=True, exist_ok=True)
         for item in [*(run / n for n in KEEP_PER_RUN), *run.glob("eval-*.json")]:

@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 from bpsrm.engine.config import ConfigError, without_key
-from bpsrm.engine.replicates import format_percent, mean_sd
+from bpsrm.engine.replicates import format_percent, mean_sd, replicate_folders
 from bpsrm.engine.run_folder import read_metrics, read_selection
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -66,8 +66,9 @@ def _mean_std(values: list[float], unit: str = "seeds") -> str:
     return f"{format_percent(*mean_sd(values), len(values))} ({count})"
 
 
-def _load(folder: Path, pattern: str) -> list[dict]:
-    return [read_metrics(p, required=True) for p in sorted(folder.glob(pattern)) if (p / "metrics.json").is_file()]
+def _load(folder: Path, kind: str) -> list[dict]:
+    """The metrics of the finished replicates (``seed<S>`` or ``fold<K>`` folders) under ``folder``."""
+    return [read_metrics(p, required=True) for p in replicate_folders(folder, kind) if (p / "metrics.json").is_file()]
 
 
 def _row(name: str, metrics: list[dict], unit: str) -> str:
@@ -96,7 +97,7 @@ def _networks(metrics: list[dict], unit: str) -> str:
 def experiments_table() -> str:
     rows = []
     for folder in sorted(p for p in RESULTS.iterdir() if p.is_dir() and p.name not in SPECIAL):
-        metrics = _load(folder, "seed*")
+        metrics = _load(folder, "seed")
         if metrics:
             rows.append(_row(folder.name, metrics, "seeds"))
     cv = _runs("nmnist-cv5")
@@ -122,7 +123,7 @@ TARGETS = {"cwru": 99.5, "fashion-mnist": 93.9, "weather": 93.5, "nmnist-cv5": 9
 
 def _runs(name: str) -> list[dict]:
     """The metrics of an experiment's replicates: seed folders, or fold folders for the cross-validated one."""
-    return _load(RESULTS / name, "fold*" if name in FOLDED_ABLATIONS else "seed*")
+    return _load(RESULTS / name, "fold" if name in FOLDED_ABLATIONS else "seed")
 
 
 # Rows whose figure cannot count against the target, and why (said in the table instead of "met").
@@ -213,7 +214,7 @@ def crossload_table(link: bool = True) -> str:
     """The field model (trained on every load), the cross-load matrix of its preprocessing, the variants
     that matrix chose between, and the earlier protocol (epoch chosen on 1 HP) as one labelled row."""
     parts = []
-    field = _load(RESULTS / "cwru-crossload", "seed*")
+    field = _load(RESULTS / "cwru-crossload", "seed")
     if field:
         worst = min(min(m["per_class_accuracy"].values()) for m in field)
         parts.append(
@@ -259,7 +260,7 @@ def crossload_table(link: bool = True) -> str:
             "Preprocessing variants on the matrix (results/crossload-matrix/<variant>/):\n\n" + "\n".join(rows)
         )
     earlier = [
-        r for r in sorted((RESULTS / "cwru-crossload-1hp-chosen").glob("seed*")) if (r / "eval-2hp.json").is_file()
+        r for r in replicate_folders(RESULTS / "cwru-crossload-1hp-chosen", "seed") if (r / "eval-2hp.json").is_file()
     ]
     if earlier:
         two = [json.loads((r / "eval-2hp.json").read_text()) for r in earlier]
@@ -315,19 +316,19 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
     for dataset in sorted(p for p in root.iterdir() if p.is_dir()):
         # N-MNIST replicates over cross-validation folds; its base is the configured experiment.
         folded = dataset.name in FOLDED_ABLATIONS
-        pattern, unit = ("fold*", "folds") if folded else ("seed*", "seeds")
+        kind = "fold" if folded else "seed"
         runs: dict[str, list[dict]] = {}
         for variant in ABLATION_ORDER:
             folder = RESULTS / dataset.name if folded and variant == "base" else dataset / variant
             metrics = [
                 {**read_metrics(p, required=True), "_replicate": p.name, "_folder": p}  # seed<S> or fold<K>
-                for p in sorted(folder.glob(pattern))
+                for p in replicate_folders(folder, kind)
                 if (p / "metrics.json").is_file()
             ]
             if metrics:
                 runs[variant] = metrics
         if runs:
-            found[dataset.name] = (unit, runs)
+            found[dataset.name] = (f"{kind}s", runs)
     return found
 
 
@@ -518,7 +519,7 @@ def tuning_table() -> str:
         return ""
     rows = []
     for run in sorted(p for p in folder.iterdir() if p.is_dir()):
-        for seed_dir in sorted(run.glob("seed*")):
+        for seed_dir in replicate_folders(run, "seed"):
             tried = read_metrics(seed_dir, required=True)
             base_path = RESULTS / compared_with(run, tried["experiment"]) / seed_dir.name / "metrics.json"
             if not base_path.is_file():

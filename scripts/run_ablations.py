@@ -34,7 +34,7 @@ from results_table import FOLDED_ABLATIONS  # datasets replicated over cross-val
 
 from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config, override_value, without_key
-from bpsrm.engine.replicates import check_distinct
+from bpsrm.engine.replicates import check_distinct, replicate_name
 from bpsrm.engine.resume import finished_metrics
 from bpsrm.engine.run_folder import (
     ACTIVITY_NPZ,
@@ -67,12 +67,13 @@ def replicate(dataset: str, index: int, results: Path = REPO / "results") -> tup
     """The run folder's name and the overrides of replicate ``index``: a seed, or a fold (seed 0) together with
     the overrides chosen for that fold, read from its base run's selection.json when it has one."""
     if dataset in FOLDED_ABLATIONS:
-        return f"fold{index}", [
+        folder = replicate_name("fold", index)
+        return folder, [
             "seed=0",
-            *chosen_overrides(results / dataset / f"fold{index}"),
+            *chosen_overrides(results / dataset / folder),
             f"data.options.fold={index}",
         ]
-    return f"seed{index}", [f"seed={index}"]
+    return replicate_name("seed", index), [f"seed={index}"]
 
 
 BASE_JSON = "base.json"  # in an ablation run folder: the chosen overrides of the base it changes one thing of

@@ -405,3 +405,24 @@ def test_the_scripts_train_with_the_bpsrm_beside_their_python() -> None:
         assert ".venv/bin/bpsrm" not in text and "${BPSRM:-.venv" not in text, script.name
         if "$bpsrm" in text:
             assert 'bpsrm=$(dirname "$python")/bpsrm' in text, script.name
+
+
+def test_keep_matrix_copies_figures_without_checkpoints_and_rebuilds_the_same_matrix(tmp_path: Path) -> None:
+    """The committed base matrix, copied as a run folder with a checkpoint and a seed10 added: keep_matrix keeps
+    every run's metrics and evaluations, drops the checkpoint, and writes back the committed matrix.json."""
+    import json
+    import shutil
+
+    committed = REPO / "results" / "crossload-matrix" / "base"
+    source, target = tmp_path / "runs", tmp_path / "kept"
+    shutil.copytree(committed, source)
+    run = source / "train-0" / "seed0"  # trained at 0 HP, evaluated at 1 and 2 HP
+    (run / "best.pt").write_bytes(b"weights")
+    shutil.copytree(run, run.with_name("seed10"))  # not in matrix.json's seeds, but a run folder all the same
+    _script_module("keep_matrix").main(source, target)
+    kept = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert not [name for name in kept if name.endswith(".pt")]
+    assert "train-0/seed10/eval-1hp.json" in kept
+    for evaluation in committed.glob("train-*/seed*/eval-*.json"):
+        assert str(evaluation.relative_to(committed)) in kept
+    assert json.loads((target / "matrix.json").read_text()) == json.loads((committed / "matrix.json").read_text())

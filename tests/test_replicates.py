@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bpsrm.engine.replicates import format_percent, mean_sd
+from bpsrm.engine.replicates import format_percent, mean_sd, replicate_folders, replicate_name
 
 
 def test_mean_and_sample_sd_of_three_seeds_by_hand() -> None:
@@ -37,3 +37,36 @@ def test_a_replicate_named_twice_is_refused_by_name() -> None:
     assert check_distinct((2, 0, 1), "--seeds") == [2, 0, 1]
     with pytest.raises(ConfigError, match=r"^--seeds names 0, 3 more than once \(0 3 1 0 3 3\); give each once$"):
         check_distinct([0, 3, 1, 0, 3, 3], "--seeds")
+
+
+def test_replicate_folders_are_named_once_and_listed_in_the_order_of_their_numbers(tmp_path) -> None:
+    assert (replicate_name("seed", 0), replicate_name("fold", 12)) == ("seed0", "fold12")
+    for bad in (-1, True, 1.0, "2"):
+        with pytest.raises(ValueError, match="whole number"):
+            replicate_name("seed", bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expected one of seed, fold"):
+        replicate_name("run", 0)
+    for name in ("seed10", "seed2", "seed0", "seed0-old", "seed01", "seedx", "fold1"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "seed3").write_text("a file, not a run folder")
+    # by number: seed10 after seed2 (sorted names would put it first); seed01 and seed0-old are not replicates
+    assert [p.name for p in replicate_folders(tmp_path, "seed")] == ["seed0", "seed2", "seed10"]
+    assert [p.name for p in replicate_folders(tmp_path, "fold")] == ["fold1"]
+    assert replicate_folders(tmp_path / "missing", "seed") == []
+
+
+def test_no_script_spells_a_replicate_folder_itself() -> None:
+    """seed<S> / fold<K> folders are named and found through bpsrm.engine.replicates alone."""
+    import re
+
+    from conftest import REPO
+
+    spelled = re.compile(r"""f["'](seed|fold)\{|glob\(["'][^"']*(seed|fold)\*""")
+    files = [*(REPO / "scripts").glob("*.py"), *(REPO / "src" / "bpsrm").rglob("*.py")]
+    found = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted(files)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if spelled.search(line) and "replicates.py" not in path.name
+    ]
+    assert found == []

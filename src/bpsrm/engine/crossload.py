@@ -30,7 +30,7 @@ from ..errors import BpsrmError, ConfigError, DataError
 from ..files import write_text_atomic
 from . import run_folder
 from .config import Config, config_from_dict, config_to_dict
-from .replicates import check_distinct, format_percent, mean_sd
+from .replicates import check_distinct, format_percent, mean_sd, replicate_name
 from .resume import finished_metrics
 
 __all__ = [
@@ -134,7 +134,7 @@ def run_crossload(
     for train_loads in sets:
         for seed in seeds:
             done += 1
-            run = out / _name(train_loads) / f"seed{seed}"
+            run = out / _name(train_loads) / replicate_name("seed", seed)
             cfg = protocol_config(config, train_loads, seed, root)
             finished = finished_metrics(run, cfg) is not None
             if not checked and (not finished or _pending_cells(run, loads, train_loads, adapt)):
@@ -241,7 +241,7 @@ def summarise(out: str | Path, loads: Sequence[int], seeds: Sequence[int], adapt
             for adapted in (False, True) if adapt else (False,):
                 accuracies, per_class = [], []
                 for seed in seeds:
-                    path = out / _name(train_loads) / f"seed{seed}" / _eval_name(test_load, adapted)
+                    path = out / _name(train_loads) / replicate_name("seed", seed) / _eval_name(test_load, adapted)
                     try:
                         report = json.loads(path.read_text())
                     except (OSError, json.JSONDecodeError) as exc:
