@@ -174,17 +174,20 @@ def test_site_builds_strictly_and_offline(tmp_path: Path, monkeypatch: pytest.Mo
         assert match is None, f"{page.relative_to(site)} loads {match.group(0) if match else ''} from the network"
         assert "fonts.googleapis" not in text
     assert (site / "mathjax" / "MathJax.js").is_file()  # the equations render from files in the site
+    # opened from disk (file://, no server), the links name the pages' files, not folders
+    home = (site / "index.html").read_text()
+    assert 'href="tutorial.html"' in home and 'href="tutorial/"' not in home
     # the tutorial's figures are there, made by this build
     assert (site / "generated" / "tutorial" / "raster.png").is_file()
-    tutorial = (site / "tutorial" / "index.html").read_text()
+    tutorial = (site / "tutorial.html").read_text()
     assert "raster.png" in tutorial and "learning_curve.png" in tutorial
     # the generated references are in the built site, the added field included
-    config_page = (site / "reference" / "config" / "index.html").read_text()
+    config_page = (site / "reference" / "config.html").read_text()
     assert "model.neuron.tau_m" in config_page
     assert "brand_new_option" in config_page and "A field that exists only in this test." in config_page
-    cli_page = (site / "reference" / "cli" / "index.html").read_text()
+    cli_page = (site / "reference" / "cli.html").read_text()
     assert "bpsrm export" in cli_page
-    concepts = (site / "concepts" / "index.html").read_text()
+    concepts = (site / "concepts.html").read_text()
     assert 'class="arithmatex"' in concepts
 
 
