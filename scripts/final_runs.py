@@ -63,9 +63,9 @@ def plan(report: dict, seeds: list[int] | None, folds: int | None) -> list[tuple
         raise SystemExit("final_runs: the report has one chosen variant; give --seeds (e.g. --seeds 0 1 2)")
     try:
         check_distinct(seeds, "--seeds")
+        return [(replicate_name("seed", s), chosen, [*variants[chosen]["overrides"], f"seed={s}"]) for s in seeds]
     except BpsrmError as exc:
         raise SystemExit(f"final_runs: {exc}") from None
-    return [(replicate_name("seed", s), chosen, [*variants[chosen]["overrides"], f"seed={s}"]) for s in seeds]
 
 
 def check_folder(out: Path, selection: dict) -> bool:

@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 from bpsrm.engine.config import ConfigError, without_key
-from bpsrm.engine.replicates import format_percent, mean_sd, replicate_folders
+from bpsrm.engine.replicates import format_percent, mean_sd, replicate_folders, replicate_index
 from bpsrm.engine.run_folder import read_metrics, read_selection
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -383,8 +383,12 @@ def mcnemar_by_replicate(base: list[dict], variant: list[dict]) -> str:
     bases = {m["_replicate"]: m["_folder"] for m in base}
     variants = {m["_replicate"]: m["_folder"] for m in variant}
     cells, compared = [], False
-    for replicate in sorted(bases.keys() | variants.keys(), key=_replicate_index):
-        label = f"{_replicate_index(replicate)}: "
+
+    def number(name: str) -> int:  # the names come from replicate_folders: seed<S> or fold<K>
+        return replicate_index(name) or 0
+
+    for replicate in sorted(bases.keys() | variants.keys(), key=number):
+        label = f"{number(replicate)}: "
         if replicate not in bases or replicate not in variants:
             cells.append(label + "not run")
             continue
@@ -398,11 +402,6 @@ def mcnemar_by_replicate(base: list[dict], variant: list[dict]) -> str:
         compared = True
         cells.append(f"{label}{round(100 * test.difference, 2) + 0.0:+.2f} ({format_p(test.p).removeprefix('p = ')})")
     return ", ".join(cells) if compared else ""
-
-
-def _replicate_index(name: str) -> int:
-    """seed12 -> 12, fold3 -> 3: replicates in numeric order."""
-    return int("".join(ch for ch in name if ch.isdigit()) or 0)
 
 
 def format_p(p: float) -> str:
@@ -551,10 +550,9 @@ def cv_table() -> str:
     for path in sorted((RESULTS / "tuning").glob("*-cv.json")):
         try:
             rows += _cv_rows(path.name.removesuffix("-cv.json"), json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, ConfigError) as error:
+        except ValueError as error:  # json.JSONDecodeError too
             expected = 'a report of scripts/cv_select.py ({"variants": {name: {"overrides", "val_accuracy", ...}}})'
-            problem = f"no {error}" if isinstance(error, KeyError) else str(error)
-            raise SystemExit(f"results_table: {path}: expected {expected}: {problem}") from None
+            raise SystemExit(f"results_table: {path}: expected {expected}: {error}") from None
     if not rows:
         return ""
     head = (
@@ -567,20 +565,29 @@ def cv_table() -> str:
 
 
 def _cv_rows(data: str, report: dict) -> list[str]:
-    """The cross-validation table's rows of one cv_select report."""
-    rows = []
+    """The cross-validation table's rows of one cv_select report; a ValueError names what is malformed."""
+    if not isinstance(report, dict) or not isinstance(report.get("variants"), dict):
+        raise ValueError("no 'variants' mapping")
     per_fold = report.get("chosen_per_fold")
+    if per_fold is not None and not (isinstance(per_fold, list) and all(isinstance(p, str) for p in per_fold)):
+        raise ValueError(f"chosen_per_fold must be a list of variant names, got {per_fold!r}")
+    rows = []
     for name, row in report["variants"].items():
-        folds = " ".join(f"{100 * a:.1f}" for a in row["val_accuracy"])
+        try:
+            accuracies = [float(a) for a in row["val_accuracy"]]
+            mean, sd = float(row["mean"]), float(row["sd"])
+            overrides = " ".join(without_key(row["overrides"], "data.root")) or "(the config)"
+        except KeyError as error:
+            raise ValueError(f"variant {name!r} has no {error}") from None
+        except (TypeError, ValueError, AttributeError, ConfigError) as error:
+            raise ValueError(f"variant {name!r}: {error}") from None
         if per_fold:
             chosen = ", ".join(f"fold {k}" for k, pick in enumerate(per_fold) if pick == name) or "-"
         else:
             chosen = "chosen" if name == report.get("chosen") else ""
-        overrides = " ".join(without_key(row["overrides"], "data.root")) or "(the config)"
-        rows.append(
-            f"| {data} | {name}: `{overrides}` | {folds} | "
-            f"{format_percent(row['mean'], row['sd'], len(row['val_accuracy']))} | {chosen} |"
-        )
+        folds = " ".join(f"{100 * a:.1f}" for a in accuracies)
+        spread = format_percent(mean, sd, len(accuracies))
+        rows.append(f"| {data} | {name}: `{overrides}` | {folds} | {spread} | {chosen} |")
     return rows
 
 

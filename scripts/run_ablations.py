@@ -175,6 +175,8 @@ def main() -> int:
     seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if folded else [0, 1, 2])
     try:
         check_distinct(seeds, "--seeds")
+        for seed in seeds:
+            replicate_name("fold" if folded else "seed", seed)  # a negative one is refused before any training
     except BpsrmError as exc:
         parser.error(str(exc))
     check_reuse(args.bpsrm)  # after the checks of the arguments: it starts a bpsrm process

@@ -124,6 +124,8 @@ def test_final_runs_plan_per_fold_and_refusals() -> None:
         plan({**report, "chosen": "a", "chosen_per_fold": None}, None, None)
     with pytest.raises(SystemExit, match=r"--seeds names 0 more than once \(0 1 0\)"):
         plan({**report, "chosen": "a", "chosen_per_fold": None}, [0, 1, 0], None)
+    with pytest.raises(SystemExit, match=r"final_runs: seed -1: expected a whole number >= 0"):
+        plan({**report, "chosen": "a", "chosen_per_fold": None}, [0, -1], None)
 
 
 def test_nested_choice_per_fold_reads_only_each_folds_own_runs() -> None:

@@ -112,10 +112,15 @@ def test_the_cross_validation_table(tmp_path) -> None:
     broken = tmp_path / "tuning" / "weather-cv.json"
     for text, problem in [
         ("{", "Expecting property name"),
-        ("[]", "list"),
-        ('{"chosen": "base"}', "no 'variants'"),
-        ('{"variants": {"base": {"overrides": ["data.root"], "val_accuracy": [0.9], "mean": 0.9}}}', "data.root"),
-        ('{"variants": {"base": {"overrides": [], "mean": 0.9, "sd": 0}}}', "no 'val_accuracy'"),
+        ("[]", "no 'variants' mapping"),
+        ('{"chosen": "base"}', "no 'variants' mapping"),
+        (
+            '{"variants": {"base": {"overrides": ["data.root"], "val_accuracy": [0.9], "mean": 0.9, "sd": 0}}}',
+            "variant 'base': option 'data.root' must look like KEY=VALUE",
+        ),
+        ('{"variants": {"base": {"overrides": [], "mean": 0.9, "sd": 0}}}', "variant 'base' has no 'val_accuracy'"),
+        ('{"variants": {"b": {"overrides": [], "val_accuracy": [0.9], "mean": 0.9}}}', "variant 'b' has no 'sd'"),
+        ('{"variants": {}, "chosen_per_fold": "aug"}', "chosen_per_fold must be a list of variant names, got 'aug'"),
     ]:
         broken.write_text(text)
         with pytest.raises(SystemExit, match=rf"results_table: .*weather-cv\.json: expected a report of .*{problem}"):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from bpsrm.engine.replicates import format_percent, mean_sd, replicate_folders, replicate_name
+from bpsrm.engine.replicates import format_percent, mean_sd, replicate_folders, replicate_index, replicate_name
+from bpsrm.errors import ConfigError
 
 
 def test_mean_and_sample_sd_of_three_seeds_by_hand() -> None:
@@ -41,9 +43,19 @@ def test_a_replicate_named_twice_is_refused_by_name() -> None:
 
 def test_replicate_folders_are_named_once_and_listed_in_the_order_of_their_numbers(tmp_path) -> None:
     assert (replicate_name("seed", 0), replicate_name("fold", 12)) == ("seed0", "fold12")
+    assert replicate_name("seed", np.int64(3)) == "seed3"  # a seed from NumPy, as the Python API takes it
     for bad in (-1, True, 1.0, "2"):
-        with pytest.raises(ValueError, match="whole number"):
+        # a ConfigError, which the command line prints as one error line (a ValueError would be a traceback)
+        with pytest.raises(ConfigError, match=rf"seed {bad!r}: expected a whole number >= 0"):
             replicate_name("seed", bad)  # type: ignore[arg-type]
+    assert [replicate_index(n) for n in ("seed12", "fold3", "seed0", "seed01", "seed-1", "run2")] == [
+        12,
+        3,
+        0,
+        None,
+        None,
+        None,
+    ]
     with pytest.raises(ValueError, match="expected one of seed, fold"):
         replicate_name("run", 0)
     for name in ("seed10", "seed2", "seed0", "seed0-old", "seed01", "seedx", "fold1"):
@@ -61,7 +73,7 @@ def test_no_script_spells_a_replicate_folder_itself() -> None:
 
     from conftest import REPO
 
-    spelled = re.compile(r"""f["'](seed|fold)\{|glob\(["'][^"']*(seed|fold)\*""")
+    spelled = re.compile(r"""f["'][^"']*(seed|fold)\{|glob\(["'][^"']*(seed|fold)\*""")
     files = [*(REPO / "scripts").glob("*.py"), *(REPO / "src" / "bpsrm").rglob("*.py")]
     found = [
         f"{path.relative_to(REPO)}:{number}"

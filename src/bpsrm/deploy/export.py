@@ -291,9 +291,9 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
         if isinstance(readout, MembraneReadout):
             shape = shapes[-1]
             if readout.kernel != "exp":
-                a_s = decay(readout.tau_s if readout.kernel == "dexp" else readout.tau_m)
+                a_s = decay(float(readout.tau_s if readout.kernel == "dexp" else readout.tau_m))
                 emit("readout.syn", _li(nir, np.full(shape, a_s), dt))
-            emit("readout.mem", _li(nir, np.full(shape, decay(readout.tau_m)), dt))
+            emit("readout.mem", _li(nir, np.full(shape, decay(float(readout.tau_m))), dt))
             metadata["bpsrm_readout"] = readout.reduce
         elif isinstance(readout, SpikeCountReadout):
             metadata["bpsrm_readout"] = "count"

@@ -12,6 +12,7 @@ single figure, not as "x ± 0.00".
 
 from __future__ import annotations
 
+import operator
 import re
 import statistics
 from collections import Counter
@@ -20,10 +21,19 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["mean_sd", "format_percent", "check_distinct", "REPLICATE_KINDS", "replicate_name", "replicate_folders"]
+__all__ = [
+    "mean_sd",
+    "format_percent",
+    "check_distinct",
+    "REPLICATE_KINDS",
+    "replicate_name",
+    "replicate_index",
+    "replicate_folders",
+]
 
 # A replicate's run folder is named by its kind and number: results/<experiment>/seed0/, results/nmnist-cv5/fold3/.
 REPLICATE_KINDS = ("seed", "fold")
+_REPLICATE_NAME = re.compile(r"(seed|fold)(0|[1-9][0-9]*)")
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -57,11 +67,22 @@ def _check_kind(kind: str) -> None:
 
 
 def replicate_name(kind: str, index: int) -> str:
-    """The run folder name of replicate ``index``: ``seed<S>`` or ``fold<K>``, the one spelling of every script."""
+    """The run folder name of replicate ``index`` (any integer type, NumPy's too): ``seed<S>`` or ``fold<K>``, the
+    one spelling of the Python scripts; a :class:`~bpsrm.errors.ConfigError` for a negative or non-whole one."""
     _check_kind(kind)
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise ValueError(f"replicate {kind} {index!r}: expected a whole number >= 0")
-    return f"{kind}{index}"
+    try:
+        number = operator.index(index)
+    except TypeError:
+        number = -1
+    if isinstance(index, bool) or number < 0:
+        raise ConfigError(f"{kind} {index!r}: expected a whole number >= 0")
+    return f"{kind}{number}"
+
+
+def replicate_index(name: str) -> int | None:
+    """The number of a replicate folder's name (``seed12`` -> 12, ``fold3`` -> 3); None for any other name."""
+    match = _REPLICATE_NAME.fullmatch(name)
+    return int(match.group(2)) if match else None
 
 
 def replicate_folders(parent: Path, kind: str) -> list[Path]:
@@ -71,6 +92,9 @@ def replicate_folders(parent: Path, kind: str) -> list[Path]:
     _check_kind(kind)
     if not parent.is_dir():
         return []
-    pattern = re.compile(rf"{kind}(0|[1-9][0-9]*)")
-    found = [(int(m.group(1)), p) for p in parent.iterdir() if p.is_dir() and (m := pattern.fullmatch(p.name))]
+    found = [
+        (int(m.group(2)), p)
+        for p in parent.iterdir()
+        if p.is_dir() and (m := _REPLICATE_NAME.fullmatch(p.name)) and m.group(1) == kind
+    ]
     return [p for _, p in sorted(found)]

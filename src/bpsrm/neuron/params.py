@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, overload
+
+from torch import Tensor
 
 from ..errors import ParameterError
 from .surrogate import SURROGATES, Surrogate, get_surrogate
@@ -120,36 +123,45 @@ SETTINGS: dict[str, Setting] = {
 """name -> :class:`Setting`, in the order of :class:`SRMParams`'s fields."""
 
 
-Tau = TypeVar("Tau")
+def _real(value: Any, function: str, name: str) -> float:
+    """A real number (Python's or NumPy's, not a bool) as a float; ParameterError naming ``function`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{function}: {name} must be a real number or a tensor, got {type(value).__name__}")
+    return float(value)
 
 
-def decay(tau: Tau) -> Tau:
-    r"""The decay per step of a time constant, $a = e^{-1/\tau}$ (dt = 1): the one place it is computed.
+@overload
+def decay(tau: Tensor) -> Tensor: ...
+@overload
+def decay(tau: float) -> float: ...
+def decay(tau: float | Tensor) -> float | Tensor:
+    r"""The decay per step of a time constant, $a = e^{-1/\tau}$ (dt = 1): the one place it is computed (the
+    step-by-step oracle :func:`bpsrm.neuron.functional.srm_reference` keeps its own form on purpose).
 
-    A Python number gives a float (``math.exp``, exact in any dtype it is later cast to); a tensor gives a
-    tensor of its dtype and shape (``exp`` elementwise, differentiable).
+    A real number (Python's or NumPy's) gives a float (``math.exp``, exact in any dtype it is later cast to); a
+    tensor gives a tensor of its dtype and shape (``exp`` elementwise, differentiable).
 
     >>> decay(4.0) == math.exp(-0.25)
     True
     """
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
-        if not hasattr(tau, "exp"):
-            raise ParameterError(f"decay: tau must be a number or a tensor, got {type(tau).__name__}")
-        return (-1.0 / tau).exp()  # type: ignore[operator, no-any-return]
-    return math.exp(-1.0 / float(tau))  # type: ignore[return-value]
+    if isinstance(tau, Tensor):
+        return (-1.0 / tau).exp()
+    return math.exp(-1.0 / _real(tau, "decay", "tau"))
 
 
-def time_constant(a: Tau) -> Tau:
+@overload
+def time_constant(a: Tensor) -> Tensor: ...
+@overload
+def time_constant(a: float) -> float: ...
+def time_constant(a: float | Tensor) -> float | Tensor:
     r"""The inverse of :func:`decay`: $\tau = -1/\ln a$, in steps (a float for a number, a tensor for a tensor).
 
     >>> time_constant(math.exp(-0.25))
     4.0
     """
-    if isinstance(a, bool) or not isinstance(a, (int, float)):
-        if not hasattr(a, "log"):
-            raise ParameterError(f"time_constant: a must be a number or a tensor, got {type(a).__name__}")
-        return -1.0 / a.log()  # type: ignore[attr-defined, no-any-return]
-    return -1.0 / math.log(float(a))  # type: ignore[return-value]
+    if isinstance(a, Tensor):
+        return -1.0 / a.log()
+    return -1.0 / math.log(_real(a, "time_constant", "a"))
 
 
 def check_setting(name: str, value: Any) -> Any:
