@@ -631,9 +631,9 @@ def _readout_from(
 ) -> nn.Module:
     decays = [_decay_of(nodes[name], f"node {name!r}", dt) for name in chain]
     scalars = [_constant(d, where, "tau")[0] for d in decays]
-    if any(s is None for s in scalars):
+    taus = [time_constant(s) for s in scalars if s is not None]
+    if len(taus) < len(scalars):
         raise ExportError(f"{where}: the readout's time constants must be the same for every output")
-    taus = [time_constant(s) for s in scalars]
     reduce = str(metadata.get("bpsrm_readout", "mean"))
     if reduce not in ("mean", "max", "last"):
         raise ExportError(f"metadata bpsrm_readout={shown(reduce)}: expected mean, max or last for a membrane readout")
