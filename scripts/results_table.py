@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
 from bpsrm.engine.config import ConfigError, without_key
 from bpsrm.engine.replicates import format_percent, mean_sd, replicate_folders, replicate_index
@@ -349,59 +350,101 @@ def difference_of_means(base: list[dict], variant: list[dict]) -> str:
     return f"{round(100 * (mean(variant) - mean(base)), 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
 
 
-def paired(base: list[dict], variant: list[dict]) -> str:
-    """The variant minus the base, replicate by replicate (the same seed or fold): mean difference in points and
-    the two-sided p of a paired t-test (n - 1 degrees of freedom); "" with fewer than 2 pairs."""
+# The README's rule for the ablations (written on 2026-12-06, before the runs on the final Fashion-MNIST
+# configuration): a difference is beyond the noise when the paired t-test's p is below 0.05 / 12 (Bonferroni over
+# the 12 variants), or when it has the same sign in every replicate with McNemar's p below 0.05 / 12 in each.
+RULE_BAR = 0.05 / 12
+
+
+def paired_difference(base: list[dict], variant: list[dict]) -> tuple[float, float | None, int] | None:
+    """(mean difference in points, two-sided p of a paired t-test with n - 1 degrees of freedom, n) of the variant
+    minus the base, replicate by replicate (the same seed or fold); p is None when the differences have no spread;
+    None with fewer than 2 pairs."""
     by_replicate = {m["_replicate"]: m["test_accuracy"] for m in base}
     diffs = [
         100 * (m["test_accuracy"] - by_replicate[m["_replicate"]]) for m in variant if m["_replicate"] in by_replicate
     ]
     if len(diffs) < 2:
-        return ""
+        return None
     mean, sd = mean_sd(diffs)
-    shown = round(mean, 2) + 0.0  # + 0.0: no "-0.00"
     if sd == 0:
-        return f"{shown:+.2f} (n = {len(diffs)}, no spread)"
-    t = mean / (sd / len(diffs) ** 0.5)
+        return mean, None, len(diffs)
     from scipy.stats import t as student_t
 
-    p = 2 * student_t.sf(abs(t), len(diffs) - 1)
-    return f"{shown:+.2f} ({format_p(p)})"
+    t = mean / (sd / len(diffs) ** 0.5)
+    return mean, float(2 * student_t.sf(abs(t), len(diffs) - 1)), len(diffs)
 
 
-def mcnemar_by_replicate(base: list[dict], variant: list[dict]) -> str:
-    """The variant minus the base in points with McNemar's exact p, replicate by replicate (the same seed or fold, so
-    the same test samples; :func:`bpsrm.engine.paired.compare_runs` on their predictions.npz), each labelled with its
-    seed or fold: "0: +0.31 (0.03), 1: -, 2: not run". "-" marks a replicate without predictions on both sides (runs
-    from before predictions.npz existed), "not run" one that the base or the variant lacks; "" when no replicate has
-    predictions. Predictions that are not their run's, or two runs of one replicate tested on different samples,
-    stop the table: they would not be a paired comparison."""
+def paired(base: list[dict], variant: list[dict]) -> str:
+    """The paired column: mean difference in points and the paired t-test's p (:func:`paired_difference`); "" with
+    fewer than 2 pairs."""
+    found = paired_difference(base, variant)
+    if found is None:
+        return ""
+    mean, p, n = found
+    shown = round(mean, 2) + 0.0  # + 0.0: no "-0.00"
+    return f"{shown:+.2f} (n = {n}, no spread)" if p is None else f"{shown:+.2f} ({format_p(p)})"
+
+
+def mcnemar_tests(base: list[dict], variant: list[dict]) -> list[tuple[int, Any]]:
+    """Replicate by replicate (the same seed or fold, so the same test samples), in the order of their numbers:
+    (number, McNemar's test of the variant's model against the base's, a :class:`bpsrm.engine.paired.PairedTest`),
+    with "-" for a replicate without predictions on both sides (runs from before predictions.npz existed) and
+    "not run" for one that the base or the variant lacks. Predictions that are not their run's, or two runs of one
+    replicate tested on different samples, stop the table: they would not be a paired comparison."""
     from bpsrm.engine.paired import compare_runs
     from bpsrm.engine.run_folder import Missing
     from bpsrm.errors import BpsrmError
 
     bases = {m["_replicate"]: m["_folder"] for m in base}
     variants = {m["_replicate"]: m["_folder"] for m in variant}
-    cells, compared = [], False
 
     def number(name: str) -> int:  # the names come from replicate_folders: seed<S> or fold<K>
         return replicate_index(name) or 0
 
+    tests: list[tuple[int, Any]] = []
     for replicate in sorted(bases.keys() | variants.keys(), key=number):
-        label = f"{number(replicate)}: "
         if replicate not in bases or replicate not in variants:
-            cells.append(label + "not run")
+            tests.append((number(replicate), "not run"))
             continue
         try:
-            test = compare_runs(bases[replicate], variants[replicate]).test
+            tests.append((number(replicate), compare_runs(bases[replicate], variants[replicate]).test))
         except Missing:
-            cells.append(label + "-")
-            continue
+            tests.append((number(replicate), "-"))
         except BpsrmError as exc:
             raise SystemExit(f"results_table: {exc}") from None
-        compared = True
-        cells.append(f"{label}{round(100 * test.difference, 2) + 0.0:+.2f} ({format_p(test.p).removeprefix('p = ')})")
-    return ", ".join(cells) if compared else ""
+    return tests
+
+
+def mcnemar_by_replicate(tests: list[tuple[int, Any]]) -> str:
+    """The McNemar column from :func:`mcnemar_tests`: the variant minus the base in points with McNemar's exact p,
+    each labelled with its seed or fold: "0: +0.31 (0.03), 1: -, 2: not run"; "" when no replicate has
+    predictions."""
+    if all(isinstance(test, str) for _, test in tests):
+        return ""
+    return ", ".join(
+        f"{number}: {test}"
+        if isinstance(test, str)
+        else f"{number}: {round(100 * test.difference, 2) + 0.0:+.2f} ({format_p(test.p).removeprefix('p = ')})"
+        for number, test in tests
+    )
+
+
+def verdict(paired_found: tuple[float, float | None, int] | None, tests: list[tuple[int, Any]]) -> str:
+    """The README's rule (:data:`RULE_BAR`) applied: "beyond the noise (paired t)" when the paired t-test's p is below
+    the bar; "beyond the noise (McNemar)" when every replicate has McNemar's test, every difference has the same
+    sign and every p is below the bar; "within the noise" otherwise; "" when neither test could be made (one
+    replicate, no predictions)."""
+    if paired_found is not None and paired_found[1] is not None and paired_found[1] < RULE_BAR:
+        return "beyond the noise (paired t)"
+    made = [test for _, test in tests if not isinstance(test, str)]
+    every = bool(tests) and len(made) == len(tests)
+    if every and all(test.p < RULE_BAR for test in made):
+        if all(test.difference > 0 for test in made) or all(test.difference < 0 for test in made):
+            return "beyond the noise (McNemar)"
+    if paired_found is None and not every:
+        return ""
+    return "within the noise"
 
 
 def format_p(p: float) -> str:
@@ -421,18 +464,22 @@ def ablation_tables() -> str:
             accuracy = _accuracies(metrics)
             delta = "" if base is None or variant == "base" else difference_of_means(base, metrics)
             rate = statistics.mean(statistics.mean(m["firing_rates"].values()) for m in metrics)
-            pairs = "" if base is None or variant == "base" else paired(base, metrics)
-            by_sample = "" if base is None or variant == "base" else mcnemar_by_replicate(base, metrics)
+            pairs = by_sample = rule = ""
+            if base is not None and variant != "base":
+                paired_found, tests = paired_difference(base, metrics), mcnemar_tests(base, metrics)
+                pairs, by_sample = paired(base, metrics), mcnemar_by_replicate(tests)
+                rule = verdict(paired_found, tests)
             rows.append(
                 f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {pairs} | {by_sample} | "
-                f"{rate:.3f} | {statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
+                f"{rule} | {rate:.3f} | {statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
             )
         first = next(iter(runs.values()))  # the base when it ran (ABLATION_ORDER starts with it)
         parts.append(
             f"Ablations on {dataset} ({first[0]['epochs']} epochs; each row changes one thing from the first):\n\n"
             f"| variant | test accuracy | vs first row (points) | paired by {unit[:-1]} (points, p) "
-            f"| each {unit[:-1]}: points, McNemar p (same test samples) | mean firing rate | training time |\n"
-            "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+            f"| each {unit[:-1]}: points, McNemar p (same test samples) | by the rule (p < 0.05 / 12) "
+            "| mean firing rate | training time |\n"
+            "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
     return "\n\n".join(parts)
 

@@ -89,6 +89,33 @@ def test_the_paired_column_against_a_hand_computation() -> None:
     ]  # fmt: skip
 
 
+def test_the_rule_column_against_hand_cases() -> None:
+    """The README's rule, bar 0.05 / 12 = 0.0041667: beyond the noise by the paired t-test's p alone, or by McNemar
+    when every replicate was tested, all differences share a sign and every p is under the bar."""
+    import importlib.util
+    from types import SimpleNamespace as Test
+
+    spec = importlib.util.spec_from_file_location("results_table_rule", REPO / "scripts" / "results_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.RULE_BAR == pytest.approx(0.0041667, abs=1e-7)
+    verdict = table.verdict
+    small = [(k, Test(difference=-0.01, p=0.002)) for k in range(3)]  # 2 / 2^10: ten discordant samples, one way
+    assert verdict((-1.0, 0.004, 3), []) == "beyond the noise (paired t)"  # 0.004 < 0.0041667
+    assert verdict((-1.0, 0.0042, 3), []) == "within the noise"
+    assert verdict((-1.0, 0.0042, 3), small) == "beyond the noise (McNemar)"
+    assert verdict(None, small) == "beyond the noise (McNemar)"  # one-seed McNemar tests without a t-test
+    mixed = [*small[:2], (2, Test(difference=+0.01, p=0.002))]
+    assert verdict((-1.0, 0.5, 3), mixed) == "within the noise"  # signs differ
+    one_large = [*small[:2], (2, Test(difference=-0.01, p=0.0042))]
+    assert verdict((-1.0, 0.5, 3), one_large) == "within the noise"  # one p above the bar
+    missing = [*small[:2], (2, "-")]
+    assert verdict((-1.0, 0.5, 3), missing) == "within the noise"  # not every seed tested: the t-test decides
+    assert verdict(None, missing) == ""  # neither test can be made
+    assert verdict((-1.0, None, 3), []) == "within the noise"  # no spread: no p, and no McNemar tests
+
+
 def test_the_cross_validation_table(tmp_path) -> None:
     import importlib.util
     import json
@@ -272,6 +299,8 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
     assert "each seed: points, McNemar p (same test samples)" in text
     row = next(line for line in text.splitlines() if line.startswith("| exp kernel"))
     assert row.split(" | ")[4] == "0: +83.33 (0.06), 1: +0.00 (1.00)", row  # 5 / 6 samples more, then none
+    # the rule's column: differences 83.33 and 0 give t = 1 (p = 0.5), and McNemar's p of seed 0 is 0.0625
+    assert row.split(" | ")[5] == "within the noise", row
     without = tmp_path / "ablations" / "cwru" / "kernel-exp" / "seed1" / "predictions.npz"
     without.unlink()
     row = next(line for line in table.ablation_tables().splitlines() if line.startswith("| exp kernel"))
