@@ -270,7 +270,7 @@ def _data_info_command(args: argparse.Namespace) -> int:
     from .data import get_dataset
 
     options = _parse_options(args.option)
-    report = {split: get_dataset(args.name, split, root=args.root, **options).info() for split in ("train", "test")}
+    report = {split: get_dataset(args.name, split, root=args.root, **options).info() for split in ("train", "test")}  # type: ignore[arg-type]
     print(json.dumps(report, indent=2))
     return 0
 

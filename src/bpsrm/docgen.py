@@ -129,7 +129,8 @@ def _arguments(parser: argparse.ArgumentParser) -> list[str]:
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) or action.help == argparse.SUPPRESS:
             continue
-        name = ", ".join(action.option_strings) if action.option_strings else action.metavar or action.dest
+        metavar = " ".join(action.metavar) if isinstance(action.metavar, tuple) else action.metavar
+        name = ", ".join(action.option_strings) if action.option_strings else metavar or action.dest
         if action.choices and not isinstance(action, argparse._SubParsersAction):
             name += " {" + ",".join(map(str, action.choices)) + "}"
         default = "" if action.default in (None, argparse.SUPPRESS, []) else f"`{action.default}`"

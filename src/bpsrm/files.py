@@ -65,7 +65,7 @@ def atomic_file(path: str | Path, mode: str = "wb", newline: str | None = None) 
     temporary file and leaves ``path`` as it was (:func:`atomic_path`).
     """
     with atomic_path(path, sync=False) as temporary:
-        with open(temporary, mode, **({} if "b" in mode else {"newline": newline})) as handle:
+        with open(temporary, mode) if "b" in mode else open(temporary, mode, newline=newline) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -129,12 +129,14 @@ def progress(
     Where tqdm is missing, ``enabled`` is false, or output is not a terminal,
     ``items`` come back as they are (and a bar without items is None).
     """
-    tqdm = None
+    bar: Any = None
     if enabled:
         try:
             from tqdm.auto import tqdm
+
+            bar = tqdm
         except ImportError:  # tqdm is an optional extra
-            tqdm = None
-    if tqdm is None:
+            bar = None
+    if bar is None:
         return items
-    return tqdm(items, total=total, desc=desc, unit=unit, leave=False, disable=None, **options)
+    return bar(items, total=total, desc=desc, unit=unit, leave=False, disable=None, **options)

@@ -17,7 +17,7 @@ __all__ = ["whole_number", "real_number"]
 
 def whole_number(name: str, value: Any, low: int, high: int) -> int:
     """``value`` as an int in ``[low, high]`` (a bool or a float such as 2.0 is refused: a record writes ints)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
         raise ParameterError(f"{name} must be a whole number in [{low}, {high}], got {shown(value)}")
     return int(value)
 

@@ -167,6 +167,12 @@ def _file_number(path: Path) -> int | None:
     return int(path.stem) if path.stem.isdigit() else None
 
 
+def _record_of(name: str) -> int | None:
+    """The record number of an ``X<n>_DE_time`` variable's name, None for another name."""
+    match = _DE_KEY.match(name)
+    return int(match.group(1)) if match else None
+
+
 def drive_end_variable(names: list[str], path: Path) -> str | None:
     """Which variable of a CWRU-style file is its drive-end signal: among the ``X<n>_DE_time`` variables, the one
     numbered after the file (``105.mat``: ``X105_DE_time``; an official file may hold its neighbour's too), else
@@ -174,7 +180,7 @@ def drive_end_variable(names: list[str], path: Path) -> str | None:
     (:func:`read_cwru_record_rpm`) and of ``bpsrm predict`` (:mod:`bpsrm.data.recordings`)."""
     candidates = [name for name in names if _DE_KEY.match(name)]
     number = _file_number(path)
-    own = [name for name in candidates if number is not None and int(_DE_KEY.match(name).group(1)) == number]
+    own = [name for name in candidates if number is not None and _record_of(name) == number]
     if own:
         return own[0]
     return candidates[0] if len(candidates) == 1 else None
@@ -394,6 +400,11 @@ class CWRU(SampleDataset):
 
     name = "cwru"
     split_options = ("load", "class_set", "train_fraction", "whole")
+    preprocess: VibrationPreprocess
+    windows: list[tuple[int, int]]  # (record number, start sample) of each window
+    augment_speed: float
+    augment_gain: float
+    augmented: bool
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from ..errors import ChecksumError, DataError
 from ..files import atomic_path, progress
@@ -110,7 +110,7 @@ def _safe_member(name: str, archive: Path) -> PurePosixPath:
     return path
 
 
-def _copy_out(src: BinaryIO, path: Path) -> Path:
+def _copy_out(src: IO[bytes], path: Path) -> Path:
     """Copy an archive member's stream to ``path`` (its folders created) in 1 MiB chunks."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as dst:
@@ -130,12 +130,12 @@ def extract(archive: str | Path, target: str | Path) -> list[Path]:
     written: list[Path] = []
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            members = zf.infolist()
-            for info in members:
+            infos = zf.infolist()
+            for info in infos:
                 _safe_member(info.filename, archive)
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
                     raise DataError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to extract")
-            for info in members:
+            for info in infos:
                 path = target / _safe_member(info.filename, archive)
                 if info.is_dir():
                     path.mkdir(parents=True, exist_ok=True)
@@ -160,9 +160,9 @@ def extract(archive: str | Path, target: str | Path) -> list[Path]:
             if member.isdir():
                 path.mkdir(parents=True, exist_ok=True)
                 continue
-            src = tf.extractfile(member)
-            if src is None:
+            stream = tf.extractfile(member)
+            if stream is None:
                 raise DataError(f"{archive}: member {member.name!r} cannot be read")
-            with src:
-                written.append(_copy_out(src, path))
+            with stream:
+                written.append(_copy_out(stream, path))
     return written

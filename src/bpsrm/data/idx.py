@@ -12,7 +12,7 @@ import math
 import os
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -34,7 +34,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         with open(path, "rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
-            stream: BinaryIO = gzip.GzipFile(fileobj=raw) if gzipped else raw
+            stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gzipped else raw  # type: ignore[assignment]
             head = stream.read(4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0:
                 raise DataError(f"{path}: not an IDX file (magic {head.hex() or 'empty'}, expected 0000 08 0n)")
@@ -62,7 +62,7 @@ def _mismatch(path: Path, shape: tuple[int, ...], expected: int, held: str) -> D
     return DataError(f"{path}: IDX header declares shape {shape} ({expected} values) but the file holds {held}")
 
 
-def _read_at_most(stream: BinaryIO, limit: int, chunk: int = 1 << 24) -> bytes:
+def _read_at_most(stream: IO[bytes], limit: int, chunk: int = 1 << 24) -> bytes:
     """Up to ``limit`` bytes of ``stream``, read in chunks (``read(limit)`` would allocate ``limit`` at once)."""
     parts, held = [], 0
     while held < limit:

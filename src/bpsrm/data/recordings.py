@@ -402,7 +402,7 @@ def _add_array(
     elif len(shape) == 2:
         along_rows = shape[0] >= shape[1]  # the long dimension is time
         for i in range(shape[1] if along_rows else shape[0]):
-            content.channels[f"{name}[{i}]"] = (lambda i=i: read()[:, i]) if along_rows else (lambda i=i: read()[i, :])
+            content.channels[f"{name}[{i}]"] = (lambda i=i: read()[:, i]) if along_rows else (lambda i=i: read()[i, :])  # type: ignore[misc]
     else:
         content.skipped[name] = f"a {len(shape)}-D array"
 
@@ -687,7 +687,7 @@ def _read_wav(path: Path) -> _Content:
         scaled = values.astype(np.float64) / float(2 ** (8 * size - 1))
     else:
         raise DataError(f"{path}: .wav samples of type {values.dtype}, expected PCM or float")
-    if not (isinstance(rate, numbers.Real) and rate > 0):
+    if not (isinstance(rate, numbers.Real) and float(rate) > 0):
         raise DataError(f"{path}: the .wav header gives a sample rate of {rate}, expected a positive number")
     content = _new_content()
     content.rates.append((float(rate), "the .wav header"))

@@ -224,7 +224,7 @@ class Weather(SampleDataset):
         self.seed = int(seed)
         self.classes = list(WEATHER_CLASSES)
         self.input_shape = (3, self.image_size, self.image_size)
-        self.preprocess = ImagePreprocess(3, self.image_size, self.image_size)
+        self.preprocess: ImagePreprocess = ImagePreprocess(3, self.image_size, self.image_size)
         self.location = locate(
             "Multi-class Weather Dataset",
             root,

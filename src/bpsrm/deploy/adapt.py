@@ -17,6 +17,7 @@ by its own statistics on the way through, as in training.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -28,7 +29,7 @@ from ..network.norm import TemporalNorm
 __all__ = ["adapt_norm_statistics", "adapt_on_samples", "norm_layers"]
 
 
-def norm_layers(model: nn.Module) -> list[nn.Module]:
+def norm_layers(model: nn.Module) -> list[Any]:
     """The modules of ``model`` that keep running statistics (bpsrm's temporal norms, PyTorch's BatchNorm)."""
     return [
         m

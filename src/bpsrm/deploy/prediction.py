@@ -311,7 +311,7 @@ def adapt_checkpoint(
 
     refuse_existing(out, overwrite, "adapt", checkpoint)
     trained = load_trained(checkpoint)
-    inputs = []
+    inputs: list[Any] = []
     for item in files:  # one file's prepared signal at a time; only its batches are kept
         inputs.extend(_model_batches(trained, file_input(trained, item, sample_rate_hz, rpm, channel)))
     pool = torch.cat(inputs) if inputs else torch.empty(0)

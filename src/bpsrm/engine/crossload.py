@@ -200,6 +200,7 @@ def _evaluate_cells(
     log: Log,
 ) -> None:
     """Test one trained run at every load it was not trained at (as trained, and adapted): one JSON each."""
+    from ..data.vibration import VibrationPreprocess
     from ..deploy.inference import evaluate_trained, load_trained
 
     cells = _pending_cells(run, loads, train_loads, adapt)
@@ -207,7 +208,9 @@ def _evaluate_cells(
         return
     trained = load_trained(run / run_folder.BEST_PT)  # once per run; each cell starts from its statistics
     as_trained = copy.deepcopy(trained.model.state_dict())
-    window = trained.preprocess.window  # test windows side by side, as long as the checkpoint's own (a cwru model)
+    if not isinstance(trained.preprocess, VibrationPreprocess):
+        raise DataError(f"{run / run_folder.BEST_PT}: not a vibration model (bpsrm crossload tests CWRU models)")
+    window = trained.preprocess.window  # test windows side by side, as long as the checkpoint's own
     for test_load, adapted in cells:
         trained.model.load_state_dict(as_trained)  # adaptation changed the statistics of the last cell
         options = {"load": test_load, "whole": True, "stride": window}

@@ -18,6 +18,7 @@ are the constants most SNN papers use; they estimate, they do not measure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -51,6 +52,8 @@ class OperationCounter:
     def _hook(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
         x = inputs[0].detach()
         binary = bool(((x == 0) | (x == 1)).all())
+        fan_in: float
+        fan_out: float
         if isinstance(module, nn.Linear):
             fan_in, fan_out = module.in_features, module.out_features
         else:
@@ -60,14 +63,15 @@ class OperationCounter:
             stride = 1
             for s in module.stride:  # type: ignore[union-attr]
                 stride *= s
-            fan_in = module.in_channels // module.groups * kernel  # type: ignore[operator]
-            fan_out = module.out_channels // module.groups * kernel / stride  # type: ignore[operator]
+            conv: Any = module  # nn.Conv1d or nn.Conv2d (the hooks are registered on those alone)
+            fan_in = conv.in_channels // conv.groups * kernel
+            fan_out = conv.out_channels // conv.groups * kernel / stride
         if binary:
             self.sops += float(x.sum()) * fan_out
         else:
             self.macs += float(output.numel()) * fan_in
 
-    def per_sample(self) -> dict[str, float]:
+    def per_sample(self) -> dict[str, Any]:
         """MACs, SOPs and energy (uJ) per sample, with the constants used (pJ)."""
         n = max(self.samples, 1)
         macs, sops = self.macs / n, self.sops / n

@@ -224,7 +224,7 @@ def prepare(config: Config) -> Experiment:
     """Datasets (with the validation split carved from train), encoder and model of ``config``."""
     data = config.data
     full_train = get_dataset(data.name, "train", root=data.root, **data.options)
-    test = get_dataset(data.name, "test", root=data.root, **without_augmentation(data.options))
+    test: Dataset = get_dataset(data.name, "test", root=data.root, **without_augmentation(data.options))
     # Validation and the OOD calibration read the training samples as they are, never augmented.
     plain_options = without_augmentation(data.options)
     plain_train = full_train

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -131,7 +131,7 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
 
     fig = new_figure((10, 4.5), ncols=2)
     loss_ax, acc_ax = fig.axes
-    style = {"marker": "o", "markersize": 4} if len(epoch) <= 30 else {}
+    style: dict[str, Any] = {"marker": "o", "markersize": 4} if len(epoch) <= 30 else {}
     for ax, kind in ((loss_ax, "loss"), (acc_ax, "accuracy")):
         for split, colour in (("train", _TRAIN_COLOUR), ("val", _VAL_COLOUR)):
             values = columns[f"{split}_{kind}"]
@@ -198,7 +198,7 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
     metrics = read_metrics(run, required=True)
     counts = confusion_matrix(metrics, run)
     n = counts.shape[0]
-    classes = [_shorten(c, 24) for c in class_names(metrics, run, n)]
+    classes = [_shorten(c, 24) for c in class_names(metrics, run, n) or []]
 
     row_sums = counts.sum(axis=1, keepdims=True)
     fractions = np.divide(counts, row_sums, out=np.zeros(counts.shape), where=row_sums > 0)
@@ -383,7 +383,7 @@ def plot_membrane(run_dir: str | Path, *, out_dir: str | Path | None = None) -> 
     colours = _matplotlib().colormaps["tab10"].colors
     fig = new_figure(_stack_size(len(layers)), nrows=len(layers))
     tall = fig.get_figheight() / len(layers) >= 1.9
-    thin = layers[0].membrane.shape[0] > 100  # long runs: thinner lines, smaller dots
+    thin = layers[0].membrane.shape[0] > 100  # type: ignore[union-attr]  # long runs: thinner lines, smaller dots
     for ax, layer in zip(fig.axes, layers, strict=True):
         _membrane_panel(ax, layer, colours, tall, thin)
     fig.suptitle("Membrane potentials of one test sample" + _label_text(activity, metrics, run), fontsize=12)
@@ -453,7 +453,11 @@ def _matplotlib() -> Any:
 
 
 def new_figure(
-    size: tuple[float, float], nrows: int = 1, ncols: int = 1, sharex: bool = False, layout: str = "constrained"
+    size: tuple[float, float],
+    nrows: int = 1,
+    ncols: int = 1,
+    sharex: bool = False,
+    layout: Literal["constrained", "compressed", "tight"] = "constrained",
 ) -> Figure:
     """A Figure of ``size`` inches on the Agg canvas (no pyplot, no global backend switch) with its ``nrows`` x
     ``ncols`` axes in ``fig.axes`` (row by row); a BpsrmError with the install hint when matplotlib is missing.
@@ -515,7 +519,7 @@ def _percent_formatter() -> Any:
     return PercentFormatter(xmax=1.0, decimals=None)
 
 
-def _label_text(activity: dict[str, Any], metrics: dict[str, Any], run: Path) -> str:
+def _label_text(activity: Activity, metrics: dict[str, Any], run: Path) -> str:
     """A second title line, 'true: Sneaker (7), predicted: Sandal (5)  (wrong)', or '' when the npz has neither."""
     label, prediction = activity.label, activity.prediction
     if label is None and prediction is None:

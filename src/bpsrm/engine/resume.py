@@ -117,8 +117,8 @@ def rng_state() -> dict[str, Any]:
 
 
 def _numpy_state() -> list[Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return [kind, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)]
 
 
 def _python_state() -> list[Any]:

@@ -87,7 +87,7 @@ def _activity(experiment: Experiment) -> run_folder.Activity:
         flat_spikes = spikes[:, 0].reshape(spikes.shape[0], -1).cpu()
         flat_u = u[:, 0].reshape(u.shape[0], -1).cpu()
         chosen = _pick_neurons(flat_spikes.sum(0), flat_spikes.shape[0])
-        theta = neuron.theta.detach().double().cpu()
+        theta = neuron.theta.detach().double().cpu()  # type: ignore[operator]
         # A per-channel threshold: the channel of a flat index is index // (neurons per channel).
         thetas = theta.repeat(len(chosen)) if theta.dim() == 0 else theta[chosen // (flat_u.shape[1] // theta.numel())]
         layers.append(
@@ -287,9 +287,9 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
     experiment = run.experiment
     log(
         f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
-        f"{len(experiment.train_set)} train"
+        f"{len(experiment.train_set)} train"  # type: ignore[arg-type]
         + (f" ({experiment.overlapping} left out for overlapping validation)" if experiment.overlapping else "")
-        + f" / {len(experiment.val_set)} val / {len(experiment.test_set)} test "
+        + f" / {len(experiment.val_set)} val / {len(experiment.test_set)} test "  # type: ignore[arg-type]
         f"samples of {config.data.name}; run folder {out}"
         + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
     )
@@ -336,7 +336,7 @@ def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch
         ids = [device.index] if device.type == "cuda" else None
         net = DistributedDataParallel(model, device_ids=ids)  # same initial weights on every rank: rank 0's
     if config.compile:
-        net = torch.compile(net)  # the training forward and backward; evaluation runs eagerly
+        net = torch.compile(net)  # type: ignore[assignment]  # the training forward and backward; evaluation runs eagerly
     optimiser = make_optimiser(config, model)
     run = _Run(config, out, log, ctx, device, experiment, model, net, optimiser, None, 0, augment)  # type: ignore[arg-type]
     run.precision = Precision(config.train.precision, device)

@@ -536,7 +536,7 @@ SRMFusedCPU = fused_function(
 # calling it. Calling the C apply directly saves about 4 us a call; the wrapper still runs under a
 # transform (which refuses this Function: it has no setup_context) and for a leaked tensor, whose
 # missing storage makes the direct call fail.
-_APPLY = super(torch.autograd.Function, SRMFusedCPU).apply
+_APPLY = super(torch.autograd.Function, SRMFusedCPU).apply  # type: ignore[misc]
 _functorch_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
 
@@ -565,7 +565,8 @@ def srm_fused(
         kernel_id, width = surrogate.kernel_id, surrogate.width
         return srm_forward(x, a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, reset)  # type: ignore[no-any-return]
     kernel_id, width = surrogate.kernel_id, _width(surrogate)
-    return fused_call(a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, x, reset)
+    # kernel_id is an int: the dispatcher sends here only surrogates the kernel has (supports())
+    return fused_call(a_s, a_m, a_r, theta, theta_r, kernel_id, width, detach_reset, check_finite, x, reset)  # type: ignore[arg-type]
 
 
 def fused_call(
