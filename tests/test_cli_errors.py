@@ -285,3 +285,21 @@ def test_the_optional_overrides_are_not_called_required(command, missing, capsys
         main([command])
     assert info.value.code == 2
     assert capsys.readouterr().err.rstrip().endswith(f"error: the following arguments are required: {missing}")
+
+
+def test_a_dataset_option_named_as_get_datasets_own_argument_is_refused(tmp_path, capsys) -> None:
+    """-o root=..., data.options.root=... and data.val_options.split=... reached get_dataset twice: a TypeError
+    traceback ('got multiple values for keyword argument'); -o download=true set the download flag unasked."""
+    checkpoint = REPO / "results" / "cwru" / "seed0" / "best.pt"
+    _fails(["eval", checkpoint, "-o", "root=/tmp"], capsys, "-o: 'root' is not a dataset option", "--root")
+    _fails(["data", "info", "cwru", "-o", "download=true"], capsys, "-o: 'download' is not a dataset option")
+    config = REPO / "configs" / "cwru.yaml"
+    out = tmp_path / "run"
+    _fails(["train", config, "data.options.root=/tmp", "--out", out], capsys, "data.options: 'root' is not a dataset")
+    _fails(["train", config, "data.val_options={split: train}", "--out", out], capsys, "data.val_options: 'split'")
+    assert not out.exists()  # refused before the run folder is made
+
+    from bpsrm.deploy.inference import evaluate_trained, load_trained
+
+    with pytest.raises(ParameterError, match="options: 'root' is not a dataset option"):
+        evaluate_trained(load_trained(checkpoint), options={"root": "/tmp"})

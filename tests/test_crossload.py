@@ -212,3 +212,19 @@ def test_a_seed_named_twice_is_refused_before_any_training(tmp_path, capsys) -> 
     err = capsys.readouterr().err
     assert "crossload --seeds names 0 more than once (0 0 1)" in err and "Traceback" not in err
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_a_checkpoint_that_is_not_a_vibration_model_is_refused(tmp_path) -> None:
+    """An image model's best.pt in a cell's run folder: a DataError naming the file (an AttributeError on its
+    preprocessing's window before)."""
+    import shutil
+
+    from bpsrm.engine import crossload
+    from bpsrm.errors import DataError
+
+    run = tmp_path / "train-0" / "seed0"
+    run.mkdir(parents=True)
+    shutil.copy(REPO / "results" / "superseded" / "fashion-mnist-issue6" / "seed0" / "best.pt", run / "best.pt")
+    config = load_config(REPO / "configs" / "cwru-crossload.yaml")
+    with pytest.raises(DataError, match=r"train-0/seed0/best\.pt: not a vibration model"):
+        crossload._evaluate_cells(run, config, (0, 1), (0,), 0, None, False, lambda _: None)

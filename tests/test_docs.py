@@ -141,6 +141,9 @@ def test_cli_reference_comes_from_the_parser() -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     sub.choices["train"].add_argument("--brand-new-flag", help="only in this test")
     assert "`--brand-new-flag`" in cli_reference(parser) and "only in this test" in cli_reference(parser)
+    # a positional argument of two values named by a tuple metavar: its names, not the tuple's repr
+    sub.choices["train"].add_argument("pair", nargs=2, metavar=("LOW", "HIGH"), choices=["1", "2"], help="a pair")
+    assert "| `LOW HIGH {1,2}` |" in cli_reference(parser)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .errors import BpsrmError
@@ -205,10 +206,14 @@ def _recording_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel", default=None, help="which channel of a multi-channel recording: its name or index")
 
 
-def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
+def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """The dataset options of ``-o KEY=VALUE`` (the dataset's own: ``-o root=...`` is refused, ``--root`` says it)."""
+    from .data.base import check_option_names
     from .engine.config import parse_assignment
 
-    return dict(parse_assignment(pair) for pair in pairs)
+    options = dict(parse_assignment(pair) for pair in pairs)
+    check_option_names(options, "-o")
+    return options
 
 
 def _train_command(args: argparse.Namespace) -> int:
@@ -270,7 +275,7 @@ def _data_info_command(args: argparse.Namespace) -> int:
     from .data import get_dataset
 
     options = _parse_options(args.option)
-    report = {split: get_dataset(args.name, split, root=args.root, **options).info() for split in ("train", "test")}  # type: ignore[arg-type]
+    report = {split: get_dataset(args.name, split, root=args.root, **options).info() for split in ("train", "test")}
     print(json.dumps(report, indent=2))
     return 0
 

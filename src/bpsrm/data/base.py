@@ -12,7 +12,15 @@ from torch.utils.data import Dataset
 
 from ..errors import BpsrmError, DataError, ParameterError
 
-__all__ = ["SampleDataset", "DATASETS", "register", "get_dataset", "dataset_class", "check_split"]
+__all__ = [
+    "SampleDataset",
+    "DATASETS",
+    "register",
+    "get_dataset",
+    "dataset_class",
+    "check_split",
+    "check_option_names",
+]
 
 SPLITS = ("train", "test")
 
@@ -170,6 +178,23 @@ def _checked_class(name: str, obj: object) -> type[SampleDataset]:
     if not (isinstance(obj, type) and issubclass(obj, SampleDataset)):
         raise ParameterError(f"dataset {name!r} is {obj!r}, not a subclass of bpsrm.data.SampleDataset")
     return obj
+
+
+# get_dataset's own arguments, and where each is given instead of as a dataset option
+_GIVEN_ELSEWHERE = {
+    "split": "the command or get_dataset's split argument",
+    "root": "data.root in a config, --root on the command line",
+    "download": "bpsrm data download, or get_dataset's download argument",
+}
+
+
+def check_option_names(options: dict[str, Any], where: str) -> None:
+    """Refuse a dataset option named as one of :func:`get_dataset`'s own arguments (``split``, ``root``,
+    ``download``), with a :class:`~bpsrm.errors.ParameterError` naming ``where`` it was given and where it belongs:
+    passed on with the options, it would reach get_dataset twice (a TypeError), or set its download flag. Callers
+    that take options from a user check them before the call (the config's ``data.options``, ``bpsrm eval -o``)."""
+    for name in sorted(set(options) & set(_GIVEN_ELSEWHERE)):
+        raise ParameterError(f"{where}: {name!r} is not a dataset option; it is given by {_GIVEN_ELSEWHERE[name]}")
 
 
 def get_dataset(

@@ -22,6 +22,7 @@ from typing import Any
 from torch import Tensor
 
 from ..data import get_dataset
+from ..data.base import check_option_names
 from ..data.preprocess import (
     EVENT_SENSORS,
     EventPreprocess,
@@ -165,6 +166,7 @@ def evaluate_trained(
 ) -> dict[str, Any]:
     """:func:`evaluate_checkpoint` of a model already loaded (its weights are changed by ``adapt``)."""
     data_config = trained.config.data
+    check_option_names(options or {}, "options")
     merged = without_augmentation({**data_config.options, **(options or {})})
     dataset = get_dataset(data_config.name, split, root=root if root is not None else data_config.root, **merged)
     if list(dataset.classes) != trained.classes:

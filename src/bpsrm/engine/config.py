@@ -94,6 +94,15 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Training-time augmentation."""
 
+    def __post_init__(self) -> None:
+        from ..data.base import check_option_names
+
+        try:
+            check_option_names(self.options, "data.options")
+            check_option_names(self.val_options or {}, "data.val_options")
+        except ParameterError as exc:  # a ConfigError keeps its key as it is (no "data: " before it)
+            raise ConfigError(str(exc)) from None
+
 
 NeuronConfig = SRMParams
 """Options of every SRM layer: :class:`bpsrm.neuron.params.SRMParams` (one definition of the neuron's settings)."""
