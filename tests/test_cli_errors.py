@@ -303,3 +303,27 @@ def test_a_dataset_option_named_as_get_datasets_own_argument_is_refused(tmp_path
 
     with pytest.raises(ParameterError, match="options: 'root' is not a dataset option"):
         evaluate_trained(load_trained(checkpoint), options={"root": "/tmp"})
+
+
+def test_threads_beyond_the_bound_and_yaml_errors_are_one_line(tmp_path, capsys) -> None:
+    """--threads 100000 crashed the process (status 139) and 2^31 overflowed torch.set_num_threads; a YAML error
+    printed PyYAML's excerpt and caret over several lines (helper-50)."""
+    from bpsrm.options import MAX_THREADS
+
+    for threads in (MAX_THREADS + 1, 2**31):
+        with pytest.raises(SystemExit) as stopped:
+            main(["--threads", str(threads), "eval", str(tmp_path / "none.pt")])
+        assert stopped.value.code == 2
+        assert f"expected at most {MAX_THREADS} threads on this machine" in capsys.readouterr().err
+    _fails(["--threads", str(MAX_THREADS), "eval", tmp_path / "none.pt"], capsys, "no such checkpoint file")
+    _fails(
+        ["data", "info", "cwru", "-o", 'load="abc'], capsys, "option load: cannot parse value", "at line 1, column 5"
+    )
+    (tmp_path / "tab.yaml").write_text("data:\n\tname: cwru\n")
+    _fails(["train", tmp_path / "tab.yaml", "--out", tmp_path / "run"], capsys, "found character '\\t'", "line 2")
+
+
+def test_a_run_folder_given_as_the_checkpoint_says_so(tmp_path, capsys) -> None:
+    """`bpsrm eval results/cwru/seed0` said "no such checkpoint file" of a path that exists (helper-50)."""
+    _fails(["eval", REPO / "results" / "cwru" / "seed0"], capsys, "seed0: a folder, not a checkpoint file (best.pt")
+    _fails(["eval", tmp_path], capsys, f"{tmp_path}: a folder, not a checkpoint file")

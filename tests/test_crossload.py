@@ -228,3 +228,16 @@ def test_a_checkpoint_that_is_not_a_vibration_model_is_refused(tmp_path) -> None
     config = load_config(REPO / "configs" / "cwru-crossload.yaml")
     with pytest.raises(DataError, match=r"train-0/seed0/best\.pt: not a vibration model"):
         crossload._evaluate_cells(run, config, (0, 1), (0,), 0, None, False, lambda _: None)
+
+
+def test_a_load_named_twice_is_refused_like_a_seed_named_twice(tmp_path) -> None:
+    """--loads 0 0 said "needs two loads or more ..., got [0]", and --loads 0 1 1 ran as 0 1 unsaid (helper-50)."""
+    from bpsrm.engine.crossload import run_crossload
+
+    config = load_config(REPO / "configs" / "cwru-crossload.yaml")
+    for loads, twice in (((0, 0), "0"), ((0, 1, 1), "1")):
+        with pytest.raises(ConfigError, match=rf"crossload --loads names {twice} more than once"):
+            run_crossload(config, tmp_path / "out", loads=loads, seeds=(0,))
+    with pytest.raises(ConfigError, match="needs two loads or more to test across, got 2"):
+        run_crossload(config, tmp_path / "out", loads=(2,), seeds=(0,))
+    assert not (tmp_path / "out").exists()

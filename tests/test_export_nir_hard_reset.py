@@ -120,6 +120,10 @@ def test_the_import_refuses_what_is_not_bpsrm_hard_reset() -> None:
         from_nir(graph)
     with pytest.raises(ExportError, match="dt must be a finite number > 0"):
         to_nir(model, dt=0.0)
+    for dt in (1e308, 1e-320):  # infinite or subnormal time constants (helper-50): refused, not written
+        with pytest.raises(ExportError, match=r"dt must be within \[1e-12, 1e\+06\] \(a step in seconds\)"):
+            to_nir(model, dt=dt)
+    assert to_nir(model, dt=1e-12).metadata["dt"] == 1e-12 and to_nir(model, dt=1e6).metadata["dt"] == 1e6
 
 
 @pytest.mark.data

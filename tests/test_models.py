@@ -457,3 +457,15 @@ def test_a_spec_without_an_fc_layer_has_no_class_outputs() -> None:
 
     with pytest.raises(SpecError, match=r"'8C3-SRM' has no FC layer, so no class outputs; end it with FCn"):
         spec_outputs("8C3-SRM")
+
+
+def test_a_convolution_kernel_larger_than_its_feature_map_is_refused() -> None:
+    """16C99999 on a 2,048-sample window was accepted and trained for minutes a step (helper-50): with padding k // 2
+    its outer taps only ever meet zeros. A kernel as wide as the map is still a layer."""
+    with pytest.raises(
+        SpecError, match=r"token 1 '16C99999': a 99999-wide kernel on a feature map of shape \(1, 2048\)"
+    ):
+        build_model("16C99999-SRM-FC10", input_shape=(1, 2048), time_steps=2)
+    with pytest.raises(SpecError, match=r"token 4 '8C9': a 9-wide kernel on a feature map of shape \(4, 7, 7\)"):
+        build_model("4C3-SRM-MP2-8C9-SRM-FC10", input_shape=(1, 14, 14), time_steps=2)
+    assert build_model("4C3-SRM-MP2-8C7-SRM-FC10", input_shape=(1, 14, 14), time_steps=2) is not None

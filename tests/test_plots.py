@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bpsrm.cli import main
 from bpsrm.engine import plots, run_folder
 from bpsrm.errors import BpsrmError, DataError
 from conftest import IMPORT_EVERY_MODULE
@@ -210,10 +211,12 @@ def test_npz_without_membrane_skips_membrane_only(run: Path) -> None:
     assert report.skipped["membrane"] == "activity.npz has no membrane traces (membrane_i arrays)"
 
 
-def test_empty_folder_skips_everything(tmp_path: Path) -> None:
-    report = plots.plot_run(tmp_path)
-    assert report.written == []
-    assert set(report.skipped) == set(ALL_PLOTS)
+def test_a_folder_without_any_file_of_a_run_is_refused(tmp_path: Path) -> None:
+    """It printed a "skipped" line per plot and ended with status 0, as if a run had been drawn (helper-50)."""
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(DataError, match=r"not a run folder \(none of metrics\.json, metrics\.csv, activity\.npz\)"):
+        plots.plot_run(tmp_path)
+    assert main(["plot", str(tmp_path)]) == 1  # one error line (a run folder with some of the files: test_out_dir)
 
 
 def test_single_plot_with_missing_input_raises(tmp_path: Path) -> None:

@@ -861,3 +861,32 @@ def test_an_empty_own_drive_end_variable_is_refused_not_passed_over_for_the_neig
     with pytest.raises(DataError, match=r"105\.mat: its drive-end variable is not a signal: X105_DE_time \(empty\)"):
         read_recording(path)
     assert read_recording(path, channel="X106_DE_time").signal.size == rec105["12k"].size  # asked for by name: read
+
+
+def test_sample_rates_outside_one_millihertz_to_one_gigahertz_are_refused(tmp_path: Path) -> None:
+    """1e305 Hz overflowed the window arithmetic, 1e-308 Hz the resampling message, and a time column with steps of
+    1e-310 s the rate's rounding: each a traceback before (helper-50). The bounds themselves are accepted."""
+    signal = np.random.default_rng(0).normal(size=4000)
+    np.save(tmp_path / "x.npy", signal)
+    for rate in (1e305, 1e-308, 5e-324, 2e9):
+        with pytest.raises(
+            DataError, match=r"x\.npy: a sample rate of .* Hz \(given\); expected 0\.001 Hz to 1e\+09 Hz"
+        ):
+            read_recording(tmp_path / "x.npy", sample_rate_hz=rate)
+    for rate in (1e-3, 1e9):
+        assert read_recording(tmp_path / "x.npy", sample_rate_hz=rate).sample_rate_hz == rate
+    rows = "\n".join(f"{i * 1e-310!r},{float(v)!r}" for i, v in enumerate(signal[:100]))
+    (tmp_path / "t.csv").write_text("time,x\n" + rows + "\n")
+    with pytest.raises(DataError, match=r"t\.csv: a sample rate of inf Hz \(stated by the file\)"):
+        read_recording(tmp_path / "t.csv")
+
+
+def test_a_signal_whose_spread_overflows_is_refused() -> None:
+    """Values of +-1e308 (finite) passed the check and came out of the network as NaN, reported as an error of
+    'srm: the input x' with a Python-only option; 1e200 gave 'unknown' for every window (helper-50)."""
+    alternating = np.where(np.arange(1000) % 2, 1e308, -1e308)
+    with pytest.raises(DataError, match=r"rec: values from -1e\+308 to 1e\+308, too large to normalise"):
+        check_signal(alternating, "rec", min_samples=10)
+    with pytest.raises(DataError, match="too large to normalise"):
+        check_signal(np.random.default_rng(0).normal(size=1000) * 1e200, "rec", min_samples=10)
+    check_signal(np.random.default_rng(0).normal(size=1000) * 1e100, "rec", min_samples=10)  # large, but usable

@@ -14,7 +14,7 @@ from typing import Any
 from ._version import __version__
 from .errors import BpsrmError
 from .files import write_text_atomic
-from .options import positive_int
+from .options import positive_int, thread_count
 
 __all__ = ["main", "build_parser"]
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=None,
         help="CPU threads of demo, train, crossload, eval, predict and adapt (default: PyTorch's, one per core); "
         "give each of several runs on one machine its share (e.g. 1 each for two runs on 2 cores): more threads "

@@ -186,6 +186,12 @@ def read_recording(
                     f"{other[0]:.10g} Hz ({other[1]}); pass the right one with --sample-rate"
                 )
         rate = first[0]
+    if rate is not None and not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        how = "given" if given_rate is not None else "stated by the file"
+        raise DataError(
+            f"{path}: a sample rate of {rate:.6g} Hz ({how}); expected {MIN_RATE_HZ:g} Hz to {MAX_RATE_HZ:g} Hz "
+            "(is it in Hz? a time column in seconds?)"
+        )
     return Recording(
         path=path,
         signal=signal,
@@ -224,7 +230,13 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
     if n < min_samples:
         raise DataError(f"{where}: {n} samples, fewer than the {min_samples} needed")
     lo, hi = float(x.min()), float(x.max())
-    std = float(x.std())
+    with np.errstate(over="ignore", invalid="ignore"):  # judged below: a spread that overflows is refused
+        std = float(x.std())
+    if not (math.isfinite(hi - lo) and math.isfinite(std)):
+        raise DataError(
+            f"{where}: values from {lo:g} to {hi:g}, too large to normalise (their spread overflows a 64-bit float); "
+            "expected a signal in physical units"
+        )
     if hi - lo == 0 or std < 1e-12 * max(1.0, abs(lo), abs(hi)):
         raise DataError(
             f"{where}: flat (peak-to-peak {hi - lo:g}, standard deviation {std:g}): "
@@ -242,6 +254,11 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
             f"{at_ends / n:.1%}, sit at that level; expected at most 1 %)"
         )
 
+
+MIN_RATE_HZ = 1e-3
+MAX_RATE_HZ = 1e9
+"""The sample rates a recording may have, given or stated (1 mHz to 1 GHz): beyond them a rate is a typo or a
+misread unit, and the window arithmetic would overflow (1e308 Hz) or divide by nearly zero (1e-308 Hz)."""
 
 MAX_UPSAMPLING = 16
 """The largest up-sampling factor :func:`resample` takes (12 kHz from 750 Hz): a recording sampled far below
@@ -633,6 +650,8 @@ def _rate_from_times(times: np.ndarray) -> float | None:
     if float(np.max(np.abs(times - grid))) > 0.1 * step:
         return None
     rate = 1.0 / step
+    if not math.isfinite(rate):  # a step below 1e-308 s: read_recording refuses the rate, not a crash here
+        return rate
     whole = round(rate)
     return float(whole) if abs(rate - whole) <= 1e-6 * rate else rate
 

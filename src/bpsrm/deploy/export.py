@@ -81,6 +81,11 @@ def _nir() -> Any:
     return nir
 
 
+MIN_DT, MAX_DT = 1e-12, 1e6
+"""The steps :func:`to_nir` takes, in seconds: the time constants tau = dt / (1 - a) of every decay stay finite
+normal floats (dt = 1e308 made them infinite, dt = 1e-320 subnormal)."""
+
+
 def _li(nir: Any, decay: np.ndarray, dt: float) -> Any:
     """The LI node whose Euler step dt is v[t] = a v[t-1] + i[t]: tau = dt / (1 - a), r = 1 / (1 - a)."""
     return nir.LI(tau=_tau(decay, dt), r=1.0 / (1.0 - decay), v_leak=np.zeros_like(decay))
@@ -205,6 +210,8 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
     nir = _nir()
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (math.isfinite(dt) and dt > 0):
         raise ExportError(f"dt must be a finite number > 0 (the step of the NIR time constants), got {shown(dt)}")
+    if not MIN_DT <= dt <= MAX_DT:  # tau = dt / (1 - a) must stay a finite, normal float for every decay a
+        raise ExportError(f"dt must be within [{MIN_DT:g}, {MAX_DT:g}] (a step in seconds), got {shown(dt)}")
     dt = float(dt)
     if not isinstance(model, SpikingNetwork):
         raise ExportError(f"to_nir expects a bpsrm SpikingNetwork, got {type(model).__name__}")

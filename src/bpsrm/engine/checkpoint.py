@@ -49,6 +49,9 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely; a CheckpointError names the file and the problem."""
     path = Path(path)
+    if path.is_dir():
+        inside = " (best.pt inside it is the run's checkpoint)" if (path / "best.pt").is_file() else ""
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file{inside}")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:

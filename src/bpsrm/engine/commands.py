@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..options import positive_int  # bpsrm's own check of --threads
+from ..options import positive_int, thread_count  # bpsrm's own checks of --jobs and --threads
 
 __all__ = [
     "bpsrm_command",
@@ -133,7 +133,7 @@ def add_job_options(parser: argparse.ArgumentParser, logs: str) -> None:
     """A search script's ``--threads`` (of each training) and ``--jobs`` (trainings at once), both whole numbers
     >= 1; ``logs`` says where each training's output goes with several jobs."""
     parser.add_argument(
-        "--threads", type=positive_int, default=None, help="CPU threads of each training (default: the cores / jobs)"
+        "--threads", type=thread_count, default=None, help="CPU threads of each training (default: the cores / jobs)"
     )
     parser.add_argument("--jobs", type=positive_int, default=1, help=f"trainings at once (each output to {logs})")
 

@@ -356,6 +356,18 @@ def _yaml_loader() -> type:
     return UniqueKeyLoader
 
 
+def yaml_problem(error: Exception) -> str:
+    """A YAML error on one line: what is wrong and where (line and column), without PyYAML's excerpt of the text
+    and its caret, which take several lines (an error of bpsrm is one line)."""
+    import yaml
+
+    if isinstance(error, yaml.MarkedYAMLError):
+        what = "; ".join(part for part in (error.context, error.problem) if part) or "not valid YAML"
+        mark = error.problem_mark or error.context_mark
+        return what + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "")
+    return " ".join(str(error).split())
+
+
 def read_yaml(text: str) -> Any:
     """YAML text as plain data: the safe loader that refuses repeated keys (:func:`_yaml_loader`). Raises
     ``yaml.YAMLError`` for text that is not valid YAML, RecursionError for nesting deeper than Python's stack."""
@@ -518,7 +530,7 @@ def parse_assignment(item: str, what: str = "option", form: str = "KEY=VALUE") -
     try:
         value = read_yaml(text) if text.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} {key.strip()}: cannot parse value {shown(text)} ({exc})") from None
+        raise ConfigError(f"{what} {key.strip()}: cannot parse value {shown(text)} ({yaml_problem(exc)})") from None
     except RecursionError:
         raise ConfigError(f"{what} {key.strip()}: the value is nested too deeply to read") from None
     return key.strip(), value
@@ -563,7 +575,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     try:
         raw = read_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(exc)})") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to read (a config is a few levels deep)") from None
     if raw is None:

@@ -121,9 +121,9 @@ def run_crossload(
 
     out = Path(out)
     given = " ".join(str(x) for x in loads)
-    loads = sorted(set(int(x) for x in loads))
+    loads = sorted(check_distinct([int(x) for x in loads], "crossload --loads"))
     if len(loads) < 2:
-        raise ConfigError(f"crossload: needs two loads or more to test across, got {loads}")
+        raise ConfigError(f"crossload: needs two loads or more to test across, got {given or 'none'}")
     if not seeds:
         raise ConfigError("crossload: needs at least one seed")
     seeds = check_distinct(seeds, "crossload --seeds")

@@ -24,6 +24,7 @@ from ..errors import BpsrmError, DataError
 from ..files import atomic_path
 from .run_folder import (
     ACTIVITY_NPZ,
+    METRICS_CSV,
     METRICS_JSON,
     Activity,
     LayerActivity,
@@ -89,12 +90,15 @@ def plot_run(run_dir: str | Path, *, out_dir: str | Path | None = None) -> PlotR
         A :class:`PlotReport`: the files written and, for each plot not drawn, the reason.
 
     Raises:
-        DataError: a file is present but malformed, or ``run_dir`` is not a folder.
+        DataError: a file is present but malformed, or ``run_dir`` is not a folder or holds none of a run's files.
         BpsrmError: matplotlib is not installed.
     """
     run = Path(run_dir)
     if not run.is_dir():
         raise DataError(f"run folder {run} does not exist or is not a folder")
+    inputs = (METRICS_JSON, METRICS_CSV, ACTIVITY_NPZ)
+    if not any((run / name).is_file() for name in inputs):
+        raise DataError(f"{run}: not a run folder (none of {', '.join(inputs)}); give the --out folder of bpsrm train")
     _matplotlib()  # fail once, with the install hint, before reading anything
     written: list[Path] = []
     skipped: dict[str, str] = {}

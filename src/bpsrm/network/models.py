@@ -278,6 +278,8 @@ def build_model(
                 raise SpecError(
                     f"{where}: a convolution needs an input [C, L] or [C, H, W], but the input here is flat {current}"
                 )
+            if any(k > s for s in current[1:]):  # its outer taps would only ever meet the zero padding
+                raise SpecError(f"{where}: a {k}-wide kernel on a feature map of shape {current}, larger than the map")
             conv_cls = nn.Conv1d if len(current) == 2 else nn.Conv2d
             followed_by_norm = not is_last and tokens[index + 1].kind == "norm"
             spatial = tuple(s + 2 * (k // 2) - k + 1 for s in current[1:])
