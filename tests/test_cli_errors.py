@@ -4,6 +4,7 @@ found by trying the command line as a careless or hostile user would (issue 20),
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -327,3 +328,18 @@ def test_a_run_folder_given_as_the_checkpoint_says_so(tmp_path, capsys) -> None:
     """`bpsrm eval results/cwru/seed0` said "no such checkpoint file" of a path that exists (helper-50)."""
     _fails(["eval", REPO / "results" / "cwru" / "seed0"], capsys, "seed0: a folder, not a checkpoint file (best.pt")
     _fails(["eval", tmp_path], capsys, f"{tmp_path}: a folder, not a checkpoint file")
+
+
+def test_a_report_does_not_replace_a_run_file(tmp_path, capsys) -> None:
+    """`bpsrm compare A A --out A/metrics.json` replaced the run's metrics with the report (helper-50)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(REPO / "results" / "cwru" / "seed0", run)
+    before = (run / "metrics.json").read_bytes()
+    for target in ("metrics.json", "best.pt"):
+        _fails(["eval", run / "best.pt", "--out", run / target], capsys, "would replace a file of a run folder")
+    assert (run / "metrics.json").read_bytes() == before
+    (run / "eval.json").write_text("{}")  # a report of its own may be written again
+    assert main(["eval", str(run / "best.pt"), "--out", str(run / "eval.json")]) == 0
+    assert json.loads((run / "eval.json").read_text())["accuracy"] > 0.9

@@ -139,3 +139,33 @@ def test_wrong_names_are_clear_errors(tmp_path: Path) -> None:
     for name, (error, pattern) in cases.items():
         with pytest.raises(error, match=pattern):
             dataset_class(name)
+
+
+def test_a_constructor_of_the_users_that_fails_is_named_on_one_line(tmp_path: Path) -> None:
+    """A SampleDataset without the constructor bpsrm calls, or one whose constructor raises, ended in a traceback
+    of get_dataset (helper-50); a bpsrm error it raises (a file of its own not found) passes as it is."""
+    (tmp_path / "mine.py").write_text(
+        textwrap.dedent(
+            """
+            from bpsrm.data import SampleDataset
+            from bpsrm.errors import DataError
+
+            class Bare(SampleDataset):
+                pass
+
+            class Raises(SampleDataset):
+                def __init__(self, split, root=None, download=False):
+                    raise ValueError("no frames in the folder")
+
+            class Checks(SampleDataset):
+                def __init__(self, split, root=None, download=False):
+                    raise DataError("frames.bin: not found")
+            """
+        )
+    )
+    with pytest.raises(DataError, match=r"dataset '.*mine\.py:Bare': Bare\(split='train', .*\) failed with TypeError"):
+        get_dataset(f"{tmp_path}/mine.py:Bare", "train")
+    with pytest.raises(DataError, match=r"Raises\(split='test', .*\) failed with ValueError: no frames in the folder"):
+        get_dataset(f"{tmp_path}/mine.py:Raises", "test")
+    with pytest.raises(DataError, match=r"^frames\.bin: not found$"):
+        get_dataset(f"{tmp_path}/mine.py:Checks", "test")

@@ -85,7 +85,11 @@ def test_a_malformed_predictions_file_names_the_file_and_the_problem(tmp_path: P
 
 
 def test_a_file_that_is_not_an_npz_archive(tmp_path: Path) -> None:
+    """Bytes that are no zip file were reported as numpy's refusal of "pickled (object) data" (helper-50)."""
     (tmp_path / "predictions.npz").write_bytes(b"not a zip file")
+    with pytest.raises(DataError, match=r"predictions\.npz: not an \.npz archive \(a zip file; it begins b'not '\)"):
+        run_folder.read_predictions(tmp_path)
+    (tmp_path / "predictions.npz").write_bytes(b"PK\x03\x04 cut short")  # a zip file's start, then nothing
     with pytest.raises(DataError, match="cannot read the arrays"):
         run_folder.read_predictions(tmp_path)
 

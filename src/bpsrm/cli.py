@@ -326,6 +326,12 @@ def _print_json(report: dict, out: Path | None) -> None:
     """Print ``report`` as JSON, and write it to ``out`` too when given."""
     text = json.dumps(report, indent=2)
     if out is not None:
+        from .engine.run_folder import RUN_FILES
+
+        if out.is_file() and (out.name in RUN_FILES or out.suffix == ".pt"):
+            raise BpsrmError(
+                f"--out {out}: the report would replace a file of a run folder or a checkpoint; give another --out"
+            )
         try:
             write_text_atomic(out, text + "\n")
         except OSError as exc:

@@ -214,4 +214,14 @@ def get_dataset(
     if unknown:
         takes = f"it takes {allowed}" if allowed else "it takes no options"
         raise ParameterError(f"dataset {name!r}: unknown options {unknown}; {takes}")
-    return cls(split=split, root=root, download=download, **options)  # type: ignore[call-arg]
+    if cls.__module__.startswith("bpsrm."):
+        return cls(split=split, root=root, download=download, **options)  # type: ignore[call-arg]
+    try:  # a dataset of the user's own: whatever its constructor raises is named as its failure, on one line
+        return cls(split=split, root=root, download=download, **options)  # type: ignore[call-arg]
+    except BpsrmError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"dataset {name!r}: {cls.__name__}(split={split!r}, root=..., ...) failed with "
+            f"{type(exc).__name__}: {exc} (a SampleDataset takes split, root, download and its options)"
+        ) from exc

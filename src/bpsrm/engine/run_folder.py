@@ -434,6 +434,8 @@ def confusion_matrix(metrics: dict[str, Any], run: Path) -> np.ndarray:
         raise DataError(f"{path}: confusion_matrix must be square and non-empty, got shape {counts.shape}")
     if not np.all(np.isfinite(counts)) or np.any(counts < 0) or np.any(counts != np.round(counts)):
         raise DataError(f"{path}: confusion_matrix must hold non-negative whole numbers")
+    if counts.sum() >= 2**53:  # exact as a float and as an int64 below that (a test set is far smaller)
+        raise DataError(f"{path}: confusion_matrix counts {counts.sum():.3g} samples, more than any test set holds")
     return counts.astype(np.int64)
 
 
@@ -477,6 +479,10 @@ def _arrays(path: Path, missing: str) -> dict[str, np.ndarray]:
     """The arrays of an .npz file of the run folder (no pickles); :class:`Missing` with ``missing`` when absent."""
     if not path.is_file():
         raise Missing(missing)
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head[:2] != b"PK":  # np.load would take any other bytes for a pickle and refuse "pickled data"
+        raise DataError(f"{path}: not an .npz archive (a zip file; it begins {head!r}); the run wrote another file")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
