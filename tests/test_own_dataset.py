@@ -126,12 +126,14 @@ def test_an_entry_point_names_a_dataset(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_wrong_names_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("raise RuntimeError('oops')\n")
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")  # ended bpsrm with status 3 (helper-50)
     (tmp_path / "plain.py").write_text("class NotADataset:\n    pass\n")
     cases = {
         "no-such-dataset": (ParameterError, "unknown dataset 'no-such-dataset'.*'package.module:ClassName'"),
         "no_such_module_xyz:Cls": (DataError, "importing no_such_module_xyz failed \\(ModuleNotFoundError"),
         f"{tmp_path}/missing.py:Cls": (DataError, "no such file"),
         f"{tmp_path}/broken.py:Cls": (DataError, "importing .*broken.py failed \\(RuntimeError: oops\\)"),
+        f"{tmp_path}/exits.py:Cls": (DataError, "importing .*exits.py failed \\(SystemExit: 3\\)"),
         f"{tmp_path}/plain.py:Missing": (DataError, "has no 'Missing'"),
         f"{tmp_path}/plain.py:NotADataset": (ParameterError, "not a subclass of bpsrm.data.SampleDataset"),
         "json:": (ParameterError, "expected 'package.module:ClassName'"),

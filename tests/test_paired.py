@@ -196,3 +196,11 @@ def test_the_compare_command(tmp_path: Path, capsys) -> None:
     assert main(["compare", str(first), str(second)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("bpsrm: error: ") and "predictions.npz missing" in err and "Traceback" not in err
+
+
+def test_negative_class_indices_are_refused_without_a_matrix_to_check(tmp_path: Path) -> None:
+    """A metrics.json without a confusion matrix left predictions of class -1 unchecked (helper-50)."""
+    first = _run(tmp_path / "a", LABELS, LABELS, confusion_matrix=None)
+    second = _run(tmp_path / "b", LABELS, [-1, *LABELS[1:]], confusion_matrix=None)
+    with pytest.raises(DataError, match=r"b/predictions\.npz: holds negative class indices"):
+        compare_runs(first, second)

@@ -220,3 +220,19 @@ def test_fuzz_config_files_only_config_errors(tmp_path_factory, payload: bytes) 
         load_config(path)
     except ConfigError as exc:
         assert str(path) in str(exc)
+
+
+def test_a_failed_first_write_does_not_claim_a_previous_checkpoint(tmp_path, monkeypatch) -> None:
+    """`bpsrm adapt ... --out` to a place where the write fails said "the previous checkpoint is intact" when there
+    had been none (helper-50)."""
+
+    def disk_full(data, handle, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", disk_full)
+    with pytest.raises(
+        CheckpointError,
+        match=r"new\.pt: writing the checkpoint failed \(No space left on device\); nothing was written$",
+    ):
+        checkpoint_module.save_checkpoint(tmp_path / "new.pt", {"model": {}})
+    assert not (tmp_path / "new.pt").exists() and list(tmp_path.iterdir()) == []

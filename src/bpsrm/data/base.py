@@ -126,7 +126,7 @@ def _import_attribute(spec: str) -> object:
         module = _load_file(spec, module_name) if module_name.endswith(".py") else _import_module(module_name)
     except BpsrmError:
         raise
-    except Exception as exc:  # the user's module's own code: any error it raises
+    except (Exception, SystemExit) as exc:  # the user's module's own code: any error it raises, sys.exit too
         raise DataError(f"dataset {spec!r}: importing {module_name} failed ({type(exc).__name__}: {exc})") from None
     if not hasattr(module, attribute):
         raise DataError(f"dataset {spec!r}: {module_name} has no {attribute!r}")

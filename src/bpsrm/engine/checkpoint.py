@@ -36,13 +36,13 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot write a checkpoint there ({exc.strerror or exc})") from None
+    existed = path.is_file()
     try:
         with atomic_file(path) as handle:
             torch.save(data, handle)
     except OSError as exc:
-        raise CheckpointError(
-            f"{path}: writing the checkpoint failed ({exc.strerror or exc}); the previous checkpoint is intact"
-        ) from None
+        kept = "; the previous checkpoint is intact" if existed else "; nothing was written"
+        raise CheckpointError(f"{path}: writing the checkpoint failed ({exc.strerror or exc}){kept}") from None
     return path
 
 

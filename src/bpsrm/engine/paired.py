@@ -91,6 +91,8 @@ def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     labels, predictions = run_folder.read_predictions(run)
     if labels.size == 0:
         raise DataError(f"{run / run_folder.PREDICTIONS_NPZ}: holds no samples (expected one per held-out sample)")
+    if min(int(labels.min()), int(predictions.min())) < 0:  # class indices, with or without a matrix to check
+        raise DataError(f"{run / run_folder.PREDICTIONS_NPZ}: holds negative class indices (expected 0, 1, ...)")
     try:
         metrics = run_folder.read_metrics(run, required=True)
     except run_folder.Missing:
