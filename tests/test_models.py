@@ -469,3 +469,45 @@ def test_a_convolution_kernel_larger_than_its_feature_map_is_refused() -> None:
     with pytest.raises(SpecError, match=r"token 4 '8C9': a 9-wide kernel on a feature map of shape \(4, 7, 7\)"):
         build_model("4C3-SRM-MP2-8C9-SRM-FC10", input_shape=(1, 14, 14), time_steps=2)
     assert build_model("4C3-SRM-MP2-8C7-SRM-FC10", input_shape=(1, 14, 14), time_steps=2) is not None
+
+
+@pytest.mark.parametrize("input_shape", ["28", (2.9, 8.9), (True, 8), (1, 28.0, 28), None, 28])
+def test_input_shapes_that_are_not_whole_sizes_are_refused(input_shape: object) -> None:
+    """helper-51: "28" was read digit by digit as (2, 8), (2.9, 8.9) was cut to (2, 8) and True read as 1, silently."""
+    with pytest.raises(ShapeError, match=r"input_shape must be \(N,\), \(C, L\) or \(C, H, W\) with whole sizes >= 1"):
+        build_model("FC3", input_shape)  # type: ignore[arg-type]
+
+
+def test_numpy_integer_input_shapes_are_whole_sizes() -> None:
+    np = pytest.importorskip("numpy")
+    model = build_model("FC3", (np.int64(1), np.int32(4)))
+    assert model.input_shape == (1, 4)
+
+
+def test_an_input_of_another_dtype_than_the_weights_is_refused() -> None:
+    """A float64 input met float32 weights deep inside a convolution with torch's own message (helper-51)."""
+    model = build_model("4C3-SRM-FC3", (1, 6, 6), time_steps=2)
+    with pytest.raises(ShapeError, match=r"expects input of its weights' dtype, torch.float32, got torch.float64"):
+        model(torch.rand(2, 1, 1, 6, 6, dtype=torch.float64))
+    assert model.double()(torch.rand(2, 1, 1, 6, 6, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_a_non_finite_training_input_is_refused_before_the_norm_statistics_move() -> None:
+    """In training the TCN's running statistics took the NaN batch in before the neuron refused it; every later
+    evaluation then failed. The input is now refused first, and the statistics stay as they were."""
+    from bpsrm.errors import NonFiniteError
+
+    torch.manual_seed(0)
+    model = build_model("4C3-TCN-SRM-FC3", (1, 6, 6), time_steps=2)
+    norm = next(m for m in model.modules() if isinstance(m, TemporalChannelNorm))
+    model.train()
+    model(torch.rand(2, 3, 1, 6, 6))
+    before = norm.running_mean.clone()
+    bad = torch.rand(2, 3, 1, 6, 6)
+    bad[0, 1, 0, 2, 2] = float("nan")
+    bad[1, 0, 0, 0, 0] = float("inf")
+    with pytest.raises(NonFiniteError, match=r"the network's input holds 2 NaN or Inf value\(s\) of 216"):
+        model(bad)
+    assert torch.equal(norm.running_mean, before)
+    model.eval()
+    assert torch.isfinite(model(torch.rand(2, 3, 1, 6, 6))).all()

@@ -26,14 +26,16 @@ non-spiking last layer (:class:`~bpsrm.network.layers.MembraneReadout`); one end
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+import torch
 from torch import Tensor, nn
 
-from ..errors import ParameterError, ShapeError, SpecError
+from ..errors import NonFiniteError, ParameterError, ShapeError, SpecError
 from ..neuron.module import SRMNeuron
 from ..neuron.params import DEFAULTS, SETTINGS, SRMParams
 from ..neuron.surrogate import Surrogate
@@ -167,6 +169,21 @@ class SpikingNetwork(nn.Module):
             raise ShapeError(
                 f"the network {self.spec!r} expects input [T, B, {', '.join(map(str, self.input_shape))}], got {got}"
             )
+        weights = next(self.parameters(), None)
+        if weights is not None and x.dtype != weights.dtype:
+            raise ShapeError(
+                f"the network {self.spec!r} expects input of its weights' dtype, {weights.dtype}, got {x.dtype} "
+                f"(x.to({weights.dtype}), or the model .to() the input's)"
+            )
+        # In training the norms update their running statistics before any neuron sees a NaN: refuse it first, or a
+        # skipped batch would leave statistics of NaN behind (and every later evaluation would fail). Not while
+        # torch.compile traces (a data-dependent branch); the neurons' own check still stops a compiled step.
+        if self.training and not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            raise NonFiniteError(
+                f"the network's input holds {bad} NaN or Inf value(s) of {x.numel()}; expected finite numbers "
+                "(check the data and its preprocessing)"
+            )
 
     def run(self, x: Tensor, keep_membrane: bool = False) -> NetworkOutput:
         """Logits and the spikes of every SRM layer (and their membranes with ``keep_membrane``)."""
@@ -257,9 +274,14 @@ def build_model(
     if surrogate is not None:
         neuron_kwargs["surrogate"] = surrogate
     per_channel = params.per_channel
+    expected = "input_shape must be (N,), (C, L) or (C, H, W) with whole sizes >= 1"
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
+        raise ShapeError(f"{expected}, got {input_shape!r}")  # a string was read digit by digit: "28" as (2, 8)
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in input_shape):
+        raise ShapeError(f"{expected}, got {tuple(input_shape)!r}")  # (2.9, 8.9) was cut to (2, 8), True read as 1
     shape = tuple(int(s) for s in input_shape)
     if len(shape) not in (1, 2, 3) or any(s < 1 for s in shape):
-        raise ShapeError(f"input_shape must be (N,), (C, L) or (C, H, W) with sizes >= 1, got {tuple(input_shape)}")
+        raise ShapeError(f"{expected}, got {shape}")
     theta = params.theta
     layers: list[nn.Module] = []
     srm_names: list[str] = []
