@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import pytest
 import torch
@@ -204,3 +205,63 @@ def test_tracing_with_fake_tensors_leaves_nothing_behind() -> None:
     ref_spikes, ref_u = srm_reference(x.double(), tau_s=1.5, tau_m=5.0, tau_r=3.0, theta=0.9)
     assert torch.equal(spikes.double(), ref_spikes)
     torch.testing.assert_close(u.double(), ref_u, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"detach_reset": "false"}, "detach_reset must be true or false, got 'false'"),
+        ({"learn_theta": "yes"}, "learn_theta must be true or false, got 'yes'"),
+        ({"check_finite": 0}, "check_finite must be true or false, got 0"),
+        ({"learn_tau": 3}, "learn_tau must be True, False or names among"),
+        ({"learn_tau": [1, 2]}, "learn_tau must be True, False or names among"),
+    ],
+)
+def test_flags_that_are_not_booleans_are_refused(kwargs: dict, fragment: str) -> None:
+    """helper-51: the string "false" was read by bool() as True, silently."""
+    with pytest.raises(ParameterError, match=re.escape(fragment)):
+        SRMNeuron(**kwargs)
+
+
+def test_one_learnt_time_constant_may_be_named_alone() -> None:
+    """learn_tau="tau_m" was read letter by letter ("unknown names ['_', 'a', 'm', 't', 'u']")."""
+    neuron = SRMNeuron(learn_tau="tau_m")
+    assert neuron.learned_taus == ("tau_m",)
+    assert float(neuron.tau("tau_m").detach()) == pytest.approx(4.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.5, 4.0, 1e3, 1e6])
+def test_a_learnt_decay_starts_at_exp_minus_one_over_tau(tau: float) -> None:
+    """Hand check of the stable logit: sigmoid(logit) = exp(-1/tau) in float64, far into both ends."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        neuron = SRMNeuron(tau_m=tau, learn_tau=["tau_m"])
+    finally:
+        torch.set_default_dtype(default)
+    assert float(neuron.decay("tau_m").detach()) == pytest.approx(math.exp(-1.0 / tau), rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("tau, value", [(1e-3, "is 0 in"), (1e20, "is 1 in")])
+def test_a_learnt_decay_that_would_round_to_zero_or_one_is_refused(tau: float, value: str) -> None:
+    """tau_m=1e-3 raised a bare 'math domain error' and 1e20 a ZeroDivisionError (helper-51)."""
+    expected = f"tau_m={tau:g} with learn_tau: its decay exp(-1/tau_m) {value}"
+    with pytest.raises(ParameterError, match=re.escape(expected)):
+        SRMNeuron(tau_m=tau, learn_tau=True)
+
+
+@pytest.mark.parametrize("theta", [1e-6, 0.3, 1.0, 50.0, 1000.0, 1e30])
+def test_a_learnt_threshold_starts_at_theta(theta: float) -> None:
+    """theta=1000 with learn_theta overflowed in log(expm1(theta)); softplus(raw) = theta by hand, in float64."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        neuron = SRMNeuron(theta=theta, learn_theta=True)
+    finally:
+        torch.set_default_dtype(default)
+    assert float(neuron.theta.detach()) == pytest.approx(theta, rel=1e-12)
+
+
+def test_a_learnt_threshold_beyond_float32_is_refused() -> None:
+    with pytest.raises(ParameterError, match=r"theta=1e\+39 with learn_theta: softplus of its raw value is inf"):
+        SRMNeuron(theta=1e39, learn_theta=True)

@@ -97,3 +97,10 @@ def test_errors_say_what_was_given(call, fragment: str) -> None:
         call()
     assert fragment in str(info.value)
     assert isinstance(info.value, BpsrmError)
+
+
+def test_surrogate_widths_take_numpy_reals_and_refuse_huge_ints() -> None:
+    np = pytest.importorskip("numpy")
+    assert get_surrogate("sigmoid", a=np.float32(2.0)).width == 2.0
+    with pytest.raises(ParameterError, match="must be finite and > 0"):
+        get_surrogate("sigmoid", a=10**400)

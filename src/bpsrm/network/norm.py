@@ -25,6 +25,8 @@ then a learnable scale p[t] per step).
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +41,32 @@ from . import tcn_cpu
 __all__ = ["TemporalNorm", "TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
 
 _STATS = ("channel", "time_channel")
+
+
+def _flag(owner: str, name: str, value: Any) -> bool:
+    """``value`` if it is a bool; ParameterError otherwise (the string ``"false"`` is true to Python's ``if``)."""
+    if not isinstance(value, bool):
+        raise ParameterError(f"{owner}: {name} must be True or False, got {value!r}")
+    return value
+
+
+def _finite(owner: str, name: str, value: Any, *, positive: bool = False) -> float:
+    """``value`` as a float if it is a finite real number (> 0 with ``positive``); ParameterError otherwise."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    try:
+        number = float(value) if real else math.nan
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
+    if not math.isfinite(number) or (positive and number <= 0):
+        raise ParameterError(f"{owner}: {name} must be a finite number{' > 0' if positive else ''}, got {value!r}")
+    return number
+
+
+def _gamma_init(owner: str, alpha: Any, theta: Any, scale_by_threshold: bool = True) -> float:
+    """gamma's start, ``alpha * theta`` (tdBN's rule) when ``scale_by_threshold``, else 1."""
+    alpha = _finite(owner, "alpha", alpha, positive=True)
+    theta = _finite(owner, "theta", theta, positive=True)
+    return alpha * theta if _flag(owner, "scale_by_threshold", scale_by_threshold) else 1.0
 
 
 class _StepAffine(torch.autograd.Function):
@@ -224,10 +252,12 @@ class TemporalNorm(nn.Module):
             isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1
         ):
             raise ParameterError(f"{name}: time_steps must be None or an int >= 1, got {time_steps!r}")
-        if not (0.0 < momentum <= 1.0):
+        if not (0.0 < _finite(name, "momentum", momentum) <= 1.0):
             raise ParameterError(f"{name}: momentum must be in (0, 1], got {momentum!r}")
-        if not eps > 0:
-            raise ParameterError(f"{name}: eps must be > 0, got {eps!r}")
+        _finite(name, "eps", eps, positive=True)
+        for flag, value in (("affine_per_step", affine_per_step), ("bias", bias), ("step_scale", step_scale)):
+            _flag(name, flag, value)
+        gamma_init = _finite(name, "gamma_init", gamma_init)
         self.num_channels = num_channels
         self.time_steps = time_steps
         self.stats = stats
@@ -418,7 +448,7 @@ class TemporalChannelNorm(TemporalNorm):
             affine_per_step=time_steps is not None,
             bias=True,
             step_scale=False,
-            gamma_init=alpha * theta if scale_by_threshold else 1.0,
+            gamma_init=_gamma_init(type(self).__name__, alpha, theta, scale_by_threshold),
             eps=eps,
             momentum=momentum,
         )
@@ -429,7 +459,7 @@ class TemporalChannelNorm(TemporalNorm):
     ) -> TemporalNorm:
         """TCN from ``model.norm``: stats, step_affine, scale_by_threshold, alpha, eps, momentum."""
         stats = options.get("stats", "channel")
-        per_step = options.get("step_affine", True)
+        per_step = _flag(cls.__name__, "step_affine", options.get("step_affine", True))
         if not per_step and stats == "time_channel":
             raise SpecError(
                 "norm step_affine=False (one affine per channel) needs channel statistics; time-channel "
@@ -477,7 +507,7 @@ class TdBN(TemporalNorm):
             affine_per_step=False,
             bias=True,
             step_scale=False,
-            gamma_init=alpha * theta,
+            gamma_init=_gamma_init(type(self).__name__, alpha, theta),
             eps=eps,
             momentum=momentum,
         )

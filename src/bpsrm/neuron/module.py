@@ -28,6 +28,49 @@ __all__ = ["SRMNeuron"]
 _TAU_NAMES = TAU_NAMES
 
 
+def _tau_names(learn_tau: object) -> set[str]:
+    """The names in ``learn_tau`` (one name, or a collection of names); ParameterError for anything else."""
+    if isinstance(learn_tau, str):
+        return {learn_tau}  # one name; set("tau_m") would have been its letters
+    if isinstance(learn_tau, Iterable) and not isinstance(learn_tau, bytes):
+        names = list(learn_tau)
+        if all(isinstance(name, str) for name in names):
+            return set(names)
+    raise ParameterError(
+        f"learn_tau must be True, False or names among {list(_TAU_NAMES)} (one, or a list), got {learn_tau!r}"
+    )
+
+
+def _learnable_logit(name: str, tau: float) -> float:
+    r"""The logit $w = \ln a - \ln(1 - a)$ of the decay $a = e^{-1/\tau}$, computed without forming a or 1 - a
+    (a rounds to 0 for tau below about 0.0014 and to 1 above about 1e16); ParameterError when the parameter, in
+    torch's default dtype, would hold a decay of exactly 0 or 1: its gradient is then 0 and it could never learn."""
+    logit = -1.0 / tau - math.log(-math.expm1(-1.0 / tau))
+    dtype = torch.get_default_dtype()
+    a = torch.sigmoid(torch.tensor(logit, dtype=dtype))
+    if not 0.0 < float(a) < 1.0:
+        raise ParameterError(
+            f"{name}={tau:g} with learn_tau: its decay exp(-1/{name}) is {float(a):g} in {dtype}, where a learnt "
+            f"decay gets no gradient; choose {name} between about {-1.0 / math.log(torch.finfo(dtype).tiny):.3g} and "
+            f"{1.0 / torch.finfo(dtype).eps:.3g} steps, or keep it fixed"
+        )
+    return logit
+
+
+def _learnable_theta(theta: float) -> float:
+    r"""The raw value $w = \theta + \ln(1 - e^{-\theta})$ with $\mathrm{softplus}(w) = \theta$ (no overflow for a
+    large theta, as $\ln(e^\theta - 1)$ had); ParameterError when torch's default dtype cannot hold it."""
+    raw = theta + math.log(-math.expm1(-theta))
+    dtype = torch.get_default_dtype()
+    back = float(F.softplus(torch.tensor(raw, dtype=dtype)))
+    if not (math.isfinite(back) and back > 0.0):
+        raise ParameterError(
+            f"theta={theta:g} with learn_theta: softplus of its raw value is {back:g} in {dtype}, not a positive "
+            "finite threshold; choose a threshold the dtype holds, or keep it fixed"
+        )
+    return raw
+
+
 class SRMNeuron(nn.Module):
     r"""A layer of SRM neurons (BP-SRM.md section 2) trained with BP-SRM.
 
@@ -79,8 +122,10 @@ class SRMNeuron(nn.Module):
             raise ParameterError(f"channels must be None or an int >= 1, got {channels!r}")
         self.kernel = kernel
         self.surrogate = get_surrogate(surrogate)
-        self.detach_reset = bool(detach_reset)
-        self.check_finite = bool(check_finite)
+        self.detach_reset = check_setting("detach_reset", detach_reset)  # "false" would have read as True
+        if not isinstance(check_finite, bool):
+            raise ParameterError(f"check_finite must be true or false, got {check_finite!r}")
+        self.check_finite = check_finite
         self.channels = channels
         used = {"dexp": _TAU_NAMES, "alpha": ("tau_m", "tau_r"), "exp": ("tau_m", "tau_r")}[kernel]
         if self.reset == "zero":  # no refractory trace
@@ -90,7 +135,7 @@ class SRMNeuron(nn.Module):
         elif learn_tau is False:
             learned = set()
         else:
-            learned = set(learn_tau)
+            learned = _tau_names(learn_tau)
             unknown = learned - set(_TAU_NAMES)
             if unknown:
                 raise ParameterError(f"learn_tau names {sorted(unknown)} unknown; expected among {list(_TAU_NAMES)}")
@@ -109,17 +154,16 @@ class SRMNeuron(nn.Module):
         for name, value in zip(_TAU_NAMES, (tau_s, tau_m, tau_r), strict=True):
             if name not in used:
                 continue
-            a = decay(check_setting(name, value))
+            tau = check_setting(name, value)
             if name in learned:
-                self.register_parameter(f"{name}_logit", nn.Parameter(torch.full(shape, math.log(a / (1.0 - a)))))
+                self.register_parameter(f"{name}_logit", nn.Parameter(torch.full(shape, _learnable_logit(name, tau))))
             else:
-                self._fixed_decays[name] = a
+                self._fixed_decays[name] = decay(tau)
         theta = check_setting("theta", theta)
         theta_r = check_setting("theta_r", theta_r)
-        self.learn_theta = bool(learn_theta)
+        self.learn_theta = check_setting("learn_theta", learn_theta)
         if self.learn_theta:
-            # softplus^-1(theta) = log(expm1(theta))
-            self.theta_raw = nn.Parameter(torch.full(shape, math.log(math.expm1(float(theta)))))
+            self.theta_raw = nn.Parameter(torch.full(shape, _learnable_theta(theta)))
         self._fixed_theta = float(theta)
         self.tie_theta_r = theta_r is None
         self._fixed_theta_r = None if theta_r is None else float(theta_r)

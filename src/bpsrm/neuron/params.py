@@ -170,11 +170,16 @@ def check_setting(name: str, value: Any) -> Any:
     if setting.range is not None:
         if value is None and setting.range.none:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):  # NumPy's reals are welcome
             raise ParameterError(f"{name} must be a number {setting.expected()}, got {value!r}")
-        if not setting.range.holds(float(value)):
-            raise ParameterError(f"{name} must be {setting.expected()}, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float's range
+            number = math.inf
+        if not setting.range.holds(number):
+            shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:20]}... ({len(repr(value))} characters)"
+            raise ParameterError(f"{name} must be {setting.expected()}, got {shown}")
+        return number
     if setting.choices is not None:
         if value not in setting.choices:
             raise ParameterError(f"unknown {name} {value!r}; expected {setting.expected()}")

@@ -26,6 +26,7 @@ the reference independent of the closed-form derivatives used by the fast path.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -72,12 +73,17 @@ class Surrogate:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):  # NumPy's reals are welcome
                 raise ParameterError(f"surrogate {self.name!r}: parameter {f.name} must be a number, got {value!r}")
-            if not (math.isfinite(value) and value > 0):
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float's range
+                number = math.inf
+            if not (math.isfinite(number) and number > 0):
                 raise ParameterError(
                     f"surrogate {self.name!r}: parameter {f.name} must be finite and > 0, got {value!r}"
                 )
+            object.__setattr__(self, f.name, number)
 
     def derivative(self, v: Tensor) -> Tensor:
         """sg'(v): the value used in place of H'(v) in the backward pass."""
