@@ -267,3 +267,65 @@ def test_per_channel_time_constants_round_trip(tmp_path: Path, kernel: str) -> N
                 p.add_(torch.randn(p.shape) * 0.5)  # channels with different time constants
     x = torch.rand(5, 3, 1, 8, 8) * 3.0
     _compare(model, _roundtrip(model, tmp_path), x)
+
+
+def _small_graph():
+    """Input(4) -> Affine 3x4 -> SRM -> Affine 2x3 -> membrane readout -> Output, as to_nir writes it."""
+    return to_nir(build_model("FC3-SRM-FC2", (4,), time_steps=2))
+
+
+def test_a_graph_that_is_walked_as_it_was_written_still_reads() -> None:
+    model = from_nir(_small_graph())
+    assert model.input_shape == (4,) and model(torch.rand(2, 1, 4)).shape == (1, 2)
+
+
+def test_nodes_off_the_path_are_refused() -> None:
+    """A side branch was dropped without a word (helper-51)."""
+    graph = _small_graph()
+    graph.nodes["side"] = nir.Affine(weight=np.ones((3, 4)), bias=np.zeros(3))
+    graph.edges.append(("side", "2.synapse"))
+    with pytest.raises(ExportError, match=r"nodes \['side'\] are off the one path from Input to Output"):
+        from_nir(graph)
+
+
+def test_a_loop_outside_a_neuron_is_refused_not_walked_forever() -> None:
+    graph = _small_graph()
+    graph.edges = [
+        (a, b) if (a, b) != ("2.synapse", "readout.syn") else ("2.synapse", "0.synapse") for a, b in graph.edges
+    ]
+    with pytest.raises(ExportError, match=r"node '0.synapse' is reached a second time"):
+        from_nir(graph)
+
+
+def test_layers_whose_shapes_do_not_meet_are_refused_when_read() -> None:
+    """An Affine 2x5 after a layer of 3 neurons failed only at the first input, with torch's message."""
+    graph = _small_graph()
+    graph.nodes["2.synapse"] = nir.Affine(weight=np.ones((2, 5)), bias=np.zeros(2))
+    with pytest.raises(ExportError, match=r"the graph's layers do not fit together on input \(1, 1, 4\)"):
+        from_nir(graph)
+
+
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("weight", np.full((3, 4), np.nan), "weight holds 12 NaN or Inf value(s)"),
+        ("bias", np.array([0.0, np.inf, 0.0]), "bias holds 1 NaN or Inf value(s)"),
+        ("bias", np.zeros(5), "bias has shape (5,), expected 1 dimension(s) of 3 entries"),
+        ("weight", np.ones((3, 4, 1)), "weight has shape (3, 4, 1), expected 2 dimension(s)"),
+    ],
+)
+def test_synapses_with_non_finite_or_misshapen_arrays_are_refused(field: str, value, fragment: str) -> None:
+    graph = _small_graph()
+    node = graph.nodes["0.synapse"]
+    arrays = {"weight": np.asarray(node.weight), "bias": np.asarray(node.bias), field: value}
+    graph.nodes["0.synapse"] = nir.Affine(**arrays)
+    with pytest.raises(ExportError, match=re.escape(f"node '0.synapse' (Affine): {fragment}")):
+        from_nir(graph)
+
+
+@pytest.mark.parametrize("shape", [np.array([0]), np.array([1, 2, 3, 4]), np.array([2.5])])
+def test_an_input_node_of_no_usable_shape_is_refused(shape) -> None:
+    graph = _small_graph()
+    graph.nodes["input"] = nir.Input(input_type={"input": shape})
+    with pytest.raises(ExportError, match=r"node 'input' \(Input\): expected a shape \(N,\), \(C, L\) or \(C, H, W\)"):
+        from_nir(graph)

@@ -204,3 +204,13 @@ def test_negative_class_indices_are_refused_without_a_matrix_to_check(tmp_path: 
     second = _run(tmp_path / "b", LABELS, [-1, *LABELS[1:]], confusion_matrix=None)
     with pytest.raises(DataError, match=r"b/predictions\.npz: holds negative class indices"):
         compare_runs(first, second)
+
+
+def test_a_run_compared_with_itself_is_refused(tmp_path: Path) -> None:
+    """compare_runs(a, a) printed p = 1 as if two models agreed everywhere (helper-51); also through another
+    spelling of the same folder."""
+    first = _run(tmp_path / "a", LABELS, [0, 1, 2, 0, 1, 0, 0, 2])
+    (tmp_path / "x").mkdir()
+    for second in (first, tmp_path / "x" / ".." / "a"):
+        with pytest.raises(DataError, match="are the same run folder; a paired comparison needs two runs"):
+            compare_runs(first, second)

@@ -515,27 +515,31 @@ def from_nir(graph: Any) -> SpikingNetwork:
     inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
     if len(inputs) != 1:
         raise ExportError(f"the graph needs exactly one Input node, found {inputs}")
-    input_shape = tuple(int(s) for s in np.asarray(nodes[inputs[0]].input_type["input"]).reshape(-1))
+    input_shape = _input_shape(nodes[inputs[0]], inputs[0])
     layers: list[nn.Module] = []
     readout: nn.Module | None = None
     current = _only(successors, inputs[0])
+    visited = {inputs[0]}
     while True:
+        if current in visited:  # a loop outside a neuron's refractory loop would have been walked forever
+            raise ExportError(f"node {current!r} is reached a second time: the graph loops outside a neuron")
+        visited.add(current)
         node = nodes[current]
         where = f"node {current!r} ({type(node).__name__})"
         if isinstance(node, nir.Output):
             readout = readout or SpikeCountReadout()
             break
         if isinstance(node, (nir.Affine, nir.Linear)):
-            weight = torch.from_numpy(np.asarray(node.weight, dtype=np.float64)).float()
+            weight = torch.from_numpy(_finite_array(node.weight, where, "weight", dims=2)).float()
             linear = nn.Linear(weight.shape[1], weight.shape[0], bias=isinstance(node, nir.Affine))
             with torch.no_grad():
                 linear.weight.copy_(weight)
                 if isinstance(node, nir.Affine):
-                    linear.bias.copy_(torch.from_numpy(np.asarray(node.bias, dtype=np.float64)))
+                    linear.bias.copy_(torch.from_numpy(_finite_array(node.bias, where, "bias", length=weight.shape[0])))
             layers.append(TimeFolded(linear))
             current = _only(successors, current)
         elif isinstance(node, (nir.Conv1d, nir.Conv2d)):
-            layers.append(TimeFolded(_conv_from(node, isinstance(node, nir.Conv2d))))
+            layers.append(TimeFolded(_conv_from(node, isinstance(node, nir.Conv2d), where)))
             current = _only(successors, current)
         elif isinstance(node, nir.AvgPool2d):
             k, s, p = (_pair_of(x) for x in (node.kernel_size, node.stride, node.padding))
@@ -552,6 +556,7 @@ def from_nir(graph: Any) -> SpikingNetwork:
             nxt = _only(successors, current)
             if isinstance(nodes[nxt], nir.LI):
                 chain.append(nxt)
+                visited.add(nxt)
                 nxt = _only(successors, nxt)
             if isinstance(nodes[nxt], nir.Output):
                 readout = _readout_from(nodes, chain, metadata, where, dt)
@@ -570,11 +575,50 @@ def from_nir(graph: Any) -> SpikingNetwork:
             if _only(successors, subtract) != fire or not isinstance(nodes[refr], nir.LI):
                 raise ExportError(f"node {fire!r}: the refractory loop Scale -> LI -> Scale(-1) -> Threshold is broken")
             layers.append(_neuron_from(nodes, chain, (resets[0], refr, subtract), fire, dt))
+            visited.update((fire, resets[0], refr, subtract))
             current = onward[0]
         else:
             raise ExportError(f"{where}: bpsrm has no layer for this node")
+    left = sorted(set(nodes) - visited)
+    if left:  # a side branch would have been dropped without a word
+        raise ExportError(f"nodes {left} are off the one path from Input to Output that bpsrm reads")
     spec = f"from NIR ({metadata['bpsrm_spec']})" if metadata.get("bpsrm_spec") else "from NIR"
-    return SpikingNetwork(layers, readout, input_shape, spec=spec)
+    return _fitting(SpikingNetwork(layers, readout, input_shape, spec=spec))
+
+
+def _input_shape(node: Any, name: str) -> tuple[int, ...]:
+    """The Input node's shape without time: (N,), (C, L) or (C, H, W) of whole sizes >= 1."""
+    raw = np.asarray(node.input_type["input"]).reshape(-1)
+    if not (1 <= raw.size <= 3 and np.issubdtype(raw.dtype, np.integer) and np.all(raw >= 1)):
+        raise ExportError(f"node {name!r} (Input): expected a shape (N,), (C, L) or (C, H, W) of sizes >= 1, got {raw}")
+    return tuple(int(s) for s in raw)
+
+
+def _finite_array(value: Any, where: str, name: str, dims: int = 1, length: int | None = None) -> np.ndarray:
+    """``value`` as a float64 array of ``dims`` dimensions (and ``length`` entries) holding finite numbers only."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ExportError(f"{where}: {name} is not an array of numbers") from None
+    if array.ndim != dims or (length is not None and array.shape[0] != length):
+        want = f"{dims} dimension(s)" + (f" of {length} entries" if length is not None else "")
+        raise ExportError(f"{where}: {name} has shape {array.shape}, expected {want}")
+    if not np.isfinite(array).all():
+        raise ExportError(f"{where}: {name} holds {int((~np.isfinite(array)).sum())} NaN or Inf value(s)")
+    return array
+
+
+def _fitting(network: SpikingNetwork) -> SpikingNetwork:
+    """``network`` once one step of zeros has gone through it: layers whose shapes do not meet are refused here,
+    not at the first real input."""
+    probe = torch.zeros((1, 1, *network.input_shape))
+    try:
+        with torch.no_grad():
+            network.eval()(probe)
+    except (RuntimeError, BpsrmError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExportError(f"the graph's layers do not fit together on input {tuple(probe.shape)}: {first}") from None
+    return network
 
 
 def _pair_of(value: Any) -> tuple[int, int]:
@@ -589,8 +633,8 @@ def _only(successors: dict[str, list[str]], name: str) -> str:
     return after[0]
 
 
-def _conv_from(node: Any, two_d: bool) -> nn.Module:
-    weight = torch.from_numpy(np.asarray(node.weight, dtype=np.float64)).float()
+def _conv_from(node: Any, two_d: bool, where: str) -> nn.Module:
+    weight = torch.from_numpy(_finite_array(node.weight, where, "weight", dims=4 if two_d else 3)).float()
     out_c, in_per_group = weight.shape[0], weight.shape[1]
     groups = int(node.groups)
 
@@ -617,7 +661,8 @@ def _conv_from(node: Any, two_d: bool) -> nn.Module:
         )
     with torch.no_grad():
         conv.weight.copy_(weight)
-        conv.bias.copy_(torch.from_numpy(np.asarray(node.bias, dtype=np.float64)))  # type: ignore[union-attr]
+        bias = _finite_array(node.bias, where, "bias", length=out_c)
+        conv.bias.copy_(torch.from_numpy(bias))  # type: ignore[union-attr]
     return conv
 
 

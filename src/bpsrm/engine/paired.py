@@ -149,6 +149,11 @@ def compare_runs(first: Path, second: Path) -> RunPair:
     evaluated on different samples (another split, count or order of labels)."""
     first, second = Path(first), Path(second)
     (labels, a, one), (other, b, two) = run_predictions(first), run_predictions(second)
+    if first.resolve() == second.resolve():
+        raise DataError(
+            f"{first} and {second} are the same run folder; a paired comparison needs two runs (McNemar's test of a "
+            "model against itself has no discordant samples and says nothing)"
+        )
     split, other_split = str(one.get("evaluated_on", "test")), str(two.get("evaluated_on", "test"))
     same_data = (one.get("dataset"), one.get("classes")) == (two.get("dataset"), two.get("classes"))
     if split != other_split or not same_data or not np.array_equal(labels, other):
