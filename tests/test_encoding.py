@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
-from bpsrm.errors import ParameterError, ShapeError
+from bpsrm.errors import NonFiniteError, ParameterError, ShapeError
 from bpsrm.network.encoding import chunks, direct, frames, get_encoder, latency, rate, seeded_generator
 
 
@@ -79,3 +81,32 @@ def test_every_registered_encoder_is_a_name_a_config_may_give() -> None:
     from bpsrm.network.encoding import ENCODERS
 
     assert set(typing.get_args(typing.get_type_hints(EncoderConfig)["name"])) == set(ENCODERS)
+
+
+@pytest.mark.parametrize("name", ["direct", "rate", "latency", "frames", "chunks"])
+@pytest.mark.parametrize(
+    "x, got",
+    [
+        ([0.5, 0.2], "got a list"),
+        (torch.ones(2, 3, 4, dtype=torch.uint8), "got a torch.uint8 tensor of shape (2, 3, 4)"),
+        (torch.tensor(0.5), "got a torch.float32 tensor of shape ()"),
+    ],
+)
+def test_what_is_not_a_float_batch_is_refused_naming_the_encoder(name: str, x, got: str) -> None:
+    """helper-51: a list raised AttributeError, an integer image torch's bernoulli/conv message."""
+    with pytest.raises(ShapeError, match=re.escape(f"{name} expects a float tensor [B, ...] of samples, {got}")):
+        get_encoder(name, 2)(x)
+
+
+@pytest.mark.parametrize("name", ["rate", "latency"])
+def test_non_finite_probabilities_are_refused(name: str) -> None:
+    """A NaN brightness never fired in latency coding, silently; in rate coding torch's bernoulli refused it."""
+    x = torch.rand(3, 4)
+    x[1, 2] = float("nan")
+    with pytest.raises(NonFiniteError, match=rf"{name}: the samples hold 1 NaN or Inf value\(s\) of 12"):
+        get_encoder(name, 2)(x)
+
+
+def test_a_latency_threshold_that_is_not_a_number_is_refused() -> None:
+    with pytest.raises(ParameterError, match=r"latency: threshold must be a number, got '0.5'"):
+        latency(torch.rand(2, 3), 4, threshold="0.5")  # type: ignore[arg-type]

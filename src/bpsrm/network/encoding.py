@@ -14,6 +14,7 @@ For vibration windows, ``direct`` repeats the window at every step and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import ParameterError, ShapeError
+from ..errors import NonFiniteError, ParameterError, ShapeError
 
 __all__ = ["ENCODERS", "chunks", "direct", "frames", "get_encoder", "latency", "rate", "seeded_generator"]
 
@@ -41,12 +42,26 @@ def _check_steps(time_steps: int) -> int:
     return time_steps
 
 
+def _samples(x: Any, encoder: str, finite: bool = False) -> Tensor:
+    """``x`` if it is a float tensor ``[B, ...]`` (finite with ``finite``: a NaN probability or brightness would
+    have given no spike, or torch's message); ShapeError / NonFiniteError naming the encoder otherwise."""
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1:
+        got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ShapeError(f"{encoder} expects a float tensor [B, ...] of samples, got a {got}")
+    if finite and not bool(torch.isfinite(x).all()):
+        raise NonFiniteError(
+            f"{encoder}: the samples hold {int((~torch.isfinite(x)).sum())} NaN or Inf value(s) of {x.numel()}"
+        )
+    return x
+
+
 def direct(x: Tensor, time_steps: int) -> Tensor:
     """Direct encoding ``[B, ...] -> [T, B, ...]``, ``y[t] = x`` (a view, no copy).
 
     The first synapse layer then acts as the encoder.
     """
     _check_steps(time_steps)
+    _samples(x, "direct")
     return x.unsqueeze(0).expand((time_steps, *x.shape))
 
 
@@ -57,6 +72,7 @@ def rate(x: Tensor, time_steps: int, generator: torch.Generator | None = None) -
     draws follow torch's global CPU generator, on a GPU too (through :func:`seeded_generator`).
     """
     _check_steps(time_steps)
+    _samples(x, "rate", finite=True)
     p = x.clamp(0.0, 1.0).unsqueeze(0).expand((time_steps, *x.shape))
     if generator is None and x.device.type != "cpu":
         generator = seeded_generator(x.device)
@@ -69,6 +85,9 @@ def latency(x: Tensor, time_steps: int, threshold: float = 0.0) -> Tensor:
     ``t = round((1 - clip(x, 0, 1)) * (T - 1))``; inputs ``<= threshold`` never fire.
     """
     _check_steps(time_steps)
+    _samples(x, "latency", finite=True)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
+        raise ParameterError(f"latency: threshold must be a number, got {threshold!r}")
     value = x.clamp(0.0, 1.0)
     when = torch.round((1.0 - value) * (time_steps - 1)).long()
     steps = torch.arange(time_steps, device=x.device).reshape((time_steps,) + (1,) * x.dim())
@@ -77,7 +96,7 @@ def latency(x: Tensor, time_steps: int, threshold: float = 0.0) -> Tensor:
 
 def frames(x: Tensor, time_steps: int | None = None) -> Tensor:
     """Event frames ``[B, T, C, H, W]`` -> ``[T, B, C, H, W]``; checks T when given."""
-    if x.dim() < 3:
+    if _samples(x, "frames").dim() < 3:
         raise ShapeError(f"frames expects [B, T, ...] event frames, got shape {tuple(x.shape)}")
     if time_steps is not None and x.shape[1] != _check_steps(time_steps):
         raise ShapeError(f"frames: the samples hold T = {x.shape[1]} frames, the model expects T = {time_steps}")
@@ -87,7 +106,7 @@ def frames(x: Tensor, time_steps: int | None = None) -> Tensor:
 def chunks(x: Tensor, time_steps: int) -> Tensor:
     """A signal ``[B, C, L]`` as T consecutive chunks ``[T, B, C, L/T]``: ``y[t] = x[..., t L/T : (t+1) L/T]``."""
     _check_steps(time_steps)
-    if x.dim() != 3:
+    if _samples(x, "chunks").dim() != 3:
         raise ShapeError(f"chunks expects a signal batch [B, C, L], got shape {tuple(x.shape)}")
     length = x.shape[-1]
     if length % time_steps:
