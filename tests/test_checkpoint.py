@@ -98,3 +98,13 @@ def test_unwritable_folder_keeps_previous(tmp_path, monkeypatch) -> None:
     monkeypatch.undo()
     assert load_checkpoint(folder / "last.pt")["epoch"] == 1
     assert [f.name for f in folder.iterdir()] == ["last.pt"]
+
+
+@pytest.mark.parametrize("value", [None, 3, ["best.pt"]])
+def test_a_checkpoint_named_by_no_path_is_refused(value) -> None:
+    """load_checkpoint(None) and load_trained(None) raised a TypeError from pathlib (helper-51)."""
+    from bpsrm.deploy.inference import load_trained
+
+    for load in (load_checkpoint, load_trained):
+        with pytest.raises(CheckpointError, match="a checkpoint is named by a str or a path, got "):
+            load(value)

@@ -110,3 +110,8 @@ def test_non_finite_probabilities_are_refused(name: str) -> None:
 def test_a_latency_threshold_that_is_not_a_number_is_refused() -> None:
     with pytest.raises(ParameterError, match=r"latency: threshold must be a number, got '0.5'"):
         latency(torch.rand(2, 3), 4, threshold="0.5")  # type: ignore[arg-type]
+
+
+def test_an_encoder_name_that_is_no_string_is_refused() -> None:
+    with pytest.raises(ParameterError, match=r"unknown encoder \[\]; expected one of"):
+        get_encoder([], 2)  # type: ignore[arg-type]

@@ -511,3 +511,8 @@ def test_a_non_finite_training_input_is_refused_before_the_norm_statistics_move(
     assert torch.equal(norm.running_mean, before)
     model.eval()
     assert torch.isfinite(model(torch.rand(2, 3, 1, 6, 6))).all()
+
+
+def test_norm_options_that_are_no_mapping_are_refused() -> None:
+    with pytest.raises(ParameterError, match="build_model: norm must be a mapping of norm options, got list"):
+        build_model("FC3", (4,), norm=[("eps", 1e-3)])  # type: ignore[arg-type]

@@ -265,3 +265,19 @@ def test_a_learnt_threshold_starts_at_theta(theta: float) -> None:
 def test_a_learnt_threshold_beyond_float32_is_refused() -> None:
     with pytest.raises(ParameterError, match=r"theta=1e\+39 with learn_theta: softplus of its raw value is inf"):
         SRMNeuron(theta=1e39, learn_theta=True)
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda: torch.zeros(3, 2, 4).to_sparse(), "got layout torch.sparse_coo (x.to_dense() makes it dense)"),
+        (lambda: torch.zeros(3, 2, 4, device="meta"), "got a meta tensor (no data)"),
+    ],
+)
+def test_inputs_without_dense_values_are_refused(make, fragment: str) -> None:
+    """helper-51: a sparse input raised torch's 'unsupported memory format option', a meta one '.item()'."""
+    from bpsrm import srm
+
+    for run in (SRMNeuron(), srm):
+        with pytest.raises(ShapeError, match=re.escape(f"x must be a dense tensor holding its values, {fragment}")):
+            run(make())

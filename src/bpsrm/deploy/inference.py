@@ -31,7 +31,7 @@ from ..data.preprocess import (
     VibrationPreprocess,
     preprocess_from_dict,
 )
-from ..engine.checkpoint import load_checkpoint, load_model_state
+from ..engine.checkpoint import checkpoint_path, load_checkpoint, load_model_state
 from ..engine.config import Config, config_from_dict
 from ..engine.evaluation import evaluate_model
 from ..engine.experiment import make_model, set_statistics, without_augmentation
@@ -67,7 +67,7 @@ class TrainedModel:
 
 def load_trained(checkpoint: str | Path) -> TrainedModel:
     """Restore the model of a ``best.pt`` / ``last.pt`` checkpoint (read safely)."""
-    path = Path(checkpoint)
+    path = checkpoint_path(checkpoint)
     state = load_checkpoint(path)
     config, sample_shape, classes, stats = _checked_fields(state, path)
     try:

@@ -10,6 +10,7 @@ which refuses pickled objects that could run code.
 
 from __future__ import annotations
 
+import os
 import pickle
 import warnings
 from collections.abc import Mapping
@@ -46,9 +47,16 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
     return path
 
 
+def checkpoint_path(value: object) -> Path:
+    """``value`` as a Path if it is a str or a path; CheckpointError otherwise (``None`` was a TypeError)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise CheckpointError(f"a checkpoint is named by a str or a path, got {type(value).__name__}")
+    return Path(value)
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely; a CheckpointError names the file and the problem."""
-    path = Path(path)
+    path = checkpoint_path(path)
     if path.is_dir():
         inside = " (best.pt inside it is the run's checkpoint)" if (path / "best.pt").is_file() else ""
         raise CheckpointError(f"{path}: a folder, not a checkpoint file{inside}")

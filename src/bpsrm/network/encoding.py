@@ -128,7 +128,7 @@ ENCODERS: dict[str, Callable[..., Tensor]] = {
 
 def get_encoder(name: str, time_steps: int, **options: Any) -> Callable[[Tensor], Tensor]:
     """The encoder ``name`` with T (and its options) bound: a function ``[B, ...] -> [T, B, ...]``."""
-    if name not in ENCODERS:
+    if not isinstance(name, str) or name not in ENCODERS:
         raise ParameterError(f"unknown encoder {name!r}; expected one of {sorted(ENCODERS)}")
     _check_steps(time_steps)
     return partial(ENCODERS[name], time_steps=time_steps, **options)

@@ -264,6 +264,8 @@ def build_model(
     if time_steps is not None and (isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1):
         raise ParameterError(f"build_model: time_steps must be None or a whole number >= 1, got {time_steps!r}")
     params, surrogate = _neuron_params(neuron)
+    if norm is not None and not isinstance(norm, Mapping):
+        raise ParameterError(f"build_model: norm must be a mapping of norm options, got {type(norm).__name__}")
     norm = dict(norm or {})
     unknown = set(norm) - _NORM_KEYS
     if unknown:

@@ -44,11 +44,15 @@ def parameter_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def _check_input(x: object) -> Tensor:
+def check_input(x: object) -> Tensor:
+    """``x`` if it is a dense floating-point tensor ``[T, ...]`` with T >= 1; ShapeError saying what it is else."""
     if not isinstance(x, Tensor):
         raise ShapeError(f"x must be a torch.Tensor of shape [T, ...], got {type(x).__name__}")
     if not x.is_floating_point():
         raise ShapeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    if x.layout != torch.strided or x.is_meta:
+        kind = "a meta tensor (no data)" if x.is_meta else f"layout {x.layout} (x.to_dense() makes it dense)"
+        raise ShapeError(f"x must be a dense tensor holding its values, got {kind}")
     if x.dim() < 1 or x.shape[0] < 1:
         raise ShapeError(f"x must have a time axis first, shape [T, ...] with T >= 1; got shape {tuple(x.shape)}")
     return x
@@ -126,7 +130,7 @@ def _prepare(
     kernel: str,
     surrogate: str | Surrogate,
 ) -> _Prepared:
-    _check_input(x)
+    check_input(x)
     check_setting("kernel", kernel)
     sg = get_surrogate(surrogate)
     t_m = _as_parameter(tau_m, "tau_m", x)
@@ -235,7 +239,7 @@ def srm(
         if plan is not None and x.dim() and x.shape[0] and constants_may_be_kept(x):
             return plan(x)
         if constants_may_be_kept(x):
-            _check_input(x)
+            check_input(x)
             check_setting("kernel", kernel)
             numbers = (tau_s, tau_m, tau_r, theta, theta_r)
             constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)

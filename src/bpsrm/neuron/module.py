@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ParameterError, ShapeError
-from .functional import constants_may_be_kept, parameter_dtype, srm_decays
+from .functional import check_input, constants_may_be_kept, parameter_dtype, srm_decays
 from .params import DEFAULTS, TAU_NAMES, check_setting, decay, time_constant
 from .surrogate import Surrogate, get_surrogate
 
@@ -213,6 +213,7 @@ class SRMNeuron(nn.Module):
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 2:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ShapeError(f"SRMNeuron expects a float tensor [T, B, ...], got {got}")
+        check_input(x)  # dense, with data
         if self.channels is not None and (x.dim() < 3 or x.shape[2] != self.channels):
             raise ShapeError(
                 f"SRMNeuron(channels={self.channels}) expects [T, B, {self.channels}, ...], got {tuple(x.shape)}"
