@@ -110,6 +110,7 @@ class _Content:
     channel_rates: dict[str, tuple[float, str]]  # rate implied by a channel's own name (CWRU layout)
     skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
     time_column: str | None = None
+    uneven_times: tuple[str, float | None] | None = None  # (what is wrong with the time column, its mean rate)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -168,6 +169,8 @@ def read_recording(
         raise DataError(f"{path}: channel {name!r} holds no samples")
 
     stated = _stated_rates(content, name)
+    if content.uneven_times is not None:
+        _check_uneven_times(path, content.uneven_times, given_rate)
     rate: float | None = None
     if given_rate is not None:
         if stated and not any(_same_rate(given_rate, value) for value, _ in stated):
@@ -592,6 +595,8 @@ def _read_text(path: Path) -> _Content:
             rate = _rate_from_times(values[:, i])
             if rate is not None:
                 content.rates.append((rate, f"time column {name!r}"))
+            else:
+                content.uneven_times = _uneven_times(name, values[:, i])
             continue
         content.channels[name] = values[:, i]
     return content
@@ -636,6 +641,38 @@ def _parse_rows(
                 )
             out[row, col] = value
     return out
+
+
+def _uneven_times(name: str, times: np.ndarray) -> tuple[str, float | None]:
+    """What is wrong with a time column that states no rate, and the rate of its mean step when it has one."""
+    if times.size < 2:
+        return f"the time column {name!r} holds one time only", None
+    if not np.all(np.isfinite(times)):
+        return f"the time column {name!r} holds {int((~np.isfinite(times)).sum())} NaN or Inf value(s)", None
+    steps = np.diff(times)
+    if not np.all(steps > 0):
+        return f"the time column {name!r} does not increase (row {int(np.argmax(steps <= 0)) + 2} of the data)", None
+    mean = float(times[-1] - times[0]) / (times.size - 1)
+    what = f"the time column {name!r} is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g} s)"
+    return what, 1.0 / mean
+
+
+def _check_uneven_times(path: Path, uneven: tuple[str, float | None], given_rate: float | None) -> None:
+    """A DataError unless the caller gave a rate that the uneven time column's mean step agrees with: read as
+    evenly spaced, samples of uneven times would mix sample spacings without a word."""
+    what, mean_rate = uneven
+    if given_rate is None:
+        raise DataError(
+            f"{path}: {what}, so it states no sample rate. Resample the recording onto an even grid; or, if the times "
+            "are only a logger's jitter around one rate, pass that rate (--sample-rate) to read the samples as evenly "
+            "spaced"
+        )
+    if mean_rate is None or not _same_rate(given_rate, mean_rate):
+        mean = f"its mean step is {mean_rate:.10g} Hz" if mean_rate is not None else "it gives no mean step"
+        raise DataError(
+            f"{path}: {what}, and {mean} against the {given_rate:.10g} Hz given; the samples cannot be read as evenly "
+            "spaced at that rate. Resample the recording onto an even grid"
+        )
 
 
 def _rate_from_times(times: np.ndarray) -> float | None:
