@@ -47,11 +47,12 @@ class Probe(SampleDataset):
         download: bool = False,
         scale: float = 1.0,
         augment_shift: float = 0.0,
+        width: int = 3,
     ) -> None:
         x, y = (TEST_X, TEST_Y) if split == "test" else (TRAIN_X, TRAIN_Y)
         self.split, self.location = split, Path(root) if root is not None else Path("probe")
-        self.x = torch.tensor(x) * scale - 100.0 * augment_shift
-        self.targets, self.classes, self.input_shape = list(y), list(CLASSES), (3,)
+        self.x = (torch.tensor(x) * scale - 100.0 * augment_shift)[:, :width]  # width < 3: a sample of another shape
+        self.targets, self.classes, self.input_shape = list(y), list(CLASSES), (min(width, 3),)
         self.mean: float | None = None
         self.std: float | None = None
 
@@ -327,6 +328,16 @@ def test_evaluating_on_other_classes_is_refused(tmp_path) -> None:
     message = re.escape(f"{path}: the model was trained on classes ['a', 'b', 'x'], the dataset has ['a', 'b', 'c']")
     with pytest.raises(ParameterError, match=message):
         evaluate_checkpoint(path)
+
+
+def test_an_option_that_changes_the_sample_shape_is_named(checkpoint) -> None:
+    """`eval -o window=1024` on a model of 2048-sample windows failed inside the network, naming no option."""
+    message = re.escape(
+        f"{checkpoint}: the model takes samples of shape (3,), the dataset gives (2,) with the options {{'width': 2}} "
+        "(-o); options that shape a sample must stay as the model was trained (width unset)"
+    )
+    with pytest.raises(ParameterError, match=message):
+        evaluate_checkpoint(checkpoint, options={"width": 2, "scale": 1.0})
 
 
 def test_adapt_needs_a_normalisation_layer(checkpoint) -> None:

@@ -14,6 +14,7 @@ answered "unknown".
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ..data import get_dataset
+from ..data import DATASETS, get_dataset
 from ..data.base import check_option_names
 from ..data.preprocess import (
     EVENT_SENSORS,
@@ -121,6 +122,27 @@ def _checked_fields(state: dict[str, Any], path: Path) -> tuple[Config, tuple[in
     return config, tuple(shape), list(classes), {str(k): float(v) for k, v in stats.items()}
 
 
+def _changed_options(name: str, trained: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The options in ``given`` whose value differs from the training's (or from the reader's default when the
+    training left the option unset)."""
+    try:
+        defaults = {
+            key: p.default
+            for key, p in inspect.signature(DATASETS[name]).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+    except (KeyError, TypeError, ValueError):  # a reader without a signature to read
+        defaults = {}
+    missing = object()
+    return {key: value for key, value in given.items() if trained.get(key, defaults.get(key, missing)) != value}
+
+
+def _as_trained(trained: dict[str, Any], changed: dict[str, Any]) -> str:
+    """The trained values of the changed options, as ``key=value`` (or "its training options" when none changed)."""
+    shown = [f"{key}={trained[key]!r}" if key in trained else f"{key} unset" for key in changed]
+    return ", ".join(shown) if shown else "its training options"
+
+
 def _legacy_preprocess(config: Config, shape: tuple[int, ...], stats: dict[str, float]) -> Preprocess | None:
     """The preprocessing of a checkpoint written before checkpoints kept it (rebuilt from its config)."""
     name, options = config.data.name, config.data.options
@@ -173,6 +195,14 @@ def evaluate_trained(
         raise ParameterError(
             f"{trained.path}: the model was trained on classes {trained.classes}, "
             f"the dataset has {list(dataset.classes)}"
+        )
+    if tuple(dataset.input_shape) != tuple(trained.sample_shape):
+        changed = _changed_options(data_config.name, data_config.options, options or {})
+        given = f" with the options {changed} (-o)" if changed else ""
+        raise ParameterError(
+            f"{trained.path}: the model takes samples of shape {tuple(trained.sample_shape)}, the dataset gives "
+            f"{tuple(dataset.input_shape)}{given}; options that shape a sample must stay as the model was trained "
+            f"({_as_trained(data_config.options, changed)})"
         )
     if "mean" in trained.data_stats:
         set_statistics(dataset, trained.data_stats["mean"], trained.data_stats["std"])
