@@ -364,3 +364,16 @@ def test_number_and_tensor_parameters_give_the_same_bits_and_gradients() -> None
         results.append((spikes, u, xr.grad))
     for a, b in zip(*results, strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs", [{"detach_reset": "false"}, {"check_finite": "no"}, {"detach_reset": 1}])
+def test_flags_that_are_not_booleans_are_refused(kwargs: dict) -> None:
+    """srm(x, detach_reset="false") cut the reset's gradient: bool("false") is True (a sibling of helper-51's)."""
+    name = next(iter(kwargs))
+    for value in (torch.tensor(4.0), 4.0):  # the planned path (Python numbers) and the general one (a tensor)
+        with pytest.raises(ParameterError, match=f"{name} must be true or false, got {kwargs[name]!r}"):
+            srm(torch.rand(3, 2, 4), tau_m=value, **kwargs)
+    if name == "detach_reset":
+        for oracle in (srm_reference, srm_convolution):
+            with pytest.raises(ParameterError, match="detach_reset must be true or false"):
+                oracle(torch.rand(3, 2, 4), **kwargs)

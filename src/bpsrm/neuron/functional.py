@@ -241,6 +241,7 @@ def srm(
         if constants_may_be_kept(x):
             check_input(x)
             check_setting("kernel", kernel)
+            _check_flags(detach_reset, check_finite)
             numbers = (tau_s, tau_m, tau_r, theta, theta_r)
             constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)
             sg = get_surrogate(surrogate)
@@ -250,12 +251,20 @@ def srm(
             _PLANS[key] = plan
             return plan(x)
     check_setting("reset", reset)
+    _check_flags(detach_reset, check_finite)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
     return srm_decays(
         x, a_s, a_m, decay(p.tau_r), p.theta, p.theta_r, p.surrogate, detach_reset, backend, check_finite, reset
     )
+
+
+def _check_flags(detach_reset: object, check_finite: object) -> None:
+    """ParameterError unless both are booleans (the string "false" was read by ``bool`` as True)."""
+    check_setting("detach_reset", detach_reset)
+    if not isinstance(check_finite, bool):
+        raise ParameterError(f"check_finite must be true or false, got {check_finite!r}")
 
 
 _NUMBER_TYPES = (float, int)  # type(v) in these: bool excluded, so True never finds the plan of 1
@@ -441,6 +450,7 @@ def srm_reference(
     autograd of the surrogate's smooth primitive, not from its closed-form
     derivative. Slow and memory-hungry: never the fast path.
     """
+    check_setting("detach_reset", detach_reset)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = torch.exp(torch.reciprocal(p.tau_m).neg())
     a_r = torch.exp(torch.reciprocal(p.tau_r).neg())
@@ -510,6 +520,7 @@ def srm_convolution(
 
     Same arguments and results as :func:`srm`; ``detach_reset`` only affects gradients.
     """
+    check_setting("detach_reset", detach_reset)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_r = decay(p.tau_r)
