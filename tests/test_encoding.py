@@ -99,15 +99,20 @@ def test_what_is_not_a_float_batch_is_refused_naming_the_encoder(name: str, x, g
 
 
 @pytest.mark.parametrize("name", ["rate", "latency"])
-def test_non_finite_probabilities_are_refused(name: str) -> None:
+def test_nan_probabilities_are_refused_and_infinities_clipped(name: str) -> None:
     """A NaN brightness never fired in latency coding, silently; in rate coding torch's bernoulli refused it."""
     x = torch.rand(3, 4)
     x[1, 2] = float("nan")
-    with pytest.raises(NonFiniteError, match=rf"{name}: the samples hold 1 NaN or Inf value\(s\) of 12"):
+    with pytest.raises(NonFiniteError, match=rf"{name}: the samples hold 1 NaN value\(s\) of 12"):
         get_encoder(name, 2)(x)
+    x[1, 2], x[0, 0] = float("inf"), float("-inf")  # clip to 1 and 0, as the docstrings say
+    y = get_encoder(name, 2)(x)
+    assert float(y[:, 0, 0].sum()) == 0.0 and float(y[:, 1, 2].sum()) == (2.0 if name == "rate" else 1.0)
 
 
 def test_a_latency_threshold_that_is_not_a_number_is_refused() -> None:
+    np = pytest.importorskip("numpy")
+    assert latency(torch.tensor([[0.5, 0.05]]), 3, threshold=np.float32(0.1)).sum(0).tolist() == [[1.0, 0.0]]
     with pytest.raises(ParameterError, match=r"latency: threshold must be a number, got '0.5'"):
         latency(torch.rand(2, 3), 4, threshold="0.5")  # type: ignore[arg-type]
 

@@ -274,9 +274,20 @@ def _small_graph():
     return to_nir(build_model("FC3-SRM-FC2", (4,), time_steps=2))
 
 
-def test_a_graph_that_is_walked_as_it_was_written_still_reads() -> None:
+def test_a_graph_that_is_walked_as_it_was_written_still_reads_in_training_mode() -> None:
+    """from_nir's probe of the layers left the network in eval mode (helper-52): a fresh network trains."""
     model = from_nir(_small_graph())
+    assert model.training and all(m.training for m in model.modules())
     assert model.input_shape == (4,) and model(torch.rand(2, 1, 4)).shape == (1, 2)
+
+
+def test_a_time_constant_of_nan_is_named_as_such() -> None:
+    """A NaN LI tau was caught by the gain check, saying "r / (tau / dt) in [nan, nan]" (helper-52)."""
+    graph = _small_graph()
+    node = graph.nodes["1.mem"]
+    graph.nodes["1.mem"] = nir.LI(tau=np.full_like(node.tau, np.nan), r=node.r, v_leak=node.v_leak)
+    with pytest.raises(ExportError, match=r"node '1\.mem': tau holds 3 NaN or Inf value\(s\)"):
+        from_nir(graph)
 
 
 def test_nodes_off_the_path_are_refused() -> None:
@@ -329,3 +340,10 @@ def test_an_input_node_of_no_usable_shape_is_refused(shape) -> None:
     graph.nodes["input"] = nir.Input(input_type={"input": shape})
     with pytest.raises(ExportError, match=r"node 'input' \(Input\): expected a shape \(N,\), \(C, L\) or \(C, H, W\)"):
         from_nir(graph)
+
+
+def test_dt_takes_numpy_reals_and_refuses_huge_ints() -> None:
+    model = build_model("FC3-SRM-FC2", (4,), time_steps=2)
+    assert to_nir(model, dt=np.float32(0.5)).metadata["dt"] == 0.5
+    with pytest.raises(ExportError, match="dt must be a finite number > 0"):
+        to_nir(model, dt=10**400)

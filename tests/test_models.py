@@ -480,8 +480,11 @@ def test_input_shapes_that_are_not_whole_sizes_are_refused(input_shape: object) 
 
 def test_numpy_integer_input_shapes_are_whole_sizes() -> None:
     np = pytest.importorskip("numpy")
-    model = build_model("FC3", (np.int64(1), np.int32(4)))
-    assert model.input_shape == (1, 4)
+    assert build_model("FC3", (np.int64(1), np.int32(4))).input_shape == (1, 4)
+    assert build_model("FC3", np.array([1, 4])).input_shape == (1, 4)  # arrays too (helper-52)
+    assert build_model("FC3", torch.tensor([16])).input_shape == (16,)
+    with pytest.raises(ShapeError, match=r"got \(1\.0, 4\.0\)"):
+        build_model("FC3", np.array([1.0, 4.0]))
 
 
 def test_an_input_of_another_dtype_than_the_weights_is_refused() -> None:
@@ -492,9 +495,9 @@ def test_an_input_of_another_dtype_than_the_weights_is_refused() -> None:
     assert model.double()(torch.rand(2, 1, 1, 6, 6, dtype=torch.float64)).dtype == torch.float64
 
 
-def test_a_non_finite_training_input_is_refused_before_the_norm_statistics_move() -> None:
+def test_a_non_finite_training_input_is_refused_and_the_norm_statistics_kept() -> None:
     """In training the TCN's running statistics took the NaN batch in before the neuron refused it; every later
-    evaluation then failed. The input is now refused first, and the statistics stay as they were."""
+    evaluation then failed. The norm now refuses the batch and puts its statistics back."""
     from bpsrm.errors import NonFiniteError
 
     torch.manual_seed(0)
@@ -502,15 +505,26 @@ def test_a_non_finite_training_input_is_refused_before_the_norm_statistics_move(
     norm = next(m for m in model.modules() if isinstance(m, TemporalChannelNorm))
     model.train()
     model(torch.rand(2, 3, 1, 6, 6))
-    before = norm.running_mean.clone()
+    before = (norm.running_mean.clone(), norm.running_var.clone(), int(norm.num_batches_tracked))
     bad = torch.rand(2, 3, 1, 6, 6)
     bad[0, 1, 0, 2, 2] = float("nan")
-    bad[1, 0, 0, 0, 0] = float("inf")
-    with pytest.raises(NonFiniteError, match=r"the network's input holds 2 NaN or Inf value\(s\) of 216"):
+    # by hand: the 3x3 convolution spreads the NaN at (2, 2) to 9 places in each of 4 channels, of 2*3*4*6*6 values
+    with pytest.raises(NonFiniteError, match=r"TemporalChannelNorm: its input holds 36 NaN or Inf value\(s\) of 864"):
         model(bad)
-    assert torch.equal(norm.running_mean, before)
+    assert torch.equal(norm.running_mean, before[0]) and torch.equal(norm.running_var, before[1])
+    assert int(norm.num_batches_tracked) == before[2]
     model.eval()
     assert torch.isfinite(model(torch.rand(2, 3, 1, 6, 6))).all()
+
+
+def test_an_input_of_a_lower_precision_is_welcome_under_autocast() -> None:
+    """The dtype check refused a bfloat16 input under torch.autocast, where the layers take it (helper-52)."""
+    model = build_model("FC8-SRM-FC4", (16,), time_steps=2)
+    x = torch.rand(2, 3, 16, dtype=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(x).shape == (3, 4)
+    with pytest.raises(ShapeError, match=r"expects input of its weights' dtype, torch\.float32, got torch\.bfloat16"):
+        model(x)
 
 
 def test_norm_options_that_are_no_mapping_are_refused() -> None:

@@ -242,6 +242,18 @@ def test_a_learnt_decay_starts_at_exp_minus_one_over_tau(tau: float) -> None:
     assert float(neuron.decay("tau_m").detach()) == pytest.approx(math.exp(-1.0 / tau), rel=1e-12, abs=1e-300)
 
 
+def test_a_learnt_decay_logit_is_exact_where_one_minus_a_cancels() -> None:
+    """By hand, for x = 1/tau small: logit(e^-x) = -x - ln(1 - e^-x) = ln(tau) - x/2 + O(x^2). At tau = 1e12 the
+    old log(a / (1 - a)) lost about 1e-4 to the rounding of 1 - a (helper-52: the test above cannot tell)."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        neuron = SRMNeuron(tau_m=1e12, learn_tau=["tau_m"])
+    finally:
+        torch.set_default_dtype(default)
+    assert float(neuron.tau_m_logit.detach()) == pytest.approx(math.log(1e12) - 0.5e-12, rel=0, abs=1e-12)
+
+
 @pytest.mark.parametrize("tau, value", [(1e-3, "is 0 in"), (1e20, "is 1 in")])
 def test_a_learnt_decay_that_would_round_to_zero_or_one_is_refused(tau: float, value: str) -> None:
     """tau_m=1e-3 raised a bare 'math domain error' and 1e20 a ZeroDivisionError (helper-51)."""

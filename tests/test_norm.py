@@ -786,3 +786,31 @@ def test_norm_options_out_of_range_or_of_the_wrong_type_are_refused(build, fragm
     """helper-51: step_affine="false" built per-step parameters, alpha NaN gave NaN gammas, eps inf gave zeros."""
     with pytest.raises(ParameterError, match=re.escape(fragment)):
         build()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: TemporalChannelNorm(3, 2),
+        lambda: TemporalChannelNorm(3, 2, stats="time_channel"),
+        lambda: TemporalChannelNorm(3),
+        lambda: FoldedBatchNorm(3),
+        lambda: TdBN(3),
+        lambda: BNTT(3, 2),
+        lambda: TEBN(3, 2),
+    ],
+)
+def test_a_non_finite_batch_is_refused_and_the_running_statistics_kept(build) -> None:
+    """One NaN in a training batch left NaN running statistics, so every later evaluation gave NaN."""
+    from bpsrm.errors import NonFiniteError
+
+    norm = build().train()
+    norm(torch.rand(2, 4, 3, 5))
+    kept = [b.clone() for b in (norm.running_mean, norm.running_var, norm.num_batches_tracked)]
+    z = torch.rand(2, 4, 3, 5)
+    z[1, 2, 0, 3] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"its input holds 1 NaN or Inf value\(s\) of 120"):
+        norm(z)
+    for buffer, value in zip((norm.running_mean, norm.running_var, norm.num_batches_tracked), kept, strict=True):
+        assert torch.equal(buffer, value)
+    assert torch.isfinite(norm.eval()(torch.rand(2, 4, 3, 5))).all()

@@ -110,7 +110,7 @@ class _Content:
     channel_rates: dict[str, tuple[float, str]]  # rate implied by a channel's own name (CWRU layout)
     skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
     time_column: str | None = None
-    uneven_times: tuple[str, float | None] | None = None  # (what is wrong with the time column, its mean rate)
+    uneven_times: tuple[str, float] | None = None  # (what is wrong with the time column, its mean rate)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -590,7 +590,7 @@ def _read_text(path: Path) -> _Content:
             seen.add(name)
     content = _new_content()
     for i, name in enumerate(names):
-        if header is not None and content.time_column is None and _TIME_NAME.match(name):
+        if header is not None and content.time_column is None and _TIME_NAME.match(name) and _time_axis(values[:, i]):
             content.time_column = name
             rate = _rate_from_times(values[:, i])
             if rate is not None:
@@ -643,35 +643,38 @@ def _parse_rows(
     return out
 
 
-def _uneven_times(name: str, times: np.ndarray) -> tuple[str, float | None]:
-    """What is wrong with a time column that states no rate, and the rate of its mean step when it has one."""
-    if times.size < 2:
-        return f"the time column {name!r} holds one time only", None
-    if not np.all(np.isfinite(times)):
-        return f"the time column {name!r} holds {int((~np.isfinite(times)).sum())} NaN or Inf value(s)", None
+def _time_axis(values: np.ndarray) -> bool:
+    """Whether a column named like time is one: finite, never decreasing and not constant. Otherwise (a
+    temperature ``T``, say) it is a channel like the others."""
+    return bool(values.size >= 2 and np.all(np.isfinite(values)) and np.all(np.diff(values) >= 0)) and bool(
+        values[-1] > values[0]
+    )
+
+
+def _uneven_times(name: str, times: np.ndarray) -> tuple[str, float]:
+    """What is wrong with a time axis that states no rate (:func:`_time_axis` holds), and the rate of its mean
+    step (times rounded coarser than a step, or a logger's jitter, still have the right mean step)."""
     steps = np.diff(times)
-    if not np.all(steps > 0):
-        return f"the time column {name!r} does not increase (row {int(np.argmax(steps <= 0)) + 2} of the data)", None
     mean = float(times[-1] - times[0]) / (times.size - 1)
     what = f"the time column {name!r} is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g} s)"
     return what, 1.0 / mean
 
 
-def _check_uneven_times(path: Path, uneven: tuple[str, float | None], given_rate: float | None) -> None:
+def _check_uneven_times(path: Path, uneven: tuple[str, float], given_rate: float | None) -> None:
     """A DataError unless the caller gave a rate that the uneven time column's mean step agrees with: read as
     evenly spaced, samples of uneven times would mix sample spacings without a word."""
     what, mean_rate = uneven
     if given_rate is None:
         raise DataError(
-            f"{path}: {what}, so it states no sample rate. Resample the recording onto an even grid; or, if the times "
-            "are only a logger's jitter around one rate, pass that rate (--sample-rate) to read the samples as evenly "
-            "spaced"
+            f"{path}: {what}, so it states no sample rate. If the samples are evenly spaced (times rounded coarser "
+            "than a step, or a logger's jitter), pass their rate (--sample-rate); otherwise resample the recording "
+            "onto an even grid"
         )
-    if mean_rate is None or not _same_rate(given_rate, mean_rate):
-        mean = f"its mean step is {mean_rate:.10g} Hz" if mean_rate is not None else "it gives no mean step"
+    if not _same_rate(given_rate, mean_rate):
         raise DataError(
-            f"{path}: {what}, and {mean} against the {given_rate:.10g} Hz given; the samples cannot be read as evenly "
-            "spaced at that rate. Resample the recording onto an even grid"
+            f"{path}: {what}, and its mean step is {mean_rate:.10g} Hz against the {given_rate:.10g} Hz given; the "
+            "samples cannot be read as evenly spaced at that rate. Check the rate, or resample the recording onto "
+            "an even grid"
         )
 
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,8 @@ def _tau(decay: np.ndarray, dt: float) -> np.ndarray:
 def _decay_from(tau: Any, dt: float, where: str, name: str = "tau") -> np.ndarray:
     """a = 1 - dt / tau, refused unless in (0, 1)."""
     tau = np.asarray(tau, dtype=np.float64)
+    if not np.all(np.isfinite(tau)):
+        raise ExportError(f"{where}: {name} holds {int((~np.isfinite(tau)).sum())} NaN or Inf value(s)")
     if np.any(tau <= dt):
         raise ExportError(f"{where}: {name} must be > dt = {dt:g} for a decay in (0, 1), got min {tau.min()}")
     return 1.0 - dt / tau
@@ -208,11 +211,15 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
     ``graph.metadata``. Raises :class:`ExportError` naming the first layer that NIR cannot express.
     """
     nir = _nir()
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (math.isfinite(dt) and dt > 0):
+    try:  # NumPy's reals are welcome; an int beyond float's range is no finite step
+        step = math.nan if isinstance(dt, bool) or not isinstance(dt, numbers.Real) else float(dt)
+    except OverflowError:
+        step = math.inf
+    if not (math.isfinite(step) and step > 0):
         raise ExportError(f"dt must be a finite number > 0 (the step of the NIR time constants), got {shown(dt)}")
-    if not MIN_DT <= dt <= MAX_DT:  # tau = dt / (1 - a) must stay a finite, normal float for every decay a
+    if not MIN_DT <= step <= MAX_DT:  # tau = dt / (1 - a) must stay a finite, normal float for every decay a
         raise ExportError(f"dt must be within [{MIN_DT:g}, {MAX_DT:g}] (a step in seconds), got {shown(dt)}")
-    dt = float(dt)
+    dt = step
     if not isinstance(model, SpikingNetwork):
         raise ExportError(f"to_nir expects a bpsrm SpikingNetwork, got {type(model).__name__}")
     if any(p.device.type != "cpu" for p in model.parameters()):
@@ -494,7 +501,7 @@ def _srm_neuron(values: dict[str, np.ndarray], kernel: str, where: str, reset: s
     with torch.no_grad():
         for name in per_channel:
             a = torch.from_numpy(parsed[name][1])  # type: ignore[arg-type]
-            getattr(neuron, f"{name}_logit").copy_(torch.log(a / (1 - a)))
+            getattr(neuron, f"{name}_logit").copy_(a.log() - (-a).log1p())  # log(a / (1 - a)) without 1 - a
     return neuron
 
 
@@ -612,9 +619,11 @@ def _fitting(network: SpikingNetwork) -> SpikingNetwork:
     """``network`` once one step of zeros has gone through it: layers whose shapes do not meet are refused here,
     not at the first real input."""
     probe = torch.zeros((1, 1, *network.input_shape))
+    training = network.training
     try:
         with torch.no_grad():
             network.eval()(probe)
+        network.train(training)
     except (RuntimeError, BpsrmError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ExportError(f"the graph's layers do not fit together on input {tuple(probe.shape)}: {first}") from None

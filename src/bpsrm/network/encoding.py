@@ -15,6 +15,7 @@ For vibration windows, ``direct`` repeats the window at every step and
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -43,15 +44,13 @@ def _check_steps(time_steps: int) -> int:
 
 
 def _samples(x: Any, encoder: str, finite: bool = False) -> Tensor:
-    """``x`` if it is a float tensor ``[B, ...]`` (finite with ``finite``: a NaN probability or brightness would
-    have given no spike, or torch's message); ShapeError / NonFiniteError naming the encoder otherwise."""
+    """``x`` if it is a float tensor ``[B, ...]`` (without NaN with ``finite``: a NaN probability or brightness
+    would have given no spike, or torch's message); ShapeError / NonFiniteError naming the encoder otherwise."""
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 1:
         got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
         raise ShapeError(f"{encoder} expects a float tensor [B, ...] of samples, got a {got}")
-    if finite and not bool(torch.isfinite(x).all()):
-        raise NonFiniteError(
-            f"{encoder}: the samples hold {int((~torch.isfinite(x)).sum())} NaN or Inf value(s) of {x.numel()}"
-        )
+    if finite and bool(torch.isnan(x).any()):  # +-Inf clip to 1 and 0: defined
+        raise NonFiniteError(f"{encoder}: the samples hold {int(torch.isnan(x).sum())} NaN value(s) of {x.numel()}")
     return x
 
 
@@ -86,7 +85,7 @@ def latency(x: Tensor, time_steps: int, threshold: float = 0.0) -> Tensor:
     """
     _check_steps(time_steps)
     _samples(x, "latency", finite=True)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
         raise ParameterError(f"latency: threshold must be a number, got {threshold!r}")
     value = x.clamp(0.0, 1.0)
     when = torch.round((1.0 - value) * (time_steps - 1)).long()

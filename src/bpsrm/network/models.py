@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import NonFiniteError, ParameterError, ShapeError, SpecError
+from ..errors import ParameterError, ShapeError, SpecError
 from ..neuron.module import SRMNeuron
 from ..neuron.params import DEFAULTS, SETTINGS, SRMParams
 from ..neuron.surrogate import Surrogate
@@ -170,19 +170,10 @@ class SpikingNetwork(nn.Module):
                 f"the network {self.spec!r} expects input [T, B, {', '.join(map(str, self.input_shape))}], got {got}"
             )
         weights = next(self.parameters(), None)
-        if weights is not None and x.dtype != weights.dtype:
+        if weights is not None and x.dtype != weights.dtype and not _autocast_enabled(x.device.type):
             raise ShapeError(
                 f"the network {self.spec!r} expects input of its weights' dtype, {weights.dtype}, got {x.dtype} "
-                f"(x.to({weights.dtype}), or the model .to() the input's)"
-            )
-        # In training the norms update their running statistics before any neuron sees a NaN: refuse it first, or a
-        # skipped batch would leave statistics of NaN behind (and every later evaluation would fail). Not while
-        # torch.compile traces (a data-dependent branch); the neurons' own check still stops a compiled step.
-        if self.training and not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
-            bad = int((~torch.isfinite(x)).sum())
-            raise NonFiniteError(
-                f"the network's input holds {bad} NaN or Inf value(s) of {x.numel()}; expected finite numbers "
-                "(check the data and its preprocessing)"
+                f"(x.to({weights.dtype}), the model .to() the input's, or torch.autocast)"
             )
 
     def run(self, x: Tensor, keep_membrane: bool = False) -> NetworkOutput:
@@ -238,6 +229,14 @@ def _make_norm(text: str, channels: int, time_steps: int | None, norm: Mapping[s
         raise SpecError(str(exc)) from None
 
 
+def _autocast_enabled(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (then inputs of a lower precision are welcome)."""
+    try:
+        return bool(torch.is_autocast_enabled(device_type))  # type: ignore[arg-type]
+    except TypeError:  # torch < 2.4 takes no device type
+        return bool(torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled())
+
+
 def build_model(
     spec: str,
     input_shape: Sequence[int],
@@ -277,6 +276,8 @@ def build_model(
         neuron_kwargs["surrogate"] = surrogate
     per_channel = params.per_channel
     expected = "input_shape must be (N,), (C, L) or (C, H, W) with whole sizes >= 1"
+    if getattr(input_shape, "ndim", None) == 1 and hasattr(input_shape, "tolist"):
+        input_shape = input_shape.tolist()  # a NumPy array or a tensor: Python numbers (floats stay floats: refused)
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
         raise ShapeError(f"{expected}, got {input_shape!r}")  # a string was read digit by digit: "28" as (2, 8)
     if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in input_shape):

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ..errors import ParameterError, ShapeError, SpecError
+from ..errors import NonFiniteError, ParameterError, ShapeError, SpecError
 from . import tcn_cpu
 
 __all__ = ["TemporalNorm", "TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
@@ -313,6 +313,25 @@ class TemporalNorm(nn.Module):
         self._check(z)
         if not self.training:
             return self._inference(z)
+        if torch.compiler.is_compiling():  # a data-dependent branch would break the graph
+            return self._normalise(z)
+        buffers = (self.running_mean, self.running_var, self.num_batches_tracked)
+        kept = [buffer.clone() for buffer in buffers]
+        y = self._normalise(z)
+        if not bool(torch.isfinite(self.running_mean).all() & torch.isfinite(self.running_var).all()):
+            # a NaN or Inf batch: the statistics it left would make every later evaluation NaN; put them back
+            for buffer, value in zip(buffers, kept, strict=True):
+                buffer.copy_(value)
+            bad = int((~torch.isfinite(z)).sum())
+            raise NonFiniteError(
+                f"{type(self).__name__}: its input holds {bad} NaN or Inf value(s) of {z.numel()} (or its variance "
+                "overflowed); the batch is refused and the running statistics are left as they were (check the "
+                "data and its preprocessing)"
+            )
+        return y
+
+    def _normalise(self, z: Tensor) -> Tensor:
+        """The training forward: normalise on the batch's statistics and update the running ones."""
         steps, batch, channels = z.shape[0], z.shape[1], z.shape[2]
         spatial = tuple(z.shape[3:])
         per_value = batch * (steps if self.stats == "channel" else 1)
