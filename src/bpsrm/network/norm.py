@@ -308,7 +308,9 @@ class TemporalNorm(nn.Module):
 
         In training, the statistics come from PyTorch's native batch norm on a folded view:
         ``[T*B, C, *S]`` for statistics per c, ``[B, T*C, *S]`` for statistics per (t, c)
-        (or this module's C kernels for TCN); in evaluation, :meth:`_inference`.
+        (or this module's C kernels for TCN); in evaluation, :meth:`_inference`. A training batch that leaves
+        NaN or Inf running statistics is refused (:class:`~bpsrm.errors.NonFiniteError`) and the statistics are
+        put back as they were (not under ``torch.compile``, where the neurons' own check stops the step).
         """
         self._check(z)
         if not self.training:
