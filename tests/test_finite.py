@@ -137,3 +137,32 @@ def test_under_torch_compile_the_portable_check_is_an_assertion_in_the_graph() -
     x[2, 1, 1] = math.inf
     with pytest.raises(RuntimeError, match=r"holds NaN or Inf .*check_finite=False"):
         compiled(x)
+
+
+def test_a_skipped_batch_leaves_the_norm_statistics_as_they_were(tmp_path, monkeypatch) -> None:
+    """With train.nonfinite=skip, a NaN batch was skipped after the TCN had taken it into its running statistics:
+    the checkpoint then held NaN statistics and evaluated to NaN. The norm now refuses the batch first."""
+    from bpsrm.engine.checkpoint import load_checkpoint
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import train
+    from bpsrm.network.models import SpikingNetwork
+
+    real, calls = SpikingNetwork.run, {"n": 0}
+
+    def run(self, x, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # call 1 is the model probe: the second training batch
+            x = x.clone()
+            x.view(-1)[7] = math.nan
+        return real(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(SpikingNetwork, "run", run)
+    raw = {**TINY, "model": {"spec": "FC16-TCN-SRM-FC10", "time_steps": 2}}
+    config = config_from_dict({**raw, "train": {**TINY["train"], "nonfinite": "skip"}})
+    lines: list[str] = []
+    metrics = train(config, tmp_path / "run", log=lines.append)
+    assert metrics["skipped_batches"] == 1
+    assert any("epoch 1, step 2: TemporalChannelNorm: its input holds" in line for line in lines)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    statistics = [value for key, value in state.items() if key.endswith(("running_mean", "running_var"))]
+    assert len(statistics) == 2 and all(bool(torch.isfinite(value).all()) for value in statistics)
