@@ -543,7 +543,8 @@ def ablation_tables() -> str:
         parts.append(
             f"Ablations on {dataset} ({first[0]['epochs']} epochs; each row changes one thing from the first):\n\n"
             f"| variant | test accuracy | vs first row (points) | paired by {unit[:-1]} (points, p) "
-            f"| each {unit[:-1]}: points, McNemar p (same test samples) | by the rule (p < 0.004; every {unit[:-1]}, at least 3) "
+            f"| each {unit[:-1]}: points, McNemar p (same test samples) "
+            f"| by the rule (p < 0.004; every {unit[:-1]}, at least 3) "
             "| mean firing rate | training time |\n"
             "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
