@@ -236,7 +236,7 @@ def srm(
             x.device,
         )
         plan = _PLANS.get(key)
-        if plan is not None and x.dim() and x.shape[0] and constants_may_be_kept(x):
+        if plan is not None and x.layout is torch.strided and x.dim() and x.shape[0] and constants_may_be_kept(x):
             return plan(x)
         if constants_may_be_kept(x):
             check_input(x)
