@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import BpsrmError, shown
+from ..errors import BpsrmError, real_value, shown
 from ..network.layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from ..network.models import SpikingNetwork
 from ..network.norm import TemporalNorm
@@ -211,10 +210,7 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
     ``graph.metadata``. Raises :class:`ExportError` naming the first layer that NIR cannot express.
     """
     nir = _nir()
-    try:  # NumPy's reals are welcome; an int beyond float's range is no finite step
-        step = math.nan if isinstance(dt, bool) or not isinstance(dt, numbers.Real) else float(dt)
-    except OverflowError:
-        step = math.inf
+    step = real_value(dt)  # NumPy's reals are welcome; an int beyond float's range is no finite step
     if not (math.isfinite(step) and step > 0):
         raise ExportError(f"dt must be a finite number > 0 (the step of the NIR time constants), got {shown(dt)}")
     if not MIN_DT <= step <= MAX_DT:  # tau = dt / (1 - a) must stay a finite, normal float for every decay a

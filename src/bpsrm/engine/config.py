@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import BpsrmError, ConfigError, ParameterError, shown
+from ..errors import BpsrmError, ConfigError, ParameterError, real_value, shown
 from ..neuron.params import SETTINGS, SRMParams
 
 __all__ = [
@@ -434,10 +434,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected a whole number, got {shown(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:  # an int beyond float's range
-                number = math.inf
+            number = real_value(value)  # an int beyond float's range is inf
             if not math.isfinite(number):  # no setting takes inf or nan ("no limit" is spelt null)
                 raise ConfigError(f"{key}: expected a finite number, got {shown(value)}")
             return number

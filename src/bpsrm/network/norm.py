@@ -26,7 +26,6 @@ then a learnable scale p[t] per step).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ..errors import NonFiniteError, ParameterError, ShapeError, SpecError
+from ..errors import NonFiniteError, ParameterError, ShapeError, SpecError, real_value
 from . import tcn_cpu
 
 __all__ = ["TemporalNorm", "TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
@@ -52,11 +51,7 @@ def _flag(owner: str, name: str, value: Any) -> bool:
 
 def _finite(owner: str, name: str, value: Any, *, positive: bool = False) -> float:
     """``value`` as a float if it is a finite real number (> 0 with ``positive``); ParameterError otherwise."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    try:
-        number = float(value) if real else math.nan
-    except OverflowError:  # an int beyond float's range
-        number = math.inf
+    number = real_value(value)
     if not math.isfinite(number) or (positive and number <= 0):
         raise ParameterError(f"{owner}: {name} must be a finite number{' > 0' if positive else ''}, got {value!r}")
     return number

@@ -25,7 +25,7 @@ from typing import Any, Literal, overload
 
 from torch import Tensor
 
-from ..errors import ParameterError
+from ..errors import ParameterError, real_value
 from .surrogate import SURROGATES, Surrogate, get_surrogate
 
 __all__ = [
@@ -172,10 +172,7 @@ def check_setting(name: str, value: Any) -> Any:
             return None
         if isinstance(value, bool) or not isinstance(value, numbers.Real):  # NumPy's reals are welcome
             raise ParameterError(f"{name} must be a number {setting.expected()}, got {value!r}")
-        try:
-            number = float(value)
-        except OverflowError:  # an int beyond float's range
-            number = math.inf
+        number = real_value(value)  # an int beyond float's range is inf, refused by the range
         if not setting.range.holds(number):
             shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:20]}... ({len(repr(value))} characters)"
             raise ParameterError(f"{name} must be {setting.expected()}, got {shown}")

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from ..errors import ParameterError
+from ..errors import ParameterError, real_value
 
 __all__ = [
     "Surrogate",
@@ -75,10 +75,7 @@ class Surrogate:
             value = getattr(self, f.name)
             if not isinstance(value, numbers.Real) or isinstance(value, bool):  # NumPy's reals are welcome
                 raise ParameterError(f"surrogate {self.name!r}: parameter {f.name} must be a number, got {value!r}")
-            try:
-                number = float(value)
-            except OverflowError:  # an int beyond float's range
-                number = math.inf
+            number = real_value(value)
             if not (math.isfinite(number) and number > 0):
                 raise ParameterError(
                     f"surrogate {self.name!r}: parameter {f.name} must be finite and > 0, got {value!r}"
