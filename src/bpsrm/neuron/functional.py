@@ -241,7 +241,7 @@ def srm(
         if constants_may_be_kept(x):
             check_input(x)
             check_setting("kernel", kernel)
-            _check_flags(detach_reset, check_finite)
+            check_flags(detach_reset, check_finite)
             numbers = (tau_s, tau_m, tau_r, theta, theta_r)
             constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)
             sg = get_surrogate(surrogate)
@@ -251,7 +251,7 @@ def srm(
             _PLANS[key] = plan
             return plan(x)
     check_setting("reset", reset)
-    _check_flags(detach_reset, check_finite)
+    check_flags(detach_reset, check_finite)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
@@ -260,7 +260,7 @@ def srm(
     )
 
 
-def _check_flags(detach_reset: object, check_finite: object) -> None:
+def check_flags(detach_reset: object, check_finite: object) -> None:
     """ParameterError unless both are booleans (the string "false" was read by ``bool`` as True)."""
     check_setting("detach_reset", detach_reset)
     if not isinstance(check_finite, bool):

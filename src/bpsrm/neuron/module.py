@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ParameterError, ShapeError
-from .functional import check_input, constants_may_be_kept, parameter_dtype, srm_decays
+from .functional import check_flags, check_input, constants_may_be_kept, parameter_dtype, srm_decays
 from .params import DEFAULTS, TAU_NAMES, check_setting, decay, time_constant
 from .surrogate import Surrogate, get_surrogate
 
@@ -122,10 +122,8 @@ class SRMNeuron(nn.Module):
             raise ParameterError(f"channels must be None or an int >= 1, got {channels!r}")
         self.kernel = kernel
         self.surrogate = get_surrogate(surrogate)
-        self.detach_reset = check_setting("detach_reset", detach_reset)  # "false" would have read as True
-        if not isinstance(check_finite, bool):
-            raise ParameterError(f"check_finite must be true or false, got {check_finite!r}")
-        self.check_finite = check_finite
+        check_flags(detach_reset, check_finite)  # "false" would have read as True
+        self.detach_reset, self.check_finite = detach_reset, check_finite
         self.channels = channels
         used = {"dexp": _TAU_NAMES, "alpha": ("tau_m", "tau_r"), "exp": ("tau_m", "tau_r")}[kernel]
         if self.reset == "zero":  # no refractory trace
