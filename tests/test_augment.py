@@ -142,7 +142,7 @@ def test_event_drops_thin_the_counts_binomially() -> None:
         assert abs(mean[j].item() - 0.75 * n) <= 5 * standard_error
         assert abs(var[j].item() - n * 0.25 * 0.75) < 0.05 * max(n * 0.1875, 0.1)
     assert drop_events(counts, 0.0) is counts
-    with pytest.raises(ParameterError, match=r"p must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ParameterError, match=r"p must be a number in \[0, 1\), got 1.0"):
         drop_events(counts, 1.0)
 
 
@@ -210,9 +210,9 @@ def test_random_warp_draws_within_its_ranges() -> None:
     assert 10 * 0.8 - 0.71 <= min(radii) < 8.5 and 11.5 < max(radii) <= 10 * 1.2 + 0.71
     x = torch.rand(2, 1, 4, 4)
     assert random_warp(x) is x
-    with pytest.raises(ParameterError, match=r"scale must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ParameterError, match=r"scale must be a number in \[0, 1\), got 1.0"):
         random_warp(x, scale=1.0)
-    with pytest.raises(ParameterError, match=r"rotate must be in \[0, 180\] degrees, got -1.0"):
+    with pytest.raises(ParameterError, match=r"rotate \(degrees\) must be a number in \[0, 180\], got -1.0"):
         random_warp(x, rotate=-1.0)
     with pytest.raises(ShapeError, match=r"got shape \(2, 16\)"):
         random_warp(x.reshape(2, 16), rotate=5.0)

@@ -420,5 +420,5 @@ def test_five_fold_cross_validation_over_all_samples(shared_data) -> None:
             assert counts[digit] in even_shares(int(total), 5), (k, digit, counts[digit], total)
         seen.extend(map(str, test.files))
     assert len(seen) == len(set(seen)) == 1100
-    with pytest.raises(ParameterError, match="fold must be an int in"):
+    with pytest.raises(ParameterError, match=r"fold must be a whole number in \[0, 4\], got 5"):
         NMNIST("test", root=root, folds=5, fold=5)

@@ -172,7 +172,7 @@ def test_the_earlier_pixel_grouping_is_kept_and_its_leak_is_the_one_the_readme_g
     seen = np.stack([_thumbnail(p) for p in train.files])
     nearest = [float(np.abs(seen - _thumbnail(p)).mean(axis=1).min()) for p in test.files]
     assert sum(d < 0.025 for d in nearest) == 30 and sum(d < 0.05 for d in nearest) == 35
-    with pytest.raises(ParameterError, match=r"grouping must be one of near, pixels, got 'bytes'"):
+    with pytest.raises(ParameterError, match=r"grouping must be one of 'near', 'pixels', got 'bytes'"):
         Weather("train", root=weather_root, grouping="bytes")
 
 

@@ -34,7 +34,7 @@ PUBLIC_MODULES = [
     "bpsrm.engine.replicates",
     "bpsrm.engine.paired",
     "bpsrm.engine.commands",
-    "bpsrm.data.checks",
+    "bpsrm.checks",
     "bpsrm.data",
 ]
 # Modules whose objects compute on tensors: their docstrings give shapes ("[T, B, ...]") or an equation.

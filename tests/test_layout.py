@@ -19,9 +19,9 @@ SRC = REPO / "src" / "bpsrm"
 
 # What each group may import from bpsrm (besides itself): the rules stated in docs/architecture.md.
 ALLOWED = {
-    "neuron": {"errors"},
-    "network": {"errors", "neuron"},
-    "data": {"errors", "files"},
+    "neuron": {"errors", "checks"},
+    "network": {"errors", "checks", "neuron"},
+    "data": {"errors", "checks", "files"},
 }
 
 

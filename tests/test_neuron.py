@@ -152,7 +152,7 @@ def test_state_dict_and_torch_save_round_trip() -> None:
         ({"theta_r": -1.0}, "theta_r must be null or finite and >= 0, got -1.0"),
         ({"learn_tau": ["tau_x"]}, "learn_tau names ['tau_x'] unknown"),
         ({"kernel": "exp", "learn_tau": ["tau_s"]}, "kernel 'exp' does not use ['tau_s']"),
-        ({"channels": 0}, "channels must be None or an int >= 1, got 0"),
+        ({"channels": 0}, "channels (None or a count) must be a whole number in [1, 2147483647], got 0"),
         ({"surrogate": "step"}, "unknown surrogate 'step'"),
     ],
 )

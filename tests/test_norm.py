@@ -771,15 +771,15 @@ def test_tcn_refuses_mixed_dtypes_on_both_paths(training: bool, layer_dtype, inp
 @pytest.mark.parametrize(
     "build, fragment",
     [
-        (lambda: TemporalChannelNorm(4, 2, scale_by_threshold="no"), "scale_by_threshold must be True or False"),
+        (lambda: TemporalChannelNorm(4, 2, scale_by_threshold="no"), "scale_by_threshold must be true or false"),
         (lambda: TemporalChannelNorm(4, 2, alpha=float("nan")), "alpha must be a finite number > 0, got nan"),
         (lambda: TemporalChannelNorm(4, 2, alpha=-1.0), "alpha must be a finite number > 0, got -1.0"),
         (lambda: TdBN(4, alpha="2"), "alpha must be a finite number > 0, got '2'"),
         (lambda: TdBN(4, eps=float("inf")), "eps must be a finite number > 0, got inf"),
         (lambda: FoldedBatchNorm(4, eps=0.0), "eps must be a finite number > 0, got 0.0"),
-        (lambda: FoldedBatchNorm(4, momentum=float("nan")), "momentum must be a finite number, got nan"),
-        (lambda: BNTT(4, 2, momentum=1.5), "momentum must be in (0, 1], got 1.5"),
-        (lambda: TemporalChannelNorm.from_options(4, 2, {"step_affine": "false"}, 1.0), "step_affine must be True"),
+        (lambda: FoldedBatchNorm(4, momentum=float("nan")), "momentum must be a number in (0, 1], got nan"),
+        (lambda: BNTT(4, 2, momentum=1.5), "momentum must be a number in (0, 1], got 1.5"),
+        (lambda: TemporalChannelNorm.from_options(4, 2, {"step_affine": "false"}, 1.0), "step_affine must be true"),
     ],
 )
 def test_norm_options_out_of_range_or_of_the_wrong_type_are_refused(build, fragment: str) -> None:

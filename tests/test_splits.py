@@ -4,6 +4,7 @@ data.val_folds / data.val_fold, and train.test: false for model-choice runs that
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -79,11 +80,11 @@ def test_a_group_with_two_labels_is_never_held_out() -> None:
 
 
 def test_bad_arguments_are_named() -> None:
-    with pytest.raises(ParameterError, match="folds must be an int >= 2"):
+    with pytest.raises(ParameterError, match=re.escape("folds must be a whole number in [2, 2147483647], got")):
         group_folds(LABELS, GROUPS, 1, 0)
     with pytest.raises(ParameterError, match="3 group keys for 36 samples"):
         group_folds(LABELS, ["a", "b", "c"], 3, 0)
-    with pytest.raises(ParameterError, match=r"fraction must be in \[0, 1\)"):
+    with pytest.raises(ParameterError, match=re.escape("fraction must be a number in [0, 1), got")):
         group_holdout(LABELS, GROUPS, 1.0, 0)
 
 
@@ -306,7 +307,7 @@ def test_hashed_folds_deal_in_digest_order_and_cover_every_key_once() -> None:
         assert sorted(hashed_fold(keys, 4, fold)[0] + held) == list(range(len(keys)))
     assert sorted(i for held in held_by_fold for i in held) == list(range(len(keys)))
     assert {len(h) for h in held_by_fold} == {5, 6}  # 22 keys in 4 folds
-    with pytest.raises(ParameterError, match=r"fold must be in 0\.\.3"):
+    with pytest.raises(ParameterError, match=re.escape("fold must be a whole number in [0, 3], got 4")):
         hashed_fold(keys, 4, 4)
 
 

@@ -86,7 +86,7 @@ def test_surrogates_pickle_by_value() -> None:
     [
         (lambda: get_surrogate("sigmod"), "unknown surrogate 'sigmod'"),
         (lambda: get_surrogate("sigmoid", w=1.0), "got unknown ['w']"),
-        (lambda: get_surrogate("triangle", w=0.0), "must be finite and > 0, got 0.0"),
+        (lambda: get_surrogate("triangle", w=0.0), "must be a finite number > 0, got 0.0"),
         (lambda: get_surrogate("atan", a=float("nan")), "got nan"),
         (lambda: get_surrogate(3), "got int"),
         (lambda: get_surrogate(get_surrogate("atan"), a=1.0), "set them on the object"),
@@ -102,5 +102,5 @@ def test_errors_say_what_was_given(call, fragment: str) -> None:
 def test_surrogate_widths_take_numpy_reals_and_refuse_huge_ints() -> None:
     np = pytest.importorskip("numpy")
     assert get_surrogate("sigmoid", a=np.float32(2.0)).width == 2.0
-    with pytest.raises(ParameterError, match="must be finite and > 0"):
+    with pytest.raises(ParameterError, match="must be a finite number > 0"):
         get_surrogate("sigmoid", a=10**400)

@@ -21,12 +21,12 @@ crashing the interpreter. There is no automatic download.
 from __future__ import annotations
 
 import math
-import numbers
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, ParameterError
+from ..checks import real_number
+from ..errors import DataError
 from .base import check_split, register
 from .events import EventFrameDataset, check_frame_options, make_events
 from .locate import locate_without_download
@@ -179,9 +179,7 @@ class ASLDVS(EventFrameDataset):
         self.sensor_size, self.time_steps, self.mode, self.downsample = check_frame_options(
             SENSOR_SIZE, time_steps, mode, downsample
         )
-        if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
-            raise ParameterError(f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}")
-        self.test_fraction: float = float(test_fraction)
+        self.test_fraction: float = real_number("asl-dvs: test_fraction", test_fraction, above=0, below=1)
         self.location = find_asl_dvs(root, download)
         folders = _letter_folders(self.location)
         self.classes = [f.name for f in folders]

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DataError, DataNotFoundError, ParameterError
+from ..checks import choice, flag, real_number, whole_number
+from ..errors import DataError, DataNotFoundError, ParameterError, shown
 from .base import SampleDataset, check_split, register
 from .download import UrlOpener, fetch
 from .locate import cache_dir, locate, search_roots
@@ -291,11 +292,11 @@ def download_cwru(numbers: Sequence[int], target: str | Path | None = None, open
 def _check_loads(load: Any) -> list[int]:
     items = [load] if isinstance(load, numbers.Integral) or not isinstance(load, Sequence) else list(load)
     if isinstance(load, str) or not items:
-        raise ParameterError(f"cwru: load must be an int 0-3 or a list of them, got {load!r}")
+        raise ParameterError(f"cwru: load must be an int 0-3 or a list of them, got {shown(load)}")
     loads: list[int] = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, numbers.Integral) or not 0 <= int(item) <= 3:
-            raise ParameterError(f"cwru: load must be an int 0-3 or a list of them, got {load!r}")
+            raise ParameterError(f"cwru: load must be an int 0-3 or a list of them, got {shown(load)}")
         if int(item) not in loads:
             loads.append(int(item))
     return loads
@@ -355,14 +356,12 @@ def locate_records(loads: int | Sequence[int], class_set: str | int = "10", root
     if type(class_set) is int:  # as CWRU takes it
         class_set = str(class_set)
     if class_set not in _CLASS_SETS:
-        raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {class_set!r}")
+        raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {shown(class_set)}")
     return _find(root, _selection(checked, class_set), f"load={checked} class_set={class_set!r}")
 
 
 def _check_int(option: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ParameterError(f"cwru: {option} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+    return whole_number(f"cwru: {option}", value, minimum)
 
 
 def _record_path(folder: Path, number: int) -> Path | None:
@@ -429,27 +428,14 @@ class CWRU(SampleDataset):
         if type(class_set) is int:  # class_set=9 on a command line or in YAML reads as a number
             class_set = str(class_set)
         if not isinstance(class_set, str) or class_set not in _CLASS_SETS:
-            raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {class_set!r}")
+            raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {shown(class_set)}")
         self.class_set = class_set
         self.window = _check_int("window", window, 16)
         self.stride = self.window if stride is None else _check_int("stride", stride, 1)
-        if (
-            isinstance(train_fraction, bool)
-            or not isinstance(train_fraction, numbers.Real)
-            or not 0 < float(train_fraction) < 1
-        ):
-            raise ParameterError(
-                f"cwru: train_fraction must be a number strictly between 0 and 1, got {train_fraction!r}"
-            )
-        self.train_fraction = float(train_fraction)
-        if features not in FEATURES:
-            raise ParameterError(f"cwru: features must be one of {list(FEATURES)}, got {features!r}")
-        self.features = features
-        if normalize not in NORMALIZE:
-            raise ParameterError(f"cwru: normalize must be one of {list(NORMALIZE)}, got {normalize!r}")
-        self.normalize = normalize
-        if not isinstance(speed_normalize, bool):
-            raise ParameterError(f"cwru: speed_normalize must be true or false, got {speed_normalize!r}")
+        self.train_fraction = real_number("cwru: train_fraction", train_fraction, above=0, below=1)
+        self.features = choice("cwru: features", features, FEATURES)
+        self.normalize = choice("cwru: normalize", normalize, NORMALIZE)
+        speed_normalize = flag("cwru: speed_normalize", speed_normalize)
         try:  # the preprocessing checks reference_rpm (and keeps it as a float)
             self.preprocess = VibrationPreprocess(
                 window=self.window,
@@ -461,11 +447,9 @@ class CWRU(SampleDataset):
             )
         except ParameterError as exc:
             raise ParameterError(f"cwru: {exc}") from None
-        for option, value in (("augment_speed", augment_speed), ("augment_gain", augment_gain)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 0.5:
-                raise ParameterError(f"cwru: {option} must be a fraction in [0, 0.5), got {value!r}")
         # Augmentation draws a speed factor in [1 - s, 1 + s] and a gain in [1 - g, 1 + g] per training window.
-        self.augment_speed, self.augment_gain = float(augment_speed), float(augment_gain)
+        self.augment_speed = real_number("cwru: augment_speed", augment_speed, at_least=0, below=0.5)
+        self.augment_gain = real_number("cwru: augment_gain", augment_gain, at_least=0, below=0.5)
         self.augmented = self.split == "train" and not whole and (self.augment_speed > 0 or self.augment_gain > 0)
         self.classes = list(_CLASS_SETS[class_set])
         self.sample_rate_hz = SAMPLE_RATE_HZ

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import DataError, ParameterError
+from ..checks import choice, whole_number
+from ..errors import DataError, ParameterError, shown
 from ..files import atomic_file, progress
 from .base import SampleDataset
 from .locate import cache_dir
@@ -79,18 +79,6 @@ MAX_FRAME_VALUES = 1 << 28
 any file is binned (a checkpoint's record or ``-o time_steps=...`` asked bincount for terabytes)."""
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}") from None
-    if number < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    return number
-
-
 def check_frame_options(
     sensor_size: Sequence[int], time_steps: int, mode: str, downsample: int = 1
 ) -> tuple[tuple[int, int], int, str, int]:
@@ -98,13 +86,12 @@ def check_frame_options(
     (also for frames of more than :data:`MAX_FRAME_VALUES` values). The one check of these options: the datasets
     and :class:`~bpsrm.data.preprocess.EventPreprocess` (a checkpoint's record) both call it."""
     try:
-        width, height = (_positive_int("sensor_size", v) for v in sensor_size)
+        width, height = (whole_number("sensor_size", v) for v in sensor_size)
     except (TypeError, ValueError):
-        raise ParameterError(f"sensor_size must be (width, height), got {sensor_size!r}") from None
-    time_steps = _positive_int("time_steps", time_steps)
-    downsample = _positive_int("downsample", downsample)
-    if mode not in MODES:
-        raise ParameterError(f"mode must be one of {MODES}, got {mode!r}")
+        raise ParameterError(f"sensor_size must be (width, height), got {shown(sensor_size)}") from None
+    time_steps = whole_number("time_steps", time_steps)
+    downsample = whole_number("downsample", downsample)
+    mode = choice("mode", mode, MODES)
     if downsample > min(width, height):
         raise ParameterError(f"downsample {downsample} is larger than the sensor {width}x{height}")
     values = math.prod(frame_shape((width, height), time_steps, downsample))

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, ParameterError
+from ..checks import whole_number
+from ..errors import DataError
 from .base import check_split, register
 from .events import EventFrameDataset, check_frame_options, make_events
 from .locate import locate_without_download
@@ -128,10 +129,9 @@ class NMNIST(EventFrameDataset):
         fold: int = 0,
     ) -> None:
         self.split = check_split("N-MNIST", split)
-        if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
-            raise ParameterError(f"nmnist: folds must be null or an int >= 2, got {folds!r}")
-        if folds is not None and (isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds):
-            raise ParameterError(f"nmnist: fold must be an int in [0, {folds}), got {fold!r}")
+        if folds is not None:
+            folds = whole_number("nmnist: folds (null or a count)", folds, 2)
+            fold = whole_number("nmnist: fold", fold, 0, folds - 1)
         self.sensor_size, self.time_steps, self.mode, self.downsample = check_frame_options(
             SENSOR_SIZE, time_steps, mode, 1
         )

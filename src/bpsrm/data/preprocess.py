@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checks import whole_number
 from ..errors import DataError, ParameterError, shown
 from .asl_dvs import SENSOR_SIZE as ASL_DVS_SENSOR
-from .checks import whole_number
 from .events import check_frame_options, event_cells, frame_shape
 from .nmnist import SENSOR_SIZE as NMNIST_SENSOR
 from .vibration import VibrationPreprocess

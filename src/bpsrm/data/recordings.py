@@ -61,7 +61,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, ParameterError
+from ..checks import real_number, whole_number
+from ..errors import DataError, ParameterError, shown
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 
@@ -141,7 +142,7 @@ def read_recording(
     given_rate = _positive_or_none("sample_rate_hz", sample_rate_hz)
     given_rpm = _positive_or_none("rpm", rpm)
     if channel is not None and (isinstance(channel, bool) or not isinstance(channel, (str, numbers.Integral))):
-        raise ParameterError(f"channel must be a channel name or an int index, got {channel!r}")
+        raise ParameterError(f"channel must be a channel name or an int index, got {shown(channel)}")
     suffix = path.suffix.lower()
     if suffix not in RECORDING_SUFFIXES:
         raise DataError(
@@ -220,8 +221,7 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
     x = np.asarray(signal)
     if x.ndim != 1 or x.dtype.kind not in "iuf":
         raise ParameterError(f"{where}: check_signal needs a 1-D real array, got {x.dtype} of shape {x.shape}")
-    if isinstance(min_samples, bool) or not isinstance(min_samples, numbers.Integral) or min_samples < 1:
-        raise ParameterError(f"{where}: min_samples must be an int >= 1, got {min_samples!r}")
+    min_samples = whole_number(f"{where}: min_samples", min_samples)
     x = x.astype(np.float64, copy=False)
     n = x.size
     bad = int(np.count_nonzero(~np.isfinite(x)))
@@ -318,9 +318,7 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
 
 
 def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    return real_number(name, value, above=0)
 
 
 def _positive_or_none(name: str, value: Any) -> float | None:
@@ -357,11 +355,11 @@ def _choose_channel(path: Path, content: _Content, channel: str | int | None) ->
         if channel in content.channels:
             return channel
         if channel == content.time_column:
-            raise DataError(f"{path}: {channel!r} is the time column, not a signal; channels: {_listing(names)}")
+            raise DataError(f"{path}: {shown(channel)} is the time column, not a signal; channels: {_listing(names)}")
         try:
             channel = int(channel)
         except ValueError:
-            raise DataError(f"{path}: no channel {channel!r}; channels: {_listing(names)}") from None
+            raise DataError(f"{path}: no channel {shown(channel)}; channels: {_listing(names)}") from None
     if not 0 <= channel < len(names):
         raise DataError(
             f"{path}: no channel index {channel}; expected 0 to {len(names) - 1} for channels {_listing(names)}"

@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Hashable, Sequence
 
+from ..checks import real_number, whole_number
 from ..errors import ParameterError
 
 __all__ = ["drop_overlapping", "group_folds", "group_holdout", "hashed_fold", "hashed_holdout", "split_digest"]
@@ -47,8 +48,7 @@ def group_folds(labels: Sequence[int], groups: Sequence[Hashable] | None, folds:
     that holds the fewest samples of that class so far (on a tie, the fewest samples in all, then the lowest
     index), so fold sizes within a class differ by at most the largest group and the classes' remainders spread
     over the folds."""
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ParameterError(f"splits: folds must be an int >= 2, got {folds!r}")
+    folds = whole_number("splits: folds", folds, 2)
     fold_of = [-1] * len(labels)
     totals = [0] * folds
     for _, members in sorted(_class_groups(labels, groups).items()):
@@ -66,8 +66,7 @@ def group_holdout(labels: Sequence[int], groups: Sequence[Hashable] | None, frac
     """Whether each sample is held out: per class, whole groups in the seeded order until round(fraction * n_class)
     samples are held out (a group that would overshoot is passed over). A group whose samples carry different
     labels (one picture, two labels) is never held out: it stays on the training side."""
-    if not 0.0 <= fraction < 1.0:
-        raise ParameterError(f"splits: fraction must be in [0, 1), got {fraction!r}")
+    fraction = real_number("splits: fraction", fraction, at_least=0, below=1)
     held = [False] * len(labels)
     for _, members in sorted(_class_groups(labels, groups).items()):
         quota = round(fraction * sum(len(m) for m in members.values()))
@@ -92,8 +91,8 @@ def hashed_fold(keys: Sequence[str], folds: int, fold: int) -> tuple[list[int], 
     """``(rest, held)``: indices of the keys outside and inside fold ``fold`` of ``folds``, the keys dealt to the
     folds in turn in the order of sha256(key) (N-MNIST's k-fold over one class's files, keyed by relative path).
     No seed: the folds are the data's own, the same for every run."""
-    if not 0 <= fold < folds:
-        raise ParameterError(f"splits: fold must be in 0..{folds - 1}, got {fold!r}")
+    folds = whole_number("splits: folds", folds, 2)
+    fold = whole_number("splits: fold", fold, 0, folds - 1)
     order = _hash_order(keys)
     held = sorted(i for rank, i in enumerate(order) if rank % folds == fold)
     taken = set(held)
@@ -103,8 +102,7 @@ def hashed_fold(keys: Sequence[str], folds: int, fold: int) -> tuple[list[int], 
 def hashed_holdout(keys: Sequence[str], fraction: float) -> tuple[list[int], list[int]]:
     """``(rest, held)``: the first ``floor(n * fraction + 0.5)`` keys in the order of sha256(key) are held out, at
     least one and at most n - 1 when there are two keys or more (ASL-DVS's test split of one letter's files)."""
-    if not 0.0 <= fraction < 1.0:
-        raise ParameterError(f"splits: fraction must be in [0, 1), got {fraction!r}")
+    fraction = real_number("splits: fraction", fraction, at_least=0, below=1)
     order = _hash_order(keys)
     n = len(order)
     n_held = int(n * fraction + 0.5)

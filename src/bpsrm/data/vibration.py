@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import real_number, whole_number
 from ..errors import DataError, ParameterError, shown
-from .checks import real_number, whole_number
 
 __all__ = ["VibrationPreprocess", "envelope", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
 

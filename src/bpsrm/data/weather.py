@@ -30,10 +30,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import DataError, ParameterError
+from ..checks import choice, real_number, whole_number
+from ..errors import DataError, ParameterError, shown
 from .base import SampleDataset, check_split, register
 from .locate import locate
-from .preprocess import ImagePreprocess, open_image
+from .preprocess import MAX_SIDE, ImagePreprocess, open_image
 from .splits import group_holdout
 
 __all__ = ["Weather", "WEATHER_CLASSES", "ImageLook", "look_at", "pixel_digest", "near_duplicate_groups"]
@@ -204,22 +205,11 @@ class Weather(SampleDataset):
         grouping: str = "near",
     ) -> None:
         self.split = check_split("weather", split)
-        if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 1:
-            raise ParameterError(f"weather: image_size must be a positive int, got {image_size!r}")
-        if (
-            isinstance(test_fraction, bool)
-            or not isinstance(test_fraction, numbers.Real)
-            or not 0 < float(test_fraction) < 1
-        ):
-            raise ParameterError(
-                f"weather: test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}"
-            )
+        self.image_size = whole_number("weather: image_size", image_size, 1, MAX_SIDE)
+        test_fraction = real_number("weather: test_fraction", test_fraction, above=0, below=1)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ParameterError(f"weather: seed must be an int, got {seed!r}")
-        if grouping not in GROUPINGS:
-            raise ParameterError(f"weather: grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
-        self.grouping = grouping
-        self.image_size = int(image_size)
+            raise ParameterError(f"weather: seed must be an int, got {shown(seed)}")
+        self.grouping = choice("weather: grouping", grouping, GROUPINGS)
         self.test_fraction = float(test_fraction)
         self.seed = int(seed)
         self.classes = list(WEATHER_CLASSES)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import real_number
 from ..errors import ParameterError, ShapeError
 from .encoding import seeded_generator
 
@@ -58,8 +59,7 @@ def drop_events(x: Tensor, p: float) -> Tensor:
     probability ``p``: each count n becomes a draw of Binomial(n, 1 - p), as if each event of the recording had been
     removed on its own before binning. The draws on x's device come from a generator seeded by torch's global
     (CPU) generator, so that a resumed run draws the same drops on a GPU too."""
-    if not 0.0 <= p < 1.0:
-        raise ParameterError(f"drop_events: p must be in [0, 1), got {p!r}")
+    p = real_number("drop_events: p", p, at_least=0, below=1)
     if p == 0.0:
         return x
     return torch.binomial(x, torch.full_like(x, 1.0 - p), generator=seeded_generator(x.device))
@@ -130,10 +130,8 @@ def random_warp(x: Tensor, rotate: float = 0.0, scale: float = 0.0) -> Tensor:
     uniformly from [1 - scale, 1 + scale], one draw per sample: images ``[B, C, H, W]`` through
     :func:`warp_images`, event frames ``[B, T, C, H, W]`` through :func:`warp_events`. No draw (and ``x`` itself)
     when both are 0."""
-    if not 0.0 <= rotate <= 180.0:
-        raise ParameterError(f"random_warp: rotate must be in [0, 180] degrees, got {rotate!r}")
-    if not 0.0 <= scale < 1.0:
-        raise ParameterError(f"random_warp: scale must be in [0, 1), got {scale!r}")
+    rotate = real_number("random_warp: rotate (degrees)", rotate, at_least=0, at_most=180)
+    scale = real_number("random_warp: scale", scale, at_least=0, below=1)
     if rotate == 0.0 and scale == 0.0:
         return x
     if x.dim() not in (4, 5):

@@ -15,7 +15,6 @@ For vibration windows, ``direct`` repeats the window at every step and
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -23,7 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import NonFiniteError, ParameterError, ShapeError
+from ..checks import whole_number
+from ..errors import NonFiniteError, ParameterError, ShapeError, real_value, shown
 
 __all__ = ["ENCODERS", "chunks", "direct", "frames", "get_encoder", "latency", "rate", "seeded_generator"]
 
@@ -38,9 +38,7 @@ def seeded_generator(device: torch.device) -> torch.Generator:
 
 
 def _check_steps(time_steps: int) -> int:
-    if isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1:
-        raise ParameterError(f"time_steps must be an int >= 1, got {time_steps!r}")
-    return time_steps
+    return whole_number("time_steps", time_steps)
 
 
 def _samples(x: Any, encoder: str, finite: bool = False) -> Tensor:
@@ -85,12 +83,13 @@ def latency(x: Tensor, time_steps: int, threshold: float = 0.0) -> Tensor:
     """
     _check_steps(time_steps)
     _samples(x, "latency", finite=True)
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
-        raise ParameterError(f"latency: threshold must be a number, got {threshold!r}")
+    limit = real_value(threshold)  # inf (also an int past float's range) is a threshold nothing passes
+    if math.isnan(limit):
+        raise ParameterError(f"latency: threshold must be a number, got {shown(threshold)}")
     value = x.clamp(0.0, 1.0)
     when = torch.round((1.0 - value) * (time_steps - 1)).long()
     steps = torch.arange(time_steps, device=x.device).reshape((time_steps,) + (1,) * x.dim())
-    return ((steps == when.unsqueeze(0)) & (x > threshold).unsqueeze(0)).to(x.dtype)
+    return ((steps == when.unsqueeze(0)) & (x > limit).unsqueeze(0)).to(x.dtype)
 
 
 def frames(x: Tensor, time_steps: int | None = None) -> Tensor:
@@ -128,6 +127,6 @@ ENCODERS: dict[str, Callable[..., Tensor]] = {
 def get_encoder(name: str, time_steps: int, **options: Any) -> Callable[[Tensor], Tensor]:
     """The encoder ``name`` with T (and its options) bound: a function ``[B, ...] -> [T, B, ...]``."""
     if not isinstance(name, str) or name not in ENCODERS:
-        raise ParameterError(f"unknown encoder {name!r}; expected one of {sorted(ENCODERS)}")
+        raise ParameterError(f"unknown encoder {shown(name)}; expected one of {sorted(ENCODERS)}")
     _check_steps(time_steps)
     return partial(ENCODERS[name], time_steps=time_steps, **options)

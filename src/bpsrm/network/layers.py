@@ -11,7 +11,8 @@ import math
 
 from torch import Tensor, nn
 
-from ..errors import ParameterError, ShapeError
+from ..checks import choice
+from ..errors import ShapeError
 from ..neuron.functional import srm
 from ..neuron.params import DEFAULTS
 
@@ -87,8 +88,7 @@ class MembraneReadout(nn.Module):
         reduce: str = "mean",
     ) -> None:
         super().__init__()
-        if reduce not in ("mean", "max", "last"):
-            raise ParameterError(f"MembraneReadout: reduce must be 'mean', 'max' or 'last', got {reduce!r}")
+        reduce = choice("MembraneReadout: reduce", reduce, ("mean", "max", "last"))
         self.tau_s, self.tau_m, self.kernel, self.reduce = tau_s, tau_m, kernel, reduce
 
     def forward(self, x: Tensor) -> Tensor:

@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import ParameterError, ShapeError, SpecError
+from ..checks import SIZE_LIMIT, whole_number
+from ..errors import ParameterError, ShapeError, SpecError, shown
 from ..neuron.module import SRMNeuron
 from ..neuron.params import DEFAULTS, SETTINGS, SRMParams
 from ..neuron.surrogate import Surrogate
@@ -77,36 +78,35 @@ class Token(NamedTuple):
 def parse_spec(spec: str) -> list[Token]:
     """Split a spec string into tokens and check their order (no shapes needed)."""
     if not isinstance(spec, str) or not spec.strip():
-        raise SpecError(f"a network spec must be a non-empty string like '32C3-TCN-SRM-FC10', got {spec!r}")
+        raise SpecError(f"a network spec must be a non-empty string like '32C3-TCN-SRM-FC10', got {shown(spec)}")
+    where = f"spec {shown(spec)}"
     tokens: list[Token] = []
     for position, raw in enumerate(spec.strip().split("-"), start=1):
         text = raw.strip().upper()
         for kind, pattern in _TOKEN_PATTERNS:
             match = pattern.match(text)
             if match:
+                sizes = [g for g in match.groups() if g.isdigit()]
+                if any(len(g) > 10 or not 1 <= int(g) <= SIZE_LIMIT for g in sizes):  # int() refuses 4,301 digits
+                    raise SpecError(f"{where}: token {position} {shown(raw)} needs sizes in [1, {SIZE_LIMIT}]")
                 args: tuple[Any, ...] = tuple(int(g) if g.isdigit() else g for g in match.groups())
-                if any(isinstance(a, int) and a < 1 for a in args):
-                    raise SpecError(f"spec {spec!r}: token {position} {raw!r} needs sizes >= 1")
                 tokens.append(Token(kind, args, text))
                 break
         else:
-            raise SpecError(f"spec {spec!r}: token {position} {raw!r} is not understood; tokens are {SPEC_GRAMMAR}")
+            raise SpecError(f"{where}: token {position} {shown(raw)} is not understood; tokens are {SPEC_GRAMMAR}")
     previous = None
     for position, token in enumerate(tokens, start=1):
         if token.kind == "norm" and previous not in ("conv", "fc"):
-            raise SpecError(
-                f"spec {spec!r}: token {position} {token.text!r} (a norm) must follow a synapse (nCk or FCn)"
-            )
+            raise SpecError(f"{where}: token {position} {token.text!r} (a norm) must follow a synapse (nCk or FCn)")
         if token.kind == "srm" and previous not in ("conv", "fc", "norm", "maxpool", "avgpool"):
-            raise SpecError(f"spec {spec!r}: token {position} 'SRM' must follow a synapse, a norm or a pooling layer")
+            raise SpecError(f"{where}: token {position} 'SRM' must follow a synapse, a norm or a pooling layer")
         previous = token.kind
     if tokens[-1].kind not in ("fc", "srm"):
         raise SpecError(
-            f"spec {spec!r}: the last token must be FCn (membrane readout) or SRM (spike count); "
-            f"got {tokens[-1].text!r}"
+            f"{where}: the last token must be FCn (membrane readout) or SRM (spike count); got {tokens[-1].text!r}"
         )
     if not any(t.kind in ("conv", "fc") for t in tokens):
-        raise SpecError(f"spec {spec!r}: has no synapse layer (nCk or FCn)")
+        raise SpecError(f"{where}: has no synapse layer (nCk or FCn)")
     return tokens
 
 
@@ -115,7 +115,7 @@ def spec_outputs(spec: str) -> int:
     an SRM after it, :func:`parse_spec` checks); a :class:`~bpsrm.errors.SpecError` for a spec without one."""
     sizes = [token.args[0] for token in parse_spec(spec) if token.kind == "fc"]
     if not sizes:
-        raise SpecError(f"the spec {spec!r} has no FC layer, so no class outputs; end it with FCn for n classes")
+        raise SpecError(f"the spec {shown(spec)} has no FC layer, so no class outputs; end it with FCn for n classes")
     return sizes[-1]
 
 
@@ -125,7 +125,7 @@ def replace_norm(spec: str, token: str | None) -> str:
     For ablations that change the normalisation of a network alone. A SpecError when ``spec`` does not parse or
     ``token`` is not a norm."""
     if token is not None and (not isinstance(token, str) or token.strip().upper() not in _NORM_TOKENS):
-        raise SpecError(f"replace_norm: {token!r} is not a norm token; expected one of {', '.join(_NORM_TOKENS)}")
+        raise SpecError(f"replace_norm: {shown(token)} is not a norm token; expected one of {', '.join(_NORM_TOKENS)}")
     norm = token.strip().upper() if token is not None else None
     kept = [(norm if t.kind == "norm" else t.text) for t in parse_spec(spec) if t.kind != "norm" or norm is not None]
     return "-".join(str(part) for part in kept)
@@ -260,8 +260,8 @@ def build_model(
         readout_reduce: how a membrane readout reduces over time.
     """
     tokens = parse_spec(spec)
-    if time_steps is not None and (isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1):
-        raise ParameterError(f"build_model: time_steps must be None or a whole number >= 1, got {time_steps!r}")
+    if time_steps is not None:
+        time_steps = whole_number("build_model: time_steps (None or a count)", time_steps)
     params, surrogate = _neuron_params(neuron)
     if norm is not None and not isinstance(norm, Mapping):
         raise ParameterError(f"build_model: norm must be a mapping of norm options, got {type(norm).__name__}")
@@ -279,12 +279,12 @@ def build_model(
     if getattr(input_shape, "ndim", None) == 1 and hasattr(input_shape, "tolist"):
         input_shape = input_shape.tolist()  # a NumPy array or a tensor: Python numbers (floats stay floats: refused)
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
-        raise ShapeError(f"{expected}, got {input_shape!r}")  # a string was read digit by digit: "28" as (2, 8)
+        raise ShapeError(f"{expected}, got {shown(input_shape)}")  # a string was read digit by digit: "28" as (2, 8)
     if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in input_shape):
-        raise ShapeError(f"{expected}, got {tuple(input_shape)!r}")  # (2.9, 8.9) was cut to (2, 8), True read as 1
+        raise ShapeError(f"{expected}, got {shown(tuple(input_shape))}")  # (2.9, 8.9) was cut to (2, 8), True read as 1
     shape = tuple(int(s) for s in input_shape)
-    if len(shape) not in (1, 2, 3) or any(s < 1 for s in shape):
-        raise ShapeError(f"{expected}, got {shape}")
+    if len(shape) not in (1, 2, 3) or any(not 1 <= s <= SIZE_LIMIT for s in shape):
+        raise ShapeError(f"{expected} and <= {SIZE_LIMIT}, got {shown(shape)}")
     theta = params.theta
     layers: list[nn.Module] = []
     srm_names: list[str] = []

@@ -25,7 +25,6 @@ then a learnable scale p[t] per step).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ..errors import NonFiniteError, ParameterError, ShapeError, SpecError, real_value
+from ..checks import choice, flag, real_number, whole_number
+from ..errors import NonFiniteError, ParameterError, ShapeError, SpecError
 from . import tcn_cpu
 
 __all__ = ["TemporalNorm", "TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
@@ -42,26 +42,11 @@ __all__ = ["TemporalNorm", "TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BN
 _STATS = ("channel", "time_channel")
 
 
-def _flag(owner: str, name: str, value: Any) -> bool:
-    """``value`` if it is a bool; ParameterError otherwise (the string ``"false"`` is true to Python's ``if``)."""
-    if not isinstance(value, bool):
-        raise ParameterError(f"{owner}: {name} must be True or False, got {value!r}")
-    return value
-
-
-def _finite(owner: str, name: str, value: Any, *, positive: bool = False) -> float:
-    """``value`` as a float if it is a finite real number (> 0 with ``positive``); ParameterError otherwise."""
-    number = real_value(value)
-    if not math.isfinite(number) or (positive and number <= 0):
-        raise ParameterError(f"{owner}: {name} must be a finite number{' > 0' if positive else ''}, got {value!r}")
-    return number
-
-
 def _gamma_init(owner: str, alpha: Any, theta: Any, scale_by_threshold: bool = True) -> float:
     """gamma's start, ``alpha * theta`` (tdBN's rule) when ``scale_by_threshold``, else 1."""
-    alpha = _finite(owner, "alpha", alpha, positive=True)
-    theta = _finite(owner, "theta", theta, positive=True)
-    return alpha * theta if _flag(owner, "scale_by_threshold", scale_by_threshold) else 1.0
+    alpha = real_number(f"{owner}: alpha", alpha, above=0)
+    theta = real_number(f"{owner}: theta", theta, above=0)
+    return alpha * theta if flag(f"{owner}: scale_by_threshold", scale_by_threshold) else 1.0
 
 
 class _StepAffine(torch.autograd.Function):
@@ -233,31 +218,27 @@ class TemporalNorm(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
-            raise ParameterError(f"{name}: num_channels must be an int >= 1, got {num_channels!r}")
-        if stats not in _STATS:
-            raise ParameterError(f"{name}: stats must be one of {list(_STATS)}, got {stats!r}")
+        num_channels = whole_number(f"{name}: num_channels", num_channels)
+        stats = choice(f"{name}: stats", stats, _STATS)
+        affine_per_step = flag(f"{name}: affine_per_step", affine_per_step)
+        bias = flag(f"{name}: bias", bias)
+        step_scale = flag(f"{name}: step_scale", step_scale)
         needs_steps = stats == "time_channel" or affine_per_step or step_scale
         if time_steps is None and needs_steps:
             raise ParameterError(
                 f"{name}: time_steps (T) is needed for per-step statistics or parameters "
                 f"(stats={stats!r}), got time_steps=None"
             )
-        if time_steps is not None and (
-            isinstance(time_steps, bool) or not isinstance(time_steps, int) or time_steps < 1
-        ):
-            raise ParameterError(f"{name}: time_steps must be None or an int >= 1, got {time_steps!r}")
-        if not (0.0 < _finite(name, "momentum", momentum) <= 1.0):
-            raise ParameterError(f"{name}: momentum must be in (0, 1], got {momentum!r}")
-        _finite(name, "eps", eps, positive=True)
-        for flag, value in (("affine_per_step", affine_per_step), ("bias", bias), ("step_scale", step_scale)):
-            _flag(name, flag, value)
-        gamma_init = _finite(name, "gamma_init", gamma_init)
+        if time_steps is not None:
+            time_steps = whole_number(f"{name}: time_steps (None or a count)", time_steps)
+        momentum = real_number(f"{name}: momentum", momentum, above=0, at_most=1)
+        eps = real_number(f"{name}: eps", eps, above=0)
+        gamma_init = real_number(f"{name}: gamma_init", gamma_init)
         self.num_channels = num_channels
         self.time_steps = time_steps
         self.stats = stats
-        self.eps = float(eps)
-        self.momentum = float(momentum)
+        self.eps = eps
+        self.momentum = momentum
         stat_shape = (time_steps, num_channels) if stats == "time_channel" else (num_channels,)
         affine_shape = (time_steps, num_channels) if affine_per_step else (num_channels,)
         self.weight = nn.Parameter(torch.full(affine_shape, float(gamma_init)))  # type: ignore[arg-type]
@@ -475,7 +456,7 @@ class TemporalChannelNorm(TemporalNorm):
     ) -> TemporalNorm:
         """TCN from ``model.norm``: stats, step_affine, scale_by_threshold, alpha, eps, momentum."""
         stats = options.get("stats", "channel")
-        per_step = _flag(cls.__name__, "step_affine", options.get("step_affine", True))
+        per_step = flag(f"{cls.__name__}: step_affine", options.get("step_affine", True))
         if not per_step and stats == "time_channel":
             raise SpecError(
                 "norm step_affine=False (one affine per channel) needs channel statistics; time-channel "

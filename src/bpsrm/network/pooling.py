@@ -28,7 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..errors import ParameterError, ShapeError
+from ..checks import whole_number
+from ..errors import ShapeError
 from . import native, pool_cpu
 
 __all__ = ["MaxPool"]
@@ -92,10 +93,8 @@ class MaxPool(nn.Module):
 
     def __init__(self, kernel_size: int, dims: int = 2) -> None:
         super().__init__()
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
-            raise ParameterError(f"MaxPool: kernel_size must be an int >= 1, got {kernel_size!r}")
-        if dims not in (1, 2):
-            raise ParameterError(f"MaxPool: dims must be 1 or 2, got {dims!r}")
+        kernel_size = whole_number("MaxPool: kernel_size", kernel_size)
+        dims = whole_number("MaxPool: dims", dims, 1, 2)
         self.kernel_size, self.dims = kernel_size, dims
 
     def forward(self, x: Tensor) -> Tensor:

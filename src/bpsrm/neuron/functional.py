@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..errors import ParameterError, ShapeError
+from ..checks import flag
+from ..errors import ParameterError, ShapeError, real_value, shown
 from .autograd import SRMFunction, SRMHardResetFunction
 from .kernels import FORCED_KERNEL, cpu, gpu
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting, decay
@@ -102,9 +103,10 @@ def _as_parameter(value: Scalar, name: str, x: Tensor) -> Tensor:
 def _checked_number(value: float | int, name: str) -> float:
     """A Python number as a float, checked against its range like :func:`_as_parameter`."""
     allowed = _range(name)
-    if not allowed.holds(float(value)):
-        raise ParameterError(f"{name} must be {allowed.text()}, got {value!r}")
-    return float(value)
+    number = real_value(value)  # inf for an int past float's range
+    if not allowed.holds(number):
+        raise ParameterError(f"{name} must be {allowed.text()}, got {shown(value)}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,11 @@ def srm(
         and type(tau_r) in _NUMBER_TYPES
         and type(theta) in _NUMBER_TYPES
         and (theta_r is None or type(theta_r) in _NUMBER_TYPES)
-    ):
+        and type(kernel) is str
+        and type(backend) is str
+        and type(detach_reset) is bool
+        and type(check_finite) is bool
+    ):  # hashable (a list would raise a bare TypeError) and with one meaning (np.True_ == True would share a plan)
         # Python numbers and a surrogate name or built-in instance: the call's plan (checked decays, surrogate,
         # backend) is made once per distinct call and looked up after; only x's own checks remain per call.
         key = (
@@ -263,8 +269,7 @@ def srm(
 def check_flags(detach_reset: object, check_finite: object) -> None:
     """ParameterError unless both are booleans (the string "false" was read by ``bool`` as True)."""
     check_setting("detach_reset", detach_reset)
-    if not isinstance(check_finite, bool):
-        raise ParameterError(f"check_finite must be true or false, got {check_finite!r}")
+    flag("check_finite", check_finite)
 
 
 _NUMBER_TYPES = (float, int)  # type(v) in these: bool excluded, so True never finds the plan of 1
@@ -306,8 +311,8 @@ def _fused_kernel(x: Tensor, surrogate: Surrogate, backend: str) -> str | None:
     ``backend`` "portable" (or BPSRM_KERNEL=portable) forces the portable path; "fused" makes a call that no
     fused kernel serves an error saying why.
     """
-    if backend not in BACKENDS:
-        raise ParameterError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ParameterError(f"unknown backend {shown(backend)}; expected one of {list(BACKENDS)}")
     if backend == "portable" or FORCED_KERNEL == "portable":
         return None
     if x.is_cuda or FORCED_KERNEL == "triton":
@@ -495,7 +500,7 @@ def psp_kernel(steps: int, a_s: Tensor, a_m: Tensor, kernel: str) -> Tensor:
         return (n + 1) * a_m**n
     if kernel == "exp":
         return (a_m**n).expand((steps,) + tuple(shape))
-    raise ParameterError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
+    raise ParameterError(f"unknown kernel {shown(kernel)}; expected one of {list(KERNELS)}")
 
 
 def srm_convolution(

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import whole_number
 from ..errors import ParameterError, ShapeError
 from .functional import check_flags, check_input, constants_may_be_kept, parameter_dtype, srm_decays
 from .params import DEFAULTS, TAU_NAMES, check_setting, decay, time_constant
@@ -118,8 +119,8 @@ class SRMNeuron(nn.Module):
         super().__init__()
         check_setting("kernel", kernel)
         self.reset = check_setting("reset", reset)
-        if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels < 1):
-            raise ParameterError(f"channels must be None or an int >= 1, got {channels!r}")
+        if channels is not None:
+            channels = whole_number("channels (None or a count)", channels)
         self.kernel = kernel
         self.surrogate = get_surrogate(surrogate)
         check_flags(detach_reset, check_finite)  # "false" would have read as True

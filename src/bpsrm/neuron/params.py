@@ -25,7 +25,8 @@ from typing import Any, Literal, overload
 
 from torch import Tensor
 
-from ..errors import ParameterError, real_value
+from ..checks import flag
+from ..errors import ParameterError, real_value, shown
 from .surrogate import SURROGATES, Surrogate, get_surrogate
 
 __all__ = [
@@ -171,19 +172,16 @@ def check_setting(name: str, value: Any) -> Any:
         if value is None and setting.range.none:
             return None
         if isinstance(value, bool) or not isinstance(value, numbers.Real):  # NumPy's reals are welcome
-            raise ParameterError(f"{name} must be a number {setting.expected()}, got {value!r}")
+            raise ParameterError(f"{name} must be a number {setting.expected()}, got {shown(value)}")
         number = real_value(value)  # an int beyond float's range is inf, refused by the range
         if not setting.range.holds(number):
-            shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:20]}... ({len(repr(value))} characters)"
-            raise ParameterError(f"{name} must be {setting.expected()}, got {shown}")
+            raise ParameterError(f"{name} must be {setting.expected()}, got {shown(value)}")
         return number
     if setting.choices is not None:
-        if value not in setting.choices:
-            raise ParameterError(f"unknown {name} {value!r}; expected {setting.expected()}")
+        if not isinstance(value, str) or value not in setting.choices:
+            raise ParameterError(f"unknown {name} {shown(value)}; expected {setting.expected()}")
         return value
-    if not isinstance(value, bool):
-        raise ParameterError(f"{name} must be true or false, got {value!r}")
-    return value
+    return flag(name, value)
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ the reference independent of the closed-form derivatives used by the fast path.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from ..errors import ParameterError, real_value
+from ..checks import real_number
+from ..errors import ParameterError, shown
 
 __all__ = [
     "Surrogate",
@@ -72,15 +72,8 @@ class Surrogate:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, numbers.Real) or isinstance(value, bool):  # NumPy's reals are welcome
-                raise ParameterError(f"surrogate {self.name!r}: parameter {f.name} must be a number, got {value!r}")
-            number = real_value(value)
-            if not (math.isfinite(number) and number > 0):
-                raise ParameterError(
-                    f"surrogate {self.name!r}: parameter {f.name} must be finite and > 0, got {value!r}"
-                )
-            object.__setattr__(self, f.name, number)
+            number = real_number(f"surrogate {self.name!r}: parameter {f.name}", getattr(self, f.name), above=0)
+            object.__setattr__(self, f.name, number)  # NumPy's reals are welcome, as floats
 
     def derivative(self, v: Tensor) -> Tensor:
         """sg'(v): the value used in place of H'(v) in the backward pass."""
@@ -218,13 +211,13 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
         )
     cls = SURROGATES.get(surrogate)
     if cls is None:
-        raise ParameterError(f"unknown surrogate {surrogate!r}; expected one of {sorted(SURROGATES)}")
+        raise ParameterError(f"unknown surrogate {shown(surrogate)}; expected one of {sorted(SURROGATES)}")
     if not params:
         return _DEFAULTS.get(surrogate) or cls()
     allowed = {f.name for f in fields(cls)}
     unknown = set(params) - allowed
     if unknown:
-        raise ParameterError(f"surrogate {surrogate!r} takes {sorted(allowed)}, got unknown {sorted(unknown)}")
+        raise ParameterError(f"surrogate {surrogate!r} takes {sorted(allowed)}, got unknown {shown(sorted(unknown))}")
     return cls(**params)
 
 
