@@ -10,30 +10,41 @@ the option and stays under :data:`LONGEST` characters.
 
 from __future__ import annotations
 
+import argparse
+import math
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from bpsrm.checks import real_number, whole_number
+from bpsrm.data.base import get_dataset
 from bpsrm.data.cwru import CWRU
 from bpsrm.data.events import check_frame_options
 from bpsrm.data.nmnist import NMNIST
 from bpsrm.data.recordings import resample
 from bpsrm.data.splits import group_folds, group_holdout, hashed_fold, hashed_holdout
+from bpsrm.data.vibration import VibrationPreprocess
 from bpsrm.data.weather import Weather
-from bpsrm.errors import BpsrmError
+from bpsrm.deploy.ood import OODCalibration
+from bpsrm.engine.replicates import replicate_name
+from bpsrm.engine.run_folder import firing_rates
+from bpsrm.errors import BpsrmError, ParameterError, SpecError
 from bpsrm.network.augment import drop_events, random_warp
 from bpsrm.network.encoding import get_encoder, latency
 from bpsrm.network.layers import MembraneReadout
-from bpsrm.network.models import build_model
+from bpsrm.network.models import build_model, parse_spec
 from bpsrm.network.norm import TemporalChannelNorm
 from bpsrm.network.pooling import MaxPool
 from bpsrm.neuron.functional import srm
 from bpsrm.neuron.module import SRMNeuron
 from bpsrm.neuron.params import SRMParams
 from bpsrm.neuron.surrogate import get_surrogate
+from bpsrm.options import positive_int
 
 LONGEST = 400
 """The longest message a refused value may produce (the value itself quoted in at most about 100 characters)."""
@@ -49,69 +60,84 @@ HOSTILE: dict[str, Any] = {
 X = torch.zeros(2, 1, 3)
 SPIKES = torch.zeros(2, 1, 2, 4, 4)
 
-# option name -> a call that passes the hostile value as that option
-CALLS: dict[str, Callable[[Any], object]] = {
-    "tau_m": lambda v: SRMParams(tau_m=v),
-    "kernel": lambda v: SRMParams(kernel=v),
-    "detach_reset": lambda v: SRMParams(detach_reset=v),
-    "channels": lambda v: SRMNeuron(channels=v),
-    "tau_s": lambda v: srm(X, tau_s=v),
-    "theta": lambda v: srm(X, theta=v),
-    "tau_r": lambda v: srm(X, tau_r=v),
-    "backend": lambda v: srm(X, backend=v),
-    "surrogate": lambda v: get_surrogate(v),
-    "a": lambda v: get_surrogate("sigmoid", a=v),
-    "num_channels": lambda v: TemporalChannelNorm(v),
-    "eps": lambda v: TemporalChannelNorm(4, eps=v),
-    "momentum": lambda v: TemporalChannelNorm(4, momentum=v),
-    "stats": lambda v: TemporalChannelNorm(4, stats=v),
-    "kernel_size": lambda v: MaxPool(v),
-    "dims": lambda v: MaxPool(2, dims=v),
-    "reduce": lambda v: MembraneReadout(reduce=v),
-    "spec": lambda v: build_model(v, (1, 8, 8)),
-    "time_steps": lambda v: build_model("FC10", (4,), time_steps=v),
-    "p": lambda v: drop_events(SPIKES, v),
-    "rotate": lambda v: random_warp(SPIKES, rotate=v),
-    "scale": lambda v: random_warp(SPIKES, scale=v),
-    "encoder": lambda v: get_encoder(v, 4),
-    "threshold": lambda v: latency(torch.zeros(2, 3), 4, threshold=v),
-    "frames time_steps": lambda v: check_frame_options((34, 34), v, "count"),
-    "mode": lambda v: check_frame_options((34, 34), 8, v),
-    "sensor_size": lambda v: check_frame_options((v, 34), 8, "count"),
-    "from_hz": lambda v: resample(np.zeros(16), v, 10.0),
-    "folds": lambda v: group_folds([0, 1, 0, 1], None, v, 0),
-    "fraction": lambda v: group_holdout([0, 1, 0, 1], None, v, 0),
-    "fold": lambda v: hashed_fold(["a", "b", "c"], 3, v),
-    "holdout fraction": lambda v: hashed_holdout(["a", "b", "c"], v),
-    "image_size": lambda v: Weather("train", root="/nonexistent", image_size=v),
-    "test_fraction": lambda v: Weather("train", root="/nonexistent", test_fraction=v),
-    "grouping": lambda v: Weather("train", root="/nonexistent", grouping=v),
-    "nmnist folds": lambda v: NMNIST("train", root="/nonexistent", folds=v),
-    "window": lambda v: CWRU("train", root="/nonexistent", window=v),
-    "train_fraction": lambda v: CWRU("train", root="/nonexistent", train_fraction=v),
-    "augment_speed": lambda v: CWRU("train", root="/nonexistent", augment_speed=v),
-    "features": lambda v: CWRU("train", root="/nonexistent", features=v),
-    "load": lambda v: CWRU("train", root="/nonexistent", load=v),
+# option -> (a call that passes the hostile value as that option, the words of the message that name it)
+CALLS: dict[str, tuple[Callable[[Any], object], str]] = {
+    "tau_m": (lambda v: SRMParams(tau_m=v), "tau_m must be"),
+    "kernel": (lambda v: SRMParams(kernel=v), "unknown kernel"),
+    "detach_reset": (lambda v: SRMParams(detach_reset=v), "detach_reset must be"),
+    "channels": (lambda v: SRMNeuron(channels=v), "channels (None or a count) must be"),
+    "learn_tau": (lambda v: SRMNeuron(learn_tau=v), "learn_tau"),
+    "tau_s": (lambda v: srm(X, tau_s=v), "tau_s must be"),
+    "theta": (lambda v: srm(X, theta=v), "theta must be"),
+    "tau_r": (lambda v: srm(X, tau_r=v), "tau_r must be"),
+    "backend": (lambda v: srm(X, backend=v), "unknown backend"),
+    "surrogate": (lambda v: get_surrogate(v), "surrogate"),
+    "a": (lambda v: get_surrogate("sigmoid", a=v), "parameter a must be"),
+    "num_channels": (lambda v: TemporalChannelNorm(v), "TemporalChannelNorm: num_channels must be"),
+    "eps": (lambda v: TemporalChannelNorm(4, eps=v), "TemporalChannelNorm: eps must be"),
+    "momentum": (lambda v: TemporalChannelNorm(4, momentum=v), "TemporalChannelNorm: momentum must be"),
+    "stats": (lambda v: TemporalChannelNorm(4, stats=v), "TemporalChannelNorm: stats must be"),
+    "kernel_size": (lambda v: MaxPool(v), "MaxPool: kernel_size must be"),
+    "dims": (lambda v: MaxPool(2, dims=v), "MaxPool: dims must be"),
+    "reduce": (lambda v: MembraneReadout(reduce=v), "MembraneReadout: reduce must be"),
+    "spec": (lambda v: build_model(v, (1, 8, 8)), "spec"),
+    "time_steps": (lambda v: build_model("FC10", (4,), time_steps=v), "build_model: time_steps (None or a count)"),
+    "p": (lambda v: drop_events(SPIKES, v), "drop_events: p must be"),
+    "rotate": (lambda v: random_warp(SPIKES, rotate=v), "random_warp: rotate (degrees) must be"),
+    "scale": (lambda v: random_warp(SPIKES, scale=v), "random_warp: scale must be"),
+    "encoder": (lambda v: get_encoder(v, 4), "unknown encoder"),
+    "threshold": (lambda v: latency(torch.zeros(2, 3), 4, threshold=v), "latency: threshold must be"),
+    "frames time_steps": (lambda v: check_frame_options((34, 34), v, "count"), "time_steps must be"),
+    "mode": (lambda v: check_frame_options((34, 34), 8, v), "mode must be"),
+    "sensor_size": (lambda v: check_frame_options((v, 34), 8, "count"), "sensor width must be"),
+    "from_hz": (lambda v: resample(np.zeros(16), v, 10.0), "from_hz must be"),
+    "folds": (lambda v: group_folds([0, 1, 0, 1], None, v, 0), "splits: folds must be"),
+    "seed": (lambda v: group_holdout([0, 1, 0, 1], None, 0.5, v), "splits: seed must be"),
+    "fraction": (lambda v: group_holdout([0, 1, 0, 1], None, v, 0), "splits: fraction must be"),
+    "fold": (lambda v: hashed_fold(["a", "b", "c"], 3, v), "splits: fold must be"),
+    "holdout fraction": (lambda v: hashed_holdout(["a", "b", "c"], v), "splits: fraction must be"),
+    "dataset": (lambda v: get_dataset(v, "train"), "dataset"),
+    "split": (lambda v: NMNIST(v, root="/nonexistent"), "N-MNIST: split must be"),
+    "image_size": (lambda v: Weather("train", root="/nonexistent", image_size=v), "weather: image_size must be"),
+    "test_fraction": (lambda v: Weather("train", root="/nonexistent", test_fraction=v), "weather: test_fraction"),
+    "weather seed": (lambda v: Weather("train", root="/nonexistent", seed=v), "weather: seed must be"),
+    "grouping": (lambda v: Weather("train", root="/nonexistent", grouping=v), "weather: grouping must be"),
+    "nmnist folds": (lambda v: NMNIST("train", root="/nonexistent", folds=v), "nmnist: folds (null or a count)"),
+    "window": (lambda v: CWRU("train", root="/nonexistent", window=v), "cwru: window must be"),
+    "train_fraction": (lambda v: CWRU("train", root="/nonexistent", train_fraction=v), "cwru: train_fraction"),
+    "augment_speed": (lambda v: CWRU("train", root="/nonexistent", augment_speed=v), "cwru: augment_speed must"),
+    "features": (lambda v: CWRU("train", root="/nonexistent", features=v), "cwru: features must be"),
+    "load": (lambda v: CWRU("train", root="/nonexistent", load=v), "cwru: load must be"),
+    "ood threshold": (lambda v: OODCalibration.from_dict({**OOD, "threshold": v}, "x.pt"), "threshold must be"),
+    "recording rpm": (lambda v: SPEED.signal(np.zeros(4096), 12000.0, v), "the shaft speed (rpm) must be"),
+    "replicate": (lambda v: replicate_name("seed", v), "expected a whole number >= 0 of at most 64 bits"),
+    "firing rate": (lambda v: firing_rates({"firing_rates": {"l1": v}}, Path("run")), "firing_rates['l1'] must"),
 }
-NAMED = {"a": "parameter a", "holdout fraction": "fraction", "frames time_steps": "time_steps"}
-NAMED |= {"nmnist folds": "folds", "sensor_size": "sensor_size", "encoder": "encoder"}
+OOD = {"means": torch.zeros(2, 3), "precision": torch.eye(3), "threshold": 1.0, "quantile": 0.9}
+SPEED = VibrationPreprocess(window=1024, sample_rate_hz=12000.0, speed_normalize=True, reference_rpm=1800.0)
 
-
-VALID = {("threshold", "huge int"), ("threshold", "huge negative int"), ("theta", "huge int"), ("load", "long list")}
+VALID = {
+    ("threshold", "huge int"),
+    ("threshold", "huge negative int"),
+    ("theta", "huge int"),
+    ("load", "long list"),
+}
 """Hostile in size only: a latency threshold past float's range is the threshold inf (or -inf), which it takes; so
 is srm's threshold 10**5000 (inf: a neuron that never fires; -10**5000 is refused); 10,000 loads of 1 are the
-load 1 (the data is then looked for, and not found here)."""
+load 1 (the data is then looked for, and not found here). The spec size case is for the huge int alone (the
+others make no number of the token)."""
 
 
 @pytest.mark.parametrize(
     ("option", "kind"), [(option, kind) for option in CALLS for kind in HOSTILE if (option, kind) not in VALID]
 )
 def test_a_hostile_value_gets_a_short_bpsrm_error(option: str, kind: str) -> None:
+    call, named = CALLS[option]
     with pytest.raises(BpsrmError) as caught:
-        CALLS[option](HOSTILE[kind])
+        call(HOSTILE[kind])
     message = str(caught.value)
     assert len(message) < LONGEST, f"{option}={kind}: a message of {len(message)} characters"
-    assert NAMED.get(option, option) in message
+    assert named in message, message
 
 
 @pytest.mark.parametrize("value", [np.bool_(True), np.bool_(False)])
@@ -132,3 +158,62 @@ def test_srms_threshold_past_floats_range_is_inf_and_never_fires() -> None:
     """10**5000 is theta = inf (srm takes it: no spike, u the plain PSP); before, float() raised OverflowError."""
     spikes, _ = srm(torch.ones(4, 1, 3), theta=HUGE)
     assert spikes.sum().item() == 0
+
+
+@pytest.mark.parametrize(
+    ("bounds", "value", "message"),
+    [
+        ({}, math.nan, "x must be a finite number, got nan"),
+        ({"above": 0}, 0.0, "x must be a finite number > 0, got 0.0"),
+        ({"at_least": 0}, -1, "x must be a finite number >= 0, got -1"),
+        ({"below": 1}, 1, "x must be a finite number < 1, got 1"),
+        ({"at_most": 1}, 2, "x must be a finite number <= 1, got 2"),
+        ({"above": 0, "below": 1}, 1.0, "x must be a number in (0, 1), got 1.0"),
+        ({"at_least": 0, "below": 0.5}, 0.5, "x must be a number in [0, 0.5), got 0.5"),
+        ({"above": 0, "at_most": 1}, 0, "x must be a number in (0, 1], got 0"),
+        ({"at_least": 0, "at_most": 180}, 181, "x must be a number in [0, 180], got 181"),
+        ({"at_least": 0}, -HUGE, "x must be a finite number >= 0, got <a negative whole number of 16610 bits>"),
+    ],
+    ids=["none", "above", "at-least", "below", "at-most", "open", "half-open", "half-closed", "closed", "huge"],
+)
+def test_real_number_says_the_interval_it_takes(bounds: dict[str, float], value: object, message: str) -> None:
+    with pytest.raises(ParameterError) as caught:
+        real_number("x", value, **bounds)
+    assert str(caught.value) == message
+
+
+def test_zero_dimensional_arrays_and_tensors_are_the_numbers_they_hold() -> None:
+    """np.array(3) and torch.tensor(8) were taken through operator.index before bpsrm.checks; they still are."""
+    assert whole_number("n", np.array(3)) == 3 and type(whole_number("n", torch.tensor(8))) is int
+    assert check_frame_options((34, 34), torch.tensor(8), "count")[1] == 8
+    assert real_number("p", torch.tensor(0.25, dtype=torch.float64)) == 0.25
+    assert drop_events(SPIKES, torch.tensor(0.0)) is SPIKES  # p = 0: no draw, x itself
+    for not_whole in (torch.tensor(2.0), torch.tensor([1, 2]), torch.tensor(True), np.bool_(True), 2.0, True):
+        with pytest.raises(ParameterError, match="must be a whole number"):
+            whole_number("n", not_whole)
+
+
+def test_a_neuron_keeps_numpy_flags_as_python_bools() -> None:
+    """np.True_ was stored as it came, and every srm call then missed its cached plan (np.True_ is not True)."""
+    neuron = SRMNeuron(detach_reset=np.True_, check_finite=np.False_)
+    assert neuron.detach_reset is True and neuron.check_finite is False
+
+
+def test_spec_sizes_are_read_as_numbers_not_by_their_digits() -> None:
+    """Leading zeros are no size (FC00000000010 is FC10, as before), and a size past 2**31 - 1 is refused in a line
+    (9 repeated 5,000 times raised ValueError in int())."""
+    assert parse_spec("FC00000000010")[0].args == (10,)
+    assert parse_spec("0" * 5000 + "10C3-SRM-FC10")[0].args == (10, 3)
+    with pytest.raises(SpecError, match=re.escape("needs sizes in [1, 2147483647]")) as caught:
+        parse_spec("9" * 5000 + "C3-SRM-FC10")
+    assert len(str(caught.value)) < LONGEST
+    with pytest.raises(SpecError, match=re.escape("needs sizes in [1, 2147483647]")):
+        parse_spec("FC2147483648")
+    assert parse_spec("FC2147483647")[0].args == (2147483647,)
+
+
+def test_command_line_numbers_are_quoted_short() -> None:
+    """`bpsrm train --epochs 999...9` (5,000 digits) printed the whole number back."""
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        positive_int("9" * 5000)
+    assert "expected a whole number >= 1" in str(caught.value) and len(str(caught.value)) < LONGEST

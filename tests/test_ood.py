@@ -73,9 +73,9 @@ def test_calibration_refuses_silent_layers_and_bad_records() -> None:
         )
     good = {"means": torch.zeros(2, 3), "precision": torch.eye(3), "threshold": 1.0, "quantile": 0.9}
     for change, fragment in [
-        ({"threshold": math.nan}, "threshold nan, expected a number >= 0"),  # every input was "unknown", exit 0
-        ({"threshold": -1.0}, "threshold -1.0"),
-        ({"quantile": 0.0}, "quantile 0.0, expected one in (0, 1]"),
+        ({"threshold": math.nan}, "threshold must be a finite number >= 0, got nan"),  # all inputs were "unknown"
+        ({"threshold": -1.0}, "threshold must be a finite number >= 0, got -1.0"),
+        ({"quantile": 0.0}, "quantile must be a number in (0, 1], got 0.0"),
         ({"means": torch.full((2, 3), math.inf)}, "not finite"),
     ]:
         with pytest.raises(DataError, match=re.escape(fragment)):

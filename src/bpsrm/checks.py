@@ -18,19 +18,33 @@ import numpy as np
 
 from .errors import ParameterError, real_value, shown
 
-__all__ = ["SIZE_LIMIT", "whole_number", "real_number", "flag", "choice"]
+__all__ = ["SIZE_LIMIT", "SEED_RANGE", "whole_number", "real_number", "flag", "choice"]
 
 SIZE_LIMIT = 2**31 - 1
 """The largest count (channels, time steps, a window, folds) a whole-number option takes unless it names its
 own: more is a typo, and torch refuses sizes past 2**63 with a bare TypeError."""
 
 
+SEED_RANGE = (-(2**63), 2**63 - 1)
+"""The seeds a split takes: 64-bit integers, as torch's and the config's (a longer one is a typo, and one of
+4,300 digits or more cannot even be written into the text that is hashed)."""
+
+
+def _scalar(value: Any) -> Any:
+    """The number a 0-d NumPy array or tensor holds (``np.array(3)``, ``torch.tensor(0.1)``); else ``value``."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return value.item()
+    return value
+
+
 def whole_number(name: str, value: Any, low: int = 1, high: int = SIZE_LIMIT) -> int:
-    """``value`` as an int in ``[low, high]``: Python's or NumPy's whole numbers; a bool and a float such as 2.0
-    are refused (True would count as 1, and 2.9 would be cut to 2)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
+    """``value`` as an int in ``[low, high]``: Python's or NumPy's whole numbers, or a 0-d integer array or tensor;
+    a bool and a float such as 2.0 are refused (True would count as 1, and 2.9 would be cut to 2)."""
+    number = _scalar(value)
+    whole = isinstance(number, numbers.Integral) and not isinstance(number, (bool, np.bool_))
+    if not whole or not low <= int(number) <= high:
         raise ParameterError(f"{name} must be a whole number in [{low}, {high}], got {shown(value)}")
-    return int(value)
+    return int(number)
 
 
 def _interval(above: float | None, at_least: float | None, below: float | None, at_most: float | None) -> str:
@@ -55,9 +69,9 @@ def real_number(
     below: float | None = None,
     at_most: float | None = None,
 ) -> float:
-    """``value`` as a finite float (Python's or NumPy's reals, not a bool) within the bounds given: ``> above``,
-    ``>= at_least``, ``< below``, ``<= at_most``."""
-    number = real_value(value)  # NaN for what is no real number, inf for an int past float's range
+    """``value`` as a finite float (Python's or NumPy's reals, or a 0-d array or tensor; not a bool) within the
+    bounds given: ``> above``, ``>= at_least``, ``< below``, ``<= at_most``."""
+    number = real_value(_scalar(value))  # NaN for what is no real number, +-inf for an int past float's range
     fits = (
         math.isfinite(number)
         and (above is None or number > above)
@@ -73,7 +87,7 @@ def real_number(
 def flag(name: str, value: Any) -> bool:
     """``value`` if it is a bool (NumPy's too); ParameterError otherwise: the string ``"false"`` and the number 2
     are true to Python's ``if``, and a flag is never read that way."""
-    if not isinstance(value, (bool, np.bool_)):
+    if not isinstance(_scalar(value), (bool, np.bool_)):
         raise ParameterError(f"{name} must be true or false, got {shown(value)}")
     return bool(value)
 

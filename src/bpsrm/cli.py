@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .errors import BpsrmError
+from .errors import BpsrmError, shown
 from .files import write_text_atomic
 from .options import positive_int, thread_count
 
@@ -185,9 +185,9 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {shown(text)}") from None
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {shown(text)}")
     return value
 
 
@@ -282,7 +282,7 @@ def _data_info_command(args: argparse.Namespace) -> int:
 
 def _data_download_command(args: argparse.Namespace) -> int:
     if args.name != "fashion-mnist":
-        raise BpsrmError(f"automatic download is offered for fashion-mnist only, not {args.name!r}")
+        raise BpsrmError(f"automatic download is offered for fashion-mnist only, not {shown(args.name)}")
     from .data.fashion_mnist import download_fashion_mnist
 
     print(f"downloaded and verified: {download_fashion_mnist()}")

@@ -74,7 +74,7 @@ class NonFiniteError(BpsrmError, ValueError):
 class _Short(reprlib.Repr):
     def repr_int(self, x: int, level: int) -> str:
         if x.bit_length() > 1000:  # repr itself refuses more than 4,300 digits (ValueError)
-            return f"<a whole number of {x.bit_length()} bits>"
+            return f"<a {'negative ' if x < 0 else ''}whole number of {x.bit_length()} bits>"
         return super().repr_int(x, level)
 
 

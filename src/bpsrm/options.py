@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from .errors import shown
+
 __all__ = ["positive_int", "thread_count", "MAX_THREADS"]
 
 # More threads than this is a typo, not a setting: a CPU thread pool of 100,000 crashed the process (libgomp), and
@@ -19,9 +21,9 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {shown(text)}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {shown(text)}")
     return value
 
 
@@ -31,6 +33,6 @@ def thread_count(text: str) -> int:
     value = positive_int(text)
     if value > MAX_THREADS:
         raise argparse.ArgumentTypeError(
-            f"expected at most {MAX_THREADS} threads on this machine of {os.cpu_count()} cores, got {text!r}"
+            f"expected at most {MAX_THREADS} threads on this machine of {os.cpu_count()} cores, got {shown(text)}"
         )
     return value

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import BpsrmError, DataError, ParameterError
+from ..errors import BpsrmError, DataError, ParameterError, shown
 
 __all__ = [
     "SampleDataset",
@@ -28,7 +28,9 @@ SPLITS = ("train", "test")
 def check_split(dataset: str, split: str) -> str:
     """``split`` if it is "train" or "test", else a DataError naming it."""
     if split not in SPLITS:
-        raise DataError(f"{dataset}: split must be 'train' or 'test', got {split!r} (validation is carved from train)")
+        raise DataError(
+            f"{dataset}: split must be 'train' or 'test', got {shown(split)} (validation is carved from train)"
+        )
     return split
 
 
@@ -95,11 +97,11 @@ def dataset_class(name: str) -> type[SampleDataset]:
     (importable, or a module in the current folder) or ``path/to/file.py:ClassName``. The class must
     derive from :class:`SampleDataset`.
     """
+    if not isinstance(name, str):  # before the lookup: a list is unhashable
+        raise ParameterError(f"a dataset name must be a string, got {type(name).__name__}")
     cls = DATASETS.get(name)
     if cls is not None:
         return cls
-    if not isinstance(name, str):
-        raise ParameterError(f"a dataset name must be a string, got {type(name).__name__}")
     if ":" in name:
         return _checked_class(name, _import_attribute(name))
     from importlib.metadata import entry_points
@@ -109,10 +111,11 @@ def dataset_class(name: str) -> type[SampleDataset]:
             try:
                 loaded = point.load()
             except Exception as exc:  # the package's own code: any error it raises
-                raise DataError(f"dataset {name!r} (entry point {point.value}): cannot be loaded ({exc})") from None
+                where = f"dataset {shown(name)} (entry point {point.value})"
+                raise DataError(f"{where}: cannot be loaded ({exc})") from None
             return _checked_class(name, loaded)
     raise ParameterError(
-        f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}, a name in the {ENTRY_POINT_GROUP!r} "
+        f"unknown dataset {shown(name)}; expected one of {sorted(DATASETS)}, a name in the {ENTRY_POINT_GROUP!r} "
         "entry points, or a class of your own as 'package.module:ClassName' or 'path/to/file.py:ClassName'"
     )
 
@@ -121,15 +124,17 @@ def _import_attribute(spec: str) -> object:
     """The object ``module:attribute`` names (the module may be a .py file's path)."""
     module_name, _, attribute = spec.rpartition(":")
     if not module_name or not attribute.isidentifier():
-        raise ParameterError(f"dataset {spec!r}: expected 'package.module:ClassName' or 'path/to/file.py:ClassName'")
+        expected = "expected 'package.module:ClassName' or 'path/to/file.py:ClassName'"
+        raise ParameterError(f"dataset {shown(spec)}: {expected}")
     try:
         module = _load_file(spec, module_name) if module_name.endswith(".py") else _import_module(module_name)
     except BpsrmError:
         raise
     except (Exception, SystemExit) as exc:  # the user's module's own code: any error it raises, sys.exit too
-        raise DataError(f"dataset {spec!r}: importing {module_name} failed ({type(exc).__name__}: {exc})") from None
+        failure = f"{type(exc).__name__}: {exc}"
+        raise DataError(f"dataset {shown(spec)}: importing {module_name} failed ({failure})") from None
     if not hasattr(module, attribute):
-        raise DataError(f"dataset {spec!r}: {module_name} has no {attribute!r}")
+        raise DataError(f"dataset {shown(spec)}: {module_name} has no {shown(attribute)}")
     return getattr(module, attribute)
 
 
@@ -141,7 +146,7 @@ def _load_file(spec: str, file_name: str) -> Any:
 
     path = Path(file_name).expanduser().resolve()
     if not path.is_file():
-        raise DataError(f"dataset {spec!r}: no such file {path}")
+        raise DataError(f"dataset {shown(spec)}: no such file {path}")
     unique = f"bpsrm_user_dataset_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
     if unique in sys.modules:
         return sys.modules[unique]
@@ -176,7 +181,7 @@ def _import_module(name: str) -> Any:
 
 def _checked_class(name: str, obj: object) -> type[SampleDataset]:
     if not (isinstance(obj, type) and issubclass(obj, SampleDataset)):
-        raise ParameterError(f"dataset {name!r} is {obj!r}, not a subclass of bpsrm.data.SampleDataset")
+        raise ParameterError(f"dataset {shown(name)} is {shown(obj)}, not a subclass of bpsrm.data.SampleDataset")
     return obj
 
 
@@ -194,7 +199,7 @@ def check_option_names(options: dict[str, Any], where: str) -> None:
     passed on with the options, it would reach get_dataset twice (a TypeError), or set its download flag. Callers
     that take options from a user check them before the call (the config's ``data.options``, ``bpsrm eval -o``)."""
     for name in sorted(set(options) & set(_GIVEN_ELSEWHERE)):
-        raise ParameterError(f"{where}: {name!r} is not a dataset option; it is given by {_GIVEN_ELSEWHERE[name]}")
+        raise ParameterError(f"{where}: {shown(name)} is not a dataset option; it is given by {_GIVEN_ELSEWHERE[name]}")
 
 
 def get_dataset(
@@ -213,7 +218,7 @@ def get_dataset(
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         takes = f"it takes {allowed}" if allowed else "it takes no options"
-        raise ParameterError(f"dataset {name!r}: unknown options {unknown}; {takes}")
+        raise ParameterError(f"dataset {shown(name)}: unknown options {unknown}; {takes}")
     if cls.__module__.startswith("bpsrm."):
         return cls(split=split, root=root, download=download, **options)  # type: ignore[call-arg]
     try:  # a dataset of the user's own: whatever its constructor raises is named as its failure, on one line
@@ -222,6 +227,6 @@ def get_dataset(
         raise
     except Exception as exc:
         raise DataError(
-            f"dataset {name!r}: {cls.__name__}(split={split!r}, root=..., ...) failed with "
+            f"dataset {shown(name)}: {cls.__name__}(split={shown(split)}, root=..., ...) failed with "
             f"{type(exc).__name__}: {exc} (a SampleDataset takes split, root, download and its options)"
         ) from exc

@@ -86,9 +86,10 @@ def check_frame_options(
     (also for frames of more than :data:`MAX_FRAME_VALUES` values). The one check of these options: the datasets
     and :class:`~bpsrm.data.preprocess.EventPreprocess` (a checkpoint's record) both call it."""
     try:
-        width, height = (whole_number("sensor_size", v) for v in sensor_size)
+        width, height = sensor_size
     except (TypeError, ValueError):
         raise ParameterError(f"sensor_size must be (width, height), got {shown(sensor_size)}") from None
+    width, height = whole_number("sensor width", width), whole_number("sensor height", height)
     time_steps = whole_number("time_steps", time_steps)
     downsample = whole_number("downsample", downsample)
     mode = choice("mode", mode, MODES)

@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Hashable, Sequence
 
-from ..checks import real_number, whole_number
+from ..checks import SEED_RANGE, real_number, whole_number
 from ..errors import ParameterError
 
 __all__ = ["drop_overlapping", "group_folds", "group_holdout", "hashed_fold", "hashed_holdout", "split_digest"]
@@ -40,6 +40,7 @@ def _class_groups(labels: Sequence[int], groups: Sequence[Hashable] | None) -> d
 
 
 def _dealing_order(members: dict[Hashable, list[int]], seed: int) -> list[Hashable]:
+    seed = whole_number("splits: seed", seed, SEED_RANGE[0], SEED_RANGE[1])
     return sorted(members, key=lambda key: hashlib.sha256(f"{seed}:{key}".encode()).hexdigest())
 
 

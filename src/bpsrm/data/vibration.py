@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import real_number, whole_number
-from ..errors import DataError, ParameterError, shown
+from ..errors import DataError, ParameterError, real_value, shown
 
 __all__ = ["VibrationPreprocess", "envelope", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
 
@@ -86,16 +86,20 @@ class VibrationPreprocess:
 
     def signal(self, signal: np.ndarray, rate_hz: float, rpm: float | None, where: str = "signal") -> np.ndarray:
         """A whole recording at the model rate (and at the reference speed when ``speed_normalize``)."""
-        source = rate_hz
+        source = real_value(rate_hz)  # NaN for what is no number, +-inf past float's range: refused below
         if self.speed_normalize:
-            if rpm is None or not rpm > 0:
+            if rpm is None:
                 raise DataError(
                     f"{where}: the model normalises shaft speed (reference {self.reference_rpm:g} rpm) and the "
                     "recording's speed is unknown: give it (--rpm RPM)"
                 )
-            source = rate_hz * self.reference_rpm / float(rpm)
+            try:
+                speed = real_number(f"{where}: the shaft speed (rpm)", rpm, above=0)
+            except ParameterError as exc:
+                raise DataError(str(exc)) from None
+            source = source * self.reference_rpm / speed
         if not (source > 0 and math.isfinite(source)):
-            raise DataError(f"{where}: sample rate {rate_hz!r} Hz is not a positive number")
+            raise DataError(f"{where}: sample rate {shown(rate_hz)} Hz is not a positive number")
         from .recordings import resample  # recordings reads CWRU's catalogue, which imports this module
 
         try:

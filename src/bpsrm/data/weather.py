@@ -22,7 +22,6 @@ splits and cross-validation folds keep them whole too.
 from __future__ import annotations
 
 import hashlib
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +29,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..checks import choice, real_number, whole_number
-from ..errors import DataError, ParameterError, shown
+from ..checks import SEED_RANGE, choice, real_number, whole_number
+from ..errors import DataError
 from .base import SampleDataset, check_split, register
 from .locate import locate
 from .preprocess import MAX_SIDE, ImagePreprocess, open_image
@@ -207,8 +206,7 @@ class Weather(SampleDataset):
         self.split = check_split("weather", split)
         self.image_size = whole_number("weather: image_size", image_size, 1, MAX_SIDE)
         test_fraction = real_number("weather: test_fraction", test_fraction, above=0, below=1)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ParameterError(f"weather: seed must be an int, got {shown(seed)}")
+        seed = whole_number("weather: seed", seed, SEED_RANGE[0], SEED_RANGE[1])
         self.grouping = choice("weather: grouping", grouping, GROUPINGS)
         self.test_fraction = float(test_fraction)
         self.seed = int(seed)

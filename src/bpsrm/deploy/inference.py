@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from ..engine.checkpoint import checkpoint_path, load_checkpoint, load_model_sta
 from ..engine.config import Config, config_from_dict
 from ..engine.evaluation import evaluate_model
 from ..engine.experiment import make_model, set_statistics, without_augmentation
-from ..errors import BpsrmError, CheckpointError, ParameterError, shown
+from ..errors import BpsrmError, CheckpointError, ParameterError, real_value, shown
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork
 from .ood import OODCalibration
@@ -116,9 +117,9 @@ def _checked_fields(state: dict[str, Any], path: Path) -> tuple[Config, tuple[in
         raise bad("classes", "a list of class names")
     stats = state.get("data_stats", {})
     if not isinstance(stats, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in stats.values()
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(real_value(v)) for v in stats.values()
     ):
-        raise bad("data_stats", "a mapping of names to numbers")
+        raise bad("data_stats", "a mapping of names to finite numbers")
     return config, tuple(shape), list(classes), {str(k): float(v) for k, v in stats.items()}
 
 

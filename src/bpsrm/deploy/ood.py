@@ -24,7 +24,6 @@ held-out data.)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +33,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from ..checks import real_number
 from ..engine.checkpoint import save_checkpoint
 from ..engine.experiment import subsample
-from ..errors import BpsrmError, DataError
+from ..errors import BpsrmError, DataError, ParameterError, shown
 
 if TYPE_CHECKING:
     from ..engine.config import Config
@@ -89,17 +89,17 @@ class OODCalibration:
         """The calibration a checkpoint keeps."""
         try:
             means, precision = raw["means"].double(), raw["precision"].double()
-            calibration = cls(means, precision, float(raw["threshold"]), float(raw["quantile"]))
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise DataError(f"{where}: unreadable out-of-distribution calibration ({exc})") from None
+            threshold = real_number(f"{where}: the out-of-distribution threshold", raw["threshold"], at_least=0)
+            quantile = real_number(f"{where}: the out-of-distribution quantile", raw["quantile"], above=0, at_most=1)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{where}: unreadable out-of-distribution calibration ({shown(exc)})") from None
+        except ParameterError as exc:  # a NaN threshold would call every input unknown
+            raise DataError(str(exc)) from None
+        calibration = cls(means, precision, threshold, quantile)
         if means.dim() != 2 or precision.shape != (means.shape[1], means.shape[1]):
             raise DataError(f"{where}: out-of-distribution calibration of inconsistent shapes")
         if not (torch.isfinite(means).all() and torch.isfinite(precision).all()):
             raise DataError(f"{where}: the out-of-distribution calibration holds values that are not finite")
-        if not (math.isfinite(calibration.threshold) and calibration.threshold >= 0):  # a NaN: every input unknown
-            raise DataError(f"{where}: out-of-distribution threshold {calibration.threshold}, expected a number >= 0")
-        if not 0 < calibration.quantile <= 1:
-            raise DataError(f"{where}: out-of-distribution quantile {calibration.quantile}, expected one in (0, 1]")
         return calibration
 
 

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 
 __all__ = [
     "mean_sd",
@@ -74,8 +74,8 @@ def replicate_name(kind: str, index: int) -> str:
         number = operator.index(index)
     except TypeError:
         number = -1
-    if isinstance(index, bool) or number < 0:
-        raise ConfigError(f"{kind} {index!r}: expected a whole number >= 0")
+    if isinstance(index, bool) or not 0 <= number < 2**63:  # a seed, as torch's: 64 bits
+        raise ConfigError(f"{kind} {shown(index)}: expected a whole number >= 0 of at most 64 bits")
     return f"{kind}{number}"
 
 

@@ -338,7 +338,7 @@ def read_history(run: Path) -> dict[str, np.ndarray]:
             try:
                 values.append(float(raw))
             except ValueError:
-                raise DataError(f"{path}: line {line}, column {column}: {raw!r} is not a number") from None
+                raise DataError(f"{path}: line {line}, column {column}: {shown(raw)} is not a number") from None
         columns[column] = np.asarray(values, dtype=float)
     return columns
 
@@ -471,7 +471,7 @@ def firing_rates(metrics: dict[str, Any], run: Path) -> tuple[list[str], np.ndar
         raise DataError(f"{path}: firing_rates is empty")
     for name, value in zip(names, values, strict=True):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise DataError(f"{path}: firing_rates[{name!r}] must be a number in [0, 1], got {value!r}")
+            raise DataError(f"{path}: firing_rates[{shown(name)}] must be a number in [0, 1], got {shown(value)}")
     return names, np.asarray(values, dtype=float)
 
 
@@ -583,5 +583,5 @@ def _scalar_int(arrays: dict[str, np.ndarray], key: str, path: Path) -> int | No
         return None
     value = arrays[key]
     if value.size != 1 or not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
-        raise DataError(f"{path}: {key} must be one integer, got {value!r}")
+        raise DataError(f"{path}: {key} must be one integer, got {shown(value)}")
     return int(value.reshape(()))

@@ -86,10 +86,10 @@ def parse_spec(spec: str) -> list[Token]:
         for kind, pattern in _TOKEN_PATTERNS:
             match = pattern.match(text)
             if match:
-                sizes = [g for g in match.groups() if g.isdigit()]
-                if any(len(g) > 10 or not 1 <= int(g) <= SIZE_LIMIT for g in sizes):  # int() refuses 4,301 digits
+                digits = [g.lstrip("0") or "0" for g in match.groups() if g.isdigit()]  # int() takes 4,300 digits
+                if any(len(g) > 10 or not 1 <= int(g) <= SIZE_LIMIT for g in digits):
                     raise SpecError(f"{where}: token {position} {shown(raw)} needs sizes in [1, {SIZE_LIMIT}]")
-                args: tuple[Any, ...] = tuple(int(g) if g.isdigit() else g for g in match.groups())
+                args: tuple[Any, ...] = tuple(int(g.lstrip("0")) if g.isdigit() else g for g in match.groups())
                 tokens.append(Token(kind, args, text))
                 break
         else:
@@ -97,13 +97,14 @@ def parse_spec(spec: str) -> list[Token]:
     previous = None
     for position, token in enumerate(tokens, start=1):
         if token.kind == "norm" and previous not in ("conv", "fc"):
-            raise SpecError(f"{where}: token {position} {token.text!r} (a norm) must follow a synapse (nCk or FCn)")
+            what = f"token {position} {shown(token.text)} (a norm)"
+            raise SpecError(f"{where}: {what} must follow a synapse (nCk or FCn)")
         if token.kind == "srm" and previous not in ("conv", "fc", "norm", "maxpool", "avgpool"):
             raise SpecError(f"{where}: token {position} 'SRM' must follow a synapse, a norm or a pooling layer")
         previous = token.kind
     if tokens[-1].kind not in ("fc", "srm"):
         raise SpecError(
-            f"{where}: the last token must be FCn (membrane readout) or SRM (spike count); got {tokens[-1].text!r}"
+            f"{where}: the last token must be FCn (membrane readout) or SRM (spike count); got {shown(tokens[-1].text)}"
         )
     if not any(t.kind in ("conv", "fc") for t in tokens):
         raise SpecError(f"{where}: has no synapse layer (nCk or FCn)")
@@ -167,12 +168,13 @@ class SpikingNetwork(nn.Module):
         if not isinstance(x, Tensor) or x.dim() != len(self.input_shape) + 2 or tuple(x.shape[2:]) != self.input_shape:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ShapeError(
-                f"the network {self.spec!r} expects input [T, B, {', '.join(map(str, self.input_shape))}], got {got}"
+                f"the network {shown(self.spec)} expects input [T, B, {', '.join(map(str, self.input_shape))}], "
+                f"got {got}"
             )
         weights = next(self.parameters(), None)
         if weights is not None and x.dtype != weights.dtype and not _autocast_enabled(x.device.type):
             raise ShapeError(
-                f"the network {self.spec!r} expects input of its weights' dtype, {weights.dtype}, got {x.dtype} "
+                f"the network {shown(self.spec)} expects input of its weights' dtype, {weights.dtype}, got {x.dtype} "
                 f"(x.to({weights.dtype}), the model .to() the input's, or torch.autocast)"
             )
 
@@ -293,7 +295,7 @@ def build_model(
     size = _Size(spec, time_steps or 1)
     readout: nn.Module
     for index, token in enumerate(tokens):
-        where = f"spec {spec!r}, token {index + 1} {token.text!r}"
+        where = f"spec {shown(spec)}, token {index + 1} {shown(token.text)}"
         is_last = index == len(tokens) - 1
         if token.kind in ("conv", "fc"):
             last_synapse = token.text

@@ -257,7 +257,7 @@ def srm(
             _PLANS[key] = plan
             return plan(x)
     check_setting("reset", reset)
-    check_flags(detach_reset, check_finite)
+    detach_reset, check_finite = check_flags(detach_reset, check_finite)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
     a_m = decay(p.tau_m)
     a_s = None if kernel == "exp" else (a_m if kernel == "alpha" else decay(p.tau_s))  # type: ignore[arg-type]
@@ -266,10 +266,10 @@ def srm(
     )
 
 
-def check_flags(detach_reset: object, check_finite: object) -> None:
-    """ParameterError unless both are booleans (the string "false" was read by ``bool`` as True)."""
-    check_setting("detach_reset", detach_reset)
-    flag("check_finite", check_finite)
+def check_flags(detach_reset: object, check_finite: object) -> tuple[bool, bool]:
+    """Both flags as Python bools (NumPy's too); ParameterError unless both are booleans (the string "false" was
+    read by ``bool`` as True)."""
+    return check_setting("detach_reset", detach_reset), flag("check_finite", check_finite)
 
 
 _NUMBER_TYPES = (float, int)  # type(v) in these: bool excluded, so True never finds the plan of 1

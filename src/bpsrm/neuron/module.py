@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import whole_number
-from ..errors import ParameterError, ShapeError
+from ..errors import ParameterError, ShapeError, shown
 from .functional import check_flags, check_input, constants_may_be_kept, parameter_dtype, srm_decays
 from .params import DEFAULTS, TAU_NAMES, check_setting, decay, time_constant
 from .surrogate import Surrogate, get_surrogate
@@ -38,7 +38,7 @@ def _tau_names(learn_tau: object) -> set[str]:
         if all(isinstance(name, str) for name in names):
             return set(names)
     raise ParameterError(
-        f"learn_tau must be True, False or names among {list(_TAU_NAMES)} (one, or a list), got {learn_tau!r}"
+        f"learn_tau must be True, False or names among {list(_TAU_NAMES)} (one, or a list), got {shown(learn_tau)}"
     )
 
 
@@ -123,8 +123,8 @@ class SRMNeuron(nn.Module):
             channels = whole_number("channels (None or a count)", channels)
         self.kernel = kernel
         self.surrogate = get_surrogate(surrogate)
-        check_flags(detach_reset, check_finite)  # "false" would have read as True
-        self.detach_reset, self.check_finite = detach_reset, check_finite
+        # "false" would have read as True; np.True_ is kept as True, so that srm finds its cached plan
+        self.detach_reset, self.check_finite = check_flags(detach_reset, check_finite)
         self.channels = channels
         used = {"dexp": _TAU_NAMES, "alpha": ("tau_m", "tau_r"), "exp": ("tau_m", "tau_r")}[kernel]
         if self.reset == "zero":  # no refractory trace
@@ -137,7 +137,8 @@ class SRMNeuron(nn.Module):
             learned = _tau_names(learn_tau)
             unknown = learned - set(_TAU_NAMES)
             if unknown:
-                raise ParameterError(f"learn_tau names {sorted(unknown)} unknown; expected among {list(_TAU_NAMES)}")
+                expected = f"expected among {list(_TAU_NAMES)}"
+                raise ParameterError(f"learn_tau names {shown(sorted(unknown))} unknown; {expected}")
             unused = learned - set(used)
             if unused:
                 why = f"kernel {kernel!r}" + (
