@@ -217,3 +217,10 @@ def test_command_line_numbers_are_quoted_short() -> None:
     with pytest.raises(argparse.ArgumentTypeError) as caught:
         positive_int("9" * 5000)
     assert "expected a whole number >= 1" in str(caught.value) and len(str(caught.value)) < LONGEST
+
+
+def test_an_unknown_dataset_option_is_quoted_short() -> None:
+    """`bpsrm data info nmnist -o xxx...x=1` (10,000 characters) printed the option name whole."""
+    with pytest.raises(ParameterError, match=r"dataset 'nmnist': unknown options \['xxx") as caught:
+        get_dataset("nmnist", "train", **{"x" * 10_000: 1})
+    assert len(str(caught.value)) < LONGEST

@@ -218,7 +218,7 @@ def get_dataset(
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         takes = f"it takes {allowed}" if allowed else "it takes no options"
-        raise ParameterError(f"dataset {shown(name)}: unknown options {unknown}; {takes}")
+        raise ParameterError(f"dataset {shown(name)}: unknown options {shown(unknown)}; {takes}")
     if cls.__module__.startswith("bpsrm."):
         return cls(split=split, root=root, download=download, **options)  # type: ignore[call-arg]
     try:  # a dataset of the user's own: whatever its constructor raises is named as its failure, on one line
