@@ -345,3 +345,9 @@ def test_a_report_does_not_replace_a_run_file(tmp_path, capsys) -> None:
     (run / "eval.json").write_text("{}")  # a report of its own may be written again
     assert main(["eval", str(run / "best.pt"), "--out", str(run / "eval.json")]) == 0
     assert json.loads((run / "eval.json").read_text())["accuracy"] > 0.9
+
+
+def test_a_path_too_long_for_the_file_system_is_one_error_line(capsys) -> None:
+    """`bpsrm eval 999...9` (5,000 characters) ended in a traceback: Path.is_dir() raises ENAMETOOLONG."""
+    message = _fails(["eval", "9" * 5000], capsys, "File name too long", "...")
+    assert len(message) < 300

@@ -34,6 +34,11 @@ TINY = {
     "train": {"epochs": 1, "batch_size": 16, "max_batches": 1},
     "log": {"progress": False, "plots": False},
 }
+HUGE_TEXTS = ("9" * 5000, "-" + "9" * 5000, "x" * 10_000, "0x" + "f" * 5000)
+"""Values hostile by size: a whole number of 5,000 digits (int() and repr() refuse more than 4,300), and a
+string of 10,000 characters that an error message must not print back whole."""
+LONGEST_LINE = 1500
+"""The longest error line a case may print (a data-not-found message lists the folders searched)."""
 # demo and crossload run long trainings (their own tests cover them); data download needs the network.
 LEFT_OUT = {"demo", "crossload", "download"}
 COUNT = itertools.count()
@@ -121,7 +126,7 @@ GOOD_FILES = {"config": "config", "checkpoint": "checkpoint", "files": "image", 
 def _values(action: argparse.Action, pool: dict[str, Path]) -> st.SearchStrategy[list[str]]:
     """Values for one option or positional: mostly a good one (from its choices, its type or the file it
     wants), else a bad file from the pool or junk."""
-    junk = st.sampled_from(["", "-", "--", "nan", "-1", "1e400", "\x00", "ü", "../", "a=b=c"])
+    junk = st.sampled_from(["", "-", "--", "nan", "-1", "1e400", "\x00", "ü", "../", "a=b=c", *HUGE_TEXTS])
     files = st.sampled_from([str(p) for k, p in pool.items() if k != "root"])
     bad = st.one_of(junk, files, st.text(max_size=5))
     if action.choices:
@@ -193,6 +198,7 @@ def _check(status: int, err: str, argv: list[str]) -> None:
     if status == 1:
         lines = [line for line in err.splitlines() if line.startswith("bpsrm: error: ")]
         assert len(lines) == 1, (argv, err[-2000:])
+        assert len(lines[0]) < LONGEST_LINE, (argv, lines[0][:300])  # a value of 10,000 characters is cut short
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -231,6 +237,7 @@ ANY = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-3, 3),
+    st.sampled_from(["x" * 10_000, [1] * 10_000]),  # (YAML cannot dump an int of 5,000 digits: test_cli_errors)
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=8),
     st.lists(st.integers(-1, 3), max_size=3),

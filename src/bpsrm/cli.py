@@ -398,6 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BpsrmError as exc:
         print(f"bpsrm: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # what no reader named itself: a path too long for the file system, a full disk, ...
+        where = "" if exc.filename is None else f": {shown(str(exc.filename))}"
+        print(f"bpsrm: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("bpsrm: interrupted", file=sys.stderr)
         return 130
