@@ -33,7 +33,7 @@ from bpsrm.data.weather import Weather
 from bpsrm.deploy.ood import OODCalibration
 from bpsrm.engine.replicates import replicate_name
 from bpsrm.engine.run_folder import firing_rates
-from bpsrm.errors import BpsrmError, ParameterError, SpecError
+from bpsrm.errors import BpsrmError, ParameterError, SpecError, shown
 from bpsrm.network.augment import drop_events, random_warp
 from bpsrm.network.encoding import get_encoder, latency
 from bpsrm.network.layers import MembraneReadout
@@ -224,3 +224,29 @@ def test_an_unknown_dataset_option_is_quoted_short() -> None:
     with pytest.raises(ParameterError, match=r"dataset 'nmnist': unknown options \['xxx") as caught:
         get_dataset("nmnist", "train", **{"x" * 10_000: 1})
     assert len(str(caught.value)) < LONGEST
+
+
+ODD_VALUES: list[Any] = [
+    None, True, False, 0, 1, -1, 2, 2**31, 2**63, -(2**63) - 1, 0.0, 0.5, -0.5, 1.5, 181.0, math.nan, math.inf,
+    -math.inf, 1e308, 5e-324, "", "0", "nan", [], [1], [1, 2], (1, 2), {}, {"a": 1}, np.float32(0.5), np.int64(3),
+    np.array([1, 2]), np.array(2.0), torch.tensor(0.5), torch.tensor([1.0, 2.0]), torch.tensor(math.nan), b"x",
+    object(), 1j, np.bool_(True), set(), range(3),
+]  # fmt: skip
+"""Values of every kind a config, a checkpoint or a caller may put where an option goes."""
+
+
+@pytest.mark.parametrize("option", list(CALLS))
+def test_odd_values_are_taken_or_refused_with_a_bpsrm_error(option: str) -> None:
+    """Each value is taken (the option holds it) or refused with a bpsrm error: never a bare Python error. Found
+    by this test: a 0-d array as learn_tau ("iteration over a 0-d array"), an array as a dataset split ("truth
+    value ... ambiguous"), and 5e-324 Hz as a sample rate (float() of the ratio overflowed in the message)."""
+    call, _ = CALLS[option]
+    bare = []
+    for value in ODD_VALUES:
+        try:
+            call(value)
+        except BpsrmError:
+            pass
+        except Exception as exc:
+            bare.append(f"{shown(value)}: {type(exc).__name__}: {exc}")
+    assert not bare, bare

@@ -27,7 +27,7 @@ SPLITS = ("train", "test")
 
 def check_split(dataset: str, split: str) -> str:
     """``split`` if it is "train" or "test", else a DataError naming it."""
-    if split not in SPLITS:
+    if not isinstance(split, str) or split not in SPLITS:  # (an array's "in" asks for its truth value)
         raise DataError(
             f"{dataset}: split must be 'train' or 'test', got {shown(split)} (validation is carved from train)"
         )

@@ -296,8 +296,9 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     if approx == 0:
         raise ParameterError(f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is a ratio below 1/1000, too small")
     if ratio > MAX_UPSAMPLING:
+        times = f"{float(ratio):.3g}x" if ratio < 10**15 else "more than 1e15x"  # float() of 1e400 overflows
         raise ParameterError(
-            f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is {float(ratio):.3g}x up-sampling, more than the "
+            f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is {times} up-sampling, more than the "
             f"{MAX_UPSAMPLING}x that can still carry what the model was trained on (is the sample rate right? a "
             "time column of sample numbers reads as 1 Hz)"
         )

@@ -33,8 +33,8 @@ def _tau_names(learn_tau: object) -> set[str]:
     """The names in ``learn_tau`` (one name, or a collection of names); ParameterError for anything else."""
     if isinstance(learn_tau, str):
         return {learn_tau}  # one name; set("tau_m") would have been its letters
-    if isinstance(learn_tau, Iterable) and not isinstance(learn_tau, bytes):
-        names = list(learn_tau)
+    if isinstance(learn_tau, Iterable) and not isinstance(learn_tau, bytes) and getattr(learn_tau, "ndim", 1) != 0:
+        names = list(learn_tau)  # (a 0-d array or tensor is Iterable, but cannot be iterated)
         if all(isinstance(name, str) for name in names):
             return set(names)
     raise ParameterError(
