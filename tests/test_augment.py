@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from bpsrm.errors import ConfigError, ParameterError, ShapeError
-from bpsrm.network.augment import augment_images, drop_events
+from bpsrm.errors import BpsrmError, ConfigError, ParameterError, ShapeError
+from bpsrm.network.augment import augment_images, drop_events, random_warp
 
 
 def test_no_option_is_the_identity() -> None:
@@ -216,3 +219,42 @@ def test_random_warp_draws_within_its_ranges() -> None:
         random_warp(x, rotate=-1.0)
     with pytest.raises(ShapeError, match=r"got shape \(2, 16\)"):
         random_warp(x.reshape(2, 16), rotate=5.0)
+
+
+def test_a_nan_or_infinite_event_count_is_refused_not_a_hang() -> None:
+    """torch.binomial never returns for a NaN or infinite count: drop_events on a corrupted frame hung the training
+    (run in a child process, so that a hang fails the test instead of stopping the suite)."""
+    code = (
+        "import math, torch\n"
+        "from bpsrm.network.augment import drop_events\n"
+        "from bpsrm.errors import NonFiniteError, ParameterError\n"
+        "for bad, error in ((math.nan, NonFiniteError), (math.inf, NonFiniteError), (-1.0, ParameterError)):\n"
+        "    x = torch.ones(2, 3, 2, 4, 4)\n"
+        "    x[1, 2, 0, 3, 1] = bad\n"
+        "    try:\n"
+        "        drop_events(x, 0.5)\n"
+        "    except error as exc:\n"
+        "        assert f'got a count of {bad}' in str(exc), exc\n"
+        "    else:\n"
+        "        raise SystemExit(f'{bad} was taken')\n"
+        "print('refused')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "refused", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: augment_images(torch.zeros(2, 1, 8, 8), shift=2**31), "augment_images: shift must be"),
+        (lambda: augment_images(torch.zeros(2, 1, 8, 8), shift=0.5), "augment_images: shift must be"),
+        (lambda: augment_images(torch.zeros(2, 1, 8, 8), hflip=torch.ones(3)), "augment_images: hflip must be"),
+        (lambda: augment_images(None), "augment_images expects a tensor"),
+        (lambda: random_warp(None, rotate=10.0), "random_warp expects images"),
+        (lambda: drop_events(torch.zeros(2, 2, dtype=torch.int64), 0.1), "a float tensor of counts"),
+    ],
+)
+def test_augmentation_options_and_inputs_are_checked(call, message: str) -> None:
+    """shift 2**31 asked torch for a padded image of 4e9 x 4e9 pixels (RuntimeError), 0.5 and True reached pad()."""
+    with pytest.raises(BpsrmError, match=re.escape(message)):
+        call()

@@ -30,11 +30,13 @@ from bpsrm.data.recordings import resample
 from bpsrm.data.splits import group_folds, group_holdout, hashed_fold, hashed_holdout
 from bpsrm.data.vibration import VibrationPreprocess
 from bpsrm.data.weather import Weather
+from bpsrm.deploy.export import from_nir
 from bpsrm.deploy.ood import OODCalibration
+from bpsrm.engine.checkpoint import load_checkpoint
 from bpsrm.engine.replicates import replicate_name
 from bpsrm.engine.run_folder import firing_rates
 from bpsrm.errors import BpsrmError, ParameterError, SpecError, shown
-from bpsrm.network.augment import drop_events, random_warp
+from bpsrm.network.augment import augment_images, drop_events, random_warp
 from bpsrm.network.encoding import get_encoder, latency
 from bpsrm.network.layers import MembraneReadout
 from bpsrm.network.models import build_model, parse_spec
@@ -111,6 +113,11 @@ CALLS: dict[str, tuple[Callable[[Any], object], str]] = {
     "ood threshold": (lambda v: OODCalibration.from_dict({**OOD, "threshold": v}, "x.pt"), "threshold must be"),
     "recording rpm": (lambda v: SPEED.signal(np.zeros(4096), 12000.0, v), "the shaft speed (rpm) must be"),
     "replicate": (lambda v: replicate_name("seed", v), "expected a whole number >= 0 of at most 64 bits"),
+    "checkpoint": (lambda v: load_checkpoint(v), "checkpoint"),
+    "nir graph": (lambda v: from_nir(v), "from_nir reads a nir.NIRGraph"),
+    "replicate kind": (lambda v: replicate_name(v, 0), "replicate kind"),
+    "shift": (lambda v: augment_images(SPIKES, shift=v), "augment_images: shift must be"),
+    "hflip": (lambda v: augment_images(SPIKES, hflip=v), "augment_images: hflip must be"),
     "firing rate": (lambda v: firing_rates({"firing_rates": {"l1": v}}, Path("run")), "firing_rates['l1'] must"),
 }
 OOD = {"means": torch.zeros(2, 3), "precision": torch.eye(3), "threshold": 1.0, "quantile": 0.9}

@@ -507,6 +507,8 @@ def from_nir(graph: Any) -> SpikingNetwork:
     Raises :class:`ExportError` naming the node it cannot read.
     """
     nir = _nir()
+    if not isinstance(graph, nir.NIRGraph):
+        raise ExportError(f"from_nir reads a nir.NIRGraph (nir.read(path) gives one), got {type(graph).__name__}")
     nodes, edges = graph.nodes, graph.edges
     successors: dict[str, list[str]] = {name: [] for name in nodes}
     for src, dst in edges:

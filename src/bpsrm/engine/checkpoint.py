@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, shown
 from ..files import atomic_file
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_state", "FORMAT_VERSION"]
@@ -57,6 +57,12 @@ def checkpoint_path(value: object) -> Path:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely; a CheckpointError names the file and the problem."""
     path = checkpoint_path(path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass  # said below
+    except OSError as exc:  # a name too long for the file system, a loop of links, ...
+        raise CheckpointError(f"{shown(str(path))}: the checkpoint cannot be read ({exc.strerror})") from None
     if path.is_dir():
         inside = " (best.pt inside it is the run's checkpoint)" if (path / "best.pt").is_file() else ""
         raise CheckpointError(f"{path}: a folder, not a checkpoint file{inside}")

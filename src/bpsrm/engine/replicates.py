@@ -62,8 +62,8 @@ def check_distinct(replicates: Sequence[int], option: str) -> list[int]:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in REPLICATE_KINDS:
-        raise ValueError(f"replicate kind {kind!r}: expected one of {', '.join(REPLICATE_KINDS)}")
+    if not isinstance(kind, str) or kind not in REPLICATE_KINDS:
+        raise ConfigError(f"replicate kind {shown(kind)}: expected one of {', '.join(REPLICATE_KINDS)}")
 
 
 def replicate_name(kind: str, index: int) -> str:

@@ -13,11 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import real_number
-from ..errors import ParameterError, ShapeError
+from ..checks import flag, real_number, whole_number
+from ..errors import NonFiniteError, ParameterError, ShapeError
 from .encoding import seeded_generator
 
 __all__ = ["augment_images", "drop_events", "random_warp", "warp_events", "warp_images"]
+
+
+MAX_SHIFT = 1 << 14
+"""The largest shift :func:`augment_images` takes, in pixels (an image's side at most: more moves every pixel out)."""
 
 
 def augment_images(x: Tensor, hflip: bool = False, shift: int = 0) -> Tensor:
@@ -30,6 +34,9 @@ def augment_images(x: Tensor, hflip: bool = False, shift: int = 0) -> Tensor:
     Event frames get one flip and one shift per sample, the same at every step (moving every event of a
     recording by (dy, dx) pixels).
     """
+    hflip, shift = flag("augment_images: hflip", hflip), whole_number("augment_images: shift", shift, 0, MAX_SHIFT)
+    if not isinstance(x, Tensor):
+        raise ShapeError(f"augment_images expects a tensor of images or event frames, got {type(x).__name__}")
     if x.dim() == 5:
         batch, steps, channels, height, width = x.shape
         moved = augment_images(x.reshape(batch, steps * channels, height, width), hflip, shift)
@@ -60,8 +67,15 @@ def drop_events(x: Tensor, p: float) -> Tensor:
     removed on its own before binning. The draws on x's device come from a generator seeded by torch's global
     (CPU) generator, so that a resumed run draws the same drops on a GPU too."""
     p = real_number("drop_events: p", p, at_least=0, below=1)
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        got = f"a {x.dtype} tensor" if isinstance(x, Tensor) else type(x).__name__
+        raise ShapeError(f"drop_events: expected event frames as a float tensor of counts, got {got}")
     if p == 0.0:
         return x
+    if not bool(((x >= 0) & (x < math.inf)).all()):  # torch.binomial never returns for a NaN or infinite count
+        first = x[~((x >= 0) & (x < math.inf))].flatten()[0].item()
+        error = NonFiniteError if not math.isfinite(first) else ParameterError
+        raise error(f"drop_events: event counts must be finite and >= 0, got a count of {first}")
     return torch.binomial(x, torch.full_like(x, 1.0 - p), generator=seeded_generator(x.device))
 
 
@@ -134,10 +148,9 @@ def random_warp(x: Tensor, rotate: float = 0.0, scale: float = 0.0) -> Tensor:
     scale = real_number("random_warp: scale", scale, at_least=0, below=1)
     if rotate == 0.0 and scale == 0.0:
         return x
-    if x.dim() not in (4, 5):
-        raise ShapeError(
-            f"random_warp expects images [B, C, H, W] or event frames [B, T, C, H, W], got shape {tuple(x.shape)}"
-        )
+    if not isinstance(x, Tensor) or x.dim() not in (4, 5):
+        got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ShapeError(f"random_warp expects images [B, C, H, W] or event frames [B, T, C, H, W], got {got}")
     angles = (torch.rand(x.shape[0], dtype=torch.float64) * 2 - 1) * rotate
     scales = 1.0 + (torch.rand(x.shape[0], dtype=torch.float64) * 2 - 1) * scale
     return warp_events(x, angles, scales) if x.dim() == 5 else warp_images(x, angles, scales)
