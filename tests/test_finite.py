@@ -166,3 +166,41 @@ def test_a_skipped_batch_leaves_the_norm_statistics_as_they_were(tmp_path, monke
     state = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
     statistics = [value for key, value in state.items() if key.endswith(("running_mean", "running_var"))]
     assert len(statistics) == 2 and all(bool(torch.isfinite(value).all()) for value in statistics)
+
+
+def test_a_nan_event_count_follows_the_nonfinite_policy(tmp_path, monkeypatch, shared_data) -> None:
+    """drop_events refuses a NaN count (torch.binomial hung on it); under train.nonfinite=skip that batch is skipped
+    like any other NaN batch, instead of stopping the run from outside the step's policy."""
+    import bpsrm.engine.trainer as trainer
+    from bpsrm.engine.config import config_from_dict
+
+    real, calls = trainer.augment_images, {"n": 0}
+
+    def with_a_nan(x, hflip, shift):  # N-MNIST counts, with one NaN in the second training batch
+        calls["n"] += 1
+        y = real(x, hflip, shift)
+        if calls["n"] == 2:
+            y = y.clone()
+            y.view(-1)[5] = math.nan
+        return y
+
+    monkeypatch.setattr(trainer, "augment_images", with_a_nan)
+    raw = {
+        **TINY,
+        "data": {
+            "name": "nmnist",
+            "root": str(shared_data),
+            "limit_train": 48,
+            "limit_test": 16,
+            "options": {"time_steps": 2, "cache": False},
+            "augment": {"drop": 0.5},
+        },
+        "model": {"spec": "FC16-SRM-FC10", "time_steps": 2},
+        "encoder": {"name": "frames"},
+        "train": {"epochs": 1, "batch_size": 16, "nonfinite": "skip"},
+    }
+    lines: list[str] = []
+    metrics = trainer.train(config_from_dict(raw), tmp_path / "run", log=lines.append)
+    assert metrics["skipped_batches"] == 1
+    expected = "step 2: drop_events: event counts must be finite and >= 0, got a count of nan; batch skipped"
+    assert any(expected in line for line in lines), lines

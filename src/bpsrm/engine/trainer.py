@@ -525,18 +525,18 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
     gradients that DDP takes over ranks is then the gradient of the global batch's mean loss.
     """
     config, ctx = run.config, run.ctx
-    if run.augment:
-        options = config.data.augment
-        warped = random_warp(inputs, options.rotate, options.scale)
-        inputs = drop_events(augment_images(warped, options.hflip, options.shift), options.drop)
     problem = None
     precision = run.precision
     assert precision is not None
     try:
+        if run.augment:  # inside: a NaN event count (drop_events refuses it) follows train.nonfinite too
+            options = config.data.augment
+            warped = random_warp(inputs, options.rotate, options.scale)
+            inputs = drop_events(augment_images(warped, options.hflip, options.shift), options.drop)
         with precision.autocast():
             logits = run.net(run.experiment.encode(inputs))
             loss = training_loss(config, logits, labels)
-    except NonFiniteError as exc:  # a neuron's input: NaN in the data, or weights gone NaN
+    except NonFiniteError as exc:  # a neuron's input or an event count: NaN in the data, or weights gone NaN
         problem = str(exc)
     run.optimiser.zero_grad(set_to_none=True)
     if problem is None and not bool(torch.isfinite(loss)):
