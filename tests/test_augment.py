@@ -74,7 +74,7 @@ def test_augmenting_non_images_is_a_config_error(tmp_path) -> None:
         config_from_dict({"data": {"augment": {"rotate": 181}}})
     with pytest.raises(ConfigError, match=r"data\.augment\.scale: expected in \[0, 1\)"):
         config_from_dict({"data": {"augment": {"scale": -0.1}}})
-    with pytest.raises(ConfigError, match=r"data\.augment\.shift: expected >= 0"):
+    with pytest.raises(ConfigError, match=r"data\.augment\.shift: expected in \[0, 16384\] pixels"):
         config_from_dict({"data": {"augment": {"shift": -1}}})
     with pytest.raises(ConfigError, match=r"data\.augment\.drop: expected in \[0, 1\)"):
         config_from_dict({"data": {"augment": {"drop": 1.0}}})
@@ -258,3 +258,41 @@ def test_augmentation_options_and_inputs_are_checked(call, message: str) -> None
     """shift 2**31 asked torch for a padded image of 4e9 x 4e9 pixels (RuntimeError), 0.5 and True reached pad()."""
     with pytest.raises(BpsrmError, match=re.escape(message)):
         call()
+
+
+def test_a_shift_past_the_image_side_is_the_translation_it_draws_with_bounded_padding() -> None:
+    """y[b, c, i, j] = x[b, c, i - dy, j - dx] (0 outside) with (dy, dx) drawn from {-9..9}^2 on 3 x 4 images: the
+    padding stops at one side (shift 5000 padded an N-MNIST batch to 10 GB) and the result is the definition's."""
+    x = torch.arange(1.0, 1 + 6 * 2 * 3 * 4).reshape(6, 2, 3, 4)
+    torch.manual_seed(3)
+    drawn = (torch.randint(0, 19, (6, 2)) - 9).tolist()  # the draws augment_images makes (no flip: no other draw)
+    torch.manual_seed(3)
+    y = augment_images(x, shift=9)
+    expected = torch.zeros_like(x)
+    for b, (dy, dx) in enumerate(drawn):
+        for i in range(3):
+            for j in range(4):
+                if 0 <= i - dy < 3 and 0 <= j - dx < 4:
+                    expected[b, :, i, j] = x[b, :, i - dy, j - dx]
+    assert torch.equal(y, expected)
+    assert any(abs(dy) > 3 or abs(dx) > 4 for dy, dx in drawn)  # the case the bound is for is drawn
+
+
+def test_the_padding_of_a_shift_stops_at_one_side(monkeypatch) -> None:
+    """shift 5000 padded an N-MNIST batch [32, 10, 2, 34, 34] by 5000 on every side: 10 GB for 34 x 34 images."""
+    import bpsrm.network.augment as augment
+
+    pads: list[tuple[int, ...]] = []
+    real_pad = augment.F.pad
+    monkeypatch.setattr(augment.F, "pad", lambda x, pad, *a, **k: pads.append(tuple(pad)) or real_pad(x, pad, *a, **k))
+    assert augment_images(torch.ones(4, 10, 2, 34, 30), shift=5000).shape == (4, 10, 2, 34, 30)
+    assert pads == [(30, 30, 34, 34)]
+
+
+def test_the_configs_shift_bound_is_the_functions() -> None:
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.network.augment import MAX_SHIFT
+
+    assert config_from_dict({"data": {"augment": {"shift": MAX_SHIFT}}}).data.augment.shift == MAX_SHIFT
+    with pytest.raises(ConfigError, match=r"data\.augment\.shift: expected in \[0, 16384\] pixels"):
+        config_from_dict({"data": {"augment": {"shift": MAX_SHIFT + 1}}})

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -351,3 +353,36 @@ def test_a_path_too_long_for_the_file_system_is_one_error_line(capsys) -> None:
     """`bpsrm eval 999...9` (5,000 characters) ended in a traceback: Path.is_dir() raises ENAMETOOLONG."""
     message = _fails(["eval", "9" * 5000], capsys, "File name too long", "...")
     assert len(message) < 300
+
+
+def test_an_oserror_no_reader_named_says_what_failed_which_file_and_where(config, tmp_path, capsys) -> None:
+    """The catch-all of main(): a run folder whose name the file system refuses (300 characters) is one line with
+    the error, the file (cut short) and the place in bpsrm, instead of a traceback."""
+    message = _fails(
+        ["train", config, "--out", tmp_path / ("a" * 300)], capsys, "File name too long: '", "aaaaaaaa' (in "
+    )
+    assert " (in " in message and ".py:" in message, message
+    assert len(message) < 400
+
+
+@pytest.mark.parametrize("name", ["9" * 5000, "a\x00b.pt"])
+def test_load_checkpoint_names_a_path_the_file_system_cannot_take(name: str) -> None:
+    """ENAMETOOLONG came out of Path.is_dir() as an OSError; a NUL byte as a ValueError from Path.stat()."""
+    from bpsrm.engine.checkpoint import load_checkpoint
+    from bpsrm.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="the checkpoint cannot be read") as caught:
+        load_checkpoint(name)
+    assert len(str(caught.value)) < 300
+
+
+def test_a_reader_that_goes_away_gets_no_error_line(config, tmp_path) -> None:
+    """`bpsrm eval best.pt | (exec 0<&-; sleep 8)`: the closed pipe printed "bpsrm: error: Broken pipe"."""
+    assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0
+    argv = [sys.executable, "-m", "bpsrm", "eval", str(tmp_path / "run" / "best.pt")]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader goes before the report is written
+    err = child.stderr.read()
+    assert child.wait(timeout=300) == 1
+    assert "error" not in err and "Traceback" not in err, err

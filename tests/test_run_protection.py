@@ -493,3 +493,42 @@ def test_a_start_that_fails_after_training_began_keeps_its_folder(tmp_path: Path
     with pytest.raises(OSError):
         train(_config(), made, log=_quiet)
     assert (made / "metrics.csv").is_file() and (made / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("failing", "file"),
+    [("write_predictions", "predictions.npz"), ("write_activity", "activity.npz"), ("write_metrics", "metrics.json")],
+)
+def test_a_full_disk_after_training_keeps_the_model_and_resume_writes_the_results(
+    tmp_path, monkeypatch, capsys, failing: str, file: str
+) -> None:
+    """A full disk while the finished run wrote its results was a bare OSError (a traceback; with the CLI's catch-all
+    one line that named no file). It is a RunFolderError naming the file, and --resume writes the results."""
+    import errno
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(_TINY_FOR_DISK))
+    real = getattr(run_folder, failing)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_folder, failing, full)
+    status = main(["train", str(config), "--out", str(tmp_path / "run")])
+    assert status == 1
+    expected = f"best.pt and last.pt are kept, but {file} could not be written (No space left on device); make room"
+    assert expected in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".pt") == ["best.pt", "last.pt"]
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    monkeypatch.setattr(run_folder, failing, real)
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--resume"]) == 0
+    assert {"metrics.json", "predictions.npz", "activity.npz"} <= {p.name for p in (tmp_path / "run").iterdir()}
+
+
+_TINY_FOR_DISK = {
+    "experiment": "disk",
+    "data": {"name": "fashion-mnist-demo", "limit_train": 48, "limit_test": 16},
+    "model": {"spec": "FC8-SRM-FC10", "time_steps": 2},
+    "train": {"epochs": 1, "batch_size": 16},
+    "log": {"progress": False, "plots": False},
+}

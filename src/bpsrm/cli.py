@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -376,6 +378,15 @@ def _plot_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _os_error_text(exc: OSError) -> str:
+    """An OSError in one line: what failed, the file(s) it names (cut short), and where in bpsrm it was raised, since
+    no traceback is shown: ``No space left on device (in run_folder.py:295, write_predictions)``."""
+    files = [shown(str(name)) for name in (exc.filename, exc.filename2) if name is not None]
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if "bpsrm" in Path(frame.filename).parts]
+    where = f" (in {Path(frames[-1].filename).name}:{frames[-1].lineno}, {frames[-1].name})" if frames else ""
+    return f"{exc.strerror or f'{type(exc).__name__}: {exc}'}{': ' if files else ''}{' -> '.join(files)}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bpsrm` console script; returns the exit status."""
     parser = build_parser()
@@ -398,9 +409,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BpsrmError as exc:
         print(f"bpsrm: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `bpsrm ... | head`: the reader has gone; nothing more to say to it
+        with contextlib.suppress(OSError, ValueError):  # and no second error when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:  # what no reader named itself: a path too long for the file system, a full disk, ...
-        where = "" if exc.filename is None else f": {shown(str(exc.filename))}"
-        print(f"bpsrm: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"bpsrm: error: {_os_error_text(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bpsrm: interrupted", file=sys.stderr)

@@ -61,8 +61,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         path.stat()
     except FileNotFoundError:
         pass  # said below
-    except OSError as exc:  # a name too long for the file system, a loop of links, ...
-        raise CheckpointError(f"{shown(str(path))}: the checkpoint cannot be read ({exc.strerror})") from None
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a loop of links, a NUL byte
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise CheckpointError(f"{shown(str(path))}: the checkpoint cannot be read ({why})") from None
     if path.is_dir():
         inside = " (best.pt inside it is the run's checkpoint)" if (path / "best.pt").is_file() else ""
         raise CheckpointError(f"{path}: a folder, not a checkpoint file{inside}")

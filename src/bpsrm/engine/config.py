@@ -264,7 +264,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "data.val_fold": (lambda v: v >= 0, ">= 0"),
     "data.limit_train": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.limit_test": (lambda v: v is None or v >= 1, "null or >= 1"),
-    "data.augment.shift": (lambda v: v >= 0, ">= 0"),
+    "data.augment.shift": (lambda v: 0 <= v <= 1 << 14, "in [0, 16384] pixels"),  # augment.MAX_SHIFT
     "data.augment.drop": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "data.augment.rotate": (lambda v: 0 <= v <= 180, "in [0, 180] degrees"),
     "data.augment.scale": (lambda v: 0 <= v < 1, "in [0, 1)"),

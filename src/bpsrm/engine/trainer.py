@@ -673,10 +673,19 @@ def _finish(run: _Run) -> dict[str, Any]:
         return metrics
     from ..deploy.ood import calibrate_checkpoint  # not needed to train: imported where it is used
 
-    calibrate_checkpoint(run.best_path, best, experiment, model, config, run.log)
-    run_folder.write_predictions(run.out, test["labels"].numpy(), test["predictions"].numpy())
-    run_folder.write_metrics(run.out, metrics)  # after predictions.npz: metrics.json marks a finished run
-    run_folder.write_activity(run.out, _activity(experiment))
+    _written(
+        run,
+        "best.pt's out-of-distribution calibration",
+        lambda: calibrate_checkpoint(run.best_path, best, experiment, model, config, run.log),
+    )
+    _written(
+        run,
+        run_folder.PREDICTIONS_NPZ,
+        lambda: run_folder.write_predictions(run.out, test["labels"].numpy(), test["predictions"].numpy()),
+    )
+    _written(run, run_folder.ACTIVITY_NPZ, lambda: run_folder.write_activity(run.out, _activity(experiment)))
+    # last: metrics.json marks a finished run (--resume writes what is missing until it is there)
+    _written(run, run_folder.METRICS_JSON, lambda: run_folder.write_metrics(run.out, metrics))
     if config.log.plots:
         _plot(run.out, run.log)
     done = run.progress
@@ -691,6 +700,18 @@ def _finish(run: _Run) -> dict[str, Any]:
         f"run folder: {run.out}"
     )
     return metrics
+
+
+def _written(run: _Run, what: str, write: Callable[[], object]) -> None:
+    """``write()``, one of the results written once training is done; a full disk (any OSError) is a RunFolderError
+    that says the trained model is kept and how to write the rest."""
+    try:
+        write()
+    except OSError as exc:
+        raise RunFolderError(
+            f"{run.out}: the training is done and best.pt and last.pt are kept, but {what} could not be written "
+            f"({exc.strerror or exc}); make room and run the same command with --resume to write the results"
+        ) from None
 
 
 def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:

@@ -50,12 +50,17 @@ def augment_images(x: Tensor, hflip: bool = False, shift: int = 0) -> Tensor:
         x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
     if shift > 0:
         batch, _, height, width = x.shape
-        padded = F.pad(x, (shift, shift, shift, shift))
-        offsets = torch.randint(0, 2 * shift + 1, (batch, 2))
+        # An offset past a side moves every pixel out, as one of the side itself does: the padding (and the memory,
+        # B x C x (H + 2 shift) x (W + 2 shift) values) stops at one side; the draws are those of any shift.
+        pad_y, pad_x = min(shift, height), min(shift, width)
+        padded = F.pad(x, (pad_x, pad_x, pad_y, pad_y))
+        offsets = torch.randint(0, 2 * shift + 1, (batch, 2)) - shift
+        offsets[:, 0].clamp_(-pad_y, pad_y)
+        offsets[:, 1].clamp_(-pad_x, pad_x)
         x = torch.stack(
             [
-                padded[b, :, shift - dy : shift - dy + height, shift - dx : shift - dx + width]
-                for b, (dy, dx) in enumerate((offsets - shift).tolist())
+                padded[b, :, pad_y - dy : pad_y - dy + height, pad_x - dx : pad_x - dx + width]
+                for b, (dy, dx) in enumerate(offsets.tolist())
             ]
         )
     return x
@@ -70,9 +75,10 @@ def drop_events(x: Tensor, p: float) -> Tensor:
     if not isinstance(x, Tensor) or not x.is_floating_point():
         got = f"a {x.dtype} tensor" if isinstance(x, Tensor) else type(x).__name__
         raise ShapeError(f"drop_events: expected event frames as a float tensor of counts, got {got}")
-    if p == 0.0:
+    if p == 0.0 or x.numel() == 0:
         return x
-    if not bool(((x >= 0) & (x < math.inf)).all()):  # torch.binomial never returns for a NaN or infinite count
+    low, high = torch.aminmax(x)  # one pass; NaN comes out as both
+    if not bool((low >= 0) & (high < math.inf)):  # torch.binomial never returns for a NaN count, gives NaN for inf
         first = x[~((x >= 0) & (x < math.inf))].flatten()[0].item()
         error = NonFiniteError if not math.isfinite(first) else ParameterError
         raise error(f"drop_events: event counts must be finite and >= 0, got a count of {first}")
