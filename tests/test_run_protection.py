@@ -507,7 +507,7 @@ def test_a_full_disk_after_training_keeps_the_model_and_resume_writes_the_result
     import errno
 
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(_TINY_FOR_DISK))
+    config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 1}}))
     real = getattr(run_folder, failing)
 
     def full(*args, **kwargs):
@@ -523,12 +523,3 @@ def test_a_full_disk_after_training_keeps_the_model_and_resume_writes_the_result
     monkeypatch.setattr(run_folder, failing, real)
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--resume"]) == 0
     assert {"metrics.json", "predictions.npz", "activity.npz"} <= {p.name for p in (tmp_path / "run").iterdir()}
-
-
-_TINY_FOR_DISK = {
-    "experiment": "disk",
-    "data": {"name": "fashion-mnist-demo", "limit_train": 48, "limit_test": 16},
-    "model": {"spec": "FC8-SRM-FC10", "time_steps": 2},
-    "train": {"epochs": 1, "batch_size": 16},
-    "log": {"progress": False, "plots": False},
-}
