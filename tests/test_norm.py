@@ -814,3 +814,20 @@ def test_a_non_finite_batch_is_refused_and_the_running_statistics_kept(build) ->
     for buffer, value in zip((norm.running_mean, norm.running_var, norm.num_batches_tracked), kept, strict=True):
         assert torch.equal(buffer, value)
     assert torch.isfinite(norm.eval()(torch.rand(2, 4, 3, 5))).all()
+
+
+@pytest.mark.parametrize("stats", ["channel", "time_channel"])
+def test_under_torch_compile_a_nan_batch_leaves_the_running_statistics_as_they_were(stats: str) -> None:
+    """The check that puts the statistics back was skipped under torch.compile (a data-dependent branch breaks the
+    graph): a NaN batch left NaN running statistics. It is a torch.where in the graph now (fullgraph compiles)."""
+    torch.manual_seed(0)
+    norm = TemporalChannelNorm(3, 2, stats=stats).train()
+    compiled = torch.compile(norm, backend="aot_eager", fullgraph=True)
+    compiled(torch.randn(2, 4, 3, 5))
+    kept = [buffer.clone() for buffer in (norm.running_mean, norm.running_var, norm.num_batches_tracked)]
+    bad = torch.randn(2, 4, 3, 5)
+    bad[1, 2, 0, 3] = math.nan
+    compiled(bad)
+    assert all(torch.equal(now, then) for now, then in zip(norm.buffers(), kept, strict=True))
+    compiled(torch.randn(2, 4, 3, 5))  # a good batch still updates them
+    assert not torch.equal(norm.running_mean, kept[0]) and int(norm.num_batches_tracked) == 2

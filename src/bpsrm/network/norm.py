@@ -286,17 +286,21 @@ class TemporalNorm(nn.Module):
         ``[T*B, C, *S]`` for statistics per c, ``[B, T*C, *S]`` for statistics per (t, c)
         (or this module's C kernels for TCN); in evaluation, :meth:`_inference`. A training batch that leaves
         NaN or Inf running statistics is refused (:class:`~bpsrm.errors.NonFiniteError`) and the statistics are
-        put back as they were (not under ``torch.compile``, where the neurons' own check stops the step).
+        put back as they were (under ``torch.compile`` the statistics are put back, and the neurons' own check stops
+        the step).
         """
         self._check(z)
         if not self.training:
             return self._inference(z)
-        if torch.compiler.is_compiling():  # a data-dependent branch would break the graph
-            return self._normalise(z)
         buffers = (self.running_mean, self.running_var, self.num_batches_tracked)
         kept = [buffer.clone() for buffer in buffers]
         y = self._normalise(z)
-        if not bool(torch.isfinite(self.running_mean).all() & torch.isfinite(self.running_var).all()):
+        finite = torch.isfinite(self.running_mean).all() & torch.isfinite(self.running_var).all()
+        if torch.compiler.is_compiling():  # no data-dependent branch in a graph: keep the old statistics by where
+            for buffer, value in zip(buffers, kept, strict=True):
+                buffer.copy_(torch.where(finite, buffer, value))
+            return y  # the neurons' own check (an assertion in the graph) stops the step
+        if not bool(finite):
             # a NaN or Inf batch: the statistics it left would make every later evaluation NaN; put them back
             for buffer, value in zip(buffers, kept, strict=True):
                 buffer.copy_(value)
