@@ -16,18 +16,35 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError, real_value, shown
+from .errors import ParameterError, shown
 
-__all__ = ["SIZE_LIMIT", "SEED_RANGE", "whole_number", "real_number", "flag", "choice"]
+__all__ = ["MAX_SIDE", "SIZE_LIMIT", "SEED_RANGE", "real_value", "whole_number", "real_number", "flag", "choice"]
 
 SIZE_LIMIT = 2**31 - 1
 """The largest count (channels, time steps, a window, folds) a whole-number option takes unless it names its
 own: more is a typo, and torch refuses sizes past 2**63 with a bare TypeError."""
 
 
+MAX_SIDE = 1 << 14
+"""The largest image or sensor side, in pixels, an option or a preprocessing record may name (and so the largest
+image shift: one of a side moves every pixel out)."""
+
 SEED_RANGE = (-(2**63), 2**63 - 1)
 """The seeds a split takes: 64-bit integers, as torch's and the config's (a longer one is a typo, and one of
 4,300 digits or more cannot even be written into the text that is hashed)."""
+
+
+def real_value(value: Any) -> float:
+    """``value`` as a float when it is a real number (Python's or NumPy's; not a bool), ``inf`` or ``-inf`` for an
+    int beyond float's range, NaN for anything else: the checks that follow refuse what is not a finite number
+    with their own messages, instead of a bare OverflowError or TypeError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        negative = isinstance(value, numbers.Integral) and int(value) < 0  # only a whole number overflows float()
+        return -math.inf if negative else math.inf
 
 
 def _scalar(value: Any) -> Any:

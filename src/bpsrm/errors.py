@@ -7,13 +7,10 @@ already catches ``ValueError`` or ``TypeError`` keeps working.
 
 from __future__ import annotations
 
-import math
-import numbers
 import reprlib
 from typing import Any
 
 __all__ = [
-    "real_value",
     "shown",
     "BpsrmError",
     "ShapeError",
@@ -81,19 +78,6 @@ class _Short(reprlib.Repr):
 _SHOWN = _Short()
 _SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict, _SHOWN.maxset = 3, 8, 8, 8, 8
 _SHOWN.maxstring, _SHOWN.maxlong, _SHOWN.maxother = 80, 40, 80
-
-
-def real_value(value: Any) -> float:
-    """``value`` as a float when it is a real number (Python's or NumPy's; not a bool), ``inf`` or ``-inf`` for an
-    int beyond float's range, NaN for anything else: the checks that follow refuse what is not a finite number
-    with their own messages, instead of a bare OverflowError or TypeError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return math.nan
-    try:
-        return float(value)
-    except OverflowError:
-        negative = isinstance(value, numbers.Integral) and int(value) < 0  # only a whole number overflows float()
-        return -math.inf if negative else math.inf
 
 
 def shown(value: Any) -> str:

@@ -360,10 +360,6 @@ def locate_records(loads: int | Sequence[int], class_set: str | int = "10", root
     return _find(root, _selection(checked, class_set), f"load={checked} class_set={class_set!r}")
 
 
-def _check_int(option: str, value: Any, minimum: int) -> int:
-    return whole_number(f"cwru: {option}", value, minimum)
-
-
 def _record_path(folder: Path, number: int) -> Path | None:
     _, load = CWRU_RECORDS[number]
     for candidate in (folder / f"{load}HP" / f"{number}.mat", folder / f"{number}.mat"):
@@ -430,8 +426,8 @@ class CWRU(SampleDataset):
         if not isinstance(class_set, str) or class_set not in _CLASS_SETS:
             raise ParameterError(f"cwru: class_set must be one of {sorted(_CLASS_SETS)}, got {shown(class_set)}")
         self.class_set = class_set
-        self.window = _check_int("window", window, 16)
-        self.stride = self.window if stride is None else _check_int("stride", stride, 1)
+        self.window = whole_number("cwru: window", window, 16)
+        self.stride = self.window if stride is None else whole_number("cwru: stride", stride)
         self.train_fraction = real_number("cwru: train_fraction", train_fraction, above=0, below=1)
         self.features = choice("cwru: features", features, FEATURES)
         self.normalize = choice("cwru: normalize", normalize, NORMALIZE)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checks import whole_number
+from ..checks import MAX_SIDE, whole_number
 from ..errors import DataError, ParameterError, shown
 from .asl_dvs import SENSOR_SIZE as ASL_DVS_SENSOR
 from .events import check_frame_options, event_cells, frame_shape
@@ -127,9 +127,6 @@ class ImagePreprocess:
             raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
         return self.to_input(self.decode(data, str(path))).unsqueeze(0)
 
-
-MAX_SIDE = 1 << 14
-"""The largest image side or sensor side a preprocessing record may name."""
 
 EVENT_SENSORS = {"nmnist": NMNIST_SENSOR, "asl-dvs": ASL_DVS_SENSOR}
 """Sensor size (W, H) of each event reader, as the reader itself states it (its ``SENSOR_SIZE``)."""

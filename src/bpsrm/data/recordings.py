@@ -282,8 +282,8 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     return a copy. Up-sampling by more than :data:`MAX_UPSAMPLING` is refused. The one
     resampler of bpsrm: training data and ``predict`` share it.
     """
-    from_hz = _positive("from_hz", from_hz)
-    to_hz = _positive("to_hz", to_hz)
+    from_hz = real_number("from_hz", from_hz, above=0)
+    to_hz = real_number("to_hz", to_hz, above=0)
     x = np.asarray(signal)
     if x.ndim != 1 or x.dtype.kind not in "iuf":
         raise ParameterError(f"resample needs a 1-D real array, got {x.dtype} of shape {x.shape}")
@@ -318,12 +318,8 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
 # Arguments, channels, rates
 
 
-def _positive(name: str, value: Any) -> float:
-    return real_number(name, value, above=0)
-
-
 def _positive_or_none(name: str, value: Any) -> float | None:
-    return None if value is None else _positive(name, value)
+    return None if value is None else real_number(name, value, above=0)
 
 
 def _listing(names: Any, limit: int = 20) -> str:

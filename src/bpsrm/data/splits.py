@@ -40,7 +40,7 @@ def _class_groups(labels: Sequence[int], groups: Sequence[Hashable] | None) -> d
 
 
 def _dealing_order(members: dict[Hashable, list[int]], seed: int) -> list[Hashable]:
-    seed = whole_number("splits: seed", seed, SEED_RANGE[0], SEED_RANGE[1])
+    seed = whole_number("splits: seed", seed, *SEED_RANGE)
     return sorted(members, key=lambda key: hashlib.sha256(f"{seed}:{key}".encode()).hexdigest())
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import real_number, whole_number
-from ..errors import DataError, ParameterError, real_value, shown
+from ..checks import real_number, real_value, whole_number
+from ..errors import DataError, ParameterError, shown
 
 __all__ = ["VibrationPreprocess", "envelope", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
 

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..checks import SEED_RANGE, choice, real_number, whole_number
+from ..checks import MAX_SIDE, SEED_RANGE, choice, real_number, whole_number
 from ..errors import DataError
 from .base import SampleDataset, check_split, register
 from .locate import locate
-from .preprocess import MAX_SIDE, ImagePreprocess, open_image
+from .preprocess import ImagePreprocess, open_image
 from .splits import group_holdout
 
 __all__ = ["Weather", "WEATHER_CLASSES", "ImageLook", "look_at", "pixel_digest", "near_duplicate_groups"]
@@ -205,11 +205,9 @@ class Weather(SampleDataset):
     ) -> None:
         self.split = check_split("weather", split)
         self.image_size = whole_number("weather: image_size", image_size, 1, MAX_SIDE)
-        test_fraction = real_number("weather: test_fraction", test_fraction, above=0, below=1)
-        seed = whole_number("weather: seed", seed, SEED_RANGE[0], SEED_RANGE[1])
+        self.test_fraction = real_number("weather: test_fraction", test_fraction, above=0, below=1)
+        self.seed = whole_number("weather: seed", seed, *SEED_RANGE)
         self.grouping = choice("weather: grouping", grouping, GROUPINGS)
-        self.test_fraction = float(test_fraction)
-        self.seed = int(seed)
         self.classes = list(WEATHER_CLASSES)
         self.input_shape = (3, self.image_size, self.image_size)
         self.preprocess: ImagePreprocess = ImagePreprocess(3, self.image_size, self.image_size)

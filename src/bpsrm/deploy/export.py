@@ -58,7 +58,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import BpsrmError, real_value, shown
+from ..checks import real_value
+from ..errors import BpsrmError, shown
 from ..network.layers import MembraneReadout, SpikeCountReadout, TimeFolded
 from ..network.models import SpikingNetwork
 from ..network.norm import TemporalNorm

@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ..checks import real_value
 from ..data import DATASETS, get_dataset
 from ..data.base import check_option_names
 from ..data.preprocess import (
@@ -37,7 +38,7 @@ from ..engine.checkpoint import checkpoint_path, load_checkpoint, load_model_sta
 from ..engine.config import Config, config_from_dict
 from ..engine.evaluation import evaluate_model
 from ..engine.experiment import make_model, set_statistics, without_augmentation
-from ..errors import BpsrmError, CheckpointError, ParameterError, real_value, shown
+from ..errors import BpsrmError, CheckpointError, ParameterError, shown
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork
 from .ood import OODCalibration
@@ -117,7 +118,8 @@ def _checked_fields(state: dict[str, Any], path: Path) -> tuple[Config, tuple[in
         raise bad("classes", "a list of class names")
     stats = state.get("data_stats", {})
     if not isinstance(stats, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(real_value(v)) for v in stats.values()
+        isinstance(v, (int, float)) and math.isfinite(real_value(v))
+        for v in stats.values()  # a bool is NaN to it
     ):
         raise bad("data_stats", "a mapping of names to finite numbers")
     return config, tuple(shape), list(classes), {str(k): float(v) for k, v in stats.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import stat
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,18 +59,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely; a CheckpointError names the file and the problem."""
     path = checkpoint_path(path)
     try:
-        path.stat()
+        info = path.stat()  # once: what the file is, and its size
     except FileNotFoundError:
-        pass  # said below
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
     except (OSError, ValueError) as exc:  # a name too long for the file system, a loop of links, a NUL byte
         why = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise CheckpointError(f"{shown(str(path))}: the checkpoint cannot be read ({why})") from None
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         inside = " (best.pt inside it is the run's checkpoint)" if (path / "best.pt").is_file() else ""
         raise CheckpointError(f"{path}: a folder, not a checkpoint file{inside}")
-    if not path.is_file():
+    if not stat.S_ISREG(info.st_mode):
         raise CheckpointError(f"{path}: no such checkpoint file")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise CheckpointError(f"{path}: an empty file (0 bytes), not a checkpoint")
     try:
         with warnings.catch_warnings():

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import BpsrmError, ConfigError, ParameterError, real_value, shown
+from ..checks import MAX_SIDE, real_value
+from ..errors import BpsrmError, ConfigError, ParameterError, shown
 from ..neuron.params import SETTINGS, SRMParams
 
 __all__ = [
@@ -264,7 +265,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "data.val_fold": (lambda v: v >= 0, ">= 0"),
     "data.limit_train": (lambda v: v is None or v >= 1, "null or >= 1"),
     "data.limit_test": (lambda v: v is None or v >= 1, "null or >= 1"),
-    "data.augment.shift": (lambda v: 0 <= v <= 1 << 14, "in [0, 16384] pixels"),  # augment.MAX_SHIFT
+    "data.augment.shift": (lambda v: 0 <= v <= MAX_SIDE, f"in [0, {MAX_SIDE}] pixels"),  # augment.MAX_SHIFT
     "data.augment.drop": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "data.augment.rotate": (lambda v: 0 <= v <= 180, "in [0, 180] degrees"),
     "data.augment.scale": (lambda v: 0 <= v < 1, "in [0, 1)"),

@@ -15,7 +15,8 @@ import math
 import random
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -673,19 +674,14 @@ def _finish(run: _Run) -> dict[str, Any]:
         return metrics
     from ..deploy.ood import calibrate_checkpoint  # not needed to train: imported where it is used
 
-    _written(
-        run,
-        "best.pt's out-of-distribution calibration",
-        lambda: calibrate_checkpoint(run.best_path, best, experiment, model, config, run.log),
-    )
-    _written(
-        run,
-        run_folder.PREDICTIONS_NPZ,
-        lambda: run_folder.write_predictions(run.out, test["labels"].numpy(), test["predictions"].numpy()),
-    )
-    _written(run, run_folder.ACTIVITY_NPZ, lambda: run_folder.write_activity(run.out, _activity(experiment)))
-    # last: metrics.json marks a finished run (--resume writes what is missing until it is there)
-    _written(run, run_folder.METRICS_JSON, lambda: run_folder.write_metrics(run.out, metrics))
+    with _writing(run, "best.pt's out-of-distribution calibration"):
+        calibrate_checkpoint(run.best_path, best, experiment, model, config, run.log)
+    with _writing(run, run_folder.PREDICTIONS_NPZ):
+        run_folder.write_predictions(run.out, test["labels"].numpy(), test["predictions"].numpy())
+    with _writing(run, run_folder.ACTIVITY_NPZ):
+        run_folder.write_activity(run.out, _activity(experiment))
+    with _writing(run, run_folder.METRICS_JSON):  # last: it marks a finished run (--resume writes the rest until then)
+        run_folder.write_metrics(run.out, metrics)
     if config.log.plots:
         _plot(run.out, run.log)
     done = run.progress
@@ -702,11 +698,12 @@ def _finish(run: _Run) -> dict[str, Any]:
     return metrics
 
 
-def _written(run: _Run, what: str, write: Callable[[], object]) -> None:
-    """``write()``, one of the results written once training is done; a full disk (any OSError) is a RunFolderError
-    that says the trained model is kept and how to write the rest."""
+@contextmanager
+def _writing(run: _Run, what: str) -> Iterator[None]:
+    """Around the writing of ``what``, one of the results written once training is done: a full disk (any OSError)
+    is a RunFolderError that says the trained model is kept and how to write the rest."""
     try:
-        write()
+        yield
     except OSError as exc:
         raise RunFolderError(
             f"{run.out}: the training is done and best.pt and last.pt are kept, but {what} could not be written "

@@ -13,15 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import flag, real_number, whole_number
+from ..checks import MAX_SIDE, flag, real_number, whole_number
 from ..errors import NonFiniteError, ParameterError, ShapeError
 from .encoding import seeded_generator
 
 __all__ = ["augment_images", "drop_events", "random_warp", "warp_events", "warp_images"]
 
 
-MAX_SHIFT = 1 << 14
-"""The largest shift :func:`augment_images` takes, in pixels (an image's side at most: more moves every pixel out)."""
+MAX_SHIFT = MAX_SIDE
+"""The largest shift :func:`augment_images` takes, in pixels: the largest image side (more moves every pixel out)."""
 
 
 def augment_images(x: Tensor, hflip: bool = False, shift: int = 0) -> Tensor:

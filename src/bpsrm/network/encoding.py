@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..checks import whole_number
-from ..errors import NonFiniteError, ParameterError, ShapeError, real_value, shown
+from ..checks import real_value, whole_number
+from ..errors import NonFiniteError, ParameterError, ShapeError, shown
 
 __all__ = ["ENCODERS", "chunks", "direct", "frames", "get_encoder", "latency", "rate", "seeded_generator"]
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..checks import flag
-from ..errors import ParameterError, ShapeError, real_value, shown
+from ..checks import flag, real_value
+from ..errors import ParameterError, ShapeError, shown
 from .autograd import SRMFunction, SRMHardResetFunction
 from .kernels import FORCED_KERNEL, cpu, gpu
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting, decay

@@ -25,8 +25,8 @@ from typing import Any, Literal, overload
 
 from torch import Tensor
 
-from ..checks import flag
-from ..errors import ParameterError, real_value, shown
+from ..checks import flag, real_value
+from ..errors import ParameterError, shown
 from .surrogate import SURROGATES, Surrogate, get_surrogate
 
 __all__ = [
