@@ -49,6 +49,28 @@ def test_make_events_fields_and_flattening() -> None:
     assert make_events([], [], [], []).shape == (0,)
 
 
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("t", [0.0, np.nan], r"make_events: t holds floats from nan to nan; expected finite values that fit int64"),
+        ("t", [1e308], r"t holds floats from 1e\+308 to 1e\+308; expected finite values that fit int64"),
+        ("t", [2.0**63], r"t holds floats from 9.22337e\+18 to 9.22337e\+18"),  # one past int64's largest
+        ("x", [3.0, -1.0], r"x holds floats from -1 to 3; expected finite values that fit uint16 \(0 to 65535\)"),
+        ("p", [256.0], r"p holds floats from 256 to 256; expected finite values that fit uint8 \(0 to 255\)"),
+    ],
+)
+def test_make_events_refuses_floats_without_an_integer_value(column: str, values: list[float], message: str) -> None:
+    """NumPy casts NaN, inf and out-of-range floats to an arbitrary integer (with a RuntimeWarning at most)."""
+    given = {name: [0.0] * len(values) for name in "xytp"} | {column: values}
+    with pytest.raises(ParameterError, match=message):
+        make_events(*given.values())
+
+
+def test_make_events_keeps_floats_that_fit() -> None:
+    events = make_events([65535.0], [0.0], [-(2.0**63)], [255.0])  # the extremes of each field, exact as floats
+    assert events[0].tolist() == (65535, 0, -(2**63), 255)
+
+
 def test_make_events_unequal_lengths() -> None:
     with pytest.raises(DataError, match=r"x, y, t, p must be equally long, got lengths \[2, 1, 2, 2\]"):
         make_events([0, 1], [0], [0, 1], [0, 1])

@@ -20,20 +20,23 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from bpsrm.checks import real_number, whole_number
 from bpsrm.data.base import get_dataset
 from bpsrm.data.cwru import CWRU
-from bpsrm.data.events import check_frame_options
+from bpsrm.data.events import check_frame_options, events_to_frames, make_events
 from bpsrm.data.nmnist import NMNIST
-from bpsrm.data.recordings import resample
-from bpsrm.data.splits import group_folds, group_holdout, hashed_fold, hashed_holdout
-from bpsrm.data.vibration import VibrationPreprocess
+from bpsrm.data.recordings import check_signal, resample
+from bpsrm.data.splits import group_folds, group_holdout, hashed_fold, hashed_holdout, split_digest
+from bpsrm.data.vibration import VibrationPreprocess, envelope, window_features
 from bpsrm.data.weather import Weather
-from bpsrm.deploy.export import from_nir
-from bpsrm.deploy.ood import OODCalibration
+from bpsrm.deploy.adapt import adapt_norm_statistics
+from bpsrm.deploy.export import from_nir, to_nir
+from bpsrm.deploy.ood import OODCalibration, spike_features
 from bpsrm.engine.checkpoint import load_checkpoint
-from bpsrm.engine.replicates import replicate_name
+from bpsrm.engine.paired import compare_runs, exact_mcnemar_p, mcnemar
+from bpsrm.engine.replicates import mean_sd, replicate_folders, replicate_name
 from bpsrm.engine.run_folder import firing_rates
 from bpsrm.errors import BpsrmError, ParameterError, SpecError, shown
 from bpsrm.network.augment import augment_images, drop_events, random_warp
@@ -242,12 +245,80 @@ ODD_VALUES: list[Any] = [
 """Values of every kind a config, a checkpoint or a caller may put where an option goes."""
 
 
-@pytest.mark.parametrize("option", list(CALLS))
+NORMED = build_model("2C3-TCN-SRM-FC2", (1, 4, 4), time_steps=2)
+
+# argument -> a call that passes the value as that argument: the data a function works on, not one of its options
+INPUTS: dict[str, Callable[[Any], object]] = {
+    "srm x": lambda v: srm(v),
+    "SRMNeuron input": lambda v: SRMNeuron()(v),
+    "TemporalChannelNorm input": lambda v: TemporalChannelNorm(2)(v),
+    "direct encoder samples": lambda v: get_encoder("direct", 2)(v),
+    "check_signal signal": lambda v: check_signal(v, "recording.csv", min_samples=1),
+    "resample signal": lambda v: resample(v, 10.0, 5.0),
+    "window_features windows": lambda v: window_features(v, "spectrum"),
+    "envelope windows": lambda v: envelope(v),
+    "split labels": lambda v: group_folds(v, None, 2, 0),
+    "split groups": lambda v: group_holdout([0, 1, 0, 1], v, 0.5, 0),
+    "split keys": lambda v: hashed_fold(v, 2, 0),
+    "holdout keys": lambda v: hashed_holdout(v, 0.5),
+    "split_digest keys": lambda v: split_digest(v, []),
+    "mcnemar labels": lambda v: mcnemar(v, [0], [0]),
+    "mcnemar count": lambda v: exact_mcnemar_p(v, 1),
+    "compare_runs folder": lambda v: compare_runs(v, "run"),
+    "mean_sd values": lambda v: mean_sd(v),
+    "replicate_folders parent": lambda v: replicate_folders(v, "seed"),
+    "make_events column": lambda v: make_events(v, [0], [0], [0]),
+    "events_to_frames events": lambda v: events_to_frames(v, (4, 4), 2),
+    "adapt model": lambda v: adapt_norm_statistics(v, [], lambda x: x),
+    "adapt batch": lambda v: adapt_norm_statistics(NORMED, [v], lambda x: x),
+    "spike_features model": lambda v: spike_features(v, X),
+    "to_nir model": lambda v: to_nir(v),
+    "load_checkpoint path": lambda v: load_checkpoint(v),
+}
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "message"),
+    [
+        (
+            "check_signal signal",
+            {},
+            "recording.csv: the signal must be a 1-D array of real numbers, got a dict",
+        ),
+        ("envelope windows", "abc", "envelope: windows must be a 1-D or 2-D array of real numbers, got a str"),
+        (
+            "split labels",
+            [0.0, 1.5],
+            "splits: labels must be a 1-D array of whole numbers, got a float64 array",
+        ),
+        ("split groups", [[1], [2], [3], [4]], "splits: group key 0 is [1]; a key must be hashable"),
+        ("split keys", ["a", 2], "splits: keys must be a sequence of strings, one of them is 2"),
+        ("split_digest keys", None, "split_digest: train must be a sequence, got None"),
+        ("mcnemar count", 1.5, "exact_mcnemar_p: only_first (b) must be a whole number in [0, 2147483647]"),
+        ("compare_runs folder", 7, "compare_runs: first is named by a str or a path, got an int"),
+        ("mean_sd values", [0.5, "0.6"], "mean_sd: value 1 must be a finite number, got '0.6'"),
+        ("mean_sd values", torch.tensor(0.5), "mean_sd: values must be a sequence, got a float32 array of"),
+        ("replicate_folders parent", None, "replicate_folders: parent is named by a str or a path, got None"),
+        ("make_events column", object(), "make_events: x must be a 0-D, 1-D or 2-D array of numbers or"),
+        ("adapt model", None, "adapt: the model must be a torch.nn.Module, got NoneType"),
+        ("adapt batch", [1.0, 2.0], "adapt: a batch must be a tensor of inputs [B, ...], got list"),
+        ("spike_features model", nn.Linear(2, 2), "the model must be a bpsrm SpikingNetwork, got Linear"),
+    ],
+)
+def test_a_wrong_argument_is_named_with_what_was_expected(argument: str, value: Any, message: str) -> None:
+    """Each of these was a bare TypeError, ValueError or AttributeError (``'NoneType' object has no attribute
+    'is_dir'``), or no error at all (1.5 counted as a class that never matches)."""
+    with pytest.raises(ParameterError) as caught:
+        INPUTS[argument](value)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("option", list(CALLS) + list(INPUTS))
 def test_odd_values_are_taken_or_refused_with_a_bpsrm_error(option: str) -> None:
     """Each value is taken (the option holds it) or refused with a bpsrm error: never a bare Python error. Found
     by this test: a 0-d array as learn_tau ("iteration over a 0-d array"), an array as a dataset split ("truth
     value ... ambiguous"), and 5e-324 Hz as a sample rate (float() of the ratio overflowed in the message)."""
-    call, _ = CALLS[option]
+    call = CALLS[option][0] if option in CALLS else INPUTS[option]
     bare = []
     for value in ODD_VALUES:
         try:

@@ -11,14 +11,29 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+import os
+from collections.abc import Collection, Mapping, Set
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError, shown
+from .errors import BpsrmError, ParameterError, shown
 
-__all__ = ["MAX_SIDE", "SIZE_LIMIT", "SEED_RANGE", "real_value", "whole_number", "real_number", "flag", "choice"]
+__all__ = [
+    "MAX_SIDE",
+    "SIZE_LIMIT",
+    "SEED_RANGE",
+    "real_value",
+    "whole_number",
+    "real_number",
+    "flag",
+    "choice",
+    "items",
+    "array",
+    "texts",
+    "path",
+]
 
 SIZE_LIMIT = 2**31 - 1
 """The largest count (channels, time steps, a window, folds) a whole-number option takes unless it names its
@@ -114,3 +129,76 @@ def choice(name: str, value: Any, choices: Collection[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ParameterError(f"{name} must be one of {', '.join(map(repr, choices))}, got {shown(value)}")
     return value
+
+
+_NOT_ARRAYS = (str, bytes, bytearray, Mapping, Set)
+"""What NumPy would make a 0-d array of (or an array of a mapping's keys): never the data an array argument holds."""
+
+_KIND_WORDS = {"iu": "whole numbers", "iuf": "real numbers", "iufb": "numbers or booleans"}
+
+
+def _described(value: Any) -> str:
+    """What an argument was, for a message: ``None``, ``a dict``, ``an int64 array of shape (2, 3)``."""
+    if value is None:
+        return "None"
+    dtype, shape = getattr(value, "dtype", None), getattr(value, "shape", None)
+    if dtype is not None and shape is not None:
+        text = f"{str(dtype).removeprefix('torch.')} array of shape {tuple(shape)}"
+    else:
+        text = type(value).__name__
+    return f"{'an' if text[0] in 'aeiou' else 'a'} {text}"
+
+
+def items(name: str, value: Any, what: str = "a sequence") -> list[Any]:
+    """``value`` as a list when it is a sized, ordered collection (a list, tuple, range, 1-D array or tensor); a
+    string, bytes, a mapping, a set, None or a number is refused (``what`` says what was expected)."""
+    if (
+        value is None
+        or isinstance(value, _NOT_ARRAYS)
+        or not hasattr(value, "__len__")
+        or not hasattr(value, "__iter__")
+    ):
+        raise ParameterError(f"{name} must be {what}, got {_described(value)}")
+    try:
+        return list(value)
+    except TypeError:  # a 0-d array or tensor has __len__ and __iter__, and refuses both
+        raise ParameterError(f"{name} must be {what}, got {_described(value)}") from None
+
+
+def array(name: str, value: Any, *, ndim: int | tuple[int, ...], kinds: str = "iuf") -> np.ndarray:
+    """``value`` (a list, tuple, range, NumPy array or CPU tensor) as a NumPy array of ``ndim`` axes (or one of
+    the counts ``ndim`` lists) whose dtype kind is one of ``kinds`` (NumPy's letters: ``i``/``u`` whole numbers,
+    ``f`` floats, ``b`` booleans; a bool is no number here). A string, bytes, a mapping, a set or None is refused,
+    not made a 0-d array, and so is a ragged list (NumPy's ValueError) or a tensor that needs grad or lives on a
+    GPU (torch's errors)."""
+    counts = (ndim,) if isinstance(ndim, int) else ndim
+    named = [f"{count}-D" for count in counts]
+    axes = f"{', '.join(named[:-1])} or {named[-1]}" if len(named) > 1 else named[0]
+    expected = f"{name} must be a {axes} array of {_KIND_WORDS.get(kinds, f'dtype kind {kinds!r}')}"
+    if value is None or isinstance(value, _NOT_ARRAYS):
+        raise ParameterError(f"{expected}, got {_described(value)}")
+    try:
+        result = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ParameterError(f"{expected}, got {_described(value)}") from None
+    if result.ndim not in counts or result.dtype.kind not in kinds:
+        raise ParameterError(f"{expected}, got {_described(result)}")
+    return result
+
+
+def texts(name: str, value: Any) -> list[str]:
+    """``value`` as a list of strings: a list, tuple or 1-D array whose items are all ``str`` (a lone string is
+    refused: its characters would be the items)."""
+    listed = items(name, value, "a sequence of strings")
+    odd = next((item for item in listed if not isinstance(item, str)), None)
+    if odd is not None:
+        raise ParameterError(f"{name} must be a sequence of strings, one of them is {shown(odd)}")
+    return listed
+
+
+def path(name: str, value: Any, error: type[BpsrmError] = ParameterError) -> Path:
+    """``value`` as a Path when it is a str or an ``os.PathLike``; ``error`` naming ``name`` otherwise (None, an
+    int, bytes: ``Path`` raised a bare TypeError)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise error(f"{name} is named by a str or a path, got {_described(value)}")
+    return Path(value)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checks import choice, whole_number
+from ..checks import array, choice, whole_number
 from ..errors import DataError, ParameterError, shown
 from ..files import atomic_file, progress
 from .base import SampleDataset
@@ -62,12 +62,26 @@ _ALIGN = 64
 def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
     """A structured event array of dtype :data:`EVENT_DTYPE` from four equally long 1-D sequences.
 
-    The values are cast to the field types as numpy casts them (no range check): readers check ranges first.
+    Whole numbers are cast to the field types as numpy casts them (no range check): readers check ranges first.
+    Floats are refused when NaN, infinite or outside the field type's range: they have no integer value there,
+    and NumPy's cast gives an arbitrary one.
     """
-    columns = [np.asarray(v).reshape(-1) for v in (x, y, t, p)]
+    columns = [
+        array(f"make_events: {name}", v, ndim=(0, 1, 2), kinds="iufb").reshape(-1)
+        for name, v in zip("xytp", (x, y, t, p), strict=True)
+    ]
     lengths = {c.shape[0] for c in columns}
     if len(lengths) != 1:
         raise DataError(f"x, y, t, p must be equally long, got lengths {[c.shape[0] for c in columns]}")
+    for name, column in zip("xytp", columns, strict=True):
+        field = np.iinfo(EVENT_DTYPE[name])
+        if column.dtype.kind == "f" and column.size:
+            low, high = float(np.min(column)), float(np.max(column))  # NaN when any is NaN
+            if not (field.min <= low and high < field.max + 1):
+                raise ParameterError(
+                    f"make_events: {name} holds floats from {low:g} to {high:g}; expected finite values that fit "
+                    f"{EVENT_DTYPE[name]} ({field.min} to {field.max})"
+                )
     events = np.empty(columns[0].shape[0], dtype=EVENT_DTYPE)
     for name, column in zip("xytp", columns, strict=True):
         events[name] = column

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import real_number, whole_number
+from ..checks import array, real_number, whole_number
 from ..errors import DataError, ParameterError, shown
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
@@ -218,9 +218,7 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
     Consecutive runs are not required: a sharp impact clipped at 12 kHz
     stays at the limit for only one or two samples.
     """
-    x = np.asarray(signal)
-    if x.ndim != 1 or x.dtype.kind not in "iuf":
-        raise ParameterError(f"{where}: check_signal needs a 1-D real array, got {x.dtype} of shape {x.shape}")
+    x = array(f"{where}: the signal", signal, ndim=1)
     min_samples = whole_number(f"{where}: min_samples", min_samples)
     x = x.astype(np.float64, copy=False)
     n = x.size
@@ -284,10 +282,7 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     """
     from_hz = real_number("from_hz", from_hz, above=0)
     to_hz = real_number("to_hz", to_hz, above=0)
-    x = np.asarray(signal)
-    if x.ndim != 1 or x.dtype.kind not in "iuf":
-        raise ParameterError(f"resample needs a 1-D real array, got {x.dtype} of shape {x.shape}")
-    x = x.astype(np.float64)
+    x = array("resample: signal", signal, ndim=1).astype(np.float64)
     if from_hz == to_hz:
         return x
     ratio = Fraction(to_hz) / Fraction(from_hz)

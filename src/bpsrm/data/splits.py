@@ -19,22 +19,32 @@ import hashlib
 import json
 from collections.abc import Hashable, Sequence
 
-from ..checks import SEED_RANGE, real_number, whole_number
-from ..errors import ParameterError
+from ..checks import SEED_RANGE, array, items, real_number, texts, whole_number
+from ..errors import ParameterError, shown
 
 __all__ = ["drop_overlapping", "group_folds", "group_holdout", "hashed_fold", "hashed_holdout", "split_digest"]
 
 
-def _class_groups(labels: Sequence[int], groups: Sequence[Hashable] | None) -> dict[int, dict[Hashable, list[int]]]:
+def _labels(labels: Sequence[int]) -> list[int]:
+    """The class labels as a list of ints (a 1-D sequence or array of whole numbers; 1.5 is no class)."""
+    return [int(label) for label in array("splits: labels", labels, ndim=1, kinds="iu")]
+
+
+def _class_groups(labels: list[int], groups: Sequence[Hashable] | None) -> dict[int, dict[Hashable, list[int]]]:
     """label -> {group -> its sample indices}; a group is counted in the class of its first sample.
     Without groups every sample is its own group."""
-    if groups is not None and len(groups) != len(labels):
-        raise ParameterError(f"splits: {len(groups)} group keys for {len(labels)} samples")
-    keys: Sequence[Hashable] = groups if groups is not None else range(len(labels))
+    keys: Sequence[Hashable] = range(len(labels))
+    if groups is not None:
+        keys = items("splits: groups", groups, "None or a sequence of group keys")
+        if len(keys) != len(labels):
+            raise ParameterError(f"splits: {len(keys)} group keys for {len(labels)} samples")
     first_label: dict[Hashable, int] = {}
     by_class: dict[int, dict[Hashable, list[int]]] = {}
     for index, (label, key) in enumerate(zip(labels, keys, strict=True)):
-        label = first_label.setdefault(key, int(label))
+        try:
+            label = first_label.setdefault(key, label)
+        except TypeError:  # unhashable: a list or a dict as a key
+            raise ParameterError(f"splits: group key {index} is {shown(key)}; a key must be hashable") from None
         by_class.setdefault(label, {}).setdefault(key, []).append(index)
     return by_class
 
@@ -50,6 +60,7 @@ def group_folds(labels: Sequence[int], groups: Sequence[Hashable] | None, folds:
     index), so fold sizes within a class differ by at most the largest group and the classes' remainders spread
     over the folds."""
     folds = whole_number("splits: folds", folds, 2)
+    labels = _labels(labels)
     fold_of = [-1] * len(labels)
     totals = [0] * folds
     for _, members in sorted(_class_groups(labels, groups).items()):
@@ -68,6 +79,7 @@ def group_holdout(labels: Sequence[int], groups: Sequence[Hashable] | None, frac
     samples are held out (a group that would overshoot is passed over). A group whose samples carry different
     labels (one picture, two labels) is never held out: it stays on the training side."""
     fraction = real_number("splits: fraction", fraction, at_least=0, below=1)
+    labels = _labels(labels)
     held = [False] * len(labels)
     for _, members in sorted(_class_groups(labels, groups).items()):
         quota = round(fraction * sum(len(m) for m in members.values()))
@@ -75,7 +87,7 @@ def group_holdout(labels: Sequence[int], groups: Sequence[Hashable] | None, frac
         for key in _dealing_order(members, seed):
             if taken == quota:
                 break
-            mixed = len({int(labels[i]) for i in members[key]}) > 1
+            mixed = len({labels[i] for i in members[key]}) > 1
             if not mixed and taken + len(members[key]) <= quota:
                 for index in members[key]:
                     held[index] = True
@@ -94,6 +106,7 @@ def hashed_fold(keys: Sequence[str], folds: int, fold: int) -> tuple[list[int], 
     No seed: the folds are the data's own, the same for every run."""
     folds = whole_number("splits: folds", folds, 2)
     fold = whole_number("splits: fold", fold, 0, folds - 1)
+    keys = texts("splits: keys", keys)
     order = _hash_order(keys)
     held = sorted(i for rank, i in enumerate(order) if rank % folds == fold)
     taken = set(held)
@@ -104,6 +117,7 @@ def hashed_holdout(keys: Sequence[str], fraction: float) -> tuple[list[int], lis
     """``(rest, held)``: the first ``floor(n * fraction + 0.5)`` keys in the order of sha256(key) are held out, at
     least one and at most n - 1 when there are two keys or more (ASL-DVS's test split of one letter's files)."""
     fraction = real_number("splits: fraction", fraction, at_least=0, below=1)
+    keys = texts("splits: keys", keys)
     order = _hash_order(keys)
     n = len(order)
     n_held = int(n * fraction + 0.5)
@@ -162,5 +176,9 @@ def split_digest(training: Sequence[str], validation: Sequence[str]) -> str:
     file): equal digests mean the same split (up to a hash collision).
 
     A run keeps it in its checkpoint so that a resumed run can tell that it continues on the split it began on."""
-    text = json.dumps({"train": [str(k) for k in training], "val": [str(k) for k in validation]}, separators=(",", ":"))
+    named = {
+        side: [str(k) for k in items(f"split_digest: {side}", keys)]
+        for side, keys in (("train", training), ("val", validation))
+    }
+    text = json.dumps(named, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

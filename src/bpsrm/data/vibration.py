@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import real_number, real_value, whole_number
+from ..checks import array, real_number, real_value, whole_number
 from ..errors import DataError, ParameterError, shown
 
 __all__ = ["VibrationPreprocess", "envelope", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
@@ -118,6 +118,7 @@ def prepare_windows(
 ) -> np.ndarray:
     """Windows ``[N, L]`` normalised (``train``: $(x - \\mu) / \\sigma$ with the training data's ``mean`` and
     ``std``; ``window``: each window on its own; ``none``), then :func:`window_features`."""
+    windows = array("windows", windows, ndim=2)
     if normalize == "train":
         if mean is None or std is None:
             raise DataError("normalize='train' needs the training data's mean and std")
@@ -140,9 +141,12 @@ def window_features(windows: np.ndarray, features: str) -> np.ndarray:
 
     Spectra are standardised per window, so a change of amplitude (of load) moves nothing.
     """
+    windows = array("windows", windows, ndim=2)
     if features == "raw":
         return windows
     length = windows.shape[1]
+    if length < 2:
+        raise ParameterError(f"windows of {length} samples have no spectrum; expected 2 samples or more")
     x = windows - windows.mean(axis=1, keepdims=True)
     if features == "envelope":
         x = envelope(x)
@@ -165,7 +169,10 @@ def envelope(windows: np.ndarray) -> np.ndarray:
         import scipy.signal
     except ImportError:  # pragma: no cover - scipy is in the data extra
         raise DataError("the envelope needs scipy: pip install 'bpsrm[data]'") from None
-    return np.abs(scipy.signal.hilbert(np.asarray(windows, dtype=np.float64), axis=-1))
+    windows = array("envelope: windows", windows, ndim=(1, 2))
+    if windows.shape[-1] == 0:
+        raise ParameterError(f"envelope: windows of shape {windows.shape} hold no samples")
+    return np.abs(scipy.signal.hilbert(windows.astype(np.float64, copy=False), axis=-1))
 
 
 def _jitter_read(start: int, window: int, low: int, high: int, speed: float) -> tuple[int, int]:

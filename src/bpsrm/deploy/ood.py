@@ -53,6 +53,8 @@ HELD_OUT_BLOCK = 16
 def spike_features(model: Any, sequence: Tensor) -> tuple[Tensor, Tensor]:
     """Logits ``[B, K]`` and the last spiking layer's firing rates per channel ``[B, C]`` (float64; the logits
     themselves for a network without a spiking layer)."""
+    if not callable(getattr(model, "run", None)):
+        raise ParameterError(f"spike_features: the model must be a bpsrm SpikingNetwork, got {type(model).__name__}")
     out = model.run(sequence)
     if not out.spikes:
         return out.logits, out.logits.detach().double().cpu()

@@ -10,7 +10,6 @@ which refuses pickled objects that could run code.
 
 from __future__ import annotations
 
-import os
 import pickle
 import stat
 import warnings
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import checks
 from ..errors import CheckpointError, shown
 from ..files import atomic_file
 
@@ -50,9 +50,7 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
 
 def checkpoint_path(value: object) -> Path:
     """``value`` as a Path if it is a str or a path; CheckpointError otherwise (``None`` was a TypeError)."""
-    if not isinstance(value, (str, os.PathLike)):
-        raise CheckpointError(f"a checkpoint is named by a str or a path, got {type(value).__name__}")
-    return Path(value)
+    return checks.path("a checkpoint", value, CheckpointError)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

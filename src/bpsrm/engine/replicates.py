@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError, shown
+from ..checks import items, path, real_number
+from ..errors import ConfigError, ParameterError, shown
 
 __all__ = [
     "mean_sd",
@@ -38,8 +39,9 @@ _REPLICATE_NAME = re.compile(r"(seed|fold)(0|[1-9][0-9]*)")
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     """(mean, sample standard deviation) of ``values``; the sd of a single value is 0."""
+    values = [real_number(f"mean_sd: value {i}", v) for i, v in enumerate(items("mean_sd: values", values))]
     if len(values) == 0:
-        raise ValueError("mean_sd: no values (expected the figures of one or more replicates)")
+        raise ParameterError("mean_sd: no values (expected the figures of one or more replicates)")
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
@@ -90,6 +92,7 @@ def replicate_folders(parent: Path, kind: str) -> list[Path]:
     numbers, so that ``seed10`` comes after ``seed2``; none when ``parent`` is not a folder. Other names (a
     ``seed0-old`` kept aside) are not replicates."""
     _check_kind(kind)
+    parent = path("replicate_folders: parent", parent)
     if not parent.is_dir():
         return []
     found = [
