@@ -285,11 +285,11 @@ INPUTS: dict[str, Callable[[Any], object]] = {
             {},
             "recording.csv: the signal must be a 1-D array of real numbers, got a dict",
         ),
-        ("envelope windows", "abc", "envelope: windows must be a 1-D or 2-D array of real numbers, got a str"),
+        ("envelope windows", "abc", "envelope: windows must be an array of real numbers, got a str"),
         (
             "split labels",
             [0.0, 1.5],
-            "splits: labels must be a 1-D array of whole numbers, got a float64 array",
+            "splits: labels must hold whole numbers, item 1 is 1.5",
         ),
         ("split groups", [[1], [2], [3], [4]], "splits: group key 0 is [1]; a key must be hashable"),
         ("split keys", ["a", 2], "splits: keys must be a sequence of strings, one of them is 2"),
@@ -300,9 +300,9 @@ INPUTS: dict[str, Callable[[Any], object]] = {
         ("mean_sd values", torch.tensor(0.5), "mean_sd: values must be a sequence, got a float32 array of"),
         ("replicate_folders parent", None, "replicate_folders: parent is named by a str or a path, got None"),
         ("make_events column", object(), "make_events: x must be a 0-D, 1-D or 2-D array of numbers or"),
-        ("adapt model", None, "adapt: the model must be a torch.nn.Module, got NoneType"),
-        ("adapt batch", [1.0, 2.0], "adapt: a batch must be a tensor of inputs [B, ...], got list"),
-        ("spike_features model", nn.Linear(2, 2), "the model must be a bpsrm SpikingNetwork, got Linear"),
+        ("adapt model", None, "adapt: the model must be a torch.nn.Module, got None"),
+        ("adapt batch", [1.0, 2.0], "adapt: a batch must be a tensor of inputs [B, ...], got a list"),
+        ("spike_features model", nn.Linear(2, 2), "the model must be a bpsrm SpikingNetwork, got a Linear"),
     ],
 )
 def test_a_wrong_argument_is_named_with_what_was_expected(argument: str, value: Any, message: str) -> None:
@@ -328,3 +328,41 @@ def test_odd_values_are_taken_or_refused_with_a_bpsrm_error(option: str) -> None
         except Exception as exc:
             bare.append(f"{shown(value)}: {type(exc).__name__}: {exc}")
     assert not bare, bare
+
+
+def test_empty_inputs_are_empty_not_refused() -> None:
+    """``np.asarray([])`` is float64: a check of whole numbers must not read an empty list as floats."""
+    assert group_folds([], None, 2, 0) == [] and group_holdout([], [], 0.5, 0) == []
+    assert mcnemar([], [], []) == mcnemar(np.zeros(0, dtype=np.int64), [], [])  # samples 0, p 1
+    assert mcnemar([], [], []).p == 1.0 and mcnemar([], [], []).samples == 0
+
+
+def test_labels_read_as_floats_are_the_classes_they_name() -> None:
+    """Labels of 0.0 and 1.0 (from a CSV file) are the classes 0 and 1; 1.5 was cut to 1 by ``int``."""
+    assert group_folds([0.0, 1.0, 0.0, 1.0], None, 2, 0) == group_folds([0, 1, 0, 1], None, 2, 0)
+    assert mcnemar([0.0, 1.0], [0, 0], [0, 1]).only_second == 1  # sample 1: only the second model is right
+    with pytest.raises(ParameterError, match=r"mcnemar: second must hold whole numbers, item 0 is nan"):
+        mcnemar([0, 1], [0, 1], [math.nan, 1.0])
+    with pytest.raises(ParameterError, match=r"labels must be a 1-D array of whole numbers, got a bool array"):
+        group_folds([True, False], None, 2, 0)
+
+
+def test_tensor_group_keys_keep_a_group_whole() -> None:
+    """``list(tensor)`` gives 0-d tensors, which hash by identity: the group 5 fell in both folds."""
+    folds = group_folds([0, 1] * 4, torch.tensor([5, 6] * 4), 2, 0)
+    assert len({folds[i] for i in (0, 2, 4, 6)}) == 1 and len({folds[i] for i in (1, 3, 5, 7)}) == 1
+    assert folds == group_folds([0, 1] * 4, [5, 6] * 4, 2, 0)
+
+
+def test_a_tensor_numpy_cannot_read_is_refused_with_torchs_reason() -> None:
+    with pytest.raises(
+        ParameterError,
+        match=r"window_features: windows must be a 2-D array of real numbers, got a "
+        r"float32 array of shape \(2, 4\) \(\"Can't call numpy\(\) on Tensor that req",
+    ):
+        window_features(torch.zeros(2, 4, requires_grad=True), "spectrum")
+
+
+def test_envelope_takes_any_number_of_axes() -> None:
+    windows = np.cos(np.linspace(0, 8 * np.pi, 64, endpoint=False)).reshape(1, 1, 64) * np.ones((2, 3, 1))
+    np.testing.assert_allclose(envelope(windows), np.ones((2, 3, 64)), atol=1e-12)  # |cos + i sin| = 1

@@ -29,8 +29,10 @@ __all__ = [
     "real_number",
     "flag",
     "choice",
+    "described",
     "items",
     "array",
+    "whole_numbers",
     "texts",
     "path",
 ]
@@ -137,8 +139,9 @@ _NOT_ARRAYS = (str, bytes, bytearray, Mapping, Set)
 _KIND_WORDS = {"iu": "whole numbers", "iuf": "real numbers", "iufb": "numbers or booleans"}
 
 
-def _described(value: Any) -> str:
-    """What an argument was, for a message: ``None``, ``a dict``, ``an int64 array of shape (2, 3)``."""
+def described(value: Any) -> str:
+    """What an argument was, for a message: ``None``, ``a dict``, ``an int64 array of shape (2, 3)``, ``a uint8
+    array of shape (3,)``."""
     if value is None:
         return "None"
     dtype, shape = getattr(value, "dtype", None), getattr(value, "shape", None)
@@ -146,44 +149,68 @@ def _described(value: Any) -> str:
         text = f"{str(dtype).removeprefix('torch.')} array of shape {tuple(shape)}"
     else:
         text = type(value).__name__
-    return f"{'an' if text[0] in 'aeiou' else 'a'} {text}"
+    return f"{'an' if text[0] in 'aeio' else 'a'} {text}"  # a uint8, a unicode string: u sounds as "you"
 
 
 def items(name: str, value: Any, what: str = "a sequence") -> list[Any]:
     """``value`` as a list when it is a sized, ordered collection (a list, tuple, range, 1-D array or tensor); a
-    string, bytes, a mapping, a set, None or a number is refused (``what`` says what was expected)."""
-    if (
-        value is None
-        or isinstance(value, _NOT_ARRAYS)
-        or not hasattr(value, "__len__")
-        or not hasattr(value, "__iter__")
-    ):
-        raise ParameterError(f"{name} must be {what}, got {_described(value)}")
+    string, bytes, a mapping, a set, None or a number is refused (``what`` says what was expected). An array's or
+    a tensor's items come as Python's numbers and strings (``tolist``): a 0-d tensor hashes by its identity, so
+    two equal ones would be two keys."""
+    listable = hasattr(value, "__len__") and hasattr(value, "__iter__")
+    if value is None or isinstance(value, _NOT_ARRAYS) or not listable:
+        raise ParameterError(f"{name} must be {what}, got {described(value)}")
     try:
-        return list(value)
-    except TypeError:  # a 0-d array or tensor has __len__ and __iter__, and refuses both
-        raise ParameterError(f"{name} must be {what}, got {_described(value)}") from None
+        listed = value.tolist() if callable(getattr(value, "tolist", None)) else list(value)
+    except (TypeError, RuntimeError):  # a 0-d array or tensor has __len__ and __iter__, and refuses both
+        raise ParameterError(f"{name} must be {what}, got {described(value)}") from None
+    if not isinstance(listed, list):  # tolist of a 0-d array is its one number
+        raise ParameterError(f"{name} must be {what}, got {described(value)}")
+    return listed
 
 
-def array(name: str, value: Any, *, ndim: int | tuple[int, ...], kinds: str = "iuf") -> np.ndarray:
-    """``value`` (a list, tuple, range, NumPy array or CPU tensor) as a NumPy array of ``ndim`` axes (or one of
-    the counts ``ndim`` lists) whose dtype kind is one of ``kinds`` (NumPy's letters: ``i``/``u`` whole numbers,
-    ``f`` floats, ``b`` booleans; a bool is no number here). A string, bytes, a mapping, a set or None is refused,
-    not made a 0-d array, and so is a ragged list (NumPy's ValueError) or a tensor that needs grad or lives on a
-    GPU (torch's errors)."""
-    counts = (ndim,) if isinstance(ndim, int) else ndim
-    named = [f"{count}-D" for count in counts]
-    axes = f"{', '.join(named[:-1])} or {named[-1]}" if len(named) > 1 else named[0]
-    expected = f"{name} must be a {axes} array of {_KIND_WORDS.get(kinds, f'dtype kind {kinds!r}')}"
+def _axes(ndim: int | tuple[int, ...] | None) -> str:
+    if ndim is None:
+        return "an array"
+    named = [f"{count}-D" for count in ((ndim,) if isinstance(ndim, int) else ndim)]
+    return f"a {', '.join(named[:-1])} or {named[-1]} array" if len(named) > 1 else f"a {named[0]} array"
+
+
+def array(
+    name: str, value: Any, *, ndim: int | tuple[int, ...] | None, kinds: str = "iuf", words: str | None = None
+) -> np.ndarray:
+    """``value`` (a list, tuple, range, NumPy array or CPU tensor) as a NumPy array of ``ndim`` axes (one of the
+    counts ``ndim`` lists; any count from 1 for None) whose dtype kind is one of ``kinds`` (NumPy's letters:
+    ``i``/``u`` whole numbers, ``f`` floats, ``b`` booleans; a bool is no number here). An empty list is an
+    empty array of the kind expected. A string, bytes, a mapping, a set or None is refused, not made a 0-d array,
+    and so is a ragged list (NumPy's ValueError) or a tensor that needs grad or lives on a GPU (torch's reason is
+    quoted). ``words`` names the items in messages (by default from ``kinds``: "real numbers")."""
+    expected = f"{name} must be {_axes(ndim)} of {words or _KIND_WORDS.get(kinds, f'dtype kind {kinds!r}')}"
     if value is None or isinstance(value, _NOT_ARRAYS):
-        raise ParameterError(f"{expected}, got {_described(value)}")
+        raise ParameterError(f"{expected}, got {described(value)}")
     try:
         result = np.asarray(value)
-    except (TypeError, ValueError, RuntimeError):
-        raise ParameterError(f"{expected}, got {_described(value)}") from None
-    if result.ndim not in counts or result.dtype.kind not in kinds:
-        raise ParameterError(f"{expected}, got {_described(result)}")
+    except (TypeError, ValueError, RuntimeError) as exc:
+        reason = shown(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise ParameterError(f"{expected}, got {described(value)} ({reason})") from None
+    if result.size == 0 and result.dtype.kind not in kinds and getattr(value, "dtype", None) is None:
+        result = result.astype(np.int64 if "f" not in kinds else np.float64)  # [] is float64 to NumPy
+    fits = result.ndim >= 1 if ndim is None else result.ndim in ((ndim,) if isinstance(ndim, int) else ndim)
+    if not fits or result.dtype.kind not in kinds:
+        raise ParameterError(f"{expected}, got {described(result)}")
     return result
+
+
+def whole_numbers(name: str, value: Any) -> np.ndarray:
+    """``value`` as a 1-D int64 array: whole numbers, or floats that hold whole numbers (``1.0``, as labels read
+    from a CSV file are); ``1.5``, NaN and booleans are refused (``int`` would cut 1.5 to the class 1)."""
+    values = array(name, value, ndim=1, kinds="iuf", words="whole numbers")
+    if values.dtype.kind == "f":
+        whole = np.isfinite(values) & (np.abs(values) < 2.0**63) & (values == np.round(values))
+        if not whole.all():
+            first = int(np.argmin(whole))
+            raise ParameterError(f"{name} must hold whole numbers, item {first} is {float(values[first])!r}")
+    return values.astype(np.int64, copy=False)
 
 
 def texts(name: str, value: Any) -> list[str]:
@@ -200,5 +227,5 @@ def path(name: str, value: Any, error: type[BpsrmError] = ParameterError) -> Pat
     """``value`` as a Path when it is a str or an ``os.PathLike``; ``error`` naming ``name`` otherwise (None, an
     int, bytes: ``Path`` raised a bare TypeError)."""
     if not isinstance(value, (str, os.PathLike)):
-        raise error(f"{name} is named by a str or a path, got {_described(value)}")
+        raise error(f"{name} is named by a str or a path, got {described(value)}")
     return Path(value)

@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Hashable, Sequence
 
-from ..checks import SEED_RANGE, array, items, real_number, texts, whole_number
+from ..checks import SEED_RANGE, items, real_number, texts, whole_number, whole_numbers
 from ..errors import ParameterError, shown
 
 __all__ = ["drop_overlapping", "group_folds", "group_holdout", "hashed_fold", "hashed_holdout", "split_digest"]
@@ -27,7 +27,7 @@ __all__ = ["drop_overlapping", "group_folds", "group_holdout", "hashed_fold", "h
 
 def _labels(labels: Sequence[int]) -> list[int]:
     """The class labels as a list of ints (a 1-D sequence or array of whole numbers; 1.5 is no class)."""
-    return [int(label) for label in array("splits: labels", labels, ndim=1, kinds="iu")]
+    return whole_numbers("splits: labels", labels).tolist()
 
 
 def _class_groups(labels: list[int], groups: Sequence[Hashable] | None) -> dict[int, dict[Hashable, list[int]]]:

@@ -118,7 +118,7 @@ def prepare_windows(
 ) -> np.ndarray:
     """Windows ``[N, L]`` normalised (``train``: $(x - \\mu) / \\sigma$ with the training data's ``mean`` and
     ``std``; ``window``: each window on its own; ``none``), then :func:`window_features`."""
-    windows = array("windows", windows, ndim=2)
+    windows = array("prepare_windows: windows", windows, ndim=2)
     if normalize == "train":
         if mean is None or std is None:
             raise DataError("normalize='train' needs the training data's mean and std")
@@ -141,12 +141,15 @@ def window_features(windows: np.ndarray, features: str) -> np.ndarray:
 
     Spectra are standardised per window, so a change of amplitude (of load) moves nothing.
     """
-    windows = array("windows", windows, ndim=2)
+    windows = array("window_features: windows", windows, ndim=2)
     if features == "raw":
         return windows
     length = windows.shape[1]
     if length < 2:
-        raise ParameterError(f"windows of {length} samples have no spectrum; expected 2 samples or more")
+        raise ParameterError(
+            f"window_features: windows of {length} sample{'s' if length != 1 else ''} have no spectrum; "
+            "expected 2 samples or more"
+        )
     x = windows - windows.mean(axis=1, keepdims=True)
     if features == "envelope":
         x = envelope(x)
@@ -169,7 +172,7 @@ def envelope(windows: np.ndarray) -> np.ndarray:
         import scipy.signal
     except ImportError:  # pragma: no cover - scipy is in the data extra
         raise DataError("the envelope needs scipy: pip install 'bpsrm[data]'") from None
-    windows = array("envelope: windows", windows, ndim=(1, 2))
+    windows = array("envelope: windows", windows, ndim=None)
     if windows.shape[-1] == 0:
         raise ParameterError(f"envelope: windows of shape {windows.shape} hold no samples")
     return np.abs(scipy.signal.hilbert(windows.astype(np.float64, copy=False), axis=-1))

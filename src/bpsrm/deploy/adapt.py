@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from ..checks import described
 from ..errors import DataError, ParameterError
 from ..network.norm import TemporalNorm
 
@@ -32,17 +33,13 @@ __all__ = ["adapt_norm_statistics", "adapt_on_samples", "norm_layers"]
 def norm_layers(model: nn.Module) -> list[Any]:
     """The modules of ``model`` that keep running statistics (bpsrm's temporal norms, PyTorch's BatchNorm)."""
     if not isinstance(model, nn.Module):
-        raise ParameterError(f"adapt: the model must be a torch.nn.Module, got {type(model).__name__}")
+        raise ParameterError(f"adapt: the model must be a torch.nn.Module, got {described(model)}")
     return [
         m
         for m in model.modules()
         if isinstance(m, (TemporalNorm, nn.modules.batchnorm._BatchNorm))
         and getattr(m, "running_mean", None) is not None
     ]
-
-
-def _what(value: Any) -> str:
-    return "a 0-d tensor" if isinstance(value, Tensor) else type(value).__name__
 
 
 @torch.no_grad()
@@ -67,7 +64,7 @@ def adapt_norm_statistics(model: nn.Module, batches: Iterable[Tensor], encode: C
     try:
         for inputs in batches:
             if not isinstance(inputs, Tensor) or inputs.dim() == 0:
-                raise ParameterError(f"adapt: a batch must be a tensor of inputs [B, ...], got {_what(inputs)}")
+                raise ParameterError(f"adapt: a batch must be a tensor of inputs [B, ...], got {described(inputs)}")
             if inputs.shape[0] < 2:
                 continue  # one sample gives no variance over the batch
             count += 1

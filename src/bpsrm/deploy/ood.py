@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ..checks import real_number
+from ..checks import described, real_number
 from ..engine.checkpoint import save_checkpoint
 from ..engine.experiment import subsample
 from ..errors import BpsrmError, DataError, ParameterError, shown
@@ -54,7 +54,7 @@ def spike_features(model: Any, sequence: Tensor) -> tuple[Tensor, Tensor]:
     """Logits ``[B, K]`` and the last spiking layer's firing rates per channel ``[B, C]`` (float64; the logits
     themselves for a network without a spiking layer)."""
     if not callable(getattr(model, "run", None)):
-        raise ParameterError(f"spike_features: the model must be a bpsrm SpikingNetwork, got {type(model).__name__}")
+        raise ParameterError(f"spike_features: the model must be a bpsrm SpikingNetwork, got {described(model)}")
     out = model.run(sequence)
     if not out.spikes:
         return out.logits, out.logits.detach().double().cpu()
