@@ -45,6 +45,7 @@ from bpsrm.network.layers import MembraneReadout
 from bpsrm.network.models import build_model, parse_spec
 from bpsrm.network.norm import TemporalChannelNorm
 from bpsrm.network.pooling import MaxPool
+from bpsrm.neuron import functional
 from bpsrm.neuron.functional import srm
 from bpsrm.neuron.module import SRMNeuron
 from bpsrm.neuron.params import SRMParams
@@ -168,6 +169,16 @@ def test_srms_threshold_past_floats_range_is_inf_and_never_fires() -> None:
     """10**5000 is theta = inf (srm takes it: no spike, u the plain PSP); before, float() raised OverflowError."""
     spikes, _ = srm(torch.ones(4, 1, 3), theta=HUGE)
     assert spikes.sum().item() == 0
+
+
+def test_a_huge_threshold_leaves_no_key_that_repr_refuses_in_srms_plan_cache() -> None:
+    """torch.compile guards on srm's cache of call plans and writes each key with repr: a key holding 10**5000
+    made every later compiled training in the process fail ("Exceeds the limit (4300 digits)"), found by the CLI
+    fuzz when it compiled after this file's tests in the same worker."""
+    srm(torch.ones(4, 1, 3), theta=HUGE)
+    srm(torch.ones(4, 1, 3), theta=HUGE)  # a second call takes the same (uncached) path and the same answer
+    repr(list(functional._PLANS))  # raised ValueError
+    assert not any(HUGE in key for key in functional._PLANS)
 
 
 @pytest.mark.parametrize(

@@ -252,9 +252,12 @@ def srm(
             constants = _constant_parameters(x.dtype, x.device, kernel, *numbers)
             sg = get_surrogate(surrogate)
             plan = _plan(constants, sg, bool(detach_reset), backend, bool(check_finite), x, reset)
-            if len(_PLANS) >= 256:
-                _PLANS.clear()
-            _PLANS[key] = plan
+            if all(type(v) is not int or v.bit_length() <= 64 for v in numbers):
+                # a whole number past 64 bits (10**5000, read as inf) is not kept: torch.compile guards on the
+                # cache's keys and writes them with repr, which refuses more than 4,300 digits
+                if len(_PLANS) >= 256:
+                    _PLANS.clear()
+                _PLANS[key] = plan
             return plan(x)
     check_setting("reset", reset)
     detach_reset, check_finite = check_flags(detach_reset, check_finite)
