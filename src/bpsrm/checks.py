@@ -169,10 +169,10 @@ def items(name: str, value: Any, what: str = "a sequence") -> list[Any]:
     return listed
 
 
-def _axes(ndim: int | tuple[int, ...] | None) -> str:
-    if ndim is None:
+def _axes(counts: tuple[int, ...] | None) -> str:
+    if counts is None:
         return "an array"
-    named = [f"{count}-D" for count in ((ndim,) if isinstance(ndim, int) else ndim)]
+    named = [f"{count}-D" for count in counts]
     return f"a {', '.join(named[:-1])} or {named[-1]} array" if len(named) > 1 else f"a {named[0]} array"
 
 
@@ -185,7 +185,8 @@ def array(
     empty array of the kind expected. A string, bytes, a mapping, a set or None is refused, not made a 0-d array,
     and so is a ragged list (NumPy's ValueError) or a tensor that needs grad or lives on a GPU (torch's reason is
     quoted). ``words`` names the items in messages (by default from ``kinds``: "real numbers")."""
-    expected = f"{name} must be {_axes(ndim)} of {words or _KIND_WORDS.get(kinds, f'dtype kind {kinds!r}')}"
+    counts = (ndim,) if isinstance(ndim, int) else ndim  # None: any count from 1
+    expected = f"{name} must be {_axes(counts)} of {words or _KIND_WORDS.get(kinds, f'dtype kind {kinds!r}')}"
     if value is None or isinstance(value, _NOT_ARRAYS):
         raise ParameterError(f"{expected}, got {described(value)}")
     try:
@@ -195,7 +196,7 @@ def array(
         raise ParameterError(f"{expected}, got {described(value)} ({reason})") from None
     if result.size == 0 and result.dtype.kind not in kinds and getattr(value, "dtype", None) is None:
         result = result.astype(np.int64 if "f" not in kinds else np.float64)  # [] is float64 to NumPy
-    fits = result.ndim >= 1 if ndim is None else result.ndim in ((ndim,) if isinstance(ndim, int) else ndim)
+    fits = result.ndim >= 1 if counts is None else result.ndim in counts
     if not fits or result.dtype.kind not in kinds:
         raise ParameterError(f"{expected}, got {described(result)}")
     return result

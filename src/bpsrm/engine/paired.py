@@ -79,15 +79,13 @@ def exact_mcnemar_p(only_first: int, only_second: int) -> float:
     at most one the tail holds half the mass or more, and p is 1 exactly."""
     only_first = whole_number("exact_mcnemar_p: only_first (b)", only_first, 0)
     only_second = whole_number("exact_mcnemar_p: only_second (c)", only_second, 0)
-    n = only_first + only_second
-    if n == 0:
-        return 1.0
-    if 2 * min(only_first, only_second) + 1 >= n:
-        return 1.0  # b = c, or they differ by one: the tail holds half the mass or more
+    n, m = only_first + only_second, min(only_first, only_second)
+    if n == 0 or 2 * m + 1 >= n:
+        return 1.0  # no discordant sample; or b = c, or they differ by one: the tail holds half the mass or more
     if n > EXACT_UP_TO:
-        return min(1.0, 2 * _tail_in_floats(n, min(only_first, only_second)))
+        return min(1.0, 2 * _tail_in_floats(n, m))
     tail, term = 0, 1  # term = C(n, k), built from C(n, k - 1): C(n, k) = C(n, k - 1) * (n - k + 1) / k, exact
-    for k in range(min(only_first, only_second) + 1):
+    for k in range(m + 1):
         tail += term
         term = term * (n - k) // (k + 1)
     return min(1.0, 2 * tail / 2**n)
@@ -100,11 +98,9 @@ def mcnemar(
     classes are ``labels`` (three 1-D arrays of one length, sample i at index i in all three)."""
     given = {"labels": labels, "first": first, "second": second}
     arrays = [whole_numbers(f"mcnemar: {name}", value) for name, value in given.items()]
-    shapes = [a.shape for a in arrays]
-    if len(set(shapes)) != 1:
-        raise ParameterError(
-            f"mcnemar: labels, first and second must be equally long, got lengths {[s[0] for s in shapes]}"
-        )
+    lengths = [len(a) for a in arrays]
+    if len(set(lengths)) != 1:
+        raise ParameterError(f"mcnemar: labels, first and second must be equally long, got lengths {lengths}")
     truth, a, b = arrays
     right_a, right_b = a == truth, b == truth
     only_first = int(np.count_nonzero(right_a & ~right_b))
