@@ -56,6 +56,30 @@ def test_psp_kernels_by_hand() -> None:
     assert psp_kernel(3, a_s, a_m, "exp").tolist() == pytest.approx([1, a_m.item(), a_m.item() ** 2])
 
 
+def test_psp_kernel_where_the_two_decays_meet() -> None:
+    """At a_s = a_m the closed form is 0/0 (it gave NaN), and near it, in float32, it lost every digit; the
+    kernel is the sum sum_j a_s^j a_m^(n-j), which is (n+1) a^n at a_s = a_m (BP-SRM.md section 1)."""
+    a = math.exp(-1 / 4)
+    met = psp_kernel(6, torch.tensor(a, dtype=F64), torch.tensor(a, dtype=F64), "dexp")
+    assert met.tolist() == pytest.approx([(n + 1) * a**n for n in range(6)], rel=1e-14)
+    a_s, a_m = math.exp(-1 / 4), math.exp(-1 / (4 + 1e-6))  # apart by 1e-6 steps: below float32's resolution
+    near = psp_kernel(20, torch.tensor(a_s), torch.tensor(a_m), "dexp")
+    for n in range(20):
+        want = sum(a_s**j * a_m ** (n - j) for j in range(n + 1))
+        assert near[n].item() == pytest.approx(want, rel=1e-5)
+    assert psp_kernel(0, torch.tensor(a), torch.tensor(a), "dexp").shape == (0,)
+
+
+def test_kernel_form_where_tau_s_equals_tau_m() -> None:
+    """srm_convolution with tau_s = tau_m gave NaN everywhere; it agrees with srm, which takes that case."""
+    x = _input(seed=5)
+    spikes, u = srm(x, tau_s=4.0, tau_m=4.0, theta=0.9, backend="portable")
+    ref_spikes, ref_u = srm_convolution(x, tau_s=4.0, tau_m=4.0, theta=0.9)
+    assert 0.03 < spikes.mean().item() < 0.7
+    assert torch.equal(spikes, ref_spikes)
+    assert (u - ref_u).abs().max().item() <= 1e-10
+
+
 def test_forward_by_hand() -> None:
     """Three steps computed with pencil: a spike at step 0 lowers u from step 1 on."""
     a_s, a_m, a_r = math.exp(-1 / 2), math.exp(-1 / 4), math.exp(-1 / 3)

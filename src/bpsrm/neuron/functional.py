@@ -454,7 +454,8 @@ def srm_reference(
 ) -> tuple[Tensor, Tensor]:
     """The iterative SRM step by step with plain autograd (the test oracle).
 
-    Same arguments and results as :func:`srm`. The spike's gradient comes from
+    The neuron arguments and the results of :func:`srm` (not its ``backend`` and ``check_finite``: it is one
+    plain loop, and NaN goes through it as it comes). The spike's gradient comes from
     autograd of the surrogate's smooth primitive, not from its closed-form
     derivative. Slow and memory-hungry: never the fast path.
     """
@@ -492,13 +493,20 @@ def srm_reference(
 def psp_kernel(steps: int, a_s: Tensor, a_m: Tensor, kernel: str) -> Tensor:
     r"""The PSP kernel eps[n], n = 0 .. steps-1, in closed form (BP-SRM.md section 1).
 
-    ``dexp``: $(a_m^{n+1} - a_s^{n+1}) / (a_m - a_s)$; ``alpha``:
-    $(n+1) a_m^n$; ``exp``: $a_m^n$. Shape ``[steps, *broadcast(a_s, a_m)]``.
+    ``dexp``: $\sum_{j=0}^{n} a_s^j a_m^{n-j}$, which is $(a_m^{n+1} - a_s^{n+1}) / (a_m - a_s)$ where
+    $a_s \ne a_m$ and $(n+1) a_m^n$ where they meet; it is summed by $\epsilon[n] = a_m \epsilon[n-1] + a_s^n$,
+    because the quotient is 0/0 at $a_s = a_m$ and loses every digit near it. ``alpha``: $(n+1) a_m^n$;
+    ``exp``: $a_m^n$. Shape ``[steps, *broadcast(a_s, a_m)]``.
     """
     shape = torch.broadcast_shapes(a_s.shape, a_m.shape)
-    n = torch.arange(steps, dtype=a_m.dtype, device=a_m.device).reshape((steps,) + (1,) * len(shape))
     if kernel == "dexp":
-        return (a_m ** (n + 1) - a_s ** (n + 1)) / (a_m - a_s)
+        term = torch.ones(shape, dtype=a_m.dtype, device=a_m.device)
+        eps = [term]
+        for _ in range(1, steps):
+            term = term * a_s
+            eps.append(a_m * eps[-1] + term)
+        return torch.stack(eps[:steps]) if steps > 0 else torch.empty((0, *shape), dtype=a_m.dtype, device=a_m.device)
+    n = torch.arange(steps, dtype=a_m.dtype, device=a_m.device).reshape((steps,) + (1,) * len(shape))
     if kernel == "alpha":
         return (n + 1) * a_m**n
     if kernel == "exp":
@@ -526,7 +534,9 @@ def srm_convolution(
     \qquad o[t] = H(u[t] - \theta)
     $$
 
-    Same arguments and results as :func:`srm`; ``detach_reset`` only affects gradients.
+    The neuron arguments and the results of :func:`srm` for the subtractive reset (not ``reset``, ``backend``
+    or ``check_finite``: the hard reset of section 2.1 has no kernel form); ``detach_reset`` only affects
+    gradients.
     """
     check_setting("detach_reset", detach_reset)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
