@@ -250,3 +250,21 @@ def test_time_folded_runs_a_repeated_input_once() -> None:
     slow = folded(direct(x, 4).contiguous())
     assert calls == [5, 20]
     torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)
+
+
+def test_time_folded_runs_dropout_on_every_step_of_a_repeated_input() -> None:
+    """Dropout after direct encoding drew one mask for all T steps when the repeated input ran once; the
+    docstring's y[t, b] = module(x[t, b]) means a mask per step, as for the same input copied."""
+    from bpsrm.network.encoding import direct
+
+    torch.manual_seed(0)
+    repeated = direct(torch.ones(2, 50), 4)
+    assert repeated.stride(0) == 0
+    y = TimeFolded(torch.nn.Dropout(0.5))(repeated)
+    assert y.shape == (4, 2, 50)
+    assert not torch.equal(y[0], y[1]) and not torch.equal(y[1], y[2])
+    assert 0.3 < (y == 0).double().mean().item() < 0.7
+    sequence = TimeFolded(torch.nn.Sequential(torch.nn.Linear(50, 3), torch.nn.Dropout(0.5)))
+    assert sequence(repeated).stride(0) != 0  # one random member: all T steps run
+    plain = TimeFolded(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(50, 3)))
+    assert plain(repeated).stride(0) == 0  # per-sample members only: it still runs once

@@ -15,6 +15,7 @@ from ..checks import choice
 from ..errors import ShapeError
 from ..neuron.functional import srm
 from ..neuron.params import DEFAULTS
+from .pooling import MaxPool
 
 __all__ = ["TimeFolded", "SpikingBlock", "SpikeCountReadout", "MembraneReadout"]
 
@@ -26,10 +27,45 @@ def _check_time_first(x: object, who: str, min_dim: int = 2) -> Tensor:
     return x
 
 
+_PER_SAMPLE: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+    nn.Identity,
+    MaxPool,
+)
+"""Modules whose output for a sample is a function of that sample alone, with no randomness: for these, one
+input repeated over T gives one output repeated over T."""
+
+
+def _runs_once_per_repeat(module: nn.Module) -> bool:
+    """Whether ``module`` (or an ``nn.Sequential`` of them) is one of :data:`_PER_SAMPLE`: then a time-folded
+    input that repeats one sample over T may run once. Dropout, noise or a batch norm in training would see one
+    batch where they should see T of them, so everything else runs on all T."""
+    if type(module) is nn.Sequential:
+        return all(_runs_once_per_repeat(child) for child in module)
+    return isinstance(module, _PER_SAMPLE)
+
+
 class TimeFolded(nn.Module):
     """Run ``module`` on ``[T*B, ...]`` and unfold the result to ``[T, B, ...]``.
 
-    ``y[t, b] = module(x[t, b])`` for every step and sample, in one call.
+    ``y[t, b] = module(x[t, b])`` for every step and sample, in one call. An input that repeats one sample over
+    T (stride 0 on the time axis, as :func:`bpsrm.encoding.direct` gives) runs once when the module is a plain
+    per-sample one (Linear, Conv, pooling, Flatten); any other module, such as
+    dropout, runs on all T steps, so that its randomness and its batch statistics are those of T steps.
     """
 
     def __init__(self, module: nn.Module) -> None:
@@ -39,7 +75,7 @@ class TimeFolded(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_time_first(x, f"TimeFolded({type(self.module).__name__})")
         steps, batch = x.shape[0], x.shape[1]
-        if steps > 1 and x.stride(0) == 0:
+        if steps > 1 and x.stride(0) == 0 and _runs_once_per_repeat(self.module):
             # The same input at every step (direct encoding is an expanded view): run the
             # module once and expand its output over time, again without a copy.
             y = self.module(x[0])
