@@ -57,10 +57,10 @@ def test_mlp_round_trip_gives_the_same_spikes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_conv_network_with_tcn_round_trip(tmp_path: Path, kernel: str) -> None:
-    """TCN with one affine per channel (time_steps=None) folds into the convolution before it."""
+    """TCN with one affine per channel (norm={"step_affine": False}) folds into the convolution before it."""
     torch.manual_seed(1)
     model = build_model(
-        "8C3-TCN-SRM-AP2-16C3-TCN-SRM-AP2-FC10", (2, 12, 12), time_steps=None, neuron={"kernel": kernel}
+        "8C3-TCN-SRM-AP2-16C3-TCN-SRM-AP2-FC10", (2, 12, 12), norm={"step_affine": False}, neuron={"kernel": kernel}
     )
     _randomise_norms(model, 3)
     graph = to_nir(model)
@@ -73,7 +73,7 @@ def test_conv_network_with_tcn_round_trip(tmp_path: Path, kernel: str) -> None:
 def test_one_dimensional_network_round_trip(tmp_path: Path) -> None:
     """Conv1d and 1-D average pooling (exported as a diagonal Conv1d, NIR having no 1-D pooling)."""
     torch.manual_seed(6)
-    model = build_model("8C5-TCN-SRM-AP2-16C3-TCN-SRM-AP4-FC10", (2, 64), time_steps=None)
+    model = build_model("8C5-TCN-SRM-AP2-16C3-TCN-SRM-AP4-FC10", (2, 64), norm={"step_affine": False})
     _randomise_norms(model, 7)
     x = torch.rand(4, 3, 2, 64) * 3.0
     _compare(model, _roundtrip(model, tmp_path), x)
@@ -81,7 +81,7 @@ def test_one_dimensional_network_round_trip(tmp_path: Path) -> None:
 
 def test_fold_matches_hand_computation() -> None:
     torch.manual_seed(2)
-    model = build_model("FC4-TCN-SRM-FC2", (3,), time_steps=None)
+    model = build_model("FC4-TCN-SRM-FC2", (3,), norm={"step_affine": False})
     _randomise_norms(model, 5)
     linear, norm = model.layers[0].module, model.layers[1]
     node = to_nir(model).nodes["0.synapse"]
@@ -105,7 +105,7 @@ def test_synapses_and_pooling_written_as_the_torch_modules_hold_them(spec, sampl
     is AvgPool2d(k, k, 0); a 1-D one a Conv1d with 1/k on the channel diagonal and stride k; the Affine is the
     Linear's [out, in] weight and bias, on torch's C-major flattening."""
     torch.manual_seed(4)
-    model = build_model(spec, sample, time_steps=None)
+    model = build_model(spec, sample, norm={"step_affine": False})
     _randomise_norms(model, 8)
     conv, norm, linear = model.layers[0].module, model.layers[1], model.layers[5].module
     nodes = to_nir(model).nodes
@@ -249,7 +249,7 @@ def test_cli_export_errors_name_the_problem(tmp_path: Path, capsys) -> None:
 def test_fc_then_tcn_keeps_the_folded_shift_through_a_file(tmp_path: Path) -> None:
     """A linear layer before a norm has no bias; the fold gives it one, so it is written as an Affine."""
     torch.manual_seed(8)
-    model = build_model("FC8-TCN-SRM-FC3", (6,), time_steps=None)
+    model = build_model("FC8-TCN-SRM-FC3", (6,), norm={"step_affine": False})
     _randomise_norms(model, 9)
     graph = to_nir(model)
     assert isinstance(graph.nodes["0.synapse"], nir.Affine)

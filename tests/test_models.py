@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -64,7 +65,7 @@ def test_replace_norm_changes_every_norm_token_in_any_case() -> None:
 # ---------------------------------------------------------------------------------------------
 def test_example_spec_structure_and_logits() -> None:
     torch.manual_seed(0)
-    model = build_model(EXAMPLE, (1, 28, 28))
+    model = build_model(EXAMPLE, (1, 28, 28), time_steps=3)
     assert isinstance(model, SpikingNetwork)
     assert isinstance(model, bpsrm.SpikingNetwork)
 
@@ -76,7 +77,7 @@ def test_example_spec_structure_and_logits() -> None:
     assert [(lin.in_features, lin.out_features) for lin in linears] == [(64 * 7 * 7, 128), (128, 10)]
     norms = inner(model, TemporalChannelNorm)
     assert [n.num_channels for n in norms] == [32, 64]
-    assert all(n.time_steps is None and n.stats == "channel" for n in norms)
+    assert all(n.time_steps == 3 and n.stats == "channel" and n.weight.shape == (3, n.num_channels) for n in norms)
     assert len(inner(model, SRMNeuron)) == 3
     assert [(p.kernel_size, p.dims) for p in inner(model, MaxPool)] == [(2, 2), (2, 2)]
     assert isinstance(model.readout, MembraneReadout)
@@ -97,7 +98,7 @@ def test_example_spec_structure_and_logits() -> None:
 
 def test_one_dimensional_spec_uses_conv1d() -> None:
     torch.manual_seed(1)
-    model = build_model("8C5-TCN-SRM-AP2-16C3-SRM-MP2-FC10", (2, 64))
+    model = build_model("8C5-TCN-SRM-AP2-16C3-SRM-MP2-FC10", (2, 64), time_steps=4)
     convs = inner(model, nn.Conv1d)
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(2, 8, (5,)), (8, 16, (3,))]
     assert not inner(model, nn.Conv2d)
@@ -200,7 +201,10 @@ def test_hand_lif_network() -> None:
 # ---------------------------------------------------------------------------------------------
 def test_per_channel_neuron_has_per_channel_taus() -> None:
     model = build_model(
-        "6C3-TCN-SRM-FC7-SRM-FC2", (2, 5, 5), neuron={"per_channel": True, "learn_tau": True, "learn_theta": True}
+        "6C3-TCN-SRM-FC7-SRM-FC2",
+        (2, 5, 5),
+        time_steps=2,
+        neuron={"per_channel": True, "learn_tau": True, "learn_theta": True},
     )
     first, second = inner(model, SRMNeuron)
     assert first.channels == 6 and second.channels == 7
@@ -284,8 +288,17 @@ def test_norm_tokens_and_options() -> None:
     assert tcn.stats == "time_channel"
 
 
-def test_tcn_without_time_steps_runs_at_any_t() -> None:
-    model = build_model("4C3-TCN-SRM-FC3", (1, 4, 4))
+def test_tcn_without_time_steps_is_refused() -> None:
+    """Without T, TCN's per-(t, c) affine was silently one affine per channel: folded BatchNorm under TCN's name
+    (a TCN-against-BN ablation would have compared BN with BN)."""
+    with pytest.raises(SpecError, match=re.escape("build_model needs time_steps=T, or norm={'step_affine': False}")):
+        build_model("4C3-TCN-SRM-FC3", (1, 4, 4))
+    (tcn,) = inner(build_model("4C3-TCN-SRM-FC3", (1, 4, 4), time_steps=3), TemporalChannelNorm)
+    assert tuple(tcn.weight.shape) == (3, 4)
+
+
+def test_tcn_with_one_affine_per_channel_runs_at_any_t() -> None:
+    model = build_model("4C3-TCN-SRM-FC3", (1, 4, 4), norm={"step_affine": False})
     (tcn,) = inner(model, TemporalChannelNorm)
     assert tcn.time_steps is None and tuple(tcn.weight.shape) == (4,)
     for steps in (1, 2, 5):
@@ -372,7 +385,7 @@ def test_bad_neuron_value() -> None:
 @pytest.mark.parametrize(
     ("spec", "input_shape", "time_steps", "extra_neuron"),
     [
-        (EXAMPLE, (1, 28, 28), None, {}),
+        (EXAMPLE, (1, 28, 28), 2, {}),
         ("6C3-TCN-SRM-AP2-6C3-TCNT-SRM-FC8-TEBN-SRM-FC3", (1, 8, 8), 3, {"per_channel": True}),
         ("6C3-BNTT-SRM-MP2-6C3-TDBN-SRM-FC5-BN-SRM-FC4-SRM", (1, 8, 8), 3, {}),
         ("4C5-TCN-SRM-MP2-FC6-SRM-FC3", (2, 16), 3, {"kernel": "alpha", "per_channel": True}),
@@ -446,7 +459,7 @@ def test_the_outputs_of_a_spec_are_its_last_fc_layers(spec: str, outputs: int) -
     from bpsrm.network.models import spec_outputs
 
     assert spec_outputs(spec) == outputs
-    model = build_model(spec, (16,) if spec.startswith("FC") else (1, 8, 8))  # what the network gives
+    model = build_model(spec, (16,) if spec.startswith("FC") else (1, 8, 8), time_steps=2)  # what it gives
     x = torch.zeros(2, 3, 16) if spec.startswith("FC") else torch.zeros(2, 3, 1, 8, 8)
     assert model(x).shape == (3, outputs)
 

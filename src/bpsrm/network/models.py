@@ -254,7 +254,8 @@ def build_model(
         spec: e.g. ``"32C3-TCN-SRM-MP2-64C3-TCN-SRM-MP2-FC128-SRM-FC10"``.
         input_shape: one sample without T and B: ``(C, H, W)``, ``(C, L)`` or ``(N,)``.
         time_steps: T; needed by per-step norms (TCN's per-(t, c) affine,
-            BNTT, TEBN). With ``None``, TCN uses a per-channel affine and runs at any T.
+            BNTT, TEBN). With ``None`` a TCN needs ``norm={"step_affine": False}`` (one affine per channel,
+            which runs at any T); without it a SpecError says so.
         neuron: the neuron settings, an :class:`~bpsrm.neuron.params.SRMParams` or a mapping of its
             fields (``surrogate`` may also be a :class:`~bpsrm.neuron.surrogate.Surrogate` object).
         norm: options of the norms: ``stats``, ``scale_by_threshold``, ``alpha``, ``eps``, ``momentum``,

@@ -466,6 +466,11 @@ class TemporalChannelNorm(TemporalNorm):
                 "norm step_affine=False (one affine per channel) needs channel statistics; time-channel "
                 "statistics (TCNT, or TCN with stats='time_channel') are per step"
             )
+        if per_step and time_steps is None:  # it would be folded BatchNorm under TCN's name
+            raise SpecError(
+                "TCN keeps gamma and beta per (t, c) (BP-SRM.md section 4): build_model needs time_steps=T, or "
+                "norm={'step_affine': False} for one affine per channel that runs at any T"
+            )
         return cls(
             channels,
             time_steps if per_step else None,
