@@ -170,7 +170,10 @@ def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, share
     records = sorted(str(p) for p in (shared_data / "cwru" / "2HP").glob("*.mat"))
     adapted = tmp_path / "adapted.pt"
     assert main(["adapt", str(fault_model), *records, "--out", str(adapted)]) == 0
-    report = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert "warning" not in report and "warning" not in printed.err  # nine states: no one answer dominates
+    assert max(report["answers_after"].values()) <= 0.5
     assert report["samples"] == sum(
         _record(shared_data, 2, int(p.rsplit("/", 1)[1][:-4])).size // 2048 for p in records
     )
@@ -189,6 +192,21 @@ def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, share
     # not adapted by this evaluation, but the checkpoint's statistics were, from the trained one
     assert report["adapted"] is False and report["checkpoint_adapted_from"] == str(fault_model)
     assert main(["predict", str(adapted), records[0]]) == 0
+
+
+def test_adapt_on_one_state_warns_that_it_now_reads_as_a_class(fault_model, shared_data, tmp_path, capsys) -> None:
+    """A healthy machine alone: before adaptation the fault model answers "unknown"; adaptation moves its statistics
+    to the training data's average, and it reads as a fault. adapt said only {"files": 1, "samples": N}."""
+    healthy = str(shared_data / "cwru" / "0HP" / "97.mat")
+    assert main(["adapt", str(fault_model), healthy, "--out", str(tmp_path / "healthy.pt")]) == 0
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert next(iter(report["answers_before"])) == UNKNOWN and report["answers_before"][UNKNOWN] > 0.9
+    answer, share = next(iter(report["answers_after"].items()))
+    assert share > 0.5 and sum(report["answers_after"].values()) == pytest.approx(1.0, abs=1e-3)
+    expected = f"after adaptation {100 * share:.0f}% of the {report['samples']} adaptation windows are answered"
+    assert report["warning"].startswith(expected)
+    assert f"bpsrm: warning: {expected}" in printed.err and "several states" in printed.err
 
 
 def test_adapt_replaces_a_file_only_when_asked(fault_model, shared_data, tmp_path, capsys) -> None:

@@ -357,6 +357,8 @@ def _adapt_command(args: argparse.Namespace) -> int:
         args.checkpoint, args.files, args.out, args.sample_rate, args.rpm, args.channel, overwrite=args.overwrite
     )
     print(json.dumps(report, indent=2))
+    if "warning" in report:
+        print(f"bpsrm: warning: {report['warning']}", file=sys.stderr)
     return 0
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -315,10 +315,59 @@ def adapt_checkpoint(
     for item in files:  # one file's prepared signal at a time; only its batches are kept
         inputs.extend(_model_batches(trained, file_input(trained, item, sample_rate_hz, rpm, channel)))
     pool = torch.cat(inputs) if inputs else torch.empty(0)
+    before = _answer_shares(trained, pool)
     samples = adapt_on_samples(trained.model, pool, trained.encode, trained.config.train.eval_batch_size)
+    after = _answer_shares(trained, pool)
     state = dict(trained.state)  # save_checkpoint sets format_version
     state["model"] = trained.model.state_dict()
     # The OOD calibration stays the training data's: scores of the new condition are measured against it.
     state["adapted"] = {"from": str(checkpoint), "files": [str(f) for f in files], "samples": samples}
     path = save_checkpoint(out, state)  # makes the folder, errors name the file
-    return {"checkpoint": str(path), "adapted_from": str(checkpoint), "files": len(files), "samples": samples}
+    report: dict[str, Any] = {
+        "checkpoint": str(path),
+        "adapted_from": str(checkpoint),
+        "files": len(files),
+        "samples": samples,
+        "answers_before": before,
+        "answers_after": after,
+    }
+    warning = one_state_warning(after, samples)
+    if warning is not None:
+        report["warning"] = warning
+    return report
+
+
+@torch.no_grad()
+def _answer_shares(trained: TrainedModel, pool: Tensor) -> dict[str, float]:
+    """The share of ``pool``'s samples given each answer (a class or "unknown"), most given first."""
+    answers: Counter[str] = Counter()
+    size = trained.config.train.eval_batch_size
+    for start in range(0, pool.shape[0], size):
+        answers.update(entry["class"] for entry in _classify(trained, pool[start : start + size]))
+    total = max(pool.shape[0], 1)
+    return {name: round(count / total, 4) for name, count in answers.most_common()}
+
+
+ONE_STATE_SHARE = 0.5
+"""More than this share of the adaptation windows given one answer by the adapted model reads as recordings of one
+state (or of something the model does not know)."""
+
+
+def one_state_warning(answers_after: Mapping[str, float], samples: int) -> str | None:
+    """A warning when the adapted model gives more than :data:`ONE_STATE_SHARE` of its own adaptation windows one
+    answer. AdaBN (:mod:`bpsrm.deploy.adapt`) sets every norm's statistics to those of the adaptation data, which
+    presumes they mix the machine's states as training did; recordings of one state (a healthy machine alone) are
+    moved to the training data's average, read as whichever class lies there, and no longer look unknown."""
+    if not answers_after:
+        return None
+    answer, share = next(iter(answers_after.items()))
+    if share <= ONE_STATE_SHARE:
+        return None
+    what = "unknown" if answer == UNKNOWN else f"{answer!r}"
+    return (
+        f"after adaptation {100 * share:.0f}% of the {samples} adaptation windows are answered {what}: adaptation "
+        "takes the norm statistics of the recordings given, which is sound only when they hold several states of the "
+        "machine, as training did; recordings of one state (a healthy machine alone, say) are moved to the training "
+        "data's average and read as a class, and 'unknown' no longer catches them. Adapt on recordings of several "
+        "states, or keep the unadapted checkpoint (docs/howto/bearings.md)"
+    )
