@@ -204,7 +204,8 @@ def test_adapt_on_one_state_warns_that_it_now_reads_as_a_class(fault_model, shar
     assert next(iter(report["answers_before"])) == UNKNOWN and report["answers_before"][UNKNOWN] > 0.9
     answer, share = next(iter(report["answers_after"].items()))
     assert share > 0.5 and sum(report["answers_after"].values()) == pytest.approx(1.0, abs=1e-3)
-    expected = f"after adaptation {100 * share:.0f}% of the {report['samples']} adaptation windows are answered"
+    said = "unknown" if answer == UNKNOWN else repr(answer)
+    expected = f"after adaptation {100 * share:.0f}% of the {report['samples']} adaptation windows are answered {said}"
     assert report["warning"].startswith(expected)
     assert f"bpsrm: warning: {expected}" in printed.err and "several states" in printed.err
 
