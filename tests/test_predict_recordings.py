@@ -122,6 +122,23 @@ def test_bad_signals_are_refused_without_a_traceback(fault_model, shared_data, t
     assert message in err and "Traceback" not in err and str(path) in err
 
 
+def test_one_refused_file_leaves_the_others_classified(fault_model, shared_data, tmp_path, capsys) -> None:
+    """A dead sensor among several files: every result was lost (nothing printed, no CSV); now the others are
+    classified and written, the refused one is named, and the exit code says that one failed."""
+    good, flat = tmp_path / "good.npy", tmp_path / "flat.npy"
+    np.save(good, _record(shared_data, 0, 105)[:40_000])
+    np.save(flat, np.zeros(40_000))
+    out = tmp_path / "windows.csv"
+    assert main(["predict", str(fault_model), str(flat), str(good), "--sample-rate", "12000", "--out", str(out)]) == 1
+    printed = capsys.readouterr()
+    refused, classified = json.loads(printed.out)
+    assert refused["file"] == str(flat) and "flat" in refused["error"] and set(refused) == {"file", "error"}
+    assert classified["file"] == str(good) and len(classified["windows"]) == 40_000 // 2048
+    assert f"bpsrm: error: {refused['error']}" in printed.err and "Traceback" not in printed.err
+    rows = out.read_text().splitlines()
+    assert len(rows) == 1 + 40_000 // 2048 and all(row.startswith(str(good)) for row in rows[1:])
+
+
 def test_missing_rate_and_text_are_refused(fault_model, tmp_path, capsys) -> None:
     path = tmp_path / "signal.npy"
     np.save(path, np.random.default_rng(0).normal(size=30_000))

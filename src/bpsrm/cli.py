@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .errors import BpsrmError, shown
+from .errors import BpsrmError, DataError, shown
 from .files import write_text_atomic
 from .options import positive_int, thread_count
 
@@ -257,12 +257,20 @@ def _predict_command(args: argparse.Namespace) -> int:
     from .deploy.prediction import plot_predictions, predict_files, write_predictions_csv
 
     trained = load_trained(args.checkpoint)
-    results = predict_files(trained, args.files, args.sample_rate, args.rpm, args.channel)
-    if args.out is not None:
-        classes = trained.classes
-        written = [write_predictions_csv(results, classes, args.out)]
+    results: list[dict[str, object]] = []
+    refused: list[str] = []
+    for item in args.files:  # a refused file (a dead sensor, say) is reported; the others are still classified
         try:
-            figure = plot_predictions(results, classes, args.out.with_suffix(".png"))
+            results += predict_files(trained, [item], args.sample_rate, args.rpm, args.channel)
+        except DataError as exc:
+            refused.append(str(exc))
+            results.append({"file": str(item), "error": str(exc)})
+    classified = [result for result in results if "error" not in result]
+    if args.out is not None and classified:
+        classes = trained.classes
+        written = [write_predictions_csv(classified, classes, args.out)]
+        try:
+            figure = plot_predictions(classified, classes, args.out.with_suffix(".png"))
         except BpsrmError as exc:  # matplotlib missing (the plots extra) or the PNG not writable: the CSV stands
             print(f"no plot: {exc}", file=sys.stderr)
             figure = None
@@ -270,7 +278,9 @@ def _predict_command(args: argparse.Namespace) -> int:
         for path in written:
             print(f"wrote {path}", file=sys.stderr)
     print(json.dumps(results, indent=2))
-    return 0
+    for message in refused:
+        print(f"bpsrm: error: {message}", file=sys.stderr)
+    return 1 if refused else 0
 
 
 def _data_info_command(args: argparse.Namespace) -> int:
