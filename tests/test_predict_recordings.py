@@ -158,6 +158,13 @@ def test_what_the_model_never_saw_is_unknown(fault_model, shared_data, tmp_path)
     (normal,) = predict_files(fault_model, [healthy])
     (hiss,) = predict_files(fault_model, [noise], sample_rate_hz=12_000)
     assert normal["majority"]["class"] == UNKNOWN and normal["majority"]["unknown_share"] > 0.9
+    threshold = normal["ood_threshold"]  # it was only in the checkpoint
+    assert threshold == pytest.approx(torch.load(fault_model, weights_only=True)["ood"]["threshold"], abs=1e-3)
+    classes = torch.load(fault_model, weights_only=True)["classes"]
+    for window in normal["windows"]:  # an unknown window named no class, yet carried the index of one
+        assert window["known"] == (window["ood_score"] <= threshold)
+        if not window["known"]:
+            assert window["class"] == UNKNOWN and window["closest_class"] == classes[window["index"]]
     assert hiss["majority"]["class"] == UNKNOWN
     (fault,) = predict_files(fault_model, [shared_data / "cwru" / "1HP" / "198.mat"])  # OR014@6 at 1 HP
     assert fault["majority"]["class"] == "OR014@6" and fault["majority"]["unknown_share"] < 0.2

@@ -15,7 +15,9 @@ the same path the data loader took in training:
   by the recording itself, not by the number of windows.
 
 Each window or image is also scored against the training data
-(:mod:`bpsrm.deploy.ood`); above the checkpoint's threshold the answer is "unknown".
+(:mod:`bpsrm.deploy.ood`); above the checkpoint's threshold (``ood_threshold`` in each file's result) the
+answer is "unknown", and ``closest_class`` names the class whose ``index``, ``confidence`` and probabilities the
+entry still carries.
 A recording's answer is the majority class of its known windows, or "unknown"
 when more than half of its windows are unknown.
 """
@@ -161,6 +163,8 @@ def predict_files(
         for inputs in _model_batches(trained, prepared):
             entries.extend(_classify(trained, inputs))
         result: dict[str, Any] = {"file": str(prepared.path)}
+        if trained.ood is not None:  # the bar each ood_score is held to
+            result["ood_threshold"] = round(float(trained.ood.threshold), 3)
         if prepared.starts is None:
             result.update(entries[0])
         else:
@@ -197,7 +201,8 @@ def _classify(trained: TrainedModel, inputs: Tensor) -> list[dict[str, Any]]:
             known = bool(scores[i] <= trained.ood.threshold)
             entry["ood_score"] = round(float(scores[i]), 3)
             entry["known"] = known
-            if not known:
+            if not known:  # index, confidence and probabilities stay those of the class it is closest to
+                entry["closest_class"] = entry["class"]
                 entry["class"] = UNKNOWN
         entries.append(entry)
     return entries
