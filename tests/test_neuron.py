@@ -165,7 +165,7 @@ def test_constructor_errors(kwargs, fragment) -> None:
 def test_shape_errors() -> None:
     with pytest.raises(ShapeError, match=r"expects \[T, B, 3, \.\.\.\], got \(4, 2, 5\)"):
         SRMNeuron(channels=3)(torch.zeros(4, 2, 5))
-    with pytest.raises(ShapeError, match=r"got \(4,\)"):
+    with pytest.raises(ShapeError, match=re.escape("got torch.float32 of shape (4,)")):
         SRMNeuron()(torch.zeros(4))
 
 
@@ -294,3 +294,33 @@ def test_inputs_without_dense_values_are_refused(make, fragment: str) -> None:
     for run in (SRMNeuron(), srm):
         with pytest.raises(ShapeError, match=re.escape(f"x must be a dense tensor holding its values, {fragment}")):
             run(make())
+
+
+def test_misuse_is_told_what_was_given_and_what_is_expected() -> None:
+    """Messages that named the shape where the dtype was wrong, the kernel where the reset removed tau_r, and a
+    bare NotImplementedError for a surrogate without primitive (helper-62's walkthrough)."""
+    from dataclasses import dataclass
+
+    from bpsrm.neuron.surrogate import Surrogate
+
+    expected = "expects a float tensor [T, B, ...], got torch.bool of shape (4, 3)"
+    with pytest.raises(ShapeError, match=re.escape(expected)):
+        SRMNeuron()(torch.rand(4, 3) > 0.5)
+    with pytest.raises(ParameterError, match="reset 'zero' has no tau_r: the hard reset keeps no refractory trace"):
+        SRMNeuron(reset="zero").tau("tau_r")
+    with pytest.raises(ParameterError, match="kernel 'alpha' has no tau_s"):
+        SRMNeuron(kernel="alpha").tau("tau_s")
+
+    @dataclass(frozen=True)
+    class Box(Surrogate):
+        w: float = 1.0
+        name = "box"
+
+        def derivative(self, v: torch.Tensor) -> torch.Tensor:
+            return (v.abs() < self.w / 2).to(v.dtype) / self.w
+
+    x = torch.rand(3, 2, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="surrogate Box defines no primitive"):
+        srm_reference(x, surrogate=Box())
+    with pytest.raises(NotImplementedError, match="surrogate Surrogate defines no derivative"):
+        Surrogate().derivative(x)

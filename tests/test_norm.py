@@ -831,3 +831,17 @@ def test_under_torch_compile_a_nan_batch_leaves_the_running_statistics_as_they_w
     assert all(torch.equal(now, then) for now, then in zip(norm.buffers(), kept, strict=True))
     compiled(torch.randn(2, 4, 3, 5))  # a good batch still updates them
     assert not torch.equal(norm.running_mean, kept[0]) and int(norm.num_batches_tracked) == 2
+
+
+def test_integer_and_batch_first_inputs_are_told_apart() -> None:
+    """An int input gave torch's "batch_norm not implemented for 'Long'" in training and int64 output in eval; a
+    batch-first input said only that T was wrong."""
+    ints = torch.ones(3, 2, 4, dtype=torch.long)
+    for layer in (TemporalChannelNorm(4, 3), TemporalChannelNorm(4, 3).eval()):
+        with pytest.raises(ShapeError, match=re.escape("expects a float tensor, got torch.int64 of shape (3, 2, 4)")):
+            layer(ints)
+    with pytest.raises(ShapeError, match=re.escape("is it batch-first? dimension 1 holds 3")):
+        TemporalChannelNorm(4, 3)(torch.rand(5, 3, 4))
+    with pytest.raises(ShapeError) as caught:
+        TemporalChannelNorm(4, 3)(torch.rand(5, 2, 4))
+    assert "batch-first" not in str(caught.value)

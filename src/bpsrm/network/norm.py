@@ -258,11 +258,18 @@ class TemporalNorm(nn.Module):
                 f"{name}({self.num_channels}) expects C = {self.num_channels} at dimension 2; "
                 f"got shape {tuple(z.shape)}"
             )
+        if not z.is_floating_point():  # batch_norm refused integers in training; eval cut its output to them
+            raise ShapeError(f"{name} expects a float tensor, got {z.dtype} of shape {tuple(z.shape)} (z.float())")
         per_step = self.stats == "time_channel" or self.weight.dim() == 2 or self.step_scale is not None
         if per_step and z.shape[0] != self.time_steps:
+            swapped = (
+                f" (is it batch-first? dimension 1 holds {self.time_steps}: bpsrm takes [T, B, ...], z.transpose(0, 1))"
+                if z.shape[1] == self.time_steps
+                else ""
+            )
             raise ShapeError(
                 f"{name} was built for T = {self.time_steps} (per-step statistics or parameters); "
-                f"got T = {z.shape[0]} in shape {tuple(z.shape)}. Only stats='channel' with a "
+                f"got T = {z.shape[0]} in shape {tuple(z.shape)}{swapped}. Only stats='channel' with a "
                 "per-channel affine (time_steps=None) runs at any T."
             )
         full = (torch.float32, torch.float64)

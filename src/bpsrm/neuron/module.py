@@ -177,6 +177,8 @@ class SRMNeuron(nn.Module):
             tiny = torch.finfo(logit.dtype).tiny
             return torch.sigmoid(logit).clamp(tiny, 1.0 - torch.finfo(logit.dtype).eps)
         if name not in self._fixed_decays:
+            if name == "tau_r" and self.reset == "zero":
+                raise ParameterError("reset 'zero' has no tau_r: the hard reset keeps no refractory trace")
             raise ParameterError(f"kernel {self.kernel!r} has no {name}")
         return torch.tensor(self._fixed_decays[name], dtype=torch.float64)
 
@@ -211,7 +213,7 @@ class SRMNeuron(nn.Module):
     def run(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(spikes, u)`` for the input current ``x`` ``[T, B, ...]``."""
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 2:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            got = f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
             raise ShapeError(f"SRMNeuron expects a float tensor [T, B, ...], got {got}")
         check_input(x)  # dense, with data
         if self.channels is not None and (x.dim() < 3 or x.shape[2] != self.channels):

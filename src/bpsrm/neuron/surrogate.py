@@ -77,11 +77,17 @@ class Surrogate:
 
     def derivative(self, v: Tensor) -> Tensor:
         """sg'(v): the value used in place of H'(v) in the backward pass."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"surrogate {type(self).__name__} defines no derivative(v): a Surrogate subclass gives the sg'(v) that "
+            "srm's backward pass uses"
+        )
 
     def primitive(self, v: Tensor) -> Tensor:
         """A smooth function whose derivative is :meth:`derivative` (for references and tests)."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"surrogate {type(self).__name__} defines no primitive(v): srm_reference differentiates it with "
+            "autograd, so a Surrogate subclass used there gives a smooth function whose derivative is derivative(v)"
+        )
 
     def __call__(self, v: Tensor) -> Tensor:
         """H(v) in the forward pass, sg'(v) in the backward pass."""
