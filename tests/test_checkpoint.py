@@ -108,3 +108,15 @@ def test_a_checkpoint_named_by_no_path_is_refused(value) -> None:
     for load in (load_checkpoint, load_trained):
         with pytest.raises(CheckpointError, match="a checkpoint is named by a str or a path, got "):
             load(value)
+
+
+def test_a_recording_given_as_the_checkpoint_says_so(tmp_path) -> None:
+    """Arguments swapped (`bpsrm predict pump.csv best.pt`): torch's parser said "pop from empty list"."""
+    recording = tmp_path / "pump.csv"
+    recording.write_text("time_s,acc\n0.0,0.1\n0.0001,0.2\n")
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(recording)
+    assert str(caught.value) == (
+        f"{recording}: not a readable bpsrm checkpoint: it starts with 'time_s,acc', where torch writes a zip "
+        "archive; a data file given where the checkpoint goes? (bpsrm predict CHECKPOINT FILE...)"
+    )

@@ -70,6 +70,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     if info.st_size == 0:
         raise CheckpointError(f"{path}: an empty file (0 bytes), not a checkpoint")
+    _refuse_foreign_bytes(path)
     try:
         with warnings.catch_warnings():
             # torch notes foreign pickle protocols before refusing them; the refusal below says enough.
@@ -94,6 +95,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path}: checkpoint format {data['format_version']!r}, this bpsrm reads format {FORMAT_VERSION}"
         )
     return data
+
+
+def _refuse_foreign_bytes(path: Path) -> None:
+    """A CheckpointError for a file that starts as neither of torch's formats (a zip archive, or a legacy pickle
+    stream): a recording or an image given where the checkpoint goes made torch's parser say "pop from empty
+    list"."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: the checkpoint cannot be read ({exc.strerror or exc})") from None
+    if head.startswith((b"PK\x03\x04", b"\x80")):
+        return
+    start = head.decode("utf-8", "replace").split("\n", 1)[0]
+    raise CheckpointError(
+        f"{path}: not a readable bpsrm checkpoint: it starts with {start!r}, where torch writes a zip archive; a "
+        "data file given where the checkpoint goes? (bpsrm predict CHECKPOINT FILE...)"
+    )
 
 
 def _first_line(exc: BaseException) -> str:
