@@ -662,9 +662,9 @@ def _check_uneven_times(path: Path, uneven: tuple[str, float], given_rate: float
         )
     if not _same_rate(given_rate, mean_rate):
         raise DataError(
-            f"{path}: {what}, and its mean step is that of {mean_rate:.10g} Hz, not of the {given_rate:.10g} Hz given; the "
-            "samples cannot be read as evenly spaced at that rate. Check the rate, or resample the recording onto "
-            "an even grid"
+            f"{path}: {what}, and its mean step is that of {mean_rate:.10g} Hz, not of the {given_rate:.10g} Hz "
+            "given; the samples cannot be read as evenly spaced at that rate. Check the rate, or resample the "
+            "recording onto an even grid"
         )
 
 
