@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import re
 
 import pytest
 import torch
@@ -120,3 +121,23 @@ def test_a_recording_given_as_the_checkpoint_says_so(tmp_path) -> None:
         f"{recording}: not a readable bpsrm checkpoint: it starts with 'time_s,acc', where torch writes a zip "
         "archive; a data file given where the checkpoint goes? (bpsrm predict CHECKPOINT FILE...)"
     )
+
+
+def test_a_checkpoint_of_other_neuron_settings_is_refused_and_an_older_one_loads(tmp_path) -> None:
+    """The network's weights fit either way; the neurons' recorded settings say the checkpoint is another model.
+    A checkpoint written before the record existed (no "settings" keys) loads as it did."""
+    saved = build_model("FC6-SRM-FC3", (4,), time_steps=2, neuron={"tau_m": 10.0, "theta": 0.3})
+    path = save_checkpoint(tmp_path / "best.pt", {"model": saved.state_dict()})
+    with pytest.raises(CheckpointError) as caught:
+        load_model_state(build_model("FC6-SRM-FC3", (4,), time_steps=2), load_checkpoint(path)["model"], path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the checkpoint does not fit this model: layers.1.settings: the state_dict")
+    assert "SRMNeuron(tau_m=10, theta=0.3); this one is SRMNeuron(tau_m=4, theta=1)" in message
+    assert "readout.settings: the state_dict was saved from MembraneReadout(tau_m=10)" in message
+    older = {k: v for k, v in saved.state_dict().items() if not k.endswith("settings")}
+    model = build_model("FC6-SRM-FC3", (4,), time_steps=2, neuron={"tau_m": 10.0, "theta": 0.3})
+    load_model_state(model, older, "older.pt")
+    assert torch.equal(model.layers[0].module.weight, saved.layers[0].module.weight)
+    older["layers.0.module.bias"] = [0.0] * 6  # a list where a tensor goes: named, not an AttributeError
+    with pytest.raises(CheckpointError, match=re.escape("older.pt: layers.0.module.bias is a list there, a tensor")):
+        load_model_state(model, older, "older.pt")

@@ -13,6 +13,7 @@ PUBLIC_MODULES = [
     "bpsrm.neuron.functional",
     "bpsrm.neuron.autograd",
     "bpsrm.neuron.surrogate",
+    "bpsrm.neuron.recorded",
     "bpsrm.neuron",
     "bpsrm.network.norm",
     "bpsrm.network.layers",

@@ -324,3 +324,48 @@ def test_misuse_is_told_what_was_given_and_what_is_expected() -> None:
         srm_reference(x, surrogate=Box())
     with pytest.raises(NotImplementedError, match="surrogate Surrogate defines no derivative"):
         Surrogate().derivative(x)
+
+
+def test_a_state_dict_refuses_a_neuron_built_with_other_settings() -> None:
+    """Fixed taus, theta, kernel and reset were in no state_dict: loading one saved with tau_m=10, theta=0.3 into
+    a neuron with the defaults matched every key and computed another function (helper-62's finding 1)."""
+    saved = SRMNeuron(tau_m=10.0, theta=0.3).state_dict()
+    assert set(saved) == {"settings"} and saved["settings"].dtype == torch.float64
+    a_m = math.exp(-1 / 10)  # by hand: kernel 'dexp' (0), reset 'subtract' (0), decays, theta, theta_r tied (-1)
+    expected = [0.0, 0.0, math.exp(-1 / 2), a_m, math.exp(-1 / 4), 0.3, -1.0]
+    assert saved["settings"].tolist() == pytest.approx(expected, rel=1e-15)
+    with pytest.raises(RuntimeError) as caught:
+        SRMNeuron().load_state_dict(saved)
+    assert (
+        "settings: the state_dict was saved from SRMNeuron(tau_m=10, theta=0.3); this one is "
+        "SRMNeuron(tau_m=4, theta=1). These are constructor arguments, not weights" in str(caught.value)
+    )
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
+            "SRMNeuron(kernel='dexp', tau_s=2); this one is SRMNeuron(kernel='exp', tau_s learnt or unused)"
+        ),
+    ):
+        SRMNeuron(kernel="exp").load_state_dict(SRMNeuron().state_dict())
+    with pytest.raises(RuntimeError, match=re.escape("SRMNeuron(reset='zero', tau_r learnt or unused)")):
+        SRMNeuron().load_state_dict(SRMNeuron(reset="zero").state_dict())
+    same = SRMNeuron(tau_m=10.0, theta=0.3)
+    same.load_state_dict(saved)  # the same settings: loads
+    learnt = SRMNeuron(learn_tau=True, learn_theta=True, theta=0.3)
+    learnt_state = learnt.state_dict()
+    assert learnt_state["settings"].tolist() == [0.0, 0.0, -1.0, -1.0, -1.0, -1.0, -1.0]
+    SRMNeuron(learn_tau=True, learn_theta=True, theta=2.0).load_state_dict(learnt_state)  # learnt: the weights say
+    SRMNeuron().load_state_dict({})  # saved before settings were recorded: loads unchecked, as before
+
+
+def test_a_recorded_setting_of_the_wrong_form_is_refused() -> None:
+    for bad, got in (
+        (torch.zeros(3, dtype=torch.float64), "torch.float64 of shape (3,)"),
+        (torch.zeros(7), "torch.float32"),
+    ):
+        with pytest.raises(RuntimeError, match=re.escape(f"SRMNeuron records 7 float64 settings, got {got}")):
+            SRMNeuron().load_state_dict({"settings": bad})
+    odd = SRMNeuron().state_dict()
+    odd["settings"][0] = 7.0  # no kernel has that id
+    with pytest.raises(RuntimeError, match=re.escape("SRMNeuron(kernel id 7); this one is SRMNeuron(kernel='dexp')")):
+        SRMNeuron().load_state_dict(odd)

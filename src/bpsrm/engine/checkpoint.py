@@ -23,6 +23,7 @@ from torch import nn
 from .. import checks
 from ..errors import CheckpointError, shown
 from ..files import atomic_file
+from ..neuron.recorded import SETTINGS_KEY
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_state", "FORMAT_VERSION"]
 
@@ -122,18 +123,30 @@ def _first_line(exc: BaseException) -> str:
 
 
 def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path) -> None:
-    """Load weights into ``model``; a mismatch of names or shapes is a CheckpointError naming it."""
+    """Load weights into ``model``; a mismatch of names, shapes or recorded settings is a CheckpointError naming
+    it. A checkpoint written before the neurons recorded their settings (:mod:`bpsrm.neuron.recorded`) has no
+    record to check, and loads as before."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
+    records = {name for name in own if name.rsplit(".", 1)[-1] == SETTINGS_KEY}
+    missing = sorted(set(own) - set(state) - records)
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise CheckpointError(
             f"{source}: the checkpoint is for another architecture: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     for name, tensor in own.items():
-        if tuple(state[name].shape) != tuple(tensor.shape):
+        if name not in state:  # a settings record the checkpoint predates
+            continue
+        saved = state[name]
+        if not isinstance(saved, torch.Tensor):
+            raise CheckpointError(f"{source}: {name} is a {type(saved).__name__} there, a tensor in this model")
+        if tuple(saved.shape) != tuple(tensor.shape):
             raise CheckpointError(
                 f"{source}: the checkpoint is for another architecture: {name} has shape "
-                f"{tuple(state[name].shape)} there, {tuple(tensor.shape)} in this model"
+                f"{tuple(saved.shape)} there, {tuple(tensor.shape)} in this model"
             )
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # a recorded setting that differs (names and shapes were checked above)
+        details = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        raise CheckpointError(f"{source}: the checkpoint does not fit this model: {'; '.join(details)}") from None

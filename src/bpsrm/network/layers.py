@@ -14,7 +14,8 @@ from torch import Tensor, nn
 from ..checks import choice
 from ..errors import ShapeError
 from ..neuron.functional import srm
-from ..neuron.params import DEFAULTS
+from ..neuron.params import DEFAULTS, KERNELS
+from ..neuron.recorded import ABSENT, RecordsSettings
 from .pooling import MaxPool
 
 __all__ = ["TimeFolded", "SpikingBlock", "SpikeCountReadout", "MembraneReadout"]
@@ -108,13 +109,16 @@ class SpikeCountReadout(nn.Module):
         return spikes.sum(0)
 
 
-class MembraneReadout(nn.Module):
+class MembraneReadout(RecordsSettings):
     r"""Logits from a non-spiking SRM layer: the PSP $u[t] = V[t]$ reduced over time.
 
     Input: the current ``[T, B, K]`` of the last synapse. The neuron has
     $\theta = \infty$ (never fires), so ``u`` is the PSP of
-    BP-SRM.md section 2; ``reduce`` is ``"mean"`` (default), ``"max"`` or ``"last"``.
+    BP-SRM.md section 2; ``reduce`` is ``"mean"`` (default), ``"max"`` or ``"last"``. These settings are
+    recorded in the ``state_dict`` and checked on loading (:mod:`bpsrm.neuron.recorded`).
     """
+
+    REDUCTIONS = ("mean", "max", "last")
 
     def __init__(
         self,
@@ -124,7 +128,7 @@ class MembraneReadout(nn.Module):
         reduce: str = "mean",
     ) -> None:
         super().__init__()
-        reduce = choice("MembraneReadout: reduce", reduce, ("mean", "max", "last"))
+        reduce = choice("MembraneReadout: reduce", reduce, self.REDUCTIONS)
         self.tau_s, self.tau_m, self.kernel, self.reduce = tau_s, tau_m, kernel, reduce
 
     def forward(self, x: Tensor) -> Tensor:
@@ -135,6 +139,22 @@ class MembraneReadout(nn.Module):
         if self.reduce == "max":
             return u.amax(0)
         return u[-1]
+
+    def recorded_settings(self) -> dict[str, float]:
+        """Kernel and reduction (their index), tau_s (ABSENT unless the kernel is dexp) and tau_m."""
+        return {
+            "kernel": float(KERNELS.index(self.kernel)),
+            "reduce": float(self.REDUCTIONS.index(self.reduce)),
+            "tau_s": float(self.tau_s) if self.kernel == "dexp" else ABSENT,
+            "tau_m": float(self.tau_m),
+        }
+
+    def describe_setting(self, name: str, value: float) -> str:
+        """``kernel='dexp'``, ``reduce='mean'``, ``tau_m=4``: a setting as the constructor takes it."""
+        names = {"kernel": KERNELS, "reduce": self.REDUCTIONS}.get(name)
+        if names is not None and value.is_integer() and 0 <= value < len(names):
+            return f"{name}={names[int(value)]!r}"
+        return f"{name}={value:.6g}"
 
     def extra_repr(self) -> str:
         return f"tau_s={self.tau_s}, tau_m={self.tau_m}, kernel={self.kernel!r}, reduce={self.reduce!r}"

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from ..checks import whole_number
 from ..errors import ParameterError, ShapeError, shown
 from .functional import check_flags, check_input, constants_may_be_kept, parameter_dtype, srm_decays
-from .params import DEFAULTS, TAU_NAMES, check_setting, decay, time_constant
+from .params import DEFAULTS, KERNELS, RESETS, TAU_NAMES, check_setting, decay, time_constant
+from .recorded import ABSENT, RecordsSettings
 from .surrogate import Surrogate, get_surrogate
 
 __all__ = ["SRMNeuron"]
@@ -72,7 +73,7 @@ def _learnable_theta(theta: float) -> float:
     return raw
 
 
-class SRMNeuron(nn.Module):
+class SRMNeuron(RecordsSettings):
     r"""A layer of SRM neurons (BP-SRM.md section 2) trained with BP-SRM.
 
     Input: the input current ``x`` of shape ``[T, B, ...]`` (for per-channel
@@ -96,6 +97,9 @@ class SRMNeuron(nn.Module):
             input (see :func:`bpsrm.srm`); False lets them through.
         reset: ``"subtract"`` (the refractory response) or ``"zero"`` (hard reset, BP-SRM.md section 2.1;
             tau_r and theta_r are then unused and never learnt).
+
+    The fixed settings (kernel, reset, the taus and thresholds that are not learnt) are recorded in the
+    ``state_dict`` (:mod:`bpsrm.neuron.recorded`): loading it into a neuron built with other ones is an error.
     """
 
     reset: str = "subtract"  # a module pickled before the hard reset existed has no attribute of its own
@@ -266,6 +270,30 @@ class SRMNeuron(nn.Module):
         if name == "theta":
             return self.theta
         return self.theta_r if name == "theta_r" else self.decay(name)
+
+    def recorded_settings(self) -> dict[str, float]:
+        """Kernel and reset (their index in KERNELS, RESETS), the fixed decays exp(-1/tau), theta and theta_r
+        (ABSENT where learnt, unused or tied): what the forward pass depends on beyond the parameters."""
+        learnt_theta = ABSENT if self.learn_theta else self._fixed_theta
+        return {
+            "kernel": float(KERNELS.index(self.kernel)),
+            "reset": float(RESETS.index(self.reset)),
+            **{name: self._fixed_decays.get(name, ABSENT) for name in _TAU_NAMES},
+            "theta": learnt_theta,
+            "theta_r": ABSENT if self._fixed_theta_r is None else self._fixed_theta_r,
+        }
+
+    def describe_setting(self, name: str, value: float) -> str:
+        """``kernel='dexp'``, ``tau_m=4`` (from its decay), ``theta_r`` tied: a setting as the constructor takes it."""
+        names = {"kernel": KERNELS, "reset": RESETS}.get(name)
+        if names is not None:
+            known = value.is_integer() and 0 <= value < len(names)
+            return f"{name}={names[int(value)]!r}" if known else f"{name} id {value:g}"
+        if value == ABSENT:
+            return f"{name} tied to theta" if name == "theta_r" else f"{name} learnt or unused"
+        if name in _TAU_NAMES:
+            return f"{name}={time_constant(value):.6g}" if 0.0 < value < 1.0 else f"{name} with decay {value:g}"
+        return f"{name}={value:.6g}"
 
     def extra_repr(self) -> str:
         taus = ", ".join(

@@ -1,0 +1,86 @@
+"""The fixed settings a module records in its ``state_dict``, so that loading into a module built otherwise fails.
+
+A neuron's fixed time constants, threshold, kernel and reset are constructor arguments, not weights: without a
+record, ``load_state_dict`` of a network saved with ``tau_m=10, theta=0.3`` into one built with the defaults
+matched every key and silently computed another function. :class:`RecordsSettings` writes the settings that
+decide the forward pass as one float64 vector under ``<prefix>settings`` and, on loading, compares them with the
+module's own: a difference is an error of ``load_state_dict`` (as a shape mismatch is) naming each setting on
+both sides. A ``state_dict`` saved before the record existed has no such key and loads as before, unchecked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["RecordsSettings", "SETTINGS_KEY", "ABSENT"]
+
+SETTINGS_KEY = "settings"
+"""The name of the record in a module's ``state_dict`` (after the module's prefix)."""
+
+ABSENT = -1.0
+"""The recorded value of a setting the module does not have (a learnt or unused one): outside every setting's range,
+and not NaN, which ``torch.equal`` of two equal state_dicts would count as a difference."""
+
+
+class RecordsSettings(nn.Module):
+    """A module that records :meth:`recorded_settings` in its ``state_dict`` and checks them when loading."""
+
+    def recorded_settings(self) -> dict[str, float]:
+        """The settings that decide the forward pass and no weight holds, as numbers in a fixed order (:data:`ABSENT`
+        for one the module does not have, a learnt one included: its parameter is in the state_dict already)."""
+        raise NotImplementedError(f"{type(self).__name__} names no recorded_settings()")
+
+    def describe_setting(self, name: str, value: float) -> str:
+        """How ``name`` = ``value`` reads in a message (a subclass turns decays and ids back into words)."""
+        return f"{name}={value:g}"
+
+    def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        values = list(self.recorded_settings().values())
+        destination[prefix + SETTINGS_KEY] = torch.tensor(values, dtype=torch.float64)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: Any,
+        prefix: str,
+        local_metadata: Any,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        key = prefix + SETTINGS_KEY
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        if key in unexpected_keys:
+            unexpected_keys.remove(key)
+        if key not in state_dict:
+            return  # saved before settings were recorded
+        message = self._settings_mismatch(state_dict[key])
+        if message is not None:
+            error_msgs.append(f"{key}: {message}")
+
+    def _settings_mismatch(self, saved: object) -> str | None:
+        """Why ``saved`` is not this module's record, or None when it is."""
+        own = self.recorded_settings()
+        if not isinstance(saved, Tensor) or saved.dtype != torch.float64 or tuple(saved.shape) != (len(own),):
+            got = f"{saved.dtype} of shape {tuple(saved.shape)}" if isinstance(saved, Tensor) else type(saved).__name__
+            return f"{type(self).__name__} records {len(own)} float64 settings, got {got}"
+        differ = [
+            (name, value, other)
+            for (name, value), other in zip(own.items(), saved.tolist(), strict=True)
+            if value != other
+        ]
+        if not differ:
+            return None
+        there = ", ".join(self.describe_setting(name, other) for name, _, other in differ)
+        here = ", ".join(self.describe_setting(name, value) for name, value, _ in differ)
+        name = type(self).__name__
+        return (
+            f"the state_dict was saved from {name}({there}); this one is {name}({here}). These are constructor "
+            "arguments, not weights: build the module with the saved settings"
+        )
