@@ -13,6 +13,7 @@ from bpsrm import build_model
 from bpsrm.deploy.export import ExportError, export_checkpoint, from_nir, to_nir
 from bpsrm.errors import RunFolderError
 from bpsrm.network.norm import TemporalChannelNorm
+from bpsrm.neuron import SRMNeuron
 from bpsrm.neuron.params import KERNELS
 
 nir = pytest.importorskip("nir", reason="the nir extra is not installed")
@@ -347,3 +348,30 @@ def test_dt_takes_numpy_reals_and_refuses_huge_ints() -> None:
     assert to_nir(model, dt=np.float32(0.5)).metadata["dt"] == 0.5
     with pytest.raises(ExportError, match="dt must be a finite number > 0"):
         to_nir(model, dt=10**400)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_per_channel_learnt_thresholds_round_trip(tmp_path: Path, reset: str) -> None:
+    """A trained per-channel threshold was exported, and then refused by bpsrm's own from_nir ("a per-channel
+    theta or theta_r is not rebuilt"); a fresh model passed only because its thresholds were still equal."""
+    torch.manual_seed(11)
+    neuron = {"learn_theta": True, "learn_tau": True, "per_channel": True, "reset": reset}
+    model = build_model("4C3-SRM-AP2-FC3", (1, 8, 8), neuron=neuron)
+    with torch.no_grad():
+        first = next(m for m in model.modules() if isinstance(m, SRMNeuron))
+        first.theta_raw.copy_(torch.tensor([-0.5, 0.2, 0.9, 1.6]))  # thresholds 0.47 to 1.78
+    read = _roundtrip(model, tmp_path)
+    rebuilt = next(m for m in read.modules() if isinstance(m, SRMNeuron))
+    assert rebuilt.learn_theta and rebuilt.channels == 4 and rebuilt.tie_theta_r
+    expected = torch.nn.functional.softplus(torch.tensor([-0.5, 0.2, 0.9, 1.6], dtype=torch.float64))
+    torch.testing.assert_close(rebuilt.theta.double(), expected, rtol=1e-6, atol=0)
+    _compare(model, read, torch.rand(5, 3, 1, 8, 8) * 3.0)
+
+
+def test_a_per_channel_theta_r_apart_from_the_threshold_is_refused() -> None:
+    model = build_model("FC3-SRM-FC2", (4,), time_steps=2)
+    graph = to_nir(model)
+    reset = next(name for name, node in graph.nodes.items() if isinstance(node, nir.Scale) and np.all(node.scale > 0))
+    graph.nodes[reset] = nir.Scale(scale=np.array([0.5, 1.0, 2.0]))
+    with pytest.raises(ExportError, match="a per-channel theta_r other than the threshold is not rebuilt by from_nir"):
+        from_nir(graph)

@@ -473,33 +473,52 @@ def _hard_reset_from(node: Any, name: str, dt: float) -> SRMNeuron:
 
 def _srm_neuron(values: dict[str, np.ndarray], kernel: str, where: str, reset: str) -> SRMNeuron:
     """An SRMNeuron of decays ("tau_*") and thresholds over the layer's neurons: one value per layer, or per
-    channel (learnt-parameter form)."""
+    channel (learnt-parameter form: learnable taus, and a learnable threshold with theta_r tied to it or one
+    theta_r for the layer)."""
     parsed = {k: _constant(v, where, k) for k, v in values.items()}
     if kernel == "alpha":
         parsed.pop("tau_s")  # the alpha kernel has one decay, a_s = a_m
     per_channel = [k for k, (scalar, _) in parsed.items() if scalar is None]
-    if per_channel and any(k in ("theta", "theta_r") for k in per_channel):
-        raise ExportError(f"{where}: a per-channel theta or theta_r is not rebuilt by from_nir")
-
-    scalars = {k: v for k, (v, _) in parsed.items() if v is not None}
-    kwargs: dict[str, Any] = {"kernel": kernel, "theta": scalars["theta"], "reset": reset}
-    kwargs["theta_r"] = scalars.get("theta_r", scalars["theta"])  # the hard reset has no theta_r
+    theta, thetas = parsed["theta"]
+    theta_r = _layer_theta_r(parsed, where)
+    kwargs: dict[str, Any] = {"kernel": kernel, "reset": reset, "theta": 1.0 if theta is None else theta}
+    kwargs["theta_r"] = None if theta_r is None or theta_r == theta else theta_r
     for name in ("tau_s", "tau_m", "tau_r"):
-        if name in scalars:
-            kwargs[name] = time_constant(scalars[name])
-    if kernel == "alpha":
-        kwargs.pop("tau_s", None)
+        if name in parsed and parsed[name][0] is not None:
+            kwargs[name] = time_constant(parsed[name][0])
     if not per_channel:
-        if kwargs["theta_r"] == kwargs["theta"]:
-            kwargs["theta_r"] = None
         return SRMNeuron(**kwargs)
+    if thetas is not None and not (np.all(np.isfinite(thetas)) and np.all(thetas > 0)):
+        raise ExportError(
+            f"{where}: a threshold must be finite and > 0, got values in [{thetas.min():g}, {thetas.max():g}]"
+        )
     channels = len(parsed[per_channel[0]][1])  # type: ignore[arg-type]
-    neuron = SRMNeuron(**kwargs, learn_tau=per_channel, channels=channels)
+    taus = [name for name in per_channel if name.startswith("tau")]
+    neuron = SRMNeuron(**kwargs, learn_tau=taus, learn_theta=thetas is not None, channels=channels)
     with torch.no_grad():
-        for name in per_channel:
+        for name in taus:
             a = torch.from_numpy(parsed[name][1])  # type: ignore[arg-type]
             getattr(neuron, f"{name}_logit").copy_(a.log() - (-a).log1p())  # log(a / (1 - a)) without 1 - a
+        if thetas is not None:  # the inverse of softplus: theta + log(1 - exp(-theta))
+            t = torch.from_numpy(thetas)
+            neuron.theta_raw.copy_(t + torch.log(-torch.expm1(-t)))
     return neuron
+
+
+def _layer_theta_r(parsed: dict[str, tuple[float | None, np.ndarray | None]], where: str) -> float | None:
+    """The layer's one theta_r, or None when it is the threshold itself (tied) or there is none (hard reset);
+    an ExportError for a per-channel theta_r that differs from the threshold, which SRMNeuron cannot hold."""
+    if "theta_r" not in parsed:
+        return None
+    thetas, (theta_r, theta_rs) = parsed["theta"][1], parsed["theta_r"]
+    if theta_r is not None:
+        return theta_r
+    if thetas is not None and np.array_equal(theta_rs, thetas):  # type: ignore[arg-type]
+        return None
+    raise ExportError(
+        f"{where}: a per-channel theta_r other than the threshold is not rebuilt by from_nir (an SRMNeuron keeps one "
+        "theta_r per layer, or theta_r tied to its threshold)"
+    )
 
 
 def from_nir(graph: Any) -> SpikingNetwork:
