@@ -543,3 +543,31 @@ def test_an_input_of_a_lower_precision_is_welcome_under_autocast() -> None:
 def test_norm_options_that_are_no_mapping_are_refused() -> None:
     with pytest.raises(ParameterError, match="build_model: norm must be a mapping of norm options, got list"):
         build_model("FC3", (4,), norm=[("eps", 1e-3)])  # type: ignore[arg-type]
+
+
+def test_a_norm_option_that_no_norm_of_the_spec_reads_is_refused() -> None:
+    """stats='time_channel' with BN layers only built folded BatchNorm with channel statistics, without a word."""
+    expected = (
+        "build_model: norm option stats='time_channel' has no effect on '4C3-BN-SRM-FC3': none of its norms (BN) "
+        "reads it; stats is read by TCN"
+    )
+    with pytest.raises(ParameterError, match=re.escape(expected)):
+        build_model("4C3-BN-SRM-FC3", (1, 6, 6), norm={"stats": "time_channel"})
+    with pytest.raises(ParameterError, match=re.escape("alpha=2.0 has no effect on 'FC3-SRM-FC2': it has no norm")):
+        build_model("FC3-SRM-FC2", (4,), norm={"alpha": 2.0})
+    with pytest.raises(ParameterError, match=re.escape("alpha is read by TCN, TDBN")):
+        build_model("FC3-BNTT-SRM-FC2", (4,), time_steps=2, norm={"alpha": 2.0})
+    # a default value, as every config writes them all, and an option some norm of the spec reads: accepted
+    defaults = {"stats": "channel", "step_affine": True, "scale_by_threshold": False, "alpha": 1.0}
+    build_model("4C3-BN-SRM-FC3", (1, 6, 6), norm={**defaults, "eps": 1e-3, "momentum": 0.2})
+    (tdbn,) = inner(build_model("FC3-TDBN-SRM-FC2", (4,), norm={"alpha": 0.5}), TdBN)
+    torch.testing.assert_close(tdbn.weight.detach(), torch.full((3,), 0.5))
+
+
+def test_the_norm_option_defaults_are_the_configs() -> None:
+    from dataclasses import asdict
+
+    from bpsrm.engine.config import NormConfig
+    from bpsrm.network.norm import NORM_OPTION_DEFAULTS
+
+    assert asdict(NormConfig()) == NORM_OPTION_DEFAULTS

@@ -484,8 +484,9 @@ def _srm_neuron(values: dict[str, np.ndarray], kernel: str, where: str, reset: s
     kwargs: dict[str, Any] = {"kernel": kernel, "reset": reset, "theta": 1.0 if theta is None else theta}
     kwargs["theta_r"] = None if theta_r is None or theta_r == theta else theta_r
     for name in ("tau_s", "tau_m", "tau_r"):
-        if name in parsed and parsed[name][0] is not None:
-            kwargs[name] = time_constant(parsed[name][0])
+        scalar = parsed[name][0] if name in parsed else None
+        if scalar is not None:
+            kwargs[name] = time_constant(scalar)
     if not per_channel:
         return SRMNeuron(**kwargs)
     if thetas is not None and not (np.all(np.isfinite(thetas)) and np.all(thetas > 0)):

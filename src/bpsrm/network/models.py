@@ -41,7 +41,7 @@ from ..neuron.module import SRMNeuron
 from ..neuron.params import DEFAULTS, SETTINGS, SRMParams
 from ..neuron.surrogate import Surrogate
 from .layers import MembraneReadout, SpikeCountReadout, TimeFolded
-from .norm import NORMS, TemporalChannelNorm
+from .norm import NORM_OPTION_DEFAULTS, NORMS, TemporalChannelNorm
 from .pooling import MaxPool
 
 __all__ = [
@@ -205,7 +205,7 @@ class SpikingNetwork(nn.Module):
         return self.run(x).logits
 
 
-_NORM_KEYS = {"stats", "scale_by_threshold", "alpha", "eps", "momentum", "step_affine"}
+_NORM_KEYS = set(NORM_OPTION_DEFAULTS)
 
 
 def _neuron_params(neuron: SRMParams | Mapping[str, Any] | None) -> tuple[SRMParams, Surrogate | None]:
@@ -229,6 +229,22 @@ def _make_norm(text: str, channels: int, time_steps: int | None, norm: Mapping[s
         return NORMS[name].from_options(channels, time_steps, norm, theta)
     except ParameterError as exc:
         raise SpecError(str(exc)) from None
+
+
+def _refuse_unread_norm_options(spec: str, tokens: Sequence[Token], norm: Mapping[str, Any]) -> None:
+    """A ParameterError for a norm option set to other than its default that no norm of the spec reads
+    (``stats='time_channel'`` with BN layers only was dropped without a word)."""
+    names = [token.text.lower() for token in tokens if token.kind == "norm"]
+    read = set().union(*(NORMS["tcn" if name == "tcnt" else name].reads_options for name in names))
+    for key, value in norm.items():
+        if key not in read and value != NORM_OPTION_DEFAULTS[key]:
+            kinds = ", ".join(sorted({name.upper() for name in names}))
+            where = f"none of its norms ({kinds}) reads it" if names else "it has no norm layer"
+            readers = ", ".join(sorted(name.upper() for name, cls in NORMS.items() if key in cls.reads_options))
+            raise ParameterError(
+                f"build_model: norm option {key}={shown(value)} has no effect on {shown(spec)}: {where}; {key} is "
+                f"read by {readers}"
+            )
 
 
 def _autocast_enabled(device_type: str) -> bool:
@@ -274,6 +290,7 @@ def build_model(
         raise ParameterError(
             f"build_model: unknown norm options {sorted(unknown)}; expected among {sorted(_NORM_KEYS)}"
         )
+    _refuse_unread_norm_options(spec, tokens, norm)
     neuron_kwargs = params.neuron_kwargs()
     if surrogate is not None:
         neuron_kwargs["surrogate"] = surrogate

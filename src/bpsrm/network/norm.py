@@ -37,7 +37,16 @@ from ..checks import choice, flag, real_number, whole_number
 from ..errors import NonFiniteError, ParameterError, ShapeError, SpecError
 from . import tcn_cpu
 
-__all__ = ["TemporalNorm", "TemporalChannelNorm", "FoldedBatchNorm", "TdBN", "BNTT", "TEBN", "NORMS"]
+__all__ = [
+    "TemporalNorm",
+    "TemporalChannelNorm",
+    "FoldedBatchNorm",
+    "TdBN",
+    "BNTT",
+    "TEBN",
+    "NORMS",
+    "NORM_OPTION_DEFAULTS",
+]
 
 _STATS = ("channel", "time_channel")
 
@@ -47,6 +56,11 @@ def _gamma_init(owner: str, alpha: Any, theta: Any, scale_by_threshold: bool = T
     alpha = real_number(f"{owner}: alpha", alpha, above=0)
     theta = real_number(f"{owner}: theta", theta, above=0)
     return alpha * theta if flag(f"{owner}: scale_by_threshold", scale_by_threshold) else 1.0
+
+
+def _option(options: Mapping[str, Any], key: str) -> Any:
+    """A ``model.norm`` option, or its default (:data:`NORM_OPTION_DEFAULTS`)."""
+    return options.get(key, NORM_OPTION_DEFAULTS[key])
 
 
 class _StepAffine(torch.autograd.Function):
@@ -407,7 +421,7 @@ class TemporalNorm(nn.Module):
 
         The default takes ``eps`` and ``momentum``, and ``time_steps`` when the class needs it.
         """
-        kwargs = {"eps": options.get("eps", 1e-5), "momentum": options.get("momentum", 0.1)}
+        kwargs = {"eps": _option(options, "eps"), "momentum": _option(options, "momentum")}
         if cls.needs_time_steps:
             if time_steps is None:
                 raise ParameterError(f"{cls.__name__} keeps per-step parameters: build_model needs time_steps")
@@ -416,6 +430,10 @@ class TemporalNorm(nn.Module):
 
     needs_time_steps = False
     """Whether the layer keeps per-step parameters (then it runs at one T only)."""
+
+    reads_options: frozenset[str] = frozenset({"eps", "momentum"})
+    """The ``model.norm`` options :meth:`from_options` reads (:func:`bpsrm.build_model` refuses one that no norm
+    of the spec reads, unless it has its default)."""
 
     def extra_repr(self) -> str:
         return (
@@ -436,6 +454,8 @@ class TemporalChannelNorm(TemporalNorm):
             ``"time_channel"`` (mu[t, c], var[t, c] over b, s).
         scale_by_threshold: start gamma at ``alpha * theta`` (as tdBN does) instead of 1.
     """
+
+    reads_options = frozenset({"stats", "step_affine", "scale_by_threshold", "alpha", "eps", "momentum"})
 
     def __init__(
         self,
@@ -466,8 +486,8 @@ class TemporalChannelNorm(TemporalNorm):
         cls, channels: int, time_steps: int | None, options: Mapping[str, Any], theta: float
     ) -> TemporalNorm:
         """TCN from ``model.norm``: stats, step_affine, scale_by_threshold, alpha, eps, momentum."""
-        stats = options.get("stats", "channel")
-        per_step = flag(f"{cls.__name__}: step_affine", options.get("step_affine", True))
+        stats = _option(options, "stats")
+        per_step = flag(f"{cls.__name__}: step_affine", _option(options, "step_affine"))
         if not per_step and stats == "time_channel":
             raise SpecError(
                 "norm step_affine=False (one affine per channel) needs channel statistics; time-channel "
@@ -482,11 +502,11 @@ class TemporalChannelNorm(TemporalNorm):
             channels,
             time_steps if per_step else None,
             stats=stats,
-            scale_by_threshold=options.get("scale_by_threshold", False),
-            alpha=options.get("alpha", 1.0),
+            scale_by_threshold=_option(options, "scale_by_threshold"),
+            alpha=_option(options, "alpha"),
             theta=theta,
-            eps=options.get("eps", 1e-5),
-            momentum=options.get("momentum", 0.1),
+            eps=_option(options, "eps"),
+            momentum=_option(options, "momentum"),
         )
 
 
@@ -510,6 +530,8 @@ class FoldedBatchNorm(TemporalNorm):
 class TdBN(TemporalNorm):
     """tdBN (Zheng et al., AAAI 2021): folded BatchNorm with gamma initialised to alpha * theta."""
 
+    reads_options = frozenset({"alpha", "eps", "momentum"})
+
     def __init__(
         self, num_channels: int, *, alpha: float = 1.0, theta: float = 1.0, eps: float = 1e-5, momentum: float = 0.1
     ) -> None:
@@ -532,10 +554,10 @@ class TdBN(TemporalNorm):
         """tdBN from ``model.norm``: alpha, eps, momentum (gamma starts at alpha * theta)."""
         return cls(
             channels,
-            alpha=options.get("alpha", 1.0),
+            alpha=_option(options, "alpha"),
             theta=theta,
-            eps=options.get("eps", 1e-5),
-            momentum=options.get("momentum", 0.1),
+            eps=_option(options, "eps"),
+            momentum=_option(options, "momentum"),
         )
 
 
@@ -576,6 +598,16 @@ class TEBN(TemporalNorm):
             momentum=momentum,
         )
 
+
+NORM_OPTION_DEFAULTS: dict[str, Any] = {
+    "stats": "channel",
+    "step_affine": True,
+    "scale_by_threshold": False,
+    "alpha": 1.0,
+    "eps": 1e-5,
+    "momentum": 0.1,
+}
+"""The ``model.norm`` options and the value each takes when not given (``NormConfig`` of the config has the same)."""
 
 NORMS: dict[str, type[TemporalNorm]] = {
     "tcn": TemporalChannelNorm,
