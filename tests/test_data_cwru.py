@@ -16,6 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bpsrm.data import get_dataset
 from bpsrm.data.cwru import CWRU, CWRU_RECORDS, CWRU_SHA256, read_cwru_record
 from bpsrm.errors import BpsrmError, DataError, DataNotFoundError, ParameterError
 
@@ -542,3 +543,20 @@ def test_the_drive_end_variable_rule_of_training_and_predict() -> None:
     assert drive_end_variable(["X118_DE_time", "X118_FE_time"], Path("pump.mat")) == "X118_DE_time"
     assert drive_end_variable(["X118_FE_time", "X118_BA_time"], Path("118.mat")) is None
     assert drive_end_variable(["X97_DE_time"], Path("097.mat")) == "X97_DE_time"
+
+
+def test_a_copy_that_lacks_a_record_leads_with_what_it_lacks(shared_data, tmp_path, monkeypatch) -> None:
+    """One record missing: the error began "CWRU not found. Looked in:" and named the missing file on its last
+    line, after the list of folders (helper-61)."""
+    monkeypatch.delenv("BPSRM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    copy = tmp_path / "copy"
+    (copy / "0HP").mkdir(parents=True)
+    for path in (shared_data / "cwru" / "0HP").glob("*.mat"):
+        if path.name != "97.mat":
+            (copy / "0HP" / path.name).symlink_to(path)
+    with pytest.raises(DataNotFoundError) as caught:
+        get_dataset("cwru", "train", root=copy, load=0)
+    first = str(caught.value).splitlines()[0]
+    assert first.startswith("CWRU for ") and first.endswith(f"{copy} lacks 97.mat (normal, 0 HP)")
+    assert "(the search: CWRU not found. Looked in:" in str(caught.value)

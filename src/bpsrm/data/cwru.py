@@ -329,8 +329,10 @@ def _find(root: str | Path | None, selected: list[tuple[int, int]], request: str
                 lacking = missing(candidate) if candidate.is_dir() else []
                 if candidate.is_dir() and len(lacking) < len(selected):
                     partial.append(f"{candidate} lacks {describe(lacking)}")
-        note = "\nPartial copies (for " + request + "):\n  " + "\n  ".join(partial) if partial else ""
-        raise DataNotFoundError(f"{exc}{note}") from None
+        if not partial:
+            raise
+        # the cause first: a record or two missing from a copy, not the dataset missing
+        raise DataNotFoundError(f"CWRU for {request}: {'; '.join(partial)}\n(the search: {exc})") from None
     lacking = missing(folder)
     if lacking:
         raise DataNotFoundError(f"CWRU in {folder}: missing records for {request}: {describe(lacking)}")
