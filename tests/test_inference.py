@@ -393,3 +393,16 @@ def test_a_folder_given_to_predict_is_named_as_a_folder(checkpoint, tmp_path) ->
         file_input(trained, tmp_path)
     with pytest.raises(DataError, match=r"absent\.png: no such file$"):
         file_input(trained, tmp_path / "absent.png")
+
+
+def test_recording_options_for_an_image_model_are_refused(tmp_path) -> None:
+    """--sample-rate, --rpm and --channel were read by nothing for a model of images, without a word."""
+    from bpsrm.deploy.prediction import predict_files
+
+    record = {"kind": "image", "channels": 1, "height": 28, "width": 28}
+    path = save_checkpoint(tmp_path / "p.pt", _payload(preprocess=record))
+    image = tmp_path / "x.png"
+    image.write_bytes(b"not read: the options are refused first")
+    expected = "--sample-rate, --channel: options of vibration recordings; the model was trained on inference-probe"
+    with pytest.raises(ParameterError, match=re.escape(expected)):
+        predict_files(path, [image], sample_rate_hz=1000.0, channel=0)

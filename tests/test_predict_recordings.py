@@ -139,6 +139,17 @@ def test_one_refused_file_leaves_the_others_classified(fault_model, shared_data,
     assert len(rows) == 1 + 40_000 // 2048 and all(row.startswith(str(good)) for row in rows[1:])
 
 
+def test_a_recording_option_the_model_does_not_use_is_refused(fault_model, shared_data, capsys) -> None:
+    """--rpm for a model without speed normalisation changed nothing, and the answer echoed it as the file's speed."""
+    record = str(shared_data / "cwru" / "2HP" / "224.mat")
+    assert main(["predict", str(fault_model), record, "--rpm", "1000"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and "Traceback" not in printed.err
+    assert "--rpm 1000: the model does not normalise shaft speed (trained on cwru with speed_normalize: false)" in (
+        printed.err
+    )
+
+
 def test_missing_rate_and_text_are_refused(fault_model, tmp_path, capsys) -> None:
     path = tmp_path / "signal.npy"
     np.save(path, np.random.default_rng(0).normal(size=30_000))

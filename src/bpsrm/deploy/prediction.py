@@ -38,7 +38,7 @@ from torch import Tensor
 
 from ..data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
-from ..errors import CheckpointError, DataError
+from ..errors import CheckpointError, DataError, ParameterError
 from ..files import atomic_file, refuse_existing
 from .inference import TrainedModel, load_trained
 from .ood import spike_features
@@ -102,6 +102,7 @@ def file_input(
     pre = trained.preprocess
     suffix = path.suffix.lower()
     dataset = trained.config.data.name
+    _refuse_unused(pre, dataset, sample_rate_hz, rpm, channel)
     if isinstance(pre, VibrationPreprocess) and suffix in RECORDING_SUFFIXES:
         return _recording_input(path, pre, sample_rate_hz, rpm, channel)
     if isinstance(pre, ImagePreprocess) and suffix in IMAGE_SUFFIXES:
@@ -117,6 +118,27 @@ def file_input(
         f"{path}: cannot classify a {suffix or 'suffix-less'} file with a model trained on {dataset}; "
         f"it takes {expected}"
     )
+
+
+def _refuse_unused(
+    pre: Any, dataset: str, sample_rate_hz: float | None, rpm: float | None, channel: str | int | None
+) -> None:
+    """A ParameterError for a recording option the model would not use (the answer echoed a --rpm that changed
+    nothing): a shaft speed without speed normalisation, any of them for a model of images or events."""
+    if isinstance(pre, VibrationPreprocess):
+        if rpm is not None and not pre.speed_normalize:
+            raise ParameterError(
+                f"--rpm {rpm:g}: the model does not normalise shaft speed (trained on {dataset} with "
+                "speed_normalize: false), so the speed would change nothing; leave --rpm out"
+            )
+        return
+    options = (("--sample-rate", sample_rate_hz), ("--rpm", rpm), ("--channel", channel))
+    given = [name for name, value in options if value is not None]
+    if given:
+        raise ParameterError(
+            f"{', '.join(given)}: options of vibration recordings; the model was trained on {dataset}, and reads "
+            "its files without them"
+        )
 
 
 def _recording_input(
