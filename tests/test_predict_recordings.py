@@ -137,6 +137,14 @@ def test_one_refused_file_leaves_the_others_classified(fault_model, shared_data,
     assert f"bpsrm: error: {refused['error']}" in printed.err and "Traceback" not in printed.err
     rows = out.read_text().splitlines()
     assert len(rows) == 1 + 40_000 // 2048 and all(row.startswith(str(good)) for row in rows[1:])
+    summary = tmp_path / "summary.csv"
+    assert (
+        main(["predict", str(fault_model), str(good), "--sample-rate", "12000", "--out", str(summary), "--summary"])
+        == 0
+    )
+    (answer,) = json.loads(capsys.readouterr().out)
+    assert "windows" not in answer and answer["majority"] == classified["majority"]  # the windows stay in the CSV
+    assert summary.read_text().splitlines() == rows
 
 
 def test_a_recording_option_the_model_does_not_use_is_refused(fault_model, shared_data, capsys) -> None:

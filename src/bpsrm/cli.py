@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--out", type=Path, default=None, help="also write one row per window to this CSV (and a plot beside it)"
     )
+    predict.add_argument(
+        "--summary",
+        action="store_true",
+        help="print each recording's answer without its windows (--out still writes every window)",
+    )
     adapt = sub.add_parser(
         "adapt",
         help="re-estimate a model's normalisation statistics from unlabeled files of a new condition (AdaBN)",
@@ -277,7 +282,8 @@ def _predict_command(args: argparse.Namespace) -> int:
         written += [figure] if figure is not None else []
         for path in written:
             print(f"wrote {path}", file=sys.stderr)
-    print(json.dumps(results, indent=2))
+    shown_results = [{k: v for k, v in r.items() if k != "windows"} for r in results] if args.summary else results
+    print(json.dumps(shown_results, indent=2))
     for message in refused:
         print(f"bpsrm: error: {message}", file=sys.stderr)
     return 1 if refused else 0

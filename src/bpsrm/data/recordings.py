@@ -282,9 +282,9 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
     """
     from_hz = real_number("from_hz", from_hz, above=0)
     to_hz = real_number("to_hz", to_hz, above=0)
-    x = array("resample: signal", signal, ndim=1).astype(np.float64)
+    x = array("resample: signal", signal, ndim=1).astype(np.float64, copy=False)  # no second copy of a long signal
     if from_hz == to_hz:
-        return x
+        return x.copy()
     ratio = Fraction(to_hz) / Fraction(from_hz)
     length = round(ratio * x.size)
     approx = ratio.limit_denominator(1000)
@@ -298,7 +298,7 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
             "time column of sample numbers reads as 1 Hz)"
         )
     if x.size == 0:
-        return x
+        return x.copy()
     import scipy.signal
 
     if ratio.numerator == 1 and x.size > 27 * ratio.denominator:  # decimate's FIR filter needs that many samples
