@@ -363,7 +363,14 @@ def _eval_command(args: argparse.Namespace) -> int:
     options = _parse_options(args.option)
     report = evaluate_checkpoint(args.checkpoint, args.root, options, args.split, adapt=args.adapt)
     _print_json(report, args.out)
+    _warn(report)
     return 0
+
+
+def _warn(report: dict[str, object]) -> None:
+    """A report's ``warning``, if it has one, on stderr too (the JSON may go to a file or a pipe)."""
+    if "warning" in report:
+        print(f"bpsrm: warning: {report['warning']}", file=sys.stderr)
 
 
 def _adapt_command(args: argparse.Namespace) -> int:
@@ -373,8 +380,7 @@ def _adapt_command(args: argparse.Namespace) -> int:
         args.checkpoint, args.files, args.out, args.sample_rate, args.rpm, args.channel, overwrite=args.overwrite
     )
     print(json.dumps(report, indent=2))
-    if "warning" in report:
-        print(f"bpsrm: warning: {report['warning']}", file=sys.stderr)
+    _warn(report)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,6 +64,12 @@ class SampleDataset(Dataset):
         """Number of samples per class name."""
         counts = Counter(self.targets)
         return {name: counts.get(i, 0) for i, name in enumerate(self.classes)}
+
+    @classmethod
+    def training_overlap(cls, trained: Mapping[str, Any], evaluated: Mapping[str, Any]) -> str | None:
+        """Why samples of a split read with the options ``evaluated`` include samples that a model trained with the
+        options ``trained`` learnt from, or None when they cannot (the default: test and train splits are apart)."""
+        return None
 
     def info(self) -> dict[str, Any]:
         """A JSON-friendly summary: counts per class, input shape, where the files are."""

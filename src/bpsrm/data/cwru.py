@@ -403,6 +403,20 @@ class CWRU(SampleDataset):
     augment_gain: float
     augmented: bool
 
+    @classmethod
+    def training_overlap(cls, trained: Mapping[str, Any], evaluated: Mapping[str, Any]) -> str | None:
+        """``whole=true`` on a load the model trained on: every window of its records, the trained part too."""
+        if not evaluated.get("whole", False):
+            return None
+        both = sorted(set(_check_loads(trained.get("load", 0))) & set(_check_loads(evaluated.get("load", 0))))
+        if not both:
+            return None
+        return (
+            f"whole=true reads every window of load {', '.join(map(str, both))}, which the model trained on: its "
+            "training windows are among them, so this accuracy is no test figure (leave whole out for the test part "
+            "of a trained load, or evaluate a load it did not train on)"
+        )
+
     def __init__(
         self,
         split: str,

@@ -215,7 +215,9 @@ def evaluate_trained(
 
         adapt_on_samples(trained.model, dataset, trained.encode, batch_size)  # the labels are dropped
     result = evaluate_model(trained.model, dataset, trained.encode, len(trained.classes), batch_size)
+    overlap = type(dataset).training_overlap(data_config.options, merged)
     return {
+        **({"warning": overlap} if overlap is not None else {}),
         "checkpoint": str(trained.path),
         "dataset": data_config.name,
         "split": split,
