@@ -230,8 +230,12 @@ def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, share
             assert torch.equal(old, new), name  # every learnt weight as it was
     assert after.state["adapted"]["files"] == records
     assert main(["eval", str(adapted), "-o", "load=2", "-o", "whole=true"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
     assert report["accuracy"] > 0.5
+    # the fault model trained on 0, 1 and 2 HP: whole records of 2 HP hold its training windows
+    assert report["warning"].startswith("whole=true reads every window of load 2, which the model trained on")
+    assert f"bpsrm: warning: {report['warning']}" in printed.err
     # not adapted by this evaluation, but the checkpoint's statistics were, from the trained one
     assert report["adapted"] is False and report["checkpoint_adapted_from"] == str(fault_model)
     assert main(["predict", str(adapted), records[0]]) == 0
