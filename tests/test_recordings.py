@@ -925,3 +925,17 @@ def test_a_signal_whose_spread_overflows_is_refused() -> None:
     with pytest.raises(DataError, match="too large to normalise"):
         check_signal(np.random.default_rng(0).normal(size=1000) * 1e200, "rec", min_samples=10)
     check_signal(np.random.default_rng(0).normal(size=1000) * 1e100, "rec", min_samples=10)  # large, but usable
+
+
+@pytest.mark.parametrize("header", ["time_ms", "t_ms", "Time [ms]", "time (MS)"])
+def test_a_time_column_in_milliseconds_gives_the_rate(tmp_path, header) -> None:
+    """A logger's "time_ms" column was read as a second channel, and the file then had no rate."""
+    rate = 25_600
+    x = np.sin(np.arange(600) * 0.3)
+    path = tmp_path / "ms.csv"
+    times_ms = np.arange(600) * 1000.0 / rate
+    np.savetxt(path, np.column_stack([times_ms, x]), delimiter=",", header=f"{header},acc", comments="", fmt="%.17g")
+    rec = read_recording(path)
+    assert rec.channels == ("acc",) and rec.channel == "acc"
+    assert rec.sample_rate_hz == pytest.approx(rate, rel=1e-9)
+    np.testing.assert_array_equal(rec.signal, x)

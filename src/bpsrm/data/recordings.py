@@ -16,9 +16,9 @@
   or spaces, with or without a header line (which names the channels; without
   one, the channels are ``"0"``, ``"1"``, ...). Lines starting with ``#`` or
   ``%`` are comments. With a semicolon, tab or space separator a decimal comma
-  is accepted. A column named ``time``, ``t``, ``time_s`` or ``time (s)`` holds
-  times in seconds: it is never a channel, and when it is evenly spaced it
-  gives the sample rate.
+  is accepted. A column named ``time``, ``t``, ``time_s``, ``time [s]`` or ``time (s)`` holds
+  times in seconds, and one named ``time_ms``, ``t_ms``, ``time [ms]`` or ``time (ms)`` times in
+  milliseconds: it is never a channel, and when it is evenly spaced it gives the sample rate.
 * ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
   named by their index). The file holds no rate.
 * ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
@@ -74,7 +74,7 @@ RECORDING_SUFFIXES = (".mat", ".csv", ".txt", ".npy", ".wav")
 _RATE_TOLERANCE = 1e-3  # a caller's sample rate may differ from the file's by 0.1 %
 _CWRU_KEY = re.compile(r"^X(\d+)_(?:DE|FE|BA)_time$")
 _RATE_NAME = re.compile(r"^(?:fs|sample_rate|sampling_rate|sr)(?:_hz)?$", re.IGNORECASE)
-_TIME_NAME = re.compile(r"^(?:time|t)(?:_s|\s*\[\s*s\s*\]|\s*\(\s*s\s*\))?$", re.IGNORECASE)
+_TIME_NAME = re.compile(r"^(?:time|t)(?:_(s|ms)|\s*\[\s*(s|ms)\s*\]|\s*\(\s*(s|ms)\s*\))?$", re.IGNORECASE)
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _H5_NUMERIC_CLASSES = frozenset(
@@ -580,13 +580,16 @@ def _read_text(path: Path) -> _Content:
             seen.add(name)
     content = _new_content()
     for i, name in enumerate(names):
-        if header is not None and content.time_column is None and _TIME_NAME.match(name) and _time_axis(values[:, i]):
+        unit = _TIME_NAME.match(name) if header is not None and content.time_column is None else None
+        milliseconds = unit is not None and any((g or "").lower() == "ms" for g in unit.groups())
+        seconds = values[:, i] * 1e-3 if milliseconds else values[:, i]
+        if unit is not None and _time_axis(seconds):
             content.time_column = name
-            rate = _rate_from_times(values[:, i])
+            rate = _rate_from_times(seconds)
             if rate is not None:
                 content.rates.append((rate, f"time column {name!r}"))
             else:
-                content.uneven_times = _uneven_times(name, values[:, i])
+                content.uneven_times = _uneven_times(name, seconds)
             continue
         content.channels[name] = values[:, i]
     return content
