@@ -158,6 +158,19 @@ def test_a_recording_option_the_model_does_not_use_is_refused(fault_model, share
     )
 
 
+def test_a_recording_below_the_models_rate_is_answered_with_a_warning(fault_model, shared_data, tmp_path, capsys):
+    """A 5 kHz recording was up-sampled to the model's 12 kHz without a word: above 2.5 kHz it holds nothing."""
+    low = tmp_path / "low.npy"
+    np.save(low, scipy.signal.resample_poly(_record(shared_data, 0, 105)[:60_000], 5, 12))
+    assert main(["predict", str(fault_model), str(low), "--sample-rate", "5000", "--summary"]) == 0
+    printed = capsys.readouterr()
+    (answer,) = json.loads(printed.out)
+    expected = (
+        f"{low}: recorded at 5000 Hz, below the model's 12000 Hz: the signal holds nothing between 2500 and 6000 Hz"
+    )
+    assert answer["warning"].startswith(expected) and f"bpsrm: warning: {expected}" in printed.err
+
+
 def test_missing_rate_and_text_are_refused(fault_model, tmp_path, capsys) -> None:
     path = tmp_path / "signal.npy"
     np.save(path, np.random.default_rng(0).normal(size=30_000))

@@ -284,6 +284,8 @@ def _predict_command(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     shown_results = [{k: v for k, v in r.items() if k != "windows"} for r in results] if args.summary else results
     print(json.dumps(shown_results, indent=2))
+    for result in classified:
+        _warn(result)
     for message in refused:
         print(f"bpsrm: error: {message}", file=sys.stderr)
     return 1 if refused else 0

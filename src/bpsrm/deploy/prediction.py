@@ -157,12 +157,18 @@ def _recording_input(
     if signal.size < pre.window:
         raise DataError(f"{path}: {signal.size} samples at the model's rate, fewer than one window ({pre.window})")
     starts = list(range(0, signal.size - pre.window + 1, pre.window))
-    details = {
+    details: dict[str, Any] = {
         "sample_rate_hz": rate,
         "rpm": recording.rpm,
         "channel": recording.channel,
         "seconds": recording.signal.size / rate,
     }
+    if rate < pre.sample_rate_hz:  # up-sampled: the band between the two Nyquist frequencies is empty
+        details["warning"] = (
+            f"{path}: recorded at {rate:g} Hz, below the model's {pre.sample_rate_hz:g} Hz: the signal holds nothing "
+            f"between {rate / 2:g} and {pre.sample_rate_hz / 2:g} Hz, where the model learnt from its training data; "
+            "its answers may rest on what is missing (record at the model's rate or above)"
+        )
     return FileInput(path, "recording", signal=signal, preprocess=pre, starts=starts, details=details)
 
 
