@@ -25,7 +25,7 @@ from bpsrm.deploy.inference import evaluate_checkpoint, evaluate_trained, load_t
 from bpsrm.engine.checkpoint import save_checkpoint
 from bpsrm.engine.config import config_from_dict, config_to_dict
 from bpsrm.engine.experiment import make_model
-from bpsrm.errors import CheckpointError, DataError, ParameterError
+from bpsrm.errors import CheckpointError, ConfigError, DataError, ParameterError
 
 CLASSES = ["a", "b", "c"]
 TEST_X = [[5.0, 0, 0], [0, 4, 0], [0, 0, 3], [2.9, 2.9, 0], [3, 3, 0], [0, 5, 7]]
@@ -406,3 +406,18 @@ def test_recording_options_for_an_image_model_are_refused(tmp_path) -> None:
     expected = "--sample-rate, --channel: options of vibration recordings; the model was trained on inference-probe"
     with pytest.raises(ParameterError, match=re.escape(expected)):
         predict_files(path, [image], sample_rate_hz=1000.0, channel=0)
+
+
+def test_a_checkpoint_with_a_norm_option_it_never_read_still_loads(tmp_path) -> None:
+    """build_model now refuses a norm option no norm of the spec reads; a checkpoint trained before that, with such
+    an option in its config (here stats='time_channel' and no norm at all), was a valid model and still loads."""
+    raw = {**RAW_CONFIG, "model": {**RAW_CONFIG["model"], "norm": {"stats": "time_channel"}}}
+    with pytest.raises(ConfigError, match="norm option stats='time_channel' has no effect on 'FC3-SRM-FC3'"):
+        make_model(config_from_dict(raw), (3,), 3)  # a new training is told
+    path = save_checkpoint(tmp_path / "old.pt", _payload(config=config_to_dict(config_from_dict(raw))))
+    trained = load_trained(path)
+    assert trained.config.model.norm.stats == "time_channel"
+    assert torch.equal(
+        trained.model(torch.ones(1, 2, 3)),
+        load_trained(save_checkpoint(tmp_path / "p.pt", _payload())).model(torch.ones(1, 2, 3)),
+    )

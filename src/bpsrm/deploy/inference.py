@@ -74,7 +74,7 @@ def load_trained(checkpoint: str | Path) -> TrainedModel:
     state = load_checkpoint(path)
     config, sample_shape, classes, stats = _checked_fields(state, path)
     try:
-        model = make_model(config, sample_shape, len(classes))
+        model = make_model(config, sample_shape, len(classes), saved=True)
     except BpsrmError as exc:
         raise CheckpointError(f"{path}: its config does not build a model for its classes and shape ({exc})") from None
     load_model_state(model, state["model"], path)

@@ -64,8 +64,11 @@ class Experiment:
         return split_record(self.train_set, self.val_set, self.overlapping)
 
 
-def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | None = None) -> SpikingNetwork:
-    """The network of ``config`` for samples of ``sample_shape`` (without the batch)."""
+def make_model(
+    config: Config, sample_shape: tuple[int, ...], classes: int | None = None, *, saved: bool = False
+) -> SpikingNetwork:
+    """The network of ``config`` for samples of ``sample_shape`` (without the batch). ``saved``: the config is a
+    checkpoint's, whose model must build as it was trained (a norm option it never read is let through)."""
     encode = get_encoder(config.encoder.name, config.model.time_steps)
     _refuse_beyond_memory(
         4 * math.prod(sample_shape) * config.model.time_steps,  # the probe below: one sample, float32
@@ -88,6 +91,7 @@ def make_model(config: Config, sample_shape: tuple[int, ...], classes: int | Non
             neuron=config.model.neuron,
             norm=config_to_dict(config.model.norm),
             readout_reduce=config.model.readout,
+            check_norm_options=not saved,
         )
     except BpsrmError as exc:
         raise ConfigError(f"model: {exc}") from None

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..checks import SIZE_LIMIT, whole_number
+from ..checks import SIZE_LIMIT, flag, whole_number
 from ..errors import ParameterError, ShapeError, SpecError, shown
 from ..neuron.module import SRMNeuron
 from ..neuron.params import DEFAULTS, SETTINGS, SRMParams
@@ -263,6 +263,7 @@ def build_model(
     neuron: SRMParams | Mapping[str, Any] | None = None,
     norm: Mapping[str, Any] | None = None,
     readout_reduce: str = "mean",
+    check_norm_options: bool = True,
 ) -> SpikingNetwork:
     """Build a :class:`SpikingNetwork` from a spec string (see the module docstring).
 
@@ -277,6 +278,8 @@ def build_model(
         norm: options of the norms: ``stats``, ``scale_by_threshold``, ``alpha``, ``eps``, ``momentum``,
             ``step_affine`` (TCN: gamma and beta per (t, c) when True, per c when False).
         readout_reduce: how a membrane readout reduces over time.
+        check_norm_options: refuse a norm option set to other than its default that no norm of the spec reads;
+            False lets it through unread (a checkpoint's config from before the check existed).
     """
     tokens = parse_spec(spec)
     if time_steps is not None:
@@ -290,7 +293,8 @@ def build_model(
         raise ParameterError(
             f"build_model: unknown norm options {sorted(unknown)}; expected among {sorted(_NORM_KEYS)}"
         )
-    _refuse_unread_norm_options(spec, tokens, norm)
+    if flag("build_model: check_norm_options", check_norm_options):
+        _refuse_unread_norm_options(spec, tokens, norm)
     neuron_kwargs = params.neuron_kwargs()
     if surrogate is not None:
         neuron_kwargs["surrogate"] = surrogate
