@@ -570,3 +570,9 @@ def test_whole_records_of_a_trained_load_are_no_test_figure() -> None:
     assert CWRU.training_overlap({"load": 0}, {"load": 0, "whole": False}) is None  # the test part of load 0
     assert CWRU.training_overlap({"load": 0}, {"load": 2, "whole": True}) is None  # a load it never saw
     assert CWRU.training_overlap({}, {"whole": True}) is not None  # both at the default load 0
+    # a test part that starts inside the trained part (the model trained on the first 70% of each record)
+    lower = CWRU.training_overlap({"load": 0}, {"load": 0, "train_fraction": 0.2})
+    assert lower is not None and lower.startswith("train_fraction=0.2 starts the test part of load 0 at 0.2")
+    assert "trained on the first 0.7" in lower
+    assert CWRU.training_overlap({"load": 0, "train_fraction": 0.5}, {"load": 0, "train_fraction": 0.6}) is None
+    assert CWRU.training_overlap({"load": 0}, {"load": 1, "train_fraction": 0.2}) is None

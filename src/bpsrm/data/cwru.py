@@ -370,6 +370,10 @@ def _record_path(folder: Path, number: int) -> Path | None:
     return None
 
 
+TRAIN_FRACTION = 0.7
+"""The share of every record that trains (from its start) unless ``train_fraction`` says otherwise."""
+
+
 @register
 class CWRU(SampleDataset):
     """Windows of CWRU drive-end vibration at 12 kHz: ``(float32 [1, window], label)``.
@@ -405,17 +409,27 @@ class CWRU(SampleDataset):
 
     @classmethod
     def training_overlap(cls, trained: Mapping[str, Any], evaluated: Mapping[str, Any]) -> str | None:
-        """``whole=true`` on a load the model trained on: every window of its records, the trained part too."""
-        if not evaluated.get("whole", False):
-            return None
+        """On a load the model trained on: ``whole=true`` (every window of its records, the trained part too), or
+        a ``train_fraction`` below the trained one (a test part that starts inside the trained part)."""
         both = sorted(set(_check_loads(trained.get("load", 0))) & set(_check_loads(evaluated.get("load", 0))))
         if not both:
             return None
-        return (
-            f"whole=true reads every window of load {', '.join(map(str, both))}, which the model trained on: its "
-            "training windows are among them, so this accuracy is no test figure (leave whole out for the test part "
-            "of a trained load, or evaluate a load it did not train on)"
-        )
+        loads = ", ".join(map(str, both))
+        if evaluated.get("whole", False):
+            return (
+                f"whole=true reads every window of load {loads}, which the model trained on: its training windows "
+                "are among them, so this accuracy is no test figure (leave whole out for the test part of a trained "
+                "load, or evaluate a load it did not train on)"
+            )
+        was = float(trained.get("train_fraction", TRAIN_FRACTION))
+        now = float(evaluated.get("train_fraction", TRAIN_FRACTION))
+        if now < was:
+            return (
+                f"train_fraction={now:g} starts the test part of load {loads} at {now:g} of each record, and the model "
+                f"trained on the first {was:g}: its training windows are among them, so this accuracy is no test "
+                f"figure (keep train_fraction={was:g})"
+            )
+        return None
 
     def __init__(
         self,
@@ -426,7 +440,7 @@ class CWRU(SampleDataset):
         class_set: str | int = "10",
         window: int = 2048,
         stride: int | None = None,
-        train_fraction: float = 0.7,
+        train_fraction: float = TRAIN_FRACTION,
         normalize: str = "train",
         features: str = "raw",
         whole: bool = False,
