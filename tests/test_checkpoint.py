@@ -36,11 +36,25 @@ def test_round_trip(tmp_path) -> None:
 
 def test_the_writer_sets_the_format_whatever_the_payload_says(tmp_path) -> None:
     """A record passed through (loaded, changed, saved again) may carry any format_version: the file written
-    holds this writer's, 1, so it loads again, and the payload's other keys are kept."""
+    holds this writer's, 2, so it loads again, and the payload's other keys are kept."""
     path = save_checkpoint(tmp_path / "best.pt", {"model": {}, "format_version": 0, "ood": {"threshold": 2.0}})
     raw = torch.load(path, weights_only=True)
-    assert raw["format_version"] == 1 and raw["ood"] == {"threshold": 2.0}
-    assert load_checkpoint(path)["format_version"] == 1
+    assert raw["format_version"] == 2 and raw["ood"] == {"threshold": 2.0}
+    assert load_checkpoint(path)["format_version"] == 2
+
+
+def test_format_1_is_read_and_a_later_one_is_named(tmp_path) -> None:
+    """Format 2 adds the neurons' settings records; a format 1 file (without them) still loads, and a format this
+    bpsrm does not know is refused naming both."""
+    old = tmp_path / "old.pt"
+    torch.save({"model": {}, "format_version": 1}, old)
+    assert load_checkpoint(old)["format_version"] == 1
+    for version, said in ((3, "3"), (True, "True"), (torch.tensor([1, 2]), "tensor")):
+        later = tmp_path / "later.pt"
+        torch.save({"model": {}, "format_version": version}, later)
+        with pytest.raises(CheckpointError, match=re.escape(f"{later}: checkpoint format ")) as caught:
+            load_checkpoint(later)
+        assert said in str(caught.value) and str(caught.value).endswith("this bpsrm reads formats 1, 2")
 
 
 def test_pickled_code_is_refused(tmp_path) -> None:
@@ -132,7 +146,7 @@ def test_a_checkpoint_of_other_neuron_settings_is_refused_and_an_older_one_loads
         load_model_state(build_model("FC6-SRM-FC3", (4,), time_steps=2), load_checkpoint(path)["model"], path)
     message = str(caught.value)
     assert message.startswith(f"{path}: the checkpoint does not fit this model: layers.1.settings: the state_dict")
-    assert "SRMNeuron(tau_m=10, theta=0.3); this one is SRMNeuron(tau_m=4, theta=1)" in message
+    assert "SRMNeuron(tau_m=10, theta=0.3, theta_r=0.3); this one is SRMNeuron(tau_m=4, theta=1, theta_r=1)" in message
     assert "readout.settings: the state_dict was saved from MembraneReadout(tau_m=10)" in message
     older = {k: v for k, v in saved.state_dict().items() if not k.endswith("settings")}
     model = build_model("FC6-SRM-FC3", (4,), time_steps=2, neuron={"tau_m": 10.0, "theta": 0.3})

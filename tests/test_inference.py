@@ -406,6 +406,8 @@ def test_recording_options_for_an_image_model_are_refused(tmp_path) -> None:
     expected = "--sample-rate, --channel: options of vibration recordings; the model was trained on inference-probe"
     with pytest.raises(ParameterError, match=re.escape(expected)):
         predict_files(path, [image], sample_rate_hz=1000.0, channel=0)
+    with pytest.raises(ParameterError, match=re.escape(expected)):  # before a file is looked at (helper-63)
+        predict_files(path, [tmp_path / "missing.png", image], sample_rate_hz=1000.0, channel=0)
 
 
 def test_a_checkpoint_with_a_norm_option_it_never_read_still_loads(tmp_path) -> None:
@@ -421,3 +423,44 @@ def test_a_checkpoint_with_a_norm_option_it_never_read_still_loads(tmp_path) -> 
         trained.model(torch.ones(1, 2, 3)),
         load_trained(save_checkpoint(tmp_path / "p.pt", _payload())).model(torch.ones(1, 2, 3)),
     )
+
+
+@pytest.mark.parametrize(
+    ("rate", "rpm", "warned"),
+    [(11_000, 1500, False), (12_000, 3600, True), (10_000, None, True), (12_000, None, False)],
+)
+def test_the_low_rate_warning_counts_the_speed_normalisation(tmp_path, rate, rpm, warned) -> None:
+    """With speed normalisation a recording is resampled from rate * reference_rpm / rpm: 11 kHz at 1500 rpm is
+    13.2 kHz at the reference 1800 rpm (nothing missing), 12 kHz at 3600 rpm is 6 kHz (half the band empty); the
+    warning compared the raw rate (helper-63)."""
+    import numpy as np
+
+    from bpsrm.data.vibration import VibrationPreprocess
+    from bpsrm.deploy.prediction import _recording_input
+
+    path = tmp_path / "r.npy"
+    np.save(path, np.random.default_rng(0).normal(size=20_000))
+    pre = VibrationPreprocess(window=256, sample_rate_hz=12_000.0, normalize="window", speed_normalize=rpm is not None)
+    prepared = _recording_input(path, pre, float(rate), rpm, None)
+    warning = (prepared.details or {}).get("warning")
+    assert (warning is not None) == warned
+    if warned:
+        source = rate * 1800 / rpm if rpm else rate
+        assert f"nothing between {source / 2:g} and 6000 Hz" in warning
+
+
+def test_the_adapt_warning_says_what_a_dominant_answer_means() -> None:
+    """ "unknown" taking most windows said "read as a class, and 'unknown' no longer catches them" (helper-63)."""
+    from bpsrm.deploy.prediction import UNKNOWN, one_state_warning
+
+    assert one_state_warning({"B021": 0.5, UNKNOWN: 0.5}, 10) is None
+    fault = one_state_warning({"B021": 0.66, UNKNOWN: 0.34}, 29)
+    assert fault is not None and fault.startswith(
+        "after adaptation 66% of the 29 adaptation windows are answered 'B021'"
+    )
+    assert "'unknown' no longer catches them" in fault
+    far = one_state_warning({UNKNOWN: 0.8, "B021": 0.2}, 100)
+    assert far is not None and far.startswith(
+        "after adaptation 80% of the 100 adaptation windows are answered unknown:"
+    )
+    assert "no longer catches" not in far and "not to be trusted" in far

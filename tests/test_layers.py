@@ -268,3 +268,13 @@ def test_time_folded_runs_dropout_on_every_step_of_a_repeated_input() -> None:
     assert sequence(repeated).stride(0) != 0  # one random member: all T steps run
     plain = TimeFolded(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(50, 3)))
     assert plain(repeated).stride(0) == 0  # per-sample members only: it still runs once
+
+
+def test_a_readout_state_dict_refuses_other_settings_in_words() -> None:
+    """The alpha kernel has no tau_s: the message printed the record's placeholder, "tau_s=-1" (helper-63)."""
+    with pytest.raises(RuntimeError) as caught:
+        MembraneReadout(kernel="alpha").load_state_dict(MembraneReadout().state_dict())
+    assert (
+        "saved from MembraneReadout(kernel='dexp', tau_s=2); this one is MembraneReadout(kernel='alpha', tau_s unused)"
+    ) in str(caught.value)
+    MembraneReadout(kernel="alpha", tau_s=7.0).load_state_dict(MembraneReadout(kernel="alpha").state_dict())

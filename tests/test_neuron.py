@@ -331,14 +331,14 @@ def test_a_state_dict_refuses_a_neuron_built_with_other_settings() -> None:
     a neuron with the defaults matched every key and computed another function (helper-62's finding 1)."""
     saved = SRMNeuron(tau_m=10.0, theta=0.3).state_dict()
     assert set(saved) == {"settings"} and saved["settings"].dtype == torch.float64
-    a_m = math.exp(-1 / 10)  # by hand: kernel 'dexp' (0), reset 'subtract' (0), decays, theta, theta_r tied (-1)
-    expected = [0.0, 0.0, math.exp(-1 / 2), a_m, math.exp(-1 / 4), 0.3, -1.0]
+    a_m = math.exp(-1 / 10)  # by hand: kernel 'dexp' (0), reset 'subtract' (0), decays, theta, theta_r tied to it
+    expected = [0.0, 0.0, math.exp(-1 / 2), a_m, math.exp(-1 / 4), 0.3, 0.3]
     assert saved["settings"].tolist() == pytest.approx(expected, rel=1e-15)
     with pytest.raises(RuntimeError) as caught:
         SRMNeuron().load_state_dict(saved)
     assert (
-        "settings: the state_dict was saved from SRMNeuron(tau_m=10, theta=0.3); this one is "
-        "SRMNeuron(tau_m=4, theta=1). These are constructor arguments, not weights" in str(caught.value)
+        "settings: the state_dict was saved from SRMNeuron(tau_m=10, theta=0.3, theta_r=0.3); this one is "
+        "SRMNeuron(tau_m=4, theta=1, theta_r=1). These are constructor arguments, not weights" in str(caught.value)
     )
     with pytest.raises(
         RuntimeError,
@@ -347,7 +347,9 @@ def test_a_state_dict_refuses_a_neuron_built_with_other_settings() -> None:
         ),
     ):
         SRMNeuron(kernel="exp").load_state_dict(SRMNeuron().state_dict())
-    with pytest.raises(RuntimeError, match=re.escape("SRMNeuron(reset='zero', tau_r learnt or unused)")):
+    with pytest.raises(
+        RuntimeError, match=re.escape("SRMNeuron(reset='zero', tau_r learnt or unused, theta_r learnt or unused)")
+    ):
         SRMNeuron().load_state_dict(SRMNeuron(reset="zero").state_dict())
     same = SRMNeuron(tau_m=10.0, theta=0.3)
     same.load_state_dict(saved)  # the same settings: loads
@@ -356,6 +358,16 @@ def test_a_state_dict_refuses_a_neuron_built_with_other_settings() -> None:
     assert learnt_state["settings"].tolist() == [0.0, 0.0, -1.0, -1.0, -1.0, -1.0, -1.0]
     SRMNeuron(learn_tau=True, learn_theta=True, theta=2.0).load_state_dict(learnt_state)  # learnt: the weights say
     SRMNeuron().load_state_dict({})  # saved before settings were recorded: loads unchecked, as before
+    # alike in what they compute, so alike in the record (helper-63): the hard reset has no theta_r, and a
+    # theta_r given equal to a fixed theta is the tied one; a decay one bit apart (another libm) is the same
+    SRMNeuron(reset="zero").load_state_dict(SRMNeuron(reset="zero", theta_r=0.5).state_dict())
+    SRMNeuron(theta=1.0).load_state_dict(SRMNeuron(theta=1.0, theta_r=1.0).state_dict())
+    nudged = SRMNeuron().state_dict()
+    nudged["settings"][3] = math.nextafter(nudged["settings"][3].item(), 1.0)
+    SRMNeuron().load_state_dict(nudged)
+    alike = "SRMNeuron(theta=0.3000001); this one is SRMNeuron(theta=0.3)"  # both print as 0.3 to 6 digits
+    with pytest.raises(RuntimeError, match=re.escape(alike)):
+        SRMNeuron(theta=0.3, theta_r=1.0).load_state_dict(SRMNeuron(theta=0.3000001, theta_r=1.0).state_dict())
 
 
 def test_a_recorded_setting_of_the_wrong_form_is_refused() -> None:

@@ -369,10 +369,12 @@ def _eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn(report: dict[str, object]) -> None:
-    """A report's ``warning``, if it has one, on stderr too (the JSON may go to a file or a pipe)."""
-    if "warning" in report:
-        print(f"bpsrm: warning: {report['warning']}", file=sys.stderr)
+def _warn(report: dict[str, Any]) -> None:
+    """A report's ``warning`` and ``file_warnings``, if it has them, on stderr too (the JSON may go to a file or a
+    pipe)."""
+    warnings = ([report["warning"]] if "warning" in report else []) + list(report.get("file_warnings", []))
+    for warning in warnings:
+        print(f"bpsrm: warning: {warning}", file=sys.stderr)
 
 
 def _adapt_command(args: argparse.Namespace) -> int:

@@ -163,11 +163,14 @@ def _recording_input(
         "channel": recording.channel,
         "seconds": recording.signal.size / rate,
     }
-    if rate < pre.sample_rate_hz:  # up-sampled: the band between the two Nyquist frequencies is empty
+    # the rate the signal is resampled from: at the reference speed, a slower shaft reads as a faster rate
+    source = rate * pre.reference_rpm / float(recording.rpm) if pre.speed_normalize and recording.rpm else rate
+    if source < pre.sample_rate_hz:  # up-sampled: the band between the two Nyquist frequencies is empty
+        speed = f" (at {recording.rpm:g} rpm: {source:g} Hz at the reference speed)" if source != rate else ""
         details["warning"] = (
-            f"{path}: recorded at {rate:g} Hz, below the model's {pre.sample_rate_hz:g} Hz: the signal holds nothing "
-            f"between {rate / 2:g} and {pre.sample_rate_hz / 2:g} Hz, where the model learnt from its training data; "
-            "its answers may rest on what is missing (record at the model's rate or above)"
+            f"{path}: recorded at {rate:g} Hz{speed}, below the model's {pre.sample_rate_hz:g} Hz: the signal holds "
+            f"nothing between {source / 2:g} and {pre.sample_rate_hz / 2:g} Hz, where the model learnt from its "
+            "training data; its answers may rest on what is missing (record at the model's rate or above)"
         )
     return FileInput(path, "recording", signal=signal, preprocess=pre, starts=starts, details=details)
 
@@ -184,6 +187,7 @@ def predict_files(
     is known; for a recording every window (start in seconds at the model's rate) and the majority answer.
     ``checkpoint`` is a path, or a model already loaded with :func:`~bpsrm.deploy.inference.load_trained`."""
     trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
+    _refuse_unused(trained.preprocess, trained.config.data.name, sample_rate_hz, rpm, channel)  # before any file
     results = []
     for item in files:
         prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
@@ -344,9 +348,13 @@ def adapt_checkpoint(
 
     refuse_existing(out, overwrite, "adapt", checkpoint)
     trained = load_trained(checkpoint)
+    _refuse_unused(trained.preprocess, trained.config.data.name, sample_rate_hz, rpm, channel)  # before any file
     inputs: list[Any] = []
+    warnings: list[str] = []
     for item in files:  # one file's prepared signal at a time; only its batches are kept
-        inputs.extend(_model_batches(trained, file_input(trained, item, sample_rate_hz, rpm, channel)))
+        prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
+        warnings += [prepared.details["warning"]] if prepared.details and "warning" in prepared.details else []
+        inputs.extend(_model_batches(trained, prepared))
     pool = torch.cat(inputs) if inputs else torch.empty(0)
     before = _answer_shares(trained, pool)
     samples = adapt_on_samples(trained.model, pool, trained.encode, trained.config.train.eval_batch_size)
@@ -367,6 +375,8 @@ def adapt_checkpoint(
     warning = one_state_warning(after, samples)
     if warning is not None:
         report["warning"] = warning
+    if warnings:
+        report["file_warnings"] = warnings
     return report
 
 
@@ -396,11 +406,16 @@ def one_state_warning(answers_after: Mapping[str, float], samples: int) -> str |
     answer, share = next(iter(answers_after.items()))
     if share <= ONE_STATE_SHARE:
         return None
-    what = "unknown" if answer == UNKNOWN else f"{answer!r}"
+    start = f"after adaptation {100 * share:.0f}% of the {samples} adaptation windows are answered"
+    if answer == UNKNOWN:
+        return (
+            f"{start} unknown: even with their own norm statistics the recordings lie far from everything the model "
+            "was trained on (another machine, sensor or mounting, or a state it never saw); its answers on this "
+            "condition are not to be trusted, adapted or not"
+        )
     return (
-        f"after adaptation {100 * share:.0f}% of the {samples} adaptation windows are answered {what}: adaptation "
-        "takes the norm statistics of the recordings given, which is sound only when they hold several states of the "
-        "machine, as training did; recordings of one state (a healthy machine alone, say) are moved to the training "
-        "data's average and read as a class, and 'unknown' no longer catches them. Adapt on recordings of several "
-        "states, or keep the unadapted checkpoint (docs/howto/bearings.md)"
+        f"{start} {answer!r}: adaptation takes the norm statistics of the recordings given, which is sound only when "
+        "they hold several states of the machine, as training did; recordings of one state (a healthy machine alone, "
+        "say) are moved to the training data's average and read as a class, and 'unknown' no longer catches them. "
+        "Adapt on recordings of several states, or keep the unadapted checkpoint (docs/howto/bearings.md)"
     )

@@ -27,7 +27,12 @@ from ..neuron.recorded import SETTINGS_KEY
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_state", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The format this bpsrm writes. 2: the neurons and the readout record their fixed settings in the model's state
+(:mod:`bpsrm.neuron.recorded`); a bpsrm that reads format 1 only says so, instead of "another architecture"."""
+
+READABLE_FORMATS = (1, 2)
+"""The formats this bpsrm reads: format 1 is format 2 without the settings records, which then go unchecked."""
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
@@ -91,9 +96,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a readable bpsrm checkpoint ({_first_line(exc)})") from None
     if not isinstance(data, dict) or "model" not in data or "format_version" not in data:
         raise CheckpointError(f"{path}: not a bpsrm checkpoint (expected a dict with 'model' and 'format_version')")
-    if data["format_version"] != FORMAT_VERSION:
+    version = data["format_version"]
+    if not (type(version) is int and version in READABLE_FORMATS):  # (a tensor's "in" would ask for its truth)
         raise CheckpointError(
-            f"{path}: checkpoint format {data['format_version']!r}, this bpsrm reads format {FORMAT_VERSION}"
+            f"{path}: checkpoint format {shown(version)}, this bpsrm reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}"
         )
     return data
 

@@ -154,7 +154,7 @@ class MembraneReadout(RecordsSettings):
         names = {"kernel": KERNELS, "reduce": self.REDUCTIONS}.get(name)
         if names is not None and value.is_integer() and 0 <= value < len(names):
             return f"{name}={names[int(value)]!r}"
-        return f"{name}={value:.6g}"
+        return f"{name} unused" if value == ABSENT else f"{name}={value:.6g}"
 
     def extra_repr(self) -> str:
         return f"tau_s={self.tau_s}, tau_m={self.tau_m}, kernel={self.kernel!r}, reduce={self.reduce!r}"

@@ -273,14 +273,16 @@ class SRMNeuron(RecordsSettings):
 
     def recorded_settings(self) -> dict[str, float]:
         """Kernel and reset (their index in KERNELS, RESETS), the fixed decays exp(-1/tau), theta and theta_r
-        (ABSENT where learnt, unused or tied): what the forward pass depends on beyond the parameters."""
+        (ABSENT where learnt or unused; a theta_r tied to a fixed theta is recorded as that value, which an
+        explicit equal theta_r computes alike): what the forward pass depends on beyond the parameters."""
         learnt_theta = ABSENT if self.learn_theta else self._fixed_theta
+        theta_r = learnt_theta if self._fixed_theta_r is None else self._fixed_theta_r
         return {
             "kernel": float(KERNELS.index(self.kernel)),
             "reset": float(RESETS.index(self.reset)),
             **{name: self._fixed_decays.get(name, ABSENT) for name in _TAU_NAMES},
             "theta": learnt_theta,
-            "theta_r": ABSENT if self._fixed_theta_r is None else self._fixed_theta_r,
+            "theta_r": ABSENT if self.reset == "zero" else theta_r,  # the hard reset has none
         }
 
     def describe_setting(self, name: str, value: float) -> str:
@@ -290,7 +292,7 @@ class SRMNeuron(RecordsSettings):
             known = value.is_integer() and 0 <= value < len(names)
             return f"{name}={names[int(value)]!r}" if known else f"{name} id {value:g}"
         if value == ABSENT:
-            return f"{name} tied to theta" if name == "theta_r" else f"{name} learnt or unused"
+            return f"{name} learnt or unused"
         if name in _TAU_NAMES:
             return f"{name}={time_constant(value):.6g}" if 0.0 < value < 1.0 else f"{name} with decay {value:g}"
         return f"{name}={value:.6g}"

@@ -10,6 +10,7 @@ both sides. A ``state_dict`` saved before the record existed has no such key and
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -19,6 +20,10 @@ __all__ = ["RecordsSettings", "SETTINGS_KEY", "ABSENT"]
 
 SETTINGS_KEY = "settings"
 """The name of the record in a module's ``state_dict`` (after the module's prefix)."""
+
+RELATIVE_TOLERANCE = 1e-12
+"""Recorded values this close are the same setting: a decay exp(-1/tau) may differ in its last bit between two
+platforms' math libraries, which must not refuse a checkpoint."""
 
 ABSENT = -1.0
 """The recorded value of a setting the module does not have (a learnt or unused one): outside every setting's range,
@@ -64,6 +69,11 @@ class RecordsSettings(nn.Module):
         if message is not None:
             error_msgs.append(f"{key}: {message}")
 
+    def _told_apart(self, name: str, saved: float, own: float) -> tuple[str, str]:
+        """The saved and the own value of a setting as words, in full where the words would print alike."""
+        saved_text, own_text = self.describe_setting(name, saved), self.describe_setting(name, own)
+        return (f"{name}={saved!r}", f"{name}={own!r}") if saved_text == own_text else (saved_text, own_text)
+
     def _settings_mismatch(self, saved: object) -> str | None:
         """Why ``saved`` is not this module's record, or None when it is."""
         own = self.recorded_settings()
@@ -73,12 +83,13 @@ class RecordsSettings(nn.Module):
         differ = [
             (name, value, other)
             for (name, value), other in zip(own.items(), saved.tolist(), strict=True)
-            if value != other
+            if not math.isclose(value, other, rel_tol=RELATIVE_TOLERANCE, abs_tol=0.0)
         ]
         if not differ:
             return None
-        there = ", ".join(self.describe_setting(name, other) for name, _, other in differ)
-        here = ", ".join(self.describe_setting(name, value) for name, value, _ in differ)
+        pairs = [self._told_apart(name, other, value) for name, value, other in differ]
+        there = ", ".join(saved_text for saved_text, _ in pairs)
+        here = ", ".join(own_text for _, own_text in pairs)
         name = type(self).__name__
         return (
             f"the state_dict was saved from {name}({there}); this one is {name}({here}). These are constructor "
