@@ -30,7 +30,7 @@ def main(runs: list[Path]) -> None:
         if config.train.ood_samples == 0:  # trained without one: calibrate with the default number of samples
             train = dataclasses.replace(config.train, ood_samples=TrainConfig().ood_samples)
             config = dataclasses.replace(config, train=train)
-        experiment = prepare(config)
+        experiment = prepare(config, saved=True)
         best = load_checkpoint(run / BEST_PT)
         load_model_state(experiment.model, best["model"], run / BEST_PT)
         experiment.model.eval()

@@ -523,3 +523,20 @@ def test_a_full_disk_after_training_keeps_the_model_and_resume_writes_the_result
     monkeypatch.setattr(run_folder, failing, real)
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--resume"]) == 0
     assert {"metrics.json", "predictions.npz", "activity.npz"} <= {p.name for p in (tmp_path / "run").iterdir()}
+
+
+def test_a_run_with_a_norm_option_it_never_read_resumes(tmp_path, monkeypatch) -> None:
+    """A run written before build_model refused unread norm options (here stats='time_channel' with no norm in the
+    spec) is a valid run: --resume extends it, while a new run of that config is told of the option."""
+    import bpsrm.network.models as models
+
+    config = _config(**{"model.norm.stats": "time_channel", "train.epochs": 1})
+    with pytest.raises(ConfigError, match="norm option stats='time_channel' has no effect on 'FC16-SRM-FC10'"):
+        train(config, tmp_path / "new", log=_quiet)
+    run = tmp_path / "run"
+    with monkeypatch.context() as old_code:  # the run as the code before the check wrote it
+        old_code.setattr(models, "_refuse_unread_norm_options", lambda *args: None)
+        train(config, run, log=_quiet)
+    train(_config(**{"model.norm.stats": "time_channel", "train.epochs": 2}), run, resume=True, log=_quiet)
+    with (run / "metrics.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]

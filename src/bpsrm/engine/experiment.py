@@ -224,8 +224,9 @@ def _check_validation_use(config: Config, samples: int) -> None:
         )
 
 
-def prepare(config: Config) -> Experiment:
-    """Datasets (with the validation split carved from train), encoder and model of ``config``."""
+def prepare(config: Config, *, saved: bool = False) -> Experiment:
+    """Datasets (with the validation split carved from train), encoder and model of ``config``; ``saved``: the
+    config is a run's own (a resume), whose model builds as it was trained (:func:`make_model`)."""
     data = config.data
     full_train = get_dataset(data.name, "train", root=data.root, **data.options)
     test: Dataset = get_dataset(data.name, "test", root=data.root, **without_augmentation(data.options))
@@ -261,7 +262,7 @@ def prepare(config: Config) -> Experiment:
     if len(train_set) == 0:  # type: ignore[arg-type]
         raise ConfigError(f"data: no training samples left after the validation split ({n} samples in all)")
     sample_shape = tuple(full_train[0][0].shape)
-    model = make_model(config, sample_shape, len(full_train.classes))
+    model = make_model(config, sample_shape, len(full_train.classes), saved=saved)
     encode = get_encoder(config.encoder.name, config.model.time_steps)
     stats = {k: float(getattr(full_train, k)) for k in ("mean", "std") if getattr(full_train, k, None) is not None}
     preprocess = getattr(full_train, "preprocess", None)

@@ -282,7 +282,7 @@ class _Run:
 
 
 def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, device: torch.device) -> dict[str, Any]:
-    run = _set_up(config, out, log, ctx, device)
+    run = _set_up(config, out, log, ctx, device, resume)
     _resume(run, resume)
     _open_folder(run)
     experiment = run.experiment
@@ -319,10 +319,10 @@ def _check_augment(config: Config, sample_shape: tuple[int, ...]) -> bool:
     return moves or options.drop > 0
 
 
-def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch.device) -> _Run:
+def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch.device, resume: bool) -> _Run:
     """The experiment, the network (DDP- and compile-wrapped as configured), optimiser and schedule."""
     seed_everything(config.seed)
-    experiment = prepare(config)
+    experiment = prepare(config, saved=resume)
     if not ctx.agree(experiment.split["sha256"]):  # each rank reads data.root on its own machine
         raise BpsrmError(
             f"the {ctx.world_size} processes drew different training / validation splits from data.root "
