@@ -105,8 +105,8 @@ def test_the_import_refuses_what_is_not_bpsrm_hard_reset() -> None:
     for field, value, message in (
         ("v_reset", 0.2, "v_reset must be 0"),
         ("v_leak", 0.1, "v_leak must be 0"),
-        ("r", 1.0, r"r must be tau_mem / dt"),
-        ("w_in", 1.0, r"w_in must be tau_syn / dt"),
+        ("r", -1.0, r"r must be finite and > 0"),
+        ("w_in", np.nan, r"w_in must be finite and > 0"),
         ("tau_mem", 1e-5, r"tau_mem must be > dt = 0.001"),
     ):
         graph = to_nir(model, dt=1e-3)
@@ -248,3 +248,42 @@ def test_snntorch_runs_a_one_dimensional_bearing_network() -> None:
         with torch.no_grad():
             got = torch.stack([net(x[t, b])[0] for t in range(5)])
         assert torch.equal(got, expected[-1][:, b]), b
+
+
+@pytest.mark.parametrize(("spec", "field"), [("FC5-SRM-FC3", "r"), ("FC5-SRM-FC3", "w_in"), ("3C3-SRM-FC3", "r")])
+def test_a_lif_whose_input_gain_is_not_1_folds_it_into_the_synapse(spec: str, field: str) -> None:
+    """Other tools write LIF and CubaLIF with r (or w_in) other than tau / dt: the input enters the membrane scaled.
+    from_nir refused them ("r must be tau_mem / dt"); the gain now goes into the weights of the synapse before,
+    V = a V + g (W x + b). The graph below computes what the model does with r doubled and W, b halved, so the
+    network read back must give the model's spikes exactly as the unchanged graph does."""
+    torch.manual_seed(3)
+    shape = (4,) if spec.startswith("FC") else (1, 6, 6)
+    model = build_model(spec, shape, time_steps=4, neuron={"kernel": "dexp", "reset": "zero", "theta": 0.4})
+    graph = to_nir(model, dt=1e-3)
+    lif, synapse = graph.nodes["1.lif"], graph.nodes["0.synapse"]
+    setattr(lif, field, np.asarray(getattr(lif, field)) * 2.0)
+    synapse.weight = np.asarray(synapse.weight) / 2.0
+    synapse.bias = np.asarray(synapse.bias) / 2.0
+    rebuilt = from_nir(graph).eval()
+    x = torch.rand((4, 3, *shape)) * 4.0
+    with torch.no_grad():
+        want, got = model.eval().run(x), rebuilt.run(x)
+    assert want.spikes[0].mean() > 0.05
+    for ours, theirs in zip(want.spikes, got.spikes, strict=True):
+        assert torch.equal(ours, theirs)
+    torch.testing.assert_close(got.logits, want.logits, rtol=1e-5, atol=1e-5)
+
+
+def test_a_gain_with_nothing_to_fold_into_is_refused() -> None:
+    model = build_model("3C3-AP2-SRM-FC3", (1, 6, 6), time_steps=2, neuron={"reset": "zero"})
+    graph = to_nir(model, dt=1e-3)
+    name = next(n for n, node in graph.nodes.items() if isinstance(node, (nir.LIF, nir.CubaLIF)))
+    graph.nodes[name].r = np.asarray(graph.nodes[name].r) * 3.0
+    with pytest.raises(ExportError, match="not 1, and no Affine, Linear or Conv node comes right before it"):
+        from_nir(graph)
+    conv = to_nir(build_model("3C3-SRM-FC3", (1, 6, 6), time_steps=2, neuron={"reset": "zero"}), dt=1e-3)
+    r = np.array(conv.nodes["1.lif"].r, dtype=np.float64)
+    r[0, 0, 0] *= 2.0  # one neuron of channel 0: a gain a convolution's weights cannot hold
+    conv.nodes["1.lif"].r = r
+    with pytest.raises(ExportError, match="the input gain r \\(1 - dt / tau\\) varies inside a channel"):
+        from_nir(conv)

@@ -436,8 +436,10 @@ def _neuron_from(
     return _srm_neuron(values, kernel, f"node {fire!r}", "subtract")
 
 
-def _hard_reset_from(node: Any, name: str, dt: float) -> SRMNeuron:
-    """The hard-reset layer of a LIF or CubaLIF node; refused unless its Euler step dt is bpsrm's step exactly."""
+def _hard_reset_from(node: Any, name: str, dt: float) -> tuple[SRMNeuron, np.ndarray]:
+    """The hard-reset layer of a LIF or CubaLIF node, and the gain its input enters with: ``r (1 - a_m)``, times
+    ``w_in (1 - a_s)`` for a CubaLIF (1 in the graphs bpsrm writes, where r = tau / dt); refused unless its Euler
+    step dt is bpsrm's step exactly."""
     where = f"node {name!r} ({type(node).__name__})"
     zeros_needed = {"v_leak": node.v_leak, "v_reset": 0.0 if node.v_reset is None else node.v_reset}
     for field, value in zeros_needed.items():
@@ -447,28 +449,49 @@ def _hard_reset_from(node: Any, name: str, dt: float) -> SRMNeuron:
                 f"[{np.min(value):g}, {np.max(value):g}]"
             )
     cuba = hasattr(node, "tau_mem")
-    tau_name = "tau_mem" if cuba else "tau"
-    a_m = _decay_from(node.tau_mem if cuba else node.tau, dt, where, tau_name)
-    if not _gain_ok(node.r, a_m):
-        raise ExportError(
-            f"{where}: r must be {tau_name} / dt = 1 / (1 - a_m) (the current enters unscaled), got r in "
-            f"[{np.min(node.r):g}, {np.max(node.r):g}] for {tau_name} / dt in "
-            f"[{np.min(1 / (1 - a_m)):g}, {np.max(1 / (1 - a_m)):g}]"
-        )
+    a_m = _decay_from(node.tau_mem if cuba else node.tau, dt, where, "tau_mem" if cuba else "tau")
+    gain = _finite_gain(node.r, where, "r") * (1.0 - a_m)
     values = {"tau_m": a_m, "theta": np.asarray(node.v_threshold, dtype=np.float64)}
     kernel = "exp"
     if cuba:
         a_s = _decay_from(node.tau_syn, dt, where, "tau_syn")
-        w_in = np.broadcast_to(np.asarray(node.w_in, dtype=np.float64), a_s.shape)
-        if not _gain_ok(w_in, a_s):
-            raise ExportError(
-                f"{where}: w_in must be tau_syn / dt = 1 / (1 - a_s) (the input enters unscaled), got w_in in "
-                f"[{w_in.min():g}, {w_in.max():g}] for tau_syn / dt in [{np.min(1 / (1 - a_s)):g}, "
-                f"{np.max(1 / (1 - a_s)):g}]"
-            )
+        gain = gain * _finite_gain(node.w_in, where, "w_in") * (1.0 - a_s)
         kernel = "alpha" if np.array_equal(a_s, a_m) else "dexp"
         values["tau_s"] = a_s
-    return _srm_neuron(values, kernel, where, "zero")
+    return _srm_neuron(values, kernel, where, "zero"), np.asarray(gain, dtype=np.float64)
+
+
+def _finite_gain(value: Any, where: str, name: str) -> np.ndarray:
+    """An input gain (r, w_in) as float64, refused unless finite and > 0."""
+    gain = np.asarray(value, dtype=np.float64)
+    if not (np.all(np.isfinite(gain)) and np.all(gain > 0)):
+        raise ExportError(f"{where}: {name} must be finite and > 0, got values in [{gain.min():g}, {gain.max():g}]")
+    return gain
+
+
+def _fold_gain(layers: list[nn.Module], gain: np.ndarray, where: str) -> None:
+    """Scale the synapse right before a LIF layer by the gain its input enters with (a graph of another tool, with
+    r other than tau / dt): ``V = a V + g (W x + b)`` is bpsrm's ``V = a V + (g W) x + g b``. Refused where no
+    Linear or Conv comes right before, or the gain varies inside a channel of a convolution."""
+    if np.allclose(gain, 1.0, rtol=1e-9, atol=0):
+        return
+    synapse = layers[-1].module if layers and isinstance(layers[-1], TimeFolded) else None
+    if not isinstance(synapse, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        raise ExportError(
+            f"{where}: its input enters with a gain r (1 - dt / tau) in [{gain.min():g}, {gain.max():g}], not 1, and "
+            "no Affine, Linear or Conv node comes right before it to take that gain into its weights"
+        )
+    scalar, per_channel = _constant(gain, where, "the input gain r (1 - dt / tau)")
+    outputs = synapse.weight.shape[0]
+    factor = torch.full((outputs,), scalar) if scalar is not None else torch.from_numpy(per_channel)  # type: ignore[arg-type]
+    if factor.shape != (outputs,):
+        raise ExportError(
+            f"{where}: an input gain for {factor.shape[0]} neurons or channels, the synapse has {outputs}"
+        )
+    with torch.no_grad():
+        synapse.weight.mul_(factor.to(synapse.weight.dtype).reshape((outputs,) + (1,) * (synapse.weight.dim() - 1)))
+        if synapse.bias is not None:
+            synapse.bias.mul_(factor.to(synapse.bias.dtype))
 
 
 def _srm_neuron(values: dict[str, np.ndarray], kernel: str, where: str, reset: str) -> SRMNeuron:
@@ -575,7 +598,9 @@ def from_nir(graph: Any) -> SpikingNetwork:
             layers.append(TimeFolded(nn.Flatten()))
             current = _only(successors, current)
         elif isinstance(node, (nir.LIF, nir.CubaLIF)):
-            layers.append(_hard_reset_from(node, current, dt))
+            neuron, gain = _hard_reset_from(node, current, dt)
+            _fold_gain(layers, gain, f"node {current!r} ({type(node).__name__})")
+            layers.append(neuron)
             current = _only(successors, current)
         elif isinstance(node, nir.LI):
             chain = [current]
