@@ -150,8 +150,8 @@ LABELS = [0, 1, 2, 0, 1, 2, 0, 1]
 def test_two_runs_compared_by_hand(tmp_path: Path) -> None:
     """First right on samples 0-4 and 6, second on 0-2 and 5-7: first alone on 3 and 4, second alone on 5 and 7;
     b = c = 2, p = min(1, 2 * (1 + 4 + 6) / 16) = 1."""
-    first = _run(tmp_path / "a", LABELS, [0, 1, 2, 0, 1, 0, 0, 2])
-    second = _run(tmp_path / "b", LABELS, [0, 1, 2, 1, 2, 2, 0, 1])
+    first = _run(tmp_path / "a", LABELS, [0, 1, 2, 0, 1, 0, 0, 2], dataset="fashion-mnist")
+    second = _run(tmp_path / "b", LABELS, [0, 1, 2, 1, 2, 2, 0, 1], dataset="fashion-mnist")
     pair = compare_runs(first, second).to_dict()
     assert pair == {
         "first": str(first),
@@ -212,7 +212,11 @@ def test_the_compare_command(tmp_path: Path, capsys) -> None:
     first = _run(tmp_path / "a", LABELS, [0, 1, 2, 1, 2, 0, 1, 2])  # right on 0-2
     second = _run(tmp_path / "b", LABELS, LABELS)  # right on all 8: five more, b = 0, c = 5, p = 2 / 32
     assert main(["compare", str(first), str(second), "--out", str(tmp_path / "c.json")]) == 0
-    report = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    # CWRU's samples are windows of a few records: p counts them as independent, which they are not
+    assert report["warning"].startswith("the cwru samples are windows cut from a few recordings")
+    assert f"bpsrm: warning: {report['warning']}" in printed.err
     assert report == json.loads((tmp_path / "c.json").read_text())
     assert (report["only_first_right"], report["only_second_right"]) == (0, 5)
     assert report["mcnemar_p"] == pytest.approx(0.0625) and report["difference_points"] == pytest.approx(62.5)

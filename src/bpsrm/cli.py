@@ -339,6 +339,7 @@ def _compare_command(args: argparse.Namespace) -> int:
         f"McNemar's exact p = {report['mcnemar_p']:.3g}"
     )
     _print_json(report, args.out)
+    _warn(report)
     return 0
 
 

@@ -48,6 +48,9 @@ class SampleDataset(Dataset):
     """The options that decide which samples a split holds (which records, files, classes, folds), as against
     how a sample is prepared: a search over configurations may not vary them (scripts/cv_select.py), or its
     variants would be validated, and later tested, on different samples."""
+    independent_samples: ClassVar[bool] = True
+    """False where samples are windows cut from the same recordings: neighbours are alike, so a test that counts
+    samples as independent (McNemar's, in ``bpsrm compare``) gives too small a p."""
     classes: list[str]
     targets: list[int]
     location: Path

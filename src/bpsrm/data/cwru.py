@@ -401,6 +401,7 @@ class CWRU(SampleDataset):
 
     name = "cwru"
     split_options = ("load", "class_set", "train_fraction", "whole")
+    independent_samples = False  # windows of 4 to 5 records per class
     preprocess: VibrationPreprocess
     windows: list[tuple[int, int]]  # (record number, start sample) of each window
     augment_speed: float

@@ -154,6 +154,8 @@ class RunPair:
     first_accuracy: float
     second_accuracy: float
     test: McNemar
+    dataset: str | None = None
+    """The dataset both were evaluated on, as their metrics.json names it."""
 
     def to_dict(self) -> dict[str, Any]:
         """The comparison as plain data (``bpsrm compare`` prints it as JSON)."""
@@ -168,7 +170,21 @@ class RunPair:
             "only_first_right": self.test.only_first,
             "only_second_right": self.test.only_second,
             "mcnemar_p": self.test.p,
+            **({"warning": self.correlation_warning()} if self.correlation_warning() is not None else {}),
         }
+
+    def correlation_warning(self) -> str | None:
+        """Why McNemar's p says too much here (samples that are windows of a few recordings), or None."""
+        from ..data.base import DATASETS
+
+        kind = DATASETS.get(self.dataset) if self.dataset is not None else None
+        if kind is None or kind.independent_samples:
+            return None
+        return (
+            f"the {self.dataset} samples are windows cut from a few recordings: neighbours are alike, and McNemar's "
+            "test, which counts them as independent, gives too small a p; read a difference across seeds (the "
+            "README's rule: the same sign and p < 0.004 in every seed)"
+        )
 
 
 def compare_runs(first: Path, second: Path) -> RunPair:
@@ -205,4 +221,5 @@ def compare_runs(first: Path, second: Path) -> RunPair:
         float(np.mean(labels == a)),
         float(np.mean(labels == b)),
         mcnemar(labels, a, b),
+        one.get("dataset") if isinstance(one.get("dataset"), str) else None,
     )
