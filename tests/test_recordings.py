@@ -939,3 +939,12 @@ def test_a_time_column_in_milliseconds_gives_the_rate(tmp_path, header) -> None:
     assert rec.channels == ("acc",) and rec.channel == "acc"
     assert rec.sample_rate_hz == pytest.approx(rate, rel=1e-9)
     np.testing.assert_array_equal(rec.signal, x)
+
+
+def test_a_dead_sensor_reading_its_quantisation_noise_is_refused() -> None:
+    """+-1 LSB of a 16-bit converter passed as a signal and was answered "unknown" without a reason (helper-61)."""
+    lsb = np.random.default_rng(0).integers(-1, 2, size=50_000) / 32768.0
+    with pytest.raises(DataError, match=r"^dead\.wav: only 3 distinct values \(-3\.05176e-05, 0, 3\.05176e-05\)"):
+        check_signal(lsb, "dead.wav", min_samples=2048)
+    live = np.round(np.sin(np.arange(50_000) * 0.05) * 40) / 32768.0  # 81 levels: a weak but live signal
+    check_signal(live, "live.wav", min_samples=2048)

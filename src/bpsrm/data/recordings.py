@@ -211,7 +211,8 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
 
     Unusable: non-finite values (NaN, Inf); fewer than ``min_samples``
     samples; flat (peak-to-peak 0, or a standard deviation below 1e-12 of the
-    largest magnitude): a dead sensor or a disconnected channel; clipped: more
+    largest magnitude) or of at most three distinct values (+-1 LSB of quantisation
+    noise): a dead sensor or a disconnected channel; clipped: more
     than 1 % of the samples sit at the exact minimum or maximum value, and
     that value occurs at least twice as often as the next value inward (a
     pile-up, which coarse quantisation does not make): a saturated sensor.
@@ -243,6 +244,12 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
             f"{where}: flat (peak-to-peak {hi - lo:g}, standard deviation {std:g}): "
             "a dead sensor or a disconnected channel"
         )
+    levels = _few_levels(x)
+    if levels is not None:
+        raise DataError(
+            f"{where}: only {levels.size} distinct values ({', '.join(f'{v:g}' for v in levels)}): a dead sensor "
+            "reading its own quantisation noise, or a disconnected channel"
+        )
     clipped = [v for v in (lo, hi) if _piles_up(x, v, lo, hi)]
     at_ends = sum(int(np.count_nonzero(x == v)) for v in clipped)
     if clipped and at_ends > 0.01 * n:
@@ -254,6 +261,19 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
             f"{where}: clipped at {levels}: a saturated sensor ({at_ends} of {n} samples, "
             f"{at_ends / n:.1%}, sit at that level; expected at most 1 %)"
         )
+
+
+MAX_DEAD_LEVELS = 3
+"""A signal of at most this many distinct values is a dead sensor's quantisation noise (+-1 LSB), not vibration."""
+
+
+def _few_levels(x: np.ndarray) -> np.ndarray | None:
+    """The distinct values of ``x`` when there are at most :data:`MAX_DEAD_LEVELS` of them, else None (judged on
+    a strided sample of about 65,536 values first, so that a long live signal costs little)."""
+    if np.unique(x[:: max(1, x.size // 65_536)]).size > MAX_DEAD_LEVELS:
+        return None
+    values = np.unique(x)
+    return values if values.size <= MAX_DEAD_LEVELS else None
 
 
 MIN_RATE_HZ = 1e-3
