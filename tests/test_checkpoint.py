@@ -49,6 +49,16 @@ def test_format_1_is_read_and_a_later_one_is_named(tmp_path) -> None:
     old = tmp_path / "old.pt"
     torch.save({"model": {}, "format_version": 1}, old)
     assert load_checkpoint(old)["format_version"] == 1
+    # a format 1 file that carries a settings record of other rules (a tied theta_r as -1) loads unchecked
+    model = build_model("FC6-SRM-FC3", (4,), time_steps=2)
+    state = model.state_dict()
+    state["layers.1.settings"] = state["layers.1.settings"].clone()
+    state["layers.1.settings"][-1] = -1.0
+    torch.save({"model": state, "format_version": 1}, old)
+    load_model_state(build_model("FC6-SRM-FC3", (4,), time_steps=2), load_checkpoint(old)["model"], old)
+    save_checkpoint(tmp_path / "new.pt", {"model": state})  # format 2: the record is this model's to match
+    with pytest.raises(CheckpointError, match=re.escape("layers.1.settings: the state_dict was saved from")):
+        load_model_state(model, load_checkpoint(tmp_path / "new.pt")["model"], tmp_path / "new.pt")
     for version, said in ((3, "3"), (True, "True"), (torch.tensor([1, 2]), "tensor")):
         later = tmp_path / "later.pt"
         torch.save({"model": {}, "format_version": version}, later)

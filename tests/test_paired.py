@@ -4,6 +4,7 @@ run folder's predictions.npz reader on damaged files."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from scipy.stats import binomtest
 from bpsrm.engine import run_folder
 from bpsrm.engine.paired import compare_runs, exact_mcnemar_p, mcnemar
 from bpsrm.errors import DataError, ParameterError
+from conftest import REPO
 
 
 @pytest.mark.parametrize(
@@ -217,6 +219,16 @@ def test_the_compare_command(tmp_path: Path, capsys) -> None:
     # CWRU's samples are windows of a few records: p counts them as independent, which they are not
     assert report["warning"].startswith("the cwru samples are windows cut from a few recordings")
     assert f"bpsrm: warning: {report['warning']}" in printed.err
+    own = "docs/examples/my_recordings.py:RecordingFolderDataset"  # a class of the user's own, named by its file
+    here = os.getcwd()
+    os.chdir(REPO)
+    try:
+        mine = [_run(tmp_path / name, LABELS, LABELS, dataset=own) for name in ("m1", "m2")]
+        assert compare_runs(*mine).to_dict()["warning"].startswith(f"the {own} samples are windows")
+        unknown = [_run(tmp_path / name, LABELS, LABELS, dataset="nowhere.py:Gone") for name in ("u1", "u2")]
+        assert "warning" not in compare_runs(*unknown).to_dict()  # not found here: nothing said of its samples
+    finally:
+        os.chdir(here)
     assert report == json.loads((tmp_path / "c.json").read_text())
     assert (report["only_first_right"], report["only_second_right"]) == (0, 5)
     assert report["mcnemar_p"] == pytest.approx(0.0625) and report["difference_points"] == pytest.approx(62.5)

@@ -533,6 +533,8 @@ def test_a_run_with_a_norm_option_it_never_read_resumes(tmp_path, monkeypatch) -
     config = _config(**{"model.norm.stats": "time_channel", "train.epochs": 1})
     with pytest.raises(ConfigError, match="norm option stats='time_channel' has no effect on 'FC16-SRM-FC10'"):
         train(config, tmp_path / "new", log=_quiet)
+    with pytest.raises(ConfigError, match="norm option stats='time_channel' has no effect"):  # nothing to resume:
+        train(config, tmp_path / "empty", resume=True, log=_quiet)  # a new run, told as one (helper-64)
     run = tmp_path / "run"
     with monkeypatch.context() as old_code:  # the run as the code before the check wrote it
         old_code.setattr(models, "_refuse_unread_norm_options", lambda *args: None)

@@ -26,6 +26,7 @@ class RecordingFolderDataset(SampleDataset):
 
     name = "my-recordings"
     split_options = ("test_fraction",)
+    independent_samples = False  # windows of a few recordings: `bpsrm compare` warns that its p is too small
 
     def __init__(
         self,

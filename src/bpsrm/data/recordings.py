@@ -244,10 +244,10 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
             f"{where}: flat (peak-to-peak {hi - lo:g}, standard deviation {std:g}): "
             "a dead sensor or a disconnected channel"
         )
-    levels = _few_levels(x)
-    if levels is not None:
+    dead = _few_levels(x)
+    if dead is not None:
         raise DataError(
-            f"{where}: only {levels.size} distinct values ({', '.join(f'{v:g}' for v in levels)}): a dead sensor "
+            f"{where}: only {dead.size} distinct values ({', '.join(f'{v:g}' for v in dead)}): a dead sensor "
             "reading its own quantisation noise, or a disconnected channel"
         )
     clipped = [v for v in (lo, hi) if _piles_up(x, v, lo, hi)]

@@ -107,9 +107,14 @@ def _decay_from(tau: Any, dt: float, where: str, name: str = "tau") -> np.ndarra
     return 1.0 - dt / tau
 
 
+GAIN_TOLERANCE = 1e-6
+"""An input gain within this of 1 is 1: other tools write r = tau / dt in float32 (1e-8 off), and a gain of
+1 + 1e-7 changes no spike that float32 arithmetic itself would not."""
+
+
 def _gain_ok(gain: Any, decay: np.ndarray) -> bool:
     """Whether an input gain (r or w_in) is 1 / (1 - a): the input enters the trace unscaled."""
-    return bool(np.allclose(np.asarray(gain, dtype=np.float64) * (1.0 - decay), 1.0, rtol=1e-9, atol=0))
+    return bool(np.allclose(np.asarray(gain, dtype=np.float64) * (1.0 - decay), 1.0, rtol=GAIN_TOLERANCE, atol=0))
 
 
 def _decay_of(node: Any, where: str, dt: float) -> np.ndarray:
@@ -473,15 +478,16 @@ def _fold_gain(layers: list[nn.Module], gain: np.ndarray, where: str) -> None:
     """Scale the synapse right before a LIF layer by the gain its input enters with (a graph of another tool, with
     r other than tau / dt): ``V = a V + g (W x + b)`` is bpsrm's ``V = a V + (g W) x + g b``. Refused where no
     Linear or Conv comes right before, or the gain varies inside a channel of a convolution."""
-    if np.allclose(gain, 1.0, rtol=1e-9, atol=0):
+    if np.allclose(gain, 1.0, rtol=GAIN_TOLERANCE, atol=0):
         return
     synapse = layers[-1].module if layers and isinstance(layers[-1], TimeFolded) else None
     if not isinstance(synapse, (nn.Linear, nn.Conv1d, nn.Conv2d)):
         raise ExportError(
-            f"{where}: its input enters with a gain r (1 - dt / tau) in [{gain.min():g}, {gain.max():g}], not 1, and "
-            "no Affine, Linear or Conv node comes right before it to take that gain into its weights"
+            f"{where}: its input enters with a gain (r (1 - dt / tau), times w_in (1 - dt / tau_syn) for a CubaLIF) in "
+            f"[{gain.min():.9g}, {gain.max():.9g}], not 1, and no Affine, Linear or Conv node comes right before it "
+            "to take that gain into its weights"
         )
-    scalar, per_channel = _constant(gain, where, "the input gain r (1 - dt / tau)")
+    scalar, per_channel = _constant(gain, where, "the input gain")
     outputs = synapse.weight.shape[0]
     factor = torch.full((outputs,), scalar) if scalar is not None else torch.from_numpy(per_channel)  # type: ignore[arg-type]
     if factor.shape != (outputs,):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import path, whole_number, whole_numbers
-from ..errors import DataError, ParameterError
+from ..errors import BpsrmError, DataError, ParameterError
 from . import run_folder
 
 __all__ = ["McNemar", "RunPair", "compare_runs", "exact_mcnemar_p", "mcnemar", "run_predictions"]
@@ -175,10 +175,13 @@ class RunPair:
 
     def correlation_warning(self) -> str | None:
         """Why McNemar's p says too much here (samples that are windows of a few recordings), or None."""
-        from ..data.base import DATASETS
+        from ..data.base import dataset_class
 
-        kind = DATASETS.get(self.dataset) if self.dataset is not None else None
-        if kind is None or kind.independent_samples:
+        try:  # a registered name, an entry point, or a class of the user's own ("path/to/file.py:Class")
+            kind = dataset_class(self.dataset) if self.dataset is not None else None
+        except BpsrmError:  # a dataset this machine cannot find: nothing to say about its samples
+            kind = None
+        if kind is None or getattr(kind, "independent_samples", True):
             return None
         return (
             f"the {self.dataset} samples are windows cut from a few recordings: neighbours are alike, and McNemar's "

@@ -322,7 +322,8 @@ def _check_augment(config: Config, sample_shape: tuple[int, ...]) -> bool:
 def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch.device, resume: bool) -> _Run:
     """The experiment, the network (DDP- and compile-wrapped as configured), optimiser and schedule."""
     seed_everything(config.seed)
-    experiment = prepare(config, saved=resume)
+    # a run's own config (it resumes from last.pt) builds its model as it was trained; without last.pt it is new
+    experiment = prepare(config, saved=resume and (out / run_folder.LAST_PT).is_file())
     if not ctx.agree(experiment.split["sha256"]):  # each rank reads data.root on its own machine
         raise BpsrmError(
             f"the {ctx.world_size} processes drew different training / validation splits from data.root "

@@ -286,7 +286,7 @@ class SRMNeuron(RecordsSettings):
         }
 
     def describe_setting(self, name: str, value: float) -> str:
-        """``kernel='dexp'``, ``tau_m=4`` (from its decay), ``theta_r`` tied: a setting as the constructor takes it."""
+        """``kernel='dexp'``, ``tau_m=4`` (from its decay), ``theta learnt or unused``: a setting in words."""
         names = {"kernel": KERNELS, "reset": RESETS}.get(name)
         if names is not None:
             known = value.is_integer() and 0 <= value < len(names)
