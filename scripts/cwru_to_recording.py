@@ -1,10 +1,13 @@
 """Write a CWRU record as the kind of file an acquisition system makes: another rate, another format.
 
-    python scripts/cwru_to_recording.py ../shared/data/cwru/2HP/107.mat runs/pump.csv --rate 25600 [--seconds 3]
+    python scripts/cwru_to_recording.py ../shared/data/cwru/2HP/107.mat runs/pump.csv --rate 25600 [--seconds 3 --last]
 
 The drive-end signal is resampled (bpsrm.data.recordings.resample, anti-aliased) to ``--rate`` and written as ``.csv``
 (header ``time_s,accel_g``), ``.npy`` (no rate inside: give --sample-rate to bpsrm predict), ``.wav``
 (16-bit, rate in its header) or ``.mat`` (variables ``accel`` and ``fs``), chosen by the suffix.
+
+``--seconds N`` keeps the first N seconds: on a load a model trained on, that is its training part (bpsrm trains
+on the first 70% of every record); ``--last`` keeps the last N seconds instead, from the test part.
 """
 
 from __future__ import annotations
@@ -25,12 +28,16 @@ def main() -> None:
     parser.add_argument("record", type=Path, help="a CWRU .mat record")
     parser.add_argument("out", type=Path, help="the file to write: .csv, .npy, .wav or .mat")
     parser.add_argument("--rate", type=float, default=25_600.0, help="sample rate in Hz (default 25600)")
-    parser.add_argument("--seconds", type=float, default=None, help="keep only the first N seconds")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="keep only the first N seconds (training data of a trained load)"
+    )
+    parser.add_argument("--last", action="store_true", help="with --seconds: the last N seconds (the test part)")
     args = parser.parse_args()
     signal, rate = read_cwru_record(args.record)
     y = resample(signal, rate, args.rate)
     if args.seconds is not None:
-        y = y[: int(args.seconds * args.rate)]
+        keep = int(args.seconds * args.rate)
+        y = y[y.size - keep :] if args.last else y[:keep]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     suffix = args.out.suffix.lower()
     if suffix == ".csv":

@@ -26,6 +26,7 @@ from bpsrm.data.matfile import Mat5
 from bpsrm.data.recordings import RECORDING_SUFFIXES, Recording, check_signal, read_recording, resample
 from bpsrm.data.vibration import VibrationPreprocess
 from bpsrm.errors import DataError, ParameterError
+from conftest import REPO
 
 pytestmark = pytest.mark.data
 
@@ -948,3 +949,21 @@ def test_a_dead_sensor_reading_its_quantisation_noise_is_refused() -> None:
         check_signal(lsb, "dead.wav", min_samples=2048)
     live = np.round(np.sin(np.arange(50_000) * 0.05) * 40) / 32768.0  # 81 levels: a weak but live signal
     check_signal(live, "live.wav", min_samples=2048)
+
+
+@pytest.mark.data
+def test_cwru_to_recording_keeps_the_first_or_the_last_seconds(cwru_root, tmp_path) -> None:
+    """--seconds kept the first N seconds only: the training part of a record of a trained load (helper-61);
+    --last keeps the end, from the test part. Checked against the record itself at its own rate."""
+    import subprocess
+    import sys
+
+    from bpsrm.data.cwru import read_cwru_record
+
+    record = cwru_root / "0HP" / "105.mat"
+    signal, rate = read_cwru_record(record)
+    for flags, part in (([], signal[:12_000]), (["--last"], signal[-12_000:])):
+        out = tmp_path / f"x{len(flags)}.npy"
+        args = [str(record), str(out), "--rate", str(rate), "--seconds", "1", *flags]
+        subprocess.run([sys.executable, str(REPO / "scripts" / "cwru_to_recording.py"), *args], check=True)
+        np.testing.assert_array_equal(np.load(out), part)
