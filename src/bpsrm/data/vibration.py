@@ -86,6 +86,17 @@ class VibrationPreprocess:
 
     def signal(self, signal: np.ndarray, rate_hz: float, rpm: float | None, where: str = "signal") -> np.ndarray:
         """A whole recording at the model rate (and at the reference speed when ``speed_normalize``)."""
+        source = self.source_rate(rate_hz, rpm, where)
+        from .recordings import resample  # recordings reads CWRU's catalogue, which imports this module
+
+        try:
+            return resample(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz)
+        except ParameterError as exc:  # a rate far below the model's (a misread rate)
+            raise DataError(f"{where}: {exc}") from None
+
+    def source_rate(self, rate_hz: float, rpm: float | None, where: str = "signal") -> float:
+        """The rate :meth:`signal` resamples from: ``rate_hz``, or with ``speed_normalize``
+        ``rate_hz * reference_rpm / rpm`` (a slower shaft reads as a faster rate at the reference speed)."""
         source = real_value(rate_hz)  # NaN for what is no number, +-inf past float's range: refused below
         if self.speed_normalize:
             if rpm is None:
@@ -100,12 +111,7 @@ class VibrationPreprocess:
             source = source * self.reference_rpm / speed
         if not (source > 0 and math.isfinite(source)):
             raise DataError(f"{where}: sample rate {shown(rate_hz)} Hz is not a positive number")
-        from .recordings import resample  # recordings reads CWRU's catalogue, which imports this module
-
-        try:
-            return resample(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz)
-        except ParameterError as exc:  # a rate far below the model's (a misread rate)
-            raise DataError(f"{where}: {exc}") from None
+        return source
 
     def windows(self, windows: np.ndarray) -> np.ndarray:
         """Windows ``[N, window]`` of a signal at the model rate as network inputs ``[N, 1, input_length]``."""

@@ -112,9 +112,14 @@ GAIN_TOLERANCE = 1e-6
 1 + 1e-7 changes no spike that float32 arithmetic itself would not."""
 
 
+def _unit_gain(gain: Any) -> bool:
+    """Whether the gain an input enters a trace with is 1, within :data:`GAIN_TOLERANCE`."""
+    return bool(np.allclose(np.asarray(gain, dtype=np.float64), 1.0, rtol=GAIN_TOLERANCE, atol=0))
+
+
 def _gain_ok(gain: Any, decay: np.ndarray) -> bool:
     """Whether an input gain (r or w_in) is 1 / (1 - a): the input enters the trace unscaled."""
-    return bool(np.allclose(np.asarray(gain, dtype=np.float64) * (1.0 - decay), 1.0, rtol=GAIN_TOLERANCE, atol=0))
+    return _unit_gain(np.asarray(gain, dtype=np.float64) * (1.0 - decay))
 
 
 def _decay_of(node: Any, where: str, dt: float) -> np.ndarray:
@@ -478,7 +483,7 @@ def _fold_gain(layers: list[nn.Module], gain: np.ndarray, where: str) -> None:
     """Scale the synapse right before a LIF layer by the gain its input enters with (a graph of another tool, with
     r other than tau / dt): ``V = a V + g (W x + b)`` is bpsrm's ``V = a V + (g W) x + g b``. Refused where no
     Linear or Conv comes right before, or the gain varies inside a channel of a convolution."""
-    if np.allclose(gain, 1.0, rtol=GAIN_TOLERANCE, atol=0):
+    if _unit_gain(gain):
         return
     synapse = layers[-1].module if layers and isinstance(layers[-1], TimeFolded) else None
     if not isinstance(synapse, (nn.Linear, nn.Conv1d, nn.Conv2d)):

@@ -164,7 +164,7 @@ def _recording_input(
         "seconds": recording.signal.size / rate,
     }
     # the rate the signal is resampled from: at the reference speed, a slower shaft reads as a faster rate
-    source = rate * pre.reference_rpm / float(recording.rpm) if pre.speed_normalize and recording.rpm else rate
+    source = pre.source_rate(rate, recording.rpm, str(path))
     if source < pre.sample_rate_hz:  # up-sampled: the band between the two Nyquist frequencies is empty
         speed = f" (at {recording.rpm:g} rpm: {source:g} Hz at the reference speed)" if source != rate else ""
         details["warning"] = (

@@ -159,6 +159,7 @@ class RunPair:
 
     def to_dict(self) -> dict[str, Any]:
         """The comparison as plain data (``bpsrm compare`` prints it as JSON)."""
+        warning = self.correlation_warning()  # once: it may import the user's dataset file
         return {
             "first": str(self.first),
             "second": str(self.second),
@@ -170,7 +171,7 @@ class RunPair:
             "only_first_right": self.test.only_first,
             "only_second_right": self.test.only_second,
             "mcnemar_p": self.test.p,
-            **({"warning": self.correlation_warning()} if self.correlation_warning() is not None else {}),
+            **({"warning": warning} if warning is not None else {}),
         }
 
     def correlation_warning(self) -> str | None:

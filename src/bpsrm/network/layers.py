@@ -8,6 +8,7 @@ over time. Readouts turn the last layer's ``[T, B, K]`` into logits ``[B, K]``.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from torch import Tensor, nn
 
@@ -119,6 +120,7 @@ class MembraneReadout(RecordsSettings):
     """
 
     REDUCTIONS = ("mean", "max", "last")
+    setting_names: ClassVar[dict[str, tuple[str, ...]]] = {"kernel": KERNELS, "reduce": REDUCTIONS}
 
     def __init__(
         self,
@@ -148,13 +150,6 @@ class MembraneReadout(RecordsSettings):
             "tau_s": float(self.tau_s) if self.kernel == "dexp" else ABSENT,
             "tau_m": float(self.tau_m),
         }
-
-    def describe_setting(self, name: str, value: float) -> str:
-        """``kernel='dexp'``, ``reduce='mean'``, ``tau_m=4``: a setting as the constructor takes it."""
-        names = {"kernel": KERNELS, "reduce": self.REDUCTIONS}.get(name)
-        if names is not None and value.is_integer() and 0 <= value < len(names):
-            return f"{name}={names[int(value)]!r}"
-        return f"{name} unused" if value == ABSENT else f"{name}={value:.6g}"
 
     def extra_repr(self) -> str:
         return f"tau_s={self.tau_s}, tau_m={self.tau_m}, kernel={self.kernel!r}, reduce={self.reduce!r}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -103,6 +104,8 @@ class SRMNeuron(RecordsSettings):
     """
 
     reset: str = "subtract"  # a module pickled before the hard reset existed has no attribute of its own
+    setting_names: ClassVar[dict[str, tuple[str, ...]]] = {"kernel": KERNELS, "reset": RESETS}
+    absent_words = "learnt or unused"
 
     def __init__(
         self,
@@ -286,16 +289,10 @@ class SRMNeuron(RecordsSettings):
         }
 
     def describe_setting(self, name: str, value: float) -> str:
-        """``kernel='dexp'``, ``tau_m=4`` (from its decay), ``theta learnt or unused``: a setting in words."""
-        names = {"kernel": KERNELS, "reset": RESETS}.get(name)
-        if names is not None:
-            known = value.is_integer() and 0 <= value < len(names)
-            return f"{name}={names[int(value)]!r}" if known else f"{name} id {value:g}"
-        if value == ABSENT:
-            return f"{name} learnt or unused"
-        if name in _TAU_NAMES:
+        """A tau from its recorded decay, ``tau_m=4``; the rest as :class:`RecordsSettings` words them."""
+        if name in _TAU_NAMES and value != ABSENT:
             return f"{name}={time_constant(value):.6g}" if 0.0 < value < 1.0 else f"{name} with decay {value:g}"
-        return f"{name}={value:.6g}"
+        return super().describe_setting(name, value)
 
     def extra_repr(self) -> str:
         taus = ", ".join(

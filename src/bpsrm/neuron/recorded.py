@@ -11,7 +11,7 @@ both sides. A ``state_dict`` saved before the record existed has no such key and
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -38,9 +38,22 @@ class RecordsSettings(nn.Module):
         for one the module does not have, a learnt one included: its parameter is in the state_dict already)."""
         raise NotImplementedError(f"{type(self).__name__} names no recorded_settings()")
 
+    setting_names: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Settings recorded as an index into a tuple of names (a kernel, a reset), told by their name in messages."""
+
+    absent_words: ClassVar[str] = "unused"
+    """What a message says of a setting recorded as :data:`ABSENT`."""
+
     def describe_setting(self, name: str, value: float) -> str:
-        """How ``name`` = ``value`` reads in a message (a subclass turns decays and ids back into words)."""
-        return f"{name}={value:g}"
+        """How ``name`` = ``value`` reads in a message: ``kernel='dexp'`` (or ``kernel id 7``), ``tau_s unused``,
+        ``tau_m=4`` (a subclass turns its own encodings, such as decays, back into words)."""
+        names = self.setting_names.get(name)
+        if names is not None:
+            known = value.is_integer() and 0 <= value < len(names)
+            return f"{name}={names[int(value)]!r}" if known else f"{name} id {value:g}"
+        if value == ABSENT:
+            return f"{name} {self.absent_words}"
+        return f"{name}={value:.6g}"
 
     def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
