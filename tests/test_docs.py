@@ -204,12 +204,12 @@ def test_shlex_sanity_of_bash_blocks() -> None:
 
 
 def test_the_own_data_page_shows_the_config_files_it_names() -> None:
-    """own-data.md shows docs/examples/my-images.yaml and my-recordings.yaml as "the config": each block is that
-    file (less its comment)."""
+    """own-data.md shows docs/examples/my-images.yaml, my-recordings.yaml and my-events.yaml as "the config": each
+    block is that file (less its comment)."""
     page = DOCS / "howto" / "own-data.md"
     shown = [block for block in _blocks(page, "text") if block.startswith("experiment:")]
-    assert len(shown) == 2
-    for block, name in zip(shown, ("my-images.yaml", "my-recordings.yaml"), strict=True):
+    assert len(shown) == 3
+    for block, name in zip(shown, ("my-images.yaml", "my-recordings.yaml", "my-events.yaml"), strict=True):
         named = (DOCS / "examples" / name).read_text()
         assert f"[`docs/examples/{name}`](../examples/{name})" in page.read_text()
         assert block == "".join(line for line in named.splitlines(keepends=True) if not line.startswith("#"))

@@ -532,3 +532,168 @@ def test_dataset_names_the_file_of_a_bad_stream(toy_root, cache: bool) -> None:
     message = rf"^{re.escape(str(root / '1.ev'))}: events outside the 3x2 sensor"
     with pytest.raises(DataError, match=message):
         ToyEvents(root, streams, cache)[1]
+
+
+# ------------------------------------------------------- events of one's own: values no cast keeps ----
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        # times in seconds: truncation made every t 1 (all events in the last bin)
+        (([0, 1], [0, 0], [1.0, 1.1], [0, 1]), r"t holds values with a fraction, such as 1\.1; .*t \* 1e6"),
+        (([-1], [0], [0], [0]), r"x holds values from -1 to -1; expected values that fit uint16 \(0 to 65535\)"),
+        (([65536], [0], [0], [0]), r"x holds values from 65536 to 65536"),  # wrapped to pixel 0 before
+        (([0], [70000], [0], [0]), r"y holds values from 70000 to 70000"),
+        (([0, 0], [0, 0], [0, 1], [-1, 0]), r"p holds -1 beside other values than 1 \(\[-1, 0\]\)"),
+        (([0], [0], [0], [2.5]), r"p holds values with a fraction, such as 2\.5; expected whole numbers$"),
+    ],
+)
+def test_make_events_refuses_values_a_cast_would_change(columns: tuple[list[float], ...], message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        make_events(*columns)
+
+
+def test_make_events_reads_polarity_minus_one_as_off() -> None:
+    assert make_events([0, 1, 2], [0, 0, 0], [0, 1, 2], [-1, 1, -1])["p"].tolist() == [0, 1, 0]
+    assert make_events([0, 1], [0, 0], [0, 1], [-1.0, 1.0])["p"].tolist() == [0, 1]
+    assert make_events([0, 1], [0, 0], [0, 1], [True, False])["p"].tolist() == [1, 0]
+
+
+def _tonic_events(t: list[float], t_dtype: str = "<i8") -> np.ndarray:
+    """A stream in Tonic's layout (int16 x/y, bool p), in another field order than EVENT_DTYPE."""
+    dtype = np.dtype([("t", t_dtype), ("x", "<i2"), ("y", "<i2"), ("p", "?")])
+    events = np.zeros(len(t), dtype=dtype)
+    events["t"], events["x"], events["y"] = t, np.arange(len(t)) % 4, np.arange(len(t)) % 3
+    events["p"] = np.arange(len(t)) % 2 == 1
+    return events
+
+
+@pytest.mark.parametrize(
+    ("t", "message"),
+    [
+        ([np.nan, 5.0], r"event field t holds nan, not a whole number"),
+        ([0.2, 0.9], r"t holds 0\.2, not a whole number"),
+    ],
+)
+def test_float_times_with_no_whole_value_are_refused_by_the_binning(t: list[float], message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        events_to_frames(_tonic_events(t, "<f8"), (4, 3), 4)
+
+
+def test_whole_float_times_bin_as_integers_do() -> None:
+    # t = 0, 10, 20, 30 us over 4 bins of 7.5 us: bins 0, 1, 2, 3 (the last event in the last bin); by hand
+    frames = events_to_frames(_tonic_events([0.0, 10.0, 20.0, 30.0], "<f8"), (4, 3), 4)
+    expected = np.zeros((4, 2, 3, 4), np.float32)
+    for k, (x, y, p) in enumerate([(0, 0, 0), (1, 1, 1), (2, 2, 0), (3, 0, 1)]):
+        expected[k, p, y, x] = 1
+    np.testing.assert_array_equal(frames, expected)
+    np.testing.assert_array_equal(events_to_frames(_tonic_events([0, 10, 20, 30]), (4, 3), 4), expected)
+
+
+def test_read_npy_events_reads_tonic_layout(tmp_path: Path) -> None:
+    path = tmp_path / "sample.npy"
+    np.save(path, _tonic_events([5, 25, 15]))
+    events = ev.read_npy_events(path)
+    assert events.dtype == EVENT_DTYPE
+    assert events["x"].tolist() == [0, 1, 2] and events["y"].tolist() == [0, 1, 2]
+    assert events["t"].tolist() == [5, 25, 15] and events["p"].tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (np.zeros((3, 4)), r"holds a plain float64 array of shape \(3, 4\); expected a structured array with fields"),
+        (np.zeros(2, dtype=[("x", "<u2"), ("y", "<u2"), ("ts", "<i8")]), r"holds fields \['x', 'y', 'ts'\]"),
+        (_tonic_events([]), r"holds no events"),
+        (_tonic_events([0.0, 0.5], "<f8"), r"make_events: t holds values with a fraction, such as 0\.5"),
+        (np.array([{"x": 1}], dtype=object), r"not a readable \.npy file \(.*pickle"),
+    ],
+)
+def test_read_npy_events_names_the_file_and_the_problem(tmp_path: Path, content: np.ndarray, message: str) -> None:
+    path = tmp_path / "bad.npy"
+    np.save(path, content, allow_pickle=True)
+    with pytest.raises(DataError, match=re.escape(str(path)) + ": " + message):
+        ev.read_npy_events(path)
+
+
+def test_read_npy_events_refuses_an_npz_archive_and_garbage(tmp_path: Path) -> None:
+    archive = tmp_path / "archive.npy"
+    with open(archive, "wb") as f:
+        np.savez(f, events=_tonic_events([1, 2]))
+    with pytest.raises(DataError, match=r"archive\.npy: holds an \.npz archive, expected one \.npy array of events"):
+        ev.read_npy_events(archive)
+    garbage = tmp_path / "garbage.npy"
+    garbage.write_bytes(b"not numpy")
+    with pytest.raises(DataError, match=r"garbage\.npy: not a readable \.npy file"):
+        ev.read_npy_events(garbage)
+
+
+def test_the_npy_reader_takes_any_sensor_and_bins_a_file_by_hand(tmp_path: Path) -> None:
+    from bpsrm.data.preprocess import EventPreprocess
+
+    path = tmp_path / "sample.npy"
+    np.save(path, _tonic_events([0, 10, 20, 30]))
+    frames = EventPreprocess("npy", (4, 3), time_steps=2).from_file(path)
+    expected = torch.zeros(1, 2, 2, 3, 4)
+    for k, (x, y, p) in enumerate([(0, 0, 0), (1, 1, 1), (2, 2, 0), (3, 0, 1)]):  # 2 bins of 15 us: k // 2
+        expected[0, k // 2, p, y, x] = 1
+    torch.testing.assert_close(frames, expected, rtol=0, atol=0)
+    with pytest.raises(ParameterError, match=r"sensor_size \(4, 3\) is not the nmnist sensor's \(34, 34\)"):
+        EventPreprocess("nmnist", (4, 3))
+    with pytest.raises(
+        ParameterError, match=r"event reader must be one of \['asl-dvs', 'nmnist', 'npy'\], got 'aedat'"
+    ):
+        EventPreprocess("aedat", (4, 3))
+
+
+class NpyEvents(EventFrameDataset):
+    """A dataset of one's own that names its reader: one .npy file per sample, no read_events of its own."""
+
+    name = "my-dvs"
+    reader = "npy"
+
+    def __init__(self, location: Path) -> None:
+        self.location, self.split = location, "train"
+        self.files = sorted(location.glob("*.npy"))
+        self.targets, self.classes = [0] * len(self.files), ["only"]
+        self.sensor_size, self.time_steps, self.mode, self.downsample = (4, 3), 2, "time", 1
+        self._prepare_frames(cache=False)
+
+
+def test_a_dataset_of_ones_own_reads_with_its_reader_and_keeps_it_for_predict(tmp_path: Path) -> None:
+    """The preprocess named the class's name as an event reader: any name but nmnist and asl-dvs was refused
+    when training began ("event reader must be one of ['asl-dvs', 'nmnist'], got 'my-dvs'")."""
+    np.save(tmp_path / "a.npy", _tonic_events([0, 10, 20, 30]))
+    dataset = NpyEvents(tmp_path)
+    assert dataset.preprocess.to_dict()["reader"] == "npy"
+    assert dataset[0][0].sum().item() == 4 and dataset[0][0][1].sum().item() == 2  # the last two in bin 1
+    torch.testing.assert_close(dataset.preprocess.from_file(tmp_path / "a.npy")[0], dataset[0][0])
+
+
+def test_a_dataset_without_a_reader_keeps_no_preprocess(toy_root: tuple[Path, dict[str, np.ndarray]]) -> None:
+    root, streams = toy_root
+    assert ToyEvents(root, streams, cache=False).preprocess is None
+
+
+@pytest.mark.parametrize(
+    ("reader", "sensor", "given", "expected"),
+    [
+        ("nmnist", (34, 34), "x.mat", "event files of its reader 'nmnist' (.bin)"),
+        ("asl-dvs", (240, 180), "x.bin", "event files of its reader 'asl-dvs' (.mat)"),
+        ("npy", (4, 3), "x.bin", "event files of its reader 'npy' (.npy)"),
+    ],
+)
+def test_predict_names_the_one_event_format_a_model_reads(
+    tmp_path: Path, reader: str, sensor: tuple[int, int], given: str, expected: str
+) -> None:
+    """An N-MNIST model given a .mat file said it takes ".bin for N-MNIST, .mat for ASL-DVS"."""
+    from types import SimpleNamespace
+
+    from bpsrm.data.preprocess import EventPreprocess
+    from bpsrm.deploy.prediction import file_input
+
+    trained = SimpleNamespace(
+        preprocess=EventPreprocess(reader, sensor), config=SimpleNamespace(data=SimpleNamespace(name=reader))
+    )
+    (tmp_path / given).write_bytes(b"")
+    with pytest.raises(DataError, match=re.escape(f"it takes {expected}") + "$"):
+        file_input(trained, tmp_path / given)  # type: ignore[arg-type]

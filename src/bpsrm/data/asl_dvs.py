@@ -162,6 +162,7 @@ class ASLDVS(EventFrameDataset):
     """
 
     name = "asl-dvs"
+    reader = "asl-dvs"
     split_options = ("test_fraction",)
 
     def __init__(

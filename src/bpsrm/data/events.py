@@ -40,6 +40,7 @@ __all__ = [
     "EVENT_DTYPE",
     "MODES",
     "make_events",
+    "read_npy_events",
     "check_frame_options",
     "MAX_FRAME_VALUES",
     "frame_shape",
@@ -62,30 +63,95 @@ _ALIGN = 64
 def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
     """A structured event array of dtype :data:`EVENT_DTYPE` from four equally long 1-D sequences.
 
-    Whole numbers are cast to the field types as numpy casts them (no range check): readers check ranges first.
-    Floats are refused when NaN, infinite or outside the field type's range: they have no integer value there,
-    and NumPy's cast gives an arbitrary one.
+    Values must be whole numbers that fit their field (``x``, ``y`` uint16, ``t`` int64 microseconds, ``p``
+    uint8): a float with a fraction (times in seconds), NaN, or a value out of range is refused, since a cast
+    would truncate or wrap it onto another pixel or time. Polarity may be 0/1, bool, or -1/+1 (-1 = OFF, the
+    convention of some recordings), which becomes 0/1.
     """
     columns = [
-        array(f"make_events: {name}", v, ndim=(0, 1, 2), kinds="iufb").reshape(-1)
+        _whole_values(name, array(f"make_events: {name}", v, ndim=(0, 1, 2), kinds="iufb").reshape(-1))
         for name, v in zip("xytp", (x, y, t, p), strict=True)
     ]
     lengths = {c.shape[0] for c in columns}
     if len(lengths) != 1:
         raise DataError(f"x, y, t, p must be equally long, got lengths {[c.shape[0] for c in columns]}")
-    for name, column in zip("xytp", columns, strict=True):
-        field = np.iinfo(EVENT_DTYPE[name])
-        if column.dtype.kind == "f" and column.size:
-            low, high = float(np.min(column)), float(np.max(column))  # NaN when any is NaN
-            if not (field.min <= low and high < field.max + 1):
-                raise ParameterError(
-                    f"make_events: {name} holds floats from {low:g} to {high:g}; expected finite values that fit "
-                    f"{EVENT_DTYPE[name]} ({field.min} to {field.max})"
-                )
+    columns[3] = _polarity_01(columns[3])
     events = np.empty(columns[0].shape[0], dtype=EVENT_DTYPE)
     for name, column in zip("xytp", columns, strict=True):
         events[name] = column
     return events
+
+
+def _whole_values(name: str, column: np.ndarray) -> np.ndarray:
+    """``column`` unchanged when its values are whole numbers that fit field ``name`` (polarity also -1); a
+    ParameterError naming the field otherwise."""
+    if column.dtype.kind == "b" or not column.size:
+        return column
+    field = np.iinfo(EVENT_DTYPE[name])
+    lowest = -1 if name == "p" else field.min
+    if column.dtype.kind == "f":
+        low, high = float(np.min(column)), float(np.max(column))  # NaN when any is NaN
+        if not (lowest <= low and high < field.max + 1):
+            raise ParameterError(
+                f"make_events: {name} holds floats from {low:g} to {high:g}; expected finite values that fit "
+                f"{EVENT_DTYPE[name]} ({field.min} to {field.max})"
+            )
+        fractional = column[column != np.floor(column)]
+        if fractional.size:
+            unit = " (event times are whole microseconds: times in seconds are t * 1e6, rounded)" if name == "t" else ""
+            raise ParameterError(
+                f"make_events: {name} holds values with a fraction, such as {float(fractional[0])!r}; expected whole "
+                f"numbers{unit}"
+            )
+    low, high = int(np.min(column)), int(np.max(column))
+    if low < lowest or high > field.max:
+        raise ParameterError(
+            f"make_events: {name} holds values from {low} to {high}; expected values that fit {EVENT_DTYPE[name]} "
+            f"({field.min} to {field.max})"
+        )
+    return column
+
+
+def _polarity_01(p: np.ndarray) -> np.ndarray:
+    """Polarity -1/+1 as 0/1 (-1 is OFF); 0/1 and bool unchanged; a mix of -1 and 0 refused."""
+    if p.dtype.kind == "b" or not p.size or np.min(p) != -1:
+        return p
+    if not np.all((p == -1) | (p == 1)):
+        raise ParameterError(
+            f"make_events: p holds -1 beside other values than 1 ({np.unique(p)[:10].tolist()}); expected "
+            "polarity 0/1 or -1/+1"
+        )
+    return (p == 1).astype(np.uint8)
+
+
+def read_npy_events(path: str | Path) -> np.ndarray:
+    """The events of a ``.npy`` file that holds a structured array with fields ``x``, ``y``, ``t``
+    (microseconds) and ``p`` (the layout Tonic uses; other fields are ignored), as :data:`EVENT_DTYPE`.
+
+    Read without pickle. A DataError naming the file says what is wrong: not a ``.npy`` array, fields missing,
+    no events, or values :func:`make_events` refuses (times with a fraction, coordinates out of range).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.ndarray):  # an .npz archive under another name
+                raise DataError(f"{path}: holds an .npz archive, expected one .npy array of events")
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+    names = data.dtype.names
+    if names is None or not {"x", "y", "t", "p"} <= set(names):
+        held = f"fields {list(names)}" if names else f"a plain {data.dtype} array of shape {data.shape}"
+        raise DataError(f"{path}: holds {held}; expected a structured array with fields x, y, t, p")
+    if data.size == 0:
+        raise DataError(f"{path}: holds no events")
+    data = data.reshape(-1)
+    try:
+        return make_events(data["x"], data["y"], data["t"], data["p"])
+    except (ParameterError, DataError) as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 MAX_FRAME_VALUES = 1 << 28
@@ -146,6 +212,22 @@ def _time_bins(t: np.ndarray, time_steps: int, mode: str) -> np.ndarray:
     return bins
 
 
+def _integer_field(events: np.ndarray, name: str) -> np.ndarray:
+    """Field ``name`` of a structured event array as int64; a DataError when it holds what no cast keeps
+    (floats with a fraction, such as times in seconds; NaN; strings)."""
+    column = events[name]
+    if column.dtype.kind == "f":
+        good = np.isfinite(column) & (column == np.floor(column)) & (np.abs(column) < 2.0**63)
+        if not np.all(good):
+            unit = " (event times are whole microseconds: times in seconds are t * 1e6, rounded)" if name == "t" else ""
+            raise DataError(f"event field {name} holds {float(column[~good][0])!r}, not a whole number{unit}")
+    elif column.dtype.kind not in "biu":
+        raise DataError(f"event field {name} is of dtype {column.dtype}, expected whole numbers")
+    elif column.dtype == np.uint64 and column.size and int(column.max()) > np.iinfo(np.int64).max:
+        raise DataError(f"event field {name} holds {int(column.max())}, more than int64 holds")
+    return column.astype(np.int64)
+
+
 def event_cells(
     events: np.ndarray, sensor_size: Sequence[int], time_steps: int, mode: str = "time", downsample: int = 1
 ) -> np.ndarray:
@@ -164,9 +246,7 @@ def event_cells(
     events = events.reshape(-1)
     if events.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    x = events["x"].astype(np.int64)
-    y = events["y"].astype(np.int64)
-    p = events["p"].astype(np.int64)
+    x, y, t, p = (_integer_field(events, name) for name in "xytp")
     if x.min() < 0 or x.max() >= width or y.min() < 0 or y.max() >= height:
         raise DataError(
             f"events outside the {width}x{height} sensor: x in {x.min()}..{x.max()}, y in {y.min()}..{y.max()}"
@@ -178,7 +258,7 @@ def event_cells(
     # remainder pixels are spread over the cells instead of being dropped
     col = x * out_w // width
     row = y * out_h // height
-    bins = _time_bins(events["t"], time_steps, mode)
+    bins = _time_bins(t, time_steps, mode)
     return ((bins * 2 + p) * out_h + row) * out_w + col
 
 
@@ -405,8 +485,9 @@ class EventFrameDataset(SampleDataset):
     """Base of the event-camera datasets: samples ``(frames [T, 2, H, W] float32, label)``.
 
     Subclasses set ``files``, ``targets``, ``classes``, ``location``, ``split``,
-    ``sensor_size``, ``time_steps``, ``mode``, ``downsample``, implement
-    :meth:`read_events`, then call :meth:`_prepare_frames`.
+    ``sensor_size``, ``time_steps``, ``mode``, ``downsample``, name their files'
+    format in ``reader`` or implement :meth:`read_events`, then call
+    :meth:`_prepare_frames`.
     """
 
     files: list[Path]
@@ -414,11 +495,20 @@ class EventFrameDataset(SampleDataset):
     time_steps: int
     mode: str
     downsample: int = 1
+    reader: str | None = None
+    """The format of the sample files, one of :data:`bpsrm.data.preprocess.EVENT_READERS` (``"npy"``: a
+    structured array x, y, t, p per file, any sensor): :meth:`read_events` then reads them, and the checkpoint
+    keeps the reader, so ``bpsrm predict`` reads new files of it. None: a format of the subclass's own, which
+    implements :meth:`read_events` (``predict`` then cannot read files)."""
     _frames: SparseFrames | None = None
 
-    def read_events(self, path: Path) -> np.ndarray:  # pragma: no cover - abstract
-        """The event stream of one sample file."""
-        raise NotImplementedError
+    def read_events(self, path: Path) -> np.ndarray:
+        """The event stream of one sample file, read by :attr:`reader`."""
+        if self.reader is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} names no reader: set reader = 'npy' or implement read_events(path)"
+            )
+        return self.preprocess.read(path)
 
     def frame_options(self) -> dict[str, Any]:
         """The options that determine the frames (part of the cache key)."""
@@ -431,10 +521,13 @@ class EventFrameDataset(SampleDataset):
 
     @property
     def preprocess(self) -> Any:
-        """The :class:`~bpsrm.data.preprocess.EventPreprocess` that makes this dataset's frames from a file."""
+        """The :class:`~bpsrm.data.preprocess.EventPreprocess` that makes this dataset's frames from a file of
+        its :attr:`reader`; None without a reader."""
         from .preprocess import EventPreprocess
 
-        return EventPreprocess(self.name, self.sensor_size, self.time_steps, self.mode, self.downsample)
+        if self.reader is None:
+            return None
+        return EventPreprocess(self.reader, self.sensor_size, self.time_steps, self.mode, self.downsample)
 
     def _cells(self, path: Path) -> np.ndarray:
         events = self.read_events(path)

@@ -115,6 +115,7 @@ class NMNIST(EventFrameDataset):
     """
 
     name = "nmnist"
+    reader = "nmnist"
     split_options = ("folds", "fold")
 
     def __init__(

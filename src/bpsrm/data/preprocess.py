@@ -23,7 +23,7 @@ import torch
 from ..checks import MAX_SIDE, whole_number
 from ..errors import DataError, ParameterError, shown
 from .asl_dvs import SENSOR_SIZE as ASL_DVS_SENSOR
-from .events import check_frame_options, event_cells, frame_shape
+from .events import check_frame_options, event_cells, frame_shape, read_npy_events
 from .nmnist import SENSOR_SIZE as NMNIST_SENSOR
 from .vibration import VibrationPreprocess
 
@@ -129,15 +129,20 @@ class ImagePreprocess:
 
 
 EVENT_SENSORS = {"nmnist": NMNIST_SENSOR, "asl-dvs": ASL_DVS_SENSOR}
-"""Sensor size (W, H) of each event reader, as the reader itself states it (its ``SENSOR_SIZE``)."""
+"""Sensor size (W, H) of each event reader of one camera, as the reader itself states it (its ``SENSOR_SIZE``)."""
+
+EVENT_READERS = {"nmnist": ".bin", "asl-dvs": ".mat", "npy": ".npy"}
+"""The file suffix of each event reader: N-MNIST's binary files, ASL-DVS's MATLAB files, and ``npy``, a structured
+array with fields x, y, t (microseconds), p (:func:`bpsrm.data.events.read_npy_events`) from a sensor of any size."""
 
 
 @dataclass(frozen=True)
 class EventPreprocess:
     """An event file to frames ``float32 [T, 2, H, W]`` (:func:`bpsrm.data.events.event_cells` + counts).
 
-    ``reader`` names the file format (``nmnist`` .bin, ``asl-dvs`` .mat);
-    ``sensor_size`` is (W, H); ``time_steps``, ``mode`` and ``downsample`` as in
+    ``reader`` names the file format (``nmnist`` .bin, ``asl-dvs`` .mat, ``npy``
+    .npy: :data:`EVENT_READERS`); ``sensor_size`` is (W, H), the camera's for
+    ``nmnist`` and ``asl-dvs``; ``time_steps``, ``mode`` and ``downsample`` as in
     :func:`bpsrm.data.events.events_to_frames`.
     """
 
@@ -149,13 +154,13 @@ class EventPreprocess:
     kind: str = field(default="events", init=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.reader, str) or self.reader not in EVENT_SENSORS:
-            raise ParameterError(f"event reader must be one of {sorted(EVENT_SENSORS)}, got {shown(self.reader)}")
+        if not isinstance(self.reader, str) or self.reader not in EVENT_READERS:
+            raise ParameterError(f"event reader must be one of {sorted(EVENT_READERS)}, got {shown(self.reader)}")
         size = self.sensor_size
         if not isinstance(size, (list, tuple)) or len(size) != 2:
             raise ParameterError(f"sensor_size must be (width, height), got {shown(size)}")
         size = (whole_number("sensor width", size[0], 1, MAX_SIDE), whole_number("sensor height", size[1], 1, MAX_SIDE))
-        if size != tuple(EVENT_SENSORS[self.reader]):
+        if self.reader in EVENT_SENSORS and size != tuple(EVENT_SENSORS[self.reader]):
             raise ParameterError(
                 f"sensor_size {size} is not the {self.reader} sensor's {tuple(EVENT_SENSORS[self.reader])}"
             )
@@ -176,6 +181,8 @@ class EventPreprocess:
             from .nmnist import read_nmnist
 
             return read_nmnist(path)
+        if self.reader == "npy":
+            return read_npy_events(path)
         from .asl_dvs import read_asl_dvs
 
         return read_asl_dvs(path)

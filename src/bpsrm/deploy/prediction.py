@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.preprocess import EventPreprocess, ImagePreprocess, VibrationPreprocess
+from ..data.preprocess import EVENT_READERS, EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
 from ..errors import CheckpointError, DataError, ParameterError
 from ..files import atomic_file, refuse_existing
@@ -107,13 +107,16 @@ def file_input(
         return _recording_input(path, pre, sample_rate_hz, rpm, channel)
     if isinstance(pre, ImagePreprocess) and suffix in IMAGE_SUFFIXES:
         return FileInput(path, "image", tensors=pre.from_file(path))
-    if isinstance(pre, EventPreprocess) and suffix == {"nmnist": ".bin", "asl-dvs": ".mat"}[pre.reader]:
+    if isinstance(pre, EventPreprocess) and suffix == EVENT_READERS[pre.reader]:
         return FileInput(path, "events", tensors=pre.from_file(path))
-    expected = {
-        ImagePreprocess: f"images ({', '.join(IMAGE_SUFFIXES)})",
-        EventPreprocess: "event files (.bin for N-MNIST, .mat for ASL-DVS)",
-        VibrationPreprocess: f"vibration recordings ({', '.join(RECORDING_SUFFIXES)})",
-    }.get(type(pre), "no file type: bpsrm does not know how this model's data was read")
+    if isinstance(pre, ImagePreprocess):
+        expected = f"images ({', '.join(IMAGE_SUFFIXES)})"
+    elif isinstance(pre, EventPreprocess):
+        expected = f"event files of its reader {pre.reader!r} ({EVENT_READERS[pre.reader]})"
+    elif isinstance(pre, VibrationPreprocess):
+        expected = f"vibration recordings ({', '.join(RECORDING_SUFFIXES)})"
+    else:
+        expected = "no file type: bpsrm does not know how this model's data was read (its dataset keeps no preprocess)"
     raise DataError(
         f"{path}: cannot classify a {suffix or 'suffix-less'} file with a model trained on {dataset}; "
         f"it takes {expected}"
