@@ -244,9 +244,37 @@ def test_global_batches_split_among_ranks() -> None:
     # 25 = 4 * 6 + 1: the last global batch of one sample cannot feed 2 processes and is dropped
     three = [list(GlobalBatchSampler(25, 6, _g(1), rank=r, world_size=2)) for r in range(2)]
     assert [len(b) for b in three[0]] == [3, 3, 3, 3] and len(three[1]) == 4
+    assert three_dropped(25, 6, 2) == 1 and three_dropped(23, 5, 2) == 0 and three_dropped(25, 6, 1) == 0
+    assert three_dropped(27, 6, 4) == 3 and three_dropped(24, 6, 4) == 0
     assert len(GlobalBatchSampler(23, 5, _g(7), max_batches=2)) == 2
     with pytest.raises(BpsrmError, match=r"train\.batch_size=1 is the global batch and must be >= the number of pro"):
         GlobalBatchSampler(10, 1, _g(0), rank=0, world_size=2)
+
+
+def three_dropped(size: int, batch: int, world: int) -> int:
+    """The samples an epoch leaves out, as the sampler says and as its batches show."""
+    samplers = [GlobalBatchSampler(size, batch, _g(5), rank=r, world_size=world) for r in range(world)]
+    taken = sum(len(b) for sampler in samplers for b in sampler)
+    assert samplers[0].dropped == size - taken
+    return samplers[0].dropped
+
+
+def test_the_log_says_how_many_samples_an_epoch_leaves_out() -> None:
+    """577 samples in batches of 64 on 2 processes: the last sample is in no batch, and the log said "577 train"."""
+    from types import SimpleNamespace
+
+    from bpsrm.engine.trainer import _dropped_note
+
+    def run(size: int, world: int) -> SimpleNamespace:
+        ctx = SimpleNamespace(world_size=world)
+        return SimpleNamespace(ctx=ctx, sampler=lambda epoch: GlobalBatchSampler(size, 64, _g(0), 0, world))
+
+    assert _dropped_note(run(577, 2)) == (
+        "; the last 1 sample of each epoch's shuffled order is left out (a last batch smaller than the 2 "
+        "processes; one process would train on it)"
+    )
+    assert _dropped_note(run(579, 4)).startswith("; the last 3 samples of each epoch's shuffled order are left")
+    assert _dropped_note(run(577, 1)) == "" and _dropped_note(run(578, 2)) == ""
 
 
 def test_one_process_gets_the_batches_of_a_shuffling_dataloader() -> None:
@@ -310,6 +338,61 @@ def _stall(rank: int, port: int, results) -> None:
     except Exception as error:  # gloo's own timeout error
         results[0] = (type(error).__name__, time.monotonic() - start)
     os._exit(0)
+
+
+def _compare_commands(rank: int, port: int, results) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import _check_same_command
+    from bpsrm.errors import ConfigError
+
+    try:
+        ctx = Distributed(rank, 2, "gloo")
+        outcomes = []
+        cases = [({}, None), ({"seed": 3 + rank}, None), ({"optim": {"lr": 0.003 * (rank + 1)}}, None)]
+        cases += [({"data": {"root": f"/copy{rank}"}}, None), ({}, "resume" if rank else None)]
+        cases += [({"train": {"batch_size": 50 - 18 * rank, "epochs": 2 + rank}}, None)]
+        for changes, mode in cases:
+            raw = yaml.safe_load(yaml.safe_dump(TINY))
+            for section, values in changes.items():
+                raw[section] = {**raw[section], **values} if isinstance(values, dict) else values
+            try:
+                _check_same_command(config_from_dict(raw), mode, ctx)
+                outcomes.append("same")
+            except ConfigError as error:
+                outcomes.append(str(error))
+        results[rank] = outcomes
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_processes_started_with_different_settings_are_refused_naming_each_key() -> None:
+    """Another seed on rank 1 was blamed on the data ("different training / validation splits"), another learning
+    rate surfaced after the whole run as "different weights", another batch size as a loss "not finite"."""
+    port = _free_port()
+    results = torch.multiprocessing.get_context("spawn").Manager().dict()
+    torch.multiprocessing.spawn(_compare_commands, args=(port, results), nprocs=2, join=True)
+    assert results[0] == results[1]
+    same, seed, lr, root, mode, batch = results[0]
+    assert same == "same" and root == "same"  # data.root may differ: each machine reads its own copy
+    start = "the 2 processes were given different settings ("
+    end = "); start every process with the same config and options"
+    assert seed == f"{start}seed: 3 on rank 0, 4 on rank 1{end}"
+    assert lr == f"{start}optim.lr: 0.003 on rank 0, 0.006 on rank 1{end}"
+    assert mode == f"{start}--resume / --overwrite / --reuse: None on rank 0, 'resume' on rank 1{end}"
+    assert batch == f"{start}train.batch_size: 50 on rank 0, 32 on rank 1; train.epochs: 2 on rank 0, 3 on rank 1{end}"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "1e9"])
+def test_a_timeout_that_is_no_positive_time_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """BPSRM_DIST_TIMEOUT=0 made every collective fail at once with a C++ trace ("timed out after 0ms")."""
+    from bpsrm.engine.distributed import from_environment
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("BPSRM_DIST_TIMEOUT", value)
+    with pytest.raises(BpsrmError, match=rf"BPSRM_DIST_TIMEOUT='{value}': expected seconds, > 0 \(and below 10\*\*7\)"):
+        from_environment()
 
 
 @pytest.mark.slow

@@ -304,6 +304,14 @@ def test_a_run_without_validation_data_records_no_validation_figures(tmp_path: P
     assert not (tmp_path / "other" / "best.pt").exists()
 
 
+def test_a_validation_share_that_rounds_to_no_sample_is_said_so(tmp_path: Path) -> None:
+    """3 training samples with data.val_fraction 0.1: the message said "data.val_fraction is 0"."""
+    config = _config(**{"data.limit_train": 3, "train.batch_size": 1})
+    with pytest.raises(ConfigError, match=r"no validation data \(data\.val_fraction 0\.1 of these training samples "
+                       r"rounds to none\) to choose the best epoch on"):
+        train(config, tmp_path / "run", log=_quiet)
+
+
 def test_a_stop_between_last_pt_and_best_pt_is_repaired_on_resume(tmp_path: Path, monkeypatch) -> None:
     """The process dies after last.pt of epoch 2 (the chosen epoch under train.select: last) and before best.pt:
     --resume writes best.pt from last.pt's model, so the final test reads epoch 2's weights, not epoch 1's."""

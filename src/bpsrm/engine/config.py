@@ -40,6 +40,7 @@ __all__ = [
     "load_config",
     "config_from_dict",
     "config_to_dict",
+    "flat_config",
     "apply_overrides",
     "parse_assignment",
     "override_value",
@@ -494,6 +495,21 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain data (for YAML, JSON and checkpoints) from a config dataclass."""
     return dataclasses.asdict(config)
+
+
+def flat_config(config: Any) -> dict[str, Any]:
+    """A config dataclass as ``{"a.b.c": value}`` (an empty mapping is one value)."""
+
+    def flat(tree: dict[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            if isinstance(value, dict) and value:
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    return flat(config_to_dict(config), "")
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,7 +144,11 @@ def from_environment(device: torch.device | None = None) -> Distributed:
     try:
         timeout = float(os.environ.get("BPSRM_DIST_TIMEOUT", "300"))
     except ValueError:
-        raise BpsrmError(f"BPSRM_DIST_TIMEOUT={os.environ['BPSRM_DIST_TIMEOUT']!r}: expected seconds") from None
+        timeout = math.nan
+    if not 0 < timeout < 10**7:  # 0 or less: every collective failed at once, with a C++ trace
+        raise BpsrmError(
+            f"BPSRM_DIST_TIMEOUT={os.environ['BPSRM_DIST_TIMEOUT']!r}: expected seconds, > 0 (and below 10**7)"
+        )
     owns = not dist.is_initialized()
     if owns:
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
@@ -183,6 +188,13 @@ class GlobalBatchSampler(Sampler[list[int]]):
         batches = full + (1 if rest >= world_size else 0)
         self.batches = min(batches, max_batches) if max_batches is not None else batches
         self.start = min(start, self.batches)
+
+    @property
+    def dropped(self) -> int:
+        """Samples of each epoch in no batch: a last global batch smaller than the number of ranks (not counting a
+        ``max_batches`` cap)."""
+        rest = self.size % self.batch_size
+        return rest if rest < self.world_size else 0
 
     def global_size(self, index: int) -> int:
         """Samples in global batch ``index``."""

@@ -212,15 +212,24 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
 def _check_validation_use(config: Config, samples: int) -> None:
     """A ConfigError when the config needs validation data (to choose the epoch, or to evaluate on with
     ``train.test: false``) and the split leaves none."""
-    if samples == 0 and config.train.select == "best_val":
+    if samples:
+        return
+    data = config.data
+    if data.val_options is not None or data.val_folds is not None:
+        why = "the validation data given holds no samples"
+    elif data.val_fraction > 0:
+        why = f"data.val_fraction {data.val_fraction:g} of these training samples rounds to none"
+    else:
+        why = "data.val_fraction is 0 and no data.val_options"
+    if config.train.select == "best_val":
         raise ConfigError(
-            "data: no validation data (data.val_fraction is 0 and no data.val_options) to choose the best epoch "
-            "on; set data.val_fraction > 0, or train.select: last for a fixed schedule"
+            f"data: no validation data ({why}) to choose the best epoch on; set data.val_fraction > 0 (and give "
+            "enough samples), or train.select: last for a fixed schedule"
         )
-    if samples == 0 and not config.train.test:
+    if not config.train.test:
         raise ConfigError(
-            "train.test: false evaluates the trained model on the validation data, but there is none "
-            "(data.val_fraction is 0 and no data.val_options); set data.val_fraction > 0, or train.test: true"
+            f"train.test: false evaluates the trained model on the validation data, but there is none ({why}); "
+            "set data.val_fraction > 0, or train.test: true"
         )
 
 

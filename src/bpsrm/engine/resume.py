@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import BpsrmError, CheckpointError, ConfigError, RunFolderError, shown
-from .config import Config, config_from_dict, config_to_dict, load_config
+from .config import Config, config_from_dict, flat_config, load_config
 from .run_folder import CONFIG_YAML, METRICS_JSON, read_metrics
 
 __all__ = [
@@ -219,20 +219,9 @@ def _check_split(last_path: Path, saved: Any, now: dict[str, Any], log: Callable
 def config_changes(saved: Config, now: Config) -> dict[str, tuple[Any, Any]]:
     """The keys whose values differ between a run's saved config and ``now``, {"a.b": (saved value, now value)},
     leaving out :data:`FREE_ON_RESUME` (keys that change no figure of a run)."""
-    before, after = _flat(config_to_dict(saved)), _flat(config_to_dict(now))
+    before, after = flat_config(saved), flat_config(now)
     keys = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)} - FREE_ON_RESUME
     return {key: (before.get(key), after.get(key)) for key in keys}
-
-
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config dict as {"a.b.c": value}."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def check_same_config(run: Path, config: Config) -> None:

@@ -32,7 +32,7 @@ from ..network.augment import augment_images, drop_events, random_warp
 from ..network.models import SpikingNetwork
 from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
-from .config import Config, config_to_dict
+from .config import Config, config_to_dict, flat_config
 from .distributed import Distributed, GlobalBatchSampler, environment_rank, from_environment
 from .evaluation import evaluate_model
 from .experiment import Experiment, make_model, prepare
@@ -135,6 +135,7 @@ def train(
     device = _device(config)
     ctx = from_environment(device)
     try:
+        _check_same_command(config, chosen[0] if chosen else None, ctx)
         lock, finished, resume = _claim_folder(out, config, chosen[0] if chosen else None, ctx)
         try:
             if finished is not None:
@@ -293,6 +294,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         + f" / {len(experiment.val_set)} val / {len(experiment.test_set)} test "  # type: ignore[arg-type]
         f"samples of {config.data.name}; run folder {out}"
         + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
+        + _dropped_note(run)
     )
     for epoch in range(run.progress.start_epoch, config.train.epochs + 1):
         figures = _train_epoch(run, epoch)
@@ -300,6 +302,41 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
     if run.board is not None:
         run.board.close()
     return _finish(run)
+
+
+def _dropped_note(run: _Run) -> str:
+    """What the log says of the samples an epoch leaves out on several processes (none on one)."""
+    dropped = run.sampler(1).dropped
+    if not dropped:
+        return ""
+    return (
+        f"; the last {dropped} sample{'s' if dropped > 1 else ''} of each epoch's shuffled order "
+        f"{'are' if dropped > 1 else 'is'} left out (a last batch smaller than the {run.ctx.world_size} processes; "
+        "one process would train on it)"
+    )
+
+
+def _check_same_command(config: Config, mode: str | None, ctx: Distributed) -> None:
+    """A ConfigError on every rank when the processes were started with different settings: each key that differs,
+    with its value on rank 0 and on the first rank where it differs (``data.root`` may differ: each machine reads
+    its own copy). A mismatch surfaced late and as something else: another seed as "different splits", another
+    learning rate as "different weights" after the whole run, another batch size as a loss "not finite"."""
+    if not ctx.active:
+        return
+    mine = {key: value for key, value in flat_config(config).items() if key != "data.root"}
+    mine["--resume / --overwrite / --reuse"] = mode
+    everyone: list[dict[str, Any]] = ctx.gather(mine)  # type: ignore[assignment]
+    first = everyone[0]
+    for rank, other in enumerate(everyone[1:], 1):
+        keys = sorted(key for key in first.keys() | other.keys() if first.get(key) != other.get(key))
+        if keys:
+            listed = "; ".join(
+                f"{key}: {first.get(key)!r} on rank 0, {other.get(key)!r} on rank {rank}" for key in keys
+            )
+            raise ConfigError(
+                f"the {ctx.world_size} processes were given different settings ({listed}); start every process "
+                "with the same config and options"
+            )
 
 
 def _check_augment(config: Config, sample_shape: tuple[int, ...]) -> bool:
