@@ -18,19 +18,17 @@ of the paired difference. The T sweep's least-squares line ms = intercept + slop
 gives a second figure; its intercept holds the harness's own per-call cost too, and the spread of the
 large-T points moves it by hundreds of us.
 
-Peers and how each neuron is mapped (same decays where the model has them):
-- SpikingJelly LIFNode(step_mode="m", v_reset=None: soft reset, decay_input=False), its 'torch' backend;
-- snnTorch Synaptic(alpha=a_s, beta=a_m, reset_mechanism="subtract"): a second-order LIF, the closest to the SRM;
-- Norse LIF (a current-based LIF: synaptic current and membrane, reset to zero);
-- the plain autograd loop of the iterative SRM (bpsrm.neuron.functional.srm_reference);
-- bpsrm portable (the explicit autograd.Function) and bpsrm fused (the C kernel), kernel dexp.
+Peers: benchmarks/peers.py maps each neuron onto the SRM as closely as it allows (the same decays and
+threshold) and says what still differs (SpikingJelly's LIF has no synaptic current; Norse resets to zero);
+benchmarks/peer_agreement.py measures how far each peer's spikes and gradients are from bpsrm's on the same
+dynamics. Also timed: the plain autograd loop of the iterative SRM (bpsrm.neuron.functional.srm_reference),
+bpsrm portable (the explicit autograd.Function) and bpsrm fused (the C kernel), kernel dexp.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import time
@@ -38,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from peers import peer_neurons, versions
 
 from bpsrm.neuron.functional import srm, srm_reference
 from bpsrm.runtime import allocator_state, tune_allocator
@@ -51,9 +50,6 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-A_S, A_M = math.exp(-1 / 2), math.exp(-1 / 4)
-
-
 def peers() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """name -> function x [T, B, N] -> spikes [T, B, N]; peers that do not import are left out (and said so)."""
     impls: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -61,51 +57,7 @@ def peers() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         "bpsrm portable": lambda x: srm(x, backend="portable")[0],
         "plain autograd SRM loop": lambda x: srm_reference(x)[0],
     }
-    try:
-        from spikingjelly.activation_based import neuron as sj_neuron
-        from spikingjelly.activation_based import surrogate as sj_surrogate
-
-        sj = sj_neuron.LIFNode(
-            tau=4.0,
-            decay_input=False,
-            v_threshold=1.0,
-            v_reset=None,
-            surrogate_function=sj_surrogate.Sigmoid(alpha=4.0),
-            step_mode="m",
-        )
-        if DEVICE.type == "cuda":  # SpikingJelly's fastest backend there: its CuPy kernel, else its torch one
-            sj.backend = "cupy" if "cupy" in sj.supported_backends else "torch"
-
-        def run_sj(x: torch.Tensor) -> torch.Tensor:
-            sj.reset()
-            return sj(x)
-
-        impls["SpikingJelly LIFNode (m)"] = run_sj
-    except Exception as exc:
-        print(f"SpikingJelly left out: {exc}")
-    try:
-        import snntorch
-
-        syn = snntorch.Synaptic(alpha=A_S, beta=A_M, threshold=1.0, reset_mechanism="subtract").to(DEVICE)
-
-        def run_snn(x: torch.Tensor) -> torch.Tensor:
-            s, m = syn.reset_mem()
-            out = []
-            for t in range(x.shape[0]):
-                spk, s, m = syn(x[t], s, m)
-                out.append(spk)
-            return torch.stack(out)
-
-        impls["snnTorch Synaptic"] = run_snn
-    except Exception as exc:
-        print(f"snnTorch left out: {exc}")
-    try:
-        import norse.torch as norse
-
-        lif = norse.LIF().to(DEVICE)
-        impls["Norse LIF"] = lambda x: lif(x)[0]
-    except Exception as exc:
-        print(f"Norse left out: {exc}")
+    impls.update(peer_neurons(DEVICE))
     return impls
 
 
@@ -249,14 +201,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to prove the script runs (CI)")
     parser.add_argument("--fixed-calls", type=int, default=300, help="calls per round of the fixed-cost measurement")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the GPU's name goes into the report)")
     args = parser.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
     if args.allocator == "tuned":
         tune_allocator()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     report = {
         "torch": torch.__version__,
+        "peers": versions(),
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
         "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",

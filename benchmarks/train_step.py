@@ -12,7 +12,9 @@ How each build maps the architecture:
 - "SpikingJelly": the same time-folded Conv/BatchNorm/pool/Linear layers with
   SpikingJelly's LIFNode (multi-step, soft reset, sigmoid surrogate) as the neuron;
 - "snnTorch": the same layers with snnTorch's Synaptic neuron (subtract reset) looped over T.
-Peer readouts average the last Linear layer's output over T.
+The peers' neurons and how each maps onto the SRM: benchmarks/peers.py. Peer readouts average the last
+Linear layer's output over T (bpsrm's readout is its membrane), and their norm is PyTorch's BatchNorm, so the
+like-for-like row is "bpsrm (BN)"; "bpsrm" has TCN and bpsrm's C pooling and norm kernels.
 With --inference every build is in eval mode and runs its forward alone under torch.no_grad() (running
 statistics, no argmax kept) on a batch of 256, what `bpsrm eval` and `bpsrm predict` do; no memory figures.
 Time: every build runs interleaved, medians of --steps steps. Peak memory:
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import statistics
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from peers import snntorch_synaptic, spikingjelly_lif, versions
 from torch import nn
 
 from bpsrm import build_model
@@ -85,53 +87,15 @@ class PeerNet(nn.Module):
         return self.layers(x).mean(0)
 
 
-def spikingjelly_neuron():
-    from spikingjelly.activation_based import functional, neuron, surrogate
-
-    class SJ(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.node = neuron.LIFNode(
-                tau=4.0, decay_input=False, v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=4.0), step_mode="m"
-            )
-            if DEVICE.type == "cuda" and "cupy" in self.node.supported_backends:
-                self.node.backend = "cupy"  # SpikingJelly's fastest backend on a GPU
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            functional.reset_net(self.node)
-            return self.node(x.contiguous())
-
-    return SJ()
-
-
-def snntorch_neuron():
-    import snntorch
-
-    class Syn(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.node = snntorch.Synaptic(alpha=math.exp(-1 / 2), beta=math.exp(-1 / 4), reset_mechanism="subtract")
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            syn, mem = self.node.reset_mem()
-            out = []
-            for t in range(x.shape[0]):
-                spk, syn, mem = self.node(x[t], syn, mem)
-                out.append(spk)
-            return torch.stack(out)
-
-    return Syn()
-
-
 def make(name: str) -> nn.Module:
     if name == "bpsrm":
         return build_model(SPEC, (1, 28, 28), time_steps=T)
     if name == "bpsrm (BN)":
         return build_model(SPEC.replace("TCN", "BN"), (1, 28, 28), time_steps=T)
     if name == "SpikingJelly":
-        return PeerNet(spikingjelly_neuron)
+        return PeerNet(lambda: spikingjelly_lif(DEVICE))
     if name == "snnTorch":
-        return PeerNet(snntorch_neuron)
+        return PeerNet(lambda: snntorch_synaptic(DEVICE))
     raise ValueError(name)
 
 
@@ -295,6 +259,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
         "torch": torch.__version__,
+        "peers": versions(),
         "allocator": allocator_state(),
         "results": rows,
     }

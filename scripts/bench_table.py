@@ -97,11 +97,37 @@ def inference_table() -> str:
     return "\n".join(lines)
 
 
+def agreement_table() -> str:
+    report = _load("peer_agreement.json")
+    if report is None:
+        return ""
+    shape = "x".join(str(n) for n in report["shape"])
+    lines = [
+        f"Each peer against bpsrm's `srm` with the options of the same dynamics, and against the default dexp SRM "
+        f"timed beside it (x [{shape}] float64, loss sum(spikes * w); `benchmarks/peer_agreement.py`):",
+        "",
+        "| peer | same dynamics in bpsrm | equal spikes | gradient cosine | largest gradient difference "
+        "| equal spikes, default dexp | firing rate (peer / default dexp) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in report["results"].items():
+        same, default = row["against_same_dynamics"], row["against_default_dexp"]
+        options = ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row["same_dynamics"].items()
+        )
+        lines.append(
+            f"| {name} | {options or 'the defaults'} | {same['equal_spikes']:.2%} | {same['grad_cosine']:.6f} | "
+            f"{same['grad_max_abs_diff']:.1e} | {default['equal_spikes']:.2%} | "
+            f"{default['rate_peer']:.3f} / {default['rate_bpsrm']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     print(neuron_table())
     print()
     print(train_table())
-    inference = inference_table()
-    if inference:
-        print()
-        print(inference)
+    for table in (inference_table(), agreement_table()):
+        if table:
+            print()
+            print(table)

@@ -33,9 +33,10 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "bootstrap: installing bpsrm and its development tools into $venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet -c constraints.txt -e ".[dev]"
-  # SpikingJelly, a peer the hard-reset tests compare with: without its declared dependencies (torchvision and
-  # torchaudio do not import beside this torch build, and its neurons need neither; loguru is in the dev extra).
-  "$venv/bin/python" -m pip install --quiet --no-deps -c constraints.txt spikingjelly
+  # SpikingJelly and Norse, peers the tests compare with (tests/test_peers_hard_reset.py, test_peer_dynamics.py):
+  # without their declared dependencies (torchvision and torchaudio do not import beside this torch build, and
+  # their neurons need neither; loguru, nir and nirtorch are in the dev extra).
+  "$venv/bin/python" -m pip install --quiet --no-deps -c constraints.txt spikingjelly norse
   echo "$want" > "$stamp"
 fi
 
