@@ -65,6 +65,23 @@ def _check_fixed_cost(report: dict) -> None:
         assert fit["intercept_us"] == pytest.approx(intercept, rel=1e-6, abs=1e-6)
 
 
+def test_the_peer_agreement_benchmark_runs_quick(tmp_path) -> None:
+    """Each installed peer against bpsrm's same dynamics: SpikingJelly's and snnTorch's spikes all equal and their
+    gradients parallel (the exact comparison is tests/test_peer_dynamics.py)."""
+    out = tmp_path / "agreement.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "peer_agreement.py"), "--quick", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["shape"] == [8, 4, 64] and report["dtype"] == "float64"
+    rows = report["results"]
+    assert {"SpikingJelly LIFNode (m)", "snnTorch Synaptic"} <= set(rows)  # the bootstrap installs both
+    for name in ("SpikingJelly LIFNode (m)", "snnTorch Synaptic"):
+        same = rows[name]["against_same_dynamics"]
+        assert same["equal_spikes"] == 1.0 and same["grad_cosine"] > 1 - 1e-9, (name, same)
+        assert 0 < same["rate_peer"] == same["rate_bpsrm"] < 1
+
+
 def test_readme_states_the_measured_fixed_cost() -> None:
     """The README's fixed cost per call is the figure of the committed benchmark results, not a guess."""
     report = json.loads((REPO / "results" / "bench" / "neuron-tuned.json").read_text())
