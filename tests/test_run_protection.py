@@ -307,8 +307,11 @@ def test_a_run_without_validation_data_records_no_validation_figures(tmp_path: P
 def test_a_validation_share_that_rounds_to_no_sample_is_said_so(tmp_path: Path) -> None:
     """3 training samples with data.val_fraction 0.1: the message said "data.val_fraction is 0"."""
     config = _config(**{"data.limit_train": 3, "train.batch_size": 1})
-    with pytest.raises(ConfigError, match=r"no validation data \(data\.val_fraction 0\.1 of these training samples "
-                       r"rounds to none\) to choose the best epoch on"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no validation data \(data\.val_fraction 0\.1 of these training samples "
+        r"rounds to none\) to choose the best epoch on",
+    ):
         train(config, tmp_path / "run", log=_quiet)
 
 
