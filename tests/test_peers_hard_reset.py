@@ -71,3 +71,34 @@ def test_spikingjelly_lifnode_with_hard_reset() -> None:
     assert ref_spikes.sum() > 20
     assert torch.equal(spikes.double(), ref_spikes)
     torch.testing.assert_close(peer.v_seq.double(), ref_after, rtol=0, atol=1e-12)
+
+
+def test_spikingjelly_hard_reset_gradients_equal_bpsrms() -> None:
+    """The hard reset's exact backward (docs/concepts.md) against SpikingJelly's autograd through its own LIFNode:
+    the same sigmoid surrogate (a = 4), the reset kept in the gradient (detach_reset=False on both sides)."""
+    neuron = pytest.importorskip(
+        "spikingjelly.activation_based.neuron", reason="SpikingJelly is installed by scripts/bootstrap.sh"
+    )
+    from spikingjelly.activation_based import surrogate
+
+    x = _drive(0.9).unsqueeze(1)
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    grads = []
+    for run in ("peer", "bpsrm"):
+        given = x.clone().requires_grad_()
+        if run == "peer":
+            peer = neuron.LIFNode(
+                tau=1.0 / (1.0 - A_M),
+                decay_input=False,
+                v_threshold=1.0,
+                v_reset=0.0,
+                surrogate_function=surrogate.Sigmoid(alpha=4.0),
+                step_mode="m",
+            )
+            spikes = peer(given).double()
+        else:
+            spikes = srm(given, kernel="exp", tau_m=-1 / math.log(A_M), theta=1.0, reset="zero")[0]
+        (spikes * w).sum().backward()
+        grads.append(given.grad)
+    assert grads[1].abs().max() > 0.1
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-12)
