@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import emit
 
 from bpsrm import srm
 
@@ -73,10 +74,7 @@ def main() -> None:
         "machine": platform.machine(),
         "results": rows,
     }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ bpsrm portable (the explicit autograd.Function) and bpsrm fused (the C kernel), 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import torch
 from peers import peer_neurons, versions
+from report import emit
 
 from bpsrm.neuron.functional import srm, srm_reference
 from bpsrm.runtime import allocator_state, tune_allocator
@@ -238,11 +238,7 @@ def main() -> None:
         report["t_sweep"].append(entry)
     report["t_sweep_fit"] = sweep_fit(report["t_sweep"])
     report["fixed_cost"] = fixed_cost(fixed_rounds, fixed_calls)
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ SRM's). Runs in float64, so that no spike flips on a rounding difference.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 from peers import SAME_DYNAMICS, peer_neurons, versions
+from report import emit
 
 from bpsrm.neuron.functional import srm
 
@@ -71,11 +71,7 @@ def main() -> None:
         "peers": versions(),
         "results": rows,
     }
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

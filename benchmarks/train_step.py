@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from peers import snntorch_synaptic, spikingjelly_lif, versions
+from report import emit
 from torch import nn
 
 from bpsrm import build_model
@@ -263,10 +264,7 @@ def main() -> None:
         "allocator": allocator_state(),
         "results": rows,
     }
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

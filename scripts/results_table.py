@@ -735,11 +735,16 @@ def update_readme(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    if sys.argv[1:] == ["--readme"]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--readme", action="store_true", help="rewrite the generated tables in README.md")
+    action.add_argument("--plots", action="store_true", help="write results/ablations/<dataset>.png")
+    args = parser.parse_args()
+    if args.readme:
         update_readme(Path(__file__).resolve().parents[1] / "README.md")
-    elif sys.argv[1:] == ["--plots"]:
+    elif args.plots:
         for written in ablation_plots():
             print(f"wrote {written}")
     else:
