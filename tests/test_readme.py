@@ -29,6 +29,18 @@ def test_quickstart_has_two_commands_and_ci_runs_the_second() -> None:
     assert commands[1] in (REPO / ".ci" / "run").read_text()
 
 
+def test_results_table_refuses_an_option_it_does_not_know() -> None:
+    """`--help` and a mistyped `--readme` printed the tables as if nothing had been asked."""
+    import subprocess
+    import sys
+
+    script = str(REPO / "scripts" / "results_table.py")
+    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, check=True)
+    assert shown.stdout.startswith("usage: results_table.py [-h] [--readme | --plots]") and "|---" not in shown.stdout
+    typo = subprocess.run([sys.executable, script, "--readmee"], capture_output=True, text=True, check=False)
+    assert typo.returncode == 2 and "unrecognized arguments: --readmee" in typo.stderr and not typo.stdout
+
+
 def test_results_tables_are_built_from_results() -> None:
     import subprocess
     import sys
