@@ -265,9 +265,9 @@ def test_the_log_says_how_many_samples_an_epoch_leaves_out() -> None:
 
     from bpsrm.engine.trainer import _dropped_note
 
-    def run(size: int, world: int) -> SimpleNamespace:
+    def run(size: int, world: int, cap: int | None = None) -> SimpleNamespace:
         ctx = SimpleNamespace(world_size=world)
-        return SimpleNamespace(ctx=ctx, sampler=lambda epoch: GlobalBatchSampler(size, 64, _g(0), 0, world))
+        return SimpleNamespace(ctx=ctx, sampler=lambda epoch: GlobalBatchSampler(size, 64, _g(0), 0, world, cap))
 
     assert _dropped_note(run(577, 2)) == (
         "; the last 1 sample of each epoch's shuffled order is left out (a last batch smaller than the 2 "
@@ -275,6 +275,8 @@ def test_the_log_says_how_many_samples_an_epoch_leaves_out() -> None:
     )
     assert _dropped_note(run(579, 4)).startswith("; the last 3 samples of each epoch's shuffled order are left")
     assert _dropped_note(run(577, 1)) == "" and _dropped_note(run(578, 2)) == ""
+    assert _dropped_note(run(577, 2, cap=3)) == ""  # train.max_batches ends the epoch long before
+    assert _dropped_note(run(577, 2, cap=9)).startswith("; the last 1 sample")  # the cap is the whole epoch
 
 
 def test_one_process_gets_the_batches_of_a_shuffling_dataloader() -> None:
@@ -352,10 +354,15 @@ def _compare_commands(rank: int, port: int, results) -> None:
         cases = [({}, None), ({"seed": 3 + rank}, None), ({"optim": {"lr": 0.003 * (rank + 1)}}, None)]
         cases += [({"data": {"root": f"/copy{rank}"}}, None), ({}, "resume" if rank else None)]
         cases += [({"train": {"batch_size": 50 - 18 * rank, "epochs": 2 + rank}}, None)]
+        # read by rank 0 alone, or a path on each machine: may differ; checkpoint_steps saves collectively: may not
+        cases += [({"log": {"progress": rank == 0, "plots": rank == 1}, "train": {"ood_samples": 64 * rank}}, None)]
+        cases += [({"data": {"name": f"/home/user{rank}/my_data.py:Mine"}}, None)]
+        cases += [({"data": {"name": f"/home/user/my_data{rank}.py:Mine"}}, None)]
+        cases += [({"train": {"checkpoint_steps": 10 + rank}}, None)]
         for changes, mode in cases:
             raw = yaml.safe_load(yaml.safe_dump(TINY))
             for section, values in changes.items():
-                raw[section] = {**raw[section], **values} if isinstance(values, dict) else values
+                raw[section] = {**raw.get(section, {}), **values} if isinstance(values, dict) else values
             try:
                 _check_same_command(config_from_dict(raw), mode, ctx)
                 outcomes.append("same")
@@ -373,7 +380,8 @@ def test_processes_started_with_different_settings_are_refused_naming_each_key()
     results = torch.multiprocessing.get_context("spawn").Manager().dict()
     torch.multiprocessing.spawn(_compare_commands, args=(port, results), nprocs=2, join=True)
     assert results[0] == results[1]
-    same, seed, lr, root, mode, batch = results[0]
+    same, seed, lr, root, mode, batch, rank_0_only, moved, other_file, saving = results[0]
+    assert rank_0_only == "same" and moved == "same"
     assert same == "same" and root == "same"  # data.root may differ: each machine reads its own copy
     start = "the 2 processes were given different settings ("
     end = "); start every process with the same config and options"
@@ -381,6 +389,8 @@ def test_processes_started_with_different_settings_are_refused_naming_each_key()
     assert lr == f"{start}optim.lr: 0.003 on rank 0, 0.006 on rank 1{end}"
     assert mode == f"{start}--resume / --overwrite / --reuse: None on rank 0, 'resume' on rank 1{end}"
     assert batch == f"{start}train.batch_size: 50 on rank 0, 32 on rank 1; train.epochs: 2 on rank 0, 3 on rank 1{end}"
+    assert other_file == f"{start}data.name: 'my_data0.py:Mine' on rank 0, 'my_data1.py:Mine' on rank 1{end}"
+    assert saving == f"{start}train.checkpoint_steps: 10 on rank 0, 11 on rank 1{end}"
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "1e9"])

@@ -67,8 +67,8 @@ def test_make_events_refuses_floats_without_an_integer_value(column: str, values
 
 
 def test_make_events_keeps_floats_that_fit() -> None:
-    events = make_events([65535.0], [0.0], [-(2.0**63)], [255.0])  # the extremes of each field, exact as floats
-    assert events[0].tolist() == (65535, 0, -(2**63), 255)
+    events = make_events([65535.0], [0.0], [-(2.0**63)], [1.0])  # the extremes of each field, exact as floats
+    assert events[0].tolist() == (65535, 0, -(2**63), 1)
 
 
 def test_make_events_unequal_lengths() -> None:
@@ -229,7 +229,11 @@ def test_empty_stream() -> None:
     [
         (make_events([4], [0], [0], [0]), DataError, r"events outside the 4x3 sensor: x in 4\.\.4, y in 0\.\.0"),
         (make_events([0, 1], [0, 3], [0, 1], [0, 0]), DataError, r"outside the 4x3 sensor: x in 0\.\.1, y in 0\.\.3"),
-        (make_events([0, 0], [0, 0], [0, 1], [0, 2]), DataError, r"polarity must be 0 or 1, found values \[0, 2\]"),
+        (
+            np.array([(0, 0, 0, 0), (0, 0, 1, 2)], EVENT_DTYPE),
+            DataError,
+            r"polarity must be 0 or 1, found values \[0, 2\]",
+        ),
         (np.zeros(3), ParameterError, "events must be a structured array with fields x, y, t, p"),
         ([(0, 0, 0, 0)], ParameterError, "events must be a structured array"),
         (np.zeros(2, dtype=[("x", "u2"), ("y", "u2"), ("t", "i8")]), ParameterError, "fields x, y, t, p"),
@@ -543,7 +547,8 @@ def test_dataset_names_the_file_of_a_bad_stream(toy_root, cache: bool) -> None:
         (([-1], [0], [0], [0]), r"x holds values from -1 to -1; expected values that fit uint16 \(0 to 65535\)"),
         (([65536], [0], [0], [0]), r"x holds values from 65536 to 65536"),  # wrapped to pixel 0 before
         (([0], [70000], [0], [0]), r"y holds values from 70000 to 70000"),
-        (([0, 0], [0, 0], [0, 1], [-1, 0]), r"p holds -1 beside other values than 1 \(\[-1, 0\]\)"),
+        (([0, 0], [0, 0], [0, 1], [-1, 0]), r"p holds \[-1, 0\]; expected polarity 0/1, bool, or -1/\+1 \(-1 = OFF\)"),
+        (([0, 0], [0, 0], [0, 1], [0, 2]), r"p holds \[0, 2\]; expected polarity 0/1, bool, or -1/\+1"),
         (([0], [0], [0], [2.5]), r"p holds values with a fraction, such as 2\.5; expected whole numbers$"),
     ],
 )
@@ -605,7 +610,7 @@ def test_read_npy_events_reads_tonic_layout(tmp_path: Path) -> None:
         (np.zeros(2, dtype=[("x", "<u2"), ("y", "<u2"), ("ts", "<i8")]), r"holds fields \['x', 'y', 'ts'\]"),
         (_tonic_events([]), r"holds no events"),
         (_tonic_events([0.0, 0.5], "<f8"), r"make_events: t holds values with a fraction, such as 0\.5"),
-        (np.array([{"x": 1}], dtype=object), r"not a readable \.npy file \(.*pickle"),
+        (np.array([{"x": 1}], dtype=object), r"holds pickled Python objects, which bpsrm does not load"),
     ],
 )
 def test_read_npy_events_names_the_file_and_the_problem(tmp_path: Path, content: np.ndarray, message: str) -> None:
@@ -623,7 +628,7 @@ def test_read_npy_events_refuses_an_npz_archive_and_garbage(tmp_path: Path) -> N
         ev.read_npy_events(archive)
     garbage = tmp_path / "garbage.npy"
     garbage.write_bytes(b"not numpy")
-    with pytest.raises(DataError, match=r"garbage\.npy: not a readable \.npy file"):
+    with pytest.raises(DataError, match=r"garbage\.npy: not a \.npy file \(it does not begin with numpy's magic"):
         ev.read_npy_events(garbage)
 
 
@@ -697,3 +702,38 @@ def test_predict_names_the_one_event_format_a_model_reads(
     (tmp_path / given).write_bytes(b"")
     with pytest.raises(DataError, match=re.escape(f"it takes {expected}") + "$"):
         file_input(trained, tmp_path / given)  # type: ignore[arg-type]
+
+
+def test_float16_times_are_checked_without_an_overflow_warning() -> None:
+    events = _tonic_events([0.0, 8.0], "<f2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # float16 compared with 2**63 overflowed in the cast
+        assert events_to_frames(events, (4, 3), 2).sum() == 2
+
+
+class FilteredNpyEvents(NpyEvents):
+    """A subclass that reads its files its own way (drops OFF events) but inherits a reader."""
+
+    def read_events(self, path: Path) -> np.ndarray:
+        events = ev.read_npy_events(path)
+        return events[events["p"] == 1]
+
+
+def test_a_reader_beside_a_read_events_of_ones_own_is_refused(tmp_path: Path) -> None:
+    """predict would have read new files with the reader, not with the class's read_events: other inputs."""
+    np.save(tmp_path / "a.npy", _tonic_events([0, 10, 20, 30]))
+    dataset = FilteredNpyEvents(tmp_path)
+    assert dataset[0][0].sum().item() == 2  # training reads with the class's own read_events
+    with pytest.raises(
+        ParameterError,
+        match=r"FilteredNpyEvents reads its files with a read_events of its own and "
+        r"names the reader 'npy'.*set reader = None",
+    ):
+        dataset.preprocess  # noqa: B018
+
+
+def test_a_reader_reads_before_the_binning_options_are_set(tmp_path: Path) -> None:
+    """A dataset of any sensor may read a file to learn the sensor size before it sets sensor_size."""
+    np.save(tmp_path / "a.npy", _tonic_events([0, 10, 20, 30]))
+    dataset = NpyEvents.__new__(NpyEvents)
+    assert dataset.read_events(tmp_path / "a.npy")["x"].max() == 3

@@ -309,8 +309,8 @@ def test_a_validation_share_that_rounds_to_no_sample_is_said_so(tmp_path: Path) 
     config = _config(**{"data.limit_train": 3, "train.batch_size": 1})
     with pytest.raises(
         ConfigError,
-        match=r"no validation data \(data\.val_fraction 0\.1 of these training samples "
-        r"rounds to none\) to choose the best epoch on",
+        match=r"no validation data \(a data\.val_fraction 0\.1 share of the training samples, or of their groups, is "
+        r"none\) to choose the best epoch on; give more training samples or a larger data\.val_fraction, or",
     ):
         train(config, tmp_path / "run", log=_quiet)
 

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
     predict = sub.add_parser(
         "predict",
-        help="classify new files (images, N-MNIST .bin, ASL-DVS .mat, vibration .mat/.csv/.txt/.npy/.wav); JSON",
+        help="classify new files (images; events: N-MNIST .bin, ASL-DVS .mat, .npy x/y/t/p arrays; vibration "
+        ".mat/.csv/.txt/.npy/.wav); JSON",
     )
     predict.set_defaults(func=_predict_command)
     predict.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run folder (or an adapted one)")

@@ -198,7 +198,3 @@ class ASLDVS(EventFrameDataset):
     def frame_options(self) -> dict[str, object]:
         """The options that determine the frames and the split (part of the cache key)."""
         return {**super().frame_options(), "test_fraction": self.test_fraction}
-
-    def read_events(self, path: Path) -> np.ndarray:
-        """The events of one ASL-DVS file."""
-        return read_asl_dvs(path)

@@ -9,7 +9,8 @@ counts (channel = polarity). Every event lands in exactly one cell, so the
 frames of each polarity sum to that polarity's event count.
 
 :class:`EventFrameDataset` is the common base of the event-camera datasets
-(N-MNIST, ASL-DVS): it bins every sample once and keeps the frames, stored
+(N-MNIST, ASL-DVS, and datasets of one's own, which name their files' format in
+``reader``, e.g. ``"npy"`` for :func:`read_npy_events`): it bins every sample once and keeps the frames, stored
 sparsely, in ``<cache>/frames`` under a key that hashes the dataset, the
 split, the binning options and the list of files with their sizes and
 modification times, so a later epoch or a later instance does not decode the
@@ -56,17 +57,18 @@ EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "u1")])
 MODES = ("time", "count")
 
 _MAGIC = b"BPSRMFRM"
-_FORMAT = 1  # bump when the binning or the file layout changes: old cache files then no longer match
+_FORMAT = 2  # bump when the binning or the file layout changes: old cache files then no longer match (2: times
+# with a fraction refused, where 1 truncated them)
 _ALIGN = 64
 
 
 def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
     """A structured event array of dtype :data:`EVENT_DTYPE` from four equally long 1-D sequences.
 
-    Values must be whole numbers that fit their field (``x``, ``y`` uint16, ``t`` int64 microseconds, ``p``
-    uint8): a float with a fraction (times in seconds), NaN, or a value out of range is refused, since a cast
-    would truncate or wrap it onto another pixel or time. Polarity may be 0/1, bool, or -1/+1 (-1 = OFF, the
-    convention of some recordings), which becomes 0/1.
+    Values must be whole numbers that fit their field (``x``, ``y`` uint16, ``t`` int64 microseconds): a float
+    with a fraction (times in seconds), NaN, or a value out of range is refused, since a cast would truncate or
+    wrap it onto another pixel or time. Polarity must be 0/1, bool, or -1/+1 (-1 = OFF, the convention of some
+    recordings), which becomes 0/1.
     """
     columns = [
         _whole_values(name, array(f"make_events: {name}", v, ndim=(0, 1, 2), kinds="iufb").reshape(-1))
@@ -113,15 +115,14 @@ def _whole_values(name: str, column: np.ndarray) -> np.ndarray:
 
 
 def _polarity_01(p: np.ndarray) -> np.ndarray:
-    """Polarity -1/+1 as 0/1 (-1 is OFF); 0/1 and bool unchanged; a mix of -1 and 0 refused."""
-    if p.dtype.kind == "b" or not p.size or np.min(p) != -1:
+    """Polarity -1/+1 as 0/1 (-1 is OFF); 0/1 and bool unchanged; anything else (a mix of -1 and 0, 2) refused."""
+    if p.dtype.kind == "b" or not p.size or np.all((p == 0) | (p == 1)):
         return p
-    if not np.all((p == -1) | (p == 1)):
-        raise ParameterError(
-            f"make_events: p holds -1 beside other values than 1 ({np.unique(p)[:10].tolist()}); expected "
-            "polarity 0/1 or -1/+1"
-        )
-    return (p == 1).astype(np.uint8)
+    if np.all((p == -1) | (p == 1)):
+        return (p == 1).astype(np.uint8)
+    raise ParameterError(
+        f"make_events: p holds {np.unique(p)[:10].tolist()}; expected polarity 0/1, bool, or -1/+1 (-1 = OFF)"
+    )
 
 
 def read_npy_events(path: str | Path) -> np.ndarray:
@@ -134,12 +135,21 @@ def read_npy_events(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            data = np.load(f, allow_pickle=False)
-            if not isinstance(data, np.ndarray):  # an .npz archive under another name
+            magic = f.read(6)
+            if magic.startswith(b"PK\x03\x04"):  # an .npz archive under another name
                 raise DataError(f"{path}: holds an .npz archive, expected one .npy array of events")
+            if magic != b"\x93NUMPY":
+                raise DataError(f"{path}: not a .npy file (it does not begin with numpy's magic bytes)")
+            f.seek(0)
+            data = np.load(f, allow_pickle=False)
     except DataError:
         raise
     except (OSError, ValueError, EOFError) as exc:
+        if "pickle" in str(exc):  # numpy's message suggests loading it unsafely: bpsrm never does
+            raise DataError(
+                f"{path}: holds pickled Python objects, which bpsrm does not load (loading them could "
+                "run code); expected a structured array with fields x, y, t, p"
+            ) from None
         raise DataError(f"{path}: not a readable .npy file ({exc})") from None
     names = data.dtype.names
     if names is None or not {"x", "y", "t", "p"} <= set(names):
@@ -217,6 +227,7 @@ def _integer_field(events: np.ndarray, name: str) -> np.ndarray:
     (floats with a fraction, such as times in seconds; NaN; strings)."""
     column = events[name]
     if column.dtype.kind == "f":
+        column = column.astype(np.float64)  # float16 would overflow in the comparison with 2**63
         good = np.isfinite(column) & (column == np.floor(column)) & (np.abs(column) < 2.0**63)
         if not np.all(good):
             unit = " (event times are whole microseconds: times in seconds are t * 1e6, rounded)" if name == "t" else ""
@@ -504,11 +515,13 @@ class EventFrameDataset(SampleDataset):
 
     def read_events(self, path: Path) -> np.ndarray:
         """The event stream of one sample file, read by :attr:`reader`."""
+        from .preprocess import read_event_file
+
         if self.reader is None:
             raise NotImplementedError(
                 f"{type(self).__name__} names no reader: set reader = 'npy' or implement read_events(path)"
             )
-        return self.preprocess.read(path)
+        return read_event_file(self.reader, path)
 
     def frame_options(self) -> dict[str, Any]:
         """The options that determine the frames (part of the cache key)."""
@@ -527,6 +540,12 @@ class EventFrameDataset(SampleDataset):
 
         if self.reader is None:
             return None
+        if type(self).read_events is not EventFrameDataset.read_events:
+            raise ParameterError(
+                f"{type(self).__name__} reads its files with a read_events of its own and names the reader "
+                f"{self.reader!r}, which `bpsrm predict` would read new files with instead; set reader = None "
+                "(predict then cannot read files) or leave reading to the reader"
+            )
         return EventPreprocess(self.reader, self.sensor_size, self.time_steps, self.mode, self.downsample)
 
     def _cells(self, path: Path) -> np.ndarray:

@@ -157,7 +157,3 @@ class NMNIST(EventFrameDataset):
             self.files.extend(files)
             self.targets.extend([label] * len(files))
         self._prepare_frames(cache)
-
-    def read_events(self, path: Path) -> np.ndarray:
-        """The events of one N-MNIST file."""
-        return read_nmnist(path)

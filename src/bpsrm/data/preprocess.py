@@ -27,7 +27,14 @@ from .events import check_frame_options, event_cells, frame_shape, read_npy_even
 from .nmnist import SENSOR_SIZE as NMNIST_SENSOR
 from .vibration import VibrationPreprocess
 
-__all__ = ["ImagePreprocess", "EventPreprocess", "VibrationPreprocess", "Preprocess", "preprocess_from_dict"]
+__all__ = [
+    "ImagePreprocess",
+    "EventPreprocess",
+    "VibrationPreprocess",
+    "Preprocess",
+    "preprocess_from_dict",
+    "read_event_file",
+]
 
 
 MAX_IMAGE_PIXELS = 2**26
@@ -136,6 +143,21 @@ EVENT_READERS = {"nmnist": ".bin", "asl-dvs": ".mat", "npy": ".npy"}
 array with fields x, y, t (microseconds), p (:func:`bpsrm.data.events.read_npy_events`) from a sensor of any size."""
 
 
+def read_event_file(reader: str, path: Path) -> np.ndarray:
+    """The event stream of one file of ``reader``'s format (:data:`EVENT_READERS`)."""
+    if reader == "nmnist":
+        from .nmnist import read_nmnist
+
+        return read_nmnist(path)
+    if reader == "asl-dvs":
+        from .asl_dvs import read_asl_dvs
+
+        return read_asl_dvs(path)
+    if reader == "npy":
+        return read_npy_events(path)
+    raise ParameterError(f"event reader must be one of {sorted(EVENT_READERS)}, got {shown(reader)}")
+
+
 @dataclass(frozen=True)
 class EventPreprocess:
     """An event file to frames ``float32 [T, 2, H, W]`` (:func:`bpsrm.data.events.event_cells` + counts).
@@ -177,15 +199,7 @@ class EventPreprocess:
 
     def read(self, path: Path) -> np.ndarray:
         """The event stream of one file of this reader's format."""
-        if self.reader == "nmnist":
-            from .nmnist import read_nmnist
-
-            return read_nmnist(path)
-        if self.reader == "npy":
-            return read_npy_events(path)
-        from .asl_dvs import read_asl_dvs
-
-        return read_asl_dvs(path)
+        return read_event_file(self.reader, path)
 
     def frames(self, events: np.ndarray, where: str) -> np.ndarray:
         """Event counts ``float32 [T, 2, H, W]`` of one stream."""

@@ -7,7 +7,8 @@ input through the checkpoint's preprocessing (:mod:`bpsrm.data.preprocess`),
 the same path the data loader took in training:
 
 * images: one input per file;
-* event files (N-MNIST ``.bin``, ASL-DVS ``.mat``): one input per file;
+* event files (N-MNIST ``.bin``, ASL-DVS ``.mat``, ``.npy`` arrays with fields x, y, t, p: the format the
+  model's dataset names in its ``reader``): one input per file;
 * vibration recordings (``.mat``, ``.csv``, ``.txt``, ``.npy``, ``.wav``): read
   with :func:`bpsrm.data.recordings.read_recording`, checked (NaN, flat,
   clipped, too short), brought to the model's rate (and reference speed), and cut

@@ -186,6 +186,8 @@ class GlobalBatchSampler(Sampler[list[int]]):
         self.rank, self.world_size = rank, world_size
         full, rest = divmod(size, batch_size)
         batches = full + (1 if rest >= world_size else 0)
+        self.capped = max_batches is not None and max_batches < batches
+        """Whether ``max_batches`` ends an epoch before its last batch."""
         self.batches = min(batches, max_batches) if max_batches is not None else batches
         self.start = min(start, self.batches)
 

@@ -211,25 +211,28 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
 
 def _check_validation_use(config: Config, samples: int) -> None:
     """A ConfigError when the config needs validation data (to choose the epoch, or to evaluate on with
-    ``train.test: false``) and the split leaves none."""
+    ``train.test: false``) and the split leaves none, saying which setting left none and what to change."""
     if samples:
         return
     data = config.data
-    if data.val_options is not None or data.val_folds is not None:
-        why = "the validation data given holds no samples"
+    if data.val_options is not None:
+        why, fix = "the dataset with data.val_options holds no samples", "give data.val_options that select samples"
+    elif data.val_folds is not None:
+        why, fix = f"fold {data.val_fold} of data.val_folds {data.val_folds} holds none", "give more training samples"
     elif data.val_fraction > 0:
-        why = f"data.val_fraction {data.val_fraction:g} of these training samples rounds to none"
+        why = f"a data.val_fraction {data.val_fraction:g} share of the training samples, or of their groups, is none"
+        fix = "give more training samples or a larger data.val_fraction"
     else:
-        why = "data.val_fraction is 0 and no data.val_options"
+        why, fix = "data.val_fraction is 0 and no data.val_options", "set data.val_fraction > 0"
     if config.train.select == "best_val":
         raise ConfigError(
-            f"data: no validation data ({why}) to choose the best epoch on; set data.val_fraction > 0 (and give "
-            "enough samples), or train.select: last for a fixed schedule"
+            f"data: no validation data ({why}) to choose the best epoch on; {fix}, or train.select: last for a "
+            "fixed schedule"
         )
     if not config.train.test:
         raise ConfigError(
             f"train.test: false evaluates the trained model on the validation data, but there is none ({why}); "
-            "set data.val_fraction > 0, or train.test: true"
+            f"{fix}, or train.test: true"
         )
 
 

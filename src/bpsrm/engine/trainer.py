@@ -39,6 +39,7 @@ from .experiment import Experiment, make_model, prepare
 from .optimisation import load_schedule, make_optimiser, make_schedule, training_loss
 from .precision import Precision
 from .resume import (
+    FREE_ON_RESUME,
     EpochSoFar,
     Progress,
     check_resumable,
@@ -306,8 +307,9 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
 
 def _dropped_note(run: _Run) -> str:
     """What the log says of the samples an epoch leaves out on several processes (none on one)."""
-    dropped = run.sampler(1).dropped
-    if not dropped:
+    sampler = run.sampler(1)
+    dropped = sampler.dropped
+    if not dropped or sampler.capped:  # train.max_batches ends the epoch before its last batch
         return ""
     return (
         f"; the last {dropped} sample{'s' if dropped > 1 else ''} of each epoch's shuffled order "
@@ -316,27 +318,49 @@ def _dropped_note(run: _Run) -> str:
     )
 
 
+RANK_FREE = (FREE_ON_RESUME - {"train.checkpoint_steps"}) | {"data.root", "log.tensorboard"}
+"""Config keys that may differ between the processes of one run: read by rank 0 alone (logging, plots, the OOD
+statistics of the final checkpoint) or per machine (``data.root``). ``train.checkpoint_steps`` is not one: saving
+within an epoch is a collective step."""
+
+
+def _rank_view(config: Config, mode: str | None) -> dict[str, Any]:
+    """What must be the same on every process: the flat config less :data:`RANK_FREE`, ``data.name`` as its file
+    name when it is a path (``/home/a/my.py:Class`` and ``/home/b/my.py:Class`` name one class), and the mode."""
+    view = {key: value for key, value in flat_config(config).items() if key not in RANK_FREE}
+    where, colon, name = str(view["data.name"]).rpartition(":")
+    if colon and where.endswith(".py"):
+        view["data.name"] = f"{Path(where).name}:{name}"
+    view["--resume / --overwrite / --reuse"] = mode
+    return view
+
+
 def _check_same_command(config: Config, mode: str | None, ctx: Distributed) -> None:
     """A ConfigError on every rank when the processes were started with different settings: each key that differs,
-    with its value on rank 0 and on the first rank where it differs (``data.root`` may differ: each machine reads
-    its own copy). A mismatch surfaced late and as something else: another seed as "different splits", another
-    learning rate as "different weights" after the whole run, another batch size as a loss "not finite"."""
+    with its value on rank 0 and on every rank where it differs (keys of :data:`RANK_FREE` may differ). A mismatch
+    surfaced late and as something else: another seed as "different splits", another learning rate as "different
+    weights" after the whole run, another batch size as a loss "not finite"."""
     if not ctx.active:
         return
-    mine = {key: value for key, value in flat_config(config).items() if key != "data.root"}
-    mine["--resume / --overwrite / --reuse"] = mode
-    everyone: list[dict[str, Any]] = ctx.gather(mine)  # type: ignore[assignment]
+    everyone: list[dict[str, Any]] = ctx.gather(_rank_view(config, mode))  # type: ignore[assignment]
     first = everyone[0]
-    for rank, other in enumerate(everyone[1:], 1):
-        keys = sorted(key for key in first.keys() | other.keys() if first.get(key) != other.get(key))
-        if keys:
-            listed = "; ".join(
-                f"{key}: {first.get(key)!r} on rank 0, {other.get(key)!r} on rank {rank}" for key in keys
+    keys = sorted(
+        {key for other in everyone[1:] for key in first.keys() | other.keys() if first.get(key) != other.get(key)}
+    )
+    if keys:
+        listed = "; ".join(
+            f"{key}: {first.get(key)!r} on rank 0, "
+            + ", ".join(
+                f"{other.get(key)!r} on rank {rank}"
+                for rank, other in enumerate(everyone)
+                if other.get(key) != first.get(key)
             )
-            raise ConfigError(
-                f"the {ctx.world_size} processes were given different settings ({listed}); start every process "
-                "with the same config and options"
-            )
+            for key in keys
+        )
+        raise ConfigError(
+            f"the {ctx.world_size} processes were given different settings ({listed}); start every process "
+            "with the same config and options"
+        )
 
 
 def _check_augment(config: Config, sample_shape: tuple[int, ...]) -> bool:
