@@ -3,7 +3,8 @@
 Every variant (a name and KEY=VALUE overrides of one config) is trained once per fold with
 ``data.val_folds=K data.val_fold=k train.test=false`` (and ``log.plots=false train.ood_samples=0``: a fold run is
 read for its validation figures only): it validates on fold k of the training part, with groups
-(e.g. weather pictures with equal pixels) whole and classes balanced, and never reads the test split. The
+(e.g. weather pictures with equal pixels) whole and classes balanced, and never evaluates the test split (its
+files are listed when the dataset is built; an event dataset bins them into its cache). The
 variant with the highest mean best-validation accuracy over the folds wins; its test figure is measured later,
 once, by the final runs. Resumable: a fold whose metrics.json exists is read, one with last.pt continues.
 
@@ -32,10 +33,12 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
+import re
 from pathlib import Path
 
-from bpsrm.data.base import dataset_class
+from bpsrm.data.base import check_dataset_options, dataset_class
 from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import Config, load_config, override_value, parse_assignment
 from bpsrm.engine.replicates import mean_sd, replicate_name
@@ -91,21 +94,51 @@ def data_root(config: str, overrides: list[str]) -> str | None:
     return None if root in (None, "") else str(Path(str(root)).expanduser().resolve())
 
 
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A variant's name: a folder name under --out (no path, no leading dot), not the report's own file."""
+
+
+def config_digest(config: str) -> str:
+    """sha256 of the config file's bytes: a report names the config it was made with by path and by content."""
+    try:
+        return hashlib.sha256(Path(config).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SystemExit(f"cv_select: {config}: cannot read ({exc.strerror or exc})") from None
+
+
 def _variant(text: list[str], keys: tuple[str, ...]) -> tuple[str, list[str]]:
     name, *overrides = text
-    if "=" in name or "/" in name:
-        raise SystemExit(f"cv_select: a variant starts with its name (no '=' or '/'), got {name!r}")
+    if not VARIANT_NAME.fullmatch(name) or name == "cv.json":
+        raise SystemExit(
+            f"cv_select: a variant starts with its name, letters, digits, '_', '.' and '-' (not first), at most 64, "
+            f"and not cv.json; got {name!r}"
+        )
     for item in overrides:
         try:
             key, _ = parse_assignment(item, f"variant {name!r}: override")
         except BpsrmError as exc:
             raise SystemExit(f"cv_select: {exc}") from None
-        if key in ("data", "data.options") or any(key == k or key.startswith(k + ".") for k in keys):
+        # a whole section (train={...}) sets every key below it
+        if key in ("data", "data.options") or any(
+            key == k or k.startswith(key + ".") or key.startswith(k + ".") for k in keys
+        ):
             raise SystemExit(
                 f"cv_select: variant {name!r} sets {key}, which decides the split; every variant must see the same "
                 f"samples (set it in the config instead; split keys: {', '.join(keys)})"
             )
     return name, overrides
+
+
+def check_variant_options(config: str, variants: dict[str, list[str]], dataset_folds: bool) -> None:
+    """Before any training: every variant's ``data.options`` (with ``folds`` and ``fold`` under --dataset-folds)
+    are options its dataset takes; a typo used to end the search after the earlier variants had trained."""
+    for name, overrides in variants.items():
+        extra = ["data.options.folds=2", "data.options.fold=0"] if dataset_folds else []
+        try:
+            chosen = load_config(config, [*overrides, *extra]).data
+            check_dataset_options(dataset_class(chosen.name), chosen.options, chosen.name)
+        except BpsrmError as exc:
+            raise SystemExit(f"cv_select: variant {name!r}: {exc}") from None
 
 
 def fold_command(
@@ -180,13 +213,31 @@ def protocol(folds: int, dataset_folds: bool) -> str:
 
 
 def earlier_variants(path: Path, config: str, folds: int, dataset_folds: bool) -> dict[str, dict]:
-    """The variants of an earlier report, refused unless it was made by the same config, folds and protocol."""
+    """The variants of the earlier report in the file ``path`` (:func:`earlier_variants_from`)."""
     try:
         report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, ValueError) as exc:
+        raise SystemExit(f"cv_select: --earlier {path}: not a cv.json report ({exc!r})") from exc
+    return earlier_variants_from(report, path, config, folds, dataset_folds)
+
+
+def earlier_variants_from(report: dict, path: Path, config: str, folds: int, dataset_folds: bool) -> dict[str, dict]:
+    """The variants of an earlier report, refused unless it was made by the same config (its content, when the
+    report records it; else its path), folds and protocol."""
+    try:
         found = (report["config"], report["folds"], report["protocol"])
         variants = dict(report["variants"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise SystemExit(f"cv_select: --earlier {path}: not a cv.json report ({exc!r})") from exc
+    if "config_sha256" in report:  # the same file content, wherever it lies and however its path is written
+        if report["config_sha256"] != config_digest(config):
+            raise SystemExit(
+                f"cv_select: --earlier {path} was made with config {found[0]} as it was then; {config} has changed "
+                "since (its sha256 differs), so the earlier variants were trained on other settings"
+            )
+        found = (config, *found[1:])
+    elif Path(str(found[0])).resolve() == Path(config).resolve():
+        found = (config, *found[1:])
     wanted = (config, folds, protocol(folds, dataset_folds))
     if found != wanted:
         raise SystemExit(
@@ -213,13 +264,20 @@ def main() -> None:
     parser.add_argument("--dataset-folds", action="store_true", help="the dataset's own folds (N-MNIST)")
     parser.add_argument("--earlier", type=Path, default=None, help="an earlier cv.json whose variants join the choice")
     args = parser.parse_args()
+    if args.folds < 2:
+        raise SystemExit(f"cv_select: --folds must be 2 or more, got {args.folds}")
     keys = split_keys(args.config)
+    names = [v[0] for v in args.variant]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise SystemExit(f"cv_select: variant names must differ; given more than once: {', '.join(repeated)}")
     new = dict(_variant(v, keys) for v in args.variant)
     earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds) if args.earlier else {}
     for name, row in earlier.items():  # an earlier round is held to the same rule as this one
         _variant([name, *row["overrides"]], keys)
     for name in new.keys() & earlier.keys():
         raise SystemExit(f"cv_select: variant {name!r} is in --earlier {args.earlier} already; name it anew")
+    check_variant_options(args.config, new, args.dataset_folds)
     variants = {**{name: row["overrides"] for name, row in earlier.items()}, **new}  # earlier first: they win ties
     roots = {name: data_root(args.config, overrides) for name, overrides in variants.items()}
     if len(set(roots.values())) > 1:  # data.root may come with each variant: then the same folder for all
@@ -238,6 +296,7 @@ def main() -> None:
     per_fold = choose_per_fold(rows) if args.dataset_folds else None
     report = {
         "config": args.config,
+        "config_sha256": config_digest(args.config),
         "folds": args.folds,
         "protocol": protocol(args.folds, args.dataset_folds),
         "variants": {name: {"overrides": variants[name], **table[name]} for name in variants},
@@ -250,10 +309,11 @@ def main() -> None:
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(args.results, json.dumps(report, indent=2) + "\n")
-    print(f"{'variant':<16} {'mean val %':>10} {'sd':>6}  folds")
+    print(f"{'variant':<16} {'mean val %':>10} {'sd':>6}  folds (best epoch)")
     for name, row in sorted(table.items(), key=lambda item: -item[1]["mean"]):
-        folds = " ".join(f"{100 * a:.1f}" for a in row["val_accuracy"])
+        folds = " ".join(f"{100 * a:.1f} ({e})" for a, e in zip(row["val_accuracy"], row["best_epoch"], strict=True))
         print(f"{name:<16} {100 * row['mean']:>10.2f} {100 * row['sd']:>6.2f}  {folds}")
+    print("ties go to the variant listed first (earlier variants before new ones)")
     if per_fold is not None:
         print(
             "chosen per fold (each on its own training folds): "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 from pathlib import Path
 
@@ -68,6 +69,23 @@ def plan(report: dict, seeds: list[int] | None, folds: int | None) -> list[tuple
         raise SystemExit(f"final_runs: {exc}") from None
 
 
+def check_config_unchanged(report: dict, path: Path) -> None:
+    """Refuse to train the choice of a report whose config file has changed since (when the report records its
+    sha256): the final runs would train other settings than the ones chosen."""
+    recorded = report.get("config_sha256")
+    if recorded is None:
+        return
+    try:
+        now = hashlib.sha256(Path(report["config"]).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SystemExit(f"final_runs: {report['config']}: cannot read ({exc.strerror or exc})") from None
+    if now != recorded:
+        raise SystemExit(
+            f"final_runs: {report['config']} has changed since {path} chose among its variants (its sha256 differs): "
+            "the final runs would train other settings; run the search again or restore the config"
+        )
+
+
 def check_folder(out: Path, selection: dict) -> bool:
     """Whether ``out`` still needs training for ``selection``: False when it holds the finished run of the same
     variant and overrides; an error when it holds a run of anything else (a finished configured run, another
@@ -100,6 +118,7 @@ def main() -> None:
     add_job_options(parser, "<out>/<folder>.log")
     args = parser.parse_args()
     report = json.loads(args.report.read_text())
+    check_config_unchanged(report, args.report)
     pending = []
     for folder, name, overrides in plan(report, args.seeds, args.folds):
         out = args.out / folder
@@ -134,6 +153,8 @@ def finish(out: Path, what: str) -> None:
     if best.exists() and best.stat().st_size > KEEP_CHECKPOINT_BYTES:
         best.unlink()
     metrics = read_metrics(out, required=True)
+    if metrics.get("test_accuracy") is None:
+        raise SystemExit(f"final_runs: {out} was trained without a test (train.test: false); a final run must test")
     print(f"{what}, test accuracy {100 * metrics['test_accuracy']:.2f}%", flush=True)
 
 

@@ -428,3 +428,62 @@ def test_keep_matrix_copies_figures_without_checkpoints_and_rebuilds_the_same_ma
     for evaluation in committed.glob("train-*/seed*/eval-*.json"):
         assert str(evaluation.relative_to(committed)) in kept
     assert json.loads((target / "matrix.json").read_text()) == json.loads((committed / "matrix.json").read_text())
+
+
+def test_what_a_search_refuses_before_it_trains(tmp_path: Path) -> None:
+    """helper-70 (session 32): a name given twice dropped the first variant; `train={test: true}` passed the split
+    guard; a typo in a dataset option, or --dataset-folds on a dataset without folds, failed only once training
+    had begun; `..` and `cv.json` were variant names; --folds 0 ended in a traceback."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    base = [str(config), "--out", str(tmp_path / "cv"), "--folds", "2"]
+    cases = [
+        (["--variant", "a", "train.epochs=1", "--variant", "a", "train.epochs=2"], "given more than once: a"),
+        (["--variant", "blk", "train={test: true, epochs: 1}"], "variant 'blk' sets train, which decides the split"),
+        (["--variant", "typo", "data.options.sise=3"], "variant 'typo': dataset 'fashion-mnist-demo': unknown options"),
+        (["--dataset-folds", "--variant", "a"], "unknown options ['fold', 'folds']"),
+        (["--variant", ".."], "got '..'"),
+        (["--variant", "cv.json"], "and not cv.json; got 'cv.json'"),
+        (["--variant", ""], "got ''"),
+    ]
+    for extra, message in cases:
+        refused = _script("cv_select.py", *base, *extra)
+        assert refused.returncode != 0 and message in refused.stderr, (extra, refused.stderr[-1500:])
+        assert not (tmp_path / "cv").exists()  # nothing trained, no folder made
+    zero = _script("cv_select.py", *base[:-1], "0", "--variant", "a")
+    assert zero.returncode != 0 and "--folds must be 2 or more, got 0" in zero.stderr and "Traceback" not in zero.stderr
+
+
+def test_a_changed_config_is_refused_by_later_rounds_and_final_runs(tmp_path: Path) -> None:
+    """A report records its config's sha256: --earlier and final_runs.py refuse the config once it has changed (a
+    later round ranked variants trained at another learning rate, and the final runs trained the new one), and
+    accept the same file under another spelling of its path (refused before)."""
+    script = _script_module("cv_select")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    protocol = script.protocol(2, False)
+    report = {
+        "config": str(config),
+        "config_sha256": script.config_digest(str(config)),
+        "folds": 2,
+        "protocol": protocol,
+        "variants": {"a": {"overrides": [], "val_accuracy": [0.5, 0.6], "best_epoch": [1, 1]}},
+        "chosen": "a",
+        "chosen_per_fold": None,
+    }
+    spelt = str(tmp_path / "." / "tiny.yaml")
+    assert list(script.earlier_variants_from(report, tmp_path / "r.json", spelt, 2, False)) == ["a"]
+    _script_module("final_runs").check_config_unchanged(report, tmp_path / "r.json")
+    config.write_text(TINY.replace("epochs: 1", "epochs: 2"))
+    with pytest.raises(SystemExit, match=r"has changed since \(its sha256 differs\)"):
+        script.earlier_variants_from(report, tmp_path / "r.json", str(config), 2, False)
+    with pytest.raises(SystemExit, match=r"final_runs: .*tiny\.yaml has changed since .*r\.json chose"):
+        _script_module("final_runs").check_config_unchanged(report, tmp_path / "r.json")
+
+
+def test_a_final_run_without_a_test_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    run = tmp_path / "seed0"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"test_accuracy": None}))
+    with pytest.raises(SystemExit, match=r"trained without a test \(train\.test: false\); a final run must test"):
+        _script_module("final_runs").finish(run, "seed0: a")

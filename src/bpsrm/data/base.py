@@ -18,6 +18,7 @@ __all__ = [
     "DATASETS",
     "register",
     "get_dataset",
+    "check_dataset_options",
     "dataset_class",
     "check_split",
     "check_option_names",
@@ -212,6 +213,16 @@ def check_option_names(options: dict[str, Any], where: str) -> None:
         raise ParameterError(f"{where}: {shown(name)} is not a dataset option; it is given by {_GIVEN_ELSEWHERE[name]}")
 
 
+def check_dataset_options(cls: type, options: dict[str, Any], name: str) -> None:
+    """A ParameterError naming each option in ``options`` that the dataset class ``cls`` (named ``name``) does not
+    take, and the ones it takes (the parameters of its constructor besides split, root and download)."""
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "split", "root", "download")]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        takes = f"it takes {allowed}" if allowed else "it takes no options"
+        raise ParameterError(f"dataset {shown(name)}: unknown options {shown(unknown)}; {takes}")
+
+
 def get_dataset(
     name: str, split: str, root: str | Path | None = None, download: bool = False, **options: Any
 ) -> SampleDataset:
@@ -224,11 +235,7 @@ def get_dataset(
     unknown option is an error naming it.
     """
     cls = dataset_class(name)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "split", "root", "download")]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        takes = f"it takes {allowed}" if allowed else "it takes no options"
-        raise ParameterError(f"dataset {shown(name)}: unknown options {shown(unknown)}; {takes}")
+    check_dataset_options(cls, options, name)
     if cls.__module__.startswith("bpsrm."):
         return cls(split=split, root=root, download=download, **options)  # type: ignore[call-arg]
     try:  # a dataset of the user's own: whatever its constructor raises is named as its failure, on one line
