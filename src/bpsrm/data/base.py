@@ -213,7 +213,7 @@ def check_option_names(options: dict[str, Any], where: str) -> None:
         raise ParameterError(f"{where}: {shown(name)} is not a dataset option; it is given by {_GIVEN_ELSEWHERE[name]}")
 
 
-def check_dataset_options(cls: type, options: dict[str, Any], name: str) -> None:
+def check_dataset_options(cls: type[SampleDataset], options: dict[str, Any], name: str) -> None:
     """A ParameterError naming each option in ``options`` that the dataset class ``cls`` (named ``name``) does not
     take, and the ones it takes (the parameters of its constructor besides split, root and download)."""
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "split", "root", "download")]
