@@ -309,6 +309,14 @@ ABLATION_TEXT = {
 }
 
 
+def check_replicate_seed(run: dict) -> None:
+    """Stop the table when a seed<S> folder holds a run trained with another seed (metrics.json's ``seed``): it
+    would be paired with the base's seed S, whose validation split and initial weights differ."""
+    name, seed = run["_replicate"], run.get("seed")
+    if name.startswith("seed") and seed is not None and replicate_index(name) != seed:
+        raise SystemExit(f"{run['_folder']}: holds a run trained with seed {seed}, not {replicate_index(name)}")
+
+
 def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
     """dataset -> (replicate unit, variant -> metrics of its runs), variants in ABLATION_ORDER."""
     root = RESULTS / "ablations"
@@ -320,6 +328,12 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
         folded = dataset.name in FOLDED_ABLATIONS
         kind = "fold" if folded else "seed"
         runs: dict[str, list[dict]] = {}
+        unknown = sorted(p.name for p in dataset.iterdir() if p.is_dir() and p.name not in ABLATION_ORDER)
+        if unknown:  # a typo in a folder name dropped its row without a word
+            raise SystemExit(
+                f"{dataset}: {', '.join(unknown)}: not an ablation this table knows "
+                f"(one of {', '.join(ABLATION_ORDER)})"
+            )
         for variant in ABLATION_ORDER:
             folder = RESULTS / dataset.name if folded and variant == "base" else dataset / variant
             metrics = [
@@ -327,6 +341,8 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
                 for p in replicate_folders(folder, kind)
                 if (p / "metrics.json").is_file()
             ]
+            for run in metrics:
+                check_replicate_seed(run)
             if metrics:
                 runs[variant] = metrics
         if runs:

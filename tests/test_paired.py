@@ -255,3 +255,38 @@ def test_a_run_compared_with_itself_is_refused(tmp_path: Path) -> None:
     for second in (first, tmp_path / "x" / ".." / "a"):
         with pytest.raises(DataError, match="are the same run folder; a paired comparison needs two runs"):
             compare_runs(first, second)
+
+
+def test_runs_on_other_files_with_the_same_labels_are_refused(tmp_path: Path) -> None:
+    """helper-72: a run tested on another folder of images (the same class counts, sorted by class, so the same
+    label sequence) was compared as if paired. predictions.npz records the sha256 of the test files' contents."""
+    from torch.utils.data import Subset
+
+    class Files:
+        def __init__(self, folder: Path, texts: list[str]) -> None:
+            folder.mkdir()
+            self.files = []
+            for i, text in enumerate(texts):
+                (folder / f"{i}.png").write_text(text)
+                self.files.append(folder / f"{i}.png")
+
+        def __len__(self) -> int:
+            return len(self.files)
+
+    one, same, other = (Files(tmp_path / n, t) for n, t in (("one", "ab"), ("same", "ab"), ("other", "ac")))
+    digest = run_folder.samples_digest(one)
+    # by hand: each file's length (8 bytes, little-endian) and its bytes, in the dataset's order
+    import hashlib
+
+    assert digest == hashlib.sha256(b"\x01" + b"\0" * 7 + b"a" + b"\x01" + b"\0" * 7 + b"b").hexdigest()
+    assert run_folder.samples_digest(Subset(one, [1])) == hashlib.sha256(b"\x01" + b"\0" * 7 + b"b").hexdigest()
+    assert run_folder.samples_digest(same) == digest != run_folder.samples_digest(other)
+    assert run_folder.samples_digest([1, 2]) is None  # no files: nothing recorded, nothing checked
+    first, second, third = (_run(tmp_path / n, LABELS[:2], LABELS[:2]) for n in ("a", "b", "c"))
+    for run, data in ((first, one), (second, same), (third, other)):
+        run_folder.write_predictions(run, np.array(LABELS[:2]), np.array(LABELS[:2]), run_folder.samples_digest(data))
+    assert compare_runs(first, second).test.samples == 2
+    with pytest.raises(DataError, match=r"evaluated on the same labels but on files of other contents"):
+        compare_runs(first, third)
+    older = _run(tmp_path / "d", LABELS[:2], LABELS[:2])  # written without a digest: compared as before
+    assert compare_runs(older, third).test.samples == 2

@@ -357,7 +357,6 @@ def test_an_ablation_table_refuses_runs_not_trained_alike(tmp_path) -> None:
     variant's run must share the base's synapses, pooling, T, data and budget; its own change may differ."""
     import importlib.util
     import json
-    import shutil
 
     spec = importlib.util.spec_from_file_location("results_table_budget", REPO / "scripts" / "results_table.py")
     assert spec is not None and spec.loader is not None
@@ -368,7 +367,8 @@ def test_an_ablation_table_refuses_runs_not_trained_alike(tmp_path) -> None:
         for seed in (0, 1, 2):
             run = tmp_path / "ablations" / "cwru" / variant / f"seed{seed}"
             run.mkdir(parents=True)
-            shutil.copy(source / "metrics.json", run / "metrics.json")
+            recorded = {**json.loads((source / "metrics.json").read_text()), "seed": seed}
+            (run / "metrics.json").write_text(json.dumps(recorded))
             text = (source / "config.yaml").read_text()
             if variant == "kernel-exp":  # the variant's own change may differ
                 text = text.replace("kernel: dexp", "kernel: exp")
@@ -386,3 +386,13 @@ def test_an_ablation_table_refuses_runs_not_trained_alike(tmp_path) -> None:
     with pytest.raises(SystemExit, match=r"\(train\.epochs differ\)"):
         table.ablation_tables()
     assert json.loads((source / "metrics.json").read_text())  # the committed run is only read
+    old.write_text(config)
+    # helper-72: a run of seed 1 filed as seed 2 was paired with the base's seed 2; a mistyped folder lost its row
+    moved = tmp_path / "ablations" / "cwru" / "kernel-exp" / "seed2" / "metrics.json"
+    moved.write_text(json.dumps({**json.loads(moved.read_text()), "seed": 1}))
+    with pytest.raises(SystemExit, match=r"kernel-exp/seed2: holds a run trained with seed 1, not 2"):
+        table.ablation_tables()
+    moved.write_text(json.dumps({**json.loads(moved.read_text()), "seed": 2}))
+    (tmp_path / "ablations" / "cwru" / "kernel-exp").rename(tmp_path / "ablations" / "cwru" / "kernel-exo")
+    with pytest.raises(SystemExit, match=r"cwru: kernel-exo: not an ablation this table knows \(one of base, "):
+        table.ablation_tables()

@@ -53,6 +53,7 @@ arrays of the wrong shape) raises :class:`~bpsrm.errors.DataError` naming the fi
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -92,6 +93,8 @@ __all__ = [
     "write_metrics",
     "write_activity",
     "write_predictions",
+    "samples_digest",
+    "read_samples_digest",
     "read_predictions",
     "write_selection",
     "read_selection",
@@ -289,10 +292,46 @@ def write_activity(run: Path, activity: Activity) -> None:
         np.savez_compressed(handle, **arrays)
 
 
-def write_predictions(run: Path, labels: np.ndarray, predictions: np.ndarray) -> None:
-    """predictions.npz: the held-out samples' labels and predicted classes, in the split's order."""
+def write_predictions(
+    run: Path, labels: np.ndarray, predictions: np.ndarray, samples_sha256: str | None = None
+) -> None:
+    """predictions.npz: the held-out samples' labels and predicted classes, in the split's order, and, when the
+    dataset reads one file per sample, the sha256 of those files' contents in that order (``samples_sha256``)."""
+    arrays = {"labels": np.asarray(labels, np.int64), "predictions": np.asarray(predictions, np.int64)}
+    if samples_sha256 is not None:
+        arrays["samples_sha256"] = np.array(samples_sha256)
     with atomic_file(run / PREDICTIONS_NPZ, "wb") as handle:
-        np.savez_compressed(handle, labels=np.asarray(labels, np.int64), predictions=np.asarray(predictions, np.int64))
+        np.savez_compressed(handle, **arrays)
+
+
+def samples_digest(dataset: Any) -> str | None:
+    """sha256 over the contents of the files a dataset's samples are read from, in the dataset's order (a torch
+    ``Subset`` is followed to its dataset); None for a dataset without one file per sample (``files``)."""
+    from torch.utils.data import Subset
+
+    indices: list[int] = list(range(len(dataset)))
+    while isinstance(dataset, Subset):
+        indices = [int(dataset.indices[i]) for i in indices]
+        dataset = dataset.dataset
+    files = getattr(dataset, "files", None)
+    if not isinstance(files, list) or len(files) != len(dataset):
+        return None
+    digest = hashlib.sha256()
+    for i in indices:
+        try:
+            content = Path(files[i]).read_bytes()
+        except OSError:
+            return None  # a file gone since it was read: nothing to vouch for
+        digest.update(len(content).to_bytes(8, "little") + content)
+    return digest.hexdigest()
+
+
+def read_samples_digest(run: Path) -> str | None:
+    """The ``samples_sha256`` of a run's predictions.npz (None when it has none: runs before it, or a dataset
+    without one file per sample)."""
+    arrays = _arrays(run / PREDICTIONS_NPZ, f"{run / PREDICTIONS_NPZ}: missing")
+    value = arrays.get("samples_sha256")
+    return str(value) if value is not None and value.ndim == 0 and value.dtype.kind == "U" else None
 
 
 def write_selection(run: Path, selection: dict[str, Any]) -> None:

@@ -739,7 +739,8 @@ def _finish(run: _Run) -> dict[str, Any]:
     with _writing(run, "best.pt's out-of-distribution calibration"):
         calibrate_checkpoint(run.best_path, best, experiment, model, config, run.log)
     with _writing(run, run_folder.PREDICTIONS_NPZ):
-        run_folder.write_predictions(run.out, test["labels"].numpy(), test["predictions"].numpy())
+        digest = run_folder.samples_digest(held_out)
+        run_folder.write_predictions(run.out, test["labels"].numpy(), test["predictions"].numpy(), digest)
     with _writing(run, run_folder.ACTIVITY_NPZ):
         run_folder.write_activity(run.out, _activity(experiment))
     with _writing(run, run_folder.METRICS_JSON):  # last: it marks a finished run (--resume writes the rest until then)
