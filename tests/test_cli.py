@@ -105,3 +105,22 @@ def test_the_demo_settings_live_in_demo_config_alone(monkeypatch) -> None:
     helps = {a.dest: a.help for a in sub.choices["demo"]._actions}
     assert f"(default: {demo.DEMO_CONFIG['train']['epochs']})" in helps["epochs"]
     assert f"(default: {demo.DEMO_CONFIG['seed']})" in helps["seed"]
+
+
+def test_a_plain_demo_resume_continues_the_run_as_it_was_set_up(tmp_path, monkeypatch) -> None:
+    """`bpsrm demo --epochs 1 --out runs/d`, then `bpsrm demo --out runs/d --resume`, extended the finished run to
+    the demo's default 8 epochs ("extending runs/d from 1 to 8 epochs"): a plain --resume now takes the run's own
+    epochs and seed; --epochs given with --resume still extends it."""
+    from bpsrm import demo
+    from bpsrm.engine.config import config_to_dict
+    from bpsrm.engine.run_folder import write_config
+
+    given: list = []
+    monkeypatch.setattr(demo, "train", lambda config, out, **kwargs: given.append(config) or {})
+    out = tmp_path / "run"
+    out.mkdir()
+    write_config(out, config_to_dict(demo.demo_config(epochs=1, seed=3)))
+    demo.run_demo(out, resume=True, log=lambda _: None)
+    demo.run_demo(out, resume=True, epochs=2, log=lambda _: None)
+    demo.run_demo(tmp_path / "new", resume=True, log=lambda _: None)  # nothing to resume: the demo's own settings
+    assert [(c.train.epochs, c.seed) for c in given] == [(1, 3), (2, 3), (8, 0)]

@@ -219,6 +219,19 @@ def test_a_folder_without_any_file_of_a_run_is_refused(tmp_path: Path) -> None:
     assert main(["plot", str(tmp_path)]) == 1  # one error line (a run folder with some of the files: test_out_dir)
 
 
+def test_a_run_stopped_before_its_first_epoch_is_called_so(tmp_path: Path) -> None:
+    """helper-71: a training killed in its first epoch left config.yaml and last.pt, and `bpsrm plot` said "not a run
+    folder ... give the --out folder of bpsrm train", though it was that folder."""
+    (tmp_path / "config.yaml").write_text("experiment: x\n")
+    (tmp_path / "last.pt").write_bytes(b"")
+    with pytest.raises(
+        DataError,
+        match=r"a run that has not finished an epoch yet \(it holds config\.yaml and last\.pt, none of metrics\.json, "
+        r"metrics\.csv, activity\.npz\); resume it with bpsrm train \.\.\. --out .* --resume, then plot",
+    ):
+        plots.plot_run(tmp_path)
+
+
 def test_single_plot_with_missing_input_raises(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"activity\.npz missing"):
         plots.plot_raster(tmp_path)

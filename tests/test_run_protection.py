@@ -224,10 +224,19 @@ def test_a_finished_run_is_extended_with_more_epochs(finished: Path, tmp_path: P
         rows = list(csv.DictReader(handle))
     assert len(rows) == 4
     assert [r["train_loss"] for r in rows[:2]] == [r["train_loss"] for r in first_rows]
-    # The cosine schedule of a 4-epoch run (S steps per epoch, no warm-up, eta_min = 0) after epoch 3:
-    # eta (1 + cos(pi * 3S / 4S)) / 2, whatever S; the 2-epoch schedule continued would rise again instead.
-    assert float(rows[2]["lr"]) == pytest.approx(1e-3 * (1 + math.cos(math.pi * 3 / 4)) / 2, rel=1e-9)
-    assert float(rows[3]["lr"]) == pytest.approx(0.0, abs=1e-12)
+    # The cosine schedule of a 4-epoch run (S steps per epoch, no warm-up, eta_min = 0) at step k is
+    # eta (1 + cos(pi k / 4S)) / 2; metrics.csv gives the rate of each epoch's last step, k = 3S - 1 and 4S - 1 (it
+    # gave the rate after the epoch, so a cosine run's last epoch read 0). The 2-epoch schedule continued would
+    # rise again instead.
+    from bpsrm.engine.trainer import prepare
+
+    steps = math.ceil(len(prepare(_config(**{"train.epochs": 4})).train_set) / 32)  # type: ignore[arg-type]
+
+    def cosine(k: int) -> float:
+        return 1e-3 * (1 + math.cos(math.pi * k / (4 * steps))) / 2
+
+    assert steps >= 2 and float(rows[2]["lr"]) == pytest.approx(cosine(3 * steps - 1), rel=1e-9)
+    assert float(rows[3]["lr"]) == pytest.approx(cosine(4 * steps - 1), rel=1e-9) and float(rows[3]["lr"]) > 0
     with pytest.raises(CheckpointError, match="cannot shorten"):
         train(_config(**{"train.epochs": 1}), run, resume=True, log=_quiet)
 

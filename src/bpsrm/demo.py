@@ -13,9 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .engine.config import Config, config_from_dict
+from .engine.config import Config, config_from_dict, load_config
 from .engine.distributed import environment_rank
+from .engine.run_folder import CONFIG_YAML
 from .engine.trainer import Log, train
+from .errors import BpsrmError
 
 __all__ = ["DEMO_CONFIG", "demo_config", "run_demo"]
 
@@ -52,4 +54,13 @@ def run_demo(
     :func:`demo_config`, ``resume`` and ``overwrite`` as in :func:`bpsrm.engine.trainer.train`)."""
     if environment_rank("RANK") == 0:  # under torchrun, only rank 0 speaks
         log("bpsrm demo: Fashion-MNIST subset shipped with bpsrm (5,000 train / 1,000 test images, no download)")
+    saved = Path(out) / CONFIG_YAML
+    if resume and saved.is_file():  # a plain --resume continues the run as it was set up, it does not extend it
+        try:
+            run = load_config(saved)
+        except BpsrmError:
+            run = None  # train() names the damaged file
+        if run is not None:
+            epochs = run.train.epochs if epochs is None else epochs
+            seed = run.seed if seed is None else seed
     return train(demo_config(epochs, seed), out, resume=resume, overwrite=overwrite, log=log)

@@ -24,6 +24,8 @@ from ..errors import BpsrmError, DataError
 from ..files import atomic_path
 from .run_folder import (
     ACTIVITY_NPZ,
+    CONFIG_YAML,
+    LAST_PT,
     METRICS_CSV,
     METRICS_JSON,
     Activity,
@@ -98,6 +100,12 @@ def plot_run(run_dir: str | Path, *, out_dir: str | Path | None = None) -> PlotR
         raise DataError(f"run folder {run} does not exist or is not a folder")
     inputs = (METRICS_JSON, METRICS_CSV, ACTIVITY_NPZ)
     if not any((run / name).is_file() for name in inputs):
+        started = [name for name in (CONFIG_YAML, LAST_PT) if (run / name).is_file()]
+        if started:  # a run stopped before it finished an epoch: nothing to plot yet, but it is a run folder
+            raise DataError(
+                f"{run}: a run that has not finished an epoch yet (it holds {' and '.join(started)}, none of "
+                f"{', '.join(inputs)}); resume it with bpsrm train ... --out {run} --resume, then plot"
+            )
         raise DataError(f"{run}: not a run folder (none of {', '.join(inputs)}); give the --out folder of bpsrm train")
     _matplotlib()  # fail once, with the install hint, before reading anything
     written: list[Path] = []

@@ -265,6 +265,7 @@ class _Run:
     board: Any = None
     precision: Precision | None = None
     best_from_last: dict[str, Any] | None = None  # best.pt to write again from last.pt (see _stale_best)
+    step_lr: float | None = None  # the learning rate of the last optimiser step (metrics.csv's lr)
 
     @property
     def last_path(self) -> Path:
@@ -623,6 +624,7 @@ def _train_step(run: _Run, inputs: Tensor, labels: Tensor, share: float, where: 
         run.progress.skipped_batches += 1
         run.log(f"{where}: {problem}; batch skipped ({run.progress.skipped_batches} so far)")
         return None
+    run.step_lr = float(run.optimiser.param_groups[0]["lr"])
     precision.step(run.optimiser)
     run.scheduler.step()
     return loss.item(), int((logits.argmax(1) == labels).sum())
@@ -640,7 +642,8 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
     validated = val["samples"] > 0  # without validation data (train.select: last) nothing is measured there
     row = {
         "epoch": epoch,
-        "lr": run.optimiser.param_groups[0]["lr"],
+        # the rate of the epoch's last step (after it, the schedule has moved on: a cosine run's last epoch read 0)
+        "lr": run.step_lr if run.step_lr is not None else run.optimiser.param_groups[0]["lr"],
         "train_loss": loss_sum / max(count, 1),
         "train_accuracy": correct / max(count, 1),
         "val_loss": val["loss"] if validated else None,  # an empty cell in metrics.csv: not measured
