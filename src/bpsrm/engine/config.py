@@ -90,7 +90,8 @@ class DataConfig:
     val_options: dict[str, Any] | None = None
     """Validate on the test split of the same dataset with these options changed instead (e.g. another load)."""
     limit_train: int | None = None
-    """Use a random subset of this many training samples (drawn with the seed); null: all."""
+    """Use a random subset of this many samples of the training split (drawn with the seed; the validation share
+    comes out of them); null: all."""
     limit_test: int | None = None
     """Use a random subset of this many test samples; null: all."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
