@@ -267,10 +267,13 @@ def main() -> None:
     if args.folds < 2:
         raise SystemExit(f"cv_select: --folds must be 2 or more, got {args.folds}")
     keys = split_keys(args.config)
-    names = [v[0] for v in args.variant]
+    digest = config_digest(args.config)  # before anything trains: the content the variants are trained with
+    names = [v[0].lower() for v in args.variant]  # one folder on a file system that ignores case
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise SystemExit(f"cv_select: variant names must differ; given more than once: {', '.join(repeated)}")
+        raise SystemExit(
+            f"cv_select: variant names must differ (also in case); given more than once: {', '.join(repeated)}"
+        )
     new = dict(_variant(v, keys) for v in args.variant)
     earlier = earlier_variants(args.earlier, args.config, args.folds, args.dataset_folds) if args.earlier else {}
     for name, row in earlier.items():  # an earlier round is held to the same rule as this one
@@ -291,12 +294,17 @@ def main() -> None:
     }
     rows.update({name: [] for name in new})
     run_folds(args, new, rows)
+    if config_digest(args.config) != digest:
+        raise SystemExit(
+            f"cv_select: {args.config} changed while the variants trained; the report would name the wrong settings "
+            "(its folds are kept: restore the config and run again to read them)"
+        )
     table = summarise(rows)
     chosen = max(table, key=lambda name: table[name]["mean"])
     per_fold = choose_per_fold(rows) if args.dataset_folds else None
     report = {
         "config": args.config,
-        "config_sha256": config_digest(args.config),
+        "config_sha256": digest,
         "folds": args.folds,
         "protocol": protocol(args.folds, args.dataset_folds),
         "variants": {name: {"overrides": variants[name], **table[name]} for name in variants},

@@ -129,6 +129,15 @@ def main() -> None:
             "protocol": report["protocol"],
         }
         run_overrides = [*overrides, "log.progress=false"]
+        try:
+            tests = load_config(report["config"], run_overrides).train.test
+        except BpsrmError as exc:
+            raise SystemExit(f"final_runs: {exc}") from None
+        if not tests:  # found after training, it cost every run and deleted their checkpoints
+            raise SystemExit(
+                f"final_runs: {report['config']} with {name}'s overrides sets train.test: false; a final run must "
+                "test (set train.test: true in the config)"
+            )
         done = functools.partial(finish, out, f"{folder}: {name}")
         if not check_folder(out, selection):
             try:  # the same choice: also the same config (bpsrm train --reuse's rule), or the script stops
@@ -148,13 +157,13 @@ def main() -> None:
 
 def finish(out: Path, what: str) -> None:
     """After a run: delete last.pt, and best.pt when larger than KEEP_CHECKPOINT_BYTES; print its test figure."""
+    metrics = read_metrics(out, required=True)
+    if metrics.get("test_accuracy") is None:  # before anything is deleted: the trained model stays
+        raise SystemExit(f"final_runs: {out} was trained without a test (train.test: false); a final run must test")
     (out / LAST_PT).unlink(missing_ok=True)
     best = out / BEST_PT
     if best.exists() and best.stat().st_size > KEEP_CHECKPOINT_BYTES:
         best.unlink()
-    metrics = read_metrics(out, required=True)
-    if metrics.get("test_accuracy") is None:
-        raise SystemExit(f"final_runs: {out} was trained without a test (train.test: false); a final run must test")
     print(f"{what}, test accuracy {100 * metrics['test_accuracy']:.2f}%", flush=True)
 
 

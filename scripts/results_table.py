@@ -328,7 +328,9 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
         folded = dataset.name in FOLDED_ABLATIONS
         kind = "fold" if folded else "seed"
         runs: dict[str, list[dict]] = {}
-        unknown = sorted(p.name for p in dataset.iterdir() if p.is_dir() and p.name not in ABLATION_ORDER)
+        unknown = sorted(
+            p.name for p in dataset.iterdir() if p.is_dir() and p.name not in ABLATION_ORDER and p.name[0] != "."
+        )
         if unknown:  # a typo in a folder name dropped its row without a word
             raise SystemExit(
                 f"{dataset}: {', '.join(unknown)}: not an ablation this table knows "

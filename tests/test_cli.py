@@ -124,3 +124,9 @@ def test_a_plain_demo_resume_continues_the_run_as_it_was_set_up(tmp_path, monkey
     demo.run_demo(out, resume=True, epochs=2, log=lambda _: None)
     demo.run_demo(tmp_path / "new", resume=True, log=lambda _: None)  # nothing to resume: the demo's own settings
     assert [(c.train.epochs, c.seed) for c in given] == [(1, 3), (2, 3), (8, 0)]
+    (out / "config.yaml").write_text("train: [unclosed\n")  # the defaults would extend the run: an error instead
+    from bpsrm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"config\.yaml"):
+        demo.run_demo(out, resume=True, log=lambda _: None)
+    assert len(given) == 3

@@ -54,6 +54,9 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
     for name in ("slow", "fast"):  # two at once: each run's output in its own log
         assert all("test not read" in (cv / name / f"fold{k}.log").read_text() for k in range(2))
     report = json.loads((cv / "cv.json").read_text())
+    import hashlib
+
+    assert report["config_sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()  # what --earlier checks
     means: dict[str, float] = {}  # from each fold's own metrics.json, as the trainer wrote it
     for name in ("slow", "fast"):
         accuracies = []
@@ -439,6 +442,7 @@ def test_what_a_search_refuses_before_it_trains(tmp_path: Path) -> None:
     base = [str(config), "--out", str(tmp_path / "cv"), "--folds", "2"]
     cases = [
         (["--variant", "a", "train.epochs=1", "--variant", "a", "train.epochs=2"], "given more than once: a"),
+        (["--variant", "Fast", "train.epochs=1", "--variant", "fast"], "(also in case); given more than once: fast"),
         (["--variant", "blk", "train={test: true, epochs: 1}"], "variant 'blk' sets train, which decides the split"),
         (["--variant", "typo", "data.options.sise=3"], "variant 'typo': dataset 'fashion-mnist-demo': unknown options"),
         (["--dataset-folds", "--variant", "a"], "unknown options ['fold', 'folds']"),
@@ -482,8 +486,20 @@ def test_a_changed_config_is_refused_by_later_rounds_and_final_runs(tmp_path: Pa
 
 
 def test_a_final_run_without_a_test_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    """A config with train.test: false trained every seed, then failed with a TypeError (and, once caught, deleted
+    the checkpoints first): it is refused before training, and a run found so keeps its files."""
     run = tmp_path / "seed0"
     run.mkdir()
     (run / "metrics.json").write_text(json.dumps({"test_accuracy": None}))
+    (run / "last.pt").write_bytes(b"kept")
     with pytest.raises(SystemExit, match=r"trained without a test \(train\.test: false\); a final run must test"):
         _script_module("final_runs").finish(run, "seed0: a")
+    assert (run / "last.pt").exists()
+    config = tmp_path / "untested.yaml"
+    config.write_text(TINY.replace("train: {", "train: {test: false, "))
+    report = {"config": str(config), "folds": 2, "protocol": "p", "chosen": "a", "chosen_per_fold": None}
+    report["variants"] = {"a": {"overrides": []}}
+    (tmp_path / "cv.json").write_text(json.dumps(report))
+    refused = _script("final_runs.py", str(tmp_path / "cv.json"), "--out", str(tmp_path / "final"), "--seeds", "0")
+    assert refused.returncode != 0 and "sets train.test: false; a final run must test" in refused.stderr
+    assert not (tmp_path / "final").exists()

@@ -275,13 +275,21 @@ def test_runs_on_other_files_with_the_same_labels_are_refused(tmp_path: Path) ->
 
     one, same, other = (Files(tmp_path / n, t) for n, t in (("one", "ab"), ("same", "ab"), ("other", "ac")))
     digest = run_folder.samples_digest(one)
-    # by hand: each file's length (8 bytes, little-endian) and its bytes, in the dataset's order
+    # by hand: the sha256 of the sha256 of each sample's file, in the dataset's order
     import hashlib
 
-    assert digest == hashlib.sha256(b"\x01" + b"\0" * 7 + b"a" + b"\x01" + b"\0" * 7 + b"b").hexdigest()
-    assert run_folder.samples_digest(Subset(one, [1])) == hashlib.sha256(b"\x01" + b"\0" * 7 + b"b").hexdigest()
+    def sha(data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    assert digest == hashlib.sha256(sha(b"a") + sha(b"b")).hexdigest()
+    assert run_folder.samples_digest(Subset(one, [1, 1, 0])) == hashlib.sha256(sha(b"b") * 2 + sha(b"a")).hexdigest()
     assert run_folder.samples_digest(same) == digest != run_folder.samples_digest(other)
     assert run_folder.samples_digest([1, 2]) is None  # no files: nothing recorded, nothing checked
+    one.files = [("a", 0), ("b", 1)]  # not paths (a dataset's own bookkeeping): no digest, no error
+    assert run_folder.samples_digest(one) is None
+    one.files = [tmp_path / "one" / "0.png", tmp_path / "gone.png"]
+    assert run_folder.samples_digest(one) is None  # a file gone since: nothing to vouch for
+    one.files = [tmp_path / "one" / "0.png", tmp_path / "one" / "1.png"]
     first, second, third = (_run(tmp_path / n, LABELS[:2], LABELS[:2]) for n in ("a", "b", "c"))
     for run, data in ((first, one), (second, same), (third, other)):
         run_folder.write_predictions(run, np.array(LABELS[:2]), np.array(LABELS[:2]), run_folder.samples_digest(data))
@@ -290,3 +298,32 @@ def test_runs_on_other_files_with_the_same_labels_are_refused(tmp_path: Path) ->
         compare_runs(first, third)
     older = _run(tmp_path / "d", LABELS[:2], LABELS[:2])  # written without a digest: compared as before
     assert compare_runs(older, third).test.samples == 2
+
+
+def test_training_records_the_digest_of_the_test_files(tmp_path: Path) -> None:
+    """The trainer writes samples_sha256 for a dataset that reads one file per sample (own-data.md's images):
+    the digest of the test files in the test split's order, computed here from the files themselves."""
+    import hashlib
+    import subprocess
+    import sys
+
+    from bpsrm.data import get_dataset
+    from bpsrm.engine.config import config_from_dict
+    from bpsrm.engine.trainer import train
+    from conftest import REPO
+
+    images = tmp_path / "shapes"
+    subprocess.run([sys.executable, str(REPO / "docs/examples/make_shapes.py"), str(images)], check=True, timeout=120)
+    name = f"{REPO / 'docs/examples/my_images.py'}:ImageFolderDataset"
+    config = config_from_dict(
+        {
+            "data": {"name": name, "root": str(images), "val_fraction": 0.2},
+            "model": {"spec": "4C3-SRM-MP4-FC3", "time_steps": 2},
+            "train": {"epochs": 1, "batch_size": 16},
+            "log": {"progress": False, "plots": False},
+        }
+    )
+    train(config, tmp_path / "run", log=lambda _: None)
+    test_files = get_dataset(name, "test", root=str(images)).files
+    expected = hashlib.sha256(b"".join(hashlib.sha256(f.read_bytes()).digest() for f in test_files)).hexdigest()
+    assert run_folder.read_samples_digest(tmp_path / "run") == expected

@@ -17,7 +17,6 @@ from .engine.config import Config, config_from_dict, load_config
 from .engine.distributed import environment_rank
 from .engine.run_folder import CONFIG_YAML
 from .engine.trainer import Log, train
-from .errors import BpsrmError
 
 __all__ = ["DEMO_CONFIG", "demo_config", "run_demo"]
 
@@ -55,12 +54,10 @@ def run_demo(
     if environment_rank("RANK") == 0:  # under torchrun, only rank 0 speaks
         log("bpsrm demo: Fashion-MNIST subset shipped with bpsrm (5,000 train / 1,000 test images, no download)")
     saved = Path(out) / CONFIG_YAML
-    if resume and saved.is_file():  # a plain --resume continues the run as it was set up, it does not extend it
-        try:
-            run = load_config(saved)
-        except BpsrmError:
-            run = None  # train() names the damaged file
-        if run is not None:
-            epochs = run.train.epochs if epochs is None else epochs
-            seed = run.seed if seed is None else seed
+    if resume and saved.is_file() and (epochs is None or seed is None):
+        # a plain --resume continues the run as it was set up, it does not extend it to the demo's defaults; an
+        # unreadable config.yaml is an error naming it (the defaults would extend the run)
+        run = load_config(saved)
+        epochs = run.train.epochs if epochs is None else epochs
+        seed = run.seed if seed is None else seed
     return train(demo_config(epochs, seed), out, resume=resume, overwrite=overwrite, log=log)

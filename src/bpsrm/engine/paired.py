@@ -218,11 +218,11 @@ def compare_runs(first: Path, second: Path) -> RunPair:
             f"{first} and {second} were evaluated on different samples ({differ}); a paired comparison needs two "
             "runs tested on the same split (the same data, split options and seed of the split)"
         )
-    digests = run_folder.read_samples_digest(first), run_folder.read_samples_digest(second)
-    if None not in digests and digests[0] != digests[1]:
+    digest, other_digest = run_folder.read_samples_digest(first), run_folder.read_samples_digest(second)
+    if digest is not None and other_digest is not None and digest != other_digest:
         raise DataError(
             f"{first} and {second} were evaluated on the same labels but on files of other contents (their "
-            f"predictions.npz record the sha256 of the {split} files: {digests[0][:12]}... and {digests[1][:12]}...; "
+            f"predictions.npz record the sha256 of the {split} files: {digest[:12]}... and {other_digest[:12]}...; "
             "another data.root?); a paired comparison needs two runs tested on the same samples"
         )
     return RunPair(

@@ -296,8 +296,9 @@ def write_predictions(
     run: Path, labels: np.ndarray, predictions: np.ndarray, samples_sha256: str | None = None
 ) -> None:
     """predictions.npz: the held-out samples' labels and predicted classes, in the split's order, and, when the
-    dataset reads one file per sample, the sha256 of those files' contents in that order (``samples_sha256``)."""
-    arrays = {"labels": np.asarray(labels, np.int64), "predictions": np.asarray(predictions, np.int64)}
+    dataset reads one file per sample, the digest of those files' contents in that order (``samples_sha256``,
+    :func:`samples_digest`)."""
+    arrays: dict[str, Any] = {"labels": np.asarray(labels, np.int64), "predictions": np.asarray(predictions, np.int64)}
     if samples_sha256 is not None:
         arrays["samples_sha256"] = np.array(samples_sha256)
     with atomic_file(run / PREDICTIONS_NPZ, "wb") as handle:
@@ -305,8 +306,9 @@ def write_predictions(
 
 
 def samples_digest(dataset: Any) -> str | None:
-    """sha256 over the contents of the files a dataset's samples are read from, in the dataset's order (a torch
-    ``Subset`` is followed to its dataset); None for a dataset without one file per sample (``files``)."""
+    """sha256 over the sha256 of the file each of a dataset's samples is read from, in the dataset's order (a
+    torch ``Subset`` is followed to its dataset; each distinct file is read once); None for a dataset without one
+    path per sample in ``files``, or when a file cannot be read."""
     from torch.utils.data import Subset
 
     indices: list[int] = list(range(len(dataset)))
@@ -316,13 +318,18 @@ def samples_digest(dataset: Any) -> str | None:
     files = getattr(dataset, "files", None)
     if not isinstance(files, list) or len(files) != len(dataset):
         return None
+    if not all(isinstance(f, (str, os.PathLike)) for f in files):
+        return None  # not paths: nothing bpsrm can read and vouch for
+    of_file: dict[str, bytes] = {}
     digest = hashlib.sha256()
     for i in indices:
-        try:
-            content = Path(files[i]).read_bytes()
-        except OSError:
-            return None  # a file gone since it was read: nothing to vouch for
-        digest.update(len(content).to_bytes(8, "little") + content)
+        key = os.fspath(files[i])
+        if key not in of_file:
+            try:
+                of_file[key] = hashlib.sha256(Path(key).read_bytes()).digest()
+            except (OSError, ValueError):
+                return None  # a file gone since it was read: nothing to vouch for
+        digest.update(of_file[key])
     return digest.hexdigest()
 
 

@@ -534,6 +534,7 @@ def _open_folder(run: _Run) -> None:
 def _train_epoch(run: _Run, epoch: int) -> tuple[float, int, int, float]:
     """One pass over the training batches: (loss sum, correct, samples, seconds), summed over processes; an
     epoch stopped in its middle (last.pt's ``partial``) continues after its last step done."""
+    run.step_lr = None  # the rate of this epoch's last step, once one is taken
     config = run.config
     run.model.train()
     so_far = run.progress.partial or EpochSoFar()
