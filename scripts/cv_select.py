@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import re
 from pathlib import Path
 
 from bpsrm.data.base import check_dataset_options, dataset_class
+from bpsrm.data.download import sha256_of
 from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import Config, load_config, override_value, parse_assignment
 from bpsrm.engine.replicates import mean_sd, replicate_name
@@ -101,7 +101,7 @@ VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 def config_digest(config: str) -> str:
     """sha256 of the config file's bytes: a report names the config it was made with by path and by content."""
     try:
-        return hashlib.sha256(Path(config).read_bytes()).hexdigest()
+        return sha256_of(config)
     except OSError as exc:
         raise SystemExit(f"cv_select: {config}: cannot read ({exc.strerror or exc})") from None
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 from pathlib import Path
 
+from bpsrm.data.download import sha256_of
 from bpsrm.engine.commands import Command, add_job_options, bpsrm_command, failure_report, run_commands, thread_options
 from bpsrm.engine.config import load_config
 from bpsrm.engine.replicates import check_distinct, replicate_name
@@ -76,7 +76,7 @@ def check_config_unchanged(report: dict, path: Path) -> None:
     if recorded is None:
         return
     try:
-        now = hashlib.sha256(Path(report["config"]).read_bytes()).hexdigest()
+        now = sha256_of(report["config"])
     except OSError as exc:
         raise SystemExit(f"final_runs: {report['config']}: cannot read ({exc.strerror or exc})") from None
     if now != recorded:
@@ -130,10 +130,10 @@ def main() -> None:
         }
         run_overrides = [*overrides, "log.progress=false"]
         try:
-            tests = load_config(report["config"], run_overrides).train.test
+            config = load_config(report["config"], run_overrides)
         except BpsrmError as exc:
             raise SystemExit(f"final_runs: {exc}") from None
-        if not tests:  # found after training, it cost every run and deleted their checkpoints
+        if not config.train.test:  # found after training, it cost every run and deleted their checkpoints
             raise SystemExit(
                 f"final_runs: {report['config']} with {name}'s overrides sets train.test: false; a final run must "
                 "test (set train.test: true in the config)"
@@ -141,7 +141,7 @@ def main() -> None:
         done = functools.partial(finish, out, f"{folder}: {name}")
         if not check_folder(out, selection):
             try:  # the same choice: also the same config (bpsrm train --reuse's rule), or the script stops
-                finished_metrics(out, load_config(report["config"], run_overrides))
+                finished_metrics(out, config)
             except BpsrmError as exc:
                 raise SystemExit(f"final_runs: {exc}") from None
             done()  # again: a run that ended while this script was not there to clean up after it

@@ -60,6 +60,7 @@ _MAGIC = b"BPSRMFRM"
 _FORMAT = 2  # bump when the binning or the file layout changes: old cache files then no longer match (2: times
 # with a fraction refused, where 1 truncated them)
 _ALIGN = 64
+_SECONDS_HINT = " (event times are whole microseconds: times in seconds are t * 1e6, rounded)"
 
 
 def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
@@ -100,7 +101,7 @@ def _whole_values(name: str, column: np.ndarray) -> np.ndarray:
             )
         fractional = column[column != np.floor(column)]
         if fractional.size:
-            unit = " (event times are whole microseconds: times in seconds are t * 1e6, rounded)" if name == "t" else ""
+            unit = _SECONDS_HINT if name == "t" else ""
             raise ParameterError(
                 f"make_events: {name} holds values with a fraction, such as {float(fractional[0])!r}; expected whole "
                 f"numbers{unit}"
@@ -230,7 +231,7 @@ def _integer_field(events: np.ndarray, name: str) -> np.ndarray:
         column = column.astype(np.float64)  # float16 would overflow in the comparison with 2**63
         good = np.isfinite(column) & (column == np.floor(column)) & (np.abs(column) < 2.0**63)
         if not np.all(good):
-            unit = " (event times are whole microseconds: times in seconds are t * 1e6, rounded)" if name == "t" else ""
+            unit = _SECONDS_HINT if name == "t" else ""
             raise DataError(f"event field {name} holds {float(column[~good][0])!r}, not a whole number{unit}")
     elif column.dtype.kind not in "biu":
         raise DataError(f"event field {name} is of dtype {column.dtype}, expected whole numbers")

@@ -109,14 +109,22 @@ def mcnemar(
 
 
 def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """A run folder's predictions.npz as (labels, predictions, its metrics.json), checked against that
-    metrics.json: the same confusion matrix (so the same count and accuracy on either split), so that a file left
-    by an earlier training of the folder is not taken for this run's. :class:`~bpsrm.engine.run_folder.Missing`
-    when the folder has no predictions.npz (a run from before it existed)."""
+    """A run folder's predictions.npz as (labels, predictions, its metrics.json), checked against that metrics.json
+    (:func:`_checked_run`)."""
+    labels, predictions, metrics, _ = _checked_run(run)
+    return labels, predictions, metrics
+
+
+def _checked_run(run: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any], str | None]:
+    """A run folder's predictions.npz as (labels, predictions, its metrics.json, the test files' digest or None),
+    each file read once and checked against that metrics.json: the same confusion matrix (so the same count and
+    accuracy on either split), so that a file left by an earlier training of the folder is not taken for this
+    run's. :class:`~bpsrm.engine.run_folder.Missing` when the folder has no predictions.npz (a run from before it
+    existed)."""
     run = path("run_predictions: run", run)
     if not run.is_dir():
         raise DataError(f"{run}: not a run folder (expected a folder holding predictions.npz and metrics.json)")
-    labels, predictions = run_folder.read_predictions(run)
+    labels, predictions, digest = run_folder.read_prediction_record(run)
     if labels.size == 0:
         raise DataError(f"{run / run_folder.PREDICTIONS_NPZ}: holds no samples (expected one per held-out sample)")
     if min(int(labels.min()), int(predictions.min())) < 0:  # class indices, with or without a matrix to check
@@ -141,7 +149,7 @@ def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
                 f"confusion matrix of {run_folder.METRICS_JSON}; expected this run's predictions (a file left by an "
                 "earlier training of the folder?)"
             )
-    return labels, predictions, metrics
+    return labels, predictions, metrics, digest
 
 
 @dataclass(frozen=True)
@@ -196,7 +204,7 @@ def compare_runs(first: Path, second: Path) -> RunPair:
     predictions.npz, :func:`run_predictions`): a :class:`~bpsrm.errors.DataError` naming both when they were
     evaluated on different samples (another split, count or order of labels)."""
     first, second = path("compare_runs: first", first), path("compare_runs: second", second)
-    (labels, a, one), (other, b, two) = run_predictions(first), run_predictions(second)
+    (labels, a, one, digest), (other, b, two, other_digest) = _checked_run(first), _checked_run(second)
     if first.resolve() == second.resolve():
         raise DataError(
             f"{first} and {second} are the same run folder; a paired comparison needs two runs (McNemar's test of a "
@@ -218,7 +226,6 @@ def compare_runs(first: Path, second: Path) -> RunPair:
             f"{first} and {second} were evaluated on different samples ({differ}); a paired comparison needs two "
             "runs tested on the same split (the same data, split options and seed of the split)"
         )
-    digest, other_digest = run_folder.read_samples_digest(first), run_folder.read_samples_digest(second)
     if digest is not None and other_digest is not None and digest != other_digest:
         raise DataError(
             f"{first} and {second} were evaluated on the same labels but on files of other contents (their "

@@ -96,6 +96,7 @@ __all__ = [
     "samples_digest",
     "read_samples_digest",
     "read_predictions",
+    "read_prediction_record",
     "write_selection",
     "read_selection",
     "read_history",
@@ -320,13 +321,15 @@ def samples_digest(dataset: Any) -> str | None:
         return None
     if not all(isinstance(f, (str, os.PathLike)) for f in files):
         return None  # not paths: nothing bpsrm can read and vouch for
+    from ..data.download import sha256_of
+
     of_file: dict[str, bytes] = {}
     digest = hashlib.sha256()
     for i in indices:
         key = os.fspath(files[i])
         if key not in of_file:
             try:
-                of_file[key] = hashlib.sha256(Path(key).read_bytes()).digest()
+                of_file[key] = bytes.fromhex(sha256_of(key))
             except (OSError, ValueError):
                 return None  # a file gone since it was read: nothing to vouch for
         digest.update(of_file[key])
@@ -334,11 +337,8 @@ def samples_digest(dataset: Any) -> str | None:
 
 
 def read_samples_digest(run: Path) -> str | None:
-    """The ``samples_sha256`` of a run's predictions.npz (None when it has none: runs before it, or a dataset
-    without one file per sample)."""
-    arrays = _arrays(run / PREDICTIONS_NPZ, f"{run / PREDICTIONS_NPZ}: missing")
-    value = arrays.get("samples_sha256")
-    return str(value) if value is not None and value.ndim == 0 and value.dtype.kind == "U" else None
+    """The ``samples_sha256`` of a run's predictions.npz (:func:`read_prediction_record`)."""
+    return read_prediction_record(run)[2]
 
 
 def write_selection(run: Path, selection: dict[str, Any]) -> None:
@@ -583,6 +583,13 @@ def _checked_selection(selection: Any, path: Path) -> dict[str, Any]:
 
 def read_predictions(run: Path) -> tuple[np.ndarray, np.ndarray]:
     """predictions.npz, checked: (labels, predictions), two 1-D integer arrays of one length."""
+    labels, predictions, _ = read_prediction_record(run)
+    return labels, predictions
+
+
+def read_prediction_record(run: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """predictions.npz, checked, read once: (labels, predictions, its ``samples_sha256`` or None when it has none:
+    runs before it, or a dataset without one file per sample)."""
     path = run / PREDICTIONS_NPZ
     arrays = _arrays(path, f"{path}: {PREDICTIONS_NPZ} missing (runs before it existed, or stopped before their test)")
     for key in ("labels", "predictions"):
@@ -595,7 +602,9 @@ def read_predictions(run: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: {arrays['labels'].shape[0]} labels but {arrays['predictions'].shape[0]} predictions "
             "(expected one of each per sample)"
         )
-    return arrays["labels"], arrays["predictions"]
+    value = arrays.get("samples_sha256")
+    digest = str(value) if value is not None and value.ndim == 0 and value.dtype.kind == "U" else None
+    return arrays["labels"], arrays["predictions"], digest
 
 
 def _membrane(arrays: dict[str, np.ndarray], i: int, spikes: np.ndarray, path: Path) -> dict[str, np.ndarray]:
