@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from report import emit
 
 from bpsrm import srm
+from bpsrm.environment import describe_environment
 
 SIZES = ((16, 64, 4096), (16, 16, 1024), (4, 1, 8))
 
@@ -69,9 +69,8 @@ def main() -> None:
             rows.append(measure(shape, backend, repeats, calls))
             print(json.dumps(rows[-1]))
     report = {
-        "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
+        "environment": describe_environment(),
         "results": rows,
     }
     emit(report, args.out)

@@ -28,7 +28,6 @@ bpsrm portable (the explicit autograd.Function) and bpsrm fused (the C kernel), 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ import torch
 from peers import peer_neurons, versions
 from report import emit
 
+from bpsrm.environment import describe_environment
 from bpsrm.neuron.functional import srm, srm_reference
 from bpsrm.runtime import allocator_state, tune_allocator
 
@@ -211,11 +211,9 @@ def main() -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     report = {
-        "torch": torch.__version__,
         "peers": versions(),
         "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
-        "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
+        "environment": describe_environment(DEVICE),
         "allocator": allocator_state(),
         "main": None,
         "t_sweep": [],

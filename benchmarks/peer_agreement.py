@@ -19,6 +19,7 @@ import torch
 from peers import SAME_DYNAMICS, peer_neurons, versions
 from report import emit
 
+from bpsrm.environment import describe_environment
 from bpsrm.neuron.functional import srm
 
 
@@ -67,7 +68,7 @@ def main() -> None:
     report = {
         "shape": list(shape),
         "dtype": "float64",
-        "torch": torch.__version__,
+        "environment": describe_environment(),
         "peers": versions(),
         "results": rows,
     }

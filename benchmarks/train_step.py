@@ -48,6 +48,7 @@ from report import emit
 from torch import nn
 
 from bpsrm import build_model
+from bpsrm.environment import describe_environment
 from bpsrm.network.encoding import direct
 from bpsrm.network.layers import TimeFolded
 from bpsrm.runtime import allocator_state, tune_allocator
@@ -258,8 +259,7 @@ def main() -> None:
         "T": T,
         "batch": batch,
         "threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
-        "torch": torch.__version__,
+        "environment": describe_environment(DEVICE),
         "peers": versions(),
         "allocator": allocator_state(),
         "results": rows,

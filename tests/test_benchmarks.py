@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import bpsrm
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -28,6 +29,7 @@ def test_benchmark_runs_quick(script, options, tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
+    _check_environment(report)
     rows = report["main"]["results"] if script == "neuron.py" else report["results"]
     if script == "neuron.py":
         assert rows["bpsrm fused"]["ms"] > 0 and rows["bpsrm fused"]["x_bpsrm_fused"] == 1.0
@@ -40,6 +42,15 @@ def test_benchmark_runs_quick(script, options, tmp_path) -> None:
         assert row["ms_per_step"] > 0
         assert row["samples_per_second"] == pytest.approx(report["batch"] / row["ms_per_step"] * 1e3)
         assert ("peak_rss_mb" in row) == (not options)  # memory is measured for training only
+
+
+def _check_environment(report: dict) -> None:
+    """A report says what it ran on (bpsrm.environment): this bpsrm, the CPU, and the threads it was timed with."""
+    environment = report["environment"]
+    assert environment["bpsrm"] == bpsrm.__version__ and environment["device"] == "cpu"
+    assert environment["cpu_capability"] and environment["cpu"]
+    if "threads" in report:
+        assert environment["threads"] == report["threads"]
 
 
 def _check_fixed_cost(report: dict) -> None:
@@ -73,6 +84,7 @@ def test_the_peer_agreement_benchmark_runs_quick(tmp_path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
+    _check_environment(report)
     assert report["shape"] == [8, 4, 64] and report["dtype"] == "float64"
     rows = report["results"]
     assert {"SpikingJelly LIFNode (m)", "snnTorch Synaptic"} <= set(rows)  # the bootstrap installs both
@@ -111,7 +123,30 @@ def test_the_finite_check_benchmark_runs_quick(tmp_path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = json.loads(out.read_text())["results"]
+    report = json.loads(out.read_text())
+    _check_environment(report)
+    rows = report["results"]
     assert {row["backend"] for row in rows} == {"fused", "portable"}
     for row in rows:
         assert row["ms_checked"] > 0 and row["ms_unchecked"] > 0
+
+
+def test_the_kernels_step_benchmark_runs_quick(tmp_path) -> None:
+    """Each build ran on the kernels it names (the portable child really without them), and the ratio is the
+    ratio of the two medians of the recorded steps."""
+    out = tmp_path / "kernels.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "kernels_step.py"), "--quick", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    _check_environment(report)
+    rows = report["results"]
+    assert rows["portable"]["kernels"] == {
+        "neuron": "portable (BPSRM_KERNEL=portable)",
+        "tcn_pooling": "PyTorch (BPSRM_KERNEL=portable)",
+    }
+    assert rows["compiled"]["kernels"] == report["environment"]["kernels"]  # the parent's own build
+    medians = {name: float(np.median(row["steps"])) for name, row in rows.items()}
+    assert all(len(row["steps"]) == 2 and min(row["steps"]) > 0 for row in rows.values())
+    assert rows["compiled"]["median_s_per_step"] == pytest.approx(medians["compiled"])
+    assert report["portable_over_compiled"] == pytest.approx(medians["portable"] / medians["compiled"])

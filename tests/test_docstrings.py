@@ -37,6 +37,7 @@ PUBLIC_MODULES = [
     "bpsrm.engine.commands",
     "bpsrm.checks",
     "bpsrm.data",
+    "bpsrm.environment",
 ]
 # Modules whose objects compute on tensors: their docstrings give shapes ("[T, B, ...]") or an equation.
 TENSOR_MODULES = {

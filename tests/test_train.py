@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import torch
+import yaml
 
 from bpsrm.engine import experiment as experiment_module
 from bpsrm.engine import trainer as trainer_module
@@ -424,3 +429,53 @@ def test_best_epoch_is_the_best_accuracy_then_the_lowest_loss(shared_data, tmp_p
     _train_stopped_after(config, tmp_path / "cut", 3)
     resumed = train(config, tmp_path / "cut", resume=True, log=lambda _: None)
     assert resumed["best_epoch"] == 3
+
+
+def test_metrics_json_lists_the_environments_a_resumed_run_went_on_in(shared_data, tmp_path, monkeypatch) -> None:
+    """A run resumed on a machine whose PyTorch takes other vector instructions says so in its log, and
+    metrics.json lists both environments with the epoch each took over (rank 0's; resume.note_environment)."""
+    config = _tiny(shared_data, epochs=2)
+    _train_stopped_after(config, tmp_path / "cut", 1)
+    real = trainer_module.describe_environment
+    first = real(torch.device("cpu"))
+    other = "DEFAULT" if first["cpu_capability"] != "DEFAULT" else "AVX2"
+    moved = lambda device: {**real(device), "cpu_capability": other}  # noqa: E731
+    monkeypatch.setattr(trainer_module, "describe_environment", moved)
+    lines: list[str] = []
+    train(config, tmp_path / "cut", resume=True, log=lines.append)
+    assert (
+        "resumed in another environment (rounding differs from an uninterrupted run): "
+        f"cpu_capability {first['cpu_capability']!r} -> {other!r}"
+    ) in lines
+    saved = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert saved["environments"] == [
+        {"from_epoch": 1, "after_step": 0, **first},
+        {"from_epoch": 2, "after_step": 0, **first, "cpu_capability": other},
+    ]
+    last = tmp_path / "cut" / "last.pt"
+    (tmp_path / "cut" / "metrics.json").unlink()
+    save_checkpoint(last, {**load_checkpoint(last), "environments": "AVX512"})
+    with pytest.raises(CheckpointError, match=r"last\.pt: its progress record is damaged .*'environments'"):
+        train(_tiny(shared_data, epochs=3), tmp_path / "cut", resume=True, log=lambda _: None)
+
+
+def test_the_log_says_when_the_compiled_kernels_are_not_in_use(shared_data, tmp_path) -> None:
+    """BPSRM_KERNEL=portable (as a build without a C compiler): the run still trains, on the portable path, and its
+    log and metrics.json say so; with the kernels built, no such line."""
+    command = [sys.executable, "-m", "bpsrm", "--threads", "1", "train", str(tmp_path / "tiny.yaml")]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config_to_dict(_tiny(shared_data, epochs=1))))
+    env = {**os.environ, "BPSRM_KERNEL": "portable"}
+    done = subprocess.run([*command, "--out", str(tmp_path / "p")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (
+        "note: bpsrm's compiled CPU kernels are not in use (neuron: portable (BPSRM_KERNEL=portable); "
+        "tcn_pooling: PyTorch (BPSRM_KERNEL=portable)): the same equations run on PyTorch's operations"
+    ) in done.stdout + done.stderr
+    (environment,) = json.loads((tmp_path / "p" / "metrics.json").read_text())["environments"]
+    assert environment["kernels"]["neuron"] == "portable (BPSRM_KERNEL=portable)"
+    from bpsrm.neuron.kernels import cpu
+
+    if cpu.available():
+        env.pop("BPSRM_KERNEL")
+        done = subprocess.run([*command, "--out", str(tmp_path / "c")], env=env, capture_output=True, text=True)
+        assert done.returncode == 0 and "compiled CPU kernels" not in done.stdout + done.stderr

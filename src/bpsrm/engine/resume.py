@@ -30,6 +30,7 @@ __all__ = [
     "check_same_config",
     "config_changes",
     "finished_metrics",
+    "note_environment",
     "rng_state",
     "set_rng_state",
 ]
@@ -50,6 +51,7 @@ class Progress:
     train_samples: int = 0
     skipped_batches: int = 0
     partial: EpochSoFar | None = None  # epoch start_epoch stopped in its middle (train.checkpoint_steps)
+    environments: list[dict[str, Any]] = field(default_factory=list)  # see note_environment
 
     def to_dict(self) -> dict[str, Any]:
         """The keys of last.pt that hold the progress."""
@@ -62,6 +64,7 @@ class Progress:
             "train_seconds": self.train_seconds,
             "train_samples": self.train_samples,
             "skipped_batches": self.skipped_batches,
+            "environments": self.environments,
         }
 
     @classmethod
@@ -76,7 +79,38 @@ class Progress:
             int(state["train_samples"]),
             int(state.get("skipped_batches", 0)),
             EpochSoFar.from_dict(state.get("partial")),
+            _environments(state.get("environments", [])),  # absent in a last.pt of bpsrm before 2026-12-07
         )
+
+
+def _environments(value: Any) -> list[dict[str, Any]]:
+    """last.pt's record of the environments a run ran on (TypeError when it is not a list of dicts)."""
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise TypeError(f"'environments' is not a list of dicts: {value!r:.80}")
+    return [dict(entry) for entry in value]
+
+
+_WHEN = ("from_epoch", "after_step")  # where an entry of Progress.environments takes over
+
+
+def note_environment(progress: Progress, environment: dict[str, Any], log: Callable[[str], None]) -> None:
+    """Record in ``progress`` the ``environment`` (:func:`bpsrm.environment.describe_environment`) the run goes on
+    in, when it differs from the last one recorded, with the epoch (and step) it takes over from: metrics.json
+    lists every one. A resumed run that changes environment is logged: its figures are then those of no single
+    uninterrupted run on either (other roundings from the first step on; see :mod:`bpsrm.environment`)."""
+    known = progress.environments
+    if known:
+        last = {key: value for key, value in known[-1].items() if key not in _WHEN}
+        changed = sorted(key for key in environment.keys() | last.keys() if environment.get(key) != last.get(key))
+        if not changed:
+            return
+        log(
+            "resumed in another environment (rounding differs from an uninterrupted run): "
+            + ", ".join(f"{key} {last.get(key)!r} -> {environment.get(key)!r}" for key in changed)
+        )
+    partial = progress.partial
+    when = {"from_epoch": progress.start_epoch, "after_step": partial.step if partial is not None else 0}
+    known.append({**when, **environment})
 
 
 @dataclass

@@ -17,6 +17,10 @@ A training run (:mod:`bpsrm.engine.trainer`) writes, and plots, eval and the tes
     (list of lists of ints, rows = true class, columns = predicted class) and
     ``firing_rates`` (object: layer name -> mean firing rate in [0, 1], in layer order;
     a plain list is accepted too and its layers are named ``layer 1``, ``layer 2``, ...).
+    ``environments`` lists what the run ran on (:func:`bpsrm.environment.describe_environment`: versions,
+    processor, PyTorch's vector instructions, threads, device, kernels), one entry per environment it went on in,
+    each with the ``from_epoch`` and ``after_step`` where it took over (rank 0's; an entry is added when a resume
+    finds another one); a run resumed from a checkpoint of bpsrm before this record lists only the later ones.
 
 ``activity.npz``
     The activity of one test sample: ``names`` (layer names, str); for each layer ``i``

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ..environment import describe_environment, kernels_in_use
 from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
 from ..network.augment import augment_images, drop_events, random_warp
@@ -44,6 +45,7 @@ from .resume import (
     Progress,
     check_resumable,
     finished_metrics,
+    note_environment,
     rng_state,
     set_rng_state,
 )
@@ -287,6 +289,7 @@ class _Run:
 def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, device: torch.device) -> dict[str, Any]:
     run = _set_up(config, out, log, ctx, device, resume)
     _resume(run, resume)
+    note_environment(run.progress, describe_environment(run.device), run.log)
     _open_folder(run)
     experiment = run.experiment
     log(
@@ -298,12 +301,28 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
         + _dropped_note(run)
     )
+    _kernels_note(run)
     for epoch in range(run.progress.start_epoch, config.train.epochs + 1):
         figures = _train_epoch(run, epoch)
         _end_epoch(run, epoch, *figures)
     if run.board is not None:
         run.board.close()
     return _finish(run)
+
+
+def _kernels_note(run: _Run) -> None:
+    """A line in the log when a CPU run cannot use bpsrm's compiled kernels (no C compiler at install time, a stale
+    build, BPSRM_KERNEL=portable): it then trains on the portable path, about half as fast."""
+    if run.device.type != "cpu":
+        return
+    slow = {part: how for part, how in kernels_in_use(run.device).items() if how != "C"}
+    if slow:
+        run.log(
+            "note: bpsrm's compiled CPU kernels are not in use ("
+            + "; ".join(f"{part}: {how}" for part, how in slow.items())
+            + "): the same equations run on PyTorch's operations, about half as fast a step; "
+            "`pip install -e .` with a C compiler builds them"
+        )
 
 
 def _dropped_note(run: _Run) -> str:
@@ -797,6 +816,7 @@ def _final_metrics(run: _Run, test: dict[str, Any]) -> dict[str, Any]:
         "samples_per_second": done.train_samples / done.train_seconds if done.train_seconds > 0 else 0.0,
         "world_size": run.ctx.world_size,
         "threads": torch.get_num_threads(),
+        "environments": done.environments,  # rank 0's, each from the epoch it took over (resume.note_environment)
         "skipped_batches": done.skipped_batches,
         "time_steps": config.model.time_steps,
         "spec": config.model.spec,

@@ -1,0 +1,99 @@
+"""What a run ran on: the software versions, the processor and the vector instructions PyTorch chose.
+
+A seeded CPU run is repeatable bit for bit only on the same PyTorch build, thread count and instruction set:
+PyTorch's CPU kernels (and oneDNN's convolutions) take a code path per vector extension, and each path
+rounds sums in its own order. Measured on N-MNIST fold 4 (``configs/nmnist.yaml``, the wider network with
+event augmentation, seed 0, one thread, the same code): the first epoch's training loss was 2.335991 with
+PyTorch's AVX-512 kernels, 2.346346 with ``ATEN_CPU_CAPABILITY=avx2``, 2.320031 with
+``ONEDNN_MAX_CPU_ISA=AVX2``, all three without bpsrm's compiled kernels, which move it too; after 30 epochs
+such runs differ by a validation sample or two. A run folder
+therefore records :func:`describe_environment` in ``metrics.json`` (key ``environment``), and the benchmark
+reports record it too, so that two figures that differ can be told apart by what they ran on.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._version import __version__
+
+__all__ = ["describe_environment", "cpu_model", "cpu_flags", "kernels_in_use"]
+
+_CPUINFO = Path("/proc/cpuinfo")
+
+#: The x86 extensions that choose PyTorch's and oneDNN's code paths (and so their roundings).
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+
+
+def _cpuinfo_field(name: str, cpuinfo: Path) -> str | None:
+    """The value of the first ``name`` line of ``cpuinfo`` (``/proc/cpuinfo`` on Linux); None where there is none."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_model(cpuinfo: Path = _CPUINFO) -> str:
+    """The processor's name: the first ``model name`` line of ``/proc/cpuinfo`` on Linux, else what
+    :func:`platform.processor` says, else the machine type (``x86_64``, ``arm64``)."""
+    return _cpuinfo_field("model name", cpuinfo) or platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_flags(cpuinfo: Path = _CPUINFO) -> list[str]:
+    """Which of :data:`VECTOR_FLAGS` the processor has, in that order (empty where ``/proc/cpuinfo`` has no
+    ``flags`` line: another system or architecture)."""
+    present = set((_cpuinfo_field("flags", cpuinfo) or "").split())
+    return [flag for flag in VECTOR_FLAGS if flag in present]
+
+
+def kernels_in_use(device: torch.device | str = "cpu") -> dict[str, str]:
+    """Which code runs the neuron and the TCN and pooling layers on ``device``: ``{"neuron": ..., "tcn_pooling":
+    ...}``. On a CPU, ``C`` for bpsrm's compiled kernels, else the portable path (PyTorch operations, the same
+    equations with other roundings, about half the speed of a training step) with the reason; on a GPU,
+    ``Triton`` or the portable path for the neuron, PyTorch's operations for TCN and pooling."""
+    from .network import native
+    from .neuron.kernels import FORCED_KERNEL, cpu, gpu
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        neuron = "Triton" if gpu.available() else f"portable ({gpu.unavailable_reason()})"
+        return {"neuron": neuron, "tcn_pooling": "PyTorch"}
+    neuron = "C" if cpu.available() else f"portable ({cpu.unavailable_reason()})"
+    if native.available():
+        return {"neuron": neuron, "tcn_pooling": "C"}
+    why = "BPSRM_KERNEL=portable" if FORCED_KERNEL == "portable" else "the C library was not built or is stale"
+    return {"neuron": neuron, "tcn_pooling": f"PyTorch ({why})"}
+
+
+def describe_environment(device: torch.device | str | None = None) -> dict[str, Any]:
+    """What a run's figures depend on besides its config and seed.
+
+    Returns ``{"bpsrm", "torch", "python", "system", "cpu", "cpu_flags", "cpu_capability", "threads",
+    "device", "kernels"}``: the versions, the operating system, the processor's name and vector extensions
+    (:func:`cpu_flags`), the vector instructions PyTorch's CPU kernels use
+    (``torch.backends.cpu.get_cpu_capability()``: ``AVX512``, ``AVX2``, ``DEFAULT`` ...; an
+    ``ATEN_CPU_CAPABILITY`` setting lowers it), the intra-op threads, the device (``cpu`` or the GPU's
+    name) and the code that runs the layers there (:func:`kernels_in_use`).
+    """
+    device = torch.device(device if device is not None else "cpu")
+    return {
+        "bpsrm": __version__,
+        "torch": str(torch.__version__),  # a TorchVersion, which weights-only loading refuses
+        "python": platform.python_version(),
+        "system": platform.platform(terse=True),
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "kernels": kernels_in_use(device),
+    }

@@ -1,0 +1,110 @@
+"""What a run ran on (bpsrm.environment) and its record across resumes (resume.note_environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from bpsrm.engine.resume import EpochSoFar, Progress, note_environment
+from bpsrm.environment import VECTOR_FLAGS, cpu_flags, cpu_model, describe_environment
+
+CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz
+flags\t\t: fpu sse2 avx avx2 fma avx512f avx512dq avx512_vnni
+processor\t: 1
+model name\t: another name on the second core
+flags\t\t: fpu
+"""
+
+
+def test_the_processor_and_its_vector_extensions_are_read_from_cpuinfo(tmp_path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO)
+    assert cpu_model(cpuinfo) == "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"  # the first core's line
+    assert cpu_flags(cpuinfo) == ["avx2", "fma", "avx512f", "avx512_vnni"]  # in VECTOR_FLAGS' order; avx, dq not kept
+    assert set(VECTOR_FLAGS) >= {"avx2", "avx512f", "amx_tile"}
+
+
+def test_without_cpuinfo_the_platform_names_the_processor(tmp_path) -> None:
+    missing = tmp_path / "no-such-file"
+    assert cpu_model(missing) == (platform.processor() or platform.machine() or "unknown")
+    assert cpu_flags(missing) == []
+    (tmp_path / "bare").write_text("processor\t: 0\n")
+    assert cpu_model(tmp_path / "bare") == (platform.processor() or platform.machine() or "unknown")
+
+
+def _environment_in_child(**env: str) -> dict:
+    code = "import json; from bpsrm.environment import describe_environment; print(json.dumps(describe_environment()))"
+    child = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    )
+    return json.loads(child.stdout)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="ATEN_CPU_CAPABILITY names x86 extensions")
+def test_the_record_follows_the_vector_instructions_pytorch_is_told_to_use() -> None:
+    """ATEN_CPU_CAPABILITY=default makes PyTorch take its plain kernels (other roundings): the record must say so,
+    as it says the thread count a process was given."""
+    plain = _environment_in_child(ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
+    assert plain["cpu_capability"] == "DEFAULT" and plain["threads"] == 1
+    assert plain["device"] == "cpu" and plain["torch"].split("+")[0].count(".") == 2
+    assert plain["python"] == platform.python_version()
+    keys = {"bpsrm", "torch", "python", "system", "cpu", "cpu_flags", "cpu_capability", "threads", "device", "kernels"}
+    assert set(plain) == keys
+
+
+ENV = {"torch": "2.13.0", "cpu": "X", "cpu_capability": "AVX512", "threads": 2}
+
+
+def test_a_run_records_where_it_started_and_each_environment_it_went_on_in() -> None:
+    progress, lines = Progress(), []
+    note_environment(progress, ENV, lines.append)
+    assert progress.environments == [{"from_epoch": 1, "after_step": 0, **ENV}] and lines == []
+    progress.start_epoch = 3  # resumed after epoch 2 on the same machine: nothing new
+    note_environment(progress, dict(ENV), lines.append)
+    assert len(progress.environments) == 1 and lines == []
+    progress.start_epoch, progress.partial = 4, EpochSoFar(step=60)  # resumed in epoch 4 after its step 60
+    moved = {**ENV, "cpu_capability": "AVX2", "threads": 1}
+    note_environment(progress, moved, lines.append)
+    assert progress.environments[1] == {"from_epoch": 4, "after_step": 60, **moved}
+    assert lines == [
+        "resumed in another environment (rounding differs from an uninterrupted run): "
+        "cpu_capability 'AVX512' -> 'AVX2', threads 2 -> 1"
+    ]
+    saved = Progress.from_dict(progress.to_dict())  # what last.pt keeps
+    assert saved.environments == progress.environments
+
+
+def test_a_record_without_environments_reads_as_none_known_and_a_damaged_one_is_refused() -> None:
+    state = Progress().to_dict()
+    del state["environments"]  # a last.pt written before the record existed
+    assert Progress.from_dict(state).environments == []
+    for damaged in ("AVX512", [1, 2], {"cpu": "X"}):
+        with pytest.raises(TypeError, match="'environments' is not a list of dicts"):
+            Progress.from_dict({**state, "environments": damaged})
+
+
+def test_the_record_names_the_cpu_device_and_holds_plain_values_only() -> None:
+    assert describe_environment("cpu")["device"] == "cpu"
+    record = describe_environment()
+    assert record["device"] == "cpu"
+    # plain str/int/list only: last.pt keeps it, and weights-only loading refuses torch's TorchVersion class
+    assert type(record["torch"]) is str and all(type(value) in (str, int, list, dict) for value in record.values())
+
+
+def test_the_record_says_whether_the_compiled_kernels_run() -> None:
+    """BPSRM_KERNEL=portable turns bpsrm's C kernels off (the portable path: the same equations through PyTorch's
+    operations, other roundings): the record must say so, and say it was turned off rather than not built."""
+    portable = _environment_in_child(BPSRM_KERNEL="portable")["kernels"]
+    assert portable == {"neuron": "portable (BPSRM_KERNEL=portable)", "tcn_pooling": "PyTorch (BPSRM_KERNEL=portable)"}
+    from bpsrm.network import native
+    from bpsrm.neuron.kernels import cpu
+
+    if cpu.available() and native.available():  # the bootstrap builds them where a C compiler is present
+        assert _environment_in_child()["kernels"] == {"neuron": "C", "tcn_pooling": "C"}
