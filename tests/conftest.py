@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 # Triton kernels run on CPU tensors through Triton's interpreter in the tests (no GPU in CI); the switch is
 # read when triton is first imported, so it is set before anything can import it.
 os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# bpsrm's user cache (frames of event recordings, keyed by where the data lies) goes to a folder of this test
+# process, removed at its end, not to ~/.cache/bpsrm: every tmp_path a test trains from would leave files there.
+if "BPSRM_CACHE" not in os.environ:
+    os.environ["BPSRM_CACHE"] = tempfile.mkdtemp(prefix="bpsrm-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["BPSRM_CACHE"], True)
 
 # Under several pytest-xdist workers, each worker and every process it starts (bpsrm commands, docs pages) gets its
 # share of the cores, so that two trainings on two workers do not run four threads on two cores.

@@ -3,12 +3,13 @@
 A seeded CPU run is repeatable bit for bit only on the same PyTorch build, thread count and instruction set:
 PyTorch's CPU kernels (and oneDNN's convolutions) take a code path per vector extension, and each path
 rounds sums in its own order. Measured on N-MNIST fold 4 (``configs/nmnist.yaml``, the wider network with
-event augmentation, seed 0, one thread, the same code): the first epoch's training loss was 2.335991 with
-PyTorch's AVX-512 kernels, 2.346346 with ``ATEN_CPU_CAPABILITY=avx2``, 2.320031 with
-``ONEDNN_MAX_CPU_ISA=AVX2``, all three without bpsrm's compiled kernels, which move it too; after 30 epochs
-such runs differ by a validation sample or two. A run folder
-therefore records :func:`describe_environment` in ``metrics.json`` (key ``environment``), and the benchmark
-reports record it too, so that two figures that differ can be told apart by what they ran on.
+event augmentation, seed 0, one thread, the same code and C kernels; results/tuning/nmnist-fold-trace.json): the
+first epoch's training loss was 2.338269 with PyTorch's AVX-512 kernels, 2.352588 with
+``ATEN_CPU_CAPABILITY=avx2``, 2.333842 with ``ONEDNN_MAX_CPU_ISA=AVX2``; bpsrm's compiled kernels against its
+portable path move it as much (2.338269 against 2.335991). A run folder therefore records
+:func:`describe_environment` in ``metrics.json`` (key ``environments``, one entry per environment a resumed run
+went on in), and the benchmark reports record it too, so that two figures that differ can be told apart by what
+they ran on.
 """
 
 from __future__ import annotations
