@@ -157,6 +157,13 @@ def test_an_epoch_stopped_in_its_middle_resumes_after_its_last_saved_step(shared
     monkeypatch.setattr(trainer_module, "_train_step", real_step)
     saved = load_checkpoint(tmp_path / "cut" / "last.pt")
     assert saved["epoch"] == 1 and saved["partial"]["step"] == 4 and saved["partial"]["count"] == 4 * 32
+    # bpsrm eval says how far each checkpoint was trained: last.pt 1 epoch and 4 steps of epoch 2, best.pt epoch 1
+    from bpsrm.deploy.inference import evaluate_checkpoint
+
+    cut_last = evaluate_checkpoint(tmp_path / "cut" / "last.pt")
+    assert (cut_last["checkpoint_epoch"], cut_last["checkpoint_step"]) == (1, 4)
+    cut_best = evaluate_checkpoint(tmp_path / "cut" / "best.pt")
+    assert (cut_best["checkpoint_epoch"], cut_best["checkpoint_step"]) == (1, None)
     lines: list[str] = []
     raw["train"]["checkpoint_steps"] = 3  # may change on resume: it changes no figure
     resumed = train(config_from_dict(raw), tmp_path / "cut", resume=True, log=lines.append)

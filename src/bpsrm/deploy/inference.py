@@ -224,6 +224,7 @@ def evaluate_trained(
         "options": merged,
         "adapted": adapt,
         "checkpoint_adapted_from": _adapted_from(trained.state),
+        **_trained_until(trained.state),
         "location": _display_path(dataset.location),
         "samples": result["samples"],
         "accuracy": result["accuracy"],
@@ -232,6 +233,18 @@ def evaluate_trained(
         "confusion_matrix": result["confusion_matrix"],
         "firing_rates": dict(zip(trained.model.spiking_layer_names(), result["firing_rates"], strict=True)),
         "normalisation_from_checkpoint": trained.data_stats,
+    }
+
+
+def _trained_until(state: dict[str, Any]) -> dict[str, int | None]:
+    """How far the checkpoint's weights were trained: ``checkpoint_epoch``, the epochs they hold (best.pt: the
+    chosen epoch), and ``checkpoint_step``, for a last.pt written within an epoch (train.checkpoint_steps), the
+    steps of the next epoch done on top of them (None at an epoch's end). None where the checkpoint does not say."""
+    epoch, partial = state.get("epoch"), state.get("partial")
+    step = partial.get("step") if isinstance(partial, dict) else None
+    return {
+        "checkpoint_epoch": epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
+        "checkpoint_step": step if isinstance(step, int) and not isinstance(step, bool) else None,
     }
 
 
