@@ -309,8 +309,14 @@ def test_tensorboard_logging(shared_data, tmp_path) -> None:
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
     scalars = events.Tags()["scalars"]
-    assert {"train/loss", "val/accuracy", "firing_rate/SRM1 (FC32)"} <= set(scalars)
+    assert {"train/loss", "val/accuracy", "val/firing_rate/SRM1 (FC32)", "train/lr", "train/samples_per_second"} <= set(
+        scalars
+    )
+    assert not {tag for tag in scalars if tag.startswith(("samples/", "firing_rate/"))}  # every tag in its group
     assert [e.step for e in events.Scalars("val/accuracy")] == [1, 2]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    (test,) = events.Scalars("test/accuracy")  # the chosen model's, once, at its epoch
+    assert (test.step, test.value) == (metrics["best_epoch"], pytest.approx(metrics["test_accuracy"]))
 
 
 def test_validation_on_other_data(shared_data) -> None:

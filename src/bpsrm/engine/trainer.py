@@ -302,12 +302,14 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         + _dropped_note(run)
     )
     _kernels_note(run)
-    for epoch in range(run.progress.start_epoch, config.train.epochs + 1):
-        figures = _train_epoch(run, epoch)
-        _end_epoch(run, epoch, *figures)
-    if run.board is not None:
-        run.board.close()
-    return _finish(run)
+    try:
+        for epoch in range(run.progress.start_epoch, config.train.epochs + 1):
+            figures = _train_epoch(run, epoch)
+            _end_epoch(run, epoch, *figures)
+        return _finish(run)
+    finally:
+        if run.board is not None:
+            run.board.close()
 
 
 def _kernels_note(run: _Run) -> None:
@@ -734,13 +736,19 @@ def _training_state(run: _Run, rng_ranks: list[Any] | None) -> dict[str, Any]:
 
 
 def _board_epoch(board: Any, model: SpikingNetwork, row: dict[str, Any], firing_rates: list[float]) -> None:
-    """The epoch's figures and each layer's firing rate in TensorBoard."""
+    """The epoch's figures (a metrics.csv row: ``train/loss``, ``val/accuracy``, ``train/lr`` ...) and each layer's
+    firing rate on the validation data (``val/firing_rate/<layer>``) in TensorBoard."""
     for key, value in row.items():
         if key != "epoch" and value is not None:
-            board.add_scalar(key.replace("_", "/", 1), value, row["epoch"])
+            board.add_scalar(_BOARD_TAGS.get(key, key.replace("_", "/", 1)), value, row["epoch"])
     for name, rate in zip(model.spiking_layer_names(), firing_rates, strict=bool(firing_rates)):  # none: no val
-        board.add_scalar(f"firing_rate/{name}", rate, row["epoch"])
+        board.add_scalar(f"val/firing_rate/{name}", rate, row["epoch"])
     board.flush()
+
+
+_BOARD_TAGS = {"lr": "train/lr", "samples_per_second": "train/samples_per_second"}
+"""TensorBoard tags of the metrics.csv columns whose name does not start with their group (``train_loss`` is
+``train/loss``)."""
 
 
 def _finish(run: _Run) -> dict[str, Any]:
@@ -757,6 +765,9 @@ def _finish(run: _Run) -> dict[str, Any]:
     metrics = _final_metrics(run, test)
     if not ctx.is_main:
         return metrics
+    if run.board is not None:  # at the chosen epoch; with train.test false, the validation figure of that model
+        tag = "test/accuracy" if config.train.test else "val/accuracy_of_chosen_model"
+        run.board.add_scalar(tag, test["accuracy"], run.progress.best_epoch)
     from ..deploy.ood import calibrate_checkpoint  # not needed to train: imported where it is used
 
     with _writing(run, "best.pt's out-of-distribution calibration"):
