@@ -19,17 +19,7 @@ pytestmark = pytest.mark.slow
     ("script", "options"), [("neuron.py", []), ("train_step.py", []), ("train_step.py", ["--inference"])]
 )
 def test_benchmark_runs_quick(script, options, tmp_path) -> None:
-    out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--quick", *options, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(out.read_text())
-    _check_environment(report)
+    report = _run_quick(script, tmp_path, *options)
     rows = report["main"]["results"] if script == "neuron.py" else report["results"]
     if script == "neuron.py":
         assert rows["bpsrm fused"]["ms"] > 0 and rows["bpsrm fused"]["x_bpsrm_fused"] == 1.0
@@ -42,6 +32,17 @@ def test_benchmark_runs_quick(script, options, tmp_path) -> None:
         assert row["ms_per_step"] > 0
         assert row["samples_per_second"] == pytest.approx(report["batch"] / row["ms_per_step"] * 1e3)
         assert ("peak_rss_mb" in row) == (not options)  # memory is measured for training only
+
+
+def _run_quick(script: str, tmp_path, *options: str) -> dict:
+    """The report of ``benchmarks/<script> --quick``, checked to have run and to say what it ran on."""
+    out = tmp_path / "report.json"
+    command = [sys.executable, str(REPO / "benchmarks" / script), "--quick", *options, "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    _check_environment(report)
+    return report
 
 
 def _check_environment(report: dict) -> None:
@@ -79,12 +80,7 @@ def _check_fixed_cost(report: dict) -> None:
 def test_the_peer_agreement_benchmark_runs_quick(tmp_path) -> None:
     """Each installed peer against bpsrm's same dynamics: SpikingJelly's and snnTorch's spikes all equal and their
     gradients parallel (the exact comparison is tests/test_peer_dynamics.py)."""
-    out = tmp_path / "agreement.json"
-    command = [sys.executable, str(REPO / "benchmarks" / "peer_agreement.py"), "--quick", "--out", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(out.read_text())
-    _check_environment(report)
+    report = _run_quick("peer_agreement.py", tmp_path)
     assert report["shape"] == [8, 4, 64] and report["dtype"] == "float64"
     rows = report["results"]
     assert {"SpikingJelly LIFNode (m)", "snnTorch Synaptic"} <= set(rows)  # the bootstrap installs both
@@ -114,18 +110,7 @@ def test_readme_table_is_built_from_the_results() -> None:
 
 
 def test_the_finite_check_benchmark_runs_quick(tmp_path) -> None:
-    out = tmp_path / "finite.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "finite_check.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(out.read_text())
-    _check_environment(report)
-    rows = report["results"]
+    rows = _run_quick("finite_check.py", tmp_path)["results"]
     assert {row["backend"] for row in rows} == {"fused", "portable"}
     for row in rows:
         assert row["ms_checked"] > 0 and row["ms_unchecked"] > 0
@@ -134,12 +119,7 @@ def test_the_finite_check_benchmark_runs_quick(tmp_path) -> None:
 def test_the_kernels_step_benchmark_runs_quick(tmp_path) -> None:
     """Each build ran on the kernels it names (the portable child really without them), and the ratio is the
     ratio of the two medians of the recorded steps."""
-    out = tmp_path / "kernels.json"
-    command = [sys.executable, str(REPO / "benchmarks" / "kernels_step.py"), "--quick", "--out", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(out.read_text())
-    _check_environment(report)
+    report = _run_quick("kernels_step.py", tmp_path)
     rows = report["results"]
     assert rows["portable"]["kernels"] == {
         "neuron": "portable (BPSRM_KERNEL=portable)",
