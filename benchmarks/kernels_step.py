@@ -79,14 +79,17 @@ def main() -> None:
     command = [sys.executable, __file__, "--child", f"--threads={args.threads}", *options]
     seconds: dict[str, list[float]] = {name: [] for name in BUILDS}
     kernels: dict[str, dict] = {}
+    inherited = {key: value for key, value in os.environ.items() if key != "BPSRM_KERNEL"}
     for _ in range(args.rounds):
         for name, env in BUILDS.items():
-            done = subprocess.run(
-                command, env={**os.environ, **env}, capture_output=True, text=True, check=True, timeout=1800
-            )
+            done = subprocess.run(command, env={**inherited, **env}, capture_output=True, text=True, timeout=1800)
+            if done.returncode != 0:
+                sys.exit(f"kernels_step.py: the {name} build failed:\n{done.stderr[-3000:]}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
             seconds[name] += result["seconds"]
             kernels[name] = result["environment"]["kernels"]
+    if kernels["compiled"] != {"neuron": "C", "tcn_pooling": "C"}:
+        sys.exit(f"kernels_step.py: bpsrm's compiled kernels are not built here ({kernels['compiled']}): no comparison")
     results = {
         name: {"median_s_per_step": statistics.median(seconds[name]), "steps": seconds[name], "kernels": kernels[name]}
         for name in BUILDS

@@ -50,8 +50,6 @@ def _check_environment(report: dict) -> None:
     environment = report["environment"]
     assert environment["bpsrm"] == bpsrm.__version__ and environment["device"] == "cpu"
     assert environment["cpu_capability"] and environment["cpu"]
-    if "threads" in report:
-        assert environment["threads"] == report["threads"]
 
 
 def _check_fixed_cost(report: dict) -> None:
@@ -125,7 +123,7 @@ def test_the_kernels_step_benchmark_runs_quick(tmp_path) -> None:
         "neuron": "portable (BPSRM_KERNEL=portable)",
         "tcn_pooling": "PyTorch (BPSRM_KERNEL=portable)",
     }
-    assert rows["compiled"]["kernels"] == report["environment"]["kernels"]  # the parent's own build
+    assert rows["compiled"]["kernels"] == {"neuron": "C", "tcn_pooling": "C"}  # the bootstrap builds them
     medians = {name: float(np.median(row["steps"])) for name, row in rows.items()}
     assert all(len(row["steps"]) == 2 and min(row["steps"]) > 0 for row in rows.values())
     assert rows["compiled"]["median_s_per_step"] == pytest.approx(medians["compiled"])

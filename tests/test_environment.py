@@ -56,10 +56,18 @@ def test_the_record_follows_the_vector_instructions_pytorch_is_told_to_use() -> 
     assert plain["device"] == "cpu" and plain["torch"].split("+")[0].count(".") == 2
     assert plain["python"] == platform.python_version()
     keys = {"bpsrm", "torch", "python", "system", "cpu", "cpu_flags", "cpu_capability", "threads", "device", "kernels"}
-    assert set(plain) == keys
+    assert set(plain) == keys | {"settings"} and plain["settings"]["ATEN_CPU_CAPABILITY"] == "default"
 
 
-ENV = {"torch": "2.13.0", "cpu": "X", "cpu_capability": "AVX512", "threads": 2}
+def test_the_record_keeps_the_settings_that_choose_code_paths() -> None:
+    """oneDNN's ISA limit changes the convolutions' roundings but not PyTorch's cpu_capability: only the recorded
+    setting tells two such runs apart."""
+    limited = _environment_in_child(ONEDNN_MAX_CPU_ISA="AVX2")
+    assert limited["settings"].get("ONEDNN_MAX_CPU_ISA") == "AVX2"
+    assert "ONEDNN_MAX_CPU_ISA" not in _environment_in_child()["settings"] or "ONEDNN_MAX_CPU_ISA" in os.environ
+
+
+ENV = {"bpsrm": "0.1.0", "torch": "2.13.0", "cpu": "X", "cpu_capability": "AVX512", "threads": 2}
 
 
 def test_a_run_records_where_it_started_and_each_environment_it_went_on_in() -> None:
@@ -77,6 +85,11 @@ def test_a_run_records_where_it_started_and_each_environment_it_went_on_in() -> 
         "resumed in another environment (rounding differs from an uninterrupted run): "
         "cpu_capability 'AVX512' -> 'AVX2', threads 2 -> 1"
     ]
+    moved_machine = {**moved, "system": "Linux-6.19", "bpsrm": "0.2.0"}  # no key that decides roundings
+    progress.start_epoch, progress.partial = 6, None
+    note_environment(progress, moved_machine, lines.append)
+    assert lines[-1] == "resumed in another environment: bpsrm '0.1.0' -> '0.2.0', system None -> 'Linux-6.19'"
+    assert progress.environments[-1] == {"from_epoch": 6, "after_step": 0, **moved_machine}
     saved = Progress.from_dict(progress.to_dict())  # what last.pt keeps
     assert saved.environments == progress.environments
 

@@ -482,7 +482,8 @@ def test_the_log_says_when_the_compiled_kernels_are_not_in_use(shared_data, tmp_
     assert done.returncode == 0, done.stderr[-2000:]
     assert (
         "note: bpsrm's compiled CPU kernels are not in use (neuron: portable (BPSRM_KERNEL=portable); "
-        "tcn_pooling: PyTorch (BPSRM_KERNEL=portable)): the same equations run on PyTorch's operations"
+        "tcn_pooling: PyTorch (BPSRM_KERNEL=portable)): the same equations run on PyTorch's operations, about half as "
+        "fast a step; unset BPSRM_KERNEL to use them"
     ) in done.stdout + done.stderr
     (environment,) = json.loads((tmp_path / "p" / "metrics.json").read_text())["environments"]
     assert environment["kernels"]["neuron"] == "portable (BPSRM_KERNEL=portable)"

@@ -6,7 +6,7 @@ rounds sums in its own order. Measured on N-MNIST fold 4 (``configs/nmnist.yaml`
 event augmentation, seed 0, one thread, the same code and C kernels; results/tuning/nmnist-fold-trace.json): the
 first epoch's training loss was 2.338269 with PyTorch's AVX-512 kernels, 2.352588 with
 ``ATEN_CPU_CAPABILITY=avx2``, 2.333842 with ``ONEDNN_MAX_CPU_ISA=AVX2``; bpsrm's compiled kernels against its
-portable path move it as much (2.338269 against 2.335991). A run folder therefore records
+portable path also move it (2.338269 against 2.335991). A run folder therefore records
 :func:`describe_environment` in ``metrics.json`` (key ``environments``, one entry per environment a resumed run
 went on in), and the benchmark reports record it too, so that two figures that differ can be told apart by what
 they ran on.
@@ -14,6 +14,7 @@ they ran on.
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 
 from ._version import __version__
 
-__all__ = ["describe_environment", "cpu_model", "cpu_flags", "kernels_in_use"]
+__all__ = ["describe_environment", "cpu_model", "cpu_flags", "kernels_in_use", "ROUNDING_KEYS", "CODE_PATH_SETTINGS"]
 
 _CPUINFO = Path("/proc/cpuinfo")
 
@@ -56,11 +57,22 @@ def cpu_flags(cpuinfo: Path = _CPUINFO) -> list[str]:
     return [flag for flag in VECTOR_FLAGS if flag in present]
 
 
+#: Environment variables that choose code paths, and so roundings: PyTorch's and oneDNN's vector instructions,
+#: bpsrm's kernels. Recorded (``settings``) where they are set.
+CODE_PATH_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "BPSRM_KERNEL")
+
+#: The keys of :func:`describe_environment` whose change changes a run's roundings (the others, such as the
+#: system's kernel release or bpsrm's version, may not).
+ROUNDING_KEYS = ("torch", "cpu_flags", "cpu_capability", "threads", "device", "kernels", "settings")
+
+
 def kernels_in_use(device: torch.device | str = "cpu") -> dict[str, str]:
-    """Which code runs the neuron and the TCN and pooling layers on ``device``: ``{"neuron": ..., "tcn_pooling":
-    ...}``. On a CPU, ``C`` for bpsrm's compiled kernels, else the portable path (PyTorch operations, the same
-    equations with other roundings, about half the speed of a training step) with the reason; on a GPU,
-    ``Triton`` or the portable path for the neuron, PyTorch's operations for TCN and pooling."""
+    """Which code is available to the neuron and to the TCN and pooling layers on ``device``: ``{"neuron": ...,
+    "tcn_pooling": ...}``. On a CPU, ``C`` for bpsrm's compiled kernels, else the portable path (PyTorch
+    operations, the same equations with other roundings, about half the speed of a training step) with the reason;
+    on a GPU, ``Triton`` or the portable path for the neuron, PyTorch's operations for TCN and pooling. A call the
+    kernels do not handle still takes the portable path (a surrogate of one's own without a kernel, float16 on a
+    CPU, ``BPSRM_KERNEL=triton`` on CPU tensors)."""
     from .network import native
     from .neuron.kernels import FORCED_KERNEL, cpu, gpu
 
@@ -79,11 +91,13 @@ def describe_environment(device: torch.device | str | None = None) -> dict[str, 
     """What a run's figures depend on besides its config and seed.
 
     Returns ``{"bpsrm", "torch", "python", "system", "cpu", "cpu_flags", "cpu_capability", "threads",
-    "device", "kernels"}``: the versions, the operating system, the processor's name and vector extensions
-    (:func:`cpu_flags`), the vector instructions PyTorch's CPU kernels use
+    "device", "kernels", "settings"}``: the versions, the operating system, the processor's name and vector
+    extensions (:func:`cpu_flags`), the vector instructions PyTorch's CPU kernels use
     (``torch.backends.cpu.get_cpu_capability()``: ``AVX512``, ``AVX2``, ``DEFAULT`` ...; an
     ``ATEN_CPU_CAPABILITY`` setting lowers it), the intra-op threads, the device (``cpu`` or the GPU's
-    name) and the code that runs the layers there (:func:`kernels_in_use`).
+    name), the code available to the layers there (:func:`kernels_in_use`), and which of
+    :data:`CODE_PATH_SETTINGS` are set, with their values (oneDNN's ``ONEDNN_MAX_CPU_ISA`` changes roundings
+    without changing ``cpu_capability``).
     """
     device = torch.device(device if device is not None else "cpu")
     return {
@@ -97,4 +111,5 @@ def describe_environment(device: torch.device | str | None = None) -> dict[str, 
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
         "kernels": kernels_in_use(device),
+        "settings": {name: os.environ[name] for name in CODE_PATH_SETTINGS if name in os.environ},
     }

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..environment import ROUNDING_KEYS
 from ..errors import BpsrmError, CheckpointError, ConfigError, RunFolderError, shown
 from .config import Config, config_from_dict, flat_config, load_config
 from .run_folder import CONFIG_YAML, METRICS_JSON, read_metrics
@@ -96,16 +97,20 @@ _WHEN = ("from_epoch", "after_step")  # where an entry of Progress.environments 
 def note_environment(progress: Progress, environment: dict[str, Any], log: Callable[[str], None]) -> None:
     """Record in ``progress`` the ``environment`` (:func:`bpsrm.environment.describe_environment`) the run goes on
     in, when it differs from the last one recorded, with the epoch (and step) it takes over from: metrics.json
-    lists every one. A resumed run that changes environment is logged: its figures are then those of no single
-    uninterrupted run on either (other roundings from the first step on; see :mod:`bpsrm.environment`)."""
+    lists every one. A resume that changes environment is logged, and where a key of
+    :data:`bpsrm.environment.ROUNDING_KEYS` changed, the log says that the run's figures are then those of no
+    single uninterrupted run (other roundings from that step on)."""
     known = progress.environments
     if known:
         last = {key: value for key, value in known[-1].items() if key not in _WHEN}
         changed = sorted(key for key in environment.keys() | last.keys() if environment.get(key) != last.get(key))
         if not changed:
             return
+        rounding = any(key in ROUNDING_KEYS for key in changed)
         log(
-            "resumed in another environment (rounding differs from an uninterrupted run): "
+            "resumed in another environment"
+            + (" (rounding differs from an uninterrupted run)" if rounding else "")
+            + ": "
             + ", ".join(f"{key} {last.get(key)!r} -> {environment.get(key)!r}" for key in changed)
         )
     partial = progress.partial

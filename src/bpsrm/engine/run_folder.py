@@ -20,7 +20,8 @@ A training run (:mod:`bpsrm.engine.trainer`) writes, and plots, eval and the tes
     ``environments`` lists what the run ran on (:func:`bpsrm.environment.describe_environment`: versions,
     processor, PyTorch's vector instructions, threads, device, kernels), one entry per environment it went on in,
     each with the ``from_epoch`` and ``after_step`` where it took over (rank 0's; an entry is added when a resume
-    finds another one); a run resumed from a checkpoint of bpsrm before this record lists only the later ones.
+    finds another one); a run resumed from a checkpoint of bpsrm before this record lists only the later ones. An
+    entry from epoch ``epochs + 1`` is a finished run resumed to write its results (the test read there).
 
 ``activity.npz``
     The activity of one test sample: ``names`` (layer names, str); for each layer ``i``

@@ -318,13 +318,20 @@ def _kernels_note(run: _Run) -> None:
     if run.device.type != "cpu":
         return
     slow = {part: how for part, how in kernels_in_use(run.device).items() if how != "C"}
-    if slow:
-        run.log(
-            "note: bpsrm's compiled CPU kernels are not in use ("
-            + "; ".join(f"{part}: {how}" for part, how in slow.items())
-            + "): the same equations run on PyTorch's operations, about half as fast a step; "
-            "`pip install -e .` with a C compiler builds them"
-        )
+    if not slow:
+        return
+    forced = any("BPSRM_KERNEL=portable" in how for how in slow.values())
+    remedy = (
+        "unset BPSRM_KERNEL to use them"
+        if forced
+        else "with a C compiler, `python -m pip install --no-deps -e .` in bpsrm's environment builds them "
+        "(scripts/bootstrap.sh rebuilds only when setup.py or a C file changes)"
+    )
+    run.log(
+        "note: bpsrm's compiled CPU kernels are not in use ("
+        + "; ".join(f"{part}: {how}" for part, how in slow.items())
+        + f"): the same equations run on PyTorch's operations, about half as fast a step; {remedy}"
+    )
 
 
 def _dropped_note(run: _Run) -> str:
