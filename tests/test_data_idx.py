@@ -93,6 +93,7 @@ def test_a_gzip_bomb_is_read_no_further_than_its_header_declares(tmp_path) -> No
 def test_missing_dataset_lists_where_it_looked(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BPSRM_DATA", str(tmp_path / "env"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BPSRM_CACHE", raising=False)  # unset the tests' own cache (conftest): the default is used
     with pytest.raises(DataError) as info:
         find_fashion_mnist(tmp_path / "given")
     message = str(info.value)
