@@ -14,6 +14,7 @@ they ran on.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from pathlib import Path
@@ -31,29 +32,35 @@ _CPUINFO = Path("/proc/cpuinfo")
 VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 
 
-def _cpuinfo_field(name: str, cpuinfo: Path) -> str | None:
-    """The value of the first ``name`` line of ``cpuinfo`` (``/proc/cpuinfo`` on Linux); None where there is none."""
+@functools.cache
+def _cpuinfo(cpuinfo: Path) -> dict[str, str]:
+    """The fields of the first processor in ``cpuinfo`` (``/proc/cpuinfo`` on Linux), read once per process and
+    path (the processor does not change under a running process); empty where the file cannot be read."""
+    fields: dict[str, str] = {}
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
             for line in lines:
                 key, sep, value = line.partition(":")
-                if sep and key.strip() == name:
-                    return value.strip()
+                if not sep:
+                    if fields:
+                        break  # the blank line after the first processor
+                    continue
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return None
+    return fields
 
 
 def cpu_model(cpuinfo: Path = _CPUINFO) -> str:
     """The processor's name: the first ``model name`` line of ``/proc/cpuinfo`` on Linux, else what
     :func:`platform.processor` says, else the machine type (``x86_64``, ``arm64``)."""
-    return _cpuinfo_field("model name", cpuinfo) or platform.processor() or platform.machine() or "unknown"
+    return _cpuinfo(cpuinfo).get("model name") or platform.processor() or platform.machine() or "unknown"
 
 
 def cpu_flags(cpuinfo: Path = _CPUINFO) -> list[str]:
     """Which of :data:`VECTOR_FLAGS` the processor has, in that order (empty where ``/proc/cpuinfo`` has no
     ``flags`` line: another system or architecture)."""
-    present = set((_cpuinfo_field("flags", cpuinfo) or "").split())
+    present = set(_cpuinfo(cpuinfo).get("flags", "").split())
     return [flag for flag in VECTOR_FLAGS if flag in present]
 
 

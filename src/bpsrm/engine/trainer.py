@@ -26,11 +26,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ..environment import describe_environment, kernels_in_use
+from ..environment import describe_environment
 from ..errors import BpsrmError, CheckpointError, ConfigError, NonFiniteError, RunFolderError
 from ..files import progress
 from ..network.augment import augment_images, drop_events, random_warp
 from ..network.models import SpikingNetwork
+from ..neuron.kernels import FORCED_KERNEL
 from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_to_dict, flat_config
@@ -289,7 +290,8 @@ class _Run:
 def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, device: torch.device) -> dict[str, Any]:
     run = _set_up(config, out, log, ctx, device, resume)
     _resume(run, resume)
-    note_environment(run.progress, describe_environment(run.device), run.log)
+    environment = describe_environment(run.device)
+    note_environment(run.progress, environment, run.log)
     _open_folder(run)
     experiment = run.experiment
     log(
@@ -301,7 +303,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
         + _dropped_note(run)
     )
-    _kernels_note(run)
+    _kernels_note(run, environment["kernels"])
     try:
         for epoch in range(run.progress.start_epoch, config.train.epochs + 1):
             figures = _train_epoch(run, epoch)
@@ -312,18 +314,18 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
             run.board.close()
 
 
-def _kernels_note(run: _Run) -> None:
-    """A line in the log when a CPU run cannot use bpsrm's compiled kernels (no C compiler at install time, a stale
-    build, BPSRM_KERNEL=portable): it then trains on the portable path, about half as fast."""
+def _kernels_note(run: _Run, kernels: dict[str, str]) -> None:
+    """A line in the log when a CPU run cannot use bpsrm's compiled kernels (``kernels``: the environment's record,
+    :func:`bpsrm.environment.kernels_in_use`; no C compiler at install time, a stale build, BPSRM_KERNEL=portable):
+    it then trains on the portable path, about half as fast."""
     if run.device.type != "cpu":
         return
-    slow = {part: how for part, how in kernels_in_use(run.device).items() if how != "C"}
+    slow = {part: how for part, how in kernels.items() if how != "C"}
     if not slow:
         return
-    forced = any("BPSRM_KERNEL=portable" in how for how in slow.values())
     remedy = (
         "unset BPSRM_KERNEL to use them"
-        if forced
+        if FORCED_KERNEL == "portable"
         else "with a C compiler, `python -m pip install --no-deps -e .` in bpsrm's environment builds them "
         "(scripts/bootstrap.sh rebuilds only when setup.py or a C file changes)"
     )
