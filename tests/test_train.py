@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -437,6 +438,15 @@ def test_best_epoch_is_the_best_accuracy_then_the_lowest_loss(shared_data, tmp_p
     whole = train(config, tmp_path / "whole", log=lines.append)
     assert whole["best_epoch"] == 3 and whole["best_val_accuracy"] == 0.9
     assert [line.split(":")[0] for line in lines if "(best)" in line] == ["epoch 1/5", "epoch 2/5", "epoch 3/5"]
+    epochs = [line for line in lines if line.startswith("epoch ")]  # accuracies in percent, as the test one
+    assert [re.search(r", val ([^ ,]+)", line)[1] for line in epochs] == [
+        "50.00%",
+        "90.00%",
+        "90.00%",
+        "90.00%",
+        "80.00%",
+    ]
+    assert all(re.search(r", train \d{1,3}\.\d\d%, ", line) for line in epochs), epochs
     assert load_checkpoint(tmp_path / "whole" / "best.pt")["epoch"] == 3
 
     _train_stopped_after(config, tmp_path / "cut", 3)

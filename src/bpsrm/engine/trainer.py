@@ -702,9 +702,9 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
     save_checkpoint(run.last_path, {**record, **_training_state(run, rng_ranks)})
     if improved:
         save_checkpoint(run.best_path, record)
-    judged = f"val {val['accuracy']:.4f}{' (best)' if improved else ''}" if validated else "no validation"
-    run.log(
-        f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {row['train_accuracy']:.4f}, "
+    judged = f"val {100 * val['accuracy']:.2f}%{' (best)' if improved else ''}" if validated else "no validation"
+    run.log(  # accuracies in percent, as the test accuracy at the end
+        f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {100 * row['train_accuracy']:.2f}%, "
         f"{judged}, {row['samples_per_second']:.0f} samples/s"
     )
 
