@@ -169,6 +169,7 @@ def test_an_epoch_stopped_in_its_middle_resumes_after_its_last_saved_step(shared
     raw["train"]["checkpoint_steps"] = 3  # may change on resume: it changes no figure
     resumed = train(config_from_dict(raw), tmp_path / "cut", resume=True, log=lines.append)
     assert f"resuming {tmp_path / 'cut'} in epoch 2, after step 4" in lines
+    assert lines[0].startswith("bpsrm train ") and lines[1].startswith("resuming "), lines  # what, then from where
     for metrics in (plain, whole, resumed):
         for key in TIMING_KEYS:
             metrics.pop(key)

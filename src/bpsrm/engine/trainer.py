@@ -289,12 +289,8 @@ class _Run:
 
 def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, device: torch.device) -> dict[str, Any]:
     run = _set_up(config, out, log, ctx, device, resume)
-    _resume(run, resume)
-    environment = describe_environment(run.device)
-    note_environment(run.progress, environment, run.log)
-    _open_folder(run)
     experiment = run.experiment
-    log(
+    log(  # first: what is trained where; then whether it resumes, and in which environment
         f"bpsrm train {config.experiment}: {config.model.spec}, T={config.model.time_steps}, "
         f"{len(experiment.train_set)} train"  # type: ignore[arg-type]
         + (f" ({experiment.overlapping} left out for overlapping validation)" if experiment.overlapping else "")
@@ -303,6 +299,10 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         + (f"; {ctx.world_size} processes ({ctx.backend})" if ctx.active else "")
         + _dropped_note(run)
     )
+    _resume(run, resume)
+    environment = describe_environment(run.device)
+    note_environment(run.progress, environment, run.log)
+    _open_folder(run)
     _kernels_note(run, environment["kernels"])
     try:
         for epoch in range(run.progress.start_epoch, config.train.epochs + 1):
