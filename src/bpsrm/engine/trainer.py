@@ -671,12 +671,13 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
     batch, cap = config.train.eval_batch_size, config.train.max_batches
     val = evaluate_model(run.model, experiment.val_set, experiment.encode, len(experiment.classes), batch, cap)
     validated = val["samples"] > 0  # without validation data (train.select: last) nothing is measured there
+    train_accuracy = correct / max(count, 1)
     row = {
         "epoch": epoch,
         # the rate of the epoch's last step (after it, the schedule has moved on: a cosine run's last epoch read 0)
         "lr": run.step_lr if run.step_lr is not None else run.optimiser.param_groups[0]["lr"],
         "train_loss": loss_sum / max(count, 1),
-        "train_accuracy": correct / max(count, 1),
+        "train_accuracy": train_accuracy,
         "val_loss": val["loss"] if validated else None,  # an empty cell in metrics.csv: not measured
         "val_accuracy": val["accuracy"] if validated else None,
         "train_seconds": seconds,
@@ -704,7 +705,7 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, correct: int, count: int,
         save_checkpoint(run.best_path, record)
     judged = f"val {100 * val['accuracy']:.2f}%{' (best)' if improved else ''}" if validated else "no validation"
     run.log(  # accuracies in percent, as the test accuracy at the end
-        f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {100 * row['train_accuracy']:.2f}%, "
+        f"epoch {epoch}/{config.train.epochs}: loss {row['train_loss']:.4f}, train {100 * train_accuracy:.2f}%, "
         f"{judged}, {row['samples_per_second']:.0f} samples/s"
     )
 
