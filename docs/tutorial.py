@@ -4,7 +4,7 @@
 
 BPSRM_TUTORIAL_EPOCHS and BPSRM_TUTORIAL_SAMPLES set the budget (the docs build uses a
 small one; the defaults take about a minute on two cores). Figures and a summary go to
-OUT_FOLDER (default: tutorial-output/).
+OUT_FOLDER (default: runs/tutorial/).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from bpsrm import build_model
 from bpsrm.data import get_dataset
 from bpsrm.network.encoding import direct
 
-OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "tutorial-output")
+OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/tutorial")
 EPOCHS = int(os.environ.get("BPSRM_TUTORIAL_EPOCHS", "4"))
 SAMPLES = int(os.environ.get("BPSRM_TUTORIAL_SAMPLES", "5000"))
 T = 4
@@ -43,7 +43,8 @@ test_loader = DataLoader(test_set, batch_size=256)
 
 # 2. The network: conv -> TCN -> SRM neurons, twice, then a linear layer read out by a
 #    non-spiking SRM whose membrane potential, averaged over T steps, gives the logits.
-#    Average pooling and a TCN with one affine per channel keep the network exportable to NIR.
+#    Average pooling and a TCN with one affine per channel (folded BatchNorm, the baseline of BP-SRM
+#    section 4; TCN proper has an affine per time step) keep the network exportable to NIR.
 model = build_model(
     "16C3-TCN-SRM-AP2-32C3-TCN-SRM-AP2-FC10",
     (1, 28, 28),

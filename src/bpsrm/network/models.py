@@ -7,7 +7,8 @@ A spec is a list of tokens joined by ``-``, read left to right::
 ========== ==============================================================
 token      layer
 ========== ==============================================================
-``nCk``    convolution, n output channels, kernel k, 'same' padding
+``nCk``    convolution, n output channels, kernel k, padding k // 2
+           ('same' for odd k; one more row and column for even k)
            (Conv1d for inputs [C, L], Conv2d for inputs [C, H, W])
 ``FCn``    fully connected layer with n outputs (flattens first)
 ``MPk``    max pooling, kernel = stride = k
