@@ -310,10 +310,14 @@ def test_a_loop_outside_a_neuron_is_refused_not_walked_forever() -> None:
 
 
 def test_layers_whose_shapes_do_not_meet_are_refused_when_read() -> None:
-    """An Affine 2x5 after a layer of 3 neurons failed only at the first input, with torch's message."""
+    """An Affine 2x5 after a layer of 3 neurons failed only at the first input, with torch's message; it is now
+    refused as it is read, naming the node."""
     graph = _small_graph()
     graph.nodes["2.synapse"] = nir.Affine(weight=np.ones((2, 5)), bias=np.zeros(2))
-    with pytest.raises(ExportError, match=r"the graph's layers do not fit together on input \(1, 1, 4\)"):
+    with pytest.raises(
+        ExportError,
+        match=r"node '2\.synapse' \(Affine\): its weight takes 5 inputs, the layers before it give shape \(3,\)",
+    ):
         from_nir(graph)
 
 

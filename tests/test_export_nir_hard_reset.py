@@ -106,7 +106,7 @@ def test_the_import_refuses_what_is_not_bpsrm_hard_reset() -> None:
         ("v_reset", 0.2, "v_reset must be 0"),
         ("v_leak", 0.1, "v_leak must be 0"),
         ("r", -1.0, r"r must be finite and > 0"),
-        ("w_in", np.nan, r"w_in must be finite and > 0"),
+        ("w_in", np.nan, r"w_in holds 5 NaN or Inf value\(s\)"),  # as every non-finite value read
         ("tau_mem", 1e-5, r"tau_mem must be > dt = 0.001"),
     ):
         graph = to_nir(model, dt=1e-3)

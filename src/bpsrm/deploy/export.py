@@ -27,7 +27,8 @@ $v_{leak} = 0$ and $v_{threshold} = \theta$.
 
 Every time constant is written for the step ``dt`` given to :func:`to_nir` (1 by default; snnTorch 1.0.0
 reads graphs with dt = 1e-4 and nothing else, so ``bpsrm export --dt 1e-4`` for it); the graph keeps it in
-``metadata["dt"]`` and :func:`from_nir` reads it back (1 when absent). The ``exp`` kernel has no
+``metadata["dt"]`` and :func:`from_nir` reads it back (1 when absent; its ``dt`` keyword gives the step of a
+graph of another tool whose time constants are in seconds). The ``exp`` kernel has no
 first LI; ``alpha`` is ``dexp`` with a_s = a_m. Synapses become ``Conv1d`` /
 ``Conv2d`` / ``Affine`` / ``Linear``, 2-D average pooling ``AvgPool2d``, 1-D
 average pooling a ``Conv1d`` with 1/k on its channel diagonal and stride k
@@ -45,12 +46,20 @@ What NIR cannot express, and is refused with an error naming the layer:
   $W' = s W$, $b' = s (b - \mu) + \beta$ with $s = \gamma/\sqrt{\sigma^2 + \epsilon}$;
 - NIR's Threshold fires on $u > \theta$, bpsrm on $u \ge \theta$: spikes differ
   only where u equals theta exactly.
+
+:func:`from_nir` reads a graph along its one path from Input to Output and checks every node against the shape
+the layers before it give: a neuron's values are one per layer or broadcast to its neurons (NumPy's rules), an
+``Affine`` reads a vector, a ``Conv`` a map of its input channels, a ``Flatten`` flattens a whole sample (NIR counts
+no batch dimension: ``start_dim=0, end_dim=-1``); a ``Conv``'s ``padding="valid"`` is 0 and ``"same"`` is torch's
+(stride 1, d (k - 1) zeros per dimension split equally, so an even kernel is refused). What does not fit, or holds
+NaN or Inf, is refused with an :class:`ExportError` naming the node.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import operator
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +106,54 @@ def _tau(decay: np.ndarray, dt: float) -> np.ndarray:
     return dt / (1.0 - decay)
 
 
-def _decay_from(tau: Any, dt: float, where: str, name: str = "tau") -> np.ndarray:
-    """a = 1 - dt / tau, refused unless in (0, 1)."""
-    tau = np.asarray(tau, dtype=np.float64)
-    if not np.all(np.isfinite(tau)):
-        raise ExportError(f"{where}: {name} holds {int((~np.isfinite(tau)).sum())} NaN or Inf value(s)")
+def _finite(array: np.ndarray, where: str, name: str) -> np.ndarray:
+    """``array`` unchanged, refused when it holds NaN or Inf: the one check every number read from a graph passes."""
+    if not np.isfinite(array).all():
+        raise ExportError(f"{where}: {name} holds {int((~np.isfinite(array)).sum())} NaN or Inf value(s)")
+    return array
+
+
+def _param(value: Any, shape: tuple[int, ...], where: str, name: str) -> np.ndarray:
+    """A neuron parameter over the layer's neurons ``shape``: float64, finite, and one value for the layer or an
+    array that broadcasts to ``shape`` (NumPy's rules: the full shape, or (C, 1, 1) per channel); refused otherwise,
+    not read as the scalar or the per-channel value it is not."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ExportError(f"{where}: {name} is not an array of numbers") from None
+    _finite(array, where, name)
+    try:
+        fits = np.broadcast_shapes(array.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ExportError(
+            f"{where}: {name} has shape {array.shape}, the layer's neurons have shape {shape} (give one value, or "
+            "one per neuron)"
+        )
+    return np.broadcast_to(array, shape).copy()
+
+
+def _decay_from(tau: Any, dt: float, where: str, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """a = 1 - dt / tau over the layer's neurons, refused unless in (0, 1)."""
+    tau = _param(tau, shape, where, name)
     if np.any(tau <= dt):
-        raise ExportError(f"{where}: {name} must be > dt = {dt:g} for a decay in (0, 1), got min {tau.min()}")
+        raise ExportError(
+            f"{where}: {name} must be > dt = {dt:g} for a decay in (0, 1), got min {tau.min():g}. dt is the step the "
+            "time constants are written for (from_nir's dt argument, else graph.metadata['dt'], else 1): for time "
+            "constants in seconds, give the step, as in from_nir(graph, dt=1e-3), or set graph.metadata['dt']"
+        )
     return 1.0 - dt / tau
+
+
+def _valid_dt(dt: Any) -> float:
+    """A step dt in seconds as a float, refused unless finite and within [MIN_DT, MAX_DT]."""
+    step = real_value(dt)  # NumPy's reals are welcome; an int beyond float's range is no finite step
+    if not (math.isfinite(step) and step > 0):
+        raise ExportError(f"dt must be a finite number > 0 (the step of the NIR time constants), got {shown(dt)}")
+    if not MIN_DT <= step <= MAX_DT:  # tau = dt / (1 - a) must stay a finite, normal float for every decay a
+        raise ExportError(f"dt must be within [{MIN_DT:g}, {MAX_DT:g}] (a step in seconds), got {shown(dt)}")
+    return step
 
 
 GAIN_TOLERANCE = 1e-6
@@ -122,13 +171,15 @@ def _gain_ok(gain: Any, decay: np.ndarray) -> bool:
     return _unit_gain(np.asarray(gain, dtype=np.float64) * (1.0 - decay))
 
 
-def _decay_of(node: Any, where: str, dt: float) -> np.ndarray:
-    decay = _decay_from(node.tau, dt, where)
-    if np.any(np.asarray(node.v_leak) != 0) or not _gain_ok(node.r, decay):
+def _decay_of(node: Any, where: str, dt: float, shape: tuple[int, ...]) -> np.ndarray:
+    """The decay of an LI node over the layer's neurons ``shape``, refused unless it is an SRM trace."""
+    decay = _decay_from(node.tau, dt, where, "tau", shape)
+    v_leak, r = _param(node.v_leak, shape, where, "v_leak"), _param(node.r, shape, where, "r")
+    if np.any(v_leak != 0) or not _gain_ok(r, decay):
         raise ExportError(
             f"{where}: an LI with v_leak != 0 or r != tau / dt is not an SRM trace (dt = {dt:g}); got v_leak in "
-            f"[{np.min(node.v_leak):g}, {np.max(node.v_leak):g}], r / (tau / dt) in "
-            f"[{np.min(np.asarray(node.r) * (1 - decay)):g}, {np.max(np.asarray(node.r) * (1 - decay)):g}]"
+            f"[{v_leak.min():g}, {v_leak.max():g}], r / (tau / dt) in [{(r * (1 - decay)).min():g}, "
+            f"{(r * (1 - decay)).max():g}]"
         )
     return decay
 
@@ -221,12 +272,7 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
     ``graph.metadata``. Raises :class:`ExportError` naming the first layer that NIR cannot express.
     """
     nir = _nir()
-    step = real_value(dt)  # NumPy's reals are welcome; an int beyond float's range is no finite step
-    if not (math.isfinite(step) and step > 0):
-        raise ExportError(f"dt must be a finite number > 0 (the step of the NIR time constants), got {shown(dt)}")
-    if not MIN_DT <= step <= MAX_DT:  # tau = dt / (1 - a) must stay a finite, normal float for every decay a
-        raise ExportError(f"dt must be within [{MIN_DT:g}, {MAX_DT:g}] (a step in seconds), got {shown(dt)}")
-    dt = step
+    dt = _valid_dt(dt)
     if not isinstance(model, SpikingNetwork):
         raise ExportError(f"to_nir expects a bpsrm SpikingNetwork, got {type(model).__name__}")
     if any(p.device.type != "cpu" for p in model.parameters()):
@@ -426,18 +472,23 @@ def _constant(values: np.ndarray, where: str, name: str) -> tuple[float | None, 
 
 
 def _neuron_from(
-    nodes: dict[str, Any], chain: list[str], refractory: tuple[str, str, str], fire: str, dt: float
+    nodes: dict[str, Any],
+    chain: list[str],
+    refractory: tuple[str, str, str],
+    fire: str,
+    dt: float,
+    shape: tuple[int, ...],
 ) -> SRMNeuron:
-    """The subtractive-reset layer of LI (-> LI) -> Threshold with its refractory loop."""
-    decays = [_decay_of(nodes[name], f"node {name!r}", dt) for name in chain]
+    """The subtractive-reset layer of LI (-> LI) -> Threshold with its refractory loop, over neurons ``shape``."""
+    decays = [_decay_of(nodes[name], f"node {name!r}", dt, shape) for name in chain]
     reset, refr, subtract = (nodes[name] for name in refractory)
-    if not np.all(np.asarray(subtract.scale) == -1):
+    if not np.all(_param(subtract.scale, shape, f"node {refractory[2]!r}", "scale") == -1):
         raise ExportError(f"node {refractory[2]!r}: the refractory trace must be subtracted (scale -1)")
     values = {
         "tau_m": decays[-1],
-        "tau_r": _decay_of(refr, f"node {refractory[1]!r}", dt),
-        "theta": np.asarray(nodes[fire].threshold, dtype=np.float64),
-        "theta_r": np.asarray(reset.scale, dtype=np.float64),
+        "tau_r": _decay_of(refr, f"node {refractory[1]!r}", dt, shape),
+        "theta": _param(nodes[fire].threshold, shape, f"node {fire!r}", "threshold"),
+        "theta_r": _param(reset.scale, shape, f"node {refractory[0]!r}", "scale"),
     }
     kernel = "exp"
     if len(decays) == 2:
@@ -446,35 +497,36 @@ def _neuron_from(
     return _srm_neuron(values, kernel, f"node {fire!r}", "subtract")
 
 
-def _hard_reset_from(node: Any, name: str, dt: float) -> tuple[SRMNeuron, np.ndarray]:
-    """The hard-reset layer of a LIF or CubaLIF node, and the gain its input enters with: ``r (1 - a_m)``, times
-    ``w_in (1 - a_s)`` for a CubaLIF (1 in the graphs bpsrm writes, where r = tau / dt); refused unless its Euler
-    step dt is bpsrm's step exactly."""
+def _hard_reset_from(node: Any, name: str, dt: float, shape: tuple[int, ...]) -> tuple[SRMNeuron, np.ndarray]:
+    """The hard-reset layer of a LIF or CubaLIF node over neurons ``shape``, and the gain its input enters with:
+    ``r (1 - a_m)``, times ``w_in (1 - a_s)`` for a CubaLIF (1 in the graphs bpsrm writes, where r = tau / dt);
+    refused unless its Euler step dt is bpsrm's step exactly."""
     where = f"node {name!r} ({type(node).__name__})"
     zeros_needed = {"v_leak": node.v_leak, "v_reset": 0.0 if node.v_reset is None else node.v_reset}
     for field, value in zeros_needed.items():
-        if np.any(np.asarray(value) != 0):
+        array = _param(value, shape, where, field)
+        if np.any(array != 0):
             raise ExportError(
                 f"{where}: {field} must be 0 (bpsrm's hard reset restarts the membrane from 0), got values in "
-                f"[{np.min(value):g}, {np.max(value):g}]"
+                f"[{array.min():g}, {array.max():g}]"
             )
     cuba = hasattr(node, "tau_mem")
-    a_m = _decay_from(node.tau_mem if cuba else node.tau, dt, where, "tau_mem" if cuba else "tau")
-    gain = _finite_gain(node.r, where, "r") * (1.0 - a_m)
-    values = {"tau_m": a_m, "theta": np.asarray(node.v_threshold, dtype=np.float64)}
+    a_m = _decay_from(node.tau_mem if cuba else node.tau, dt, where, "tau_mem" if cuba else "tau", shape)
+    gain = _finite_gain(node.r, where, "r", shape) * (1.0 - a_m)
+    values = {"tau_m": a_m, "theta": _param(node.v_threshold, shape, where, "v_threshold")}
     kernel = "exp"
     if cuba:
-        a_s = _decay_from(node.tau_syn, dt, where, "tau_syn")
-        gain = gain * _finite_gain(node.w_in, where, "w_in") * (1.0 - a_s)
+        a_s = _decay_from(node.tau_syn, dt, where, "tau_syn", shape)
+        gain = gain * _finite_gain(node.w_in, where, "w_in", shape) * (1.0 - a_s)
         kernel = "alpha" if np.array_equal(a_s, a_m) else "dexp"
         values["tau_s"] = a_s
-    return _srm_neuron(values, kernel, where, "zero"), np.asarray(gain, dtype=np.float64)
+    return _srm_neuron(values, kernel, where, "zero"), gain
 
 
-def _finite_gain(value: Any, where: str, name: str) -> np.ndarray:
-    """An input gain (r, w_in) as float64, refused unless finite and > 0."""
-    gain = np.asarray(value, dtype=np.float64)
-    if not (np.all(np.isfinite(gain)) and np.all(gain > 0)):
+def _finite_gain(value: Any, where: str, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """An input gain (r, w_in) over neurons ``shape`` as float64, refused unless finite and > 0."""
+    gain = _param(value, shape, where, name)
+    if not np.all(gain > 0):
         raise ExportError(f"{where}: {name} must be finite and > 0, got values in [{gain.min():g}, {gain.max():g}]")
     return gain
 
@@ -556,96 +608,156 @@ def _layer_theta_r(parsed: dict[str, tuple[float | None, np.ndarray | None]], wh
     )
 
 
-def from_nir(graph: Any) -> SpikingNetwork:
-    """A :class:`~bpsrm.network.models.SpikingNetwork` from a NIR graph of the form :func:`to_nir` writes.
+def from_nir(graph: Any, dt: float | None = None) -> SpikingNetwork:
+    """A :class:`~bpsrm.network.models.SpikingNetwork` from a NIR graph of the form :func:`to_nir` writes (or one of
+    another tool that holds the same layers).
+
+    ``dt`` is the step, in the unit of the time constants, that they are written for: by default the graph's
+    ``metadata["dt"]`` (which :func:`to_nir` writes), and 1 where it has none. Give it for a graph of another tool
+    whose time constants are in seconds (``dt=1e-4`` for snnTorch's). A ``dt`` that disagrees with the graph's own
+    ``metadata["dt"]`` is refused: the graph says its time constants are for another step.
 
     Raises :class:`ExportError` naming the node it cannot read.
     """
     nir = _nir()
     if not isinstance(graph, nir.NIRGraph):
         raise ExportError(f"from_nir reads a nir.NIRGraph (nir.read(path) gives one), got {type(graph).__name__}")
-    nodes, edges = graph.nodes, graph.edges
+    metadata = dict(getattr(graph, "metadata", {}) or {})
+    successors = _successors(graph.nodes, graph.edges)
+    reader = _Reader(nir, graph.nodes, successors, metadata, _import_dt(metadata, dt))
+    inputs = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise ExportError(f"the graph needs exactly one Input node, found {inputs}")
+    reader.walk(inputs[0])
+    left = sorted(set(graph.nodes) - reader.visited)
+    if left:  # a side branch would have been dropped without a word
+        raise ExportError(f"nodes {left} are off the one path from Input to Output that bpsrm reads")
+    if not reader.layers:
+        raise ExportError(
+            "the graph has no layer (synapse, pooling or neuron) on its path from Input to Output; bpsrm reads "
+            "networks of one layer or more"
+        )
+    spec = f"from NIR ({metadata['bpsrm_spec']})" if metadata.get("bpsrm_spec") else "from NIR"
+    readout = reader.readout or SpikeCountReadout()  # spikes out, unless a membrane readout came before Output
+    return _fitting(SpikingNetwork(reader.layers, readout, reader.input_shape, spec=spec))
+
+
+def _successors(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """The nodes each node's edges lead to; an edge naming a node that is not in the graph is refused."""
     successors: dict[str, list[str]] = {name: [] for name in nodes}
     for src, dst in edges:
         if src not in nodes or dst not in nodes:
             raise ExportError(f"edge ({src!r}, {dst!r}) names a node that is not in the graph")
         successors[src].append(dst)
-    metadata = dict(getattr(graph, "metadata", {}) or {})
-    dt = _metadata_dt(metadata)
-    inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
-    if len(inputs) != 1:
-        raise ExportError(f"the graph needs exactly one Input node, found {inputs}")
-    input_shape = _input_shape(nodes[inputs[0]], inputs[0])
-    layers: list[nn.Module] = []
-    readout: nn.Module | None = None
-    current = _only(successors, inputs[0])
-    visited = {inputs[0]}
-    while True:
-        if current in visited:  # a loop outside a neuron's refractory loop would have been walked forever
-            raise ExportError(f"node {current!r} is reached a second time: the graph loops outside a neuron")
-        visited.add(current)
-        node = nodes[current]
-        where = f"node {current!r} ({type(node).__name__})"
+    return successors
+
+
+def _import_dt(metadata: dict[str, Any], dt: Any) -> float:
+    """The step the graph's time constants are written for: ``dt`` when given (refused where the graph's
+    ``metadata["dt"]`` says another), else ``metadata["dt"]``, else 1."""
+    if dt is None:
+        return _metadata_dt(metadata)
+    step = _valid_dt(dt)
+    if "dt" in metadata:
+        written = _metadata_dt(metadata)
+        if not math.isclose(written, step, rel_tol=1e-9):
+            raise ExportError(
+                f"from_nir was given dt={step:g}, but the graph's metadata['dt'] = {written:g} says its time constants "
+                "are written for that step; leave dt out to read the graph as written, or correct graph.metadata['dt']"
+            )
+    return step
+
+
+class _Reader:
+    """:func:`from_nir`'s walk along the graph's one path from Input to Output: the bpsrm layers read so far, the
+    per-sample shape they give (every node is checked against it), the readout and the nodes visited."""
+
+    def __init__(
+        self, nir: Any, nodes: dict[str, Any], successors: dict[str, list[str]], metadata: dict[str, Any], dt: float
+    ) -> None:
+        self.nir, self.nodes, self.successors, self.metadata, self.dt = nir, nodes, successors, metadata, dt
+        self.layers: list[nn.Module] = []
+        self.readout: nn.Module | None = None
+        self.visited: set[str] = set()
+        self.input_shape: tuple[int, ...] = ()
+        self.shape: tuple[int, ...] = ()
+
+    def walk(self, start: str) -> None:
+        """Read every node from the Input node ``start`` to the Output node."""
+        self.input_shape = self.shape = _input_shape(self.nodes[start], start)
+        self.visited.add(start)
+        current: str | None = _only(self.successors, start)
+        while current is not None:
+            if current in self.visited:  # a loop outside a neuron's refractory loop would have been walked forever
+                raise ExportError(f"node {current!r} is reached a second time: the graph loops outside a neuron")
+            self.visited.add(current)
+            current = self.read(current)
+
+    def read(self, name: str) -> str | None:
+        """Read node ``name`` (with the rest of its neuron); the next node to read, None after the Output."""
+        node, nir = self.nodes[name], self.nir
+        where = f"node {name!r} ({type(node).__name__})"
         if isinstance(node, nir.Output):
-            readout = readout or SpikeCountReadout()
-            break
-        if isinstance(node, (nir.Affine, nir.Linear)):
-            weight = torch.from_numpy(_finite_array(node.weight, where, "weight", dims=2)).float()
-            linear = nn.Linear(weight.shape[1], weight.shape[0], bias=isinstance(node, nir.Affine))
-            with torch.no_grad():
-                linear.weight.copy_(weight)
-                if isinstance(node, nir.Affine):
-                    linear.bias.copy_(torch.from_numpy(_finite_array(node.bias, where, "bias", length=weight.shape[0])))
-            layers.append(TimeFolded(linear))
-            current = _only(successors, current)
-        elif isinstance(node, (nir.Conv1d, nir.Conv2d)):
-            layers.append(TimeFolded(_conv_from(node, isinstance(node, nir.Conv2d), where)))
-            current = _only(successors, current)
-        elif isinstance(node, nir.AvgPool2d):
-            k, s, p = (_pair_of(x) for x in (node.kernel_size, node.stride, node.padding))
-            layers.append(TimeFolded(nn.AvgPool2d(k, s, p)))
-            current = _only(successors, current)
-        elif isinstance(node, nir.Flatten):
-            layers.append(TimeFolded(nn.Flatten()))
-            current = _only(successors, current)
-        elif isinstance(node, (nir.LIF, nir.CubaLIF)):
-            neuron, gain = _hard_reset_from(node, current, dt)
-            _fold_gain(layers, gain, f"node {current!r} ({type(node).__name__})")
-            layers.append(neuron)
-            current = _only(successors, current)
-        elif isinstance(node, nir.LI):
-            chain = [current]
-            nxt = _only(successors, current)
-            if isinstance(nodes[nxt], nir.LI):
-                chain.append(nxt)
-                visited.add(nxt)
-                nxt = _only(successors, nxt)
-            if isinstance(nodes[nxt], nir.Output):
-                readout = _readout_from(nodes, chain, metadata, where, dt)
-                current = nxt
-                continue
-            if not isinstance(nodes[nxt], nir.Threshold):
-                raise ExportError(f"{where}: after the leaky integrators expected a Threshold, got {shown(nxt)}")
-            fire = nxt
-            after = successors[fire]
-            resets = [n for n in after if isinstance(nodes[n], nir.Scale)]
-            onward = [n for n in after if n not in resets]
-            if len(resets) != 1 or len(onward) != 1:
-                raise ExportError(f"node {fire!r}: expected one refractory Scale and one onward edge, got {after}")
-            refr = _only(successors, resets[0])
-            subtract = _only(successors, refr)
-            if _only(successors, subtract) != fire or not isinstance(nodes[refr], nir.LI):
-                raise ExportError(f"node {fire!r}: the refractory loop Scale -> LI -> Scale(-1) -> Threshold is broken")
-            layers.append(_neuron_from(nodes, chain, (resets[0], refr, subtract), fire, dt))
-            visited.update((fire, resets[0], refr, subtract))
-            current = onward[0]
+            return None
+        if isinstance(node, nir.LI):
+            return self.traces(name, where)
+        if isinstance(node, (nir.LIF, nir.CubaLIF)):
+            neuron, gain = _hard_reset_from(node, name, self.dt, self.shape)
+            _fold_gain(self.layers, gain, where)
+            self.layers.append(neuron)
         else:
-            raise ExportError(f"{where}: bpsrm has no layer for this node")
-    left = sorted(set(nodes) - visited)
-    if left:  # a side branch would have been dropped without a word
-        raise ExportError(f"nodes {left} are off the one path from Input to Output that bpsrm reads")
-    spec = f"from NIR ({metadata['bpsrm_spec']})" if metadata.get("bpsrm_spec") else "from NIR"
-    return _fitting(SpikingNetwork(layers, readout, input_shape, spec=spec))
+            module = self.module(node, where)
+            if module is not None:
+                layer = TimeFolded(module)
+                self.shape = _shape_after(layer, self.shape, where)
+                self.layers.append(layer)
+        return _only(self.successors, name)
+
+    def module(self, node: Any, where: str) -> nn.Module | None:
+        """The torch module of a synapse, pooling or Flatten node on the current shape (None: a Flatten of one
+        dimension, which changes nothing)."""
+        nir = self.nir
+        if isinstance(node, (nir.Affine, nir.Linear)):
+            return _linear_from(node, isinstance(node, nir.Affine), self.shape, where)
+        if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+            return _conv_from(node, isinstance(node, nir.Conv2d), where, self.shape)
+        if isinstance(node, nir.AvgPool2d):
+            _expect_map(self.shape, 3, where)
+            fields = (("kernel_size", 1), ("stride", 1), ("padding", 0))
+            kernel, stride, padding = (_whole(getattr(node, f), 2, where, f, least) for f, least in fields)
+            return nn.AvgPool2d(kernel, stride, padding)  # type: ignore[arg-type]
+        if isinstance(node, nir.Flatten):
+            return _flatten_from(node, self.shape, where)
+        raise ExportError(f"{where}: bpsrm has no layer for this node")
+
+    def traces(self, name: str, where: str) -> str:
+        """The LI (-> LI) chain from ``name``: the membrane readout right before the Output, or a subtractive-reset
+        layer with its Threshold and refractory loop; the node to read after it."""
+        nodes, successors, nir = self.nodes, self.successors, self.nir
+        chain = [name]
+        nxt = _only(successors, name)
+        if isinstance(nodes[nxt], nir.LI):
+            chain.append(nxt)
+            self.visited.add(nxt)
+            nxt = _only(successors, nxt)
+        if isinstance(nodes[nxt], nir.Output):
+            self.readout = _readout_from(nodes, chain, self.metadata, where, self.dt, self.shape)
+            return nxt
+        if not isinstance(nodes[nxt], nir.Threshold):
+            raise ExportError(f"{where}: after the leaky integrators expected a Threshold, got {shown(nxt)}")
+        fire = nxt
+        after = successors[fire]
+        resets = [n for n in after if isinstance(nodes[n], nir.Scale)]
+        onward = [n for n in after if n not in resets]
+        if len(resets) != 1 or len(onward) != 1:
+            raise ExportError(f"node {fire!r}: expected one refractory Scale and one onward edge, got {after}")
+        refr = _only(successors, resets[0])
+        subtract = _only(successors, refr)
+        if _only(successors, subtract) != fire or not isinstance(nodes[refr], nir.LI):
+            raise ExportError(f"node {fire!r}: the refractory loop Scale -> LI -> Scale(-1) -> Threshold is broken")
+        self.layers.append(_neuron_from(nodes, chain, (resets[0], refr, subtract), fire, self.dt, self.shape))
+        self.visited.update((fire, resets[0], refr, subtract))
+        return onward[0]
 
 
 def _input_shape(node: Any, name: str) -> tuple[int, ...]:
@@ -665,9 +777,7 @@ def _finite_array(value: Any, where: str, name: str, dims: int = 1, length: int 
     if array.ndim != dims or (length is not None and array.shape[0] != length):
         want = f"{dims} dimension(s)" + (f" of {length} entries" if length is not None else "")
         raise ExportError(f"{where}: {name} has shape {array.shape}, expected {want}")
-    if not np.isfinite(array).all():
-        raise ExportError(f"{where}: {name} holds {int((~np.isfinite(array)).sum())} NaN or Inf value(s)")
-    return array
+    return _finite(array, where, name)
 
 
 def _fitting(network: SpikingNetwork) -> SpikingNetwork:
@@ -685,9 +795,40 @@ def _fitting(network: SpikingNetwork) -> SpikingNetwork:
     return network
 
 
-def _pair_of(value: Any) -> tuple[int, int]:
-    values = [int(v) for v in np.asarray(value).reshape(-1)]
-    return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
+def _shape_after(layer: nn.Module, shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    """The per-sample shape ``layer`` gives on inputs of ``shape`` (one step of zeros through it); refused where
+    the layer does not fit its input or leaves nothing."""
+    try:
+        with torch.no_grad():
+            out = tuple(layer(torch.zeros((1, 1, *shape))).shape[2:])
+    except (RuntimeError, ValueError, BpsrmError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExportError(f"{where}: does not fit its input of shape {shape}: {first}") from None
+    if not all(size >= 1 for size in out):
+        raise ExportError(f"{where}: gives an empty output of shape {out} on its input of shape {shape}")
+    return out
+
+
+def _expect_map(shape: tuple[int, ...], dims: int, where: str) -> None:
+    """Refuse a node that reads a map of ``dims`` dimensions (C, L) or (C, H, W) on an input of another shape."""
+    if len(shape) != dims:
+        want = "(C, L)" if dims == 2 else "(C, H, W)"
+        raise ExportError(f"{where}: reads a map of shape {want}, the layers before it give shape {shape}")
+
+
+def _whole(value: Any, count: int, where: str, name: str, least: int) -> tuple[int, ...]:
+    """``value`` (one number, or ``count`` of them) as ``count`` whole numbers in [least, 2**31)."""
+    try:
+        array = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        array = np.array([np.nan])
+    if array.size == 1:
+        array = np.repeat(array, count)
+    whole = np.isfinite(array).all() and np.all(array == np.round(array))
+    if array.size != count or not whole or np.any(array < least) or np.any(array >= 2**31):
+        what = "a whole number" if count == 1 else f"{count} whole numbers (or one)"
+        raise ExportError(f"{where}: {name} must be {what} in [{least}, 2**31), got {shown(value)}")
+    return tuple(int(v) for v in array)
 
 
 def _only(successors: dict[str, list[str]], name: str) -> str:
@@ -697,37 +838,112 @@ def _only(successors: dict[str, list[str]], name: str) -> str:
     return after[0]
 
 
-def _conv_from(node: Any, two_d: bool, where: str) -> nn.Module:
-    weight = torch.from_numpy(_finite_array(node.weight, where, "weight", dims=4 if two_d else 3)).float()
-    out_c, in_per_group = weight.shape[0], weight.shape[1]
-    groups = int(node.groups)
+def _linear_from(node: Any, affine: bool, shape: tuple[int, ...], where: str) -> nn.Linear:
+    """The nn.Linear of an Affine (``affine``) or Linear node, whose input must be a vector of its width."""
+    weight = torch.from_numpy(_finite_array(node.weight, where, "weight", dims=2)).float()
+    if shape != (weight.shape[1],):
+        hint = " (a Flatten node goes between a map and an Affine or Linear)" if len(shape) > 1 else ""
+        raise ExportError(
+            f"{where}: its weight takes {weight.shape[1]} inputs, the layers before it give shape {shape}{hint}"
+        )
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=affine)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        if affine:
+            linear.bias.copy_(torch.from_numpy(_finite_array(node.bias, where, "bias", length=weight.shape[0])))
+    return linear
 
-    conv: nn.Conv1d | nn.Conv2d
-    if two_d:
-        conv = nn.Conv2d(
-            in_per_group * groups,
-            out_c,
-            (weight.shape[2], weight.shape[3]),
-            stride=_pair_of(node.stride),
-            padding=_pair_of(node.padding),
-            dilation=_pair_of(node.dilation),
-            groups=groups,
+
+def _conv_from(node: Any, two_d: bool, where: str, shape: tuple[int, ...]) -> nn.Module:
+    """The nn.Conv1d / nn.Conv2d of a Conv node on a map of ``shape``: its groups must divide its output
+    channels, its input channels (per group, times groups) be those of the map."""
+    dims = 2 if two_d else 1
+    weight = torch.from_numpy(_finite_array(node.weight, where, "weight", dims=dims + 2)).float()
+    out_c, in_per_group = weight.shape[0], weight.shape[1]
+    (groups,) = _whole(node.groups, 1, where, "groups", 1)
+    if out_c % groups:
+        raise ExportError(f"{where}: groups={groups} does not divide its {out_c} output channels")
+    _expect_map(shape, dims + 1, where)
+    if shape[0] != in_per_group * groups:
+        raise ExportError(
+            f"{where}: its weight takes {in_per_group * groups} input channels ({in_per_group} per group, {groups} "
+            f"group(s)), the layers before it give shape {shape}"
         )
-    else:
-        conv = nn.Conv1d(
-            in_per_group * groups,
-            out_c,
-            weight.shape[2],
-            stride=int(np.asarray(node.stride).reshape(-1)[0]),
-            padding=int(np.asarray(node.padding).reshape(-1)[0]),
-            dilation=int(np.asarray(node.dilation).reshape(-1)[0]),
-            groups=groups,
-        )
+    kernel = tuple(int(k) for k in weight.shape[2:])
+    stride = _whole(node.stride, dims, where, "stride", 1)
+    dilation = _whole(node.dilation, dims, where, "dilation", 1)
+    padding = _conv_padding(node.padding, kernel, stride, dilation, where)
+    kind = nn.Conv2d if two_d else nn.Conv1d
+    conv = kind(shape[0], out_c, kernel, stride, padding, dilation, groups)  # type: ignore[arg-type]
     with torch.no_grad():
         conv.weight.copy_(weight)
         bias = _finite_array(node.bias, where, "bias", length=out_c)
         conv.bias.copy_(torch.from_numpy(bias))  # type: ignore[union-attr]
     return conv
+
+
+def _conv_padding(
+    padding: Any, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], where: str
+) -> tuple[int, ...]:
+    """A Conv node's padding as zeros on each side of every dimension: whole numbers, "valid" (none), or "same"
+    (an output as long as the input at stride 1: torch pads d (k - 1) zeros per dimension, half before and half
+    after; an odd count, which torch splits unequally, is refused)."""
+    text = _text(padding)
+    if text is None:
+        return _whole(padding, len(kernel), where, "padding", 0)
+    if text == "valid":
+        return (0,) * len(kernel)
+    if text != "same":
+        raise ExportError(f"{where}: padding {text!r} is none of 'same', 'valid' or whole numbers")
+    if any(s != 1 for s in stride):
+        raise ExportError(
+            f"{where}: padding 'same' with stride {stride}: 'same' is defined for stride 1 only (as in torch); "
+            "give the padding as numbers"
+        )
+    total = tuple(d * (k - 1) for d, k in zip(dilation, kernel, strict=True))
+    if any(t % 2 for t in total):
+        raise ExportError(
+            f"{where}: padding 'same' with kernel {kernel} and dilation {dilation} needs {total} zeros per "
+            "dimension, an odd count that torch splits unequally (one more after); bpsrm pads both sides equally, "
+            "so it reads 'same' only where dilation * (kernel - 1) is even (an odd kernel)"
+        )
+    return tuple(t // 2 for t in total)
+
+
+def _text(value: Any) -> str | None:
+    """A string given as str, bytes or a 0-d NumPy array of either (as a NIR file may give it back); else None."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "SU":
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return str(value) if isinstance(value, str) else None
+
+
+def _flatten_from(node: Any, shape: tuple[int, ...], where: str) -> nn.Module | None:
+    """bpsrm's flattening of a whole sample for a Flatten node over every dimension of its input ``shape`` (NIR
+    counts no batch dimension: start_dim=0, end_dim=-1); None for one over a single dimension, which changes
+    nothing. Any other is refused: it would keep dimensions apart that bpsrm's Flatten joins."""
+    try:
+        start, end = operator.index(node.start_dim), operator.index(node.end_dim)
+    except TypeError:
+        raise ExportError(
+            f"{where}: start_dim={shown(node.start_dim)}, end_dim={shown(node.end_dim)} are not whole numbers"
+        ) from None
+    first, last = (d + len(shape) if d < 0 else d for d in (start, end))
+    if not 0 <= first <= last < len(shape):
+        raise ExportError(
+            f"{where}: start_dim={start}, end_dim={end} name no dimensions of its input of shape {shape} (NIR counts "
+            "no batch dimension)"
+        )
+    if (first, last) == (0, len(shape) - 1):
+        return nn.Flatten()
+    if first == last:
+        return None
+    kept = shape[:first] + (math.prod(shape[first : last + 1]),) + shape[last + 1 :]
+    raise ExportError(
+        f"{where}: start_dim={start}, end_dim={end} turn its input of shape {shape} into {kept} (NIR counts no batch "
+        "dimension); bpsrm flattens a whole sample only (start_dim=0, end_dim=-1)"
+    )
 
 
 def _metadata_dt(metadata: dict[str, Any]) -> float:
@@ -743,9 +959,15 @@ def _metadata_dt(metadata: dict[str, Any]) -> float:
 
 
 def _readout_from(
-    nodes: dict[str, Any], chain: list[str], metadata: dict[str, Any], where: str, dt: float
+    nodes: dict[str, Any],
+    chain: list[str],
+    metadata: dict[str, Any],
+    where: str,
+    dt: float,
+    shape: tuple[int, ...],
 ) -> nn.Module:
-    decays = [_decay_of(nodes[name], f"node {name!r}", dt) for name in chain]
+    """The membrane readout of an LI (-> LI) chain right before the Output, over the last layer's ``shape``."""
+    decays = [_decay_of(nodes[name], f"node {name!r}", dt, shape) for name in chain]
     scalars = [_constant(d, where, "tau")[0] for d in decays]
     taus = [time_constant(s) for s in scalars if s is not None]
     if len(taus) < len(scalars):
