@@ -41,3 +41,32 @@ def test_without_key_drops_every_spelling_of_the_key_and_keeps_the_rest_in_order
 def test_a_malformed_override_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="must look like KEY=VALUE"):
         override_value(["optim.lr"], "optim.lr")
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("1e-3", 0.001), ("1E+5", 100000.0), ("2.5e-2", 0.025), ("1.0e3", 1000.0), (".5e1", 5.0), ("3E0", 3.0)],
+)
+def test_numbers_in_exponent_form_are_numbers(text: str, number: float, tmp_path) -> None:
+    """YAML 1.2's floats: PyYAML (YAML 1.1) read 1e-3 as the text "1e-3", and optim.lr=1e-3 was refused with
+    "expected a number, got '1e-3'", in an override as in a config file."""
+    assert load_config(WEATHER, [f"optim.lr={text}"]).optim.lr == number
+    assert override_value([f"optim.lr={text}"], "optim.lr") == number
+    with_lr = tmp_path / "with-lr.yaml"
+    with_lr.write_text(WEATHER.read_text().replace("lr: 0.001,", f"lr: {text},", 1))
+    assert load_config(with_lr).optim.lr == number
+
+
+@pytest.mark.parametrize("text", ["e3", "1e", "1e-3x", "1.2.3"])
+def test_text_that_only_looks_like_a_number_stays_text(text: str) -> None:
+    assert override_value([f"data.root={text}"], "data.root") == text
+    assert load_config(WEATHER, [f"data.root={text}"]).data.root == text
+
+
+def test_an_infinite_number_for_an_optional_number_says_it_is_not_finite() -> None:
+    """model.neuron.theta_r (a number or null) given .inf said "expected float or null, got inf", where tau_m said
+    "expected a finite number": inf is a float, its reason is that it is not finite."""
+    with pytest.raises(ConfigError, match=r"model\.neuron\.theta_r: expected a finite number, got inf"):
+        load_config(WEATHER, ["model.neuron.theta_r=.inf"])
+    with pytest.raises(ConfigError, match=r"model\.neuron\.theta_r: expected float or null, got 'abc'"):
+        load_config(WEATHER, ["model.neuron.theta_r=abc"])

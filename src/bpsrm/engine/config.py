@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -356,7 +357,16 @@ def _yaml_loader() -> type:
                     )
                 first_line[key] = line
 
+    # YAML 1.2's floats (its core schema): PyYAML reads YAML 1.1, whose floats need a dot and a signed exponent,
+    # so `lr: 1e-3` and `optim.lr=1e-3` were the text "1e-3" (and refused as not a number). add_implicit_resolver
+    # copies SafeLoader's table into this class first: yaml.safe_load is left as it is.
+    UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", YAML12_FLOAT, list("-+.0123456789"))
     return UniqueKeyLoader
+
+
+YAML12_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+"""A float in YAML 1.2's core schema (``1e-3``, ``2.5E4``, ``.5``); integers match too, but the int resolver,
+added first, takes them."""
 
 
 def yaml_problem(error: Exception) -> str:
@@ -413,6 +423,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 return _convert(value, option, key)
             except ConfigError as exc:
                 errors.append(exc)
+        numeric = [exc for option, exc in zip(typing.get_args(tp), errors, strict=True) if option in (int, float)]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and len(numeric) == 1:
+            raise numeric[0]  # float | None given inf: the float's own reason ("expected a finite number")
         raise ConfigError(f"{key}: expected {type_name(tp)}, got {shown(value)}")
     if origin is Literal:
         if value in typing.get_args(tp):
