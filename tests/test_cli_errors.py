@@ -48,6 +48,13 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+def test_an_allocator_setting_bpsrm_does_not_know_is_refused(tmp_path: Path, capsys, monkeypatch) -> None:
+    """BPSRM_ALLOCATOR=bogus was taken for tuned without a word (--allocator bogus is refused by argparse)."""
+    monkeypatch.setenv("BPSRM_ALLOCATOR", "bogus")
+    _fails(["demo", "--epochs", "1", "--out", tmp_path / "run"], capsys, "BPSRM_ALLOCATOR='bogus'; expected tuned")
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_empty_file_as_a_checkpoint(tmp_path: Path, capsys) -> None:
     empty = tmp_path / "best.pt"
     empty.touch()

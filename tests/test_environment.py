@@ -121,3 +121,53 @@ def test_the_record_says_whether_the_compiled_kernels_run() -> None:
 
     if cpu.available() and native.available():  # the bootstrap builds them where a C compiler is present
         assert _environment_in_child()["kernels"] == {"neuron": "C", "tcn_pooling": "C"}
+
+
+_PATH_TAKEN = """
+import json, torch, bpsrm
+from bpsrm.environment import kernels_in_use
+spikes, _ = bpsrm.srm(torch.rand(3, 4, requires_grad=True), tau_m=2.0)
+print(json.dumps([kernels_in_use()["neuron"], type(spikes.grad_fn).__name__]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "record", "node"),
+    [
+        ({}, "C", "SRMFusedConstantsBackward"),
+        ({"BPSRM_KERNEL": "portable"}, "portable (BPSRM_KERNEL=portable)", "SRMFunctionBackward"),
+        ({"BPSRM_KERNEL": "triton", "TRITON_INTERPRET": "0"}, "C", "SRMFusedConstantsBackward"),
+        ({"BPSRM_KERNEL": "triton", "TRITON_INTERPRET": "1"}, "Triton (interpreter)", "SRMFusedGPUBackward"),
+    ],
+)
+def test_the_record_names_the_path_a_call_takes(env: dict[str, str], record: str, node: str) -> None:
+    """The record said "C" under BPSRM_KERNEL=triton with the interpreter, where the Triton kernel ran, and "C"
+    without it, where the portable path ran (Triton cannot take CPU tensors then; the C kernel now does): the
+    record and the autograd node of an srm call (which names the Function that ran) must agree."""
+    if env.get("TRITON_INTERPRET") == "1":
+        pytest.importorskip("triton")
+    from bpsrm.neuron.kernels import cpu
+
+    if not cpu.available() and "C" in record:
+        pytest.skip("bpsrm's C kernels are not built here")
+    child = subprocess.run(
+        [sys.executable, "-c", _PATH_TAKEN], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert json.loads(child.stdout.strip().splitlines()[-1]) == [record, node]
+
+
+def test_a_kernel_setting_bpsrm_does_not_know_is_refused() -> None:
+    """BPSRM_KERNEL=portabel was read as unset: the fused kernel ran, without a word."""
+    child = subprocess.run(
+        [sys.executable, "-c", _PATH_TAKEN],
+        env={**os.environ, "BPSRM_KERNEL": "portabel"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode != 0
+    assert (
+        "ParameterError: BPSRM_KERNEL='portabel' is not a setting bpsrm knows; expected portable, triton, or nothing"
+        in child.stderr
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from functools import partial
 
+import numpy as np
 import pytest
 import torch
 
@@ -401,3 +402,39 @@ def test_flags_that_are_not_booleans_are_refused(kwargs: dict) -> None:
         for oracle in (srm_reference, srm_convolution):
             with pytest.raises(ParameterError, match="detach_reset must be true or false"):
                 oracle(torch.rand(3, 2, 4), **kwargs)
+
+
+def test_psp_kernel_takes_numbers_and_refuses_what_is_no_decay() -> None:
+    """Numbers (Python's, NumPy's) are decays too: psp_kernel(5, 0.6, 0.8, "dexp") ended in AttributeError; a
+    decay of 1.5 or NaN gave a growing or NaN kernel, steps=-1 an empty one, without a word."""
+    # hand values: (a_m^(n+1) - a_s^(n+1)) / (a_m - a_s) for a_s = 0.5, a_m = 0.25: 1, 0.75, 0.4375
+    assert psp_kernel(3, 0.5, 0.25, "dexp").tolist() == [1.0, 0.75, 0.4375]
+    assert psp_kernel(np.int64(4), np.float32(0.5), 0.5, "alpha").tolist() == [1.0, 1.0, 0.75, 0.5]
+    assert psp_kernel(3, 0, 0.5, "exp").dtype == torch.float64
+    refused = [
+        ((5, 1.5, 0.8, "dexp"), r"a_s must be a decay per step in \[0, 1\).*\[1\.5\]"),
+        ((5, 0.5, math.nan, "dexp"), r"a_m must be a decay per step in \[0, 1\).*\[nan\]"),
+        ((5, 0.5, torch.tensor([0.5, -0.1]), "exp"), r"a_m must be a decay.*\[-0\.1"),
+        ((2.5, 0.5, 0.5, "dexp"), "steps must be a whole number >= 0, got 2.5"),
+        ((-1, 0.5, 0.5, "dexp"), "steps must be a whole number >= 0, got -1"),
+        ((True, 0.5, 0.5, "dexp"), "steps must be a whole number >= 0, got True"),
+        ((3, "0.5", 0.5, "dexp"), "a_s must be a number or a tensor of decays, got '0.5'"),
+        ((3, 0.5, 0.5, "dexpo"), "unknown kernel 'dexpo'"),
+    ]
+    for args, message in refused:
+        with pytest.raises(ParameterError, match=message):
+            psp_kernel(*args)
+
+
+@pytest.mark.parametrize("number", [np.float32(2.0), np.int64(2), np.array(2.0), np.float16(2.0)])
+def test_numpy_numbers_are_the_numbers_they_hold(number) -> None:
+    """np.float32(2) was refused ("must be a number or a tensor, got float32") while np.float64, a float subclass,
+    was taken; a NumPy number now gives what the Python number gives, bit for bit (the same plan)."""
+    x = _input((12, 3), dtype=torch.float32)
+    spikes, u = srm(x, tau_s=number, tau_m=3.0, tau_r=number, theta=np.float32(1.0), theta_r=np.float64(1.0))
+    plain_spikes, plain_u = srm(x, tau_s=2.0, tau_m=3.0, tau_r=2.0, theta=1.0, theta_r=1.0)
+    assert torch.equal(u, plain_u) and torch.equal(spikes, plain_spikes)
+    reference = srm_reference(x.double(), tau_s=2.0, tau_m=3.0, tau_r=2.0)[1]
+    assert torch.allclose(u.double(), reference, atol=1e-5)
+    with pytest.raises(ParameterError, match="tau_s must be a number or a tensor, got bool"):
+        srm(x, tau_s=np.bool_(True))

@@ -480,6 +480,92 @@ def test_the_module_imports_and_refuses_cleanly_without_triton() -> None:
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
 
 
+def test_the_backward_reaches_a_last_step_past_2_31_elements_with_64_bit_addresses() -> None:
+    """Triton passes an int argument below 2**31 as an i32. The backward starts at the last step, offset
+    LAST = (T-1) M: with M = 32 * 64 * 224 * 224 neurons and T = 21, LAST is 2,055,208,960 (an i32) while LAST + M
+    passes 2**31, so LAST + offs in i32 wrapped to negative offsets (-2,136,997,891 for the last neuron) and read
+    and wrote 2**32 elements too low. Compiled for sm_90 as Triton specialises these sizes at run time (no GPU
+    needed), the i32 LAST may only be a scalar pointer's offset (tt.addptr, 64-bit addresses), never an operand of
+    i32 arithmetic on the neurons' offsets."""
+    pytest.importorskip("triton.backends.nvidia", reason="triton without its CUDA backend")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    result = _run_python(
+        r"""
+        import re
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource, compile
+        from triton.runtime.jit import mangle_type
+        from bpsrm.neuron.kernels import gpu
+
+        assert gpu.available(), gpu.unavailable_reason()
+        tl = gpu.tl
+        neurons, steps = 32 * 64 * 224 * 224, 21
+        sizes = {"T": steps, "M": neurons, "P": neurons, "LAST": (steps - 1) * neurons}
+        assert sizes["LAST"] < 2**31 < sizes["LAST"] + neurons and mangle_type(sizes["LAST"]) == "i32"
+        for hard in (False, True):
+            constants = dict(HAS_AS=True, S_AS=0, S_AM=0, S_AR=0, S_TH=0, S_THR=0, MOD=False, BLOCK=128,
+                             HAS_GO=True, HAS_GU=True, DETACH=False, KIND=0, W=4.0, NEED_AS=True, NEED_AM=True,
+                             NEED_AR=not hard, NEED_TH=True, NEED_THR=not hard, ACC=tl.float32, HARD=hard)
+            signature = {}
+            for name in gpu._srm_backward_kernel.arg_names:
+                if name in constants:
+                    signature[name] = "constexpr"
+                elif name.endswith("_ptr"):
+                    signature[name] = "*fp32"
+                else:
+                    signature[name] = mangle_type(sizes[name])
+            kernel = compile(ASTSource(gpu._srm_backward_kernel, signature, constants),
+                             target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+            uses = [line.strip() for line in kernel.asm["ttir"].splitlines()
+                    if re.search(r"%LAST\b", line) and "tt.func" not in line]
+            assert uses, "LAST unused?"
+            scalar = r"%\w+ = tt\.addptr %\w+_ptr, %LAST : !tt\.ptr<f32>, i32"
+            wrong = [line for line in uses if not re.match(scalar, line)]
+            assert not wrong, wrong
+        print("ok")
+        """,
+        env,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stdout[-2000:] + result.stderr[-3000:]
+
+
+def test_a_step_of_more_neurons_than_int32_offsets_reach_is_refused() -> None:
+    """The neurons' offsets pid * BLOCK + arange(BLOCK) are i32: the last program's reach M rounded up to a whole
+    block, so M may be at most 2**31 - BLOCK (2**31 - 1 let the last block's offsets pass 2**31)."""
+    from bpsrm.neuron.kernels import gpu
+
+    gpu._check_neurons(2**31 - 128, 128)
+    gpu._check_neurons(2**31 - 1024, 1024)
+    for neurons, block in ((2**31 - 127, 128), (2**31 - 1, 16), (2**31 - 1023, 1024)):
+        with pytest.raises(ValueError, match=f"{neurons} neurons per step; at most 2\\*\\*31 - {block}"):
+            gpu._check_neurons(neurons, block)
+
+
+def test_a_first_call_inside_torch_compile_traces_in_one_graph() -> None:
+    """Triton was imported by the first call's gpu.supports(); when that call was inside torch.compile, Dynamo
+    could not trace triton's import (getenv_bool): a graph break, and fullgraph=True raised. The import now comes
+    with bpsrm's where the kernel will be used (here BPSRM_KERNEL=triton); the compiled call's spikes must be the
+    plain reference's."""
+    pytest.importorskip("triton")
+    env = {**os.environ, "BPSRM_KERNEL": "triton", "TRITON_INTERPRET": "1"}
+    result = _run_python(
+        """
+        import torch
+        import bpsrm
+        from bpsrm.neuron.functional import srm_reference
+
+        x = torch.rand(6, 5, generator=torch.Generator().manual_seed(0)) * 2
+        compiled = torch.compile(lambda t: bpsrm.srm(t, tau_m=2.5)[0], fullgraph=True, backend="aot_eager")
+        spikes = compiled(x)
+        reference = srm_reference(x.double(), tau_m=2.5)[0].float()
+        assert torch.equal(spikes, reference) and spikes.sum() > 0, (spikes, reference)
+        print("ok")
+        """,
+        env,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-3000:]
+
+
 def test_the_kernels_compile_for_a_gpu_without_fma() -> None:
     """Outside the interpreter the kernels go through Triton's compiler: compile representative variants for
     sm_90 (no GPU needed) and check that the float32 code has no fused multiply-add (enable_fp_fusion=False:

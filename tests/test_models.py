@@ -545,6 +545,13 @@ def test_norm_options_that_are_no_mapping_are_refused() -> None:
         build_model("FC3", (4,), norm=[("eps", 1e-3)])  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("given", ["exp", ["kernel"], 3])
+def test_neuron_settings_that_are_no_mapping_are_refused(given) -> None:
+    """neuron="exp" ended in dict()'s "dictionary update sequence element #0 has length 1; 2 is required"."""
+    with pytest.raises(ParameterError, match=r"build_model: neuron must be a mapping of SRMParams keys"):
+        build_model("FC4-SRM-FC2", (3,), neuron=given)
+
+
 def test_a_norm_option_that_no_norm_of_the_spec_reads_is_refused() -> None:
     """stats='time_channel' with BN layers only built folded BatchNorm with channel statistics, without a word."""
     expected = (

@@ -425,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     allocator = args.allocator or os.environ.get("BPSRM_ALLOCATOR", "tuned")
+    if allocator not in ("tuned", "default"):  # a misspelt setting changed nothing, without a word
+        print(f"bpsrm: error: BPSRM_ALLOCATOR={allocator!r}; expected tuned or default", file=sys.stderr)
+        return 1
     heavy = ("demo", "train", "crossload", "eval", "predict", "adapt")
     if allocator != "default" and args.command in heavy:
         from .runtime import tune_allocator

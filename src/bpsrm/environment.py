@@ -74,20 +74,24 @@ ROUNDING_KEYS = ("torch", "cpu_flags", "cpu_capability", "threads", "device", "k
 
 
 def kernels_in_use(device: torch.device | str = "cpu") -> dict[str, str]:
-    """Which code is available to the neuron and to the TCN and pooling layers on ``device``: ``{"neuron": ...,
-    "tcn_pooling": ...}``. On a CPU, ``C`` for bpsrm's compiled kernels, else the portable path (PyTorch
-    operations, the same equations with other roundings, about half the speed of a training step) with the reason;
-    on a GPU, ``Triton`` or the portable path for the neuron, PyTorch's operations for TCN and pooling. A call the
-    kernels do not handle still takes the portable path (a surrogate of one's own without a kernel, float16 on a
-    CPU, ``BPSRM_KERNEL=triton`` on CPU tensors)."""
+    """Which code runs the neuron and the TCN and pooling layers on ``device``: ``{"neuron": ..., "tcn_pooling":
+    ...}``. The neuron's is the choice :func:`bpsrm.neuron.functional.kernel_choice` makes for a float32 call with
+    the default surrogate: ``C`` (bpsrm's compiled kernel), ``Triton`` (``Triton (interpreter)`` for CPU tensors
+    under ``TRITON_INTERPRET=1``), or the portable path (PyTorch operations, the same equations with other
+    roundings, about half the speed of a training step) with the reason. TCN and pooling: ``C`` on a CPU with the
+    compiled kernels, else PyTorch's operations. A call of another dtype or with a surrogate of one's own without
+    a kernel may take another path."""
     from .network import native
-    from .neuron.kernels import FORCED_KERNEL, cpu, gpu
+    from .neuron.functional import kernel_choice
+    from .neuron.kernels import FORCED_KERNEL
+    from .neuron.surrogate import Sigmoid
 
     device = torch.device(device)
+    kernel, why = kernel_choice(torch.empty(1, 1, device=device), Sigmoid())
+    names = {"c": "C", "triton": "Triton" if device.type == "cuda" else "Triton (interpreter)"}
+    neuron = names[kernel] if kernel is not None else f"portable ({why})"
     if device.type == "cuda":
-        neuron = "Triton" if gpu.available() else f"portable ({gpu.unavailable_reason()})"
         return {"neuron": neuron, "tcn_pooling": "PyTorch"}
-    neuron = "C" if cpu.available() else f"portable ({cpu.unavailable_reason()})"
     if native.available():
         return {"neuron": neuron, "tcn_pooling": "C"}
     why = "BPSRM_KERNEL=portable" if FORCED_KERNEL == "portable" else "the C library was not built or is stale"

@@ -320,7 +320,7 @@ def _kernels_note(run: _Run, kernels: dict[str, str]) -> None:
     it then trains on the portable path, about half as fast."""
     if run.device.type != "cpu":
         return
-    slow = {part: how for part, how in kernels.items() if how != "C"}
+    slow = {part: how for part, how in kernels.items() if how.startswith(("portable", "PyTorch"))}
     if not slow:
         return
     remedy = (

@@ -213,6 +213,11 @@ def _neuron_params(neuron: SRMParams | Mapping[str, Any] | None) -> tuple[SRMPar
     """The validated settings, and a surrogate object given in place of a name (else None)."""
     if neuron is None or isinstance(neuron, SRMParams):
         return neuron or DEFAULTS, None
+    if not isinstance(neuron, Mapping):  # dict("exp") raised a bare ValueError about sequence elements
+        raise ParameterError(
+            f"build_model: neuron must be a mapping of SRMParams keys (e.g. {{'kernel': 'exp'}}) or an SRMParams, "
+            f"got {shown(neuron)}"
+        )
     given = dict(neuron)
     unknown = set(given) - set(SETTINGS)
     if unknown:

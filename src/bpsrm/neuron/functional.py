@@ -21,18 +21,20 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..checks import flag, real_value
 from ..errors import ParameterError, ShapeError, shown
 from .autograd import SRMFunction, SRMHardResetFunction
-from .kernels import FORCED_KERNEL, cpu, gpu
+from .kernels import FORCED_KERNEL, KERNEL_SETTING_PROBLEM, cpu, gpu
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting, decay
 from .surrogate import BUILT_IN, Surrogate, get_surrogate, spike_function
 
-__all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_kernel"]
+__all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_kernel", "kernel_choice"]
 
 BACKENDS = ("auto", "fused", "portable")
 
@@ -67,7 +69,9 @@ def _range(name: str) -> Range:
 
 
 def _as_parameter(value: Scalar, name: str, x: Tensor) -> Tensor:
-    """A float or tensor parameter as a tensor of x's dtype and device, checked against its range."""
+    """A float or tensor parameter as a tensor of x's dtype and device, checked against its range. NumPy's numbers
+    and 0-d arrays are numbers (np.float32 was refused, np.float64, a float subclass, was not)."""
+    value = _python_number(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
         raise ParameterError(f"{name} must be a number or a tensor, got {type(value).__name__}")
     if isinstance(value, Tensor):
@@ -197,11 +201,13 @@ def srm(
         surrogate: a name from :data:`bpsrm.neuron.surrogate.SURROGATES` or a
             :class:`~bpsrm.neuron.surrogate.Surrogate`.
         detach_reset: cut the gradient through the refractory response.
-        backend: ``"auto"`` (the fused CPU kernel on CPU float32/float64,
-            else the portable autograd.Function), ``"fused"`` or ``"portable"``.
+        backend: ``"auto"`` (the fused C kernel on CPU float32/float64, the Triton kernel on CUDA
+            tensors, else the portable autograd.Function: :func:`kernel_choice`), ``"fused"`` or
+            ``"portable"``.
         check_finite: raise :class:`~bpsrm.errors.NonFiniteError`, naming the first bad
             element, when x holds NaN or Inf (or a membrane overflows); checked on the
-            final state (see :mod:`bpsrm.neuron.finite`), at no measurable cost. False lets
+            final state (see :mod:`bpsrm.neuron.finite`), at no measurable cost on a CPU (on a GPU
+            the Triton kernel's flag is read back once per call, a synchronisation). False lets
             NaN and Inf through to the outputs.
         reset: ``"subtract"`` (the refractory response) or ``"zero"`` (the hard reset: tau_r and theta_r
             unused, ``detach_reset`` cuts the gradient through the factor 1 - o). Both run the same backends.
@@ -210,6 +216,9 @@ def srm(
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
         x's shape.
     """
+    if any(isinstance(v, _NUMPY_TYPES) for v in (tau_s, tau_m, tau_r, theta, theta_r)):
+        # NumPy's numbers (and 0-d arrays) are the Python numbers they hold: the same plan, the same roundings
+        tau_s, tau_m, tau_r, theta, theta_r = (_python_number(v) for v in (tau_s, tau_m, tau_r, theta, theta_r))
     if (
         (reset == "subtract" or reset == "zero")
         and type(x) is Tensor
@@ -276,6 +285,16 @@ def check_flags(detach_reset: object, check_finite: object) -> tuple[bool, bool]
 
 
 _NUMBER_TYPES = (float, int)  # type(v) in these: bool excluded, so True never finds the plan of 1
+_NUMPY_TYPES = (np.generic, np.ndarray)
+
+
+def _python_number(value: Any) -> Any:
+    """The Python number a NumPy number or 0-d array holds (np.bool_ gives a bool, refused after); else ``value``."""
+    if isinstance(value, _NUMPY_TYPES) and np.ndim(value) == 0:
+        return value.item()
+    return value
+
+
 _PLANNED_SURROGATES = frozenset(BUILT_IN)  # hashable by value; a user's subclass (maybe unhashable) is not planned
 Plan = Callable[[Tensor], tuple[Tensor, Tensor]]
 # Plans of srm() calls with Python-number parameters, keyed by every argument but x and by x's dtype and
@@ -308,30 +327,40 @@ def _plan(
 
 
 def _fused_kernel(x: Tensor, surrogate: Surrogate, backend: str) -> str | None:
-    """The one place that chooses the kernel: "c" (the C kernel: CPU float32/float64), "triton" (CUDA tensors)
-    or None (the portable autograd.Function: every other device, dtype or surrogate).
-
-    ``backend`` "portable" (or BPSRM_KERNEL=portable) forces the portable path; "fused" makes a call that no
-    fused kernel serves an error saying why.
-    """
+    """The kernel :func:`kernel_choice` picks; ``backend`` "fused" makes a call that no fused kernel serves an
+    error saying why."""
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ParameterError(f"unknown backend {shown(backend)}; expected one of {list(BACKENDS)}")
-    if backend == "portable" or FORCED_KERNEL == "portable":
-        return None
-    if x.is_cuda or FORCED_KERNEL == "triton":
-        if gpu.supports(x, surrogate):
-            return "triton"
-        reason = gpu.unavailable_reason() or "float32, float16, bfloat16 or float64 with a surrogate it implements"
-    else:
-        if cpu.supports(x, surrogate):
-            return "c"
-        reason = cpu.unavailable_reason() or "CPU float32/float64 with a surrogate the kernel implements only"
-    if backend == "fused":
+    kernel, reason = kernel_choice(x, surrogate, backend)
+    if kernel is None and backend == "fused":
         raise ParameterError(
             f"the fused kernel does not apply here (device {x.device.type}, dtype {x.dtype}, surrogate "
             f"{surrogate!r}; {reason})"
         )
-    return None
+    return kernel
+
+
+def kernel_choice(x: Tensor, surrogate: Surrogate, backend: str = "auto") -> tuple[str | None, str]:
+    """The one place that chooses the kernel for a call on ``x`` with ``surrogate``: ``("c", "")`` (the C kernel:
+    CPU float32/float64), ``("triton", "")`` (CUDA tensors; CPU tensors under ``BPSRM_KERNEL=triton`` with
+    ``TRITON_INTERPRET=1``) or ``(None, why)`` (the portable autograd.Function: every other device, dtype or
+    surrogate, ``backend`` "portable" or ``BPSRM_KERNEL=portable``). A BPSRM_KERNEL bpsrm does not know is refused.
+    """
+    if KERNEL_SETTING_PROBLEM is not None:
+        raise ParameterError(KERNEL_SETTING_PROBLEM)
+    if backend == "portable":
+        return None, "backend='portable'"
+    if FORCED_KERNEL == "portable":
+        return None, "BPSRM_KERNEL=portable"
+    if x.is_cuda:
+        if gpu.supports(x, surrogate):
+            return "triton", ""
+        return None, gpu.unavailable_reason() or "float32, float16, bfloat16 or float64 with a surrogate it implements"
+    if gpu.runs_cpu_tensors() and gpu.supports(x, surrogate):
+        return "triton", ""
+    if cpu.supports(x, surrogate):
+        return "c", ""
+    return None, cpu.unavailable_reason() or "CPU float32/float64 with a surrogate the kernel implements only"
 
 
 def _portable_call(
@@ -490,14 +519,23 @@ def srm_reference(
     return torch.stack(spikes), torch.stack(potentials)
 
 
-def psp_kernel(steps: int, a_s: Tensor, a_m: Tensor, kernel: str) -> Tensor:
+def psp_kernel(steps: int, a_s: Tensor | float, a_m: Tensor | float, kernel: str) -> Tensor:
     r"""The PSP kernel eps[n], n = 0 .. steps-1, in closed form (BP-SRM.md section 1).
 
     ``dexp``: $\sum_{j=0}^{n} a_s^j a_m^{n-j}$, which is $(a_m^{n+1} - a_s^{n+1}) / (a_m - a_s)$ where
     $a_s \ne a_m$ and $(n+1) a_m^n$ where they meet; it is summed by $\epsilon[n] = a_m \epsilon[n-1] + a_s^n$,
     because the quotient is 0/0 at $a_s = a_m$ and loses every digit near it. ``alpha``: $(n+1) a_m^n$;
     ``exp``: $a_m^n$. Shape ``[steps, *broadcast(a_s, a_m)]``.
+
+    ``a_s`` and ``a_m`` are decays per step, $a = e^{-1/\tau}$ (:func:`decay`), in [0, 1): tensors, or numbers
+    (read as float64); ``steps`` a whole number >= 0.
     """
+    if kernel not in KERNELS:
+        raise ParameterError(f"unknown kernel {shown(kernel)}; expected one of {list(KERNELS)}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ParameterError(f"psp_kernel: steps must be a whole number >= 0, got {shown(steps)}")
+    a_s, a_m = (_decay_tensor(a, name) for a, name in ((a_s, "a_s"), (a_m, "a_m")))
+    steps = int(steps)
     shape = torch.broadcast_shapes(a_s.shape, a_m.shape)
     if kernel == "dexp":
         term = torch.ones(shape, dtype=a_m.dtype, device=a_m.device)
@@ -509,9 +547,23 @@ def psp_kernel(steps: int, a_s: Tensor, a_m: Tensor, kernel: str) -> Tensor:
     n = torch.arange(steps, dtype=a_m.dtype, device=a_m.device).reshape((steps,) + (1,) * len(shape))
     if kernel == "alpha":
         return (n + 1) * a_m**n
-    if kernel == "exp":
-        return (a_m**n).expand((steps,) + tuple(shape))
-    raise ParameterError(f"unknown kernel {shown(kernel)}; expected one of {list(KERNELS)}")
+    return (a_m**n).expand((steps,) + tuple(shape))  # exp
+
+
+def _decay_tensor(value: Tensor | float, name: str) -> Tensor:
+    """A decay given to :func:`psp_kernel` as a tensor (a number as float64), refused unless every value is in
+    [0, 1) (NaN included)."""
+    if isinstance(value, Tensor):
+        tensor = value
+    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        tensor = torch.tensor(float(value), dtype=torch.float64)
+    else:
+        raise ParameterError(f"psp_kernel: {name} must be a number or a tensor of decays, got {shown(value)}")
+    inside = (tensor >= 0) & (tensor < 1)
+    if not bool(inside.all()):
+        outside = tensor.detach()[~inside][:4].tolist()
+        raise ParameterError(f"psp_kernel: {name} must be a decay per step in [0, 1) (a = exp(-1/tau)), got {outside}")
+    return tensor
 
 
 def srm_convolution(

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import FORCED_KERNEL, cpu, gpu
+from . import cpu, gpu
 
 __all__ = ["srm_forward", "srm_backward"]
 
@@ -49,7 +49,7 @@ def srm_forward(
 ) -> tuple[Tensor, Tensor]:
     """(spikes, u) for x [T, ...] (BP-SRM.md section 2; section 2.1 with ``reset`` 1); surrogate (its kernel
     id), width and detach_reset are for the backward; check_finite refuses a membrane that ends NaN or Inf."""
-    forward = gpu.triton_forward if x.is_cuda or FORCED_KERNEL == "triton" else cpu.fused_forward
+    forward = gpu.triton_forward if x.is_cuda or gpu.runs_cpu_tensors() else cpu.fused_forward
     return forward(x, a_s, a_m, a_r, theta, theta_r, check_finite, reset)
 
 
@@ -80,7 +80,7 @@ def srm_backward(
     ``reset`` 1), from :func:`bpsrm.neuron.kernels.cpu.fused_backward`; zeros where not needed or unused (a_r
     and theta_r of the hard reset; a_s None: empty)."""
     params = (a_s, a_m, a_r, theta, theta_r)
-    backward = gpu.triton_backward if u.is_cuda or FORCED_KERNEL == "triton" else cpu.fused_backward
+    backward = gpu.triton_backward if u.is_cuda or gpu.runs_cpu_tensors() else cpu.fused_backward
     grad_x, grads = backward(x, u, grad_spikes, grad_u, params, surrogate, width, detach_reset, needs, reset)
     out = [grad_x]
     for grad, param in zip(grads, params, strict=True):

@@ -34,9 +34,11 @@ $\theta_r o$, each sum equals one over x[t] or $\theta_r o[t-1]$ of an anti-caus
 values up to rounding. With the hard reset the a_s gradient is the same filter of x, and the a_m gradient,
 $\sum_t dV[t] (1 - o[t-1]) V[t-1]$, reads V = u directly.
 
-Triton is imported on first use (:func:`available`), never when this module is imported. Under
-``TRITON_INTERPRET=1`` (set before triton is first imported) the kernels also run on CPU tensors through
-Triton's interpreter, which is how the tests check them on machines without a GPU.
+Triton is imported when this module is imported where it will be used (CUDA is available, or
+``BPSRM_KERNEL=triton``), else on first use (:func:`available`): never inside a ``torch.compile`` trace, which
+cannot follow triton's import (``fullgraph=True`` failed on it). Under ``TRITON_INTERPRET=1`` (set before
+triton is first imported) the kernels also run on CPU tensors through Triton's interpreter, which is how the
+tests check them on machines without a GPU.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from torch import Tensor
 
 from ..finite import nonfinite_error
 from ..surrogate import SURROGATES, Surrogate
-from . import cpu
+from . import FORCED_KERNEL, cpu
 from .cpu import Params, param_layout, reduce_to_param
 
 __all__ = [
@@ -150,6 +152,12 @@ def supports(x: Tensor, surrogate: Surrogate) -> bool:
     if not (x.is_cuda or (x.is_cpu and os.environ.get("TRITON_INTERPRET", "0") == "1")):
         return False
     return _load() and (x.is_cuda or _interpreted)
+
+
+def runs_cpu_tensors() -> bool:
+    """Whether CPU tensors go to the Triton kernel: ``BPSRM_KERNEL=triton`` with Triton's interpreter on
+    (``TRITON_INTERPRET=1``); otherwise the C kernel takes them."""
+    return FORCED_KERNEL == "triton" and _load() and _interpreted
 
 
 def _require(x: Tensor) -> None:
@@ -390,12 +398,13 @@ def _define_kernels() -> None:
         g_ar = zero
         g_th = zero
         g_thr = zero
-        base = LAST + offs
-        up = u_ptr + base
-        xp = x_ptr + base
-        gop = go_ptr + base
-        gup = gu_ptr + base
-        gxp = gx_ptr + base
+        # The last step's pointers: the scalar offset LAST (an i32 when below 2**31) is added to each pointer on its
+        # own, in 64 bits, before the neurons' offsets; LAST + offs in i32 wrapped once (T-1) M + M > 2**31.
+        up = u_ptr + LAST + offs
+        xp = x_ptr + LAST + offs
+        gop = go_ptr + LAST + offs
+        gup = gu_ptr + LAST + offs
+        gxp = gx_ptr + LAST + offs
         u_t = tl.load(up, mask=mask, other=0.0).to(ACC)
         x_t = zero
         go_t = zero
@@ -508,10 +517,12 @@ def _block_size(neurons: int, block: int | None) -> tuple[int, int]:
     return (256, 4) if neurons > 132 * 2048 else (128, 4)
 
 
-def _check_neurons(neurons: int) -> None:
-    """The kernels index the neurons of one step in int32 (the steps themselves with 64-bit pointers)."""
-    if neurons >= 2**31:
-        raise ValueError(f"bpsrm Triton kernel: {neurons} neurons per step; at most 2**31 - 1")
+def _check_neurons(neurons: int, block: int) -> None:
+    """The kernels index the neurons of one step in int32: the last program's offsets, up to ``neurons`` rounded
+    up to a whole ``block``, must stay below 2**31 (the steps themselves are reached with 64-bit pointers)."""
+    limit = 2**31 - block
+    if neurons > limit:
+        raise ValueError(f"bpsrm Triton kernel: {neurons} neurons per step; at most 2**31 - {block} = {limit}")
 
 
 def _device_guard(x: Tensor) -> contextlib.AbstractContextManager[Any]:
@@ -568,10 +579,10 @@ def triton_forward(
     neurons = x.numel() // steps if steps else 0
     if not neurons:
         return spikes, u
-    _check_neurons(neurons)
     values, strides, period = _parameters(x, (a_s, a_m, a_r, theta, theta_r))
     acc, _ = _accumulator(x.dtype)
     size, warps = _block_size(neurons, block)
+    _check_neurons(neurons, size)
     programs = triton.cdiv(neurons, size)
     flags = torch.zeros(programs if check_finite else 1, dtype=torch.int32, device=x.device)
     as_values = values[0] if values[0] is not None else values[1]  # unread when HAS_AS is False
@@ -661,10 +672,10 @@ def triton_backward(
         ]
     if need_x and x is None:
         raise ValueError("bpsrm Triton kernel: the gradients of a_s and a_m (subtractive reset) need x")
-    _check_neurons(neurons)
     values, strides, period = _parameters(u, params)
     acc, acc_dtype = _accumulator(u.dtype)
     size, warps = _block_size(neurons, block)
+    _check_neurons(neurons, size)
     programs = triton.cdiv(neurons, size)
     buffers: list[Tensor | None] = [
         torch.empty(neurons if strides[k] else programs, dtype=acc_dtype, device=u.device) if wanted[k] else None
@@ -765,3 +776,7 @@ def srm_triton(
         args = (kernel_id, width, detach_reset, check_finite, reset)
         return SRMFusedGPU.apply(x, a_s, a_m, a_r, theta, theta_r, *args)  # type: ignore[no-any-return]
     return triton_forward(x, a_s, a_m, a_r, theta, theta_r, check_finite, reset)
+
+
+if FORCED_KERNEL == "triton" or torch.cuda.is_available():
+    _load()  # now, not in the first call, which torch.compile may be tracing
