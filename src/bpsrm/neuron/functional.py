@@ -355,12 +355,14 @@ def kernel_choice(x: Tensor, surrogate: Surrogate, backend: str = "auto") -> tup
     if x.is_cuda:
         if gpu.supports(x, surrogate):
             return "triton", ""
-        return None, gpu.unavailable_reason() or "float32, float16, bfloat16 or float64 with a surrogate it implements"
+        return None, gpu.unavailable_reason() or (
+            "the Triton kernel takes float32, float16, bfloat16 or float64 with a surrogate it implements only"
+        )
     if gpu.runs_cpu_tensors() and gpu.supports(x, surrogate):
         return "triton", ""
     if cpu.supports(x, surrogate):
         return "c", ""
-    return None, cpu.unavailable_reason() or "CPU float32/float64 with a surrogate the kernel implements only"
+    return None, cpu.unavailable_reason() or "the C kernel takes float32 or float64 with a surrogate it implements only"
 
 
 def _portable_call(
