@@ -53,6 +53,13 @@ def test_an_allocator_setting_bpsrm_does_not_know_is_refused(tmp_path: Path, cap
     monkeypatch.setenv("BPSRM_ALLOCATOR", "bogus")
     _fails(["demo", "--epochs", "1", "--out", tmp_path / "run"], capsys, "BPSRM_ALLOCATOR='bogus'; expected tuned")
     assert not (tmp_path / "run").exists()
+    from bpsrm import runtime
+
+    for accepted in ("", " Default "):  # unset or empty is the tuned default; case and spaces as BPSRM_KERNEL
+        monkeypatch.setenv("BPSRM_ALLOCATOR", accepted)
+        monkeypatch.setattr(runtime, "tune_allocator", lambda: "tuned")
+        assert main(["eval", str(tmp_path / "missing.pt")]) == 1  # refused for the missing file, not the setting
+        assert "BPSRM_ALLOCATOR" not in capsys.readouterr().err
 
 
 def test_an_empty_file_as_a_checkpoint(tmp_path: Path, capsys) -> None:

@@ -70,3 +70,17 @@ def test_an_infinite_number_for_an_optional_number_says_it_is_not_finite() -> No
         load_config(WEATHER, ["model.neuron.theta_r=.inf"])
     with pytest.raises(ConfigError, match=r"model\.neuron\.theta_r: expected float or null, got 'abc'"):
         load_config(WEATHER, ["model.neuron.theta_r=abc"])
+
+
+def test_text_that_reads_as_a_number_is_written_quoted_and_reads_back_as_text(tmp_path) -> None:
+    """A run's config.yaml is read again on resume: the text '1e5' (a float once exponents are floats) must be
+    quoted on the way out, and '08' (no float: no dot, no exponent) stays text, as YAML 1.1 read it."""
+    from bpsrm.engine import run_folder
+    from bpsrm.engine.config import config_to_dict
+
+    config = load_config(WEATHER, ["experiment='1e5'", "data.root=08", "optim.lr=1e-3"])
+    assert (config.experiment, config.data.root, config.optim.lr) == ("1e5", "08", 0.001)
+    run_folder.write_config(tmp_path, config_to_dict(config))
+    assert "experiment: '1e5'" in (tmp_path / "config.yaml").read_text()
+    again = load_config(tmp_path / "config.yaml")
+    assert (again.experiment, again.data.root, again.optim.lr) == ("1e5", "08", 0.001)

@@ -11,7 +11,7 @@ import torch
 
 from bpsrm.errors import BpsrmError, ParameterError, ShapeError
 from bpsrm.neuron.functional import BACKENDS as ALL_BACKENDS
-from bpsrm.neuron.functional import psp_kernel, srm, srm_convolution, srm_reference
+from bpsrm.neuron.functional import kernel_choice, psp_kernel, srm, srm_convolution, srm_reference
 from bpsrm.neuron.params import KERNELS
 from bpsrm.neuron.surrogate import SURROGATES
 
@@ -411,9 +411,13 @@ def test_psp_kernel_takes_numbers_and_refuses_what_is_no_decay() -> None:
     assert psp_kernel(3, 0.5, 0.25, "dexp").tolist() == [1.0, 0.75, 0.4375]
     assert psp_kernel(np.int64(4), np.float32(0.5), 0.5, "alpha").tolist() == [1.0, 1.0, 0.75, 0.5]
     assert psp_kernel(3, 0, 0.5, "exp").dtype == torch.float64
+    # a tau so long that its float32 decay rounds to 1 (1e8 steps): srm ran it, srm_convolution's kernel refused it
+    assert psp_kernel(3, 1.0, 1.0, "dexp").tolist() == [1.0, 2.0, 3.0]
+    x = _input((5, 2), dtype=torch.float32)
+    assert torch.equal(srm_convolution(x, tau_m=1e8)[0], srm(x, tau_m=1e8)[0])
     refused = [
-        ((5, 1.5, 0.8, "dexp"), r"a_s must be a decay per step in \[0, 1\).*\[1\.5\]"),
-        ((5, 0.5, math.nan, "dexp"), r"a_m must be a decay per step in \[0, 1\).*\[nan\]"),
+        ((5, 1.5, 0.8, "dexp"), r"a_s must be a decay per step in \[0, 1\].*\[1\.5\]"),
+        ((5, 0.5, math.nan, "dexp"), r"a_m must be a decay per step in \[0, 1\].*\[nan\]"),
         ((5, 0.5, torch.tensor([0.5, -0.1]), "exp"), r"a_m must be a decay.*\[-0\.1"),
         ((2.5, 0.5, 0.5, "dexp"), "steps must be a whole number >= 0, got 2.5"),
         ((-1, 0.5, 0.5, "dexp"), "steps must be a whole number >= 0, got -1"),
@@ -438,3 +442,18 @@ def test_numpy_numbers_are_the_numbers_they_hold(number) -> None:
     assert torch.allclose(u.double(), reference, atol=1e-5)
     with pytest.raises(ParameterError, match="tau_s must be a number or a tensor, got bool"):
         srm(x, tau_s=np.bool_(True))
+
+
+def test_kernel_choice_checks_its_arguments() -> None:
+    """kernel_choice(x, Sigmoid(), "protable") answered ("c", ""), and a surrogate's name ended in AttributeError."""
+    x = torch.zeros(3, 2)
+    with pytest.raises(
+        ParameterError, match=r"unknown backend 'protable'; expected one of \['auto', 'fused', 'portable'\]"
+    ):
+        kernel_choice(x, "sigmoid", "protable")
+    with pytest.raises(ParameterError, match="unknown surrogate 'nope'"):
+        kernel_choice(x, "nope")
+    with pytest.raises(ParameterError, match="kernel_choice: x must be a tensor, got list"):
+        kernel_choice([1.0], "sigmoid")  # type: ignore[arg-type]
+    assert kernel_choice(x, "atan", "portable") == (None, "backend='portable'")
+    assert kernel_choice(x.half(), "atan")[0] is None  # no fused kernel for float16 on a CPU

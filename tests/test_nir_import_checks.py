@@ -238,6 +238,22 @@ def test_one_value_or_one_per_channel_is_read_over_the_layer() -> None:
     torch.testing.assert_close(neuron.decay("tau_m").double(), torch.tensor(0.75, dtype=torch.float64))
 
 
+def test_one_value_per_channel_as_a_vector_is_read_per_channel() -> None:
+    """(C,) on a (C, H, W) layer is one value per channel, as earlier versions read it (NumPy's rule would align it
+    with W); thresholds 0.5 .. 2.0 for channels 0 .. 3 (a 5 x 6 map: W != C)."""
+    lif = _lif(1)
+    lif.v_threshold = np.array([0.5, 1.0, 1.5, 2.0])
+    lif.tau, lif.r = np.full(4, 4.0), np.full(4, 4.0)
+    conv = nir.Conv2d(None, np.ones((4, 1, 3, 3)), 1, 1, 1, 1, np.zeros(4))
+    graph = _chain(
+        ("input", nir.Input(np.array([1, 5, 6]))), ("conv", conv), ("lif", lif), ("output", nir.Output(np.array([1])))
+    )
+    neuron = next(m for m in from_nir(graph).modules() if isinstance(m, SRMNeuron))
+    torch.testing.assert_close(neuron.theta.double(), torch.tensor([0.5, 1.0, 1.5, 2.0], dtype=torch.float64))
+    lif.v_threshold = np.array([0.5, 1.0, 1.5])  # 3 values for 4 channels
+    assert "give one value, one per channel as (4,) or (4, 1, 1), or one per neuron" in _error(graph)
+
+
 def _flatten_graph(start_dim: int, end_dim: int, outputs_in: int):
     return _chain(
         ("input", nir.Input(np.array([2, 4, 4]))),

@@ -424,11 +424,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    allocator = args.allocator or os.environ.get("BPSRM_ALLOCATOR", "tuned")
-    if allocator not in ("tuned", "default"):  # a misspelt setting changed nothing, without a word
-        print(f"bpsrm: error: BPSRM_ALLOCATOR={allocator!r}; expected tuned or default", file=sys.stderr)
-        return 1
     heavy = ("demo", "train", "crossload", "eval", "predict", "adapt")
+    allocator = args.allocator or os.environ.get("BPSRM_ALLOCATOR", "").strip().lower() or "tuned"
+    if allocator not in ("tuned", "default") and args.command in heavy:  # a misspelt one changed nothing, silently
+        given = os.environ.get("BPSRM_ALLOCATOR", "")
+        print(f"bpsrm: error: BPSRM_ALLOCATOR={given!r}; expected tuned or default (or unset)", file=sys.stderr)
+        return 1
     if allocator != "default" and args.command in heavy:
         from .runtime import tune_allocator
 

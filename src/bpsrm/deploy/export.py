@@ -114,22 +114,30 @@ def _finite(array: np.ndarray, where: str, name: str) -> np.ndarray:
 
 
 def _param(value: Any, shape: tuple[int, ...], where: str, name: str) -> np.ndarray:
-    """A neuron parameter over the layer's neurons ``shape``: float64, finite, and one value for the layer or an
-    array that broadcasts to ``shape`` (NumPy's rules: the full shape, or (C, 1, 1) per channel); refused otherwise,
-    not read as the scalar or the per-channel value it is not."""
+    """A neuron parameter over the layer's neurons ``shape``: float64, finite, and one value for the layer, one per
+    channel (``(C,)`` on a map ``(C, ...)``, as earlier versions read it, or ``(C, 1, 1)``), or an array that
+    broadcasts to ``shape`` by NumPy's rules; refused otherwise, not read as the scalar or the per-channel value it
+    is not."""
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ExportError(f"{where}: {name} is not an array of numbers") from None
+        raise ExportError(f"{where}: {name} is not an array of numbers, got {shown(value)}") from None
     _finite(array, where, name)
+    if array.ndim == 1 and len(shape) > 1 and array.shape[0] == shape[0] > 1:  # one per channel of a map
+        array = array.reshape((shape[0],) + (1,) * (len(shape) - 1))
     try:
         fits = np.broadcast_shapes(array.shape, shape) == shape
     except ValueError:
         fits = False
     if not fits:
         raise ExportError(
-            f"{where}: {name} has shape {array.shape}, the layer's neurons have shape {shape} (give one value, or "
-            "one per neuron)"
+            f"{where}: {name} has shape {array.shape}, the layer's neurons have shape {shape} (give one value, "
+            + (
+                f"one per channel as ({shape[0]},) or {(shape[0],) + (1,) * (len(shape) - 1)}, "
+                if len(shape) > 1
+                else ""
+            )
+            + "or one per neuron)"
         )
     return np.broadcast_to(array, shape).copy()
 

@@ -357,16 +357,36 @@ def _yaml_loader() -> type:
                     )
                 first_line[key] = line
 
-    # YAML 1.2's floats (its core schema): PyYAML reads YAML 1.1, whose floats need a dot and a signed exponent,
-    # so `lr: 1e-3` and `optim.lr=1e-3` were the text "1e-3" (and refused as not a number). add_implicit_resolver
-    # copies SafeLoader's table into this class first: yaml.safe_load is left as it is.
-    UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", YAML12_FLOAT, list("-+.0123456789"))
+    # YAML 1.2's floats: PyYAML reads YAML 1.1, whose floats need a dot and a signed exponent, so `lr: 1e-3` and
+    # `optim.lr=1e-3` were the text "1e-3" (and refused as not a number). add_implicit_resolver copies SafeLoader's
+    # table into this class first: yaml.safe_load is left as it is. write_yaml quotes such text on the way out.
+    UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+.0123456789"))
     return UniqueKeyLoader
 
 
-YAML12_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
-"""A float in YAML 1.2's core schema (``1e-3``, ``2.5E4``, ``.5``); integers match too, but the int resolver,
-added first, takes them."""
+EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
+"""A float with an exponent as YAML 1.2 writes it (``1e-3``, ``2.5E4``, ``1.0e3``), which YAML 1.1 reads as text;
+the floats YAML 1.1 reads (with a dot) are PyYAML's own, and text such as ``08`` stays text."""
+
+
+@functools.cache
+def _yaml_dumper() -> type:
+    """PyYAML's safe dumper that quotes the text :func:`read_yaml` would read as a float (``'1e5'``), so that what
+    :func:`write_yaml` writes reads back as the same data."""
+    import yaml
+
+    class QuotingDumper(yaml.SafeDumper):
+        pass
+
+    QuotingDumper.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+.0123456789"))
+    return QuotingDumper
+
+
+def write_yaml(data: Any) -> str:
+    """YAML text of plain ``data`` (keys in their order) that :func:`read_yaml` reads back as ``data``."""
+    import yaml
+
+    return str(yaml.dump(data, Dumper=_yaml_dumper(), sort_keys=False))
 
 
 def yaml_problem(error: Exception) -> str:

@@ -262,10 +262,10 @@ def clear_stale(run: Path) -> None:
 
 
 def write_config(run: Path, config: dict[str, Any]) -> None:
-    """config.yaml: the resolved config as plain data."""
-    import yaml
+    """config.yaml: the resolved config as plain data (text that reads as a number is quoted)."""
+    from .config import write_yaml
 
-    write_text_atomic(run / CONFIG_YAML, yaml.safe_dump(config, sort_keys=False))
+    write_text_atomic(run / CONFIG_YAML, write_yaml(config))
 
 
 def write_history(run: Path, rows: Sequence[dict[str, Any]]) -> None:

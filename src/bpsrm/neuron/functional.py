@@ -329,8 +329,6 @@ def _plan(
 def _fused_kernel(x: Tensor, surrogate: Surrogate, backend: str) -> str | None:
     """The kernel :func:`kernel_choice` picks; ``backend`` "fused" makes a call that no fused kernel serves an
     error saying why."""
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ParameterError(f"unknown backend {shown(backend)}; expected one of {list(BACKENDS)}")
     kernel, reason = kernel_choice(x, surrogate, backend)
     if kernel is None and backend == "fused":
         raise ParameterError(
@@ -340,12 +338,19 @@ def _fused_kernel(x: Tensor, surrogate: Surrogate, backend: str) -> str | None:
     return kernel
 
 
-def kernel_choice(x: Tensor, surrogate: Surrogate, backend: str = "auto") -> tuple[str | None, str]:
-    """The one place that chooses the kernel for a call on ``x`` with ``surrogate``: ``("c", "")`` (the C kernel:
-    CPU float32/float64), ``("triton", "")`` (CUDA tensors; CPU tensors under ``BPSRM_KERNEL=triton`` with
-    ``TRITON_INTERPRET=1``) or ``(None, why)`` (the portable autograd.Function: every other device, dtype or
-    surrogate, ``backend`` "portable" or ``BPSRM_KERNEL=portable``). A BPSRM_KERNEL bpsrm does not know is refused.
+def kernel_choice(x: Tensor, surrogate: Surrogate | str = "sigmoid", backend: str = "auto") -> tuple[str | None, str]:
+    """The one place that chooses the kernel for a call on ``x`` with ``surrogate`` (an instance or a name):
+    ``("c", "")`` (the C kernel: CPU float32/float64), ``("triton", "")`` (CUDA tensors; CPU tensors under
+    ``BPSRM_KERNEL=triton`` with ``TRITON_INTERPRET=1``) or ``(None, why)`` (the portable autograd.Function: every
+    other device, dtype or surrogate, ``backend`` "portable" or ``BPSRM_KERNEL=portable``). A BPSRM_KERNEL bpsrm
+    does not know is refused, as is a backend other than :data:`BACKENDS`.
     """
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ParameterError(f"unknown backend {shown(backend)}; expected one of {list(BACKENDS)}")
+    if not isinstance(x, Tensor):
+        raise ParameterError(f"kernel_choice: x must be a tensor, got {type(x).__name__}")
+    if not isinstance(surrogate, Surrogate):
+        surrogate = get_surrogate(surrogate)
     if KERNEL_SETTING_PROBLEM is not None:
         raise ParameterError(KERNEL_SETTING_PROBLEM)
     if backend == "portable":
@@ -529,8 +534,9 @@ def psp_kernel(steps: int, a_s: Tensor | float, a_m: Tensor | float, kernel: str
     because the quotient is 0/0 at $a_s = a_m$ and loses every digit near it. ``alpha``: $(n+1) a_m^n$;
     ``exp``: $a_m^n$. Shape ``[steps, *broadcast(a_s, a_m)]``.
 
-    ``a_s`` and ``a_m`` are decays per step, $a = e^{-1/\tau}$ (:func:`decay`), in [0, 1): tensors, or numbers
-    (read as float64); ``steps`` a whole number >= 0.
+    ``a_s`` and ``a_m`` are decays per step, $a = e^{-1/\tau}$ (:func:`decay`), in [0, 1] (1: a tau so long that
+    its decay rounds to 1, as 1e8 steps in float32): tensors, or numbers (read as float64); ``steps`` a whole
+    number >= 0.
     """
     if kernel not in KERNELS:
         raise ParameterError(f"unknown kernel {shown(kernel)}; expected one of {list(KERNELS)}")
@@ -554,17 +560,17 @@ def psp_kernel(steps: int, a_s: Tensor | float, a_m: Tensor | float, kernel: str
 
 def _decay_tensor(value: Tensor | float, name: str) -> Tensor:
     """A decay given to :func:`psp_kernel` as a tensor (a number as float64), refused unless every value is in
-    [0, 1) (NaN included)."""
+    [0, 1] (NaN included)."""
     if isinstance(value, Tensor):
         tensor = value
     elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         tensor = torch.tensor(float(value), dtype=torch.float64)
     else:
         raise ParameterError(f"psp_kernel: {name} must be a number or a tensor of decays, got {shown(value)}")
-    inside = (tensor >= 0) & (tensor < 1)
+    inside = (tensor >= 0) & (tensor <= 1)
     if not bool(inside.all()):
         outside = tensor.detach()[~inside][:4].tolist()
-        raise ParameterError(f"psp_kernel: {name} must be a decay per step in [0, 1) (a = exp(-1/tau)), got {outside}")
+        raise ParameterError(f"psp_kernel: {name} must be a decay per step in [0, 1] (a = exp(-1/tau)), got {outside}")
     return tensor
 
 
