@@ -73,21 +73,20 @@ CODE_PATH_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU
 ROUNDING_KEYS = ("torch", "cpu_flags", "cpu_capability", "threads", "device", "kernels", "settings")
 
 
-def kernels_in_use(device: torch.device | str = "cpu") -> dict[str, str]:
+def kernels_in_use(device: torch.device | str = "cpu", surrogate: Any = "sigmoid") -> dict[str, str]:
     """Which code runs the neuron and the TCN and pooling layers on ``device``: ``{"neuron": ..., "tcn_pooling":
     ...}``. The neuron's is the choice :func:`bpsrm.neuron.functional.kernel_choice` makes for a float32 call with
-    the default surrogate: ``C`` (bpsrm's compiled kernel), ``Triton`` (``Triton (interpreter)`` for CPU tensors
-    under ``TRITON_INTERPRET=1``), or the portable path (PyTorch operations, the same equations with other
-    roundings, about half the speed of a training step) with the reason. TCN and pooling: ``C`` on a CPU with the
-    compiled kernels, else PyTorch's operations. A call of another dtype or with a surrogate of one's own without
-    a kernel may take another path."""
+    ``surrogate`` (a name or an instance; a run's own): ``C`` (bpsrm's compiled kernel), ``Triton``
+    (``Triton (interpreter)`` for CPU tensors under ``TRITON_INTERPRET=1``), or the portable path (PyTorch
+    operations, the same equations with other roundings, about half the speed of a training step) with the
+    reason. TCN and pooling: ``C`` on a CPU with the compiled kernels, else PyTorch's operations. A call of
+    another dtype may take another path (float16 on a CPU)."""
     from .network import native
     from .neuron.functional import kernel_choice
     from .neuron.kernels import FORCED_KERNEL
-    from .neuron.surrogate import Sigmoid
 
     device = torch.device(device)
-    kernel, why = kernel_choice(torch.empty(1, 1, device=device), Sigmoid())
+    kernel, why = kernel_choice(torch.empty(1, 1, device=device), surrogate)
     names = {"c": "C", "triton": "Triton" if device.type == "cuda" else "Triton (interpreter)"}
     neuron = names[kernel] if kernel is not None else f"portable ({why})"
     if device.type == "cuda":
@@ -98,7 +97,7 @@ def kernels_in_use(device: torch.device | str = "cpu") -> dict[str, str]:
     return {"neuron": neuron, "tcn_pooling": f"PyTorch ({why})"}
 
 
-def describe_environment(device: torch.device | str | None = None) -> dict[str, Any]:
+def describe_environment(device: torch.device | str | None = None, surrogate: Any = "sigmoid") -> dict[str, Any]:
     """What a run's figures depend on besides its config and seed.
 
     Returns ``{"bpsrm", "torch", "python", "system", "cpu", "cpu_flags", "cpu_capability", "threads",
@@ -106,7 +105,7 @@ def describe_environment(device: torch.device | str | None = None) -> dict[str, 
     extensions (:func:`cpu_flags`), the vector instructions PyTorch's CPU kernels use
     (``torch.backends.cpu.get_cpu_capability()``: ``AVX512``, ``AVX2``, ``DEFAULT`` ...; an
     ``ATEN_CPU_CAPABILITY`` setting lowers it), the intra-op threads, the device (``cpu`` or the GPU's
-    name), the code available to the layers there (:func:`kernels_in_use`), and which of
+    name), the code that runs the layers there with the run's ``surrogate`` (:func:`kernels_in_use`), and which of
     :data:`CODE_PATH_SETTINGS` are set, with their values (oneDNN's ``ONEDNN_MAX_CPU_ISA`` changes roundings
     without changing ``cpu_capability``).
     """
@@ -121,6 +120,6 @@ def describe_environment(device: torch.device | str | None = None) -> dict[str, 
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
-        "kernels": kernels_in_use(device),
+        "kernels": kernels_in_use(device, surrogate),
         "settings": {name: os.environ[name] for name in CODE_PATH_SETTINGS if name in os.environ},
     }

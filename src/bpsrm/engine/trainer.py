@@ -32,6 +32,8 @@ from ..files import progress
 from ..network.augment import augment_images, drop_events, random_warp
 from ..network.models import SpikingNetwork
 from ..neuron.kernels import FORCED_KERNEL
+from ..neuron.module import SRMNeuron
+from ..neuron.surrogate import BUILT_IN
 from . import run_folder
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config, config_to_dict, flat_config
@@ -300,7 +302,7 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         + _dropped_note(run)
     )
     _resume(run, resume)
-    environment = describe_environment(run.device)
+    environment = describe_environment(run.device, _surrogate_of(run.model))
     note_environment(run.progress, environment, run.log)
     _open_folder(run)
     _kernels_note(run, environment["kernels"])
@@ -314,6 +316,11 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
             run.board.close()
 
 
+def _surrogate_of(model: nn.Module) -> Any:
+    """The surrogate of the model's first SRM neuron (the one the kernels are chosen for), "sigmoid" without one."""
+    return next((m.surrogate for m in model.modules() if isinstance(m, SRMNeuron)), "sigmoid")
+
+
 def _kernels_note(run: _Run, kernels: dict[str, str]) -> None:
     """A line in the log when a CPU run cannot use bpsrm's compiled kernels (``kernels``: the environment's record,
     :func:`bpsrm.environment.kernels_in_use`; no C compiler at install time, a stale build, BPSRM_KERNEL=portable):
@@ -323,12 +330,15 @@ def _kernels_note(run: _Run, kernels: dict[str, str]) -> None:
     slow = {part: how for part, how in kernels.items() if how.startswith(("portable", "PyTorch"))}
     if not slow:
         return
-    remedy = (
-        "unset BPSRM_KERNEL to use them"
-        if FORCED_KERNEL == "portable"
-        else "with a C compiler, `python -m pip install --no-deps -e .` in bpsrm's environment builds them "
-        "(scripts/bootstrap.sh rebuilds only when setup.py or a C file changes)"
-    )
+    if FORCED_KERNEL == "portable":
+        remedy = "unset BPSRM_KERNEL to use them"
+    elif type(_surrogate_of(run.model)) not in BUILT_IN:
+        remedy = "the surrogate is one of your own, which only the portable path runs"
+    else:
+        remedy = (
+            "with a C compiler, `python -m pip install --no-deps -e .` in bpsrm's environment builds them "
+            "(scripts/bootstrap.sh rebuilds only when setup.py or a C file changes)"
+        )
     run.log(
         "note: bpsrm's compiled CPU kernels are not in use ("
         + "; ".join(f"{part}: {how}" for part, how in slow.items())

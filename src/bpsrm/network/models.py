@@ -223,6 +223,11 @@ def _neuron_params(neuron: SRMParams | Mapping[str, Any] | None) -> tuple[SRMPar
     if unknown:
         raise ParameterError(f"build_model: unknown neuron options {sorted(unknown)}; expected among {list(SETTINGS)}")
     surrogate = given.pop("surrogate") if isinstance(given.get("surrogate"), Surrogate) else None
+    if surrogate is not None and given.get("surrogate_width") is not None:  # it was dropped without a word
+        raise ParameterError(
+            f"build_model: surrogate_width {shown(given['surrogate_width'])} was given with a surrogate object "
+            f"{surrogate!r}; set the width on the object instead"
+        )
     return SRMParams(**given), surrogate
 
 

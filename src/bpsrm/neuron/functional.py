@@ -32,7 +32,7 @@ from ..errors import ParameterError, ShapeError, shown
 from .autograd import SRMFunction, SRMHardResetFunction
 from .kernels import FORCED_KERNEL, KERNEL_SETTING_PROBLEM, cpu, gpu
 from .params import DEFAULTS, KERNELS, SETTINGS, Range, check_setting, decay
-from .surrogate import BUILT_IN, Surrogate, get_surrogate, spike_function
+from .surrogate import BUILT_IN, SURROGATES, Surrogate, get_surrogate, spike_function
 
 __all__ = ["KERNELS", "srm", "srm_reference", "srm_convolution", "decay", "psp_kernel", "kernel_choice"]
 
@@ -243,6 +243,7 @@ def srm(
             theta_r,
             kernel,
             surrogate,
+            SURROGATES.get(surrogate) if type(surrogate) is str else None,  # a name registered again: new plan
             detach_reset,
             backend,
             check_finite,
@@ -360,14 +361,24 @@ def kernel_choice(x: Tensor, surrogate: Surrogate | str = "sigmoid", backend: st
     if x.is_cuda:
         if gpu.supports(x, surrogate):
             return "triton", ""
-        return None, gpu.unavailable_reason() or (
-            "the Triton kernel takes float32, float16, bfloat16 or float64 with a surrogate it implements only"
+        return None, gpu.unavailable_reason() or _not_built_in(surrogate) or (
+            "the Triton kernel takes float32, float16, bfloat16 or float64 only"
         )
     if gpu.runs_cpu_tensors() and gpu.supports(x, surrogate):
         return "triton", ""
     if cpu.supports(x, surrogate):
         return "c", ""
-    return None, cpu.unavailable_reason() or "the C kernel takes float32 or float64 with a surrogate it implements only"
+    return None, cpu.unavailable_reason() or _not_built_in(surrogate) or "the C kernel takes float32 or float64 only"
+
+
+def _not_built_in(surrogate: Surrogate) -> str:
+    """Why a surrogate of one's own has no fused kernel ("" for a built-in one)."""
+    if type(surrogate) in BUILT_IN:
+        return ""
+    return (
+        f"the fused kernels implement the built-in surrogates only, got {type(surrogate).__name__} (a built-in with "
+        "another width, such as Sigmoid(a=8.0) or model.neuron.surrogate_width, keeps them)"
+    )
 
 
 def _portable_call(

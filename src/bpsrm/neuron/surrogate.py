@@ -219,7 +219,8 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
     if cls is None:
         raise ParameterError(f"unknown surrogate {shown(surrogate)}; expected one of {sorted(SURROGATES)}")
     if not params:
-        return _DEFAULTS.get(surrogate) or cls()
+        default = _DEFAULTS.get(surrogate)
+        return default if type(default) is cls else cls()  # a class registered again under a built-in's name
     allowed = {f.name for f in fields(cls)}
     unknown = set(params) - allowed
     if unknown:

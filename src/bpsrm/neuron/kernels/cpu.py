@@ -43,7 +43,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..finite import nonfinite_error
-from ..surrogate import SURROGATES, Surrogate
+from ..surrogate import BUILT_IN, Surrogate
 from . import FORCED_KERNEL
 
 __all__ = [
@@ -180,9 +180,10 @@ def unavailable_reason() -> str | None:
 def supports(x: Tensor, surrogate: Surrogate) -> bool:
     """Whether the fused kernel handles this call: CPU, float32/float64, a surrogate with a kernel.
 
-    The surrogate's class must be the one registered in :data:`bpsrm.neuron.surrogate.SURROGATES` under its
-    name, with a ``kernel_id`` that the library knows by that name: False for a surrogate whose
-    ``kernel_id`` is None or for a subclass, which the portable path then runs.
+    The surrogate's class must be one of :data:`bpsrm.neuron.surrogate.BUILT_IN` (the formulas the library
+    implements), with a ``kernel_id`` that the library knows by that name: False for a surrogate whose
+    ``kernel_id`` is None, for a subclass, or for a class registered in a built-in's place (its derivative may
+    differ), which the portable path then runs.
     """
     cls = type(surrogate)
     return (
@@ -192,7 +193,7 @@ def supports(x: Tensor, surrogate: Surrogate) -> bool:
         and _lib is not None
         and not _FORCED_PORTABLE
         and _LIBRARY_SURROGATES.get(cls.kernel_id) == cls.name  # type: ignore[arg-type]
-        and SURROGATES.get(cls.name) is cls
+        and cls in BUILT_IN  # not a subclass, nor a class registered in a built-in's place: its derivative may differ
     )
 
 

@@ -52,7 +52,7 @@ import torch
 from torch import Tensor
 
 from ..finite import nonfinite_error
-from ..surrogate import SURROGATES, Surrogate
+from ..surrogate import BUILT_IN, Surrogate
 from . import FORCED_KERNEL, cpu
 from .cpu import Params, param_layout, reduce_to_param
 
@@ -140,14 +140,14 @@ def supports(x: Tensor, surrogate: Surrogate) -> bool:
     """Whether the Triton kernel handles this call.
 
     x [T, ...] (T >= 1 dims) on CUDA, or on the CPU when ``TRITON_INTERPRET=1`` (Triton's interpreter, for
-    tests); dtype float32, float16, bfloat16 or float64; the surrogate's class is the one registered in
-    :data:`bpsrm.neuron.surrogate.SURROGATES` under its name, with a ``kernel_id`` that this kernel knows by
+    tests); dtype float32, float16, bfloat16 or float64; the surrogate's class is one of
+    :data:`bpsrm.neuron.surrogate.BUILT_IN` (not a subclass), with a ``kernel_id`` that this kernel knows by
     that name (:data:`KERNEL_SURROGATES`). Imports triton on the first call.
     """
     cls = type(surrogate)
     if x.dtype not in _DTYPES or x.dim() < 1:
         return False
-    if KERNEL_SURROGATES.get(cls.kernel_id) != cls.name or SURROGATES.get(cls.name) is not cls:  # type: ignore[arg-type]
+    if KERNEL_SURROGATES.get(cls.kernel_id) != cls.name or cls not in BUILT_IN:  # type: ignore[arg-type]
         return False
     if not (x.is_cuda or (x.is_cpu and os.environ.get("TRITON_INTERPRET", "0") == "1")):
         return False
