@@ -371,3 +371,56 @@ def test_the_selection_rule_in_its_edge_cases() -> None:
     assert not run_folder.beats_best(0.90, float("nan"), 0.90, 0.1)
     empty = {name: np.array([]) for name in ("epoch", "val_accuracy", "val_loss")}
     assert run_folder.chosen_epoch(empty) is None and run_folder.chosen_epoch(empty, "last") is None
+
+
+def _figure_of(monkeypatch, draw, run: Path):
+    """The figure ``draw(run)`` makes, kept open (plots._save writes and closes it)."""
+    kept = []
+    monkeypatch.setattr(plots, "_save", lambda fig, run, out_dir, name: kept.append(fig) or run / name)
+    draw(run)
+    return kept[0]
+
+
+def _legend(ax) -> list[str]:
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_a_fixed_schedule_without_validation_draws_no_validation_curve(tmp_path, monkeypatch) -> None:
+    """results/cwru-crossload (train.select: last, no validation data) wrote 0.0 in the validation cells: the figure
+    drew a validation curve at 0% and "best epoch 15 (val 0.0%)"."""
+    from conftest import REPO
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("metrics.csv", "metrics.json", "config.yaml"):
+        (run / name).write_bytes((REPO / "results" / "cwru-crossload" / "seed0" / name).read_bytes())
+    fig = _figure_of(monkeypatch, plots.plot_learning_curves, run)
+    assert [_legend(ax) for ax in fig.axes] == [["train", "last epoch 15 (fixed schedule)"]] * 2
+
+
+def test_the_chosen_epoch_s_validation_accuracy_is_shown_to_two_decimals(tmp_path, monkeypatch) -> None:
+    """93.95% read "val 94.0%" beside a 93.9% target."""
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [
+        "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy",
+        "1,0.1,1.0,0.5,0.9,0.9",
+        "2,0.1,0.8,0.6,0.7,0.9395",
+    ]
+    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
+    fig = _figure_of(monkeypatch, plots.plot_learning_curves, run)
+    assert _legend(fig.axes[1]) == ["train", "validation", "best epoch 2 (val 93.95%)"]
+
+
+def test_the_confusion_matrix_keeps_its_axis_labels_on_the_figure(tmp_path, monkeypatch) -> None:
+    """The colour bar's fraction= and pad= under constrained layout pushed "true class" off the figure's left edge
+    (x = -18.5 px for N-MNIST's ten classes)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    classes = [f"digit {k}" for k in range(10)]
+    counts = (np.eye(10) * 90 + 1).astype(int).tolist()
+    (run / "metrics.json").write_text(json.dumps({"confusion_matrix": counts, "classes": classes}))
+    fig = _figure_of(monkeypatch, plots.plot_confusion_matrix, run)
+    fig.canvas.draw()
+    label = fig.axes[0].yaxis.label.get_window_extent()
+    assert fig.axes[0].get_ylabel() == "true class" and label.x0 >= 0, label

@@ -38,6 +38,7 @@ from .run_folder import (
     read_activity,
     read_history,
     read_metrics,
+    select_rule,
 )
 from .run_folder import (
     best_epoch as find_best_epoch,
@@ -140,6 +141,9 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     metrics = read_metrics(run, required=False)
     epoch = columns["epoch"]
     best = find_best_epoch(metrics, columns, run)
+    fixed = select_rule(run) == "last"  # train.select: last, a fixed schedule: the last epoch is kept, not chosen
+    # runs without validation data wrote 0.0 in its cells before they were left empty: no validation curve there
+    measured = not (fixed and np.all(np.nan_to_num(columns["val_loss"]) == 0))
 
     fig = new_figure((10, 4.5), ncols=2)
     loss_ax, acc_ax = fig.axes
@@ -147,14 +151,14 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     for ax, kind in ((loss_ax, "loss"), (acc_ax, "accuracy")):
         for split, colour in (("train", _TRAIN_COLOUR), ("val", _VAL_COLOUR)):
             values = columns[f"{split}_{kind}"]
-            if np.isfinite(values).any():
+            if np.isfinite(values).any() and (split == "train" or measured):
                 label = "train" if split == "train" else "validation"
                 ax.plot(epoch, values, color=colour, label=label, **style)
         if best is not None:
             best_epoch, best_acc = best
-            text = f"best epoch {best_epoch:g}"
-            if best_acc is not None and kind == "accuracy":
-                text += f" (val {100 * best_acc:.1f}%)"
+            text = f"last epoch {best_epoch:g} (fixed schedule)" if fixed else f"best epoch {best_epoch:g}"
+            if best_acc is not None and kind == "accuracy" and measured:
+                text += f" (val {100 * best_acc:.2f}%)"
             ax.axvline(best_epoch, color=_BEST_COLOUR, linestyle="--", linewidth=1.2, label=text)
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
@@ -219,7 +223,7 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
     fig = new_figure((side + 0.8, side))
     ax = fig.axes[0]
     image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
-    colourbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    colourbar = fig.colorbar(image, ax=ax, shrink=0.8)  # fraction= and pad= pushed "true class" off the figure
     colourbar.set_label("fraction of the true class")
     colourbar.ax.yaxis.set_major_formatter(_percent_formatter())
 

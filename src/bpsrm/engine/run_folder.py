@@ -101,6 +101,7 @@ __all__ = [
     "samples_digest",
     "read_samples_digest",
     "read_predictions",
+    "select_rule",
     "read_prediction_record",
     "write_selection",
     "read_selection",
@@ -444,7 +445,7 @@ def chosen_epoch(columns: dict[str, np.ndarray], select: str = "best_val") -> fl
     return best
 
 
-def _select_rule(run: Path) -> str:
+def select_rule(run: Path) -> str:
     """``train.select`` of the run folder's config.yaml (read by :func:`bpsrm.engine.config.load_config`, as every
     config); "best_val" (the default) when it cannot be read: the plots of a run then still show its curves."""
     from .config import load_config
@@ -461,7 +462,7 @@ def best_epoch(metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Pat
     epoch, val_acc = columns["epoch"], columns["val_accuracy"]
     best = metric_number(metrics.get("best_epoch"), METRICS_JSON, "best_epoch", run)
     if best is None:
-        best = chosen_epoch(columns, _select_rule(run))
+        best = chosen_epoch(columns, select_rule(run))
         if best is None:
             return None
     best_acc = metric_number(metrics.get("best_val_accuracy"), METRICS_JSON, "best_val_accuracy", run)
