@@ -381,3 +381,15 @@ def test_a_recorded_setting_of_the_wrong_form_is_refused() -> None:
     odd["settings"][0] = 7.0  # no kernel has that id
     with pytest.raises(RuntimeError, match=re.escape("SRMNeuron(kernel id 7); this one is SRMNeuron(kernel='dexp')")):
         SRMNeuron().load_state_dict(odd)
+
+
+def test_the_repr_of_a_neuron_with_a_learnt_threshold_warns_of_nothing() -> None:
+    """repr() converted the learnt threshold (requires_grad) to a float: PyTorch's UserWarning at every print."""
+    import warnings
+
+    from bpsrm.neuron import SRMNeuron
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text = repr(SRMNeuron(learn_theta=True, theta=1.5))
+    assert "theta=1.5," in text and "learn_theta=True" in text

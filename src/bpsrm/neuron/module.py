@@ -301,7 +301,7 @@ class SRMNeuron(RecordsSettings):
             if n in self.learned_taus or n in self._fixed_decays
         )
         return (
-            f"kernel={self.kernel!r}, {taus}, theta={float(self.theta.mean()):.3g}, "
+            f"kernel={self.kernel!r}, {taus}, theta={float(self.theta.detach().mean()):.3g}, "
             f"surrogate={self.surrogate!r}, reset={self.reset!r}, detach_reset={self.detach_reset}, "
             f"learn_tau={list(self.learned_taus)}, learn_theta={self.learn_theta}, channels={self.channels}"
         )
