@@ -463,7 +463,7 @@ def test_metrics_json_lists_the_environments_a_resumed_run_went_on_in(shared_dat
     real = trainer_module.describe_environment
     first = real(torch.device("cpu"))
     other = "DEFAULT" if first["cpu_capability"] != "DEFAULT" else "AVX2"
-    moved = lambda device: {**real(device), "cpu_capability": other}  # noqa: E731
+    moved = lambda device, *rest: {**real(device, *rest), "cpu_capability": other}  # noqa: E731
     monkeypatch.setattr(trainer_module, "describe_environment", moved)
     lines: list[str] = []
     train(config, tmp_path / "cut", resume=True, log=lines.append)
