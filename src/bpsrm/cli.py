@@ -425,10 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     heavy = ("demo", "train", "crossload", "eval", "predict", "adapt")
-    allocator = args.allocator or os.environ.get("BPSRM_ALLOCATOR", "").strip().lower() or "tuned"
+    setting = os.environ.get("BPSRM_ALLOCATOR", "")
+    allocator = args.allocator or setting.strip().lower() or "tuned"
     if allocator not in ("tuned", "default") and args.command in heavy:  # a misspelt one changed nothing, silently
-        given = os.environ.get("BPSRM_ALLOCATOR", "")
-        print(f"bpsrm: error: BPSRM_ALLOCATOR={given!r}; expected tuned or default (or unset)", file=sys.stderr)
+        print(f"bpsrm: error: BPSRM_ALLOCATOR={setting!r}; expected tuned or default (or unset)", file=sys.stderr)
         return 1
     if allocator != "default" and args.command in heavy:
         from .runtime import tune_allocator

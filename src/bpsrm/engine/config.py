@@ -360,13 +360,19 @@ def _yaml_loader() -> type:
     # YAML 1.2's floats: PyYAML reads YAML 1.1, whose floats need a dot and a signed exponent, so `lr: 1e-3` and
     # `optim.lr=1e-3` were the text "1e-3" (and refused as not a number). add_implicit_resolver copies SafeLoader's
     # table into this class first: yaml.safe_load is left as it is. write_yaml quotes such text on the way out.
-    UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+.0123456789"))
+    _read_exponent_floats(UniqueKeyLoader)
     return UniqueKeyLoader
 
 
 EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
 """A float with an exponent as YAML 1.2 writes it (``1e-3``, ``2.5E4``, ``1.0e3``), which YAML 1.1 reads as text;
 the floats YAML 1.1 reads (with a dot) are PyYAML's own, and text such as ``08`` stays text."""
+
+
+def _read_exponent_floats(cls: type) -> None:
+    """Make a PyYAML loader read, or a dumper quote, :data:`EXPONENT_FLOAT` text as a float (the class's own table:
+    add_implicit_resolver copies the inherited one first, so PyYAML's safe classes are left as they are)."""
+    cls.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+.0123456789"))  # type: ignore[attr-defined]
 
 
 @functools.cache
@@ -378,7 +384,7 @@ def _yaml_dumper() -> type:
     class QuotingDumper(yaml.SafeDumper):
         pass
 
-    QuotingDumper.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+.0123456789"))
+    _read_exponent_floats(QuotingDumper)
     return QuotingDumper
 
 

@@ -302,10 +302,11 @@ def _train(config: Config, out: Path, resume: bool, log: Log, ctx: Distributed, 
         + _dropped_note(run)
     )
     _resume(run, resume)
-    environment = describe_environment(run.device, _surrogate_of(run.model))
+    surrogate = _surrogate_of(run.model)
+    environment = describe_environment(run.device, surrogate)
     note_environment(run.progress, environment, run.log)
     _open_folder(run)
-    _kernels_note(run, environment["kernels"])
+    _kernels_note(run, environment["kernels"], surrogate)
     try:
         for epoch in range(run.progress.start_epoch, config.train.epochs + 1):
             figures = _train_epoch(run, epoch)
@@ -321,7 +322,7 @@ def _surrogate_of(model: nn.Module) -> Any:
     return next((m.surrogate for m in model.modules() if isinstance(m, SRMNeuron)), "sigmoid")
 
 
-def _kernels_note(run: _Run, kernels: dict[str, str]) -> None:
+def _kernels_note(run: _Run, kernels: dict[str, str], surrogate: Any) -> None:
     """A line in the log when a CPU run cannot use bpsrm's compiled kernels (``kernels``: the environment's record,
     :func:`bpsrm.environment.kernels_in_use`; no C compiler at install time, a stale build, BPSRM_KERNEL=portable):
     it then trains on the portable path, about half as fast."""
@@ -332,7 +333,7 @@ def _kernels_note(run: _Run, kernels: dict[str, str]) -> None:
         return
     if FORCED_KERNEL == "portable":
         remedy = "unset BPSRM_KERNEL to use them"
-    elif type(_surrogate_of(run.model)) not in BUILT_IN:
+    elif type(surrogate) not in BUILT_IN:
         remedy = "the surrogate is one of your own, which only the portable path runs"
     else:
         remedy = (

@@ -216,9 +216,6 @@ def srm(
         ``spikes`` (0/1 in x's dtype) and the membrane potential ``u``, each of
         x's shape.
     """
-    if any(isinstance(v, _NUMPY_TYPES) for v in (tau_s, tau_m, tau_r, theta, theta_r)):
-        # NumPy's numbers (and 0-d arrays) are the Python numbers they hold: the same plan, the same roundings
-        tau_s, tau_m, tau_r, theta, theta_r = (_python_number(v) for v in (tau_s, tau_m, tau_r, theta, theta_r))
     if (
         (reset == "subtract" or reset == "zero")
         and type(x) is Tensor
@@ -269,6 +266,24 @@ def srm(
                     _PLANS.clear()
                 _PLANS[key] = plan
             return plan(x)
+    given = (tau_s, tau_m, tau_r, theta, theta_r)
+    if any(isinstance(v, _NUMPY_TYPES) and np.ndim(v) == 0 for v in given):  # off the planned calls' path
+        # NumPy's numbers (and 0-d arrays) are the Python numbers they hold: the same plan, the same roundings
+        tau_s, tau_m, tau_r, theta, theta_r = (_python_number(v) for v in given)
+        return srm(
+            x,
+            tau_s=tau_s,
+            tau_m=tau_m,
+            tau_r=tau_r,
+            theta=theta,
+            theta_r=theta_r,
+            kernel=kernel,
+            surrogate=surrogate,
+            detach_reset=detach_reset,
+            backend=backend,
+            check_finite=check_finite,
+            reset=reset,
+        )
     check_setting("reset", reset)
     detach_reset, check_finite = check_flags(detach_reset, check_finite)
     p = _prepare(x, tau_s, tau_m, tau_r, theta, theta_r, kernel, surrogate)
@@ -572,9 +587,10 @@ def psp_kernel(steps: int, a_s: Tensor | float, a_m: Tensor | float, kernel: str
 def _decay_tensor(value: Tensor | float, name: str) -> Tensor:
     """A decay given to :func:`psp_kernel` as a tensor (a number as float64), refused unless every value is in
     [0, 1] (NaN included)."""
+    value = _python_number(value)
     if isinstance(value, Tensor):
         tensor = value
-    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
         tensor = torch.tensor(float(value), dtype=torch.float64)
     else:
         raise ParameterError(f"psp_kernel: {name} must be a number or a tensor of decays, got {shown(value)}")
