@@ -130,3 +130,32 @@ def test_a_plain_demo_resume_continues_the_run_as_it_was_set_up(tmp_path, monkey
     with pytest.raises(ConfigError, match=r"config\.yaml"):
         demo.run_demo(out, resume=True, log=lambda _: None)
     assert len(given) == 3
+
+
+def test_overrides_may_follow_the_options_and_keep_their_order(tmp_path, monkeypatch) -> None:
+    """`bpsrm train cfg --out runs/x train.epochs=3` was refused ("unrecognized arguments: train.epochs=3"):
+    argparse ends the positional list at the first option. Overrides now may come on either side, in order."""
+    from bpsrm.engine import trainer
+
+    seen: list = []
+    monkeypatch.setattr(trainer, "train", lambda config, out, **kwargs: seen.append((config, out)) or {})
+    config = "configs/fashion-mnist.yaml"
+    argv = ["train", config, "train.epochs=2", "--out", str(tmp_path / "x"), "train.epochs=3", "model.time_steps=4"]
+    assert main(argv) == 0
+    ((trained, out),) = seen
+    assert (trained.train.epochs, trained.model.time_steps, out) == (3, 4, tmp_path / "x")
+
+
+@pytest.mark.parametrize(
+    ("argv", "unknown"),
+    [
+        (["train", "configs/fashion-mnist.yaml", "--out", "x", "--epocs", "3"], "--epocs 3"),
+        (["train", "configs/fashion-mnist.yaml", "--out", "x", "epochs"], "epochs"),
+        (["eval", "run/best.pt", "train.epochs=3"], "train.epochs=3"),  # eval takes no overrides
+    ],
+)
+def test_what_is_neither_an_option_nor_an_override_is_still_refused(argv, unknown, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert f"unrecognized arguments: {unknown}" in capsys.readouterr().err

@@ -424,3 +424,15 @@ def test_the_confusion_matrix_keeps_its_axis_labels_on_the_figure(tmp_path, monk
     fig.canvas.draw()
     label = fig.axes[0].yaxis.label.get_window_extent()
     assert fig.axes[0].get_ylabel() == "true class" and label.x0 >= 0, label
+
+
+def test_bpsrm_plot_out_writes_the_figures_elsewhere_and_leaves_the_run_folder_alone(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bpsrm.cli import main
+
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["plot", str(run), "--out", str(tmp_path / "figures")]) == 0
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(run_folder.PLOTS)
+    assert sorted(p.name for p in run.iterdir()) == before
+    assert f"wrote {tmp_path / 'figures' / 'learning_curves.png'}" in capsys.readouterr().out

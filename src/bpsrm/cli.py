@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="redraw the plots of a run folder")
     plot.set_defaults(func=_plot_command)
     plot.add_argument("run", type=Path, help="a run folder")
+    plot.add_argument("--out", type=Path, default=None, help="folder of the PNG files (default: the run folder)")
     data = sub.add_parser("data", help="inspect or fetch datasets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     info = data_sub.add_parser("info", help="counts per split and class, input shape and location, as JSON")
@@ -400,7 +401,7 @@ def _export_command(args: argparse.Namespace) -> int:
 def _plot_command(args: argparse.Namespace) -> int:
     from .engine.plots import plot_run
 
-    report = plot_run(args.run)
+    report = plot_run(args.run, out_dir=args.out)
     for path in report.written:
         print(f"wrote {path}")
     for name, reason in report.skipped.items():
@@ -417,10 +418,22 @@ def _os_error_text(exc: OSError) -> str:
     return f"{exc.strerror or f'{type(exc).__name__}: {exc}'}{': ' if files else ''}{' -> '.join(files)}{where}"
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; KEY=VALUE overrides of train and crossload may also follow their options
+    (``bpsrm train cfg --out runs/x train.epochs=3``), which argparse alone refuses once an option has ended the
+    positional list. They are appended in the order given, so a later one wins as before."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bpsrm` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 2
