@@ -436,3 +436,40 @@ def test_bpsrm_plot_out_writes_the_figures_elsewhere_and_leaves_the_run_folder_a
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(run_folder.PLOTS)
     assert sorted(p.name for p in run.iterdir()) == before
     assert f"wrote {tmp_path / 'figures' / 'learning_curves.png'}" in capsys.readouterr().out
+
+
+def _drawn_raster(spikes: np.ndarray) -> tuple[np.ndarray, str]:
+    """The (step, neuron) dots _raster_panel draws for one layer, and its title."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    layer = run_folder.LayerActivity(
+        "wide", spikes.astype(np.uint8), np.zeros((spikes.shape[0], 1)), np.zeros(1, int), np.ones(1)
+    )
+    fig, ax = plt.subplots()
+    try:
+        plots._raster_panel(ax, layer, height_pts=200.0, tall=True)
+        return np.asarray(ax.collections[0].get_offsets()), ax.get_title(loc="left")
+    finally:
+        plt.close(fig)
+
+
+def test_a_wide_layer_raster_spreads_its_200_rows_over_every_neuron_that_spiked() -> None:
+    """1000 neurons spike, the first 600 at every step: "the 200 most active" were neurons 0..199, a solid
+    block at the bottom of the panel. The rows drawn now spread evenly over all 1000 (by hand: 0, 5, 10, ...)."""
+    spikes = np.zeros((6, 1500), dtype=bool)
+    spikes[:, :600] = True
+    spikes[2, 600:1000] = True
+    dots, title = _drawn_raster(spikes)
+    rows = np.unique(dots[:, 1]).astype(int)
+    assert len(rows) == 200 and rows[0] == 0 and rows[-1] == 999
+    assert set(np.diff(rows)) <= {5, 6}  # 999 / 199 = 5.02
+    assert title.startswith("wide: 200 of the 1,000 neurons that spiked, spread evenly (of 1,500)")
+    assert "(4,000 spikes, rate 0.444)" in title  # 600 x 6 + 400 of 9,000 neuron-steps: the whole layer
+
+
+def test_a_wide_layer_with_few_spiking_neurons_draws_every_spike() -> None:
+    spikes = np.zeros((4, 5000), dtype=bool)
+    spikes[1, 4000:4150] = True
+    spikes[3, 7] = True
+    dots, title = _drawn_raster(spikes)
+    assert sorted(map(tuple, dots.astype(int).tolist())) == [(1, n) for n in range(4000, 4150)] + [(3, 7)]
+    assert title.startswith("wide: 5,000 neurons, 151 spiked")

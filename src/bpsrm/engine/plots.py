@@ -61,7 +61,7 @@ __all__ = [
 
 
 DPI = 120
-#: at most this many neurons of one layer are drawn in the raster (the most active ones)
+#: at most this many spiking neurons of one layer are drawn in the raster (spread evenly over those that spiked)
 RASTER_MAX_NEURONS = 200
 _TRAIN_COLOUR, _VAL_COLOUR, _BEST_COLOUR = "tab:blue", "tab:orange", "tab:green"
 
@@ -246,22 +246,29 @@ def plot_confusion_matrix(run_dir: str | Path, *, out_dir: str | Path | None = N
 
 
 def _raster_panel(ax: Any, layer: LayerActivity, height_pts: float, tall: bool) -> None:
-    """One layer's spikes: a dot per spike at (step, neuron); of more than RASTER_MAX_NEURONS the most active."""
+    """One layer's spikes: a dot per spike at (step, neuron); of more than RASTER_MAX_NEURONS spiking neurons,
+    RASTER_MAX_NEURONS spread evenly (in index order) over them.
+
+    Taking the most active instead drew a solid block: in a wide layer thousands of neurons fire at every step,
+    tie at the maximum, and the first of them in index order are all neighbours."""
     spikes = layer.spikes > 0
     t_steps, n_neurons = spikes.shape
     counts = spikes.sum(axis=0)
-    if n_neurons > RASTER_MAX_NEURONS:
-        # the most active neurons; a stable sort keeps ties in index order
-        shown = np.sort(np.argsort(-counts, kind="stable")[:RASTER_MAX_NEURONS])
-        title = f"{layer.name}: the {RASTER_MAX_NEURONS} most active of {n_neurons} neurons"
-    else:
+    active = np.flatnonzero(counts)
+    if len(active) > RASTER_MAX_NEURONS:
+        shown = active[np.round(np.linspace(0, len(active) - 1, RASTER_MAX_NEURONS)).astype(np.int64)]
+        title = (
+            f"{layer.name}: {RASTER_MAX_NEURONS} of the {len(active):,} neurons that spiked, spread evenly "
+            f"(of {n_neurons:,})"
+        )
+    else:  # every spike is drawn; a silent neuron draws nothing
         shown = np.arange(n_neurons)
-        title = f"{layer.name}: {n_neurons} neuron{'' if n_neurons == 1 else 's'}"
+        title = f"{layer.name}: {n_neurons:,} neuron{'' if n_neurons == 1 else 's'}, {len(active):,} spiked"
     total = int(counts.sum())
     rate = total / spikes.size if spikes.size else 0.0
-    title += f"  ({total} spikes, rate {rate:.3f})"
+    title += f"  ({total:,} spikes, rate {rate:.3f})"
     t_idx, n_idx = np.nonzero(spikes[:, shown])
-    size = float(np.clip((height_pts / max(len(shown), 1)) ** 2, 2.0, 25.0))
+    size = float(np.clip((height_pts / max(min(len(shown), len(active)), 1)) ** 2, 2.0, 25.0))
     ax.scatter(t_idx, shown[n_idx], s=size, marker="o", color="black", linewidths=0)
     if total == 0:
         ax.text(0.5, 0.5, "no spikes", transform=ax.transAxes, ha="center", va="center", color="gray")
@@ -299,8 +306,9 @@ def _mark_classes(out_ax: Any, classes: list[str], activity: Activity) -> None:
 def plot_raster(run_dir: str | Path, *, out_dir: str | Path | None = None) -> Path:
     """The spikes of one test sample, one panel per layer: ``raster.png``.
 
-    x is the time step, y the neuron index, one dot per spike. Of a layer with more than
-    200 neurons only the 200 that spiked most are drawn (the panel title says so). The
+    x is the time step, y the neuron index, one dot per spike. Of a layer in which more
+    than 200 neurons spiked, 200 spread evenly over them (in index order) are drawn; the
+    panel title says so and gives the whole layer's spike count and rate. The
     title gives the true label and the prediction, with class names when metrics.json
     lists them.
 
