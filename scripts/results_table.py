@@ -2,7 +2,7 @@
 
     python scripts/results_table.py             # print the tables
     python scripts/results_table.py --readme    # rewrite them in README.md
-    python scripts/results_table.py --plots     # results/ablations/<dataset>.png
+    python scripts/results_table.py --plots     # results/ablations/<dataset>.png, results/superseded/ablations-*.png
 
 - results/<experiment>/seed<S>/: one row per experiment, mean ± sd over seeds;
 - results/nmnist-cv5/fold<K>/: 5-fold cross-validation over the N-MNIST samples;
@@ -324,33 +324,40 @@ def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
     if not root.is_dir():
         return found
     for dataset in sorted(p for p in root.iterdir() if p.is_dir()):
-        # N-MNIST replicates over cross-validation folds; its base is the configured experiment.
-        folded = dataset.name in FOLDED_ABLATIONS
-        kind = "fold" if folded else "seed"
-        runs: dict[str, list[dict]] = {}
-        unknown = sorted(
-            p.name for p in dataset.iterdir() if p.is_dir() and p.name not in ABLATION_ORDER and p.name[0] != "."
-        )
-        if unknown:  # a typo in a folder name dropped its row without a word
-            raise SystemExit(
-                f"{dataset}: {', '.join(unknown)}: not an ablation this table knows "
-                f"(one of {', '.join(ABLATION_ORDER)})"
-            )
-        for variant in ABLATION_ORDER:
-            folder = RESULTS / dataset.name if folded and variant == "base" else dataset / variant
-            metrics = [
-                {**read_metrics(p, required=True), "_replicate": p.name, "_folder": p}  # seed<S> or fold<K>
-                for p in replicate_folders(folder, kind)
-                if (p / "metrics.json").is_file()
-            ]
-            for run in metrics:
-                check_replicate_seed(run)
-            if metrics:
-                runs[variant] = metrics
+        kind, runs = dataset_ablation_runs(dataset)
         if runs:
-            check_one_budget(dataset.name, runs, per_replicate=folded)
             found[dataset.name] = (f"{kind}s", runs)
     return found
+
+
+def dataset_ablation_runs(dataset: Path) -> tuple[str, dict[str, list[dict]]]:
+    """One ablation folder (results/ablations/<dataset>, or results/superseded/ablations-<name>): its replicate kind
+    and variant -> metrics of its runs, variants in ABLATION_ORDER, the runs checked to share one budget."""
+    # N-MNIST replicates over cross-validation folds; its base is the configured experiment.
+    folded = dataset.name in FOLDED_ABLATIONS
+    kind = "fold" if folded else "seed"
+    runs: dict[str, list[dict]] = {}
+    unknown = sorted(
+        p.name for p in dataset.iterdir() if p.is_dir() and p.name not in ABLATION_ORDER and p.name[0] != "."
+    )
+    if unknown:  # a typo in a folder name dropped its row without a word
+        raise SystemExit(
+            f"{dataset}: {', '.join(unknown)}: not an ablation this table knows (one of {', '.join(ABLATION_ORDER)})"
+        )
+    for variant in ABLATION_ORDER:
+        folder = RESULTS / dataset.name if folded and variant == "base" else dataset / variant
+        metrics = [
+            {**read_metrics(p, required=True), "_replicate": p.name, "_folder": p}  # seed<S> or fold<K>
+            for p in replicate_folders(folder, kind)
+            if (p / "metrics.json").is_file()
+        ]
+        for run in metrics:
+            check_replicate_seed(run)
+        if metrics:
+            runs[variant] = metrics
+    if runs:
+        check_one_budget(dataset.name, runs, per_replicate=folded)
+    return kind, runs
 
 
 _BODY = re.compile(r"\d+C\d+|FC\d+|[MA]P\d+", re.IGNORECASE)  # synapses and pooling: what no variant changes
@@ -570,35 +577,51 @@ def ablation_tables() -> str:
 
 
 def ablation_plots() -> list[Path]:
-    """One PNG per ablation dataset, results/ablations/<dataset>.png: every run's test accuracy as a
-    dot, the mean ± sd as a bar, the base's mean as a dashed line. Needs matplotlib."""
-    from matplotlib.figure import Figure
-
+    """One PNG per ablation dataset, results/ablations/<dataset>.png, and one per superseded ablation folder with
+    its base, results/superseded/ablations-<name>.png, titled as superseded (see :func:`ablation_figure`)."""
     written = []
     for dataset, (unit, runs) in ablation_runs().items():
-        names = list(runs)
-        figure = Figure(figsize=(9, 0.42 * len(names) + 1.3), layout="constrained")
-        axes = figure.add_subplot()
-        for row, variant in enumerate(names):
-            accuracy = [100 * a for a in _accuracies(runs[variant])]
-            mean, spread = mean_sd(accuracy)
-            axes.errorbar(mean, row, xerr=spread, fmt="s", color="tab:blue", capsize=3)
-            axes.plot(accuracy, [row] * len(accuracy), "o", color="tab:gray", alpha=0.6, markersize=4)
-        if "base" in runs:
-            axes.axvline(100 * statistics.mean(_accuracies(runs["base"])), color="tab:red", linestyle="--", lw=1)
-        axes.set_yticks(range(len(names)), [ABLATION_TEXT[n] for n in names], fontsize=8)
-        axes.invert_yaxis()
-        axes.set_xlabel("test accuracy (%)")
-        epochs = next(iter(runs.values()))[0]["epochs"]
-        figure.suptitle(
-            f"Ablations on {dataset} ({epochs} epochs)\ndots: {unit}; squares: mean ± std; dashed line: the first row",
-            fontsize=9,
-        )
-        axes.grid(axis="x", alpha=0.3)
         path = RESULTS / "ablations" / f"{dataset}.png"
-        figure.savefig(path, dpi=110)
+        ablation_figure(dataset, unit, runs).savefig(path, dpi=110)
+        written.append(path)
+    for folder in sorted((RESULTS / "superseded").glob("ablations-*/")):
+        kind, runs = dataset_ablation_runs(folder)
+        if "base" not in runs:  # a partial repeat (N-MNIST's kernels, round 2) is read beside its base, not drawn
+            continue
+        path = folder.with_suffix(".png")
+        note = f"superseded: {folder.relative_to(RESULTS.parent)}"
+        ablation_figure(folder.name.removeprefix("ablations-"), f"{kind}s", runs, note).savefig(path, dpi=110)
         written.append(path)
     return written
+
+
+def ablation_figure(dataset: str, unit: str, runs: dict[str, list[dict]], note: str = "") -> Any:
+    """Every run's test accuracy as a dot, the mean as a square with a bar from the lowest run to the highest, the
+    base's mean as a dashed line. (A mean ± sd bar passed 100% where the runs sat near it.) Needs matplotlib."""
+    from matplotlib.figure import Figure
+
+    names = list(runs)
+    figure = Figure(figsize=(9, 0.42 * len(names) + 1.3), layout="constrained")
+    axes = figure.add_subplot()
+    for row, variant in enumerate(names):
+        accuracy = [100 * a for a in _accuracies(runs[variant])]
+        mean = statistics.mean(accuracy)
+        span = [[mean - min(accuracy)], [max(accuracy) - mean]]
+        axes.errorbar(mean, row, xerr=span, fmt="s", color="tab:blue", capsize=3)
+        axes.plot(accuracy, [row] * len(accuracy), "o", color="tab:gray", alpha=0.6, markersize=4)
+    if "base" in runs:
+        axes.axvline(100 * statistics.mean(_accuracies(runs["base"])), color="tab:red", linestyle="--", lw=1)
+    axes.set_yticks(range(len(names)), [ABLATION_TEXT[n] for n in names], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("test accuracy (%)")
+    epochs = next(iter(runs.values()))[0]["epochs"]
+    figure.suptitle(
+        f"Ablations on {dataset} ({epochs} epochs){'  —  ' + note if note else ''}\ndots: {unit}; squares: their "
+        "mean; bars: lowest to highest; dashed line: the first row's mean",
+        fontsize=9,
+    )
+    axes.grid(axis="x", alpha=0.3)
+    return figure
 
 
 def results_page() -> str:
@@ -758,7 +781,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--readme", action="store_true", help="rewrite the generated tables in README.md")
-    action.add_argument("--plots", action="store_true", help="write results/ablations/<dataset>.png")
+    action.add_argument(
+        "--plots",
+        action="store_true",
+        help="write results/ablations/<dataset>.png and results/superseded/ablations-*.png",
+    )
     args = parser.parse_args()
     if args.readme:
         update_readme(Path(__file__).resolve().parents[1] / "README.md")

@@ -396,3 +396,20 @@ def test_an_ablation_table_refuses_runs_not_trained_alike(tmp_path) -> None:
     (tmp_path / "ablations" / "cwru" / "kernel-exp").rename(tmp_path / "ablations" / "cwru" / "kernel-exo")
     with pytest.raises(SystemExit, match=r"cwru: kernel-exo: not an ablation this table knows \(one of base, "):
         table.ablation_tables()
+
+
+def test_the_ablation_chart_bars_span_the_runs_and_stop_at_100_percent() -> None:
+    """Runs at 99.9, 100 and 100%: a mean ± sd bar reached 100.02% (results/ablations/cwru.png showed bars past
+    100%). The bar now spans the lowest run to the highest: 99.9 to 100 by hand."""
+    import importlib.util
+
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("results_table_chart", REPO / "scripts" / "results_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    runs = {"base": [{"test_accuracy": a, "epochs": 20} for a in (0.999, 1.0, 1.0)]}
+    figure = table.ablation_figure("cwru", "seeds", runs)
+    bars = [segment for c in figure.axes[0].collections for segment in c.get_segments()]
+    assert len(bars) == 1
+    assert bars[0][:, 0].min() == pytest.approx(99.9) and bars[0][:, 0].max() == pytest.approx(100.0)
