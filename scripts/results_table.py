@@ -271,8 +271,9 @@ def crossload_table(link: bool = True) -> str:
             "Earlier protocol, kept as one row: trained at 0 HP, the epoch chosen on 1 HP (so 1 HP is not a test), "
             "tested at 2 HP: "
             f"{_mean_std([e['accuracy'] for e in two])}, lowest class {100 * worst:.1f}% "
-            "(`results/cwru-crossload-1hp-chosen/`; its epochs were chosen by the earlier rule, the first epoch of the "
-            "best accuracy on 1 HP, where today's rule takes the lowest loss among equal accuracies)."
+            "(`results/cwru-crossload-1hp-chosen/`, each seed's `eval-2hp.json`: the figures in its seed folders are "
+            "of the 0 HP held-out windows, as its README says; its epochs were chosen by the earlier rule, the first "
+            "epoch of the best accuracy on 1 HP, where today's rule takes the lowest loss among equal accuracies)."
         )
     return "\n\n".join(parts)
 

@@ -11,7 +11,14 @@ import torch
 from bpsrm.cli import main
 from bpsrm.data.cwru import CWRU_RECORDS
 from bpsrm.engine.config import load_config
-from bpsrm.engine.crossload import matrix_markdown, protocol_config, summarise, training_sets
+from bpsrm.engine.crossload import (
+    matrix_markdown,
+    plot_matrix,
+    preprocessing_text,
+    protocol_config,
+    summarise,
+    training_sets,
+)
 from bpsrm.errors import ConfigError
 from conftest import REPO
 
@@ -51,6 +58,48 @@ def test_summary_against_hand_figures(tmp_path) -> None:
     table = matrix_markdown(summary)
     assert "| 0 | 1 | 80.00 ± 14.14% | b 65.00 | - | - |" in table
     assert "| 1 | 0 | 90.00 ± 14.14% | a 80.00 | - | - |" in table
+
+
+def test_the_preprocessing_of_a_matrix_names_its_variant(tmp_path) -> None:
+    """The heat maps of results/crossload-matrix/<variant> all read "CWRU across loads, mean of 3 seeds": the
+    variant is now named from the first run's config.yaml (features always; other preprocessing where it differs
+    from the cwru dataset's defaults: normalize "train", speed_normalize false, augment_gain 0)."""
+    from bpsrm.engine.config import config_to_dict
+    from bpsrm.engine.run_folder import write_config
+
+    config = load_config(
+        REPO / "configs" / "cwru-crossload.yaml", ["data.options.features=envelope", "data.options.augment_gain=0.2"]
+    )
+    run = tmp_path / "train-1" / "seed3"  # the first training set of loads 1 and 2, the first seed given
+    run.mkdir(parents=True)
+    write_config(run, config_to_dict(config))
+    text = preprocessing_text(tmp_path, [2, 1], [3, 0])
+    assert text == "features=envelope, normalize=window, augment_gain=0.2"
+    assert preprocessing_text(tmp_path, [0, 1], [3]) == ""  # no train-0 run: nothing to read, nothing claimed
+    summary = {"loads": [1, 2], "seeds": [3], "cells": []}
+    assert matrix_markdown(summary, text).rstrip().endswith(f"; preprocessing: {text}.")
+
+
+def test_the_heat_map_title_names_the_variant_and_its_scale_reaches_a_cell_under_50(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("matplotlib")
+    cells = [
+        {"train": [0], "test": 1, "adapted": False, "mean": 0.42},
+        {"train": [1], "test": 0, "adapted": False, "mean": 0.97},
+    ]
+    summary = {"loads": [0, 1], "seeds": [0, 1], "cells": cells}
+    captured = []
+
+    def keep(fig, path, dpi):
+        captured.append(fig)
+        return path
+
+    import bpsrm.engine.plots as plots
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    plot_matrix(summary, tmp_path / "m.png", "features=envelope")
+    (fig,) = captured
+    assert fig._suptitle.get_text() == "CWRU across loads, mean of 2 seeds\nfeatures=envelope"
+    assert fig.axes[0].images[0].get_clim() == (40.0, 100.0)  # 42% drawn in the scale, not clipped to its floor
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ __all__ = [
     "write_matrix",
     "matrix_markdown",
     "plot_matrix",
+    "preprocessing_text",
 ]
 
 Log = Callable[[str], None]
@@ -180,10 +181,11 @@ def write_matrix(
     heat map matrix.png beside them, each atomically; returns the summary. Without matplotlib, or when the PNG
     cannot be written, ``log`` says so and the tables stand."""
     summary = summarise(out, loads, seeds, adapt)
+    setting = preprocessing_text(out, loads, seeds)
     write_text_atomic(out / "matrix.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(out / "matrix.md", matrix_markdown(summary))
+    write_text_atomic(out / "matrix.md", matrix_markdown(summary, setting))
     try:
-        plot_matrix(summary, out / "matrix.png")
+        plot_matrix(summary, out / "matrix.png", setting)
     except BpsrmError as exc:
         log(f"crossload: no heat map drawn: {exc}")
     return summary
@@ -255,12 +257,42 @@ def summarise(out: str | Path, loads: Sequence[int], seeds: Sequence[int], adapt
     return {"loads": sorted(set(loads)), "seeds": list(seeds), "cells": cells}
 
 
+#: the data options that make a matrix's variant (its framing and split options are the protocol's, not shown)
+_SHOWN_OPTIONS = ("features", "normalize", "speed_normalize", "reference_rpm", "augment_speed", "augment_gain")
+
+
+def preprocessing_text(out: str | Path, loads: Sequence[int], seeds: Sequence[int]) -> str:
+    """The preprocessing of the matrix's runs, read from its first run's config.yaml: the features always, the
+    other options of ``_SHOWN_OPTIONS`` where they differ from the dataset's defaults, e.g.
+    ``features=raw, normalize=window, speed_normalize=true``; "" when that file cannot be read. Heat maps of several
+    variants otherwise carried one title."""
+    import inspect
+
+    from ..data.base import dataset_class
+    from .config import load_config
+
+    first = Path(out) / _name(training_sets(sorted(loads))[0]) / replicate_name("seed", seeds[0])
+    try:
+        data = load_config(first / run_folder.CONFIG_YAML).data
+        defaults = inspect.signature(dataset_class(data.name).__init__).parameters
+    except (OSError, BpsrmError):
+        return ""
+    shown = []
+    for key in _SHOWN_OPTIONS:
+        default = defaults[key].default if key in defaults else inspect.Parameter.empty
+        value = data.options.get(key, default)
+        if value is not inspect.Parameter.empty and (key == "features" or value != default):
+            shown.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+    return ", ".join(shown)
+
+
 def _percent(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
-def matrix_markdown(summary: dict[str, Any]) -> str:
-    """The matrix as a Markdown table: one row per training set and test load."""
+def matrix_markdown(summary: dict[str, Any], setting: str = "") -> str:
+    """The matrix as a Markdown table: one row per training set and test load; ``setting`` (the preprocessing,
+    :func:`preprocessing_text`) closes its footnote."""
     lines = [
         "| trained at (HP) | tested at (HP) | as trained: mean ± sd | worst class (%) | adapted: mean ± sd "
         "| worst class (%) |",
@@ -283,13 +315,15 @@ def matrix_markdown(summary: dict[str, Any]) -> str:
     seeds = ", ".join(str(s) for s in summary["seeds"])
     lines.append("")
     lines.append(
-        f"Seeds {seeds}; whole test-load records, windows without overlap; worst class: lowest mean over seeds."
+        f"Seeds {seeds}; whole test-load records, windows without overlap; worst class: lowest mean over seeds"
+        + (f"; preprocessing: {setting}." if setting else ".")
     )
     return "\n".join(lines) + "\n"
 
 
-def plot_matrix(summary: dict[str, Any], path: str | Path) -> Path:
-    """Heat maps of mean accuracy (rows: training sets, columns: test loads), as trained and adapted."""
+def plot_matrix(summary: dict[str, Any], path: str | Path, setting: str = "") -> Path:
+    """Heat maps of mean accuracy (rows: training sets, columns: test loads), as trained and adapted, titled with
+    ``setting`` (the preprocessing, :func:`preprocessing_text`) where given."""
     import numpy as np
 
     from .plots import new_figure, save_figure
@@ -299,12 +333,14 @@ def plot_matrix(summary: dict[str, Any], path: str | Path) -> Path:
     rows = sorted({tuple(c["train"]) for c in cells}, key=lambda k: (len(k), k))
     panels = [a for a in (False, True) if any(c["adapted"] == a for c in cells)]
     fig = new_figure((4.2 * len(panels), 0.55 * len(rows) + 1.6), ncols=len(panels), layout="tight")
+    lowest = min((100 * c["mean"] for c in cells), default=100.0)
+    floor = min(50.0, 10 * math.floor(lowest / 10))  # one colour scale for both panels; a cell under 50% gets its own
     for ax, adapted in zip(list(fig.axes), panels, strict=True):  # a list: each colour bar adds an axes
         grid = np.full((len(rows), len(loads)), math.nan)
         for c in cells:
             if c["adapted"] == adapted:
                 grid[rows.index(tuple(c["train"])), loads.index(c["test"])] = 100 * c["mean"]
-        image = ax.imshow(grid, vmin=50, vmax=100, cmap="viridis", aspect="auto")
+        image = ax.imshow(grid, vmin=floor, vmax=100, cmap="viridis", aspect="auto")
         for i, j in itertools.product(range(len(rows)), range(len(loads))):
             if not math.isnan(grid[i, j]):
                 ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", color="w" if grid[i, j] < 85 else "k")
@@ -315,5 +351,6 @@ def plot_matrix(summary: dict[str, Any], path: str | Path) -> Path:
         ax.set_title("adapted (AdaBN)" if adapted else "as trained")
         fig.colorbar(image, ax=ax, label="accuracy (%)")
     seeds = len(summary["seeds"])
-    fig.suptitle(f"CWRU across loads, mean of {seeds} seeds" if seeds > 1 else "CWRU across loads, one seed")
+    title = f"CWRU across loads, mean of {seeds} seeds" if seeds > 1 else "CWRU across loads, one seed"
+    fig.suptitle(title + (f"\n{setting}" if setting else ""))
     return save_figure(fig, path, dpi=110)
