@@ -473,3 +473,23 @@ def test_a_wide_layer_with_few_spiking_neurons_draws_every_spike() -> None:
     dots, title = _drawn_raster(spikes)
     assert sorted(map(tuple, dots.astype(int).tolist())) == [(1, n) for n in range(4000, 4150)] + [(3, 7)]
     assert title.startswith("wide: 5,000 neurons, 151 spiked")
+
+
+@pytest.mark.parametrize(("epochs", "title"), [(40, "unfinished: 8 of 40 epochs"), (8, "test accuracy")])
+def test_the_learning_curves_of_a_stopped_run_say_it_is_unfinished(
+    run: Path, epochs: int, title: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped after 8 of its 40 epochs drew the curves of a finished one; where metrics.json held the test
+    accuracy of an earlier end (a run extended with --resume --epochs), that figure was printed over curves that
+    went past it."""
+    from bpsrm.engine.config import config_to_dict, load_config
+    from conftest import REPO
+
+    config = load_config(REPO / "configs" / "fashion-mnist.yaml", [f"train.epochs={epochs}"])
+    run_folder.write_config(run, config_to_dict(config))
+    drawn: list = []
+    monkeypatch.setattr(plots, "_save", lambda fig, *args: drawn.append(fig._suptitle.get_text()))
+    plots.plot_learning_curves(run)
+    if epochs == 8:
+        title += f" {100 * json.loads((run / 'metrics.json').read_text())['test_accuracy']:.2f}%"
+    assert drawn == [f"Learning curves  —  {title}"]

@@ -32,13 +32,13 @@ from .run_folder import (
     LayerActivity,
     Missing,
     class_names,
+    configured_training,
     confusion_matrix,
     firing_rates,
     metric_number,
     read_activity,
     read_history,
     read_metrics,
-    select_rule,
 )
 from .run_folder import (
     best_epoch as find_best_epoch,
@@ -124,7 +124,8 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
 
     The best epoch (``best_epoch`` of metrics.json, else the epoch training keeps by its rule,
     :func:`bpsrm.engine.run_folder.chosen_epoch`) is marked by a labelled vertical line; the
-    test accuracy, when metrics.json has it, is written in the title.
+    test accuracy, when metrics.json has it, is written in the title, or, for a run with fewer
+    epochs than its config.yaml's ``train.epochs``, "unfinished: 8 of 40 epochs".
 
     Args:
         run_dir: the run folder; needs metrics.csv, reads metrics.json if present.
@@ -141,7 +142,10 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     metrics = read_metrics(run, required=False)
     epoch = columns["epoch"]
     best = find_best_epoch(metrics, columns, run)
-    fixed = select_rule(run) == "last"  # train.select: last, a fixed schedule: the last epoch is kept, not chosen
+    training = configured_training(run)
+    fixed = training is not None and training.select == "last"  # a fixed schedule: the last epoch is kept
+    done = int(np.nanmax(epoch)) if epoch.size else 0
+    unfinished = training is not None and done < training.epochs  # a run stopped, or extended and not yet resumed
     # runs without validation data wrote 0.0 in its cells before they were left empty: no validation curve there
     measured = not (fixed and np.all(np.nan_to_num(columns["val_loss"]) == 0))
 
@@ -172,7 +176,9 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
 
     title = "Learning curves"
     test_acc = metric_number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run) if metrics else None
-    if test_acc is not None:
+    if unfinished and training is not None:  # a test figure there is an earlier end's, not this curve's
+        title += f"  —  unfinished: {done} of {training.epochs} epochs"
+    elif test_acc is not None:
         title += f"  —  test accuracy {100 * test_acc:.2f}%"
     fig.suptitle(title, fontsize=13)
     return _save(fig, run, out_dir, "learning_curves.png")

@@ -67,12 +67,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import BpsrmError, DataError, RunFolderError, shown
 from ..files import atomic_file, write_text_atomic
+
+if TYPE_CHECKING:  # config imports this module
+    from .config import TrainConfig
 
 __all__ = [
     "CONFIG_YAML",
@@ -102,6 +105,7 @@ __all__ = [
     "read_samples_digest",
     "read_predictions",
     "select_rule",
+    "configured_training",
     "read_prediction_record",
     "write_selection",
     "read_selection",
@@ -445,15 +449,21 @@ def chosen_epoch(columns: dict[str, np.ndarray], select: str = "best_val") -> fl
     return best
 
 
-def select_rule(run: Path) -> str:
-    """``train.select`` of the run folder's config.yaml (read by :func:`bpsrm.engine.config.load_config`, as every
-    config); "best_val" (the default) when it cannot be read: the plots of a run then still show its curves."""
+def configured_training(run: Path) -> TrainConfig | None:
+    """The ``train`` section of the run folder's config.yaml (read by :func:`bpsrm.engine.config.load_config`, as
+    every config), or None when it cannot be read: the plots of a run then still show its curves."""
     from .config import load_config
 
     try:
-        return load_config(run / CONFIG_YAML).train.select
+        return load_config(run / CONFIG_YAML).train
     except BpsrmError:
-        return "best_val"
+        return None
+
+
+def select_rule(run: Path) -> str:
+    """``train.select`` of the run folder's config.yaml; "best_val" (the default) when it cannot be read."""
+    training = configured_training(run)
+    return training.select if training is not None else "best_val"
 
 
 def best_epoch(metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Path) -> tuple[float, float | None] | None:
