@@ -119,3 +119,137 @@ def test_a_width_given_beside_a_surrogate_object_is_refused() -> None:
         bpsrm.build_model("FC4-SRM-FC2", (3,), neuron={"surrogate": Sigmoid(8.0), "surrogate_width": 2.0})
     model = bpsrm.build_model("FC4-SRM-FC2", (3,), neuron={"surrogate": Sigmoid(8.0)})
     assert any(getattr(m, "surrogate", None) == Sigmoid(8.0) for m in model.modules())
+
+
+FLAT_FILE = """
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from bpsrm.neuron.surrogate import Surrogate
+
+
+@dataclass(frozen=True)
+class Flat(Surrogate):
+    c: float = 1.0
+    name: ClassVar[str] = "flat-from-a-file"
+
+    def derivative(self, v):
+        return torch.full_like(v, self.c)
+
+    def primitive(self, v):
+        return self.c * v
+
+
+class NotOne:
+    pass
+"""
+
+
+def test_a_config_names_a_surrogate_of_one_s_own_by_its_file_and_a_run_folder_reads_it_back(tmp_path) -> None:
+    """A surrogate of one's own could be used from Python only: model.neuron.surrogate took registered names. It
+    now takes 'path/to/file.py:Class' (and 'package.module:Class'), as data.name does, with its width; the
+    config a run writes keeps the text, so eval and predict find the class again."""
+    from bpsrm.engine.config import config_to_dict, load_config
+    from bpsrm.engine.run_folder import write_config
+    from bpsrm.network.models import build_model
+    from bpsrm.neuron.module import SRMNeuron
+    from conftest import REPO
+
+    (tmp_path / "flat.py").write_text(FLAT_FILE)
+    spec = f"{tmp_path / 'flat.py'}:Flat"
+    overrides = [f"model.neuron.surrogate={spec}", "model.neuron.surrogate_width=0.25"]
+    config = load_config(REPO / "configs" / "fashion-mnist.yaml", overrides)
+    assert config.model.neuron.surrogate == spec
+    write_config(tmp_path, config_to_dict(config))
+    again = load_config(tmp_path / "config.yaml")
+    assert again.model.neuron == config.model.neuron
+    model = build_model(again.model.spec, (1, 28, 28), time_steps=2, neuron=again.model.neuron)
+    surrogates_used = {m.surrogate for m in model.modules() if isinstance(m, SRMNeuron)}
+    assert len(surrogates_used) == 1
+    (used,) = surrogates_used
+    assert type(used).__name__ == "Flat" and used.c == 0.25
+    # its derivative is the one the backward uses: sg' = 0.25 everywhere, so one step's input gradient is 0.25 x
+    # the spike's gradient, by hand for a single step (u = x at t = 0 when T = 1)
+    x = torch.randn(1, 4, dtype=F64, requires_grad=True)
+    spikes, _ = bpsrm.srm(x, surrogate=used)
+    spikes.sum().backward()
+    assert torch.equal(x.grad, torch.full_like(x, 0.25))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("{dir}/missing.py:Flat", r"surrogate '.*missing\.py:Flat': no such file"),
+        ("{dir}/flat.py:Nope", r"flat\.py has no 'Nope'"),
+        ("{dir}/flat.py:NotOne", r"is <class .*NotOne'>, not a subclass of bpsrm\.neuron\.Surrogate"),
+        ("{dir}/flat.py:1x", r"expected 'package\.module:ClassName' or 'path/to/file\.py:ClassName'"),
+        ("relu", r"model\.neuron\.surrogate: expected one of 'sigmoid', 'atan'.*a class of your own as .*got 'relu'"),
+    ],
+)
+def test_a_surrogate_named_wrongly_in_a_config_is_refused_naming_it(tmp_path, spec, message) -> None:
+    from bpsrm.engine.config import load_config
+    from bpsrm.errors import BpsrmError
+    from conftest import REPO
+
+    (tmp_path / "flat.py").write_text(FLAT_FILE)
+    with pytest.raises(BpsrmError, match=message):
+        load_config(REPO / "configs" / "fashion-mnist.yaml", [f"model.neuron.surrogate={spec.format(dir=tmp_path)}"])
+
+
+def test_register_surrogate_makes_a_class_reachable_by_its_name_and_refuses_what_is_not_one(registry) -> None:
+    assert surrogates.register_surrogate(Flat) is Flat
+    assert get_surrogate("flat", c=0.5) == Flat(c=0.5)
+    assert bpsrm.neuron.SRMParams(surrogate="flat", surrogate_width=2.0).surrogate_function() == Flat(c=2.0)
+    with pytest.raises(ParameterError, match=r"not a subclass of bpsrm\.neuron\.Surrogate"):
+        surrogates.register_surrogate(int)
+
+    @dataclass(frozen=True)
+    class Nameless(Flat):
+        name: ClassVar[str] = ""
+
+    with pytest.raises(ParameterError, match=r"its name \(a ClassVar\) must be a non-empty string without ':'"):
+        surrogates.register_surrogate(Nameless)
+    assert "" not in registry
+
+
+@pytest.mark.parametrize(
+    ("derivative", "got"),
+    [
+        (lambda v: torch.ones((), dtype=v.dtype), r"got shape \(\), torch\.float64 on cpu"),  # an IndexError before
+        (lambda v: torch.ones(v.shape), r"got shape \(3, 2, 4\), torch\.float32 on cpu"),  # float64 lowered
+        (lambda v: 1.0, r"got float"),
+    ],
+)
+def test_a_derivative_that_does_not_match_v_is_refused_by_the_backward(derivative, got) -> None:
+    @dataclass(frozen=True)
+    class Wrong(Flat):
+        def derivative(self, v: Tensor) -> Tensor:
+            return derivative(v)
+
+    x = torch.randn(3, 2, 4, dtype=F64, requires_grad=True)
+    for reset in ("subtract", "zero"):
+        spikes, _ = bpsrm.srm(x, surrogate=Wrong(), reset=reset)
+        with pytest.raises(
+            ParameterError, match=r"surrogate Wrong: derivative\(v\) must return a tensor of v's .*" + got
+        ):
+            spikes.sum().backward()
+    with pytest.raises(ParameterError, match=got):
+        surrogates.heaviside(x, Wrong()).sum().backward()
+
+
+def test_the_docs_gaussian_surrogate_is_the_derivative_of_its_primitive_and_srm_uses_it() -> None:
+    """docs/examples/my_surrogate.py: sg'(v) against autograd of its primitive (float64), the normal density by
+    hand at v = 0 (1 / (sigma sqrt(2 pi))), and srm's input gradient against the autograd reference."""
+    import math
+
+    from bpsrm.neuron.surrogate import surrogate_class
+    from conftest import REPO
+
+    gaussian = surrogate_class(f"{REPO / 'docs' / 'examples' / 'my_surrogate.py'}:Gaussian")(sigma=0.4)
+    v = torch.linspace(-2, 2, 41, dtype=F64, requires_grad=True)
+    (by_autograd,) = torch.autograd.grad(gaussian.primitive(v).sum(), v)
+    torch.testing.assert_close(gaussian.derivative(v.detach()), by_autograd, rtol=1e-12, atol=1e-14)
+    assert gaussian.derivative(torch.zeros((), dtype=F64)).item() == pytest.approx(1 / (0.4 * math.sqrt(2 * math.pi)))
+    torch.testing.assert_close(_input_gradient(gaussian), _reference_gradient(gaussian), rtol=1e-10, atol=1e-12)

@@ -36,6 +36,7 @@ PUBLIC_MODULES = [
     "bpsrm.engine.paired",
     "bpsrm.engine.commands",
     "bpsrm.checks",
+    "bpsrm.user_code",
     "bpsrm.data",
     "bpsrm.environment",
 ]

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import BpsrmError, DataError, ParameterError, shown
+from ..user_code import SPEC_FORMS, load_attribute
 
 __all__ = [
     "SampleDataset",
@@ -114,7 +115,7 @@ def dataset_class(name: str) -> type[SampleDataset]:
     if cls is not None:
         return cls
     if ":" in name:
-        return _checked_class(name, _import_attribute(name))
+        return _checked_class(name, load_attribute(name, "dataset", DataError))
     from importlib.metadata import entry_points
 
     for point in entry_points(group=ENTRY_POINT_GROUP):
@@ -127,67 +128,8 @@ def dataset_class(name: str) -> type[SampleDataset]:
             return _checked_class(name, loaded)
     raise ParameterError(
         f"unknown dataset {shown(name)}; expected one of {sorted(DATASETS)}, a name in the {ENTRY_POINT_GROUP!r} "
-        "entry points, or a class of your own as 'package.module:ClassName' or 'path/to/file.py:ClassName'"
+        f"entry points, or a class of your own as {SPEC_FORMS}"
     )
-
-
-def _import_attribute(spec: str) -> object:
-    """The object ``module:attribute`` names (the module may be a .py file's path)."""
-    module_name, _, attribute = spec.rpartition(":")
-    if not module_name or not attribute.isidentifier():
-        expected = "expected 'package.module:ClassName' or 'path/to/file.py:ClassName'"
-        raise ParameterError(f"dataset {shown(spec)}: {expected}")
-    try:
-        module = _load_file(spec, module_name) if module_name.endswith(".py") else _import_module(module_name)
-    except BpsrmError:
-        raise
-    except (Exception, SystemExit) as exc:  # the user's module's own code: any error it raises, sys.exit too
-        failure = f"{type(exc).__name__}: {exc}"
-        raise DataError(f"dataset {shown(spec)}: importing {module_name} failed ({failure})") from None
-    if not hasattr(module, attribute):
-        raise DataError(f"dataset {shown(spec)}: {module_name} has no {shown(attribute)}")
-    return getattr(module, attribute)
-
-
-def _load_file(spec: str, file_name: str) -> Any:
-    """The module of a .py file, loaded once per process (kept in sys.modules, so that pickling finds it)."""
-    import hashlib
-    import importlib.util
-    import sys
-
-    path = Path(file_name).expanduser().resolve()
-    if not path.is_file():
-        raise DataError(f"dataset {shown(spec)}: no such file {path}")
-    unique = f"bpsrm_user_dataset_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
-    if unique in sys.modules:
-        return sys.modules[unique]
-    loader_spec = importlib.util.spec_from_file_location(unique, path)
-    assert loader_spec is not None and loader_spec.loader is not None
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[unique] = module
-    try:
-        loader_spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[unique]
-        raise
-    return module
-
-
-def _import_module(name: str) -> Any:
-    """``importlib.import_module``, also from the current folder as ``python -m`` would (the ``bpsrm``
-    command's own search path does not hold it)."""
-    import importlib
-    import os
-    import sys
-
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        here = os.getcwd()
-        if exc.name != name.split(".")[0] or here in sys.path:
-            raise
-        sys.path.append(here)
-        return importlib.import_module(name)
 
 
 def _checked_class(name: str, obj: object) -> type[SampleDataset]:

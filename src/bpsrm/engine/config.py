@@ -25,6 +25,7 @@ from typing import Any, Literal
 from ..checks import MAX_SIDE, real_value
 from ..errors import BpsrmError, ConfigError, ParameterError, shown
 from ..neuron.params import SETTINGS, SRMParams
+from ..neuron.surrogate import surrogate_class, surrogates_expected
 
 __all__ = [
     "Config",
@@ -298,11 +299,27 @@ def range_of(key: str) -> tuple[typing.Callable[[Any], bool], str] | None:
         setting = SETTINGS[name]
         if setting.range is not None:
             return setting.range.holds, setting.range.text()
+        if name == "surrogate":  # also a class of one's own, or a name of an installed package
+            return functools.partial(_surrogate_found, key), surrogates_expected()
         if setting.choices is not None:
             choices = setting.choices
             return (lambda v: v in choices), setting.expected()
         return None
     return _RANGES.get(key)
+
+
+def _surrogate_found(key: str, value: Any) -> bool:
+    """Whether ``value`` names a surrogate (:func:`bpsrm.neuron.surrogate.surrogate_class`); a class of one's own
+    that cannot be loaded is a ConfigError saying why (no such file, the import failed, not a Surrogate)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        surrogate_class(value)
+    except ParameterError as exc:
+        if ":" in value:
+            raise ConfigError(f"{key}: {exc}") from None
+        return False
+    return True
 
 
 def type_name(tp: Any) -> str:

@@ -11,7 +11,7 @@ new surrogate in ``surrogate``, a new backend in ``kernels``.
 from .functional import psp_kernel, srm, srm_convolution, srm_reference
 from .module import SRMNeuron
 from .params import DEFAULTS, SETTINGS, SRMParams
-from .surrogate import SURROGATES, Surrogate, get_surrogate
+from .surrogate import SURROGATES, Surrogate, get_surrogate, register_surrogate, surrogate_class
 
 __all__ = [
     "SRMNeuron",
@@ -25,4 +25,6 @@ __all__ = [
     "Surrogate",
     "SURROGATES",
     "get_surrogate",
+    "register_surrogate",
+    "surrogate_class",
 ]

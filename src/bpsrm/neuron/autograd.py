@@ -45,7 +45,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .finite import check_last_step
-from .surrogate import Surrogate
+from .surrogate import Surrogate, checked_derivative
 
 __all__ = ["SRMFunction", "SRMHardResetFunction"]
 
@@ -155,7 +155,7 @@ class SRMFunction(torch.autograd.Function):
         if grad_spikes is None and grad_u is None:
             return none
 
-        sg = ctx.surrogate.derivative(u - theta)
+        sg = checked_derivative(ctx.surrogate, u - theta)
         need_psp_state = bool(needs[1] or needs[2])
         need_refractory = bool(needs[3] or needs[5])
         if need_psp_state:
@@ -274,7 +274,7 @@ class SRMHardResetFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad
         if grad_spikes is None and grad_u is None:
             return (None,) * 7
-        sg = ctx.surrogate.derivative(u - theta)
+        sg = checked_derivative(ctx.surrogate, u - theta)
         keep = 1 - (u >= theta).to(u.dtype)  # 1 - o[t]
         i_all = _psp_filter(x, a_s, torch.zeros_like(a_m))[0] if needs[1] else None
         zero = torch.zeros_like(u[0])

@@ -391,8 +391,8 @@ def _not_built_in(surrogate: Surrogate) -> str:
     if type(surrogate) in BUILT_IN:
         return ""
     return (
-        f"the fused kernels implement the built-in surrogates only, got {type(surrogate).__name__} (a built-in with "
-        "another width, such as Sigmoid(a=8.0) or model.neuron.surrogate_width, keeps them)"
+        f"the fused kernels implement the built-in surrogates only, got {type(surrogate).__name__}; a built-in with "
+        "another width, such as Sigmoid(a=8.0) or model.neuron.surrogate_width, keeps them"
     )
 
 

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ..checks import flag, real_value
 from ..errors import ParameterError, shown
-from .surrogate import SURROGATES, Surrogate, get_surrogate
+from .surrogate import SURROGATES, Surrogate, get_surrogate, surrogate_class
 
 __all__ = [
     "KERNELS",
@@ -110,7 +110,13 @@ SETTINGS: dict[str, Setting] = {
         Setting("tau_r", 4.0, "refractory time constant in steps", _POSITIVE),
         Setting("theta", 1.0, "firing threshold (bpsrm.srm also takes inf: a non-spiking neuron)", _POSITIVE),
         Setting("theta_r", None, "refractory strength; None ties it to theta", Range(0.0, inclusive=True, none=True)),
-        Setting("surrogate", "sigmoid", "surrogate gradient of the spike", None, SURROGATES),
+        Setting(
+            "surrogate",
+            "sigmoid",
+            "surrogate gradient of the spike; also a class of one's own, 'package.module:Class' or 'file.py:Class'",
+            None,
+            SURROGATES,
+        ),
         Setting("surrogate_width", None, "the surrogate's width (a, w or k); None: its default", Range(0.0, none=True)),
         Setting("detach_reset", False, "cut the gradient through the refractory response"),
         Setting(
@@ -178,6 +184,9 @@ def check_setting(name: str, value: Any) -> Any:
             raise ParameterError(f"{name} must be {setting.expected()}, got {shown(value)}")
         return number
     if setting.choices is not None:
+        if name == "surrogate" and isinstance(value, str) and value not in setting.choices:
+            surrogate_class(value)  # a class of one's own ('module:Class'), or an error that lists what is expected
+            return value
         if not isinstance(value, str) or value not in setting.choices:
             raise ParameterError(f"unknown {name} {shown(value)}; expected {setting.expected()}")
         return value
@@ -205,7 +214,8 @@ class SRMParams:
     theta_r: float | None = SETTINGS["theta_r"].default
     """Refractory strength; null ties it to theta."""
     surrogate: str = SETTINGS["surrogate"].default
-    """Surrogate gradient of the spike: a name of bpsrm.neuron.surrogate.SURROGATES."""
+    """Surrogate gradient of the spike: a name of bpsrm.neuron.surrogate.SURROGATES (built-in or registered), or a
+    class of one's own as 'package.module:ClassName' or 'path/to/file.py:ClassName'."""
     surrogate_width: float | None = SETTINGS["surrogate_width"].default
     """The surrogate's width parameter (a, w or k); null: its default."""
     detach_reset: bool = SETTINGS["detach_reset"].default
@@ -227,8 +237,13 @@ class SRMParams:
         """The surrogate object: the named one, with ``surrogate_width`` when given."""
         if self.surrogate_width is None:
             return get_surrogate(self.surrogate)
-        width_field = dataclasses.fields(SURROGATES[self.surrogate])[0].name
-        return get_surrogate(self.surrogate, **{width_field: self.surrogate_width})
+        cls = surrogate_class(self.surrogate)
+        if not dataclasses.is_dataclass(cls) or not dataclasses.fields(cls):
+            raise ParameterError(
+                f"surrogate {shown(self.surrogate)} has no width parameter (its first dataclass field); "
+                f"surrogate_width must be null, got {self.surrogate_width:g}"
+            )
+        return get_surrogate(self.surrogate, **{dataclasses.fields(cls)[0].name: self.surrogate_width})
 
     def decay(self, name: str) -> float:
         r"""The decay per step $a = e^{-1/\tau}$ of ``"tau_s"``, ``"tau_m"`` or ``"tau_r"``."""

@@ -34,6 +34,7 @@ from torch import Tensor
 
 from ..checks import real_number
 from ..errors import ParameterError, shown
+from ..user_code import SPEC_FORMS, load_attribute
 
 __all__ = [
     "Surrogate",
@@ -45,9 +46,13 @@ __all__ = [
     "FastSigmoid",
     "SURROGATES",
     "BUILT_IN",
+    "register_surrogate",
+    "surrogate_class",
+    "surrogates_expected",
     "get_surrogate",
     "heaviside",
     "spike_function",
+    "checked_derivative",
 ]
 
 
@@ -198,8 +203,79 @@ SURROGATES: dict[str, type[Surrogate]] = {cls.name: cls for cls in BUILT_IN}
 _DEFAULTS: dict[str, Surrogate] = {name: cls() for name, cls in SURROGATES.items()}
 
 
+ENTRY_POINT_GROUP = "bpsrm.surrogates"
+"""The entry-point group through which an installed package offers surrogates by name."""
+
+
+def register_surrogate(cls: type[Surrogate]) -> type[Surrogate]:
+    """Class decorator: make a surrogate of one's own reachable by its ``name`` (in configs, ``SRMNeuron``,
+    ``srm``), as the built-in ones are. A name registered again takes the new class. Such a surrogate runs on the
+    portable path (the fused kernels implement the built-in formulas only), with its own ``derivative``.
+
+    >>> from dataclasses import dataclass
+    >>> @register_surrogate
+    ... @dataclass(frozen=True)
+    ... class Flat(Surrogate):
+    ...     c: float = 1.0
+    ...     name: ClassVar[str] = "flat-doc"
+    ...     def derivative(self, v): return torch.full_like(v, self.c)
+    >>> get_surrogate("flat-doc", c=0.5)
+    Flat(c=0.5)
+    >>> del SURROGATES["flat-doc"]
+    """
+    _check_class(getattr(cls, "__name__", repr(cls)), cls)
+    if not isinstance(cls.name, str) or not cls.name or ":" in cls.name:
+        raise ParameterError(
+            f"surrogate class {cls.__name__}: its name (a ClassVar) must be a non-empty string without ':', "
+            f"got {shown(cls.name)}"
+        )
+    SURROGATES[cls.name] = cls
+    return cls
+
+
+def surrogate_class(name: str) -> type[Surrogate]:
+    """The surrogate class called ``name``: a registered name (:data:`SURROGATES`: the built-in ones and those of
+    :func:`register_surrogate`), a name offered by an installed package in the entry-point group
+    ``bpsrm.surrogates``, or a class of your own as ``package.module:ClassName`` or ``path/to/file.py:ClassName``
+    (what a config's ``model.neuron.surrogate`` may hold; a checkpoint keeps that text, so the module must still
+    be found where it is evaluated). The class must derive from :class:`Surrogate`."""
+    if not isinstance(name, str):
+        raise ParameterError(f"a surrogate name must be a string, got {type(name).__name__}")
+    cls = SURROGATES.get(name)
+    if cls is not None:
+        return cls
+    if ":" in name:
+        return _check_class(name, load_attribute(name, "surrogate", ParameterError))
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name == name:
+            try:
+                loaded = point.load()
+            except Exception as exc:  # the package's own code: any error it raises
+                where = f"surrogate {shown(name)} (entry point {point.value})"
+                raise ParameterError(f"{where}: cannot be loaded ({exc})") from None
+            return _check_class(name, loaded)
+    raise ParameterError(f"unknown surrogate {shown(name)}; expected {surrogates_expected()}")
+
+
+def surrogates_expected() -> str:
+    """What a surrogate name may be, in words (the registered names as they stand)."""
+    return (
+        f"one of {', '.join(map(repr, SURROGATES))}, a name in the {ENTRY_POINT_GROUP!r} entry points, or a class "
+        f"of your own as {SPEC_FORMS}"
+    )
+
+
+def _check_class(name: str, obj: object) -> type[Surrogate]:
+    if not (isinstance(obj, type) and issubclass(obj, Surrogate)):
+        raise ParameterError(f"surrogate {shown(name)} is {shown(obj)}, not a subclass of bpsrm.neuron.Surrogate")
+    return obj
+
+
 def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surrogate:
-    """Return a surrogate from its name (with optional width parameter) or pass one through.
+    """Return a surrogate from its name (:func:`surrogate_class`), with optional width parameter, or pass one
+    through.
 
     >>> get_surrogate("atan", a=3.0)
     Atan(a=3.0)
@@ -215,17 +291,53 @@ def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surr
         raise ParameterError(
             f"surrogate must be a name or a bpsrm.neuron.surrogate.Surrogate, got {type(surrogate).__name__}"
         )
-    cls = SURROGATES.get(surrogate)
-    if cls is None:
-        raise ParameterError(f"unknown surrogate {shown(surrogate)}; expected one of {sorted(SURROGATES)}")
+    cls = surrogate_class(surrogate)
     if not params:
         default = _DEFAULTS.get(surrogate)
-        return default if type(default) is cls else cls()  # a class registered again under a built-in's name
+        return default if type(default) is cls else _construct(surrogate, cls, {})  # a built-in's name taken again
     allowed = {f.name for f in fields(cls)}
     unknown = set(params) - allowed
     if unknown:
         raise ParameterError(f"surrogate {surrogate!r} takes {sorted(allowed)}, got unknown {shown(sorted(unknown))}")
-    return cls(**params)
+    return _construct(surrogate, cls, params)
+
+
+def _construct(name: str, cls: type[Surrogate], params: dict[str, Any]) -> Surrogate:
+    """``cls(**params)``; a class of one's own that cannot be made so gets a ParameterError naming it."""
+    try:
+        return cls(**params)
+    except ParameterError:
+        raise
+    except Exception as exc:  # the user's class's own code: any error it raises
+        given = f" with {params}" if params else " without arguments"
+        failure = f"{type(exc).__name__}: {exc}"
+        raise ParameterError(f"surrogate {shown(name)}: {cls.__name__}{given} failed ({failure})") from None
+
+
+def checked_derivative(surrogate: Surrogate, v: Tensor) -> Tensor:
+    """``surrogate.derivative(v)``, the sg'(v) of every backward pass. A class of one's own must return a tensor of
+    ``v``'s shape, dtype and device: anything else failed deep inside the backward (an IndexError from a
+    scalar), or lowered a float64 gradient to float32 without a word. The built-in ones are not checked."""
+    derivative = surrogate.derivative(v)
+    if type(surrogate) in BUILT_IN:
+        return derivative
+    if (
+        not isinstance(derivative, Tensor)
+        or derivative.shape != v.shape
+        or derivative.dtype != v.dtype
+        or derivative.device != v.device
+    ):
+        got = (
+            f"shape {tuple(derivative.shape)}, {derivative.dtype} on {derivative.device}"
+            if isinstance(derivative, Tensor)
+            else type(derivative).__name__
+        )
+        raise ParameterError(
+            f"surrogate {type(surrogate).__name__}: derivative(v) must return a tensor of v's shape, dtype and "
+            f"device (shape {tuple(v.shape)}, {v.dtype} on {v.device}), got {got}; torch.full_like(v, c) or "
+            "expressions of v keep them"
+        )
+    return derivative
 
 
 class _Heaviside(torch.autograd.Function):
@@ -240,7 +352,7 @@ class _Heaviside(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
         (v,) = ctx.saved_tensors
-        return grad * ctx.surrogate.derivative(v), None
+        return grad * checked_derivative(ctx.surrogate, v), None
 
 
 def heaviside(v: Tensor, surrogate: str | Surrogate = "sigmoid") -> Tensor:
