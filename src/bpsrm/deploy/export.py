@@ -323,57 +323,13 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
             where = f"layer {index} ({type(inner).__name__})"
             if isinstance(inner, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                 pending = (f"{index}.synapse", _synapse_node(nir, inner, in_shape, where))
-            elif isinstance(inner, (nn.MaxPool1d, nn.MaxPool2d, MaxPool)):
-                raise ExportError(f"{where}: NIR has no max pooling (only sum and average); use APk in the spec")
-            elif isinstance(inner, nn.AvgPool2d):
-                k = np.array(_pair(inner.kernel_size))
-                emit(
-                    f"{index}.pool",
-                    nir.AvgPool2d(
-                        kernel_size=k, stride=np.array(_pair(inner.stride)), padding=np.array(_pair(inner.padding))
-                    ),
-                )
-            elif isinstance(inner, nn.AvgPool1d):
-                # NIR has no 1-D pooling: the same average as a convolution of weight 1/k on the diagonal
-                # (channel c to channel c), stride k. (NIR's type check does not accept grouped Conv1d.)
-                size, stride, pad = (_first(v) for v in (inner.kernel_size, inner.stride, inner.padding))
-                channels = in_shape[0]
-                diagonal = np.zeros((channels, channels, size))
-                diagonal[np.arange(channels), np.arange(channels), :] = 1.0 / size
-                emit(
-                    f"{index}.pool",
-                    nir.Conv1d(
-                        input_shape=in_shape[1],
-                        weight=diagonal,
-                        stride=stride,
-                        padding=pad,
-                        dilation=1,
-                        groups=1,
-                        bias=np.zeros(channels),
-                    ),
-                )
-            elif isinstance(inner, nn.Flatten):
-                emit(f"{index}.flatten", nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1))
             else:
-                raise ExportError(f"{where}: no NIR node for {type(inner).__name__}")
+                emit(*_shape_node(nir, inner, index, in_shape, where))
         flush()
-        readout = model.readout
-        metadata: dict[str, Any] = {
-            "bpsrm_spec": model.spec,
-            "bpsrm_input_shape": list(model.input_shape),
-            "dt": dt,
-        }
-        if isinstance(readout, MembraneReadout):
-            shape = shapes[-1]
-            if readout.kernel != "exp":
-                a_s = decay(float(readout.tau_s if readout.kernel == "dexp" else readout.tau_m))
-                emit("readout.syn", _li(nir, np.full(shape, a_s), dt))
-            emit("readout.mem", _li(nir, np.full(shape, decay(float(readout.tau_m))), dt))
-            metadata["bpsrm_readout"] = readout.reduce
-        elif isinstance(readout, SpikeCountReadout):
-            metadata["bpsrm_readout"] = "count"
-        else:
-            raise ExportError(f"readout ({type(readout).__name__}): no NIR form")
+        metadata: dict[str, Any] = {"bpsrm_spec": model.spec, "bpsrm_input_shape": list(model.input_shape), "dt": dt}
+        metadata["bpsrm_readout"], readout_nodes = _readout_nodes(nir, model.readout, shapes[-1], dt)
+        for name, node in readout_nodes:
+            emit(name, node)
         nodes["output"] = nir.Output(output_type={"output": np.array(shapes[-1])})
         edges.append((last, "output"))
         try:
@@ -382,6 +338,56 @@ def to_nir(model: SpikingNetwork, dt: float = 1.0) -> Any:
             raise ExportError(f"NIR refused the graph of {model.spec!r}: {exc}") from None
     finally:
         model.train(was_training)
+
+
+def _shape_node(nir: Any, inner: nn.Module, index: int, in_shape: tuple[int, ...], where: str) -> tuple[str, Any]:
+    """(name, NIR node) of a pooling or flattening layer; ExportError for a layer NIR cannot express."""
+    if isinstance(inner, (nn.MaxPool1d, nn.MaxPool2d, MaxPool)):
+        raise ExportError(f"{where}: NIR has no max pooling (only sum and average); use APk in the spec")
+    if isinstance(inner, nn.AvgPool2d):
+        pool = nir.AvgPool2d(
+            kernel_size=np.array(_pair(inner.kernel_size)),
+            stride=np.array(_pair(inner.stride)),
+            padding=np.array(_pair(inner.padding)),
+        )
+        return f"{index}.pool", pool
+    if isinstance(inner, nn.AvgPool1d):
+        # NIR has no 1-D pooling: the same average as a convolution of weight 1/k on the diagonal
+        # (channel c to channel c), stride k. (NIR's type check does not accept grouped Conv1d.)
+        size, stride, pad = (_first(v) for v in (inner.kernel_size, inner.stride, inner.padding))
+        channels = in_shape[0]
+        diagonal = np.zeros((channels, channels, size))
+        diagonal[np.arange(channels), np.arange(channels), :] = 1.0 / size
+        conv = nir.Conv1d(
+            input_shape=in_shape[1],
+            weight=diagonal,
+            stride=stride,
+            padding=pad,
+            dilation=1,
+            groups=1,
+            bias=np.zeros(channels),
+        )
+        return f"{index}.pool", conv
+    if isinstance(inner, nn.Flatten):
+        return f"{index}.flatten", nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+    raise ExportError(f"{where}: no NIR node for {type(inner).__name__}")
+
+
+def _readout_nodes(
+    nir: Any, readout: nn.Module, shape: tuple[int, ...], dt: float
+) -> tuple[str, list[tuple[str, Any]]]:
+    """The readout's reduction (``graph.metadata["bpsrm_readout"]``) and its NIR nodes: a membrane readout's
+    synaptic and membrane leaky integrators (the exp kernel has no synaptic one), none for a spike count."""
+    if isinstance(readout, MembraneReadout):
+        nodes = []
+        if readout.kernel != "exp":
+            a_s = decay(float(readout.tau_s if readout.kernel == "dexp" else readout.tau_m))
+            nodes.append(("readout.syn", _li(nir, np.full(shape, a_s), dt)))
+        nodes.append(("readout.mem", _li(nir, np.full(shape, decay(float(readout.tau_m))), dt)))
+        return readout.reduce, nodes
+    if isinstance(readout, SpikeCountReadout):
+        return "count", []
+    raise ExportError(f"readout ({type(readout).__name__}): no NIR form")
 
 
 def _first(value: Any) -> int:
