@@ -83,14 +83,16 @@ for epoch in range(1, EPOCHS + 1):
 seconds = time.perf_counter() - start
 
 # 4. Learning curve.
-fig, left = plt.subplots(figsize=(6, 3.2))
+fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))  # two panels: one y scale each
 epochs = [h["epoch"] for h in history]
 left.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue")
-left.set_xlabel("epoch")
-left.set_ylabel("training loss", color="tab:blue")
-right = left.twinx()
-right.plot(epochs, [h["test_accuracy"] for h in history], "s-", color="tab:orange")
-right.set_ylabel("test accuracy", color="tab:orange")
+left.set_ylabel("training loss")
+right.plot(epochs, [100 * h["test_accuracy"] for h in history], "s-", color="tab:orange")
+right.set_ylabel("test accuracy (%)")
+for ax in (left, right):
+    ax.set_xlabel("epoch")
+    ax.set_xticks(epochs)
+    ax.grid(alpha=0.3)
 fig.tight_layout()
 fig.savefig(OUT / "learning_curve.png", dpi=110)
 plt.close(fig)
