@@ -145,7 +145,7 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     training = configured_training(run)
     fixed = training is not None and training.select == "last"  # a fixed schedule: the last epoch is kept
     done = int(np.nanmax(epoch)) if epoch.size else 0
-    unfinished = training is not None and done < training.epochs  # a run stopped, or extended and not yet resumed
+    planned = training.epochs if training is not None and done < training.epochs else None  # stopped, or extended
     # runs without validation data wrote 0.0 in its cells before they were left empty: no validation curve there
     measured = not (fixed and np.all(np.nan_to_num(columns["val_loss"]) == 0))
 
@@ -174,14 +174,18 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     acc_ax.set_title("Accuracy")
     acc_ax.yaxis.set_major_formatter(_percent_formatter())
 
-    title = "Learning curves"
-    test_acc = metric_number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run) if metrics else None
-    if unfinished and training is not None:  # a test figure there is an earlier end's, not this curve's
-        title += f"  —  unfinished: {done} of {training.epochs} epochs"
-    elif test_acc is not None:
-        title += f"  —  test accuracy {100 * test_acc:.2f}%"
-    fig.suptitle(title, fontsize=13)
+    fig.suptitle(_curves_title(run, metrics, done, planned), fontsize=13)
     return _save(fig, run, out_dir, "learning_curves.png")
+
+
+def _curves_title(run: Path, metrics: dict[str, Any], done: int, planned: int | None) -> str:
+    """The learning curves' title, with the test accuracy of metrics.json, or, for a run of ``done`` epochs of the
+    ``planned`` ones (stopped, or extended and not yet resumed), how far it got: a test figure there is an earlier
+    end's, not these curves'."""
+    if planned is not None:
+        return f"Learning curves  —  unfinished: {done} of {planned} epochs"
+    test_acc = metric_number(metrics.get("test_accuracy"), METRICS_JSON, "test_accuracy", run) if metrics else None
+    return "Learning curves" + (f"  —  test accuracy {100 * test_acc:.2f}%" if test_acc is not None else "")
 
 
 def _class_ticks(ax: Any, classes: list[str]) -> None:
