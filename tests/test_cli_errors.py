@@ -400,3 +400,14 @@ def test_a_reader_that_goes_away_gets_no_error_line(config, tmp_path) -> None:
     err = child.stderr.read()
     assert child.wait(timeout=300) == 1
     assert "error" not in err and "Traceback" not in err, err
+
+
+def test_a_config_name_too_long_for_the_file_system_is_quoted_cut_short(capsys) -> None:
+    """Found by the argument fuzzer: `bpsrm train 999...9` (5,000 characters) printed the whole name back in its
+    error line ("File name too long")."""
+    from bpsrm.cli import main
+
+    assert main(["train", "9" * 5000]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("bpsrm: error: '9999") and line.endswith(": cannot read the config (File name too long)")
+    assert len(line) < 200

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import errno
 import functools
 import math
 import re
@@ -637,8 +638,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    except OSError as exc:  # a name too long for the file system is quoted cut short (shown)
+        where = shown(str(path)) if exc.errno == errno.ENAMETOOLONG else str(path)
+        raise ConfigError(f"{where}: cannot read the config ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: a config must be UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:  # a name no file system takes ("embedded null byte"); after its subclass above
