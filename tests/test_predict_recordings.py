@@ -352,3 +352,51 @@ def test_checkpoints_written_before_preprocessing_was_kept_still_predict(shared_
     (answer,) = json.loads(capsys.readouterr().out)
     assert answer["majority"]["class"] == "IR007" and "ood_score" not in answer["windows"][0]
     assert out.is_file()
+
+
+def test_a_checkpoint_without_a_calibration_says_it_cannot_answer_unknown(shared_data, tmp_path, capsys) -> None:
+    """A checkpoint without an out-of-distribution calibration (train.ood_samples=0, or one this old) reported
+    "unknown_share": 0.0 for music or noise, without a word: it could not have flagged anything. It now says so
+    (once for several files) and gives no unknown share."""
+    legacy = REPO / "results" / "superseded" / "cwru-overlapping-validation" / "seed0" / "best.pt"
+    noise = tmp_path / "noise.npy"
+    np.save(noise, np.random.default_rng(3).normal(size=30_000))
+    assert main(["predict", str(legacy), str(noise), str(noise), "--sample-rate", "12000", "--summary"]) == 0
+    captured = capsys.readouterr()
+    answers = json.loads(captured.out)
+    assert [sorted(a["majority"]) for a in answers] == [["class", "share", "windows"]] * 2  # no unknown_share
+    warning = f"{legacy}: no out-of-distribution calibration (trained with train.ood_samples=0"
+    assert all(a["model_warning"].startswith(warning) for a in answers)
+    assert captured.err.count(f"bpsrm: warning: {warning}") == 1
+
+
+def test_the_csv_and_plot_of_unknown_windows_name_no_class_with_certainty(fault_model, shared_data, tmp_path):
+    """A healthy recording, unknown throughout: the CSV's rows read "unknown,0.9999" with no column naming the class
+    that 0.9999 was of, and the plot drew that class's probability line at 1.0 across the recording."""
+    pytest.importorskip("matplotlib")
+    from bpsrm.deploy.prediction import plot_predictions, write_predictions_csv
+
+    trained = load_trained(fault_model)
+    results = predict_files(trained, [shared_data / "cwru" / "0HP" / "97.mat"])
+    unknown = [w for w in results[0]["windows"] if w["class"] == UNKNOWN]
+    assert len(unknown) > 0.9 * len(results[0]["windows"])
+    rows = list(csv.DictReader(write_predictions_csv(results, trained.classes, tmp_path / "p.csv").open()))
+    for row, window in zip(rows, results[0]["windows"], strict=True):
+        assert row["class"] == window["class"]
+        assert row["closest_class"] == trained.classes[window["index"]]  # of whom the confidence is
+    drawn = []
+    import bpsrm.engine.plots as plots
+
+    original = plots.save_figure
+    plots.save_figure = lambda fig, path, dpi: drawn.append(fig) or path
+    try:
+        plot_predictions(results, trained.classes, tmp_path / "p.png")
+    finally:
+        plots.save_figure = original
+    (fig,) = drawn
+    starts = [w["start_s"] for w in results[0]["windows"]]
+    for line in fig.axes[0].get_lines():  # a class line is drawn only over windows with a class
+        ys = np.asarray(line.get_ydata(), dtype=float)
+        for window, y in zip(results[0]["windows"], ys, strict=True):
+            assert np.isnan(y) == (window["class"] == UNKNOWN)
+    assert len(starts) == len(results[0]["windows"])

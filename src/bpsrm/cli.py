@@ -286,6 +286,8 @@ def _predict_command(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     shown_results = [{k: v for k, v in r.items() if k != "windows"} for r in results] if args.summary else results
     print(json.dumps(shown_results, indent=2))
+    for warning in dict.fromkeys(str(r["model_warning"]) for r in classified if "model_warning" in r):
+        print(f"bpsrm: warning: {warning}", file=sys.stderr)  # once, not once per file
     for result in classified:
         _warn(result)
     for message in refused:

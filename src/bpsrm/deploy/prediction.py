@@ -201,6 +201,8 @@ def predict_files(
         result: dict[str, Any] = {"file": str(prepared.path)}
         if trained.ood is not None:  # the bar each ood_score is held to
             result["ood_threshold"] = round(float(trained.ood.threshold), 3)
+        else:
+            result["model_warning"] = uncalibrated_warning(trained)
         if prepared.starts is None:
             result.update(entries[0])
         else:
@@ -210,7 +212,7 @@ def predict_files(
                 entry["start_s"] = round(start / rate, 6)
             result.update(prepared.details or {})
             result["windows"] = entries
-            result["majority"] = _majority(entries)
+            result["majority"] = _majority(entries, calibrated=trained.ood is not None)
         results.append(result)
     return results
 
@@ -244,10 +246,23 @@ def _classify(trained: TrainedModel, inputs: Tensor) -> list[dict[str, Any]]:
     return entries
 
 
-def _majority(entries: list[dict[str, Any]]) -> dict[str, Any]:
+def uncalibrated_warning(trained: TrainedModel) -> str:
+    """What a checkpoint without an out-of-distribution calibration cannot do (``model_warning`` of its answers)."""
+    return (
+        f"{trained.path}: no out-of-distribution calibration (trained with train.ood_samples=0, or before bpsrm "
+        "kept one): it cannot answer 'unknown', so every window gets one of its classes, also noise, a healthy "
+        "machine or a fault it never learnt"
+    )
+
+
+def _majority(entries: list[dict[str, Any]], calibrated: bool) -> dict[str, Any]:
+    """The majority answer over a recording's windows; ``unknown_share`` only where the model can answer unknown
+    (``calibrated``): a checkpoint without a calibration read "0% unknown" of what it could not have flagged."""
     unknown = sum(1 for e in entries if e["class"] == UNKNOWN)
     known = [e["class"] for e in entries if e["class"] != UNKNOWN]
-    answer: dict[str, Any] = {"windows": len(entries), "unknown_share": round(unknown / len(entries), 4)}
+    answer: dict[str, Any] = {"windows": len(entries)}
+    if calibrated:
+        answer["unknown_share"] = round(unknown / len(entries), 4)
     if unknown * 2 > len(entries) or not known:
         answer.update({"class": UNKNOWN, "share": round(unknown / len(entries), 4)})
     else:
@@ -257,9 +272,11 @@ def _majority(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_predictions_csv(results: list[dict[str, Any]], classes: list[str], path: str | Path) -> Path:
-    """One row per window (recordings) or file (images, events): class, confidence, OOD score, probabilities."""
+    """One row per window (recordings) or file (images, events): class, the class it is closest to (itself when
+    known; the confidence and probabilities are that class's), confidence, OOD score, probabilities."""
     path = Path(path)
-    columns = ["file", "window", "start_s", "class", "confidence", "ood_score", "known"] + [f"p_{c}" for c in classes]
+    columns = ["file", "window", "start_s", "class", "closest_class", "confidence", "ood_score", "known"]
+    columns += [f"p_{c}" for c in classes]
     try:
         with atomic_file(path, "w", newline="") as handle:
             _write_rows(csv.writer(handle), columns, results)
@@ -278,6 +295,7 @@ def _write_rows(writer: Any, columns: list[str], results: list[dict[str, Any]]) 
                     index if "windows" in result else "",
                     entry.get("start_s", ""),
                     entry["class"],
+                    entry.get("closest_class", entry["class"]),
                     entry["confidence"],
                     entry.get("ood_score", ""),
                     entry.get("known", ""),
@@ -308,8 +326,9 @@ def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: st
     for ax, result in zip(fig.axes, recordings, strict=True):
         times = np.array([w["start_s"] for w in result["windows"]])
         probabilities = np.array([w["probabilities"] for w in result["windows"]])
+        probabilities[[w["class"] == UNKNOWN for w in result["windows"]]] = np.nan  # no class there: no line
         for k, name in enumerate(classes):
-            if probabilities[:, k].max() >= 0.05:
+            if np.nanmax(probabilities[:, k], initial=0.0) >= 0.05:
                 ax.plot(times, probabilities[:, k], label=name, lw=1.2)
         step = float(times[1] - times[0]) if times.size > 1 else 1.0
         for t, window in zip(times, result["windows"], strict=True):
@@ -319,7 +338,8 @@ def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: st
         ax.set_title(f"{Path(result['file']).name}: {majority['class']} ({100 * majority['share']:.0f}% of windows)")
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("probability")
-        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+        if ax.get_lines():  # a recording unknown throughout draws no class
+            ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.axes[-1].set_xlabel("time (s); grey: unknown windows")
     return save_figure(fig, _writable(path), dpi=110)
 
