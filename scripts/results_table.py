@@ -585,9 +585,9 @@ def ablation_plots() -> list[Path]:
         path = RESULTS / "ablations" / f"{dataset}.png"
         ablation_figure(dataset, unit, runs).savefig(path, dpi=110)
         written.append(path)
-    for folder in sorted((RESULTS / "superseded").glob("ablations-*/")):
+    for folder in sorted(p for p in (RESULTS / "superseded").glob("ablations-*") if p.is_dir()):  # 3.10: no "*/"
         kind, runs = dataset_ablation_runs(folder)
-        if "base" not in runs:  # a partial repeat (N-MNIST's kernels, round 2) is read beside its base, not drawn
+        if "base" not in runs:  # N-MNIST's kernels, round 2: folds without their base here (nothing read), not drawn
             continue
         path = folder.with_suffix(".png")
         note = f"superseded: {folder.relative_to(RESULTS.parent)}"

@@ -152,6 +152,7 @@ def test_overrides_may_follow_the_options_and_keep_their_order(tmp_path, monkeyp
         (["train", "configs/fashion-mnist.yaml", "--out", "x", "--epocs", "3"], "--epocs 3"),
         (["train", "configs/fashion-mnist.yaml", "--out", "x", "epochs"], "epochs"),
         (["eval", "run/best.pt", "train.epochs=3"], "train.epochs=3"),  # eval takes no overrides
+        (["train", "configs/fashion-mnist.yaml", "--out", "x", "a=1", "typo"], "typo"),  # the override is fine
     ],
 )
 def test_what_is_neither_an_option_nor_an_override_is_still_refused(argv, unknown, capsys) -> None:

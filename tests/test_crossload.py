@@ -100,6 +100,9 @@ def test_the_heat_map_title_names_the_variant_and_its_scale_reaches_a_cell_under
     (fig,) = captured
     assert fig._suptitle.get_text() == "CWRU across loads, mean of 2 seeds\nfeatures=envelope"
     assert fig.axes[0].images[0].get_clim() == (40.0, 100.0)  # 42% drawn in the scale, not clipped to its floor
+    cells.insert(0, {"train": [0], "test": 1, "adapted": True, "mean": math.nan})  # first: min() gave NaN
+    plot_matrix(summary, tmp_path / "m.png", "")  # math.floor(nan) raised ValueError after matrix.md was written
+    assert captured[-1].axes[0].images[0].get_clim() == (40.0, 100.0)
 
 
 @pytest.mark.slow

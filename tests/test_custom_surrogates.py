@@ -184,18 +184,67 @@ def test_a_config_names_a_surrogate_of_one_s_own_by_its_file_and_a_run_folder_re
         ("{dir}/missing.py:Flat", r"surrogate '.*missing\.py:Flat': no such file"),
         ("{dir}/flat.py:Nope", r"flat\.py has no 'Nope'"),
         ("{dir}/flat.py:NotOne", r"is <class .*NotOne'>, not a subclass of bpsrm\.neuron\.Surrogate"),
-        ("{dir}/flat.py:1x", r"expected 'package\.module:ClassName' or 'path/to/file\.py:ClassName'"),
+    ],
+)
+def test_a_surrogate_of_one_s_own_that_cannot_be_loaded_is_refused_when_the_model_is_built(
+    tmp_path, spec, message
+) -> None:
+    """Reading a config imports no code of one's own (a run folder's config.yaml is read to plot it, from any
+    folder): the class is loaded, and refused naming the spec, when the model is built, before any training."""
+    from bpsrm.engine.config import load_config
+    from bpsrm.network.models import build_model
+    from conftest import REPO
+
+    (tmp_path / "flat.py").write_text(FLAT_FILE)
+    given = spec.format(dir=tmp_path)
+    config = load_config(REPO / "configs" / "fashion-mnist.yaml", [f"model.neuron.surrogate={given}"])
+    assert config.model.neuron.surrogate == given
+    with pytest.raises(ParameterError, match=message):
+        build_model(config.model.spec, (1, 28, 28), time_steps=2, neuron=config.model.neuron)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("{dir}/flat.py:1x", r"model\.neuron\.surrogate: surrogate '.*flat\.py:1x': expected 'package\.module:Class"),
         ("relu", r"model\.neuron\.surrogate: expected one of 'sigmoid', 'atan'.*a class of your own as .*got 'relu'"),
     ],
 )
 def test_a_surrogate_named_wrongly_in_a_config_is_refused_naming_it(tmp_path, spec, message) -> None:
     from bpsrm.engine.config import load_config
-    from bpsrm.errors import BpsrmError
+    from bpsrm.errors import ConfigError
     from conftest import REPO
 
-    (tmp_path / "flat.py").write_text(FLAT_FILE)
-    with pytest.raises(BpsrmError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_config(REPO / "configs" / "fashion-mnist.yaml", [f"model.neuron.surrogate={spec.format(dir=tmp_path)}"])
+
+
+def test_an_installed_package_s_surrogate_is_found_once_and_its_failure_is_said(registry, tmp_path, monkeypatch):
+    """The bpsrm.surrogates entry points: a name an installed package offers is loaded once (the scan of the
+    installed packages took 10-20 ms at every srm call), and one that cannot be loaded says why in a config (it
+    read as an unknown name)."""
+    import importlib.metadata
+
+    from bpsrm.engine.config import load_config
+    from bpsrm.errors import ConfigError
+    from conftest import REPO
+
+    (tmp_path / "flat_pkg.py").write_text(FLAT_FILE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [
+        importlib.metadata.EntryPoint("flat-ep", "flat_pkg:Flat", surrogates.ENTRY_POINT_GROUP),
+        importlib.metadata.EntryPoint("broken", "nonexistent_mod_xyz:Flat", surrogates.ENTRY_POINT_GROUP),
+    ]
+    scans = []
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: scans.append(group) or points)
+    assert get_surrogate("flat-ep", c=0.5).c == 0.5 and type(get_surrogate("flat-ep")).__name__ == "Flat"
+    assert scans == [surrogates.ENTRY_POINT_GROUP] and "flat-ep" in registry  # kept after the first scan
+    with pytest.raises(
+        ConfigError,
+        match=r"surrogate 'broken' \(entry point nonexistent_mod_xyz:Flat\): cannot be "
+        r"loaded \(No module named 'nonexistent_mod_xyz'\)",
+    ):
+        load_config(REPO / "configs" / "fashion-mnist.yaml", ["model.neuron.surrogate=broken"])
 
 
 def test_register_surrogate_makes_a_class_reachable_by_its_name_and_refuses_what_is_not_one(registry) -> None:

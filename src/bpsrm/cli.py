@@ -423,12 +423,15 @@ def _os_error_text(exc: OSError) -> str:
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse ``argv``; KEY=VALUE overrides of train and crossload may also follow their options
     (``bpsrm train cfg --out runs/x train.epochs=3``), which argparse alone refuses once an option has ended the
-    positional list. They are appended in the order given, so a later one wins as before."""
+    positional list. They are appended in the order given, so a later one wins as before. (Not after an option
+    that takes several values, ``crossload --loads 0 1``: those take the words that follow.)"""
     args, extra = parser.parse_known_args(argv)
-    if extra and hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
-        args.overrides = [*args.overrides, *extra]
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    overrides = [item for item in extra if "=" in item and not item.startswith("-")]
+    unknown = [item for item in extra if item not in overrides or not hasattr(args, "overrides")]
+    if unknown:  # only what is neither an option nor an override, not the overrides beside a typo
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if overrides:
+        args.overrides = [*args.overrides, *overrides]
     return args
 
 

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import BpsrmError, DataError, ParameterError, shown
-from ..user_code import SPEC_FORMS, load_attribute
+from ..user_code import SPEC_FORMS, find_class
 
 __all__ = [
     "SampleDataset",
@@ -111,31 +111,14 @@ def dataset_class(name: str) -> type[SampleDataset]:
     """
     if not isinstance(name, str):  # before the lookup: a list is unhashable
         raise ParameterError(f"a dataset name must be a string, got {type(name).__name__}")
-    cls = DATASETS.get(name)
-    if cls is not None:
-        return cls
-    if ":" in name:
-        return _checked_class(name, load_attribute(name, "dataset", DataError))
-    from importlib.metadata import entry_points
-
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name == name:
-            try:
-                loaded = point.load()
-            except Exception as exc:  # the package's own code: any error it raises
-                where = f"dataset {shown(name)} (entry point {point.value})"
-                raise DataError(f"{where}: cannot be loaded ({exc})") from None
-            return _checked_class(name, loaded)
+    base = (SampleDataset, "bpsrm.data.SampleDataset")
+    found = find_class(name, DATASETS, ENTRY_POINT_GROUP, "dataset", base, DataError)
+    if found is not None:
+        return found
     raise ParameterError(
         f"unknown dataset {shown(name)}; expected one of {sorted(DATASETS)}, a name in the {ENTRY_POINT_GROUP!r} "
         f"entry points, or a class of your own as {SPEC_FORMS}"
     )
-
-
-def _checked_class(name: str, obj: object) -> type[SampleDataset]:
-    if not (isinstance(obj, type) and issubclass(obj, SampleDataset)):
-        raise ParameterError(f"dataset {shown(name)} is {shown(obj)}, not a subclass of bpsrm.data.SampleDataset")
-    return obj
 
 
 # get_dataset's own arguments, and where each is given instead of as a dataset option

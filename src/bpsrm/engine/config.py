@@ -26,7 +26,7 @@ from typing import Any, Literal
 from ..checks import MAX_SIDE, real_value
 from ..errors import BpsrmError, ConfigError, ParameterError, shown
 from ..neuron.params import SETTINGS, SRMParams
-from ..neuron.surrogate import surrogate_class, surrogates_expected
+from ..neuron.surrogate import names_a_surrogate, surrogates_expected
 
 __all__ = [
     "Config",
@@ -310,17 +310,15 @@ def range_of(key: str) -> tuple[typing.Callable[[Any], bool], str] | None:
 
 
 def _surrogate_found(key: str, value: Any) -> bool:
-    """Whether ``value`` names a surrogate (:func:`bpsrm.neuron.surrogate.surrogate_class`); a class of one's own
-    that cannot be loaded is a ConfigError saying why (no such file, the import failed, not a Surrogate)."""
+    """Whether ``value`` names a surrogate (:func:`bpsrm.neuron.surrogate.names_a_surrogate`; a class of one's own
+    is loaded when the model is built, not here); a spec of another form, or an installed package's surrogate that
+    cannot be loaded, is a ConfigError saying why."""
     if not isinstance(value, str):
         return False
     try:
-        surrogate_class(value)
+        return names_a_surrogate(value)
     except ParameterError as exc:
-        if ":" in value:
-            raise ConfigError(f"{key}: {exc}") from None
-        return False
-    return True
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 def type_name(tp: Any) -> str:

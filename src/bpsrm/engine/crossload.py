@@ -333,7 +333,7 @@ def plot_matrix(summary: dict[str, Any], path: str | Path, setting: str = "") ->
     rows = sorted({tuple(c["train"]) for c in cells}, key=lambda k: (len(k), k))
     panels = [a for a in (False, True) if any(c["adapted"] == a for c in cells)]
     fig = new_figure((4.2 * len(panels), 0.55 * len(rows) + 1.6), ncols=len(panels), layout="tight")
-    lowest = min((100 * c["mean"] for c in cells), default=100.0)
+    lowest = min((100 * c["mean"] for c in cells if not math.isnan(c["mean"])), default=100.0)
     floor = min(50.0, 10 * math.floor(lowest / 10))  # one colour scale for both panels; a cell under 50% gets its own
     for ax, adapted in zip(list(fig.axes), panels, strict=True):  # a list: each colour bar adds an axes
         grid = np.full((len(rows), len(loads)), math.nan)

@@ -466,13 +466,16 @@ def select_rule(run: Path) -> str:
     return training.select if training is not None else "best_val"
 
 
-def best_epoch(metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Path) -> tuple[float, float | None] | None:
+def best_epoch(
+    metrics: dict[str, Any], columns: dict[str, np.ndarray], run: Path, select: str | None = None
+) -> tuple[float, float | None] | None:
     """(best epoch, its validation accuracy): from metrics.json, else the epoch training keeps by
-    :func:`chosen_epoch` under the run's ``train.select`` (config.yaml), for a run still in progress."""
+    :func:`chosen_epoch` under the run's ``train.select`` (``select``, else read from config.yaml), for a run still in
+    progress."""
     epoch, val_acc = columns["epoch"], columns["val_accuracy"]
     best = metric_number(metrics.get("best_epoch"), METRICS_JSON, "best_epoch", run)
     if best is None:
-        best = chosen_epoch(columns, select_rule(run))
+        best = chosen_epoch(columns, select if select is not None else select_rule(run))
         if best is None:
             return None
     best_acc = metric_number(metrics.get("best_val_accuracy"), METRICS_JSON, "best_val_accuracy", run)

@@ -27,7 +27,14 @@ from torch import Tensor
 
 from ..checks import flag, real_value
 from ..errors import ParameterError, shown
-from .surrogate import SURROGATES, Surrogate, get_surrogate, surrogate_class
+from .surrogate import (
+    SURROGATES,
+    Surrogate,
+    get_surrogate,
+    names_a_surrogate,
+    surrogate_class,
+    surrogates_expected,
+)
 
 __all__ = [
     "KERNELS",
@@ -185,8 +192,9 @@ def check_setting(name: str, value: Any) -> Any:
         return number
     if setting.choices is not None:
         if name == "surrogate" and isinstance(value, str) and value not in setting.choices:
-            surrogate_class(value)  # a class of one's own ('module:Class'), or an error that lists what is expected
-            return value
+            if names_a_surrogate(value):  # of one's own ('module:Class', loaded when a model is built), or installed
+                return value
+            raise ParameterError(f"unknown surrogate {shown(value)}; expected {surrogates_expected()}")
         if not isinstance(value, str) or value not in setting.choices:
             raise ParameterError(f"unknown {name} {shown(value)}; expected {setting.expected()}")
         return value

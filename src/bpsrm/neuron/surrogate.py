@@ -34,7 +34,7 @@ from torch import Tensor
 
 from ..checks import real_number
 from ..errors import ParameterError, shown
-from ..user_code import SPEC_FORMS, load_attribute
+from ..user_code import SPEC_FORMS, check_spec, find_class
 
 __all__ = [
     "Surrogate",
@@ -49,6 +49,7 @@ __all__ = [
     "register_surrogate",
     "surrogate_class",
     "surrogates_expected",
+    "names_a_surrogate",
     "get_surrogate",
     "heaviside",
     "spike_function",
@@ -205,6 +206,7 @@ _DEFAULTS: dict[str, Surrogate] = {name: cls() for name, cls in SURROGATES.items
 
 ENTRY_POINT_GROUP = "bpsrm.surrogates"
 """The entry-point group through which an installed package offers surrogates by name."""
+_BASE = (Surrogate, "bpsrm.neuron.Surrogate")
 
 
 def register_surrogate(cls: type[Surrogate]) -> type[Surrogate]:
@@ -223,7 +225,8 @@ def register_surrogate(cls: type[Surrogate]) -> type[Surrogate]:
     Flat(c=0.5)
     >>> del SURROGATES["flat-doc"]
     """
-    _check_class(getattr(cls, "__name__", repr(cls)), cls)
+    if not (isinstance(cls, type) and issubclass(cls, Surrogate)):
+        raise ParameterError(f"register_surrogate: {shown(cls)} is not a subclass of bpsrm.neuron.Surrogate")
     if not isinstance(cls.name, str) or not cls.name or ":" in cls.name:
         raise ParameterError(
             f"surrogate class {cls.__name__}: its name (a ClassVar) must be a non-empty string without ':', "
@@ -241,22 +244,21 @@ def surrogate_class(name: str) -> type[Surrogate]:
     be found where it is evaluated). The class must derive from :class:`Surrogate`."""
     if not isinstance(name, str):
         raise ParameterError(f"a surrogate name must be a string, got {type(name).__name__}")
-    cls = SURROGATES.get(name)
-    if cls is not None:
-        return cls
-    if ":" in name:
-        return _check_class(name, load_attribute(name, "surrogate", ParameterError))
-    from importlib.metadata import entry_points
-
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name == name:
-            try:
-                loaded = point.load()
-            except Exception as exc:  # the package's own code: any error it raises
-                where = f"surrogate {shown(name)} (entry point {point.value})"
-                raise ParameterError(f"{where}: cannot be loaded ({exc})") from None
-            return _check_class(name, loaded)
+    found = find_class(name, SURROGATES, ENTRY_POINT_GROUP, "surrogate", _BASE, ParameterError)
+    if found is not None:
+        return found
     raise ParameterError(f"unknown surrogate {shown(name)}; expected {surrogates_expected()}")
+
+
+def names_a_surrogate(name: str) -> bool:
+    """Whether ``name`` names a surrogate: a registered name, one an installed package offers (loaded to tell), or
+    a class of one's own as ``module:Class`` (only its form checked: reading a config imports no code of one's
+    own; :func:`surrogate_class` loads it when a model is built). A ParameterError for a spec of another form or an
+    entry point that cannot be loaded."""
+    if ":" in name:
+        check_spec(name, "surrogate")
+        return True
+    return find_class(name, SURROGATES, ENTRY_POINT_GROUP, "surrogate", _BASE, ParameterError) is not None
 
 
 def surrogates_expected() -> str:
@@ -265,12 +267,6 @@ def surrogates_expected() -> str:
         f"one of {', '.join(map(repr, SURROGATES))}, a name in the {ENTRY_POINT_GROUP!r} entry points, or a class "
         f"of your own as {SPEC_FORMS}"
     )
-
-
-def _check_class(name: str, obj: object) -> type[Surrogate]:
-    if not (isinstance(obj, type) and issubclass(obj, Surrogate)):
-        raise ParameterError(f"surrogate {shown(name)} is {shown(obj)}, not a subclass of bpsrm.neuron.Surrogate")
-    return obj
 
 
 def get_surrogate(surrogate: str | Surrogate = "sigmoid", **params: Any) -> Surrogate:
