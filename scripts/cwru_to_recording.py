@@ -7,7 +7,9 @@ The drive-end signal is resampled (bpsrm.data.recordings.resample, anti-aliased)
 (16-bit, rate in its header) or ``.mat`` (variables ``accel`` and ``fs``), chosen by the suffix.
 
 ``--seconds N`` keeps the first N seconds: on a load a model trained on, that is its training part (bpsrm trains
-on the first 70% of every record); ``--last`` keeps the last N seconds instead, from the test part.
+on the first 70% of every record); ``--last`` keeps the last N seconds instead, from the test part. ``--snr DB``
+adds white Gaussian noise at that signal-to-noise ratio (noise power = signal power / 10^(DB/10), after the
+resampling; seed 0): a noisier sensor or mounting.
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ def main() -> None:
         "--seconds", type=float, default=None, help="keep only the first N seconds (training data of a trained load)"
     )
     parser.add_argument("--last", action="store_true", help="with --seconds: the last N seconds (the test part)")
+    parser.add_argument("--snr", type=float, default=None, help="add white noise at this signal-to-noise ratio (dB)")
     args = parser.parse_args()
     signal, rate = read_cwru_record(args.record)
     y = resample(signal, rate, args.rate)
     if args.seconds is not None:
         keep = int(args.seconds * args.rate)
         y = y[y.size - keep :] if args.last else y[:keep]
+    if args.snr is not None:
+        noise_power = np.mean(np.square(y)) / 10 ** (args.snr / 10)
+        y = y + np.random.default_rng(0).normal(scale=np.sqrt(noise_power), size=y.size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     suffix = args.out.suffix.lower()
     if suffix == ".csv":

@@ -562,6 +562,20 @@ def test_a_copy_that_lacks_a_record_leads_with_what_it_lacks(shared_data, tmp_pa
     assert "(the search: CWRU not found. Looked in:" in str(caught.value)
 
 
+def test_a_load_the_copy_does_not_have_is_named_not_the_whole_dataset(shared_data, tmp_path, monkeypatch) -> None:
+    """`bpsrm eval ... -o load=3` on the shared copy (0-2 HP) said "CWRU not found. Looked in: ...": no record of
+    the request was there, so the copy did not count as partial. It now leads with what the copy lacks."""
+    monkeypatch.delenv("BPSRM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    copy = tmp_path / "copy"
+    (copy / "0HP").mkdir(parents=True)
+    (copy / "0HP" / "105.mat").symlink_to(shared_data / "cwru" / "0HP" / "105.mat")
+    with pytest.raises(DataNotFoundError) as caught:
+        get_dataset("cwru", "train", root=copy, load=3, class_set="9")
+    first = str(caught.value).splitlines()[0]
+    assert first.startswith(f"CWRU for load=[3] class_set='9': {copy} lacks 121.mat (B007, 3 HP), 188.mat (B014, 3 HP)")
+
+
 def test_whole_records_of_a_trained_load_are_no_test_figure() -> None:
     """`bpsrm eval ... -o load=0 -o whole=true` of a model trained on load 0 reported 99.9% on windows of which 70%
     were its training data, without a word."""

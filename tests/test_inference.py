@@ -282,7 +282,8 @@ def test_evaluate_checkpoint_report_by_hand(checkpoint, tmp_path, monkeypatch) -
     monkeypatch.chdir(tmp_path)
     report = evaluate_checkpoint(checkpoint, root=tmp_path / "probe-data")
     assert report["checkpoint"] == str(checkpoint) and report["dataset"] == "inference-probe"
-    assert report["split"] == "test" and report["adapted"] is False and report["checkpoint_adapted_from"] is None
+    assert report["split"] == "test" and report["adapted"] is False and report["adapted_here"] is False
+    assert report["checkpoint_adapted_from"] is None
     assert report["options"] == {"augment_shift": 0.0}  # the augmentation is switched off
     assert report["location"] == "probe-data"  # relative to the working folder
     assert report["samples"] == 6 and report["classes"] == CLASSES

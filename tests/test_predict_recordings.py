@@ -250,7 +250,8 @@ def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, share
     assert report["warning"].startswith("whole=true reads every window of load 2, which the model trained on")
     assert f"bpsrm: warning: {report['warning']}" in printed.err
     # not adapted by this evaluation, but the checkpoint's statistics were, from the trained one
-    assert report["adapted"] is False and report["checkpoint_adapted_from"] == str(fault_model)
+    assert report["adapted"] is True and report["adapted_here"] is False  # it said "adapted": false
+    assert report["checkpoint_adapted_from"] == str(fault_model)
     assert main(["predict", str(adapted), records[0]]) == 0
 
 

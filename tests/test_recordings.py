@@ -942,6 +942,31 @@ def test_a_time_column_in_milliseconds_gives_the_rate(tmp_path, header) -> None:
     np.testing.assert_array_equal(rec.signal, x)
 
 
+@pytest.mark.parametrize(
+    ("header", "seconds_per_unit"),
+    [("timestamp", 1.0), ("Time (sec)", 1.0), ("Zeit [s]", 1.0), ("time seconds", 1.0), ("time_us", 1e-6),
+     ("t [µs]", 1e-6), ("time_msec", 1e-3)],
+)  # fmt: skip
+def test_time_columns_as_loggers_name_them_give_the_rate(tmp_path, header, seconds_per_unit) -> None:
+    """ "timestamp,a" and "Time (sec)" were read as a second channel (helper-82): the file had 2 channels and, with
+    --channel a, no rate."""
+    rate = 20_000
+    x = np.sin(np.arange(500) * 0.2)
+    path = tmp_path / "logger.csv"
+    times = np.arange(500) / rate / seconds_per_unit
+    np.savetxt(path, np.column_stack([times, x]), delimiter=",", header=f"{header},a", comments="", fmt="%.17g")
+    rec = read_recording(path)
+    assert rec.channels == ("a",) and rec.sample_rate_hz == pytest.approx(rate, rel=1e-9)
+
+
+@pytest.mark.parametrize(("name", "value", "rate"), [("fs_khz", 12.0, 12_000.0), ("samplerate", 25_600.0, 25_600.0)])
+def test_a_rate_variable_in_kilohertz_or_run_together_gives_the_rate(tmp_path, name, value, rate) -> None:
+    """A .mat with "fs_khz = 12" was read without a rate, without a word (helper-82)."""
+    path = tmp_path / "rec.mat"
+    scipy.io.savemat(path, {"accel": np.sin(np.arange(5000) * 0.1).reshape(-1, 1), name: value})
+    assert read_recording(path).sample_rate_hz == rate
+
+
 def test_a_dead_sensor_reading_its_quantisation_noise_is_refused() -> None:
     """+-1 LSB of a 16-bit converter passed as a signal and was answered "unknown" without a reason (helper-61)."""
     lsb = np.random.default_rng(0).integers(-1, 2, size=50_000) / 32768.0

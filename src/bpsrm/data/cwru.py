@@ -326,8 +326,11 @@ def _find(root: str | Path | None, selected: list[tuple[int, int]], request: str
         partial = []
         for place in search_roots(root):
             for candidate in (place, place / "cwru", place / "CWRU"):
-                lacking = missing(candidate) if candidate.is_dir() else []
-                if candidate.is_dir() and len(lacking) < len(selected):
+                if not candidate.is_dir():
+                    continue
+                lacking = missing(candidate)
+                # a copy that holds some of these records, or others (a load it does not have: load=3)
+                if len(lacking) < len(selected) or any(_record_path(candidate, n) for n in CWRU_RECORDS):
                     partial.append(f"{candidate} lacks {describe(lacking)}")
         if not partial:
             raise

@@ -7,8 +7,8 @@
   variable is a channel; a 2-D array gives one channel per column or per row
   (the short dimension), named ``name[0]``, ``name[1]``, ... Scalars are not
   channels: ``X<n>RPM`` / ``rpm`` / ``speed_rpm`` give the shaft speed, ``fs`` /
-  ``sample_rate`` / ``sampling_rate`` / ``sr`` (optionally ending in ``_hz``)
-  the sample rate. A CWRU variable ``X<n>_DE_time`` (or ``_FE_time``,
+  ``sample_rate`` (or ``samplerate``) / ``sampling_rate`` / ``sampling_frequency`` / ``sr`` (optionally ending in
+  ``_hz``, or in ``_khz`` for kilohertz) the sample rate. A CWRU variable ``X<n>_DE_time`` (or ``_FE_time``,
   ``_BA_time``) of an official 12 kHz drive-end record number ``n`` gives the
   rate too: 48 kHz for the normal records 97-100, else 12 kHz. The number is
   the variable's, never the file name's.
@@ -16,9 +16,10 @@
   or spaces, with or without a header line (which names the channels; without
   one, the channels are ``"0"``, ``"1"``, ...). Lines starting with ``#`` or
   ``%`` are comments. With a semicolon, tab or space separator a decimal comma
-  is accepted. A column named ``time``, ``t``, ``time_s``, ``time [s]`` or ``time (s)`` holds
-  times in seconds, and one named ``time_ms``, ``t_ms``, ``time [ms]`` or ``time (ms)`` times in
-  milliseconds: it is never a channel, and when it is evenly spaced it gives the sample rate.
+  is accepted. A column named ``time``, ``t``, ``timestamp`` or ``zeit``, alone or with a unit as
+  ``time_s``, ``time [s]``, ``Time (sec)`` or ``time seconds``, holds times in seconds; with ``ms`` (``msec``)
+  in milliseconds, with ``us`` (``usec``, ``µs``) in microseconds: it is never a channel, and when it is evenly
+  spaced it gives the sample rate.
 * ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
   named by their index). The file holds no rate.
 * ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
@@ -73,8 +74,16 @@ RECORDING_SUFFIXES = (".mat", ".csv", ".txt", ".npy", ".wav")
 
 _RATE_TOLERANCE = 1e-3  # a caller's sample rate may differ from the file's by 0.1 %
 _CWRU_KEY = re.compile(r"^X(\d+)_(?:DE|FE|BA)_time$")
-_RATE_NAME = re.compile(r"^(?:fs|sample_rate|sampling_rate|sr)(?:_hz)?$", re.IGNORECASE)
-_TIME_NAME = re.compile(r"^(?:time|t)(?:_(s|ms)|\s*\[\s*(s|ms)\s*\]|\s*\(\s*(s|ms)\s*\))?$", re.IGNORECASE)
+_RATE_NAME = re.compile(
+    r"^(?:fs|sample_?rate|sampling_rate|sampling_frequency|sr)(?:_(?P<unit>hz|khz))?$", re.IGNORECASE
+)
+_TIME_UNIT = r"s|sec|secs|seconds|ms|msec|us|usec|µs"
+_TIME_NAME = re.compile(
+    rf"^(?:time|t|timestamp|zeit)(?:[_ ](?P<u1>{_TIME_UNIT})|\s*\[\s*(?P<u2>{_TIME_UNIT})\s*\]"
+    rf"|\s*\(\s*(?P<u3>{_TIME_UNIT})\s*\))?$",
+    re.IGNORECASE,
+)
+_SECONDS_PER = {"ms": 1e-3, "msec": 1e-3, "us": 1e-6, "usec": 1e-6, "µs": 1e-6}  # a time column's unit; else s
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _H5_NUMERIC_CLASSES = frozenset(
@@ -411,10 +420,12 @@ def _add_array(
         content.skipped[name] = "empty"
     elif size == 1:
         value = float(read().reshape(-1)[0])
-        if _RATE_NAME.match(name):
+        rate_name = _RATE_NAME.match(name)
+        if rate_name:
             if not (math.isfinite(value) and value > 0):
                 raise DataError(f"{name} = {value:g} is not a sample rate (expected a positive number of Hz)")
-            content.rates.append((value, f"variable {name}"))
+            kilo = (rate_name.group("unit") or "").lower() == "khz"
+            content.rates.append((value * 1000 if kilo else value, f"variable {name}"))
         elif RPM_NAME.match(name):
             if math.isfinite(value) and value > 0:
                 content.rpms[name] = value
@@ -601,8 +612,8 @@ def _read_text(path: Path) -> _Content:
     content = _new_content()
     for i, name in enumerate(names):
         unit = _TIME_NAME.match(name) if header is not None and content.time_column is None else None
-        milliseconds = unit is not None and any((g or "").lower() == "ms" for g in unit.groups())
-        seconds = values[:, i] * 1e-3 if milliseconds else values[:, i]
+        scale = _SECONDS_PER.get(next((g.lower() for g in unit.groups() if g), "s"), 1.0) if unit else 1.0
+        seconds = values[:, i] * scale if scale != 1.0 else values[:, i]
         if unit is not None and _time_axis(seconds):
             content.time_column = name
             rate = _rate_from_times(seconds)

@@ -175,9 +175,9 @@ def evaluate_checkpoint(
     statistics come from the checkpoint (its training data), never from the
     evaluated data; with ``adapt`` the normalisation layers' statistics are first
     re-estimated from the evaluated inputs, without their labels (AdaBN,
-    :mod:`bpsrm.deploy.adapt`); the report's ``adapted`` says so, and
+    :mod:`bpsrm.deploy.adapt`); the report's ``adapted_here`` says so,
     ``checkpoint_adapted_from`` names the checkpoint ``bpsrm adapt`` made this
-    one from (None for a trained one).
+    one from (None for a trained one), and ``adapted`` whether either holds.
     """
     return evaluate_trained(load_trained(checkpoint), root, options, split, adapt)
 
@@ -222,7 +222,9 @@ def evaluate_trained(
         "dataset": data_config.name,
         "split": split,
         "options": merged,
-        "adapted": adapt,
+        # "adapted": false beside the checkpoint it was adapted from read as a contradiction: either way now
+        "adapted": adapt or _adapted_from(trained.state) is not None,
+        "adapted_here": adapt,
         "checkpoint_adapted_from": _adapted_from(trained.state),
         **_trained_until(trained.state),
         "location": _display_path(dataset.location),
@@ -250,7 +252,7 @@ def _trained_until(state: dict[str, Any]) -> dict[str, int | None]:
 
 def _adapted_from(state: dict[str, Any]) -> str | None:
     """The checkpoint that ``bpsrm adapt`` made this one from (its ``adapted`` record), or None for a trained one.
-    ``adapted`` in a report says whether this evaluation re-estimated the statistics (``--adapt``); this says
+    ``adapted_here`` in a report says whether this evaluation re-estimated the statistics (``--adapt``); this says
     whether the checkpoint's own were re-estimated before."""
     record = state.get("adapted")
     if record is None:
