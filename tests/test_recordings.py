@@ -696,8 +696,19 @@ def test_check_signal_nan_and_inf(rec105) -> None:
     x = rec105["12k"].copy()
     x[[10, 20, 30]] = np.nan
     x[40] = np.inf
-    with pytest.raises(DataError, match=r"^pump\.csv: 4 of 121265 samples are not finite \(3 NaN, 1 infinite\)"):
+    message = r"^pump\.csv: 4 of 121265 samples are not finite \(3 NaN, 1 infinite; the first is sample 10, counted"
+    with pytest.raises(DataError, match=message):  # where to look: it gave no position (helper-82)
         check_signal(x, "pump.csv", min_samples=2048)
+
+
+def test_an_empty_last_value_of_a_csv_line_is_named_as_such(tmp_path) -> None:
+    """ "0.5," under "time_s,a" was "1 values, expected 2": the separator at the end was read as a trailing one."""
+    path = tmp_path / "gap.csv"
+    lines = [f"{i / 1000:.3f},{np.sin(i * 0.1):.5f}" for i in range(3000)]
+    lines[7] = "0.007,"
+    path.write_text("time_s,a\n" + "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"gap\.csv: line 9: no value in column 'a', the last \(expected a number\)"):
+        read_recording(path)
 
 
 def test_check_signal_too_short(rec105) -> None:

@@ -235,8 +235,10 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
     bad = int(np.count_nonzero(~np.isfinite(x)))
     if bad:
         nan = int(np.count_nonzero(np.isnan(x)))
+        first = int(np.argmax(~np.isfinite(x)))
         raise DataError(
-            f"{where}: {bad} of {n} samples are not finite ({nan} NaN, {bad - nan} infinite); expected finite numbers"
+            f"{where}: {bad} of {n} samples are not finite ({nan} NaN, {bad - nan} infinite; the first is sample "
+            f"{first}, counted from 0); expected finite numbers"
         )
     if n < min_samples:
         raise DataError(f"{where}: {n} samples, fewer than the {min_samples} needed")
@@ -650,6 +652,11 @@ def _parse_rows(
     out = np.empty((len(lines), width), dtype=np.float64)
     for row, (number, line) in enumerate(lines):
         fields = _split(line, sep)
+        if sep is not None and len(fields) == width - 1 and line.rstrip().endswith(sep):  # "0.5," of two columns
+            raise DataError(
+                f"{path}: line {number}: no value in column {columns[-1]!r}, the last (expected a number): "
+                f"{line[:80]!r}"
+            )
         if len(fields) != width:
             raise DataError(
                 f"{path}: line {number}: {len(fields)} values, expected {width} "
