@@ -401,3 +401,18 @@ def test_the_csv_and_plot_of_unknown_windows_name_no_class_with_certainty(fault_
         for window, y in zip(results[0]["windows"], ys, strict=True):
             assert np.isnan(y) == (window["class"] == UNKNOWN)
     assert len(starts) == len(results[0]["windows"])
+
+
+def test_a_rate_given_for_several_files_says_it_applies_to_each(shared_data, tmp_path, capsys) -> None:
+    """`predict ck a.npy b.wav --sample-rate 12000` refused the WAV (48 kHz in its header) with "leave the rate
+    out", which the .npy beside it needs (helper-82): the error now says the rate applies to every file."""
+    legacy = REPO / "results" / "superseded" / "cwru-overlapping-validation" / "seed0" / "best.pt"
+    signal = _record(shared_data, 0, 105)
+    np.save(tmp_path / "a.npy", signal)
+    _wav(tmp_path / "b.wav", 48_000, scipy.signal.resample_poly(signal, 4, 1))
+    assert (
+        main(["predict", str(legacy), str(tmp_path / "a.npy"), str(tmp_path / "b.wav"), "--sample-rate", "12000"]) == 1
+    )
+    captured = capsys.readouterr()
+    assert "--sample-rate applies to every file of a command" in captured.err
+    assert json.loads(captured.out)[0]["majority"]["class"] == "IR007"

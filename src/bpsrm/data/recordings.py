@@ -187,7 +187,8 @@ def read_recording(
             said = " and ".join(f"{value:.10g} Hz ({where})" for value, where in stated)
             raise DataError(
                 f"{path}: the file says {said} but a sample rate of {given_rate:.10g} Hz was given; they should "
-                f"agree within {_RATE_TOLERANCE:.1%}. Check the file, or leave the rate out"
+                f"agree within {_RATE_TOLERANCE:.1%}. Check the file, or leave the rate out (--sample-rate applies "
+                "to every file of a command: give the files that state their own rate in a command of their own)"
             )
         rate = given_rate
     elif stated:
