@@ -49,9 +49,10 @@ case "$job" in
     # Two workers (pytest-xdist), one file each at a time: module fixtures are built once and the docs pages,
     # which share runs/docs-* folders, stay in one process. BPSRM_TEST_WORKERS=0 runs the suite in one process.
     workers=${BPSRM_TEST_WORKERS:-$(( $(nproc 2>/dev/null || echo 1) >= 2 ? 2 : 0 ))}
+    # --durations: the slowest tests in every run's log, to keep the suite within its 20 minutes on 2 cores
     if [[ "$workers" == 0 ]]; then
-      exec "$venv/bin/python" -m pytest "$@"
+      exec "$venv/bin/python" -m pytest --durations=15 "$@"
     fi
-    exec "$venv/bin/python" -m pytest -n "$workers" --dist loadfile "$@"
+    exec "$venv/bin/python" -m pytest -n "$workers" --dist loadfile --durations=15 "$@"
     ;;
 esac

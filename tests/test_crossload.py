@@ -236,7 +236,10 @@ def test_every_load_is_checked_before_the_first_training(tmp_path, shared_data) 
         (partial / f"{load}HP").mkdir(parents=True)
         for path in (shared_data / "cwru" / f"{load}HP").glob("*.mat"):
             (partial / f"{load}HP" / path.name).symlink_to(path)
-    with pytest.raises(DataNotFoundError, match=r"^crossload --loads 0 3 \(load 3\): CWRU not found"):
+    lacks = (
+        r"^crossload --loads 0 3 \(load 3\): CWRU for load=\[3\] class_set='9': .*copy lacks 121\.mat \(B007, 3 HP\)"
+    )
+    with pytest.raises(DataNotFoundError, match=lacks):  # what the copy lacks first, not "CWRU not found"
         run_crossload(config, tmp_path / "b", loads=[0, 3], seeds=[0], root=partial, log=trained.append)
     assert trained == [] and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     ten = load_config(REPO / "configs" / "cwru.yaml", [f"data.root={shared_data}"])  # ends with FC10

@@ -1,6 +1,6 @@
 """Code of one's own named in a config or on a command line: ``package.module:Name`` or ``path/to/file.py:Name``.
 
-Datasets (:func:`bpsrm.data.dataset_class`) and surrogates (:func:`bpsrm.neuron.surrogate.surrogate_class`) are
+Datasets (:func:`bpsrm.data.base.dataset_class`) and surrogates (:func:`bpsrm.neuron.surrogate.surrogate_class`) are
 found this way when they are not registered by name. A module is imported as Python would (and from the current
 folder, as ``python -m`` would); a ``.py`` file is loaded once per process (whether a dataset or a surrogate of
 it is named first) under a name kept in ``sys.modules``, so that pickling finds its classes in this process and
