@@ -26,7 +26,6 @@ from typing import Any, Literal
 from ..checks import MAX_SIDE, real_value
 from ..errors import BpsrmError, ConfigError, ParameterError, shown
 from ..neuron.params import SETTINGS, SRMParams
-from ..neuron.surrogate import names_a_surrogate, surrogates_expected
 
 __all__ = [
     "Config",
@@ -300,25 +299,10 @@ def range_of(key: str) -> tuple[typing.Callable[[Any], bool], str] | None:
         setting = SETTINGS[name]
         if setting.range is not None:
             return setting.range.holds, setting.range.text()
-        if name == "surrogate":  # also a class of one's own, or a name of an installed package
-            return functools.partial(_surrogate_found, key), surrogates_expected()
         if setting.choices is not None:
-            choices = setting.choices
-            return (lambda v: v in choices), setting.expected()
+            return setting.accepts, setting.expected()
         return None
     return _RANGES.get(key)
-
-
-def _surrogate_found(key: str, value: Any) -> bool:
-    """Whether ``value`` names a surrogate (:func:`bpsrm.neuron.surrogate.names_a_surrogate`; a class of one's own
-    is loaded when the model is built, not here); a spec of another form, or an installed package's surrogate that
-    cannot be loaded, is a ConfigError saying why."""
-    if not isinstance(value, str):
-        return False
-    try:
-        return names_a_surrogate(value)
-    except ParameterError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
 
 
 def type_name(tp: Any) -> str:
@@ -525,7 +509,11 @@ def _build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
             checked = range_of(key)
             if checked is not None:
                 check, expected = checked
-                if not check(value):
+                try:
+                    holds = check(value)
+                except ParameterError as exc:  # a check that says why (a surrogate's module that cannot be loaded)
+                    raise ConfigError(f"{key}: {exc}") from None
+                if not holds:
                     raise ConfigError(f"{key}: expected {expected}, got {shown(raw[name])}")
             values[name] = value
     try:

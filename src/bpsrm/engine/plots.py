@@ -142,8 +142,9 @@ def plot_learning_curves(run_dir: str | Path, *, out_dir: str | Path | None = No
     metrics = read_metrics(run, required=False)
     epoch = columns["epoch"]
     training = configured_training(run)
-    best = find_best_epoch(metrics, columns, run, training.select if training is not None else "best_val")
-    fixed = training is not None and training.select == "last"  # a fixed schedule: the last epoch is kept
+    select = training.select if training is not None else "best_val"
+    best = find_best_epoch(metrics, columns, run, select)
+    fixed = select == "last"  # a fixed schedule: the last epoch is kept
     done = int(np.nanmax(epoch)) if epoch.size else 0
     planned = training.epochs if training is not None and done < training.epochs else None  # stopped, or extended
     # runs without validation data wrote 0.0 in its cells before they were left empty: no validation curve there

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -97,11 +97,22 @@ class Setting:
     range: Range | None = None
     choices: Collection[str] | None = None
     """A live collection (e.g. the surrogate registry), read at every check."""
+    other_names: tuple[Callable[[str], bool], Callable[[], str]] | None = None
+    """(whether a name beyond ``choices`` is taken, what names are taken in words): the surrogate's classes of one's
+    own and installed packages' names. The first may raise a ParameterError saying why a name cannot be one."""
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is one of the names this setting takes (``choices``, then ``other_names``)."""
+        if not isinstance(value, str) or self.choices is None:
+            return False
+        return value in self.choices or (self.other_names is not None and self.other_names[0](value))
 
     def expected(self) -> str:
         """What the setting accepts, in words."""
         if self.range is not None:
             return self.range.text()
+        if self.other_names is not None:
+            return self.other_names[1]()
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         return "true or false" if isinstance(self.default, bool) else type(self.default).__name__
@@ -123,6 +134,7 @@ SETTINGS: dict[str, Setting] = {
             "surrogate gradient of the spike; also a class of one's own, 'package.module:Class' or 'file.py:Class'",
             None,
             SURROGATES,
+            (names_a_surrogate, surrogates_expected),  # a class of one's own is loaded when a model is built
         ),
         Setting("surrogate_width", None, "the surrogate's width (a, w or k); None: its default", Range(0.0, none=True)),
         Setting("detach_reset", False, "cut the gradient through the refractory response"),
@@ -191,11 +203,7 @@ def check_setting(name: str, value: Any) -> Any:
             raise ParameterError(f"{name} must be {setting.expected()}, got {shown(value)}")
         return number
     if setting.choices is not None:
-        if name == "surrogate" and isinstance(value, str) and value not in setting.choices:
-            if names_a_surrogate(value):  # of one's own ('module:Class', loaded when a model is built), or installed
-                return value
-            raise ParameterError(f"unknown surrogate {shown(value)}; expected {surrogates_expected()}")
-        if not isinstance(value, str) or value not in setting.choices:
+        if not setting.accepts(value):
             raise ParameterError(f"unknown {name} {shown(value)}; expected {setting.expected()}")
         return value
     return flag(name, value)
