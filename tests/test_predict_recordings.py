@@ -18,7 +18,7 @@ import torch
 from bpsrm.cli import main
 from bpsrm.data import get_dataset
 from bpsrm.deploy.inference import load_trained
-from bpsrm.deploy.prediction import UNKNOWN, file_input, predict_files
+from bpsrm.deploy.prediction import UNKNOWN, file_input, predict_files, write_predictions_csv
 from bpsrm.engine.config import load_config
 from bpsrm.engine.trainer import train
 from conftest import REPO
@@ -366,6 +366,7 @@ def test_a_checkpoint_without_a_calibration_says_it_cannot_answer_unknown(shared
     captured = capsys.readouterr()
     answers = json.loads(captured.out)
     assert [sorted(a["majority"]) for a in answers] == [["class", "share", "windows"]] * 2  # no unknown_share
+    assert not any("level_limits" in a for a in answers)  # nor a level range: the checkpoint predates it
     warning = f"{legacy}: no out-of-distribution calibration (trained with train.ood_samples=0"
     assert all(a["model_warning"].startswith(warning) for a in answers)
     assert captured.err.count(f"bpsrm: warning: {warning}") == 1
@@ -416,3 +417,72 @@ def test_a_rate_given_for_several_files_says_it_applies_to_each(shared_data, tmp
     captured = capsys.readouterr()
     assert "--sample-rate applies to every file of a command" in captured.err
     assert json.loads(captured.out)[0]["majority"]["class"] == "IR007"
+
+
+def _levels_by_hand(signal, window=2048):
+    starts = range(0, signal.size - window + 1, window)
+    return [float(np.sqrt(np.mean((signal[s : s + window] - signal[s : s + window].mean()) ** 2))) for s in starts]
+
+
+def test_a_signal_level_far_outside_the_training_windows_is_unknown(fault_model, shared_data, tmp_path, capsys):
+    """A dead sensor (the OR014 record at 1/1000 of its level: its noise floor) and a gain error (the record in mV
+    read as V) give the window-normalised model the very windows it answers OR014 for: it named OR014 for both."""
+    x = _record(shared_data, 1, 198)  # OR014@6 at 1 HP
+    files = {}
+    for name, scale in (("as-recorded", 1.0), ("dead", 1e-3), ("millivolts", 1e3)):
+        files[name] = tmp_path / f"{name}.npy"
+        np.save(files[name], x * scale)
+    low, high = torch.load(fault_model, weights_only=True)["preprocess"]["level_range"]
+    plain, dead, loud = predict_files(fault_model, list(files.values()), sample_rate_hz=12_000)
+    assert plain["level_limits"] == pytest.approx([low / 10, high * 10], rel=1e-3)
+    assert [w["level"] for w in plain["windows"]] == pytest.approx(_levels_by_hand(x), rel=1e-3)
+    assert "level_warning" not in plain and plain["majority"]["class"] == "OR014@6"
+    assert all("level" not in w.get("unknown_because", []) for w in plain["windows"])
+    windows = len(plain["windows"])
+    for result, side in ((dead, "below"), (loud, "above")):
+        assert result["majority"] == {"windows": windows, "unknown_share": 1.0, "class": UNKNOWN, "share": 1.0}
+        for window, as_recorded in zip(result["windows"], plain["windows"], strict=True):
+            assert window["class"] == UNKNOWN and window["known"] is False and "level" in window["unknown_because"]
+            if as_recorded["known"]:  # the same standardised window: the class the record itself gets
+                assert window["closest_class"] == as_recorded["class"]
+        assert result["level_warning"].startswith(
+            f"{result['file']}: {windows} of {windows} windows (the first at 0 s) have a signal level (RMS) outside"
+        )
+        assert f": {windows} {side} (median " in result["level_warning"]
+        assert "They are answered unknown (the model standardises each window" in result["level_warning"]
+    assert main(["predict", str(fault_model), str(files["dead"]), "--sample-rate", "12000", "--summary"]) == 0
+    assert f"bpsrm: warning: {dead['level_warning']}" in capsys.readouterr().err
+    rows = list(
+        csv.DictReader(
+            write_predictions_csv([plain, dead], load_trained(fault_model).classes, tmp_path / "p.csv").open()
+        )
+    )
+    assert [float(r["level"]) for r in rows[:windows]] == [w["level"] for w in plain["windows"]]
+    assert {r["unknown_because"] for r in rows[windows:]} <= {"level", "ood_score+level"}
+
+
+def test_a_model_without_a_calibration_still_answers_unknown_for_its_level(fault_model, shared_data, tmp_path, capsys):
+    state = torch.load(fault_model, weights_only=True)
+    del state["ood"]
+    bare = tmp_path / "bare.pt"
+    torch.save(state, bare)
+    x = _record(shared_data, 1, 198)
+    np.save(tmp_path / "dead.npy", x * 1e-3)
+    np.save(tmp_path / "live.npy", x)
+    dead, live = predict_files(bare, [tmp_path / "dead.npy", tmp_path / "live.npy"], sample_rate_hz=12_000)
+    assert dead["majority"]["class"] == UNKNOWN and dead["majority"]["unknown_share"] == 1.0
+    assert all(w["unknown_because"] == ["level"] for w in dead["windows"])
+    assert live["majority"]["unknown_share"] == 0.0 and all(w["known"] for w in live["windows"])
+    assert "it answers 'unknown' only for a signal level far outside its training data's" in live["model_warning"]
+
+
+def test_adapting_on_a_file_outside_the_level_limits_warns(fault_model, shared_data, tmp_path, capsys) -> None:
+    np.save(tmp_path / "dead.npy", _record(shared_data, 2, 107) * 1e-3)
+    out = tmp_path / "adapted.pt"
+    assert (
+        main(["adapt", str(fault_model), str(tmp_path / "dead.npy"), "--sample-rate", "12000", "--out", str(out)]) == 0
+    )
+    printed = capsys.readouterr()
+    (warning,) = [w for w in json.loads(printed.out)["file_warnings"] if "signal level" in w]
+    assert warning.endswith("The adaptation takes them in all the same: leave such files out")
+    assert f"bpsrm: warning: {warning}" in printed.err

@@ -11,7 +11,15 @@ import pytest
 from bpsrm.data import get_dataset
 from bpsrm.data.cwru import read_cwru_record_rpm
 from bpsrm.data.recordings import resample as to_rate
-from bpsrm.data.vibration import VibrationPreprocess, envelope, jitter_span, jitter_window, window_features
+from bpsrm.data.vibration import (
+    VibrationPreprocess,
+    envelope,
+    jitter_span,
+    jitter_window,
+    levels_at,
+    window_features,
+    window_levels,
+)
 from bpsrm.errors import DataError, ParameterError
 
 
@@ -224,3 +232,56 @@ def test_envelope_matches_the_hand_computation_on_a_real_record(shared_data, len
     windows = (signal[: n * length].reshape(n, length) - signal.mean()) / signal.std()
     windows = windows - windows.mean(axis=1, keepdims=True)
     np.testing.assert_allclose(envelope(windows), _hand_envelope(windows), rtol=0, atol=1e-13)
+
+
+def test_window_levels_are_the_rms_about_each_windows_mean_by_hand() -> None:
+    """Sines of whole periods have the RMS $A / \\sqrt{2}$ about a mean they add nothing to; an offset changes none."""
+    n = np.arange(1024)
+    windows = np.stack([amp * np.sin(2 * np.pi * 8 * n / 1024) + offset for amp, offset in ((1, 0), (3, 5), (0, 2))])
+    assert window_levels(windows) == pytest.approx([1 / math.sqrt(2), 3 / math.sqrt(2), 0.0], abs=1e-12)
+    with pytest.raises(ParameterError, match="window_levels: windows"):
+        window_levels(np.zeros(5))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1024])
+def test_levels_at_overlapping_starts_equal_a_loop_over_the_windows(chunk) -> None:
+    signal = np.random.default_rng(0).normal(size=5000) * np.linspace(0.1, 3.0, 5000)
+    starts = [0, 7, 7, 100, 2976, 1234]  # overlapping, repeated, the last window ending at the signal's end
+    expected = [math.sqrt(np.mean((signal[s : s + 2024] - np.mean(signal[s : s + 2024])) ** 2)) for s in starts]
+    assert levels_at(signal, starts, 2024, chunk=chunk) == pytest.approx(expected, rel=1e-12)
+    assert levels_at(signal, [], 2024).shape == (0,)
+
+
+def test_the_level_range_is_the_half_percent_quantiles_by_hand() -> None:
+    """Levels 1 .. 1000: NumPy's linear quantile of p is the value at rank p * 999 from the lowest."""
+    pre = VibrationPreprocess().with_level_range(np.arange(1.0, 1001.0))
+    assert pre.level_range == pytest.approx((1 + 0.005 * 999, 1 + 0.995 * 999))
+    assert pre.to_dict()["level_range"] == list(pre.level_range)  # a plain list in checkpoints
+    assert VibrationPreprocess(level_range=[0.5, 2]).level_range == (0.5, 2.0)
+    with pytest.raises(DataError, match="needs at least one window"):
+        VibrationPreprocess().with_level_range(np.zeros(0))
+    with pytest.raises(DataError, match="every training window is constant"):
+        VibrationPreprocess().with_level_range(np.zeros(4))
+    with pytest.raises(DataError, match="not finite"):
+        VibrationPreprocess().with_level_range(np.array([1.0, np.nan]))
+
+
+def test_a_cwru_training_set_keeps_its_windows_level_range_and_a_test_set_none(shared_data) -> None:
+    options = dict(root=shared_data, load=[0, 1], class_set="9", stride=1024, normalize="window")
+    train = get_dataset("cwru", "train", **options)
+    levels = []
+    for number, start in train.windows:  # by hand, from the record as scipy reads it (no resampling at 12 kHz)
+        x = _record_as_scipy_reads_it(shared_data, number)[start : start + 2048]
+        levels.append(math.sqrt(np.mean((x - x.mean()) ** 2)))
+    assert train.preprocess.level_range == pytest.approx(tuple(np.quantile(levels, [0.005, 0.995])), rel=1e-9)
+    assert get_dataset("cwru", "test", **options).preprocess.level_range is None
+
+
+def _record_as_scipy_reads_it(shared_data, number: int) -> np.ndarray:
+    import scipy.io
+
+    for load in (0, 1, 2):
+        path = shared_data / "cwru" / f"{load}HP" / f"{number}.mat"
+        if path.is_file():
+            return scipy.io.loadmat(path)[f"X{number:03d}_DE_time"].ravel().astype(np.float64)
+    raise AssertionError(f"record {number} not found")

@@ -15,7 +15,7 @@ import torch
 from bpsrm.data import SampleDataset
 from bpsrm.data.base import check_split
 from bpsrm.data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
-from bpsrm.data.vibration import VibrationPreprocess
+from bpsrm.data.vibration import VibrationPreprocess, window_levels
 from bpsrm.errors import DataError
 
 
@@ -61,12 +61,17 @@ class RecordingFolderDataset(SampleDataset):
                 for start in cuts[cut:] if self.split == "test" else cuts[:cut]:
                     windows.append(signal[start : start + window])
                     self.targets.append(label)
-                    self.groups.append(str(path))
+                    # relative to the root: a key with the folder's location in it would split the same data
+                    # differently wherever it lies (the validation split is drawn from the keys' text)
+                    self.groups.append(path.relative_to(self.location).as_posix())
         if not windows:
             raise DataError(
                 f"my-recordings: no recordings ({', '.join(RECORDING_SUFFIXES)}) under {self.location}/<state>/"
             )
-        self.inputs = torch.from_numpy(self.preprocess.windows(np.stack(windows)))
+        stacked = np.stack(windows)
+        if self.split == "train":  # the levels `bpsrm predict` holds a new recording's windows to
+            self.preprocess = self.preprocess.with_level_range(window_levels(stacked))
+        self.inputs = torch.from_numpy(self.preprocess.windows(stacked))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.inputs[index], self.targets[index]

@@ -40,6 +40,7 @@ from .vibration import (
     VibrationPreprocess,
     jitter_span,
     jitter_window,
+    levels_at,
     prepare_windows,
     window_features,
 )
@@ -524,6 +525,9 @@ class CWRU(SampleDataset):
             targets.extend([label] * len(starts))
         self.windows = windows
         self.targets = targets
+        if self.split == "train":  # the levels a model's new recordings are held to (bpsrm predict)
+            levels = [levels_at(self.signals[n], [s for m, s in windows if m == n], self.window) for n in self.records]
+            self.preprocess = self.preprocess.with_level_range(np.concatenate(levels))
 
         if normalize == "train":
             parts = [self.signals[n][: self.borders[n]] for n in self.records]

@@ -16,7 +16,9 @@ samples and the fault lines of every speed fall on the same bins.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,12 +27,26 @@ import numpy as np
 from ..checks import array, real_number, real_value, whole_number
 from ..errors import DataError, ParameterError, shown
 
-__all__ = ["VibrationPreprocess", "envelope", "prepare_windows", "window_features", "FEATURES", "NORMALIZE"]
+__all__ = [
+    "VibrationPreprocess",
+    "envelope",
+    "prepare_windows",
+    "window_features",
+    "window_levels",
+    "levels_at",
+    "FEATURES",
+    "NORMALIZE",
+    "LEVEL_QUANTILES",
+]
 
 FEATURES = ("raw", "spectrum", "envelope")
 MAX_WINDOW = 1 << 22
 """The longest window a preprocessing record may ask for (4 Mi samples, about 350 s at 12 kHz)."""
 NORMALIZE = ("train", "window", "none")
+LEVEL_QUANTILES = (0.005, 0.995)
+"""The quantiles of the training windows' levels (:func:`window_levels`) that a preprocessing record keeps as its
+``level_range``: the 0.5 % and 99.5 % points, so that a few odd windows of the training data (a dropout, a knock)
+do not widen it."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +59,11 @@ class VibrationPreprocess:
     * ``window``: samples per window (at the model rate);
     * ``normalize``: ``train`` (``mean`` / ``std`` of the training data),
       ``window`` (each window standardised on its own) or ``none``;
-    * ``features``: ``raw``, ``spectrum`` or ``envelope`` (:func:`window_features`).
+    * ``features``: ``raw``, ``spectrum`` or ``envelope`` (:func:`window_features`);
+    * ``level_range``: ``(low, high)``, the :data:`LEVEL_QUANTILES` of the training windows' levels
+      (:func:`window_levels`, in the recordings' own unit), or None where the training data did not record it.
+      It shapes no input: ``bpsrm predict`` holds each new window's level to it
+      (:mod:`bpsrm.deploy.prediction`), which ``normalize: window`` and the spectra hide from the network.
     """
 
     window: int = 2048
@@ -54,6 +74,7 @@ class VibrationPreprocess:
     reference_rpm: float = 1800.0
     mean: float | None = None
     std: float | None = None
+    level_range: tuple[float, float] | None = None
     kind: str = field(default="vibration", init=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +95,7 @@ class VibrationPreprocess:
             raise ParameterError(f"mean and std come together, got mean={shown(self.mean)}, std={shown(self.std)}")
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "level_range", _checked_level_range(self.level_range))
 
     @property
     def input_length(self) -> int:
@@ -82,7 +104,22 @@ class VibrationPreprocess:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for checkpoints (:func:`bpsrm.data.preprocess.preprocess_from_dict` reads it back)."""
-        return asdict(self)
+        raw = asdict(self)
+        raw["level_range"] = None if self.level_range is None else list(self.level_range)
+        return raw
+
+    def with_level_range(self, levels: np.ndarray) -> VibrationPreprocess:
+        """This record with ``level_range`` set to the :data:`LEVEL_QUANTILES` of ``levels``: the
+        :func:`window_levels` of the training windows at the model's rate, before normalisation."""
+        levels = array("with_level_range: levels", levels, ndim=1, kinds="f")
+        if levels.size == 0:
+            raise DataError("the level range of the training data needs at least one window, got none")
+        if not np.isfinite(levels).all():
+            raise DataError("the training windows' levels hold values that are not finite")
+        low, high = (float(q) for q in np.quantile(levels, LEVEL_QUANTILES))
+        if not high > 0:
+            raise DataError(f"every training window is constant (level {high:g}); they have no level range")
+        return dataclasses.replace(self, level_range=(low, high))
 
     def signal(self, signal: np.ndarray, rate_hz: float, rpm: float | None, where: str = "signal") -> np.ndarray:
         """A whole recording at the model rate (and at the reference speed when ``speed_normalize``)."""
@@ -117,6 +154,35 @@ class VibrationPreprocess:
         """Windows ``[N, window]`` of a signal at the model rate as network inputs ``[N, 1, input_length]``."""
         out = prepare_windows(windows, self.normalize, self.mean, self.std, self.features)
         return np.ascontiguousarray(out, dtype=np.float32)[:, None, :]
+
+
+def window_levels(windows: np.ndarray) -> np.ndarray:
+    r"""The level of each window ``[N, L]``: its RMS about its own mean,
+    $\ell = \sqrt{\tfrac{1}{L} \sum_{i=1}^{L} (x_i - \bar{x})^2}$, in the signal's unit (float64 ``[N]``)."""
+    windows = array("window_levels: windows", windows, ndim=2)
+    return np.asarray(windows, dtype=np.float64).std(axis=1)
+
+
+def levels_at(signal: np.ndarray, starts: Sequence[int], window: int, chunk: int = 1024) -> np.ndarray:
+    """:func:`window_levels` of the windows ``signal[s : s + window]`` for ``s`` in ``starts``, ``chunk`` windows
+    at a time (memory bounded by ``chunk * window`` samples, whatever the overlap of the windows)."""
+    views = np.lib.stride_tricks.sliding_window_view(np.asarray(signal, dtype=np.float64), window)
+    first = np.asarray(starts, dtype=np.int64)
+    parts = [window_levels(views[first[i : i + chunk]]) for i in range(0, first.size, chunk)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _checked_level_range(value: Any) -> tuple[float, float] | None:
+    """``level_range`` as a pair of finite floats ``0 <= low <= high``, ``high > 0`` (a ParameterError otherwise)."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ParameterError(f"level_range must be a pair [low, high] or null, got {shown(value)}")
+    low = real_number("level_range's low end", value[0], at_least=0)
+    high = real_number("level_range's high end", value[1], above=0)
+    if low > high:
+        raise ParameterError(f"level_range's low end must not exceed its high end, got {shown(value)}")
+    return (low, high)
 
 
 def prepare_windows(

@@ -21,7 +21,9 @@ recording given to a fault-only model, or sensor noise, lands well beyond it: fo
 ``results/cwru-crossload/seed{0,1,2}/best.pt``, the lowest window of the healthy recording 97.mat at 6.2, 10.5
 and 2.9 times the quantile (medians 7.2, 11.8 and 3.5), of white noise at 6.7, 6.6 and 5.3 times. (The margin was
 set looking at those windows, the CWRU loads and 97.mat: it is not a figure chosen on held-out data.) What it
-does not see: a known fault under strong added noise reads as another fault (docs/howto/bearings.md).
+does not see: a known fault under strong added noise reads as another fault (docs/howto/bearings.md), and, for a
+model that standardises each window, a signal's level, which ``bpsrm predict`` checks on its own
+(:data:`bpsrm.deploy.prediction.LEVEL_MARGIN`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,10 @@ Each window or image is also scored against the training data
 (:mod:`bpsrm.deploy.ood`); above the checkpoint's threshold (``ood_threshold`` in each file's result) the
 answer is "unknown", and ``closest_class`` names the class whose ``index``, ``confidence`` and probabilities the
 entry still carries.
-A recording's answer is the majority class of its known windows, or "unknown"
+A recording's window is also "unknown" when its level (its RMS, :func:`bpsrm.data.vibration.window_levels`) lies
+more than :data:`LEVEL_MARGIN` times outside the training windows' ``level_range`` that the checkpoint's
+preprocessing keeps (``level_limits`` in each file's result; ``unknown_because`` in a window's entry says which test
+it failed). A recording's answer is the majority class of its known windows, or "unknown"
 when more than half of its windows are unknown.
 """
 
@@ -39,6 +42,7 @@ from torch import Tensor
 
 from ..data.preprocess import EVENT_READERS, EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
+from ..data.vibration import levels_at
 from ..errors import CheckpointError, DataError, ParameterError
 from ..files import atomic_file, refuse_existing
 from .inference import TrainedModel, load_trained
@@ -53,12 +57,24 @@ __all__ = [
     "write_predictions_csv",
     "plot_predictions",
     "adapt_checkpoint",
+    "answers_unknown",
+    "level_limits",
+    "LEVEL_MARGIN",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 UNKNOWN = "unknown"
 BATCH_WINDOWS = 256
 """Windows of a recording classified at once."""
+LEVEL_MARGIN = 10.0
+"""How far outside the training windows' level range (:attr:`~bpsrm.data.vibration.VibrationPreprocess.level_range`)
+a window's level may lie before the window is answered "unknown": below ``low / 10`` or above ``high * 10`` (20 dB).
+Another operating condition of the same machine moves far less: on the 9 CWRU fault classes, each of the loads 0, 1
+and 2 HP held out lies within 1.15 times the range of the other two. What lies beyond is no change of load but a
+disconnected or dead sensor (whose noise floor is some 100 times below a running machine's vibration), a signal in
+another unit or gain (millivolts read as volts), or a machine at rest. Between the two, a level inside the margin
+passes unchecked: noise at a running machine's level is the out-of-distribution score's to catch, or nobody's
+(docs/howto/own-data.md). The factor was set from those CWRU loads, the training side, not from any test figure."""
 
 
 @dataclass
@@ -73,6 +89,12 @@ class FileInput:
     preprocess: VibrationPreprocess | None = None
     starts: list[int] | None = None
     details: dict[str, Any] | None = None
+
+    def levels(self) -> np.ndarray | None:
+        """The :func:`~bpsrm.data.vibration.window_levels` of a recording's windows (None for an image or events)."""
+        if self.signal is None or self.preprocess is None or self.starts is None:
+            return None
+        return levels_at(self.signal, self.starts, self.preprocess.window)
 
     def batches(self, size: int = BATCH_WINDOWS) -> Iterator[Tensor]:
         """Network inputs in batches of at most ``size``."""
@@ -211,10 +233,96 @@ def predict_files(
             for entry, start in zip(entries, prepared.starts, strict=True):
                 entry["start_s"] = round(start / rate, 6)
             result.update(prepared.details or {})
+            result.update(_check_levels(entries, prepared))
             result["windows"] = entries
-            result["majority"] = _majority(entries, calibrated=trained.ood is not None)
+            result["majority"] = _majority(entries, calibrated=answers_unknown(trained))
         results.append(result)
     return results
+
+
+def answers_unknown(trained: TrainedModel) -> bool:
+    """Whether any window of this model can be answered "unknown": it has an out-of-distribution calibration, or
+    its preprocessing keeps the training windows' level range."""
+    pre = trained.preprocess
+    return trained.ood is not None or (isinstance(pre, VibrationPreprocess) and pre.level_range is not None)
+
+
+def level_limits(pre: VibrationPreprocess) -> tuple[float, float] | None:
+    """The levels a new window must lie within: the training range widened by :data:`LEVEL_MARGIN` each way."""
+    if pre.level_range is None:
+        return None
+    low, high = pre.level_range
+    return low / LEVEL_MARGIN, high * LEVEL_MARGIN
+
+
+def _check_levels(entries: list[dict[str, Any]], prepared: FileInput) -> dict[str, Any]:
+    """Give each window entry its ``level``; where the checkpoint keeps a level range, answer a window outside
+    :func:`level_limits` "unknown" (``unknown_because`` names the tests it failed). Returns the file's
+    ``level_limits`` and, when some window lies outside them, its ``level_warning``."""
+    levels = prepared.levels()
+    assert levels is not None and prepared.preprocess is not None
+    for entry, level in zip(entries, levels, strict=True):
+        entry["level"] = float(f"{level:.4g}")
+    limits = level_limits(prepared.preprocess)
+    if limits is None:
+        return {}
+    low, high = limits
+    outside = (levels < low) | (levels > high)
+    for entry, out in zip(entries, outside, strict=True):
+        entry.setdefault("known", True)  # a model without an out-of-distribution calibration
+        if out:
+            entry["known"] = False
+            entry.setdefault("closest_class", entry["class"])
+            entry["class"] = UNKNOWN
+            entry["unknown_because"] = [*entry.get("unknown_because", []), "level"]
+    report: dict[str, Any] = {"level_limits": [float(f"{low:.4g}"), float(f"{high:.4g}")]}
+    if outside.any():
+        report["level_warning"] = _level_warning(prepared, levels, outside, limits)
+    return report
+
+
+def _level_warning(
+    prepared: FileInput, levels: np.ndarray, outside: np.ndarray, limits: tuple[float, float], adapting: bool = False
+) -> str:
+    """What windows outside the level limits mean, for the person reading the answer (or, ``adapting``, the
+    report of ``bpsrm adapt``, which takes them in all the same)."""
+    pre = prepared.preprocess
+    assert pre is not None and pre.level_range is not None and prepared.starts is not None
+    first = prepared.starts[int(np.argmax(outside))] / pre.sample_rate_hz
+    low, high = limits
+    sides = [
+        f"{int(part.sum())} {name} (median {float(np.median(levels[part])):.3g})"
+        for name, part in (("below", levels < low), ("above", levels > high))
+        if part.any()
+    ]
+    seen = (
+        "the model standardises each window, so its network never sees the level"
+        if pre.normalize == "window" or pre.features != "raw"
+        else "the model's input scales with the level"
+    )
+    consequence = (
+        "The adaptation takes them in all the same: leave such files out"
+        if adapting
+        else f"They are answered unknown ({seen})"
+    )
+    return (
+        f"{prepared.path}: {int(outside.sum())} of {outside.size} windows (the first at {first:g} s) have a signal "
+        f"level (RMS) outside the {low:.3g} to {high:.3g} the model accepts (its training windows' "
+        f"{pre.level_range[0]:.3g} to {pre.level_range[1]:.3g}, widened {LEVEL_MARGIN:g} times each way): "
+        f"{' and '.join(sides)}. A disconnected or dead sensor, another unit or gain, or a machine at rest? "
+        f"{consequence}"
+    )
+
+
+def _level_warnings_for_adapt(prepared: FileInput) -> list[str]:
+    """:func:`_level_warning` of a file given to ``bpsrm adapt``, if some of its windows lie outside the limits."""
+    levels, limits = prepared.levels(), None
+    if prepared.preprocess is not None:
+        limits = level_limits(prepared.preprocess)
+    if levels is None or limits is None:
+        return []
+    outside = (levels < limits[0]) | (levels > limits[1])
+    return [_level_warning(prepared, levels, outside, limits, adapting=True)] if outside.any() else []
 
 
 def _classify(trained: TrainedModel, inputs: Tensor) -> list[dict[str, Any]]:
@@ -242,22 +350,32 @@ def _classify(trained: TrainedModel, inputs: Tensor) -> list[dict[str, Any]]:
             if not known:  # index, confidence and probabilities stay those of the class it is closest to
                 entry["closest_class"] = entry["class"]
                 entry["class"] = UNKNOWN
+                entry["unknown_because"] = ["ood_score"]
         entries.append(entry)
     return entries
 
 
 def uncalibrated_warning(trained: TrainedModel) -> str:
     """What a checkpoint without an out-of-distribution calibration cannot do (``model_warning`` of its answers)."""
-    return (
+    start = (
         f"{trained.path}: no out-of-distribution calibration (trained with train.ood_samples=0, or before bpsrm "
-        "kept one): it cannot answer 'unknown', so every window gets one of its classes, also noise, a healthy "
-        "machine or a fault it never learnt"
+        "kept one): "
+    )
+    if answers_unknown(trained):  # the level range alone
+        return start + (
+            "it answers 'unknown' only for a signal level far outside its training data's, so every other window "
+            "gets one of its classes, also noise, a healthy machine or a fault it never learnt"
+        )
+    return start + (
+        "it cannot answer 'unknown', so every window gets one of its classes, also noise, a healthy machine or a "
+        "fault it never learnt"
     )
 
 
 def _majority(entries: list[dict[str, Any]], calibrated: bool) -> dict[str, Any]:
     """The majority answer over a recording's windows; ``unknown_share`` only where the model can answer unknown
-    (``calibrated``): a checkpoint without a calibration read "0% unknown" of what it could not have flagged."""
+    (``calibrated``, :func:`answers_unknown`): a checkpoint without a calibration read "0% unknown" of what it
+    could not have flagged."""
     unknown = sum(1 for e in entries if e["class"] == UNKNOWN)
     known = [e["class"] for e in entries if e["class"] != UNKNOWN]
     answer: dict[str, Any] = {"windows": len(entries)}
@@ -275,7 +393,8 @@ def write_predictions_csv(results: list[dict[str, Any]], classes: list[str], pat
     """One row per window (recordings) or file (images, events): class, the class it is closest to (itself when
     known; the confidence and probabilities are that class's), confidence, OOD score, probabilities."""
     path = Path(path)
-    columns = ["file", "window", "start_s", "class", "closest_class", "confidence", "ood_score", "known"]
+    columns = ["file", "window", "start_s", "class", "closest_class", "confidence", "ood_score", "level", "known"]
+    columns += ["unknown_because"]
     columns += [f"p_{c}" for c in classes]
     try:
         with atomic_file(path, "w", newline="") as handle:
@@ -298,7 +417,9 @@ def _write_rows(writer: Any, columns: list[str], results: list[dict[str, Any]]) 
                     entry.get("closest_class", entry["class"]),
                     entry["confidence"],
                     entry.get("ood_score", ""),
+                    entry.get("level", ""),
                     entry.get("known", ""),
+                    "+".join(entry.get("unknown_because", [])),
                     *entry["probabilities"],
                 ]
             )
@@ -378,6 +499,7 @@ def adapt_checkpoint(
     for item in files:  # one file's prepared signal at a time; only its batches are kept
         prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
         warnings += [prepared.details["warning"]] if prepared.details and "warning" in prepared.details else []
+        warnings += _level_warnings_for_adapt(prepared)
         inputs.extend(_model_batches(trained, prepared))
     pool = torch.cat(inputs) if inputs else torch.empty(0)
     before = _answer_shares(trained, pool)
