@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections import Counter
 
 import pytest
@@ -324,3 +325,29 @@ def test_hashed_holdout_rounds_half_up_and_keeps_both_sides() -> None:
     assert len(hashed_holdout(keys, 0.24)[1]) == 2
     assert len(hashed_holdout(keys[:2], 0.1)[1]) == 1 and len(hashed_holdout(keys[:2], 0.9)[1]) == 1
     assert hashed_holdout(keys[:1], 0.2) == ([0], [])
+
+
+@pytest.mark.parametrize("absolute", [True, False])
+def test_group_keys_that_are_absolute_paths_are_warned_of(monkeypatch, absolute) -> None:
+    """docs/examples/my_recordings.py keyed windows by their recording's full path: its split changed with the
+    folder the recordings lay in, and nothing said so."""
+    from bpsrm.data import get_dataset
+
+    cls = type(get_dataset("fashion-mnist-demo", "train"))
+    root = "/data/field" if absolute else "field"
+    monkeypatch.setattr(
+        cls, "groups", property(lambda self: [f"{root}/r{i // 4}.csv" for i in range(len(self))]), raising=False
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prepare(_config(val_fraction=0.2))
+    said = [str(w.message) for w in caught if "absolute paths" in str(w.message)]
+    if absolute:
+        (message,) = said  # the first key of the pool (limit_train's subset of the 1,000 demo images)
+        assert message.startswith("data: fashion-mnist-demo keys its groups by absolute paths ('/data/field/r")
+        assert message.endswith(
+            ".csv', ...): the validation split is drawn from the keys' text, so the same data splits differently "
+            "wherever it lies; key them by paths relative to the dataset's root"
+        )
+    else:
+        assert said == []

@@ -9,6 +9,8 @@ can tell it continues on the samples it began on.
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -175,6 +177,7 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
     it (with augmentation), whose spans may be wider."""
     n = len(pool)  # type: ignore[arg-type]
     groups = _per_sample(pool, "groups")
+    _warn_of_located_keys(data.name, groups)
     held_spans = _per_sample(pool, "spans")
     if held_spans is not None and groups is None:
         raise ConfigError(
@@ -207,6 +210,19 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
         return training, validation, 0
     kept = drop_overlapping(training, validation, held_spans, training_spans)
     return kept, validation, len(training) - len(kept)
+
+
+def _warn_of_located_keys(name: str, groups: list[Any] | None) -> None:
+    """A warning when a dataset's group keys are absolute paths: the validation split is drawn from the keys' text
+    (:mod:`bpsrm.data.splits`), so the same data would split otherwise wherever its folder lies."""
+    located = next((key for key in groups or [] if isinstance(key, str) and os.path.isabs(key)), None)
+    if located is not None:
+        warnings.warn(
+            f"data: {name} keys its groups by absolute paths ({located!r}, ...): the validation split is drawn from "
+            "the keys' text, so the same data splits differently wherever it lies; key them by paths relative to "
+            "the dataset's root",
+            stacklevel=2,
+        )
 
 
 def _check_validation_use(config: Config, samples: int) -> None:
