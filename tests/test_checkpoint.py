@@ -36,11 +36,11 @@ def test_round_trip(tmp_path) -> None:
 
 def test_the_writer_sets_the_format_whatever_the_payload_says(tmp_path) -> None:
     """A record passed through (loaded, changed, saved again) may carry any format_version: the file written
-    holds this writer's, 2, so it loads again, and the payload's other keys are kept."""
+    holds this writer's, 3, so it loads again, and the payload's other keys are kept."""
     path = save_checkpoint(tmp_path / "best.pt", {"model": {}, "format_version": 0, "ood": {"threshold": 2.0}})
     raw = torch.load(path, weights_only=True)
-    assert raw["format_version"] == 2 and raw["ood"] == {"threshold": 2.0}
-    assert load_checkpoint(path)["format_version"] == 2
+    assert raw["format_version"] == 3 and raw["ood"] == {"threshold": 2.0}
+    assert load_checkpoint(path)["format_version"] == 3
 
 
 def test_format_1_is_read_and_a_later_one_is_named(tmp_path) -> None:
@@ -56,15 +56,15 @@ def test_format_1_is_read_and_a_later_one_is_named(tmp_path) -> None:
     state["layers.1.settings"][-1] = -1.0
     torch.save({"model": state, "format_version": 1}, old)
     load_model_state(build_model("FC6-SRM-FC3", (4,), time_steps=2), load_checkpoint(old)["model"], old)
-    save_checkpoint(tmp_path / "new.pt", {"model": state})  # format 2: the record is this model's to match
+    save_checkpoint(tmp_path / "new.pt", {"model": state})  # format 3 (2 and later): the record is this model's
     with pytest.raises(CheckpointError, match=re.escape("layers.1.settings: the state_dict was saved from")):
         load_model_state(model, load_checkpoint(tmp_path / "new.pt")["model"], tmp_path / "new.pt")
-    for version, said in ((3, "3"), (True, "True"), (torch.tensor([1, 2]), "tensor")):
+    for version, said in ((4, "4"), (True, "True"), (torch.tensor([1, 2]), "tensor")):
         later = tmp_path / "later.pt"
         torch.save({"model": {}, "format_version": version}, later)
         with pytest.raises(CheckpointError, match=re.escape(f"{later}: checkpoint format ")) as caught:
             load_checkpoint(later)
-        assert said in str(caught.value) and str(caught.value).endswith("this bpsrm reads formats 1, 2")
+        assert said in str(caught.value) and str(caught.value).endswith("this bpsrm reads formats 1, 2, 3")
 
 
 def test_pickled_code_is_refused(tmp_path) -> None:

@@ -37,6 +37,7 @@ PUBLIC_MODULES = [
     "bpsrm.engine.commands",
     "bpsrm.checks",
     "bpsrm.user_code",
+    "bpsrm.data.resampling",
     "bpsrm.data",
     "bpsrm.environment",
 ]

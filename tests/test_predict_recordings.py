@@ -293,7 +293,7 @@ def test_windows_go_through_in_batches(fault_model, tmp_path) -> None:
     np.save(long, np.random.default_rng(2).normal(size=12_000 * 600).astype(np.float32))
     prepared = file_input(load_trained(fault_model), long, sample_rate_hz=12_000)
     sizes = [batch.shape[0] for batch in prepared.batches()]
-    assert max(sizes) <= 256 and sum(sizes) == 12_000 * 600 // 2048
+    assert max(sizes) <= 64 and sum(sizes) == 12_000 * 600 // 2048
 
 
 def _stand_in(preprocess, name):
@@ -483,6 +483,56 @@ def test_adapting_on_a_file_outside_the_level_limits_warns(fault_model, shared_d
         main(["adapt", str(fault_model), str(tmp_path / "dead.npy"), "--sample-rate", "12000", "--out", str(out)]) == 0
     )
     printed = capsys.readouterr()
-    (warning,) = [w for w in json.loads(printed.out)["file_warnings"] if "signal level" in w]
+    report = json.loads(printed.out)
+    (warning,) = [w for w in report["file_warnings"] if "signal level" in w]
     assert warning.endswith("The adaptation takes them in all the same: leave such files out")
+    assert report["answers_before"] == {UNKNOWN: 1.0}  # as predict answers them: it read {"IR007": 1.0}
     assert f"bpsrm: warning: {warning}" in printed.err
+
+
+def test_a_recording_that_falls_silent_halfway_is_unknown_from_then_on(fault_model, shared_data, tmp_path) -> None:
+    """The machine stops (or the cable comes loose) after 5 s of 10: the windows from there on are unknown by their
+    level, the first of them named in the warning; the majority is then a tie of known and unknown windows."""
+    x = _record(shared_data, 1, 198).copy()  # OR014@6 at 1 HP, 10.1 s at 12 kHz
+    x[60_000:] *= 1e-4
+    np.save(tmp_path / "stops.npy", x)
+    (result,) = predict_files(fault_model, [tmp_path / "stops.npy"], sample_rate_hz=12_000)
+    windows = result["windows"]
+    silent = [w["start_s"] >= 60_000 / 12_000 for w in windows]
+    first_silent = next(w["start_s"] for w in windows if w["start_s"] >= 5.0)
+    for window, quiet in zip(windows, silent, strict=True):
+        assert ("level" in window.get("unknown_because", [])) == quiet, window
+    assert result["level_warning"].startswith(
+        f"{result['file']}: {sum(silent)} of {len(windows)} windows (the first at {first_silent:g} s) have"
+    )
+    known = [w["class"] for w, quiet in zip(windows, silent, strict=True) if not quiet]
+    assert set(known) <= {"OR014@6", UNKNOWN} and result["majority"]["unknown_share"] >= sum(silent) / len(windows)
+
+
+@pytest.mark.parametrize(("rate", "rpm"), [(25_600, None), (48_000, None), (12_000, 1750.0)])
+def test_a_long_recording_is_resampled_block_by_block_as_a_whole_one(tmp_path, rate, rpm) -> None:
+    """predict resamples a recording a batch of windows at a time (bpsrm.data.resampling.Resampler) instead of
+    holding its whole resampled copy: every input equals, bit for bit, the windows of the whole signal resampled at
+    once by scipy (25.6 kHz: resample_poly 15/32 with the mean beyond the ends; 48 kHz: decimate by 4; 12 kHz at
+    1750 rpm with speed normalisation: 1800/1750 of the rate, resample_poly 35/36)."""
+    from bpsrm.data.vibration import VibrationPreprocess
+
+    x = np.random.default_rng(4).normal(size=rate * 70) * 0.2 + 0.05  # 70 s: several blocks of 64 windows
+    pre = VibrationPreprocess(window=2048, normalize="window", speed_normalize=rpm is not None)
+    if rate == 48_000:
+        whole = scipy.signal.decimate(x, 4, ftype="fir", zero_phase=True)
+    else:
+        up, down = (
+            (15, 32) if rpm is None else (35, 36)
+        )  # 12000 / 25600; 1750 / 1800 (the source rate is 12000 * 1800/1750)
+        whole = scipy.signal.resample_poly(x, up, down, padtype="mean")
+    np.save(tmp_path / "long.npy", x)
+    trained = types.SimpleNamespace(
+        preprocess=pre, config=types.SimpleNamespace(data=types.SimpleNamespace(name="cwru"))
+    )
+    prepared = file_input(trained, tmp_path / "long.npy", sample_rate_hz=rate, rpm=rpm)
+    got = torch.cat(list(prepared.batches()))
+    count = whole.size // 2048
+    assert got.shape[0] == count > 64
+    expected = pre.windows(whole[: count * 2048].reshape(count, 2048))
+    torch.testing.assert_close(got, torch.from_numpy(expected), rtol=0, atol=0)

@@ -3,6 +3,7 @@ data.val_folds / data.val_fold, and train.test: false for model-choice runs that
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -327,27 +328,58 @@ def test_hashed_holdout_rounds_half_up_and_keeps_both_sides() -> None:
     assert hashed_holdout(keys[:1], 0.2) == ([0], [])
 
 
-@pytest.mark.parametrize("absolute", [True, False])
-def test_group_keys_that_are_absolute_paths_are_warned_of(monkeypatch, absolute) -> None:
-    """docs/examples/my_recordings.py keyed windows by their recording's full path: its split changed with the
-    folder the recordings lay in, and nothing said so."""
+@pytest.mark.parametrize(
+    ("prefix", "root", "warned"),
+    [
+        ("/data/field/", None, True),  # an absolute path
+        ("runs/recordings/", "runs/recordings", True),  # the root joined with the file: docs/examples' own case
+        ("runs/recordings/", "./runs/recordings/", True),
+        ("healthy/", "runs/recordings", False),  # relative to the root
+        ("field/", None, False),
+    ],
+)
+def test_group_keys_that_say_where_the_data_lies_are_warned_of(monkeypatch, prefix, root, warned) -> None:
+    """docs/examples/my_recordings.py keyed windows by ``root / state / file``: its split changed with the folder
+    the recordings lay in, and nothing said so."""
     from bpsrm.data import get_dataset
 
     cls = type(get_dataset("fashion-mnist-demo", "train"))
-    root = "/data/field" if absolute else "field"
     monkeypatch.setattr(
-        cls, "groups", property(lambda self: [f"{root}/r{i // 4}.csv" for i in range(len(self))]), raising=False
+        cls, "groups", property(lambda self: [f"{prefix}r{i // 4}.csv" for i in range(len(self))]), raising=False
     )
+    config = _config(val_fraction=0.2)
+    if root is not None:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=root))
+        monkeypatch.setattr(cls, "__init__", _ignoring_root(cls.__init__))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        prepare(_config(val_fraction=0.2))
-    said = [str(w.message) for w in caught if "absolute paths" in str(w.message)]
-    if absolute:
+        prepare(config)
+    said = [str(w.message) for w in caught if "groups by paths" in str(w.message)]
+    if warned:
         (message,) = said  # the first key of the pool (limit_train's subset of the 1,000 demo images)
-        assert message.startswith("data: fashion-mnist-demo keys its groups by absolute paths ('/data/field/r")
+        assert message.startswith(
+            f"data: fashion-mnist-demo keys its groups by paths that say where the data lies ('{prefix}r"
+        )
         assert message.endswith(
             ".csv', ...): the validation split is drawn from the keys' text, so the same data splits differently "
             "wherever it lies; key them by paths relative to the dataset's root"
         )
     else:
         assert said == []
+    with warnings.catch_warnings(record=True) as caught:  # no validation drawn: the keys choose nothing
+        warnings.simplefilter("always")
+        data, train = (
+            dataclasses.replace(config.data, val_fraction=0.0),
+            dataclasses.replace(config.train, select="last"),
+        )
+        prepare(dataclasses.replace(config, data=data, train=train))
+    assert not [w for w in caught if "groups by paths" in str(w.message)]
+
+
+def _ignoring_root(init):
+    """The demo reader's ``__init__`` with the root it is given dropped (its images ship with bpsrm)."""
+
+    def wrapped(self, split, root=None, **options):
+        init(self, split, **options)
+
+    return wrapped

@@ -250,6 +250,9 @@ def test_levels_at_overlapping_starts_equal_a_loop_over_the_windows(chunk) -> No
     expected = [math.sqrt(np.mean((signal[s : s + 2024] - np.mean(signal[s : s + 2024])) ** 2)) for s in starts]
     assert levels_at(signal, starts, 2024, chunk=chunk) == pytest.approx(expected, rel=1e-12)
     assert levels_at(signal, [], 2024).shape == (0,)
+    for starts in ([-1], [2977], [1.5]):  # -1 read the last window, a float start was cut
+        with pytest.raises(ParameterError, match="levels_at: "):
+            levels_at(signal, starts, 2024)
 
 
 def test_the_level_range_is_the_half_percent_quantiles_by_hand() -> None:
@@ -260,8 +263,11 @@ def test_the_level_range_is_the_half_percent_quantiles_by_hand() -> None:
     assert VibrationPreprocess(level_range=[0.5, 2]).level_range == (0.5, 2.0)
     with pytest.raises(DataError, match="needs at least one window"):
         VibrationPreprocess().with_level_range(np.zeros(0))
-    with pytest.raises(DataError, match="every training window is constant"):
+    with pytest.raises(DataError, match="every one of the 4 training windows is constant"):
         VibrationPreprocess().with_level_range(np.zeros(4))
+    # dropouts (constant windows) are left out: 2% of them took the low end to 0, and no level lies below 0
+    with_dropouts = VibrationPreprocess().with_level_range(np.concatenate([np.zeros(20), np.arange(1.0, 1001.0)]))
+    assert with_dropouts.level_range == pre.level_range
     with pytest.raises(DataError, match="not finite"):
         VibrationPreprocess().with_level_range(np.array([1.0, np.nan]))
 

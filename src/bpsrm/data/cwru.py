@@ -509,6 +509,7 @@ class CWRU(SampleDataset):
         windows: list[tuple[int, int]] = []
         targets: list[int] = []
         self.bounds: dict[int, tuple[int, int]] = {}
+        record_starts: dict[int, range] = {}
         for number, label in selected:
             border, size = self.borders[number], self.signals[number].size
             lo, hi = (0, border) if self.split == "train" else (border, size)
@@ -521,12 +522,13 @@ class CWRU(SampleDataset):
                     f"cwru: window={self.window} does not fit in the {self.split} part of record {number} "
                     f"({hi - lo} samples at 12 kHz with train_fraction={self.train_fraction})"
                 )
+            record_starts[number] = starts
             windows.extend((number, start) for start in starts)
             targets.extend([label] * len(starts))
         self.windows = windows
         self.targets = targets
         if self.split == "train":  # the levels a model's new recordings are held to (bpsrm predict)
-            levels = [levels_at(self.signals[n], [s for m, s in windows if m == n], self.window) for n in self.records]
+            levels = [levels_at(self.signals[n], record_starts[n], self.window) for n in self.records]
             self.preprocess = self.preprocess.with_level_range(np.concatenate(levels))
 
         if normalize == "train":

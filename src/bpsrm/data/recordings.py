@@ -56,7 +56,6 @@ import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +65,7 @@ from ..checks import array, real_number, whole_number
 from ..errors import DataError, ParameterError, shown
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
+from .resampling import resample  # re-exported: recordings' readers and resample went together
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
 
@@ -244,8 +244,7 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
     if n < min_samples:
         raise DataError(f"{where}: {n} samples, fewer than the {min_samples} needed")
     lo, hi = float(x.min()), float(x.max())
-    with np.errstate(over="ignore", invalid="ignore"):  # judged below: a spread that overflows is refused
-        std = float(x.std())
+    std = _spread(x)
     if not (math.isfinite(hi - lo) and math.isfinite(std)):
         raise DataError(
             f"{where}: values from {lo:g} to {hi:g}, too large to normalise (their spread overflows a 64-bit float); "
@@ -275,6 +274,16 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
         )
 
 
+def _spread(x: np.ndarray, chunk: int = 1 << 20) -> float:
+    """The standard deviation of ``x`` (about its mean, divided by n), a chunk at a time: ``x.std()`` would hold a
+    copy of an hour-long recording beside it. Inf or NaN where the spread overflows a float64 (judged by the
+    caller)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.mean(x))
+        total = sum(float(np.square(x[i : i + chunk] - mean).sum()) for i in range(0, x.size, chunk))
+        return math.sqrt(total / x.size) if x.size else math.nan
+
+
 MAX_DEAD_LEVELS = 3
 """A signal of at most this many distinct values is a dead sensor's quantisation noise (+-1 LSB), not vibration."""
 
@@ -292,54 +301,6 @@ MIN_RATE_HZ = 1e-3
 MAX_RATE_HZ = 1e9
 """The sample rates a recording may have, given or stated (1 mHz to 1 GHz): beyond them a rate is a typo or a
 misread unit, and the window arithmetic would overflow (1e308 Hz) or divide by nearly zero (1e-308 Hz)."""
-
-MAX_UPSAMPLING = 16
-"""The largest up-sampling factor :func:`resample` takes (12 kHz from 750 Hz): a recording sampled far below
-the model's rate holds none of the frequencies it learnt, and a rate misread from a file (a time column of
-sample numbers is 1 Hz) would otherwise make a model-rate signal thousands of times longer than the file."""
-
-
-def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
-    """``signal`` (1-D) sampled at ``from_hz``, resampled to ``to_hz`` with an anti-alias filter.
-
-    A whole down-sampling factor (48 kHz to 12 kHz) uses
-    :func:`scipy.signal.decimate` (FIR filter, zero phase); any other ratio the
-    polyphase filter :func:`scipy.signal.resample_poly` (the signal's mean
-    assumed beyond both ends) with ``to_hz / from_hz`` approximated by a
-    fraction with a denominator of at most 1000. The result has
-    ``round(len(signal) * to_hz / from_hz)`` samples (float64; ``ceil`` for a
-    whole factor, as decimate keeps every k-th sample from the first); equal rates
-    return a copy. Up-sampling by more than :data:`MAX_UPSAMPLING` is refused. The one
-    resampler of bpsrm: training data and ``predict`` share it.
-    """
-    from_hz = real_number("from_hz", from_hz, above=0)
-    to_hz = real_number("to_hz", to_hz, above=0)
-    x = array("resample: signal", signal, ndim=1).astype(np.float64, copy=False)  # no second copy of a long signal
-    if from_hz == to_hz:
-        return x.copy()
-    ratio = Fraction(to_hz) / Fraction(from_hz)
-    length = round(ratio * x.size)
-    approx = ratio.limit_denominator(1000)
-    if approx == 0:
-        raise ParameterError(f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is a ratio below 1/1000, too small")
-    if ratio > MAX_UPSAMPLING:
-        times = f"{float(ratio):.3g}x" if ratio < 10**15 else "more than 1e15x"  # float() of 1e400 overflows
-        raise ParameterError(
-            f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is {times} up-sampling, more than the "
-            f"{MAX_UPSAMPLING}x that can still carry what the model was trained on (is the sample rate right? a "
-            "time column of sample numbers reads as 1 Hz)"
-        )
-    if x.size == 0:
-        return x.copy()
-    import scipy.signal
-
-    if ratio.numerator == 1 and x.size > 27 * ratio.denominator:  # decimate's FIR filter needs that many samples
-        return np.ascontiguousarray(scipy.signal.decimate(x, ratio.denominator, ftype="fir", zero_phase=True))
-    y = scipy.signal.resample_poly(x, approx.numerator, approx.denominator, padtype="mean")
-    if y.size >= length:
-        return np.ascontiguousarray(y[:length])
-    return np.pad(y, (0, length - y.size), mode="edge")
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Arguments, channels, rates
@@ -743,7 +704,7 @@ def _read_npy(path: Path) -> _Content:
         raise DataError(f"{path}: an array of {values.dtype}, expected real numbers (int or float)")
     if values.ndim not in (1, 2):
         raise DataError(f"{path}: an array of shape {values.shape}, expected 1-D or 2-D (samples x channels)")
-    values = values.astype(np.float64)
+    values = values.astype(np.float64, copy=False)  # no second copy of a float64 file
     if values.ndim == 2 and values.shape[0] < values.shape[1]:
         values = values.T  # channels along the short dimension
     content = _new_content()

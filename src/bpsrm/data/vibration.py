@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import array, real_number, real_value, whole_number
+from ..checks import array, real_number, real_value, whole_number, whole_numbers
 from ..errors import DataError, ParameterError, shown
+from .resampling import Resampler
 
 __all__ = [
     "VibrationPreprocess",
@@ -110,24 +111,31 @@ class VibrationPreprocess:
 
     def with_level_range(self, levels: np.ndarray) -> VibrationPreprocess:
         """This record with ``level_range`` set to the :data:`LEVEL_QUANTILES` of ``levels``: the
-        :func:`window_levels` of the training windows at the model's rate, before normalisation."""
+        :func:`window_levels` of the training windows at the model's rate, before normalisation. Constant windows
+        (level 0: dropouts) are left out, so that a few of them cannot take the low end to 0, where no level
+        would lie below it."""
         levels = array("with_level_range: levels", levels, ndim=1, kinds="f")
         if levels.size == 0:
             raise DataError("the level range of the training data needs at least one window, got none")
         if not np.isfinite(levels).all():
             raise DataError("the training windows' levels hold values that are not finite")
-        low, high = (float(q) for q in np.quantile(levels, LEVEL_QUANTILES))
-        if not high > 0:
-            raise DataError(f"every training window is constant (level {high:g}); they have no level range")
+        live = levels[levels > 0]
+        if live.size == 0:
+            raise DataError(f"every one of the {levels.size} training windows is constant; they have no level range")
+        low, high = (float(q) for q in np.quantile(live, LEVEL_QUANTILES))
         return dataclasses.replace(self, level_range=(low, high))
 
     def signal(self, signal: np.ndarray, rate_hz: float, rpm: float | None, where: str = "signal") -> np.ndarray:
         """A whole recording at the model rate (and at the reference speed when ``speed_normalize``)."""
-        source = self.source_rate(rate_hz, rpm, where)
-        from .recordings import resample  # recordings reads CWRU's catalogue, which imports this module
+        resampler = self.resampler(signal, rate_hz, rpm, where)
+        return resampler.span(0, resampler.length)
 
+    def resampler(self, signal: np.ndarray, rate_hz: float, rpm: float | None, where: str = "signal") -> Resampler:
+        """:meth:`signal` span by span (:class:`~bpsrm.data.resampling.Resampler`): for a long recording, windows
+        at the model rate without its whole resampled copy in memory."""
+        source = self.source_rate(rate_hz, rpm, where)
         try:
-            return resample(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz)
+            return Resampler(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz)
         except ParameterError as exc:  # a rate far below the model's (a misread rate)
             raise DataError(f"{where}: {exc}") from None
 
@@ -166,19 +174,27 @@ def window_levels(windows: np.ndarray) -> np.ndarray:
 def levels_at(signal: np.ndarray, starts: Sequence[int], window: int, chunk: int = 1024) -> np.ndarray:
     """:func:`window_levels` of the windows ``signal[s : s + window]`` for ``s`` in ``starts``, ``chunk`` windows
     at a time (memory bounded by ``chunk * window`` samples, whatever the overlap of the windows)."""
+    signal = array("levels_at: signal", signal, ndim=1)
+    window = whole_number("levels_at: window", window, 1)
+    first = whole_numbers("levels_at: starts", starts)
+    if first.size and (first.min() < 0 or first.max() > signal.size - window):
+        raise ParameterError(
+            f"levels_at: window starts must lie in [0, {signal.size - window}] for windows of {window} samples of a "
+            f"signal of {signal.size}, got {int(first.min())} to {int(first.max())}"
+        )
+    if first.size == 0:
+        return np.zeros(0)
     views = np.lib.stride_tricks.sliding_window_view(np.asarray(signal, dtype=np.float64), window)
-    first = np.asarray(starts, dtype=np.int64)
-    parts = [window_levels(views[first[i : i + chunk]]) for i in range(0, first.size, chunk)]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    return np.concatenate([window_levels(views[first[i : i + chunk]]) for i in range(0, first.size, chunk)])
 
 
 def _checked_level_range(value: Any) -> tuple[float, float] | None:
-    """``level_range`` as a pair of finite floats ``0 <= low <= high``, ``high > 0`` (a ParameterError otherwise)."""
+    """``level_range`` as a pair of finite floats ``0 < low <= high`` (a ParameterError otherwise)."""
     if value is None:
         return None
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ParameterError(f"level_range must be a pair [low, high] or null, got {shown(value)}")
-    low = real_number("level_range's low end", value[0], at_least=0)
+    low = real_number("level_range's low end", value[0], above=0)
     high = real_number("level_range's high end", value[1], above=0)
     if low > high:
         raise ParameterError(f"level_range's low end must not exceed its high end, got {shown(value)}")

@@ -11,9 +11,10 @@ the same path the data loader took in training:
   model's dataset names in its ``reader``): one input per file;
 * vibration recordings (``.mat``, ``.csv``, ``.txt``, ``.npy``, ``.wav``): read
   with :func:`bpsrm.data.recordings.read_recording`, checked (NaN, flat,
-  clipped, too short), brought to the model's rate (and reference speed), and cut
-  into windows without overlap, classified in batches, so memory stays bounded
-  by the recording itself, not by the number of windows.
+  clipped, too short), then brought to the model's rate (and reference speed), cut
+  into windows without overlap and classified :data:`BATCH_WINDOWS` windows at a
+  time (:class:`~bpsrm.data.resampling.Resampler`), so memory grows with the
+  recording as read, not with a resampled copy of it nor with the number of windows.
 
 Each window or image is also scored against the training data
 (:mod:`bpsrm.deploy.ood`); above the checkpoint's threshold (``ood_threshold`` in each file's result) the
@@ -42,7 +43,8 @@ from torch import Tensor
 
 from ..data.preprocess import EVENT_READERS, EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
-from ..data.vibration import levels_at
+from ..data.resampling import Resampler
+from ..data.vibration import window_levels
 from ..errors import CheckpointError, DataError, ParameterError
 from ..files import atomic_file, refuse_existing
 from .inference import TrainedModel, load_trained
@@ -64,8 +66,9 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 UNKNOWN = "unknown"
-BATCH_WINDOWS = 256
-"""Windows of a recording classified at once."""
+BATCH_WINDOWS = 64
+"""Windows of a recording resampled and classified at once. The network's activations for a batch dominate the
+memory of ``predict`` (256 windows of the CWRU models took about 0.4 GB more than 64, and no less time)."""
 LEVEL_MARGIN = 10.0
 """How far outside the training windows' level range (:attr:`~bpsrm.data.vibration.VibrationPreprocess.level_range`)
 a window's level may lie before the window is answered "unknown": below ``low / 10`` or above ``high * 10`` (20 dB).
@@ -80,33 +83,37 @@ passes unchecked: noise at a running machine's level is the out-of-distribution 
 @dataclass
 class FileInput:
     """A file as network inputs: ``batches()`` yields ``[N, *sample_shape]`` tensors (one per image or event
-    file; windows of ``window_seconds`` from ``starts_s`` for a recording)."""
+    file; for a recording, its windows side by side from ``starts``, samples at the model's rate)."""
 
     path: Path
     kind: str
     tensors: Tensor | None = None
-    signal: np.ndarray | None = None
+    resampler: Resampler | None = None
+    """A recording at the model's rate, computed a batch of windows at a time (the recording's whole resampled
+    copy would take several times its memory)."""
     preprocess: VibrationPreprocess | None = None
     starts: list[int] | None = None
     details: dict[str, Any] | None = None
 
-    def levels(self) -> np.ndarray | None:
-        """The :func:`~bpsrm.data.vibration.window_levels` of a recording's windows (None for an image or events)."""
-        if self.signal is None or self.preprocess is None or self.starts is None:
-            return None
-        return levels_at(self.signal, self.starts, self.preprocess.window)
+    def blocks(self, size: int = BATCH_WINDOWS) -> Iterator[tuple[Tensor, np.ndarray | None]]:
+        """Network inputs in batches of at most ``size``, each with its windows' levels
+        (:func:`~bpsrm.data.vibration.window_levels`; None for an image or events)."""
+        if self.tensors is not None:
+            yield self.tensors, None
+            return
+        assert self.resampler is not None and self.preprocess is not None and self.starts is not None
+        window = self.preprocess.window
+        for first in range(0, len(self.starts), size):
+            count = min(size, len(self.starts) - first)
+            begin = self.starts[first]
+            assert self.starts[first + count - 1] == begin + (count - 1) * window  # windows side by side
+            raw = self.resampler.span(begin, begin + count * window).reshape(count, window)
+            yield torch.from_numpy(self.preprocess.windows(raw)), window_levels(raw)
 
     def batches(self, size: int = BATCH_WINDOWS) -> Iterator[Tensor]:
         """Network inputs in batches of at most ``size``."""
-        if self.tensors is not None:
-            yield self.tensors
-            return
-        assert self.signal is not None and self.preprocess is not None and self.starts is not None
-        window = self.preprocess.window
-        for first in range(0, len(self.starts), size):
-            chunk = self.starts[first : first + size]
-            windows = np.stack([self.signal[s : s + window] for s in chunk])
-            yield torch.from_numpy(self.preprocess.windows(windows))
+        for inputs, _ in self.blocks(size):
+            yield inputs
 
 
 def file_input(
@@ -179,10 +186,10 @@ def _recording_input(
         )
     needed = math.ceil(pre.window * rate / pre.sample_rate_hz)
     check_signal(recording.signal, str(path), min_samples=needed)
-    signal = pre.signal(recording.signal, rate, recording.rpm, str(path))
-    if signal.size < pre.window:
-        raise DataError(f"{path}: {signal.size} samples at the model's rate, fewer than one window ({pre.window})")
-    starts = list(range(0, signal.size - pre.window + 1, pre.window))
+    resampler = pre.resampler(recording.signal, rate, recording.rpm, str(path))
+    if resampler.length < pre.window:
+        raise DataError(f"{path}: {resampler.length} samples at the model's rate, fewer than one window ({pre.window})")
+    starts = list(range(0, resampler.length - pre.window + 1, pre.window))
     details: dict[str, Any] = {
         "sample_rate_hz": rate,
         "rpm": recording.rpm,
@@ -198,7 +205,7 @@ def _recording_input(
             f"nothing between {source / 2:g} and {pre.sample_rate_hz / 2:g} Hz, where the model learnt from its "
             "training data; its answers may rest on what is missing (record at the model's rate or above)"
         )
-    return FileInput(path, "recording", signal=signal, preprocess=pre, starts=starts, details=details)
+    return FileInput(path, "recording", resampler=resampler, preprocess=pre, starts=starts, details=details)
 
 
 @torch.no_grad()
@@ -218,8 +225,10 @@ def predict_files(
     for item in files:
         prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
         entries: list[dict[str, Any]] = []
-        for inputs in _model_batches(trained, prepared):
+        levels: list[np.ndarray] = []
+        for inputs, block_levels in _model_batches(trained, prepared):
             entries.extend(_classify(trained, inputs))
+            levels += [block_levels] if block_levels is not None else []
         result: dict[str, Any] = {"file": str(prepared.path)}
         if trained.ood is not None:  # the bar each ood_score is held to
             result["ood_threshold"] = round(float(trained.ood.threshold), 3)
@@ -233,7 +242,7 @@ def predict_files(
             for entry, start in zip(entries, prepared.starts, strict=True):
                 entry["start_s"] = round(start / rate, 6)
             result.update(prepared.details or {})
-            result.update(_check_levels(entries, prepared))
+            result.update(_check_levels(entries, prepared, np.concatenate(levels)))
             result["windows"] = entries
             result["majority"] = _majority(entries, calibrated=answers_unknown(trained))
         results.append(result)
@@ -255,21 +264,19 @@ def level_limits(pre: VibrationPreprocess) -> tuple[float, float] | None:
     return low / LEVEL_MARGIN, high * LEVEL_MARGIN
 
 
-def _check_levels(entries: list[dict[str, Any]], prepared: FileInput) -> dict[str, Any]:
-    """Give each window entry its ``level``; where the checkpoint keeps a level range, answer a window outside
-    :func:`level_limits` "unknown" (``unknown_because`` names the tests it failed). Returns the file's
-    ``level_limits`` and, when some window lies outside them, its ``level_warning``."""
-    levels = prepared.levels()
-    assert levels is not None and prepared.preprocess is not None
+def _check_levels(entries: list[dict[str, Any]], prepared: FileInput, levels: np.ndarray) -> dict[str, Any]:
+    """Give each window entry its ``level`` (of ``levels``, one per window); where the checkpoint keeps a level
+    range, answer a window outside :func:`level_limits` "unknown" (``unknown_because`` names the tests it failed).
+    Returns the file's ``level_limits`` and, when some window lies outside them, its ``level_warning``."""
+    assert prepared.preprocess is not None
     for entry, level in zip(entries, levels, strict=True):
         entry["level"] = float(f"{level:.4g}")
-    limits = level_limits(prepared.preprocess)
-    if limits is None:
+    outside = outside_levels(levels, prepared.preprocess)
+    if outside is None:
         return {}
-    low, high = limits
-    outside = (levels < low) | (levels > high)
+    low, high = level_limits(prepared.preprocess)  # type: ignore[misc]  # not None where outside is not
     for entry, out in zip(entries, outside, strict=True):
-        entry.setdefault("known", True)  # a model without an out-of-distribution calibration
+        entry.setdefault("known", True)  # without an out-of-distribution calibration: known means "level within"
         if out:
             entry["known"] = False
             entry.setdefault("closest_class", entry["class"])
@@ -277,19 +284,26 @@ def _check_levels(entries: list[dict[str, Any]], prepared: FileInput) -> dict[st
             entry["unknown_because"] = [*entry.get("unknown_because", []), "level"]
     report: dict[str, Any] = {"level_limits": [float(f"{low:.4g}"), float(f"{high:.4g}")]}
     if outside.any():
-        report["level_warning"] = _level_warning(prepared, levels, outside, limits)
+        report["level_warning"] = _level_warning(prepared, levels, outside)
     return report
 
 
-def _level_warning(
-    prepared: FileInput, levels: np.ndarray, outside: np.ndarray, limits: tuple[float, float], adapting: bool = False
-) -> str:
+def outside_levels(levels: np.ndarray, pre: Any) -> np.ndarray | None:
+    """Which of the window ``levels`` lie outside :func:`level_limits` of the preprocessing ``pre``; None where it
+    keeps no level range (a checkpoint older than the check, or a model of images or events)."""
+    limits = level_limits(pre) if isinstance(pre, VibrationPreprocess) else None
+    if limits is None:
+        return None
+    return (levels < limits[0]) | (levels > limits[1])
+
+
+def _level_warning(prepared: FileInput, levels: np.ndarray, outside: np.ndarray, adapting: bool = False) -> str:
     """What windows outside the level limits mean, for the person reading the answer (or, ``adapting``, the
     report of ``bpsrm adapt``, which takes them in all the same)."""
     pre = prepared.preprocess
     assert pre is not None and pre.level_range is not None and prepared.starts is not None
     first = prepared.starts[int(np.argmax(outside))] / pre.sample_rate_hz
-    low, high = limits
+    low, high = level_limits(pre)  # type: ignore[misc]  # a level range: limits
     sides = [
         f"{int(part.sum())} {name} (median {float(np.median(levels[part])):.3g})"
         for name, part in (("below", levels < low), ("above", levels > high))
@@ -312,17 +326,6 @@ def _level_warning(
         f"{' and '.join(sides)}. A disconnected or dead sensor, another unit or gain, or a machine at rest? "
         f"{consequence}"
     )
-
-
-def _level_warnings_for_adapt(prepared: FileInput) -> list[str]:
-    """:func:`_level_warning` of a file given to ``bpsrm adapt``, if some of its windows lie outside the limits."""
-    levels, limits = prepared.levels(), None
-    if prepared.preprocess is not None:
-        limits = level_limits(prepared.preprocess)
-    if levels is None or limits is None:
-        return []
-    outside = (levels < limits[0]) | (levels > limits[1])
-    return [_level_warning(prepared, levels, outside, limits, adapting=True)] if outside.any() else []
 
 
 def _classify(trained: TrainedModel, inputs: Tensor) -> list[dict[str, Any]]:
@@ -425,15 +428,15 @@ def _write_rows(writer: Any, columns: list[str], results: list[dict[str, Any]]) 
             )
 
 
-def _model_batches(trained: TrainedModel, prepared: FileInput) -> Iterator[Tensor]:
-    """``prepared.batches()``, each checked against the model's sample shape (a DataError naming the file)."""
-    for inputs in prepared.batches():
+def _model_batches(trained: TrainedModel, prepared: FileInput) -> Iterator[tuple[Tensor, np.ndarray | None]]:
+    """``prepared.blocks()``, each batch checked against the model's sample shape (a DataError naming the file)."""
+    for inputs, levels in prepared.blocks():
         if tuple(inputs.shape[1:]) != trained.sample_shape:
             raise DataError(
                 f"{prepared.path}: prepared input of shape {list(inputs.shape[1:])}, "
                 f"the model takes {list(trained.sample_shape)}"
             )
-        yield inputs
+        yield inputs, levels
 
 
 def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: str | Path) -> Path | None:
@@ -494,17 +497,10 @@ def adapt_checkpoint(
     refuse_existing(out, overwrite, "adapt", checkpoint)
     trained = load_trained(checkpoint)
     _refuse_unused(trained.preprocess, trained.config.data.name, sample_rate_hz, rpm, channel)  # before any file
-    inputs: list[Any] = []
-    warnings: list[str] = []
-    for item in files:  # one file's prepared signal at a time; only its batches are kept
-        prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
-        warnings += [prepared.details["warning"]] if prepared.details and "warning" in prepared.details else []
-        warnings += _level_warnings_for_adapt(prepared)
-        inputs.extend(_model_batches(trained, prepared))
-    pool = torch.cat(inputs) if inputs else torch.empty(0)
-    before = _answer_shares(trained, pool)
+    pool, unknown_level, warnings = _adaptation_pool(trained, files, sample_rate_hz, rpm, channel)
+    before = _answer_shares(trained, pool, unknown_level)
     samples = adapt_on_samples(trained.model, pool, trained.encode, trained.config.train.eval_batch_size)
-    after = _answer_shares(trained, pool)
+    after = _answer_shares(trained, pool, unknown_level)
     state = dict(trained.state)  # save_checkpoint sets format_version
     state["model"] = trained.model.state_dict()
     # The OOD calibration stays the training data's: scores of the new condition are measured against it.
@@ -526,13 +522,46 @@ def adapt_checkpoint(
     return report
 
 
+def _adaptation_pool(
+    trained: TrainedModel,
+    files: Sequence[str | Path],
+    sample_rate_hz: float | None,
+    rpm: float | None,
+    channel: str | int | None,
+) -> tuple[Tensor, np.ndarray, list[str]]:
+    """The network inputs of every file given to ``bpsrm adapt``, whether each sample's level lies outside the
+    checkpoint's limits (:func:`outside_levels`; False where nothing is checked), and the files' warnings."""
+    inputs: list[Tensor] = []
+    outside_all: list[np.ndarray] = []
+    warnings: list[str] = []
+    for item in files:  # one file's prepared signal at a time; only its batches are kept
+        prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
+        warnings += [prepared.details["warning"]] if prepared.details and "warning" in prepared.details else []
+        levels: list[np.ndarray] = []
+        outside_file: list[np.ndarray] = []
+        for batch, block_levels in _model_batches(trained, prepared):
+            inputs.append(batch)
+            outside = outside_levels(block_levels, prepared.preprocess) if block_levels is not None else None
+            outside_file.append(outside if outside is not None else np.zeros(batch.shape[0], dtype=bool))
+            levels += [block_levels] if block_levels is not None else []
+        outside_here = np.concatenate(outside_file)
+        outside_all.append(outside_here)
+        if outside_here.any():
+            warnings.append(_level_warning(prepared, np.concatenate(levels), outside_here, adapting=True))
+    pool = torch.cat(inputs) if inputs else torch.empty(0)
+    return pool, np.concatenate(outside_all) if outside_all else np.zeros(0, dtype=bool), warnings
+
+
 @torch.no_grad()
-def _answer_shares(trained: TrainedModel, pool: Tensor) -> dict[str, float]:
-    """The share of ``pool``'s samples given each answer (a class or "unknown"), most given first."""
+def _answer_shares(trained: TrainedModel, pool: Tensor, unknown_level: np.ndarray) -> dict[str, float]:
+    """The share of ``pool``'s samples given each answer (a class or "unknown": by the out-of-distribution score,
+    or by the level, where ``unknown_level`` says so), most given first, as ``predict`` would answer them."""
     answers: Counter[str] = Counter()
     size = trained.config.train.eval_batch_size
     for start in range(0, pool.shape[0], size):
-        answers.update(entry["class"] for entry in _classify(trained, pool[start : start + size]))
+        entries = _classify(trained, pool[start : start + size])
+        out = unknown_level[start : start + size]
+        answers.update(UNKNOWN if out[i] else entry["class"] for i, entry in enumerate(entries))
     total = max(pool.shape[0], 1)
     return {name: round(count / total, 4) for name, count in answers.most_common()}
 

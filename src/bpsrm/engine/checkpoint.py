@@ -27,12 +27,16 @@ from ..neuron.recorded import SETTINGS_KEY
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_state", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The format this bpsrm writes. 2: the neurons and the readout record their fixed settings in the model's state
-(:mod:`bpsrm.neuron.recorded`); a bpsrm that reads format 1 only says so, instead of "another architecture"."""
+(:mod:`bpsrm.neuron.recorded`); a bpsrm that reads format 1 only says so, instead of "another architecture".
+3: a vibration model's preprocessing record may keep its training windows' ``level_range``
+(:class:`~bpsrm.data.vibration.VibrationPreprocess`), which a bpsrm that reads format 2 only refused with
+"unexpected keyword argument"; it now names the format instead."""
 
-READABLE_FORMATS = (1, 2)
-"""The formats this bpsrm reads: format 1 is format 2 without the settings records, which then go unchecked."""
+READABLE_FORMATS = (1, 2, 3)
+"""The formats this bpsrm reads: format 1 is format 2 without the settings records, which then go unchecked;
+format 2 is format 3 without level ranges."""
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:

@@ -177,7 +177,6 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
     it (with augmentation), whose spans may be wider."""
     n = len(pool)  # type: ignore[arg-type]
     groups = _per_sample(pool, "groups")
-    _warn_of_located_keys(data.name, groups)
     held_spans = _per_sample(pool, "spans")
     if held_spans is not None and groups is None:
         raise ConfigError(
@@ -195,6 +194,8 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
             raise ConfigError(
                 f"data: {data.name} has no per-sample labels (a targets list), which stratified validation folds need"
             )
+        if data.val_folds is not None or data.val_fraction > 0:  # the keys choose the validation samples
+            _warn_of_located_keys(data, groups)
         if data.val_folds is not None:
             if data.val_fold >= data.val_folds:
                 raise ConfigError(
@@ -212,15 +213,22 @@ def _validation_split(pool: Dataset, data: DataConfig, seed: int, reading: Datas
     return kept, validation, len(training) - len(kept)
 
 
-def _warn_of_located_keys(name: str, groups: list[Any] | None) -> None:
-    """A warning when a dataset's group keys are absolute paths: the validation split is drawn from the keys' text
-    (:mod:`bpsrm.data.splits`), so the same data would split otherwise wherever its folder lies."""
-    located = next((key for key in groups or [] if isinstance(key, str) and os.path.isabs(key)), None)
-    if located is not None:
+def _warn_of_located_keys(data: DataConfig, groups: list[Any] | None) -> None:
+    """A warning when a dataset's group keys name where its data lies (absolute paths, or paths under
+    ``data.root``): the validation split is drawn from the keys' text (:mod:`bpsrm.data.splits`), so the same data
+    would split otherwise wherever its folder lies."""
+    root = PurePath(str(data.root)).as_posix().rstrip("/") + "/" if data.root not in (None, "", ".") else None
+
+    def located(key: Any) -> bool:
+        text = PurePath(str(key)).as_posix() if isinstance(key, (str, PurePath)) else ""
+        return os.path.isabs(text) or (root is not None and text.startswith(root))
+
+    key = next((str(key) for key in groups or [] if located(key)), None)
+    if key is not None:
         warnings.warn(
-            f"data: {name} keys its groups by absolute paths ({located!r}, ...): the validation split is drawn from "
-            "the keys' text, so the same data splits differently wherever it lies; key them by paths relative to "
-            "the dataset's root",
+            f"data: {data.name} keys its groups by paths that say where the data lies ({key!r}, ...): the "
+            "validation split is drawn from the keys' text, so the same data splits differently wherever it lies; "
+            "key them by paths relative to the dataset's root",
             stacklevel=2,
         )
 
