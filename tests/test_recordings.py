@@ -1003,3 +1003,26 @@ def test_cwru_to_recording_keeps_the_first_or_the_last_seconds(cwru_root, tmp_pa
         args = [str(record), str(out), "--rate", str(rate), "--seconds", "1", *flags]
         subprocess.run([sys.executable, str(REPO / "scripts" / "cwru_to_recording.py"), *args], check=True)
         np.testing.assert_array_equal(np.load(out), part)
+
+
+@pytest.mark.parametrize("above", ["", "# exported by the logger\n% units: g\n\n"])
+def test_a_long_csv_is_read_without_a_python_object_per_line(tmp_path: Path, above: str) -> None:
+    """Ten minutes at 25.6 kHz in a 150 MB CSV took 4.1 GB to predict on (helper-86): the reader kept a tuple and a
+    string per line. Its memory at the peak is now a few times the file's, with comments above the header too."""
+    import tracemalloc
+
+    x = np.random.default_rng(0).normal(size=200_000)
+    path = tmp_path / "long.csv"
+    rows = "\n".join(f"{i / 25_600:.10g},{v:.6g}" for i, v in enumerate(x))
+    path.write_text(f"{above}time_s,acc\n{rows}\n")
+    read_recording(path)  # imports and caches, outside the measurement
+    tracemalloc.start()
+    try:
+        recording = read_recording(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert recording.sample_rate_hz == pytest.approx(25_600) and recording.channel == "acc"
+    np.testing.assert_allclose(recording.signal, x, rtol=1e-5, atol=1e-6)  # 6 significant digits in the file
+    size = path.stat().st_size
+    assert peak < 8 * size, f"{peak / 1e6:.1f} MB at the peak for a {size / 1e6:.1f} MB file"

@@ -19,7 +19,7 @@ RATES = [
     (20_000, 12_000),  # 3/5
     (12_000, 25_600),  # up-sampling 32/15
     (44_100, 12_000),  # 40/147
-    (25_600.5, 12_000),  # a ratio of a large denominator, approximated: the output padded or cut to its length
+    (25_600.5, 12_000),  # a ratio of a large denominator, approximated (15/32, above it): the output cut
     (8_000, 12_000),  # 3/2
     (12_000 * 1800 / 1750, 12_000),  # speed normalisation at 1750 rpm: 35/36
 ]
@@ -85,3 +85,19 @@ def test_span_bounds_are_checked() -> None:
         with pytest.raises(ParameterError, match=r"Resampler\.span"):
             resampler.span(first, stop)
     assert resampler.span(10, 10).shape == (0,)
+
+
+def test_where_the_filter_gives_fewer_samples_than_the_length_the_last_is_repeated() -> None:
+    """12000 / 25599.5 is approximated by 15/32, below it: the filter gives fewer samples than the length."""
+    x = np.random.default_rng(3).normal(size=400_000)
+    resampler = Resampler(x, 25_599.5, 12_000)
+    assert resampler.length > resampler.computed  # the padded path is the one under test
+    whole = resample(x, 25_599.5, 12_000)
+    assert np.array_equal(whole, _scipy_whole(x, 25_599.5, 12_000))
+    for first, stop in (
+        (resampler.computed - 5, resampler.length),
+        (resampler.computed, resampler.length),
+        (resampler.length - 1, resampler.length),
+        (0, resampler.length),
+    ):
+        assert np.array_equal(resampler.span(first, stop), whole[first:stop]), (first, stop)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import math
 import numbers
 import os
@@ -54,7 +55,7 @@ import re
 import struct
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,9 @@ class Recording:
     """The chosen channel's name: variable name, CSV column header, or its index as text."""
     channels: tuple[str, ...]
     """Every channel the file offers, in file order (a time column is not a channel)."""
+    physical: bool = True
+    """Whether the samples are in the unit the sensor was read in. False for a ``.wav``: its samples are fractions
+    of the format's full scale, whose level says nothing of the vibration's (``bpsrm predict`` does not check it)."""
 
 
 @dataclass
@@ -121,6 +125,7 @@ class _Content:
     skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
     time_column: str | None = None
     uneven_times: tuple[str, float] | None = None  # (what is wrong with the time column, its mean rate)
+    physical: bool = True  # the samples in the sensor's unit (False: fractions of a .wav's full scale)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -213,6 +218,7 @@ def read_recording(
         rpm=given_rpm if given_rpm is not None else _file_rpm(content, name),
         channel=name,
         channels=tuple(content.channels),
+        physical=content.physical,
     )
 
 
@@ -529,39 +535,25 @@ def _read_text(path: Path) -> _Content:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
-    lines = [
-        (number, line.strip())
-        for number, line in enumerate(text.splitlines(), start=1)  # \n, \r\n and old Macs' \r alone
-        if line.strip() and not line.lstrip().startswith(("#", "%"))
-    ]
-    if not lines:
+    del data
+    head = list(itertools.islice(_data_lines(text), 2))  # the first two lines with data (or a header)
+    if not head:
         raise DataError(f"{path}: no data lines, expected numeric columns")
-    probe = lines[1][1] if len(lines) > 1 else lines[0][1]
+    probe = head[1][1] if len(head) > 1 else head[0][1]
     sep = next((s for s in (";", "\t", ",") if s in probe), None)
     decimal_comma = sep != "," and any(_DECIMAL_COMMA.match(field) for field in _split(probe, sep))
 
-    first = _split(lines[0][1], sep)
+    first = _split(head[0][1], sep)
     header: list[str] | None = None
     if any(_number(field, decimal_comma) is None for field in first):
         header = first
-        lines = lines[1:]
-        if not lines:
+        if len(head) < 2:
             raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
     width = len(header) if header is not None else len(first)
-
-    body = "\n".join(line for _, line in lines)
-    if decimal_comma:
-        body = body.replace(",", ".")
-    values: np.ndarray | None = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            values = np.loadtxt(
-                io.StringIO(body), delimiter=sep, dtype=np.float64, ndmin=2, comments=None, quotechar='"'
-            )
-    except Exception:  # numpy's message lacks the line number in the file: parse slowly to find it
-        values = None
-    if values is None or values.shape[1] != width:
+    skip = head[0][0] if header is not None else head[0][0] - 1  # the header, or the comments above the data
+    values = _fast_columns(text, sep, decimal_comma, skip, width)
+    if values is None:  # the slow way, which names the first bad line
+        lines = list(_data_lines(text))[1 if header is not None else 0 :]
         values = _parse_rows(path, lines, sep, decimal_comma, width, header)
 
     names = [str(i) for i in range(width)]
@@ -588,6 +580,57 @@ def _read_text(path: Path) -> _Content:
             continue
         content.channels[name] = values[:, i]
     return content
+
+
+def _data_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(line number, stripped line)`` of the lines of ``text`` that hold something other than a comment (``#``
+    or ``%`` first), one at a time (a list of them took some 130 bytes a line: 2 GB for ten minutes at 25.6 kHz).
+    Lines end at \n, \r\n or old Macs' \r alone."""
+    for number, line in enumerate(io.StringIO(text, newline=None), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("#", "%")):
+            yield number, stripped
+
+
+def _fast_columns(text: str, sep: str | None, decimal_comma: bool, skip: int, width: int) -> np.ndarray | None:
+    """The numbers below the first ``skip`` lines of ``text`` as ``[rows, width]`` float64, read by
+    :func:`numpy.loadtxt` from the text itself; None where it cannot (a comment line among the data, a bad value,
+    another number of columns), for the line-by-line reader to name what is wrong."""
+    if _COMMENT_LINE.search(text, _line_offset(text, skip)):
+        return None
+    body = text.replace(",", ".") if decimal_comma else text
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            values = np.loadtxt(
+                io.StringIO(body, newline=None),
+                delimiter=sep,
+                dtype=np.float64,
+                ndmin=2,
+                comments=None,
+                quotechar='"',
+                skiprows=skip,
+            )
+    except Exception:  # numpy's message lacks the line number in the file
+        return None
+    return values if values.shape[1] == width and values.shape[0] > 0 else None
+
+
+_COMMENT_LINE = re.compile(r"^[ \t]*[#%]", re.MULTILINE)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _line_offset(text: str, lines: int) -> int:
+    """The position in ``text`` where its line ``lines + 1`` starts (0 for ``lines == 0``)."""
+    offset = 0
+    for _ in range(lines):
+        found = _LINE_END.search(text, offset)
+        if found is None:
+            return len(text)
+        offset = found.end()
+    return offset
 
 
 def _split(line: str, sep: str | None) -> list[str]:
@@ -742,6 +785,7 @@ def _read_wav(path: Path) -> _Content:
     if not (isinstance(rate, numbers.Real) and float(rate) > 0):
         raise DataError(f"{path}: the .wav header gives a sample rate of {rate}, expected a positive number")
     content = _new_content()
+    content.physical = False
     content.rates.append((float(rate), "the .wav header"))
     _add_columns(content, scaled)
     return content
@@ -789,6 +833,8 @@ def _piles_up(x: np.ndarray, level: float, lo: float, hi: float) -> bool:
     count = int(np.count_nonzero(x == level))
     if count < 3:
         return False
-    inner = x[x > level] if level == lo else x[x < level]
-    neighbour = float(inner.min() if level == lo else inner.max())
+    if level == lo:  # the next level inward, without a copy of the signal (x[x > lo] held one)
+        neighbour = float(np.min(x, where=x > level, initial=np.inf))
+    else:
+        neighbour = float(np.max(x, where=x < level, initial=-np.inf))
     return count >= 2 * int(np.count_nonzero(x == neighbour))

@@ -34,8 +34,9 @@ sample numbers is 1 Hz) would otherwise make a model-rate signal thousands of ti
 MAX_DENOMINATOR = 1000
 """The largest denominator of the fraction ``to_hz / from_hz`` is approximated by."""
 DECIMATE_MIN_PERIODS = 27
-"""A whole down-sampling factor q uses scipy's ``decimate`` filter only on more than ``27 q`` samples (its
-filter's length); shorter signals take the general polyphase filter."""
+"""A whole down-sampling factor q uses scipy's ``decimate`` filter only on more than ``27 q`` samples; shorter
+signals take the general polyphase filter. (The bound is bpsrm's from before decimate's FIR filter of ``20 q + 1``
+taps replaced its IIR one; it stays so that every signal resamples as it did.)"""
 
 
 class Resampler:
@@ -87,7 +88,7 @@ class Resampler:
         self.computed = -(-self.signal.size * self.up // self.down)  # resample_poly's output: ceil(n * up / down)
         if self.up == 1 and self.window is not None and not isinstance(self.window, tuple):
             self.length = self.computed  # decimate keeps every q-th sample from the first: ceil(n / q)
-        self.reach = taps // self.up + 2  # input samples each side of an output's position that its sum may read
+        self.reach = taps // self.up + 2  # input samples each side of an output's position: twice what it reads
 
     def span(self, first: int, stop: int) -> np.ndarray:
         """Output samples ``first .. stop - 1`` (float64), ``0 <= first <= stop <= length``."""

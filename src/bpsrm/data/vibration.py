@@ -194,7 +194,13 @@ def _checked_level_range(value: Any) -> tuple[float, float] | None:
         return None
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ParameterError(f"level_range must be a pair [low, high] or null, got {shown(value)}")
-    low = real_number("level_range's low end", value[0], above=0)
+    try:
+        low = real_number("level_range's low end", value[0], above=0)
+    except ParameterError as exc:
+        raise ParameterError(
+            f"{exc} (a range of a bpsrm that let constant windows take it to 0 is written again by "
+            "scripts/recalibrate_ood.py --level-range-only RUN)"
+        ) from None
     high = real_number("level_range's high end", value[1], above=0)
     if low > high:
         raise ParameterError(f"level_range's low end must not exceed its high end, got {shown(value)}")

@@ -94,6 +94,9 @@ class FileInput:
     preprocess: VibrationPreprocess | None = None
     starts: list[int] | None = None
     details: dict[str, Any] | None = None
+    physical: bool = True
+    """Whether a recording's samples are in its sensor's unit, so that its level can be held to the training data's
+    (False for a ``.wav``: fractions of full scale)."""
 
     def blocks(self, size: int = BATCH_WINDOWS) -> Iterator[tuple[Tensor, np.ndarray | None]]:
         """Network inputs in batches of at most ``size``, each with its windows' levels
@@ -205,7 +208,15 @@ def _recording_input(
             f"nothing between {source / 2:g} and {pre.sample_rate_hz / 2:g} Hz, where the model learnt from its "
             "training data; its answers may rest on what is missing (record at the model's rate or above)"
         )
-    return FileInput(path, "recording", resampler=resampler, preprocess=pre, starts=starts, details=details)
+    return FileInput(
+        path,
+        "recording",
+        resampler=resampler,
+        preprocess=pre,
+        starts=starts,
+        details=details,
+        physical=recording.physical,
+    )
 
 
 @torch.no_grad()
@@ -244,7 +255,7 @@ def predict_files(
             result.update(prepared.details or {})
             result.update(_check_levels(entries, prepared, np.concatenate(levels)))
             result["windows"] = entries
-            result["majority"] = _majority(entries, calibrated=answers_unknown(trained))
+            result["majority"] = _majority(entries, calibrated=trained.ood is not None)
         results.append(result)
     return results
 
@@ -271,6 +282,11 @@ def _check_levels(entries: list[dict[str, Any]], prepared: FileInput, levels: np
     assert prepared.preprocess is not None
     for entry, level in zip(entries, levels, strict=True):
         entry["level"] = float(f"{level:.4g}")
+    if not prepared.physical and prepared.preprocess.level_range is not None:
+        return {
+            "level_note": f"{prepared.path}: a .wav holds fractions of its full scale, not the sensor's unit, so "
+            "its level is not held to the training data's (a dead sensor is not caught by it)"
+        }
     outside = outside_levels(levels, prepared.preprocess)
     if outside is None:
         return {}
@@ -302,7 +318,9 @@ def _level_warning(prepared: FileInput, levels: np.ndarray, outside: np.ndarray,
     report of ``bpsrm adapt``, which takes them in all the same)."""
     pre = prepared.preprocess
     assert pre is not None and pre.level_range is not None and prepared.starts is not None
-    first = prepared.starts[int(np.argmax(outside))] / pre.sample_rate_hz
+    flagged = np.flatnonzero(outside)
+    first = prepared.starts[int(flagged[0])] / pre.sample_rate_hz
+    last = (prepared.starts[int(flagged[-1])] + pre.window) / pre.sample_rate_hz
     low, high = level_limits(pre)  # type: ignore[misc]  # a level range: limits
     sides = [
         f"{int(part.sum())} {name} (median {float(np.median(levels[part])):.3g})"
@@ -315,16 +333,18 @@ def _level_warning(prepared: FileInput, levels: np.ndarray, outside: np.ndarray,
         else "the model's input scales with the level"
     )
     consequence = (
-        "The adaptation takes them in all the same: leave such files out"
+        "The adaptation leaves them out"
         if adapting
-        else f"They are answered unknown ({seen})"
+        else f"They are answered unknown and left out of the majority ({seen})"
     )
+    channel = (prepared.details or {}).get("channel")
+    where = f"{prepared.path} (channel {channel})" if channel not in (None, "0") else str(prepared.path)
     return (
-        f"{prepared.path}: {int(outside.sum())} of {outside.size} windows (the first at {first:g} s) have a signal "
-        f"level (RMS) outside the {low:.3g} to {high:.3g} the model accepts (its training windows' "
-        f"{pre.level_range[0]:.3g} to {pre.level_range[1]:.3g}, widened {LEVEL_MARGIN:g} times each way): "
-        f"{' and '.join(sides)}. A disconnected or dead sensor, another unit or gain, or a machine at rest? "
-        f"{consequence}"
+        f"{where}: {len(flagged)} of {outside.size} windows, from {first:g} s to {last:g} s, have a signal level (RMS, "
+        f"in the unit of the training recordings) outside the {low:.3g} to {high:.3g} the model accepts (its "
+        f"training windows' {pre.level_range[0]:.3g} to {pre.level_range[1]:.3g}, widened {LEVEL_MARGIN:g} times "
+        f"each way): {' and '.join(sides)}. A disconnected or dead sensor, a gain or unit off by ten times or more, "
+        f"a machine at rest, or a knock? {consequence}"
     )
 
 
@@ -376,19 +396,26 @@ def uncalibrated_warning(trained: TrainedModel) -> str:
 
 
 def _majority(entries: list[dict[str, Any]], calibrated: bool) -> dict[str, Any]:
-    """The majority answer over a recording's windows; ``unknown_share`` only where the model can answer unknown
-    (``calibrated``, :func:`answers_unknown`): a checkpoint without a calibration read "0% unknown" of what it
-    could not have flagged."""
-    unknown = sum(1 for e in entries if e["class"] == UNKNOWN)
-    known = [e["class"] for e in entries if e["class"] != UNKNOWN]
+    """The majority answer over a recording's windows whose level passed (``outside_level`` counts the others:
+    a machine at rest or a sensor's floor says nothing of the bearing, and a run of three seconds in ten was
+    outvoted by its standstill); "unknown" when no window passed, or when more than half of those that did are
+    unknown by their out-of-distribution score. ``unknown_share`` (of the windows that passed) only where the model
+    is ``calibrated``: a checkpoint without a calibration read "0% unknown" of what it could not have flagged."""
+    counted = [e for e in entries if "level" not in e.get("unknown_because", [])]
     answer: dict[str, Any] = {"windows": len(entries)}
+    if len(counted) < len(entries):
+        answer["outside_level"] = len(entries) - len(counted)
+    if not counted:
+        return {**answer, "class": UNKNOWN, "share": 1.0}
+    unknown = sum(1 for e in counted if e["class"] == UNKNOWN)
+    known = [e["class"] for e in counted if e["class"] != UNKNOWN]
     if calibrated:
-        answer["unknown_share"] = round(unknown / len(entries), 4)
-    if unknown * 2 > len(entries) or not known:
-        answer.update({"class": UNKNOWN, "share": round(unknown / len(entries), 4)})
+        answer["unknown_share"] = round(unknown / len(counted), 4)
+    if unknown * 2 > len(counted) or not known:
+        answer.update({"class": UNKNOWN, "share": round(unknown / len(counted), 4)})
     else:
         winner, count = Counter(known).most_common(1)[0]
-        answer.update({"class": winner, "share": round(count / len(entries), 4)})
+        answer.update({"class": winner, "share": round(count / len(counted), 4)})
     return answer
 
 
@@ -449,22 +476,26 @@ def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: st
     fig = new_figure((9, 2.4 * len(recordings) + 0.6), nrows=len(recordings), layout="tight")
     for ax, result in zip(fig.axes, recordings, strict=True):
         times = np.array([w["start_s"] for w in result["windows"]])
+        step = float(times[1] - times[0]) if times.size > 1 else 1.0
         probabilities = np.array([w["probabilities"] for w in result["windows"]])
         probabilities[[w["class"] == UNKNOWN for w in result["windows"]]] = np.nan  # no class there: no line
+        # each window's value held over the window, to its end (a line from start to start stopped a window early)
+        ends = np.append(times, times[-1] + step)
+        held = np.vstack([probabilities, probabilities[-1:]])
         for k, name in enumerate(classes):
             if np.nanmax(probabilities[:, k], initial=0.0) >= 0.05:
-                ax.plot(times, probabilities[:, k], label=name, lw=1.2)
-        step = float(times[1] - times[0]) if times.size > 1 else 1.0
+                ax.plot(ends, held[:, k], label=name, lw=1.2, drawstyle="steps-post")
         for t, window in zip(times, result["windows"], strict=True):
             if window["class"] == UNKNOWN:
-                ax.axvspan(t, t + step, color="0.85", lw=0)
+                by_level = "level" in window.get("unknown_because", [])
+                ax.axvspan(t, t + step, color="#f6ddb8" if by_level else "0.85", lw=0)
         majority = result["majority"]
         ax.set_title(f"{Path(result['file']).name}: {majority['class']} ({100 * majority['share']:.0f}% of windows)")
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("probability")
         if ax.get_lines():  # a recording unknown throughout draws no class
             ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.axes[-1].set_xlabel("time (s); grey: unknown windows")
+    fig.axes[-1].set_xlabel("time (s); grey: unknown windows; orange: a level outside the model's limits")
     return save_figure(fig, _writable(path), dpi=110)
 
 
@@ -497,10 +528,15 @@ def adapt_checkpoint(
     refuse_existing(out, overwrite, "adapt", checkpoint)
     trained = load_trained(checkpoint)
     _refuse_unused(trained.preprocess, trained.config.data.name, sample_rate_hz, rpm, channel)  # before any file
-    pool, unknown_level, warnings = _adaptation_pool(trained, files, sample_rate_hz, rpm, channel)
-    before = _answer_shares(trained, pool, unknown_level)
+    pool, left_out, warnings = _adaptation_pool(trained, files, sample_rate_hz, rpm, channel)
+    if pool.shape[0] == 0 and left_out:
+        raise DataError(
+            f"adapt: every one of the {left_out} windows of {len(files)} file(s) has a level outside the model's "
+            "limits, and none is left to adapt on (see the level warnings of `bpsrm predict` on them)"
+        )
+    before = _answer_shares(trained, pool)
     samples = adapt_on_samples(trained.model, pool, trained.encode, trained.config.train.eval_batch_size)
-    after = _answer_shares(trained, pool, unknown_level)
+    after = _answer_shares(trained, pool)
     state = dict(trained.state)  # save_checkpoint sets format_version
     state["model"] = trained.model.state_dict()
     # The OOD calibration stays the training data's: scores of the new condition are measured against it.
@@ -511,6 +547,7 @@ def adapt_checkpoint(
         "adapted_from": str(checkpoint),
         "files": len(files),
         "samples": samples,
+        **({"left_out_for_level": left_out} if left_out else {}),
         "answers_before": before,
         "answers_after": after,
     }
@@ -528,11 +565,12 @@ def _adaptation_pool(
     sample_rate_hz: float | None,
     rpm: float | None,
     channel: str | int | None,
-) -> tuple[Tensor, np.ndarray, list[str]]:
-    """The network inputs of every file given to ``bpsrm adapt``, whether each sample's level lies outside the
-    checkpoint's limits (:func:`outside_levels`; False where nothing is checked), and the files' warnings."""
+) -> tuple[Tensor, int, list[str]]:
+    """The network inputs of every file given to ``bpsrm adapt`` but the windows whose level lies outside the
+    checkpoint's limits (:func:`outside_levels`: a machine at rest or a dead sensor would move the statistics to
+    what no bearing looks like), how many those were, and the files' warnings."""
     inputs: list[Tensor] = []
-    outside_all: list[np.ndarray] = []
+    left_out = 0
     warnings: list[str] = []
     for item in files:  # one file's prepared signal at a time; only its batches are kept
         prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
@@ -540,28 +578,33 @@ def _adaptation_pool(
         levels: list[np.ndarray] = []
         outside_file: list[np.ndarray] = []
         for batch, block_levels in _model_batches(trained, prepared):
-            inputs.append(batch)
-            outside = outside_levels(block_levels, prepared.preprocess) if block_levels is not None else None
-            outside_file.append(outside if outside is not None else np.zeros(batch.shape[0], dtype=bool))
+            outside = _outside_of(prepared, block_levels)
+            inputs.append(batch if outside is None else batch[torch.from_numpy(~outside)])
             levels += [block_levels] if block_levels is not None else []
-        outside_here = np.concatenate(outside_file)
-        outside_all.append(outside_here)
-        if outside_here.any():
+            outside_file += [outside] if outside is not None else []
+        if outside_file and np.concatenate(outside_file).any():
+            outside_here = np.concatenate(outside_file)
+            left_out += int(outside_here.sum())
             warnings.append(_level_warning(prepared, np.concatenate(levels), outside_here, adapting=True))
     pool = torch.cat(inputs) if inputs else torch.empty(0)
-    return pool, np.concatenate(outside_all) if outside_all else np.zeros(0, dtype=bool), warnings
+    return pool, left_out, warnings
+
+
+def _outside_of(prepared: FileInput, levels: np.ndarray | None) -> np.ndarray | None:
+    """:func:`outside_levels` of a file's windows; None where its level is not checked (no level range, a ``.wav``,
+    an image or events)."""
+    if levels is None or not prepared.physical:
+        return None
+    return outside_levels(levels, prepared.preprocess)
 
 
 @torch.no_grad()
-def _answer_shares(trained: TrainedModel, pool: Tensor, unknown_level: np.ndarray) -> dict[str, float]:
-    """The share of ``pool``'s samples given each answer (a class or "unknown": by the out-of-distribution score,
-    or by the level, where ``unknown_level`` says so), most given first, as ``predict`` would answer them."""
+def _answer_shares(trained: TrainedModel, pool: Tensor) -> dict[str, float]:
+    """The share of ``pool``'s samples given each answer (a class or "unknown"), most given first."""
     answers: Counter[str] = Counter()
     size = trained.config.train.eval_batch_size
     for start in range(0, pool.shape[0], size):
-        entries = _classify(trained, pool[start : start + size])
-        out = unknown_level[start : start + size]
-        answers.update(UNKNOWN if out[i] else entry["class"] for i, entry in enumerate(entries))
+        answers.update(entry["class"] for entry in _classify(trained, pool[start : start + size]))
     total = max(pool.shape[0], 1)
     return {name: round(count / total, 4) for name, count in answers.most_common()}
 
