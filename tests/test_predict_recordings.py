@@ -517,7 +517,7 @@ def test_adapting_leaves_out_the_windows_outside_the_level_limits(fault_model, s
     assert "none is left to adapt on" in capsys.readouterr().err
 
 
-def test_a_recording_that_falls_silent_for_a_while_is_unknown_there(fault_model, shared_data, tmp_path) -> None:
+def test_a_recording_that_falls_silent_for_a_while_is_unknown_there(fault_model, shared_data, tmp_path, monkeypatch):
     """The machine stops (or the cable comes loose) for 6 s of 30: the windows in the gap are unknown by their level,
     their span named in the warning, and every other window keeps its answer. 30 s at 12 kHz are some 178 windows,
     three blocks of predict's 64: each window's level and answer must stay with it across blocks."""
@@ -547,6 +547,18 @@ def test_a_recording_that_falls_silent_for_a_while_is_unknown_there(fault_model,
     )
     # the majority of the windows whose level passed: the gap's 34 do not outvote the running machine
     assert gapped["majority"]["outside_level"] == 34 and gapped["majority"]["class"] == full["majority"]["class"]
+    pytest.importorskip("matplotlib")
+    import bpsrm.engine.plots as plots
+    from bpsrm.deploy.prediction import plot_predictions
+
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi: drawn.append(fig) or path)
+    plot_predictions([gapped], load_trained(fault_model).classes, tmp_path / "gap.png")
+    share = f"{100 * gapped['majority']['share']:.0f}%"
+    assert (
+        drawn[0].axes[0].get_title()
+        == f"gap.npy: {gapped['majority']['class']} ({share} of {count - 34} windows whose level passed)"
+    )
 
 
 @pytest.mark.parametrize(("rate", "rpm"), [(25_600, None), (48_000, None), (12_000, 1750.0)])

@@ -315,7 +315,7 @@ def outside_levels(levels: np.ndarray, pre: Any) -> np.ndarray | None:
 
 def _level_warning(prepared: FileInput, levels: np.ndarray, outside: np.ndarray, adapting: bool = False) -> str:
     """What windows outside the level limits mean, for the person reading the answer (or, ``adapting``, the
-    report of ``bpsrm adapt``, which takes them in all the same)."""
+    report of ``bpsrm adapt``, which leaves them out)."""
     pre = prepared.preprocess
     assert pre is not None and pre.level_range is not None and prepared.starts is not None
     flagged = np.flatnonzero(outside)
@@ -490,7 +490,10 @@ def plot_predictions(results: list[dict[str, Any]], classes: list[str], path: st
                 by_level = "level" in window.get("unknown_because", [])
                 ax.axvspan(t, t + step, color="#f6ddb8" if by_level else "0.85", lw=0)
         majority = result["majority"]
-        ax.set_title(f"{Path(result['file']).name}: {majority['class']} ({100 * majority['share']:.0f}% of windows)")
+        outside = majority.get("outside_level", 0)
+        counted = f"{majority['windows'] - outside} windows whose level passed" if outside else "windows"
+        share = f"{100 * majority['share']:.0f}% of {counted}" if majority["windows"] > outside else "every window"
+        ax.set_title(f"{Path(result['file']).name}: {majority['class']} ({share})", fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("probability")
         if ax.get_lines():  # a recording unknown throughout draws no class
@@ -521,7 +524,9 @@ def adapt_checkpoint(
     """Re-estimate the normalisation statistics of ``checkpoint`` from unlabeled ``files`` (AdaBN,
     :mod:`bpsrm.deploy.adapt`) and write the result to ``out``, a checkpoint like any other. An existing ``out``
     (the trained checkpoint itself, say) is replaced only with ``overwrite``; without it a
-    :class:`~bpsrm.errors.RunFolderError` says so before anything is read."""
+    :class:`~bpsrm.errors.RunFolderError` says so before anything is read. Windows whose level lies outside the
+    checkpoint's limits are left out (``left_out_for_level``, with a warning per file); a DataError when none is
+    left."""
     from ..engine.checkpoint import save_checkpoint
     from .adapt import adapt_on_samples
 
