@@ -100,7 +100,8 @@ class Recording:
     path: Path
     """The file read."""
     signal: np.ndarray
-    """The chosen channel: float64, 1-D."""
+    """The chosen channel, 1-D: float64, or float32 as a float32 ``.npy`` file holds it (half the memory of an
+    hour-long recording; :class:`~bpsrm.data.resampling.Resampler` computes in float64 a span at a time)."""
     sample_rate_hz: float | None
     """Samples per second: the caller's if given, else the file's; ``None`` when neither says."""
     rpm: float | None
@@ -177,7 +178,9 @@ def read_recording(
     name = _choose_channel(path, content, channel)
     chosen = content.channels[name]
     try:
-        signal = np.ascontiguousarray(chosen() if callable(chosen) else chosen, dtype=np.float64)
+        values = np.asarray(chosen() if callable(chosen) else chosen)
+        kept = values.dtype if values.dtype in (np.float32, np.float64) else np.float64  # float32 stays: no copy
+        signal = np.ascontiguousarray(values, dtype=kept)
     except DataError as exc:  # a lazily read channel (a .mat variable)
         raise DataError(f"{path}: {exc}") from None
     if signal.size == 0:
@@ -237,7 +240,8 @@ def check_signal(signal: np.ndarray, where: str, *, min_samples: int) -> None:
     """
     x = array(f"{where}: the signal", signal, ndim=1)
     min_samples = whole_number(f"{where}: min_samples", min_samples)
-    x = x.astype(np.float64, copy=False)
+    if x.dtype.kind != "f":  # whole numbers; a float32 signal is judged as it is, without a float64 copy
+        x = x.astype(np.float64)
     n = x.size
     bad = int(np.count_nonzero(~np.isfinite(x)))
     if bad:
@@ -285,8 +289,11 @@ def _spread(x: np.ndarray, chunk: int = 1 << 20) -> float:
     copy of an hour-long recording beside it. Inf or NaN where the spread overflows a float64 (judged by the
     caller)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        mean = float(np.mean(x))
-        total = sum(float(np.square(x[i : i + chunk] - mean).sum()) for i in range(0, x.size, chunk))
+        mean = float(np.mean(x, dtype=np.float64))
+        total = sum(
+            float(np.square(x[i : i + chunk].astype(np.float64, copy=False) - mean).sum())
+            for i in range(0, x.size, chunk)
+        )
         return math.sqrt(total / x.size) if x.size else math.nan
 
 
@@ -747,7 +754,8 @@ def _read_npy(path: Path) -> _Content:
         raise DataError(f"{path}: an array of {values.dtype}, expected real numbers (int or float)")
     if values.ndim not in (1, 2):
         raise DataError(f"{path}: an array of shape {values.shape}, expected 1-D or 2-D (samples x channels)")
-    values = values.astype(np.float64, copy=False)  # no second copy of a float64 file
+    if values.dtype.kind != "f" or values.dtype.itemsize < 4:  # float32 and float64 stay: no copy of a long file
+        values = values.astype(np.float64)
     if values.ndim == 2 and values.shape[0] < values.shape[1]:
         values = values.T  # channels along the short dimension
     content = _new_content()

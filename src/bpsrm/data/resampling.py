@@ -55,7 +55,7 @@ class Resampler:
     def __init__(self, signal: np.ndarray, from_hz: float, to_hz: float) -> None:
         from_hz = real_number("from_hz", from_hz, above=0)
         to_hz = real_number("to_hz", to_hz, above=0)
-        self.signal = array("resample: signal", signal, ndim=1).astype(np.float64, copy=False)  # no second copy
+        self.signal = array("resample: signal", signal, ndim=1)  # as given: float64 a span at a time
         ratio = Fraction(to_hz) / Fraction(from_hz)
         self.length = round(ratio * self.signal.size)
         approx = ratio.limit_denominator(MAX_DENOMINATOR)
@@ -83,7 +83,7 @@ class Resampler:
         else:
             self.up, self.down = approx.numerator, approx.denominator
             self.window = ("kaiser", 5.0)  # resample_poly's default, with padtype="mean": the mean beyond the ends
-            self.background = float(np.mean(self.signal))
+            self.background = float(np.mean(self.signal, dtype=np.float64))
             taps = 20 * max(self.up, self.down) + 1
         self.computed = -(-self.signal.size * self.up // self.down)  # resample_poly's output: ceil(n * up / down)
         if self.up == 1 and self.window is not None and not isinstance(self.window, tuple):
@@ -95,7 +95,7 @@ class Resampler:
         first = whole_number("Resampler.span: first", first, 0, self.length)
         stop = whole_number("Resampler.span: stop", stop, first, self.length)
         if self.window is None:
-            return self.signal[first:stop].copy()
+            return self.signal[first:stop].astype(np.float64)  # a copy
         end = min(stop, self.computed)
         out = self._filtered(first, end) if first < end else np.zeros(0)
         if stop > end:  # past the filter's output (end == computed): its last sample repeated
@@ -109,7 +109,7 @@ class Resampler:
 
         low = max(0, (first * self.down // self.up - self.reach) // self.down * self.down)  # a multiple of down
         high = min(self.signal.size, -(-stop * self.down // self.up) + self.reach)
-        part = self.signal[low:high]
+        part = self.signal[low:high].astype(np.float64, copy=False)
         if self.background:
             part = part - self.background
         y = scipy.signal.resample_poly(part, self.up, self.down, window=self.window, padtype="constant")

@@ -135,7 +135,7 @@ class VibrationPreprocess:
         at the model rate without its whole resampled copy in memory."""
         source = self.source_rate(rate_hz, rpm, where)
         try:
-            return Resampler(np.asarray(signal, dtype=np.float64), source, self.sample_rate_hz)
+            return Resampler(np.asarray(signal), source, self.sample_rate_hz)  # float32 stays float32 until a span
         except ParameterError as exc:  # a rate far below the model's (a misread rate)
             raise DataError(f"{where}: {exc}") from None
 
