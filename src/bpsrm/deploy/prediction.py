@@ -344,7 +344,8 @@ def _level_warning(prepared: FileInput, levels: np.ndarray, outside: np.ndarray,
         f"in the unit of the training recordings) outside the {low:.3g} to {high:.3g} the model accepts (its "
         f"training windows' {pre.level_range[0]:.3g} to {pre.level_range[1]:.3g}, widened {LEVEL_MARGIN:g} times "
         f"each way): {' and '.join(sides)}. A disconnected or dead sensor, a gain or unit off by ten times or more, "
-        f"a machine at rest, or a knock? {consequence}"
+        f"a machine at rest, a knock, or a machine far quieter or louder than those of the training data? "
+        f"{consequence}"
     )
 
 
