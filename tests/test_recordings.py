@@ -1026,3 +1026,19 @@ def test_a_long_csv_is_read_without_a_python_object_per_line(tmp_path: Path, abo
     np.testing.assert_allclose(recording.signal, x, rtol=1e-5, atol=1e-6)  # 6 significant digits in the file
     size = path.stat().st_size
     assert peak < 8 * size, f"{peak / 1e6:.1f} MB at the peak for a {size / 1e6:.1f} MB file"
+
+
+@pytest.mark.parametrize(
+    ("tail", "ending"),
+    [("# end of recording\n", "\n"), ("  \n\n", "\n"), ("% done\r\n", "\r\n"), ("", "\t\n"), ("", "\r")],
+)
+def test_a_csv_ending_in_comments_blanks_or_trailing_separators_reads_its_numbers(tmp_path: Path, tail, ending) -> None:
+    """Lines numpy's reader refuses in the file's own text (a comment or blank line after the data, a tab after the
+    last column, old Macs' CR) are read as the lines they are: by hand, times 0.00, 0.01, ... and values 0, 1, ..."""
+    sep = "\t" if ending == "\t\n" else ","
+    rows = "".join(f"{i / 100:.2f}{sep}{i}{ending}" for i in range(300))
+    path = tmp_path / "r.csv"
+    path.write_bytes(f"time_s{sep}acc{ending}{rows}{tail}".encode())
+    recording = read_recording(path)
+    assert recording.channel == "acc" and recording.sample_rate_hz == pytest.approx(100.0)
+    assert recording.signal.tolist() == [float(i) for i in range(300)]

@@ -558,10 +558,12 @@ def _read_text(path: Path) -> _Content:
             raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
     width = len(header) if header is not None else len(first)
     skip = head[0][0] if header is not None else head[0][0] - 1  # the header, or the comments above the data
-    values = _fast_columns(text, sep, decimal_comma, skip, width)
-    if values is None:  # the slow way, which names the first bad line
+    values = None if _ODD_BREAK.search(text) else _fast_columns(text, sep, decimal_comma, skip, width)
+    if values is None:  # line by line: the stripped data lines through loadtxt, else the reader that names a bad line
         lines = list(_data_lines(text))[1 if header is not None else 0 :]
-        values = _parse_rows(path, lines, sep, decimal_comma, width, header)
+        values = _joined_columns(lines, sep, decimal_comma, width)
+        if values is None:
+            values = _parse_rows(path, lines, sep, decimal_comma, width, header)
 
     names = [str(i) for i in range(width)]
     if header is not None:
@@ -591,21 +593,48 @@ def _read_text(path: Path) -> _Content:
 
 def _data_lines(text: str) -> Iterator[tuple[int, str]]:
     """``(line number, stripped line)`` of the lines of ``text`` that hold something other than a comment (``#``
-    or ``%`` first), one at a time (a list of them took some 130 bytes a line: 2 GB for ten minutes at 25.6 kHz).
-    Lines end at \n, \r\n or old Macs' \r alone."""
-    for number, line in enumerate(io.StringIO(text, newline=None), start=1):
+    or ``%`` first), one at a time: a list of them took some 130 bytes a line, 2 GB for ten minutes at 25.6 kHz.
+    Lines end where :meth:`str.splitlines` ends them (LF, CR LF, old Macs' CR alone, and form feeds and the like,
+    rare enough to be split the costly way)."""
+    lines = text.splitlines() if _ODD_BREAK.search(text) else io.StringIO(text, newline=None)
+    for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if stripped and not stripped.startswith(("#", "%")):
             yield number, stripped
 
 
+_ODD_BREAK = re.compile("[\f\v\x1c\x1d\x1e\x85\u2028\u2029]")
+"""The line boundaries of :meth:`str.splitlines` other than LF and CR, which numpy's reader does not split at."""
+_COMMENT_LINE = re.compile(r"^[ \t]*[#%]", re.MULTILINE)
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def _fast_columns(text: str, sep: str | None, decimal_comma: bool, skip: int, width: int) -> np.ndarray | None:
     """The numbers below the first ``skip`` lines of ``text`` as ``[rows, width]`` float64, read by
-    :func:`numpy.loadtxt` from the text itself; None where it cannot (a comment line among the data, a bad value,
-    another number of columns), for the line-by-line reader to name what is wrong."""
-    if _COMMENT_LINE.search(text, _line_offset(text, skip)):
+    :func:`numpy.loadtxt` from the text itself (blank and comment lines after the last data line left out); None
+    where it cannot (a comment line among the data, a bad value, another number of columns), for the line-by-line
+    readers."""
+    end = _data_end(text)
+    if _COMMENT_LINE.search(text, _line_offset(text, skip), end):
         return None
-    body = text.replace(",", ".") if decimal_comma else text
+    body = text[:end] if end < len(text) else text
+    if decimal_comma:
+        body = body.replace(",", ".")
+    return _loaded(body, sep, width, skip)
+
+
+def _joined_columns(
+    lines: list[tuple[int, str]], sep: str | None, decimal_comma: bool, width: int
+) -> np.ndarray | None:
+    """The numbers of the stripped data ``lines`` through :func:`numpy.loadtxt` (a trailing separator or a blank
+    line of spaces, which it refuses in the file's own text, stripped); None where it cannot."""
+    body = "\n".join(line for _, line in lines)
+    return _loaded(body.replace(",", ".") if decimal_comma else body, sep, width, 0)
+
+
+def _loaded(body: str, sep: str | None, width: int, skip: int) -> np.ndarray | None:
+    """:func:`numpy.loadtxt` of ``body`` below its first ``skip`` lines as ``[rows, width]``; None where it fails
+    (its message lacks the line number in the file) or finds no rows, or another number of columns."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -618,15 +647,21 @@ def _fast_columns(text: str, sep: str | None, decimal_comma: bool, skip: int, wi
                 quotechar='"',
                 skiprows=skip,
             )
-    except Exception:  # numpy's message lacks the line number in the file
+    except Exception:
         return None
     return values if values.shape[1] == width and values.shape[0] > 0 else None
 
 
-_COMMENT_LINE = re.compile(r"^[ \t]*[#%]", re.MULTILINE)
-
-
-_LINE_END = re.compile(r"\r\n|\r|\n")
+def _data_end(text: str) -> int:
+    """Where the last line of ``text`` that is neither blank nor a comment ends (0 when there is none)."""
+    end = len(text)
+    while end > 0:
+        start = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
+        line = text[start:end].strip()
+        if line and not line.startswith(("#", "%")):
+            return end
+        end = max(start - 1, 0)
+    return 0
 
 
 def _line_offset(text: str, lines: int) -> int:
