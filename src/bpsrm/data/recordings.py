@@ -594,7 +594,7 @@ def _read_text(path: Path) -> _Content:
 def _data_lines(text: str) -> Iterator[tuple[int, str]]:
     """``(line number, stripped line)`` of the lines of ``text`` that hold something other than a comment (``#``
     or ``%`` first), one at a time: a list of them took some 130 bytes a line, 2 GB for ten minutes at 25.6 kHz.
-    Lines end where :meth:`str.splitlines` ends them (LF, CR LF, old Macs' CR alone, and form feeds and the like,
+    Lines end where ``str.splitlines`` ends them (LF, CR LF, old Macs' CR alone, and form feeds and the like,
     rare enough to be split the costly way)."""
     lines = text.splitlines() if _ODD_BREAK.search(text) else io.StringIO(text, newline=None)
     for number, line in enumerate(lines, start=1):
@@ -604,7 +604,7 @@ def _data_lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 _ODD_BREAK = re.compile("[\f\v\x1c\x1d\x1e\x85\u2028\u2029]")
-"""The line boundaries of :meth:`str.splitlines` other than LF and CR, which numpy's reader does not split at."""
+"""The line boundaries of ``str.splitlines`` other than LF and CR, which numpy's reader does not split at."""
 _COMMENT_LINE = re.compile(r"^[ \t]*[#%]", re.MULTILINE)
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
