@@ -543,7 +543,8 @@ def _read_text(path: Path) -> _Content:
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     del data
-    head = list(itertools.islice(_data_lines(text), 2))  # the first two lines with data (or a header)
+    odd_breaks = _ODD_BREAK.search(text) is not None  # line ends numpy's reader does not know: line by line only
+    head = list(itertools.islice(_data_lines(text, odd_breaks), 2))  # the first two lines with data (or a header)
     if not head:
         raise DataError(f"{path}: no data lines, expected numeric columns")
     probe = head[1][1] if len(head) > 1 else head[0][1]
@@ -558,9 +559,9 @@ def _read_text(path: Path) -> _Content:
             raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
     width = len(header) if header is not None else len(first)
     skip = head[0][0] if header is not None else head[0][0] - 1  # the header, or the comments above the data
-    values = None if _ODD_BREAK.search(text) else _fast_columns(text, sep, decimal_comma, skip, width)
+    values = None if odd_breaks else _fast_columns(text, sep, decimal_comma, skip, width)
     if values is None:  # line by line: the stripped data lines through loadtxt, else the reader that names a bad line
-        lines = list(_data_lines(text))[1 if header is not None else 0 :]
+        lines = list(_data_lines(text, odd_breaks))[1 if header is not None else 0 :]
         values = _joined_columns(lines, sep, decimal_comma, width)
         if values is None:
             values = _parse_rows(path, lines, sep, decimal_comma, width, header)
@@ -591,12 +592,12 @@ def _read_text(path: Path) -> _Content:
     return content
 
 
-def _data_lines(text: str) -> Iterator[tuple[int, str]]:
+def _data_lines(text: str, odd_breaks: bool) -> Iterator[tuple[int, str]]:
     """``(line number, stripped line)`` of the lines of ``text`` that hold something other than a comment (``#``
     or ``%`` first), one at a time: a list of them took some 130 bytes a line, 2 GB for ten minutes at 25.6 kHz.
     Lines end where ``str.splitlines`` ends them (LF, CR LF, old Macs' CR alone, and form feeds and the like,
-    rare enough to be split the costly way)."""
-    lines = text.splitlines() if _ODD_BREAK.search(text) else io.StringIO(text, newline=None)
+    rare enough to be split the costly way where ``odd_breaks`` says the text holds them)."""
+    lines = text.splitlines() if odd_breaks else io.StringIO(text, newline=None)
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if stripped and not stripped.startswith(("#", "%")):

@@ -80,14 +80,13 @@ class Resampler:
             self.down = ratio.denominator  # scipy.signal.decimate(x, q, ftype="fir", zero_phase=True), whose filter
             self.window = scipy.signal.firwin(20 * self.down + 1, 1.0 / self.down, window="hamming")  # this is
             taps = self.window.size
+            self.length = -(-self.signal.size // self.down)  # decimate keeps every q-th sample from the first
         else:
             self.up, self.down = approx.numerator, approx.denominator
             self.window = ("kaiser", 5.0)  # resample_poly's default, with padtype="mean": the mean beyond the ends
             self.background = float(np.mean(self.signal, dtype=np.float64))
             taps = 20 * max(self.up, self.down) + 1
         self.computed = -(-self.signal.size * self.up // self.down)  # resample_poly's output: ceil(n * up / down)
-        if self.up == 1 and self.window is not None and not isinstance(self.window, tuple):
-            self.length = self.computed  # decimate keeps every q-th sample from the first: ceil(n / q)
         self.reach = taps // self.up + 2  # input samples each side of an output's position: twice what it reads
 
     def span(self, first: int, stop: int) -> np.ndarray:

@@ -23,8 +23,8 @@ entry still carries.
 A recording's window is also "unknown" when its level (its RMS, :func:`bpsrm.data.vibration.window_levels`) lies
 more than :data:`LEVEL_MARGIN` times outside the training windows' ``level_range`` that the checkpoint's
 preprocessing keeps (``level_limits`` in each file's result; ``unknown_because`` in a window's entry says which test
-it failed). A recording's answer is the majority class of its known windows, or "unknown"
-when more than half of its windows are unknown.
+it failed). A recording's answer is the majority class over its windows whose level passed: the class most of them
+get, or "unknown" when more than half of them are unknown by their score, or when none passed.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ __all__ = [
     "write_predictions_csv",
     "plot_predictions",
     "adapt_checkpoint",
-    "answers_unknown",
     "level_limits",
     "LEVEL_MARGIN",
 ]
@@ -97,6 +96,13 @@ class FileInput:
     physical: bool = True
     """Whether a recording's samples are in its sensor's unit, so that its level can be held to the training data's
     (False for a ``.wav``: fractions of full scale)."""
+
+    def checked_limits(self) -> tuple[float, float] | None:
+        """The :func:`level_limits` this recording's windows are held to; None where its level is not checked (an
+        image or events, a checkpoint without a level range, a ``.wav``)."""
+        if self.preprocess is None or not self.physical:
+            return None
+        return level_limits(self.preprocess)
 
     def blocks(self, size: int = BATCH_WINDOWS) -> Iterator[tuple[Tensor, np.ndarray | None]]:
         """Network inputs in batches of at most ``size``, each with its windows' levels
@@ -260,13 +266,6 @@ def predict_files(
     return results
 
 
-def answers_unknown(trained: TrainedModel) -> bool:
-    """Whether any window of this model can be answered "unknown": it has an out-of-distribution calibration, or
-    its preprocessing keeps the training windows' level range."""
-    pre = trained.preprocess
-    return trained.ood is not None or (isinstance(pre, VibrationPreprocess) and pre.level_range is not None)
-
-
 def level_limits(pre: VibrationPreprocess) -> tuple[float, float] | None:
     """The levels a new window must lie within: the training range widened by :data:`LEVEL_MARGIN` each way."""
     if pre.level_range is None:
@@ -282,15 +281,16 @@ def _check_levels(entries: list[dict[str, Any]], prepared: FileInput, levels: np
     assert prepared.preprocess is not None
     for entry, level in zip(entries, levels, strict=True):
         entry["level"] = float(f"{level:.4g}")
-    if not prepared.physical and prepared.preprocess.level_range is not None:
-        return {
-            "level_note": f"{prepared.path}: a .wav holds fractions of its full scale, not the sensor's unit, so "
-            "its level is not held to the training data's (a dead sensor is not caught by it)"
-        }
-    outside = outside_levels(levels, prepared.preprocess)
-    if outside is None:
+    limits = prepared.checked_limits()
+    if limits is None:
+        if not prepared.physical and prepared.preprocess.level_range is not None:
+            return {
+                "level_note": f"{prepared.path}: a .wav holds fractions of its full scale, not the sensor's unit, so "
+                "its level is not held to the training data's (a dead sensor is not caught by it)"
+            }
         return {}
-    low, high = level_limits(prepared.preprocess)  # type: ignore[misc]  # not None where outside is not
+    low, high = limits
+    outside = (levels < low) | (levels > high)
     for entry, out in zip(entries, outside, strict=True):
         entry.setdefault("known", True)  # without an out-of-distribution calibration: known means "level within"
         if out:
@@ -300,20 +300,17 @@ def _check_levels(entries: list[dict[str, Any]], prepared: FileInput, levels: np
             entry["unknown_because"] = [*entry.get("unknown_because", []), "level"]
     report: dict[str, Any] = {"level_limits": [float(f"{low:.4g}"), float(f"{high:.4g}")]}
     if outside.any():
-        report["level_warning"] = _level_warning(prepared, levels, outside)
+        report["level_warning"] = _level_warning(prepared, levels, outside, limits)
     return report
 
 
-def outside_levels(levels: np.ndarray, pre: Any) -> np.ndarray | None:
-    """Which of the window ``levels`` lie outside :func:`level_limits` of the preprocessing ``pre``; None where it
-    keeps no level range (a checkpoint older than the check, or a model of images or events)."""
-    limits = level_limits(pre) if isinstance(pre, VibrationPreprocess) else None
-    if limits is None:
-        return None
-    return (levels < limits[0]) | (levels > limits[1])
-
-
-def _level_warning(prepared: FileInput, levels: np.ndarray, outside: np.ndarray, adapting: bool = False) -> str:
+def _level_warning(
+    prepared: FileInput,
+    levels: np.ndarray,
+    outside: np.ndarray,
+    limits: tuple[float, float],
+    adapting: bool = False,
+) -> str:
     """What windows outside the level limits mean, for the person reading the answer (or, ``adapting``, the
     report of ``bpsrm adapt``, which leaves them out)."""
     pre = prepared.preprocess
@@ -321,7 +318,7 @@ def _level_warning(prepared: FileInput, levels: np.ndarray, outside: np.ndarray,
     flagged = np.flatnonzero(outside)
     first = prepared.starts[int(flagged[0])] / pre.sample_rate_hz
     last = (prepared.starts[int(flagged[-1])] + pre.window) / pre.sample_rate_hz
-    low, high = level_limits(pre)  # type: ignore[misc]  # a level range: limits
+    low, high = limits
     sides = [
         f"{int(part.sum())} {name} (median {float(np.median(levels[part])):.3g})"
         for name, part in (("below", levels < low), ("above", levels > high))
@@ -385,7 +382,8 @@ def uncalibrated_warning(trained: TrainedModel) -> str:
         f"{trained.path}: no out-of-distribution calibration (trained with train.ood_samples=0, or before bpsrm "
         "kept one): "
     )
-    if answers_unknown(trained):  # the level range alone
+    pre = trained.preprocess
+    if isinstance(pre, VibrationPreprocess) and pre.level_range is not None:  # the level range alone
         return start + (
             "it answers 'unknown' only for a signal level far outside its training data's, so every other window "
             "gets one of its classes, also noise, a healthy machine or a fault it never learnt"
@@ -573,35 +571,31 @@ def _adaptation_pool(
     channel: str | int | None,
 ) -> tuple[Tensor, int, list[str]]:
     """The network inputs of every file given to ``bpsrm adapt`` but the windows whose level lies outside the
-    checkpoint's limits (:func:`outside_levels`: a machine at rest or a dead sensor would move the statistics to
-    what no bearing looks like), how many those were, and the files' warnings."""
+    checkpoint's limits (:meth:`FileInput.checked_limits`: a machine at rest or a dead sensor would move the
+    statistics to what no bearing looks like), how many those were, and the files' warnings."""
     inputs: list[Tensor] = []
     left_out = 0
     warnings: list[str] = []
     for item in files:  # one file's prepared signal at a time; only its batches are kept
         prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
         warnings += [prepared.details["warning"]] if prepared.details and "warning" in prepared.details else []
+        batches: list[Tensor] = []
         levels: list[np.ndarray] = []
-        outside_file: list[np.ndarray] = []
         for batch, block_levels in _model_batches(trained, prepared):
-            outside = _outside_of(prepared, block_levels)
-            inputs.append(batch if outside is None else batch[torch.from_numpy(~outside)])
+            batches.append(batch)
             levels += [block_levels] if block_levels is not None else []
-            outside_file += [outside] if outside is not None else []
-        if outside_file and np.concatenate(outside_file).any():
-            outside_here = np.concatenate(outside_file)
-            left_out += int(outside_here.sum())
-            warnings.append(_level_warning(prepared, np.concatenate(levels), outside_here, adapting=True))
+        limits = prepared.checked_limits()
+        if limits is None or not levels:
+            inputs += batches
+            continue
+        every = np.concatenate(levels)
+        outside = (every < limits[0]) | (every > limits[1])
+        inputs.append(torch.cat(batches)[torch.from_numpy(~outside)])
+        if outside.any():
+            left_out += int(outside.sum())
+            warnings.append(_level_warning(prepared, every, outside, limits, adapting=True))
     pool = torch.cat(inputs) if inputs else torch.empty(0)
     return pool, left_out, warnings
-
-
-def _outside_of(prepared: FileInput, levels: np.ndarray | None) -> np.ndarray | None:
-    """:func:`outside_levels` of a file's windows; None where its level is not checked (no level range, a ``.wav``,
-    an image or events)."""
-    if levels is None or not prepared.physical:
-        return None
-    return outside_levels(levels, prepared.preprocess)
 
 
 @torch.no_grad()
