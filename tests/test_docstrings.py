@@ -38,6 +38,7 @@ PUBLIC_MODULES = [
     "bpsrm.checks",
     "bpsrm.user_code",
     "bpsrm.data.resampling",
+    "bpsrm.data.time_column",
     "bpsrm.data",
     "bpsrm.environment",
 ]

@@ -384,6 +384,52 @@ def test_csv_uneven_time_column_states_no_rate_and_is_read_only_at_its_mean_rate
         read_recording(path, sample_rate_hz=30_000)
 
 
+@pytest.mark.parametrize(("start", "time_format"), [(0.0, "%.5f"), (300.0, "%.8g"), (99.5, "%.8g")])
+def test_a_time_column_rounded_finer_than_a_step_states_the_rate(
+    tmp_path: Path, rec105, start: float, time_format: str
+) -> None:
+    """A logger writing 25.6 kHz times with 5 decimals, or with 8 significant digits from 100 s on, rounds them by
+    up to 0.13 of a step: more than the tenth of a step evenly spaced times were allowed, so such a column was
+    refused and the rate asked for (session 36's notes). The column still places every sample: it states 25.6 kHz,
+    and a time column of real jitter written the same way is still refused."""
+    x = rec105["25.6k"][:30_000]
+    t = start + np.arange(x.size) / 25_600
+    path = tmp_path / "logger.csv"
+    np.savetxt(path, np.column_stack([t, x]), delimiter=",", header="time,acc", comments="", fmt=[time_format, "%.17g"])
+    assert np.max(np.abs(np.loadtxt(path, delimiter=",", skiprows=1)[:, 0] - t)) > 0.1 / 25_600  # rounded past it
+    rec = read_recording(path)
+    assert rec.channels == ("acc",) and rec.sample_rate_hz == 25_600
+    np.testing.assert_array_equal(rec.signal, x)
+    jitter = np.random.default_rng(2).uniform(-0.3, 0.3, x.size) / 25_600  # 0.3 of a step, then the same rounding
+    np.savetxt(
+        path,
+        np.column_stack([t + jitter, x]),
+        delimiter=",",
+        header="time,acc",
+        comments="",
+        fmt=[time_format, "%.17g"],
+    )
+    with pytest.raises(DataError, match=r"the time column 'time' is not evenly spaced"):
+        read_recording(path)
+
+
+def test_written_rounding_is_half_the_last_digit_written() -> None:
+    """By hand: ``%.5f`` moves a time by at most 5e-6 s; ``%.8g`` by 5e-7 s below 100 s and 5e-6 s from 100 s on
+    (one decimal fewer); times written in full, not at all."""
+    from bpsrm.data.time_column import written_rounding
+
+    def rounding_of(values: np.ndarray, form: str) -> np.ndarray:
+        written = np.array([float(form % v) for v in values])
+        return written_rounding(written)(written)
+
+    t = np.linspace(0.0, 2.0, 1001) + 1 / 3
+    np.testing.assert_allclose(rounding_of(t, "%.5f"), 5e-6)
+    crossing = 99.9 + np.arange(1000) / 5000  # 99.9 s to 100.1 s
+    expected = np.where(np.array([float(f"{v:.8g}") for v in crossing]) < 100, 5e-7, 5e-6)
+    np.testing.assert_allclose(rounding_of(crossing, "%.8g"), expected)
+    np.testing.assert_array_equal(rounding_of(t, "%.17g"), 0.0)
+
+
 def test_a_time_column_rounded_coarser_than_a_step_reads_at_the_rate_given(tmp_path: Path, rec105) -> None:
     """25.6 kHz times written with 4 decimals step 0 or 1e-4 s: evenly spaced samples whose time column cannot
     say so (helper-52); read at the rate given, which their mean step agrees with."""

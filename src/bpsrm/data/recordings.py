@@ -19,7 +19,7 @@
   is accepted. A column named ``time``, ``t``, ``timestamp`` or ``zeit``, alone or with a unit as
   ``time_s``, ``time [s]``, ``Time (sec)`` or ``time seconds``, holds times in seconds; with ``ms`` (``msec``)
   in milliseconds, with ``us`` (``usec``, ``µs``) in microseconds: it is never a channel, and when it is evenly
-  spaced it gives the sample rate.
+  spaced (to the precision it was written with: :mod:`bpsrm.data.time_column`) it gives the sample rate.
 * ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
   named by their index). The file holds no rate.
 * ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
@@ -67,6 +67,7 @@ from ..errors import DataError, ParameterError, shown
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 from .resampling import resample  # re-exported: recordings' readers and resample went together
+from .time_column import is_time_axis, rate_from_times, uneven_times
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
 
@@ -580,13 +581,13 @@ def _read_text(path: Path) -> _Content:
         unit = _TIME_NAME.match(name) if header is not None and content.time_column is None else None
         scale = _SECONDS_PER.get(next((g.lower() for g in unit.groups() if g), "s"), 1.0) if unit else 1.0
         seconds = values[:, i] * scale if scale != 1.0 else values[:, i]
-        if unit is not None and _time_axis(seconds):
+        if unit is not None and is_time_axis(seconds):
             content.time_column = name
-            rate = _rate_from_times(seconds)
+            rate = rate_from_times(seconds)
             if rate is not None:
                 content.rates.append((rate, f"time column {name!r}"))
             else:
-                content.uneven_times = _uneven_times(name, seconds)
+                content.uneven_times = uneven_times(name, seconds)
             continue
         content.channels[name] = values[:, i]
     return content
@@ -722,23 +723,6 @@ def _parse_rows(
     return out
 
 
-def _time_axis(values: np.ndarray) -> bool:
-    """Whether a column named like time is one: finite, never decreasing and not constant. Otherwise (a
-    temperature ``T``, say) it is a channel like the others."""
-    return bool(values.size >= 2 and np.all(np.isfinite(values)) and np.all(np.diff(values) >= 0)) and bool(
-        values[-1] > values[0]
-    )
-
-
-def _uneven_times(name: str, times: np.ndarray) -> tuple[str, float]:
-    """What is wrong with a time axis that states no rate (:func:`_time_axis` holds), and the rate of its mean
-    step (times rounded coarser than a step, or a logger's jitter, still have the right mean step)."""
-    steps = np.diff(times)
-    mean = float(times[-1] - times[0]) / (times.size - 1)
-    what = f"the time column {name!r} is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g} s)"
-    return what, 1.0 / mean
-
-
 def _check_uneven_times(path: Path, uneven: tuple[str, float], given_rate: float | None) -> None:
     """A DataError unless the caller gave a rate that the uneven time column's mean step agrees with: read as
     evenly spaced, samples of uneven times would mix sample spacings without a word."""
@@ -755,24 +739,6 @@ def _check_uneven_times(path: Path, uneven: tuple[str, float], given_rate: float
             "given; the samples cannot be read as evenly spaced at that rate. Check the rate, or resample the "
             "recording onto an even grid"
         )
-
-
-def _rate_from_times(times: np.ndarray) -> float | None:
-    """The sample rate of evenly spaced times in seconds (each within a tenth of a step of a regular grid)."""
-    if times.size < 2 or not np.all(np.isfinite(times)):
-        return None
-    span = float(times[-1] - times[0])
-    if not span > 0:
-        return None
-    step = span / (times.size - 1)
-    grid = times[0] + step * np.arange(times.size)
-    if float(np.max(np.abs(times - grid))) > 0.1 * step:
-        return None
-    rate = 1.0 / step
-    if not math.isfinite(rate):  # a step below 1e-308 s: read_recording refuses the rate, not a crash here
-        return rate
-    whole = round(rate)
-    return float(whole) if abs(rate - whole) <= 1e-6 * rate else rate
 
 
 # ---------------------------------------------------------------------------------------------------------------------
