@@ -375,9 +375,11 @@ def _eval_command(args: argparse.Namespace) -> int:
 
 
 def _warn(report: dict[str, Any]) -> None:
-    """A report's ``warning``, ``level_warning`` and ``file_warnings``, if it has them, on stderr too (the JSON
-    may go to a file or a pipe)."""
-    warnings = [report[key] for key in ("warning", "level_warning") if key in report]
+    """A report's ``warning``, ``hum_warning``, ``level_warning`` and ``file_warnings``, if it has them, on stderr
+    too (the JSON may go to a file or a pipe)."""
+    from .deploy.prediction import FILE_WARNINGS
+
+    warnings = [report[key] for key in (*FILE_WARNINGS, "level_warning") if key in report]
     warnings += list(report.get("file_warnings", []))
     for warning in warnings:
         print(f"bpsrm: warning: {warning}", file=sys.stderr)

@@ -24,7 +24,9 @@ A recording's window is also "unknown" when its level (its RMS, :func:`bpsrm.dat
 more than :data:`LEVEL_MARGIN` times outside the training windows' ``level_range`` that the checkpoint's
 preprocessing keeps (``level_limits`` in each file's result; ``unknown_because`` in a window's entry says which test
 it failed). A recording's answer is the majority class over its windows whose level passed: the class most of them
-get, or "unknown" when more than half of them are unknown by their score, or when none passed.
+get, or "unknown" when more than half of them are unknown by their score, or when none passed. A recording with
+more than :data:`~bpsrm.data.mains.HUM_SHARE` of its power at the mains frequency and its harmonics
+(:func:`~bpsrm.data.mains.mains_hum`) gets a ``hum_warning``; its answers stand.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.mains import HUM_SHARE, Hum, mains_hum
 from ..data.preprocess import EVENT_READERS, EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
 from ..data.resampling import Resampler
@@ -68,6 +71,9 @@ UNKNOWN = "unknown"
 BATCH_WINDOWS = 64
 """Windows of a recording resampled and classified at once. The network's activations for a batch dominate the
 memory of ``predict`` (256 windows of the CWRU models took about 0.4 GB more than 64, and no less time)."""
+FILE_WARNINGS = ("warning", "hum_warning")
+"""The keys of a recording's warnings that reading it gives (its rate, mains hum); ``level_warning`` comes after
+its windows are classified."""
 LEVEL_MARGIN = 10.0
 """How far outside the training windows' level range (:attr:`~bpsrm.data.vibration.VibrationPreprocess.level_range`)
 a window's level may lie before the window is answered "unknown": below ``low / 10`` or above ``high * 10`` (20 dB).
@@ -205,6 +211,9 @@ def _recording_input(
         "channel": recording.channel,
         "seconds": recording.signal.size / rate,
     }
+    hum = mains_hum(recording.signal, rate)
+    if hum is not None and hum.share > HUM_SHARE:
+        details["hum_warning"] = _hum_warning(path, recording.channel, hum)
     # the rate the signal is resampled from: at the reference speed, a slower shaft reads as a faster rate
     source = pre.source_rate(rate, recording.rpm, str(path))
     if source < pre.sample_rate_hz:  # up-sampled: the band between the two Nyquist frequencies is empty
@@ -222,6 +231,18 @@ def _recording_input(
         starts=starts,
         details=details,
         physical=recording.physical,
+    )
+
+
+def _hum_warning(path: Path, channel: str | None, hum: Hum) -> str:
+    """What a recording dominated by mains hum (:mod:`bpsrm.data.mains`) means for its answers."""
+    where = f"{path} (channel {channel})" if channel not in (None, "0") else str(path)
+    return (
+        f"{where}: {hum.share:.0%} of its power lies in narrow lines at {hum.frequency_hz:g} Hz and its harmonics, "
+        "the mains frequency (a machine's own vibration put at most 7.5% there in the CWRU recordings). If that is "
+        "electrical pickup (a ground loop, an unshielded cable beside a power line), it hides the vibration the "
+        "model reads, and its windows may be answered unknown or wrongly: check the sensor's cabling and grounding, "
+        "or filter the lines out before predicting"
     )
 
 
@@ -578,7 +599,8 @@ def _adaptation_pool(
     warnings: list[str] = []
     for item in files:  # one file's prepared signal at a time; only its batches are kept
         prepared = file_input(trained, item, sample_rate_hz, rpm, channel)
-        warnings += [prepared.details["warning"]] if prepared.details and "warning" in prepared.details else []
+        details = prepared.details or {}
+        warnings += [details[key] for key in FILE_WARNINGS if key in details]
         batches: list[Tensor] = []
         levels: list[np.ndarray] = []
         for batch, block_levels in _model_batches(trained, prepared):
