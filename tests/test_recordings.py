@@ -424,7 +424,7 @@ def test_written_rounding_is_half_the_last_digit_written() -> None:
 
     t = np.linspace(0.0, 2.0, 1001) + 1 / 3
     np.testing.assert_allclose(rounding_of(t, "%.5f"), 5e-6)
-    crossing = 99.9 + np.arange(1000) / 5000  # 99.9 s to 100.1 s
+    crossing = 99.9 + np.arange(5120) / 25_600  # 99.9 s to 100.1 s
     expected = np.where(np.array([float(f"{v:.8g}") for v in crossing]) < 100, 5e-7, 5e-6)
     np.testing.assert_allclose(rounding_of(crossing, "%.8g"), expected)
     np.testing.assert_array_equal(rounding_of(t, "%.17g"), 0.0)
@@ -489,6 +489,40 @@ def test_csv_semicolon_decimal_comma(tmp_path: Path, rec105) -> None:
     rec = read_recording(path)
     np.testing.assert_allclose(rec.signal, x, rtol=0, atol=5e-11)
     assert rec.sample_rate_hz == pytest.approx(12_000, rel=1e-6)
+
+
+@pytest.mark.parametrize("header", [None, "accel", "time accel"])
+def test_decimal_commas_between_spaces_or_alone_on_a_line_are_decimal_commas(tmp_path: Path, rec105, header) -> None:
+    """One channel written with decimal commas ("-0,012345" a line) was read as two integer columns, 0 and 12345,
+    the sign lost; "--channel 1" then gave those integers as the signal without a word. With spaces between
+    the numbers ("0,00005 -0,012345") the reader refused every line. Both are read as the numbers written now."""
+    x = rec105["20k"][:4_000]
+    lines = [f"{v:.6f}" for v in x]
+    if header == "time accel":
+        lines = [f"{i / 20_000:.5f} {v}" for i, v in enumerate(lines)]
+    path = tmp_path / "logger.txt"
+    path.write_text((f"{header}\n" if header else "") + "\n".join(lines).replace(".", ",") + "\n")
+    rec = read_recording(path, sample_rate_hz=None if header == "time accel" else 20_000)
+    assert rec.channels == ((header.split()[-1],) if header else ("0",))
+    np.testing.assert_array_equal(rec.signal, [float(f"{v:.6f}") for v in x])
+    assert rec.sample_rate_hz == 20_000
+
+
+@pytest.mark.parametrize(
+    ("text", "columns"),
+    [
+        ("1,5\n2,7\n3,1\n", [[1, 5], [2, 7], [3, 1]]),  # two integers a line: the file cannot tell, so commas separate
+        ("0,512\n1,498\n2,-3\n", [[0, 512], [1, 498], [2, -3]]),  # a sample number and ADC counts
+        ("a,b\n0,125\n0,05\n", [[0, 125], [0, 5]]),  # the header's commas separate its names: so do the data's
+        ("0.5,1.25\n-0.5,2\n", [[0.5, 1.25], [-0.5, 2]]),
+    ],
+)
+def test_commas_that_separate_columns_stay_separators(tmp_path: Path, text: str, columns: list) -> None:
+    path = tmp_path / "plain.csv"
+    path.write_text(text)
+    for channel in (0, 1):
+        rec = read_recording(path, sample_rate_hz=1_000, channel=channel)
+        np.testing.assert_array_equal(rec.signal, [row[channel] for row in columns])
 
 
 def test_txt_whitespace_and_tabs(tmp_path: Path, rec105) -> None:

@@ -16,7 +16,9 @@
   or spaces, with or without a header line (which names the channels; without
   one, the channels are ``"0"``, ``"1"``, ...). Lines starting with ``#`` or
   ``%`` are comments. With a semicolon, tab or space separator a decimal comma
-  is accepted. A column named ``time``, ``t``, ``timestamp`` or ``zeit``, alone or with a unit as
+  is accepted, and so is one number a line written with one ("-0,25"; where the
+  file cannot tell it from two integers, as with "1,5" on every line, the
+  commas separate: :func:`_commas_are_decimal`). A column named ``time``, ``t``, ``timestamp`` or ``zeit``, alone or with a unit as
   ``time_s``, ``time [s]``, ``Time (sec)`` or ``time seconds``, holds times in seconds; with ``ms`` (``msec``)
   in milliseconds, with ``us`` (``usec``, ``µs``) in microseconds: it is never a channel, and when it is evenly
   spaced (to the precision it was written with: :mod:`bpsrm.data.time_column`) it gives the sample rate.
@@ -551,6 +553,8 @@ def _read_text(path: Path) -> _Content:
     probe = head[1][1] if len(head) > 1 else head[0][1]
     sep = next((s for s in (";", "\t", ",") if s in probe), None)
     decimal_comma = sep != "," and any(_DECIMAL_COMMA.match(field) for field in _split(probe, sep))
+    if sep == "," and _commas_are_decimal([line for _, line in itertools.islice(_data_lines(text, odd_breaks), 1000)]):
+        sep, decimal_comma = None, True  # "0,125 -0,5" or "-0,25" alone: decimal commas between spaces, or none
 
     first = _split(head[0][1], sep)
     header: list[str] | None = None
@@ -591,6 +595,45 @@ def _read_text(path: Path) -> _Content:
             continue
         content.channels[name] = values[:, i]
     return content
+
+
+def _commas_are_decimal(lines: list[str]) -> bool:
+    """Whether the commas of ``lines`` (the first data lines of a text, a header perhaps first) are decimal commas
+    between numbers separated by spaces or tabs ("0,125 -0,5"), or one number a line ("-0,25"), rather than
+    separators. Yes where only that reading makes numbers of every line; where both do, as the header says (its
+    names separated by commas, or by spaces alone), else where some line holds what no writer of integers writes:
+    a signed zero or a leading zero ("-0,25" read as the integers -0 and 25, "0,05" as 0 and 05). Two integers a
+    line with neither ("1,5") stay two columns: the file cannot tell."""
+    if not lines:
+        return False
+    header = not _decimal_numbers(lines[0]) and not _comma_numbers(lines[0])
+    data = lines[1:] if header else lines
+    if not data or not all(_decimal_numbers(line) for line in data):
+        return False
+    if not all(_comma_numbers(line) for line in data) or len({len(_split(line, ",")) for line in data}) > 1:
+        return True
+    if header:
+        names = len(_split(lines[0], ","))
+        if names > 1 and names == len(_split(data[0], ",")):
+            return False  # "a,b" above "0,125": commas separate the names, and the numbers
+        if names == 1 and len(_split(lines[0], None)) == len(_split(data[0], None)):
+            return True  # "accel" above "0,125", "time accel" above "0,0 0,125"
+    return any(_INTEGER_TELL.match(field) for line in data for field in _split(line, ","))
+
+
+def _decimal_numbers(line: str) -> bool:
+    """Whether every field of ``line`` split at spaces is a number, read with a decimal comma."""
+    fields = _split(line, None)
+    return bool(fields) and all(field.count(",") <= 1 and _number(field, True) is not None for field in fields)
+
+
+def _comma_numbers(line: str) -> bool:
+    """Whether every field of ``line`` split at commas is a number."""
+    return all(_number(field, False) is not None for field in _split(line, ","))
+
+
+_INTEGER_TELL = re.compile(r"^(?:[+-]0\d*|[+-]?0\d+)$")
+"""A signed zero or a zero before other digits: how a decimal comma's sides may look, and no program's integer."""
 
 
 def _data_lines(text: str, odd_breaks: bool) -> Iterator[tuple[int, str]]:
