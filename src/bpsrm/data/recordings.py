@@ -18,7 +18,8 @@
   ``%`` are comments. With a semicolon, tab or space separator a decimal comma
   is accepted, and so is one number a line written with one ("-0,25"; where the
   file cannot tell it from two integers, as with "1,5" on every line, the
-  commas separate: :func:`_commas_are_decimal`). A column named ``time``, ``t``, ``timestamp`` or ``zeit``, alone or with a unit as
+  commas separate: :func:`_commas_are_decimal`). A column named ``time``, ``t``,
+  ``timestamp`` or ``zeit``, alone or with a unit as
   ``time_s``, ``time [s]``, ``Time (sec)`` or ``time seconds``, holds times in seconds; with ``ms`` (``msec``)
   in milliseconds, with ``us`` (``usec``, ``µs``) in microseconds: it is never a channel, and when it is evenly
   spaced (to the precision it was written with: :mod:`bpsrm.data.time_column`) it gives the sample rate.

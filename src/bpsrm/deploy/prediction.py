@@ -211,11 +211,11 @@ def _recording_input(
         "channel": recording.channel,
         "seconds": recording.signal.size / rate,
     }
-    hum = mains_hum(recording.signal, rate)
-    if hum is not None and hum.share > HUM_SHARE:
-        details["hum_warning"] = _hum_warning(path, recording.channel, hum)
     # the rate the signal is resampled from: at the reference speed, a slower shaft reads as a faster rate
     source = pre.source_rate(rate, recording.rpm, str(path))
+    hum = mains_hum(recording.signal, rate, top_hz=min(rate, pre.sample_rate_hz * rate / source) / 2)  # model's band
+    if hum is not None and hum.share > HUM_SHARE:
+        details["hum_warning"] = _hum_warning(path, recording.channel, hum)
     if source < pre.sample_rate_hz:  # up-sampled: the band between the two Nyquist frequencies is empty
         speed = f" (at {recording.rpm:g} rpm: {source:g} Hz at the reference speed)" if source != rate else ""
         details["warning"] = (
@@ -238,11 +238,12 @@ def _hum_warning(path: Path, channel: str | None, hum: Hum) -> str:
     """What a recording dominated by mains hum (:mod:`bpsrm.data.mains`) means for its answers."""
     where = f"{path} (channel {channel})" if channel not in (None, "0") else str(path)
     return (
-        f"{where}: {hum.share:.0%} of its power lies in narrow lines at {hum.frequency_hz:g} Hz and its harmonics, "
-        "the mains frequency (a machine's own vibration put at most 7.5% there in the CWRU recordings). If that is "
-        "electrical pickup (a ground loop, an unshielded cable beside a power line), it hides the vibration the "
-        "model reads, and its windows may be answered unknown or wrongly: check the sensor's cabling and grounding, "
-        "or filter the lines out before predicting"
+        f"{where}: {hum.share:.1%} of its power in the band the model reads lies in narrow lines at "
+        f"{hum.frequency_hz:g} Hz and its harmonics, the mains frequency (the CWRU recordings put at most 6.6% "
+        "there). Electrical pickup (a ground loop, an unshielded cable beside a power line) hides the vibration the "
+        "model reads: its windows may be answered unknown or wrongly; check the sensor's cabling and grounding, or "
+        "filter the lines out before predicting. (A 2-pole motor turning at nearly "
+        f"{60 * hum.frequency_hz:g} rpm puts its own vibration there too.)"
     )
 
 
