@@ -413,6 +413,34 @@ def test_a_time_column_rounded_finer_than_a_step_states_the_rate(
         read_recording(path)
 
 
+@pytest.mark.parametrize(
+    ("case", "time_format", "rate"),
+    [("dropped", "%.5f", 25_600), ("twice", "%.5f", 25_600), ("dropped", "%.4f", 8_000), ("twice", "%.4f", 9_900)],
+)
+def test_a_sample_missing_or_written_twice_is_no_even_time_column(tmp_path: Path, case, time_format, rate) -> None:
+    """The allowance for rounding let a column with one sample missing (read at 7999.8 Hz) or one time written
+    twice (9900.25 Hz) pass as even (helper-88). Each step is now held to the step too, and a precision coarser
+    than a fifth of a step (``%.4f`` at 8 kHz: 0.4) allows nothing."""
+    t = np.arange(20_001) / rate
+    t = np.delete(t, 10_000) if case == "dropped" else np.insert(t, 7_000, t[7_000])[:-2]
+    path = tmp_path / "gap.csv"
+    x = np.sin(np.arange(t.size) * 0.01)
+    np.savetxt(path, np.column_stack([t, x]), delimiter=",", header="time,acc", comments="", fmt=[time_format, "%.6g"])
+    with pytest.raises(DataError, match=r"the time column 'time' is not evenly spaced"):
+        read_recording(path)
+
+
+@pytest.mark.parametrize(("start", "samples"), [(10_000.0, 128_000), (300.0, 2_048), (100.0, 2_048), (1_000.0, 20_000)])
+def test_times_from_a_large_start_state_the_rate(tmp_path: Path, start: float, samples: int) -> None:
+    """A short run of times from 10,000 s clusters near a multiple of 10,000: it seemed written with one digit,
+    coarser than a step, and was refused (helper-88). Grids coarser than the step are no longer tried."""
+    t = start + np.arange(samples) / 25_600
+    path = tmp_path / "late.csv"
+    x = np.sin(np.arange(samples) * 0.01)
+    np.savetxt(path, np.column_stack([t, x]), delimiter=",", header="time,acc", comments="", fmt=["%.5f", "%.6g"])
+    assert read_recording(path).sample_rate_hz == 25_600
+
+
 def test_written_rounding_is_half_the_last_digit_written() -> None:
     """By hand: ``%.5f`` moves a time by at most 5e-6 s; ``%.8g`` by 5e-7 s below 100 s and 5e-6 s from 100 s on
     (one decimal fewer); times written in full, not at all."""

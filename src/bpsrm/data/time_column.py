@@ -5,12 +5,18 @@ spaced: each time ``t_i`` (seconds, ``i = 0 .. n-1``) lies on the grid from the 
 
     | t_i - (t_0 + i * step) | <= step / 10 + r_i + max(r_0, r_{n-1}),   step = (t_{n-1} - t_0) / (n - 1),
 
+and so does each step between two times,
+
+    | t_{i+1} - t_i - step | <= step / 10 + r_i + r_{i+1},
+
 where ``r_i`` is how far writing ``t_i`` with the column's precision can have moved it (:func:`written_rounding`;
-the last term allows for the rounding of the two ends the grid is drawn from). A logger that writes ``%.5f``
-seconds rounds 25.6 kHz times by up to 0.13 of a step, and ``%.8g`` does so from 100 s on: such a column still
-places every sample, and states the rate ``1 / step``. A column written coarser than a step (``%.4f`` at 25.6 kHz:
-steps of 0 and 1e-4 s) cannot say where each sample lies; it states no rate, and the reader asks for one
-(:func:`uneven_times` says what is wrong with it).
+the first rule's last term allows for the rounding of the two ends the grid is drawn from). Times written in full
+have ``r = 0``: the rules are then the tenth of a step of old. A logger that writes ``%.5f`` seconds rounds 25.6
+kHz times by up to 0.13 of a step, and ``%.8g`` does so from 100 s on: such a column still places every sample,
+and states the rate ``1 / step``. A precision coarser than :data:`MAX_ROUNDING` of a step counts for nothing
+(``%.4f`` at 25.6 kHz, steps of 0 and 1e-4 s, or at 8 kHz, 0.4 of a step): such a column could hide a sample
+missing or written twice, so it states no rate unless its times lie within the tenth of a step, and the reader
+asks for one (:func:`uneven_times` says what is wrong with it).
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ MAX_DIGITS = 12
 GRID_SLACK = 1e-3
 #: Evenly spaced times lie within this share of a step of their grid, besides their written rounding.
 STEP_SLACK = 0.1
+#: The most a time may have been moved by its written rounding, in steps. With it below a fifth of a step, a step
+#: read off two rounded times lies within 0.5 of a step of the true one (a tenth of slack, two fifths of rounding),
+#: so a sample missing (a step of 2) or written twice (0) still shows; a column written coarser states no rate.
+MAX_ROUNDING = 0.2
 
 
 def is_time_axis(values: np.ndarray) -> bool:
@@ -72,29 +82,39 @@ def _on_grid(times: np.ndarray, quantum: Callable[[np.ndarray], np.ndarray | flo
     return True
 
 
-def _written_grids(times: np.ndarray) -> tuple[int | None, int | None]:
-    """The fewest decimals and the fewest significant digits that every time is written with, each None when no
-    precision up to :data:`MAX_DECIMALS` or :data:`MAX_DIGITS` holds them all (times written in full)."""
+def _written_grids(times: np.ndarray, finest: float) -> tuple[int | None, int | None]:
+    """The fewest decimals and the fewest significant digits that every time is written with, among the grids
+    finer than ``finest`` seconds (at the largest time); each None when none up to :data:`MAX_DECIMALS` or
+    :data:`MAX_DIGITS` holds them all (times written in full). Coarser grids are not tried: times that cluster
+    near one of their points (a short recording from 10,000 s) would seem written with a digit or two."""
     top = max(abs(float(times.min())), abs(float(times.max())))
     decimals = next(
         (
             k
             for k in range(MAX_DECIMALS + 1)
-            if top * 10.0**k <= 10.0**MAX_DIGITS and _on_grid(times, _decimal_quantum(k))
+            if 10.0**-k < finest and top * 10.0**k <= 10.0**MAX_DIGITS and _on_grid(times, _decimal_quantum(k))
         ),
         None,
     )
-    digits = next((d for d in range(1, MAX_DIGITS + 1) if _on_grid(times, _digit_quantum(d))), None)
+    top_digit = math.floor(math.log10(top)) if top > 0 else 0
+    digits = next(
+        (
+            d
+            for d in range(1, MAX_DIGITS + 1)
+            if 10.0 ** (top_digit - d + 1) < finest and _on_grid(times, _digit_quantum(d))
+        ),
+        None,
+    )
     return decimals, digits
 
 
-def written_rounding(times: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def written_rounding(times: np.ndarray, finest: float = math.inf) -> Callable[[np.ndarray], np.ndarray]:
     """How far writing each time with the column's precision can have moved it: half the spacing of the coarsest
     grid of decimals (``%.5f``) and of significant digits (``%.8g``) that holds every time, the larger of the two
     (a value on a grid lies on every finer one, so the coarsest holding all is the precision written; ``%.8g``
-    gives 6 decimals below 100 s and 5 above). Returned as a function of a span of the times; 0 for times
-    written in full."""
-    decimals, digits = _written_grids(times)
+    gives 6 decimals below 100 s and 5 above), among the grids finer than ``finest`` seconds. Returned as a
+    function of a span of the times; 0 for times written in full."""
+    decimals, digits = _written_grids(times, finest)
     decimal = 0.5 * 10.0**-decimals if decimals is not None else 0.0
     digit = _digit_quantum(digits) if digits is not None else None
 
@@ -114,16 +134,16 @@ def rate_from_times(times: np.ndarray) -> float | None:
     if not span > 0:
         return None
     step = span / (times.size - 1)
-    if _largest_miss(times, step, lambda t: np.zeros(t.shape)) > STEP_SLACK * step:
-        rounding = written_rounding(times)
+    if _largest_miss(times, step, lambda t: np.zeros(t.shape)) <= STEP_SLACK * step:
+        uncertainty = 0.0
+    else:
+        rounding = written_rounding(times, finest=2 * MAX_ROUNDING * step)
         ends = rounding(times[[0, -1]])  # the largest magnitudes too, the times never decreasing
-        if 2 * float(ends.max()) >= step:
-            return None  # written coarser than a step: the column cannot place each sample
         if _largest_miss(times, step, rounding, float(ends.max())) > STEP_SLACK * step:
             return None
+        if _largest_step_miss(times, step, rounding) > STEP_SLACK * step:
+            return None  # a sample missing or written twice, which the grid's rounding allowance could hide
         uncertainty = float(ends.sum()) / span
-    else:
-        uncertainty = 0.0
     rate = 1.0 / step
     if not math.isfinite(rate):  # a step below 1e-308 s: read_recording refuses the rate, not a crash here
         return rate
@@ -140,6 +160,16 @@ def _largest_miss(
         t = times[start : start + CHUNK]
         grid = times[0] + step * np.arange(start, start + t.size)
         worst = max(worst, float(np.max(np.abs(t - grid) - rounding(t) - ends)))
+    return worst
+
+
+def _largest_step_miss(times: np.ndarray, step: float, rounding: Callable[[np.ndarray], np.ndarray]) -> float:
+    """The largest distance of a step ``t_{i+1} - t_i`` from ``step``, less the written rounding of its two ends."""
+    worst = 0.0
+    for start in range(0, times.size - 1, CHUNK):
+        t = times[start : start + CHUNK + 1]  # one time more: the step across the chunks' border
+        r = rounding(t)
+        worst = max(worst, float(np.max(np.abs(np.diff(t) - step) - r[1:] - r[:-1])))
     return worst
 
 
