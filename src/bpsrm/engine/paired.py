@@ -194,8 +194,8 @@ class RunPair:
             return None
         return (
             f"the {self.dataset} samples are windows cut from a few recordings: neighbours are alike, and McNemar's "
-            "test, which counts them as independent, gives too small a p; read a difference across seeds (the "
-            "README's rule: the same sign and p < 0.004 in every seed)"
+            "test, which counts them as independent, gives too small a p; read a difference across seeds instead, "
+            "with a paired t-test of each seed's difference (the README's rule for such data takes that test alone)"
         )
 
 
