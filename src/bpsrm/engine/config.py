@@ -144,7 +144,8 @@ class ModelConfig:
     norm: NormConfig = field(default_factory=NormConfig)
     """Options of the norm layers named in the spec."""
     readout: Literal["mean", "max", "last"] = "mean"
-    """How the last layer's membrane potential over time becomes logits."""
+    """How the last layer's membrane potential over time becomes logits (a spec ending in FCn); a spec ending in SRM
+    counts spikes, and takes mean only."""
 
 
 @dataclass(frozen=True)
@@ -193,13 +194,14 @@ class TrainConfig:
     eval_batch_size: int = 256
     """Samples per batch in validation and test."""
     loss: Literal["cross_entropy", "mse_count"] = "cross_entropy"
-    """cross_entropy on the logits, or mse_count (MSE of spike counts against one-hot targets)."""
+    """cross_entropy on the logits, or mse_count: the MSE of the logits against one-hot targets (spike counts over
+    T where the spec ends in SRM, the membrane readout as it is where it ends in FCn)."""
     clip_grad_norm: float | None = 1.0
     """Clip the global gradient norm to this value; null: no clipping."""
     max_batches: int | None = None
     """Stop every epoch after this many batches (tiny runs); null: all."""
     label_smoothing: float = 0.0
-    """Label smoothing of the cross-entropy."""
+    """Label smoothing of the cross-entropy (refused with mse_count, which it would not change)."""
     nonfinite: Literal["stop", "skip"] = "stop"
     """On a NaN/Inf loss or gradient: stop with an error, or skip the batch (counted)."""
     device: Literal["cpu", "cuda"] = "cpu"

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from .config import Config
 
-__all__ = ["training_loss", "make_optimiser", "make_schedule", "load_schedule"]
+__all__ = ["training_loss", "check_loss", "make_optimiser", "make_schedule", "load_schedule"]
 
 
 def training_loss(config: Config, logits: Tensor, labels: Tensor) -> Tensor:
@@ -33,6 +34,16 @@ def training_loss(config: Config, logits: Tensor, labels: Tensor) -> Tensor:
     target = F.one_hot(labels, logits.shape[-1]).to(logits.dtype)
     scale = config.model.time_steps if config.model.spec.upper().endswith("SRM") else 1.0
     return F.mse_loss(logits / scale, target)
+
+
+def check_loss(config: Config) -> None:
+    """A ConfigError for a loss setting that :func:`training_loss` would not read: ``train.label_smoothing``
+    smooths cross_entropy's targets and nothing of ``mse_count``."""
+    if config.train.loss == "mse_count" and config.train.label_smoothing != 0:
+        raise ConfigError(
+            f"train.label_smoothing={config.train.label_smoothing:g} has no effect with train.loss=mse_count: it "
+            "smooths the targets of cross_entropy; set it to 0, or train.loss=cross_entropy"
+        )
 
 
 def make_optimiser(config: Config, model: nn.Module) -> torch.optim.Optimizer:

@@ -40,7 +40,7 @@ from .config import Config, config_to_dict, flat_config
 from .distributed import Distributed, GlobalBatchSampler, environment_rank, from_environment
 from .evaluation import evaluate_model
 from .experiment import Experiment, make_model, prepare
-from .optimisation import load_schedule, make_optimiser, make_schedule, training_loss
+from .optimisation import check_loss, load_schedule, make_optimiser, make_schedule, training_loss
 from .precision import Precision
 from .resume import (
     FREE_ON_RESUME,
@@ -426,7 +426,10 @@ def _set_up(config: Config, out: Path, log: Log, ctx: Distributed, device: torch
     """The experiment, the network (DDP- and compile-wrapped as configured), optimiser and schedule."""
     seed_everything(config.seed)
     # a run's own config (it resumes from last.pt) builds its model as it was trained; without last.pt it is new
-    experiment = prepare(config, saved=resume and (out / run_folder.LAST_PT).is_file())
+    saved = resume and (out / run_folder.LAST_PT).is_file()
+    if not saved:
+        check_loss(config)
+    experiment = prepare(config, saved=saved)
     if not ctx.agree(experiment.split["sha256"]):  # each rank reads data.root on its own machine
         raise BpsrmError(
             f"the {ctx.world_size} processes drew different training / validation splits from data.root "

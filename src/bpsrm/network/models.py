@@ -289,8 +289,9 @@ def build_model(
         norm: options of the norms: ``stats``, ``scale_by_threshold``, ``alpha``, ``eps``, ``momentum``,
             ``step_affine`` (TCN: gamma and beta per (t, c) when True, per c when False).
         readout_reduce: how a membrane readout reduces over time.
-        check_norm_options: refuse a norm option set to other than its default that no norm of the spec reads;
-            False lets it through unread (a checkpoint's config from before the check existed).
+        check_norm_options: refuse a norm option set to other than its default that no norm of the spec reads,
+            and a ``readout_reduce`` other than "mean" where the spec ends in SRM (a spike count readout); False
+            lets them through unread (a checkpoint's config from before the checks existed).
     """
     tokens = parse_spec(spec)
     if time_steps is not None:
@@ -306,6 +307,12 @@ def build_model(
         )
     if flag("build_model: check_norm_options", check_norm_options):
         _refuse_unread_norm_options(spec, tokens, norm)
+        if tokens[-1].kind == "srm" and readout_reduce != "mean":  # a spike count reads no membrane over time
+            raise ParameterError(
+                f"build_model: readout_reduce={shown(readout_reduce)} has no effect on {shown(spec)}: it ends in SRM "
+                "neurons, whose spike counts over time are the logits; readout_reduce is read by a membrane readout "
+                "(a spec ending in FCn)"
+            )
     neuron_kwargs = params.neuron_kwargs()
     if surrogate is not None:
         neuron_kwargs["surrogate"] = surrogate
