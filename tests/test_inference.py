@@ -302,6 +302,23 @@ def test_evaluate_checkpoint_report_by_hand(checkpoint, tmp_path, monkeypatch) -
     assert report["normalisation_from_checkpoint"] == {"mean": 1.0, "std": 2.0}
 
 
+def test_evaluating_a_run_tested_on_a_subset_says_so(tmp_path) -> None:
+    """A run trained with data.limit_test=4 reported its accuracy on 4 test samples; bpsrm eval gives all 6, which
+    read as the run's figure not given back (helper-89). The report now says so; the probe has 6 test samples."""
+    raw = {**RAW_CONFIG, "data": {**RAW_CONFIG["data"], "limit_test": 4}}
+    path = save_checkpoint(tmp_path / "limited.pt", _payload(config=config_to_dict(config_from_dict(raw))))
+    report = evaluate_checkpoint(path)
+    assert report["samples"] == 6
+    assert report["warning"] == (
+        "the run was tested on 4 of these 6 test samples (data.limit_test=4), so its test_accuracy is not this "
+        "accuracy on all of them"
+    )
+    assert "warning" not in evaluate_checkpoint(path, split="train")  # 2 training samples: no limit there
+    raw["data"]["limit_test"] = 6  # a limit the split does not exceed: all samples, as the run had
+    path = save_checkpoint(tmp_path / "all.pt", _payload(config=config_to_dict(config_from_dict(raw))))
+    assert "warning" not in evaluate_checkpoint(path)
+
+
 def test_options_override_and_other_split(checkpoint) -> None:
     """scale = 2: spikes [2x >= 3] give [0, 1, 2, 0, 0, 2], accuracy 5/6; the train split has two samples."""
     report = evaluate_checkpoint(checkpoint, options={"scale": 2.0})

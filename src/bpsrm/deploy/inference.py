@@ -215,9 +215,16 @@ def evaluate_trained(
 
         adapt_on_samples(trained.model, dataset, trained.encode, batch_size)  # the labels are dropped
     result = evaluate_model(trained.model, dataset, trained.encode, len(trained.classes), batch_size)
-    overlap = type(dataset).training_overlap(data_config.options, merged)
+    warnings = [type(dataset).training_overlap(data_config.options, merged)]
+    limit = data_config.limit_test
+    if split == "test" and limit is not None and limit < result["samples"]:  # the run's test_accuracy is not this
+        warnings.append(
+            f"the run was tested on {limit} of these {result['samples']} test samples (data.limit_test={limit}), so "
+            "its test_accuracy is not this accuracy on all of them"
+        )
+    shown_warnings = [warning for warning in warnings if warning is not None]
     return {
-        **({"warning": overlap} if overlap is not None else {}),
+        **({"warning": " ".join(shown_warnings)} if shown_warnings else {}),
         "checkpoint": str(trained.path),
         "dataset": data_config.name,
         "split": split,
