@@ -113,7 +113,7 @@ def experiments_table() -> str:
     if not rows:
         return ""
     head = (
-        "| experiment | test accuracy | epochs | training time | samples/s | mean firing rate | SOPs/sample "
+        "| experiment | test accuracy | epochs | training time | samples/s | layers' mean firing rate | SOPs/sample "
         "| energy/sample | network |\n|---|---|---|---|---|---|---|---|---|"
     )
     return head + "\n" + "\n".join(rows)
@@ -597,7 +597,7 @@ def ablation_tables() -> str:
             f"| variant | test accuracy | vs first row (points) | paired by {unit[:-1]} (points, p) "
             f"| each {unit[:-1]}: points, McNemar p (same test samples) "
             f"| by the rule (p < 0.004; every {unit[:-1]}, at least 3) "
-            "| mean firing rate | training time |\n"
+            "| layers' mean firing rate | training time |\n"
             "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
         )
     return "\n\n".join(parts)
