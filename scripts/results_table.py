@@ -366,8 +366,10 @@ _BODY = re.compile(r"\d+C\d+|FC\d+|[MA]P\d+", re.IGNORECASE)  # synapses and poo
 
 def run_budget(folder: Path) -> dict[str, Any]:
     """What every run of an ablation table must share (read from the run's config.yaml): the network's synapses
-    and pooling (a variant changes only its norms, neuron or surrogate), T, the data and its limits, the
-    optimiser, the schedule and the training budget."""
+    and pooling (a variant changes only its norms, neuron or surrogate), T, the data, its limits and its
+    validation share, the encoder and readout, the optimiser, the schedule, the training budget and the loss, its
+    clipping, precision and how the checkpoint is chosen (helper-89 trained a variant with other batches, encoder,
+    readout and validation share, and the table took it)."""
     from bpsrm.engine.config import load_config
     from bpsrm.errors import BpsrmError
 
@@ -383,10 +385,20 @@ def run_budget(folder: Path) -> dict[str, Any]:
         "data.limit_train": config.data.limit_train,
         "data.limit_test": config.data.limit_test,
         "data.augment": config.data.augment,
+        "data.val_fraction": config.data.val_fraction,
+        "data.val_folds": config.data.val_folds,
+        "encoder": config.encoder,
+        "model.readout": config.model.readout,
         "optim": config.optim,
         "schedule": config.schedule,
         "train.epochs": config.train.epochs,
         "train.batch_size": config.train.batch_size,
+        "train.max_batches": config.train.max_batches,
+        "train.loss": config.train.loss,
+        "train.label_smoothing": config.train.label_smoothing,
+        "train.clip_grad_norm": config.train.clip_grad_norm,
+        "train.select": config.train.select,
+        "train.precision": config.train.precision,
     }
 
 

@@ -412,6 +412,16 @@ def test_an_ablation_table_refuses_runs_not_trained_alike(tmp_path) -> None:
     old.write_text(config.replace("epochs: 20", "epochs: 3"))
     with pytest.raises(SystemExit, match=r"\(train\.epochs differ\)"):
         table.ablation_tables()
+    # helper-89: other batches, readout and validation share passed as trained alike
+    for before, after, key in (
+        ("max_batches: null", "max_batches: 40", "train.max_batches"),
+        ("readout: mean", "readout: max", "model.readout"),
+        ("val_fraction: 0.1", "val_fraction: 0.3", "data.val_fraction"),
+    ):
+        assert before in config, before
+        old.write_text(config.replace(before, after))
+        with pytest.raises(SystemExit, match=rf"\({re.escape(key)} differ\)"):
+            table.ablation_tables()
     assert json.loads((source / "metrics.json").read_text())  # the committed run is only read
     old.write_text(config)
     # helper-72: a run of seed 1 filed as seed 2 was paired with the base's seed 2; a mistyped folder lost its row
