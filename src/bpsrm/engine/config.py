@@ -95,7 +95,8 @@ class DataConfig:
     """Use a random subset of this many samples of the training split (drawn with the seed; the validation share
     comes out of them); null: all."""
     limit_test: int | None = None
-    """Use a random subset of this many test samples; null: all."""
+    """Use a random subset of this many test samples (drawn with the seed, another draw for each seed: seeds then
+    differ in their test samples too, and ``bpsrm compare`` pairs only runs tested alike); null: all."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Training-time augmentation."""
 

@@ -136,7 +136,13 @@ SETTINGS: dict[str, Setting] = {
             SURROGATES,
             (names_a_surrogate, surrogates_expected),  # a class of one's own is loaded when a model is built
         ),
-        Setting("surrogate_width", None, "the surrogate's width (a, w or k); None: its default", Range(0.0, none=True)),
+        Setting(
+            "surrogate_width",
+            None,
+            "the surrogate's width parameter: a or k (a sharpness: larger is narrower) or w (larger is wider); "
+            "None: its default",
+            Range(0.0, none=True),
+        ),
         Setting("detach_reset", False, "cut the gradient through the refractory response"),
         Setting(
             "reset", "subtract", "what a spike does: subtract (refractory response) or zero (hard reset)", None, RESETS
@@ -233,7 +239,9 @@ class SRMParams:
     """Surrogate gradient of the spike: a name of bpsrm.neuron.surrogate.SURROGATES (built-in or registered), or a
     class of one's own as 'package.module:ClassName' or 'path/to/file.py:ClassName'."""
     surrogate_width: float | None = SETTINGS["surrogate_width"].default
-    """The surrogate's width parameter (a, w or k); null: its default."""
+    """The surrogate's width parameter, its first field; null: its default. Its direction differs: sigmoid's and
+    atan's a and fast_sigmoid's k are a sharpness (larger: narrower), triangle's, rectangle's and exponential's w a
+    width (larger: wider)."""
     detach_reset: bool = SETTINGS["detach_reset"].default
     """Cut the gradient through the reset (the refractory response, or the hard reset's factor 1 - o)."""
     reset: Reset = SETTINGS["reset"].default
