@@ -318,9 +318,10 @@ def check_replicate_seed(run: dict) -> None:
         raise SystemExit(f"{run['_folder']}: holds a run trained with seed {seed}, not {replicate_index(name)}")
 
 
-def ablation_runs() -> dict[str, tuple[str, dict[str, list[dict]]]]:
-    """dataset -> (replicate unit, variant -> metrics of its runs), variants in ABLATION_ORDER."""
-    root = RESULTS / "ablations"
+def ablation_runs(root: Path | None = None) -> dict[str, tuple[str, dict[str, list[dict]]]]:
+    """dataset -> (replicate unit, variant -> metrics of its runs), variants in ABLATION_ORDER, of the ablation
+    folders in ``root`` (default results/ablations; another: scripts/run_ablations.py --out)."""
+    root = root if root is not None else RESULTS / "ablations"
     found: dict[str, tuple[str, dict[str, list[dict]]]] = {}
     if not root.is_dir():
         return found
@@ -585,9 +586,10 @@ def format_p(p: float) -> str:
     return f"p = {p:.2f}" if p >= 0.01 else f"p = {p:.2g}"
 
 
-def ablation_tables() -> str:
+def ablation_tables(root: Path | None = None) -> str:
+    """The ablation tables of :func:`ablation_runs` (``root`` as there)."""
     parts = []
-    for dataset, (unit, runs) in ablation_runs().items():
+    for dataset, (unit, runs) in ablation_runs(root).items():
         base = runs.get("base")
         rows = []
         for variant, metrics in runs.items():
@@ -825,8 +827,18 @@ if __name__ == "__main__":
         action="store_true",
         help="write results/ablations/<dataset>.png and results/superseded/ablations-*.png",
     )
+    action.add_argument(
+        "--ablations",
+        type=Path,
+        metavar="DIR",
+        help="print the ablation tables of DIR/<study>/<variant>/seed<S> (scripts/run_ablations.py --out DIR)",
+    )
     args = parser.parse_args()
-    if args.readme:
+    if args.ablations is not None:
+        if not args.ablations.is_dir():
+            raise SystemExit(f"results_table: --ablations {args.ablations}: no such folder")
+        print(ablation_tables(args.ablations) or f"results_table: no ablation runs in {args.ablations}")
+    elif args.readme:
         update_readme(Path(__file__).resolve().parents[1] / "README.md")
     elif args.plots:
         for written in ablation_plots():

@@ -3,6 +3,7 @@
     python scripts/run_ablations.py cwru [--seeds 0 1 2] [--only norm-none kernel-exp ...] [--root ../shared/data]
     python scripts/run_ablations.py fashion-mnist ...
     python scripts/run_ablations.py nmnist-cv5 --only kernel-exp [--seeds 0 1 2 3 4] [--threads 1]
+    python scripts/run_ablations.py my-study --config my.yaml --out runs/my-ablations [--set train.epochs=2 ...]
 
 Every variant runs with the same budget as the base (epochs, data, optimiser); runs land in
 results/ablations/<dataset>/<variant>/seed<S>/ with config.yaml, metrics.json, metrics.csv and predictions.npz
@@ -17,6 +18,11 @@ A finished run (metrics.json present) is skipped, an interrupted one resumed, so
 be started again after a crash. --jobs N runs N at once (each on cores / N threads unless --threads says;
 each output appended to runs/ablations/<dataset>/<variant>/<seed>.log). `python scripts/results_table.py`
 prints the tables.
+
+A study of one's own: ``--config`` names its config (any name for the study), ``--set KEY=VALUE`` adds
+overrides to every run (a smaller budget, say), and ``--out DIR`` puts the runs in DIR/<study>/<variant>/seed<S>
+instead of results/ablations; `python scripts/results_table.py --ablations DIR` prints that study's table with
+the same columns and rule. A relative --root is read from the folder the script is started in.
 """
 
 from __future__ import annotations
@@ -150,20 +156,45 @@ def variants(spec: str) -> dict[str, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=sorted(BUDGETS))
+    parser.add_argument(
+        "dataset", help=f"one of {', '.join(sorted(BUDGETS))}, or the name of a study of one's own (with --config)"
+    )
+    parser.add_argument("--config", type=Path, default=None, help="the config of a study of one's own")
+    parser.add_argument(
+        "--set",
+        dest="extra",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides added to every run, the base's included",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder of the runs (default results/ablations): OUT/<dataset>/..."
+    )
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=None, help="seeds (folds for nmnist-cv5); default 0 1 2 (0-4)"
     )
     parser.add_argument("--only", nargs="+", default=None, help="variant names (default: all)")
-    parser.add_argument("--root", default="../shared/data", help="data folder (default: ../shared/data)")
+    parser.add_argument("--root", default=None, help="data folder (default: ../shared/data beside the checkout)")
     parser.add_argument(
         "--bpsrm", default=str(bpsrm_command()), help="the bpsrm command (default: the one beside this Python)"
     )
     add_job_options(parser, "runs/ablations/<dataset>/<variant>/<seed>.log")
     args = parser.parse_args()
 
-    config, budget = BUDGETS[args.dataset]
-    configured_spec = load_config(REPO / config).model.spec  # with the defaults and checks of any run
+    if args.config is not None:
+        config, budget = str(args.config.resolve()), []
+    elif args.dataset in BUDGETS:
+        config, budget = BUDGETS[args.dataset]
+    else:
+        parser.error(f"unknown dataset {args.dataset!r}: expected one of {sorted(BUDGETS)}, or --config FILE")
+    budget = [*budget, *args.extra]
+    out_root = args.out.resolve() if args.out is not None else OUT
+    root = str(Path(args.root).absolute()) if args.root is not None else "../shared/data"  # the runs start in REPO
+    try:
+        configured_spec = load_config(REPO / config, args.extra).model.spec  # with the defaults and checks of a run
+    except BpsrmError as exc:
+        parser.error(str(exc))
     folded = args.dataset in FOLDED_ABLATIONS
     known = list(variants(configured_spec))  # the names; each replicate builds its overrides from its own spec
     names = args.only or [n for n in known if not (folded and n == "base")]
@@ -189,8 +220,8 @@ def main() -> int:
         # the norm variants swap the tokens of the base's own spec (a chosen model.spec, else the config's)
         table = variants(str(override_value(chosen, "model.spec", configured_spec)))
         for name in names:
-            out = OUT / args.dataset / name / folder
-            run_overrides = [f"data.root={args.root}", *overrides, "log.progress=false"]
+            out = out_root / args.dataset / name / folder
+            run_overrides = [f"data.root={root}", *overrides, "log.progress=false"]
             run_overrides += [f"experiment=ablation-{args.dataset}-{name}", *budget, *table[name]]
             if (out / METRICS_JSON).is_file() or (out / LAST_PT).is_file():
                 check_base(out, chosen)  # neither report nor resume a run made from another base

@@ -361,6 +361,39 @@ def test_ablations_train_two_at_once_and_keep_only_what_the_table_reads(
     assert run_ablations.main() == 0 and " ..." not in capsys.readouterr().out  # finished: nothing started
 
 
+def test_an_ablation_study_of_ones_own_runs_where_it_is_told_and_gets_its_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """run_ablations took only its three studies, wrote into results/ablations and took no overrides, and
+    results_table read results/ alone (helper-89): a study of one's own now runs from its --config with --set
+    overrides into --out, a relative --root read from where the script starts, and gets its table."""
+    run_ablations, results_table = _script_module("run_ablations"), _script_module("results_table")
+    monkeypatch.setattr(run_ablations, "LOGS", tmp_path / "logs")
+    config = tmp_path / "my.yaml"
+    config.write_text((REPO / "configs" / "cwru.yaml").read_text())
+    (tmp_path / "data").symlink_to(shared_data)
+    monkeypatch.chdir(tmp_path)
+    tiny = ["train.epochs=1", "train.max_batches=2", "log.plots=false", "train.ood_samples=0"]
+    argv = ["run_ablations.py", "my-study", "--config", "my.yaml", "--out", "mine", "--root", "data"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--seeds", "0", "--only", "base", "kernel-exp", "--set", *tiny])
+    assert run_ablations.main() == 0
+    for name in ("base", "kernel-exp"):
+        run = tmp_path / "mine" / "my-study" / name / "seed0"
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["epochs"] == 1 and metrics["experiment"] == f"ablation-my-study-{name}"
+        assert yaml.safe_load((run / "config.yaml").read_text())["data"]["root"] == str(tmp_path / "data")
+    assert not (REPO / "results" / "ablations" / "my-study").exists()
+    table = results_table.ablation_tables(tmp_path / "mine")
+    assert "Ablations on my-study (1 epochs" in table and "| exp kernel" in table
+    assert "no verdict: 1 of 3 replicates" in table
+    monkeypatch.setattr(sys, "argv", ["run_ablations.py", "my-study"])
+    with pytest.raises(SystemExit):
+        run_ablations.main()
+    assert "unknown dataset 'my-study': expected one of ['cwru', 'fashion-mnist', 'nmnist-cv5'], or --config" in (
+        capsys.readouterr().err
+    )
+
+
 def test_the_run_scripts_name_files_that_exist() -> None:
     """scripts/run_experiments.sh named results/tuning/weather-cv.json after that report had moved to
     results/superseded/ (the weather runs are now chosen by weather-near-cv.json): every committed file a shell
