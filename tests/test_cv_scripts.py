@@ -329,44 +329,15 @@ def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_ablations_train_two_at_once_and_keep_only_what_the_table_reads(
+def test_an_ablation_study_trains_two_at_once_where_it_is_told_and_gets_its_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """run_ablations --jobs 2 on a tiny CWRU budget: both variants train (each with its own log under the logs
     folder, not under results/), keep config.yaml, metrics.json, predictions.npz and base.json only, and the kernel
-    variant's config says the exponential kernel; a second call trains nothing."""
-    run_ablations = _script_module("run_ablations")
-    monkeypatch.setattr(run_ablations, "OUT", tmp_path / "ablations")
-    monkeypatch.setattr(run_ablations, "LOGS", tmp_path / "logs")
-    tiny = ["train.epochs=1", "train.max_batches=2", "log.plots=false", "train.ood_samples=0"]
-    monkeypatch.setitem(run_ablations.BUDGETS, "cwru", ("configs/cwru.yaml", tiny))
-    argv = ["run_ablations.py", "cwru", "--seeds", "0", "--only", "base", "kernel-exp", "--root", str(shared_data)]
-    monkeypatch.setattr(sys, "argv", [*argv, "--jobs", "2", "--threads", "1"])
-    assert run_ablations.main() == 0
-    runs = ("base", "kernel-exp")
-    for name in runs:
-        run = tmp_path / "ablations" / "cwru" / name / "seed0"
-        assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
-            "base.json", "config.yaml", "metrics.csv", "metrics.json", "predictions.npz"
-        ]  # fmt: skip
-        assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
-        assert "run folder: " in (tmp_path / "logs" / "cwru" / name / "seed0.log").read_text()
-        kernel = yaml.safe_load((run / "config.yaml").read_text())["model"]["neuron"]["kernel"]
-        assert kernel == ("exp" if name == "kernel-exp" else "dexp")
-    assert capsys.readouterr().out.count(" done in ") == 2
-    # the McNemar column pairs the two runs sample by sample: both were tested on the same samples in one order
-    base, variant = (np.load(tmp_path / "ablations" / "cwru" / name / "seed0" / "predictions.npz") for name in runs)
-    assert np.array_equal(base["labels"], variant["labels"]) and base["labels"].size > 0
-    monkeypatch.setattr(sys, "argv", argv)
-    assert run_ablations.main() == 0 and " ..." not in capsys.readouterr().out  # finished: nothing started
-
-
-def test_an_ablation_study_of_ones_own_runs_where_it_is_told_and_gets_its_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path, capsys: pytest.CaptureFixture
-) -> None:
-    """run_ablations took only its three studies, wrote into results/ablations and took no overrides, and
-    results_table read results/ alone (helper-89): a study of one's own now runs from its --config with --set
-    overrides into --out, a relative --root read from where the script starts, and gets its table."""
+    variant's config says the exponential kernel; a second call trains nothing. It took only its three studies,
+    wrote into results/ablations and took no overrides, and results_table read results/ alone (helper-89): a study
+    of one's own now runs from its --config with --set overrides into --out, a relative --root read from where
+    the script starts, and gets its table."""
     run_ablations, results_table = _script_module("run_ablations"), _script_module("results_table")
     monkeypatch.setattr(run_ablations, "LOGS", tmp_path / "logs")
     config = tmp_path / "my.yaml"
@@ -374,18 +345,32 @@ def test_an_ablation_study_of_ones_own_runs_where_it_is_told_and_gets_its_table(
     (tmp_path / "data").symlink_to(shared_data)
     monkeypatch.chdir(tmp_path)
     tiny = ["train.epochs=1", "train.max_batches=2", "log.plots=false", "train.ood_samples=0"]
-    argv = ["run_ablations.py", "my-study", "--config", "my.yaml", "--out", "mine", "--root", "data"]
-    monkeypatch.setattr(sys, "argv", [*argv, "--seeds", "0", "--only", "base", "kernel-exp", "--set", *tiny])
+    argv = ["run_ablations.py", "my-study", "--config", "my.yaml", "--out", "mine", "--root", "data", "--seeds", "0"]
+    argv += ["--only", "base", "kernel-exp", "--set", *tiny]
+    monkeypatch.setattr(sys, "argv", [*argv, "--jobs", "2", "--threads", "1"])
     assert run_ablations.main() == 0
-    for name in ("base", "kernel-exp"):
+    runs = ("base", "kernel-exp")
+    for name in runs:
         run = tmp_path / "mine" / "my-study" / name / "seed0"
+        assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
+            "base.json", "config.yaml", "metrics.csv", "metrics.json", "predictions.npz"
+        ]  # fmt: skip
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["epochs"] == 1 and metrics["experiment"] == f"ablation-my-study-{name}"
-        assert yaml.safe_load((run / "config.yaml").read_text())["data"]["root"] == str(tmp_path / "data")
+        assert "run folder: " in (tmp_path / "logs" / "my-study" / name / "seed0.log").read_text()
+        written = yaml.safe_load((run / "config.yaml").read_text())
+        assert written["model"]["neuron"]["kernel"] == ("exp" if name == "kernel-exp" else "dexp")
+        assert written["data"]["root"] == str(tmp_path / "data")
+    assert capsys.readouterr().out.count(" done in ") == 2
     assert not (REPO / "results" / "ablations" / "my-study").exists()
+    # the McNemar column pairs the two runs sample by sample: both were tested on the same samples in one order
+    base, variant = (np.load(tmp_path / "mine" / "my-study" / name / "seed0" / "predictions.npz") for name in runs)
+    assert np.array_equal(base["labels"], variant["labels"]) and base["labels"].size > 0
     table = results_table.ablation_tables(tmp_path / "mine")
     assert "Ablations on my-study (1 epochs" in table and "| exp kernel" in table
     assert "no verdict: 1 of 3 replicates" in table
+    monkeypatch.setattr(sys, "argv", argv)
+    assert run_ablations.main() == 0 and " ..." not in capsys.readouterr().out  # finished: nothing started
     monkeypatch.setattr(sys, "argv", ["run_ablations.py", "my-study"])
     with pytest.raises(SystemExit):
         run_ablations.main()
