@@ -36,7 +36,8 @@ def test_results_table_refuses_an_option_it_does_not_know() -> None:
 
     script = str(REPO / "scripts" / "results_table.py")
     shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, check=True)
-    assert shown.stdout.startswith("usage: results_table.py [-h] [--readme | --plots | --ablations DIR]") and "|---" not in shown.stdout
+    assert shown.stdout.startswith("usage: results_table.py [-h] [--readme | --plots | --ablations DIR]")
+    assert "|---" not in shown.stdout
     typo = subprocess.run([sys.executable, script, "--readmee"], capture_output=True, text=True, check=False)
     assert typo.returncode == 2 and "unrecognized arguments: --readmee" in typo.stderr and not typo.stdout
 

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.mains import HUM_SHARE, Hum, mains_hum
+from ..data.mains import CWRU_LARGEST_SHARE, HUM_SHARE, Hum, mains_hum
 from ..data.preprocess import EVENT_READERS, EventPreprocess, ImagePreprocess, VibrationPreprocess
 from ..data.recordings import RECORDING_SUFFIXES, check_signal, read_recording
 from ..data.resampling import Resampler
@@ -239,10 +239,10 @@ def _hum_warning(path: Path, channel: str | None, hum: Hum) -> str:
     where = f"{path} (channel {channel})" if channel not in (None, "0") else str(path)
     return (
         f"{where}: {hum.share:.1%} of its power in the band the model reads lies in narrow lines at "
-        f"{hum.frequency_hz:g} Hz and its harmonics, the mains frequency (the CWRU recordings put at most 6.6% "
-        "there). Electrical pickup (a ground loop, an unshielded cable beside a power line) hides the vibration the "
-        "model reads: its windows may be answered unknown or wrongly; check the sensor's cabling and grounding, or "
-        "filter the lines out before predicting. (A 2-pole motor turning at nearly "
+        f"{hum.frequency_hz:g} Hz and its harmonics, the mains frequency (the CWRU recordings put at most "
+        f"{CWRU_LARGEST_SHARE:.1%} there). Electrical pickup (a ground loop, an unshielded cable beside a power "
+        "line) hides the vibration the model reads: its windows may be answered unknown or wrongly; check the "
+        "sensor's cabling and grounding, or filter the lines out before predicting. (A 2-pole motor turning at nearly "
         f"{60 * hum.frequency_hz:g} rpm puts its own vibration there too.)"
     )
 
