@@ -553,6 +553,22 @@ def test_commas_that_separate_columns_stay_separators(tmp_path: Path, text: str,
         np.testing.assert_array_equal(rec.signal, [row[channel] for row in columns])
 
 
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("sample,adc\n0,512\n1,498\n2,\n3,500\n", r"line 4: no value in column 'adc', the last"),
+        ("0,512\n1,498\n2,501\n3\n", r"line 4: 1 values, expected 2"),
+    ],
+)
+def test_an_integer_csv_with_a_value_missing_is_refused_not_read_with_decimal_commas(tmp_path, text, refusal) -> None:
+    """The first reading of decimal commas took a line the commas left ragged as a sign of them, and read these
+    files as one channel, 0.512, 1.498, 2.0 and 3.5 (helper-90); they are refused as before."""
+    path = tmp_path / "adc.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=refusal):
+        read_recording(path, sample_rate_hz=1_000, channel=0)
+
+
 def test_txt_whitespace_and_tabs(tmp_path: Path, rec105) -> None:
     x, y = rec105["20k"][:10_000], rec105["20k"][10_000:20_000]
     spaces = tmp_path / "spaces.txt"

@@ -601,24 +601,34 @@ def _read_text(path: Path) -> _Content:
 def _commas_are_decimal(lines: list[str]) -> bool:
     """Whether the commas of ``lines`` (the first data lines of a text, a header perhaps first) are decimal commas
     between numbers separated by spaces or tabs ("0,125 -0,5"), or one number a line ("-0,25"), rather than
-    separators. Yes where only that reading makes numbers of every line; where both do, as the header says (its
-    names separated by commas, or by spaces alone), else where some line holds what no writer of integers writes:
-    a signed zero or a leading zero ("-0,25" read as the integers -0 and 25, "0,05" as 0 and 05). Two integers a
-    line with neither ("1,5") stay two columns: the file cannot tell."""
+    separators. Every line must read as numbers with decimal commas, as many on every line. Then no where the
+    header's names are separated by commas; yes where the header names as many columns as that reading gives;
+    yes where the lines hold several such numbers each and the commas cut through the spaces between them; or,
+    the commas making numbers of every line as well, as many on each, yes where some line holds what no writer of
+    integers writes: a signed zero or a leading zero ("-0,25" read as the integers -0 and 25, "0,05" as 0 and
+    05). Lines the commas make ragged or empty fields of ("2," or "3" among "0,512") stay comma-separated, to be
+    refused as such; two integers a line with no such zero ("1,5") stay two columns: the file cannot tell."""
     if not lines:
         return False
     header = not _decimal_numbers(lines[0]) and not _comma_numbers(lines[0])
     data = lines[1:] if header else lines
     if not data or not all(_decimal_numbers(line) for line in data):
         return False
-    if not all(_comma_numbers(line) for line in data) or len({len(_split(line, ",")) for line in data}) > 1:
-        return True
+    by_space = {len(_split(line, None)) for line in data}
+    by_comma = {len(_split(line, ",")) for line in data}
+    if len(by_space) > 1:
+        return False
     if header:
-        names = len(_split(lines[0], ","))
-        if names > 1 and names == len(_split(data[0], ",")):
-            return False  # "a,b" above "0,125": commas separate the names, and the numbers
-        if names == 1 and len(_split(lines[0], None)) == len(_split(data[0], None)):
+        if len(_split(lines[0], ",")) > 1:
+            return False  # "a,b" above "0,125": the commas separate the names, and so the numbers
+        if by_space == {len(_split(lines[0], None))}:
             return True  # "accel" above "0,125", "time accel" above "0,0 0,125"
+    if by_space != {1} and any(" " in field or "\t" in field for line in data for field in _split(line, ",")):
+        return all(
+            _DECIMAL_COMMA.match(word) or _number(word, False) is not None for line in data for word in line.split()
+        )
+    if len(by_comma) > 1 or not all(_comma_numbers(line) for line in data):
+        return False
     return any(_INTEGER_TELL.match(field) for line in data for field in _split(line, ","))
 
 
