@@ -310,10 +310,11 @@ def test_evaluating_a_run_tested_on_a_subset_says_so(tmp_path) -> None:
     report = evaluate_checkpoint(path)
     assert report["samples"] == 6
     assert report["warning"] == (
-        "the run was tested on 4 of these 6 test samples (data.limit_test=4), so its test_accuracy is not this "
-        "accuracy on all of them"
+        "this accuracy is over all 6 test samples; the run's test_accuracy was over a random 4 of them "
+        "(data.limit_test)"
     )
     assert "warning" not in evaluate_checkpoint(path, split="train")  # 2 training samples: no limit there
+    assert "warning" not in evaluate_checkpoint(path, options={"scale": 2.0})  # other data: the run never saw it
     raw["data"]["limit_test"] = 6  # a limit the split does not exceed: all samples, as the run had
     path = save_checkpoint(tmp_path / "all.pt", _payload(config=config_to_dict(config_from_dict(raw))))
     assert "warning" not in evaluate_checkpoint(path)

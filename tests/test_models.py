@@ -576,9 +576,8 @@ def test_a_readout_reduction_that_a_spike_count_readout_does_not_read_is_refused
     """model.readout=last on a spec ending in SRM trained with the spike count all the same, and the run folder
     recorded "last" (helper-89). By hand: the count of 0/1 spikes over T steps is what every reduction would have
     to be replaced by, so the setting is refused, and a membrane readout (a spec ending in FCn) takes it."""
-    with pytest.raises(
-        ParameterError, match=re.escape(f"readout_reduce='{reduce}' has no effect on 'FC3-SRM-FC2-SRM'")
-    ):
+    expected = f"readout_reduce='{reduce}' (model.readout in a config) has no effect on 'FC3-SRM-FC2-SRM'"
+    with pytest.raises(ParameterError, match=re.escape(expected)):
         build_model("FC3-SRM-FC2-SRM", (4,), readout_reduce=reduce)
     build_model("FC3-SRM-FC2-SRM", (4,), readout_reduce=reduce, check_norm_options=False)  # an older checkpoint's
     x = torch.rand(5, 2, 4)  # [T, B, N]

@@ -217,14 +217,15 @@ def evaluate_trained(
     result = evaluate_model(trained.model, dataset, trained.encode, len(trained.classes), batch_size)
     warnings = [type(dataset).training_overlap(data_config.options, merged)]
     limit = data_config.limit_test
-    if split == "test" and limit is not None and limit < result["samples"]:  # the run's test_accuracy is not this
+    as_trained = split == "test" and not _changed_options(data_config.name, data_config.options, options or {})
+    if as_trained and limit is not None and limit < result["samples"]:  # the run's test_accuracy is not this
         warnings.append(
-            f"the run was tested on {limit} of these {result['samples']} test samples (data.limit_test={limit}), so "
-            "its test_accuracy is not this accuracy on all of them"
+            f"this accuracy is over all {result['samples']} test samples; the run's test_accuracy was over a random "
+            f"{limit} of them (data.limit_test)"
         )
     shown_warnings = [warning for warning in warnings if warning is not None]
     return {
-        **({"warning": " ".join(shown_warnings)} if shown_warnings else {}),
+        **({"warning": "; ".join(shown_warnings)} if shown_warnings else {}),
         "checkpoint": str(trained.path),
         "dataset": data_config.name,
         "split": split,

@@ -309,7 +309,8 @@ def build_model(
         _refuse_unread_norm_options(spec, tokens, norm)
         if tokens[-1].kind == "srm" and readout_reduce != "mean":  # a spike count reads no membrane over time
             raise ParameterError(
-                f"build_model: readout_reduce={shown(readout_reduce)} has no effect on {shown(spec)}: it ends in SRM "
+                f"build_model: readout_reduce={shown(readout_reduce)} (model.readout in a config) has no effect on "
+                f"{shown(spec)}: it ends in SRM "
                 "neurons, whose spike counts over time are the logits; readout_reduce is read by a membrane readout "
                 "(a spec ending in FCn)"
             )
