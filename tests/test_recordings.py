@@ -441,6 +441,17 @@ def test_times_from_a_large_start_state_the_rate(tmp_path: Path, start: float, s
     assert read_recording(path).sample_rate_hz == 25_600
 
 
+@pytest.mark.parametrize(("rate", "time_format"), [(8_000, "%.5f"), (51_200, "%.6f"), (25_600, "%.5f")])
+def test_a_rate_within_the_rounding_of_the_ends_is_the_whole_rate(tmp_path: Path, rate: int, time_format: str) -> None:
+    """8 kHz times written %.5f lie within a tenth of a step of their grid, so the rounding was not looked at, and
+    the rate read was 8000.016 Hz (helper-90): the ends' rounding (5e-6 s each over 1 s) allows 8000 Hz +- 0.08."""
+    t = np.arange(rate) / rate
+    path = tmp_path / "rate.csv"
+    x = np.sin(np.arange(rate) * 0.01)
+    np.savetxt(path, np.column_stack([t, x]), delimiter=",", header="time,acc", comments="", fmt=[time_format, "%.6g"])
+    assert read_recording(path).sample_rate_hz == rate
+
+
 def test_written_rounding_is_half_the_last_digit_written() -> None:
     """By hand: ``%.5f`` moves a time by at most 5e-6 s; ``%.8g`` by 5e-7 s below 100 s and 5e-6 s from 100 s on
     (one decimal fewer); times written in full, not at all."""

@@ -134,16 +134,14 @@ def rate_from_times(times: np.ndarray) -> float | None:
     if not span > 0:
         return None
     step = span / (times.size - 1)
-    if _largest_miss(times, step, lambda t: np.zeros(t.shape)) <= STEP_SLACK * step:
-        uncertainty = 0.0
-    else:
-        rounding = written_rounding(times, finest=2 * MAX_ROUNDING * step)
-        ends = rounding(times[[0, -1]])  # the largest magnitudes too, the times never decreasing
+    rounding = written_rounding(times, finest=2 * MAX_ROUNDING * step)
+    ends = rounding(times[[0, -1]])  # the largest magnitudes too, the times never decreasing
+    if _largest_miss(times, step, lambda t: np.zeros(t.shape)) > STEP_SLACK * step:
         if _largest_miss(times, step, rounding, float(ends.max())) > STEP_SLACK * step:
             return None
         if _largest_step_miss(times, step, rounding) > STEP_SLACK * step:
             return None  # a sample missing or written twice, which the grid's rounding allowance could hide
-        uncertainty = float(ends.sum()) / span
+    uncertainty = float(ends.sum()) / span  # how far the ends' rounding can move the rate, relative
     rate = 1.0 / step
     if not math.isfinite(rate):  # a step below 1e-308 s: read_recording refuses the rate, not a crash here
         return rate
