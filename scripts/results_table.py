@@ -565,17 +565,11 @@ def verdict(
 
 
 def independent_samples(metrics: list[dict]) -> bool:
-    """Whether the runs' test samples count as independent for McNemar's test (the dataset class's
-    ``independent_samples``; CWRU's are windows of a few recordings). A dataset this machine cannot name counts
-    as independent, as ``bpsrm compare`` takes it."""
-    from bpsrm.data.base import dataset_class
-    from bpsrm.errors import BpsrmError
+    """Whether the runs' test samples count as independent for McNemar's test
+    (:func:`bpsrm.engine.paired.independent_samples` of each run's dataset)."""
+    from bpsrm.engine.paired import independent_samples as independent
 
-    names = {m.get("dataset") for m in metrics} - {None}
-    try:
-        return all(getattr(dataset_class(str(name)), "independent_samples", True) for name in names)
-    except BpsrmError:
-        return True
+    return all(independent(str(name)) for name in {m.get("dataset") for m in metrics} - {None})
 
 
 def format_p(p: float) -> str:
@@ -601,8 +595,10 @@ def ablation_tables(root: Path | None = None) -> str:
                 paired_found, tests = paired_difference(base, metrics), mcnemar_tests(base, metrics)
                 pairs, by_sample = paired(base, metrics), mcnemar_by_replicate(tests)
                 rule = verdict(paired_found, tests, independent_samples(metrics))
+            own_base = root is not None and variant == "base"
+            label = "base: the study's config as given" if own_base else ABLATION_TEXT[variant]
             rows.append(
-                f"| {ABLATION_TEXT[variant]} | {_mean_std(accuracy, unit)} | {delta} | {pairs} | {by_sample} | "
+                f"| {label} | {_mean_std(accuracy, unit)} | {delta} | {pairs} | {by_sample} | "
                 f"{rule} | {rate:.3f} | {statistics.mean(m['train_seconds'] for m in metrics) / 60:.1f} min |"
             )
         first = next(iter(runs.values()))  # the base when it ran (ABLATION_ORDER starts with it)

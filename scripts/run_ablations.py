@@ -21,8 +21,9 @@ prints the tables.
 
 A study of one's own: ``--config`` names its config (any name for the study), ``--set KEY=VALUE`` adds
 overrides to every run (a smaller budget, say), and ``--out DIR`` puts the runs in DIR/<study>/<variant>/seed<S>
-instead of results/ablations; `python scripts/results_table.py --ablations DIR` prints that study's table with
-the same columns and rule. A relative --root is read from the folder the script is started in.
+(default runs/ablation-studies, never results/ablations, whose tables the README prints);
+`python scripts/results_table.py --ablations DIR` prints that study's table with the same columns and rule. A
+relative --root is read from the folder the script is started in.
 """
 
 from __future__ import annotations
@@ -169,7 +170,10 @@ def main() -> int:
         help="overrides added to every run, the base's included",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="folder of the runs (default results/ablations): OUT/<dataset>/..."
+        "--out",
+        type=Path,
+        default=None,
+        help="folder of the runs: OUT/<dataset>/... (default results/ablations; with --config runs/ablation-studies)",
     )
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=None, help="seeds (folds for nmnist-cv5); default 0 1 2 (0-4)"
@@ -189,7 +193,8 @@ def main() -> int:
     else:
         parser.error(f"unknown dataset {args.dataset!r}: expected one of {sorted(BUDGETS)}, or --config FILE")
     budget = [*budget, *args.extra]
-    out_root = args.out.resolve() if args.out is not None else OUT
+    own = REPO / "runs" / "ablation-studies"  # a study of one's own stays out of results/ (and the README's tables)
+    out_root = args.out.resolve() if args.out is not None else (own if args.config is not None else OUT)
     root = str(Path(args.root).absolute()) if args.root is not None else "../shared/data"  # the runs start in REPO
     try:
         configured_spec = load_config(REPO / config, args.extra).model.spec  # with the defaults and checks of a run

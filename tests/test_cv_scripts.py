@@ -368,6 +368,7 @@ def test_an_ablation_study_trains_two_at_once_where_it_is_told_and_gets_its_tabl
     assert np.array_equal(base["labels"], variant["labels"]) and base["labels"].size > 0
     table = results_table.ablation_tables(tmp_path / "mine")
     assert "Ablations on my-study (1 epochs" in table and "| exp kernel" in table
+    assert "| base: the study's config as given |" in table
     assert "no verdict: 1 of 3 replicates" in table
     monkeypatch.setattr(sys, "argv", argv)
     assert run_ablations.main() == 0 and " ..." not in capsys.readouterr().out  # finished: nothing started

@@ -43,6 +43,8 @@ def test_a_tone_at_equal_power_with_white_noise_is_half_hum() -> None:
     noise = np.random.default_rng(0).normal(0, np.sqrt(2), 256 * RATE)
     hum = mains_hum(_tone(50, 256, amplitude=2.0) + noise, RATE)
     assert hum is not None and hum.frequency_hz == 50.0 and hum.share == pytest.approx(0.500625, abs=0.01)
+    alone = mains_hum(noise, RATE)  # the noise's own share, 30 / 23998, pins the bins counted (not 20, not 50)
+    assert alone is not None and alone.share == pytest.approx(30 / 23998, rel=0.1)
 
 
 def test_only_the_band_the_model_reads_counts() -> None:

@@ -9,8 +9,8 @@ so bins of ``rate / n``, about 0.25 Hz), its share at ``f0`` in the band a model
     share(f0) = sum_{k = 1 .. 10} sum_{|f - k f0| <= 1.5 rate / n, f <= top} P(f)  /  sum_{0.5 Hz < f <= top} P(f).
 
 Lines that narrow (a Hann window puts a tone into its bin and the two beside it) leave out a 2-pole motor's
-running speed at 2% slip (58.8 Hz at 60 Hz), but not a lightly loaded one's (59.7 Hz): its vibration at 1x and
-its harmonics counts as hum, and the warning says so.
+running speed at 2% slip (58.8 Hz at 60 Hz), but not a lightly loaded one's (59.7 Hz): its vibration at 1x
+counts as hum (its 2x, 0.6 Hz from 120 Hz, no longer does), and the warning says so.
 
 Among the CWRU recordings (0-2 HP, every record of the shared copy, each in the 6 kHz band of the 12 kHz models)
 the largest share is 6.7%, nearly all of it at 360 Hz (record 186, 1 HP), the sixth harmonic of their 60 Hz mains.

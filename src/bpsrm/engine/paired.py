@@ -29,7 +29,7 @@ from ..checks import path, whole_number, whole_numbers
 from ..errors import BpsrmError, DataError, ParameterError
 from . import run_folder
 
-__all__ = ["McNemar", "RunPair", "compare_runs", "exact_mcnemar_p", "mcnemar", "run_predictions"]
+__all__ = ["McNemar", "RunPair", "compare_runs", "exact_mcnemar_p", "independent_samples", "mcnemar", "run_predictions"]
 
 
 @dataclass(frozen=True)
@@ -184,19 +184,26 @@ class RunPair:
 
     def correlation_warning(self) -> str | None:
         """Why McNemar's p says too much here (samples that are windows of a few recordings), or None."""
-        from ..data.base import dataset_class
-
-        try:  # a registered name, an entry point, or a class of the user's own ("path/to/file.py:Class")
-            kind = dataset_class(self.dataset) if self.dataset is not None else None
-        except BpsrmError:  # a dataset this machine cannot find: nothing to say about its samples
-            kind = None
-        if kind is None or getattr(kind, "independent_samples", True):
+        if self.dataset is None or independent_samples(self.dataset):
             return None
         return (
             f"the {self.dataset} samples are windows cut from a few recordings: neighbours are alike, and McNemar's "
             "test, which counts them as independent, gives too small a p; read a difference across seeds instead, "
             "with a paired t-test of each seed's difference (the README's rule for such data takes that test alone)"
         )
+
+
+def independent_samples(dataset: str) -> bool:
+    """Whether the test samples of ``dataset`` (a registered name, an entry point, or a class of the user's own,
+    "path/to/file.py:Class") count as independent for McNemar's test: its class's ``independent_samples`` (CWRU's
+    windows of a few recordings do not). A dataset this machine cannot find counts as independent: nothing is known
+    of its samples."""
+    from ..data.base import dataset_class
+
+    try:
+        return bool(getattr(dataset_class(dataset), "independent_samples", True))
+    except BpsrmError:
+        return True
 
 
 def compare_runs(first: Path, second: Path) -> RunPair:
