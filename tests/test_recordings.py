@@ -444,7 +444,8 @@ def test_times_from_a_large_start_state_the_rate(tmp_path: Path, start: float, s
 @pytest.mark.parametrize(("rate", "time_format"), [(8_000, "%.5f"), (51_200, "%.6f"), (25_600, "%.5f")])
 def test_a_rate_within_the_rounding_of_the_ends_is_the_whole_rate(tmp_path: Path, rate: int, time_format: str) -> None:
     """8 kHz times written %.5f lie within a tenth of a step of their grid, so the rounding was not looked at, and
-    the rate read was 8000.016 Hz (helper-90): the ends' rounding (5e-6 s each over 1 s) allows 8000 Hz +- 0.08."""
+    the rate read was 8000.04 Hz for this second of times (helper-90): the ends' rounding (5e-6 s each over 1 s)
+    allows 8000 Hz +- 0.08."""
     t = np.arange(rate) / rate
     path = tmp_path / "rate.csv"
     x = np.sin(np.arange(rate) * 0.01)
