@@ -548,13 +548,14 @@ def _read_text(path: Path) -> _Content:
         text = data.decode("latin-1")
     del data
     odd_breaks = _ODD_BREAK.search(text) is not None  # line ends numpy's reader does not know: line by line only
-    head = list(itertools.islice(_data_lines(text, odd_breaks), 2))  # the first two lines with data (or a header)
+    sniffed = list(itertools.islice(_data_lines(text, odd_breaks), 1000))  # the first lines with data (or a header)
+    head = sniffed[:2]
     if not head:
         raise DataError(f"{path}: no data lines, expected numeric columns")
     probe = head[1][1] if len(head) > 1 else head[0][1]
     sep = next((s for s in (";", "\t", ",") if s in probe), None)
     decimal_comma = sep != "," and any(_DECIMAL_COMMA.match(field) for field in _split(probe, sep))
-    if sep == "," and _commas_are_decimal([line for _, line in itertools.islice(_data_lines(text, odd_breaks), 1000)]):
+    if sep == "," and _commas_are_decimal([line for _, line in sniffed]):
         sep, decimal_comma = None, True  # "0,125 -0,5" or "-0,25" alone: decimal commas between spaces, or none
 
     first = _split(head[0][1], sep)
@@ -624,18 +625,19 @@ def _commas_are_decimal(lines: list[str]) -> bool:
         if by_space == {len(_split(lines[0], None))}:
             return True  # "accel" above "0,125", "time accel" above "0,0 0,125"
     if by_space != {1} and any(" " in field or "\t" in field for line in data for field in _split(line, ",")):
-        return all(
-            _DECIMAL_COMMA.match(word) or _number(word, False) is not None for line in data for word in line.split()
-        )
+        return True  # "0,0 0,125": the commas cut through the spaces between numbers
     if len(by_comma) > 1 or not all(_comma_numbers(line) for line in data):
         return False
     return any(_INTEGER_TELL.match(field) for line in data for field in _split(line, ","))
 
 
 def _decimal_numbers(line: str) -> bool:
-    """Whether every field of ``line`` split at spaces is a number, read with a decimal comma."""
+    """Whether every field of ``line`` split at spaces is a number written with a decimal comma ("-0,25", ",5") or
+    without one ("3"); "2," is none."""
     fields = _split(line, None)
-    return bool(fields) and all(field.count(",") <= 1 and _number(field, True) is not None for field in fields)
+    return bool(fields) and all(
+        _DECIMAL_COMMA.match(field) or ("," not in field and _number(field, False) is not None) for field in fields
+    )
 
 
 def _comma_numbers(line: str) -> bool:

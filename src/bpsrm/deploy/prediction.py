@@ -234,11 +234,15 @@ def _recording_input(
     )
 
 
+def _where(path: Path, channel: str | None) -> str:
+    """A recording as its warnings name it: the file, and the channel where it had several."""
+    return f"{path} (channel {channel})" if channel not in (None, "0") else str(path)
+
+
 def _hum_warning(path: Path, channel: str | None, hum: Hum) -> str:
     """What a recording dominated by mains hum (:mod:`bpsrm.data.mains`) means for its answers."""
-    where = f"{path} (channel {channel})" if channel not in (None, "0") else str(path)
     return (
-        f"{where}: {hum.share:.1%} of its power in the band the model reads lies in narrow lines at "
+        f"{_where(path, channel)}: {hum.share:.1%} of its power in the band the model reads lies in narrow lines at "
         f"{hum.frequency_hz:g} Hz and its harmonics, the mains frequency (the CWRU recordings put at most "
         f"{CWRU_LARGEST_SHARE:.1%} there). Electrical pickup (a ground loop, an unshielded cable beside a power "
         "line) hides the vibration the model reads: its windows may be answered unknown or wrongly; check the "
@@ -356,8 +360,7 @@ def _level_warning(
         if adapting
         else f"They are answered unknown and left out of the majority ({seen})"
     )
-    channel = (prepared.details or {}).get("channel")
-    where = f"{prepared.path} (channel {channel})" if channel not in (None, "0") else str(prepared.path)
+    where = _where(prepared.path, (prepared.details or {}).get("channel"))
     return (
         f"{where}: {len(flagged)} of {outside.size} windows, from {first:g} s to {last:g} s, have a signal level (RMS, "
         f"in the unit of the training recordings) outside the {low:.3g} to {high:.3g} the model accepts (its "
