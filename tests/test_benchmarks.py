@@ -31,7 +31,8 @@ def test_benchmark_runs_quick(script, options, tmp_path) -> None:
         row = rows["bpsrm"]
         assert row["ms_per_step"] > 0
         assert row["samples_per_second"] == pytest.approx(report["batch"] / row["ms_per_step"] * 1e3)
-        assert ("peak_rss_mb" in row) == (not options)  # memory is measured for training only
+        assert ("peak_rss_mb" in row) == ("peak_live_mb" in row) == (not options)  # memory: training only
+        assert row.get("peak_live_mb", 1) > 0  # a child process measured it (--quick: bpsrm's build alone)
 
 
 def _run_quick(script: str, tmp_path, *options: str) -> dict:
