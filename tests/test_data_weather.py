@@ -227,6 +227,28 @@ def test_near_duplicate_groups_by_hand():
     assert groups[3] == looks[3].digest
 
 
+def test_near_in_colour_is_decided_on_the_full_thumbnails_not_their_block_sums():
+    """Copies that differ by +-d in a checkerboard have equal 4 x 4 block sums (the bound that picks the pairs to
+    compare is 0), and a mean absolute difference of d / 255: near for d = 15 (0.0588), not for d = 16 (0.0627);
+    an image brighter by 16 everywhere is not near either. Grey thumbnails of noise: no correlation joins them."""
+    from bpsrm.data.weather import ImageLook, near_duplicate_groups
+
+    rng = np.random.default_rng(3)
+    first, second, third = (rng.integers(20, 236, (32, 32, 3)) for _ in range(3))  # far apart (about 0.28)
+    y, x = np.mgrid[0:32, 0:32]
+    checker = np.where((x + y) % 2 == 0, 1, -1)[..., None]
+
+    def look(name: str, colour: np.ndarray) -> ImageLook:
+        grey = rng.integers(0, 256, 256).astype(np.uint8)
+        return ImageLook(name, colour.astype(np.uint8).reshape(-1), grey)
+
+    pairs = [(first, first + 15 * checker), (second, second + 16 * checker), (third, third + 16)]
+    looks = [look(f"{i}{side}", image) for i, pair in enumerate(pairs) for side, image in zip("ab", pair, strict=True)]
+    differences = [np.abs(looks[i].colour.astype(int) - looks[i + 1].colour).mean() / 255 for i in (0, 2, 4)]
+    assert differences[0] < 0.06 < min(differences[1:])
+    assert near_duplicate_groups(looks) == ["0a", "0a", "1a", "1b", "2a", "2b"]
+
+
 def test_split_is_reproducible_and_independent_of_listing_order(splits, weather_root, monkeypatch):
     again = Weather("test", root=weather_root, image_size=S)
     assert again.files == splits["test"].files and again.targets == splits["test"].targets

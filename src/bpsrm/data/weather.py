@@ -135,7 +135,7 @@ def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
     known = _GROUPS.get(key)
     if known is not None:
         return list(known)
-    colour = torch.from_numpy(np.stack([look.colour for look in looks]).astype(np.float32) / 255.0)
+    colour = torch.from_numpy(np.stack([look.colour for look in looks]).astype(np.int32))  # [count, 32 * 32 * 3]
     grey = torch.from_numpy(np.stack([look.grey for look in looks]).astype(np.float64))
     grey = grey - grey.mean(1, keepdim=True)
     grey = grey / grey.norm(dim=1, keepdim=True).clamp_min(1e-12)  # a flat image correlates with nothing
@@ -147,12 +147,8 @@ def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
             i = parent[i]
         return i
 
-    for start in range(0, count, 256):  # [256, count] blocks: the distances of all pairs fit in a few MB at once
-        block = slice(start, min(start + 256, count))
-        mean_abs = torch.cdist(colour[block], colour, p=1) / colour.shape[1]
-        near = (mean_abs < NEAR_MEAN_ABS) | (grey[block] @ grey.T > NEAR_CORRELATION)
-        for i, j in torch.nonzero(near).tolist():
-            parent[root(start + i)] = root(j)
+    for i, j in _near_in_colour(colour) + _near_in_grey(grey):
+        parent[root(i)] = root(j)
     names: dict[int, str] = {}
     for i, look in enumerate(looks):
         r = root(i)
@@ -160,6 +156,36 @@ def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
     groups = [names[root(i)] for i in range(count)]
     _GROUPS[key] = tuple(groups)
     return groups
+
+
+def _near_in_colour(colour: torch.Tensor) -> list[tuple[int, int]]:
+    """The pairs ``(i, j)`` of 32 x 32 colour thumbnails (``[count, 3072]`` integers 0..255) whose mean absolute
+    difference is below :data:`NEAR_MEAN_ABS` of the full scale: $\\sum_d |a_d - b_d| < 0.06 \\cdot 255 \\cdot 3072$,
+    in integers. The sums over 4 x 4 blocks of each channel bound it from below
+    ($\\sum_B |\\sum_{d \\in B} (a_d - b_d)| \\le \\sum_d |a_d - b_d|$), so only the pairs whose 192 block sums are that
+    close are compared in full: a sixteenth of the work for the rest (integers below $2^{24}$, exact in float32)."""
+    count, width = colour.shape
+    limit = NEAR_MEAN_ABS * 255 * width
+    blocks = colour.view(count, _THUMB // 4, 4, _THUMB // 4, 4, 3).sum((2, 4)).reshape(count, -1).to(torch.float32)
+    pairs: list[tuple[int, int]] = []
+    for start in range(0, count, 256):  # [256, count] blocks: the bounds of all pairs fit in a few MB at once
+        bound = torch.cdist(blocks[start : start + 256], blocks, p=1)
+        candidates = torch.nonzero(bound < limit)
+        for part in candidates.split(1024):  # [1024, 3072] differences at a time
+            rows, columns = part[:, 0] + start, part[:, 1]
+            near = (colour[rows] - colour[columns]).abs().sum(1) < limit
+            pairs += list(zip(rows[near].tolist(), columns[near].tolist(), strict=True))
+    return pairs
+
+
+def _near_in_grey(grey: torch.Tensor) -> list[tuple[int, int]]:
+    """The pairs ``(i, j)`` of centred, unit-norm 16 x 16 grey thumbnails correlated above
+    :data:`NEAR_CORRELATION`."""
+    pairs: list[tuple[int, int]] = []
+    for start in range(0, grey.shape[0], 256):
+        near = torch.nonzero(grey[start : start + 256] @ grey.T > NEAR_CORRELATION)
+        pairs += [(start + i, j) for i, j in near.tolist()]
+    return pairs
 
 
 _GROUPS: dict[tuple[str, ...], tuple[str, ...]] = {}  # the files' digests -> their groups (one entry per dataset)
