@@ -262,7 +262,9 @@ def test_a_variant_that_sets_a_split_key_in_another_spelling_is_still_refused() 
         _variant(["bad", "optim.lr"], cwru)
 
 
-def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> None:
+def test_a_later_round_is_chosen_among_every_variant_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--earlier: the kept figures of an earlier report join the nested choice without training again; the new
     variant's folds are read from their metrics.json here (finished runs, each with the config.yaml of its fold
     run), so nothing trains in this test."""
@@ -295,7 +297,11 @@ def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> No
             yaml.safe_dump(config_to_dict(load_config(REPO / "configs/nmnist.yaml", fold_run)))
         )
     args = ["configs/nmnist.yaml", "--dataset-folds", "--folds", "3", "--out", str(out), "--earlier", str(report)]
-    chosen = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
+
+    def select(*extra: str) -> subprocess.CompletedProcess[str]:
+        return _here("cv_select.py", monkeypatch, capsys, *extra)
+
+    chosen = select(*args, "--variant", "warp", "optim.lr=0.003")
     assert chosen.returncode == 0, chosen.stderr[-3000:]
     merged = json.loads((out / "cv.json").read_text())
     assert list(merged["variants"]) == ["base", "aug", "warp"]
@@ -308,23 +314,23 @@ def test_a_later_round_is_chosen_among_every_variant_tried(tmp_path: Path) -> No
     assert merged["chosen_per_fold"] == ["aug", "base", "warp"]
     assert merged["earlier"] == {"report": str(report), "variants": ["base", "aug"]}
     assert merged["protocol"] == protocol
-    twice = _script("cv_select.py", *args, "--variant", "aug", "a=4")
+    twice = select(*args, "--variant", "aug", "a=4")
     assert twice.returncode != 0 and "variant 'aug' is in --earlier" in twice.stderr
-    other = _script("cv_select.py", *args[:3], "5", *args[4:], "--variant", "warp", "optim.lr=0.003")
+    other = select(*args[:3], "5", *args[4:], "--variant", "warp", "optim.lr=0.003")
     assert other.returncode != 0 and "3 folds" in other.stderr and "5 folds" in other.stderr
     report.write_text("{}")
-    broken = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
+    broken = select(*args, "--variant", "warp", "optim.lr=0.003")
     assert broken.returncode != 0 and "not a cv.json report" in broken.stderr
     report.write_text(json.dumps(earlier))
     leaky = {**earlier, "variants": {**earlier["variants"], "fold1": {**earlier["variants"]["aug"]}}}
     leaky["variants"]["fold1"]["overrides"] = ["data.options.fold=1"]  # an earlier round that changed the split
     (tmp_path / "leaky.json").write_text(json.dumps(leaky))
-    held = _script("cv_select.py", *args[:-1], str(tmp_path / "leaky.json"), "--variant", "warp", "optim.lr=0.003")
+    held = select(*args[:-1], str(tmp_path / "leaky.json"), "--variant", "warp", "optim.lr=0.003")
     assert held.returncode != 0 and "'fold1' sets data.options.fold" in held.stderr, held.stderr
-    elsewhere = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003", "data.root=/elsewhere")
+    elsewhere = select(*args, "--variant", "warp", "optim.lr=0.003", "data.root=/elsewhere")
     assert elsewhere.returncode != 0 and "data.root differs" in elsewhere.stderr, elsewhere.stderr
     (out / "warp" / "fold1" / "config.yaml").unlink()
-    unknown = _script("cv_select.py", *args, "--variant", "warp", "optim.lr=0.003")
+    unknown = select(*args, "--variant", "warp", "optim.lr=0.003")
     assert unknown.returncode != 0 and "fold1 holds a metrics.json but no config.yaml" in unknown.stderr
 
 
@@ -452,7 +458,29 @@ def test_keep_matrix_copies_figures_without_checkpoints_and_rebuilds_the_same_ma
     assert json.loads((target / "matrix.json").read_text()) == json.loads((committed / "matrix.json").read_text())
 
 
-def test_what_a_search_refuses_before_it_trains(tmp_path: Path) -> None:
+def _here(
+    script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """:func:`_script` in this process, for calls that train nothing (a process of its own spends 3 to 4 s
+    importing torch): ``main()`` with these arguments from the repository root. A SystemExit gives the status (a
+    message: 1, written to stderr, as Python does); any other exception fails the test, as a traceback would."""
+    module = _script_module(script.removesuffix(".py"))
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.chdir(REPO)
+    code: int | str | None = 0
+    try:
+        module.main()
+    except SystemExit as stopped:
+        code = stopped.code
+    printed = capsys.readouterr()
+    stderr = printed.err + (f"{code}\n" if isinstance(code, str) else "")
+    status = 1 if isinstance(code, str) else (code or 0)
+    return subprocess.CompletedProcess([script, *args], status, printed.out, stderr)
+
+
+def test_what_a_search_refuses_before_it_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """helper-70 (session 32): a name given twice dropped the first variant; `train={test: true}` passed the split
     guard; a typo in a dataset option, or --dataset-folds on a dataset without folds, failed only once training
     had begun; `..` and `cv.json` were variant names; --folds 0 ended in a traceback."""
@@ -470,11 +498,11 @@ def test_what_a_search_refuses_before_it_trains(tmp_path: Path) -> None:
         (["--variant", ""], "got ''"),
     ]
     for extra, message in cases:
-        refused = _script("cv_select.py", *base, *extra)
+        refused = _here("cv_select.py", monkeypatch, capsys, *base, *extra)
         assert refused.returncode != 0 and message in refused.stderr, (extra, refused.stderr[-1500:])
         assert not (tmp_path / "cv").exists()  # nothing trained, no folder made
-    zero = _script("cv_select.py", *base[:-1], "0", "--variant", "a")
-    assert zero.returncode != 0 and "--folds must be 2 or more, got 0" in zero.stderr and "Traceback" not in zero.stderr
+    zero = _here("cv_select.py", monkeypatch, capsys, *base[:-1], "0", "--variant", "a")
+    assert zero.returncode != 0 and "--folds must be 2 or more, got 0" in zero.stderr
 
 
 def test_a_changed_config_is_refused_by_later_rounds_and_final_runs(tmp_path: Path) -> None:
