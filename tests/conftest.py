@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
+import runpy
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,38 @@ import pytest  # noqa: E402 (after the environment above)
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def script_module(name: str) -> Any:
+    """A script of scripts/ as a module, imported with that folder on sys.path (as the script runs: its sibling
+    imports, e.g. run_ablations' ``from results_table import ...``, resolve)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def run_script_here(
+    script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python scripts/<script> args`` from the repository root, run in this process (as ``__main__``, by
+    runpy) for calls that train nothing: a process of its own spends 3 to 4 s importing torch. A SystemExit gives
+    the status (a message: 1, written to stderr, as Python does); any other exception fails the test, as a
+    traceback would."""
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))  # its sibling imports, as when it runs
+    monkeypatch.chdir(REPO)
+    code: int | str | None = 0
+    try:
+        runpy.run_path(str(REPO / "scripts" / script), run_name="__main__")
+    except SystemExit as stopped:
+        code = stopped.code
+    printed = capsys.readouterr()
+    stderr = printed.err + (f"{code}\n" if isinstance(code, str) else "")
+    status = 1 if isinstance(code, str) else (code or 0)
+    return subprocess.CompletedProcess([script, *args], status, printed.out, stderr)
+
 
 #: Python code that imports every module of bpsrm, the kernels' wrappers included (a bare ``import bpsrm`` loads
 #: almost none of them); leading underscores are left out: ``__main__`` runs the command, ``_*.so`` are ctypes

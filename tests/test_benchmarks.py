@@ -99,15 +99,6 @@ def test_readme_states_the_measured_fixed_cost() -> None:
     assert f"{intercept:.0f} us" in readme
 
 
-def test_readme_table_is_built_from_the_results() -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "bench_table.py")], capture_output=True, text=True, check=True
-    )
-    table = result.stdout
-    assert "| bpsrm fused |" in table
-    assert table.strip() in (REPO / "README.md").read_text()
-
-
 def test_the_finite_check_benchmark_runs_quick(tmp_path) -> None:
     rows = _run_quick("finite_check.py", tmp_path)["results"]
     assert {row["backend"] for row in rows} == {"fused", "portable"}

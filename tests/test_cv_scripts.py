@@ -3,18 +3,16 @@ folds of the training part without a test figure anywhere, and the final runs re
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, run_script_here, script_module
 
 TINY = """experiment: tiny-cv
 seed: 0
@@ -23,16 +21,6 @@ model: {spec: 4C3-TCN-SRM-MP4-FC10, time_steps: 2}
 train: {epochs: 1, batch_size: 50}
 log: {plots: false}
 """
-
-
-def _script_module(name: str) -> ModuleType:
-    """A script of scripts/ as a module, imported with that folder on sys.path (as the script runs: its sibling
-    imports, e.g. run_ablations' ``from results_table import ...``, resolve)."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.pop(0)
 
 
 def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -110,7 +98,7 @@ def test_choose_by_cv_then_final_runs(tmp_path: Path) -> None:
 
 
 def test_final_runs_plan_per_fold_and_refusals() -> None:
-    plan = _script_module("final_runs").plan
+    plan = script_module("final_runs").plan
     report = {
         "variants": {"a": {"overrides": ["x=1"]}, "b": {"overrides": ["x=2"]}},
         "chosen": None,
@@ -132,7 +120,7 @@ def test_final_runs_plan_per_fold_and_refusals() -> None:
 
 
 def test_nested_choice_per_fold_reads_only_each_folds_own_runs() -> None:
-    script = _script_module("cv_select")
+    script = script_module("cv_select")
     choose_per_fold, summarise = script.choose_per_fold, script.summarise
     rows = {
         "a": [{"best_val_accuracy": v, "best_epoch": 1} for v in (0.90, 0.70, 0.80)],
@@ -145,7 +133,7 @@ def test_nested_choice_per_fold_reads_only_each_folds_own_runs() -> None:
 
 
 def test_folded_ablation_starts_from_each_folds_chosen_overrides(tmp_path: Path) -> None:
-    replicate = _script_module("run_ablations").replicate
+    replicate = script_module("run_ablations").replicate
     fold1 = tmp_path / "nmnist-cv5" / "fold1"
     fold1.mkdir(parents=True)
     chosen = ["data.root=../shared/data", "data.augment.shift=3", "data.options.folds=5", "data.options.fold=1"]
@@ -166,7 +154,7 @@ def test_folded_ablation_starts_from_each_folds_chosen_overrides(tmp_path: Path)
 
 
 def test_final_runs_never_reports_a_folder_of_another_choice(tmp_path: Path) -> None:
-    check_folder = _script_module("final_runs").check_folder
+    check_folder = script_module("final_runs").check_folder
     plan = {"variant": "aug", "overrides": ["x=1"], "chosen_by": "cv.json", "protocol": "p"}
     assert check_folder(tmp_path / "new", plan)  # nothing there: train
     finished = tmp_path / "finished"
@@ -189,7 +177,7 @@ def test_final_runs_never_reports_a_folder_of_another_choice(tmp_path: Path) -> 
 
 
 def test_an_ablation_run_of_another_base_is_refused(tmp_path: Path) -> None:
-    check_base = _script_module("run_ablations").check_base
+    check_base = script_module("run_ablations").check_base
     old = tmp_path / "kernel-exp" / "fold0"  # made before base.json: from the configured experiment
     old.mkdir(parents=True)
     check_base(old, [])
@@ -204,7 +192,7 @@ def test_an_ablation_run_of_another_base_is_refused(tmp_path: Path) -> None:
 def test_ablations_stop_when_the_training_command_cannot_reuse(tmp_path: Path) -> None:
     """run_ablations decides by train --reuse's rule, so a --bpsrm without --reuse (a frozen copy of older code)
     is refused before any run starts."""
-    check_reuse = _script_module("run_ablations").check_reuse
+    check_reuse = script_module("run_ablations").check_reuse
     old = tmp_path / "old-bpsrm"
     old.write_text("#!/bin/sh\necho 'usage: bpsrm train [--resume | --overwrite] config'\n")
     old.chmod(0o755)
@@ -214,7 +202,7 @@ def test_ablations_stop_when_the_training_command_cannot_reuse(tmp_path: Path) -
 
 
 def test_a_variant_may_not_change_the_split() -> None:
-    script = _script_module("cv_select")
+    script = script_module("cv_select")
     _variant, split_keys = script._variant, script.split_keys
     cwru = split_keys(str(REPO / "configs" / "cwru.yaml"))
     assert _variant(["wide", "model.spec=8C3-SRM-FC10", "data.options.window=1024"], cwru) == (
@@ -241,7 +229,7 @@ def test_a_variant_may_not_change_the_split() -> None:
 
 
 def test_variants_that_read_one_folder_spelt_two_ways_are_one_root(tmp_path: Path) -> None:
-    data_root = _script_module("cv_select").data_root
+    data_root = script_module("cv_select").data_root
     config = str(REPO / "configs" / "weather.yaml")
     here = data_root(config, ["data.root=../shared/data"])
     assert here == data_root(config, ["data.root=../shared/data/"]) == data_root(config, [f"data.root={here}"])
@@ -253,7 +241,7 @@ def test_variants_that_read_one_folder_spelt_two_ways_are_one_root(tmp_path: Pat
 
 
 def test_a_variant_that_sets_a_split_key_in_another_spelling_is_still_refused() -> None:
-    script = _script_module("cv_select")
+    script = script_module("cv_select")
     _variant, split_keys = script._variant, script.split_keys
     cwru = split_keys(str(REPO / "configs" / "cwru.yaml"))
     with pytest.raises(SystemExit, match=r"sets data\.options\.load, which decides the split"):
@@ -299,7 +287,7 @@ def test_a_later_round_is_chosen_among_every_variant_tried(
     args = ["configs/nmnist.yaml", "--dataset-folds", "--folds", "3", "--out", str(out), "--earlier", str(report)]
 
     def select(*extra: str) -> subprocess.CompletedProcess[str]:
-        return _here("cv_select.py", monkeypatch, capsys, *extra)
+        return run_script_here("cv_select.py", monkeypatch, capsys, *extra)
 
     chosen = select(*args, "--variant", "warp", "optim.lr=0.003")
     assert chosen.returncode == 0, chosen.stderr[-3000:]
@@ -344,7 +332,7 @@ def test_an_ablation_study_trains_two_at_once_where_it_is_told_and_gets_its_tabl
     wrote into results/ablations and took no overrides, and results_table read results/ alone (helper-89): a study
     of one's own now runs from its --config with --set overrides into --out, a relative --root read from where
     the script starts, and gets its table."""
-    run_ablations, results_table = _script_module("run_ablations"), _script_module("results_table")
+    run_ablations, results_table = script_module("run_ablations"), script_module("results_table")
     monkeypatch.setattr(run_ablations, "LOGS", tmp_path / "logs")
     config = tmp_path / "my.yaml"
     config.write_text((REPO / "configs" / "cwru.yaml").read_text())
@@ -410,7 +398,7 @@ def test_the_run_scripts_name_files_that_exist() -> None:
 
 def test_ablations_refuse_a_seed_named_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """Two trainings of one seed were queued for one run folder (with --jobs 2 the second failed on its lock)."""
-    run_ablations = _script_module("run_ablations")
+    run_ablations = script_module("run_ablations")
     monkeypatch.setattr(run_ablations, "OUT", tmp_path / "ablations")
     monkeypatch.setattr(sys, "argv", ["run_ablations.py", "cwru", "--seeds", "1", "1", "--only", "kernel-exp"])
     with pytest.raises(SystemExit) as info:
@@ -427,8 +415,8 @@ def test_the_scripts_train_with_the_bpsrm_beside_their_python() -> None:
 
     answered = subprocess.run([str(bpsrm_command()), "--version"], capture_output=True, text=True, timeout=120)
     assert answered.returncode == 0 and answered.stdout.startswith("bpsrm "), answered  # this environment's bpsrm
-    cv_select = _script_module("cv_select")
-    final_runs = _script_module("final_runs")
+    cv_select = script_module("cv_select")
+    final_runs = script_module("final_runs")
     assert cv_select.BPSRM == final_runs.BPSRM == bpsrm_command()
     for script in (REPO / "scripts").glob("*"):
         text = script.read_text() if script.suffix in (".py", ".sh") else ""
@@ -449,33 +437,13 @@ def test_keep_matrix_copies_figures_without_checkpoints_and_rebuilds_the_same_ma
     run = source / "train-0" / "seed0"  # trained at 0 HP, evaluated at 1 and 2 HP
     (run / "best.pt").write_bytes(b"weights")
     shutil.copytree(run, run.with_name("seed10"))  # not in matrix.json's seeds, but a run folder all the same
-    _script_module("keep_matrix").main(source, target)
+    script_module("keep_matrix").main(source, target)
     kept = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     assert not [name for name in kept if name.endswith(".pt")]
     assert "train-0/seed10/eval-1hp.json" in kept
     for evaluation in committed.glob("train-*/seed*/eval-*.json"):
         assert str(evaluation.relative_to(committed)) in kept
     assert json.loads((target / "matrix.json").read_text()) == json.loads((committed / "matrix.json").read_text())
-
-
-def _here(
-    script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> subprocess.CompletedProcess[str]:
-    """:func:`_script` in this process, for calls that train nothing (a process of its own spends 3 to 4 s
-    importing torch): ``main()`` with these arguments from the repository root. A SystemExit gives the status (a
-    message: 1, written to stderr, as Python does); any other exception fails the test, as a traceback would."""
-    module = _script_module(script.removesuffix(".py"))
-    monkeypatch.setattr(sys, "argv", [script, *args])
-    monkeypatch.chdir(REPO)
-    code: int | str | None = 0
-    try:
-        module.main()
-    except SystemExit as stopped:
-        code = stopped.code
-    printed = capsys.readouterr()
-    stderr = printed.err + (f"{code}\n" if isinstance(code, str) else "")
-    status = 1 if isinstance(code, str) else (code or 0)
-    return subprocess.CompletedProcess([script, *args], status, printed.out, stderr)
 
 
 def test_what_a_search_refuses_before_it_trains(
@@ -498,10 +466,10 @@ def test_what_a_search_refuses_before_it_trains(
         (["--variant", ""], "got ''"),
     ]
     for extra, message in cases:
-        refused = _here("cv_select.py", monkeypatch, capsys, *base, *extra)
+        refused = run_script_here("cv_select.py", monkeypatch, capsys, *base, *extra)
         assert refused.returncode != 0 and message in refused.stderr, (extra, refused.stderr[-1500:])
         assert not (tmp_path / "cv").exists()  # nothing trained, no folder made
-    zero = _here("cv_select.py", monkeypatch, capsys, *base[:-1], "0", "--variant", "a")
+    zero = run_script_here("cv_select.py", monkeypatch, capsys, *base[:-1], "0", "--variant", "a")
     assert zero.returncode != 0 and "--folds must be 2 or more, got 0" in zero.stderr
 
 
@@ -509,7 +477,7 @@ def test_a_changed_config_is_refused_by_later_rounds_and_final_runs(tmp_path: Pa
     """A report records its config's sha256: --earlier and final_runs.py refuse the config once it has changed (a
     later round ranked variants trained at another learning rate, and the final runs trained the new one), and
     accept the same file under another spelling of its path (refused before)."""
-    script = _script_module("cv_select")
+    script = script_module("cv_select")
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY)
     protocol = script.protocol(2, False)
@@ -524,12 +492,12 @@ def test_a_changed_config_is_refused_by_later_rounds_and_final_runs(tmp_path: Pa
     }
     spelt = str(tmp_path / "." / "tiny.yaml")
     assert list(script.earlier_variants_from(report, tmp_path / "r.json", spelt, 2, False)) == ["a"]
-    _script_module("final_runs").check_config_unchanged(report, tmp_path / "r.json")
+    script_module("final_runs").check_config_unchanged(report, tmp_path / "r.json")
     config.write_text(TINY.replace("epochs: 1", "epochs: 2"))
     with pytest.raises(SystemExit, match=r"has changed since \(its sha256 differs\)"):
         script.earlier_variants_from(report, tmp_path / "r.json", str(config), 2, False)
     with pytest.raises(SystemExit, match=r"final_runs: .*tiny\.yaml has changed since .*r\.json chose"):
-        _script_module("final_runs").check_config_unchanged(report, tmp_path / "r.json")
+        script_module("final_runs").check_config_unchanged(report, tmp_path / "r.json")
 
 
 def test_a_final_run_without_a_test_is_an_error_not_a_traceback(tmp_path: Path) -> None:
@@ -540,7 +508,7 @@ def test_a_final_run_without_a_test_is_an_error_not_a_traceback(tmp_path: Path) 
     (run / "metrics.json").write_text(json.dumps({"test_accuracy": None}))
     (run / "last.pt").write_bytes(b"kept")
     with pytest.raises(SystemExit, match=r"trained without a test \(train\.test: false\); a final run must test"):
-        _script_module("final_runs").finish(run, "seed0: a")
+        script_module("final_runs").finish(run, "seed0: a")
     assert (run / "last.pt").exists()
     config = tmp_path / "untested.yaml"
     config.write_text(TINY.replace("train: {", "train: {test: false, "))

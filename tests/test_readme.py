@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_script_here
 
 
 def _blocks(language: str) -> list[str]:
@@ -29,26 +29,19 @@ def test_quickstart_has_two_commands_and_ci_runs_the_second() -> None:
     assert commands[1] in (REPO / ".ci" / "run").read_text()
 
 
-def test_results_table_refuses_an_option_it_does_not_know() -> None:
+def test_results_table_refuses_an_option_it_does_not_know(monkeypatch, capsys) -> None:
     """`--help` and a mistyped `--readme` printed the tables as if nothing had been asked."""
-    import subprocess
-    import sys
-
-    script = str(REPO / "scripts" / "results_table.py")
-    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, check=True)
+    shown = run_script_here("results_table.py", monkeypatch, capsys, "--help")
+    assert shown.returncode == 0
     assert shown.stdout.startswith("usage: results_table.py [-h] [--readme | --plots | --ablations DIR]")
     assert "|---" not in shown.stdout
-    typo = subprocess.run([sys.executable, script, "--readmee"], capture_output=True, text=True, check=False)
+    typo = run_script_here("results_table.py", monkeypatch, capsys, "--readmee")
     assert typo.returncode == 2 and "unrecognized arguments: --readmee" in typo.stderr and not typo.stdout
 
 
-def test_results_tables_are_built_from_results() -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "results_table.py")], capture_output=True, text=True, check=True
-    )
+def test_results_tables_are_built_from_results(monkeypatch, capsys) -> None:
+    result = run_script_here("results_table.py", monkeypatch, capsys)
+    assert result.returncode == 0, result.stderr[-2000:]
     readme = (REPO / "README.md").read_text()
     tables = [t for t in result.stdout.split("\n\n") if t.strip()]
     assert len(tables) >= 2, result.stdout[:500]  # the results table and the experiments table at least
@@ -56,13 +49,10 @@ def test_results_tables_are_built_from_results() -> None:
         assert table.strip() in readme, table[:200]
 
 
-def test_performance_tables_are_built_from_the_benchmark_results() -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "bench_table.py")], capture_output=True, text=True, check=True
-    )
+def test_performance_tables_are_built_from_the_benchmark_results(monkeypatch, capsys) -> None:
+    result = run_script_here("bench_table.py", monkeypatch, capsys)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| bpsrm fused |" in result.stdout
     readme = (REPO / "README.md").read_text()
     tables = [t for t in result.stdout.split("\n\n") if t.strip()]
     assert tables
