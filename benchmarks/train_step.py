@@ -239,7 +239,7 @@ def main() -> None:
     measure_memory = not INFERENCE
     # --quick proves that the memory children run with bpsrm's build alone (2 children, not 8: each imports torch
     # and the peers, a minute of the test suite); its figures are not reported
-    memory_builds = list(builds)[:1] if args.quick else list(builds)
+    memory_builds = [name for name in builds if name == "bpsrm" or not args.quick]
     cpu_peaks = (
         _cpu_peaks(memory_builds, (args.allocator, "live"), steps) if measure_memory and DEVICE.type == "cpu" else {}
     )

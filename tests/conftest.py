@@ -54,6 +54,7 @@ def run_script_here(
     the status (a message: 1, written to stderr, as Python does); any other exception fails the test, as a
     traceback would."""
     monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.setenv("COLUMNS", "80")  # argparse's width, as in a process whose output is a pipe
     monkeypatch.syspath_prepend(str(REPO / "scripts"))  # its sibling imports, as when it runs
     monkeypatch.chdir(REPO)
     code: int | str | None = 0

@@ -249,6 +249,49 @@ def test_near_in_colour_is_decided_on_the_full_thumbnails_not_their_block_sums()
     assert near_duplicate_groups(looks) == ["0a", "0a", "1a", "1b", "2a", "2b"]
 
 
+@pytest.mark.parametrize(
+    ("bases", "amplitudes"),
+    [(30, None), (1, [6] * 5 + [36] * 35)],  # 10 copies each, 8 to 30 at random / one photo, 40 copies
+    ids=["spread", "one-photo"],
+)
+def test_near_duplicate_groups_equal_a_brute_force_count(bases, amplitudes):
+    """Copies of random thumbnails with uniform noise of up to ``amplitude`` (copies differ by about two thirds of
+    it on average, the threshold is 15.3), grey thumbnails of their own noise: the groups are the connected
+    components of the pairs counted here in full, in numpy integers: the sum of absolute differences below
+    0.06 * 255 * 3072, or a grey correlation above 0.98. Both ways through the search: blocks with few candidates
+    (compared one by one), and a block of copies of one photo whose 4 x 4 block sums are all close (compared at
+    once), where only 5 of the 40 are near each other."""
+    from bpsrm.data.weather import ImageLook, near_duplicate_groups
+
+    rng = np.random.default_rng(bases)
+    colour, grey = [], []
+    for _ in range(bases):
+        base = rng.integers(0, 256, 3072)
+        for amplitude in amplitudes or rng.integers(8, 31, 10).tolist():
+            colour.append(np.clip(base + rng.integers(-amplitude, amplitude + 1, 3072), 0, 255).astype(np.uint8))
+            grey.append(rng.integers(0, 256, 256).astype(np.uint8))
+    looks = [ImageLook(f"{i:04d}", c, g) for i, (c, g) in enumerate(zip(colour, grey, strict=True))]
+    thumbs = np.stack(colour).astype(np.int64)
+    sums = np.abs(thumbs[:, None, :] - thumbs[None, :, :]).sum(-1)
+    centred = np.stack(grey).astype(np.float64)
+    centred -= centred.mean(1, keepdims=True)
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+    near = (sums < 0.06 * 255 * 3072) | (centred @ centred.T > 0.98)
+    others = ~np.eye(len(looks), dtype=bool)
+    assert near[others].any() and not near[others].all()  # the threshold falls among the pairs
+    component = list(range(len(looks)))
+
+    def find(i: int) -> int:
+        while component[i] != i:
+            i = component[i]
+        return i
+
+    for i, j in zip(*np.nonzero(near), strict=True):
+        component[find(int(i))] = find(int(j))
+    expected = [min(f"{k:04d}" for k in range(len(looks)) if find(k) == find(i)) for i in range(len(looks))]
+    assert near_duplicate_groups(looks) == expected
+
+
 def test_split_is_reproducible_and_independent_of_listing_order(splits, weather_root, monkeypatch):
     again = Weather("test", root=weather_root, image_size=S)
     assert again.files == splits["test"].files and again.targets == splits["test"].targets

@@ -322,13 +322,16 @@ def test_rank_0_decides_for_every_rank_and_ranks_compare_their_splits() -> None:
     assert dict(results) == {0: (expected, True, False), 1: (expected, True, False)}
 
 
-def _stall(rank: int, port: int, results) -> None:
+def _stall(rank: int, port: int, results, started) -> None:
     """Rank 1 never comes to the collective (as a rank stuck or gone without torchrun to stop the others);
-    rank 0's sum must give up after BPSRM_DIST_TIMEOUT seconds instead of waiting for ever."""
+    rank 0's sum must give up after BPSRM_DIST_TIMEOUT seconds instead of waiting for ever. The ranks meet at
+    ``started`` (a barrier) after importing: the timeout bounds the process group's start too, and a rank still
+    importing torch on a loaded machine would otherwise miss it."""
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2", "RANK": str(rank)})
     os.environ["BPSRM_DIST_TIMEOUT"] = "2"
     from bpsrm.engine.distributed import from_environment
 
+    started.wait()
     ctx = from_environment()
     if rank == 1:
         time.sleep(7)  # longer than the bound below: a sum that waited for the exit would fail the test
@@ -410,8 +413,9 @@ def test_without_torchrun_a_collective_gives_up_after_the_timeout() -> None:
     """The module's promise for runs without torchrun's agent: a rank that does not answer makes the others'
     collectives fail after BPSRM_DIST_TIMEOUT seconds (here 2; the default 300 would outlast this test)."""
     port = _free_port()
-    results = torch.multiprocessing.get_context("spawn").Manager().dict()
-    torch.multiprocessing.spawn(_stall, args=(port, results), nprocs=2, join=True)
+    manager = torch.multiprocessing.get_context("spawn").Manager()
+    results, started = manager.dict(), manager.Barrier(2)
+    torch.multiprocessing.spawn(_stall, args=(port, results, started), nprocs=2, join=True)
     outcome, seconds = results[0]
     assert outcome != "returned", "the sum returned although rank 1 never took part"
     assert 1.5 <= seconds <= 5, (outcome, seconds)

@@ -246,23 +246,23 @@ def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, share
     assert main(["predict", str(adapted), records[0]]) == 0
 
 
-def test_adapt_on_one_state_warns_that_it_now_reads_as_a_class(fault_model, shared_data, tmp_path, capsys) -> None:
+def test_adapt_on_one_state_warns_that_it_now_reads_as_a_class(shared_data, tmp_path, capsys) -> None:
     """A healthy machine alone: before adaptation the fault model answers "unknown"; adaptation moves its statistics
-    to the training data's average, and most windows get one answer (a fault class for a briefly trained model;
-    still "unknown" for the committed one). adapt said only {"files": 1, "samples": N}."""
+    to the training data's average, and it reads as a fault. adapt said only {"files": 1, "samples": N}. (The field
+    model of seed 1, which answers a fault on 26 of the 29 windows after adaptation; seed 0's, the fixture, on 12.)"""
+    field_model = REPO / "results" / "cwru-crossload" / "seed1" / "best.pt"
     healthy = str(shared_data / "cwru" / "0HP" / "97.mat")
-    assert main(["adapt", str(fault_model), healthy, "--out", str(tmp_path / "healthy.pt")]) == 0
+    assert main(["adapt", str(field_model), healthy, "--out", str(tmp_path / "healthy.pt")]) == 0
     printed = capsys.readouterr()
     report = json.loads(printed.out)
     assert next(iter(report["answers_before"])) == UNKNOWN and report["answers_before"][UNKNOWN] > 0.9
     answer, share = next(iter(report["answers_after"].items()))
+    assert answer != UNKNOWN, report["answers_after"]
     assert share > 0.5 and sum(report["answers_after"].values()) == pytest.approx(1.0, abs=1e-3)
-    said = "unknown" if answer == UNKNOWN else repr(answer)
-    expected = f"after adaptation {100 * share:.0f}% of the {report['samples']} adaptation windows are answered {said}"
+    windows = f"{100 * share:.0f}% of the {report['samples']} adaptation windows"
+    expected = f"after adaptation {windows} are answered {answer!r}"
     assert report["warning"].startswith(expected)
-    assert f"bpsrm: warning: {expected}" in printed.err
-    # both wordings of the warning are checked by hand in test_inference.py
-    assert ("far from everything the model was trained on" if answer == UNKNOWN else "several states") in printed.err
+    assert f"bpsrm: warning: {expected}" in printed.err and "several states" in printed.err
 
 
 def test_adapt_replaces_a_file_only_when_asked(fault_model, shared_data, tmp_path, capsys) -> None:

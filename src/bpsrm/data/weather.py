@@ -22,6 +22,7 @@ splits and cross-validation folds keep them whole too.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import torch
 from PIL import Image
 
 from ..checks import MAX_SIDE, SEED_RANGE, choice, real_number, whole_number
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from .base import SampleDataset, check_split, register
 from .locate import locate
 from .preprocess import ImagePreprocess, open_image
@@ -147,8 +148,10 @@ def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
             i = parent[i]
         return i
 
-    for i, j in _near_in_colour(colour) + _near_in_grey(grey):
-        parent[root(i)] = root(j)
+    for start, near in _near_blocks(colour, grey):
+        later = torch.arange(count)[None, :] > torch.arange(start, start + near.shape[0])[:, None]
+        for i, j in torch.nonzero(near & later).tolist():  # each pair once
+            parent[root(start + i)] = root(j)
     names: dict[int, str] = {}
     for i, look in enumerate(looks):
         r = root(i)
@@ -158,34 +161,35 @@ def near_duplicate_groups(looks: list[ImageLook]) -> list[str]:
     return groups
 
 
-def _near_in_colour(colour: torch.Tensor) -> list[tuple[int, int]]:
-    """The pairs ``(i, j)`` of 32 x 32 colour thumbnails (``[count, 3072]`` integers 0..255) whose mean absolute
-    difference is below :data:`NEAR_MEAN_ABS` of the full scale: $\\sum_d |a_d - b_d| < 0.06 \\cdot 255 \\cdot 3072$,
-    in integers. The sums over 4 x 4 blocks of each channel bound it from below
-    ($\\sum_B |\\sum_{d \\in B} (a_d - b_d)| \\le \\sum_d |a_d - b_d|$), so only the pairs whose 192 block sums are that
-    close are compared in full: a sixteenth of the work for the rest (integers below $2^{24}$, exact in float32)."""
+def _near_blocks(colour: torch.Tensor, grey: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+    """For each block of up to 256 images from ``start``, the ``[rows, count]`` boolean matrix of the near pairs
+    among them and all images: grey thumbnails (centred, unit length) correlated above :data:`NEAR_CORRELATION`,
+    or colour thumbnails (``[count, 3072]`` integers 0..255) within :data:`NEAR_MEAN_ABS` of the full scale on
+    average, $\\sum_d |a_d - b_d| < 0.06 \\cdot 255 \\cdot 3072$.
+
+    The colour sums are exact (integers below $2^{24}$, exact in float32 too). Their float32 mean, which decided
+    before, read a sum of exactly 47,002 (mean 0.0600005) as below the limit; no pair of the shared copy lies within
+    30 of it. The sums over 4 x 4 blocks of each channel bound the distance from below
+    ($\\sum_B |\\sum_{d \\in B} (a_d - b_d)| \\le \\sum_d |a_d - b_d|$), so only the pairs whose 192 block sums are
+    that close are compared in full; where that is most of a block's pairs (many near copies), its full distances
+    are taken at once, as cheap as before."""
     count, width = colour.shape
+    if width != _THUMB * _THUMB * 3:
+        raise ParameterError(f"near_duplicate_groups: colour thumbnails of {width} values, expected {_THUMB**2 * 3}")
     limit = NEAR_MEAN_ABS * 255 * width
+    whole = colour.to(torch.float32)
     blocks = colour.view(count, _THUMB // 4, 4, _THUMB // 4, 4, 3).sum((2, 4)).reshape(count, -1).to(torch.float32)
-    pairs: list[tuple[int, int]] = []
-    for start in range(0, count, 256):  # [256, count] blocks: the bounds of all pairs fit in a few MB at once
-        bound = torch.cdist(blocks[start : start + 256], blocks, p=1)
-        candidates = torch.nonzero(bound < limit)
-        for part in candidates.split(1024):  # [1024, 3072] differences at a time
-            rows, columns = part[:, 0] + start, part[:, 1]
-            near = (colour[rows] - colour[columns]).abs().sum(1) < limit
-            pairs += list(zip(rows[near].tolist(), columns[near].tolist(), strict=True))
-    return pairs
-
-
-def _near_in_grey(grey: torch.Tensor) -> list[tuple[int, int]]:
-    """The pairs ``(i, j)`` of centred, unit-norm 16 x 16 grey thumbnails correlated above
-    :data:`NEAR_CORRELATION`."""
-    pairs: list[tuple[int, int]] = []
-    for start in range(0, grey.shape[0], 256):
-        near = torch.nonzero(grey[start : start + 256] @ grey.T > NEAR_CORRELATION)
-        pairs += [(start + i, j) for i, j in near.tolist()]
-    return pairs
+    for start in range(0, count, 256):  # [256, count] blocks: the distances fit in a few MB at once
+        stop = min(start + 256, count)
+        near = grey[start:stop] @ grey.T > NEAR_CORRELATION
+        candidates = torch.nonzero((torch.cdist(blocks[start:stop], blocks, p=1) < limit) & ~near)
+        if 8 * candidates.shape[0] > near.numel():
+            near |= torch.cdist(whole[start:stop], whole, p=1) < limit
+        else:
+            for part in candidates.split(1024):  # [1024, 3072] differences at a time
+                rows, columns = part[:, 0], part[:, 1]
+                near[rows, columns] = (colour[rows + start] - colour[columns]).abs().sum(1) < limit
+        yield start, near
 
 
 _GROUPS: dict[tuple[str, ...], tuple[str, ...]] = {}  # the files' digests -> their groups (one entry per dataset)

@@ -644,7 +644,8 @@ def one_state_warning(answers_after: Mapping[str, float], samples: int) -> str |
     """A warning when the adapted model gives more than :data:`ONE_STATE_SHARE` of its own adaptation windows one
     answer. AdaBN (:mod:`bpsrm.deploy.adapt`) sets every norm's statistics to those of the adaptation data, which
     presumes they mix the machine's states as training did; recordings of one state (a healthy machine alone) are
-    moved to the training data's average, read as whichever class lies there, and no longer look unknown."""
+    moved to the training data's average, and most of their windows read as whichever class lies there, no longer
+    unknown (docs/howto/bearings.md gives the field models' answers on a healthy record)."""
     if not answers_after:
         return None
     answer, share = next(iter(answers_after.items()))
