@@ -249,7 +249,8 @@ def test_adapt_writes_a_checkpoint_that_eval_and_predict_take(fault_model, share
 def test_adapt_on_one_state_warns_that_it_now_reads_as_a_class(shared_data, tmp_path, capsys) -> None:
     """A healthy machine alone: before adaptation the fault model answers "unknown"; adaptation moves its statistics
     to the training data's average, and it reads as a fault. adapt said only {"files": 1, "samples": N}. (The field
-    model of seed 1, which answers a fault on 26 of the 29 windows after adaptation; seed 0's, the fixture, on 12.)"""
+    model of seed 1, which answers IR014 on 26 of the 29 windows after adaptation and a fault on all 29; seed 0's,
+    the fixture, a fault on 12.)"""
     field_model = REPO / "results" / "cwru-crossload" / "seed1" / "best.pt"
     healthy = str(shared_data / "cwru" / "0HP" / "97.mat")
     assert main(["adapt", str(field_model), healthy, "--out", str(tmp_path / "healthy.pt")]) == 0
