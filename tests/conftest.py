@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import importlib.util
 import os
 import runpy
 import shutil
@@ -44,6 +45,16 @@ def script_module(name: str) -> Any:
         return importlib.import_module(name)
     finally:
         sys.path.pop(0)
+
+
+def fresh_script(name: str) -> Any:
+    """A new instance of scripts/<name>.py as a module, registered nowhere: its globals are its own, so a test may
+    set them (``RESULTS``) without reaching another test's instance, as :func:`script_module`'s shared one would."""
+    spec = importlib.util.spec_from_file_location(f"{name}_fresh", REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_script_here(

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import REPO, run_script_here
+from conftest import REPO, fresh_script, run_script_here
 
 
 def _blocks(language: str) -> list[str]:
@@ -71,13 +71,9 @@ def test_relative_links_point_to_files_of_the_repository() -> None:
 def test_the_paired_column_against_a_hand_computation() -> None:
     """Differences 1, 2 and 3 points: mean 2, sd 1, t = 2 sqrt(3); with 2 degrees of freedom the t distribution's
     two-sided tail is 1 - t / sqrt(t^2 + 2) in closed form = 1 - 3.4641 / 3.7417 = 0.0742."""
-    import importlib.util
     import math
 
-    spec = importlib.util.spec_from_file_location("results_table", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
     base = [{"_replicate": f"seed{i}", "test_accuracy": 0.80} for i in range(3)]
     variant = [{"_replicate": f"seed{i}", "test_accuracy": 0.80 + (i + 1) / 100} for i in (2, 0, 1)]  # any order
     t = 2 * math.sqrt(3)
@@ -97,13 +93,9 @@ def test_the_rule_column_against_hand_cases() -> None:
     0.0041 beyond the noise, above the README's number): beyond the noise by the paired t-test's p alone, or by
     McNemar when every replicate was tested, all differences share a sign and every p is under the bar; no
     verdict before 3 replicates."""
-    import importlib.util
     from types import SimpleNamespace as Test
 
-    spec = importlib.util.spec_from_file_location("results_table_rule", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
     assert table.RULE_BAR == 0.004
     verdict = table.verdict
     small = [(k, Test(difference=-0.01, p=0.002)) for k in range(3)]  # 2 / 2^10: ten discordant samples, one way
@@ -135,12 +127,7 @@ def test_one_sample_more_right_in_every_seed_has_no_spread() -> None:
     """643/644 - 642/644 and 1 - 643/644 differ in their last bits: the paired t-test saw a spread of 1e-14 and
     said "p < 0.001, beyond the noise" for one window gained in each seed (helper-89). By hand: +1 of 644 in each
     of 3 seeds is +0.155 points with no spread, so no p, and no verdict from the t-test."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("results_table_points", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
     right = [640, 641, 642]
     for samples in (644, None):  # runs that give their count of test samples, and older ones that do not
         base = [
@@ -154,13 +141,9 @@ def test_one_sample_more_right_in_every_seed_has_no_spread() -> None:
 
 
 def test_the_cross_validation_table(tmp_path) -> None:
-    import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("results_table_cv", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
     (tmp_path / "tuning").mkdir()
     variants = {
         "base": {"overrides": ["data.root=../shared/data"], "val_accuracy": [0.9, 0.8], "mean": 0.85, "sd": 0.0707},
@@ -194,13 +177,9 @@ def test_the_cross_validation_table(tmp_path) -> None:
 def test_target_standing_and_how_the_configuration_was_chosen(tmp_path, monkeypatch) -> None:
     """Mean of 93.00 and 93.50 is 93.25%: 0.65 points short of 93.9; 94.0 meets it. The configuration cell counts
     the variants of the runs' selection.json files and links the report only when it exists."""
-    import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("results_table", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
     runs = [{"test_accuracy": 0.93}, {"test_accuracy": 0.935}]
     assert table.standing("fashion-mnist", runs) == "93.9%: 93.25%, short by 0.65 points"
     assert table.standing("fashion-mnist", [{"test_accuracy": 0.94}]) == "93.9%: met"
@@ -256,13 +235,9 @@ def test_target_standing_and_how_the_configuration_was_chosen(tmp_path, monkeypa
 def test_a_tuning_run_is_compared_with_the_runs_its_baseline_names(tmp_path) -> None:
     """Once a tuning run has replaced the configured runs, its row still shows the runs it was chosen against
     (moved to results/superseded/ and named by baseline.json), not the runs that replaced them."""
-    import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("results_table_tuning", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
 
     def run(folder: str, val: float, test: float) -> None:
         (tmp_path / folder).mkdir(parents=True)
@@ -295,16 +270,12 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
     samples and wrong on none the base had right, p = 2 * C(5, 0) / 2^5 = 0.0625; seed 1: identical predictions,
     no discordant sample, p = 1. A variant tested on other samples is an error; runs without predictions.npz (from
     before it existed) give an empty cell."""
-    import importlib.util
     import json
     import shutil
 
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("results_table_mcnemar", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
     labels = np.array([0, 1, 2, 0, 1, 2])
     runs = {
         ("base", 0): [0, 0, 0, 1, 0, 1],  # right on sample 0 alone
@@ -373,13 +344,9 @@ def test_the_mcnemar_column_per_seed_against_a_hand_computation(tmp_path) -> Non
 def test_an_ablation_table_refuses_runs_not_trained_alike(tmp_path) -> None:
     """Old runs of another network left beside new ones were averaged and paired without a word (helper-53): a
     variant's run must share the base's synapses, pooling, T, data and budget; its own change may differ."""
-    import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("results_table_budget", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
     source = REPO / "results" / "ablations" / "cwru" / "base" / "seed0"
     for variant in ("base", "kernel-exp"):
         for seed in (0, 1, 2):
@@ -429,13 +396,8 @@ def test_an_ablation_table_refuses_runs_not_trained_alike(tmp_path) -> None:
 def test_the_ablation_chart_bars_span_the_runs_and_stop_at_100_percent() -> None:
     """Runs at 99.9, 100 and 100%: a mean ± sd bar reached 100.02% (results/ablations/cwru.png showed bars past
     100%). The bar now spans the lowest run to the highest: 99.9 to 100 by hand."""
-    import importlib.util
-
     pytest.importorskip("matplotlib")
-    spec = importlib.util.spec_from_file_location("results_table_chart", REPO / "scripts" / "results_table.py")
-    assert spec is not None and spec.loader is not None
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = fresh_script("results_table")
     runs = {"base": [{"test_accuracy": a, "epochs": 20} for a in (0.999, 1.0, 1.0)]}
     figure = table.ablation_figure("cwru", "seeds", runs)
     bars = [segment for c in figure.axes[0].collections for segment in c.get_segments()]

@@ -134,19 +134,24 @@ def rate_from_times(times: np.ndarray) -> float | None:
     if not span > 0:
         return None
     step = span / (times.size - 1)
-    rounding = written_rounding(times, finest=2 * MAX_ROUNDING * step)
-    ends = rounding(times[[0, -1]])  # the largest magnitudes too, the times never decreasing
+    rounding = None  # the written rounding: a search over every time, made only where it decides something
     if _largest_miss(times, step, lambda t: np.zeros(t.shape)) > STEP_SLACK * step:
-        if _largest_miss(times, step, rounding, float(ends.max())) > STEP_SLACK * step:
+        rounding = written_rounding(times, finest=2 * MAX_ROUNDING * step)
+        ends = float(rounding(times[[0, -1]]).max())  # the largest magnitudes too, the times never decreasing
+        if _largest_miss(times, step, rounding, ends) > STEP_SLACK * step:
             return None
         if _largest_step_miss(times, step, rounding) > STEP_SLACK * step:
             return None  # a sample missing or written twice, which the grid's rounding allowance could hide
-    uncertainty = float(ends.sum()) / span  # how far the ends' rounding can move the rate, relative
     rate = 1.0 / step
     if not math.isfinite(rate):  # a step below 1e-308 s: read_recording refuses the rate, not a crash here
         return rate
     whole = round(rate)
-    return float(whole) if abs(rate - whole) <= max(1e-6, uncertainty) * rate else rate
+    if abs(rate - whole) <= 1e-6 * rate:
+        return float(whole)
+    if rounding is None:
+        rounding = written_rounding(times, finest=2 * MAX_ROUNDING * step)
+    uncertainty = float(rounding(times[[0, -1]]).sum()) / span  # how far the ends' rounding can move the rate
+    return float(whole) if abs(rate - whole) <= uncertainty * rate else rate
 
 
 def _largest_miss(
