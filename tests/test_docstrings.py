@@ -39,6 +39,7 @@ PUBLIC_MODULES = [
     "bpsrm.user_code",
     "bpsrm.data.resampling",
     "bpsrm.data.time_column",
+    "bpsrm.data.clock_column",
     "bpsrm.data.mains",
     "bpsrm.data",
     "bpsrm.environment",

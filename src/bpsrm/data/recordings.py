@@ -22,7 +22,10 @@
   ``timestamp`` or ``zeit``, alone or with a unit as
   ``time_s``, ``time [s]``, ``Time (sec)`` or ``time seconds``, holds times in seconds; with ``ms`` (``msec``)
   in milliseconds, with ``us`` (``usec``, ``µs``) in microseconds: it is never a channel, and when it is evenly
-  spaced (to the precision it was written with: :mod:`bpsrm.data.time_column`) it gives the sample rate.
+  spaced (to the precision it was written with: :mod:`bpsrm.data.time_column`) it gives the sample rate. So does
+  a column of clock readings, whatever its name or with no header: ISO 8601 date-times
+  (``2026-01-01T12:00:00.000039``, an offset or ``Z`` allowed), times of day (``12:00:00.000039``), or a date and a
+  time of day in two fields (:mod:`bpsrm.data.clock_column`).
 * ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
   named by their index). The file holds no rate.
 * ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
@@ -61,12 +64,21 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..checks import array, real_number, whole_number
 from ..errors import DataError, ParameterError, shown
+from .clock_column import (
+    DATE_TIME_DTYPE,
+    TIMEZONE_WARNING,
+    ClockKind,
+    clock_kind,
+    clock_times,
+    date_time_ns,
+    seconds_of_day,
+)
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 from .resampling import resample  # re-exported: recordings' readers and resample went together
@@ -560,18 +572,20 @@ def _read_text(path: Path) -> _Content:
 
     first = _split(head[0][1], sep)
     header: list[str] | None = None
-    if any(_number(field, decimal_comma) is None for field in first):
+    if any(_number(field, decimal_comma) is None and clock_kind(field) is None for field in first):
         header = first
         if len(head) < 2:
             raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
     width = len(header) if header is not None else len(first)
     skip = head[0][0] if header is not None else head[0][0] - 1  # the header, or the comments above the data
-    values = None if odd_breaks else _fast_columns(text, sep, decimal_comma, skip, width)
-    if values is None:  # line by line: the stripped data lines through loadtxt, else the reader that names a bad line
+    clocks = _clock_kinds(_split(head[1][1] if header is not None else head[0][1], sep)[:width], decimal_comma)
+    loaded = None if odd_breaks else _fast_columns(text, sep, decimal_comma, skip, width, clocks)
+    if loaded is None:  # line by line: the stripped data lines through loadtxt, else the reader that names a bad line
         lines = list(_data_lines(text, odd_breaks))[1 if header is not None else 0 :]
-        values = _joined_columns(lines, sep, decimal_comma, width)
-        if values is None:
-            values = _parse_rows(path, lines, sep, decimal_comma, width, header)
+        loaded = _joined_columns(lines, sep, decimal_comma, width, clocks)
+        if loaded is None:
+            loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
+    values, raw_clocks = loaded
 
     names = [str(i) for i in range(width)]
     if header is not None:
@@ -583,7 +597,21 @@ def _read_text(path: Path) -> _Content:
             names[i] = name
             seen.add(name)
     content = _new_content()
+    for columns, seconds in clock_times(raw_clocks, clocks):
+        name = " ".join(names[i] for i in columns)  # a date and a time of day beside it: "Date Time"
+        if not is_time_axis(seconds):
+            raise DataError(_clock_back(path, text, odd_breaks, header is not None, name, seconds))
+        if content.time_column is None:
+            content.time_column = name
+            rate = rate_from_times(seconds)
+            if rate is not None:
+                content.rates.append((rate, f"time column {name!r}"))
+            else:
+                content.uneven_times = uneven_times(name, seconds)
+    del raw_clocks
     for i, name in enumerate(names):
+        if i in clocks:
+            continue  # a clock column is never a channel
         unit = _TIME_NAME.match(name) if header is not None and content.time_column is None else None
         scale = _SECONDS_PER.get(next((g.lower() for g in unit.groups() if g), "s"), 1.0) if unit else 1.0
         seconds = values[:, i] * scale if scale != 1.0 else values[:, i]
@@ -667,47 +695,84 @@ _COMMENT_LINE = re.compile(r"^[ \t]*[#%]", re.MULTILINE)
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-def _fast_columns(text: str, sep: str | None, decimal_comma: bool, skip: int, width: int) -> np.ndarray | None:
-    """The numbers below the first ``skip`` lines of ``text`` as ``[rows, width]`` float64, read by
-    :func:`numpy.loadtxt` from the text itself (blank and comment lines after the last data line left out); None
-    where it cannot (a comment line among the data, a bad value, another number of columns), for the line-by-line
-    readers."""
+_Loaded = tuple[np.ndarray, dict[int, np.ndarray]]
+"""A text's values as ``[rows, width]`` float64, and its clock columns' readings by column (datetime64[ns] for a
+date-time or date, seconds since midnight for a time of day; those columns of the values are left unset)."""
+
+
+def _clock_kinds(fields: list[str], decimal_comma: bool) -> dict[int, ClockKind]:
+    """The columns whose field of the first data line is a clock reading rather than a number, with its kind."""
+    kinds: dict[int, ClockKind] = {}
+    for i, field in enumerate(fields):
+        kind = clock_kind(field) if _number(field, decimal_comma) is None else None
+        if kind is not None:
+            kinds[i] = kind
+    return kinds
+
+
+def _fast_columns(
+    text: str, sep: str | None, decimal_comma: bool, skip: int, width: int, clocks: dict[int, ClockKind]
+) -> _Loaded | None:
+    """The values below the first ``skip`` lines of ``text``, read by :func:`numpy.loadtxt` from the text itself
+    (blank and comment lines after the last data line left out); None where it cannot (a comment line among the
+    data, a bad value, another number of columns), for the line-by-line readers."""
     end = _data_end(text)
     if _COMMENT_LINE.search(text, _line_offset(text, skip), end):
         return None
     body = text[:end] if end < len(text) else text
     if decimal_comma:
         body = body.replace(",", ".")
-    return _loaded(body, sep, width, skip)
+    return _loaded(body, sep, width, skip, clocks)
 
 
 def _joined_columns(
-    lines: list[tuple[int, str]], sep: str | None, decimal_comma: bool, width: int
-) -> np.ndarray | None:
-    """The numbers of the stripped data ``lines`` through :func:`numpy.loadtxt` (a trailing separator or a blank
+    lines: list[tuple[int, str]], sep: str | None, decimal_comma: bool, width: int, clocks: dict[int, ClockKind]
+) -> _Loaded | None:
+    """The values of the stripped data ``lines`` through :func:`numpy.loadtxt` (a trailing separator or a blank
     line of spaces, which it refuses in the file's own text, stripped); None where it cannot."""
     body = "\n".join(line for _, line in lines)
-    return _loaded(body.replace(",", ".") if decimal_comma else body, sep, width, 0)
+    return _loaded(body.replace(",", ".") if decimal_comma else body, sep, width, 0, clocks)
 
 
-def _loaded(body: str, sep: str | None, width: int, skip: int) -> np.ndarray | None:
-    """:func:`numpy.loadtxt` of ``body`` below its first ``skip`` lines as ``[rows, width]``; None where it fails
-    (its message lacks the line number in the file) or finds no rows, or another number of columns."""
+def _loaded(body: str, sep: str | None, width: int, skip: int, clocks: dict[int, ClockKind]) -> _Loaded | None:
+    """:func:`numpy.loadtxt` of ``body`` below its first ``skip`` lines; None where it fails (its message lacks the
+    line number in the file) or finds no rows, or another number of columns. Clock columns are read in the same
+    pass: date-times by numpy's own ISO 8601 reader (an offset brought to UTC), times of day by
+    :func:`~bpsrm.data.clock_column.seconds_of_day`."""
+    dtype: np.dtype = np.dtype(np.float64)
+    if clocks:
+        dtype = np.dtype(
+            [(f"c{i}", DATE_TIME_DTYPE if clocks.get(i) in ("date_time", "date") else np.float64) for i in range(width)]
+        )
+    converters: dict[int | str, Callable[[str], float]] = {
+        i: seconds_of_day for i, kind in clocks.items() if kind == "time_of_day"
+    }
+    ndmin: Literal[1, 2] = 1 if clocks else 2  # records of a row each, or a row of numbers
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
+            warnings.filterwarnings("ignore", message=TIMEZONE_WARNING, category=UserWarning)
             values = np.loadtxt(
                 io.StringIO(body, newline=None),
                 delimiter=sep,
-                dtype=np.float64,
-                ndmin=2,
+                dtype=dtype,
+                ndmin=ndmin,
                 comments=None,
                 quotechar='"',
                 skiprows=skip,
+                converters=converters or None,
             )
     except Exception:
         return None
-    return values if values.shape[1] == width and values.shape[0] > 0 else None
+    if not clocks:
+        return (values, {}) if values.shape[1] == width and values.shape[0] > 0 else None
+    if values.ndim != 1 or values.shape[0] == 0:
+        return None
+    numbers = np.empty((values.shape[0], width), dtype=np.float64)
+    for i in range(width):
+        if i not in clocks:
+            numbers[:, i] = values[f"c{i}"]
+    return numbers, {i: values[f"c{i}"] for i in clocks}
 
 
 def _data_end(text: str) -> int:
@@ -750,11 +815,20 @@ def _number(field: str, decimal_comma: bool) -> float | None:
 
 
 def _parse_rows(
-    path: Path, lines: list[tuple[int, str]], sep: str | None, decimal_comma: bool, width: int, header: list[str] | None
-) -> np.ndarray:
+    path: Path,
+    lines: list[tuple[int, str]],
+    sep: str | None,
+    decimal_comma: bool,
+    width: int,
+    header: list[str] | None,
+    clocks: dict[int, ClockKind],
+) -> _Loaded:
     """The values of ``lines``, or a DataError naming the first bad line and what is wrong with it."""
     columns = header if header is not None else [str(i) for i in range(width)]
     out = np.empty((len(lines), width), dtype=np.float64)
+    readings = {
+        i: np.empty(len(lines), dtype=np.int64 if kind != "time_of_day" else np.float64) for i, kind in clocks.items()
+    }
     for row, (number, line) in enumerate(lines):
         fields = _split(line, sep)
         if sep is not None and len(fields) == width - 1 and line.rstrip().endswith(sep):  # "0.5," of two columns
@@ -769,6 +843,9 @@ def _parse_rows(
                 f"{line[:80]!r}"
             )
         for col, field in enumerate(fields):
+            if col in clocks:
+                readings[col][row] = _clock_reading(path, number, columns[col], field, clocks[col])
+                continue
             value = _number(field, decimal_comma)
             if value is None:
                 raise DataError(
@@ -776,7 +853,36 @@ def _parse_rows(
                     "(expected numeric values only, below an optional header line)"
                 )
             out[row, col] = value
-    return out
+    return out, {i: r.view(DATE_TIME_DTYPE) if r.dtype == np.int64 else r for i, r in readings.items()}
+
+
+def _clock_reading(path: Path, number: int, column: str, field: str, kind: ClockKind) -> float:
+    """One clock reading of the line-by-line reader: nanoseconds since 1970 (UTC) of a date-time or date, seconds
+    since midnight of a time of day; a DataError naming the line and column when the field is no such reading."""
+    try:
+        return float(seconds_of_day(field)) if kind == "time_of_day" else date_time_ns(field)
+    except ValueError as exc:
+        what = "a time of day" if kind == "time_of_day" else "a date-time"
+        raise DataError(
+            f"{path}: line {number}: {field[:40]!r} in column {column!r} is not {what} like the first line's "
+            f"({exc}; expected ISO 8601 as 2026-01-01T12:00:00.000039, or HH:MM:SS.ffffff)"
+        ) from None
+
+
+def _clock_back(path: Path, text: str, odd_breaks: bool, header: bool, name: str, seconds: np.ndarray) -> str:
+    """What is wrong with a clock column whose times do not run forward, naming the first line that shows it."""
+    missing = np.flatnonzero(np.isnan(seconds))
+    back = np.flatnonzero(np.diff(seconds) < 0)
+    if missing.size == 0 and back.size == 0:
+        return f"{path}: the clock in column {name!r} reads the same time on every line, so it states no sample rate"
+    row = int(missing[0]) if missing.size else int(back[0]) + 1
+    number = next(itertools.islice(_data_lines(text, odd_breaks), row + int(header), None))[0]
+    what = "no time" if missing.size else f"a time {seconds[row - 1] - seconds[row]:.6g} s before the line above's"
+    return (
+        f"{path}: line {number}: the clock in column {name!r} reads {what}, so its times state no sample rate (a "
+        "clock set back, as local time at the end of daylight saving?). Write the times in UTC or with their offset "
+        "(2026-10-25T02:30:00+01:00), or drop the column and give the sample rate (--sample-rate)"
+    )
 
 
 def _check_uneven_times(path: Path, uneven: tuple[str, float], given_rate: float | None) -> None:
