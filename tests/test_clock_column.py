@@ -175,10 +175,7 @@ def test_a_bad_date_time_names_its_line(tmp_path: Path) -> None:
 def test_times_of_day_across_midnight(tmp_path: Path) -> None:
     n = 2000
     start = dt.datetime(2026, 3, 1, 23, 59, 59, 950000)  # midnight after 50 ms, the 400th sample
-    rows = [
-        f"{(start + dt.timedelta(seconds=i / 8000)).time().isoformat()},{v}"
-        for i, v in enumerate(_signal(n))
-    ]
+    rows = [f"{(start + dt.timedelta(seconds=i / 8000)).time().isoformat()},{v}" for i, v in enumerate(_signal(n))]
     assert rows[399].startswith("23:59:59.999875") and rows[400].startswith("00:00:00,")
     rec = read_recording(_write(tmp_path / "tod.csv", "Time,accel", rows))
     assert rec.sample_rate_hz == 8000

@@ -311,13 +311,45 @@ def test_evaluating_a_run_tested_on_a_subset_says_so(tmp_path) -> None:
     assert report["samples"] == 6
     assert report["warning"] == (
         "this accuracy is over all 6 test samples; the run's test_accuracy was over a random 4 of them "
-        "(data.limit_test)"
+        "(data.limit_test; --run-subset evaluates those)"
     )
     assert "warning" not in evaluate_checkpoint(path, split="train")  # 2 training samples: no limit there
     assert "warning" not in evaluate_checkpoint(path, options={"scale": 2.0})  # other data: the run never saw it
     raw["data"]["limit_test"] = 6  # a limit the split does not exceed: all samples, as the run had
     path = save_checkpoint(tmp_path / "all.pt", _payload(config=config_to_dict(config_from_dict(raw))))
     assert "warning" not in evaluate_checkpoint(path)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_the_run_subset_is_the_samples_the_trainer_tested(tmp_path, seed: int) -> None:
+    """--run-subset evaluates the data.limit_test samples the trainer drew: the trainer's own test set
+    (engine.experiment.prepare) names them; the probe's predictions [0, 1, 2, 2, 0, 2] for labels [0, 1, 2, 0, 1, 2]
+    (the module docstring) give their confusion matrix by hand."""
+    from bpsrm.engine.experiment import prepare
+
+    raw = {
+        **RAW_CONFIG,
+        "seed": seed,
+        "data": {**RAW_CONFIG["data"], "limit_test": 4, "val_fraction": 0},  # 2 training samples: none to spare
+        "train": {**RAW_CONFIG["train"], "select": "last"},
+    }
+    config = config_from_dict(raw)
+    path = save_checkpoint(tmp_path / "limited.pt", _payload(config=config_to_dict(config)))
+    tested = prepare(config).test_set.indices  # the trainer's draw
+    predictions, labels = [0, 1, 2, 2, 0, 2], [0, 1, 2, 0, 1, 2]
+    matrix = [[sum(labels[i] == a and predictions[i] == b for i in tested) for b in range(3)] for a in range(3)]
+    report = evaluate_checkpoint(path, run_subset=True)
+    assert report["samples"] == 4 and report["run_subset"] is True and "warning" not in report
+    assert report["confusion_matrix"] == matrix
+    assert report["accuracy"] == pytest.approx(sum(predictions[i] == labels[i] for i in tested) / 4)
+    with pytest.raises(ParameterError, match="takes the test split"):
+        evaluate_checkpoint(path, split="train", run_subset=True)
+    with pytest.raises(ParameterError, match="no --split train, no -o"):
+        evaluate_checkpoint(path, options={"scale": 2.0}, run_subset=True)
+    raw["data"]["limit_test"] = 6
+    path = save_checkpoint(tmp_path / "all.pt", _payload(config=config_to_dict(config_from_dict(raw))))
+    with pytest.raises(ParameterError, match=r"tested all 6 test samples \(data.limit_test: 6\)"):
+        evaluate_checkpoint(path, run_subset=True)
 
 
 def test_options_override_and_other_split(checkpoint) -> None:

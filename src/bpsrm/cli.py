@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="first re-estimate the normalisation statistics from the evaluated inputs, labels unread (AdaBN)",
     )
+    evaluate.add_argument(
+        "--run-subset",
+        action="store_true",
+        help="evaluate the random data.limit_test test samples the run tested (its test_accuracy), not all of them",
+    )
     compare = sub.add_parser(
         "compare",
         help="compare two run folders sample by sample on their common test split (McNemar's exact test); JSON out",
@@ -368,7 +373,9 @@ def _eval_command(args: argparse.Namespace) -> int:
     from .deploy.inference import evaluate_checkpoint
 
     options = _parse_options(args.option)
-    report = evaluate_checkpoint(args.checkpoint, args.root, options, args.split, adapt=args.adapt)
+    report = evaluate_checkpoint(
+        args.checkpoint, args.root, options, args.split, adapt=args.adapt, run_subset=args.run_subset
+    )
     _print_json(report, args.out)
     _warn(report)
     return 0

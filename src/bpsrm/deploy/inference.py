@@ -37,7 +37,7 @@ from ..data.preprocess import (
 from ..engine.checkpoint import checkpoint_path, load_checkpoint, load_model_state
 from ..engine.config import Config, config_from_dict
 from ..engine.evaluation import evaluate_model
-from ..engine.experiment import make_model, set_statistics, without_augmentation
+from ..engine.experiment import make_model, set_statistics, subsample, without_augmentation
 from ..errors import BpsrmError, CheckpointError, ParameterError, shown
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork
@@ -167,6 +167,7 @@ def evaluate_checkpoint(
     options: dict[str, Any] | None = None,
     split: str = "test",
     adapt: bool = False,
+    run_subset: bool = False,
 ) -> dict[str, Any]:
     """Accuracy, per-class accuracy and confusion matrix of a checkpoint on ``split``.
 
@@ -178,8 +179,12 @@ def evaluate_checkpoint(
     :mod:`bpsrm.deploy.adapt`); the report's ``adapted_here`` says so,
     ``checkpoint_adapted_from`` names the checkpoint ``bpsrm adapt`` made this
     one from (None for a trained one), and ``adapted`` whether either holds.
+
+    ``run_subset``: a run trained with ``data.limit_test`` tested a random ``limit_test`` of the test samples
+    (drawn with the run's seed + 2); evaluate those same samples, whose accuracy is the run's ``test_accuracy``,
+    rather than all of them. Refused with other options, another split, or a run that tested every sample.
     """
-    return evaluate_trained(load_trained(checkpoint), root, options, split, adapt)
+    return evaluate_trained(load_trained(checkpoint), root, options, split, adapt, run_subset)
 
 
 def evaluate_trained(
@@ -188,6 +193,7 @@ def evaluate_trained(
     options: dict[str, Any] | None = None,
     split: str = "test",
     adapt: bool = False,
+    run_subset: bool = False,
 ) -> dict[str, Any]:
     """:func:`evaluate_checkpoint` of a model already loaded (its weights are changed by ``adapt``)."""
     data_config = trained.config.data
@@ -209,19 +215,20 @@ def evaluate_trained(
         )
     if "mean" in trained.data_stats:
         set_statistics(dataset, trained.data_stats["mean"], trained.data_stats["std"])
+    as_trained = split == "test" and not _changed_options(data_config.name, data_config.options, options or {})
+    limit = data_config.limit_test
+    evaluated = _run_test_subset(trained, dataset, as_trained) if run_subset else dataset
     batch_size = trained.config.train.eval_batch_size
     if adapt:
         from .adapt import adapt_on_samples
 
-        adapt_on_samples(trained.model, dataset, trained.encode, batch_size)  # the labels are dropped
-    result = evaluate_model(trained.model, dataset, trained.encode, len(trained.classes), batch_size)
+        adapt_on_samples(trained.model, evaluated, trained.encode, batch_size)  # the labels are dropped
+    result = evaluate_model(trained.model, evaluated, trained.encode, len(trained.classes), batch_size)
     warnings = [type(dataset).training_overlap(data_config.options, merged)]
-    limit = data_config.limit_test
-    as_trained = split == "test" and not _changed_options(data_config.name, data_config.options, options or {})
     if as_trained and limit is not None and limit < result["samples"]:  # the run's test_accuracy is not this
         warnings.append(
             f"this accuracy is over all {result['samples']} test samples; the run's test_accuracy was over a random "
-            f"{limit} of them (data.limit_test)"
+            f"{limit} of them (data.limit_test; --run-subset evaluates those)"
         )
     shown_warnings = [warning for warning in warnings if warning is not None]
     return {
@@ -229,6 +236,7 @@ def evaluate_trained(
         "checkpoint": str(trained.path),
         "dataset": data_config.name,
         "split": split,
+        "run_subset": run_subset,
         "options": merged,
         # "adapted": false beside the checkpoint it was adapted from read as a contradiction: either way now
         "adapted": adapt or _adapted_from(trained.state) is not None,
@@ -244,6 +252,24 @@ def evaluate_trained(
         "firing_rates": dict(zip(trained.model.spiking_layer_names(), result["firing_rates"], strict=True)),
         "normalisation_from_checkpoint": trained.data_stats,
     }
+
+
+def _run_test_subset(trained: TrainedModel, dataset: Any, as_trained: bool) -> Any:
+    """The test samples the run drew with ``data.limit_test`` (:func:`~bpsrm.engine.experiment.subsample` with
+    the run's seed + 2, as the trainer draws them); a ParameterError where there is no such subset."""
+    config = trained.config
+    limit = config.data.limit_test
+    if not as_trained:
+        raise ParameterError(
+            f"{trained.path}: --run-subset evaluates the test samples the run tested, so it takes the test split "
+            "with the run's own dataset options (no --split train, no -o)"
+        )
+    if limit is None or limit >= len(dataset):
+        raise ParameterError(
+            f"{trained.path}: the run tested all {len(dataset)} test samples "
+            f"(data.limit_test: {limit}); evaluate without --run-subset"
+        )
+    return subsample(dataset, limit, config.seed + 2)
 
 
 def _trained_until(state: dict[str, Any]) -> dict[str, int | None]:
