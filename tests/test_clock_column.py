@@ -8,6 +8,7 @@ construction's, and the lines named in refusals are counted by hand.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +81,11 @@ def test_date_times_with_offsets_are_brought_to_utc() -> None:
             date_time_ns(bad)
 
 
-def test_elapsed_seconds_are_exact_to_the_nanosecond_and_missing_is_nan() -> None:
-    start = 1_772_366_400 * 10**9  # 2026-03-01T12:00:00Z
+def test_elapsed_seconds_are_exact_to_the_nanosecond() -> None:
+    start = 1_772_366_400 * 10**9  # 2026-03-01T12:00:00Z: as a float64, its nanoseconds would be lost
     ns = np.array([start, start + 39_063, start + 86_400 * 10**9 * 100 + 1], dtype=np.int64)
     np.testing.assert_array_equal(elapsed_seconds(ns), [0.0, 39_063e-9, 8_640_000 + 1e-9])
-    with_nat = np.array(["NaT", "2026-03-01T12:00:00", "2026-03-01T12:00:01"], dtype="datetime64[ns]")
-    got = elapsed_seconds(with_nat)
-    assert np.isnan(got[0]) and got[1:].tolist() == [0.0, 1.0]
+    np.testing.assert_array_equal(elapsed_seconds(ns.view("datetime64[ns]")), elapsed_seconds(ns))
 
 
 def test_times_of_day_run_on_past_midnight() -> None:
@@ -125,9 +124,12 @@ def test_without_a_header_the_clock_is_no_channel(tmp_path: Path) -> None:
     n = 500
     x = _signal(n)
     rows = [f"{t},{v},{-v}" for t, v in zip(_stamps(n, 10_000), x, strict=True)]
-    rec = read_recording(_write(tmp_path / "log.csv", None, rows), channel="1")
-    assert rec.sample_rate_hz == 10_000 and rec.channels == ("1", "2")
+    path = _write(tmp_path / "log.csv", None, rows)
+    rec = read_recording(path, channel="0")
+    assert rec.sample_rate_hz == 10_000 and rec.channels == ("0", "1")  # numbered among the channels
     np.testing.assert_array_equal(rec.signal, x)
+    np.testing.assert_array_equal(read_recording(path, channel=0).signal, x)  # a name and an index agree
+    np.testing.assert_array_equal(read_recording(path, channel=1).signal, -x)
 
 
 def test_an_offset_that_changes_with_daylight_saving_runs_on(tmp_path: Path) -> None:
@@ -148,16 +150,20 @@ def test_local_times_set_back_are_refused_naming_the_line(tmp_path: Path) -> Non
     path = _write(tmp_path / "local.csv", "# logger 7\ntime,accel", [f"{t},{i}" for i, t in enumerate(stamps)])
     with pytest.raises(
         DataError,
-        match=r"local\.csv: line 5: the clock in column 'time' reads a time 3599\.75 s "
-        r"before the line above's.*UTC.*--sample-rate",
+        match=r"local\.csv: line 5: the clock in column 'time' reads a time 3599\.75 s before the line above's "
+        r"\(a clock set back\?\): '2026-10-25T02:00:00\.00,2'.*--sample-rate.*UTC",
     ):
         read_recording(path)
+    assert read_recording(path, sample_rate_hz=4).sample_rate_hz == 4  # the caller's rate reads the samples
 
 
-def test_a_missing_time_is_refused_naming_the_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("other", ["", "NaT", "now", "0", "2026", "2026-03-01T13", "2026-03-01T12:00:00.01+99:00"])
+def test_a_field_of_another_form_is_refused_naming_the_line(tmp_path: Path, other: str) -> None:
+    """numpy's own reader takes "NaT", "now", "0" (the year 0) and "2026-03-01T13" as date-times: every line must
+    hold the first one's form (helper-92)."""
     rows = [f"{t},{i}" for i, t in enumerate(_stamps(6, 100))]
-    rows[4] = ",4"
-    with pytest.raises(DataError, match=r"line 6: the clock in column 'time' reads no time"):
+    rows[4] = f"{other},4"
+    with pytest.raises(DataError, match=rf"gap\.csv: line 6: '{re.escape(other)}' in column 'time' is not a date-time"):
         read_recording(_write(tmp_path / "gap.csv", "time,accel", rows))
 
 
@@ -234,3 +240,133 @@ def test_the_line_by_line_readers_read_clocks_alike(tmp_path: Path, layout: str)
         return
     assert rec.sample_rate_hz == 1000
     np.testing.assert_array_equal(rec.signal, x)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Found by helper-92's review
+
+
+@pytest.mark.parametrize(
+    ("header", "below"),
+    [
+        ("2026-03-01T12:00:00", ["0.0", "0.5", "-0.25"]),  # one channel named by its start time
+        ("12:00:00,13:00:00", ["0.0,1.0", "0.5,1.5", "-0.25,2.0"]),
+        ("2026-03-01,2026-03-02", ["0,1", "5,6", "7,8"]),
+    ],
+)
+def test_a_first_line_of_clocks_above_numbers_is_the_header(tmp_path: Path, header: str, below: list[str]) -> None:
+    rec = read_recording(_write(tmp_path / "h.csv", header, below), channel=0)
+    assert rec.channels == tuple(header.split(","))
+    np.testing.assert_array_equal(rec.signal, [float(line.split(",")[0]) for line in below])
+
+
+@pytest.mark.parametrize("values", ["0,5", "0.5"])
+@pytest.mark.parametrize("header", ["Date Time accel", None])
+def test_decimal_commas_in_the_seconds_of_a_file_split_at_spaces(tmp_path: Path, values: str, header) -> None:
+    n = 400
+    rows = [f"{t.replace('.', ',')} {values}" for t in _stamps(n, 2000, sep=" ")]
+    rec = read_recording(_write(tmp_path / "sp.txt", header, rows))
+    assert rec.sample_rate_hz == 2000 and rec.channels == (("accel",) if header else ("0",))
+    np.testing.assert_array_equal(rec.signal, np.full(n, 0.5))
+
+
+def test_a_date_time_and_a_number_split_at_commas_stay_two_columns(tmp_path: Path) -> None:
+    rows = [f"{t},{i}" for i, t in enumerate(_stamps(300, 1000, sep=" "))]  # "2026-03-01 12:00:00.001000,1"
+    rec = read_recording(_write(tmp_path / "c.csv", None, rows))
+    assert rec.sample_rate_hz == 1000 and rec.channels == ("0",)
+    np.testing.assert_array_equal(rec.signal, np.arange(300))
+
+
+def test_a_date_pairs_with_its_time_wherever_it_stands(tmp_path: Path) -> None:
+    n = 300
+    stamps = [(START + dt.timedelta(seconds=i / 500)) for i in range(n)]
+    rows = [f"{s.time().isoformat(timespec='microseconds')},{i},{s.date().isoformat()}" for i, s in enumerate(stamps)]
+    rec = read_recording(_write(tmp_path / "tda.csv", "Time,accel,Date", rows))
+    assert rec.sample_rate_hz == 500 and rec.channels == ("accel",)
+    np.testing.assert_array_equal(rec.signal, np.arange(n))
+
+
+def test_a_constant_date_beside_a_time_column_in_seconds_is_no_channel(tmp_path: Path) -> None:
+    rows = [f"2026-03-01,{i / 1000:.3f},{i}" for i in range(300)]
+    rec = read_recording(_write(tmp_path / "ds.csv", "Date,time_s,accel", rows))
+    assert rec.sample_rate_hz == 1000 and rec.channels == ("accel",)
+    only = _write(tmp_path / "d.csv", "Date,accel", [f"2026-03-01,{i}" for i in range(300)])
+    with pytest.raises(DataError, match=r"the clock in column 'Date' reads the same time on every line"):
+        read_recording(only)
+    assert read_recording(only, sample_rate_hz=1000).channels == ("accel",)
+
+
+def test_a_time_column_in_seconds_beside_a_clock_is_no_channel_and_its_rate_counts(tmp_path: Path) -> None:
+    n = 300
+    rows = [f"{t},{i / 1000:.3f},{i}" for i, t in enumerate(_stamps(n, 1000))]
+    rec = read_recording(_write(tmp_path / "two.csv", "timestamp,time_s,accel", rows))
+    assert rec.sample_rate_hz == 1000 and rec.channels == ("accel",)
+    rows = [f"{t},{i / 1000:.3f},{i}" for i, t in enumerate(_stamps(n, 2000))]  # the two disagree
+    with pytest.raises(DataError, match=r"2000 Hz.*1000 Hz"):
+        read_recording(_write(tmp_path / "disagree.csv", "timestamp,time_s,accel", rows))
+
+
+def test_a_year_beyond_nanoseconds_is_refused_not_wrapped(tmp_path: Path) -> None:
+    rows = [f"2300-01-01T00:00:00.{i:03d},{i}" for i in range(5)]
+    with pytest.raises(DataError, match=r"line 2: '2300-01-01T00:00:00\.000' in column 'time' .*1678-2261"):
+        read_recording(_write(tmp_path / "y.csv", "time,accel", rows))
+    with pytest.raises(ValueError, match="offset"):
+        date_time_ns("2026-03-01T12:00:00+24:00")
+    with pytest.raises(ValueError, match="ISO 8601"):
+        date_time_ns("2026-03-01-05")  # an offset needs a time before it
+
+
+@pytest.mark.parametrize("form", ["%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f+01:00", "%Y-%m-%dT%H:%M:%S.%fZ"])
+def test_one_form_on_every_line_is_read_at_once_and_alike_line_by_line(tmp_path: Path, form: str) -> None:
+    """The vectorised reading of a logger's fixed form and the reading field by field (a first line of another
+    length sends the column there) give the same rate and samples."""
+    n = 2000
+    stamps = [(START + dt.timedelta(seconds=i / 4000)).strftime(form) for i in range(n)]
+    x = _signal(n)
+    fixed = read_recording(
+        _write(tmp_path / "fixed.csv", "time,accel", [f"{t},{v}" for t, v in zip(stamps, x, strict=True)])
+    )
+    stamps[0] = stamps[0].replace(".000000", ".0")  # another length: field by field
+    loose = read_recording(
+        _write(tmp_path / "loose.csv", "time,accel", [f"{t},{v}" for t, v in zip(stamps, x, strict=True)])
+    )
+    assert fixed.sample_rate_hz == loose.sample_rate_hz == 4000
+    np.testing.assert_array_equal(fixed.signal, x)
+    np.testing.assert_array_equal(loose.signal, x)
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind", "expected"),
+    [
+        (["2026-03-01T12:00:00.000000", "2026-03-01T12:00:00.250000"], "date_time", [0.0, 0.25]),
+        (["2026-03-01 23:59:59,750", "2026-03-02 00:00:00,000"], "date_time", [0.0, 0.25]),
+        (["2026-03-01T12:00:00.5Z", "2026-03-01T12:00:01.0Z"], "date_time", [0.0, 0.5]),
+        (["2026-10-25T02:59:59.5+02:00", "2026-10-25T02:00:00.0+01:00"], "date_time", [0.0, 0.5]),
+        (["2026-03-01T12:00:00-0330", "2026-03-01T12:00:01-0330"], "date_time", [0.0, 1.0]),
+        (["2026-03-01", "2026-03-02"], "date", [0.0, 86400.0]),
+        (["12:00:00.000039", "13:00:00.000039"], "time_of_day", [43200.000039, 46800.000039]),
+        (["7:05:09,25", "9:05:09,50"], "time_of_day", [25509.25, 32709.5]),
+    ],
+)
+def test_a_column_of_one_form_is_read_at_once(monkeypatch, fields: list[str], kind: str, expected: list[float]) -> None:
+    """Fields of one form to the character are read without a reading field by field (which is made to fail
+    here), to the same values: seconds since the first of a date-time or date, seconds of the day of a time."""
+    from bpsrm.data import clock_column
+
+    def field_by_field(field: str) -> None:
+        raise AssertionError(f"{field!r} was read field by field")
+
+    monkeypatch.setattr(clock_column, "date_time_ns", field_by_field)
+    monkeypatch.setattr(clock_column, "seconds_of_day", field_by_field)
+    raw = np.array([f.encode() for f in fields], dtype=f"S{max(map(len, fields)) + 1}")
+    got = clock_column.read_column(raw, kind)
+    seconds = got if kind == "time_of_day" else elapsed_seconds(got)
+    np.testing.assert_allclose(seconds, expected, rtol=0, atol=1e-9)
+
+
+def test_a_field_of_the_first_ones_length_but_another_form_is_read_by_itself(tmp_path: Path) -> None:
+    """numpy would read "1970-01-01T" + "12:00:00.5+0100" as 11:00:00.5 UTC; a time of day has no offset."""
+    rows = [f"12:00:00.{i}00000,{i}" for i in range(5)]
+    rows[3] = "12:00:00.5+0100,3"  # the first field's length, another form
+    with pytest.raises(DataError, match=r"line 5: '12:00:00\.5\+0100' in column 'time' is not a time of day"):
+        read_recording(_write(tmp_path / "tz.csv", "time,accel", rows))

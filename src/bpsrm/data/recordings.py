@@ -14,7 +14,7 @@
   the variable's, never the file name's.
 * ``.csv`` / ``.txt``: numeric columns separated by commas, semicolons, tabs
   or spaces, with or without a header line (which names the channels; without
-  one, the channels are ``"0"``, ``"1"``, ...). Lines starting with ``#`` or
+  one, the channels are ``"0"``, ``"1"``, ..., a clock column not counted). Lines starting with ``#`` or
   ``%`` are comments. With a semicolon, tab or space separator a decimal comma
   is accepted, and so is one number a line written with one ("-0,25"; where the
   file cannot tell it from two integers, as with "1,5" on every line, the
@@ -25,7 +25,9 @@
   spaced (to the precision it was written with: :mod:`bpsrm.data.time_column`) it gives the sample rate. So does
   a column of clock readings, whatever its name or with no header: ISO 8601 date-times
   (``2026-01-01T12:00:00.000039``, an offset or ``Z`` allowed), times of day (``12:00:00.000039``), or a date and a
-  time of day in two fields (:mod:`bpsrm.data.clock_column`).
+  time of day in two fields (:mod:`bpsrm.data.clock_column`). Where a file holds two time columns, both state
+  their rate; a clock that states no times (one set back) is refused unless another column gives them or the
+  caller gives the rate.
 * ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
   named by their index). The file holds no rate.
 * ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
@@ -61,24 +63,16 @@ import re
 import struct
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 
 from ..checks import array, real_number, whole_number
 from ..errors import DataError, ParameterError, shown
-from .clock_column import (
-    DATE_TIME_DTYPE,
-    TIMEZONE_WARNING,
-    ClockKind,
-    clock_kind,
-    clock_times,
-    date_time_ns,
-    seconds_of_day,
-)
+from .clock_column import ClockKind, clock_kind, clock_times, date_time_ns, read_column, seconds_of_day
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 from .resampling import resample  # re-exported: recordings' readers and resample went together
@@ -141,6 +135,7 @@ class _Content:
     channel_rates: dict[str, tuple[float, str]]  # rate implied by a channel's own name (CWRU layout)
     skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
     time_column: str | None = None
+    clock_problem: str | None = None  # why a clock column states no times, where no other column gives them
     uneven_times: tuple[str, float] | None = None  # (what is wrong with the time column, its mean rate)
     physical: bool = True  # the samples in the sensor's unit (False: fractions of a .wav's full scale)
 
@@ -203,6 +198,8 @@ def read_recording(
         raise DataError(f"{path}: channel {name!r} holds no samples")
 
     stated = _stated_rates(content, name)
+    if content.clock_problem is not None and given_rate is None:
+        raise DataError(content.clock_problem)
     if content.uneven_times is not None:
         _check_uneven_times(path, content.uneven_times, given_rate)
     rate: float | None = None
@@ -570,61 +567,91 @@ def _read_text(path: Path) -> _Content:
     if sep == "," and _commas_are_decimal([line for _, line in sniffed]):
         sep, decimal_comma = None, True  # "0,125 -0,5" or "-0,25" alone: decimal commas between spaces, or none
 
-    first = _split(head[0][1], sep)
-    header: list[str] | None = None
-    if any(_number(field, decimal_comma) is None and clock_kind(field) is None for field in first):
-        header = first
-        if len(head) < 2:
-            raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
-    width = len(header) if header is not None else len(first)
+    header = _header(path, head, sep, decimal_comma)
+    width = len(header) if header is not None else len(_split(head[0][1], sep))
     skip = head[0][0] if header is not None else head[0][0] - 1  # the header, or the comments above the data
-    clocks = _clock_kinds(_split(head[1][1] if header is not None else head[0][1], sep)[:width], decimal_comma)
+    clocks = _clocks(_split(head[1][1] if header is not None else head[0][1], sep)[:width], decimal_comma)
     loaded = None if odd_breaks else _fast_columns(text, sep, decimal_comma, skip, width, clocks)
     if loaded is None:  # line by line: the stripped data lines through loadtxt, else the reader that names a bad line
         lines = list(_data_lines(text, odd_breaks))[1 if header is not None else 0 :]
         loaded = _joined_columns(lines, sep, decimal_comma, width, clocks)
         if loaded is None:
             loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
-    values, raw_clocks = loaded
-
-    names = [str(i) for i in range(width)]
-    if header is not None:
-        seen: set[str] = set()
-        for i, field in enumerate(header):  # an empty or repeated name: the column's index, made unique
-            name = field if field and field not in seen else str(i)
-            while name in seen:  # header "a,2,," names column 1 "2": column 2 is then "#2"
-                name = "#" + name
-            names[i] = name
-            seen.add(name)
+    values, readings = loaded
+    names = _column_names(header, width, skipped=clocks)
     content = _new_content()
-    for columns, seconds in clock_times(raw_clocks, clocks):
-        name = " ".join(names[i] for i in columns)  # a date and a time of day beside it: "Date Time"
-        if not is_time_axis(seconds):
-            raise DataError(_clock_back(path, text, odd_breaks, header is not None, name, seconds))
-        if content.time_column is None:
-            content.time_column = name
-            rate = rate_from_times(seconds)
-            if rate is not None:
-                content.rates.append((rate, f"time column {name!r}"))
-            else:
-                content.uneven_times = uneven_times(name, seconds)
-    del raw_clocks
+    for columns, seconds in clock_times(readings, {i: clock.kind for i, clock in clocks.items()}):
+        name = " ".join(names[i] for i in columns)  # a date and a time of day: "Date Time"
+        if is_time_axis(seconds):
+            _add_time_column(content, name, seconds)
+        elif content.clock_problem is None:
+            content.clock_problem = _clock_problem(path, text, odd_breaks, header is not None, name, seconds)
+    del readings
     for i, name in enumerate(names):
         if i in clocks:
             continue  # a clock column is never a channel
-        unit = _TIME_NAME.match(name) if header is not None and content.time_column is None else None
+        unit = _TIME_NAME.match(name) if header is not None else None
         scale = _SECONDS_PER.get(next((g.lower() for g in unit.groups() if g), "s"), 1.0) if unit else 1.0
         seconds = values[:, i] * scale if scale != 1.0 else values[:, i]
         if unit is not None and is_time_axis(seconds):
-            content.time_column = name
-            rate = rate_from_times(seconds)
-            if rate is not None:
-                content.rates.append((rate, f"time column {name!r}"))
-            else:
-                content.uneven_times = uneven_times(name, seconds)
+            _add_time_column(content, name, seconds)
             continue
         content.channels[name] = values[:, i]
+    if content.time_column is not None:
+        content.clock_problem = None  # another column gives the times
     return content
+
+
+def _header(path: Path, head: list[tuple[int, str]], sep: str | None, decimal_comma: bool) -> list[str] | None:
+    """The first line's fields where it is a header, else None: it is one where a field is neither a number nor a
+    clock reading, or where it holds a clock reading that the line below does not hold in the same form (a
+    channel named by its start time, "2026-03-01T12:00:00", above numbers)."""
+    first = _split(head[0][1], sep)
+    kinds = [_field_kind(field, decimal_comma) for field in first]
+    below = [_field_kind(field, decimal_comma) for field in _split(head[1][1], sep)] if len(head) > 1 else kinds
+    named = None in kinds or any(
+        kind not in (None, "number") and kind != other for kind, other in zip(kinds, below, strict=False)
+    )
+    if not named:
+        return None
+    if len(head) < 2:
+        raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
+    return first
+
+
+def _field_kind(field: str, decimal_comma: bool) -> str | None:
+    """ "number", a clock kind (:func:`~bpsrm.data.clock_column.clock_kind`), or None for a name."""
+    return "number" if _number(field, decimal_comma) is not None else clock_kind(field)
+
+
+def _column_names(header: list[str] | None, width: int, skipped: Container[int]) -> list[str]:
+    """The columns' names: the header's (an empty or repeated name: the column's index, made unique); without a
+    header, the channels are numbered 0, 1, ... and the ``skipped`` columns (clocks) named by their index in the
+    file, so that a channel's name and its index among the channels agree."""
+    if header is None:
+        numbers = iter(range(width))
+        return [f"column {i}" if i in skipped else str(next(numbers)) for i in range(width)]
+    names = [str(i) for i in range(width)]
+    seen: set[str] = set()
+    for i, field in enumerate(header):
+        name = field if field and field not in seen else str(i)
+        while name in seen:  # header "a,2,," names column 1 "2": column 2 is then "#2"
+            name = "#" + name
+        names[i] = name
+        seen.add(name)
+    return names
+
+
+def _add_time_column(content: _Content, name: str, seconds: np.ndarray) -> None:
+    """Take a time axis: the file's time column if it has none yet; the rate it states either way (two time columns
+    that disagree leave the rate to the caller, as any two rates a file states do)."""
+    rate = rate_from_times(seconds)
+    if rate is not None:
+        content.rates.append((rate, f"time column {name!r}"))
+    if content.time_column is None:
+        content.time_column = name
+        if rate is None:
+            content.uneven_times = uneven_times(name, seconds)
 
 
 def _commas_are_decimal(lines: list[str]) -> bool:
@@ -652,8 +679,10 @@ def _commas_are_decimal(lines: list[str]) -> bool:
             return False  # "a,b" above "0,125": the commas separate the names, and so the numbers
         if by_space == {len(_split(lines[0], None))}:
             return True  # "accel" above "0,125", "time accel" above "0,0 0,125"
-    if by_space != {1} and any(" " in field or "\t" in field for line in data for field in _split(line, ",")):
-        return True  # "0,0 0,125": the commas cut through the spaces between numbers
+    if by_space != {1} and any(
+        (" " in field or "\t" in field) and clock_kind(field) is None for line in data for field in _split(line, ",")
+    ):
+        return True  # "0,0 0,125": the commas cut through the spaces between numbers (not a date and time)
     if len(by_comma) > 1 or not all(_comma_numbers(line) for line in data):
         return False
     return any(_INTEGER_TELL.match(field) for line in data for field in _split(line, ","))
@@ -661,10 +690,13 @@ def _commas_are_decimal(lines: list[str]) -> bool:
 
 def _decimal_numbers(line: str) -> bool:
     """Whether every field of ``line`` split at spaces is a number written with a decimal comma ("-0,25", ",5") or
-    without one ("3"); "2," is none."""
+    without one ("3"), or a clock reading ("2026-03-01", "12:00:00,000039"); "2," is none."""
     fields = _split(line, None)
     return bool(fields) and all(
-        _DECIMAL_COMMA.match(field) or ("," not in field and _number(field, False) is not None) for field in fields
+        _DECIMAL_COMMA.match(field)
+        or ("," not in field and _number(field, False) is not None)
+        or clock_kind(field) is not None
+        for field in fields
     )
 
 
@@ -696,22 +728,30 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 _Loaded = tuple[np.ndarray, dict[int, np.ndarray]]
-"""A text's values as ``[rows, width]`` float64, and its clock columns' readings by column (datetime64[ns] for a
-date-time or date, seconds since midnight for a time of day; those columns of the values are left unset)."""
+"""A text's values as ``[rows, width]`` float64, and its clock columns' readings by column
+(:func:`~bpsrm.data.clock_column.read_column`; those columns of the values are left unset)."""
 
 
-def _clock_kinds(fields: list[str], decimal_comma: bool) -> dict[int, ClockKind]:
-    """The columns whose field of the first data line is a clock reading rather than a number, with its kind."""
-    kinds: dict[int, ClockKind] = {}
+class _Clock(NamedTuple):
+    """A clock column as the first data line shows it."""
+
+    kind: ClockKind
+    width: int
+    """Bytes each field is read into: one more than the first line's, so that a longer field shows (it fills them)."""
+
+
+def _clocks(fields: list[str], decimal_comma: bool) -> dict[int, _Clock]:
+    """The columns whose field of the first data line is a clock reading rather than a number."""
+    clocks: dict[int, _Clock] = {}
     for i, field in enumerate(fields):
         kind = clock_kind(field) if _number(field, decimal_comma) is None else None
         if kind is not None:
-            kinds[i] = kind
-    return kinds
+            clocks[i] = _Clock(kind, len(field.encode()) + 1)
+    return clocks
 
 
 def _fast_columns(
-    text: str, sep: str | None, decimal_comma: bool, skip: int, width: int, clocks: dict[int, ClockKind]
+    text: str, sep: str | None, decimal_comma: bool, skip: int, width: int, clocks: dict[int, _Clock]
 ) -> _Loaded | None:
     """The values below the first ``skip`` lines of ``text``, read by :func:`numpy.loadtxt` from the text itself
     (blank and comment lines after the last data line left out); None where it cannot (a comment line among the
@@ -726,7 +766,7 @@ def _fast_columns(
 
 
 def _joined_columns(
-    lines: list[tuple[int, str]], sep: str | None, decimal_comma: bool, width: int, clocks: dict[int, ClockKind]
+    lines: list[tuple[int, str]], sep: str | None, decimal_comma: bool, width: int, clocks: dict[int, _Clock]
 ) -> _Loaded | None:
     """The values of the stripped data ``lines`` through :func:`numpy.loadtxt` (a trailing separator or a blank
     line of spaces, which it refuses in the file's own text, stripped); None where it cannot."""
@@ -734,25 +774,19 @@ def _joined_columns(
     return _loaded(body.replace(",", ".") if decimal_comma else body, sep, width, 0, clocks)
 
 
-def _loaded(body: str, sep: str | None, width: int, skip: int, clocks: dict[int, ClockKind]) -> _Loaded | None:
+def _loaded(body: str, sep: str | None, width: int, skip: int, clocks: dict[int, _Clock]) -> _Loaded | None:
     """:func:`numpy.loadtxt` of ``body`` below its first ``skip`` lines; None where it fails (its message lacks the
-    line number in the file) or finds no rows, or another number of columns. Clock columns are read in the same
-    pass: date-times by numpy's own ISO 8601 reader (an offset brought to UTC), times of day by
-    :func:`~bpsrm.data.clock_column.seconds_of_day`."""
-    dtype: np.dtype = np.dtype(np.float64)
+    line number in the file) or finds no rows, or another number of columns, or a clock field that is no reading
+    of its column's form. Clock columns are read as text in the same pass, then by
+    :func:`~bpsrm.data.clock_column.read_column`."""
+    dtype: np.dtype[Any] = np.dtype(np.float64)
     if clocks:
-        dtype = np.dtype(
-            [(f"c{i}", DATE_TIME_DTYPE if clocks.get(i) in ("date_time", "date") else np.float64) for i in range(width)]
-        )
-    converters: dict[int | str, Callable[[str], float]] = {
-        i: seconds_of_day for i, kind in clocks.items() if kind == "time_of_day"
-    }
+        dtype = np.dtype([(f"c{i}", f"S{clocks[i].width}" if i in clocks else np.float64) for i in range(width)])
     ndmin: Literal[1, 2] = 1 if clocks else 2  # records of a row each, or a row of numbers
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            warnings.filterwarnings("ignore", message=TIMEZONE_WARNING, category=UserWarning)
-            values = np.loadtxt(
+            values: Any = np.loadtxt(  # records where clocks stand among the numbers
                 io.StringIO(body, newline=None),
                 delimiter=sep,
                 dtype=dtype,
@@ -760,7 +794,7 @@ def _loaded(body: str, sep: str | None, width: int, skip: int, clocks: dict[int,
                 comments=None,
                 quotechar='"',
                 skiprows=skip,
-                converters=converters or None,
+                encoding="utf-8",
             )
     except Exception:
         return None
@@ -768,11 +802,14 @@ def _loaded(body: str, sep: str | None, width: int, skip: int, clocks: dict[int,
         return (values, {}) if values.shape[1] == width and values.shape[0] > 0 else None
     if values.ndim != 1 or values.shape[0] == 0:
         return None
+    readings = {i: read_column(values[f"c{i}"], clock.kind) for i, clock in clocks.items()}
+    if any(reading is None for reading in readings.values()):
+        return None  # the reader of single lines names the field
     numbers = np.empty((values.shape[0], width), dtype=np.float64)
     for i in range(width):
         if i not in clocks:
             numbers[:, i] = values[f"c{i}"]
-    return numbers, {i: values[f"c{i}"] for i in clocks}
+    return numbers, cast(dict[int, np.ndarray], readings)
 
 
 def _data_end(text: str) -> int:
@@ -821,13 +858,14 @@ def _parse_rows(
     decimal_comma: bool,
     width: int,
     header: list[str] | None,
-    clocks: dict[int, ClockKind],
+    clocks: dict[int, _Clock],
 ) -> _Loaded:
     """The values of ``lines``, or a DataError naming the first bad line and what is wrong with it."""
     columns = header if header is not None else [str(i) for i in range(width)]
     out = np.empty((len(lines), width), dtype=np.float64)
     readings = {
-        i: np.empty(len(lines), dtype=np.int64 if kind != "time_of_day" else np.float64) for i, kind in clocks.items()
+        i: np.empty(len(lines), dtype=np.int64 if clock.kind != "time_of_day" else np.float64)
+        for i, clock in clocks.items()
     }
     for row, (number, line) in enumerate(lines):
         fields = _split(line, sep)
@@ -844,7 +882,7 @@ def _parse_rows(
             )
         for col, field in enumerate(fields):
             if col in clocks:
-                readings[col][row] = _clock_reading(path, number, columns[col], field, clocks[col])
+                readings[col][row] = _clock_reading(path, number, columns[col], field, clocks[col].kind)
                 continue
             value = _number(field, decimal_comma)
             if value is None:
@@ -853,7 +891,7 @@ def _parse_rows(
                     "(expected numeric values only, below an optional header line)"
                 )
             out[row, col] = value
-    return out, {i: r.view(DATE_TIME_DTYPE) if r.dtype == np.int64 else r for i, r in readings.items()}
+    return out, {i: r.view("datetime64[ns]") if r.dtype == np.int64 else r for i, r in readings.items()}
 
 
 def _clock_reading(path: Path, number: int, column: str, field: str, kind: ClockKind) -> float:
@@ -861,7 +899,7 @@ def _clock_reading(path: Path, number: int, column: str, field: str, kind: Clock
     since midnight of a time of day; a DataError naming the line and column when the field is no such reading."""
     try:
         return float(seconds_of_day(field)) if kind == "time_of_day" else date_time_ns(field)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         what = "a time of day" if kind == "time_of_day" else "a date-time"
         raise DataError(
             f"{path}: line {number}: {field[:40]!r} in column {column!r} is not {what} like the first line's "
@@ -869,19 +907,19 @@ def _clock_reading(path: Path, number: int, column: str, field: str, kind: Clock
         ) from None
 
 
-def _clock_back(path: Path, text: str, odd_breaks: bool, header: bool, name: str, seconds: np.ndarray) -> str:
-    """What is wrong with a clock column whose times do not run forward, naming the first line that shows it."""
-    missing = np.flatnonzero(np.isnan(seconds))
-    back = np.flatnonzero(np.diff(seconds) < 0)
-    if missing.size == 0 and back.size == 0:
-        return f"{path}: the clock in column {name!r} reads the same time on every line, so it states no sample rate"
-    row = int(missing[0]) if missing.size else int(back[0]) + 1
-    number = next(itertools.islice(_data_lines(text, odd_breaks), row + int(header), None))[0]
-    what = "no time" if missing.size else f"a time {seconds[row - 1] - seconds[row]:.6g} s before the line above's"
+def _clock_problem(path: Path, text: str, odd_breaks: bool, header: bool, name: str, seconds: np.ndarray) -> str:
+    """Why a clock column's times are no time axis, naming the first line that shows it."""
+    back = np.flatnonzero(np.diff(seconds) < 0)  # every reading is a time: read_column refuses any other field
+    if back.size == 0:
+        lines = "its one data line" if seconds.size == 1 else "every line"
+        return f"{path}: the clock in column {name!r} reads the same time on {lines}, so it states no sample rate"
+    row = int(back[0]) + 1
+    number, line = next(itertools.islice(_data_lines(text, odd_breaks), row + int(header), None))
     return (
-        f"{path}: line {number}: the clock in column {name!r} reads {what}, so its times state no sample rate (a "
-        "clock set back, as local time at the end of daylight saving?). Write the times in UTC or with their offset "
-        "(2026-10-25T02:30:00+01:00), or drop the column and give the sample rate (--sample-rate)"
+        f"{path}: line {number}: the clock in column {name!r} reads a time {seconds[row - 1] - seconds[row]:.6g} s "
+        f"before the line above's (a clock set back?): {line[:80]!r}; its times state no "
+        "sample rate. Give the rate (--sample-rate) to read the samples as evenly spaced at it, or write the times "
+        "in UTC or with their offset (2026-10-25T02:30:00+01:00)"
     )
 
 
