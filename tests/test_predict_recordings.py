@@ -91,6 +91,26 @@ def test_every_format_and_rate_gets_the_class_of_the_mat(fault_model, shared_dat
     assert out.with_suffix(".png").stat().st_size > 0
 
 
+def test_a_csv_stamped_by_a_clock_gets_the_answers_of_its_mat(fault_model, shared_data, tmp_path) -> None:
+    """The samples of record 107 written as a logger's export, each line stamped with the local clock and its
+    offset (to the microsecond), give the .mat's rate and the .mat's answer for every window, to the last digit."""
+    import datetime as dt
+
+    record = shared_data / "cwru" / "2HP" / "107.mat"
+    x = _record(shared_data, 2, 107)
+    start = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    lines = [
+        f"{(start + dt.timedelta(seconds=i / 12_000)).isoformat(timespec='microseconds')};{v!r}"
+        for i, v in enumerate(x.tolist())
+    ]
+    stamped = tmp_path / "logger.csv"
+    stamped.write_text("Zeitstempel;Beschleunigung\n" + "\n".join(lines) + "\n")
+    (reference,) = predict_files(fault_model, [record])
+    (answer,) = predict_files(fault_model, [stamped])
+    assert answer["sample_rate_hz"] == 12_000 and answer["channel"] == "Beschleunigung"
+    assert answer["windows"] == reference["windows"] and answer["majority"] == reference["majority"]
+
+
 def answer_classes(checkpoint):
     return load_trained(checkpoint).classes
 
