@@ -370,3 +370,74 @@ def test_a_field_of_the_first_ones_length_but_another_form_is_read_by_itself(tmp
     rows[3] = "12:00:00.5+0100,3"  # the first field's length, another form
     with pytest.raises(DataError, match=r"line 5: '12:00:00\.5\+0100' in column 'time' is not a time of day"):
         read_recording(_write(tmp_path / "tz.csv", "time,accel", rows))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Found by helper-93's review
+
+
+def test_a_further_column_named_like_time_stays_a_channel(tmp_path: Path) -> None:
+    """As before clocks were read: "T" under "time" is a temperature, a channel (it never decreases here)."""
+    rows = ["0.000,25.0,0.1", "0.001,25.0,-0.2", "0.002,25.1,0.3", "0.003,25.1,-0.4", "0.004,25.3,0.5"]
+    rec = read_recording(_write(tmp_path / "t.csv", "time,T,accel", rows), channel=0)
+    assert rec.sample_rate_hz == 1000 and rec.channels == ("T", "accel")
+    np.testing.assert_array_equal(rec.signal, [25.0, 25.0, 25.1, 25.1, 25.3])
+
+
+def test_a_clock_to_the_second_leaves_the_rate_to_a_column_of_seconds_or_to_the_caller(tmp_path: Path) -> None:
+    n = 5500  # 5.5 s at 1 kHz
+    clock = [(START + dt.timedelta(seconds=i // 1000)).isoformat() for i in range(n)]
+    rows = [f"{c},{i / 1000:.3f},{i}" for i, c in enumerate(clock)]
+    rec = read_recording(_write(tmp_path / "both.csv", "Timestamp,time_s,x", rows))
+    assert rec.sample_rate_hz == 1000 and rec.channels == ("x",)
+    alone = _write(tmp_path / "alone.csv", "Timestamp,x", [f"{c},{i}" for i, c in enumerate(clock)])
+    with pytest.raises(DataError, match="not evenly spaced"):
+        read_recording(alone)
+    # the mean step of times to the second is that of 5499 / 5 s = 1099.8 Hz, uncertain by (0.5 + 0.5) / 5 s = 20%
+    assert read_recording(alone, sample_rate_hz=1000).sample_rate_hz == 1000
+    with pytest.raises(DataError, match="mean step"):
+        read_recording(alone, sample_rate_hz=800)
+
+
+@pytest.mark.parametrize("name", ["2026-03-01T12:00:00", "2026-03-01", "12:00:00"])
+def test_one_channel_of_decimal_commas_named_by_a_clock(tmp_path: Path, name: str) -> None:
+    rec = read_recording(_write(tmp_path / "c.csv", name, ["0,5", "-0,25", "0,125"]))
+    assert rec.channels == (name,)
+    np.testing.assert_array_equal(rec.signal, [0.5, -0.25, 0.125])
+
+
+def test_midnight_written_as_a_date_alone_is_data(tmp_path: Path) -> None:
+    rows = [
+        "2026-03-02,0.5",
+        "2026-03-02T00:00:00.001,0.7",
+        "2026-03-02T00:00:00.002,0.9",
+        "2026-03-02T00:00:00.003,1.1",
+    ]
+    rec = read_recording(_write(tmp_path / "m.csv", None, rows))
+    assert rec.sample_rate_hz == 1000 and rec.channels == ("0",)
+    np.testing.assert_array_equal(rec.signal, [0.5, 0.7, 0.9, 1.1])
+
+
+@pytest.mark.parametrize("layout", ["whole second first", "comma and space"])
+def test_common_layouts_are_read_in_one_pass(tmp_path: Path, monkeypatch, layout: str) -> None:
+    """isoformat() leaves the fraction off a whole second, and ", " separators put a space before each field: both
+    are read by numpy's reader with the rest, not line by line (which holds every line as a string at once)."""
+    from bpsrm.data import recordings
+
+    def line_by_line(*args, **kwargs):
+        raise AssertionError("read line by line")
+
+    monkeypatch.setattr(recordings, "_parse_rows", line_by_line)
+    n = 1000
+    stamps = [(START + dt.timedelta(seconds=i / 1000)).isoformat() for i in range(n)]
+    assert len(stamps[0]) == 19 and len(stamps[1]) == 26
+    sep = "," if layout == "whole second first" else ", "
+    rec = read_recording(_write(tmp_path / "l.csv", f"time{sep}x", [f"{t}{sep}{i}" for i, t in enumerate(stamps)]))
+    assert rec.sample_rate_hz == 1000
+    np.testing.assert_array_equal(rec.signal, np.arange(n))
+
+
+def test_a_bad_value_beside_a_clock_names_the_channel_as_it_is_named(tmp_path: Path) -> None:
+    rows = ["12:00:00.000,1,2", "12:00:00.001,1,abc"]
+    with pytest.raises(DataError, match=r"line 2: 'abc' in column '1' is not a number"):
+        read_recording(_write(tmp_path / "n.csv", None, rows))

@@ -346,10 +346,17 @@ def test_the_run_subset_is_the_samples_the_trainer_tested(tmp_path, seed: int) -
         evaluate_checkpoint(path, split="train", run_subset=True)
     with pytest.raises(ParameterError, match="no --split train, no -o"):
         evaluate_checkpoint(path, options={"scale": 2.0}, run_subset=True)
+    # the augmentation is off in every evaluation, so an augmentation option leaves the samples as the run's
+    assert evaluate_checkpoint(path, options={"augment_shift": 2.0}, run_subset=True)["confusion_matrix"] == matrix
     raw["data"]["limit_test"] = 6
     path = save_checkpoint(tmp_path / "all.pt", _payload(config=config_to_dict(config_from_dict(raw))))
     with pytest.raises(ParameterError, match=r"tested all 6 test samples \(data.limit_test: 6\)"):
         evaluate_checkpoint(path, run_subset=True)
+    raw["data"]["limit_test"], raw["train"]["test"] = 4, False  # a run that tested nothing: no subset, no note
+    path = save_checkpoint(tmp_path / "untested.pt", _payload(config=config_to_dict(config_from_dict(raw))))
+    with pytest.raises(ParameterError, match=r"tested no samples \(train.test: false\)"):
+        evaluate_checkpoint(path, run_subset=True)
+    assert "warning" not in evaluate_checkpoint(path)
 
 
 def test_options_override_and_other_split(checkpoint) -> None:

@@ -16,8 +16,9 @@ since the column's first,
     t_i = c_i - c_0,
 
 where a date-time is first brought to UTC (``c = local - offset``), so that a file whose offset changes with
-daylight saving still runs on; and a time of day that goes back by more than 12 hours has passed midnight
-(``c_i += 86400 s`` from there on; a recording of more than a day needs dates). Date-times are read to the
+daylight saving still runs on (one without an offset is taken as UTC, beside others too); and a time of day that
+goes back by more than 12 hours has passed midnight (``c_i += 86400 s`` from there on; a recording of more than a
+day needs dates). Date-times are read to the
 nanosecond as integers, so ``t_i`` is exact to float64's rounding (below a nanosecond for 104 days). The seconds
 then state the sample rate as any time column's do (:mod:`bpsrm.data.time_column`): to the precision the clock was
 written with, a clock written to the millisecond holding no rate of 25.6 kHz samples.
@@ -103,11 +104,13 @@ def read_column(raw: np.ndarray, kind: ClockKind) -> np.ndarray | None:
     of a date-time or date, seconds since midnight (float64) of a time of day. Vectorised where every field has
     the first one's form to the character (digits where it has digits, its other characters where it has them: a
     logger's fixed format, 15 million lines in seconds); else field by field (:func:`date_time_ns`,
-    :func:`seconds_of_day`). None where a field is no reading of ``kind`` (the caller names its line) or fills
-    ``raw``'s width (it may have been cut)."""
-    lengths = np.char.str_len(raw)
-    if raw.size == 0 or int(lengths.max()) >= raw.dtype.itemsize:
+    :func:`seconds_of_day`). None where a field is no reading of ``kind`` (the caller names its line); the
+    spaces around the fields (``", "`` between columns) are dropped."""
+    if raw.size == 0:
         return None
+    if raw[0] != raw[0].strip():
+        raw = np.char.strip(raw)
+    lengths = np.char.str_len(raw)
     same = _same_form(raw, lengths)
     try:
         if same is not None:

@@ -72,7 +72,15 @@ import numpy as np
 
 from ..checks import array, real_number, whole_number
 from ..errors import DataError, ParameterError, shown
-from .clock_column import ClockKind, clock_kind, clock_times, date_time_ns, read_column, seconds_of_day
+from .clock_column import (
+    DATE_TIME_DTYPE,
+    ClockKind,
+    clock_kind,
+    clock_times,
+    date_time_ns,
+    read_column,
+    seconds_of_day,
+)
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 from .resampling import resample  # re-exported: recordings' readers and resample went together
@@ -136,7 +144,7 @@ class _Content:
     skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
     time_column: str | None = None
     clock_problem: str | None = None  # why a clock column states no times, where no other column gives them
-    uneven_times: tuple[str, float] | None = None  # (what is wrong with the time column, its mean rate)
+    uneven_times: tuple[str, float, float] | None = None  # (what is wrong, its mean rate, that rate's uncertainty)
     physical: bool = True  # the samples in the sensor's unit (False: fractions of a .wav's full scale)
 
 
@@ -580,43 +588,49 @@ def _read_text(path: Path) -> _Content:
     values, readings = loaded
     names = _column_names(header, width, skipped=clocks)
     content = _new_content()
+    times: list[tuple[str, np.ndarray]] = []  # the time axes: clock columns, then the first named like time
     for columns, seconds in clock_times(readings, {i: clock.kind for i, clock in clocks.items()}):
         name = " ".join(names[i] for i in columns)  # a date and a time of day: "Date Time"
         if is_time_axis(seconds):
-            _add_time_column(content, name, seconds)
+            times.append((name, seconds))
         elif content.clock_problem is None:
             content.clock_problem = _clock_problem(path, text, odd_breaks, header is not None, name, seconds)
     del readings
+    named_time = False
     for i, name in enumerate(names):
         if i in clocks:
             continue  # a clock column is never a channel
-        unit = _TIME_NAME.match(name) if header is not None else None
+        unit = _TIME_NAME.match(name) if header is not None and not named_time else None
         scale = _SECONDS_PER.get(next((g.lower() for g in unit.groups() if g), "s"), 1.0) if unit else 1.0
         seconds = values[:, i] * scale if scale != 1.0 else values[:, i]
         if unit is not None and is_time_axis(seconds):
-            _add_time_column(content, name, seconds)
+            times.append((name, seconds))  # a further column named like time is a channel, as a temperature "T"
+            named_time = True
             continue
         content.channels[name] = values[:, i]
-    if content.time_column is not None:
-        content.clock_problem = None  # another column gives the times
+    _take_time_columns(content, times)
     return content
 
 
 def _header(path: Path, head: list[tuple[int, str]], sep: str | None, decimal_comma: bool) -> list[str] | None:
-    """The first line's fields where it is a header, else None: it is one where a field is neither a number nor a
-    clock reading, or where it holds a clock reading that the line below does not hold in the same form (a
-    channel named by its start time, "2026-03-01T12:00:00", above numbers)."""
+    """The first line's fields where it is a header (:func:`_names_above`), else None."""
     first = _split(head[0][1], sep)
-    kinds = [_field_kind(field, decimal_comma) for field in first]
-    below = [_field_kind(field, decimal_comma) for field in _split(head[1][1], sep)] if len(head) > 1 else kinds
-    named = None in kinds or any(
-        kind not in (None, "number") and kind != other for kind, other in zip(kinds, below, strict=False)
-    )
-    if not named:
+    if not _names_above(first, _split(head[1][1], sep) if len(head) > 1 else first, decimal_comma):
         return None
     if len(head) < 2:
         raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
     return first
+
+
+def _names_above(first: list[str], below: list[str], decimal_comma: bool) -> bool:
+    """Whether the fields ``first`` name the columns of the line ``below`` rather than being data: where one is
+    neither a number nor a clock reading, or a clock reading stands above a field that is none (a channel named by
+    its start time, "2026-03-01T12:00:00", above numbers; a date above a date-time is data)."""
+    kinds = [_field_kind(field, decimal_comma) for field in first]
+    others = [_field_kind(field, decimal_comma) for field in below]
+    return None in kinds or any(
+        kind != "number" and other in (None, "number") for kind, other in zip(kinds, others, strict=False)
+    )
 
 
 def _field_kind(field: str, decimal_comma: bool) -> str | None:
@@ -642,16 +656,18 @@ def _column_names(header: list[str] | None, width: int, skipped: Container[int])
     return names
 
 
-def _add_time_column(content: _Content, name: str, seconds: np.ndarray) -> None:
-    """Take a time axis: the file's time column if it has none yet; the rate it states either way (two time columns
-    that disagree leave the rate to the caller, as any two rates a file states do)."""
-    rate = rate_from_times(seconds)
-    if rate is not None:
-        content.rates.append((rate, f"time column {name!r}"))
-    if content.time_column is None:
-        content.time_column = name
-        if rate is None:
-            content.uneven_times = uneven_times(name, seconds)
+def _take_time_columns(content: _Content, times: list[tuple[str, np.ndarray]]) -> None:
+    """The file's time column: the first time axis that states a rate, else the first (whose times then say what
+    is wrong with them); every rate stated counts (two that disagree leave the rate to the caller, as any two rates
+    a file states do). A clock that states no times is then no matter."""
+    rates = [(name, seconds, rate_from_times(seconds)) for name, seconds in times]
+    content.rates.extend((rate, f"time column {name!r}") for name, _, rate in rates if rate is not None)
+    chosen = next((time for time in rates if time[2] is not None), rates[0] if rates else None)
+    if chosen is not None:
+        content.time_column = chosen[0]
+        content.clock_problem = None
+        if chosen[2] is None:
+            content.uneven_times = uneven_times(chosen[0], chosen[1])
 
 
 def _commas_are_decimal(lines: list[str]) -> bool:
@@ -666,7 +682,10 @@ def _commas_are_decimal(lines: list[str]) -> bool:
     refused as such; two integers a line with no such zero ("1,5") stay two columns: the file cannot tell."""
     if not lines:
         return False
-    header = not _decimal_numbers(lines[0]) and not _comma_numbers(lines[0])
+    header = not _comma_numbers(lines[0]) and (
+        not _decimal_numbers(lines[0])
+        or (len(lines) > 1 and _names_above(_split(lines[0], None), _split(lines[1], None), True))
+    )
     data = lines[1:] if header else lines
     if not data or not all(_decimal_numbers(line) for line in data):
         return False
@@ -737,17 +756,23 @@ class _Clock(NamedTuple):
 
     kind: ClockKind
     width: int
-    """Bytes each field is read into: one more than the first line's, so that a longer field shows (it fills them)."""
+    """Bytes each field is read into (:data:`_CLOCK_WIDTH`); a field that fills them may have been cut."""
 
 
 def _clocks(fields: list[str], decimal_comma: bool) -> dict[int, _Clock]:
     """The columns whose field of the first data line is a clock reading rather than a number."""
     clocks: dict[int, _Clock] = {}
     for i, field in enumerate(fields):
-        kind = clock_kind(field) if _number(field, decimal_comma) is None else None
-        if kind is not None:
-            clocks[i] = _Clock(kind, len(field.encode()) + 1)
+        kind = _field_kind(field, decimal_comma)
+        if kind not in (None, "number"):
+            clocks[i] = _Clock(cast(ClockKind, kind), max(len(field.encode()) + 12, _CLOCK_WIDTH))
     return clocks
+
+
+_CLOCK_WIDTH = 40
+"""Bytes a clock field is read into at the least: the longest ISO 8601 form with nanoseconds and an offset
+(``2026-03-01T12:00:00.123456789+01:00``, 35) and some spaces; a first field cut short of its fraction
+(``isoformat()`` on a whole second) reads in the same pass as the rest."""
 
 
 def _fast_columns(
@@ -794,7 +819,6 @@ def _loaded(body: str, sep: str | None, width: int, skip: int, clocks: dict[int,
                 comments=None,
                 quotechar='"',
                 skiprows=skip,
-                encoding="utf-8",
             )
     except Exception:
         return None
@@ -802,7 +826,10 @@ def _loaded(body: str, sep: str | None, width: int, skip: int, clocks: dict[int,
         return (values, {}) if values.shape[1] == width and values.shape[0] > 0 else None
     if values.ndim != 1 or values.shape[0] == 0:
         return None
-    readings = {i: read_column(values[f"c{i}"], clock.kind) for i, clock in clocks.items()}
+    fields = {i: values[f"c{i}"] for i in clocks}
+    if any(int(np.char.str_len(f).max()) >= clocks[i].width for i, f in fields.items()):
+        return None  # a field that fills its bytes may have been cut: the reader of single lines reads it whole
+    readings = {i: read_column(f, clocks[i].kind) for i, f in fields.items()}
     if any(reading is None for reading in readings.values()):
         return None  # the reader of single lines names the field
     numbers = np.empty((values.shape[0], width), dtype=np.float64)
@@ -861,7 +888,7 @@ def _parse_rows(
     clocks: dict[int, _Clock],
 ) -> _Loaded:
     """The values of ``lines``, or a DataError naming the first bad line and what is wrong with it."""
-    columns = header if header is not None else [str(i) for i in range(width)]
+    columns = _column_names(header, width, skipped=clocks)
     out = np.empty((len(lines), width), dtype=np.float64)
     readings = {
         i: np.empty(len(lines), dtype=np.int64 if clock.kind != "time_of_day" else np.float64)
@@ -891,7 +918,7 @@ def _parse_rows(
                     "(expected numeric values only, below an optional header line)"
                 )
             out[row, col] = value
-    return out, {i: r.view("datetime64[ns]") if r.dtype == np.int64 else r for i, r in readings.items()}
+    return out, {i: r.view(DATE_TIME_DTYPE) if r.dtype == np.int64 else r for i, r in readings.items()}
 
 
 def _clock_reading(path: Path, number: int, column: str, field: str, kind: ClockKind) -> float:
@@ -919,21 +946,22 @@ def _clock_problem(path: Path, text: str, odd_breaks: bool, header: bool, name: 
         f"{path}: line {number}: the clock in column {name!r} reads a time {seconds[row - 1] - seconds[row]:.6g} s "
         f"before the line above's (a clock set back?): {line[:80]!r}; its times state no "
         "sample rate. Give the rate (--sample-rate) to read the samples as evenly spaced at it, or write the times "
-        "in UTC or with their offset (2026-10-25T02:30:00+01:00)"
+        "as date-times in UTC or with their offset (2026-10-25T02:30:00+01:00)"
     )
 
 
-def _check_uneven_times(path: Path, uneven: tuple[str, float], given_rate: float | None) -> None:
-    """A DataError unless the caller gave a rate that the uneven time column's mean step agrees with: read as
-    evenly spaced, samples of uneven times would mix sample spacings without a word."""
-    what, mean_rate = uneven
+def _check_uneven_times(path: Path, uneven: tuple[str, float, float], given_rate: float | None) -> None:
+    """A DataError unless the caller gave a rate that the uneven time column's mean step agrees with, within 0.1 %
+    or within what the written rounding of its two ends leaves uncertain (a clock written to the second, over 5 s,
+    leaves 20 %): read as evenly spaced, samples of uneven times would mix sample spacings without a word."""
+    what, mean_rate, uncertainty = uneven
     if given_rate is None:
         raise DataError(
             f"{path}: {what}, so it states no sample rate. If the samples are evenly spaced (times rounded coarser "
             "than a step, or a logger's jitter), pass their rate (--sample-rate); otherwise resample the recording "
             "onto an even grid"
         )
-    if not _same_rate(given_rate, mean_rate):
+    if abs(given_rate - mean_rate) > max(_RATE_TOLERANCE, uncertainty) * max(given_rate, mean_rate):
         raise DataError(
             f"{path}: {what}, and its mean step is that of {mean_rate:.10g} Hz, not of the {given_rate:.10g} Hz "
             "given; the samples cannot be read as evenly spaced at that rate. Check the rate, or resample the "

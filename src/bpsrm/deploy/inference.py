@@ -37,7 +37,7 @@ from ..data.preprocess import (
 from ..engine.checkpoint import checkpoint_path, load_checkpoint, load_model_state
 from ..engine.config import Config, config_from_dict
 from ..engine.evaluation import evaluate_model
-from ..engine.experiment import make_model, set_statistics, subsample, without_augmentation
+from ..engine.experiment import make_model, set_statistics, tested_subset, without_augmentation
 from ..errors import BpsrmError, CheckpointError, ParameterError, shown
 from ..network.encoding import get_encoder
 from ..network.models import SpikingNetwork
@@ -215,8 +215,9 @@ def evaluate_trained(
         )
     if "mean" in trained.data_stats:
         set_statistics(dataset, trained.data_stats["mean"], trained.data_stats["std"])
-    as_trained = split == "test" and not _changed_options(data_config.name, data_config.options, options or {})
-    limit = data_config.limit_test
+    changed = _changed_options(data_config.name, without_augmentation(data_config.options), merged)
+    as_trained = split == "test" and not changed  # the samples the run tested, or a subset of them
+    limit = data_config.limit_test if trained.config.train.test else None
     evaluated = _run_test_subset(trained, dataset, as_trained) if run_subset else dataset
     batch_size = trained.config.train.eval_batch_size
     if adapt:
@@ -259,6 +260,10 @@ def _run_test_subset(trained: TrainedModel, dataset: Any, as_trained: bool) -> A
     the run's seed + 2, as the trainer draws them); a ParameterError where there is no such subset."""
     config = trained.config
     limit = config.data.limit_test
+    if not config.train.test:
+        raise ParameterError(
+            f"{trained.path}: the run tested no samples (train.test: false); evaluate without --run-subset"
+        )
     if not as_trained:
         raise ParameterError(
             f"{trained.path}: --run-subset evaluates the test samples the run tested, so it takes the test split "
@@ -269,7 +274,7 @@ def _run_test_subset(trained: TrainedModel, dataset: Any, as_trained: bool) -> A
             f"{trained.path}: the run tested all {len(dataset)} test samples "
             f"(data.limit_test: {limit}); evaluate without --run-subset"
         )
-    return subsample(dataset, limit, config.seed + 2)
+    return tested_subset(dataset, config)
 
 
 def _trained_until(state: dict[str, Any]) -> dict[str, int | None]:

@@ -36,6 +36,7 @@ __all__ = [
     "sample_keys",
     "split_record",
     "subsample",
+    "tested_subset",
     "without_augmentation",
 ]
 
@@ -146,6 +147,12 @@ def subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
         return dataset
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))  # type: ignore[arg-type]
     return Subset(dataset, sorted(order[:limit].tolist()))
+
+
+def tested_subset(test: Dataset, config: Config) -> Dataset:
+    """The test samples a run of ``config`` tests: a random ``data.limit_test`` of them, drawn with its seed + 2
+    (:func:`subsample`), or all of them. ``bpsrm eval --run-subset`` draws the same."""
+    return subsample(test, config.data.limit_test, config.seed + 2)
 
 
 def _base_and_indices(dataset: Dataset) -> tuple[Dataset, list[int]]:
@@ -294,7 +301,7 @@ def prepare(config: Config, *, saved: bool = False) -> Experiment:
         train_set = Subset(train_pool, train_indices)
         plain_set = Subset(plain_pool, train_indices)
     _check_validation_use(config, len(val_set))  # type: ignore[arg-type]
-    test = subsample(test, data.limit_test, config.seed + 2)
+    test = tested_subset(test, config)
     if len(train_set) == 0:  # type: ignore[arg-type]
         raise ConfigError(f"data: no training samples left after the validation split ({n} samples in all)")
     sample_shape = tuple(full_train[0][0].shape)
