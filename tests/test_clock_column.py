@@ -441,3 +441,25 @@ def test_a_bad_value_beside_a_clock_names_the_channel_as_it_is_named(tmp_path: P
     rows = ["12:00:00.000,1,2", "12:00:00.001,1,abc"]
     with pytest.raises(DataError, match=r"line 2: 'abc' in column '1' is not a number"):
         read_recording(_write(tmp_path / "n.csv", None, rows))
+
+
+@pytest.mark.parametrize(
+    ("header", "asked"),
+    [
+        ("Date,Time,accel", "Date"),
+        ("Date,Time,accel", "Time"),
+        ("timestamp,accel", "timestamp"),
+        ("time_s,accel", "time_s"),
+    ],
+)
+def test_a_column_of_times_asked_for_as_a_channel_is_named_as_such(tmp_path: Path, header: str, asked: str) -> None:
+    stamps = [START + dt.timedelta(seconds=i / 100) for i in range(50)]
+    first = {
+        "Date,Time,accel": lambda s: f"{s.date().isoformat()},{s.time().isoformat(timespec='microseconds')}",
+        "timestamp,accel": lambda s: s.isoformat(timespec="microseconds"),
+        "time_s,accel": lambda s: f"{(s - START).total_seconds():.2f}",
+    }[header]
+    path = _write(tmp_path / "t.csv", header, [f"{first(s)},{i}" for i, s in enumerate(stamps)])
+    assert read_recording(path).channels == ("accel",)
+    with pytest.raises(DataError, match=rf"'{asked}' is a time column, not a signal; channels: 'accel'"):
+        read_recording(path, channel=asked)

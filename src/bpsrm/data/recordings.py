@@ -53,6 +53,7 @@ bad argument is a :class:`~bpsrm.errors.ParameterError`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import itertools
@@ -143,6 +144,7 @@ class _Content:
     channel_rates: dict[str, tuple[float, str]]  # rate implied by a channel's own name (CWRU layout)
     skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
     time_column: str | None = None
+    time_names: set[str] = dataclasses.field(default_factory=set)  # every column of times (none is a channel)
     clock_problem: str | None = None  # why a clock column states no times, where no other column gives them
     uneven_times: tuple[str, float, float] | None = None  # (what is wrong, its mean rate, that rate's uncertainty)
     physical: bool = True  # the samples in the sensor's unit (False: fractions of a .wav's full scale)
@@ -373,8 +375,8 @@ def _choose_channel(path: Path, content: _Content, channel: str | int | None) ->
     if isinstance(channel, str):
         if channel in content.channels:
             return channel
-        if channel == content.time_column:
-            raise DataError(f"{path}: {shown(channel)} is the time column, not a signal; channels: {_listing(names)}")
+        if channel in content.time_names:
+            raise DataError(f"{path}: {shown(channel)} is a time column, not a signal; channels: {_listing(names)}")
         try:
             channel = int(channel)
         except ValueError:
@@ -589,6 +591,7 @@ def _read_text(path: Path) -> _Content:
     names = _column_names(header, width, skipped=clocks)
     content = _new_content()
     times: list[tuple[str, np.ndarray]] = []  # the time axes: clock columns, then the first named like time
+    content.time_names.update(names[i] for i in clocks)
     for columns, seconds in clock_times(readings, {i: clock.kind for i, clock in clocks.items()}):
         name = " ".join(names[i] for i in columns)  # a date and a time of day: "Date Time"
         if is_time_axis(seconds):
@@ -605,6 +608,7 @@ def _read_text(path: Path) -> _Content:
         seconds = values[:, i] * scale if scale != 1.0 else values[:, i]
         if unit is not None and is_time_axis(seconds):
             times.append((name, seconds))  # a further column named like time is a channel, as a temperature "T"
+            content.time_names.add(name)
             named_time = True
             continue
         content.channels[name] = values[:, i]
