@@ -463,3 +463,38 @@ def test_a_column_of_times_asked_for_as_a_channel_is_named_as_such(tmp_path: Pat
     assert read_recording(path).channels == ("accel",)
     with pytest.raises(DataError, match=rf"'{asked}' is a time column, not a signal; channels: 'accel'"):
         read_recording(path, channel=asked)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Found by helper-94's review
+
+
+@pytest.mark.parametrize(
+    ("times", "given", "expected"),
+    [
+        # 2 s from 10,000 s at 25.6 kHz written %.4f: near round numbers, yet no digit or two of precision
+        (np.round(10_000 + np.arange(51_200) / 25_600, 4), 1000.0, "mean step is that of 25599"),
+        # a clock to the second at 10 Hz for 10 s, the last time exactly 10 s: 10 % uncertain, not 55 %
+        (np.floor(np.arange(101) / 10), 5.0, "mean step is that of 10 Hz"),
+        # whole seconds, one sample missing
+        (np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10.0]), 1.9, "mean step is that of 0.9 Hz"),
+    ],
+)
+def test_a_wrong_rate_for_uneven_times_is_refused(tmp_path: Path, times, given: float, expected: str) -> None:
+    rows = [f"{t!r},{i}" for i, t in enumerate(times.tolist())]
+    with pytest.raises(DataError, match=expected):
+        read_recording(_write(tmp_path / "u.csv", "time,accel", rows), sample_rate_hz=given)
+
+
+def test_a_clock_beside_a_column_of_seconds_must_agree_with_it(tmp_path: Path) -> None:
+    n = 200  # 20 s at 10 Hz: the clock's mean step, 199 steps over 19 s, is that of 10.47 Hz, 10 % uncertain
+    clock = [(START + dt.timedelta(seconds=i // 10)).isoformat() for i in range(n)]
+    agree = [f"{c},{i / 10:.1f},{i}" for i, c in enumerate(clock)]
+    assert read_recording(_write(tmp_path / "a.csv", "Timestamp,time_s,x", agree)).sample_rate_hz == 10
+    numbers = [f"{c},{i},{i}" for i, c in enumerate(clock)]  # "t" holds sample numbers: 1 Hz, not the clock's 10
+    with pytest.raises(
+        DataError,
+        match=r"'Timestamp' is not evenly spaced.*mean step is that of 10\.47\d* Hz, not of the "
+        r"1 Hz of the time column 't'",
+    ):
+        read_recording(_write(tmp_path / "n.csv", "Timestamp,t,x", numbers))

@@ -146,7 +146,8 @@ class _Content:
     time_column: str | None = None
     time_names: set[str] = dataclasses.field(default_factory=set)  # every column of times (none is a channel)
     clock_problem: str | None = None  # why a clock column states no times, where no other column gives them
-    uneven_times: tuple[str, float, float] | None = None  # (what is wrong, its mean rate, that rate's uncertainty)
+    uneven_times: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
+    """Each time column that states no rate: what is wrong with it, its mean rate, and that rate's uncertainty."""
     physical: bool = True  # the samples in the sensor's unit (False: fractions of a .wav's full scale)
 
 
@@ -210,8 +211,6 @@ def read_recording(
     stated = _stated_rates(content, name)
     if content.clock_problem is not None and given_rate is None:
         raise DataError(content.clock_problem)
-    if content.uneven_times is not None:
-        _check_uneven_times(path, content.uneven_times, given_rate)
     rate: float | None = None
     if given_rate is not None:
         if stated and not any(_same_rate(given_rate, value) for value, _ in stated):
@@ -231,6 +230,9 @@ def read_recording(
                     f"{other[0]:.10g} Hz ({other[1]}); pass the right one with --sample-rate"
                 )
         rate = first[0]
+    for uneven in content.uneven_times:  # each time column that states no rate must agree with the rate read
+        source = "given" if given_rate is not None else f"of the {stated[0][1]}" if stated else ""
+        _check_uneven_times(path, uneven, rate, source)
     if rate is not None and not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
         how = "given" if given_rate is not None else "stated by the file"
         raise DataError(
@@ -661,17 +663,17 @@ def _column_names(header: list[str] | None, width: int, skipped: Container[int])
 
 
 def _take_time_columns(content: _Content, times: list[tuple[str, np.ndarray]]) -> None:
-    """The file's time column: the first time axis that states a rate, else the first (whose times then say what
-    is wrong with them); every rate stated counts (two that disagree leave the rate to the caller, as any two rates
-    a file states do). A clock that states no times is then no matter."""
+    """The file's time column: the first time axis that states a rate, else the first. Every rate stated counts
+    (two that disagree leave the rate to the caller, as any two rates a file states do), and every time axis that
+    states none must agree with the rate read (a clock to the second beside a column of seconds). A clock that
+    states no times is then no matter."""
     rates = [(name, seconds, rate_from_times(seconds)) for name, seconds in times]
     content.rates.extend((rate, f"time column {name!r}") for name, _, rate in rates if rate is not None)
+    content.uneven_times = [uneven_times(name, seconds) for name, seconds, rate in rates if rate is None]
     chosen = next((time for time in rates if time[2] is not None), rates[0] if rates else None)
     if chosen is not None:
         content.time_column = chosen[0]
         content.clock_problem = None
-        if chosen[2] is None:
-            content.uneven_times = uneven_times(chosen[0], chosen[1])
 
 
 def _commas_are_decimal(lines: list[str]) -> bool:
@@ -954,21 +956,22 @@ def _clock_problem(path: Path, text: str, odd_breaks: bool, header: bool, name: 
     )
 
 
-def _check_uneven_times(path: Path, uneven: tuple[str, float, float], given_rate: float | None) -> None:
-    """A DataError unless the caller gave a rate that the uneven time column's mean step agrees with, within 0.1 %
-    or within what the written rounding of its two ends leaves uncertain (a clock written to the second, over 5 s,
-    leaves 20 %): read as evenly spaced, samples of uneven times would mix sample spacings without a word."""
+def _check_uneven_times(path: Path, uneven: tuple[str, float, float], rate: float | None, source: str) -> None:
+    """A DataError unless there is a rate (the caller's, or another time column's: ``source`` says which) that the
+    uneven time column's mean step agrees with, within 0.1 % or within what the written rounding of its two ends
+    leaves uncertain (a clock written to the second, over 5 s, leaves 20 %): read as evenly spaced, samples of
+    uneven times would mix sample spacings without a word."""
     what, mean_rate, uncertainty = uneven
-    if given_rate is None:
+    if rate is None:
         raise DataError(
             f"{path}: {what}, so it states no sample rate. If the samples are evenly spaced (times rounded coarser "
             "than a step, or a logger's jitter), pass their rate (--sample-rate); otherwise resample the recording "
             "onto an even grid"
         )
-    if abs(given_rate - mean_rate) > max(_RATE_TOLERANCE, uncertainty) * max(given_rate, mean_rate):
+    if abs(rate - mean_rate) > max(_RATE_TOLERANCE, uncertainty) * max(rate, mean_rate):
         raise DataError(
-            f"{path}: {what}, and its mean step is that of {mean_rate:.10g} Hz, not of the {given_rate:.10g} Hz "
-            "given; the samples cannot be read as evenly spaced at that rate. Check the rate, or resample the "
+            f"{path}: {what}, and its mean step is that of {mean_rate:.10g} Hz, not of the {rate:.10g} Hz "
+            f"{source}; the samples cannot be read as evenly spaced at that rate. Check the rate, or resample the "
             "recording onto an even grid"
         )
 

@@ -180,9 +180,11 @@ def uneven_times(name: str, times: np.ndarray) -> tuple[str, float, float]:
     """What is wrong with a time axis that states no rate (:func:`is_time_axis` holds), the rate of its mean step
     (times rounded coarser than a step, or a logger's jitter, still have the right mean step), and how uncertain
     the written rounding of its two ends leaves that rate, relatively: ``(r_0 + r_{n-1}) / (t_{n-1} - t_0)``
-    (:func:`written_rounding`, over every precision: a clock written to the second holds steps of 0 and 1 s)."""
+    (:func:`written_rounding` over the grids finer than twice the largest step: a clock written to the second holds
+    steps of 0 and 1 s; coarser grids would find times that happen to lie near round numbers written with a digit
+    or two, and leave any rate possible)."""
     steps = np.diff(times)
     span = float(times[-1] - times[0])
     what = f"the time column {name!r} is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g} s)"
-    uncertainty = float(written_rounding(times)(times[[0, -1]]).sum()) / span
+    uncertainty = float(written_rounding(times, finest=2 * float(steps.max()))(times[[0, -1]]).sum()) / span
     return what, (times.size - 1) / span, uncertainty
