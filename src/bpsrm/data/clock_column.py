@@ -189,7 +189,7 @@ def past_midnight(seconds_of_day: np.ndarray) -> np.ndarray:
 
 
 def date_and_time(date_ns: np.ndarray, seconds_of_day: np.ndarray) -> np.ndarray:
-    """A date column and the time-of-day column beside it as one running time: the date's whole days since the
+    """A date column and its time-of-day column as one running time: the date's whole days since the
     first date plus the time of day, ``t_i = (d_i - d_0) + s_i - s_0``."""
     return elapsed_seconds(date_ns) + np.asarray(seconds_of_day, dtype=np.float64) - float(seconds_of_day[0])
 
@@ -197,8 +197,8 @@ def date_and_time(date_ns: np.ndarray, seconds_of_day: np.ndarray) -> np.ndarray
 def clock_times(
     readings: dict[int, np.ndarray], kinds: dict[int, ClockKind]
 ) -> list[tuple[tuple[int, ...], np.ndarray]]:
-    """The running times ``t_i`` of a file's clock columns, each with the columns it was read from: a date column
-    and a time-of-day column make one time (:func:`date_time_ns` of neither alone; each date pairs with the first
+    """The running times ``t_i`` of a file's clock columns, each with the columns it was read from, in file order:
+    a date column and a time-of-day column make one time (:func:`date_and_time`; each date pairs with the first
     time-of-day column not yet paired, wherever it stands), any other date-time or date column one
     (:func:`elapsed_seconds`), and a time of day one (:func:`past_midnight`). ``readings`` holds each column's
     values as :func:`read_column` gives them."""
