@@ -181,8 +181,9 @@ def evaluate_checkpoint(
     one from (None for a trained one), and ``adapted`` whether either holds.
 
     ``run_subset``: a run trained with ``data.limit_test`` tested a random ``limit_test`` of the test samples
-    (drawn with the run's seed + 2); evaluate those same samples, whose accuracy is the run's ``test_accuracy``,
-    rather than all of them. Refused with other options, another split, or a run that tested every sample.
+    (:func:`~bpsrm.engine.experiment.tested_subset`); evaluate those same samples, whose accuracy is the run's
+    ``test_accuracy``, rather than all of them. Refused with options that change the samples, another split, or a
+    run that tested every sample or none.
     """
     return evaluate_trained(load_trained(checkpoint), root, options, split, adapt, run_subset)
 
@@ -256,8 +257,8 @@ def evaluate_trained(
 
 
 def _run_test_subset(trained: TrainedModel, dataset: Any, as_trained: bool) -> Any:
-    """The test samples the run drew with ``data.limit_test`` (:func:`~bpsrm.engine.experiment.subsample` with
-    the run's seed + 2, as the trainer draws them); a ParameterError where there is no such subset."""
+    """The test samples the run drew with ``data.limit_test`` (:func:`~bpsrm.engine.experiment.tested_subset`, as
+    the trainer draws them); a ParameterError where there is no such subset."""
     config = trained.config
     limit = config.data.limit_test
     if not config.train.test:
