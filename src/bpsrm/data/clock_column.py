@@ -99,6 +99,17 @@ def _offset_ns(offset: str | None, field: str) -> int:
     return (1 if offset[0] == "+" else -1) * (60 * hours + minutes) * 60 * 10**9
 
 
+def read_field(field: str, kind: ClockKind) -> float | int:
+    """One reading of a clock column of ``kind``: :func:`seconds_of_day` of a time of day, :func:`date_time_ns` of a
+    date-time or date (a ValueError naming the field where it is none), held as :func:`reading_dtype` says."""
+    return seconds_of_day(field) if kind == "time_of_day" else date_time_ns(field)
+
+
+def reading_dtype(kind: ClockKind) -> np.dtype:
+    """How a column's readings are held: float64 seconds since midnight, or datetime64[ns] (UTC)."""
+    return np.dtype(np.float64) if kind == "time_of_day" else DATE_TIME_DTYPE
+
+
 def read_column(raw: np.ndarray, kind: ClockKind) -> np.ndarray | None:
     """A clock column's readings from its fields as read (``raw``, a bytes array ``S<n>``): datetime64[ns] (UTC)
     of a date-time or date, seconds since midnight (float64) of a time of day. Vectorised where every field has
@@ -115,10 +126,7 @@ def read_column(raw: np.ndarray, kind: ClockKind) -> np.ndarray | None:
     try:
         if same is not None:
             return _read_vectorised(same, kind)
-        if kind == "time_of_day":
-            return np.fromiter((seconds_of_day(f.decode()) for f in raw), dtype=np.float64, count=raw.size)
-        ns = np.fromiter((date_time_ns(f.decode()) for f in raw), dtype=np.int64, count=raw.size)
-        return ns.view(DATE_TIME_DTYPE)
+        return np.fromiter((read_field(f.decode(), kind) for f in raw), dtype=reading_dtype(kind), count=raw.size)
     except (ValueError, UnicodeDecodeError):
         return None
 
@@ -167,7 +175,7 @@ def _as_datetimes(chars: np.ndarray) -> np.ndarray:
     """datetime64[ns] of ``[fields, length]`` bytes in numpy's ISO 8601 form; a ValueError outside 1678-2261."""
     text = np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").reshape(-1)
     years = (chars[:, :4].astype(np.int64) - ord("0")) @ np.array([1000, 100, 10, 1])
-    if chars.shape[1] >= 10 and (years.min() < _FIRST_YEAR or years.max() > _LAST_YEAR):
+    if years.min() < _FIRST_YEAR or years.max() > _LAST_YEAR:
         raise ValueError(f"a year outside {_FIRST_YEAR}-{_LAST_YEAR}")
     return text.astype(DATE_TIME_DTYPE)
 

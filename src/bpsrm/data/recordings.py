@@ -73,15 +73,7 @@ import numpy as np
 
 from ..checks import array, real_number, whole_number
 from ..errors import DataError, ParameterError, shown
-from .clock_column import (
-    DATE_TIME_DTYPE,
-    ClockKind,
-    clock_kind,
-    clock_times,
-    date_time_ns,
-    read_column,
-    seconds_of_day,
-)
+from .clock_column import ClockKind, clock_kind, clock_times, read_column, read_field, reading_dtype
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 from .resampling import resample  # re-exported: recordings' readers and resample went together
@@ -143,7 +135,6 @@ class _Content:
     rpms: dict[str, float]  # rpm scalars by variable name
     channel_rates: dict[str, tuple[float, str]]  # rate implied by a channel's own name (CWRU layout)
     skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
-    time_column: str | None = None
     time_names: set[str] = dataclasses.field(default_factory=set)  # every column of times (none is a channel)
     clock_problem: str | None = None  # why a clock column states no times, where no other column gives them
     uneven_times: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
@@ -663,16 +654,17 @@ def _column_names(header: list[str] | None, width: int, skipped: Container[int])
 
 
 def _take_time_columns(content: _Content, times: list[tuple[str, np.ndarray]]) -> None:
-    """The file's time column: the first time axis that states a rate, else the first. Every rate stated counts
-    (two that disagree leave the rate to the caller, as any two rates a file states do), and every time axis that
-    states none must agree with the rate read (a clock to the second beside a column of seconds). A clock that
-    states no times is then no matter."""
-    rates = [(name, seconds, rate_from_times(seconds)) for name, seconds in times]
-    content.rates.extend((rate, f"time column {name!r}") for name, _, rate in rates if rate is not None)
-    content.uneven_times = [uneven_times(name, seconds) for name, seconds, rate in rates if rate is None]
-    chosen = next((time for time in rates if time[2] is not None), rates[0] if rates else None)
-    if chosen is not None:
-        content.time_column = chosen[0]
+    """What the file's time axes say of the rate: every rate stated counts (two that disagree leave the rate to the
+    caller, as any two rates a file states do), and every time axis that states none must agree with the rate read
+    (a clock to the second beside a column of seconds). Where there is a time axis, a clock that states no times is
+    no matter."""
+    for name, seconds in times:
+        rate = rate_from_times(seconds)
+        if rate is not None:
+            content.rates.append((rate, f"time column {name!r}"))
+        else:
+            content.uneven_times.append(uneven_times(name, seconds))
+    if times:
         content.clock_problem = None
 
 
@@ -896,10 +888,7 @@ def _parse_rows(
     """The values of ``lines``, or a DataError naming the first bad line and what is wrong with it."""
     columns = _column_names(header, width, skipped=clocks)
     out = np.empty((len(lines), width), dtype=np.float64)
-    readings = {
-        i: np.empty(len(lines), dtype=np.int64 if clock.kind != "time_of_day" else np.float64)
-        for i, clock in clocks.items()
-    }
+    readings = {i: np.empty(len(lines), dtype=reading_dtype(clock.kind)) for i, clock in clocks.items()}
     for row, (number, line) in enumerate(lines):
         fields = _split(line, sep)
         if sep is not None and len(fields) == width - 1 and line.rstrip().endswith(sep):  # "0.5," of two columns
@@ -924,14 +913,14 @@ def _parse_rows(
                     "(expected numeric values only, below an optional header line)"
                 )
             out[row, col] = value
-    return out, {i: r.view(DATE_TIME_DTYPE) if r.dtype == np.int64 else r for i, r in readings.items()}
+    return out, readings
 
 
-def _clock_reading(path: Path, number: int, column: str, field: str, kind: ClockKind) -> float:
-    """One clock reading of the line-by-line reader: nanoseconds since 1970 (UTC) of a date-time or date, seconds
-    since midnight of a time of day; a DataError naming the line and column when the field is no such reading."""
+def _clock_reading(path: Path, number: int, column: str, field: str, kind: ClockKind) -> float | int:
+    """One clock reading of the line-by-line reader (:func:`~bpsrm.data.clock_column.read_field`); a DataError
+    naming the line and column when the field is no such reading."""
     try:
-        return float(seconds_of_day(field)) if kind == "time_of_day" else date_time_ns(field)
+        return read_field(field, kind)
     except (ValueError, OverflowError) as exc:
         what = "a time of day" if kind == "time_of_day" else "a date-time"
         raise DataError(

@@ -150,8 +150,13 @@ def rate_from_times(times: np.ndarray) -> float | None:
         return float(whole)
     if rounding is None:
         rounding = written_rounding(times, finest=2 * MAX_ROUNDING * step)
-    uncertainty = float(rounding(times[[0, -1]]).sum()) / span  # how far the ends' rounding can move the rate
-    return float(whole) if abs(rate - whole) <= uncertainty * rate else rate
+    return float(whole) if abs(rate - whole) <= _ends_uncertainty(times, rounding) * rate else rate
+
+
+def _ends_uncertainty(times: np.ndarray, rounding: Callable[[np.ndarray], np.ndarray]) -> float:
+    """How far the written rounding of the two ends can move the rate ``(n - 1) / (t_{n-1} - t_0)``, relatively:
+    ``(r_0 + r_{n-1}) / (t_{n-1} - t_0)``."""
+    return float(rounding(times[[0, -1]]).sum()) / float(times[-1] - times[0])
 
 
 def _largest_miss(
@@ -179,12 +184,12 @@ def _largest_step_miss(times: np.ndarray, step: float, rounding: Callable[[np.nd
 def uneven_times(name: str, times: np.ndarray) -> tuple[str, float, float]:
     """What is wrong with a time axis that states no rate (:func:`is_time_axis` holds), the rate of its mean step
     (times rounded coarser than a step, or a logger's jitter, still have the right mean step), and how uncertain
-    the written rounding of its two ends leaves that rate, relatively: ``(r_0 + r_{n-1}) / (t_{n-1} - t_0)``
-    (:func:`written_rounding` over the grids finer than twice the largest step: a clock written to the second holds
+    the written rounding of its two ends leaves that rate (:func:`_ends_uncertainty`, the rounding found by
+    :func:`written_rounding` over the grids finer than twice the largest step: a clock written to the second holds
     steps of 0 and 1 s; coarser grids would find times that happen to lie near round numbers written with a digit
     or two, and leave any rate possible)."""
     steps = np.diff(times)
     span = float(times[-1] - times[0])
     what = f"the time column {name!r} is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g} s)"
-    uncertainty = float(written_rounding(times, finest=2 * float(steps.max()))(times[[0, -1]]).sum()) / span
+    uncertainty = _ends_uncertainty(times, written_rounding(times, finest=2 * float(steps.max())))
     return what, (times.size - 1) / span, uncertainty
