@@ -40,6 +40,7 @@ PUBLIC_MODULES = [
     "bpsrm.data.resampling",
     "bpsrm.data.time_column",
     "bpsrm.data.clock_column",
+    "bpsrm.data.image_looks",
     "bpsrm.data.mains",
     "bpsrm.data",
     "bpsrm.environment",
