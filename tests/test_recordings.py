@@ -1212,3 +1212,93 @@ def test_line_ends_that_only_str_splitlines_knows_end_lines(tmp_path: Path, odd:
     recording = read_recording(path)
     assert recording.channel == "acc" and recording.sample_rate_hz == pytest.approx(100.0)
     assert recording.signal.tolist() == [float(i) for i in range(300)]
+
+
+@pytest.mark.parametrize("header", ["Time (\u03bcs),Acc [g]", "Time [\u03bcs],Acc [g]", "time \u03bcs,Acc [g]"])
+def test_microseconds_written_with_the_greek_mu_are_microseconds(tmp_path: Path, header: str) -> None:
+    """UTF-8 exports write micro with the Greek mu (U+03BC) as often as with the micro sign (U+00B5); the name
+    matched, but the unit was looked up as seconds and the rate read a million times too low (0.0256 Hz,
+    helper-95). By hand: 25.6 kHz is a step of 39.0625 us."""
+    path = tmp_path / "mu.csv"
+    path.write_text(header + "\n" + "".join(f"{i * 39.0625:.4f},{i % 7}\n" for i in range(2000)), encoding="utf-8")
+    recording = read_recording(path)
+    assert recording.sample_rate_hz == pytest.approx(25_600.0) and recording.channel == "Acc [g]"
+
+
+def segments_file(tmp_path: Path, name: str = "Time") -> Path:
+    """Two segments of 300 samples at 100 Hz, each timed from 0, one after the other under one header."""
+    rows = [f"{i / 100:.2f},{segment * 1000 + i}" for segment in range(2) for i in range(300)]
+    path = tmp_path / "segments.csv"
+    path.write_text(f"{name},acc\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("rate", [None, 100.0])
+def test_a_time_column_that_starts_again_is_refused_naming_the_line(tmp_path: Path, rate: float | None) -> None:
+    """Segments appended one after another (a multi-trigger export) made the time column a channel, and with the
+    channel and rate given the two segments were read as one recording (helper-95). Line 1 is the header, the
+    second segment's first sample (0.00 s after 2.99 s) is on line 302."""
+    with pytest.raises(
+        DataError, match=r"segments\.csv: line 302: the time column 'Time' goes back from 2\.99 s to 0 s"
+    ):
+        read_recording(segments_file(tmp_path), sample_rate_hz=rate, channel="acc")
+
+
+@pytest.mark.parametrize(
+    ("values", "restart"),
+    [
+        ([0, 1, 2, 0, 1, 2], 3),  # starts again from 0
+        ([5, 6, 7, 5.5, 6.5], 3),  # falls by 1.5 of the 2 it rose: more than half
+        ([0, 1, 2, 3, 2, 3, 4], None),  # falls by 1 of 3: a temperature's dip
+        ([0, 1, 2, 0, 1, 0, 1], None),  # goes back at 2 of 6 steps: more than 1 %
+        ([21.5, 21.4, 21.6, 21.5], None),  # a temperature T that falls at once
+        ([0, 0, 0, 0], None),  # never goes back
+        ([0, 1, float("nan"), 0, 1], None),  # not finite
+        ([3, 2, 3, 4], None),  # falls before it rose
+    ],
+)
+def test_first_restart_by_hand(values: list[float], restart: int | None) -> None:
+    from bpsrm.data.time_column import first_restart
+
+    assert first_restart(np.asarray(values, dtype=np.float64)) == restart
+
+
+def test_a_slowly_rising_temperature_named_t_that_cools_over_some_samples_stays_a_channel(tmp_path: Path) -> None:
+    """A heater cycle: 20 to 25 degrees over 400 samples, back to 20 over 20 samples, twice. It goes back at 40 of
+    839 steps (more than 1 %), each by a twentieth of the rise: no restart; a channel as before."""
+    cycle = np.r_[np.linspace(20, 25, 400), np.linspace(24.75, 20, 20)]
+    path = tmp_path / "heater.csv"
+    np.savetxt(
+        path, np.column_stack([np.r_[cycle, cycle], np.arange(840.0)]), delimiter=",", header="T,acc", comments=""
+    )
+    recording = read_recording(path, sample_rate_hz=100.0, channel="acc")
+    assert recording.channels == ("T", "acc")
+
+
+@pytest.mark.parametrize(
+    ("scale", "header", "given", "says"),
+    [
+        (
+            1e3,
+            "time",
+            25_600.0,
+            r"1,000 times what the time column 'time' states: are its times in milliseconds\? "
+            r"Say so in the header \('time_ms' or 'Time \[ms\]'\)",
+        ),
+        (
+            1e6,
+            "Time",
+            25_600.0,
+            r"1,000,000 times what the time column 'Time' states: are its times in "
+            r"microseconds\?",
+        ),
+        (1.0, "time", 25.6, r"a thousandth of the file's: is it in kHz\? --sample-rate takes Hz"),
+    ],
+)
+def test_a_rate_a_thousand_times_off_says_which_unit_is_wrong(tmp_path, scale, header, given, says) -> None:
+    """An Arduino's millis() or micros() under a header "time" states 25.6 Hz or 0.0256 Hz; the right rate given
+    was refused with the advice to leave it out (helper-95). The message now names the likely unit."""
+    path = tmp_path / "logger.csv"
+    path.write_text(f"{header},ax\n" + "".join(f"{i * scale / 25_600:.6f},{i % 5}\n" for i in range(3000)))
+    with pytest.raises(DataError, match=says):
+        read_recording(path, sample_rate_hz=given)

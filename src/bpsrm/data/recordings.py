@@ -21,13 +21,15 @@
   commas separate: :func:`_commas_are_decimal`). A column named ``time``, ``t``,
   ``timestamp`` or ``zeit``, alone or with a unit as
   ``time_s``, ``time [s]``, ``Time (sec)`` or ``time seconds``, holds times in seconds; with ``ms`` (``msec``)
-  in milliseconds, with ``us`` (``usec``, ``µs``) in microseconds: it is never a channel, and when it is evenly
-  spaced (to the precision it was written with: :mod:`bpsrm.data.time_column`) it gives the sample rate. So does
+  in milliseconds, with ``us`` (``usec``, ``µs``, with the micro sign or the Greek mu) in microseconds: it is
+  never a channel, and when it is evenly spaced (to the precision it was written with:
+  :mod:`bpsrm.data.time_column`) it gives the sample rate. So does
   a column of clock readings, whatever its name or with no header: ISO 8601 date-times
   (``2026-01-01T12:00:00.000039``, an offset or ``Z`` allowed), times of day (``12:00:00.000039``), or a date and a
   time of day in two fields (:mod:`bpsrm.data.clock_column`). Where a file holds two time columns, both state
   their rate; a clock that states no times (one set back) is refused unless another column gives them or the
-  caller gives the rate.
+  caller gives the rate. A column named like time that starts again (segments of a recording written
+  one after another, each timed from 0) is refused, naming the line.
 * ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
   named by their index). The file holds no rate.
 * ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
@@ -77,7 +79,7 @@ from .clock_column import ClockKind, clock_kind, clock_times, read_column, read_
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 from .resampling import resample  # re-exported: recordings' readers and resample went together
-from .time_column import is_time_axis, rate_from_times, uneven_times
+from .time_column import first_restart, is_time_axis, rate_from_times, uneven_times
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
 
@@ -89,13 +91,13 @@ _CWRU_KEY = re.compile(r"^X(\d+)_(?:DE|FE|BA)_time$")
 _RATE_NAME = re.compile(
     r"^(?:fs|sample_?rate|sampling_rate|sampling_frequency|sr)(?:_(?P<unit>hz|khz))?$", re.IGNORECASE
 )
-_TIME_UNIT = r"s|sec|secs|seconds|ms|msec|us|usec|µs"
+_TIME_UNIT = r"s|sec|secs|seconds|ms|msec|us|usec|µs|μs"  # the micro sign U+00B5 and the Greek mu U+03BC
 _TIME_NAME = re.compile(
     rf"^(?:time|t|timestamp|zeit)(?:[_ ](?P<u1>{_TIME_UNIT})|\s*\[\s*(?P<u2>{_TIME_UNIT})\s*\]"
     rf"|\s*\(\s*(?P<u3>{_TIME_UNIT})\s*\))?$",
     re.IGNORECASE,
 )
-_SECONDS_PER = {"ms": 1e-3, "msec": 1e-3, "us": 1e-6, "usec": 1e-6, "µs": 1e-6}  # a time column's unit; else s
+_SECONDS_PER = {"ms": 1e-3, "msec": 1e-3, "us": 1e-6, "usec": 1e-6, "µs": 1e-6, "μs": 1e-6}  # a time unit; else s
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _H5_NUMERIC_CLASSES = frozenset(
@@ -206,10 +208,15 @@ def read_recording(
     if given_rate is not None:
         if stated and not any(_same_rate(given_rate, value) for value, _ in stated):
             said = " and ".join(f"{value:.10g} Hz ({where})" for value, where in stated)
+            hint = next((h for h in (_scale_hint(given_rate, value, where) for value, where in stated) if h), None)
             raise DataError(
                 f"{path}: the file says {said} but a sample rate of {given_rate:.10g} Hz was given; they should "
-                f"agree within {_RATE_TOLERANCE:.1%}. Check the file, or leave the rate out (--sample-rate applies "
-                "to every file of a command: give the files that state their own rate in a command of their own)"
+                f"agree within {_RATE_TOLERANCE:.1%}. "
+                + (
+                    hint
+                    or "Check the file, or leave the rate out (--sample-rate applies to every file of a command: "
+                    "give the files that state their own rate in a command of their own)"
+                )
             )
         rate = given_rate
     elif stated:
@@ -391,6 +398,24 @@ def _stated_rates(content: _Content, name: str) -> list[tuple[float, str]]:
 
 def _same_rate(a: float, b: float) -> bool:
     return abs(a - b) <= _RATE_TOLERANCE * max(a, b)
+
+
+def _scale_hint(given: float, stated: float, where: str) -> str | None:
+    """What to do where a rate given is a thousand or a million times the one a time column states (its times in
+    milliseconds or microseconds, with no unit in its name), or a thousandth of the file's (kHz given for Hz)."""
+    if where.startswith("time column"):
+        for factor, unit, names in (
+            (1e3, "milliseconds", "'time_ms' or 'Time [ms]'"),
+            (1e6, "microseconds", "'time_us'"),
+        ):
+            if _same_rate(given, stated * factor):
+                return (
+                    f"The rate given is {factor:,.0f} times what the {where} states: are its times in {unit}? Say "
+                    f"so in the header ({names}), and the column states the rate itself"
+                )
+    if _same_rate(given * 1e3, stated):
+        return "The rate given is a thousandth of the file's: is it in kHz? --sample-rate takes Hz"
+    return None
 
 
 def _file_rpm(content: _Content, name: str) -> float | None:
@@ -604,6 +629,14 @@ def _read_text(path: Path) -> _Content:
             content.time_names.add(name)
             named_time = True
             continue
+        restart = first_restart(seconds) if unit is not None else None
+        if restart is not None:
+            number, _ = _line_of_row(text, odd_breaks, header is not None, restart)
+            raise DataError(
+                f"{path}: line {number}: the time column {name!r} goes back from {seconds[restart - 1]:.6g} s to "
+                f"{seconds[restart]:.6g} s, as where one segment of a recording ends and the next starts: the "
+                "samples are no one recording. Read each segment as a file of its own (cut the file at that line)"
+            )
         content.channels[name] = values[:, i]
     _take_time_columns(content, times)
     return content
@@ -943,6 +976,11 @@ def _clock_reading(path: Path, number: int, column: str, field: str, kind: Clock
         ) from None
 
 
+def _line_of_row(text: str, odd_breaks: bool, header: bool, row: int) -> tuple[int, str]:
+    """The line number and stripped text of data row ``row`` (0 the first below the header)."""
+    return next(itertools.islice(_data_lines(text, odd_breaks, few=True), row + int(header), None))
+
+
 def _clock_problem(path: Path, text: str, odd_breaks: bool, header: bool, name: str, seconds: np.ndarray) -> str:
     """Why a clock column's times are no time axis, naming the first line that shows it."""
     back = np.flatnonzero(np.diff(seconds) < 0)  # every reading is a time: read_column refuses any other field
@@ -950,7 +988,7 @@ def _clock_problem(path: Path, text: str, odd_breaks: bool, header: bool, name: 
         lines = "its one data line" if seconds.size == 1 else "every line"
         return f"{path}: the clock in column {name!r} reads the same time on {lines}, so it states no sample rate"
     row = int(back[0]) + 1
-    number, line = next(itertools.islice(_data_lines(text, odd_breaks, few=True), row + int(header), None))
+    number, line = _line_of_row(text, odd_breaks, header, row)
     return (
         f"{path}: line {number}: the clock in column {name!r} reads a time {seconds[row - 1] - seconds[row]:.6g} s "
         f"before the line above's (a clock set back?): {line[:80]!r}; its times state no "

@@ -66,7 +66,8 @@ class Resampler:
             raise ParameterError(
                 f"resample: {from_hz:.10g} Hz to {to_hz:.10g} Hz is {times} up-sampling, more than the "
                 f"{MAX_UPSAMPLING}x that can still carry what the model was trained on (is the sample rate right? a "
-                "time column of sample numbers reads as 1 Hz)"
+                "time column of sample numbers reads as 1 Hz, and one in milliseconds with no unit in its name "
+                "1000 times too slow: name the unit, as 'time_ms')"
             )
         self.window: Any = None  # equal rates: no filter
         self.up = self.down = 1

@@ -53,6 +53,26 @@ def is_time_axis(values: np.ndarray) -> bool:
     )
 
 
+def first_restart(values: np.ndarray) -> int | None:
+    """The row where a column named like time starts again, as where segments of a recording are written one
+    after another (a multi-trigger export, each segment's times from 0); None when it does not. Such a column
+    is finite, goes back at a few steps only (at most 1 % of them, at least one), never decreases between them,
+    and at each step back falls by at least half of what it rose since it last started: a temperature ``T``
+    that rises and falls, or cools over several samples, does not."""
+    if values.size < 3 or not np.all(np.isfinite(values)):
+        return None
+    back = np.flatnonzero(np.diff(values) < 0)
+    if back.size == 0 or back.size > max(1, 0.01 * (values.size - 1)):
+        return None
+    start = 0
+    for k in back.tolist():
+        rose = values[k] - values[start]
+        if not rose > 0 or values[k] - values[k + 1] < 0.5 * rose:
+            return None
+        start = k + 1
+    return int(back[0]) + 1
+
+
 def _decimal_quantum(decimals: int) -> Callable[[np.ndarray], np.ndarray | float]:
     return lambda t: 10.0**-decimals
 
