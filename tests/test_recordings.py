@@ -1302,3 +1302,57 @@ def test_a_rate_a_thousand_times_off_says_which_unit_is_wrong(tmp_path, scale, h
     path.write_text(f"{header},ax\n" + "".join(f"{i * scale / 25_600:.6f},{i % 5}\n" for i in range(3000)))
     with pytest.raises(DataError, match=says):
         read_recording(path, sample_rate_hz=given)
+
+
+def rows_of(sep: str = ",", comma: bool = False, count: int = 50) -> str:
+    """``count`` rows of a time at 100 Hz and a value, by hand."""
+    rows = "".join(f"{i / 100:.2f}{sep}{i % 7}.5\n" for i in range(count))
+    return rows.replace(".", ",") if comma else rows
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "time,acc\ns,g\n" + rows_of(),
+            r"line 2 \('s,g'\) stands between the column names and the numbers: a row "
+            r"of units\? Mark it as a comment",
+        ),
+        (
+            "Sample Rate,25600\nSamples,4096\nUnit,g\n\ntime,acc\n" + rows_of(),
+            r"lines 1 to 3 stand above the table of 2 columns \(from 'Sample Rate,25600'\): a title or metadata\? Mark "
+            r"them as comments \(# or % first\) or remove them, and give the sample rate they state, if any",
+        ),
+        (
+            "Messung Lager 1;\nZeit [s];Beschleunigung [g]\n" + rows_of(";", comma=True),
+            r"line 1 stands above the table of 2 columns \(from 'Messung Lager 1;'\)",
+        ),
+        (
+            "Time (s)   Acc DE (g)\n" + rows_of("   "),
+            r"line 1 \('Time \(s\)   Acc DE \(g\)'\) names 5 columns above a table of 2 columns: names with spaces",
+        ),
+        (
+            "Sampling frequency: 25600 Hz\nChannel: DE\n" + "".join(f"{i % 5}.25\n" for i in range(50)),
+            r"lines 1 to 2 stand above the table of 1 column .*where line 2 names the columns, make its names match",
+        ),
+    ],
+    ids=["units row", "metadata lines", "a title", "names with spaces", "metadata in words"],
+)
+def test_lines_above_the_table_are_named_in_the_refusal(tmp_path: Path, text: str, says: str) -> None:
+    """DAQ exports put a title, metadata or a row of units above the numbers; the refusal named the first of those
+    lines with "2 values, expected 1" or "'s' is not a number" and no word of why (helper-95). It now says which
+    lines stand above the table and what to do with them."""
+    path = tmp_path / "export.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=says):
+        read_recording(path)
+
+
+def test_a_bad_value_inside_the_table_gets_no_word_of_lines_above_it(tmp_path: Path) -> None:
+    lines = rows_of(count=600).splitlines()
+    lines[400] = "4.00,x"
+    path = tmp_path / "bad.csv"
+    path.write_text("time,acc\n" + "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"line 402: 'x' in column 'acc' is not a number") as caught:
+        read_recording(path)
+    assert "above the table" not in str(caught.value) and "units" not in str(caught.value)

@@ -604,7 +604,10 @@ def _read_text(path: Path) -> _Content:
         lines = list(_data_lines(text, odd_breaks))[1 if header is not None else 0 :]
         loaded = _joined_columns(lines, sep, decimal_comma, width, clocks)
         if loaded is None:
-            loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
+            try:
+                loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
+            except DataError as exc:
+                raise DataError(f"{exc}{_above_the_table(sniffed, decimal_comma)}") from None
     values, readings = loaded
     names = _column_names(header, width, skipped=clocks)
     content = _new_content()
@@ -961,6 +964,61 @@ def _parse_rows(
                 )
             out[row, col] = value
     return out, readings
+
+
+def _above_the_table(sniffed: list[tuple[int, str]], decimal_comma: bool) -> str:
+    """Where a text's first lines are no part of its table (a title, ``Sample Rate,25600``, an LVM header block, a
+    row of units under the column names, names that do not split as the numbers do), what they are and what to do,
+    for the message of a file refused at one of them; "" otherwise. The table is the run of lines at the end of
+    ``sniffed`` (the first data lines) that split alike, by the separator of the last one, into as many numbers
+    (with or without decimal commas) or clock readings."""
+    if len(sniffed) < 3:
+        return ""
+    sep = next((s for s in (";", "\t", ",") if s in sniffed[-1][1]), None)
+    commas = (False, True) if sep != "," else (decimal_comma,)
+    width = len(_split(sniffed[-1][1], sep))
+
+    def readings(line: str) -> bool:
+        fields = _split(line, sep)
+        return len(fields) == width and all(any(_field_kind(f, c) is not None for c in commas) for f in fields)
+
+    def names(index: int) -> int | None:
+        """How many fields line ``index`` splits into, where none is a number."""
+        fields = _split(sniffed[index][1], sep)
+        return None if any(_number(f, c) is not None for f in fields for c in commas) else len(fields)
+
+    first = len(sniffed)
+    while first > 0 and readings(sniffed[first - 1][1]):
+        first -= 1
+    if first in (0, len(sniffed)) or any(readings(line) for _, line in sniffed[:first]):
+        return ""  # every line a row, the last none, or rows above the line refused: it is in the table
+    if first == 2 and names(0) == names(1) == width:
+        number, line = sniffed[1]
+        return (
+            f"; line {number} ({line[:40]!r}) stands between the column names and the numbers: a row of units? "
+            "Mark it as a comment (# first) or remove it"
+        )
+    top = first - 1 if names(first - 1) == width else first  # below it: the line of column names and the table
+    columns = f"{width} column" + ("s" if width > 1 else "")
+    named = names(first - 1)
+    if top == first == 1 and named is not None:  # one line of names above the numbers, not as many as they
+        return (
+            f"; line {sniffed[0][0]} ({sniffed[0][1][:40]!r}) names {named} columns above a table of {columns}: names "
+            "with spaces in a file split at spaces? a column without values? Make the names match the columns"
+        )
+    if top == 0:
+        return ""
+    lines = f"line {sniffed[0][0]} stands" if top == 1 else f"lines {sniffed[0][0]} to {sniffed[top - 1][0]} stand"
+    hints = [
+        f"{lines} above the table of {columns} (from {sniffed[0][1][:40]!r}): a title or metadata? Mark them as "
+        "comments (# or % first) or remove them, and give the sample rate they state, if any, with --sample-rate"
+    ]
+    if top == first and named is not None:
+        hints.append(
+            f"where line {sniffed[first - 1][0]} names the columns, make its names match them (names with spaces in "
+            "a file split at spaces? a column without values?)"
+        )
+    return "".join(f"; {hint}" for hint in hints)
 
 
 def _clock_reading(path: Path, number: int, column: str, field: str, kind: ClockKind) -> float | int:
