@@ -41,6 +41,8 @@ PUBLIC_MODULES = [
     "bpsrm.data.time_column",
     "bpsrm.data.clock_column",
     "bpsrm.data.image_looks",
+    "bpsrm.data.text_fields",
+    "bpsrm.data.text_head",
     "bpsrm.data.mains",
     "bpsrm.data",
     "bpsrm.environment",

@@ -111,6 +111,31 @@ def test_a_csv_stamped_by_a_clock_gets_the_answers_of_its_mat(fault_model, share
     assert answer["windows"] == reference["windows"] and answer["majority"] == reference["majority"]
 
 
+def test_a_labview_export_gets_the_answers_of_its_mat(fault_model, shared_data, tmp_path, capsys) -> None:
+    """The samples of record 107 written as LabVIEW writes an LVM file (a header block above the table, the time
+    step in Delta_X, an empty last column Comment, no time column) give the .mat's rate and the .mat's answer for
+    every window, and predict says which lines it read as comments."""
+    record = shared_data / "cwru" / "2HP" / "107.mat"
+    x = _record(shared_data, 2, 107)
+    head = (
+        "LabVIEW Measurement\t\nWriter_Version\t2\nReader_Version\t2\nSeparator\tTab\nMulti_Headings\tNo\n"
+        f"X_Columns\tNo\n***End_of_Header***\t\n\t\nChannels\t1\t\nSamples\t{x.size}\t\nDelta_X\t8.333333E-5\t\n"
+        "***End_of_Header***\t\t\n"
+    )
+    exported = tmp_path / "bearing.lvm.txt"
+    exported.write_text(head + "Accel_DE\tComment\n" + "".join(f"{v!r}\n" for v in x.tolist()))
+    (reference,) = predict_files(fault_model, [record])
+    (answer,) = predict_files(fault_model, [exported])
+    assert answer["sample_rate_hz"] == pytest.approx(12_000, rel=1e-6) and answer["channel"] == "Accel_DE"
+    assert [w["class"] for w in answer["windows"]] == [w["class"] for w in reference["windows"]]
+    assert (
+        answer["read_warning"] == f"{exported}: lines 1 to 12 stand above the table and were read as comments "
+        "(a title or metadata)"
+    )
+    assert main(["predict", str(fault_model), str(exported), "--summary"]) == 0
+    assert f"bpsrm: warning: {answer['read_warning']}" in capsys.readouterr().err
+
+
 def answer_classes(checkpoint):
     return load_trained(checkpoint).classes
 

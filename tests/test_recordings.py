@@ -1315,37 +1315,160 @@ def rows_of(sep: str = ",", comma: bool = False, count: int = 50) -> str:
     [
         (
             "time,acc\ns,g\n" + rows_of(),
-            r"line 2 \('s,g'\) stands between the column names and the numbers: a row "
-            r"of units\? Mark it as a comment",
-        ),
-        (
-            "Sample Rate,25600\nSamples,4096\nUnit,g\n\ntime,acc\n" + rows_of(),
-            r"lines 1 to 3 stand above the table of 2 columns \(from 'Sample Rate,25600'\): a title or metadata\? Mark "
-            r"them as comments \(# or % first\) or remove them, and give the sample rate they state, if any",
-        ),
-        (
-            "Messung Lager 1;\nZeit [s];Beschleunigung [g]\n" + rows_of(";", comma=True),
-            r"line 1 stands above the table of 2 columns \(from 'Messung Lager 1;'\)",
+            r"line 2 \('s,g'\) stands between the column names and the numbers: a row of units\? Mark it as a comment",
         ),
         (
             "Time (s)   Acc DE (g)\n" + rows_of("   "),
             r"line 1 \('Time \(s\)   Acc DE \(g\)'\) names 5 columns above a table of 2 columns: names with spaces",
         ),
-        (
-            "Sampling frequency: 25600 Hz\nChannel: DE\n" + "".join(f"{i % 5}.25\n" for i in range(50)),
-            r"lines 1 to 2 stand above the table of 1 column .*where line 2 names the columns, make its names match",
-        ),
     ],
-    ids=["units row", "metadata lines", "a title", "names with spaces", "metadata in words"],
+    ids=["units row", "names with spaces"],
 )
 def test_lines_above_the_table_are_named_in_the_refusal(tmp_path: Path, text: str, says: str) -> None:
-    """DAQ exports put a title, metadata or a row of units above the numbers; the refusal named the first of those
-    lines with "2 values, expected 1" or "'s' is not a number" and no word of why (helper-95). It now says which
-    lines stand above the table and what to do with them."""
+    """A row of units under the column names (its time unit would be lost if it were skipped), or names that do not
+    split as the numbers do: the refusal named the line with "'s' is not a number" or "2 values, expected 5" and no
+    word of why (helper-95). It now says what the line looks like and what to do."""
     path = tmp_path / "export.csv"
     path.write_text(text)
     with pytest.raises(DataError, match=says):
         read_recording(path)
+
+
+@pytest.mark.parametrize(
+    ("head", "sep", "comma", "channel", "note"),
+    [
+        (
+            "Sample Rate,100\nSamples,50\nUnit,g\n\ntime,acc\n",
+            ",",
+            False,
+            "acc",
+            "lines 1 to 4 stand above the table and were read as comments",
+        ),
+        (
+            "Messung Lager 1;\nZeit [s];Beschleunigung [g]\n",
+            ";",
+            True,
+            "Beschleunigung [g]",
+            "line 1 stands above the table and was read as a comment",
+        ),
+        (
+            "Sampling frequency: 100 Hz\nChannel: DE\n",
+            None,
+            False,
+            "0",
+            "lines 1 to 2 stand above the table and were read as comments",
+        ),
+    ],
+    ids=["metadata lines", "a title", "metadata in words"],
+)
+def test_a_title_or_metadata_above_the_table_is_read_as_comments(tmp_path, head, sep, comma, channel, note) -> None:
+    """DAQ and spreadsheet exports put a title or metadata above the table; each such file was refused at its first
+    line (helper-95). The table is read below them, the rate they state counts, and a note says so. By hand: 50
+    samples at 100 Hz, values 0.5, 1.5, ..."""
+    values = [f"{i % 7}.5" for i in range(50)]
+    if sep is None:
+        rows = "".join(f"{v}\n" for v in values)
+    else:
+        rows = "".join(f"{i / 100:.2f}{sep}{v}\n" for i, v in enumerate(values))
+    path = tmp_path / "export.csv"
+    path.write_text(head + (rows.replace(".", ",") if comma else rows))
+    recording = read_recording(path)
+    assert recording.channel == channel and recording.sample_rate_hz == pytest.approx(100.0)
+    assert recording.signal.tolist() == [float(v) for v in values]
+    assert recording.notes == (f"{path}: {note} (a title or metadata)",)
+
+
+def test_a_rate_stated_above_the_table_must_agree_with_the_time_column(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("Sample Rate,25600\nSamples,50\ntime,acc\n" + rows_of())
+    with pytest.raises(
+        DataError,
+        match=r"states two sample rates, 25600 Hz \(line 1 \('Sample Rate,25600'\)\) and 100 Hz \(time column 'time'\)",
+    ):
+        read_recording(path)
+    assert read_recording(path, sample_rate_hz=100.0).sample_rate_hz == 100.0  # the caller decides between them
+
+
+def test_a_fault_inside_the_table_below_metadata_is_named(tmp_path: Path) -> None:
+    lines = rows_of(count=60).splitlines()
+    lines[30] = "0.30,x"
+    path = tmp_path / "export.csv"
+    path.write_text("Title: bearing 1\nSample Rate,100\ntime,acc\n" + "\n".join(lines) + "\n")
+    with pytest.raises(
+        DataError, match=r"line 34: 'x' in column 'acc' is not a number.*\(lines 1 to 2, above the table, read as"
+    ):
+        read_recording(path)
+
+
+def lvm(x_columns: str) -> str:
+    """A LabVIEW LVM file as LabVIEW writes it (tab-separated, two header blocks, a last column "Comment" that the
+    rows leave empty): 40 samples at 25.6 kHz of two channels, DE = 0.5, 1.5, ... and FE = -DE."""
+    head = (
+        "LabVIEW Measurement\t\nWriter_Version\t2\nReader_Version\t2\nSeparator\tTab\nDecimal_Separator\t.\n"
+        f"Multi_Headings\tNo\nX_Columns\t{x_columns}\nTime_Pref\tRelative\n***End_of_Header***\t\n\t\n"
+        "Channels\t2\t\t\nSamples\t40\t40\t\nX0\t0.0000000000000000E+0\t0.0000000000000000E+0\t\n"
+        "Delta_X\t3.906250E-5\t3.906250E-5\t\n***End_of_Header***\t\t\t\n"
+    )
+    if x_columns == "One":
+        names = "X_Value\tDE\tFE\tComment\n"
+        rows = "".join(f"{i * 3.90625e-5:.7f}\t{i % 7}.5\t-{i % 7}.5\n" for i in range(40))
+    else:
+        names = "DE\tFE\tComment\n"
+        rows = "".join(f"{i % 7}.5\t-{i % 7}.5\n" for i in range(40))
+    return head + names + rows
+
+
+@pytest.mark.parametrize("x_columns", ["One", "No"])
+def test_a_labview_lvm_file_reads_its_rate_and_channels(tmp_path: Path, x_columns: str) -> None:
+    """LVM: the rate from Delta_X (one per channel) and from the X_Value column where there is one; the empty
+    Comment column is no column, X_Value no channel. helper-95 found every LVM file refused at line 2."""
+    path = tmp_path / "run.lvm.txt"
+    path.write_text(lvm(x_columns))
+    recording = read_recording(path, channel="DE")
+    assert recording.channels == ("DE", "FE") and recording.sample_rate_hz == pytest.approx(25_600.0)
+    assert recording.signal.tolist() == [float(f"{i % 7}.5") for i in range(40)]
+    assert "lines 1 to 15 stand above the table" in recording.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "rate"),
+    [
+        ("# Sample rate: 25600 Hz", 25_600.0),
+        ("Sample Rate,25600", 25_600.0),
+        ("% fs = 25.6 kHz", 25_600.0),
+        ("Sampling frequency [Hz];12000", 12_000.0),
+        ("samplerate 48000", 48_000.0),
+        ("Scan rate: 25.6 kS/s", 25_600.0),
+        ("Delta_X\t3.906250E-5\t3.906250E-5\t", 25_600.0),
+        ('"Delta X"\t"3.90625e-05"', 25_600.0),
+        ("dt = 39.0625 us", 25_600.0),
+        ("Sample interval (ms): 0.0390625", 25_600.0),
+        ("sampling period: 1e-3", 1_000.0),
+        ("Delta_X\t3.906250E-5\t7.812500E-5", None),  # channels at two rates
+        ("# Sample rate: 25600 Hz, decimated to 12000 Hz", None),  # more than a statement
+        ("# fs: unknown", None),
+        ("Sample rate [kHz]: 25600 Hz", None),  # two units that disagree
+        ("Sample rate: 25600 furlongs", None),  # no unit of a rate
+        ("Sample rate: 0", None),
+        ("Samples,4096", None),
+        ("time,acc", None),
+    ],
+)
+def test_rate_statements_by_hand(line: str, rate: float | None) -> None:
+    from bpsrm.data.text_head import rate_statement
+
+    assert rate_statement(line) == (pytest.approx(rate) if rate is not None else None)
+
+
+def test_a_rate_in_a_comment_above_a_headerless_column_is_the_rate(tmp_path: Path) -> None:
+    """helper-95: "# Sample rate: 25600 Hz" above one column of values read no rate, and 12000 given was taken."""
+    path = tmp_path / "c.txt"
+    path.write_text("# Sample rate: 25600 Hz\n" + "".join(f"{i % 5}.25\n" for i in range(100)))
+    assert read_recording(path).sample_rate_hz == 25_600.0
+    with pytest.raises(
+        DataError, match=r"the file says 25600 Hz \(line 1 \('Sample rate: 25600 Hz'\)\) but a sample rate of 12000 Hz"
+    ):
+        read_recording(path, sample_rate_hz=12_000)
 
 
 def test_a_bad_value_inside_the_table_gets_no_word_of_lines_above_it(tmp_path: Path) -> None:

@@ -30,6 +30,10 @@
   their rate; a clock that states no times (one set back) is refused unless another column gives them or the
   caller gives the rate. A column named like time that starts again (segments of a recording written
   one after another, each timed from 0) is refused, naming the line.
+  Lines that state the rate above the table, as comments or not, give it too (``# Sample rate: 25600 Hz``,
+  ``fs = 25.6 kHz``, LabVIEW's ``Delta_X 3.906250E-5``: :func:`bpsrm.data.text_head.rate_statement`); a
+  title or metadata above the table (no line of it a row of the table) is read as comments, and
+  :attr:`Recording.notes` says so. LVM's empty last column ``Comment`` is no column, its ``X_Value`` a time.
 * ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
   named by their index). The file holds no rate.
 * ``.wav``: PCM (8-bit unsigned, 16, 24 or 32-bit signed) or float; the rate
@@ -79,6 +83,10 @@ from .clock_column import ClockKind, clock_kind, clock_times, read_column, read_
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 from .resampling import resample  # re-exported: recordings' readers and resample went together
+from .text_fields import field_kind as _field_kind
+from .text_fields import number as _number
+from .text_fields import split_fields as _split
+from .text_head import comment_out, head_end, layout_hint, rates_stated, table_layout
 from .time_column import first_restart, is_time_axis, rate_from_times, uneven_times
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
@@ -93,7 +101,7 @@ _RATE_NAME = re.compile(
 )
 _TIME_UNIT = r"s|sec|secs|seconds|ms|msec|us|usec|µs|μs"  # the micro sign U+00B5 and the Greek mu U+03BC
 _TIME_NAME = re.compile(
-    rf"^(?:time|t|timestamp|zeit)(?:[_ ](?P<u1>{_TIME_UNIT})|\s*\[\s*(?P<u2>{_TIME_UNIT})\s*\]"
+    rf"^(?:time|t|timestamp|zeit|x_value)(?:[_ ](?P<u1>{_TIME_UNIT})|\s*\[\s*(?P<u2>{_TIME_UNIT})\s*\]"
     rf"|\s*\(\s*(?P<u3>{_TIME_UNIT})\s*\))?$",
     re.IGNORECASE,
 )
@@ -126,6 +134,8 @@ class Recording:
     physical: bool = True
     """Whether the samples are in the unit the sensor was read in. False for a ``.wav``: its samples are fractions
     of the format's full scale, whose level says nothing of the vibration's (``bpsrm predict`` does not check it)."""
+    notes: tuple[str, ...] = ()
+    """What reading the file did that its user should know: lines above a CSV's table read as comments."""
 
 
 @dataclass
@@ -142,6 +152,8 @@ class _Content:
     uneven_times: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
     """Each time column that states no rate: what is wrong with it, its mean rate, and that rate's uncertainty."""
     physical: bool = True  # the samples in the sensor's unit (False: fractions of a .wav's full scale)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    """What reading the file did that its user should know (lines above the table read as comments)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -245,6 +257,7 @@ def read_recording(
         channel=name,
         channels=tuple(content.channels),
         physical=content.physical,
+        notes=tuple(content.notes),
     )
 
 
@@ -576,6 +589,8 @@ def _h5_values(path: Path, name: str, transposed: bool) -> np.ndarray:
 
 
 def _read_text(path: Path) -> _Content:
+    """A text recording's table; where it is refused at lines above the table that are no part of it (a title,
+    metadata: :func:`~bpsrm.data.text_head.table_layout`), the table below them, those lines read as comments."""
     data = _read_bytes(path)
     if b"\x00" in data[:65536]:
         raise DataError(f"{path}: binary data, expected text with numeric columns")
@@ -586,9 +601,33 @@ def _read_text(path: Path) -> _Content:
     del data
     odd_breaks = any(c in text for c in _ODD_BREAKS)  # line ends numpy's reader does not know: line by line only
     sniffed = list(itertools.islice(_data_lines(text, odd_breaks, few=True), 1000))  # the first data (or a header)
-    head = sniffed[:2]
-    if not head:
+    if not sniffed:
         raise DataError(f"{path}: no data lines, expected numeric columns")
+    try:
+        return _read_table(path, text, odd_breaks, sniffed)
+    except DataError as refused:
+        layout = table_layout(sniffed, decimal_comma=False)
+        top = head_end(layout)
+        if top is None:
+            raise DataError(f"{refused}{layout_hint(sniffed, layout)}") from None
+        above = sniffed[top][0] - 1  # the lines above the table's names (or its first row) read as comments
+        try:
+            content = _read_table(path, comment_out(text, above), odd_breaks, sniffed[top:])
+        except DataError as inside:  # the fault lies in the table
+            raise DataError(f"{inside} (lines 1 to {above}, above the table, read as comments)") from None
+    lines = (
+        "line 1 stands above the table and was read as a comment"
+        if above == 1
+        else (f"lines 1 to {above} stand above the table and were read as comments")
+    )
+    content.notes.append(f"{path}: {lines} (a title or metadata)")
+    return content
+
+
+def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int, str]]) -> _Content:
+    """The table of ``text``, whose first data lines (or header) are ``sniffed``; the rates that the lines above
+    it state (comments, or a head read as comments: :func:`~bpsrm.data.text_head.rates_stated`) count."""
+    head = sniffed[:2]
     probe = head[1][1] if len(head) > 1 else head[0][1]
     sep = next((s for s in (";", "\t", ",") if s in probe), None)
     decimal_comma = sep != "," and any(_DECIMAL_COMMA.match(field) for field in _split(probe, sep))
@@ -604,13 +643,11 @@ def _read_text(path: Path) -> _Content:
         lines = list(_data_lines(text, odd_breaks))[1 if header is not None else 0 :]
         loaded = _joined_columns(lines, sep, decimal_comma, width, clocks)
         if loaded is None:
-            try:
-                loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
-            except DataError as exc:
-                raise DataError(f"{exc}{_above_the_table(sniffed, decimal_comma)}") from None
+            loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
     values, readings = loaded
     names = _column_names(header, width, skipped=clocks)
     content = _new_content()
+    content.rates.extend(rates_stated(text, head[0][0] - 1))
     times: list[tuple[str, np.ndarray]] = []  # the time axes: clock columns, then the first named like time
     content.time_names.update(names[i] for i in clocks)
     for columns, seconds in clock_times(readings, {i: clock.kind for i, clock in clocks.items()}):
@@ -652,6 +689,8 @@ def _header(path: Path, head: list[tuple[int, str]], sep: str | None, decimal_co
         return None
     if len(head) < 2:
         raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
+    if len(first) > 1 and first[-1].lower() == "comment" and len(_split(head[1][1], sep)) == len(first) - 1:
+        return first[:-1]  # LabVIEW's LVM names a last column "Comment" that its rows leave empty
     return first
 
 
@@ -664,11 +703,6 @@ def _names_above(first: list[str], below: list[str], decimal_comma: bool) -> boo
     return None in kinds or any(
         kind != "number" and other in (None, "number") for kind, other in zip(kinds, others, strict=False)
     )
-
-
-def _field_kind(field: str, decimal_comma: bool) -> str | None:
-    """ "number", a clock kind (:func:`~bpsrm.data.clock_column.clock_kind`), or None for a name."""
-    return "number" if _number(field, decimal_comma) is not None else clock_kind(field)
 
 
 def _column_names(header: list[str] | None, width: int, skipped: Container[int]) -> list[str]:
@@ -910,22 +944,6 @@ def _line_offset(text: str, lines: int) -> int:
     return offset
 
 
-def _split(line: str, sep: str | None) -> list[str]:
-    fields = [field.strip() for field in (line.split(sep) if sep is not None else line.split())]
-    if sep is not None and len(fields) > 1 and fields[-1] == "":
-        fields.pop()  # a separator at the end of the line
-    return [f[1:-1].strip() if len(f) >= 2 and f[0] == f[-1] == '"' else f for f in fields]
-
-
-def _number(field: str, decimal_comma: bool) -> float | None:
-    if decimal_comma:
-        field = field.replace(",", ".")
-    try:
-        return float(field)
-    except ValueError:
-        return None
-
-
 def _parse_rows(
     path: Path,
     lines: list[tuple[int, str]],
@@ -964,61 +982,6 @@ def _parse_rows(
                 )
             out[row, col] = value
     return out, readings
-
-
-def _above_the_table(sniffed: list[tuple[int, str]], decimal_comma: bool) -> str:
-    """Where a text's first lines are no part of its table (a title, ``Sample Rate,25600``, an LVM header block, a
-    row of units under the column names, names that do not split as the numbers do), what they are and what to do,
-    for the message of a file refused at one of them; "" otherwise. The table is the run of lines at the end of
-    ``sniffed`` (the first data lines) that split alike, by the separator of the last one, into as many numbers
-    (with or without decimal commas) or clock readings."""
-    if len(sniffed) < 3:
-        return ""
-    sep = next((s for s in (";", "\t", ",") if s in sniffed[-1][1]), None)
-    commas = (False, True) if sep != "," else (decimal_comma,)
-    width = len(_split(sniffed[-1][1], sep))
-
-    def readings(line: str) -> bool:
-        fields = _split(line, sep)
-        return len(fields) == width and all(any(_field_kind(f, c) is not None for c in commas) for f in fields)
-
-    def names(index: int) -> int | None:
-        """How many fields line ``index`` splits into, where none is a number."""
-        fields = _split(sniffed[index][1], sep)
-        return None if any(_number(f, c) is not None for f in fields for c in commas) else len(fields)
-
-    first = len(sniffed)
-    while first > 0 and readings(sniffed[first - 1][1]):
-        first -= 1
-    if first in (0, len(sniffed)) or any(readings(line) for _, line in sniffed[:first]):
-        return ""  # every line a row, the last none, or rows above the line refused: it is in the table
-    if first == 2 and names(0) == names(1) == width:
-        number, line = sniffed[1]
-        return (
-            f"; line {number} ({line[:40]!r}) stands between the column names and the numbers: a row of units? "
-            "Mark it as a comment (# first) or remove it"
-        )
-    top = first - 1 if names(first - 1) == width else first  # below it: the line of column names and the table
-    columns = f"{width} column" + ("s" if width > 1 else "")
-    named = names(first - 1)
-    if top == first == 1 and named is not None:  # one line of names above the numbers, not as many as they
-        return (
-            f"; line {sniffed[0][0]} ({sniffed[0][1][:40]!r}) names {named} columns above a table of {columns}: names "
-            "with spaces in a file split at spaces? a column without values? Make the names match the columns"
-        )
-    if top == 0:
-        return ""
-    lines = f"line {sniffed[0][0]} stands" if top == 1 else f"lines {sniffed[0][0]} to {sniffed[top - 1][0]} stand"
-    hints = [
-        f"{lines} above the table of {columns} (from {sniffed[0][1][:40]!r}): a title or metadata? Mark them as "
-        "comments (# or % first) or remove them, and give the sample rate they state, if any, with --sample-rate"
-    ]
-    if top == first and named is not None:
-        hints.append(
-            f"where line {sniffed[first - 1][0]} names the columns, make its names match them (names with spaces in "
-            "a file split at spaces? a column without values?)"
-        )
-    return "".join(f"; {hint}" for hint in hints)
 
 
 def _clock_reading(path: Path, number: int, column: str, field: str, kind: ClockKind) -> float | int:

@@ -71,9 +71,9 @@ UNKNOWN = "unknown"
 BATCH_WINDOWS = 64
 """Windows of a recording resampled and classified at once. The network's activations for a batch dominate the
 memory of ``predict`` (256 windows of the CWRU models took about 0.4 GB more than 64, and no less time)."""
-FILE_WARNINGS = ("warning", "hum_warning")
-"""The keys of a recording's warnings that reading it gives (its rate, mains hum); ``level_warning`` comes after
-its windows are classified."""
+FILE_WARNINGS = ("read_warning", "warning", "hum_warning")
+"""The keys of a recording's warnings that reading it gives (lines above a CSV's table read as comments, its rate,
+mains hum); ``level_warning`` comes after its windows are classified."""
 LEVEL_MARGIN = 10.0
 """How far outside the training windows' level range (:attr:`~bpsrm.data.vibration.VibrationPreprocess.level_range`)
 a window's level may lie before the window is answered "unknown": below ``low / 10`` or above ``high * 10`` (20 dB).
@@ -211,6 +211,8 @@ def _recording_input(
         "channel": recording.channel,
         "seconds": recording.signal.size / rate,
     }
+    if recording.notes:
+        details["read_warning"] = "; ".join(recording.notes)
     # the rate the signal is resampled from: at the reference speed, a slower shaft reads as a faster rate
     source = pre.source_rate(rate, recording.rpm, str(path))
     hum = mains_hum(recording.signal, rate, top_hz=min(rate, pre.sample_rate_hz * rate / source) / 2)  # model's band

@@ -1,0 +1,185 @@
+"""What stands above the table of a text recording: a title or metadata (a LabVIEW LVM header block, a catman or
+PULSE export's lines of settings, ``Sample Rate,25600``), a row of units under the column names, and the sample rate
+such lines state.
+
+The table's rows are the lines that split alike, by the separator of the last of the first data lines, into as
+many numbers (with or without decimal commas) or clock readings as it does (:func:`table_layout`). The lines above
+the first row and above the table's line of column names, none of them a row, are its head.
+:mod:`bpsrm.data.recordings` reads a file refused at its head by reading the head as comments
+(:func:`comment_out`), and takes the rate that the head or the comments above the table state
+(:func:`rates_stated`): ``Sample rate: 25600 Hz``, ``fs = 25.6 kHz``, ``Delta_X 3.906250E-5`` (LVM's time step),
+``"Delta X" "3.90625e-05"``, ``dt = 39.0625 us``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from .text_fields import field_kind, number, split_fields
+
+__all__ = ["TableLayout", "table_layout", "head_end", "layout_hint", "comment_out", "rate_statement", "rates_stated"]
+
+
+class TableLayout(NamedTuple):
+    """Where a text's table starts among its first data lines (indices into them)."""
+
+    first_row: int
+    """The table's first row of numbers."""
+    names: int | None
+    """The line of column names right above it (as many names as the rows have values), or None."""
+    units: bool
+    """Whether the line of names stands above another line of as many names, the first line of the file: the
+    lower one a row of units."""
+    width: int
+    """Values in each row."""
+    named: int | None
+    """How many names the line right above the rows holds, where none of its fields is a number (LabVIEW's LVM
+    names one more, a last column "Comment" that its rows leave empty: still the line of names)."""
+
+
+def table_layout(lines: list[tuple[int, str]], decimal_comma: bool) -> TableLayout | None:
+    """The layout of the table of ``lines`` (the first data lines of a text, as ``(number, stripped line)``), where
+    lines stand above its first row; None where the last line is no row or the first line is one. A row is a line
+    that splits, by the separator of the last line, into as many numbers or clock readings as it does."""
+    if len(lines) < 3:
+        return None
+    sep = next((s for s in (";", "\t", ",") if s in lines[-1][1]), None)
+    commas = (False, True) if sep != "," else (decimal_comma,)
+    width = len(split_fields(lines[-1][1], sep))
+
+    def row(line: str) -> bool:
+        fields = split_fields(line, sep)
+        return len(fields) == width and all(any(field_kind(f, c) is not None for c in commas) for f in fields)
+
+    def names(index: int) -> int | None:
+        fields = split_fields(lines[index][1], sep)
+        return None if any(number(f, c) is not None for f in fields for c in commas) else len(fields)
+
+    if not row(lines[-1][1]):
+        return None
+    first = next(i for i, (_, line) in enumerate(lines) if row(line))
+    if first == 0:
+        return None
+    named = names(first - 1)
+    lvm = named == width + 1 and split_fields(lines[first - 1][1], sep)[-1].lower() == "comment"  # LVM's last name
+    header = first - 1 if named == width or lvm else None
+    units = header == 1 and names(0) == width
+    return TableLayout(first, header, units, width, named)
+
+
+def head_end(layout: TableLayout | None) -> int | None:
+    """Where the head above the table ends (the index of the table's line of names, or of its first row, among the
+    first data lines), where the lines above it can be read as comments; None where there are none, or the line
+    above the names is a row of units (whose time unit would be lost), or the one line above the rows names
+    another number of columns (a header to mend, not a head)."""
+    if layout is None or layout.units:
+        return None
+    top = layout.names if layout.names is not None else layout.first_row
+    if top == 0 or (top == layout.first_row == 1 and layout.named is not None):
+        return None
+    return top
+
+
+def layout_hint(lines: list[tuple[int, str]], layout: TableLayout | None) -> str:
+    """What the lines above the table are and what to do, as a clause to end a refusal with ("" where nothing
+    stands above it)."""
+    if layout is None:
+        return ""
+    if layout.units:
+        number, line = lines[1]
+        return (
+            f"; line {number} ({line[:40]!r}) stands between the column names and the numbers: a row of units? "
+            "Mark it as a comment (# first) or remove it"
+        )
+    top = layout.names if layout.names is not None else layout.first_row
+    columns = f"{layout.width} column" + ("s" if layout.width > 1 else "")
+    if top == layout.first_row == 1 and layout.named is not None:  # one line of names, not as many as the values
+        return (
+            f"; line {lines[0][0]} ({lines[0][1][:40]!r}) names {layout.named} columns above a table of {columns}: "
+            "names with spaces in a file split at spaces? a column without values? Make the names match the columns"
+        )
+    if top == 0:
+        return ""
+    where = f"line {lines[0][0]} stands" if top == 1 else f"lines {lines[0][0]} to {lines[top - 1][0]} stand"
+    hint = (
+        f"; {where} above the table of {columns} (from {lines[0][1][:40]!r}): a title or metadata? Mark them as "
+        "comments (# or % first) or remove them, and give the sample rate they state, if any, with --sample-rate"
+    )
+    if top == layout.first_row and layout.named is not None:
+        hint += (
+            f"; where line {lines[top - 1][0]} names the columns, make its names match them (names with spaces in "
+            "a file split at spaces? a column without values?)"
+        )
+    return hint
+
+
+def comment_out(text: str, lines: int) -> str:
+    """``text`` with its first ``lines`` lines made comments (``#`` put first), each line where it was."""
+    head: list[str] = []
+    rest = 0
+    for match in _LINE.finditer(text):
+        if len(head) == lines or not match.group(0):
+            break
+        head.append("#" + match.group(0))
+        rest = match.end()
+    return "".join(head) + text[rest:]
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+
+_RATE_NAMES = r"sample[ _]?rate|sampling[ _]?(?:rate|frequency|freq)|sample[ _]?frequency|scan[ _]?rate|fs|sr"
+_STEP_NAMES = (
+    r"delta[ _]?x|delta[ _]?t|dt|sample[ _]?interval|sampling[ _]?(?:interval|period)|sample[ _]?period|time[ _]?step"
+)
+_VALUE = r"[+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_RATE_UNITS = {"hz": 1.0, "khz": 1e3, "s/s": 1.0, "ks/s": 1e3, "sps": 1.0}
+_STEP_UNITS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6}
+_STATEMENT = re.compile(
+    rf"^(?:(?P<rate>{_RATE_NAMES})|(?P<step>{_STEP_NAMES}))"
+    r"\s*(?:[\[(]\s*(?P<named_unit>[^\])]+?)\s*[\])])?"
+    rf"\s*(?:[:=,;\t]\s*|\s+)(?P<value>{_VALUE})(?:(?:\s*[,;\t]\s*|\s+)(?P=value))*"
+    r"\s*(?P<unit>[a-zµμ/]+)?$",
+    re.IGNORECASE,
+)
+
+
+def rate_statement(line: str) -> float | None:
+    """The sample rate in Hz that ``line`` states, or None: a rate (``Sample rate: 25600 Hz``, ``fs = 25.6 kHz``,
+    ``Sampling frequency [Hz],25600``, ``scan rate 25600 S/s``) or a time step, whose inverse it is
+    (``Delta_X 3.906250E-5``, ``dt = 39.0625 us``, ``Sample interval (ms): 0.0390625``). The whole line must be
+    the statement, after a comment's ``#`` or ``%`` and quotes; a value written once per channel (LVM's
+    ``Delta_X``) must be the same in every one. A rate is in Hz and a step in seconds where no unit is written."""
+    text = line.strip().lstrip("#%").strip().replace('"', "")
+    match = _STATEMENT.match(text)
+    if match is None:
+        return None
+    value = float(match["value"])
+    written = [u.lower().replace(" ", "") for u in (match["named_unit"], match["unit"]) if u]
+    if len(written) > 1 and written[0] != written[1]:
+        return None
+    unit = written[0] if written else None
+    if match["rate"] is not None:
+        scale = _RATE_UNITS.get(unit, None) if unit else 1.0
+        return value * scale if scale is not None and value > 0 else None
+    scale = _STEP_UNITS.get(unit, None) if unit else 1.0
+    return 1.0 / (value * scale) if scale is not None and value > 0 else None
+
+
+def rates_stated(text: str, lines: int) -> list[tuple[float, str]]:
+    """The rates stated by the first ``lines`` lines of ``text`` (:func:`rate_statement`), each with where: ``line
+    3 ('Sample rate: 25600 Hz')``."""
+    stated = []
+    for number_, line in zip(range(1, lines + 1), _head_lines(text), strict=False):
+        rate = rate_statement(line)
+        if rate is not None:
+            stated.append((rate, f"line {number_} ({line.strip().lstrip('#%').strip()[:40]!r})"))
+    return stated
+
+
+def _head_lines(text: str) -> Iterator[str]:
+    for match in _LINE.finditer(text):
+        if not match.group(0):
+            return
+        yield match.group(0).rstrip("\r\n")
