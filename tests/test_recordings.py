@@ -1314,20 +1314,15 @@ def rows_of(sep: str = ",", comma: bool = False, count: int = 50) -> str:
     ("text", "says"),
     [
         (
-            "time,acc\ns,g\n" + rows_of(),
-            r"line 2 \('s,g'\) stands between the column names and the numbers: a row of units\? Mark it as a comment",
-        ),
-        (
             "Time (s)   Acc DE (g)\n" + rows_of("   "),
             r"line 1 \('Time \(s\)   Acc DE \(g\)'\) names 5 columns above a table of 2 columns: names with spaces",
         ),
     ],
-    ids=["units row", "names with spaces"],
+    ids=["names with spaces"],
 )
 def test_lines_above_the_table_are_named_in_the_refusal(tmp_path: Path, text: str, says: str) -> None:
-    """A row of units under the column names (its time unit would be lost if it were skipped), or names that do not
-    split as the numbers do: the refusal named the line with "'s' is not a number" or "2 values, expected 5" and no
-    word of why (helper-95). It now says what the line looks like and what to do."""
+    """Names that do not split as the numbers do: the refusal named the line with "2 values, expected 5" and no word
+    of why (helper-95). It now says what the line looks like and what to do."""
     path = tmp_path / "export.csv"
     path.write_text(text)
     with pytest.raises(DataError, match=says):
@@ -1378,6 +1373,27 @@ def test_a_title_or_metadata_above_the_table_is_read_as_comments(tmp_path, head,
     assert recording.notes == (f"{path}: {note} (a title or metadata)",)
 
 
+@pytest.mark.parametrize(
+    ("text", "channel", "units"),
+    [
+        ("time,acc\ns,g\n" + rows_of(), "acc [g]", "'s,g'"),
+        ("time;acc\n[ms];[g]\n" + "".join(f"{i * 10}.0;{i % 7}.5\n" for i in range(50)), "acc [g]", "'[ms];[g]'"),
+        ("time acc\nms g\n" + "".join(f"{i * 10}.0 {i % 7}.5\n" for i in range(50)), "acc_g", "'ms g'"),
+    ],
+    ids=["seconds", "milliseconds in brackets", "split at spaces"],
+)
+def test_a_row_of_units_under_the_names_gives_the_time_unit(tmp_path: Path, text: str, channel: str, units: str):
+    """DIAdem and DEWESoft write a row of units under the column names; the file was refused at it ("'s' in column
+    'time' is not a number", helper-95). The units now go into the names, so the time column's unit counts: by hand,
+    50 samples at 100 Hz in seconds or in milliseconds, values 0.5, 1.5, ..."""
+    path = tmp_path / "units.csv"
+    path.write_text(text)
+    recording = read_recording(path)
+    assert recording.channel == channel and recording.sample_rate_hz == pytest.approx(100.0)
+    assert recording.signal.tolist() == [float(f"{i % 7}.5") for i in range(50)]
+    assert recording.notes == (f"{path}: line 2 ({units}) was read as the units of the columns",)
+
+
 def test_a_rate_stated_above_the_table_must_agree_with_the_time_column(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_text("Sample Rate,25600\nSamples,50\ntime,acc\n" + rows_of())
@@ -1395,7 +1411,8 @@ def test_a_fault_inside_the_table_below_metadata_is_named(tmp_path: Path) -> Non
     path = tmp_path / "export.csv"
     path.write_text("Title: bearing 1\nSample Rate,100\ntime,acc\n" + "\n".join(lines) + "\n")
     with pytest.raises(
-        DataError, match=r"line 34: 'x' in column 'acc' is not a number.*\(lines 1 to 2, above the table, read as"
+        DataError,
+        match=r"line 34: 'x' in column 'acc' is not a number.*; lines 1 to 2 stand above the table and were read as",
     ):
         read_recording(path)
 

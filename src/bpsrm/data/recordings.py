@@ -32,7 +32,8 @@
   one after another, each timed from 0) is refused, naming the line.
   Lines that state the rate above the table, as comments or not, give it too (``# Sample rate: 25600 Hz``,
   ``fs = 25.6 kHz``, LabVIEW's ``Delta_X 3.906250E-5``: :func:`bpsrm.data.text_head.rate_statement`); a
-  title or metadata above the table (no line of it a row of the table) is read as comments, and
+  title or metadata above the table (no line of it a row of the table) is read as comments, a row of units
+  under the column names goes into the names (``time [ms]``, so a time column's unit counts), and
   :attr:`Recording.notes` says so. LVM's empty last column ``Comment`` is no column, its ``X_Value`` a time.
 * ``.npy``: a 1-D or 2-D numeric array (channels along the short dimension,
   named by their index). The file holds no rate.
@@ -86,7 +87,7 @@ from .resampling import resample  # re-exported: recordings' readers and resampl
 from .text_fields import field_kind as _field_kind
 from .text_fields import number as _number
 from .text_fields import split_fields as _split
-from .text_head import comment_out, head_end, layout_hint, rates_stated, table_layout
+from .text_head import TableLayout, comment_out, head_end, layout_hint, rates_stated, table_layout, with_units
 from .time_column import first_restart, is_time_axis, rate_from_times, uneven_times
 
 __all__ = ["RECORDING_SUFFIXES", "Recording", "check_signal", "read_recording", "resample"]
@@ -607,21 +608,34 @@ def _read_text(path: Path) -> _Content:
         return _read_table(path, text, odd_breaks, sniffed)
     except DataError as refused:
         layout = table_layout(sniffed, decimal_comma=False)
-        top = head_end(layout)
-        if top is None:
+        mend = _mended(text, sniffed, layout)
+        if mend is None:
             raise DataError(f"{refused}{layout_hint(sniffed, layout)}") from None
-        above = sniffed[top][0] - 1  # the lines above the table's names (or its first row) read as comments
-        try:
-            content = _read_table(path, comment_out(text, above), odd_breaks, sniffed[top:])
-        except DataError as inside:  # the fault lies in the table
-            raise DataError(f"{inside} (lines 1 to {above}, above the table, read as comments)") from None
-    lines = (
-        "line 1 stands above the table and was read as a comment"
-        if above == 1
-        else (f"lines 1 to {above} stand above the table and were read as comments")
-    )
-    content.notes.append(f"{path}: {lines} (a title or metadata)")
+    mended, how = mend
+    try:
+        content = _read_table(
+            path, mended, odd_breaks, list(itertools.islice(_data_lines(mended, odd_breaks, True), 1000))
+        )
+    except DataError as inside:  # the fault lies in the table
+        raise DataError(f"{inside}; {how}") from None
+    content.notes.append(f"{path}: {how}")
     return content
+
+
+def _mended(text: str, sniffed: list[tuple[int, str]], layout: TableLayout | None) -> tuple[str, str] | None:
+    """``text`` with what stands above its table mended, and what was done; None where nothing is to mend. A row of
+    units goes into the names above it (:func:`~bpsrm.data.text_head.with_units`); a title or metadata above the
+    table (:func:`~bpsrm.data.text_head.head_end`) is read as comments."""
+    if layout is not None and layout.units:
+        number, line = sniffed[1]
+        return with_units(text, sniffed, layout), f"line {number} ({line[:40]!r}) was read as the units of the columns"
+    top = head_end(layout)
+    if top is None:
+        return None
+    above = sniffed[top][0] - 1
+    lines = "line 1 stands" if above == 1 else f"lines 1 to {above} stand"
+    comments = "was read as a comment" if above == 1 else "were read as comments"
+    return comment_out(text, above), f"{lines} above the table and {comments} (a title or metadata)"
 
 
 def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int, str]]) -> _Content:

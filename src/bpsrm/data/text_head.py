@@ -14,12 +14,21 @@ the first row and above the table's line of column names, none of them a row, ar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from .text_fields import field_kind, number, split_fields
 
-__all__ = ["TableLayout", "table_layout", "head_end", "layout_hint", "comment_out", "rate_statement", "rates_stated"]
+__all__ = [
+    "TableLayout",
+    "table_layout",
+    "head_end",
+    "layout_hint",
+    "comment_out",
+    "with_units",
+    "rate_statement",
+    "rates_stated",
+]
 
 
 class TableLayout(NamedTuple):
@@ -34,6 +43,8 @@ class TableLayout(NamedTuple):
     lower one a row of units."""
     width: int
     """Values in each row."""
+    sep: str | None
+    """The separator of the rows (None: spaces)."""
     named: int | None
     """How many names the line right above the rows holds, where none of its fields is a number (LabVIEW's LVM
     names one more, a last column "Comment" that its rows leave empty: still the line of names)."""
@@ -66,7 +77,7 @@ def table_layout(lines: list[tuple[int, str]], decimal_comma: bool) -> TableLayo
     lvm = named == width + 1 and split_fields(lines[first - 1][1], sep)[-1].lower() == "comment"  # LVM's last name
     header = first - 1 if named == width or lvm else None
     units = header == 1 and names(0) == width
-    return TableLayout(first, header, units, width, named)
+    return TableLayout(first, header, units, width, sep, named)
 
 
 def head_end(layout: TableLayout | None) -> int | None:
@@ -117,12 +128,36 @@ def layout_hint(lines: list[tuple[int, str]], layout: TableLayout | None) -> str
 
 def comment_out(text: str, lines: int) -> str:
     """``text`` with its first ``lines`` lines made comments (``#`` put first), each line where it was."""
+    return _replace_lines(text, lines, lambda number, line: "#" + line)
+
+
+def with_units(text: str, lines: list[tuple[int, str]], layout: TableLayout) -> str:
+    """``text`` whose row of units (``layout.units``: the second of the first data ``lines``, under the names) is
+    made a comment and whose names carry their units as a header names them: ``time [ms]``, or ``time_ms`` in a
+    file split at spaces (brackets around a unit dropped; a column without a unit keeps its name)."""
+    names = split_fields(lines[0][1], layout.sep)
+    units = [unit.strip("[]() ") for unit in split_fields(lines[1][1], layout.sep)]
+    named = [
+        (f"{n}_{u}" if layout.sep is None else f"{n} [{u}]") if u else n for n, u in zip(names, units, strict=True)
+    ]
+    header = (layout.sep or "  ").join(named)
+    return _replace_lines(
+        text,
+        lines[1][0],
+        lambda number, line: header if number == lines[0][0] else "#" + line if number == lines[1][0] else line,
+    )
+
+
+def _replace_lines(text: str, lines: int, replace: Callable[[int, str], str]) -> str:
+    """``text`` with each of its first ``lines`` lines (numbered from 1, their line ends kept) replaced."""
     head: list[str] = []
     rest = 0
-    for match in _LINE.finditer(text):
-        if len(head) == lines or not match.group(0):
+    for at, match in enumerate(_LINE.finditer(text), start=1):
+        if at > lines or not match.group(0):
             break
-        head.append("#" + match.group(0))
+        line = match.group(0)
+        body = line.rstrip("\r\n")
+        head.append(replace(at, body) + line[len(body) :])
         rest = match.end()
     return "".join(head) + text[rest:]
 
