@@ -1496,3 +1496,22 @@ def test_a_bad_value_inside_the_table_gets_no_word_of_lines_above_it(tmp_path: P
     with pytest.raises(DataError, match=r"line 402: 'x' in column 'acc' is not a number") as caught:
         read_recording(path)
     assert "above the table" not in str(caught.value) and "units" not in str(caught.value)
+
+
+def test_a_rate_written_above_headerless_samples_is_not_read_as_a_sample(tmp_path: Path) -> None:
+    """A logger wrote its rate on the first line and one value a line below it: 25600 was read as the first sample
+    and passed every check (helper-95). It is now refused, naming the line; a first sample of the signal's scale
+    is read, and so is a first line of a time column's 0 or a counter."""
+    values = [f"{(i % 9 - 4) / 10:.1f}" for i in range(200)]  # -0.4 .. 0.4
+    path = tmp_path / "logger.txt"
+    path.write_text("25600\n" + "\n".join(values) + "\n")
+    with pytest.raises(
+        DataError,
+        match=r"logger\.txt: line 1 holds 25600, more than 1000 times the largest value "
+        r"below it \(0\.4\): a number written above the samples",
+    ):
+        read_recording(path)
+    path.write_text("390\n" + "\n".join(values) + "\n")  # 975 times: a spike, still a sample
+    assert read_recording(path, sample_rate_hz=100.0).signal[0] == 390.0
+    path.write_text("".join(f"{i},{v}\n" for i, v in enumerate(values)))  # sample numbers from 0
+    assert read_recording(path, sample_rate_hz=100.0, channel="1").signal.size == 200

@@ -659,6 +659,8 @@ def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int
         if loaded is None:
             loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
     values, readings = loaded
+    if header is None:
+        _first_line_in_scale(path, values, head[0])
     names = _column_names(header, width, skipped=clocks)
     content = _new_content()
     content.rates.extend(rates_stated(text, head[0][0] - 1))
@@ -694,6 +696,29 @@ def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int
         content.channels[name] = values[:, i]
     _take_time_columns(content, times)
     return content
+
+
+FIRST_LINE_SCALE = 1000.0
+"""How many times the largest value below it a headerless file's first line may hold before it is taken for a
+number written above the samples (a rate, a count: ``25600`` above values of a few g) rather than a sample."""
+
+
+def _first_line_in_scale(path: Path, values: np.ndarray, first: tuple[int, str]) -> None:
+    """A DataError where the first line of a file without a header holds a value :data:`FIRST_LINE_SCALE` times
+    the largest of its column below it, as a logger's rate or sample count written above the samples does (read as
+    a sample, it passed every check: helper-95)."""
+    if values.shape[0] < 3:
+        return
+    with np.errstate(invalid="ignore"):
+        below = np.max(np.abs(values[1:]), axis=0)
+        out = (np.abs(values[0]) > FIRST_LINE_SCALE * below) & (below > 0) & np.isfinite(below)
+    if np.any(out):
+        column = int(np.flatnonzero(out)[0])
+        raise DataError(
+            f"{path}: line {first[0]} holds {values[0, column]:.6g}, more than {FIRST_LINE_SCALE:g} times the "
+            f"largest value below it ({below[column]:.6g}): a number written above the samples (a rate, a count) "
+            f"rather than a sample? Mark it as a comment (# first) or remove it: {first[1][:80]!r}"
+        )
 
 
 def _header(path: Path, head: list[tuple[int, str]], sep: str | None, decimal_comma: bool) -> list[str] | None:
