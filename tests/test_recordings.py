@@ -1141,12 +1141,15 @@ def test_cwru_to_recording_keeps_the_first_or_the_last_seconds(cwru_root, tmp_pa
         np.testing.assert_array_equal(np.load(out), part)
 
 
-@pytest.mark.parametrize("above", ["", "# exported by the logger\n% units: g\n\n"])
+@pytest.mark.parametrize(
+    "above", ["", "# exported by the logger\n% units: g\n\n", "Logger export\nSample Rate,25600\nChannels,1\n\n"]
+)
 def test_a_long_csv_is_read_without_a_python_object_per_line(tmp_path: Path, above: str) -> None:
     """Ten minutes at 25.6 kHz in a 150 MB CSV took 4.1 GB to predict on (helper-86): the reader kept a tuple and a
     string per line. Its memory at the peak is now a few times the file's, with comments above the header too:
     7.0 times until 2026-12-07 (the text copied into a StringIO for the first lines and for numpy's reader, at 4
-    bytes a character), 4.0 times since."""
+    bytes a character), 4.0 times since; and with metadata above the table, read as comments after the file is
+    refused at them (13.4 times in 2a70a28, helper-96: every line held before the refusal at line 2)."""
     import tracemalloc
 
     x = np.random.default_rng(0).normal(size=200_000)
@@ -1248,7 +1251,8 @@ def test_a_time_column_that_starts_again_is_refused_naming_the_line(tmp_path: Pa
     ("values", "restart"),
     [
         ([0, 1, 2, 0, 1, 2], 3),  # starts again from 0
-        ([5, 6, 7, 5.5, 6.5], 3),  # falls by 1.5 of the 2 it rose: more than half
+        ([5, 6, 7, 5, 6], 3),  # falls to its first value
+        ([5, 6, 7, 5.5, 6.5], None),  # falls by 1.5 of the 2 it rose, but not to its first value: a counter's wrap
         ([0, 1, 2, 3, 2, 3, 4], None),  # falls by 1 of 3: a temperature's dip
         ([0, 1, 2, 0, 1, 0, 1], None),  # goes back at 2 of 6 steps: more than 1 %
         ([21.5, 21.4, 21.6, 21.5], None),  # a temperature T that falls at once
@@ -1315,7 +1319,7 @@ def rows_of(sep: str = ",", comma: bool = False, count: int = 50) -> str:
     [
         (
             "Time (s)   Acc DE (g)\n" + rows_of("   "),
-            r"line 1 \('Time \(s\)   Acc DE \(g\)'\) names 5 columns above a table of 2 columns: names with spaces",
+            r"line 1 \('Time \(s\)   Acc DE \(g\)'\) splits into 5 fields above a table of 2 columns: names with",
         ),
     ],
     ids=["names with spaces"],
@@ -1406,15 +1410,74 @@ def test_a_rate_stated_above_the_table_must_agree_with_the_time_column(tmp_path:
 
 
 def test_a_fault_inside_the_table_below_metadata_is_named(tmp_path: Path) -> None:
-    lines = rows_of(count=60).splitlines()
-    lines[30] = "0.30,x"
+    """A bad value past the first thousand lines (the table known from them) is named, and so are the lines read
+    as comments above the table; one among them leaves the table unknown, and the refusal is the plain one."""
+    lines = rows_of(count=1200).splitlines()
+    lines[1100] = "11.00,x"
     path = tmp_path / "export.csv"
     path.write_text("Title: bearing 1\nSample Rate,100\ntime,acc\n" + "\n".join(lines) + "\n")
     with pytest.raises(
-        DataError,
-        match=r"line 34: 'x' in column 'acc' is not a number.*; lines 1 to 2 stand above the table and were read as",
+        DataError, match=r"line 1104: 'x' in column 'acc' is not a number.*; lines 1 to 2 stand above the table and"
     ):
         read_recording(path)
+    lines[1100], lines[30] = "11.00,5.5", "0.30,x"
+    path.write_text("Title: bearing 1\nSample Rate,100\ntime,acc\n" + "\n".join(lines) + "\n")
+    with pytest.raises(
+        DataError,
+        match=r"export\.csv: line 2: 2 values, expected 1 \(as many as the header names\): 'Sample Rate,100'$",
+    ):
+        read_recording(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("time,acc\n" + rows_of(count=300) + "3.00", r"line 302: 1 values, expected 2"),  # a last line cut short
+        ("time,acc\n" + rows_of(count=300) + "3.00,", r"line 302: no value in column 'acc'"),
+        ("time,acc\n" + rows_of(count=300) + "3.00,0.1,0.2", r"line 302: 3 values, expected 2"),
+        ("time,acc\n0.00,\n" + rows_of(count=300)[10:], r"line 2: no value in column 'acc'"),  # a first row without
+        ("time,acc\n0.00,NA\n" + rows_of(count=300)[10:], r"line 2: 'NA' in column 'acc' is not a number"),
+        ("Report\f\f\ntime,acc\n" + rows_of(count=300), r"line 4: 2 values, expected 1"),  # odd breaks above it
+        ("T\f\f\f\f\nM\n" + "".join(f"12:00:00.{i},{i}\n" for i in range(1, 9)), r"line 6: 'M' in column 'T'"),
+    ],
+    ids=["cut short", "last value missing", "too wide", "first value missing", "NA", "form feeds", "clock"],
+)
+def test_a_damaged_first_or_last_row_is_no_title(tmp_path: Path, text: str, says: str) -> None:
+    """helper-96: a short file whose last line was cut read every line above it as a title (one sample, named
+    after a row); a first row with a value missing took the header with it (the time column then a channel); odd
+    line breaks above the table commented out data rows or raised an IndexError. Each is refused, naming the line,
+    as before the lines above a table were read as comments."""
+    path = tmp_path / "damaged.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=says):
+        read_recording(path)
+
+
+def test_a_title_above_a_two_column_header_is_no_row_of_units(tmp_path: Path) -> None:
+    """helper-96: "Test, run 3" above "time,acc" read as names above a row of units. It is a title."""
+    path = tmp_path / "titled.csv"
+    path.write_text("Test, run 3\ntime,acc\n" + rows_of())
+    recording = read_recording(path)
+    assert recording.channel == "acc" and recording.sample_rate_hz == pytest.approx(100.0)
+    assert "line 1 stands above the table and was read as a comment" in recording.notes[0]
+
+
+def test_a_wrapping_counter_named_like_time_is_no_restart(tmp_path: Path) -> None:
+    """helper-96: a millisecond counter that wraps at 1000 ((7 i) % 1000) was refused as segments after 2a70a28;
+    it falls back, but not to its first value: a channel, as before, and the samples read at the rate given."""
+    path = tmp_path / "counter.csv"
+    path.write_text("timestamp,acc\n" + "".join(f"{(i * 7) % 1000},{i % 5}\n" for i in range(2000)))
+    recording = read_recording(path, channel="acc", sample_rate_hz=1000.0)
+    assert recording.channels == ("timestamp", "acc") and recording.signal.size == 2000
+
+
+def test_the_unit_hint_is_for_time_columns_without_a_unit(tmp_path: Path) -> None:
+    """helper-96: a column "time_ms" was told to name itself "time_ms"."""
+    path = tmp_path / "ms.csv"
+    path.write_text("time_ms,ax\n" + "".join(f"{i * 1e3 / 25.6:.6f},{i % 5}\n" for i in range(3000)))
+    with pytest.raises(DataError) as caught:
+        read_recording(path, sample_rate_hz=25_600_000)
+    assert "Say so in the header" not in str(caught.value) and "Check the file" in str(caught.value)
 
 
 def lvm(x_columns: str) -> str:

@@ -417,7 +417,9 @@ def _same_rate(a: float, b: float) -> bool:
 def _scale_hint(given: float, stated: float, where: str) -> str | None:
     """What to do where a rate given is a thousand or a million times the one a time column states (its times in
     milliseconds or microseconds, with no unit in its name), or a thousandth of the file's (kHz given for Hz)."""
-    if where.startswith("time column"):
+    name = where[len("time column '") : -1] if where.startswith("time column '") else ""
+    named = _TIME_NAME.match(name)
+    if named is not None and not any(named.groups()):  # a time column with no unit in its name
         for factor, unit, names in (
             (1e3, "milliseconds", "'time_ms' or 'Time [ms]'"),
             (1e6, "microseconds", "'time_us'"),
@@ -608,10 +610,11 @@ def _read_text(path: Path) -> _Content:
         return _read_table(path, text, odd_breaks, sniffed)
     except DataError as refused:
         layout = table_layout(sniffed, decimal_comma=False)
-        mend = _mended(text, sniffed, layout)
+        mend = None if odd_breaks else _mended(text, sniffed, layout)  # (lines numbered as str.splitlines does)
         if mend is None:
             raise DataError(f"{refused}{layout_hint(sniffed, layout)}") from None
     mended, how = mend
+    del text, mend  # the mended copy alone is read
     try:
         content = _read_table(
             path, mended, odd_breaks, list(itertools.islice(_data_lines(mended, odd_breaks, True), 1000))
@@ -654,6 +657,9 @@ def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int
     clocks = _clocks(_split(head[1][1] if header is not None else head[0][1], sep)[:width], decimal_comma)
     loaded = None if odd_breaks else _fast_columns(text, sep, decimal_comma, skip, width, clocks)
     if loaded is None:  # line by line: the stripped data lines through loadtxt, else the reader that names a bad line
+        first = sniffed[1 if header is not None else 0 :]  # a bad line among them is named before all lines are held
+        if _joined_columns(first, sep, decimal_comma, width, clocks) is None:
+            _parse_rows(path, first, sep, decimal_comma, width, header, clocks)
         lines = list(_data_lines(text, odd_breaks))[1 if header is not None else 0 :]
         loaded = _joined_columns(lines, sep, decimal_comma, width, clocks)
         if loaded is None:
@@ -663,7 +669,8 @@ def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int
         _first_line_in_scale(path, values, head[0])
     names = _column_names(header, width, skipped=clocks)
     content = _new_content()
-    content.rates.extend(rates_stated(text, head[0][0] - 1))
+    if not odd_breaks:  # rates_stated counts lines as CR and LF end them
+        content.rates.extend(rates_stated(text, head[0][0] - 1))
     times: list[tuple[str, np.ndarray]] = []  # the time axes: clock columns, then the first named like time
     content.time_names.update(names[i] for i in clocks)
     for columns, seconds in clock_times(readings, {i: clock.kind for i, clock in clocks.items()}):

@@ -13,6 +13,7 @@ the first row and above the table's line of column names, none of them a row, ar
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -46,14 +47,17 @@ class TableLayout(NamedTuple):
     sep: str | None
     """The separator of the rows (None: spaces)."""
     named: int | None
-    """How many names the line right above the rows holds, where none of its fields is a number (LabVIEW's LVM
-    names one more, a last column "Comment" that its rows leave empty: still the line of names)."""
+    """Where the line right above the rows is no line of names but might name the columns (it starts with a name
+    and splits into at least as many fields, or it is the file's first line: a header with spaces in a file split
+    at spaces, a column without values), how many fields it splits into; else None."""
 
 
 def table_layout(lines: list[tuple[int, str]], decimal_comma: bool) -> TableLayout | None:
     """The layout of the table of ``lines`` (the first data lines of a text, as ``(number, stripped line)``), where
-    lines stand above its first row; None where the last line is no row or the first line is one. A row is a line
-    that splits, by the separator of the last line, into as many numbers or clock readings as it does."""
+    lines stand above its first row; None where the first line is a row, where a line below the first row is
+    none (a fault inside the table, or a last line cut short: the table is not known), or where a line above it
+    starts with a number or a clock reading (a damaged row, no title). A row is a line that splits, by the
+    separator of the last line, into as many numbers or clock readings as it does."""
     if len(lines) < 3:
         return None
     sep = next((s for s in (";", "\t", ",") if s in lines[-1][1]), None)
@@ -64,20 +68,49 @@ def table_layout(lines: list[tuple[int, str]], decimal_comma: bool) -> TableLayo
         fields = split_fields(line, sep)
         return len(fields) == width and all(any(field_kind(f, c) is not None for c in commas) for f in fields)
 
+    def named(index: int) -> int | None:
+        """How many fields line ``index`` splits into, where the first is a name (and the line, split at its own
+        separator, is no row of numbers: a table split otherwise than its last line, cut short)."""
+        line = lines[index][1]
+        fields = split_fields(line, sep)
+        own = split_fields(line, next((s for s in (";", "\t", ",") if s in line), None))
+        if all(any(field_kind(f, c) is not None for c in commas) for f in own):
+            return None
+        return len(fields) if fields and all(field_kind(fields[0], c) is None for c in commas) else None
+
     def names(index: int) -> int | None:
+        """How many fields line ``index`` splits into, where none is a number."""
         fields = split_fields(lines[index][1], sep)
         return None if any(number(f, c) is not None for f in fields for c in commas) else len(fields)
 
-    if not row(lines[-1][1]):
+    first = next((i for i, (_, line) in enumerate(lines) if row(line)), 0)
+    if first == 0 or not all(row(line) for _, line in lines[first:]) or any(named(i) is None for i in range(first)):
         return None
-    first = next(i for i, (_, line) in enumerate(lines) if row(line))
-    if first == 0:
-        return None
-    named = names(first - 1)
-    lvm = named == width + 1 and split_fields(lines[first - 1][1], sep)[-1].lower() == "comment"  # LVM's last name
-    header = first - 1 if named == width or lvm else None
-    units = header == 1 and names(0) == width
-    return TableLayout(first, header, units, width, sep, named)
+    lvm = names(first - 1) == width + 1 and split_fields(lines[first - 1][1], sep)[-1].lower() == "comment"
+    header = first - 1 if names(first - 1) == width or lvm else None  # LVM names a last column Comment, left empty
+    units = header == 1 and names(0) == width and _unit_row(lines[1][1], sep)
+    above = named(first - 1)
+    maybe_header = (
+        header is None
+        and width > 1
+        and above is not None
+        and above >= width
+        and rate_statement(lines[first - 1][1]) is None
+    )
+    return TableLayout(first, header, units, width, sep, above if maybe_header or first == 1 else None)
+
+
+_UNITS = {
+    "s", "sec", "ms", "us", "µs", "μs", "min", "h", "g", "m/s^2", "m/s²", "m/s2", "mm/s", "in/s", "ips", "m/s", "mm",
+    "um", "µm", "μm", "mil", "v", "mv", "pa", "kpa", "n", "°c", "c", "°f", "k", "%", "hz", "khz", "rpm", "db", "a",
+}  # fmt: skip
+
+
+def _unit_row(line: str, sep: str | None) -> bool:
+    """Whether ``line`` reads as a row of units: one of its fields a common unit (``s``, ``[ms]``, ``g``, ``m/s^2``),
+    none longer than 12 characters."""
+    fields = [field.strip("[]() ").lower() for field in split_fields(line, sep)]
+    return any(field in _UNITS for field in fields) and all(len(field) <= 12 for field in fields)
 
 
 def head_end(layout: TableLayout | None) -> int | None:
@@ -88,9 +121,7 @@ def head_end(layout: TableLayout | None) -> int | None:
     if layout is None or layout.units:
         return None
     top = layout.names if layout.names is not None else layout.first_row
-    if top == 0 or (top == layout.first_row == 1 and layout.named is not None):
-        return None
-    return top
+    return None if top == 0 or layout.named is not None else top
 
 
 def layout_hint(lines: list[tuple[int, str]], layout: TableLayout | None) -> str:
@@ -108,7 +139,9 @@ def layout_hint(lines: list[tuple[int, str]], layout: TableLayout | None) -> str
     columns = f"{layout.width} column" + ("s" if layout.width > 1 else "")
     if top == layout.first_row == 1 and layout.named is not None:  # one line of names, not as many as the values
         return (
-            f"; line {lines[0][0]} ({lines[0][1][:40]!r}) names {layout.named} columns above a table of {columns}: "
+            f"; line {lines[0][0]} ({lines[0][1][:40]!r}) splits into {layout.named} field"
+            + ("s" if layout.named > 1 else "")
+            + f" above a table of {columns}: "
             "names with spaces in a file split at spaces? a column without values? Make the names match the columns"
         )
     if top == 0:
@@ -172,34 +205,42 @@ _VALUE = r"[+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RATE_UNITS = {"hz": 1.0, "khz": 1e3, "s/s": 1.0, "ks/s": 1e3, "sps": 1.0}
 _STEP_UNITS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6}
 _STATEMENT = re.compile(
-    rf"^(?:(?P<rate>{_RATE_NAMES})|(?P<step>{_STEP_NAMES}))"
+    rf"^(?:(?P<rate>{_RATE_NAMES})|(?P<step>{_STEP_NAMES}))(?:_(?P<suffix_unit>hz|khz|s|ms|us))?"
     r"\s*(?:[\[(]\s*(?P<named_unit>[^\])]+?)\s*[\])])?"
-    rf"\s*(?:[:=,;\t]\s*|\s+)(?P<value>{_VALUE})(?:(?:\s*[,;\t]\s*|\s+)(?P=value))*"
-    r"\s*(?P<unit>[a-zµμ/]+)?$",
+    rf"\s*(?P<sep>[:=,;\t]|\s)\s*(?P<value>{_VALUE})(?:(?:\s*[,;\t]\s*|\s+)(?P=value))*"
+    r"(?:\s*[,;\t]?\s*(?P<unit>[a-zµμ/]+))?$",
     re.IGNORECASE,
 )
+_SHORT_NAMES = ("fs", "sr", "dt")  # stated with ":" or "=" only: "fs 1" or "dt,5" may be anything
 
 
 def rate_statement(line: str) -> float | None:
     """The sample rate in Hz that ``line`` states, or None: a rate (``Sample rate: 25600 Hz``, ``fs = 25.6 kHz``,
-    ``Sampling frequency [Hz],25600``, ``scan rate 25600 S/s``) or a time step, whose inverse it is
-    (``Delta_X 3.906250E-5``, ``dt = 39.0625 us``, ``Sample interval (ms): 0.0390625``). The whole line must be
-    the statement, after a comment's ``#`` or ``%`` and quotes; a value written once per channel (LVM's
-    ``Delta_X``) must be the same in every one. A rate is in Hz and a step in seconds where no unit is written."""
-    text = line.strip().lstrip("#%").strip().replace('"', "")
+    ``Sampling frequency [Hz],25600``, ``sample_rate_hz,25600``, ``scan rate 25600 S/s``, ``Sample Rate,25600,Hz``)
+    or a time step, whose inverse it is (``Delta_X 3.906250E-5``, ``dt = 39.0625 us``, ``Sample interval (ms):
+    0.0390625``). The whole line must be the statement, after a comment's ``#`` or ``%``, quotes, and separators
+    at its end (a spreadsheet's empty cells); ``fs``, ``sr`` and ``dt`` only with ``:`` or ``=``; a value written
+    once per channel (LVM's ``Delta_X``) must be the same in every one; units written twice must agree. A rate is
+    in Hz and a step in seconds where no unit is written."""
+    text = line.strip().lstrip("#%").strip().replace('"', "").rstrip(",;\t ")
     match = _STATEMENT.match(text)
     if match is None:
         return None
+    name = (match["rate"] or match["step"]).lower()
+    if name in _SHORT_NAMES and match["sep"] not in (":", "="):
+        return None
     value = float(match["value"])
-    written = [u.lower().replace(" ", "") for u in (match["named_unit"], match["unit"]) if u]
-    if len(written) > 1 and written[0] != written[1]:
+    written = [u.lower().replace(" ", "") for u in (match["suffix_unit"], match["named_unit"], match["unit"]) if u]
+    if len(set(written)) > 1:
         return None
     unit = written[0] if written else None
     if match["rate"] is not None:
         scale = _RATE_UNITS.get(unit, None) if unit else 1.0
-        return value * scale if scale is not None and value > 0 else None
-    scale = _STEP_UNITS.get(unit, None) if unit else 1.0
-    return 1.0 / (value * scale) if scale is not None and value > 0 else None
+        rate = value * scale if scale is not None else math.nan
+    else:
+        scale = _STEP_UNITS.get(unit, None) if unit else 1.0
+        rate = 1.0 / (value * scale) if scale is not None and value > 0 else math.nan
+    return rate if math.isfinite(rate) and rate > 0 else None
 
 
 def rates_stated(text: str, lines: int) -> list[tuple[float, str]]:

@@ -57,8 +57,10 @@ def first_restart(values: np.ndarray) -> int | None:
     """The row where a column named like time starts again, as where segments of a recording are written one
     after another (a multi-trigger export, each segment's times from 0); None when it does not. Such a column
     is finite, goes back at a few steps only (at most 1 % of them, at least one), never decreases between them,
-    and at each step back falls by at least half of what it rose since it last started: a temperature ``T``
-    that rises and falls, or cools over several samples, does not."""
+    and at each step back falls by at least half of what it rose since it last started, to its first value as
+    written: a temperature ``T`` that rises and falls, or cools over several samples, does not, and nor does a
+    time of day that passes midnight, or most counters that wrap (``(7 i) % 1000``: one that starts at 0 and steps
+    a divisor of its period cannot be told from segments of one length)."""
     if values.size < 3 or not np.all(np.isfinite(values)):
         return None
     back = np.flatnonzero(np.diff(values) < 0)
@@ -67,7 +69,7 @@ def first_restart(values: np.ndarray) -> int | None:
     start = 0
     for k in back.tolist():
         rose = values[k] - values[start]
-        if not rose > 0 or values[k] - values[k + 1] < 0.5 * rose:
+        if not rose > 0 or values[k] - values[k + 1] < 0.5 * rose or values[k + 1] != values[0]:
             return None
         start = k + 1
     return int(back[0]) + 1
