@@ -666,7 +666,7 @@ def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int
             loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
     values, readings = loaded
     if header is None:
-        _first_line_in_scale(path, values, head[0])
+        _first_line_in_scale(path, values[:, [i for i in range(width) if i not in clocks]], head[0])
     names = _column_names(header, width, skipped=clocks)
     content = _new_content()
     if not odd_breaks:  # rates_stated counts lines as CR and LF end them
@@ -712,9 +712,10 @@ number written above the samples (a rate, a count: ``25600`` above values of a f
 
 def _first_line_in_scale(path: Path, values: np.ndarray, first: tuple[int, str]) -> None:
     """A DataError where the first line of a file without a header holds a value :data:`FIRST_LINE_SCALE` times
-    the largest of its column below it, as a logger's rate or sample count written above the samples does (read as
-    a sample, it passed every check: helper-95)."""
-    if values.shape[0] < 3:
+    the largest of its column below it (``values``: the numeric columns; a clock column's values are unset), as
+    a logger's rate or sample count written above the samples does (read as a sample, it passed every check:
+    helper-95)."""
+    if values.shape[0] < 3 or values.shape[1] == 0:
         return
     with np.errstate(invalid="ignore"):
         below = np.max(np.abs(values[1:]), axis=0)
