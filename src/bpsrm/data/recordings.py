@@ -629,9 +629,17 @@ def _mended(text: str, sniffed: list[tuple[int, str]], layout: TableLayout | Non
     """``text`` with what stands above its table mended, and what was done; None where nothing is to mend. A row of
     units goes into the names above it (:func:`~bpsrm.data.text_head.with_units`); a title or metadata above the
     table (:func:`~bpsrm.data.text_head.head_end`) is read as comments."""
-    if layout is not None and layout.units:
-        number, line = sniffed[1]
-        return with_units(text, sniffed, layout), f"line {number} ({line[:40]!r}) was read as the units of the columns"
+    if layout is not None and layout.units and layout.names is not None:
+        number, line = sniffed[layout.names + 1]
+        how = f"line {number} ({line[:40]!r}) was read as the units of the columns"
+        above = sniffed[layout.names][0] - 1
+        if above:
+            how += (
+                "; line 1 above their names was read as a comment"
+                if above == 1
+                else (f"; lines 1 to {above} above their names were read as comments")
+            )
+        return with_units(text, sniffed, layout), how
     top = head_end(layout)
     if top is None:
         return None

@@ -40,16 +40,19 @@ class TableLayout(NamedTuple):
     names: int | None
     """The line of column names right above it (as many names as the rows have values), or None."""
     units: bool
-    """Whether the line of names stands above another line of as many names, the first line of the file: the
-    lower one a row of units."""
+    """Whether the line of names stands above a row of units (as many fields, one of them a common unit), right
+    above the rows."""
     width: int
     """Values in each row."""
     sep: str | None
     """The separator of the rows (None: spaces)."""
     named: int | None
-    """Where the line right above the rows is no line of names but might name the columns (it starts with a name
-    and splits into at least as many fields, or it is the file's first line: a header with spaces in a file split
-    at spaces, a column without values), how many fields it splits into; else None."""
+    """Where the line right above the rows is no line of names but might name the columns (it holds names only, or
+    starts with a name and splits into at least as many fields, or it is the file's first line: a header with
+    spaces in a file split at spaces, a column without values), how many fields it splits into; else None."""
+    clear: bool = True
+    """Whether it is known which line names the columns: not so where the line of names right above the rows has
+    another line of as many names right above it, unless the lower one is a row of units."""
 
 
 def table_layout(lines: list[tuple[int, str]], decimal_comma: bool) -> TableLayout | None:
@@ -88,21 +91,34 @@ def table_layout(lines: list[tuple[int, str]], decimal_comma: bool) -> TableLayo
         return None
     lvm = names(first - 1) == width + 1 and split_fields(lines[first - 1][1], sep)[-1].lower() == "comment"
     header = first - 1 if names(first - 1) == width or lvm else None  # LVM names a last column Comment, left empty
-    units = header == 1 and names(0) == width and _unit_row(lines[1][1], sep)
+    two = (  # two lines of as many names, one under the other (a one-column table's header may go: no harm)
+        width > 1
+        and header is not None
+        and header >= 1
+        and names(header - 1) == width
+        and lines[header][0] == lines[header - 1][0] + 1
+        and all(split_fields(lines[header - 1][1], sep))
+    )
+    units = two and _unit_row(lines[first - 1][1], sep)  # names above a row of units, a title perhaps above them
+    header = first - 2 if units else header
     above = named(first - 1)
     maybe_header = (
         header is None
-        and width > 1
-        and above is not None
-        and above >= width
         and rate_statement(lines[first - 1][1]) is None
+        and width > 1
+        and (names(first - 1) is not None or (above is not None and above >= width))
     )
-    return TableLayout(first, header, units, width, sep, above if maybe_header or first == 1 else None)
+    # Two lines of as many names that are no names above units (a title above names, names above units not known
+    # as such, a placeholder row NA,NA): which line names the columns is not known, and nothing is read past.
+    clear = units or not two
+    first_line = first == 1 and rate_statement(lines[0][1]) is None  # one line above the rows, no rate stated
+    return TableLayout(first, header, units, width, sep, above if maybe_header or first_line else None, clear)
 
 
 _UNITS = {
     "s", "sec", "ms", "us", "µs", "μs", "min", "h", "g", "m/s^2", "m/s²", "m/s2", "mm/s", "in/s", "ips", "m/s", "mm",
     "um", "µm", "μm", "mil", "v", "mv", "pa", "kpa", "n", "°c", "c", "°f", "k", "%", "hz", "khz", "rpm", "db", "a",
+    "seconds", "second", "secs", "volt", "volts", "counts", "m/s/s", "gs",
 }  # fmt: skip
 
 
@@ -118,7 +134,7 @@ def head_end(layout: TableLayout | None) -> int | None:
     first data lines), where the lines above it can be read as comments; None where there are none, or the line
     above the names is a row of units (whose time unit would be lost), or the one line above the rows names
     another number of columns (a header to mend, not a head)."""
-    if layout is None or layout.units:
+    if layout is None or layout.units or not layout.clear:
         return None
     top = layout.names if layout.names is not None else layout.first_row
     return None if top == 0 or layout.named is not None else top
@@ -129,8 +145,8 @@ def layout_hint(lines: list[tuple[int, str]], layout: TableLayout | None) -> str
     stands above it)."""
     if layout is None:
         return ""
-    if layout.units:
-        number, line = lines[1]
+    if layout.units and layout.names is not None:
+        number, line = lines[layout.names + 1]
         return (
             f"; line {number} ({line[:40]!r}) stands between the column names and the numbers: a row of units? "
             "Mark it as a comment (# first) or remove it"
@@ -165,19 +181,22 @@ def comment_out(text: str, lines: int) -> str:
 
 
 def with_units(text: str, lines: list[tuple[int, str]], layout: TableLayout) -> str:
-    """``text`` whose row of units (``layout.units``: the second of the first data ``lines``, under the names) is
-    made a comment and whose names carry their units as a header names them: ``time [ms]``, or ``time_ms`` in a
-    file split at spaces (brackets around a unit dropped; a column without a unit keeps its name)."""
-    names = split_fields(lines[0][1], layout.sep)
-    units = [unit.strip("[]() ") for unit in split_fields(lines[1][1], layout.sep)]
+    """``text`` whose row of units (``layout.units``: the line under the names, right above the rows) becomes the
+    header, the names carrying their units as a header names them (``time [ms]``, or ``time_ms`` in a
+    file split at spaces; brackets around a unit dropped; a column without a unit, or whose name ends in one in
+    brackets, keeps its name), and whose line of names becomes a comment above it: each line where it was, and
+    no comment below the header (which would send the whole file to the line-by-line reader)."""
+    assert layout.names is not None
+    names_line, (units_at, units_line) = lines[layout.names][1], lines[layout.names + 1]
+    names = split_fields(names_line, layout.sep)
+    units = [unit.strip("[]() ") for unit in split_fields(units_line, layout.sep)]
     named = [
-        (f"{n}_{u}" if layout.sep is None else f"{n} [{u}]") if u else n for n, u in zip(names, units, strict=True)
+        (f"{n}_{u}" if layout.sep is None else f"{n} [{u}]") if u and not _BRACKETED.search(n) else n
+        for n, u in zip(names, units, strict=True)
     ]
     header = (layout.sep or "  ").join(named)
-    return _replace_lines(
-        text,
-        lines[1][0],
-        lambda number, line: header if number == lines[0][0] else "#" + line if number == lines[1][0] else line,
+    return _replace_lines(  # a title above, the names made comments, the units line the header: no comment below
+        text, units_at, lambda number, line: header if number == units_at else "#" + line
     )
 
 
@@ -196,6 +215,7 @@ def _replace_lines(text: str, lines: int, replace: Callable[[int, str], str]) ->
 
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+_BRACKETED = re.compile(r"[\[(][^\])]*[\])]\s*$")  # a name that ends in its unit: "Time (s)", "acc [g]"
 
 _RATE_NAMES = r"sample[ _]?rate|sampling[ _]?(?:rate|frequency|freq)|sample[ _]?frequency|scan[ _]?rate|fs|sr"
 _STEP_NAMES = (
@@ -212,6 +232,7 @@ _STATEMENT = re.compile(
     re.IGNORECASE,
 )
 _SHORT_NAMES = ("fs", "sr", "dt")  # stated with ":" or "=" only: "fs 1" or "dt,5" may be anything
+_SHORT_SPELLINGS = ("fs", "Fs", "FS", "sr", "SR", "dt")  # "dT" or "DT": a difference of temperatures
 
 
 def rate_statement(line: str) -> float | None:
@@ -226,8 +247,8 @@ def rate_statement(line: str) -> float | None:
     match = _STATEMENT.match(text)
     if match is None:
         return None
-    name = (match["rate"] or match["step"]).lower()
-    if name in _SHORT_NAMES and match["sep"] not in (":", "="):
+    name = match["rate"] or match["step"]
+    if name.lower() in _SHORT_NAMES and (match["sep"] not in (":", "=") or name not in _SHORT_SPELLINGS):
         return None
     value = float(match["value"])
     written = [u.lower().replace(" ", "") for u in (match["suffix_unit"], match["named_unit"], match["unit"]) if u]
