@@ -1142,20 +1142,29 @@ def test_cwru_to_recording_keeps_the_first_or_the_last_seconds(cwru_root, tmp_pa
 
 
 @pytest.mark.parametrize(
-    "above", ["", "# exported by the logger\n% units: g\n\n", "Logger export\nSample Rate,25600\nChannels,1\n\n"]
+    ("above", "header", "channel"),
+    [
+        ("", "time_s,acc", "acc"),
+        ("# exported by the logger\n% units: g\n\n", "time_s,acc", "acc"),
+        ("Logger export\nSample Rate,25600\nChannels,1\n\n", "time_s,acc", "acc"),
+        ("Run 3\n", "time,acc\ns,g", "acc [g]"),
+    ],
+    ids=["plain", "comments above", "metadata above", "units row"],
 )
-def test_a_long_csv_is_read_without_a_python_object_per_line(tmp_path: Path, above: str) -> None:
+def test_a_long_csv_is_read_without_a_python_object_per_line(tmp_path: Path, above: str, header: str, channel: str):
     """Ten minutes at 25.6 kHz in a 150 MB CSV took 4.1 GB to predict on (helper-86): the reader kept a tuple and a
     string per line. Its memory at the peak is now a few times the file's, with comments above the header too:
     7.0 times until 2026-12-07 (the text copied into a StringIO for the first lines and for numpy's reader, at 4
     bytes a character), 4.0 times since; and with metadata above the table, read as comments after the file is
-    refused at them (13.4 times in 2a70a28, helper-96: every line held before the refusal at line 2)."""
+    refused at them (13.4 times in 2a70a28, helper-96: every line held before the refusal at line 2); and with a
+    row of units under the names (13.2 times in 983438c, helper-97: a comment under the header sent the file to the
+    line-by-line reader)."""
     import tracemalloc
 
     x = np.random.default_rng(0).normal(size=200_000)
     path = tmp_path / "long.csv"
     rows = "\n".join(f"{i / 25_600:.10g},{v:.6g}" for i, v in enumerate(x))
-    path.write_text(f"{above}time_s,acc\n{rows}\n")
+    path.write_text(f"{above}{header}\n{rows}\n")
     read_recording(path)  # imports and caches, outside the measurement
     tracemalloc.start()
     try:
@@ -1163,7 +1172,7 @@ def test_a_long_csv_is_read_without_a_python_object_per_line(tmp_path: Path, abo
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert recording.sample_rate_hz == pytest.approx(25_600) and recording.channel == "acc"
+    assert recording.sample_rate_hz == pytest.approx(25_600) and recording.channel == channel
     np.testing.assert_allclose(recording.signal, x, rtol=1e-5, atol=1e-6)  # 6 significant digits in the file
     size = path.stat().st_size
     assert peak < 5 * size, f"{peak / 1e6:.1f} MB at the peak for a {size / 1e6:.1f} MB file"
@@ -1624,24 +1633,3 @@ def test_the_first_line_check_reads_no_clock_column(tmp_path: Path, monkeypatch)
     path.write_text("".join(f"12:00:00.{i:03d} {i % 5}.5\n" for i in range(200)))
     recording = read_recording(path)
     assert recording.sample_rate_hz == pytest.approx(1000.0) and recording.signal.size == 200
-
-
-def test_a_long_csv_with_a_row_of_units_is_read_in_a_few_times_its_size(tmp_path: Path) -> None:
-    """helper-97: a row of units made a comment under the header sent the file to the line-by-line reader, 13.2
-    times the file at the peak; the names are now the comment, above the header made of the units line."""
-    import tracemalloc
-
-    x = np.random.default_rng(0).normal(size=200_000)
-    path = tmp_path / "units.csv"
-    path.write_text("Run 3\ntime,acc\ns,g\n" + "\n".join(f"{i / 25_600:.10g},{v:.6g}" for i, v in enumerate(x)) + "\n")
-    read_recording(path)
-    tracemalloc.start()
-    try:
-        recording = read_recording(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert recording.sample_rate_hz == pytest.approx(25_600) and recording.channel == "acc [g]"
-    assert peak < 5 * path.stat().st_size, (
-        f"{peak / 1e6:.1f} MB at the peak for a {path.stat().st_size / 1e6:.1f} MB file"
-    )

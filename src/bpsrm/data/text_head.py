@@ -183,15 +183,17 @@ def comment_out(text: str, lines: int) -> str:
 def with_units(text: str, lines: list[tuple[int, str]], layout: TableLayout) -> str:
     """``text`` whose row of units (``layout.units``: the line under the names, right above the rows) becomes the
     header, the names carrying their units as a header names them (``time [ms]``, or ``time_ms`` in a
-    file split at spaces; brackets around a unit dropped; a column without a unit, or whose name ends in one in
-    brackets, keeps its name), and whose line of names becomes a comment above it: each line where it was, and
-    no comment below the header (which would send the whole file to the line-by-line reader)."""
+    file split at spaces; brackets around a unit dropped; a column without a unit, or whose name ends in one, in
+    brackets or after ``_``, keeps its name), and whose line of names becomes a comment above it: each line where
+    it was, and no comment below the header (which would send the whole file to the line-by-line reader)."""
     assert layout.names is not None
     names_line, (units_at, units_line) = lines[layout.names][1], lines[layout.names + 1]
     names = split_fields(names_line, layout.sep)
     units = [unit.strip("[]() ") for unit in split_fields(units_line, layout.sep)]
     named = [
-        (f"{n}_{u}" if layout.sep is None else f"{n} [{u}]") if u and not _BRACKETED.search(n) else n
+        (f"{n}_{u}" if layout.sep is None else f"{n} [{u}]")
+        if u and not _BRACKETED.search(n) and not n.lower().endswith(f"_{u.lower()}")
+        else n
         for n, u in zip(names, units, strict=True)
     ]
     header = (layout.sep or "  ").join(named)
