@@ -38,7 +38,8 @@ class TableLayout(NamedTuple):
     first_row: int
     """The table's first row of numbers."""
     names: int | None
-    """The line of column names right above it (as many names as the rows have values), or None."""
+    """The line of column names (as many names as the rows have values), right above the rows or above their row
+    of units; or None."""
     units: bool
     """Whether the line of names stands above a row of units (as many fields, one of them a common unit), right
     above the rows."""
