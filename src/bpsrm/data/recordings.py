@@ -84,7 +84,9 @@ from .clock_column import ClockKind, clock_kind, clock_times, read_column, read_
 from .cwru import CWRU_RECORDS, RPM_NAME, drive_end_variable, record_rpm, record_sample_rate
 from .matfile import MAT_NUMERIC_CLASSES, MAX_VARIABLE_BYTES, Mat5, MatError
 from .resampling import resample  # re-exported: recordings' readers and resample went together
+from .text_fields import LINE_END, lvm_comment_column
 from .text_fields import field_kind as _field_kind
+from .text_fields import lines as text_lines
 from .text_fields import number as _number
 from .text_fields import split_fields as _split
 from .text_head import TableLayout, comment_out, head_end, layout_hint, rates_stated, table_layout, with_units
@@ -150,6 +152,7 @@ class _Content:
     skipped: dict[str, str]  # variables that are not channels -> why (shown as "name (why)")
     time_names: set[str] = dataclasses.field(default_factory=set)  # every column of times (none is a channel)
     clock_problem: str | None = None  # why a clock column states no times, where no other column gives them
+    bare_times: set[str] = dataclasses.field(default_factory=set)  # where the rates of time columns without a unit
     uneven_times: list[tuple[str, float, float]] = dataclasses.field(default_factory=list)
     """Each time column that states no rate: what is wrong with it, its mean rate, and that rate's uncertainty."""
     physical: bool = True  # the samples in the sensor's unit (False: fractions of a .wav's full scale)
@@ -221,7 +224,8 @@ def read_recording(
     if given_rate is not None:
         if stated and not any(_same_rate(given_rate, value) for value, _ in stated):
             said = " and ".join(f"{value:.10g} Hz ({where})" for value, where in stated)
-            hint = next((h for h in (_scale_hint(given_rate, value, where) for value, where in stated) if h), None)
+            hints = (_scale_hint(given_rate, value, where, where in content.bare_times) for value, where in stated)
+            hint = next((h for h in hints if h), None)
             raise DataError(
                 f"{path}: the file says {said} but a sample rate of {given_rate:.10g} Hz was given; they should "
                 f"agree within {_RATE_TOLERANCE:.1%}. "
@@ -414,12 +418,11 @@ def _same_rate(a: float, b: float) -> bool:
     return abs(a - b) <= _RATE_TOLERANCE * max(a, b)
 
 
-def _scale_hint(given: float, stated: float, where: str) -> str | None:
-    """What to do where a rate given is a thousand or a million times the one a time column states (its times in
-    milliseconds or microseconds, with no unit in its name), or a thousandth of the file's (kHz given for Hz)."""
-    name = where[len("time column '") : -1] if where.startswith("time column '") else ""
-    named = _TIME_NAME.match(name)
-    if named is not None and not any(named.groups()):  # a time column with no unit in its name
+def _scale_hint(given: float, stated: float, where: str, bare: bool) -> str | None:
+    """What to do where a rate given is a thousand or a million times the one a time column states whose name
+    holds no unit (``bare``: its times in milliseconds or microseconds?), or a thousandth of the file's (kHz given
+    for Hz)."""
+    if bare:
         for factor, unit, names in (
             (1e3, "milliseconds", "'time_ms' or 'Time [ms]'"),
             (1e6, "microseconds", "'time_us'"),
@@ -674,7 +677,7 @@ def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int
             loaded = _parse_rows(path, lines, sep, decimal_comma, width, header, clocks)
     values, readings = loaded
     if header is None:
-        _first_line_in_scale(path, values[:, [i for i in range(width) if i not in clocks]], head[0])
+        _first_line_in_scale(path, values, [i for i in range(width) if i not in clocks], head[0])
     names = _column_names(header, width, skipped=clocks)
     content = _new_content()
     if not odd_breaks:  # rates_stated counts lines as CR and LF end them
@@ -698,6 +701,8 @@ def _read_table(path: Path, text: str, odd_breaks: bool, sniffed: list[tuple[int
         if unit is not None and is_time_axis(seconds):
             times.append((name, seconds))  # a further column named like time is a channel, as a temperature "T"
             content.time_names.add(name)
+            if not any(unit.groups()):
+                content.bare_times.add(_time_where(name))
             named_time = True
             continue
         restart = first_restart(seconds) if unit is not None else None
@@ -718,23 +723,22 @@ FIRST_LINE_SCALE = 1000.0
 number written above the samples (a rate, a count: ``25600`` above values of a few g) rather than a sample."""
 
 
-def _first_line_in_scale(path: Path, values: np.ndarray, first: tuple[int, str]) -> None:
+def _first_line_in_scale(path: Path, values: np.ndarray, columns: list[int], first: tuple[int, str]) -> None:
     """A DataError where the first line of a file without a header holds a value :data:`FIRST_LINE_SCALE` times
-    the largest of its column below it (``values``: the numeric columns; a clock column's values are unset), as
-    a logger's rate or sample count written above the samples does (read as a sample, it passed every check:
-    helper-95)."""
-    if values.shape[0] < 3 or values.shape[1] == 0:
+    the largest of its column below it, in one of the numeric ``columns`` (a clock column's values are unset), as a
+    logger's rate or sample count written above the samples does (read as a sample, it passed every check:
+    helper-95). Each column's largest magnitude is read off its maximum and minimum: no copy of the values."""
+    if values.shape[0] < 3:
         return
-    with np.errstate(invalid="ignore"):
-        below = np.max(np.abs(values[1:]), axis=0)
-        out = (np.abs(values[0]) > FIRST_LINE_SCALE * below) & (below > 0) & np.isfinite(below)
-    if np.any(out):
-        column = int(np.flatnonzero(out)[0])
-        raise DataError(
-            f"{path}: line {first[0]} holds {values[0, column]:.6g}, more than {FIRST_LINE_SCALE:g} times the "
-            f"largest value below it ({below[column]:.6g}): a number written above the samples (a rate, a count) "
-            f"rather than a sample? Mark it as a comment (# first) or remove it: {first[1][:80]!r}"
-        )
+    for column in columns:
+        below = values[1:, column]
+        largest = max(float(below.max()), -float(below.min()))
+        if largest > 0 and math.isfinite(largest) and abs(values[0, column]) > FIRST_LINE_SCALE * largest:
+            raise DataError(
+                f"{path}: line {first[0]} holds {values[0, column]:.6g}, more than {FIRST_LINE_SCALE:g} times the "
+                f"largest value below it ({largest:.6g}): a number written above the samples (a rate, a count) "
+                f"rather than a sample? Mark it as a comment (# first) or remove it: {first[1][:80]!r}"
+            )
 
 
 def _header(path: Path, head: list[tuple[int, str]], sep: str | None, decimal_comma: bool) -> list[str] | None:
@@ -744,8 +748,8 @@ def _header(path: Path, head: list[tuple[int, str]], sep: str | None, decimal_co
         return None
     if len(head) < 2:
         raise DataError(f"{path}: a header line and no data lines, expected numeric columns")
-    if len(first) > 1 and first[-1].lower() == "comment" and len(_split(head[1][1], sep)) == len(first) - 1:
-        return first[:-1]  # LabVIEW's LVM names a last column "Comment" that its rows leave empty
+    if lvm_comment_column(first, len(_split(head[1][1], sep))):
+        return first[:-1]
     return first
 
 
@@ -778,6 +782,11 @@ def _column_names(header: list[str] | None, width: int, skipped: Container[int])
     return names
 
 
+def _time_where(name: str) -> str:
+    """Where a rate a time column states is said to come from."""
+    return f"time column {name!r}"
+
+
 def _take_time_columns(content: _Content, times: list[tuple[str, np.ndarray]]) -> None:
     """What the file's time axes say of the rate: every rate stated counts (two that disagree leave the rate to the
     caller, as any two rates a file states do), and every time axis that states none must agree with the rate read
@@ -786,7 +795,7 @@ def _take_time_columns(content: _Content, times: list[tuple[str, np.ndarray]]) -
     for name, seconds in times:
         rate = rate_from_times(seconds)
         if rate is not None:
-            content.rates.append((rate, f"time column {name!r}"))
+            content.rates.append((rate, _time_where(name)))
         else:
             content.uneven_times.append(uneven_times(name, seconds))
     if times:
@@ -858,28 +867,17 @@ def _data_lines(text: str, odd_breaks: bool, few: bool = False) -> Iterator[tupl
     rare enough to be split the costly way where ``odd_breaks`` says the text holds them). With ``few`` (the
     first lines only are read) the lines are cut from ``text`` as they are asked for, without the copy of the
     whole text that a StringIO makes (4 bytes a character); the StringIO is the quicker for all lines."""
-    lines: Any = text.splitlines() if odd_breaks else _lines(text) if few else io.StringIO(text, newline=None)
+    lines: Any = text.splitlines() if odd_breaks else text_lines(text) if few else io.StringIO(text, newline=None)
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if stripped and not stripped.startswith(("#", "%")):
             yield number, stripped
 
 
-def _lines(text: str) -> Iterator[str]:
-    """The lines of ``text``, each ended by LF, CR LF or CR (not included), cut from it one at a time."""
-    start = 0
-    for end in _LINE_END.finditer(text):
-        yield text[start : end.start()]
-        start = end.end()
-    if start < len(text):
-        yield text[start:]
-
-
 _ODD_BREAKS = "\f\v\x1c\x1d\x1e\x85\u2028\u2029"
 """The line boundaries of ``str.splitlines`` other than LF and CR, which numpy's reader does not split at (looked
 for one by one: ``str.__contains__`` is some ten times quicker than a regular expression's class)."""
 _COMMENT_LINE = re.compile(r"^[ \t]*[#%]", re.MULTILINE)
-_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 _Loaded = tuple[np.ndarray, dict[int, np.ndarray]]
@@ -992,7 +990,7 @@ def _line_offset(text: str, lines: int) -> int:
     """The position in ``text`` where its line ``lines + 1`` starts (0 for ``lines == 0``)."""
     offset = 0
     for _ in range(lines):
-        found = _LINE_END.search(text, offset)
+        found = LINE_END.search(text, offset)
         if found is None:
             return len(text)
         offset = found.end()

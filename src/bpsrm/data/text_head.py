@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import NamedTuple
 
-from .text_fields import field_kind, number, split_fields
+from .text_fields import LINE_END, field_kind, lvm_comment_column, number, split_fields
+from .text_fields import lines as text_lines
 
 __all__ = [
     "TableLayout",
@@ -90,8 +91,8 @@ def table_layout(lines: list[tuple[int, str]], decimal_comma: bool) -> TableLayo
     first = next((i for i, (_, line) in enumerate(lines) if row(line)), 0)
     if first == 0 or not all(row(line) for _, line in lines[first:]) or any(named(i) is None for i in range(first)):
         return None
-    lvm = names(first - 1) == width + 1 and split_fields(lines[first - 1][1], sep)[-1].lower() == "comment"
-    header = first - 1 if names(first - 1) == width or lvm else None  # LVM names a last column Comment, left empty
+    lvm = lvm_comment_column(split_fields(lines[first - 1][1], sep), width) and names(first - 1) is not None
+    header = first - 1 if names(first - 1) == width or lvm else None
     two = (  # two lines of as many names, one under the other (a one-column table's header may go: no harm)
         width > 1
         and header is not None
@@ -176,9 +177,9 @@ def layout_hint(lines: list[tuple[int, str]], layout: TableLayout | None) -> str
     return hint
 
 
-def comment_out(text: str, lines: int) -> str:
-    """``text`` with its first ``lines`` lines made comments (``#`` put first), each line where it was."""
-    return _replace_lines(text, lines, lambda number, line: "#" + line)
+def comment_out(text: str, count: int) -> str:
+    """``text`` with its first ``count`` lines made comments (``#`` put first), each line where it was."""
+    return _replace_lines(text, count, lambda number, line: "#" + line)
 
 
 def with_units(text: str, lines: list[tuple[int, str]], layout: TableLayout) -> str:
@@ -203,21 +204,22 @@ def with_units(text: str, lines: list[tuple[int, str]], layout: TableLayout) -> 
     )
 
 
-def _replace_lines(text: str, lines: int, replace: Callable[[int, str], str]) -> str:
-    """``text`` with each of its first ``lines`` lines (numbered from 1, their line ends kept) replaced."""
+def _replace_lines(text: str, count: int, replace: Callable[[int, str], str]) -> str:
+    """``text`` with each of its first ``count`` lines (numbered from 1, their line ends kept) replaced."""
     head: list[str] = []
     rest = 0
-    for at, match in enumerate(_LINE.finditer(text), start=1):
-        if at > lines or not match.group(0):
+    for at, end in enumerate(LINE_END.finditer(text), start=1):
+        if at > count:
             break
-        line = match.group(0)
-        body = line.rstrip("\r\n")
-        head.append(replace(at, body) + line[len(body) :])
-        rest = match.end()
+        head.append(replace(at, text[rest : end.start()]) + end.group(0))
+        rest = end.end()
+    else:
+        if rest < len(text) and len(head) < count:  # a last line without an end
+            head.append(replace(len(head) + 1, text[rest:]))
+            rest = len(text)
     return "".join(head) + text[rest:]
 
 
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 _BRACKETED = re.compile(r"[\[(][^\])]*[\])]\s*$")  # a name that ends in its unit: "Time (s)", "acc [g]"
 
 _RATE_NAMES = r"sample[ _]?rate|sampling[ _]?(?:rate|frequency|freq)|sample[ _]?frequency|scan[ _]?rate|fs|sr"
@@ -246,8 +248,7 @@ def rate_statement(line: str) -> float | None:
     at its end (a spreadsheet's empty cells); ``fs``, ``sr`` and ``dt`` only with ``:`` or ``=``; a value written
     once per channel (LVM's ``Delta_X``) must be the same in every one; units written twice must agree. A rate is
     in Hz and a step in seconds where no unit is written."""
-    text = line.strip().lstrip("#%").strip().replace('"', "").rstrip(",;\t ")
-    match = _STATEMENT.match(text)
+    match = _STATEMENT.match(_statement_text(line))
     if match is None:
         return None
     name = match["rate"] or match["step"]
@@ -267,19 +268,18 @@ def rate_statement(line: str) -> float | None:
     return rate if math.isfinite(rate) and rate > 0 else None
 
 
-def rates_stated(text: str, lines: int) -> list[tuple[float, str]]:
-    """The rates stated by the first ``lines`` lines of ``text`` (:func:`rate_statement`), each with where: ``line
+def rates_stated(text: str, count: int) -> list[tuple[float, str]]:
+    """The rates stated by the first ``count`` lines of ``text`` (:func:`rate_statement`), each with where: ``line
     3 ('Sample rate: 25600 Hz')``."""
     stated = []
-    for number_, line in zip(range(1, lines + 1), _head_lines(text), strict=False):
+    for at, line in zip(range(1, count + 1), text_lines(text), strict=False):
         rate = rate_statement(line)
         if rate is not None:
-            stated.append((rate, f"line {number_} ({line.strip().lstrip('#%').strip()[:40]!r})"))
+            stated.append((rate, f"line {at} ({_statement_text(line)[:40]!r})"))
     return stated
 
 
-def _head_lines(text: str) -> Iterator[str]:
-    for match in _LINE.finditer(text):
-        if not match.group(0):
-            return
-        yield match.group(0).rstrip("\r\n")
+def _statement_text(line: str) -> str:
+    """``line`` as :func:`rate_statement` reads it: without a comment's ``#`` or ``%``, quotes, and separators at
+    its end (a spreadsheet's empty cells)."""
+    return line.strip().lstrip("#%").strip().replace('"', "").rstrip(",;\t ")
