@@ -9,12 +9,14 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bpsrm.docgen import cli_reference, config_fields, config_reference
 from bpsrm.engine.config import Config
+from command_server import CommandServer, served
 from conftest import REPO
 
 DOCS = REPO / "docs"
@@ -56,12 +58,20 @@ def _worktree(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def command_server() -> Iterator[CommandServer]:
+    server = CommandServer(_env())
+    yield server
+    server.close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
-def test_every_code_block_of_a_page_runs(page: Path, tmp_path: Path) -> None:
+def test_every_code_block_of_a_page_runs(page: Path, tmp_path: Path, command_server: CommandServer) -> None:
     """bash blocks run line by line (a trailing backslash continues a line) from the repository root (a view of
     it with its own runs/, :func:`_worktree`); python blocks run in one namespace per page, in order, after the
-    page's bash blocks."""
+    page's bash blocks. A line that runs bpsrm or a script of scripts/ runs in a process forked from one that has
+    imported them (:mod:`command_server`), any other in bash."""
     if "../shared/data" in page.read_text() and not _shared_data_available():
         pytest.skip("this page's commands read ../shared/data")
     root = _worktree(tmp_path)
@@ -70,9 +80,12 @@ def test_every_code_block_of_a_page_runs(page: Path, tmp_path: Path) -> None:
             command = command.strip()
             if not command or command.startswith("#"):
                 continue
-            result = subprocess.run(
-                ["bash", "-c", command], cwd=root, env=_env(), capture_output=True, text=True, timeout=600
-            )
+            if served(command):
+                result = command_server.run(command, root, timeout=600)
+            else:
+                result = subprocess.run(
+                    ["bash", "-c", command], cwd=root, env=_env(), capture_output=True, text=True, timeout=600
+                )
             assert result.returncode == 0, f"{page.name}: {command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     namespace: dict[str, object] = {"__name__": "__docs__"}
     cwd = os.getcwd()
@@ -213,3 +226,50 @@ def test_the_own_data_page_shows_the_config_files_it_names() -> None:
         named = (DOCS / "examples" / name).read_text()
         assert f"[`docs/examples/{name}`](../examples/{name})" in page.read_text()
         assert block == "".join(line for line in named.splitlines(keepends=True) if not line.startswith("#"))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("bpsrm train configs/cwru.yaml --out runs/x", True),
+        (".venv/bin/bpsrm --version", True),
+        ("python scripts/final_runs.py runs/cv/cv.json --seeds 0", True),
+        ('bpsrm train configs/cwru.yaml "data.options.load=[0, 1]"', True),
+        ("bpsrm adapt runs/x/best.pt ../shared/data/cwru/2HP/*.mat", True),
+        ("cat runs/x/matrix.md", False),
+        ("bpsrm eval runs/x/best.pt | head", False),
+        ("bpsrm eval runs/x/best.pt > out.json", False),
+        ("OMP_NUM_THREADS=1 bpsrm demo", False),
+        ("bpsrm train $(cat config) --out x", False),
+        ("python -c 'print(1)'", False),
+        ("bpsrm-other train", False),
+    ],
+)
+def test_the_command_server_takes_only_lines_of_one_program(line: str, expected: bool) -> None:
+    assert served(line) is expected
+
+
+@pytest.mark.slow
+def test_a_served_line_ends_as_it_ends_in_bash(tmp_path: Path, command_server: CommandServer) -> None:
+    """The same status, output and error as bash's process of its own, for a line that succeeds, one argparse
+    refuses, one bpsrm refuses (after bash expanded its glob) and a script's; a line past its timeout is killed."""
+    root = _worktree(tmp_path)
+    (root / "runs" / "a.pt").write_bytes(b"not a checkpoint")
+    lines = [
+        "bpsrm --version",
+        "bpsrm no-such-command",
+        "bpsrm eval runs/*.pt",
+        "python scripts/results_table.py --no-such-option",
+    ]
+    answers = {}
+    for line in lines:
+        assert served(line)
+        in_bash = subprocess.run(["bash", "-c", line], cwd=root, env=_env(), capture_output=True, text=True)
+        here = command_server.run(line, root, timeout=120)
+        assert (here.returncode, here.stdout, here.stderr) == (in_bash.returncode, in_bash.stdout, in_bash.stderr)
+        answers[line] = here
+    assert [answers[line].returncode for line in lines] == [0, 2, 1, 2]
+    assert "runs/a.pt" in answers["bpsrm eval runs/*.pt"].stderr  # the glob reached bpsrm expanded
+    with pytest.raises(subprocess.TimeoutExpired):
+        command_server.run("bpsrm train configs/cwru.yaml data.root=../shared/data --out runs/t", root, timeout=1)
+    assert command_server.run("bpsrm --version", root, timeout=120).returncode == 0  # it serves on
