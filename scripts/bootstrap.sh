@@ -40,6 +40,8 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   # without their declared dependencies (torchvision and torchaudio do not import beside this torch build, and
   # their neurons need neither; loguru, nir and nirtorch are in the dev extra).
   "$venv/bin/python" -m pip install --quiet --no-compile --no-deps -c constraints.txt spikingjelly norse
+  # The MathJax files of the docs site, without jupyter-server and its dependencies (pyproject.toml, extra "site").
+  "$venv/bin/python" -m pip install --quiet --no-compile --no-deps -c constraints.txt jupyter-server-mathjax
   site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
   "$venv/bin/python" -m compileall -q -j 0 "$site" > /dev/null || true
   echo "$want" > "$stamp"

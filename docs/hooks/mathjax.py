@@ -14,7 +14,10 @@ from pathlib import Path
 def _mathjax_folder() -> Path:
     spec = importlib.util.find_spec("jupyter_server_mathjax")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the docs need jupyter-server-mathjax (pip install -e '.[docs]')")
+        raise RuntimeError(
+            "the docs need jupyter-server-mathjax (pip install -e '.[docs]', or only its files: "
+            "pip install --no-deps jupyter-server-mathjax)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
