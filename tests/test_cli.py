@@ -31,6 +31,27 @@ def test_bad_epochs_is_refused(capsys) -> None:
     assert "expected a whole number >= 1, got '0'" in capsys.readouterr().err
 
 
+def test_the_console_script_freezes_what_the_command_left_then_exits_with_its_status(monkeypatch) -> None:
+    """The `bpsrm` script and ``python -m bpsrm`` end through bpsrm.cli.console: main's status, after gc.freeze
+    (the interpreter's last collections would walk every object torch left, benchmarks/command_exit.py)."""
+    import gc
+    import importlib.metadata
+
+    import bpsrm.cli
+    from conftest import REPO
+
+    calls: list[str] = []
+    monkeypatch.setattr(bpsrm.cli, "main", lambda: calls.append("main") or 3)
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    with pytest.raises(SystemExit) as ended:
+        bpsrm.cli.console()
+    assert ended.value.code == 3 and calls == ["main", "freeze"]
+    assert '[project.scripts]\nbpsrm = "bpsrm.cli:console"\n' in (REPO / "pyproject.toml").read_text()
+    (installed,) = importlib.metadata.entry_points(group="console_scripts", name="bpsrm")
+    assert installed.value == "bpsrm.cli:console"  # the script this environment runs
+    assert "console()" in (REPO / "src" / "bpsrm" / "__main__.py").read_text()
+
+
 @pytest.mark.slow
 def test_demo_one_epoch_writes_a_run_folder(tmp_path) -> None:
     out = tmp_path / "run"
