@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
+import select
 import subprocess
 import sys
 import time
@@ -59,25 +59,25 @@ class CommandServer:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.process = subprocess.Popen(
-            [sys.executable, __file__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            text=True,
-            bufsize=1,
+            [sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
-        self._selector = selectors.DefaultSelector()
         assert self.process.stdout is not None
-        self._selector.register(self.process.stdout, selectors.EVENT_READ)
+        self._answers = self.process.stdout.fileno()
+        self._pending = b""  # read from the pipe, not yet answered: a line may come with the next one's start
 
     def _answer(self, deadline: float) -> dict | None:
-        """The server's next answer, or None when ``deadline`` passes first."""
-        assert self.process.stdout is not None
-        if not self._selector.select(max(0.0, deadline - time.monotonic())):
-            return None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the command server ended (status {self.process.wait()})")
+        """The server's next answer, or None when ``deadline`` passes first. Read from the pipe's descriptor, not a
+        buffered file: the child's start and end may come in one read, and a buffered reader would keep the second
+        where ``select`` cannot see it."""
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([self._answers], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(self._answers, 65536)
+            if not chunk:
+                raise RuntimeError(f"the command server ended (status {self.process.wait()})")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
         return json.loads(line)
 
     def run(self, line: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -93,7 +93,8 @@ class CommandServer:
         stdout, stderr = cwd.parent / ".served-stdout", cwd.parent / ".served-stderr"
         request = {"argv": argv, "cwd": str(cwd), "stdout": str(stdout), "stderr": str(stderr)}
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        self.process.stdin.flush()
         deadline = time.monotonic() + timeout
         started = self._answer(deadline + 60)
         assert started is not None and "pid" in started, started
@@ -111,7 +112,6 @@ class CommandServer:
         assert self.process.stdin is not None
         self.process.stdin.close()
         self.process.wait(timeout=60)
-        self._selector.close()
 
 
 def _child(request: dict) -> None:

@@ -9,6 +9,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -247,6 +248,22 @@ def test_the_own_data_page_shows_the_config_files_it_names() -> None:
 )
 def test_the_command_server_takes_only_lines_of_one_program(line: str, expected: bool) -> None:
     assert served(line) is expected
+
+
+def test_the_answers_of_a_line_that_come_in_one_read_are_both_read() -> None:
+    """A quick command's start and end may reach the pipe before the first is read: the second answer is there at
+    once, not after the line's timeout (a buffered reader would hold it where select cannot see it)."""
+    server = object.__new__(CommandServer)
+    read, write = os.pipe()
+    try:
+        server._answers, server._pending = read, b""
+        os.write(write, b'{"pid": 7}\n{"status": 0}\n')
+        assert server._answer(time.monotonic() + 5) == {"pid": 7}
+        assert server._answer(time.monotonic() + 0.5) == {"status": 0}
+        assert server._answer(time.monotonic() + 0.1) is None  # nothing more: the deadline passes
+    finally:
+        os.close(read)
+        os.close(write)
 
 
 @pytest.mark.slow
