@@ -32,18 +32,13 @@ fi
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "bootstrap: installing bpsrm and its development tools into $venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  # --no-compile, then compileall on every core: pip compiles the installed modules one at a time (32 s of
-  # torch's 44 s install here); what does not compile under this Python (a Python 3.12 example in torch's tests)
-  # is skipped by both alike, hence the || true.
-  "$venv/bin/python" -m pip install --quiet --no-compile -c constraints.txt -e ".[dev]"
+  "$venv/bin/python" -m pip install --quiet -c constraints.txt -e ".[dev]"
   # SpikingJelly and Norse, peers the tests compare with (tests/test_peers_hard_reset.py, test_peer_dynamics.py):
   # without their declared dependencies (torchvision and torchaudio do not import beside this torch build, and
   # their neurons need neither; loguru, nir and nirtorch are in the dev extra).
-  "$venv/bin/python" -m pip install --quiet --no-compile --no-deps -c constraints.txt spikingjelly norse
+  "$venv/bin/python" -m pip install --quiet --no-deps -c constraints.txt spikingjelly norse
   # The MathJax files of the docs site, without jupyter-server and its dependencies (pyproject.toml, extra "site").
-  "$venv/bin/python" -m pip install --quiet --no-compile --no-deps -c constraints.txt jupyter-server-mathjax
-  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-  "$venv/bin/python" -m compileall -q -j 0 "$site" > /dev/null || true
+  "$venv/bin/python" -m pip install --quiet --no-deps -c constraints.txt jupyter-server-mathjax
   echo "$want" > "$stamp"
 fi
 

@@ -17,16 +17,19 @@ stdout by ``{"pid": ...}`` when the child starts and ``{"status": ...}`` when it
 
 from __future__ import annotations
 
+import atexit
+import importlib
 import json
 import os
 import re
+import runpy
 import select
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
 
 #: What the commands import lazily, imported once by the server (none of it computes at import).
 PRELOAD = (
@@ -128,13 +131,11 @@ def _child(request: dict) -> None:
     sys.stdin = open(0, closefd=False)  # the process's own, as in a new one
     argv = request["argv"]
     program = argv[0]
-    if program.endswith("bpsrm"):
-        sys.argv = [str(REPO / ".venv" / "bin" / "bpsrm"), *argv[1:]]
-        from bpsrm.cli import main
+    if program.endswith("bpsrm"):  # the installed script's own entry, as it runs beside this Python
+        sys.argv = [str(Path(sys.executable).with_name("bpsrm")), *argv[1:]]
+        from bpsrm.cli import console
 
-        raise SystemExit(main(argv[1:]))
-    import runpy
-
+        console()
     sys.argv = list(argv)
     sys.path[0] = str(Path(program).resolve().parent)
     runpy.run_path(program, run_name="__main__")
@@ -144,12 +145,8 @@ def _child(request: dict) -> None:
 def _ended(request: dict) -> int:
     """Run the command in the forked child; its exit status, as Python would give it (a SystemExit's code, 1 and
     the traceback for another exception), after its threads were joined, the atexit handlers ran and the output
-    was flushed. The child then
-    leaves by ``os._exit``: what Python does at exit after that (tearing down every module of torch and SciPy,
-    some 2.5 s) frees memory the child's end frees anyway."""
-    import atexit
-    import traceback
-
+    was flushed. The child then leaves by ``os._exit``: what Python does at exit after that (tearing down every
+    module of torch and SciPy, some 2.5 s) frees memory the child's end frees anyway."""
     try:
         _child(request)
     except SystemExit as stop:
@@ -161,8 +158,6 @@ def _ended(request: dict) -> int:
     except BaseException:
         traceback.print_exc()
         status = 1
-    import threading
-
     threading._shutdown()  # type: ignore[attr-defined]  # what Python's exit does first: join non-daemon threads
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
@@ -171,8 +166,6 @@ def _ended(request: dict) -> int:
 
 
 def _serve() -> None:
-    import importlib
-
     for name in PRELOAD:
         importlib.import_module(name)
     for line in sys.stdin:
